@@ -1,0 +1,39 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Errors of the table operations. Callers test them with errors.Is; the
+// returned errors wrap them with the key concerned.
+var (
+	ErrExists   = errors.New("already exists")
+	ErrNotFound = errors.New("not found")
+	ErrFull     = errors.New("table full")
+	ErrReadOnly = errors.New("read-only")
+)
+
+// Errors of opening a segment.
+var (
+	ErrNotStore  = errors.New("not an rtm store")
+	ErrVersion   = errors.New("unsupported store layout version")
+	ErrCorrupt   = errors.New("store corrupt")
+	ErrTruncated = errors.New("store file truncated")
+	// ErrBusy is returned by a reader that gave up after a bounded number
+	// of retries on a slot that stayed mid-write (a writer killed there).
+	ErrBusy = errors.New("entry is being rewritten; writer not progressing")
+)
+
+// LockedError says another live process owns the store's write lock.
+type LockedError struct {
+	Path string
+	PID  int // owner's pid as recorded in the header; 0 if unknown
+}
+
+func (e *LockedError) Error() string {
+	if e.PID > 0 {
+		return fmt.Sprintf("store %s is in use by another rtm server (pid %d)", e.Path, e.PID)
+	}
+	return fmt.Sprintf("store %s is in use by another rtm server", e.Path)
+}

@@ -1,0 +1,130 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+)
+
+// MAC is a 48-bit Ethernet address. It is a comparable value type, like
+// netip.Addr, so it can key maps and travel in records without allocation.
+type MAC [6]byte
+
+// ParseMAC accepts the three spellings network engineers type:
+// aa:bb:cc:dd:ee:ff, AA-BB-CC-DD-EE-FF and aabb.ccdd.eeff (Cisco dotted).
+func ParseMAC(s string) (MAC, error) {
+	m, ok := parseMAC(s)
+	if !ok {
+		return MAC{}, fmt.Errorf("%w %q: want 6 bytes as aa:bb:cc:dd:ee:ff, aa-bb-cc-dd-ee-ff or aabb.ccdd.eeff", ErrBadMAC, s)
+	}
+	return m, nil
+}
+
+// ParseMACBytes is ParseMAC for a byte slice; it does not allocate on success.
+func ParseMACBytes(b []byte) (MAC, error) {
+	m, ok := parseMAC(b)
+	if !ok {
+		return MAC{}, fmt.Errorf("%w %q: want 6 bytes as aa:bb:cc:dd:ee:ff, aa-bb-cc-dd-ee-ff or aabb.ccdd.eeff", ErrBadMAC, b)
+	}
+	return m, nil
+}
+
+// ErrBadMAC is wrapped by every MAC parse error.
+var ErrBadMAC = errors.New("malformed MAC address")
+
+func parseMAC[T string | []byte](s T) (m MAC, ok bool) {
+	switch len(s) {
+	case 17: // aa:bb:cc:dd:ee:ff or aa-bb-cc-dd-ee-ff
+		sep := s[2]
+		if sep != ':' && sep != '-' {
+			return m, false
+		}
+		for i := range 6 {
+			if i > 0 && s[3*i-1] != sep {
+				return m, false
+			}
+			b, ok := hexByte(s[3*i], s[3*i+1])
+			if !ok {
+				return m, false
+			}
+			m[i] = b
+		}
+		return m, true
+	case 14: // aabb.ccdd.eeff
+		if s[4] != '.' || s[9] != '.' {
+			return m, false
+		}
+		for i := range 3 {
+			off := 5 * i
+			hi, ok1 := hexByte(s[off], s[off+1])
+			lo, ok2 := hexByte(s[off+2], s[off+3])
+			if !ok1 || !ok2 {
+				return m, false
+			}
+			m[2*i], m[2*i+1] = hi, lo
+		}
+		return m, true
+	}
+	return m, false
+}
+
+func hexByte(a, b byte) (byte, bool) {
+	x, ok1 := hexNibble(a)
+	y, ok2 := hexNibble(b)
+	return x<<4 | y, ok1 && ok2
+}
+
+func hexNibble(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+const hexDigits = "0123456789abcdef"
+
+// AppendTo appends the canonical form (lowercase, colons) to b.
+func (m MAC) AppendTo(b []byte) []byte {
+	for i, x := range m {
+		if i > 0 {
+			b = append(b, ':')
+		}
+		b = append(b, hexDigits[x>>4], hexDigits[x&0xf])
+	}
+	return b
+}
+
+// String returns the canonical form: lowercase hex with colons.
+func (m MAC) String() string {
+	var buf [17]byte
+	return string(m.AppendTo(buf[:0]))
+}
+
+// MarshalText implements encoding.TextMarshaler (used by the JSON forms).
+func (m MAC) MarshalText() ([]byte, error) { return m.AppendTo(make([]byte, 0, 17)), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (m *MAC) UnmarshalText(b []byte) error {
+	v, err := ParseMACBytes(b)
+	if err != nil {
+		return err
+	}
+	*m = v
+	return nil
+}
+
+// Uint64 packs the MAC into the low 48 bits of a word, the form the shared
+// table stores it in.
+func (m MAC) Uint64() uint64 {
+	return uint64(m[0])<<40 | uint64(m[1])<<32 | uint64(m[2])<<24 |
+		uint64(m[3])<<16 | uint64(m[4])<<8 | uint64(m[5])
+}
+
+// MACFromUint64 is the inverse of Uint64; the high 16 bits are ignored.
+func MACFromUint64(v uint64) MAC {
+	return MAC{byte(v >> 40), byte(v >> 32), byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}
+}

@@ -1,0 +1,103 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+)
+
+// IfNameMax is the longest interface name Linux accepts (IFNAMSIZ-1).
+const IfNameMax = 15
+
+// Route is one entry of the L3 table: traffic for Prefix goes via Gateway
+// out of Dev. Prefix is always masked (no host bits), and Gateway has the
+// same address family as Prefix.
+type Route struct {
+	Prefix  netip.Prefix `json:"dst"`
+	Gateway netip.Addr   `json:"gateway"`
+	Dev     string       `json:"dev"`
+}
+
+// String prints the route the way `ip route` does.
+func (r Route) String() string { return string(r.AppendTo(nil)) }
+
+// AppendTo appends the `ip route` form to b.
+func (r Route) AppendTo(b []byte) []byte {
+	b = r.Prefix.AppendTo(b)
+	b = append(b, " via "...)
+	b = r.Gateway.AppendTo(b)
+	b = append(b, " dev "...)
+	return append(b, r.Dev...)
+}
+
+// Validation errors, wrapped with the offending value by CheckRoute and friends.
+var (
+	ErrBadPrefix  = errors.New("bad prefix")
+	ErrBadGateway = errors.New("bad gateway")
+	ErrBadIfName  = errors.New("bad interface name")
+	ErrBadIP      = errors.New("bad IP address")
+)
+
+// CheckPrefix reports why p cannot key a route: invalid, host bits set,
+// or an IPv4-mapped IPv6 form that would alias an IPv4 route.
+func CheckPrefix(p netip.Prefix) error {
+	switch {
+	case !p.IsValid():
+		return fmt.Errorf("%w: not a valid prefix", ErrBadPrefix)
+	case p.Addr().Zone() != "":
+		return fmt.Errorf("%w %s: zoned addresses are not routes", ErrBadPrefix, p)
+	case p.Masked() != p:
+		return fmt.Errorf("%w %s: host bits set (did you mean %s?)", ErrBadPrefix, p, p.Masked())
+	case p.Addr().Is4In6():
+		return fmt.Errorf("%w %s: IPv4-mapped IPv6; write the IPv4 prefix", ErrBadPrefix, p)
+	}
+	return nil
+}
+
+// CheckIP reports why a cannot be stored as a next hop or a MAC's address.
+func CheckIP(a netip.Addr) error {
+	switch {
+	case !a.IsValid():
+		return fmt.Errorf("%w: not a valid address", ErrBadIP)
+	case a.Zone() != "":
+		return fmt.Errorf("%w %s: zoned addresses are not allowed", ErrBadIP, a)
+	case a.Is4In6():
+		return fmt.Errorf("%w %s: IPv4-mapped IPv6; write the IPv4 address", ErrBadIP, a)
+	}
+	return nil
+}
+
+// CheckIfName applies the kernel's dev_valid_name rules: 1 to 15 bytes,
+// not "." or "..", and no '/', ':' or white space.
+func CheckIfName(name string) error {
+	if name == "" {
+		return fmt.Errorf("%w: empty", ErrBadIfName)
+	}
+	if len(name) > IfNameMax {
+		return fmt.Errorf("%w %q: %d bytes, Linux allows at most %d", ErrBadIfName, name, len(name), IfNameMax)
+	}
+	if name == "." || name == ".." {
+		return fmt.Errorf("%w %q: reserved", ErrBadIfName, name)
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c == '/' || c == ':' || c <= ' ' || c == 0x7f {
+			return fmt.Errorf("%w %q: Linux refuses %q in interface names", ErrBadIfName, name, c)
+		}
+	}
+	return nil
+}
+
+// Check validates every field of r.
+func (r Route) Check() error {
+	if err := CheckPrefix(r.Prefix); err != nil {
+		return err
+	}
+	if err := CheckIP(r.Gateway); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadGateway, err)
+	}
+	if r.Gateway.Is4() != r.Prefix.Addr().Is4() {
+		return fmt.Errorf("%w %s: address family differs from prefix %s", ErrBadGateway, r.Gateway, r.Prefix)
+	}
+	return CheckIfName(r.Dev)
+}
