@@ -1,4 +1,38 @@
-// Package store owns rtm's state: the routing table and the MAC table, kept
-// in one mmap-backed segment file that exactly one server writes and any
-// number of clients map read-only.
+// Package store owns rtm's state: the MAC table (MAC -> IPv4 or IPv6
+// address) and the routing table, kept in one mmap-backed segment file
+// (under /dev/shm, or a regular file to survive a reboot). Exactly one
+// server writes it through a Store; any number of clients map it
+// read-only through a Reader and look MACs up without any system call or
+// lock. Routes are kept in the segment only so they persist; clients get
+// them over the socket and hold them in a RouteTable.
+//
+// The segment layout is drawn in segment.go. Its invariants:
+//
+//   - One writer. Open takes an exclusive non-blocking flock; a second
+//     writer gets a *LockedError naming the owner's pid.
+//   - Validated before mapped. Every opener checks magic, layout version,
+//     header checksum and that the file is as long as the header says
+//     before mapping past the header, so no access can fault past EOF.
+//   - Published whole. A segment is built under a temporary name, fully
+//     allocated with fallocate (a full file system is a clean ENOSPC, not
+//     a SIGBUS), then renamed into place without replacing; of two
+//     servers starting together exactly one owns the store. A published
+//     segment never shrinks.
+//   - Atomic words. Every shared word is a uint64 at an 8-byte aligned
+//     offset, accessed only with sync/atomic (word.go is the one place
+//     that overlays types on the mapping).
+//   - No torn reads. Each slot is a seqlock. A reader returns only a value
+//     the writer stored for the key; a miss is trusted only if the shift
+//     epoch did not move during the probe. Readers never block the
+//     writer and give up after a bounded wait (ErrBusy) if the writer died
+//     mid-write.
+//   - Crash safe. Every change is covered by the one-entry journal in the
+//     header (undo for single-slot writes, redo for deletes and flushes).
+//     Open on a segment whose writer died replays it, closes any odd
+//     seqlock, recounts, and verifies the result with Check; Recovery
+//     reports what was done. Contents and Generation survive reopening.
+//   - No eviction. A full table is ErrFull.
+//
+// The MAC hot paths (CreateMAC, UpdateMAC, DeleteMAC, LookupMAC and
+// Reader.Lookup) allocate nothing on success.
 package store

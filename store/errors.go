@@ -12,6 +12,7 @@ var (
 	ErrNotFound = errors.New("not found")
 	ErrFull     = errors.New("table full")
 	ErrReadOnly = errors.New("read-only")
+	ErrClosed   = errors.New("store closed")
 )
 
 // Errors of opening a segment.

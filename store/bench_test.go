@@ -1,0 +1,176 @@
+package store
+
+import (
+	"errors"
+	"math/rand/v2"
+	"net/netip"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+const benchEntries = 1_000_000
+
+// benchFixture is one store of benchEntries MACs shared by the lookup
+// benchmarks, built once per process.
+var benchFixture struct {
+	once  sync.Once
+	path  string
+	store *Store
+	keys  []MAC // shuffled
+	err   error
+}
+
+func lookupFixture(b *testing.B) (*Store, []MAC) {
+	f := &benchFixture
+	f.once.Do(func() {
+		f.path = "/dev/shm/rtm-bench-" + strconv.Itoa(os.Getpid())
+		f.store, f.err = Open(Options{Path: f.path, Capacity: 1 << 20, RouteCapacity: 1})
+		if f.err != nil {
+			return
+		}
+		f.keys = benchKeys(benchEntries)
+		for i, m := range f.keys {
+			if f.err = f.store.CreateMAC(m, v4(i)); f.err != nil {
+				return
+			}
+		}
+	})
+	if f.err != nil {
+		b.Fatal(f.err)
+	}
+	return f.store, f.keys
+}
+
+func closeBenchFixture() {
+	if s := benchFixture.store; s != nil {
+		s.Remove()
+	}
+}
+
+// benchKeys returns n distinct random MACs in random order.
+func benchKeys(n int) []MAC {
+	rng := rand.New(rand.NewPCG(7, 7))
+	seen := make(map[MAC]bool, n)
+	keys := make([]MAC, 0, n)
+	for len(keys) < n {
+		m := MACFromUint64(rng.Uint64())
+		if !seen[m] {
+			seen[m] = true
+			keys = append(keys, m)
+		}
+	}
+	return keys
+}
+
+func BenchmarkCreateMAC(b *testing.B) {
+	s := mustOpen(b, Options{Path: testPath(b), Capacity: 1 << 20, RouteCapacity: 1})
+	keys := benchKeys(benchEntries)
+	ip := v4(1)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		if i == len(keys) {
+			b.StopTimer()
+			s.FlushMACs()
+			i = 0
+			b.StartTimer()
+		}
+		if err := s.CreateMAC(keys[i], ip); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkUpdateMAC(b *testing.B) {
+	s, keys := lookupFixture(b)
+	ips := [2]netip.Addr{v4(7), v6(7)}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		if err := s.UpdateMAC(keys[i%len(keys)], ips[i&1]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkDeleteMAC(b *testing.B) {
+	s := mustOpen(b, Options{Path: testPath(b), Capacity: 1 << 20, RouteCapacity: 1})
+	keys := benchKeys(benchEntries)
+	fill := func() {
+		for i, m := range keys {
+			if err := s.CreateMAC(m, v4(i)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	fill()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		if i == len(keys) {
+			b.StopTimer()
+			fill()
+			i = 0
+			b.StartTimer()
+		}
+		if err := s.DeleteMAC(keys[i]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func benchReader(b *testing.B) (*Reader, []MAC) {
+	s, keys := lookupFixture(b)
+	rd, err := OpenReader(s.Path())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { rd.Close() })
+	return rd, keys
+}
+
+// BenchmarkLookupReader looks up random present keys among 1 M entries
+// through the read-only mapping, as a client does.
+func BenchmarkLookupReader(b *testing.B) {
+	rd, keys := benchReader(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		if _, err := rd.Lookup(keys[i%len(keys)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkLookupParallel(b *testing.B) {
+	rd, keys := benchReader(b)
+	var worker atomic.Int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := int(worker.Add(1)) * 250_007
+		for pb.Next() {
+			if _, err := rd.Lookup(keys[i%len(keys)]); err != nil {
+				b.Error(err)
+				return
+			}
+			i++
+		}
+	})
+}
+
+// BenchmarkLookupMiss looks up absent keys: the probe runs to an empty slot.
+func BenchmarkLookupMiss(b *testing.B) {
+	rd, _ := benchReader(b)
+	absent := benchKeys(benchEntries + 100_000)[benchEntries:]
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		if _, err := rd.Lookup(absent[i%len(absent)]); !errors.Is(err, ErrNotFound) {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,282 @@
+package store
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math/bits"
+	"net/netip"
+)
+
+// MAC slot key word.
+const (
+	keyUsed  = 1 << 63 // set in every occupied slot, so the all-zero MAC is a valid key
+	keyIPv6  = 1 << 62 // the value words hold an IPv6 address
+	macMask  = 1<<48 - 1
+	keyMatch = keyUsed | macMask // the bits that identify the MAC
+)
+
+// failpoint, when set by a test, is called between the steps of every
+// write to the segment so the test can kill the writer there. Nil in
+// production.
+var failpoint func(name string)
+
+func fail(name string) {
+	if failpoint != nil {
+		failpoint(name)
+	}
+}
+
+func macKey(m MAC) uint64 { return keyUsed | m.Uint64() }
+
+// macHome is the slot where the probe for key starts: a 64-bit mix of
+// the MAC mapped onto [0, n) by multiplication (fastrange), so n need not
+// be a power of two.
+func macHome(key uint64, n int) int {
+	k := key & macMask
+	k ^= k >> 33
+	k *= 0xff51afd7ed558ccd
+	k ^= k >> 33
+	k *= 0xc4ceb9fe1a85ec53
+	k ^= k >> 33
+	hi, _ := bits.Mul64(k, uint64(n))
+	return int(hi)
+}
+
+// encodeIP packs a into two words; the family goes into the key word.
+func encodeIP(a netip.Addr) (fam, hi, lo uint64) {
+	if a.Is4() {
+		b := a.As4()
+		return 0, 0, uint64(binary.BigEndian.Uint32(b[:]))
+	}
+	b := a.As16()
+	return keyIPv6, binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])
+}
+
+func decodeIP(key, hi, lo uint64) netip.Addr {
+	if key&keyIPv6 == 0 {
+		return netip.AddrFrom4([4]byte{byte(lo >> 24), byte(lo >> 16), byte(lo >> 8), byte(lo)})
+	}
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], hi)
+	binary.BigEndian.PutUint64(b[8:], lo)
+	return netip.AddrFrom16(b)
+}
+
+// writeMAC rewrites slot i under its seqlock: seq goes odd, the words
+// change (key first, so a reader that sees the new key on an odd seq
+// knows the value is in flux), seq goes even. Starting from seq|1 also
+// closes a slot left odd by a killed writer.
+func (s *Store) writeMAC(i int, key, hi, lo uint64) {
+	sl := &s.macs[i]
+	seq := sl.seq.Load() | 1
+	sl.seq.Store(seq)
+	fail("mac.seq")
+	sl.key.Store(key)
+	fail("mac.key")
+	sl.hi.Store(hi)
+	fail("mac.hi")
+	sl.lo.Store(lo)
+	fail("mac.lo")
+	sl.seq.Store(seq + 1)
+}
+
+// probe returns the slot holding want, or the empty slot that ends its
+// probe sequence. The table always has an empty slot, so it terminates.
+func (s *Store) probe(want uint64) (int, bool) {
+	n := len(s.macs)
+	i := macHome(want, n)
+	for {
+		k := s.macs[i].key.Load()
+		if k == 0 {
+			return i, false
+		}
+		if k&keyMatch == want {
+			return i, true
+		}
+		if i++; i == n {
+			i = 0
+		}
+	}
+}
+
+// CreateMAC adds m with address ip. It fails with ErrExists if m is
+// present and ErrFull if the table holds Capacity entries.
+func (s *Store) CreateMAC(m MAC, ip netip.Addr) error {
+	if err := s.usable(); err != nil {
+		return err
+	}
+	if err := CheckIP(ip); err != nil {
+		return fmt.Errorf("MAC %s: %w", m, err)
+	}
+	want := macKey(m)
+	i, found := s.probe(want)
+	if found {
+		return fmt.Errorf("MAC %s: %w", m, ErrExists)
+	}
+	if s.macCount >= s.lay.macCap {
+		return fmt.Errorf("MAC %s: %w (%d entries)", m, ErrFull, s.lay.macCap)
+	}
+	fam, hi, lo := encodeIP(ip)
+	s.journalMAC(i)
+	s.writeMAC(i, want|fam, hi, lo)
+	s.disarm()
+	s.macCount++
+	s.hdr.macCount.Store(uint64(s.macCount))
+	return nil
+}
+
+// UpdateMAC sets the address of m, which must exist (else ErrNotFound).
+func (s *Store) UpdateMAC(m MAC, ip netip.Addr) error {
+	if err := s.usable(); err != nil {
+		return err
+	}
+	if err := CheckIP(ip); err != nil {
+		return fmt.Errorf("MAC %s: %w", m, err)
+	}
+	want := macKey(m)
+	i, found := s.probe(want)
+	if !found {
+		return fmt.Errorf("MAC %s: %w", m, ErrNotFound)
+	}
+	fam, hi, lo := encodeIP(ip)
+	s.journalMAC(i)
+	s.writeMAC(i, want|fam, hi, lo)
+	s.disarm()
+	return nil
+}
+
+// DeleteMAC removes m (ErrNotFound if absent). The entries after it in
+// its cluster shift back, so no tombstone is left.
+func (s *Store) DeleteMAC(m MAC) error {
+	if err := s.usable(); err != nil {
+		return err
+	}
+	i, found := s.probe(macKey(m))
+	if !found {
+		return fmt.Errorf("MAC %s: %w", m, ErrNotFound)
+	}
+	j := &s.hdr.journal
+	j.index.Store(uint64(i))
+	j.state.Store(jMACShift)
+	fail("shift.armed")
+	s.shiftFrom(i)
+	s.disarm()
+	s.endShift()
+	s.macCount--
+	s.hdr.macCount.Store(uint64(s.macCount))
+	return nil
+}
+
+// shiftFrom empties slot hole (whose content is garbage: the deleted
+// entry or an entry already copied elsewhere) by pulling back the next
+// entry of the cluster that may live there, repeating from the slot that
+// entry left, until an empty slot ends the cluster. The journal's index
+// follows the hole, so a repair can resume from any step.
+func (s *Store) shiftFrom(hole int) int {
+	n := len(s.macs)
+	steps := 0
+	for j := hole; ; {
+		if j++; j == n {
+			j = 0
+		}
+		sl := &s.macs[j]
+		k := sl.key.Load()
+		if k == 0 {
+			break
+		}
+		// The entry stays if its home lies cyclically in (hole, j]:
+		// moving it before its home would hide it from its own probe.
+		if (j-macHome(k, n)+n)%n < (j-hole+n)%n {
+			continue
+		}
+		s.beginShift()
+		s.writeMAC(hole, k, sl.hi.Load(), sl.lo.Load())
+		steps++
+		fail("shift.moved")
+		hole = j
+		s.hdr.journal.index.Store(uint64(hole))
+		fail("shift.step")
+	}
+	s.writeMAC(hole, 0, 0, 0)
+	return steps + 1
+}
+
+// beginShift makes the shift epoch odd before an entry moves: a reader
+// that missed while it was odd, or saw it change, probes again.
+func (s *Store) beginShift() {
+	if e := s.hdr.epoch.Load(); e&1 == 0 {
+		s.hdr.epoch.Store(e + 1)
+	}
+}
+
+// endShift makes the epoch even again after the last move.
+func (s *Store) endShift() {
+	if e := s.hdr.epoch.Load(); e&1 == 1 {
+		s.hdr.epoch.Store(e + 1)
+	}
+}
+
+// LookupMAC returns the address stored for m.
+func (s *Store) LookupMAC(m MAC) (netip.Addr, bool) {
+	if s.mem == nil {
+		return netip.Addr{}, false
+	}
+	i, found := s.probe(macKey(m))
+	if !found {
+		return netip.Addr{}, false
+	}
+	sl := &s.macs[i]
+	return decodeIP(sl.key.Load(), sl.hi.Load(), sl.lo.Load()), true
+}
+
+// MACCount is the number of MAC entries.
+func (s *Store) MACCount() int { return s.macCount }
+
+// RangeMACs calls fn for every entry in slot order until fn returns
+// false. fn must not modify the store.
+func (s *Store) RangeMACs(fn func(MAC, netip.Addr) bool) {
+	for i := range s.macs {
+		sl := &s.macs[i]
+		k := sl.key.Load()
+		if k == 0 {
+			continue
+		}
+		if !fn(MACFromUint64(k), decodeIP(k, sl.hi.Load(), sl.lo.Load())) {
+			return
+		}
+	}
+}
+
+// FlushMACs removes every MAC entry. The flush is journaled: a writer
+// killed halfway leaves it for the next Open to finish.
+func (s *Store) FlushMACs() error {
+	if err := s.usable(); err != nil {
+		return err
+	}
+	s.hdr.journal.state.Store(jMACFlush)
+	s.clearMACs()
+	s.disarm()
+	s.macCount = 0
+	s.hdr.macCount.Store(0)
+	return nil
+}
+
+func (s *Store) clearMACs() int {
+	cleared := 0
+	for i := range s.macs {
+		if s.macs[i].key.Load() != 0 || s.macs[i].seq.Load()&1 == 1 {
+			s.writeMAC(i, 0, 0, 0)
+			cleared++
+			fail("flush.slot")
+		}
+	}
+	return cleared
+}
+
+// usable refuses operations on a closed store.
+func (s *Store) usable() error {
+	if s.mem == nil {
+		return fmt.Errorf("store %s: %w", s.path, ErrClosed)
+	}
+	return nil
+}

@@ -1,0 +1,147 @@
+package store
+
+import (
+	"fmt"
+	"net/netip"
+	"runtime"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Reader is a client's read-only mapping of a segment (PROT_READ: a
+// client cannot change the store). Lookup is safe for concurrent use by
+// many goroutines; Close must wait until they are done.
+type Reader struct {
+	path string
+	mem  []byte
+	hdr  *header
+	macs []macSlot
+	gen  uint64
+}
+
+// OpenReader maps the segment at path read-only after validating its
+// header and size.
+func OpenReader(path string) (*Reader, error) {
+	fd, err := openFD(path, unix.O_RDONLY, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	defer closeFD(fd) // the mapping outlives the descriptor
+	l, err := readLayout(fd)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	mem, err := mapFD(fd, l.total, false)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: mmap %d bytes: %w", path, l.total, err)
+	}
+	r := &Reader{path: path, mem: mem, hdr: headerAt(mem), macs: macSlotsAt(mem, l.macOff, l.macSlots)}
+	r.gen = r.hdr.generation.Load()
+	return r, nil
+}
+
+// How long a lookup waits for a writer that is mid-write on the wanted
+// slot or mid-shift before it gives up with ErrBusy. A live writer
+// finishes a slot in nanoseconds and a shift in well under a microsecond;
+// the wait covers a writer that was preempted, and bounds the cost of one
+// that was killed.
+const (
+	busySpins   = 16
+	busyYields  = 64
+	busySleep   = 20 * time.Microsecond
+	busyTimeout = 2 * time.Millisecond
+)
+
+// lookup outcomes of one probe
+const (
+	probeHit = iota
+	probeMiss
+	probeRetry // the slot was mid-write or changed under us
+)
+
+// Lookup returns the address stored for m. It returns ErrNotFound
+// (unwrapped, to stay allocation-free) if m is absent, and ErrBusy if the
+// writer stayed mid-write on m's slot, or mid-shift while m seemed
+// absent, for longer than the bounded wait. Every address it returns is
+// one the writer stored for m.
+func (r *Reader) Lookup(m MAC) (netip.Addr, error) {
+	want := macKey(m)
+	home := macHome(want, len(r.macs))
+	var start time.Time
+	for attempt := 0; ; attempt++ {
+		e := r.hdr.epoch.Load()
+		if e&1 == 0 {
+			a, st := r.probe(want, home)
+			if st == probeHit {
+				return a, nil
+			}
+			// A miss counts only if no entry moved during the probe: a
+			// backward shift can carry m past a probe in flight.
+			if st == probeMiss && r.hdr.epoch.Load() == e {
+				return netip.Addr{}, ErrNotFound
+			}
+		}
+		switch {
+		case attempt < busySpins:
+		case attempt < busyYields:
+			runtime.Gosched()
+		default:
+			if start.IsZero() {
+				start = time.Now()
+			} else if time.Since(start) > busyTimeout {
+				return netip.Addr{}, ErrBusy
+			}
+			time.Sleep(busySleep) // give the CPU to a writer preempted mid-write
+		}
+	}
+}
+
+// probe walks m's probe sequence once. The key word alone decides
+// whether to go on: a slot mid-write shows either its old or its new key,
+// and both are safe to pass. A matching key is read under the slot's
+// seqlock.
+func (r *Reader) probe(want uint64, i int) (netip.Addr, int) {
+	macs := r.macs
+	for range macs {
+		sl := &macs[i]
+		k := sl.key.Load()
+		if k == 0 {
+			return netip.Addr{}, probeMiss
+		}
+		if k&keyMatch == want {
+			seq := sl.seq.Load()
+			k, hi, lo := sl.key.Load(), sl.hi.Load(), sl.lo.Load()
+			if seq&1 == 1 || sl.seq.Load() != seq || k&keyMatch != want {
+				return netip.Addr{}, probeRetry
+			}
+			return decodeIP(k, hi, lo), probeHit
+		}
+		if i++; i == len(macs) {
+			i = 0
+		}
+	}
+	return netip.Addr{}, probeMiss // no empty slot at all: only a damaged file
+}
+
+// Generation is the segment's generation (see Store.Generation).
+func (r *Reader) Generation() uint64 { return r.gen }
+
+// Count is the number of MAC entries at this instant.
+func (r *Reader) Count() int { return int(r.hdr.macCount.Load()) }
+
+// Path is the segment file's path.
+func (r *Reader) Path() string { return r.path }
+
+// Close unmaps the segment. No Lookup may be running or start after it.
+func (r *Reader) Close() error {
+	if r.mem == nil {
+		return nil
+	}
+	err := unmap(r.mem)
+	r.mem, r.hdr, r.macs = nil, nil, nil
+	if err != nil {
+		return fmt.Errorf("close store reader %s: %w", r.path, err)
+	}
+	return nil
+}

@@ -1,0 +1,369 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"os"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+)
+
+// Options says where the segment lives and, when Open creates it, how
+// big it is. An existing segment keeps the capacities it was created with.
+type Options struct {
+	Path          string      // segment file, e.g. /dev/shm/rtm.lab, or a regular file
+	Capacity      int         // MAC entries; 0 means DefaultCapacity
+	RouteCapacity int         // routes; 0 means DefaultRouteCapacity
+	Perm          os.FileMode // 0 means 0600
+}
+
+// Recovery says what Open found.
+type Recovery struct {
+	Created         bool // no segment existed; Open made a new one
+	WasDirty        bool // the previous writer did not Close (it crashed or was killed)
+	JournalReplayed bool // an interrupted operation was undone (write) or completed (delete, flush)
+	Repaired        int  // slots rewritten by the repair (journaled slot, shift steps, odd seqs)
+	PrevPID         int  // pid of the previous writer as recorded in the header; 0 when Created
+}
+
+// Store is the single writer of a segment. It is not safe for concurrent
+// use: the server serialises calls.
+type Store struct {
+	path   string
+	fd     int
+	mem    []byte
+	hdr    *header
+	lay    layout
+	macs   []macSlot
+	rslots []routeSlot
+
+	macCount   int
+	routeIndex map[netip.Prefix]int32
+	routes     RouteTable
+	freeRoutes []int32 // stack of unused route slots, lowest index on top
+
+	gen uint64
+	rec Recovery
+}
+
+// errRaced says another process published a segment at the path between
+// our look and our rename.
+var errRaced = errors.New("segment published concurrently")
+
+// Open creates the segment at o.Path or, if one exists, takes its write
+// lock, validates it, repairs what a killed writer left and loads it.
+// A segment locked by a live writer gives a *LockedError.
+func Open(o Options) (*Store, error) {
+	if o.Path == "" {
+		return nil, errors.New("open store: empty path")
+	}
+	if o.Capacity == 0 {
+		o.Capacity = DefaultCapacity
+	}
+	if o.RouteCapacity == 0 {
+		o.RouteCapacity = DefaultRouteCapacity
+	}
+	if o.Perm == 0 {
+		o.Perm = 0o600
+	}
+	if o.Capacity < 0 || o.Capacity > maxCapacity {
+		return nil, fmt.Errorf("open store %s: MAC capacity %d out of range 1..%d", o.Path, o.Capacity, maxCapacity)
+	}
+	if o.RouteCapacity < 0 || o.RouteCapacity > maxRouteCapacity {
+		return nil, fmt.Errorf("open store %s: route capacity %d out of range 1..%d", o.Path, o.RouteCapacity, maxRouteCapacity)
+	}
+	// Each retry means another process created or replaced the file under
+	// us; a handful is plenty unless something is looping on the path.
+	for range 8 {
+		s, err := openExisting(o.Path)
+		if !errors.Is(err, unix.ENOENT) {
+			return s, err
+		}
+		s, err = create(o)
+		if !errors.Is(err, errRaced) {
+			return s, err
+		}
+	}
+	return nil, fmt.Errorf("open store %s: the file keeps being replaced by another process", o.Path)
+}
+
+// create builds a new segment under a temporary name and publishes it
+// with a rename that fails if the path exists (errRaced).
+func create(o Options) (*Store, error) {
+	l := newLayout(o.Capacity, o.RouteCapacity)
+	tmp := o.Path + ".tmp-" + strconv.Itoa(getpid()) + "-" + strconv.FormatUint(rand.Uint64()&0xffffffff, 16)
+	fd, err := openFD(tmp, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL, uint32(o.Perm.Perm()))
+	if err != nil {
+		return nil, fmt.Errorf("create store %s: %w", o.Path, err)
+	}
+	s := &Store{path: o.Path, fd: fd, lay: l}
+	fail := func(what string, err error) (*Store, error) {
+		if s.mem != nil {
+			unmap(s.mem)
+		}
+		closeFD(fd)
+		unlink(tmp)
+		return nil, fmt.Errorf("create store %s: %s: %w", o.Path, what, err)
+	}
+	if err := setMode(fd, uint32(o.Perm.Perm())); err != nil {
+		return fail("chmod", err)
+	}
+	if err := lockFD(fd); err != nil {
+		return fail("lock", err)
+	}
+	if err := allocateFD(fd, int64(l.total)); err != nil {
+		return fail(fmt.Sprintf("allocate %d bytes (%d MACs, %d routes)", l.total, l.macCap, l.routeCap), err)
+	}
+	if s.mem, err = mapFD(fd, l.total, true); err != nil {
+		return fail("mmap", err)
+	}
+	s.attach()
+	gen := rand.Uint64()
+	for gen == 0 {
+		gen = rand.Uint64()
+	}
+	s.hdr.pid.Store(uint64(getpid()))
+	s.hdr.writeStatic(l, gen)
+	s.gen = gen
+	if err := syncMem(s.mem[:headerSize]); err != nil {
+		return fail("msync", err)
+	}
+	if err := renameNoReplace(tmp, o.Path); err != nil {
+		if err == unix.EEXIST {
+			fail("publish", err)
+			return nil, errRaced
+		}
+		return fail("publish", err)
+	}
+	s.routeIndex = make(map[netip.Prefix]int32)
+	s.rebuildFreeRoutes()
+	s.rec = Recovery{Created: true}
+	return s, nil
+}
+
+// openExisting opens and locks the segment at path. unix.ENOENT (wrapped)
+// means there is none yet.
+func openExisting(path string) (*Store, error) {
+	for range 8 {
+		fd, err := openFD(path, unix.O_RDWR, 0)
+		if err != nil {
+			return nil, fmt.Errorf("open store %s: %w", path, err)
+		}
+		if err := lockFD(fd); err != nil {
+			if err == unix.EWOULDBLOCK {
+				pid := ownerPID(fd)
+				closeFD(fd)
+				return nil, &LockedError{Path: path, PID: pid}
+			}
+			closeFD(fd)
+			return nil, fmt.Errorf("open store %s: lock: %w", path, err)
+		}
+		same, err := sameFile(fd, path)
+		if err != nil {
+			closeFD(fd)
+			return nil, fmt.Errorf("open store %s: %w", path, err)
+		}
+		if !same {
+			closeFD(fd) // removed or replaced while we waited: look again
+			continue
+		}
+		s, err := attachExisting(path, fd)
+		if err != nil {
+			closeFD(fd)
+			return nil, err
+		}
+		return s, nil
+	}
+	return nil, fmt.Errorf("open store %s: the file keeps being replaced by another process", path)
+}
+
+// ownerPID reads the writer pid from the header of a locked segment, for
+// the error message; 0 if the header is unreadable.
+func ownerPID(fd int) int {
+	buf := make([]byte, headerSize)
+	n, err := readAt(fd, buf)
+	if err != nil || n < headerSize {
+		return 0
+	}
+	h := headerAt(buf)
+	if h.magic.Load() != magic {
+		return 0
+	}
+	return int(h.pid.Load())
+}
+
+// readLayout validates the header of the file open on fd before anything
+// is mapped.
+func readLayout(fd int) (layout, error) {
+	size, err := fileSize(fd)
+	if err != nil {
+		return layout{}, err
+	}
+	buf := make([]byte, headerSize)
+	n, err := readAt(fd, buf)
+	if err != nil {
+		return layout{}, err
+	}
+	return headerAt(buf).validate(n, size)
+}
+
+// attachExisting maps a locked, existing segment, repairs it if its last
+// writer died, and loads the route index.
+func attachExisting(path string, fd int) (*Store, error) {
+	l, err := readLayout(fd)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	s := &Store{path: path, fd: fd, lay: l}
+	if s.mem, err = mapFD(fd, l.total, true); err != nil {
+		return nil, fmt.Errorf("open store %s: mmap %d bytes: %w", path, l.total, err)
+	}
+	s.attach()
+	s.gen = s.hdr.generation.Load()
+	s.rec.PrevPID = int(s.hdr.pid.Load())
+	s.rec.WasDirty = s.hdr.clean.Load() == 0
+	if s.rec.WasDirty {
+		s.repair()
+	}
+	s.hdr.clean.Store(0)
+	s.hdr.pid.Store(uint64(getpid()))
+	err = s.load()
+	if err == nil {
+		err = s.Check()
+	}
+	if err != nil {
+		unmap(s.mem)
+		return nil, fmt.Errorf("open store %s: %w (remove the file to start empty)", path, err)
+	}
+	return s, nil
+}
+
+// attach sets up the overlays on a fresh mapping.
+func (s *Store) attach() {
+	s.hdr = headerAt(s.mem)
+	s.macs = macSlotsAt(s.mem, s.lay.macOff, s.lay.macSlots)
+	s.rslots = routeSlotsAt(s.mem, s.lay.routeOff, s.lay.routeCap)
+}
+
+// load rebuilds the in-memory state (counts, route index, free list)
+// from the slots.
+func (s *Store) load() error {
+	s.macCount = 0
+	for i := range s.macs {
+		if s.macs[i].key.Load() != 0 {
+			s.macCount++
+		}
+	}
+	s.hdr.macCount.Store(uint64(s.macCount))
+	s.routeIndex = make(map[netip.Prefix]int32)
+	s.routes.Clear()
+	for i := range s.rslots {
+		var w [7]uint64
+		for k := range w {
+			w[k] = s.rslots[i].w[k].Load()
+		}
+		if w[0]&routeUsed == 0 {
+			continue
+		}
+		r, err := decodeRoute(w)
+		if err != nil {
+			return fmt.Errorf("%w: route slot %d: %w", ErrCorrupt, i, err)
+		}
+		if j, dup := s.routeIndex[r.Prefix]; dup {
+			return fmt.Errorf("%w: route %s in slots %d and %d", ErrCorrupt, r.Prefix, j, i)
+		}
+		s.routeIndex[r.Prefix] = int32(i)
+		s.routes.Set(r)
+	}
+	s.hdr.routeCount.Store(uint64(len(s.routeIndex)))
+	s.rebuildFreeRoutes()
+	return nil
+}
+
+func (s *Store) rebuildFreeRoutes() {
+	s.freeRoutes = s.freeRoutes[:0]
+	for i := len(s.rslots) - 1; i >= 0; i-- {
+		if s.rslots[i].w[0].Load()&routeUsed == 0 {
+			s.freeRoutes = append(s.freeRoutes, int32(i))
+		}
+	}
+}
+
+// Close writes the segment back (msync), marks it clean, releases the
+// write lock and unmaps it. The file stays for the next server.
+func (s *Store) Close() error {
+	if s.mem == nil {
+		return nil
+	}
+	err := syncMem(s.mem)
+	if err == nil {
+		// Clean only once everything before it is on its way to the file.
+		s.hdr.clean.Store(1)
+		err = syncMem(s.mem[:headerSize])
+	}
+	if uerr := unmap(s.mem); err == nil {
+		err = uerr
+	}
+	s.mem, s.hdr, s.macs, s.rslots = nil, nil, nil, nil
+	if cerr := closeFD(s.fd); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("close store %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// Remove deletes the segment file, closing the store first if it is
+// open. The file is unlinked while the lock is still held, so no other
+// server can open it in between.
+func (s *Store) Remove() error {
+	var err error
+	if s.mem != nil {
+		err = unlink(s.path)
+		if cerr := s.Close(); err == nil {
+			err = cerr
+		}
+	} else {
+		err = unlink(s.path)
+	}
+	if err != nil && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("remove store %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// Path is the segment file's path.
+func (s *Store) Path() string { return s.path }
+
+// Generation is the random non-zero value chosen when the segment was
+// created; it survives reopening and tells clients whether their mapping
+// is still the segment the server writes.
+func (s *Store) Generation() uint64 { return s.gen }
+
+// Recovery says what Open found and repaired.
+func (s *Store) Recovery() Recovery { return s.rec }
+
+// Capacity is the number of MAC entries the segment holds at most.
+func (s *Store) Capacity() int { return s.lay.macCap }
+
+// RouteCapacity is the number of routes the segment holds at most.
+func (s *Store) RouteCapacity() int { return s.lay.routeCap }
+
+// Size is the segment's size in bytes.
+func (s *Store) Size() int { return s.lay.total }
+
+// Sync writes the segment back to its file (a checkpoint for segments on
+// disk; cheap under /dev/shm).
+func (s *Store) Sync() error {
+	if s.mem == nil {
+		return fmt.Errorf("sync store %s: %w", s.path, ErrClosed)
+	}
+	if err := syncMem(s.mem); err != nil {
+		return fmt.Errorf("sync store %s: %w", s.path, err)
+	}
+	return nil
+}

@@ -1,0 +1,460 @@
+package store
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"unsafe"
+)
+
+var long = flag.Bool("rtm.long", false, "run the long variants of the multi-process tests")
+
+// TestMain doubles as the entry point of the child processes the
+// multi-process tests start: the role comes from the environment.
+func TestMain(m *testing.M) {
+	if role := os.Getenv(roleEnv); role != "" {
+		os.Exit(runRole(role))
+	}
+	code := m.Run()
+	closeBenchFixture()
+	os.Exit(code)
+}
+
+var pathSeq atomic.Int64
+
+// testPath names a fresh segment file, under /dev/shm when there is one,
+// removed (with any temporary siblings) when the test ends.
+func testPath(t testing.TB) string {
+	dir := "/dev/shm"
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		dir = t.TempDir()
+	}
+	p := filepath.Join(dir, fmt.Sprintf("rtm-test-%d-%d", os.Getpid(), pathSeq.Add(1)))
+	t.Cleanup(func() {
+		matches, _ := filepath.Glob(p + "*")
+		for _, m := range matches {
+			os.Remove(m)
+		}
+	})
+	return p
+}
+
+func mustOpen(t testing.TB, o Options) *Store {
+	t.Helper()
+	s, err := Open(o)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func testMAC(i int) MAC { return MACFromUint64(0x0200_0000_0000 | uint64(i)) }
+
+func v4(i int) netip.Addr {
+	return netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+}
+
+func v6(i int) netip.Addr {
+	return netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 12: byte(i >> 24), byte(i >> 16), byte(i >> 8), byte(i)})
+}
+
+func mustRoute(s string) Route {
+	f := strings.Fields(s) // prefix gateway dev
+	return Route{Prefix: netip.MustParsePrefix(f[0]), Gateway: netip.MustParseAddr(f[1]), Dev: f[2]}
+}
+
+func TestCreateReopen(t *testing.T) {
+	path := testPath(t)
+	s, err := Open(Options{Path: path, Capacity: 100, RouteCapacity: 10, Perm: 0o640})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec := s.Recovery(); !rec.Created || rec.WasDirty {
+		t.Errorf("new store Recovery = %+v, want Created", rec)
+	}
+	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o640 {
+		t.Errorf("file mode: %v %v, want 0640", st.Mode(), err)
+	}
+	gen := s.Generation()
+	if gen == 0 {
+		t.Error("zero generation")
+	}
+	for i := range 50 {
+		ip := v4(i)
+		if i%2 == 1 {
+			ip = v6(i)
+		}
+		if err := s.CreateMAC(testMAC(i), ip); err != nil {
+			t.Fatal(err)
+		}
+	}
+	routes := []string{"10.0.0.0/8 192.168.1.1 eth0", "10.1.0.0/16 192.168.1.2 eth1", "2001:db8::/32 fe80::1 eth2", "0.0.0.0/0 192.168.1.254 wan0"}
+	for _, r := range routes {
+		if err := s.CreateRoute(mustRoute(r)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s2 := mustOpen(t, Options{Path: path, Capacity: 5})
+	rec := s2.Recovery()
+	if rec.Created || rec.WasDirty || rec.JournalReplayed || rec.PrevPID != os.Getpid() {
+		t.Errorf("reopen Recovery = %+v", rec)
+	}
+	if s2.Generation() != gen {
+		t.Errorf("generation %x after reopen, want %x", s2.Generation(), gen)
+	}
+	if s2.Capacity() != 100 || s2.RouteCapacity() != 10 {
+		t.Errorf("capacities %d, %d: the file's must win", s2.Capacity(), s2.RouteCapacity())
+	}
+	if s2.MACCount() != 50 || s2.RouteCount() != len(routes) {
+		t.Errorf("counts %d MACs, %d routes", s2.MACCount(), s2.RouteCount())
+	}
+	for i := range 50 {
+		want := v4(i)
+		if i%2 == 1 {
+			want = v6(i)
+		}
+		if got, ok := s2.LookupMAC(testMAC(i)); !ok || got != want {
+			t.Errorf("MAC %d: %v %v, want %v", i, got, ok, want)
+		}
+	}
+	for _, r := range routes {
+		want := mustRoute(r)
+		if got, ok := s2.GetRoute(want.Prefix); !ok || got != want {
+			t.Errorf("route %v: got %v %v", want.Prefix, got, ok)
+		}
+	}
+	if r, ok := s2.MatchRoute(netip.MustParseAddr("10.1.2.3")); !ok || r.Dev != "eth1" {
+		t.Errorf("LPM 10.1.2.3 = %v %v, want eth1", r, ok)
+	}
+	if r, ok := s2.MatchRoute(netip.MustParseAddr("8.8.8.8")); !ok || r.Dev != "wan0" {
+		t.Errorf("LPM 8.8.8.8 = %v %v, want wan0 default", r, ok)
+	}
+	if _, ok := s2.MatchRoute(netip.MustParseAddr("2001:db9::1")); ok {
+		t.Error("LPM 2001:db9::1 matched with no IPv6 default")
+	}
+	rd, err := OpenReader(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	if rd.Generation() != gen || rd.Count() != 50 || rd.Path() != path {
+		t.Errorf("reader gen %x count %d path %s", rd.Generation(), rd.Count(), rd.Path())
+	}
+	if a, err := rd.Lookup(testMAC(3)); err != nil || a != v6(3) {
+		t.Errorf("reader lookup: %v %v", a, err)
+	}
+	if _, err := rd.Lookup(testMAC(99)); err != ErrNotFound {
+		t.Errorf("reader lookup of absent key: %v, want ErrNotFound", err)
+	}
+}
+
+// writeWord patches one header word of a closed segment file.
+func writeWord(t *testing.T, path string, off uintptr, v uint64) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := (*[8]byte)(unsafe.Pointer(&v))
+	if _, err := f.WriteAt(b[:], int64(off)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	var h header
+	tests := []struct {
+		name   string
+		damage func(t *testing.T, path string, size int64)
+		want   error
+	}{
+		{"wrong magic", func(t *testing.T, p string, _ int64) {
+			writeWord(t, p, unsafe.Offsetof(h.magic), 0x4242)
+		}, ErrNotStore},
+		{"other version", func(t *testing.T, p string, _ int64) {
+			writeWord(t, p, unsafe.Offsetof(h.version), layoutVersion+1)
+		}, ErrVersion},
+		{"bad checksum", func(t *testing.T, p string, _ int64) {
+			writeWord(t, p, unsafe.Offsetof(h.macCap), 1000)
+		}, ErrCorrupt},
+		{"truncated body", func(t *testing.T, p string, size int64) {
+			os.Truncate(p, size/2)
+		}, ErrTruncated},
+		{"truncated header", func(t *testing.T, p string, _ int64) {
+			os.Truncate(p, 100)
+		}, ErrTruncated},
+		{"empty file", func(t *testing.T, p string, _ int64) {
+			os.Truncate(p, 0)
+		}, ErrNotStore},
+		{"bad MAC key", func(t *testing.T, p string, _ int64) {
+			// an occupied slot far from where any key hashes to a gap
+			writeWord(t, p, headerSize+8, 0x0123)
+		}, ErrCorrupt},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := testPath(t)
+			s, err := Open(Options{Path: path, Capacity: 64, RouteCapacity: 8})
+			if err != nil {
+				t.Fatal(err)
+			}
+			size := int64(s.Size())
+			s.Close()
+			tc.damage(t, path, size)
+			if _, err := Open(Options{Path: path}); !errors.Is(err, tc.want) {
+				t.Errorf("Open: %v, want %v", err, tc.want)
+			} else if !strings.Contains(err.Error(), path) {
+				t.Errorf("Open error %q does not name the path", err)
+			}
+			if tc.want == ErrCorrupt && tc.name == "bad MAC key" {
+				return // the header is fine: readers map it, the writer refuses it
+			}
+			if _, err := OpenReader(path); !errors.Is(err, tc.want) {
+				t.Errorf("OpenReader: %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestMACOps(t *testing.T) {
+	s := mustOpen(t, Options{Path: testPath(t), Capacity: 4, RouteCapacity: 1})
+	zero := MAC{}
+	steps := []struct {
+		op   string
+		m    MAC
+		ip   string
+		want error
+	}{
+		{"create", zero, "192.0.2.1", nil}, // the all-zero MAC is a valid key
+		{"create", zero, "192.0.2.2", ErrExists},
+		{"update", zero, "2001:db8::1", nil},
+		{"update", testMAC(1), "192.0.2.3", ErrNotFound},
+		{"delete", testMAC(1), "", ErrNotFound},
+		{"create", testMAC(1), "::", nil},
+		{"create", testMAC(2), "0.0.0.0", nil},
+		{"create", testMAC(3), "255.255.255.255", nil},
+		{"create", testMAC(4), "192.0.2.9", ErrFull},
+		{"delete", testMAC(2), "", nil},
+		{"create", testMAC(4), "192.0.2.9", nil},
+		{"create", testMAC(5), "::ffff:192.0.2.1", ErrBadIP},
+		{"create", testMAC(5), "fe80::1%eth0", ErrBadIP},
+		{"update", testMAC(4), "", ErrBadIP},
+	}
+	for i, st := range steps {
+		var ip netip.Addr
+		if st.ip != "" {
+			ip = netip.MustParseAddr(st.ip)
+		}
+		var err error
+		switch st.op {
+		case "create":
+			err = s.CreateMAC(st.m, ip)
+		case "update":
+			err = s.UpdateMAC(st.m, ip)
+		case "delete":
+			err = s.DeleteMAC(st.m)
+		}
+		if !errors.Is(err, st.want) || (st.want == nil) != (err == nil) {
+			t.Fatalf("step %d %s %s %s: %v, want %v", i, st.op, st.m, st.ip, err, st.want)
+		}
+		if err != nil && st.want != ErrBadIP && !strings.Contains(err.Error(), st.m.String()) {
+			t.Errorf("step %d: error %q does not name the MAC", i, err)
+		}
+	}
+	want := map[MAC]netip.Addr{
+		zero:       netip.MustParseAddr("2001:db8::1"),
+		testMAC(1): netip.MustParseAddr("::"),
+		testMAC(3): netip.MustParseAddr("255.255.255.255"),
+		testMAC(4): netip.MustParseAddr("192.0.2.9"),
+	}
+	got := map[MAC]netip.Addr{}
+	s.RangeMACs(func(m MAC, a netip.Addr) bool { got[m] = a; return true })
+	if fmt.Sprint(got) != fmt.Sprint(want) || s.MACCount() != len(want) {
+		t.Errorf("contents %v (count %d), want %v", got, s.MACCount(), want)
+	}
+	if err := s.Check(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.FlushMACs(); err != nil {
+		t.Fatal(err)
+	}
+	if s.MACCount() != 0 {
+		t.Errorf("count %d after flush", s.MACCount())
+	}
+	if _, ok := s.LookupMAC(zero); ok {
+		t.Error("zero MAC survived the flush")
+	}
+	if err := s.Check(); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if err := s.CreateMAC(zero, netip.MustParseAddr("192.0.2.1")); !errors.Is(err, ErrClosed) {
+		t.Errorf("create on a closed store: %v", err)
+	}
+}
+
+func TestRouteOps(t *testing.T) {
+	s := mustOpen(t, Options{Path: testPath(t), Capacity: 4, RouteCapacity: 3})
+	a := mustRoute("10.1.1.0/24 192.168.1.1 eth0")
+	b := mustRoute("10.1.0.0/16 192.168.1.2 eth1")
+	c := mustRoute("2001:db8::/48 2001:db8::1 eth2")
+	d := mustRoute("10.2.0.0/16 192.168.1.2 eth1")
+	steps := []struct {
+		op   string
+		r    Route
+		want error
+	}{
+		{"create", a, nil},
+		{"create", a, ErrExists},
+		{"update", b, ErrNotFound},
+		{"delete", b, ErrNotFound},
+		{"create", b, nil},
+		{"create", c, nil},
+		{"create", d, ErrFull},
+		{"update", Route{a.Prefix, netip.MustParseAddr("192.168.1.9"), "eth9"}, nil},
+		{"create", Route{netip.MustParsePrefix("10.1.1.1/24"), a.Gateway, "eth0"}, ErrBadPrefix},
+		{"create", Route{d.Prefix, netip.MustParseAddr("2001:db8::1"), "eth0"}, ErrBadGateway},
+		{"create", Route{d.Prefix, d.Gateway, "a-very-long-name0"}, ErrBadIfName},
+		{"delete", b, nil},
+		{"create", d, nil},
+	}
+	for i, st := range steps {
+		var err error
+		switch st.op {
+		case "create":
+			err = s.CreateRoute(st.r)
+		case "update":
+			err = s.UpdateRoute(st.r)
+		case "delete":
+			err = s.DeleteRoute(st.r.Prefix)
+		}
+		if !errors.Is(err, st.want) || (st.want == nil) != (err == nil) {
+			t.Fatalf("step %d %s %v: %v, want %v", i, st.op, st.r, err, st.want)
+		}
+	}
+	if err := s.Check(); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for r := range s.Routes().All() {
+		got = append(got, r.String())
+	}
+	want := []string{"10.1.1.0/24 via 192.168.1.9 dev eth9", "10.2.0.0/16 via 192.168.1.2 dev eth1", "2001:db8::/48 via 2001:db8::1 dev eth2"}
+	if !slices.Equal(got, want) {
+		t.Errorf("routes %q, want %q", got, want)
+	}
+	if r, ok := s.MatchRoute(netip.MustParseAddr("10.1.1.200")); !ok || r.Dev != "eth9" {
+		t.Errorf("LPM: %v %v", r, ok)
+	}
+	if err := s.FlushRoutes(); err != nil {
+		t.Fatal(err)
+	}
+	if s.RouteCount() != 0 || s.Routes().Len() != 0 {
+		t.Errorf("%d routes after flush", s.RouteCount())
+	}
+	for _, r := range []Route{a, b, c} {
+		if err := s.CreateRoute(r); err != nil {
+			t.Fatalf("after flush: %v", err)
+		}
+	}
+	if err := s.Check(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRouteTable(t *testing.T) {
+	var rt RouteTable
+	in := []string{
+		"2001:db8::/32 fe80::1 eth3",
+		"10.0.0.0/8 192.168.0.1 eth0",
+		"::/0 fe80::2 eth4",
+		"10.1.0.0/16 192.168.0.2 eth1",
+		"0.0.0.0/0 192.168.0.3 eth2",
+		"10.1.2.0/24 192.168.0.4 eth5",
+	}
+	for _, r := range in {
+		if err := rt.Create(mustRoute(r)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	for r := range rt.All() {
+		got = append(got, r.Prefix.String())
+	}
+	want := []string{"0.0.0.0/0", "10.0.0.0/8", "10.1.0.0/16", "10.1.2.0/24", "::/0", "2001:db8::/32"}
+	if !slices.Equal(got, want) {
+		t.Errorf("All: %v, want %v", got, want)
+	}
+	lpm := []struct{ ip, dev string }{
+		{"10.1.2.3", "eth5"}, {"10.1.3.3", "eth1"}, {"10.2.0.1", "eth0"}, {"11.0.0.1", "eth2"},
+		{"::ffff:10.1.2.3", "eth5"}, {"2001:db8::1", "eth3"}, {"2001:db9::1", "eth4"},
+	}
+	for _, c := range lpm {
+		if r, ok := rt.Match(netip.MustParseAddr(c.ip)); !ok || r.Dev != c.dev {
+			t.Errorf("Match(%s) = %v %v, want dev %s", c.ip, r, ok, c.dev)
+		}
+	}
+	if err := rt.Create(mustRoute("10.0.0.0/8 192.168.0.9 eth9")); !errors.Is(err, ErrExists) {
+		t.Errorf("duplicate Create: %v", err)
+	}
+	if err := rt.Update(mustRoute("10.9.0.0/16 192.168.0.9 eth9")); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Update of missing: %v", err)
+	}
+	if err := rt.Delete(netip.MustParsePrefix("10.9.0.0/16")); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Delete of missing: %v", err)
+	}
+	if err := rt.Delete(netip.MustParsePrefix("10.1.2.0/24")); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := rt.Match(netip.MustParseAddr("10.1.2.3")); r.Dev != "eth1" {
+		t.Errorf("after delete Match = %v", r)
+	}
+	rt.Set(mustRoute("10.1.0.0/16 192.168.0.7 eth7"))
+	if r, _ := rt.Get(netip.MustParsePrefix("10.1.0.0/16")); r.Dev != "eth7" {
+		t.Errorf("Set did not replace: %v", r)
+	}
+	if rt.Len() != 5 {
+		t.Errorf("Len %d", rt.Len())
+	}
+	rt.Clear()
+	if rt.Len() != 0 {
+		t.Errorf("Len %d after Clear", rt.Len())
+	}
+}
+
+func TestSecondWriterInProcess(t *testing.T) {
+	path := testPath(t)
+	s := mustOpen(t, Options{Path: path, Capacity: 16, RouteCapacity: 4})
+	_, err := Open(Options{Path: path})
+	var le *LockedError
+	if !errors.As(err, &le) || le.PID != os.Getpid() || le.Path != path {
+		t.Fatalf("second Open: %v, want *LockedError naming pid %d", err, os.Getpid())
+	}
+	if !strings.Contains(err.Error(), fmt.Sprint(os.Getpid())) {
+		t.Errorf("message %q does not name the owner", err)
+	}
+	s.Close()
+	s2, err := Open(Options{Path: path})
+	if err != nil {
+		t.Fatalf("Open after Close: %v", err)
+	}
+	if err := s2.Remove(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("file still there after Remove: %v", err)
+	}
+}

@@ -1,0 +1,104 @@
+package store
+
+import (
+	"golang.org/x/sys/unix"
+)
+
+// The system calls the segment needs, one small function each.
+
+func openFD(path string, flag int, perm uint32) (int, error) {
+	return unix.Open(path, flag|unix.O_CLOEXEC, perm)
+}
+
+func closeFD(fd int) error { return unix.Close(fd) }
+
+// lockFD takes the exclusive write lock without waiting; a held lock
+// gives unix.EWOULDBLOCK. The lock lives as long as the descriptor.
+func lockFD(fd int) error {
+	for {
+		err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
+		if err != unix.EINTR {
+			return err
+		}
+	}
+}
+
+// allocateFD reserves every block of the file now, so that a full file
+// system fails here with ENOSPC instead of a SIGBUS on a later store.
+func allocateFD(fd int, size int64) error {
+	for {
+		err := unix.Fallocate(fd, 0, 0, size)
+		if err != unix.EINTR {
+			return err
+		}
+	}
+}
+
+func mapFD(fd int, size int, writable bool) ([]byte, error) {
+	prot, flags := unix.PROT_READ, unix.MAP_SHARED
+	if writable {
+		prot |= unix.PROT_WRITE
+	} else {
+		flags |= unix.MAP_POPULATE // fault the table in now, not on the first lookups
+	}
+	return unix.Mmap(fd, 0, size, prot, flags)
+}
+
+func unmap(b []byte) error { return unix.Munmap(b) }
+
+func syncMem(b []byte) error { return unix.Msync(b, unix.MS_SYNC) }
+
+// renameNoReplace publishes a finished segment; unix.EEXIST means another
+// process published one first.
+func renameNoReplace(from, to string) error {
+	return unix.Renameat2(unix.AT_FDCWD, from, unix.AT_FDCWD, to, unix.RENAME_NOREPLACE)
+}
+
+// sameFile reports whether path still names the file open on fd: a
+// successor may have removed and recreated the store while we waited.
+func sameFile(fd int, path string) (bool, error) {
+	var a, b unix.Stat_t
+	if err := unix.Fstat(fd, &a); err != nil {
+		return false, err
+	}
+	if err := unix.Stat(path, &b); err != nil {
+		if err == unix.ENOENT {
+			return false, nil
+		}
+		return false, err
+	}
+	return a.Dev == b.Dev && a.Ino == b.Ino, nil
+}
+
+func fileSize(fd int) (int64, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return 0, err
+	}
+	return st.Size, nil
+}
+
+// readAt fills as much of b as the file holds from offset 0.
+func readAt(fd int, b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		m, err := unix.Pread(fd, b[n:], int64(n))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		if m == 0 {
+			break
+		}
+		n += m
+	}
+	return n, nil
+}
+
+func setMode(fd int, perm uint32) error { return unix.Fchmod(fd, perm) }
+
+func unlink(path string) error { return unix.Unlink(path) }
+
+func getpid() int { return unix.Getpid() }
