@@ -1,0 +1,493 @@
+package proto
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"rtm/store"
+)
+
+// ClientOptions configure a client session.
+type ClientOptions struct {
+	Socket string
+	Name   string // shown in the server's `show clients`
+	// Logf receives session events (lost server, resync); nil discards.
+	Logf func(format string, args ...any)
+	// Watch, if set, is called for every live change after it is applied,
+	// and once after each snapshot with ok=false (the whole table changed).
+	Watch func(rec Record, snapshot bool)
+}
+
+// ErrServerQuit ends a session when the server said goodbye.
+var ErrServerQuit = errors.New("server quit")
+
+// Client is a subscriber: it keeps a local copy of the routing table and
+// of the MAC key set, and reads MAC addresses from the store mapping.
+// The copy survives a lost server; the session reconnects with backoff
+// and replaces the copy with a fresh snapshot.
+type Client struct {
+	opts ClientOptions
+
+	mu     sync.RWMutex
+	routes *store.RouteTable
+	macs   map[store.MAC]struct{}
+
+	reader  atomic.Pointer[store.Reader]
+	readers []*store.Reader // every mapping ever used; unmapped at Close only
+
+	applied atomic.Uint64 // last change applied
+	ready   chan struct{} // closed when the first snapshot is applied
+	done    chan struct{} // closed when the session ends for good
+	err     error         // why it ended; nil for a server quit
+	stop    chan struct{}
+	once    sync.Once
+
+	connMu sync.Mutex
+	conn   *net.UnixConn
+
+	pongMu  sync.Mutex
+	pongs   map[uint64]chan uint64
+	pingSeq atomic.Uint64
+
+	stats clientStats
+}
+
+type clientStats struct {
+	packets, records, snapshots, reconnects, gaps, resyncs atomic.Uint64
+}
+
+// Dial connects to the server, completes the hello, and runs the session
+// in the background. A failure to reach the server at all is returned at
+// once; losing it later is survived by reconnecting.
+func Dial(o ClientOptions) (*Client, error) {
+	if o.Logf == nil {
+		o.Logf = func(string, ...any) {}
+	}
+	c := &Client{
+		opts:   o,
+		routes: new(store.RouteTable),
+		macs:   make(map[store.MAC]struct{}),
+		ready:  make(chan struct{}),
+		done:   make(chan struct{}),
+		stop:   make(chan struct{}),
+		pongs:  make(map[uint64]chan uint64),
+	}
+	uc, err := c.connect()
+	if err != nil {
+		return nil, err
+	}
+	go c.run(uc)
+	return c, nil
+}
+
+// Ready is closed once the first snapshot has been applied.
+func (c *Client) Ready() <-chan struct{} { return c.ready }
+
+// Done is closed when the session has ended: the server quit, or Close.
+func (c *Client) Done() <-chan struct{} { return c.done }
+
+// Err says why the session ended: nil after a server quit or Close.
+func (c *Client) Err() error {
+	<-c.done
+	return c.err
+}
+
+// Close ends the session and unmaps the store.
+func (c *Client) Close() error {
+	c.once.Do(func() { close(c.stop) })
+	c.connMu.Lock()
+	if c.conn != nil {
+		c.conn.Close()
+	}
+	c.connMu.Unlock()
+	<-c.done
+	for _, r := range c.readers {
+		r.Close()
+	}
+	return nil
+}
+
+// Resync drops the local copy and asks for a fresh snapshot (SIGUSR1).
+func (c *Client) Resync() {
+	c.stats.resyncs.Add(1)
+	c.send(Header{Kind: KindResync}, nil)
+}
+
+// connect dials the socket, says hello and maps the store it is welcomed to.
+func (c *Client) connect() (*net.UnixConn, error) {
+	uc, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: c.opts.Socket, Net: "unixpacket"})
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", c.opts.Socket, err)
+	}
+	setBuffers(uc)
+	if err := writePacket(uc, Header{Kind: KindHello}, []byte(c.opts.Name)); err != nil {
+		uc.Close()
+		return nil, fmt.Errorf("hello to %s: %w", c.opts.Socket, err)
+	}
+	buf := make([]byte, MaxPacket+1)
+	uc.SetReadDeadline(time.Now().Add(helloTimeout))
+	body, h, err := readPacket(uc, buf)
+	uc.SetReadDeadline(time.Time{})
+	if err == nil && h.Kind == KindError {
+		err = fmt.Errorf("server refused: %s", body)
+	} else if err == nil && (h.Kind != KindWelcome || len(body) < 9) {
+		err = fmt.Errorf("%w: expected welcome, got %v", errProtocol, h.Kind)
+	}
+	if err != nil {
+		uc.Close()
+		return nil, fmt.Errorf("handshake with %s: %w", c.opts.Socket, err)
+	}
+	gen, path := binary.LittleEndian.Uint64(body), string(body[8:])
+	if r := c.reader.Load(); r == nil || r.Generation() != gen || r.Path() != path {
+		nr, err := store.OpenReader(path)
+		if err != nil {
+			uc.Close()
+			return nil, fmt.Errorf("map store of %s: %w", c.opts.Socket, err)
+		}
+		if r != nil {
+			c.opts.Logf("store %s has a new generation: remapped", path)
+		}
+		// Old mappings stay mapped: a lookup in flight may still read them.
+		c.readers = append(c.readers, nr)
+		c.reader.Store(nr)
+	}
+	c.connMu.Lock()
+	c.conn = uc
+	c.connMu.Unlock()
+	return uc, nil
+}
+
+// run is the session: receive until the server quits, reconnecting with
+// backoff whenever the connection is lost.
+func (c *Client) run(uc *net.UnixConn) {
+	defer close(c.done)
+	for {
+		err := c.receive(uc)
+		uc.Close()
+		select {
+		case <-c.stop:
+			return
+		default:
+		}
+		if errors.Is(err, ErrServerQuit) {
+			return
+		}
+		c.mu.RLock()
+		nr, nm := c.routes.Len(), len(c.macs)
+		c.mu.RUnlock()
+		c.opts.Logf("lost server at %s: %v; keeping %d routes and %d MACs, reconnecting", c.opts.Socket, err, nr, nm)
+		if uc = c.reconnect(); uc == nil {
+			return
+		}
+		c.stats.reconnects.Add(1)
+		c.opts.Logf("reconnected to %s", c.opts.Socket)
+	}
+}
+
+func (c *Client) reconnect() *net.UnixConn {
+	backoff := 20 * time.Millisecond
+	for {
+		select {
+		case <-c.stop:
+			return nil
+		case <-time.After(backoff):
+		}
+		uc, err := c.connect()
+		if err == nil {
+			return uc
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
+// receive applies packets from one connection until it fails.
+func (c *Client) receive(uc *net.UnixConn) error {
+	buf := make([]byte, MaxPacket+1)
+	var (
+		dec     Decoder
+		rec     Record
+		staging *snapshotTables // non-nil between snapshot begin and end
+		live    bool
+	)
+	for {
+		body, h, err := readPacket(uc, buf)
+		if err != nil {
+			return err
+		}
+		c.stats.packets.Add(1)
+		switch h.Kind {
+		case KindSnapshotBegin:
+			if len(body) != 16 {
+				return fmt.Errorf("%w: snapshot begin of %d bytes", ErrMalformed, len(body))
+			}
+			staging = newSnapshotTables(int(binary.LittleEndian.Uint64(body[8:])))
+			live = false
+		case KindBatch:
+			dec.Reset(body, h.Count)
+			c.stats.records.Add(uint64(h.Count))
+			if h.Flags&FlagSnapshot != 0 {
+				if staging == nil {
+					return fmt.Errorf("%w: snapshot records outside a snapshot", errProtocol)
+				}
+				for dec.Next(&rec) {
+					staging.apply(&rec)
+				}
+				if err := dec.Err(); err != nil {
+					return err
+				}
+				continue
+			}
+			if !live {
+				// Changes before our snapshot ends are already in it.
+				continue
+			}
+			if h.Seq != c.applied.Load()+1 {
+				// A gap means a lost change: never guess, resync.
+				c.stats.gaps.Add(1)
+				c.opts.Logf("change %d arrived, expected %d: asking for a fresh snapshot", h.Seq, c.applied.Load()+1)
+				live = false
+				if err := writePacket(uc, Header{Kind: KindResync}, nil); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := c.applyBatch(&dec, &rec); err != nil {
+				return err
+			}
+			c.applied.Store(h.Seq + uint64(h.Count) - 1)
+			if err := writePacket(uc, Header{Kind: KindAck, Seq: c.applied.Load()}, nil); err != nil {
+				return err
+			}
+		case KindSnapshotEnd:
+			if staging == nil {
+				return fmt.Errorf("%w: snapshot end without begin", errProtocol)
+			}
+			c.mu.Lock()
+			c.routes, c.macs = staging.routes, staging.macs
+			c.mu.Unlock()
+			staging = nil
+			c.applied.Store(h.Seq)
+			live = true
+			c.stats.snapshots.Add(1)
+			if c.opts.Watch != nil {
+				c.opts.Watch(Record{}, true)
+			}
+			if err := writePacket(uc, Header{Kind: KindAck, Seq: h.Seq}, nil); err != nil {
+				return err
+			}
+			select {
+			case <-c.ready:
+			default:
+				close(c.ready)
+			}
+		case KindPong:
+			if len(body) == 8 {
+				c.pong(binary.LittleEndian.Uint64(body), h.Seq)
+			}
+		case KindShutdown:
+			c.opts.Logf("server quit: %s", body)
+			return ErrServerQuit
+		case KindError:
+			return fmt.Errorf("server error: %s", body)
+		default:
+			return fmt.Errorf("%w: unexpected %v from server", errProtocol, h.Kind)
+		}
+	}
+}
+
+// applyBatch applies one batch of live changes under one lock.
+func (c *Client) applyBatch(dec *Decoder, rec *Record) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for dec.Next(rec) {
+		applyRecord(c.routes, c.macs, rec)
+		if c.opts.Watch != nil {
+			c.opts.Watch(*rec, false)
+		}
+	}
+	return dec.Err()
+}
+
+func applyRecord(routes *store.RouteTable, macs map[store.MAC]struct{}, rec *Record) {
+	switch rec.Op {
+	case OpRouteCreate, OpRouteUpdate:
+		routes.Set(rec.Route)
+	case OpRouteDelete:
+		routes.Delete(rec.Route.Prefix)
+	case OpMACCreate, OpMACUpdate:
+		macs[rec.MAC] = struct{}{}
+	case OpMACDelete:
+		delete(macs, rec.MAC)
+	case OpFlush:
+		if rec.Flush&FlushRoutes != 0 {
+			routes.Clear()
+		}
+		if rec.Flush&FlushMACs != 0 {
+			clear(macs)
+		}
+	}
+}
+
+// snapshotTables collect a snapshot aside, so the visible copy switches
+// from old to new state at once.
+type snapshotTables struct {
+	routes *store.RouteTable
+	macs   map[store.MAC]struct{}
+}
+
+func newSnapshotTables(macs int) *snapshotTables {
+	return &snapshotTables{routes: new(store.RouteTable), macs: make(map[store.MAC]struct{}, min(macs, 1<<24))}
+}
+
+func (t *snapshotTables) apply(rec *Record) { applyRecord(t.routes, t.macs, rec) }
+
+func (c *Client) send(h Header, body []byte) error {
+	c.connMu.Lock()
+	uc := c.conn
+	c.connMu.Unlock()
+	if uc == nil {
+		return errors.New("not connected")
+	}
+	return writePacket(uc, h, body)
+}
+
+func (c *Client) pong(token, seq uint64) {
+	c.pongMu.Lock()
+	ch := c.pongs[token]
+	delete(c.pongs, token)
+	c.pongMu.Unlock()
+	if ch != nil {
+		ch <- seq
+	}
+}
+
+// The write methods exist so a client can run the same command language;
+// they refuse, since only the server writes.
+
+func readOnly(what string) error {
+	return fmt.Errorf("%s: %w: clients cannot change tables; run the command at the server", what, store.ErrReadOnly)
+}
+
+func (c *Client) CreateRoute(r store.Route) error       { return readOnly("create route") }
+func (c *Client) UpdateRoute(r store.Route) error       { return readOnly("update route") }
+func (c *Client) DeleteRoute(netip.Prefix) error        { return readOnly("delete route") }
+func (c *Client) CreateMAC(store.MAC, netip.Addr) error { return readOnly("create MAC") }
+func (c *Client) UpdateMAC(store.MAC, netip.Addr) error { return readOnly("update MAC") }
+func (c *Client) DeleteMAC(store.MAC) error             { return readOnly("delete MAC") }
+func (c *Client) Flush(routes, macs bool) error         { return readOnly("flush") }
+
+// Routes returns the local copy, sorted.
+func (c *Client) Routes() []store.Route {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	out := make([]store.Route, 0, c.routes.Len())
+	for r := range c.routes.All() {
+		out = append(out, r)
+	}
+	return out
+}
+
+func (c *Client) GetRoute(p netip.Prefix) (store.Route, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.routes.Get(p)
+}
+
+func (c *Client) MatchRoute(ip netip.Addr) (store.Route, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.routes.Match(ip)
+}
+
+// MACs returns the keys this client was told about, sorted.
+func (c *Client) MACs() []store.MAC {
+	c.mu.RLock()
+	out := make([]store.MAC, 0, len(c.macs))
+	for m := range c.macs {
+		out = append(out, m)
+	}
+	c.mu.RUnlock()
+	slices.SortFunc(out, compareMAC)
+	return out
+}
+
+// LookupMAC reads the address from the shared store: no lock, no syscall.
+func (c *Client) LookupMAC(m store.MAC) (netip.Addr, error) {
+	ip, err := c.reader.Load().Lookup(m)
+	if err != nil {
+		return ip, fmt.Errorf("MAC %s: %w", m, err)
+	}
+	return ip, nil
+}
+
+// Reader returns the current store mapping, for bulk lookups.
+func (c *Client) Reader() *store.Reader { return c.reader.Load() }
+
+// Clients is the server's business; a client knows only itself.
+func (c *Client) Clients() []ClientInfo { return nil }
+
+// Stats returns the session's counters.
+func (c *Client) Stats() []Stat {
+	c.mu.RLock()
+	routes, macs := c.routes.Len(), len(c.macs)
+	c.mu.RUnlock()
+	st := &c.stats
+	return []Stat{
+		{"routes", uint64(routes)},
+		{"macs", uint64(macs)},
+		{"applied", c.applied.Load()},
+		{"packets_received", st.packets.Load()},
+		{"records_received", st.records.Load()},
+		{"snapshots", st.snapshots.Load()},
+		{"reconnects", st.reconnects.Load()},
+		{"gaps_detected", st.gaps.Load()},
+		{"resyncs_requested", st.resyncs.Load()},
+	}
+}
+
+// Applied returns the sequence number of the last change applied.
+func (c *Client) Applied() uint64 { return c.applied.Load() }
+
+// Sync waits until this client has applied every change the server had
+// published when the call began.
+func (c *Client) Sync(ctx context.Context) error {
+	token := c.pingSeq.Add(1)
+	ch := make(chan uint64, 1)
+	c.pongMu.Lock()
+	c.pongs[token] = ch
+	c.pongMu.Unlock()
+	defer func() {
+		c.pongMu.Lock()
+		delete(c.pongs, token)
+		c.pongMu.Unlock()
+	}()
+	var body [8]byte
+	binary.LittleEndian.PutUint64(body[:], token)
+	if err := c.send(Header{Kind: KindPing}, body[:]); err != nil {
+		return fmt.Errorf("sync: %w", err)
+	}
+	var target uint64
+	select {
+	case target = <-ch:
+	case <-ctx.Done():
+		return fmt.Errorf("sync: no answer from server: %w", ctx.Err())
+	case <-c.done:
+		return errors.New("sync: session ended")
+	}
+	for c.applied.Load() < target {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("sync: applied %d of %d: %w", c.applied.Load(), target, ctx.Err())
+		case <-time.After(time.Millisecond):
+		}
+	}
+	return nil
+}

@@ -1,0 +1,330 @@
+package proto
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unicode/utf8"
+)
+
+// MaxNameLen bounds a client's name in its hello.
+const MaxNameLen = 64
+
+// helloTimeout is how long a new connection may take to say hello.
+const helloTimeout = 5 * time.Second
+
+// serverConn is one client as the server sees it: a reader goroutine for
+// acks and requests, and a writer goroutine (serveConn itself) that
+// copies the change log into packets at its own pace.
+type serverConn struct {
+	s    *Server
+	uc   *net.UnixConn
+	info ClientInfo // immutable after hello
+
+	acked  atomic.Uint64
+	live   atomic.Bool // snapshot delivered, streaming changes
+	idle   atomic.Bool // writer is waiting for a kick
+	resync atomic.Bool // send a fresh snapshot before anything else
+	wake   chan struct{}
+
+	closeOnce sync.Once
+	quit      chan struct{} // closed to ask the writer to finish
+	reason    string
+	deadline  time.Time
+}
+
+func (c *serverConn) kick() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (c *serverConn) shutdown(reason string, timeout time.Duration) {
+	c.closeOnce.Do(func() {
+		c.reason, c.deadline = reason, time.Now().Add(timeout)
+		// A deadline also unblocks a write already stuck on a stopped client.
+		c.uc.SetWriteDeadline(c.deadline)
+		close(c.quit)
+	})
+}
+
+func (c *serverConn) snapshotInfo(published uint64) ClientInfo {
+	info := c.info
+	info.Acked = c.acked.Load()
+	if published > info.Acked {
+		info.Lag = published - info.Acked
+	}
+	switch {
+	case c.resync.Load():
+		info.State = "resync"
+	case c.live.Load():
+		info.State = "live"
+	default:
+		info.State = "snapshot"
+	}
+	return info
+}
+
+func isFDExhaustion(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
+}
+
+// serveConn runs one client from hello to goodbye. Whatever the client
+// sends or fails to send, only this connection is affected.
+func (s *Server) serveConn(uc *net.UnixConn) {
+	defer s.wg.Done()
+	defer uc.Close()
+	c := &serverConn{s: s, uc: uc, wake: make(chan struct{}, 1), quit: make(chan struct{})}
+	c.info.ID = s.nextID.Add(1)
+	if err := c.handshake(); err != nil {
+		s.stats.refused.Add(1)
+		s.opts.Logf("client #%d refused: %v", c.info.ID, err)
+		writePacket(uc, Header{Kind: KindError}, []byte(err.Error()))
+		return
+	}
+	setBuffers(uc)
+	s.stats.connects.Add(1)
+	s.addConn(c)
+	if s.closing.Load() {
+		c.shutdown("server is quitting", time.Second)
+	}
+	s.opts.Logf("client %s (pid %d) connected", c.info.Name, c.info.PID)
+
+	readErr := make(chan error, 1)
+	go func() { readErr <- c.readLoop() }()
+	err := c.writeLoop(readErr)
+	if err == nil {
+		// Said goodbye: let the client close first. Closing with its acks
+		// still unread would make the kernel reset the connection, and the
+		// client would see ECONNRESET instead of the goodbye.
+		uc.SetReadDeadline(c.deadline)
+		<-readErr
+	}
+
+	s.removeConn(c)
+	s.stats.disconnects.Add(1)
+	switch {
+	case err == nil:
+	case errors.Is(err, errEOF) || errors.Is(err, syscall.ECONNRESET):
+		s.opts.Logf("client %s (pid %d) disconnected", c.info.Name, c.info.PID)
+	default:
+		if errors.Is(err, ErrMalformed) || errors.Is(err, ErrMagic) || errors.Is(err, ErrShort) ||
+			errors.Is(err, ErrTooLarge) || errors.Is(err, ErrVersion) || errors.Is(err, errProtocol) {
+			s.stats.dropped.Add(1)
+			writePacket(uc, Header{Kind: KindError}, []byte(err.Error()))
+		}
+		s.opts.Logf("client %s (pid %d) dropped: %v", c.info.Name, c.info.PID, err)
+	}
+}
+
+var errProtocol = errors.New("protocol violation")
+
+// handshake checks the peer's credentials, reads its hello and welcomes it.
+func (c *serverConn) handshake() error {
+	cred, err := peerCred(c.uc)
+	if err != nil {
+		return fmt.Errorf("SO_PEERCRED: %w", err)
+	}
+	c.info.PID, c.info.UID = cred.Pid, cred.Uid
+	if !c.s.allowed(cred.Uid) {
+		return fmt.Errorf("uid %d may not connect (server runs as uid %d; allow it with --allow-uid %d)", cred.Uid, c.s.uid, cred.Uid)
+	}
+	c.uc.SetReadDeadline(time.Now().Add(helloTimeout))
+	buf := make([]byte, MaxPacket+1)
+	body, h, err := readPacket(c.uc, buf)
+	if err != nil {
+		return fmt.Errorf("hello: %w", err)
+	}
+	c.uc.SetReadDeadline(time.Time{})
+	if h.Kind != KindHello {
+		return fmt.Errorf("%w: expected hello, got %v", errProtocol, h.Kind)
+	}
+	if len(body) == 0 || len(body) > MaxNameLen || !utf8.Valid(body) || slices.ContainsFunc(body, func(b byte) bool { return b < ' ' || b == 0x7f }) {
+		return fmt.Errorf("%w: client name must be 1 to %d printable bytes", errProtocol, MaxNameLen)
+	}
+	c.info.Name = string(body)
+	c.info.Connected = time.Now()
+	st := c.s.st
+	w := make([]byte, 8, 8+len(st.Path()))
+	binary.LittleEndian.PutUint64(w, st.Generation())
+	w = append(w, st.Path()...)
+	return writePacket(c.uc, Header{Kind: KindWelcome, Seq: c.s.log.published.Load()}, w)
+}
+
+func (s *Server) allowed(uid uint32) bool {
+	return uid == s.uid || uid == 0 || slices.Contains(s.opts.AllowUIDs, uid)
+}
+
+// readLoop takes acks and requests from the client until it closes or
+// breaks the protocol.
+func (c *serverConn) readLoop() error {
+	buf := make([]byte, MaxPacket+1)
+	for {
+		body, h, err := readPacket(c.uc, buf)
+		if err != nil {
+			return err
+		}
+		switch h.Kind {
+		case KindAck:
+			if len(body) != 0 || h.Seq > c.s.log.published.Load() || h.Seq < c.acked.Load() {
+				return fmt.Errorf("%w: ack %d out of range", errProtocol, h.Seq)
+			}
+			c.acked.Store(h.Seq)
+			c.s.stats.acks.Add(1)
+			if c.s.syncWaiters.Load() > 0 {
+				select {
+				case c.s.ackSignal <- struct{}{}:
+				default:
+				}
+			}
+		case KindResync:
+			c.s.stats.resyncRequests.Add(1)
+			c.resync.Store(true)
+			c.kick()
+		case KindPing:
+			// The pong carries the sequence number at arrival; the client
+			// then waits until it has applied that much.
+			if err := writePacket(c.uc, Header{Kind: KindPong, Seq: c.s.log.published.Load()}, body); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("%w: unexpected %v from client", errProtocol, h.Kind)
+		}
+	}
+}
+
+// writeLoop streams the snapshot and then the change log to the client.
+// It returns when the client goes away (readErr) or the server quits.
+func (c *serverConn) writeLoop(readErr <-chan error) error {
+	s := c.s
+	c.resync.Store(true)
+	var cur cursor
+	for {
+		select {
+		case err := <-readErr:
+			return err
+		case <-c.quit:
+			return c.finish(cur)
+		default:
+		}
+		if c.resync.Swap(false) {
+			var err error
+			if cur, err = c.sendSnapshot(); err != nil {
+				return err
+			}
+			continue
+		}
+		sent, next, err := c.sendLog(cur)
+		if err != nil {
+			return err
+		}
+		cur = next
+		if sent {
+			continue
+		}
+		// Nothing to send: sleep until kicked. Setting idle before the
+		// last look closes the race with a publisher that checks idle.
+		c.idle.Store(true)
+		if ch := s.log.at(cur.num); ch == nil || ch.state.Load() != packedAt(cur) || c.resync.Load() {
+			c.idle.Store(false)
+			continue
+		}
+		select {
+		case <-c.wake:
+		case err := <-readErr:
+			c.idle.Store(false)
+			return err
+		case <-c.quit:
+			c.idle.Store(false)
+			return c.finish(cur)
+		}
+		c.idle.Store(false)
+	}
+}
+
+// packedAt is the state of an unsealed chunk whose end is cur.
+func packedAt(cur cursor) uint64 {
+	return uint64(cur.idx)<<32 | uint64(cur.off)
+}
+
+// sendLog sends what the log holds past cur, in one packet per chunk.
+func (c *serverConn) sendLog(cur cursor) (sent bool, next cursor, err error) {
+	ch := c.s.log.at(cur.num)
+	if ch == nil {
+		// The ring moved past this client while it was not reading: it
+		// gets a fresh snapshot rather than unbounded server memory.
+		c.s.stats.overruns.Add(1)
+		c.resync.Store(true)
+		return true, cur, nil
+	}
+	count, size, isSealed := unpack(ch.state.Load())
+	if cur.idx < count {
+		h := Header{Kind: KindBatch, Count: count - cur.idx, Seq: ch.first + uint64(cur.idx)}
+		if err := c.send(h, ch.data[cur.off:size]); err != nil {
+			return false, cur, err
+		}
+		return true, cursor{num: cur.num, idx: count, off: size}, nil
+	}
+	if isSealed {
+		return true, cursor{num: cur.num + 1}, nil
+	}
+	return false, cur, nil
+}
+
+// sendSnapshot sends the whole state and returns where the log continues.
+func (c *serverConn) sendSnapshot() (cursor, error) {
+	c.live.Store(false)
+	bodies, counts, routes, macs, seq, cur := c.s.snapshot()
+	var sizes [16]byte
+	binary.LittleEndian.PutUint64(sizes[:], uint64(routes))
+	binary.LittleEndian.PutUint64(sizes[8:], uint64(macs))
+	if err := c.send(Header{Kind: KindSnapshotBegin, Seq: seq}, sizes[:]); err != nil {
+		return cur, err
+	}
+	for i, b := range bodies {
+		if err := c.send(Header{Kind: KindBatch, Flags: FlagSnapshot, Count: counts[i]}, b); err != nil {
+			return cur, err
+		}
+	}
+	if err := c.send(Header{Kind: KindSnapshotEnd, Seq: seq}, nil); err != nil {
+		return cur, err
+	}
+	c.s.stats.snapshots.Add(1)
+	c.live.Store(true)
+	return cur, nil
+}
+
+func (c *serverConn) send(h Header, body []byte) error {
+	if err := writePacket(c.uc, h, body); err != nil {
+		return err
+	}
+	st := &c.s.stats
+	st.packets.Add(1)
+	st.records.Add(uint64(h.Count))
+	st.bytes.Add(uint64(HeaderSize + len(body)))
+	return nil
+}
+
+// finish flushes what is left of the log (bounded by the shutdown
+// deadline, so a stopped client cannot hold up the quit) and says goodbye.
+func (c *serverConn) finish(cur cursor) error {
+	c.uc.SetWriteDeadline(c.deadline)
+	for {
+		sent, next, err := c.sendLog(cur)
+		if err != nil {
+			return err
+		}
+		if !sent || c.resync.Load() {
+			break
+		}
+		cur = next
+	}
+	return writePacket(c.uc, Header{Kind: KindShutdown}, []byte(c.reason))
+}

@@ -1,0 +1,334 @@
+package proto
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"rtm/store"
+)
+
+var testSeq atomic.Uint64
+
+// newTestServer starts a server on a private store and socket, both
+// removed when the test ends.
+func newTestServer(t testing.TB, o ServerOptions) *Server {
+	t.Helper()
+	name := fmt.Sprintf("rtm-proto-test-%d-%d", os.Getpid(), testSeq.Add(1))
+	st, err := store.Open(store.Options{Path: "/dev/shm/" + name, Capacity: 1 << 16, RouteCapacity: 1 << 14})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Store = st
+	if o.Logf == nil {
+		o.Logf = t.Logf
+	}
+	o.Socket = filepath.Join(t.TempDir(), "s.sock")
+	srv, err := Listen(o)
+	if err != nil {
+		st.Close()
+		st.Remove()
+		t.Fatal(err)
+	}
+	go srv.Serve()
+	t.Cleanup(func() {
+		srv.Close("test over", time.Second)
+		st.Close()
+		st.Remove()
+	})
+	return srv
+}
+
+func dialTest(t testing.TB, srv *Server, name string) *Client {
+	t.Helper()
+	c, err := Dial(ClientOptions{Socket: srv.opts.Socket, Name: name, Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	select {
+	case <-c.Ready():
+	case <-time.After(10 * time.Second):
+		t.Fatal("no snapshot within 10s")
+	}
+	return c
+}
+
+func syncAll(t testing.TB, srv *Server, clients ...*Client) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := srv.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range clients {
+		if err := c.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// assertSame compares a client's whole view with the server's, including
+// every MAC's address read through the client's read-only mapping.
+func assertSame(t testing.TB, srv *Server, c *Client) {
+	t.Helper()
+	if got, want := c.Routes(), srv.Routes(); !slices.Equal(got, want) {
+		t.Fatalf("client %s routes differ:\n got %v\nwant %v", c.opts.Name, got, want)
+	}
+	got, want := c.MACs(), srv.MACs()
+	if !slices.Equal(got, want) {
+		t.Fatalf("client %s has %d MACs, server %d", c.opts.Name, len(got), len(want))
+	}
+	for _, m := range want {
+		a, err := c.LookupMAC(m)
+		b, _ := srv.LookupMAC(m)
+		if err != nil || a != b {
+			t.Fatalf("client %s reads %s = %v (%v), server has %v", c.opts.Name, m, a, err, b)
+		}
+	}
+}
+
+func mac(i int) store.MAC {
+	return store.MAC{0x02, 0, byte(i >> 24), byte(i >> 16), byte(i >> 8), byte(i)}
+}
+
+func route(i int, dev string) store.Route {
+	return store.Route{
+		Prefix:  netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), 0}), 24),
+		Gateway: netip.AddrFrom4([4]byte{192, 168, byte(i), 1}),
+		Dev:     dev,
+	}
+}
+
+// churn applies n random changes, each of which the server accepts.
+func churn(t testing.TB, srv *Server, rng *rand.Rand, n int) {
+	t.Helper()
+	for range n {
+		i := rng.IntN(500)
+		var err error
+		switch rng.IntN(7) {
+		case 0, 1:
+			if _, ok := srv.GetRoute(route(i, "x").Prefix); ok {
+				err = srv.UpdateRoute(route(i, fmt.Sprintf("eth%d", rng.IntN(4))))
+			} else {
+				err = srv.CreateRoute(route(i, "eth0"))
+			}
+		case 2:
+			if _, ok := srv.GetRoute(route(i, "x").Prefix); ok {
+				err = srv.DeleteRoute(route(i, "x").Prefix)
+			}
+		case 3, 4:
+			ip := netip.AddrFrom4([4]byte{10, 9, byte(rng.IntN(256)), byte(i)})
+			if _, lerr := srv.LookupMAC(mac(i)); lerr == nil {
+				err = srv.UpdateMAC(mac(i), ip)
+			} else {
+				err = srv.CreateMAC(mac(i), ip)
+			}
+		case 5:
+			if _, lerr := srv.LookupMAC(mac(i)); lerr == nil {
+				err = srv.DeleteMAC(mac(i))
+			}
+		case 6:
+			if rng.IntN(200) == 0 {
+				err = srv.Flush(rng.IntN(2) == 0, true)
+			}
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestConvergence(t *testing.T) {
+	srv := newTestServer(t, ServerOptions{})
+	rng := rand.New(rand.NewPCG(1, 2))
+	churn(t, srv, rng, 200)
+	a, b := dialTest(t, srv, "a"), dialTest(t, srv, "b")
+	churn(t, srv, rng, 5000)
+	late := dialTest(t, srv, "late")
+	churn(t, srv, rng, 2000)
+	syncAll(t, srv, a, b, late)
+	for _, c := range []*Client{a, b, late} {
+		assertSame(t, srv, c)
+	}
+	infos := srv.Clients()
+	if len(infos) != 3 {
+		t.Fatalf("server lists %d clients, want 3", len(infos))
+	}
+	for _, ci := range infos {
+		if ci.PID != int32(os.Getpid()) || ci.Lag != 0 || ci.State != "live" {
+			t.Errorf("client info %+v: want our pid, lag 0, live", ci)
+		}
+	}
+}
+
+func TestBatching(t *testing.T) {
+	srv := newTestServer(t, ServerOptions{})
+	c := dialTest(t, srv, "batch")
+	for i := range 20000 {
+		if err := srv.CreateMAC(mac(i), netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	syncAll(t, srv, c)
+	assertSame(t, srv, c)
+	stat := func(name string) uint64 {
+		for _, s := range srv.Stats() {
+			if s.Name == name {
+				return s.Value
+			}
+		}
+		t.Fatalf("no stat %s", name)
+		return 0
+	}
+	// 20000 changes of 7 bytes fit in three 64 KiB packets. The writer
+	// sends whatever is there when it wakes, so the count depends on how
+	// the two goroutines interleave; it must still be far from one each.
+	if p := stat("packets_sent"); p > 5000 {
+		t.Errorf("%d packets for 20000 changes: not batching", p)
+	}
+}
+
+// TestSlowClientResync stops reading at one client while the log wraps:
+// the server's memory stays bounded by the log, the other client is not
+// held up, and the slow one converges by snapshot once it reads again.
+func TestSlowClientResync(t *testing.T) {
+	srv := newTestServer(t, ServerOptions{LogBytes: 4 * chunkSize})
+	fast := dialTest(t, srv, "fast")
+	slow := dialTest(t, srv, "slow")
+	for i := range 1000 {
+		if err := srv.CreateMAC(mac(i), netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	syncAll(t, srv, fast, slow)
+	// Holding the slow client's lock parks its receive loop in applyBatch:
+	// it stops reading, its socket fills, and the log wraps past it.
+	slow.mu.Lock()
+	for i := range 300000 {
+		if err := srv.UpdateMAC(mac(i%1000), netip.AddrFrom4([4]byte{10, 2, byte(i >> 8), byte(i)})); err != nil {
+			slow.mu.Unlock()
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := fast.Sync(ctx); err != nil {
+		slow.mu.Unlock()
+		t.Fatal(err)
+	}
+	slow.mu.Unlock()
+	syncAll(t, srv, fast, slow)
+	assertSame(t, srv, fast)
+	assertSame(t, srv, slow)
+	var overruns uint64
+	for _, s := range srv.Stats() {
+		if s.Name == "slow_client_resyncs" {
+			overruns = s.Value
+		}
+	}
+	if overruns == 0 {
+		t.Errorf("the slow client was never resynced: log not bounded?")
+	}
+}
+
+func TestGarbageClientDroppedAlone(t *testing.T) {
+	srv := newTestServer(t, ServerOptions{})
+	good := dialTest(t, srv, "good")
+	if err := srv.CreateRoute(route(1, "eth0")); err != nil {
+		t.Fatal(err)
+	}
+	packets := [][]byte{
+		{},                      // empty
+		[]byte("hello world!!"), // short, no magic
+		make([]byte, 100),       // bad magic
+		append([]byte{'R', 9}, make([]byte, 14)...), // other version
+	}
+	var ack [HeaderSize]byte
+	PutHeader(ack[:], Header{Kind: KindAck, Seq: 1 << 60}) // acks the future
+	packets = append(packets, ack[:])
+	var batch [HeaderSize]byte
+	PutHeader(batch[:], Header{Kind: KindBatch, Count: 1}) // servers take no batches
+	packets = append(packets, batch[:])
+	for i, p := range packets {
+		uc, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: srv.opts.Socket, Net: "unixpacket"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i%2 == 0 {
+			// Half of them say hello first, so the garbage arrives mid-session.
+			writePacket(uc, Header{Kind: KindHello}, []byte("bad"))
+		}
+		uc.Write(p)
+		uc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		buf := make([]byte, MaxPacket+1)
+		for {
+			if _, _, err := readPacket(uc, buf); err != nil {
+				break // the server closed it
+			}
+		}
+		uc.Close()
+	}
+	if err := srv.CreateRoute(route(2, "eth1")); err != nil {
+		t.Fatal(err)
+	}
+	syncAll(t, srv, good)
+	assertSame(t, srv, good)
+	if n := len(srv.Clients()); n != 1 {
+		t.Fatalf("%d clients remain, want only the good one", n)
+	}
+}
+
+func TestServerQuitTellsClients(t *testing.T) {
+	srv := newTestServer(t, ServerOptions{})
+	c := dialTest(t, srv, "q")
+	if err := srv.CreateMAC(mac(1), netip.MustParseAddr("2001:db8::1")); err != nil {
+		t.Fatal(err)
+	}
+	srv.Close("bye", time.Second)
+	select {
+	case <-c.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("client did not end after server quit")
+	}
+	if err := c.Err(); err != nil {
+		t.Fatalf("session ended with %v, want nil after a quit", err)
+	}
+	if got := c.MACs(); len(got) != 1 {
+		t.Fatalf("client lost the change sent before the quit: %v", got)
+	}
+	if _, err := os.Stat(srv.opts.Socket); !os.IsNotExist(err) {
+		t.Fatalf("socket file still there after quit: %v", err)
+	}
+}
+
+func TestStaleSocketReplacedLiveRefused(t *testing.T) {
+	srv := newTestServer(t, ServerOptions{})
+	if _, err := listen(srv.opts.Socket, 0o600); err == nil {
+		t.Fatal("a second listener took a live server's socket")
+	}
+	stale := filepath.Join(t.TempDir(), "stale.sock")
+	ln, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: stale, Net: "unixpacket"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.SetUnlinkOnClose(false)
+	ln.Close() // leaves the file, like a killed server
+	ln2, err := listen(stale, 0o600)
+	if err != nil {
+		t.Fatalf("stale socket not replaced: %v", err)
+	}
+	fi, _ := os.Stat(stale)
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("socket mode %v, want 0600", fi.Mode().Perm())
+	}
+	ln2.Close()
+}

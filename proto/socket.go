@@ -1,0 +1,116 @@
+package proto
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// ErrSocketInUse means a live server already listens on the socket path.
+var ErrSocketInUse = errors.New("socket is in use by a running rtm server")
+
+// listen binds a SOCK_SEQPACKET socket at path with the given mode. A
+// socket file left by a dead server is replaced; a live server's is not:
+// the only reliable test is to try connecting to it.
+func listen(path string, mode os.FileMode) (*net.UnixListener, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("socket directory: %w", err)
+	}
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode()&os.ModeSocket == 0 {
+			return nil, fmt.Errorf("listen %s: file exists and is not a socket; remove it or pick another --socket", path)
+		}
+		if c, err := net.Dial("unixpacket", path); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("listen %s: %w", path, ErrSocketInUse)
+		}
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("remove stale socket %s: %w", path, err)
+		}
+	}
+	// The umask narrows the mode from the moment of bind, so there is no
+	// window in which the socket is open to others; chmod then widens it
+	// to exactly mode when a group is allowed.
+	old := syscall.Umask(0o177)
+	ln, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: path, Net: "unixpacket"})
+	syscall.Umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", path, err)
+	}
+	ln.SetUnlinkOnClose(true)
+	if err := os.Chmod(path, mode); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("chmod socket %s: %w", path, err)
+	}
+	return ln, nil
+}
+
+// peerCred returns the credentials the kernel recorded for the peer at
+// connect time. They cannot be forged by the peer, unlike anything it
+// writes in a message.
+func peerCred(c *net.UnixConn) (*unix.Ucred, error) {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var cred *unix.Ucred
+	var cerr error
+	err = raw.Control(func(fd uintptr) {
+		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	})
+	if err == nil {
+		err = cerr
+	}
+	return cred, err
+}
+
+// setBuffers asks for larger socket buffers: batches of tens of KiB need
+// room for several packets in flight. The kernel caps the request at
+// net.core.wmem_max/rmem_max, which is fine.
+func setBuffers(c *net.UnixConn) {
+	c.SetWriteBuffer(4 << 20)
+	c.SetReadBuffer(4 << 20)
+}
+
+// readPacket reads one packet into buf (which must hold MaxPacket+1
+// bytes) and rejects empty, truncated and oversized packets.
+func readPacket(c *net.UnixConn, buf []byte) ([]byte, Header, error) {
+	n, _, flags, _, err := c.ReadMsgUnix(buf, nil)
+	if errors.Is(err, io.EOF) {
+		return nil, Header{}, errEOF
+	}
+	if err != nil {
+		return nil, Header{}, err
+	}
+	if n == 0 {
+		// SOCK_SEQPACKET reports the peer's close as a zero-length read;
+		// rtm never sends an empty packet.
+		return nil, Header{}, errEOF
+	}
+	if flags&unix.MSG_TRUNC != 0 || n > MaxPacket {
+		return nil, Header{}, fmt.Errorf("%w (more than %d bytes)", ErrTooLarge, MaxPacket)
+	}
+	h, err := ParseHeader(buf[:n])
+	if err != nil {
+		return nil, Header{}, err
+	}
+	return buf[HeaderSize:n], h, nil
+}
+
+var errEOF = errors.New("connection closed by peer")
+
+// writePacket sends one packet made of a header and a body in a single
+// sendmsg, so the body is never copied.
+func writePacket(c *net.UnixConn, h Header, body []byte) error {
+	var hdr [HeaderSize]byte
+	PutHeader(hdr[:], h)
+	bufs := net.Buffers{hdr[:], body}
+	_, err := bufs.WriteTo(c)
+	return err
+}

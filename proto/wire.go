@@ -1,0 +1,333 @@
+package proto
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"rtm/store"
+)
+
+// Version is the protocol version carried in every packet header. A peer
+// speaking another version is refused at hello time.
+const Version = 1
+
+// The packet header, 16 bytes, little-endian:
+//
+//	0  'R'       magic, so a stray writer is caught at once
+//	1  version
+//	2  kind      packet kind (Kind)
+//	3  flags     FlagSnapshot on batches that carry snapshot records
+//	4  count     records in a batch; 0 for other kinds
+//	8  seq       kind-dependent: first change of a batch, snapshot sequence,
+//	             acknowledged sequence, server's sequence in welcome/pong
+//
+// A payload follows: records for a batch, a small body for the others.
+const (
+	HeaderSize = 16
+	magic      = 'R'
+
+	// MaxPacket bounds every packet in both directions. Larger batches are
+	// split; a larger packet from a peer is a protocol error.
+	MaxPacket = 64 << 10
+)
+
+// Kind is the type of a packet.
+type Kind uint8
+
+const (
+	KindHello         Kind = 1  // client → server: name
+	KindWelcome       Kind = 2  // server → client: store path and generation; seq = server's sequence
+	KindSnapshotBegin Kind = 3  // server → client: drop local state, records follow
+	KindBatch         Kind = 4  // server → client: records
+	KindSnapshotEnd   Kind = 5  // server → client: seq = last change the snapshot contains
+	KindAck           Kind = 6  // client → server: seq = last change applied
+	KindShutdown      Kind = 7  // server → client: server is quitting; body = reason
+	KindError         Kind = 8  // either way: body = message; the sender closes
+	KindResync        Kind = 9  // client → server: send me a fresh snapshot
+	KindPing          Kind = 10 // client → server: seq = token
+	KindPong          Kind = 11 // server → client: seq = server's sequence when the ping arrived
+)
+
+var kindNames = [...]string{
+	KindHello: "hello", KindWelcome: "welcome", KindSnapshotBegin: "snapshot-begin",
+	KindBatch: "batch", KindSnapshotEnd: "snapshot-end", KindAck: "ack", KindShutdown: "shutdown",
+	KindError: "error", KindResync: "resync", KindPing: "ping", KindPong: "pong",
+}
+
+func (k Kind) String() string {
+	if int(k) < len(kindNames) && kindNames[k] != "" {
+		return kindNames[k]
+	}
+	return fmt.Sprintf("kind(%d)", uint8(k))
+}
+
+// FlagSnapshot marks a batch whose records belong to a snapshot: they
+// carry no sequence numbers.
+const FlagSnapshot = 1
+
+// Header is the decoded fixed part of a packet.
+type Header struct {
+	Kind  Kind
+	Flags uint8
+	Count uint32
+	Seq   uint64
+}
+
+// PutHeader writes h into b[:HeaderSize].
+func PutHeader(b []byte, h Header) {
+	b[0], b[1], b[2], b[3] = magic, Version, byte(h.Kind), h.Flags
+	binary.LittleEndian.PutUint32(b[4:], h.Count)
+	binary.LittleEndian.PutUint64(b[8:], h.Seq)
+}
+
+// Protocol errors. A packet that fails to decode closes the connection it
+// came from, and only that one.
+var (
+	ErrShort     = errors.New("packet shorter than its header")
+	ErrMagic     = errors.New("not an rtm packet")
+	ErrVersion   = errors.New("unsupported protocol version")
+	ErrTooLarge  = errors.New("packet larger than the protocol allows")
+	ErrMalformed = errors.New("malformed packet")
+)
+
+// ParseHeader validates and decodes the header of packet p.
+func ParseHeader(p []byte) (Header, error) {
+	switch {
+	case len(p) < HeaderSize:
+		return Header{}, fmt.Errorf("%w (%d bytes)", ErrShort, len(p))
+	case len(p) > MaxPacket:
+		return Header{}, fmt.Errorf("%w (%d bytes)", ErrTooLarge, len(p))
+	case p[0] != magic:
+		return Header{}, ErrMagic
+	case p[1] != Version:
+		return Header{}, fmt.Errorf("%w %d (this rtm speaks %d)", ErrVersion, p[1], Version)
+	}
+	return Header{
+		Kind:  Kind(p[2]),
+		Flags: p[3],
+		Count: binary.LittleEndian.Uint32(p[4:]),
+		Seq:   binary.LittleEndian.Uint64(p[8:]),
+	}, nil
+}
+
+// Op is the type of one record in a batch: one change to one table.
+type Op uint8
+
+const (
+	OpRouteCreate Op = 1
+	OpRouteUpdate Op = 2
+	OpRouteDelete Op = 3
+	OpMACCreate   Op = 4
+	OpMACUpdate   Op = 5
+	OpMACDelete   Op = 6
+	OpFlush       Op = 7
+)
+
+// Flush targets, the body of an OpFlush record.
+const (
+	FlushRoutes = 1
+	FlushMACs   = 2
+)
+
+// Record is one decoded change. For MAC records only the key travels:
+// the address is in the shared store.
+type Record struct {
+	Op    Op
+	Route store.Route // route create/update; Prefix alone for delete
+	MAC   store.MAC   // MAC records
+	Flush uint8       // FlushRoutes|FlushMACs for OpFlush
+}
+
+// Records are encoded as an op byte and a body:
+//
+//	route create/update  fam(4|6) bits addr gateway devlen dev
+//	route delete         fam bits addr
+//	MAC create/update/delete  6 bytes
+//	flush                which(FlushRoutes|FlushMACs)
+//
+// Addresses are 4 or 16 bytes by family.
+
+// MaxRecord is the largest encoded record (an IPv6 route, 15-byte dev).
+const MaxRecord = 1 + 2 + 16 + 16 + 1 + store.IfNameMax
+
+// AppendRoute appends a route create or update record.
+func AppendRoute(b []byte, op Op, r store.Route) []byte {
+	b = appendPrefix(append(b, byte(op)), r.Prefix)
+	b = appendAddr(b, r.Gateway)
+	b = append(b, byte(len(r.Dev)))
+	return append(b, r.Dev...)
+}
+
+// AppendRouteDelete appends a route delete record.
+func AppendRouteDelete(b []byte, p netip.Prefix) []byte {
+	return appendPrefix(append(b, byte(OpRouteDelete)), p)
+}
+
+// AppendMAC appends a MAC create, update or delete record.
+func AppendMAC(b []byte, op Op, m store.MAC) []byte {
+	return append(append(b, byte(op)), m[:]...)
+}
+
+// AppendFlush appends a flush record.
+func AppendFlush(b []byte, which uint8) []byte {
+	return append(b, byte(OpFlush), which)
+}
+
+func appendPrefix(b []byte, p netip.Prefix) []byte {
+	fam := byte(6)
+	if p.Addr().Is4() {
+		fam = 4
+	}
+	return appendAddr(append(b, fam, byte(p.Bits())), p.Addr())
+}
+
+func appendAddr(b []byte, a netip.Addr) []byte {
+	if a.Is4() {
+		v := a.As4()
+		return append(b, v[:]...)
+	}
+	v := a.As16()
+	return append(b, v[:]...)
+}
+
+// Decoder walks the records of one batch. It never panics on hostile
+// input: every length is checked against what is left.
+type Decoder struct {
+	buf  []byte
+	left uint32
+	err  error
+	// devs interns interface names so a batch of routes through the same
+	// few devices does not allocate a string per record.
+	devs map[string]string
+}
+
+// Reset points the decoder at the body of a batch holding count records.
+func (d *Decoder) Reset(body []byte, count uint32) {
+	d.buf, d.left, d.err = body, count, nil
+}
+
+// Next decodes the next record into r. It returns false at the end of the
+// batch or on error; Err tells which.
+func (d *Decoder) Next(r *Record) bool {
+	if d.err != nil {
+		return false
+	}
+	if d.left == 0 {
+		if len(d.buf) != 0 {
+			d.err = fmt.Errorf("%w: %d bytes after the last record", ErrMalformed, len(d.buf))
+		}
+		return false
+	}
+	d.left--
+	if len(d.buf) == 0 {
+		d.err = fmt.Errorf("%w: batch ends before its last record", ErrMalformed)
+		return false
+	}
+	op := Op(d.buf[0])
+	d.buf = d.buf[1:]
+	*r = Record{Op: op}
+	switch op {
+	case OpRouteCreate, OpRouteUpdate:
+		r.Route.Prefix = d.prefix()
+		r.Route.Gateway = d.addr(r.Route.Prefix.Addr().Is4())
+		r.Route.Dev = d.dev()
+		if d.err == nil {
+			if err := r.Route.Check(); err != nil {
+				d.err = fmt.Errorf("%w: %w", ErrMalformed, err)
+			}
+		}
+	case OpRouteDelete:
+		r.Route.Prefix = d.prefix()
+	case OpMACCreate, OpMACUpdate, OpMACDelete:
+		if len(d.buf) < 6 {
+			d.err = fmt.Errorf("%w: short MAC record", ErrMalformed)
+			return false
+		}
+		copy(r.MAC[:], d.buf)
+		d.buf = d.buf[6:]
+	case OpFlush:
+		if len(d.buf) < 1 || d.buf[0] == 0 || d.buf[0]&^(FlushRoutes|FlushMACs) != 0 {
+			d.err = fmt.Errorf("%w: bad flush record", ErrMalformed)
+			return false
+		}
+		r.Flush = d.buf[0]
+		d.buf = d.buf[1:]
+	default:
+		d.err = fmt.Errorf("%w: unknown record op %d", ErrMalformed, op)
+	}
+	return d.err == nil
+}
+
+// Err returns the first decoding error, or nil after a clean end.
+func (d *Decoder) Err() error { return d.err }
+
+func (d *Decoder) prefix() netip.Prefix {
+	if d.err != nil || len(d.buf) < 2 {
+		d.fail("short prefix")
+		return netip.Prefix{}
+	}
+	fam, bits := d.buf[0], int(d.buf[1])
+	if fam != 4 && fam != 6 {
+		d.fail("bad address family")
+		return netip.Prefix{}
+	}
+	d.buf = d.buf[2:]
+	p := netip.PrefixFrom(d.addr(fam == 4), bits)
+	if d.err == nil {
+		if err := store.CheckPrefix(p); err != nil {
+			d.err = fmt.Errorf("%w: %w", ErrMalformed, err)
+		}
+	}
+	return p
+}
+
+func (d *Decoder) addr(is4 bool) netip.Addr {
+	if d.err != nil {
+		return netip.Addr{}
+	}
+	if is4 {
+		if len(d.buf) < 4 {
+			d.fail("short IPv4 address")
+			return netip.Addr{}
+		}
+		a := netip.AddrFrom4([4]byte(d.buf[:4]))
+		d.buf = d.buf[4:]
+		return a
+	}
+	if len(d.buf) < 16 {
+		d.fail("short IPv6 address")
+		return netip.Addr{}
+	}
+	a := netip.AddrFrom16([16]byte(d.buf[:16]))
+	d.buf = d.buf[16:]
+	return a
+}
+
+func (d *Decoder) dev() string {
+	if d.err != nil || len(d.buf) < 1 || len(d.buf) < 1+int(d.buf[0]) {
+		d.fail("short interface name")
+		return ""
+	}
+	n := int(d.buf[0])
+	raw := d.buf[1 : 1+n]
+	d.buf = d.buf[1+n:]
+	if s, ok := d.devs[string(raw)]; ok {
+		return s
+	}
+	s := string(raw)
+	if d.devs == nil {
+		d.devs = make(map[string]string)
+	}
+	if len(d.devs) < 1024 { // a hostile peer must not grow it without bound
+		d.devs[s] = s
+	}
+	return s
+}
+
+func (d *Decoder) fail(what string) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: %s", ErrMalformed, what)
+	}
+}
