@@ -46,11 +46,11 @@ type Server struct {
 	st  *store.Store
 	log *changeLog
 
-	conns     atomic.Pointer[[]*serverConn]
-	nextID    atomic.Uint64
-	closing   atomic.Bool
-	closed    chan struct{}
-	wg        sync.WaitGroup
+	conns   atomic.Pointer[[]*serverConn]
+	nextID  atomic.Uint64
+	closing atomic.Bool
+	closed  chan struct{}
+	wg      sync.WaitGroup
 
 	syncWaiters atomic.Int32
 	ackSignal   chan struct{}
