@@ -22,8 +22,9 @@ type ClientOptions struct {
 	// Logf receives session events (lost server, resync); nil discards.
 	Logf func(format string, args ...any)
 	// Watch, if set, is called for every live change after it is applied,
-	// and once after each snapshot with ok=false (the whole table changed).
-	Watch func(rec Record, snapshot bool)
+	// with a MAC's address as read from the store, and once after each
+	// snapshot with snapshot=true (the whole table changed).
+	Watch func(rec Record, ip netip.Addr, snapshot bool)
 }
 
 // ErrServerQuit ends a session when the server said goodbye.
@@ -278,7 +279,7 @@ func (c *Client) receive(uc *net.UnixConn) error {
 			live = true
 			c.stats.snapshots.Add(1)
 			if c.opts.Watch != nil {
-				c.opts.Watch(Record{}, true)
+				c.opts.Watch(Record{}, netip.Addr{}, true)
 			}
 			if err := writePacket(uc, Header{Kind: KindAck, Seq: h.Seq}, nil); err != nil {
 				return err
@@ -310,7 +311,11 @@ func (c *Client) applyBatch(dec *Decoder, rec *Record) error {
 	for dec.Next(rec) {
 		applyRecord(c.routes, c.macs, rec)
 		if c.opts.Watch != nil {
-			c.opts.Watch(*rec, false)
+			var ip netip.Addr
+			if rec.Op == OpMACCreate || rec.Op == OpMACUpdate {
+				ip, _ = c.reader.Load().Lookup(rec.MAC)
+			}
+			c.opts.Watch(*rec, ip, false)
 		}
 	}
 	return dec.Err()

@@ -331,3 +331,45 @@ func (d *Decoder) fail(what string) {
 		d.err = fmt.Errorf("%w: %s", ErrMalformed, what)
 	}
 }
+
+var opWords = [...]string{
+	OpRouteCreate: "route add", OpRouteUpdate: "route change", OpRouteDelete: "route del",
+	OpMACCreate: "mac add", OpMACUpdate: "mac change", OpMACDelete: "mac del", OpFlush: "flush",
+}
+
+// AppendText appends the change in the form `rtm client --watch` prints,
+// close to `ip monitor`: "route add 10.1.1.0/24 via 192.168.1.1 dev eth0",
+// "mac change 00:1a:2b:3c:4d:5e 10.1.1.8". For MAC records ip is the
+// address read from the store; an invalid ip (the entry is already gone
+// again) is printed as "(gone)".
+func (r *Record) AppendText(b []byte, ip netip.Addr) []byte {
+	if int(r.Op) >= len(opWords) || opWords[r.Op] == "" {
+		return fmt.Appendf(b, "op %d", r.Op)
+	}
+	b = append(append(b, opWords[r.Op]...), ' ')
+	switch r.Op {
+	case OpRouteCreate, OpRouteUpdate:
+		b = r.Route.AppendTo(b)
+	case OpRouteDelete:
+		b = r.Route.Prefix.AppendTo(b)
+	case OpMACCreate, OpMACUpdate:
+		b = append(r.MAC.AppendTo(b), ' ')
+		if ip.IsValid() {
+			b = ip.AppendTo(b)
+		} else {
+			b = append(b, "(gone)"...)
+		}
+	case OpMACDelete:
+		b = r.MAC.AppendTo(b)
+	case OpFlush:
+		switch r.Flush {
+		case FlushRoutes:
+			b = append(b, "routes"...)
+		case FlushMACs:
+			b = append(b, "macs"...)
+		default:
+			b = append(b, "all"...)
+		}
+	}
+	return b
+}
