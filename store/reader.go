@@ -66,22 +66,43 @@ const (
 // absent, for longer than the bounded wait. Every address it returns is
 // one the writer stored for m.
 func (r *Reader) Lookup(m MAC) (netip.Addr, error) {
+	// The first attempt is probe written out inline and kept short:
+	// lookups are bound by memory latency, and the fewer instructions
+	// each takes, the more of them the CPU overlaps.
 	want := macKey(m)
-	home := macHome(want, len(r.macs))
-	var start time.Time
-	for attempt := 0; ; attempt++ {
-		e := r.hdr.epoch.Load()
-		if e&1 == 0 {
-			a, st := r.probe(want, home)
-			if st == probeHit {
-				return a, nil
+	macs := r.macs
+	home := macHome(want, len(macs))
+	e := r.hdr.epoch.Load()
+	for i, n := home, 0; n < len(macs); n++ {
+		sl := &macs[i]
+		seq := sl.seq.Load()
+		k := sl.key.Load()
+		if k&keyMatch == want {
+			hi, lo := sl.hi.Load(), sl.lo.Load()
+			if seq&1 == 0 && sl.seq.Load() == seq {
+				return decodeIP(k, hi, lo), nil
 			}
-			// A miss counts only if no entry moved during the probe: a
-			// backward shift can carry m past a probe in flight.
-			if st == probeMiss && r.hdr.epoch.Load() == e {
+			break
+		}
+		if k == 0 {
+			if e&1 == 0 && r.hdr.epoch.Load() == e {
 				return netip.Addr{}, ErrNotFound
 			}
+			break
 		}
+		if i++; i == len(macs) {
+			i = 0
+		}
+	}
+	return r.retry(want, home)
+}
+
+// retry repeats the lookup after a probe that met a slot mid-write or an
+// entry move, backing off, until it gets a trustworthy answer or the wait
+// bound passes.
+func (r *Reader) retry(want uint64, home int) (netip.Addr, error) {
+	var start time.Time
+	for attempt := 0; ; attempt++ {
 		switch {
 		case attempt < busySpins:
 		case attempt < busyYields:
@@ -94,28 +115,41 @@ func (r *Reader) Lookup(m MAC) (netip.Addr, error) {
 			}
 			time.Sleep(busySleep) // give the CPU to a writer preempted mid-write
 		}
+		e := r.hdr.epoch.Load()
+		if e&1 == 1 {
+			continue // entries are moving: a miss now would prove nothing
+		}
+		a, st := r.probe(want, home)
+		if st == probeHit {
+			return a, nil
+		}
+		// A miss counts only if no entry moved during the probe: a
+		// backward shift can carry the key past a probe in flight.
+		if st == probeMiss && r.hdr.epoch.Load() == e {
+			return netip.Addr{}, ErrNotFound
+		}
 	}
 }
 
-// probe walks m's probe sequence once. The key word alone decides
-// whether to go on: a slot mid-write shows either its old or its new key,
-// and both are safe to pass. A matching key is read under the slot's
-// seqlock.
+// probe walks the probe sequence of want once. Each slot is read under
+// its seqlock: seq, key, and on a match the value and seq again. A slot
+// mid-write shows either its old or its new key, and passing either is
+// safe; only a matching key needs a stable seq.
 func (r *Reader) probe(want uint64, i int) (netip.Addr, int) {
 	macs := r.macs
 	for range macs {
 		sl := &macs[i]
+		seq := sl.seq.Load()
 		k := sl.key.Load()
-		if k == 0 {
-			return netip.Addr{}, probeMiss
-		}
 		if k&keyMatch == want {
-			seq := sl.seq.Load()
-			k, hi, lo := sl.key.Load(), sl.hi.Load(), sl.lo.Load()
-			if seq&1 == 1 || sl.seq.Load() != seq || k&keyMatch != want {
+			hi, lo := sl.hi.Load(), sl.lo.Load()
+			if seq&1 == 1 || sl.seq.Load() != seq {
 				return netip.Addr{}, probeRetry
 			}
 			return decodeIP(k, hi, lo), probeHit
+		}
+		if k == 0 {
+			return netip.Addr{}, probeMiss
 		}
 		if i++; i == len(macs) {
 			i = 0

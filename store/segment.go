@@ -25,8 +25,8 @@ import (
 //	  128 writer pid            \
 //	  136 clean flag             |  dynamic: the writer's bookkeeping
 //	  144 MAC count              |
-//	  152 route count            |
-//	  160 shift epoch           /   odd while a delete moves entries
+//	  152 route count           /
+//	  192 shift epoch               odd while a delete moves entries
 //	  256 journal: state, index, 7 old words (undo or redo record)
 //	4096                        slots × 32 B         MAC slots
 //	  seq | key | ip-hi | ip-lo
@@ -76,8 +76,9 @@ type header struct {
 	clean      atomic.Uint64
 	macCount   atomic.Uint64
 	routeCount atomic.Uint64
-	epoch      atomic.Uint64
-	_          [11]uint64
+	_          [4]uint64
+	epoch      atomic.Uint64 // alone in its cache line: every reader polls it
+	_          [7]uint64
 
 	journal journal
 	_       [headerSize - journalOffset - 9*8]byte
