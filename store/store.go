@@ -6,7 +6,9 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -93,6 +95,7 @@ func Open(o Options) (*Store, error) {
 // create builds a new segment under a temporary name and publishes it
 // with a rename that fails if the path exists (errRaced).
 func create(o Options) (*Store, error) {
+	removeStaleTemps(o.Path)
 	l := newLayout(o.Capacity, o.RouteCapacity)
 	tmp := o.Path + ".tmp-" + strconv.Itoa(getpid()) + "-" + strconv.FormatUint(rand.Uint64()&0xffffffff, 16)
 	fd, err := openFD(tmp, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL, uint32(o.Perm.Perm()))
@@ -142,6 +145,29 @@ func create(o Options) (*Store, error) {
 	s.rebuildFreeRoutes()
 	s.rec = Recovery{Created: true}
 	return s, nil
+}
+
+// removeStaleTemps deletes the temporary files of creators that died
+// before publishing (each can be as big as a whole segment, in memory
+// under /dev/shm). A temporary file is stale when the pid in its name is
+// gone and nobody holds its lock.
+func removeStaleTemps(path string) {
+	names, _ := filepath.Glob(path + ".tmp-*")
+	for _, name := range names {
+		pid, _, ok := strings.Cut(strings.TrimPrefix(name, path+".tmp-"), "-")
+		n, err := strconv.Atoi(pid)
+		if !ok || err != nil || processAlive(n) {
+			continue
+		}
+		fd, err := openFD(name, unix.O_RDWR, 0)
+		if err != nil {
+			continue
+		}
+		if lockFD(fd) == nil {
+			unlink(name)
+		}
+		closeFD(fd)
+	}
 }
 
 // openExisting opens and locks the segment at path. unix.ENOENT (wrapped)

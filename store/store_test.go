@@ -458,3 +458,34 @@ func TestSecondWriterInProcess(t *testing.T) {
 		t.Errorf("file still there after Remove: %v", err)
 	}
 }
+
+func TestStaleTempRemoved(t *testing.T) {
+	path := testPath(t)
+	// A creator that died before publishing: pid 2^22+1 is above the
+	// allows, so no live process has it.
+	stale := path + ".tmp-4194305-1f"
+	if err := os.WriteFile(stale, make([]byte, 8192), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	live := fmt.Sprintf("%s.tmp-%d-2f", path, os.Getpid())
+	if err := os.WriteFile(live, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := mustOpen(t, Options{Path: path, Capacity: 8, RouteCapacity: 1})
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("stale temporary file survived: %v", err)
+	}
+	if _, err := os.Stat(live); err != nil {
+		t.Errorf("a live creator's temporary file was removed: %v", err)
+	}
+	s.Close()
+}
+
+// B6: 1 M MACs and 100 k routes fit in 64 MiB.
+func TestLayoutBudget(t *testing.T) {
+	l := newLayout(1_000_000, 100_000)
+	if l.total > 64<<20 {
+		t.Errorf("segment for 1 M MACs + 100 k routes is %d bytes, over 64 MiB", l.total)
+	}
+	t.Logf("1 M MACs + 100 k routes: %.1f MiB (%d MAC slots)", float64(l.total)/(1<<20), l.macSlots)
+}

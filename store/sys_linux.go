@@ -102,3 +102,8 @@ func setMode(fd int, perm uint32) error { return unix.Fchmod(fd, perm) }
 func unlink(path string) error { return unix.Unlink(path) }
 
 func getpid() int { return unix.Getpid() }
+
+// processAlive reports whether pid exists (EPERM: it does, as another user).
+func processAlive(pid int) bool {
+	return pid > 0 && unix.Kill(pid, 0) != unix.ESRCH
+}
