@@ -152,13 +152,16 @@ func create(o Options) (*Store, error) {
 // under /dev/shm). A temporary file is stale when the pid in its name is
 // gone and nobody holds its lock.
 func removeStaleTemps(path string) {
-	names, _ := filepath.Glob(path + ".tmp-*")
-	for _, name := range names {
-		pid, _, ok := strings.Cut(strings.TrimPrefix(name, path+".tmp-"), "-")
+	dir, base := filepath.Split(path)
+	entries, _ := os.ReadDir(filepath.Clean(dir + "."))
+	for _, e := range entries {
+		rest, found := strings.CutPrefix(e.Name(), base+".tmp-")
+		pid, _, ok := strings.Cut(rest, "-")
 		n, err := strconv.Atoi(pid)
-		if !ok || err != nil || processAlive(n) {
+		if !found || !ok || err != nil || processAlive(n) {
 			continue
 		}
+		name := filepath.Join(dir, e.Name())
 		fd, err := openFD(name, unix.O_RDWR, 0)
 		if err != nil {
 			continue

@@ -461,8 +461,8 @@ func TestSecondWriterInProcess(t *testing.T) {
 
 func TestStaleTempRemoved(t *testing.T) {
 	path := testPath(t)
-	// A creator that died before publishing: pid 2^22+1 is above the
-	// allows, so no live process has it.
+	// A creator that died before publishing: pid 2^22+1 is above the largest pid
+	// Linux allows, so no live process has it.
 	stale := path + ".tmp-4194305-1f"
 	if err := os.WriteFile(stale, make([]byte, 8192), 0o600); err != nil {
 		t.Fatal(err)
