@@ -54,8 +54,18 @@ func encodeIP(a netip.Addr) (fam, hi, lo uint64) {
 
 func decodeIP(key, hi, lo uint64) netip.Addr {
 	if key&keyIPv6 == 0 {
-		return netip.AddrFrom4([4]byte{byte(lo >> 24), byte(lo >> 16), byte(lo >> 8), byte(lo)})
+		return decodeIPv4(lo)
 	}
+	return decodeIPv6(hi, lo)
+}
+
+// decodeIPv4 and decodeIPv6 are small enough to inline into the reader's
+// hot path; decodeIP as a whole is not.
+func decodeIPv4(lo uint64) netip.Addr {
+	return netip.AddrFrom4([4]byte{byte(lo >> 24), byte(lo >> 16), byte(lo >> 8), byte(lo)})
+}
+
+func decodeIPv6(hi, lo uint64) netip.Addr {
 	var b [16]byte
 	binary.BigEndian.PutUint64(b[:8], hi)
 	binary.BigEndian.PutUint64(b[8:], lo)

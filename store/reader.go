@@ -79,10 +79,13 @@ func (r *Reader) Lookup(m MAC) (netip.Addr, error) {
 		k := sl.key.Load()
 		if k&keyMatch == want {
 			hi, lo := sl.hi.Load(), sl.lo.Load()
-			if seq&1 == 0 && sl.seq.Load() == seq {
-				return decodeIP(k, hi, lo), nil
+			if seq&1 == 1 || sl.seq.Load() != seq {
+				break
 			}
-			break
+			if k&keyIPv6 == 0 {
+				return decodeIPv4(lo), nil
+			}
+			return decodeIPv6(hi, lo), nil
 		}
 		if k == 0 {
 			if e&1 == 0 && r.hdr.epoch.Load() == e {
