@@ -119,16 +119,13 @@ func (r *Reader) retry(want uint64, home int) (netip.Addr, error) {
 			time.Sleep(busySleep) // give the CPU to a writer preempted mid-write
 		}
 		e := r.hdr.epoch.Load()
-		if e&1 == 1 {
-			continue // entries are moving: a miss now would prove nothing
-		}
 		a, st := r.probe(want, home)
 		if st == probeHit {
-			return a, nil
+			return a, nil // a hit is good even while entries move
 		}
 		// A miss counts only if no entry moved during the probe: a
 		// backward shift can carry the key past a probe in flight.
-		if st == probeMiss && r.hdr.epoch.Load() == e {
+		if st == probeMiss && e&1 == 0 && r.hdr.epoch.Load() == e {
 			return netip.Addr{}, ErrNotFound
 		}
 	}
