@@ -273,7 +273,7 @@ func tornReader() int {
 
 func TestTornReads(t *testing.T) {
 	const keys, readers = 1024, 4
-	lookups := 10_000_000
+	lookups := 50_000_000
 	if *long {
 		lookups = 100_000_000
 	}
@@ -340,23 +340,22 @@ func TestTornReads(t *testing.T) {
 		}
 	}
 	elapsed := time.Since(began)
-	var hits, misses, busy int
+	var hits, misses, busy, bads int
 	for r, o := range outs {
 		if o.err != nil {
 			t.Errorf("reader %d: %v\n%s", r, o.err, o.stderr.String())
-			continue
 		}
 		var h, m, b, bad int
 		if _, err := fmt.Sscan(o.stdout.String(), &h, &m, &b, &bad); err != nil {
 			t.Errorf("reader %d output %q: %v", r, o.stdout.String(), err)
 		}
-		hits, misses, busy = hits+h, misses+m, busy+b
+		hits, misses, busy, bads = hits+h, misses+m, busy+b, bads+bad
 	}
 	if err := s.Check(); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%d readers × %d lookups: %d hits, %d misses (deleted keys), %d busy, 0 bad; writer: %d writes (%d deletes, %d shifting) in %v (%.1f M writes/s)",
-		readers, lookups, hits, misses, busy, writes, deletes, moves, elapsed.Round(time.Millisecond), float64(writes)/elapsed.Seconds()/1e6)
+	t.Logf("%d readers × %d lookups: %d hits, %d misses (deleted keys), %d busy, %d bad; writer: %d writes (%d deletes, %d shifting) in %v (%.1f M writes/s)",
+		readers, lookups, hits, misses, busy, bads, writes, deletes, moves, elapsed.Round(time.Millisecond), float64(writes)/elapsed.Seconds()/1e6)
 }
 
 // ---- crash at failpoints ----
