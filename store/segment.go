@@ -50,6 +50,9 @@ const (
 	maxRouteCapacity = 1 << 24
 )
 
+// LayoutVersion is the segment layout this build reads and writes.
+const LayoutVersion = layoutVersion
+
 // Default table sizes for Options with zero capacities.
 const (
 	DefaultCapacity      = 65536

@@ -31,6 +31,19 @@ type Recovery struct {
 	PrevPID         int  // pid of the previous writer as recorded in the header; 0 when Created
 }
 
+// String summarises a recovery for the server's start-up message.
+func (r Recovery) String() string {
+	switch {
+	case r.Created:
+		return "created"
+	case !r.WasDirty:
+		return "clean"
+	case r.JournalReplayed:
+		return fmt.Sprintf("recovered: interrupted operation finished or undone, %d slots repaired, consistency check passed", r.Repaired)
+	}
+	return fmt.Sprintf("recovered: %d slots repaired, consistency check passed", r.Repaired)
+}
+
 // Store is the single writer of a segment. It is not safe for concurrent
 // use: the server serialises calls.
 type Store struct {
