@@ -1,0 +1,938 @@
+package proto
+
+// Reliability tests of the fan-out (issue 6): injected notification gaps,
+// a hostile client process, 200 client sessions in other processes, and a
+// server out of file descriptors. Children are this test binary
+// re-executed with a role in the environment (see TestMain).
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"rtm/store"
+)
+
+var long = flag.Bool("rtm.long", false, "run the full variants of the reliability tests")
+
+const roleEnv = "RTM_PROTO_TEST_ROLE"
+
+func TestMain(m *testing.M) {
+	if role := os.Getenv(roleEnv); role != "" {
+		os.Exit(runRole(role))
+	}
+	os.Exit(m.Run())
+}
+
+func runRole(role string) int {
+	switch role {
+	case "hostile":
+		return hostileChild()
+	case "clients":
+		return clientsChild()
+	case "server":
+		return serverChild()
+	}
+	fmt.Fprintf(os.Stderr, "unknown role %q\n", role)
+	return 2
+}
+
+func envInt(name string) int {
+	v, err := strconv.Atoi(os.Getenv(name))
+	if err != nil {
+		panic(fmt.Sprintf("%s: %v", name, err))
+	}
+	return v
+}
+
+// child is a re-executed test binary in a role, driven line by line over
+// its stdin and stdout.
+type child struct {
+	t     *testing.T
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	lines chan string
+	errb  *lockedBuffer
+	done  chan struct{}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func startChild(t *testing.T, role string, env ...string) *child {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &child{t: t, cmd: exec.Command(exe, "-test.run=^$"), lines: make(chan string, 1024), errb: &lockedBuffer{}, done: make(chan struct{})}
+	c.cmd.Env = append(os.Environ(), append([]string{roleEnv + "=" + role}, env...)...)
+	c.cmd.Stderr = c.errb
+	if c.stdin, err = c.cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(out)
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			c.lines <- sc.Text()
+		}
+		close(c.lines)
+	}()
+	go func() { c.cmd.Wait(); close(c.done) }()
+	t.Cleanup(func() {
+		c.cmd.Process.Kill()
+		<-c.done
+	})
+	return c
+}
+
+// next returns the child's next output line, failing the test after timeout.
+func (c *child) next(timeout time.Duration) string {
+	c.t.Helper()
+	select {
+	case l, ok := <-c.lines:
+		if !ok {
+			<-c.done
+			c.t.Fatalf("child %v ended: %v\nstderr: %s", c.cmd.Args, c.cmd.ProcessState, c.errb.String())
+		}
+		return l
+	case <-time.After(timeout):
+		c.t.Fatalf("child %v: no answer within %v\nstderr: %s", c.cmd.Args, timeout, c.errb.String())
+	}
+	return ""
+}
+
+func (c *child) ask(line string, timeout time.Duration) string {
+	c.t.Helper()
+	if _, err := io.WriteString(c.stdin, line+"\n"); err != nil {
+		c.t.Fatalf("write %q to child: %v\nstderr: %s", line, err, c.errb.String())
+	}
+	return c.next(timeout)
+}
+
+// stateText is a whole view of the tables, MAC addresses included, in a
+// canonical order, so two views compare as strings.
+func stateText(routes []store.Route, macs []store.MAC, lookup func(store.MAC) (netip.Addr, error)) string {
+	lines := make([]string, 0, len(routes)+len(macs))
+	for _, r := range routes {
+		lines = append(lines, r.String())
+	}
+	for _, m := range macs {
+		ip, err := lookup(m)
+		if err != nil {
+			lines = append(lines, m.String()+" error: "+err.Error())
+			continue
+		}
+		lines = append(lines, m.String()+" "+ip.String())
+	}
+	slices.Sort(lines)
+	return strings.Join(lines, "\n")
+}
+
+func serverState(s *Server) string { return stateText(s.Routes(), s.MACs(), s.LookupMAC) }
+func clientState(c *Client) string { return stateText(c.Routes(), c.MACs(), c.LookupMAC) }
+
+func digest(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:8])
+}
+
+// applyChurn is churn for children, which have no testing.TB.
+func applyChurn(srv *Server, rng *rand.Rand, n int) error {
+	for range n {
+		i := rng.IntN(500)
+		p := route(i, "x").Prefix
+		_, hasRoute := srv.GetRoute(p)
+		_, macErr := srv.LookupMAC(mac(i))
+		var err error
+		switch rng.IntN(6) {
+		case 0, 1:
+			if hasRoute {
+				err = srv.UpdateRoute(route(i, fmt.Sprintf("eth%d", rng.IntN(4))))
+			} else {
+				err = srv.CreateRoute(route(i, "eth0"))
+			}
+		case 2:
+			if hasRoute {
+				err = srv.DeleteRoute(p)
+			}
+		case 3, 4:
+			ip := netip.AddrFrom4([4]byte{10, 9, byte(rng.IntN(256)), byte(i)})
+			if macErr == nil {
+				err = srv.UpdateMAC(mac(i), ip)
+			} else {
+				err = srv.CreateMAC(mac(i), ip)
+			}
+		case 5:
+			if macErr == nil {
+				err = srv.DeleteMAC(mac(i))
+			}
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func clientStat(c *Client, name string) uint64 {
+	for _, s := range c.Stats() {
+		if s.Name == name {
+			return s.Value
+		}
+	}
+	panic("no client stat " + name)
+}
+
+func serverStat(s *Server, name string) uint64 {
+	for _, st := range s.Stats() {
+		if st.Name == name {
+			return st.Value
+		}
+	}
+	panic("no server stat " + name)
+}
+
+// ---- promise 6: no silent notification loss ----
+
+// gapProxy sits between a client and the server and tampers with live
+// batches (never snapshot ones) on their way to the client: it drops,
+// duplicates or reorders them, as a lossy transport would.
+type gapProxy struct {
+	path string
+	ln   *net.UnixListener
+
+	mu       sync.Mutex
+	mode     string // "pass", "drop", "dup", "reorder", "random"
+	held     []byte
+	rng      *rand.Rand
+	injected int
+}
+
+func newGapProxy(t *testing.T, upstream string) *gapProxy {
+	t.Helper()
+	p := &gapProxy{path: filepath.Join(t.TempDir(), "proxy.sock"), mode: "pass", rng: rand.New(rand.NewPCG(5, 5))}
+	ln, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: p.path, Net: "unixpacket"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.ln = ln
+	var wg sync.WaitGroup
+	var conns []*net.UnixConn
+	var connMu sync.Mutex
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			down, err := ln.AcceptUnix()
+			if err != nil {
+				return
+			}
+			up, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: upstream, Net: "unixpacket"})
+			if err != nil {
+				down.Close()
+				continue
+			}
+			connMu.Lock()
+			conns = append(conns, down, up)
+			connMu.Unlock()
+			wg.Add(2)
+			go func() { defer wg.Done(); p.forward(up, down, true) }()
+			go func() { defer wg.Done(); p.forward(down, up, false) }()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		connMu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		connMu.Unlock()
+		wg.Wait()
+	})
+	return p
+}
+
+func (p *gapProxy) set(mode string) {
+	p.mu.Lock()
+	p.mode = mode
+	p.mu.Unlock()
+}
+
+func (p *gapProxy) count() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.injected
+}
+
+func (p *gapProxy) forward(from, to *net.UnixConn, toClient bool) {
+	defer to.Close()
+	buf := make([]byte, MaxPacket+1)
+	for {
+		n, _, _, _, err := from.ReadMsgUnix(buf, nil)
+		if err != nil || n == 0 {
+			return
+		}
+		pkts := [][]byte{buf[:n]}
+		if h, err := ParseHeader(buf[:n]); toClient && err == nil && h.Kind == KindBatch && h.Flags&FlagSnapshot == 0 {
+			pkts = p.tamper(buf[:n])
+		}
+		for _, q := range pkts {
+			if _, err := to.Write(q); err != nil {
+				return
+			}
+		}
+	}
+}
+
+func (p *gapProxy) tamper(pkt []byte) [][]byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch p.mode {
+	case "drop":
+		p.mode = "pass"
+		p.injected++
+		return nil
+	case "dup":
+		p.mode = "pass"
+		p.injected++
+		return [][]byte{pkt, pkt}
+	case "reorder":
+		if p.held == nil {
+			p.held = slices.Clone(pkt)
+			return nil
+		}
+		held := p.held
+		p.held, p.mode = nil, "pass"
+		p.injected++
+		return [][]byte{pkt, held}
+	case "random":
+		if p.rng.IntN(8) == 0 {
+			p.injected++
+			return nil
+		}
+	}
+	return [][]byte{pkt}
+}
+
+// TestGapTriggersResync loses, repeats and reorders live batches between
+// a real server and a real client: each time the client notices the
+// sequence gap, asks for a fresh snapshot, and ends equal to the server.
+func TestGapTriggersResync(t *testing.T) {
+	for _, mode := range []string{"drop", "dup", "reorder"} {
+		t.Run(mode, func(t *testing.T) {
+			srv := newTestServer(t, ServerOptions{})
+			rng := rand.New(rand.NewPCG(11, 12))
+			churn(t, srv, rng, 300)
+			px := newGapProxy(t, srv.opts.Socket)
+			c, err := Dial(ClientOptions{Socket: px.path, Name: "gappy", Logf: t.Logf})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.Close() })
+			<-c.Ready()
+			churn(t, srv, rng, 200)
+			syncAll(t, srv, c)
+			gaps0, snaps0 := clientStat(c, "gaps_detected"), clientStat(c, "snapshots")
+			px.set(mode)
+			// One change at a time until the proxy has tampered: the
+			// writer may put several changes in one batch.
+			for deadline := time.Now().Add(10 * time.Second); px.count() == 0; {
+				if time.Now().After(deadline) {
+					t.Fatal("the proxy never saw a live batch")
+				}
+				churn(t, srv, rng, 1)
+				time.Sleep(time.Millisecond)
+			}
+			churn(t, srv, rng, 50) // the next batch reveals the gap
+			syncAll(t, srv, c)
+			assertSame(t, srv, c)
+			if g := clientStat(c, "gaps_detected") - gaps0; g != 1 {
+				t.Errorf("client detected %d gaps, want 1", g)
+			}
+			if s := clientStat(c, "snapshots") - snaps0; s != 1 {
+				t.Errorf("client applied %d fresh snapshots, want 1", s)
+			}
+			if r := serverStat(srv, "resyncs_requested"); r != 1 {
+				t.Errorf("server got %d resync requests, want 1", r)
+			}
+		})
+	}
+}
+
+// TestRandomLossConverges drops one live batch in eight for thousands of
+// changes; the client converges at the end regardless.
+func TestRandomLossConverges(t *testing.T) {
+	srv := newTestServer(t, ServerOptions{})
+	rng := rand.New(rand.NewPCG(13, 14))
+	px := newGapProxy(t, srv.opts.Socket)
+	c, err := Dial(ClientOptions{Socket: px.path, Name: "lossy"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	<-c.Ready()
+	px.set("random")
+	for range 400 {
+		churn(t, srv, rng, 10)
+		time.Sleep(50 * time.Microsecond) // let batches form and travel
+	}
+	// A loss is detected by the change after it: end with a clean one.
+	px.set("pass")
+	churn(t, srv, rng, 1)
+	syncAll(t, srv, c)
+	assertSame(t, srv, c)
+	dropped, gaps := px.count(), clientStat(c, "gaps_detected")
+	if dropped == 0 || gaps == 0 || gaps > uint64(dropped) {
+		t.Fatalf("%d batches dropped, %d gaps detected", dropped, gaps)
+	}
+	t.Logf("%d batches dropped, %d gaps detected, %d snapshots", dropped, gaps, clientStat(c, "snapshots"))
+}
+
+// ---- promise 7: a hostile client is dropped alone ----
+
+func pkt(h Header, body []byte) []byte {
+	b := make([]byte, HeaderSize, HeaderSize+len(body))
+	PutHeader(b, h)
+	return append(b, body...)
+}
+
+func randBytes(rng *rand.Rand, n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(rng.Uint32())
+	}
+	return b
+}
+
+// hostileSession returns the packets of one connection: maybe a hello and
+// some valid requests, then one packet the server must refuse.
+func hostileSession(rng *rand.Rand) (pkts [][]byte, kind string) {
+	hello := pkt(Header{Kind: KindHello}, []byte("hostile"))
+	valid := func() [][]byte {
+		out := [][]byte{hello}
+		for range rng.IntN(24) {
+			switch rng.IntN(8) {
+			case 0:
+				out = append(out, pkt(Header{Kind: KindPing}, randBytes(rng, 8)))
+			case 1:
+				if rng.IntN(8) == 0 {
+					out = append(out, pkt(Header{Kind: KindResync}, nil))
+				}
+			default:
+				out = append(out, pkt(Header{Kind: KindAck}, nil)) // acks change 0: always in range
+			}
+		}
+		return out
+	}
+	switch rng.IntN(12) {
+	case 0:
+		b := randBytes(rng, 1+rng.IntN(300))
+		b[0] = 'R' + 1 + byte(rng.IntN(100))
+		return append(valid()[:rng.IntN(2)], b), "random"
+	case 1:
+		return [][]byte{hello[:rng.IntN(HeaderSize)]}, "truncated header"
+	case 2:
+		p := make([]byte, MaxPacket+1+rng.IntN(4096))
+		PutHeader(p, Header{Kind: []Kind{KindHello, KindAck, KindPing}[rng.IntN(3)]})
+		return append(valid()[:rng.IntN(2)], p), "oversized"
+	case 3:
+		return append(valid()[:rng.IntN(2)], []byte{}), "empty"
+	case 4:
+		k := []Kind{KindAck, KindPing, KindResync, KindBatch, KindWelcome, KindSnapshotEnd, KindError, 0, 200}[rng.IntN(9)]
+		return [][]byte{pkt(Header{Kind: k, Count: rng.Uint32()}, randBytes(rng, rng.IntN(40)))}, "before hello"
+	case 5:
+		name := [][]byte{nil, []byte(strings.Repeat("n", MaxNameLen+1)), []byte("bad\nname"), {0xff, 0xfe}}[rng.IntN(4)]
+		return [][]byte{pkt(Header{Kind: KindHello}, name)}, "bad hello"
+	case 6:
+		k := []Kind{KindHello, KindWelcome, KindBatch, KindSnapshotBegin, KindShutdown, KindError, KindPong, 77}[rng.IntN(8)]
+		return append(valid(), pkt(Header{Kind: k, Count: rng.Uint32(), Seq: rng.Uint64()}, randBytes(rng, rng.IntN(100)))), "out of order"
+	case 7:
+		return append(valid(), pkt(Header{Kind: KindAck, Seq: 1<<40 + rng.Uint64N(1<<40)}, nil)), "ack of the future"
+	case 8:
+		return append(valid(), pkt(Header{Kind: KindAck}, randBytes(rng, 1+rng.IntN(20)))), "ack with a body"
+	case 9:
+		p := pkt(Header{Kind: KindAck}, nil)
+		p[1] = Version + 1 + byte(rng.IntN(200))
+		return append(valid(), p), "other version"
+	case 10:
+		p := pkt(Header{Kind: KindPing}, nil)
+		p[0] = 'r'
+		return append(valid(), p), "bad magic"
+	}
+	v := valid()
+	return append(v, v[len(v)-1][:1+rng.IntN(HeaderSize-1)]), "truncated after hello"
+}
+
+// hostileChild sends RTM_PACKETS packets over as many connections as it
+// takes, each connection ending with a packet the server must refuse,
+// and checks that the server closes every one of them.
+func hostileChild() int {
+	sock, total := os.Getenv("RTM_SOCKET"), envInt("RTM_PACKETS")
+	seed := uint64(envInt("RTM_SEED"))
+	rng := rand.New(rand.NewPCG(seed, seed))
+	var sent, bad, conns, closed, errPackets int
+	kinds, silent := map[string]int{}, map[string]int{}
+	var lastErr string
+	began := time.Now()
+	for sent < total {
+		uc, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: sock, Net: "unixpacket"})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "dial:", err)
+			return 1
+		}
+		conns++
+		ended := make(chan string, 1)
+		go func() {
+			// Read whatever the server says until it closes the connection.
+			buf := make([]byte, MaxPacket+1)
+			msg := ""
+			for {
+				n, _, _, _, err := uc.ReadMsgUnix(buf, nil)
+				if err != nil || n == 0 {
+					ended <- msg
+					return
+				}
+				if h, err := ParseHeader(buf[:n]); err == nil && h.Kind == KindError {
+					msg = string(buf[HeaderSize:n])
+				}
+			}
+		}()
+		pkts, kind := hostileSession(rng)
+		kinds[kind]++
+		for _, p := range pkts {
+			if _, err := uc.Write(p); err != nil {
+				break // closed already: the rest would go nowhere
+			}
+			sent++
+		}
+		bad++
+		select {
+		case msg := <-ended:
+			closed++
+			if msg != "" {
+				errPackets++
+				lastErr = msg
+			} else {
+				silent[kind]++
+			}
+		case <-time.After(5 * time.Second):
+			fmt.Fprintf(os.Stderr, "connection %d (%s) still open 5s after its bad packet\n", conns, kind)
+			return 1
+		}
+		uc.Close()
+	}
+	fmt.Printf("sent %d bad %d conns %d closed %d errors %d seconds %.2f\n", sent, bad, conns, closed, errPackets, time.Since(began).Seconds())
+	fmt.Printf("kinds %v\n", kinds)
+	fmt.Printf("closed without an error message %v\n", silent)
+	fmt.Printf("last error %q\n", lastErr)
+	// An empty packet reads as the peer's close, so it needs no answer;
+	// every other refusal must say why.
+	delete(silent, "empty")
+	if len(silent) != 0 {
+		fmt.Fprintf(os.Stderr, "refused without a reason: %v\n", silent)
+		return 1
+	}
+	return 0
+}
+
+// TestHostileClientDroppedAlone runs a process that sends 10^5 random,
+// truncated, oversized, empty and out-of-order packets (10^4 with
+// -short) while two good clients follow a stream of changes. Every bad
+// connection is closed, the good ones never notice, and the tables equal
+// those of a reference server that saw the same changes and no attack.
+func TestHostileClientDroppedAlone(t *testing.T) {
+	packets := 100_000
+	if testing.Short() {
+		packets = 10_000
+	}
+	var logs, drops atomic.Int64
+	srv := newTestServer(t, ServerOptions{Logf: func(f string, a ...any) {
+		logs.Add(1)
+		if strings.Contains(f, "dropped") || strings.Contains(f, "refused") {
+			drops.Add(1)
+		}
+	}})
+	ref := newTestServer(t, ServerOptions{})
+	goods := []*Client{dialTest(t, srv, "good-1"), dialTest(t, srv, "good-2")}
+	baseGoroutines := runtime.NumGoroutine()
+
+	h := startChild(t, "hostile", "RTM_SOCKET="+srv.opts.Socket, fmt.Sprintf("RTM_PACKETS=%d", packets), "RTM_SEED=99")
+	rng1, rng2 := rand.New(rand.NewPCG(21, 22)), rand.New(rand.NewPCG(21, 22))
+	var changes int
+	for attacking := true; attacking; {
+		select {
+		case <-h.done:
+			attacking = false
+		default:
+		}
+		churn(t, srv, rng1, 50)
+		churn(t, ref, rng2, 50)
+		changes += 50
+		time.Sleep(time.Millisecond)
+	}
+	if code := h.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("hostile child exit %d: %s", code, h.errb.String())
+	}
+	var report []string
+	for l := range h.lines {
+		report = append(report, l)
+	}
+	var sent, bad, conns, closed, errs int
+	var secs float64
+	if len(report) == 0 {
+		t.Fatalf("no report from the hostile child")
+	}
+	fmt.Sscanf(report[0], "sent %d bad %d conns %d closed %d errors %d seconds %f", &sent, &bad, &conns, &closed, &errs, &secs)
+	t.Logf("hostile: %s", strings.Join(report, "; "))
+	t.Logf("%d changes streamed meanwhile; server logged %d lines, %d drops/refusals", changes, logs.Load(), drops.Load())
+	if sent < packets || closed != bad || bad != conns {
+		t.Fatalf("sent %d packets (want ≥ %d) on %d connections; %d bad, %d closed by the server", sent, packets, conns, bad, closed)
+	}
+	syncAll(t, srv, goods...)
+	for _, c := range goods {
+		assertSame(t, srv, c)
+		if r, g := clientStat(c, "reconnects"), clientStat(c, "gaps_detected"); r != 0 || g != 0 {
+			t.Errorf("good client %s: %d reconnects, %d gaps", c.opts.Name, r, g)
+		}
+	}
+	if got, want := serverState(srv), serverState(ref); got != want {
+		t.Fatalf("the attacked server's tables differ from the reference's")
+	}
+	// Every hostile connection is gone: only the good clients remain,
+	// and their goroutines with them.
+	if n := len(srv.Clients()); n != len(goods) {
+		t.Fatalf("server lists %d clients, want %d", n, len(goods))
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > baseGoroutines+2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > baseGoroutines+2 {
+		t.Errorf("%d goroutines after the attack, %d before: connections leaked", n, baseGoroutines)
+	}
+	if d := serverStat(srv, "clients_dropped_protocol") + serverStat(srv, "clients_refused"); d == 0 {
+		t.Errorf("server counted no dropped or refused clients")
+	}
+}
+
+// ---- resource limits: 200 clients at once ----
+
+// clientsChild holds RTM_CLIENTS sessions; on "check" it syncs each and
+// prints the digest of each one's whole view.
+func clientsChild() int {
+	sock, n := os.Getenv("RTM_SOCKET"), envInt("RTM_CLIENTS")
+	clients := make([]*Client, n)
+	for i := range clients {
+		c, err := Dial(ClientOptions{Socket: sock, Name: fmt.Sprintf("%s-%d", os.Getenv("RTM_NAME"), i)})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		clients[i] = c
+	}
+	for i, c := range clients {
+		select {
+		case <-c.Ready():
+		case <-time.After(30 * time.Second):
+			fmt.Fprintf(os.Stderr, "client %d: no snapshot in 30s\n", i)
+			return 1
+		}
+	}
+	fmt.Println("ready")
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() {
+		switch sc.Text() {
+		case "check":
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			var ds []string
+			for i, c := range clients {
+				if err := c.Sync(ctx); err != nil {
+					fmt.Fprintf(os.Stderr, "client %d: %v\n", i, err)
+					ds = append(ds, "unsynced")
+					continue
+				}
+				ds = append(ds, digest(clientState(c)))
+			}
+			cancel()
+			fmt.Println(strings.Join(ds, " "))
+		case "stats":
+			var r, g uint64
+			for _, c := range clients {
+				r += clientStat(c, "reconnects")
+				g += clientStat(c, "gaps_detected")
+			}
+			fmt.Printf("reconnects %d gaps %d\n", r, g)
+		}
+	}
+	for _, c := range clients {
+		c.Close()
+	}
+	return 0
+}
+
+// TestManyClientProcesses connects 200 clients from 4 processes (40 with
+// -short), streams changes to all of them, and checks each one's whole
+// view, MAC addresses read through its own mapping, against the server.
+func TestManyClientProcesses(t *testing.T) {
+	const procs = 4
+	per := 50
+	if testing.Short() {
+		per = 10
+	}
+	srv := newTestServer(t, ServerOptions{Logf: func(string, ...any) {}})
+	rng := rand.New(rand.NewPCG(31, 32))
+	churn(t, srv, rng, 2000)
+	began := time.Now()
+	var kids []*child
+	for p := range procs {
+		kids = append(kids, startChild(t, "clients", "RTM_SOCKET="+srv.opts.Socket,
+			fmt.Sprintf("RTM_CLIENTS=%d", per), fmt.Sprintf("RTM_NAME=p%d", p)))
+	}
+	for _, k := range kids {
+		if l := k.next(60 * time.Second); l != "ready" {
+			t.Fatalf("child: %q", l)
+		}
+	}
+	connected := time.Since(began)
+	infos := srv.Clients()
+	if len(infos) != procs*per {
+		t.Fatalf("server lists %d clients, want %d", len(infos), procs*per)
+	}
+	pids := map[int32]int{}
+	for _, ci := range infos {
+		pids[ci.PID]++
+	}
+	for _, k := range kids {
+		if pids[int32(k.cmd.Process.Pid)] != per {
+			t.Fatalf("SO_PEERCRED pids %v: want %d clients from pid %d", pids, per, k.cmd.Process.Pid)
+		}
+	}
+	began = time.Now()
+	churn(t, srv, rng, 10000)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := srv.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	fanout := time.Since(began)
+	want := digest(serverState(srv))
+	for p, k := range kids {
+		ds := strings.Fields(k.ask("check", 60*time.Second))
+		if len(ds) != per {
+			t.Fatalf("process %d reported %d digests, want %d", p, len(ds), per)
+		}
+		for i, d := range ds {
+			if d != want {
+				t.Fatalf("process %d client %d: view %s, server %s\nstderr: %s", p, i, d, want, k.errb.String())
+			}
+		}
+		if s := k.ask("stats", 10*time.Second); s != "reconnects 0 gaps 0" {
+			t.Errorf("process %d: %s", p, s)
+		}
+	}
+	t.Logf("%d clients in %d processes: connected and snapshotted in %v; 10000 changes acknowledged by all in %v",
+		procs*per, procs, connected.Round(time.Millisecond), fanout.Round(time.Millisecond))
+}
+
+// ---- resource limits: file descriptor exhaustion ----
+
+// serverChild runs a server under RTM_NOFILE descriptors; it obeys
+// "churn N SEED", "digest" and "clients" on stdin.
+func serverChild() int {
+	if n := os.Getenv("RTM_NOFILE"); n != "" {
+		var lim syscall.Rlimit
+		syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
+		lim.Cur = uint64(envInt("RTM_NOFILE"))
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+			fmt.Fprintln(os.Stderr, "setrlimit:", err)
+			return 1
+		}
+	}
+	st, err := store.Open(store.Options{Path: os.Getenv("RTM_STORE"), Capacity: 1 << 12, RouteCapacity: 1 << 10})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer st.Remove()
+	defer st.Close()
+	srv, err := Listen(ServerOptions{Socket: os.Getenv("RTM_SOCKET"), Store: st, Logf: func(f string, a ...any) {
+		fmt.Fprintf(os.Stderr, f+"\n", a...)
+	}})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer srv.Close("stdin closed", time.Second)
+	go srv.Serve()
+	fmt.Println("listening")
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		switch f[0] {
+		case "churn":
+			n, _ := strconv.Atoi(f[1])
+			seed, _ := strconv.ParseUint(f[2], 10, 64)
+			if err := applyChurn(srv, rand.New(rand.NewPCG(seed, seed)), n); err != nil {
+				fmt.Println("error:", err)
+				continue
+			}
+			fmt.Println("ok")
+		case "digest":
+			fmt.Println(digest(serverState(srv)))
+		case "clients":
+			fmt.Println(len(srv.Clients()))
+		}
+	}
+	return 0
+}
+
+// rawHello opens a bare connection and says hello; welcomed reports
+// whether the server answered within d.
+func rawHello(t *testing.T, sock string) *net.UnixConn {
+	t.Helper()
+	uc, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: sock, Net: "unixpacket"})
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	t.Cleanup(func() { uc.Close() })
+	if err := writePacket(uc, Header{Kind: KindHello}, []byte("raw")); err != nil {
+		t.Fatal(err)
+	}
+	return uc
+}
+
+func welcomed(uc *net.UnixConn, d time.Duration) bool {
+	buf := make([]byte, MaxPacket+1)
+	uc.SetReadDeadline(time.Now().Add(d))
+	defer uc.SetReadDeadline(time.Time{})
+	_, h, err := readPacket(uc, buf)
+	return err == nil && h.Kind == KindWelcome
+}
+
+// TestFDExhaustion runs a server limited to 40 descriptors and connects
+// more clients than it can hold: accept failures are logged with the
+// socket and the cause, the connected clients keep being served, and the
+// waiting ones are taken in once descriptors free up.
+func TestFDExhaustion(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "s.sock")
+	path := fmt.Sprintf("/dev/shm/rtm-test.proto-fd-%d", os.Getpid())
+	t.Cleanup(func() { os.Remove(path) })
+	srv := startChild(t, "server", "RTM_SOCKET="+sock, "RTM_STORE="+path, "RTM_NOFILE=40")
+	if l := srv.next(10 * time.Second); l != "listening" {
+		t.Fatalf("server child: %q", l)
+	}
+	if r := srv.ask("churn 500 1", 10*time.Second); r != "ok" {
+		t.Fatal(r)
+	}
+	var good []*Client
+	for i := range 3 {
+		c, err := Dial(ClientOptions{Socket: sock, Name: fmt.Sprintf("good-%d", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		<-c.Ready()
+		good = append(good, c)
+	}
+	// Fill the server's descriptor table with bare sessions until one
+	// gets no welcome.
+	var raws []*net.UnixConn
+	var waiting *net.UnixConn
+	for len(raws) < 100 {
+		uc := rawHello(t, sock)
+		if !welcomed(uc, 500*time.Millisecond) {
+			waiting = uc
+			break
+		}
+		raws = append(raws, uc)
+	}
+	if waiting == nil {
+		t.Fatalf("100 connections accepted under a 40-descriptor limit")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(srv.errb.String(), "too many open files") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	logged := srv.errb.String()
+	if !strings.Contains(logged, "too many open files") || !strings.Contains(logged, "accept on "+sock) {
+		t.Fatalf("server did not report the exhaustion with socket and cause:\n%s", logged)
+	}
+	// The server still serves the clients it has.
+	if r := srv.ask("churn 2000 2", 10*time.Second); r != "ok" {
+		t.Fatal(r)
+	}
+	want := srv.ask("digest", 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, c := range good {
+		if err := c.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := digest(clientState(c)); got != want {
+			t.Fatalf("client %s: view %s, server %s", c.opts.Name, got, want)
+		}
+	}
+	// Freeing descriptors lets the waiting client in.
+	for _, uc := range raws[:5] {
+		uc.Close()
+	}
+	if !welcomed(waiting, 5*time.Second) {
+		t.Fatalf("waiting client never welcomed after descriptors were freed\n%s", srv.errb.String())
+	}
+	if srv.cmd.ProcessState != nil {
+		t.Fatalf("server exited: %v", srv.cmd.ProcessState)
+	}
+	t.Logf("server held %d sessions (3 clients + %d bare) under RLIMIT_NOFILE=40; log: %q", 3+len(raws), len(raws),
+		firstLine(logged, "too many open files"))
+}
+
+func firstLine(s, substr string) string {
+	for l := range strings.Lines(s) {
+		if strings.Contains(l, substr) {
+			return strings.TrimSpace(l)
+		}
+	}
+	return ""
+}
