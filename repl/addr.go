@@ -1,0 +1,110 @@
+package repl
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+	"strings"
+)
+
+// parseIPv4 is the replay fast path: dotted-quad IPv4 straight from bytes,
+// with netip's rules (four decimal fields, each 0-255, no leading zeros).
+func parseIPv4(b []byte) (netip.Addr, bool) {
+	var ip [4]byte
+	field, val, digits := 0, 0, 0
+	for _, c := range b {
+		switch {
+		case '0' <= c && c <= '9':
+			if digits == 1 && val == 0 {
+				return netip.Addr{}, false // leading zero: octal in some tools, so refused
+			}
+			val = val*10 + int(c-'0')
+			digits++
+			if val > 255 {
+				return netip.Addr{}, false
+			}
+		case c == '.':
+			if digits == 0 || field == 3 {
+				return netip.Addr{}, false
+			}
+			ip[field] = byte(val)
+			field, val, digits = field+1, 0, 0
+		default:
+			return netip.Addr{}, false
+		}
+	}
+	if field != 3 || digits == 0 {
+		return netip.Addr{}, false
+	}
+	ip[3] = byte(val)
+	return netip.AddrFrom4(ip), true
+}
+
+// parseAddr parses an IPv4 or IPv6 address. IPv4 takes the allocation-free
+// path; IPv6, and every malformed input, goes through netip so the
+// accepted language and the error details are netip's.
+func parseAddr(b []byte) (netip.Addr, error) {
+	if bytes.IndexByte(b, ':') < 0 {
+		if a, ok := parseIPv4(b); ok {
+			return a, nil
+		}
+	}
+	a, err := netip.ParseAddr(string(b))
+	if err != nil {
+		return a, fmt.Errorf("%q: want an IPv4 or IPv6 address (%s)", b, netipReason(err))
+	}
+	return a, nil
+}
+
+// netipReason keeps the reason of a netip parse error and drops its echo of
+// the input, which our messages quote already.
+func netipReason(err error) string {
+	msg := err.Error()
+	if _, reason, ok := strings.Cut(msg, "): "); ok {
+		return reason
+	}
+	return msg
+}
+
+// parsePrefix parses ADDR/BITS. It does not check host bits or zones: the
+// caller applies store.CheckPrefix so every path reports them alike.
+func parsePrefix(b []byte) (netip.Prefix, error) {
+	slash := bytes.IndexByte(b, '/')
+	if slash < 0 {
+		return netip.Prefix{}, fmt.Errorf("%q: no prefix length; want ADDRESS/LENGTH as in 10.1.1.0/24 or 2001:db8::/32", b)
+	}
+	a, err := parseAddr(b[:slash])
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("prefix %q: address %w", b, err)
+	}
+	if a.Zone() != "" {
+		return netip.Prefix{}, fmt.Errorf("prefix %q: zoned addresses are not routes", b)
+	}
+	bits, ok := parseBits(b[slash+1:])
+	if !ok || bits > a.BitLen() {
+		return netip.Prefix{}, fmt.Errorf("prefix %q: bad length %q; want 0 to %d for IPv%d", b, b[slash+1:], a.BitLen(), family(a))
+	}
+	return netip.PrefixFrom(a, bits), nil
+}
+
+// parseBits accepts a decimal prefix length without leading zeros.
+func parseBits(b []byte) (int, bool) {
+	if len(b) == 0 || len(b) > 3 || (len(b) > 1 && b[0] == '0') {
+		return 0, false
+	}
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
+}
+
+func family(a netip.Addr) int {
+	if a.Is4() {
+		return 4
+	}
+	return 6
+}

@@ -1,0 +1,243 @@
+package repl
+
+import (
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"rtm/store"
+)
+
+// Kind says what a Command does.
+type Kind uint8
+
+// The command kinds; KindNone is a blank or comment-only line.
+const (
+	KindNone   Kind = iota
+	KindCreate      // C,KEY,...
+	KindUpdate      // U,KEY,...
+	KindDelete      // D,KEY
+	KindShow        // show TABLE [json]
+	KindLookup      // lookup MAC
+	KindRoute       // route IP
+	KindFlush       // flush [routes|macs]
+	KindSource      // source FILE
+	KindSync        // sync [TIMEOUT]
+	KindExpect      // expect ...
+	KindHelp        // help [COMMAND]
+	KindQuit        // quit
+)
+
+// Table names the table a command reads or writes.
+type Table uint8
+
+// The tables. A flush with TableNone flushes both routes and MACs.
+const (
+	TableNone Table = iota
+	TableRoutes
+	TableMACs
+	TableClients
+	TableStats
+)
+
+var tableNames = [...]string{"", "routes", "macs", "clients", "stats"}
+
+// String returns the name the language uses ("routes", "macs", ...).
+func (t Table) String() string { return tableNames[t] }
+
+// Check says what an expect command asserts.
+type Check uint8
+
+// The assertions of expect.
+const (
+	CheckRoute   Check = iota + 1 // expect route PREFIX [via GW] [dev DEV]
+	CheckNoRoute                  // expect no route PREFIX
+	CheckMAC                      // expect mac MAC [IP]
+	CheckNoMAC                    // expect no mac MAC
+	CheckCount                    // expect count routes|macs|clients N
+	CheckError                    // expect error COMMAND
+)
+
+// Expectation is the assertion of an expect command.
+type Expectation struct {
+	Check Check
+	Count int // CheckCount: the wanted number of entries
+	// CheckError: the command that must fail, as written (Text) and
+	// parsed (Cmd). A command the parser rejects has failed already:
+	// ParseErr holds why and Cmd is nil, so `expect error` can assert
+	// that a malformed line is refused.
+	Text     string
+	Cmd      *Command
+	ParseErr error
+}
+
+// Command is one parsed line. Which fields are set depends on Kind:
+//
+//	C/U route       Table=TableRoutes, Route
+//	D route         Table=TableRoutes, Route.Prefix
+//	C/U MAC         Table=TableMACs, MAC, IP
+//	D MAC           Table=TableMACs, MAC
+//	show            Table, JSON
+//	lookup          MAC, JSON
+//	route           IP, JSON
+//	flush           Table (TableNone: both)
+//	source, help    Arg (file, topic)
+//	sync            Timeout (0: the interpreter's default)
+//	expect          Expect, and the fields of what it checks: Route (a zero
+//	                Gateway or empty Dev is not checked), MAC and IP (a
+//	                zero IP is not checked), Table for count
+//
+// A Command holds no reference to the line it was parsed from.
+type Command struct {
+	Kind    Kind
+	Table   Table
+	Route   store.Route
+	MAC     store.MAC
+	IP      netip.Addr
+	JSON    bool
+	Arg     string
+	Timeout time.Duration
+	Expect  *Expectation
+}
+
+// IsWrite reports whether the command changes the tables.
+func (c *Command) IsWrite() bool {
+	switch c.Kind {
+	case KindCreate, KindUpdate, KindDelete, KindFlush:
+		return true
+	}
+	return false
+}
+
+// String returns the command in canonical form: Parse(c.String()) yields c
+// again. Route and MAC data print in the C/U/D comma form, addresses and
+// MACs in their canonical spelling.
+func (c *Command) String() string { return string(c.AppendTo(nil)) }
+
+// AppendTo appends the canonical form of c to b.
+func (c *Command) AppendTo(b []byte) []byte {
+	switch c.Kind {
+	case KindCreate, KindUpdate, KindDelete:
+		b = append(b, "?CUD"[c.Kind], ',')
+		if c.Table == TableMACs {
+			b = c.MAC.AppendTo(b)
+			if c.Kind != KindDelete {
+				b = append(b, ',')
+				b = c.IP.AppendTo(b)
+			}
+			return b
+		}
+		b = c.Route.Prefix.AppendTo(b)
+		if c.Kind != KindDelete {
+			b = append(b, ',')
+			b = c.Route.Gateway.AppendTo(b)
+			b = append(b, ',')
+			b = append(b, c.Route.Dev...)
+		}
+		return b
+	case KindShow:
+		b = append(b, "show "...)
+		b = append(b, c.Table.String()...)
+		return appendJSONFlag(b, c.JSON)
+	case KindLookup:
+		b = append(b, "lookup "...)
+		return appendJSONFlag(c.MAC.AppendTo(b), c.JSON)
+	case KindRoute:
+		b = append(b, "route "...)
+		return appendJSONFlag(c.IP.AppendTo(b), c.JSON)
+	case KindFlush:
+		b = append(b, "flush"...)
+		if c.Table != TableNone {
+			b = append(b, ' ')
+			b = append(b, c.Table.String()...)
+		}
+		return b
+	case KindSource:
+		return append(append(b, "source "...), quoteArg(c.Arg)...)
+	case KindSync:
+		b = append(b, "sync"...)
+		if c.Timeout > 0 {
+			b = append(b, ' ')
+			b = append(b, c.Timeout.String()...)
+		}
+		return b
+	case KindExpect:
+		return c.appendExpect(append(b, "expect "...))
+	case KindHelp:
+		b = append(b, "help"...)
+		if c.Arg != "" {
+			b = append(b, ' ')
+			b = append(b, c.Arg...)
+		}
+		return b
+	case KindQuit:
+		return append(b, "quit"...)
+	}
+	return b
+}
+
+func (c *Command) appendExpect(b []byte) []byte {
+	switch c.Expect.Check {
+	case CheckRoute:
+		b = append(b, "route "...)
+		return appendRouteWant(b, c.Route)
+	case CheckNoRoute:
+		b = append(b, "no route "...)
+		return c.Route.Prefix.AppendTo(b)
+	case CheckMAC:
+		b = append(b, "mac "...)
+		b = c.MAC.AppendTo(b)
+		if c.IP.IsValid() {
+			b = append(b, ' ')
+			b = c.IP.AppendTo(b)
+		}
+		return b
+	case CheckNoMAC:
+		b = append(b, "no mac "...)
+		return c.MAC.AppendTo(b)
+	case CheckCount:
+		b = append(b, "count "...)
+		b = append(b, c.Table.String()...)
+		b = append(b, ' ')
+		return strconv.AppendInt(b, int64(c.Expect.Count), 10)
+	case CheckError:
+		b = append(b, "error "...)
+		if c.Expect.Cmd == nil {
+			return append(b, c.Expect.Text...)
+		}
+		return c.Expect.Cmd.AppendTo(b)
+	}
+	return b
+}
+
+// appendRouteWant prints the parts of a route an expectation checks, in
+// `ip route` form.
+func appendRouteWant(b []byte, r store.Route) []byte {
+	b = r.Prefix.AppendTo(b)
+	if r.Gateway.IsValid() {
+		b = append(b, " via "...)
+		b = r.Gateway.AppendTo(b)
+	}
+	if r.Dev != "" {
+		b = append(b, " dev "...)
+		b = append(b, r.Dev...)
+	}
+	return b
+}
+
+func appendJSONFlag(b []byte, on bool) []byte {
+	if on {
+		b = append(b, " json"...)
+	}
+	return b
+}
+
+// quoteArg quotes a file name only when it would not survive the parser
+// bare: white space would split it, '#' could start a comment.
+func quoteArg(s string) string {
+	if s == "" || strings.ContainsAny(s, " \t\r\n\v\f#\"\\") {
+		return strconv.Quote(s)
+	}
+	return s
+}

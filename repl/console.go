@@ -1,0 +1,305 @@
+package repl
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/chzyer/readline"
+
+	"rtm/store"
+)
+
+// Console is the terminal a session shares between the prompt and other
+// goroutines (a client's watched changes, the server's log). While the
+// prompt is reading, Printf goes through readline, which erases the line
+// being typed, prints, and redraws it; otherwise it writes plainly. Safe
+// for concurrent use.
+type Console struct {
+	mu     sync.Mutex
+	out    io.Writer
+	rl     *readline.Instance // set while Interactive runs
+	closed bool
+}
+
+// NewConsole returns a console writing to out (normally os.Stdout).
+func NewConsole(out io.Writer) *Console { return &Console{out: out} }
+
+// Printf writes one message, adding the newline if format lacks it.
+func (c *Console) Printf(format string, args ...any) {
+	b := fmt.Appendf(nil, format, args...)
+	if len(b) == 0 || b[len(b)-1] != '\n' {
+		b = append(b, '\n')
+	}
+	c.Write(b)
+}
+
+// Write writes p without garbling the prompt.
+func (c *Console) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.rl != nil {
+		return c.rl.Write(p)
+	}
+	return c.out.Write(p)
+}
+
+// Close ends a running Interactive (which then returns nil) and restores
+// the terminal; a later Interactive returns at once.
+func (c *Console) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	if c.rl != nil {
+		err := c.rl.Close()
+		c.rl = nil
+		return err
+	}
+	return nil
+}
+
+// attach makes rl the console's terminal; false if the console is closed.
+func (c *Console) attach(rl *readline.Instance) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return false
+	}
+	c.rl = rl
+	return true
+}
+
+// detach closes the prompt unless Close did already.
+func (c *Console) detach() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.rl != nil {
+		c.rl.Close()
+		c.rl = nil
+	}
+}
+
+// Prompt returns the prompt string: rtm(NAME)> for a server,
+// rtm-MODE(NAME)> otherwise.
+func (in *Interp) Prompt() string {
+	p := "rtm"
+	if in.opts.Mode != "server" {
+		p += "-" + in.opts.Mode
+	}
+	if in.opts.Name != "" {
+		p += "(" + in.opts.Name + ")"
+	}
+	return p + "> "
+}
+
+// Interactive runs the prompt on the terminal until `quit`, Ctrl-D or
+// c.Close, and then returns nil. Lines are edited with readline, history
+// persists per mode (see HistoryPath), Tab completes command words and
+// keys in the tables, Ctrl-C cancels the line being typed. An error is
+// printed and the prompt returns. A nil c means Options.Console, else a
+// new console on os.Stdout.
+func (in *Interp) Interactive(c *Console) error {
+	if c == nil {
+		c = in.opts.Console
+	}
+	if c == nil {
+		c = NewConsole(os.Stdout)
+	}
+	cfg := &readline.Config{
+		Prompt:            in.Prompt(),
+		HistoryLimit:      10000,
+		HistorySearchFold: true,
+		AutoComplete:      &completer{in: in},
+		Stdout:            c.out,
+		Stderr:            in.opts.Stderr,
+	}
+	hist, err := HistoryPath(in.opts.Mode)
+	if err != nil {
+		fmt.Fprintf(in.opts.Stderr, "history not kept: %v\n", err)
+	} else {
+		cfg.HistoryFile = hist
+	}
+	rl, err := readline.NewEx(cfg)
+	if err != nil {
+		return fmt.Errorf("prompt: %w", err)
+	}
+	if !c.attach(rl) {
+		rl.Close()
+		return nil
+	}
+	defer c.detach()
+	for n := 1; ; n++ {
+		line, err := rl.Readline()
+		switch {
+		case errors.Is(err, readline.ErrInterrupt):
+			continue
+		case errors.Is(err, io.EOF):
+			return nil
+		case err != nil:
+			return fmt.Errorf("prompt: %w", err)
+		}
+		if err := in.runPrompt(Location{File: "<prompt>", Line: n}, []byte(line)); err != nil {
+			if errors.Is(err, ErrQuit) {
+				return nil
+			}
+			fmt.Fprintf(in.opts.Stderr, "error: %v\n", err)
+		}
+	}
+}
+
+// runPrompt is RunLine without the <prompt>:N: prefix on errors: the
+// person who typed the line knows where it was.
+func (in *Interp) runPrompt(loc Location, line []byte) error {
+	var le *LineError
+	err := in.RunLine(loc, line)
+	if errors.As(err, &le) && le.File == loc.File {
+		return le.Err
+	}
+	return err
+}
+
+// HistoryPath returns the prompt history file of a mode,
+// $XDG_STATE_HOME/rtm/history-MODE (default ~/.local/state), creating its
+// directory (mode 0700: history holds what was typed).
+func HistoryPath(mode string) (string, error) {
+	dir := os.Getenv("XDG_STATE_HOME")
+	if !filepath.IsAbs(dir) { // the XDG spec says to ignore a relative path
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("history: %w", err)
+		}
+		dir = filepath.Join(home, ".local", "state")
+	}
+	dir = filepath.Join(dir, "rtm")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("history: %w", err)
+	}
+	return filepath.Join(dir, "history-"+mode), nil
+}
+
+// maxCandidates bounds a completion list: a table of a million keys must
+// not flood the terminal.
+const maxCandidates = 200
+
+// completer completes command words, table names, and the keys in the
+// tables where a key is expected.
+type completer struct{ in *Interp }
+
+// Do implements readline.AutoCompleter: given the line and the cursor, it
+// returns the possible continuations of the word under the cursor and the
+// length of that word.
+func (cp *completer) Do(line []rune, pos int) ([][]rune, int) {
+	text := string(line[:pos])
+	start := strings.LastIndexAny(text, " \t,") + 1
+	before := strings.Fields(strings.ToLower(text[:start]))
+	if len(before) > 0 && before[0] == "source" || len(before) > 2 && before[0] == "expect" && before[1] == "error" && before[2] == "source" {
+		start = strings.LastIndexAny(text, " \t") + 1
+		return files(text[start:])
+	}
+	word := text[start:]
+	lw := strings.ToLower(word)
+	var out [][]rune
+	for _, c := range cp.candidates(text[:start]) {
+		if len(out) == maxCandidates {
+			break
+		}
+		if strings.HasPrefix(strings.ToLower(c), lw) {
+			out = append(out, []rune(c[len(word):]))
+		}
+	}
+	return out, len([]rune(word))
+}
+
+// candidates lists what may follow text (the line up to the word being
+// completed). Words carry their trailing space; keys do not, so a
+// gateway or an IP can follow a comma.
+func (cp *completer) candidates(text string) []string {
+	f := strings.Fields(strings.ToLower(text))
+	if len(f) >= 2 && f[0] == "expect" && f[1] == "error" {
+		f = f[2:] // what follows is a command of its own
+	}
+	if len(f) == 0 {
+		return append(suffixed(commandWords, " "), "C,", "U,", "D,")
+	}
+	e := cp.in.e
+	switch strings.Join(f, " ") {
+	case "u,", "d,":
+		return append(prefixes(e.Routes()), macs(e.MACs())...)
+	case "show":
+		return []string{"routes ", "macs ", "clients ", "stats "}
+	case "show routes", "show macs", "show clients", "show stats":
+		return []string{"json"}
+	case "lookup", "expect mac", "expect no mac":
+		return macs(e.MACs())
+	case "expect route", "expect no route":
+		return prefixes(e.Routes())
+	case "flush":
+		return []string{"routes", "macs"}
+	case "expect":
+		return []string{"route ", "no ", "mac ", "count ", "error "}
+	case "expect no":
+		return []string{"route ", "mac "}
+	case "expect count":
+		return []string{"routes ", "macs ", "clients "}
+	case "help":
+		return append(commandWords[:len(commandWords):len(commandWords)], "C", "U", "D")
+	}
+	return nil
+}
+
+func suffixed(ws []string, s string) []string {
+	out := make([]string, len(ws))
+	for i, w := range ws {
+		out[i] = w + s
+	}
+	return out
+}
+
+func prefixes(rs []store.Route) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.Prefix.String()
+	}
+	return out
+}
+
+func macs(ms []store.MAC) []string {
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = m.String()
+	}
+	return out
+}
+
+// files completes a file name for source.
+func files(word string) ([][]rune, int) {
+	dir, base := filepath.Split(word)
+	d := dir
+	if d == "" {
+		d = "."
+	}
+	ents, err := os.ReadDir(d)
+	if err != nil {
+		return nil, 0
+	}
+	var out [][]rune
+	for _, e := range ents {
+		name := e.Name()
+		if !strings.HasPrefix(name, base) || strings.HasPrefix(name, ".") && !strings.HasPrefix(base, ".") {
+			continue
+		}
+		rest := name[len(base):]
+		if e.IsDir() {
+			rest += "/"
+		}
+		out = append(out, []rune(rest))
+		if len(out) == maxCandidates {
+			break
+		}
+	}
+	return out, len([]rune(base))
+}

@@ -1,0 +1,17 @@
+// Package repl owns rtm's command language: parsing a line into a Command,
+// running commands against an Engine (the server's tables, or a client's
+// read-only view of them), replaying scripts and piped stdin, and the
+// interactive prompt.
+//
+// Invariants:
+//   - A line that is rejected, by the parser or by the engine, changes
+//     nothing; the error names the line (file:line: ...), says what was
+//     wrong and what was expected.
+//   - Parsing a C/U/D line does not allocate: replay speed is bounded by
+//     the store, not by the parser.
+//   - The same commands run at the prompt, from a pipe and from a file;
+//     only the error policy differs (the prompt reports and carries on,
+//     a replay stops at the first error unless told to keep going).
+//   - Output written by other goroutines through a Console never garbles
+//     the line being typed at the prompt.
+package repl

@@ -1,0 +1,200 @@
+package repl
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"rtm/proto"
+	"rtm/store"
+)
+
+// memEngine is the tables in memory, with the server's semantics: create
+// of an existing key and update or delete of a missing one fail and
+// change nothing. readOnly makes it behave like a client.
+type memEngine struct {
+	routes   map[netip.Prefix]store.Route
+	macs     map[store.MAC]netip.Addr
+	clients  []proto.ClientInfo
+	readOnly bool
+	syncErr  error
+	syncs    int
+}
+
+func newMemEngine() *memEngine {
+	return &memEngine{routes: map[netip.Prefix]store.Route{}, macs: map[store.MAC]netip.Addr{}}
+}
+
+func (e *memEngine) refuse(what string) error {
+	if e.readOnly {
+		return fmt.Errorf("%s: %w: clients cannot change tables; run the command at the server", what, store.ErrReadOnly)
+	}
+	return nil
+}
+
+func (e *memEngine) CreateRoute(r store.Route) error {
+	if err := e.refuse("create route"); err != nil {
+		return err
+	}
+	if err := r.Check(); err != nil {
+		return err
+	}
+	if _, ok := e.routes[r.Prefix]; ok {
+		return fmt.Errorf("route %s: %w", r.Prefix, store.ErrExists)
+	}
+	e.routes[r.Prefix] = r
+	return nil
+}
+
+func (e *memEngine) UpdateRoute(r store.Route) error {
+	if err := e.refuse("update route"); err != nil {
+		return err
+	}
+	if err := r.Check(); err != nil {
+		return err
+	}
+	if _, ok := e.routes[r.Prefix]; !ok {
+		return fmt.Errorf("route %s: %w", r.Prefix, store.ErrNotFound)
+	}
+	e.routes[r.Prefix] = r
+	return nil
+}
+
+func (e *memEngine) DeleteRoute(p netip.Prefix) error {
+	if err := e.refuse("delete route"); err != nil {
+		return err
+	}
+	if _, ok := e.routes[p]; !ok {
+		return fmt.Errorf("route %s: %w", p, store.ErrNotFound)
+	}
+	delete(e.routes, p)
+	return nil
+}
+
+func (e *memEngine) CreateMAC(m store.MAC, ip netip.Addr) error {
+	if err := e.refuse("create MAC"); err != nil {
+		return err
+	}
+	if err := store.CheckIP(ip); err != nil {
+		return err
+	}
+	if _, ok := e.macs[m]; ok {
+		return fmt.Errorf("MAC %s: %w", m, store.ErrExists)
+	}
+	e.macs[m] = ip
+	return nil
+}
+
+func (e *memEngine) UpdateMAC(m store.MAC, ip netip.Addr) error {
+	if err := e.refuse("update MAC"); err != nil {
+		return err
+	}
+	if err := store.CheckIP(ip); err != nil {
+		return err
+	}
+	if _, ok := e.macs[m]; !ok {
+		return fmt.Errorf("MAC %s: %w", m, store.ErrNotFound)
+	}
+	e.macs[m] = ip
+	return nil
+}
+
+func (e *memEngine) DeleteMAC(m store.MAC) error {
+	if err := e.refuse("delete MAC"); err != nil {
+		return err
+	}
+	if _, ok := e.macs[m]; !ok {
+		return fmt.Errorf("MAC %s: %w", m, store.ErrNotFound)
+	}
+	delete(e.macs, m)
+	return nil
+}
+
+func (e *memEngine) Flush(routes, macs bool) error {
+	if err := e.refuse("flush"); err != nil {
+		return err
+	}
+	if routes {
+		clear(e.routes)
+	}
+	if macs {
+		clear(e.macs)
+	}
+	return nil
+}
+
+func comparePrefix(a, b netip.Prefix) int {
+	return cmp.Or(a.Addr().Compare(b.Addr()), cmp.Compare(a.Bits(), b.Bits()))
+}
+
+func (e *memEngine) Routes() []store.Route {
+	out := make([]store.Route, 0, len(e.routes))
+	for _, r := range e.routes {
+		out = append(out, r)
+	}
+	slices.SortFunc(out, func(a, b store.Route) int { return comparePrefix(a.Prefix, b.Prefix) })
+	return out
+}
+
+func (e *memEngine) GetRoute(p netip.Prefix) (store.Route, bool) {
+	r, ok := e.routes[p]
+	return r, ok
+}
+
+func (e *memEngine) MatchRoute(ip netip.Addr) (store.Route, bool) {
+	best, found := store.Route{}, false
+	for p, r := range e.routes {
+		if p.Contains(ip) && (!found || p.Bits() > best.Prefix.Bits()) {
+			best, found = r, true
+		}
+	}
+	return best, found
+}
+
+func (e *memEngine) MACs() []store.MAC {
+	out := make([]store.MAC, 0, len(e.macs))
+	for m := range e.macs {
+		out = append(out, m)
+	}
+	slices.SortFunc(out, func(a, b store.MAC) int { return cmp.Compare(a.Uint64(), b.Uint64()) })
+	return out
+}
+
+func (e *memEngine) LookupMAC(m store.MAC) (netip.Addr, error) {
+	ip, ok := e.macs[m]
+	if !ok {
+		return ip, fmt.Errorf("MAC %s: %w", m, store.ErrNotFound)
+	}
+	return ip, nil
+}
+
+func (e *memEngine) Clients() []proto.ClientInfo { return e.clients }
+
+func (e *memEngine) Stats() []proto.Stat {
+	return []proto.Stat{{Name: "routes", Value: uint64(len(e.routes))}, {Name: "macs", Value: uint64(len(e.macs))}, {Name: "changes", Value: 7}}
+}
+
+func (e *memEngine) Sync(ctx context.Context) error {
+	e.syncs++
+	if e.syncErr != nil {
+		<-ctx.Done()
+		return fmt.Errorf("%w; behind: [slow (pid 1) at 3]", ctx.Err())
+	}
+	return nil
+}
+
+// dump prints both tables in a canonical form, for byte-identical
+// before/after comparisons.
+func (e *memEngine) dump() string {
+	var b strings.Builder
+	for _, r := range e.Routes() {
+		b.WriteString(r.String() + "\n")
+	}
+	for _, m := range e.MACs() {
+		fmt.Fprintf(&b, "%s %s\n", m, e.macs[m])
+	}
+	return b.String()
+}

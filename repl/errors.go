@@ -1,0 +1,96 @@
+package repl
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"rtm/store"
+)
+
+var (
+	// ErrQuit is returned when `quit` runs; callers treat it as a clean end.
+	ErrQuit = errors.New("quit")
+	// ErrExpect is wrapped by every failed expectation.
+	ErrExpect = errors.New("expect failed")
+	// ErrFailed is wrapped by the error a keep-going replay returns at its
+	// end when some lines failed (each was reported as it happened).
+	ErrFailed = errors.New("replay failed")
+)
+
+// LineError locates an error at a line of a script, of stdin or of the
+// prompt. Callers find it with errors.As.
+type LineError struct {
+	File string
+	Line int
+	Err  error
+}
+
+func (e *LineError) Error() string { return fmt.Sprintf("%s:%d: %v", e.File, e.Line, e.Err) }
+func (e *LineError) Unwrap() error { return e.Err }
+
+// Location is a line of a script: where a command came from.
+type Location struct {
+	File string
+	Line int
+}
+
+func (l Location) String() string { return fmt.Sprintf("%s:%d", l.File, l.Line) }
+
+// at wraps err with loc, unless it is located already (an error inside a
+// sourced file names that file) or is not an error of this line.
+func at(loc Location, err error) error {
+	var le *LineError
+	if err == nil || errors.Is(err, ErrQuit) || errors.As(err, &le) || errors.As(err, new(*replayError)) {
+		return err
+	}
+	return &LineError{File: loc.File, Line: loc.Line, Err: err}
+}
+
+// replayError ends a keep-going replay in which lines failed.
+type replayError struct {
+	name          string
+	failed, lines int
+}
+
+func (e *replayError) Error() string {
+	return fmt.Sprintf("%s: %d of %d lines failed", e.name, e.failed, e.lines)
+}
+
+func (e *replayError) Unwrap() error { return ErrFailed }
+
+// opError is an engine's refusal of a command, phrased for the person who
+// typed it: "create route 10.1.1.0/24: already exists".
+type opError struct {
+	what string // "create route 10.1.1.0/24"
+	msg  string
+	err  error
+}
+
+func (e *opError) Error() string { return e.what + ": " + e.msg }
+func (e *opError) Unwrap() error { return e.err }
+
+// engineError phrases err, returned by the engine for the change `what`
+// on `key`. The engine's own text repeats the key ("route 10.1.1.0/24:
+// already exists"), so the well-known cases get a fixed wording and the
+// others lose the repeated key.
+func engineError(what, key string, err error) error {
+	var msg string
+	switch {
+	case errors.Is(err, store.ErrExists):
+		msg = "already exists"
+	case errors.Is(err, store.ErrNotFound):
+		msg = "not found"
+	case errors.Is(err, store.ErrReadOnly):
+		msg = "refused: a client is read-only; make changes at the server"
+	default:
+		msg = err.Error()
+		for _, p := range [...]string{"route " + key + ": ", "MAC " + key + ": "} {
+			msg = strings.TrimPrefix(msg, p)
+		}
+	}
+	if key != "" {
+		what += " " + key
+	}
+	return &opError{what: what, msg: msg, err: err}
+}

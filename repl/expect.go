@@ -1,0 +1,146 @@
+package repl
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+
+	"rtm/store"
+)
+
+// Expect evaluates an expect command against the Interp's engine and
+// returns an error wrapping ErrExpect, with what was wanted and what was
+// found, when the expectation does not hold. To check another engine (a
+// client's view, in a scenario), build an Interp over it and call its
+// Expect: NewInterp(e, out, opts).Expect(cmd).
+func (in *Interp) Expect(cmd *Command) error {
+	if cmd.Kind != KindExpect || cmd.Expect == nil {
+		return fmt.Errorf("expect: %q is not an expect command", cmd.String())
+	}
+	switch cmd.Expect.Check {
+	case CheckRoute:
+		want := "route " + string(appendRouteWant(nil, cmd.Route))
+		r, ok := in.e.GetRoute(cmd.Route.Prefix)
+		if !ok {
+			return unmet(want, "no route "+cmd.Route.Prefix.String())
+		}
+		if cmd.Route.Gateway.IsValid() && r.Gateway != cmd.Route.Gateway || cmd.Route.Dev != "" && r.Dev != cmd.Route.Dev {
+			return unmet(want, "route "+r.String())
+		}
+	case CheckNoRoute:
+		if r, ok := in.e.GetRoute(cmd.Route.Prefix); ok {
+			return unmet("no route "+cmd.Route.Prefix.String(), "route "+r.String())
+		}
+	case CheckMAC:
+		want := "mac " + cmd.MAC.String()
+		if cmd.IP.IsValid() {
+			want += " " + cmd.IP.String()
+		}
+		ip, found, err := in.lookup(cmd.MAC)
+		switch {
+		case err != nil:
+			return err
+		case !found:
+			return unmet(want, "no mac "+cmd.MAC.String())
+		case cmd.IP.IsValid() && ip != cmd.IP:
+			return unmet(want, "mac "+cmd.MAC.String()+" "+ip.String())
+		}
+	case CheckNoMAC:
+		ip, found, err := in.lookup(cmd.MAC)
+		if err != nil {
+			return err
+		}
+		if found {
+			return unmet("no mac "+cmd.MAC.String(), "mac "+cmd.MAC.String()+" "+ip.String())
+		}
+	case CheckCount:
+		n := 0
+		switch cmd.Table {
+		case TableRoutes:
+			n = len(in.e.Routes())
+		case TableMACs:
+			n = len(in.e.MACs())
+		default:
+			n = len(in.e.Clients())
+		}
+		if n != cmd.Expect.Count {
+			return unmet(count(cmd.Expect.Count, cmd.Table), count(n, cmd.Table))
+		}
+	case CheckError:
+		return in.expectError(cmd.Expect)
+	default:
+		return fmt.Errorf("expect: unknown check %d", cmd.Expect.Check)
+	}
+	return nil
+}
+
+// unmet is a failed expectation: "expect failed: want X, got Y".
+func unmet(want, got string) error {
+	return fmt.Errorf("%w: want %s, got %s", ErrExpect, want, got)
+}
+
+func count(n int, t Table) string {
+	s := strconv.Itoa(n) + " " + t.String()
+	if n == 1 {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// lookup tells "absent" from a failure to read.
+func (in *Interp) lookup(m store.MAC) (ip netip.Addr, found bool, err error) {
+	ip, err = in.e.LookupMAC(m)
+	switch {
+	case err == nil:
+		return ip, true, nil
+	case errors.Is(err, store.ErrNotFound):
+		return ip, false, nil
+	}
+	return ip, false, fmt.Errorf("expect: lookup %s: %w", m, err)
+}
+
+// expectError runs the command that must fail and checks that the entry
+// it names is as it was. A command the parser refused has failed already.
+func (in *Interp) expectError(exp *Expectation) error {
+	if exp.Cmd == nil {
+		return nil
+	}
+	before, err := in.state(exp.Cmd)
+	if err != nil {
+		return err
+	}
+	if err := in.exec(exp.Cmd); err == nil {
+		return fmt.Errorf("%w: want an error from %s, got success", ErrExpect, exp.Cmd)
+	} else if errors.Is(err, ErrQuit) {
+		return err
+	}
+	after, err := in.state(exp.Cmd)
+	if err != nil {
+		return err
+	}
+	if after != before {
+		return fmt.Errorf("%w: want %s to fail and change nothing, got a failure that changed %s to %s", ErrExpect, exp.Cmd, before, after)
+	}
+	return nil
+}
+
+// state describes what a change touches, to compare before and after it.
+func (in *Interp) state(cmd *Command) (string, error) {
+	switch {
+	case cmd.Kind == KindFlush:
+		return count(len(in.e.Routes()), TableRoutes) + " and " + count(len(in.e.MACs()), TableMACs), nil
+	case !cmd.IsWrite():
+		return "", nil
+	case cmd.Table == TableRoutes:
+		if r, ok := in.e.GetRoute(cmd.Route.Prefix); ok {
+			return "route " + r.String(), nil
+		}
+		return "no route " + cmd.Route.Prefix.String(), nil
+	}
+	ip, found, err := in.lookup(cmd.MAC)
+	if err != nil || !found {
+		return "no mac " + cmd.MAC.String(), err
+	}
+	return "mac " + cmd.MAC.String() + " " + ip.String(), nil
+}

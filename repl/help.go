@@ -1,0 +1,139 @@
+package repl
+
+import "strings"
+
+// helpSummary is what `help` prints: one line per command.
+const helpSummary = `C,PREFIX,GATEWAY,DEV   create a route          C,10.1.1.0/24,192.168.1.1,eth0
+C,MAC,IP               create a MAC entry      C,00:1a:2b:3c:4d:5e,10.1.1.7
+U,...                  update (same fields as C; the key must exist)
+D,PREFIX | D,MAC       delete a route or a MAC entry
+show TABLE [json]      list routes, macs, clients or stats
+lookup MAC [json]      the IP address of a MAC entry
+route IP [json]        the route an address takes (longest-prefix match)
+flush [routes|macs]    delete every route, every MAC entry, or both
+source FILE            run the commands in FILE
+sync [TIMEOUT]         wait until every client has applied every change
+expect CHECK           assert on the tables; a failure stops the script
+help [COMMAND]         this list, or the details of one command
+quit                   leave (Ctrl-D at the prompt does the same)
+Lines: one command each; # starts a comment; op letters and words are case-insensitive.`
+
+// helpTopics holds `help COMMAND`, keyed by every name the topic answers to.
+var helpTopics = map[string]string{
+	"change": helpChange,
+	"show":   helpShow,
+	"lookup": helpLookup,
+	"route":  helpRoute,
+	"flush":  helpFlush,
+	"source": helpSource,
+	"sync":   helpSync,
+	"expect": helpExpect,
+	"help":   "help lists every command on one line each; help COMMAND explains one,\nwith examples: help expect, help C, help show.",
+	"quit":   "quit ends the session (exit is the same). At the prompt Ctrl-D quits too,\nand Ctrl-C only cancels the line being typed. In a script, quit ends the\nreplay successfully: the lines after it are not read.",
+}
+
+// helpTopic finds the text for a topic name as typed (lowercased).
+func helpTopic(name string) (string, bool) {
+	switch name {
+	case "c", "u", "d", "create", "update", "delete":
+		name = "change"
+	case "exit":
+		name = "quit"
+	case ".":
+		name = "source"
+	}
+	t, ok := helpTopics[name]
+	return t, ok
+}
+
+const helpChange = `C (create), U (update) and D (delete) change the tables. The key decides
+the table: a prefix is a route, a MAC address is a MAC entry.
+
+  C,PREFIX,GATEWAY,DEV    C,10.1.1.0/24,192.168.1.1,eth0
+                          C,2001:db8:1::/48,fe80::1,eth1 (IPv6: gateway of the same family)
+  U,PREFIX,GATEWAY,DEV    U,10.1.1.0/24,192.168.1.254,eth1
+  D,PREFIX                D,10.1.1.0/24
+  C,MAC,IP                C,00:1a:2b:3c:4d:5e,10.1.1.7
+  U,MAC,IP                U,00:1a:2b:3c:4d:5e,2001:db8::7
+  D,MAC                   D,00:1a:2b:3c:4d:5e
+
+Op letters are case-insensitive and spaces around commas are allowed. MACs
+are 6 bytes written aa:bb:cc:dd:ee:ff, AA-BB-CC-DD-EE-FF or aabb.ccdd.eeff,
+and always printed lowercase with colons. A prefix must have no host bits
+set (10.1.1.0/24, not 10.1.1.1/24); zoned addresses (fe80::1%eth0) are
+refused; DEV is a Linux interface name: 1 to 15 bytes, no '/', ':' or space.
+C of a key that exists, and U or D of a key that does not, are errors and
+change nothing. A client is read-only: it refuses every change.`
+
+const helpShow = `show TABLE [json] lists a table, one entry per line, sorted by key:
+
+  show routes     10.1.1.0/24 via 192.168.1.1 dev eth0      (as ip route prints)
+  show macs       00:1a:2b:3c:4d:5e 10.1.1.7                (MAC first, like ip neigh)
+  show clients    the connected clients: name, pid, uid, state, acknowledged change, lag
+  show stats      the counters, one "name value" per line
+
+With json (or -json) the table prints as one JSON array on one line, for
+scripts: show routes json, show -json macs.
+  [{"dst":"10.1.1.0/24","gateway":"192.168.1.1","dev":"eth0"}]
+  [{"mac":"00:1a:2b:3c:4d:5e","ip":"10.1.1.7"}]`
+
+const helpLookup = `lookup MAC [json] prints the MAC entry, MAC first, with the IP read from
+the shared store; a MAC that is not in the table is an error.
+
+  lookup 00:1a:2b:3c:4d:5e          00:1a:2b:3c:4d:5e 10.1.1.7
+  lookup 001a.2b3c.4d5e json        {"mac":"00:1a:2b:3c:4d:5e","ip":"10.1.1.7"}`
+
+const helpRoute = `route IP [json] prints the route that traffic to IP takes: the longest
+prefix that contains it. No matching route is an error.
+
+  route 10.1.1.7        10.1.1.0/24 via 192.168.1.1 dev eth0
+  route 2001:db8:1::9   2001:db8:1::/48 via fe80::1 dev eth1`
+
+const helpFlush = `flush deletes every route and every MAC entry; flush routes and flush macs
+delete one table. Every client is told.
+
+  flush
+  flush macs`
+
+const helpSource = `source FILE runs the commands of FILE as if typed here. A relative FILE is
+found from the directory of the file that sources it (from the current
+directory at the prompt). Sourced files may source others; a file that
+sources itself, directly or not, is an error. An error inside FILE names
+that file and line: lib/base.rtm:7: ...
+
+  source lib/base.rtm
+  source "my routes.rtm"`
+
+const helpSync = `sync [TIMEOUT] waits until every connected client has applied every change
+made so far (at a client: until it has applied everything the server had
+published). It fails after TIMEOUT, naming the clients that lag behind.
+TIMEOUT is a duration (500ms, 5s, 1m) or plain seconds; the default is 10s.
+
+  sync
+  sync 2s`
+
+const helpExpect = `expect CHECK asserts on the tables. A failed expectation is an error, so it
+stops a script with file:line and what was wanted against what was found.
+
+  expect route PREFIX [via GW] [dev DEV]   the route exists (with that gateway, device)
+  expect no route PREFIX                   no route for exactly PREFIX
+  expect mac MAC [IP]                      the MAC entry exists (with that IP)
+  expect no mac MAC                        the MAC entry does not exist
+  expect count routes|macs|clients N       the table holds exactly N entries
+  expect error COMMAND                     COMMAND must fail and change nothing
+
+The route form is what show routes prints, so its output can be pasted back:
+  expect route 10.1.1.0/24 via 192.168.1.1 dev eth0
+  expect mac 00:1a:2b:3c:4d:5e 10.1.1.7
+  expect count macs 1000
+  expect error C,10.1.1.0/24,192.168.1.1,eth0      (already exists)
+  expect error C,10.1.1.1/24,192.168.1.1,eth0      (host bits set: refused)`
+
+// helpText returns `help` (topic "") or `help TOPIC`.
+func helpText(topic string) string {
+	if topic == "" {
+		return helpSummary
+	}
+	t, _ := helpTopic(strings.ToLower(topic))
+	return t
+}

@@ -1,0 +1,399 @@
+package repl
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"rtm/proto"
+	"rtm/store"
+)
+
+// Engine is the tables a command runs against: the server's (it writes)
+// or a client's (read-only: every write returns an error wrapping
+// store.ErrReadOnly). Create of an existing key and update or delete of a
+// missing one fail with store.ErrExists / store.ErrNotFound and change
+// nothing.
+type Engine interface {
+	CreateRoute(store.Route) error
+	UpdateRoute(store.Route) error
+	DeleteRoute(netip.Prefix) error
+	CreateMAC(store.MAC, netip.Addr) error
+	UpdateMAC(store.MAC, netip.Addr) error
+	DeleteMAC(store.MAC) error
+	Flush(routes, macs bool) error
+	Routes() []store.Route // sorted by prefix
+	GetRoute(netip.Prefix) (store.Route, bool)
+	MatchRoute(netip.Addr) (store.Route, bool)
+	MACs() []store.MAC                       // sorted
+	LookupMAC(store.MAC) (netip.Addr, error) // error wraps store.ErrNotFound when absent
+	Clients() []proto.ClientInfo
+	Stats() []proto.Stat
+	Sync(ctx context.Context) error // wait until every client applied everything so far
+}
+
+// DefaultSyncTimeout bounds `sync` when neither the command nor Options
+// give a timeout.
+const DefaultSyncTimeout = 10 * time.Second
+
+// Options configure an Interp.
+type Options struct {
+	Mode string // "server" or "client": names the prompt and the history file
+	Name string // the instance name, shown in the prompt
+	// KeepGoing makes a replay report every failing line (to Stderr) and
+	// fail at its end, instead of stopping at the first error.
+	KeepGoing   bool
+	SyncTimeout time.Duration // for `sync` without TIMEOUT; 0 means DefaultSyncTimeout
+	// Console carries the prompt and other goroutines' output; Interactive
+	// uses it. Nil: Interactive makes one on os.Stdout.
+	Console *Console
+	// Stderr receives the errors a keep-going replay reports, and replay
+	// progress when it is a terminal. Nil means os.Stderr.
+	Stderr io.Writer
+	// Directive, if set, sees every non-blank line first (trimmed, comment
+	// removed) and may take it over: an embedding program adds its own
+	// words this way. handled=false passes the line to the parser. A
+	// returned error is located at loc like any other.
+	Directive func(loc Location, line []byte) (handled bool, err error)
+}
+
+// Interp runs commands against an Engine and writes their results to an
+// io.Writer. It is used by one goroutine at a time; only its Console is
+// for concurrent use.
+type Interp struct {
+	e      Engine
+	out    io.Writer
+	buf    []byte // results not yet written; flushed a line at a time
+	opts   Options
+	p      parser
+	frames []frame // the files being replayed, innermost last
+	prog   progress
+}
+
+// frame is one file or stream being replayed.
+type frame struct {
+	name string      // as in messages
+	dir  string      // base of relative `source` paths ("" for the cwd)
+	info os.FileInfo // identity, to find source cycles; nil for streams
+}
+
+// NewInterp returns an interpreter over e writing results to out.
+func NewInterp(e Engine, out io.Writer, opts Options) *Interp {
+	if opts.Stderr == nil {
+		opts.Stderr = os.Stderr
+	}
+	if opts.SyncTimeout <= 0 {
+		opts.SyncTimeout = DefaultSyncTimeout
+	}
+	if opts.Mode == "" {
+		opts.Mode = "server"
+	}
+	in := &Interp{e: e, out: out, opts: opts}
+	in.prog.init(opts.Stderr)
+	return in
+}
+
+// outFlushAt is how much output may wait in the buffer: big enough that
+// `show macs` over a million entries makes few writes.
+const outFlushAt = 64 << 10
+
+// emit writes buffered output once there is enough of it, cutting at a
+// line end so concurrent Console output lands between lines.
+func (in *Interp) emit() error {
+	if len(in.buf) < outFlushAt {
+		return nil
+	}
+	return in.write(bytes.LastIndexByte(in.buf, '\n') + 1)
+}
+
+// flush writes all buffered output.
+func (in *Interp) flush() error { return in.write(len(in.buf)) }
+
+func (in *Interp) write(n int) error {
+	if n == 0 {
+		return nil
+	}
+	in.prog.clear()
+	_, err := in.out.Write(in.buf[:n])
+	in.buf = append(in.buf[:0], in.buf[n:]...)
+	if err != nil {
+		return fmt.Errorf("write output: %w", err)
+	}
+	return nil
+}
+
+// Exec runs one command. Relative `source` paths are taken from the file
+// being replayed, else from the current directory.
+func (in *Interp) Exec(cmd *Command) error {
+	err := in.exec(cmd)
+	if ferr := in.flush(); err == nil {
+		err = ferr
+	}
+	return err
+}
+
+func (in *Interp) exec(cmd *Command) error {
+	switch cmd.Kind {
+	case KindNone:
+		return nil
+	case KindCreate, KindUpdate, KindDelete:
+		return in.change(cmd)
+	case KindShow:
+		return in.show(cmd)
+	case KindLookup:
+		ip, err := in.e.LookupMAC(cmd.MAC)
+		if err != nil {
+			return engineError("lookup", cmd.MAC.String(), err)
+		}
+		if cmd.JSON {
+			in.buf = append(appendMACJSON(in.buf, cmd.MAC, ip), '\n')
+			return nil
+		}
+		in.buf = appendMACLine(in.buf, cmd.MAC, ip)
+		return nil
+	case KindRoute:
+		r, ok := in.e.MatchRoute(cmd.IP)
+		if !ok {
+			return fmt.Errorf("route %s: no matching route", cmd.IP)
+		}
+		if cmd.JSON {
+			in.buf = append(appendRouteJSON(in.buf, r), '\n')
+			return nil
+		}
+		in.buf = append(r.AppendTo(in.buf), '\n')
+		return nil
+	case KindFlush:
+		if err := in.e.Flush(cmd.Table != TableMACs, cmd.Table != TableRoutes); err != nil {
+			return engineError(cmd.String(), "", err)
+		}
+		return nil
+	case KindSource:
+		return in.source(cmd.Arg)
+	case KindSync:
+		return in.sync(cmd.Timeout)
+	case KindExpect:
+		return in.Expect(cmd)
+	case KindHelp:
+		in.buf = append(append(in.buf, helpText(cmd.Arg)...), '\n')
+		return nil
+	case KindQuit:
+		return ErrQuit
+	}
+	return fmt.Errorf("command kind %d not runnable", cmd.Kind)
+}
+
+// change runs C/U/D. The engine enforces exists/not-found; the messages
+// are phrased here, only on failure, so the success path does not format.
+func (in *Interp) change(cmd *Command) error {
+	var err error
+	if cmd.Table == TableRoutes {
+		switch cmd.Kind {
+		case KindCreate:
+			err = in.e.CreateRoute(cmd.Route)
+		case KindUpdate:
+			err = in.e.UpdateRoute(cmd.Route)
+		default:
+			err = in.e.DeleteRoute(cmd.Route.Prefix)
+		}
+		if err != nil {
+			return engineError(opNames[cmd.Kind]+" route", cmd.Route.Prefix.String(), err)
+		}
+		return nil
+	}
+	switch cmd.Kind {
+	case KindCreate:
+		err = in.e.CreateMAC(cmd.MAC, cmd.IP)
+	case KindUpdate:
+		err = in.e.UpdateMAC(cmd.MAC, cmd.IP)
+	default:
+		err = in.e.DeleteMAC(cmd.MAC)
+	}
+	if err != nil {
+		return engineError(opNames[cmd.Kind]+" MAC", cmd.MAC.String(), err)
+	}
+	return nil
+}
+
+func (in *Interp) sync(timeout time.Duration) error {
+	if timeout <= 0 {
+		timeout = in.opts.SyncTimeout
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := in.e.Sync(ctx); err != nil {
+		return fmt.Errorf("sync (timeout %s): %w", timeout, err)
+	}
+	return nil
+}
+
+// RunLine runs one line found at loc: the Directive hook first, then the
+// parser and Exec. Errors come back as *LineError at loc (an error inside
+// a sourced file keeps its own location); ErrQuit comes back bare.
+func (in *Interp) RunLine(loc Location, line []byte) error {
+	var cmd Command
+	err := in.runLine(loc, line, &cmd)
+	if ferr := in.flush(); err == nil {
+		err = ferr
+	}
+	return err
+}
+
+func (in *Interp) runLine(loc Location, line []byte, cmd *Command) error {
+	if in.opts.Directive != nil {
+		if t := trimSpace(stripComment(line)); len(t) > 0 {
+			handled, err := in.opts.Directive(loc, t)
+			if handled {
+				return at(loc, err)
+			}
+		}
+	}
+	var err error
+	*cmd, err = in.p.parse(line)
+	if err != nil {
+		return &LineError{File: loc.File, Line: loc.Line, Err: err}
+	}
+	return at(loc, in.exec(cmd))
+}
+
+// RunFile replays the script at path, stopping at the first error (a
+// *LineError naming the file and line) unless Options.KeepGoing is set.
+// A `quit` in it ends the replay with ErrQuit.
+func (in *Interp) RunFile(path string) error {
+	err := in.runFile(path)
+	if ferr := in.flush(); err == nil {
+		err = ferr
+	}
+	in.prog.done(len(in.frames) == 0)
+	return err
+}
+
+// RunReader replays a stream; name stands for it in messages ("<stdin>").
+// Relative `source` paths are taken from the current directory.
+func (in *Interp) RunReader(name string, r io.Reader) error {
+	in.frames = append(in.frames, frame{name: name})
+	err := in.runStream(name, r)
+	in.frames = in.frames[:len(in.frames)-1]
+	if ferr := in.flush(); err == nil {
+		err = ferr
+	}
+	in.prog.done(len(in.frames) == 0)
+	return err
+}
+
+// source runs `source FILE`.
+func (in *Interp) source(arg string) error {
+	path := arg
+	if !filepath.IsAbs(path) && len(in.frames) > 0 {
+		path = filepath.Join(in.frames[len(in.frames)-1].dir, path)
+	}
+	if err := in.runFile(path); err != nil {
+		var le *LineError
+		if errors.As(err, &le) || errors.Is(err, ErrQuit) || errors.Is(err, ErrFailed) {
+			return err
+		}
+		return fmt.Errorf("source: %w", err)
+	}
+	return nil
+}
+
+func (in *Interp) runFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if info.IsDir() {
+		return fmt.Errorf("%s is a directory; want a script file", path)
+	}
+	for i, fr := range in.frames {
+		if fr.info != nil && os.SameFile(fr.info, info) {
+			chain := make([]string, 0, len(in.frames)-i+1)
+			for _, g := range in.frames[i:] {
+				chain = append(chain, g.name)
+			}
+			return fmt.Errorf("%s: cycle: %s -> %s", path, strings.Join(chain, " -> "), path)
+		}
+	}
+	in.frames = append(in.frames, frame{name: path, dir: filepath.Dir(path), info: info})
+	defer func() { in.frames = in.frames[:len(in.frames)-1] }()
+	return in.runStream(path, f)
+}
+
+// readBufSize is the replay read buffer: large, so ReadSlice returns lines
+// straight from it and the read syscalls are few.
+const readBufSize = 1 << 20
+
+// runStream replays r line by line. Lines are parsed in the reader's
+// buffer (ReadSlice); only a line longer than the buffer is copied.
+func (in *Interp) runStream(name string, r io.Reader) error {
+	br := bufio.NewReaderSize(r, readBufSize)
+	var (
+		cmd    Command
+		long   []byte
+		loc    = Location{File: name}
+		failed int
+	)
+	for {
+		line, rerr := br.ReadSlice('\n')
+		if rerr == bufio.ErrBufferFull {
+			long = append(long[:0], line...)
+			for rerr == bufio.ErrBufferFull {
+				line, rerr = br.ReadSlice('\n')
+				long = append(long, line...)
+			}
+			line = long
+		}
+		if len(line) > 0 {
+			loc.Line++
+			err := in.runLine(loc, line, &cmd)
+			if err == nil {
+				err = in.emit()
+			}
+			if err != nil {
+				if errors.Is(err, ErrQuit) || !in.opts.KeepGoing {
+					return err
+				}
+				failed += in.report(err)
+			}
+			in.prog.tick(name)
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return fmt.Errorf("read %s: %w", name, rerr)
+		}
+	}
+	if failed > 0 {
+		return &replayError{name: name, failed: failed, lines: loc.Line}
+	}
+	return nil
+}
+
+// report prints an error of a keep-going replay and returns how many
+// failed lines it stands for: a sourced file's summary counts the lines
+// that failed in it, which were reported already.
+func (in *Interp) report(err error) int {
+	var re *replayError
+	if errors.As(err, &re) {
+		return re.failed
+	}
+	if ferr := in.flush(); ferr != nil {
+		err = errors.Join(err, ferr)
+	}
+	in.prog.clear()
+	fmt.Fprintln(in.opts.Stderr, err)
+	return 1
+}

@@ -1,0 +1,665 @@
+package repl
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"rtm/store"
+)
+
+// Parse parses one line (without its file:line context: callers add it).
+// A blank or comment-only line gives KindNone. Parsing a C/U/D line does
+// not allocate once its interface name has been seen.
+func Parse(line []byte) (Command, error) {
+	shared.Lock()
+	defer shared.Unlock()
+	return shared.p.parse(line)
+}
+
+// shared is Parse's parser; an Interp has its own, unlocked.
+var shared struct {
+	sync.Mutex
+	p parser
+}
+
+// maxInterned bounds the interface-name cache: real hosts have tens of
+// interfaces, and a script of random names must not grow memory forever.
+const maxInterned = 4096
+
+// parser holds the interface-name cache that keeps route lines from
+// allocating a string each. Not safe for concurrent use.
+type parser struct {
+	ifnames map[string]string
+}
+
+// ifname returns the interned, validated interface name spelled by b.
+// Only valid names enter the cache, so a hit needs no check.
+func (p *parser) ifname(b []byte) (string, error) {
+	if s, ok := p.ifnames[string(b)]; ok {
+		return s, nil
+	}
+	s := string(b)
+	if err := store.CheckIfName(s); err != nil {
+		return "", err
+	}
+	if p.ifnames == nil {
+		p.ifnames = make(map[string]string)
+	}
+	if len(p.ifnames) < maxInterned {
+		p.ifnames[s] = s
+	}
+	return s, nil
+}
+
+func (p *parser) parse(line []byte) (Command, error) {
+	line = trimSpace(stripComment(line))
+	if len(line) == 0 {
+		return Command{}, nil
+	}
+	if op, rest, ok := cutOp(line); ok {
+		return p.parseChange(op, rest)
+	}
+	return p.parseWords(line)
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f' }
+
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && isSpace(b[0]) {
+		b = b[1:]
+	}
+	for len(b) > 0 && isSpace(b[len(b)-1]) {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// stripComment cuts the line at a '#' that starts it or follows white
+// space, as in the shell: "eth#1" stays an interface name (Linux allows
+// it) while "C,... # note" carries a comment. Quoted text (a file name) is
+// skipped.
+func stripComment(b []byte) []byte {
+	quoted := false
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; {
+		case quoted && c == '\\':
+			i++
+		case c == '"':
+			quoted = !quoted
+		case !quoted && c == '#' && (i == 0 || isSpace(b[i-1])):
+			return b[:i]
+		}
+	}
+	return b
+}
+
+// cutOp recognises "X," (the op letter, optional spaces, a comma) and
+// returns the op letter and the data after the comma.
+func cutOp(line []byte) (op byte, rest []byte, ok bool) {
+	if !isLetter(line[0]) {
+		return 0, nil, false
+	}
+	i := 1
+	for i < len(line) && (line[i] == ' ' || line[i] == '\t') {
+		i++
+	}
+	if i == len(line) || line[i] != ',' {
+		return 0, nil, false
+	}
+	return line[0], line[i+1:], true
+}
+
+func isLetter(c byte) bool { return 'a' <= c|0x20 && c|0x20 <= 'z' }
+
+// maxFields is one more than the longest change (C,PREFIX,GATEWAY,DEV has
+// three data fields) so an extra field is seen and reported.
+const maxFields = 4
+
+// splitFields splits the data of a change at commas, trimming the spaces
+// around each field, into a fixed array: no allocation.
+func splitFields(b []byte, f *[maxFields][]byte) int {
+	n := 0
+	for {
+		i := bytes.IndexByte(b, ',')
+		if i < 0 || n == maxFields-1 {
+			f[n] = trimSpace(b)
+			return n + 1
+		}
+		f[n] = trimSpace(b[:i])
+		n++
+		b = b[i+1:]
+	}
+}
+
+var (
+	opNames  = [...]string{KindCreate: "create", KindUpdate: "update", KindDelete: "delete"}
+	routeOps = [...]string{KindCreate: "create route", KindUpdate: "update route", KindDelete: "delete route"}
+)
+
+func (p *parser) parseChange(op byte, data []byte) (Command, error) {
+	var cmd Command
+	switch op | 0x20 {
+	case 'c':
+		cmd.Kind = KindCreate
+	case 'u':
+		cmd.Kind = KindUpdate
+	case 'd':
+		cmd.Kind = KindDelete
+	default:
+		return Command{}, fmt.Errorf("unknown op %q: want C (create), U (update) or D (delete), as in C,10.1.1.0/24,192.168.1.1,eth0", string(rune(op)))
+	}
+	var f [maxFields][]byte
+	n := splitFields(data, &f)
+	key := f[0]
+	switch {
+	case len(key) == 0:
+		return Command{}, fmt.Errorf("%s: missing key; want %s or %s", opNames[cmd.Kind], usage(cmd.Kind, TableRoutes), usage(cmd.Kind, TableMACs))
+	case bytes.IndexByte(key, '/') >= 0:
+		cmd.Table = TableRoutes
+		return cmd, p.parseRoute(&cmd, f[:n])
+	}
+	m, err := store.ParseMACBytes(key)
+	if err != nil {
+		return Command{}, badKey(cmd.Kind, key, err)
+	}
+	cmd.Table, cmd.MAC = TableMACs, m
+	return cmd, parseMACData(&cmd, f[:n])
+}
+
+// badKey explains a key that is neither a prefix nor a MAC, guessing from
+// its shape which one was meant.
+func badKey(k Kind, key []byte, macErr error) error {
+	if _, err := netip.ParseAddr(string(key)); err == nil {
+		return fmt.Errorf("%s route: %q has no prefix length; want a prefix such as %s/%d", opNames[k], key, key, hostBits(key))
+	}
+	if looksLikeMAC(key) {
+		return fmt.Errorf("%s MAC: %w", opNames[k], macErr)
+	}
+	return fmt.Errorf("%s: key %q is neither a prefix (10.1.1.0/24, 2001:db8::/32) nor a MAC (00:1a:2b:3c:4d:5e)", opNames[k], key)
+}
+
+func hostBits(addr []byte) int {
+	if bytes.IndexByte(addr, ':') >= 0 {
+		return 128
+	}
+	return 32
+}
+
+// looksLikeMAC: mostly hex digits, so a near miss (a typo, a byte too
+// many) gets the MAC parser's message rather than a generic one.
+func looksLikeMAC(b []byte) bool {
+	hex := 0
+	for _, c := range b {
+		if '0' <= c && c <= '9' || 'a' <= c|0x20 && c|0x20 <= 'f' {
+			hex++
+		}
+	}
+	return hex >= 6 && 2*hex >= len(b)
+}
+
+// usage is the syntax of a change, with an example, for error messages.
+func usage(k Kind, t Table) string {
+	op := "?CUD"[k : k+1]
+	switch {
+	case t == TableRoutes && k == KindDelete:
+		return "D,PREFIX as in D,10.1.1.0/24"
+	case t == TableRoutes:
+		return op + ",PREFIX,GATEWAY,DEV as in " + op + ",10.1.1.0/24,192.168.1.1,eth0"
+	case k == KindDelete:
+		return "D,MAC as in D,00:1a:2b:3c:4d:5e"
+	}
+	return op + ",MAC,IP as in " + op + ",00:1a:2b:3c:4d:5e,10.1.1.7"
+}
+
+var routeFields = [...]string{"PREFIX", "GATEWAY", "DEV"}
+
+// fieldCount checks that a change has exactly want fields, none empty.
+func fieldCount(k Kind, t Table, f [][]byte, want int, names []string) error {
+	for i := 1; i < want; i++ {
+		if i >= len(f) || len(f[i]) == 0 {
+			return fmt.Errorf("missing %s; want %s", names[i], usage(k, t))
+		}
+	}
+	if len(f) > want {
+		return fmt.Errorf("unexpected field %q after %s; want %s", f[want], names[want-1], usage(k, t))
+	}
+	return nil
+}
+
+func (p *parser) parseRoute(cmd *Command, f [][]byte) error {
+	what := routeOps[cmd.Kind]
+	pfx, err := parsePrefix(f[0])
+	if err != nil {
+		return fmt.Errorf("%s: bad %w", what, err)
+	}
+	if err := store.CheckPrefix(pfx); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	cmd.Route.Prefix = pfx
+	want := 3
+	if cmd.Kind == KindDelete {
+		want = 1
+	}
+	if err := fieldCount(cmd.Kind, TableRoutes, f, want, routeFields[:]); err != nil {
+		return fmt.Errorf("%s %s: %w", what, pfx, err)
+	}
+	if cmd.Kind == KindDelete {
+		return nil
+	}
+	gw, err := parseAddr(f[1])
+	if err != nil {
+		return fmt.Errorf("%s %s: bad gateway %w", what, pfx, err)
+	}
+	if err := store.CheckIP(gw); err != nil {
+		return fmt.Errorf("%s %s: %w: %w", what, pfx, store.ErrBadGateway, err)
+	}
+	if gw.Is4() != pfx.Addr().Is4() {
+		return fmt.Errorf("%s %s: %w %s is IPv%d, the prefix is IPv%d", what, pfx, store.ErrBadGateway, gw, family(gw), family(pfx.Addr()))
+	}
+	dev, err := p.ifname(f[2])
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", what, pfx, err)
+	}
+	cmd.Route.Gateway, cmd.Route.Dev = gw, dev
+	return nil
+}
+
+var macFields = [...]string{"MAC", "IP"}
+
+func parseMACData(cmd *Command, f [][]byte) error {
+	want := 2
+	if cmd.Kind == KindDelete {
+		want = 1
+	}
+	if err := fieldCount(cmd.Kind, TableMACs, f, want, macFields[:]); err != nil {
+		return fmt.Errorf("%s MAC %s: %w", opNames[cmd.Kind], cmd.MAC, err)
+	}
+	if cmd.Kind == KindDelete {
+		return nil
+	}
+	ip, err := parseAddr(f[1])
+	if err == nil {
+		err = store.CheckIP(ip)
+	} else {
+		err = fmt.Errorf("%w %w", store.ErrBadIP, err)
+	}
+	if err != nil {
+		return fmt.Errorf("%s MAC %s: %w", opNames[cmd.Kind], cmd.MAC, err)
+	}
+	cmd.IP = ip
+	return nil
+}
+
+// The word commands. They are rare next to C/U/D lines and may allocate.
+
+// words splits a command line at white space; a double-quoted word (a file
+// name with spaces) is unquoted.
+func words(line []byte) ([]string, error) {
+	var out []string
+	for {
+		line = trimSpace(line)
+		if len(line) == 0 {
+			return out, nil
+		}
+		if line[0] == '"' {
+			end := quotedEnd(line)
+			if end < 0 {
+				return nil, fmt.Errorf("unterminated quote in %q", line)
+			}
+			w, err := strconv.Unquote(string(line[:end]))
+			if err != nil {
+				return nil, fmt.Errorf("bad quoted word %s: %w", line[:end], err)
+			}
+			out = append(out, w)
+			line = line[end:]
+			continue
+		}
+		end := bytes.IndexAny(line, " \t")
+		if end < 0 {
+			end = len(line)
+		}
+		out = append(out, string(line[:end]))
+		line = line[end:]
+	}
+}
+
+// quotedEnd returns the index just past the closing quote of b[0]'s quote.
+func quotedEnd(b []byte) int {
+	for i := 1; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return -1
+}
+
+// commandWords lists the command words, for completion and help.
+var commandWords = []string{"show", "lookup", "route", "flush", "source", "sync", "expect", "help", "quit"}
+
+func (p *parser) parseWords(line []byte) (Command, error) {
+	// expect error takes the rest of the line verbatim: it is a command.
+	if w, rest := firstWord(line); strings.EqualFold(w, "expect") {
+		if w2, rest2 := firstWord(rest); strings.EqualFold(w2, "error") {
+			return p.parseExpectError(rest2)
+		}
+	}
+	ws, err := words(line)
+	if err != nil {
+		return Command{}, err
+	}
+	name, args := strings.ToLower(ws[0]), ws[1:]
+	switch name {
+	case "show":
+		return parseShow(args)
+	case "lookup":
+		return parseLookup(args)
+	case "route":
+		return parseRouteQuery(args)
+	case "flush":
+		return parseFlush(args)
+	case "source", ".":
+		if len(args) != 1 {
+			return Command{}, errors.New("source: want exactly one FILE (quote a name with spaces)")
+		}
+		return Command{Kind: KindSource, Arg: args[0]}, nil
+	case "sync":
+		return parseSync(args)
+	case "expect":
+		return p.parseExpect(args)
+	case "help", "?":
+		return parseHelp(args)
+	case "quit", "exit":
+		if len(args) != 0 {
+			return Command{}, fmt.Errorf("%s: takes no arguments, got %q", name, strings.Join(args, " "))
+		}
+		return Command{Kind: KindQuit}, nil
+	}
+	return Command{}, fmt.Errorf("unknown command %q: want C,U,D changes or one of %s (type help)", ws[0], strings.Join(commandWords, ", "))
+}
+
+func firstWord(b []byte) (string, []byte) {
+	b = trimSpace(b)
+	end := bytes.IndexAny(b, " \t")
+	if end < 0 {
+		return string(b), nil
+	}
+	return string(b[:end]), b[end:]
+}
+
+// isJSONFlag accepts the three spellings of the JSON switch: `show routes
+// json` reads best, `-json` is what `ip -json` users type.
+func isJSONFlag(w string) bool { return w == "json" || w == "-json" || w == "--json" || w == "-j" }
+
+// splitJSON removes the JSON switch, wherever it is, from args.
+func splitJSON(args []string) ([]string, bool) {
+	rest := make([]string, 0, len(args))
+	on := false
+	for _, a := range args {
+		if isJSONFlag(strings.ToLower(a)) {
+			on = true
+			continue
+		}
+		rest = append(rest, a)
+	}
+	return rest, on
+}
+
+// tableWord maps a table name (singular accepted) to its Table.
+func tableWord(w string) Table {
+	switch strings.ToLower(w) {
+	case "routes", "route":
+		return TableRoutes
+	case "macs", "mac":
+		return TableMACs
+	case "clients", "client":
+		return TableClients
+	case "stats", "stat":
+		return TableStats
+	}
+	return TableNone
+}
+
+func parseShow(args []string) (Command, error) {
+	args, js := splitJSON(args)
+	const want = "want show routes|macs|clients|stats [json]"
+	if len(args) != 1 {
+		return Command{}, fmt.Errorf("show: %s", want)
+	}
+	t := tableWord(args[0])
+	if t == TableNone {
+		return Command{}, fmt.Errorf("show: unknown table %q; %s", args[0], want)
+	}
+	return Command{Kind: KindShow, Table: t, JSON: js}, nil
+}
+
+func parseLookup(args []string) (Command, error) {
+	args, js := splitJSON(args)
+	if len(args) != 1 {
+		return Command{}, errors.New("lookup: want lookup MAC [json], as in lookup 00:1a:2b:3c:4d:5e")
+	}
+	m, err := store.ParseMAC(args[0])
+	if err != nil {
+		return Command{}, fmt.Errorf("lookup: %w", err)
+	}
+	return Command{Kind: KindLookup, MAC: m, JSON: js}, nil
+}
+
+func parseRouteQuery(args []string) (Command, error) {
+	args, js := splitJSON(args)
+	if len(args) != 1 {
+		return Command{}, errors.New("route: want route IP [json], as in route 10.1.1.7")
+	}
+	ip, err := parseAddr([]byte(args[0]))
+	if err == nil {
+		err = store.CheckIP(ip)
+	}
+	if err != nil {
+		return Command{}, fmt.Errorf("route: bad address %w", err)
+	}
+	return Command{Kind: KindRoute, IP: ip, JSON: js}, nil
+}
+
+func parseFlush(args []string) (Command, error) {
+	switch {
+	case len(args) == 0 || len(args) == 1 && strings.EqualFold(args[0], "all"):
+		return Command{Kind: KindFlush}, nil
+	case len(args) == 1:
+		if t := tableWord(args[0]); t == TableRoutes || t == TableMACs {
+			return Command{Kind: KindFlush, Table: t}, nil
+		}
+	}
+	return Command{}, fmt.Errorf("flush: unknown table %q; want flush [routes|macs]", strings.Join(args, " "))
+}
+
+func parseSync(args []string) (Command, error) {
+	if len(args) == 0 {
+		return Command{Kind: KindSync}, nil
+	}
+	d, err := parseTimeout(args)
+	if err != nil {
+		return Command{}, fmt.Errorf("sync: %w; want sync [TIMEOUT] as in sync 5s", err)
+	}
+	return Command{Kind: KindSync, Timeout: d}, nil
+}
+
+// parseTimeout takes a Go duration (500ms, 5s) or plain seconds (5, 0.5).
+func parseTimeout(args []string) (time.Duration, error) {
+	if len(args) != 1 {
+		return 0, fmt.Errorf("unexpected %q", strings.Join(args[1:], " "))
+	}
+	d, err := time.ParseDuration(args[0])
+	if err != nil {
+		s, ferr := strconv.ParseFloat(args[0], 64)
+		if ferr != nil || s > (1<<62)/float64(time.Second) {
+			return 0, fmt.Errorf("bad timeout %q", args[0])
+		}
+		d = time.Duration(s * float64(time.Second))
+	}
+	if d <= 0 {
+		return 0, fmt.Errorf("timeout %q must be positive", args[0])
+	}
+	return d, nil
+}
+
+func parseHelp(args []string) (Command, error) {
+	switch len(args) {
+	case 0:
+		return Command{Kind: KindHelp}, nil
+	case 1:
+		topic := strings.ToLower(strings.TrimSuffix(args[0], ","))
+		if _, ok := helpTopic(topic); ok {
+			return Command{Kind: KindHelp, Arg: topic}, nil
+		}
+		return Command{}, fmt.Errorf("help: no command %q; type help for the list", args[0])
+	}
+	return Command{}, errors.New("help: want help [COMMAND], as in help expect")
+}
+
+const expectUsage = "want expect route PREFIX [via GW] [dev DEV] | no route PREFIX | mac MAC [IP] | no mac MAC | count routes|macs|clients N | error COMMAND"
+
+func (p *parser) parseExpect(args []string) (Command, error) {
+	cmd := Command{Kind: KindExpect, Expect: &Expectation{}}
+	if len(args) == 0 {
+		return Command{}, errors.New("expect: " + expectUsage)
+	}
+	what := strings.ToLower(args[0])
+	if what == "no" && len(args) > 1 {
+		what, args = "no "+strings.ToLower(args[1]), args[1:]
+	}
+	args = args[1:]
+	var err error
+	switch what {
+	case "route":
+		cmd.Expect.Check = CheckRoute
+		err = p.parseRouteWant(&cmd, args)
+	case "no route":
+		cmd.Expect.Check = CheckNoRoute
+		if len(args) != 1 {
+			return Command{}, errors.New("expect no route: want expect no route PREFIX")
+		}
+		cmd.Route.Prefix, err = parseCheckedPrefix(args[0])
+	case "mac":
+		cmd.Expect.Check = CheckMAC
+		if len(args) < 1 || len(args) > 2 {
+			return Command{}, errors.New("expect mac: want expect mac MAC [IP], as in expect mac 00:1a:2b:3c:4d:5e 10.1.1.7")
+		}
+		cmd.MAC, err = store.ParseMAC(args[0])
+		if err == nil && len(args) == 2 {
+			cmd.IP, err = parseCheckedIP(args[1])
+		}
+	case "no mac":
+		cmd.Expect.Check = CheckNoMAC
+		if len(args) != 1 {
+			return Command{}, errors.New("expect no mac: want expect no mac MAC")
+		}
+		cmd.MAC, err = store.ParseMAC(args[0])
+	case "count":
+		cmd.Expect.Check = CheckCount
+		err = parseCountWant(&cmd, args)
+	default:
+		return Command{}, fmt.Errorf("expect: unknown check %q; %s", what, expectUsage)
+	}
+	if err != nil {
+		return Command{}, fmt.Errorf("expect %s: %w", what, err)
+	}
+	return cmd, nil
+}
+
+// parseRouteWant reads PREFIX [via GW] [dev DEV], the `ip route` form that
+// `show routes` prints, so a line of its output is a valid expectation.
+func (p *parser) parseRouteWant(cmd *Command, args []string) error {
+	const want = "want expect route PREFIX [via GW] [dev DEV], as in expect route 10.1.1.0/24 via 192.168.1.1 dev eth0"
+	if len(args) == 0 {
+		return errors.New(want)
+	}
+	pfx, err := parseCheckedPrefix(args[0])
+	if err != nil {
+		return err
+	}
+	cmd.Route.Prefix = pfx
+	for rest := args[1:]; len(rest) > 0; rest = rest[2:] {
+		if len(rest) < 2 {
+			return fmt.Errorf("%q needs a value; %s", rest[0], want)
+		}
+		switch strings.ToLower(rest[0]) {
+		case "via":
+			gw, err := parseCheckedIP(rest[1])
+			if err != nil {
+				return fmt.Errorf("bad gateway %w", err)
+			}
+			if gw.Is4() != pfx.Addr().Is4() {
+				return fmt.Errorf("%w %s is IPv%d, the prefix is IPv%d", store.ErrBadGateway, gw, family(gw), family(pfx.Addr()))
+			}
+			cmd.Route.Gateway = gw
+		case "dev":
+			dev, err := p.ifname([]byte(rest[1]))
+			if err != nil {
+				return err
+			}
+			cmd.Route.Dev = dev
+		default:
+			return fmt.Errorf("unexpected %q; %s", rest[0], want)
+		}
+	}
+	return nil
+}
+
+func parseCountWant(cmd *Command, args []string) error {
+	const want = "want expect count routes|macs|clients N"
+	if len(args) != 2 {
+		return errors.New(want)
+	}
+	t := tableWord(args[0])
+	if t == TableNone || t == TableStats {
+		return fmt.Errorf("unknown table %q; %s", args[0], want)
+	}
+	n, err := strconv.Atoi(args[1])
+	if err != nil || n < 0 {
+		return fmt.Errorf("bad count %q; %s", args[1], want)
+	}
+	cmd.Table, cmd.Expect.Count = t, n
+	return nil
+}
+
+func (p *parser) parseExpectError(rest []byte) (Command, error) {
+	rest = trimSpace(rest)
+	if len(rest) == 0 {
+		return Command{}, errors.New("expect error: want expect error COMMAND, as in expect error C,10.1.1.1/24,192.168.1.1,eth0")
+	}
+	exp := &Expectation{Check: CheckError, Text: string(rest)}
+	inner, err := p.parse(rest)
+	switch {
+	case err != nil:
+		exp.ParseErr = err
+	case inner.Kind == KindQuit || inner.Kind == KindHelp:
+		return Command{}, fmt.Errorf("expect error: %s cannot fail; want a command that can", inner.String())
+	default:
+		exp.Cmd = &inner
+	}
+	return Command{Kind: KindExpect, Expect: exp}, nil
+}
+
+func parseCheckedPrefix(s string) (netip.Prefix, error) {
+	p, err := parsePrefix([]byte(s))
+	if err != nil {
+		return p, fmt.Errorf("bad %w", err)
+	}
+	return p, store.CheckPrefix(p)
+}
+
+func parseCheckedIP(s string) (netip.Addr, error) {
+	a, err := parseAddr([]byte(s))
+	if err != nil {
+		return a, err
+	}
+	return a, store.CheckIP(a)
+}

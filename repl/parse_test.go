@@ -1,0 +1,235 @@
+package repl
+
+import (
+	"errors"
+	"net/netip"
+	"testing"
+	"time"
+
+	"rtm/store"
+)
+
+// TestParseCanonical: every command parses, and prints back in canonical
+// form (lowercase colon MACs, plural table names, the json flag last).
+func TestParseCanonical(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"C,10.1.1.0/24,192.168.1.1,eth0", "C,10.1.1.0/24,192.168.1.1,eth0"},
+		{"  c , 10.1.1.0/24 ,\t192.168.1.1 , eth0  ", "C,10.1.1.0/24,192.168.1.1,eth0"},
+		{"u,10.1.1.0/24,192.168.1.254,eth1", "U,10.1.1.0/24,192.168.1.254,eth1"},
+		{"d,10.1.1.0/24", "D,10.1.1.0/24"},
+		{"C,0.0.0.0/0,10.0.0.1,eth0", "C,0.0.0.0/0,10.0.0.1,eth0"},
+		{"C,2001:DB8:1::/48,FE80::1,eth1", "C,2001:db8:1::/48,fe80::1,eth1"},
+		{"D,::/0", "D,::/0"},
+		{"C,00:1a:2b:3c:4d:5e,10.1.1.7", "C,00:1a:2b:3c:4d:5e,10.1.1.7"},
+		{"C,00-1A-2B-3C-4D-5E,10.1.1.7", "C,00:1a:2b:3c:4d:5e,10.1.1.7"},
+		{"C,001a.2b3c.4d5e,2001:db8::7", "C,00:1a:2b:3c:4d:5e,2001:db8::7"},
+		{"U,001A.2B3C.4D5E , 10.1.1.8", "U,00:1a:2b:3c:4d:5e,10.1.1.8"},
+		{"D,00:1A:2B:3C:4D:5E", "D,00:1a:2b:3c:4d:5e"},
+		{"C,10.1.1.0/24,192.168.1.1,eth#1", "C,10.1.1.0/24,192.168.1.1,eth#1"},
+		{"C,10.1.1.0/24,192.168.1.1,eth0 # uplink", "C,10.1.1.0/24,192.168.1.1,eth0"},
+		{"C,10.1.1.0/24,192.168.1.1,eth0\r\n", "C,10.1.1.0/24,192.168.1.1,eth0"},
+		{"show routes", "show routes"},
+		{"SHOW Macs JSON", "show macs json"},
+		{"show -json routes", "show routes json"},
+		{"show route --json", "show routes json"},
+		{"show clients", "show clients"},
+		{"show stats -j", "show stats json"},
+		{"lookup 001a.2b3c.4d5e", "lookup 00:1a:2b:3c:4d:5e"},
+		{"lookup 00:1a:2b:3c:4d:5e json", "lookup 00:1a:2b:3c:4d:5e json"},
+		{"route 10.1.1.7", "route 10.1.1.7"},
+		{"route 2001:db8::1 -json", "route 2001:db8::1 json"},
+		{"flush", "flush"},
+		{"flush all", "flush"},
+		{"flush routes", "flush routes"},
+		{"FLUSH MACS", "flush macs"},
+		{"source lib/base.rtm", "source lib/base.rtm"},
+		{`source "my routes.rtm"`, `source "my routes.rtm"`},
+		{"source a#b.rtm", `source "a#b.rtm"`},
+		{"sync", "sync"},
+		{"sync 2s", "sync 2s"},
+		{"sync 1.5", "sync 1.5s"},
+		{"expect route 10.1.1.0/24", "expect route 10.1.1.0/24"},
+		{"expect route 10.1.1.0/24 via 192.168.1.1 dev eth0", "expect route 10.1.1.0/24 via 192.168.1.1 dev eth0"},
+		{"expect route 10.1.1.0/24 dev eth0", "expect route 10.1.1.0/24 dev eth0"},
+		{"expect no route 2001:db8::/32", "expect no route 2001:db8::/32"},
+		{"expect mac 00-1a-2b-3c-4d-5e", "expect mac 00:1a:2b:3c:4d:5e"},
+		{"expect mac 00-1a-2b-3c-4d-5e 10.1.1.7", "expect mac 00:1a:2b:3c:4d:5e 10.1.1.7"},
+		{"expect NO MAC 001a.2b3c.4d5e", "expect no mac 00:1a:2b:3c:4d:5e"},
+		{"expect count routes 0", "expect count routes 0"},
+		{"expect count mac 12", "expect count macs 12"},
+		{"expect count clients 3", "expect count clients 3"},
+		{"expect error C, 10.1.1.0/24 ,192.168.1.1,eth0", "expect error C,10.1.1.0/24,192.168.1.1,eth0"},
+		{"expect error C,10.1.1.1/24,192.168.1.1,eth0", "expect error C,10.1.1.1/24,192.168.1.1,eth0"},
+		{"expect error expect no route 10.0.0.0/8", "expect error expect no route 10.0.0.0/8"},
+		{"help", "help"},
+		{"help Expect", "help expect"},
+		{"help C", "help c"},
+		{"quit", "quit"},
+		{"exit", "quit"},
+	} {
+		cmd, err := Parse([]byte(tc.in))
+		if err != nil {
+			t.Errorf("Parse(%q): %v", tc.in, err)
+			continue
+		}
+		if got := cmd.String(); got != tc.want {
+			t.Errorf("Parse(%q).String() = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestParseBlank(t *testing.T) {
+	for _, in := range []string{"", "   ", "\t\r\n", "# a comment", "   # indented comment", "#C,10.1.1.0/24,1.1.1.1,eth0"} {
+		cmd, err := Parse([]byte(in))
+		if err != nil || cmd.Kind != KindNone {
+			t.Errorf("Parse(%q) = %v, %v; want a blank line", in, cmd.Kind, err)
+		}
+	}
+}
+
+// TestParseFields checks the fields a command carries, IPv4 and IPv6.
+func TestParseFields(t *testing.T) {
+	cmd, err := Parse([]byte("C,2001:db8:1::/48,2001:db8::1,eth1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := store.Route{Prefix: netip.MustParsePrefix("2001:db8:1::/48"), Gateway: netip.MustParseAddr("2001:db8::1"), Dev: "eth1"}
+	if cmd.Kind != KindCreate || cmd.Table != TableRoutes || cmd.Route != want {
+		t.Errorf("got %+v", cmd)
+	}
+	cmd, err = Parse([]byte("u,aabb.ccdd.eeff,10.1.1.8"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cmd.Kind != KindUpdate || cmd.Table != TableMACs || cmd.MAC != (store.MAC{0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff}) || cmd.IP != netip.MustParseAddr("10.1.1.8") {
+		t.Errorf("got %+v", cmd)
+	}
+	cmd, err = Parse([]byte("sync 250ms"))
+	if err != nil || cmd.Kind != KindSync || cmd.Timeout != 250*time.Millisecond {
+		t.Errorf("sync 250ms: %+v, %v", cmd, err)
+	}
+	cmd, err = Parse([]byte("expect count macs 5"))
+	if err != nil || cmd.Expect.Check != CheckCount || cmd.Expect.Count != 5 || cmd.Table != TableMACs {
+		t.Errorf("expect count: %+v, %v", cmd, err)
+	}
+	cmd, err = Parse([]byte("expect error C,10.1.1.1/24,192.168.1.1,eth0"))
+	if err != nil || cmd.Expect.Check != CheckError || cmd.Expect.Cmd != nil || !errors.Is(cmd.Expect.ParseErr, store.ErrBadPrefix) {
+		t.Errorf("expect error of a malformed line: %+v, %v", cmd.Expect, err)
+	}
+}
+
+// TestParseErrors asserts the exact message of every class of parse error:
+// what is wrong and what was expected.
+func TestParseErrors(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		// Prefixes.
+		{"C,10.1.1.1/24,192.168.1.1,eth0", "create route: bad prefix 10.1.1.1/24: host bits set (did you mean 10.1.1.0/24?)"},
+		{"D,2001:db8::1/32", "delete route: bad prefix 2001:db8::1/32: host bits set (did you mean 2001:db8::/32?)"},
+		{"C,10.1.1.0/33,192.168.1.1,eth0", `create route: bad prefix "10.1.1.0/33": bad length "33"; want 0 to 32 for IPv4`},
+		{"C,10.1.1.0/024,192.168.1.1,eth0", `create route: bad prefix "10.1.1.0/024": bad length "024"; want 0 to 32 for IPv4`},
+		{"C,2001:db8::/129,::1,eth0", `create route: bad prefix "2001:db8::/129": bad length "129"; want 0 to 128 for IPv6`},
+		{"C,10.1.1/24,192.168.1.1,eth0", `create route: bad prefix "10.1.1/24": address "10.1.1": want an IPv4 or IPv6 address (IPv4 address too short)`},
+		{"C,010.1.1.0/24,192.168.1.1,eth0", `create route: bad prefix "010.1.1.0/24": address "010.1.1.0": want an IPv4 or IPv6 address (IPv4 field has octet with leading zero)`},
+		{"C,fe80::%eth0/64,fe80::1,eth0", `create route: bad prefix "fe80::%eth0/64": zoned addresses are not routes`},
+		{"C,::ffff:10.0.0.0/104,::ffff:10.0.0.1,eth0", "create route: bad prefix ::ffff:10.0.0.0/104: IPv4-mapped IPv6; write the IPv4 prefix"},
+		{"C,10.1.1.7,192.168.1.1,eth0", `create route: "10.1.1.7" has no prefix length; want a prefix such as 10.1.1.7/32`},
+		{"D,2001:db8::", `delete route: "2001:db8::" has no prefix length; want a prefix such as 2001:db8::/128`},
+		// Gateways.
+		{"C,10.1.2.0/24,192.168.1,eth0", `create route 10.1.2.0/24: bad gateway "192.168.1": want an IPv4 or IPv6 address (IPv4 address too short)`},
+		{"C,10.1.2.0/24,2001:db8::1,eth0", "create route 10.1.2.0/24: bad gateway 2001:db8::1 is IPv6, the prefix is IPv4"},
+		{"C,2001:db8::/32,fe80::1%eth0,eth0", "create route 2001:db8::/32: bad gateway: bad IP address fe80::1%eth0: zoned addresses are not allowed"},
+		// Interface names.
+		{"C,10.1.2.0/24,192.168.1.1,averyveryverylongname", `create route 10.1.2.0/24: bad interface name "averyveryverylongname": 21 bytes, Linux allows at most 15`},
+		{"C,10.1.2.0/24,192.168.1.1,eth:0", `create route 10.1.2.0/24: bad interface name "eth:0": Linux refuses ':' in interface names`},
+		{"C,10.1.2.0/24,192.168.1.1,eth/0", `create route 10.1.2.0/24: bad interface name "eth/0": Linux refuses '/' in interface names`},
+		{"C,10.1.2.0/24,192.168.1.1,eth 0", `create route 10.1.2.0/24: bad interface name "eth 0": Linux refuses ' ' in interface names`},
+		{"C,10.1.2.0/24,192.168.1.1,..", `create route 10.1.2.0/24: bad interface name "..": reserved`},
+		// Field counts.
+		{"C,10.1.1.0/24,192.168.1.1", "create route 10.1.1.0/24: missing DEV; want C,PREFIX,GATEWAY,DEV as in C,10.1.1.0/24,192.168.1.1,eth0"},
+		{"U,10.1.1.0/24", "update route 10.1.1.0/24: missing GATEWAY; want U,PREFIX,GATEWAY,DEV as in U,10.1.1.0/24,192.168.1.1,eth0"},
+		{"C,10.1.1.0/24,,eth0", "create route 10.1.1.0/24: missing GATEWAY; want C,PREFIX,GATEWAY,DEV as in C,10.1.1.0/24,192.168.1.1,eth0"},
+		{"C,10.1.1.0/24,192.168.1.1,eth0,x", `create route 10.1.1.0/24: unexpected field "x" after DEV; want C,PREFIX,GATEWAY,DEV as in C,10.1.1.0/24,192.168.1.1,eth0`},
+		{"D,10.1.1.0/24,192.168.1.1", `delete route 10.1.1.0/24: unexpected field "192.168.1.1" after PREFIX; want D,PREFIX as in D,10.1.1.0/24`},
+		{"C,00:1a:2b:3c:4d:5e", "create MAC 00:1a:2b:3c:4d:5e: missing IP; want C,MAC,IP as in C,00:1a:2b:3c:4d:5e,10.1.1.7"},
+		{"C,00:1a:2b:3c:4d:5e,10.1.1.7,x", `create MAC 00:1a:2b:3c:4d:5e: unexpected field "x" after IP; want C,MAC,IP as in C,00:1a:2b:3c:4d:5e,10.1.1.7`},
+		{"D,00:1a:2b:3c:4d:5e,10.1.1.7", `delete MAC 00:1a:2b:3c:4d:5e: unexpected field "10.1.1.7" after MAC; want D,MAC as in D,00:1a:2b:3c:4d:5e`},
+		{"C,", "create: missing key; want C,PREFIX,GATEWAY,DEV as in C,10.1.1.0/24,192.168.1.1,eth0 or C,MAC,IP as in C,00:1a:2b:3c:4d:5e,10.1.1.7"},
+		// MACs and their addresses.
+		{"C,00:1a:2b:3c:4d:zz,10.1.1.7", `create MAC: malformed MAC address "00:1a:2b:3c:4d:zz": want 6 bytes as aa:bb:cc:dd:ee:ff, aa-bb-cc-dd-ee-ff or aabb.ccdd.eeff`},
+		{"C,00:1a:2b:3c:4d:5e:11,10.1.1.7", `create MAC: malformed MAC address "00:1a:2b:3c:4d:5e:11": want 6 bytes as aa:bb:cc:dd:ee:ff, aa-bb-cc-dd-ee-ff or aabb.ccdd.eeff`},
+		{"D,00:1a-2b:3c:4d:5e", `delete MAC: malformed MAC address "00:1a-2b:3c:4d:5e": want 6 bytes as aa:bb:cc:dd:ee:ff, aa-bb-cc-dd-ee-ff or aabb.ccdd.eeff`},
+		{"C,hello,1.1.1.1", `create: key "hello" is neither a prefix (10.1.1.0/24, 2001:db8::/32) nor a MAC (00:1a:2b:3c:4d:5e)`},
+		{"C,00:1a:2b:3c:4d:5e,10.1.1.300", `create MAC 00:1a:2b:3c:4d:5e: bad IP address "10.1.1.300": want an IPv4 or IPv6 address (IPv4 field has value >255)`},
+		{"C,00:1a:2b:3c:4d:5e,fe80::7%eth0", "create MAC 00:1a:2b:3c:4d:5e: bad IP address fe80::7%eth0: zoned addresses are not allowed"},
+		{"C,00:1a:2b:3c:4d:5e,::ffff:1.2.3.4", "create MAC 00:1a:2b:3c:4d:5e: bad IP address ::ffff:1.2.3.4: IPv4-mapped IPv6; write the IPv4 address"},
+		// Ops and words.
+		{"X,1,2", `unknown op "X": want C (create), U (update) or D (delete), as in C,10.1.1.0/24,192.168.1.1,eth0`},
+		{"frob", `unknown command "frob": want C,U,D changes or one of show, lookup, route, flush, source, sync, expect, help, quit (type help)`},
+		{"show", "show: want show routes|macs|clients|stats [json]"},
+		{"show tables", `show: unknown table "tables"; want show routes|macs|clients|stats [json]`},
+		{"lookup", "lookup: want lookup MAC [json], as in lookup 00:1a:2b:3c:4d:5e"},
+		{"lookup 10.1.1.7", `lookup: malformed MAC address "10.1.1.7": want 6 bytes as aa:bb:cc:dd:ee:ff, aa-bb-cc-dd-ee-ff or aabb.ccdd.eeff`},
+		{"route 10.1.1.0/24", `route: bad address "10.1.1.0/24": want an IPv4 or IPv6 address (unexpected character (at "/24"))`},
+		{"flush x", `flush: unknown table "x"; want flush [routes|macs]`},
+		{"source", "source: want exactly one FILE (quote a name with spaces)"},
+		{`source "a.rtm`, `unterminated quote in "\"a.rtm"`},
+		{"sync 1x", `sync: bad timeout "1x"; want sync [TIMEOUT] as in sync 5s`},
+		{"sync -1s", `sync: timeout "-1s" must be positive; want sync [TIMEOUT] as in sync 5s`},
+		{"help foo", `help: no command "foo"; type help for the list`},
+		{"quit now", `quit: takes no arguments, got "now"`},
+		{"expect", "expect: " + expectUsage},
+		{"expect bogus", `expect: unknown check "bogus"; ` + expectUsage},
+		{"expect route", "expect route: want expect route PREFIX [via GW] [dev DEV], as in expect route 10.1.1.0/24 via 192.168.1.1 dev eth0"},
+		{"expect route 10.1.1.0/24 via", `expect route: "via" needs a value; want expect route PREFIX [via GW] [dev DEV], as in expect route 10.1.1.0/24 via 192.168.1.1 dev eth0`},
+		{"expect route 10.1.1.0/24 via ::1", "expect route: bad gateway ::1 is IPv6, the prefix is IPv4"},
+		{"expect route 10.1.1.0/24 metric 5", `expect route: unexpected "metric"; want expect route PREFIX [via GW] [dev DEV], as in expect route 10.1.1.0/24 via 192.168.1.1 dev eth0`},
+		{"expect no route 10.1.1.1/24", "expect no route: bad prefix 10.1.1.1/24: host bits set (did you mean 10.1.1.0/24?)"},
+		{"expect mac", "expect mac: want expect mac MAC [IP], as in expect mac 00:1a:2b:3c:4d:5e 10.1.1.7"},
+		{"expect count routes -1", `expect count: bad count "-1"; want expect count routes|macs|clients N`},
+		{"expect count stats 1", `expect count: unknown table "stats"; want expect count routes|macs|clients N`},
+		{"expect error", "expect error: want expect error COMMAND, as in expect error C,10.1.1.1/24,192.168.1.1,eth0"},
+		{"expect error quit", "expect error: quit cannot fail; want a command that can"},
+	} {
+		_, err := Parse([]byte(tc.in))
+		if err == nil {
+			t.Errorf("Parse(%q) succeeded, want %q", tc.in, tc.want)
+			continue
+		}
+		if err.Error() != tc.want {
+			t.Errorf("Parse(%q):\n got %s\nwant %s", tc.in, err, tc.want)
+		}
+	}
+}
+
+// TestParseIPv4 compares the fast path with netip over edge cases.
+func TestParseIPv4(t *testing.T) {
+	for _, s := range []string{"0.0.0.0", "255.255.255.255", "1.2.3.4", "256.1.1.1", "1.2.3", "1.2.3.4.5", "01.2.3.4", "1..2.3", ".1.2.3", "1.2.3.", "1.2.3.4a", "", "1.2.3.04", "0.0.0.00"} {
+		got, ok := parseIPv4([]byte(s))
+		want, err := netip.ParseAddr(s)
+		if ok != (err == nil) || ok && got != want {
+			t.Errorf("parseIPv4(%q) = %v, %v; netip: %v, %v", s, got, ok, want, err)
+		}
+	}
+}
+
+// TestParseAllocs: the replay hot path allocates nothing per line.
+func TestParseAllocs(t *testing.T) {
+	var p parser
+	for _, line := range []string{
+		"C,10.1.1.0/24,192.168.1.1,eth0\n",
+		"U,10.1.1.0/24,192.168.1.254,eth1\n",
+		"D,10.1.1.0/24\n",
+		"C,00:1a:2b:3c:4d:5e,10.1.1.7\n",
+		"c , 001a.2b3c.4d5e , 10.1.1.7 # note\n",
+		"D,00-1a-2b-3c-4d-5e\n",
+		"# comment\n",
+	} {
+		b := []byte(line)
+		if _, err := p.parse(b); err != nil {
+			t.Fatal(err)
+		}
+		if n := testing.AllocsPerRun(100, func() { p.parse(b) }); n != 0 {
+			t.Errorf("parse(%q): %v allocs per line, want 0", line, n)
+		}
+	}
+}
