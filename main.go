@@ -1,0 +1,424 @@
+// Command rtm is a routing table manager: one server owns an L3 routing
+// table and an ARP-style MAC table in shared memory, and any number of
+// clients subscribe to them over a SOCK_SEQPACKET socket.
+//
+// This file is the wiring only: modes, flags, defaults and signals. The
+// work is done in store/ (the state), proto/ (the wire) and repl/ (the
+// command language).
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"rtm/proto"
+	"rtm/repl"
+	"rtm/store"
+)
+
+// version is set at release time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+const usage = `rtm: a routing table manager with shared-memory MAC table
+
+Usage:
+  rtm server  [flags]        own the tables; read commands from the prompt, stdin or --script
+  rtm client  [flags]        subscribe to a server; read-only commands, --watch for changes
+  rtm test    [flags] FILE…  run scenario files against real server and client processes
+  rtm bench   [flags]        measure the performance targets B1–B8
+  rtm version                print version information
+
+Every mode takes -h for its flags. Type "help" at the prompt for the command language.
+An instance is named with --name (default %q): it picks the socket
+(%s) and the store (/dev/shm/rtm.NAME).
+`
+
+func main() {
+	// A closed stdout (rtm client | head) must not kill rtm with SIGPIPE;
+	// writes report EPIPE instead.
+	signal.Ignore(syscall.SIGPIPE)
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	if len(args) == 0 {
+		fmt.Fprintf(os.Stderr, usage, defaultName, defaultSocket("NAME"))
+		return 2
+	}
+	switch args[0] {
+	case "server":
+		return serverMode(args[1:])
+	case "client":
+		return clientMode(args[1:])
+	case "test":
+		return testMode(args[1:])
+	case "bench":
+		return benchMode(args[1:])
+	case "version", "--version", "-version":
+		fmt.Printf("rtm %s (protocol %d, store layout %d, %s %s/%s)\n",
+			version, proto.Version, store.LayoutVersion, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		return 0
+	case "help", "-h", "--help", "-help":
+		fmt.Printf(usage, defaultName, defaultSocket("NAME"))
+		return 0
+	}
+	fmt.Fprintf(os.Stderr, "rtm: unknown mode %q\n\n", args[0])
+	fmt.Fprintf(os.Stderr, usage, defaultName, defaultSocket("NAME"))
+	return 2
+}
+
+const defaultName = "default"
+
+// defaultSocket follows the XDG runtime directory when there is one (it is
+// private to the user and cleared at logout), else a private dir in /tmp.
+func defaultSocket(name string) string {
+	if dir := os.Getenv("XDG_RUNTIME_DIR"); dir != "" {
+		return filepath.Join(dir, "rtm", name+".sock")
+	}
+	return filepath.Join(os.TempDir(), "rtm-"+strconv.Itoa(os.Getuid()), name+".sock")
+}
+
+func defaultStore(name string) string { return "/dev/shm/rtm." + name }
+
+// instanceFlags are shared by server and client.
+type instanceFlags struct {
+	name, socket, store string
+	scripts             multiFlag
+	keepGoing           bool
+}
+
+func (f *instanceFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.name, "name", defaultName, "instance `name`: picks the default socket and store")
+	fs.StringVar(&f.socket, "socket", "", "socket `path` (default: "+defaultSocket("NAME")+")")
+	fs.StringVar(&f.store, "store", "", "store `path` (default: /dev/shm/rtm.NAME; a regular file survives reboots)")
+	fs.Var(&f.scripts, "script", "replay `FILE` before reading stdin or the prompt (repeatable)")
+	fs.BoolVar(&f.keepGoing, "keep-going", false, "report every failing line of a replay instead of stopping at the first")
+}
+
+func (f *instanceFlags) resolve() error {
+	if f.name == "" || strings.ContainsAny(f.name, "/\x00") {
+		return fmt.Errorf("--name %q: want a non-empty name without '/'", f.name)
+	}
+	if f.socket == "" {
+		f.socket = defaultSocket(f.name)
+	}
+	if f.store == "" {
+		f.store = defaultStore(f.name)
+	}
+	return nil
+}
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+type uidList []uint32
+
+func (u *uidList) String() string { return fmt.Sprint(*u) }
+func (u *uidList) Set(v string) error {
+	n, err := strconv.ParseUint(v, 10, 32)
+	if err != nil {
+		return fmt.Errorf("want a numeric uid, got %q", v)
+	}
+	*u = append(*u, uint32(n))
+	return nil
+}
+
+func newFlagSet(mode, synopsis string) *flag.FlagSet {
+	fs := flag.NewFlagSet("rtm "+mode, flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: rtm %s %s\n\nFlags:\n", mode, synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseFlags returns -1 to continue, else the exit status.
+func parseFlags(fs *flag.FlagSet, args []string) int {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	return -1
+}
+
+func logf(prefix string) func(string, ...any) {
+	return func(format string, args ...any) {
+		fmt.Fprintf(os.Stderr, prefix+format+"\n", args...)
+	}
+}
+
+func serverMode(args []string) int {
+	var (
+		f             instanceFlags
+		capacity      int
+		routeCapacity int
+		group         bool
+		allow         uidList
+		exitAtEOF     bool
+		fresh, unlink bool
+	)
+	fs := newFlagSet("server", "[flags]")
+	f.register(fs)
+	fs.IntVar(&capacity, "capacity", store.DefaultCapacity, "MAC table `entries` when the store is created")
+	fs.IntVar(&routeCapacity, "route-capacity", store.DefaultRouteCapacity, "route table `entries` when the store is created")
+	fs.BoolVar(&group, "group", false, "let the owner's group connect (socket and store mode 0660)")
+	fs.Var(&allow, "allow-uid", "also accept clients of this `uid` (repeatable)")
+	fs.BoolVar(&exitAtEOF, "exit-at-eof", false, "quit when piped stdin ends (default: keep serving until quit, SIGINT or SIGTERM)")
+	fs.BoolVar(&fresh, "fresh", false, "start with empty tables even if the store holds some")
+	fs.BoolVar(&unlink, "unlink", false, "remove the store on a clean quit (default: keep it for the next start)")
+	if rc := parseFlags(fs, args); rc >= 0 {
+		return rc
+	}
+	if err := f.resolve(); err != nil {
+		fmt.Fprintln(os.Stderr, "rtm server:", err)
+		return 2
+	}
+	perm := os.FileMode(0o600)
+	if group {
+		perm = 0o660
+	}
+	st, err := store.Open(store.Options{Path: f.store, Capacity: capacity, RouteCapacity: routeCapacity, Perm: perm})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "rtm server:", err)
+		return 1
+	}
+	reportRecovery(st)
+	if fresh {
+		if err := errors.Join(st.FlushRoutes(), st.FlushMACs()); err != nil {
+			fmt.Fprintln(os.Stderr, "rtm server:", err)
+			st.Close()
+			return 1
+		}
+	}
+	console := newConsole()
+	srv, err := proto.Listen(proto.ServerOptions{
+		Socket: f.socket, Store: st, GroupAccess: group, AllowUIDs: allow,
+		Logf: console.Printf,
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "rtm server:", err)
+		st.Close()
+		return 1
+	}
+	go srv.Serve()
+
+	quit := func(reason string) {
+		srv.Close(reason, 2*time.Second)
+		if err := st.Close(); err != nil {
+			fmt.Fprintln(os.Stderr, "rtm server:", err)
+		}
+		if unlink {
+			st.Remove()
+		}
+	}
+	in := repl.NewInterp(srv, os.Stdout, repl.Options{Mode: "server", Name: f.name, KeepGoing: f.keepGoing, Console: console})
+	rc := drive(in, f.scripts, exitAtEOF, console, sigs(func(s os.Signal) {
+		if s == syscall.SIGHUP {
+			// SIGHUP is a checkpoint, not a quit: the server outlives the
+			// terminal that started it.
+			if err := st.Sync(); err != nil {
+				console.Printf("checkpoint: %v", err)
+			} else {
+				console.Printf("checkpoint: store %s synced", st.Path())
+			}
+		}
+	}), nil)
+	quit("server quit")
+	return rc
+}
+
+// interactive says whether rtm talks to a person at a terminal.
+func interactive() bool {
+	return repl.IsTerminal(os.Stdin.Fd()) && repl.IsTerminal(os.Stdout.Fd())
+}
+
+// newConsole carries asynchronous notices (clients connecting, changes
+// watched): through the prompt at a terminal, else to stderr so that
+// stdout holds only command results.
+func newConsole() *repl.Console {
+	if interactive() {
+		return repl.NewConsole(os.Stdout)
+	}
+	return repl.NewConsole(os.Stderr)
+}
+
+func reportRecovery(st *store.Store) {
+	r := st.Recovery()
+	if r.WasDirty {
+		fmt.Fprintf(os.Stderr, "rtm server: store %s was not closed cleanly (writer pid %d): %s\n", st.Path(), r.PrevPID, r)
+	}
+}
+
+// sigs returns a channel of the signals a mode handles; other signals
+// (SIGHUP on the server) go to onOther.
+func sigs(onOther func(os.Signal)) <-chan os.Signal {
+	ch := make(chan os.Signal, 4)
+	quit := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1)
+	go func() {
+		for s := range ch {
+			if s == syscall.SIGINT || s == syscall.SIGTERM {
+				quit <- s
+				return
+			}
+			onOther(s)
+		}
+	}()
+	return quit
+}
+
+// drive replays scripts, then stdin or the prompt, until the input ends,
+// `quit`, a signal, or (for clients) the session ends.
+func drive(in *repl.Interp, scripts []string, exitAtEOF bool, console *repl.Console, quit <-chan os.Signal, ended <-chan struct{}) int {
+	for _, s := range scripts {
+		if err := in.RunFile(s); err != nil {
+			if errors.Is(err, repl.ErrQuit) {
+				return 0
+			}
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+	}
+	result := make(chan int, 1)
+	go func() {
+		var err error
+		switch {
+		case interactive():
+			err = in.Interactive(console)
+		default:
+			err = in.RunReader("<stdin>", os.Stdin)
+			if err == nil && !exitAtEOF && ended == nil {
+				// End of piped input does not end a server: clients still
+				// need it. A script ends it with `quit`.
+				select {}
+			}
+		}
+		if err != nil && !errors.Is(err, repl.ErrQuit) {
+			fmt.Fprintln(os.Stderr, err)
+			result <- 1
+			return
+		}
+		result <- 0
+	}()
+	select {
+	case rc := <-result:
+		return rc
+	case <-quit:
+		console.Close()
+		return 0
+	case <-ended:
+		console.Close()
+		return 0
+	}
+}
+
+func clientMode(args []string) int {
+	var (
+		f      instanceFlags
+		client string
+		watch  bool
+		wait   time.Duration
+	)
+	fs := newFlagSet("client", "[flags]")
+	f.register(fs)
+	fs.StringVar(&client, "client-name", "", "`name` the server shows for this client (default: client-PID)")
+	fs.BoolVar(&watch, "watch", false, "print every change as it arrives")
+	fs.DurationVar(&wait, "wait", 0, "keep trying to reach the server for up to this `duration`")
+	if rc := parseFlags(fs, args); rc >= 0 {
+		return rc
+	}
+	if err := f.resolve(); err != nil {
+		fmt.Fprintln(os.Stderr, "rtm client:", err)
+		return 2
+	}
+	if client == "" {
+		client = "client-" + strconv.Itoa(os.Getpid())
+	}
+	console := newConsole()
+	opts := proto.ClientOptions{Socket: f.socket, Name: client, Logf: console.Printf}
+	if watch {
+		opts.Watch = func(rec proto.Record, ip netip.Addr, snapshot bool) {
+			if snapshot {
+				console.Printf("snapshot applied")
+				return
+			}
+			console.Printf("%s", rec.AppendText(nil, ip))
+		}
+	}
+	c, err := dialWithin(opts, wait)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "rtm client: %v\n(is `rtm server --name %s` running?)\n", err, f.name)
+		return 1
+	}
+	defer c.Close()
+	select {
+	case <-c.Ready():
+	case <-c.Done():
+		if err := c.Err(); err != nil {
+			fmt.Fprintln(os.Stderr, "rtm client:", err)
+			return 1
+		}
+		return 0
+	}
+	quit := sigs(func(s os.Signal) {
+		if s == syscall.SIGUSR1 {
+			console.Printf("SIGUSR1: dropping local tables, asking for a fresh snapshot")
+			c.Resync()
+		}
+	})
+	in := repl.NewInterp(c, os.Stdout, repl.Options{Mode: "client", Name: f.name, KeepGoing: f.keepGoing, Console: console})
+	interactive := repl.IsTerminal(os.Stdin.Fd())
+	if !interactive && !watch {
+		// Piped commands run against the snapshot, then the client exits.
+		return drive(in, f.scripts, true, console, quit, c.Done())
+	}
+	rc := drive(in, f.scripts, false, console, quit, c.Done())
+	if err := clientEnd(c); err != nil {
+		fmt.Fprintln(os.Stderr, "rtm client:", err)
+		return 1
+	}
+	return rc
+}
+
+func clientEnd(c *proto.Client) error {
+	select {
+	case <-c.Done():
+		return c.Err()
+	default:
+		return nil
+	}
+}
+
+func dialWithin(opts proto.ClientOptions, wait time.Duration) (*proto.Client, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		c, err := proto.Dial(opts)
+		if err == nil || time.Now().After(deadline) {
+			return c, err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func testMode(args []string) int {
+	fmt.Fprintln(os.Stderr, "rtm test: the scenario runner is not in this build")
+	return 2
+}
+
+func benchMode(args []string) int {
+	return repl.Bench(args, os.Stdout, os.Stderr)
+}
