@@ -299,7 +299,7 @@ func (b *bench) generate() error {
 			return fmt.Appendf(buf, ",192.168.%d.1,eth%d", i%250, i%4)
 		}),
 		write(b.updateFile, 100_000, func(buf []byte, i int) []byte {
-			buf = benchMAC(i%10_000).AppendTo(append(buf, "U,"...))
+			buf = benchMAC(i % 10_000).AppendTo(append(buf, "U,"...))
 			return netip.AddrFrom4([4]byte{172, 16, byte(i >> 8), byte(i)}).AppendTo(append(buf, ','))
 		}),
 	)
