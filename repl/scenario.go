@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -231,7 +232,7 @@ func (e *ScenarioError) Error() string {
 	case e.Loc.File != "":
 		fmt.Fprintf(&b, "%s: ", e.Loc.File)
 	}
-	if e.Where != "" {
+	if e.Where != "" && !strings.HasPrefix(e.Text, "at ") {
 		fmt.Fprintf(&b, "at %s: ", e.Where)
 	}
 	b.WriteString(e.Text)
@@ -285,6 +286,23 @@ func RunScenario(path string, opts ScenarioOptions) ScenarioResult {
 
 var scenarioSeq atomic.Uint64
 
+var sweepOnce sync.Once
+
+// sweepStale removes the sockets and stores of runners that died without
+// cleaning up (SIGKILL): their names carry the runner's pid.
+func sweepStale() {
+	for _, pattern := range []string{"/dev/shm/rtm-test-*", filepath.Join(os.TempDir(), "rtm-test-*")} {
+		paths, _ := filepath.Glob(pattern)
+		for _, p := range paths {
+			pid, _, _ := strings.Cut(strings.TrimPrefix(filepath.Base(p), "rtm-test-"), "-")
+			n, err := strconv.Atoi(pid)
+			if err == nil && n > 0 && syscall.Kill(n, 0) == syscall.ESRCH {
+				os.RemoveAll(p)
+			}
+		}
+	}
+}
+
 // scenario is one run: its private paths, its processes, and what the
 // runner must remember between lines.
 type scenario struct {
@@ -318,7 +336,8 @@ func (s *scenario) run(path string) error {
 		}
 		s.opts.Binary = exe
 	}
-	dir, err := os.MkdirTemp("", "rtm-test-")
+	sweepOnce.Do(sweepStale)
+	dir, err := os.MkdirTemp("", fmt.Sprintf("rtm-test-%d-", os.Getpid()))
 	if err != nil {
 		return &ScenarioError{Msg: err.Error(), Err: err}
 	}
@@ -327,9 +346,13 @@ func (s *scenario) run(path string) error {
 	if err := s.startServer(true); err != nil {
 		return s.failure(Location{}, "server start", err)
 	}
-	err = s.runFile(path, Location{})
-	if errors.Is(err, errEnd) {
+	err = s.runFile(path)
+	var se *ScenarioError
+	switch {
+	case errors.Is(err, errEnd):
 		err = nil
+	case err != nil && !errors.As(err, &se):
+		err = s.failure(Location{File: path}, "", err)
 	}
 	if err == nil {
 		err = s.checkAlive(path)
@@ -337,9 +360,10 @@ func (s *scenario) run(path string) error {
 	return err
 }
 
-// runFile runs the lines of a scenario file; from is the `source` line
-// that named it (zero for the scenario itself).
-func (s *scenario) runFile(path string, from Location) error {
+// runFile runs the lines of a scenario file. A failing line ends it with
+// a *ScenarioError; a file it cannot read is a plain error, which the
+// caller locates.
+func (s *scenario) runFile(path string) error {
 	abs, err := filepath.Abs(path)
 	if err == nil && slices.Contains(s.sources, abs) {
 		err = fmt.Errorf("source %s: cycle: %s -> %s", path, strings.Join(s.sources, " -> "), abs)
@@ -349,7 +373,7 @@ func (s *scenario) runFile(path string, from Location) error {
 		f, err = os.Open(path)
 	}
 	if err != nil {
-		return s.failure(from, "", err)
+		return err
 	}
 	defer f.Close()
 	s.sources = append(s.sources, abs)
@@ -434,7 +458,7 @@ func (s *scenario) step(loc Location, text string) error {
 		if !filepath.IsAbs(path) {
 			path = filepath.Join(filepath.Dir(loc.File), path)
 		}
-		return s.runFile(path, loc)
+		return s.runFile(path)
 	case KindQuit:
 		return errEnd
 	case KindSync:
@@ -735,12 +759,49 @@ func (s *scenario) directive(loc Location, d directive) error {
 		if code := c.cmd.ProcessState.ExitCode(); code != 0 {
 			return &processError{where: c.name, msg: "exited with " + c.status() + " when its stdin closed; want status 0"}
 		}
-		return nil
+		return s.awaitDropped(c)
 	case opClientKill:
 		s.forget(d.name, fmt.Sprintf("killed with SIG%s at %s", sigName(d.sig), loc))
-		return s.kill(c, d.sig)
+		if err := s.kill(c, d.sig); err != nil {
+			return err
+		}
+		return s.awaitDropped(c)
 	}
 	return fmt.Errorf("directive %d not runnable", d.op)
+}
+
+// awaitDropped waits until the server no longer lists c, which has
+// exited, so that what follows (expect count clients) sees it gone.
+func (s *scenario) awaitDropped(c *child) error {
+	if s.server == nil {
+		return nil
+	}
+	pid := strconv.Itoa(c.cmd.Process.Pid)
+	deadline := time.Now().Add(s.opts.Timeout)
+	for {
+		out, err := s.server.do(s.ctx, "show clients", s.opts.Timeout)
+		if err != nil {
+			return err
+		}
+		if !slices.ContainsFunc(out, func(l string) bool { return fieldAfter(l, "pid") == pid }) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return &processError{where: "server", msg: fmt.Sprintf("still lists %s (pid %s) %v after it exited", c.name, pid, s.opts.Timeout)}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// fieldAfter returns the word after key in a line of words ("" if none).
+func fieldAfter(line, key string) string {
+	ws := strings.Fields(line)
+	for i := 0; i+1 < len(ws); i++ {
+		if ws[i] == key {
+			return ws[i+1]
+		}
+	}
+	return ""
 }
 
 func (s *scenario) notRunning(name string) error {
