@@ -221,7 +221,7 @@ func appendRouteWant(b []byte, r store.Route) []byte {
 	}
 	if r.Dev != "" {
 		b = append(b, " dev "...)
-		b = append(b, r.Dev...)
+		b = append(b, quoteArg(r.Dev)...)
 	}
 	return b
 }
@@ -233,8 +233,9 @@ func appendJSONFlag(b []byte, on bool) []byte {
 	return b
 }
 
-// quoteArg quotes a file name only when it would not survive the parser
-// bare: white space would split it, '#' could start a comment.
+// quoteArg quotes a word (a file or interface name) only when it would not
+// survive the parser bare: white space would split it, '#' could start a
+// comment, a quote would be taken for one.
 func quoteArg(s string) string {
 	if s == "" || strings.ContainsAny(s, " \t\r\n\v\f#\"\\") {
 		return strconv.Quote(s)

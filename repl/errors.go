@@ -40,11 +40,18 @@ func (l Location) String() string { return fmt.Sprintf("%s:%d", l.File, l.Line) 
 // at wraps err with loc, unless it is located already (an error inside a
 // sourced file names that file) or is not an error of this line.
 func at(loc Location, err error) error {
-	var le *LineError
-	if err == nil || errors.Is(err, ErrQuit) || errors.As(err, &le) || errors.As(err, new(*replayError)) {
+	if err == nil || located(err) {
 		return err
 	}
 	return &LineError{File: loc.File, Line: loc.Line, Err: err}
+}
+
+// located reports whether err needs no location of this line. It is apart
+// from at so that the success path does not allocate the errors.As target.
+func located(err error) bool {
+	var le *LineError
+	var re *replayError
+	return errors.Is(err, ErrQuit) || errors.As(err, &le) || errors.As(err, &re)
 }
 
 // replayError ends a keep-going replay in which lines failed.

@@ -87,6 +87,9 @@ func trimSpace(b []byte) []byte {
 // it) while "C,... # note" carries a comment. Quoted text (a file name) is
 // skipped.
 func stripComment(b []byte) []byte {
+	if bytes.IndexByte(b, '#') < 0 {
+		return b // the common case, found at memchr speed
+	}
 	quoted := false
 	for i := 0; i < len(b); i++ {
 		switch c := b[i]; {

@@ -1,0 +1,89 @@
+package repl
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/netip"
+	"testing"
+
+	"rtm/proto"
+	"rtm/store"
+)
+
+// nopEngine accepts every change and holds nothing: BenchmarkReplay
+// measures the language, not a table.
+type nopEngine struct{}
+
+func (nopEngine) CreateRoute(store.Route) error             { return nil }
+func (nopEngine) UpdateRoute(store.Route) error             { return nil }
+func (nopEngine) DeleteRoute(netip.Prefix) error            { return nil }
+func (nopEngine) CreateMAC(store.MAC, netip.Addr) error     { return nil }
+func (nopEngine) UpdateMAC(store.MAC, netip.Addr) error     { return nil }
+func (nopEngine) DeleteMAC(store.MAC) error                 { return nil }
+func (nopEngine) Flush(bool, bool) error                    { return nil }
+func (nopEngine) Routes() []store.Route                     { return nil }
+func (nopEngine) GetRoute(netip.Prefix) (store.Route, bool) { return store.Route{}, false }
+func (nopEngine) MatchRoute(netip.Addr) (store.Route, bool) { return store.Route{}, false }
+func (nopEngine) MACs() []store.MAC                         { return nil }
+func (nopEngine) LookupMAC(store.MAC) (netip.Addr, error)   { return netip.Addr{}, store.ErrNotFound }
+func (nopEngine) Clients() []proto.ClientInfo               { return nil }
+func (nopEngine) Stats() []proto.Stat                       { return nil }
+func (nopEngine) Sync(context.Context) error                { return nil }
+
+// macLines and routeLines are distinct lines of the B1 workload's shape.
+func macLines(n int) [][]byte {
+	out := make([][]byte, n)
+	for i := range out {
+		m := store.MACFromUint64(0x020000000000 + uint64(i))
+		out[i] = fmt.Appendf(nil, "C,%s,10.%d.%d.%d\n", m, i>>16&255, i>>8&255, i&255)
+	}
+	return out
+}
+
+func routeLines(n int) [][]byte {
+	out := make([][]byte, n)
+	for i := range out {
+		out[i] = fmt.Appendf(nil, "C,10.%d.%d.0/24,192.168.%d.1,eth%d\n", i>>8&255, i&255, i&255, i%4)
+	}
+	return out
+}
+
+func benchParse(b *testing.B, lines [][]byte) {
+	var p parser
+	b.ReportAllocs()
+	b.SetBytes(int64(len(lines[0])))
+	i := 0
+	for b.Loop() {
+		if _, err := p.parse(lines[i%len(lines)]); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
+func BenchmarkParseMACLine(b *testing.B)   { benchParse(b, macLines(4096)) }
+func BenchmarkParseRouteLine(b *testing.B) { benchParse(b, routeLines(4096)) }
+
+// BenchmarkReplay: 1 M lines (900 k MAC creates, 100 k route creates)
+// through RunReader into an engine that does nothing.
+func BenchmarkReplay(b *testing.B) {
+	const total, routes = 1_000_000, 100_000
+	var data bytes.Buffer
+	for _, l := range routeLines(routes) {
+		data.Write(l)
+	}
+	for _, l := range macLines(total - routes) {
+		data.Write(l)
+	}
+	in := NewInterp(nopEngine{}, nil, Options{Stderr: &bytes.Buffer{}})
+	b.ReportAllocs()
+	b.SetBytes(int64(data.Len()))
+	for b.Loop() {
+		if err := in.RunReader("bench", bytes.NewReader(data.Bytes())); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(total)*float64(b.N)/b.Elapsed().Seconds(), "lines/s")
+	b.ReportMetric(0, "ns/op")
+}

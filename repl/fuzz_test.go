@@ -1,0 +1,84 @@
+package repl
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"testing"
+	"time"
+)
+
+var fuzzSeeds = []string{
+	"C,10.1.1.0/24,192.168.1.1,eth0",
+	"U , 2001:db8::/32 , fe80::1 , eth1 # note",
+	"D,0.0.0.0/0",
+	"C,00:1a:2b:3c:4d:5e,10.1.1.7",
+	"c,001A.2B3C.4D5E,2001:db8::7",
+	"D,00-1a-2b-3c-4d-5e",
+	"C,10.1.1.1/24,1.1.1.1,eth0",
+	"C,fe80::%eth0/64,fe80::1,eth0",
+	"show routes json",
+	"show -json macs",
+	"expect route 10.1.1.0/24 via 192.168.1.1 dev eth0",
+	"expect error C,10.1.1.0/24,192.168.1.1,eth0",
+	"expect count macs 3",
+	`source "a b.rtm"`,
+	"sync 1.5",
+	"help expect",
+}
+
+// FuzzParse: no input panics; whatever parses prints back in a canonical
+// form that parses to the same command; every route that parses is valid.
+func FuzzParse(f *testing.F) {
+	for _, s := range fuzzSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		cmd, err := Parse(line)
+		if err != nil {
+			return
+		}
+		canon := cmd.String()
+		again, err := Parse([]byte(canon))
+		if err != nil {
+			t.Fatalf("%q parsed, its canonical form %q does not: %v", line, canon, err)
+		}
+		if again.String() != canon {
+			t.Fatalf("%q: canonical form %q reparses as %q", line, canon, again.String())
+		}
+		if cmd.Table == TableRoutes && (cmd.Kind == KindCreate || cmd.Kind == KindUpdate) {
+			if err := cmd.Route.Check(); err != nil {
+				t.Fatalf("%q parsed to an invalid route: %v", line, err)
+			}
+		}
+	})
+}
+
+// FuzzExec runs arbitrary lines against the lab tables: a line that fails
+// leaves the tables byte-identical.
+func FuzzExec(f *testing.F) {
+	for _, s := range fuzzSeeds {
+		f.Add([]byte(s))
+	}
+	f.Add([]byte(labSetup))
+	f.Fuzz(func(t *testing.T, script []byte) {
+		e := newMemEngine()
+		in := NewInterp(e, io.Discard, Options{Stderr: io.Discard, SyncTimeout: time.Millisecond})
+		if err := in.RunReader("setup", bytes.NewReader([]byte(labSetup))); err != nil {
+			t.Fatal(err)
+		}
+		for i, line := range bytes.SplitN(script, []byte{'\n'}, 64) {
+			cmd, err := Parse(line)
+			if err == nil && (cmd.Kind == KindSource || cmd.Kind == KindExpect && cmd.Expect.Check == CheckError) {
+				continue // reads files; or fails exactly when its command succeeded
+			}
+			before := e.dump()
+			err = in.RunLine(Location{File: "fuzz", Line: i + 1}, line)
+			if err != nil && !errors.Is(err, ErrQuit) {
+				if after := e.dump(); after != before {
+					t.Fatalf("%q failed (%v) but changed the tables:\n%s\nwas:\n%s", line, err, after, before)
+				}
+			}
+		}
+	})
+}
