@@ -11,7 +11,8 @@ import (
 // rate, on one line of stderr, redrawn at most four times a second, and
 // only after the replay has run a second. It is never shown on a pipe.
 type progress struct {
-	w           io.Writer // nil: not a terminal, never shown
+	w           io.Writer     // nil: not a terminal, never shown
+	after       time.Duration // a replay shorter than this shows nothing
 	lines       int
 	start, last time.Time
 	shown       bool
@@ -29,6 +30,7 @@ func (p *progress) init(w io.Writer) {
 	if f, ok := w.(*os.File); ok && IsTerminal(f.Fd()) {
 		p.w = w
 	}
+	p.after = progressAfter
 }
 
 // tick counts one line of the file or stream called name.
@@ -45,12 +47,12 @@ func (p *progress) tick(name string) {
 		return
 	}
 	now := time.Now()
-	if now.Sub(p.start) < progressAfter || now.Sub(p.last) < progressEvery {
+	if now.Sub(p.start) < p.after || now.Sub(p.last) < progressEvery {
 		return
 	}
 	p.last = now
 	rate := float64(p.lines) / now.Sub(p.start).Seconds()
-	fmt.Fprintf(p.w, "\r\x1b[K%s: %d lines, %.2f M lines/s", name, p.lines, rate/1e6)
+	fmt.Fprintf(p.w, "\r\x1b[K%s: %d lines, %s lines/s", name, p.lines, humanRate(rate))
 	p.shown = true
 }
 
@@ -68,4 +70,15 @@ func (p *progress) done(outermost bool) {
 		p.clear()
 		p.lines = 0
 	}
+}
+
+// humanRate prints 2.31 M, 840 k or 95.
+func humanRate(r float64) string {
+	switch {
+	case r >= 1e6:
+		return fmt.Sprintf("%.2f M", r/1e6)
+	case r >= 1e3:
+		return fmt.Sprintf("%.0f k", r/1e3)
+	}
+	return fmt.Sprintf("%.0f", r)
 }
