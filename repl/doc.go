@@ -7,8 +7,9 @@
 //   - A line that is rejected, by the parser or by the engine, changes
 //     nothing; the error names the line (file:line: ...), says what was
 //     wrong and what was expected.
-//   - Parsing a C/U/D line does not allocate: replay speed is bounded by
-//     the store, not by the parser.
+//   - Parsing a C/U/D line with IPv4 addresses does not allocate (IPv6
+//     goes through net/netip): replay speed is bounded by the store, not
+//     by the parser.
 //   - The same commands run at the prompt, from a pipe and from a file;
 //     only the error policy differs (the prompt reports and carries on,
 //     a replay stops at the first error unless told to keep going).

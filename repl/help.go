@@ -72,10 +72,11 @@ const helpShow = `show TABLE [json] lists a table, one entry per line, sorted by
   show clients    the connected clients: name, pid, uid, state, acknowledged change, lag
   show stats      the counters, one "name value" per line
 
-With json (or -json) the table prints as one JSON array on one line, for
-scripts: show routes json, show -json macs.
+With json (or -json) the table prints as JSON on one line, for scripts:
+show routes json, show -json macs.
   [{"dst":"10.1.1.0/24","gateway":"192.168.1.1","dev":"eth0"}]
-  [{"mac":"00:1a:2b:3c:4d:5e","ip":"10.1.1.7"}]`
+  [{"mac":"00:1a:2b:3c:4d:5e","ip":"10.1.1.7"}]
+  {"routes":2,"macs":1,...}                                 (show stats json)`
 
 const helpLookup = `lookup MAC [json] prints the MAC entry, MAC first, with the IP read from
 the shared store; a MAC that is not in the table is an error.

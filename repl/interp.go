@@ -85,7 +85,8 @@ type frame struct {
 	info os.FileInfo // identity, to find source cycles; nil for streams
 }
 
-// NewInterp returns an interpreter over e writing results to out.
+// NewInterp returns an interpreter over e writing results to out (nil:
+// os.Stdout).
 func NewInterp(e Engine, out io.Writer, opts Options) *Interp {
 	if opts.Stderr == nil {
 		opts.Stderr = os.Stderr
@@ -95,6 +96,9 @@ func NewInterp(e Engine, out io.Writer, opts Options) *Interp {
 	}
 	if opts.Mode == "" {
 		opts.Mode = "server"
+	}
+	if out == nil {
+		out = os.Stdout
 	}
 	in := &Interp{e: e, out: out, opts: opts}
 	in.prog.init(opts.Stderr)

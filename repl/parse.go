@@ -14,8 +14,8 @@ import (
 )
 
 // Parse parses one line (without its file:line context: callers add it).
-// A blank or comment-only line gives KindNone. Parsing a C/U/D line does
-// not allocate once its interface name has been seen.
+// A blank or comment-only line gives KindNone. Parsing a C/U/D line with
+// IPv4 addresses does not allocate once its interface name has been seen.
 func Parse(line []byte) (Command, error) {
 	shared.Lock()
 	defer shared.Unlock()
