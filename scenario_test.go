@@ -1,0 +1,245 @@
+package main
+
+// The scenario corpus as tests: every scripts/*.rtm runs through the same
+// runner as `rtm test`, against the binary TestMain built, so `go test
+// ./...` (and CI) runs them all. Then the runner itself: a broken
+// expectation is reported at its line, and nothing a scenario started
+// outlives it.
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"rtm/repl"
+)
+
+func TestScenarios(t *testing.T) {
+	files, err := filepath.Glob("scripts/*.rtm")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no scenarios in scripts/: %v", err)
+	}
+	for _, f := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(f), ".rtm"), func(t *testing.T) {
+			var trace bytes.Buffer
+			res := repl.RunScenario(f, repl.ScenarioOptions{Binary: rtmBin, Timeout: 30 * time.Second, Verbose: &trace})
+			if res.Err != nil {
+				t.Fatalf("%s\nlast lines run:\n%s", res.Err, lastLines(trace.String(), 20))
+			}
+			t.Logf("%d lines in %v", res.Lines, res.Duration.Round(time.Millisecond))
+		})
+	}
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func writeScenario(t *testing.T, name, body string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestBrokenExpectation: `rtm test` on a scenario with a wrong
+// expectation fails, names the file and line, and shows want and got.
+func TestBrokenExpectation(t *testing.T) {
+	path := writeScenario(t, "broken.rtm", `# the route is via .1; line 6 says .254
+C,10.1.1.0/24,192.168.1.1,eth0
+client start a
+sync
+expect count routes 1
+expect route 10.1.1.0/24 via 192.168.1.254 dev eth0
+expect count routes 1
+`)
+	r := runRTM(t, "", "test", path)
+	if r.code != 1 {
+		t.Fatalf("rtm test on a broken scenario: exit %d, want 1\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for _, want := range []string{
+		"FAIL " + path + " (",
+		"    " + path + ":6: at server: expect route 10.1.1.0/24 via 192.168.1.254 dev eth0\n",
+		"        want: route 10.1.1.0/24 via 192.168.1.254 dev eth0\n",
+		"        got:  route 10.1.1.0/24 via 192.168.1.1 dev eth0\n",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("report lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	if !strings.HasSuffix(r.stdout, "\n0 passed, 1 failed\n") {
+		t.Errorf("report does not end with the count line:\n%s", r.stdout)
+	}
+
+	// At one client only, through RunScenario: the report names the client.
+	path = writeScenario(t, "broken-client.rtm", `C,00:1a:2b:3c:4d:5e,10.1.1.7
+client start a
+at a expect mac 00:1a:2b:3c:4d:5e 10.1.1.8
+`)
+	res := repl.RunScenario(path, repl.ScenarioOptions{Binary: rtmBin})
+	var se *repl.ScenarioError
+	if !errors.As(res.Err, &se) {
+		t.Fatalf("broken client expectation: %v, want a *ScenarioError", res.Err)
+	}
+	if se.Loc != (repl.Location{File: path, Line: 3}) || se.Where != "client a" {
+		t.Errorf("failure at %v %q, want %s:3 at client a", se.Loc, se.Where, path)
+	}
+	if msg := res.Err.Error(); !strings.Contains(msg, "want: mac 00:1a:2b:3c:4d:5e 10.1.1.8\n") || !strings.Contains(msg, "got:  mac 00:1a:2b:3c:4d:5e 10.1.1.7\n") {
+		t.Errorf("report lacks want and got:\n%s", msg)
+	}
+
+	// The same files pass when the expectations are right: the failure
+	// was the expectation, not the runner.
+	path = writeScenario(t, "fixed.rtm", "C,00:1a:2b:3c:4d:5e,10.1.1.7\nclient start a\nat a expect mac 00:1a:2b:3c:4d:5e 10.1.1.7\n")
+	if r := runRTM(t, "", "test", path); r.code != 0 || !strings.HasSuffix(r.stdout, "1 passed, 0 failed\n") {
+		t.Errorf("rtm test on a good scenario: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// A scenario that blocks until interrupted: b is paused, so a sync at the
+// server waits for it.
+const blockedScenario = `client start a
+client start b
+client pause b
+C,10.1.1.0/24,192.168.1.1,eth0
+at server sync 60s
+`
+
+// TestScenarioCleanup: nothing a scenario started remains after it, when
+// it fails with a paused client, when `rtm test` is interrupted (Ctrl-C),
+// and, for the processes, when the runner is killed outright; the next
+// run sweeps what such a runner left.
+func TestScenarioCleanup(t *testing.T) {
+	me := os.Getpid()
+	t.Run("failed", func(t *testing.T) {
+		path := writeScenario(t, "fail.rtm", "client start a\nclient start b\nclient pause b\nexpect count routes 1\n")
+		res := repl.RunScenario(path, repl.ScenarioOptions{Binary: rtmBin})
+		if res.Err == nil {
+			t.Fatal("scenario passed; want it to fail at line 4")
+		}
+		assertCleanedUp(t, me)
+	})
+	t.Run("canceled", func(t *testing.T) {
+		path := writeScenario(t, "blocked.rtm", blockedScenario)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan repl.ScenarioResult)
+		go func() { done <- repl.RunScenario(path, repl.ScenarioOptions{Binary: rtmBin, Context: ctx}) }()
+		waitProcs(t, me, 3)
+		cancel()
+		res := <-done
+		if !errors.Is(res.Err, context.Canceled) {
+			t.Errorf("canceled scenario: %v, want context.Canceled", res.Err)
+		}
+		assertCleanedUp(t, me)
+	})
+	t.Run("SIGINT", func(t *testing.T) {
+		path := writeScenario(t, "blocked.rtm", blockedScenario)
+		cmd := exec.Command(rtmBin, "test", path)
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer cmd.Process.Kill()
+		waitProcs(t, cmd.Process.Pid, 3)
+		cmd.Process.Signal(syscall.SIGINT)
+		cmd.Wait()
+		if code := cmd.ProcessState.ExitCode(); code != 130 {
+			t.Errorf("interrupted rtm test: exit %d, want 130\n%s%s", code, out.String(), errb.String())
+		}
+		if !strings.Contains(out.String(), "FAIL "+path) || !strings.Contains(out.String(), "interrupted") {
+			t.Errorf("interrupted rtm test does not report it:\n%s", out.String())
+		}
+		assertCleanedUp(t, cmd.Process.Pid)
+	})
+	t.Run("SIGKILL", func(t *testing.T) {
+		path := writeScenario(t, "blocked.rtm", blockedScenario)
+		cmd := exec.Command(rtmBin, "test", path)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		runner := cmd.Process.Pid
+		waitProcs(t, runner, 3)
+		cmd.Process.Kill()
+		cmd.Wait()
+		// The children die with their parent (the paused one too) ...
+		waitProcs(t, runner, 0)
+		// ... and the next run removes the socket and store it left.
+		if len(leftovers(runner)) == 0 {
+			t.Fatal("a killed runner left nothing behind; this test no longer tests the sweep")
+		}
+		ok := writeScenario(t, "ok.rtm", "expect count routes 0\n")
+		if r := runRTM(t, "", "test", ok); r.code != 0 {
+			t.Fatalf("rtm test: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		if l := leftovers(runner); len(l) != 0 {
+			t.Errorf("left by the killed runner, not swept: %v", l)
+		}
+	})
+}
+
+// procs returns the live processes a runner started: their command lines
+// name its private socket directory, rtm-test-PID-N.
+func procs(runner int) []string {
+	marker := []byte(fmt.Sprintf("rtm-test-%d-", runner))
+	entries, _ := os.ReadDir("/proc")
+	var out []string
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && bytes.Contains(cmdline, marker) {
+			out = append(out, e.Name()+": "+string(bytes.ReplaceAll(cmdline, []byte{0}, []byte{' '})))
+		}
+	}
+	return out
+}
+
+// leftovers returns a runner's stores and socket directories.
+func leftovers(runner int) []string {
+	shm, _ := filepath.Glob(fmt.Sprintf("/dev/shm/rtm-test-%d-*", runner))
+	tmp, _ := filepath.Glob(filepath.Join(os.TempDir(), fmt.Sprintf("rtm-test-%d-*", runner)))
+	return append(shm, tmp...)
+}
+
+// waitProcs waits until a runner has exactly n processes.
+func waitProcs(t *testing.T, runner, n int) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		p := procs(runner)
+		if len(p) == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("runner %d has %d processes, want %d: %v", runner, len(p), n, p)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func assertCleanedUp(t *testing.T, runner int) {
+	t.Helper()
+	if p := procs(runner); len(p) != 0 {
+		t.Errorf("processes left running: %v", p)
+	}
+	if l := leftovers(runner); len(l) != 0 {
+		t.Errorf("stores or sockets left: %v", l)
+	}
+}
