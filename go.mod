@@ -3,8 +3,8 @@ module rtm
 go 1.26.8
 
 require (
-	github.com/chzyer/readline v1.5.1 // indirect
-	github.com/creack/pty v1.1.24 // indirect
-	github.com/gaissmai/bart v0.30.0 // indirect
-	golang.org/x/sys v0.50.0 // indirect
+	github.com/chzyer/readline v1.5.1
+	github.com/creack/pty v1.1.24
+	github.com/gaissmai/bart v0.30.0
+	golang.org/x/sys v0.50.0
 )
