@@ -514,3 +514,35 @@ func TestHelpTopics(t *testing.T) {
 		}
 	}
 }
+
+// TestConsolePlain: off the prompt, a Console writes plainly, one whole
+// line per message, whatever the number of goroutines.
+func TestConsolePlain(t *testing.T) {
+	var out bytes.Buffer
+	c := NewConsole(&out)
+	done := make(chan struct{})
+	for g := range 4 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range 100 {
+				c.Printf("client %d-%d connected", g, i)
+			}
+		}()
+	}
+	for range 4 {
+		<-done
+	}
+	c.Printf("already ends in a newline\n")
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	if len(lines) != 401 || lines[400] != "already ends in a newline" {
+		t.Fatalf("%d lines, last %q", len(lines), lines[len(lines)-1])
+	}
+	for _, l := range lines[:400] {
+		if !strings.HasPrefix(l, "client ") || !strings.HasSuffix(l, " connected") {
+			t.Errorf("garbled line %q", l)
+		}
+	}
+	if err := c.Close(); err != nil {
+		t.Errorf("Close off the prompt: %v", err)
+	}
+}
