@@ -232,7 +232,7 @@ func (e *ScenarioError) Error() string {
 	case e.Loc.File != "":
 		fmt.Fprintf(&b, "%s: ", e.Loc.File)
 	}
-	if e.Where != "" && !strings.HasPrefix(e.Text, "at ") {
+	if w, _ := firstWord([]byte(e.Text)); e.Where != "" && !isDirectiveWord(w) {
 		fmt.Fprintf(&b, "at %s: ", e.Where)
 	}
 	b.WriteString(e.Text)
@@ -438,9 +438,7 @@ func (s *scenario) failure(loc Location, text string, err error) *ScenarioError 
 func (s *scenario) step(loc Location, text string) error {
 	s.lines++
 	s.logf("%s: %s\n", loc, text)
-	word, _ := firstWord([]byte(text))
-	switch strings.ToLower(word) {
-	case "client", "server", "at":
+	if word, _ := firstWord([]byte(text)); isDirectiveWord(word) {
 		d, err := parseDirective(text)
 		if err != nil {
 			return err
@@ -514,7 +512,7 @@ func (s *scenario) running() []*child {
 // answer; extra adds to the line timeout (a sync's own timeout).
 func (s *scenario) exec(c *child, where, text string, extra time.Duration) error {
 	if c == nil {
-		return &processError{where: where, msg: "not running: " + s.serverEnded}
+		return &processError{where: where, msg: "the server is not running: " + s.serverEnded}
 	}
 	out, err := c.do(s.ctx, text, s.opts.Timeout+extra)
 	if s.opts.Verbose != nil {
@@ -563,7 +561,7 @@ func (s *scenario) checkAlive(path string) error {
 	}
 	for _, c := range procs {
 		if c != nil && c.exited() {
-			return s.failure(Location{File: path}, "end of scenario", &processError{where: c.name, msg: "exited unexpectedly: " + c.status()})
+			return s.failure(Location{File: path}, "end of scenario", &processError{where: c.name, msg: c.name + " exited unexpectedly: " + c.status()})
 		}
 	}
 	return nil
@@ -596,6 +594,16 @@ type directive struct {
 	name string         // the client (opAt: "server" too)
 	sig  syscall.Signal // the kills
 	cmd  string         // opAt: the command
+}
+
+// isDirectiveWord says whether a line starting with w is a directive: the
+// command language has no such word.
+func isDirectiveWord(w string) bool {
+	switch strings.ToLower(w) {
+	case "client", "server", "at":
+		return true
+	}
+	return false
 }
 
 // parseDirective parses a line whose first word is client, server or at.
@@ -701,7 +709,7 @@ func (s *scenario) directive(loc Location, d directive) error {
 	switch d.op {
 	case opServerKill:
 		if s.server == nil {
-			return &processError{where: "server", msg: "not running: " + s.serverEnded}
+			return &processError{where: "server", msg: "the server is not running: " + s.serverEnded}
 		}
 		if err := s.kill(s.server, d.sig); err != nil {
 			return err
@@ -744,7 +752,7 @@ func (s *scenario) directive(loc Location, d directive) error {
 			sig = syscall.SIGSTOP
 		}
 		if c.exited() {
-			return &processError{where: c.name, msg: "exited unexpectedly: " + c.status()}
+			return &processError{where: c.name, msg: c.name + " exited unexpectedly: " + c.status()}
 		}
 		c.kill(sig)
 		c.paused = pause
@@ -757,7 +765,7 @@ func (s *scenario) directive(loc Location, d directive) error {
 			return err
 		}
 		if code := c.cmd.ProcessState.ExitCode(); code != 0 {
-			return &processError{where: c.name, msg: "exited with " + c.status() + " when its stdin closed; want status 0"}
+			return &processError{where: c.name, msg: c.name + " exited with " + c.status() + " when its stdin closed; want status 0"}
 		}
 		return s.awaitDropped(c)
 	case opClientKill:
@@ -787,7 +795,7 @@ func (s *scenario) awaitDropped(c *child) error {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return &processError{where: "server", msg: fmt.Sprintf("still lists %s (pid %s) %v after it exited", c.name, pid, s.opts.Timeout)}
+			return &processError{where: "server", msg: fmt.Sprintf("the server still lists %s (pid %s) %v after it exited", c.name, pid, s.opts.Timeout)}
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -809,7 +817,7 @@ func (s *scenario) notRunning(name string) error {
 	if why == "" {
 		why = "never started; client start " + name + " starts it"
 	}
-	return &processError{where: "client " + name, msg: "not running: " + why}
+	return &processError{where: "client " + name, msg: "client " + name + " is not running: " + why}
 }
 
 // forget takes a client out of the running set.
@@ -841,7 +849,7 @@ func (s *scenario) at(loc Location, d directive) error {
 	case c == nil:
 		return s.notRunning(d.name)
 	case c.paused:
-		return &processError{where: c.name, msg: "paused: it cannot answer until client resume " + d.name}
+		return &processError{where: c.name, msg: c.name + " is paused: it cannot answer until client resume " + d.name}
 	case cmd.Kind == KindSync:
 		return s.syncClient(c, cmd.Timeout)
 	}
@@ -881,7 +889,7 @@ func (s *scenario) stopServer() error {
 		return err
 	}
 	if code := c.cmd.ProcessState.ExitCode(); code != 0 {
-		return &processError{where: "server", msg: "quit with " + c.status() + "; want status 0"}
+		return &processError{where: "server", msg: "the server quit with " + c.status() + "; want status 0"}
 	}
 	return nil
 }
@@ -898,7 +906,7 @@ func (s *scenario) clientsEnd(loc Location) error {
 			if s.ctx.Err() != nil {
 				return &processError{where: c.name, msg: "interrupted", err: s.ctx.Err()}
 			}
-			s.logf("%s did not exit when the server quit: killed\n", c.name)
+			s.logf("%s did not exit when the server quit (a client paused then may miss the goodbye): killed\n", c.name)
 			c.kill(syscall.SIGKILL)
 		}
 	}
@@ -906,6 +914,9 @@ func (s *scenario) clientsEnd(loc Location) error {
 }
 
 func (s *scenario) startClient(name string) error {
+	if s.server == nil {
+		return fmt.Errorf("client start %s: a client needs a server, and the server is not running: %s", name, s.serverEnded)
+	}
 	c, err := s.spawn("client "+name, []string{"client", "--framed", "--socket", s.socket, "--client-name", name})
 	if err != nil {
 		return err
@@ -957,27 +968,6 @@ func (s *scenario) cleanup() {
 	}
 }
 
-// A child is an rtm process the scenario drives with the framed
-// protocol (see ServeFramed).
-type child struct {
-	name    string // "server", "client a"
-	cmd     *exec.Cmd
-	stdin   io.WriteCloser
-	answers chan answer
-	done    chan struct{} // closed when it has exited
-	abandon chan struct{} // closed at cleanup: nobody reads answers any more
-	stderr  *tailBuffer
-	paused  bool
-	synced  int // the scenario's change count when it last synced
-}
-
-// answer is what a process wrote for one line.
-type answer struct {
-	out    []string
-	failed bool
-	msg    string // why it failed
-}
-
 func (s *scenario) spawn(name string, args []string) (*child, error) {
 	cmd := exec.Command(s.opts.Binary, args...)
 	// A process group of its own keeps a terminal's Ctrl-C for the
@@ -1015,113 +1005,6 @@ func (s *scenario) spawn(name string, args []string) (*child, error) {
 	return c, nil
 }
 
-func (c *child) readAnswers(r *os.File) {
-	defer r.Close()
-	defer close(c.answers)
-	br := bufio.NewReaderSize(r, 64<<10)
-	var out []string
-	for {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			return
-		}
-		line = strings.TrimSuffix(line, "\n")
-		var a answer
-		switch {
-		case line == framedOK:
-			a = answer{out: out}
-		case strings.HasPrefix(line, framedErr):
-			a = answer{out: out, failed: true, msg: line[len(framedErr):]}
-		default:
-			out = append(out, line)
-			continue
-		}
-		out = nil
-		select {
-		case c.answers <- a:
-		case <-c.abandon:
-			return
-		}
-	}
-}
-
-// do sends one line and returns the process's answer to it.
-func (c *child) do(ctx context.Context, line string, timeout time.Duration) ([]string, error) {
-	if _, err := io.WriteString(c.stdin, line+"\n"); err != nil {
-		return nil, c.gone(ctx)
-	}
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	select {
-	case a, ok := <-c.answers:
-		switch {
-		case !ok:
-			return nil, c.gone(ctx)
-		case a.failed:
-			return a.out, &processError{where: c.name, msg: a.msg}
-		}
-		return a.out, nil
-	case <-t.C:
-		return nil, &processError{where: c.name, msg: fmt.Sprintf("no answer within %v", timeout), err: context.DeadlineExceeded}
-	case <-ctx.Done():
-		return nil, &processError{where: c.name, msg: "interrupted", err: ctx.Err()}
-	}
-}
-
-// gone reports a process that exited instead of answering.
-func (c *child) gone(ctx context.Context) error {
-	select {
-	case <-c.done:
-	case <-time.After(2 * time.Second):
-	case <-ctx.Done():
-	}
-	err := errors.New("exited")
-	return &processError{where: c.name, msg: "exited instead of answering: " + c.status(), err: err}
-}
-
-// wait waits for c to exit.
-func (c *child) wait(ctx context.Context, timeout time.Duration) error {
-	select {
-	case <-c.done:
-		return nil
-	case <-time.After(timeout):
-		return &processError{where: c.name, msg: fmt.Sprintf("still running %v after it was told to exit", timeout), err: context.DeadlineExceeded}
-	case <-ctx.Done():
-		return &processError{where: c.name, msg: "interrupted", err: ctx.Err()}
-	}
-}
-
-func (c *child) exited() bool {
-	select {
-	case <-c.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// status says how c ended ("exit status 1", "signal: killed").
-func (c *child) status() string {
-	if !c.exited() {
-		return "still running"
-	}
-	return c.cmd.ProcessState.String()
-}
-
-// kill signals c's process group: the process and anything it started.
-func (c *child) kill(sig syscall.Signal) {
-	if !c.exited() {
-		syscall.Kill(-c.cmd.Process.Pid, sig)
-	}
-}
-
-func (c *child) resume() {
-	if c.paused {
-		c.kill(syscall.SIGCONT)
-		c.paused = false
-	}
-}
-
 func sigName(sig syscall.Signal) string {
 	for n, s := range killSignals {
 		if s == sig {
@@ -1129,33 +1012,4 @@ func sigName(sig syscall.Signal) string {
 		}
 	}
 	return sig.String()
-}
-
-// tailBuffer keeps the last tailMax bytes a process wrote to stderr.
-type tailBuffer struct {
-	mu sync.Mutex
-	b  []byte
-}
-
-const tailMax = 64 << 10
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.b = append(t.b, p...)
-	if len(t.b) > tailMax {
-		t.b = append(t.b[:0], t.b[len(t.b)-tailMax:]...)
-	}
-	return len(p), nil
-}
-
-// tail returns the last n lines.
-func (t *tailBuffer) tail(n int) string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	lines := strings.Split(strings.TrimRight(string(t.b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.TrimLeft(strings.Join(lines, "\n"), "\n")
 }
