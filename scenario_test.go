@@ -33,19 +33,46 @@ func TestScenarios(t *testing.T) {
 			var trace bytes.Buffer
 			res := repl.RunScenario(f, repl.ScenarioOptions{Binary: rtmBin, Timeout: 30 * time.Second, Verbose: &trace})
 			if res.Err != nil {
-				t.Fatalf("%s\nlast lines run:\n%s", res.Err, lastLines(trace.String(), 20))
+				t.Fatalf("%s\nlast lines run:\n%s", res.Err, lastTraceLines(trace.String(), 20))
 			}
 			t.Logf("%d lines in %v", res.Lines, res.Duration.Round(time.Millisecond))
 		})
 	}
 }
 
-func lastLines(s string, n int) string {
+func lastTraceLines(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// testRun is how `rtm test` ended.
+type testRun struct {
+	code           int
+	stdout, stderr string
+}
+
+// rtmTest runs `rtm test ARGS` to completion.
+func rtmTest(t *testing.T, args ...string) testRun {
+	t.Helper()
+	cmd := exec.Command(rtmBin, append([]string{"test"}, args...)...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Minute):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("rtm test %v hung:\n%s%s", args, out.String(), errb.String())
+	}
+	return testRun{cmd.ProcessState.ExitCode(), out.String(), errb.String()}
 }
 
 func writeScenario(t *testing.T, name, body string) string {
@@ -68,7 +95,7 @@ expect count routes 1
 expect route 10.1.1.0/24 via 192.168.1.254 dev eth0
 expect count routes 1
 `)
-	r := runRTM(t, "", "test", path)
+	r := rtmTest(t, path)
 	if r.code != 1 {
 		t.Fatalf("rtm test on a broken scenario: exit %d, want 1\n%s%s", r.code, r.stdout, r.stderr)
 	}
@@ -106,7 +133,7 @@ at a expect mac 00:1a:2b:3c:4d:5e 10.1.1.8
 	// The same files pass when the expectations are right: the failure
 	// was the expectation, not the runner.
 	path = writeScenario(t, "fixed.rtm", "C,00:1a:2b:3c:4d:5e,10.1.1.7\nclient start a\nat a expect mac 00:1a:2b:3c:4d:5e 10.1.1.7\n")
-	if r := runRTM(t, "", "test", path); r.code != 0 || !strings.HasSuffix(r.stdout, "1 passed, 0 failed\n") {
+	if r := rtmTest(t, path); r.code != 0 || !strings.HasSuffix(r.stdout, "1 passed, 0 failed\n") {
 		t.Errorf("rtm test on a good scenario: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
@@ -132,20 +159,20 @@ func TestScenarioCleanup(t *testing.T) {
 		if res.Err == nil {
 			t.Fatal("scenario passed; want it to fail at line 4")
 		}
-		assertCleanedUp(t, me)
+		assertRunnerCleanedUp(t, me)
 	})
 	t.Run("canceled", func(t *testing.T) {
 		path := writeScenario(t, "blocked.rtm", blockedScenario)
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan repl.ScenarioResult)
 		go func() { done <- repl.RunScenario(path, repl.ScenarioOptions{Binary: rtmBin, Context: ctx}) }()
-		waitProcs(t, me, 3)
+		waitRunnerProcs(t, me, 3)
 		cancel()
 		res := <-done
 		if !errors.Is(res.Err, context.Canceled) {
 			t.Errorf("canceled scenario: %v, want context.Canceled", res.Err)
 		}
-		assertCleanedUp(t, me)
+		assertRunnerCleanedUp(t, me)
 	})
 	t.Run("SIGINT", func(t *testing.T) {
 		path := writeScenario(t, "blocked.rtm", blockedScenario)
@@ -156,7 +183,7 @@ func TestScenarioCleanup(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer cmd.Process.Kill()
-		waitProcs(t, cmd.Process.Pid, 3)
+		waitRunnerProcs(t, cmd.Process.Pid, 3)
 		cmd.Process.Signal(syscall.SIGINT)
 		cmd.Wait()
 		if code := cmd.ProcessState.ExitCode(); code != 130 {
@@ -165,7 +192,7 @@ func TestScenarioCleanup(t *testing.T) {
 		if !strings.Contains(out.String(), "FAIL "+path) || !strings.Contains(out.String(), "interrupted") {
 			t.Errorf("interrupted rtm test does not report it:\n%s", out.String())
 		}
-		assertCleanedUp(t, cmd.Process.Pid)
+		assertRunnerCleanedUp(t, cmd.Process.Pid)
 	})
 	t.Run("SIGKILL", func(t *testing.T) {
 		path := writeScenario(t, "blocked.rtm", blockedScenario)
@@ -174,20 +201,20 @@ func TestScenarioCleanup(t *testing.T) {
 			t.Fatal(err)
 		}
 		runner := cmd.Process.Pid
-		waitProcs(t, runner, 3)
+		waitRunnerProcs(t, runner, 3)
 		cmd.Process.Kill()
 		cmd.Wait()
 		// The children die with their parent (the paused one too) ...
-		waitProcs(t, runner, 0)
+		waitRunnerProcs(t, runner, 0)
 		// ... and the next run removes the socket and store it left.
-		if len(leftovers(runner)) == 0 {
+		if len(runnerLeftovers(runner)) == 0 {
 			t.Fatal("a killed runner left nothing behind; this test no longer tests the sweep")
 		}
 		ok := writeScenario(t, "ok.rtm", "expect count routes 0\n")
-		if r := runRTM(t, "", "test", ok); r.code != 0 {
+		if r := rtmTest(t, ok); r.code != 0 {
 			t.Fatalf("rtm test: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 		}
-		if l := leftovers(runner); len(l) != 0 {
+		if l := runnerLeftovers(runner); len(l) != 0 {
 			t.Errorf("left by the killed runner, not swept: %v", l)
 		}
 	})
@@ -195,7 +222,7 @@ func TestScenarioCleanup(t *testing.T) {
 
 // procs returns the live processes a runner started: their command lines
 // name its private socket directory, rtm-test-PID-N.
-func procs(runner int) []string {
+func runnerProcs(runner int) []string {
 	marker := []byte(fmt.Sprintf("rtm-test-%d-", runner))
 	entries, _ := os.ReadDir("/proc")
 	var out []string
@@ -212,18 +239,18 @@ func procs(runner int) []string {
 }
 
 // leftovers returns a runner's stores and socket directories.
-func leftovers(runner int) []string {
+func runnerLeftovers(runner int) []string {
 	shm, _ := filepath.Glob(fmt.Sprintf("/dev/shm/rtm-test-%d-*", runner))
 	tmp, _ := filepath.Glob(filepath.Join(os.TempDir(), fmt.Sprintf("rtm-test-%d-*", runner)))
 	return append(shm, tmp...)
 }
 
 // waitProcs waits until a runner has exactly n processes.
-func waitProcs(t *testing.T, runner, n int) {
+func waitRunnerProcs(t *testing.T, runner, n int) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		p := procs(runner)
+		p := runnerProcs(runner)
 		if len(p) == n {
 			return
 		}
@@ -234,12 +261,12 @@ func waitProcs(t *testing.T, runner, n int) {
 	}
 }
 
-func assertCleanedUp(t *testing.T, runner int) {
+func assertRunnerCleanedUp(t *testing.T, runner int) {
 	t.Helper()
-	if p := procs(runner); len(p) != 0 {
+	if p := runnerProcs(runner); len(p) != 0 {
 		t.Errorf("processes left running: %v", p)
 	}
-	if l := leftovers(runner); len(l) != 0 {
+	if l := runnerLeftovers(runner); len(l) != 0 {
 		t.Errorf("stores or sockets left: %v", l)
 	}
 }

@@ -460,8 +460,9 @@ func (s *scenario) step(loc Location, text string) error {
 	case KindQuit:
 		return errEnd
 	case KindSync:
+		deadline := syncDeadline(cmd.Timeout)
 		for _, c := range s.running() {
-			if err := s.syncClient(c, cmd.Timeout); err != nil {
+			if err := s.syncClient(c, deadline); err != nil {
 				return err
 			}
 		}
@@ -523,15 +524,18 @@ func (s *scenario) exec(c *child, where, text string, extra time.Duration) error
 	return err
 }
 
-// syncClient waits until c has applied every change the server has
-// published. A client that has lost the server (killed and restarted)
-// cannot ask it until it has reconnected, so a failed sync is retried
-// until the timeout.
-func (s *scenario) syncClient(c *child, timeout time.Duration) error {
+func syncDeadline(timeout time.Duration) time.Time {
 	if timeout <= 0 {
 		timeout = DefaultSyncTimeout
 	}
-	deadline := time.Now().Add(timeout)
+	return time.Now().Add(timeout)
+}
+
+// syncClient waits until c has applied every change the server has
+// published. A client that has lost the server (killed and restarted)
+// cannot ask it until it has reconnected, so a failed sync is retried
+// until the deadline.
+func (s *scenario) syncClient(c *child, deadline time.Time) error {
 	for {
 		left := time.Until(deadline).Round(time.Millisecond)
 		if left < 10*time.Millisecond {
@@ -851,7 +855,7 @@ func (s *scenario) at(loc Location, d directive) error {
 	case c.paused:
 		return &processError{where: c.name, msg: c.name + " is paused: it cannot answer until client resume " + d.name}
 	case cmd.Kind == KindSync:
-		return s.syncClient(c, cmd.Timeout)
+		return s.syncClient(c, syncDeadline(cmd.Timeout))
 	}
 	err = s.exec(c, c.name, d.cmd, 0)
 	var pe *processError
