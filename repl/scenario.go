@@ -36,7 +36,8 @@ these directives:
   client start NAME          start a client process; returns once it has its snapshot
   client stop NAME           close its stdin: it must exit with status 0
   client kill NAME [SIGNAL]  send SIGNAL (KILL, the default, TERM, INT, QUIT or
-                             ABRT) and wait until it has exited
+                             ABRT) and wait until it has exited. Stop and kill
+                             return once the server no longer lists the client
   client pause NAME          SIGSTOP it; sync and expect leave it out until resumed
   client resume NAME         SIGCONT it
   server kill [SIGNAL]       as client kill. KILL leaves the clients running (they
