@@ -95,6 +95,7 @@ type instanceFlags struct {
 	name, socket, store string
 	scripts             multiFlag
 	keepGoing           bool
+	framed              bool
 }
 
 func (f *instanceFlags) register(fs *flag.FlagSet) {
@@ -103,6 +104,7 @@ func (f *instanceFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.store, "store", "", "store `path` (default: /dev/shm/rtm.NAME; a regular file survives reboots)")
 	fs.Var(&f.scripts, "script", "replay `FILE` before reading stdin or the prompt (repeatable)")
 	fs.BoolVar(&f.keepGoing, "keep-going", false, "report every failing line of a replay instead of stopping at the first")
+	fs.BoolVar(&f.framed, "framed", false, "machine-readable stdin/stdout: after each line's output, a line \\x00ok or \\x00err<TAB>message (used by rtm test)")
 }
 
 func (f *instanceFlags) resolve() error {
@@ -135,14 +137,41 @@ func (u *uidList) Set(v string) error {
 	return nil
 }
 
-func newFlagSet(mode, synopsis string) *flag.FlagSet {
+func newFlagSet(mode, synopsis, about string) *flag.FlagSet {
 	fs := flag.NewFlagSet("rtm "+mode, flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: rtm %s %s\n\nFlags:\n", mode, synopsis)
+		fmt.Fprintf(fs.Output(), "Usage: rtm %s %s\n\n%s\nFlags:\n", mode, synopsis, about)
 		fs.PrintDefaults()
 	}
 	return fs
 }
+
+const serverAbout = `Owns the routing table and the MAC table, writes them to the shared store,
+and sends every change to the connected clients. Commands come from the
+--script files, then from the prompt (at a terminal) or from stdin (a pipe).
+Type "help" at the prompt, or see README.md, for the command language.
+
+At the end of piped stdin the server keeps serving until "quit", SIGINT or
+SIGTERM (so "rtm server </dev/null &" runs in the background); --exit-at-eof
+makes it quit there instead. On quit, clients get every change, are told,
+and exit; the socket file is removed. The store is kept, so the next start
+has the same tables (--fresh empties them, --unlink removes the file). After
+a crash (SIGKILL) the next start validates and repairs the store and carries
+on; clients reconnect by themselves. SIGHUP syncs the store to its file.
+`
+
+const clientAbout = `Subscribes to a server: receives the whole tables on connect, then every
+change. Routes are kept locally; MAC addresses are read from the server's
+shared store, mapped read-only. Commands that read (show, lookup, route,
+expect, sync) work as at the server; changes are refused.
+
+With stdin piped, the commands run once the snapshot is in and the client
+exits at end of input:  echo "show routes" | rtm client --name lab
+At a terminal, or with --watch, it stays until "quit", Ctrl-D, SIGINT, SIGTERM
+or the server quitting. If the server dies, the client keeps its tables,
+reconnects with backoff and resyncs. SIGUSR1 drops the local tables and
+takes a fresh snapshot.
+`
 
 // parseFlags returns -1 to continue, else the exit status.
 func parseFlags(fs *flag.FlagSet, args []string) int {
@@ -171,7 +200,7 @@ func serverMode(args []string) int {
 		exitAtEOF     bool
 		fresh, unlink bool
 	)
-	fs := newFlagSet("server", "[flags]")
+	fs := newFlagSet("server", "[flags]", serverAbout)
 	f.register(fs)
 	fs.IntVar(&capacity, "capacity", store.DefaultCapacity, "MAC table `entries` when the store is created")
 	fs.IntVar(&routeCapacity, "route-capacity", store.DefaultRouteCapacity, "route table `entries` when the store is created")
@@ -226,7 +255,7 @@ func serverMode(args []string) int {
 		}
 	}
 	in := repl.NewInterp(srv, os.Stdout, repl.Options{Mode: "server", Name: f.name, KeepGoing: f.keepGoing, Console: console})
-	rc := drive(in, f.scripts, exitAtEOF, console, sigs(func(s os.Signal) {
+	rc := drive(in, &f, exitAtEOF, console, sigs(func(s os.Signal) {
 		if s == syscall.SIGHUP {
 			// SIGHUP is a checkpoint, not a quit: the server outlives the
 			// terminal that started it.
@@ -283,8 +312,8 @@ func sigs(onOther func(os.Signal)) <-chan os.Signal {
 
 // drive replays scripts, then stdin or the prompt, until the input ends,
 // `quit`, a signal, or (for clients) the session ends.
-func drive(in *repl.Interp, scripts []string, exitAtEOF bool, console *repl.Console, quit <-chan os.Signal, ended <-chan struct{}) int {
-	for _, s := range scripts {
+func drive(in *repl.Interp, f *instanceFlags, exitAtEOF bool, console *repl.Console, quit <-chan os.Signal, ended <-chan struct{}) int {
+	for _, s := range f.scripts {
 		if err := in.RunFile(s); err != nil {
 			if errors.Is(err, repl.ErrQuit) {
 				return 0
@@ -297,11 +326,13 @@ func drive(in *repl.Interp, scripts []string, exitAtEOF bool, console *repl.Cons
 	go func() {
 		var err error
 		switch {
+		case f.framed:
+			err = in.ServeFramed(os.Stdin, os.Stdout)
 		case interactive():
 			err = in.Interactive(console)
 		default:
 			err = in.RunReader("<stdin>", os.Stdin)
-			if err == nil && !exitAtEOF && ended == nil {
+			if err == nil && !exitAtEOF && ended == nil && !f.framed {
 				// End of piped input does not end a server: clients still
 				// need it. A script ends it with `quit`.
 				select {}
@@ -333,7 +364,7 @@ func clientMode(args []string) int {
 		watch  bool
 		wait   time.Duration
 	)
-	fs := newFlagSet("client", "[flags]")
+	fs := newFlagSet("client", "[flags]", clientAbout)
 	f.register(fs)
 	fs.StringVar(&client, "client-name", "", "`name` the server shows for this client (default: client-PID)")
 	fs.BoolVar(&watch, "watch", false, "print every change as it arrives")
@@ -384,9 +415,9 @@ func clientMode(args []string) int {
 	interactive := repl.IsTerminal(os.Stdin.Fd())
 	if !interactive && !watch {
 		// Piped commands run against the snapshot, then the client exits.
-		return drive(in, f.scripts, true, console, quit, c.Done())
+		return drive(in, &f, true, console, quit, c.Done())
 	}
-	rc := drive(in, f.scripts, false, console, quit, c.Done())
+	rc := drive(in, &f, false, console, quit, c.Done())
 	if err := clientEnd(c); err != nil {
 		fmt.Fprintln(os.Stderr, "rtm client:", err)
 		return 1
@@ -415,8 +446,7 @@ func dialWithin(opts proto.ClientOptions, wait time.Duration) (*proto.Client, er
 }
 
 func testMode(args []string) int {
-	fmt.Fprintln(os.Stderr, "rtm test: the scenario runner is not in this build")
-	return 2
+	return repl.Test(args, os.Stdout, os.Stderr)
 }
 
 func benchMode(args []string) int {
