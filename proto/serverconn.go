@@ -86,7 +86,7 @@ func (s *Server) serveConn(uc *net.UnixConn) {
 	if err := c.handshake(); err != nil {
 		s.stats.refused.Add(1)
 		s.opts.Logf("client #%d refused: %v", c.info.ID, err)
-		writePacket(uc, Header{Kind: KindError}, []byte(err.Error()))
+		refuse(uc, err)
 		return
 	}
 	setBuffers(uc)
@@ -118,13 +118,29 @@ func (s *Server) serveConn(uc *net.UnixConn) {
 		if errors.Is(err, ErrMalformed) || errors.Is(err, ErrMagic) || errors.Is(err, ErrShort) ||
 			errors.Is(err, ErrTooLarge) || errors.Is(err, ErrVersion) || errors.Is(err, errProtocol) {
 			s.stats.dropped.Add(1)
-			writePacket(uc, Header{Kind: KindError}, []byte(err.Error()))
+			refuse(uc, err)
 		}
 		s.opts.Logf("client %s (pid %d) dropped: %v", c.info.Name, c.info.PID, err)
 	}
 }
 
 var errProtocol = errors.New("protocol violation")
+
+// refuse tells the client why it is being closed, and lets it read that
+// before the close: closing with its packets still unread would make the
+// kernel reset the connection, and the client would see ECONNRESET
+// instead of the reason. A client that does not close is given a second.
+func refuse(uc *net.UnixConn, err error) {
+	writePacket(uc, Header{Kind: KindError}, []byte(err.Error()))
+	uc.CloseWrite()
+	uc.SetReadDeadline(time.Now().Add(time.Second))
+	buf := make([]byte, 256) // the rest of a longer packet is discarded
+	for {
+		if n, err := uc.Read(buf); err != nil || n == 0 {
+			return
+		}
+	}
+}
 
 // handshake checks the peer's credentials, reads its hello and welcomes it.
 func (c *serverConn) handshake() error {
