@@ -580,12 +580,15 @@ func hostileChild() int {
 
 // TestHostileClientDroppedAlone runs a process that sends 10^5 random,
 // truncated, oversized, empty and out-of-order packets (10^4 with
-// -short) while two good clients follow a stream of changes. Every bad
+// -short, 3·10^5 with -rtm.long) while two good clients follow a stream of changes. Every bad
 // connection is closed, the good ones never notice, and the tables equal
 // those of a reference server that saw the same changes and no attack.
 func TestHostileClientDroppedAlone(t *testing.T) {
 	packets := 100_000
-	if testing.Short() {
+	switch {
+	case *long:
+		packets = 300_000
+	case testing.Short():
 		packets = 10_000
 	}
 	var logs, drops atomic.Int64
@@ -717,14 +720,15 @@ func clientsChild() int {
 	return 0
 }
 
-// TestManyClientProcesses connects 200 clients from 4 processes (40 with
-// -short), streams changes to all of them, and checks each one's whole
-// view, MAC addresses read through its own mapping, against the server.
+// TestManyClientProcesses connects 200 clients from 4 processes (1000
+// with -rtm.long), streams changes to all of them, and checks each one's
+// whole view, MAC addresses read through its own mapping, against the
+// server.
 func TestManyClientProcesses(t *testing.T) {
 	const procs = 4
 	per := 50
-	if testing.Short() {
-		per = 10
+	if *long {
+		per = 250
 	}
 	srv := newTestServer(t, ServerOptions{Logf: func(string, ...any) {}})
 	rng := rand.New(rand.NewPCG(31, 32))

@@ -189,8 +189,11 @@ func (c *serverConn) readLoop() error {
 		}
 		switch h.Kind {
 		case KindAck:
-			if len(body) != 0 || h.Seq > c.s.log.published.Load() || h.Seq < c.acked.Load() {
-				return fmt.Errorf("%w: ack %d out of range", errProtocol, h.Seq)
+			if len(body) != 0 {
+				return fmt.Errorf("%w: ack with a %d-byte body", errProtocol, len(body))
+			}
+			if pub, acked := c.s.log.published.Load(), c.acked.Load(); h.Seq > pub || h.Seq < acked {
+				return fmt.Errorf("%w: ack %d out of range %d..%d", errProtocol, h.Seq, acked, pub)
 			}
 			c.acked.Store(h.Seq)
 			c.s.stats.acks.Add(1)
