@@ -244,6 +244,10 @@ func serverMode(args []string) int {
 		return 1
 	}
 	go srv.Serve()
+	if interactive() {
+		fmt.Fprintf(os.Stderr, "rtm server %s: socket %s, store %s (%s); %d routes, %d MACs. Type help.\n",
+			f.name, f.socket, st.Path(), st.Recovery(), st.RouteCount(), st.MACCount())
+	}
 
 	quit := func(reason string) {
 		srv.Close(reason, 2*time.Second)

@@ -264,9 +264,7 @@ func (c *Client) receive(uc *net.UnixConn) error {
 				return err
 			}
 			c.applied.Store(h.Seq + uint64(h.Count) - 1)
-			if err := writePacket(uc, Header{Kind: KindAck, Seq: c.applied.Load()}, nil); err != nil {
-				return err
-			}
+			ack(uc, c.applied.Load())
 		case KindSnapshotEnd:
 			if staging == nil {
 				return fmt.Errorf("%w: snapshot end without begin", errProtocol)
@@ -281,9 +279,7 @@ func (c *Client) receive(uc *net.UnixConn) error {
 			if c.opts.Watch != nil {
 				c.opts.Watch(Record{}, netip.Addr{}, true)
 			}
-			if err := writePacket(uc, Header{Kind: KindAck, Seq: h.Seq}, nil); err != nil {
-				return err
-			}
+			ack(uc, h.Seq)
 			select {
 			case <-c.ready:
 			default:
@@ -302,6 +298,14 @@ func (c *Client) receive(uc *net.UnixConn) error {
 			return fmt.Errorf("%w: unexpected %v from server", errProtocol, h.Kind)
 		}
 	}
+}
+
+// ack acknowledges changes up to seq. A failed ack does not end the
+// session: a server that quit while this client was stopped has left its
+// goodbye in the socket, and the next read must find it rather than treat
+// the broken pipe as a crash.
+func ack(uc *net.UnixConn, seq uint64) {
+	writePacket(uc, Header{Kind: KindAck, Seq: seq}, nil)
 }
 
 // applyBatch applies one batch of live changes under one lock.
