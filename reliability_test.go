@@ -11,6 +11,7 @@ import (
 	"hash/fnv"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -67,7 +68,8 @@ func prefixStates(start *model, lines []string) map[uint64]int {
 		case len(f) == 4:
 			entries[key] = key + " via " + f[2] + " dev " + f[3]
 		default:
-			entries[key] = key + " " + f[2]
+			// As `show macs` prints it: 2001:db8::0 is 2001:db8::.
+			entries[key] = key + " " + netip.MustParseAddr(f[2]).String()
 		}
 		if e, ok := entries[key]; ok {
 			h ^= entryHash(e)
