@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -528,5 +529,58 @@ func TestClientRejectsWrites(t *testing.T) {
 	r := runRTM(t, "C,10.1.1.0/24,192.168.1.1,eth0\n", "client", "--socket", in.socket)
 	if r.code == 0 || !strings.Contains(r.stderr, "read-only") {
 		t.Fatalf("client accepted a write: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+// TestClientSIGUSR1Resync: SIGUSR1 makes a client drop its copy and take a
+// fresh snapshot; the server counts the request and the copy is complete.
+func TestClientSIGUSR1Resync(t *testing.T) {
+	in := newInstance(t)
+	srv := in.server()
+	srv.must("C,10.1.1.0/24,192.168.1.1,eth0", "C,00:1a:2b:3c:4d:5e,10.1.1.7")
+	c := in.client("usr1")
+	c.signal(syscall.SIGUSR1)
+	deadline := time.Now().Add(10 * time.Second)
+	for !regexp.MustCompile(`resyncs_requested +1\n`).MatchString(srv.must("show stats")) {
+		if time.Now().After(deadline) {
+			t.Fatalf("server never saw the resync request: %s", srv.must("show stats"))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	got := sortedLines(c.must("sync", "show routes", "show macs"))
+	assertLines(t, "client after SIGUSR1", got, []string{"00:1a:2b:3c:4d:5e 10.1.1.7", "10.1.1.0/24 via 192.168.1.1 dev eth0"})
+	if !strings.Contains(c.errb.String(), "SIGUSR1") {
+		t.Errorf("client did not say what it did: %q", c.errb.String())
+	}
+}
+
+// TestClientRemapsNewStore: the server dies and its store is removed, so
+// the next server creates a new one (a new generation). The client must
+// map the new segment: lookups answer from it, not from the old mapping.
+func TestClientRemapsNewStore(t *testing.T) {
+	in := newInstance(t)
+	srv := in.server()
+	srv.must("C,00:1a:2b:3c:4d:5e,10.1.1.7")
+	c := in.client("remap")
+	if got := c.must("lookup 00:1a:2b:3c:4d:5e"); !strings.Contains(got, "10.1.1.7") {
+		t.Fatalf("lookup before: %q", got)
+	}
+	srv.signal(syscall.SIGKILL)
+	<-srv.done
+	// During the outage the client answers from its last mapping.
+	if got := c.must("lookup 00:1a:2b:3c:4d:5e"); !strings.Contains(got, "10.1.1.7") {
+		t.Fatalf("lookup during the outage: %q", got)
+	}
+	if err := os.Remove(in.store); err != nil {
+		t.Fatal(err)
+	}
+	srv2 := in.server()
+	srv2.must("C,00:1a:2b:3c:4d:5e,10.9.9.9")
+	in.waitClients(srv2, 1)
+	if got := c.must("sync", "lookup 00:1a:2b:3c:4d:5e"); !strings.Contains(got, "10.9.9.9") {
+		t.Fatalf("client still reads the old segment: %q (stderr %s)", got, c.errb.String())
+	}
+	if !strings.Contains(c.errb.String(), "remapped") {
+		t.Errorf("client did not report the new generation: %s", c.errb.String())
 	}
 }

@@ -1,0 +1,105 @@
+package main
+
+// README.md promises that its examples are true: these tests run them.
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"rtm/repl"
+)
+
+func readme(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestREADMECommandTable parses every command of the language table.
+func TestREADMECommandTable(t *testing.T) {
+	cell := regexp.MustCompile("^\\| `([^|]+)` (?:·|\\|)")
+	code := regexp.MustCompile("`([^`]+)`")
+	optional := regexp.MustCompile(` ?\[[^\]]*\]`)
+	n := 0
+	for _, line := range strings.Split(readme(t), "\n") {
+		if !cell.MatchString(line) {
+			continue
+		}
+		first := strings.SplitN(strings.TrimPrefix(line, "| "), " | ", 2)[0]
+		for _, m := range code.FindAllStringSubmatch(first, -1) {
+			// Optional parts ([TIMEOUT]) are left out; a synopsis (…, FILE)
+			// is no example.
+			cmd := optional.ReplaceAllString(m[1], "")
+			if strings.ContainsAny(cmd, "…") || strings.Contains(cmd, "FILE") {
+				continue
+			}
+			if _, err := repl.Parse([]byte(cmd)); err != nil {
+				t.Errorf("README command %q does not parse: %v", m[1], err)
+			}
+			n++
+		}
+	}
+	if n < 15 {
+		t.Fatalf("found only %d commands in README's table; did its format change?", n)
+	}
+}
+
+// fenced returns the body of the fenced block that contains marker.
+func fenced(t *testing.T, marker string) string {
+	t.Helper()
+	s := readme(t)
+	i := strings.Index(s, marker)
+	if i < 0 {
+		t.Fatalf("README has no %q", marker)
+	}
+	start := strings.LastIndex(s[:i], "```")
+	end := strings.Index(s[i:], "```")
+	body := s[start : i+end]
+	return body[strings.Index(body, "\n")+1:]
+}
+
+// TestREADMEBadScript runs the error example and compares its message.
+func TestREADMEBadScript(t *testing.T) {
+	block := fenced(t, "/tmp/bad.rtm:2:")
+	want := strings.TrimSpace(block[strings.Index(block, "/tmp/bad.rtm:2:"):])
+	dir := t.TempDir()
+	script := filepath.Join(dir, "bad.rtm")
+	os.WriteFile(script, []byte("C,10.1.1.0/24,192.168.1.1,eth0\nC,10.1.1.1/24,192.168.1.1,eth0\n"), 0o644)
+	in := newInstance(t)
+	r := runRTM(t, "", append([]string{"server", "--script", script, "--exit-at-eof"}, in.flags()...)...)
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1", r.code)
+	}
+	if got := strings.ReplaceAll(strings.TrimSpace(r.stderr), script, "/tmp/bad.rtm"); got != want {
+		t.Fatalf("README says\n%s\nrtm says\n%s", want, got)
+	}
+}
+
+// TestREADMEScenario runs the worked scenario and compares the report,
+// but for times and pids.
+func TestREADMEScenario(t *testing.T) {
+	block := fenced(t, "$ rtm test /tmp/late.rtm")
+	body := block[strings.Index(block, "<<'EOF'\n")+8:]
+	scenario := body[:strings.Index(body, "EOF\n")]
+	want := block[strings.Index(block, "$ rtm test /tmp/late.rtm\n")+25:]
+	want = want[:strings.Index(want, "$ rtm test scripts")]
+	path := filepath.Join(t.TempDir(), "late.rtm")
+	os.WriteFile(path, []byte(scenario), 0o644)
+	r := runRTM(t, "", "test", path)
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1 (the scenario's last line is meant to fail): %s", r.code, r.stderr)
+	}
+	vary := regexp.MustCompile(`\(\d+\.\d+s\)|pid \d+`)
+	norm := func(s string) string {
+		return strings.TrimSpace(vary.ReplaceAllString(strings.ReplaceAll(s, path, "/tmp/late.rtm"), "X"))
+	}
+	if g, w := norm(r.stdout+r.stderr), norm(want); g != w {
+		t.Fatalf("README says\n%s\nrtm test says\n%s", w, g)
+	}
+}
