@@ -352,15 +352,45 @@ func TestStoppedClient(t *testing.T) {
 	for _, c := range append(others, stopped) {
 		c.must("sync")
 	}
-	stopped.signal(syscall.SIGSTOP)
-	t.Cleanup(func() { stopped.signal(syscall.SIGCONT) })
-
 	lines := make([]string, 0, n+1)
 	for i := range n {
 		j := i % 1000
 		lines = append(lines, fmt.Sprintf("U,10.%d.%d.0/24,192.168.%d.%d,eth%d", j/256, j%256, i/1000%256, 1+i%250, i%4))
 	}
-	lines = append(lines, "C,"+sentinel+",10.9.9.9")
+	snapshots := func() (out []int) {
+		for _, c := range others {
+			out = append(out, statValue(c.must("show stats"), "snapshots"))
+		}
+		return out
+	}
+	fastOut := make([]string, len(others))
+	// replay pours the updates and a last change of the sentinel into the
+	// server, and times it and the running clients to the end.
+	replay := func(last string) (serverDone time.Duration, fastTimes []int) {
+		began := time.Now()
+		<-stream(srv, append(lines, last))
+		ip := last[strings.LastIndexByte(last, ',')+1:]
+		if !waitFor(60*time.Second, func() bool {
+			r := runRTM(t, "lookup "+sentinel+"\n", "client", "--socket", in.socket, "--client-name", "probe")
+			return strings.Contains(r.stdout, ip)
+		}) {
+			t.Fatal("the server never finished the replay")
+		}
+		serverDone = time.Since(began)
+		for i, c := range others {
+			fastOut[i] = c.must("sync", "show routes")
+			fastTimes = append(fastTimes, int(time.Since(began).Milliseconds()))
+		}
+		return serverDone, fastTimes
+	}
+
+	// First with all four clients reading: the reference rate.
+	snaps0 := snapshots()
+	refServer, refTimes := replay("C," + sentinel + ",10.9.9.1")
+	snaps1 := snapshots()
+
+	stopped.signal(syscall.SIGSTOP)
+	t.Cleanup(func() { stopped.signal(syscall.SIGCONT) })
 	base := rssAnon(srv.cmd.Process.Pid)
 	peak := base
 	sampling := make(chan struct{})
@@ -376,21 +406,8 @@ func TestStoppedClient(t *testing.T) {
 			}
 		}
 	}()
-	began := time.Now()
-	<-stream(srv, lines)
-	if !waitFor(60*time.Second, func() bool {
-		r := runRTM(t, "lookup "+sentinel+"\n", "client", "--socket", in.socket, "--client-name", "probe")
-		return strings.Contains(r.stdout, "10.9.9.9")
-	}) {
-		t.Fatal("the server never finished the replay")
-	}
-	serverDone := time.Since(began)
-	var fastTimes []int
-	fastOut := make([]string, len(others))
-	for i, c := range others {
-		fastOut[i] = c.must("sync", "show routes")
-		fastTimes = append(fastTimes, int(time.Since(began).Milliseconds()))
-	}
+	serverDone, fastTimes := replay("U," + sentinel + ",10.9.9.2")
+	snaps2 := snapshots()
 	close(sampling)
 	<-sampled
 	if stopped.cmd.ProcessState != nil {
@@ -414,17 +431,32 @@ func TestStoppedClient(t *testing.T) {
 	if code := srv.wait(20 * time.Second); code != 0 {
 		t.Fatalf("server exit %d: %s", code, srv.errb.String())
 	}
-	var resyncs int
-	for l := range strings.Lines(srv.out.String()) {
-		if f := strings.Fields(l); len(f) == 2 && f[0] == "slow_client_resyncs" {
-			resyncs, _ = strconv.Atoi(f[1])
-		}
-	}
+	resyncs := statValue(srv.out.String(), "slow_client_resyncs")
 	if resyncs == 0 {
 		t.Errorf("the change log never wrapped past the stopped client (no slow_client_resyncs): %s", srv.out.String())
 	}
-	t.Logf("%d updates: server applied them in %v; the 3 running clients had them all after %v ms; server RssAnon %d KiB → peak %d KiB (+%d MiB); stopped client converged %v after SIGCONT (slow_client_resyncs %d)",
-		n, serverDone.Round(time.Millisecond), fastTimes, base, peak, growth, converged.Round(time.Millisecond), resyncs)
+	t.Logf("%d updates, all clients reading: server done in %v, the 3 others after %v ms, resynced by snapshot %v times", n, refServer.Round(time.Millisecond), refTimes, diff(snaps1, snaps0))
+	t.Logf("%d updates, one client stopped: server done in %v, the 3 others after %v ms, resynced by snapshot %v times; server RssAnon %d KiB → peak %d KiB (+%d MiB); stopped client converged %v after SIGCONT (server slow_client_resyncs %d in all)",
+		n, serverDone.Round(time.Millisecond), fastTimes, diff(snaps2, snaps1), base, peak, growth, converged.Round(time.Millisecond), resyncs)
+}
+
+func diff(a, b []int) []int {
+	out := make([]int, len(a))
+	for i := range a {
+		out[i] = a[i] - b[i]
+	}
+	return out
+}
+
+// statValue reads one counter from `show stats` output.
+func statValue(out, name string) int {
+	for l := range strings.Lines(out) {
+		if f := strings.Fields(l); len(f) == 2 && f[0] == name {
+			n, _ := strconv.Atoi(f[1])
+			return n
+		}
+	}
+	return -1
 }
 
 // TestTwoServersAtOnce starts two servers on one store at the same
@@ -809,4 +841,29 @@ func firstLine(s, substr string) string {
 		}
 	}
 	return ""
+}
+
+// TestTruncatedStoreRefused: a server finding its store truncated exits
+// with a message naming the file and the cause, and leaves the file be.
+func TestTruncatedStoreRefused(t *testing.T) {
+	in := newInstance(t)
+	srv := in.server()
+	srv.send("C,10.1.1.0/24,192.168.1.1,eth0", "quit")
+	if code := srv.wait(10 * time.Second); code != 0 {
+		t.Fatalf("server exit %d: %s", code, srv.errb.String())
+	}
+	fi, err := os.Stat(in.store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(in.store, fi.Size()/2); err != nil {
+		t.Fatal(err)
+	}
+	r := runRTM(t, "", append([]string{"server", "--exit-at-eof"}, in.flags()...)...)
+	if r.code == 0 || !strings.Contains(r.stderr, in.store) || !strings.Contains(r.stderr, "truncated") {
+		t.Fatalf("server on a truncated store: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if fi2, err := os.Stat(in.store); err != nil || fi2.Size() != fi.Size()/2 {
+		t.Fatalf("the truncated store was changed: %v", err)
+	}
 }
