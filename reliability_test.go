@@ -298,8 +298,14 @@ func TestClientsSurviveRestarts(t *testing.T) {
 		}
 		m = modelFrom(t, dump)
 	}
-	srv.send(m.gen(rng, 2000)...)
-	want := sortedLines(in.dump())
+	srv.send(append(m.gen(rng, 2000), "U,"+sentinel+",10.255.254.1")...)
+	var want []string
+	if !waitFor(10*time.Second, func() bool {
+		want = sortedLines(in.dump())
+		return slices.Contains(want, sentinel+" 10.255.254.1")
+	}) {
+		t.Fatal("the server never applied the last changes")
+	}
 	for i, c := range clients {
 		got := sortedLines(c.must("sync", "show routes", "show macs"))
 		if n := countLines(c.out.String()+c.errb.String(), "reconnected to"); n != restarts {
@@ -539,7 +545,7 @@ func TestTwoServersAtOnce(t *testing.T) {
 		if fi2, err := os.Stat(in.store); err != nil || !os.SameFile(fi, fi2) {
 			t.Fatalf("the successor replaced the store: %v", err)
 		}
-		succ.send("C,10.9.9.0/24,192.168.9.1,eth9")
+		succ.must("C,10.9.9.0/24,192.168.9.1,eth9")
 		awaitReconnects(t, c, 1)
 		assertLines(t, "client of the successor", sortedLines(c.must("sync", "show routes")), sortedLines(in.dump()))
 	}
@@ -605,7 +611,7 @@ func TestOtherUIDRefused(t *testing.T) {
 	in := newInstance(t)
 	in.socket = filepath.Join(dir, "rtm.sock")
 	srv := in.server()
-	srv.send("C,10.1.1.0/24,192.168.1.1,eth0", "C,00:1a:2b:3c:4d:5e,10.1.1.7")
+	srv.must("C,10.1.1.0/24,192.168.1.1,eth0", "C,00:1a:2b:3c:4d:5e,10.1.1.7")
 	for _, p := range []string{in.socket, in.store} {
 		fi, err := os.Stat(p)
 		if err != nil || fi.Mode().Perm() != 0o600 {
@@ -675,7 +681,7 @@ func TestClosedPipes(t *testing.T) {
 		t.Fatalf("no first line from the watcher: %v", err)
 	}
 	pr.Close()
-	srv.send("C,10.1.1.0/24,192.168.1.1,eth0", "C,00:1a:2b:3c:4d:5e,10.1.1.7")
+	srv.must("C,10.1.1.0/24,192.168.1.1,eth0", "C,00:1a:2b:3c:4d:5e,10.1.1.7")
 	select {
 	case <-done:
 		if ws := cmd.ProcessState.Sys().(syscall.WaitStatus); ws.Signaled() {
@@ -821,8 +827,13 @@ func TestServerFDExhaustion(t *testing.T) {
 	if e := p.errb.String(); !strings.Contains(e, in.socket) {
 		t.Fatalf("the report does not name the socket: %s", e)
 	}
+	// The stream server applies the change when it reads it: poll.
 	p.send("C,00:1a:2b:3c:4d:5e,10.1.1.7")
-	if got := c.must("sync", "show macs"); !strings.Contains(got, "00:1a:2b:3c:4d:5e 10.1.1.7") {
+	var got string
+	if !waitFor(5*time.Second, func() bool {
+		got = c.must("sync", "show macs")
+		return strings.Contains(got, "00:1a:2b:3c:4d:5e 10.1.1.7")
+	}) {
 		t.Fatalf("client not served while the server is out of descriptors: %q", got)
 	}
 	for _, uc := range raws[:4] {
