@@ -259,7 +259,7 @@ func serverMode(args []string) int {
 		}
 	}
 	in := repl.NewInterp(srv, os.Stdout, repl.Options{Mode: "server", Name: f.name, KeepGoing: f.keepGoing, Console: console})
-	rc := drive(in, &f, exitAtEOF, console, sigs(func(s os.Signal) {
+	quitSignal := sigs(func(s os.Signal) {
 		if s == syscall.SIGHUP {
 			// SIGHUP is a checkpoint, not a quit: the server outlives the
 			// terminal that started it.
@@ -269,8 +269,22 @@ func serverMode(args []string) int {
 				console.Printf("checkpoint: store %s synced", st.Path())
 			}
 		}
-	}), nil)
-	quit("server quit")
+	})
+	// Whatever ends the server, clients learn why.
+	reason := make(chan string, 1)
+	sig := make(chan os.Signal, 1)
+	go func() {
+		s := <-quitSignal
+		reason <- s.String()
+		sig <- s
+	}()
+	rc := drive(in, &f, !exitAtEOF, console, sig, nil)
+	select {
+	case r := <-reason:
+		quit("server " + f.name + " got " + r)
+	default:
+		quit("server " + f.name + " quit")
+	}
 	return rc
 }
 
@@ -316,7 +330,9 @@ func sigs(onOther func(os.Signal)) <-chan os.Signal {
 
 // drive replays scripts, then stdin or the prompt, until the input ends,
 // `quit`, a signal, or (for clients) the session ends.
-func drive(in *repl.Interp, f *instanceFlags, exitAtEOF bool, console *repl.Console, quit <-chan os.Signal, ended <-chan struct{}) int {
+// At the end of piped stdin, stayAtEOF keeps the process up (a server
+// serving, a client watching) until a signal or the session ends.
+func drive(in *repl.Interp, f *instanceFlags, stayAtEOF bool, console *repl.Console, quit <-chan os.Signal, ended <-chan struct{}) int {
 	for _, s := range f.scripts {
 		if err := in.RunFile(s); err != nil {
 			if errors.Is(err, repl.ErrQuit) {
@@ -336,9 +352,9 @@ func drive(in *repl.Interp, f *instanceFlags, exitAtEOF bool, console *repl.Cons
 			err = in.Interactive(console)
 		default:
 			err = in.RunReader("<stdin>", os.Stdin)
-			if err == nil && !exitAtEOF && ended == nil && !f.framed {
-				// End of piped input does not end a server: clients still
-				// need it. A script ends it with `quit`.
+			if err == nil && stayAtEOF && !f.framed {
+				// End of piped input does not end a server (clients still
+				// need it; a script ends it with quit) nor a watching client.
 				select {}
 			}
 		}
@@ -419,9 +435,9 @@ func clientMode(args []string) int {
 	interactive := repl.IsTerminal(os.Stdin.Fd())
 	if !interactive && !watch {
 		// Piped commands run against the snapshot, then the client exits.
-		return drive(in, &f, true, console, quit, c.Done())
+		return drive(in, &f, false, console, quit, c.Done())
 	}
-	rc := drive(in, &f, false, console, quit, c.Done())
+	rc := drive(in, &f, watch, console, quit, c.Done())
 	if err := clientEnd(c); err != nil {
 		fmt.Fprintln(os.Stderr, "rtm client:", err)
 		return 1

@@ -290,7 +290,7 @@ func (c *Client) receive(uc *net.UnixConn) error {
 				c.pong(binary.LittleEndian.Uint64(body), h.Seq)
 			}
 		case KindShutdown:
-			c.opts.Logf("server quit: %s", body)
+			c.opts.Logf("%s; exiting", body)
 			return ErrServerQuit
 		case KindError:
 			return fmt.Errorf("server error: %s", body)

@@ -55,8 +55,15 @@ func (c *Console) Close() error {
 	defer c.mu.Unlock()
 	c.closed = true
 	if c.rl != nil {
-		err := c.rl.Close()
+		rl := c.rl
 		c.rl = nil
+		// readline's Close waits for its terminal reader, which stays in
+		// a read(2) until a key is pressed: a client whose server quit
+		// would hang there. Restore the terminal now and let the rest of
+		// the close finish in the background.
+		err := rl.Terminal.ExitRawMode()
+		rl.Clean()
+		go rl.Close()
 		return err
 	}
 	return nil
