@@ -103,3 +103,57 @@ func TestREADMEScenario(t *testing.T) {
 		t.Fatalf("README says\n%s\nrtm test says\n%s", w, g)
 	}
 }
+
+// TestReplayThroughBinary drives replay end to end: --script (repeated,
+// with nested source), piped stdin, --keep-going, and the exit statuses.
+func TestReplayThroughBinary(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	write("lib/macs.rtm", "C,00:1a:2b:3c:4d:5e,10.1.1.7\nsource more.rtm\n")
+	write("lib/more.rtm", "C,aabb.ccdd.eeff,2001:db8::7\n")
+	first := write("first.rtm", "C,10.1.1.0/24,192.168.1.1,eth0\nsource lib/macs.rtm\n")
+	second := write("second.rtm", "expect count macs 2\nexpect mac aa:bb:cc:dd:ee:ff 2001:db8::7\n")
+	bad := write("bad.rtm", "C,10.9.0.0/16,192.168.1.1,eth0\nD,10.77.0.0/16\nC,10.1.1.1/24,192.168.1.1,eth0\nC,10.8.0.0/16,192.168.1.1,eth0\n")
+
+	in := newInstance(t)
+	base := append([]string{"server", "--exit-at-eof"}, in.flags()...)
+	r := runRTM(t, "show routes\nshow macs\n", append(base, "--script", first, "--script", second)...)
+	if r.code != 0 {
+		t.Fatalf("scripts and stdin: exit %d: %s", r.code, r.stderr)
+	}
+	assertLines(t, "piped show", sortedLines(r.stdout), []string{
+		"00:1a:2b:3c:4d:5e 10.1.1.7", "10.1.1.0/24 via 192.168.1.1 dev eth0", "aa:bb:cc:dd:ee:ff 2001:db8::7"})
+
+	// Stop at the first error: line 2; line 4 is never applied.
+	r = runRTM(t, "", append(base, "--script", bad)...)
+	if r.code != 1 || !strings.Contains(r.stderr, bad+":2:") || strings.Contains(r.stderr, ":3:") {
+		t.Fatalf("first error: exit %d, stderr %q", r.code, r.stderr)
+	}
+	// Keep going: both errors reported, the good lines applied, still exit 1.
+	r = runRTM(t, "show routes\n", append(base, "--fresh", "--keep-going", "--script", bad)...)
+	if r.code != 1 || !strings.Contains(r.stderr, bad+":2:") || !strings.Contains(r.stderr, bad+":3:") {
+		t.Fatalf("keep-going: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if r = runRTM(t, "show routes\n", base...); !strings.Contains(r.stdout, "10.8.0.0/16") || !strings.Contains(r.stdout, "10.9.0.0/16") {
+		t.Fatalf("keep-going did not apply the good lines: %q", r.stdout)
+	}
+	// Errors on piped stdin name <stdin> and the line.
+	r = runRTM(t, "show routes\nbogus\n", base...)
+	if r.code != 1 || !strings.Contains(r.stderr, "<stdin>:2:") {
+		t.Fatalf("stdin error: exit %d, stderr %q", r.code, r.stderr)
+	}
+	// quit in a script ends the server cleanly.
+	r = runRTM(t, "", append(append([]string{"server"}, in.flags()...), "--script", write("q.rtm", "quit\n"))...)
+	if r.code != 0 {
+		t.Fatalf("quit in a script: exit %d: %s", r.code, r.stderr)
+	}
+}
