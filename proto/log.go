@@ -74,10 +74,13 @@ func (l *changeLog) at(num uint64) *chunk {
 // next one if needed. Appending to it never reallocates.
 func (l *changeLog) room() []byte {
 	if l.cur.n+MaxRecord > chunkSize {
+		// The next chunk goes into the ring before this one is sealed: a
+		// writer that sees the seal moves on to the next chunk at once,
+		// and must find it there, not take its absence for an overrun.
 		c := l.cur
-		c.state.Store(c.state.Load() | sealed)
 		l.cur = newChunk(c.num+1, l.seq+1)
 		l.ring[l.cur.num%uint64(len(l.ring))].Store(l.cur)
+		c.state.Store(c.state.Load() | sealed)
 	}
 	return l.cur.data[:l.cur.n]
 }
