@@ -259,7 +259,7 @@ func serverMode(args []string) int {
 		}
 	}
 	in := repl.NewInterp(srv, os.Stdout, repl.Options{Mode: "server", Name: f.name, KeepGoing: f.keepGoing, Console: console})
-	quitSignal := sigs(func(s os.Signal) {
+	quitSignal := sigs(in, func(s os.Signal) {
 		if s == syscall.SIGHUP {
 			// SIGHUP is a checkpoint, not a quit: the server outlives the
 			// terminal that started it.
@@ -310,19 +310,26 @@ func reportRecovery(st *store.Store) {
 	}
 }
 
-// sigs returns a channel of the signals a mode handles; other signals
-// (SIGHUP on the server) go to onOther.
-func sigs(onOther func(os.Signal)) <-chan os.Signal {
+// sigs returns a channel that receives the signal that ends the process:
+// SIGTERM, or SIGINT when no one is at the prompt. At the prompt, SIGINT
+// is Ctrl-C while a command runs: it interrupts that command, as in a
+// shell. Other signals (SIGHUP, SIGUSR1) go to onOther.
+func sigs(in *repl.Interp, onOther func(os.Signal)) <-chan os.Signal {
 	ch := make(chan os.Signal, 4)
 	quit := make(chan os.Signal, 1)
 	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1)
+	atPrompt := interactive()
 	go func() {
 		for s := range ch {
-			if s == syscall.SIGINT || s == syscall.SIGTERM {
+			switch {
+			case s == syscall.SIGINT && atPrompt:
+				in.Interrupt()
+			case s == syscall.SIGINT || s == syscall.SIGTERM:
 				quit <- s
 				return
+			default:
+				onOther(s)
 			}
-			onOther(s)
 		}
 	}()
 	return quit
@@ -425,13 +432,13 @@ func clientMode(args []string) int {
 		}
 		return 0
 	}
-	quit := sigs(func(s os.Signal) {
+	in := repl.NewInterp(c, os.Stdout, repl.Options{Mode: "client", Name: f.name, KeepGoing: f.keepGoing, Console: console})
+	quit := sigs(in, func(s os.Signal) {
 		if s == syscall.SIGUSR1 {
 			console.Printf("SIGUSR1: dropping local tables, asking for a fresh snapshot")
 			c.Resync()
 		}
 	})
-	in := repl.NewInterp(c, os.Stdout, repl.Options{Mode: "client", Name: f.name, KeepGoing: f.keepGoing, Console: console})
 	interactive := repl.IsTerminal(os.Stdin.Fd())
 	if !interactive && !watch {
 		// Piped commands run against the snapshot, then the client exits.

@@ -149,6 +149,7 @@ func (in *Interp) Interactive(c *Console) error {
 		case err != nil:
 			return fmt.Errorf("prompt: %w", err)
 		}
+		in.interrupted.Store(false)
 		if err := in.runPrompt(Location{File: "<prompt>", Line: n}, []byte(line)); err != nil {
 			if errors.Is(err, ErrQuit) {
 				return nil

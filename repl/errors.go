@@ -11,6 +11,9 @@ import (
 var (
 	// ErrQuit is returned when `quit` runs; callers treat it as a clean end.
 	ErrQuit = errors.New("quit")
+	// ErrInterrupted ends a command stopped by Interp.Interrupt (Ctrl-C
+	// while it runs at the prompt).
+	ErrInterrupted = errors.New("interrupted")
 	// ErrExpect is wrapped by every failed expectation.
 	ErrExpect = errors.New("expect failed")
 	// ErrFailed is wrapped by the error a keep-going replay returns at its

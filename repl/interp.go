@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"rtm/proto"
@@ -76,6 +78,23 @@ type Interp struct {
 	p      parser
 	frames []frame // the files being replayed, innermost last
 	prog   progress
+
+	// Interrupt may come from another goroutine (a signal handler).
+	interrupted atomic.Bool
+	cancelMu    sync.Mutex
+	cancel      context.CancelFunc // of the sync wait in progress
+}
+
+// Interrupt stops the command that is running: a sync stops waiting, a
+// replay stops before its next line; either returns ErrInterrupted. The
+// prompt uses it for Ctrl-C while a command runs. Safe for concurrent use.
+func (in *Interp) Interrupt() {
+	in.interrupted.Store(true)
+	in.cancelMu.Lock()
+	if in.cancel != nil {
+		in.cancel()
+	}
+	in.cancelMu.Unlock()
 }
 
 // frame is one file or stream being replayed.
@@ -232,7 +251,21 @@ func (in *Interp) sync(timeout time.Duration) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
+	in.cancelMu.Lock()
+	in.cancel = cancel
+	in.cancelMu.Unlock()
+	defer func() {
+		in.cancelMu.Lock()
+		in.cancel = nil
+		in.cancelMu.Unlock()
+	}()
+	if in.interrupted.Load() {
+		return ErrInterrupted
+	}
 	if err := in.e.Sync(ctx); err != nil {
+		if in.interrupted.Load() {
+			return ErrInterrupted
+		}
 		return fmt.Errorf("sync (timeout %s): %w", timeout, err)
 	}
 	return nil
@@ -361,6 +394,9 @@ func (in *Interp) runStream(name string, r io.Reader) error {
 		}
 		if len(line) > 0 {
 			loc.Line++
+			if in.interrupted.Load() {
+				return at(loc, ErrInterrupted)
+			}
 			err := in.runLine(loc, line, &cmd)
 			if err == nil {
 				err = in.emit()
