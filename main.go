@@ -11,6 +11,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -18,6 +19,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -408,13 +410,24 @@ func clientMode(args []string) int {
 	}
 	console := newConsole()
 	opts := proto.ClientOptions{Socket: f.socket, Name: client, Logf: console.Printf}
+	// Watched changes are the output of --watch: stdout (through the
+	// prompt at a terminal), so `rtm client --watch | head -1` gets them,
+	// and a reader that went away (EPIPE) ends the watch.
+	outGone := make(chan struct{})
 	if watch {
+		var out io.Writer = os.Stdout
+		if interactive() {
+			out = console
+		}
+		var gone sync.Once
 		opts.Watch = func(rec proto.Record, ip netip.Addr, snapshot bool) {
 			if snapshot {
 				console.Printf("snapshot applied")
 				return
 			}
-			console.Printf("%s", rec.AppendText(nil, ip))
+			if _, err := out.Write(append(rec.AppendText(nil, ip), '\n')); err != nil {
+				gone.Do(func() { close(outGone) })
+			}
 		}
 	}
 	c, err := dialWithin(opts, wait)
@@ -444,12 +457,29 @@ func clientMode(args []string) int {
 		// Piped commands run against the snapshot, then the client exits.
 		return drive(in, &f, false, console, quit, c.Done())
 	}
-	rc := drive(in, &f, watch, console, quit, c.Done())
+	ended := c.Done()
+	if watch {
+		ended = either(c.Done(), outGone)
+	}
+	rc := drive(in, &f, watch, console, quit, ended)
 	if err := clientEnd(c); err != nil {
 		fmt.Fprintln(os.Stderr, "rtm client:", err)
 		return 1
 	}
 	return rc
+}
+
+// either is closed once a or b is.
+func either(a, b <-chan struct{}) <-chan struct{} {
+	ch := make(chan struct{})
+	go func() {
+		select {
+		case <-a:
+		case <-b:
+		}
+		close(ch)
+	}()
+	return ch
 }
 
 func clientEnd(c *proto.Client) error {
