@@ -582,10 +582,11 @@ func hostileChild() int {
 }
 
 // TestHostileClientDroppedAlone runs a process that sends 10^5 random,
-// truncated, oversized, empty and out-of-order packets (10^4 with
-// -short, 3·10^5 with -rtm.long) while two good clients follow a stream of changes. Every bad
-// connection is closed, the good ones never notice, and the tables equal
-// those of a reference server that saw the same changes and no attack.
+// truncated, oversized, empty and out-of-order packets (10^4 with -short,
+// 3·10^5 with -rtm.long) while two good clients follow a stream of
+// changes. Every bad connection is closed, the good ones never notice,
+// and the tables equal those of a reference server that saw the same
+// changes and no attack.
 func TestHostileClientDroppedAlone(t *testing.T) {
 	packets := 100_000
 	switch {
