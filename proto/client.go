@@ -39,7 +39,7 @@ type Client struct {
 
 	mu     sync.RWMutex
 	routes *store.RouteTable
-	macs   map[store.MAC]struct{}
+	macs   *macSet
 
 	reader  atomic.Pointer[store.Reader]
 	readers []*store.Reader // every mapping ever used; unmapped at Close only
@@ -75,7 +75,7 @@ func Dial(o ClientOptions) (*Client, error) {
 	c := &Client{
 		opts:   o,
 		routes: new(store.RouteTable),
-		macs:   make(map[store.MAC]struct{}),
+		macs:   newMACSet(0),
 		ready:  make(chan struct{}),
 		done:   make(chan struct{}),
 		stop:   make(chan struct{}),
@@ -182,7 +182,7 @@ func (c *Client) run(uc *net.UnixConn) {
 			return
 		}
 		c.mu.RLock()
-		nr, nm := c.routes.Len(), len(c.macs)
+		nr, nm := c.routes.Len(), c.macs.Len()
 		c.mu.RUnlock()
 		c.opts.Logf("lost server at %s: %v; keeping %d routes and %d MACs, reconnecting", c.opts.Socket, err, nr, nm)
 		if uc = c.reconnect(); uc == nil {
@@ -214,7 +214,6 @@ func (c *Client) receive(uc *net.UnixConn) error {
 	buf := make([]byte, MaxPacket+1)
 	var (
 		dec     Decoder
-		rec     Record
 		staging *snapshotTables // non-nil between snapshot begin and end
 		live    bool
 	)
@@ -238,10 +237,7 @@ func (c *Client) receive(uc *net.UnixConn) error {
 				if staging == nil {
 					return fmt.Errorf("%w: snapshot records outside a snapshot", errProtocol)
 				}
-				for dec.Next(&rec) {
-					staging.apply(&rec)
-				}
-				if err := dec.Err(); err != nil {
+				if err := applyAll(staging.routes, staging.macs, &dec, nil); err != nil {
 					return err
 				}
 				continue
@@ -260,7 +256,7 @@ func (c *Client) receive(uc *net.UnixConn) error {
 				}
 				continue
 			}
-			if err := c.applyBatch(&dec, &rec); err != nil {
+			if err := c.applyBatch(&dec); err != nil {
 				return err
 			}
 			c.applied.Store(h.Seq + uint64(h.Count) - 1)
@@ -309,12 +305,12 @@ func ack(uc *net.UnixConn, seq uint64) {
 }
 
 // applyBatch applies one batch of live changes under one lock.
-func (c *Client) applyBatch(dec *Decoder, rec *Record) error {
+func (c *Client) applyBatch(dec *Decoder) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for dec.Next(rec) {
-		applyRecord(c.routes, c.macs, rec)
-		if c.opts.Watch != nil {
+	var watch func(*Record)
+	if c.opts.Watch != nil {
+		watch = func(rec *Record) {
 			var ip netip.Addr
 			if rec.Op == OpMACCreate || rec.Op == OpMACUpdate {
 				ip, _ = c.reader.Load().Lookup(rec.MAC)
@@ -322,25 +318,52 @@ func (c *Client) applyBatch(dec *Decoder, rec *Record) error {
 			c.opts.Watch(*rec, ip, false)
 		}
 	}
-	return dec.Err()
+	return applyAll(c.routes, c.macs, dec, watch)
 }
 
-func applyRecord(routes *store.RouteTable, macs map[store.MAC]struct{}, rec *Record) {
+// applyGroup is how many records are decoded ahead of applying them.
+const applyGroup = 16
+
+// applyAll decodes and applies the records of dec in order, in groups
+// whose MAC slots are touched first (see macSet.touch). watch, if not
+// nil, sees each record once it is applied. Records before a malformed
+// one are applied, as they would be one by one.
+func applyAll(routes *store.RouteTable, macs *macSet, dec *Decoder, watch func(*Record)) error {
+	var recs [applyGroup]Record
+	for {
+		n := 0
+		for n < len(recs) && dec.Next(&recs[n]) {
+			n++
+		}
+		macs.touch(recs[:n])
+		for i := range recs[:n] {
+			applyRecord(routes, macs, &recs[i])
+			if watch != nil {
+				watch(&recs[i])
+			}
+		}
+		if n < len(recs) {
+			return dec.Err()
+		}
+	}
+}
+
+func applyRecord(routes *store.RouteTable, macs *macSet, rec *Record) {
 	switch rec.Op {
 	case OpRouteCreate, OpRouteUpdate:
 		routes.Set(rec.Route)
 	case OpRouteDelete:
 		routes.Delete(rec.Route.Prefix)
 	case OpMACCreate, OpMACUpdate:
-		macs[rec.MAC] = struct{}{}
+		macs.Add(rec.MAC)
 	case OpMACDelete:
-		delete(macs, rec.MAC)
+		macs.Delete(rec.MAC)
 	case OpFlush:
 		if rec.Flush&FlushRoutes != 0 {
 			routes.Clear()
 		}
 		if rec.Flush&FlushMACs != 0 {
-			clear(macs)
+			macs.Clear()
 		}
 	}
 }
@@ -349,14 +372,12 @@ func applyRecord(routes *store.RouteTable, macs map[store.MAC]struct{}, rec *Rec
 // from old to new state at once.
 type snapshotTables struct {
 	routes *store.RouteTable
-	macs   map[store.MAC]struct{}
+	macs   *macSet
 }
 
 func newSnapshotTables(macs int) *snapshotTables {
-	return &snapshotTables{routes: new(store.RouteTable), macs: make(map[store.MAC]struct{}, min(macs, 1<<24))}
+	return &snapshotTables{routes: new(store.RouteTable), macs: newMACSet(min(macs, 1<<24))}
 }
-
-func (t *snapshotTables) apply(rec *Record) { applyRecord(t.routes, t.macs, rec) }
 
 func (c *Client) send(h Header, body []byte) error {
 	c.connMu.Lock()
@@ -419,8 +440,8 @@ func (c *Client) MatchRoute(ip netip.Addr) (store.Route, bool) {
 // MACs returns the keys this client was told about, sorted.
 func (c *Client) MACs() []store.MAC {
 	c.mu.RLock()
-	out := make([]store.MAC, 0, len(c.macs))
-	for m := range c.macs {
+	out := make([]store.MAC, 0, c.macs.Len())
+	for m := range c.macs.All() {
 		out = append(out, m)
 	}
 	c.mu.RUnlock()
@@ -446,7 +467,7 @@ func (c *Client) Clients() []ClientInfo { return nil }
 // Stats returns the session's counters.
 func (c *Client) Stats() []Stat {
 	c.mu.RLock()
-	routes, macs := c.routes.Len(), len(c.macs)
+	routes, macs := c.routes.Len(), c.macs.Len()
 	c.mu.RUnlock()
 	st := &c.stats
 	return []Stat{

@@ -1,0 +1,50 @@
+package proto
+
+import (
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"rtm/store"
+)
+
+// TestMACSetModel checks the set against a map under random adds and
+// deletes over a small key space, so probe chains collide and wrap.
+func TestMACSetModel(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	s := newMACSet(0)
+	model := map[store.MAC]bool{}
+	for i := range 200_000 {
+		m := store.MACFromUint64(rng.Uint64N(3000) * 0x10001)
+		if rng.IntN(3) == 0 {
+			s.Delete(m)
+			delete(model, m)
+		} else {
+			s.Add(m)
+			model[m] = true
+		}
+		if i%20_000 == 0 {
+			s.Clear()
+			clear(model)
+		}
+		if s.Len() != len(model) {
+			t.Fatalf("step %d: len %d, want %d", i, s.Len(), len(model))
+		}
+		probe := store.MACFromUint64(rng.Uint64N(3000) * 0x10001)
+		if s.Has(probe) != model[probe] {
+			t.Fatalf("step %d: Has(%s) = %v, want %v", i, probe, s.Has(probe), model[probe])
+		}
+	}
+	var got []store.MAC
+	for m := range s.All() {
+		got = append(got, m)
+	}
+	if len(got) != len(model) || slices.ContainsFunc(got, func(m store.MAC) bool { return !model[m] }) {
+		t.Fatalf("All yields %d keys, want the %d of the model", len(got), len(model))
+	}
+	// The all-zero MAC is a valid key.
+	s.Add(store.MAC{})
+	if !s.Has(store.MAC{}) {
+		t.Fatal("zero MAC not found after Add")
+	}
+}
