@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -223,8 +224,22 @@ func openExisting(path string) (*Store, error) {
 }
 
 // ownerPID reads the writer pid from the header of a locked segment, for
-// the error message; 0 if the header is unreadable.
+// the error message; 0 if the header is unreadable. A writer that has
+// just taken the lock records its pid only once it has validated the
+// segment, so until then the header still names the previous owner, who
+// may be dead: wait a little for a live one.
 func ownerPID(fd int) int {
+	pid := 0
+	for range 50 {
+		if pid = headerPID(fd); pid > 0 && unix.Kill(pid, 0) != unix.ESRCH {
+			return pid
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return pid
+}
+
+func headerPID(fd int) int {
 	buf := make([]byte, headerSize)
 	n, err := readAt(fd, buf)
 	if err != nil || n < headerSize {
