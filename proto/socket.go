@@ -70,12 +70,14 @@ func peerCred(c *net.UnixConn) (*unix.Ucred, error) {
 	return cred, err
 }
 
-// setBuffers asks for larger socket buffers: batches of tens of KiB need
-// room for several packets in flight. The kernel caps the request at
-// net.core.wmem_max/rmem_max, which is fine.
+// setBuffers asks for socket buffers of 1 MiB: room for sixteen full
+// 64 KiB batches in flight, which keeps a client's reads streaming. More
+// did not raise fan-out, and made a client that stops reading absorb
+// megabytes of small packets before the log's bound could take over.
+// The kernel caps the request at net.core.wmem_max/rmem_max.
 func setBuffers(c *net.UnixConn) {
-	c.SetWriteBuffer(4 << 20)
-	c.SetReadBuffer(4 << 20)
+	c.SetWriteBuffer(1 << 20)
+	c.SetReadBuffer(1 << 20)
 }
 
 // readPacket reads one packet into buf (which must hold MaxPacket+1
