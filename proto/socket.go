@@ -70,14 +70,14 @@ func peerCred(c *net.UnixConn) (*unix.Ucred, error) {
 	return cred, err
 }
 
-// setBuffers asks for socket buffers of 1 MiB: room for sixteen full
-// 64 KiB batches in flight, which keeps a client's reads streaming. More
-// did not raise fan-out, and made a client that stops reading absorb
-// megabytes of small packets before the log's bound could take over.
-// The kernel caps the request at net.core.wmem_max/rmem_max.
+// setBuffers asks for socket buffers of 256 KiB: room for four full
+// 64 KiB batches in flight, which keeps a client's reads streaming (1 and
+// 4 MiB gave no more fan-out). A client that stops reading fills it soon
+// and its writer falls back on the log's bound, rather than the kernel
+// holding megabytes of small packets for it.
 func setBuffers(c *net.UnixConn) {
-	c.SetWriteBuffer(1 << 20)
-	c.SetReadBuffer(1 << 20)
+	c.SetWriteBuffer(256 << 10)
+	c.SetReadBuffer(256 << 10)
 }
 
 // readPacket reads one packet into buf (which must hold MaxPacket+1
