@@ -211,9 +211,24 @@ func TestSlowClientResync(t *testing.T) {
 	}
 	syncAll(t, srv, fast, slow)
 	// Holding the slow client's lock parks its receive loop in applyBatch:
-	// it stops reading, its socket fills, and the log wraps past it.
+	// it stops reading, its socket fills, and the log wraps past it. Publish
+	// until it lags by far more than the log and any socket buffer hold
+	// (the log holds about 37 k of these records; a lag of 500 k cannot be
+	// buffered anywhere), so the overrun does not depend on timing.
 	slow.mu.Lock()
-	for i := range 300000 {
+	lag := func() uint64 {
+		for _, ci := range srv.Clients() {
+			if ci.Name == "slow" {
+				return ci.Lag
+			}
+		}
+		return 0
+	}
+	for i := 0; lag() < 500_000; i++ {
+		if i > 10_000_000 {
+			slow.mu.Unlock()
+			t.Fatalf("slow client lags only %d changes after %d updates", lag(), i)
+		}
 		if err := srv.UpdateMAC(mac(i%1000), netip.AddrFrom4([4]byte{10, 2, byte(i >> 8), byte(i)})); err != nil {
 			slow.mu.Unlock()
 			t.Fatal(err)
