@@ -466,15 +466,19 @@ func (b *bench) runB4() ([]BenchResult, error) {
 	if err := b.ensureFull(); err != nil {
 		return nil, err
 	}
-	var rates []float64
+	var rates, batched []float64
 	for range b.o.runs {
 		rep, err := b.report("lookup", "--lookups", strconv.Itoa(b.o.lookups))
 		if err != nil {
 			return nil, err
 		}
-		rates = append(rates, rep.Rate)
+		rates, batched = append(rates, rep.Rate), append(batched, rep.BatchRate)
 	}
-	return []BenchResult{benchSummary("B4", "lookups, one core", "/s", ">= 12 M/s", rates, func(m float64) bool { return m >= 12e6 })}, nil
+	met := func(m float64) bool { return m >= 12e6 }
+	return []BenchResult{
+		benchSummary("B4", "lookups, one core, one at a time", "/s", ">= 12 M/s", rates, met),
+		benchSummary("B4", "lookups, one core, LookupMany", "/s", ">= 12 M/s", batched, met),
+	}, nil
 }
 
 // B2: the replay with N clients, until every client acknowledged it.
@@ -784,7 +788,9 @@ type benchReport struct {
 	Routes  int     `json:"routes,omitempty"`
 	MACs    int     `json:"macs,omitempty"`
 	Rate    float64 `json:"rate,omitempty"`
-	RSSKiB  float64 `json:"rss_kib,omitempty"`
+	// BatchRate is the lookup rate through LookupMany.
+	BatchRate float64 `json:"batch_rate,omitempty"`
+	RSSKiB    float64 `json:"rss_kib,omitempty"`
 }
 
 // benchChild is a client process of the benchmark.
@@ -838,6 +844,25 @@ func benchChild(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 		rep.Rate = float64(*lookups) / time.Since(t).Seconds()
+		// The same keys through LookupMany, 64 at a time: a client that
+		// has many keys to resolve lets their memory misses overlap.
+		const batch = 64
+		ips, errs := make([]netip.Addr, batch), make([]error, batch)
+		t = time.Now()
+		done := 0
+		for off := 0; done < *lookups; off += batch {
+			if off+batch > len(keys) {
+				off = 0
+			}
+			r.LookupMany(keys[off:off+batch], ips, errs)
+			for _, err := range errs {
+				if err != nil {
+					misses++
+				}
+			}
+			done += batch
+		}
+		rep.BatchRate = float64(done) / time.Since(t).Seconds()
 		if misses > 0 {
 			fmt.Fprintf(stderr, "bench child: %d of %d lookups failed\n", misses, *lookups)
 			return 1

@@ -145,6 +145,32 @@ func BenchmarkLookupReader(b *testing.B) {
 	}
 }
 
+// BenchmarkLookupMany is BenchmarkLookupReader through LookupMany, in
+// batches of 64 keys; ns/op is per key.
+func BenchmarkLookupMany(b *testing.B) {
+	rd, keys := benchReader(b)
+	const batch = 64
+	var ips [batch]netip.Addr
+	var errs [batch]error
+	b.ReportAllocs()
+	b.ResetTimer()
+	off := 0
+	for b.Loop() {
+		if off+batch > len(keys) {
+			off = 0
+		}
+		rd.LookupMany(keys[off:off+batch], ips[:], errs[:])
+		off += batch
+	}
+	b.StopTimer()
+	for _, err := range errs {
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/key")
+}
+
 func BenchmarkLookupParallel(b *testing.B) {
 	rd, keys := benchReader(b)
 	var worker atomic.Int64

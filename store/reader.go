@@ -66,12 +66,47 @@ const (
 // absent, for longer than the bounded wait. Every address it returns is
 // one the writer stored for m.
 func (r *Reader) Lookup(m MAC) (netip.Addr, error) {
-	// The first attempt is probe written out inline and kept short:
-	// lookups are bound by memory latency, and the fewer instructions
-	// each takes, the more of them the CPU overlaps.
 	want := macKey(m)
+	return r.lookup(want, macHome(want, len(r.macs)))
+}
+
+// lookupGroup is how many keys LookupMany has in flight at once: enough
+// to cover a memory latency with independent loads, few enough that their
+// cache lines are still there when each is probed.
+const lookupGroup = 16
+
+// LookupMany is Lookup for many keys: ips[i] and errs[i] receive the
+// answer for ms[i] (the three slices have the same length). It first
+// touches the home slot of a group of keys with independent loads, so
+// their cache and TLB misses overlap, and then probes each one: a batch
+// of random keys costs far less per key than one Lookup after another.
+// The answers are exactly Lookup's.
+func (r *Reader) LookupMany(ms []MAC, ips []netip.Addr, errs []error) {
+	var wants [lookupGroup]uint64
+	var homes [lookupGroup]int
+	var sink uint64
+	for base := 0; base < len(ms); base += lookupGroup {
+		n := min(lookupGroup, len(ms)-base)
+		for j := range n {
+			want := macKey(ms[base+j])
+			wants[j], homes[j] = want, macHome(want, len(r.macs))
+			sink += r.macs[homes[j]].key.Load()
+		}
+		for j := range n {
+			ips[base+j], errs[base+j] = r.lookup(wants[j], homes[j])
+		}
+	}
+	lookupSink = sink
+}
+
+// lookupSink keeps the touching loads of LookupMany from being dropped.
+var lookupSink uint64
+
+// lookup probes for want from its home slot. The first attempt is written
+// out inline and kept short: lookups are bound by memory latency, and the
+// fewer instructions each takes, the more of them the CPU overlaps.
+func (r *Reader) lookup(want uint64, home int) (netip.Addr, error) {
 	macs := r.macs
-	home := macHome(want, len(macs))
 	e := r.hdr.epoch.Load()
 	for i, n := home, 0; n < len(macs); n++ {
 		sl := &macs[i]

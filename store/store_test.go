@@ -489,3 +489,41 @@ func TestLayoutBudget(t *testing.T) {
 	}
 	t.Logf("1 M MACs + 100 k routes: %.1f MiB (%d MAC slots)", float64(l.total)/(1<<20), l.macSlots)
 }
+
+// TestLookupMany: the batched lookup answers exactly as Lookup does, for
+// present and absent keys, IPv4 and IPv6, and batches of any length.
+func TestLookupMany(t *testing.T) {
+	path := testPath(t)
+	st := mustOpen(t, Options{Path: path, Capacity: 4096})
+	var keys []MAC
+	for i := range 3000 {
+		m := MAC{0x02, 0, 0, byte(i >> 16), byte(i >> 8), byte(i)}
+		keys = append(keys, m)
+		if i%3 == 0 {
+			continue // absent
+		}
+		ip := netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)})
+		if i%5 == 0 {
+			ip = netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 14: byte(i >> 8), 15: byte(i)})
+		}
+		if err := st.CreateMAC(m, ip); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rd, err := OpenReader(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	for _, n := range []int{0, 1, 15, 16, 17, 1000, len(keys)} {
+		ips := make([]netip.Addr, n)
+		errs := make([]error, n)
+		rd.LookupMany(keys[:n], ips, errs)
+		for i, m := range keys[:n] {
+			ip, err := rd.Lookup(m)
+			if ip != ips[i] || err != errs[i] {
+				t.Fatalf("batch of %d, key %s: LookupMany says %v, %v; Lookup says %v, %v", n, m, ips[i], errs[i], ip, err)
+			}
+		}
+	}
+}
