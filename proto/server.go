@@ -339,23 +339,37 @@ func (s *Server) Sync(ctx context.Context) error {
 	defer s.syncWaiters.Add(-1)
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
-	for {
-		var behind []string
+	behind := func() []string {
+		var names []string
 		for _, c := range *s.conns.Load() {
-			if c.acked.Load() < target {
-				behind = append(behind, fmt.Sprintf("%s (pid %d) at %d", c.info.Name, c.info.PID, c.acked.Load()))
+			if acked := c.acked.Load(); acked < target {
+				names = append(names, fmt.Sprintf("%s (pid %d) at %d", c.info.Name, c.info.PID, acked))
 			}
 		}
-		if len(behind) == 0 {
+		return names
+	}
+	for {
+		if !s.anyBehind(target) {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("sync to change %d: %w; behind: %v", target, ctx.Err(), behind)
+			return fmt.Errorf("sync to change %d: %w; behind: %v", target, ctx.Err(), behind())
 		case <-s.ackSignal:
 		case <-tick.C:
 		}
 	}
+}
+
+// anyBehind says whether a connected client has not acknowledged target.
+// It runs on every ack a sync waits for, so it formats nothing.
+func (s *Server) anyBehind(target uint64) bool {
+	for _, c := range *s.conns.Load() {
+		if c.acked.Load() < target {
+			return true
+		}
+	}
+	return false
 }
 
 // Published returns the sequence number of the last change.
