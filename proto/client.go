@@ -512,12 +512,28 @@ func (c *Client) Sync(ctx context.Context) error {
 	case <-c.done:
 		return errors.New("sync: session ended")
 	}
+	// A gap is noticed when the next change arrives; if the lost change
+	// was the last one, nothing arrives. No progress for a while towards
+	// a target the server has already passed means exactly that: resync.
+	last, since, asked := c.applied.Load(), time.Now(), false
 	for c.applied.Load() < target {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("sync: applied %d of %d: %w", c.applied.Load(), target, ctx.Err())
 		case <-time.After(time.Millisecond):
 		}
+		if now := c.applied.Load(); now != last {
+			last, since = now, time.Now()
+		} else if !asked && time.Since(since) > stallResync {
+			c.stats.gaps.Add(1)
+			c.opts.Logf("no change since %d while the server is at %d: asking for a fresh snapshot", now, target)
+			c.Resync()
+			asked = true
+		}
 	}
 	return nil
 }
+
+// stallResync is how long a sync waits without progress before it
+// assumes a lost change and asks for a fresh snapshot.
+const stallResync = 500 * time.Millisecond

@@ -401,6 +401,38 @@ func TestGapTriggersResync(t *testing.T) {
 	}
 }
 
+// TestLostLastChangeResyncs loses the last batch of a stream: no later
+// change reveals the gap, so the client's sync must notice the stall and
+// resync instead of waiting out its timeout.
+func TestLostLastChangeResyncs(t *testing.T) {
+	srv := newTestServer(t, ServerOptions{})
+	rng := rand.New(rand.NewPCG(21, 22))
+	churn(t, srv, rng, 100)
+	px := newGapProxy(t, srv.opts.Socket)
+	c, err := Dial(ClientOptions{Socket: px.path, Name: "lastlost", Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	<-c.Ready()
+	syncAll(t, srv, c)
+	px.set("drop")
+	for deadline := time.Now().Add(10 * time.Second); px.count() == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the proxy never saw a live batch")
+		}
+		churn(t, srv, rng, 1)
+		time.Sleep(time.Millisecond)
+	}
+	px.set("")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.Sync(ctx); err != nil {
+		t.Fatalf("sync after a lost last change: %v", err)
+	}
+	assertSame(t, srv, c)
+}
+
 // TestRandomLossConverges drops one live batch in eight for thousands of
 // changes; the client converges at the end regardless.
 func TestRandomLossConverges(t *testing.T) {
