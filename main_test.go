@@ -264,21 +264,27 @@ type result struct {
 // runRTM runs rtm to completion with the given stdin.
 func runRTM(t *testing.T, stdin string, args ...string) result {
 	t.Helper()
-	cmd := exec.Command(rtmBin, args...)
+	return runCmd(t, exec.Command(rtmBin, args...), stdin, time.Minute)
+}
+
+// runCmd runs cmd to completion with stdin, killing it (and failing the
+// test) if it takes longer than timeout.
+func runCmd(t *testing.T, cmd *exec.Cmd, stdin string, timeout time.Duration) result {
+	t.Helper()
 	cmd.Stdin = strings.NewReader(stdin)
-	var out, errb bytes.Buffer
+	var out, errb syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
-	done := make(chan error, 1)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go func() { done <- cmd.Wait() }()
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
 	select {
 	case <-done:
-	case <-time.After(60 * time.Second):
+	case <-time.After(timeout):
 		cmd.Process.Kill()
 		<-done
-		t.Fatalf("%v hung; stderr: %s", args, errb.String())
+		t.Fatalf("%v hung after %v:\n%s%s", cmd.Args, timeout, out.String(), errb.String())
 	}
 	return result{cmd.ProcessState.ExitCode(), out.String(), errb.String()}
 }

@@ -581,22 +581,7 @@ func asNobody(t *testing.T, bin, stdin string, args ...string) result {
 	cmd := exec.Command(bin, append([]string{"client"}, args...)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=/"}
-	cmd.Stdin = strings.NewReader(stdin)
-	var out, errb syncBuffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(20 * time.Second):
-		cmd.Process.Kill()
-		<-done
-		t.Fatalf("client as uid 65534 hung: %s", errb.String())
-	}
-	return result{cmd.ProcessState.ExitCode(), out.String(), errb.String()}
+	return runCmd(t, cmd, stdin, 20*time.Second)
 }
 
 // TestOtherUIDRefused: socket and store are 0600; a client of another uid

@@ -48,31 +48,10 @@ func lastTraceLines(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// testRun is how `rtm test` ended.
-type testRun struct {
-	code           int
-	stdout, stderr string
-}
-
 // rtmTest runs `rtm test ARGS` to completion.
-func rtmTest(t *testing.T, args ...string) testRun {
+func rtmTest(t *testing.T, args ...string) result {
 	t.Helper()
-	cmd := exec.Command(rtmBin, append([]string{"test"}, args...)...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(2 * time.Minute):
-		cmd.Process.Kill()
-		<-done
-		t.Fatalf("rtm test %v hung:\n%s%s", args, out.String(), errb.String())
-	}
-	return testRun{cmd.ProcessState.ExitCode(), out.String(), errb.String()}
+	return runCmd(t, exec.Command(rtmBin, append([]string{"test"}, args...)...), "", 2*time.Minute)
 }
 
 func writeScenario(t *testing.T, name, body string) string {

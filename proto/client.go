@@ -483,9 +483,6 @@ func (c *Client) Stats() []Stat {
 	}
 }
 
-// Applied returns the sequence number of the last change applied.
-func (c *Client) Applied() uint64 { return c.applied.Load() }
-
 // Sync waits until this client has applied every change the server had
 // published when the call began.
 func (c *Client) Sync(ctx context.Context) error {

@@ -356,6 +356,21 @@ func (p *gapProxy) tamper(pkt []byte) [][]byte {
 	return [][]byte{pkt}
 }
 
+// tamperOnce sets the proxy to mode and publishes one change at a time
+// until it has tampered with a live batch: the writer may put several
+// changes in one batch, so a fixed count could hit none or many.
+func tamperOnce(t *testing.T, srv *Server, px *gapProxy, rng *rand.Rand, mode string) {
+	t.Helper()
+	px.set(mode)
+	for deadline := time.Now().Add(10 * time.Second); px.count() == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the proxy never saw a live batch")
+		}
+		churn(t, srv, rng, 1)
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // TestGapTriggersResync loses, repeats and reorders live batches between
 // a real server and a real client: each time the client notices the
 // sequence gap, asks for a fresh snapshot, and ends equal to the server.
@@ -375,16 +390,7 @@ func TestGapTriggersResync(t *testing.T) {
 			churn(t, srv, rng, 200)
 			syncAll(t, srv, c)
 			gaps0, snaps0 := clientStat(c, "gaps_detected"), clientStat(c, "snapshots")
-			px.set(mode)
-			// One change at a time until the proxy has tampered: the
-			// writer may put several changes in one batch.
-			for deadline := time.Now().Add(10 * time.Second); px.count() == 0; {
-				if time.Now().After(deadline) {
-					t.Fatal("the proxy never saw a live batch")
-				}
-				churn(t, srv, rng, 1)
-				time.Sleep(time.Millisecond)
-			}
+			tamperOnce(t, srv, px, rng, mode)
 			churn(t, srv, rng, 50) // the next batch reveals the gap
 			syncAll(t, srv, c)
 			assertSame(t, srv, c)
@@ -416,14 +422,7 @@ func TestLostLastChangeResyncs(t *testing.T) {
 	t.Cleanup(func() { c.Close() })
 	<-c.Ready()
 	syncAll(t, srv, c)
-	px.set("drop")
-	for deadline := time.Now().Add(10 * time.Second); px.count() == 0; {
-		if time.Now().After(deadline) {
-			t.Fatal("the proxy never saw a live batch")
-		}
-		churn(t, srv, rng, 1)
-		time.Sleep(time.Millisecond)
-	}
+	tamperOnce(t, srv, px, rng, "drop")
 	px.set("")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -49,7 +49,6 @@ type Server struct {
 	conns   atomic.Pointer[[]*serverConn]
 	nextID  atomic.Uint64
 	closing atomic.Bool
-	closed  chan struct{}
 	wg      sync.WaitGroup
 
 	syncWaiters atomic.Int32
@@ -83,7 +82,6 @@ func Listen(o ServerOptions) (*Server, error) {
 		uid:       uint32(os.Getuid()),
 		st:        o.Store,
 		log:       newChangeLog(0, cmp.Or(o.LogBytes, DefaultLogBytes)),
-		closed:    make(chan struct{}),
 		ackSignal: make(chan struct{}, 1),
 	}
 	s.conns.Store(&[]*serverConn{})
@@ -126,7 +124,6 @@ func (s *Server) Close(reason string, timeout time.Duration) {
 	for _, c := range *s.conns.Load() {
 		c.shutdown(reason, timeout)
 	}
-	close(s.closed)
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {
