@@ -94,32 +94,56 @@ func defaultStore(name string) string { return "/dev/shm/rtm." + name }
 
 // instanceFlags are shared by server and client.
 type instanceFlags struct {
-	name, socket, store string
-	scripts             multiFlag
-	keepGoing           bool
-	framed              bool
+	name, socket string
+	scripts      multiFlag
+	keepGoing    bool
+	framed       bool
 }
 
 func (f *instanceFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.name, "name", defaultName, "instance `name`: picks the default socket and store")
 	fs.StringVar(&f.socket, "socket", "", "socket `path` (default: "+defaultSocket("NAME")+")")
-	fs.StringVar(&f.store, "store", "", "store `path` (default: /dev/shm/rtm.NAME; a regular file survives reboots)")
 	fs.Var(&f.scripts, "script", "replay `FILE` before reading stdin or the prompt (repeatable)")
-	fs.BoolVar(&f.keepGoing, "keep-going", false, "report every failing line of a replay instead of stopping at the first")
-	fs.BoolVar(&f.framed, "framed", false, "machine-readable stdin/stdout: after each line's output, a line \\x00ok or \\x00err<TAB>message (used by rtm test)")
+	fs.BoolVar(&f.keepGoing, "keep-going", false, "report every failing line of a replay instead of stopping at the first; the exit status is 1 all the same")
+	fs.BoolVar(&f.framed, "framed", false, "the machine interface: after each command's output, one line \\x00ok or \\x00err<TAB>message (README: \"Driving rtm from a program\")")
 }
 
+// resolve checks the flags that name files and fills in the defaults.
+// Nothing is created before it has passed.
 func (f *instanceFlags) resolve() error {
-	if f.name == "" || strings.ContainsAny(f.name, "/\x00") {
-		return fmt.Errorf("--name %q: want a non-empty name without '/'", f.name)
+	if err := checkInstanceName(f.name); err != nil {
+		return err
 	}
 	if f.socket == "" {
 		f.socket = defaultSocket(f.name)
 	}
-	if f.store == "" {
-		f.store = defaultStore(f.name)
+	for _, s := range f.scripts {
+		fi, err := os.Stat(s)
+		switch {
+		case err != nil:
+			return fmt.Errorf("--script: %w", err)
+		case fi.IsDir():
+			return fmt.Errorf("--script %s: is a directory; want a script file", s)
+		}
 	}
 	return nil
+}
+
+// checkInstanceName admits plain file names: the name becomes part of the
+// socket's and the store's file names.
+func checkInstanceName(name string) error {
+	ok := name != "" && len(name) <= 64 && isNameByte(name[0]) && name[0] != '.' && name[0] != '-'
+	for i := 0; ok && i < len(name); i++ {
+		ok = isNameByte(name[i])
+	}
+	if !ok {
+		return fmt.Errorf("--name %q: want 1 to 64 letters, digits, '.', '-' or '_', not starting with '.' or '-'", name)
+	}
+	return nil
+}
+
+func isNameByte(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '-' || c == '_'
 }
 
 type multiFlag []string
@@ -175,7 +199,9 @@ reconnects with backoff and resyncs. SIGUSR1 drops the local tables and
 takes a fresh snapshot.
 `
 
-// parseFlags returns -1 to continue, else the exit status.
+// parseFlags returns -1 to continue, else the exit status. rtm takes no
+// arguments but flags: a stray word is a usage error, caught before
+// anything is created.
 func parseFlags(fs *flag.FlagSet, args []string) int {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -183,18 +209,24 @@ func parseFlags(fs *flag.FlagSet, args []string) int {
 		}
 		return 2
 	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(fs.Output(), "%s: unexpected argument %q: this mode takes flags only (files to replay go after --script); see %s -h\n", fs.Name(), fs.Arg(0), fs.Name())
+		return 2
+	}
 	return -1
 }
 
-func logf(prefix string) func(string, ...any) {
-	return func(format string, args ...any) {
-		fmt.Fprintf(os.Stderr, prefix+format+"\n", args...)
-	}
+// flagSet reports whether the command line gave the flag.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 func serverMode(args []string) int {
 	var (
 		f             instanceFlags
+		storePath     string
 		capacity      int
 		routeCapacity int
 		group         bool
@@ -204,8 +236,9 @@ func serverMode(args []string) int {
 	)
 	fs := newFlagSet("server", "[flags]", serverAbout)
 	f.register(fs)
-	fs.IntVar(&capacity, "capacity", store.DefaultCapacity, "MAC table `entries` when the store is created")
-	fs.IntVar(&routeCapacity, "route-capacity", store.DefaultRouteCapacity, "route table `entries` when the store is created")
+	fs.StringVar(&storePath, "store", "", "store `path` (default: /dev/shm/rtm.NAME; a regular file survives reboots)")
+	fs.IntVar(&capacity, "capacity", store.DefaultCapacity, "MAC table `entries` when the store is created (an existing store keeps its own; with --fresh it is created anew)")
+	fs.IntVar(&routeCapacity, "route-capacity", store.DefaultRouteCapacity, "route table `entries` when the store is created (as --capacity)")
 	fs.BoolVar(&group, "group", false, "let the owner's group connect (socket and store mode 0660)")
 	fs.Var(&allow, "allow-uid", "also accept clients of this `uid` (repeatable)")
 	fs.BoolVar(&exitAtEOF, "exit-at-eof", false, "quit when piped stdin ends (default: keep serving until quit, SIGINT or SIGTERM)")
@@ -218,76 +251,67 @@ func serverMode(args []string) int {
 		fmt.Fprintln(os.Stderr, "rtm server:", err)
 		return 2
 	}
-	perm := os.FileMode(0o600)
-	if group {
-		perm = 0o660
+	if storePath == "" {
+		storePath = defaultStore(f.name)
 	}
-	st, err := store.Open(store.Options{Path: f.store, Capacity: capacity, RouteCapacity: routeCapacity, Perm: perm})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "rtm server:", err)
-		return 1
+	// Capacities size a store when it is created; given explicitly, they
+	// must match an existing store's (or --fresh recreates it).
+	opts := store.Options{Path: storePath}
+	if flagSet(fs, "capacity") {
+		opts.Capacity = capacity
 	}
-	reportRecovery(st)
-	if fresh {
-		if err := errors.Join(st.FlushRoutes(), st.FlushMACs()); err != nil {
-			fmt.Fprintln(os.Stderr, "rtm server:", err)
-			st.Close()
-			return 1
-		}
+	if flagSet(fs, "route-capacity") {
+		opts.RouteCapacity = routeCapacity
 	}
 	console := newConsole()
-	srv, err := proto.Listen(proto.ServerOptions{
-		Socket: f.socket, Store: st, GroupAccess: group, AllowUIDs: allow,
-		Logf: console.Printf,
+	srv, err := proto.Start(proto.ServerOptions{
+		Name: f.name, Socket: f.socket, Store: opts, Fresh: fresh, Unlink: unlink,
+		GroupAccess: group, AllowUIDs: allow, Logf: console.Printf,
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rtm server:", err)
-		st.Close()
 		return 1
 	}
 	go srv.Serve()
+	info := srv.Info()
+	if r := info.StoreState; strings.HasPrefix(r, "recovered") {
+		fmt.Fprintf(os.Stderr, "rtm server: store %s was not closed cleanly: %s\n", info.Store, r)
+	}
+	// The banner goes to stderr whatever the input: a replay into a kept
+	// store must say that the tables it starts from are not empty.
+	banner := fmt.Sprintf("rtm server %s: socket %s, store %s (%s): %d routes, %d MACs",
+		f.name, f.socket, info.Store, info.StoreState, info.Routes, info.MACs)
 	if interactive() {
-		fmt.Fprintf(os.Stderr, "rtm server %s: socket %s, store %s (%s); %d routes, %d MACs. Type help.\n",
-			f.name, f.socket, st.Path(), st.Recovery(), st.RouteCount(), st.MACCount())
+		banner += ". Type help."
 	}
+	fmt.Fprintln(os.Stderr, banner)
 
-	quit := func(reason string) {
-		srv.Close(reason, 2*time.Second)
-		if err := st.Close(); err != nil {
-			fmt.Fprintln(os.Stderr, "rtm server:", err)
-		}
-		if unlink {
-			st.Remove()
-		}
-	}
 	in := repl.NewInterp(srv, os.Stdout, repl.Options{Mode: "server", Name: f.name, KeepGoing: f.keepGoing, Console: console})
-	quitSignal := sigs(in, func(s os.Signal) {
+	quit := sigs(in, func(s os.Signal) {
 		if s == syscall.SIGHUP {
 			// SIGHUP is a checkpoint, not a quit: the server outlives the
 			// terminal that started it.
-			if err := st.Sync(); err != nil {
+			if err := srv.Checkpoint(); err != nil {
 				console.Printf("checkpoint: %v", err)
 			} else {
-				console.Printf("checkpoint: store %s synced", st.Path())
+				console.Printf("checkpoint: store %s synced", info.Store)
 			}
 		}
 	})
-	// Whatever ends the server, clients learn why.
-	reason := make(chan string, 1)
-	sig := make(chan os.Signal, 1)
-	go func() {
-		s := <-quitSignal
-		reason <- s.String()
-		sig <- s
-	}()
-	rc := drive(in, &f, !exitAtEOF, console, sig, nil)
-	select {
-	case r := <-reason:
-		quit("server " + f.name + " got " + r)
-	default:
-		quit("server " + f.name + " quit")
+	end := drive(in, &f, !exitAtEOF, console, quit, nil)
+	reason := "server " + f.name + " quit"
+	if end.signal != nil {
+		reason = "server " + f.name + " got " + end.signal.String()
 	}
-	return rc
+	if end.startFailed {
+		srv.Abandon(reason, 2*time.Second)
+		return end.rc
+	}
+	if err := srv.Close(reason, 2*time.Second); err != nil {
+		fmt.Fprintln(os.Stderr, "rtm server:", err)
+		return 1
+	}
+	return end.rc
 }
 
 // interactive says whether rtm talks to a person at a terminal.
@@ -303,13 +327,6 @@ func newConsole() *repl.Console {
 		return repl.NewConsole(os.Stdout)
 	}
 	return repl.NewConsole(os.Stderr)
-}
-
-func reportRecovery(st *store.Store) {
-	r := st.Recovery()
-	if r.WasDirty {
-		fmt.Fprintf(os.Stderr, "rtm server: store %s was not closed cleanly (writer pid %d): %s\n", st.Path(), r.PrevPID, r)
-	}
 }
 
 // sigs returns a channel that receives the signal that ends the process:
@@ -337,22 +354,43 @@ func sigs(in *repl.Interp, onOther func(os.Signal)) <-chan os.Signal {
 	return quit
 }
 
+// ending is how a session's input ended.
+type ending struct {
+	rc          int
+	signal      os.Signal // the signal that ended it, if one did
+	startFailed bool      // a --script failed: the process never got to serve
+}
+
+// quiesceTimeout bounds how long an exit waits for the command in
+// progress to finish writing its answer.
+const quiesceTimeout = 2 * time.Second
+
 // drive replays scripts, then stdin or the prompt, until the input ends,
-// `quit`, a signal, or (for clients) the session ends.
-// At the end of piped stdin, stayAtEOF keeps the process up (a server
-// serving, a client watching) until a signal or the session ends.
-func drive(in *repl.Interp, f *instanceFlags, stayAtEOF bool, console *repl.Console, quit <-chan os.Signal, ended <-chan struct{}) int {
-	for _, s := range f.scripts {
-		if err := in.RunFile(s); err != nil {
-			if errors.Is(err, repl.ErrQuit) {
-				return 0
-			}
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-	}
-	result := make(chan int, 1)
+// `quit`, a signal, or (for clients) the session ends. At the end of
+// piped stdin, stayAtEOF keeps the process up (a server serving, a
+// client watching) until a signal or the session ends. Whatever ends it,
+// every answer already given is written before drive returns, and the
+// exit status is 1 if any replayed line failed.
+func drive(in *repl.Interp, f *instanceFlags, stayAtEOF bool, console *repl.Console, quit <-chan os.Signal, ended <-chan struct{}) ending {
+	result := make(chan ending, 1)
 	go func() {
+		for _, s := range f.scripts {
+			err := in.RunFile(s)
+			switch {
+			case err == nil:
+			case errors.Is(err, repl.ErrQuit):
+				result <- ending{}
+				return
+			case errors.Is(err, repl.ErrFailed):
+				// --keep-going: each failed line was reported; the exit
+				// status will say so, and the session goes on.
+				report(err)
+			default:
+				report(err)
+				result <- ending{rc: 1, startFailed: !errors.Is(err, repl.ErrInterrupted)}
+				return
+			}
+		}
 		var err error
 		switch {
 		case f.framed:
@@ -361,28 +399,43 @@ func drive(in *repl.Interp, f *instanceFlags, stayAtEOF bool, console *repl.Cons
 			err = in.Interactive(console)
 		default:
 			err = in.RunReader("<stdin>", os.Stdin)
-			if err == nil && stayAtEOF && !f.framed {
+			if err == nil && stayAtEOF {
 				// End of piped input does not end a server (clients still
 				// need it; a script ends it with quit) nor a watching client.
 				select {}
 			}
 		}
 		if err != nil && !errors.Is(err, repl.ErrQuit) {
-			fmt.Fprintln(os.Stderr, err)
-			result <- 1
+			report(err)
+			result <- ending{rc: 1}
 			return
 		}
-		result <- 0
+		result <- ending{}
 	}()
+	var end ending
 	select {
-	case rc := <-result:
-		return rc
-	case <-quit:
+	case end = <-result:
+	case s := <-quit:
+		end.signal = s
+		in.Interrupt()
+		in.Quiesce(quiesceTimeout)
 		console.Close()
-		return 0
 	case <-ended:
+		in.Interrupt()
+		in.Quiesce(quiesceTimeout)
 		console.Close()
-		return 0
+	}
+	if end.rc == 0 && in.Failed() > 0 {
+		end.rc = 1
+	}
+	return end
+}
+
+// report prints the error that ended a replay; an interrupted one was
+// ended on purpose.
+func report(err error) {
+	if !errors.Is(err, repl.ErrInterrupted) {
+		fmt.Fprintln(os.Stderr, err)
 	}
 }
 
@@ -395,18 +448,24 @@ func clientMode(args []string) int {
 	)
 	fs := newFlagSet("client", "[flags]", clientAbout)
 	f.register(fs)
-	fs.StringVar(&client, "client-name", "", "`name` the server shows for this client (default: client-PID)")
+	fs.StringVar(&client, "client-name", "", "`name` the server shows for this client: 1 to 64 printable characters (default: client-PID)")
 	fs.BoolVar(&watch, "watch", false, "print every change as it arrives")
 	fs.DurationVar(&wait, "wait", 0, "keep trying to reach the server for up to this `duration`")
 	if rc := parseFlags(fs, args); rc >= 0 {
 		return rc
 	}
-	if err := f.resolve(); err != nil {
-		fmt.Fprintln(os.Stderr, "rtm client:", err)
-		return 2
-	}
 	if client == "" {
 		client = "client-" + strconv.Itoa(os.Getpid())
+	}
+	err := f.resolve()
+	if err == nil {
+		if err = proto.CheckClientName(client); err != nil {
+			err = fmt.Errorf("--client-name: %w", err)
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "rtm client:", err)
+		return 2
 	}
 	console := newConsole()
 	opts := proto.ClientOptions{Socket: f.socket, Name: client, Logf: console.Printf}
@@ -432,7 +491,10 @@ func clientMode(args []string) int {
 	}
 	c, err := dialWithin(opts, wait)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "rtm client: %v\n(is `rtm server --name %s` running?)\n", err, f.name)
+		fmt.Fprintln(os.Stderr, "rtm client:", err)
+		if !errors.Is(err, proto.ErrRefused) {
+			fmt.Fprintf(os.Stderr, "(is `rtm server --name %s` running?)\n", f.name)
+		}
 		return 1
 	}
 	defer c.Close()
@@ -452,21 +514,22 @@ func clientMode(args []string) int {
 			c.Resync()
 		}
 	})
-	interactive := repl.IsTerminal(os.Stdin.Fd())
-	if !interactive && !watch {
-		// Piped commands run against the snapshot, then the client exits.
-		return drive(in, &f, false, console, quit, c.Done())
-	}
+	// Piped commands run against the snapshot, then the client exits; a
+	// watching client stays until the server quits or its reader goes.
 	ended := c.Done()
 	if watch {
 		ended = either(c.Done(), outGone)
 	}
-	rc := drive(in, &f, watch, console, quit, ended)
-	if err := clientEnd(c); err != nil {
-		fmt.Fprintln(os.Stderr, "rtm client:", err)
-		return 1
+	end := drive(in, &f, watch, console, quit, ended)
+	select {
+	case <-c.Done():
+		if err := c.Err(); err != nil {
+			fmt.Fprintln(os.Stderr, "rtm client:", err)
+			return 1
+		}
+	default:
 	}
-	return rc
+	return end.rc
 }
 
 // either is closed once a or b is.
@@ -482,20 +545,11 @@ func either(a, b <-chan struct{}) <-chan struct{} {
 	return ch
 }
 
-func clientEnd(c *proto.Client) error {
-	select {
-	case <-c.Done():
-		return c.Err()
-	default:
-		return nil
-	}
-}
-
 func dialWithin(opts proto.ClientOptions, wait time.Duration) (*proto.Client, error) {
 	deadline := time.Now().Add(wait)
 	for {
 		c, err := proto.Dial(opts)
-		if err == nil || time.Now().After(deadline) {
+		if err == nil || errors.Is(err, proto.ErrRefused) || time.Now().After(deadline) {
 			return c, err
 		}
 		time.Sleep(50 * time.Millisecond)

@@ -102,7 +102,13 @@ func (s *syncBuffer) String() string {
 
 func start(t *testing.T, args ...string) *proc {
 	t.Helper()
-	p := &proc{t: t, cmd: exec.Command(rtmBin, args...), out: &syncBuffer{}, errb: &syncBuffer{}, done: make(chan struct{}), frames: make(chan frame, 16)}
+	return startCmd(t, exec.Command(rtmBin, args...))
+}
+
+// startCmd starts cmd (an rtm command) as a proc.
+func startCmd(t *testing.T, cmd *exec.Cmd) *proc {
+	t.Helper()
+	p := &proc{t: t, cmd: cmd, out: &syncBuffer{}, errb: &syncBuffer{}, done: make(chan struct{}), frames: make(chan frame, 16)}
 	p.cmd.Stderr = p.errb
 	var err error
 	if p.stdin, err = p.cmd.StdinPipe(); err != nil {

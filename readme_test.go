@@ -67,7 +67,7 @@ func fenced(t *testing.T, marker string) string {
 // TestREADMEBadScript runs the error example and compares its message.
 func TestREADMEBadScript(t *testing.T) {
 	block := fenced(t, "/tmp/bad.rtm:2:")
-	want := strings.TrimSpace(block[strings.Index(block, "/tmp/bad.rtm:2:"):])
+	want := strings.TrimSpace(block[strings.Index(block, "rtm server demo:"):])
 	dir := t.TempDir()
 	script := filepath.Join(dir, "bad.rtm")
 	os.WriteFile(script, []byte("C,10.1.1.0/24,192.168.1.1,eth0\nC,10.1.1.1/24,192.168.1.1,eth0\n"), 0o644)
@@ -76,7 +76,9 @@ func TestREADMEBadScript(t *testing.T) {
 	if r.code != 1 {
 		t.Fatalf("exit %d, want 1", r.code)
 	}
-	if got := strings.ReplaceAll(strings.TrimSpace(r.stderr), script, "/tmp/bad.rtm"); got != want {
+	got := strings.NewReplacer(script, "/tmp/bad.rtm", in.socket, "/run/user/1000/rtm/demo.sock",
+		in.store, "/dev/shm/rtm.demo", "server "+in.name+":", "server demo:").Replace(strings.TrimSpace(r.stderr))
+	if got != want {
 		t.Fatalf("README says\n%s\nrtm says\n%s", want, got)
 	}
 }

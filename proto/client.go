@@ -30,6 +30,12 @@ type ClientOptions struct {
 // ErrServerQuit ends a session when the server said goodbye.
 var ErrServerQuit = errors.New("server quit")
 
+// ErrRefused is wrapped by the error of a client the server refused (at
+// hello: its uid, its protocol version, its name) or dropped (it broke
+// the protocol). Trying again would only be refused again, so the
+// session ends instead of reconnecting.
+var ErrRefused = errors.New("refused by the server")
+
 // Client is a subscriber: it keeps a local copy of the routing table and
 // of the MAC key set, and reads MAC addresses from the store mapping.
 // The copy survives a lost server; the session reconnects with backoff
@@ -47,7 +53,7 @@ type Client struct {
 	applied atomic.Uint64 // last change applied
 	ready   chan struct{} // closed when the first snapshot is applied
 	done    chan struct{} // closed when the session ends for good
-	err     error         // why it ended; nil for a server quit
+	err     error         // why it ended: nil for a server quit or Close; written before done is closed
 	stop    chan struct{}
 	once    sync.Once
 
@@ -69,6 +75,9 @@ type clientStats struct {
 // in the background. A failure to reach the server at all is returned at
 // once; losing it later is survived by reconnecting.
 func Dial(o ClientOptions) (*Client, error) {
+	if err := CheckClientName(o.Name); err != nil {
+		return nil, err
+	}
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}
 	}
@@ -95,7 +104,9 @@ func (c *Client) Ready() <-chan struct{} { return c.ready }
 // Done is closed when the session has ended: the server quit, or Close.
 func (c *Client) Done() <-chan struct{} { return c.done }
 
-// Err says why the session ended: nil after a server quit or Close.
+// Err says why the session ended: nil after a server quit or Close, an
+// error wrapping ErrRefused if the server refused or dropped the client.
+// It waits for the end.
 func (c *Client) Err() error {
 	<-c.done
 	return c.err
@@ -138,7 +149,7 @@ func (c *Client) connect() (*net.UnixConn, error) {
 	body, h, err := readPacket(uc, buf)
 	uc.SetReadDeadline(time.Time{})
 	if err == nil && h.Kind == KindError {
-		err = fmt.Errorf("server refused: %s", body)
+		err = fmt.Errorf("%w: %s", ErrRefused, body)
 	} else if err == nil && (h.Kind != KindWelcome || len(body) < 9) {
 		err = fmt.Errorf("%w: expected welcome, got %v", errProtocol, h.Kind)
 	}
@@ -181,11 +192,16 @@ func (c *Client) run(uc *net.UnixConn) {
 		if errors.Is(err, ErrServerQuit) {
 			return
 		}
+		if errors.Is(err, ErrRefused) {
+			c.err = err
+			return
+		}
 		c.mu.RLock()
 		nr, nm := c.routes.Len(), c.macs.Len()
 		c.mu.RUnlock()
 		c.opts.Logf("lost server at %s: %v; keeping %d routes and %d MACs, reconnecting", c.opts.Socket, err, nr, nm)
-		if uc = c.reconnect(); uc == nil {
+		if uc, err = c.reconnect(); uc == nil {
+			c.err = err
 			return
 		}
 		c.stats.reconnects.Add(1)
@@ -193,17 +209,19 @@ func (c *Client) run(uc *net.UnixConn) {
 	}
 }
 
-func (c *Client) reconnect() *net.UnixConn {
+// reconnect tries again with backoff until it is back, the client is
+// closed (nil, nil), or the server refuses it (nil and the refusal).
+func (c *Client) reconnect() (*net.UnixConn, error) {
 	backoff := 20 * time.Millisecond
 	for {
 		select {
 		case <-c.stop:
-			return nil
+			return nil, nil
 		case <-time.After(backoff):
 		}
 		uc, err := c.connect()
-		if err == nil {
-			return uc
+		if err == nil || errors.Is(err, ErrRefused) {
+			return uc, err
 		}
 		backoff = min(2*backoff, 2*time.Second)
 	}
@@ -289,7 +307,7 @@ func (c *Client) receive(uc *net.UnixConn) error {
 			c.opts.Logf("%s; exiting", body)
 			return ErrServerQuit
 		case KindError:
-			return fmt.Errorf("server error: %s", body)
+			return fmt.Errorf("%w: %s", ErrRefused, body)
 		default:
 			return fmt.Errorf("%w: unexpected %v from server", errProtocol, h.Kind)
 		}
@@ -499,15 +517,15 @@ func (c *Client) Sync(ctx context.Context) error {
 	var body [8]byte
 	binary.LittleEndian.PutUint64(body[:], token)
 	if err := c.send(Header{Kind: KindPing}, body[:]); err != nil {
-		return fmt.Errorf("sync: %w", err)
+		return fmt.Errorf("ask the server: %w", err)
 	}
 	var target uint64
 	select {
 	case target = <-ch:
 	case <-ctx.Done():
-		return fmt.Errorf("sync: no answer from server: %w", ctx.Err())
+		return &waitError{what: "no answer from the server", err: ctx.Err()}
 	case <-c.done:
-		return errors.New("sync: session ended")
+		return errors.New("the session ended")
 	}
 	// A gap is noticed when the next change arrives; if the lost change
 	// was the last one, nothing arrives. No progress for a while towards
@@ -516,7 +534,7 @@ func (c *Client) Sync(ctx context.Context) error {
 	for c.applied.Load() < target {
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("sync: applied %d of %d: %w", c.applied.Load(), target, ctx.Err())
+			return &waitError{what: fmt.Sprintf("this client is at change %d of %d", c.applied.Load(), target), err: ctx.Err()}
 		case <-time.After(time.Millisecond):
 		}
 		if now := c.applied.Load(); now != last {

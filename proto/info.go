@@ -20,3 +20,24 @@ type Stat struct {
 	Name  string `json:"name"`
 	Value uint64 `json:"value"`
 }
+
+// ServerInfo describes a running server: what `show info` prints and the
+// start-up banner says.
+type ServerInfo struct {
+	Name          string    `json:"name"`
+	PID           int       `json:"pid"`
+	Protocol      int       `json:"protocol"`
+	Started       time.Time `json:"started"`
+	Socket        string    `json:"socket"`
+	Store         string    `json:"store"`
+	StoreState    string    `json:"store_state"` // created, reopened, or recovered: what was repaired
+	StoreBytes    int       `json:"store_bytes"`
+	Generation    uint64    `json:"generation"`
+	Routes        int       `json:"routes"`
+	RouteCapacity int       `json:"route_capacity"`
+	MACs          int       `json:"macs"`
+	MACCapacity   int       `json:"mac_capacity"`
+	Changes       uint64    `json:"changes"`   // sequence number of the last change
+	LogBytes      int       `json:"log_bytes"` // memory bound of the change log
+	Clients       int       `json:"clients"`
+}

@@ -506,7 +506,7 @@ func hostileSession(rng *rand.Rand) (pkts [][]byte, kind string) {
 		b[0] = 'R' + 1 + byte(rng.IntN(100))
 		return append(valid()[:rng.IntN(2)], b), "random"
 	case 1:
-		return [][]byte{hello[:rng.IntN(HeaderSize)]}, "truncated header"
+		return [][]byte{hello[:1+rng.IntN(HeaderSize-1)]}, "truncated header" // 0 bytes would be "empty"
 	case 2:
 		p := make([]byte, MaxPacket+1+rng.IntN(4096))
 		PutHeader(p, Header{Kind: []Kind{KindHello, KindAck, KindPing}[rng.IntN(3)]})
@@ -835,16 +835,13 @@ func serverChild() int {
 			return 1
 		}
 	}
-	st, err := store.Open(store.Options{Path: os.Getenv("RTM_STORE"), Capacity: 1 << 12, RouteCapacity: 1 << 10})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer st.Remove()
-	defer st.Close()
-	srv, err := Listen(ServerOptions{Socket: os.Getenv("RTM_SOCKET"), Store: st, Logf: func(f string, a ...any) {
-		fmt.Fprintf(os.Stderr, f+"\n", a...)
-	}})
+	srv, err := Start(ServerOptions{
+		Socket: os.Getenv("RTM_SOCKET"), Unlink: true,
+		Store: store.Options{Path: os.Getenv("RTM_STORE"), Capacity: 1 << 12, RouteCapacity: 1 << 10},
+		Logf: func(f string, a ...any) {
+			fmt.Fprintf(os.Stderr, f+"\n", a...)
+		},
+	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

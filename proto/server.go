@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,11 +17,24 @@ import (
 	"rtm/store"
 )
 
-// ServerOptions configure a Server.
+// ServerOptions configure a Server: the instance it serves and who may
+// connect.
 type ServerOptions struct {
-	Socket string       // path of the SOCK_SEQPACKET socket
-	Store  *store.Store // the segment; the Server becomes its only user
-	// GroupAccess opens the socket to the owner's group (mode 0660).
+	Name   string // the instance name, for messages and show info
+	Socket string // path of the SOCK_SEQPACKET socket
+	// Store says where the segment is and, when it is created, its
+	// capacities. Capacities left 0 take an existing store's, or the
+	// defaults for a new one; capacities given must match an existing
+	// store's, unless Fresh.
+	Store store.Options
+	// Fresh starts with empty tables even if the store holds some; with
+	// capacities that differ from the store's it creates the store anew.
+	Fresh bool
+	// Unlink removes the store file on Close (default: keep it for the
+	// next server).
+	Unlink bool
+	// GroupAccess opens the socket and the store to the owner's group
+	// (mode 0660).
 	GroupAccess bool
 	// AllowUIDs lists uids besides the server's own (and root) that may
 	// connect. The kernel's SO_PEERCRED is the source of truth.
@@ -38,9 +52,10 @@ type ServerOptions struct {
 // write the store, then append the change to the log, then wake writers.
 // No lock is held while writing to a socket, so no client can stall it.
 type Server struct {
-	opts ServerOptions
-	ln   *net.UnixListener
-	uid  uint32
+	opts    ServerOptions
+	ln      *net.UnixListener
+	uid     uint32
+	started time.Time
 
 	mu  sync.Mutex // guards st, log and the order of changes
 	st  *store.Store
@@ -63,29 +78,97 @@ type serverStats struct {
 	packets, records, bytes, acks           atomic.Uint64
 }
 
-// Listen opens the socket and returns a Server ready to Serve.
-func Listen(o ServerOptions) (*Server, error) {
+// Start opens (or creates) the instance's store and listens on its
+// socket: everything a server needs before it Serves. A start that fails
+// leaves nothing behind: a store it created is removed again.
+func Start(o ServerOptions) (*Server, error) {
+	if o.Logf == nil {
+		o.Logf = func(string, ...any) {}
+	}
+	if o.Store.Perm == 0 {
+		o.Store.Perm = 0o600
+		if o.GroupAccess {
+			o.Store.Perm = 0o660
+		}
+	}
+	st, err := openStore(o.Store, o.Fresh)
+	if err != nil {
+		return nil, err
+	}
 	mode := os.FileMode(0o600)
 	if o.GroupAccess {
 		mode = 0o660
 	}
-	if o.Logf == nil {
-		o.Logf = func(string, ...any) {}
-	}
 	ln, err := listen(o.Socket, mode)
 	if err != nil {
+		discard(st)
 		return nil, err
 	}
 	s := &Server{
 		opts:      o,
 		ln:        ln,
 		uid:       uint32(os.Getuid()),
-		st:        o.Store,
+		started:   time.Now(),
+		st:        st,
 		log:       newChangeLog(0, cmp.Or(o.LogBytes, DefaultLogBytes)),
 		ackSignal: make(chan struct{}, 1),
 	}
 	s.conns.Store(&[]*serverConn{})
 	return s, nil
+}
+
+// openStore opens the store and applies Fresh. Capacities asked for must
+// be the store's: a store is sized once, when it is created.
+func openStore(o store.Options, fresh bool) (*store.Store, error) {
+	st, err := store.Open(o)
+	if err != nil {
+		return nil, err
+	}
+	if mismatch := capacityMismatch(st, o); mismatch != "" {
+		if !fresh {
+			st.Close()
+			return nil, fmt.Errorf("store %s %s; a store keeps the size it was created with: start with --fresh to create it anew, empty, with the new capacity", o.Path, mismatch)
+		}
+		// The capacity not asked for stays the store's.
+		o.Capacity = cmp.Or(o.Capacity, st.Capacity())
+		o.RouteCapacity = cmp.Or(o.RouteCapacity, st.RouteCapacity())
+		if err := st.Remove(); err != nil {
+			return nil, err
+		}
+		if st, err = store.Open(o); err != nil {
+			return nil, err
+		}
+	}
+	if fresh && !st.Recovery().Created {
+		if err := errors.Join(st.FlushRoutes(), st.FlushMACs()); err != nil {
+			st.Close()
+			return nil, err
+		}
+	}
+	return st, nil
+}
+
+// capacityMismatch says how an existing store differs from the
+// capacities asked for ("" if it does not).
+func capacityMismatch(st *store.Store, o store.Options) string {
+	var diffs []string
+	if o.Capacity != 0 && o.Capacity != st.Capacity() {
+		diffs = append(diffs, fmt.Sprintf("holds %d MACs, not %d (--capacity)", st.Capacity(), o.Capacity))
+	}
+	if o.RouteCapacity != 0 && o.RouteCapacity != st.RouteCapacity() {
+		diffs = append(diffs, fmt.Sprintf("holds %d routes, not %d (--route-capacity)", st.RouteCapacity(), o.RouteCapacity))
+	}
+	return strings.Join(diffs, " and ")
+}
+
+// discard closes a store after a failed start, removing it if the start
+// created it.
+func discard(st *store.Store) {
+	if st.Recovery().Created {
+		st.Remove()
+		return
+	}
+	st.Close()
 }
 
 // Serve accepts clients until Close. Running out of file descriptors is
@@ -114,11 +197,38 @@ func (s *Server) Serve() error {
 }
 
 // Close tells every client the server is quitting, after sending them every
-// change published so far, then closes the socket (removing its file).
-// It waits at most timeout for slow clients.
-func (s *Server) Close(reason string, timeout time.Duration) {
-	if s.closing.Swap(true) {
+// change published so far, then closes the socket (removing its file) and
+// the store (syncing it, or removing it with Unlink). It waits at most
+// timeout for slow clients.
+func (s *Server) Close(reason string, timeout time.Duration) error {
+	if !s.shutdown(reason, timeout) {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.opts.Unlink {
+		return s.st.Remove()
+	}
+	return s.st.Close()
+}
+
+// Abandon is Close for a start that failed (a --script that stopped at an
+// error): a store this server created is removed, so a failed start
+// leaves nothing behind; a store it reopened is kept.
+func (s *Server) Abandon(reason string, timeout time.Duration) {
+	if !s.shutdown(reason, timeout) {
 		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	discard(s.st)
+}
+
+// shutdown says goodbye to every client and closes the socket; false if
+// the server was closed already.
+func (s *Server) shutdown(reason string, timeout time.Duration) bool {
+	if s.closing.Swap(true) {
+		return false
 	}
 	s.ln.Close()
 	for _, c := range *s.conns.Load() {
@@ -134,6 +244,14 @@ func (s *Server) Close(reason string, timeout time.Duration) {
 		}
 		<-done
 	}
+	return true
+}
+
+// Checkpoint writes the store back to its file (SIGHUP).
+func (s *Server) Checkpoint() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.st.Sync()
 }
 
 // publish appends one encoded record (built on s.log.room()) and wakes
@@ -307,11 +425,16 @@ func (s *Server) Clients() []ClientInfo {
 func (s *Server) Stats() []Stat {
 	s.mu.Lock()
 	routes, macs := s.st.Routes().Len(), s.st.MACCount()
+	routeCap, macCap := s.st.RouteCapacity(), s.st.Capacity()
 	s.mu.Unlock()
 	st := &s.stats
 	return []Stat{
 		{"routes", uint64(routes)},
 		{"macs", uint64(macs)},
+		{"route_capacity", uint64(routeCap)},
+		{"mac_capacity", uint64(macCap)},
+		{"route_fill_percent", percent(routes, routeCap)},
+		{"mac_fill_percent", percent(macs, macCap)},
 		{"changes", s.log.published.Load()},
 		{"clients", uint64(len(*s.conns.Load()))},
 		{"clients_connected", st.connects.Load()},
@@ -328,35 +451,61 @@ func (s *Server) Stats() []Stat {
 	}
 }
 
+// percent is n of total in whole percent, rounded up so that a table
+// with anything in it never shows 0.
+func percent(n, total int) uint64 {
+	if total == 0 {
+		return 0
+	}
+	return uint64((n*100 + total - 1) / total)
+}
+
 // Sync waits until every connected client has acknowledged every change
-// published before the call.
+// published before the call. When ctx ends first, the error names the
+// clients behind and wraps ctx's error.
 func (s *Server) Sync(ctx context.Context) error {
 	target := s.log.published.Load()
 	s.syncWaiters.Add(1)
 	defer s.syncWaiters.Add(-1)
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
-	behind := func() []string {
-		var names []string
-		for _, c := range *s.conns.Load() {
-			if acked := c.acked.Load(); acked < target {
-				names = append(names, fmt.Sprintf("%s (pid %d) at %d", c.info.Name, c.info.PID, acked))
-			}
-		}
-		return names
-	}
 	for {
 		if !s.anyBehind(target) {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("sync to change %d: %w; behind: %v", target, ctx.Err(), behind())
+			return &waitError{what: s.behind(target), err: ctx.Err()}
 		case <-s.ackSignal:
 		case <-tick.C:
 		}
 	}
 }
+
+// behind says which clients have not acknowledged target:
+// "1 client behind: sleepy (pid 31980) at change 1 of 3".
+func (s *Server) behind(target uint64) string {
+	var names []string
+	for _, c := range *s.conns.Load() {
+		if acked := c.acked.Load(); acked < target {
+			names = append(names, fmt.Sprintf("%s (pid %d) at change %d of %d", c.info.Name, c.info.PID, acked, target))
+		}
+	}
+	if len(names) == 1 {
+		return "1 client behind: " + names[0]
+	}
+	return fmt.Sprintf("%d clients behind: %s", len(names), strings.Join(names, ", "))
+}
+
+// waitError is a wait that ended before its goal: what says where things
+// stood, in rtm's words; err is the context's reason.
+type waitError struct {
+	what string
+	err  error
+}
+
+func (e *waitError) Error() string { return e.what }
+func (e *waitError) Unwrap() error { return e.err }
 
 // anyBehind says whether a connected client has not acknowledged target.
 // It runs on every ack a sync waits for, so it formats nothing.
@@ -367,6 +516,26 @@ func (s *Server) anyBehind(target uint64) bool {
 		}
 	}
 	return false
+}
+
+// Info describes the server and its store.
+func (s *Server) Info() ServerInfo {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.st
+	state := st.Recovery().String()
+	if state == "clean" {
+		state = "reopened"
+	}
+	return ServerInfo{
+		Name: s.opts.Name, PID: os.Getpid(), Protocol: Version, Started: s.started,
+		Socket: s.opts.Socket, Store: st.Path(), StoreState: state, StoreBytes: st.Size(),
+		Generation: st.Generation(),
+		Routes:     st.RouteCount(), RouteCapacity: st.RouteCapacity(),
+		MACs: st.MACCount(), MACCapacity: st.Capacity(),
+		Changes: s.log.published.Load(), LogBytes: len(s.log.ring) * chunkSize,
+		Clients: len(*s.conns.Load()),
+	}
 }
 
 // Published returns the sequence number of the last change.

@@ -10,11 +10,32 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
 // MaxNameLen bounds a client's name in its hello.
 const MaxNameLen = 64
+
+// CheckClientName says why name cannot name a client: the server shows it
+// in show clients and in its log, one per line, so it is 1 to MaxNameLen
+// bytes of printable UTF-8.
+func CheckClientName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("client name is empty")
+	case len(name) > MaxNameLen:
+		return fmt.Errorf("client name is %d bytes long; at most %d are allowed", len(name), MaxNameLen)
+	case !utf8.ValidString(name):
+		return fmt.Errorf("client name %q is not valid UTF-8", name)
+	}
+	for _, r := range name {
+		if r < ' ' || r == 0x7f || unicode.IsControl(r) {
+			return fmt.Errorf("client name %q holds the control character %U; use printable characters", name, r)
+		}
+	}
+	return nil
+}
 
 // helloTimeout is how long a new connection may take to say hello.
 const helloTimeout = 5 * time.Second
@@ -86,6 +107,11 @@ func (s *Server) serveConn(uc *net.UnixConn) {
 	c := &serverConn{s: s, uc: uc, wake: make(chan struct{}, 1), quit: make(chan struct{})}
 	c.info.ID = s.nextID.Add(1)
 	if err := c.handshake(); err != nil {
+		if errors.Is(err, errEOF) {
+			// Closed before a hello: a liveness probe (a second server
+			// checking whether this socket is served), not a client.
+			return
+		}
 		s.stats.refused.Add(1)
 		s.opts.Logf("client #%d refused: %v", c.info.ID, err)
 		refuse(uc, err)
@@ -164,8 +190,8 @@ func (c *serverConn) handshake() error {
 	if h.Kind != KindHello {
 		return fmt.Errorf("%w: expected hello, got %v", errProtocol, h.Kind)
 	}
-	if len(body) == 0 || len(body) > MaxNameLen || !utf8.Valid(body) || slices.ContainsFunc(body, func(b byte) bool { return b < ' ' || b == 0x7f }) {
-		return fmt.Errorf("%w: client name must be 1 to %d printable bytes", errProtocol, MaxNameLen)
+	if err := CheckClientName(string(body)); err != nil {
+		return fmt.Errorf("%w: %w", errProtocol, err)
 	}
 	c.info.Name = string(body)
 	c.info.Connected = time.Now()

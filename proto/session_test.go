@@ -2,6 +2,7 @@ package proto
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -23,27 +24,18 @@ var testSeq atomic.Uint64
 func newTestServer(t testing.TB, o ServerOptions) *Server {
 	t.Helper()
 	name := fmt.Sprintf("rtm-proto-test-%d-%d", os.Getpid(), testSeq.Add(1))
-	st, err := store.Open(store.Options{Path: "/dev/shm/" + name, Capacity: 1 << 16, RouteCapacity: 1 << 14})
-	if err != nil {
-		t.Fatal(err)
-	}
-	o.Store = st
+	o.Store = store.Options{Path: "/dev/shm/" + name, Capacity: 1 << 16, RouteCapacity: 1 << 14}
+	o.Unlink = true
 	if o.Logf == nil {
 		o.Logf = t.Logf
 	}
 	o.Socket = filepath.Join(t.TempDir(), "s.sock")
-	srv, err := Listen(o)
+	srv, err := Start(o)
 	if err != nil {
-		st.Close()
-		st.Remove()
 		t.Fatal(err)
 	}
 	go srv.Serve()
-	t.Cleanup(func() {
-		srv.Close("test over", time.Second)
-		st.Close()
-		st.Remove()
-	})
+	t.Cleanup(func() { srv.Close("test over", time.Second) })
 	return srv
 }
 
@@ -346,4 +338,26 @@ func TestStaleSocketReplacedLiveRefused(t *testing.T) {
 		t.Errorf("socket mode %v, want 0600", fi.Mode().Perm())
 	}
 	ln2.Close()
+}
+
+// TestSyncTimeoutNamesLaggards: a sync that times out says, in rtm's
+// words, which client is behind and where, and wraps the deadline.
+func TestSyncTimeoutNamesLaggards(t *testing.T) {
+	srv := newTestServer(t, ServerOptions{})
+	slow := dialTest(t, srv, "sleepy")
+	syncAll(t, srv, slow)
+	slow.mu.Lock() // parks its receive loop: it applies and acks nothing
+	defer slow.mu.Unlock()
+	for i := range 3 {
+		if err := srv.CreateMAC(mac(i), netip.AddrFrom4([4]byte{10, 1, 0, byte(i)})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	err := srv.Sync(ctx)
+	want := fmt.Sprintf("1 client behind: sleepy (pid %d) at change 0 of 3", os.Getpid())
+	if err == nil || err.Error() != want || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("sync: %v\nwant %q wrapping the deadline", err, want)
+	}
 }

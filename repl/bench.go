@@ -214,7 +214,6 @@ type bench struct {
 	o        benchOptions
 	log      io.Writer
 	dir      string
-	st       *store.Store
 	srv      *proto.Server
 	in       *Interp
 	children []*benchProc
@@ -229,19 +228,16 @@ func newBench(ctx context.Context, o benchOptions, log io.Writer) (*bench, error
 		return nil, err
 	}
 	b := &bench{ctx: ctx, o: o, log: log, dir: dir}
-	st, err := store.Open(store.Options{
-		Path:          fmt.Sprintf("/dev/shm/rtm-bench-%d", os.Getpid()),
-		Capacity:      o.macs + o.macs/8,
-		RouteCapacity: o.routes + o.routes/8,
+	b.srv, err = proto.Start(proto.ServerOptions{
+		Name: "bench", Socket: filepath.Join(dir, "bench.sock"), Unlink: true, Fresh: true,
+		Store: store.Options{
+			Path:          fmt.Sprintf("/dev/shm/rtm-bench-%d", os.Getpid()),
+			Capacity:      o.macs + o.macs/8,
+			RouteCapacity: o.routes + o.routes/8,
+		},
 	})
 	if err != nil {
 		os.RemoveAll(dir)
-		return nil, err
-	}
-	b.st = st
-	b.srv, err = proto.Listen(proto.ServerOptions{Socket: filepath.Join(dir, "bench.sock"), Store: st})
-	if err != nil {
-		b.close()
 		return nil, err
 	}
 	go b.srv.Serve()
@@ -260,10 +256,6 @@ func (b *bench) close() {
 	}
 	if b.srv != nil {
 		b.srv.Close("benchmark over", time.Second)
-	}
-	if b.st != nil {
-		b.st.Close()
-		b.st.Remove()
 	}
 	os.RemoveAll(b.dir)
 }
@@ -410,7 +402,7 @@ func (b *bench) runB1() ([]BenchResult, error) {
 
 // ensureFull loads the full workload unless the tables already hold it.
 func (b *bench) ensureFull() error {
-	if b.st.MACCount() == b.o.macs && b.st.RouteCount() == b.o.routes {
+	if info := b.srv.Info(); info.MACs == b.o.macs && info.Routes == b.o.routes {
 		return nil
 	}
 	if err := b.flush(); err != nil {
@@ -425,7 +417,7 @@ func (b *bench) runB6() ([]BenchResult, error) {
 	if err := b.ensureFull(); err != nil {
 		return nil, err
 	}
-	seg := float64(b.st.Size()) / (1 << 20)
+	seg := float64(b.srv.Info().StoreBytes) / (1 << 20)
 	var clientRSS []float64
 	for range b.o.runs {
 		rep, err := b.report("snapshot")

@@ -181,10 +181,17 @@ func (e *memEngine) Sync(ctx context.Context) error {
 	e.syncs++
 	if e.syncErr != nil {
 		<-ctx.Done()
-		return fmt.Errorf("%w; behind: [slow (pid 1) at 3]", ctx.Err())
+		return behindError{ctx.Err()}
 	}
 	return nil
 }
+
+// behindError is what a server's sync says when it times out: who is
+// behind, in rtm's words, wrapping the context's reason.
+type behindError struct{ err error }
+
+func (behindError) Error() string   { return "1 client behind: slow (pid 1) at change 3 of 5" }
+func (e behindError) Unwrap() error { return e.err }
 
 // dump prints both tables in a canonical form, for byte-identical
 // before/after comparisons.

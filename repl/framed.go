@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -38,11 +39,13 @@ const framedName = "<framed>"
 // ErrQuit after `quit` (whose terminator is written first), so callers
 // end as they do after a replay.
 func (in *Interp) ServeFramed(r io.Reader, w io.Writer) error {
+	in.busy.Lock()
+	defer in.busy.Unlock()
 	bw := bufio.NewWriterSize(w, 64<<10)
 	saved := in.out
 	in.out = bw
 	defer func() { in.out = saved }()
-	br := bufio.NewReaderSize(r, 64<<10)
+	br := bufio.NewReaderSize(&waitingReader{r: r, in: in}, 64<<10)
 	loc := Location{File: framedName}
 	for {
 		line, rerr := br.ReadBytes('\n')
@@ -226,11 +229,12 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// tail returns the last n lines.
-func (t *tailBuffer) tail(n int) string {
+// tail returns the last n lines, leaving out those that start with skip.
+func (t *tailBuffer) tail(n int, skip string) string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	lines := strings.Split(strings.TrimRight(string(t.b), "\n"), "\n")
+	lines = slices.DeleteFunc(lines, func(l string) bool { return strings.HasPrefix(l, skip) })
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
 	}

@@ -29,7 +29,7 @@ var helpTopics = map[string]string{
 	"sync":   helpSync,
 	"expect": helpExpect,
 	"help":   "help lists every command on one line each; help COMMAND explains one,\nwith examples: help expect, help C, help show.",
-	"quit":   "quit ends the session (exit is the same). At the prompt Ctrl-D quits too,\nand Ctrl-C only cancels the line being typed. In a script, quit ends the\nreplay successfully: the lines after it are not read.",
+	"quit":   "quit ends the session (exit is the same). At the prompt Ctrl-D quits too;\nCtrl-C cancels the line being typed, or interrupts a running sync or source,\nbut does not quit. In a script, quit ends the replay: the lines after it are\nnot read, and the exit status still says whether any line failed.",
 }
 
 // helpTopic finds the text for a topic name as typed (lowercased).
@@ -68,7 +68,7 @@ change nothing. A client is read-only: it refuses every change.`
 const helpShow = `show TABLE [json] lists a table, one entry per line, sorted by key:
 
   show routes     10.1.1.0/24 via 192.168.1.1 dev eth0      (as ip route prints)
-  show macs       00:1a:2b:3c:4d:5e 10.1.1.7                (MAC first, like ip neigh)
+  show macs       00:1a:2b:3c:4d:5e 10.1.1.7                (the key, the MAC, first)
   show clients    the connected clients: name, pid, uid, state, acknowledged change, lag
   show stats      the counters, one "name value" per line
 

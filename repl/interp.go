@@ -83,6 +83,12 @@ type Interp struct {
 	interrupted atomic.Bool
 	cancelMu    sync.Mutex
 	cancel      context.CancelFunc // of the sync wait in progress
+
+	// busy is held while a stream is being run, except while its reader
+	// waits for input: by then every answer has been written. Quiesce
+	// takes it to end the process without losing output.
+	busy   sync.Mutex
+	failed atomic.Int64 // lines that failed in replays, for the exit status
 }
 
 // Interrupt stops the command that is running: a sync stops waiting, a
@@ -266,7 +272,10 @@ func (in *Interp) sync(timeout time.Duration) error {
 		if in.interrupted.Load() {
 			return ErrInterrupted
 		}
-		return fmt.Errorf("sync (timeout %s): %w", timeout, err)
+		if errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("sync timed out after %s: %w", timeout, err)
+		}
+		return fmt.Errorf("sync: %w", err)
 	}
 	return nil
 }
@@ -304,26 +313,69 @@ func (in *Interp) runLine(loc Location, line []byte, cmd *Command) error {
 // *LineError naming the file and line) unless Options.KeepGoing is set.
 // A `quit` in it ends the replay with ErrQuit.
 func (in *Interp) RunFile(path string) error {
+	in.busy.Lock()
+	defer in.busy.Unlock()
 	err := in.runFile(path)
 	if ferr := in.flush(); err == nil {
 		err = ferr
 	}
 	in.prog.done(len(in.frames) == 0)
-	return err
+	return in.tally(err)
 }
 
 // RunReader replays a stream; name stands for it in messages ("<stdin>").
 // Relative `source` paths are taken from the current directory.
+//
+// The stream is a conversation: whenever no complete line is waiting,
+// every answer so far is written before the next read, so a program that
+// writes a command and waits gets its whole answer, while a large file
+// replayed from a pipe is flushed only once per buffer.
 func (in *Interp) RunReader(name string, r io.Reader) error {
+	in.busy.Lock()
+	defer in.busy.Unlock()
 	in.frames = append(in.frames, frame{name: name})
-	err := in.runStream(name, r)
+	err := in.runStream(name, &waitingReader{r: r, in: in})
 	in.frames = in.frames[:len(in.frames)-1]
 	if ferr := in.flush(); err == nil {
 		err = ferr
 	}
 	in.prog.done(len(in.frames) == 0)
-	return err
+	return in.tally(err)
 }
+
+// waitingReader releases the Interp's busy lock while it waits for
+// input, which it only does once every answer has been written.
+type waitingReader struct {
+	r  io.Reader
+	in *Interp
+}
+
+func (w *waitingReader) Read(p []byte) (int, error) {
+	w.in.busy.Unlock()
+	n, err := w.r.Read(p)
+	w.in.busy.Lock()
+	return n, err
+}
+
+// Quiesce waits, for at most timeout, until the stream being run is
+// waiting for input or has ended, with every answer written, and then
+// keeps it from running anything more. A process calls it before it
+// exits on a signal or at the end of its session, so that nothing it has
+// answered is lost. It reports whether it got there in time.
+func (in *Interp) Quiesce(timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for !in.busy.TryLock() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return true
+}
+
+// Failed is the number of lines that failed in replays so far (scripts,
+// piped stdin, sourced files): non-zero means the exit status must be.
+func (in *Interp) Failed() int { return int(in.failed.Load()) }
 
 // source runs `source FILE`.
 func (in *Interp) source(arg string) error {
@@ -368,6 +420,8 @@ func (in *Interp) runFile(path string) error {
 	return in.runStream(path, f)
 }
 
+var utf8BOM = []byte("\ufeff")
+
 // readBufSize is the replay read buffer: large, so ReadSlice returns lines
 // straight from it and the read syscalls are few.
 const readBufSize = 1 << 20
@@ -394,15 +448,28 @@ func (in *Interp) runStream(name string, r io.Reader) error {
 		}
 		if len(line) > 0 {
 			loc.Line++
+			if loc.Line == 1 {
+				// Editors on some systems start a UTF-8 file with a
+				// byte-order mark; like a CR before the newline, it is
+				// not part of the command.
+				line = bytes.TrimPrefix(line, utf8BOM)
+			}
 			if in.interrupted.Load() {
 				return at(loc, ErrInterrupted)
 			}
 			err := in.runLine(loc, line, &cmd)
 			if err == nil {
-				err = in.emit()
+				if lineWaiting(br) {
+					err = in.emit()
+				} else {
+					err = in.flush()
+				}
 			}
 			if err != nil {
-				if errors.Is(err, ErrQuit) || !in.opts.KeepGoing {
+				if errors.Is(err, ErrQuit) {
+					return err
+				}
+				if !in.opts.KeepGoing {
 					return err
 				}
 				failed += in.report(err)
@@ -422,6 +489,28 @@ func (in *Interp) runStream(name string, r io.Reader) error {
 	return nil
 }
 
+// lineWaiting reports whether a whole line is buffered, so the next read
+// returns without waiting for input.
+func lineWaiting(br *bufio.Reader) bool {
+	n := br.Buffered()
+	if n == 0 {
+		return false
+	}
+	b, _ := br.Peek(n)
+	return bytes.IndexByte(b, '\n') >= 0
+}
+
+// tally counts the line that stopped a replay. Lines a keep-going replay
+// reported were counted as they failed; an interrupted replay failed no
+// line.
+func (in *Interp) tally(err error) error {
+	var re *replayError
+	if err != nil && !errors.As(err, &re) && !errors.Is(err, ErrQuit) && !errors.Is(err, ErrInterrupted) {
+		in.failed.Add(1)
+	}
+	return err
+}
+
 // report prints an error of a keep-going replay and returns how many
 // failed lines it stands for: a sourced file's summary counts the lines
 // that failed in it, which were reported already.
@@ -430,6 +519,7 @@ func (in *Interp) report(err error) int {
 	if errors.As(err, &re) {
 		return re.failed
 	}
+	in.failed.Add(1)
 	if ferr := in.flush(); ferr != nil {
 		err = errors.Join(err, ferr)
 	}

@@ -386,10 +386,10 @@ func TestSync(t *testing.T) {
 		t.Fatalf("sync: %s (%d syncs)", err, s.e.syncs)
 	}
 	s.e.syncErr = errors.New("stuck")
-	if _, err := s.run("sync"); err != "lab.rtm:1: sync (timeout 20ms): context deadline exceeded; behind: [slow (pid 1) at 3]" {
+	if _, err := s.run("sync"); err != "lab.rtm:1: sync timed out after 20ms: 1 client behind: slow (pid 1) at change 3 of 5" {
 		t.Errorf("sync timeout: %s", err)
 	}
-	if _, err := s.run("sync 30ms"); err != "lab.rtm:1: sync (timeout 30ms): context deadline exceeded; behind: [slow (pid 1) at 3]" {
+	if _, err := s.run("sync 30ms"); err != "lab.rtm:1: sync timed out after 30ms: 1 client behind: slow (pid 1) at change 3 of 5" {
 		t.Errorf("sync 30ms: %s", err)
 	}
 }

@@ -181,12 +181,12 @@ func (p *parser) parseChange(op byte, data []byte) (Command, error) {
 // its shape which one was meant.
 func badKey(k Kind, key []byte, macErr error) error {
 	if _, err := netip.ParseAddr(string(key)); err == nil {
-		return fmt.Errorf("%s route: %q has no prefix length; want a prefix such as %s/%d", opNames[k], key, key, hostBits(key))
+		return fmt.Errorf("%s route: %s has no prefix length; want a prefix such as %s/%d", opNames[k], store.QuoteInput(key), key, hostBits(key))
 	}
 	if looksLikeMAC(key) {
 		return fmt.Errorf("%s MAC: %w", opNames[k], macErr)
 	}
-	return fmt.Errorf("%s: key %q is neither a prefix (10.1.1.0/24, 2001:db8::/32) nor a MAC (00:1a:2b:3c:4d:5e)", opNames[k], key)
+	return fmt.Errorf("%s: key %s is neither a prefix (10.1.1.0/24, 2001:db8::/32) nor a MAC (00:1a:2b:3c:4d:5e)", opNames[k], store.QuoteInput(key))
 }
 
 func hostBits(addr []byte) int {
@@ -232,7 +232,7 @@ func fieldCount(k Kind, t Table, f [][]byte, want int, names []string) error {
 		}
 	}
 	if len(f) > want {
-		return fmt.Errorf("unexpected field %q after %s; want %s", f[want], names[want-1], usage(k, t))
+		return fmt.Errorf("unexpected field %s after %s; want %s", store.QuoteInput(f[want]), names[want-1], usage(k, t))
 	}
 	return nil
 }
@@ -315,7 +315,7 @@ func words(line []byte) ([]string, error) {
 		if line[0] == '"' {
 			end := quotedEnd(line)
 			if end < 0 {
-				return nil, fmt.Errorf("unterminated quote in %q", line)
+				return nil, fmt.Errorf("unterminated quote in %s", store.QuoteInput(line))
 			}
 			w, err := strconv.Unquote(string(line[:end]))
 			if err != nil {
@@ -384,11 +384,11 @@ func (p *parser) parseWords(line []byte) (Command, error) {
 		return parseHelp(args)
 	case "quit", "exit":
 		if len(args) != 0 {
-			return Command{}, fmt.Errorf("%s: takes no arguments, got %q", name, strings.Join(args, " "))
+			return Command{}, fmt.Errorf("%s: takes no arguments, got %s", name, store.QuoteInput(strings.Join(args, " ")))
 		}
 		return Command{Kind: KindQuit}, nil
 	}
-	return Command{}, fmt.Errorf("unknown command %q: want C,U,D changes or one of %s (type help)", ws[0], strings.Join(commandWords, ", "))
+	return Command{}, fmt.Errorf("unknown command %s: want C,U,D changes or one of %s (type help)", store.QuoteInput(ws[0]), strings.Join(commandWords, ", "))
 }
 
 func firstWord(b []byte) (string, []byte) {
@@ -441,7 +441,7 @@ func parseShow(args []string) (Command, error) {
 	}
 	t := tableWord(args[0])
 	if t == TableNone {
-		return Command{}, fmt.Errorf("show: unknown table %q; %s", args[0], want)
+		return Command{}, fmt.Errorf("show: unknown table %s; %s", store.QuoteInput(args[0]), want)
 	}
 	return Command{Kind: KindShow, Table: t, JSON: js}, nil
 }
@@ -482,7 +482,7 @@ func parseFlush(args []string) (Command, error) {
 			return Command{Kind: KindFlush, Table: t}, nil
 		}
 	}
-	return Command{}, fmt.Errorf("flush: unknown table %q; want flush [routes|macs]", strings.Join(args, " "))
+	return Command{}, fmt.Errorf("flush: unknown table %s; want flush [routes|macs]", store.QuoteInput(strings.Join(args, " ")))
 }
 
 func parseSync(args []string) (Command, error) {
@@ -499,18 +499,18 @@ func parseSync(args []string) (Command, error) {
 // parseTimeout takes a Go duration (500ms, 5s) or plain seconds (5, 0.5).
 func parseTimeout(args []string) (time.Duration, error) {
 	if len(args) != 1 {
-		return 0, fmt.Errorf("unexpected %q", strings.Join(args[1:], " "))
+		return 0, fmt.Errorf("unexpected %s", store.QuoteInput(strings.Join(args[1:], " ")))
 	}
 	d, err := time.ParseDuration(args[0])
 	if err != nil {
 		s, ferr := strconv.ParseFloat(args[0], 64)
 		if ferr != nil || s > (1<<62)/float64(time.Second) {
-			return 0, fmt.Errorf("bad timeout %q", args[0])
+			return 0, fmt.Errorf("bad timeout %s", store.QuoteInput(args[0]))
 		}
 		d = time.Duration(s * float64(time.Second))
 	}
 	if d <= 0 {
-		return 0, fmt.Errorf("timeout %q must be positive", args[0])
+		return 0, fmt.Errorf("timeout %s must be positive", store.QuoteInput(args[0]))
 	}
 	return d, nil
 }
@@ -524,7 +524,7 @@ func parseHelp(args []string) (Command, error) {
 		if _, ok := helpTopic(topic); ok {
 			return Command{Kind: KindHelp, Arg: topic}, nil
 		}
-		return Command{}, fmt.Errorf("help: no command %q; type help for the list", args[0])
+		return Command{}, fmt.Errorf("help: no command %s; type help for the list", store.QuoteInput(args[0]))
 	}
 	return Command{}, errors.New("help: want help [COMMAND], as in help expect")
 }
@@ -571,7 +571,7 @@ func (p *parser) parseExpect(args []string) (Command, error) {
 		cmd.Expect.Check = CheckCount
 		err = parseCountWant(&cmd, args)
 	default:
-		return Command{}, fmt.Errorf("expect: unknown check %q; %s", what, expectUsage)
+		return Command{}, fmt.Errorf("expect: unknown check %s; %s", store.QuoteInput(what), expectUsage)
 	}
 	if err != nil {
 		return Command{}, fmt.Errorf("expect %s: %w", what, err)
@@ -593,7 +593,7 @@ func (p *parser) parseRouteWant(cmd *Command, args []string) error {
 	cmd.Route.Prefix = pfx
 	for rest := args[1:]; len(rest) > 0; rest = rest[2:] {
 		if len(rest) < 2 {
-			return fmt.Errorf("%q needs a value; %s", rest[0], want)
+			return fmt.Errorf("%s needs a value; %s", store.QuoteInput(rest[0]), want)
 		}
 		switch strings.ToLower(rest[0]) {
 		case "via":
@@ -612,7 +612,7 @@ func (p *parser) parseRouteWant(cmd *Command, args []string) error {
 			}
 			cmd.Route.Dev = dev
 		default:
-			return fmt.Errorf("unexpected %q; %s", rest[0], want)
+			return fmt.Errorf("unexpected %s; %s", store.QuoteInput(rest[0]), want)
 		}
 	}
 	return nil
@@ -625,11 +625,11 @@ func parseCountWant(cmd *Command, args []string) error {
 	}
 	t := tableWord(args[0])
 	if t == TableNone || t == TableStats {
-		return fmt.Errorf("unknown table %q; %s", args[0], want)
+		return fmt.Errorf("unknown table %s; %s", store.QuoteInput(args[0]), want)
 	}
 	n, err := strconv.Atoi(args[1])
 	if err != nil || n < 0 {
-		return fmt.Errorf("bad count %q; %s", args[1], want)
+		return fmt.Errorf("bad count %s; %s", store.QuoteInput(args[1]), want)
 	}
 	cmd.Table, cmd.Expect.Count = t, n
 	return nil

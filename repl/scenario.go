@@ -326,6 +326,10 @@ type scenario struct {
 	sources    []string // files being run, innermost last, to refuse cycles
 }
 
+// bannerPrefix starts the line a server writes when it starts: the
+// runner made the instance, so the line tells a failure report nothing.
+const bannerPrefix = "rtm server default: socket "
+
 // errEnd is `quit`: the scenario ends there and passes.
 var errEnd = errors.New("end of scenario")
 
@@ -428,7 +432,7 @@ func (s *scenario) failure(loc Location, text string, err error) *ScenarioError 
 		se.Msg = "interrupted"
 	}
 	for _, c := range s.procs {
-		if t := c.stderr.tail(10); t != "" {
+		if t := c.stderr.tail(10, bannerPrefix); t != "" {
 			se.Logs = append(se.Logs, ProcessLog{Name: fmt.Sprintf("%s (pid %d)", c.name, c.cmd.Process.Pid), Stderr: t})
 		}
 	}

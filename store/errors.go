@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"strconv"
 )
 
 // Errors of the table operations. Callers test them with errors.Is; the
@@ -37,4 +38,17 @@ func (e *LockedError) Error() string {
 		return fmt.Sprintf("store %s is in use by another rtm server (pid %d)", e.Path, e.PID)
 	}
 	return fmt.Sprintf("store %s is in use by another rtm server", e.Path)
+}
+
+// quoteMax is how much of a bad input an error message quotes: enough to
+// recognise it, not a 100,000-byte field echoed back.
+const quoteMax = 64
+
+// QuoteInput quotes a piece of user input for an error message, as %q
+// does, cutting a long one short and saying how long it was.
+func QuoteInput[T ~string | ~[]byte](s T) string {
+	if len(s) <= quoteMax {
+		return strconv.Quote(string(s))
+	}
+	return strconv.Quote(string(s[:quoteMax-16])) + "... (" + strconv.Itoa(len(s)) + " bytes)"
 }

@@ -14,7 +14,7 @@ type MAC [6]byte
 func ParseMAC(s string) (MAC, error) {
 	m, ok := parseMAC(s)
 	if !ok {
-		return MAC{}, fmt.Errorf("%w %q: want 6 bytes as aa:bb:cc:dd:ee:ff, aa-bb-cc-dd-ee-ff or aabb.ccdd.eeff", ErrBadMAC, s)
+		return MAC{}, fmt.Errorf("%w %s: want 6 bytes as aa:bb:cc:dd:ee:ff, aa-bb-cc-dd-ee-ff or aabb.ccdd.eeff", ErrBadMAC, QuoteInput(s))
 	}
 	return m, nil
 }
@@ -23,7 +23,7 @@ func ParseMAC(s string) (MAC, error) {
 func ParseMACBytes(b []byte) (MAC, error) {
 	m, ok := parseMAC(b)
 	if !ok {
-		return MAC{}, fmt.Errorf("%w %q: want 6 bytes as aa:bb:cc:dd:ee:ff, aa-bb-cc-dd-ee-ff or aabb.ccdd.eeff", ErrBadMAC, b)
+		return MAC{}, fmt.Errorf("%w %s: want 6 bytes as aa:bb:cc:dd:ee:ff, aa-bb-cc-dd-ee-ff or aabb.ccdd.eeff", ErrBadMAC, QuoteInput(b))
 	}
 	return m, nil
 }

@@ -74,7 +74,7 @@ func CheckIfName(name string) error {
 		return fmt.Errorf("%w: empty", ErrBadIfName)
 	}
 	if len(name) > IfNameMax {
-		return fmt.Errorf("%w %q: %d bytes, Linux allows at most %d", ErrBadIfName, name, len(name), IfNameMax)
+		return fmt.Errorf("%w %s: %d bytes, Linux allows at most %d", ErrBadIfName, QuoteInput(name), len(name), IfNameMax)
 	}
 	if name == "." || name == ".." {
 		return fmt.Errorf("%w %q: reserved", ErrBadIfName, name)

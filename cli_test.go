@@ -1,0 +1,246 @@
+package main
+
+// The command line: usage errors, exit statuses, what a failed start
+// leaves behind (nothing), and the start-up banner.
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// shmLeftovers lists the files under /dev/shm of an instance's store.
+func shmLeftovers(store string) []string {
+	m, _ := filepath.Glob(store + "*")
+	return m
+}
+
+func TestUsageErrorsCreateNothing(t *testing.T) {
+	in := newInstance(t)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"server", "stray"}, `unexpected argument "stray"`},
+		{[]string{"server", "--fresh", "x.rtm"}, `unexpected argument "x.rtm"`},
+		{[]string{"server", "--script", "/nonexistent/setup.rtm"}, "--script: stat /nonexistent/setup.rtm: no such file or directory"},
+		{[]string{"server", "--script", os.TempDir()}, "is a directory"},
+		{[]string{"client", "stray"}, `unexpected argument "stray"`},
+		{[]string{"client", "--store", "/dev/shm/x"}, "flag provided but not defined: -store"},
+		{[]string{"client", "--client-name", "tab\there"}, `--client-name: client name "tab\there" holds the control character U+0009`},
+		{[]string{"client", "--client-name", strings.Repeat("n", 65)}, "65 bytes long; at most 64"},
+	} {
+		args := append(append([]string(nil), tc.args...), "--name", in.name, "--socket", in.socket)
+		if tc.args[0] == "server" {
+			args = append(args, "--store", in.store)
+		}
+		r := runRTM(t, "", args...)
+		if r.code != 2 || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", tc.args, r.code, r.stderr, tc.want)
+		}
+		if strings.Contains(r.stderr, "is `rtm server") {
+			t.Errorf("%v: a usage error asks whether the server runs: %q", tc.args, r.stderr)
+		}
+		if left := shmLeftovers(in.store); len(left) > 0 {
+			t.Fatalf("%v created %v", tc.args, left)
+		}
+	}
+	for _, name := range []string{"..", ".", "", "a/b", "-x", strings.Repeat("n", 65), "tab\tname"} {
+		r := runRTM(t, "", "server", "--name", name, "--exit-at-eof")
+		if r.code != 2 || !strings.Contains(r.stderr, "--name") {
+			t.Errorf("--name %q: exit %d, stderr %q", name, r.code, r.stderr)
+		}
+		if _, err := os.Stat("/dev/shm/rtm." + name); name != "" && name != "." && name != ".." && err == nil {
+			t.Errorf("--name %q created /dev/shm/rtm.%s", name, name)
+		}
+	}
+}
+
+// TestFailedStartRemovesStore: a start that fails after the store was
+// created (the socket is a live server's, a --script stops at an error)
+// removes it; a store that existed before is kept.
+func TestFailedStartRemovesStore(t *testing.T) {
+	live := newInstance(t)
+	srv := live.server()
+	in := newInstance(t)
+	r := runRTM(t, "", "server", "--exit-at-eof", "--name", in.name, "--store", in.store, "--socket", live.socket)
+	if r.code != 1 || !strings.Contains(r.stderr, "socket is in use") {
+		t.Fatalf("socket in use: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if left := shmLeftovers(in.store); len(left) > 0 {
+		t.Fatalf("failed start left %v", left)
+	}
+	srv.must("expect count clients 0")
+
+	bad := filepath.Join(t.TempDir(), "bad.rtm")
+	os.WriteFile(bad, []byte("C,10.1.0.0/16,192.168.1.1,eth0\nC,10.1.1.1/24,192.168.1.1,eth0\n"), 0o644)
+	r = runRTM(t, "", append([]string{"server", "--exit-at-eof", "--script", bad}, in.flags()...)...)
+	if r.code != 1 || !strings.Contains(r.stderr, bad+":2:") {
+		t.Fatalf("bad script: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if left := shmLeftovers(in.store); len(left) > 0 {
+		t.Fatalf("a failed --script left the store it created: %v", left)
+	}
+	// Run twice, the same failing script says the same thing: nothing of
+	// the first attempt is left to trip on.
+	if r2 := runRTM(t, "", append([]string{"server", "--exit-at-eof", "--script", bad}, in.flags()...)...); r2.stderr != r.stderr || r2.code != 1 {
+		t.Fatalf("second attempt differs: exit %d, %q vs %q", r2.code, r2.stderr, r.stderr)
+	}
+	// A store that existed is the user's: kept, with what the script did
+	// before its error.
+	if r := runRTM(t, "", append([]string{"server", "--exit-at-eof"}, in.flags()...)...); r.code != 0 {
+		t.Fatalf("create: exit %d: %s", r.code, r.stderr)
+	}
+	runRTM(t, "", append([]string{"server", "--exit-at-eof", "--script", bad}, in.flags()...)...)
+	if r := runRTM(t, "show routes\n", append([]string{"server", "--exit-at-eof"}, in.flags()...)...); r.stdout != "10.1.0.0/16 via 192.168.1.1 dev eth0\n" {
+		t.Fatalf("kept store: %q (%s)", r.stdout, r.stderr)
+	}
+}
+
+// TestExitStatusTellsTruth: a replay in which any line failed exits 1,
+// however it ended: at end of input, at quit, with or without
+// --keep-going, from a script or from stdin.
+func TestExitStatusTellsTruth(t *testing.T) {
+	in := newInstance(t)
+	dir := t.TempDir()
+	script := filepath.Join(dir, "s.rtm")
+	os.WriteFile(script, []byte("C,10.1.0.0/16,192.168.1.1,eth0\nD,10.9.0.0/16\nC,10.2.0.0/16,192.168.1.1,eth0\nquit\nC,10.3.0.0/16,192.168.1.1,eth0\n"), 0o644)
+	base := append([]string{"server", "--fresh", "--exit-at-eof"}, in.flags()...)
+	for _, tc := range []struct {
+		name  string
+		args  []string
+		stdin string
+		code  int
+	}{
+		{"keep-going script ending with quit", []string{"--keep-going", "--script", script}, "", 1},
+		{"keep-going stdin ending with quit", []string{"--keep-going"}, "D,10.9.0.0/16\nquit\n", 1},
+		{"keep-going stdin at end of input", []string{"--keep-going"}, "D,10.9.0.0/16\nshow routes\n", 1},
+		{"stdin stops at its error", nil, "D,10.9.0.0/16\nquit\n", 1},
+		{"clean stdin ending with quit", nil, "show routes\nquit\n", 0},
+		{"quit before the bad line", nil, "quit\nD,10.9.0.0/16\n", 0},
+	} {
+		r := runRTM(t, tc.stdin, append(append([]string(nil), base...), tc.args...)...)
+		if r.code != tc.code {
+			t.Errorf("%s: exit %d, want %d; stderr %q", tc.name, r.code, tc.code, r.stderr)
+		}
+	}
+	// The keep-going script applied its good lines up to quit, not after.
+	r := runRTM(t, "show routes\n", append([]string{"server", "--exit-at-eof", "--keep-going", "--fresh", "--script", script}, in.flags()...)...)
+	if r.code != 1 || !strings.Contains(r.stderr, script+":2: delete route 10.9.0.0/16: not found") {
+		t.Fatalf("keep-going: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if r := runRTM(t, "show routes\n", append([]string{"server", "--exit-at-eof"}, in.flags()...)...); r.stdout != "10.1.0.0/16 via 192.168.1.1 dev eth0\n10.2.0.0/16 via 192.168.1.1 dev eth0\n" {
+		t.Fatalf("after the keep-going replay: %q", r.stdout)
+	}
+}
+
+// TestStartBanner: every server start says on stderr which store it
+// serves and whether it was created or reopened, with what it holds.
+func TestStartBanner(t *testing.T) {
+	in := newInstance(t)
+	run := func(stdin string, extra ...string) string {
+		r := runRTM(t, stdin, append(append([]string{"server", "--exit-at-eof"}, in.flags()...), extra...)...)
+		if r.code != 0 {
+			t.Fatalf("exit %d: %s", r.code, r.stderr)
+		}
+		return r.stderr
+	}
+	want := fmt.Sprintf("rtm server %s: socket %s, store %s (created): 0 routes, 0 MACs\n", in.name, in.socket, in.store)
+	if got := run("C,10.1.0.0/16,192.168.1.1,eth0\nC,00:1a:2b:3c:4d:5e,10.1.1.7\n"); got != want {
+		t.Fatalf("banner:\n got %q\nwant %q", got, want)
+	}
+	if got := run(""); !strings.Contains(got, "(reopened): 1 routes, 1 MACs") {
+		t.Fatalf("banner of a reopened store: %q", got)
+	}
+	if got := run("", "--fresh"); !strings.Contains(got, "(reopened): 0 routes, 0 MACs") {
+		t.Fatalf("banner with --fresh: %q", got)
+	}
+}
+
+// TestCapacityFlags: capacities size a store when it is created; given
+// again with other values they are refused, unless --fresh recreates the
+// store at the new size.
+func TestCapacityFlags(t *testing.T) {
+	in := newInstance(t)
+	base := append([]string{"server", "--exit-at-eof"}, in.flags()...)
+	if r := runRTM(t, "C,00:1a:2b:3c:4d:5e,10.1.1.7\n", append(base, "--capacity", "1000", "--route-capacity", "100")...); r.code != 0 {
+		t.Fatalf("create: exit %d: %s", r.code, r.stderr)
+	}
+	r := runRTM(t, "", append(base, "--capacity", "2000")...)
+	if r.code != 1 || !strings.Contains(r.stderr, "holds 1000 MACs, not 2000 (--capacity)") || !strings.Contains(r.stderr, "--fresh") {
+		t.Fatalf("capacity mismatch: exit %d, stderr %q", r.code, r.stderr)
+	}
+	r = runRTM(t, "show stats\nshow macs\n", append(base, "--capacity", "1000")...)
+	if r.code != 0 || statValue(r.stdout, "mac_capacity") != 1000 || statValue(r.stdout, "route_capacity") != 100 ||
+		statValue(r.stdout, "macs") != 1 || statValue(r.stdout, "mac_fill_percent") != 1 {
+		t.Fatalf("same capacity: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	r = runRTM(t, "show stats\n", append(base, "--fresh", "--capacity", "2000")...)
+	if r.code != 0 || statValue(r.stdout, "mac_capacity") != 2000 || statValue(r.stdout, "macs") != 0 ||
+		statValue(r.stdout, "route_capacity") != 100 {
+		t.Fatalf("--fresh with a new capacity: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestScriptOddities: a byte-order mark before the first line is skipped;
+// an error about a huge field quotes its start and says how long it was.
+func TestScriptOddities(t *testing.T) {
+	in := newInstance(t)
+	dir := t.TempDir()
+	bom := filepath.Join(dir, "bom.rtm")
+	os.WriteFile(bom, []byte("\ufeffC,10.1.0.0/16,192.168.1.1,eth0\r\nexpect count routes 1\r\n"), 0o644)
+	r := runRTM(t, "", append([]string{"server", "--exit-at-eof", "--script", bom}, in.flags()...)...)
+	if r.code != 0 {
+		t.Fatalf("script with a BOM: exit %d: %s", r.code, r.stderr)
+	}
+	huge := "C,10.2.0.0/16,192.168.1.1," + strings.Repeat("x", 100_000) + "\n"
+	r = runRTM(t, huge, append([]string{"server", "--exit-at-eof"}, in.flags()...)...)
+	if r.code != 1 || !strings.Contains(r.stderr, "(100000 bytes)") || len(r.stderr) > 1000 {
+		t.Fatalf("huge field: exit %d, %d bytes of stderr: %.300q", r.code, len(r.stderr), r.stderr)
+	}
+}
+
+// TestClientRefusedExits: a client the server refuses says why and exits
+// 1, at once, without asking whether a server runs; one refused when it
+// reconnects (the restarted server no longer allows its uid) exits the
+// same way instead of retrying forever.
+func TestClientRefusedExits(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run a client as another uid")
+	}
+	bin := nobodyBinary(t)
+	dir, err := os.MkdirTemp("", "rtm-uid-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	in := newInstance(t)
+	in.socket = filepath.Join(dir, "rtm.sock")
+	srv := in.server("--allow-uid", "65534", "--group")
+	os.Chmod(in.socket, 0o666)
+	os.Chmod(in.store, 0o644)
+	cmd := exec.Command(bin, "client", "--watch", "--socket", in.socket, "--client-name", "nobody")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=/"}
+	watch := startCmd(t, cmd)
+	in.waitClients(srv, 1)
+	srv.cmd.Process.Kill() // a crash: the client keeps its tables and reconnects
+	<-srv.done
+	// Restarted without --allow-uid: the reconnect is refused.
+	srv = in.server()
+	os.Chmod(in.socket, 0o666)
+	select {
+	case <-watch.done:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("refused client still running after 20s: %s", watch.errb.String())
+	}
+	if code := watch.cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(watch.errb.String(), "uid 65534 may not connect") {
+		t.Fatalf("refused on reconnect: exit %d, stderr %q", code, watch.errb.String())
+	}
+}

@@ -1,0 +1,254 @@
+package main
+
+// Programs drive rtm as a coprocess: they write a command into its stdin,
+// keep stdin open, and wait for the answer on stdout. These tests do what
+// such a program does, with the plain (not --framed) interface, and check
+// that every answer arrives whole before the next command is written, and
+// that nothing answered is lost when the process is told to go.
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// coproc is rtm with its stdin and stdout held open as pipes.
+type coproc struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	mu     sync.Mutex
+	out    []string // stdout lines so far
+	errOut []string // stderr lines so far
+	more   chan struct{}
+	done   chan struct{}
+}
+
+func startCoproc(t *testing.T, args ...string) *coproc {
+	t.Helper()
+	c := &coproc{t: t, cmd: exec.Command(rtmBin, args...), more: make(chan struct{}, 1), done: make(chan struct{})}
+	var err error
+	if c.stdin, err = c.cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := c.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr, err := c.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var readers sync.WaitGroup
+	readers.Add(2)
+	go c.collect(stdout, &c.out, &readers)
+	go c.collect(stderr, &c.errOut, &readers)
+	go func() { readers.Wait(); c.cmd.Wait(); close(c.done) }()
+	t.Cleanup(func() {
+		c.cmd.Process.Kill()
+		<-c.done
+	})
+	return c
+}
+
+func (c *coproc) collect(r io.Reader, into *[]string, wg *sync.WaitGroup) {
+	defer wg.Done()
+	br := bufio.NewReader(r)
+	for {
+		line, err := br.ReadString('\n')
+		if line != "" {
+			c.mu.Lock()
+			*into = append(*into, strings.TrimSuffix(line, "\n"))
+			c.mu.Unlock()
+			select {
+			case c.more <- struct{}{}:
+			default:
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (c *coproc) write(lines ...string) {
+	c.t.Helper()
+	if _, err := io.WriteString(c.stdin, strings.Join(lines, "\n")+"\n"); err != nil {
+		c.t.Fatalf("write: %v", err)
+	}
+}
+
+// await waits until stdout holds n lines past from, and returns them; it
+// fails the test if they do not all arrive within 20 s.
+func (c *coproc) await(from, n int, what string) []string {
+	c.t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		c.mu.Lock()
+		got := len(c.out) - from
+		if got >= n {
+			lines := append([]string(nil), c.out[from:from+n]...)
+			c.mu.Unlock()
+			return lines
+		}
+		c.mu.Unlock()
+		select {
+		case <-c.more:
+		case <-deadline:
+			c.t.Fatalf("%s: %d of %d lines arrived in 20s with stdin held open: the answer was held back", what, got, n)
+		case <-c.done:
+			c.t.Fatalf("%s: rtm exited after %d of %d lines: %s", what, got, n, c.stderr())
+		}
+	}
+}
+
+// awaitErr waits for an error line on stderr that contains want.
+func (c *coproc) awaitErr(want string) {
+	c.t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		if strings.Contains(c.stderr(), want) {
+			return
+		}
+		select {
+		case <-c.more:
+		case <-deadline:
+			c.t.Fatalf("no %q on stderr in 20s with stdin held open; stderr: %s", want, c.stderr())
+		}
+	}
+}
+
+func (c *coproc) lines() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.out)
+}
+
+func (c *coproc) stderr() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return strings.Join(c.errOut, "\n")
+}
+
+// exited waits for the exit and returns the status.
+func (c *coproc) exited() int {
+	c.t.Helper()
+	select {
+	case <-c.done:
+	case <-time.After(20 * time.Second):
+		c.t.Fatalf("%v still running: %s", c.cmd.Args, c.stderr())
+	}
+	return c.cmd.ProcessState.ExitCode()
+}
+
+const coprocMACs = 50_000
+
+func coprocMAC(i int) string { return fmt.Sprintf("02:00:00:%02x:%02x:%02x", i>>16, i>>8&0xff, i&0xff) }
+func coprocIP(i int) string  { return fmt.Sprintf("10.%d.%d.%d", i>>16, i>>8&0xff, i&0xff) }
+
+// converse runs the same conversation with a server or a client: each
+// answer must arrive whole while stdin stays open.
+func converse(t *testing.T, c *coproc, who string) {
+	n := c.lines()
+	c.write("show routes")
+	routes := c.await(n, 2, who+": show routes")
+	if routes[0] != "10.1.0.0/16 via 192.168.1.1 dev eth0" || routes[1] != "10.2.0.0/16 via 192.168.1.2 dev eth1" {
+		t.Fatalf("%s: show routes: %q", who, routes)
+	}
+	n += 2
+	c.write("lookup " + coprocMAC(4242))
+	if got := c.await(n, 1, who+": lookup")[0]; got != coprocMAC(4242)+" "+coprocIP(4242) {
+		t.Fatalf("%s: lookup: %q", who, got)
+	}
+	n++
+	c.write("show macs")
+	macs := c.await(n, coprocMACs, who+": show macs")
+	for i, l := range macs {
+		if want := coprocMAC(i) + " " + coprocIP(i); l != want {
+			t.Fatalf("%s: show macs line %d: %q, want %q", who, i+1, l, want)
+		}
+	}
+	n += coprocMACs
+	c.write("route 10.2.3.4")
+	if got := c.await(n, 1, who+": route")[0]; got != "10.2.0.0/16 via 192.168.1.2 dev eth1" {
+		t.Fatalf("%s: route: %q", who, got)
+	}
+	c.write("lookup 02:ff:ff:ff:ff:ff")
+	c.awaitErr("lookup 02:ff:ff:ff:ff:ff: not found")
+}
+
+// TestCoprocess drives a server and then a client the way a program
+// does: 50,000 MACs created through the server's stdin, then show routes,
+// lookup, the whole show macs and route at each, every answer awaited in
+// full before the next command is written, and an error awaited on
+// stderr. Then each is told to go (SIGTERM, the server quitting) with
+// stdin still open, and exits cleanly.
+func TestCoprocess(t *testing.T) {
+	in := newInstance(t)
+	// --keep-going, as a program that converses wants: a failed command
+	// is answered on stderr and the conversation goes on (the exit status
+	// then says that a line failed).
+	srv := startCoproc(t, append([]string{"server", "--keep-going"}, in.flags()...)...)
+	var lines []string
+	lines = append(lines, "C,10.1.0.0/16,192.168.1.1,eth0", "C,10.2.0.0/16,192.168.1.2,eth1")
+	for i := range coprocMACs {
+		lines = append(lines, "C,"+coprocMAC(i)+","+coprocIP(i))
+	}
+	srv.write(lines...)
+	converse(t, srv, "server")
+
+	cl := startCoproc(t, "client", "--keep-going", "--socket", in.socket, "--client-name", "coproc")
+	converse(t, cl, "client")
+
+	// The server quits with both stdins still open; each has written
+	// every answer already, and exits 1 because one of its lines failed.
+	srv.cmd.Process.Signal(syscall.SIGTERM)
+	if code := srv.exited(); code != 1 {
+		t.Fatalf("server exit %d after SIGTERM, want 1 (a line failed): %s", code, srv.stderr())
+	}
+	if code := cl.exited(); code != 1 {
+		t.Fatalf("client exit %d after the server quit, want 1 (a line failed): %s", code, cl.stderr())
+	}
+	if want := "server " + in.name + " got terminated"; !strings.Contains(cl.stderr(), want) {
+		t.Fatalf("client stderr lacks %q: %s", want, cl.stderr())
+	}
+}
+
+// TestSignalMidAnswer sends SIGTERM (then, to another server, SIGINT)
+// while a 50,000-line answer is being written: the process finishes the
+// answer it started, writes all of it, and exits 0.
+func TestSignalMidAnswer(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		in := newInstance(t)
+		srv := startCoproc(t, append([]string{"server"}, in.flags()...)...)
+		var lines []string
+		for i := range coprocMACs {
+			lines = append(lines, "C,"+coprocMAC(i)+","+coprocIP(i))
+		}
+		srv.write(lines...)
+		srv.write("lookup " + coprocMAC(0))
+		srv.await(0, 1, "lookup")
+		n := 1
+		srv.write("show macs", "show routes json")
+		srv.await(n, 1, "the first line of show macs")
+		srv.cmd.Process.Signal(sig)
+		if code := srv.exited(); code != 0 {
+			t.Fatalf("%v: exit %d: %s", sig, code, srv.stderr())
+		}
+		got := srv.lines() - n
+		// show macs was answered in full; show routes json may or may not
+		// have been read before the signal, and is whole if it was.
+		if got != coprocMACs && got != coprocMACs+1 {
+			t.Fatalf("%v: %d lines of output after the signal, want the %d of show macs", sig, got, coprocMACs)
+		}
+	}
+}
