@@ -19,6 +19,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"rtm/proto/framed"
 )
 
 // testUsage is `rtm test -h`. The directives are also explained, with
@@ -432,8 +434,8 @@ func (s *scenario) failure(loc Location, text string, err error) *ScenarioError 
 		se.Msg = "interrupted"
 	}
 	for _, c := range s.procs {
-		if t := c.stderr.tail(10, bannerPrefix); t != "" {
-			se.Logs = append(se.Logs, ProcessLog{Name: fmt.Sprintf("%s (pid %d)", c.name, c.cmd.Process.Pid), Stderr: t})
+		if t := c.StderrTail(10, bannerPrefix); t != "" {
+			se.Logs = append(se.Logs, ProcessLog{Name: fmt.Sprintf("%s (pid %d)", c.name, c.Pid()), Stderr: t})
 		}
 	}
 	return se
@@ -769,11 +771,11 @@ func (s *scenario) directive(loc Location, d directive) error {
 	case opClientStop:
 		s.forget(d.name, fmt.Sprintf("stopped at %s", loc))
 		c.resume()
-		c.stdin.Close()
+		c.CloseInput()
 		if err := c.wait(s.ctx, s.opts.Timeout); err != nil {
 			return err
 		}
-		if code := c.cmd.ProcessState.ExitCode(); code != 0 {
+		if code := c.ExitCode(); code != 0 {
 			return &processError{where: c.name, msg: c.name + " exited with " + c.status() + " when its stdin closed; want status 0"}
 		}
 		return s.awaitDropped(c)
@@ -793,7 +795,7 @@ func (s *scenario) awaitDropped(c *child) error {
 	if s.server == nil {
 		return nil
 	}
-	pid := strconv.Itoa(c.cmd.Process.Pid)
+	pid := strconv.Itoa(c.Pid())
 	deadline := time.Now().Add(s.opts.Timeout)
 	for {
 		out, err := s.server.do(s.ctx, "show clients", s.opts.Timeout)
@@ -897,7 +899,7 @@ func (s *scenario) stopServer() error {
 	if err := c.wait(s.ctx, s.opts.Timeout); err != nil {
 		return err
 	}
-	if code := c.cmd.ProcessState.ExitCode(); code != 0 {
+	if code := c.ExitCode(); code != 0 {
 		return &processError{where: "server", msg: "the server quit with " + c.status() + "; want status 0"}
 	}
 	return nil
@@ -952,17 +954,7 @@ func (s *scenario) kill(c *child, sig syscall.Signal) error {
 // socket and store.
 func (s *scenario) cleanup() {
 	for _, c := range s.procs {
-		if !c.exited() {
-			c.kill(syscall.SIGKILL)
-			c.resume()
-		}
-	}
-	for _, c := range s.procs {
-		select {
-		case <-c.done:
-		case <-time.After(5 * time.Second):
-		}
-		close(c.abandon)
+		c.Kill()
 	}
 	if s.dir != "" {
 		os.RemoveAll(s.dir)
@@ -983,35 +975,64 @@ func (s *scenario) spawn(name string, args []string) (*child, error) {
 	// runner, which then cleans up; Pdeathsig ends the child if the
 	// runner dies without cleaning up.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	c := &child{
-		name: name, cmd: cmd, stderr: &tailBuffer{},
-		answers: make(chan answer), done: make(chan struct{}), abandon: make(chan struct{}),
-	}
-	cmd.Stderr = c.stderr
-	var err error
-	if c.stdin, err = cmd.StdinPipe(); err != nil {
-		return nil, err
-	}
-	// A pipe of our own, not StdoutPipe: Wait must not close it before
-	// the last answer, written just before the exit, has been read.
-	pr, pw, err := os.Pipe()
+	p, err := framed.Start(name, cmd)
 	if err != nil {
 		return nil, err
 	}
-	cmd.Stdout = pw
-	err = cmd.Start()
-	pw.Close()
-	if err != nil {
-		pr.Close()
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
+	c := &child{Proc: p, name: name}
 	s.procs = append(s.procs, c)
-	go c.readAnswers(pr)
-	go func() {
-		cmd.Wait()
-		close(c.done)
-	}()
 	return c, nil
+}
+
+// child is a process of the scenario: a server or a client, driven with
+// the framed protocol.
+type child struct {
+	*framed.Proc
+	name   string // "server", "client a"
+	paused bool
+	synced int // the scenario's change count when it last synced
+}
+
+// do sends one line and returns the process's answer, failures phrased
+// for the report.
+func (c *child) do(ctx context.Context, line string, timeout time.Duration) ([]string, error) {
+	out, err := c.Do(ctx, line, timeout)
+	var ae *framed.AnswerError
+	switch {
+	case err == nil:
+		return out, nil
+	case errors.As(err, &ae):
+		return out, &processError{where: c.name, msg: ae.Msg}
+	case errors.Is(err, framed.ErrExited):
+		return out, &processError{where: c.name, msg: c.name + " exited instead of answering: " + c.Status(), err: err}
+	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+		return out, &processError{where: c.name, msg: fmt.Sprintf("%s did not answer within %v", c.name, timeout), err: err}
+	}
+	return out, &processError{where: c.name, msg: "interrupted", err: err}
+}
+
+// wait waits for c to exit.
+func (c *child) wait(ctx context.Context, timeout time.Duration) error {
+	if err := c.Wait(ctx, timeout); err != nil {
+		if ctx.Err() != nil {
+			return &processError{where: c.name, msg: "interrupted", err: err}
+		}
+		return &processError{where: c.name, msg: fmt.Sprintf("%s still running %v after it was told to exit", c.name, timeout), err: err}
+	}
+	return nil
+}
+
+func (c *child) exited() bool   { return c.Exited() }
+func (c *child) status() string { return c.Status() }
+
+// kill signals c's process group: the process and anything it started.
+func (c *child) kill(sig syscall.Signal) { c.Signal(sig) }
+
+func (c *child) resume() {
+	if c.paused {
+		c.Signal(syscall.SIGCONT)
+		c.paused = false
+	}
 }
 
 func sigName(sig syscall.Signal) string {
