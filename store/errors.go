@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"strconv"
 )
 
@@ -26,6 +27,25 @@ var (
 	// of retries on a slot that stayed mid-write (a writer killed there).
 	ErrBusy = errors.New("entry is being rewritten; writer not progressing")
 )
+
+// KeyError is the failure of an operation on one key of a table. Err says
+// why without repeating the key: ErrExists, ErrNotFound, ErrFull, or a
+// validation error; callers test it with errors.Is and phrase it with
+// errors.As.
+type KeyError struct {
+	Table string // "route" or "MAC"
+	Key   string // the prefix or the MAC, canonical
+	Err   error
+}
+
+func (e *KeyError) Error() string { return e.Table + " " + e.Key + ": " + e.Err.Error() }
+func (e *KeyError) Unwrap() error { return e.Err }
+
+func macError(m MAC, err error) error { return &KeyError{Table: "MAC", Key: m.String(), Err: err} }
+
+func routeError(p netip.Prefix, err error) error {
+	return &KeyError{Table: "route", Key: p.String(), Err: err}
+}
 
 // LockedError says another live process owns the store's write lock.
 type LockedError struct {

@@ -21,7 +21,7 @@ func (s *Store) journalMAC(i int) {
 	j.old[1].Store(sl.hi.Load())
 	j.old[2].Store(sl.lo.Load())
 	j.state.Store(jMACSlot)
-	fail("journal.armed")
+	crashPoint("journal.armed")
 }
 
 // journalRoute saves route slot i and arms an undo record for it.
@@ -32,11 +32,11 @@ func (s *Store) journalRoute(i int) {
 		j.old[k].Store(sl.w[k].Load())
 	}
 	j.state.Store(jRouteSlot)
-	fail("journal.armed")
+	crashPoint("journal.armed")
 }
 
 func (s *Store) disarm() {
-	fail("journal.done")
+	crashPoint("journal.done")
 	s.hdr.journal.state.Store(jIdle)
 }
 

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 )
@@ -123,6 +124,10 @@ func (m MAC) Uint64() uint64 {
 	return uint64(m[0])<<40 | uint64(m[1])<<32 | uint64(m[2])<<24 |
 		uint64(m[3])<<16 | uint64(m[4])<<8 | uint64(m[5])
 }
+
+// Compare returns -1, 0 or +1 as m sorts before, with or after o: by
+// value, which is the order show macs prints.
+func (m MAC) Compare(o MAC) int { return cmp.Compare(m.Uint64(), o.Uint64()) }
 
 // MACFromUint64 is the inverse of Uint64; the high 16 bits are ignored.
 func MACFromUint64(v uint64) MAC {

@@ -1,76 +1,9 @@
 package store
 
 import (
-	"encoding/binary"
 	"fmt"
-	"math/bits"
 	"net/netip"
 )
-
-// MAC slot key word.
-const (
-	keyUsed  = 1 << 63 // set in every occupied slot, so the all-zero MAC is a valid key
-	keyIPv6  = 1 << 62 // the value words hold an IPv6 address
-	macMask  = 1<<48 - 1
-	keyMatch = keyUsed | macMask // the bits that identify the MAC
-)
-
-// failpoint, when set by a test, is called between the steps of every
-// write to the segment so the test can kill the writer there. Nil in
-// production.
-var failpoint func(name string)
-
-func fail(name string) {
-	if failpoint != nil {
-		failpoint(name)
-	}
-}
-
-func macKey(m MAC) uint64 { return keyUsed | m.Uint64() }
-
-// macHome is the slot where the probe for key starts: a 64-bit mix of
-// the MAC mapped onto [0, n) by multiplication (fastrange), so n need not
-// be a power of two.
-func macHome(key uint64, n int) int {
-	k := key & macMask
-	k ^= k >> 33
-	k *= 0xff51afd7ed558ccd
-	k ^= k >> 33
-	k *= 0xc4ceb9fe1a85ec53
-	k ^= k >> 33
-	hi, _ := bits.Mul64(k, uint64(n))
-	return int(hi)
-}
-
-// encodeIP packs a into two words; the family goes into the key word.
-func encodeIP(a netip.Addr) (fam, hi, lo uint64) {
-	if a.Is4() {
-		b := a.As4()
-		return 0, 0, uint64(binary.BigEndian.Uint32(b[:]))
-	}
-	b := a.As16()
-	return keyIPv6, binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])
-}
-
-func decodeIP(key, hi, lo uint64) netip.Addr {
-	if key&keyIPv6 == 0 {
-		return decodeIPv4(lo)
-	}
-	return decodeIPv6(hi, lo)
-}
-
-// decodeIPv4 and decodeIPv6 are small enough to inline into the reader's
-// hot path; decodeIP as a whole is not.
-func decodeIPv4(lo uint64) netip.Addr {
-	return netip.AddrFrom4([4]byte{byte(lo >> 24), byte(lo >> 16), byte(lo >> 8), byte(lo)})
-}
-
-func decodeIPv6(hi, lo uint64) netip.Addr {
-	var b [16]byte
-	binary.BigEndian.PutUint64(b[:8], hi)
-	binary.BigEndian.PutUint64(b[8:], lo)
-	return netip.AddrFrom16(b)
-}
 
 // writeMAC rewrites slot i under its seqlock: seq goes odd, the words
 // change (key first, so a reader that sees the new key on an odd seq
@@ -80,13 +13,13 @@ func (s *Store) writeMAC(i int, key, hi, lo uint64) {
 	sl := &s.macs[i]
 	seq := sl.seq.Load() | 1
 	sl.seq.Store(seq)
-	fail("mac.seq")
+	crashPoint("mac.seq")
 	sl.key.Store(key)
-	fail("mac.key")
+	crashPoint("mac.key")
 	sl.hi.Store(hi)
-	fail("mac.hi")
+	crashPoint("mac.hi")
 	sl.lo.Store(lo)
-	fail("mac.lo")
+	crashPoint("mac.lo")
 	sl.seq.Store(seq + 1)
 }
 
@@ -116,15 +49,15 @@ func (s *Store) CreateMAC(m MAC, ip netip.Addr) error {
 		return err
 	}
 	if err := CheckIP(ip); err != nil {
-		return fmt.Errorf("MAC %s: %w", m, err)
+		return macError(m, err)
 	}
 	want := macKey(m)
 	i, found := s.probe(want)
 	if found {
-		return fmt.Errorf("MAC %s: %w", m, ErrExists)
+		return macError(m, ErrExists)
 	}
 	if s.macCount >= s.lay.macCap {
-		return fmt.Errorf("MAC %s: %w (%d entries)", m, ErrFull, s.lay.macCap)
+		return macError(m, fmt.Errorf("%w (%d entries)", ErrFull, s.lay.macCap))
 	}
 	fam, hi, lo := encodeIP(ip)
 	s.journalMAC(i)
@@ -141,12 +74,12 @@ func (s *Store) UpdateMAC(m MAC, ip netip.Addr) error {
 		return err
 	}
 	if err := CheckIP(ip); err != nil {
-		return fmt.Errorf("MAC %s: %w", m, err)
+		return macError(m, err)
 	}
 	want := macKey(m)
 	i, found := s.probe(want)
 	if !found {
-		return fmt.Errorf("MAC %s: %w", m, ErrNotFound)
+		return macError(m, ErrNotFound)
 	}
 	fam, hi, lo := encodeIP(ip)
 	s.journalMAC(i)
@@ -163,12 +96,12 @@ func (s *Store) DeleteMAC(m MAC) error {
 	}
 	i, found := s.probe(macKey(m))
 	if !found {
-		return fmt.Errorf("MAC %s: %w", m, ErrNotFound)
+		return macError(m, ErrNotFound)
 	}
 	j := &s.hdr.journal
 	j.index.Store(uint64(i))
 	j.state.Store(jMACShift)
-	fail("shift.armed")
+	crashPoint("shift.armed")
 	s.shiftFrom(i)
 	s.disarm()
 	s.endShift()
@@ -202,10 +135,10 @@ func (s *Store) shiftFrom(hole int) int {
 		s.beginShift()
 		s.writeMAC(hole, k, sl.hi.Load(), sl.lo.Load())
 		steps++
-		fail("shift.moved")
+		crashPoint("shift.moved")
 		hole = j
 		s.hdr.journal.index.Store(uint64(hole))
-		fail("shift.step")
+		crashPoint("shift.step")
 	}
 	s.writeMAC(hole, 0, 0, 0)
 	return steps + 1
@@ -277,7 +210,7 @@ func (s *Store) clearMACs() int {
 		if s.macs[i].key.Load() != 0 || s.macs[i].seq.Load()&1 == 1 {
 			s.writeMAC(i, 0, 0, 0)
 			cleared++
-			fail("flush.slot")
+			crashPoint("flush.slot")
 		}
 	}
 	return cleared

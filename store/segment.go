@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/binary"
 	"fmt"
+	"hash/fnv"
 	"sync/atomic"
 )
 
@@ -132,22 +133,21 @@ func newLayout(capacity, routeCapacity int) layout {
 	return l
 }
 
-// staticSum is the checksum over the static header words.
+// staticSum is the checksum over the static header words: FNV-1a of
+// their little-endian bytes.
 func staticSum(h *header) uint64 {
 	words := [...]uint64{
 		h.magic.Load(), h.version.Load(), h.headerSize.Load(), h.macCap.Load(),
 		h.macSlots.Load(), h.routeCap.Load(), h.macOff.Load(), h.routeOff.Load(),
 		h.totalSize.Load(), h.generation.Load(),
 	}
-	sum := uint64(14695981039346656037)
+	b := make([]byte, 0, 8*len(words))
 	for _, w := range words {
-		for range 8 {
-			sum ^= w & 0xff
-			sum *= 1099511628211
-			w >>= 8
-		}
+		b = binary.LittleEndian.AppendUint64(b, w)
 	}
-	return sum
+	sum := fnv.New64a()
+	sum.Write(b)
+	return sum.Sum64()
 }
 
 // writeStatic fills the static header of a new segment.

@@ -95,7 +95,7 @@ func Open(o Options) (*Store, error) {
 	// us; a handful is plenty unless something is looping on the path.
 	for range 8 {
 		s, err := openExisting(o.Path)
-		if !errors.Is(err, unix.ENOENT) {
+		if !isNotExist(err) {
 			return s, err
 		}
 		s, err = create(o)
@@ -117,7 +117,7 @@ func create(o Options) (*Store, error) {
 		return nil, fmt.Errorf("create store %s: %w", o.Path, err)
 	}
 	s := &Store{path: o.Path, fd: fd, lay: l}
-	fail := func(what string, err error) (*Store, error) {
+	abort := func(what string, err error) (*Store, error) {
 		if s.mem != nil {
 			unmap(s.mem)
 		}
@@ -126,16 +126,16 @@ func create(o Options) (*Store, error) {
 		return nil, fmt.Errorf("create store %s: %s: %w", o.Path, what, err)
 	}
 	if err := setMode(fd, uint32(o.Perm.Perm())); err != nil {
-		return fail("chmod", err)
+		return abort("chmod", err)
 	}
 	if err := lockFD(fd); err != nil {
-		return fail("lock", err)
+		return abort("lock", err)
 	}
 	if err := allocateFD(fd, int64(l.total)); err != nil {
-		return fail(fmt.Sprintf("allocate %d bytes (%d MACs, %d routes)", l.total, l.macCap, l.routeCap), err)
+		return abort(fmt.Sprintf("allocate %d bytes (%d MACs, %d routes)", l.total, l.macCap, l.routeCap), err)
 	}
 	if s.mem, err = mapFD(fd, l.total, true); err != nil {
-		return fail("mmap", err)
+		return abort("mmap", err)
 	}
 	s.attach()
 	gen := rand.Uint64()
@@ -146,14 +146,14 @@ func create(o Options) (*Store, error) {
 	s.hdr.writeStatic(l, gen)
 	s.gen = gen
 	if err := syncMem(s.mem[:headerSize]); err != nil {
-		return fail("msync", err)
+		return abort("msync", err)
 	}
 	if err := renameNoReplace(tmp, o.Path); err != nil {
-		if err == unix.EEXIST {
-			fail("publish", err)
+		if isExist(err) {
+			abort("publish", err)
 			return nil, errRaced
 		}
-		return fail("publish", err)
+		return abort("publish", err)
 	}
 	s.routeIndex = make(map[netip.Prefix]int32)
 	s.rebuildFreeRoutes()
@@ -172,7 +172,7 @@ func removeStaleTemps(path string) {
 		rest, found := strings.CutPrefix(e.Name(), base+".tmp-")
 		pid, _, ok := strings.Cut(rest, "-")
 		n, err := strconv.Atoi(pid)
-		if !found || !ok || err != nil || processAlive(n) {
+		if !found || !ok || err != nil || ProcessAlive(n) {
 			continue
 		}
 		name := filepath.Join(dir, e.Name())
@@ -187,8 +187,8 @@ func removeStaleTemps(path string) {
 	}
 }
 
-// openExisting opens and locks the segment at path. unix.ENOENT (wrapped)
-// means there is none yet.
+// openExisting opens and locks the segment at path. An error for which
+// isNotExist holds means there is none yet.
 func openExisting(path string) (*Store, error) {
 	for range 8 {
 		fd, err := openFD(path, unix.O_RDWR, 0)
@@ -196,7 +196,7 @@ func openExisting(path string) (*Store, error) {
 			return nil, fmt.Errorf("open store %s: %w", path, err)
 		}
 		if err := lockFD(fd); err != nil {
-			if err == unix.EWOULDBLOCK {
+			if isLocked(err) {
 				pid := ownerPID(fd)
 				closeFD(fd)
 				return nil, &LockedError{Path: path, PID: pid}
@@ -231,7 +231,7 @@ func openExisting(path string) (*Store, error) {
 func ownerPID(fd int) int {
 	pid := 0
 	for range 50 {
-		if pid = headerPID(fd); pid > 0 && unix.Kill(pid, 0) != unix.ESRCH {
+		if pid = headerPID(fd); ProcessAlive(pid) {
 			return pid
 		}
 		time.Sleep(2 * time.Millisecond)
@@ -387,7 +387,7 @@ func (s *Store) Remove() error {
 	} else {
 		err = unlink(s.path)
 	}
-	if err != nil && !errors.Is(err, unix.ENOENT) {
+	if err != nil && !isNotExist(err) {
 		return fmt.Errorf("remove store %s: %w", s.path, err)
 	}
 	return nil

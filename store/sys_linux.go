@@ -1,6 +1,8 @@
 package store
 
 import (
+	"errors"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -103,7 +105,15 @@ func unlink(path string) error { return unix.Unlink(path) }
 
 func getpid() int { return unix.Getpid() }
 
-// processAlive reports whether pid exists (EPERM: it does, as another user).
-func processAlive(pid int) bool {
+// ProcessAlive reports whether process pid exists (EPERM says it does,
+// as another user's). Files named after a pid (a store's temporary
+// segments, a test run's sockets) are stale once it is false.
+func ProcessAlive(pid int) bool {
 	return pid > 0 && unix.Kill(pid, 0) != unix.ESRCH
 }
+
+// The errors of these calls that callers act on.
+
+func isNotExist(err error) bool { return errors.Is(err, unix.ENOENT) }
+func isExist(err error) bool    { return errors.Is(err, unix.EEXIST) }
+func isLocked(err error) bool   { return errors.Is(err, unix.EWOULDBLOCK) }

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"fmt"
 	"iter"
 	"net/netip"
 
@@ -16,34 +15,10 @@ type RouteTable struct {
 	t bart.Table[Route]
 }
 
-// Create adds r, which must pass r.Check(); ErrExists if its prefix has a route.
-func (t *RouteTable) Create(r Route) error {
-	if err := r.Check(); err != nil {
-		return fmt.Errorf("route %s: %w", r.Prefix, err)
-	}
-	if _, ok := t.t.Get(r.Prefix); ok {
-		return fmt.Errorf("route %s: %w", r.Prefix, ErrExists)
-	}
-	t.t.Insert(r.Prefix, r)
-	return nil
-}
-
-// Update replaces the route for r.Prefix; ErrNotFound if there is none.
-func (t *RouteTable) Update(r Route) error {
-	if err := r.Check(); err != nil {
-		return fmt.Errorf("route %s: %w", r.Prefix, err)
-	}
-	if _, ok := t.t.Get(r.Prefix); !ok {
-		return fmt.Errorf("route %s: %w", r.Prefix, ErrNotFound)
-	}
-	t.t.Insert(r.Prefix, r)
-	return nil
-}
-
 // Delete removes the route for p; ErrNotFound if there is none.
 func (t *RouteTable) Delete(p netip.Prefix) error {
 	if _, ok := t.Get(p); !ok {
-		return fmt.Errorf("route %s: %w", p, ErrNotFound)
+		return routeError(p, ErrNotFound)
 	}
 	t.t.Delete(p)
 	return nil
