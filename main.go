@@ -23,6 +23,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/chzyer/readline"
+
 	"rtm/proto"
 	"rtm/repl"
 	"rtm/store"
@@ -316,7 +318,7 @@ func serverMode(args []string) int {
 
 // interactive says whether rtm talks to a person at a terminal.
 func interactive() bool {
-	return repl.IsTerminal(os.Stdin.Fd()) && repl.IsTerminal(os.Stdout.Fd())
+	return readline.IsTerminal(int(os.Stdin.Fd())) && readline.IsTerminal(int(os.Stdout.Fd()))
 }
 
 // newConsole carries asynchronous notices (clients connecting, changes

@@ -64,6 +64,11 @@ type Client struct {
 	pongs   map[uint64]chan uint64
 	pingSeq atomic.Uint64
 
+	// Sync waits on progress, which the receive loop notifies when
+	// applied moves while a sync is waiting.
+	syncWaiters atomic.Int32
+	progress    notifier
+
 	stats clientStats
 }
 
@@ -151,7 +156,7 @@ func (c *Client) connect() (*net.UnixConn, error) {
 	if err == nil && h.Kind == KindError {
 		err = fmt.Errorf("%w: %s", ErrRefused, body)
 	} else if err == nil && (h.Kind != KindWelcome || len(body) < 9) {
-		err = fmt.Errorf("%w: expected welcome, got %v", errProtocol, h.Kind)
+		err = fmt.Errorf("%w: expected welcome, got %v", ErrProtocol, h.Kind)
 	}
 	if err != nil {
 		uc.Close()
@@ -253,7 +258,7 @@ func (c *Client) receive(uc *net.UnixConn) error {
 			c.stats.records.Add(uint64(h.Count))
 			if h.Flags&FlagSnapshot != 0 {
 				if staging == nil {
-					return fmt.Errorf("%w: snapshot records outside a snapshot", errProtocol)
+					return fmt.Errorf("%w: snapshot records outside a snapshot", ErrProtocol)
 				}
 				if err := applyAll(staging.routes, staging.macs, &dec, nil); err != nil {
 					return err
@@ -277,17 +282,17 @@ func (c *Client) receive(uc *net.UnixConn) error {
 			if err := c.applyBatch(&dec); err != nil {
 				return err
 			}
-			c.applied.Store(h.Seq + uint64(h.Count) - 1)
+			c.setApplied(h.Seq + uint64(h.Count) - 1)
 			ack(uc, c.applied.Load())
 		case KindSnapshotEnd:
 			if staging == nil {
-				return fmt.Errorf("%w: snapshot end without begin", errProtocol)
+				return fmt.Errorf("%w: snapshot end without begin", ErrProtocol)
 			}
 			c.mu.Lock()
 			c.routes, c.macs = staging.routes, staging.macs
 			c.mu.Unlock()
 			staging = nil
-			c.applied.Store(h.Seq)
+			c.setApplied(h.Seq)
 			live = true
 			c.stats.snapshots.Add(1)
 			if c.opts.Watch != nil {
@@ -309,8 +314,16 @@ func (c *Client) receive(uc *net.UnixConn) error {
 		case KindError:
 			return fmt.Errorf("%w: %s", ErrRefused, body)
 		default:
-			return fmt.Errorf("%w: unexpected %v from server", errProtocol, h.Kind)
+			return fmt.Errorf("%w: unexpected %v from server", ErrProtocol, h.Kind)
 		}
+	}
+}
+
+// setApplied records that changes up to seq are applied, waking a sync.
+func (c *Client) setApplied(seq uint64) {
+	c.applied.Store(seq)
+	if c.syncWaiters.Load() > 0 {
+		c.progress.notify()
 	}
 }
 
@@ -417,21 +430,6 @@ func (c *Client) pong(token, seq uint64) {
 	}
 }
 
-// The write methods exist so a client can run the same command language;
-// they refuse, since only the server writes.
-
-func readOnly(what string) error {
-	return fmt.Errorf("%s: %w: clients cannot change tables; run the command at the server", what, store.ErrReadOnly)
-}
-
-func (c *Client) CreateRoute(r store.Route) error       { return readOnly("create route") }
-func (c *Client) UpdateRoute(r store.Route) error       { return readOnly("update route") }
-func (c *Client) DeleteRoute(netip.Prefix) error        { return readOnly("delete route") }
-func (c *Client) CreateMAC(store.MAC, netip.Addr) error { return readOnly("create MAC") }
-func (c *Client) UpdateMAC(store.MAC, netip.Addr) error { return readOnly("update MAC") }
-func (c *Client) DeleteMAC(store.MAC) error             { return readOnly("delete MAC") }
-func (c *Client) Flush(routes, macs bool) error         { return readOnly("flush") }
-
 // Routes returns the local copy, sorted.
 func (c *Client) Routes() []store.Route {
 	c.mu.RLock()
@@ -463,7 +461,7 @@ func (c *Client) MACs() []store.MAC {
 		out = append(out, m)
 	}
 	c.mu.RUnlock()
-	slices.SortFunc(out, compareMAC)
+	slices.SortFunc(out, store.MAC.Compare)
 	return out
 }
 
@@ -471,7 +469,7 @@ func (c *Client) MACs() []store.MAC {
 func (c *Client) LookupMAC(m store.MAC) (netip.Addr, error) {
 	ip, err := c.reader.Load().Lookup(m)
 	if err != nil {
-		return ip, fmt.Errorf("MAC %s: %w", m, err)
+		return ip, &store.KeyError{Table: "MAC", Key: m.String(), Err: err}
 	}
 	return ip, nil
 }
@@ -530,23 +528,36 @@ func (c *Client) Sync(ctx context.Context) error {
 	// A gap is noticed when the next change arrives; if the lost change
 	// was the last one, nothing arrives. No progress for a while towards
 	// a target the server has already passed means exactly that: resync.
-	last, since, asked := c.applied.Load(), time.Now(), false
-	for c.applied.Load() < target {
+	c.syncWaiters.Add(1)
+	defer c.syncWaiters.Add(-1)
+	stall := time.NewTimer(stallResync)
+	defer stall.Stop()
+	last, asked := c.applied.Load(), false
+	for {
+		wake := c.progress.wait()
+		now := c.applied.Load()
+		if now >= target {
+			return nil
+		}
+		if now != last {
+			last = now
+			stall.Reset(stallResync)
+		}
 		select {
 		case <-ctx.Done():
 			return &waitError{what: fmt.Sprintf("this client is at change %d of %d", c.applied.Load(), target), err: ctx.Err()}
-		case <-time.After(time.Millisecond):
-		}
-		if now := c.applied.Load(); now != last {
-			last, since = now, time.Now()
-		} else if !asked && time.Since(since) > stallResync {
-			c.stats.gaps.Add(1)
-			c.opts.Logf("no change since %d while the server is at %d: asking for a fresh snapshot", now, target)
-			c.Resync()
-			asked = true
+		case <-c.done:
+			return errors.New("the session ended")
+		case <-wake:
+		case <-stall.C:
+			if !asked {
+				c.stats.gaps.Add(1)
+				c.opts.Logf("no change since %d while the server is at %d: asking for a fresh snapshot", now, target)
+				c.Resync()
+				asked = true
+			}
 		}
 	}
-	return nil
 }
 
 // stallResync is how long a sync waits without progress before it

@@ -66,8 +66,10 @@ type Server struct {
 	closing atomic.Bool
 	wg      sync.WaitGroup
 
+	// Sync waits on acked, which acks and departures notify while a
+	// sync is waiting (syncWaiters > 0, so acks cost nothing otherwise).
 	syncWaiters atomic.Int32
-	ackSignal   chan struct{}
+	acked       notifier
 
 	stats serverStats
 }
@@ -105,13 +107,12 @@ func Start(o ServerOptions) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		opts:      o,
-		ln:        ln,
-		uid:       uint32(os.Getuid()),
-		started:   time.Now(),
-		st:        st,
-		log:       newChangeLog(0, cmp.Or(o.LogBytes, DefaultLogBytes)),
-		ackSignal: make(chan struct{}, 1),
+		opts:    o,
+		ln:      ln,
+		uid:     uint32(os.Getuid()),
+		started: time.Now(),
+		st:      st,
+		log:     newChangeLog(0, cmp.Or(o.LogBytes, DefaultLogBytes)),
 	}
 	s.conns.Store(&[]*serverConn{})
 	return s, nil
@@ -385,19 +386,8 @@ func (s *Server) MACs() []store.MAC {
 		return true
 	})
 	s.mu.Unlock()
-	slices.SortFunc(out, func(a, b store.MAC) int { return compareMAC(a, b) })
+	slices.SortFunc(out, store.MAC.Compare)
 	return out
-}
-
-func compareMAC(a, b store.MAC) int {
-	x, y := a.Uint64(), b.Uint64()
-	switch {
-	case x < y:
-		return -1
-	case x > y:
-		return 1
-	}
-	return 0
 }
 
 func (s *Server) LookupMAC(m store.MAC) (netip.Addr, error) {
@@ -405,7 +395,7 @@ func (s *Server) LookupMAC(m store.MAC) (netip.Addr, error) {
 	defer s.mu.Unlock()
 	ip, ok := s.st.LookupMAC(m)
 	if !ok {
-		return netip.Addr{}, fmt.Errorf("MAC %s: %w", m, store.ErrNotFound)
+		return netip.Addr{}, &store.KeyError{Table: "MAC", Key: m.String(), Err: store.ErrNotFound}
 	}
 	return ip, nil
 }
@@ -467,17 +457,15 @@ func (s *Server) Sync(ctx context.Context) error {
 	target := s.log.published.Load()
 	s.syncWaiters.Add(1)
 	defer s.syncWaiters.Add(-1)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
 	for {
+		wake := s.acked.wait()
 		if !s.anyBehind(target) {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
 			return &waitError{what: s.behind(target), err: ctx.Err()}
-		case <-s.ackSignal:
-		case <-tick.C:
+		case <-wake:
 		}
 	}
 }
@@ -551,11 +539,13 @@ func (s *Server) addConn(c *serverConn) {
 	}
 }
 
+// removeConn forgets c; a sync waiting for it waits no more.
 func (s *Server) removeConn(c *serverConn) {
 	for {
 		old := s.conns.Load()
 		next := slices.DeleteFunc(slices.Clone(*old), func(x *serverConn) bool { return x == c })
 		if s.conns.CompareAndSwap(old, &next) {
+			s.acked.notify()
 			return
 		}
 	}

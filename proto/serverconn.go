@@ -143,16 +143,13 @@ func (s *Server) serveConn(uc *net.UnixConn) {
 	case errors.Is(err, errEOF) || errors.Is(err, syscall.ECONNRESET):
 		s.opts.Logf("client %s (pid %d) disconnected", c.info.Name, c.info.PID)
 	default:
-		if errors.Is(err, ErrMalformed) || errors.Is(err, ErrMagic) || errors.Is(err, ErrShort) ||
-			errors.Is(err, ErrTooLarge) || errors.Is(err, ErrVersion) || errors.Is(err, errProtocol) {
+		if errors.Is(err, ErrProtocol) {
 			s.stats.dropped.Add(1)
 			refuse(uc, err)
 		}
 		s.opts.Logf("client %s (pid %d) dropped: %v", c.info.Name, c.info.PID, err)
 	}
 }
-
-var errProtocol = errors.New("protocol violation")
 
 // refuse tells the client why it is being closed, and lets it read that
 // before the close: closing with its packets still unread would make the
@@ -188,10 +185,10 @@ func (c *serverConn) handshake() error {
 	}
 	c.uc.SetReadDeadline(time.Time{})
 	if h.Kind != KindHello {
-		return fmt.Errorf("%w: expected hello, got %v", errProtocol, h.Kind)
+		return fmt.Errorf("%w: expected hello, got %v", ErrProtocol, h.Kind)
 	}
 	if err := CheckClientName(string(body)); err != nil {
-		return fmt.Errorf("%w: %w", errProtocol, err)
+		return fmt.Errorf("%w: %w", ErrProtocol, err)
 	}
 	c.info.Name = string(body)
 	c.info.Connected = time.Now()
@@ -218,18 +215,15 @@ func (c *serverConn) readLoop() error {
 		switch h.Kind {
 		case KindAck:
 			if len(body) != 0 {
-				return fmt.Errorf("%w: ack with a %d-byte body", errProtocol, len(body))
+				return fmt.Errorf("%w: ack with a %d-byte body", ErrProtocol, len(body))
 			}
 			if pub, acked := c.s.log.published.Load(), c.acked.Load(); h.Seq > pub || h.Seq < acked {
-				return fmt.Errorf("%w: ack %d out of range %d..%d", errProtocol, h.Seq, acked, pub)
+				return fmt.Errorf("%w: ack %d out of range %d..%d", ErrProtocol, h.Seq, acked, pub)
 			}
 			c.acked.Store(h.Seq)
 			c.s.stats.acks.Add(1)
 			if c.s.syncWaiters.Load() > 0 {
-				select {
-				case c.s.ackSignal <- struct{}{}:
-				default:
-				}
+				c.s.acked.notify()
 			}
 		case KindResync:
 			c.s.stats.resyncRequests.Add(1)
@@ -242,7 +236,7 @@ func (c *serverConn) readLoop() error {
 				return err
 			}
 		default:
-			return fmt.Errorf("%w: unexpected %v from client", errProtocol, h.Kind)
+			return fmt.Errorf("%w: unexpected %v from client", ErrProtocol, h.Kind)
 		}
 	}
 }

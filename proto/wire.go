@@ -82,15 +82,24 @@ func PutHeader(b []byte, h Header) {
 	binary.LittleEndian.PutUint64(b[8:], h.Seq)
 }
 
-// Protocol errors. A packet that fails to decode closes the connection it
-// came from, and only that one.
+// ErrProtocol is the parent of every error a peer's packets can cause: a
+// packet that fails to decode, or one that breaks the order of the
+// session, closes the connection it came from, and only that one.
+var ErrProtocol = errors.New("protocol violation")
+
+// The protocol errors; errors.Is(err, ErrProtocol) holds for each.
 var (
-	ErrShort     = errors.New("packet shorter than its header")
-	ErrMagic     = errors.New("not an rtm packet")
-	ErrVersion   = errors.New("unsupported protocol version")
-	ErrTooLarge  = errors.New("packet larger than the protocol allows")
-	ErrMalformed = errors.New("malformed packet")
+	ErrShort     error = protocolError("packet shorter than its header")
+	ErrMagic     error = protocolError("not an rtm packet")
+	ErrVersion   error = protocolError("unsupported protocol version")
+	ErrTooLarge  error = protocolError("packet larger than the protocol allows")
+	ErrMalformed error = protocolError("malformed packet")
 )
+
+type protocolError string
+
+func (e protocolError) Error() string        { return string(e) }
+func (e protocolError) Is(target error) bool { return target == ErrProtocol }
 
 // ParseHeader validates and decodes the header of packet p.
 func ParseHeader(p []byte) (Header, error) {

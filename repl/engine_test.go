@@ -14,31 +14,23 @@ import (
 
 // memEngine is the tables in memory, with the server's semantics: create
 // of an existing key and update or delete of a missing one fail and
-// change nothing. readOnly makes it behave like a client.
+// change nothing.
 type memEngine struct {
-	routes   map[netip.Prefix]store.Route
-	macs     map[store.MAC]netip.Addr
-	clients  []proto.ClientInfo
-	readOnly bool
-	syncErr  error
-	syncs    int
+	routes  map[netip.Prefix]store.Route
+	macs    map[store.MAC]netip.Addr
+	clients []proto.ClientInfo
+	syncErr error
+	syncs   int
 }
+
+// readOnly is an engine that only reads, as a client's does.
+type readOnly struct{ Tables }
 
 func newMemEngine() *memEngine {
 	return &memEngine{routes: map[netip.Prefix]store.Route{}, macs: map[store.MAC]netip.Addr{}}
 }
 
-func (e *memEngine) refuse(what string) error {
-	if e.readOnly {
-		return fmt.Errorf("%s: %w: clients cannot change tables; run the command at the server", what, store.ErrReadOnly)
-	}
-	return nil
-}
-
 func (e *memEngine) CreateRoute(r store.Route) error {
-	if err := e.refuse("create route"); err != nil {
-		return err
-	}
 	if err := r.Check(); err != nil {
 		return err
 	}
@@ -50,9 +42,6 @@ func (e *memEngine) CreateRoute(r store.Route) error {
 }
 
 func (e *memEngine) UpdateRoute(r store.Route) error {
-	if err := e.refuse("update route"); err != nil {
-		return err
-	}
 	if err := r.Check(); err != nil {
 		return err
 	}
@@ -64,9 +53,6 @@ func (e *memEngine) UpdateRoute(r store.Route) error {
 }
 
 func (e *memEngine) DeleteRoute(p netip.Prefix) error {
-	if err := e.refuse("delete route"); err != nil {
-		return err
-	}
 	if _, ok := e.routes[p]; !ok {
 		return fmt.Errorf("route %s: %w", p, store.ErrNotFound)
 	}
@@ -75,9 +61,6 @@ func (e *memEngine) DeleteRoute(p netip.Prefix) error {
 }
 
 func (e *memEngine) CreateMAC(m store.MAC, ip netip.Addr) error {
-	if err := e.refuse("create MAC"); err != nil {
-		return err
-	}
 	if err := store.CheckIP(ip); err != nil {
 		return err
 	}
@@ -89,9 +72,6 @@ func (e *memEngine) CreateMAC(m store.MAC, ip netip.Addr) error {
 }
 
 func (e *memEngine) UpdateMAC(m store.MAC, ip netip.Addr) error {
-	if err := e.refuse("update MAC"); err != nil {
-		return err
-	}
 	if err := store.CheckIP(ip); err != nil {
 		return err
 	}
@@ -103,9 +83,6 @@ func (e *memEngine) UpdateMAC(m store.MAC, ip netip.Addr) error {
 }
 
 func (e *memEngine) DeleteMAC(m store.MAC) error {
-	if err := e.refuse("delete MAC"); err != nil {
-		return err
-	}
 	if _, ok := e.macs[m]; !ok {
 		return fmt.Errorf("MAC %s: %w", m, store.ErrNotFound)
 	}
@@ -114,9 +91,6 @@ func (e *memEngine) DeleteMAC(m store.MAC) error {
 }
 
 func (e *memEngine) Flush(routes, macs bool) error {
-	if err := e.refuse("flush"); err != nil {
-		return err
-	}
 	if routes {
 		clear(e.routes)
 	}

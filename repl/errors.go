@@ -3,7 +3,6 @@ package repl
 import (
 	"errors"
 	"fmt"
-	"strings"
 
 	"rtm/store"
 )
@@ -20,6 +19,10 @@ var (
 	// end when some lines failed (each was reported as it happened).
 	ErrFailed = errors.New("replay failed")
 )
+
+// errReadOnly is the refusal of a change by an engine that cannot make
+// one.
+var errReadOnly = fmt.Errorf("%w: a client cannot change the tables; make changes at the server", store.ErrReadOnly)
 
 // LineError locates an error at a line of a script, of stdin or of the
 // prompt. Callers find it with errors.As.
@@ -81,11 +84,11 @@ func (e *opError) Error() string { return e.what + ": " + e.msg }
 func (e *opError) Unwrap() error { return e.err }
 
 // engineError phrases err, returned by the engine for the change `what`
-// on `key`. The engine's own text repeats the key ("route 10.1.1.0/24:
-// already exists"), so the well-known cases get a fixed wording and the
-// others lose the repeated key.
+// on `key`: the well-known cases get a fixed wording, the others the
+// store's reason without the key it repeats.
 func engineError(what, key string, err error) error {
 	var msg string
+	var ke *store.KeyError
 	switch {
 	case errors.Is(err, store.ErrExists):
 		msg = "already exists"
@@ -93,11 +96,10 @@ func engineError(what, key string, err error) error {
 		msg = "not found"
 	case errors.Is(err, store.ErrReadOnly):
 		msg = "refused: a client is read-only; make changes at the server"
+	case errors.As(err, &ke):
+		msg = ke.Err.Error()
 	default:
 		msg = err.Error()
-		for _, p := range [...]string{"route " + key + ": ", "MAC " + key + ": "} {
-			msg = strings.TrimPrefix(msg, p)
-		}
 	}
 	if key != "" {
 		what += " " + key

@@ -9,12 +9,10 @@ import (
 	"rtm/store"
 )
 
-// Expect evaluates an expect command against the Interp's engine and
+// expect evaluates an expect command against the Interp's engine and
 // returns an error wrapping ErrExpect, with what was wanted and what was
-// found, when the expectation does not hold. To check another engine (a
-// client's view, in a scenario), build an Interp over it and call its
-// Expect: NewInterp(e, out, opts).Expect(cmd).
-func (in *Interp) Expect(cmd *Command) error {
+// found, when the expectation does not hold.
+func (in *Interp) expect(cmd *Command) error {
 	if cmd.Kind != KindExpect || cmd.Expect == nil {
 		return fmt.Errorf("expect: %q is not an expect command", cmd.String())
 	}

@@ -4,7 +4,7 @@ package repl
 // their TestMain can re-execute the test binary as the prompt's process.
 
 // NewTestEngine returns the in-memory engine.
-func NewTestEngine() Engine { return newMemEngine() }
+func NewTestEngine() Tables { return newMemEngine() }
 
 // LabSetup is the script that fills the lab tables.
 const LabSetup = labSetup

@@ -7,40 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"rtm/proto"
-	"rtm/store"
 )
-
-// Engine is the tables a command runs against: the server's (it writes)
-// or a client's (read-only: every write returns an error wrapping
-// store.ErrReadOnly). Create of an existing key and update or delete of a
-// missing one fail with store.ErrExists / store.ErrNotFound and change
-// nothing.
-type Engine interface {
-	CreateRoute(store.Route) error
-	UpdateRoute(store.Route) error
-	DeleteRoute(netip.Prefix) error
-	CreateMAC(store.MAC, netip.Addr) error
-	UpdateMAC(store.MAC, netip.Addr) error
-	DeleteMAC(store.MAC) error
-	Flush(routes, macs bool) error
-	Routes() []store.Route // sorted by prefix
-	GetRoute(netip.Prefix) (store.Route, bool)
-	MatchRoute(netip.Addr) (store.Route, bool)
-	MACs() []store.MAC                       // sorted
-	LookupMAC(store.MAC) (netip.Addr, error) // error wraps store.ErrNotFound when absent
-	Clients() []proto.ClientInfo
-	Stats() []proto.Stat
-	Sync(ctx context.Context) error // wait until every client applied everything so far
-}
 
 // DefaultSyncTimeout bounds `sync` when neither the command nor Options
 // give a timeout.
@@ -60,18 +33,14 @@ type Options struct {
 	// Stderr receives the errors a keep-going replay reports, and replay
 	// progress when it is a terminal. Nil means os.Stderr.
 	Stderr io.Writer
-	// Directive, if set, sees every non-blank line first (trimmed, comment
-	// removed) and may take it over: an embedding program adds its own
-	// words this way. handled=false passes the line to the parser. A
-	// returned error is located at loc like any other.
-	Directive func(loc Location, line []byte) (handled bool, err error)
 }
 
-// Interp runs commands against an Engine and writes their results to an
+// Interp runs commands against an engine and writes their results to an
 // io.Writer. It is used by one goroutine at a time; only its Console is
 // for concurrent use.
 type Interp struct {
-	e      Engine
+	e      Tables
+	c      Changer // nil: the engine refuses changes
 	out    io.Writer
 	buf    []byte // results not yet written; flushed a line at a time
 	opts   Options
@@ -111,8 +80,8 @@ type frame struct {
 }
 
 // NewInterp returns an interpreter over e writing results to out (nil:
-// os.Stdout).
-func NewInterp(e Engine, out io.Writer, opts Options) *Interp {
+// os.Stdout). Changes are made if e is also a Changer, else refused.
+func NewInterp(e Tables, out io.Writer, opts Options) *Interp {
 	if opts.Stderr == nil {
 		opts.Stderr = os.Stderr
 	}
@@ -126,6 +95,7 @@ func NewInterp(e Engine, out io.Writer, opts Options) *Interp {
 		out = os.Stdout
 	}
 	in := &Interp{e: e, out: out, opts: opts}
+	in.c, _ = e.(Changer)
 	in.prog.init(opts.Stderr)
 	return in
 }
@@ -200,7 +170,10 @@ func (in *Interp) exec(cmd *Command) error {
 		in.buf = append(r.AppendTo(in.buf), '\n')
 		return nil
 	case KindFlush:
-		if err := in.e.Flush(cmd.Table != TableMACs, cmd.Table != TableRoutes); err != nil {
+		if in.c == nil {
+			return engineError(cmd.String(), "", errReadOnly)
+		}
+		if err := in.c.Flush(cmd.Table != TableMACs, cmd.Table != TableRoutes); err != nil {
 			return engineError(cmd.String(), "", err)
 		}
 		return nil
@@ -209,7 +182,7 @@ func (in *Interp) exec(cmd *Command) error {
 	case KindSync:
 		return in.sync(cmd.Timeout)
 	case KindExpect:
-		return in.Expect(cmd)
+		return in.expect(cmd)
 	case KindHelp:
 		in.buf = append(append(in.buf, helpText(cmd.Arg)...), '\n')
 		return nil
@@ -222,28 +195,32 @@ func (in *Interp) exec(cmd *Command) error {
 // change runs C/U/D. The engine enforces exists/not-found; the messages
 // are phrased here, only on failure, so the success path does not format.
 func (in *Interp) change(cmd *Command) error {
-	var err error
+	err := errReadOnly
 	if cmd.Table == TableRoutes {
-		switch cmd.Kind {
-		case KindCreate:
-			err = in.e.CreateRoute(cmd.Route)
-		case KindUpdate:
-			err = in.e.UpdateRoute(cmd.Route)
-		default:
-			err = in.e.DeleteRoute(cmd.Route.Prefix)
+		if in.c != nil {
+			switch cmd.Kind {
+			case KindCreate:
+				err = in.c.CreateRoute(cmd.Route)
+			case KindUpdate:
+				err = in.c.UpdateRoute(cmd.Route)
+			default:
+				err = in.c.DeleteRoute(cmd.Route.Prefix)
+			}
 		}
 		if err != nil {
 			return engineError(opNames[cmd.Kind]+" route", cmd.Route.Prefix.String(), err)
 		}
 		return nil
 	}
-	switch cmd.Kind {
-	case KindCreate:
-		err = in.e.CreateMAC(cmd.MAC, cmd.IP)
-	case KindUpdate:
-		err = in.e.UpdateMAC(cmd.MAC, cmd.IP)
-	default:
-		err = in.e.DeleteMAC(cmd.MAC)
+	if in.c != nil {
+		switch cmd.Kind {
+		case KindCreate:
+			err = in.c.CreateMAC(cmd.MAC, cmd.IP)
+		case KindUpdate:
+			err = in.c.UpdateMAC(cmd.MAC, cmd.IP)
+		default:
+			err = in.c.DeleteMAC(cmd.MAC)
+		}
 	}
 	if err != nil {
 		return engineError(opNames[cmd.Kind]+" MAC", cmd.MAC.String(), err)
@@ -280,9 +257,9 @@ func (in *Interp) sync(timeout time.Duration) error {
 	return nil
 }
 
-// RunLine runs one line found at loc: the Directive hook first, then the
-// parser and Exec. Errors come back as *LineError at loc (an error inside
-// a sourced file keeps its own location); ErrQuit comes back bare.
+// RunLine parses and runs one line found at loc. Errors come back as
+// *LineError at loc (an error inside a sourced file keeps its own
+// location); ErrQuit comes back bare.
 func (in *Interp) RunLine(loc Location, line []byte) error {
 	var cmd Command
 	err := in.runLine(loc, line, &cmd)
@@ -293,14 +270,6 @@ func (in *Interp) RunLine(loc Location, line []byte) error {
 }
 
 func (in *Interp) runLine(loc Location, line []byte, cmd *Command) error {
-	if in.opts.Directive != nil {
-		if t := trimSpace(stripComment(line)); len(t) > 0 {
-			handled, err := in.opts.Directive(loc, t)
-			if handled {
-				return at(loc, err)
-			}
-		}
-	}
 	var err error
 	*cmd, err = in.p.parse(line)
 	if err != nil {

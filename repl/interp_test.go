@@ -361,7 +361,7 @@ func TestKeepGoing(t *testing.T) {
 func TestReadOnly(t *testing.T) {
 	s := newSession(t, Options{Mode: "client"})
 	s.run(labSetup)
-	s.e.readOnly = true
+	s.in = NewInterp(readOnly{s.e}, &s.out, Options{Mode: "client", Stderr: &s.err})
 	for _, tc := range []struct{ line, err string }{
 		{"C,10.9.0.0/16,192.168.1.1,eth0", "lab.rtm:1: create route 10.9.0.0/16: refused: a client is read-only; make changes at the server"},
 		{"D,00:1a:2b:3c:4d:5e", "lab.rtm:1: delete MAC 00:1a:2b:3c:4d:5e: refused: a client is read-only; make changes at the server"},
@@ -391,56 +391,6 @@ func TestSync(t *testing.T) {
 	}
 	if _, err := s.run("sync 30ms"); err != "lab.rtm:1: sync timed out after 30ms: 1 client behind: slow (pid 1) at change 3 of 5" {
 		t.Errorf("sync 30ms: %s", err)
-	}
-}
-
-// TestDirective: an embedding program's words run before the parser, and
-// their errors are located like any other.
-func TestDirective(t *testing.T) {
-	var seen []string
-	s := newSession(t, Options{Directive: func(loc Location, line []byte) (bool, error) {
-		w, _ := firstWord(line)
-		switch w {
-		case "@wait":
-			seen = append(seen, loc.String()+" "+string(line))
-			return true, nil
-		case "@fail":
-			return true, errors.New("client b: not connected")
-		}
-		return false, nil
-	}})
-	_, err := s.run("C,10.1.1.0/24,192.168.1.1,eth0\n@wait 5 # comment\n\n@fail\n")
-	if err != "lab.rtm:4: client b: not connected" {
-		t.Errorf("directive error: %q", err)
-	}
-	if len(seen) != 1 || seen[0] != "lab.rtm:2 @wait 5" {
-		t.Errorf("directive saw %q", seen)
-	}
-	if len(s.e.routes) != 1 {
-		t.Errorf("normal lines did not run")
-	}
-}
-
-// TestExpectOtherEngine: Expect evaluates against the Interp's engine, so
-// a scenario runner checks each client through an Interp of its own.
-func TestExpectOtherEngine(t *testing.T) {
-	srv := newSession(t, Options{})
-	srv.run(labSetup)
-	client := newSession(t, Options{Mode: "client"})
-	cmd, err := Parse([]byte("expect mac 00:1a:2b:3c:4d:5e 10.1.1.7"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.in.Expect(&cmd); err != nil {
-		t.Errorf("server: %v", err)
-	}
-	err = client.in.Expect(&cmd)
-	if !errors.Is(err, ErrExpect) || err.Error() != "expect failed: want mac 00:1a:2b:3c:4d:5e 10.1.1.7, got no mac 00:1a:2b:3c:4d:5e" {
-		t.Errorf("client: %v", err)
-	}
-	show, _ := Parse([]byte("show routes"))
-	if err := srv.in.Expect(&show); err == nil {
-		t.Error("Expect of a show command succeeded")
 	}
 }
 

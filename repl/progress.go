@@ -5,6 +5,8 @@ import (
 	"io"
 	"os"
 	"time"
+
+	"github.com/chzyer/readline"
 )
 
 // progress shows a long replay's advance on a terminal: lines done and
@@ -27,7 +29,7 @@ const (
 )
 
 func (p *progress) init(w io.Writer) {
-	if f, ok := w.(*os.File); ok && IsTerminal(f.Fd()) {
+	if f, ok := w.(*os.File); ok && readline.IsTerminal(int(f.Fd())) {
 		p.w = w
 	}
 	p.after = progressAfter

@@ -1,0 +1,36 @@
+package repl
+
+import (
+	"context"
+	"net/netip"
+
+	"rtm/proto"
+	"rtm/store"
+)
+
+// Tables is what every engine answers, the reads: the server's tables, or
+// a client's copy of them with MAC addresses read from the shared store.
+type Tables interface {
+	Routes() []store.Route // sorted by prefix
+	GetRoute(netip.Prefix) (store.Route, bool)
+	MatchRoute(netip.Addr) (store.Route, bool)
+	MACs() []store.MAC                       // sorted
+	LookupMAC(store.MAC) (netip.Addr, error) // error wraps store.ErrNotFound when absent
+	Clients() []proto.ClientInfo
+	Stats() []proto.Stat
+	Sync(ctx context.Context) error // wait until every client applied everything so far
+}
+
+// Changer is an engine that applies changes itself: the server's. Create
+// of an existing key and update or delete of a missing one fail with
+// errors wrapping store.ErrExists or store.ErrNotFound, and change
+// nothing. An engine that is not a Changer refuses every change.
+type Changer interface {
+	CreateRoute(store.Route) error
+	UpdateRoute(store.Route) error
+	DeleteRoute(netip.Prefix) error
+	CreateMAC(store.MAC, netip.Addr) error
+	UpdateMAC(store.MAC, netip.Addr) error
+	DeleteMAC(store.MAC) error
+	Flush(routes, macs bool) error
+}
