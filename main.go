@@ -316,6 +316,9 @@ func serverMode(args []string) int {
 	return end.rc
 }
 
+// The server is the engine that changes the tables.
+var _ repl.Changer = (*proto.Server)(nil)
+
 // interactive says whether rtm talks to a person at a terminal.
 func interactive() bool {
 	return readline.IsTerminal(int(os.Stdin.Fd())) && readline.IsTerminal(int(os.Stdout.Fd()))

@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"rtm/proto"
 )
 
 var long = flag.Bool("rtm.long", false, "run the full variants of the reliability tests")
@@ -752,7 +754,7 @@ func TestClientQuitsOnSignal(t *testing.T) {
 // helloPacket is a client hello as the wire carries it: header 'R',
 // version 1, kind 1, then the name.
 func helloPacket(name string) []byte {
-	return append([]byte{'R', 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, name...)
+	return append([]byte{'R', proto.Version, byte(proto.KindHello), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, name...)
 }
 
 func rawSession(t *testing.T, sock string) *net.UnixConn {

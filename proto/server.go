@@ -331,6 +331,42 @@ func (s *Server) DeleteMAC(m store.MAC) error {
 	return nil
 }
 
+// ReplaceRoute creates or updates the route for r.Prefix, as `ip route
+// replace` does; clients see a create or an update.
+func (s *Server) ReplaceRoute(r store.Route) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	op := OpRouteUpdate
+	if _, ok := s.st.GetRoute(r.Prefix); ok {
+		if err := s.st.UpdateRoute(r); err != nil {
+			return err
+		}
+	} else {
+		if err := s.st.CreateRoute(r); err != nil {
+			return err
+		}
+		op = OpRouteCreate
+	}
+	s.publish(AppendRoute(s.log.room(), op, r))
+	return nil
+}
+
+// ReplaceMAC creates or updates the entry for m.
+func (s *Server) ReplaceMAC(m store.MAC, ip netip.Addr) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	op := OpMACUpdate
+	err := s.st.UpdateMAC(m, ip)
+	if errors.Is(err, store.ErrNotFound) {
+		op, err = OpMACCreate, s.st.CreateMAC(m, ip)
+	}
+	if err != nil {
+		return err
+	}
+	s.publish(AppendMAC(s.log.room(), op, m))
+	return nil
+}
+
 func (s *Server) Flush(routes, macs bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

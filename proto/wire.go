@@ -10,8 +10,9 @@ import (
 )
 
 // Version is the protocol version carried in every packet header. A peer
-// speaking another version is refused at hello time.
-const Version = 1
+// speaking another version is refused at hello time. Version 2 added
+// connected routes and the requests a client sends for the server to run.
+const Version = 2
 
 // The packet header, 16 bytes, little-endian:
 //
@@ -151,20 +152,29 @@ type Record struct {
 
 // Records are encoded as an op byte and a body:
 //
-//	route create/update  fam(4|6) bits addr gateway devlen dev
+//	route create/update  fam(4|6, +famConnected) bits addr [gateway] devlen dev
 //	route delete         fam bits addr
 //	MAC create/update/delete  6 bytes
 //	flush                which(FlushRoutes|FlushMACs)
 //
-// Addresses are 4 or 16 bytes by family.
+// Addresses are 4 or 16 bytes by family; a connected route has no
+// gateway bytes.
+
+// famConnected marks a route record without a gateway.
+const famConnected = 0x80
 
 // MaxRecord is the largest encoded record (an IPv6 route, 15-byte dev).
 const MaxRecord = 1 + 2 + 16 + 16 + 1 + store.IfNameMax
 
 // AppendRoute appends a route create or update record.
 func AppendRoute(b []byte, op Op, r store.Route) []byte {
+	n := len(b) + 1
 	b = appendPrefix(append(b, byte(op)), r.Prefix)
-	b = appendAddr(b, r.Gateway)
+	if r.Connected() {
+		b[n] |= famConnected
+	} else {
+		b = appendAddr(b, r.Gateway)
+	}
 	b = append(b, byte(len(r.Dev)))
 	return append(b, r.Dev...)
 }
@@ -239,8 +249,11 @@ func (d *Decoder) Next(r *Record) bool {
 	*r = Record{Op: op}
 	switch op {
 	case OpRouteCreate, OpRouteUpdate:
-		r.Route.Prefix = d.prefix()
-		r.Route.Gateway = d.addr(r.Route.Prefix.Addr().Is4())
+		var connected bool
+		r.Route.Prefix, connected = d.prefix(true)
+		if !connected {
+			r.Route.Gateway = d.addr(r.Route.Prefix.Addr().Is4())
+		}
 		r.Route.Dev = d.dev()
 		if d.err == nil {
 			if err := r.Route.Check(); err != nil {
@@ -248,7 +261,7 @@ func (d *Decoder) Next(r *Record) bool {
 			}
 		}
 	case OpRouteDelete:
-		r.Route.Prefix = d.prefix()
+		r.Route.Prefix, _ = d.prefix(false)
 	case OpMACCreate, OpMACUpdate, OpMACDelete:
 		if len(d.buf) < 6 {
 			d.err = fmt.Errorf("%w: short MAC record", ErrMalformed)
@@ -272,15 +285,21 @@ func (d *Decoder) Next(r *Record) bool {
 // Err returns the first decoding error, or nil after a clean end.
 func (d *Decoder) Err() error { return d.err }
 
-func (d *Decoder) prefix() netip.Prefix {
+// prefix decodes a family, a length and an address; with connectedOK the
+// family byte may carry famConnected, which is returned.
+func (d *Decoder) prefix(connectedOK bool) (netip.Prefix, bool) {
 	if d.err != nil || len(d.buf) < 2 {
 		d.fail("short prefix")
-		return netip.Prefix{}
+		return netip.Prefix{}, false
 	}
 	fam, bits := d.buf[0], int(d.buf[1])
+	connected := connectedOK && fam&famConnected != 0
+	if connected {
+		fam &^= famConnected
+	}
 	if fam != 4 && fam != 6 {
 		d.fail("bad address family")
-		return netip.Prefix{}
+		return netip.Prefix{}, false
 	}
 	d.buf = d.buf[2:]
 	p := netip.PrefixFrom(d.addr(fam == 4), bits)
@@ -289,7 +308,7 @@ func (d *Decoder) prefix() netip.Prefix {
 			d.err = fmt.Errorf("%w: %w", ErrMalformed, err)
 		}
 	}
-	return p
+	return p, connected
 }
 
 func (d *Decoder) addr(is4 bool) netip.Addr {

@@ -17,6 +17,8 @@ func sampleRecords() []Record {
 		{Op: OpMACUpdate, MAC: store.MAC{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}},
 		{Op: OpMACDelete, MAC: store.MAC{}},
 		{Op: OpFlush, Flush: FlushRoutes | FlushMACs},
+		{Op: OpRouteCreate, Route: store.Route{Prefix: netip.MustParsePrefix("192.0.2.0/24"), Dev: "veth0"}},
+		{Op: OpRouteUpdate, Route: store.Route{Prefix: netip.MustParsePrefix("2001:db8:1::/64"), Dev: "veth1"}},
 	}
 }
 
@@ -84,6 +86,7 @@ func TestDecodeRejects(t *testing.T) {
 		{"unknown op", []byte{99, 1, 2, 3}, 1},
 		{"short MAC", good[:4], 1},
 		{"bad family", []byte{byte(OpRouteDelete), 5, 8, 10}, 1},
+		{"connected delete", []byte{byte(OpRouteDelete), 4 | famConnected, 8, 10, 0, 0, 0}, 1},
 		{"prefix length out of range", []byte{byte(OpRouteDelete), 4, 33, 10, 0, 0, 0}, 1},
 		{"host bits set", hostBits, 1},
 		{"interface name too long", longDev, 1},
@@ -173,6 +176,8 @@ func TestRecordText(t *testing.T) {
 		"mac change ff:ff:ff:ff:ff:ff 10.1.1.7",
 		"mac del 00:00:00:00:00:00",
 		"flush all",
+		"route add 192.0.2.0/24 dev veth0",
+		"route change 2001:db8:1::/64 dev veth1",
 	}
 	for i, r := range recs {
 		if got := string(r.AppendText(nil, ip)); got != want[i] {

@@ -21,6 +21,8 @@ func (nopEngine) DeleteRoute(netip.Prefix) error            { return nil }
 func (nopEngine) CreateMAC(store.MAC, netip.Addr) error     { return nil }
 func (nopEngine) UpdateMAC(store.MAC, netip.Addr) error     { return nil }
 func (nopEngine) DeleteMAC(store.MAC) error                 { return nil }
+func (nopEngine) ReplaceRoute(store.Route) error            { return nil }
+func (nopEngine) ReplaceMAC(store.MAC, netip.Addr) error    { return nil }
 func (nopEngine) Flush(bool, bool) error                    { return nil }
 func (nopEngine) Routes() []store.Route                     { return nil }
 func (nopEngine) GetRoute(netip.Prefix) (store.Route, bool) { return store.Route{}, false }

@@ -14,19 +14,21 @@ type Kind uint8
 
 // The command kinds; KindNone is a blank or comment-only line.
 const (
-	KindNone   Kind = iota
-	KindCreate      // C,KEY,...
-	KindUpdate      // U,KEY,...
-	KindDelete      // D,KEY
-	KindShow        // show TABLE [json]
-	KindLookup      // lookup MAC
-	KindRoute       // route IP
-	KindFlush       // flush [routes|macs]
-	KindSource      // source FILE
-	KindSync        // sync [TIMEOUT]
-	KindExpect      // expect ...
-	KindHelp        // help [COMMAND]
-	KindQuit        // quit
+	KindNone    Kind = iota
+	KindCreate       // C,KEY,...
+	KindUpdate       // U,KEY,...
+	KindDelete       // D,KEY
+	KindReplace      // R,KEY,...: create or update
+	KindShow         // show TABLE [json]
+	KindLookup       // lookup MAC
+	KindRoute        // route IP
+	KindFlush        // flush [routes|macs]
+	KindSource       // source FILE
+	KindSync         // sync [TIMEOUT]
+	KindExpect       // expect ...
+	KindHelp         // help [COMMAND]
+	KindQuit         // quit
+	KindDump         // dump: both tables as replayable lines
 )
 
 // Table names the table a command reads or writes.
@@ -74,9 +76,9 @@ type Expectation struct {
 
 // Command is one parsed line. Which fields are set depends on Kind:
 //
-//	C/U route       Table=TableRoutes, Route
+//	C/U/R route     Table=TableRoutes, Route (a zero Gateway: connected)
 //	D route         Table=TableRoutes, Route.Prefix
-//	C/U MAC         Table=TableMACs, MAC, IP
+//	C/U/R MAC       Table=TableMACs, MAC, IP
 //	D MAC           Table=TableMACs, MAC
 //	show            Table, JSON
 //	lookup          MAC, JSON
@@ -104,7 +106,7 @@ type Command struct {
 // IsWrite reports whether the command changes the tables.
 func (c *Command) IsWrite() bool {
 	switch c.Kind {
-	case KindCreate, KindUpdate, KindDelete, KindFlush:
+	case KindCreate, KindUpdate, KindDelete, KindReplace, KindFlush:
 		return true
 	}
 	return false
@@ -118,8 +120,8 @@ func (c *Command) String() string { return string(c.AppendTo(nil)) }
 // AppendTo appends the canonical form of c to b.
 func (c *Command) AppendTo(b []byte) []byte {
 	switch c.Kind {
-	case KindCreate, KindUpdate, KindDelete:
-		b = append(b, "?CUD"[c.Kind], ',')
+	case KindCreate, KindUpdate, KindDelete, KindReplace:
+		b = append(b, opLetters[c.Kind], ',')
 		if c.Table == TableMACs {
 			b = c.MAC.AppendTo(b)
 			if c.Kind != KindDelete {
@@ -131,7 +133,7 @@ func (c *Command) AppendTo(b []byte) []byte {
 		b = c.Route.Prefix.AppendTo(b)
 		if c.Kind != KindDelete {
 			b = append(b, ',')
-			b = c.Route.Gateway.AppendTo(b)
+			b = appendGateway(b, c.Route)
 			b = append(b, ',')
 			b = append(b, c.Route.Dev...)
 		}
@@ -173,6 +175,8 @@ func (c *Command) AppendTo(b []byte) []byte {
 		return b
 	case KindQuit:
 		return append(b, "quit"...)
+	case KindDump:
+		return append(b, "dump"...)
 	}
 	return b
 }
@@ -209,6 +213,18 @@ func (c *Command) appendExpect(b []byte) []byte {
 		return c.Expect.Cmd.AppendTo(b)
 	}
 	return b
+}
+
+// opLetters are the letters of the changes, indexed by Kind.
+const opLetters = "?CUDR"
+
+// appendGateway appends a route's gateway as a change spells it: "-" for
+// a connected route.
+func appendGateway(b []byte, r store.Route) []byte {
+	if r.Connected() {
+		return append(b, '-')
+	}
+	return r.Gateway.AppendTo(b)
 }
 
 // appendRouteWant prints the parts of a route an expectation checks, in

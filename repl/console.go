@@ -231,11 +231,11 @@ func (cp *completer) candidates(text string) []string {
 		f = f[2:] // what follows is a command of its own
 	}
 	if len(f) == 0 {
-		return append(suffixed(commandWords, " "), "C,", "U,", "D,")
+		return append(suffixed(commandWords, " "), "C,", "U,", "D,", "R,")
 	}
 	e := cp.in.e
 	switch strings.Join(f, " ") {
-	case "u,", "d,":
+	case "u,", "d,", "r,":
 		return append(prefixes(e.Routes()), macs(e.MACs())...)
 	case "show":
 		return []string{"routes ", "macs ", "clients ", "stats "}
@@ -254,7 +254,7 @@ func (cp *completer) candidates(text string) []string {
 	case "expect count":
 		return []string{"routes ", "macs ", "clients "}
 	case "help":
-		return append(commandWords[:len(commandWords):len(commandWords)], "C", "U", "D")
+		return append(commandWords[:len(commandWords):len(commandWords)], "C", "U", "D", "R")
 	}
 	return nil
 }

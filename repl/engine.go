@@ -32,5 +32,7 @@ type Changer interface {
 	CreateMAC(store.MAC, netip.Addr) error
 	UpdateMAC(store.MAC, netip.Addr) error
 	DeleteMAC(store.MAC) error
+	ReplaceRoute(store.Route) error         // create or update
+	ReplaceMAC(store.MAC, netip.Addr) error // create or update
 	Flush(routes, macs bool) error
 }

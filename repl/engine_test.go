@@ -90,6 +90,22 @@ func (e *memEngine) DeleteMAC(m store.MAC) error {
 	return nil
 }
 
+func (e *memEngine) ReplaceRoute(r store.Route) error {
+	if err := r.Check(); err != nil {
+		return err
+	}
+	e.routes[r.Prefix] = r
+	return nil
+}
+
+func (e *memEngine) ReplaceMAC(m store.MAC, ip netip.Addr) error {
+	if err := store.CheckIP(ip); err != nil {
+		return err
+	}
+	e.macs[m] = ip
+	return nil
+}
+
 func (e *memEngine) Flush(routes, macs bool) error {
 	if routes {
 		clear(e.routes)

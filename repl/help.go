@@ -4,13 +4,16 @@ import "strings"
 
 // helpSummary is what `help` prints: one line per command.
 const helpSummary = `C,PREFIX,GATEWAY,DEV   create a route          C,10.1.1.0/24,192.168.1.1,eth0
+                       (GATEWAY - : connected) C,192.0.2.0/24,-,veth0
 C,MAC,IP               create a MAC entry      C,00:1a:2b:3c:4d:5e,10.1.1.7
 U,...                  update (same fields as C; the key must exist)
+R,...                  replace: create or update, like ip route replace
 D,PREFIX | D,MAC       delete a route or a MAC entry
 show TABLE [json]      list routes, macs, clients or stats
 lookup MAC [json]      the IP address of a MAC entry
 route IP [json]        the route an address takes (longest-prefix match)
 flush [routes|macs]    delete every route, every MAC entry, or both
+dump                   both tables as C lines that replay them
 source FILE            run the commands in FILE
 sync [TIMEOUT]         wait until every client has applied every change
 expect CHECK           assert on the tables; a failure stops the script
@@ -25,6 +28,7 @@ var helpTopics = map[string]string{
 	"lookup": helpLookup,
 	"route":  helpRoute,
 	"flush":  helpFlush,
+	"dump":   helpDump,
 	"source": helpSource,
 	"sync":   helpSync,
 	"expect": helpExpect,
@@ -35,7 +39,7 @@ var helpTopics = map[string]string{
 // helpTopic finds the text for a topic name as typed (lowercased).
 func helpTopic(name string) (string, bool) {
 	switch name {
-	case "c", "u", "d", "create", "update", "delete":
+	case "c", "u", "d", "r", "create", "update", "delete", "replace":
 		name = "change"
 	case "exit":
 		name = "quit"
@@ -46,16 +50,20 @@ func helpTopic(name string) (string, bool) {
 	return t, ok
 }
 
-const helpChange = `C (create), U (update) and D (delete) change the tables. The key decides
-the table: a prefix is a route, a MAC address is a MAC entry.
+const helpChange = `C (create), U (update), D (delete) and R (replace) change the tables. The
+key decides the table: a prefix is a route, a MAC address is a MAC entry.
 
   C,PREFIX,GATEWAY,DEV    C,10.1.1.0/24,192.168.1.1,eth0
                           C,2001:db8:1::/48,fe80::1,eth1 (IPv6: gateway of the same family)
+                          C,192.0.2.0/24,-,veth0 (no gateway: directly connected)
   U,PREFIX,GATEWAY,DEV    U,10.1.1.0/24,192.168.1.254,eth1
   D,PREFIX                D,10.1.1.0/24
   C,MAC,IP                C,00:1a:2b:3c:4d:5e,10.1.1.7
   U,MAC,IP                U,00:1a:2b:3c:4d:5e,2001:db8::7
   D,MAC                   D,00:1a:2b:3c:4d:5e
+  R,...                   R,10.1.1.0/24,192.168.1.1,eth0: create it, or update it
+                          if it exists (like ip route replace), so a setup script
+                          can be replayed against tables that are kept
 
 Op letters are case-insensitive and spaces around commas are allowed. MACs
 are 6 bytes written aa:bb:cc:dd:ee:ff, AA-BB-CC-DD-EE-FF or aabb.ccdd.eeff,
@@ -63,7 +71,7 @@ and always printed lowercase with colons. A prefix must have no host bits
 set (10.1.1.0/24, not 10.1.1.1/24); zoned addresses (fe80::1%eth0) are
 refused; DEV is a Linux interface name: 1 to 15 bytes, no '/', ':' or space.
 C of a key that exists, and U or D of a key that does not, are errors and
-change nothing. A client is read-only: it refuses every change.`
+change nothing.`
 
 const helpShow = `show TABLE [json] lists a table, one entry per line, sorted by key:
 
@@ -95,6 +103,13 @@ delete one table. Every client is told.
 
   flush
   flush macs`
+
+const helpDump = `dump prints both tables as create lines, routes first, then MAC entries:
+replaying them into an empty server rebuilds the tables exactly.
+
+  dump                        C,10.1.1.0/24,192.168.1.1,eth0
+                              C,00:1a:2b:3c:4d:5e,10.1.1.7
+  rtm client -c dump > snap.rtm; rtm server --fresh --script snap.rtm`
 
 const helpSource = `source FILE runs the commands of FILE as if typed here. A relative FILE is
 found from the directory of the file that sources it (from the current

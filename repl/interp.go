@@ -143,7 +143,7 @@ func (in *Interp) exec(cmd *Command) error {
 	switch cmd.Kind {
 	case KindNone:
 		return nil
-	case KindCreate, KindUpdate, KindDelete:
+	case KindCreate, KindUpdate, KindDelete, KindReplace:
 		return in.change(cmd)
 	case KindShow:
 		return in.show(cmd)
@@ -188,6 +188,8 @@ func (in *Interp) exec(cmd *Command) error {
 		return nil
 	case KindQuit:
 		return ErrQuit
+	case KindDump:
+		return in.dump()
 	}
 	return fmt.Errorf("command kind %d not runnable", cmd.Kind)
 }
@@ -203,6 +205,8 @@ func (in *Interp) change(cmd *Command) error {
 				err = in.c.CreateRoute(cmd.Route)
 			case KindUpdate:
 				err = in.c.UpdateRoute(cmd.Route)
+			case KindReplace:
+				err = in.c.ReplaceRoute(cmd.Route)
 			default:
 				err = in.c.DeleteRoute(cmd.Route.Prefix)
 			}
@@ -218,6 +222,8 @@ func (in *Interp) change(cmd *Command) error {
 			err = in.c.CreateMAC(cmd.MAC, cmd.IP)
 		case KindUpdate:
 			err = in.c.UpdateMAC(cmd.MAC, cmd.IP)
+		case KindReplace:
+			err = in.c.ReplaceMAC(cmd.MAC, cmd.IP)
 		default:
 			err = in.c.DeleteMAC(cmd.MAC)
 		}

@@ -73,6 +73,10 @@ func TestExec(t *testing.T) {
 		{"route v6", "route 2001:db8:1::9", "2001:db8:1::/48 via fe80::1 dev eth1\n", ""},
 		{"route v6 none", "route 2001:db8:2::9", "", "lab.rtm:1: route 2001:db8:2::9: no matching route"},
 		{"route json", "route 10.1.1.7 json", `{"dst":"10.1.1.0/24","gateway":"192.168.1.1","dev":"eth0"}` + "\n", ""},
+		{"connected route", "C,192.0.2.0/24,-,veth0\nroute 192.0.2.9\nroute 192.0.2.9 json\nexpect route 192.0.2.0/24 dev veth0", "192.0.2.0/24 dev veth0\n" + `{"dst":"192.0.2.0/24","dev":"veth0"}` + "\n", ""},
+		{"replace creates", "R,10.7.0.0/16,-,eth7\nR,00:00:00:00:00:07,10.7.0.7\nroute 10.7.0.1\nlookup 00:00:00:00:00:07", "10.7.0.0/16 dev eth7\n00:00:00:00:00:07 10.7.0.7\n", ""},
+		{"replace updates", "R,10.1.1.0/24,192.168.1.9,eth9\nr,00:1a:2b:3c:4d:5e,10.1.1.9\nroute 10.1.1.7\nlookup 00:1a:2b:3c:4d:5e", "10.1.1.0/24 via 192.168.1.9 dev eth9\n00:1a:2b:3c:4d:5e 10.1.1.9\n", ""},
+		{"dump", "dump", "C,0.0.0.0/0,192.168.1.254,eth0\nC,10.1.0.0/16,192.168.1.2,eth1\nC,10.1.1.0/24,192.168.1.1,eth0\nC,2001:db8:1::/48,fe80::1,eth1\nC,00:1a:2b:3c:4d:5e,10.1.1.7\nC,02:00:00:00:00:01,2001:db8::7\nC,02:00:00:00:00:02,10.1.1.8\n", ""},
 		{"create exists", "\n\nC,10.1.1.0/24,192.168.9.9,eth9", "", "lab.rtm:3: create route 10.1.1.0/24: already exists"},
 		{"update missing", "U,10.9.0.0/16,1.1.1.1,eth0", "", "lab.rtm:1: update route 10.9.0.0/16: not found"},
 		{"delete missing", "D,10.9.0.0/16", "", "lab.rtm:1: delete route 10.9.0.0/16: not found"},
@@ -104,7 +108,7 @@ func TestExec(t *testing.T) {
 		{"expect error succeeds", "expect error D,10.1.1.0/24", "", "lab.rtm:1: expect failed: want an error from D,10.1.1.0/24, got success"},
 		{"expect error of expect", "expect error expect no route 10.1.1.0/24", "", ""},
 		{"quit ends", "quit\nfrob", "", "quit"},
-		{"unknown", "frob", "", `lab.rtm:1: unknown command "frob": want C,U,D changes or one of show, lookup, route, flush, source, sync, expect, help, quit (type help)`},
+		{"unknown", "frob", "", `lab.rtm:1: unknown command "frob": want C,U,D,R changes or one of show, lookup, route, flush, dump, source, sync, expect, help, quit (type help)`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newSession(t, Options{})
@@ -338,7 +342,7 @@ func TestKeepGoing(t *testing.T) {
 		t.Errorf("keep-going error = %q", err)
 	}
 	wantErr := "lab.rtm:2: create route 10.1.1.0/24: already exists\n" +
-		`lab.rtm:3: unknown command "frob": want C,U,D changes or one of show, lookup, route, flush, source, sync, expect, help, quit (type help)` + "\n"
+		`lab.rtm:3: unknown command "frob": want C,U,D,R changes or one of show, lookup, route, flush, dump, source, sync, expect, help, quit (type help)` + "\n"
 	if s.err.String() != wantErr {
 		t.Errorf("reported:\n%s\nwant:\n%s", s.err.String(), wantErr)
 	}

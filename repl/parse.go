@@ -143,8 +143,8 @@ func splitFields(b []byte, f *[maxFields][]byte) int {
 }
 
 var (
-	opNames  = [...]string{KindCreate: "create", KindUpdate: "update", KindDelete: "delete"}
-	routeOps = [...]string{KindCreate: "create route", KindUpdate: "update route", KindDelete: "delete route"}
+	opNames  = [...]string{KindCreate: "create", KindUpdate: "update", KindDelete: "delete", KindReplace: "replace"}
+	routeOps = [...]string{KindCreate: "create route", KindUpdate: "update route", KindDelete: "delete route", KindReplace: "replace route"}
 )
 
 func (p *parser) parseChange(op byte, data []byte) (Command, error) {
@@ -156,8 +156,10 @@ func (p *parser) parseChange(op byte, data []byte) (Command, error) {
 		cmd.Kind = KindUpdate
 	case 'd':
 		cmd.Kind = KindDelete
+	case 'r':
+		cmd.Kind = KindReplace
 	default:
-		return Command{}, fmt.Errorf("unknown op %q: want C (create), U (update) or D (delete), as in C,10.1.1.0/24,192.168.1.1,eth0", string(rune(op)))
+		return Command{}, fmt.Errorf("unknown op %q: want C (create), U (update), D (delete) or R (replace), as in C,10.1.1.0/24,192.168.1.1,eth0", string(rune(op)))
 	}
 	var f [maxFields][]byte
 	n := splitFields(data, &f)
@@ -210,7 +212,7 @@ func looksLikeMAC(b []byte) bool {
 
 // usage is the syntax of a change, with an example, for error messages.
 func usage(k Kind, t Table) string {
-	op := "?CUD"[k : k+1]
+	op := opLetters[k : k+1]
 	switch {
 	case t == TableRoutes && k == KindDelete:
 		return "D,PREFIX as in D,10.1.1.0/24"
@@ -257,15 +259,17 @@ func (p *parser) parseRoute(cmd *Command, f [][]byte) error {
 	if cmd.Kind == KindDelete {
 		return nil
 	}
-	gw, err := parseAddr(f[1])
-	if err != nil {
-		return fmt.Errorf("%s %s: bad gateway %w", what, pfx, err)
-	}
-	if err := store.CheckIP(gw); err != nil {
-		return fmt.Errorf("%s %s: %w: %w", what, pfx, store.ErrBadGateway, err)
-	}
-	if gw.Is4() != pfx.Addr().Is4() {
-		return fmt.Errorf("%s %s: %w %s is IPv%d, the prefix is IPv%d", what, pfx, store.ErrBadGateway, gw, family(gw), family(pfx.Addr()))
+	var gw netip.Addr // "-": none, a connected route
+	if len(f[1]) != 1 || f[1][0] != '-' {
+		if gw, err = parseAddr(f[1]); err != nil {
+			return fmt.Errorf("%s %s: bad gateway %w (or - for a connected route)", what, pfx, err)
+		}
+		if err := store.CheckIP(gw); err != nil {
+			return fmt.Errorf("%s %s: %w: %w", what, pfx, store.ErrBadGateway, err)
+		}
+		if gw.Is4() != pfx.Addr().Is4() {
+			return fmt.Errorf("%s %s: %w %s is IPv%d, the prefix is IPv%d", what, pfx, store.ErrBadGateway, gw, family(gw), family(pfx.Addr()))
+		}
 	}
 	dev, err := p.ifname(f[2])
 	if err != nil {
@@ -348,7 +352,7 @@ func quotedEnd(b []byte) int {
 }
 
 // commandWords lists the command words, for completion and help.
-var commandWords = []string{"show", "lookup", "route", "flush", "source", "sync", "expect", "help", "quit"}
+var commandWords = []string{"show", "lookup", "route", "flush", "dump", "source", "sync", "expect", "help", "quit"}
 
 func (p *parser) parseWords(line []byte) (Command, error) {
 	// expect error takes the rest of the line verbatim: it is a command.
@@ -382,13 +386,16 @@ func (p *parser) parseWords(line []byte) (Command, error) {
 		return p.parseExpect(args)
 	case "help", "?":
 		return parseHelp(args)
-	case "quit", "exit":
+	case "quit", "exit", "dump":
 		if len(args) != 0 {
 			return Command{}, fmt.Errorf("%s: takes no arguments, got %s", name, store.QuoteInput(strings.Join(args, " ")))
 		}
+		if name == "dump" {
+			return Command{Kind: KindDump}, nil
+		}
 		return Command{Kind: KindQuit}, nil
 	}
-	return Command{}, fmt.Errorf("unknown command %s: want C,U,D changes or one of %s (type help)", store.QuoteInput(ws[0]), strings.Join(commandWords, ", "))
+	return Command{}, fmt.Errorf("unknown command %s: want C,U,D,R changes or one of %s (type help)", store.QuoteInput(ws[0]), strings.Join(commandWords, ", "))
 }
 
 func firstWord(b []byte) (string, []byte) {

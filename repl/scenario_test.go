@@ -100,7 +100,7 @@ func TestServeFramed(t *testing.T) {
 		ok, ok, ok,
 		"10.1.1.0/24 via 192.168.1.1 dev eth0\n",
 		ok,
-		framed.Terminator(errors.New(`unknown command "bogus": want C,U,D changes or one of show, lookup, route, flush, source, sync, expect, help, quit (type help)`)),
+		framed.Terminator(errors.New(`unknown command "bogus": want C,U,D,R changes or one of show, lookup, route, flush, dump, source, sync, expect, help, quit (type help)`)),
 		framed.Terminator(errors.New("expect failed: want route 10.1.1.0/24 via 192.168.9.9, got route 10.1.1.0/24 via 192.168.1.1 dev eth0")),
 		ok,
 	}, "")

@@ -88,6 +88,36 @@ func (in *Interp) showMACs(js bool) error {
 	return nil
 }
 
+// dump prints both tables as lines that replay them: the routes first
+// (a MAC's address may need its route when the tables are installed into
+// a kernel), then the MACs, each a create.
+func (in *Interp) dump() error {
+	cmd := Command{Kind: KindCreate, Table: TableRoutes}
+	for _, r := range in.e.Routes() {
+		cmd.Route = r
+		in.buf = append(cmd.AppendTo(in.buf), '\n')
+		if err := in.emit(); err != nil {
+			return err
+		}
+	}
+	cmd.Table = TableMACs
+	for _, m := range in.e.MACs() {
+		ip, err := in.e.LookupMAC(m)
+		if errors.Is(err, store.ErrNotFound) {
+			continue // deleted since the listing
+		}
+		if err != nil {
+			return fmt.Errorf("dump: %w", err)
+		}
+		cmd.MAC, cmd.IP = m, ip
+		in.buf = append(cmd.AppendTo(in.buf), '\n')
+		if err := in.emit(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // showClients prints one client per line, name first:
 //
 //	client-4242 id 3 pid 4242 uid 1000 state live acked 57 lag 0 up 3m2s
@@ -160,12 +190,15 @@ func appendMACJSON(b []byte, m store.MAC, ip netip.Addr) []byte {
 }
 
 // appendRouteJSON appends the object `ip -json route` uses:
-// {"dst":"...","gateway":"...","dev":"..."}.
+// {"dst":"...","gateway":"...","dev":"..."}, without the gateway for a
+// connected route.
 func appendRouteJSON(b []byte, r store.Route) []byte {
 	b = append(b, `{"dst":"`...)
 	b = r.Prefix.AppendTo(b)
-	b = append(b, `","gateway":"`...)
-	b = r.Gateway.AppendTo(b)
+	if !r.Connected() {
+		b = append(b, `","gateway":"`...)
+		b = r.Gateway.AppendTo(b)
+	}
 	b = append(b, `","dev":`...)
 	b = appendJSONString(b, r.Dev)
 	return append(b, '}')

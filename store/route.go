@@ -10,22 +10,30 @@ import (
 const IfNameMax = 15
 
 // Route is one entry of the L3 table: traffic for Prefix goes via Gateway
-// out of Dev. Prefix is always masked (no host bits), and Gateway has the
-// same address family as Prefix.
+// out of Dev. Prefix is always masked (no host bits). A route without a
+// Gateway (the zero netip.Addr) is directly connected: its prefix is on
+// the link of Dev, as `ip route` shows `192.0.2.0/24 dev eth0`. A Gateway
+// has the same address family as Prefix.
 type Route struct {
 	Prefix  netip.Prefix `json:"dst"`
-	Gateway netip.Addr   `json:"gateway"`
+	Gateway netip.Addr   `json:"gateway,omitzero"`
 	Dev     string       `json:"dev"`
 }
+
+// Connected reports whether the route has no gateway.
+func (r Route) Connected() bool { return !r.Gateway.IsValid() }
 
 // String prints the route the way `ip route` does.
 func (r Route) String() string { return string(r.AppendTo(nil)) }
 
-// AppendTo appends the `ip route` form to b.
+// AppendTo appends the `ip route` form to b:
+// "10.1.1.0/24 via 192.168.1.1 dev eth0", or "192.0.2.0/24 dev eth0".
 func (r Route) AppendTo(b []byte) []byte {
 	b = r.Prefix.AppendTo(b)
-	b = append(b, " via "...)
-	b = r.Gateway.AppendTo(b)
+	if r.Gateway.IsValid() {
+		b = append(b, " via "...)
+		b = r.Gateway.AppendTo(b)
+	}
 	b = append(b, " dev "...)
 	return append(b, r.Dev...)
 }
@@ -88,10 +96,13 @@ func CheckIfName(name string) error {
 	return nil
 }
 
-// Check validates every field of r.
+// Check validates every field of r; a zero Gateway is a connected route.
 func (r Route) Check() error {
 	if err := CheckPrefix(r.Prefix); err != nil {
 		return err
+	}
+	if r.Connected() {
+		return CheckIfName(r.Dev)
 	}
 	if err := CheckIP(r.Gateway); err != nil {
 		return fmt.Errorf("%w: %w", ErrBadGateway, err)

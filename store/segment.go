@@ -7,7 +7,8 @@ import (
 	"sync/atomic"
 )
 
-// Segment layout (layout version 1). All words are native-endian uint64
+// Segment layout (layout version 2; version 1 is the same without
+// connected routes, and a writer that opens one marks it version 2). All words are native-endian uint64
 // at 8-byte aligned offsets, read and written only with sync/atomic.
 //
 //	offset                      size                 contents
@@ -34,14 +35,15 @@ import (
 //	  key: 0 = empty, else bit 63 set, bit 62 = IPv6 value, MAC in bits 0-47
 //	4096 + slots×32             routes × 64 B        route slots
 //	  seq | flags | prefix-hi | prefix-lo | gw-hi | gw-lo | dev[0:8] | dev[8:16]
-//	  flags: bit 63 = in use, bit 8 = IPv6, bits 0-7 = prefix length
+//	  flags: bit 63 = in use, bit 9 = connected (no gateway), bit 8 = IPv6,
+//	         bits 0-7 = prefix length
 //
 // MAC slots: slots = ceil(capacity × 4/3), open addressing with linear
 // probing from a fastrange home slot, backward-shift deletion (no
 // tombstones). Every slot is a seqlock: its seq is odd while the writer
 // is storing its words.
 const (
-	layoutVersion = 1
+	layoutVersion = 2
 	headerSize    = 4096
 	journalOffset = 256
 	macSlotSize   = 32
@@ -176,8 +178,8 @@ func (h *header) validate(n int, size int64) (layout, error) {
 	if n < headerSize {
 		return layout{}, fmt.Errorf("%w: %d bytes, shorter than the %d-byte header", ErrTruncated, size, headerSize)
 	}
-	if v := h.version.Load(); v != layoutVersion {
-		return layout{}, fmt.Errorf("%w %d (this rtm reads version %d)", ErrVersion, v, layoutVersion)
+	if v := h.version.Load(); v != layoutVersion && v != 1 {
+		return layout{}, fmt.Errorf("%w %d (this rtm reads versions 1 and %d)", ErrVersion, v, layoutVersion)
 	}
 	if h.checksum.Load() != staticSum(h) {
 		return layout{}, fmt.Errorf("%w: header checksum mismatch", ErrCorrupt)

@@ -69,8 +69,9 @@ func decodeIPv6(hi, lo uint64) netip.Addr {
 
 // Route slot flags word.
 const (
-	routeUsed = 1 << 63
-	routeIPv6 = 1 << 8
+	routeUsed      = 1 << 63
+	routeConnected = 1 << 9 // no gateway (layout version 2)
+	routeIPv6      = 1 << 8
 )
 
 // encodeRoute packs a checked route into the seven words of a slot.
@@ -82,7 +83,11 @@ func encodeRoute(r Route) [7]uint64 {
 		w[0] |= routeIPv6
 	}
 	_, w[1], w[2] = encodeIP(a)
-	_, w[3], w[4] = encodeIP(r.Gateway)
+	if r.Connected() {
+		w[0] |= routeConnected
+	} else {
+		_, w[3], w[4] = encodeIP(r.Gateway)
+	}
 	var dev [16]byte
 	copy(dev[:], r.Dev)
 	w[5] = binary.LittleEndian.Uint64(dev[:8])
@@ -95,7 +100,7 @@ var errBadRouteSlot = errors.New("bad route slot")
 // decodeRoute is the inverse of encodeRoute; it rejects words that no
 // checked route encodes to.
 func decodeRoute(w [7]uint64) (Route, error) {
-	if w[0]&^(routeUsed|routeIPv6|0xff) != 0 {
+	if w[0]&^(routeUsed|routeConnected|routeIPv6|0xff) != 0 {
 		return Route{}, fmt.Errorf("%w: flags %#x", errBadRouteSlot, w[0])
 	}
 	fam := uint64(0)
@@ -121,7 +126,12 @@ func decodeRoute(w [7]uint64) (Route, error) {
 			return Route{}, fmt.Errorf("%w: interface name not NUL padded", errBadRouteSlot)
 		}
 	}
-	r := Route{Prefix: p, Gateway: decodeIP(fam, w[3], w[4]), Dev: string(dev[:n])}
+	r := Route{Prefix: p, Dev: string(dev[:n])}
+	if w[0]&routeConnected == 0 {
+		r.Gateway = decodeIP(fam, w[3], w[4])
+	} else if w[3] != 0 || w[4] != 0 {
+		return Route{}, fmt.Errorf("%w: connected route with gateway bits", errBadRouteSlot)
+	}
 	if p != netip.PrefixFrom(a, p.Bits()) {
 		return Route{}, fmt.Errorf("%w: prefix %s has host bits", errBadRouteSlot, netip.PrefixFrom(a, p.Bits()))
 	}

@@ -279,6 +279,13 @@ func attachExisting(path string, fd int) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: mmap %d bytes: %w", path, l.total, err)
 	}
 	s.attach()
+	if s.hdr.version.Load() != layoutVersion {
+		// Version 1 is version 2 without connected routes: the writer
+		// marks it, so that an older rtm refuses it by version instead
+		// of by the first connected route it cannot read.
+		s.hdr.version.Store(layoutVersion)
+		s.hdr.checksum.Store(staticSum(s.hdr))
+	}
 	s.gen = s.hdr.generation.Load()
 	s.rec.PrevPID = int(s.hdr.pid.Load())
 	s.rec.WasDirty = s.hdr.clean.Load() == 0

@@ -66,9 +66,15 @@ func v6(i int) netip.Addr {
 	return netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 12: byte(i >> 24), byte(i >> 16), byte(i >> 8), byte(i)})
 }
 
+// mustRoute parses "PREFIX GATEWAY DEV"; a GATEWAY of "-" is none (a
+// connected route).
 func mustRoute(s string) Route {
-	f := strings.Fields(s) // prefix gateway dev
-	return Route{Prefix: netip.MustParsePrefix(f[0]), Gateway: netip.MustParseAddr(f[1]), Dev: f[2]}
+	f := strings.Fields(s)
+	r := Route{Prefix: netip.MustParsePrefix(f[0]), Dev: f[2]}
+	if f[1] != "-" {
+		r.Gateway = netip.MustParseAddr(f[1])
+	}
+	return r
 }
 
 func TestCreateReopen(t *testing.T) {
@@ -369,6 +375,78 @@ func TestRouteOps(t *testing.T) {
 		if err := s.CreateRoute(r); err != nil {
 			t.Fatalf("after flush: %v", err)
 		}
+	}
+	if err := s.Check(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestConnectedRoutes: routes without a gateway survive the slots and a
+// reopen, print as ip route prints them, and match like any other.
+func TestConnectedRoutes(t *testing.T) {
+	path := testPath(t)
+	s := mustOpen(t, Options{Path: path, Capacity: 4, RouteCapacity: 8})
+	routes := []Route{
+		mustRoute("192.0.2.0/24 - veth0"),
+		mustRoute("2001:db8:1::/64 - veth1"),
+		mustRoute("0.0.0.0/0 192.0.2.1 veth0"),
+	}
+	for _, r := range routes {
+		if err := s.CreateRoute(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.UpdateRoute(mustRoute("0.0.0.0/0 - veth2")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UpdateRoute(mustRoute("192.0.2.0/24 192.0.2.254 veth0")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UpdateRoute(mustRoute("192.0.2.0/24 - veth0")); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = mustOpen(t, Options{Path: path})
+	var got []string
+	for r := range s.Routes().All() {
+		got = append(got, r.String())
+	}
+	want := []string{"0.0.0.0/0 dev veth2", "192.0.2.0/24 dev veth0", "2001:db8:1::/64 dev veth1"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("after reopen: %q, want %q", got, want)
+	}
+	if r, ok := s.MatchRoute(netip.MustParseAddr("192.0.2.9")); !ok || !r.Connected() || r.Dev != "veth0" {
+		t.Fatalf("match: %v %v", r, ok)
+	}
+	if err := s.Check(); err != nil {
+		t.Fatal(err)
+	}
+	w := encodeRoute(mustRoute("192.0.2.0/24 - veth0"))
+	w[4] = 1 // gateway bits on a connected route
+	if _, err := decodeRoute(w); err == nil {
+		t.Fatal("a connected route with gateway bits decoded")
+	}
+}
+
+// TestLayoutOneUpgraded: a segment of layout version 1 (no connected
+// routes) opens, keeps its contents, and is marked version 2.
+func TestLayoutOneUpgraded(t *testing.T) {
+	path := testPath(t)
+	s := mustOpen(t, Options{Path: path, Capacity: 4, RouteCapacity: 4})
+	if err := s.CreateRoute(mustRoute("10.1.0.0/16 192.168.1.1 eth0")); err != nil {
+		t.Fatal(err)
+	}
+	s.hdr.version.Store(1)
+	s.hdr.checksum.Store(staticSum(s.hdr))
+	s.Close()
+	r, err := OpenReader(path)
+	if err != nil {
+		t.Fatalf("reader of a version 1 segment: %v", err)
+	}
+	r.Close()
+	s = mustOpen(t, Options{Path: path})
+	if v := s.hdr.version.Load(); v != layoutVersion || s.RouteCount() != 1 {
+		t.Fatalf("version %d, %d routes after reopening a version 1 segment", v, s.RouteCount())
 	}
 	if err := s.Check(); err != nil {
 		t.Fatal(err)
