@@ -191,14 +191,22 @@ on; clients reconnect by themselves. SIGHUP syncs the store to its file.
 const clientAbout = `Subscribes to a server: receives the whole tables on connect, then every
 change. Routes are kept locally; MAC addresses are read from the server's
 shared store, mapped read-only. Commands that read (show, lookup, route,
-expect, sync) work as at the server; changes are refused.
+expect, sync, dump) are answered from this copy; changes (C, U, D, R,
+flush) are sent to the server, which applies them as if typed there and
+sends them to every client, this one too. A client of the server's uid
+(or root) may change the tables; others only if the server allows their
+uid with --allow-write-uid.
 
+One-shot:     rtm client --name lab -c 'C,10.1.1.0/24,192.168.1.1,eth0' -c 'show routes'
+Batch:        rtm client --name lab < changes.rtm   (stops at the first error;
+              --keep-going goes on, like ip -batch -force; the exit status is 1
+              if any line failed)
 With stdin piped, the commands run once the snapshot is in and the client
-exits at end of input:  echo "show routes" | rtm client --name lab
-At a terminal, or with --watch, it stays until "quit", Ctrl-D, SIGINT, SIGTERM
-or the server quitting. If the server dies, the client keeps its tables,
-reconnects with backoff and resyncs. SIGUSR1 drops the local tables and
-takes a fresh snapshot.
+exits at end of input. At a terminal, or with --watch, it stays until "quit",
+Ctrl-D, SIGINT, SIGTERM or the server quitting. If the server dies, the
+client keeps its tables, reconnects with backoff and resyncs; if the server
+refuses it (its uid, its name), it exits with the reason. SIGUSR1 drops the
+local tables and takes a fresh snapshot.
 `
 
 // parseFlags returns -1 to continue, else the exit status. rtm takes no
@@ -233,6 +241,7 @@ func serverMode(args []string) int {
 		routeCapacity int
 		group         bool
 		allow         uidList
+		allowWrite    uidList
 		exitAtEOF     bool
 		fresh, unlink bool
 	)
@@ -242,7 +251,8 @@ func serverMode(args []string) int {
 	fs.IntVar(&capacity, "capacity", store.DefaultCapacity, "MAC table `entries` when the store is created (an existing store keeps its own; with --fresh it is created anew)")
 	fs.IntVar(&routeCapacity, "route-capacity", store.DefaultRouteCapacity, "route table `entries` when the store is created (as --capacity)")
 	fs.BoolVar(&group, "group", false, "let the owner's group connect (socket and store mode 0660)")
-	fs.Var(&allow, "allow-uid", "also accept clients of this `uid` (repeatable)")
+	fs.Var(&allow, "allow-uid", "also accept clients of this `uid`, to read (repeatable)")
+	fs.Var(&allowWrite, "allow-write-uid", "also accept clients of this `uid`, to read and change the tables (repeatable; the server's own uid and root always may)")
 	fs.BoolVar(&exitAtEOF, "exit-at-eof", false, "quit when piped stdin ends (default: keep serving until quit, SIGINT or SIGTERM)")
 	fs.BoolVar(&fresh, "fresh", false, "start with empty tables even if the store holds some")
 	fs.BoolVar(&unlink, "unlink", false, "remove the store on a clean quit (default: keep it for the next start)")
@@ -267,15 +277,19 @@ func serverMode(args []string) int {
 	}
 	console := newConsole()
 	srv, err := proto.Start(proto.ServerOptions{
-		Name: f.name, Socket: f.socket, Store: opts, Fresh: fresh, Unlink: unlink,
-		GroupAccess: group, AllowUIDs: allow, Logf: console.Printf,
+		Name: f.name, Version: version, Socket: f.socket, Store: opts, Fresh: fresh, Unlink: unlink,
+		GroupAccess: group, AllowUIDs: allow, AllowWriteUIDs: allowWrite, Logf: console.Printf,
+		// A client's lines run on the same path as the server's own.
+		Commands: func(o *proto.Origin) proto.Commands {
+			return repl.NewInterp(o, io.Discard, repl.Options{Mode: "server", Name: f.name})
+		},
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rtm server:", err)
 		return 1
 	}
 	go srv.Serve()
-	info := srv.Info()
+	info, _ := srv.Info()
 	if r := info.StoreState; strings.HasPrefix(r, "recovered") {
 		fmt.Fprintf(os.Stderr, "rtm server: store %s was not closed cleanly: %s\n", info.Store, r)
 	}
@@ -288,7 +302,7 @@ func serverMode(args []string) int {
 	}
 	fmt.Fprintln(os.Stderr, banner)
 
-	in := repl.NewInterp(srv, os.Stdout, repl.Options{Mode: "server", Name: f.name, KeepGoing: f.keepGoing, Console: console})
+	in := repl.NewInterp(srv.Origin("server"), os.Stdout, repl.Options{Mode: "server", Name: f.name, KeepGoing: f.keepGoing, Console: console})
 	quit := sigs(in, func(s os.Signal) {
 		if s == syscall.SIGHUP {
 			// SIGHUP is a checkpoint, not a quit: the server outlives the
@@ -300,7 +314,7 @@ func serverMode(args []string) int {
 			}
 		}
 	})
-	end := drive(in, &f, !exitAtEOF, console, quit, nil)
+	end := drive(in, f.scripts, stdinInput(&f), !exitAtEOF, console, quit, nil)
 	reason := "server " + f.name + " quit"
 	if end.signal != nil {
 		reason = "server " + f.name + " got " + end.signal.String()
@@ -316,8 +330,11 @@ func serverMode(args []string) int {
 	return end.rc
 }
 
-// The server is the engine that changes the tables.
-var _ repl.Changer = (*proto.Server)(nil)
+// The server's own lines change the tables; a client asks the server.
+var (
+	_ repl.Changer = (*proto.Origin)(nil)
+	_ repl.Remote  = (*proto.Client)(nil)
+)
 
 // interactive says whether rtm talks to a person at a terminal.
 func interactive() bool {
@@ -370,16 +387,34 @@ type ending struct {
 // progress to finish writing its answer.
 const quiesceTimeout = 2 * time.Second
 
-// drive replays scripts, then stdin or the prompt, until the input ends,
-// `quit`, a signal, or (for clients) the session ends. At the end of
-// piped stdin, stayAtEOF keeps the process up (a server serving, a
-// client watching) until a signal or the session ends. Whatever ends it,
-// every answer already given is written before drive returns, and the
-// exit status is 1 if any replayed line failed.
-func drive(in *repl.Interp, f *instanceFlags, stayAtEOF bool, console *repl.Console, quit <-chan os.Signal, ended <-chan struct{}) ending {
+// input is where a session's commands come from after its scripts.
+type input struct {
+	name   string    // "<stdin>", "-c": stands for r in messages
+	r      io.Reader // nil: the prompt
+	framed bool      // the machine interface on stdin and stdout
+}
+
+// stdinInput reads stdin: framed, at the prompt (a terminal), or plain.
+func stdinInput(f *instanceFlags) input {
+	switch {
+	case f.framed:
+		return input{framed: true}
+	case interactive():
+		return input{}
+	}
+	return input{name: "<stdin>", r: os.Stdin}
+}
+
+// drive replays scripts, then src, until the input ends, `quit`, a
+// signal, or (for clients) the session ends. At the end of piped input,
+// stayAtEOF keeps the process up (a server serving, a client watching)
+// until a signal or the session ends. Whatever ends it, every answer
+// already given is written before drive returns, and the exit status is
+// 1 if any replayed line failed.
+func drive(in *repl.Interp, scripts []string, src input, stayAtEOF bool, console *repl.Console, quit <-chan os.Signal, ended <-chan struct{}) ending {
 	result := make(chan ending, 1)
 	go func() {
-		for _, s := range f.scripts {
+		for _, s := range scripts {
 			err := in.RunFile(s)
 			switch {
 			case err == nil:
@@ -398,12 +433,12 @@ func drive(in *repl.Interp, f *instanceFlags, stayAtEOF bool, console *repl.Cons
 		}
 		var err error
 		switch {
-		case f.framed:
+		case src.framed:
 			err = in.ServeFramed(os.Stdin, os.Stdout)
-		case interactive():
+		case src.r == nil:
 			err = in.Interactive(console)
 		default:
-			err = in.RunReader("<stdin>", os.Stdin)
+			err = in.RunReader(src.name, src.r)
 			if err == nil && stayAtEOF {
 				// End of piped input does not end a server (clients still
 				// need it; a script ends it with quit) nor a watching client.
@@ -446,16 +481,18 @@ func report(err error) {
 
 func clientMode(args []string) int {
 	var (
-		f      instanceFlags
-		client string
-		watch  bool
-		wait   time.Duration
+		f        instanceFlags
+		client   string
+		watch    bool
+		wait     time.Duration
+		commands multiFlag
 	)
 	fs := newFlagSet("client", "[flags]", clientAbout)
 	f.register(fs)
 	fs.StringVar(&client, "client-name", "", "`name` the server shows for this client: 1 to 64 printable characters (default: client-PID)")
 	fs.BoolVar(&watch, "watch", false, "print every change as it arrives")
 	fs.DurationVar(&wait, "wait", 0, "keep trying to reach the server for up to this `duration`")
+	fs.Var(&commands, "c", "run `COMMAND` and exit, instead of reading stdin (repeatable, in order; like vtysh -c)")
 	if rc := parseFlags(fs, args); rc >= 0 {
 		return rc
 	}
@@ -467,6 +504,9 @@ func clientMode(args []string) int {
 		if err = proto.CheckClientName(client); err != nil {
 			err = fmt.Errorf("--client-name: %w", err)
 		}
+	}
+	if err == nil && len(commands) > 0 && (watch || f.framed) {
+		err = errors.New("-c runs its commands and exits: it goes with neither --watch nor --framed")
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rtm client:", err)
@@ -525,7 +565,13 @@ func clientMode(args []string) int {
 	if watch {
 		ended = either(c.Done(), outGone)
 	}
-	end := drive(in, &f, watch, console, quit, ended)
+	src := stdinInput(&f)
+	if len(commands) > 0 {
+		// -c: the commands are the input, a stream of their own
+		// ("-c:2: ..." names the second); stdin is not read.
+		src = input{name: "-c", r: strings.NewReader(strings.Join(commands, "\n") + "\n")}
+	}
+	end := drive(in, f.scripts, src, watch, console, quit, ended)
 	select {
 	case <-c.Done():
 		if err := c.Err(); err != nil {

@@ -3,6 +3,7 @@ package proto
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -68,6 +69,8 @@ type Client struct {
 	// applied moves while a sync is waiting.
 	syncWaiters atomic.Int32
 	progress    notifier
+
+	req requests // in flight, waiting for replies
 
 	stats clientStats
 }
@@ -186,9 +189,11 @@ func (c *Client) connect() (*net.UnixConn, error) {
 // backoff whenever the connection is lost.
 func (c *Client) run(uc *net.UnixConn) {
 	defer close(c.done)
+	defer func() { c.failRequests(errors.New("the session ended")) }()
 	for {
 		err := c.receive(uc)
 		uc.Close()
+		c.failRequests(err)
 		select {
 		case <-c.stop:
 			return
@@ -307,6 +312,10 @@ func (c *Client) receive(uc *net.UnixConn) error {
 		case KindPong:
 			if len(body) == 8 {
 				c.pong(binary.LittleEndian.Uint64(body), h.Seq)
+			}
+		case KindReply:
+			if err := c.gotReply(h, body); err != nil {
+				return err
 			}
 		case KindShutdown:
 			c.opts.Logf("%s; exiting", body)
@@ -477,8 +486,34 @@ func (c *Client) LookupMAC(m store.MAC) (netip.Addr, error) {
 // Reader returns the current store mapping, for bulk lookups.
 func (c *Client) Reader() *store.Reader { return c.reader.Load() }
 
-// Clients is the server's business; a client knows only itself.
-func (c *Client) Clients() []ClientInfo { return nil }
+// askTimeout bounds a question to the server.
+const askTimeout = 10 * time.Second
+
+// Clients asks the server for its clients.
+func (c *Client) Clients() ([]ClientInfo, error) {
+	var out []ClientInfo
+	return out, c.ask("show clients json", &out)
+}
+
+// Info asks the server to describe itself.
+func (c *Client) Info() (ServerInfo, error) {
+	var out ServerInfo
+	return out, c.ask("show info json", &out)
+}
+
+// ask runs a show command at the server and decodes its JSON answer.
+func (c *Client) ask(line string, v any) error {
+	ctx, cancel := context.WithTimeout(context.Background(), askTimeout)
+	defer cancel()
+	out, err := c.Run(ctx, line)
+	if err != nil {
+		return fmt.Errorf("ask the server: %w", err)
+	}
+	if err := json.Unmarshal(out, v); err != nil {
+		return fmt.Errorf("%s: the server's answer: %w", line, err)
+	}
+	return nil
+}
 
 // Stats returns the session's counters.
 func (c *Client) Stats() []Stat {

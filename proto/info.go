@@ -10,9 +10,11 @@ type ClientInfo struct {
 	PID       int32     `json:"pid"` // from SO_PEERCRED, never from the hello
 	UID       uint32    `json:"uid"`
 	Connected time.Time `json:"connected"`
-	Acked     uint64    `json:"acked"` // last sequence number the client applied
-	Lag       uint64    `json:"lag"`   // changes published but not yet acknowledged
-	State     string    `json:"state"` // "snapshot", "live", "resync"
+	Acked     uint64    `json:"acked"`   // last sequence number the client applied
+	Lag       uint64    `json:"lag"`     // changes published but not yet acknowledged
+	State     string    `json:"state"`   // "snapshot", "live", "resync"
+	Writes    bool      `json:"writes"`  // may change the tables
+	Changes   uint64    `json:"changes"` // changes it made
 }
 
 // Stat is one named counter of `show stats`.
@@ -25,6 +27,7 @@ type Stat struct {
 // start-up banner says.
 type ServerInfo struct {
 	Name          string    `json:"name"`
+	Version       string    `json:"version"` // rtm's
 	PID           int       `json:"pid"`
 	Protocol      int       `json:"protocol"`
 	Started       time.Time `json:"started"`

@@ -686,7 +686,7 @@ func TestHostileClientDroppedAlone(t *testing.T) {
 	}
 	// Every hostile connection is gone: only the good clients remain,
 	// and their goroutines with them.
-	if n := len(srv.Clients()); n != len(goods) {
+	if n := len(serverClients(srv)); n != len(goods) {
 		t.Fatalf("server lists %d clients, want %d", n, len(goods))
 	}
 	deadline := time.Now().Add(5 * time.Second)
@@ -781,7 +781,7 @@ func TestManyClientProcesses(t *testing.T) {
 		}
 	}
 	connected := time.Since(began)
-	infos := srv.Clients()
+	infos := serverClients(srv)
 	if len(infos) != procs*per {
 		t.Fatalf("server lists %d clients, want %d", len(infos), procs*per)
 	}
@@ -864,7 +864,7 @@ func serverChild() int {
 		case "digest":
 			fmt.Println(digest(serverState(srv)))
 		case "clients":
-			fmt.Println(len(srv.Clients()))
+			fmt.Println(len(serverClients(srv)))
 		}
 	}
 	return 0

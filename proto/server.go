@@ -20,8 +20,9 @@ import (
 // ServerOptions configure a Server: the instance it serves and who may
 // connect.
 type ServerOptions struct {
-	Name   string // the instance name, for messages and show info
-	Socket string // path of the SOCK_SEQPACKET socket
+	Name    string // the instance name, for messages and show info
+	Version string // rtm's version, for show info
+	Socket  string // path of the SOCK_SEQPACKET socket
 	// Store says where the segment is and, when it is created, its
 	// capacities. Capacities left 0 take an existing store's, or the
 	// defaults for a new one; capacities given must match an existing
@@ -37,8 +38,15 @@ type ServerOptions struct {
 	// (mode 0660).
 	GroupAccess bool
 	// AllowUIDs lists uids besides the server's own (and root) that may
-	// connect. The kernel's SO_PEERCRED is the source of truth.
+	// connect and read. The kernel's SO_PEERCRED is the source of truth.
 	AllowUIDs []uint32
+	// AllowWriteUIDs lists uids besides the server's own (and root) that
+	// may connect and change the tables.
+	AllowWriteUIDs []uint32
+	// Commands makes the runner of the command lines a client sends
+	// (its changes, show clients, show info), given the client's Origin.
+	// Nil: clients can send none.
+	Commands func(*Origin) Commands
 	// LogBytes bounds the memory of the change log that slow clients
 	// read from (0 means DefaultLogBytes). A client that falls further
 	// behind is sent a fresh snapshot.
@@ -71,6 +79,9 @@ type Server struct {
 	syncWaiters atomic.Int32
 	acked       notifier
 
+	originsMu sync.Mutex
+	origins   []namedCount // changes counted per named source
+
 	stats serverStats
 }
 
@@ -78,6 +89,7 @@ type serverStats struct {
 	connects, disconnects, dropped, refused atomic.Uint64
 	snapshots, overruns, resyncRequests     atomic.Uint64
 	packets, records, bytes, acks           atomic.Uint64
+	requests, fromClients                   atomic.Uint64
 }
 
 // Start opens (or creates) the instance's store and listens on its
@@ -437,14 +449,14 @@ func (s *Server) LookupMAC(m store.MAC) (netip.Addr, error) {
 }
 
 // Clients lists the connected clients with their lag.
-func (s *Server) Clients() []ClientInfo {
+func (s *Server) Clients() ([]ClientInfo, error) {
 	pub := s.log.published.Load()
 	conns := *s.conns.Load()
 	out := make([]ClientInfo, 0, len(conns))
 	for _, c := range conns {
 		out = append(out, c.snapshotInfo(pub))
 	}
-	return out
+	return out, nil
 }
 
 // Stats returns the server's counters, in a stable order.
@@ -454,7 +466,7 @@ func (s *Server) Stats() []Stat {
 	routeCap, macCap := s.st.RouteCapacity(), s.st.Capacity()
 	s.mu.Unlock()
 	st := &s.stats
-	return []Stat{
+	stats := []Stat{
 		{"routes", uint64(routes)},
 		{"macs", uint64(macs)},
 		{"route_capacity", uint64(routeCap)},
@@ -474,7 +486,14 @@ func (s *Server) Stats() []Stat {
 		{"records_sent", st.records.Load()},
 		{"bytes_sent", st.bytes.Load()},
 		{"acks_received", st.acks.Load()},
+		{"requests_received", st.requests.Load()},
 	}
+	s.originsMu.Lock()
+	for _, o := range s.origins {
+		stats = append(stats, Stat{"changes_from_" + o.name, o.n.Load()})
+	}
+	s.originsMu.Unlock()
+	return append(stats, Stat{"changes_from_clients", st.fromClients.Load()})
 }
 
 // percent is n of total in whole percent, rounded up so that a table
@@ -543,7 +562,7 @@ func (s *Server) anyBehind(target uint64) bool {
 }
 
 // Info describes the server and its store.
-func (s *Server) Info() ServerInfo {
+func (s *Server) Info() (ServerInfo, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.st
@@ -552,14 +571,14 @@ func (s *Server) Info() ServerInfo {
 		state = "reopened"
 	}
 	return ServerInfo{
-		Name: s.opts.Name, PID: os.Getpid(), Protocol: Version, Started: s.started,
+		Name: s.opts.Name, Version: s.opts.Version, PID: os.Getpid(), Protocol: Version, Started: s.started,
 		Socket: s.opts.Socket, Store: st.Path(), StoreState: state, StoreBytes: st.Size(),
 		Generation: st.Generation(),
 		Routes:     st.RouteCount(), RouteCapacity: st.RouteCapacity(),
 		MACs: st.MACCount(), MACCapacity: st.Capacity(),
 		Changes: s.log.published.Load(), LogBytes: len(s.log.ring) * chunkSize,
 		Clients: len(*s.conns.Load()),
-	}
+	}, nil
 }
 
 // Published returns the sequence number of the last change.

@@ -56,6 +56,14 @@ type serverConn struct {
 
 	lastSend time.Time // writer goroutine only
 
+	// The reader goroutine's: what runs the client's requests, and the
+	// epoch whose request failed with FlagBail (its later requests are
+	// skipped).
+	origin      *Origin
+	commands    Commands
+	failedEpoch uint64
+	changes     atomic.Uint64 // changes this client made
+
 	closeOnce sync.Once
 	quit      chan struct{} // closed to ask the writer to finish
 	reason    string
@@ -81,6 +89,8 @@ func (c *serverConn) shutdown(reason string, timeout time.Duration) {
 func (c *serverConn) snapshotInfo(published uint64) ClientInfo {
 	info := c.info
 	info.Acked = c.acked.Load()
+	info.Changes = c.changes.Load()
+	info.Writes = c.origin.refusal == nil
 	if published > info.Acked {
 		info.Lag = published - info.Acked
 	}
@@ -192,6 +202,7 @@ func (c *serverConn) handshake() error {
 	}
 	c.info.Name = string(body)
 	c.info.Connected = time.Now()
+	c.origin = c.clientOrigin()
 	st := c.s.st
 	w := make([]byte, 8, 8+len(st.Path()))
 	binary.LittleEndian.PutUint64(w, st.Generation())
@@ -199,8 +210,14 @@ func (c *serverConn) handshake() error {
 	return writePacket(c.uc, Header{Kind: KindWelcome, Seq: c.s.log.published.Load()}, w)
 }
 
+// mayWrite says whether clients of uid may change the tables.
+func (s *Server) mayWrite(uid uint32) bool {
+	return uid == s.uid || uid == 0 || slices.Contains(s.opts.AllowWriteUIDs, uid)
+}
+
+// allowed says whether clients of uid may connect.
 func (s *Server) allowed(uid uint32) bool {
-	return uid == s.uid || uid == 0 || slices.Contains(s.opts.AllowUIDs, uid)
+	return s.mayWrite(uid) || slices.Contains(s.opts.AllowUIDs, uid)
 }
 
 // readLoop takes acks and requests from the client until it closes or
@@ -229,6 +246,11 @@ func (c *serverConn) readLoop() error {
 			c.s.stats.resyncRequests.Add(1)
 			c.resync.Store(true)
 			c.kick()
+		case KindRequest:
+			c.s.stats.requests.Add(1)
+			if err := c.request(h, body); err != nil {
+				return err
+			}
 		case KindPing:
 			// The pong carries the sequence number at arrival; the client
 			// then waits until it has applied that much.

@@ -49,12 +49,15 @@ const (
 	KindResync        Kind = 9  // client → server: send me a fresh snapshot
 	KindPing          Kind = 10 // client → server: seq = token
 	KindPong          Kind = 11 // server → client: seq = server's sequence when the ping arrived
+	KindRequest       Kind = 12 // client → server: seq = request id; command lines to run (request.go)
+	KindReply         Kind = 13 // server → client: seq = request id; the outcome (request.go)
 )
 
 var kindNames = [...]string{
 	KindHello: "hello", KindWelcome: "welcome", KindSnapshotBegin: "snapshot-begin",
 	KindBatch: "batch", KindSnapshotEnd: "snapshot-end", KindAck: "ack", KindShutdown: "shutdown",
 	KindError: "error", KindResync: "resync", KindPing: "ping", KindPong: "pong",
+	KindRequest: "request", KindReply: "reply",
 }
 
 func (k Kind) String() string {
@@ -64,9 +67,17 @@ func (k Kind) String() string {
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
 
-// FlagSnapshot marks a batch whose records belong to a snapshot: they
-// carry no sequence numbers.
-const FlagSnapshot = 1
+// Header flags.
+const (
+	// FlagSnapshot marks a batch whose records belong to a snapshot: they
+	// carry no sequence numbers.
+	FlagSnapshot = 1
+	// FlagBail marks a request that stops at its first failure, and is
+	// skipped if an earlier request of its epoch failed.
+	FlagBail = 2
+	// FlagMore marks a reply packet that the next one continues.
+	FlagMore = 4
+)
 
 // Header is the decoded fixed part of a packet.
 type Header struct {

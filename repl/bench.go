@@ -402,7 +402,7 @@ func (b *bench) runB1() ([]BenchResult, error) {
 
 // ensureFull loads the full workload unless the tables already hold it.
 func (b *bench) ensureFull() error {
-	if info := b.srv.Info(); info.MACs == b.o.macs && info.Routes == b.o.routes {
+	if info, _ := b.srv.Info(); info.MACs == b.o.macs && info.Routes == b.o.routes {
 		return nil
 	}
 	if err := b.flush(); err != nil {
@@ -417,7 +417,8 @@ func (b *bench) runB6() ([]BenchResult, error) {
 	if err := b.ensureFull(); err != nil {
 		return nil, err
 	}
-	seg := float64(b.srv.Info().StoreBytes) / (1 << 20)
+	info, _ := b.srv.Info()
+	seg := float64(info.StoreBytes) / (1 << 20)
 	var clientRSS []float64
 	for range b.o.runs {
 		rep, err := b.report("snapshot")
@@ -525,7 +526,7 @@ func (b *bench) waitAcked(procs []*benchProc, seq uint64, timeout time.Duration)
 	deadline := time.Now().Add(timeout)
 	for {
 		behind := 0
-		infos := b.srv.Clients()
+		infos, _ := b.srv.Clients()
 		for _, p := range procs {
 			i := slices.IndexFunc(infos, func(ci proto.ClientInfo) bool { return ci.Name == p.name })
 			if i < 0 || infos[i].Acked < seq {

@@ -29,7 +29,8 @@ func (nopEngine) GetRoute(netip.Prefix) (store.Route, bool) { return store.Route
 func (nopEngine) MatchRoute(netip.Addr) (store.Route, bool) { return store.Route{}, false }
 func (nopEngine) MACs() []store.MAC                         { return nil }
 func (nopEngine) LookupMAC(store.MAC) (netip.Addr, error)   { return netip.Addr{}, store.ErrNotFound }
-func (nopEngine) Clients() []proto.ClientInfo               { return nil }
+func (nopEngine) Clients() ([]proto.ClientInfo, error)      { return nil, nil }
+func (nopEngine) Info() (proto.ServerInfo, error)           { return proto.ServerInfo{}, nil }
 func (nopEngine) Stats() []proto.Stat                       { return nil }
 func (nopEngine) Sync(context.Context) error                { return nil }
 

@@ -1,6 +1,7 @@
 package repl
 
 import (
+	"fmt"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -41,9 +42,10 @@ const (
 	TableMACs
 	TableClients
 	TableStats
+	TableInfo
 )
 
-var tableNames = [...]string{"", "routes", "macs", "clients", "stats"}
+var tableNames = [...]string{"", "routes", "macs", "clients", "stats", "info"}
 
 // String returns the name the language uses ("routes", "macs", ...).
 func (t Table) String() string { return tableNames[t] }
@@ -74,13 +76,83 @@ type Expectation struct {
 	ParseErr error
 }
 
+// Filter selects the entries show prints: routes out of Dev, routes
+// within a prefix, MACs that start with the first Bytes bytes of MAC.
+type Filter struct {
+	Dev    string
+	Within netip.Prefix
+	MAC    store.MAC
+	Bytes  int // 0: every MAC
+}
+
+func (c *Command) filter() *Filter {
+	if c.Filter == nil {
+		c.Filter = new(Filter)
+	}
+	return c.Filter
+}
+
+// parseMACPattern takes "02:00:*" (the first bytes, then *) or a whole MAC.
+func (f *Filter) parseMACPattern(s string) error {
+	const want = "want a MAC pattern such as 02:00:* or a whole MAC"
+	head, star := strings.CutSuffix(s, "*")
+	if !star {
+		m, err := store.ParseMAC(s)
+		if err != nil {
+			return fmt.Errorf("%w; %s", err, want)
+		}
+		f.MAC, f.Bytes = m, 6
+		return nil
+	}
+	head = strings.TrimRight(head, ":-")
+	if head == "" {
+		f.Bytes = 0
+		return nil
+	}
+	parts := strings.FieldsFunc(head, func(r rune) bool { return r == ':' || r == '-' })
+	if len(parts) > 5 {
+		return fmt.Errorf("MAC pattern %s: %s", store.QuoteInput(s), want)
+	}
+	for i, p := range parts {
+		b, err := strconv.ParseUint(p, 16, 8)
+		if err != nil || len(p) != 2 {
+			return fmt.Errorf("MAC pattern %s: %s", store.QuoteInput(s), want)
+		}
+		f.MAC[i] = byte(b)
+	}
+	f.Bytes = len(parts)
+	return nil
+}
+
+// appendMACPattern appends the pattern as show macs takes it.
+func (f *Filter) appendMACPattern(b []byte) []byte {
+	if f.Bytes == 6 {
+		return f.MAC.AppendTo(b)
+	}
+	for i := range f.Bytes {
+		b = append(b, hexDigits[f.MAC[i]>>4], hexDigits[f.MAC[i]&0xf], ':')
+	}
+	return append(b, '*')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// MatchRoute reports whether r passes the filter.
+func (f *Filter) MatchRoute(r store.Route) bool {
+	return (f.Dev == "" || r.Dev == f.Dev) &&
+		(!f.Within.IsValid() || f.Within.Bits() <= r.Prefix.Bits() && f.Within.Contains(r.Prefix.Addr()))
+}
+
+// MatchMAC reports whether m passes the filter.
+func (f *Filter) MatchMAC(m store.MAC) bool { return string(m[:f.Bytes]) == string(f.MAC[:f.Bytes]) }
+
 // Command is one parsed line. Which fields are set depends on Kind:
 //
 //	C/U/R route     Table=TableRoutes, Route (a zero Gateway: connected)
 //	D route         Table=TableRoutes, Route.Prefix
 //	C/U/R MAC       Table=TableMACs, MAC, IP
 //	D MAC           Table=TableMACs, MAC
-//	show            Table, JSON
+//	show            Table, JSON, Count, Filter (nil: every entry)
 //	lookup          MAC, JSON
 //	route           IP, JSON
 //	flush           Table (TableNone: both)
@@ -98,6 +170,8 @@ type Command struct {
 	MAC     store.MAC
 	IP      netip.Addr
 	JSON    bool
+	Count   bool    // show ... count: how many, not which
+	Filter  *Filter // show routes|macs: which entries
 	Arg     string
 	Timeout time.Duration
 	Expect  *Expectation
@@ -141,6 +215,20 @@ func (c *Command) AppendTo(b []byte) []byte {
 	case KindShow:
 		b = append(b, "show "...)
 		b = append(b, c.Table.String()...)
+		if f := c.Filter; f != nil {
+			if f.Dev != "" {
+				b = append(append(b, " dev "...), quoteArg(f.Dev)...)
+			}
+			if f.Within.IsValid() {
+				b = f.Within.AppendTo(append(b, " within "...))
+			}
+			if c.Table == TableMACs {
+				b = f.appendMACPattern(append(b, ' '))
+			}
+		}
+		if c.Count {
+			b = append(b, " count"...)
+		}
 		return appendJSONFlag(b, c.JSON)
 	case KindLookup:
 		b = append(b, "lookup "...)

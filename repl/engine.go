@@ -16,7 +16,8 @@ type Tables interface {
 	MatchRoute(netip.Addr) (store.Route, bool)
 	MACs() []store.MAC                       // sorted
 	LookupMAC(store.MAC) (netip.Addr, error) // error wraps store.ErrNotFound when absent
-	Clients() []proto.ClientInfo
+	Clients() ([]proto.ClientInfo, error)    // the server's clients, asked of the server by a client
+	Info() (proto.ServerInfo, error)         // the server's, asked of the server by a client
 	Stats() []proto.Stat
 	Sync(ctx context.Context) error // wait until every client applied everything so far
 }

@@ -161,7 +161,11 @@ func (e *memEngine) LookupMAC(m store.MAC) (netip.Addr, error) {
 	return ip, nil
 }
 
-func (e *memEngine) Clients() []proto.ClientInfo { return e.clients }
+func (e *memEngine) Clients() ([]proto.ClientInfo, error) { return e.clients, nil }
+
+func (e *memEngine) Info() (proto.ServerInfo, error) {
+	return proto.ServerInfo{Name: "lab", Version: "test", PID: 1, Protocol: proto.Version, Routes: len(e.routes), RouteCapacity: 100, MACs: len(e.macs), MACCapacity: 1000}, nil
+}
 
 func (e *memEngine) Stats() []proto.Stat {
 	return []proto.Stat{{Name: "routes", Value: uint64(len(e.routes))}, {Name: "macs", Value: uint64(len(e.macs))}, {Name: "changes", Value: 7}}

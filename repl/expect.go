@@ -60,7 +60,11 @@ func (in *Interp) expect(cmd *Command) error {
 		case TableMACs:
 			n = len(in.e.MACs())
 		default:
-			n = len(in.e.Clients())
+			clients, err := in.e.Clients()
+			if err != nil {
+				return fmt.Errorf("expect: %w", err)
+			}
+			n = len(clients)
 		}
 		if n != cmd.Expect.Count {
 			return unmet(count(cmd.Expect.Count, cmd.Table), count(n, cmd.Table))

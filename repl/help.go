@@ -71,7 +71,9 @@ and always printed lowercase with colons. A prefix must have no host bits
 set (10.1.1.0/24, not 10.1.1.1/24); zoned addresses (fe80::1%eth0) are
 refused; DEV is a Linux interface name: 1 to 15 bytes, no '/', ':' or space.
 C of a key that exists, and U or D of a key that does not, are errors and
-change nothing.`
+change nothing. At a client, changes are sent to the server, which makes
+them (the server is the only writer of the store) and sends them to every
+client; a client whose uid the server does not let write is refused.`
 
 const helpShow = `show TABLE [json] lists a table, one entry per line, sorted by key:
 

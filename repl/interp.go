@@ -40,7 +40,8 @@ type Options struct {
 // for concurrent use.
 type Interp struct {
 	e      Tables
-	c      Changer // nil: the engine refuses changes
+	c      Changer // the engine changes the tables itself (the server)
+	r      Remote  // or the server does (a client); neither: refused
 	out    io.Writer
 	buf    []byte // results not yet written; flushed a line at a time
 	opts   Options
@@ -58,6 +59,9 @@ type Interp struct {
 	// takes it to end the process without losing output.
 	busy   sync.Mutex
 	failed atomic.Int64 // lines that failed in replays, for the exit status
+
+	fw       forwarding // a client's changes in flight to the server
+	batching bool       // a stream is replayed: changes may go in batches
 }
 
 // Interrupt stops the command that is running: a sync stops waiting, a
@@ -96,6 +100,9 @@ func NewInterp(e Tables, out io.Writer, opts Options) *Interp {
 	}
 	in := &Interp{e: e, out: out, opts: opts}
 	in.c, _ = e.(Changer)
+	if in.c == nil {
+		in.r, _ = e.(Remote)
+	}
 	in.prog.init(opts.Stderr)
 	return in
 }
@@ -132,6 +139,7 @@ func (in *Interp) write(n int) error {
 // Exec runs one command. Relative `source` paths are taken from the file
 // being replayed, else from the current directory.
 func (in *Interp) Exec(cmd *Command) error {
+	in.newEpoch()
 	err := in.exec(cmd)
 	if ferr := in.flush(); err == nil {
 		err = ferr
@@ -170,6 +178,9 @@ func (in *Interp) exec(cmd *Command) error {
 		in.buf = append(r.AppendTo(in.buf), '\n')
 		return nil
 	case KindFlush:
+		if in.r != nil {
+			return in.remoteChange(cmd)
+		}
 		if in.c == nil {
 			return engineError(cmd.String(), "", errReadOnly)
 		}
@@ -197,6 +208,9 @@ func (in *Interp) exec(cmd *Command) error {
 // change runs C/U/D. The engine enforces exists/not-found; the messages
 // are phrased here, only on failure, so the success path does not format.
 func (in *Interp) change(cmd *Command) error {
+	if in.r != nil {
+		return in.remoteChange(cmd)
+	}
 	err := errReadOnly
 	if cmd.Table == TableRoutes {
 		if in.c != nil {
@@ -267,6 +281,7 @@ func (in *Interp) sync(timeout time.Duration) error {
 // *LineError at loc (an error inside a sourced file keeps its own
 // location); ErrQuit comes back bare.
 func (in *Interp) RunLine(loc Location, line []byte) error {
+	in.newEpoch()
 	var cmd Command
 	err := in.runLine(loc, line, &cmd)
 	if ferr := in.flush(); err == nil {
@@ -279,7 +294,20 @@ func (in *Interp) runLine(loc Location, line []byte, cmd *Command) error {
 	var err error
 	*cmd, err = in.p.parse(line)
 	if err != nil {
+		// A change sent before this line that failed comes first.
+		if serr := in.settle(); serr != nil {
+			return serr
+		}
 		return &LineError{File: loc.File, Line: loc.Line, Err: err}
+	}
+	if cmd.Kind == KindNone {
+		return nil
+	}
+	if in.batching && in.r != nil && cmd.IsWrite() {
+		return in.forward(loc, cmd)
+	}
+	if err := in.settle(); err != nil {
+		return err
 	}
 	return at(loc, in.exec(cmd))
 }
@@ -290,6 +318,7 @@ func (in *Interp) runLine(loc Location, line []byte, cmd *Command) error {
 func (in *Interp) RunFile(path string) error {
 	in.busy.Lock()
 	defer in.busy.Unlock()
+	in.newEpoch()
 	err := in.runFile(path)
 	if ferr := in.flush(); err == nil {
 		err = ferr
@@ -308,6 +337,7 @@ func (in *Interp) RunFile(path string) error {
 func (in *Interp) RunReader(name string, r io.Reader) error {
 	in.busy.Lock()
 	defer in.busy.Unlock()
+	in.newEpoch()
 	in.frames = append(in.frames, frame{name: name})
 	err := in.runStream(name, &waitingReader{r: r, in: in})
 	in.frames = in.frames[:len(in.frames)-1]
@@ -411,6 +441,11 @@ func (in *Interp) runStream(name string, r io.Reader) error {
 		loc    = Location{File: name}
 		failed int
 	)
+	// A client's changes go in batches until the stream ends or would
+	// wait; their failures count in this stream's.
+	savedBatching, savedFailed := in.batching, in.fw.failed
+	in.batching, in.fw.failed = true, &failed
+	defer func() { in.batching, in.fw.failed = savedBatching, savedFailed }()
 	for {
 		line, rerr := br.ReadSlice('\n')
 		if rerr == bufio.ErrBufferFull {
@@ -430,13 +465,13 @@ func (in *Interp) runStream(name string, r io.Reader) error {
 				line = bytes.TrimPrefix(line, utf8BOM)
 			}
 			if in.interrupted.Load() {
-				return at(loc, ErrInterrupted)
+				return errors.Join(in.settle(), at(loc, ErrInterrupted))
 			}
 			err := in.runLine(loc, line, &cmd)
 			if err == nil {
 				if lineWaiting(br) {
 					err = in.emit()
-				} else {
+				} else if err = in.settle(); err == nil {
 					err = in.flush()
 				}
 			}
@@ -445,6 +480,7 @@ func (in *Interp) runStream(name string, r io.Reader) error {
 					return err
 				}
 				if !in.opts.KeepGoing {
+					in.settle() // take the skipped replies: nothing stays in flight
 					return err
 				}
 				failed += in.report(err)
@@ -455,8 +491,14 @@ func (in *Interp) runStream(name string, r io.Reader) error {
 			break
 		}
 		if rerr != nil {
-			return fmt.Errorf("read %s: %w", name, rerr)
+			return errors.Join(in.settle(), fmt.Errorf("read %s: %w", name, rerr))
 		}
+	}
+	if err := in.settle(); err != nil {
+		if !in.opts.KeepGoing {
+			return err
+		}
+		failed += in.report(err)
 	}
 	if failed > 0 {
 		return &replayError{name: name, failed: failed, lines: loc.Line}

@@ -209,7 +209,7 @@ func TestJSON(t *testing.T) {
 		t.Errorf("clients json %s: %+v, %v", out, clients, err)
 	}
 	out, _ = s.run("show clients")
-	if !strings.HasPrefix(out, "a id 1 pid 42 uid 0 state live acked 9 lag 0 up ") {
+	if !strings.HasPrefix(out, "a id 1 pid 42 uid 0 state live acked 9 lag 0 changes 0 writes no up ") {
 		t.Errorf("show clients = %q", out)
 	}
 

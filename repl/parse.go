@@ -436,21 +436,69 @@ func tableWord(w string) Table {
 		return TableClients
 	case "stats", "stat":
 		return TableStats
+	case "info":
+		return TableInfo
 	}
 	return TableNone
 }
 
+const showUsage = "want show routes [dev DEV] [within PREFIX] [count] [json] | macs [PATTERN] [count] [json] | clients | stats | info [json]"
+
 func parseShow(args []string) (Command, error) {
 	args, js := splitJSON(args)
-	const want = "want show routes|macs|clients|stats [json]"
-	if len(args) != 1 {
-		return Command{}, fmt.Errorf("show: %s", want)
+	if len(args) == 0 {
+		return Command{}, fmt.Errorf("show: %s", showUsage)
 	}
 	t := tableWord(args[0])
 	if t == TableNone {
-		return Command{}, fmt.Errorf("show: unknown table %s; %s", store.QuoteInput(args[0]), want)
+		return Command{}, fmt.Errorf("show: unknown table %s; %s", store.QuoteInput(args[0]), showUsage)
 	}
-	return Command{Kind: KindShow, Table: t, JSON: js}, nil
+	cmd := Command{Kind: KindShow, Table: t, JSON: js}
+	if err := parseFilter(&cmd, args[1:]); err != nil {
+		return Command{}, fmt.Errorf("show %s: %w; %s", t, err, showUsage)
+	}
+	return cmd, nil
+}
+
+// parseFilter reads what may follow show routes and show macs: which
+// entries (dev, within, a MAC pattern) and count.
+func parseFilter(cmd *Command, args []string) error {
+	for len(args) > 0 {
+		w := strings.ToLower(args[0])
+		switch {
+		case w == "count" && (cmd.Table == TableRoutes || cmd.Table == TableMACs):
+			cmd.Count = true
+			args = args[1:]
+			continue
+		case cmd.Table == TableRoutes && (w == "dev" || w == "within"):
+			if len(args) < 2 {
+				return fmt.Errorf("%s needs a value", w)
+			}
+			f := cmd.filter()
+			if w == "dev" {
+				if err := store.CheckIfName(args[1]); err != nil {
+					return err
+				}
+				f.Dev = args[1]
+			} else {
+				p, err := parseCheckedPrefix(args[1])
+				if err != nil {
+					return err
+				}
+				f.Within = p
+			}
+			args = args[2:]
+			continue
+		case cmd.Table == TableMACs && cmd.Filter == nil:
+			if err := cmd.filter().parseMACPattern(args[0]); err != nil {
+				return err
+			}
+			args = args[1:]
+			continue
+		}
+		return fmt.Errorf("unexpected %s", store.QuoteInput(args[0]))
+	}
+	return nil
 }
 
 func parseLookup(args []string) (Command, error) {

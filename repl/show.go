@@ -18,36 +18,55 @@ import (
 func (in *Interp) show(cmd *Command) error {
 	switch cmd.Table {
 	case TableRoutes:
-		return in.showRoutes(cmd.JSON)
+		return in.showRoutes(cmd)
 	case TableMACs:
-		return in.showMACs(cmd.JSON)
+		return in.showMACs(cmd)
 	case TableClients:
 		return in.showClients(cmd.JSON)
 	case TableStats:
 		return in.showStats(cmd.JSON)
+	case TableInfo:
+		return in.showInfo(cmd.JSON)
 	}
 	return fmt.Errorf("show: no table %d", cmd.Table)
 }
 
-func (in *Interp) showRoutes(js bool) error {
-	routes := in.e.Routes()
-	if js {
+func (in *Interp) showRoutes(cmd *Command) error {
+	js, n := cmd.JSON, 0
+	if js && !cmd.Count {
 		in.buf = append(in.buf, '[')
 	}
-	for i, r := range routes {
-		if js {
-			if i > 0 {
+	for _, r := range in.e.Routes() {
+		if cmd.Filter != nil && !cmd.Filter.MatchRoute(r) {
+			continue
+		}
+		n++
+		switch {
+		case cmd.Count:
+			continue
+		case js:
+			if n > 1 {
 				in.buf = append(in.buf, ',')
 			}
 			in.buf = appendRouteJSON(in.buf, r)
-		} else {
+		default:
 			in.buf = append(r.AppendTo(in.buf), '\n')
 		}
 		if err := in.emit(); err != nil {
 			return err
 		}
 	}
-	if js {
+	return in.endShow(cmd, n)
+}
+
+// endShow closes a listing: its JSON array, or the count it asked for.
+func (in *Interp) endShow(cmd *Command, n int) error {
+	switch {
+	case cmd.Count && cmd.JSON:
+		in.buf = fmt.Appendf(in.buf, `{"count":%d}`+"\n", n)
+	case cmd.Count:
+		in.buf = fmt.Appendf(in.buf, "%d\n", n)
+	case cmd.JSON:
 		in.buf = append(in.buf, "]\n"...)
 	}
 	return nil
@@ -55,13 +74,15 @@ func (in *Interp) showRoutes(js bool) error {
 
 // showMACs reads each address as it prints: a MAC deleted between the
 // listing and the read is gone, and is left out.
-func (in *Interp) showMACs(js bool) error {
-	macs := in.e.MACs()
-	if js {
+func (in *Interp) showMACs(cmd *Command) error {
+	js, n := cmd.JSON, 0
+	if js && !cmd.Count {
 		in.buf = append(in.buf, '[')
 	}
-	n := 0
-	for _, m := range macs {
+	for _, m := range in.e.MACs() {
+		if cmd.Filter != nil && !cmd.Filter.MatchMAC(m) {
+			continue
+		}
 		ip, err := in.e.LookupMAC(m)
 		if errors.Is(err, store.ErrNotFound) {
 			continue
@@ -69,23 +90,23 @@ func (in *Interp) showMACs(js bool) error {
 		if err != nil {
 			return fmt.Errorf("show macs: %w", err)
 		}
-		if js {
-			if n > 0 {
+		n++
+		switch {
+		case cmd.Count:
+			continue
+		case js:
+			if n > 1 {
 				in.buf = append(in.buf, ',')
 			}
 			in.buf = appendMACJSON(in.buf, m, ip)
-		} else {
+		default:
 			in.buf = appendMACLine(in.buf, m, ip)
 		}
-		n++
 		if err := in.emit(); err != nil {
 			return err
 		}
 	}
-	if js {
-		in.buf = append(in.buf, "]\n"...)
-	}
-	return nil
+	return in.endShow(cmd, n)
 }
 
 // dump prints both tables as lines that replay them: the routes first
@@ -120,9 +141,12 @@ func (in *Interp) dump() error {
 
 // showClients prints one client per line, name first:
 //
-//	client-4242 id 3 pid 4242 uid 1000 state live acked 57 lag 0 up 3m2s
+//	client-4242 id 3 pid 4242 uid 1000 state live acked 57 lag 0 changes 2 writes yes up 3m2s
 func (in *Interp) showClients(js bool) error {
-	clients := in.e.Clients()
+	clients, err := in.e.Clients()
+	if err != nil {
+		return fmt.Errorf("show clients: %w", err)
+	}
 	if js {
 		if clients == nil {
 			clients = []proto.ClientInfo{}
@@ -136,8 +160,52 @@ func (in *Interp) showClients(js bool) error {
 	}
 	now := time.Now()
 	for _, c := range clients {
-		in.buf = fmt.Appendf(in.buf, "%s id %d pid %d uid %d state %s acked %d lag %d up %s\n",
-			c.Name, c.ID, c.PID, c.UID, c.State, c.Acked, c.Lag, now.Sub(c.Connected).Round(time.Second))
+		in.buf = fmt.Appendf(in.buf, "%s id %d pid %d uid %d state %s acked %d lag %d changes %d writes %s up %s\n",
+			c.Name, c.ID, c.PID, c.UID, c.State, c.Acked, c.Lag, c.Changes, yesNo(c.Writes), now.Sub(c.Connected).Round(time.Second))
+	}
+	return nil
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+// showInfo describes the server and its store, one "name value" per
+// line; a client asks the server.
+func (in *Interp) showInfo(js bool) error {
+	info, err := in.e.Info()
+	if err != nil {
+		return fmt.Errorf("show info: %w", err)
+	}
+	if js {
+		b, err := json.Marshal(info)
+		if err != nil {
+			return fmt.Errorf("show info: %w", err)
+		}
+		in.buf = append(append(in.buf, b...), '\n')
+		return nil
+	}
+	fill := func(n, capacity int) string {
+		return fmt.Sprintf("%d of %d (%d%%)", n, capacity, (n*100+capacity-1)/max(capacity, 1))
+	}
+	rows := [][2]string{
+		{"instance", info.Name},
+		{"pid", strconv.Itoa(info.PID)},
+		{"version", fmt.Sprintf("%s (protocol %d)", info.Version, info.Protocol)},
+		{"uptime", time.Since(info.Started).Round(time.Second).String()},
+		{"socket", info.Socket},
+		{"store", fmt.Sprintf("%s (%s, %d bytes, generation %016x)", info.Store, info.StoreState, info.StoreBytes, info.Generation)},
+		{"routes", fill(info.Routes, info.RouteCapacity)},
+		{"macs", fill(info.MACs, info.MACCapacity)},
+		{"changes", strconv.FormatUint(info.Changes, 10)},
+		{"log", fmt.Sprintf("%d bytes (a client further behind gets a fresh snapshot)", info.LogBytes)},
+		{"clients", strconv.Itoa(info.Clients)},
+	}
+	for _, r := range rows {
+		in.buf = fmt.Appendf(in.buf, "%-9s %s\n", r[0], r[1])
 	}
 	return nil
 }

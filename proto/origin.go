@@ -1,0 +1,123 @@
+package proto
+
+import (
+	"fmt"
+	"net/netip"
+	"sync/atomic"
+
+	"rtm/store"
+)
+
+// Origin is the server seen from one source of changes: the server's own
+// prompt and scripts, the kernel, or one client. It reads as the server
+// does, and writes through the server's one path, counting what each
+// source changed (show stats, show clients). A client that may only read
+// gets an Origin that refuses its changes.
+type Origin struct {
+	*Server
+	counts  []*atomic.Uint64 // each counts a change that succeeded
+	refusal error            // nil: may change the tables
+}
+
+// Origin returns the server seen from the source called name: its
+// changes are counted as changes_from_NAME in show stats.
+func (s *Server) Origin(name string) *Origin {
+	s.originsMu.Lock()
+	defer s.originsMu.Unlock()
+	for _, o := range s.origins {
+		if o.name == name {
+			return &Origin{Server: s, counts: []*atomic.Uint64{o.n}}
+		}
+	}
+	n := new(atomic.Uint64)
+	s.origins = append(s.origins, namedCount{name, n})
+	return &Origin{Server: s, counts: []*atomic.Uint64{n}}
+}
+
+type namedCount struct {
+	name string
+	n    *atomic.Uint64
+}
+
+// clientOrigin is the Origin of a connected client.
+func (c *serverConn) clientOrigin() *Origin {
+	o := &Origin{Server: c.s, counts: []*atomic.Uint64{&c.changes, &c.s.stats.fromClients}}
+	if !c.s.mayWrite(c.info.UID) {
+		o.refusal = fmt.Errorf("%w: uid %d may read but not change the tables (the server allows it with --allow-write-uid %d)",
+			store.ErrReadOnly, c.info.UID, c.info.UID)
+	}
+	return o
+}
+
+// count counts a change that succeeded.
+func (o *Origin) count(err error) error {
+	if err == nil {
+		for _, n := range o.counts {
+			n.Add(1)
+		}
+	}
+	return err
+}
+
+func (o *Origin) CreateRoute(r store.Route) error {
+	if o.refusal != nil {
+		return o.refusal
+	}
+	return o.count(o.Server.CreateRoute(r))
+}
+
+func (o *Origin) UpdateRoute(r store.Route) error {
+	if o.refusal != nil {
+		return o.refusal
+	}
+	return o.count(o.Server.UpdateRoute(r))
+}
+
+func (o *Origin) DeleteRoute(p netip.Prefix) error {
+	if o.refusal != nil {
+		return o.refusal
+	}
+	return o.count(o.Server.DeleteRoute(p))
+}
+
+func (o *Origin) ReplaceRoute(r store.Route) error {
+	if o.refusal != nil {
+		return o.refusal
+	}
+	return o.count(o.Server.ReplaceRoute(r))
+}
+
+func (o *Origin) CreateMAC(m store.MAC, ip netip.Addr) error {
+	if o.refusal != nil {
+		return o.refusal
+	}
+	return o.count(o.Server.CreateMAC(m, ip))
+}
+
+func (o *Origin) UpdateMAC(m store.MAC, ip netip.Addr) error {
+	if o.refusal != nil {
+		return o.refusal
+	}
+	return o.count(o.Server.UpdateMAC(m, ip))
+}
+
+func (o *Origin) DeleteMAC(m store.MAC) error {
+	if o.refusal != nil {
+		return o.refusal
+	}
+	return o.count(o.Server.DeleteMAC(m))
+}
+
+func (o *Origin) ReplaceMAC(m store.MAC, ip netip.Addr) error {
+	if o.refusal != nil {
+		return o.refusal
+	}
+	return o.count(o.Server.ReplaceMAC(m, ip))
+}
+
+func (o *Origin) Flush(routes, macs bool) error {
+	if o.refusal != nil {
+		return o.refusal
+	}
+	return o.count(o.Server.Flush(routes, macs))
+}

@@ -1,0 +1,219 @@
+package repl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"rtm/proto"
+)
+
+// A client's changes are made by the server (the only writer of the
+// store): the Interp sends them as requests and prints the server's
+// answers. Lines replayed from a stream go in batches, several in flight,
+// so a script piped through a client costs no round trip per line; a
+// command the client answers itself waits first until every change sent
+// before it has been applied by the server and has reached this client's
+// own tables, so it sees what came before it.
+
+// Remote is the engine of a client: the server runs its changes.
+type Remote interface {
+	// Request sends n command lines (each ending in '\n') to be run in
+	// order; the reply arrives on the channel. With bail the request
+	// stops at its first failure and the later requests of its epoch
+	// are skipped.
+	Request(epoch uint64, lines []byte, n int, bail bool) (<-chan proto.Reply, error)
+	// CatchUp waits until the client has applied every change up to seq.
+	CatchUp(ctx context.Context, seq uint64) error
+}
+
+const (
+	// batchBytes is when a batch of lines is sent: well inside a packet.
+	batchBytes = 32 << 10
+	// maxInflight bounds the requests awaiting replies: enough to keep
+	// the server busy while the client reads and parses the next lines.
+	maxInflight = 4
+	// replyTimeout bounds the wait for one reply or for the catch-up.
+	replyTimeout = time.Minute
+)
+
+// forwarding is the Interp's state of the requests of one stream.
+type forwarding struct {
+	epoch    uint64     // the replay the requests belong to
+	lines    []byte     // the batch being filled
+	locs     []Location // where each line of the batch came from
+	inflight []sentBatch
+	seq      uint64 // the server's sequence after the last reply
+	caughtUp uint64 // the sequence this client has caught up with
+	failed   *int   // the failures of the stream being replayed, reported as they come
+}
+
+type sentBatch struct {
+	reply <-chan proto.Reply
+	locs  []Location
+}
+
+// newEpoch starts a new replay or a new line at the prompt: a failure of
+// an earlier one no longer skips anything.
+func (in *Interp) newEpoch() { in.fw.epoch++ }
+
+// forward adds a change read at loc to the batch, sending the batch when
+// it is full. The error is an earlier line's, whose failure stops the
+// replay.
+func (in *Interp) forward(loc Location, cmd *Command) error {
+	in.fw.lines = append(cmd.AppendTo(in.fw.lines), '\n')
+	in.fw.locs = append(in.fw.locs, loc)
+	if len(in.fw.lines) < batchBytes {
+		return nil
+	}
+	return in.sendBatch()
+}
+
+func (in *Interp) sendBatch() error {
+	if len(in.fw.locs) == 0 {
+		return nil
+	}
+	var err error
+	for len(in.fw.inflight) >= maxInflight && err == nil {
+		err = in.awaitOldest()
+	}
+	if err != nil {
+		in.fw.lines, in.fw.locs = in.fw.lines[:0], nil
+		return err
+	}
+	ch, err := in.r.Request(in.fw.epoch, in.fw.lines, len(in.fw.locs), !in.opts.KeepGoing)
+	locs := in.fw.locs
+	in.fw.lines, in.fw.locs = in.fw.lines[:0], nil
+	if err != nil {
+		return at(locs[0], err)
+	}
+	in.fw.inflight = append(in.fw.inflight, sentBatch{reply: ch, locs: locs})
+	return nil
+}
+
+// awaitOldest takes the reply to the oldest batch in flight: its output
+// is printed, its failures reported (kept going) or returned (the first
+// one, which stops the replay).
+func (in *Interp) awaitOldest() error {
+	b := in.fw.inflight[0]
+	in.fw.inflight = in.fw.inflight[1:]
+	ctx, done := in.waitContext(replyTimeout)
+	defer done()
+	var r proto.Reply
+	select {
+	case r = <-b.reply:
+	case <-ctx.Done():
+		return at(b.locs[0], in.waitError("the server's answer", ctx))
+	}
+	if r.Err != nil {
+		return at(b.locs[0], fmt.Errorf("lines %d to %d: %w", b.locs[0].Line, b.locs[len(b.locs)-1].Line, r.Err))
+	}
+	in.fw.seq = max(in.fw.seq, r.Published)
+	in.buf = append(in.buf, r.Output...)
+	for _, f := range r.Failures {
+		err := at(b.locs[min(f.Line, len(b.locs)-1)], errors.New(f.Msg))
+		if !in.opts.KeepGoing || in.fw.failed == nil {
+			return err
+		}
+		*in.fw.failed += in.report(err)
+	}
+	return nil
+}
+
+// settle sends the batch, waits for every reply and then until this
+// client's tables hold what the replies made: after it, a command the
+// client answers itself sees every change sent before it.
+func (in *Interp) settle() error {
+	if in.r == nil {
+		return nil
+	}
+	err := in.sendBatch()
+	for len(in.fw.inflight) > 0 {
+		// After a failure the rest are skipped by the server; take their
+		// replies all the same, so nothing is left in flight.
+		if e := in.awaitOldest(); err == nil {
+			err = e
+		}
+	}
+	if err != nil || in.fw.seq <= in.fw.caughtUp {
+		return err
+	}
+	ctx, done := in.waitContext(replyTimeout)
+	defer done()
+	if err := in.r.CatchUp(ctx, in.fw.seq); err != nil {
+		return in.waitError("this client's copy of the tables", ctx)
+	}
+	in.fw.caughtUp = in.fw.seq
+	return nil
+}
+
+// remoteChange runs one change at the server and waits for it: at the
+// prompt, and for `expect error`.
+func (in *Interp) remoteChange(cmd *Command) error {
+	if err := in.settle(); err != nil {
+		return err
+	}
+	in.fw.lines = append(cmd.AppendTo(in.fw.lines), '\n')
+	in.fw.locs = append(in.fw.locs, Location{})
+	failed := in.fw.failed
+	in.fw.failed = nil // the failure is this command's error, not a report
+	defer func() { in.fw.failed = failed }()
+	err := in.settle()
+	var le *LineError
+	if errors.As(err, &le) && le.File == "" {
+		return le.Err
+	}
+	return err
+}
+
+// waitContext is a context for a wait that Interrupt (Ctrl-C) ends.
+func (in *Interp) waitContext(timeout time.Duration) (context.Context, func()) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	in.cancelMu.Lock()
+	in.cancel = cancel
+	in.cancelMu.Unlock()
+	if in.interrupted.Load() {
+		cancel()
+	}
+	return ctx, func() {
+		in.cancelMu.Lock()
+		in.cancel = nil
+		in.cancelMu.Unlock()
+		cancel()
+	}
+}
+
+// waitError says why a wait for what ended.
+func (in *Interp) waitError(what string, ctx context.Context) error {
+	if in.interrupted.Load() {
+		return ErrInterrupted
+	}
+	return fmt.Errorf("no answer: gave up waiting for %s after %v: %w", what, replyTimeout, ctx.Err())
+}
+
+// RunRemote runs a line a client sent to the server: a change, or show
+// clients or show info (what only the server knows). Anything else a
+// client runs itself, and the server refuses it: a client must not make
+// the server read files (source) or wait (sync). The output goes to w.
+func (in *Interp) RunRemote(line []byte, w io.Writer) error {
+	cmd, err := in.p.parse(line)
+	if err != nil {
+		return err
+	}
+	switch {
+	case cmd.Kind == KindNone, cmd.IsWrite():
+	case cmd.Kind == KindShow && (cmd.Table == TableClients || cmd.Table == TableInfo):
+	default:
+		return fmt.Errorf("%s: a client runs this itself; it asks the server only for changes, show clients and show info", cmd.String())
+	}
+	saved := in.out
+	in.out = w
+	defer func() { in.out = saved }()
+	err = in.exec(&cmd)
+	if ferr := in.flush(); err == nil {
+		err = ferr
+	}
+	return err
+}
