@@ -43,11 +43,19 @@ type namedCount struct {
 func (c *serverConn) clientOrigin() *Origin {
 	o := &Origin{Server: c.s, counts: []*atomic.Uint64{&c.changes, &c.s.stats.fromClients}}
 	if !c.s.mayWrite(c.info.UID) {
-		o.refusal = fmt.Errorf("%w: uid %d may read but not change the tables (the server allows it with --allow-write-uid %d)",
-			store.ErrReadOnly, c.info.UID, c.info.UID)
+		o.refusal = readOnlyError(c.info.UID)
 	}
 	return o
 }
+
+// readOnlyError refuses the changes of a client whose uid may only read.
+type readOnlyError uint32
+
+func (e readOnlyError) Error() string {
+	return fmt.Sprintf("refused: uid %d may read but not change the tables (the server allows it with --allow-write-uid %d)", uint32(e), uint32(e))
+}
+
+func (readOnlyError) Unwrap() error { return store.ErrReadOnly }
 
 // count counts a change that succeeded.
 func (o *Origin) count(err error) error {

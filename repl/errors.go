@@ -22,7 +22,12 @@ var (
 
 // errReadOnly is the refusal of a change by an engine that cannot make
 // one.
-var errReadOnly = fmt.Errorf("%w: a client cannot change the tables; make changes at the server", store.ErrReadOnly)
+var errReadOnly error = readOnlyError{}
+
+type readOnlyError struct{}
+
+func (readOnlyError) Error() string { return "refused: this engine only reads; make changes at the server" }
+func (readOnlyError) Unwrap() error { return store.ErrReadOnly }
 
 // LineError locates an error at a line of a script, of stdin or of the
 // prompt. Callers find it with errors.As.
@@ -95,7 +100,7 @@ func engineError(what, key string, err error) error {
 	case errors.Is(err, store.ErrNotFound):
 		msg = "not found"
 	case errors.Is(err, store.ErrReadOnly):
-		msg = "refused: a client is read-only; make changes at the server"
+		msg = err.Error() // says who refused and what would allow it
 	case errors.As(err, &ke):
 		msg = ke.Err.Error()
 	default:

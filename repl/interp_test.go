@@ -367,9 +367,9 @@ func TestReadOnly(t *testing.T) {
 	s.run(labSetup)
 	s.in = NewInterp(readOnly{s.e}, &s.out, Options{Mode: "client", Stderr: &s.err})
 	for _, tc := range []struct{ line, err string }{
-		{"C,10.9.0.0/16,192.168.1.1,eth0", "lab.rtm:1: create route 10.9.0.0/16: refused: a client is read-only; make changes at the server"},
-		{"D,00:1a:2b:3c:4d:5e", "lab.rtm:1: delete MAC 00:1a:2b:3c:4d:5e: refused: a client is read-only; make changes at the server"},
-		{"flush macs", "lab.rtm:1: flush macs: refused: a client is read-only; make changes at the server"},
+		{"C,10.9.0.0/16,192.168.1.1,eth0", "lab.rtm:1: create route 10.9.0.0/16: refused: this engine only reads; make changes at the server"},
+		{"D,00:1a:2b:3c:4d:5e", "lab.rtm:1: delete MAC 00:1a:2b:3c:4d:5e: refused: this engine only reads; make changes at the server"},
+		{"flush macs", "lab.rtm:1: flush macs: refused: this engine only reads; make changes at the server"},
 		{"expect error U,10.1.1.0/24,192.168.1.1,eth0", ""},
 		{"lookup 00:1a:2b:3c:4d:5e", ""},
 	} {

@@ -1,0 +1,235 @@
+package main
+
+// Operating a running server from any shell: changes sent by clients,
+// one-shot commands, dump and restore, show info and the counters.
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestClientChangesOneOrder: the server and a client change the same
+// route in turn while two other clients watch: both watchers see every
+// change, in the same order, and every table ends the same.
+func TestClientChangesOneOrder(t *testing.T) {
+	in := newInstance(t)
+	srv := in.server()
+	srv.must("C,10.1.0.0/16,192.168.0.1,eth0")
+	writer := in.client("writer")
+	var watchers []*proc
+	for _, n := range []string{"w1", "w2"} {
+		w := start(t, "client", "--watch", "--socket", in.socket, "--client-name", n)
+		watchers = append(watchers, w)
+	}
+	in.waitClients(srv, 3)
+	const rounds = 200
+	for i := range rounds {
+		srv.send(fmt.Sprintf("U,10.1.0.0/16,192.168.%d.1,eth0", i%250))
+		writer.send(fmt.Sprintf("U,10.1.0.0/16,192.168.%d.2,eth1", i%250))
+	}
+	srv.must("sync")
+	writer.must("sync")
+	var seqs [][]string
+	for _, w := range watchers {
+		var got []string
+		if !waitFor(20*time.Second, func() bool {
+			got = nil
+			for _, l := range strings.Split(w.out.String(), "\n") {
+				if strings.Contains(l, "10.1.0.0/16") {
+					got = append(got, l)
+				}
+			}
+			return len(got) >= 2*rounds
+		}) {
+			t.Fatalf("watcher saw %d of %d changes", len(got), 2*rounds)
+		}
+		seqs = append(seqs, got)
+	}
+	for i := range seqs[0] {
+		if seqs[0][i] != seqs[1][i] {
+			t.Fatalf("watchers differ at change %d: %q and %q", i+1, seqs[0][i], seqs[1][i])
+		}
+	}
+	want := srv.must("show routes")
+	if got := writer.must("show routes"); got != want {
+		t.Fatalf("writer's table %q, server's %q", got, want)
+	}
+	stats := srv.must("show stats")
+	if statValue(stats, "changes_from_server") != rounds+1 || statValue(stats, "changes_from_clients") != rounds {
+		t.Fatalf("changes per origin:\n%s", stats)
+	}
+	if clients := srv.must("show clients"); !strings.Contains(clients, "writer id ") || !strings.Contains(clients, fmt.Sprintf(" changes %d writes yes ", rounds)) {
+		t.Fatalf("show clients does not count the writer's changes:\n%s", clients)
+	}
+	// A client asks the server what only the server knows.
+	if got := writer.must("show clients"); !strings.Contains(got, "w1 id ") || !strings.Contains(got, "w2 id ") {
+		t.Fatalf("show clients at a client:\n%s", got)
+	}
+	if got := writer.must("show info"); !strings.Contains(got, "instance  "+in.name) || !strings.Contains(got, "routes    1 of ") {
+		t.Fatalf("show info at a client:\n%s", got)
+	}
+	writer.must("expect count clients 3")
+}
+
+// TestClientScriptStopsAtFirstError: a script piped through a client
+// stops at its first failing line, which it names as file:line; nothing
+// after it is applied, though it was in flight; --keep-going reports
+// every failure, applies the rest, and still exits 1.
+func TestClientScriptStopsAtFirstError(t *testing.T) {
+	in := newInstance(t)
+	srv := in.server()
+	var lines []string
+	for i := range 3000 {
+		lines = append(lines, fmt.Sprintf("C,10.%d.%d.0/24,192.168.0.1,eth0", i/256, i%256))
+	}
+	lines[1500] = "D,10.255.0.0/16" // not found
+	lines[2000] = "C,10.1.1.1/24,192.168.0.1,eth0"
+	script := filepath.Join(t.TempDir(), "bulk.rtm")
+	os.WriteFile(script, []byte(strings.Join(lines, "\n")+"\n"), 0o644)
+	r := runRTM(t, "", "client", "--socket", in.socket, "--script", script)
+	if r.code != 1 || strings.TrimSpace(r.stderr) != script+":1501: delete route 10.255.0.0/16: not found" {
+		t.Fatalf("stop at the first error: exit %d, stderr %q", r.code, r.stderr)
+	}
+	srv.must("expect count routes 1500", "expect no route 10.5.220.0/24")
+	srv.must("flush")
+	r = runRTM(t, "", "client", "--keep-going", "--socket", in.socket, "--script", script)
+	want := script + ":1501: delete route 10.255.0.0/16: not found\n" +
+		script + ":2001: create route: bad prefix 10.1.1.1/24: host bits set (did you mean 10.1.1.0/24?)\n" +
+		script + ": 2 of 3000 lines failed\n"
+	if r.code != 1 || r.stderr != want {
+		t.Fatalf("keep-going: exit %d, stderr %q, want %q", r.code, r.stderr, want)
+	}
+	srv.must("expect count routes 2998")
+}
+
+// TestClientOneShot: -c runs commands in order and exits; a failure names
+// its -c and sets the exit status.
+func TestClientOneShot(t *testing.T) {
+	in := newInstance(t)
+	in.server()
+	c := func(cmds ...string) result {
+		args := []string{"client", "--socket", in.socket}
+		for _, x := range cmds {
+			args = append(args, "-c", x)
+		}
+		return runRTM(t, "this stdin is not read\n", args...)
+	}
+	r := c("C,192.0.2.0/24,-,veth0", "R,00:1a:2b:3c:4d:5e,192.0.2.7", "show routes", "lookup 00:1a:2b:3c:4d:5e")
+	if r.code != 0 || r.stdout != "192.0.2.0/24 dev veth0\n00:1a:2b:3c:4d:5e 192.0.2.7\n" {
+		t.Fatalf("-c: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	r = c("show routes count", "C,192.0.2.0/24,-,veth1", "show routes count")
+	if r.code != 1 || r.stdout != "1\n" || r.stderr != "-c:2: create route 192.0.2.0/24: already exists\n" {
+		t.Fatalf("-c with a failure: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if r := runRTM(t, "", "client", "--socket", in.socket, "--watch", "-c", "show routes"); r.code != 2 {
+		t.Fatalf("-c with --watch: exit %d", r.code)
+	}
+}
+
+// TestReadOnlyClient: a uid admitted with --allow-uid reads but its
+// changes are refused, with the flag that would allow them; with
+// --allow-write-uid they are applied.
+func TestReadOnlyClient(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run a client as another uid")
+	}
+	bin := nobodyBinary(t)
+	dir, err := os.MkdirTemp("", "rtm-uid-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	in := newInstance(t)
+	in.socket = filepath.Join(dir, "rtm.sock")
+	for _, tc := range []struct {
+		flag   string
+		code   int
+		stderr string
+	}{
+		{"--allow-uid", 1, "<stdin>:1: create route 10.9.0.0/16: refused: uid 65534 may read but not change the tables (the server allows it with --allow-write-uid 65534)\n"},
+		{"--allow-write-uid", 0, ""},
+	} {
+		srv := in.server(tc.flag, "65534")
+		os.Chmod(in.socket, 0o666)
+		os.Chmod(in.store, 0o644)
+		r := asNobody(t, bin, "C,10.9.0.0/16,192.168.0.1,eth0\n", "--socket", in.socket)
+		if r.code != tc.code || r.stderr != tc.stderr {
+			t.Fatalf("%s: exit %d, stderr %q", tc.flag, r.code, r.stderr)
+		}
+		want := "expect no route 10.9.0.0/16"
+		if tc.code == 0 {
+			want = "expect route 10.9.0.0/16 via 192.168.0.1 dev eth0"
+		}
+		srv.must(want)
+		srv.do("quit")
+		srv.wait(10 * time.Second)
+	}
+}
+
+// TestDumpRestoresExactly: the dump of a client, replayed into a fresh
+// server, rebuilds the tables exactly: a million MACs and a hundred
+// thousand routes, connected ones among them (10 k of each with -short).
+func TestDumpRestoresExactly(t *testing.T) {
+	macs, routes := 1_000_000, 100_000
+	if testing.Short() {
+		macs, routes = 10_000, 10_000
+	}
+	dir := t.TempDir()
+	gen := filepath.Join(dir, "gen.rtm")
+	f, _ := os.Create(gen)
+	w := bufio.NewWriter(f)
+	for i := range routes {
+		gw := fmt.Sprintf("192.0.2.%d", 1+i%250)
+		if i%7 == 0 {
+			gw = "-"
+		}
+		fmt.Fprintf(w, "C,%d.%d.%d.0/24,%s,eth%d\n", 10+i>>16, i>>8&0xff, i&0xff, gw, i%4)
+	}
+	for i := range macs {
+		ip := fmt.Sprintf("10.%d.%d.%d", i>>16&0xff, i>>8&0xff, i&0xff)
+		if i%5 == 0 {
+			ip = fmt.Sprintf("2001:db8::%x:%x", i>>16, i&0xffff)
+		}
+		fmt.Fprintf(w, "C,02:00:00:%02x:%02x:%02x,%s\n", i>>16&0xff, i>>8&0xff, i&0xff, ip)
+	}
+	w.Flush()
+	f.Close()
+	caps := []string{"--capacity", fmt.Sprint(macs + 1000), "--route-capacity", fmt.Sprint(routes + 1000)}
+	a := newInstance(t)
+	srvA := a.server(append(caps, "--script", gen)...)
+	dump := filepath.Join(dir, "snap.rtm")
+	out, _ := os.Create(dump)
+	cmd := exec.Command(rtmBin, "client", "--socket", a.socket, "-c", "dump")
+	cmd.Stdout = out
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("dump: %v", err)
+	}
+	out.Close()
+	b := newInstance(t)
+	srvB := b.server(append(caps, "--fresh", "--script", dump)...)
+	hash := func(p *proc) string { return p.must("show routes count", "show macs count") }
+	if ha, hb := hash(srvA), hash(srvB); ha != hb || ha != fmt.Sprintf("%d\n%d\n", routes, macs) {
+		t.Fatalf("counts: %q vs %q", ha, hb)
+	}
+	// Entry by entry: the dump of the restored server equals the first.
+	again := exec.Command(rtmBin, "client", "--socket", b.socket, "-c", "dump")
+	second, err := again.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _ := os.ReadFile(dump)
+	if string(first) != string(second) {
+		t.Fatalf("the restored tables differ: %d bytes of dump against %d", len(second), len(first))
+	}
+	srvA.signal(syscall.SIGTERM)
+	srvB.signal(syscall.SIGTERM)
+}
