@@ -26,7 +26,9 @@ var errReadOnly error = readOnlyError{}
 
 type readOnlyError struct{}
 
-func (readOnlyError) Error() string { return "refused: this engine only reads; make changes at the server" }
+func (readOnlyError) Error() string {
+	return "refused: this engine only reads; make changes at the server"
+}
 func (readOnlyError) Unwrap() error { return store.ErrReadOnly }
 
 // LineError locates an error at a line of a script, of stdin or of the
