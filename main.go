@@ -12,7 +12,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -484,13 +483,16 @@ func clientMode(args []string) int {
 		f        instanceFlags
 		client   string
 		watch    bool
+		watchOpt repl.WatchOptions
 		wait     time.Duration
 		commands multiFlag
 	)
 	fs := newFlagSet("client", "[flags]", clientAbout)
 	f.register(fs)
 	fs.StringVar(&client, "client-name", "", "`name` the server shows for this client: 1 to 64 printable characters (default: client-PID)")
-	fs.BoolVar(&watch, "watch", false, "print every change as it arrives")
+	fs.BoolVar(&watch, "watch", false, "print every change as it arrives, as a command that replays it (C,…, U,…, D,…, flush), with its sequence number in a comment")
+	fs.BoolVar(&watchOpt.Times, "ts", false, "with --watch: the time each change arrived, in the comment (like ip monitor -ts)")
+	fs.BoolVar(&watchOpt.JSON, "json", false, "with --watch: one JSON object per change instead")
 	fs.DurationVar(&wait, "wait", 0, "keep trying to reach the server for up to this `duration`")
 	fs.Var(&commands, "c", "run `COMMAND` and exit, instead of reading stdin (repeatable, in order; like vtysh -c)")
 	if rc := parseFlags(fs, args); rc >= 0 {
@@ -508,33 +510,45 @@ func clientMode(args []string) int {
 	if err == nil && len(commands) > 0 && (watch || f.framed) {
 		err = errors.New("-c runs its commands and exits: it goes with neither --watch nor --framed")
 	}
+	if err == nil && !watch && (watchOpt.Times || watchOpt.JSON) {
+		err = errors.New("--ts and --json say how --watch prints: give --watch too")
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rtm client:", err)
 		return 2
 	}
 	console := newConsole()
 	opts := proto.ClientOptions{Socket: f.socket, Name: client, Logf: console.Printf}
+	var startWatch func(*proto.Client)
 	// Watched changes are the output of --watch: stdout (through the
 	// prompt at a terminal), so `rtm client --watch | head -1` gets them,
 	// and a reader that went away (EPIPE) ends the watch.
 	outGone := make(chan struct{})
+	var watcher *repl.Watcher // made once the session exists: it reads its tables
 	if watch {
 		var out io.Writer = os.Stdout
 		if interactive() {
 			out = console
 		}
 		var gone sync.Once
-		opts.Watch = func(rec proto.Record, ip netip.Addr, snapshot bool) {
-			if snapshot {
-				console.Printf("snapshot applied")
-				return
-			}
-			if _, err := out.Write(append(rec.AppendText(nil, ip), '\n')); err != nil {
+		ready := make(chan struct{})
+		opts.Watch = func(ev proto.WatchEvent) {
+			<-ready
+			if err := watcher.Event(ev); err != nil {
 				gone.Do(func() { close(outGone) })
 			}
 		}
+		// The session may see its snapshot before Dial returns; the
+		// watcher, which reads the session's tables, starts right after.
+		startWatch = func(c *proto.Client) {
+			watcher = repl.NewWatcher(c, out, watchOpt)
+			close(ready)
+		}
 	}
 	c, err := dialWithin(opts, wait)
+	if err == nil && startWatch != nil {
+		startWatch(c)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rtm client:", err)
 		if !errors.Is(err, proto.ErrRefused) {

@@ -233,3 +233,50 @@ func TestDumpRestoresExactly(t *testing.T) {
 	srvA.signal(syscall.SIGTERM)
 	srvB.signal(syscall.SIGTERM)
 }
+
+// TestWatchMirrors: what a watching client prints replays: piped into
+// another server, it keeps that server's tables equal to the watched
+// ones, through changes made anywhere and a resync (SIGUSR1).
+func TestWatchMirrors(t *testing.T) {
+	src, dst := newInstance(t), newInstance(t)
+	srv := src.server()
+	srv.must("C,10.1.0.0/16,192.168.1.1,eth0", "C,00:1a:2b:3c:4d:5e,10.1.1.7")
+	mirror := exec.Command(rtmBin, append([]string{"server"}, dst.flags()...)...)
+	watch := exec.Command(rtmBin, "client", "--watch", "--ts", "--socket", src.socket, "--client-name", "mirror")
+	pipe, err := watch.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mirror.Stdin = pipe
+	var mirrorErr, watchErr syncBuffer
+	mirror.Stderr, watch.Stderr = &mirrorErr, &watchErr
+	for _, c := range []*exec.Cmd{watch, mirror} {
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Process.Kill(); c.Wait() })
+	}
+	dump := func(in *instance) string {
+		r := runRTM(t, "", "client", "--socket", in.socket, "-c", "dump")
+		return r.stdout
+	}
+	converged := func(what string) {
+		t.Helper()
+		srv.must("sync")
+		var a, b string
+		if !waitFor(20*time.Second, func() bool { a, b = dump(src), dump(dst); return a == b }) {
+			t.Fatalf("%s: the mirror differs:\n%s\nwatched:\n%s\nwatch stderr: %s\nmirror stderr: %s", what, b, a, watchErr.String(), mirrorErr.String())
+		}
+	}
+	src.waitClients(srv, 1)
+	// The first snapshot is a comment: the mirror starts from a dump.
+	for _, l := range strings.Split(strings.TrimSpace(dump(src)), "\n") {
+		runRTM(t, "", "client", "--socket", dst.socket, "-c", l)
+	}
+	srv.must("C,192.0.2.0/24,-,veth0", "U,00:1a:2b:3c:4d:5e,2001:db8::7", "C,02:00:00:00:00:02,10.1.1.8")
+	runRTM(t, "", "client", "--socket", src.socket, "-c", "R,10.1.0.0/16,192.168.1.9,eth1", "-c", "D,02:00:00:00:00:02")
+	converged("after changes")
+	watch.Process.Signal(syscall.SIGUSR1)
+	srv.must("flush macs", "C,02:00:00:00:00:03,10.1.1.9")
+	converged("after a resync")
+}

@@ -117,7 +117,7 @@ func BenchmarkClientApply(b *testing.B) {
 			next = 0
 		}
 		d.Reset(bodies[next], counts[next])
-		if err := c.applyBatch(&d); err != nil {
+		if err := c.applyBatch(&d, 1); err != nil {
 			b.Fatal(err)
 		}
 		done += int(counts[next])

@@ -22,10 +22,29 @@ type ClientOptions struct {
 	Name   string // shown in the server's `show clients`
 	// Logf receives session events (lost server, resync); nil discards.
 	Logf func(format string, args ...any)
-	// Watch, if set, is called for every live change after it is applied,
-	// with a MAC's address as read from the store, and once after each
-	// snapshot with snapshot=true (the whole table changed).
-	Watch func(rec Record, ip netip.Addr, snapshot bool)
+	// Watch, if set, sees every change: once per batch of live changes
+	// once they are applied, and once per snapshot (Snapshot set) once it
+	// has replaced the tables. It is called from the session's goroutine,
+	// without the tables' lock: it may read them.
+	Watch func(WatchEvent)
+}
+
+// WatchEvent is what ClientOptions.Watch sees.
+type WatchEvent struct {
+	Changes []Change // live changes, in order
+	// Snapshot says that a snapshot has just replaced the tables (the
+	// first one, or a resync); Seq is the last change it holds.
+	Snapshot bool
+	Seq      uint64
+}
+
+// Change is one live change seen by a watcher.
+type Change struct {
+	Seq uint64
+	Record
+	// IP is a MAC create or update's address as read from the store once
+	// the batch was applied; invalid if the entry was gone again by then.
+	IP netip.Addr
 }
 
 // ErrServerQuit ends a session when the server said goodbye.
@@ -284,7 +303,7 @@ func (c *Client) receive(uc *net.UnixConn) error {
 				}
 				continue
 			}
-			if err := c.applyBatch(&dec); err != nil {
+			if err := c.applyBatch(&dec, h.Seq); err != nil {
 				return err
 			}
 			c.setApplied(h.Seq + uint64(h.Count) - 1)
@@ -301,7 +320,7 @@ func (c *Client) receive(uc *net.UnixConn) error {
 			live = true
 			c.stats.snapshots.Add(1)
 			if c.opts.Watch != nil {
-				c.opts.Watch(Record{}, netip.Addr{}, true)
+				c.opts.Watch(WatchEvent{Snapshot: true, Seq: h.Seq})
 			}
 			ack(uc, h.Seq)
 			select {
@@ -344,21 +363,29 @@ func ack(uc *net.UnixConn, seq uint64) {
 	writePacket(uc, Header{Kind: KindAck, Seq: seq}, nil)
 }
 
-// applyBatch applies one batch of live changes under one lock.
-func (c *Client) applyBatch(dec *Decoder) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+// applyBatch applies one batch of live changes, the first numbered
+// first, under one lock; a watcher sees them after.
+func (c *Client) applyBatch(dec *Decoder, first uint64) error {
 	var watch func(*Record)
+	var changes []Change
 	if c.opts.Watch != nil {
 		watch = func(rec *Record) {
-			var ip netip.Addr
-			if rec.Op == OpMACCreate || rec.Op == OpMACUpdate {
-				ip, _ = c.reader.Load().Lookup(rec.MAC)
-			}
-			c.opts.Watch(*rec, ip, false)
+			changes = append(changes, Change{Seq: first + uint64(len(changes)), Record: *rec})
 		}
 	}
-	return applyAll(c.routes, c.macs, dec, watch)
+	c.mu.Lock()
+	err := applyAll(c.routes, c.macs, dec, watch)
+	c.mu.Unlock()
+	if len(changes) > 0 {
+		r := c.reader.Load()
+		for i := range changes {
+			if op := changes[i].Op; op == OpMACCreate || op == OpMACUpdate {
+				changes[i].IP, _ = r.Lookup(changes[i].MAC)
+			}
+		}
+		c.opts.Watch(WatchEvent{Changes: changes})
+	}
+	return err
 }
 
 // applyGroup is how many records are decoded ahead of applying them.

@@ -165,27 +165,3 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
-func TestRecordText(t *testing.T) {
-	recs := sampleRecords()
-	ip := netip.MustParseAddr("10.1.1.7")
-	want := []string{
-		"route add 10.1.1.0/24 via 192.168.1.1 dev eth0",
-		"route change 2001:db8::/32 via fe80::1 dev enp0s31f6.1234",
-		"route del 0.0.0.0/0",
-		"mac add 00:1a:2b:3c:4d:5e 10.1.1.7",
-		"mac change ff:ff:ff:ff:ff:ff 10.1.1.7",
-		"mac del 00:00:00:00:00:00",
-		"flush all",
-		"route add 192.0.2.0/24 dev veth0",
-		"route change 2001:db8:1::/64 dev veth1",
-	}
-	for i, r := range recs {
-		if got := string(r.AppendText(nil, ip)); got != want[i] {
-			t.Errorf("record %d: got %q, want %q", i, got, want[i])
-		}
-	}
-	gone := Record{Op: OpMACCreate, MAC: store.MAC{1}}
-	if got := string(gone.AppendText(nil, netip.Addr{})); got != "mac add 01:00:00:00:00:00 (gone)" {
-		t.Errorf("gone entry: %q", got)
-	}
-}

@@ -1,0 +1,166 @@
+package repl
+
+import (
+	"bytes"
+	"encoding/json"
+	"math/rand/v2"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"rtm/proto"
+	"rtm/store"
+)
+
+func route(s string) store.Route {
+	f := strings.Fields(s)
+	r := store.Route{Prefix: netip.MustParsePrefix(f[0]), Dev: f[2]}
+	if f[1] != "-" {
+		r.Gateway = netip.MustParseAddr(f[1])
+	}
+	return r
+}
+
+// TestWatcherLines: each kind of change prints as the command that makes
+// it, with its sequence number; what cannot be replayed is a comment.
+func TestWatcherLines(t *testing.T) {
+	e := newMemEngine()
+	e.routes[netip.MustParsePrefix("10.1.0.0/16")] = route("10.1.0.0/16 192.168.1.1 eth0")
+	var out bytes.Buffer
+	w := NewWatcher(e, &out, WatchOptions{})
+	m := store.MAC{0, 0x1a, 0x2b, 0x3c, 0x4d, 0x5e}
+	events := []proto.WatchEvent{
+		{Snapshot: true, Seq: 7},
+		{Changes: []proto.Change{
+			{Seq: 8, Record: proto.Record{Op: proto.OpRouteCreate, Route: route("192.0.2.0/24 - veth0")}},
+			{Seq: 9, Record: proto.Record{Op: proto.OpRouteUpdate, Route: route("10.1.0.0/16 192.168.1.9 eth1")}},
+			{Seq: 10, Record: proto.Record{Op: proto.OpMACCreate, MAC: m}, IP: netip.MustParseAddr("10.1.1.7")},
+			{Seq: 11, Record: proto.Record{Op: proto.OpMACUpdate, MAC: m}, IP: netip.MustParseAddr("2001:db8::7")},
+			{Seq: 12, Record: proto.Record{Op: proto.OpMACCreate, MAC: store.MAC{2}}},
+			{Seq: 13, Record: proto.Record{Op: proto.OpMACDelete, MAC: store.MAC{2}}},
+			{Seq: 14, Record: proto.Record{Op: proto.OpRouteDelete, Route: store.Route{Prefix: netip.MustParsePrefix("192.0.2.0/24")}}},
+			{Seq: 15, Record: proto.Record{Op: proto.OpMACDelete, MAC: m}},
+			{Seq: 16, Record: proto.Record{Op: proto.OpFlush, Flush: proto.FlushMACs}},
+			{Seq: 17, Record: proto.Record{Op: proto.OpFlush, Flush: proto.FlushRoutes | proto.FlushMACs}},
+		}},
+	}
+	for _, ev := range events {
+		if err := w.Event(ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := `# snapshot: 1 routes, 0 MACs (seq 7)
+C,192.0.2.0/24,-,veth0  # seq 8
+U,10.1.0.0/16,192.168.1.9,eth1  # seq 9
+C,00:1a:2b:3c:4d:5e,10.1.1.7  # seq 10
+U,00:1a:2b:3c:4d:5e,2001:db8::7  # seq 11
+# C,02:00:00:00:00:00  # seq 12: deleted again before its address could be read
+# D,02:00:00:00:00:00  # seq 13: its create could not be printed
+D,192.0.2.0/24  # seq 14
+D,00:1a:2b:3c:4d:5e  # seq 15
+flush macs  # seq 16
+flush  # seq 17
+`
+	if out.String() != want {
+		t.Fatalf("watch lines:\n%s\nwant:\n%s", out.String(), want)
+	}
+}
+
+// TestWatcherReplays: random changes, resyncs among them, watched and
+// replayed into an empty engine, give that engine the watched tables.
+func TestWatcherReplays(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	src := newMemEngine()
+	var out bytes.Buffer
+	w := NewWatcher(src, &out, WatchOptions{Times: true})
+	w.Event(proto.WatchEvent{Snapshot: true})
+	seq := uint64(0)
+	for round := range 50 {
+		var changes []proto.Change
+		for range 20 {
+			seq++
+			i := rng.IntN(30)
+			p := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i), 0, 0}), 16)
+			m := store.MAC{2, 0, 0, 0, 0, byte(i)}
+			ip := netip.AddrFrom4([4]byte{10, 9, byte(round), byte(i)})
+			c := proto.Change{Seq: seq}
+			switch _, has := src.routes[p]; {
+			case rng.IntN(4) == 0 && has:
+				delete(src.routes, p)
+				c.Op, c.Route = proto.OpRouteDelete, store.Route{Prefix: p}
+			case rng.IntN(3) == 0:
+				r := store.Route{Prefix: p, Dev: "eth1"}
+				c.Op, c.Route = proto.OpRouteCreate, r
+				if has {
+					c.Op = proto.OpRouteUpdate
+				}
+				src.routes[p] = r
+			default:
+				_, hasMAC := src.macs[m]
+				switch {
+				case hasMAC && rng.IntN(3) == 0:
+					delete(src.macs, m)
+					c.Op, c.MAC = proto.OpMACDelete, m
+				default:
+					c.Op, c.MAC, c.IP = proto.OpMACCreate, m, ip
+					if hasMAC {
+						c.Op = proto.OpMACUpdate
+					}
+					src.macs[m] = ip
+				}
+			}
+			changes = append(changes, c)
+		}
+		if round%7 == 3 {
+			// A resync: the tables moved on without the watcher seeing how.
+			for k := range src.macs {
+				if rng.IntN(2) == 0 {
+					src.macs[k] = netip.AddrFrom4([4]byte{192, 0, 2, byte(rng.IntN(250))})
+				}
+			}
+			w.Event(proto.WatchEvent{Snapshot: true, Seq: seq})
+			continue
+		}
+		w.Event(proto.WatchEvent{Changes: changes})
+	}
+	dst := newMemEngine()
+	in := NewInterp(dst, &bytes.Buffer{}, Options{})
+	if err := in.RunReader("watch", strings.NewReader(out.String())); err != nil {
+		t.Fatalf("the watch output does not replay: %v\n%s", err, out.String())
+	}
+	if got, want := dst.dump(), src.dump(); got != want {
+		t.Fatalf("replayed tables:\n%s\nwatched tables:\n%s", got, want)
+	}
+}
+
+// TestWatcherJSON: one object per line, with the command that makes the
+// change, and a snapshot event.
+func TestWatcherJSON(t *testing.T) {
+	var out bytes.Buffer
+	w := NewWatcher(newMemEngine(), &out, WatchOptions{JSON: true})
+	w.Event(proto.WatchEvent{Snapshot: true, Seq: 1})
+	w.Event(proto.WatchEvent{Changes: []proto.Change{
+		{Seq: 2, Record: proto.Record{Op: proto.OpRouteCreate, Route: route("192.0.2.0/24 - veth0")}},
+		{Seq: 3, Record: proto.Record{Op: proto.OpMACCreate, MAC: store.MAC{2}}, IP: netip.MustParseAddr("192.0.2.7")},
+	}})
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	want := []map[string]any{
+		{"seq": 1.0, "event": "snapshot", "routes": 0.0, "macs": 0.0},
+		{"seq": 2.0, "op": "create", "table": "routes", "dst": "192.0.2.0/24", "dev": "veth0", "change": "C,192.0.2.0/24,-,veth0"},
+		{"seq": 3.0, "op": "create", "table": "macs", "mac": "02:00:00:00:00:00", "ip": "192.0.2.7", "change": "C,02:00:00:00:00:00,192.0.2.7"},
+	}
+	if len(lines) != len(want) {
+		t.Fatalf("%d lines: %s", len(lines), out.String())
+	}
+	for i, l := range lines {
+		var got map[string]any
+		if err := json.Unmarshal([]byte(l), &got); err != nil {
+			t.Fatalf("line %d: %v: %s", i+1, err, l)
+		}
+		for k, v := range want[i] {
+			if got[k] != v {
+				t.Errorf("line %d: %s = %v, want %v (%s)", i+1, k, got[k], v, l)
+			}
+		}
+	}
+}
