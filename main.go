@@ -287,7 +287,6 @@ func serverMode(args []string) int {
 		fmt.Fprintln(os.Stderr, "rtm server:", err)
 		return 1
 	}
-	go srv.Serve()
 	info, _ := srv.Info()
 	if r := info.StoreState; strings.HasPrefix(r, "recovered") {
 		fmt.Fprintf(os.Stderr, "rtm server: store %s was not closed cleanly: %s\n", info.Store, r)
@@ -300,6 +299,8 @@ func serverMode(args []string) int {
 		banner += ". Type help."
 	}
 	fmt.Fprintln(os.Stderr, banner)
+	// Serve after the banner: no client is welcomed before it is out.
+	go srv.Serve()
 
 	in := repl.NewInterp(srv.Origin("server"), os.Stdout, repl.Options{Mode: "server", Name: f.name, KeepGoing: f.keepGoing, Console: console})
 	quit := sigs(in, func(s os.Signal) {

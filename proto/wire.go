@@ -370,4 +370,3 @@ func (d *Decoder) fail(what string) {
 		d.err = fmt.Errorf("%w: %s", ErrMalformed, what)
 	}
 }
-

@@ -164,4 +164,3 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
-
