@@ -69,7 +69,7 @@ func skipIndex(k skipKind) int       { return imFixed + int(k) - 1 }
 func neighSkipIndex(k neighKind) int { return imFixed + int(numSkipKinds) - 1 + int(k-neighSkipProxy) }
 
 var importerNames = []string{
-	"routes_imported", "macs_imported", "route_updates", "mac_updates",
+	"routes_imported", "neighbours_imported", "route_updates", "mac_updates",
 	"neigh_conflicts", "resyncs", "overflows", "dumps_interrupted",
 	"sink_errors", "netlink_errors",
 }
