@@ -208,6 +208,11 @@ func (c *conn) dump(typ uint16, hdr []byte, fn func(m message) error) error {
 	intr := false
 	for {
 		b, err := c.recv()
+		if errors.Is(err, unix.ENOBUFS) {
+			// Part of the dump was dropped; the caller dumps again, and
+			// skips what is left of this one by its sequence number.
+			return errDumpInterrupted
+		}
 		if err != nil {
 			return fmt.Errorf("netlink dump: %w", err)
 		}
