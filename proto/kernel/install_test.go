@@ -357,3 +357,42 @@ func TestReconcileAfterKill(t *testing.T) {
 		t.Errorf("route_foreign = %d: the predecessor's routes are rtm's own", n)
 	}
 }
+
+// TestInstallOptions: another table, protocol and metric, read back by
+// an importer of that table.
+func TestInstallOptions(t *testing.T) {
+	newNS(t)
+	veth(t, "veth0", "veth1")
+	in := newInstaller(t, InstallerOptions{Table: 1000, Protocol: 201, Metric: 20})
+	routes := []store.Route{
+		route("2001:db8:1::/48", "2001:db8::1", "veth0"),
+		route("192.0.2.0/24", "", "veth0"),
+		route("2001:db8::/64", "", "veth0"),
+	}
+	if err := in.Reconcile(routes, nil); err != nil {
+		t.Fatal(err)
+	}
+	got := ipRoutes(t, "table", "1000", "proto", "201")
+	if len(got) != len(routes) {
+		t.Errorf("table 1000 proto 201: %+v, want %d routes", got, len(routes))
+	}
+	for _, r := range got {
+		if r.Metric != 20 {
+			t.Errorf("route %s metric %d, want 20", r.Dst, r.Metric)
+		}
+	}
+	if n := len(ipRoutes(t, "proto", "82")); n != 0 {
+		t.Errorf("%d routes with protocol 82 in table main", n)
+	}
+	sink := newMapSink()
+	startImporter(t, sink, ImporterOptions{Table: 1000})
+	want := map[netip.Prefix]store.Route{}
+	for _, r := range routes {
+		want[r.Prefix] = r
+	}
+	sinkHas(t, sink, want, map[store.MAC]netip.Addr{})
+	if err := in.Reconcile(nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	sinkHas(t, sink, map[netip.Prefix]store.Route{}, map[store.MAC]netip.Addr{})
+}
