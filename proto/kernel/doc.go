@@ -1,0 +1,102 @@
+// Package kernel is rtm's bridge to the Linux kernel's routing and
+// neighbour tables: an Importer reads them into rtm (server
+// --from-kernel) and an Installer programs rtm's tables into them (client
+// --to-kernel). Both work on the network namespace of the thread that
+// creates them and speak rtnetlink on sockets of their own; requests are
+// built with github.com/vishvananda/netlink's request builder. The
+// package depends on rtm/store only, for its value types.
+//
+// # Model
+//
+// rtm holds one route per prefix: a gateway (or none: a connected route,
+// `192.0.2.0/24 dev veth0 scope link`, has the zero netip.Addr as
+// Gateway) and a device. Its MAC table maps a MAC to one IP.
+//
+// # Import
+//
+//   - Nothing lost. The importer subscribes to link, route, neighbour and
+//     IPv4 address events before it dumps, then follows the events. An
+//     overflow of the event socket (ENOBUFS) means events were lost: it
+//     discards what is queued, dumps again and gives the sink only the
+//     difference between what it last told the sink and the kernel now
+//     ("resyncs", "overflows"). So do the changes the kernel makes without
+//     a notification per route: a device going down or away, an IPv4
+//     address removed. A large receive buffer (SO_RCVBUFFORCE, else
+//     SO_RCVBUF) makes overflows rare; correctness does not depend on it.
+//   - Routes. Only the chosen table (main by default), IPv4 and IPv6. For
+//     each prefix the kernel may hold several routes (metrics, appended
+//     aliases); the importer keeps them all and exports the one the
+//     kernel forwards with (lowest metric, first alias) if the model holds
+//     it: unicast, one next hop with a device. Every route message the
+//     model cannot hold is counted by kind (skipped_blackhole,
+//     skipped_multipath, skipped_other_table, ...; dump entries and
+//     notifications alike, so a resync counts them again). A blackhole
+//     or multipath route that is the kernel's best for its prefix hides
+//     the prefix: rtm shows nothing rather than a route the kernel does
+//     not use. Cached and exception entries, TOS- and source-specific
+//     routes are other keys and are ignored (counted). IPv6 prefixes
+//     inside fe80::/10 are skipped: the kernel keys them by device (one
+//     fe80::/64 per link), rtm by prefix alone; ff00::/8 likewise.
+//     Link-local gateways (via fe80::1 dev eth0) are imported.
+//   - Neighbours. REACHABLE, STALE, DELAY, PROBE, PERMANENT and NOARP
+//     entries with a 6-byte unicast link-layer address are MAC entries;
+//     INCOMPLETE, FAILED, NONE, or no address are absent, and a change
+//     to such a state deletes. Proxy entries, zero or group MACs and
+//     multicast, loopback or unspecified IPs are skipped and counted.
+//   - One IP per MAC. The kernel keys neighbours by (device, IP), so
+//     several may claim one MAC (a dual-stack host, the same MAC on two
+//     links). The importer keeps every claim; the MAC's IP is the claim
+//     of the preferred family (IPv4 unless PreferFamily is 6), then the
+//     lowest address, then the lowest device index. The winner is a
+//     function of the set of claims, so it moves only when a claim that
+//     beats it arrives or it goes (then the next claim takes over), never
+//     on unrelated events. "neigh_conflicts" is the number of MACs
+//     currently claimed by more than one IP.
+//   - Mixing with typed changes. The importer remembers what it told the
+//     sink and deletes only keys it set. A change typed into rtm for a
+//     key the kernel also has lasts until the kernel next changes that
+//     key: last writer wins. A resync corrects keys the importer set and
+//     never deletes keys it did not set.
+//
+// # Install
+//
+//   - The mark. Routes go into one table (main by default) with rtm's
+//     protocol number (82 by default: `ip route show proto 82`).
+//     Connected routes are installed scope link. Neighbours are PERMANENT
+//     and carry the same number in NDA_PROTOCOL (`ip neigh show proto
+//     82`); the library's Neigh type has no such field, so the attribute
+//     is added with its low-level builder (nl.NewRtAttr).
+//   - Only marked entries are changed or deleted. New keys are created
+//     with NLM_F_EXCL; EEXIST means another owner holds the key, unless a
+//     re-read shows rtm's mark (left by a predecessor), when the entry is
+//     taken over. A foreign key is counted once ("route_foreign",
+//     "neigh_foreign"), logged once, and retried every RetryInterval
+//     until it frees up; it is never replaced. Route deletes carry the
+//     protocol, which the kernel matches; neighbour deletes cannot, so
+//     the installer deletes only neighbours it knows carry its mark.
+//   - Neighbour devices. A MAC entry's IP goes on the device of the
+//     longest-prefix route covering it in rtm's own route table; a route
+//     change moves the neighbours under it. Without a covering route it
+//     waits. Two MAC entries with one IP: the lowest MAC is installed
+//     ("neigh_ip_conflicts").
+//   - Reconcile makes the kernel equal to a full state: it re-reads the
+//     marked entries, adds, replaces and deletes, so a restarted
+//     installer cleans up after one that crashed. Apply (and SetRoute,
+//     DeleteRoute, SetMAC, DeleteMAC, Flush) applies changes in order.
+//   - Refusals never stop the installer. A change the kernel refuses is
+//     logged once per reason, counted, and kept pending: a missing or
+//     down device is retried when a link event says it is up, anything
+//     else every RetryInterval and after a connected route is added. A
+//     device that goes down or away takes rtm's entries on it with it;
+//     they come back with the device.
+//   - Speed. One socket; a batch of requests goes out in one datagram in
+//     which only the last asks for an ack, so the kernel answers only
+//     failures and the end of the batch.
+//
+// Known limits: entries another program deletes behind the installer's
+// back come back only at the next Reconcile or link change of their
+// device; the importer's IPv6 view of several routes of one prefix and
+// metric (device routes, ECMP siblings) follows the kernel's
+// notifications, which do not always say which sibling changed: when
+// unsure it re-reads the kernel.
+package kernel

@@ -1,0 +1,53 @@
+package kernel
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"rtm/store"
+)
+
+// waitFor polls cond until it holds or the timeout passes.
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s: %s", timeout, what, state)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// stat returns a named counter.
+func stat(stats []Stat, name string) uint64 {
+	for _, s := range stats {
+		if s.Name == name {
+			return s.Value
+		}
+	}
+	panic("no counter " + name)
+}
+
+func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
+func mustAddr(s string) netip.Addr     { return netip.MustParseAddr(s) }
+func mustMAC(s string) store.MAC {
+	m, err := store.ParseMAC(s)
+	if err != nil {
+		panic(err)
+	}
+	return m
+}
+
+func route(prefix, gw, dev string) store.Route {
+	r := store.Route{Prefix: mustPrefix(prefix), Dev: dev}
+	if gw != "" {
+		r.Gateway = mustAddr(gw)
+	}
+	return r
+}

@@ -1,0 +1,487 @@
+package kernel
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/gaissmai/bart"
+	"golang.org/x/sys/unix"
+
+	"rtm/store"
+)
+
+// DefaultProtocol is the routing protocol number that marks rtm's routes
+// and neighbours in the kernel (`ip route show proto 82`). iproute2's
+// rt_protos names no protocol 82.
+const DefaultProtocol = 82
+
+// DefaultRetryInterval is how often refused changes that no device event
+// will unblock (a foreign entry, an unreachable gateway) are retried.
+const DefaultRetryInterval = 2 * time.Second
+
+// ErrClosed is returned by an Installer's methods after Close.
+var ErrClosed = errors.New("kernel installer closed")
+
+// InstallerOptions tune an Installer; the zero value installs into table
+// main with protocol 82 and the kernel's default metrics.
+type InstallerOptions struct {
+	// Table is the routing table to install into; 0 means main (254).
+	Table uint32
+	// Protocol marks rtm's entries; 0 means DefaultProtocol. Entries
+	// without it are never changed or deleted.
+	Protocol uint8
+	// Metric is the priority of rtm's routes; 0 means the kernel's
+	// default for the family (0 for IPv4, 1024 for IPv6). A metric of its
+	// own lets rtm's routes coexist with another owner's for a prefix.
+	Metric uint32
+	// RetryInterval is DefaultRetryInterval if 0.
+	RetryInterval time.Duration
+	// Logf, if set, gets one line per refused key (once per reason) and
+	// per resync.
+	Logf func(format string, args ...any)
+}
+
+// MACEntry is one entry of rtm's MAC table.
+type MACEntry struct {
+	MAC store.MAC
+	IP  netip.Addr
+}
+
+// Op is the kind of a Change.
+type Op uint8
+
+const (
+	OpSetRoute    Op = iota + 1 // create or replace Route
+	OpDeleteRoute               // delete the route for Route.Prefix
+	OpSetMAC                    // create or replace MAC -> IP
+	OpDeleteMAC                 // delete MAC
+	OpFlushRoutes               // delete every route
+	OpFlushMACs                 // delete every MAC entry
+)
+
+// Change is one change to rtm's tables, as a client receives it.
+type Change struct {
+	Op    Op
+	Route store.Route // OpSetRoute; OpDeleteRoute uses Route.Prefix
+	MAC   store.MAC   // OpSetMAC, OpDeleteMAC
+	IP    netip.Addr  // OpSetMAC
+}
+
+// Installer counters, in Stats order.
+const (
+	inRoutes           = iota // gauge: routes in the kernel with rtm's mark
+	inNeigh                   // gauge: neighbours likewise
+	inRoutesPending           // gauge: rtm routes the kernel does not hold yet
+	inNeighPending            // gauge: neighbours likewise
+	inRouteChanges            // route adds, replaces and deletes done
+	inNeighChanges            // neighbour adds, replaces and deletes done
+	inRouteFailures           // refusals, once per route and reason
+	inNeighFailures           // likewise for neighbours
+	inRouteForeign            // prefixes found held by another owner's route
+	inNeighForeign            // IPs found held by another owner's neighbour
+	inNeighIPConflicts        // gauge: IPs that several MAC entries map to
+	inResyncs                 // re-reads of the kernel (Reconcile, link changes)
+	inNetlinkErrors           // socket failures and malformed answers
+)
+
+var installerNames = []string{
+	"routes_installed", "neighbours_installed", "routes_pending", "neighbours_pending",
+	"route_changes", "neigh_changes", "route_failures", "neigh_failures",
+	"route_foreign", "neigh_foreign", "neigh_ip_conflicts", "resyncs", "netlink_errors",
+}
+
+// Installer programs rtm's tables into the kernel of one network
+// namespace. Its methods are safe for concurrent use; each returns once
+// the kernel has answered. See the package documentation for the rules.
+type Installer struct {
+	key4, key6 routeKey
+	proto      uint8
+	logf       func(string, ...any)
+	retry      time.Duration
+	stats      *counters
+
+	done      chan struct{}
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	watch     *conn // link events
+
+	mu     sync.Mutex
+	closed bool
+	nl     *conn // requests and dumps
+	links  *linkTable
+
+	// rtm's tables, as given.
+	routes store.RouteTable
+	macs   map[store.MAC]netip.Addr
+	ipMACs map[netip.Addr][]store.MAC // the MAC entries of each IP
+	hosts  bart.Table[struct{}]       // the IPs of ipMACs, for the neighbours under a route
+
+	// What the kernel holds with rtm's mark, as last seen.
+	instRoutes map[netip.Prefix]instRoute
+	instNeigh  map[netip.Addr]instNeigh
+
+	// Keys the kernel refused, and keys to bring in line with the tables.
+	pendRoutes  map[netip.Prefix]*pending
+	pendNeigh   map[netip.Addr]*pending
+	dirtyRoutes map[netip.Prefix]struct{}
+	dirtyNeigh  map[netip.Addr]struct{}
+}
+
+type instRoute struct {
+	r       store.Route
+	ifindex int32
+}
+
+type instNeigh struct {
+	ifindex int32
+	mac     store.MAC
+}
+
+// pending says why a key is not in the kernel yet and what unblocks it.
+type pending struct {
+	reason  string
+	dev     string // waiting for this device to exist and be up
+	noRoute bool   // a neighbour waiting for a covering route
+	foreign bool   // another owner holds the key
+}
+
+// NewInstaller opens an installer for the network namespace of the
+// calling thread. It installs nothing until told; call Reconcile first to
+// take over (or clean up) entries left by an earlier installer.
+func NewInstaller(opt InstallerOptions) (*Installer, error) {
+	in := &Installer{
+		proto:       opt.Protocol,
+		logf:        opt.Logf,
+		retry:       opt.RetryInterval,
+		stats:       newCounters(installerNames),
+		done:        make(chan struct{}),
+		links:       newLinkTable(),
+		macs:        map[store.MAC]netip.Addr{},
+		ipMACs:      map[netip.Addr][]store.MAC{},
+		instRoutes:  map[netip.Prefix]instRoute{},
+		instNeigh:   map[netip.Addr]instNeigh{},
+		pendRoutes:  map[netip.Prefix]*pending{},
+		pendNeigh:   map[netip.Addr]*pending{},
+		dirtyRoutes: map[netip.Prefix]struct{}{},
+		dirtyNeigh:  map[netip.Addr]struct{}{},
+	}
+	table := opt.Table
+	if table == 0 {
+		table = unix.RT_TABLE_MAIN
+	}
+	if in.proto == 0 {
+		in.proto = DefaultProtocol
+	}
+	in.key4 = routeKey{table: table, proto: in.proto, metric: opt.Metric}
+	in.key6 = in.key4
+	if opt.Metric == 0 {
+		in.key6.metric = 1024 // what the kernel stores for an IPv6 route without one
+	}
+	if in.retry <= 0 {
+		in.retry = DefaultRetryInterval
+	}
+	if in.logf == nil {
+		in.logf = func(string, ...any) {}
+	}
+	var err error
+	if in.watch, err = openConn(unix.RTNLGRP_LINK); err != nil {
+		return nil, fmt.Errorf("kernel install: %w", err)
+	}
+	if in.nl, err = openConn(); err != nil {
+		in.watch.close()
+		return nil, fmt.Errorf("kernel install: %w", err)
+	}
+	// Room for a whole batch of refusals; without the privilege to force
+	// it, the lost-answer path redoes a batch one request at a time.
+	_ = in.nl.setRecvBuffer(requestRecvBuffer, true)
+	links, err := dumpLinks(in.nl)
+	if err != nil {
+		in.watch.close()
+		in.nl.close()
+		return nil, fmt.Errorf("kernel install: list devices: %w", err)
+	}
+	in.links.replace(links)
+	in.wg.Add(2)
+	go in.watchLinks()
+	go in.retryLoop()
+	return in, nil
+}
+
+// Stats returns the installer's counters; safe to call at any time.
+func (in *Installer) Stats() []Stat { return in.stats.snapshot() }
+
+// Close stops the installer. Entries in the kernel stay: a restarted
+// installer's Reconcile takes them over.
+func (in *Installer) Close() error {
+	in.closeOnce.Do(func() {
+		close(in.done)
+		in.watch.close()
+		in.wg.Wait()
+		in.mu.Lock()
+		in.closed = true
+		in.nl.close()
+		in.mu.Unlock()
+	})
+	return nil
+}
+
+func (in *Installer) key(a netip.Addr) routeKey {
+	if a.Is4() {
+		return in.key4
+	}
+	return in.key6
+}
+
+// checkRoute validates a route without store.Route.Check, which does not
+// yet accept connected routes (no gateway).
+func checkRoute(r store.Route) error {
+	if err := store.CheckPrefix(r.Prefix); err != nil {
+		return err
+	}
+	if err := store.CheckIfName(r.Dev); err != nil {
+		return fmt.Errorf("route %s: %w", r.Prefix, err)
+	}
+	if r.Gateway.IsValid() {
+		if err := store.CheckIP(r.Gateway); err != nil {
+			return fmt.Errorf("route %s: %w: %w", r.Prefix, store.ErrBadGateway, err)
+		}
+		if r.Gateway.Is4() != r.Prefix.Addr().Is4() {
+			return fmt.Errorf("route %s: %w %s: address family differs", r.Prefix, store.ErrBadGateway, r.Gateway)
+		}
+	}
+	return nil
+}
+
+func checkChange(c Change) error {
+	switch c.Op {
+	case OpSetRoute:
+		return checkRoute(c.Route)
+	case OpDeleteRoute:
+		return store.CheckPrefix(c.Route.Prefix)
+	case OpSetMAC:
+		if err := store.CheckIP(c.IP); err != nil {
+			return fmt.Errorf("MAC %s: %w", c.MAC, err)
+		}
+	case OpDeleteMAC, OpFlushRoutes, OpFlushMACs:
+	default:
+		return fmt.Errorf("kernel install: unknown change op %d", c.Op)
+	}
+	return nil
+}
+
+// SetRoute creates or replaces rtm's route for r.Prefix.
+func (in *Installer) SetRoute(r store.Route) error {
+	return in.Apply([]Change{{Op: OpSetRoute, Route: r}})
+}
+
+// DeleteRoute deletes rtm's route for p.
+func (in *Installer) DeleteRoute(p netip.Prefix) error {
+	return in.Apply([]Change{{Op: OpDeleteRoute, Route: store.Route{Prefix: p}}})
+}
+
+// SetMAC creates or replaces the MAC entry m -> ip.
+func (in *Installer) SetMAC(m store.MAC, ip netip.Addr) error {
+	return in.Apply([]Change{{Op: OpSetMAC, MAC: m, IP: ip}})
+}
+
+// DeleteMAC deletes the MAC entry of m.
+func (in *Installer) DeleteMAC(m store.MAC) error {
+	return in.Apply([]Change{{Op: OpDeleteMAC, MAC: m}})
+}
+
+// Flush deletes every route and/or every MAC entry of rtm's.
+func (in *Installer) Flush(routes, macs bool) error {
+	var cs []Change
+	if routes {
+		cs = append(cs, Change{Op: OpFlushRoutes})
+	}
+	if macs {
+		cs = append(cs, Change{Op: OpFlushMACs})
+	}
+	return in.Apply(cs)
+}
+
+// Apply applies changes in order to rtm's tables, then brings the kernel
+// in line in as few batches as it can. An invalid change is skipped and
+// reported in the returned error; the others are applied. Refusals by
+// the kernel are not errors: they are counted, logged and retried.
+func (in *Installer) Apply(changes []Change) error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.closed {
+		return ErrClosed
+	}
+	var errs []error
+	for _, c := range changes {
+		if err := checkChange(c); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		switch c.Op {
+		case OpSetRoute:
+			in.setRoute(c.Route)
+		case OpDeleteRoute:
+			in.deleteRoute(c.Route.Prefix)
+		case OpSetMAC:
+			in.setMAC(c.MAC, c.IP)
+		case OpDeleteMAC:
+			in.deleteMAC(c.MAC)
+		case OpFlushRoutes:
+			in.markAllRoutes()
+			in.routes.Clear()
+			in.markAllNeigh()
+		case OpFlushMACs:
+			in.markAllNeigh()
+			clear(in.macs)
+			clear(in.ipMACs)
+			in.hosts = bart.Table[struct{}]{}
+			in.stats.set(inNeighIPConflicts, 0)
+		}
+	}
+	in.converge()
+	return errors.Join(errs...)
+}
+
+// Reconcile makes the kernel hold exactly routes and macs with rtm's
+// mark: it reads what the kernel has with the mark (left by this
+// installer or by one that died), adds what is missing, replaces what
+// differs and deletes the rest. Entries of other owners are untouched.
+// Invalid entries are skipped and reported in the returned error.
+func (in *Installer) Reconcile(routes []store.Route, macs []MACEntry) error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.closed {
+		return ErrClosed
+	}
+	var errs []error
+	in.markAllRoutes()
+	in.markAllNeigh()
+	in.routes.Clear()
+	clear(in.macs)
+	clear(in.ipMACs)
+	in.hosts = bart.Table[struct{}]{}
+	in.stats.set(inNeighIPConflicts, 0)
+	for _, r := range routes {
+		if err := checkRoute(r); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		in.routes.Set(r)
+		in.dirtyRoutes[r.Prefix] = struct{}{}
+	}
+	for _, e := range macs {
+		if err := store.CheckIP(e.IP); err != nil {
+			errs = append(errs, fmt.Errorf("MAC %s: %w", e.MAC, err))
+			continue
+		}
+		in.setMAC(e.MAC, e.IP)
+	}
+	if err := in.resync(); err != nil {
+		errs = append(errs, err)
+	}
+	in.converge()
+	return errors.Join(errs...)
+}
+
+func (in *Installer) setRoute(r store.Route) {
+	old, had := in.routes.Get(r.Prefix)
+	if had && old == r {
+		return
+	}
+	in.routes.Set(r)
+	in.dirtyRoutes[r.Prefix] = struct{}{}
+	if !had || old.Dev != r.Dev {
+		in.markNeighUnder(r.Prefix)
+	}
+}
+
+func (in *Installer) deleteRoute(p netip.Prefix) {
+	if _, had := in.routes.Get(p); !had {
+		return
+	}
+	in.routes.Delete(p)
+	in.dirtyRoutes[p] = struct{}{}
+	in.markNeighUnder(p)
+}
+
+func (in *Installer) setMAC(m store.MAC, ip netip.Addr) {
+	old, had := in.macs[m]
+	if had && old == ip {
+		return
+	}
+	if had {
+		in.dropIPMAC(old, m)
+	}
+	in.macs[m] = ip
+	ms := in.ipMACs[ip]
+	if len(ms) == 0 {
+		in.hosts.Insert(netip.PrefixFrom(ip, ip.BitLen()), struct{}{})
+	} else if len(ms) == 1 {
+		in.stats.add(inNeighIPConflicts, 1)
+	}
+	in.ipMACs[ip] = append(ms, m)
+	in.dirtyNeigh[ip] = struct{}{}
+}
+
+func (in *Installer) deleteMAC(m store.MAC) {
+	if ip, had := in.macs[m]; had {
+		delete(in.macs, m)
+		in.dropIPMAC(ip, m)
+	}
+}
+
+func (in *Installer) dropIPMAC(ip netip.Addr, m store.MAC) {
+	ms := in.ipMACs[ip]
+	for i := range ms {
+		if ms[i] == m {
+			ms = append(ms[:i], ms[i+1:]...)
+			break
+		}
+	}
+	switch len(ms) {
+	case 0:
+		delete(in.ipMACs, ip)
+		in.hosts.Delete(netip.PrefixFrom(ip, ip.BitLen()))
+	case 1:
+		in.stats.add(inNeighIPConflicts, ^uint64(0))
+		in.ipMACs[ip] = ms
+	default:
+		in.ipMACs[ip] = ms
+	}
+	in.dirtyNeigh[ip] = struct{}{}
+}
+
+// markNeighUnder marks the neighbours whose covering route may have
+// changed with a change to the route for p.
+func (in *Installer) markNeighUnder(p netip.Prefix) {
+	for h := range in.hosts.Subnets(p) {
+		in.dirtyNeigh[h.Addr()] = struct{}{}
+	}
+}
+
+func (in *Installer) markAllRoutes() {
+	for r := range in.routes.All() {
+		in.dirtyRoutes[r.Prefix] = struct{}{}
+	}
+	for p := range in.instRoutes {
+		in.dirtyRoutes[p] = struct{}{}
+	}
+	for p := range in.pendRoutes {
+		in.dirtyRoutes[p] = struct{}{}
+	}
+}
+
+func (in *Installer) markAllNeigh() {
+	for ip := range in.ipMACs {
+		in.dirtyNeigh[ip] = struct{}{}
+	}
+	for ip := range in.instNeigh {
+		in.dirtyNeigh[ip] = struct{}{}
+	}
+	for ip := range in.pendNeigh {
+		in.dirtyNeigh[ip] = struct{}{}
+	}
+}

@@ -1,0 +1,398 @@
+package kernel
+
+import (
+	"bufio"
+	"fmt"
+	"maps"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"rtm/store"
+)
+
+func newInstaller(t testing.TB, opt InstallerOptions) *Installer {
+	t.Helper()
+	in, err := NewInstaller(opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { in.Close() })
+	return in
+}
+
+// TestMain lets the test binary play an installer process for the
+// crash test: RTM_KERNEL_TEST_ROLE=installer.
+func TestMain(m *testing.M) {
+	if os.Getenv("RTM_KERNEL_TEST_ROLE") == "installer" {
+		os.Exit(installerChild())
+	}
+	os.Exit(m.Run())
+}
+
+// kernelHas waits until `ip route show proto 82` and `ip neigh show proto
+// 82` list exactly routes and neighbours ("IP dev DEV" -> MAC).
+func kernelHas(t *testing.T, routes []store.Route, neigh map[string]string) {
+	t.Helper()
+	want := map[netip.Prefix]store.Route{}
+	for _, r := range routes {
+		want[r.Prefix] = r
+	}
+	waitFor(t, 5*time.Second, "the kernel's proto 82 entries", func() (bool, string) {
+		got := routeSet(t, ipRoutes(t, "proto", "82"))
+		if d := diffRoutes(got, want); d != "" {
+			return false, "routes: " + d
+		}
+		gn := neighSet(ipNeighs(t, "proto", "82"))
+		if !maps.Equal(gn, neigh) {
+			return false, fmt.Sprintf("neighbours %v, want %v", gn, neigh)
+		}
+		return true, ""
+	})
+}
+
+func TestInstall(t *testing.T) {
+	newNS(t)
+	veth(t, "veth0", "veth1")
+	veth(t, "veth2", "veth3")
+	in := newInstaller(t, InstallerOptions{})
+	routes := []store.Route{
+		// The gateway route comes first: the installer orders connected
+		// routes before the gateways that need them.
+		route("198.51.100.0/24", "192.0.2.254", "veth0"),
+		route("192.0.2.0/24", "", "veth0"),
+		route("203.0.113.0/24", "", "veth2"),
+		route("2001:db8:1::/48", "2001:db8::fe", "veth0"),
+		route("2001:db8::/64", "", "veth0"),
+	}
+	macs := []MACEntry{
+		{mustMAC("02:00:00:00:00:01"), mustAddr("192.0.2.10")},
+		{mustMAC("02:00:00:00:00:02"), mustAddr("203.0.113.5")},
+		{mustMAC("02:00:00:00:00:03"), mustAddr("2001:db8::10")},
+		{mustMAC("02:00:00:00:00:04"), mustAddr("198.51.100.7")}, // under a gateway route: its device
+	}
+	if err := in.Reconcile(routes, macs); err != nil {
+		t.Fatal(err)
+	}
+	neigh := map[string]string{
+		"192.0.2.10 dev veth0":   "02:00:00:00:00:01",
+		"203.0.113.5 dev veth2":  "02:00:00:00:00:02",
+		"2001:db8::10 dev veth0": "02:00:00:00:00:03",
+		"198.51.100.7 dev veth0": "02:00:00:00:00:04",
+	}
+	kernelHas(t, routes, neigh)
+	for _, n := range ipNeighs(t, "proto", "82") {
+		if len(n.State) != 1 || n.State[0] != "PERMANENT" {
+			t.Errorf("neighbour %s state %v, want PERMANENT", n.Dst, n.State)
+		}
+	}
+	if out := ip(t, "route", "show", "proto", "82", "192.0.2.0/24"); !strings.Contains(out, "scope link") {
+		t.Errorf("connected route not scope link: %q", out)
+	}
+
+	// A more specific route moves a neighbour to its device; a changed
+	// MAC replaces the entry; a deleted MAC and a route whose neighbours
+	// lose their cover take their entries away.
+	if err := in.SetRoute(route("203.0.113.0/28", "", "veth0")); err != nil {
+		t.Fatal(err)
+	}
+	routes = append(routes, route("203.0.113.0/28", "", "veth0"))
+	delete(neigh, "203.0.113.5 dev veth2")
+	neigh["203.0.113.5 dev veth0"] = "02:00:00:00:00:02"
+	kernelHas(t, routes, neigh)
+	if err := in.Apply([]Change{
+		{Op: OpSetMAC, MAC: mustMAC("02:00:00:00:00:01"), IP: mustAddr("192.0.2.11")},
+		{Op: OpDeleteMAC, MAC: mustMAC("02:00:00:00:00:04")},
+		{Op: OpDeleteRoute, Route: store.Route{Prefix: mustPrefix("2001:db8::/64")}},
+		{Op: OpSetRoute, Route: route("198.51.100.0/24", "192.0.2.253", "veth0")},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	routes[0] = route("198.51.100.0/24", "192.0.2.253", "veth0")
+	routes = append(routes[:4], routes[5:]...)
+	delete(neigh, "192.0.2.10 dev veth0")
+	delete(neigh, "198.51.100.7 dev veth0")
+	delete(neigh, "2001:db8::10 dev veth0")
+	neigh["192.0.2.11 dev veth0"] = "02:00:00:00:00:01"
+	kernelHas(t, routes, neigh)
+	st := in.Stats()
+	if n := stat(st, "neighbours_pending"); n != 1 {
+		t.Errorf("neighbours_pending = %d, want 1 (2001:db8::10 has no route)", n)
+	}
+	if n := stat(st, "routes_installed"); n != uint64(len(routes)) {
+		t.Errorf("routes_installed = %d, want %d", n, len(routes))
+	}
+
+	// Two MACs on one IP: the lowest MAC is installed, counted as a conflict.
+	if err := in.SetMAC(mustMAC("02:00:00:00:00:00"), mustAddr("192.0.2.11")); err != nil {
+		t.Fatal(err)
+	}
+	neigh["192.0.2.11 dev veth0"] = "02:00:00:00:00:00"
+	kernelHas(t, routes, neigh)
+	if n := stat(in.Stats(), "neigh_ip_conflicts"); n != 1 {
+		t.Errorf("neigh_ip_conflicts = %d, want 1", n)
+	}
+
+	if err := in.Flush(true, false); err != nil {
+		t.Fatal(err)
+	}
+	kernelHas(t, nil, map[string]string{})
+	if err := in.SetRoute(route("192.0.2.0/24", "", "bad/name")); err == nil {
+		t.Error("SetRoute accepted a bad device name")
+	}
+}
+
+// TestInstallLeavesForeignEntries: entries of other owners survive a
+// reconcile and a flush, and a key they hold is reported once.
+func TestInstallLeavesForeignEntries(t *testing.T) {
+	newNS(t)
+	veth(t, "veth0", "veth1")
+	ip(t, "route", "add", "192.0.2.0/24", "dev", "veth0", "proto", "static")
+	ip(t, "route", "add", "198.51.100.0/24", "via", "192.0.2.254", "dev", "veth0", "proto", "static")
+	ip(t, "route", "add", "203.0.113.0/24", "via", "192.0.2.254", "dev", "veth0") // proto boot
+	ip(t, "neigh", "add", "192.0.2.20", "lladdr", "02:00:00:00:00:20", "dev", "veth0", "nud", "permanent")
+	ip(t, "neigh", "add", "192.0.2.21", "lladdr", "02:00:00:00:00:21", "dev", "veth0", "nud", "permanent", "protocol", "4")
+	foreignRoutes := ip(t, "route", "show", "table", "all")
+	foreignNeigh := ip(t, "neigh", "show")
+
+	var mu sync.Mutex
+	var logs []string
+	in := newInstaller(t, InstallerOptions{RetryInterval: 50 * time.Millisecond, Logf: func(f string, a ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		logs = append(logs, fmt.Sprintf(f, a...))
+	}})
+	routes := []store.Route{
+		route("198.51.100.0/24", "192.0.2.1", "veth0"), // held by a static route
+		route("198.51.100.0/25", "192.0.2.1", "veth0"),
+		route("192.0.2.0/25", "", "veth0"),
+	}
+	macs := []MACEntry{
+		{mustMAC("02:00:00:00:00:99"), mustAddr("192.0.2.20")}, // held by a foreign entry
+		{mustMAC("02:00:00:00:00:30"), mustAddr("192.0.2.30")},
+	}
+	if err := in.Reconcile(routes, macs); err != nil {
+		t.Fatal(err)
+	}
+	kernelHas(t, routes[1:], map[string]string{"192.0.2.30 dev veth0": "02:00:00:00:00:30"})
+	if err := in.Reconcile(routes, macs); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // several retries
+	st := in.Stats()
+	if stat(st, "route_foreign") != 1 || stat(st, "neigh_foreign") != 1 {
+		t.Errorf("route_foreign = %d, neigh_foreign = %d, want 1 and 1",
+			stat(st, "route_foreign"), stat(st, "neigh_foreign"))
+	}
+	if stat(st, "routes_pending") != 1 || stat(st, "neighbours_pending") != 1 {
+		t.Errorf("routes_pending = %d, neighbours_pending = %d, want 1 and 1",
+			stat(st, "routes_pending"), stat(st, "neighbours_pending"))
+	}
+	mu.Lock()
+	for _, key := range []string{"198.51.100.0/24", "192.0.2.20"} {
+		n := 0
+		for _, l := range logs {
+			if strings.Contains(l, key+" ") {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("%s logged %d times, want once: %q", key, n, logs)
+		}
+	}
+	mu.Unlock()
+
+	if err := in.Flush(true, true); err != nil {
+		t.Fatal(err)
+	}
+	kernelHas(t, nil, map[string]string{})
+	if got := ip(t, "route", "show", "table", "all"); got != foreignRoutes {
+		t.Errorf("foreign routes changed:\n%s\nwant\n%s", got, foreignRoutes)
+	}
+	if got := ip(t, "neigh", "show"); got != foreignNeigh {
+		t.Errorf("foreign neighbours changed:\n%s\nwant\n%s", got, foreignNeigh)
+	}
+	if stat(in.Stats(), "routes_pending") != 0 {
+		t.Errorf("routes_pending = %d after a flush", stat(in.Stats(), "routes_pending"))
+	}
+
+	// Once the foreign route goes, the retried route takes its place.
+	if err := in.SetRoute(route("198.51.100.0/24", "192.0.2.1", "veth0")); err != nil {
+		t.Fatal(err)
+	}
+	ip(t, "route", "del", "198.51.100.0/24", "proto", "static")
+	kernelHas(t, []store.Route{route("198.51.100.0/24", "192.0.2.1", "veth0")}, map[string]string{})
+}
+
+// TestInstallWaitsForDevice: routes and neighbours on a device that does
+// not exist yet are installed when it appears and comes up.
+func TestInstallWaitsForDevice(t *testing.T) {
+	newNS(t)
+	in := newInstaller(t, InstallerOptions{})
+	routes := []store.Route{
+		route("198.51.100.0/24", "192.0.2.254", "vlate"),
+		route("192.0.2.0/24", "", "vlate"),
+	}
+	if err := in.Apply([]Change{
+		{Op: OpSetRoute, Route: routes[0]},
+		{Op: OpSetRoute, Route: routes[1]},
+		{Op: OpSetMAC, MAC: mustMAC("02:00:00:00:00:09"), IP: mustAddr("192.0.2.9")},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	st := in.Stats()
+	if stat(st, "routes_pending") != 2 || stat(st, "neighbours_pending") != 1 || stat(st, "route_failures") != 2 {
+		t.Errorf("routes_pending %d neighbours_pending %d route_failures %d, want 2, 1, 2",
+			stat(st, "routes_pending"), stat(st, "neighbours_pending"), stat(st, "route_failures"))
+	}
+	ip(t, "link", "add", "name", "vlate", "type", "veth", "peer", "name", "vlate1")
+	time.Sleep(100 * time.Millisecond) // down: still refused
+	kernelHas(t, nil, map[string]string{})
+	ip(t, "link", "set", "vlate", "up")
+	kernelHas(t, routes, map[string]string{"192.0.2.9 dev vlate": "02:00:00:00:00:09"})
+	waitFor(t, time.Second, "pending gauges to clear", func() (bool, string) {
+		st := in.Stats()
+		return stat(st, "routes_pending") == 0 && stat(st, "neighbours_pending") == 0, fmt.Sprint(st)
+	})
+
+	// Down flushes them from the kernel; up brings them back.
+	ip(t, "link", "set", "vlate", "down")
+	kernelHas(t, nil, map[string]string{})
+	ip(t, "link", "set", "vlate", "up")
+	kernelHas(t, routes, map[string]string{"192.0.2.9 dev vlate": "02:00:00:00:00:09"})
+}
+
+// childRoutes is the state the crash test's first installer installs.
+func childRoutes(n int) []store.Route {
+	rs := []store.Route{route("192.0.2.0/24", "", "veth0")}
+	for i := range n {
+		rs = append(rs, route(fmt.Sprintf("10.0.%d.%d/32", i>>8, i&0xff), "192.0.2.1", "veth0"))
+	}
+	return rs
+}
+
+func childMACs(n int) []MACEntry {
+	var ms []MACEntry
+	for i := range n {
+		ms = append(ms, MACEntry{store.MACFromUint64(0x020000000100 + uint64(i)), netip.AddrFrom4([4]byte{192, 0, 2, byte(10 + i)})})
+	}
+	return ms
+}
+
+// installerChild is the crash test's first installer: it installs
+// RTM_KERNEL_TEST_ROUTES routes and RTM_KERNEL_TEST_MACS MAC entries,
+// says "ready" and waits to be killed.
+func installerChild() int {
+	nr, _ := strconv.Atoi(os.Getenv("RTM_KERNEL_TEST_ROUTES"))
+	nm, _ := strconv.Atoi(os.Getenv("RTM_KERNEL_TEST_MACS"))
+	in, err := NewInstaller(InstallerOptions{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if err := in.Reconcile(childRoutes(nr), childMACs(nm)); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Println("ready")
+	time.Sleep(time.Minute)
+	return 1
+}
+
+// TestReconcileAfterKill: an installer process is killed with SIGKILL;
+// the next one, given a smaller state, deletes what is left over and
+// leaves foreign entries alone.
+func TestReconcileAfterKill(t *testing.T) {
+	newNS(t)
+	veth(t, "veth0", "veth1")
+	ip(t, "route", "add", "203.0.113.0/24", "dev", "veth0", "proto", "static")
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "RTM_KERNEL_TEST_ROLE=installer", "RTM_KERNEL_TEST_ROUTES=1000", "RTM_KERNEL_TEST_MACS=20")
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || line != "ready\n" {
+		t.Fatalf("installer process said %q, %v", line, err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	if n := len(ipRoutes(t, "proto", "82")); n != 1001 {
+		t.Fatalf("the killed installer left %d routes, want 1001", n)
+	}
+
+	in := newInstaller(t, InstallerOptions{})
+	routes := childRoutes(500)
+	routes[7] = route(routes[7].Prefix.String(), "192.0.2.2", "veth0") // one differs
+	macs := childMACs(10)
+	if err := in.Reconcile(routes, macs); err != nil {
+		t.Fatal(err)
+	}
+	neigh := map[string]string{}
+	for _, m := range macs {
+		neigh[m.IP.String()+" dev veth0"] = m.MAC.String()
+	}
+	kernelHas(t, routes, neigh)
+	if out := ip(t, "route", "show", "proto", "static"); !strings.Contains(out, "203.0.113.0/24") {
+		t.Errorf("foreign route gone: %q", out)
+	}
+	if n := stat(in.Stats(), "route_foreign"); n != 0 {
+		t.Errorf("route_foreign = %d: the predecessor's routes are rtm's own", n)
+	}
+}
+
+// TestInstallOptions: another table, protocol and metric, read back by
+// an importer of that table.
+func TestInstallOptions(t *testing.T) {
+	newNS(t)
+	veth(t, "veth0", "veth1")
+	in := newInstaller(t, InstallerOptions{Table: 1000, Protocol: 201, Metric: 20})
+	routes := []store.Route{
+		route("2001:db8:1::/48", "2001:db8::1", "veth0"),
+		route("192.0.2.0/24", "", "veth0"),
+		route("2001:db8::/64", "", "veth0"),
+	}
+	if err := in.Reconcile(routes, nil); err != nil {
+		t.Fatal(err)
+	}
+	got := ipRoutes(t, "table", "1000", "proto", "201")
+	if len(got) != len(routes) {
+		t.Errorf("table 1000 proto 201: %+v, want %d routes", got, len(routes))
+	}
+	for _, r := range got {
+		if r.Metric != 20 {
+			t.Errorf("route %s metric %d, want 20", r.Dst, r.Metric)
+		}
+	}
+	if n := len(ipRoutes(t, "proto", "82")); n != 0 {
+		t.Errorf("%d routes with protocol 82 in table main", n)
+	}
+	sink := newMapSink()
+	startImporter(t, sink, ImporterOptions{Table: 1000})
+	want := map[netip.Prefix]store.Route{}
+	for _, r := range routes {
+		want[r.Prefix] = r
+	}
+	sinkHas(t, sink, want, map[store.MAC]netip.Addr{})
+	if err := in.Reconcile(nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	sinkHas(t, sink, map[netip.Prefix]store.Route{}, map[store.MAC]netip.Addr{})
+}

@@ -1,0 +1,232 @@
+package kernel
+
+import (
+	"net/netip"
+
+	"golang.org/x/sys/unix"
+
+	"rtm/store"
+)
+
+// skipKind says why a kernel route has no place in rtm's model, which
+// holds one unicast next hop (a gateway, or none for a connected route)
+// and a device per prefix.
+type skipKind uint8
+
+const (
+	importable skipKind = iota
+	// Not rtm's key space at all: such routes are counted and forgotten.
+	skipCached     // RTM_F_CLONED: a cache or exception entry, not a route
+	skipOtherTable // not the table the importer follows
+	skipTOS        // IPv4 TOS-specific route: a second key for the prefix
+	skipSource     // IPv6 source-specific route (from ...): likewise
+	skipBadPrefix  // prefix rtm refuses (e.g. IPv4-mapped IPv6)
+	// Routes that hold their prefix in the kernel but that rtm cannot
+	// express: they are kept as candidates (see routeCands) so that they
+	// hide a worse route of the same prefix, as they do in the kernel.
+	skipBlackhole
+	skipUnreachable
+	skipProhibit
+	skipLocal
+	skipBroadcast
+	skipAnycast
+	skipMulticast // RTN_MULTICAST, or an IPv6 prefix inside ff00::/8
+	skipThrow
+	skipOtherType // nat, xresolve and types added after this was written
+	skipMultipath
+	skipNexthopObject // uses a nexthop object (ip nexthop); rtm does not follow those
+	skipEncap         // lightweight tunnel (MPLS, SRv6, BPF, ...)
+	skipVia           // next hop of another address family (RFC 5549)
+	skipNoDevice
+	skipLinkLocal // IPv6 prefix inside fe80::/10: one per link, keyed by device in the kernel
+	skipUnknownDevice
+	numSkipKinds
+)
+
+var skipNames = [numSkipKinds]string{
+	importable:        "",
+	skipCached:        "skipped_cached",
+	skipOtherTable:    "skipped_other_table",
+	skipTOS:           "skipped_tos",
+	skipSource:        "skipped_source",
+	skipBadPrefix:     "skipped_bad_prefix",
+	skipBlackhole:     "skipped_blackhole",
+	skipUnreachable:   "skipped_unreachable",
+	skipProhibit:      "skipped_prohibit",
+	skipLocal:         "skipped_local",
+	skipBroadcast:     "skipped_broadcast",
+	skipAnycast:       "skipped_anycast",
+	skipMulticast:     "skipped_multicast",
+	skipThrow:         "skipped_throw",
+	skipOtherType:     "skipped_other_type",
+	skipMultipath:     "skipped_multipath",
+	skipNexthopObject: "skipped_nexthop_object",
+	skipEncap:         "skipped_encap",
+	skipVia:           "skipped_via",
+	skipNoDevice:      "skipped_no_device",
+	skipLinkLocal:     "skipped_link_local",
+	skipUnknownDevice: "skipped_unknown_device",
+}
+
+var (
+	linkLocal6 = netip.MustParsePrefix("fe80::/10")
+	multicast6 = netip.MustParsePrefix("ff00::/8")
+)
+
+// keyed reports whether r belongs to rtm's key space for table: the
+// routes of that table that compete for a prefix the way rtm keys it.
+// The kind says why not.
+func keyed(r *kroute, table uint32) skipKind {
+	switch {
+	case r.flags&unix.RTM_F_CLONED != 0:
+		return skipCached
+	case r.table != table:
+		return skipOtherTable
+	case r.tos != 0:
+		return skipTOS
+	case r.srcLen != 0:
+		return skipSource
+	case store.CheckPrefix(r.dst) != nil:
+		return skipBadPrefix
+	}
+	return importable
+}
+
+// kindOf says whether a keyed route maps onto a store.Route.
+func kindOf(r *kroute) skipKind {
+	switch r.typ {
+	case unix.RTN_UNICAST:
+	case unix.RTN_BLACKHOLE:
+		return skipBlackhole
+	case unix.RTN_UNREACHABLE:
+		return skipUnreachable
+	case unix.RTN_PROHIBIT:
+		return skipProhibit
+	case unix.RTN_LOCAL:
+		return skipLocal
+	case unix.RTN_BROADCAST:
+		return skipBroadcast
+	case unix.RTN_ANYCAST:
+		return skipAnycast
+	case unix.RTN_MULTICAST:
+		return skipMulticast
+	case unix.RTN_THROW:
+		return skipThrow
+	default:
+		return skipOtherType
+	}
+	switch {
+	case r.nhid != 0:
+		return skipNexthopObject
+	case r.nhops > 1:
+		return skipMultipath
+	case r.encap:
+		return skipEncap
+	case r.via:
+		return skipVia
+	case r.oif == 0:
+		return skipNoDevice
+	case r.family == unix.AF_INET6 && inside(r.dst, linkLocal6):
+		return skipLinkLocal
+	case r.family == unix.AF_INET6 && inside(r.dst, multicast6):
+		return skipMulticast
+	case r.gw.IsValid() && store.CheckIP(r.gw) != nil:
+		return skipBadPrefix
+	}
+	return importable
+}
+
+// inside reports whether p lies within q.
+func inside(p, q netip.Prefix) bool { return p.Bits() >= q.Bits() && q.Contains(p.Addr()) }
+
+// routeCand is one kernel route for a prefix in the followed table. The
+// kernel may hold several (different metrics; IPv4 aliases appended with
+// `ip route append`; IPv6 device routes); all fields together identify one.
+type routeCand struct {
+	metric uint32
+	typ    uint8
+	oif    int32
+	gw     netip.Addr
+	nhops  uint16
+	nhid   uint32
+	kind   skipKind
+}
+
+func candOf(r *kroute) routeCand {
+	return routeCand{metric: r.metric, typ: r.typ, oif: r.oif, gw: r.gw, nhops: r.nhops, nhid: r.nhid, kind: kindOf(r)}
+}
+
+// addCand applies RTM_NEWROUTE to the candidates of one prefix. nlflags
+// are the notification's flags (NLM_F_REPLACE, NLM_F_APPEND); a dump
+// entry has none.
+func addCand(cs []routeCand, c routeCand, family uint8, nlflags uint16) []routeCand {
+	if nlflags&unix.NLM_F_REPLACE != 0 {
+		for i := range cs {
+			if cs[i].metric == c.metric {
+				cs[i] = c
+				return cs
+			}
+		}
+		return append(cs, c)
+	}
+	for i := range cs {
+		if cs[i] == c {
+			return cs // the kernel refuses exact duplicates: this one is known
+		}
+	}
+	if family == unix.AF_INET && nlflags&unix.NLM_F_APPEND == 0 {
+		// An IPv4 create finds no alias of its metric in the kernel; one
+		// here is older state (an event queued before a dump).
+		for i := range cs {
+			if cs[i].metric == c.metric {
+				cs[i] = c
+				return cs
+			}
+		}
+	}
+	return append(cs, c)
+}
+
+// delCand applies RTM_DELROUTE. diverged says the candidates may no
+// longer match the kernel, which only an IPv6 multipath route can cause:
+// deleting one ECMP sibling leaves the others under a notification that
+// may name the whole group or one hop. A delete of a route not held is
+// an event replayed after a dump that already lacked it.
+func delCand(cs []routeCand, c routeCand, family uint8) (_ []routeCand, diverged bool) {
+	for i := range cs {
+		if cs[i] == c {
+			return append(cs[:i], cs[i+1:]...), family == unix.AF_INET6 && c.nhops > 1
+		}
+	}
+	if family == unix.AF_INET6 {
+		for _, x := range cs {
+			if x.metric == c.metric && (x.nhops > 1 || c.nhops > 1) {
+				return cs, true
+			}
+		}
+	}
+	return cs, false
+}
+
+// bestCand is the route the kernel forwards with: lowest metric, the
+// first of equals (the kernel's first alias).
+func bestCand(cs []routeCand) (routeCand, bool) {
+	if len(cs) == 0 {
+		return routeCand{}, false
+	}
+	b := cs[0]
+	for _, c := range cs[1:] {
+		if c.metric < b.metric {
+			b = c
+		}
+	}
+	return b, true
+}
+
+// routeString prints a route like `ip route`, connected or not.
+func routeString(r store.Route) string {
+	if r.Gateway.IsValid() {
+		return r.String()
+	}
+	return r.Prefix.String() + " dev " + r.Dev
+}
