@@ -8,6 +8,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -25,6 +26,7 @@ import (
 	"github.com/chzyer/readline"
 
 	"rtm/proto"
+	"rtm/proto/kernel"
 	"rtm/repl"
 	"rtm/store"
 )
@@ -147,6 +149,39 @@ func isNameByte(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '-' || c == '_'
 }
 
+// kernelTable is a routing table: main (0 for package kernel) or a number.
+type kernelTable uint32
+
+func (t *kernelTable) String() string {
+	if *t == 0 {
+		return "main"
+	}
+	return strconv.FormatUint(uint64(*t), 10)
+}
+
+func (t *kernelTable) Set(v string) error {
+	if v == "main" {
+		*t = 0
+		return nil
+	}
+	n, err := strconv.ParseUint(v, 10, 32)
+	if err != nil || n == 0 {
+		return fmt.Errorf("want main or a table number from 1, got %q", v)
+	}
+	*t = kernelTable(n)
+	return nil
+}
+
+// checkKernelFlags refuses the kernel flags without the flag they tune.
+func checkKernelFlags(fs *flag.FlagSet, on bool, what string, tuning ...string) error {
+	for _, n := range tuning {
+		if !on && flagSet(fs, n) {
+			return fmt.Errorf("--%s tunes %s: give %s too", n, what, what)
+		}
+	}
+	return nil
+}
+
 type multiFlag []string
 
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
@@ -243,6 +278,9 @@ func serverMode(args []string) int {
 		allowWrite    uidList
 		exitAtEOF     bool
 		fresh, unlink bool
+		fromKernel    bool
+		table         kernelTable
+		prefer        int
 	)
 	fs := newFlagSet("server", "[flags]", serverAbout)
 	f.register(fs)
@@ -255,6 +293,9 @@ func serverMode(args []string) int {
 	fs.BoolVar(&exitAtEOF, "exit-at-eof", false, "quit when piped stdin ends (default: keep serving until quit, SIGINT or SIGTERM)")
 	fs.BoolVar(&fresh, "fresh", false, "start with empty tables even if the store holds some")
 	fs.BoolVar(&unlink, "unlink", false, "remove the store on a clean quit (default: keep it for the next start)")
+	fs.BoolVar(&fromKernel, "from-kernel", false, "mirror the kernel of this network namespace: dump its routes and neighbours, then follow them (implies --fresh; typed changes still work)")
+	fs.Var(&table, "kernel-table", "with --from-kernel: the routing `table` to follow, main or a number")
+	fs.IntVar(&prefer, "kernel-prefer", 4, "with --from-kernel: the address `family` (4 or 6) whose neighbour wins when several IPs share one MAC")
 	if rc := parseFlags(fs, args); rc >= 0 {
 		return rc
 	}
@@ -262,6 +303,16 @@ func serverMode(args []string) int {
 		fmt.Fprintln(os.Stderr, "rtm server:", err)
 		return 2
 	}
+	if err := checkKernelFlags(fs, fromKernel, "--from-kernel", "kernel-table", "kernel-prefer"); err != nil || prefer != 4 && prefer != 6 {
+		if err == nil {
+			err = fmt.Errorf("--kernel-prefer %d: want 4 or 6", prefer)
+		}
+		fmt.Fprintln(os.Stderr, "rtm server:", err)
+		return 2
+	}
+	// The kernel is the source: a kept store would hold entries it no
+	// longer has, which the import would never delete.
+	fresh = fresh || fromKernel
 	if storePath == "" {
 		storePath = defaultStore(f.name)
 	}
@@ -286,6 +337,15 @@ func serverMode(args []string) int {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rtm server:", err)
 		return 1
+	}
+	if fromKernel {
+		im, err := srv.ImportKernel(context.Background(), kernel.ImporterOptions{Table: uint32(table), PreferFamily: prefer, Logf: console.Printf})
+		if err != nil {
+			srv.Abandon("server "+f.name+" could not read its kernel", time.Second)
+			fmt.Fprintln(os.Stderr, "rtm server: --from-kernel:", err)
+			return 1
+		}
+		defer im.Close()
 	}
 	info, _ := srv.Info()
 	if r := info.StoreState; strings.HasPrefix(r, "recovered") {
@@ -487,6 +547,10 @@ func clientMode(args []string) int {
 		watchOpt repl.WatchOptions
 		wait     time.Duration
 		commands multiFlag
+		toKernel bool
+		table    kernelTable
+		protocol int
+		metric   uint
 	)
 	fs := newFlagSet("client", "[flags]", clientAbout)
 	f.register(fs)
@@ -496,6 +560,10 @@ func clientMode(args []string) int {
 	fs.BoolVar(&watchOpt.JSON, "json", false, "with --watch: one JSON object per change instead")
 	fs.DurationVar(&wait, "wait", 0, "keep trying to reach the server for up to this `duration`")
 	fs.Var(&commands, "c", "run `COMMAND` and exit, instead of reading stdin (repeatable, in order; like vtysh -c)")
+	fs.BoolVar(&toKernel, "to-kernel", false, "install the tables into the kernel of this network namespace: routes, and each MAC as a permanent neighbour on the device of its route; rtm's entries carry --kernel-proto, others are never touched")
+	fs.Var(&table, "kernel-table", "with --to-kernel: the routing `table` to install into, main or a number")
+	fs.IntVar(&protocol, "kernel-proto", kernel.DefaultProtocol, "with --to-kernel: the routing protocol `number` that marks rtm's routes and neighbours (ip route show proto N)")
+	fs.UintVar(&metric, "kernel-metric", 0, "with --to-kernel: the `metric` of rtm's routes (0: the kernel's default)")
 	if rc := parseFlags(fs, args); rc >= 0 {
 		return rc
 	}
@@ -513,6 +581,12 @@ func clientMode(args []string) int {
 	}
 	if err == nil && !watch && (watchOpt.Times || watchOpt.JSON) {
 		err = errors.New("--ts and --json say how --watch prints: give --watch too")
+	}
+	if err == nil {
+		err = checkKernelFlags(fs, toKernel, "--to-kernel", "kernel-table", "kernel-proto", "kernel-metric")
+	}
+	if err == nil && (protocol < 1 || protocol > 255) {
+		err = fmt.Errorf("--kernel-proto %d: want 1 to 255 (rtm's default is %d)", protocol, kernel.DefaultProtocol)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rtm client:", err)
@@ -545,6 +619,15 @@ func clientMode(args []string) int {
 			watcher = repl.NewWatcher(c, out, watchOpt)
 			close(ready)
 		}
+	}
+	if toKernel {
+		inst, err := kernel.NewInstaller(kernel.InstallerOptions{Table: uint32(table), Protocol: uint8(protocol), Metric: uint32(metric), Logf: console.Printf})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "rtm client: --to-kernel:", err)
+			return 1
+		}
+		defer inst.Close()
+		opts.Install = inst
 	}
 	c, err := dialWithin(opts, wait)
 	if err == nil && startWatch != nil {
@@ -586,7 +669,7 @@ func clientMode(args []string) int {
 		// ("-c:2: ..." names the second); stdin is not read.
 		src = input{name: "-c", r: strings.NewReader(strings.Join(commands, "\n") + "\n")}
 	}
-	end := drive(in, f.scripts, src, watch, console, quit, ended)
+	end := drive(in, f.scripts, src, watch || toKernel, console, quit, ended)
 	select {
 	case <-c.Done():
 		if err := c.Err(); err != nil {

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"rtm/proto/kernel"
 	"rtm/store"
 )
 
@@ -27,6 +28,10 @@ type ClientOptions struct {
 	// has replaced the tables. It is called from the session's goroutine,
 	// without the tables' lock: it may read them.
 	Watch func(WatchEvent)
+	// Install, if set, is programmed with what the client applies: the
+	// whole tables after each snapshot, the changes after each batch
+	// (rtm client --to-kernel). Its counters appear in Stats as kernel_*.
+	Install *kernel.Installer
 }
 
 // WatchEvent is what ClientOptions.Watch sees.
@@ -91,6 +96,8 @@ type Client struct {
 
 	req requests // in flight, waiting for replies
 
+	extra statSources
+
 	stats clientStats
 }
 
@@ -120,6 +127,9 @@ func Dial(o ClientOptions) (*Client, error) {
 	uc, err := c.connect()
 	if err != nil {
 		return nil, err
+	}
+	if o.Install != nil {
+		c.AddStats("kernel_", func() []Stat { return kernelStats(o.Install.Stats()) })
 	}
 	go c.run(uc)
 	return c, nil
@@ -319,6 +329,9 @@ func (c *Client) receive(uc *net.UnixConn) error {
 			c.setApplied(h.Seq)
 			live = true
 			c.stats.snapshots.Add(1)
+			if c.opts.Install != nil {
+				c.installSnapshot()
+			}
 			if c.opts.Watch != nil {
 				c.opts.Watch(WatchEvent{Snapshot: true, Seq: h.Seq})
 			}
@@ -368,7 +381,7 @@ func ack(uc *net.UnixConn, seq uint64) {
 func (c *Client) applyBatch(dec *Decoder, first uint64) error {
 	var watch func(*Record)
 	var changes []Change
-	if c.opts.Watch != nil {
+	if c.opts.Watch != nil || c.opts.Install != nil {
 		watch = func(rec *Record) {
 			changes = append(changes, Change{Seq: first + uint64(len(changes)), Record: *rec})
 		}
@@ -383,7 +396,12 @@ func (c *Client) applyBatch(dec *Decoder, first uint64) error {
 				changes[i].IP, _ = r.Lookup(changes[i].MAC)
 			}
 		}
-		c.opts.Watch(WatchEvent{Changes: changes})
+		if c.opts.Install != nil {
+			c.installChanges(changes)
+		}
+		if c.opts.Watch != nil {
+			c.opts.Watch(WatchEvent{Changes: changes})
+		}
 	}
 	return err
 }
@@ -548,7 +566,7 @@ func (c *Client) Stats() []Stat {
 	routes, macs := c.routes.Len(), c.macs.Len()
 	c.mu.RUnlock()
 	st := &c.stats
-	return []Stat{
+	return c.extra.append([]Stat{
 		{"routes", uint64(routes)},
 		{"macs", uint64(macs)},
 		{"applied", c.applied.Load()},
@@ -558,8 +576,11 @@ func (c *Client) Stats() []Stat {
 		{"reconnects", st.reconnects.Load()},
 		{"gaps_detected", st.gaps.Load()},
 		{"resyncs_requested", st.resyncs.Load()},
-	}
+	})
 }
+
+// AddStats adds the counters f returns, their names prefixed, to Stats.
+func (c *Client) AddStats(prefix string, f func() []Stat) { c.extra.add(prefix, f) }
 
 // Sync waits until this client has applied every change the server had
 // published when the call began.

@@ -1,6 +1,9 @@
 package proto
 
-import "time"
+import (
+	"sync"
+	"time"
+)
 
 // ClientInfo is what the server knows about one connected client; it is
 // what `show clients` prints.
@@ -43,4 +46,33 @@ type ServerInfo struct {
 	Changes       uint64    `json:"changes"`   // sequence number of the last change
 	LogBytes      int       `json:"log_bytes"` // memory bound of the change log
 	Clients       int       `json:"clients"`
+}
+
+// statSources are counters other parts of rtm add to Stats (the kernel
+// bridge's), each under a name prefix.
+type statSources struct {
+	mu      sync.Mutex
+	sources []statSource
+}
+
+type statSource struct {
+	prefix string
+	f      func() []Stat
+}
+
+func (s *statSources) add(prefix string, f func() []Stat) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sources = append(s.sources, statSource{prefix, f})
+}
+
+func (s *statSources) append(stats []Stat) []Stat {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, src := range s.sources {
+		for _, st := range src.f() {
+			stats = append(stats, Stat{src.prefix + st.Name, st.Value})
+		}
+	}
+	return stats
 }

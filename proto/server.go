@@ -81,6 +81,7 @@ type Server struct {
 
 	originsMu sync.Mutex
 	origins   []namedCount // changes counted per named source
+	extra     statSources
 
 	stats serverStats
 }
@@ -493,8 +494,12 @@ func (s *Server) Stats() []Stat {
 		stats = append(stats, Stat{"changes_from_" + o.name, o.n.Load()})
 	}
 	s.originsMu.Unlock()
-	return append(stats, Stat{"changes_from_clients", st.fromClients.Load()})
+	stats = append(stats, Stat{"changes_from_clients", st.fromClients.Load()})
+	return s.extra.append(stats)
 }
+
+// AddStats adds the counters f returns, their names prefixed, to Stats.
+func (s *Server) AddStats(prefix string, f func() []Stat) { s.extra.add(prefix, f) }
 
 // percent is n of total in whole percent, rounded up so that a table
 // with anything in it never shows 0.

@@ -1,0 +1,181 @@
+package main
+
+// The kernel bridge with real processes and real kernels: a server that
+// mirrors the kernel of one network namespace, a client that installs the
+// tables into another. The namespaces are the test's own, made and removed
+// here; they are configured only, and no packet is sent.
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// netns is a network namespace the test made, with a veth pair inside it
+// (dummy links do not work on every machine; veth pairs do).
+type netns struct {
+	t    *testing.T
+	name string
+}
+
+func newNetns(t *testing.T, addr, addr6 string) *netns {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (CAP_NET_ADMIN) to make network namespaces")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("needs ip (iproute2) to make network namespaces")
+	}
+	n := &netns{t: t, name: fmt.Sprintf("rtm-test-%d-%d", os.Getpid(), instSeq.Add(1))}
+	if out, err := exec.Command("ip", "netns", "add", n.name).CombinedOutput(); err != nil {
+		t.Skipf("cannot make a network namespace here: %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", n.name).Run() })
+	n.ip("link", "add", "veth0", "type", "veth", "peer", "name", "veth1")
+	n.ip("link", "set", "veth0", "up")
+	n.ip("link", "set", "veth1", "up")
+	n.ip("addr", "add", addr, "dev", "veth0")
+	n.ip("addr", "add", addr6, "dev", "veth0", "nodad")
+	return n
+}
+
+func (n *netns) ip(args ...string) string {
+	n.t.Helper()
+	out, err := exec.Command("ip", append([]string{"-n", n.name}, args...)...).CombinedOutput()
+	if err != nil {
+		n.t.Fatalf("ip -n %s %s: %v: %s", n.name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// rtm starts rtm in the namespace.
+func (n *netns) rtm(args ...string) *proc {
+	n.t.Helper()
+	return startCmd(n.t, exec.Command("ip", append([]string{"netns", "exec", n.name, rtmBin}, args...)...))
+}
+
+// marked lists the namespace's routes and neighbours that carry proto as
+// "ip route" and "ip neigh" print them, sorted.
+func (n *netns) marked(proto string) []string {
+	var out []string
+	var routes, routes6 []struct {
+		Dst, Gateway, Dev string
+	}
+	json.Unmarshal([]byte(n.ip("-j", "route", "show", "proto", proto)), &routes)
+	json.Unmarshal([]byte(n.ip("-j", "-6", "route", "show", "proto", proto)), &routes6)
+	for _, r := range append(routes, routes6...) {
+		l := r.Dst
+		if r.Gateway != "" {
+			l += " via " + r.Gateway
+		}
+		out = append(out, l+" dev "+r.Dev)
+	}
+	var neigh []struct {
+		Dst, Dev, Lladdr string
+		State           []string
+	}
+	json.Unmarshal([]byte(n.ip("-j", "neigh", "show", "proto", proto)), &neigh)
+	for _, e := range neigh {
+		out = append(out, fmt.Sprintf("%s lladdr %s dev %s %v", e.Dst, e.Lladdr, e.Dev, e.State))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestKernelMirror: namespace A's kernel, to an rtm server, to a client
+// installing into namespace B's kernel. Routes with and without gateway,
+// neighbours, deletes; a blackhole route is counted, not mirrored; B's
+// own routes are never touched; a client killed and restarted with less
+// to install cleans up after itself.
+func TestKernelMirror(t *testing.T) {
+	a := newNetns(t, "192.0.2.1/24", "2001:db8::a/64")
+	b := newNetns(t, "192.0.2.2/24", "2001:db8::b/64")
+	b.ip("route", "add", "203.0.113.0/24", "via", "192.0.2.9", "dev", "veth0", "proto", "static")
+	in := newInstance(t)
+	a.ip("route", "add", "198.51.100.0/24", "via", "192.0.2.254", "dev", "veth0")
+	srv := a.rtm(append([]string{"server", "--framed", "--from-kernel"}, in.flags()...)...)
+	srv.must("")
+	srv.must("expect route 198.51.100.0/24 via 192.0.2.254 dev veth0", "expect route 192.0.2.0/24 dev veth0")
+	cl := b.rtm("client", "--framed", "--to-kernel", "--socket", in.socket, "--client-name", "installer")
+	cl.must("")
+	a.ip("route", "add", "198.51.100.128/25", "dev", "veth0")
+	a.ip("route", "add", "2001:db8:1::/64", "via", "2001:db8::1", "dev", "veth0")
+	a.ip("route", "add", "blackhole", "203.0.113.128/25")
+	a.ip("neigh", "add", "192.0.2.77", "lladdr", "02:00:00:00:00:77", "dev", "veth0", "nud", "permanent")
+	// A's connected IPv6 prefix is installed beside B's own: IPv6 routes
+	// of one prefix with other metrics coexist. Its IPv4 one is B's.
+	want := []string{
+		"192.0.2.77 lladdr 02:00:00:00:00:77 dev veth0 [PERMANENT]",
+		"198.51.100.0/24 via 192.0.2.254 dev veth0",
+		"198.51.100.128/25 dev veth0",
+		"2001:db8:1::/64 via 2001:db8::1 dev veth0",
+		"2001:db8::/64 dev veth0",
+	}
+	var got []string
+	if !waitFor(20*time.Second, func() bool { got = b.marked("82"); return slices.Equal(got, want) }) {
+		t.Fatalf("namespace B's rtm entries:\n%s\nwant:\n%s\nserver: %s\nclient: %s", strings.Join(got, "\n"), strings.Join(want, "\n"), srv.errb.String(), cl.errb.String())
+	}
+	if s := srv.must("show stats"); statValue(s, "kernel_skipped_blackhole") < 1 || statValue(s, "changes_from_kernel") < 5 {
+		t.Fatalf("server stats:\n%s", s)
+	}
+	// The prefix of B's own connected route was not fought over, and B's
+	// static route is there as it was.
+	if r := b.ip("route", "show", "203.0.113.0/24"); !strings.Contains(r, "via 192.0.2.9") || !strings.Contains(r, "proto static") {
+		t.Fatalf("B's own route: %q", r)
+	}
+	if s := cl.must("show stats"); statValue(s, "kernel_route_foreign") != 1 {
+		t.Fatalf("client stats:\n%s", s)
+	}
+	// Deletes follow.
+	a.ip("route", "del", "198.51.100.128/25")
+	a.ip("neigh", "del", "192.0.2.77", "dev", "veth0")
+	want = want[1:]
+	want = slices.DeleteFunc(want, func(s string) bool { return strings.HasPrefix(s, "198.51.100.128/25") })
+	if !waitFor(20*time.Second, func() bool { got = b.marked("82"); return slices.Equal(got, want) }) {
+		t.Fatalf("after deletes, B's rtm entries:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// An installer killed, then the tables shrink, then another starts: it
+	// deletes what its predecessor installed and rtm no longer has.
+	cl.cmd.Process.Kill()
+	<-cl.done
+	a.ip("route", "del", "2001:db8:1::/64")
+	srv.must("sync", "expect no route 2001:db8:1::/64")
+	cl = b.rtm("client", "--framed", "--to-kernel", "--socket", in.socket, "--client-name", "installer2")
+	cl.must("")
+	want = []string{"198.51.100.0/24 via 192.0.2.254 dev veth0", "2001:db8::/64 dev veth0"}
+	if !waitFor(20*time.Second, func() bool { got = b.marked("82"); return slices.Equal(got, want) }) {
+		t.Fatalf("after the installer's restart, B's rtm entries:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// A typed change at the server reaches B too.
+	srv.must("C,192.0.2.128/25,192.0.2.253,veth0")
+	want = append(want, "192.0.2.128/25 via 192.0.2.253 dev veth0")
+	slices.Sort(want)
+	if !waitFor(20*time.Second, func() bool { got = b.marked("82"); return slices.Equal(got, want) }) {
+		t.Fatalf("after a typed change, B's rtm entries:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestKernelFlags: the kernel flags are usage errors without the flag
+// they tune, and a bad table or protocol is named.
+func TestKernelFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"server", "--kernel-table", "7"}, "--kernel-table tunes --from-kernel: give --from-kernel too"},
+		{[]string{"server", "--from-kernel", "--kernel-table", "x"}, `want main or a table number from 1, got "x"`},
+		{[]string{"server", "--from-kernel", "--kernel-prefer", "5"}, "--kernel-prefer 5: want 4 or 6"},
+		{[]string{"client", "--kernel-proto", "90"}, "--kernel-proto tunes --to-kernel: give --to-kernel too"},
+		{[]string{"client", "--to-kernel", "--kernel-proto", "300"}, "--kernel-proto 300: want 1 to 255"},
+	} {
+		r := runRTM(t, "", tc.args...)
+		if r.code != 2 || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", tc.args, r.code, r.stderr, tc.want)
+		}
+	}
+}
