@@ -77,7 +77,7 @@ func (n *netns) marked(proto string) []string {
 	}
 	var neigh []struct {
 		Dst, Dev, Lladdr string
-		State           []string
+		State            []string
 	}
 	json.Unmarshal([]byte(n.ip("-j", "neigh", "show", "proto", proto)), &neigh)
 	for _, e := range neigh {
