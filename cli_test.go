@@ -4,7 +4,9 @@ package main
 // leaves behind (nothing), and the start-up banner.
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"rtm/proto"
 )
 
 // shmLeftovers lists the files under /dev/shm of an instance's store.
@@ -242,5 +246,99 @@ func TestClientRefusedExits(t *testing.T) {
 	}
 	if code := watch.cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(watch.errb.String(), "uid 65534 may not connect") {
 		t.Fatalf("refused on reconnect: exit %d, stderr %q", code, watch.errb.String())
+	}
+}
+
+// TestListAndRemoveInstances: rtm ls tells a live instance (with its pid
+// and its last change), a stopped one, a crashed one and a stale socket;
+// rtm rm removes what no server runs and refuses a live instance.
+func TestListAndRemoveInstances(t *testing.T) {
+	runtime := t.TempDir()
+	rtm := func(stdin string, args ...string) result {
+		cmd := exec.Command(rtmBin, args...)
+		cmd.Env = append(os.Environ(), "XDG_RUNTIME_DIR="+runtime)
+		return runCmd(t, cmd, stdin, time.Minute)
+	}
+	base := fmt.Sprintf("ls%d", os.Getpid())
+	live, stopped, crashed := base+"-live", base+"-stopped", base+"-crashed"
+	for _, n := range []string{live, stopped, crashed} {
+		t.Cleanup(func() { os.Remove("/dev/shm/rtm." + n) })
+	}
+	if r := rtm("C,10.1.0.0/16,-,eth0\n", "server", "--name", stopped, "--exit-at-eof"); r.code != 0 {
+		t.Fatalf("stopped: %s", r.stderr)
+	}
+	srv := exec.Command(rtmBin, "server", "--name", live)
+	srv.Env = append(os.Environ(), "XDG_RUNTIME_DIR="+runtime)
+	in, _ := srv.StdinPipe()
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
+	io.WriteString(in, "C,10.2.0.0/16,-,eth0\nC,02:00:00:00:00:01,10.2.0.1\n")
+	crash := exec.Command(rtmBin, "server", "--name", crashed)
+	crash.Env = append(os.Environ(), "XDG_RUNTIME_DIR="+runtime)
+	cin, _ := crash.StdinPipe()
+	if err := crash.Start(); err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(cin, "C,10.3.0.0/16,-,eth0\n")
+	var list []proto.Instance
+	state := func(name string) (proto.Instance, bool) {
+		for _, i := range list {
+			if i.Name == name {
+				return i, true
+			}
+		}
+		return proto.Instance{}, false
+	}
+	if !waitFor(20*time.Second, func() bool {
+		r := rtm("", "ls", "--json")
+		list = nil
+		json.Unmarshal([]byte(r.stdout), &list)
+		l, _ := state(live)
+		c, _ := state(crashed)
+		return l.Store != nil && l.Store.MACs == 1 && !l.Store.Changed.IsZero() && c.Store != nil && c.Store.Routes == 1
+	}) {
+		t.Fatalf("rtm ls never showed the live servers' changes: %+v", list)
+	}
+	crash.Process.Kill() // leaves its socket file and a dirty store
+	crash.Wait()
+	r := rtm("", "ls", "--json")
+	list = nil
+	if err := json.Unmarshal([]byte(r.stdout), &list); err != nil {
+		t.Fatalf("rtm ls --json: %v: %q", err, r.stdout)
+	}
+	for name, want := range map[string]string{live: proto.StateLive, stopped: proto.StateStopped, crashed: proto.StateStale} {
+		got, ok := state(name)
+		if !ok || got.State != want {
+			t.Errorf("%s: %+v, want state %q", name, got, want)
+		}
+	}
+	if l, _ := state(live); l.PID != srv.Process.Pid || l.Store.Routes != 1 {
+		t.Errorf("live instance: %+v (pid %d)", l, srv.Process.Pid)
+	}
+	if r := rtm("", "ls"); !strings.Contains(r.stdout, "NAME") || !strings.Contains(r.stdout, live) {
+		t.Errorf("rtm ls:\n%s", r.stdout)
+	}
+	// rm: the live one is refused and kept; the others go.
+	r = rtm("", "rm", live, stopped, crashed)
+	if r.code != 1 || !strings.Contains(r.stderr, "instance "+live+": a server is running it") {
+		t.Fatalf("rtm rm: exit %d, stderr %q", r.code, r.stderr)
+	}
+	for _, n := range []string{stopped, crashed} {
+		if !strings.Contains(r.stdout, "removed /dev/shm/rtm."+n) {
+			t.Errorf("rtm rm did not remove %s: %q", n, r.stdout)
+		}
+	}
+	if !strings.Contains(r.stdout, "removed "+filepath.Join(runtime, "rtm", crashed+".sock")) {
+		t.Errorf("rtm rm left the stale socket: %q", r.stdout)
+	}
+	list = nil
+	json.Unmarshal([]byte(rtm("", "ls", "--json").stdout), &list)
+	if len(list) != 1 || list[0].Name != live {
+		t.Fatalf("after rm: %+v", list)
+	}
+	if r := rtm("", "rm", stopped); r.code != 1 || !strings.Contains(r.stderr, "no such instance") {
+		t.Fatalf("rm of a removed instance: exit %d, %q", r.code, r.stderr)
 	}
 }

@@ -9,18 +9,19 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
 	"github.com/chzyer/readline"
@@ -40,7 +41,9 @@ Usage:
   rtm server  [flags]        own the tables; read commands from the prompt, stdin or --script
   rtm client  [flags]        subscribe to a server; read-only commands, --watch for changes
   rtm test    [flags] FILE…  run scenario files against real server and client processes
-  rtm bench   [flags]        measure the performance targets B1–B8
+  rtm bench   [flags]        measure rtm against the targets and this machine's limits
+  rtm ls      [--json]       list this user's instances: live, stopped, crashed, stale
+  rtm rm      NAME…          remove stopped instances (their store and stale socket)
   rtm version                print version information
 
 Every mode takes -h for its flags. Type "help" at the prompt for the command language.
@@ -57,7 +60,7 @@ func main() {
 
 func run(args []string) int {
 	if len(args) == 0 {
-		fmt.Fprintf(os.Stderr, usage, defaultName, defaultSocket("NAME"))
+		fmt.Fprintf(os.Stderr, usage, defaultName, proto.DefaultSocket("NAME"))
 		return 2
 	}
 	switch args[0] {
@@ -69,31 +72,24 @@ func run(args []string) int {
 		return testMode(args[1:])
 	case "bench":
 		return benchMode(args[1:])
+	case "ls":
+		return lsMode(args[1:])
+	case "rm":
+		return rmMode(args[1:])
 	case "version", "--version", "-version":
 		fmt.Printf("rtm %s (protocol %d, store layout %d, %s %s/%s)\n",
 			version, proto.Version, store.LayoutVersion, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return 0
 	case "help", "-h", "--help", "-help":
-		fmt.Printf(usage, defaultName, defaultSocket("NAME"))
+		fmt.Printf(usage, defaultName, proto.DefaultSocket("NAME"))
 		return 0
 	}
 	fmt.Fprintf(os.Stderr, "rtm: unknown mode %q\n\n", args[0])
-	fmt.Fprintf(os.Stderr, usage, defaultName, defaultSocket("NAME"))
+	fmt.Fprintf(os.Stderr, usage, defaultName, proto.DefaultSocket("NAME"))
 	return 2
 }
 
 const defaultName = "default"
-
-// defaultSocket follows the XDG runtime directory when there is one (it is
-// private to the user and cleared at logout), else a private dir in /tmp.
-func defaultSocket(name string) string {
-	if dir := os.Getenv("XDG_RUNTIME_DIR"); dir != "" {
-		return filepath.Join(dir, "rtm", name+".sock")
-	}
-	return filepath.Join(os.TempDir(), "rtm-"+strconv.Itoa(os.Getuid()), name+".sock")
-}
-
-func defaultStore(name string) string { return "/dev/shm/rtm." + name }
 
 // instanceFlags are shared by server and client.
 type instanceFlags struct {
@@ -105,7 +101,7 @@ type instanceFlags struct {
 
 func (f *instanceFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.name, "name", defaultName, "instance `name`: picks the default socket and store")
-	fs.StringVar(&f.socket, "socket", "", "socket `path` (default: "+defaultSocket("NAME")+")")
+	fs.StringVar(&f.socket, "socket", "", "socket `path` (default: "+proto.DefaultSocket("NAME")+")")
 	fs.Var(&f.scripts, "script", "replay `FILE` before reading stdin or the prompt (repeatable)")
 	fs.BoolVar(&f.keepGoing, "keep-going", false, "report every failing line of a replay instead of stopping at the first; the exit status is 1 all the same")
 	fs.BoolVar(&f.framed, "framed", false, "the machine interface: after each command's output, one line \\x00ok or \\x00err<TAB>message (README: \"Driving rtm from a program\")")
@@ -114,11 +110,11 @@ func (f *instanceFlags) register(fs *flag.FlagSet) {
 // resolve checks the flags that name files and fills in the defaults.
 // Nothing is created before it has passed.
 func (f *instanceFlags) resolve() error {
-	if err := checkInstanceName(f.name); err != nil {
-		return err
+	if err := proto.CheckInstanceName(f.name); err != nil {
+		return fmt.Errorf("--name: %w", err)
 	}
 	if f.socket == "" {
-		f.socket = defaultSocket(f.name)
+		f.socket = proto.DefaultSocket(f.name)
 	}
 	for _, s := range f.scripts {
 		fi, err := os.Stat(s)
@@ -130,23 +126,6 @@ func (f *instanceFlags) resolve() error {
 		}
 	}
 	return nil
-}
-
-// checkInstanceName admits plain file names: the name becomes part of the
-// socket's and the store's file names.
-func checkInstanceName(name string) error {
-	ok := name != "" && len(name) <= 64 && isNameByte(name[0]) && name[0] != '.' && name[0] != '-'
-	for i := 0; ok && i < len(name); i++ {
-		ok = isNameByte(name[i])
-	}
-	if !ok {
-		return fmt.Errorf("--name %q: want 1 to 64 letters, digits, '.', '-' or '_', not starting with '.' or '-'", name)
-	}
-	return nil
-}
-
-func isNameByte(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '-' || c == '_'
 }
 
 // kernelTable is a routing table: main (0 for package kernel) or a number.
@@ -314,7 +293,7 @@ func serverMode(args []string) int {
 	// longer has, which the import would never delete.
 	fresh = fresh || fromKernel
 	if storePath == "" {
-		storePath = defaultStore(f.name)
+		storePath = proto.DefaultStore(f.name)
 	}
 	// Capacities size a store when it is created; given explicitly, they
 	// must match an existing store's (or --fresh recreates it).
@@ -711,4 +690,74 @@ func testMode(args []string) int {
 
 func benchMode(args []string) int {
 	return repl.Bench(args, os.Stdout, os.Stderr)
+}
+
+func lsMode(args []string) int {
+	fs := newFlagSet("ls", "[--json]", "Lists this user's instances: the sockets in "+proto.SocketDir()+"\nand the stores in "+proto.StoreDir+". An instance is live (a server runs it),\nstopped (its store is kept for the next server), crashed (kept, and the next\nserver repairs it) or a stale socket (no server behind it; rtm rm removes it).\n")
+	js := fs.Bool("json", false, "one JSON array")
+	if rc := parseFlags(fs, args); rc >= 0 {
+		return rc
+	}
+	list, err := proto.Instances()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "rtm ls:", err)
+		return 1
+	}
+	if *js {
+		if list == nil {
+			list = []proto.Instance{}
+		}
+		b, _ := json.Marshal(list)
+		fmt.Println(string(b))
+		return 0
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tSTATE\tPID\tROUTES\tMACS\tSIZE\tCHANGED\tSTORE")
+	for _, in := range list {
+		pid, routes, macs, size, changed, path := "-", "-", "-", "-", "-", "-"
+		if in.PID != 0 {
+			pid = strconv.Itoa(in.PID)
+		}
+		if st := in.Store; st != nil {
+			routes = fmt.Sprintf("%d/%d", st.Routes, st.RouteCapacity)
+			macs = fmt.Sprintf("%d/%d", st.MACs, st.MACCapacity)
+			size = fmt.Sprintf("%.1f MiB", float64(st.Bytes)/(1<<20))
+			path = st.Path
+			if !st.Changed.IsZero() {
+				changed = st.Changed.Format("2006-01-02 15:04:05")
+			}
+		}
+		if in.Issue != "" {
+			path += " (" + in.Issue + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", in.Name, in.State, pid, routes, macs, size, changed, path)
+	}
+	tw.Flush()
+	return 0
+}
+
+func rmMode(args []string) int {
+	fs := newFlagSet("rm", "NAME...", "Removes stopped instances: the store (all its tables) and a stale socket.\nA live instance is refused: quit its server first.\n")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() == 0 {
+		fmt.Fprintln(os.Stderr, "rtm rm: want the NAME of an instance (rtm ls lists them)")
+		return 2
+	}
+	rc := 0
+	for _, name := range fs.Args() {
+		removed, err := proto.RemoveInstance(name)
+		for _, p := range removed {
+			fmt.Printf("removed %s\n", p)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "rtm rm:", err)
+			rc = 1
+		}
+	}
+	return rc
 }

@@ -65,9 +65,10 @@ type Server struct {
 	uid     uint32
 	started time.Time
 
-	mu  sync.Mutex // guards st, log and the order of changes
-	st  *store.Store
-	log *changeLog
+	mu     sync.Mutex // guards st, log, marked and the order of changes
+	st     *store.Store
+	log    *changeLog
+	marked uint64 // the last change whose time the store holds
 
 	conns   atomic.Pointer[[]*serverConn]
 	nextID  atomic.Uint64
@@ -128,7 +129,32 @@ func Start(o ServerOptions) (*Server, error) {
 		log:     newChangeLog(0, cmp.Or(o.LogBytes, DefaultLogBytes)),
 	}
 	s.conns.Store(&[]*serverConn{})
+	go s.markChanges()
 	return s, nil
+}
+
+// markChanges records in the store, once a second at most, when the
+// tables last changed (rtm ls shows it): no cost on a change.
+func (s *Server) markChanges() {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for range tick.C {
+		if s.closing.Load() {
+			return
+		}
+		s.mu.Lock()
+		s.markChanged()
+		s.mu.Unlock()
+	}
+}
+
+// markChanged marks the store if there were changes since the last mark.
+// Callers hold s.mu.
+func (s *Server) markChanged() {
+	if pub := s.log.published.Load(); pub != s.marked {
+		s.marked = pub
+		s.st.MarkChanged(time.Now())
+	}
 }
 
 // openStore opens the store and applies Fresh. Capacities asked for must
@@ -223,6 +249,7 @@ func (s *Server) Close(reason string, timeout time.Duration) error {
 	if s.opts.Unlink {
 		return s.st.Remove()
 	}
+	s.markChanged()
 	return s.st.Close()
 }
 

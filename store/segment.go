@@ -27,7 +27,8 @@ import (
 //	  128 writer pid            \
 //	  136 clean flag             |  dynamic: the writer's bookkeeping
 //	  144 MAC count              |
-//	  152 route count           /
+//	  152 route count            |
+//	  160 last change (Unix ns) /   marked by the writer now and then
 //	  192 shift epoch               odd while a delete moves entries
 //	  256 journal: state, index, 7 old words (undo or redo record)
 //	4096                        slots × 32 B         MAC slots
@@ -82,7 +83,8 @@ type header struct {
 	clean      atomic.Uint64
 	macCount   atomic.Uint64
 	routeCount atomic.Uint64
-	_          [4]uint64
+	changed    atomic.Uint64 // when the tables last changed, Unix ns; 0 if unknown
+	_          [3]uint64
 	epoch      atomic.Uint64 // alone in its cache line: every reader polls it
 	_          [7]uint64
 

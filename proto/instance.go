@@ -1,0 +1,184 @@
+package proto
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"rtm/store"
+)
+
+// An instance is a server's name: it picks the socket (in the user's
+// runtime directory) and the store (under /dev/shm) unless flags say
+// otherwise. These functions name, list and remove instances by their
+// default files.
+
+// SocketDir is where instances' sockets are: the XDG runtime directory
+// when there is one (private to the user, cleared at logout), else a
+// private directory in /tmp.
+func SocketDir() string {
+	if dir := os.Getenv("XDG_RUNTIME_DIR"); dir != "" {
+		return filepath.Join(dir, "rtm")
+	}
+	return filepath.Join(os.TempDir(), "rtm-"+strconv.Itoa(os.Getuid()))
+}
+
+// StoreDir is where instances' stores are: POSIX shared memory.
+const StoreDir = "/dev/shm"
+
+// DefaultSocket is the socket of instance name.
+func DefaultSocket(name string) string { return filepath.Join(SocketDir(), name+".sock") }
+
+// DefaultStore is the store of instance name.
+func DefaultStore(name string) string { return filepath.Join(StoreDir, "rtm."+name) }
+
+// CheckInstanceName admits plain file names: the name becomes part of
+// the socket's and the store's file names.
+func CheckInstanceName(name string) error {
+	ok := name != "" && len(name) <= 64 && name[0] != '.' && name[0] != '-'
+	for i := 0; ok && i < len(name); i++ {
+		c := name[i]
+		ok = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '-' || c == '_'
+	}
+	if !ok {
+		return fmt.Errorf("instance name %q: want 1 to 64 letters, digits, '.', '-' or '_', not starting with '.' or '-'", name)
+	}
+	return nil
+}
+
+// Instance is what rtm ls says of one instance.
+type Instance struct {
+	Name   string            `json:"name"`
+	State  string            `json:"state"` // live, stopped, crashed, stale socket
+	PID    int               `json:"pid,omitempty"`
+	Socket string            `json:"socket,omitempty"` // "" if there is none
+	Store  *store.Inspection `json:"store,omitempty"`  // nil if there is none
+	Issue  string            `json:"issue,omitempty"`  // what is odd about it
+}
+
+// Instance states.
+const (
+	StateLive    = "live"         // a server serves it
+	StateStopped = "stopped"      // its store is kept for the next server
+	StateCrashed = "crashed"      // its store is kept; the next server repairs it
+	StateStale   = "stale socket" // a socket file with no server behind it
+)
+
+// Instances lists the instances of this user: the sockets in SocketDir
+// and the stores in StoreDir, sorted by name.
+func Instances() ([]Instance, error) {
+	byName := map[string]*Instance{}
+	get := func(name string) *Instance {
+		if byName[name] == nil {
+			byName[name] = &Instance{Name: name}
+		}
+		return byName[name]
+	}
+	socks, err := filepath.Glob(filepath.Join(SocketDir(), "*.sock"))
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range socks {
+		get(strings.TrimSuffix(filepath.Base(s), ".sock")).Socket = s
+	}
+	stores, err := filepath.Glob(filepath.Join(StoreDir, "rtm.*"))
+	if err != nil {
+		return nil, err
+	}
+	uid := os.Getuid()
+	for _, p := range stores {
+		name := strings.TrimPrefix(filepath.Base(p), "rtm.")
+		if strings.Contains(name, ".tmp-") || CheckInstanceName(name) != nil || !ownedBy(p, uid) {
+			continue // a store being created, or not one of ours
+		}
+		in := get(name)
+		if st, err := store.Inspect(p); err != nil {
+			in.Issue = err.Error()
+		} else {
+			in.Store = &st
+		}
+	}
+	out := make([]Instance, 0, len(byName))
+	for _, in := range byName {
+		in.State = in.state()
+		out = append(out, *in)
+	}
+	slices.SortFunc(out, func(a, b Instance) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
+}
+
+func ownedBy(path string, uid int) bool {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return !ok || int(st.Uid) == uid
+}
+
+// state says what the instance's files tell, and fills in its pid.
+func (in *Instance) state() string {
+	live := in.Socket != "" && socketLive(in.Socket)
+	switch {
+	case in.Store != nil && in.Store.Live:
+		in.PID = in.Store.WriterPID
+		return StateLive
+	case live:
+		return StateLive // a server whose store is elsewhere (--store)
+	case in.Socket != "":
+		return StateStale
+	case in.Store != nil && !in.Store.Clean:
+		return StateCrashed
+	}
+	return StateStopped
+}
+
+// socketLive reports whether a server accepts on path. It connects and
+// closes without a hello, which a server takes for such a probe.
+func socketLive(path string) bool {
+	c, err := net.DialTimeout("unixpacket", path, time.Second)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+// ErrLive refuses to remove an instance a server serves.
+var ErrLive = errors.New("a server is running it")
+
+// RemoveInstance removes a stopped instance's store and stale socket. A
+// live one is refused with ErrLive, and nothing is removed. (Temporary
+// files a killed server left are the next server's to remove: only it
+// can tell them from those of a server starting now.)
+func RemoveInstance(name string) ([]string, error) {
+	if err := CheckInstanceName(name); err != nil {
+		return nil, err
+	}
+	sock, path := DefaultSocket(name), DefaultStore(name)
+	if socketLive(sock) {
+		return nil, fmt.Errorf("instance %s: %w (socket %s); quit it first", name, ErrLive, sock)
+	}
+	if st, err := store.Inspect(path); err == nil && st.Live {
+		return nil, fmt.Errorf("instance %s: %w (pid %d holds %s); quit it first", name, ErrLive, st.WriterPID, path)
+	}
+	var removed []string
+	for _, p := range []string{path, sock} {
+		if err := os.Remove(p); err == nil {
+			removed = append(removed, p)
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return removed, fmt.Errorf("instance %s: %w", name, err)
+		}
+	}
+	if len(removed) == 0 {
+		return nil, fmt.Errorf("instance %s: no such instance (no %s, no %s)", name, path, sock)
+	}
+	return removed, nil
+}
