@@ -169,7 +169,7 @@ func TestKernelFlags(t *testing.T) {
 	}{
 		{[]string{"server", "--kernel-table", "7"}, "--kernel-table tunes --from-kernel: give --from-kernel too"},
 		{[]string{"server", "--from-kernel", "--kernel-table", "x"}, `want main or a table number from 1, got "x"`},
-		{[]string{"server", "--from-kernel", "--kernel-prefer", "5"}, "--kernel-prefer 5: want 4 or 6"},
+		{[]string{"server", "--from-kernel", "--kernel-prefer", "5"}, `invalid value "5" for flag -kernel-prefer: want 4 or 6, got "5"`},
 		{[]string{"client", "--kernel-proto", "90"}, "--kernel-proto tunes --to-kernel: give --to-kernel too"},
 		{[]string{"client", "--to-kernel", "--kernel-proto", "300"}, "--kernel-proto 300: want 1 to 255"},
 	} {

@@ -9,7 +9,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -19,9 +18,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
-	"text/tabwriter"
 	"time"
 
 	"github.com/chzyer/readline"
@@ -94,7 +91,7 @@ const defaultName = "default"
 // instanceFlags are shared by server and client.
 type instanceFlags struct {
 	name, socket string
-	scripts      multiFlag
+	scripts      []string
 	keepGoing    bool
 	framed       bool
 }
@@ -102,7 +99,7 @@ type instanceFlags struct {
 func (f *instanceFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.name, "name", defaultName, "instance `name`: picks the default socket and store")
 	fs.StringVar(&f.socket, "socket", "", "socket `path` (default: "+proto.DefaultSocket("NAME")+")")
-	fs.Var(&f.scripts, "script", "replay `FILE` before reading stdin or the prompt (repeatable)")
+	listFlag(fs, &f.scripts, "script", "replay `FILE` before reading stdin or the prompt (repeatable)", parseString)
 	fs.BoolVar(&f.keepGoing, "keep-going", false, "report every failing line of a replay instead of stopping at the first; the exit status is 1 all the same")
 	fs.BoolVar(&f.framed, "framed", false, "the machine interface: after each command's output, one line \\x00ok or \\x00err<TAB>message (README: \"Driving rtm from a program\")")
 }
@@ -128,29 +125,6 @@ func (f *instanceFlags) resolve() error {
 	return nil
 }
 
-// kernelTable is a routing table: main (0 for package kernel) or a number.
-type kernelTable uint32
-
-func (t *kernelTable) String() string {
-	if *t == 0 {
-		return "main"
-	}
-	return strconv.FormatUint(uint64(*t), 10)
-}
-
-func (t *kernelTable) Set(v string) error {
-	if v == "main" {
-		*t = 0
-		return nil
-	}
-	n, err := strconv.ParseUint(v, 10, 32)
-	if err != nil || n == 0 {
-		return fmt.Errorf("want main or a table number from 1, got %q", v)
-	}
-	*t = kernelTable(n)
-	return nil
-}
-
 // checkKernelFlags refuses the kernel flags without the flag they tune.
 func checkKernelFlags(fs *flag.FlagSet, on bool, what string, tuning ...string) error {
 	for _, n := range tuning {
@@ -161,21 +135,31 @@ func checkKernelFlags(fs *flag.FlagSet, on bool, what string, tuning ...string) 
 	return nil
 }
 
-type multiFlag []string
+// listFlag adds a repeatable flag whose values parse appends to list.
+func listFlag[T any](fs *flag.FlagSet, list *[]T, name, usage string, parse func(string) (T, error)) {
+	fs.Func(name, usage, func(v string) error {
+		x, err := parse(v)
+		*list = append(*list, x)
+		return err
+	})
+}
 
-func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
-func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+func parseString(v string) (string, error) { return v, nil }
 
-type uidList []uint32
-
-func (u *uidList) String() string { return fmt.Sprint(*u) }
-func (u *uidList) Set(v string) error {
+func parseUID(v string) (uint32, error) {
 	n, err := strconv.ParseUint(v, 10, 32)
 	if err != nil {
-		return fmt.Errorf("want a numeric uid, got %q", v)
+		return 0, fmt.Errorf("want a numeric uid, got %q", v)
 	}
-	*u = append(*u, uint32(n))
-	return nil
+	return uint32(n), nil
+}
+
+// tableFlag adds the flag that names a routing table, main or a number.
+func tableFlag(fs *flag.FlagSet, t *uint32, usage string) {
+	fs.Func("kernel-table", usage, func(v string) (err error) {
+		*t, err = kernel.ParseTable(v)
+		return err
+	})
 }
 
 func newFlagSet(mode, synopsis, about string) *flag.FlagSet {
@@ -253,12 +237,12 @@ func serverMode(args []string) int {
 		capacity      int
 		routeCapacity int
 		group         bool
-		allow         uidList
-		allowWrite    uidList
+		allow         []uint32
+		allowWrite    []uint32
 		exitAtEOF     bool
 		fresh, unlink bool
 		fromKernel    bool
-		table         kernelTable
+		table         uint32
 		prefer        int
 	)
 	fs := newFlagSet("server", "[flags]", serverAbout)
@@ -267,14 +251,21 @@ func serverMode(args []string) int {
 	fs.IntVar(&capacity, "capacity", store.DefaultCapacity, "MAC table `entries` when the store is created (an existing store keeps its own; with --fresh it is created anew)")
 	fs.IntVar(&routeCapacity, "route-capacity", store.DefaultRouteCapacity, "route table `entries` when the store is created (as --capacity)")
 	fs.BoolVar(&group, "group", false, "let the owner's group connect (socket and store mode 0660)")
-	fs.Var(&allow, "allow-uid", "also accept clients of this `uid`, to read (repeatable)")
-	fs.Var(&allowWrite, "allow-write-uid", "also accept clients of this `uid`, to read and change the tables (repeatable; the server's own uid and root always may)")
+	listFlag(fs, &allow, "allow-uid", "also accept clients of this `uid`, to read (repeatable)", parseUID)
+	listFlag(fs, &allowWrite, "allow-write-uid", "also accept clients of this `uid`, to read and change the tables (repeatable; the server's own uid and root always may)", parseUID)
 	fs.BoolVar(&exitAtEOF, "exit-at-eof", false, "quit when piped stdin ends (default: keep serving until quit, SIGINT or SIGTERM)")
 	fs.BoolVar(&fresh, "fresh", false, "start with empty tables even if the store holds some")
 	fs.BoolVar(&unlink, "unlink", false, "remove the store on a clean quit (default: keep it for the next start)")
 	fs.BoolVar(&fromKernel, "from-kernel", false, "mirror the kernel of this network namespace: dump its routes and neighbours, then follow them (implies --fresh; typed changes still work)")
-	fs.Var(&table, "kernel-table", "with --from-kernel: the routing `table` to follow, main or a number")
-	fs.IntVar(&prefer, "kernel-prefer", 4, "with --from-kernel: the address `family` (4 or 6) whose neighbour wins when several IPs share one MAC")
+	tableFlag(fs, &table, "with --from-kernel: the routing `table` to follow, main or a number (default main)")
+	prefer = 4
+	fs.Func("kernel-prefer", "with --from-kernel: the address `family` (4 or 6) whose neighbour wins when several IPs share one MAC (default 4)", func(v string) error {
+		if v != "4" && v != "6" {
+			return fmt.Errorf("want 4 or 6, got %q", v)
+		}
+		prefer = int(v[0] - '0')
+		return nil
+	})
 	if rc := parseFlags(fs, args); rc >= 0 {
 		return rc
 	}
@@ -282,10 +273,7 @@ func serverMode(args []string) int {
 		fmt.Fprintln(os.Stderr, "rtm server:", err)
 		return 2
 	}
-	if err := checkKernelFlags(fs, fromKernel, "--from-kernel", "kernel-table", "kernel-prefer"); err != nil || prefer != 4 && prefer != 6 {
-		if err == nil {
-			err = fmt.Errorf("--kernel-prefer %d: want 4 or 6", prefer)
-		}
+	if err := checkKernelFlags(fs, fromKernel, "--from-kernel", "kernel-table", "kernel-prefer"); err != nil {
 		fmt.Fprintln(os.Stderr, "rtm server:", err)
 		return 2
 	}
@@ -318,7 +306,7 @@ func serverMode(args []string) int {
 		return 1
 	}
 	if fromKernel {
-		im, err := srv.ImportKernel(context.Background(), kernel.ImporterOptions{Table: uint32(table), PreferFamily: prefer, Logf: console.Printf})
+		im, err := srv.ImportKernel(context.Background(), kernel.ImporterOptions{Table: table, PreferFamily: prefer, Logf: console.Printf})
 		if err != nil {
 			srv.Abandon("server "+f.name+" could not read its kernel", time.Second)
 			fmt.Fprintln(os.Stderr, "rtm server: --from-kernel:", err)
@@ -353,20 +341,20 @@ func serverMode(args []string) int {
 			}
 		}
 	})
-	end := drive(in, f.scripts, stdinInput(&f), !exitAtEOF, console, quit, nil)
+	end := repl.Session{In: in, Console: console, Scripts: f.scripts, Input: stdinInput(&f), StayAtEOF: !exitAtEOF, Quit: quit}.Run()
 	reason := "server " + f.name + " quit"
-	if end.signal != nil {
-		reason = "server " + f.name + " got " + end.signal.String()
+	if end.Signal != nil {
+		reason = "server " + f.name + " got " + end.Signal.String()
 	}
-	if end.startFailed {
+	if end.StartFailed {
 		srv.Abandon(reason, 2*time.Second)
-		return end.rc
+		return end.Status
 	}
 	if err := srv.Close(reason, 2*time.Second); err != nil {
 		fmt.Fprintln(os.Stderr, "rtm server:", err)
 		return 1
 	}
-	return end.rc
+	return end.Status
 }
 
 // The server's own lines change the tables; a client asks the server.
@@ -415,107 +403,15 @@ func sigs(in *repl.Interp, onOther func(os.Signal)) <-chan os.Signal {
 	return quit
 }
 
-// ending is how a session's input ended.
-type ending struct {
-	rc          int
-	signal      os.Signal // the signal that ended it, if one did
-	startFailed bool      // a --script failed: the process never got to serve
-}
-
-// quiesceTimeout bounds how long an exit waits for the command in
-// progress to finish writing its answer.
-const quiesceTimeout = 2 * time.Second
-
-// input is where a session's commands come from after its scripts.
-type input struct {
-	name   string    // "<stdin>", "-c": stands for r in messages
-	r      io.Reader // nil: the prompt
-	framed bool      // the machine interface on stdin and stdout
-}
-
 // stdinInput reads stdin: framed, at the prompt (a terminal), or plain.
-func stdinInput(f *instanceFlags) input {
+func stdinInput(f *instanceFlags) repl.Input {
 	switch {
 	case f.framed:
-		return input{framed: true}
+		return repl.Input{Framed: true}
 	case interactive():
-		return input{}
+		return repl.Input{}
 	}
-	return input{name: "<stdin>", r: os.Stdin}
-}
-
-// drive replays scripts, then src, until the input ends, `quit`, a
-// signal, or (for clients) the session ends. At the end of piped input,
-// stayAtEOF keeps the process up (a server serving, a client watching)
-// until a signal or the session ends. Whatever ends it, every answer
-// already given is written before drive returns, and the exit status is
-// 1 if any replayed line failed.
-func drive(in *repl.Interp, scripts []string, src input, stayAtEOF bool, console *repl.Console, quit <-chan os.Signal, ended <-chan struct{}) ending {
-	result := make(chan ending, 1)
-	go func() {
-		for _, s := range scripts {
-			err := in.RunFile(s)
-			switch {
-			case err == nil:
-			case errors.Is(err, repl.ErrQuit):
-				result <- ending{}
-				return
-			case errors.Is(err, repl.ErrFailed):
-				// --keep-going: each failed line was reported; the exit
-				// status will say so, and the session goes on.
-				report(err)
-			default:
-				report(err)
-				result <- ending{rc: 1, startFailed: !errors.Is(err, repl.ErrInterrupted)}
-				return
-			}
-		}
-		var err error
-		switch {
-		case src.framed:
-			err = in.ServeFramed(os.Stdin, os.Stdout)
-		case src.r == nil:
-			err = in.Interactive(console)
-		default:
-			err = in.RunReader(src.name, src.r)
-			if err == nil && stayAtEOF {
-				// End of piped input does not end a server (clients still
-				// need it; a script ends it with quit) nor a watching client.
-				select {}
-			}
-		}
-		if err != nil && !errors.Is(err, repl.ErrQuit) {
-			report(err)
-			result <- ending{rc: 1}
-			return
-		}
-		result <- ending{}
-	}()
-	var end ending
-	select {
-	case end = <-result:
-	case s := <-quit:
-		end.signal = s
-		in.Interrupt()
-		in.Quiesce(quiesceTimeout)
-		console.Close()
-	case <-ended:
-		in.Interrupt()
-		in.Quiesce(quiesceTimeout)
-		console.Close()
-	}
-	if end.rc == 0 && in.Failed() > 0 {
-		end.rc = 1
-	}
-	return end
-}
-
-// report prints the error that ended a replay; an interrupted one was
-// ended on purpose.
-func report(err error) {
-	if !errors.Is(err, repl.ErrInterrupted) {
-		fmt.Fprintln(os.Stderr, err)
-	}
+	return repl.Input{Name: "<stdin>", R: os.Stdin}
 }
 
 func clientMode(args []string) int {
@@ -525,9 +421,9 @@ func clientMode(args []string) int {
 		watch    bool
 		watchOpt repl.WatchOptions
 		wait     time.Duration
-		commands multiFlag
+		commands []string
 		toKernel bool
-		table    kernelTable
+		table    uint32
 		protocol int
 		metric   uint
 	)
@@ -538,9 +434,9 @@ func clientMode(args []string) int {
 	fs.BoolVar(&watchOpt.Times, "ts", false, "with --watch: the time each change arrived, in the comment (like ip monitor -ts)")
 	fs.BoolVar(&watchOpt.JSON, "json", false, "with --watch: one JSON object per change instead")
 	fs.DurationVar(&wait, "wait", 0, "keep trying to reach the server for up to this `duration`")
-	fs.Var(&commands, "c", "run `COMMAND` and exit, instead of reading stdin (repeatable, in order; like vtysh -c)")
+	listFlag(fs, &commands, "c", "run `COMMAND` and exit, instead of reading stdin (repeatable, in order; like vtysh -c)", parseString)
 	fs.BoolVar(&toKernel, "to-kernel", false, "install the tables into the kernel of this network namespace: routes, and each MAC as a permanent neighbour on the device of its route; rtm's entries carry --kernel-proto, others are never touched")
-	fs.Var(&table, "kernel-table", "with --to-kernel: the routing `table` to install into, main or a number")
+	tableFlag(fs, &table, "with --to-kernel: the routing `table` to install into, main or a number (default main)")
 	fs.IntVar(&protocol, "kernel-proto", kernel.DefaultProtocol, "with --to-kernel: the routing protocol `number` that marks rtm's routes and neighbours (ip route show proto N)")
 	fs.UintVar(&metric, "kernel-metric", 0, "with --to-kernel: the `metric` of rtm's routes (0: the kernel's default)")
 	if rc := parseFlags(fs, args); rc >= 0 {
@@ -573,34 +469,20 @@ func clientMode(args []string) int {
 	}
 	console := newConsole()
 	opts := proto.ClientOptions{Socket: f.socket, Name: client, Logf: console.Printf}
-	var startWatch func(*proto.Client)
 	// Watched changes are the output of --watch: stdout (through the
 	// prompt at a terminal), so `rtm client --watch | head -1` gets them,
 	// and a reader that went away (EPIPE) ends the watch.
-	outGone := make(chan struct{})
-	var watcher *repl.Watcher // made once the session exists: it reads its tables
+	var watcher *repl.Watcher
 	if watch {
 		var out io.Writer = os.Stdout
 		if interactive() {
 			out = console
 		}
-		var gone sync.Once
-		ready := make(chan struct{})
-		opts.Watch = func(ev proto.WatchEvent) {
-			<-ready
-			if err := watcher.Event(ev); err != nil {
-				gone.Do(func() { close(outGone) })
-			}
-		}
-		// The session may see its snapshot before Dial returns; the
-		// watcher, which reads the session's tables, starts right after.
-		startWatch = func(c *proto.Client) {
-			watcher = repl.NewWatcher(c, out, watchOpt)
-			close(ready)
-		}
+		watcher = repl.NewWatcher(out, watchOpt)
+		opts.Watch = watcher.Handle
 	}
 	if toKernel {
-		inst, err := kernel.NewInstaller(kernel.InstallerOptions{Table: uint32(table), Protocol: uint8(protocol), Metric: uint32(metric), Logf: console.Printf})
+		inst, err := kernel.NewInstaller(kernel.InstallerOptions{Table: table, Protocol: uint8(protocol), Metric: uint32(metric), Logf: console.Printf})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "rtm client: --to-kernel:", err)
 			return 1
@@ -608,9 +490,10 @@ func clientMode(args []string) int {
 		defer inst.Close()
 		opts.Install = inst
 	}
-	c, err := dialWithin(opts, wait)
-	if err == nil && startWatch != nil {
-		startWatch(c)
+	opts.Wait = wait
+	c, err := proto.Dial(opts)
+	if err == nil && watcher != nil {
+		watcher.Attach(c)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rtm client:", err)
@@ -638,17 +521,17 @@ func clientMode(args []string) int {
 	})
 	// Piped commands run against the snapshot, then the client exits; a
 	// watching client stays until the server quits or its reader goes.
-	ended := c.Done()
-	if watch {
-		ended = either(c.Done(), outGone)
+	var outputGone <-chan struct{}
+	if watcher != nil {
+		outputGone = watcher.Gone()
 	}
 	src := stdinInput(&f)
 	if len(commands) > 0 {
 		// -c: the commands are the input, a stream of their own
 		// ("-c:2: ..." names the second); stdin is not read.
-		src = input{name: "-c", r: strings.NewReader(strings.Join(commands, "\n") + "\n")}
+		src = repl.Input{Name: "-c", R: strings.NewReader(strings.Join(commands, "\n") + "\n")}
 	}
-	end := drive(in, f.scripts, src, watch || toKernel, console, quit, ended)
+	end := repl.Session{In: in, Console: console, Scripts: f.scripts, Input: src, StayAtEOF: watch || toKernel, Quit: quit, Ended: c.Done(), OutputGone: outputGone}.Run()
 	select {
 	case <-c.Done():
 		if err := c.Err(); err != nil {
@@ -657,31 +540,7 @@ func clientMode(args []string) int {
 		}
 	default:
 	}
-	return end.rc
-}
-
-// either is closed once a or b is.
-func either(a, b <-chan struct{}) <-chan struct{} {
-	ch := make(chan struct{})
-	go func() {
-		select {
-		case <-a:
-		case <-b:
-		}
-		close(ch)
-	}()
-	return ch
-}
-
-func dialWithin(opts proto.ClientOptions, wait time.Duration) (*proto.Client, error) {
-	deadline := time.Now().Add(wait)
-	for {
-		c, err := proto.Dial(opts)
-		if err == nil || errors.Is(err, proto.ErrRefused) || time.Now().After(deadline) {
-			return c, err
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return end.Status
 }
 
 func testMode(args []string) int {
@@ -703,36 +562,10 @@ func lsMode(args []string) int {
 		fmt.Fprintln(os.Stderr, "rtm ls:", err)
 		return 1
 	}
-	if *js {
-		if list == nil {
-			list = []proto.Instance{}
-		}
-		b, _ := json.Marshal(list)
-		fmt.Println(string(b))
-		return 0
+	if err := repl.WriteInstances(os.Stdout, list, *js); err != nil {
+		fmt.Fprintln(os.Stderr, "rtm ls:", err)
+		return 1
 	}
-	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSTATE\tPID\tROUTES\tMACS\tSIZE\tCHANGED\tSTORE")
-	for _, in := range list {
-		pid, routes, macs, size, changed, path := "-", "-", "-", "-", "-", "-"
-		if in.PID != 0 {
-			pid = strconv.Itoa(in.PID)
-		}
-		if st := in.Store; st != nil {
-			routes = fmt.Sprintf("%d/%d", st.Routes, st.RouteCapacity)
-			macs = fmt.Sprintf("%d/%d", st.MACs, st.MACCapacity)
-			size = fmt.Sprintf("%.1f MiB", float64(st.Bytes)/(1<<20))
-			path = st.Path
-			if !st.Changed.IsZero() {
-				changed = st.Changed.Format("2006-01-02 15:04:05")
-			}
-		}
-		if in.Issue != "" {
-			path += " (" + in.Issue + ")"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", in.Name, in.State, pid, routes, macs, size, changed, path)
-	}
-	tw.Flush()
 	return 0
 }
 

@@ -269,9 +269,16 @@ func TestWatchMirrors(t *testing.T) {
 		}
 	}
 	src.waitClients(srv, 1)
+	if !waitFor(20*time.Second, func() bool {
+		return runRTM(t, "", "client", "--socket", dst.socket, "-c", "show info").code == 0
+	}) {
+		t.Fatalf("the mirror server never served: %s", mirrorErr.String())
+	}
 	// The first snapshot is a comment: the mirror starts from a dump.
 	for _, l := range strings.Split(strings.TrimSpace(dump(src)), "\n") {
-		runRTM(t, "", "client", "--socket", dst.socket, "-c", l)
+		if r := runRTM(t, "", "client", "--socket", dst.socket, "-c", l); r.code != 0 {
+			t.Fatalf("%s into the mirror: %s", l, r.stderr)
+		}
 	}
 	srv.must("C,192.0.2.0/24,-,veth0", "U,00:1a:2b:3c:4d:5e,2001:db8::7", "C,02:00:00:00:00:02,10.1.1.8")
 	runRTM(t, "", "client", "--socket", src.socket, "-c", "R,10.1.0.0/16,192.168.1.9,eth1", "-c", "D,02:00:00:00:00:02")

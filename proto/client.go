@@ -28,6 +28,8 @@ type ClientOptions struct {
 	// has replaced the tables. It is called from the session's goroutine,
 	// without the tables' lock: it may read them.
 	Watch func(WatchEvent)
+	// Wait is how long Dial keeps trying to reach the server (0: one try).
+	Wait time.Duration
 	// Install, if set, is programmed with what the client applies: the
 	// whole tables after each snapshot, the changes after each batch
 	// (rtm client --to-kernel). Its counters appear in Stats as kernel_*.
@@ -125,6 +127,10 @@ func Dial(o ClientOptions) (*Client, error) {
 		pongs:  make(map[uint64]chan uint64),
 	}
 	uc, err := c.connect()
+	for deadline := time.Now().Add(o.Wait); err != nil && !errors.Is(err, ErrRefused) && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+		uc, err = c.connect()
+	}
 	if err != nil {
 		return nil, err
 	}

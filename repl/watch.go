@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/netip"
 	"slices"
+	"sync"
 	"time"
 
 	"rtm/proto"
@@ -33,6 +34,10 @@ type Watcher struct {
 	macs   map[store.MAC]netip.Addr
 	buf    []byte
 	loaded bool
+
+	ready chan struct{} // closed by Attach
+	gone  chan struct{} // closed when the output is gone
+	once  sync.Once
 }
 
 // WatchOptions say how a Watcher prints.
@@ -41,10 +46,31 @@ type WatchOptions struct {
 	Times bool // each line says when its change arrived
 }
 
-// NewWatcher returns a Watcher of the client tables t, printing to w.
-func NewWatcher(t Tables, w io.Writer, o WatchOptions) *Watcher {
-	return &Watcher{t: t, w: w, opts: o, routes: map[netip.Prefix]store.Route{}, macs: map[store.MAC]netip.Addr{}}
+// NewWatcher returns a Watcher printing to w. Its Handle is a client's
+// ClientOptions.Watch; it prints once Attach has given it the client's
+// tables (a session may see its first snapshot before Dial returns).
+func NewWatcher(w io.Writer, o WatchOptions) *Watcher {
+	return &Watcher{w: w, opts: o, routes: map[netip.Prefix]store.Route{}, macs: map[store.MAC]netip.Addr{},
+		ready: make(chan struct{}), gone: make(chan struct{})}
 }
+
+// Attach gives the Watcher the tables of the client it watches.
+func (w *Watcher) Attach(t Tables) {
+	w.t = t
+	close(w.ready)
+}
+
+// Handle prints what ev says, once attached. An output that is gone (the
+// reader of a pipe went away) closes Gone.
+func (w *Watcher) Handle(ev proto.WatchEvent) {
+	<-w.ready
+	if err := w.Event(ev); err != nil {
+		w.once.Do(func() { close(w.gone) })
+	}
+}
+
+// Gone is closed once the output has gone away: the watch is over.
+func (w *Watcher) Gone() <-chan struct{} { return w.gone }
 
 // Event prints what ev says, in one write; an error means the output is
 // gone (the reader of a pipe went away).

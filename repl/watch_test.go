@@ -27,7 +27,8 @@ func TestWatcherLines(t *testing.T) {
 	e := newMemEngine()
 	e.routes[netip.MustParsePrefix("10.1.0.0/16")] = route("10.1.0.0/16 192.168.1.1 eth0")
 	var out bytes.Buffer
-	w := NewWatcher(e, &out, WatchOptions{})
+	w := NewWatcher(&out, WatchOptions{})
+	w.Attach(e)
 	m := store.MAC{0, 0x1a, 0x2b, 0x3c, 0x4d, 0x5e}
 	events := []proto.WatchEvent{
 		{Snapshot: true, Seq: 7},
@@ -72,7 +73,8 @@ func TestWatcherReplays(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	src := newMemEngine()
 	var out bytes.Buffer
-	w := NewWatcher(src, &out, WatchOptions{Times: true})
+	w := NewWatcher(&out, WatchOptions{Times: true})
+	w.Attach(src)
 	w.Event(proto.WatchEvent{Snapshot: true})
 	seq := uint64(0)
 	for round := range 50 {
@@ -137,7 +139,8 @@ func TestWatcherReplays(t *testing.T) {
 // change, and a snapshot event.
 func TestWatcherJSON(t *testing.T) {
 	var out bytes.Buffer
-	w := NewWatcher(newMemEngine(), &out, WatchOptions{JSON: true})
+	w := NewWatcher(&out, WatchOptions{JSON: true})
+	w.Attach(newMemEngine())
 	w.Event(proto.WatchEvent{Snapshot: true, Seq: 1})
 	w.Event(proto.WatchEvent{Changes: []proto.Change{
 		{Seq: 2, Record: proto.Record{Op: proto.OpRouteCreate, Route: route("192.0.2.0/24 - veth0")}},

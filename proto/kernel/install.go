@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strconv"
 	"sync"
 	"time"
 
@@ -42,6 +43,19 @@ type InstallerOptions struct {
 	// Logf, if set, gets one line per refused key (once per reason) and
 	// per resync.
 	Logf func(format string, args ...any)
+}
+
+// ParseTable reads a routing table as rtm's flags take it: "main" (0
+// here, 254 to the kernel) or a number from 1.
+func ParseTable(v string) (uint32, error) {
+	if v == "main" {
+		return 0, nil
+	}
+	n, err := strconv.ParseUint(v, 10, 32)
+	if err != nil || n == 0 {
+		return 0, fmt.Errorf("want main or a table number from 1, got %q", v)
+	}
+	return uint32(n), nil
 }
 
 // MACEntry is one entry of rtm's MAC table.

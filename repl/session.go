@@ -1,0 +1,120 @@
+package repl
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+)
+
+// Session runs a process's commands: its --script files, then its input
+// (piped lines, the prompt, or the framed protocol), until the input
+// ends, quit, a signal, or the end of what the process serves (a
+// client's server quitting). Whatever ends it, every answer already given
+// is written first.
+type Session struct {
+	In      *Interp
+	Console *Console
+	Scripts []string
+	Input   Input
+	// StayAtEOF keeps the process up at the end of piped input (a server
+	// serving, a client watching) until Quit or Ended.
+	StayAtEOF  bool
+	Quit       <-chan os.Signal // a signal that ends the process
+	Ended      <-chan struct{}  // closed when what the process serves is gone
+	OutputGone <-chan struct{}  // closed when the reader of a watch went away
+}
+
+// Input is where a session's commands come from after its scripts.
+type Input struct {
+	Name   string    // stands for R in messages: "<stdin>", "-c"
+	R      io.Reader // nil, and not Framed: the prompt
+	Framed bool      // the framed protocol on stdin and stdout
+}
+
+// Ending is how a session ended.
+type Ending struct {
+	Status      int       // the exit status: 1 if any replayed line failed
+	Signal      os.Signal // the signal that ended it, if one did
+	StartFailed bool      // a --script failed: the process never got to serve
+}
+
+// quiesceTimeout bounds how long an ending waits for the command in
+// progress to finish writing its answer.
+const quiesceTimeout = 2 * time.Second
+
+// Run runs the session and says how it ended.
+func (s Session) Run() Ending {
+	in := s.In
+	result := make(chan Ending, 1)
+	go func() { result <- s.input() }()
+	var end Ending
+	select {
+	case end = <-result:
+	case sig := <-s.Quit:
+		end.Signal = sig
+		s.stop()
+	case <-s.Ended:
+		s.stop()
+	case <-s.OutputGone:
+		s.stop()
+	}
+	if end.Status == 0 && in.Failed() > 0 {
+		end.Status = 1
+	}
+	return end
+}
+
+// stop ends the command in progress once its answer is written.
+func (s Session) stop() {
+	s.In.Interrupt()
+	s.In.Quiesce(quiesceTimeout)
+	s.Console.Close()
+}
+
+func (s Session) input() Ending {
+	in := s.In
+	for _, path := range s.Scripts {
+		err := in.RunFile(path)
+		switch {
+		case err == nil:
+		case errors.Is(err, ErrQuit):
+			return Ending{}
+		case errors.Is(err, ErrFailed):
+			// --keep-going: each failed line was reported; the exit status
+			// will say so, and the session goes on.
+			in.reportEnd(err)
+		default:
+			in.reportEnd(err)
+			return Ending{Status: 1, StartFailed: !errors.Is(err, ErrInterrupted)}
+		}
+	}
+	var err error
+	switch {
+	case s.Input.Framed:
+		err = in.ServeFramed(os.Stdin, os.Stdout)
+	case s.Input.R == nil:
+		err = in.Interactive(s.Console)
+	default:
+		err = in.RunReader(s.Input.Name, s.Input.R)
+		if err == nil && s.StayAtEOF {
+			// End of piped input does not end a server (clients still need
+			// it; a script ends it with quit) nor a watching client.
+			select {}
+		}
+	}
+	if err != nil && !errors.Is(err, ErrQuit) {
+		in.reportEnd(err)
+		return Ending{Status: 1}
+	}
+	return Ending{}
+}
+
+// reportEnd prints the error that ended a replay; an interrupted one was
+// ended on purpose.
+func (in *Interp) reportEnd(err error) {
+	if !errors.Is(err, ErrInterrupted) {
+		fmt.Fprintln(in.opts.Stderr, err)
+	}
+}
