@@ -25,6 +25,7 @@ import (
 
 	"rtm/proto"
 	"rtm/repl"
+	"rtm/repl/scenario"
 	"rtm/store"
 )
 
@@ -557,7 +558,7 @@ func dialWithin(opts proto.ClientOptions, wait time.Duration) (*proto.Client, er
 }
 
 func testMode(args []string) int {
-	return repl.Test(args, os.Stdout, os.Stderr)
+	return scenario.Main(args, os.Stdout, os.Stderr)
 }
 
 func benchMode(args []string) int {

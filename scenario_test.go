@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"rtm/repl"
+	"rtm/repl/scenario"
 )
 
 func TestScenarios(t *testing.T) {
@@ -31,7 +32,7 @@ func TestScenarios(t *testing.T) {
 	for _, f := range files {
 		t.Run(strings.TrimSuffix(filepath.Base(f), ".rtm"), func(t *testing.T) {
 			var trace bytes.Buffer
-			res := repl.RunScenario(f, repl.ScenarioOptions{Binary: rtmBin, Timeout: 30 * time.Second, Verbose: &trace})
+			res := scenario.Run(f, scenario.Options{Binary: rtmBin, Timeout: 30 * time.Second, Verbose: &trace})
 			if res.Err != nil {
 				t.Fatalf("%s\nlast lines run:\n%s", res.Err, lastTraceLines(trace.String(), 20))
 			}
@@ -92,15 +93,15 @@ expect count routes 1
 		t.Errorf("report does not end with the count line:\n%s", r.stdout)
 	}
 
-	// At one client only, through RunScenario: the report names the client.
+	// At one client only, through scenario.Run: the report names the client.
 	path = writeScenario(t, "broken-client.rtm", `C,00:1a:2b:3c:4d:5e,10.1.1.7
 client start a
 at a expect mac 00:1a:2b:3c:4d:5e 10.1.1.8
 `)
-	res := repl.RunScenario(path, repl.ScenarioOptions{Binary: rtmBin})
-	var se *repl.ScenarioError
+	res := scenario.Run(path, scenario.Options{Binary: rtmBin})
+	var se *scenario.Error
 	if !errors.As(res.Err, &se) {
-		t.Fatalf("broken client expectation: %v, want a *ScenarioError", res.Err)
+		t.Fatalf("broken client expectation: %v, want a *scenario.Error", res.Err)
 	}
 	if se.Loc != (repl.Location{File: path, Line: 3}) || se.Where != "client a" {
 		t.Errorf("failure at %v %q, want %s:3 at client a", se.Loc, se.Where, path)
@@ -134,7 +135,7 @@ func TestScenarioCleanup(t *testing.T) {
 	me := os.Getpid()
 	t.Run("failed", func(t *testing.T) {
 		path := writeScenario(t, "fail.rtm", "client start a\nclient start b\nclient pause b\nexpect count routes 1\n")
-		res := repl.RunScenario(path, repl.ScenarioOptions{Binary: rtmBin})
+		res := scenario.Run(path, scenario.Options{Binary: rtmBin})
 		if res.Err == nil {
 			t.Fatal("scenario passed; want it to fail at line 4")
 		}
@@ -143,8 +144,8 @@ func TestScenarioCleanup(t *testing.T) {
 	t.Run("canceled", func(t *testing.T) {
 		path := writeScenario(t, "blocked.rtm", blockedScenario)
 		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan repl.ScenarioResult)
-		go func() { done <- repl.RunScenario(path, repl.ScenarioOptions{Binary: rtmBin, Context: ctx}) }()
+		done := make(chan scenario.Result)
+		go func() { done <- scenario.Run(path, scenario.Options{Binary: rtmBin, Context: ctx}) }()
 		waitRunnerProcs(t, me, 3)
 		cancel()
 		res := <-done

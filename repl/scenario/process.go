@@ -1,0 +1,155 @@
+package scenario
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"slices"
+	"syscall"
+	"time"
+
+	"rtm/proto/framed"
+	"rtm/repl"
+)
+
+// child is a process of the scenario: a server or a client, driven with
+// the framed protocol.
+type child struct {
+	*framed.Proc
+	name   string // "server", "client a"
+	paused bool
+	synced int // the scenario's change count when it last synced
+}
+
+func (s *scenario) spawn(name string, args []string) (*child, error) {
+	cmd := exec.Command(s.opts.Binary, args...)
+	// A process group of its own keeps a terminal's Ctrl-C for the
+	// runner, which then cleans up; Pdeathsig ends the child if the
+	// runner dies without cleaning up.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	p, err := framed.Start(name, cmd)
+	if err != nil {
+		return nil, err
+	}
+	c := &child{Proc: p, name: name}
+	s.procs = append(s.procs, c)
+	return c, nil
+}
+
+func (s *scenario) startServer(fresh bool) error {
+	args := []string{"server", "--framed", "--exit-at-eof", "--socket", s.socket, "--store", s.store}
+	if fresh {
+		args = append(args, "--fresh")
+	}
+	c, err := s.spawn("server", args)
+	if err != nil {
+		return err
+	}
+	// The server reads its first line once it listens.
+	if _, err := c.do(s.ctx, "", s.opts.Timeout); err != nil {
+		return err
+	}
+	s.server, s.serverEnded = c, ""
+	return nil
+}
+
+// stopServer quits the server cleanly.
+func (s *scenario) stopServer() error {
+	c := s.server
+	s.server, s.serverEnded = nil, "it did not restart"
+	if _, err := c.do(s.ctx, "quit", s.opts.Timeout); err != nil {
+		return err
+	}
+	if err := c.wait(s.ctx, s.opts.Timeout); err != nil {
+		return err
+	}
+	if code := c.ExitCode(); code != 0 {
+		return &processError{where: "server", msg: "the server quit with " + c.Status() + "; want status 0"}
+	}
+	return nil
+}
+
+// clientsEnd waits for the clients to exit after a clean server quit
+// (the server tells them to). One that cannot hear it (it was paused and
+// the goodbye was dropped) is killed.
+func (s *scenario) clientsEnd(loc repl.Location) error {
+	for _, n := range slices.Clone(s.order) {
+		c := s.clients[n]
+		s.forget(n, fmt.Sprintf("it ended when the server quit at %s; client start %s starts it again", loc, n))
+		c.resume()
+		if c.wait(s.ctx, s.opts.Timeout) != nil {
+			if s.ctx.Err() != nil {
+				return &processError{where: c.name, msg: "interrupted", err: s.ctx.Err()}
+			}
+			s.logf("%s did not exit when the server quit (a client paused then may miss the goodbye): killed\n", c.name)
+			c.kill(syscall.SIGKILL)
+		}
+	}
+	return nil
+}
+
+func (s *scenario) startClient(name string) error {
+	if s.server == nil {
+		return fmt.Errorf("client start %s: a client needs a server, and the server is not running: %s", name, s.serverEnded)
+	}
+	c, err := s.spawn("client "+name, []string{"client", "--framed", "--socket", s.socket, "--client-name", name})
+	if err != nil {
+		return err
+	}
+	// A client reads its first line once it has its snapshot.
+	if _, err := c.do(s.ctx, "", s.opts.Timeout); err != nil {
+		return err
+	}
+	c.synced = s.changes
+	s.clients[name] = c
+	s.order = append(s.order, name)
+	delete(s.ended, name)
+	return nil
+}
+
+// kill signals c and waits for it to exit.
+func (s *scenario) kill(c *child, sig syscall.Signal) error {
+	c.kill(sig)
+	c.resume() // a stopped process acts on any signal but KILL once continued
+	return c.wait(s.ctx, s.opts.Timeout)
+}
+
+// do sends one line and returns the process's answer, failures phrased
+// for the report.
+func (c *child) do(ctx context.Context, line string, timeout time.Duration) ([]string, error) {
+	out, err := c.Do(ctx, line, timeout)
+	var ae *framed.AnswerError
+	switch {
+	case err == nil:
+		return out, nil
+	case errors.As(err, &ae):
+		return out, &processError{where: c.name, msg: ae.Msg}
+	case errors.Is(err, framed.ErrExited):
+		return out, &processError{where: c.name, msg: c.name + " exited instead of answering: " + c.Status(), err: err}
+	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+		return out, &processError{where: c.name, msg: fmt.Sprintf("%s did not answer within %v", c.name, timeout), err: err}
+	}
+	return out, &processError{where: c.name, msg: "interrupted", err: err}
+}
+
+// wait waits for c to exit.
+func (c *child) wait(ctx context.Context, timeout time.Duration) error {
+	if err := c.Wait(ctx, timeout); err != nil {
+		if ctx.Err() != nil {
+			return &processError{where: c.name, msg: "interrupted", err: err}
+		}
+		return &processError{where: c.name, msg: fmt.Sprintf("%s still running %v after it was told to exit", c.name, timeout), err: err}
+	}
+	return nil
+}
+
+// kill signals c's process group: the process and anything it started.
+func (c *child) kill(sig syscall.Signal) { c.Signal(sig) }
+
+func (c *child) resume() {
+	if c.paused {
+		c.Signal(syscall.SIGCONT)
+		c.paused = false
+	}
+}
