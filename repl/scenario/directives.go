@@ -200,6 +200,11 @@ func (s *scenario) directive(loc repl.Location, d directive) error {
 		}
 		c.kill(sig)
 		c.paused = pause
+		if pause {
+			// SIGSTOP takes effect asynchronously: until every thread
+			// has stopped, the client may still read and acknowledge.
+			return s.awaitStopped(c)
+		}
 		return nil
 	case opClientStop:
 		s.forget(d.name, fmt.Sprintf("stopped at %s", loc))

@@ -25,9 +25,9 @@
 //     such a runner left.
 //   - A line runs at the server, at a client, or in the runner, and the
 //     next line starts only once it is done: a directive returns when
-//     its effect is there (a client has its snapshot, a killed process
-//     has exited and the server has dropped it), so what follows
-//     observes it.
+//     its effect is there (a client has its snapshot, a paused one has
+//     stopped, a killed process has exited and the server has dropped
+//     it), so what follows observes it.
 //   - A failure names the line where it happened (FILE:LINE, sourced
 //     files too), the process that refused it, and why.
 package scenario

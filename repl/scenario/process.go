@@ -1,10 +1,13 @@
 package scenario
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"syscall"
 	"time"
@@ -113,6 +116,44 @@ func (s *scenario) kill(c *child, sig syscall.Signal) error {
 	c.kill(sig)
 	c.resume() // a stopped process acts on any signal but KILL once continued
 	return c.wait(s.ctx, s.opts.Timeout)
+}
+
+// awaitStopped waits until every thread of c is stopped (state T in
+// /proc/PID/task/*/stat), so that c reads nothing after client pause.
+func (s *scenario) awaitStopped(c *child) error {
+	deadline := time.Now().Add(s.opts.Timeout)
+	for !c.stopped() {
+		if c.Exited() {
+			return &processError{where: c.name, msg: c.name + " exited unexpectedly: " + c.Status()}
+		}
+		if time.Now().After(deadline) {
+			return &processError{where: c.name, msg: fmt.Sprintf("%s not stopped %v after SIGSTOP", c.name, s.opts.Timeout)}
+		}
+		if err := s.sleep(c.name, time.Millisecond); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// stopped reports whether every thread of c is stopped.
+func (c *child) stopped() bool {
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", c.Pid()))
+	if err != nil || len(tasks) == 0 {
+		return false
+	}
+	for _, t := range tasks {
+		b, err := os.ReadFile(t)
+		if err != nil {
+			return false // a thread that just ended; look again
+		}
+		// "TID (COMM) STATE ...": COMM may hold spaces and parentheses.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 || i+2 >= len(b) || b[i+2] != 'T' {
+			return false
+		}
+	}
+	return true
 }
 
 // do sends one line and returns the process's answer, failures phrased

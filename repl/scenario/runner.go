@@ -347,6 +347,16 @@ func fieldAfter(line, key string) string {
 	return ""
 }
 
+// sleep pauses the runner, unless the scenario is interrupted.
+func (s *scenario) sleep(where string, d time.Duration) error {
+	select {
+	case <-time.After(d):
+		return nil
+	case <-s.ctx.Done():
+		return &processError{where: where, msg: "interrupted", err: s.ctx.Err()}
+	}
+}
+
 // checkAlive fails a scenario whose processes died behind its back.
 func (s *scenario) checkAlive(path string) error {
 	procs := []*child{s.server}
