@@ -118,6 +118,39 @@ at a expect mac 00:1a:2b:3c:4d:5e 10.1.1.8
 	}
 }
 
+// TestScenarioRefusals: what a process cannot do in its state fails at
+// once, at its line, saying why, instead of timing out.
+func TestScenarioRefusals(t *testing.T) {
+	for _, tc := range []struct {
+		name, body string
+		line       int
+		msg        string
+	}{
+		{"sync-server-down", "client start a\nserver kill\nsync\n", 3, "the server is not running, so no client can catch up with it: killed with SIGKILL at %s:2"},
+		{"at-sync-server-down", "client start a\nserver kill\nat a sync\n", 3, "the server is not running, so client a cannot catch up with it"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := writeScenario(t, tc.name+".rtm", tc.body)
+			start := time.Now()
+			res := scenario.Run(path, scenario.Options{Binary: rtmBin})
+			var se *scenario.Error
+			if !errors.As(res.Err, &se) {
+				t.Fatalf("%v, want a *scenario.Error", res.Err)
+			}
+			msg := tc.msg
+			if strings.Contains(msg, "%s") {
+				msg = fmt.Sprintf(msg, path)
+			}
+			if se.Loc.Line != tc.line || !strings.Contains(se.Msg, msg) {
+				t.Errorf("failed at line %d: %q\nwant line %d: %q", se.Loc.Line, se.Msg, tc.line, msg)
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Errorf("took %v: a refusal should be at once", d)
+			}
+		})
+	}
+}
+
 // A scenario that blocks until interrupted: b is paused, so a sync at the
 // server waits for it.
 const blockedScenario = `client start a

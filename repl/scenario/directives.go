@@ -162,6 +162,10 @@ func (s *scenario) directive(loc repl.Location, d directive) error {
 		if d.sig == syscall.SIGTERM || d.sig == syscall.SIGINT {
 			return s.clientsEnd(loc)
 		}
+		// The clients keep running; they are back once a server lists them.
+		for _, c := range s.clients {
+			c.lost = true
+		}
 		return nil
 	case opServerRestart:
 		if s.server != nil {
@@ -172,7 +176,10 @@ func (s *scenario) directive(loc repl.Location, d directive) error {
 				return err
 			}
 		}
-		return s.startServer(false)
+		if err := s.startServer(false); err != nil {
+			return err
+		}
+		return s.awaitBack(s.lostClients())
 	case opAt:
 		return s.at(loc, d)
 	case opClientStart:
@@ -205,6 +212,9 @@ func (s *scenario) directive(loc repl.Location, d directive) error {
 			// has stopped, the client may still read and acknowledge.
 			return s.awaitStopped(c)
 		}
+		if c.lost {
+			return s.awaitBack([]*child{c})
+		}
 		return nil
 	case opClientStop:
 		s.forget(d.name, fmt.Sprintf("stopped at %s", loc))
@@ -225,6 +235,12 @@ func (s *scenario) directive(loc repl.Location, d directive) error {
 		return s.awaitDropped(c)
 	}
 	return fmt.Errorf("directive %d not runnable", d.op)
+}
+
+// lostClients returns the running clients, not paused, that are not
+// known to be connected to the server.
+func (s *scenario) lostClients() []*child {
+	return slices.DeleteFunc(s.running(), func(c *child) bool { return !c.lost })
 }
 
 func (s *scenario) notRunning(name string) error {
@@ -266,6 +282,9 @@ func (s *scenario) at(loc repl.Location, d directive) error {
 	case c.paused:
 		return &processError{where: c.name, msg: c.name + " is paused: it cannot answer until client resume " + d.name}
 	case cmd.Kind == repl.KindSync:
+		if s.server == nil {
+			return &processError{where: c.name, msg: "the server is not running, so " + c.name + " cannot catch up with it: " + s.serverEnded}
+		}
 		return s.syncClient(c, syncDeadline(cmd.Timeout))
 	}
 	err = s.exec(c, c.name, d.cmd, 0)

@@ -27,7 +27,8 @@
 //     next line starts only once it is done: a directive returns when
 //     its effect is there (a client has its snapshot, a paused one has
 //     stopped, a killed process has exited and the server has dropped
-//     it), so what follows observes it.
+//     it, a restarted server has every running client back), so what
+//     follows observes it.
 //   - A failure names the line where it happened (FILE:LINE, sourced
 //     files too), the process that refused it, and why.
 package scenario

@@ -31,13 +31,16 @@ these directives:
                              ABRT) and wait until it has exited. Stop and kill
                              return once the server no longer lists the client
   client pause NAME          SIGSTOP it; sync and expect leave it out until resumed
-  client resume NAME         SIGCONT it
-  server kill [SIGNAL]       as client kill. KILL leaves the clients running (they
-                             reconnect to a restarted server); TERM and INT are a
-                             clean quit, which ends every client
+  client resume NAME         SIGCONT it; if it lost the server meanwhile, returns
+                             once it is back (reconnected, with a snapshot)
+  server kill [SIGNAL]       as client kill. KILL, QUIT and ABRT leave the clients
+                             running (they keep their tables and reconnect to a
+                             restarted server); TERM and INT are a clean quit,
+                             which ends every client
   server restart             start the server again on the same store and socket;
                              if it is running, quit it cleanly first (ending every
-                             client)
+                             client). Returns once every running client is back:
+                             reconnected, with a snapshot of the new server's tables
   at NAME COMMAND            run a read-only COMMAND (expect, show, lookup, route,
                              sync) at client NAME only; "at server" at the server only
   sync [TIMEOUT]             wait until every running client has applied every change

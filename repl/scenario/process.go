@@ -22,6 +22,9 @@ type child struct {
 	*framed.Proc
 	name   string // "server", "client a"
 	paused bool
+	// lost: it lost the server and has not been seen back since: listed
+	// by a running server, with its snapshot.
+	lost   bool
 	synced int // the scenario's change count when it last synced
 }
 
@@ -74,13 +77,17 @@ func (s *scenario) stopServer() error {
 }
 
 // clientsEnd waits for the clients to exit after a clean server quit
-// (the server tells them to). One that cannot hear it (it was paused and
-// the goodbye was dropped) is killed.
+// (the server tells them to). One that cannot hear it is killed: it was
+// not connected to that server (it lost it while paused), or it was
+// paused and the goodbye was dropped.
 func (s *scenario) clientsEnd(loc repl.Location) error {
 	for _, n := range slices.Clone(s.order) {
 		c := s.clients[n]
 		s.forget(n, fmt.Sprintf("it ended when the server quit at %s; client start %s starts it again", loc, n))
 		c.resume()
+		if c.lost {
+			c.kill(syscall.SIGKILL)
+		}
 		if c.wait(s.ctx, s.opts.Timeout) != nil {
 			if s.ctx.Err() != nil {
 				return &processError{where: c.name, msg: "interrupted", err: s.ctx.Err()}

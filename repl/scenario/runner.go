@@ -3,6 +3,7 @@ package scenario
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -210,13 +211,7 @@ func (s *scenario) step(loc repl.Location, text string) error {
 	case repl.KindQuit:
 		return errEnd
 	case repl.KindSync:
-		deadline := syncDeadline(cmd.Timeout)
-		for _, c := range s.running() {
-			if err := s.syncClient(c, deadline); err != nil {
-				return err
-			}
-		}
-		return nil
+		return s.syncAll(syncDeadline(cmd.Timeout))
 	case repl.KindExpect:
 		if err := s.exec(s.server, "server", text, 0); err != nil || serverOnly(&cmd) {
 			return err
@@ -287,6 +282,20 @@ func syncDeadline(timeout time.Duration) time.Time {
 	return time.Now().Add(timeout)
 }
 
+// syncAll is `sync`: every running client catches up with the server.
+func (s *scenario) syncAll(deadline time.Time) error {
+	cs := s.running()
+	if len(cs) > 0 && s.server == nil {
+		return &processError{where: "server", msg: "the server is not running, so no client can catch up with it: " + s.serverEnded}
+	}
+	for _, c := range cs {
+		if err := s.syncClient(c, deadline); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // syncClient waits until c has applied every change the server has
 // published. A client that has lost the server (killed and restarted)
 // cannot ask it until it has reconnected, so a failed sync is retried
@@ -305,12 +314,74 @@ func (s *scenario) syncClient(c *child, deadline time.Time) error {
 			}
 			return err
 		}
-		select {
-		case <-time.After(50 * time.Millisecond):
-		case <-s.ctx.Done():
-			return &processError{where: c.name, msg: "interrupted", err: s.ctx.Err()}
+		if err := s.sleep(c.name, 50*time.Millisecond); err != nil {
+			return err
 		}
 	}
+}
+
+// awaitBack waits until each client of cs, which lost the server, is
+// back: the running server lists it with its snapshot
+// sent, and a sync at the client then finds the snapshot applied. A
+// client reconnects with a backoff of up to 2s, so this takes up to that.
+func (s *scenario) awaitBack(cs []*child) error {
+	if len(cs) == 0 || s.server == nil {
+		return nil
+	}
+	deadline := syncDeadline(0)
+	for {
+		listed, err := s.listed()
+		if err != nil {
+			return err
+		}
+		var missing []string
+		for _, c := range cs {
+			if c.Exited() {
+				return &processError{where: c.name, msg: c.name + " exited unexpectedly: " + c.Status()}
+			}
+			if listed[c.Pid()] != "live" {
+				missing = append(missing, c.name)
+			}
+		}
+		if len(missing) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			return &processError{where: "server", msg: fmt.Sprintf("%s not back %v after the server started: the server does not list it with its snapshot sent",
+				strings.Join(missing, ", "), repl.DefaultSyncTimeout)}
+		}
+		if err := s.sleep("server", 10*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	for _, c := range cs {
+		if err := s.syncClient(c, deadline); err != nil {
+			return err
+		}
+		c.lost = false
+	}
+	return nil
+}
+
+// listed returns the clients the server lists, as pid -> state ("live"
+// once its snapshot is sent).
+func (s *scenario) listed() (map[int]string, error) {
+	out, err := s.server.do(s.ctx, "show clients json", s.opts.Timeout)
+	if err != nil {
+		return nil, err
+	}
+	var cs []struct {
+		PID   int    `json:"pid"`
+		State string `json:"state"`
+	}
+	if err := json.Unmarshal([]byte(strings.Join(out, "\n")), &cs); err != nil {
+		return nil, &processError{where: "server", msg: fmt.Sprintf("show clients json: %v", err)}
+	}
+	m := make(map[int]string, len(cs))
+	for _, c := range cs {
+		m[c.PID] = c.State
+	}
+	return m, nil
 }
 
 // awaitDropped waits until the server no longer lists c, which has
@@ -319,32 +390,22 @@ func (s *scenario) awaitDropped(c *child) error {
 	if s.server == nil {
 		return nil
 	}
-	pid := strconv.Itoa(c.Pid())
 	deadline := time.Now().Add(s.opts.Timeout)
 	for {
-		out, err := s.server.do(s.ctx, "show clients", s.opts.Timeout)
+		listed, err := s.listed()
 		if err != nil {
 			return err
 		}
-		if !slices.ContainsFunc(out, func(l string) bool { return fieldAfter(l, "pid") == pid }) {
+		if _, ok := listed[c.Pid()]; !ok {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return &processError{where: "server", msg: fmt.Sprintf("the server still lists %s (pid %s) %v after it exited", c.name, pid, s.opts.Timeout)}
+			return &processError{where: "server", msg: fmt.Sprintf("the server still lists %s (pid %d) %v after it exited", c.name, c.Pid(), s.opts.Timeout)}
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// fieldAfter returns the word after key in a line of words ("" if none).
-func fieldAfter(line, key string) string {
-	ws := strings.Fields(line)
-	for i := 0; i+1 < len(ws); i++ {
-		if ws[i] == key {
-			return ws[i+1]
+		if err := s.sleep("server", 5*time.Millisecond); err != nil {
+			return err
 		}
 	}
-	return ""
 }
 
 // sleep pauses the runner, unless the scenario is interrupted.
