@@ -25,10 +25,11 @@ const (
 
 // directive is a parsed directive line.
 type directive struct {
-	op   directiveOp
-	name string         // the client (opAt: "server" too)
-	sig  syscall.Signal // the kills
-	cmd  string         // opAt: the command
+	op    directiveOp
+	name  string         // the client (opAt: "server" too)
+	sig   syscall.Signal // the kills
+	fresh bool           // opServerRestart: --fresh
+	cmd   string         // opAt: the command
 }
 
 // isDirectiveWord says whether a line starting with w is a directive: the
@@ -93,7 +94,8 @@ func parseDirective(line string) (directive, error) {
 		}
 		d.name, args = args[0], args[1:]
 	}
-	if d.op == opClientKill || d.op == opServerKill {
+	switch d.op {
+	case opClientKill, opServerKill:
 		d.sig = syscall.SIGKILL
 		if len(args) > 0 {
 			sig, err := parseSignal(args[0])
@@ -101,6 +103,10 @@ func parseDirective(line string) (directive, error) {
 				return directive{}, fmt.Errorf("%s kill: %w", verb, err)
 			}
 			d.sig, args = sig, args[1:]
+		}
+	case opServerRestart:
+		if len(args) > 0 && strings.EqualFold(args[0], "--fresh") {
+			d.fresh, args = true, args[1:]
 		}
 	}
 	if len(args) > 0 {
@@ -111,7 +117,7 @@ func parseDirective(line string) (directive, error) {
 
 var directiveUsage = map[string]string{
 	"client": "client start|stop|pause|resume NAME, or client kill NAME [SIGNAL]",
-	"server": "server kill [SIGNAL] or server restart",
+	"server": "server kill [SIGNAL] or server restart [--fresh]",
 }
 
 // killSignals are the signals that end an rtm process: kill waits for the
@@ -176,7 +182,7 @@ func (s *scenario) directive(loc repl.Location, d directive) error {
 				return err
 			}
 		}
-		if err := s.startServer(false); err != nil {
+		if err := s.startServer(d.fresh); err != nil {
 			return err
 		}
 		return s.awaitBack(s.lostClients())

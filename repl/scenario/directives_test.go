@@ -23,6 +23,8 @@ func TestParseDirective(t *testing.T) {
 		{line: "server kill", want: directive{op: opServerKill, sig: syscall.SIGKILL}},
 		{line: "server kill QUIT", want: directive{op: opServerKill, sig: syscall.SIGQUIT}},
 		{line: "server restart", want: directive{op: opServerRestart}},
+		{line: "server restart --fresh", want: directive{op: opServerRestart, fresh: true}},
+		{line: "SERVER RESTART --FRESH", want: directive{op: opServerRestart, fresh: true}},
 		{line: "at a expect route 10.1.1.0/24 via 192.168.1.1", want: directive{op: opAt, name: "a", cmd: "expect route 10.1.1.0/24 via 192.168.1.1"}},
 		{line: "at  b   show macs", want: directive{op: opAt, name: "b", cmd: "show macs"}},
 		{line: "at Server expect count clients 2", want: directive{op: opAt, name: "server", cmd: "expect count clients 2"}},
@@ -38,6 +40,7 @@ func TestParseDirective(t *testing.T) {
 		{line: "server", err: "want server kill"},
 		{line: "server start", err: `unknown "start"`},
 		{line: "server restart now", err: `unexpected "now"`},
+		{line: "server restart --fresh --fresh", err: `unexpected "--fresh"`},
 		{line: "server kill USR1", err: `signal "USR1"`},
 		{line: "at a", err: "want at NAME COMMAND"},
 		{line: "at a:b show routes", err: "want letters, digits"},
@@ -60,7 +63,7 @@ func TestUsageListsDirectives(t *testing.T) {
 	for _, d := range []string{
 		"client start NAME", "client stop NAME", "client kill NAME [SIGNAL]",
 		"client pause NAME", "client resume NAME", "server kill [SIGNAL]",
-		"server restart", "at NAME COMMAND",
+		"server restart [--fresh]", "at NAME COMMAND",
 	} {
 		if !strings.Contains(usage, "\n  "+d+" ") {
 			t.Errorf("rtm test -h does not document %q", d)

@@ -37,10 +37,12 @@ these directives:
                              running (they keep their tables and reconnect to a
                              restarted server); TERM and INT are a clean quit,
                              which ends every client
-  server restart             start the server again on the same store and socket;
-                             if it is running, quit it cleanly first (ending every
-                             client). Returns once every running client is back:
-                             reconnected, with a snapshot of the new server's tables
+  server restart [--fresh]   start the server again on the same store and socket,
+                             with the tables the store holds or, with --fresh,
+                             empty ones. If it is running, quit it cleanly first,
+                             which ends every client. Returns once every running
+                             client is back: reconnected, with a snapshot of the
+                             new server's tables
   at NAME COMMAND            run a read-only COMMAND (expect, show, lookup, route,
                              sync) at client NAME only; "at server" at the server only
   sync [TIMEOUT]             wait until every running client has applied every change
