@@ -126,6 +126,9 @@ func TestScenarioRefusals(t *testing.T) {
 		line       int
 		msg        string
 	}{
+		{"at-waiting", "server kill\nclient start a\nat a expect count routes 0\n", 3,
+			"client a has not reached the server yet (it was started at %s:2 while the server was down), and it answers only once it has its snapshot"},
+		{"stop-waiting", "server kill\nclient start a\nclient stop a\n", 3, "client a has not reached the server yet"},
 		{"sync-server-down", "client start a\nserver kill\nsync\n", 3, "the server is not running, so no client can catch up with it: killed with SIGKILL at %s:2"},
 		{"at-sync-server-down", "client start a\nserver kill\nat a sync\n", 3, "the server is not running, so client a cannot catch up with it"},
 	} {

@@ -192,7 +192,7 @@ func (s *scenario) directive(loc repl.Location, d directive) error {
 		if c := s.clients[d.name]; c != nil {
 			return fmt.Errorf("client start: %s is running already", c.name)
 		}
-		return s.startClient(d.name)
+		return s.startClient(loc, d.name)
 	}
 	c := s.clients[d.name]
 	if c == nil {
@@ -223,6 +223,9 @@ func (s *scenario) directive(loc repl.Location, d directive) error {
 		}
 		return nil
 	case opClientStop:
+		if !c.ready {
+			return s.notReady(c, "it reads its input only once it has")
+		}
 		s.forget(d.name, fmt.Sprintf("stopped at %s", loc))
 		c.resume()
 		c.CloseInput()
@@ -257,6 +260,12 @@ func (s *scenario) notRunning(name string) error {
 	return &processError{where: "client " + name, msg: "client " + name + " is not running: " + why}
 }
 
+// notReady refuses what a client cannot do before it has reached a server.
+func (s *scenario) notReady(c *child, why string) error {
+	return &processError{where: c.name, msg: fmt.Sprintf("%s has not reached the server yet (it was started at %s while the server was down), and %s; server restart brings the server back",
+		c.name, c.started, why)}
+}
+
 // forget takes a client out of the running set.
 func (s *scenario) forget(name, why string) {
 	delete(s.clients, name)
@@ -287,6 +296,8 @@ func (s *scenario) at(loc repl.Location, d directive) error {
 		return s.notRunning(d.name)
 	case c.paused:
 		return &processError{where: c.name, msg: c.name + " is paused: it cannot answer until client resume " + d.name}
+	case !c.ready:
+		return s.notReady(c, "it answers only once it has its snapshot")
 	case cmd.Kind == repl.KindSync:
 		if s.server == nil {
 			return &processError{where: c.name, msg: "the server is not running, so " + c.name + " cannot catch up with it: " + s.serverEnded}

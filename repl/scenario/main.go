@@ -25,7 +25,10 @@ directory stands for the *.rtm files in it.
 A scenario is the command language (type help at the rtm prompt) plus
 these directives:
 
-  client start NAME          start a client process; returns once it has its snapshot
+  client start NAME          start a client process; returns once it has its
+                             snapshot. While the server is down it returns at
+                             once: the client waits for the server, and the
+                             next server restart returns once it is connected
   client stop NAME           close its stdin: it must exit with status 0
   client kill NAME [SIGNAL]  send SIGNAL (KILL, the default, TERM, INT, QUIT or
                              ABRT) and wait until it has exited. Stop and kill

@@ -16,14 +16,24 @@ import (
 	"rtm/repl"
 )
 
+// waitForServer is how long a client started while the server is down
+// keeps trying to reach it (rtm client --wait): longer than any
+// scenario, which ends the client with everything else.
+const waitForServer = 24 * time.Hour
+
 // child is a process of the scenario: a server or a client, driven with
 // the framed protocol.
 type child struct {
 	*framed.Proc
-	name   string // "server", "client a"
-	paused bool
-	// lost: it lost the server and has not been seen back since: listed
-	// by a running server, with its snapshot.
+	name    string // "server", "client a"
+	started repl.Location
+	paused  bool
+	// ready: it has had its first snapshot, so it reads its input. A
+	// client started while the server is down is not ready until it
+	// reaches a server.
+	ready bool
+	// lost: it lost the server (or never reached it) and has not been
+	// seen back since: listed by a running server, with its snapshot.
 	lost   bool
 	synced int // the scenario's change count when it last synced
 }
@@ -56,6 +66,7 @@ func (s *scenario) startServer(fresh bool) error {
 	if _, err := c.do(s.ctx, "", s.opts.Timeout); err != nil {
 		return err
 	}
+	c.ready = true
 	s.server, s.serverEnded = c, ""
 	return nil
 }
@@ -78,8 +89,8 @@ func (s *scenario) stopServer() error {
 
 // clientsEnd waits for the clients to exit after a clean server quit
 // (the server tells them to). One that cannot hear it is killed: it was
-// not connected to that server (it lost it while paused), or it was
-// paused and the goodbye was dropped.
+// not connected to that server (it lost it, or never reached it, while
+// paused), or it was paused and the goodbye was dropped.
 func (s *scenario) clientsEnd(loc repl.Location) error {
 	for _, n := range slices.Clone(s.order) {
 		c := s.clients[n]
@@ -99,19 +110,30 @@ func (s *scenario) clientsEnd(loc repl.Location) error {
 	return nil
 }
 
-func (s *scenario) startClient(name string) error {
-	if s.server == nil {
-		return fmt.Errorf("client start %s: a client needs a server, and the server is not running: %s", name, s.serverEnded)
+// startClient starts a client. With the server running it returns once
+// the client has its snapshot; with the server down, at once: the client
+// waits for the server, and the next server restart waits for it.
+func (s *scenario) startClient(loc repl.Location, name string) error {
+	args := []string{"client", "--framed", "--socket", s.socket, "--client-name", name}
+	waiting := s.server == nil
+	if waiting {
+		args = append(args, "--wait", waitForServer.String())
 	}
-	c, err := s.spawn("client "+name, []string{"client", "--framed", "--socket", s.socket, "--client-name", name})
+	c, err := s.spawn("client "+name, args)
 	if err != nil {
 		return err
 	}
-	// A client reads its first line once it has its snapshot.
-	if _, err := c.do(s.ctx, "", s.opts.Timeout); err != nil {
-		return err
+	c.started, c.synced = loc, s.changes
+	if waiting {
+		c.lost = true
+		s.logf("        %s waits for the server (%s)\n", c.name, s.serverEnded)
+	} else {
+		// A client reads its first line once it has its snapshot.
+		if _, err := c.do(s.ctx, "", s.opts.Timeout); err != nil {
+			return err
+		}
+		c.ready = true
 	}
-	c.synced = s.changes
 	s.clients[name] = c
 	s.order = append(s.order, name)
 	delete(s.ended, name)

@@ -320,8 +320,8 @@ func (s *scenario) syncClient(c *child, deadline time.Time) error {
 	}
 }
 
-// awaitBack waits until each client of cs, which lost the server, is
-// back: the running server lists it with its snapshot
+// awaitBack waits until each client of cs, which lost the server or never
+// reached it, is back: the running server lists it with its snapshot
 // sent, and a sync at the client then finds the snapshot applied. A
 // client reconnects with a backoff of up to 2s, so this takes up to that.
 func (s *scenario) awaitBack(cs []*child) error {
@@ -358,7 +358,7 @@ func (s *scenario) awaitBack(cs []*child) error {
 		if err := s.syncClient(c, deadline); err != nil {
 			return err
 		}
-		c.lost = false
+		c.lost, c.ready = false, true
 	}
 	return nil
 }
