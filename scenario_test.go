@@ -129,8 +129,12 @@ func TestScenarioRefusals(t *testing.T) {
 		{"at-waiting", "server kill\nclient start a\nat a expect count routes 0\n", 3,
 			"client a has not reached the server yet (it was started at %s:2 while the server was down), and it answers only once it has its snapshot"},
 		{"stop-waiting", "server kill\nclient start a\nclient stop a\n", 3, "client a has not reached the server yet"},
+		{"signal-waiting", "server kill\nclient start a\nclient signal a USR1\n", 3, "until it has, SIGUSR1 would end it"},
+		{"signal-paused", "client start a\nclient pause a\nclient signal a USR1\n", 3, "client a is paused: it would act on SIGUSR1 only once resumed"},
 		{"sync-server-down", "client start a\nserver kill\nsync\n", 3, "the server is not running, so no client can catch up with it: killed with SIGKILL at %s:2"},
 		{"at-sync-server-down", "client start a\nserver kill\nat a sync\n", 3, "the server is not running, so client a cannot catch up with it"},
+		{"signal-server-down", "server kill TERM\nserver signal HUP\n", 2, "the server is not running: killed with SIGTERM"},
+		{"signal-not-survived", "server signal TERM\n", 1, `signal "TERM": want HUP or USR1 (one rtm survives; server kill ends it)`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := writeScenario(t, tc.name+".rtm", tc.body)

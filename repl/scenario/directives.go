@@ -1,11 +1,13 @@
 package scenario
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	"rtm/repl"
 )
@@ -16,9 +18,11 @@ const (
 	opClientStart directiveOp = iota + 1
 	opClientStop
 	opClientKill
+	opClientSignal
 	opClientPause
 	opClientResume
 	opServerKill
+	opServerSignal
 	opServerRestart
 	opAt
 )
@@ -27,7 +31,7 @@ const (
 type directive struct {
 	op    directiveOp
 	name  string         // the client (opAt: "server" too)
-	sig   syscall.Signal // the kills
+	sig   syscall.Signal // the kills and signals
 	fresh bool           // opServerRestart: --fresh
 	cmd   string         // opAt: the command
 }
@@ -74,12 +78,16 @@ func parseDirective(line string) (directive, error) {
 		d.op = opClientStop
 	case "client kill":
 		d.op = opClientKill
+	case "client signal":
+		d.op = opClientSignal
 	case "client pause":
 		d.op = opClientPause
 	case "client resume":
 		d.op = opClientResume
 	case "server kill":
 		d.op = opServerKill
+	case "server signal":
+		d.op = opServerSignal
 	case "server restart":
 		d.op = opServerRestart
 	default:
@@ -98,12 +106,21 @@ func parseDirective(line string) (directive, error) {
 	case opClientKill, opServerKill:
 		d.sig = syscall.SIGKILL
 		if len(args) > 0 {
-			sig, err := parseSignal(args[0])
+			sig, err := parseSignal(args[0], killSignals, "KILL, TERM, INT, QUIT or ABRT (one that ends rtm; "+verb+" signal sends one it survives)")
 			if err != nil {
 				return directive{}, fmt.Errorf("%s kill: %w", verb, err)
 			}
 			d.sig, args = sig, args[1:]
 		}
+	case opClientSignal, opServerSignal:
+		if len(args) == 0 {
+			return directive{}, fmt.Errorf("%s signal: want a SIGNAL, HUP or USR1; want %s", verb, directiveUsage[verb])
+		}
+		sig, err := parseSignal(args[0], liveSignals, "HUP or USR1 (one rtm survives; "+verb+" kill ends it)")
+		if err != nil {
+			return directive{}, fmt.Errorf("%s signal: %w", verb, err)
+		}
+		d.sig, args = sig, args[1:]
 	case opServerRestart:
 		if len(args) > 0 && strings.EqualFold(args[0], "--fresh") {
 			d.fresh, args = true, args[1:]
@@ -116,28 +133,35 @@ func parseDirective(line string) (directive, error) {
 }
 
 var directiveUsage = map[string]string{
-	"client": "client start|stop|pause|resume NAME, or client kill NAME [SIGNAL]",
-	"server": "server kill [SIGNAL] or server restart [--fresh]",
+	"client": "client start|stop|pause|resume NAME, client kill NAME [SIGNAL] or client signal NAME HUP|USR1",
+	"server": "server kill [SIGNAL], server signal HUP|USR1 or server restart [--fresh]",
 }
 
 // killSignals are the signals that end an rtm process: kill waits for the
-// exit, so a signal rtm survives (HUP, USR1) would only time out.
+// exit, so a signal rtm survives would only time out.
 var killSignals = map[string]syscall.Signal{
 	"KILL": syscall.SIGKILL, "TERM": syscall.SIGTERM, "INT": syscall.SIGINT,
 	"QUIT": syscall.SIGQUIT, "ABRT": syscall.SIGABRT,
 }
 
-func parseSignal(s string) (syscall.Signal, error) {
-	if sig, ok := killSignals[strings.TrimPrefix(strings.ToUpper(s), "SIG")]; ok {
+// liveSignals are the signals an rtm process survives once it serves: a
+// server syncs its store on HUP, a client takes a fresh snapshot on USR1;
+// each ignores the other.
+var liveSignals = map[string]syscall.Signal{"HUP": syscall.SIGHUP, "USR1": syscall.SIGUSR1}
+
+func parseSignal(s string, known map[string]syscall.Signal, want string) (syscall.Signal, error) {
+	if sig, ok := known[strings.TrimPrefix(strings.ToUpper(s), "SIG")]; ok {
 		return sig, nil
 	}
-	return 0, fmt.Errorf("signal %q: want KILL, TERM, INT, QUIT or ABRT (one that ends rtm)", s)
+	return 0, fmt.Errorf("signal %q: want %s", s, want)
 }
 
 func sigName(sig syscall.Signal) string {
-	for n, s := range killSignals {
-		if s == sig {
-			return n
+	for _, m := range []map[string]syscall.Signal{killSignals, liveSignals} {
+		for n, s := range m {
+			if s == sig {
+				return n
+			}
 		}
 	}
 	return sig.String()
@@ -173,6 +197,8 @@ func (s *scenario) directive(loc repl.Location, d directive) error {
 			c.lost = true
 		}
 		return nil
+	case opServerSignal:
+		return s.signalServer(d.sig)
 	case opServerRestart:
 		if s.server != nil {
 			if err := s.stopServer(); err != nil {
@@ -242,6 +268,8 @@ func (s *scenario) directive(loc repl.Location, d directive) error {
 			return err
 		}
 		return s.awaitDropped(c)
+	case opClientSignal:
+		return s.signalClient(c, d.sig)
 	}
 	return fmt.Errorf("directive %d not runnable", d.op)
 }
@@ -271,6 +299,100 @@ func (s *scenario) forget(name, why string) {
 	delete(s.clients, name)
 	s.order = slices.DeleteFunc(s.order, func(n string) bool { return n == name })
 	s.ended[name] = why
+}
+
+// signalServer sends the server a signal it survives. After HUP it waits
+// for the server to log its checkpoint; then the server must answer.
+func (s *scenario) signalServer(sig syscall.Signal) error {
+	c := s.server
+	if c == nil {
+		return &processError{where: "server", msg: "the server is not running: " + s.serverEnded}
+	}
+	n, _ := c.checkpoints.count()
+	c.kill(sig)
+	if sig == syscall.SIGHUP {
+		deadline := time.Now().Add(s.opts.Timeout)
+		for {
+			m, last := c.checkpoints.count()
+			if m > n {
+				if !strings.HasSuffix(last, " synced") {
+					return &processError{where: "server", msg: "SIGHUP: " + last}
+				}
+				break
+			}
+			if c.Exited() {
+				return &processError{where: "server", msg: "the server exited on SIGHUP: " + c.Status()}
+			}
+			if time.Now().After(deadline) {
+				return &processError{where: "server", msg: fmt.Sprintf("the server did not log its checkpoint (%q) within %v of SIGHUP", checkpointPrefix+"store ... synced", s.opts.Timeout)}
+			}
+			if err := s.sleep("server", 2*time.Millisecond); err != nil {
+				return err
+			}
+		}
+	}
+	_, err := c.do(s.ctx, "", s.opts.Timeout)
+	return err
+}
+
+// signalClient sends a client a signal it survives. After USR1 it waits
+// until the client has asked for a fresh snapshot and, if the server
+// runs, applied it; then the client has every change so far.
+func (s *scenario) signalClient(c *child, sig syscall.Signal) error {
+	switch {
+	case c.paused:
+		return &processError{where: c.name, msg: fmt.Sprintf("%s is paused: it would act on SIG%s only once resumed; client resume first", c.name, sigName(sig))}
+	case !c.ready:
+		return s.notReady(c, "until it has, SIG"+sigName(sig)+" would end it")
+	}
+	if sig != syscall.SIGUSR1 {
+		c.kill(sig)
+		_, err := c.do(s.ctx, "", s.opts.Timeout)
+		return err
+	}
+	before, err := s.clientStats(c)
+	if err != nil {
+		return err
+	}
+	c.kill(sig)
+	deadline := syncDeadline(0)
+	for {
+		now, err := s.clientStats(c)
+		if err != nil {
+			return err
+		}
+		asked := now["resyncs_requested"] > before["resyncs_requested"]
+		if asked && (s.server == nil || now["snapshots"] > before["snapshots"]) {
+			break
+		}
+		if time.Now().After(deadline) {
+			what := "asked for a fresh snapshot"
+			if asked {
+				what = "applied a fresh snapshot"
+			}
+			return &processError{where: c.name, msg: fmt.Sprintf("%s has not %s %v after SIGUSR1", c.name, what, repl.DefaultSyncTimeout)}
+		}
+		if err := s.sleep(c.name, 5*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	if s.server != nil {
+		c.synced = s.changes // the snapshot holds every change so far
+	}
+	return nil
+}
+
+// clientStats returns a client's counters (show stats).
+func (s *scenario) clientStats(c *child) (map[string]uint64, error) {
+	out, err := c.do(s.ctx, "show stats json", s.opts.Timeout)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]uint64
+	if err := json.Unmarshal([]byte(strings.Join(out, "\n")), &m); err != nil {
+		return nil, &processError{where: c.name, msg: fmt.Sprintf("show stats json: %v", err)}
+	}
+	return m, nil
 }
 
 func (s *scenario) at(loc repl.Location, d directive) error {

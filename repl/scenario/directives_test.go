@@ -18,10 +18,14 @@ func TestParseDirective(t *testing.T) {
 		{line: "client kill a", want: directive{op: opClientKill, name: "a", sig: syscall.SIGKILL}},
 		{line: "client kill a TERM", want: directive{op: opClientKill, name: "a", sig: syscall.SIGTERM}},
 		{line: "client kill a sigint", want: directive{op: opClientKill, name: "a", sig: syscall.SIGINT}},
+		{line: "client signal a USR1", want: directive{op: opClientSignal, name: "a", sig: syscall.SIGUSR1}},
+		{line: "client signal a sighup", want: directive{op: opClientSignal, name: "a", sig: syscall.SIGHUP}},
 		{line: "client pause a", want: directive{op: opClientPause, name: "a"}},
 		{line: "client resume a", want: directive{op: opClientResume, name: "a"}},
 		{line: "server kill", want: directive{op: opServerKill, sig: syscall.SIGKILL}},
 		{line: "server kill QUIT", want: directive{op: opServerKill, sig: syscall.SIGQUIT}},
+		{line: "server signal HUP", want: directive{op: opServerSignal, sig: syscall.SIGHUP}},
+		{line: "Server Signal usr1", want: directive{op: opServerSignal, sig: syscall.SIGUSR1}},
 		{line: "server restart", want: directive{op: opServerRestart}},
 		{line: "server restart --fresh", want: directive{op: opServerRestart, fresh: true}},
 		{line: "SERVER RESTART --FRESH", want: directive{op: opServerRestart, fresh: true}},
@@ -35,13 +39,18 @@ func TestParseDirective(t *testing.T) {
 		{line: "client start a b", err: `unexpected "b"`},
 		{line: "client start server", err: `"server" names the server`},
 		{line: "client start a/b", err: "want letters, digits"},
-		{line: "client kill a HUP", err: `signal "HUP"`},
+		{line: "client kill a HUP", err: `signal "HUP": want KILL, TERM, INT, QUIT or ABRT (one that ends rtm; client signal sends one it survives)`},
 		{line: "client kill a KILL now", err: `unexpected "now"`},
+		{line: "client signal a", err: "want a SIGNAL, HUP or USR1"},
+		{line: "client signal a KILL", err: `signal "KILL": want HUP or USR1 (one rtm survives; client kill ends it)`},
+		{line: "client signal a USR1 USR1", err: `unexpected "USR1"`},
 		{line: "server", err: "want server kill"},
 		{line: "server start", err: `unknown "start"`},
 		{line: "server restart now", err: `unexpected "now"`},
 		{line: "server restart --fresh --fresh", err: `unexpected "--fresh"`},
 		{line: "server kill USR1", err: `signal "USR1"`},
+		{line: "server signal", err: "want a SIGNAL"},
+		{line: "server signal TERM", err: `signal "TERM": want HUP or USR1`},
 		{line: "at a", err: "want at NAME COMMAND"},
 		{line: "at a:b show routes", err: "want letters, digits"},
 	} {
@@ -61,8 +70,8 @@ func TestParseDirective(t *testing.T) {
 // parser accepts.
 func TestUsageListsDirectives(t *testing.T) {
 	for _, d := range []string{
-		"client start NAME", "client stop NAME", "client kill NAME [SIGNAL]",
-		"client pause NAME", "client resume NAME", "server kill [SIGNAL]",
+		"client start NAME", "client stop NAME", "client kill NAME [SIGNAL]", "client signal NAME SIGNAL",
+		"client pause NAME", "client resume NAME", "server kill [SIGNAL]", "server signal SIGNAL",
 		"server restart [--fresh]", "at NAME COMMAND",
 	} {
 		if !strings.Contains(usage, "\n  "+d+" ") {

@@ -1,6 +1,6 @@
 // Package scenario is `rtm test`: it runs scenario files, which are the
 // command language of package repl plus directives that start, stop,
-// kill, pause and restart real rtm processes, and it reports like
+// kill, signal, pause and restart real rtm processes, and it reports like
 // a test runner.
 //
 // It owns the directives (their syntax, in directives.go, and what they

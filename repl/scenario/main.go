@@ -33,6 +33,10 @@ these directives:
   client kill NAME [SIGNAL]  send SIGNAL (KILL, the default, TERM, INT, QUIT or
                              ABRT) and wait until it has exited. Stop and kill
                              return once the server no longer lists the client
+  client signal NAME SIGNAL  send a signal the client survives: USR1 (it drops
+                             its tables and takes a fresh snapshot; returns once
+                             it has it, or, while the server is down, once it
+                             has asked) or HUP (ignored; returns once it answers)
   client pause NAME          SIGSTOP it; sync and expect leave it out until resumed
   client resume NAME         SIGCONT it; if it lost the server meanwhile, returns
                              once it is back (reconnected, with a snapshot)
@@ -40,6 +44,9 @@ these directives:
                              running (they keep their tables and reconnect to a
                              restarted server); TERM and INT are a clean quit,
                              which ends every client
+  server signal SIGNAL       send a signal the server survives: HUP (it syncs its
+                             store; returns once it says so) or USR1 (ignored;
+                             returns once it answers)
   server restart [--fresh]   start the server again on the same store and socket,
                              with the tables the store holds or, with --fresh,
                              empty ones. If it is running, quit it cleanly first,

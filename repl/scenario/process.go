@@ -5,10 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -20,6 +23,10 @@ import (
 // keeps trying to reach it (rtm client --wait): longer than any
 // scenario, which ends the client with everything else.
 const waitForServer = 24 * time.Hour
+
+// checkpointPrefix starts the line a server logs when SIGHUP has synced
+// its store, or failed to.
+const checkpointPrefix = "checkpoint: "
 
 // child is a process of the scenario: a server or a client, driven with
 // the framed protocol.
@@ -34,12 +41,14 @@ type child struct {
 	ready bool
 	// lost: it lost the server (or never reached it) and has not been
 	// seen back since: listed by a running server, with its snapshot.
-	lost   bool
-	synced int // the scenario's change count when it last synced
+	lost        bool
+	synced      int       // the scenario's change count when it last synced
+	checkpoints *logLines // a server's checkpoint lines
 }
 
-func (s *scenario) spawn(name string, args []string) (*child, error) {
+func (s *scenario) spawn(name string, args []string, stderr io.Writer) (*child, error) {
 	cmd := exec.Command(s.opts.Binary, args...)
+	cmd.Stderr = stderr
 	// A process group of its own keeps a terminal's Ctrl-C for the
 	// runner, which then cleans up; Pdeathsig ends the child if the
 	// runner dies without cleaning up.
@@ -58,10 +67,12 @@ func (s *scenario) startServer(fresh bool) error {
 	if fresh {
 		args = append(args, "--fresh")
 	}
-	c, err := s.spawn("server", args)
+	log := &logLines{prefix: checkpointPrefix}
+	c, err := s.spawn("server", args, log)
 	if err != nil {
 		return err
 	}
+	c.checkpoints = log
 	// The server reads its first line once it listens.
 	if _, err := c.do(s.ctx, "", s.opts.Timeout); err != nil {
 		return err
@@ -119,7 +130,7 @@ func (s *scenario) startClient(loc repl.Location, name string) error {
 	if waiting {
 		args = append(args, "--wait", waitForServer.String())
 	}
-	c, err := s.spawn("client "+name, args)
+	c, err := s.spawn("client "+name, args, nil)
 	if err != nil {
 		return err
 	}
@@ -222,4 +233,42 @@ func (c *child) resume() {
 		c.Signal(syscall.SIGCONT)
 		c.paused = false
 	}
+}
+
+// logLines watches what a process writes to stderr for lines that start
+// with prefix: it counts them and keeps the last.
+type logLines struct {
+	prefix string
+
+	mu      sync.Mutex
+	partial []byte
+	n       int
+	last    string
+}
+
+func (l *logLines) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.partial = append(l.partial, p...)
+	for {
+		i := slices.Index(l.partial, '\n')
+		if i < 0 {
+			break
+		}
+		if line := string(l.partial[:i]); strings.HasPrefix(line, l.prefix) {
+			l.n, l.last = l.n+1, line
+		}
+		l.partial = l.partial[i+1:]
+	}
+	if len(l.partial) == 0 {
+		l.partial = nil
+	}
+	return len(p), nil
+}
+
+// count returns how many such lines were written, and the last.
+func (l *logLines) count() (int, string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.n, l.last
 }
