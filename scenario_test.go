@@ -158,6 +158,47 @@ func TestScenarioRefusals(t *testing.T) {
 	}
 }
 
+// TestSourceSentWhole: a sourced file of server lines goes to the server
+// as one command; a line the server refuses in it, or in a file it
+// sources, is reported at that line as if run line by line, and a
+// client's failed expectation after it names its last change.
+func TestSourceSentWhole(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	write("routes.inc", "C,10.1.1.0/24,192.168.1.1,eth0\nsource more.inc\n")
+	write("more.inc", "# more\nC,10.1.2.0/24,192.168.1.1,eth0\nD,10.9.0.0/16   # not there\nC,10.1.3.0/24,192.168.1.1,eth0\n")
+	path := write("bad.rtm", "client start a\nsource routes.inc\n")
+	var trace bytes.Buffer
+	res := scenario.Run(path, scenario.Options{Binary: rtmBin, Verbose: &trace})
+	var se *scenario.Error
+	if !errors.As(res.Err, &se) {
+		t.Fatalf("%v, want a *scenario.Error", res.Err)
+	}
+	if want := (repl.Location{File: filepath.Join(dir, "more.inc"), Line: 3}); se.Loc != want || se.Where != "server" || se.Text != "D,10.9.0.0/16" {
+		t.Errorf("failure at %v %q %q, want %v at server: D,10.9.0.0/16\n%s", se.Loc, se.Where, se.Text, want, res.Err)
+	}
+	if !strings.Contains(trace.String(), "routes.inc: 5 lines for the server alone: sent as one source command") {
+		t.Errorf("the file was not sent whole:\n%s", trace.String())
+	}
+
+	write("routes.inc", "C,10.1.1.0/24,192.168.1.1,eth0\nsource more.inc\n")
+	write("more.inc", "C,10.1.2.0/24,192.168.1.1,eth0\n")
+	path = write("hint.rtm", "client start a\nsource routes.inc\nat a expect route 10.1.2.0/24 via 192.168.9.9\n")
+	res = scenario.Run(path, scenario.Options{Binary: rtmBin})
+	if !errors.As(res.Err, &se) {
+		t.Fatalf("%v, want a *scenario.Error", res.Err)
+	}
+	if want := "client a has not synced since the change at " + filepath.Join(dir, "more.inc") + ":1"; !strings.HasPrefix(se.Hint, want) {
+		t.Errorf("hint %q, want %q", se.Hint, want)
+	}
+}
+
 // A scenario that blocks until interrupted: b is paused, so a sync at the
 // server waits for it.
 const blockedScenario = `client start a

@@ -6,8 +6,8 @@
 // It owns the directives (their syntax, in directives.go, and what they
 // do to the processes), the runner (a file's lines in order, sourced
 // files, the server and client processes it drives with the framed
-// protocol of package rtm/proto/framed, sync; runner.go, process.go)
-// and the report (the failing line, want and got, what the
+// protocol of package rtm/proto/framed, sync; runner.go, process.go,
+// source.go) and the report (the failing line, want and got, what the
 // processes logged, the ok/FAIL line of each file and the count at the
 // end; report.go). The command line is Main, in main.go. It uses
 // package repl only through its exported API: Parse and the Command it

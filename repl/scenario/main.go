@@ -61,7 +61,11 @@ these directives:
                              client answers from its own copy of the tables and reads
                              a MAC's IP from the shared store. "expect count clients"
                              and "expect error" of a change run at the server only
-  source FILE                run FILE's lines here (path relative to this file)
+  source FILE                run FILE's lines here (path relative to this file). A
+                             FILE that holds only lines for the server (no directive,
+                             expect, sync or quit, in it or in what it sources) is
+                             sent to the server as one source command, which replays
+                             it at the server's own speed
   quit                       end the scenario here
 
 Every other line goes to the server. Directive words are case-insensitive.

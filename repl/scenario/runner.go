@@ -207,7 +207,7 @@ func (s *scenario) step(loc repl.Location, text string) error {
 		if !filepath.IsAbs(path) {
 			path = filepath.Join(filepath.Dir(loc.File), path)
 		}
-		return s.runFile(path)
+		return s.source(path)
 	case repl.KindQuit:
 		return errEnd
 	case repl.KindSync:
