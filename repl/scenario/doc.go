@@ -11,7 +11,8 @@
 // processes logged, the ok/FAIL line of each file and the count at the
 // end; report.go). The command line is Main, in main.go. It uses
 // package repl only through its exported API: Parse and the Command it
-// returns, CleanLine and FirstWord.
+// returns, Location, ErrExpect, DefaultSyncTimeout, CleanLine and
+// FirstWord.
 //
 // Invariants:
 //   - Each scenario is isolated: a fresh server on a private socket and
