@@ -26,6 +26,7 @@ import (
 	"rtm/proto"
 	"rtm/proto/kernel"
 	"rtm/repl"
+	"rtm/repl/scenario"
 	"rtm/store"
 )
 
@@ -544,7 +545,7 @@ func clientMode(args []string) int {
 }
 
 func testMode(args []string) int {
-	return repl.Test(args, os.Stdout, os.Stderr)
+	return scenario.Main(args, os.Stdout, os.Stderr)
 }
 
 func benchMode(args []string) int {

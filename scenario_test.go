@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"rtm/repl"
+	"rtm/repl/scenario"
 )
 
 func TestScenarios(t *testing.T) {
@@ -31,7 +32,7 @@ func TestScenarios(t *testing.T) {
 	for _, f := range files {
 		t.Run(strings.TrimSuffix(filepath.Base(f), ".rtm"), func(t *testing.T) {
 			var trace bytes.Buffer
-			res := repl.RunScenario(f, repl.ScenarioOptions{Binary: rtmBin, Timeout: 30 * time.Second, Verbose: &trace})
+			res := scenario.Run(f, scenario.Options{Binary: rtmBin, Timeout: 30 * time.Second, Verbose: &trace})
 			if res.Err != nil {
 				t.Fatalf("%s\nlast lines run:\n%s", res.Err, lastTraceLines(trace.String(), 20))
 			}
@@ -92,15 +93,15 @@ expect count routes 1
 		t.Errorf("report does not end with the count line:\n%s", r.stdout)
 	}
 
-	// At one client only, through RunScenario: the report names the client.
+	// At one client only, through scenario.Run: the report names the client.
 	path = writeScenario(t, "broken-client.rtm", `C,00:1a:2b:3c:4d:5e,10.1.1.7
 client start a
 at a expect mac 00:1a:2b:3c:4d:5e 10.1.1.8
 `)
-	res := repl.RunScenario(path, repl.ScenarioOptions{Binary: rtmBin})
-	var se *repl.ScenarioError
+	res := scenario.Run(path, scenario.Options{Binary: rtmBin})
+	var se *scenario.Error
 	if !errors.As(res.Err, &se) {
-		t.Fatalf("broken client expectation: %v, want a *ScenarioError", res.Err)
+		t.Fatalf("broken client expectation: %v, want a *scenario.Error", res.Err)
 	}
 	if se.Loc != (repl.Location{File: path, Line: 3}) || se.Where != "client a" {
 		t.Errorf("failure at %v %q, want %s:3 at client a", se.Loc, se.Where, path)
@@ -114,6 +115,87 @@ at a expect mac 00:1a:2b:3c:4d:5e 10.1.1.8
 	path = writeScenario(t, "fixed.rtm", "C,00:1a:2b:3c:4d:5e,10.1.1.7\nclient start a\nat a expect mac 00:1a:2b:3c:4d:5e 10.1.1.7\n")
 	if r := rtmTest(t, path); r.code != 0 || !strings.HasSuffix(r.stdout, "1 passed, 0 failed\n") {
 		t.Errorf("rtm test on a good scenario: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestScenarioRefusals: what a process cannot do in its state fails at
+// once, at its line, saying why, instead of timing out.
+func TestScenarioRefusals(t *testing.T) {
+	for _, tc := range []struct {
+		name, body string
+		line       int
+		msg        string
+	}{
+		{"at-waiting", "server kill\nclient start a\nat a expect count routes 0\n", 3,
+			"client a has not reached the server yet (it was started at %s:2 while the server was down), and it answers only once it has its snapshot"},
+		{"stop-waiting", "server kill\nclient start a\nclient stop a\n", 3, "client a has not reached the server yet"},
+		{"signal-waiting", "server kill\nclient start a\nclient signal a USR1\n", 3, "until it has, SIGUSR1 would end it"},
+		{"signal-paused", "client start a\nclient pause a\nclient signal a USR1\n", 3, "client a is paused: it would act on SIGUSR1 only once resumed"},
+		{"sync-server-down", "client start a\nserver kill\nsync\n", 3, "the server is not running, so no client can catch up with it: killed with SIGKILL at %s:2"},
+		{"at-sync-server-down", "client start a\nserver kill\nat a sync\n", 3, "the server is not running, so client a cannot catch up with it"},
+		{"signal-server-down", "server kill TERM\nserver signal HUP\n", 2, "the server is not running: killed with SIGTERM"},
+		{"signal-not-survived", "server signal TERM\n", 1, `signal "TERM": want HUP or USR1 (one rtm survives; server kill ends it)`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := writeScenario(t, tc.name+".rtm", tc.body)
+			start := time.Now()
+			res := scenario.Run(path, scenario.Options{Binary: rtmBin})
+			var se *scenario.Error
+			if !errors.As(res.Err, &se) {
+				t.Fatalf("%v, want a *scenario.Error", res.Err)
+			}
+			msg := tc.msg
+			if strings.Contains(msg, "%s") {
+				msg = fmt.Sprintf(msg, path)
+			}
+			if se.Loc.Line != tc.line || !strings.Contains(se.Msg, msg) {
+				t.Errorf("failed at line %d: %q\nwant line %d: %q", se.Loc.Line, se.Msg, tc.line, msg)
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Errorf("took %v: a refusal should be at once", d)
+			}
+		})
+	}
+}
+
+// TestSourceSentWhole: a sourced file of server lines goes to the server
+// as one command; a line the server refuses in it, or in a file it
+// sources, is reported at that line as if run line by line, and a
+// client's failed expectation after it names its last change.
+func TestSourceSentWhole(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	write("routes.inc", "C,10.1.1.0/24,192.168.1.1,eth0\nsource more.inc\n")
+	write("more.inc", "# more\nC,10.1.2.0/24,192.168.1.1,eth0\nD,10.9.0.0/16   # not there\nC,10.1.3.0/24,192.168.1.1,eth0\n")
+	path := write("bad.rtm", "client start a\nsource routes.inc\n")
+	var trace bytes.Buffer
+	res := scenario.Run(path, scenario.Options{Binary: rtmBin, Verbose: &trace})
+	var se *scenario.Error
+	if !errors.As(res.Err, &se) {
+		t.Fatalf("%v, want a *scenario.Error", res.Err)
+	}
+	if want := (repl.Location{File: filepath.Join(dir, "more.inc"), Line: 3}); se.Loc != want || se.Where != "server" || se.Text != "D,10.9.0.0/16" {
+		t.Errorf("failure at %v %q %q, want %v at server: D,10.9.0.0/16\n%s", se.Loc, se.Where, se.Text, want, res.Err)
+	}
+	if !strings.Contains(trace.String(), "routes.inc: 5 lines for the server alone: sent as one source command") {
+		t.Errorf("the file was not sent whole:\n%s", trace.String())
+	}
+
+	write("routes.inc", "C,10.1.1.0/24,192.168.1.1,eth0\nsource more.inc\n")
+	write("more.inc", "C,10.1.2.0/24,192.168.1.1,eth0\n")
+	path = write("hint.rtm", "client start a\nsource routes.inc\nat a expect route 10.1.2.0/24 via 192.168.9.9\n")
+	res = scenario.Run(path, scenario.Options{Binary: rtmBin})
+	if !errors.As(res.Err, &se) {
+		t.Fatalf("%v, want a *scenario.Error", res.Err)
+	}
+	if want := "client a has not synced since the change at " + filepath.Join(dir, "more.inc") + ":1"; !strings.HasPrefix(se.Hint, want) {
+		t.Errorf("hint %q, want %q", se.Hint, want)
 	}
 }
 
@@ -134,7 +216,7 @@ func TestScenarioCleanup(t *testing.T) {
 	me := os.Getpid()
 	t.Run("failed", func(t *testing.T) {
 		path := writeScenario(t, "fail.rtm", "client start a\nclient start b\nclient pause b\nexpect count routes 1\n")
-		res := repl.RunScenario(path, repl.ScenarioOptions{Binary: rtmBin})
+		res := scenario.Run(path, scenario.Options{Binary: rtmBin})
 		if res.Err == nil {
 			t.Fatal("scenario passed; want it to fail at line 4")
 		}
@@ -143,8 +225,8 @@ func TestScenarioCleanup(t *testing.T) {
 	t.Run("canceled", func(t *testing.T) {
 		path := writeScenario(t, "blocked.rtm", blockedScenario)
 		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan repl.ScenarioResult)
-		go func() { done <- repl.RunScenario(path, repl.ScenarioOptions{Binary: rtmBin, Context: ctx}) }()
+		done := make(chan scenario.Result)
+		go func() { done <- scenario.Run(path, scenario.Options{Binary: rtmBin, Context: ctx}) }()
 		waitRunnerProcs(t, me, 3)
 		cancel()
 		res := <-done
