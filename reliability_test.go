@@ -6,7 +6,6 @@ package main
 
 import (
 	"bufio"
-	"flag"
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
@@ -23,7 +22,8 @@ import (
 	"time"
 )
 
-var long = flag.Bool("rtm.long", false, "run the full variants of the reliability tests")
+// long says whether RTM_LONG=1 asks for the long variants of the tests.
+var long = os.Getenv("RTM_LONG") == "1"
 
 // entryHash hashes one table entry as `show` prints it; a table's hash is
 // the XOR of its entries', so it is updated in O(1) per change.
@@ -193,14 +193,14 @@ func (in *instance) streamServer(extra ...string) *proc {
 }
 
 // TestKillsDuringReplay SIGKILLs the server at a random moment of a large
-// replay, 50 times (200 with -rtm.long), each round with its own seed. After
+// replay, 50 times (200 with RTM_LONG=1), each round with its own seed. After
 // each kill the restarted server's consistency check passes and its tables
 // equal those of some prefix of the replay: the kill never left a torn or
 // invented entry. Two clients live through all the kills and end equal to
 // the last server.
 func TestKillsDuringReplay(t *testing.T) {
 	kills, n := 50, 60_000
-	if *long {
+	if long {
 		kills = 200
 	}
 	in := newInstance(t)
@@ -333,7 +333,7 @@ func rssAnon(pid int) int {
 }
 
 // TestStoppedClient stops one client with SIGSTOP for a replay of 2 M
-// route updates (4 M with -rtm.long), enough to wrap the change log: the
+// route updates (4 M with RTM_LONG=1), enough to wrap the change log: the
 // other clients reach the end while it is still stopped, the server's
 // anonymous memory grows by at most 64 MiB, and the stopped client
 // converges once continued.
@@ -341,7 +341,7 @@ func TestStoppedClient(t *testing.T) {
 	// 16 B per route update: 2 M of them are 32 MB, past the 16 MiB log
 	// plus the megabytes the stopped client's socket buffers hold.
 	n := 2_000_000
-	if *long {
+	if long {
 		n = 4_000_000
 	}
 	const sentinel = "02:ff:ff:ff:ff:02"
@@ -477,7 +477,7 @@ func statValue(out, name string) int {
 // successor take over, and a client moves to it.
 func TestTwoServersAtOnce(t *testing.T) {
 	rounds := 6
-	if *long {
+	if long {
 		rounds = 30
 	}
 	stalePID := 0

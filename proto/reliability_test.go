@@ -10,7 +10,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -32,7 +31,8 @@ import (
 	"rtm/store"
 )
 
-var long = flag.Bool("rtm.long", false, "run the full variants of the reliability tests")
+// long says whether RTM_LONG=1 asks for the long variants of the tests.
+var long = os.Getenv("RTM_LONG") == "1"
 
 const roleEnv = "RTM_PROTO_TEST_ROLE"
 
@@ -614,14 +614,14 @@ func hostileChild() int {
 
 // TestHostileClientDroppedAlone runs a process that sends 10^5 random,
 // truncated, oversized, empty and out-of-order packets (10^4 with -short,
-// 3·10^5 with -rtm.long) while two good clients follow a stream of
+// 3·10^5 with RTM_LONG=1) while two good clients follow a stream of
 // changes. Every bad connection is closed, the good ones never notice,
 // and the tables equal those of a reference server that saw the same
 // changes and no attack.
 func TestHostileClientDroppedAlone(t *testing.T) {
 	packets := 100_000
 	switch {
-	case *long:
+	case long:
 		packets = 300_000
 	case testing.Short():
 		packets = 10_000
@@ -757,13 +757,13 @@ func clientsChild() int {
 }
 
 // TestManyClientProcesses connects 200 clients from 4 processes (1000
-// with -rtm.long), streams changes to all of them, and checks each one's
+// with RTM_LONG=1), streams changes to all of them, and checks each one's
 // whole view, MAC addresses read through its own mapping, against the
 // server.
 func TestManyClientProcesses(t *testing.T) {
 	const procs = 4
 	per := 50
-	if *long {
+	if long {
 		per = 250
 	}
 	srv := newTestServer(t, ServerOptions{Logf: func(string, ...any) {}})
