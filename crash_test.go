@@ -5,19 +5,27 @@ package main
 // live through it.
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"rtm/proto/framed"
 )
 
-// TestServerCrashRestart kills the server mid-stream with SIGKILL and
-// restarts it on the same store: the store validates, the state is there,
-// and clients reconnect and converge to it.
+// TestServerCrashRestart kills the server with SIGKILL while it answers a
+// stream of changes, and restarts it on the same store: the store
+// validates, and its tables are exactly what the server acknowledged
+// before the kill (every change answered, the ones before a sync also
+// applied at a client), plus at most the one change in flight. The client
+// reconnects and converges to them.
 func TestServerCrashRestart(t *testing.T) {
 	in := newInstance(t)
 	srv := in.server()
@@ -26,17 +34,47 @@ func TestServerCrashRestart(t *testing.T) {
 	m := newModel()
 	srv.must(m.gen(rng, 2000)...)
 	srv.must("sync")
-	before := m.lines()
-	// Still streaming when it dies: written without waiting for answers.
-	go srv.fp.Send(m.gen(rng, 20000)...)
-	time.Sleep(50 * time.Millisecond)
+	assertLines(t, "client before the crash", sortedLines(watcher.must("show routes", "show macs")), m.lines())
+	synced := m.clone()
+
+	// Still answering when it dies: each change is sent once the one
+	// before it was answered, and counted when its own answer arrives.
+	lines := m.gen(rng, 20000)
+	var answered atomic.Int64
+	streamed := make(chan error, 1)
+	go func() {
+		for _, l := range lines {
+			if _, err := srv.fp.Do(context.Background(), l, time.Minute); err != nil {
+				streamed <- err
+				return
+			}
+			answered.Add(1)
+		}
+		streamed <- nil
+	}()
+	killAt := int64(1000 + rng.IntN(4000))
+	if !waitFor(time.Minute, func() bool { return answered.Load() >= killAt }) {
+		t.Fatalf("the server answered %d changes in a minute: %s", answered.Load(), srv.errb)
+	}
 	srv.signal(syscall.SIGKILL)
 	<-srv.done
+	if err := <-streamed; !errors.Is(err, framed.ErrExited) {
+		t.Fatalf("the stream ended with %v, not with the server's death", err)
+	}
+	n := int(answered.Load())
 
 	srv2 := in.server()
 	after := sortedLines(in.dump())
-	if len(after) < len(before)/2 {
-		t.Fatalf("restarted server lost its state: %d lines before the crash, %d after", len(before), len(after))
+	want := synced.clone()
+	for _, l := range lines[:n] {
+		want.apply(l)
+	}
+	if !slices.Equal(after, want.lines()) {
+		inFlight := want.clone()
+		inFlight.apply(lines[n])
+		if !slices.Equal(after, inFlight.lines()) {
+			assertLines(t, fmt.Sprintf("restarted server (killed after 2000 changes synced and %d more answered)", n), after, want.lines())
+		}
 	}
 	// The old client reconnects by itself and resyncs to the same state.
 	in.waitClients(srv2, 1)
@@ -48,6 +86,7 @@ func TestServerCrashRestart(t *testing.T) {
 	if !strings.Contains(srv2.errb.String(), "not closed cleanly") {
 		t.Errorf("restarted server did not report the crash recovery: %s", srv2.errb)
 	}
+	t.Logf("killed after %d changes answered; the restarted server holds %d entries", n, len(after))
 }
 
 func TestStaleSocketReplaced(t *testing.T) {
