@@ -1,9 +1,10 @@
 package proto
 
 // Reliability tests of the fan-out (issue 6): injected notification gaps,
-// a hostile client process, 200 client sessions in other processes, and a
-// server out of file descriptors. Children are this test binary
-// re-executed with a role in the environment (see TestMain).
+// a hostile client process, and 200 client sessions in other processes
+// (a server out of file descriptors is TestServerFDExhaustion of package
+// main, with the real binary). Children are this test binary re-executed
+// with a role in the environment (see TestMain).
 
 import (
 	"bufio"
@@ -24,7 +25,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -49,8 +49,6 @@ func runRole(role string) int {
 		return hostileChild()
 	case "clients":
 		return clientsChild()
-	case "server":
-		return serverChild()
 	}
 	fmt.Fprintf(os.Stderr, "unknown role %q\n", role)
 	return 2
@@ -176,44 +174,6 @@ func clientState(c *Client) string { return stateText(c.Routes(), c.MACs(), c.Lo
 func digest(s string) string {
 	h := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(h[:8])
-}
-
-// applyChurn is churn for children, which have no testing.TB.
-func applyChurn(srv *Server, rng *rand.Rand, n int) error {
-	for range n {
-		i := rng.IntN(500)
-		p := route(i, "x").Prefix
-		_, hasRoute := srv.GetRoute(p)
-		_, macErr := srv.LookupMAC(mac(i))
-		var err error
-		switch rng.IntN(6) {
-		case 0, 1:
-			if hasRoute {
-				err = srv.UpdateRoute(route(i, fmt.Sprintf("eth%d", rng.IntN(4))))
-			} else {
-				err = srv.CreateRoute(route(i, "eth0"))
-			}
-		case 2:
-			if hasRoute {
-				err = srv.DeleteRoute(p)
-			}
-		case 3, 4:
-			ip := netip.AddrFrom4([4]byte{10, 9, byte(rng.IntN(256)), byte(i)})
-			if macErr == nil {
-				err = srv.UpdateMAC(mac(i), ip)
-			} else {
-				err = srv.CreateMAC(mac(i), ip)
-			}
-		case 5:
-			if macErr == nil {
-				err = srv.DeleteMAC(mac(i))
-			}
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func clientStat(c *Client, name string) uint64 {
@@ -819,162 +779,4 @@ func TestManyClientProcesses(t *testing.T) {
 	}
 	t.Logf("%d clients in %d processes: connected and snapshotted in %v; 10000 changes acknowledged by all in %v",
 		procs*per, procs, connected.Round(time.Millisecond), fanout.Round(time.Millisecond))
-}
-
-// ---- resource limits: file descriptor exhaustion ----
-
-// serverChild runs a server under RTM_NOFILE descriptors; it obeys
-// "churn N SEED", "digest" and "clients" on stdin.
-func serverChild() int {
-	if n := os.Getenv("RTM_NOFILE"); n != "" {
-		var lim syscall.Rlimit
-		syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
-		lim.Cur = uint64(envInt("RTM_NOFILE"))
-		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-			fmt.Fprintln(os.Stderr, "setrlimit:", err)
-			return 1
-		}
-	}
-	srv, err := Start(ServerOptions{
-		Socket: os.Getenv("RTM_SOCKET"), Unlink: true,
-		Store: store.Options{Path: os.Getenv("RTM_STORE"), Capacity: 1 << 12, RouteCapacity: 1 << 10},
-		Logf: func(f string, a ...any) {
-			fmt.Fprintf(os.Stderr, f+"\n", a...)
-		},
-	})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer srv.Close("stdin closed", time.Second)
-	go srv.Serve()
-	fmt.Println("listening")
-	sc := bufio.NewScanner(os.Stdin)
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		switch f[0] {
-		case "churn":
-			n, _ := strconv.Atoi(f[1])
-			seed, _ := strconv.ParseUint(f[2], 10, 64)
-			if err := applyChurn(srv, rand.New(rand.NewPCG(seed, seed)), n); err != nil {
-				fmt.Println("error:", err)
-				continue
-			}
-			fmt.Println("ok")
-		case "digest":
-			fmt.Println(digest(serverState(srv)))
-		case "clients":
-			fmt.Println(len(srv.Clients()))
-		}
-	}
-	return 0
-}
-
-// rawHello opens a bare connection and says hello; welcomed reports
-// whether the server answered within d.
-func rawHello(t *testing.T, sock string) *net.UnixConn {
-	t.Helper()
-	uc, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: sock, Net: "unixpacket"})
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
-	t.Cleanup(func() { uc.Close() })
-	if err := writePacket(uc, Header{Kind: KindHello}, []byte("raw")); err != nil {
-		t.Fatal(err)
-	}
-	return uc
-}
-
-func welcomed(uc *net.UnixConn, d time.Duration) bool {
-	buf := make([]byte, MaxPacket+1)
-	uc.SetReadDeadline(time.Now().Add(d))
-	defer uc.SetReadDeadline(time.Time{})
-	_, h, err := readPacket(uc, buf)
-	return err == nil && h.Kind == KindWelcome
-}
-
-// TestFDExhaustion runs a server limited to 40 descriptors and connects
-// more clients than it can hold: accept failures are logged with the
-// socket and the cause, the connected clients keep being served, and the
-// waiting ones are taken in once descriptors free up.
-func TestFDExhaustion(t *testing.T) {
-	sock := filepath.Join(t.TempDir(), "s.sock")
-	path := fmt.Sprintf("/dev/shm/rtm-test.proto-fd-%d", os.Getpid())
-	t.Cleanup(func() { os.Remove(path) })
-	srv := startChild(t, "server", "RTM_SOCKET="+sock, "RTM_STORE="+path, "RTM_NOFILE=40")
-	if l := srv.next(10 * time.Second); l != "listening" {
-		t.Fatalf("server child: %q", l)
-	}
-	if r := srv.ask("churn 500 1", 10*time.Second); r != "ok" {
-		t.Fatal(r)
-	}
-	var good []*Client
-	for i := range 3 {
-		c, err := Dial(ClientOptions{Socket: sock, Name: fmt.Sprintf("good-%d", i)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		<-c.Ready()
-		good = append(good, c)
-	}
-	// Fill the server's descriptor table with bare sessions until one
-	// gets no welcome.
-	var raws []*net.UnixConn
-	var waiting *net.UnixConn
-	for len(raws) < 100 {
-		uc := rawHello(t, sock)
-		if !welcomed(uc, 500*time.Millisecond) {
-			waiting = uc
-			break
-		}
-		raws = append(raws, uc)
-	}
-	if waiting == nil {
-		t.Fatalf("100 connections accepted under a 40-descriptor limit")
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(srv.errb.String(), "too many open files") && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	logged := srv.errb.String()
-	if !strings.Contains(logged, "too many open files") || !strings.Contains(logged, "accept on "+sock) {
-		t.Fatalf("server did not report the exhaustion with socket and cause:\n%s", logged)
-	}
-	// The server still serves the clients it has.
-	if r := srv.ask("churn 2000 2", 10*time.Second); r != "ok" {
-		t.Fatal(r)
-	}
-	want := srv.ask("digest", 10*time.Second)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	for _, c := range good {
-		if err := c.Sync(ctx); err != nil {
-			t.Fatal(err)
-		}
-		if got := digest(clientState(c)); got != want {
-			t.Fatalf("client %s: view %s, server %s", c.opts.Name, got, want)
-		}
-	}
-	// Freeing descriptors lets the waiting client in.
-	for _, uc := range raws[:5] {
-		uc.Close()
-	}
-	if !welcomed(waiting, 5*time.Second) {
-		t.Fatalf("waiting client never welcomed after descriptors were freed\n%s", srv.errb.String())
-	}
-	if srv.cmd.ProcessState != nil {
-		t.Fatalf("server exited: %v", srv.cmd.ProcessState)
-	}
-	t.Logf("server held %d sessions (3 clients + %d bare) under RLIMIT_NOFILE=40; log: %q", 3+len(raws), len(raws),
-		firstLine(logged, "too many open files"))
-}
-
-func firstLine(s, substr string) string {
-	for l := range strings.Lines(s) {
-		if strings.Contains(l, substr) {
-			return strings.TrimSpace(l)
-		}
-	}
-	return ""
 }
