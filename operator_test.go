@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"rtm/proto/framed"
 )
 
 // TestClientChangesOneOrder: the server and a client change the same
@@ -248,8 +250,8 @@ func TestWatchMirrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	mirror.Stdin = pipe
-	var mirrorErr, watchErr syncBuffer
-	mirror.Stderr, watch.Stderr = &mirrorErr, &watchErr
+	mirrorErr, watchErr := framed.NewBuffer(1<<20), framed.NewBuffer(1<<20)
+	mirror.Stderr, watch.Stderr = mirrorErr, watchErr
 	for _, c := range []*exec.Cmd{watch, mirror} {
 		if err := c.Start(); err != nil {
 			t.Fatal(err)

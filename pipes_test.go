@@ -4,18 +4,22 @@ package main
 // keep stdin open, and wait for the answer on stdout. These tests do what
 // such a program does, with the plain (not --framed) interface, and check
 // that every answer arrives whole before the next command is written, and
-// that nothing answered is lost when the process is told to go.
+// that nothing answered is lost when the process is told to go. Then the
+// other end of a pipe going away: a reader that quits, a closed stdout.
 
 import (
 	"bufio"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"rtm/proto/framed"
 )
 
 // coproc is rtm with its stdin and stdout held open as pipes.
@@ -250,5 +254,89 @@ func TestSignalMidAnswer(t *testing.T) {
 		if got != coprocMACs && got != coprocMACs+1 {
 			t.Fatalf("%v: %d lines of output after the signal, want the %d of show macs", sig, got, coprocMACs)
 		}
+	}
+}
+
+// startOwnStdout starts cmd with the stdout the test gave it (a pipe
+// whose reader goes away) and its stderr kept; it is killed when the test
+// ends. The channel is closed once it has exited.
+func startOwnStdout(t *testing.T, cmd *exec.Cmd) (<-chan struct{}, *framed.Buffer) {
+	t.Helper()
+	errb := framed.NewBuffer(1 << 20)
+	cmd.Stderr = errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	t.Cleanup(func() { cmd.Process.Kill(); <-done })
+	return done, errb
+}
+
+// TestClosedPipes: `rtm client --watch | head -1` ends the client when
+// head goes, without SIGPIPE killing it, and a server whose stdout is
+// gone is not killed either.
+func TestClosedPipes(t *testing.T) {
+	in := newInstance(t)
+	srv := in.server()
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(rtmBin, "client", "--socket", in.socket, "--watch")
+	cmd.Stdout = pw
+	done, errb := startOwnStdout(t, cmd)
+	pw.Close()
+	// head -1: read one line (the snapshot's), then go away.
+	pr.SetReadDeadline(time.Now().Add(10 * time.Second))
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if want := "# snapshot: 0 routes, 0 MACs (seq 0)\n"; err != nil || line != want {
+		t.Fatalf("first watched line %q (%v), want %q; stderr %s", line, err, want, errb)
+	}
+	pr.Close()
+	srv.must("C,10.1.1.0/24,192.168.1.1,eth0")
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("`rtm client --watch | head -1` never ends: the watcher did not notice its reader was gone")
+	}
+	if ws := cmd.ProcessState.Sys().(syscall.WaitStatus); ws.Signaled() || ws.ExitStatus() != 0 {
+		t.Fatalf("watcher ended with %v after its reader went away: %s", cmd.ProcessState, errb)
+	}
+
+	// A server whose stdout is closed is not killed by SIGPIPE: a command
+	// whose output cannot be written fails, naming the cause.
+	in2 := newInstance(t)
+	pr2, pw2, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	scmd := exec.Command(rtmBin, append([]string{"server"}, in2.flags()...)...)
+	scmd.Stdout = pw2
+	stdin, err := scmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sdone, serrb := startOwnStdout(t, scmd)
+	pw2.Close()
+	pr2.Close()
+	if !waitFor(10*time.Second, func() bool { return runRTM(t, "", "client", "--socket", in2.socket).code == 0 }) {
+		t.Fatalf("server socket %s never came up: %s", in2.socket, serrb)
+	}
+	io.WriteString(stdin, "C,10.1.1.0/24,192.168.1.1,eth0\nshow routes\n")
+	select {
+	case <-sdone:
+		if ws := scmd.ProcessState.Sys().(syscall.WaitStatus); ws.Signaled() {
+			t.Fatalf("server killed by %v", ws.Signal())
+		}
+		if e := serrb.String(); !strings.Contains(e, "broken pipe") {
+			t.Fatalf("server with a closed stdout exited %d without naming the cause: %q", scmd.ProcessState.ExitCode(), e)
+		}
+		t.Logf("server with a closed stdout: exit %d: %s", scmd.ProcessState.ExitCode(), strings.TrimSpace(serrb.String()))
+	case <-time.After(2 * time.Second):
+		if got := in2.dump(); !strings.Contains(got, "10.1.1.0/24") {
+			t.Fatalf("server with a closed stdout stopped serving: %q", got)
+		}
+		t.Logf("server with a closed stdout keeps serving")
 	}
 }

@@ -1,16 +1,18 @@
 package proto
 
 // Reliability tests of the fan-out (issue 6): injected notification gaps,
-// a hostile client process, 200 client sessions in other processes, and a
-// server out of file descriptors. Children are this test binary
-// re-executed with a role in the environment (see TestMain).
+// a hostile client process, and 200 client sessions in other processes
+// (a server out of file descriptors is TestServerFDExhaustion of package
+// main, with the real binary). Children are this test binary re-executed
+// with a role in the environment (see TestMain); each serves the framed
+// protocol on its stdin and stdout, and the test drives it with
+// framed.Proc.
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"flag"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -25,14 +27,15 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
+	"rtm/proto/framed"
 	"rtm/store"
 )
 
-var long = flag.Bool("rtm.long", false, "run the full variants of the reliability tests")
+// long says whether RTM_LONG=1 asks for the long variants of the tests.
+var long = os.Getenv("RTM_LONG") == "1"
 
 const roleEnv = "RTM_PROTO_TEST_ROLE"
 
@@ -46,14 +49,29 @@ func TestMain(m *testing.M) {
 func runRole(role string) int {
 	switch role {
 	case "hostile":
-		return hostileChild()
+		return serveRole(hostileCommand)
 	case "clients":
 		return clientsChild()
-	case "server":
-		return serverChild()
 	}
 	fmt.Fprintf(os.Stderr, "unknown role %q\n", role)
 	return 2
+}
+
+// serveRole serves the commands of a child's role on stdin and stdout:
+// each line's words go to run, whose output and error are the answer.
+func serveRole(run func(words []string, w io.Writer) error) int {
+	err := framed.Serve(os.Stdin, os.Stdout, func(line []byte, w io.Writer) (bool, error) {
+		words := strings.Fields(string(line))
+		if len(words) == 0 {
+			return false, nil // a readiness probe
+		}
+		return false, run(words, w)
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
 }
 
 func envInt(name string) int {
@@ -64,91 +82,33 @@ func envInt(name string) int {
 	return v
 }
 
-// child is a re-executed test binary in a role, driven line by line over
-// its stdin and stdout.
-type child struct {
-	t     *testing.T
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	lines chan string
-	errb  *lockedBuffer
-	done  chan struct{}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func startChild(t *testing.T, role string, env ...string) *child {
+// startChild re-executes the test binary in role, with env added to its
+// environment; it is killed when the test ends.
+func startChild(t *testing.T, role string, env ...string) *framed.Proc {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &child{t: t, cmd: exec.Command(exe, "-test.run=^$"), lines: make(chan string, 1024), errb: &lockedBuffer{}, done: make(chan struct{})}
-	c.cmd.Env = append(os.Environ(), append([]string{roleEnv + "=" + role}, env...)...)
-	c.cmd.Stderr = c.errb
-	if c.stdin, err = c.cmd.StdinPipe(); err != nil {
-		t.Fatal(err)
-	}
-	out, err := c.cmd.StdoutPipe()
+	cmd := exec.Command(exe, "-test.run=^$")
+	cmd.Env = append(os.Environ(), append([]string{roleEnv + "=" + role}, env...)...)
+	p, err := framed.Start(role+" child", cmd)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		sc := bufio.NewScanner(out)
-		sc.Buffer(nil, 1<<20)
-		for sc.Scan() {
-			c.lines <- sc.Text()
-		}
-		close(c.lines)
-	}()
-	go func() { c.cmd.Wait(); close(c.done) }()
-	t.Cleanup(func() {
-		c.cmd.Process.Kill()
-		<-c.done
-	})
-	return c
+	t.Cleanup(p.Kill)
+	return p
 }
 
-// next returns the child's next output line, failing the test after timeout.
-func (c *child) next(timeout time.Duration) string {
-	c.t.Helper()
-	select {
-	case l, ok := <-c.lines:
-		if !ok {
-			<-c.done
-			c.t.Fatalf("child %v ended: %v\nstderr: %s", c.cmd.Args, c.cmd.ProcessState, c.errb.String())
-		}
-		return l
-	case <-time.After(timeout):
-		c.t.Fatalf("child %v: no answer within %v\nstderr: %s", c.cmd.Args, timeout, c.errb.String())
+// mustDo sends a child one line and returns its answer, failing the test
+// if the child refused it, exited, or took longer than timeout.
+func mustDo(t *testing.T, p *framed.Proc, line string, timeout time.Duration) []string {
+	t.Helper()
+	out, err := p.Do(context.Background(), line, timeout)
+	if err != nil {
+		t.Fatalf("%q: %v\nstderr: %s", line, err, p.StderrTail(20, ""))
 	}
-	return ""
-}
-
-func (c *child) ask(line string, timeout time.Duration) string {
-	c.t.Helper()
-	if _, err := io.WriteString(c.stdin, line+"\n"); err != nil {
-		c.t.Fatalf("write %q to child: %v\nstderr: %s", line, err, c.errb.String())
-	}
-	return c.next(timeout)
+	return out
 }
 
 // stateText is a whole view of the tables, MAC addresses included, in a
@@ -176,44 +136,6 @@ func clientState(c *Client) string { return stateText(c.Routes(), c.MACs(), c.Lo
 func digest(s string) string {
 	h := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(h[:8])
-}
-
-// applyChurn is churn for children, which have no testing.TB.
-func applyChurn(srv *Server, rng *rand.Rand, n int) error {
-	for range n {
-		i := rng.IntN(500)
-		p := route(i, "x").Prefix
-		_, hasRoute := srv.GetRoute(p)
-		_, macErr := srv.LookupMAC(mac(i))
-		var err error
-		switch rng.IntN(6) {
-		case 0, 1:
-			if hasRoute {
-				err = srv.UpdateRoute(route(i, fmt.Sprintf("eth%d", rng.IntN(4))))
-			} else {
-				err = srv.CreateRoute(route(i, "eth0"))
-			}
-		case 2:
-			if hasRoute {
-				err = srv.DeleteRoute(p)
-			}
-		case 3, 4:
-			ip := netip.AddrFrom4([4]byte{10, 9, byte(rng.IntN(256)), byte(i)})
-			if macErr == nil {
-				err = srv.UpdateMAC(mac(i), ip)
-			} else {
-				err = srv.CreateMAC(mac(i), ip)
-			}
-		case 5:
-			if macErr == nil {
-				err = srv.DeleteMAC(mac(i))
-			}
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func clientStat(c *Client, name string) uint64 {
@@ -539,12 +461,23 @@ func hostileSession(rng *rand.Rand) (pkts [][]byte, kind string) {
 	return append(v, v[len(v)-1][:1+rng.IntN(HeaderSize-1)]), "truncated after hello"
 }
 
-// hostileChild sends RTM_PACKETS packets over as many connections as it
-// takes, each connection ending with a packet the server must refuse,
-// and checks that the server closes every one of them.
-func hostileChild() int {
-	sock, total := os.Getenv("RTM_SOCKET"), envInt("RTM_PACKETS")
-	seed := uint64(envInt("RTM_SEED"))
+// hostileCommand runs `attack SOCKET PACKETS SEED`: it sends PACKETS
+// packets over as many connections as it takes, each connection ending
+// with a packet the server must refuse, checks that the server closes
+// every one of them, and reports what it did.
+func hostileCommand(words []string, w io.Writer) error {
+	if len(words) != 4 || words[0] != "attack" {
+		return fmt.Errorf("want attack SOCKET PACKETS SEED, not %q", words)
+	}
+	sock := words[1]
+	total, err := strconv.Atoi(words[2])
+	if err != nil {
+		return err
+	}
+	seed, err := strconv.ParseUint(words[3], 10, 64)
+	if err != nil {
+		return err
+	}
 	rng := rand.New(rand.NewPCG(seed, seed))
 	var sent, bad, conns, closed, errPackets int
 	kinds, silent := map[string]int{}, map[string]int{}
@@ -553,8 +486,7 @@ func hostileChild() int {
 	for sent < total {
 		uc, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: sock, Net: "unixpacket"})
 		if err != nil {
-			fmt.Fprintln(os.Stderr, "dial:", err)
-			return 1
+			return fmt.Errorf("dial: %w", err)
 		}
 		conns++
 		ended := make(chan string, 1)
@@ -592,8 +524,8 @@ func hostileChild() int {
 				silent[kind]++
 			}
 		case <-time.After(5 * time.Second):
-			fmt.Fprintf(os.Stderr, "connection %d (%s) still open 5s after its bad packet\n", conns, kind)
-			return 1
+			uc.Close()
+			return fmt.Errorf("connection %d (%s) still open 5s after its bad packet", conns, kind)
 		}
 		uc.Close()
 	}
@@ -605,23 +537,23 @@ func hostileChild() int {
 			unexplained += n
 		}
 	}
-	fmt.Printf("sent %d bad %d conns %d closed %d errors %d unexplained %d seconds %.2f\n", sent, bad, conns, closed, errPackets, unexplained, time.Since(began).Seconds())
-	fmt.Printf("kinds %v\n", kinds)
-	fmt.Printf("closed without an error message %v\n", silent)
-	fmt.Printf("last error %q\n", lastErr)
-	return 0
+	fmt.Fprintf(w, "sent %d bad %d conns %d closed %d errors %d unexplained %d seconds %.2f\n", sent, bad, conns, closed, errPackets, unexplained, time.Since(began).Seconds())
+	fmt.Fprintf(w, "kinds %v\n", kinds)
+	fmt.Fprintf(w, "closed without an error message %v\n", silent)
+	fmt.Fprintf(w, "last error %q\n", lastErr)
+	return nil
 }
 
 // TestHostileClientDroppedAlone runs a process that sends 10^5 random,
 // truncated, oversized, empty and out-of-order packets (10^4 with -short,
-// 3·10^5 with -rtm.long) while two good clients follow a stream of
+// 3·10^5 with RTM_LONG=1) while two good clients follow a stream of
 // changes. Every bad connection is closed, the good ones never notice,
 // and the tables equal those of a reference server that saw the same
 // changes and no attack.
 func TestHostileClientDroppedAlone(t *testing.T) {
 	packets := 100_000
 	switch {
-	case *long:
+	case long:
 		packets = 300_000
 	case testing.Short():
 		packets = 10_000
@@ -637,12 +569,22 @@ func TestHostileClientDroppedAlone(t *testing.T) {
 	goods := []*Client{dialTest(t, srv, "good-1"), dialTest(t, srv, "good-2")}
 	baseGoroutines := runtime.NumGoroutine()
 
-	h := startChild(t, "hostile", "RTM_SOCKET="+srv.opts.Socket, fmt.Sprintf("RTM_PACKETS=%d", packets), "RTM_SEED=99")
+	h := startChild(t, "hostile")
+	type answer struct {
+		report []string
+		err    error
+	}
+	attacked := make(chan answer, 1)
+	go func() {
+		out, err := h.Do(context.Background(), fmt.Sprintf("attack %s %d 99", srv.opts.Socket, packets), 10*time.Minute)
+		attacked <- answer{out, err}
+	}()
 	rng1, rng2 := rand.New(rand.NewPCG(21, 22)), rand.New(rand.NewPCG(21, 22))
 	var changes int
+	var a answer
 	for attacking := true; attacking; {
 		select {
-		case <-h.done:
+		case a = <-attacked:
 			attacking = false
 		default:
 		}
@@ -651,13 +593,14 @@ func TestHostileClientDroppedAlone(t *testing.T) {
 		changes += 50
 		time.Sleep(time.Millisecond)
 	}
-	if code := h.cmd.ProcessState.ExitCode(); code != 0 {
-		t.Fatalf("hostile child exit %d: %s", code, h.errb.String())
+	if a.err != nil {
+		t.Fatalf("hostile child: %v\nstderr: %s", a.err, h.StderrTail(20, ""))
 	}
-	var report []string
-	for l := range h.lines {
-		report = append(report, l)
+	h.CloseInput()
+	if err := h.Wait(context.Background(), 10*time.Second); err != nil || h.ExitCode() != 0 {
+		t.Fatalf("hostile child: %v, %s\nstderr: %s", err, h.Status(), h.StderrTail(20, ""))
 	}
+	report := a.report
 	var sent, bad, conns, closed, errs, unexplained int
 	var secs float64
 	if len(report) == 0 {
@@ -703,8 +646,10 @@ func TestHostileClientDroppedAlone(t *testing.T) {
 
 // ---- resource limits: 200 clients at once ----
 
-// clientsChild holds RTM_CLIENTS sessions; on "check" it syncs each and
-// prints the digest of each one's whole view.
+// clientsChild holds RTM_CLIENTS sessions to RTM_SOCKET, named
+// RTM_NAME-i, and answers its readiness probe once each has its
+// snapshot. Then "check" syncs each and prints the digest of each one's
+// whole view, a line per client; "stats" sums their reconnects and gaps.
 func clientsChild() int {
 	sock, n := os.Getenv("RTM_SOCKET"), envInt("RTM_CLIENTS")
 	clients := make([]*Client, n)
@@ -714,6 +659,7 @@ func clientsChild() int {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
+		defer c.Close()
 		clients[i] = c
 	}
 	for i, c := range clients {
@@ -724,61 +670,54 @@ func clientsChild() int {
 			return 1
 		}
 	}
-	fmt.Println("ready")
-	sc := bufio.NewScanner(os.Stdin)
-	for sc.Scan() {
-		switch sc.Text() {
+	return serveRole(func(words []string, w io.Writer) error {
+		switch words[0] {
 		case "check":
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			var ds []string
+			defer cancel()
+			var errs []error
 			for i, c := range clients {
 				if err := c.Sync(ctx); err != nil {
-					fmt.Fprintf(os.Stderr, "client %d: %v\n", i, err)
-					ds = append(ds, "unsynced")
+					errs = append(errs, fmt.Errorf("client %d: %w", i, err))
 					continue
 				}
-				ds = append(ds, digest(clientState(c)))
+				fmt.Fprintln(w, digest(clientState(c)))
 			}
-			cancel()
-			fmt.Println(strings.Join(ds, " "))
+			return errors.Join(errs...)
 		case "stats":
 			var r, g uint64
 			for _, c := range clients {
 				r += clientStat(c, "reconnects")
 				g += clientStat(c, "gaps_detected")
 			}
-			fmt.Printf("reconnects %d gaps %d\n", r, g)
+			fmt.Fprintf(w, "reconnects %d gaps %d\n", r, g)
+			return nil
 		}
-	}
-	for _, c := range clients {
-		c.Close()
-	}
-	return 0
+		return fmt.Errorf("unknown command %q", words[0])
+	})
 }
 
 // TestManyClientProcesses connects 200 clients from 4 processes (1000
-// with -rtm.long), streams changes to all of them, and checks each one's
+// with RTM_LONG=1), streams changes to all of them, and checks each one's
 // whole view, MAC addresses read through its own mapping, against the
 // server.
 func TestManyClientProcesses(t *testing.T) {
 	const procs = 4
 	per := 50
-	if *long {
+	if long {
 		per = 250
 	}
 	srv := newTestServer(t, ServerOptions{Logf: func(string, ...any) {}})
 	rng := rand.New(rand.NewPCG(31, 32))
 	churn(t, srv, rng, 2000)
 	began := time.Now()
-	var kids []*child
+	var kids []*framed.Proc
 	for p := range procs {
 		kids = append(kids, startChild(t, "clients", "RTM_SOCKET="+srv.opts.Socket,
 			fmt.Sprintf("RTM_CLIENTS=%d", per), fmt.Sprintf("RTM_NAME=p%d", p)))
 	}
 	for _, k := range kids {
-		if l := k.next(60 * time.Second); l != "ready" {
-			t.Fatalf("child: %q", l)
-		}
+		mustDo(t, k, "", 60*time.Second) // answered once all its clients have their snapshot
 	}
 	connected := time.Since(began)
 	infos := serverClients(srv)
@@ -790,8 +729,8 @@ func TestManyClientProcesses(t *testing.T) {
 		pids[ci.PID]++
 	}
 	for _, k := range kids {
-		if pids[int32(k.cmd.Process.Pid)] != per {
-			t.Fatalf("SO_PEERCRED pids %v: want %d clients from pid %d", pids, per, k.cmd.Process.Pid)
+		if pids[int32(k.Pid())] != per {
+			t.Fatalf("SO_PEERCRED pids %v: want %d clients from pid %d", pids, per, k.Pid())
 		}
 	}
 	began = time.Now()
@@ -804,177 +743,19 @@ func TestManyClientProcesses(t *testing.T) {
 	fanout := time.Since(began)
 	want := digest(serverState(srv))
 	for p, k := range kids {
-		ds := strings.Fields(k.ask("check", 60*time.Second))
+		ds := mustDo(t, k, "check", 60*time.Second)
 		if len(ds) != per {
 			t.Fatalf("process %d reported %d digests, want %d", p, len(ds), per)
 		}
 		for i, d := range ds {
 			if d != want {
-				t.Fatalf("process %d client %d: view %s, server %s\nstderr: %s", p, i, d, want, k.errb.String())
+				t.Fatalf("process %d client %d: view %s, server %s\nstderr: %s", p, i, d, want, k.StderrTail(20, ""))
 			}
 		}
-		if s := k.ask("stats", 10*time.Second); s != "reconnects 0 gaps 0" {
-			t.Errorf("process %d: %s", p, s)
+		if s := mustDo(t, k, "stats", 10*time.Second); len(s) != 1 || s[0] != "reconnects 0 gaps 0" {
+			t.Errorf("process %d: %q", p, s)
 		}
 	}
 	t.Logf("%d clients in %d processes: connected and snapshotted in %v; 10000 changes acknowledged by all in %v",
 		procs*per, procs, connected.Round(time.Millisecond), fanout.Round(time.Millisecond))
-}
-
-// ---- resource limits: file descriptor exhaustion ----
-
-// serverChild runs a server under RTM_NOFILE descriptors; it obeys
-// "churn N SEED", "digest" and "clients" on stdin.
-func serverChild() int {
-	if n := os.Getenv("RTM_NOFILE"); n != "" {
-		var lim syscall.Rlimit
-		syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
-		lim.Cur = uint64(envInt("RTM_NOFILE"))
-		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-			fmt.Fprintln(os.Stderr, "setrlimit:", err)
-			return 1
-		}
-	}
-	srv, err := Start(ServerOptions{
-		Socket: os.Getenv("RTM_SOCKET"), Unlink: true,
-		Store: store.Options{Path: os.Getenv("RTM_STORE"), Capacity: 1 << 12, RouteCapacity: 1 << 10},
-		Logf: func(f string, a ...any) {
-			fmt.Fprintf(os.Stderr, f+"\n", a...)
-		},
-	})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer srv.Close("stdin closed", time.Second)
-	go srv.Serve()
-	fmt.Println("listening")
-	sc := bufio.NewScanner(os.Stdin)
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		switch f[0] {
-		case "churn":
-			n, _ := strconv.Atoi(f[1])
-			seed, _ := strconv.ParseUint(f[2], 10, 64)
-			if err := applyChurn(srv, rand.New(rand.NewPCG(seed, seed)), n); err != nil {
-				fmt.Println("error:", err)
-				continue
-			}
-			fmt.Println("ok")
-		case "digest":
-			fmt.Println(digest(serverState(srv)))
-		case "clients":
-			fmt.Println(len(serverClients(srv)))
-		}
-	}
-	return 0
-}
-
-// rawHello opens a bare connection and says hello; welcomed reports
-// whether the server answered within d.
-func rawHello(t *testing.T, sock string) *net.UnixConn {
-	t.Helper()
-	uc, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: sock, Net: "unixpacket"})
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
-	t.Cleanup(func() { uc.Close() })
-	if err := writePacket(uc, Header{Kind: KindHello}, []byte("raw")); err != nil {
-		t.Fatal(err)
-	}
-	return uc
-}
-
-func welcomed(uc *net.UnixConn, d time.Duration) bool {
-	buf := make([]byte, MaxPacket+1)
-	uc.SetReadDeadline(time.Now().Add(d))
-	defer uc.SetReadDeadline(time.Time{})
-	_, h, err := readPacket(uc, buf)
-	return err == nil && h.Kind == KindWelcome
-}
-
-// TestFDExhaustion runs a server limited to 40 descriptors and connects
-// more clients than it can hold: accept failures are logged with the
-// socket and the cause, the connected clients keep being served, and the
-// waiting ones are taken in once descriptors free up.
-func TestFDExhaustion(t *testing.T) {
-	sock := filepath.Join(t.TempDir(), "s.sock")
-	path := fmt.Sprintf("/dev/shm/rtm-test.proto-fd-%d", os.Getpid())
-	t.Cleanup(func() { os.Remove(path) })
-	srv := startChild(t, "server", "RTM_SOCKET="+sock, "RTM_STORE="+path, "RTM_NOFILE=40")
-	if l := srv.next(10 * time.Second); l != "listening" {
-		t.Fatalf("server child: %q", l)
-	}
-	if r := srv.ask("churn 500 1", 10*time.Second); r != "ok" {
-		t.Fatal(r)
-	}
-	var good []*Client
-	for i := range 3 {
-		c, err := Dial(ClientOptions{Socket: sock, Name: fmt.Sprintf("good-%d", i)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		<-c.Ready()
-		good = append(good, c)
-	}
-	// Fill the server's descriptor table with bare sessions until one
-	// gets no welcome.
-	var raws []*net.UnixConn
-	var waiting *net.UnixConn
-	for len(raws) < 100 {
-		uc := rawHello(t, sock)
-		if !welcomed(uc, 500*time.Millisecond) {
-			waiting = uc
-			break
-		}
-		raws = append(raws, uc)
-	}
-	if waiting == nil {
-		t.Fatalf("100 connections accepted under a 40-descriptor limit")
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(srv.errb.String(), "too many open files") && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	logged := srv.errb.String()
-	if !strings.Contains(logged, "too many open files") || !strings.Contains(logged, "accept on "+sock) {
-		t.Fatalf("server did not report the exhaustion with socket and cause:\n%s", logged)
-	}
-	// The server still serves the clients it has.
-	if r := srv.ask("churn 2000 2", 10*time.Second); r != "ok" {
-		t.Fatal(r)
-	}
-	want := srv.ask("digest", 10*time.Second)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	for _, c := range good {
-		if err := c.Sync(ctx); err != nil {
-			t.Fatal(err)
-		}
-		if got := digest(clientState(c)); got != want {
-			t.Fatalf("client %s: view %s, server %s", c.opts.Name, got, want)
-		}
-	}
-	// Freeing descriptors lets the waiting client in.
-	for _, uc := range raws[:5] {
-		uc.Close()
-	}
-	if !welcomed(waiting, 5*time.Second) {
-		t.Fatalf("waiting client never welcomed after descriptors were freed\n%s", srv.errb.String())
-	}
-	if srv.cmd.ProcessState != nil {
-		t.Fatalf("server exited: %v", srv.cmd.ProcessState)
-	}
-	t.Logf("server held %d sessions (3 clients + %d bare) under RLIMIT_NOFILE=40; log: %q", 3+len(raws), len(raws),
-		firstLine(logged, "too many open files"))
-}
-
-func firstLine(s, substr string) string {
-	for l := range strings.Lines(s) {
-		if strings.Contains(l, substr) {
-			return strings.TrimSpace(l)
-		}
-	}
-	return ""
 }

@@ -10,33 +10,49 @@ import (
 )
 
 // stuckEngine never finishes a sync on its own: only its context ends it.
-type stuckEngine struct{ *memEngine }
+// It says when a Sync has begun, and why it ended.
+type stuckEngine struct {
+	*memEngine
+	began chan struct{}
+	ended chan error
+}
 
-func (stuckEngine) Sync(ctx context.Context) error {
+func (e stuckEngine) Sync(ctx context.Context) error {
+	close(e.began)
 	<-ctx.Done()
+	e.ended <- ctx.Err()
 	return ctx.Err()
 }
 
 // TestInterruptStopsSync: Ctrl-C at the prompt (Interrupt) ends a sync
-// that would wait for its whole timeout.
+// that is waiting and would wait for its whole timeout.
 func TestInterruptStopsSync(t *testing.T) {
-	in := NewInterp(stuckEngine{newMemEngine()}, io.Discard, Options{Stderr: io.Discard})
-	go func() {
-		time.Sleep(50 * time.Millisecond)
-		in.Interrupt()
-	}()
+	e := stuckEngine{newMemEngine(), make(chan struct{}), make(chan error, 1)}
+	in := NewInterp(e, io.Discard, Options{Stderr: io.Discard})
 	done := make(chan error, 1)
 	go func() { done <- in.RunReader("lab.rtm", strings.NewReader("sync 1h\n")) }()
 	select {
+	case <-e.began:
 	case err := <-done:
-		if !errors.Is(err, ErrInterrupted) {
-			t.Fatalf("got %v, want ErrInterrupted", err)
+		t.Fatalf("the sync ended before it began waiting: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the sync never began")
+	}
+	in.Interrupt()
+	select {
+	case err := <-e.ended:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("the engine's sync ended with %v, want it canceled", err)
 		}
-		if !strings.HasPrefix(err.Error(), "lab.rtm:1: ") {
-			t.Errorf("interrupted sync does not name its line: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("Interrupt did not stop the sync")
+	case <-time.After(10 * time.Second):
+		t.Fatal("Interrupt did not cancel the running sync")
+	}
+	err := <-done
+	if !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("got %v, want ErrInterrupted", err)
+	}
+	if !strings.HasPrefix(err.Error(), "lab.rtm:1: ") {
+		t.Errorf("interrupted sync does not name its line: %v", err)
 	}
 }
 

@@ -88,7 +88,7 @@ func raceChild() int {
 
 func TestCreateRace(t *testing.T) {
 	rounds := 3
-	if *long {
+	if long {
 		rounds = 20
 	}
 	for round := range rounds {
@@ -274,7 +274,7 @@ func tornReader() int {
 func TestTornReads(t *testing.T) {
 	const keys, readers = 1024, 4
 	lookups := 50_000_000
-	if *long {
+	if long {
 		lookups = 100_000_000
 	}
 	if testing.Short() {

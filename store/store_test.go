@@ -2,7 +2,6 @@ package store
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"net/netip"
 	"os"
@@ -14,7 +13,8 @@ import (
 	"unsafe"
 )
 
-var long = flag.Bool("rtm.long", false, "run the long variants of the multi-process tests")
+// long says whether RTM_LONG=1 asks for the long variants of the tests.
+var long = os.Getenv("RTM_LONG") == "1"
 
 // TestMain doubles as the entry point of the child processes the
 // multi-process tests start: the role comes from the environment.

@@ -1,0 +1,293 @@
+package main
+
+// A server killed with SIGKILL and restarted on the same store: nothing
+// it acknowledged is lost, nothing torn or invented appears, and clients
+// live through it.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"rtm/proto/framed"
+)
+
+// TestServerCrashRestart kills the server with SIGKILL while it answers a
+// stream of changes, and restarts it on the same store: the store
+// validates, and its tables are exactly what the server acknowledged
+// before the kill (every change answered, the ones before a sync also
+// applied at a client), plus at most the one change in flight. The client
+// reconnects and converges to them.
+func TestServerCrashRestart(t *testing.T) {
+	in := newInstance(t)
+	srv := in.server()
+	watcher := in.client("w")
+	rng := rand.New(rand.NewPCG(3, 9))
+	m := newModel()
+	srv.must(m.gen(rng, 2000)...)
+	srv.must("sync")
+	assertLines(t, "client before the crash", sortedLines(watcher.must("show routes", "show macs")), m.lines())
+	synced := m.clone()
+
+	// Still answering when it dies: each change is sent once the one
+	// before it was answered, and counted when its own answer arrives.
+	lines := m.gen(rng, 20000)
+	var answered atomic.Int64
+	streamed := make(chan error, 1)
+	go func() {
+		for _, l := range lines {
+			if _, err := srv.fp.Do(context.Background(), l, time.Minute); err != nil {
+				streamed <- err
+				return
+			}
+			answered.Add(1)
+		}
+		streamed <- nil
+	}()
+	killAt := int64(1000 + rng.IntN(4000))
+	if !waitFor(time.Minute, func() bool { return answered.Load() >= killAt }) {
+		t.Fatalf("the server answered %d changes in a minute: %s", answered.Load(), srv.errb)
+	}
+	srv.signal(syscall.SIGKILL)
+	<-srv.done
+	if err := <-streamed; !errors.Is(err, framed.ErrExited) {
+		t.Fatalf("the stream ended with %v, not with the server's death", err)
+	}
+	n := int(answered.Load())
+
+	srv2 := in.server()
+	after := sortedLines(in.dump())
+	want := synced.clone()
+	for _, l := range lines[:n] {
+		want.apply(l)
+	}
+	if !slices.Equal(after, want.lines()) {
+		inFlight := want.clone()
+		inFlight.apply(lines[n])
+		if !slices.Equal(after, inFlight.lines()) {
+			assertLines(t, fmt.Sprintf("restarted server (killed after 2000 changes synced and %d more answered)", n), after, want.lines())
+		}
+	}
+	// The old client reconnects by itself (the server lists it, and it
+	// reports the loss and the reconnection) and resyncs to the same state.
+	in.waitClients(srv2, 1)
+	awaitReconnects(t, watcher, 1)
+	got := sortedLines(watcher.must("sync", "show routes", "show macs"))
+	assertLines(t, "reconnected client", got, after)
+	if !strings.Contains(srv2.errb.String(), "not closed cleanly") {
+		t.Errorf("restarted server did not report the crash recovery: %s", srv2.errb)
+	}
+	t.Logf("killed after %d changes answered; the restarted server holds %d entries", n, len(after))
+}
+
+func TestStaleSocketReplaced(t *testing.T) {
+	in := newInstance(t)
+	srv := in.server()
+	srv.must("C,10.1.1.0/24,192.168.1.1,eth0")
+	srv.signal(syscall.SIGKILL)
+	<-srv.done
+	if _, err := os.Stat(in.socket); err != nil {
+		t.Fatalf("a killed server should leave its socket file: %v", err)
+	}
+	in.server()
+	if got := in.dump(); !strings.Contains(got, "10.1.1.0/24 via 192.168.1.1 dev eth0") {
+		t.Fatalf("restarted server lost the route: %q", got)
+	}
+}
+
+// TestKillsDuringReplay SIGKILLs the server at a random moment of a large
+// replay, 50 times (200 with RTM_LONG=1), each round with its own seed.
+// After each kill the restarted server's consistency check passes and its
+// tables equal those of some prefix of the replay: the kill never left a
+// torn or invented entry. Two clients live through all the kills and end
+// equal to the last server.
+func TestKillsDuringReplay(t *testing.T) {
+	kills, n := 50, 60_000
+	if long {
+		kills = 200
+	}
+	in := newInstance(t)
+	srv := in.streamServer()
+	names := []string{"w1", "w2"}
+	watchers := []*proc{in.client(names[0]), in.client(names[1])}
+	m := newModel()
+	var positions []int
+	midReplay := 0
+	for r := range kills {
+		seed := uint64(1000 + r)
+		rng := rand.New(rand.NewPCG(seed, seed))
+		start := m.clone()
+		lines := m.gen(rng, n)
+		states := prefixStates(start, lines)
+		wrote := srv.stream(lines)
+		time.Sleep(time.Duration(rng.IntN(40_000)) * time.Microsecond)
+		select {
+		case <-wrote:
+		default:
+			midReplay++ // still writing: the server had not even read it all
+		}
+		srv.signal(syscall.SIGKILL)
+		<-srv.done
+		<-wrote
+
+		srv = in.streamServer()
+		if e := srv.errb.String(); !strings.Contains(e, "not closed cleanly") || !strings.Contains(e, "consistency check passed") {
+			t.Fatalf("round %d (seed %d): restarted server did not report a checked recovery: %s", r, seed, e)
+		}
+		got := sortedLines(in.dump())
+		k, ok := states[setHash(got)]
+		if !ok {
+			t.Fatalf("round %d (seed %d): after the kill the tables (%d entries) equal no prefix of the replay", r, seed, len(got))
+		}
+		positions = append(positions, k)
+		m = modelFrom(t, got)
+	}
+	want := sortedLines(in.dump())
+	for i, w := range watchers {
+		awaitReconnects(t, w, 1)
+		assertLines(t, "client after the kills", sortedLines(w.must("sync", "show routes", "show macs")), want)
+		t.Logf("client %s reconnected %d times", names[i], countLines(w.out.String()+w.errb.String(), "reconnected to"))
+	}
+	t.Logf("%d kills, %d while the replay was still being written; lines applied at the kill of %d: %s",
+		kills, midReplay, n, stats(positions))
+}
+
+func stats(sorted []int) string {
+	if len(sorted) == 0 {
+		return "none"
+	}
+	slices.Sort(sorted)
+	return fmt.Sprintf("median %d, min %d, max %d", sorted[len(sorted)/2], sorted[0], sorted[len(sorted)-1])
+}
+
+// TestClientsSurviveRestarts kills and restarts the server 20 times under
+// a stream of changes with three clients attached. During each outage the
+// clients still answer lookups from their mapping, with the value the
+// restarted server then holds; after each restart every client
+// reconnects; at the end every client equals the server.
+func TestClientsSurviveRestarts(t *testing.T) {
+	const restarts = 20
+	const sentinel, absent = "02:ff:ff:ff:ff:01", "02:ff:ff:ff:ff:00"
+	in := newInstance(t)
+	srv := in.streamServer()
+	srv.send("C," + sentinel + ",10.255.0.1")
+	var clients []*proc
+	for i := range 3 {
+		clients = append(clients, in.client(fmt.Sprintf("c%d", i)))
+	}
+	m := newModel()
+	rng := rand.New(rand.NewPCG(77, 78))
+	var outageAnswers []int
+	for r := range restarts {
+		lines := append([]string{fmt.Sprintf("U,%s,10.255.%d.1", sentinel, r)}, m.gen(rng, 3000)...)
+		wrote := srv.stream(lines)
+		time.Sleep(time.Duration(rng.IntN(20_000)) * time.Microsecond)
+		srv.signal(syscall.SIGKILL)
+		<-srv.done
+		<-wrote
+
+		// The server is down: every client answers from its mapping.
+		answers := make([]string, len(clients))
+		began := time.Now()
+		for i, c := range clients {
+			if f := c.do("lookup " + absent); !strings.Contains(f.err, "not found") {
+				t.Fatalf("restart %d: client %d: lookup of an absent MAC during the outage: %+v", r, i, f)
+			}
+			answers[i] = strings.TrimSpace(c.must("lookup " + sentinel))
+		}
+		outageAnswers = append(outageAnswers, int(time.Since(began).Microseconds()))
+
+		srv = in.streamServer()
+		dump := sortedLines(in.dump())
+		for i, a := range answers {
+			if !slices.Contains(dump, a) {
+				t.Fatalf("restart %d: client %d answered %q during the outage; the store holds another value", r, i, a)
+			}
+		}
+		for _, c := range clients {
+			awaitReconnects(t, c, r+1)
+		}
+		m = modelFrom(t, dump)
+	}
+	srv.send(append(m.gen(rng, 2000), "U,"+sentinel+",10.255.254.1")...)
+	var want []string
+	if !waitFor(10*time.Second, func() bool {
+		want = sortedLines(in.dump())
+		return slices.Contains(want, sentinel+" 10.255.254.1")
+	}) {
+		t.Fatal("the server never applied the last changes")
+	}
+	for i, c := range clients {
+		got := sortedLines(c.must("sync", "show routes", "show macs"))
+		if n := countLines(c.out.String()+c.errb.String(), "reconnected to"); n != restarts {
+			t.Errorf("client %d reconnected %d times, want %d", i, n, restarts)
+		}
+		assertLines(t, fmt.Sprintf("client %d after %d restarts", i, restarts), got, want)
+	}
+	t.Logf("%d restarts; 3 clients answered lookups during each outage (all three within %s µs)", restarts, stats(outageAnswers))
+}
+
+// TestClientRemapsNewStore: the server dies and its store is removed, so
+// the next server creates a new one (a new generation). The client must
+// map the new segment: lookups answer from it, not from the old mapping.
+func TestClientRemapsNewStore(t *testing.T) {
+	in := newInstance(t)
+	srv := in.server()
+	srv.must("C,00:1a:2b:3c:4d:5e,10.1.1.7")
+	c := in.client("remap")
+	if got := c.must("lookup 00:1a:2b:3c:4d:5e"); !strings.Contains(got, "10.1.1.7") {
+		t.Fatalf("lookup before: %q", got)
+	}
+	srv.signal(syscall.SIGKILL)
+	<-srv.done
+	// During the outage the client answers from its last mapping.
+	if got := c.must("lookup 00:1a:2b:3c:4d:5e"); !strings.Contains(got, "10.1.1.7") {
+		t.Fatalf("lookup during the outage: %q", got)
+	}
+	if err := os.Remove(in.store); err != nil {
+		t.Fatal(err)
+	}
+	srv2 := in.server()
+	srv2.must("C,00:1a:2b:3c:4d:5e,10.9.9.9")
+	in.waitClients(srv2, 1)
+	awaitReconnects(t, c, 1)
+	if got := c.must("sync", "lookup 00:1a:2b:3c:4d:5e"); !strings.Contains(got, "10.9.9.9") {
+		t.Fatalf("client still reads the old segment: %q (stderr %s)", got, c.errb)
+	}
+	if !strings.Contains(c.errb.String(), "remapped") {
+		t.Errorf("client did not report the new generation: %s", c.errb)
+	}
+}
+
+// TestTruncatedStoreRefused: a server finding its store truncated exits
+// with a message naming the file and the cause, and leaves the file be.
+func TestTruncatedStoreRefused(t *testing.T) {
+	in := newInstance(t)
+	srv := in.server()
+	srv.send("C,10.1.1.0/24,192.168.1.1,eth0", "quit")
+	if code := srv.wait(10 * time.Second); code != 0 {
+		t.Fatalf("server exit %d: %s", code, srv.errb)
+	}
+	fi, err := os.Stat(in.store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(in.store, fi.Size()/2); err != nil {
+		t.Fatal(err)
+	}
+	r := runRTM(t, "", append([]string{"server", "--exit-at-eof"}, in.flags()...)...)
+	if r.code == 0 || !strings.Contains(r.stderr, in.store) || !strings.Contains(r.stderr, "truncated") {
+		t.Fatalf("server on a truncated store: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if fi2, err := os.Stat(in.store); err != nil || fi2.Size() != fi.Size()/2 {
+		t.Fatalf("the truncated store was changed: %v", err)
+	}
+}

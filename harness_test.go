@@ -1,0 +1,346 @@
+package main
+
+// The harness of the multi-process tests: the built rtm binary as server
+// and clients, talking over a real socket and a real shared segment, each
+// process driven through framed.Proc.
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"rtm/proto/framed"
+)
+
+var rtmBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "rtm-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	rtmBin = filepath.Join(dir, "rtm")
+	if out, err := exec.Command("go", "build", "-o", rtmBin, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build rtm: %v\n%s", err, out)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// long says whether RTM_LONG=1 asks for the long variants of the tests.
+var long = os.Getenv("RTM_LONG") == "1"
+
+// waitFor polls cond every 10 ms until it holds or d passes.
+func waitFor(d time.Duration, cond func() bool) bool {
+	for deadline := time.Now().Add(d); ; {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+var instSeq atomic.Uint64
+
+// instance is one private rtm instance: its socket and store are unique
+// to the test and removed at its end.
+type instance struct {
+	t      *testing.T
+	name   string
+	socket string
+	store  string
+}
+
+func newInstance(t *testing.T) *instance {
+	name := fmt.Sprintf("t%d-%d", os.Getpid(), instSeq.Add(1))
+	in := &instance{t: t, name: name, socket: filepath.Join(t.TempDir(), "rtm.sock"), store: "/dev/shm/rtm-test." + name}
+	t.Cleanup(func() { os.Remove(in.store) })
+	return in
+}
+
+func (in *instance) flags() []string {
+	return []string{"--name", in.name, "--socket", in.socket, "--store", in.store}
+}
+
+// server starts `rtm server --framed` and returns once the store is open
+// and the socket listens.
+func (in *instance) server(extra ...string) *proc {
+	in.t.Helper()
+	p := start(in.t, append(append([]string{"server", "--framed"}, in.flags()...), extra...)...)
+	p.must("") // answered once the store is open and the socket listens
+	return p
+}
+
+// streamServer starts a server that reads a plain stream of commands
+// (not --framed): the test pours changes into it without reading answers.
+// It returns once the server serves and has written its start-up banner
+// (after any report of a recovery): the socket comes up before both.
+func (in *instance) streamServer(extra ...string) *proc {
+	in.t.Helper()
+	p := start(in.t, append(append([]string{"server"}, in.flags()...), extra...)...)
+	in.waitSocket(p)
+	banner := "rtm server " + in.name + ": socket "
+	if !waitFor(10*time.Second, func() bool { return strings.Contains(p.errb.String(), banner) }) {
+		in.t.Fatalf("server serves but never wrote its banner: %s", p.errb)
+	}
+	return p
+}
+
+// client starts `rtm client --framed` and returns once it has the snapshot.
+func (in *instance) client(name string, extra ...string) *proc {
+	in.t.Helper()
+	p := start(in.t, append([]string{"client", "--framed", "--socket", in.socket, "--client-name", name}, extra...)...)
+	p.must("") // answered once the snapshot is in
+	return p
+}
+
+// waitSocket waits until a server started without --framed serves.
+func (in *instance) waitSocket(p *proc) {
+	in.t.Helper()
+	up := waitFor(10*time.Second, func() bool {
+		return p.fp.Exited() || runRTM(in.t, "", "client", "--socket", in.socket).code == 0
+	})
+	if p.fp.Exited() {
+		in.t.Fatalf("server exited: %s: %s", p.fp.Status(), p.errb)
+	}
+	if !up {
+		in.t.Fatalf("server socket %s never came up: %s", in.socket, p.errb)
+	}
+}
+
+// waitClients waits until the server lists n clients.
+func (in *instance) waitClients(srv *proc, n int) {
+	in.t.Helper()
+	if !waitFor(30*time.Second, func() bool { return srv.do(fmt.Sprintf("expect count clients %d", n)).err == "" }) {
+		in.t.Fatalf("server never had %d clients: %s", n, srv.must("show clients"))
+	}
+}
+
+// dump is what a fresh client sees: every route and every MAC with the
+// address it reads from the shared store.
+func (in *instance) dump() string {
+	in.t.Helper()
+	r := runRTM(in.t, "show routes\nshow macs\n", "client", "--socket", in.socket, "--client-name", "dump")
+	if r.code != 0 {
+		in.t.Fatalf("dump client: exit %d: %s", r.code, r.stderr)
+	}
+	return r.stdout
+}
+
+// proc is a running rtm process. Started with --framed, it answers each
+// line sent with the line's output and a terminator, so a test knows
+// exactly when a command has run.
+type proc struct {
+	t      *testing.T
+	fp     *framed.Proc
+	cmd    *exec.Cmd
+	done   <-chan struct{} // closed once the process has exited and its output is read
+	out    output          // every stdout line so far, answers' included (the last MiB)
+	errb   output          // stderr so far (the last MiB)
+	framed bool            // started with --framed: every line gets an answer
+}
+
+// output is what a process has written so far, read when it is printed.
+type output func() string
+
+func (o output) String() string { return o() }
+
+// frame is the answer to one line: its output, and the error if it failed.
+type frame struct {
+	out string
+	err string
+}
+
+func start(t *testing.T, args ...string) *proc {
+	t.Helper()
+	return startCmd(t, exec.Command(rtmBin, args...))
+}
+
+// startCmd starts cmd (an rtm command) as a proc, killed when the test
+// ends.
+func startCmd(t *testing.T, cmd *exec.Cmd) *proc {
+	t.Helper()
+	fp, err := framed.Start(strings.Join(cmd.Args[1:], " "), cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fp.Kill)
+	return &proc{t: t, fp: fp, cmd: cmd, done: fp.Done(), out: fp.Stdout, errb: fp.Stderr,
+		framed: slices.Contains(cmd.Args, "--framed")}
+}
+
+// do sends one line to a --framed process and returns its answer.
+func (p *proc) do(line string) frame {
+	p.t.Helper()
+	out, err := p.fp.Do(context.Background(), line, time.Minute)
+	var f frame
+	if len(out) > 0 {
+		f.out = strings.Join(out, "\n") + "\n"
+	}
+	var ae *framed.AnswerError
+	switch {
+	case errors.As(err, &ae):
+		f.err = ae.Msg
+	case err != nil:
+		p.t.Fatalf("%v\nstderr: %s", err, p.errb)
+	}
+	return f
+}
+
+// must runs lines that have to succeed.
+func (p *proc) must(lines ...string) string {
+	p.t.Helper()
+	var out strings.Builder
+	for _, l := range lines {
+		f := p.do(l)
+		if f.err != "" {
+			p.t.Fatalf("%q failed: %s", l, f.err)
+		}
+		out.WriteString(f.out)
+	}
+	return out.String()
+}
+
+// send writes lines without waiting for their answers (a stream the
+// process may still be working through when the test acts).
+func (p *proc) send(lines ...string) {
+	p.t.Helper()
+	if err := p.fp.Send(lines...); err != nil {
+		p.t.Fatalf("%v (stderr: %s)", err, p.errb)
+	}
+}
+
+// stream writes lines to a process not started with --framed, in the
+// background; the channel is closed when all are written or the pipe
+// broke. Such a process answers nothing, so Send may take a whole block
+// of lines as one.
+func (p *proc) stream(lines []string) <-chan struct{} {
+	p.t.Helper()
+	if p.framed {
+		p.t.Fatal("stream is for processes that answer nothing; use send")
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for len(lines) > 0 {
+			n := min(len(lines), 4096)
+			if p.fp.Send(strings.Join(lines[:n], "\n")) != nil {
+				return
+			}
+			lines = lines[n:]
+		}
+	}()
+	return done
+}
+
+// exited waits up to timeout for the process to exit on its own (its
+// stdin stays open) and returns the exit code, -1 after a signal.
+func (p *proc) exited(timeout time.Duration) int {
+	p.t.Helper()
+	if err := p.fp.Wait(context.Background(), timeout); err != nil {
+		p.t.Fatalf("%v\nstderr: %s", err, p.errb)
+	}
+	return p.fp.ExitCode()
+}
+
+// wait closes stdin and waits for the exit; it returns the exit code.
+func (p *proc) wait(timeout time.Duration) int {
+	p.t.Helper()
+	p.fp.CloseInput()
+	return p.exited(timeout)
+}
+
+func (p *proc) signal(sig syscall.Signal) {
+	p.fp.Signal(sig)
+}
+
+// awaitReconnects waits until a client has reconnected after every loss
+// of the server it logged, and at least want times.
+func awaitReconnects(t *testing.T, c *proc, want int) {
+	t.Helper()
+	all := func() string { return c.out.String() + c.errb.String() }
+	if !waitFor(15*time.Second, func() bool {
+		s := all()
+		return countLines(s, "reconnected to") >= want && countLines(s, "reconnected to") == countLines(s, "lost server")
+	}) {
+		t.Fatalf("client %v: %d losses, %d reconnects, want %d\n%s", c.cmd.Args, countLines(all(), "lost server"), countLines(all(), "reconnected to"), want, c.errb)
+	}
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// runRTM runs rtm to completion with the given stdin.
+func runRTM(t *testing.T, stdin string, args ...string) result {
+	t.Helper()
+	return runCmd(t, exec.Command(rtmBin, args...), stdin, time.Minute)
+}
+
+// runCmd runs cmd to completion with stdin, killing it (and failing the
+// test) if it takes longer than timeout.
+func runCmd(t *testing.T, cmd *exec.Cmd, stdin string, timeout time.Duration) result {
+	t.Helper()
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(timeout):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("%v hung after %v:\n%s%s", cmd.Args, timeout, out.String(), errb.String())
+	}
+	return result{cmd.ProcessState.ExitCode(), out.String(), errb.String()}
+}
+
+// nobodyBinary copies rtm where uid 65534 can run it.
+func nobodyBinary(t *testing.T) string {
+	dir, err := os.MkdirTemp("", "rtm-nobody-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	data, err := os.ReadFile(rtmBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "rtm")
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+// asNobody runs `rtm client` as uid 65534 with the given stdin.
+func asNobody(t *testing.T, bin, stdin string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"client"}, args...)...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=/"}
+	return runCmd(t, cmd, stdin, 20*time.Second)
+}

@@ -1,0 +1,74 @@
+package main
+
+// Signals: SIGINT and SIGTERM end a server and its clients cleanly;
+// SIGUSR1 makes a client take a fresh snapshot.
+
+import (
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestCleanQuitOnSignal(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) {
+			in := newInstance(t)
+			srv := in.server()
+			c := in.client("x")
+			srv.must("C,00:1a:2b:3c:4d:5e,10.1.1.7", "sync")
+			srv.signal(sig)
+			if code := srv.exited(10 * time.Second); code != 0 {
+				t.Fatalf("server exit %d after %v: %s", code, sig, srv.errb)
+			}
+			if code := c.exited(10 * time.Second); code != 0 {
+				t.Fatalf("client exit %d after the server quit: %s", code, c.errb)
+			}
+			if _, err := os.Stat(in.socket); !os.IsNotExist(err) {
+				t.Errorf("socket left after %v: %v", sig, err)
+			}
+		})
+	}
+}
+
+// TestClientQuitsOnSignal: SIGINT and SIGTERM end a client cleanly, and
+// the server sees it leave.
+func TestClientQuitsOnSignal(t *testing.T) {
+	in := newInstance(t)
+	srv := in.streamServer()
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		name := "sig-" + strconv.Itoa(int(sig))
+		c := in.client(name)
+		c.signal(sig)
+		if code := c.exited(10 * time.Second); code != 0 {
+			t.Fatalf("client exit %d after %v: %s", code, sig, c.errb)
+		}
+		if !waitFor(5*time.Second, func() bool {
+			return strings.Contains(srv.errb.String(), name+" (pid") && strings.Contains(srv.errb.String(), "disconnected")
+		}) {
+			t.Fatalf("server did not see %s leave: %s", name, srv.errb)
+		}
+	}
+}
+
+// TestClientSIGUSR1Resync: SIGUSR1 makes a client drop its copy and take a
+// fresh snapshot; the server counts the request and the copy is complete.
+func TestClientSIGUSR1Resync(t *testing.T) {
+	in := newInstance(t)
+	srv := in.server()
+	srv.must("C,10.1.1.0/24,192.168.1.1,eth0", "C,00:1a:2b:3c:4d:5e,10.1.1.7")
+	c := in.client("usr1")
+	c.signal(syscall.SIGUSR1)
+	requested := regexp.MustCompile(`resyncs_requested +1\n`)
+	if !waitFor(10*time.Second, func() bool { return requested.MatchString(srv.must("show stats")) }) {
+		t.Fatalf("server never saw the resync request: %s", srv.must("show stats"))
+	}
+	got := sortedLines(c.must("sync", "show routes", "show macs"))
+	assertLines(t, "client after SIGUSR1", got, []string{"00:1a:2b:3c:4d:5e 10.1.1.7", "10.1.1.0/24 via 192.168.1.1 dev eth0"})
+	if !strings.Contains(c.errb.String(), "SIGUSR1") {
+		t.Errorf("client did not say what it did: %q", c.errb)
+	}
+}
