@@ -85,7 +85,8 @@ type Client struct {
 	once    sync.Once
 
 	connMu sync.Mutex
-	conn   *net.UnixConn
+	conn   *net.UnixConn // nil while the session reconnects
+	connUp notifier      // a new connection is up
 
 	pongMu  sync.Mutex
 	pongs   map[uint64]chan uint64
@@ -173,7 +174,10 @@ func (c *Client) Close() error {
 // Resync drops the local copy and asks for a fresh snapshot (SIGUSR1).
 func (c *Client) Resync() {
 	c.stats.resyncs.Add(1)
-	c.send(Header{Kind: KindResync}, nil)
+	// Not connected: the next connection begins with a snapshot anyway.
+	ctx, cancel := context.WithTimeout(context.Background(), askTimeout)
+	defer cancel()
+	c.send(ctx, Header{Kind: KindResync}, nil)
 }
 
 // connect dials the socket, says hello and maps the store it is welcomed to.
@@ -217,6 +221,7 @@ func (c *Client) connect() (*net.UnixConn, error) {
 	c.connMu.Lock()
 	c.conn = uc
 	c.connMu.Unlock()
+	c.connUp.notify()
 	return uc, nil
 }
 
@@ -227,6 +232,9 @@ func (c *Client) run(uc *net.UnixConn) {
 	defer func() { c.failRequests(errors.New("the session ended")) }()
 	for {
 		err := c.receive(uc)
+		c.connMu.Lock()
+		c.conn = nil // until connect has another: send waits for it
+		c.connMu.Unlock()
 		uc.Close()
 		c.failRequests(err)
 		select {
@@ -470,14 +478,27 @@ func newSnapshotTables(macs int) *snapshotTables {
 	return &snapshotTables{routes: new(store.RouteTable), macs: newMACSet(min(macs, 1<<24))}
 }
 
-func (c *Client) send(h Header, body []byte) error {
-	c.connMu.Lock()
-	uc := c.conn
-	c.connMu.Unlock()
-	if uc == nil {
-		return errors.New("not connected")
+// send writes a packet on the session's connection. While the session
+// reconnects there is none: send waits for the next one, for at most
+// wait (so a sync or a change made while the server restarts goes to the
+// new server instead of failing on the old connection).
+func (c *Client) send(ctx context.Context, h Header, body []byte) error {
+	for {
+		up := c.connUp.wait()
+		c.connMu.Lock()
+		uc := c.conn
+		c.connMu.Unlock()
+		if uc != nil {
+			return writePacket(uc, h, body)
+		}
+		select {
+		case <-up:
+		case <-c.done:
+			return errors.New("the session ended")
+		case <-ctx.Done():
+			return fmt.Errorf("not connected to the server: %w", ctx.Err())
+		}
 	}
-	return writePacket(uc, h, body)
 }
 
 func (c *Client) pong(token, seq uint64) {
@@ -603,7 +624,7 @@ func (c *Client) Sync(ctx context.Context) error {
 	}()
 	var body [8]byte
 	binary.LittleEndian.PutUint64(body[:], token)
-	if err := c.send(Header{Kind: KindPing}, body[:]); err != nil {
+	if err := c.send(ctx, Header{Kind: KindPing}, body[:]); err != nil {
 		return fmt.Errorf("ask the server: %w", err)
 	}
 	var target uint64

@@ -211,7 +211,9 @@ func (c *Client) Request(epoch uint64, lines []byte, n int, bail bool) (<-chan R
 	}
 	body := binary.LittleEndian.AppendUint64(make([]byte, 0, 8+len(lines)), epoch)
 	body = append(body, lines...)
-	if err := c.send(h, body); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), askTimeout)
+	defer cancel()
+	if err := c.send(ctx, h, body); err != nil {
 		c.req.mu.Lock()
 		delete(c.req.pending, id)
 		c.req.mu.Unlock()
