@@ -3,11 +3,14 @@ package main
 // README.md promises that its examples are true: these tests run them.
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"rtm/repl"
 )
@@ -27,7 +30,10 @@ func TestREADMECommandTable(t *testing.T) {
 	code := regexp.MustCompile("`([^`]+)`")
 	optional := regexp.MustCompile(` ?\[[^\]]*\]`)
 	n := 0
-	for _, line := range strings.Split(readme(t), "\n") {
+	section := readme(t)
+	section = section[strings.Index(section, "## The command language"):]
+	section = section[:strings.Index(section[3:], "\n## ")+3]
+	for _, line := range strings.Split(section, "\n") {
 		if !cell.MatchString(line) {
 			continue
 		}
@@ -157,5 +163,127 @@ func TestReplayThroughBinary(t *testing.T) {
 	r = runRTM(t, "", append(append([]string{"server"}, in.flags()...), "--script", write("q.rtm", "quit\n"))...)
 	if r.code != 0 {
 		t.Fatalf("quit in a script: exit %d: %s", r.code, r.stderr)
+	}
+}
+
+// shellBlock is a ```sh block of the README and what the text after it
+// says it prints.
+type shellBlock struct {
+	line   int      // of the opening fence
+	body   string   // the commands
+	prints []string // `quoted` parts of a "prints ..." paragraph after it
+}
+
+func shellBlocks(t *testing.T) []shellBlock {
+	t.Helper()
+	lines := strings.Split(readme(t), "\n")
+	var blocks []shellBlock
+	quoted := regexp.MustCompile("`([^`]+)`")
+	for i := 0; i < len(lines); i++ {
+		if lines[i] != "```sh" {
+			continue
+		}
+		b := shellBlock{line: i + 1}
+		j := i + 1
+		for ; j < len(lines) && lines[j] != "```"; j++ {
+			b.body += lines[j] + "\n"
+		}
+		// "prints `X`, `Y`, then `Z`." right after the block.
+		k := j + 1
+		for k < len(lines) && lines[k] == "" {
+			k++
+		}
+		if k < len(lines) && strings.HasPrefix(lines[k], "prints ") {
+			para := ""
+			for ; k < len(lines) && lines[k] != ""; k++ {
+				para += lines[k] + "\n"
+			}
+			for _, m := range quoted.FindAllStringSubmatch(para, -1) {
+				b.prints = append(b.prints, m[1])
+			}
+		}
+		blocks = append(blocks, b)
+		i = j
+	}
+	return blocks
+}
+
+// inSandbox runs a shell script as a user at a terminal would, but in
+// namespaces of its own: a private /dev/shm, /run/netns and runtime
+// directory, so the README's instance names meet nothing on the machine,
+// and a PID namespace, so every process the script leaves running is
+// gone when it ends.
+func inSandbox(t *testing.T, script, dir string) result {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run the README's commands in namespaces of their own")
+	}
+	bin := filepath.Dir(rtmBin)
+	wrapper := `set -e
+mount -t tmpfs rtm-shm /dev/shm
+mkdir -p /run/netns && mount -t tmpfs rtm-netns /run/netns
+cd "$1"
+exec bash -e "$2"
+`
+	path := filepath.Join(dir, "script.sh")
+	if err := os.WriteFile(path, []byte(script), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("unshare", "--mount", "--pid", "--fork", "--kill-child", "bash", "-c", wrapper, "sandbox", dir, path)
+	cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"), "XDG_RUNTIME_DIR="+dir, "HOME="+dir, "XDG_STATE_HOME="+dir)
+	// The go command's caches stay where they are: a cold one would make
+	// `go run` compile the world.
+	for _, v := range []string{"GOCACHE", "GOMODCACHE", "GOPATH"} {
+		if out, err := exec.Command("go", "env", v).Output(); err == nil {
+			cmd.Env = append(cmd.Env, v+"="+strings.TrimSpace(string(out)))
+		}
+	}
+	cmd.Dir = dir
+	return runCmd(t, cmd, "", 2*time.Minute)
+}
+
+// TestREADMEShellExamples runs every ```sh block of the README as
+// written, each in a sandbox of its own: each must succeed, and print
+// what the text after it says it prints. The first block's second line
+// is this very test command; its first must start a server.
+func TestREADMEShellExamples(t *testing.T) {
+	blocks := shellBlocks(t)
+	if len(blocks) < 4 {
+		t.Fatalf("found %d sh blocks in the README; did its format change?", len(blocks))
+	}
+	for _, b := range blocks[1:] {
+		if strings.Contains(b.body, "go test") {
+			continue // the development commands: what CI runs
+		}
+		if strings.Contains(b.body, "ip netns") {
+			if _, err := exec.LookPath("ip"); err != nil {
+				t.Skip("needs ip (iproute2) for the kernel bridge's example")
+			}
+		}
+		t.Run(fmt.Sprintf("line%d", b.line), func(t *testing.T) {
+			r := inSandbox(t, b.body, t.TempDir())
+			if r.code != 0 {
+				t.Fatalf("README line %d: exit %d\n%s\nstdout:\n%s\nstderr:\n%s", b.line, r.code, b.body, r.stdout, r.stderr)
+			}
+			for _, p := range b.prints {
+				if !strings.Contains(r.stdout, p) {
+					t.Errorf("README line %d says it prints %q; stdout:\n%s", b.line, p, r.stdout)
+				}
+			}
+		})
+	}
+	// The first block: `go run . server` starts a server with a prompt
+	// (stdin here is no terminal: it serves until it is stopped).
+	first := strings.SplitN(blocks[0].body, "\n", 2)[0]
+	cmdline, _, _ := strings.Cut(first, "#")
+	if strings.TrimSpace(cmdline) != "go run . server" {
+		t.Fatalf("the README's first command is %q", first)
+	}
+	wd, _ := os.Getwd()
+	banner := filepath.Join(t.TempDir(), "banner")
+	script := fmt.Sprintf("cd %q\n%s </dev/null 2>%q &\nfor i in $(seq 600); do grep -q 'rtm server default: socket' %q && exit 0; sleep 0.1; done\ncat %q; exit 1\n",
+		wd, strings.TrimSpace(cmdline), banner, banner, banner)
+	if r := inSandbox(t, script, t.TempDir()); r.code != 0 {
+		t.Fatalf("%s did not start a server: %s%s", cmdline, r.stdout, r.stderr)
 	}
 }

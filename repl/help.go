@@ -9,7 +9,7 @@ C,MAC,IP               create a MAC entry      C,00:1a:2b:3c:4d:5e,10.1.1.7
 U,...                  update (same fields as C; the key must exist)
 R,...                  replace: create or update, like ip route replace
 D,PREFIX | D,MAC       delete a route or a MAC entry
-show TABLE [json]      list routes, macs, clients or stats
+show TABLE [json]      list routes, macs, clients, stats or info (dev, within, count...)
 lookup MAC [json]      the IP address of a MAC entry
 route IP [json]        the route an address takes (longest-prefix match)
 flush [routes|macs]    delete every route, every MAC entry, or both
@@ -19,7 +19,8 @@ sync [TIMEOUT]         wait until every client has applied every change
 expect CHECK           assert on the tables; a failure stops the script
 help [COMMAND]         this list, or the details of one command
 quit                   leave (Ctrl-D at the prompt does the same)
-Lines: one command each; # starts a comment; op letters and words are case-insensitive.`
+Lines: one command each; # starts a comment; op letters and words are case-insensitive.
+How rtm uses shared memory and sockets, step by step: README.md, "From the course to the code".`
 
 // helpTopics holds `help COMMAND`, keyed by every name the topic answers to.
 var helpTopics = map[string]string{
@@ -78,15 +79,26 @@ client; a client whose uid the server does not let write is refused.`
 const helpShow = `show TABLE [json] lists a table, one entry per line, sorted by key:
 
   show routes     10.1.1.0/24 via 192.168.1.1 dev eth0      (as ip route prints)
+                  192.0.2.0/24 dev veth0                    (connected: no gateway)
   show macs       00:1a:2b:3c:4d:5e 10.1.1.7                (the key, the MAC, first)
-  show clients    the connected clients: name, pid, uid, state, acknowledged change, lag
+  show clients    the connected clients: name, pid, uid, state, acknowledged change,
+                  lag, changes made, whether it may write (a client asks the server)
   show stats      the counters, one "name value" per line
+  show info       instance, pid, version, uptime, socket, store (created, reopened or
+                  recovered), the fill of both tables, the change log, the clients
+
+Some entries only, or how many:
+  show routes dev eth0                   routes out of eth0
+  show routes within 10.0.0.0/8          routes inside 10.0.0.0/8 (it too)
+  show macs 02:00:*                      MACs that start with 02:00
+  show routes dev eth0 count             how many, not which
 
 With json (or -json) the table prints as JSON on one line, for scripts:
 show routes json, show -json macs.
   [{"dst":"10.1.1.0/24","gateway":"192.168.1.1","dev":"eth0"}]
   [{"mac":"00:1a:2b:3c:4d:5e","ip":"10.1.1.7"}]
-  {"routes":2,"macs":1,...}                                 (show stats json)`
+  {"routes":2,"macs":1,...}                                 (show stats json)
+  {"count":2}                                               (... count json)`
 
 const helpLookup = `lookup MAC [json] prints the MAC entry, MAC first, with the IP read from
 the shared store; a MAC that is not in the table is an error.
