@@ -6,7 +6,6 @@ package main
 
 import (
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -29,18 +28,7 @@ func TestClientWritesThroughServer(t *testing.T) {
 // is stopped by the socket's mode, and when the mode lets it through, by
 // the server's SO_PEERCRED check, unless --allow-uid names it.
 func TestOtherUIDRefused(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to run a client as another uid")
-	}
-	bin := nobodyBinary(t)
-	dir, err := os.MkdirTemp("", "rtm-uid-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	os.Chmod(dir, 0o755)
-	in := newInstance(t)
-	in.socket = filepath.Join(dir, "rtm.sock")
+	in, bin := nobodyInstance(t)
 	srv := in.server()
 	srv.must("C,10.1.1.0/24,192.168.1.1,eth0", "C,00:1a:2b:3c:4d:5e,10.1.1.7")
 	for _, p := range []string{in.socket, in.store} {

@@ -214,18 +214,7 @@ func TestScriptOddities(t *testing.T) {
 // reconnects (the restarted server no longer allows its uid) exits the
 // same way instead of retrying forever.
 func TestClientRefusedExits(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to run a client as another uid")
-	}
-	bin := nobodyBinary(t)
-	dir, err := os.MkdirTemp("", "rtm-uid-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	os.Chmod(dir, 0o755)
-	in := newInstance(t)
-	in.socket = filepath.Join(dir, "rtm.sock")
+	in, bin := nobodyInstance(t)
 	srv := in.server("--allow-uid", "65534", "--group")
 	os.Chmod(in.socket, 0o666)
 	os.Chmod(in.store, 0o644)

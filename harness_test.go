@@ -318,6 +318,26 @@ func runCmd(t *testing.T, cmd *exec.Cmd, stdin string, timeout time.Duration) re
 }
 
 // nobodyBinary copies rtm where uid 65534 can run it.
+// nobodyInstance is an instance whose socket is in a directory uid 65534
+// can reach, and a copy of rtm that uid can run. It skips the test unless
+// it runs as root, which is needed to run a process as another uid.
+func nobodyInstance(t *testing.T) (*instance, string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run a client as another uid")
+	}
+	bin := nobodyBinary(t)
+	dir, err := os.MkdirTemp("", "rtm-uid-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	in := newInstance(t)
+	in.socket = filepath.Join(dir, "rtm.sock")
+	return in, bin
+}
+
 func nobodyBinary(t *testing.T) string {
 	dir, err := os.MkdirTemp("", "rtm-nobody-")
 	if err != nil {

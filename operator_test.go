@@ -140,18 +140,7 @@ func TestClientOneShot(t *testing.T) {
 // changes are refused, with the flag that would allow them; with
 // --allow-write-uid they are applied.
 func TestReadOnlyClient(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to run a client as another uid")
-	}
-	bin := nobodyBinary(t)
-	dir, err := os.MkdirTemp("", "rtm-uid-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	os.Chmod(dir, 0o755)
-	in := newInstance(t)
-	in.socket = filepath.Join(dir, "rtm.sock")
+	in, bin := nobodyInstance(t)
 	for _, tc := range []struct {
 		flag   string
 		code   int

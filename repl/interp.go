@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,8 +44,9 @@ type Interp struct {
 	out    io.Writer
 	buf    []byte // results not yet written; flushed a line at a time
 	opts   Options
-	p      parser
-	frames []frame // the files being replayed, innermost last
+	p       parser
+	frames  []frame // the files and streams being replayed, innermost last
+	sources Sources // the files among them, to refuse cycles
 	prog   progress
 
 	// Interrupt may come from another goroutine (a signal handler).
@@ -78,9 +78,8 @@ func (in *Interp) Interrupt() {
 
 // frame is one file or stream being replayed.
 type frame struct {
-	name string      // as in messages
-	dir  string      // base of relative `source` paths ("" for the cwd)
-	info os.FileInfo // identity, to find source cycles; nil for streams
+	name string // as in messages
+	dir  string // base of relative `source` paths ("" for the cwd)
 }
 
 // NewInterp returns an interpreter over e writing results to out (nil:
@@ -399,28 +398,13 @@ func (in *Interp) source(arg string) error {
 }
 
 func (in *Interp) runFile(path string) error {
-	f, err := os.Open(path)
+	f, err := in.sources.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	if info.IsDir() {
-		return fmt.Errorf("%s is a directory; want a script file", path)
-	}
-	for i, fr := range in.frames {
-		if fr.info != nil && os.SameFile(fr.info, info) {
-			chain := make([]string, 0, len(in.frames)-i+1)
-			for _, g := range in.frames[i:] {
-				chain = append(chain, g.name)
-			}
-			return fmt.Errorf("%s: cycle: %s -> %s", path, strings.Join(chain, " -> "), path)
-		}
-	}
-	in.frames = append(in.frames, frame{name: path, dir: filepath.Dir(path), info: info})
+	defer in.sources.Pop()
+	in.frames = append(in.frames, frame{name: path, dir: filepath.Dir(path)})
 	defer func() { in.frames = in.frames[:len(in.frames)-1] }()
 	return in.runStream(path, f)
 }

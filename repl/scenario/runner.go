@@ -9,15 +9,14 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"rtm/repl"
+	"rtm/store"
 )
 
 // DefaultLineTimeout bounds how long a scenario waits for a process to
@@ -76,7 +75,7 @@ func sweepStale() {
 		for _, p := range paths {
 			pid, _, _ := strings.Cut(strings.TrimPrefix(filepath.Base(p), "rtm-test-"), "-")
 			n, err := strconv.Atoi(pid)
-			if err == nil && n > 0 && syscall.Kill(n, 0) == syscall.ESRCH {
+			if err == nil && n > 0 && !store.ProcessAlive(n) {
 				os.RemoveAll(p)
 			}
 		}
@@ -102,7 +101,7 @@ type scenario struct {
 	lines      int
 	changes    int           // changes sent to the server
 	lastChange repl.Location // where the last one was
-	sources    []string      // files being run, innermost last, to refuse cycles
+	sources    repl.Sources  // files being run, innermost last, to refuse cycles
 }
 
 // errEnd is `quit`: the scenario ends there and passes.
@@ -144,20 +143,12 @@ func (s *scenario) run(path string) error {
 // an *Error; a file it cannot read is a plain error, which the caller
 // locates.
 func (s *scenario) runFile(path string) error {
-	abs, err := filepath.Abs(path)
-	if err == nil && slices.Contains(s.sources, abs) {
-		err = fmt.Errorf("source %s: cycle: %s -> %s", path, strings.Join(s.sources, " -> "), abs)
-	}
-	var f *os.File
-	if err == nil {
-		f, err = os.Open(path)
-	}
+	f, err := s.sources.Open(path)
 	if err != nil {
-		return err
+		return fmt.Errorf("source %w", err)
 	}
 	defer f.Close()
-	s.sources = append(s.sources, abs)
-	defer func() { s.sources = s.sources[:len(s.sources)-1] }()
+	defer s.sources.Pop()
 
 	br := bufio.NewReaderSize(f, 64<<10)
 	loc := repl.Location{File: path}

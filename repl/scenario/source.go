@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -41,7 +40,8 @@ type sourcePlan struct {
 // if the server can run them alone.
 func (s *scenario) scanSource(path string) (*sourcePlan, bool) {
 	p := &sourcePlan{files: map[string]string{}}
-	if !p.scan(path, slices.Clone(s.sources)) {
+	chain := s.sources.Clone()
+	if !p.scan(path, &chain) {
 		return nil, false
 	}
 	return p, true
@@ -51,22 +51,19 @@ func (s *scenario) scanSource(path string) (*sourcePlan, bool) {
 // line the runner must see (a directive, expect, sync, quit), one the
 // parser rejects, or a source the runner refuses (a cycle, a file it
 // cannot read): such a file runs line by line, which reports the line
-// where it is. stack holds the absolute paths of the including files.
-func (p *sourcePlan) scan(path string, stack []string) bool {
+// where it is. chain holds the including files.
+func (p *sourcePlan) scan(path string, chain *repl.Sources) bool {
 	abs, err := filepath.Abs(path)
-	if err != nil || slices.Contains(stack, abs) {
+	if err != nil {
 		return false
 	}
-	f, err := os.Open(path)
+	f, err := chain.Open(path)
 	if err != nil {
 		return false
 	}
 	defer f.Close()
-	if fi, err := f.Stat(); err != nil || fi.IsDir() {
-		return false
-	}
+	defer chain.Pop()
 	p.files[abs] = path
-	stack = append(stack, abs)
 	br := bufio.NewReaderSize(f, 64<<10)
 	loc := repl.Location{File: path}
 	for {
@@ -76,7 +73,7 @@ func (p *sourcePlan) scan(path string, stack []string) bool {
 		}
 		if len(line) > 0 {
 			loc.Line++
-			if text := repl.CleanLine(line); len(text) > 0 && !p.add(loc, text, stack) {
+			if text := repl.CleanLine(line); len(text) > 0 && !p.add(loc, text, chain) {
 				return false
 			}
 		}
@@ -90,7 +87,7 @@ func (p *sourcePlan) scan(path string, stack []string) bool {
 }
 
 // add adds one line (cleaned, not empty) to the plan.
-func (p *sourcePlan) add(loc repl.Location, text []byte, stack []string) bool {
+func (p *sourcePlan) add(loc repl.Location, text []byte, chain *repl.Sources) bool {
 	if w, _ := repl.FirstWord(text); isDirectiveWord(w) {
 		return false
 	}
@@ -105,7 +102,7 @@ func (p *sourcePlan) add(loc repl.Location, text []byte, stack []string) bool {
 		if !filepath.IsAbs(path) {
 			path = filepath.Join(filepath.Dir(loc.File), path)
 		}
-		return p.scan(path, stack)
+		return p.scan(path, chain)
 	case cmd.Kind == repl.KindExpect || cmd.Kind == repl.KindSync || cmd.Kind == repl.KindQuit:
 		return false
 	case cmd.IsWrite():

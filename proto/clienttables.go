@@ -1,0 +1,181 @@
+package proto
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"time"
+
+	"rtm/store"
+)
+
+// A client's tables, as the command language sees them: routes from its
+// local copy, MAC keys from its local set, their addresses read from the
+// shared store, and what only the server knows asked of the server.
+
+// Routes returns the local copy, sorted.
+func (c *Client) Routes() []store.Route {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	out := make([]store.Route, 0, c.routes.Len())
+	for r := range c.routes.All() {
+		out = append(out, r)
+	}
+	return out
+}
+
+func (c *Client) GetRoute(p netip.Prefix) (store.Route, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.routes.Get(p)
+}
+
+func (c *Client) MatchRoute(ip netip.Addr) (store.Route, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.routes.Match(ip)
+}
+
+// MACs returns the keys this client was told about, sorted.
+func (c *Client) MACs() []store.MAC {
+	c.mu.RLock()
+	out := make([]store.MAC, 0, c.macs.Len())
+	for m := range c.macs.All() {
+		out = append(out, m)
+	}
+	c.mu.RUnlock()
+	slices.SortFunc(out, store.MAC.Compare)
+	return out
+}
+
+// LookupMAC reads the address from the shared store: no lock, no syscall.
+func (c *Client) LookupMAC(m store.MAC) (netip.Addr, error) {
+	ip, err := c.reader.Load().Lookup(m)
+	if err != nil {
+		return ip, &store.KeyError{Table: "MAC", Key: m.String(), Err: err}
+	}
+	return ip, nil
+}
+
+// Reader returns the current store mapping, for bulk lookups.
+func (c *Client) Reader() *store.Reader { return c.reader.Load() }
+
+// askTimeout bounds a question to the server.
+const askTimeout = 10 * time.Second
+
+// Clients asks the server for its clients.
+func (c *Client) Clients() ([]ClientInfo, error) {
+	var out []ClientInfo
+	return out, c.ask("show clients json", &out)
+}
+
+// Info asks the server to describe itself.
+func (c *Client) Info() (ServerInfo, error) {
+	var out ServerInfo
+	return out, c.ask("show info json", &out)
+}
+
+// ask runs a show command at the server and decodes its JSON answer.
+func (c *Client) ask(line string, v any) error {
+	ctx, cancel := context.WithTimeout(context.Background(), askTimeout)
+	defer cancel()
+	out, err := c.Run(ctx, line)
+	if err != nil {
+		return fmt.Errorf("ask the server: %w", err)
+	}
+	if err := json.Unmarshal(out, v); err != nil {
+		return fmt.Errorf("%s: the server's answer: %w", line, err)
+	}
+	return nil
+}
+
+// Stats returns the session's counters.
+func (c *Client) Stats() []Stat {
+	c.mu.RLock()
+	routes, macs := c.routes.Len(), c.macs.Len()
+	c.mu.RUnlock()
+	st := &c.stats
+	return c.extra.append([]Stat{
+		{"routes", uint64(routes)},
+		{"macs", uint64(macs)},
+		{"applied", c.applied.Load()},
+		{"packets_received", st.packets.Load()},
+		{"records_received", st.records.Load()},
+		{"snapshots", st.snapshots.Load()},
+		{"reconnects", st.reconnects.Load()},
+		{"gaps_detected", st.gaps.Load()},
+		{"resyncs_requested", st.resyncs.Load()},
+	})
+}
+
+// AddStats adds the counters f returns, their names prefixed, to Stats.
+func (c *Client) AddStats(prefix string, f func() []Stat) { c.extra.add(prefix, f) }
+
+// Sync waits until this client has applied every change the server had
+// published when the call began.
+func (c *Client) Sync(ctx context.Context) error {
+	token := c.pingSeq.Add(1)
+	ch := make(chan uint64, 1)
+	c.pongMu.Lock()
+	c.pongs[token] = ch
+	c.pongMu.Unlock()
+	defer func() {
+		c.pongMu.Lock()
+		delete(c.pongs, token)
+		c.pongMu.Unlock()
+	}()
+	var body [8]byte
+	binary.LittleEndian.PutUint64(body[:], token)
+	if err := c.send(ctx, Header{Kind: KindPing}, body[:]); err != nil {
+		return fmt.Errorf("ask the server: %w", err)
+	}
+	var target uint64
+	select {
+	case target = <-ch:
+	case <-ctx.Done():
+		return &waitError{what: "no answer from the server", err: ctx.Err()}
+	case <-c.done:
+		return errors.New("the session ended")
+	}
+	// A gap is noticed when the next change arrives; if the lost change
+	// was the last one, nothing arrives. No progress for a while towards
+	// a target the server has already passed means exactly that: resync.
+	c.syncWaiters.Add(1)
+	defer c.syncWaiters.Add(-1)
+	stall := time.NewTimer(stallResync)
+	defer stall.Stop()
+	last, asked := c.applied.Load(), false
+	for {
+		wake := c.progress.wait()
+		now := c.applied.Load()
+		if now >= target {
+			return nil
+		}
+		if now != last {
+			last = now
+			stall.Reset(stallResync)
+		}
+		select {
+		case <-ctx.Done():
+			return &waitError{what: fmt.Sprintf("this client is at change %d of %d", c.applied.Load(), target), err: ctx.Err()}
+		case <-c.done:
+			return errors.New("the session ended")
+		case <-wake:
+		case <-stall.C:
+			if !asked {
+				c.stats.gaps.Add(1)
+				c.opts.Logf("no change since %d while the server is at %d: asking for a fresh snapshot", now, target)
+				c.Resync()
+				asked = true
+			}
+		}
+	}
+}
+
+// stallResync is how long a sync waits without progress before it
+// assumes a lost change and asks for a fresh snapshot.
+const stallResync = 500 * time.Millisecond
