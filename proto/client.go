@@ -508,4 +508,3 @@ func (c *Client) pong(token, seq uint64) {
 		ch <- seq
 	}
 }
-

@@ -242,4 +242,3 @@ func percent(n, total int) uint64 {
 	}
 	return uint64((n*100 + total - 1) / total)
 }
-

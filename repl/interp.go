@@ -38,16 +38,16 @@ type Options struct {
 // io.Writer. It is used by one goroutine at a time; only its Console is
 // for concurrent use.
 type Interp struct {
-	e      Tables
-	c      Changer // the engine changes the tables itself (the server)
-	r      Remote  // or the server does (a client); neither: refused
-	out    io.Writer
-	buf    []byte // results not yet written; flushed a line at a time
-	opts   Options
+	e       Tables
+	c       Changer // the engine changes the tables itself (the server)
+	r       Remote  // or the server does (a client); neither: refused
+	out     io.Writer
+	buf     []byte // results not yet written; flushed a line at a time
+	opts    Options
 	p       parser
 	frames  []frame // the files and streams being replayed, innermost last
 	sources Sources // the files among them, to refuse cycles
-	prog   progress
+	prog    progress
 
 	// Interrupt may come from another goroutine (a signal handler).
 	interrupted atomic.Bool

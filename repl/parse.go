@@ -300,4 +300,3 @@ func parseMACData(cmd *Command, f [][]byte) error {
 	cmd.IP = ip
 	return nil
 }
-

@@ -459,4 +459,3 @@ func (im *Importer) sinkError(format string, args ...any) {
 		im.logf("kernel import: sink refused (%d so far): "+format, append([]any{n}, args...)...)
 	}
 }
-
