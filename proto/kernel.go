@@ -75,7 +75,7 @@ func kernelStats(ks []kernel.Stat) []Stat {
 func (c *Client) installSnapshot() {
 	c.mu.RLock()
 	routes := make([]store.Route, 0, c.routes.Len())
-	for r := range c.routes.All() {
+	for r := range c.routes.Range() {
 		routes = append(routes, r)
 	}
 	keys := make([]store.MAC, 0, c.macs.Len())

@@ -427,7 +427,7 @@ func (s *Server) snapshot() (bodies [][]byte, counts []uint32, routes, macs int,
 			flush()
 		}
 	}
-	for r := range s.st.Routes().All() {
+	for r := range s.st.Routes().Range() {
 		add(AppendRoute(buf, OpRouteCreate, r))
 	}
 	s.st.RangeMACs(func(m store.MAC, _ netip.Addr) bool {

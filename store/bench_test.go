@@ -217,3 +217,60 @@ func BenchmarkLookupFloor(b *testing.B) {
 		b.Fatal("no key loaded")
 	}
 }
+
+// benchRoutes returns n distinct /24 routes in random order.
+func benchRoutes(n int) []Route {
+	rs := make([]Route, n)
+	for i := range rs {
+		rs[i] = Route{
+			Prefix:  netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(1 + i>>16), byte(i >> 8), byte(i), 0}), 24),
+			Gateway: netip.AddrFrom4([4]byte{192, 168, byte(i % 250), 1}),
+			Dev:     "eth0",
+		}
+	}
+	rng := rand.New(rand.NewPCG(9, 9))
+	rng.Shuffle(n, func(i, j int) { rs[i], rs[j] = rs[j], rs[i] })
+	return rs
+}
+
+// BenchmarkCreateRoute: the server's route path, as BenchmarkCreateMAC is
+// its MAC path: 100 k routes created, flushed, created again.
+func BenchmarkCreateRoute(b *testing.B) {
+	const n = 100_000
+	s := mustOpen(b, Options{Path: testPath(b), Capacity: 1, RouteCapacity: n})
+	routes := benchRoutes(n)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		if i == len(routes) {
+			b.StopTimer()
+			s.FlushRoutes()
+			i = 0
+			b.StartTimer()
+		}
+		if err := s.CreateRoute(routes[i]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkUpdateRoute updates routes of a table of 100 k.
+func BenchmarkUpdateRoute(b *testing.B) {
+	const n = 100_000
+	s := mustOpen(b, Options{Path: testPath(b), Capacity: 1, RouteCapacity: n})
+	routes := benchRoutes(n)
+	for _, r := range routes {
+		if err := s.CreateRoute(r); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		r := routes[i%n]
+		r.Gateway = netip.AddrFrom4([4]byte{192, 168, byte(i), 9})
+		if err := s.UpdateRoute(r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -38,6 +38,10 @@ func (s *Store) checkMACs() error {
 		}
 		k, hi, lo := sl.key.Load(), sl.hi.Load(), sl.lo.Load()
 		if k == 0 {
+			if hi != 0 || lo != 0 {
+				// The undo of a create clears the slot: it must have been clear.
+				return fmt.Errorf("%w: MAC slot %d: empty but not zeroed", ErrCorrupt, i)
+			}
 			continue
 		}
 		count++
@@ -91,17 +95,17 @@ func (s *Store) checkRoutes() error {
 		if err != nil {
 			return fmt.Errorf("%w: route slot %d: %w", ErrCorrupt, i, err)
 		}
-		if j, ok := s.routeIndex[r.Prefix]; !ok || int(j) != i {
+		e, ok := s.routes.get(r.Prefix)
+		if !ok || int(e.slot) != i {
 			return fmt.Errorf("%w: route slot %d (%s) not indexed there", ErrCorrupt, i, r.Prefix)
 		}
-		if got, ok := s.routes.Get(r.Prefix); !ok || got != r {
-			return fmt.Errorf("%w: route table has %v for slot %d (%s)", ErrCorrupt, got, i, r)
+		if e.Route != r {
+			return fmt.Errorf("%w: route table has %v for slot %d (%s)", ErrCorrupt, e.Route, i, r)
 		}
 	}
-	if used != len(s.routeIndex) || used != s.routes.Len() || uint64(used) != s.hdr.routeCount.Load() ||
-		used+len(s.freeRoutes) != len(s.rslots) {
-		return fmt.Errorf("%w: %d routes in slots, index %d, table %d, header %d, free %d of %d",
-			ErrCorrupt, used, len(s.routeIndex), s.routes.Len(), s.hdr.routeCount.Load(), len(s.freeRoutes), len(s.rslots))
+	if used != s.routes.Len() || uint64(used) != s.hdr.routeCount.Load() || used+len(s.freeRoutes) != len(s.rslots) {
+		return fmt.Errorf("%w: %d routes in slots, table %d, header %d, free %d of %d",
+			ErrCorrupt, used, s.routes.Len(), s.hdr.routeCount.Load(), len(s.freeRoutes), len(s.rslots))
 	}
 	return nil
 }

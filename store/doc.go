@@ -21,7 +21,7 @@
 //   - Atomic words. Every shared word is a uint64 at an 8-byte aligned
 //     offset, accessed only with sync/atomic (word.go is the one place
 //     that overlays types on the mapping).
-//   - No torn reads. Each slot is a seqlock. A reader returns only a value
+//   - No torn reads. Each MAC slot is a seqlock. A reader returns only a value
 //     the writer stored for the key; a miss is trusted only if the shift
 //     epoch did not move during the probe. Readers never block the
 //     writer and give up after a bounded wait (ErrBusy) if the writer died
@@ -33,6 +33,7 @@
 //     reports what was done. Contents and Generation survive reopening.
 //   - No eviction. A full table is ErrFull.
 //
-// The MAC hot paths (CreateMAC, UpdateMAC, DeleteMAC, LookupMAC and
-// Reader.Lookup) allocate nothing on success.
+// The hot paths (MAC and route create, update and delete, LookupMAC,
+// Reader.Lookup, RouteTable.Set and Match) allocate nothing on success,
+// once the route table's maps have grown to the table's size.
 package store

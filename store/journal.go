@@ -5,7 +5,8 @@ package store
 //   - a single-slot write (MAC create/update, route create/update/delete):
 //     the old words are saved and the journal armed before the write,
 //     and disarmed after it; repair undoes an armed write, so the slot
-//     holds its old value;
+//     holds its old value. A create into an empty slot saves nothing:
+//     an empty slot is all zeros, so its undo is to clear the slot;
 //   - a MAC delete: the journal holds the current hole of the backward
 //     shift; repair finishes the shift, so the key is gone;
 //   - a flush: repair clears whatever is left.
@@ -13,10 +14,17 @@ package store
 // All of it lives in the header, so a writer killed at any instruction
 // leaves enough for the next Open to restore a consistent table.
 
-// journalMAC saves MAC slot i and arms an undo record for it.
+// journalMAC saves MAC slot i and arms an undo record for it. Every word
+// stored is a full fence on the writer's hot path, so an empty slot's is
+// two: its index and the state that says its undo is to clear it.
 func (s *Store) journalMAC(i int) {
 	j, sl := &s.hdr.journal, &s.macs[i]
 	j.index.Store(uint64(i))
+	if sl.key.Load() == 0 {
+		j.state.Store(jMACCreate)
+		crashPoint("journal.armed")
+		return
+	}
 	j.old[0].Store(sl.key.Load())
 	j.old[1].Store(sl.hi.Load())
 	j.old[2].Store(sl.lo.Load())
@@ -24,10 +32,16 @@ func (s *Store) journalMAC(i int) {
 	crashPoint("journal.armed")
 }
 
-// journalRoute saves route slot i and arms an undo record for it.
+// journalRoute saves route slot i and arms an undo record for it; a free
+// slot's, as an empty MAC slot's, is its index alone.
 func (s *Store) journalRoute(i int) {
 	j, sl := &s.hdr.journal, &s.rslots[i]
 	j.index.Store(uint64(i))
+	if sl.w[0].Load()&routeUsed == 0 {
+		j.state.Store(jRouteCreate)
+		crashPoint("journal.armed")
+		return
+	}
 	for k := range sl.w {
 		j.old[k].Store(sl.w[k].Load())
 	}
@@ -50,6 +64,16 @@ func (s *Store) repair() {
 	case jMACSlot:
 		if idx < uint64(len(s.macs)) {
 			s.writeMAC(int(idx), j.old[0].Load(), j.old[1].Load(), j.old[2].Load())
+			s.rec.Repaired++
+		}
+	case jMACCreate:
+		if idx < uint64(len(s.macs)) {
+			s.writeMAC(int(idx), 0, 0, 0)
+			s.rec.Repaired++
+		}
+	case jRouteCreate:
+		if idx < uint64(len(s.rslots)) {
+			s.writeRoute(int(idx), [7]uint64{})
 			s.rec.Repaired++
 		}
 	case jRouteSlot:

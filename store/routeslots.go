@@ -5,18 +5,18 @@ import (
 	"net/netip"
 )
 
-// writeRoute rewrites route slot i under its seqlock.
+// writeRoute rewrites route slot i. No reader maps route slots (clients
+// get routes over the socket), so unlike a MAC slot it needs no seqlock:
+// the journal, armed around every write, makes a killed write safe. Its
+// seq word stays 0 (repair closes one an older rtm left odd).
 func (s *Store) writeRoute(i int, w [7]uint64) {
 	sl := &s.rslots[i]
-	seq := sl.seq.Load() | 1
-	sl.seq.Store(seq)
 	for k := range w {
 		sl.w[k].Store(w[k])
 		if k == 3 {
 			crashPoint("route.mid")
 		}
 	}
-	sl.seq.Store(seq + 1)
 }
 
 // CreateRoute adds r, which must pass r.Check(). It fails with ErrExists
@@ -28,7 +28,7 @@ func (s *Store) CreateRoute(r Route) error {
 	if err := r.Check(); err != nil {
 		return routeError(r.Prefix, err)
 	}
-	if _, ok := s.routeIndex[r.Prefix]; ok {
+	if _, ok := s.routes.get(r.Prefix); ok {
 		return routeError(r.Prefix, ErrExists)
 	}
 	if len(s.freeRoutes) == 0 {
@@ -39,9 +39,8 @@ func (s *Store) CreateRoute(r Route) error {
 	s.journalRoute(int(i))
 	s.writeRoute(int(i), encodeRoute(r))
 	s.disarm()
-	s.routeIndex[r.Prefix] = i
-	s.routes.Set(r)
-	s.hdr.routeCount.Store(uint64(len(s.routeIndex)))
+	s.routes.set(r, i)
+	s.hdr.routeCount.Store(uint64(s.routes.Len()))
 	return nil
 }
 
@@ -53,14 +52,15 @@ func (s *Store) UpdateRoute(r Route) error {
 	if err := r.Check(); err != nil {
 		return routeError(r.Prefix, err)
 	}
-	i, ok := s.routeIndex[r.Prefix]
+	e, ok := s.routes.get(r.Prefix)
 	if !ok {
 		return routeError(r.Prefix, ErrNotFound)
 	}
+	i := e.slot
 	s.journalRoute(int(i))
 	s.writeRoute(int(i), encodeRoute(r))
 	s.disarm()
-	s.routes.Set(r)
+	s.routes.set(r, i)
 	return nil
 }
 
@@ -72,17 +72,17 @@ func (s *Store) DeleteRoute(p netip.Prefix) error {
 	if err := CheckPrefix(p); err != nil {
 		return routeError(p, err)
 	}
-	i, ok := s.routeIndex[p]
+	e, ok := s.routes.get(p)
 	if !ok {
 		return routeError(p, ErrNotFound)
 	}
+	i := e.slot
 	s.journalRoute(int(i))
 	s.writeRoute(int(i), [7]uint64{})
 	s.disarm()
-	delete(s.routeIndex, p)
-	s.routes.t.Delete(p)
+	s.routes.Delete(p)
 	s.freeRoutes = append(s.freeRoutes, i)
-	s.hdr.routeCount.Store(uint64(len(s.routeIndex)))
+	s.hdr.routeCount.Store(uint64(s.routes.Len()))
 	return nil
 }
 
@@ -93,7 +93,7 @@ func (s *Store) GetRoute(p netip.Prefix) (Route, bool) { return s.routes.Get(p) 
 func (s *Store) MatchRoute(ip netip.Addr) (Route, bool) { return s.routes.Match(ip) }
 
 // RouteCount is the number of routes.
-func (s *Store) RouteCount() int { return len(s.routeIndex) }
+func (s *Store) RouteCount() int { return s.routes.Len() }
 
 // Routes is the in-memory index of the routes, for reading (show,
 // snapshots). Changing it does not change the segment.
@@ -107,17 +107,23 @@ func (s *Store) FlushRoutes() error {
 	s.hdr.journal.state.Store(jRouteFlush)
 	s.clearRoutes()
 	s.disarm()
-	clear(s.routeIndex)
 	s.routes.Clear()
 	s.rebuildFreeRoutes()
 	s.hdr.routeCount.Store(0)
 	return nil
 }
 
+// clearRoutes zeroes every route slot that is not all zeros: a flush
+// killed midway may have left a slot half cleared, its flags already 0.
 func (s *Store) clearRoutes() int {
 	cleared := 0
 	for i := range s.rslots {
-		if s.rslots[i].w[0].Load() != 0 || s.rslots[i].seq.Load()&1 == 1 {
+		sl := &s.rslots[i]
+		dirty := false
+		for k := range sl.w {
+			dirty = dirty || sl.w[k].Load() != 0
+		}
+		if dirty {
 			s.writeRoute(i, [7]uint64{})
 			cleared++
 			crashPoint("flush.route")

@@ -36,13 +36,15 @@ import (
 //	  key: 0 = empty, else bit 63 set, bit 62 = IPv6 value, MAC in bits 0-47
 //	4096 + slots×32             routes × 64 B        route slots
 //	  seq | flags | prefix-hi | prefix-lo | gw-hi | gw-lo | dev[0:8] | dev[8:16]
+//	  seq: 0 (route slots are written under the journal only: no reader)
 //	  flags: bit 63 = in use, bit 9 = connected (no gateway), bit 8 = IPv6,
 //	         bits 0-7 = prefix length
 //
 // MAC slots: slots = ceil(capacity × 4/3), open addressing with linear
 // probing from a fastrange home slot, backward-shift deletion (no
-// tombstones). Every slot is a seqlock: its seq is odd while the writer
-// is storing its words.
+// tombstones). Every MAC slot is a seqlock: its seq is odd while the
+// writer is storing its words. An empty MAC slot and a free route slot
+// are all zeros (their seq aside).
 const (
 	layoutVersion = 2
 	headerSize    = 4096
@@ -103,12 +105,14 @@ type journal struct {
 
 // Journal states.
 const (
-	jIdle       = iota
-	jMACSlot    // undo: restore MAC slot index to old[0:3]
-	jRouteSlot  // undo: restore route slot index to old[0:7]
-	jMACShift   // redo: finish the backward shift from hole index
-	jMACFlush   // redo: clear every MAC slot
-	jRouteFlush // redo: clear every route slot
+	jIdle        = iota
+	jMACSlot     // undo: restore MAC slot index to old[0:3]
+	jRouteSlot   // undo: restore route slot index to old[0:7]
+	jMACShift    // redo: finish the backward shift from hole index
+	jMACFlush    // redo: clear every MAC slot
+	jRouteFlush  // redo: clear every route slot
+	jMACCreate   // undo: clear MAC slot index (it was empty: all zeros)
+	jRouteCreate // undo: clear route slot index (it was free: all zeros)
 )
 
 type macSlot struct {

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -57,8 +56,7 @@ type Store struct {
 	rslots []routeSlot
 
 	macCount   int
-	routeIndex map[netip.Prefix]int32
-	routes     RouteTable
+	routes     RouteTable // the routes and their slots
 	freeRoutes []int32 // stack of unused route slots, lowest index on top
 
 	gen uint64
@@ -155,7 +153,6 @@ func create(o Options) (*Store, error) {
 		}
 		return abort("publish", err)
 	}
-	s.routeIndex = make(map[netip.Prefix]int32)
 	s.rebuildFreeRoutes()
 	s.rec = Recovery{Created: true}
 	return s, nil
@@ -373,7 +370,6 @@ func (s *Store) load() error {
 		}
 	}
 	s.hdr.macCount.Store(uint64(s.macCount))
-	s.routeIndex = make(map[netip.Prefix]int32)
 	s.routes.Clear()
 	for i := range s.rslots {
 		var w [7]uint64
@@ -387,13 +383,12 @@ func (s *Store) load() error {
 		if err != nil {
 			return fmt.Errorf("%w: route slot %d: %w", ErrCorrupt, i, err)
 		}
-		if j, dup := s.routeIndex[r.Prefix]; dup {
-			return fmt.Errorf("%w: route %s in slots %d and %d", ErrCorrupt, r.Prefix, j, i)
+		if e, dup := s.routes.get(r.Prefix); dup {
+			return fmt.Errorf("%w: route %s in slots %d and %d", ErrCorrupt, r.Prefix, e.slot, i)
 		}
-		s.routeIndex[r.Prefix] = int32(i)
-		s.routes.Set(r)
+		s.routes.set(r, int32(i))
 	}
-	s.hdr.routeCount.Store(uint64(len(s.routeIndex)))
+	s.hdr.routeCount.Store(uint64(s.routes.Len()))
 	s.rebuildFreeRoutes()
 	return nil
 }

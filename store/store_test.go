@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -595,5 +596,77 @@ func TestLookupMany(t *testing.T) {
 				t.Fatalf("batch of %d, key %s: LookupMany says %v, %v; Lookup says %v, %v", n, m, ips[i], errs[i], ip, err)
 			}
 		}
+	}
+}
+
+// TestRouteTableMatchesNaive: longest-prefix match, exact lookup, length
+// and order against a plain list, over random IPv4 and IPv6 tables with
+// deletes, every length from /0 to /32 and /128 included.
+func TestRouteTableMatchesNaive(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	var rt RouteTable
+	naive := map[netip.Prefix]Route{}
+	randAddr := func(v6 bool) netip.Addr {
+		if v6 {
+			var b [16]byte
+			b[0], b[1] = 0x20, 0x01
+			for i := 2; i < 16; i++ {
+				b[i] = byte(rng.IntN(4)) // few values: prefixes nest
+			}
+			return netip.AddrFrom16(b)
+		}
+		return netip.AddrFrom4([4]byte{10, byte(rng.IntN(4)), byte(rng.IntN(4)), byte(rng.IntN(4))})
+	}
+	for step := range 20_000 {
+		v6 := rng.IntN(2) == 0
+		a := randAddr(v6)
+		p := netip.PrefixFrom(a, rng.IntN(a.BitLen()+1)).Masked()
+		switch rng.IntN(3) {
+		case 0:
+			err := rt.Delete(p)
+			if _, had := naive[p]; had != (err == nil) {
+				t.Fatalf("step %d: delete %s: %v, had %v", step, p, err, had)
+			}
+			delete(naive, p)
+		default:
+			r := Route{Prefix: p, Dev: fmt.Sprintf("eth%d", step%7)}
+			rt.Set(r)
+			naive[p] = r
+		}
+		if rt.Len() != len(naive) {
+			t.Fatalf("step %d: len %d, want %d", step, rt.Len(), len(naive))
+		}
+		ip := randAddr(v6)
+		var want Route
+		found := false
+		for q, r := range naive {
+			if q.Contains(ip) && (!found || q.Bits() > want.Prefix.Bits()) {
+				want, found = r, true
+			}
+		}
+		if got, ok := rt.Match(ip); ok != found || got != want {
+			t.Fatalf("step %d: match %s: %v %v, want %v %v", step, ip, got, ok, want, found)
+		}
+		if got, ok := rt.Get(p); ok != (naive[p] != Route{}) || got != naive[p] {
+			t.Fatalf("step %d: get %s: %v %v", step, p, got, ok)
+		}
+	}
+	var prev netip.Prefix
+	n := 0
+	for r := range rt.All() {
+		if n > 0 && (r.Prefix.Addr().Less(prev.Addr()) || r.Prefix.Addr() == prev.Addr() && r.Prefix.Bits() <= prev.Bits()) {
+			t.Fatalf("All out of order: %s after %s", r.Prefix, prev)
+		}
+		if naive[r.Prefix] != r {
+			t.Fatalf("All yields %v, not in the table", r)
+		}
+		prev = r.Prefix
+		n++
+	}
+	if n != len(naive) {
+		t.Fatalf("All yields %d routes, want %d", n, len(naive))
+	}
+	if r, ok := rt.Match(netip.MustParseAddr("::ffff:10.1.2.3")); ok && !r.Prefix.Addr().Is4() {
+		t.Fatalf("a mapped address matched an IPv6 route: %v", r)
 	}
 }

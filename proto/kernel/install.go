@@ -477,7 +477,7 @@ func (in *Installer) markNeighUnder(p netip.Prefix) {
 }
 
 func (in *Installer) markAllRoutes() {
-	for r := range in.routes.All() {
+	for r := range in.routes.Range() {
 		in.dirtyRoutes[r.Prefix] = struct{}{}
 	}
 	for p := range in.instRoutes {
