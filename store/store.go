@@ -57,7 +57,7 @@ type Store struct {
 
 	macCount   int
 	routes     RouteTable // the routes and their slots
-	freeRoutes []int32 // stack of unused route slots, lowest index on top
+	freeRoutes []int32    // stack of unused route slots, lowest index on top
 
 	gen uint64
 	rec Recovery
