@@ -25,6 +25,7 @@ import (
 
 	"rtm/proto"
 	"rtm/repl"
+	"rtm/repl/bench"
 	"rtm/store"
 )
 
@@ -37,7 +38,7 @@ Usage:
   rtm server  [flags]        own the tables; read commands from the prompt, stdin or --script
   rtm client  [flags]        subscribe to a server; read-only commands, --watch for changes
   rtm test    [flags] FILE…  run scenario files against real server and client processes
-  rtm bench   [flags]        measure the performance targets B1–B8
+  rtm bench   [flags]        measure the workloads B1–B9 and this machine's limits
   rtm version                print version information
 
 Every mode takes -h for its flags. Type "help" at the prompt for the command language.
@@ -561,5 +562,5 @@ func testMode(args []string) int {
 }
 
 func benchMode(args []string) int {
-	return repl.Bench(args, os.Stdout, os.Stderr)
+	return bench.Main(args, os.Stdout, os.Stderr)
 }
