@@ -51,7 +51,11 @@ func (b *bench) spawn(role string, args []string, files ...*os.File) (*child, er
 	}
 	b.seq++
 	name := fmt.Sprintf("bench-%s-%d", role, b.seq)
-	cmd := exec.Command(exe, append([]string{"bench", "child", role, "--name", name}, args...)...)
+	args = append([]string{"bench", "child", role, "--name", name}, args...)
+	if b.o.cpuprofile != "" && role == "rtm" {
+		args = append(args, "--cpuprofile", b.o.cpuprofile+"."+name+".pprof")
+	}
+	cmd := exec.Command(exe, args...)
 	cmd.Stderr = b.log
 	cmd.ExtraFiles = files
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -152,8 +156,17 @@ func childMain(args []string, stdout, stderr io.Writer) int {
 	socket := fs.String("socket", "", "server socket (rtm)")
 	table := fs.String("table", "", "raw table (raw-lookup)")
 	keys := fs.Int("keys", 0, "entries of the raw table (raw-lookup)")
+	profile := fs.String("cpuprofile", "", "write a CPU profile of this process to `FILE`")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
+	}
+	if *profile != "" {
+		stop, err := startProfile(*profile)
+		if err != nil {
+			fmt.Fprintln(stderr, "rtm bench child:", err)
+			return 1
+		}
+		defer stop()
 	}
 	var h framed.Handler
 	var done func()

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"syscall"
@@ -47,6 +48,14 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "rtm bench:", err)
 		return 2
 	}
+	if o.cpuprofile != "" {
+		stopProfile, err := startProfile(o.cpuprofile + ".server.pprof")
+		if err != nil {
+			fmt.Fprintln(stderr, "rtm bench:", err)
+			return 1
+		}
+		defer stopProfile()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	b, err := newBench(ctx, o, stderr)
@@ -71,13 +80,28 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// startProfile starts a CPU profile of this process into path and
+// returns the function that ends it.
+func startProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
 // options are the flags of `rtm bench`.
 type options struct {
 	runs, macs, routes, clients int
 	lookups, updates, samples   int
 	n                           int
 	only                        string
-	json                        bool
+	json, limits                bool
+	cpuprofile                  string
 }
 
 func (o *options) register(fs *flag.FlagSet) {
@@ -91,6 +115,8 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.n, "n", 10_000, "B9: N routes + N MACs")
 	fs.StringVar(&o.only, "only", "", "comma-separated workloads to run, e.g. B2,B4 (default all: B1 to B9)")
 	fs.BoolVar(&o.json, "json", false, "print the rows as one JSON array")
+	fs.BoolVar(&o.limits, "limits", true, "measure the machine's limits beside the workloads (false: rtm alone, e.g. under perf stat)")
+	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write CPU profiles: `PREFIX`.server.pprof for this process, PREFIX.NAME.pprof for each rtm client")
 }
 
 func (o *options) check() error {

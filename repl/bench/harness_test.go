@@ -220,3 +220,32 @@ func TestTable(t *testing.T) {
 		t.Error("NaN ratio")
 	}
 }
+
+// Without limits (--limits=false) a workload's rows lose their limit,
+// their ratio and any verdict on the ratio, and rows that differed only
+// by their limit become one.
+func TestBoundedWithoutLimits(t *testing.T) {
+	goal := func(r Row) bool { return r.Ratio >= 0.35 }
+	runs := []float64{1, 2, 3}
+	l2, l216 := figure("L2", "raw", "/s", nil), figure("L2", "raw 16 KiB", "/s", nil)
+	rows := []Row{
+		figure("B2", "changes", "/s", runs).against(l2).judge(">= 0.35x limit", goal),
+		figure("B2", "changes (vs 16 KiB)", "/s", runs).against(l216).judge(">= 0.35x limit", goal),
+		figure("B5", "p99", "s", runs).against(l2).judge("<= 1 ms", func(r Row) bool { return r.Median <= 1e-3 }),
+	}
+	b := &bench{o: options{limits: true}}
+	if got := b.bounded(slices.Clone(rows), l2, l216); len(got) != 5 || got[3].ID != "L2" {
+		t.Errorf("with limits: %d rows", len(got))
+	}
+	b.o.limits = false
+	got := b.bounded(rows, l2, l216)
+	if len(got) != 2 {
+		t.Fatalf("without limits: %d rows, want 2", len(got))
+	}
+	if got[0].LimitMetric != "" || got[0].Ratio != 0 || got[0].Met != nil || got[0].Target == "" {
+		t.Errorf("B2 without limits: %+v", got[0])
+	}
+	if got[1].Met == nil || *got[1].Met {
+		t.Errorf("B5 p99 lost its verdict on the median: %+v", got[1])
+	}
+}

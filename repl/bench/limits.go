@@ -86,6 +86,9 @@ func (b *bench) startRawReceivers(k int) (*rawReceivers, error) {
 }
 
 func (b *bench) stopRawReceivers(r *rawReceivers) {
+	if r == nil {
+		return
+	}
 	for _, fd := range r.fds {
 		unix.Close(fd)
 	}

@@ -3,7 +3,9 @@ package bench
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -128,12 +130,14 @@ func (b *bench) runB4() ([]Row, error) {
 	if err := c.ask(b.ctx, "connect", 120*time.Second, nil); err != nil {
 		return nil, err
 	}
-	raw, err := b.startRawLookup()
-	if err != nil {
-		return nil, err
+	var raw *child
+	if b.o.limits {
+		if raw, err = b.startRawLookup(); err != nil {
+			return nil, err
+		}
+		defer b.removeRawTables()
+		defer b.stop(raw)
 	}
-	defer b.removeRawTables()
-	defer b.stop(raw)
 	cmd := "lookup " + strconv.Itoa(b.o.lookups)
 	var rates, batched, limits []float64
 	for range b.o.runs {
@@ -141,18 +145,49 @@ func (b *bench) runB4() ([]Row, error) {
 		if err := c.ask(b.ctx, cmd, 600*time.Second, &rep); err != nil {
 			return nil, err
 		}
-		if err := raw.ask(b.ctx, cmd, 600*time.Second, &lim); err != nil {
-			return nil, err
+		if raw != nil {
+			if err := raw.ask(b.ctx, cmd, 600*time.Second, &lim); err != nil {
+				return nil, err
+			}
 		}
 		rates, batched, limits = append(rates, rep.Rate), append(batched, rep.BatchRate), append(limits, lim.Rate)
 	}
 	l4 := figure("L4", fmt.Sprintf("raw seqlock lookups, one core, %s entries", count(b.o.macs)), "/s", limits)
-	return []Row{
+	return b.bounded([]Row{
 		figure("B4", "lookups, one core, one at a time", "/s", rates).against(l4).
 			judge(">= 0.85x limit", func(r Row) bool { return r.Ratio >= 0.85 }),
 		figure("B4", "lookups, one core, LookupMany", "/s", batched).against(l4),
-		l4,
-	}, nil
+	}, l4), nil
+}
+
+// bounded returns a workload's rows followed by its limits' rows, or,
+// when the limits are not measured (--limits=false, for a profile of
+// rtm alone), the rows without limits, ratios or verdicts on a ratio.
+func (b *bench) bounded(rows []Row, limits ...Row) []Row {
+	if b.o.limits {
+		return append(rows, limits...)
+	}
+	var out []Row
+	for _, r := range rows {
+		r.LimitMetric, r.Limit, r.Ratio, r.RatioMin, r.RatioMax, r.RatioRuns = "", 0, 0, 0, 0, nil
+		if strings.Contains(r.Target, "limit") {
+			r.Met = nil
+		}
+		// B2's second row differs from its first by its limit alone.
+		if !slices.ContainsFunc(out, func(x Row) bool { return x.ID == r.ID && slices.Equal(x.Runs, r.Runs) }) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// rawReceivers starts K raw receivers, unless the limits are not
+// measured (nil, which stopRawReceivers accepts).
+func (b *bench) rawReceivers() (*rawReceivers, error) {
+	if !b.o.limits {
+		return nil, nil
+	}
+	return b.startRawReceivers(b.o.clients)
 }
 
 // flushFor empties the tables and waits until the clients have it.
@@ -190,12 +225,13 @@ func (b *bench) runB2() ([]Row, error) {
 		return nil, err
 	}
 	defer b.stop(clients...)
-	raw, err := b.startRawReceivers(b.o.clients)
+	raw, err := b.rawReceivers()
 	if err != nil {
 		return nil, err
 	}
 	defer b.stopRawReceivers(raw)
 	var rates, sizes, limits, limits16 []float64
+	var lim, lim16 float64
 	for range b.o.runs {
 		if err := in.flushFor(clients); err != nil {
 			return nil, err
@@ -210,13 +246,13 @@ func (b *bench) runB2() ([]Row, error) {
 			return nil, fmt.Errorf("the server counted no packets")
 		}
 		size := int(bytes / packets)
-		lim, err := raw.fanout(b.lines(), size)
-		if err != nil {
-			return nil, err
-		}
-		lim16, err := raw.fanout(b.lines(), 16<<10)
-		if err != nil {
-			return nil, err
+		if raw != nil {
+			if lim, err = raw.fanout(b.lines(), size); err != nil {
+				return nil, err
+			}
+			if lim16, err = raw.fanout(b.lines(), 16<<10); err != nil {
+				return nil, err
+			}
 		}
 		rates, sizes = append(rates, rate), append(sizes, float64(size))
 		limits, limits16 = append(limits, lim), append(limits16, lim16)
@@ -225,12 +261,11 @@ func (b *bench) runB2() ([]Row, error) {
 	l2 := figure("L2", fmt.Sprintf("raw fan-out to %d receivers, 32 B records in packets of rtm's mean size", k), "/s", limits)
 	l216 := figure("L2", fmt.Sprintf("raw fan-out to %d receivers, 32 B records in 16 KiB packets", k), "/s", limits16)
 	goal := func(r Row) bool { return r.Ratio >= 0.35 }
-	return []Row{
+	rows := b.bounded([]Row{
 		figure("B2", "changes reaching each client", "/s", rates).against(l2).judge(">= 0.35x limit", goal),
 		figure("B2", "changes reaching each client (vs 16 KiB packets)", "/s", rates).against(l216).judge(">= 0.35x limit", goal),
-		figure("B2", "rtm's mean packet size", "B", sizes),
-		l2, l216,
-	}, nil
+	}, l2, l216)
+	return append(rows, figure("B2", "rtm's mean packet size", "B", sizes)), nil
 }
 
 // B7: B2 with one more client, stopped by SIGSTOP throughout.
@@ -306,7 +341,7 @@ func (b *bench) runB5() ([]Row, error) {
 		return nil, err
 	}
 	defer b.stop(clients...)
-	raw, err := b.startRawReceivers(b.o.clients)
+	raw, err := b.rawReceivers()
 	if err != nil {
 		return nil, err
 	}
@@ -331,23 +366,25 @@ func (b *bench) runB5() ([]Row, error) {
 			time.Sleep(2 * time.Millisecond) // idle between changes
 		}
 		p50, p99 := percentiles(ds)
-		lim, err := raw.latency(b.o.samples)
-		if err != nil {
-			return nil, err
+		var l50, l99 float64
+		if raw != nil {
+			lim, err := raw.latency(b.o.samples)
+			if err != nil {
+				return nil, err
+			}
+			l50, l99 = percentiles(lim)
 		}
-		l50, l99 := percentiles(lim)
 		p50s, p99s, l50s, l99s = append(p50s, p50), append(p99s, p99), append(l50s, l50), append(l99s, l99)
 	}
 	k := b.o.clients
 	l5 := figure("L5", fmt.Sprintf("raw ping p50, slowest of %d receivers' acks", k), "s", l50s)
 	l599 := figure("L5", fmt.Sprintf("raw ping p99, slowest of %d receivers' acks", k), "s", l99s)
-	return []Row{
+	return b.bounded([]Row{
 		figure("B5", "latency p50, slowest client", "s", p50s).against(l5).
 			judge("<= 2.5x limit", func(r Row) bool { return r.Ratio <= 2.5 }),
 		figure("B5", "latency p99, slowest client", "s", p99s).against(l599).
 			judge("<= 1 ms", func(r Row) bool { return r.Median <= 1e-3 }),
-		l5, l599,
-	}, nil
+	}, l5, l599), nil
 }
 
 // B8: cost per change (random MAC updates until every client acked) on
