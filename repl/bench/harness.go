@@ -389,6 +389,14 @@ func (b *bench) close() {
 	os.RemoveAll(b.dir)
 }
 
+// printStats prints a server's counters (`show stats`) when
+// RTM_BENCH_STATS is set.
+func (b *bench) printStats(in *instance) {
+	if os.Getenv("RTM_BENCH_STATS") != "" {
+		b.progress("server %s stats: %v", in.name, in.srv.Stats())
+	}
+}
+
 func (b *bench) progress(format string, args ...any) {
 	fmt.Fprintf(b.log, "bench: "+format+"\n", args...)
 }
@@ -408,10 +416,8 @@ func (b *bench) run() ([]Row, error) {
 		b.progress("%s ...", w.id)
 		r, err := w.run(b)
 		rows = append(rows, r...)
-		if os.Getenv("RTM_BENCH_STATS") != "" {
-			for _, in := range b.instances {
-				b.progress("%s server %s stats: %v", w.id, in.name, in.srv.Stats())
-			}
+		for _, in := range b.instances {
+			b.printStats(in)
 		}
 		if b.ctx.Err() != nil {
 			err = errors.New("interrupted")

@@ -63,8 +63,10 @@ func (in *instance) close() {
 	in.srv.Close("benchmark over", time.Second)
 }
 
-// stopInstance closes a server started for one workload.
+// stopInstance closes a server started for one workload, after printing
+// its counters when RTM_BENCH_STATS is set.
 func (b *bench) stopInstance(in *instance) {
+	b.printStats(in)
 	in.close()
 	b.instances = slices.DeleteFunc(b.instances, func(x *instance) bool { return x == in })
 }
