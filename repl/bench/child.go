@@ -30,7 +30,7 @@ import (
 //	rtm           an rtm client session (proto.Dial), as `rtm client` has:
 //	              connect, report, lookup N, quit
 //	raw-receiver  reads its end of a SOCK_SEQPACKET pair on fd 3 and acks
-//	              every end marker, with raw syscalls (limits.go): report, quit
+//	              every end marker, with raw syscalls (limits.go): quit
 //	raw-lookup    maps a raw table under /dev/shm read-only and runs the
 //	              raw seqlock loop over it (limits.go): lookup N, quit
 
@@ -175,8 +175,7 @@ func childMain(args []string, stdout, stderr io.Writer) int {
 		c := &clientChild{socket: *socket, name: *name}
 		h, done = c.handle, c.close
 	case "raw-receiver":
-		r := startRawReceiver(3)
-		h, done = r.handle, func() {}
+		h, done = startRawReceiver(3), func() {}
 	case "raw-lookup":
 		r, err := openRawLookup(*table, *keys)
 		if err != nil {

@@ -207,6 +207,14 @@ func (in *instance) flush() error {
 	return in.sync(60 * time.Second)
 }
 
+// flushFor empties the tables and waits until the named clients have it (B7's stopped client may not).
+func (in *instance) flushFor(clients []*child) error {
+	if err := in.srv.Flush(true, true); err != nil {
+		return err
+	}
+	return in.waitAcked(clients, in.srv.Published(), 60*time.Second)
+}
+
 // holds says whether the tables hold exactly macs MACs and routes routes.
 func (in *instance) holds(macs, routes int) bool {
 	info := in.srv.Info()

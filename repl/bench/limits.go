@@ -15,6 +15,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"rtm/proto/framed"
 )
 
 // This machine's limits, measured in the same run as the workloads they
@@ -182,14 +184,12 @@ func rawRead(fd int, p []byte) (int, error) {
 	}
 }
 
-// rawReceiver is the raw-receiver role: a goroutine blocked in read(2)
-// on the socket, counting packets and acknowledging every marker.
-type rawReceiver struct {
-	packets, bytes, markers atomic.Uint64
-}
-
-func startRawReceiver(fd int) *rawReceiver {
-	r := &rawReceiver{}
+// startRawReceiver is the raw-receiver role: a goroutine blocked in
+// read(2) on the socket at fd, counting what it reads and acknowledging
+// every marker with the counts since the last one. It ends when the
+// benchmark closes its end. The framed commands it serves are only
+// blank lines and quit.
+func startRawReceiver(fd int) framed.Handler {
 	go func() {
 		buf := make([]byte, 64<<10+1)
 		var packets, bytes uint64
@@ -197,7 +197,7 @@ func startRawReceiver(fd int) *rawReceiver {
 		for {
 			n, err := rawRead(fd, buf)
 			if err != nil || n == 0 {
-				return // the benchmark closed its end
+				return
 			}
 			if n > 1 {
 				packets, bytes = packets+1, bytes+uint64(n)
@@ -208,25 +208,18 @@ func startRawReceiver(fd int) *rawReceiver {
 			if rawWrite(fd, ack[:]) != nil {
 				return
 			}
-			r.packets.Add(packets)
-			r.bytes.Add(bytes)
-			r.markers.Add(1)
 			packets, bytes = 0, 0
 		}
 	}()
-	return r
-}
-
-func (r *rawReceiver) handle(line []byte, w io.Writer) (bool, error) {
-	switch cmd, _ := command(line); cmd {
-	case "":
-		return false, nil
-	case "report":
-		return false, answer(w, map[string]uint64{"packets": r.packets.Load(), "bytes": r.bytes.Load(), "markers": r.markers.Load()})
-	case "quit":
-		return true, nil
-	default:
-		return false, fmt.Errorf("unknown command %q (report, quit)", cmd)
+	return func(line []byte, w io.Writer) (bool, error) {
+		switch cmd, _ := command(line); cmd {
+		case "":
+			return false, nil
+		case "quit":
+			return true, nil
+		default:
+			return false, fmt.Errorf("unknown command %q (quit)", cmd)
+		}
 	}
 }
 

@@ -190,14 +190,6 @@ func (b *bench) rawReceivers() (*rawReceivers, error) {
 	return b.startRawReceivers(b.o.clients)
 }
 
-// flushFor empties the tables and waits until the clients have it.
-func (in *instance) flushFor(clients []*child) error {
-	if err := in.srv.Flush(true, true); err != nil {
-		return err
-	}
-	return in.waitAcked(clients, in.srv.Published(), 60*time.Second)
-}
-
 // timedFill replays the full tables and returns the changes per second
 // that reached each client: until every one acknowledged the last.
 func (b *bench) timedFill(in *instance, clients []*child) (float64, error) {
