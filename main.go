@@ -26,6 +26,7 @@ import (
 	"rtm/proto"
 	"rtm/proto/kernel"
 	"rtm/repl"
+	"rtm/repl/bench"
 	"rtm/repl/scenario"
 	"rtm/store"
 )
@@ -39,7 +40,7 @@ Usage:
   rtm server  [flags]        own the tables; read commands from the prompt, stdin or --script
   rtm client  [flags]        subscribe to a server; read-only commands, --watch for changes
   rtm test    [flags] FILE…  run scenario files against real server and client processes
-  rtm bench   [flags]        measure rtm against the targets and this machine's limits
+  rtm bench   [flags]        measure the workloads B1–B9 and this machine's limits
   rtm ls      [--json]       list this user's instances: live, stopped, crashed, stale
   rtm rm      NAME…          remove stopped instances (their store and stale socket)
   rtm version                print version information
@@ -549,7 +550,7 @@ func testMode(args []string) int {
 }
 
 func benchMode(args []string) int {
-	return repl.Bench(args, os.Stdout, os.Stderr)
+	return bench.Main(args, os.Stdout, os.Stderr)
 }
 
 func lsMode(args []string) int {

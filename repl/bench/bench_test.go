@@ -1,0 +1,153 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The test binary is also the benchmark's child: the benchmark starts
+// os.Executable() with `bench child ROLE ...`, as it starts rtm, and with
+// `bench ...` for the interrupt test.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "bench" {
+		os.Exit(Main(os.Args[2:], os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// tiny is a whole run of every workload at sizes that take seconds.
+var tiny = []string{"--runs", "1", "--macs", "2000", "--routes", "200", "--n", "200",
+	"--lookups", "200000", "--updates", "5000", "--samples", "20", "--clients", "2"}
+
+// TestEveryWorkload runs the instrument end to end: every workload and
+// limit reports, every ratio is a number, and nothing is left behind.
+// Speed is never asserted.
+func TestEveryWorkload(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	var out, errs strings.Builder
+	if code := Main(append([]string{"--json"}, tiny...), &out, &errs); code != 0 {
+		t.Fatalf("exit %d\n%s", code, errs.String())
+	}
+	var rows []Row
+	if err := json.Unmarshal([]byte(out.String()), &rows); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	ids := map[string]int{}
+	for _, r := range rows {
+		ids[r.ID]++
+		if len(r.Runs) == 0 || r.Min > r.Median || r.Median > r.Max {
+			t.Errorf("%s %s: median %v min %v max %v runs %v", r.ID, r.Metric, r.Median, r.Min, r.Max, r.Runs)
+		}
+	}
+	for _, id := range []string{"B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B9", "L2", "L4", "L5"} {
+		if ids[id] == 0 {
+			t.Errorf("no %s row", id)
+		}
+	}
+	withRatio := map[string]int{}
+	for _, r := range rows {
+		if r.LimitMetric == "" {
+			continue
+		}
+		withRatio[r.ID]++
+		if r.Limit <= 0 || r.Ratio <= 0 || len(r.RatioRuns) != len(r.Runs) {
+			t.Errorf("%s %s: limit %v ratio %v ratio runs %v", r.ID, r.Metric, r.Limit, r.Ratio, r.RatioRuns)
+		}
+	}
+	if withRatio["B2"] != 2 || withRatio["B4"] != 2 || withRatio["B5"] != 2 {
+		t.Errorf("rows with a ratio: %v; want 2 each of B2, B4, B5", withRatio)
+	}
+	assertNothingLeft(t, os.Getpid())
+}
+
+// TestInterrupt interrupts a benchmark in the middle of B4, when its
+// store, its raw table and its child processes all exist, and checks
+// that it removed every one of them.
+func TestInterrupt(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	cmd := exec.Command(os.Args[0], "bench", "--only", "B4", "--runs", "50", "--macs", "200000", "--routes", "200", "--lookups", "50000000")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	raw := fmt.Sprintf("/dev/shm/rtm-bench-%d-raw", cmd.Process.Pid)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := os.Stat(raw); err == nil && len(childrenOf(cmd.Process.Pid)) >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no raw table %s and two children within 30 s", raw)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	children := childrenOf(cmd.Process.Pid)
+	cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the benchmark did not end within 20 s of SIGINT")
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(stderr.String(), "B4: interrupted") {
+		t.Errorf("exit status %d after SIGINT, want 1 and a word on the interrupt; stderr:\n%s", code, stderr.String())
+	}
+	for _, pid := range children {
+		if err := syscall.Kill(pid, 0); err == nil {
+			t.Errorf("child %d outlived the benchmark", pid)
+		}
+	}
+	assertNothingLeft(t, cmd.Process.Pid)
+}
+
+// assertNothingLeft checks that the benchmark in process pid left no
+// file under /dev/shm and no child process.
+func assertNothingLeft(t *testing.T, pid int) {
+	t.Helper()
+	shm, _ := filepath.Glob(fmt.Sprintf("/dev/shm/rtm-bench-%d-*", pid))
+	if len(shm) > 0 {
+		t.Errorf("left under /dev/shm: %v", shm)
+	}
+	if pid == os.Getpid() {
+		if cs := childrenOf(pid); len(cs) > 0 {
+			t.Errorf("child processes left: %v", cs)
+		}
+	}
+}
+
+// childrenOf lists the live processes whose parent is pid.
+func childrenOf(pid int) []int {
+	var out []int
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		p, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", d.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, so split after ')'.
+		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+		if len(f) > 1 && f[0] != "Z" && f[1] == strconv.Itoa(pid) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
