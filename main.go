@@ -295,13 +295,9 @@ func serverMode(args []string) int {
 		opts.RouteCapacity = routeCapacity
 	}
 	console := newConsole()
-	srv, err := proto.Start(proto.ServerOptions{
+	srv, err := repl.StartServer(proto.ServerOptions{
 		Name: f.name, Version: version, Socket: f.socket, Store: opts, Fresh: fresh, Unlink: unlink,
 		GroupAccess: group, AllowUIDs: allow, AllowWriteUIDs: allowWrite, Logf: console.Printf,
-		// A client's lines run on the same path as the server's own.
-		Commands: func(o *proto.Origin) proto.Commands {
-			return repl.NewInterp(o, io.Discard, repl.Options{Mode: "server", Name: f.name})
-		},
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rtm server:", err)

@@ -290,6 +290,15 @@ func (in *Interp) RunLine(loc Location, line []byte) error {
 }
 
 func (in *Interp) runLine(loc Location, line []byte, cmd *Command) error {
+	if in.batching && in.r != nil {
+		// A client sends a change as it is written: the server parses it
+		// (and refuses it in the same words) anyway.
+		if t := trimSpace(stripComment(line)); len(t) > 0 && len(t) <= maxForwarded {
+			if _, _, ok := cutOp(t); ok {
+				return in.forwardLine(loc, t)
+			}
+		}
+	}
 	var err error
 	*cmd, err = in.p.parse(line)
 	if err != nil {

@@ -30,8 +30,12 @@ type Remote interface {
 }
 
 const (
-	// batchBytes is when a batch of lines is sent: well inside a packet.
-	batchBytes = 32 << 10
+	// batchBytes is when a batch of lines is sent; with a line of up to
+	// maxForwarded bytes more it stays inside a packet.
+	batchBytes = 56 << 10
+	// maxForwarded bounds a change sent as written. A valid change is
+	// shorter by far; a longer line is parsed here, to say what is wrong.
+	maxForwarded = 4 << 10
 	// maxInflight bounds the requests awaiting replies: enough to keep
 	// the server busy while the client reads and parses the next lines.
 	maxInflight = 4
@@ -63,7 +67,12 @@ func (in *Interp) newEpoch() { in.fw.epoch++ }
 // it is full. The error is an earlier line's, whose failure stops the
 // replay.
 func (in *Interp) forward(loc Location, cmd *Command) error {
-	in.fw.lines = append(cmd.AppendTo(in.fw.lines), '\n')
+	return in.forwardLine(loc, cmd.AppendTo(nil))
+}
+
+// forwardLine is forward of a change as written (trimmed, no comment).
+func (in *Interp) forwardLine(loc Location, text []byte) error {
+	in.fw.lines = append(append(in.fw.lines, text...), '\n')
 	in.fw.locs = append(in.fw.locs, loc)
 	if len(in.fw.lines) < batchBytes {
 		return nil
@@ -216,4 +225,15 @@ func (in *Interp) RunRemote(line []byte, w io.Writer) error {
 		err = ferr
 	}
 	return err
+}
+
+// StartServer starts a server (proto.Start) whose clients' lines run on
+// the same path as its own: each client gets an Interp of its own over
+// the server seen from that client. rtm server and rtm bench start their
+// servers with it.
+func StartServer(o proto.ServerOptions) (*proto.Server, error) {
+	o.Commands = func(origin *proto.Origin) proto.Commands {
+		return NewInterp(origin, io.Discard, Options{Mode: "server", Name: o.Name})
+	}
+	return proto.Start(o)
 }

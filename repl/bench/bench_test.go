@@ -20,8 +20,24 @@ func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == "bench" {
 		os.Exit(Main(os.Args[2:], os.Stdout, os.Stderr))
 	}
-	os.Exit(m.Run())
+	// W1, K1 and K2 run rtm itself as client and server: build it once.
+	dir, err := os.MkdirTemp("", "rtm-bench-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	rtmBin = filepath.Join(dir, "rtm")
+	if out, err := exec.Command("go", "build", "-o", rtmBin, "rtm").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build rtm: %v\n%s", err, out)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
 }
+
+var rtmBin string
 
 // tiny is a whole run of every workload at sizes that take seconds.
 var tiny = []string{"--runs", "1", "--macs", "2000", "--routes", "200", "--n", "200",
@@ -35,7 +51,8 @@ func TestEveryWorkload(t *testing.T) {
 		t.Skip("starts processes")
 	}
 	var out, errs strings.Builder
-	if code := Main(append([]string{"--json"}, tiny...), &out, &errs); code != 0 {
+	args := append([]string{"--json", "--rtm", rtmBin, "--piped", "2000", "--kernel-routes", "300"}, tiny...)
+	if code := Main(args, &out, &errs); code != 0 {
 		t.Fatalf("exit %d\n%s", code, errs.String())
 	}
 	var rows []Row
@@ -49,7 +66,11 @@ func TestEveryWorkload(t *testing.T) {
 			t.Errorf("%s %s: median %v min %v max %v runs %v", r.ID, r.Metric, r.Median, r.Min, r.Max, r.Runs)
 		}
 	}
-	for _, id := range []string{"B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B9", "L2", "L4", "L5"} {
+	want := []string{"B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B9", "L2", "L4", "L5", "W1", "LW1"}
+	if kernelSkip() == "" {
+		want = append(want, "K1", "LK1", "K2", "LK2")
+	}
+	for _, id := range want {
 		if ids[id] == 0 {
 			t.Errorf("no %s row", id)
 		}
@@ -64,8 +85,11 @@ func TestEveryWorkload(t *testing.T) {
 			t.Errorf("%s %s: limit %v ratio %v ratio runs %v", r.ID, r.Metric, r.Limit, r.Ratio, r.RatioRuns)
 		}
 	}
-	if withRatio["B2"] != 2 || withRatio["B4"] != 2 || withRatio["B5"] != 2 {
-		t.Errorf("rows with a ratio: %v; want 2 each of B2, B4, B5", withRatio)
+	if withRatio["B2"] != 2 || withRatio["B4"] != 2 || withRatio["B5"] != 2 || withRatio["W1"] != 1 {
+		t.Errorf("rows with a ratio: %v; want 2 each of B2, B4, B5, and W1's", withRatio)
+	}
+	if kernelSkip() == "" && (withRatio["K1"] != 1 || withRatio["K2"] != 1) {
+		t.Errorf("rows with a ratio: %v; want K1's and K2's", withRatio)
 	}
 	assertNothingLeft(t, os.Getpid())
 }
@@ -127,6 +151,9 @@ func assertNothingLeft(t *testing.T, pid int) {
 		if cs := childrenOf(pid); len(cs) > 0 {
 			t.Errorf("child processes left: %v", cs)
 		}
+	}
+	if out, err := exec.Command("ip", "netns", "list").Output(); err == nil && strings.Contains(string(out), fmt.Sprintf("rtm-bench-%d-", pid)) {
+		t.Errorf("network namespaces left:\n%s", out)
 	}
 }
 

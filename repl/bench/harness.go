@@ -99,6 +99,8 @@ type options struct {
 	runs, macs, routes, clients int
 	lookups, updates, samples   int
 	n                           int
+	piped, kernelRoutes         int
+	rtm                         string // the rtm binary W1, K1 and K2 run
 	only                        string
 	json, limits                bool
 	cpuprofile                  string
@@ -113,7 +115,10 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.updates, "updates", 1_000_000, "MAC updates per B8 run on each table")
 	fs.IntVar(&o.samples, "samples", 500, "changes per B5 run, rtm's and the raw pings")
 	fs.IntVar(&o.n, "n", 10_000, "B9: N routes + N MACs")
-	fs.StringVar(&o.only, "only", "", "comma-separated workloads to run, e.g. B2,B4 (default all: B1 to B9)")
+	fs.IntVar(&o.piped, "piped", 1_000_000, "W1: changes piped through rtm client")
+	fs.IntVar(&o.kernelRoutes, "kernel-routes", 100_000, "K1, K2: routes installed into and imported from a kernel (root only)")
+	fs.StringVar(&o.rtm, "rtm", "", "the rtm `binary` that W1, K1 and K2 run as client and server (default: this one)")
+	fs.StringVar(&o.only, "only", "", "comma-separated workloads to run, e.g. B2,B4 (default all: B1 to B9, W1, K1, K2)")
 	fs.BoolVar(&o.json, "json", false, "print the rows as one JSON array")
 	fs.BoolVar(&o.limits, "limits", true, "measure the machine's limits beside the workloads (false: rtm alone, e.g. under perf stat)")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write CPU profiles: `PREFIX`.server.pprof for this process, PREFIX.NAME.pprof for each rtm client")
@@ -137,11 +142,15 @@ func (o *options) check() error {
 		return errors.New("--samples must be at least 1")
 	case o.n < 1 || o.n > 1<<22:
 		return errors.New("--n must be between 1 and 4194304")
+	case o.piped < 1 || o.piped > 1<<26:
+		return errors.New("--piped must be between 1 and 67108864")
+	case o.kernelRoutes < 1 || o.kernelRoutes > 1<<24:
+		return errors.New("--kernel-routes must be between 1 and 16777216")
 	}
 	for _, w := range strings.Split(o.only, ",") {
 		w = strings.TrimSpace(w)
 		if w != "" && !slices.ContainsFunc(workloads, func(x workload) bool { return strings.EqualFold(x.id, w) }) {
-			return fmt.Errorf("--only: no workload %q (have B1 to B9)", w)
+			return fmt.Errorf("--only: no workload %q (have B1 to B9, W1, K1, K2)", w)
 		}
 	}
 	return nil
@@ -172,6 +181,9 @@ var workloads = []workload{
 	{"B5", "latency: one change until the slowest client acked", "p50 <= 2.5x raw; p99 <= 1 ms", (*bench).runB5},
 	{"B8", "scaling: cost per change, full vs small table", "<= 1.3x", (*bench).runB8},
 	{"B9", "classic: N routes + N MACs to clients connected first", "<= 1.0 µs per change", (*bench).runB9},
+	{"W1", "1 M changes piped through rtm client", "<= 2x the same on the server's input", (*bench).runW1},
+	{"K1", "install 100 k routes into a kernel (--to-kernel)", ">= 0.8x ip -batch (root only)", (*bench).runK1},
+	{"K2", "import 100 k routes from a kernel, to every client", "<= 1.5x ip -batch, none lost (root only)", (*bench).runK2},
 }
 
 func workloadsText() string {
@@ -360,12 +372,13 @@ type bench struct {
 	log io.Writer
 	dir string // sockets and workload files
 
-	full      *instance // the full tables of B1–B8, started on first use
-	fullFiles tables    // the files that fill them
-	instances []*instance
-	children  []*child
-	shm       []string // raw tables under /dev/shm
-	seq       int      // numbers child names
+	full       *instance // the full tables of B1–B8, started on first use
+	fullFiles  tables    // the files that fill them
+	instances  []*instance
+	children   []*child
+	shm        []string // raw tables under /dev/shm
+	namespaces []*kernelNS
+	seq        int // numbers child names and namespaces
 }
 
 func newBench(ctx context.Context, o options, log io.Writer) (*bench, error) {
@@ -385,6 +398,9 @@ func (b *bench) close() {
 	}
 	for _, p := range b.shm {
 		os.Remove(p)
+	}
+	for len(b.namespaces) > 0 {
+		b.dropNS(b.namespaces[0])
 	}
 	os.RemoveAll(b.dir)
 }

@@ -34,7 +34,7 @@ type instance struct {
 // small table is small.
 func (b *bench) startInstance(name string, macs, routes int) (*instance, error) {
 	socket := filepath.Join(b.dir, name+".sock")
-	srv, err := proto.Start(proto.ServerOptions{
+	srv, err := repl.StartServer(proto.ServerOptions{
 		Name: name, Socket: socket, Unlink: true, Fresh: true,
 		Store: store.Options{
 			Path:          fmt.Sprintf("/dev/shm/rtm-bench-%d-%s", os.Getpid(), name),
