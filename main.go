@@ -37,10 +37,10 @@ var version = "0.1.0-dev"
 const usage = `rtm: a routing table manager with shared-memory MAC table
 
 Usage:
-  rtm server  [flags]        own the tables; read commands from the prompt, stdin or --script
-  rtm client  [flags]        subscribe to a server; read-only commands, --watch for changes
+  rtm server  [flags]        own the tables: commands from the prompt, stdin, --script, clients, --from-kernel
+  rtm client  [flags]        subscribe to a server: read, send changes (-c), --watch, --to-kernel
   rtm test    [flags] FILE…  run scenario files against real server and client processes
-  rtm bench   [flags]        measure the workloads B1–B9 and this machine's limits
+  rtm bench   [flags]        measure B1–B9, W1, K1, K2 against this machine's own limits
   rtm ls      [--json]       list this user's instances: live, stopped, crashed, stale
   rtm rm      NAME…          remove stopped instances (their store and stale socket)
   rtm version                print version information
