@@ -56,8 +56,14 @@ func (b *bench) spawn(role string, args []string, files ...*os.File) (*child, er
 		args = append(args, "--cpuprofile", b.o.cpuprofile+"."+name+".pprof")
 	}
 	cmd := exec.Command(exe, args...)
-	cmd.Stderr = b.log
 	cmd.ExtraFiles = files
+	return b.startChild(name, cmd)
+}
+
+// startChild starts cmd as a child of the benchmark, driven with the
+// framed protocol.
+func (b *bench) startChild(name string, cmd *exec.Cmd) (*child, error) {
+	cmd.Stderr = b.log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	p, err := framed.Start(name, cmd)
 	if err != nil {

@@ -9,10 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
-
-	"rtm/proto/framed"
 )
 
 // K1 and K2: the kernel bridge against ip -batch, in network namespaces
@@ -120,16 +117,7 @@ func (b *bench) startIn(ns *kernelNS, name string, args ...string) (*child, erro
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command("ip", append([]string{"netns", "exec", ns.name, exe}, args...)...)
-	cmd.Stderr = b.log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	p, err := framed.Start(name, cmd)
-	if err != nil {
-		return nil, err
-	}
-	c := &child{p}
-	b.children = append(b.children, c)
-	return c, nil
+	return b.startChild(name, exec.Command("ip", append([]string{"netns", "exec", ns.name, exe}, args...)...))
 }
 
 // K1: install n routes into a kernel with rtm client --to-kernel: from
