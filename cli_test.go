@@ -238,6 +238,24 @@ func TestClientRefusedExits(t *testing.T) {
 	}
 }
 
+// TestNoServerHint: a client with nothing to connect to names what it
+// looked for: the instance, or the socket it was given.
+func TestNoServerHint(t *testing.T) {
+	in := newInstance(t)
+	for _, tc := range []struct {
+		args []string
+		hint string
+	}{
+		{[]string{"--socket", in.socket}, "(is a server listening on " + in.socket + "?)"},
+		{[]string{"--name", in.name}, "(is `rtm server --name " + in.name + "` running?)"},
+	} {
+		r := runRTM(t, "", append([]string{"client"}, tc.args...)...)
+		if r.code != 1 || !strings.Contains(r.stderr, tc.hint) {
+			t.Errorf("client %v with no server: exit %d, stderr %q; want 1 and %q", tc.args, r.code, r.stderr, tc.hint)
+		}
+	}
+}
+
 // TestListAndRemoveInstances: rtm ls tells a live instance (with its pid
 // and its last change), a stopped one, a crashed one and a stale socket;
 // rtm rm removes what no server runs and refuses a live instance.

@@ -93,6 +93,7 @@ const defaultName = "default"
 // instanceFlags are shared by server and client.
 type instanceFlags struct {
 	name, socket string
+	label        string // names the instance in prompts and hints
 	scripts      []string
 	keepGoing    bool
 	framed       bool
@@ -112,8 +113,13 @@ func (f *instanceFlags) resolve() error {
 	if err := proto.CheckInstanceName(f.name); err != nil {
 		return fmt.Errorf("--name: %w", err)
 	}
+	// A socket given without a name is the only name the instance has
+	// here: the prompt shows it rather than a "default" that isn't.
+	f.label = f.name
 	if f.socket == "" {
 		f.socket = proto.DefaultSocket(f.name)
+	} else if f.name == defaultName {
+		f.label = f.socket
 	}
 	for _, s := range f.scripts {
 		fi, err := os.Stat(s)
@@ -498,7 +504,11 @@ func clientMode(args []string) int {
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rtm client:", err)
-		if !errors.Is(err, proto.ErrRefused) {
+		switch {
+		case errors.Is(err, proto.ErrRefused):
+		case f.label == f.socket:
+			fmt.Fprintf(os.Stderr, "(is a server listening on %s?)\n", f.socket)
+		default:
 			fmt.Fprintf(os.Stderr, "(is `rtm server --name %s` running?)\n", f.name)
 		}
 		return 1
@@ -513,7 +523,7 @@ func clientMode(args []string) int {
 		}
 		return 0
 	}
-	in := repl.NewInterp(c, os.Stdout, repl.Options{Mode: "client", Name: f.name, KeepGoing: f.keepGoing, Console: console})
+	in := repl.NewInterp(c, os.Stdout, repl.Options{Mode: "client", Name: f.label, KeepGoing: f.keepGoing, Console: console})
 	quit := sigs(in, func(s os.Signal) {
 		if s == syscall.SIGUSR1 {
 			console.Printf("SIGUSR1: dropping local tables, asking for a fresh snapshot")

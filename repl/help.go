@@ -92,6 +92,7 @@ Some entries only, or how many:
   show routes within 10.0.0.0/8          routes inside 10.0.0.0/8 (it too)
   show macs 02:00:*                      MACs that start with 02:00
   show routes dev eth0 count             how many, not which
+  show clients count                     how many clients are connected
 
 With json (or -json) the table prints as JSON on one line, for scripts:
 show routes json, show -json macs.

@@ -64,6 +64,8 @@ func TestExec(t *testing.T) {
 		{"show stats json", "show stats json", `{"routes":4,"macs":3,"changes":7}` + "\n", ""},
 		{"show clients empty", "show clients", "", ""},
 		{"show clients json empty", "show clients json", "[]\n", ""},
+		{"show clients count empty", "show clients count", "0\n", ""},
+		{"show clients count json empty", "show clients count json", "{\"count\":0}\n", ""},
 		{"lookup", "lookup 001a.2b3c.4d5e", "00:1a:2b:3c:4d:5e 10.1.1.7\n", ""},
 		{"lookup json", "lookup 00:1a:2b:3c:4d:5e json", `{"mac":"00:1a:2b:3c:4d:5e","ip":"10.1.1.7"}` + "\n", ""},
 		{"lookup missing", "lookup 00:00:00:00:00:09", "", "lab.rtm:1: lookup 00:00:00:00:00:09: not found"},

@@ -22,7 +22,7 @@ func (in *Interp) show(cmd *Command) error {
 	case TableMACs:
 		return in.showMACs(cmd)
 	case TableClients:
-		return in.showClients(cmd.JSON)
+		return in.showClients(cmd)
 	case TableStats:
 		return in.showStats(cmd.JSON)
 	case TableInfo:
@@ -142,12 +142,15 @@ func (in *Interp) dump() error {
 // showClients prints one client per line, name first:
 //
 //	client-4242 id 3 pid 4242 uid 1000 state live acked 57 lag 0 changes 2 writes yes up 3m2s
-func (in *Interp) showClients(js bool) error {
+func (in *Interp) showClients(cmd *Command) error {
 	clients, err := in.e.Clients()
 	if err != nil {
 		return fmt.Errorf("show clients: %w", err)
 	}
-	if js {
+	if cmd.Count {
+		return in.endShow(cmd, len(clients))
+	}
+	if cmd.JSON {
 		if clients == nil {
 			clients = []proto.ClientInfo{}
 		}

@@ -149,7 +149,7 @@ func tableWord(w string) Table {
 	return TableNone
 }
 
-const showUsage = "want show routes [dev DEV] [within PREFIX] [count] [json] | macs [PATTERN] [count] [json] | clients | stats | info [json]"
+const showUsage = "want show routes [dev DEV] [within PREFIX] [count] [json] | macs [PATTERN] [count] [json] | clients [count] [json] | stats | info [json]"
 
 func parseShow(args []string) (Command, error) {
 	args, js := splitJSON(args)
@@ -173,7 +173,7 @@ func parseFilter(cmd *Command, args []string) error {
 	for len(args) > 0 {
 		w := strings.ToLower(args[0])
 		switch {
-		case w == "count" && (cmd.Table == TableRoutes || cmd.Table == TableMACs):
+		case w == "count" && (cmd.Table == TableRoutes || cmd.Table == TableMACs || cmd.Table == TableClients):
 			cmd.Count = true
 			args = args[1:]
 			continue
