@@ -4,94 +4,19 @@ package main
 // pseudo-terminal, a server and a client each at their prompt.
 
 import (
-	"bytes"
 	"os"
 	"os/exec"
-	"strings"
-	"sync"
 	"testing"
-	"time"
 
-	"github.com/creack/pty"
+	"rtm/repl/ptytest"
 )
 
-// term is rtm running on a pseudo-terminal, and what it showed there.
-type term struct {
-	t    *testing.T
-	cmd  *exec.Cmd
-	tty  *os.File
-	mu   sync.Mutex
-	out  bytes.Buffer
-	mark int // expect searches from here
-	done chan struct{}
-}
-
-func startTerm(t *testing.T, args ...string) *term {
+// startTerm starts rtm on a terminal of its own, with its own history.
+func startTerm(t *testing.T, args ...string) *ptytest.Term {
 	t.Helper()
-	p := &term{t: t, done: make(chan struct{})}
-	p.cmd = exec.Command(rtmBin, args...)
-	p.cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+t.TempDir(), "TERM=xterm")
-	tty, err := pty.StartWithSize(p.cmd, &pty.Winsize{Rows: 40, Cols: 200})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.tty = tty
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			n, err := tty.Read(buf)
-			p.mu.Lock()
-			p.out.Write(buf[:n])
-			p.mu.Unlock()
-			if err != nil {
-				close(p.done)
-				return
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		p.cmd.Process.Kill()
-		p.cmd.Wait()
-		tty.Close()
-	})
-	return p
-}
-
-// expect waits for s on the terminal after the last match.
-func (p *term) expect(s string) {
-	p.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		p.mu.Lock()
-		i := strings.Index(p.out.String()[p.mark:], s)
-		if i >= 0 {
-			p.mark += i + len(s)
-		}
-		shown := p.out.String()[p.mark:]
-		p.mu.Unlock()
-		if i >= 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			p.t.Fatalf("no %q on the terminal after 20s; it shows:\n%q", s, shown)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// line types a line and the return key.
-func (p *term) line(s string) { p.tty.WriteString(s + "\r") }
-
-// exited waits for the process to exit and returns its status.
-func (p *term) exited() int {
-	p.t.Helper()
-	select {
-	case <-p.done:
-	case <-time.After(20 * time.Second):
-		p.t.Fatalf("still running 20s after it was told to quit:\n%q", p.out.String())
-	}
-	p.cmd.Wait()
-	return p.cmd.ProcessState.ExitCode()
+	cmd := exec.Command(rtmBin, args...)
+	cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+t.TempDir())
+	return ptytest.Start(t, cmd)
 }
 
 // TestTerminalSession: a server and a client each at a terminal. The
@@ -102,42 +27,42 @@ func (p *term) exited() int {
 func TestTerminalSession(t *testing.T) {
 	in := newInstance(t)
 	srv := startTerm(t, append([]string{"server"}, in.flags()...)...)
-	srv.expect("(created): 0 routes, 0 MACs. Type help.")
-	srv.expect("rtm(" + in.name + ")> ")
-	srv.line("C,10.1.1.0/24,192.168.1.1,eth0")
-	srv.expect("rtm(" + in.name + ")> ")
-	srv.line("help dump")
-	srv.expect("dump prints both tables as create lines")
-	srv.expect("rtm(" + in.name + ")> ")
+	srv.Expect("(created): 0 routes, 0 MACs. Type help.")
+	srv.Expect("rtm(" + in.name + ")> ")
+	srv.Line("C,10.1.1.0/24,192.168.1.1,eth0")
+	srv.Expect("rtm(" + in.name + ")> ")
+	srv.Line("help dump")
+	srv.Expect("dump prints both tables as create lines")
+	srv.Expect("rtm(" + in.name + ")> ")
 
 	cl := startTerm(t, "client", "--socket", in.socket, "--client-name", "person")
 	// Given only a socket, the client names the instance by it.
-	cl.expect("rtm-client(" + in.socket + ")> ")
-	srv.expect(") connected")
-	cl.line("C,10.2.0.0/16,-,eth1")
-	cl.expect("rtm-client(" + in.socket + ")> ")
-	cl.line("show routes")
-	cl.expect("10.1.1.0/24 via 192.168.1.1 dev eth0")
-	cl.expect("10.2.0.0/16 dev eth1")
-	cl.line("D,10.9.0.0/16")
-	cl.expect("error: delete route 10.9.0.0/16: not found")
-	cl.expect("rtm-client(" + in.socket + ")> ")
+	cl.Expect("rtm-client(" + in.socket + ")> ")
+	srv.Expect(") connected")
+	cl.Line("C,10.2.0.0/16,-,eth1")
+	cl.Expect("rtm-client(" + in.socket + ")> ")
+	cl.Line("show routes")
+	cl.Expect("10.1.1.0/24 via 192.168.1.1 dev eth0")
+	cl.Expect("10.2.0.0/16 dev eth1")
+	cl.Line("D,10.9.0.0/16")
+	cl.Expect("error: delete route 10.9.0.0/16: not found")
+	cl.Expect("rtm-client(" + in.socket + ")> ")
 
-	srv.line("show routes count")
-	srv.expect("\n2\r\n")
-	srv.line("show clients")
-	srv.expect("person id ")
-	srv.expect(" changes 1 writes yes ")
+	srv.Line("show routes count")
+	srv.Expect("\n2\r\n")
+	srv.Line("show clients")
+	srv.Expect("person id ")
+	srv.Expect(" changes 1 writes yes ")
 
-	cl.tty.Write([]byte{4}) // Ctrl-D
-	if code := cl.exited(); code != 0 {
+	cl.Send("\x04") // Ctrl-D
+	if code := cl.Exit(); code != 0 {
 		t.Fatalf("client exit %d after Ctrl-D", code)
 	}
-	srv.expect(") disconnected")
-	srv.line("show clients count")
-	srv.expect("0")
-	srv.tty.Write([]byte{4})
-	if code := srv.exited(); code != 0 {
+	srv.Expect(") disconnected")
+	srv.Line("show clients count")
+	srv.Expect("0")
+	srv.Send("\x04")
+	if code := srv.Exit(); code != 0 {
 		t.Fatalf("server exit %d after Ctrl-D", code)
 	}
 }

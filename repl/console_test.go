@@ -1,21 +1,17 @@
 package repl_test
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
-	"time"
-
-	"github.com/creack/pty"
 
 	"rtm/repl"
+	"rtm/repl/ptytest"
 )
 
 // roleEnv makes the re-executed test binary run the prompt instead of the
@@ -54,115 +50,34 @@ func promptProcess() int {
 	return 0
 }
 
-// ptyProc is the prompt process and what it printed on its terminal.
-type ptyProc struct {
-	t     *testing.T
-	cmd   *exec.Cmd
-	tty   *os.File
-	mu    sync.Mutex
-	out   bytes.Buffer
-	mark  int // expect searches from here
-	done  chan struct{}
-	state string // XDG_STATE_HOME
-}
-
-func startPrompt(t *testing.T) *ptyProc {
+// startPrompt starts the prompt process on a terminal, with its own
+// history directory, and waits for its prompt.
+func startPrompt(t *testing.T) (p *ptytest.Term, state string) {
 	t.Helper()
-	p := &ptyProc{t: t, done: make(chan struct{}), state: t.TempDir()}
-	p.cmd = exec.Command(os.Args[0], "-test.run=^$")
-	p.cmd.Env = append(os.Environ(), roleEnv+"=prompt", "XDG_STATE_HOME="+p.state, "TERM=xterm")
-	tty, err := pty.StartWithSize(p.cmd, &pty.Winsize{Rows: 40, Cols: 200})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.tty = tty
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			n, err := tty.Read(buf)
-			p.mu.Lock()
-			p.out.Write(buf[:n])
-			p.mu.Unlock()
-			if err != nil {
-				close(p.done)
-				return
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		p.cmd.Process.Kill()
-		p.cmd.Wait()
-		tty.Close()
-	})
-	p.expect("rtm(lab)> ")
-	return p
-}
-
-// expect waits for s in the output after the last match.
-func (p *ptyProc) expect(s string) {
-	p.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		p.mu.Lock()
-		i := strings.Index(p.out.String()[p.mark:], s)
-		if i >= 0 {
-			p.mark += i + len(s)
-		}
-		p.mu.Unlock()
-		if i >= 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			p.t.Fatalf("no %q on the terminal after 10s; it shows:\n%q", s, p.since())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// since returns the output after the last match.
-func (p *ptyProc) since() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.String()[p.mark:]
-}
-
-func (p *ptyProc) send(s string) {
-	p.t.Helper()
-	if _, err := p.tty.Write([]byte(s)); err != nil {
-		p.t.Fatal(err)
-	}
-}
-
-// exit waits for the process to end and returns its status.
-func (p *ptyProc) exit() int {
-	p.t.Helper()
-	waited := make(chan error, 1)
-	go func() { waited <- p.cmd.Wait() }()
-	select {
-	case <-waited:
-		return p.cmd.ProcessState.ExitCode()
-	case <-time.After(10 * time.Second):
-		p.t.Fatalf("prompt did not exit; terminal shows:\n%q", p.since())
-		return -1
-	}
+	state = t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), roleEnv+"=prompt", "XDG_STATE_HOME="+state)
+	p = ptytest.Start(t, cmd)
+	p.Expect("rtm(lab)> ")
+	return p, state
 }
 
 // TestPromptSession: the prompt shows, commands print their results and
 // errors, Ctrl-D quits with status 0, and the history is kept in a file
 // of a private directory.
 func TestPromptSession(t *testing.T) {
-	p := startPrompt(t)
-	p.send("show routes\r")
-	p.expect("10.1.1.0/24 via 192.168.1.1 dev eth0")
-	p.expect("rtm(lab)> ")
-	p.send("C,10.1.1.0/24,192.168.1.1,eth0\r")
-	p.expect("error: create route 10.1.1.0/24: already exists")
-	p.expect("rtm(lab)> ")
-	p.send("\x04")
-	if code := p.exit(); code != 0 {
+	p, state := startPrompt(t)
+	p.Send("show routes\r")
+	p.Expect("10.1.1.0/24 via 192.168.1.1 dev eth0")
+	p.Expect("rtm(lab)> ")
+	p.Send("C,10.1.1.0/24,192.168.1.1,eth0\r")
+	p.Expect("error: create route 10.1.1.0/24: already exists")
+	p.Expect("rtm(lab)> ")
+	p.Send("\x04")
+	if code := p.Exit(); code != 0 {
 		t.Fatalf("Ctrl-D: exit status %d", code)
 	}
-	hist := filepath.Join(p.state, "rtm", "history-server")
+	hist := filepath.Join(state, "rtm", "history-server")
 	b, err := os.ReadFile(hist)
 	if err != nil {
 		t.Fatal(err)
@@ -177,9 +92,9 @@ func TestPromptSession(t *testing.T) {
 }
 
 func TestPromptQuit(t *testing.T) {
-	p := startPrompt(t)
-	p.send("quit\r")
-	if code := p.exit(); code != 0 {
+	p, _ := startPrompt(t)
+	p.Send("quit\r")
+	if code := p.Exit(); code != 0 {
 		t.Fatalf("quit: exit status %d", code)
 	}
 }
@@ -187,25 +102,25 @@ func TestPromptQuit(t *testing.T) {
 // TestPromptCompletion: Tab completes command words, table names and keys
 // already in the tables.
 func TestPromptCompletion(t *testing.T) {
-	p := startPrompt(t)
-	p.send("sh\t")
-	p.expect("ow ")
-	p.send("rou\t")
-	p.expect("tes ")
-	p.send("\r")
-	p.expect("10.1.0.0/16 via 192.168.1.2 dev eth1")
-	p.expect("rtm(lab)> ")
-	p.send("lookup 00:1a\t")
-	p.expect(":2b:3c:4d:5e")
-	p.send("\r")
-	p.expect("00:1a:2b:3c:4d:5e 10.1.1.7")
-	p.send("D,2001\t")
-	p.expect(":db8:1::/48")
-	p.send("\r")
-	p.expect("rtm(lab)> ")
-	p.send("expect no route 2001:db8:1::/48\r")
-	p.expect("rtm(lab)> ")
-	if s := p.since(); strings.Contains(s, "error") {
+	p, _ := startPrompt(t)
+	p.Send("sh\t")
+	p.Expect("ow ")
+	p.Send("rou\t")
+	p.Expect("tes ")
+	p.Send("\r")
+	p.Expect("10.1.0.0/16 via 192.168.1.2 dev eth1")
+	p.Expect("rtm(lab)> ")
+	p.Send("lookup 00:1a\t")
+	p.Expect(":2b:3c:4d:5e")
+	p.Send("\r")
+	p.Expect("00:1a:2b:3c:4d:5e 10.1.1.7")
+	p.Send("D,2001\t")
+	p.Expect(":db8:1::/48")
+	p.Send("\r")
+	p.Expect("rtm(lab)> ")
+	p.Send("expect no route 2001:db8:1::/48\r")
+	p.Expect("rtm(lab)> ")
+	if s := p.Since(); strings.Contains(s, "error") {
 		t.Errorf("completed delete did not run: %q", s)
 	}
 }
@@ -213,21 +128,21 @@ func TestPromptCompletion(t *testing.T) {
 // TestPromptCtrlC: Ctrl-C drops the line being typed, and the prompt
 // stays.
 func TestPromptCtrlC(t *testing.T) {
-	p := startPrompt(t)
-	p.send("C,10.9.0.0/16,192.168.1.1,eth0")
-	p.expect("eth0")
-	p.send("\x03")
-	p.expect("^C")
-	p.expect("rtm(lab)> ")
-	p.send("\x03")
-	p.expect("rtm(lab)> ")
-	p.send("expect no route 10.9.0.0/16\r")
-	p.expect("rtm(lab)> ")
-	p.send("quit\r")
-	if code := p.exit(); code != 0 {
+	p, _ := startPrompt(t)
+	p.Send("C,10.9.0.0/16,192.168.1.1,eth0")
+	p.Expect("eth0")
+	p.Send("\x03")
+	p.Expect("^C")
+	p.Expect("rtm(lab)> ")
+	p.Send("\x03")
+	p.Expect("rtm(lab)> ")
+	p.Send("expect no route 10.9.0.0/16\r")
+	p.Expect("rtm(lab)> ")
+	p.Send("quit\r")
+	if code := p.Exit(); code != 0 {
 		t.Fatalf("exit status %d", code)
 	}
-	if s := p.since(); strings.Contains(s, "error") {
+	if s := p.Since(); strings.Contains(s, "error") {
 		t.Errorf("cancelled line ran: %q", s)
 	}
 }
@@ -236,16 +151,16 @@ func TestPromptCtrlC(t *testing.T) {
 // line is half typed appears on its own line, the prompt and the typed
 // text are redrawn after it, and the line completes intact.
 func TestPromptAsyncOutput(t *testing.T) {
-	p := startPrompt(t)
-	p.send("show rou")
-	p.expect("show rou")
-	p.cmd.Process.Signal(syscall.SIGUSR1)
-	p.expect("client lab-7 connected")
-	p.expect("rtm(lab)> show rou")
-	p.send("tes\r")
-	p.expect("10.1.1.0/24 via 192.168.1.1 dev eth0")
-	p.send("quit\r")
-	if code := p.exit(); code != 0 {
+	p, _ := startPrompt(t)
+	p.Send("show rou")
+	p.Expect("show rou")
+	p.Cmd.Process.Signal(syscall.SIGUSR1)
+	p.Expect("client lab-7 connected")
+	p.Expect("rtm(lab)> show rou")
+	p.Send("tes\r")
+	p.Expect("10.1.1.0/24 via 192.168.1.1 dev eth0")
+	p.Send("quit\r")
+	if code := p.Exit(); code != 0 {
 		t.Fatalf("exit status %d", code)
 	}
 }

@@ -1,0 +1,129 @@
+// Package ptytest runs a command on a pseudo-terminal for tests, as a
+// person at a terminal would: it types, and waits for what the terminal
+// shows. It owns the terminal and the process; both end with the test.
+package ptytest
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+)
+
+// Wait bounds every wait for the terminal or the process.
+const Wait = 20 * time.Second
+
+// Term is a process on a pseudo-terminal and what it showed there.
+type Term struct {
+	t    *testing.T
+	Cmd  *exec.Cmd
+	tty  *os.File
+	mu   sync.Mutex
+	out  bytes.Buffer
+	mark int // Expect searches from here
+
+	waitOnce sync.Once
+	exited   chan struct{} // closed once Cmd.Wait has returned
+}
+
+// wait reaps the process once, whoever asks first.
+func (p *Term) wait() <-chan struct{} {
+	p.waitOnce.Do(func() {
+		go func() {
+			p.Cmd.Wait()
+			close(p.exited)
+		}()
+	})
+	return p.exited
+}
+
+// Start starts cmd on a 40×200 terminal with TERM=xterm; the process is
+// killed, and the terminal closed, when the test ends.
+func Start(t *testing.T, cmd *exec.Cmd) *Term {
+	t.Helper()
+	p := &Term{t: t, Cmd: cmd, exited: make(chan struct{})}
+	if cmd.Env == nil {
+		cmd.Env = os.Environ()
+	}
+	cmd.Env = append(cmd.Env, "TERM=xterm")
+	tty, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.tty = tty
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := tty.Read(buf)
+			p.mu.Lock()
+			p.out.Write(buf[:n])
+			p.mu.Unlock()
+			if err != nil { // EIO once the process and its children are gone
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-p.wait()
+		tty.Close()
+	})
+	return p
+}
+
+// Expect waits for s on the terminal after the last match, and fails the
+// test, showing the terminal, if it does not come.
+func (p *Term) Expect(s string) {
+	p.t.Helper()
+	deadline := time.Now().Add(Wait)
+	for {
+		p.mu.Lock()
+		i := strings.Index(p.out.String()[p.mark:], s)
+		if i >= 0 {
+			p.mark += i + len(s)
+		}
+		p.mu.Unlock()
+		if i >= 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("no %q on the terminal after %v; it shows:\n%q", s, Wait, p.Since())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Since returns what the terminal showed after the last match.
+func (p *Term) Since() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.String()[p.mark:]
+}
+
+// Send types s as it is: "\r" is the return key, "\x04" Ctrl-D.
+func (p *Term) Send(s string) {
+	p.t.Helper()
+	if _, err := p.tty.Write([]byte(s)); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// Line types s and the return key.
+func (p *Term) Line(s string) { p.Send(s + "\r") }
+
+// Exit waits for the process to end and returns its exit status.
+func (p *Term) Exit() int {
+	p.t.Helper()
+	select {
+	case <-p.wait():
+		return p.Cmd.ProcessState.ExitCode()
+	case <-time.After(Wait):
+		p.t.Fatalf("still running after %v; the terminal shows:\n%q", Wait, p.Since())
+		return -1
+	}
+}
