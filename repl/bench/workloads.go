@@ -182,13 +182,20 @@ func (b *bench) bounded(rows []Row, limits ...Row) []Row {
 	return out
 }
 
-// rawReceivers starts K raw receivers, unless the limits are not
-// measured (nil, which stopRawReceivers accepts).
-func (b *bench) rawReceivers() (*rawReceivers, error) {
-	if !b.o.limits {
-		return nil, nil
+// clientsAndReceivers starts K clients of in, and K raw receivers for
+// the limit unless the limits are not measured (nil, which
+// stopRawReceivers accepts). stop ends both.
+func (b *bench) clientsAndReceivers(in *instance) (clients []*child, raw *rawReceivers, stop func(), err error) {
+	if clients, err = b.startClients(in, b.o.clients); err != nil {
+		return nil, nil, nil, err
 	}
-	return b.startRawReceivers(b.o.clients)
+	if b.o.limits {
+		if raw, err = b.startRawReceivers(b.o.clients); err != nil {
+			b.stop(clients...)
+			return nil, nil, nil, err
+		}
+	}
+	return clients, raw, func() { b.stopRawReceivers(raw); b.stop(clients...) }, nil
 }
 
 // timedFill replays the full tables and returns the changes per second
@@ -213,16 +220,11 @@ func (b *bench) runB2() ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
-	clients, err := b.startClients(in, b.o.clients)
+	clients, raw, stop, err := b.clientsAndReceivers(in)
 	if err != nil {
 		return nil, err
 	}
-	defer b.stop(clients...)
-	raw, err := b.rawReceivers()
-	if err != nil {
-		return nil, err
-	}
-	defer b.stopRawReceivers(raw)
+	defer stop()
 	var rates, sizes, limits, limits16 []float64
 	var lim, lim16 float64
 	for range b.o.runs {
@@ -329,16 +331,11 @@ func (b *bench) runB5() ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
-	clients, err := b.startClients(in, b.o.clients)
+	_, raw, stop, err := b.clientsAndReceivers(in)
 	if err != nil {
 		return nil, err
 	}
-	defer b.stop(clients...)
-	raw, err := b.rawReceivers()
-	if err != nil {
-		return nil, err
-	}
-	defer b.stopRawReceivers(raw)
+	defer stop()
 	m := workloadMAC(0)
 	var p50s, p99s, l50s, l99s []float64
 	for range b.o.runs {
