@@ -2,6 +2,7 @@ package store
 
 import (
 	"cmp"
+	"encoding/binary"
 	"errors"
 	"fmt"
 )
@@ -121,8 +122,8 @@ func (m *MAC) UnmarshalText(b []byte) error {
 // Uint64 packs the MAC into the low 48 bits of a word, the form the shared
 // table stores it in.
 func (m MAC) Uint64() uint64 {
-	return uint64(m[0])<<40 | uint64(m[1])<<32 | uint64(m[2])<<24 |
-		uint64(m[3])<<16 | uint64(m[4])<<8 | uint64(m[5])
+	// Two loads and two byte swaps, not six loads and five shifts.
+	return uint64(binary.BigEndian.Uint32(m[:4]))<<16 | uint64(binary.BigEndian.Uint16(m[4:]))
 }
 
 // Compare returns -1, 0 or +1 as m sorts before, with or after o: by
