@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"rtm/store"
 )
 
 // DefaultSyncTimeout bounds `sync` when neither the command nor Options
@@ -292,7 +294,13 @@ func (in *Interp) RunLine(loc Location, line []byte) error {
 func (in *Interp) runLine(loc Location, line []byte, cmd *Command) error {
 	var err error
 	*cmd, err = in.p.parse(line)
-	if err != nil {
+	return in.runParsed(loc, cmd, err)
+}
+
+// runParsed runs a line parsed into cmd, or reports perr, the error that
+// parsing it gave.
+func (in *Interp) runParsed(loc Location, cmd *Command, perr error) error {
+	if err := perr; err != nil {
 		// A change sent before this line that failed comes first.
 		if serr := in.settle(); serr != nil {
 			return serr
@@ -415,23 +423,44 @@ var utf8BOM = []byte("\ufeff")
 // straight from it and the read syscalls are few.
 const readBufSize = 1 << 20
 
+// replayAhead is how many lines a replay parses before it runs the first
+// of them, when they are waiting in its buffer: the engine can then load
+// the memory of the whole group at once (Prefetcher).
+const replayAhead = 16
+
+// parsedLine is a line read and parsed ahead of running it.
+type parsedLine struct {
+	loc Location
+	cmd Command
+	err error // the parse's
+}
+
 // runStream replays r line by line. Lines are parsed in the reader's
-// buffer (ReadSlice); only a line longer than the buffer is copied.
+// buffer (ReadSlice); only a line longer than the buffer is copied. The
+// lines already waiting in the buffer are parsed a group at a time, and
+// the engine told which MACs they change before the first one runs; they
+// still run one by one, in order, exactly as if parsed one by one.
 func (in *Interp) runStream(name string, r io.Reader) error {
 	br := bufio.NewReaderSize(r, readBufSize)
 	var (
-		cmd    Command
-		long   []byte
-		loc    = Location{File: name}
-		failed int
+		ahead     [replayAhead]parsedLine
+		macs      [replayAhead]store.MAC
+		n, next   int   // ahead[next:n] are still to run
+		rerr      error // the read error that came with the last line read
+		long      []byte
+		loc       = Location{File: name}
+		failed    int
+		pf, fetch = in.e.(Prefetcher)
 	)
 	// A client's changes go in batches until the stream ends or would
 	// wait; their failures count in this stream's.
 	savedBatching, savedFailed := in.batching, in.fw.failed
 	in.batching, in.fw.failed = true, &failed
 	defer func() { in.batching, in.fw.failed = savedBatching, savedFailed }()
-	for {
-		line, rerr := br.ReadSlice('\n')
+	// read parses the next line into ahead[n]; false if there was none.
+	read := func() bool {
+		var line []byte
+		line, rerr = br.ReadSlice('\n')
 		if rerr == bufio.ErrBufferFull {
 			long = append(long[:0], line...)
 			for rerr == bufio.ErrBufferFull {
@@ -440,20 +469,43 @@ func (in *Interp) runStream(name string, r io.Reader) error {
 			}
 			line = long
 		}
-		if len(line) > 0 {
-			loc.Line++
-			if loc.Line == 1 {
-				// Editors on some systems start a UTF-8 file with a
-				// byte-order mark; like a CR before the newline, it is
-				// not part of the command.
-				line = bytes.TrimPrefix(line, utf8BOM)
+		if len(line) == 0 {
+			return false
+		}
+		loc.Line++
+		if loc.Line == 1 {
+			// Editors on some systems start a UTF-8 file with a
+			// byte-order mark; like a CR before the newline, it is
+			// not part of the command.
+			line = bytes.TrimPrefix(line, utf8BOM)
+		}
+		p := &ahead[n]
+		p.loc = loc
+		p.cmd, p.err = in.p.parse(line)
+		n++
+		return true
+	}
+	for {
+		if next == n {
+			n, next = 0, 0
+			if rerr == nil && read() {
+				for n < len(ahead) && rerr == nil && lineWaiting(br) {
+					read()
+				}
+				if fetch {
+					prefetch(pf, ahead[:n], macs[:0])
+				}
 			}
+		}
+		if next < n {
+			p := &ahead[next]
+			next++
 			if in.interrupted.Load() {
-				return errors.Join(in.settle(), at(loc, ErrInterrupted))
+				return errors.Join(in.settle(), at(p.loc, ErrInterrupted))
 			}
-			err := in.runLine(loc, line, &cmd)
+			err := in.runParsed(p.loc, &p.cmd, p.err)
 			if err == nil {
-				if lineWaiting(br) {
+				if next < n || lineWaiting(br) {
 					err = in.emit()
 				} else if err = in.settle(); err == nil {
 					err = in.flush()
@@ -470,13 +522,12 @@ func (in *Interp) runStream(name string, r io.Reader) error {
 				failed += in.report(err)
 			}
 			in.prog.tick(name)
+			continue
 		}
-		if rerr == io.EOF {
+		if rerr == io.EOF || rerr == nil {
 			break
 		}
-		if rerr != nil {
-			return errors.Join(in.settle(), fmt.Errorf("read %s: %w", name, rerr))
-		}
+		return errors.Join(in.settle(), fmt.Errorf("read %s: %w", name, rerr))
 	}
 	if err := in.settle(); err != nil {
 		if !in.opts.KeepGoing {
@@ -488,6 +539,18 @@ func (in *Interp) runStream(name string, r io.Reader) error {
 		return &replayError{name: name, failed: failed, lines: loc.Line}
 	}
 	return nil
+}
+
+// prefetch tells pf the MACs that the changes among lines will look up.
+func prefetch(pf Prefetcher, lines []parsedLine, macs []store.MAC) {
+	for i := range lines {
+		if c := &lines[i].cmd; c.Table == TableMACs && lines[i].err == nil && c.IsWrite() {
+			macs = append(macs, c.MAC)
+		}
+	}
+	if len(macs) > 1 {
+		pf.PrefetchMACs(macs)
+	}
 }
 
 // lineWaiting reports whether a whole line is buffered, so the next read
