@@ -56,12 +56,15 @@ func routeLines(n int) [][]byte {
 }
 
 func benchParse(b *testing.B, lines [][]byte) {
-	var p parser
+	var (
+		p   parser
+		cmd Command
+	)
 	b.ReportAllocs()
 	b.SetBytes(int64(len(lines[0])))
 	i := 0
 	for b.Loop() {
-		if _, err := p.parse(lines[i%len(lines)]); err != nil {
+		if err := p.parseInto(lines[i%len(lines)], &cmd); err != nil {
 			b.Fatal(err)
 		}
 		i++

@@ -54,6 +54,39 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
+// FuzzParseMACChange: the short path of MAC lines accepts only lines that
+// the full parser parses, into the same command.
+func FuzzParseMACChange(f *testing.F) {
+	for _, s := range fuzzSeeds {
+		f.Add([]byte(s))
+	}
+	for _, s := range []string{
+		"C,02:00:00:00:00:01,10.0.0.1\n", "u,02-00-00-00-00-01,10.0.0.1\r\n", "R,02:00:00:00:00:01,0.0.0.0 \t",
+		"D,02:00:00:00:00:01", "d,02:00:00:00:00:01,", "C,02:00:00:00:00:01,10.0.0.01", "C,02:00:00:00:00:01,10.0.0.1,x",
+		"C,02:00:00:00:00:01,10.0.0.1 # note", "C,02:00-00:00:00:01,10.0.0.1", "X,02:00:00:00:00:01,10.0.0.1",
+		" C,02:00:00:00:00:01,10.0.0.1", "C ,02:00:00:00:00:01,10.0.0.1", "C,02:00:00:00:00:01 ,10.0.0.1",
+		"C,02:00:00:00:00:01,::1", "C,02:00:00:00:00:01,256.0.0.1", "C,02:00:00:00:00:01,10.0.0",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		var fast Command
+		if !parseMACChange(line, &fast) {
+			return
+		}
+		var (
+			p    parser
+			full Command
+		)
+		if err := p.parseLine(line, &full); err != nil {
+			t.Fatalf("%q: short path accepts it, the parser says %v", line, err)
+		}
+		if fast.String() != full.String() || fast != full {
+			t.Fatalf("%q: short path %q, parser %q", line, fast.String(), full.String())
+		}
+	})
+}
+
 // FuzzExec runs arbitrary lines against the lab tables: a line that fails
 // leaves the tables byte-identical.
 func FuzzExec(f *testing.F) {

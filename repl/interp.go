@@ -292,9 +292,7 @@ func (in *Interp) RunLine(loc Location, line []byte) error {
 }
 
 func (in *Interp) runLine(loc Location, line []byte, cmd *Command) error {
-	var err error
-	*cmd, err = in.p.parse(line)
-	return in.runParsed(loc, cmd, err)
+	return in.runParsed(loc, cmd, in.p.parseInto(line, cmd))
 }
 
 // runParsed runs a line parsed into cmd, or reports perr, the error that
@@ -481,7 +479,7 @@ func (in *Interp) runStream(name string, r io.Reader) error {
 		}
 		p := &ahead[n]
 		p.loc = loc
-		p.cmd, p.err = in.p.parse(line)
+		p.err = in.p.parseInto(line, &p.cmd)
 		n++
 		return true
 	}
