@@ -3,6 +3,9 @@ package store
 import (
 	"fmt"
 	"net/netip"
+	"unsafe"
+
+	"rtm/store/prefetch"
 )
 
 // writeMAC rewrites slot i under its seqlock: seq goes odd, the words
@@ -46,19 +49,17 @@ func (s *Store) probe(want uint64) (int, bool) {
 	}
 }
 
-// PrefetchMACs loads the slot where the probe for each of ms starts, with
-// loads that do not wait on one another, so that a run of changes to
-// them finds those cache lines loaded instead of missing one at a time.
-// It changes nothing; its answers are discarded.
+// PrefetchMACs has the CPU load the slot where the probe for each of ms
+// starts (prefetch), so that a run of changes to them finds those cache
+// lines loaded instead of missing one at a time. It reads and changes
+// nothing.
 func (s *Store) PrefetchMACs(ms []MAC) {
 	if s.mem == nil {
 		return
 	}
-	var sink uint64
 	for i := range ms {
-		sink += s.macs[macHome(macKeyAt(&ms[i]), len(s.macs))].key.Load()
+		prefetch.Line(unsafe.Pointer(&s.macs[macHome(macKeyAt(&ms[i]), len(s.macs))]))
 	}
-	s.prefetched += sink
 }
 
 // CreateMAC adds m with address ip. It fails with ErrExists if m is

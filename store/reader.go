@@ -5,8 +5,11 @@ import (
 	"net/netip"
 	"runtime"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"rtm/store/prefetch"
 )
 
 // Reader is a client's read-only mapping of a segment (PROT_READ: a
@@ -79,26 +82,21 @@ const lookupGroup = 16
 
 // LookupMany is Lookup for many keys: ips[i] and errs[i] receive the
 // answer for ms[i] (the three slices have the same length). It first
-// touches the home slot of a group of keys with independent loads, so
-// their cache and TLB misses overlap, and then probes each one: a batch
-// of random keys costs far less per key than one Lookup after another.
-// The answers are exactly Lookup's.
+// prefetches the home slots of a group of keys, so that their cache and
+// TLB misses overlap, and then probes each one: a batch of random keys
+// costs far less per key than one Lookup after another. The answers are
+// exactly Lookup's.
 func (r *Reader) LookupMany(ms []MAC, ips []netip.Addr, errs []error) {
-	var sink uint64
 	for base := 0; base < len(ms); base += lookupGroup {
 		n := min(lookupGroup, len(ms)-base)
 		for j := range n {
-			sink += r.macs[macHome(macKey(ms[base+j]), len(r.macs))].key.Load()
+			prefetch.Line(unsafe.Pointer(&r.macs[macHome(macKeyAt(&ms[base+j]), len(r.macs))]))
 		}
 		for j := range n {
 			ips[base+j], errs[base+j] = r.lookup(&ms[base+j])
 		}
 	}
-	lookupSink = sink
 }
-
-// lookupSink keeps the touching loads of LookupMany from being dropped.
-var lookupSink uint64
 
 // lookup probes for m from its home slot once, and returns only a hit
 // read under a stable seqlock. Lookups are bound by memory latency, and

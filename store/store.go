@@ -61,8 +61,6 @@ type Store struct {
 
 	gen uint64
 	rec Recovery
-
-	prefetched uint64 // keeps PrefetchMACs' loads from being dropped
 }
 
 // errRaced says another process published a segment at the path between
