@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"net/netip"
+	"strings"
 	"testing"
 	"time"
 )
@@ -83,6 +85,24 @@ func FuzzParseMACChange(f *testing.F) {
 		}
 		if fast.String() != full.String() || fast != full {
 			t.Fatalf("%q: short path %q, parser %q", line, fast.String(), full.String())
+		}
+	})
+}
+
+// FuzzParseIPv4: the fast path agrees with netip on every input without
+// a colon (with one, it is never tried).
+func FuzzParseIPv4(f *testing.F) {
+	for _, s := range []string{"0.0.0.0", "255.255.255.255", "1.2.3.4", "256.1.1.1", "1.2.3", "01.2.3.4", "1.2.3.4a", "1234.1.1.1", "1.2.3.1000"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if strings.IndexByte(s, ':') >= 0 {
+			return
+		}
+		got, ok := parseIPv4([]byte(s))
+		want, err := netip.ParseAddr(s)
+		if ok != (err == nil) || ok && got != want {
+			t.Fatalf("parseIPv4(%q) = %v, %v; netip: %v, %v", s, got, ok, want, err)
 		}
 	})
 }
