@@ -362,3 +362,28 @@ func BenchmarkUpdateRoute(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkUpdateMACPrefetched is BenchmarkUpdateMAC with the slots of
+// each group of 16 keys prefetched first, as a replay does: against
+// BenchmarkUpdateMACSmall, what is left of the cache misses.
+func BenchmarkUpdateMACPrefetched(b *testing.B) {
+	s, keys := lookupFixture(b)
+	rng := rand.New(rand.NewPCG(5, 5))
+	order := make([]MAC, len(keys))
+	for i := range order {
+		order[i] = keys[rng.IntN(len(keys))]
+	}
+	const group = 16
+	ips := [2]netip.Addr{v4(7), v6(7)}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		j := i % len(order)
+		if j%group == 0 {
+			s.PrefetchMACs(order[j:min(j+group, len(order))])
+		}
+		if err := s.UpdateMAC(order[j], ips[i&1]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
