@@ -335,11 +335,8 @@ func (c *Client) receive(uc *net.UnixConn) error {
 				return fmt.Errorf("%w: snapshot end without begin", ErrProtocol)
 			}
 			c.mu.Lock()
-			old := c.macs
 			c.routes, c.macs = staging.routes, staging.macs
 			c.mu.Unlock()
-			old.free() // nobody reads it outside the lock
-
 			staging = nil
 			c.setApplied(h.Seq)
 			live = true
@@ -422,7 +419,7 @@ func (c *Client) applyBatch(dec *Decoder, first uint64) error {
 }
 
 // applyGroup is how many records are decoded ahead of applying them.
-const applyGroup = 32
+const applyGroup = 16
 
 // applyAll decodes and applies the records of dec in order, in groups
 // whose MAC slots are touched first (see macSet.touch). watch, if not

@@ -16,8 +16,7 @@ import (
 // allocation: a Go map with [6]byte keys spent half of a client's time
 // in the fan-out benchmark hashing and growing.
 type macSet struct {
-	slots []uint64 // len is a power of two, or 0; mem's
-	mem   *slotMem // nil while empty
+	slots []uint64 // len is a power of two, or 0
 	n     int
 }
 
@@ -27,17 +26,9 @@ const macSetUsed = 1 << 63
 func newMACSet(hint int) *macSet {
 	s := &macSet{}
 	if hint > 0 {
-		s.mem = allocSlots(macSetSize(hint))
-		s.slots = s.mem.slots
+		s.slots = make([]uint64, macSetSize(hint))
 	}
 	return s
-}
-
-// free returns the set's memory at once (see slotMem.free): the set must
-// not be used after it.
-func (s *macSet) free() {
-	s.mem.free()
-	s.mem, s.slots, s.n = nil, nil, 0
 }
 
 // macSetSize is the power of two that keeps hint keys under 3/4 load.
@@ -151,10 +142,8 @@ func (s *macSet) All() iter.Seq[store.MAC] {
 }
 
 func (s *macSet) grow() {
-	old, oldMem := s.slots, s.mem
-	s.mem = allocSlots(macSetSize(max(2*s.n, 8)))
-	s.slots = s.mem.slots
-	defer oldMem.free()
+	old := s.slots
+	s.slots = make([]uint64, macSetSize(max(2*s.n, 8)))
 	mask := len(s.slots) - 1
 	for _, w := range old {
 		if w == 0 {
