@@ -1,6 +1,7 @@
 package proto
 
 import (
+	"math/rand/v2"
 	"net/netip"
 	"testing"
 
@@ -147,6 +148,41 @@ func BenchmarkClientApplyRoutes(b *testing.B) {
 	for done, next := 0, 0; done < b.N; next++ {
 		if next == len(bodies) {
 			c.routes.Clear()
+			next = 0
+		}
+		d.Reset(bodies[next], counts[next])
+		if err := c.applyBatch(&d, 1); err != nil {
+			b.Fatal(err)
+		}
+		done += int(counts[next])
+	}
+}
+
+// BenchmarkClientApplyUpdates applies live updates of random keys of a
+// set of 1 M, as B8's clients do. ns/op is per change.
+func BenchmarkClientApplyUpdates(b *testing.B) {
+	const keys = 1 << 20
+	c := &Client{routes: new(store.RouteTable), macs: newMACSet(keys)}
+	for i := range keys {
+		c.macs.Add(benchKey(i))
+	}
+	rng := rand.New(rand.NewPCG(3, 3))
+	var bodies [][]byte
+	var counts []uint32
+	for range 64 {
+		buf := make([]byte, 0, chunkSize)
+		var n uint32
+		for len(buf)+MaxRecord <= chunkSize {
+			buf = AppendMAC(buf, OpMACUpdate, benchKey(rng.IntN(keys)))
+			n++
+		}
+		bodies, counts = append(bodies, buf), append(counts, n)
+	}
+	var d Decoder
+	b.ReportAllocs()
+	b.ResetTimer()
+	for done, next := 0, 0; done < b.N; next++ {
+		if next == len(bodies) {
 			next = 0
 		}
 		d.Reset(bodies[next], counts[next])

@@ -451,8 +451,12 @@ func applyRecord(routes *store.RouteTable, macs *macSet, rec *Record) {
 		routes.Set(rec.Route)
 	case OpRouteDelete:
 		routes.Delete(rec.Route.Prefix)
-	case OpMACCreate, OpMACUpdate:
+	case OpMACCreate:
 		macs.Add(rec.MAC)
+	case OpMACUpdate:
+		// The key is in the set already: the server updates only MACs
+		// it holds, and this set is the server's keys at the change
+		// before (a gap resyncs). The address is in the store.
 	case OpMACDelete:
 		macs.Delete(rec.MAC)
 	case OpFlush:

@@ -77,6 +77,14 @@ func (s *Server) DeleteMAC(m store.MAC) error {
 	return nil
 }
 
+// PrefetchMACs loads the store's slots for ms ahead of changes to them
+// (store.Store.PrefetchMACs): a replay calls it for the next few lines.
+func (s *Server) PrefetchMACs(ms []store.MAC) {
+	s.mu.Lock()
+	s.st.PrefetchMACs(ms)
+	s.mu.Unlock()
+}
+
 // ReplaceRoute creates or updates the route for r.Prefix, as `ip route
 // replace` does; clients see a create or an update.
 func (s *Server) ReplaceRoute(r store.Route) error {

@@ -11,34 +11,40 @@ import (
 
 // parseIPv4 is the replay fast path: dotted-quad IPv4 straight from bytes,
 // with netip's rules (four decimal fields, each 0-255, no leading zeros).
+// Each field is one to three digits, read without a loop.
 func parseIPv4(b []byte) (netip.Addr, bool) {
 	var ip [4]byte
-	field, val, digits := 0, 0, 0
-	for _, c := range b {
-		switch {
-		case '0' <= c && c <= '9':
-			if digits == 1 && val == 0 {
-				return netip.Addr{}, false // leading zero: octal in some tools, so refused
-			}
-			val = val*10 + int(c-'0')
-			digits++
-			if val > 255 {
+	i := 0
+	for f := range ip {
+		if f > 0 {
+			if i == len(b) || b[i] != '.' {
 				return netip.Addr{}, false
 			}
-		case c == '.':
-			if digits == 0 || field == 3 {
-				return netip.Addr{}, false
-			}
-			ip[field] = byte(val)
-			field, val, digits = field+1, 0, 0
-		default:
+			i++
+		}
+		if i == len(b) || b[i]-'0' > 9 {
 			return netip.Addr{}, false
 		}
+		v := uint(b[i] - '0')
+		i++
+		if i < len(b) && b[i]-'0' <= 9 {
+			if v == 0 {
+				return netip.Addr{}, false // leading zero: octal in some tools, so refused
+			}
+			v = v*10 + uint(b[i]-'0')
+			i++
+			if i < len(b) && b[i]-'0' <= 9 {
+				if v = v*10 + uint(b[i]-'0'); v > 255 {
+					return netip.Addr{}, false
+				}
+				i++
+			}
+		}
+		ip[f] = byte(v)
 	}
-	if field != 3 || digits == 0 {
+	if i != len(b) {
 		return netip.Addr{}, false
 	}
-	ip[3] = byte(val)
 	return netip.AddrFrom4(ip), true
 }
 

@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"testing"
+	"time"
 
 	"rtm/proto"
 	"rtm/store"
@@ -53,12 +57,15 @@ func routeLines(n int) [][]byte {
 }
 
 func benchParse(b *testing.B, lines [][]byte) {
-	var p parser
+	var (
+		p   parser
+		cmd Command
+	)
 	b.ReportAllocs()
 	b.SetBytes(int64(len(lines[0])))
 	i := 0
 	for b.Loop() {
-		if _, err := p.parse(lines[i%len(lines)]); err != nil {
+		if err := p.parseInto(lines[i%len(lines)], &cmd); err != nil {
 			b.Fatal(err)
 		}
 		i++
@@ -80,6 +87,80 @@ func BenchmarkReplay(b *testing.B) {
 		data.Write(l)
 	}
 	in := NewInterp(nopEngine{}, nil, Options{Stderr: &bytes.Buffer{}})
+	b.ReportAllocs()
+	b.SetBytes(int64(data.Len()))
+	for b.Loop() {
+		if err := in.RunReader("bench", bytes.NewReader(data.Bytes())); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(total)*float64(b.N)/b.Elapsed().Seconds(), "lines/s")
+}
+
+// replayServer starts a server whose store holds macs MACs, with no
+// clients, and returns it with an Interp over it.
+func replayServer(b *testing.B, macs int) (*proto.Server, *Interp) {
+	dir := "/dev/shm"
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		dir = b.TempDir()
+	}
+	name := fmt.Sprintf("rtm-bench-replay-%d", os.Getpid())
+	srv, err := proto.Start(proto.ServerOptions{
+		Name:   name,
+		Socket: filepath.Join(b.TempDir(), "sock"),
+		Store:  store.Options{Path: filepath.Join(dir, name), Capacity: macs + macs/8, RouteCapacity: 1},
+		Unlink: true,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { srv.Close("done", time.Second) })
+	return srv, NewInterp(srv, nil, Options{Stderr: &bytes.Buffer{}})
+}
+
+// BenchmarkReplayServer: 1 M MAC creates through RunReader into a real
+// server (a store of 1 M MACs under /dev/shm, no clients), flushed
+// between runs: the B1 workload's MAC half, in process.
+func BenchmarkReplayServer(b *testing.B) {
+	const total = 1_000_000
+	srv, in := replayServer(b, total)
+	var data bytes.Buffer
+	for _, l := range macLines(total) {
+		data.Write(l)
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(data.Len()))
+	for b.Loop() {
+		b.StopTimer()
+		if err := srv.Flush(false, true); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if err := in.RunReader("bench", bytes.NewReader(data.Bytes())); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(total)*float64(b.N)/b.Elapsed().Seconds(), "lines/s")
+}
+
+// BenchmarkReplayServerUpdates: 1 M updates of random MACs of a store of
+// 1 M, no clients: B8's server side, in process.
+func BenchmarkReplayServerUpdates(b *testing.B) {
+	const total = 1_000_000
+	_, in := replayServer(b, total)
+	var data bytes.Buffer
+	for _, l := range macLines(total) {
+		data.Write(l)
+	}
+	if err := in.RunReader("fill", bytes.NewReader(data.Bytes())); err != nil {
+		b.Fatal(err)
+	}
+	data.Reset()
+	rng := rand.New(rand.NewPCG(8, 8))
+	for i := range total {
+		m := store.MACFromUint64(0x020000000000 + uint64(rng.IntN(total)))
+		fmt.Fprintf(&data, "U,%s,172.16.%d.%d\n", m, i>>8&255, i&255)
+	}
 	b.ReportAllocs()
 	b.SetBytes(int64(data.Len()))
 	for b.Loop() {

@@ -37,3 +37,11 @@ type Changer interface {
 	ReplaceMAC(store.MAC, netip.Addr) error // create or update
 	Flush(routes, macs bool) error
 }
+
+// Prefetcher is an engine whose changes wait on memory when its tables are
+// large: a replay tells it the MACs of the next few changes before it
+// runs the first of them, so that their cache misses overlap instead of
+// coming one after another. It changes nothing.
+type Prefetcher interface {
+	PrefetchMACs([]store.MAC)
+}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"net/netip"
+	"strings"
 	"testing"
 	"time"
 )
@@ -50,6 +52,57 @@ func FuzzParse(f *testing.F) {
 			if err := cmd.Route.Check(); err != nil {
 				t.Fatalf("%q parsed to an invalid route: %v", line, err)
 			}
+		}
+	})
+}
+
+// FuzzParseMACChange: the short path of MAC lines accepts only lines that
+// the full parser parses, into the same command.
+func FuzzParseMACChange(f *testing.F) {
+	for _, s := range fuzzSeeds {
+		f.Add([]byte(s))
+	}
+	for _, s := range []string{
+		"C,02:00:00:00:00:01,10.0.0.1\n", "u,02-00-00-00-00-01,10.0.0.1\r\n", "R,02:00:00:00:00:01,0.0.0.0 \t",
+		"D,02:00:00:00:00:01", "d,02:00:00:00:00:01,", "C,02:00:00:00:00:01,10.0.0.01", "C,02:00:00:00:00:01,10.0.0.1,x",
+		"C,02:00:00:00:00:01,10.0.0.1 # note", "C,02:00-00:00:00:01,10.0.0.1", "X,02:00:00:00:00:01,10.0.0.1",
+		" C,02:00:00:00:00:01,10.0.0.1", "C ,02:00:00:00:00:01,10.0.0.1", "C,02:00:00:00:00:01 ,10.0.0.1",
+		"C,02:00:00:00:00:01,::1", "C,02:00:00:00:00:01,256.0.0.1", "C,02:00:00:00:00:01,10.0.0",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		var fast Command
+		if !parseMACChange(line, &fast) {
+			return
+		}
+		var (
+			p    parser
+			full Command
+		)
+		if err := p.parseLine(line, &full); err != nil {
+			t.Fatalf("%q: short path accepts it, the parser says %v", line, err)
+		}
+		if fast.String() != full.String() || fast != full {
+			t.Fatalf("%q: short path %q, parser %q", line, fast.String(), full.String())
+		}
+	})
+}
+
+// FuzzParseIPv4: the fast path agrees with netip on every input without
+// a colon (with one, it is never tried).
+func FuzzParseIPv4(f *testing.F) {
+	for _, s := range []string{"0.0.0.0", "255.255.255.255", "1.2.3.4", "256.1.1.1", "1.2.3", "01.2.3.4", "1.2.3.4a", "1234.1.1.1", "1.2.3.1000"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if strings.IndexByte(s, ':') >= 0 {
+			return
+		}
+		got, ok := parseIPv4([]byte(s))
+		want, err := netip.ParseAddr(s)
+		if ok != (err == nil) || ok && got != want {
+			t.Fatalf("parseIPv4(%q) = %v, %v; netip: %v, %v", s, got, ok, want, err)
 		}
 	})
 }

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"rtm/store"
 )
 
 // DefaultSyncTimeout bounds `sync` when neither the command nor Options
@@ -290,18 +292,33 @@ func (in *Interp) RunLine(loc Location, line []byte) error {
 }
 
 func (in *Interp) runLine(loc Location, line []byte, cmd *Command) error {
-	if in.batching && in.r != nil {
-		// A client sends a change as it is written: the server parses it
-		// (and refuses it in the same words) anyway.
-		if t := trimSpace(stripComment(line)); len(t) > 0 && len(t) <= maxForwarded {
-			if _, _, ok := cutOp(t); ok {
-				return in.forwardLine(loc, t)
-			}
-		}
+	if t := in.forwardable(line); t != nil {
+		return in.forwardLine(loc, t)
 	}
-	var err error
-	*cmd, err = in.p.parse(line)
-	if err != nil {
+	return in.runParsed(loc, cmd, in.p.parseInto(line, cmd))
+}
+
+// forwardable returns the change a client sends to the server as it is
+// written (the server parses it, and refuses it in the same words,
+// anyway), or nil for a line the client runs itself.
+func (in *Interp) forwardable(line []byte) []byte {
+	if !in.batching || in.r == nil {
+		return nil
+	}
+	t := trimSpace(stripComment(line))
+	if len(t) == 0 || len(t) > maxForwarded {
+		return nil
+	}
+	if _, _, ok := cutOp(t); !ok {
+		return nil
+	}
+	return t
+}
+
+// runParsed runs a line parsed into cmd, or reports perr, the error that
+// parsing it gave.
+func (in *Interp) runParsed(loc Location, cmd *Command, perr error) error {
+	if err := perr; err != nil {
 		// A change sent before this line that failed comes first.
 		if serr := in.settle(); serr != nil {
 			return serr
@@ -424,23 +441,46 @@ var utf8BOM = []byte("\ufeff")
 // straight from it and the read syscalls are few.
 const readBufSize = 1 << 20
 
+// replayAhead is how many lines a replay parses before it runs the first
+// of them, when they are waiting in its buffer: the engine can then load
+// the memory of the whole group at once (Prefetcher).
+const replayAhead = 16
+
+// parsedLine is a line read and parsed ahead of running it.
+type parsedLine struct {
+	loc Location
+	cmd Command
+	err error  // the parse's
+	fwd []byte // a change a client forwards unparsed (forwardable), else nil
+	buf []byte // fwd's storage, reused
+}
+
 // runStream replays r line by line. Lines are parsed in the reader's
-// buffer (ReadSlice); only a line longer than the buffer is copied.
+// buffer (ReadSlice); only a line longer than the buffer is copied. The
+// lines already waiting in the buffer are parsed a group at a time, and
+// the engine told which MACs they change before the first one runs; they
+// still run one by one, in order, exactly as if parsed one by one.
 func (in *Interp) runStream(name string, r io.Reader) error {
 	br := bufio.NewReaderSize(r, readBufSize)
 	var (
-		cmd    Command
-		long   []byte
-		loc    = Location{File: name}
-		failed int
+		ahead     [replayAhead]parsedLine
+		macs      [replayAhead]store.MAC
+		n, next   int   // ahead[next:n] are still to run
+		rerr      error // the read error that came with the last line read
+		long      []byte
+		loc       = Location{File: name}
+		failed    int
+		pf, fetch = in.e.(Prefetcher)
 	)
 	// A client's changes go in batches until the stream ends or would
 	// wait; their failures count in this stream's.
 	savedBatching, savedFailed := in.batching, in.fw.failed
 	in.batching, in.fw.failed = true, &failed
 	defer func() { in.batching, in.fw.failed = savedBatching, savedFailed }()
-	for {
-		line, rerr := br.ReadSlice('\n')
+	// read parses the next line into ahead[n]; false if there was none.
+	read := func() bool {
+		var line []byte
+		line, rerr = br.ReadSlice('\n')
 		if rerr == bufio.ErrBufferFull {
 			long = append(long[:0], line...)
 			for rerr == bufio.ErrBufferFull {
@@ -449,20 +489,53 @@ func (in *Interp) runStream(name string, r io.Reader) error {
 			}
 			line = long
 		}
-		if len(line) > 0 {
-			loc.Line++
-			if loc.Line == 1 {
-				// Editors on some systems start a UTF-8 file with a
-				// byte-order mark; like a CR before the newline, it is
-				// not part of the command.
-				line = bytes.TrimPrefix(line, utf8BOM)
+		if len(line) == 0 {
+			return false
+		}
+		loc.Line++
+		if loc.Line == 1 {
+			// Editors on some systems start a UTF-8 file with a
+			// byte-order mark; like a CR before the newline, it is
+			// not part of the command.
+			line = bytes.TrimPrefix(line, utf8BOM)
+		}
+		p := &ahead[n]
+		p.loc, p.fwd = loc, nil
+		if t := in.forwardable(line); t != nil {
+			p.buf = append(p.buf[:0], t...)
+			p.fwd = p.buf
+		} else {
+			p.err = in.p.parseInto(line, &p.cmd)
+		}
+		n++
+		return true
+	}
+	for {
+		if next == n {
+			n, next = 0, 0
+			if rerr == nil && read() {
+				for n < len(ahead) && rerr == nil && lineWaiting(br) {
+					read()
+				}
+				if fetch {
+					prefetch(pf, ahead[:n], macs[:0])
+				}
 			}
+		}
+		if next < n {
+			p := &ahead[next]
+			next++
 			if in.interrupted.Load() {
-				return errors.Join(in.settle(), at(loc, ErrInterrupted))
+				return errors.Join(in.settle(), at(p.loc, ErrInterrupted))
 			}
-			err := in.runLine(loc, line, &cmd)
+			var err error
+			if p.fwd != nil {
+				err = in.forwardLine(p.loc, p.fwd)
+			} else {
+				err = in.runParsed(p.loc, &p.cmd, p.err)
+			}
 			if err == nil {
-				if lineWaiting(br) {
+				if next < n || lineWaiting(br) {
 					err = in.emit()
 				} else if err = in.settle(); err == nil {
 					err = in.flush()
@@ -479,13 +552,12 @@ func (in *Interp) runStream(name string, r io.Reader) error {
 				failed += in.report(err)
 			}
 			in.prog.tick(name)
+			continue
 		}
-		if rerr == io.EOF {
+		if rerr == io.EOF || rerr == nil {
 			break
 		}
-		if rerr != nil {
-			return errors.Join(in.settle(), fmt.Errorf("read %s: %w", name, rerr))
-		}
+		return errors.Join(in.settle(), fmt.Errorf("read %s: %w", name, rerr))
 	}
 	if err := in.settle(); err != nil {
 		if !in.opts.KeepGoing {
@@ -497,6 +569,18 @@ func (in *Interp) runStream(name string, r io.Reader) error {
 		return &replayError{name: name, failed: failed, lines: loc.Line}
 	}
 	return nil
+}
+
+// prefetch tells pf the MACs that the changes among lines will look up.
+func prefetch(pf Prefetcher, lines []parsedLine, macs []store.MAC) {
+	for i := range lines {
+		if c := &lines[i].cmd; lines[i].fwd == nil && c.Table == TableMACs && lines[i].err == nil && c.IsWrite() {
+			macs = append(macs, c.MAC)
+		}
+	}
+	if len(macs) > 1 {
+		pf.PrefetchMACs(macs)
+	}
 }
 
 // lineWaiting reports whether a whole line is buffered, so the next read

@@ -54,14 +54,85 @@ func (p *parser) ifname(b []byte) (string, error) {
 }
 
 func (p *parser) parse(line []byte) (Command, error) {
+	var cmd Command
+	err := p.parseInto(line, &cmd)
+	return cmd, err
+}
+
+// parseInto is parse writing into cmd, which a replay reuses: a change
+// is parsed in place, without copying a Command on the way up.
+func (p *parser) parseInto(line []byte, cmd *Command) error {
+	if parseMACChange(line, cmd) {
+		return nil
+	}
+	return p.parseLine(line, cmd)
+}
+
+// parseMACChange is the short path of the line nearly every replayed MAC
+// change is: the op letter, a comma, the MAC as aa:bb:cc:dd:ee:ff (or
+// with dashes), and for C, U and R a comma and a dotted-quad IPv4
+// address, then only the line's end. It reports false for any other line,
+// which parseLine then takes; for a line it accepts, parseLine would give
+// the same command (FuzzParseMACChange checks that).
+func parseMACChange(line []byte, cmd *Command) bool {
+	for len(line) > 0 && isSpace(line[len(line)-1]) {
+		line = line[:len(line)-1]
+	}
+	const macLen = 17
+	if len(line) < 2+macLen || line[1] != ',' || (line[4] != ':' && line[4] != '-') {
+		return false
+	}
+	var k Kind
+	switch line[0] | 0x20 {
+	case 'c':
+		k = KindCreate
+	case 'u':
+		k = KindUpdate
+	case 'r':
+		k = KindReplace
+	case 'd':
+		k = KindDelete
+	default:
+		return false
+	}
+	m, err := store.ParseMACBytes(line[2 : 2+macLen])
+	if err != nil {
+		return false
+	}
+	rest := line[2+macLen:]
+	if k == KindDelete {
+		if len(rest) != 0 {
+			return false
+		}
+		*cmd = Command{Kind: k, Table: TableMACs, MAC: m}
+		return true
+	}
+	if len(rest) < 2 || rest[0] != ',' {
+		return false
+	}
+	// A dotted quad passes store.CheckIP: valid, no zone, not IPv4-mapped.
+	ip, ok := parseIPv4(rest[1:])
+	if !ok {
+		return false
+	}
+	*cmd = Command{Kind: k, Table: TableMACs, MAC: m, IP: ip}
+	return true
+}
+
+// parseLine is the parser of every line, which parseMACChange shortens
+// for the commonest.
+func (p *parser) parseLine(line []byte, cmd *Command) error {
+	*cmd = Command{}
 	line = trimSpace(stripComment(line))
 	if len(line) == 0 {
-		return Command{}, nil
+		return nil
 	}
 	if op, rest, ok := cutOp(line); ok {
-		return p.parseChange(op, rest)
+		return p.parseChange(op, rest, cmd)
 	}
-	return p.parseWords(line)
+	var err error
+	*cmd, err = p.parseWords(line)
+	return err
 }
 
 func isSpace(c byte) bool {
@@ -143,8 +214,8 @@ var (
 	routeOps = [...]string{KindCreate: "create route", KindUpdate: "update route", KindDelete: "delete route", KindReplace: "replace route"}
 )
 
-func (p *parser) parseChange(op byte, data []byte) (Command, error) {
-	var cmd Command
+// parseChange parses the data of a change into cmd, which is zero.
+func (p *parser) parseChange(op byte, data []byte, cmd *Command) error {
 	switch op | 0x20 {
 	case 'c':
 		cmd.Kind = KindCreate
@@ -155,24 +226,28 @@ func (p *parser) parseChange(op byte, data []byte) (Command, error) {
 	case 'r':
 		cmd.Kind = KindReplace
 	default:
-		return Command{}, fmt.Errorf("unknown op %q: want C (create), U (update), D (delete) or R (replace), as in C,10.1.1.0/24,192.168.1.1,eth0", string(rune(op)))
+		return fmt.Errorf("unknown op %q: want C (create), U (update), D (delete) or R (replace), as in C,10.1.1.0/24,192.168.1.1,eth0", string(rune(op)))
 	}
 	var f [maxFields][]byte
 	n := splitFields(data, &f)
 	key := f[0]
 	switch {
 	case len(key) == 0:
-		return Command{}, fmt.Errorf("%s: missing key; want %s or %s", opNames[cmd.Kind], usage(cmd.Kind, TableRoutes), usage(cmd.Kind, TableMACs))
+		k := cmd.Kind
+		*cmd = Command{}
+		return fmt.Errorf("%s: missing key; want %s or %s", opNames[k], usage(k, TableRoutes), usage(k, TableMACs))
 	case bytes.IndexByte(key, '/') >= 0:
 		cmd.Table = TableRoutes
-		return cmd, p.parseRoute(&cmd, f[:n])
+		return p.parseRoute(cmd, f[:n])
 	}
 	m, err := store.ParseMACBytes(key)
 	if err != nil {
-		return Command{}, badKey(cmd.Kind, key, err)
+		k := cmd.Kind
+		*cmd = Command{}
+		return badKey(k, key, err)
 	}
 	cmd.Table, cmd.MAC = TableMACs, m
-	return cmd, parseMACData(&cmd, f[:n])
+	return parseMACData(cmd, f[:n])
 }
 
 // badKey explains a key that is neither a prefix nor a MAC, guessing from

@@ -216,7 +216,7 @@ func TestParseErrors(t *testing.T) {
 
 // TestParseIPv4 compares the fast path with netip over edge cases.
 func TestParseIPv4(t *testing.T) {
-	for _, s := range []string{"0.0.0.0", "255.255.255.255", "1.2.3.4", "256.1.1.1", "1.2.3", "1.2.3.4.5", "01.2.3.4", "1..2.3", ".1.2.3", "1.2.3.", "1.2.3.4a", "", "1.2.3.04", "0.0.0.00"} {
+	for _, s := range []string{"0.0.0.0", "255.255.255.255", "1.2.3.4", "256.1.1.1", "1.2.3", "1.2.3.4.5", "01.2.3.4", "1..2.3", ".1.2.3", "1.2.3.", "1.2.3.4a", "", "1.2.3.04", "0.0.0.00", "1234.1.1.1", "1.2.3.1000", "1.2.3.255", "1.2.3.256", "9.99.199.249"} {
 		got, ok := parseIPv4([]byte(s))
 		want, err := netip.ParseAddr(s)
 		if ok != (err == nil) || ok && got != want {

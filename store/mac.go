@@ -2,6 +2,7 @@ package store
 
 import (
 	"cmp"
+	"encoding/binary"
 	"errors"
 	"fmt"
 )
@@ -33,58 +34,53 @@ func ParseMACBytes(b []byte) (MAC, error) {
 var ErrBadMAC = errors.New("malformed MAC address")
 
 func parseMAC[T string | []byte](s T) (m MAC, ok bool) {
+	// Each digit's value comes from hexValue; bad gathers the high bits
+	// of them all, so one test at the end finds any non-hex digit.
+	var bad byte
 	switch len(s) {
 	case 17: // aa:bb:cc:dd:ee:ff or aa-bb-cc-dd-ee-ff
 		sep := s[2]
-		if sep != ':' && sep != '-' {
+		if sep != ':' && sep != '-' || s[5] != sep || s[8] != sep || s[11] != sep || s[14] != sep {
 			return m, false
 		}
 		for i := range 6 {
-			if i > 0 && s[3*i-1] != sep {
-				return m, false
-			}
-			b, ok := hexByte(s[3*i], s[3*i+1])
-			if !ok {
-				return m, false
-			}
-			m[i] = b
+			hi, lo := hexValue[s[3*i]], hexValue[s[3*i+1]]
+			bad |= hi | lo
+			m[i] = hi<<4 | lo
 		}
-		return m, true
 	case 14: // aabb.ccdd.eeff
 		if s[4] != '.' || s[9] != '.' {
 			return m, false
 		}
-		for i := range 3 {
-			off := 5 * i
-			hi, ok1 := hexByte(s[off], s[off+1])
-			lo, ok2 := hexByte(s[off+2], s[off+3])
-			if !ok1 || !ok2 {
-				return m, false
-			}
-			m[2*i], m[2*i+1] = hi, lo
+		for i := range 6 {
+			off := 5*(i/2) + 2*(i%2)
+			hi, lo := hexValue[s[off]], hexValue[s[off+1]]
+			bad |= hi | lo
+			m[i] = hi<<4 | lo
 		}
-		return m, true
+	default:
+		return m, false
 	}
-	return m, false
+	if bad&0xf0 != 0 {
+		return MAC{}, false
+	}
+	return m, true
 }
 
-func hexByte(a, b byte) (byte, bool) {
-	x, ok1 := hexNibble(a)
-	y, ok2 := hexNibble(b)
-	return x<<4 | y, ok1 && ok2
-}
-
-func hexNibble(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10, true
-	case 'A' <= c && c <= 'F':
-		return c - 'A' + 10, true
+// hexValue maps a hex digit, either case, to its value, and every other
+// byte to 0xff.
+var hexValue = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
 	}
-	return 0, false
-}
+	for i, c := range "0123456789abcdef" {
+		t[c] = byte(i)
+	}
+	for i, c := range "ABCDEF" {
+		t[c] = byte(10 + i)
+	}
+	return t
+}()
 
 const hexDigits = "0123456789abcdef"
 
@@ -121,8 +117,8 @@ func (m *MAC) UnmarshalText(b []byte) error {
 // Uint64 packs the MAC into the low 48 bits of a word, the form the shared
 // table stores it in.
 func (m MAC) Uint64() uint64 {
-	return uint64(m[0])<<40 | uint64(m[1])<<32 | uint64(m[2])<<24 |
-		uint64(m[3])<<16 | uint64(m[4])<<8 | uint64(m[5])
+	// Two loads and two byte swaps, not six loads and five shifts.
+	return uint64(binary.BigEndian.Uint32(m[:4]))<<16 | uint64(binary.BigEndian.Uint16(m[4:]))
 }
 
 // Compare returns -1, 0 or +1 as m sorts before, with or after o: by

@@ -5,8 +5,11 @@ import (
 	"net/netip"
 	"runtime"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"rtm/store/prefetch"
 )
 
 // Reader is a client's read-only mapping of a segment (PROT_READ: a
@@ -65,9 +68,11 @@ const (
 // writer stayed mid-write on m's slot, or mid-shift while m seemed
 // absent, for longer than the bounded wait. Every address it returns is
 // one the writer stored for m.
+//
+// Lookup is small enough to inline, so a caller's loop passes the MAC to
+// lookup by address instead of copying the array through the stack.
 func (r *Reader) Lookup(m MAC) (netip.Addr, error) {
-	want := macKey(m)
-	return r.lookup(want, macHome(want, len(r.macs)))
+	return r.lookup(&m)
 }
 
 // lookupGroup is how many keys LookupMany has in flight at once: enough
@@ -77,44 +82,39 @@ const lookupGroup = 16
 
 // LookupMany is Lookup for many keys: ips[i] and errs[i] receive the
 // answer for ms[i] (the three slices have the same length). It first
-// touches the home slot of a group of keys with independent loads, so
-// their cache and TLB misses overlap, and then probes each one: a batch
-// of random keys costs far less per key than one Lookup after another.
-// The answers are exactly Lookup's.
+// prefetches the home slots of a group of keys, so that their cache and
+// TLB misses overlap, and then probes each one: a batch of random keys
+// costs far less per key than one Lookup after another. The answers are
+// exactly Lookup's.
 func (r *Reader) LookupMany(ms []MAC, ips []netip.Addr, errs []error) {
-	var wants [lookupGroup]uint64
-	var homes [lookupGroup]int
-	var sink uint64
 	for base := 0; base < len(ms); base += lookupGroup {
 		n := min(lookupGroup, len(ms)-base)
 		for j := range n {
-			want := macKey(ms[base+j])
-			wants[j], homes[j] = want, macHome(want, len(r.macs))
-			sink += r.macs[homes[j]].key.Load()
+			prefetch.Line(unsafe.Pointer(&r.macs[macHome(macKeyAt(&ms[base+j]), len(r.macs))]))
 		}
 		for j := range n {
-			ips[base+j], errs[base+j] = r.lookup(wants[j], homes[j])
+			ips[base+j], errs[base+j] = r.lookup(&ms[base+j])
 		}
 	}
-	lookupSink = sink
 }
 
-// lookupSink keeps the touching loads of LookupMany from being dropped.
-var lookupSink uint64
-
-// lookup probes for want from its home slot. The first attempt is written
-// out inline and kept short: lookups are bound by memory latency, and the
-// fewer instructions each takes, the more of them the CPU overlaps.
-func (r *Reader) lookup(want uint64, home int) (netip.Addr, error) {
+// lookup probes for m from its home slot once, and returns only a hit
+// read under a stable seqlock. Lookups are bound by memory latency, and
+// the fewer instructions each takes, the more of them the CPU overlaps:
+// so this first attempt reads no shift epoch, and everything else (a
+// miss, which is trusted only with an epoch check, a slot mid-write, an
+// entry moved under the probe) goes to retry.
+func (r *Reader) lookup(m *MAC) (netip.Addr, error) {
+	want := macKeyAt(m)
 	macs := r.macs
-	e := r.hdr.epoch.Load()
+	home := macHome(want, len(macs))
 	for i, n := home, 0; n < len(macs); n++ {
 		sl := &macs[i]
 		seq := sl.seq.Load()
 		k := sl.key.Load()
 		if k&keyMatch == want {
 			hi, lo := sl.hi.Load(), sl.lo.Load()
-			if seq&1 == 1 || sl.seq.Load() != seq {
+			if seq&1|(sl.seq.Load()^seq) != 0 { // odd, or moved: mid-write
 				break
 			}
 			if k&keyIPv6 == 0 {
@@ -123,9 +123,6 @@ func (r *Reader) lookup(want uint64, home int) (netip.Addr, error) {
 			return decodeIPv6(hi, lo), nil
 		}
 		if k == 0 {
-			if e&1 == 0 && r.hdr.epoch.Load() == e {
-				return netip.Addr{}, ErrNotFound
-			}
 			break
 		}
 		if i++; i == len(macs) {
@@ -135,9 +132,10 @@ func (r *Reader) lookup(want uint64, home int) (netip.Addr, error) {
 	return r.retry(want, home)
 }
 
-// retry repeats the lookup after a probe that met a slot mid-write or an
-// entry move, backing off, until it gets a trustworthy answer or the wait
-// bound passes.
+// retry repeats the lookup after a first probe that missed, met a slot
+// mid-write or an entry move: at once, then backing off, until it gets a
+// trustworthy answer or the wait bound passes. A miss costs a second
+// probe, of cache lines the first one has just loaded.
 func (r *Reader) retry(want uint64, home int) (netip.Addr, error) {
 	var start time.Time
 	for attempt := 0; ; attempt++ {

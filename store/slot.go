@@ -23,6 +23,11 @@ const (
 
 func macKey(m MAC) uint64 { return keyUsed | m.Uint64() }
 
+// macKeyAt is macKey reading the MAC in place, without copying it.
+func macKeyAt(m *MAC) uint64 {
+	return keyUsed | uint64(binary.BigEndian.Uint32(m[:4]))<<16 | uint64(binary.BigEndian.Uint16(m[4:]))
+}
+
 // macHome is the slot where the probe for key starts: a 64-bit mix of
 // the MAC mapped onto [0, n) by multiplication (fastrange), so n need not
 // be a power of two.
@@ -57,7 +62,9 @@ func decodeIP(key, hi, lo uint64) netip.Addr {
 // decodeIPv4 and decodeIPv6 are small enough to inline into the reader's
 // hot path; decodeIP as a whole is not.
 func decodeIPv4(lo uint64) netip.Addr {
-	return netip.AddrFrom4([4]byte{byte(lo >> 24), byte(lo >> 16), byte(lo >> 8), byte(lo)})
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], uint32(lo)) // one byte swap, not four shifts
+	return netip.AddrFrom4(b)
 }
 
 func decodeIPv6(hi, lo uint64) netip.Addr {

@@ -1,0 +1,122 @@
+package repl
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+
+	"rtm/store"
+)
+
+// prefetchEngine is a memEngine that is a Prefetcher: it records the MACs
+// a replay announces, and checks that each change to a MAC was announced
+// before it ran.
+type prefetchEngine struct {
+	*memEngine
+	t       *testing.T
+	fetched []store.MAC
+	calls   int
+	onMAC   func(store.MAC) // called as each MAC change runs
+}
+
+func (e *prefetchEngine) PrefetchMACs(ms []store.MAC) {
+	e.calls++
+	e.fetched = append(e.fetched, ms...)
+}
+
+func (e *prefetchEngine) ran(m store.MAC) {
+	if !slices.Contains(e.fetched, m) {
+		e.t.Errorf("change to %s ran before it was prefetched", m)
+	}
+	if e.onMAC != nil {
+		e.onMAC(m)
+	}
+}
+
+func (e *prefetchEngine) CreateMAC(m store.MAC, ip netip.Addr) error {
+	e.ran(m)
+	return e.memEngine.CreateMAC(m, ip)
+}
+
+func (e *prefetchEngine) UpdateMAC(m store.MAC, ip netip.Addr) error {
+	e.ran(m)
+	return e.memEngine.UpdateMAC(m, ip)
+}
+
+func (e *prefetchEngine) DeleteMAC(m store.MAC) error {
+	e.ran(m)
+	return e.memEngine.DeleteMAC(m)
+}
+
+// replayScript is the creates of MACs from to to-1, with a route and a
+// comment after the eighth.
+func replayScript(from, to int) string {
+	var b strings.Builder
+	for i := from; i < to; i++ {
+		fmt.Fprintf(&b, "C,02:00:00:00:%02x:%02x,10.0.%d.%d\n", i>>8, i&0xff, i>>8, i&0xff)
+		if i == 7 {
+			b.WriteString("# a comment\nC,10.1.0.0/16,192.168.1.1,eth0\n")
+		}
+	}
+	return b.String()
+}
+
+// TestReplayPrefetch: a replay tells a Prefetcher engine the MACs of the
+// lines waiting in its buffer before it runs them, a group at a time,
+// and still runs every line in order, once.
+func TestReplayPrefetch(t *testing.T) {
+	e := &prefetchEngine{memEngine: newMemEngine(), t: t}
+	in := NewInterp(e, io.Discard, Options{Stderr: io.Discard})
+	if err := in.RunReader("lab.rtm", strings.NewReader(replayScript(0, 100))); err != nil {
+		t.Fatal(err)
+	}
+	if len(e.macs) != 100 || len(e.routes) != 1 {
+		t.Fatalf("%d MACs and %d routes, want 100 and 1", len(e.macs), len(e.routes))
+	}
+	if len(e.fetched) != 100 || e.calls < 100/replayAhead || e.calls > 100 {
+		t.Errorf("%d MACs prefetched in %d calls", len(e.fetched), e.calls)
+	}
+}
+
+// TestReplayAheadStops: the lines parsed ahead of a line that stops the
+// replay (a failure, quit, an interrupt) do not run.
+func TestReplayAheadStops(t *testing.T) {
+	script := replayScript(0, 5) + "C,02:00:00:00:00:01,10.9.9.9\n" + replayScript(5, 40)
+	for _, tc := range []struct {
+		name, script string
+		keepGoing    bool
+		interruptAt  int // the MAC create that interrupts the replay (0: none)
+		err          string
+		macs         int
+	}{
+		{"failure", script, false, 0, "lab.rtm:6: create MAC 02:00:00:00:00:01: already exists", 5},
+		{"keep going", script, true, 0, "lab.rtm: 1 of 43 lines failed", 40},
+		{"quit", replayScript(0, 3) + "quit\n" + replayScript(3, 10), false, 0, "quit", 3},
+		{"interrupt", replayScript(0, 20), false, 4, "lab.rtm:5: interrupted", 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := &prefetchEngine{memEngine: newMemEngine(), t: t}
+			in := NewInterp(e, io.Discard, Options{Stderr: io.Discard, KeepGoing: tc.keepGoing})
+			runs := 0
+			e.onMAC = func(store.MAC) {
+				if runs++; runs == tc.interruptAt {
+					in.Interrupt()
+				}
+			}
+			err := in.RunReader("lab.rtm", strings.NewReader(tc.script))
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("error %v, want %q", err, tc.err)
+			}
+			if tc.name == "quit" && !errors.Is(err, ErrQuit) {
+				t.Errorf("error %v, want ErrQuit", err)
+			}
+			if len(e.macs) != tc.macs {
+				t.Errorf("%d MACs created, want %d", len(e.macs), tc.macs)
+			}
+		})
+	}
+}

@@ -1,0 +1,8 @@
+//go:build !amd64
+
+package prefetch
+
+import "unsafe"
+
+// Line is a hint this build has no instruction for: it does nothing.
+func Line(unsafe.Pointer) {}
