@@ -32,10 +32,14 @@ import (
 // maxReply bounds what a client reassembles of one reply.
 const maxReply = 64 << 20
 
-// Commands runs one command line a client sent, writing its output to w.
-// The server gets one per client, from ServerOptions.Commands.
+// Commands runs the command lines of a client's requests. The server
+// gets one per client, from ServerOptions.Commands, and calls it from
+// that client's reader goroutine only.
 type Commands interface {
-	RunRemote(line []byte, w io.Writer) error
+	// RunRemote runs lines (each ending in '\n') in order, writing their
+	// output to w. After each line it calls after with the line's index
+	// and error, and stops when after returns false.
+	RunRemote(lines []byte, w io.Writer, after func(i int, err error) bool)
 }
 
 // Failure is a line of a request that failed.
@@ -137,23 +141,21 @@ func (c *serverConn) run(lines []byte, bail bool) Reply {
 		c.commands = c.s.opts.Commands(c.origin)
 	}
 	var out bytes.Buffer
-	for i := 0; len(lines) > 0; i++ {
-		end := bytes.IndexByte(lines, '\n')
-		line := lines[:end]
-		lines = lines[end+1:]
+	c.commands.RunRemote(lines, &out, func(i int, err error) bool {
 		r.Ran++
-		if err := c.commands.RunRemote(line, &out); err != nil {
+		if err != nil {
 			r.Failures = append(r.Failures, Failure{Line: i, Msg: err.Error()})
 			if bail {
-				break
+				return false
 			}
 		}
 		if out.Len() > maxReply/2 {
 			r.Failures = append(r.Failures, Failure{Line: i, Msg: fmt.Sprintf("output of more than %d bytes: ask for less", maxReply/2)})
 			out.Reset()
-			break
+			return false
 		}
-	}
+		return true
+	})
 	r.Output = out.Bytes()
 	return r
 }

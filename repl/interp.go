@@ -64,6 +64,10 @@ type Interp struct {
 
 	fw       forwarding // a client's changes in flight to the server
 	batching bool       // a stream is replayed: changes may go in batches
+
+	// RunRemote's lines parsed ahead, and their MACs; reused.
+	ahead     []parsedLine
+	aheadMACs [replayAhead]store.MAC
 }
 
 // Interrupt stops the command that is running: a sync stops waiting, a

@@ -1,6 +1,7 @@
 package repl
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -202,25 +203,58 @@ func (in *Interp) waitError(what string, ctx context.Context) error {
 	return fmt.Errorf("no answer: gave up waiting for %s after %v: %w", what, replyTimeout, ctx.Err())
 }
 
-// RunRemote runs a line a client sent to the server: a change, or show
-// clients or show info (what only the server knows). Anything else a
-// client runs itself, and the server refuses it: a client must not make
-// the server read files (source) or wait (sync). The output goes to w.
-func (in *Interp) RunRemote(line []byte, w io.Writer) error {
-	cmd, err := in.p.parse(line)
-	if err != nil {
-		return err
+// RunRemote runs the lines of a client's request at the server: changes,
+// and show clients or show info (what only the server knows). Anything
+// else a client runs itself, and the server refuses it: a client must not
+// make the server read files (source) or wait (sync). Like a replay, it
+// parses a group of lines ahead and tells the engine their MACs before
+// running them one by one. The output goes to w.
+func (in *Interp) RunRemote(lines []byte, w io.Writer, after func(i int, err error) bool) {
+	saved := in.out
+	in.out = w
+	defer func() { in.out = saved }()
+	pf, fetch := in.e.(Prefetcher)
+	if in.ahead == nil {
+		in.ahead = make([]parsedLine, replayAhead)
 	}
+	for i := 0; len(lines) > 0; {
+		n := 0
+		for n < len(in.ahead) && len(lines) > 0 {
+			end := bytes.IndexByte(lines, '\n')
+			if end < 0 {
+				end = len(lines) - 1 // the caller ends every line; be safe if not
+			}
+			p := &in.ahead[n]
+			p.fwd = nil
+			p.err = in.p.parseInto(lines[:end+1], &p.cmd)
+			lines = lines[end+1:]
+			n++
+		}
+		if fetch {
+			prefetch(pf, in.ahead[:n], in.aheadMACs[:0])
+		}
+		for k := range n {
+			if !after(i, in.runRemote(&in.ahead[k])) {
+				return
+			}
+			i++
+		}
+	}
+}
+
+// runRemote runs one parsed line of a client's request.
+func (in *Interp) runRemote(p *parsedLine) error {
+	if p.err != nil {
+		return p.err
+	}
+	cmd := &p.cmd
 	switch {
 	case cmd.Kind == KindNone, cmd.IsWrite():
 	case cmd.Kind == KindShow && (cmd.Table == TableClients || cmd.Table == TableInfo):
 	default:
 		return fmt.Errorf("%s: a client runs this itself; it asks the server only for changes, show clients and show info", cmd.String())
 	}
-	saved := in.out
-	in.out = w
-	defer func() { in.out = saved }()
-	err = in.exec(&cmd)
+	err := in.exec(cmd)
 	if ferr := in.flush(); err == nil {
 		err = ferr
 	}
