@@ -46,9 +46,9 @@ const (
 
 // forwarding is the Interp's state of the requests of one stream.
 type forwarding struct {
-	epoch    uint64     // the replay the requests belong to
-	lines    []byte     // the batch being filled
-	locs     []Location // where each line of the batch came from
+	epoch    uint64    // the replay the requests belong to
+	lines    []byte    // the batch being filled
+	locs     lineSpans // where each line of the batch came from
 	inflight []sentBatch
 	seq      uint64 // the server's sequence after the last reply
 	caughtUp uint64 // the sequence this client has caught up with
@@ -57,7 +57,41 @@ type forwarding struct {
 
 type sentBatch struct {
 	reply <-chan proto.Reply
-	locs  []Location
+	locs  lineSpans
+}
+
+// lineSpans records where each line of a batch came from as runs of
+// consecutive lines of one file: a batch of a thousand lines of a script
+// costs one entry, not a thousand.
+type lineSpans struct {
+	spans []lineSpan
+	n     int // lines
+}
+
+type lineSpan struct {
+	first Location
+	n     int
+}
+
+func (s *lineSpans) add(loc Location) {
+	if k := len(s.spans) - 1; k >= 0 && s.spans[k].first.File == loc.File && s.spans[k].first.Line+s.spans[k].n == loc.Line {
+		s.spans[k].n++
+	} else {
+		s.spans = append(s.spans, lineSpan{first: loc, n: 1})
+	}
+	s.n++
+}
+
+// at returns where line i came from; past the end, the last line's.
+func (s *lineSpans) at(i int) Location {
+	i = min(i, s.n-1)
+	for _, sp := range s.spans {
+		if i < sp.n {
+			return Location{File: sp.first.File, Line: sp.first.Line + i}
+		}
+		i -= sp.n
+	}
+	return Location{}
 }
 
 // newEpoch starts a new replay or a new line at the prompt: a failure of
@@ -74,7 +108,7 @@ func (in *Interp) forward(loc Location, cmd *Command) error {
 // forwardLine is forward of a change as written (trimmed, no comment).
 func (in *Interp) forwardLine(loc Location, text []byte) error {
 	in.fw.lines = append(append(in.fw.lines, text...), '\n')
-	in.fw.locs = append(in.fw.locs, loc)
+	in.fw.locs.add(loc)
 	if len(in.fw.lines) < batchBytes {
 		return nil
 	}
@@ -82,7 +116,7 @@ func (in *Interp) forwardLine(loc Location, text []byte) error {
 }
 
 func (in *Interp) sendBatch() error {
-	if len(in.fw.locs) == 0 {
+	if in.fw.locs.n == 0 {
 		return nil
 	}
 	var err error
@@ -90,14 +124,14 @@ func (in *Interp) sendBatch() error {
 		err = in.awaitOldest()
 	}
 	if err != nil {
-		in.fw.lines, in.fw.locs = in.fw.lines[:0], nil
+		in.fw.lines, in.fw.locs = in.fw.lines[:0], lineSpans{}
 		return err
 	}
-	ch, err := in.r.Request(in.fw.epoch, in.fw.lines, len(in.fw.locs), !in.opts.KeepGoing)
+	ch, err := in.r.Request(in.fw.epoch, in.fw.lines, in.fw.locs.n, !in.opts.KeepGoing)
 	locs := in.fw.locs
-	in.fw.lines, in.fw.locs = in.fw.lines[:0], nil
+	in.fw.lines, in.fw.locs = in.fw.lines[:0], lineSpans{}
 	if err != nil {
-		return at(locs[0], err)
+		return at(locs.at(0), err)
 	}
 	in.fw.inflight = append(in.fw.inflight, sentBatch{reply: ch, locs: locs})
 	return nil
@@ -115,15 +149,16 @@ func (in *Interp) awaitOldest() error {
 	select {
 	case r = <-b.reply:
 	case <-ctx.Done():
-		return at(b.locs[0], in.waitError("the server's answer", ctx))
+		return at(b.locs.at(0), in.waitError("the server's answer", ctx))
 	}
 	if r.Err != nil {
-		return at(b.locs[0], fmt.Errorf("lines %d to %d: %w", b.locs[0].Line, b.locs[len(b.locs)-1].Line, r.Err))
+		first, last := b.locs.at(0), b.locs.at(b.locs.n-1)
+		return at(first, fmt.Errorf("lines %d to %d: %w", first.Line, last.Line, r.Err))
 	}
 	in.fw.seq = max(in.fw.seq, r.Published)
 	in.buf = append(in.buf, r.Output...)
 	for _, f := range r.Failures {
-		err := at(b.locs[min(f.Line, len(b.locs)-1)], errors.New(f.Msg))
+		err := at(b.locs.at(f.Line), errors.New(f.Msg))
 		if !in.opts.KeepGoing || in.fw.failed == nil {
 			return err
 		}
@@ -166,7 +201,7 @@ func (in *Interp) remoteChange(cmd *Command) error {
 		return err
 	}
 	in.fw.lines = append(cmd.AppendTo(in.fw.lines), '\n')
-	in.fw.locs = append(in.fw.locs, Location{})
+	in.fw.locs.add(Location{})
 	failed := in.fw.failed
 	in.fw.failed = nil // the failure is this command's error, not a report
 	defer func() { in.fw.failed = failed }()
