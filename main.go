@@ -179,44 +179,6 @@ func newFlagSet(mode, synopsis, about string) *flag.FlagSet {
 	return fs
 }
 
-const serverAbout = `Owns the routing table and the MAC table, writes them to the shared store,
-and sends every change to the connected clients. Commands come from the
---script files, then from the prompt (at a terminal) or from stdin (a pipe),
-and from clients of its uid (or root, or --allow-write-uid), which it runs
-as its own lines; with --from-kernel, from the kernel of its network
-namespace too. Type "help" at the prompt, or see README.md, for the
-command language.
-
-At the end of piped stdin the server keeps serving until "quit", SIGINT or
-SIGTERM (so "rtm server </dev/null &" runs in the background); --exit-at-eof
-makes it quit there instead. On quit, clients get every change, are told,
-and exit; the socket file is removed. The store is kept, so the next start
-has the same tables (--fresh empties them, --unlink removes the file). After
-a crash (SIGKILL) the next start validates and repairs the store and carries
-on; clients reconnect by themselves. SIGHUP syncs the store to its file.
-`
-
-const clientAbout = `Subscribes to a server: receives the whole tables on connect, then every
-change. Routes are kept locally; MAC addresses are read from the server's
-shared store, mapped read-only. Commands that read (show, lookup, route,
-expect, sync, dump) are answered from this copy; changes (C, U, D, R,
-flush) are sent to the server, which applies them as if typed there and
-sends them to every client, this one too. A client of the server's uid
-(or root) may change the tables; others only if the server allows their
-uid with --allow-write-uid.
-
-One-shot:     rtm client --name lab -c 'C,10.1.1.0/24,192.168.1.1,eth0' -c 'show routes'
-Batch:        rtm client --name lab < changes.rtm   (stops at the first error;
-              --keep-going goes on, like ip -batch -force; the exit status is 1
-              if any line failed)
-With stdin piped, the commands run once the snapshot is in and the client
-exits at end of input. At a terminal, or with --watch, it stays until "quit",
-Ctrl-D, SIGINT, SIGTERM or the server quitting. If the server dies, the
-client keeps its tables, reconnects with backoff and resyncs; if the server
-refuses it (its uid, its name), it exits with the reason. SIGUSR1 drops the
-local tables and takes a fresh snapshot.
-`
-
 // parseFlags returns -1 to continue, else the exit status. rtm takes no
 // arguments but flags: a stray word is a usage error, caught before
 // anything is created.
@@ -256,7 +218,7 @@ func serverMode(args []string) int {
 		table         uint32
 		prefer        int
 	)
-	fs := newFlagSet("server", "[flags]", serverAbout)
+	fs := newFlagSet("server", "[flags]", repl.ServerAbout)
 	f.register(fs)
 	fs.StringVar(&storePath, "store", "", "store `path` (default: /dev/shm/rtm.NAME; a regular file survives reboots)")
 	fs.IntVar(&capacity, "capacity", store.DefaultCapacity, "MAC table `entries` when the store is created (an existing store keeps its own; with --fresh it is created anew)")
@@ -434,7 +396,7 @@ func clientMode(args []string) int {
 		protocol int
 		metric   uint
 	)
-	fs := newFlagSet("client", "[flags]", clientAbout)
+	fs := newFlagSet("client", "[flags]", repl.ClientAbout)
 	f.register(fs)
 	fs.StringVar(&client, "client-name", "", "`name` the server shows for this client: 1 to 64 printable characters (default: client-PID)")
 	fs.BoolVar(&watch, "watch", false, "print every change as it arrives, as a command that replays it (C,…, U,…, D,…, flush), with its sequence number in a comment")

@@ -13,10 +13,11 @@
 //   - The same commands run at the prompt, from a pipe and from a file;
 //     only the error policy differs (the prompt reports and carries on,
 //     a replay stops at the first error unless told to keep going).
-//   - A replay parses the lines already waiting in its buffer a group
-//     ahead of running them, to tell a Prefetcher engine their MACs; they
-//     still run one by one and in order, and what stops the replay (an
-//     error, quit, an interrupt) stops the lines parsed after it.
+//   - A replay (and a client's request, at the server) parses the lines
+//     already waiting a group ahead of running them, to tell a Prefetcher
+//     engine their MACs; they still run one by one and in order, and what
+//     stops the replay (an error, quit, an interrupt) stops the lines
+//     parsed after it.
 //   - Output written by other goroutines through a Console never garbles
 //     the line being typed at the prompt.
 package repl

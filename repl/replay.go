@@ -1,0 +1,304 @@
+package repl
+
+// Replay: scripts, sourced files and streams (piped stdin, a client's
+// input) run line by line. A stream is a conversation: answers are
+// written whenever no whole line is waiting. Lines already waiting are
+// parsed a group at a time, and the engine told which MACs they change,
+// before they run one by one.
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"time"
+
+	"rtm/store"
+)
+
+// RunFile replays the script at path, stopping at the first error (a
+// *LineError naming the file and line) unless Options.KeepGoing is set.
+// A `quit` in it ends the replay with ErrQuit.
+func (in *Interp) RunFile(path string) error {
+	in.busy.Lock()
+	defer in.busy.Unlock()
+	in.newEpoch()
+	err := in.runFile(path)
+	if ferr := in.flush(); err == nil {
+		err = ferr
+	}
+	in.prog.done(len(in.frames) == 0)
+	return in.tally(err)
+}
+
+// RunReader replays a stream; name stands for it in messages ("<stdin>").
+// Relative `source` paths are taken from the current directory.
+//
+// The stream is a conversation: whenever no complete line is waiting,
+// every answer so far is written before the next read, so a program that
+// writes a command and waits gets its whole answer, while a large file
+// replayed from a pipe is flushed only once per buffer.
+func (in *Interp) RunReader(name string, r io.Reader) error {
+	in.busy.Lock()
+	defer in.busy.Unlock()
+	in.newEpoch()
+	in.frames = append(in.frames, frame{name: name})
+	err := in.runStream(name, &waitingReader{r: r, in: in})
+	in.frames = in.frames[:len(in.frames)-1]
+	if ferr := in.flush(); err == nil {
+		err = ferr
+	}
+	in.prog.done(len(in.frames) == 0)
+	return in.tally(err)
+}
+
+// waitingReader releases the Interp's busy lock while it waits for
+// input, which it only does once every answer has been written.
+type waitingReader struct {
+	r  io.Reader
+	in *Interp
+}
+
+func (w *waitingReader) Read(p []byte) (int, error) {
+	w.in.busy.Unlock()
+	n, err := w.r.Read(p)
+	w.in.busy.Lock()
+	return n, err
+}
+
+// Quiesce waits, for at most timeout, until the stream being run is
+// waiting for input or has ended, with every answer written, and then
+// keeps it from running anything more. A process calls it before it
+// exits on a signal or at the end of its session, so that nothing it has
+// answered is lost. It reports whether it got there in time.
+func (in *Interp) Quiesce(timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for !in.busy.TryLock() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return true
+}
+
+// Failed is the number of lines that failed in replays so far (scripts,
+// piped stdin, sourced files): non-zero means the exit status must be.
+func (in *Interp) Failed() int { return int(in.failed.Load()) }
+
+// source runs `source FILE`.
+func (in *Interp) source(arg string) error {
+	path := arg
+	if !filepath.IsAbs(path) && len(in.frames) > 0 {
+		path = filepath.Join(in.frames[len(in.frames)-1].dir, path)
+	}
+	if err := in.runFile(path); err != nil {
+		var le *LineError
+		if errors.As(err, &le) || errors.Is(err, ErrQuit) || errors.Is(err, ErrFailed) {
+			return err
+		}
+		return fmt.Errorf("source: %w", err)
+	}
+	return nil
+}
+
+func (in *Interp) runFile(path string) error {
+	f, err := in.sources.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	defer in.sources.Pop()
+	in.frames = append(in.frames, frame{name: path, dir: filepath.Dir(path)})
+	defer func() { in.frames = in.frames[:len(in.frames)-1] }()
+	return in.runStream(path, f)
+}
+
+var utf8BOM = []byte("\ufeff")
+
+// readBufSize is the replay read buffer: large, so ReadSlice returns lines
+// straight from it and the read syscalls are few.
+const readBufSize = 1 << 20
+
+// replayAhead is how many lines a replay parses before it runs the first
+// of them, when they are waiting in its buffer: the engine can then load
+// the memory of the whole group at once (Prefetcher).
+const replayAhead = 16
+
+// parsedLine is a line read and parsed ahead of running it.
+type parsedLine struct {
+	loc Location
+	cmd Command
+	err error  // the parse's
+	fwd []byte // a change a client forwards unparsed (forwardable), else nil
+	buf []byte // fwd's storage, reused
+}
+
+// runStream replays r line by line. Lines are parsed in the reader's
+// buffer (ReadSlice); only a line longer than the buffer is copied. The
+// lines already waiting in the buffer are parsed a group at a time, and
+// the engine told which MACs they change before the first one runs; they
+// still run one by one, in order, exactly as if parsed one by one.
+func (in *Interp) runStream(name string, r io.Reader) error {
+	br := bufio.NewReaderSize(r, readBufSize)
+	var (
+		ahead     [replayAhead]parsedLine
+		macs      [replayAhead]store.MAC
+		n, next   int   // ahead[next:n] are still to run
+		rerr      error // the read error that came with the last line read
+		long      []byte
+		loc       = Location{File: name}
+		failed    int
+		pf, fetch = in.e.(Prefetcher)
+	)
+	// A client's changes go in batches until the stream ends or would
+	// wait; their failures count in this stream's.
+	savedBatching, savedFailed := in.batching, in.fw.failed
+	in.batching, in.fw.failed = true, &failed
+	defer func() { in.batching, in.fw.failed = savedBatching, savedFailed }()
+	// read parses the next line into ahead[n]; false if there was none.
+	read := func() bool {
+		var line []byte
+		line, rerr = br.ReadSlice('\n')
+		if rerr == bufio.ErrBufferFull {
+			long = append(long[:0], line...)
+			for rerr == bufio.ErrBufferFull {
+				line, rerr = br.ReadSlice('\n')
+				long = append(long, line...)
+			}
+			line = long
+		}
+		if len(line) == 0 {
+			return false
+		}
+		loc.Line++
+		if loc.Line == 1 {
+			// Editors on some systems start a UTF-8 file with a
+			// byte-order mark; like a CR before the newline, it is
+			// not part of the command.
+			line = bytes.TrimPrefix(line, utf8BOM)
+		}
+		p := &ahead[n]
+		p.loc, p.fwd = loc, nil
+		if t := in.forwardable(line); t != nil {
+			p.buf = append(p.buf[:0], t...)
+			p.fwd = p.buf
+		} else {
+			p.err = in.p.parseInto(line, &p.cmd)
+		}
+		n++
+		return true
+	}
+	for {
+		if next == n {
+			n, next = 0, 0
+			if rerr == nil && read() {
+				for n < len(ahead) && rerr == nil && lineWaiting(br) {
+					read()
+				}
+				if fetch {
+					prefetch(pf, ahead[:n], macs[:0])
+				}
+			}
+		}
+		if next < n {
+			p := &ahead[next]
+			next++
+			if in.interrupted.Load() {
+				return errors.Join(in.settle(), at(p.loc, ErrInterrupted))
+			}
+			var err error
+			if p.fwd != nil {
+				err = in.forwardLine(p.loc, p.fwd)
+			} else {
+				err = in.runParsed(p.loc, &p.cmd, p.err)
+			}
+			if err == nil {
+				if next < n || lineWaiting(br) {
+					err = in.emit()
+				} else if err = in.settle(); err == nil {
+					err = in.flush()
+				}
+			}
+			if err != nil {
+				if errors.Is(err, ErrQuit) {
+					return err
+				}
+				if !in.opts.KeepGoing {
+					in.settle() // take the skipped replies: nothing stays in flight
+					return err
+				}
+				failed += in.report(err)
+			}
+			in.prog.tick(name)
+			continue
+		}
+		if rerr == io.EOF || rerr == nil {
+			break
+		}
+		return errors.Join(in.settle(), fmt.Errorf("read %s: %w", name, rerr))
+	}
+	if err := in.settle(); err != nil {
+		if !in.opts.KeepGoing {
+			return err
+		}
+		failed += in.report(err)
+	}
+	if failed > 0 {
+		return &replayError{name: name, failed: failed, lines: loc.Line}
+	}
+	return nil
+}
+
+// prefetch tells pf the MACs that the changes among lines will look up.
+func prefetch(pf Prefetcher, lines []parsedLine, macs []store.MAC) {
+	for i := range lines {
+		if c := &lines[i].cmd; lines[i].fwd == nil && c.Table == TableMACs && lines[i].err == nil && c.IsWrite() {
+			macs = append(macs, c.MAC)
+		}
+	}
+	if len(macs) > 1 {
+		pf.PrefetchMACs(macs)
+	}
+}
+
+// lineWaiting reports whether a whole line is buffered, so the next read
+// returns without waiting for input.
+func lineWaiting(br *bufio.Reader) bool {
+	n := br.Buffered()
+	if n == 0 {
+		return false
+	}
+	b, _ := br.Peek(n)
+	return bytes.IndexByte(b, '\n') >= 0
+}
+
+// tally counts the line that stopped a replay. Lines a keep-going replay
+// reported were counted as they failed; an interrupted replay failed no
+// line.
+func (in *Interp) tally(err error) error {
+	var re *replayError
+	if err != nil && !errors.As(err, &re) && !errors.Is(err, ErrQuit) && !errors.Is(err, ErrInterrupted) {
+		in.failed.Add(1)
+	}
+	return err
+}
+
+// report prints an error of a keep-going replay and returns how many
+// failed lines it stands for: a sourced file's summary counts the lines
+// that failed in it, which were reported already.
+func (in *Interp) report(err error) int {
+	var re *replayError
+	if errors.As(err, &re) {
+		return re.failed
+	}
+	in.failed.Add(1)
+	if ferr := in.flush(); ferr != nil {
+		err = errors.Join(err, ferr)
+	}
+	in.prog.clear()
+	fmt.Fprintln(in.opts.Stderr, err)
+	return 1
+}
