@@ -20,24 +20,20 @@ import (
 	"time"
 
 	"rtm/proto/framed"
+	"rtm/repl/rtmtest"
 )
 
 var rtmBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "rtm-bin-")
+	bin, cleanup, err := rtmtest.Build()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	rtmBin = filepath.Join(dir, "rtm")
-	if out, err := exec.Command("go", "build", "-o", rtmBin, ".").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build rtm: %v\n%s", err, out)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
+	rtmBin = bin
 	code := m.Run()
-	os.RemoveAll(dir)
+	cleanup()
 	os.Exit(code)
 }
 

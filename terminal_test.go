@@ -8,15 +8,15 @@ import (
 	"os/exec"
 	"testing"
 
-	"rtm/repl/ptytest"
+	"rtm/repl/rtmtest"
 )
 
 // startTerm starts rtm on a terminal of its own, with its own history.
-func startTerm(t *testing.T, args ...string) *ptytest.Term {
+func startTerm(t *testing.T, args ...string) *rtmtest.Term {
 	t.Helper()
 	cmd := exec.Command(rtmBin, args...)
 	cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+t.TempDir())
-	return ptytest.Start(t, cmd)
+	return rtmtest.StartTerm(t, cmd)
 }
 
 // TestTerminalSession: a server and a client each at a terminal. The

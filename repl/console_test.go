@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"rtm/repl"
-	"rtm/repl/ptytest"
+	"rtm/repl/rtmtest"
 )
 
 // roleEnv makes the re-executed test binary run the prompt instead of the
@@ -52,12 +52,12 @@ func promptProcess() int {
 
 // startPrompt starts the prompt process on a terminal, with its own
 // history directory, and waits for its prompt.
-func startPrompt(t *testing.T) (p *ptytest.Term, state string) {
+func startPrompt(t *testing.T) (p *rtmtest.Term, state string) {
 	t.Helper()
 	state = t.TempDir()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), roleEnv+"=prompt", "XDG_STATE_HOME="+state)
-	p = ptytest.Start(t, cmd)
+	p = rtmtest.StartTerm(t, cmd)
 	p.Expect("rtm(lab)> ")
 	return p, state
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"rtm/proto"
+	"rtm/repl/rtmtest"
 	"rtm/store"
 )
 
@@ -230,25 +231,10 @@ func TestEmptyJSON(t *testing.T) {
 	}
 }
 
-func writeFiles(t *testing.T, files map[string]string) string {
-	t.Helper()
-	dir := t.TempDir()
-	for name, body := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
-
 // TestSource: nesting, paths relative to the including file, errors
 // located in the file that holds them, cycles refused.
 func TestSource(t *testing.T) {
-	dir := writeFiles(t, map[string]string{
+	dir := rtmtest.WriteFiles(t, map[string]string{
 		"main.rtm":         "C,10.1.1.0/24,192.168.1.1,eth0\nsource lib/routes.rtm\nexpect count routes 3\n",
 		"lib/routes.rtm":   "source more/r.rtm\nC,10.2.0.0/16,192.168.1.1,eth0\n",
 		"lib/more/r.rtm":   "C,10.3.0.0/16,192.168.1.1,eth0\n",
@@ -326,7 +312,7 @@ func TestSource(t *testing.T) {
 // TestSourceFromStream: paths of a stream (stdin) are relative to the
 // current directory.
 func TestSourceFromStream(t *testing.T) {
-	dir := writeFiles(t, map[string]string{"a.rtm": "C,10.1.0.0/16,192.168.1.1,eth0\n"})
+	dir := rtmtest.WriteFiles(t, map[string]string{"a.rtm": "C,10.1.0.0/16,192.168.1.1,eth0\n"})
 	t.Chdir(dir)
 	s := newSession(t, Options{})
 	if _, err := s.run("source a.rtm\nexpect count routes 1\n"); err != "" {

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"rtm/repl/rtmtest"
 )
 
 // The test binary is also the benchmark's child: the benchmark starts
@@ -21,19 +23,14 @@ func TestMain(m *testing.M) {
 		os.Exit(Main(os.Args[2:], os.Stdout, os.Stderr))
 	}
 	// W1, K1 and K2 run rtm itself as client and server: build it once.
-	dir, err := os.MkdirTemp("", "rtm-bench-bin-")
+	bin, cleanup, err := rtmtest.Build()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	rtmBin = filepath.Join(dir, "rtm")
-	if out, err := exec.Command("go", "build", "-o", rtmBin, "rtm").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build rtm: %v\n%s", err, out)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
+	rtmBin = bin
 	code := m.Run()
-	os.RemoveAll(dir)
+	cleanup()
 	os.Exit(code)
 }
 

@@ -2,32 +2,17 @@ package scenario
 
 import (
 	"errors"
-	"os"
 	"path/filepath"
 	"testing"
 
 	"rtm/repl"
+	"rtm/repl/rtmtest"
 )
-
-func writeFiles(t *testing.T, files map[string]string) string {
-	t.Helper()
-	dir := t.TempDir()
-	for name, body := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
 
 // TestScanSource: a file goes to the server whole only if it and what it
 // sources hold nothing the runner must see.
 func TestScanSource(t *testing.T) {
-	dir := writeFiles(t, map[string]string{
+	dir := rtmtest.WriteFiles(t, map[string]string{
 		"changes.inc":   "# routes\nC,10.1.1.0/24,192.168.1.1,eth0\n\nsource lib/macs.inc # and MACs\nshow routes\nflush macs\n",
 		"lib/macs.inc":  "C,00:1a:2b:3c:4d:5e,10.1.1.7\nlookup 00:1a:2b:3c:4d:5e\nU,00:1a:2b:3c:4d:5e,10.1.1.8",
 		"expect.inc":    "C,10.1.1.0/24,192.168.1.1,eth0\nexpect count routes 1\n",
@@ -76,7 +61,7 @@ func TestScanSource(t *testing.T) {
 // TestLocate: the server's refusal of a line of a file sent whole is
 // reported at that line, named as the runner names the file.
 func TestLocate(t *testing.T) {
-	dir := writeFiles(t, map[string]string{
+	dir := rtmtest.WriteFiles(t, map[string]string{
 		"a.inc":      "C,10.1.1.0/24,192.168.1.1,eth0\nsource a.inc.more\n",
 		"a.inc.more": "# more\nD,10.9.0.0/16   # gone\n",
 	})

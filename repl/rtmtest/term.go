@@ -1,7 +1,8 @@
-// Package ptytest runs a command on a pseudo-terminal for tests, as a
-// person at a terminal would: it types, and waits for what the terminal
-// shows. It owns the terminal and the process; both end with the test.
-package ptytest
+package rtmtest
+
+// Term: a command on a pseudo-terminal, driven as a person at a terminal
+// would drive it: it types, and waits for what the terminal shows. It
+// owns the terminal and the process; both end with the test.
 
 import (
 	"bytes"
@@ -42,9 +43,9 @@ func (p *Term) wait() <-chan struct{} {
 	return p.exited
 }
 
-// Start starts cmd on a 40×200 terminal with TERM=xterm; the process is
+// StartTerm starts cmd on a 40×200 terminal with TERM=xterm; the process is
 // killed, and the terminal closed, when the test ends.
-func Start(t *testing.T, cmd *exec.Cmd) *Term {
+func StartTerm(t *testing.T, cmd *exec.Cmd) *Term {
 	t.Helper()
 	p := &Term{t: t, Cmd: cmd, exited: make(chan struct{})}
 	if cmd.Env == nil {
