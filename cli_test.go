@@ -226,7 +226,7 @@ func TestClientRefusedExits(t *testing.T) {
 	srv.cmd.Process.Kill() // a crash: the client keeps its tables and reconnects
 	<-srv.done
 	// Restarted without --allow-uid: the reconnect is refused.
-	srv = in.server()
+	in.server()
 	os.Chmod(in.socket, 0o666)
 	select {
 	case <-watch.done:

@@ -60,7 +60,7 @@ func TestTerminalSession(t *testing.T) {
 	}
 	srv.Expect(") disconnected")
 	srv.Line("show clients count")
-	srv.Expect("0")
+	srv.Expect("\n0\r\n")
 	srv.Send("\x04")
 	if code := srv.Exit(); code != 0 {
 		t.Fatalf("server exit %d after Ctrl-D", code)

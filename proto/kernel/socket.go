@@ -98,15 +98,6 @@ func (c *conn) setRecvBuffer(n int, force bool) error {
 	return nil
 }
 
-// recvBuffer reports the receive buffer the kernel granted.
-func (c *conn) recvBuffer() int {
-	var n int
-	_ = c.rc.Control(func(fd uintptr) {
-		n, _ = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF)
-	})
-	return n
-}
-
 // close ends the socket; a read blocked in another goroutine returns.
 func (c *conn) close() error { return c.f.Close() }
 
