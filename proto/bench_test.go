@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"rtm/store"
+	"rtm/store/entry"
 )
 
 // benchBatch encodes one full batch body of MAC creates starting at key
@@ -21,12 +22,12 @@ func benchBatch(first int) ([]byte, uint32) {
 	return buf, n
 }
 
-func benchKey(i int) store.MAC {
-	return store.MAC{0x02, byte(i >> 32), byte(i >> 24), byte(i >> 16), byte(i >> 8), byte(i)}
+func benchKey(i int) entry.MAC {
+	return entry.MAC{0x02, byte(i >> 32), byte(i >> 24), byte(i >> 16), byte(i >> 8), byte(i)}
 }
 
-func benchRoute(i int) store.Route {
-	return store.Route{
+func benchRoute(i int) entry.Route {
+	return entry.Route{
 		Prefix:  netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(1 + i>>16), byte(i >> 8), byte(i), 0}), 24),
 		Gateway: netip.AddrFrom4([4]byte{192, 168, byte(i % 250), 1}),
 		Dev:     "eth0",
@@ -46,7 +47,7 @@ func BenchmarkEncodeBatch(b *testing.B) {
 	})
 	b.Run("route", func(b *testing.B) {
 		buf := make([]byte, 0, chunkSize)
-		routes := make([]store.Route, 1024)
+		routes := make([]entry.Route, 1024)
 		for i := range routes {
 			routes[i] = benchRoute(i)
 		}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"rtm/store"
+	"rtm/store/entry"
 )
 
 // A client's tables, as the command language sees them: routes from its
@@ -18,45 +19,45 @@ import (
 // shared store, and what only the server knows asked of the server.
 
 // Routes returns the local copy, sorted.
-func (c *Client) Routes() []store.Route {
+func (c *Client) Routes() []entry.Route {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	out := make([]store.Route, 0, c.routes.Len())
+	out := make([]entry.Route, 0, c.routes.Len())
 	for r := range c.routes.All() {
 		out = append(out, r)
 	}
 	return out
 }
 
-func (c *Client) GetRoute(p netip.Prefix) (store.Route, bool) {
+func (c *Client) GetRoute(p netip.Prefix) (entry.Route, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return c.routes.Get(p)
 }
 
-func (c *Client) MatchRoute(ip netip.Addr) (store.Route, bool) {
+func (c *Client) MatchRoute(ip netip.Addr) (entry.Route, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return c.routes.Match(ip)
 }
 
 // MACs returns the keys this client was told about, sorted.
-func (c *Client) MACs() []store.MAC {
+func (c *Client) MACs() []entry.MAC {
 	c.mu.RLock()
-	out := make([]store.MAC, 0, c.macs.Len())
+	out := make([]entry.MAC, 0, c.macs.Len())
 	for m := range c.macs.All() {
 		out = append(out, m)
 	}
 	c.mu.RUnlock()
-	slices.SortFunc(out, store.MAC.Compare)
+	slices.SortFunc(out, entry.MAC.Compare)
 	return out
 }
 
 // LookupMAC reads the address from the shared store: no lock, no syscall.
-func (c *Client) LookupMAC(m store.MAC) (netip.Addr, error) {
+func (c *Client) LookupMAC(m entry.MAC) (netip.Addr, error) {
 	ip, err := c.reader.Load().Lookup(m)
 	if err != nil {
-		return ip, &store.KeyError{Table: "MAC", Key: m.String(), Err: err}
+		return ip, &entry.KeyError{Table: "MAC", Key: m.String(), Err: err}
 	}
 	return ip, nil
 }

@@ -6,7 +6,7 @@ import (
 	"net/netip"
 
 	"rtm/proto/kernel"
-	"rtm/store"
+	"rtm/store/entry"
 )
 
 // The kernel bridge on both sides of the wire: a server whose tables
@@ -48,15 +48,15 @@ func (s *Server) ImportKernel(ctx context.Context, o kernel.ImporterOptions) (*k
 // kernelSink is the importer's way into the tables.
 type kernelSink struct{ o *Origin }
 
-func (k kernelSink) SetRoute(r store.Route) error { return k.o.ReplaceRoute(r) }
+func (k kernelSink) SetRoute(r entry.Route) error { return k.o.ReplaceRoute(r) }
 func (k kernelSink) DeleteRoute(p netip.Prefix) error {
 	return ignoreNotFound(k.o.DeleteRoute(p))
 }
-func (k kernelSink) SetMAC(m store.MAC, ip netip.Addr) error { return k.o.ReplaceMAC(m, ip) }
-func (k kernelSink) DeleteMAC(m store.MAC) error             { return ignoreNotFound(k.o.DeleteMAC(m)) }
+func (k kernelSink) SetMAC(m entry.MAC, ip netip.Addr) error { return k.o.ReplaceMAC(m, ip) }
+func (k kernelSink) DeleteMAC(m entry.MAC) error             { return ignoreNotFound(k.o.DeleteMAC(m)) }
 
 func ignoreNotFound(err error) error {
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, entry.ErrNotFound) {
 		return nil
 	}
 	return err
@@ -74,11 +74,11 @@ func kernelStats(ks []kernel.Stat) []Stat {
 // after a snapshot, the changes after a batch.
 func (c *Client) installSnapshot() {
 	c.mu.RLock()
-	routes := make([]store.Route, 0, c.routes.Len())
+	routes := make([]entry.Route, 0, c.routes.Len())
 	for r := range c.routes.Range() {
 		routes = append(routes, r)
 	}
-	keys := make([]store.MAC, 0, c.macs.Len())
+	keys := make([]entry.MAC, 0, c.macs.Len())
 	for m := range c.macs.All() {
 		keys = append(keys, m)
 	}

@@ -5,7 +5,7 @@ import (
 	"math/bits"
 	"unsafe"
 
-	"rtm/store"
+	"rtm/store/entry"
 	"rtm/store/prefetch"
 )
 
@@ -63,7 +63,7 @@ func (s *macSet) touch(recs []Record) {
 func (s *macSet) Len() int { return s.n }
 
 // Add inserts m; adding a key already present changes nothing.
-func (s *macSet) Add(m store.MAC) {
+func (s *macSet) Add(m entry.MAC) {
 	if (s.n+1)*4 > len(s.slots)*3 {
 		s.grow()
 	}
@@ -83,7 +83,7 @@ func (s *macSet) Add(m store.MAC) {
 
 // Delete removes m if present. Backward-shift deletion keeps every probe
 // sequence unbroken without tombstones.
-func (s *macSet) Delete(m store.MAC) {
+func (s *macSet) Delete(m entry.MAC) {
 	if s.n == 0 {
 		return
 	}
@@ -108,7 +108,7 @@ func (s *macSet) Delete(m store.MAC) {
 }
 
 // Has reports whether m is in the set.
-func (s *macSet) Has(m store.MAC) bool {
+func (s *macSet) Has(m entry.MAC) bool {
 	if s.n == 0 {
 		return false
 	}
@@ -131,10 +131,10 @@ func (s *macSet) Clear() {
 }
 
 // All yields the keys in slot order.
-func (s *macSet) All() iter.Seq[store.MAC] {
-	return func(yield func(store.MAC) bool) {
+func (s *macSet) All() iter.Seq[entry.MAC] {
+	return func(yield func(entry.MAC) bool) {
 		for _, w := range s.slots {
-			if w != 0 && !yield(store.MACFromUint64(w)) {
+			if w != 0 && !yield(entry.MACFromUint64(w)) {
 				return
 			}
 		}

@@ -2,10 +2,9 @@ package proto
 
 import (
 	"math/rand/v2"
+	"rtm/store/entry"
 	"slices"
 	"testing"
-
-	"rtm/store"
 )
 
 // TestMACSetModel checks the set against a map under random adds and
@@ -13,9 +12,9 @@ import (
 func TestMACSetModel(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	s := newMACSet(0)
-	model := map[store.MAC]bool{}
+	model := map[entry.MAC]bool{}
 	for i := range 200_000 {
-		m := store.MACFromUint64(rng.Uint64N(3000) * 0x10001)
+		m := entry.MACFromUint64(rng.Uint64N(3000) * 0x10001)
 		if rng.IntN(3) == 0 {
 			s.Delete(m)
 			delete(model, m)
@@ -30,21 +29,21 @@ func TestMACSetModel(t *testing.T) {
 		if s.Len() != len(model) {
 			t.Fatalf("step %d: len %d, want %d", i, s.Len(), len(model))
 		}
-		probe := store.MACFromUint64(rng.Uint64N(3000) * 0x10001)
+		probe := entry.MACFromUint64(rng.Uint64N(3000) * 0x10001)
 		if s.Has(probe) != model[probe] {
 			t.Fatalf("step %d: Has(%s) = %v, want %v", i, probe, s.Has(probe), model[probe])
 		}
 	}
-	var got []store.MAC
+	var got []entry.MAC
 	for m := range s.All() {
 		got = append(got, m)
 	}
-	if len(got) != len(model) || slices.ContainsFunc(got, func(m store.MAC) bool { return !model[m] }) {
+	if len(got) != len(model) || slices.ContainsFunc(got, func(m entry.MAC) bool { return !model[m] }) {
 		t.Fatalf("All yields %d keys, want the %d of the model", len(got), len(model))
 	}
 	// The all-zero MAC is a valid key.
-	s.Add(store.MAC{})
-	if !s.Has(store.MAC{}) {
+	s.Add(entry.MAC{})
+	if !s.Has(entry.MAC{}) {
 		t.Fatal("zero MAC not found after Add")
 	}
 }

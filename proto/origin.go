@@ -3,9 +3,8 @@ package proto
 import (
 	"fmt"
 	"net/netip"
+	"rtm/store/entry"
 	"sync/atomic"
-
-	"rtm/store"
 )
 
 // Origin is the server seen from one source of changes: the server's own
@@ -55,7 +54,7 @@ func (e readOnlyError) Error() string {
 	return fmt.Sprintf("refused: uid %d may read but not change the tables (the server allows it with --allow-write-uid %d)", uint32(e), uint32(e))
 }
 
-func (readOnlyError) Unwrap() error { return store.ErrReadOnly }
+func (readOnlyError) Unwrap() error { return entry.ErrReadOnly }
 
 // count counts a change that succeeded.
 func (o *Origin) count(err error) error {
@@ -67,14 +66,14 @@ func (o *Origin) count(err error) error {
 	return err
 }
 
-func (o *Origin) CreateRoute(r store.Route) error {
+func (o *Origin) CreateRoute(r entry.Route) error {
 	if o.refusal != nil {
 		return o.refusal
 	}
 	return o.count(o.Server.CreateRoute(r))
 }
 
-func (o *Origin) UpdateRoute(r store.Route) error {
+func (o *Origin) UpdateRoute(r entry.Route) error {
 	if o.refusal != nil {
 		return o.refusal
 	}
@@ -88,35 +87,35 @@ func (o *Origin) DeleteRoute(p netip.Prefix) error {
 	return o.count(o.Server.DeleteRoute(p))
 }
 
-func (o *Origin) ReplaceRoute(r store.Route) error {
+func (o *Origin) ReplaceRoute(r entry.Route) error {
 	if o.refusal != nil {
 		return o.refusal
 	}
 	return o.count(o.Server.ReplaceRoute(r))
 }
 
-func (o *Origin) CreateMAC(m store.MAC, ip netip.Addr) error {
+func (o *Origin) CreateMAC(m entry.MAC, ip netip.Addr) error {
 	if o.refusal != nil {
 		return o.refusal
 	}
 	return o.count(o.Server.CreateMAC(m, ip))
 }
 
-func (o *Origin) UpdateMAC(m store.MAC, ip netip.Addr) error {
+func (o *Origin) UpdateMAC(m entry.MAC, ip netip.Addr) error {
 	if o.refusal != nil {
 		return o.refusal
 	}
 	return o.count(o.Server.UpdateMAC(m, ip))
 }
 
-func (o *Origin) DeleteMAC(m store.MAC) error {
+func (o *Origin) DeleteMAC(m entry.MAC) error {
 	if o.refusal != nil {
 		return o.refusal
 	}
 	return o.count(o.Server.DeleteMAC(m))
 }
 
-func (o *Origin) ReplaceMAC(m store.MAC, ip netip.Addr) error {
+func (o *Origin) ReplaceMAC(m entry.MAC, ip netip.Addr) error {
 	if o.refusal != nil {
 		return o.refusal
 	}

@@ -31,7 +31,7 @@ import (
 	"time"
 
 	"rtm/proto/framed"
-	"rtm/store"
+	"rtm/store/entry"
 )
 
 // long says whether RTM_LONG=1 asks for the long variants of the tests.
@@ -113,7 +113,7 @@ func mustDo(t *testing.T, p *framed.Proc, line string, timeout time.Duration) []
 
 // stateText is a whole view of the tables, MAC addresses included, in a
 // canonical order, so two views compare as strings.
-func stateText(routes []store.Route, macs []store.MAC, lookup func(store.MAC) (netip.Addr, error)) string {
+func stateText(routes []entry.Route, macs []entry.MAC, lookup func(entry.MAC) (netip.Addr, error)) string {
 	lines := make([]string, 0, len(routes)+len(macs))
 	for _, r := range routes {
 		lines = append(lines, r.String())

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"rtm/store"
+	"rtm/store/entry"
 )
 
 // ServerOptions configure a Server: the instance it serves and who may
@@ -430,7 +431,7 @@ func (s *Server) snapshot() (bodies [][]byte, counts []uint32, routes, macs int,
 	for r := range s.st.Routes().Range() {
 		add(AppendRoute(buf, OpRouteCreate, r))
 	}
-	s.st.RangeMACs(func(m store.MAC, _ netip.Addr) bool {
+	s.st.RangeMACs(func(m entry.MAC, _ netip.Addr) bool {
 		add(AppendMAC(buf, OpMACCreate, m))
 		return true
 	})

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"rtm/store"
+	"rtm/store/entry"
 )
 
 var testSeq atomic.Uint64
@@ -88,12 +89,12 @@ func assertSame(t testing.TB, srv *Server, c *Client) {
 	}
 }
 
-func mac(i int) store.MAC {
-	return store.MAC{0x02, 0, byte(i >> 24), byte(i >> 16), byte(i >> 8), byte(i)}
+func mac(i int) entry.MAC {
+	return entry.MAC{0x02, 0, byte(i >> 24), byte(i >> 16), byte(i >> 8), byte(i)}
 }
 
-func route(i int, dev string) store.Route {
-	return store.Route{
+func route(i int, dev string) entry.Route {
+	return entry.Route{
 		Prefix:  netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), 0}), 24),
 		Gateway: netip.AddrFrom4([4]byte{192, 168, byte(i), 1}),
 		Dev:     dev,

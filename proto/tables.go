@@ -3,9 +3,8 @@ package proto
 import (
 	"errors"
 	"net/netip"
+	"rtm/store/entry"
 	"slices"
-
-	"rtm/store"
 )
 
 // The server's tables, as the command language sees them. Every change
@@ -14,7 +13,7 @@ import (
 
 // The write methods implement the command language's changes.
 
-func (s *Server) CreateRoute(r store.Route) error {
+func (s *Server) CreateRoute(r entry.Route) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.st.CreateRoute(r); err != nil {
@@ -24,7 +23,7 @@ func (s *Server) CreateRoute(r store.Route) error {
 	return nil
 }
 
-func (s *Server) UpdateRoute(r store.Route) error {
+func (s *Server) UpdateRoute(r entry.Route) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.st.UpdateRoute(r); err != nil {
@@ -44,7 +43,7 @@ func (s *Server) DeleteRoute(p netip.Prefix) error {
 	return nil
 }
 
-func (s *Server) CreateMAC(m store.MAC, ip netip.Addr) error {
+func (s *Server) CreateMAC(m entry.MAC, ip netip.Addr) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.st.CreateMAC(m, ip); err != nil {
@@ -54,7 +53,7 @@ func (s *Server) CreateMAC(m store.MAC, ip netip.Addr) error {
 	return nil
 }
 
-func (s *Server) UpdateMAC(m store.MAC, ip netip.Addr) error {
+func (s *Server) UpdateMAC(m entry.MAC, ip netip.Addr) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.st.UpdateMAC(m, ip); err != nil {
@@ -67,7 +66,7 @@ func (s *Server) UpdateMAC(m store.MAC, ip netip.Addr) error {
 // DeleteMAC publishes after the store has dropped the key: a client that
 // still holds the key reads "not found" from the store, never another
 // MAC's address, because lookups check the key in the slot.
-func (s *Server) DeleteMAC(m store.MAC) error {
+func (s *Server) DeleteMAC(m entry.MAC) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.st.DeleteMAC(m); err != nil {
@@ -79,7 +78,7 @@ func (s *Server) DeleteMAC(m store.MAC) error {
 
 // PrefetchMACs loads the store's slots for ms ahead of changes to them
 // (store.Store.PrefetchMACs): a replay calls it for the next few lines.
-func (s *Server) PrefetchMACs(ms []store.MAC) {
+func (s *Server) PrefetchMACs(ms []entry.MAC) {
 	s.mu.Lock()
 	s.st.PrefetchMACs(ms)
 	s.mu.Unlock()
@@ -87,7 +86,7 @@ func (s *Server) PrefetchMACs(ms []store.MAC) {
 
 // ReplaceRoute creates or updates the route for r.Prefix, as `ip route
 // replace` does; clients see a create or an update.
-func (s *Server) ReplaceRoute(r store.Route) error {
+func (s *Server) ReplaceRoute(r entry.Route) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	op := OpRouteUpdate
@@ -106,12 +105,12 @@ func (s *Server) ReplaceRoute(r store.Route) error {
 }
 
 // ReplaceMAC creates or updates the entry for m.
-func (s *Server) ReplaceMAC(m store.MAC, ip netip.Addr) error {
+func (s *Server) ReplaceMAC(m entry.MAC, ip netip.Addr) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	op := OpMACUpdate
 	err := s.st.UpdateMAC(m, ip)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, entry.ErrNotFound) {
 		op, err = OpMACCreate, s.st.CreateMAC(m, ip)
 	}
 	if err != nil {
@@ -145,47 +144,47 @@ func (s *Server) Flush(routes, macs bool) error {
 
 // The read methods answer `show`, `lookup` and `route` at the server.
 
-func (s *Server) Routes() []store.Route {
+func (s *Server) Routes() []entry.Route {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	rt := s.st.Routes()
-	out := make([]store.Route, 0, rt.Len())
+	out := make([]entry.Route, 0, rt.Len())
 	for r := range rt.All() {
 		out = append(out, r)
 	}
 	return out
 }
 
-func (s *Server) GetRoute(p netip.Prefix) (store.Route, bool) {
+func (s *Server) GetRoute(p netip.Prefix) (entry.Route, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.st.GetRoute(p)
 }
 
-func (s *Server) MatchRoute(ip netip.Addr) (store.Route, bool) {
+func (s *Server) MatchRoute(ip netip.Addr) (entry.Route, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.st.MatchRoute(ip)
 }
 
-func (s *Server) MACs() []store.MAC {
+func (s *Server) MACs() []entry.MAC {
 	s.mu.Lock()
-	out := make([]store.MAC, 0, s.st.MACCount())
-	s.st.RangeMACs(func(m store.MAC, _ netip.Addr) bool {
+	out := make([]entry.MAC, 0, s.st.MACCount())
+	s.st.RangeMACs(func(m entry.MAC, _ netip.Addr) bool {
 		out = append(out, m)
 		return true
 	})
 	s.mu.Unlock()
-	slices.SortFunc(out, store.MAC.Compare)
+	slices.SortFunc(out, entry.MAC.Compare)
 	return out
 }
 
-func (s *Server) LookupMAC(m store.MAC) (netip.Addr, error) {
+func (s *Server) LookupMAC(m entry.MAC) (netip.Addr, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ip, ok := s.st.LookupMAC(m)
 	if !ok {
-		return netip.Addr{}, &store.KeyError{Table: "MAC", Key: m.String(), Err: store.ErrNotFound}
+		return netip.Addr{}, &entry.KeyError{Table: "MAC", Key: m.String(), Err: entry.ErrNotFound}
 	}
 	return ip, nil
 }

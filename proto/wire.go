@@ -5,8 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-
-	"rtm/store"
+	"rtm/store/entry"
 )
 
 // Version is the protocol version carried in every packet header. A peer
@@ -156,8 +155,8 @@ const (
 // the address is in the shared store.
 type Record struct {
 	Op    Op
-	Route store.Route // route create/update; Prefix alone for delete
-	MAC   store.MAC   // MAC records
+	Route entry.Route // route create/update; Prefix alone for delete
+	MAC   entry.MAC   // MAC records
 	Flush uint8       // FlushRoutes|FlushMACs for OpFlush
 }
 
@@ -175,10 +174,10 @@ type Record struct {
 const famConnected = 0x80
 
 // MaxRecord is the largest encoded record (an IPv6 route, 15-byte dev).
-const MaxRecord = 1 + 2 + 16 + 16 + 1 + store.IfNameMax
+const MaxRecord = 1 + 2 + 16 + 16 + 1 + entry.IfNameMax
 
 // AppendRoute appends a route create or update record.
-func AppendRoute(b []byte, op Op, r store.Route) []byte {
+func AppendRoute(b []byte, op Op, r entry.Route) []byte {
 	n := len(b) + 1
 	b = appendPrefix(append(b, byte(op)), r.Prefix)
 	if r.Connected() {
@@ -196,7 +195,7 @@ func AppendRouteDelete(b []byte, p netip.Prefix) []byte {
 }
 
 // AppendMAC appends a MAC create, update or delete record.
-func AppendMAC(b []byte, op Op, m store.MAC) []byte {
+func AppendMAC(b []byte, op Op, m entry.MAC) []byte {
 	return append(append(b, byte(op)), m[:]...)
 }
 
@@ -315,7 +314,7 @@ func (d *Decoder) prefix(connectedOK bool) (netip.Prefix, bool) {
 	d.buf = d.buf[2:]
 	p := netip.PrefixFrom(d.addr(fam == 4), bits)
 	if d.err == nil {
-		if err := store.CheckPrefix(p); err != nil {
+		if err := entry.CheckPrefix(p); err != nil {
 			d.err = fmt.Errorf("%w: %w", ErrMalformed, err)
 		}
 	}

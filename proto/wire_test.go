@@ -3,22 +3,21 @@ package proto
 import (
 	"errors"
 	"net/netip"
+	"rtm/store/entry"
 	"testing"
-
-	"rtm/store"
 )
 
 func sampleRecords() []Record {
 	return []Record{
-		{Op: OpRouteCreate, Route: store.Route{Prefix: netip.MustParsePrefix("10.1.1.0/24"), Gateway: netip.MustParseAddr("192.168.1.1"), Dev: "eth0"}},
-		{Op: OpRouteUpdate, Route: store.Route{Prefix: netip.MustParsePrefix("2001:db8::/32"), Gateway: netip.MustParseAddr("fe80::1"), Dev: "enp0s31f6.1234"}},
-		{Op: OpRouteDelete, Route: store.Route{Prefix: netip.MustParsePrefix("0.0.0.0/0")}},
-		{Op: OpMACCreate, MAC: store.MAC{0x00, 0x1a, 0x2b, 0x3c, 0x4d, 0x5e}},
-		{Op: OpMACUpdate, MAC: store.MAC{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}},
-		{Op: OpMACDelete, MAC: store.MAC{}},
+		{Op: OpRouteCreate, Route: entry.Route{Prefix: netip.MustParsePrefix("10.1.1.0/24"), Gateway: netip.MustParseAddr("192.168.1.1"), Dev: "eth0"}},
+		{Op: OpRouteUpdate, Route: entry.Route{Prefix: netip.MustParsePrefix("2001:db8::/32"), Gateway: netip.MustParseAddr("fe80::1"), Dev: "enp0s31f6.1234"}},
+		{Op: OpRouteDelete, Route: entry.Route{Prefix: netip.MustParsePrefix("0.0.0.0/0")}},
+		{Op: OpMACCreate, MAC: entry.MAC{0x00, 0x1a, 0x2b, 0x3c, 0x4d, 0x5e}},
+		{Op: OpMACUpdate, MAC: entry.MAC{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}},
+		{Op: OpMACDelete, MAC: entry.MAC{}},
 		{Op: OpFlush, Flush: FlushRoutes | FlushMACs},
-		{Op: OpRouteCreate, Route: store.Route{Prefix: netip.MustParsePrefix("192.0.2.0/24"), Dev: "veth0"}},
-		{Op: OpRouteUpdate, Route: store.Route{Prefix: netip.MustParsePrefix("2001:db8:1::/64"), Dev: "veth1"}},
+		{Op: OpRouteCreate, Route: entry.Route{Prefix: netip.MustParsePrefix("192.0.2.0/24"), Dev: "veth0"}},
+		{Op: OpRouteUpdate, Route: entry.Route{Prefix: netip.MustParsePrefix("2001:db8:1::/64"), Dev: "veth1"}},
 	}
 }
 
@@ -63,17 +62,17 @@ func TestRecordsRoundTrip(t *testing.T) {
 }
 
 func TestRecordSizeBound(t *testing.T) {
-	r := store.Route{Prefix: netip.MustParsePrefix("2001:db8::/32"), Gateway: netip.MustParseAddr("2001:db8::1"), Dev: "abcdefghijklmno"}
+	r := entry.Route{Prefix: netip.MustParsePrefix("2001:db8::/32"), Gateway: netip.MustParseAddr("2001:db8::1"), Dev: "abcdefghijklmno"}
 	if n := len(AppendRoute(nil, OpRouteCreate, r)); n != MaxRecord {
 		t.Fatalf("largest record is %d bytes, MaxRecord says %d", n, MaxRecord)
 	}
 }
 
 func TestDecodeRejects(t *testing.T) {
-	good := AppendMAC(nil, OpMACCreate, store.MAC{1, 2, 3, 4, 5, 6})
-	hostBits := AppendRoute(nil, OpRouteCreate, store.Route{Prefix: netip.MustParsePrefix("10.1.1.0/24"), Gateway: netip.MustParseAddr("10.0.0.1"), Dev: "eth0"})
+	good := AppendMAC(nil, OpMACCreate, entry.MAC{1, 2, 3, 4, 5, 6})
+	hostBits := AppendRoute(nil, OpRouteCreate, entry.Route{Prefix: netip.MustParsePrefix("10.1.1.0/24"), Gateway: netip.MustParseAddr("10.0.0.1"), Dev: "eth0"})
 	hostBits[6] = 7 // 10.1.1.7/24: host bits set
-	longDev := AppendRoute(nil, OpRouteCreate, store.Route{Prefix: netip.MustParsePrefix("10.1.1.0/24"), Gateway: netip.MustParseAddr("10.0.0.1"), Dev: "eth0"})
+	longDev := AppendRoute(nil, OpRouteCreate, entry.Route{Prefix: netip.MustParsePrefix("10.1.1.0/24"), Gateway: netip.MustParseAddr("10.0.0.1"), Dev: "eth0"})
 	longDev = append(longDev[:len(longDev)-5], 20)
 	longDev = append(longDev, "abcdefghijklmnopqrst"...)
 	cases := []struct {

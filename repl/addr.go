@@ -4,9 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"net/netip"
+	"rtm/store/entry"
 	"strings"
-
-	"rtm/store"
 )
 
 // parseIPv4 is the replay fast path: dotted-quad IPv4 straight from bytes,
@@ -59,7 +58,7 @@ func parseAddr(b []byte) (netip.Addr, error) {
 	}
 	a, err := netip.ParseAddr(string(b))
 	if err != nil {
-		return a, fmt.Errorf("%s: want an IPv4 or IPv6 address (%s)", store.QuoteInput(b), netipReason(err))
+		return a, fmt.Errorf("%s: want an IPv4 or IPv6 address (%s)", entry.QuoteInput(b), netipReason(err))
 	}
 	return a, nil
 }
@@ -75,22 +74,22 @@ func netipReason(err error) string {
 }
 
 // parsePrefix parses ADDR/BITS. It does not check host bits or zones: the
-// caller applies store.CheckPrefix so every path reports them alike.
+// caller applies entry.CheckPrefix so every path reports them alike.
 func parsePrefix(b []byte) (netip.Prefix, error) {
 	slash := bytes.IndexByte(b, '/')
 	if slash < 0 {
-		return netip.Prefix{}, fmt.Errorf("%s: no prefix length; want ADDRESS/LENGTH as in 10.1.1.0/24 or 2001:db8::/32", store.QuoteInput(b))
+		return netip.Prefix{}, fmt.Errorf("%s: no prefix length; want ADDRESS/LENGTH as in 10.1.1.0/24 or 2001:db8::/32", entry.QuoteInput(b))
 	}
 	a, err := parseAddr(b[:slash])
 	if err != nil {
-		return netip.Prefix{}, fmt.Errorf("prefix %s: address %w", store.QuoteInput(b), err)
+		return netip.Prefix{}, fmt.Errorf("prefix %s: address %w", entry.QuoteInput(b), err)
 	}
 	if a.Zone() != "" {
-		return netip.Prefix{}, fmt.Errorf("prefix %s: zoned addresses are not routes", store.QuoteInput(b))
+		return netip.Prefix{}, fmt.Errorf("prefix %s: zoned addresses are not routes", entry.QuoteInput(b))
 	}
 	bits, ok := parseBits(b[slash+1:])
 	if !ok || bits > a.BitLen() {
-		return netip.Prefix{}, fmt.Errorf("prefix %s: bad length %s; want 0 to %d for IPv%d", store.QuoteInput(b), store.QuoteInput(b[slash+1:]), a.BitLen(), family(a))
+		return netip.Prefix{}, fmt.Errorf("prefix %s: bad length %s; want 0 to %d for IPv%d", entry.QuoteInput(b), entry.QuoteInput(b[slash+1:]), a.BitLen(), family(a))
 	}
 	return netip.PrefixFrom(a, bits), nil
 }

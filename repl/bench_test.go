@@ -13,26 +13,27 @@ import (
 
 	"rtm/proto"
 	"rtm/store"
+	"rtm/store/entry"
 )
 
 // nopEngine accepts every change and holds nothing: BenchmarkReplay
 // measures the language, not a table.
 type nopEngine struct{}
 
-func (nopEngine) CreateRoute(store.Route) error             { return nil }
-func (nopEngine) UpdateRoute(store.Route) error             { return nil }
+func (nopEngine) CreateRoute(entry.Route) error             { return nil }
+func (nopEngine) UpdateRoute(entry.Route) error             { return nil }
 func (nopEngine) DeleteRoute(netip.Prefix) error            { return nil }
-func (nopEngine) CreateMAC(store.MAC, netip.Addr) error     { return nil }
-func (nopEngine) UpdateMAC(store.MAC, netip.Addr) error     { return nil }
-func (nopEngine) DeleteMAC(store.MAC) error                 { return nil }
-func (nopEngine) ReplaceRoute(store.Route) error            { return nil }
-func (nopEngine) ReplaceMAC(store.MAC, netip.Addr) error    { return nil }
+func (nopEngine) CreateMAC(entry.MAC, netip.Addr) error     { return nil }
+func (nopEngine) UpdateMAC(entry.MAC, netip.Addr) error     { return nil }
+func (nopEngine) DeleteMAC(entry.MAC) error                 { return nil }
+func (nopEngine) ReplaceRoute(entry.Route) error            { return nil }
+func (nopEngine) ReplaceMAC(entry.MAC, netip.Addr) error    { return nil }
 func (nopEngine) Flush(bool, bool) error                    { return nil }
-func (nopEngine) Routes() []store.Route                     { return nil }
-func (nopEngine) GetRoute(netip.Prefix) (store.Route, bool) { return store.Route{}, false }
-func (nopEngine) MatchRoute(netip.Addr) (store.Route, bool) { return store.Route{}, false }
-func (nopEngine) MACs() []store.MAC                         { return nil }
-func (nopEngine) LookupMAC(store.MAC) (netip.Addr, error)   { return netip.Addr{}, store.ErrNotFound }
+func (nopEngine) Routes() []entry.Route                     { return nil }
+func (nopEngine) GetRoute(netip.Prefix) (entry.Route, bool) { return entry.Route{}, false }
+func (nopEngine) MatchRoute(netip.Addr) (entry.Route, bool) { return entry.Route{}, false }
+func (nopEngine) MACs() []entry.MAC                         { return nil }
+func (nopEngine) LookupMAC(entry.MAC) (netip.Addr, error)   { return netip.Addr{}, entry.ErrNotFound }
 func (nopEngine) Clients() ([]proto.ClientInfo, error)      { return nil, nil }
 func (nopEngine) Info() (proto.ServerInfo, error)           { return proto.ServerInfo{}, nil }
 func (nopEngine) Stats() []proto.Stat                       { return nil }
@@ -42,7 +43,7 @@ func (nopEngine) Sync(context.Context) error                { return nil }
 func macLines(n int) [][]byte {
 	out := make([][]byte, n)
 	for i := range out {
-		m := store.MACFromUint64(0x020000000000 + uint64(i))
+		m := entry.MACFromUint64(0x020000000000 + uint64(i))
 		out[i] = fmt.Appendf(nil, "C,%s,10.%d.%d.%d\n", m, i>>16&255, i>>8&255, i&255)
 	}
 	return out
@@ -158,7 +159,7 @@ func BenchmarkReplayServerUpdates(b *testing.B) {
 	data.Reset()
 	rng := rand.New(rand.NewPCG(8, 8))
 	for i := range total {
-		m := store.MACFromUint64(0x020000000000 + uint64(rng.IntN(total)))
+		m := entry.MACFromUint64(0x020000000000 + uint64(rng.IntN(total)))
 		fmt.Fprintf(&data, "U,%s,172.16.%d.%d\n", m, i>>8&255, i&255)
 	}
 	b.ReportAllocs()

@@ -3,11 +3,10 @@ package repl
 import (
 	"fmt"
 	"net/netip"
+	"rtm/store/entry"
 	"strconv"
 	"strings"
 	"time"
-
-	"rtm/store"
 )
 
 // Kind says what a Command does.
@@ -81,7 +80,7 @@ type Expectation struct {
 type Filter struct {
 	Dev    string
 	Within netip.Prefix
-	MAC    store.MAC
+	MAC    entry.MAC
 	Bytes  int // 0: every MAC
 }
 
@@ -97,7 +96,7 @@ func (f *Filter) parseMACPattern(s string) error {
 	const want = "want a MAC pattern such as 02:00:* or a whole MAC"
 	head, star := strings.CutSuffix(s, "*")
 	if !star {
-		m, err := store.ParseMAC(s)
+		m, err := entry.ParseMAC(s)
 		if err != nil {
 			return fmt.Errorf("%w; %s", err, want)
 		}
@@ -111,12 +110,12 @@ func (f *Filter) parseMACPattern(s string) error {
 	}
 	parts := strings.FieldsFunc(head, func(r rune) bool { return r == ':' || r == '-' })
 	if len(parts) > 5 {
-		return fmt.Errorf("MAC pattern %s: %s", store.QuoteInput(s), want)
+		return fmt.Errorf("MAC pattern %s: %s", entry.QuoteInput(s), want)
 	}
 	for i, p := range parts {
 		b, err := strconv.ParseUint(p, 16, 8)
 		if err != nil || len(p) != 2 {
-			return fmt.Errorf("MAC pattern %s: %s", store.QuoteInput(s), want)
+			return fmt.Errorf("MAC pattern %s: %s", entry.QuoteInput(s), want)
 		}
 		f.MAC[i] = byte(b)
 	}
@@ -138,13 +137,13 @@ func (f *Filter) appendMACPattern(b []byte) []byte {
 const hexDigits = "0123456789abcdef"
 
 // MatchRoute reports whether r passes the filter.
-func (f *Filter) MatchRoute(r store.Route) bool {
+func (f *Filter) MatchRoute(r entry.Route) bool {
 	return (f.Dev == "" || r.Dev == f.Dev) &&
 		(!f.Within.IsValid() || f.Within.Bits() <= r.Prefix.Bits() && f.Within.Contains(r.Prefix.Addr()))
 }
 
 // MatchMAC reports whether m passes the filter.
-func (f *Filter) MatchMAC(m store.MAC) bool { return string(m[:f.Bytes]) == string(f.MAC[:f.Bytes]) }
+func (f *Filter) MatchMAC(m entry.MAC) bool { return string(m[:f.Bytes]) == string(f.MAC[:f.Bytes]) }
 
 // Command is one parsed line. Which fields are set depends on Kind:
 //
@@ -166,8 +165,8 @@ func (f *Filter) MatchMAC(m store.MAC) bool { return string(m[:f.Bytes]) == stri
 type Command struct {
 	Kind    Kind
 	Table   Table
-	Route   store.Route
-	MAC     store.MAC
+	Route   entry.Route
+	MAC     entry.MAC
 	IP      netip.Addr
 	JSON    bool
 	Count   bool    // show ... count: how many, not which
@@ -308,7 +307,7 @@ const opLetters = "?CUDR"
 
 // appendGateway appends a route's gateway as a change spells it: "-" for
 // a connected route.
-func appendGateway(b []byte, r store.Route) []byte {
+func appendGateway(b []byte, r entry.Route) []byte {
 	if r.Connected() {
 		return append(b, '-')
 	}
@@ -317,7 +316,7 @@ func appendGateway(b []byte, r store.Route) []byte {
 
 // appendRouteWant prints the parts of a route an expectation checks, in
 // `ip route` form.
-func appendRouteWant(b []byte, r store.Route) []byte {
+func appendRouteWant(b []byte, r entry.Route) []byte {
 	b = r.Prefix.AppendTo(b)
 	if r.Gateway.IsValid() {
 		b = append(b, " via "...)

@@ -6,12 +6,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"rtm/store/entry"
 	"strings"
 	"sync"
 
 	"github.com/chzyer/readline"
-
-	"rtm/store"
 )
 
 // Console is the terminal a session shares between the prompt and other
@@ -267,7 +266,7 @@ func suffixed(ws []string, s string) []string {
 	return out
 }
 
-func prefixes(rs []store.Route) []string {
+func prefixes(rs []entry.Route) []string {
 	out := make([]string, len(rs))
 	for i, r := range rs {
 		out[i] = r.Prefix.String()
@@ -275,7 +274,7 @@ func prefixes(rs []store.Route) []string {
 	return out
 }
 
-func macs(ms []store.MAC) []string {
+func macs(ms []entry.MAC) []string {
 	out := make([]string, len(ms))
 	for i, m := range ms {
 		out[i] = m.String()

@@ -9,15 +9,15 @@ import (
 	"strings"
 
 	"rtm/proto"
-	"rtm/store"
+	"rtm/store/entry"
 )
 
 // memEngine is the tables in memory, with the server's semantics: create
 // of an existing key and update or delete of a missing one fail and
 // change nothing.
 type memEngine struct {
-	routes  map[netip.Prefix]store.Route
-	macs    map[store.MAC]netip.Addr
+	routes  map[netip.Prefix]entry.Route
+	macs    map[entry.MAC]netip.Addr
 	clients []proto.ClientInfo
 	syncErr error
 	syncs   int
@@ -27,26 +27,26 @@ type memEngine struct {
 type readOnly struct{ Tables }
 
 func newMemEngine() *memEngine {
-	return &memEngine{routes: map[netip.Prefix]store.Route{}, macs: map[store.MAC]netip.Addr{}}
+	return &memEngine{routes: map[netip.Prefix]entry.Route{}, macs: map[entry.MAC]netip.Addr{}}
 }
 
-func (e *memEngine) CreateRoute(r store.Route) error {
+func (e *memEngine) CreateRoute(r entry.Route) error {
 	if err := r.Check(); err != nil {
 		return err
 	}
 	if _, ok := e.routes[r.Prefix]; ok {
-		return fmt.Errorf("route %s: %w", r.Prefix, store.ErrExists)
+		return fmt.Errorf("route %s: %w", r.Prefix, entry.ErrExists)
 	}
 	e.routes[r.Prefix] = r
 	return nil
 }
 
-func (e *memEngine) UpdateRoute(r store.Route) error {
+func (e *memEngine) UpdateRoute(r entry.Route) error {
 	if err := r.Check(); err != nil {
 		return err
 	}
 	if _, ok := e.routes[r.Prefix]; !ok {
-		return fmt.Errorf("route %s: %w", r.Prefix, store.ErrNotFound)
+		return fmt.Errorf("route %s: %w", r.Prefix, entry.ErrNotFound)
 	}
 	e.routes[r.Prefix] = r
 	return nil
@@ -54,43 +54,43 @@ func (e *memEngine) UpdateRoute(r store.Route) error {
 
 func (e *memEngine) DeleteRoute(p netip.Prefix) error {
 	if _, ok := e.routes[p]; !ok {
-		return fmt.Errorf("route %s: %w", p, store.ErrNotFound)
+		return fmt.Errorf("route %s: %w", p, entry.ErrNotFound)
 	}
 	delete(e.routes, p)
 	return nil
 }
 
-func (e *memEngine) CreateMAC(m store.MAC, ip netip.Addr) error {
-	if err := store.CheckIP(ip); err != nil {
+func (e *memEngine) CreateMAC(m entry.MAC, ip netip.Addr) error {
+	if err := entry.CheckIP(ip); err != nil {
 		return err
 	}
 	if _, ok := e.macs[m]; ok {
-		return fmt.Errorf("MAC %s: %w", m, store.ErrExists)
+		return fmt.Errorf("MAC %s: %w", m, entry.ErrExists)
 	}
 	e.macs[m] = ip
 	return nil
 }
 
-func (e *memEngine) UpdateMAC(m store.MAC, ip netip.Addr) error {
-	if err := store.CheckIP(ip); err != nil {
+func (e *memEngine) UpdateMAC(m entry.MAC, ip netip.Addr) error {
+	if err := entry.CheckIP(ip); err != nil {
 		return err
 	}
 	if _, ok := e.macs[m]; !ok {
-		return fmt.Errorf("MAC %s: %w", m, store.ErrNotFound)
+		return fmt.Errorf("MAC %s: %w", m, entry.ErrNotFound)
 	}
 	e.macs[m] = ip
 	return nil
 }
 
-func (e *memEngine) DeleteMAC(m store.MAC) error {
+func (e *memEngine) DeleteMAC(m entry.MAC) error {
 	if _, ok := e.macs[m]; !ok {
-		return fmt.Errorf("MAC %s: %w", m, store.ErrNotFound)
+		return fmt.Errorf("MAC %s: %w", m, entry.ErrNotFound)
 	}
 	delete(e.macs, m)
 	return nil
 }
 
-func (e *memEngine) ReplaceRoute(r store.Route) error {
+func (e *memEngine) ReplaceRoute(r entry.Route) error {
 	if err := r.Check(); err != nil {
 		return err
 	}
@@ -98,8 +98,8 @@ func (e *memEngine) ReplaceRoute(r store.Route) error {
 	return nil
 }
 
-func (e *memEngine) ReplaceMAC(m store.MAC, ip netip.Addr) error {
-	if err := store.CheckIP(ip); err != nil {
+func (e *memEngine) ReplaceMAC(m entry.MAC, ip netip.Addr) error {
+	if err := entry.CheckIP(ip); err != nil {
 		return err
 	}
 	e.macs[m] = ip
@@ -120,22 +120,22 @@ func comparePrefix(a, b netip.Prefix) int {
 	return cmp.Or(a.Addr().Compare(b.Addr()), cmp.Compare(a.Bits(), b.Bits()))
 }
 
-func (e *memEngine) Routes() []store.Route {
-	out := make([]store.Route, 0, len(e.routes))
+func (e *memEngine) Routes() []entry.Route {
+	out := make([]entry.Route, 0, len(e.routes))
 	for _, r := range e.routes {
 		out = append(out, r)
 	}
-	slices.SortFunc(out, func(a, b store.Route) int { return comparePrefix(a.Prefix, b.Prefix) })
+	slices.SortFunc(out, func(a, b entry.Route) int { return comparePrefix(a.Prefix, b.Prefix) })
 	return out
 }
 
-func (e *memEngine) GetRoute(p netip.Prefix) (store.Route, bool) {
+func (e *memEngine) GetRoute(p netip.Prefix) (entry.Route, bool) {
 	r, ok := e.routes[p]
 	return r, ok
 }
 
-func (e *memEngine) MatchRoute(ip netip.Addr) (store.Route, bool) {
-	best, found := store.Route{}, false
+func (e *memEngine) MatchRoute(ip netip.Addr) (entry.Route, bool) {
+	best, found := entry.Route{}, false
 	for p, r := range e.routes {
 		if p.Contains(ip) && (!found || p.Bits() > best.Prefix.Bits()) {
 			best, found = r, true
@@ -144,19 +144,19 @@ func (e *memEngine) MatchRoute(ip netip.Addr) (store.Route, bool) {
 	return best, found
 }
 
-func (e *memEngine) MACs() []store.MAC {
-	out := make([]store.MAC, 0, len(e.macs))
+func (e *memEngine) MACs() []entry.MAC {
+	out := make([]entry.MAC, 0, len(e.macs))
 	for m := range e.macs {
 		out = append(out, m)
 	}
-	slices.SortFunc(out, func(a, b store.MAC) int { return cmp.Compare(a.Uint64(), b.Uint64()) })
+	slices.SortFunc(out, func(a, b entry.MAC) int { return cmp.Compare(a.Uint64(), b.Uint64()) })
 	return out
 }
 
-func (e *memEngine) LookupMAC(m store.MAC) (netip.Addr, error) {
+func (e *memEngine) LookupMAC(m entry.MAC) (netip.Addr, error) {
 	ip, ok := e.macs[m]
 	if !ok {
-		return ip, fmt.Errorf("MAC %s: %w", m, store.ErrNotFound)
+		return ip, fmt.Errorf("MAC %s: %w", m, entry.ErrNotFound)
 	}
 	return ip, nil
 }

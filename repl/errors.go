@@ -3,8 +3,7 @@ package repl
 import (
 	"errors"
 	"fmt"
-
-	"rtm/store"
+	"rtm/store/entry"
 )
 
 var (
@@ -29,7 +28,7 @@ type readOnlyError struct{}
 func (readOnlyError) Error() string {
 	return "refused: this engine only reads; make changes at the server"
 }
-func (readOnlyError) Unwrap() error { return store.ErrReadOnly }
+func (readOnlyError) Unwrap() error { return entry.ErrReadOnly }
 
 // LineError locates an error at a line of a script, of stdin or of the
 // prompt. Callers find it with errors.As.
@@ -95,13 +94,13 @@ func (e *opError) Unwrap() error { return e.err }
 // store's reason without the key it repeats.
 func engineError(what, key string, err error) error {
 	var msg string
-	var ke *store.KeyError
+	var ke *entry.KeyError
 	switch {
-	case errors.Is(err, store.ErrExists):
+	case errors.Is(err, entry.ErrExists):
 		msg = "already exists"
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, entry.ErrNotFound):
 		msg = "not found"
-	case errors.Is(err, store.ErrReadOnly):
+	case errors.Is(err, entry.ErrReadOnly):
 		msg = err.Error() // says who refused and what would allow it
 	case errors.As(err, &ke):
 		msg = ke.Err.Error()

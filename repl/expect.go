@@ -4,9 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"rtm/store/entry"
 	"strconv"
-
-	"rtm/store"
 )
 
 // expect evaluates an expect command against the Interp's engine and
@@ -91,12 +90,12 @@ func count(n int, t Table) string {
 }
 
 // lookup tells "absent" from a failure to read.
-func (in *Interp) lookup(m store.MAC) (ip netip.Addr, found bool, err error) {
+func (in *Interp) lookup(m entry.MAC) (ip netip.Addr, found bool, err error) {
 	ip, err = in.e.LookupMAC(m)
 	switch {
 	case err == nil:
 		return ip, true, nil
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, entry.ErrNotFound):
 		return ip, false, nil
 	}
 	return ip, false, fmt.Errorf("expect: lookup %s: %w", m, err)

@@ -7,11 +7,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"rtm/store/entry"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"rtm/store"
 )
 
 // DefaultSyncTimeout bounds `sync` when neither the command nor Options
@@ -65,7 +64,7 @@ type Interp struct {
 
 	// RunRemote's lines parsed ahead, and their MACs; reused.
 	ahead     []parsedLine
-	aheadMACs [replayAhead]store.MAC
+	aheadMACs [replayAhead]entry.MAC
 }
 
 // Interrupt stops the command that is running: a sync stops waiting, a

@@ -13,7 +13,7 @@ import (
 
 	"rtm/proto"
 	"rtm/repl/rtmtest"
-	"rtm/store"
+	"rtm/store/entry"
 )
 
 // session is an Interp over a fresh in-memory engine, with its output.
@@ -184,7 +184,7 @@ func TestJSON(t *testing.T) {
 	s.e.clients = []proto.ClientInfo{{ID: 1, Name: "a", PID: 42, State: "live", Acked: 9, Connected: time.Unix(1e9, 0).UTC()}}
 
 	out, _ := s.run("show routes json")
-	var routes []store.Route
+	var routes []entry.Route
 	if err := json.Unmarshal([]byte(out), &routes); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
@@ -195,13 +195,13 @@ func TestJSON(t *testing.T) {
 	for _, cmd := range []string{"show macs json", "show -json macs"} {
 		out, _ = s.run(cmd)
 		var macs []struct {
-			MAC store.MAC  `json:"mac"`
+			MAC entry.MAC  `json:"mac"`
 			IP  netip.Addr `json:"ip"`
 		}
 		if err := json.Unmarshal([]byte(out), &macs); err != nil {
 			t.Fatalf("%v: %s", err, out)
 		}
-		if len(macs) != 3 || macs[1].MAC != (store.MAC{2, 0, 0, 0, 0, 1}) || macs[1].IP != netip.MustParseAddr("2001:db8::7") {
+		if len(macs) != 3 || macs[1].MAC != (entry.MAC{2, 0, 0, 0, 0, 1}) || macs[1].IP != netip.MustParseAddr("2001:db8::7") {
 			t.Errorf("%s = %+v", cmd, macs)
 		}
 	}
@@ -367,8 +367,8 @@ func TestReadOnly(t *testing.T) {
 		}
 	}
 	err := s.in.RunLine(Location{"x", 1}, []byte("C,10.9.0.0/16,192.168.1.1,eth0"))
-	if !errors.Is(err, store.ErrReadOnly) {
-		t.Errorf("read-only error does not wrap store.ErrReadOnly: %v", err)
+	if !errors.Is(err, entry.ErrReadOnly) {
+		t.Errorf("read-only error does not wrap entry.ErrReadOnly: %v", err)
 	}
 }
 
@@ -407,7 +407,7 @@ func TestLargeOutput(t *testing.T) {
 	s := newSession(t, Options{})
 	var b strings.Builder
 	for i := range 20000 {
-		m := store.MACFromUint64(uint64(i))
+		m := entry.MACFromUint64(uint64(i))
 		b.WriteString("C," + m.String() + ",10.0.0.1\n")
 	}
 	s.run(b.String())

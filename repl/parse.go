@@ -4,9 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"net/netip"
+	"rtm/store/entry"
 	"sync"
-
-	"rtm/store"
 )
 
 // Parse parses one line (without its file:line context: callers add it).
@@ -41,7 +40,7 @@ func (p *parser) ifname(b []byte) (string, error) {
 		return s, nil
 	}
 	s := string(b)
-	if err := store.CheckIfName(s); err != nil {
+	if err := entry.CheckIfName(s); err != nil {
 		return "", err
 	}
 	if p.ifnames == nil {
@@ -95,7 +94,7 @@ func parseMACChange(line []byte, cmd *Command) bool {
 	default:
 		return false
 	}
-	m, err := store.ParseMACBytes(line[2 : 2+macLen])
+	m, err := entry.ParseMACBytes(line[2 : 2+macLen])
 	if err != nil {
 		return false
 	}
@@ -110,7 +109,7 @@ func parseMACChange(line []byte, cmd *Command) bool {
 	if len(rest) < 2 || rest[0] != ',' {
 		return false
 	}
-	// A dotted quad passes store.CheckIP: valid, no zone, not IPv4-mapped.
+	// A dotted quad passes entry.CheckIP: valid, no zone, not IPv4-mapped.
 	ip, ok := parseIPv4(rest[1:])
 	if !ok {
 		return false
@@ -240,7 +239,7 @@ func (p *parser) parseChange(op byte, data []byte, cmd *Command) error {
 		cmd.Table = TableRoutes
 		return p.parseRoute(cmd, f[:n])
 	}
-	m, err := store.ParseMACBytes(key)
+	m, err := entry.ParseMACBytes(key)
 	if err != nil {
 		k := cmd.Kind
 		*cmd = Command{}
@@ -254,12 +253,12 @@ func (p *parser) parseChange(op byte, data []byte, cmd *Command) error {
 // its shape which one was meant.
 func badKey(k Kind, key []byte, macErr error) error {
 	if _, err := netip.ParseAddr(string(key)); err == nil {
-		return fmt.Errorf("%s route: %s has no prefix length; want a prefix such as %s/%d", opNames[k], store.QuoteInput(key), key, hostBits(key))
+		return fmt.Errorf("%s route: %s has no prefix length; want a prefix such as %s/%d", opNames[k], entry.QuoteInput(key), key, hostBits(key))
 	}
 	if looksLikeMAC(key) {
 		return fmt.Errorf("%s MAC: %w", opNames[k], macErr)
 	}
-	return fmt.Errorf("%s: key %s is neither a prefix (10.1.1.0/24, 2001:db8::/32) nor a MAC (00:1a:2b:3c:4d:5e)", opNames[k], store.QuoteInput(key))
+	return fmt.Errorf("%s: key %s is neither a prefix (10.1.1.0/24, 2001:db8::/32) nor a MAC (00:1a:2b:3c:4d:5e)", opNames[k], entry.QuoteInput(key))
 }
 
 func hostBits(addr []byte) int {
@@ -305,7 +304,7 @@ func fieldCount(k Kind, t Table, f [][]byte, want int, names []string) error {
 		}
 	}
 	if len(f) > want {
-		return fmt.Errorf("unexpected field %s after %s; want %s", store.QuoteInput(f[want]), names[want-1], usage(k, t))
+		return fmt.Errorf("unexpected field %s after %s; want %s", entry.QuoteInput(f[want]), names[want-1], usage(k, t))
 	}
 	return nil
 }
@@ -316,7 +315,7 @@ func (p *parser) parseRoute(cmd *Command, f [][]byte) error {
 	if err != nil {
 		return fmt.Errorf("%s: bad %w", what, err)
 	}
-	if err := store.CheckPrefix(pfx); err != nil {
+	if err := entry.CheckPrefix(pfx); err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	cmd.Route.Prefix = pfx
@@ -335,11 +334,11 @@ func (p *parser) parseRoute(cmd *Command, f [][]byte) error {
 		if gw, err = parseAddr(f[1]); err != nil {
 			return fmt.Errorf("%s %s: bad gateway %w (or - for a connected route)", what, pfx, err)
 		}
-		if err := store.CheckIP(gw); err != nil {
-			return fmt.Errorf("%s %s: %w: %w", what, pfx, store.ErrBadGateway, err)
+		if err := entry.CheckIP(gw); err != nil {
+			return fmt.Errorf("%s %s: %w: %w", what, pfx, entry.ErrBadGateway, err)
 		}
 		if gw.Is4() != pfx.Addr().Is4() {
-			return fmt.Errorf("%s %s: %w %s is IPv%d, the prefix is IPv%d", what, pfx, store.ErrBadGateway, gw, family(gw), family(pfx.Addr()))
+			return fmt.Errorf("%s %s: %w %s is IPv%d, the prefix is IPv%d", what, pfx, entry.ErrBadGateway, gw, family(gw), family(pfx.Addr()))
 		}
 	}
 	dev, err := p.ifname(f[2])
@@ -365,9 +364,9 @@ func parseMACData(cmd *Command, f [][]byte) error {
 	}
 	ip, err := parseAddr(f[1])
 	if err == nil {
-		err = store.CheckIP(ip)
+		err = entry.CheckIP(ip)
 	} else {
-		err = fmt.Errorf("%w %w", store.ErrBadIP, err)
+		err = fmt.Errorf("%w %w", entry.ErrBadIP, err)
 	}
 	if err != nil {
 		return fmt.Errorf("%s MAC %s: %w", opNames[cmd.Kind], cmd.MAC, err)

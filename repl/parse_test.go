@@ -3,10 +3,9 @@ package repl
 import (
 	"errors"
 	"net/netip"
+	"rtm/store/entry"
 	"testing"
 	"time"
-
-	"rtm/store"
 )
 
 // TestParseCanonical: every command parses, and prints back in canonical
@@ -97,7 +96,7 @@ func TestParseFields(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := store.Route{Prefix: netip.MustParsePrefix("2001:db8:1::/48"), Gateway: netip.MustParseAddr("2001:db8::1"), Dev: "eth1"}
+	want := entry.Route{Prefix: netip.MustParsePrefix("2001:db8:1::/48"), Gateway: netip.MustParseAddr("2001:db8::1"), Dev: "eth1"}
 	if cmd.Kind != KindCreate || cmd.Table != TableRoutes || cmd.Route != want {
 		t.Errorf("got %+v", cmd)
 	}
@@ -105,7 +104,7 @@ func TestParseFields(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cmd.Kind != KindUpdate || cmd.Table != TableMACs || cmd.MAC != (store.MAC{0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff}) || cmd.IP != netip.MustParseAddr("10.1.1.8") {
+	if cmd.Kind != KindUpdate || cmd.Table != TableMACs || cmd.MAC != (entry.MAC{0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff}) || cmd.IP != netip.MustParseAddr("10.1.1.8") {
 		t.Errorf("got %+v", cmd)
 	}
 	cmd, err = Parse([]byte("sync 250ms"))
@@ -117,7 +116,7 @@ func TestParseFields(t *testing.T) {
 		t.Errorf("expect count: %+v, %v", cmd, err)
 	}
 	cmd, err = Parse([]byte("expect error C,10.1.1.1/24,192.168.1.1,eth0"))
-	if err != nil || cmd.Expect.Check != CheckError || cmd.Expect.Cmd != nil || !errors.Is(cmd.Expect.ParseErr, store.ErrBadPrefix) {
+	if err != nil || cmd.Expect.Check != CheckError || cmd.Expect.Cmd != nil || !errors.Is(cmd.Expect.ParseErr, entry.ErrBadPrefix) {
 		t.Errorf("expect error of a malformed line: %+v, %v", cmd.Expect, err)
 	}
 }

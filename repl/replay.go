@@ -13,9 +13,8 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"rtm/store/entry"
 	"time"
-
-	"rtm/store"
 )
 
 // RunFile replays the script at path, stopping at the first error (a
@@ -145,7 +144,7 @@ func (in *Interp) runStream(name string, r io.Reader) error {
 	br := bufio.NewReaderSize(r, readBufSize)
 	var (
 		ahead     [replayAhead]parsedLine
-		macs      [replayAhead]store.MAC
+		macs      [replayAhead]entry.MAC
 		n, next   int   // ahead[next:n] are still to run
 		rerr      error // the read error that came with the last line read
 		long      []byte
@@ -253,7 +252,7 @@ func (in *Interp) runStream(name string, r io.Reader) error {
 }
 
 // prefetch tells pf the MACs that the changes among lines will look up.
-func prefetch(pf Prefetcher, lines []parsedLine, macs []store.MAC) {
+func prefetch(pf Prefetcher, lines []parsedLine, macs []entry.MAC) {
 	for i := range lines {
 		if c := &lines[i].cmd; lines[i].fwd == nil && c.Table == TableMACs && lines[i].err == nil && c.IsWrite() {
 			macs = append(macs, c.MAC)

@@ -6,11 +6,10 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"rtm/store/entry"
 	"slices"
 	"strings"
 	"testing"
-
-	"rtm/store"
 )
 
 // prefetchEngine is a memEngine that is a Prefetcher: it records the MACs
@@ -19,17 +18,17 @@ import (
 type prefetchEngine struct {
 	*memEngine
 	t       *testing.T
-	fetched []store.MAC
+	fetched []entry.MAC
 	calls   int
-	onMAC   func(store.MAC) // called as each MAC change runs
+	onMAC   func(entry.MAC) // called as each MAC change runs
 }
 
-func (e *prefetchEngine) PrefetchMACs(ms []store.MAC) {
+func (e *prefetchEngine) PrefetchMACs(ms []entry.MAC) {
 	e.calls++
 	e.fetched = append(e.fetched, ms...)
 }
 
-func (e *prefetchEngine) ran(m store.MAC) {
+func (e *prefetchEngine) ran(m entry.MAC) {
 	if !slices.Contains(e.fetched, m) {
 		e.t.Errorf("change to %s ran before it was prefetched", m)
 	}
@@ -38,17 +37,17 @@ func (e *prefetchEngine) ran(m store.MAC) {
 	}
 }
 
-func (e *prefetchEngine) CreateMAC(m store.MAC, ip netip.Addr) error {
+func (e *prefetchEngine) CreateMAC(m entry.MAC, ip netip.Addr) error {
 	e.ran(m)
 	return e.memEngine.CreateMAC(m, ip)
 }
 
-func (e *prefetchEngine) UpdateMAC(m store.MAC, ip netip.Addr) error {
+func (e *prefetchEngine) UpdateMAC(m entry.MAC, ip netip.Addr) error {
 	e.ran(m)
 	return e.memEngine.UpdateMAC(m, ip)
 }
 
-func (e *prefetchEngine) DeleteMAC(m store.MAC) error {
+func (e *prefetchEngine) DeleteMAC(m entry.MAC) error {
 	e.ran(m)
 	return e.memEngine.DeleteMAC(m)
 }
@@ -103,7 +102,7 @@ func TestReplayAheadStops(t *testing.T) {
 			e := &prefetchEngine{memEngine: newMemEngine(), t: t}
 			in := NewInterp(e, io.Discard, Options{Stderr: io.Discard, KeepGoing: tc.keepGoing})
 			runs := 0
-			e.onMAC = func(store.MAC) {
+			e.onMAC = func(entry.MAC) {
 				if runs++; runs == tc.interruptAt {
 					in.Interrupt()
 				}

@@ -10,7 +10,7 @@ import (
 	"unicode/utf8"
 
 	"rtm/proto"
-	"rtm/store"
+	"rtm/store/entry"
 )
 
 // show prints a table: the human form follows iproute2 (one entry per
@@ -84,7 +84,7 @@ func (in *Interp) showMACs(cmd *Command) error {
 			continue
 		}
 		ip, err := in.e.LookupMAC(m)
-		if errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, entry.ErrNotFound) {
 			continue
 		}
 		if err != nil {
@@ -124,7 +124,7 @@ func (in *Interp) dump() error {
 	cmd.Table = TableMACs
 	for _, m := range in.e.MACs() {
 		ip, err := in.e.LookupMAC(m)
-		if errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, entry.ErrNotFound) {
 			continue // deleted since the listing
 		}
 		if err != nil {
@@ -245,14 +245,14 @@ func (in *Interp) showStats(js bool) error {
 }
 
 // appendMACLine appends `00:1a:2b:3c:4d:5e 10.1.1.7`, the key first.
-func appendMACLine(b []byte, m store.MAC, ip netip.Addr) []byte {
+func appendMACLine(b []byte, m entry.MAC, ip netip.Addr) []byte {
 	b = m.AppendTo(b)
 	b = append(b, ' ')
 	return append(ip.AppendTo(b), '\n')
 }
 
 // appendMACJSON appends {"mac":"...","ip":"..."}.
-func appendMACJSON(b []byte, m store.MAC, ip netip.Addr) []byte {
+func appendMACJSON(b []byte, m entry.MAC, ip netip.Addr) []byte {
 	b = append(b, `{"mac":"`...)
 	b = m.AppendTo(b)
 	b = append(b, `","ip":"`...)
@@ -263,7 +263,7 @@ func appendMACJSON(b []byte, m store.MAC, ip netip.Addr) []byte {
 // appendRouteJSON appends the object `ip -json route` uses:
 // {"dst":"...","gateway":"...","dev":"..."}, without the gateway for a
 // connected route.
-func appendRouteJSON(b []byte, r store.Route) []byte {
+func appendRouteJSON(b []byte, r entry.Route) []byte {
 	b = append(b, `{"dst":"`...)
 	b = r.Prefix.AppendTo(b)
 	if !r.Connected() {

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"rtm/proto"
-	"rtm/store"
+	"rtm/store/entry"
 )
 
 // Watcher prints the changes a client sees (rtm client --watch) as lines
@@ -30,8 +30,8 @@ type Watcher struct {
 	t      Tables
 	w      io.Writer
 	opts   WatchOptions
-	routes map[netip.Prefix]store.Route
-	macs   map[store.MAC]netip.Addr
+	routes map[netip.Prefix]entry.Route
+	macs   map[entry.MAC]netip.Addr
 	buf    []byte
 	loaded bool
 
@@ -50,7 +50,7 @@ type WatchOptions struct {
 // ClientOptions.Watch; it prints once Attach has given it the client's
 // tables (a session may see its first snapshot before Dial returns).
 func NewWatcher(w io.Writer, o WatchOptions) *Watcher {
-	return &Watcher{w: w, opts: o, routes: map[netip.Prefix]store.Route{}, macs: map[store.MAC]netip.Addr{},
+	return &Watcher{w: w, opts: o, routes: map[netip.Prefix]entry.Route{}, macs: map[entry.MAC]netip.Addr{},
 		ready: make(chan struct{}), gone: make(chan struct{})}
 }
 
@@ -175,10 +175,10 @@ func (w *Watcher) snapshot(seq uint64, now time.Time) {
 	}
 	for p := range w.routes {
 		if !seen[p] {
-			diff = append(diff, Command{Kind: KindDelete, Table: TableRoutes, Route: store.Route{Prefix: p}})
+			diff = append(diff, Command{Kind: KindDelete, Table: TableRoutes, Route: entry.Route{Prefix: p}})
 		}
 	}
-	now6 := make(map[store.MAC]bool, len(macs))
+	now6 := make(map[entry.MAC]bool, len(macs))
 	for _, m := range macs {
 		ip, err := w.t.LookupMAC(m)
 		if err != nil {

@@ -9,12 +9,12 @@ import (
 	"testing"
 
 	"rtm/proto"
-	"rtm/store"
+	"rtm/store/entry"
 )
 
-func route(s string) store.Route {
+func route(s string) entry.Route {
 	f := strings.Fields(s)
-	r := store.Route{Prefix: netip.MustParsePrefix(f[0]), Dev: f[2]}
+	r := entry.Route{Prefix: netip.MustParsePrefix(f[0]), Dev: f[2]}
 	if f[1] != "-" {
 		r.Gateway = netip.MustParseAddr(f[1])
 	}
@@ -29,7 +29,7 @@ func TestWatcherLines(t *testing.T) {
 	var out bytes.Buffer
 	w := NewWatcher(&out, WatchOptions{})
 	w.Attach(e)
-	m := store.MAC{0, 0x1a, 0x2b, 0x3c, 0x4d, 0x5e}
+	m := entry.MAC{0, 0x1a, 0x2b, 0x3c, 0x4d, 0x5e}
 	events := []proto.WatchEvent{
 		{Snapshot: true, Seq: 7},
 		{Changes: []proto.Change{
@@ -37,9 +37,9 @@ func TestWatcherLines(t *testing.T) {
 			{Seq: 9, Record: proto.Record{Op: proto.OpRouteUpdate, Route: route("10.1.0.0/16 192.168.1.9 eth1")}},
 			{Seq: 10, Record: proto.Record{Op: proto.OpMACCreate, MAC: m}, IP: netip.MustParseAddr("10.1.1.7")},
 			{Seq: 11, Record: proto.Record{Op: proto.OpMACUpdate, MAC: m}, IP: netip.MustParseAddr("2001:db8::7")},
-			{Seq: 12, Record: proto.Record{Op: proto.OpMACCreate, MAC: store.MAC{2}}},
-			{Seq: 13, Record: proto.Record{Op: proto.OpMACDelete, MAC: store.MAC{2}}},
-			{Seq: 14, Record: proto.Record{Op: proto.OpRouteDelete, Route: store.Route{Prefix: netip.MustParsePrefix("192.0.2.0/24")}}},
+			{Seq: 12, Record: proto.Record{Op: proto.OpMACCreate, MAC: entry.MAC{2}}},
+			{Seq: 13, Record: proto.Record{Op: proto.OpMACDelete, MAC: entry.MAC{2}}},
+			{Seq: 14, Record: proto.Record{Op: proto.OpRouteDelete, Route: entry.Route{Prefix: netip.MustParsePrefix("192.0.2.0/24")}}},
 			{Seq: 15, Record: proto.Record{Op: proto.OpMACDelete, MAC: m}},
 			{Seq: 16, Record: proto.Record{Op: proto.OpFlush, Flush: proto.FlushMACs}},
 			{Seq: 17, Record: proto.Record{Op: proto.OpFlush, Flush: proto.FlushRoutes | proto.FlushMACs}},
@@ -83,15 +83,15 @@ func TestWatcherReplays(t *testing.T) {
 			seq++
 			i := rng.IntN(30)
 			p := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i), 0, 0}), 16)
-			m := store.MAC{2, 0, 0, 0, 0, byte(i)}
+			m := entry.MAC{2, 0, 0, 0, 0, byte(i)}
 			ip := netip.AddrFrom4([4]byte{10, 9, byte(round), byte(i)})
 			c := proto.Change{Seq: seq}
 			switch _, has := src.routes[p]; {
 			case rng.IntN(4) == 0 && has:
 				delete(src.routes, p)
-				c.Op, c.Route = proto.OpRouteDelete, store.Route{Prefix: p}
+				c.Op, c.Route = proto.OpRouteDelete, entry.Route{Prefix: p}
 			case rng.IntN(3) == 0:
-				r := store.Route{Prefix: p, Dev: "eth1"}
+				r := entry.Route{Prefix: p, Dev: "eth1"}
 				c.Op, c.Route = proto.OpRouteCreate, r
 				if has {
 					c.Op = proto.OpRouteUpdate
@@ -144,7 +144,7 @@ func TestWatcherJSON(t *testing.T) {
 	w.Event(proto.WatchEvent{Snapshot: true, Seq: 1})
 	w.Event(proto.WatchEvent{Changes: []proto.Change{
 		{Seq: 2, Record: proto.Record{Op: proto.OpRouteCreate, Route: route("192.0.2.0/24 - veth0")}},
-		{Seq: 3, Record: proto.Record{Op: proto.OpMACCreate, MAC: store.MAC{2}}, IP: netip.MustParseAddr("192.0.2.7")},
+		{Seq: 3, Record: proto.Record{Op: proto.OpMACCreate, MAC: entry.MAC{2}}, IP: netip.MustParseAddr("192.0.2.7")},
 	}})
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	want := []map[string]any{

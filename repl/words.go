@@ -5,11 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"rtm/store/entry"
 	"strconv"
 	"strings"
 	"time"
-
-	"rtm/store"
 )
 
 // The word commands. They are rare next to C/U/D lines and may allocate.
@@ -26,7 +25,7 @@ func words(line []byte) ([]string, error) {
 		if line[0] == '"' {
 			end := quotedEnd(line)
 			if end < 0 {
-				return nil, fmt.Errorf("unterminated quote in %s", store.QuoteInput(line))
+				return nil, fmt.Errorf("unterminated quote in %s", entry.QuoteInput(line))
 			}
 			w, err := strconv.Unquote(string(line[:end]))
 			if err != nil {
@@ -95,14 +94,14 @@ func (p *parser) parseWords(line []byte) (Command, error) {
 		return parseHelp(args)
 	case "quit", "exit", "dump":
 		if len(args) != 0 {
-			return Command{}, fmt.Errorf("%s: takes no arguments, got %s", name, store.QuoteInput(strings.Join(args, " ")))
+			return Command{}, fmt.Errorf("%s: takes no arguments, got %s", name, entry.QuoteInput(strings.Join(args, " ")))
 		}
 		if name == "dump" {
 			return Command{Kind: KindDump}, nil
 		}
 		return Command{Kind: KindQuit}, nil
 	}
-	return Command{}, fmt.Errorf("unknown command %s: want C,U,D,R changes or one of %s (type help)", store.QuoteInput(ws[0]), strings.Join(commandWords, ", "))
+	return Command{}, fmt.Errorf("unknown command %s: want C,U,D,R changes or one of %s (type help)", entry.QuoteInput(ws[0]), strings.Join(commandWords, ", "))
 }
 
 func firstWord(b []byte) (string, []byte) {
@@ -158,7 +157,7 @@ func parseShow(args []string) (Command, error) {
 	}
 	t := tableWord(args[0])
 	if t == TableNone {
-		return Command{}, fmt.Errorf("show: unknown table %s; %s", store.QuoteInput(args[0]), showUsage)
+		return Command{}, fmt.Errorf("show: unknown table %s; %s", entry.QuoteInput(args[0]), showUsage)
 	}
 	cmd := Command{Kind: KindShow, Table: t, JSON: js}
 	if err := parseFilter(&cmd, args[1:]); err != nil {
@@ -183,7 +182,7 @@ func parseFilter(cmd *Command, args []string) error {
 			}
 			f := cmd.filter()
 			if w == "dev" {
-				if err := store.CheckIfName(args[1]); err != nil {
+				if err := entry.CheckIfName(args[1]); err != nil {
 					return err
 				}
 				f.Dev = args[1]
@@ -203,7 +202,7 @@ func parseFilter(cmd *Command, args []string) error {
 			args = args[1:]
 			continue
 		}
-		return fmt.Errorf("unexpected %s", store.QuoteInput(args[0]))
+		return fmt.Errorf("unexpected %s", entry.QuoteInput(args[0]))
 	}
 	return nil
 }
@@ -213,7 +212,7 @@ func parseLookup(args []string) (Command, error) {
 	if len(args) != 1 {
 		return Command{}, errors.New("lookup: want lookup MAC [json], as in lookup 00:1a:2b:3c:4d:5e")
 	}
-	m, err := store.ParseMAC(args[0])
+	m, err := entry.ParseMAC(args[0])
 	if err != nil {
 		return Command{}, fmt.Errorf("lookup: %w", err)
 	}
@@ -227,7 +226,7 @@ func parseRouteQuery(args []string) (Command, error) {
 	}
 	ip, err := parseAddr([]byte(args[0]))
 	if err == nil {
-		err = store.CheckIP(ip)
+		err = entry.CheckIP(ip)
 	}
 	if err != nil {
 		return Command{}, fmt.Errorf("route: bad address %w", err)
@@ -244,7 +243,7 @@ func parseFlush(args []string) (Command, error) {
 			return Command{Kind: KindFlush, Table: t}, nil
 		}
 	}
-	return Command{}, fmt.Errorf("flush: unknown table %s; want flush [routes|macs]", store.QuoteInput(strings.Join(args, " ")))
+	return Command{}, fmt.Errorf("flush: unknown table %s; want flush [routes|macs]", entry.QuoteInput(strings.Join(args, " ")))
 }
 
 func parseSync(args []string) (Command, error) {
@@ -261,18 +260,18 @@ func parseSync(args []string) (Command, error) {
 // parseTimeout takes a Go duration (500ms, 5s) or plain seconds (5, 0.5).
 func parseTimeout(args []string) (time.Duration, error) {
 	if len(args) != 1 {
-		return 0, fmt.Errorf("unexpected %s", store.QuoteInput(strings.Join(args[1:], " ")))
+		return 0, fmt.Errorf("unexpected %s", entry.QuoteInput(strings.Join(args[1:], " ")))
 	}
 	d, err := time.ParseDuration(args[0])
 	if err != nil {
 		s, ferr := strconv.ParseFloat(args[0], 64)
 		if ferr != nil || s > (1<<62)/float64(time.Second) {
-			return 0, fmt.Errorf("bad timeout %s", store.QuoteInput(args[0]))
+			return 0, fmt.Errorf("bad timeout %s", entry.QuoteInput(args[0]))
 		}
 		d = time.Duration(s * float64(time.Second))
 	}
 	if d <= 0 {
-		return 0, fmt.Errorf("timeout %s must be positive", store.QuoteInput(args[0]))
+		return 0, fmt.Errorf("timeout %s must be positive", entry.QuoteInput(args[0]))
 	}
 	return d, nil
 }
@@ -286,7 +285,7 @@ func parseHelp(args []string) (Command, error) {
 		if _, ok := helpTopic(topic); ok {
 			return Command{Kind: KindHelp, Arg: topic}, nil
 		}
-		return Command{}, fmt.Errorf("help: no command %s; type help for the list", store.QuoteInput(args[0]))
+		return Command{}, fmt.Errorf("help: no command %s; type help for the list", entry.QuoteInput(args[0]))
 	}
 	return Command{}, errors.New("help: want help [COMMAND], as in help expect")
 }
@@ -319,7 +318,7 @@ func (p *parser) parseExpect(args []string) (Command, error) {
 		if len(args) < 1 || len(args) > 2 {
 			return Command{}, errors.New("expect mac: want expect mac MAC [IP], as in expect mac 00:1a:2b:3c:4d:5e 10.1.1.7")
 		}
-		cmd.MAC, err = store.ParseMAC(args[0])
+		cmd.MAC, err = entry.ParseMAC(args[0])
 		if err == nil && len(args) == 2 {
 			cmd.IP, err = parseCheckedIP(args[1])
 		}
@@ -328,12 +327,12 @@ func (p *parser) parseExpect(args []string) (Command, error) {
 		if len(args) != 1 {
 			return Command{}, errors.New("expect no mac: want expect no mac MAC")
 		}
-		cmd.MAC, err = store.ParseMAC(args[0])
+		cmd.MAC, err = entry.ParseMAC(args[0])
 	case "count":
 		cmd.Expect.Check = CheckCount
 		err = parseCountWant(&cmd, args)
 	default:
-		return Command{}, fmt.Errorf("expect: unknown check %s; %s", store.QuoteInput(what), expectUsage)
+		return Command{}, fmt.Errorf("expect: unknown check %s; %s", entry.QuoteInput(what), expectUsage)
 	}
 	if err != nil {
 		return Command{}, fmt.Errorf("expect %s: %w", what, err)
@@ -355,7 +354,7 @@ func (p *parser) parseRouteWant(cmd *Command, args []string) error {
 	cmd.Route.Prefix = pfx
 	for rest := args[1:]; len(rest) > 0; rest = rest[2:] {
 		if len(rest) < 2 {
-			return fmt.Errorf("%s needs a value; %s", store.QuoteInput(rest[0]), want)
+			return fmt.Errorf("%s needs a value; %s", entry.QuoteInput(rest[0]), want)
 		}
 		switch strings.ToLower(rest[0]) {
 		case "via":
@@ -364,7 +363,7 @@ func (p *parser) parseRouteWant(cmd *Command, args []string) error {
 				return fmt.Errorf("bad gateway %w", err)
 			}
 			if gw.Is4() != pfx.Addr().Is4() {
-				return fmt.Errorf("%w %s is IPv%d, the prefix is IPv%d", store.ErrBadGateway, gw, family(gw), family(pfx.Addr()))
+				return fmt.Errorf("%w %s is IPv%d, the prefix is IPv%d", entry.ErrBadGateway, gw, family(gw), family(pfx.Addr()))
 			}
 			cmd.Route.Gateway = gw
 		case "dev":
@@ -374,7 +373,7 @@ func (p *parser) parseRouteWant(cmd *Command, args []string) error {
 			}
 			cmd.Route.Dev = dev
 		default:
-			return fmt.Errorf("unexpected %s; %s", store.QuoteInput(rest[0]), want)
+			return fmt.Errorf("unexpected %s; %s", entry.QuoteInput(rest[0]), want)
 		}
 	}
 	return nil
@@ -387,11 +386,11 @@ func parseCountWant(cmd *Command, args []string) error {
 	}
 	t := tableWord(args[0])
 	if t == TableNone || t == TableStats {
-		return fmt.Errorf("unknown table %s; %s", store.QuoteInput(args[0]), want)
+		return fmt.Errorf("unknown table %s; %s", entry.QuoteInput(args[0]), want)
 	}
 	n, err := strconv.Atoi(args[1])
 	if err != nil || n < 0 {
-		return fmt.Errorf("bad count %s; %s", store.QuoteInput(args[1]), want)
+		return fmt.Errorf("bad count %s; %s", entry.QuoteInput(args[1]), want)
 	}
 	cmd.Table, cmd.Expect.Count = t, n
 	return nil
@@ -420,7 +419,7 @@ func parseCheckedPrefix(s string) (netip.Prefix, error) {
 	if err != nil {
 		return p, fmt.Errorf("bad %w", err)
 	}
-	return p, store.CheckPrefix(p)
+	return p, entry.CheckPrefix(p)
 }
 
 func parseCheckedIP(s string) (netip.Addr, error) {
@@ -428,5 +427,5 @@ func parseCheckedIP(s string) (netip.Addr, error) {
 	if err != nil {
 		return a, err
 	}
-	return a, store.CheckIP(a)
+	return a, entry.CheckIP(a)
 }

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"os"
+	"rtm/store/entry"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -19,11 +20,11 @@ var benchFixture struct {
 	once  sync.Once
 	path  string
 	store *Store
-	keys  []MAC // shuffled
+	keys  []entry.MAC // shuffled
 	err   error
 }
 
-func lookupFixture(b *testing.B) (*Store, []MAC) {
+func lookupFixture(b *testing.B) (*Store, []entry.MAC) {
 	f := &benchFixture
 	f.once.Do(func() {
 		f.path = "/dev/shm/rtm-bench-" + strconv.Itoa(os.Getpid())
@@ -51,12 +52,12 @@ func closeBenchFixture() {
 }
 
 // benchKeys returns n distinct random MACs in random order.
-func benchKeys(n int) []MAC {
+func benchKeys(n int) []entry.MAC {
 	rng := rand.New(rand.NewPCG(7, 7))
-	seen := make(map[MAC]bool, n)
-	keys := make([]MAC, 0, n)
+	seen := make(map[entry.MAC]bool, n)
+	keys := make([]entry.MAC, 0, n)
 	for len(keys) < n {
-		m := MACFromUint64(rng.Uint64())
+		m := entry.MACFromUint64(rng.Uint64())
 		if !seen[m] {
 			seen[m] = true
 			keys = append(keys, m)
@@ -117,7 +118,7 @@ func BenchmarkDeleteMAC(b *testing.B) {
 	}
 }
 
-func benchReader(b *testing.B) (*Reader, []MAC) {
+func benchReader(b *testing.B) (*Reader, []entry.MAC) {
 	s, keys := lookupFixture(b)
 	rd, err := OpenReader(s.Path())
 	if err != nil {
@@ -193,7 +194,7 @@ func BenchmarkLookupMiss(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
-		if _, err := rd.Lookup(absent[i%len(absent)]); !errors.Is(err, ErrNotFound) {
+		if _, err := rd.Lookup(absent[i%len(absent)]); !errors.Is(err, entry.ErrNotFound) {
 			b.Fatal(err)
 		}
 	}
@@ -261,10 +262,10 @@ func BenchmarkLookupRawLoop(b *testing.B) {
 }
 
 // benchRoutes returns n distinct /24 routes in random order.
-func benchRoutes(n int) []Route {
-	rs := make([]Route, n)
+func benchRoutes(n int) []entry.Route {
+	rs := make([]entry.Route, n)
 	for i := range rs {
-		rs[i] = Route{
+		rs[i] = entry.Route{
 			Prefix:  netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(1 + i>>16), byte(i >> 8), byte(i), 0}), 24),
 			Gateway: netip.AddrFrom4([4]byte{192, 168, byte(i % 250), 1}),
 			Dev:     "eth0",
@@ -323,7 +324,7 @@ func BenchmarkUpdateRoute(b *testing.B) {
 func BenchmarkUpdateMACPrefetched(b *testing.B) {
 	s, keys := lookupFixture(b)
 	rng := rand.New(rand.NewPCG(5, 5))
-	order := make([]MAC, len(keys))
+	order := make([]entry.MAC, len(keys))
 	for i := range order {
 		order[i] = keys[rng.IntN(len(keys))]
 	}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"rtm/store/entry"
 )
 
 // Check verifies the whole segment against the invariants: header intact,
@@ -45,14 +46,14 @@ func (s *Store) checkMACs() error {
 			continue
 		}
 		count++
-		m := MACFromUint64(k)
+		m := entry.MACFromUint64(k)
 		switch {
 		case k&keyUsed == 0 || k&^(keyUsed|keyIPv6|macMask) != 0:
 			return fmt.Errorf("%w: MAC slot %d: bad key word %#x", ErrCorrupt, i, k)
 		case k&keyIPv6 == 0 && (hi != 0 || lo>>32 != 0):
 			return fmt.Errorf("%w: MAC slot %d (%s): IPv4 value with high bits set", ErrCorrupt, i, m)
 		}
-		if err := CheckIP(decodeIP(k, hi, lo)); err != nil {
+		if err := entry.CheckIP(decodeIP(k, hi, lo)); err != nil {
 			return fmt.Errorf("%w: MAC slot %d (%s): %w", ErrCorrupt, i, m, err)
 		}
 		// The probe from the key's home must reach this very slot: a gap

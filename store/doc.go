@@ -4,7 +4,8 @@
 // server writes it through a Store; any number of clients map it
 // read-only through a Reader and look MACs up without any system call or
 // lock. Routes are kept in the segment only so they persist; clients get
-// them over the socket and hold them in a RouteTable.
+// them over the socket and hold them in a RouteTable. The values it holds
+// (entry.MAC, entry.Route) and their validation are package entry's.
 //
 // The segment layout is drawn in segment.go. Its invariants:
 //

@@ -6,6 +6,7 @@ import (
 	"iter"
 	"math/bits"
 	"net/netip"
+	"rtm/store/entry"
 	"slices"
 )
 
@@ -36,7 +37,7 @@ type RouteTable struct {
 // routeEntry is a route and, in the server's index, its segment slot. A
 // free place has an invalid prefix.
 type routeEntry struct {
-	Route
+	entry.Route
 	slot int32
 }
 
@@ -80,7 +81,7 @@ func (t *RouteTable) get(p netip.Prefix) (routeEntry, bool) {
 }
 
 // set adds or replaces the route for r.Prefix, with its slot.
-func (t *RouteTable) set(r Route, slot int32) {
+func (t *RouteTable) set(r entry.Route, slot int32) {
 	p := r.Prefix
 	if !p.IsValid() {
 		return
@@ -118,13 +119,13 @@ func (t *RouteTable) set(r Route, slot int32) {
 // Set adds or replaces r. It trusts r to pass r.Check() (routes from the
 // segment or from the server already did); a route with an invalid
 // prefix is ignored.
-func (t *RouteTable) Set(r Route) { t.set(r, -1) }
+func (t *RouteTable) Set(r entry.Route) { t.set(r, -1) }
 
 // Delete removes the route for p; ErrNotFound if there is none.
 func (t *RouteTable) Delete(p netip.Prefix) error {
 	i, ok := t.place(p)
 	if !ok {
-		return routeError(p, ErrNotFound)
+		return routeError(p, entry.ErrNotFound)
 	}
 	t.ents[i] = routeEntry{}
 	t.free = append(t.free, i)
@@ -146,16 +147,16 @@ func (t *RouteTable) Delete(p netip.Prefix) error {
 }
 
 // Get returns the route for exactly p.
-func (t *RouteTable) Get(p netip.Prefix) (Route, bool) {
+func (t *RouteTable) Get(p netip.Prefix) (entry.Route, bool) {
 	e, ok := t.get(p)
 	return e.Route, ok
 }
 
 // Match returns the route with the longest prefix containing ip. An
 // IPv4-mapped IPv6 address matches as the IPv4 address.
-func (t *RouteTable) Match(ip netip.Addr) (Route, bool) {
+func (t *RouteTable) Match(ip netip.Addr) (entry.Route, bool) {
 	if !ip.IsValid() {
-		return Route{}, false
+		return entry.Route{}, false
 	}
 	ip = ip.Unmap()
 	if ip.Is4() {
@@ -166,7 +167,7 @@ func (t *RouteTable) Match(ip netip.Addr) (Route, bool) {
 				return t.ents[i].Route, true
 			}
 		}
-		return Route{}, false
+		return entry.Route{}, false
 	}
 	for w := 2; w >= 0; w-- {
 		for lens := t.len6[w]; lens != 0; {
@@ -178,7 +179,7 @@ func (t *RouteTable) Match(ip netip.Addr) (Route, bool) {
 			}
 		}
 	}
-	return Route{}, false
+	return entry.Route{}, false
 }
 
 // Len is the number of routes.
@@ -209,8 +210,8 @@ func (t *RouteTable) entries() iter.Seq[routeEntry] {
 
 // Range yields the routes in no order: for whoever reads them all and
 // does not print them (a snapshot, a check).
-func (t *RouteTable) Range() iter.Seq[Route] {
-	return func(yield func(Route) bool) {
+func (t *RouteTable) Range() iter.Seq[entry.Route] {
+	return func(yield func(entry.Route) bool) {
 		for e := range t.entries() {
 			if !yield(e.Route) {
 				return
@@ -221,12 +222,12 @@ func (t *RouteTable) Range() iter.Seq[Route] {
 
 // All yields the routes sorted by prefix (address, then length), IPv4
 // before IPv6: the order show prints.
-func (t *RouteTable) All() iter.Seq[Route] {
-	routes := make([]Route, 0, t.Len())
+func (t *RouteTable) All() iter.Seq[entry.Route] {
+	routes := make([]entry.Route, 0, t.Len())
 	for r := range t.Range() {
 		routes = append(routes, r)
 	}
-	slices.SortFunc(routes, func(a, b Route) int {
+	slices.SortFunc(routes, func(a, b entry.Route) int {
 		return cmp.Or(a.Prefix.Addr().Compare(b.Prefix.Addr()), cmp.Compare(a.Prefix.Bits(), b.Prefix.Bits()))
 	})
 	return slices.Values(routes)

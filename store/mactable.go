@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"unsafe"
 
+	"rtm/store/entry"
 	"rtm/store/prefetch"
 )
 
@@ -52,7 +53,7 @@ func (s *Store) probe(want uint64) (int, bool) {
 // PrefetchMACs has the CPU load the cache lines where the probe for each
 // of ms starts (prefetch), so that a run of changes to them finds them
 // loaded instead of missing one at a time. It reads and changes nothing.
-func (s *Store) PrefetchMACs(ms []MAC) {
+func (s *Store) PrefetchMACs(ms []entry.MAC) {
 	if s.mem == nil {
 		return
 	}
@@ -71,17 +72,17 @@ func (s *Store) PrefetchMACs(ms []MAC) {
 
 // CreateMAC adds m with address ip. It fails with ErrExists if m is
 // present and ErrFull if the table holds Capacity entries.
-func (s *Store) CreateMAC(m MAC, ip netip.Addr) error {
+func (s *Store) CreateMAC(m entry.MAC, ip netip.Addr) error {
 	if err := s.usable(); err != nil {
 		return err
 	}
-	if err := CheckIP(ip); err != nil {
+	if err := entry.CheckIP(ip); err != nil {
 		return macError(m, err)
 	}
 	want := macKey(m)
 	i, found := s.probe(want)
 	if found {
-		return macError(m, ErrExists)
+		return macError(m, entry.ErrExists)
 	}
 	if s.macCount >= s.lay.macCap {
 		return macError(m, fmt.Errorf("%w (%d entries)", ErrFull, s.lay.macCap))
@@ -96,17 +97,17 @@ func (s *Store) CreateMAC(m MAC, ip netip.Addr) error {
 }
 
 // UpdateMAC sets the address of m, which must exist (else ErrNotFound).
-func (s *Store) UpdateMAC(m MAC, ip netip.Addr) error {
+func (s *Store) UpdateMAC(m entry.MAC, ip netip.Addr) error {
 	if err := s.usable(); err != nil {
 		return err
 	}
-	if err := CheckIP(ip); err != nil {
+	if err := entry.CheckIP(ip); err != nil {
 		return macError(m, err)
 	}
 	want := macKey(m)
 	i, found := s.probe(want)
 	if !found {
-		return macError(m, ErrNotFound)
+		return macError(m, entry.ErrNotFound)
 	}
 	fam, hi, lo := encodeIP(ip)
 	s.journalMAC(i)
@@ -117,13 +118,13 @@ func (s *Store) UpdateMAC(m MAC, ip netip.Addr) error {
 
 // DeleteMAC removes m (ErrNotFound if absent). The entries after it in
 // its cluster shift back, so no tombstone is left.
-func (s *Store) DeleteMAC(m MAC) error {
+func (s *Store) DeleteMAC(m entry.MAC) error {
 	if err := s.usable(); err != nil {
 		return err
 	}
 	i, found := s.probe(macKey(m))
 	if !found {
-		return macError(m, ErrNotFound)
+		return macError(m, entry.ErrNotFound)
 	}
 	j := &s.hdr.journal
 	j.index.Store(uint64(i))
@@ -187,7 +188,7 @@ func (s *Store) endShift() {
 }
 
 // LookupMAC returns the address stored for m.
-func (s *Store) LookupMAC(m MAC) (netip.Addr, bool) {
+func (s *Store) LookupMAC(m entry.MAC) (netip.Addr, bool) {
 	if s.mem == nil {
 		return netip.Addr{}, false
 	}
@@ -204,14 +205,14 @@ func (s *Store) MACCount() int { return s.macCount }
 
 // RangeMACs calls fn for every entry in slot order until fn returns
 // false. fn must not modify the store.
-func (s *Store) RangeMACs(fn func(MAC, netip.Addr) bool) {
+func (s *Store) RangeMACs(fn func(entry.MAC, netip.Addr) bool) {
 	for i := range s.macs {
 		sl := &s.macs[i]
 		k := sl.key.Load()
 		if k == 0 {
 			continue
 		}
-		if !fn(MACFromUint64(k), decodeIP(k, sl.hi.Load(), sl.lo.Load())) {
+		if !fn(entry.MACFromUint64(k), decodeIP(k, sl.hi.Load(), sl.lo.Load())) {
 			return
 		}
 	}

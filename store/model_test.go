@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net/netip"
+	"rtm/store/entry"
 	"testing"
 )
 
@@ -23,11 +24,11 @@ func TestModel(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rd.Close()
-	model := map[MAC]netip.Addr{}
+	model := map[entry.MAC]netip.Addr{}
 	rng := rand.New(rand.NewPCG(1, 2))
 	// Keys cluster in a few MAC ranges, like real vendors' OUIs.
-	key := func() MAC {
-		return MACFromUint64(uint64(rng.IntN(3))<<40 | uint64(rng.IntN(universe/3)))
+	key := func() entry.MAC {
+		return entry.MACFromUint64(uint64(rng.IntN(3))<<40 | uint64(rng.IntN(universe/3)))
 	}
 	value := func() netip.Addr {
 		if rng.IntN(2) == 0 {
@@ -46,7 +47,7 @@ func TestModel(t *testing.T) {
 			err = s.CreateMAC(m, ip)
 			switch {
 			case exists:
-				want = ErrExists
+				want = entry.ErrExists
 			case len(model) >= capacity:
 				want = ErrFull
 			default:
@@ -58,14 +59,14 @@ func TestModel(t *testing.T) {
 			if exists {
 				model[m] = ip
 			} else {
-				want = ErrNotFound
+				want = entry.ErrNotFound
 			}
 		default:
 			err = s.DeleteMAC(m)
 			if exists {
 				delete(model, m)
 			} else {
-				want = ErrNotFound
+				want = entry.ErrNotFound
 			}
 		}
 		if !errors.Is(err, want) || (want == nil) != (err == nil) {
@@ -85,7 +86,7 @@ func TestModel(t *testing.T) {
 	}
 	for g := range 3 {
 		for i := range universe / 3 {
-			m := MACFromUint64(uint64(g)<<40 | uint64(i))
+			m := entry.MACFromUint64(uint64(g)<<40 | uint64(i))
 			want, ok := model[m]
 			got, found := s.LookupMAC(m)
 			rgot, rerr := rd.Lookup(m)
@@ -95,7 +96,7 @@ func TestModel(t *testing.T) {
 		}
 	}
 	seen := 0
-	s.RangeMACs(func(m MAC, a netip.Addr) bool {
+	s.RangeMACs(func(m entry.MAC, a netip.Addr) bool {
 		if model[m] != a {
 			t.Errorf("RangeMACs %s = %v, model %v", m, a, model[m])
 		}

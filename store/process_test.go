@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"rtm/store/entry"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -249,7 +250,7 @@ func tornReader() int {
 					fmt.Fprintf(os.Stderr, "key %d: read %v, never written\n", i, a)
 				}
 			}
-		case err == ErrNotFound:
+		case err == entry.ErrNotFound:
 			misses++
 			if !tornChurn(i) {
 				bad++
@@ -374,8 +375,8 @@ func crashNew(i int) netip.Addr {
 	return v4(1000 + i)
 }
 
-func crashRoute(i int, updated bool) Route {
-	r := Route{
+func crashRoute(i int, updated bool) entry.Route {
+	r := entry.Route{
 		Prefix:  netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i), 0, 0}), 16),
 		Gateway: netip.AddrFrom4([4]byte{192, 168, 0, byte(i)}),
 		Dev:     fmt.Sprintf("eth%d", i),
@@ -494,7 +495,7 @@ func crashExpect(op string, i int) (old, new netip.Addr) {
 	return old, new
 }
 
-func crashExpectRoute(op string, i int) (old, new Route) {
+func crashExpectRoute(op string, i int) (old, new entry.Route) {
 	if i < crashRoutesOld {
 		old = crashRoute(i, false)
 	}
@@ -505,7 +506,7 @@ func crashExpectRoute(op string, i int) (old, new Route) {
 	case op == "route-create" && i >= crashRoutesOld:
 		new = crashRoute(i, true)
 	case op == "route-delete" || op == "route-flush":
-		new = Route{}
+		new = entry.Route{}
 	}
 	return old, new
 }
@@ -586,7 +587,7 @@ func TestCrashAtFailpoints(t *testing.T) {
 				}
 				switch {
 				case err == ErrBusy:
-				case err == ErrNotFound && (!old.IsValid() || !new.IsValid()):
+				case err == entry.ErrNotFound && (!old.IsValid() || !new.IsValid()):
 				case err == nil && (a == old || a == new):
 				default:
 					t.Errorf("reader, key %d: %v %v; want %v or %v", i, a, err, old, new)

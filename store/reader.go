@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"rtm/store/entry"
 	"rtm/store/prefetch"
 )
 
@@ -71,7 +72,7 @@ const (
 //
 // Lookup is small enough to inline, so a caller's loop passes the MAC to
 // lookup by address instead of copying the array through the stack.
-func (r *Reader) Lookup(m MAC) (netip.Addr, error) {
+func (r *Reader) Lookup(m entry.MAC) (netip.Addr, error) {
 	return r.lookup(&m)
 }
 
@@ -86,7 +87,7 @@ const lookupGroup = 16
 // TLB misses overlap, and then probes each one: a batch of random keys
 // costs far less per key than one Lookup after another. The answers are
 // exactly Lookup's.
-func (r *Reader) LookupMany(ms []MAC, ips []netip.Addr, errs []error) {
+func (r *Reader) LookupMany(ms []entry.MAC, ips []netip.Addr, errs []error) {
 	for base := 0; base < len(ms); base += lookupGroup {
 		n := min(lookupGroup, len(ms)-base)
 		for j := range n {
@@ -104,7 +105,7 @@ func (r *Reader) LookupMany(ms []MAC, ips []netip.Addr, errs []error) {
 // so this first attempt reads no shift epoch, and everything else (a
 // miss, which is trusted only with an epoch check, a slot mid-write, an
 // entry moved under the probe) goes to retry.
-func (r *Reader) lookup(m *MAC) (netip.Addr, error) {
+func (r *Reader) lookup(m *entry.MAC) (netip.Addr, error) {
 	want := macKeyAt(m)
 	macs := r.macs
 	home := macHome(want, len(macs))
@@ -159,7 +160,7 @@ func (r *Reader) retry(want uint64, home int) (netip.Addr, error) {
 		// A miss counts only if no entry moved during the probe: a
 		// backward shift can carry the key past a probe in flight.
 		if st == probeMiss && e&1 == 0 && r.hdr.epoch.Load() == e {
-			return netip.Addr{}, ErrNotFound
+			return netip.Addr{}, entry.ErrNotFound
 		}
 	}
 }

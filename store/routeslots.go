@@ -3,6 +3,7 @@ package store
 import (
 	"fmt"
 	"net/netip"
+	"rtm/store/entry"
 )
 
 // writeRoute rewrites route slot i. No reader maps route slots (clients
@@ -21,7 +22,7 @@ func (s *Store) writeRoute(i int, w [7]uint64) {
 
 // CreateRoute adds r, which must pass r.Check(). It fails with ErrExists
 // if r.Prefix has a route and ErrFull if RouteCapacity routes exist.
-func (s *Store) CreateRoute(r Route) error {
+func (s *Store) CreateRoute(r entry.Route) error {
 	if err := s.usable(); err != nil {
 		return err
 	}
@@ -29,7 +30,7 @@ func (s *Store) CreateRoute(r Route) error {
 		return routeError(r.Prefix, err)
 	}
 	if _, ok := s.routes.get(r.Prefix); ok {
-		return routeError(r.Prefix, ErrExists)
+		return routeError(r.Prefix, entry.ErrExists)
 	}
 	if len(s.freeRoutes) == 0 {
 		return routeError(r.Prefix, fmt.Errorf("%w (%d routes)", ErrFull, s.lay.routeCap))
@@ -45,7 +46,7 @@ func (s *Store) CreateRoute(r Route) error {
 }
 
 // UpdateRoute replaces the route for r.Prefix (ErrNotFound if none).
-func (s *Store) UpdateRoute(r Route) error {
+func (s *Store) UpdateRoute(r entry.Route) error {
 	if err := s.usable(); err != nil {
 		return err
 	}
@@ -54,7 +55,7 @@ func (s *Store) UpdateRoute(r Route) error {
 	}
 	e, ok := s.routes.get(r.Prefix)
 	if !ok {
-		return routeError(r.Prefix, ErrNotFound)
+		return routeError(r.Prefix, entry.ErrNotFound)
 	}
 	i := e.slot
 	s.journalRoute(int(i))
@@ -69,12 +70,12 @@ func (s *Store) DeleteRoute(p netip.Prefix) error {
 	if err := s.usable(); err != nil {
 		return err
 	}
-	if err := CheckPrefix(p); err != nil {
+	if err := entry.CheckPrefix(p); err != nil {
 		return routeError(p, err)
 	}
 	e, ok := s.routes.get(p)
 	if !ok {
-		return routeError(p, ErrNotFound)
+		return routeError(p, entry.ErrNotFound)
 	}
 	i := e.slot
 	s.journalRoute(int(i))
@@ -87,10 +88,10 @@ func (s *Store) DeleteRoute(p netip.Prefix) error {
 }
 
 // GetRoute returns the route for exactly p.
-func (s *Store) GetRoute(p netip.Prefix) (Route, bool) { return s.routes.Get(p) }
+func (s *Store) GetRoute(p netip.Prefix) (entry.Route, bool) { return s.routes.Get(p) }
 
 // MatchRoute returns the longest-prefix match for ip.
-func (s *Store) MatchRoute(ip netip.Addr) (Route, bool) { return s.routes.Match(ip) }
+func (s *Store) MatchRoute(ip netip.Addr) (entry.Route, bool) { return s.routes.Match(ip) }
 
 // RouteCount is the number of routes.
 func (s *Store) RouteCount() int { return s.routes.Len() }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/bits"
 	"net/netip"
+	"rtm/store/entry"
 )
 
 // How entries are encoded in the words of their slots (the slots
@@ -21,10 +22,10 @@ const (
 	keyMatch = keyUsed | macMask // the bits that identify the MAC
 )
 
-func macKey(m MAC) uint64 { return keyUsed | m.Uint64() }
+func macKey(m entry.MAC) uint64 { return keyUsed | m.Uint64() }
 
 // macKeyAt is macKey reading the MAC in place, without copying it.
-func macKeyAt(m *MAC) uint64 {
+func macKeyAt(m *entry.MAC) uint64 {
 	return keyUsed | uint64(binary.BigEndian.Uint32(m[:4]))<<16 | uint64(binary.BigEndian.Uint16(m[4:]))
 }
 
@@ -82,7 +83,7 @@ const (
 )
 
 // encodeRoute packs a checked route into the seven words of a slot.
-func encodeRoute(r Route) [7]uint64 {
+func encodeRoute(r entry.Route) [7]uint64 {
 	var w [7]uint64
 	a := r.Prefix.Addr()
 	w[0] = routeUsed | uint64(r.Prefix.Bits())
@@ -106,20 +107,20 @@ var errBadRouteSlot = errors.New("bad route slot")
 
 // decodeRoute is the inverse of encodeRoute; it rejects words that no
 // checked route encodes to.
-func decodeRoute(w [7]uint64) (Route, error) {
+func decodeRoute(w [7]uint64) (entry.Route, error) {
 	if w[0]&^(routeUsed|routeConnected|routeIPv6|0xff) != 0 {
-		return Route{}, fmt.Errorf("%w: flags %#x", errBadRouteSlot, w[0])
+		return entry.Route{}, fmt.Errorf("%w: flags %#x", errBadRouteSlot, w[0])
 	}
 	fam := uint64(0)
 	if w[0]&routeIPv6 != 0 {
 		fam = keyIPv6
 	} else if w[1] != 0 || w[2]>>32 != 0 || w[3] != 0 || w[4]>>32 != 0 {
-		return Route{}, fmt.Errorf("%w: IPv4 route with IPv6 address bits", errBadRouteSlot)
+		return entry.Route{}, fmt.Errorf("%w: IPv4 route with IPv6 address bits", errBadRouteSlot)
 	}
 	a := decodeIP(fam, w[1], w[2])
 	p, err := a.Prefix(int(w[0] & 0xff))
 	if err != nil || p.Bits() != int(w[0]&0xff) {
-		return Route{}, fmt.Errorf("%w: prefix length %d", errBadRouteSlot, w[0]&0xff)
+		return entry.Route{}, fmt.Errorf("%w: prefix length %d", errBadRouteSlot, w[0]&0xff)
 	}
 	var dev [16]byte
 	binary.LittleEndian.PutUint64(dev[:8], w[5])
@@ -130,20 +131,20 @@ func decodeRoute(w [7]uint64) (Route, error) {
 	}
 	for _, c := range dev[n:] {
 		if c != 0 {
-			return Route{}, fmt.Errorf("%w: interface name not NUL padded", errBadRouteSlot)
+			return entry.Route{}, fmt.Errorf("%w: interface name not NUL padded", errBadRouteSlot)
 		}
 	}
-	r := Route{Prefix: p, Dev: string(dev[:n])}
+	r := entry.Route{Prefix: p, Dev: string(dev[:n])}
 	if w[0]&routeConnected == 0 {
 		r.Gateway = decodeIP(fam, w[3], w[4])
 	} else if w[3] != 0 || w[4] != 0 {
-		return Route{}, fmt.Errorf("%w: connected route with gateway bits", errBadRouteSlot)
+		return entry.Route{}, fmt.Errorf("%w: connected route with gateway bits", errBadRouteSlot)
 	}
 	if p != netip.PrefixFrom(a, p.Bits()) {
-		return Route{}, fmt.Errorf("%w: prefix %s has host bits", errBadRouteSlot, netip.PrefixFrom(a, p.Bits()))
+		return entry.Route{}, fmt.Errorf("%w: prefix %s has host bits", errBadRouteSlot, netip.PrefixFrom(a, p.Bits()))
 	}
 	if err := r.Check(); err != nil {
-		return Route{}, err
+		return entry.Route{}, err
 	}
 	return r, nil
 }

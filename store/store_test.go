@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"rtm/store/entry"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -57,7 +58,7 @@ func mustOpen(t testing.TB, o Options) *Store {
 	return s
 }
 
-func testMAC(i int) MAC { return MACFromUint64(0x0200_0000_0000 | uint64(i)) }
+func testMAC(i int) entry.MAC { return entry.MACFromUint64(0x0200_0000_0000 | uint64(i)) }
 
 func v4(i int) netip.Addr {
 	return netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
@@ -69,9 +70,9 @@ func v6(i int) netip.Addr {
 
 // mustRoute parses "PREFIX GATEWAY DEV"; a GATEWAY of "-" is none (a
 // connected route).
-func mustRoute(s string) Route {
+func mustRoute(s string) entry.Route {
 	f := strings.Fields(s)
-	r := Route{Prefix: netip.MustParsePrefix(f[0]), Dev: f[2]}
+	r := entry.Route{Prefix: netip.MustParsePrefix(f[0]), Dev: f[2]}
 	if f[1] != "-" {
 		r.Gateway = netip.MustParseAddr(f[1])
 	}
@@ -162,7 +163,7 @@ func TestCreateReopen(t *testing.T) {
 	if a, err := rd.Lookup(testMAC(3)); err != nil || a != v6(3) {
 		t.Errorf("reader lookup: %v %v", a, err)
 	}
-	if _, err := rd.Lookup(testMAC(99)); err != ErrNotFound {
+	if _, err := rd.Lookup(testMAC(99)); err != entry.ErrNotFound {
 		t.Errorf("reader lookup of absent key: %v, want ErrNotFound", err)
 	}
 }
@@ -238,27 +239,27 @@ func TestOpenErrors(t *testing.T) {
 
 func TestMACOps(t *testing.T) {
 	s := mustOpen(t, Options{Path: testPath(t), Capacity: 4, RouteCapacity: 1})
-	zero := MAC{}
+	zero := entry.MAC{}
 	steps := []struct {
 		op   string
-		m    MAC
+		m    entry.MAC
 		ip   string
 		want error
 	}{
 		{"create", zero, "192.0.2.1", nil}, // the all-zero MAC is a valid key
-		{"create", zero, "192.0.2.2", ErrExists},
+		{"create", zero, "192.0.2.2", entry.ErrExists},
 		{"update", zero, "2001:db8::1", nil},
-		{"update", testMAC(1), "192.0.2.3", ErrNotFound},
-		{"delete", testMAC(1), "", ErrNotFound},
+		{"update", testMAC(1), "192.0.2.3", entry.ErrNotFound},
+		{"delete", testMAC(1), "", entry.ErrNotFound},
 		{"create", testMAC(1), "::", nil},
 		{"create", testMAC(2), "0.0.0.0", nil},
 		{"create", testMAC(3), "255.255.255.255", nil},
 		{"create", testMAC(4), "192.0.2.9", ErrFull},
 		{"delete", testMAC(2), "", nil},
 		{"create", testMAC(4), "192.0.2.9", nil},
-		{"create", testMAC(5), "::ffff:192.0.2.1", ErrBadIP},
-		{"create", testMAC(5), "fe80::1%eth0", ErrBadIP},
-		{"update", testMAC(4), "", ErrBadIP},
+		{"create", testMAC(5), "::ffff:192.0.2.1", entry.ErrBadIP},
+		{"create", testMAC(5), "fe80::1%eth0", entry.ErrBadIP},
+		{"update", testMAC(4), "", entry.ErrBadIP},
 	}
 	for i, st := range steps {
 		var ip netip.Addr
@@ -277,18 +278,18 @@ func TestMACOps(t *testing.T) {
 		if !errors.Is(err, st.want) || (st.want == nil) != (err == nil) {
 			t.Fatalf("step %d %s %s %s: %v, want %v", i, st.op, st.m, st.ip, err, st.want)
 		}
-		if err != nil && st.want != ErrBadIP && !strings.Contains(err.Error(), st.m.String()) {
+		if err != nil && st.want != entry.ErrBadIP && !strings.Contains(err.Error(), st.m.String()) {
 			t.Errorf("step %d: error %q does not name the MAC", i, err)
 		}
 	}
-	want := map[MAC]netip.Addr{
+	want := map[entry.MAC]netip.Addr{
 		zero:       netip.MustParseAddr("2001:db8::1"),
 		testMAC(1): netip.MustParseAddr("::"),
 		testMAC(3): netip.MustParseAddr("255.255.255.255"),
 		testMAC(4): netip.MustParseAddr("192.0.2.9"),
 	}
-	got := map[MAC]netip.Addr{}
-	s.RangeMACs(func(m MAC, a netip.Addr) bool { got[m] = a; return true })
+	got := map[entry.MAC]netip.Addr{}
+	s.RangeMACs(func(m entry.MAC, a netip.Addr) bool { got[m] = a; return true })
 	if fmt.Sprint(got) != fmt.Sprint(want) || s.MACCount() != len(want) {
 		t.Errorf("contents %v (count %d), want %v", got, s.MACCount(), want)
 	}
@@ -321,20 +322,20 @@ func TestRouteOps(t *testing.T) {
 	d := mustRoute("10.2.0.0/16 192.168.1.2 eth1")
 	steps := []struct {
 		op   string
-		r    Route
+		r    entry.Route
 		want error
 	}{
 		{"create", a, nil},
-		{"create", a, ErrExists},
-		{"update", b, ErrNotFound},
-		{"delete", b, ErrNotFound},
+		{"create", a, entry.ErrExists},
+		{"update", b, entry.ErrNotFound},
+		{"delete", b, entry.ErrNotFound},
 		{"create", b, nil},
 		{"create", c, nil},
 		{"create", d, ErrFull},
-		{"update", Route{a.Prefix, netip.MustParseAddr("192.168.1.9"), "eth9"}, nil},
-		{"create", Route{netip.MustParsePrefix("10.1.1.1/24"), a.Gateway, "eth0"}, ErrBadPrefix},
-		{"create", Route{d.Prefix, netip.MustParseAddr("2001:db8::1"), "eth0"}, ErrBadGateway},
-		{"create", Route{d.Prefix, d.Gateway, "a-very-long-name0"}, ErrBadIfName},
+		{"update", entry.Route{Prefix: a.Prefix, Gateway: netip.MustParseAddr("192.168.1.9"), Dev: "eth9"}, nil},
+		{"create", entry.Route{Prefix: netip.MustParsePrefix("10.1.1.1/24"), Gateway: a.Gateway, Dev: "eth0"}, entry.ErrBadPrefix},
+		{"create", entry.Route{Prefix: d.Prefix, Gateway: netip.MustParseAddr("2001:db8::1"), Dev: "eth0"}, entry.ErrBadGateway},
+		{"create", entry.Route{Prefix: d.Prefix, Gateway: d.Gateway, Dev: "a-very-long-name0"}, entry.ErrBadIfName},
 		{"delete", b, nil},
 		{"create", d, nil},
 	}
@@ -372,7 +373,7 @@ func TestRouteOps(t *testing.T) {
 	if s.RouteCount() != 0 || s.Routes().Len() != 0 {
 		t.Errorf("%d routes after flush", s.RouteCount())
 	}
-	for _, r := range []Route{a, b, c} {
+	for _, r := range []entry.Route{a, b, c} {
 		if err := s.CreateRoute(r); err != nil {
 			t.Fatalf("after flush: %v", err)
 		}
@@ -387,7 +388,7 @@ func TestRouteOps(t *testing.T) {
 func TestConnectedRoutes(t *testing.T) {
 	path := testPath(t)
 	s := mustOpen(t, Options{Path: path, Capacity: 4, RouteCapacity: 8})
-	routes := []Route{
+	routes := []entry.Route{
 		mustRoute("192.0.2.0/24 - veth0"),
 		mustRoute("2001:db8:1::/64 - veth1"),
 		mustRoute("0.0.0.0/0 192.0.2.1 veth0"),
@@ -484,7 +485,7 @@ func TestRouteTable(t *testing.T) {
 			t.Errorf("Match(%s) = %v %v, want dev %s", c.ip, r, ok, c.dev)
 		}
 	}
-	if err := rt.Delete(netip.MustParsePrefix("10.9.0.0/16")); !errors.Is(err, ErrNotFound) {
+	if err := rt.Delete(netip.MustParsePrefix("10.9.0.0/16")); !errors.Is(err, entry.ErrNotFound) {
 		t.Errorf("Delete of missing: %v", err)
 	}
 	if err := rt.Delete(netip.MustParsePrefix("10.1.2.0/24")); err != nil {
@@ -566,9 +567,9 @@ func TestLayoutBudget(t *testing.T) {
 func TestLookupMany(t *testing.T) {
 	path := testPath(t)
 	st := mustOpen(t, Options{Path: path, Capacity: 4096})
-	var keys []MAC
+	var keys []entry.MAC
 	for i := range 3000 {
-		m := MAC{0x02, 0, 0, byte(i >> 16), byte(i >> 8), byte(i)}
+		m := entry.MAC{0x02, 0, 0, byte(i >> 16), byte(i >> 8), byte(i)}
 		keys = append(keys, m)
 		if i%3 == 0 {
 			continue // absent
@@ -605,7 +606,7 @@ func TestLookupMany(t *testing.T) {
 func TestRouteTableMatchesNaive(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 12))
 	var rt RouteTable
-	naive := map[netip.Prefix]Route{}
+	naive := map[netip.Prefix]entry.Route{}
 	randAddr := func(v6 bool) netip.Addr {
 		if v6 {
 			var b [16]byte
@@ -629,7 +630,7 @@ func TestRouteTableMatchesNaive(t *testing.T) {
 			}
 			delete(naive, p)
 		default:
-			r := Route{Prefix: p, Dev: fmt.Sprintf("eth%d", step%7)}
+			r := entry.Route{Prefix: p, Dev: fmt.Sprintf("eth%d", step%7)}
 			rt.Set(r)
 			naive[p] = r
 		}
@@ -637,7 +638,7 @@ func TestRouteTableMatchesNaive(t *testing.T) {
 			t.Fatalf("step %d: len %d, want %d", step, rt.Len(), len(naive))
 		}
 		ip := randAddr(v6)
-		var want Route
+		var want entry.Route
 		found := false
 		for q, r := range naive {
 			if q.Contains(ip) && (!found || q.Bits() > want.Prefix.Bits()) {
@@ -647,7 +648,7 @@ func TestRouteTableMatchesNaive(t *testing.T) {
 		if got, ok := rt.Match(ip); ok != found || got != want {
 			t.Fatalf("step %d: match %s: %v %v, want %v %v", step, ip, got, ok, want, found)
 		}
-		if got, ok := rt.Get(p); ok != (naive[p] != Route{}) || got != naive[p] {
+		if got, ok := rt.Get(p); ok != (naive[p] != entry.Route{}) || got != naive[p] {
 			t.Fatalf("step %d: get %s: %v %v", step, p, got, ok)
 		}
 	}

@@ -3,13 +3,12 @@ package kernel
 import (
 	"context"
 	"fmt"
+	"rtm/store/entry"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/vishvananda/netns"
-
-	"rtm/store"
 )
 
 // BenchmarkInstall measures K1: installing 100,000 routes into a fresh
@@ -21,7 +20,7 @@ import (
 func BenchmarkInstall(b *testing.B) {
 	const n = 100_000
 	lines := make([]string, n)
-	routes := make([]store.Route, n)
+	routes := make([]entry.Route, n)
 	for i := range n {
 		p := fmt.Sprintf("10.%d.%d.%d/32", i>>16, i>>8&0xff, i&0xff)
 		lines[i] = "route add " + p + " via 192.0.2.1 dev veth0"

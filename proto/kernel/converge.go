@@ -4,12 +4,11 @@ import (
 	"errors"
 	"net/netip"
 	"os"
+	"rtm/store/entry"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"rtm/store"
 )
 
 // opKind is one kind of kernel request.
@@ -27,9 +26,9 @@ const (
 type op struct {
 	kind    opKind
 	prefix  netip.Prefix // routes
-	route   store.Route
+	route   entry.Route
 	ip      netip.Addr // neighbours
-	mac     store.MAC
+	mac     entry.MAC
 	ifindex int32
 }
 

@@ -4,10 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"rtm/store/entry"
 
 	"golang.org/x/sys/unix"
-
-	"rtm/store"
 )
 
 // The importer's full reads of the kernel: the first dump, and the
@@ -79,11 +78,11 @@ func (im *Importer) load() error {
 	im.links.replace(links)
 	clear(im.missing)
 	im.cands = make(map[netip.Prefix][]routeCand, len(im.cands))
-	im.neigh = make(map[neighKey]store.MAC, len(im.neigh))
-	im.byMAC = make(map[store.MAC][]macCand, len(im.byMAC))
+	im.neigh = make(map[neighKey]entry.MAC, len(im.neigh))
+	im.byMAC = make(map[entry.MAC][]macCand, len(im.byMAC))
 	if im.routes == nil {
-		im.routes = map[netip.Prefix]store.Route{}
-		im.macs = map[store.MAC]netip.Addr{}
+		im.routes = map[netip.Prefix]entry.Route{}
+		im.macs = map[entry.MAC]netip.Addr{}
 	}
 	var intr error
 	for _, fam := range []uint8{unix.AF_INET, unix.AF_INET6} {

@@ -2,10 +2,9 @@ package kernel
 
 import (
 	"net/netip"
+	"rtm/store/entry"
 	"testing"
 	"time"
-
-	"rtm/store"
 )
 
 // waitFor polls cond until it holds or the timeout passes.
@@ -36,16 +35,16 @@ func stat(stats []Stat, name string) uint64 {
 
 func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
 func mustAddr(s string) netip.Addr     { return netip.MustParseAddr(s) }
-func mustMAC(s string) store.MAC {
-	m, err := store.ParseMAC(s)
+func mustMAC(s string) entry.MAC {
+	m, err := entry.ParseMAC(s)
 	if err != nil {
 		panic(err)
 	}
 	return m
 }
 
-func route(prefix, gw, dev string) store.Route {
-	r := store.Route{Prefix: mustPrefix(prefix), Dev: dev}
+func route(prefix, gw, dev string) entry.Route {
+	r := entry.Route{Prefix: mustPrefix(prefix), Dev: dev}
 	if gw != "" {
 		r.Gateway = mustAddr(gw)
 	}

@@ -6,12 +6,11 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"rtm/store/entry"
 	"sync"
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
-
-	"rtm/store"
 )
 
 // Sink receives what an Importer reads from the kernel. The rtm server's
@@ -19,13 +18,13 @@ import (
 type Sink interface {
 	// SetRoute creates or replaces the route for r.Prefix. A connected
 	// route has no Gateway (!r.Gateway.IsValid()).
-	SetRoute(r store.Route) error
-	// DeleteRoute removes the route for p; store.ErrNotFound is ignored.
+	SetRoute(r entry.Route) error
+	// DeleteRoute removes the route for p; entry.ErrNotFound is ignored.
 	DeleteRoute(p netip.Prefix) error
 	// SetMAC creates or replaces the MAC entry m -> ip.
-	SetMAC(m store.MAC, ip netip.Addr) error
-	// DeleteMAC removes the entry of m; store.ErrNotFound is ignored.
-	DeleteMAC(m store.MAC) error
+	SetMAC(m entry.MAC, ip netip.Addr) error
+	// DeleteMAC removes the entry of m; entry.ErrNotFound is ignored.
+	DeleteMAC(m entry.MAC) error
 }
 
 // ImporterOptions tune an Importer; the zero value follows table main
@@ -94,10 +93,10 @@ type Importer struct {
 	links   *linkTable
 	missing map[int32]bool               // indexes re-listed in vain since the last link event
 	cands   map[netip.Prefix][]routeCand // the kernel's routes of the table, by prefix
-	neigh   map[neighKey]store.MAC       // the kernel's neighbours that are MAC entries
-	byMAC   map[store.MAC][]macCand      // the same, by MAC
-	routes  map[netip.Prefix]store.Route // what the sink was told
-	macs    map[store.MAC]netip.Addr     // likewise
+	neigh   map[neighKey]entry.MAC       // the kernel's neighbours that are MAC entries
+	byMAC   map[entry.MAC][]macCand      // the same, by MAC
+	routes  map[netip.Prefix]entry.Route // what the sink was told
+	macs    map[entry.MAC]netip.Addr     // likewise
 	resync  bool                         // the view has diverged: re-read the kernel
 }
 
@@ -323,7 +322,7 @@ func (im *Importer) linkEvent(l klink, add bool) {
 
 // setNeigh records the kernel neighbour key as claiming mac (present) or
 // nothing, and updates the sink for the MACs concerned.
-func (im *Importer) setNeigh(key neighKey, mac store.MAC, present bool) {
+func (im *Importer) setNeigh(key neighKey, mac entry.MAC, present bool) {
 	old, had := im.neigh[key]
 	if had && present && old == mac {
 		return
@@ -340,7 +339,7 @@ func (im *Importer) setNeigh(key neighKey, mac store.MAC, present bool) {
 
 // editCands changes the claims on m, keeps the conflict gauge, and
 // updates the sink if m's winner changed.
-func (im *Importer) editCands(m store.MAC, edit func([]macCand) []macCand) {
+func (im *Importer) editCands(m entry.MAC, edit func([]macCand) []macCand) {
 	cs := im.byMAC[m]
 	before := len(cs) > 1 && conflicted(cs)
 	cs = edit(cs)
@@ -361,20 +360,20 @@ func (im *Importer) editCands(m store.MAC, edit func([]macCand) []macCand) {
 
 // exportable returns the route rtm holds for p, if the kernel's best
 // route for p has one.
-func (im *Importer) exportable(p netip.Prefix) (store.Route, bool) {
+func (im *Importer) exportable(p netip.Prefix) (entry.Route, bool) {
 	best, ok := bestCand(im.cands[p])
 	if !ok || best.kind != importable {
-		return store.Route{}, false
+		return entry.Route{}, false
 	}
 	name, ok := im.deviceName(best.oif)
 	if !ok {
 		im.stats.inc(skipIndex(skipUnknownDevice))
-		return store.Route{}, false
+		return entry.Route{}, false
 	}
-	if store.CheckIfName(name) != nil {
-		return store.Route{}, false
+	if entry.CheckIfName(name) != nil {
+		return entry.Route{}, false
 	}
-	return store.Route{Prefix: p, Gateway: best.gw, Dev: name}, true
+	return entry.Route{Prefix: p, Gateway: best.gw, Dev: name}, true
 }
 
 // deviceName resolves an interface index, re-listing the devices once on
@@ -414,7 +413,7 @@ func (im *Importer) refreshRoute(p netip.Prefix) {
 		im.routes[p] = want
 		im.stats.inc(imRouteUpdates)
 	case !ok && had:
-		if err := im.sink.DeleteRoute(p); err != nil && !errors.Is(err, store.ErrNotFound) {
+		if err := im.sink.DeleteRoute(p); err != nil && !errors.Is(err, entry.ErrNotFound) {
 			im.sinkError("delete route %s: %v", p, err)
 			return
 		}
@@ -427,7 +426,7 @@ func (im *Importer) refreshRoute(p netip.Prefix) {
 }
 
 // refreshMAC brings the sink's entry for m in line with the kernel.
-func (im *Importer) refreshMAC(m store.MAC) {
+func (im *Importer) refreshMAC(m entry.MAC) {
 	want, ok := im.rule.winner(im.byMAC[m])
 	have, had := im.macs[m]
 	switch {
@@ -439,7 +438,7 @@ func (im *Importer) refreshMAC(m store.MAC) {
 		im.macs[m] = want
 		im.stats.inc(imMACUpdates)
 	case !ok && had:
-		if err := im.sink.DeleteMAC(m); err != nil && !errors.Is(err, store.ErrNotFound) {
+		if err := im.sink.DeleteMAC(m); err != nil && !errors.Is(err, entry.ErrNotFound) {
 			im.sinkError("delete MAC %s: %v", m, err)
 			return
 		}

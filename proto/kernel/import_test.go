@@ -4,14 +4,13 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
+	"rtm/store/entry"
 	"testing"
 	"time"
-
-	"rtm/store"
 )
 
 // sinkHas waits until the sink holds exactly routes and macs.
-func sinkHas(t *testing.T, s *mapSink, routes map[netip.Prefix]store.Route, macs map[store.MAC]netip.Addr) {
+func sinkHas(t *testing.T, s *mapSink, routes map[netip.Prefix]entry.Route, macs map[entry.MAC]netip.Addr) {
 	t.Helper()
 	waitFor(t, 5*time.Second, "the sink to match", func() (bool, string) {
 		r, m := s.snapshot()
@@ -50,8 +49,8 @@ func TestImportDumpAndEvents(t *testing.T) {
 
 	sink := newMapSink()
 	im := startImporter(t, sink, ImporterOptions{})
-	routes := map[netip.Prefix]store.Route{}
-	for _, r := range []store.Route{
+	routes := map[netip.Prefix]entry.Route{}
+	for _, r := range []entry.Route{
 		route("192.0.2.0/24", "", "veth0"),
 		route("198.51.100.0/24", "192.0.2.254", "veth0"),
 		route("203.0.113.0/26", "", "veth2"),
@@ -60,7 +59,7 @@ func TestImportDumpAndEvents(t *testing.T) {
 	} {
 		routes[r.Prefix] = r
 	}
-	macs := map[store.MAC]netip.Addr{
+	macs := map[entry.MAC]netip.Addr{
 		mustMAC("02:00:00:00:00:05"): mustAddr("192.0.2.5"),
 		mustMAC("02:00:00:00:00:06"): mustAddr("192.0.2.6"), // IPv4 wins over 2001:db8::6
 		mustMAC("02:00:00:00:00:08"): mustAddr("192.0.2.8"),
@@ -136,7 +135,7 @@ func TestImportPreferIPv6(t *testing.T) {
 	ip(t, "neigh", "add", "2001:db8::6", "lladdr", "02:00:00:00:00:06", "dev", "veth0", "nud", "permanent")
 	sink := newMapSink()
 	startImporter(t, sink, ImporterOptions{PreferFamily: 6})
-	sinkHas(t, sink, map[netip.Prefix]store.Route{}, map[store.MAC]netip.Addr{
+	sinkHas(t, sink, map[netip.Prefix]entry.Route{}, map[entry.MAC]netip.Addr{
 		mustMAC("02:00:00:00:00:06"): mustAddr("2001:db8::6"), // IPv6, then the lowest
 	})
 }

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"rtm/store"
+	"rtm/store/entry"
 )
 
 // DefaultProtocol is the routing protocol number that marks rtm's routes
@@ -60,7 +61,7 @@ func ParseTable(v string) (uint32, error) {
 
 // MACEntry is one entry of rtm's MAC table.
 type MACEntry struct {
-	MAC store.MAC
+	MAC entry.MAC
 	IP  netip.Addr
 }
 
@@ -79,8 +80,8 @@ const (
 // Change is one change to rtm's tables, as a client receives it.
 type Change struct {
 	Op    Op
-	Route store.Route // OpSetRoute; OpDeleteRoute uses Route.Prefix
-	MAC   store.MAC   // OpSetMAC, OpDeleteMAC
+	Route entry.Route // OpSetRoute; OpDeleteRoute uses Route.Prefix
+	MAC   entry.MAC   // OpSetMAC, OpDeleteMAC
 	IP    netip.Addr  // OpSetMAC
 }
 
@@ -129,8 +130,8 @@ type Installer struct {
 
 	// rtm's tables, as given.
 	routes store.RouteTable
-	macs   map[store.MAC]netip.Addr
-	ipMACs map[netip.Addr][]store.MAC // the MAC entries of each IP
+	macs   map[entry.MAC]netip.Addr
+	ipMACs map[netip.Addr][]entry.MAC // the MAC entries of each IP
 	hosts  bart.Table[struct{}]       // the IPs of ipMACs, for the neighbours under a route
 
 	// What the kernel holds with rtm's mark, as last seen.
@@ -145,13 +146,13 @@ type Installer struct {
 }
 
 type instRoute struct {
-	r       store.Route
+	r       entry.Route
 	ifindex int32
 }
 
 type instNeigh struct {
 	ifindex int32
-	mac     store.MAC
+	mac     entry.MAC
 }
 
 // pending says why a key is not in the kernel yet and what unblocks it.
@@ -173,8 +174,8 @@ func NewInstaller(opt InstallerOptions) (*Installer, error) {
 		stats:       newCounters(installerNames),
 		done:        make(chan struct{}),
 		links:       newLinkTable(),
-		macs:        map[store.MAC]netip.Addr{},
-		ipMACs:      map[netip.Addr][]store.MAC{},
+		macs:        map[entry.MAC]netip.Addr{},
+		ipMACs:      map[netip.Addr][]entry.MAC{},
 		instRoutes:  map[netip.Prefix]instRoute{},
 		instNeigh:   map[netip.Addr]instNeigh{},
 		pendRoutes:  map[netip.Prefix]*pending{},
@@ -249,21 +250,21 @@ func (in *Installer) key(a netip.Addr) routeKey {
 	return in.key6
 }
 
-// checkRoute validates a route without store.Route.Check, which does not
+// checkRoute validates a route without entry.Route.Check, which does not
 // yet accept connected routes (no gateway).
-func checkRoute(r store.Route) error {
-	if err := store.CheckPrefix(r.Prefix); err != nil {
+func checkRoute(r entry.Route) error {
+	if err := entry.CheckPrefix(r.Prefix); err != nil {
 		return err
 	}
-	if err := store.CheckIfName(r.Dev); err != nil {
+	if err := entry.CheckIfName(r.Dev); err != nil {
 		return fmt.Errorf("route %s: %w", r.Prefix, err)
 	}
 	if r.Gateway.IsValid() {
-		if err := store.CheckIP(r.Gateway); err != nil {
-			return fmt.Errorf("route %s: %w: %w", r.Prefix, store.ErrBadGateway, err)
+		if err := entry.CheckIP(r.Gateway); err != nil {
+			return fmt.Errorf("route %s: %w: %w", r.Prefix, entry.ErrBadGateway, err)
 		}
 		if r.Gateway.Is4() != r.Prefix.Addr().Is4() {
-			return fmt.Errorf("route %s: %w %s: address family differs", r.Prefix, store.ErrBadGateway, r.Gateway)
+			return fmt.Errorf("route %s: %w %s: address family differs", r.Prefix, entry.ErrBadGateway, r.Gateway)
 		}
 	}
 	return nil
@@ -274,9 +275,9 @@ func checkChange(c Change) error {
 	case OpSetRoute:
 		return checkRoute(c.Route)
 	case OpDeleteRoute:
-		return store.CheckPrefix(c.Route.Prefix)
+		return entry.CheckPrefix(c.Route.Prefix)
 	case OpSetMAC:
-		if err := store.CheckIP(c.IP); err != nil {
+		if err := entry.CheckIP(c.IP); err != nil {
 			return fmt.Errorf("MAC %s: %w", c.MAC, err)
 		}
 	case OpDeleteMAC, OpFlushRoutes, OpFlushMACs:
@@ -287,22 +288,22 @@ func checkChange(c Change) error {
 }
 
 // SetRoute creates or replaces rtm's route for r.Prefix.
-func (in *Installer) SetRoute(r store.Route) error {
+func (in *Installer) SetRoute(r entry.Route) error {
 	return in.Apply([]Change{{Op: OpSetRoute, Route: r}})
 }
 
 // DeleteRoute deletes rtm's route for p.
 func (in *Installer) DeleteRoute(p netip.Prefix) error {
-	return in.Apply([]Change{{Op: OpDeleteRoute, Route: store.Route{Prefix: p}}})
+	return in.Apply([]Change{{Op: OpDeleteRoute, Route: entry.Route{Prefix: p}}})
 }
 
 // SetMAC creates or replaces the MAC entry m -> ip.
-func (in *Installer) SetMAC(m store.MAC, ip netip.Addr) error {
+func (in *Installer) SetMAC(m entry.MAC, ip netip.Addr) error {
 	return in.Apply([]Change{{Op: OpSetMAC, MAC: m, IP: ip}})
 }
 
 // DeleteMAC deletes the MAC entry of m.
-func (in *Installer) DeleteMAC(m store.MAC) error {
+func (in *Installer) DeleteMAC(m entry.MAC) error {
 	return in.Apply([]Change{{Op: OpDeleteMAC, MAC: m}})
 }
 
@@ -364,7 +365,7 @@ func (in *Installer) Apply(changes []Change) error {
 // installer or by one that died), adds what is missing, replaces what
 // differs and deletes the rest. Entries of other owners are untouched.
 // Invalid entries are skipped and reported in the returned error.
-func (in *Installer) Reconcile(routes []store.Route, macs []MACEntry) error {
+func (in *Installer) Reconcile(routes []entry.Route, macs []MACEntry) error {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	if in.closed {
@@ -387,7 +388,7 @@ func (in *Installer) Reconcile(routes []store.Route, macs []MACEntry) error {
 		in.dirtyRoutes[r.Prefix] = struct{}{}
 	}
 	for _, e := range macs {
-		if err := store.CheckIP(e.IP); err != nil {
+		if err := entry.CheckIP(e.IP); err != nil {
 			errs = append(errs, fmt.Errorf("MAC %s: %w", e.MAC, err))
 			continue
 		}
@@ -400,7 +401,7 @@ func (in *Installer) Reconcile(routes []store.Route, macs []MACEntry) error {
 	return errors.Join(errs...)
 }
 
-func (in *Installer) setRoute(r store.Route) {
+func (in *Installer) setRoute(r entry.Route) {
 	old, had := in.routes.Get(r.Prefix)
 	if had && old == r {
 		return
@@ -421,7 +422,7 @@ func (in *Installer) deleteRoute(p netip.Prefix) {
 	in.markNeighUnder(p)
 }
 
-func (in *Installer) setMAC(m store.MAC, ip netip.Addr) {
+func (in *Installer) setMAC(m entry.MAC, ip netip.Addr) {
 	old, had := in.macs[m]
 	if had && old == ip {
 		return
@@ -440,14 +441,14 @@ func (in *Installer) setMAC(m store.MAC, ip netip.Addr) {
 	in.dirtyNeigh[ip] = struct{}{}
 }
 
-func (in *Installer) deleteMAC(m store.MAC) {
+func (in *Installer) deleteMAC(m entry.MAC) {
 	if ip, had := in.macs[m]; had {
 		delete(in.macs, m)
 		in.dropIPMAC(ip, m)
 	}
 }
 
-func (in *Installer) dropIPMAC(ip netip.Addr, m store.MAC) {
+func (in *Installer) dropIPMAC(ip netip.Addr, m entry.MAC) {
 	ms := in.ipMACs[ip]
 	for i := range ms {
 		if ms[i] == m {

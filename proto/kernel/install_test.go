@@ -7,14 +7,13 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"rtm/store/entry"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
-
-	"rtm/store"
 )
 
 func newInstaller(t testing.TB, opt InstallerOptions) *Installer {
@@ -38,9 +37,9 @@ func TestMain(m *testing.M) {
 
 // kernelHas waits until `ip route show proto 82` and `ip neigh show proto
 // 82` list exactly routes and neighbours ("IP dev DEV" -> MAC).
-func kernelHas(t *testing.T, routes []store.Route, neigh map[string]string) {
+func kernelHas(t *testing.T, routes []entry.Route, neigh map[string]string) {
 	t.Helper()
-	want := map[netip.Prefix]store.Route{}
+	want := map[netip.Prefix]entry.Route{}
 	for _, r := range routes {
 		want[r.Prefix] = r
 	}
@@ -62,7 +61,7 @@ func TestInstall(t *testing.T) {
 	veth(t, "veth0", "veth1")
 	veth(t, "veth2", "veth3")
 	in := newInstaller(t, InstallerOptions{})
-	routes := []store.Route{
+	routes := []entry.Route{
 		// The gateway route comes first: the installer orders connected
 		// routes before the gateways that need them.
 		route("198.51.100.0/24", "192.0.2.254", "veth0"),
@@ -109,7 +108,7 @@ func TestInstall(t *testing.T) {
 	if err := in.Apply([]Change{
 		{Op: OpSetMAC, MAC: mustMAC("02:00:00:00:00:01"), IP: mustAddr("192.0.2.11")},
 		{Op: OpDeleteMAC, MAC: mustMAC("02:00:00:00:00:04")},
-		{Op: OpDeleteRoute, Route: store.Route{Prefix: mustPrefix("2001:db8::/64")}},
+		{Op: OpDeleteRoute, Route: entry.Route{Prefix: mustPrefix("2001:db8::/64")}},
 		{Op: OpSetRoute, Route: route("198.51.100.0/24", "192.0.2.253", "veth0")},
 	}); err != nil {
 		t.Fatal(err)
@@ -168,7 +167,7 @@ func TestInstallLeavesForeignEntries(t *testing.T) {
 		defer mu.Unlock()
 		logs = append(logs, fmt.Sprintf(f, a...))
 	}})
-	routes := []store.Route{
+	routes := []entry.Route{
 		route("198.51.100.0/24", "192.0.2.1", "veth0"), // held by a static route
 		route("198.51.100.0/25", "192.0.2.1", "veth0"),
 		route("192.0.2.0/25", "", "veth0"),
@@ -227,7 +226,7 @@ func TestInstallLeavesForeignEntries(t *testing.T) {
 		t.Fatal(err)
 	}
 	ip(t, "route", "del", "198.51.100.0/24", "proto", "static")
-	kernelHas(t, []store.Route{route("198.51.100.0/24", "192.0.2.1", "veth0")}, map[string]string{})
+	kernelHas(t, []entry.Route{route("198.51.100.0/24", "192.0.2.1", "veth0")}, map[string]string{})
 }
 
 // TestInstallWaitsForDevice: routes and neighbours on a device that does
@@ -235,7 +234,7 @@ func TestInstallLeavesForeignEntries(t *testing.T) {
 func TestInstallWaitsForDevice(t *testing.T) {
 	newNS(t)
 	in := newInstaller(t, InstallerOptions{})
-	routes := []store.Route{
+	routes := []entry.Route{
 		route("198.51.100.0/24", "192.0.2.254", "vlate"),
 		route("192.0.2.0/24", "", "vlate"),
 	}
@@ -269,8 +268,8 @@ func TestInstallWaitsForDevice(t *testing.T) {
 }
 
 // childRoutes is the state the crash test's first installer installs.
-func childRoutes(n int) []store.Route {
-	rs := []store.Route{route("192.0.2.0/24", "", "veth0")}
+func childRoutes(n int) []entry.Route {
+	rs := []entry.Route{route("192.0.2.0/24", "", "veth0")}
 	for i := range n {
 		rs = append(rs, route(fmt.Sprintf("10.0.%d.%d/32", i>>8, i&0xff), "192.0.2.1", "veth0"))
 	}
@@ -280,7 +279,7 @@ func childRoutes(n int) []store.Route {
 func childMACs(n int) []MACEntry {
 	var ms []MACEntry
 	for i := range n {
-		ms = append(ms, MACEntry{store.MACFromUint64(0x020000000100 + uint64(i)), netip.AddrFrom4([4]byte{192, 0, 2, byte(10 + i)})})
+		ms = append(ms, MACEntry{entry.MACFromUint64(0x020000000100 + uint64(i)), netip.AddrFrom4([4]byte{192, 0, 2, byte(10 + i)})})
 	}
 	return ms
 }
@@ -364,7 +363,7 @@ func TestInstallOptions(t *testing.T) {
 	newNS(t)
 	veth(t, "veth0", "veth1")
 	in := newInstaller(t, InstallerOptions{Table: 1000, Protocol: 201, Metric: 20})
-	routes := []store.Route{
+	routes := []entry.Route{
 		route("2001:db8:1::/48", "2001:db8::1", "veth0"),
 		route("192.0.2.0/24", "", "veth0"),
 		route("2001:db8::/64", "", "veth0"),
@@ -386,13 +385,13 @@ func TestInstallOptions(t *testing.T) {
 	}
 	sink := newMapSink()
 	startImporter(t, sink, ImporterOptions{Table: 1000})
-	want := map[netip.Prefix]store.Route{}
+	want := map[netip.Prefix]entry.Route{}
 	for _, r := range routes {
 		want[r.Prefix] = r
 	}
-	sinkHas(t, sink, want, map[store.MAC]netip.Addr{})
+	sinkHas(t, sink, want, map[entry.MAC]netip.Addr{})
 	if err := in.Reconcile(nil, nil); err != nil {
 		t.Fatal(err)
 	}
-	sinkHas(t, sink, map[netip.Prefix]store.Route{}, map[store.MAC]netip.Addr{})
+	sinkHas(t, sink, map[netip.Prefix]entry.Route{}, map[entry.MAC]netip.Addr{})
 }

@@ -4,30 +4,29 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
+	"rtm/store/entry"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/vishvananda/netns"
-
-	"rtm/store"
 )
 
 // installerSink feeds what an importer reads into an installer, the way
 // a server and a client with --from-kernel and --to-kernel would.
 type installerSink struct{ in *Installer }
 
-func (s installerSink) SetRoute(r store.Route) error     { return s.in.SetRoute(r) }
+func (s installerSink) SetRoute(r entry.Route) error     { return s.in.SetRoute(r) }
 func (s installerSink) DeleteRoute(p netip.Prefix) error { return s.in.DeleteRoute(p) }
-func (s installerSink) SetMAC(m store.MAC, ip netip.Addr) error {
+func (s installerSink) SetMAC(m entry.MAC, ip netip.Addr) error {
 	return s.in.SetMAC(m, ip)
 }
-func (s installerSink) DeleteMAC(m store.MAC) error { return s.in.DeleteMAC(m) }
+func (s installerSink) DeleteMAC(m entry.MAC) error { return s.in.DeleteMAC(m) }
 
 // importableRoutes is the part of `ip route show table main` that rtm's model
 // holds: unicast, one next hop with a device, not IPv6 link-local or
 // multicast.
-func importableRoutes(t *testing.T) map[netip.Prefix]store.Route {
+func importableRoutes(t *testing.T) map[netip.Prefix]entry.Route {
 	var keep []ipRoute
 	for _, r := range ipRoutes(t, "table", "main") {
 		if (r.Type == "" || r.Type == "unicast") && len(r.Nexthops) == 0 && r.Dev != "" &&

@@ -2,10 +2,9 @@ package kernel
 
 import (
 	"net/netip"
+	"rtm/store/entry"
 
 	"golang.org/x/sys/unix"
-
-	"rtm/store"
 )
 
 // nudValid are the neighbour states whose link-layer address the kernel
@@ -33,18 +32,18 @@ var neighSkipNames = [numNeighKinds]string{
 }
 
 // classifyNeigh maps a kernel neighbour onto the MAC table.
-func classifyNeigh(n *kneigh) (store.MAC, neighKind) {
+func classifyNeigh(n *kneigh) (entry.MAC, neighKind) {
 	switch {
 	case n.flags&unix.NTF_PROXY != 0:
-		return store.MAC{}, neighSkipProxy
+		return entry.MAC{}, neighSkipProxy
 	case !n.ip.IsValid() || n.state&nudValid == 0 || n.llen == 0:
-		return store.MAC{}, neighAbsent
+		return entry.MAC{}, neighAbsent
 	case n.llen != 6 || n.lladdr == [6]byte{} || n.lladdr[0]&1 != 0:
-		return store.MAC{}, neighSkipLLAddr
-	case n.ip.IsMulticast() || n.ip.IsLoopback() || n.ip.IsUnspecified() || store.CheckIP(n.ip) != nil:
-		return store.MAC{}, neighSkipAddress
+		return entry.MAC{}, neighSkipLLAddr
+	case n.ip.IsMulticast() || n.ip.IsLoopback() || n.ip.IsUnspecified() || entry.CheckIP(n.ip) != nil:
+		return entry.MAC{}, neighSkipAddress
 	}
-	return store.MAC(n.lladdr), neighEntry
+	return entry.MAC(n.lladdr), neighEntry
 }
 
 // neighKey is how the kernel keys a neighbour.
@@ -109,9 +108,9 @@ func removeCand(cs []macCand, c macCand) []macCand {
 // ipOwner picks the MAC the installer gives an IP that several of rtm's
 // MAC entries map to (the kernel holds one link-layer address per IP and
 // device): the lowest MAC, independent of order.
-func ipOwner(ms []store.MAC) (store.MAC, bool) {
+func ipOwner(ms []entry.MAC) (entry.MAC, bool) {
 	if len(ms) == 0 {
-		return store.MAC{}, false
+		return entry.MAC{}, false
 	}
 	w := ms[0]
 	for _, m := range ms[1:] {

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net/netip"
 	"os/exec"
+	"rtm/store/entry"
 	"runtime"
 	"slices"
 	"strings"
@@ -16,8 +17,6 @@ import (
 	"time"
 
 	"github.com/vishvananda/netns"
-
-	"rtm/store"
 )
 
 // Kernel tests run in network namespaces they create: the test's
@@ -121,9 +120,9 @@ func ipRoutes(t testing.TB, args ...string) []ipRoute {
 }
 
 // routeSet turns `ip` routes into rtm routes ("default" is 0/0).
-func routeSet(t testing.TB, rs []ipRoute) map[netip.Prefix]store.Route {
+func routeSet(t testing.TB, rs []ipRoute) map[netip.Prefix]entry.Route {
 	t.Helper()
-	m := map[netip.Prefix]store.Route{}
+	m := map[netip.Prefix]entry.Route{}
 	for _, r := range rs {
 		dst := r.Dst
 		if dst == "default" {
@@ -144,7 +143,7 @@ func routeSet(t testing.TB, rs []ipRoute) map[netip.Prefix]store.Route {
 		if r.Gateway != "" {
 			gw = netip.MustParseAddr(r.Gateway)
 		}
-		m[p] = store.Route{Prefix: p, Gateway: gw, Dev: r.Dev}
+		m[p] = entry.Route{Prefix: p, Gateway: gw, Dev: r.Dev}
 	}
 	return m
 }
@@ -180,16 +179,16 @@ func neighSet(ns []ipNeigh) map[string]string {
 // mapSink is a Sink that keeps what it is told.
 type mapSink struct {
 	mu     sync.Mutex
-	routes map[netip.Prefix]store.Route
-	macs   map[store.MAC]netip.Addr
+	routes map[netip.Prefix]entry.Route
+	macs   map[entry.MAC]netip.Addr
 	calls  int
 }
 
 func newMapSink() *mapSink {
-	return &mapSink{routes: map[netip.Prefix]store.Route{}, macs: map[store.MAC]netip.Addr{}}
+	return &mapSink{routes: map[netip.Prefix]entry.Route{}, macs: map[entry.MAC]netip.Addr{}}
 }
 
-func (s *mapSink) SetRoute(r store.Route) error {
+func (s *mapSink) SetRoute(r entry.Route) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls++
@@ -202,13 +201,13 @@ func (s *mapSink) DeleteRoute(p netip.Prefix) error {
 	defer s.mu.Unlock()
 	s.calls++
 	if _, ok := s.routes[p]; !ok {
-		return store.ErrNotFound
+		return entry.ErrNotFound
 	}
 	delete(s.routes, p)
 	return nil
 }
 
-func (s *mapSink) SetMAC(m store.MAC, ip netip.Addr) error {
+func (s *mapSink) SetMAC(m entry.MAC, ip netip.Addr) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls++
@@ -216,18 +215,18 @@ func (s *mapSink) SetMAC(m store.MAC, ip netip.Addr) error {
 	return nil
 }
 
-func (s *mapSink) DeleteMAC(m store.MAC) error {
+func (s *mapSink) DeleteMAC(m entry.MAC) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls++
 	if _, ok := s.macs[m]; !ok {
-		return store.ErrNotFound
+		return entry.ErrNotFound
 	}
 	delete(s.macs, m)
 	return nil
 }
 
-func (s *mapSink) snapshot() (map[netip.Prefix]store.Route, map[store.MAC]netip.Addr) {
+func (s *mapSink) snapshot() (map[netip.Prefix]entry.Route, map[entry.MAC]netip.Addr) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return maps.Clone(s.routes), maps.Clone(s.macs)
@@ -261,7 +260,7 @@ func startImporter(t testing.TB, sink Sink, opt ImporterOptions) *Importer {
 }
 
 // diffRoutes describes how got differs from want, or "" if equal.
-func diffRoutes(got, want map[netip.Prefix]store.Route) string {
+func diffRoutes(got, want map[netip.Prefix]entry.Route) string {
 	var b strings.Builder
 	for _, p := range slices.SortedFunc(maps.Keys(want), netip.Prefix.Compare) {
 		if g, ok := got[p]; !ok {

@@ -4,10 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"rtm/store/entry"
 
 	"golang.org/x/sys/unix"
-
-	"rtm/store"
 )
 
 // resync re-reads the devices and the entries with rtm's mark, and marks
@@ -105,7 +104,7 @@ func (in *Installer) ownRoute(r *kroute, k routeKey) (instRoute, bool) {
 		return instRoute{}, false
 	}
 	name, _ := in.links.name(r.oif)
-	return instRoute{r: store.Route{Prefix: r.dst, Gateway: r.gw, Dev: name}, ifindex: r.oif}, true
+	return instRoute{r: entry.Route{Prefix: r.dst, Gateway: r.gw, Dev: name}, ifindex: r.oif}, true
 }
 
 // dumpOwnNeigh reads the neighbours with rtm's mark. A second entry for
@@ -126,7 +125,7 @@ func (in *Installer) dumpOwnNeigh() (map[netip.Addr]instNeigh, [][]byte, error) 
 				strays = append(strays, neighDelRequest(n.ip, n.ifindex))
 				return nil
 			}
-			neigh[n.ip] = instNeigh{ifindex: n.ifindex, mac: store.MAC(n.lladdr)}
+			neigh[n.ip] = instNeigh{ifindex: n.ifindex, mac: entry.MAC(n.lladdr)}
 			return nil
 		})
 		if err != nil && !errors.Is(err, errDumpInterrupted) {

@@ -2,12 +2,11 @@ package kernel
 
 import (
 	"net/netip"
+	"rtm/store/entry"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
-
-	"rtm/store"
 )
 
 // Requests are built with the netlink library's low-level builder
@@ -40,7 +39,7 @@ func rtmTable(t uint32) uint8 {
 
 // routeRequest is RTM_NEWROUTE for r through device ifindex. A route
 // without a gateway is connected: scope link.
-func routeRequest(k routeKey, r store.Route, ifindex int32, flags int) []byte {
+func routeRequest(k routeKey, r entry.Route, ifindex int32, flags int) []byte {
 	req := nl.NewNetlinkRequest(unix.RTM_NEWROUTE, flags)
 	msg := &nl.RtMsg{RtMsg: unix.RtMsg{
 		Family:   family(r.Prefix.Addr()),
@@ -88,7 +87,7 @@ func routeDelRequest(k routeKey, p netip.Prefix, typ, tos uint8) []byte {
 // neighRequest is RTM_NEWNEIGH: a PERMANENT entry ip lladdr mac on
 // ifindex, marked with rtm's protocol in NDA_PROTOCOL (as `ip neigh add
 // ... nud permanent protocol N` does).
-func neighRequest(proto uint8, ip netip.Addr, ifindex int32, mac store.MAC, flags int) []byte {
+func neighRequest(proto uint8, ip netip.Addr, ifindex int32, mac entry.MAC, flags int) []byte {
 	req := nl.NewNetlinkRequest(unix.RTM_NEWNEIGH, flags)
 	req.AddData(&netlink.Ndmsg{
 		Family: family(ip),

@@ -2,10 +2,9 @@ package kernel
 
 import (
 	"net/netip"
+	"rtm/store/entry"
 
 	"golang.org/x/sys/unix"
-
-	"rtm/store"
 )
 
 // skipKind says why a kernel route has no place in rtm's model, which
@@ -86,13 +85,13 @@ func keyed(r *kroute, table uint32) skipKind {
 		return skipTOS
 	case r.srcLen != 0:
 		return skipSource
-	case store.CheckPrefix(r.dst) != nil:
+	case entry.CheckPrefix(r.dst) != nil:
 		return skipBadPrefix
 	}
 	return importable
 }
 
-// kindOf says whether a keyed route maps onto a store.Route.
+// kindOf says whether a keyed route maps onto a entry.Route.
 func kindOf(r *kroute) skipKind {
 	switch r.typ {
 	case unix.RTN_UNICAST:
@@ -130,7 +129,7 @@ func kindOf(r *kroute) skipKind {
 		return skipLinkLocal
 	case r.family == unix.AF_INET6 && inside(r.dst, multicast6):
 		return skipMulticast
-	case r.gw.IsValid() && store.CheckIP(r.gw) != nil:
+	case r.gw.IsValid() && entry.CheckIP(r.gw) != nil:
 		return skipBadPrefix
 	}
 	return importable
@@ -224,7 +223,7 @@ func bestCand(cs []routeCand) (routeCand, bool) {
 }
 
 // routeString prints a route like `ip route`, connected or not.
-func routeString(r store.Route) string {
+func routeString(r entry.Route) string {
 	if r.Gateway.IsValid() {
 		return r.String()
 	}

@@ -2,11 +2,10 @@ package kernel
 
 import (
 	"math/rand/v2"
+	"rtm/store/entry"
 	"testing"
 
 	"golang.org/x/sys/unix"
-
-	"rtm/store"
 )
 
 func TestMACRule(t *testing.T) {
@@ -31,7 +30,7 @@ func TestMACRule(t *testing.T) {
 	if _, ok := (macRule{}).winner(nil); ok {
 		t.Error("winner of no claims")
 	}
-	m, _ := ipOwner([]store.MAC{mustMAC("02:00:00:00:00:09"), mustMAC("02:00:00:00:00:01"), mustMAC("02:00:00:00:00:05")})
+	m, _ := ipOwner([]entry.MAC{mustMAC("02:00:00:00:00:09"), mustMAC("02:00:00:00:00:01"), mustMAC("02:00:00:00:00:05")})
 	if m != mustMAC("02:00:00:00:00:01") {
 		t.Errorf("ipOwner = %s, want the lowest MAC", m)
 	}

@@ -16,6 +16,7 @@ import (
 	"rtm/proto"
 	"rtm/repl"
 	"rtm/store"
+	"rtm/store/entry"
 )
 
 // instance is one rtm server of the benchmark, built by proto.Start as
@@ -112,8 +113,8 @@ func (b *bench) writeFile(name string, n int, line func(buf []byte, i int) []byt
 }
 
 // workloadMAC is the i-th MAC of every workload.
-func workloadMAC(i int) store.MAC {
-	return store.MAC{0x02, byte(i >> 32), byte(i >> 24), byte(i >> 16), byte(i >> 8), byte(i)}
+func workloadMAC(i int) entry.MAC {
+	return entry.MAC{0x02, byte(i >> 32), byte(i >> 24), byte(i >> 16), byte(i >> 8), byte(i)}
 }
 
 // workloadIP is the address the i-th MAC is created with.

@@ -1,0 +1,40 @@
+package entry
+
+import (
+	"errors"
+	"strconv"
+)
+
+// Errors of a change to a table. Callers test them with errors.Is; the
+// errors a table returns wrap them in a *KeyError naming the key.
+var (
+	ErrExists   = errors.New("already exists")
+	ErrNotFound = errors.New("not found")
+	ErrReadOnly = errors.New("read-only")
+)
+
+// KeyError is the failure of an operation on one key of a table. Err says
+// why without repeating the key: ErrExists, ErrNotFound, a full table, or
+// a validation error; callers test it with errors.Is and phrase it with
+// errors.As.
+type KeyError struct {
+	Table string // "route" or "MAC"
+	Key   string // the prefix or the MAC, canonical
+	Err   error
+}
+
+func (e *KeyError) Error() string { return e.Table + " " + e.Key + ": " + e.Err.Error() }
+func (e *KeyError) Unwrap() error { return e.Err }
+
+// quoteMax is how much of a bad input an error message quotes: enough to
+// recognise it, not a 100,000-byte field echoed back.
+const quoteMax = 64
+
+// QuoteInput quotes a piece of user input for an error message, as %q
+// does, cutting a long one short and saying how long it was.
+func QuoteInput[T ~string | ~[]byte](s T) string {
+	if len(s) <= quoteMax {
+		return strconv.Quote(string(s))
+	}
+	return strconv.Quote(string(s[:quoteMax-16])) + "... (" + strconv.Itoa(len(s)) + " bytes)"
+}
