@@ -21,7 +21,7 @@ func TestConvergenceProcesses(t *testing.T) {
 	srv.must("sync")
 	want := m.lines()
 	for i, c := range clients {
-		got := sortedLines(c.must("sync", "show routes", "show macs"))
+		got := sortedLines(c.must("sync local", "show routes", "show macs"))
 		assertLines(t, fmt.Sprintf("client %d", i), got, want)
 	}
 	assertLines(t, "late client", sortedLines(in.dump()), want)

@@ -80,7 +80,7 @@ func TestServerCrashRestart(t *testing.T) {
 	// reports the loss and the reconnection) and resyncs to the same state.
 	in.waitClients(srv2, 1)
 	awaitReconnects(t, watcher, 1)
-	got := sortedLines(watcher.must("sync", "show routes", "show macs"))
+	got := sortedLines(watcher.must("sync local", "show routes", "show macs"))
 	assertLines(t, "reconnected client", got, after)
 	if !strings.Contains(srv2.errb.String(), "not closed cleanly") {
 		t.Errorf("restarted server did not report the crash recovery: %s", srv2.errb)
@@ -153,7 +153,7 @@ func TestKillsDuringReplay(t *testing.T) {
 	want := sortedLines(in.dump())
 	for i, w := range watchers {
 		awaitReconnects(t, w, 1)
-		assertLines(t, "client after the kills", sortedLines(w.must("sync", "show routes", "show macs")), want)
+		assertLines(t, "client after the kills", sortedLines(w.must("sync local", "show routes", "show macs")), want)
 		t.Logf("client %s reconnected %d times", names[i], countLines(w.out.String()+w.errb.String(), "reconnected to"))
 	}
 	t.Logf("%d kills, %d while the replay was still being written; lines applied at the kill of %d: %s",
@@ -226,7 +226,7 @@ func TestClientsSurviveRestarts(t *testing.T) {
 		t.Fatal("the server never applied the last changes")
 	}
 	for i, c := range clients {
-		got := sortedLines(c.must("sync", "show routes", "show macs"))
+		got := sortedLines(c.must("sync local", "show routes", "show macs"))
 		if n := countLines(c.out.String()+c.errb.String(), "reconnected to"); n != restarts {
 			t.Errorf("client %d reconnected %d times, want %d", i, n, restarts)
 		}
@@ -259,7 +259,7 @@ func TestClientRemapsNewStore(t *testing.T) {
 	srv2.must("C,00:1a:2b:3c:4d:5e,10.9.9.9")
 	in.waitClients(srv2, 1)
 	awaitReconnects(t, c, 1)
-	if got := c.must("sync", "lookup 00:1a:2b:3c:4d:5e"); !strings.Contains(got, "10.9.9.9") {
+	if got := c.must("sync local", "lookup 00:1a:2b:3c:4d:5e"); !strings.Contains(got, "10.9.9.9") {
 		t.Fatalf("client still reads the old segment: %q (stderr %s)", got, c.errb)
 	}
 	if !strings.Contains(c.errb.String(), "remapped") {

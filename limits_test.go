@@ -87,7 +87,7 @@ func TestServerFDExhaustion(t *testing.T) {
 	// The server still serves the clients it has.
 	p.must(m.gen(rng, 2000)...)
 	for _, c := range good {
-		assertLines(t, "client while the server is out of descriptors", sortedLines(c.must("sync", "show routes", "show macs")), m.lines())
+		assertLines(t, "client while the server is out of descriptors", sortedLines(c.must("sync local", "show routes", "show macs")), m.lines())
 	}
 	for _, uc := range raws[:4] {
 		uc.Close()

@@ -37,7 +37,7 @@ func TestClientChangesOneOrder(t *testing.T) {
 		writer.send(fmt.Sprintf("U,10.1.0.0/16,192.168.%d.2,eth1", i%250))
 	}
 	srv.must("sync")
-	writer.must("sync")
+	writer.must("sync local")
 	var seqs [][]string
 	for _, w := range watchers {
 		var got []string

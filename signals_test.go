@@ -66,7 +66,7 @@ func TestClientSIGUSR1Resync(t *testing.T) {
 	if !waitFor(10*time.Second, func() bool { return requested.MatchString(srv.must("show stats")) }) {
 		t.Fatalf("server never saw the resync request: %s", srv.must("show stats"))
 	}
-	got := sortedLines(c.must("sync", "show routes", "show macs"))
+	got := sortedLines(c.must("sync local", "show routes", "show macs"))
 	assertLines(t, "client after SIGUSR1", got, []string{"00:1a:2b:3c:4d:5e 10.1.1.7", "10.1.1.0/24 via 192.168.1.1 dev eth0"})
 	if !strings.Contains(c.errb.String(), "SIGUSR1") {
 		t.Errorf("client did not say what it did: %q", c.errb)

@@ -54,7 +54,7 @@ func TestStoppedClient(t *testing.T) {
 	}
 	stopped := in.client("stopped")
 	for _, c := range append(others, stopped) {
-		c.must("sync")
+		c.must("sync local")
 	}
 	lines := make([]string, 0, n+1)
 	for i := range n {
@@ -82,7 +82,7 @@ func TestStoppedClient(t *testing.T) {
 		}
 		serverDone = time.Since(began)
 		for i, c := range others {
-			fastOut[i] = c.must("sync", "show routes")
+			fastOut[i] = c.must("sync local", "show routes")
 			fastTimes = append(fastTimes, int(time.Since(began).Milliseconds()))
 		}
 		return serverDone, fastTimes
@@ -128,7 +128,7 @@ func TestStoppedClient(t *testing.T) {
 
 	stopped.signal(syscall.SIGCONT)
 	cont := time.Now()
-	got := sortedLines(stopped.must("sync", "show routes"))
+	got := sortedLines(stopped.must("sync local", "show routes"))
 	converged := time.Since(cont)
 	assertLines(t, "continued client", got, want)
 	if snaps := statValue(stopped.must("show stats"), "snapshots"); snaps < 2 {

@@ -107,6 +107,6 @@ func TestTwoServersAtOnce(t *testing.T) {
 		}
 		succ.must("C,10.9.9.0/24,192.168.9.1,eth9")
 		awaitReconnects(t, c, 1)
-		assertLines(t, "client of the successor", sortedLines(c.must("sync", "show routes")), sortedLines(in.dump()))
+		assertLines(t, "client of the successor", sortedLines(c.must("sync local", "show routes")), sortedLines(in.dump()))
 	}
 }

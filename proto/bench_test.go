@@ -16,7 +16,7 @@ func benchBatch(first int) ([]byte, uint32) {
 	buf := make([]byte, 0, chunkSize)
 	var n uint32
 	for i := first; len(buf)+MaxRecord <= chunkSize; i++ {
-		buf = AppendMAC(buf, OpMACCreate, benchKey(i))
+		buf = AppendChange(buf, entry.MACChange(entry.Create, benchKey(i), netip.Addr{}), false)
 		n++
 	}
 	return buf, n
@@ -42,7 +42,7 @@ func BenchmarkEncodeBatch(b *testing.B) {
 			if len(buf)+MaxRecord > chunkSize {
 				buf = buf[:0]
 			}
-			buf = AppendMAC(buf, OpMACCreate, benchKey(i))
+			buf = AppendChange(buf, entry.MACChange(entry.Create, benchKey(i), netip.Addr{}), false)
 		}
 	})
 	b.Run("route", func(b *testing.B) {
@@ -56,7 +56,7 @@ func BenchmarkEncodeBatch(b *testing.B) {
 			if len(buf)+MaxRecord > chunkSize {
 				buf = buf[:0]
 			}
-			buf = AppendRoute(buf, OpRouteCreate, routes[i%len(routes)])
+			buf = AppendChange(buf, entry.RouteChange(entry.Create, routes[i%len(routes)]), false)
 		}
 	})
 }
@@ -71,7 +71,7 @@ func BenchmarkDecodeBatch(b *testing.B) {
 		var body []byte
 		var n uint32
 		for i := 0; len(body)+MaxRecord <= chunkSize; i++ {
-			body = AppendRoute(body, OpRouteCreate, benchRoute(i))
+			body = AppendChange(body, entry.RouteChange(entry.Create, benchRoute(i)), false)
 			n++
 		}
 		benchDecode(b, body, n)
@@ -80,7 +80,7 @@ func BenchmarkDecodeBatch(b *testing.B) {
 
 func benchDecode(b *testing.B, body []byte, n uint32) {
 	var d Decoder
-	var r Record
+	var r entry.Change
 	b.ReportAllocs()
 	left := 0
 	for b.Loop() {
@@ -135,7 +135,7 @@ func BenchmarkClientApplyRoutes(b *testing.B) {
 	buf := make([]byte, 0, chunkSize)
 	var cnt uint32
 	for i := range n {
-		buf = AppendRoute(buf, OpRouteCreate, benchRoute(i))
+		buf = AppendChange(buf, entry.RouteChange(entry.Create, benchRoute(i)), false)
 		cnt++
 		if len(buf)+MaxRecord > chunkSize || i == n-1 {
 			bodies, counts = append(bodies, buf), append(counts, cnt)
@@ -174,7 +174,7 @@ func BenchmarkClientApplyUpdates(b *testing.B) {
 		buf := make([]byte, 0, chunkSize)
 		var n uint32
 		for len(buf)+MaxRecord <= chunkSize {
-			buf = AppendMAC(buf, OpMACUpdate, benchKey(rng.IntN(keys)))
+			buf = AppendChange(buf, entry.MACChange(entry.Update, benchKey(rng.IntN(keys)), netip.Addr{}), false)
 			n++
 		}
 		bodies, counts = append(bodies, buf), append(counts, n)

@@ -6,13 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"rtm/proto/kernel"
 	"rtm/store"
+	"rtm/store/entry"
 )
 
 // ClientOptions configure a client session.
@@ -21,35 +21,29 @@ type ClientOptions struct {
 	Name   string // shown in the server's `show clients`
 	// Logf receives session events (lost server, resync); nil discards.
 	Logf func(format string, args ...any)
-	// Watch, if set, sees every change: once per batch of live changes
-	// once they are applied, and once per snapshot (Snapshot set) once it
-	// has replaced the tables. It is called from the session's goroutine,
-	// without the tables' lock: it may read them.
-	Watch func(WatchEvent)
 	// Wait is how long Dial keeps trying to reach the server (0: one try).
 	Wait time.Duration
-	// Install, if set, is programmed with what the client applies: the
-	// whole tables after each snapshot, the changes after each batch
-	// (rtm client --to-kernel). Its counters appear in Stats as kernel_*.
-	Install *kernel.Installer
+	// Subscribers see what the client applies (a watcher, a kernel
+	// installer), in order.
+	Subscribers []Subscriber
 }
 
-// WatchEvent is what ClientOptions.Watch sees.
-type WatchEvent struct {
-	Changes []Change // live changes, in order
-	// Snapshot says that a snapshot has just replaced the tables (the
-	// first one, or a resync); Seq is the last change it holds.
-	Snapshot bool
-	Seq      uint64
-}
-
-// Change is one live change seen by a watcher.
-type Change struct {
-	Seq uint64
-	Record
-	// IP is a MAC create or update's address as read from the store once
-	// the batch was applied; invalid if the entry was gone again by then.
-	IP netip.Addr
+// Subscriber sees what a client applies, in order, from the session's
+// goroutine and without the tables' lock: first the whole tables after
+// each snapshot, then each batch of live changes once it is applied. The
+// client knows nothing of what a subscriber does with them, as FRR's
+// dataplane plugins know nothing of each other.
+type Subscriber interface {
+	// Snapshot says that a snapshot has replaced the tables (the first
+	// one, or a resync) and gives them whole; seq is the last change it
+	// holds. A MAC deleted again before its address could be read from
+	// the store is left out.
+	Snapshot(seq uint64, routes []entry.Route, macs []entry.MACEntry)
+	// Changes gives a batch of live changes; cs[i] is change first+i. A
+	// MAC create's or update's IP is read from the store once the batch
+	// is applied: invalid if the entry was gone again by then (its
+	// delete follows).
+	Changes(first uint64, cs []entry.Change)
 }
 
 // ErrServerQuit ends a session when the server said goodbye.
@@ -132,9 +126,6 @@ func Dial(o ClientOptions) (*Client, error) {
 	}
 	if err != nil {
 		return nil, err
-	}
-	if o.Install != nil {
-		c.AddStats("kernel_", func() []Stat { return kernelStats(o.Install.Stats()) })
 	}
 	go c.run(uc)
 	return c, nil
@@ -341,11 +332,8 @@ func (c *Client) receive(uc *net.UnixConn) error {
 			c.setApplied(h.Seq)
 			live = true
 			c.stats.snapshots.Add(1)
-			if c.opts.Install != nil {
-				c.installSnapshot()
-			}
-			if c.opts.Watch != nil {
-				c.opts.Watch(WatchEvent{Snapshot: true, Seq: h.Seq})
+			if len(c.opts.Subscribers) > 0 {
+				c.publishSnapshot(h.Seq)
 			}
 			ack(uc, h.Seq)
 			select {
@@ -389,44 +377,64 @@ func ack(uc *net.UnixConn, seq uint64) {
 }
 
 // applyBatch applies one batch of live changes, the first numbered
-// first, under one lock; a watcher sees them after.
+// first, under one lock; subscribers see them after.
 func (c *Client) applyBatch(dec *Decoder, first uint64) error {
-	var watch func(*Record)
-	var changes []Change
-	if c.opts.Watch != nil || c.opts.Install != nil {
-		watch = func(rec *Record) {
-			changes = append(changes, Change{Seq: first + uint64(len(changes)), Record: *rec})
-		}
+	var seen func(*entry.Change)
+	var changes []entry.Change
+	if len(c.opts.Subscribers) > 0 {
+		seen = func(ch *entry.Change) { changes = append(changes, *ch) }
 	}
 	c.mu.Lock()
-	err := applyAll(c.routes, c.macs, dec, watch)
+	err := applyAll(c.routes, c.macs, dec, seen)
 	c.mu.Unlock()
 	if len(changes) > 0 {
 		r := c.reader.Load()
 		for i := range changes {
-			if op := changes[i].Op; op == OpMACCreate || op == OpMACUpdate {
-				changes[i].IP, _ = r.Lookup(changes[i].MAC)
+			if ch := &changes[i]; ch.Table == entry.MACs && (ch.Op == entry.Create || ch.Op == entry.Update) {
+				ch.IP, _ = r.Lookup(ch.MAC)
 			}
 		}
-		if c.opts.Install != nil {
-			c.installChanges(changes)
-		}
-		if c.opts.Watch != nil {
-			c.opts.Watch(WatchEvent{Changes: changes})
+		for _, s := range c.opts.Subscribers {
+			s.Changes(first, changes)
 		}
 	}
 	return err
+}
+
+// publishSnapshot gives the subscribers the tables a snapshot made.
+func (c *Client) publishSnapshot(seq uint64) {
+	c.mu.RLock()
+	routes := make([]entry.Route, 0, c.routes.Len())
+	for r := range c.routes.Range() {
+		routes = append(routes, r)
+	}
+	keys := make([]entry.MAC, 0, c.macs.Len())
+	for m := range c.macs.All() {
+		keys = append(keys, m)
+	}
+	c.mu.RUnlock()
+	slices.SortFunc(keys, entry.MAC.Compare)
+	r := c.reader.Load()
+	macs := make([]entry.MACEntry, 0, len(keys))
+	for _, m := range keys {
+		if ip, err := r.Lookup(m); err == nil {
+			macs = append(macs, entry.MACEntry{MAC: m, IP: ip})
+		}
+	}
+	for _, s := range c.opts.Subscribers {
+		s.Snapshot(seq, routes, macs)
+	}
 }
 
 // applyGroup is how many records are decoded ahead of applying them.
 const applyGroup = 16
 
 // applyAll decodes and applies the records of dec in order, in groups
-// whose MAC slots are touched first (see macSet.touch). watch, if not
+// whose MAC slots are touched first (see macSet.touch). seen, if not
 // nil, sees each record once it is applied. Records before a malformed
 // one are applied, as they would be one by one.
-func applyAll(routes *store.RouteTable, macs *macSet, dec *Decoder, watch func(*Record)) error {
-	var recs [applyGroup]Record
+func applyAll(routes *store.RouteTable, macs *macSet, dec *Decoder, seen func(*entry.Change)) error {
+	var recs [applyGroup]entry.Change
 	for {
 		n := 0
 		for n < len(recs) && dec.Next(&recs[n]) {
@@ -434,9 +442,9 @@ func applyAll(routes *store.RouteTable, macs *macSet, dec *Decoder, watch func(*
 		}
 		macs.touch(recs[:n])
 		for i := range recs[:n] {
-			applyRecord(routes, macs, &recs[i])
-			if watch != nil {
-				watch(&recs[i])
+			applyChange(routes, macs, &recs[i])
+			if seen != nil {
+				seen(&recs[i])
 			}
 		}
 		if n < len(recs) {
@@ -445,27 +453,28 @@ func applyAll(routes *store.RouteTable, macs *macSet, dec *Decoder, watch func(*
 	}
 }
 
-func applyRecord(routes *store.RouteTable, macs *macSet, rec *Record) {
-	switch rec.Op {
-	case OpRouteCreate, OpRouteUpdate:
-		routes.Set(rec.Route)
-	case OpRouteDelete:
-		routes.Delete(rec.Route.Prefix)
-	case OpMACCreate:
-		macs.Add(rec.MAC)
-	case OpMACUpdate:
-		// The key is in the set already: the server updates only MACs
-		// it holds, and this set is the server's keys at the change
-		// before (a gap resyncs). The address is in the store.
-	case OpMACDelete:
-		macs.Delete(rec.MAC)
-	case OpFlush:
-		if rec.Flush&FlushRoutes != 0 {
+// applyChange applies one change to a client's copy: routes whole, MACs
+// as keys (their addresses are in the store).
+func applyChange(routes *store.RouteTable, macs *macSet, c *entry.Change) {
+	switch {
+	case c.Op == entry.Flush:
+		if c.Table&entry.Routes != 0 {
 			routes.Clear()
 		}
-		if rec.Flush&FlushMACs != 0 {
+		if c.Table&entry.MACs != 0 {
 			macs.Clear()
 		}
+	case c.Table == entry.Routes && c.Op == entry.Delete:
+		routes.Delete(c.Route.Prefix)
+	case c.Table == entry.Routes:
+		routes.Set(c.Route)
+	case c.Op == entry.Delete:
+		macs.Delete(c.MAC)
+	case c.Op != entry.Update:
+		macs.Add(c.MAC)
+		// An update leaves the set as it is: the server updates only
+		// MACs it holds, and this set is the server's keys at the change
+		// before (a gap resyncs).
 	}
 }
 

@@ -3,7 +3,6 @@ package proto
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -65,34 +64,61 @@ func (c *Client) LookupMAC(m entry.MAC) (netip.Addr, error) {
 // Reader returns the current store mapping, for bulk lookups.
 func (c *Client) Reader() *store.Reader { return c.reader.Load() }
 
-// askTimeout bounds a question to the server.
-const askTimeout = 10 * time.Second
-
 // Clients asks the server for its clients.
 func (c *Client) Clients() ([]ClientInfo, error) {
 	var out []ClientInfo
-	return out, c.ask("show clients json", &out)
+	return out, c.queryJSON(QueryClients, &out)
 }
 
 // Info asks the server to describe itself.
 func (c *Client) Info() (ServerInfo, error) {
 	var out ServerInfo
-	return out, c.ask("show info json", &out)
+	return out, c.queryJSON(QueryInfo, &out)
 }
 
-// ask runs a show command at the server and decodes its JSON answer.
-func (c *Client) ask(line string, v any) error {
-	ctx, cancel := context.WithTimeout(context.Background(), askTimeout)
-	defer cancel()
-	out, err := c.Run(ctx, line)
-	if err != nil {
-		return fmt.Errorf("ask the server: %w", err)
-	}
-	if err := json.Unmarshal(out, v); err != nil {
-		return fmt.Errorf("%s: the server's answer: %w", line, err)
-	}
-	return nil
+// ServerStats asks the server for its counters.
+func (c *Client) ServerStats() ([]Stat, error) {
+	var out []Stat
+	return out, c.queryJSON(QueryStats, &out)
 }
+
+// Sync asks the server to wait until every client has applied every
+// change published so far, as the server's own Sync does, for as long as
+// ctx allows (DefaultSyncWait without a deadline). When the server's
+// wait ends first, the error names the clients behind and wraps
+// context.DeadlineExceeded.
+func (c *Client) Sync(ctx context.Context) error {
+	wait := DefaultSyncWait
+	if d, ok := ctx.Deadline(); ok {
+		wait = time.Until(d)
+	}
+	arg := binary.LittleEndian.AppendUint64(nil, uint64(max(wait, 0)))
+	// The server answers when its own wait ends: give the answer time to
+	// arrive before the local wait gives up.
+	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), wait+askTimeout)
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() {
+		if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			cancel() // interrupted: stop waiting at once
+		}
+	})
+	defer stop()
+	_, err := c.query(qctx, QuerySync, arg)
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return ctx.Err()
+	case errors.Is(err, context.DeadlineExceeded):
+		return &waitError{what: "no answer from the server", err: err}
+	case errors.Is(err, ErrNoReply):
+		return fmt.Errorf("sync: %w", err)
+	}
+	return &waitError{what: err.Error(), err: context.DeadlineExceeded}
+}
+
+// DefaultSyncWait bounds a sync whose context has no deadline.
+const DefaultSyncWait = 10 * time.Second
 
 // Stats returns the session's counters.
 func (c *Client) Stats() []Stat {
@@ -116,9 +142,9 @@ func (c *Client) Stats() []Stat {
 // AddStats adds the counters f returns, their names prefixed, to Stats.
 func (c *Client) AddStats(prefix string, f func() []Stat) { c.extra.add(prefix, f) }
 
-// Sync waits until this client has applied every change the server had
-// published when the call began.
-func (c *Client) Sync(ctx context.Context) error {
+// SyncLocal waits until this client has applied every change the server
+// had published when the call began (`sync local` at a client).
+func (c *Client) SyncLocal(ctx context.Context) error {
 	token := c.pingSeq.Add(1)
 	ch := make(chan uint64, 1)
 	c.pongMu.Lock()

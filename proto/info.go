@@ -48,6 +48,19 @@ type ServerInfo struct {
 	Clients       int       `json:"clients"`
 }
 
+// StatsOf converts the counters of another part of rtm (the kernel
+// bridge's), of a type with the same fields, for AddStats.
+func StatsOf[S ~struct {
+	Name  string
+	Value uint64
+}](ks []S) []Stat {
+	out := make([]Stat, len(ks))
+	for i, k := range ks {
+		out[i] = Stat(k)
+	}
+	return out
+}
+
 // statSources are counters other parts of rtm add to Stats (the kernel
 // bridge's), each under a name prefix.
 type statSources struct {

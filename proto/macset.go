@@ -48,12 +48,12 @@ func (s *macSet) home(w uint64) int {
 // value stalls it. With the group's lines prefetched first, their misses
 // overlap, and applying the group in order pays about one miss for it.
 // (An update leaves the set as it is.)
-func (s *macSet) touch(recs []Record) {
+func (s *macSet) touch(recs []entry.Change) {
 	if len(s.slots) < 1<<14 {
 		return // fits in cache
 	}
 	for i := range recs {
-		if op := recs[i].Op; op == OpMACCreate || op == OpMACDelete {
+		if r := &recs[i]; r.Table == entry.MACs && (r.Op == entry.Create || r.Op == entry.Delete) {
 			prefetch.Line(unsafe.Pointer(&s.slots[s.home(recs[i].MAC.Uint64()|macSetUsed)]))
 		}
 	}

@@ -2,9 +2,10 @@ package proto
 
 import (
 	"math/rand/v2"
-	"rtm/store/entry"
 	"slices"
 	"testing"
+
+	"rtm/store/entry"
 )
 
 // TestMACSetModel checks the set against a map under random adds and

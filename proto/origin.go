@@ -2,9 +2,9 @@ package proto
 
 import (
 	"fmt"
-	"net/netip"
-	"rtm/store/entry"
 	"sync/atomic"
+
+	"rtm/store/entry"
 )
 
 // Origin is the server seen from one source of changes: the server's own
@@ -56,75 +56,17 @@ func (e readOnlyError) Error() string {
 
 func (readOnlyError) Unwrap() error { return entry.ErrReadOnly }
 
-// count counts a change that succeeded.
-func (o *Origin) count(err error) error {
+// Apply makes c through the server's one path (Server.Apply), once the
+// origin's permission is checked, and counts it if it was made.
+func (o *Origin) Apply(c entry.Change) error {
+	if o.refusal != nil {
+		return o.refusal
+	}
+	err := o.Server.Apply(c)
 	if err == nil {
 		for _, n := range o.counts {
 			n.Add(1)
 		}
 	}
 	return err
-}
-
-func (o *Origin) CreateRoute(r entry.Route) error {
-	if o.refusal != nil {
-		return o.refusal
-	}
-	return o.count(o.Server.CreateRoute(r))
-}
-
-func (o *Origin) UpdateRoute(r entry.Route) error {
-	if o.refusal != nil {
-		return o.refusal
-	}
-	return o.count(o.Server.UpdateRoute(r))
-}
-
-func (o *Origin) DeleteRoute(p netip.Prefix) error {
-	if o.refusal != nil {
-		return o.refusal
-	}
-	return o.count(o.Server.DeleteRoute(p))
-}
-
-func (o *Origin) ReplaceRoute(r entry.Route) error {
-	if o.refusal != nil {
-		return o.refusal
-	}
-	return o.count(o.Server.ReplaceRoute(r))
-}
-
-func (o *Origin) CreateMAC(m entry.MAC, ip netip.Addr) error {
-	if o.refusal != nil {
-		return o.refusal
-	}
-	return o.count(o.Server.CreateMAC(m, ip))
-}
-
-func (o *Origin) UpdateMAC(m entry.MAC, ip netip.Addr) error {
-	if o.refusal != nil {
-		return o.refusal
-	}
-	return o.count(o.Server.UpdateMAC(m, ip))
-}
-
-func (o *Origin) DeleteMAC(m entry.MAC) error {
-	if o.refusal != nil {
-		return o.refusal
-	}
-	return o.count(o.Server.DeleteMAC(m))
-}
-
-func (o *Origin) ReplaceMAC(m entry.MAC, ip netip.Addr) error {
-	if o.refusal != nil {
-		return o.refusal
-	}
-	return o.count(o.Server.ReplaceMAC(m, ip))
-}
-
-func (o *Origin) Flush(routes, macs bool) error {
-	if o.refusal != nil {
-		return o.refusal
-	}
-	return o.count(o.Server.Flush(routes, macs))
 }

@@ -348,7 +348,7 @@ func TestLostLastChangeResyncs(t *testing.T) {
 	px.set("")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := c.Sync(ctx); err != nil {
+	if err := c.SyncLocal(ctx); err != nil {
 		t.Fatalf("sync after a lost last change: %v", err)
 	}
 	assertSame(t, srv, c)
@@ -374,7 +374,7 @@ func TestRandomLossConverges(t *testing.T) {
 	// A loss is detected by the change after it: end with one that
 	// surely is a change and surely arrives.
 	px.set("pass")
-	if err := srv.CreateMAC(mac(1<<20), netip.MustParseAddr("10.255.255.1")); err != nil {
+	if err := srv.Apply(entry.MACChange(entry.Create, mac(1<<20), netip.MustParseAddr("10.255.255.1"))); err != nil {
 		t.Fatal(err)
 	}
 	syncAll(t, srv, c)
@@ -677,7 +677,7 @@ func clientsChild() int {
 			defer cancel()
 			var errs []error
 			for i, c := range clients {
-				if err := c.Sync(ctx); err != nil {
+				if err := c.SyncLocal(ctx); err != nil {
 					errs = append(errs, fmt.Errorf("client %d: %w", i, err))
 					continue
 				}

@@ -1,42 +1,25 @@
 package proto
 
 import (
-	"bytes"
+	"context"
 	"errors"
-	"io"
+	"net"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"rtm/store/entry"
 )
 
-// echoCommands runs a request the way the tests need: "fail" fails,
-// "big" writes 1 MiB, anything else is echoed.
-type echoCommands struct{}
-
-func (echoCommands) RunRemote(lines []byte, w io.Writer, after func(int, error) bool) {
-	for i, l := range strings.SplitAfter(string(lines), "\n") {
-		if l == "" {
-			return
-		}
-		var err error
-		switch l = strings.TrimSuffix(l, "\n"); l {
-		case "fail":
-			err = errors.New("failed as asked")
-		case "big":
-			w.Write(bytes.Repeat([]byte{'x'}, 1<<20))
-		default:
-			io.WriteString(w, l+"\n")
-		}
-		if !after(i, err) {
-			return
-		}
-	}
-}
-
-func ask(t *testing.T, c *Client, epoch uint64, bail bool, lines ...string) Reply {
+func ask(t *testing.T, c *Client, epoch uint64, bail bool, cs ...entry.Change) Reply {
 	t.Helper()
-	ch, err := c.Request(epoch, []byte(strings.Join(lines, "\n")+"\n"), len(lines), bail)
+	var b []byte
+	for _, ch := range cs {
+		b = AppendChange(b, ch, true)
+	}
+	ch, err := c.Request(epoch, b, len(cs), bail)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,45 +32,145 @@ func ask(t *testing.T, c *Client, epoch uint64, bail bool, lines ...string) Repl
 	}
 }
 
-// TestRequests: a request runs every line and reports each failure by
-// its index; with bail it stops at the first, and the server skips the
-// later requests of that epoch but runs a new epoch; output past half
-// the reply bound stops the request with a failure that says so.
-func TestRequests(t *testing.T) {
-	srv := newTestServer(t, ServerOptions{Commands: func(*Origin) Commands { return echoCommands{} }})
-	c := dialTest(t, srv, "asker")
+func routeN(i int) entry.Route {
+	return entry.Route{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i), 0, 0}), 16), Gateway: netip.MustParseAddr("192.0.2.1"), Dev: "eth0"}
+}
 
-	r := ask(t, c, 0, false, "a", "fail", "b")
-	if r.Err != nil || r.Ran != 3 || string(r.Output) != "a\nb\n" ||
-		!slices.Equal(r.Failures, []Failure{{Line: 1, Msg: "failed as asked"}}) {
+// TestRequests: a request applies every change and reports each refusal
+// by its index, in the words the server's prompt uses after the key; with
+// bail it stops at the first, and the server skips the later requests of
+// that epoch but runs a new epoch. Every applied change reaches the
+// sender's own tables.
+func TestRequests(t *testing.T) {
+	srv := newTestServer(t, ServerOptions{})
+	c := dialTest(t, srv, "asker")
+	create := func(i int) entry.Change { return entry.RouteChange(entry.Create, routeN(i)) }
+
+	r := ask(t, c, 0, false, create(1), create(1), create(2))
+	if r.Err != nil || r.Ran != 3 || !slices.Equal(r.Failures, []Failure{{Index: 1, Msg: "already exists"}}) {
 		t.Errorf("without bail: %+v", r)
 	}
-	r = ask(t, c, 7, true, "a", "fail", "b")
-	if r.Ran != 2 || string(r.Output) != "a\n" || len(r.Failures) != 1 || r.Skipped {
+	r = ask(t, c, 7, true, create(3), create(3), create(4))
+	if r.Ran != 2 || len(r.Failures) != 1 || r.Skipped {
 		t.Errorf("bail: %+v", r)
 	}
-	if r = ask(t, c, 7, true, "c"); !r.Skipped || r.Ran != 0 || len(r.Output) != 0 {
+	if r = ask(t, c, 7, true, create(5)); !r.Skipped || r.Ran != 0 {
 		t.Errorf("a later request of the failed epoch: %+v; want skipped", r)
 	}
-	if r = ask(t, c, 8, true, "c"); r.Skipped || string(r.Output) != "c\n" {
+	if r = ask(t, c, 8, true, create(6)); r.Skipped || len(r.Failures) != 0 {
 		t.Errorf("a new epoch: %+v; want it run", r)
 	}
-
-	big := slices.Repeat([]string{"big"}, maxReply/2>>20+4)
-	r = ask(t, c, 0, false, big...)
-	if r.Err != nil || r.Ran != maxReply/2>>20+1 || len(r.Output) != 0 || len(r.Failures) != 1 ||
-		!strings.Contains(r.Failures[0].Msg, "ask for less") {
-		t.Errorf("output past the bound: ran %d, %d bytes of output, failures %v", r.Ran, len(r.Output), r.Failures)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.CatchUp(ctx, r.Published); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []bool{1: true, 2: true, 3: true, 4: false, 5: false, 6: true} {
+		if i == 0 {
+			continue
+		}
+		if _, ok := c.GetRoute(routeN(i).Prefix); ok != want {
+			t.Errorf("route %d at the client: %v, want %v", i, ok, want)
+		}
 	}
 }
 
-// TestRequestsWithoutCommands: a server that runs no commands for its
-// clients says so in the reply.
-func TestRequestsWithoutCommands(t *testing.T) {
+// TestRequestMalformed: a request with a malformed change closes that
+// client's connection and applies none of its changes, not even those
+// before the bad one.
+func TestRequestMalformed(t *testing.T) {
+	srv := newTestServer(t, ServerOptions{})
+	c := dialTest(t, srv, "bad")
+	b := AppendChange(nil, entry.RouteChange(entry.Create, routeN(1)), true)
+	b = append(b, 0x3f) // no such op
+	ch, err := c.Request(0, b, 2, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-ch:
+		if r.Err == nil {
+			t.Fatalf("a malformed request was answered: %+v", r)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no answer and no close within 10s")
+	}
+	if _, ok := srv.GetRoute(routeN(1).Prefix); ok {
+		t.Fatal("a change of the malformed request was applied")
+	}
+	if n := serverStat(srv, "clients_dropped_protocol"); n != 1 {
+		t.Errorf("clients_dropped_protocol = %d, want 1", n)
+	}
+}
+
+// TestQueries: a client asks the server what only it knows.
+func TestQueries(t *testing.T) {
+	srv := newTestServer(t, ServerOptions{Name: "q"})
+	c := dialTest(t, srv, "asker")
+	if err := srv.Apply(entry.RouteChange(entry.Create, routeN(1))); err != nil {
+		t.Fatal(err)
+	}
+	clients, err := c.Clients()
+	if err != nil || len(clients) != 1 || clients[0].Name != "asker" {
+		t.Errorf("clients: %+v, %v", clients, err)
+	}
+	info, err := c.Info()
+	if err != nil || info.Name != "q" || info.Routes != 1 {
+		t.Errorf("info: %+v, %v", info, err)
+	}
+	stats, err := c.ServerStats()
+	i := slices.IndexFunc(stats, func(s Stat) bool { return s.Name == "routes" })
+	if err != nil || i < 0 || stats[i].Value != 1 {
+		t.Errorf("server stats: %+v, %v", stats, err)
+	}
+}
+
+// TestClientSync: a sync asked by a client waits for every client, as the
+// server's own does: it times out naming a client that does not read, in
+// the server's words, and returns at once when an interrupt cancels it.
+func TestClientSync(t *testing.T) {
 	srv := newTestServer(t, ServerOptions{})
 	c := dialTest(t, srv, "asker")
-	r := ask(t, c, 0, false, "show info")
-	if len(r.Failures) != 1 || r.Failures[0].Msg != "this server runs no commands for its clients" {
-		t.Errorf("reply %+v", r)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.Sync(ctx); err != nil {
+		t.Fatalf("sync with every client live: %v", err)
+	}
+	// A client that says hello and never reads again.
+	uc, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: srv.opts.Socket, Net: "unixpacket"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer uc.Close()
+	if err := writePacket(uc, Header{Kind: KindHello}, []byte("sleepy")); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if cs, _ := srv.Clients(); len(cs) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the sleepy client never connected")
+		}
+	}
+	if err := srv.Apply(entry.RouteChange(entry.Create, routeN(1))); err != nil {
+		t.Fatal(err)
+	}
+	short, cancel2 := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel2()
+	err = c.Sync(short)
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "1 client behind: sleepy") {
+		t.Fatalf("sync past a client that does not read: %v", err)
+	}
+	long, cancel3 := context.WithTimeout(context.Background(), time.Minute)
+	go func() { time.Sleep(100 * time.Millisecond); cancel3() }()
+	start := time.Now()
+	if err := c.Sync(long); !errors.Is(err, context.Canceled) || time.Since(start) > 10*time.Second {
+		t.Fatalf("interrupted sync: %v after %v", err, time.Since(start))
+	}
+	// The abandoned sync's answer, when it comes, is no protocol error:
+	// the session goes on.
+	if _, err := c.Info(); err != nil {
+		t.Fatal(err)
 	}
 }

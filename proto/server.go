@@ -44,10 +44,6 @@ type ServerOptions struct {
 	// AllowWriteUIDs lists uids besides the server's own (and root) that
 	// may connect and change the tables.
 	AllowWriteUIDs []uint32
-	// Commands makes the runner of the command lines a client sends
-	// (its changes, show clients, show info), given the client's Origin.
-	// Nil: clients can send none.
-	Commands func(*Origin) Commands
 	// LogBytes bounds the memory of the change log that slow clients
 	// read from (0 means DefaultLogBytes). A client that falls further
 	// behind is sent a fresh snapshot.
@@ -429,10 +425,10 @@ func (s *Server) snapshot() (bodies [][]byte, counts []uint32, routes, macs int,
 		}
 	}
 	for r := range s.st.Routes().Range() {
-		add(AppendRoute(buf, OpRouteCreate, r))
+		add(AppendChange(buf, entry.RouteChange(entry.Create, r), false))
 	}
 	s.st.RangeMACs(func(m entry.MAC, _ netip.Addr) bool {
-		add(AppendMAC(buf, OpMACCreate, m))
+		add(AppendChange(buf, entry.MACChange(entry.Create, m, netip.Addr{}), false))
 		return true
 	})
 	if n > 0 {

@@ -56,13 +56,13 @@ type serverConn struct {
 
 	lastSend time.Time // writer goroutine only
 
-	// The reader goroutine's: what runs the client's requests, and the
-	// epoch whose request failed with FlagBail (its later requests are
-	// skipped).
+	// The reader goroutine's: the origin the client's requests apply
+	// through, and the epoch whose request failed with FlagBail (its
+	// later requests are skipped).
 	origin      *Origin
-	commands    Commands
 	failedEpoch uint64
 	changes     atomic.Uint64 // changes this client made
+	syncing     atomic.Bool   // a sync query of this client is waiting
 
 	closeOnce sync.Once
 	quit      chan struct{} // closed to ask the writer to finish
@@ -249,6 +249,11 @@ func (c *serverConn) readLoop() error {
 		case KindRequest:
 			c.s.stats.requests.Add(1)
 			if err := c.request(h, body); err != nil {
+				return err
+			}
+		case KindQuery:
+			c.s.stats.requests.Add(1)
+			if err := c.query(h, body); err != nil {
 				return err
 			}
 		case KindPing:

@@ -63,7 +63,7 @@ func syncAll(t testing.TB, srv *Server, clients ...*Client) {
 		t.Fatal(err)
 	}
 	for _, c := range clients {
-		if err := c.Sync(ctx); err != nil {
+		if err := c.SyncLocal(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -110,28 +110,28 @@ func churn(t testing.TB, srv *Server, rng *rand.Rand, n int) {
 		switch rng.IntN(7) {
 		case 0, 1:
 			if _, ok := srv.GetRoute(route(i, "x").Prefix); ok {
-				err = srv.UpdateRoute(route(i, fmt.Sprintf("eth%d", rng.IntN(4))))
+				err = srv.Apply(entry.RouteChange(entry.Update, route(i, fmt.Sprintf("eth%d", rng.IntN(4)))))
 			} else {
-				err = srv.CreateRoute(route(i, "eth0"))
+				err = srv.Apply(entry.RouteChange(entry.Create, route(i, "eth0")))
 			}
 		case 2:
 			if _, ok := srv.GetRoute(route(i, "x").Prefix); ok {
-				err = srv.DeleteRoute(route(i, "x").Prefix)
+				err = srv.Apply(entry.RouteChange(entry.Delete, entry.Route{Prefix: route(i, "x").Prefix}))
 			}
 		case 3, 4:
 			ip := netip.AddrFrom4([4]byte{10, 9, byte(rng.IntN(256)), byte(i)})
 			if _, lerr := srv.LookupMAC(mac(i)); lerr == nil {
-				err = srv.UpdateMAC(mac(i), ip)
+				err = srv.Apply(entry.MACChange(entry.Update, mac(i), ip))
 			} else {
-				err = srv.CreateMAC(mac(i), ip)
+				err = srv.Apply(entry.MACChange(entry.Create, mac(i), ip))
 			}
 		case 5:
 			if _, lerr := srv.LookupMAC(mac(i)); lerr == nil {
-				err = srv.DeleteMAC(mac(i))
+				err = srv.Apply(entry.MACChange(entry.Delete, mac(i), netip.Addr{}))
 			}
 		case 6:
 			if rng.IntN(200) == 0 {
-				err = srv.Flush(rng.IntN(2) == 0, true)
+				err = srv.Apply(entry.FlushOf([]entry.Table{entry.MACs, entry.Both}[rng.IntN(2)]))
 			}
 		}
 		if err != nil {
@@ -167,7 +167,7 @@ func TestBatching(t *testing.T) {
 	srv := newTestServer(t, ServerOptions{})
 	c := dialTest(t, srv, "batch")
 	for i := range 20000 {
-		if err := srv.CreateMAC(mac(i), netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)})); err != nil {
+		if err := srv.Apply(entry.MACChange(entry.Create, mac(i), netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -198,7 +198,7 @@ func TestSlowClientResync(t *testing.T) {
 	fast := dialTest(t, srv, "fast")
 	slow := dialTest(t, srv, "slow")
 	for i := range 1000 {
-		if err := srv.CreateMAC(mac(i), netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)})); err != nil {
+		if err := srv.Apply(entry.MACChange(entry.Create, mac(i), netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -222,14 +222,14 @@ func TestSlowClientResync(t *testing.T) {
 			slow.mu.Unlock()
 			t.Fatalf("slow client lags only %d changes after %d updates", lag(), i)
 		}
-		if err := srv.UpdateMAC(mac(i%1000), netip.AddrFrom4([4]byte{10, 2, byte(i >> 8), byte(i)})); err != nil {
+		if err := srv.Apply(entry.MACChange(entry.Update, mac(i%1000), netip.AddrFrom4([4]byte{10, 2, byte(i >> 8), byte(i)}))); err != nil {
 			slow.mu.Unlock()
 			t.Fatal(err)
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := fast.Sync(ctx); err != nil {
+	if err := fast.SyncLocal(ctx); err != nil {
 		slow.mu.Unlock()
 		t.Fatal(err)
 	}
@@ -251,7 +251,7 @@ func TestSlowClientResync(t *testing.T) {
 func TestGarbageClientDroppedAlone(t *testing.T) {
 	srv := newTestServer(t, ServerOptions{})
 	good := dialTest(t, srv, "good")
-	if err := srv.CreateRoute(route(1, "eth0")); err != nil {
+	if err := srv.Apply(entry.RouteChange(entry.Create, route(1, "eth0"))); err != nil {
 		t.Fatal(err)
 	}
 	packets := [][]byte{
@@ -285,7 +285,7 @@ func TestGarbageClientDroppedAlone(t *testing.T) {
 		}
 		uc.Close()
 	}
-	if err := srv.CreateRoute(route(2, "eth1")); err != nil {
+	if err := srv.Apply(entry.RouteChange(entry.Create, route(2, "eth1"))); err != nil {
 		t.Fatal(err)
 	}
 	syncAll(t, srv, good)
@@ -298,7 +298,7 @@ func TestGarbageClientDroppedAlone(t *testing.T) {
 func TestServerQuitTellsClients(t *testing.T) {
 	srv := newTestServer(t, ServerOptions{})
 	c := dialTest(t, srv, "q")
-	if err := srv.CreateMAC(mac(1), netip.MustParseAddr("2001:db8::1")); err != nil {
+	if err := srv.Apply(entry.MACChange(entry.Create, mac(1), netip.MustParseAddr("2001:db8::1"))); err != nil {
 		t.Fatal(err)
 	}
 	srv.Close("bye", time.Second)
@@ -350,7 +350,7 @@ func TestSyncTimeoutNamesLaggards(t *testing.T) {
 	slow.mu.Lock() // parks its receive loop: it applies and acks nothing
 	defer slow.mu.Unlock()
 	for i := range 3 {
-		if err := srv.CreateMAC(mac(i), netip.AddrFrom4([4]byte{10, 1, 0, byte(i)})); err != nil {
+		if err := srv.Apply(entry.MACChange(entry.Create, mac(i), netip.AddrFrom4([4]byte{10, 1, 0, byte(i)}))); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -5,13 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+
 	"rtm/store/entry"
 )
 
 // Version is the protocol version carried in every packet header. A peer
 // speaking another version is refused at hello time. Version 2 added
-// connected routes and the requests a client sends for the server to run.
-const Version = 2
+// connected routes and the requests a client sends for the server to run;
+// version 3 made a record an entry.Change and a request a batch of them.
+const Version = 3
 
 // The packet header, 16 bytes, little-endian:
 //
@@ -48,15 +50,16 @@ const (
 	KindResync        Kind = 9  // client → server: send me a fresh snapshot
 	KindPing          Kind = 10 // client → server: seq = token
 	KindPong          Kind = 11 // server → client: seq = server's sequence when the ping arrived
-	KindRequest       Kind = 12 // client → server: seq = request id; command lines to run (request.go)
-	KindReply         Kind = 13 // server → client: seq = request id; the outcome (request.go)
+	KindRequest       Kind = 12 // client → server: seq = request id; changes to apply (reply.go)
+	KindReply         Kind = 13 // server → client: seq = request id; the outcome (reply.go)
+	KindQuery         Kind = 14 // client → server: seq = request id; a question only the server answers (reply.go)
 )
 
 var kindNames = [...]string{
 	KindHello: "hello", KindWelcome: "welcome", KindSnapshotBegin: "snapshot-begin",
 	KindBatch: "batch", KindSnapshotEnd: "snapshot-end", KindAck: "ack", KindShutdown: "shutdown",
 	KindError: "error", KindResync: "resync", KindPing: "ping", KindPong: "pong",
-	KindRequest: "request", KindReply: "reply",
+	KindRequest: "request", KindReply: "reply", KindQuery: "query",
 }
 
 func (k Kind) String() string {
@@ -132,43 +135,23 @@ func ParseHeader(p []byte) (Header, error) {
 	}, nil
 }
 
-// Op is the type of one record in a batch: one change to one table.
-type Op uint8
-
-const (
-	OpRouteCreate Op = 1
-	OpRouteUpdate Op = 2
-	OpRouteDelete Op = 3
-	OpMACCreate   Op = 4
-	OpMACUpdate   Op = 5
-	OpMACDelete   Op = 6
-	OpFlush       Op = 7
-)
-
-// Flush targets, the body of an OpFlush record.
-const (
-	FlushRoutes = 1
-	FlushMACs   = 2
-)
-
-// Record is one decoded change. For MAC records only the key travels:
-// the address is in the shared store.
-type Record struct {
-	Op    Op
-	Route entry.Route // route create/update; Prefix alone for delete
-	MAC   entry.MAC   // MAC records
-	Flush uint8       // FlushRoutes|FlushMACs for OpFlush
-}
-
-// Records are encoded as an op byte and a body:
+// Records are encoded as an op byte and a body. The op byte holds the
+// change's entry.Op in its low four bits, its entry.Table in bits 4-5,
+// and recordValue in bit 7 on a MAC record that carries its address:
 //
-//	route create/update  fam(4|6, +famConnected) bits addr [gateway] devlen dev
-//	route delete         fam bits addr
-//	MAC create/update/delete  6 bytes
-//	flush                which(FlushRoutes|FlushMACs)
+//	route create/update/replace  fam(4|6, +famConnected) bits addr [gateway] devlen dev
+//	route delete                 fam bits addr
+//	MAC                          6 bytes; with recordValue: fam addr
+//	flush                        nothing: the table bits say which
 //
 // Addresses are 4 or 16 bytes by family; a connected route has no
-// gateway bytes.
+// gateway bytes. The fan-out sends MAC records without their address
+// (the address is in the shared store); a client's request carries it.
+const (
+	recordOpMask    = 0x0f
+	recordTableBits = 4
+	recordValue     = 0x80
+)
 
 // famConnected marks a route record without a gateway.
 const famConnected = 0x80
@@ -176,43 +159,49 @@ const famConnected = 0x80
 // MaxRecord is the largest encoded record (an IPv6 route, 15-byte dev).
 const MaxRecord = 1 + 2 + 16 + 16 + 1 + entry.IfNameMax
 
-// AppendRoute appends a route create or update record.
-func AppendRoute(b []byte, op Op, r entry.Route) []byte {
+// AppendChange appends c as one record. withValue puts a MAC create's,
+// update's or replace's address in the record, as a request needs; the
+// fan-out leaves it out.
+func AppendChange(b []byte, c entry.Change, withValue bool) []byte {
+	op := byte(c.Op) | byte(c.Table)<<recordTableBits
+	switch {
+	case c.Op == entry.Flush:
+		return append(b, op)
+	case c.Table == entry.MACs:
+		if withValue && c.Op != entry.Delete {
+			return appendAddr(append(append(b, op|recordValue), c.MAC[:]...), c.IP, true)
+		}
+		return append(append(b, op), c.MAC[:]...)
+	case c.Op == entry.Delete:
+		return appendPrefix(append(b, op), c.Route.Prefix)
+	}
 	n := len(b) + 1
-	b = appendPrefix(append(b, byte(op)), r.Prefix)
-	if r.Connected() {
+	b = appendPrefix(append(b, op), c.Route.Prefix)
+	if c.Route.Connected() {
 		b[n] |= famConnected
 	} else {
-		b = appendAddr(b, r.Gateway)
+		b = appendAddr(b, c.Route.Gateway, false)
 	}
-	b = append(b, byte(len(r.Dev)))
-	return append(b, r.Dev...)
-}
-
-// AppendRouteDelete appends a route delete record.
-func AppendRouteDelete(b []byte, p netip.Prefix) []byte {
-	return appendPrefix(append(b, byte(OpRouteDelete)), p)
-}
-
-// AppendMAC appends a MAC create, update or delete record.
-func AppendMAC(b []byte, op Op, m entry.MAC) []byte {
-	return append(append(b, byte(op)), m[:]...)
-}
-
-// AppendFlush appends a flush record.
-func AppendFlush(b []byte, which uint8) []byte {
-	return append(b, byte(OpFlush), which)
+	b = append(b, byte(len(c.Route.Dev)))
+	return append(b, c.Route.Dev...)
 }
 
 func appendPrefix(b []byte, p netip.Prefix) []byte {
-	fam := byte(6)
-	if p.Addr().Is4() {
-		fam = 4
-	}
-	return appendAddr(append(b, fam, byte(p.Bits())), p.Addr())
+	return appendAddr(append(b, family(p.Addr()), byte(p.Bits())), p.Addr(), false)
 }
 
-func appendAddr(b []byte, a netip.Addr) []byte {
+func family(a netip.Addr) byte {
+	if a.Is4() {
+		return 4
+	}
+	return 6
+}
+
+// appendAddr appends a's 4 or 16 bytes, after its family byte if withFamily.
+func appendAddr(b []byte, a netip.Addr, withFamily bool) []byte {
+	if withFamily {
+		b = append(b, family(a))
+	}
 	if a.Is4() {
 		v := a.As4()
 		return append(b, v[:]...)
@@ -221,9 +210,14 @@ func appendAddr(b []byte, a netip.Addr) []byte {
 	return append(b, v[:]...)
 }
 
-// Decoder walks the records of one batch. It never panics on hostile
-// input: every length is checked against what is left.
+// Decoder walks the records of one batch or request. It never panics on
+// hostile input: every length is checked against what is left, and every
+// change it returns passes entry.Change.Check.
 type Decoder struct {
+	// Values says the records are a request's: a MAC create, update or
+	// replace must carry its address.
+	Values bool
+
 	buf  []byte
 	left uint32
 	err  error
@@ -237,9 +231,9 @@ func (d *Decoder) Reset(body []byte, count uint32) {
 	d.buf, d.left, d.err = body, count, nil
 }
 
-// Next decodes the next record into r. It returns false at the end of the
+// Next decodes the next record into c. It returns false at the end of the
 // batch or on error; Err tells which.
-func (d *Decoder) Next(r *Record) bool {
+func (d *Decoder) Next(c *entry.Change) bool {
 	if d.err != nil {
 		return false
 	}
@@ -254,40 +248,48 @@ func (d *Decoder) Next(r *Record) bool {
 		d.err = fmt.Errorf("%w: batch ends before its last record", ErrMalformed)
 		return false
 	}
-	op := Op(d.buf[0])
+	b := d.buf[0]
 	d.buf = d.buf[1:]
-	*r = Record{Op: op}
-	switch op {
-	case OpRouteCreate, OpRouteUpdate:
-		var connected bool
-		r.Route.Prefix, connected = d.prefix(true)
-		if !connected {
-			r.Route.Gateway = d.addr(r.Route.Prefix.Addr().Is4())
-		}
-		r.Route.Dev = d.dev()
-		if d.err == nil {
-			if err := r.Route.Check(); err != nil {
-				d.err = fmt.Errorf("%w: %w", ErrMalformed, err)
-			}
-		}
-	case OpRouteDelete:
-		r.Route.Prefix, _ = d.prefix(false)
-	case OpMACCreate, OpMACUpdate, OpMACDelete:
+	*c = entry.Change{Op: entry.Op(b & recordOpMask), Table: entry.Table(b >> recordTableBits & 3)}
+	switch {
+	case c.Op < entry.Create || c.Op > entry.Flush || c.Table == 0 || b&0x40 != 0,
+		b&recordValue != 0 && (c.Table != entry.MACs || c.Op == entry.Delete || c.Op == entry.Flush):
+		d.fail(fmt.Sprintf("unknown record op %#x", b))
+	case c.Op == entry.Flush:
+	case c.Table == entry.MACs:
 		if len(d.buf) < 6 {
-			d.err = fmt.Errorf("%w: short MAC record", ErrMalformed)
+			d.fail("short MAC record")
 			return false
 		}
-		copy(r.MAC[:], d.buf)
+		copy(c.MAC[:], d.buf)
 		d.buf = d.buf[6:]
-	case OpFlush:
-		if len(d.buf) < 1 || d.buf[0] == 0 || d.buf[0]&^(FlushRoutes|FlushMACs) != 0 {
-			d.err = fmt.Errorf("%w: bad flush record", ErrMalformed)
-			return false
+		if b&recordValue != 0 && c.Op != entry.Delete {
+			if len(d.buf) < 1 || d.buf[0] != 4 && d.buf[0] != 6 {
+				d.fail("bad address family")
+				return false
+			}
+			fam := d.buf[0]
+			d.buf = d.buf[1:]
+			c.IP = d.addr(fam == 4)
+		} else if d.Values && c.Op != entry.Delete {
+			d.fail("MAC record without its address")
 		}
-		r.Flush = d.buf[0]
-		d.buf = d.buf[1:]
+	case c.Table != entry.Routes:
+		d.fail(fmt.Sprintf("record op %#x names both tables", b))
+	case c.Op == entry.Delete:
+		c.Route.Prefix, _ = d.prefix(false)
 	default:
-		d.err = fmt.Errorf("%w: unknown record op %d", ErrMalformed, op)
+		var connected bool
+		c.Route.Prefix, connected = d.prefix(true)
+		if !connected {
+			c.Route.Gateway = d.addr(c.Route.Prefix.Addr().Is4())
+		}
+		c.Route.Dev = d.dev()
+	}
+	if d.err == nil && (c.Table != entry.MACs || c.IP.IsValid()) {
+		if err := c.Check(); err != nil {
+			d.err = fmt.Errorf("%w: %w", ErrMalformed, err)
+		}
 	}
 	return d.err == nil
 }
@@ -312,13 +314,7 @@ func (d *Decoder) prefix(connectedOK bool) (netip.Prefix, bool) {
 		return netip.Prefix{}, false
 	}
 	d.buf = d.buf[2:]
-	p := netip.PrefixFrom(d.addr(fam == 4), bits)
-	if d.err == nil {
-		if err := entry.CheckPrefix(p); err != nil {
-			d.err = fmt.Errorf("%w: %w", ErrMalformed, err)
-		}
-	}
-	return p, connected
+	return netip.PrefixFrom(d.addr(fam == 4), bits), connected
 }
 
 func (d *Decoder) addr(is4 bool) netip.Addr {

@@ -3,37 +3,36 @@ package proto
 import (
 	"errors"
 	"net/netip"
-	"rtm/store/entry"
 	"testing"
+
+	"rtm/store/entry"
 )
 
-func sampleRecords() []Record {
-	return []Record{
-		{Op: OpRouteCreate, Route: entry.Route{Prefix: netip.MustParsePrefix("10.1.1.0/24"), Gateway: netip.MustParseAddr("192.168.1.1"), Dev: "eth0"}},
-		{Op: OpRouteUpdate, Route: entry.Route{Prefix: netip.MustParsePrefix("2001:db8::/32"), Gateway: netip.MustParseAddr("fe80::1"), Dev: "enp0s31f6.1234"}},
-		{Op: OpRouteDelete, Route: entry.Route{Prefix: netip.MustParsePrefix("0.0.0.0/0")}},
-		{Op: OpMACCreate, MAC: entry.MAC{0x00, 0x1a, 0x2b, 0x3c, 0x4d, 0x5e}},
-		{Op: OpMACUpdate, MAC: entry.MAC{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}},
-		{Op: OpMACDelete, MAC: entry.MAC{}},
-		{Op: OpFlush, Flush: FlushRoutes | FlushMACs},
-		{Op: OpRouteCreate, Route: entry.Route{Prefix: netip.MustParsePrefix("192.0.2.0/24"), Dev: "veth0"}},
-		{Op: OpRouteUpdate, Route: entry.Route{Prefix: netip.MustParsePrefix("2001:db8:1::/64"), Dev: "veth1"}},
+func sampleRecords() []entry.Change {
+	ip := netip.MustParseAddr
+	return []entry.Change{
+		entry.RouteChange(entry.Create, entry.Route{Prefix: netip.MustParsePrefix("10.1.1.0/24"), Gateway: ip("192.168.1.1"), Dev: "eth0"}),
+		entry.RouteChange(entry.Update, entry.Route{Prefix: netip.MustParsePrefix("2001:db8::/32"), Gateway: ip("fe80::1"), Dev: "enp0s31f6.1234"}),
+		entry.RouteChange(entry.Delete, entry.Route{Prefix: netip.MustParsePrefix("0.0.0.0/0")}),
+		entry.RouteChange(entry.Replace, entry.Route{Prefix: netip.MustParsePrefix("198.51.100.0/24"), Gateway: ip("192.0.2.1"), Dev: "eth1"}),
+		entry.MACChange(entry.Create, entry.MAC{0x00, 0x1a, 0x2b, 0x3c, 0x4d, 0x5e}, netip.Addr{}),
+		entry.MACChange(entry.Update, entry.MAC{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, netip.Addr{}),
+		entry.MACChange(entry.Delete, entry.MAC{}, netip.Addr{}),
+		entry.MACChange(entry.Create, entry.MAC{2}, ip("10.1.1.7")),
+		entry.MACChange(entry.Replace, entry.MAC{3}, ip("2001:db8::7")),
+		entry.FlushOf(entry.Both),
+		entry.FlushOf(entry.MACs),
+		entry.RouteChange(entry.Create, entry.Route{Prefix: netip.MustParsePrefix("192.0.2.0/24"), Dev: "veth0"}),
+		entry.RouteChange(entry.Update, entry.Route{Prefix: netip.MustParsePrefix("2001:db8:1::/64"), Dev: "veth1"}),
 	}
 }
 
-func encode(recs []Record) []byte {
+// encode encodes changes as the decoder gives them back: a MAC change with
+// an address carries it.
+func encode(cs []entry.Change) []byte {
 	var b []byte
-	for _, r := range recs {
-		switch r.Op {
-		case OpRouteCreate, OpRouteUpdate:
-			b = AppendRoute(b, r.Op, r.Route)
-		case OpRouteDelete:
-			b = AppendRouteDelete(b, r.Route.Prefix)
-		case OpMACCreate, OpMACUpdate, OpMACDelete:
-			b = AppendMAC(b, r.Op, r.MAC)
-		case OpFlush:
-			b = AppendFlush(b, r.Flush)
-		}
+	for _, c := range cs {
+		b = AppendChange(b, c, c.IP.IsValid())
 	}
 	return b
 }
@@ -43,10 +42,10 @@ func TestRecordsRoundTrip(t *testing.T) {
 	body := encode(want)
 	var d Decoder
 	d.Reset(body, uint32(len(want)))
-	var got []Record
-	var r Record
-	for d.Next(&r) {
-		got = append(got, r)
+	var got []entry.Change
+	var c entry.Change
+	for d.Next(&c) {
+		got = append(got, c)
 	}
 	if err := d.Err(); err != nil {
 		t.Fatalf("decode: %v", err)
@@ -61,20 +60,54 @@ func TestRecordsRoundTrip(t *testing.T) {
 	}
 }
 
+// TestRecordsWithoutValues: the fan-out leaves a MAC's address out; a
+// request must carry it.
+func TestRecordsWithoutValues(t *testing.T) {
+	c := entry.MACChange(entry.Create, entry.MAC{1}, netip.MustParseAddr("10.1.1.7"))
+	fanout := AppendChange(nil, c, false)
+	if len(fanout) != 7 {
+		t.Fatalf("fan-out MAC record of %d bytes, want 7: only the key travels", len(fanout))
+	}
+	var d Decoder
+	d.Reset(fanout, 1)
+	var got entry.Change
+	if !d.Next(&got) || got.IP.IsValid() || got.MAC != c.MAC {
+		t.Fatalf("fan-out record decoded to %+v (%v)", got, d.Err())
+	}
+	d = Decoder{Values: true}
+	d.Reset(fanout, 1)
+	if d.Next(&got) || !errors.Is(d.Err(), ErrMalformed) {
+		t.Fatalf("a request's MAC create without its address: %v, want ErrMalformed", d.Err())
+	}
+	d.Reset(AppendChange(nil, c, true), 1)
+	if !d.Next(&got) || got != c {
+		t.Fatalf("request record decoded to %+v (%v), want %+v", got, d.Err(), c)
+	}
+}
+
 func TestRecordSizeBound(t *testing.T) {
 	r := entry.Route{Prefix: netip.MustParsePrefix("2001:db8::/32"), Gateway: netip.MustParseAddr("2001:db8::1"), Dev: "abcdefghijklmno"}
-	if n := len(AppendRoute(nil, OpRouteCreate, r)); n != MaxRecord {
+	if n := len(AppendChange(nil, entry.RouteChange(entry.Create, r), true)); n != MaxRecord {
 		t.Fatalf("largest record is %d bytes, MaxRecord says %d", n, MaxRecord)
+	}
+	m := entry.MACChange(entry.Replace, entry.MAC{1}, netip.MustParseAddr("2001:db8::1"))
+	if n := len(AppendChange(nil, m, true)); n > MaxRecord {
+		t.Fatalf("a MAC record with an IPv6 address is %d bytes, over MaxRecord %d", n, MaxRecord)
 	}
 }
 
 func TestDecodeRejects(t *testing.T) {
-	good := AppendMAC(nil, OpMACCreate, entry.MAC{1, 2, 3, 4, 5, 6})
-	hostBits := AppendRoute(nil, OpRouteCreate, entry.Route{Prefix: netip.MustParsePrefix("10.1.1.0/24"), Gateway: netip.MustParseAddr("10.0.0.1"), Dev: "eth0"})
+	ip := netip.MustParseAddr
+	good := AppendChange(nil, entry.MACChange(entry.Create, entry.MAC{1, 2, 3, 4, 5, 6}, netip.Addr{}), false)
+	route := entry.RouteChange(entry.Create, entry.Route{Prefix: netip.MustParsePrefix("10.1.1.0/24"), Gateway: ip("10.0.0.1"), Dev: "eth0"})
+	hostBits := AppendChange(nil, route, false)
 	hostBits[6] = 7 // 10.1.1.7/24: host bits set
-	longDev := AppendRoute(nil, OpRouteCreate, entry.Route{Prefix: netip.MustParsePrefix("10.1.1.0/24"), Gateway: netip.MustParseAddr("10.0.0.1"), Dev: "eth0"})
+	longDev := AppendChange(nil, route, false)
 	longDev = append(longDev[:len(longDev)-5], 20)
 	longDev = append(longDev, "abcdefghijklmnopqrst"...)
+	routeDelete := byte(entry.Delete) | byte(entry.Routes)<<recordTableBits
+	macDelete := byte(entry.Delete) | byte(entry.MACs)<<recordTableBits
+	mapped := AppendChange(nil, entry.MACChange(entry.Create, entry.MAC{1}, ip("::ffff:10.1.1.7")), true)
 	cases := []struct {
 		name  string
 		body  []byte
@@ -82,22 +115,26 @@ func TestDecodeRejects(t *testing.T) {
 	}{
 		{"count beyond body", good, 2},
 		{"bytes after last record", append(good, 0), 1},
-		{"unknown op", []byte{99, 1, 2, 3}, 1},
+		{"unknown op", []byte{0x19, 1, 2, 3}, 1},
+		{"no table", []byte{byte(entry.Delete), 1, 2, 3}, 1},
+		{"unknown bit", []byte{macDelete | 0x40, 1, 2, 3, 4, 5, 6}, 1},
+		{"value on a delete", []byte{macDelete | recordValue, 1, 2, 3, 4, 5, 6, 4, 1, 2, 3, 4}, 1},
+		{"value on a route", []byte{routeDelete | recordValue, 4, 8, 10, 0, 0, 0}, 1},
 		{"short MAC", good[:4], 1},
-		{"bad family", []byte{byte(OpRouteDelete), 5, 8, 10}, 1},
-		{"connected delete", []byte{byte(OpRouteDelete), 4 | famConnected, 8, 10, 0, 0, 0}, 1},
-		{"prefix length out of range", []byte{byte(OpRouteDelete), 4, 33, 10, 0, 0, 0}, 1},
+		{"bad family", []byte{routeDelete, 5, 8, 10}, 1},
+		{"connected delete", []byte{routeDelete, 4 | famConnected, 8, 10, 0, 0, 0}, 1},
+		{"prefix length out of range", []byte{routeDelete, 4, 33, 10, 0, 0, 0}, 1},
+		{"route change of both tables", []byte{byte(entry.Delete) | byte(entry.Both)<<recordTableBits, 4, 8, 10, 0, 0, 0}, 1},
 		{"host bits set", hostBits, 1},
 		{"interface name too long", longDev, 1},
-		{"flush of nothing", []byte{byte(OpFlush), 0}, 1},
-		{"flush of unknown table", []byte{byte(OpFlush), 4}, 1},
+		{"IPv4-mapped address", mapped, 1},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var d Decoder
 			d.Reset(tc.body, tc.count)
-			var r Record
-			for d.Next(&r) {
+			var c entry.Change
+			for d.Next(&c) {
 			}
 			if !errors.Is(d.Err(), ErrMalformed) {
 				t.Fatalf("got %v, want ErrMalformed", d.Err())
@@ -150,10 +187,10 @@ func FuzzDecode(f *testing.F) {
 		}
 		var d Decoder
 		d.Reset(p[HeaderSize:], h.Count)
-		var r Record
-		var got []Record
-		for d.Next(&r) {
-			got = append(got, r)
+		var c entry.Change
+		var got []entry.Change
+		for d.Next(&c) {
+			got = append(got, c)
 		}
 		if d.Err() != nil {
 			return

@@ -20,15 +20,7 @@ import (
 // measures the language, not a table.
 type nopEngine struct{}
 
-func (nopEngine) CreateRoute(entry.Route) error             { return nil }
-func (nopEngine) UpdateRoute(entry.Route) error             { return nil }
-func (nopEngine) DeleteRoute(netip.Prefix) error            { return nil }
-func (nopEngine) CreateMAC(entry.MAC, netip.Addr) error     { return nil }
-func (nopEngine) UpdateMAC(entry.MAC, netip.Addr) error     { return nil }
-func (nopEngine) DeleteMAC(entry.MAC) error                 { return nil }
-func (nopEngine) ReplaceRoute(entry.Route) error            { return nil }
-func (nopEngine) ReplaceMAC(entry.MAC, netip.Addr) error    { return nil }
-func (nopEngine) Flush(bool, bool) error                    { return nil }
+func (nopEngine) Apply(entry.Change) error                  { return nil }
 func (nopEngine) Routes() []entry.Route                     { return nil }
 func (nopEngine) GetRoute(netip.Prefix) (entry.Route, bool) { return entry.Route{}, false }
 func (nopEngine) MatchRoute(netip.Addr) (entry.Route, bool) { return entry.Route{}, false }
@@ -38,6 +30,7 @@ func (nopEngine) Clients() ([]proto.ClientInfo, error)      { return nil, nil }
 func (nopEngine) Info() (proto.ServerInfo, error)           { return proto.ServerInfo{}, nil }
 func (nopEngine) Stats() []proto.Stat                       { return nil }
 func (nopEngine) Sync(context.Context) error                { return nil }
+func (nopEngine) SyncLocal(context.Context) error           { return nil }
 
 // macLines and routeLines are distinct lines of the B1 workload's shape.
 func macLines(n int) [][]byte {
@@ -133,7 +126,7 @@ func BenchmarkReplayServer(b *testing.B) {
 	b.SetBytes(int64(data.Len()))
 	for b.Loop() {
 		b.StopTimer()
-		if err := srv.Flush(false, true); err != nil {
+		if err := srv.Apply(entry.FlushOf(entry.MACs)); err != nil {
 			b.Fatal(err)
 		}
 		b.StartTimer()

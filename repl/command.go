@@ -14,27 +14,23 @@ type Kind uint8
 
 // The command kinds; KindNone is a blank or comment-only line.
 const (
-	KindNone    Kind = iota
-	KindCreate       // C,KEY,...
-	KindUpdate       // U,KEY,...
-	KindDelete       // D,KEY
-	KindReplace      // R,KEY,...: create or update
-	KindShow         // show TABLE [json]
-	KindLookup       // lookup MAC
-	KindRoute        // route IP
-	KindFlush        // flush [routes|macs]
-	KindSource       // source FILE
-	KindSync         // sync [TIMEOUT]
-	KindExpect       // expect ...
-	KindHelp         // help [COMMAND]
-	KindQuit         // quit
-	KindDump         // dump: both tables as replayable lines
+	KindNone   Kind = iota
+	KindChange      // C,KEY,... U,KEY,... D,KEY R,KEY,... flush [routes|macs]
+	KindShow        // show TABLE [json]
+	KindLookup      // lookup MAC
+	KindRoute       // route IP
+	KindSource      // source FILE
+	KindSync        // sync [TIMEOUT]
+	KindExpect      // expect ...
+	KindHelp        // help [COMMAND]
+	KindQuit        // quit
+	KindDump        // dump: both tables as replayable lines
 )
 
 // Table names the table a command reads or writes.
 type Table uint8
 
-// The tables. A flush with TableNone flushes both routes and MACs.
+// The tables.
 const (
 	TableNone Table = iota
 	TableRoutes
@@ -147,16 +143,12 @@ func (f *Filter) MatchMAC(m entry.MAC) bool { return string(m[:f.Bytes]) == stri
 
 // Command is one parsed line. Which fields are set depends on Kind:
 //
-//	C/U/R route     Table=TableRoutes, Route (a zero Gateway: connected)
-//	D route         Table=TableRoutes, Route.Prefix
-//	C/U/R MAC       Table=TableMACs, MAC, IP
-//	D MAC           Table=TableMACs, MAC
+//	change          Change: C/U/D/R and flush, as entry.Change says
 //	show            Table, JSON, Count, Filter (nil: every entry)
 //	lookup          MAC, JSON
 //	route           IP, JSON
-//	flush           Table (TableNone: both)
 //	source, help    Arg (file, topic)
-//	sync            Timeout (0: the interpreter's default)
+//	sync            Local, Timeout (0: the interpreter's default)
 //	expect          Expect, and the fields of what it checks: Route (a zero
 //	                Gateway or empty Dev is not checked), MAC and IP (a
 //	                zero IP is not checked), Table for count
@@ -164,12 +156,14 @@ func (f *Filter) MatchMAC(m entry.MAC) bool { return string(m[:f.Bytes]) == stri
 // A Command holds no reference to the line it was parsed from.
 type Command struct {
 	Kind    Kind
+	Change  entry.Change
 	Table   Table
 	Route   entry.Route
 	MAC     entry.MAC
 	IP      netip.Addr
 	JSON    bool
 	Count   bool    // show ... count: how many, not which
+	Local   bool    // sync local, show stats local: this process, not the server
 	Filter  *Filter // show routes|macs: which entries
 	Arg     string
 	Timeout time.Duration
@@ -177,13 +171,7 @@ type Command struct {
 }
 
 // IsWrite reports whether the command changes the tables.
-func (c *Command) IsWrite() bool {
-	switch c.Kind {
-	case KindCreate, KindUpdate, KindDelete, KindReplace, KindFlush:
-		return true
-	}
-	return false
-}
+func (c *Command) IsWrite() bool { return c.Kind == KindChange }
 
 // String returns the command in canonical form: Parse(c.String()) yields c
 // again. Route and MAC data print in the C/U/D comma form, addresses and
@@ -193,24 +181,8 @@ func (c *Command) String() string { return string(c.AppendTo(nil)) }
 // AppendTo appends the canonical form of c to b.
 func (c *Command) AppendTo(b []byte) []byte {
 	switch c.Kind {
-	case KindCreate, KindUpdate, KindDelete, KindReplace:
-		b = append(b, opLetters[c.Kind], ',')
-		if c.Table == TableMACs {
-			b = c.MAC.AppendTo(b)
-			if c.Kind != KindDelete {
-				b = append(b, ',')
-				b = c.IP.AppendTo(b)
-			}
-			return b
-		}
-		b = c.Route.Prefix.AppendTo(b)
-		if c.Kind != KindDelete {
-			b = append(b, ',')
-			b = appendGateway(b, c.Route)
-			b = append(b, ',')
-			b = append(b, c.Route.Dev...)
-		}
-		return b
+	case KindChange:
+		return c.Change.AppendTo(b)
 	case KindShow:
 		b = append(b, "show "...)
 		b = append(b, c.Table.String()...)
@@ -235,17 +207,13 @@ func (c *Command) AppendTo(b []byte) []byte {
 	case KindRoute:
 		b = append(b, "route "...)
 		return appendJSONFlag(c.IP.AppendTo(b), c.JSON)
-	case KindFlush:
-		b = append(b, "flush"...)
-		if c.Table != TableNone {
-			b = append(b, ' ')
-			b = append(b, c.Table.String()...)
-		}
-		return b
 	case KindSource:
 		return append(append(b, "source "...), quoteArg(c.Arg)...)
 	case KindSync:
 		b = append(b, "sync"...)
+		if c.Local {
+			b = append(b, " local"...)
+		}
 		if c.Timeout > 0 {
 			b = append(b, ' ')
 			b = append(b, c.Timeout.String()...)
@@ -300,18 +268,6 @@ func (c *Command) appendExpect(b []byte) []byte {
 		return c.Expect.Cmd.AppendTo(b)
 	}
 	return b
-}
-
-// opLetters are the letters of the changes, indexed by Kind.
-const opLetters = "?CUDR"
-
-// appendGateway appends a route's gateway as a change spells it: "-" for
-// a connected route.
-func appendGateway(b []byte, r entry.Route) []byte {
-	if r.Connected() {
-		return append(b, '-')
-	}
-	return r.Gateway.AppendTo(b)
 }
 
 // appendRouteWant prints the parts of a route an expectation checks, in

@@ -148,7 +148,7 @@ func (in *Interp) Interactive(c *Console) error {
 		case err != nil:
 			return fmt.Errorf("prompt: %w", err)
 		}
-		in.interrupted.Store(false)
+		in.stop.reset()
 		if err := in.runPrompt(Location{File: "<prompt>", Line: n}, []byte(line)); err != nil {
 			if errors.Is(err, ErrQuit) {
 				return nil
@@ -232,7 +232,7 @@ func (cp *completer) candidates(text string) []string {
 	if len(f) == 0 {
 		return append(suffixed(commandWords, " "), "C,", "U,", "D,", "R,")
 	}
-	e := cp.in.e
+	e := cp.in.engine
 	switch strings.Join(f, " ") {
 	case "u,", "d,", "r,":
 		return append(prefixes(e.Routes()), macs(e.MACs())...)

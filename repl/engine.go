@@ -18,24 +18,31 @@ type Tables interface {
 	LookupMAC(entry.MAC) (netip.Addr, error) // error wraps entry.ErrNotFound when absent
 	Clients() ([]proto.ClientInfo, error)    // the server's clients, asked of the server by a client
 	Info() (proto.ServerInfo, error)         // the server's, asked of the server by a client
-	Stats() []proto.Stat
-	Sync(ctx context.Context) error // wait until every client applied everything so far
+	Stats() []proto.Stat                     // this process's counters
+	Sync(ctx context.Context) error          // wait until every client applied everything so far
+	SyncLocal(ctx context.Context) error     // wait until this copy holds everything made so far
 }
 
-// Changer is an engine that applies changes itself: the server's. Create
-// of an existing key and update or delete of a missing one fail with
-// errors wrapping entry.ErrExists or entry.ErrNotFound, and change
-// nothing. An engine that is not a Changer refuses every change.
+// Changer is an engine that applies changes itself: the server's, seen
+// from one origin. A create of an existing key and an update or delete of
+// a missing one fail with errors wrapping entry.ErrExists or
+// entry.ErrNotFound, and change nothing.
 type Changer interface {
-	CreateRoute(entry.Route) error
-	UpdateRoute(entry.Route) error
-	DeleteRoute(netip.Prefix) error
-	CreateMAC(entry.MAC, netip.Addr) error
-	UpdateMAC(entry.MAC, netip.Addr) error
-	DeleteMAC(entry.MAC) error
-	ReplaceRoute(entry.Route) error         // create or update
-	ReplaceMAC(entry.MAC, netip.Addr) error // create or update
-	Flush(routes, macs bool) error
+	Apply(entry.Change) error
+}
+
+// Remote is the engine of a client: the server applies its changes. The
+// Interp sends them in batches through a forwarder.
+type Remote interface {
+	// Request sends n changes (records of proto.AppendChange with their
+	// values) to be applied in order; the reply arrives on the channel.
+	// With bail the request stops at its first failure and the later
+	// requests of its epoch are skipped.
+	Request(epoch uint64, changes []byte, n int, bail bool) (<-chan proto.Reply, error)
+	// CatchUp waits until the client has applied every change up to seq.
+	CatchUp(ctx context.Context, seq uint64) error
+	// ServerStats asks the server for its counters.
+	ServerStats() ([]proto.Stat, error)
 }
 
 // Prefetcher is an engine whose changes wait on memory when its tables are

@@ -30,88 +30,41 @@ func newMemEngine() *memEngine {
 	return &memEngine{routes: map[netip.Prefix]entry.Route{}, macs: map[entry.MAC]netip.Addr{}}
 }
 
-func (e *memEngine) CreateRoute(r entry.Route) error {
-	if err := r.Check(); err != nil {
+// Apply makes c with the server's semantics, in memory.
+func (e *memEngine) Apply(c entry.Change) error {
+	if c.Op == entry.Flush {
+		if c.Table&entry.Routes != 0 {
+			clear(e.routes)
+		}
+		if c.Table&entry.MACs != 0 {
+			clear(e.macs)
+		}
+		return nil
+	}
+	if err := c.Check(); err != nil {
 		return err
 	}
-	if _, ok := e.routes[r.Prefix]; ok {
-		return fmt.Errorf("route %s: %w", r.Prefix, entry.ErrExists)
+	var had bool
+	if c.Table == entry.Routes {
+		_, had = e.routes[c.Route.Prefix]
+	} else {
+		_, had = e.macs[c.MAC]
 	}
-	e.routes[r.Prefix] = r
-	return nil
-}
-
-func (e *memEngine) UpdateRoute(r entry.Route) error {
-	if err := r.Check(); err != nil {
-		return err
+	switch {
+	case c.Op == entry.Create && had:
+		return &entry.KeyError{Table: "key", Key: c.Key(), Err: entry.ErrExists}
+	case (c.Op == entry.Update || c.Op == entry.Delete) && !had:
+		return &entry.KeyError{Table: "key", Key: c.Key(), Err: entry.ErrNotFound}
 	}
-	if _, ok := e.routes[r.Prefix]; !ok {
-		return fmt.Errorf("route %s: %w", r.Prefix, entry.ErrNotFound)
-	}
-	e.routes[r.Prefix] = r
-	return nil
-}
-
-func (e *memEngine) DeleteRoute(p netip.Prefix) error {
-	if _, ok := e.routes[p]; !ok {
-		return fmt.Errorf("route %s: %w", p, entry.ErrNotFound)
-	}
-	delete(e.routes, p)
-	return nil
-}
-
-func (e *memEngine) CreateMAC(m entry.MAC, ip netip.Addr) error {
-	if err := entry.CheckIP(ip); err != nil {
-		return err
-	}
-	if _, ok := e.macs[m]; ok {
-		return fmt.Errorf("MAC %s: %w", m, entry.ErrExists)
-	}
-	e.macs[m] = ip
-	return nil
-}
-
-func (e *memEngine) UpdateMAC(m entry.MAC, ip netip.Addr) error {
-	if err := entry.CheckIP(ip); err != nil {
-		return err
-	}
-	if _, ok := e.macs[m]; !ok {
-		return fmt.Errorf("MAC %s: %w", m, entry.ErrNotFound)
-	}
-	e.macs[m] = ip
-	return nil
-}
-
-func (e *memEngine) DeleteMAC(m entry.MAC) error {
-	if _, ok := e.macs[m]; !ok {
-		return fmt.Errorf("MAC %s: %w", m, entry.ErrNotFound)
-	}
-	delete(e.macs, m)
-	return nil
-}
-
-func (e *memEngine) ReplaceRoute(r entry.Route) error {
-	if err := r.Check(); err != nil {
-		return err
-	}
-	e.routes[r.Prefix] = r
-	return nil
-}
-
-func (e *memEngine) ReplaceMAC(m entry.MAC, ip netip.Addr) error {
-	if err := entry.CheckIP(ip); err != nil {
-		return err
-	}
-	e.macs[m] = ip
-	return nil
-}
-
-func (e *memEngine) Flush(routes, macs bool) error {
-	if routes {
-		clear(e.routes)
-	}
-	if macs {
-		clear(e.macs)
+	switch {
+	case c.Table == entry.Routes && c.Op == entry.Delete:
+		delete(e.routes, c.Route.Prefix)
+	case c.Table == entry.Routes:
+		e.routes[c.Route.Prefix] = c.Route
+	case c.Op == entry.Delete:
+		delete(e.macs, c.MAC)
+	default:
+		e.macs[c.MAC] = c.IP
 	}
 	return nil
 }
@@ -179,6 +132,8 @@ func (e *memEngine) Sync(ctx context.Context) error {
 	}
 	return nil
 }
+
+func (e *memEngine) SyncLocal(context.Context) error { return nil }
 
 // behindError is what a server's sync says when it times out: who is
 // behind, in rtm's words, wrapping the context's reason.

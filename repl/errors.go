@@ -89,26 +89,17 @@ type opError struct {
 func (e *opError) Error() string { return e.what + ": " + e.msg }
 func (e *opError) Unwrap() error { return e.err }
 
-// engineError phrases err, returned by the engine for the change `what`
-// on `key`: the well-known cases get a fixed wording, the others the
-// store's reason without the key it repeats.
-func engineError(what, key string, err error) error {
-	var msg string
-	var ke *entry.KeyError
+// changeError phrases the refusal of change c, by the engine or by the
+// server: "create route 10.1.1.0/24: already exists", "flush: …".
+func changeError(c entry.Change, err error) error {
+	what := c.Op.String()
 	switch {
-	case errors.Is(err, entry.ErrExists):
-		msg = "already exists"
-	case errors.Is(err, entry.ErrNotFound):
-		msg = "not found"
-	case errors.Is(err, entry.ErrReadOnly):
-		msg = err.Error() // says who refused and what would allow it
-	case errors.As(err, &ke):
-		msg = ke.Err.Error()
+	case c.Op == entry.Flush:
+		what = string(c.AppendTo(nil))
+	case c.Table == entry.MACs:
+		what += " MAC " + c.MAC.String()
 	default:
-		msg = err.Error()
+		what += " route " + c.Route.Prefix.String()
 	}
-	if key != "" {
-		what += " " + key
-	}
-	return &opError{what: what, msg: msg, err: err}
+	return &opError{what: what, msg: entry.Reason(err), err: err}
 }

@@ -18,7 +18,7 @@ func (in *Interp) expect(cmd *Command) error {
 	switch cmd.Expect.Check {
 	case CheckRoute:
 		want := "route " + string(appendRouteWant(nil, cmd.Route))
-		r, ok := in.e.GetRoute(cmd.Route.Prefix)
+		r, ok := in.engine.GetRoute(cmd.Route.Prefix)
 		if !ok {
 			return unmet(want, "no route "+cmd.Route.Prefix.String())
 		}
@@ -26,7 +26,7 @@ func (in *Interp) expect(cmd *Command) error {
 			return unmet(want, "route "+r.String())
 		}
 	case CheckNoRoute:
-		if r, ok := in.e.GetRoute(cmd.Route.Prefix); ok {
+		if r, ok := in.engine.GetRoute(cmd.Route.Prefix); ok {
 			return unmet("no route "+cmd.Route.Prefix.String(), "route "+r.String())
 		}
 	case CheckMAC:
@@ -55,11 +55,11 @@ func (in *Interp) expect(cmd *Command) error {
 		n := 0
 		switch cmd.Table {
 		case TableRoutes:
-			n = len(in.e.Routes())
+			n = len(in.engine.Routes())
 		case TableMACs:
-			n = len(in.e.MACs())
+			n = len(in.engine.MACs())
 		default:
-			clients, err := in.e.Clients()
+			clients, err := in.engine.Clients()
 			if err != nil {
 				return fmt.Errorf("expect: %w", err)
 			}
@@ -91,7 +91,7 @@ func count(n int, t Table) string {
 
 // lookup tells "absent" from a failure to read.
 func (in *Interp) lookup(m entry.MAC) (ip netip.Addr, found bool, err error) {
-	ip, err = in.e.LookupMAC(m)
+	ip, err = in.engine.LookupMAC(m)
 	switch {
 	case err == nil:
 		return ip, true, nil
@@ -128,20 +128,21 @@ func (in *Interp) expectError(exp *Expectation) error {
 
 // state describes what a change touches, to compare before and after it.
 func (in *Interp) state(cmd *Command) (string, error) {
+	c := &cmd.Change
 	switch {
-	case cmd.Kind == KindFlush:
-		return count(len(in.e.Routes()), TableRoutes) + " and " + count(len(in.e.MACs()), TableMACs), nil
 	case !cmd.IsWrite():
 		return "", nil
-	case cmd.Table == TableRoutes:
-		if r, ok := in.e.GetRoute(cmd.Route.Prefix); ok {
+	case c.Op == entry.Flush:
+		return count(len(in.engine.Routes()), TableRoutes) + " and " + count(len(in.engine.MACs()), TableMACs), nil
+	case c.Table == entry.Routes:
+		if r, ok := in.engine.GetRoute(c.Route.Prefix); ok {
 			return "route " + r.String(), nil
 		}
-		return "no route " + cmd.Route.Prefix.String(), nil
+		return "no route " + c.Route.Prefix.String(), nil
 	}
-	ip, found, err := in.lookup(cmd.MAC)
+	ip, found, err := in.lookup(c.MAC)
 	if err != nil || !found {
-		return "no mac " + cmd.MAC.String(), err
+		return "no mac " + c.MAC.String(), err
 	}
-	return "mac " + cmd.MAC.String() + " " + ip.String(), nil
+	return "mac " + c.MAC.String() + " " + ip.String(), nil
 }

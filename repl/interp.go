@@ -34,24 +34,21 @@ type Options struct {
 }
 
 // Interp runs commands against an engine and writes their results to an
-// io.Writer. It is used by one goroutine at a time; only its Console is
-// for concurrent use.
+// io.Writer. It is used by one goroutine at a time; only Interrupt and its
+// Console are for concurrent use.
 type Interp struct {
-	e       Tables
-	c       Changer // the engine changes the tables itself (the server)
-	r       Remote  // or the server does (a client); neither: refused
+	engine  Tables
+	changer Changer    // the engine applies changes itself (the server)
+	fw      *forwarder // or the server does (a client); neither: refused
 	out     io.Writer
 	buf     []byte // results not yet written; flushed a line at a time
 	opts    Options
-	p       parser
+	parser  parser
 	frames  []frame // the files and streams being replayed, innermost last
 	sources Sources // the files among them, to refuse cycles
 	prog    progress
-
-	// Interrupt may come from another goroutine (a signal handler).
-	interrupted atomic.Bool
-	cancelMu    sync.Mutex
-	cancel      context.CancelFunc // of the sync wait in progress
+	stop    interrupter
+	here    Location // where the line that runs was read
 
 	// busy is held while a stream is being run, except while its reader
 	// waits for input: by then every answer has been written. Quiesce
@@ -59,25 +56,13 @@ type Interp struct {
 	busy   sync.Mutex
 	failed atomic.Int64 // lines that failed in replays, for the exit status
 
-	fw       forwarding // a client's changes in flight to the server
-	batching bool       // a stream is replayed: changes may go in batches
-
-	// RunRemote's lines parsed ahead, and their MACs; reused.
-	ahead     []parsedLine
-	aheadMACs [replayAhead]entry.MAC
+	batching bool // a stream is replayed: a client's changes may go in batches
 }
 
 // Interrupt stops the command that is running: a sync stops waiting, a
 // replay stops before its next line; either returns ErrInterrupted. The
 // prompt uses it for Ctrl-C while a command runs. Safe for concurrent use.
-func (in *Interp) Interrupt() {
-	in.interrupted.Store(true)
-	in.cancelMu.Lock()
-	if in.cancel != nil {
-		in.cancel()
-	}
-	in.cancelMu.Unlock()
-}
+func (in *Interp) Interrupt() { in.stop.Interrupt() }
 
 // frame is one file or stream being replayed.
 type frame struct {
@@ -86,7 +71,8 @@ type frame struct {
 }
 
 // NewInterp returns an interpreter over e writing results to out (nil:
-// os.Stdout). Changes are made if e is also a Changer, else refused.
+// os.Stdout). Changes are applied if e is a Changer, sent to the server if
+// it is a Remote, else refused.
 func NewInterp(e Tables, out io.Writer, opts Options) *Interp {
 	if opts.Stderr == nil {
 		opts.Stderr = os.Stderr
@@ -100,10 +86,10 @@ func NewInterp(e Tables, out io.Writer, opts Options) *Interp {
 	if out == nil {
 		out = os.Stdout
 	}
-	in := &Interp{e: e, out: out, opts: opts}
-	in.c, _ = e.(Changer)
-	if in.c == nil {
-		in.r, _ = e.(Remote)
+	in := &Interp{engine: e, out: out, opts: opts}
+	in.changer, _ = e.(Changer)
+	if r, ok := e.(Remote); ok && in.changer == nil {
+		in.fw = &forwarder{remote: r, stop: &in.stop, keepGoing: opts.KeepGoing, report: in.report}
 	}
 	in.prog.init(opts.Stderr)
 	return in
@@ -142,6 +128,7 @@ func (in *Interp) write(n int) error {
 // being replayed, else from the current directory.
 func (in *Interp) Exec(cmd *Command) error {
 	in.newEpoch()
+	in.here = Location{}
 	err := in.exec(cmd)
 	if ferr := in.flush(); err == nil {
 		err = ferr
@@ -153,14 +140,14 @@ func (in *Interp) exec(cmd *Command) error {
 	switch cmd.Kind {
 	case KindNone:
 		return nil
-	case KindCreate, KindUpdate, KindDelete, KindReplace:
-		return in.change(cmd)
+	case KindChange:
+		return in.change(cmd.Change)
 	case KindShow:
 		return in.show(cmd)
 	case KindLookup:
-		ip, err := in.e.LookupMAC(cmd.MAC)
+		ip, err := in.engine.LookupMAC(cmd.MAC)
 		if err != nil {
-			return engineError("lookup", cmd.MAC.String(), err)
+			return &opError{what: "lookup " + cmd.MAC.String(), msg: entry.Reason(err), err: err}
 		}
 		if cmd.JSON {
 			in.buf = append(appendMACJSON(in.buf, cmd.MAC, ip), '\n')
@@ -169,7 +156,7 @@ func (in *Interp) exec(cmd *Command) error {
 		in.buf = appendMACLine(in.buf, cmd.MAC, ip)
 		return nil
 	case KindRoute:
-		r, ok := in.e.MatchRoute(cmd.IP)
+		r, ok := in.engine.MatchRoute(cmd.IP)
 		if !ok {
 			return fmt.Errorf("route %s: no matching route", cmd.IP)
 		}
@@ -179,21 +166,10 @@ func (in *Interp) exec(cmd *Command) error {
 		}
 		in.buf = append(r.AppendTo(in.buf), '\n')
 		return nil
-	case KindFlush:
-		if in.r != nil {
-			return in.remoteChange(cmd)
-		}
-		if in.c == nil {
-			return engineError(cmd.String(), "", errReadOnly)
-		}
-		if err := in.c.Flush(cmd.Table != TableMACs, cmd.Table != TableRoutes); err != nil {
-			return engineError(cmd.String(), "", err)
-		}
-		return nil
 	case KindSource:
 		return in.source(cmd.Arg)
 	case KindSync:
-		return in.sync(cmd.Timeout)
+		return in.sync(cmd.Local, cmd.Timeout)
 	case KindExpect:
 		return in.expect(cmd)
 	case KindHelp:
@@ -207,68 +183,55 @@ func (in *Interp) exec(cmd *Command) error {
 	return fmt.Errorf("command kind %d not runnable", cmd.Kind)
 }
 
-// change runs C/U/D. The engine enforces exists/not-found; the messages
-// are phrased here, only on failure, so the success path does not format.
-func (in *Interp) change(cmd *Command) error {
-	if in.r != nil {
-		return in.remoteChange(cmd)
+// change makes one change: through the engine, through the server, or
+// not at all. The engine enforces exists and not found; the messages are
+// phrased here, only on failure, so the success path does not format.
+func (in *Interp) change(c entry.Change) error {
+	switch {
+	case in.fw != nil:
+		return in.fw.one(in.here, c)
+	case in.changer == nil:
+		return changeError(c, errReadOnly)
 	}
-	err := errReadOnly
-	if cmd.Table == TableRoutes {
-		if in.c != nil {
-			switch cmd.Kind {
-			case KindCreate:
-				err = in.c.CreateRoute(cmd.Route)
-			case KindUpdate:
-				err = in.c.UpdateRoute(cmd.Route)
-			case KindReplace:
-				err = in.c.ReplaceRoute(cmd.Route)
-			default:
-				err = in.c.DeleteRoute(cmd.Route.Prefix)
-			}
-		}
-		if err != nil {
-			return engineError(opNames[cmd.Kind]+" route", cmd.Route.Prefix.String(), err)
-		}
-		return nil
-	}
-	if in.c != nil {
-		switch cmd.Kind {
-		case KindCreate:
-			err = in.c.CreateMAC(cmd.MAC, cmd.IP)
-		case KindUpdate:
-			err = in.c.UpdateMAC(cmd.MAC, cmd.IP)
-		case KindReplace:
-			err = in.c.ReplaceMAC(cmd.MAC, cmd.IP)
-		default:
-			err = in.c.DeleteMAC(cmd.MAC)
-		}
-	}
-	if err != nil {
-		return engineError(opNames[cmd.Kind]+" MAC", cmd.MAC.String(), err)
+	if err := in.changer.Apply(c); err != nil {
+		return changeError(c, err)
 	}
 	return nil
 }
 
-func (in *Interp) sync(timeout time.Duration) error {
+// newEpoch starts a new replay or a new line at the prompt.
+func (in *Interp) newEpoch() {
+	if in.fw != nil {
+		in.fw.newEpoch()
+	}
+}
+
+// settle waits until every change a client sent has been answered and
+// has reached its own tables; nothing at the server.
+func (in *Interp) settle() error {
+	if in.fw == nil {
+		return nil
+	}
+	return in.fw.settle()
+}
+
+// sync waits until every client has applied every change made so far
+// (local: until this process's copy has); a client asks the server.
+func (in *Interp) sync(local bool, timeout time.Duration) error {
 	if timeout <= 0 {
 		timeout = in.opts.SyncTimeout
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	in.cancelMu.Lock()
-	in.cancel = cancel
-	in.cancelMu.Unlock()
-	defer func() {
-		in.cancelMu.Lock()
-		in.cancel = nil
-		in.cancelMu.Unlock()
-	}()
-	if in.interrupted.Load() {
+	ctx, done := in.stop.wait(timeout)
+	defer done()
+	if in.stop.stopped() {
 		return ErrInterrupted
 	}
-	if err := in.e.Sync(ctx); err != nil {
-		if in.interrupted.Load() {
+	wait := in.engine.Sync
+	if local {
+		wait = in.engine.SyncLocal
+	}
+	if err := wait(ctx); err != nil {
+		if in.stop.stopped() {
 			return ErrInterrupted
 		}
 		if errors.Is(err, context.DeadlineExceeded) {
@@ -293,47 +256,26 @@ func (in *Interp) RunLine(loc Location, line []byte) error {
 }
 
 func (in *Interp) runLine(loc Location, line []byte, cmd *Command) error {
-	if t := in.forwardable(line); t != nil {
-		return in.forwardLine(loc, t)
-	}
-	return in.runParsed(loc, cmd, in.p.parseInto(line, cmd))
-}
-
-// forwardable returns the change a client sends to the server as it is
-// written (the server parses it, and refuses it in the same words,
-// anyway), or nil for a line the client runs itself.
-func (in *Interp) forwardable(line []byte) []byte {
-	if !in.batching || in.r == nil {
-		return nil
-	}
-	t := trimSpace(stripComment(line))
-	if len(t) == 0 || len(t) > maxForwarded {
-		return nil
-	}
-	if _, _, ok := cutOp(t); !ok {
-		return nil
-	}
-	return t
+	return in.runParsed(loc, cmd, in.parser.parseInto(line, cmd))
 }
 
 // runParsed runs a line parsed into cmd, or reports perr, the error that
-// parsing it gave.
+// parsing it gave. A client replaying a stream sends its changes in
+// batches; anything else waits for the changes sent before it.
 func (in *Interp) runParsed(loc Location, cmd *Command, perr error) error {
-	if err := perr; err != nil {
-		// A change sent before this line that failed comes first.
-		if serr := in.settle(); serr != nil {
-			return serr
-		}
-		return &LineError{File: loc.File, Line: loc.Line, Err: err}
-	}
-	if cmd.Kind == KindNone {
+	if perr == nil && cmd.Kind == KindNone {
 		return nil
 	}
-	if in.batching && in.r != nil && cmd.IsWrite() {
-		return in.forward(loc, cmd)
+	if perr == nil && in.batching && in.fw != nil && cmd.Kind == KindChange {
+		return in.fw.add(loc, cmd.Change)
 	}
+	// A change sent before this line that failed comes first.
 	if err := in.settle(); err != nil {
 		return err
 	}
+	if perr != nil {
+		return &LineError{File: loc.File, Line: loc.Line, Err: perr}
+	}
+	in.here = loc
 	return at(loc, in.exec(cmd))
 }

@@ -81,17 +81,8 @@ func parseMACChange(line []byte, cmd *Command) bool {
 	if len(line) < 2+macLen || line[1] != ',' || (line[4] != ':' && line[4] != '-') {
 		return false
 	}
-	var k Kind
-	switch line[0] | 0x20 {
-	case 'c':
-		k = KindCreate
-	case 'u':
-		k = KindUpdate
-	case 'r':
-		k = KindReplace
-	case 'd':
-		k = KindDelete
-	default:
+	op := opOf(line[0])
+	if op == 0 {
 		return false
 	}
 	m, err := entry.ParseMACBytes(line[2 : 2+macLen])
@@ -99,11 +90,11 @@ func parseMACChange(line []byte, cmd *Command) bool {
 		return false
 	}
 	rest := line[2+macLen:]
-	if k == KindDelete {
+	if op == entry.Delete {
 		if len(rest) != 0 {
 			return false
 		}
-		*cmd = Command{Kind: k, Table: TableMACs, MAC: m}
+		*cmd = Command{Kind: KindChange, Change: entry.MACChange(op, m, netip.Addr{})}
 		return true
 	}
 	if len(rest) < 2 || rest[0] != ',' {
@@ -114,8 +105,23 @@ func parseMACChange(line []byte, cmd *Command) bool {
 	if !ok {
 		return false
 	}
-	*cmd = Command{Kind: k, Table: TableMACs, MAC: m, IP: ip}
+	*cmd = Command{Kind: KindChange, Change: entry.MACChange(op, m, ip)}
 	return true
+}
+
+// opOf is the op of a change's letter, either case; 0 for another.
+func opOf(letter byte) entry.Op {
+	switch letter | 0x20 {
+	case 'c':
+		return entry.Create
+	case 'u':
+		return entry.Update
+	case 'd':
+		return entry.Delete
+	case 'r':
+		return entry.Replace
+	}
+	return 0
 }
 
 // parseLine is the parser of every line, which parseMACChange shortens
@@ -208,57 +214,48 @@ func splitFields(b []byte, f *[maxFields][]byte) int {
 	}
 }
 
-var (
-	opNames  = [...]string{KindCreate: "create", KindUpdate: "update", KindDelete: "delete", KindReplace: "replace"}
-	routeOps = [...]string{KindCreate: "create route", KindUpdate: "update route", KindDelete: "delete route", KindReplace: "replace route"}
-)
-
 // parseChange parses the data of a change into cmd, which is zero.
-func (p *parser) parseChange(op byte, data []byte, cmd *Command) error {
-	switch op | 0x20 {
-	case 'c':
-		cmd.Kind = KindCreate
-	case 'u':
-		cmd.Kind = KindUpdate
-	case 'd':
-		cmd.Kind = KindDelete
-	case 'r':
-		cmd.Kind = KindReplace
-	default:
-		return fmt.Errorf("unknown op %q: want C (create), U (update), D (delete) or R (replace), as in C,10.1.1.0/24,192.168.1.1,eth0", string(rune(op)))
+func (p *parser) parseChange(letter byte, data []byte, cmd *Command) error {
+	op := opOf(letter)
+	if op == 0 {
+		return fmt.Errorf("unknown op %q: want C (create), U (update), D (delete) or R (replace), as in C,10.1.1.0/24,192.168.1.1,eth0", string(rune(letter)))
 	}
 	var f [maxFields][]byte
 	n := splitFields(data, &f)
 	key := f[0]
 	switch {
 	case len(key) == 0:
-		k := cmd.Kind
-		*cmd = Command{}
-		return fmt.Errorf("%s: missing key; want %s or %s", opNames[k], usage(k, TableRoutes), usage(k, TableMACs))
+		return fmt.Errorf("%s: missing key; want %s or %s", op, usage(op, entry.Routes), usage(op, entry.MACs))
 	case bytes.IndexByte(key, '/') >= 0:
-		cmd.Table = TableRoutes
-		return p.parseRoute(cmd, f[:n])
+		c := entry.Change{Op: op, Table: entry.Routes}
+		if err := p.parseRoute(&c, f[:n]); err != nil {
+			return err
+		}
+		*cmd = Command{Kind: KindChange, Change: c}
+		return nil
 	}
 	m, err := entry.ParseMACBytes(key)
 	if err != nil {
-		k := cmd.Kind
-		*cmd = Command{}
-		return badKey(k, key, err)
+		return badKey(op, key, err)
 	}
-	cmd.Table, cmd.MAC = TableMACs, m
-	return parseMACData(cmd, f[:n])
+	c := entry.MACChange(op, m, netip.Addr{})
+	if err := parseMACData(&c, f[:n]); err != nil {
+		return err
+	}
+	*cmd = Command{Kind: KindChange, Change: c}
+	return nil
 }
 
 // badKey explains a key that is neither a prefix nor a MAC, guessing from
 // its shape which one was meant.
-func badKey(k Kind, key []byte, macErr error) error {
+func badKey(op entry.Op, key []byte, macErr error) error {
 	if _, err := netip.ParseAddr(string(key)); err == nil {
-		return fmt.Errorf("%s route: %s has no prefix length; want a prefix such as %s/%d", opNames[k], entry.QuoteInput(key), key, hostBits(key))
+		return fmt.Errorf("%s route: %s has no prefix length; want a prefix such as %s/%d", op, entry.QuoteInput(key), key, hostBits(key))
 	}
 	if looksLikeMAC(key) {
-		return fmt.Errorf("%s MAC: %w", opNames[k], macErr)
+		return fmt.Errorf("%s MAC: %w", op, macErr)
 	}
-	return fmt.Errorf("%s: key %s is neither a prefix (10.1.1.0/24, 2001:db8::/32) nor a MAC (00:1a:2b:3c:4d:5e)", opNames[k], entry.QuoteInput(key))
+	return fmt.Errorf("%s: key %s is neither a prefix (10.1.1.0/24, 2001:db8::/32) nor a MAC (00:1a:2b:3c:4d:5e)", op, entry.QuoteInput(key))
 }
 
 func hostBits(addr []byte) int {
@@ -281,14 +278,14 @@ func looksLikeMAC(b []byte) bool {
 }
 
 // usage is the syntax of a change, with an example, for error messages.
-func usage(k Kind, t Table) string {
-	op := opLetters[k : k+1]
+func usage(o entry.Op, t entry.Table) string {
+	op := string(o.Letter())
 	switch {
-	case t == TableRoutes && k == KindDelete:
+	case t == entry.Routes && o == entry.Delete:
 		return "D,PREFIX as in D,10.1.1.0/24"
-	case t == TableRoutes:
+	case t == entry.Routes:
 		return op + ",PREFIX,GATEWAY,DEV as in " + op + ",10.1.1.0/24,192.168.1.1,eth0"
-	case k == KindDelete:
+	case o == entry.Delete:
 		return "D,MAC as in D,00:1a:2b:3c:4d:5e"
 	}
 	return op + ",MAC,IP as in " + op + ",00:1a:2b:3c:4d:5e,10.1.1.7"
@@ -297,20 +294,25 @@ func usage(k Kind, t Table) string {
 var routeFields = [...]string{"PREFIX", "GATEWAY", "DEV"}
 
 // fieldCount checks that a change has exactly want fields, none empty.
-func fieldCount(k Kind, t Table, f [][]byte, want int, names []string) error {
+func fieldCount(c *entry.Change, f [][]byte, want int, names []string) error {
 	for i := 1; i < want; i++ {
 		if i >= len(f) || len(f[i]) == 0 {
-			return fmt.Errorf("missing %s; want %s", names[i], usage(k, t))
+			return fmt.Errorf("missing %s; want %s", names[i], usage(c.Op, c.Table))
 		}
 	}
 	if len(f) > want {
-		return fmt.Errorf("unexpected field %s after %s; want %s", entry.QuoteInput(f[want]), names[want-1], usage(k, t))
+		return fmt.Errorf("unexpected field %s after %s; want %s", entry.QuoteInput(f[want]), names[want-1], usage(c.Op, c.Table))
 	}
 	return nil
 }
 
-func (p *parser) parseRoute(cmd *Command, f [][]byte) error {
-	what := routeOps[cmd.Kind]
+// routeOps name the route changes in messages, without building a string
+// on the success path.
+var routeOps = [...]string{entry.Create: "create route", entry.Update: "update route", entry.Delete: "delete route", entry.Replace: "replace route"}
+
+// parseRoute reads a route change's fields into c.
+func (p *parser) parseRoute(c *entry.Change, f [][]byte) error {
+	what := routeOps[c.Op]
 	pfx, err := parsePrefix(f[0])
 	if err != nil {
 		return fmt.Errorf("%s: bad %w", what, err)
@@ -318,15 +320,15 @@ func (p *parser) parseRoute(cmd *Command, f [][]byte) error {
 	if err := entry.CheckPrefix(pfx); err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
-	cmd.Route.Prefix = pfx
+	c.Route.Prefix = pfx
 	want := 3
-	if cmd.Kind == KindDelete {
+	if c.Op == entry.Delete {
 		want = 1
 	}
-	if err := fieldCount(cmd.Kind, TableRoutes, f, want, routeFields[:]); err != nil {
+	if err := fieldCount(c, f, want, routeFields[:]); err != nil {
 		return fmt.Errorf("%s %s: %w", what, pfx, err)
 	}
-	if cmd.Kind == KindDelete {
+	if c.Op == entry.Delete {
 		return nil
 	}
 	var gw netip.Addr // "-": none, a connected route
@@ -345,21 +347,22 @@ func (p *parser) parseRoute(cmd *Command, f [][]byte) error {
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", what, pfx, err)
 	}
-	cmd.Route.Gateway, cmd.Route.Dev = gw, dev
+	c.Route.Gateway, c.Route.Dev = gw, dev
 	return nil
 }
 
 var macFields = [...]string{"MAC", "IP"}
 
-func parseMACData(cmd *Command, f [][]byte) error {
+// parseMACData reads a MAC change's fields after the key into c.
+func parseMACData(c *entry.Change, f [][]byte) error {
 	want := 2
-	if cmd.Kind == KindDelete {
+	if c.Op == entry.Delete {
 		want = 1
 	}
-	if err := fieldCount(cmd.Kind, TableMACs, f, want, macFields[:]); err != nil {
-		return fmt.Errorf("%s MAC %s: %w", opNames[cmd.Kind], cmd.MAC, err)
+	if err := fieldCount(c, f, want, macFields[:]); err != nil {
+		return fmt.Errorf("%s MAC %s: %w", c.Op, c.MAC, err)
 	}
-	if cmd.Kind == KindDelete {
+	if c.Op == entry.Delete {
 		return nil
 	}
 	ip, err := parseAddr(f[1])
@@ -369,8 +372,8 @@ func parseMACData(cmd *Command, f [][]byte) error {
 		err = fmt.Errorf("%w %w", entry.ErrBadIP, err)
 	}
 	if err != nil {
-		return fmt.Errorf("%s MAC %s: %w", opNames[cmd.Kind], cmd.MAC, err)
+		return fmt.Errorf("%s MAC %s: %w", c.Op, c.MAC, err)
 	}
-	cmd.IP = ip
+	c.IP = ip
 	return nil
 }

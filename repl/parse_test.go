@@ -3,9 +3,10 @@ package repl
 import (
 	"errors"
 	"net/netip"
-	"rtm/store/entry"
 	"testing"
 	"time"
+
+	"rtm/store/entry"
 )
 
 // TestParseCanonical: every command parses, and prints back in canonical
@@ -97,19 +98,23 @@ func TestParseFields(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := entry.Route{Prefix: netip.MustParsePrefix("2001:db8:1::/48"), Gateway: netip.MustParseAddr("2001:db8::1"), Dev: "eth1"}
-	if cmd.Kind != KindCreate || cmd.Table != TableRoutes || cmd.Route != want {
+	if cmd.Kind != KindChange || cmd.Change != entry.RouteChange(entry.Create, want) {
 		t.Errorf("got %+v", cmd)
 	}
 	cmd, err = Parse([]byte("u,aabb.ccdd.eeff,10.1.1.8"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cmd.Kind != KindUpdate || cmd.Table != TableMACs || cmd.MAC != (entry.MAC{0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff}) || cmd.IP != netip.MustParseAddr("10.1.1.8") {
+	if cmd.Kind != KindChange || cmd.Change != entry.MACChange(entry.Update, entry.MAC{0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff}, netip.MustParseAddr("10.1.1.8")) {
 		t.Errorf("got %+v", cmd)
 	}
 	cmd, err = Parse([]byte("sync 250ms"))
-	if err != nil || cmd.Kind != KindSync || cmd.Timeout != 250*time.Millisecond {
+	if err != nil || cmd.Kind != KindSync || cmd.Timeout != 250*time.Millisecond || cmd.Local {
 		t.Errorf("sync 250ms: %+v, %v", cmd, err)
+	}
+	cmd, err = Parse([]byte("SYNC Local 2s"))
+	if err != nil || cmd.Kind != KindSync || cmd.Timeout != 2*time.Second || !cmd.Local || cmd.String() != "sync local 2s" {
+		t.Errorf("sync local 2s: %+v, %v", cmd, err)
 	}
 	cmd, err = Parse([]byte("expect count macs 5"))
 	if err != nil || cmd.Expect.Check != CheckCount || cmd.Expect.Count != 5 || cmd.Table != TableMACs {
@@ -185,8 +190,8 @@ func TestParseErrors(t *testing.T) {
 		{"flush x", `flush: unknown table "x"; want flush [routes|macs]`},
 		{"source", "source: want exactly one FILE (quote a name with spaces)"},
 		{`source "a.rtm`, `unterminated quote in "\"a.rtm"`},
-		{"sync 1x", `sync: bad timeout "1x"; want sync [TIMEOUT] as in sync 5s`},
-		{"sync -1s", `sync: timeout "-1s" must be positive; want sync [TIMEOUT] as in sync 5s`},
+		{"sync 1x", `sync: bad timeout "1x"; want sync [local] [TIMEOUT] as in sync 5s`},
+		{"sync -1s", `sync: timeout "-1s" must be positive; want sync [local] [TIMEOUT] as in sync 5s`},
 		{"help foo", `help: no command "foo"; type help for the list`},
 		{"quit now", `quit: takes no arguments, got "now"`},
 		{"expect", "expect: " + expectUsage},

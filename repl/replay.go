@@ -130,9 +130,7 @@ const replayAhead = 16
 type parsedLine struct {
 	loc Location
 	cmd Command
-	err error  // the parse's
-	fwd []byte // a change a client forwards unparsed (forwardable), else nil
-	buf []byte // fwd's storage, reused
+	err error // the parse's
 }
 
 // runStream replays r line by line. Lines are parsed in the reader's
@@ -150,13 +148,18 @@ func (in *Interp) runStream(name string, r io.Reader) error {
 		long      []byte
 		loc       = Location{File: name}
 		failed    int
-		pf, fetch = in.e.(Prefetcher)
+		pf, fetch = in.engine.(Prefetcher)
 	)
 	// A client's changes go in batches until the stream ends or would
 	// wait; their failures count in this stream's.
-	savedBatching, savedFailed := in.batching, in.fw.failed
-	in.batching, in.fw.failed = true, &failed
-	defer func() { in.batching, in.fw.failed = savedBatching, savedFailed }()
+	savedBatching := in.batching
+	in.batching = true
+	defer func() { in.batching = savedBatching }()
+	if in.fw != nil {
+		savedFailed := in.fw.failed
+		in.fw.failed = &failed
+		defer func() { in.fw.failed = savedFailed }()
+	}
 	// read parses the next line into ahead[n]; false if there was none.
 	read := func() bool {
 		var line []byte
@@ -180,13 +183,8 @@ func (in *Interp) runStream(name string, r io.Reader) error {
 			line = bytes.TrimPrefix(line, utf8BOM)
 		}
 		p := &ahead[n]
-		p.loc, p.fwd = loc, nil
-		if t := in.forwardable(line); t != nil {
-			p.buf = append(p.buf[:0], t...)
-			p.fwd = p.buf
-		} else {
-			p.err = in.p.parseInto(line, &p.cmd)
-		}
+		p.loc = loc
+		p.err = in.parser.parseInto(line, &p.cmd)
 		n++
 		return true
 	}
@@ -205,15 +203,10 @@ func (in *Interp) runStream(name string, r io.Reader) error {
 		if next < n {
 			p := &ahead[next]
 			next++
-			if in.interrupted.Load() {
+			if in.stop.stopped() {
 				return errors.Join(in.settle(), at(p.loc, ErrInterrupted))
 			}
-			var err error
-			if p.fwd != nil {
-				err = in.forwardLine(p.loc, p.fwd)
-			} else {
-				err = in.runParsed(p.loc, &p.cmd, p.err)
-			}
+			err := in.runParsed(p.loc, &p.cmd, p.err)
 			if err == nil {
 				if next < n || lineWaiting(br) {
 					err = in.emit()
@@ -254,8 +247,8 @@ func (in *Interp) runStream(name string, r io.Reader) error {
 // prefetch tells pf the MACs that the changes among lines will look up.
 func prefetch(pf Prefetcher, lines []parsedLine, macs []entry.MAC) {
 	for i := range lines {
-		if c := &lines[i].cmd; lines[i].fwd == nil && c.Table == TableMACs && lines[i].err == nil && c.IsWrite() {
-			macs = append(macs, c.MAC)
+		if c := &lines[i].cmd; lines[i].err == nil && c.Kind == KindChange && c.Change.Table == entry.MACs {
+			macs = append(macs, c.Change.MAC)
 		}
 	}
 	if len(macs) > 1 {

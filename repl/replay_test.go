@@ -1,15 +1,14 @@
 package repl
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
-	"net/netip"
-	"rtm/store/entry"
 	"slices"
 	"strings"
 	"testing"
+
+	"rtm/store/entry"
 )
 
 // prefetchEngine is a memEngine that is a Prefetcher: it records the MACs
@@ -37,19 +36,11 @@ func (e *prefetchEngine) ran(m entry.MAC) {
 	}
 }
 
-func (e *prefetchEngine) CreateMAC(m entry.MAC, ip netip.Addr) error {
-	e.ran(m)
-	return e.memEngine.CreateMAC(m, ip)
-}
-
-func (e *prefetchEngine) UpdateMAC(m entry.MAC, ip netip.Addr) error {
-	e.ran(m)
-	return e.memEngine.UpdateMAC(m, ip)
-}
-
-func (e *prefetchEngine) DeleteMAC(m entry.MAC) error {
-	e.ran(m)
-	return e.memEngine.DeleteMAC(m)
+func (e *prefetchEngine) Apply(c entry.Change) error {
+	if c.Table == entry.MACs && c.Op != entry.Flush {
+		e.ran(c.MAC)
+	}
+	return e.memEngine.Apply(c)
 }
 
 // replayScript is the creates of MACs from to to-1, with a route and a
@@ -118,59 +109,5 @@ func TestReplayAheadStops(t *testing.T) {
 				t.Errorf("%d MACs created, want %d", len(e.macs), tc.macs)
 			}
 		})
-	}
-}
-
-// TestRunRemote: a client's request runs its changes in order at the
-// server, a group parsed and prefetched ahead; what a client runs itself
-// is refused; each line's error reaches after with its index, and
-// after's false stops the request there.
-func TestRunRemote(t *testing.T) {
-	e := &prefetchEngine{memEngine: newMemEngine(), t: t}
-	in := NewInterp(e, io.Discard, Options{Mode: "server", Stderr: io.Discard})
-	lines := replayScript(0, 40) + // 42 lines: 40 MACs, a comment, a route
-		"D,10.9.0.0/16\n" + // 42: not found
-		"show routes\n" + // 43: the client's own
-		"source x.rtm\n" + // 44: the client's own
-		"C,10.1.1.1/24,192.168.1.1,eth0\n" + // 45: host bits
-		"show info\n" + // 46: the server's to answer
-		"C,02:00:00:00:ff:ff,10.0.0.1\n" // 47
-	var out bytes.Buffer
-	var got []string
-	ran := 0
-	in.RunRemote([]byte(lines), &out, func(i int, err error) bool {
-		if i != ran {
-			t.Errorf("after(%d), want line %d", i, ran)
-		}
-		ran++
-		if err != nil {
-			got = append(got, fmt.Sprintf("%d: %v", i, err))
-		}
-		return true
-	})
-	want := []string{
-		"42: delete route 10.9.0.0/16: not found",
-		"43: show routes: a client runs this itself; it asks the server only for changes, show clients and show info",
-		"44: source x.rtm: a client runs this itself; it asks the server only for changes, show clients and show info",
-		"45: create route: bad prefix 10.1.1.1/24: host bits set (did you mean 10.1.1.0/24?)",
-	}
-	if ran != 48 || !slices.Equal(got, want) {
-		t.Errorf("ran %d lines, failures:\n%s\nwant 48 and:\n%s", ran, strings.Join(got, "\n"), strings.Join(want, "\n"))
-	}
-	if len(e.macs) != 41 || len(e.routes) != 1 || len(e.fetched) != 41 {
-		t.Errorf("%d MACs, %d routes, %d prefetched; want 41, 1, 41", len(e.macs), len(e.routes), len(e.fetched))
-	}
-	if !strings.Contains(out.String(), "\nmacs      40 of ") { // before line 47
-
-		t.Errorf("show info output %q", out.String())
-	}
-
-	// after's false stops the request: nothing after that line runs
-	// (lines 0 to 19 are 18 MACs, a comment and a route).
-	e2 := &prefetchEngine{memEngine: newMemEngine(), t: t}
-	in2 := NewInterp(e2, io.Discard, Options{Mode: "server", Stderr: io.Discard})
-	in2.RunRemote([]byte(replayScript(0, 30)), io.Discard, func(i int, err error) bool { return i < 19 })
-	if len(e2.macs) != 18 || len(e2.routes) != 1 {
-		t.Errorf("stopped after line 19: %d MACs and %d routes made, want 18 and 1", len(e2.macs), len(e2.routes))
 	}
 }

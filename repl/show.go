@@ -36,7 +36,7 @@ func (in *Interp) showRoutes(cmd *Command) error {
 	if js && !cmd.Count {
 		in.buf = append(in.buf, '[')
 	}
-	for _, r := range in.e.Routes() {
+	for _, r := range in.engine.Routes() {
 		if cmd.Filter != nil && !cmd.Filter.MatchRoute(r) {
 			continue
 		}
@@ -79,11 +79,11 @@ func (in *Interp) showMACs(cmd *Command) error {
 	if js && !cmd.Count {
 		in.buf = append(in.buf, '[')
 	}
-	for _, m := range in.e.MACs() {
+	for _, m := range in.engine.MACs() {
 		if cmd.Filter != nil && !cmd.Filter.MatchMAC(m) {
 			continue
 		}
-		ip, err := in.e.LookupMAC(m)
+		ip, err := in.engine.LookupMAC(m)
 		if errors.Is(err, entry.ErrNotFound) {
 			continue
 		}
@@ -113,25 +113,21 @@ func (in *Interp) showMACs(cmd *Command) error {
 // (a MAC's address may need its route when the tables are installed into
 // a kernel), then the MACs, each a create.
 func (in *Interp) dump() error {
-	cmd := Command{Kind: KindCreate, Table: TableRoutes}
-	for _, r := range in.e.Routes() {
-		cmd.Route = r
-		in.buf = append(cmd.AppendTo(in.buf), '\n')
+	for _, r := range in.engine.Routes() {
+		in.buf = append(entry.RouteChange(entry.Create, r).AppendTo(in.buf), '\n')
 		if err := in.emit(); err != nil {
 			return err
 		}
 	}
-	cmd.Table = TableMACs
-	for _, m := range in.e.MACs() {
-		ip, err := in.e.LookupMAC(m)
+	for _, m := range in.engine.MACs() {
+		ip, err := in.engine.LookupMAC(m)
 		if errors.Is(err, entry.ErrNotFound) {
 			continue // deleted since the listing
 		}
 		if err != nil {
 			return fmt.Errorf("dump: %w", err)
 		}
-		cmd.MAC, cmd.IP = m, ip
-		in.buf = append(cmd.AppendTo(in.buf), '\n')
+		in.buf = append(entry.MACChange(entry.Create, m, ip).AppendTo(in.buf), '\n')
 		if err := in.emit(); err != nil {
 			return err
 		}
@@ -143,7 +139,7 @@ func (in *Interp) dump() error {
 //
 //	client-4242 id 3 pid 4242 uid 1000 state live acked 57 lag 0 changes 2 writes yes up 3m2s
 func (in *Interp) showClients(cmd *Command) error {
-	clients, err := in.e.Clients()
+	clients, err := in.engine.Clients()
 	if err != nil {
 		return fmt.Errorf("show clients: %w", err)
 	}
@@ -179,7 +175,7 @@ func yesNo(b bool) string {
 // showInfo describes the server and its store, one "name value" per
 // line; a client asks the server.
 func (in *Interp) showInfo(js bool) error {
-	info, err := in.e.Info()
+	info, err := in.engine.Info()
 	if err != nil {
 		return fmt.Errorf("show info: %w", err)
 	}
@@ -216,7 +212,7 @@ func (in *Interp) showInfo(js bool) error {
 // showStats prints "name value" lines with the values aligned; the JSON
 // form is one object, so a script reads a counter as .name.
 func (in *Interp) showStats(js bool) error {
-	stats := in.e.Stats()
+	stats := in.engine.Stats()
 	if js {
 		in.buf = append(in.buf, '{')
 		for i, s := range stats {

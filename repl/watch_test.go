@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"rtm/proto"
 	"rtm/store/entry"
 )
 
@@ -21,6 +20,16 @@ func route(s string) entry.Route {
 	return r
 }
 
+// snapshot gives w a memEngine's tables as a client gives its
+// subscribers a snapshot.
+func snapshot(w *Watcher, seq uint64, e *memEngine) {
+	var macs []entry.MACEntry
+	for _, m := range e.MACs() {
+		macs = append(macs, entry.MACEntry{MAC: m, IP: e.macs[m]})
+	}
+	w.Snapshot(seq, e.Routes(), macs)
+}
+
 // TestWatcherLines: each kind of change prints as the command that makes
 // it, with its sequence number; what cannot be replayed is a comment.
 func TestWatcherLines(t *testing.T) {
@@ -28,28 +37,21 @@ func TestWatcherLines(t *testing.T) {
 	e.routes[netip.MustParsePrefix("10.1.0.0/16")] = route("10.1.0.0/16 192.168.1.1 eth0")
 	var out bytes.Buffer
 	w := NewWatcher(&out, WatchOptions{})
-	w.Attach(e)
 	m := entry.MAC{0, 0x1a, 0x2b, 0x3c, 0x4d, 0x5e}
-	events := []proto.WatchEvent{
-		{Snapshot: true, Seq: 7},
-		{Changes: []proto.Change{
-			{Seq: 8, Record: proto.Record{Op: proto.OpRouteCreate, Route: route("192.0.2.0/24 - veth0")}},
-			{Seq: 9, Record: proto.Record{Op: proto.OpRouteUpdate, Route: route("10.1.0.0/16 192.168.1.9 eth1")}},
-			{Seq: 10, Record: proto.Record{Op: proto.OpMACCreate, MAC: m}, IP: netip.MustParseAddr("10.1.1.7")},
-			{Seq: 11, Record: proto.Record{Op: proto.OpMACUpdate, MAC: m}, IP: netip.MustParseAddr("2001:db8::7")},
-			{Seq: 12, Record: proto.Record{Op: proto.OpMACCreate, MAC: entry.MAC{2}}},
-			{Seq: 13, Record: proto.Record{Op: proto.OpMACDelete, MAC: entry.MAC{2}}},
-			{Seq: 14, Record: proto.Record{Op: proto.OpRouteDelete, Route: entry.Route{Prefix: netip.MustParsePrefix("192.0.2.0/24")}}},
-			{Seq: 15, Record: proto.Record{Op: proto.OpMACDelete, MAC: m}},
-			{Seq: 16, Record: proto.Record{Op: proto.OpFlush, Flush: proto.FlushMACs}},
-			{Seq: 17, Record: proto.Record{Op: proto.OpFlush, Flush: proto.FlushRoutes | proto.FlushMACs}},
-		}},
-	}
-	for _, ev := range events {
-		if err := w.Event(ev); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ip := netip.MustParseAddr
+	snapshot(w, 7, e)
+	w.Changes(8, []entry.Change{
+		entry.RouteChange(entry.Create, route("192.0.2.0/24 - veth0")),
+		entry.RouteChange(entry.Update, route("10.1.0.0/16 192.168.1.9 eth1")),
+		entry.MACChange(entry.Create, m, ip("10.1.1.7")),
+		entry.MACChange(entry.Update, m, ip("2001:db8::7")),
+		entry.MACChange(entry.Create, entry.MAC{2}, netip.Addr{}),
+		entry.MACChange(entry.Delete, entry.MAC{2}, netip.Addr{}),
+		entry.RouteChange(entry.Delete, entry.Route{Prefix: netip.MustParsePrefix("192.0.2.0/24")}),
+		entry.MACChange(entry.Delete, m, netip.Addr{}),
+		entry.FlushOf(entry.MACs),
+		entry.FlushOf(entry.Both),
+	})
 	want := `# snapshot: 1 routes, 0 MACs (seq 7)
 C,192.0.2.0/24,-,veth0  # seq 8
 U,10.1.0.0/16,192.168.1.9,eth1  # seq 9
@@ -67,6 +69,24 @@ flush  # seq 17
 	}
 }
 
+// TestWatcherFull: with Full the first snapshot prints as the creates
+// that rebuild it, routes first.
+func TestWatcherFull(t *testing.T) {
+	e := newMemEngine()
+	e.routes[netip.MustParsePrefix("10.1.0.0/16")] = route("10.1.0.0/16 192.168.1.1 eth0")
+	e.macs[entry.MAC{2}] = netip.MustParseAddr("10.1.1.7")
+	var out bytes.Buffer
+	w := NewWatcher(&out, WatchOptions{Full: true})
+	snapshot(w, 3, e)
+	want := `# snapshot: 1 routes, 1 MACs (seq 3)
+C,10.1.0.0/16,192.168.1.1,eth0  # seq 3: snapshot
+C,02:00:00:00:00:00,10.1.1.7  # seq 3: snapshot
+`
+	if out.String() != want {
+		t.Fatalf("full snapshot:\n%s\nwant:\n%s", out.String(), want)
+	}
+}
+
 // TestWatcherReplays: random changes, resyncs among them, watched and
 // replayed into an empty engine, give that engine the watched tables.
 func TestWatcherReplays(t *testing.T) {
@@ -74,27 +94,27 @@ func TestWatcherReplays(t *testing.T) {
 	src := newMemEngine()
 	var out bytes.Buffer
 	w := NewWatcher(&out, WatchOptions{Times: true})
-	w.Attach(src)
-	w.Event(proto.WatchEvent{Snapshot: true})
+	snapshot(w, 0, src)
 	seq := uint64(0)
 	for round := range 50 {
-		var changes []proto.Change
+		var changes []entry.Change
+		first := seq + 1
 		for range 20 {
 			seq++
 			i := rng.IntN(30)
 			p := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i), 0, 0}), 16)
 			m := entry.MAC{2, 0, 0, 0, 0, byte(i)}
 			ip := netip.AddrFrom4([4]byte{10, 9, byte(round), byte(i)})
-			c := proto.Change{Seq: seq}
+			var c entry.Change
 			switch _, has := src.routes[p]; {
 			case rng.IntN(4) == 0 && has:
 				delete(src.routes, p)
-				c.Op, c.Route = proto.OpRouteDelete, entry.Route{Prefix: p}
+				c = entry.RouteChange(entry.Delete, entry.Route{Prefix: p})
 			case rng.IntN(3) == 0:
 				r := entry.Route{Prefix: p, Dev: "eth1"}
-				c.Op, c.Route = proto.OpRouteCreate, r
+				c = entry.RouteChange(entry.Create, r)
 				if has {
-					c.Op = proto.OpRouteUpdate
+					c.Op = entry.Update
 				}
 				src.routes[p] = r
 			default:
@@ -102,11 +122,11 @@ func TestWatcherReplays(t *testing.T) {
 				switch {
 				case hasMAC && rng.IntN(3) == 0:
 					delete(src.macs, m)
-					c.Op, c.MAC = proto.OpMACDelete, m
+					c = entry.MACChange(entry.Delete, m, netip.Addr{})
 				default:
-					c.Op, c.MAC, c.IP = proto.OpMACCreate, m, ip
+					c = entry.MACChange(entry.Create, m, ip)
 					if hasMAC {
-						c.Op = proto.OpMACUpdate
+						c.Op = entry.Update
 					}
 					src.macs[m] = ip
 				}
@@ -120,10 +140,10 @@ func TestWatcherReplays(t *testing.T) {
 					src.macs[k] = netip.AddrFrom4([4]byte{192, 0, 2, byte(rng.IntN(250))})
 				}
 			}
-			w.Event(proto.WatchEvent{Snapshot: true, Seq: seq})
+			snapshot(w, seq, src)
 			continue
 		}
-		w.Event(proto.WatchEvent{Changes: changes})
+		w.Changes(first, changes)
 	}
 	dst := newMemEngine()
 	in := NewInterp(dst, &bytes.Buffer{}, Options{})
@@ -140,12 +160,11 @@ func TestWatcherReplays(t *testing.T) {
 func TestWatcherJSON(t *testing.T) {
 	var out bytes.Buffer
 	w := NewWatcher(&out, WatchOptions{JSON: true})
-	w.Attach(newMemEngine())
-	w.Event(proto.WatchEvent{Snapshot: true, Seq: 1})
-	w.Event(proto.WatchEvent{Changes: []proto.Change{
-		{Seq: 2, Record: proto.Record{Op: proto.OpRouteCreate, Route: route("192.0.2.0/24 - veth0")}},
-		{Seq: 3, Record: proto.Record{Op: proto.OpMACCreate, MAC: entry.MAC{2}}, IP: netip.MustParseAddr("192.0.2.7")},
-	}})
+	w.Snapshot(1, nil, nil)
+	w.Changes(2, []entry.Change{
+		entry.RouteChange(entry.Create, route("192.0.2.0/24 - veth0")),
+		entry.MACChange(entry.Create, entry.MAC{2}, netip.MustParseAddr("192.0.2.7")),
+	})
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	want := []map[string]any{
 		{"seq": 1.0, "event": "snapshot", "routes": 0.0, "macs": 0.0},

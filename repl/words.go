@@ -237,24 +237,32 @@ func parseRouteQuery(args []string) (Command, error) {
 func parseFlush(args []string) (Command, error) {
 	switch {
 	case len(args) == 0 || len(args) == 1 && strings.EqualFold(args[0], "all"):
-		return Command{Kind: KindFlush}, nil
+		return Command{Kind: KindChange, Change: entry.FlushOf(entry.Both)}, nil
 	case len(args) == 1:
-		if t := tableWord(args[0]); t == TableRoutes || t == TableMACs {
-			return Command{Kind: KindFlush, Table: t}, nil
+		switch tableWord(args[0]) {
+		case TableRoutes:
+			return Command{Kind: KindChange, Change: entry.FlushOf(entry.Routes)}, nil
+		case TableMACs:
+			return Command{Kind: KindChange, Change: entry.FlushOf(entry.MACs)}, nil
 		}
 	}
 	return Command{}, fmt.Errorf("flush: unknown table %s; want flush [routes|macs]", entry.QuoteInput(strings.Join(args, " ")))
 }
 
 func parseSync(args []string) (Command, error) {
+	cmd := Command{Kind: KindSync}
+	if len(args) > 0 && strings.EqualFold(args[0], "local") {
+		cmd.Local, args = true, args[1:]
+	}
 	if len(args) == 0 {
-		return Command{Kind: KindSync}, nil
+		return cmd, nil
 	}
 	d, err := parseTimeout(args)
 	if err != nil {
-		return Command{}, fmt.Errorf("sync: %w; want sync [TIMEOUT] as in sync 5s", err)
+		return Command{}, fmt.Errorf("sync: %w; want sync [local] [TIMEOUT] as in sync 5s", err)
 	}
-	return Command{Kind: KindSync, Timeout: d}, nil
+	cmd.Timeout = d
+	return cmd, nil
 }
 
 // parseTimeout takes a Go duration (500ms, 5s) or plain seconds (5, 0.5).

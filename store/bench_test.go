@@ -5,11 +5,12 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"os"
-	"rtm/store/entry"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"rtm/store/entry"
 )
 
 const benchEntries = 1_000_000

@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+
 	"rtm/store/entry"
 )
 

@@ -6,8 +6,9 @@ import (
 	"iter"
 	"math/bits"
 	"net/netip"
-	"rtm/store/entry"
 	"slices"
+
+	"rtm/store/entry"
 )
 
 // RouteTable is an in-memory routing table with longest-prefix match:

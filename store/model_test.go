@@ -4,8 +4,9 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net/netip"
-	"rtm/store/entry"
 	"testing"
+
+	"rtm/store/entry"
 )
 
 // TestModel runs random creates, updates and deletes against a Go map

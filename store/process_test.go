@@ -10,13 +10,14 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"rtm/store/entry"
 	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"rtm/store/entry"
 
 	"golang.org/x/sys/unix"
 )

@@ -3,6 +3,7 @@ package store
 import (
 	"fmt"
 	"net/netip"
+
 	"rtm/store/entry"
 )
 

@@ -7,12 +7,13 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"rtm/store/entry"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"unsafe"
+
+	"rtm/store/entry"
 )
 
 // long says whether RTM_LONG=1 asks for the long variants of the tests.

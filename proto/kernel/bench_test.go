@@ -3,10 +3,11 @@ package kernel
 import (
 	"context"
 	"fmt"
-	"rtm/store/entry"
 	"slices"
 	"testing"
 	"time"
+
+	"rtm/store/entry"
 
 	"github.com/vishvananda/netns"
 )
@@ -54,11 +55,11 @@ func BenchmarkInstall(b *testing.B) {
 					err = in.Reconcile(routes, nil)
 				} else {
 					for i := 0; i < n && err == nil; i += 1000 {
-						cs := make([]Change, 0, 1000)
+						cs := make([]entry.Change, 0, 1000)
 						for _, r := range routes[i:min(i+1000, n)] {
-							cs = append(cs, Change{Op: OpSetRoute, Route: r})
+							cs = append(cs, set(r))
 						}
-						err = in.Apply(cs)
+						err = in.Apply(cs...)
 					}
 				}
 				rtmTime := time.Since(start)

@@ -4,9 +4,10 @@ import (
 	"errors"
 	"net/netip"
 	"os"
-	"rtm/store/entry"
 	"syscall"
 	"time"
+
+	"rtm/store/entry"
 
 	"golang.org/x/sys/unix"
 )

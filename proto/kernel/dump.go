@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+
 	"rtm/store/entry"
 
 	"golang.org/x/sys/unix"

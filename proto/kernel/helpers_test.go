@@ -2,9 +2,10 @@ package kernel
 
 import (
 	"net/netip"
-	"rtm/store/entry"
 	"testing"
 	"time"
+
+	"rtm/store/entry"
 )
 
 // waitFor polls cond until it holds or the timeout passes.
@@ -42,6 +43,9 @@ func mustMAC(s string) entry.MAC {
 	}
 	return m
 }
+
+// set is the change that sets route r.
+func set(r entry.Route) entry.Change { return entry.RouteChange(entry.Replace, r) }
 
 func route(prefix, gw, dev string) entry.Route {
 	r := entry.Route{Prefix: mustPrefix(prefix), Dev: dev}

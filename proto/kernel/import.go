@@ -6,25 +6,20 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"rtm/store/entry"
 	"sync"
 	"sync/atomic"
+
+	"rtm/store/entry"
 
 	"golang.org/x/sys/unix"
 )
 
-// Sink receives what an Importer reads from the kernel. The rtm server's
-// engine implements it; the importer calls it from its Run goroutine only.
+// Sink receives what an Importer reads from the kernel: Replace and
+// Delete changes, for which entry.ErrNotFound is no failure (a key the
+// kernel dropped may be gone from rtm already). The rtm server's origin
+// "kernel" is one; the importer calls it from its Run goroutine only.
 type Sink interface {
-	// SetRoute creates or replaces the route for r.Prefix. A connected
-	// route has no Gateway (!r.Gateway.IsValid()).
-	SetRoute(r entry.Route) error
-	// DeleteRoute removes the route for p; entry.ErrNotFound is ignored.
-	DeleteRoute(p netip.Prefix) error
-	// SetMAC creates or replaces the MAC entry m -> ip.
-	SetMAC(m entry.MAC, ip netip.Addr) error
-	// DeleteMAC removes the entry of m; entry.ErrNotFound is ignored.
-	DeleteMAC(m entry.MAC) error
+	Apply(entry.Change) error
 }
 
 // ImporterOptions tune an Importer; the zero value follows table main
@@ -406,14 +401,14 @@ func (im *Importer) refreshRoute(p netip.Prefix) {
 	have, had := im.routes[p]
 	switch {
 	case ok && (!had || have != want):
-		if err := im.sink.SetRoute(want); err != nil {
+		if err := im.sink.Apply(entry.RouteChange(entry.Replace, want)); err != nil {
 			im.sinkError("set route %s: %v", want, err)
 			return
 		}
 		im.routes[p] = want
 		im.stats.inc(imRouteUpdates)
 	case !ok && had:
-		if err := im.sink.DeleteRoute(p); err != nil && !errors.Is(err, entry.ErrNotFound) {
+		if err := im.sink.Apply(entry.RouteChange(entry.Delete, entry.Route{Prefix: p})); err != nil && !errors.Is(err, entry.ErrNotFound) {
 			im.sinkError("delete route %s: %v", p, err)
 			return
 		}
@@ -431,14 +426,14 @@ func (im *Importer) refreshMAC(m entry.MAC) {
 	have, had := im.macs[m]
 	switch {
 	case ok && (!had || have != want):
-		if err := im.sink.SetMAC(m, want); err != nil {
+		if err := im.sink.Apply(entry.MACChange(entry.Replace, m, want)); err != nil {
 			im.sinkError("set MAC %s %s: %v", m, want, err)
 			return
 		}
 		im.macs[m] = want
 		im.stats.inc(imMACUpdates)
 	case !ok && had:
-		if err := im.sink.DeleteMAC(m); err != nil && !errors.Is(err, entry.ErrNotFound) {
+		if err := im.sink.Apply(entry.MACChange(entry.Delete, m, netip.Addr{})); err != nil && !errors.Is(err, entry.ErrNotFound) {
 			im.sinkError("delete MAC %s: %v", m, err)
 			return
 		}

@@ -4,9 +4,10 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
-	"rtm/store/entry"
 	"testing"
 	"time"
+
+	"rtm/store/entry"
 )
 
 // sinkHas waits until the sink holds exactly routes and macs.

@@ -59,32 +59,6 @@ func ParseTable(v string) (uint32, error) {
 	return uint32(n), nil
 }
 
-// MACEntry is one entry of rtm's MAC table.
-type MACEntry struct {
-	MAC entry.MAC
-	IP  netip.Addr
-}
-
-// Op is the kind of a Change.
-type Op uint8
-
-const (
-	OpSetRoute    Op = iota + 1 // create or replace Route
-	OpDeleteRoute               // delete the route for Route.Prefix
-	OpSetMAC                    // create or replace MAC -> IP
-	OpDeleteMAC                 // delete MAC
-	OpFlushRoutes               // delete every route
-	OpFlushMACs                 // delete every MAC entry
-)
-
-// Change is one change to rtm's tables, as a client receives it.
-type Change struct {
-	Op    Op
-	Route entry.Route // OpSetRoute; OpDeleteRoute uses Route.Prefix
-	MAC   entry.MAC   // OpSetMAC, OpDeleteMAC
-	IP    netip.Addr  // OpSetMAC
-}
-
 // Installer counters, in Stats order.
 const (
 	inRoutes           = iota // gauge: routes in the kernel with rtm's mark
@@ -250,80 +224,14 @@ func (in *Installer) key(a netip.Addr) routeKey {
 	return in.key6
 }
 
-// checkRoute validates a route without entry.Route.Check, which does not
-// yet accept connected routes (no gateway).
-func checkRoute(r entry.Route) error {
-	if err := entry.CheckPrefix(r.Prefix); err != nil {
-		return err
-	}
-	if err := entry.CheckIfName(r.Dev); err != nil {
-		return fmt.Errorf("route %s: %w", r.Prefix, err)
-	}
-	if r.Gateway.IsValid() {
-		if err := entry.CheckIP(r.Gateway); err != nil {
-			return fmt.Errorf("route %s: %w: %w", r.Prefix, entry.ErrBadGateway, err)
-		}
-		if r.Gateway.Is4() != r.Prefix.Addr().Is4() {
-			return fmt.Errorf("route %s: %w %s: address family differs", r.Prefix, entry.ErrBadGateway, r.Gateway)
-		}
-	}
-	return nil
-}
-
-func checkChange(c Change) error {
-	switch c.Op {
-	case OpSetRoute:
-		return checkRoute(c.Route)
-	case OpDeleteRoute:
-		return entry.CheckPrefix(c.Route.Prefix)
-	case OpSetMAC:
-		if err := entry.CheckIP(c.IP); err != nil {
-			return fmt.Errorf("MAC %s: %w", c.MAC, err)
-		}
-	case OpDeleteMAC, OpFlushRoutes, OpFlushMACs:
-	default:
-		return fmt.Errorf("kernel install: unknown change op %d", c.Op)
-	}
-	return nil
-}
-
-// SetRoute creates or replaces rtm's route for r.Prefix.
-func (in *Installer) SetRoute(r entry.Route) error {
-	return in.Apply([]Change{{Op: OpSetRoute, Route: r}})
-}
-
-// DeleteRoute deletes rtm's route for p.
-func (in *Installer) DeleteRoute(p netip.Prefix) error {
-	return in.Apply([]Change{{Op: OpDeleteRoute, Route: entry.Route{Prefix: p}}})
-}
-
-// SetMAC creates or replaces the MAC entry m -> ip.
-func (in *Installer) SetMAC(m entry.MAC, ip netip.Addr) error {
-	return in.Apply([]Change{{Op: OpSetMAC, MAC: m, IP: ip}})
-}
-
-// DeleteMAC deletes the MAC entry of m.
-func (in *Installer) DeleteMAC(m entry.MAC) error {
-	return in.Apply([]Change{{Op: OpDeleteMAC, MAC: m}})
-}
-
-// Flush deletes every route and/or every MAC entry of rtm's.
-func (in *Installer) Flush(routes, macs bool) error {
-	var cs []Change
-	if routes {
-		cs = append(cs, Change{Op: OpFlushRoutes})
-	}
-	if macs {
-		cs = append(cs, Change{Op: OpFlushMACs})
-	}
-	return in.Apply(cs)
-}
-
 // Apply applies changes in order to rtm's tables, then brings the kernel
-// in line in as few batches as it can. An invalid change is skipped and
-// reported in the returned error; the others are applied. Refusals by
-// the kernel are not errors: they are counted, logged and retried.
-func (in *Installer) Apply(changes []Change) error {
+// in line in as few batches as it can. Create, Update and Replace all set
+// the key; a MAC change without an address (an entry gone again before a
+// client could read it: its delete follows) is skipped. An invalid change
+// is skipped and reported in the returned error; the others are applied.
+// Refusals by the kernel are not errors: they are counted, logged and
+// retried.
+func (in *Installer) Apply(changes ...entry.Change) error {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	if in.closed {
@@ -331,33 +239,58 @@ func (in *Installer) Apply(changes []Change) error {
 	}
 	var errs []error
 	for _, c := range changes {
-		if err := checkChange(c); err != nil {
-			errs = append(errs, err)
+		if c.Table == entry.MACs && c.Op != entry.Delete && !c.IP.IsValid() {
 			continue
 		}
-		switch c.Op {
-		case OpSetRoute:
-			in.setRoute(c.Route)
-		case OpDeleteRoute:
+		if err := c.Check(); err != nil {
+			errs = append(errs, fmt.Errorf("%s %s: %w", c.Op, c.Key(), err))
+			continue
+		}
+		switch {
+		case c.Op == entry.Flush:
+			if c.Table&entry.Routes != 0 {
+				in.markAllRoutes()
+				in.routes.Clear()
+				in.markAllNeigh()
+			}
+			if c.Table&entry.MACs != 0 {
+				in.markAllNeigh()
+				clear(in.macs)
+				clear(in.ipMACs)
+				in.hosts = bart.Table[struct{}]{}
+				in.stats.set(inNeighIPConflicts, 0)
+			}
+		case c.Table == entry.Routes && c.Op == entry.Delete:
 			in.deleteRoute(c.Route.Prefix)
-		case OpSetMAC:
-			in.setMAC(c.MAC, c.IP)
-		case OpDeleteMAC:
+		case c.Table == entry.Routes:
+			in.setRoute(c.Route)
+		case c.Op == entry.Delete:
 			in.deleteMAC(c.MAC)
-		case OpFlushRoutes:
-			in.markAllRoutes()
-			in.routes.Clear()
-			in.markAllNeigh()
-		case OpFlushMACs:
-			in.markAllNeigh()
-			clear(in.macs)
-			clear(in.ipMACs)
-			in.hosts = bart.Table[struct{}]{}
-			in.stats.set(inNeighIPConflicts, 0)
+		default:
+			in.setMAC(c.MAC, c.IP)
 		}
 	}
 	in.converge()
 	return errors.Join(errs...)
+}
+
+// Snapshot and Changes make the Installer a subscriber of a client
+// (rtm client --to-kernel): the kernel follows what the client applies,
+// whole after each snapshot (Reconcile), then change by change (Apply).
+// What the kernel refuses is logged; it is retried as Apply says.
+
+// Snapshot makes the kernel equal to the tables a snapshot gave.
+func (in *Installer) Snapshot(_ uint64, routes []entry.Route, macs []entry.MACEntry) {
+	if err := in.Reconcile(routes, macs); err != nil {
+		in.logf("kernel: %v", err)
+	}
+}
+
+// Changes applies a batch of changes a client applied.
+func (in *Installer) Changes(_ uint64, cs []entry.Change) {
+	if err := in.Apply(cs...); err != nil {
+		in.logf("kernel: %v", err)
+	}
 }
 
 // Reconcile makes the kernel hold exactly routes and macs with rtm's
@@ -365,7 +298,7 @@ func (in *Installer) Apply(changes []Change) error {
 // installer or by one that died), adds what is missing, replaces what
 // differs and deletes the rest. Entries of other owners are untouched.
 // Invalid entries are skipped and reported in the returned error.
-func (in *Installer) Reconcile(routes []entry.Route, macs []MACEntry) error {
+func (in *Installer) Reconcile(routes []entry.Route, macs []entry.MACEntry) error {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	if in.closed {
@@ -380,7 +313,7 @@ func (in *Installer) Reconcile(routes []entry.Route, macs []MACEntry) error {
 	in.hosts = bart.Table[struct{}]{}
 	in.stats.set(inNeighIPConflicts, 0)
 	for _, r := range routes {
-		if err := checkRoute(r); err != nil {
+		if err := r.Check(); err != nil {
 			errs = append(errs, err)
 			continue
 		}

@@ -7,13 +7,14 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"rtm/store/entry"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"rtm/store/entry"
 )
 
 func newInstaller(t testing.TB, opt InstallerOptions) *Installer {
@@ -70,11 +71,11 @@ func TestInstall(t *testing.T) {
 		route("2001:db8:1::/48", "2001:db8::fe", "veth0"),
 		route("2001:db8::/64", "", "veth0"),
 	}
-	macs := []MACEntry{
-		{mustMAC("02:00:00:00:00:01"), mustAddr("192.0.2.10")},
-		{mustMAC("02:00:00:00:00:02"), mustAddr("203.0.113.5")},
-		{mustMAC("02:00:00:00:00:03"), mustAddr("2001:db8::10")},
-		{mustMAC("02:00:00:00:00:04"), mustAddr("198.51.100.7")}, // under a gateway route: its device
+	macs := []entry.MACEntry{
+		{MAC: mustMAC("02:00:00:00:00:01"), IP: mustAddr("192.0.2.10")},
+		{MAC: mustMAC("02:00:00:00:00:02"), IP: mustAddr("203.0.113.5")},
+		{MAC: mustMAC("02:00:00:00:00:03"), IP: mustAddr("2001:db8::10")},
+		{MAC: mustMAC("02:00:00:00:00:04"), IP: mustAddr("198.51.100.7")}, // under a gateway route: its device
 	}
 	if err := in.Reconcile(routes, macs); err != nil {
 		t.Fatal(err)
@@ -98,19 +99,19 @@ func TestInstall(t *testing.T) {
 	// A more specific route moves a neighbour to its device; a changed
 	// MAC replaces the entry; a deleted MAC and a route whose neighbours
 	// lose their cover take their entries away.
-	if err := in.SetRoute(route("203.0.113.0/28", "", "veth0")); err != nil {
+	if err := in.Apply(set(route("203.0.113.0/28", "", "veth0"))); err != nil {
 		t.Fatal(err)
 	}
 	routes = append(routes, route("203.0.113.0/28", "", "veth0"))
 	delete(neigh, "203.0.113.5 dev veth2")
 	neigh["203.0.113.5 dev veth0"] = "02:00:00:00:00:02"
 	kernelHas(t, routes, neigh)
-	if err := in.Apply([]Change{
-		{Op: OpSetMAC, MAC: mustMAC("02:00:00:00:00:01"), IP: mustAddr("192.0.2.11")},
-		{Op: OpDeleteMAC, MAC: mustMAC("02:00:00:00:00:04")},
-		{Op: OpDeleteRoute, Route: entry.Route{Prefix: mustPrefix("2001:db8::/64")}},
-		{Op: OpSetRoute, Route: route("198.51.100.0/24", "192.0.2.253", "veth0")},
-	}); err != nil {
+	if err := in.Apply([]entry.Change{
+		entry.MACChange(entry.Replace, mustMAC("02:00:00:00:00:01"), mustAddr("192.0.2.11")),
+		entry.MACChange(entry.Delete, mustMAC("02:00:00:00:00:04"), netip.Addr{}),
+		entry.RouteChange(entry.Delete, entry.Route{Prefix: mustPrefix("2001:db8::/64")}),
+		set(route("198.51.100.0/24", "192.0.2.253", "veth0")),
+	}...); err != nil {
 		t.Fatal(err)
 	}
 	routes[0] = route("198.51.100.0/24", "192.0.2.253", "veth0")
@@ -129,7 +130,7 @@ func TestInstall(t *testing.T) {
 	}
 
 	// Two MACs on one IP: the lowest MAC is installed, counted as a conflict.
-	if err := in.SetMAC(mustMAC("02:00:00:00:00:00"), mustAddr("192.0.2.11")); err != nil {
+	if err := in.Apply(entry.MACChange(entry.Replace, mustMAC("02:00:00:00:00:00"), mustAddr("192.0.2.11"))); err != nil {
 		t.Fatal(err)
 	}
 	neigh["192.0.2.11 dev veth0"] = "02:00:00:00:00:00"
@@ -138,11 +139,11 @@ func TestInstall(t *testing.T) {
 		t.Errorf("neigh_ip_conflicts = %d, want 1", n)
 	}
 
-	if err := in.Flush(true, false); err != nil {
+	if err := in.Apply(entry.FlushOf(entry.Routes)); err != nil {
 		t.Fatal(err)
 	}
 	kernelHas(t, nil, map[string]string{})
-	if err := in.SetRoute(route("192.0.2.0/24", "", "bad/name")); err == nil {
+	if err := in.Apply(set(route("192.0.2.0/24", "", "bad/name"))); err == nil {
 		t.Error("SetRoute accepted a bad device name")
 	}
 }
@@ -172,9 +173,9 @@ func TestInstallLeavesForeignEntries(t *testing.T) {
 		route("198.51.100.0/25", "192.0.2.1", "veth0"),
 		route("192.0.2.0/25", "", "veth0"),
 	}
-	macs := []MACEntry{
-		{mustMAC("02:00:00:00:00:99"), mustAddr("192.0.2.20")}, // held by a foreign entry
-		{mustMAC("02:00:00:00:00:30"), mustAddr("192.0.2.30")},
+	macs := []entry.MACEntry{
+		{MAC: mustMAC("02:00:00:00:00:99"), IP: mustAddr("192.0.2.20")}, // held by a foreign entry
+		{MAC: mustMAC("02:00:00:00:00:30"), IP: mustAddr("192.0.2.30")},
 	}
 	if err := in.Reconcile(routes, macs); err != nil {
 		t.Fatal(err)
@@ -207,7 +208,7 @@ func TestInstallLeavesForeignEntries(t *testing.T) {
 	}
 	mu.Unlock()
 
-	if err := in.Flush(true, true); err != nil {
+	if err := in.Apply(entry.FlushOf(entry.Both)); err != nil {
 		t.Fatal(err)
 	}
 	kernelHas(t, nil, map[string]string{})
@@ -222,7 +223,7 @@ func TestInstallLeavesForeignEntries(t *testing.T) {
 	}
 
 	// Once the foreign route goes, the retried route takes its place.
-	if err := in.SetRoute(route("198.51.100.0/24", "192.0.2.1", "veth0")); err != nil {
+	if err := in.Apply(set(route("198.51.100.0/24", "192.0.2.1", "veth0"))); err != nil {
 		t.Fatal(err)
 	}
 	ip(t, "route", "del", "198.51.100.0/24", "proto", "static")
@@ -238,11 +239,11 @@ func TestInstallWaitsForDevice(t *testing.T) {
 		route("198.51.100.0/24", "192.0.2.254", "vlate"),
 		route("192.0.2.0/24", "", "vlate"),
 	}
-	if err := in.Apply([]Change{
-		{Op: OpSetRoute, Route: routes[0]},
-		{Op: OpSetRoute, Route: routes[1]},
-		{Op: OpSetMAC, MAC: mustMAC("02:00:00:00:00:09"), IP: mustAddr("192.0.2.9")},
-	}); err != nil {
+	if err := in.Apply([]entry.Change{
+		set(routes[0]),
+		set(routes[1]),
+		entry.MACChange(entry.Replace, mustMAC("02:00:00:00:00:09"), mustAddr("192.0.2.9")),
+	}...); err != nil {
 		t.Fatal(err)
 	}
 	st := in.Stats()
@@ -276,10 +277,10 @@ func childRoutes(n int) []entry.Route {
 	return rs
 }
 
-func childMACs(n int) []MACEntry {
-	var ms []MACEntry
+func childMACs(n int) []entry.MACEntry {
+	var ms []entry.MACEntry
 	for i := range n {
-		ms = append(ms, MACEntry{entry.MACFromUint64(0x020000000100 + uint64(i)), netip.AddrFrom4([4]byte{192, 0, 2, byte(10 + i)})})
+		ms = append(ms, entry.MACEntry{MAC: entry.MACFromUint64(0x020000000100 + uint64(i)), IP: netip.AddrFrom4([4]byte{192, 0, 2, byte(10 + i)})})
 	}
 	return ms
 }

@@ -20,11 +20,11 @@ func TestLifecycle(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := in.SetRoute(route("192.0.2.0/24", "", "veth0")); err != nil {
+		if err := in.Apply(set(route("192.0.2.0/24", "", "veth0"))); err != nil {
 			t.Fatal(err)
 		}
 		in.Close()
-		if err := in.SetRoute(route("192.0.2.0/24", "", "veth0")); !errors.Is(err, ErrClosed) {
+		if err := in.Apply(set(route("192.0.2.0/24", "", "veth0"))); !errors.Is(err, ErrClosed) {
 			t.Errorf("SetRoute after Close: %v, want ErrClosed", err)
 		}
 

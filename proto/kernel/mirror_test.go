@@ -4,10 +4,11 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
-	"rtm/store/entry"
 	"strings"
 	"testing"
 	"time"
+
+	"rtm/store/entry"
 
 	"github.com/vishvananda/netns"
 )
@@ -16,12 +17,7 @@ import (
 // a server and a client with --from-kernel and --to-kernel would.
 type installerSink struct{ in *Installer }
 
-func (s installerSink) SetRoute(r entry.Route) error     { return s.in.SetRoute(r) }
-func (s installerSink) DeleteRoute(p netip.Prefix) error { return s.in.DeleteRoute(p) }
-func (s installerSink) SetMAC(m entry.MAC, ip netip.Addr) error {
-	return s.in.SetMAC(m, ip)
-}
-func (s installerSink) DeleteMAC(m entry.MAC) error { return s.in.DeleteMAC(m) }
+func (s installerSink) Apply(c entry.Change) error { return s.in.Apply(c) }
 
 // importableRoutes is the part of `ip route show table main` that rtm's model
 // holds: unicast, one next hop with a device, not IPv6 link-local or

@@ -8,13 +8,14 @@ import (
 	"maps"
 	"net/netip"
 	"os/exec"
-	"rtm/store/entry"
 	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"rtm/store/entry"
 
 	"github.com/vishvananda/netns"
 )
@@ -188,41 +189,26 @@ func newMapSink() *mapSink {
 	return &mapSink{routes: map[netip.Prefix]entry.Route{}, macs: map[entry.MAC]netip.Addr{}}
 }
 
-func (s *mapSink) SetRoute(r entry.Route) error {
+func (s *mapSink) Apply(c entry.Change) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls++
-	s.routes[r.Prefix] = r
-	return nil
-}
-
-func (s *mapSink) DeleteRoute(p netip.Prefix) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.calls++
-	if _, ok := s.routes[p]; !ok {
-		return entry.ErrNotFound
+	switch {
+	case c.Table == entry.Routes && c.Op == entry.Delete:
+		if _, ok := s.routes[c.Route.Prefix]; !ok {
+			return entry.ErrNotFound
+		}
+		delete(s.routes, c.Route.Prefix)
+	case c.Table == entry.Routes:
+		s.routes[c.Route.Prefix] = c.Route
+	case c.Op == entry.Delete:
+		if _, ok := s.macs[c.MAC]; !ok {
+			return entry.ErrNotFound
+		}
+		delete(s.macs, c.MAC)
+	default:
+		s.macs[c.MAC] = c.IP
 	}
-	delete(s.routes, p)
-	return nil
-}
-
-func (s *mapSink) SetMAC(m entry.MAC, ip netip.Addr) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.calls++
-	s.macs[m] = ip
-	return nil
-}
-
-func (s *mapSink) DeleteMAC(m entry.MAC) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.calls++
-	if _, ok := s.macs[m]; !ok {
-		return entry.ErrNotFound
-	}
-	delete(s.macs, m)
 	return nil
 }
 

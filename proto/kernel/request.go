@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"net/netip"
+
 	"rtm/store/entry"
 
 	"github.com/vishvananda/netlink"

@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"net/netip"
+
 	"rtm/store/entry"
 
 	"golang.org/x/sys/unix"

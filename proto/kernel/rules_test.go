@@ -2,8 +2,9 @@ package kernel
 
 import (
 	"math/rand/v2"
-	"rtm/store/entry"
 	"testing"
+
+	"rtm/store/entry"
 
 	"golang.org/x/sys/unix"
 )

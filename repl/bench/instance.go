@@ -35,7 +35,7 @@ type instance struct {
 // small table is small.
 func (b *bench) startInstance(name string, macs, routes int) (*instance, error) {
 	socket := filepath.Join(b.dir, name+".sock")
-	srv, err := repl.StartServer(proto.ServerOptions{
+	srv, err := proto.Start(proto.ServerOptions{
 		Name: name, Socket: socket, Unlink: true, Fresh: true,
 		Store: store.Options{
 			Path:          fmt.Sprintf("/dev/shm/rtm-bench-%d-%s", os.Getpid(), name),
@@ -202,7 +202,7 @@ func (in *instance) sync(timeout time.Duration) error {
 
 // flush empties both tables and waits until every client has it.
 func (in *instance) flush() error {
-	if err := in.srv.Flush(true, true); err != nil {
+	if err := in.srv.Apply(entry.FlushOf(entry.Both)); err != nil {
 		return err
 	}
 	return in.sync(60 * time.Second)
@@ -210,7 +210,7 @@ func (in *instance) flush() error {
 
 // flushFor empties the tables and waits until the named clients have it (B7's stopped client may not).
 func (in *instance) flushFor(clients []*child) error {
-	if err := in.srv.Flush(true, true); err != nil {
+	if err := in.srv.Apply(entry.FlushOf(entry.Both)); err != nil {
 		return err
 	}
 	return in.waitAcked(clients, in.srv.Published(), 60*time.Second)

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"rtm/store/entry"
 )
 
 // The workloads B1–B9 of the targets (TARGETS.md). Each returns its rows;
@@ -343,7 +345,7 @@ func (b *bench) runB5() ([]Row, error) {
 		for i := range b.o.samples {
 			ip := netip.AddrFrom4([4]byte{172, 17, byte(i >> 8), byte(i)})
 			t0 := time.Now()
-			if err := in.srv.UpdateMAC(m, ip); err != nil {
+			if err := in.srv.Apply(entry.MACChange(entry.Update, m, ip)); err != nil {
 				return nil, err
 			}
 			// Every client of this server is one of ours and live: the

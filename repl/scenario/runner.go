@@ -297,7 +297,7 @@ func (s *scenario) syncClient(c *child, deadline time.Time) error {
 		if left < 10*time.Millisecond {
 			left = 10 * time.Millisecond
 		}
-		err := s.exec(c, c.name, "sync "+left.String(), left)
+		err := s.exec(c, c.name, "sync local "+left.String(), left)
 		var pe *processError
 		if err == nil || !errors.As(err, &pe) || pe.err != nil || time.Until(deadline) < 50*time.Millisecond {
 			if err == nil {

@@ -38,3 +38,22 @@ func QuoteInput[T ~string | ~[]byte](s T) string {
 	}
 	return strconv.Quote(string(s[:quoteMax-16])) + "... (" + strconv.Itoa(len(s)) + " bytes)"
 }
+
+// Reason says why err refused a change, without the key that a *KeyError
+// repeats: "already exists", "not found", or the check's own words. A
+// refusal for want of permission (ErrReadOnly) says who refused and what
+// would allow it, so it is kept whole.
+func Reason(err error) string {
+	var ke *KeyError
+	switch {
+	case errors.Is(err, ErrExists):
+		return "already exists"
+	case errors.Is(err, ErrNotFound):
+		return "not found"
+	case errors.Is(err, ErrReadOnly):
+		return err.Error()
+	case errors.As(err, &ke):
+		return ke.Err.Error()
+	}
+	return err.Error()
+}

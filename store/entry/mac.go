@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net/netip"
 )
 
 // MAC is a 48-bit Ethernet address. It is a comparable value type, like
@@ -128,4 +129,10 @@ func (m MAC) Compare(o MAC) int { return cmp.Compare(m.Uint64(), o.Uint64()) }
 // MACFromUint64 is the inverse of Uint64; the high 16 bits are ignored.
 func MACFromUint64(v uint64) MAC {
 	return MAC{byte(v >> 40), byte(v >> 32), byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}
+}
+
+// MACEntry is one entry of the MAC table: a MAC and its address.
+type MACEntry struct {
+	MAC MAC
+	IP  netip.Addr
 }

@@ -1,78 +1,30 @@
 package proto
 
 import (
-	"errors"
+	"context"
 	"net/netip"
-	"rtm/store/entry"
 	"slices"
+
+	"rtm/store/entry"
 )
 
-// The server's tables, as the command language sees them. Every change
-// takes the server's mutex, writes the store, then publishes the change:
-// the one path and the one order of every change, whatever its origin.
+// The server's tables: one way in for every change, whatever its origin,
+// and the reads that answer show, lookup and route at the server.
 
-// The write methods implement the command language's changes.
-
-func (s *Server) CreateRoute(r entry.Route) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.st.CreateRoute(r); err != nil {
-		return err
-	}
-	s.publish(AppendRoute(s.log.room(), OpRouteCreate, r))
-	return nil
-}
-
-func (s *Server) UpdateRoute(r entry.Route) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.st.UpdateRoute(r); err != nil {
-		return err
-	}
-	s.publish(AppendRoute(s.log.room(), OpRouteUpdate, r))
-	return nil
-}
-
-func (s *Server) DeleteRoute(p netip.Prefix) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.st.DeleteRoute(p); err != nil {
-		return err
-	}
-	s.publish(AppendRouteDelete(s.log.room(), p))
-	return nil
-}
-
-func (s *Server) CreateMAC(m entry.MAC, ip netip.Addr) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.st.CreateMAC(m, ip); err != nil {
-		return err
-	}
-	s.publish(AppendMAC(s.log.room(), OpMACCreate, m))
-	return nil
-}
-
-func (s *Server) UpdateMAC(m entry.MAC, ip netip.Addr) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.st.UpdateMAC(m, ip); err != nil {
-		return err
-	}
-	s.publish(AppendMAC(s.log.room(), OpMACUpdate, m))
-	return nil
-}
-
-// DeleteMAC publishes after the store has dropped the key: a client that
+// Apply makes one change: under the server's mutex it writes the store,
+// then publishes the change, the one path and the one order of every
+// change. Clients see a Replace as the Create or Update it was. A MAC
+// delete is published after the store has dropped the key: a client that
 // still holds the key reads "not found" from the store, never another
 // MAC's address, because lookups check the key in the slot.
-func (s *Server) DeleteMAC(m entry.MAC) error {
+func (s *Server) Apply(c entry.Change) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.st.DeleteMAC(m); err != nil {
+	done, err := s.st.Apply(c)
+	if err != nil {
 		return err
 	}
-	s.publish(AppendMAC(s.log.room(), OpMACDelete, m))
+	s.publish(AppendChange(s.log.room(), done, false))
 	return nil
 }
 
@@ -82,64 +34,6 @@ func (s *Server) PrefetchMACs(ms []entry.MAC) {
 	s.mu.Lock()
 	s.st.PrefetchMACs(ms)
 	s.mu.Unlock()
-}
-
-// ReplaceRoute creates or updates the route for r.Prefix, as `ip route
-// replace` does; clients see a create or an update.
-func (s *Server) ReplaceRoute(r entry.Route) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	op := OpRouteUpdate
-	if _, ok := s.st.GetRoute(r.Prefix); ok {
-		if err := s.st.UpdateRoute(r); err != nil {
-			return err
-		}
-	} else {
-		if err := s.st.CreateRoute(r); err != nil {
-			return err
-		}
-		op = OpRouteCreate
-	}
-	s.publish(AppendRoute(s.log.room(), op, r))
-	return nil
-}
-
-// ReplaceMAC creates or updates the entry for m.
-func (s *Server) ReplaceMAC(m entry.MAC, ip netip.Addr) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	op := OpMACUpdate
-	err := s.st.UpdateMAC(m, ip)
-	if errors.Is(err, entry.ErrNotFound) {
-		op, err = OpMACCreate, s.st.CreateMAC(m, ip)
-	}
-	if err != nil {
-		return err
-	}
-	s.publish(AppendMAC(s.log.room(), op, m))
-	return nil
-}
-
-func (s *Server) Flush(routes, macs bool) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var which uint8
-	if routes {
-		if err := s.st.FlushRoutes(); err != nil {
-			return err
-		}
-		which |= FlushRoutes
-	}
-	if macs {
-		if err := s.st.FlushMACs(); err != nil {
-			return err
-		}
-		which |= FlushMACs
-	}
-	if which != 0 {
-		s.publish(AppendFlush(s.log.room(), which))
-	}
-	return nil
 }
 
 // The read methods answer `show`, `lookup` and `route` at the server.
@@ -249,3 +143,7 @@ func percent(n, total int) uint64 {
 	}
 	return uint64((n*100 + total - 1) / total)
 }
+
+// SyncLocal is `sync local` at the server: its tables hold every change
+// made so far, so there is nothing to wait for.
+func (s *Server) SyncLocal(context.Context) error { return nil }

@@ -1,0 +1,103 @@
+package proto
+
+import (
+	"encoding/binary"
+	"fmt"
+)
+
+// Requests and queries: a client asks the server to apply its changes,
+// or asks what only the server knows (its clients, its counters, a sync
+// of every client). The server answers each with a reply. A client keeps
+// several requests in flight, so a script piped through it costs no round
+// trip per line.
+//
+//	request  seq = request id, count = changes, FlagBail
+//	         body: epoch (8) | the changes, as records with their values
+//	query    seq = request id; body: the Query (1) | its argument
+//	reply    seq = request id, FlagMore on every packet but the last
+//	         body, over one or more packets:
+//	         published (8) | ran (4) | skipped (1) | failures (4) |
+//	         per failure: index (4) | length (4) | message | then the output
+//
+// With FlagBail a request stops at its first failing change, and the
+// server skips the later requests of the same epoch: a replay that stops
+// at its first error applies nothing after it, however many requests were
+// in flight. A new epoch (a new replay, a new line at the prompt) runs
+// again.
+
+// Query is a question a client asks the server.
+type Query byte
+
+const (
+	QueryClients Query = 'c' // the connected clients, as JSON []ClientInfo
+	QueryInfo    Query = 'i' // the server, as JSON ServerInfo
+	QueryStats   Query = 's' // its counters, as JSON []Stat
+	// QuerySync waits until every client has applied every change
+	// published when it arrived, for at most the timeout in its argument
+	// (8 bytes, nanoseconds).
+	QuerySync Query = 'y'
+)
+
+// maxReply bounds what a client reassembles of one reply.
+const maxReply = 64 << 20
+
+// Failure is a change of a request that the server refused, or a query
+// it could not answer.
+type Failure struct {
+	Index int    // of the change in the request, from 0
+	Msg   string // why, without the key: entry.Reason
+}
+
+// Reply is the server's answer to a request or a query.
+type Reply struct {
+	Published uint64 // the server's last change once the request ran
+	Ran       int    // changes tried, refused ones included
+	Skipped   bool   // not run: an earlier request of its epoch failed
+	Failures  []Failure
+	Output    []byte // a query's answer
+	// Err says the request got no reply: the connection was lost first,
+	// and its changes may or may not have been applied.
+	Err error
+}
+
+func encodeReply(r *Reply) []byte {
+	b := binary.LittleEndian.AppendUint64(nil, r.Published)
+	b = binary.LittleEndian.AppendUint32(b, uint32(r.Ran))
+	skipped := byte(0)
+	if r.Skipped {
+		skipped = 1
+	}
+	b = append(b, skipped)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(r.Failures)))
+	for _, f := range r.Failures {
+		b = binary.LittleEndian.AppendUint32(b, uint32(f.Index))
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(f.Msg)))
+		b = append(b, f.Msg...)
+	}
+	return append(b, r.Output...)
+}
+
+func decodeReply(b []byte) (Reply, error) {
+	var r Reply
+	if len(b) < 17 {
+		return r, fmt.Errorf("%w: reply of %d bytes", ErrMalformed, len(b))
+	}
+	r.Published = binary.LittleEndian.Uint64(b)
+	r.Ran = int(binary.LittleEndian.Uint32(b[8:]))
+	r.Skipped = b[12] == 1
+	n := binary.LittleEndian.Uint32(b[13:])
+	b = b[17:]
+	for range n {
+		if len(b) < 8 {
+			return r, fmt.Errorf("%w: reply failure cut short", ErrMalformed)
+		}
+		index, size := binary.LittleEndian.Uint32(b), binary.LittleEndian.Uint32(b[4:])
+		if uint64(len(b)-8) < uint64(size) {
+			return r, fmt.Errorf("%w: reply failure message cut short", ErrMalformed)
+		}
+		r.Failures = append(r.Failures, Failure{Index: int(index), Msg: string(b[8 : 8+size])})
+		b = b[8+size:]
+	}
+	r.Output = b
+	return r, nil
+}

@@ -1,0 +1,162 @@
+package proto
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"rtm/store/entry"
+)
+
+// The server's end of requests and queries (reply.go). Both run in the
+// client's reader goroutine, so a client's requests are applied in the
+// order it sent them, interleaved with every other change on the server's
+// mutex; a sync waits in a goroutine of its own, so the reader goes on
+// taking the acks it waits for.
+
+// maxSyncWait bounds a client's sync: a wait is a goroutine and a timer.
+const maxSyncWait = time.Hour
+
+// request applies a client's changes and replies.
+func (c *serverConn) request(h Header, body []byte) error {
+	if len(body) < 8 {
+		return fmt.Errorf("%w: request of %d bytes", ErrProtocol, len(body))
+	}
+	epoch, recs := binary.LittleEndian.Uint64(body), body[8:]
+	// A malformed request changes nothing: check it whole first.
+	d := Decoder{Values: true}
+	d.Reset(recs, h.Count)
+	var ch entry.Change
+	for d.Next(&ch) {
+	}
+	if err := d.Err(); err != nil {
+		return err
+	}
+	bail := h.Flags&FlagBail != 0
+	var r Reply
+	if bail && c.failedEpoch == epoch && epoch != 0 {
+		r.Skipped = true
+	} else {
+		d.Reset(recs, h.Count)
+		c.apply(&d, bail, &r)
+		if bail && len(r.Failures) > 0 {
+			c.failedEpoch = epoch
+		}
+	}
+	r.Published = c.s.log.published.Load()
+	return c.reply(h.Seq, &r)
+}
+
+// apply applies the changes of d through the client's origin, at most one
+// failure if bail. Like a replay, it loads the store's slots of a group of
+// MAC changes before making them, so their cache misses overlap.
+func (c *serverConn) apply(d *Decoder, bail bool, r *Reply) {
+	var group [applyGroup]entry.Change
+	var macs [applyGroup]entry.MAC
+	for {
+		n, m := 0, 0
+		for n < len(group) && d.Next(&group[n]) {
+			if group[n].Table == entry.MACs && group[n].Op != entry.Flush {
+				macs[m], m = group[n].MAC, m+1
+			}
+			n++
+		}
+		if m > 1 {
+			c.s.PrefetchMACs(macs[:m])
+		}
+		for i := range group[:n] {
+			if err := c.origin.Apply(group[i]); err != nil {
+				r.Failures = append(r.Failures, Failure{Index: r.Ran, Msg: entry.Reason(err)})
+				if bail {
+					r.Ran++
+					return
+				}
+			}
+			r.Ran++
+		}
+		if n < len(group) {
+			return
+		}
+	}
+}
+
+// query answers a client's question. A sync answers from a goroutine of
+// its own, when every client has caught up or the wait is over; one at a
+// time per client.
+func (c *serverConn) query(h Header, body []byte) error {
+	if len(body) == 0 {
+		return fmt.Errorf("%w: empty query", ErrProtocol)
+	}
+	var r Reply
+	var v any
+	switch Query(body[0]) {
+	case QueryClients:
+		v, _ = c.s.Clients()
+	case QueryInfo:
+		v, _ = c.s.Info()
+	case QueryStats:
+		v = c.s.Stats()
+	case QuerySync:
+		if len(body) != 9 {
+			return fmt.Errorf("%w: sync query of %d bytes", ErrProtocol, len(body))
+		}
+		wait := min(time.Duration(binary.LittleEndian.Uint64(body[1:])), maxSyncWait)
+		if !c.syncing.CompareAndSwap(false, true) {
+			r.Failures = []Failure{{Msg: "a sync of this client is already waiting"}}
+			return c.reply(h.Seq, &r)
+		}
+		go c.sync(h.Seq, wait)
+		return nil
+	default:
+		return fmt.Errorf("%w: unknown query %q", ErrProtocol, body[0])
+	}
+	out, err := json.Marshal(v)
+	if err != nil {
+		r.Failures = []Failure{{Msg: err.Error()}}
+	}
+	r.Output = out
+	return c.reply(h.Seq, &r)
+}
+
+// sync waits as the server's own sync does, and replies with its outcome.
+func (c *serverConn) sync(id uint64, wait time.Duration) {
+	defer c.syncing.Store(false)
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	go func() {
+		select {
+		case <-c.quit:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	var r Reply
+	if err := c.s.Sync(ctx); err != nil {
+		r.Failures = []Failure{{Msg: err.Error()}}
+	}
+	r.Published = c.s.log.published.Load()
+	c.reply(id, &r)
+}
+
+// reply sends an encoded reply in as many packets as it takes. The
+// client's writer goroutine sends on the same socket; each packet goes
+// out whole.
+func (c *serverConn) reply(id uint64, r *Reply) error {
+	const room = MaxPacket - HeaderSize
+	b := encodeReply(r)
+	for {
+		h := Header{Kind: KindReply, Seq: id}
+		n := len(b)
+		if n > room {
+			n, h.Flags = room, FlagMore
+		}
+		if err := writePacket(c.uc, h, b[:n]); err != nil {
+			return err
+		}
+		if b = b[n:]; len(b) == 0 {
+			return nil
+		}
+	}
+}

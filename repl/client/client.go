@@ -1,0 +1,161 @@
+// Package client is `rtm client`: the process that subscribes to a
+// server. It keeps the client's session (proto.Client) with its
+// subscribers (a watcher that prints every change, a kernel installer
+// with --to-kernel), and runs commands from -c, --script, its prompt or
+// stdin against the client's copy of the tables, sending its changes to
+// the server (repl.Session).
+package client
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"rtm/proto"
+	"rtm/proto/kernel"
+	"rtm/repl"
+)
+
+// Main runs `rtm client` with args (the flags after the mode) and
+// returns the exit status.
+func Main(args []string) int {
+	var (
+		f        repl.InstanceFlags
+		client   string
+		watch    bool
+		watchOpt repl.WatchOptions
+		wait     time.Duration
+		commands []string
+		toKernel bool
+		table    uint32
+		protocol int
+		metric   uint
+	)
+	fs := repl.NewFlagSet("client", "[flags]", repl.ClientAbout)
+	f.Register(fs)
+	fs.StringVar(&client, "client-name", "", "`name` the server shows for this client: 1 to 64 printable characters (default: client-PID)")
+	fs.BoolVar(&watch, "watch", false, "print every change as it arrives, as a command that replays it (C,…, U,…, D,…, flush), with its sequence number in a comment")
+	fs.BoolVar(&watchOpt.Times, "ts", false, "with --watch: the time each change arrived, in the comment (like ip monitor -ts)")
+	fs.BoolVar(&watchOpt.JSON, "json", false, "with --watch: one JSON object per change instead")
+	fs.BoolVar(&watchOpt.Full, "full", false, "with --watch: print the first snapshot whole, as the C lines that rebuild it, then every change (a mirror: rtm client --watch --full | rtm server --fresh)")
+	fs.DurationVar(&wait, "wait", 0, "keep trying to reach the server for up to this `duration`")
+	repl.ListFlag(fs, &commands, "c", "run `COMMAND` and exit, instead of reading stdin (repeatable, in order; like vtysh -c)", func(v string) (string, error) { return v, nil })
+	fs.BoolVar(&toKernel, "to-kernel", false, "install the tables into the kernel of this network namespace: routes, and each MAC as a permanent neighbour on the device of its route; rtm's entries carry --kernel-proto, others are never touched")
+	fs.Func("kernel-table", "with --to-kernel: the routing `table` to install into, main or a number (default main)", func(v string) (err error) {
+		table, err = kernel.ParseTable(v)
+		return err
+	})
+	fs.IntVar(&protocol, "kernel-proto", kernel.DefaultProtocol, "with --to-kernel: the routing protocol `number` that marks rtm's routes and neighbours (ip route show proto N)")
+	fs.UintVar(&metric, "kernel-metric", 0, "with --to-kernel: the `metric` of rtm's routes (0: the kernel's default)")
+	if rc := repl.ParseFlags(fs, args); rc >= 0 {
+		return rc
+	}
+	if client == "" {
+		client = "client-" + strconv.Itoa(os.Getpid())
+	}
+	err := f.Resolve()
+	if err == nil {
+		if err = proto.CheckClientName(client); err != nil {
+			err = fmt.Errorf("--client-name: %w", err)
+		}
+	}
+	if err == nil && len(commands) > 0 && (watch || f.Framed) {
+		err = errors.New("-c runs its commands and exits: it goes with neither --watch nor --framed")
+	}
+	if err == nil && !watch && (watchOpt.Times || watchOpt.JSON || watchOpt.Full) {
+		err = errors.New("--ts, --json and --full say how --watch prints: give --watch too")
+	}
+	if err == nil {
+		err = repl.CheckTuning(fs, toKernel, "--to-kernel", "kernel-table", "kernel-proto", "kernel-metric")
+	}
+	if err == nil && (protocol < 1 || protocol > 255) {
+		err = fmt.Errorf("--kernel-proto %d: want 1 to 255 (rtm's default is %d)", protocol, kernel.DefaultProtocol)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "rtm client:", err)
+		return 2
+	}
+	console := repl.ProcessConsole()
+	opts := proto.ClientOptions{Socket: f.Socket, Name: client, Logf: console.Printf, Wait: wait}
+	// Watched changes are the output of --watch: stdout (through the
+	// prompt at a terminal), so `rtm client --watch | head -1` gets them,
+	// and a reader that went away (EPIPE) ends the watch.
+	var watcher *repl.Watcher
+	if watch {
+		var out io.Writer = os.Stdout
+		if repl.AtTerminal() {
+			out = console
+		}
+		watcher = repl.NewWatcher(out, watchOpt)
+		opts.Subscribers = append(opts.Subscribers, watcher)
+	}
+	var installer *kernel.Installer
+	if toKernel {
+		installer, err = kernel.NewInstaller(kernel.InstallerOptions{Table: table, Protocol: uint8(protocol), Metric: uint32(metric), Logf: console.Printf})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "rtm client: --to-kernel:", err)
+			return 1
+		}
+		defer installer.Close()
+		opts.Subscribers = append(opts.Subscribers, installer)
+	}
+	c, err := proto.Dial(opts)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "rtm client:", err)
+		switch {
+		case errors.Is(err, proto.ErrRefused):
+		case f.Label == f.Socket:
+			fmt.Fprintf(os.Stderr, "(is a server listening on %s?)\n", f.Socket)
+		default:
+			fmt.Fprintf(os.Stderr, "(is `rtm server --name %s` running?)\n", f.Name)
+		}
+		return 1
+	}
+	defer c.Close()
+	if installer != nil {
+		c.AddStats("kernel_", func() []proto.Stat { return proto.StatsOf(installer.Stats()) })
+	}
+	select {
+	case <-c.Ready():
+	case <-c.Done():
+		if err := c.Err(); err != nil {
+			fmt.Fprintln(os.Stderr, "rtm client:", err)
+			return 1
+		}
+		return 0
+	}
+	in := repl.NewInterp(c, os.Stdout, repl.Options{Mode: "client", Name: f.Label, KeepGoing: f.KeepGoing, Console: console})
+	quit := repl.Signals(in, func(s os.Signal) {
+		if s == syscall.SIGUSR1 {
+			console.Printf("SIGUSR1: dropping local tables, asking for a fresh snapshot")
+			c.Resync()
+		}
+	})
+	// Piped commands run against the snapshot, then the client exits; a
+	// watching client stays until the server quits or its reader goes.
+	var outputGone <-chan struct{}
+	if watcher != nil {
+		outputGone = watcher.Gone()
+	}
+	src := repl.StdinInput(f.Framed)
+	if len(commands) > 0 {
+		// -c: the commands are the input, a stream of their own
+		// ("-c:2: ..." names the second); stdin is not read.
+		src = repl.Input{Name: "-c", R: strings.NewReader(strings.Join(commands, "\n") + "\n")}
+	}
+	end := repl.Session{In: in, Console: console, Scripts: f.Scripts, Input: src, StayAtEOF: watch || toKernel, Quit: quit, Ended: c.Done(), OutputGone: outputGone}.Run()
+	select {
+	case <-c.Done():
+		if err := c.Err(); err != nil {
+			fmt.Fprintln(os.Stderr, "rtm client:", err)
+			return 1
+		}
+	default:
+	}
+	return end.Status
+}

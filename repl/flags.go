@@ -1,0 +1,127 @@
+package repl
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+
+	"rtm/proto"
+)
+
+// The flags the modes share, and how every mode parses its own: `rtm
+// server`, `rtm client`, `rtm ls` and `rtm rm` each have a flag set of
+// their own, with its help, and take no arguments but flags.
+
+// DefaultInstance is the instance a mode works on without --name.
+const DefaultInstance = "default"
+
+// InstanceFlags are the flags of server and client: which instance, and
+// how its commands are read.
+type InstanceFlags struct {
+	Name, Socket string
+	Label        string // names the instance in prompts and hints
+	Scripts      []string
+	KeepGoing    bool
+	Framed       bool
+}
+
+// Register adds the flags to fs.
+func (f *InstanceFlags) Register(fs *flag.FlagSet) {
+	fs.StringVar(&f.Name, "name", DefaultInstance, "instance `name`: picks the default socket and store")
+	fs.StringVar(&f.Socket, "socket", "", "socket `path` (default: "+proto.DefaultSocket("NAME")+")")
+	ListFlag(fs, &f.Scripts, "script", "replay `FILE` before reading stdin or the prompt (repeatable)", func(v string) (string, error) { return v, nil })
+	fs.BoolVar(&f.KeepGoing, "keep-going", false, "report every failing line of a replay instead of stopping at the first; the exit status is 1 all the same")
+	fs.BoolVar(&f.Framed, "framed", false, "the machine interface: after each command's output, one line \\x00ok or \\x00err<TAB>message (README: \"Driving rtm from a program\")")
+}
+
+// Resolve checks the flags that name files and fills in the defaults.
+// Nothing is created before it has passed.
+func (f *InstanceFlags) Resolve() error {
+	if err := proto.CheckInstanceName(f.Name); err != nil {
+		return fmt.Errorf("--name: %w", err)
+	}
+	// A socket given without a name is the only name the instance has
+	// here: the prompt shows it rather than a "default" that isn't.
+	f.Label = f.Name
+	if f.Socket == "" {
+		f.Socket = proto.DefaultSocket(f.Name)
+	} else if f.Name == DefaultInstance {
+		f.Label = f.Socket
+	}
+	for _, s := range f.Scripts {
+		fi, err := os.Stat(s)
+		switch {
+		case err != nil:
+			return fmt.Errorf("--script: %w", err)
+		case fi.IsDir():
+			return fmt.Errorf("--script %s: is a directory; want a script file", s)
+		}
+	}
+	return nil
+}
+
+// ListFlag adds a repeatable flag whose values parse appends to list.
+func ListFlag[T any](fs *flag.FlagSet, list *[]T, name, usage string, parse func(string) (T, error)) {
+	fs.Func(name, usage, func(v string) error {
+		x, err := parse(v)
+		*list = append(*list, x)
+		return err
+	})
+}
+
+// ParseUID reads a numeric uid, as --allow-uid takes it.
+func ParseUID(v string) (uint32, error) {
+	n, err := strconv.ParseUint(v, 10, 32)
+	if err != nil {
+		return 0, fmt.Errorf("want a numeric uid, got %q", v)
+	}
+	return uint32(n), nil
+}
+
+// NewFlagSet returns the flag set of `rtm MODE`, whose -h prints the
+// synopsis and about before the flags.
+func NewFlagSet(mode, synopsis, about string) *flag.FlagSet {
+	fs := flag.NewFlagSet("rtm "+mode, flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: rtm %s %s\n\n%s\nFlags:\n", mode, synopsis, about)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// ParseFlags returns -1 to continue, else the exit status. The modes take
+// no arguments but flags: a stray word is a usage error, caught before
+// anything is created.
+func ParseFlags(fs *flag.FlagSet, args []string) int {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(fs.Output(), "%s: unexpected argument %q: this mode takes flags only (files to replay go after --script); see %s -h\n", fs.Name(), fs.Arg(0), fs.Name())
+		return 2
+	}
+	return -1
+}
+
+// FlagGiven reports whether the command line gave the flag.
+func FlagGiven(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+// CheckTuning refuses flags that tune a feature without the flag that
+// turns it on: --kernel-table without --from-kernel.
+func CheckTuning(fs *flag.FlagSet, on bool, what string, tuning ...string) error {
+	for _, n := range tuning {
+		if !on && FlagGiven(fs, n) {
+			return fmt.Errorf("--%s tunes %s: give %s too", n, what, what)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,254 @@
+package repl
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"rtm/proto"
+	"rtm/store/entry"
+)
+
+// A client's changes are made by the server, the only writer of the
+// store. The forwarder sends them as requests of binary changes (parsed
+// here, applied there without going back up into the language) and
+// reports the server's answers as the server's own prompt would. Lines
+// replayed from a stream go in batches, several in flight, so a script
+// piped through a client costs no round trip per line; a command the
+// client answers itself first settles: it waits until every change sent
+// before it has been applied by the server and has reached this client's
+// own tables, so it sees what came before it.
+
+const (
+	// maxInflight bounds the requests awaiting replies: enough to keep
+	// the server busy while the client reads and parses the next lines.
+	maxInflight = 4
+	// replyTimeout bounds the wait for one reply or for the catch-up.
+	replyTimeout = time.Minute
+)
+
+// forwarder is the client's side of its changes: the batch being filled,
+// the batches in flight, and where each of their changes came from.
+type forwarder struct {
+	remote    Remote
+	stop      *interrupter
+	keepGoing bool
+
+	epoch    uint64      // the replay the requests belong to
+	batch    []byte      // changes encoded with their values
+	n        int         // changes in batch
+	locs     lineSpans   // where each change of the batch came from
+	inflight []sentBatch // oldest first
+	free     [][]byte    // batch buffers to reuse
+	seq      uint64      // the server's sequence after the last reply
+	caughtUp uint64      // the sequence this client has caught up with
+	// failed counts the failures of the stream being replayed, which a
+	// keep-going replay reports as they come (report); nil at the prompt.
+	failed *int
+	report func(error) int
+}
+
+type sentBatch struct {
+	reply <-chan proto.Reply
+	body  []byte
+	locs  lineSpans
+}
+
+// lineSpans records where each change of a batch came from as runs of
+// consecutive lines of one file: a batch of a thousand lines of a script
+// costs one entry, not a thousand.
+type lineSpans struct {
+	spans []lineSpan
+	n     int // lines
+}
+
+type lineSpan struct {
+	first Location
+	n     int
+}
+
+func (s *lineSpans) add(loc Location) {
+	if k := len(s.spans) - 1; k >= 0 && s.spans[k].first.File == loc.File && s.spans[k].first.Line+s.spans[k].n == loc.Line {
+		s.spans[k].n++
+	} else {
+		s.spans = append(s.spans, lineSpan{first: loc, n: 1})
+	}
+	s.n++
+}
+
+// at returns where line i came from; past the end, the last line's.
+func (s *lineSpans) at(i int) Location {
+	i = min(i, s.n-1)
+	for _, sp := range s.spans {
+		if i < sp.n {
+			return Location{File: sp.first.File, Line: sp.first.Line + i}
+		}
+		i -= sp.n
+	}
+	return Location{}
+}
+
+// newEpoch starts a new replay or a new line at the prompt: a failure of
+// an earlier one no longer skips anything.
+func (f *forwarder) newEpoch() { f.epoch++ }
+
+// add adds a change read at loc to the batch, sending the batch when it
+// is full. The error is an earlier change's, whose failure stops the
+// replay.
+func (f *forwarder) add(loc Location, c entry.Change) error {
+	if len(f.batch)+proto.MaxRecord > proto.MaxRequest {
+		if err := f.send(); err != nil {
+			return err
+		}
+	}
+	f.batch = proto.AppendChange(f.batch, c, true)
+	f.n++
+	f.locs.add(loc)
+	return nil
+}
+
+// send sends the batch, once fewer than maxInflight are in flight.
+func (f *forwarder) send() error {
+	if f.n == 0 {
+		return nil
+	}
+	var err error
+	for len(f.inflight) >= maxInflight && err == nil {
+		err = f.awaitOldest()
+	}
+	body, locs, n := f.batch, f.locs, f.n
+	f.batch, f.locs, f.n = nil, lineSpans{}, 0
+	if k := len(f.free); k > 0 {
+		f.batch, f.free = f.free[k-1], f.free[:k-1]
+	}
+	if err != nil {
+		return err
+	}
+	ch, err := f.remote.Request(f.epoch, body, n, !f.keepGoing)
+	if err != nil {
+		return f.notSent(locs, err)
+	}
+	f.inflight = append(f.inflight, sentBatch{reply: ch, body: body, locs: locs})
+	return nil
+}
+
+// awaitOldest takes the reply to the oldest batch in flight: its
+// failures are reported (kept going) or returned (the first one, which
+// stops the replay).
+func (f *forwarder) awaitOldest() error {
+	b := f.inflight[0]
+	f.inflight = f.inflight[1:]
+	defer func() { f.free = append(f.free, b.body[:0]) }()
+	ctx, done := f.stop.wait(replyTimeout)
+	defer done()
+	var r proto.Reply
+	select {
+	case r = <-b.reply:
+	case <-ctx.Done():
+		return f.unknown(b, f.waitError("the server's answer", ctx.Err()))
+	}
+	if r.Err != nil {
+		return f.unknown(b, r.Err)
+	}
+	// Replies come in order: the last one's sequence is the server's. A
+	// server that restarted numbers its changes from its own start.
+	if r.Published < f.seq {
+		f.caughtUp = 0
+	}
+	f.seq = r.Published
+	for _, fl := range r.Failures {
+		err := at(b.locs.at(fl.Index), changeError(changeAt(b.body, fl.Index), errors.New(fl.Msg)))
+		if !f.keepGoing || f.failed == nil {
+			return err
+		}
+		*f.failed += f.report(err)
+	}
+	return nil
+}
+
+// unknown says that the changes of b and of every batch after it may or
+// may not have been applied: the connection was lost, or no answer came.
+// A program that resumes from the first line named loses nothing.
+func (f *forwarder) unknown(b sentBatch, cause error) error {
+	first, last := b.locs.at(0), b.locs.at(b.locs.n-1)
+	for _, later := range f.inflight {
+		last = later.locs.at(later.locs.n - 1)
+		f.free = append(f.free, later.body[:0])
+	}
+	f.inflight = nil
+	return at(first, fmt.Errorf("lines %d to %d may or may not have been applied, and none after them was: %w", first.Line, last.Line, cause))
+}
+
+// notSent is unknown for a batch that could not be sent: the batches
+// before it are still unanswered.
+func (f *forwarder) notSent(locs lineSpans, cause error) error {
+	if len(f.inflight) > 0 {
+		return f.unknown(f.inflight[0], cause)
+	}
+	first, last := locs.at(0), locs.at(locs.n-1)
+	return at(first, fmt.Errorf("lines %d to %d were not applied: %w", first.Line, last.Line, cause))
+}
+
+// changeAt decodes change i of a request body, to name it in a message.
+func changeAt(body []byte, i int) entry.Change {
+	d := proto.Decoder{Values: true}
+	d.Reset(body, uint32(i+1))
+	var c entry.Change
+	for range i + 1 {
+		d.Next(&c)
+	}
+	return c
+}
+
+// settle sends the batch, waits for every reply and then until this
+// client's tables hold what the replies made: after it, a command the
+// client answers itself sees every change sent before it.
+func (f *forwarder) settle() error {
+	err := f.send()
+	for len(f.inflight) > 0 {
+		// After a failure the rest are skipped by the server; take their
+		// replies all the same, so nothing is left in flight.
+		if e := f.awaitOldest(); err == nil {
+			err = e
+		}
+	}
+	if err != nil || f.seq <= f.caughtUp {
+		return err
+	}
+	ctx, done := f.stop.wait(replyTimeout)
+	defer done()
+	if err := f.remote.CatchUp(ctx, f.seq); err != nil {
+		return f.waitError("this client's copy of the tables", ctx.Err())
+	}
+	f.caughtUp = f.seq
+	return nil
+}
+
+// one makes the change read at loc at the server and waits for it: at
+// the prompt, in the framed protocol, and for `expect error`. Its failure
+// is its own error, not a report.
+func (f *forwarder) one(loc Location, c entry.Change) error {
+	if err := f.settle(); err != nil {
+		return err
+	}
+	failed := f.failed
+	f.failed = nil
+	defer func() { f.failed = failed }()
+	f.batch = proto.AppendChange(f.batch, c, true)
+	f.n++
+	f.locs.add(loc)
+	err := f.settle()
+	var le *LineError
+	if errors.As(err, &le) && le.File == loc.File && le.Line == loc.Line {
+		return le.Err
+	}
+	return err
+}
+
+// waitError says why a wait for what ended.
+func (f *forwarder) waitError(what string, err error) error {
+	if f.stop.stopped() {
+		return ErrInterrupted
+	}
+	return fmt.Errorf("no answer: gave up waiting for %s after %v: %w", what, replyTimeout, err)
+}

@@ -1,0 +1,64 @@
+package repl
+
+import (
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/chzyer/readline"
+)
+
+// What a process running a Session needs from its surroundings: whether
+// a person is at a terminal, where its notices go, which signals end it,
+// and where its commands come from.
+
+// AtTerminal says whether rtm talks to a person at a terminal.
+func AtTerminal() bool {
+	return readline.IsTerminal(int(os.Stdin.Fd())) && readline.IsTerminal(int(os.Stdout.Fd()))
+}
+
+// ProcessConsole carries a process's asynchronous notices (clients
+// connecting, changes watched): through the prompt at a terminal, else to
+// stderr so that stdout holds only command results.
+func ProcessConsole() *Console {
+	if AtTerminal() {
+		return NewConsole(os.Stdout)
+	}
+	return NewConsole(os.Stderr)
+}
+
+// Signals returns a channel that receives the signal that ends the
+// process: SIGTERM, or SIGINT when no one is at the prompt. At the
+// prompt, SIGINT is Ctrl-C while a command runs: it interrupts that
+// command, as in a shell. Other signals (SIGHUP, SIGUSR1) go to onOther.
+func Signals(in *Interp, onOther func(os.Signal)) <-chan os.Signal {
+	ch := make(chan os.Signal, 4)
+	quit := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1)
+	atPrompt := AtTerminal()
+	go func() {
+		for s := range ch {
+			switch {
+			case s == syscall.SIGINT && atPrompt:
+				in.Interrupt()
+			case s == syscall.SIGINT || s == syscall.SIGTERM:
+				quit <- s
+				return
+			default:
+				onOther(s)
+			}
+		}
+	}()
+	return quit
+}
+
+// StdinInput reads stdin: framed, at the prompt (a terminal), or plain.
+func StdinInput(framed bool) Input {
+	switch {
+	case framed:
+		return Input{Framed: true}
+	case AtTerminal():
+		return Input{}
+	}
+	return Input{Name: "<stdin>", R: os.Stdin}
+}

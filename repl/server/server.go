@@ -1,0 +1,181 @@
+// Package server is `rtm server`: the process that owns the tables. It
+// opens the store and listens on the socket (proto.Start), takes changes
+// from its --script files, its prompt or stdin (repl.Session), from its
+// clients (proto) and, with --from-kernel, from the kernel of its network
+// namespace (kernel.Importer), and quits cleanly on quit, Ctrl-D, SIGINT
+// or SIGTERM. Every source writes through the server's one path
+// (proto.Server.Apply), each through an origin of its own.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+
+	"rtm/proto"
+	"rtm/proto/kernel"
+	"rtm/repl"
+	"rtm/store"
+)
+
+// Main runs `rtm server` with args (the flags after the mode) and
+// returns the exit status.
+func Main(version string, args []string) int {
+	var (
+		f             repl.InstanceFlags
+		storePath     string
+		capacity      int
+		routeCapacity int
+		group         bool
+		allow         []uint32
+		allowWrite    []uint32
+		exitAtEOF     bool
+		fresh, unlink bool
+		fromKernel    bool
+		table         uint32
+		prefer        int
+	)
+	fs := repl.NewFlagSet("server", "[flags]", repl.ServerAbout)
+	f.Register(fs)
+	fs.StringVar(&storePath, "store", "", "store `path` (default: /dev/shm/rtm.NAME; a regular file survives reboots)")
+	fs.IntVar(&capacity, "capacity", store.DefaultCapacity, "MAC table `entries` when the store is created (an existing store keeps its own; with --fresh it is created anew)")
+	fs.IntVar(&routeCapacity, "route-capacity", store.DefaultRouteCapacity, "route table `entries` when the store is created (as --capacity)")
+	fs.BoolVar(&group, "group", false, "let the owner's group connect (socket and store mode 0660)")
+	repl.ListFlag(fs, &allow, "allow-uid", "also accept clients of this `uid`, to read (repeatable)", repl.ParseUID)
+	repl.ListFlag(fs, &allowWrite, "allow-write-uid", "also accept clients of this `uid`, to read and change the tables (repeatable; the server's own uid and root always may)", repl.ParseUID)
+	fs.BoolVar(&exitAtEOF, "exit-at-eof", false, "quit when piped stdin ends (default: keep serving until quit, SIGINT or SIGTERM)")
+	fs.BoolVar(&fresh, "fresh", false, "start with empty tables even if the store holds some")
+	fs.BoolVar(&unlink, "unlink", false, "remove the store on a clean quit (default: keep it for the next start)")
+	fs.BoolVar(&fromKernel, "from-kernel", false, "mirror the kernel of this network namespace: dump its routes and neighbours, then follow them (implies --fresh; typed changes still work)")
+	fs.Func("kernel-table", "with --from-kernel: the routing `table` to follow, main or a number (default main)", func(v string) (err error) {
+		table, err = kernel.ParseTable(v)
+		return err
+	})
+	prefer = 4
+	fs.Func("kernel-prefer", "with --from-kernel: the address `family` (4 or 6) whose neighbour wins when several IPs share one MAC (default 4)", func(v string) error {
+		if v != "4" && v != "6" {
+			return fmt.Errorf("want 4 or 6, got %q", v)
+		}
+		prefer = int(v[0] - '0')
+		return nil
+	})
+	if rc := repl.ParseFlags(fs, args); rc >= 0 {
+		return rc
+	}
+	err := f.Resolve()
+	if err == nil {
+		err = repl.CheckTuning(fs, fromKernel, "--from-kernel", "kernel-table", "kernel-prefer")
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "rtm server:", err)
+		return 2
+	}
+	// The kernel is the source: a kept store would hold entries it no
+	// longer has, which the import would never delete.
+	fresh = fresh || fromKernel
+	if storePath == "" {
+		storePath = proto.DefaultStore(f.Name)
+	}
+	// Capacities size a store when it is created; given explicitly, they
+	// must match an existing store's (or --fresh recreates it).
+	opts := store.Options{Path: storePath}
+	if repl.FlagGiven(fs, "capacity") {
+		opts.Capacity = capacity
+	}
+	if repl.FlagGiven(fs, "route-capacity") {
+		opts.RouteCapacity = routeCapacity
+	}
+	console := repl.ProcessConsole()
+	srv, err := proto.Start(proto.ServerOptions{
+		Name: f.Name, Version: version, Socket: f.Socket, Store: opts, Fresh: fresh, Unlink: unlink,
+		GroupAccess: group, AllowUIDs: allow, AllowWriteUIDs: allowWrite, Logf: console.Printf,
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "rtm server:", err)
+		return 1
+	}
+	if fromKernel {
+		im, err := importKernel(srv, kernel.ImporterOptions{Table: table, PreferFamily: prefer, Logf: console.Printf})
+		if err != nil {
+			srv.Abandon("server "+f.Name+" could not read its kernel", time.Second)
+			fmt.Fprintln(os.Stderr, "rtm server: --from-kernel:", err)
+			return 1
+		}
+		defer im.Close()
+	}
+	info, _ := srv.Info()
+	if r := info.StoreState; strings.HasPrefix(r, "recovered") {
+		fmt.Fprintf(os.Stderr, "rtm server: store %s was not closed cleanly: %s\n", info.Store, r)
+	}
+	// The banner goes to stderr whatever the input: a replay into a kept
+	// store must say that the tables it starts from are not empty.
+	banner := fmt.Sprintf("rtm server %s: socket %s, store %s (%s): %d routes, %d MACs",
+		f.Name, f.Socket, info.Store, info.StoreState, info.Routes, info.MACs)
+	if repl.AtTerminal() {
+		banner += ". Type help."
+	}
+	fmt.Fprintln(os.Stderr, banner)
+	// Serve after the banner: no client is welcomed before it is out.
+	go srv.Serve()
+
+	in := repl.NewInterp(srv.Origin("server"), os.Stdout, repl.Options{Mode: "server", Name: f.Name, KeepGoing: f.KeepGoing, Console: console})
+	quit := repl.Signals(in, func(s os.Signal) {
+		if s == syscall.SIGHUP {
+			// SIGHUP is a checkpoint, not a quit: the server outlives the
+			// terminal that started it.
+			if err := srv.Checkpoint(); err != nil {
+				console.Printf("checkpoint: %v", err)
+			} else {
+				console.Printf("checkpoint: store %s synced", info.Store)
+			}
+		}
+	})
+	end := repl.Session{In: in, Console: console, Scripts: f.Scripts, Input: repl.StdinInput(f.Framed), StayAtEOF: !exitAtEOF, Quit: quit}.Run()
+	reason := "server " + f.Name + " quit"
+	if end.Signal != nil {
+		reason = "server " + f.Name + " got " + end.Signal.String()
+	}
+	if end.StartFailed {
+		srv.Abandon(reason, 2*time.Second)
+		return end.Status
+	}
+	if err := srv.Close(reason, 2*time.Second); err != nil {
+		fmt.Fprintln(os.Stderr, "rtm server:", err)
+		return 1
+	}
+	return end.Status
+}
+
+// importKernel makes the kernel of this process's network namespace a
+// source of changes: the importer dumps the kernel's routes and
+// neighbours into the tables, then follows them. Its changes go through
+// the server's one path, counted as changes_from_kernel; its counters
+// appear in show stats as kernel_*. It returns once the first dump is in.
+func importKernel(srv *proto.Server, o kernel.ImporterOptions) (*kernel.Importer, error) {
+	im, err := kernel.NewImporter(srv.Origin("kernel"), o)
+	if err != nil {
+		return nil, err
+	}
+	srv.AddStats("kernel_", func() []proto.Stat { return proto.StatsOf(im.Stats()) })
+	errc := make(chan error, 1)
+	go func() { errc <- im.Run(context.Background()) }()
+	select {
+	case <-im.Ready():
+		go func() {
+			if err := <-errc; err != nil {
+				o.Logf("kernel import stopped: %v", err)
+			}
+		}()
+		return im, nil
+	case err := <-errc:
+		im.Close()
+		if err == nil {
+			err = errors.New("stopped before its first dump")
+		}
+		return nil, err
+	}
+}
