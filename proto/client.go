@@ -46,15 +46,6 @@ type Subscriber interface {
 	Changes(first uint64, cs []entry.Change)
 }
 
-// ErrServerQuit ends a session when the server said goodbye.
-var ErrServerQuit = errors.New("server quit")
-
-// ErrRefused is wrapped by the error of a client the server refused (at
-// hello: its uid, its protocol version, its name) or dropped (it broke
-// the protocol). Trying again would only be refused again, so the
-// session ends instead of reconnecting.
-var ErrRefused = errors.New("refused by the server")
-
 // Client is a subscriber: it keeps a local copy of the routing table and
 // of the MAC key set, and reads MAC addresses from the store mapping.
 // The copy survives a lost server; the session reconnects with backoff
@@ -218,7 +209,7 @@ func (c *Client) connect() (*net.UnixConn, error) {
 // backoff whenever the connection is lost.
 func (c *Client) run(uc *net.UnixConn) {
 	defer close(c.done)
-	defer func() { c.failRequests(errors.New("the session ended")) }()
+	defer func() { c.failRequests(ErrSessionEnded) }()
 	for {
 		err := c.receive(uc)
 		c.connMu.Lock()
@@ -505,7 +496,7 @@ func (c *Client) send(ctx context.Context, h Header, body []byte) error {
 		select {
 		case <-up:
 		case <-c.done:
-			return errors.New("the session ended")
+			return ErrSessionEnded
 		case <-ctx.Done():
 			return fmt.Errorf("not connected to the server: %w", ctx.Err())
 		}

@@ -1,9 +1,14 @@
 // Package proto owns the wire between an rtm server and its clients: the
-// packet and record format (wire.go), the server's fan-out of every change
-// to every client (server.go, serverconn.go, log.go), and the client's
-// session, which keeps a local copy of the tables (client.go). Server also
-// owns the store while it runs: Start opens it, Close syncs and releases
-// it.
+// packet and record format (wire.go: a record is one entry.Change), the
+// server's one way in for every change and its fan-out to every client
+// (apply.go, origin.go, server.go, serverconn.go, changelog.go), the
+// client's session, which keeps a local copy of the tables and hands what
+// it applies to its subscribers (client.go, clienttables.go), and the
+// requests by which a client changes the tables or asks what only the
+// server knows (reply.go, request.go, serverrequest.go). Server also owns
+// the store while it runs: Start opens it, Close syncs and releases it.
+// It knows nothing of the command language nor of the kernel: those are
+// a source and a subscriber that repl/server and repl/client wire in.
 //
 // Invariants:
 //
@@ -12,9 +17,12 @@
 //     records. A malformed, truncated, oversized or out-of-order packet
 //     (errors.Is(err, ErrProtocol)) closes the connection it came from,
 //     and only that one.
-//   - One order. Every change goes through the server's mutex: the store
-//     is written first, then the change is appended to the log, then idle
-//     writers are woken. A MAC delete is published after the store has
+//   - One order, one door. Every change, whatever its origin (the prompt,
+//     a client's request, the kernel), is one entry.Change made by
+//     Server.Apply under the server's mutex: the store is written first,
+//     then the change is appended to the log, then idle writers are
+//     woken. An Origin checks its source's permission and counts what it
+//     made, once per change. A MAC delete is published after the store has
 //     dropped the key, so a client holding the key reads "not found",
 //     never another MAC's address.
 //   - Snapshot plus changes, no gap and no duplicate. A snapshot is taken
@@ -31,6 +39,13 @@
 //     asks for a fresh snapshot.
 //   - Credentials come from SO_PEERCRED, never from a message: the uid
 //     decides who may connect, the pid is what show clients prints.
+//   - A client's request is applied as a whole or not at all when it is
+//     malformed: it is decoded whole before its first change is made. Its
+//     changes are made in order through the client's Origin, each refusal
+//     reported by its index; with FlagBail the first refusal stops it and
+//     the later requests of its epoch. A query never changes the tables;
+//     a sync waits in a goroutine of its own, one at a time per client,
+//     for at most an hour.
 //   - A client keeps its tables through a lost server and reconnects with
 //     backoff; a server quitting cleanly says goodbye and its clients end;
 //     a refusal (uid, version, name) ends a client instead of a retry.

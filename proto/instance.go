@@ -151,9 +151,6 @@ func socketLive(path string) bool {
 	return true
 }
 
-// ErrLive refuses to remove an instance a server serves.
-var ErrLive = errors.New("a server is running it")
-
 // RemoveInstance removes a stopped instance's store and stale socket. A
 // live one is refused with ErrLive, and nothing is removed. (Temporary
 // files a killed server left are the next server's to remove: only it

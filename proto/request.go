@@ -15,9 +15,6 @@ import (
 // flight, the reply being reassembled, and the catch-up that follows a
 // reply, so that a client sees its own changes in its own tables.
 
-// ErrNoReply is wrapped by Reply.Err.
-var ErrNoReply = errors.New("the server went away before it answered")
-
 // requests is the client's side: the requests in flight and the reply
 // being reassembled.
 type requests struct {
@@ -176,7 +173,7 @@ func (c *Client) CatchUp(ctx context.Context, seq uint64) error {
 		case <-ctx.Done():
 			return &waitError{what: fmt.Sprintf("this client is at change %d of %d", c.applied.Load(), seq), err: ctx.Err()}
 		case <-c.done:
-			return errors.New("the session ended")
+			return ErrSessionEnded
 		case <-wake:
 		}
 	}

@@ -12,9 +12,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ErrSocketInUse means a live server already listens on the socket path.
-var ErrSocketInUse = errors.New("socket is in use by a running rtm server")
-
 // listen binds a SOCK_SEQPACKET socket at path with the given mode. A
 // socket file left by a dead server is replaced; a live server's is not:
 // the only reliable test is to try connecting to it.
@@ -104,8 +101,6 @@ func readPacket(c *net.UnixConn, buf []byte) ([]byte, Header, error) {
 	}
 	return buf[HeaderSize:n], h, nil
 }
-
-var errEOF = errors.New("connection closed by peer")
 
 // writePacket sends one packet made of a header and a body in a single
 // sendmsg, so the body is never copied.

@@ -2,7 +2,6 @@ package proto
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"net/netip"
 
@@ -95,25 +94,6 @@ func PutHeader(b []byte, h Header) {
 	binary.LittleEndian.PutUint32(b[4:], h.Count)
 	binary.LittleEndian.PutUint64(b[8:], h.Seq)
 }
-
-// ErrProtocol is the parent of every error a peer's packets can cause: a
-// packet that fails to decode, or one that breaks the order of the
-// session, closes the connection it came from, and only that one.
-var ErrProtocol = errors.New("protocol violation")
-
-// The protocol errors; errors.Is(err, ErrProtocol) holds for each.
-var (
-	ErrShort     error = protocolError("packet shorter than its header")
-	ErrMagic     error = protocolError("not an rtm packet")
-	ErrVersion   error = protocolError("unsupported protocol version")
-	ErrTooLarge  error = protocolError("packet larger than the protocol allows")
-	ErrMalformed error = protocolError("malformed packet")
-)
-
-type protocolError string
-
-func (e protocolError) Error() string        { return string(e) }
-func (e protocolError) Is(target error) bool { return target == ErrProtocol }
 
 // ParseHeader validates and decodes the header of packet p.
 func ParseHeader(p []byte) (Header, error) {

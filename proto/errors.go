@@ -1,0 +1,47 @@
+package proto
+
+import "errors"
+
+// The errors of package proto that callers test with errors.Is.
+var (
+	// ErrServerQuit ends a session when the server said goodbye.
+	ErrServerQuit = errors.New("server quit")
+	// ErrRefused is wrapped by the error of a client the server refused
+	// (at hello: its uid, its protocol version, its name) or dropped (it
+	// broke the protocol). Trying again would only be refused again, so
+	// the session ends instead of reconnecting.
+	ErrRefused = errors.New("refused by the server")
+	// ErrSessionEnded is what a client's waits and requests get once its
+	// session is over.
+	ErrSessionEnded = errors.New("the session ended")
+	// ErrNoReply is wrapped by Reply.Err: the connection was lost before
+	// the answer came.
+	ErrNoReply = errors.New("the server went away before it answered")
+	// ErrSocketInUse means a live server already listens on the socket
+	// path.
+	ErrSocketInUse = errors.New("socket is in use by a running rtm server")
+	// ErrLive refuses to remove an instance a server serves.
+	ErrLive = errors.New("a server is running it")
+
+	// errEOF is the peer's close, which ends a session without a fault.
+	errEOF = errors.New("connection closed by peer")
+)
+
+// ErrProtocol is the parent of every error a peer's packets can cause: a
+// packet that fails to decode, or one that breaks the order of the
+// session, closes the connection it came from, and only that one.
+var ErrProtocol = errors.New("protocol violation")
+
+// The protocol errors; errors.Is(err, ErrProtocol) holds for each.
+var (
+	ErrShort     error = protocolError("packet shorter than its header")
+	ErrMagic     error = protocolError("not an rtm packet")
+	ErrVersion   error = protocolError("unsupported protocol version")
+	ErrTooLarge  error = protocolError("packet larger than the protocol allows")
+	ErrMalformed error = protocolError("malformed packet")
+)
+
+type protocolError string
+
+func (e protocolError) Error() string        { return string(e) }
+func (e protocolError) Is(target error) bool { return target == ErrProtocol }
