@@ -147,6 +147,9 @@ type lookupReport struct {
 	Rate      float64 `json:"rate"`                 // lookups/s, one at a time
 	BatchRate float64 `json:"batch_rate,omitempty"` // through LookupMany (rtm children)
 	Misses    int     `json:"misses"`
+	// Sum folds the values read (the raw loop's), so that the loads
+	// of a loop whose results go nowhere else still count.
+	Sum uint64 `json:"sum,omitempty"`
 }
 
 // childMain is `rtm bench child ROLE [flags]`.
