@@ -62,6 +62,7 @@ type Client struct {
 
 	applied atomic.Uint64 // last change applied
 	ready   chan struct{} // closed when the first snapshot is applied
+	firstBy time.Time     // Dial's deadline (Wait): the first snapshot must have come by then
 	done    chan struct{} // closed when the session ends for good
 	err     error         // why it ended: nil for a server quit or Close; written before done is closed
 	stop    chan struct{}
@@ -70,6 +71,9 @@ type Client struct {
 	connMu sync.Mutex
 	conn   *net.UnixConn // nil while the session reconnects
 	connUp notifier      // a new connection is up
+	// connGen numbers the connections: a reply says which it came on,
+	// and a catch-up to a sequence of a lost connection ends at once.
+	connGen atomic.Uint64
 
 	pongMu  sync.Mutex
 	pongs   map[uint64]chan uint64
@@ -110,8 +114,9 @@ func Dial(o ClientOptions) (*Client, error) {
 		stop:   make(chan struct{}),
 		pongs:  make(map[uint64]chan uint64),
 	}
+	c.firstBy = time.Now().Add(o.Wait)
 	uc, err := c.connect()
-	for deadline := time.Now().Add(o.Wait); err != nil && !errors.Is(err, ErrRefused) && time.Now().Before(deadline); {
+	for err != nil && !errors.Is(err, ErrRefused) && time.Now().Before(c.firstBy) {
 		time.Sleep(50 * time.Millisecond)
 		uc, err = c.connect()
 	}
@@ -124,6 +129,15 @@ func Dial(o ClientOptions) (*Client, error) {
 
 // Ready is closed once the first snapshot has been applied.
 func (c *Client) Ready() <-chan struct{} { return c.ready }
+
+func (c *Client) isReady() bool {
+	select {
+	case <-c.ready:
+		return true
+	default:
+		return false
+	}
+}
 
 // Done is closed when the session has ended: the server quit, or Close.
 func (c *Client) Done() <-chan struct{} { return c.done }
@@ -200,6 +214,7 @@ func (c *Client) connect() (*net.UnixConn, error) {
 	}
 	c.connMu.Lock()
 	c.conn = uc
+	c.connGen.Add(1)
 	c.connMu.Unlock()
 	c.connUp.notify()
 	return uc, nil
@@ -214,7 +229,9 @@ func (c *Client) run(uc *net.UnixConn) {
 		err := c.receive(uc)
 		c.connMu.Lock()
 		c.conn = nil // until connect has another: send waits for it
+		c.connGen.Add(1)
 		c.connMu.Unlock()
+		c.progress.notify() // a catch-up on this connection is over
 		uc.Close()
 		c.failRequests(err)
 		select {
@@ -227,6 +244,12 @@ func (c *Client) run(uc *net.UnixConn) {
 		}
 		if errors.Is(err, ErrRefused) {
 			c.err = err
+			return
+		}
+		if !c.isReady() && !time.Now().Before(c.firstBy) {
+			// No tables to keep: a client that has not had its first
+			// snapshot waits for the server no longer than Dial would.
+			c.err = fmt.Errorf("lost the server at %s before its first snapshot: %w", c.opts.Socket, err)
 			return
 		}
 		c.mu.RLock()
@@ -243,7 +266,9 @@ func (c *Client) run(uc *net.UnixConn) {
 }
 
 // reconnect tries again with backoff until it is back, the client is
-// closed (nil, nil), or the server refuses it (nil and the refusal).
+// closed (nil, nil), or the server refuses it (nil and the refusal). A
+// client still waiting for its first snapshot gives up at Dial's
+// deadline.
 func (c *Client) reconnect() (*net.UnixConn, error) {
 	backoff := 20 * time.Millisecond
 	for {
@@ -253,6 +278,9 @@ func (c *Client) reconnect() (*net.UnixConn, error) {
 		case <-time.After(backoff):
 		}
 		uc, err := c.connect()
+		if err != nil && !c.isReady() && !time.Now().Before(c.firstBy) {
+			return nil, fmt.Errorf("lost the server at %s before its first snapshot: %w", c.opts.Socket, err)
+		}
 		if err == nil || errors.Is(err, ErrRefused) {
 			return uc, err
 		}

@@ -55,6 +55,8 @@ type Reply struct {
 	Skipped   bool   // not run: an earlier request of its epoch failed
 	Failures  []Failure
 	Output    []byte // a query's answer
+	// Conn is the connection the reply came on, for CatchUp.
+	Conn uint64
 	// Err says the request got no reply: the connection was lost first,
 	// and its changes may or may not have been applied.
 	Err error

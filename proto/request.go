@@ -32,8 +32,9 @@ const MaxRequest = MaxPacket - HeaderSize - 8
 // the server to apply in order, and returns the channel its Reply will
 // arrive on. With bail, the request stops at its first failure and the
 // server skips the later requests of the same epoch. Requests go out in
-// the order they are made; it does not wait for the reply.
-func (c *Client) Request(epoch uint64, changes []byte, n int, bail bool) (<-chan Reply, error) {
+// the order they are made; it does not wait for the reply. While the
+// session reconnects it waits for the next connection until ctx ends.
+func (c *Client) Request(ctx context.Context, epoch uint64, changes []byte, n int, bail bool) (<-chan Reply, error) {
 	if len(changes) > MaxRequest {
 		return nil, fmt.Errorf("request of %d bytes: at most %d fit in a packet", len(changes), MaxRequest)
 	}
@@ -42,13 +43,13 @@ func (c *Client) Request(epoch uint64, changes []byte, n int, bail bool) (<-chan
 		h.Flags = FlagBail
 	}
 	body := binary.LittleEndian.AppendUint64(make([]byte, 0, 8+len(changes)), epoch)
-	_, ch, err := c.ask(h, append(body, changes...))
+	_, ch, err := c.ask(ctx, h, append(body, changes...))
 	return ch, err
 }
 
 // ask sends a request or a query and returns its id and the channel of
-// its reply.
-func (c *Client) ask(h Header, body []byte) (uint64, <-chan Reply, error) {
+// its reply; without a connection it waits for one until ctx ends.
+func (c *Client) ask(ctx context.Context, h Header, body []byte) (uint64, <-chan Reply, error) {
 	ch := make(chan Reply, 1)
 	c.req.mu.Lock()
 	c.req.next++
@@ -59,8 +60,6 @@ func (c *Client) ask(h Header, body []byte) (uint64, <-chan Reply, error) {
 	c.req.pending[id] = ch
 	c.req.mu.Unlock()
 	h.Seq = id
-	ctx, cancel := context.WithTimeout(context.Background(), askTimeout)
-	defer cancel()
 	if err := c.send(ctx, h, body); err != nil {
 		c.forget(id)
 		return 0, nil, fmt.Errorf("send to the server: %w", err)
@@ -83,7 +82,7 @@ const askTimeout = 10 * time.Second
 // query asks the server q and waits for the answer (its output), until
 // ctx ends.
 func (c *Client) query(ctx context.Context, q Query, arg []byte) ([]byte, error) {
-	id, ch, err := c.ask(Header{Kind: KindQuery}, append([]byte{byte(q)}, arg...))
+	id, ch, err := c.ask(ctx, Header{Kind: KindQuery}, append([]byte{byte(q)}, arg...))
 	if err != nil {
 		return nil, err
 	}
@@ -138,6 +137,7 @@ func (c *Client) gotReply(h Header, body []byte) error {
 	case ch != nil:
 		delete(q.pending, h.Seq)
 		r.Output = bytes.Clone(r.Output)
+		r.Conn = c.connGen.Load()
 		ch <- r
 	case h.Seq == 0 || h.Seq > q.next:
 		return fmt.Errorf("%w: reply to request %d, which was never sent", ErrProtocol, h.Seq)
@@ -159,14 +159,17 @@ func (c *Client) failRequests(cause error) {
 	}
 }
 
-// CatchUp waits until this client has applied every change up to seq:
-// after a reply, the changes it made are in the client's own tables.
-func (c *Client) CatchUp(ctx context.Context, seq uint64) error {
+// CatchUp waits until this client has applied every change up to seq of
+// connection conn (a Reply's Published and Conn): after a reply, the
+// changes it made are in the client's own tables. Once that connection
+// is lost there is nothing to wait for: the next one begins with a
+// snapshot of whatever the server has.
+func (c *Client) CatchUp(ctx context.Context, conn, seq uint64) error {
 	c.syncWaiters.Add(1)
 	defer c.syncWaiters.Add(-1)
 	for {
 		wake := c.progress.wait()
-		if c.applied.Load() >= seq {
+		if c.applied.Load() >= seq || c.connGen.Load() != conn {
 			return nil
 		}
 		select {

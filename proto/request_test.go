@@ -19,7 +19,7 @@ func ask(t *testing.T, c *Client, epoch uint64, bail bool, cs ...entry.Change) R
 	for _, ch := range cs {
 		b = AppendChange(b, ch, true)
 	}
-	ch, err := c.Request(epoch, b, len(cs), bail)
+	ch, err := c.Request(context.Background(), epoch, b, len(cs), bail)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +62,7 @@ func TestRequests(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := c.CatchUp(ctx, r.Published); err != nil {
+	if err := c.CatchUp(ctx, r.Conn, r.Published); err != nil {
 		t.Fatal(err)
 	}
 	for i, want := range []bool{1: true, 2: true, 3: true, 4: false, 5: false, 6: true} {
@@ -83,7 +83,7 @@ func TestRequestMalformed(t *testing.T) {
 	c := dialTest(t, srv, "bad")
 	b := AppendChange(nil, entry.RouteChange(entry.Create, routeN(1)), true)
 	b = append(b, 0x3f) // no such op
-	ch, err := c.Request(0, b, 2, false)
+	ch, err := c.Request(context.Background(), 0, b, 2, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,12 +35,14 @@ type Changer interface {
 // Interp sends them in batches through a forwarder.
 type Remote interface {
 	// Request sends n changes (records of proto.AppendChange with their
-	// values) to be applied in order; the reply arrives on the channel.
-	// With bail the request stops at its first failure and the later
-	// requests of its epoch are skipped.
-	Request(epoch uint64, changes []byte, n int, bail bool) (<-chan proto.Reply, error)
-	// CatchUp waits until the client has applied every change up to seq.
-	CatchUp(ctx context.Context, seq uint64) error
+	// values) to be applied in order, waiting for a connection until ctx
+	// ends; the reply arrives on the channel. With bail the request
+	// stops at its first failure and the later requests of its epoch are
+	// skipped.
+	Request(ctx context.Context, epoch uint64, changes []byte, n int, bail bool) (<-chan proto.Reply, error)
+	// CatchUp waits until the client has applied every change up to seq
+	// of connection conn (a reply's Published and Conn).
+	CatchUp(ctx context.Context, conn, seq uint64) error
 	// ServerStats asks the server for its counters.
 	ServerStats() ([]proto.Stat, error)
 }

@@ -1,6 +1,7 @@
 package repl
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -33,15 +34,21 @@ type forwarder struct {
 	remote    Remote
 	stop      *interrupter
 	keepGoing bool
+	// wait is how long a batch waits for a connection to the server
+	// (--wait); a change typed at the prompt waits until Ctrl-C, saying
+	// so after a second (notice).
+	wait   time.Duration
+	notice func(format string, args ...any)
+	typed  bool // the change being sent was typed: one, not a batch
 
-	epoch    uint64      // the replay the requests belong to
-	batch    []byte      // changes encoded with their values
-	n        int         // changes in batch
-	locs     lineSpans   // where each change of the batch came from
-	inflight []sentBatch // oldest first
-	free     [][]byte    // batch buffers to reuse
-	seq      uint64      // the server's sequence after the last reply
-	caughtUp uint64      // the sequence this client has caught up with
+	epoch     uint64      // the replay the requests belong to
+	batch     []byte      // changes encoded with their values
+	n         int         // changes in batch
+	locs      lineSpans   // where each change of the batch came from
+	inflight  []sentBatch // oldest first
+	free      [][]byte    // batch buffers to reuse
+	seq, conn uint64      // the server's sequence after the last reply, and its connection
+	caughtUp  uint64      // the sequence this client has caught up with
 	// failed counts the failures of the stream being replayed, which a
 	// keep-going replay reports as they come (report); nil at the prompt.
 	failed *int
@@ -107,13 +114,24 @@ func (f *forwarder) add(loc Location, c entry.Change) error {
 	return nil
 }
 
-// send sends the batch, once fewer than maxInflight are in flight.
+// send sends the batch, once fewer than maxInflight are in flight. The
+// replies that have come are taken first: after a lost connection
+// nothing more is sent.
 func (f *forwarder) send() error {
 	if f.n == 0 {
 		return nil
 	}
 	var err error
-	for len(f.inflight) >= maxInflight && err == nil {
+	for len(f.inflight) > 0 && err == nil {
+		select {
+		case r := <-f.inflight[0].reply:
+			err = f.took(r)
+			continue
+		default:
+		}
+		if len(f.inflight) < maxInflight {
+			break
+		}
 		err = f.awaitOldest()
 	}
 	body, locs, n := f.batch, f.locs, f.n
@@ -124,7 +142,9 @@ func (f *forwarder) send() error {
 	if err != nil {
 		return err
 	}
-	ch, err := f.remote.Request(f.epoch, body, n, !f.keepGoing)
+	ctx, done := f.sendContext()
+	ch, err := f.remote.Request(ctx, f.epoch, body, n, !f.keepGoing)
+	done()
 	if err != nil {
 		return f.notSent(locs, err)
 	}
@@ -132,30 +152,47 @@ func (f *forwarder) send() error {
 	return nil
 }
 
-// awaitOldest takes the reply to the oldest batch in flight: its
-// failures are reported (kept going) or returned (the first one, which
-// stops the replay).
+// sendContext bounds the wait for a connection to the server: a batch
+// waits --wait; a typed change waits until Ctrl-C, and says after a
+// second that it waits.
+func (f *forwarder) sendContext() (context.Context, func()) {
+	if !f.typed {
+		return context.WithTimeout(context.Background(), f.wait)
+	}
+	ctx, done := f.stop.wait(replyTimeout)
+	t := time.AfterFunc(time.Second, func() { f.notice("waiting for the server to come back (Ctrl-C gives up)") })
+	return ctx, func() { t.Stop(); done() }
+}
+
+// awaitOldest waits for the reply to the oldest batch in flight and
+// takes it.
 func (f *forwarder) awaitOldest() error {
-	b := f.inflight[0]
-	f.inflight = f.inflight[1:]
-	defer func() { f.free = append(f.free, b.body[:0]) }()
 	ctx, done := f.stop.wait(replyTimeout)
 	defer done()
-	var r proto.Reply
 	select {
-	case r = <-b.reply:
+	case r := <-f.inflight[0].reply:
+		return f.took(r)
 	case <-ctx.Done():
-		return f.unknown(b, f.waitError("the server's answer", ctx.Err()))
+		return f.unknown(f.waitError("the server's answer", ctx.Err()))
 	}
+}
+
+// took takes the reply r to the oldest batch in flight: its failures are
+// reported (kept going) or returned (the first one, which stops the
+// replay).
+func (f *forwarder) took(r proto.Reply) error {
+	b := f.inflight[0]
 	if r.Err != nil {
-		return f.unknown(b, r.Err)
+		return f.unknown(r.Err)
 	}
-	// Replies come in order: the last one's sequence is the server's. A
-	// server that restarted numbers its changes from its own start.
-	if r.Published < f.seq {
+	f.inflight = f.inflight[1:]
+	f.free = append(f.free, b.body[:0])
+	// Replies come in order: the last one's sequence is the server's, on
+	// the connection it came on; a new connection numbers afresh.
+	if r.Conn != f.conn {
 		f.caughtUp = 0
 	}
-	f.seq = r.Published
+	f.seq, f.conn = r.Published, r.Conn
 	for _, fl := range r.Failures {
 		err := at(b.locs.at(fl.Index), changeError(changeAt(b.body, fl.Index), errors.New(fl.Msg)))
 		if !f.keepGoing || f.failed == nil {
@@ -166,27 +203,29 @@ func (f *forwarder) awaitOldest() error {
 	return nil
 }
 
-// unknown says that the changes of b and of every batch after it may or
-// may not have been applied: the connection was lost, or no answer came.
-// A program that resumes from the first line named loses nothing.
-func (f *forwarder) unknown(b sentBatch, cause error) error {
-	first, last := b.locs.at(0), b.locs.at(b.locs.n-1)
-	for _, later := range f.inflight {
-		last = later.locs.at(later.locs.n - 1)
-		f.free = append(f.free, later.body[:0])
+// unknown says that the changes of every batch in flight may or may not
+// have been applied: the connection was lost, or no answer came. That is
+// one range, from the first line not answered to the last line sent;
+// nothing after it was sent. A program that resumes from the first line
+// named loses nothing.
+func (f *forwarder) unknown(cause error) error {
+	first, last := f.inflight[0].locs.at(0), Location{}
+	for _, b := range f.inflight {
+		last = b.locs.at(b.locs.n - 1)
+		f.free = append(f.free, b.body[:0])
 	}
 	f.inflight = nil
 	return at(first, fmt.Errorf("lines %d to %d may or may not have been applied, and none after them was: %w", first.Line, last.Line, cause))
 }
 
-// notSent is unknown for a batch that could not be sent: the batches
-// before it are still unanswered.
+// notSent is unknown for a batch that could not be sent: with batches
+// still unanswered, their range; else the batch and everything after it
+// were not applied.
 func (f *forwarder) notSent(locs lineSpans, cause error) error {
 	if len(f.inflight) > 0 {
-		return f.unknown(f.inflight[0], cause)
+		return f.unknown(cause)
 	}
-	first, last := locs.at(0), locs.at(locs.n-1)
-	return at(first, fmt.Errorf("lines %d to %d were not applied: %w", first.Line, last.Line, cause))
+	return at(locs.at(0), fmt.Errorf("not applied, nor any line after it: %w", cause))
 }
 
 // changeAt decodes change i of a request body, to name it in a message.
@@ -217,7 +256,7 @@ func (f *forwarder) settle() error {
 	}
 	ctx, done := f.stop.wait(replyTimeout)
 	defer done()
-	if err := f.remote.CatchUp(ctx, f.seq); err != nil {
+	if err := f.remote.CatchUp(ctx, f.conn, f.seq); err != nil {
 		return f.waitError("this client's copy of the tables", ctx.Err())
 	}
 	f.caughtUp = f.seq
@@ -232,8 +271,8 @@ func (f *forwarder) one(loc Location, c entry.Change) error {
 		return err
 	}
 	failed := f.failed
-	f.failed = nil
-	defer func() { f.failed = failed }()
+	f.failed, f.typed = nil, true
+	defer func() { f.failed, f.typed = failed, false }()
 	f.batch = proto.AppendChange(f.batch, c, true)
 	f.n++
 	f.locs.add(loc)

@@ -31,6 +31,10 @@ type Options struct {
 	// Stderr receives the errors a keep-going replay reports, and replay
 	// progress when it is a terminal. Nil means os.Stderr.
 	Stderr io.Writer
+	// Wait is how long a client's replayed changes wait for a connection
+	// to the server (rtm client --wait); a change typed at the prompt
+	// waits until Ctrl-C.
+	Wait time.Duration
 }
 
 // Interp runs commands against an engine and writes their results to an
@@ -89,7 +93,7 @@ func NewInterp(e Tables, out io.Writer, opts Options) *Interp {
 	in := &Interp{engine: e, out: out, opts: opts}
 	in.changer, _ = e.(Changer)
 	if r, ok := e.(Remote); ok && in.changer == nil {
-		in.fw = &forwarder{remote: r, stop: &in.stop, keepGoing: opts.KeepGoing, report: in.report}
+		in.fw = &forwarder{remote: r, stop: &in.stop, keepGoing: opts.KeepGoing, wait: opts.Wait, report: in.report, notice: in.notice}
 	}
 	in.prog.init(opts.Stderr)
 	return in
@@ -197,6 +201,16 @@ func (in *Interp) change(c entry.Change) error {
 		return changeError(c, err)
 	}
 	return nil
+}
+
+// notice tells the person at the prompt (or stderr) what the command that
+// runs is waiting for.
+func (in *Interp) notice(format string, args ...any) {
+	if in.opts.Console != nil {
+		in.opts.Console.Printf(format, args...)
+		return
+	}
+	fmt.Fprintf(in.opts.Stderr, format+"\n", args...)
 }
 
 // newEpoch starts a new replay or a new line at the prompt.

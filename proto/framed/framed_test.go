@@ -106,6 +106,11 @@ func TestDriveAProcess(t *testing.T) {
 	if !strings.Contains(p.Stdout(), "dropped\n") || !strings.Contains(p.Stdout(), "mine\n") || strings.Contains(p.Stdout(), "\x00") {
 		t.Fatalf("stdout record: %q", p.Stdout())
 	}
+	// Stderr is read apart from stdout: the line may come after the
+	// answer to the next command.
+	for deadline := time.Now().Add(10 * time.Second); p.StderrTail(5, "") != "to stderr" && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
 	if got := p.StderrTail(5, ""); got != "to stderr" {
 		t.Fatalf("stderr tail: %q", got)
 	}

@@ -129,7 +129,7 @@ func Main(args []string) int {
 		}
 		return 0
 	}
-	in := repl.NewInterp(c, os.Stdout, repl.Options{Mode: "client", Name: f.Label, KeepGoing: f.KeepGoing, Console: console})
+	in := repl.NewInterp(c, os.Stdout, repl.Options{Mode: "client", Name: f.Label, KeepGoing: f.KeepGoing, Console: console, Wait: wait})
 	quit := repl.Signals(in, func(s os.Signal) {
 		if s == syscall.SIGUSR1 {
 			console.Printf("SIGUSR1: dropping local tables, asking for a fresh snapshot")
