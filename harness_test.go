@@ -19,11 +19,17 @@ import (
 	"testing"
 	"time"
 
+	"rtm/proto"
 	"rtm/proto/framed"
 	"rtm/repl/rtmtest"
 )
 
 var rtmBin string
+
+// storeDir holds the stores of this test binary's instances. TestMain
+// points RTM_STORE_DIR at it, so an rtm a test starts by --name alone
+// meets no other rtm of this uid either.
+var storeDir string
 
 func TestMain(m *testing.M) {
 	bin, cleanup, err := rtmtest.Build()
@@ -32,9 +38,42 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	rtmBin = bin
+	if storeDir, err = makeStoreDir(); err != nil {
+		cleanup()
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Setenv(proto.StoreDirEnv, storeDir)
 	code := m.Run()
+	os.RemoveAll(storeDir)
 	cleanup()
 	os.Exit(code)
+}
+
+// makeStoreDir makes a private store directory: in shared memory, as the
+// default one, when there is /dev/shm. It is readable by all, so that
+// clients of other uids can map a store in it that lets them.
+func makeStoreDir() (string, error) {
+	parent := "/dev/shm"
+	if st, err := os.Stat(parent); err != nil || !st.IsDir() {
+		parent = ""
+	}
+	dir, err := os.MkdirTemp(parent, "rtm-stores-")
+	if err != nil {
+		return "", err
+	}
+	return dir, os.Chmod(dir, 0o755)
+}
+
+// newStoreDir is a store directory of the test's own, removed when it ends.
+func newStoreDir(t *testing.T) string {
+	t.Helper()
+	dir, err := makeStoreDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
 }
 
 // long says whether RTM_LONG=1 asks for the long variants of the tests.
@@ -66,7 +105,7 @@ type instance struct {
 
 func newInstance(t *testing.T) *instance {
 	name := fmt.Sprintf("t%d-%d", os.Getpid(), instSeq.Add(1))
-	in := &instance{t: t, name: name, socket: filepath.Join(t.TempDir(), "rtm.sock"), store: "/dev/shm/rtm-test." + name}
+	in := &instance{t: t, name: name, socket: filepath.Join(t.TempDir(), "rtm.sock"), store: filepath.Join(storeDir, "rtm."+name)}
 	t.Cleanup(func() { os.Remove(in.store) })
 	return in
 }

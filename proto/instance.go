@@ -16,7 +16,7 @@ import (
 )
 
 // An instance is a server's name: it picks the socket (in the user's
-// runtime directory) and the store (under /dev/shm) unless flags say
+// runtime directory) and the store (in StoreDir) unless flags say
 // otherwise. These functions name, list and remove instances by their
 // default files.
 
@@ -30,14 +30,29 @@ func SocketDir() string {
 	return filepath.Join(os.TempDir(), "rtm-"+strconv.Itoa(os.Getuid()))
 }
 
-// StoreDir is where instances' stores are: POSIX shared memory.
-const StoreDir = "/dev/shm"
+// StoreDirEnv names the environment variable that moves instances'
+// stores out of DefaultStoreDir: tests keep theirs private with it.
+const StoreDirEnv = "RTM_STORE_DIR"
+
+// StoreDir is where instances' stores are: $RTM_STORE_DIR, else POSIX
+// shared memory (/dev/shm). It is made absolute, because the server hands the
+// path of its store to clients that may run in other directories.
+func StoreDir() string {
+	dir := os.Getenv(StoreDirEnv)
+	if dir == "" {
+		return "/dev/shm"
+	}
+	if abs, err := filepath.Abs(dir); err == nil {
+		return abs
+	}
+	return dir
+}
 
 // DefaultSocket is the socket of instance name.
 func DefaultSocket(name string) string { return filepath.Join(SocketDir(), name+".sock") }
 
 // DefaultStore is the store of instance name.
-func DefaultStore(name string) string { return filepath.Join(StoreDir, "rtm."+name) }
+func DefaultStore(name string) string { return filepath.Join(StoreDir(), "rtm."+name) }
 
 // CheckInstanceName admits plain file names: the name becomes part of
 // the socket's and the store's file names.
@@ -88,7 +103,7 @@ func Instances() ([]Instance, error) {
 	for _, s := range socks {
 		get(strings.TrimSuffix(filepath.Base(s), ".sock")).Socket = s
 	}
-	stores, err := filepath.Glob(filepath.Join(StoreDir, "rtm.*"))
+	stores, err := filepath.Glob(filepath.Join(StoreDir(), "rtm.*"))
 	if err != nil {
 		return nil, err
 	}
