@@ -6,9 +6,13 @@ package main
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"rtm/proto"
 )
 
 // TestClientWritesThroughServer: a client of the server's own uid may
@@ -72,4 +76,141 @@ func TestOtherUIDRefused(t *testing.T) {
 		t.Fatalf("allowed uid 65534: exit %d, stderr %q", r.code, r.stderr)
 	}
 	assertLines(t, "client of uid 65534", sortedLines(r.stdout), sortedLines(before))
+}
+
+// needRoot skips a test that runs processes as other uids.
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run processes as other uids")
+	}
+}
+
+// TestRuntimeDirRefused: with XDG_RUNTIME_DIR unset, the socket goes to
+// $TMPDIR/rtm-UID. When another uid made that directory first (open to
+// all, as an attacker would), when it is open to writes by others, when
+// it is a link, or when a directory above it may be written by anyone and
+// is not sticky, the server, the client, rtm ls and rtm rm refuse it and
+// say why and how to fix it; the server leaves no store behind. Then,
+// with nothing in the way, the server makes it, the user's alone. (uid 1
+// is the user, 65534 the other.)
+func TestRuntimeDirRefused(t *testing.T) {
+	needRoot(t)
+	bin := nobodyBinary(t)
+	tmp, stores := sharedDir(t, ""), sharedDir(t, shmDir())
+	runtime := filepath.Join(tmp, "rtm-1")
+	user := &syscall.Credential{Uid: 1, Gid: 1}
+	env := []string{"TMPDIR=" + tmp, proto.StoreDirEnv + "=" + stores}
+	rtm := func(stdin string, args ...string) result {
+		return runCmd(t, commandAs(user, env, bin, args...), stdin, 20*time.Second)
+	}
+	refused := func(what string, want ...string) {
+		t.Helper()
+		for _, args := range [][]string{
+			{"server", "--name", "d", "--exit-at-eof"},
+			{"client", "--name", "d", "-c", "show routes"},
+			{"ls"},
+			{"rm", "d"},
+		} {
+			r := rtm("", args...)
+			if r.code != 1 || r.stdout != "" || strings.Contains(r.stderr, "running?") {
+				t.Errorf("%s: rtm %s: exit %d, stdout %q, stderr %q; want a refusal", what, args[0], r.code, r.stdout, r.stderr)
+			}
+			for _, w := range want {
+				if !strings.Contains(r.stderr, w) {
+					t.Errorf("%s: rtm %s: stderr %q does not say %q", what, args[0], r.stderr, w)
+				}
+			}
+		}
+		if left, _ := os.ReadDir(stores); len(left) > 0 {
+			t.Errorf("%s: a refused server left %v", what, left)
+		}
+	}
+	as := func(cred *syscall.Credential, script string) {
+		t.Helper()
+		if r := runCmd(t, commandAs(cred, nil, "sh", "-c", script, "sh", runtime, tmp), "", 10*time.Second); r.code != 0 {
+			t.Fatalf("%s: %s", script, r.stderr)
+		}
+	}
+
+	as(nobody, `mkdir "$1" && chmod 777 "$1"`)
+	refused("made by uid 65534", "socket directory "+runtime+" is owned by uid 65534, not by you (uid 1)", "XDG_RUNTIME_DIR")
+	os.Remove(runtime)
+
+	as(user, `mkdir "$1" && chmod 777 "$1"`)
+	refused("open to all", "socket directory "+runtime+" is writable by group or others (mode 0777)", "chmod 700 "+runtime)
+	os.Remove(runtime)
+
+	as(user, `mkdir "$2/own"`)
+	as(nobody, `ln -s own "$1"`)
+	refused("a link to the user's own directory", "socket directory "+runtime+" is not a directory")
+	os.Remove(runtime)
+
+	os.Chmod(tmp, 0o777)
+	refused("a parent anyone may write", "directory "+tmp+" is writable by group or others and not sticky (mode 0777)", "chmod +t "+tmp)
+	os.Chmod(tmp, 0o777|os.ModeSticky)
+
+	if r := rtm("C,10.1.0.0/16,-,eth0\n", "server", "--name", "d", "--exit-at-eof"); r.code != 0 {
+		t.Fatalf("server with nothing in the way: exit %d: %s", r.code, r.stderr)
+	}
+	fi, err := os.Lstat(runtime)
+	if err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o700 || fi.Sys().(*syscall.Stat_t).Uid != 1 {
+		t.Fatalf("runtime directory made by the server: %v (%v), want uid 1's, 0700", fi.Mode(), err)
+	}
+	if r := rtm("", "ls"); r.code != 0 || !strings.Contains(r.stdout, filepath.Join(stores, "rtm.d")) {
+		t.Fatalf("rtm ls: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestImpostorServer: a client checks who runs the server (SO_PEERCRED,
+// on its own end) before it says hello or believes a byte: a server of
+// another uid is refused, for a read too, unless --server-uid names that
+// uid. A client whose server is replaced by another uid's while it is
+// away exits with the reason instead of taking the stranger's tables.
+func TestImpostorServer(t *testing.T) {
+	needRoot(t)
+	bin := nobodyBinary(t)
+	dir, stores := sharedDir(t, ""), sharedDir(t, shmDir())
+	env := []string{proto.StoreDirEnv + "=" + stores}
+	impostor := func(sock string) *proc {
+		t.Helper()
+		p := startCmd(t, commandAs(nobody, env, bin, "server", "--framed", "--name", filepath.Base(sock), "--socket", sock))
+		p.must("C,10.6.6.0/24,192.0.2.66,eth0", "C,00:1a:2b:3c:4d:5e,192.0.2.66")
+		return p
+	}
+	sock := filepath.Join(dir, "lab.sock")
+	imp := impostor(sock)
+	r := runRTM(t, "", "client", "--socket", sock, "-c", "show routes")
+	if r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, "the server at "+sock+" runs as uid 65534") ||
+		!strings.Contains(r.stderr, "--server-uid 65534") || strings.Contains(r.stderr, "listening") {
+		t.Fatalf("client of an impostor: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if log := imp.errb.String(); strings.Contains(log, "connected") {
+		t.Fatalf("the impostor heard from the client: %s", log)
+	}
+	r = runRTM(t, "", "client", "--socket", sock, "--server-uid", "65534", "-c", "show routes", "-c", "lookup 00:1a:2b:3c:4d:5e")
+	if r.code != 0 || r.stdout != "10.6.6.0/24 via 192.0.2.66 dev eth0\n00:1a:2b:3c:4d:5e 192.0.2.66\n" {
+		t.Fatalf("client that trusts uid 65534: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+
+	// The user's own server, in the same shared directory; a client of it.
+	in := newInstance(t)
+	in.socket = filepath.Join(dir, "own.sock")
+	srv := in.server()
+	srv.must("C,10.1.1.0/24,192.168.1.1,eth0")
+	c := in.client("watcher")
+	srv.cmd.Process.Kill()
+	<-srv.done
+	// A dead server's socket stays; in a sticky directory only its owner
+	// may remove it. Here it goes, and another uid's server takes its place.
+	os.Remove(in.socket)
+	impostor(in.socket)
+	select {
+	case <-c.done:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("client still running after its server was replaced: %s", c.errb)
+	}
+	if code := c.fp.ExitCode(); code != 1 || !strings.Contains(c.errb.String(), "runs as uid 65534") {
+		t.Fatalf("client whose server was replaced: exit %d, stderr %q", code, c.errb)
+	}
 }

@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -220,10 +219,7 @@ func TestClientRefusedExits(t *testing.T) {
 	srv := in.server("--allow-uid", "65534", "--group")
 	os.Chmod(in.socket, 0o666)
 	os.Chmod(in.store, 0o644)
-	cmd := exec.Command(bin, "client", "--watch", "--socket", in.socket, "--client-name", "nobody")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=/"}
-	watch := startCmd(t, cmd)
+	watch := startCmd(t, commandAs(nobody, nil, bin, "client", "--watch", "--socket", in.socket, "--client-name", "nobody"))
 	in.waitClients(srv, 1)
 	srv.cmd.Process.Kill() // a crash: the client keeps its tables and reconnects
 	<-srv.done

@@ -26,6 +26,9 @@ type ClientOptions struct {
 	// Subscribers see what the client applies (a watcher, a kernel
 	// installer), in order.
 	Subscribers []Subscriber
+	// ServerUIDs are uids besides the client's own and root that the
+	// client trusts to run its server (rtm client --server-uid).
+	ServerUIDs []uint32
 }
 
 // Subscriber sees what a client applies, in order, from the session's
@@ -160,11 +163,20 @@ func (c *Client) Resync() {
 	c.send(ctx, Header{Kind: KindResync}, nil)
 }
 
-// connect dials the socket, says hello and maps the store it is welcomed to.
+// connect dials the socket, says hello and maps the store it is welcomed
+// to. It trusts nothing before it has checked the socket's directory and
+// the server's uid.
 func (c *Client) connect() (*net.UnixConn, error) {
+	if err := checkSocketDir(c.opts.Socket, c.opts.ServerUIDs); err != nil {
+		return nil, err
+	}
 	uc, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: c.opts.Socket, Net: "unixpacket"})
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", c.opts.Socket, err)
+	}
+	if _, err := checkServer(uc, c.opts.Socket, c.opts.ServerUIDs); err != nil {
+		uc.Close()
+		return nil, err
 	}
 	setBuffers(uc)
 	if err := writePacket(uc, Header{Kind: KindHello}, []byte(c.opts.Name)); err != nil {

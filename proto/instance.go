@@ -89,6 +89,9 @@ const (
 // Instances lists the instances of this user: the sockets in SocketDir
 // and the stores in StoreDir, sorted by name.
 func Instances() ([]Instance, error) {
+	if err := checkRuntimeDir(SocketDir(), false); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
 	byName := map[string]*Instance{}
 	get := func(name string) *Instance {
 		if byName[name] == nil {
@@ -172,6 +175,9 @@ func socketLive(path string) bool {
 // can tell them from those of a server starting now.)
 func RemoveInstance(name string) ([]string, error) {
 	if err := CheckInstanceName(name); err != nil {
+		return nil, err
+	}
+	if err := checkRuntimeDir(SocketDir(), false); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
 	sock, path := DefaultSocket(name), DefaultStore(name)

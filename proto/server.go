@@ -104,6 +104,10 @@ func Start(o ServerOptions) (*Server, error) {
 			o.Store.Perm = 0o660
 		}
 	}
+	// The socket's directory first: a refused one leaves no store behind.
+	if err := prepareSocketDir(o.Socket); err != nil {
+		return nil, err
+	}
 	st, err := openStore(o.Store, o.Fresh)
 	if err != nil {
 		return nil, err
