@@ -5,6 +5,7 @@ package main
 // and by the server's own check.
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -212,5 +213,65 @@ func TestImpostorServer(t *testing.T) {
 	}
 	if code := c.fp.ExitCode(); code != 1 || !strings.Contains(c.errb.String(), "runs as uid 65534") {
 		t.Fatalf("client whose server was replaced: exit %d, stderr %q", code, c.errb)
+	}
+}
+
+// TestUnsafeStoreRefused: a root server does not adopt a store another
+// uid made, one that others may write, or a link to its own: each is
+// refused by name with the fix, and left as it was. A client checks the
+// store the same way before it maps it: the server's uid must own it,
+// and nobody else may write it.
+func TestUnsafeStoreRefused(t *testing.T) {
+	needRoot(t)
+	bin := nobodyBinary(t)
+	dir, sockets := sharedDir(t, shmDir()), sharedDir(t, "")
+	foreign := filepath.Join(dir, "rtm.foreign")
+	made := commandAs(nobody, nil, bin, "server", "--store", foreign, "--socket", filepath.Join(sockets, "n.sock"), "--exit-at-eof")
+	if r := runCmd(t, made, "C,00:1a:2b:3c:4d:5e,10.1.1.7\n", 20*time.Second); r.code != 0 {
+		t.Fatalf("uid 65534's server: exit %d: %s", r.code, r.stderr)
+	}
+	in := newInstance(t)
+	refused := func(path, why, fix string) {
+		t.Helper()
+		before, _ := os.ReadFile(path)
+		fi, _ := os.Lstat(path)
+		r := runRTM(t, "", "server", "--name", in.name, "--socket", in.socket, "--store", path, "--exit-at-eof")
+		if r.code != 1 || !strings.Contains(r.stderr, "store "+path+" "+why) || !strings.Contains(r.stderr, fix) {
+			t.Errorf("server on %s: exit %d, stderr %q; want it refused: %s, %s", path, r.code, r.stderr, why, fix)
+		}
+		after, _ := os.ReadFile(path)
+		fa, _ := os.Lstat(path)
+		if string(after) != string(before) || fa.Mode() != fi.Mode() || fa.Sys().(*syscall.Stat_t).Uid != fi.Sys().(*syscall.Stat_t).Uid {
+			t.Errorf("the refused store %s changed", path)
+		}
+	}
+	refused(foreign, "is owned by uid 65534, not uid 0", "have it removed (by uid 65534 or root)")
+
+	srv := in.server()
+	srv.must("C,00:1a:2b:3c:4d:5e,10.1.1.7")
+	srv.send("quit")
+	srv.wait(10 * time.Second)
+	link := filepath.Join(dir, "rtm.link")
+	if err := os.Symlink(in.store, link); err != nil {
+		t.Fatal(err)
+	}
+	refused(link, "is a symbolic link", "give the path of the file itself")
+	for _, mode := range []os.FileMode{0o666, 0o660, 0o602} {
+		os.Chmod(in.store, mode)
+		refused(in.store, fmt.Sprintf("is writable by group or others (mode %04o)", mode), "chmod go-w "+in.store)
+	}
+
+	// The client's side: a store made writable by others while its server
+	// runs is not mapped.
+	os.Chmod(in.store, 0o600)
+	srv = in.server()
+	os.Chmod(in.store, 0o606)
+	r := runRTM(t, "", "client", "--socket", in.socket, "-c", "lookup 00:1a:2b:3c:4d:5e")
+	if r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, "store "+in.store+" is writable by group or others (mode 0606)") || strings.Contains(r.stderr, "listening") {
+		t.Fatalf("client of a store others may write: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	os.Chmod(in.store, 0o600)
+	if got := in.dump(); !strings.Contains(got, "00:1a:2b:3c:4d:5e 10.1.1.7") {
+		t.Fatalf("client of the store as it should be: %q", got)
 	}
 }

@@ -165,7 +165,7 @@ func (c *Client) Resync() {
 
 // connect dials the socket, says hello and maps the store it is welcomed
 // to. It trusts nothing before it has checked the socket's directory and
-// the server's uid.
+// the server's uid, nor a store the server's uid does not own alone.
 func (c *Client) connect() (*net.UnixConn, error) {
 	if err := checkSocketDir(c.opts.Socket, c.opts.ServerUIDs); err != nil {
 		return nil, err
@@ -174,7 +174,8 @@ func (c *Client) connect() (*net.UnixConn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", c.opts.Socket, err)
 	}
-	if _, err := checkServer(uc, c.opts.Socket, c.opts.ServerUIDs); err != nil {
+	serverUID, err := checkServer(uc, c.opts.Socket, c.opts.ServerUIDs)
+	if err != nil {
 		uc.Close()
 		return nil, err
 	}
@@ -198,9 +199,12 @@ func (c *Client) connect() (*net.UnixConn, error) {
 	}
 	gen, path := binary.LittleEndian.Uint64(body), string(body[8:])
 	if r := c.reader.Load(); r == nil || r.Generation() != gen || r.Path() != path {
-		nr, err := store.OpenReader(path)
+		nr, err := store.OpenReader(path, int(serverUID))
 		if err != nil {
 			uc.Close()
+			if _, ok := errors.AsType[*store.UnsafeError](err); ok {
+				err = untrusted{err}
+			}
 			return nil, fmt.Errorf("map store of %s: %w", c.opts.Socket, err)
 		}
 		if r != nil {
