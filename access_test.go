@@ -30,8 +30,10 @@ func TestClientWritesThroughServer(t *testing.T) {
 }
 
 // TestOtherUIDRefused: socket and store are 0600; a client of another uid
-// is stopped by the socket's mode, and when the mode lets it through, by
-// the server's SO_PEERCRED check, unless --allow-uid names it.
+// is stopped by the socket's mode (and says so, rather than ask whether a
+// server runs), and when the mode lets it through, by the server's
+// SO_PEERCRED check, unless --allow-uid names it. A server given
+// --allow-uid without --group says at start what the flag needs.
 func TestOtherUIDRefused(t *testing.T) {
 	in, bin := nobodyInstance(t)
 	srv := in.server()
@@ -43,7 +45,7 @@ func TestOtherUIDRefused(t *testing.T) {
 		}
 	}
 	r := asNobody(t, bin, "show routes\n", "--socket", in.socket)
-	if r.code == 0 || !strings.Contains(r.stderr, in.socket) || !strings.Contains(r.stderr, "permission denied") {
+	if r.code == 0 || !strings.Contains(r.stderr, "connect to "+in.socket+": permission denied on the socket (mode 0600") || strings.Contains(r.stderr, "listening") {
 		t.Fatalf("uid 65534 through a 0600 socket: exit %d, stderr %q", r.code, r.stderr)
 	}
 	before := in.dump()
@@ -66,6 +68,9 @@ func TestOtherUIDRefused(t *testing.T) {
 	// Allowed by the flag: the handshake passes; the store's own mode is
 	// the owner's to open, and says so when it is not.
 	srv = in.server("--allow-uid", "65534")
+	if log := srv.errb.String(); !strings.Contains(log, "warning: --allow-uid 65534: uid 65534 cannot open the socket or read the store") || !strings.Contains(log, "--group") {
+		t.Fatalf("server with --allow-uid alone did not say what it needs: %s", log)
+	}
 	os.Chmod(in.socket, 0o666)
 	r = asNobody(t, bin, "show routes\n", "--socket", in.socket)
 	if r.code == 0 || !strings.Contains(r.stderr, in.store) || !strings.Contains(r.stderr, "permission denied") {
@@ -273,5 +278,61 @@ func TestUnsafeStoreRefused(t *testing.T) {
 	os.Chmod(in.store, 0o600)
 	if got := in.dump(); !strings.Contains(got, "00:1a:2b:3c:4d:5e 10.1.1.7") {
 		t.Fatalf("client of the store as it should be: %q", got)
+	}
+}
+
+// TestGroupReadsNeverWrites: with --group the socket is 0660 and the store
+// 0640. A member of the server's group whose uid the server does not
+// allow may read the store but not open it for writing, and the server
+// refuses its connection; allowed, it reads through the server. The modes
+// follow the flags of each start: without --group an existing store goes
+// back to 0600, with it to 0640, and the banner says so.
+func TestGroupReadsNeverWrites(t *testing.T) {
+	in, bin := nobodyInstance(t)
+	member := &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{uint32(os.Getegid())}}
+	modes := func(sock, store os.FileMode) {
+		t.Helper()
+		for p, want := range map[string]os.FileMode{in.socket: sock, in.store: store} {
+			if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != want {
+				t.Fatalf("%s: mode %v (%v), want %04o", p, fi.Mode().Perm(), err, want)
+			}
+		}
+	}
+	open := func(redirect string) result {
+		t.Helper()
+		return runCmd(t, commandAs(member, nil, "sh", "-c", "exec 3"+redirect+`"$1"`, "sh", in.store), "", 10*time.Second)
+	}
+	srv := in.server("--group")
+	srv.must("C,00:1a:2b:3c:4d:5e,10.1.1.7")
+	modes(0o660, 0o640)
+	if r := open("<>"); r.code == 0 || !strings.Contains(r.stderr, "Permission denied") {
+		t.Fatalf("a group member opened the store read-write: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if r := open("<"); r.code != 0 {
+		t.Fatalf("a group member could not read the store: %s", r.stderr)
+	}
+	r := runCmd(t, commandAs(member, nil, bin, "client", "--socket", in.socket, "-c", "show macs"), "", 20*time.Second)
+	if r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, "uid 65534 may not connect") {
+		t.Fatalf("a group member the server does not allow: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	srv.send("quit")
+	srv.wait(10 * time.Second)
+
+	srv = in.server()
+	modes(0o600, 0o600)
+	if !strings.Contains(srv.errb.String(), "(reopened, mode 0640 -> 0600)") {
+		t.Fatalf("banner without --group: %s", srv.errb)
+	}
+	srv.send("quit")
+	srv.wait(10 * time.Second)
+
+	srv = in.server("--group", "--allow-uid", "65534")
+	modes(0o660, 0o640)
+	if !strings.Contains(srv.errb.String(), "(reopened, mode 0600 -> 0640)") {
+		t.Fatalf("banner with --group: %s", srv.errb)
+	}
+	r = runCmd(t, commandAs(member, nil, bin, "client", "--socket", in.socket, "-c", "show macs"), "", 20*time.Second)
+	if r.code != 0 || r.stdout != "00:1a:2b:3c:4d:5e 10.1.1.7\n" {
+		t.Fatalf("an allowed group member: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
 }

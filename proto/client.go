@@ -172,7 +172,7 @@ func (c *Client) connect() (*net.UnixConn, error) {
 	}
 	uc, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: c.opts.Socket, Net: "unixpacket"})
 	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", c.opts.Socket, err)
+		return nil, dialError(c.opts.Socket, err)
 	}
 	serverUID, err := checkServer(uc, c.opts.Socket, c.opts.ServerUIDs)
 	if err != nil {

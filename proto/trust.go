@@ -272,6 +272,21 @@ func checkServer(uc *net.UnixConn, socket string, trusted []uint32) (uint32, err
 		fix: fmt.Sprintf("it may be another user's server in place of yours; if you trust uid %d, say so with --server-uid %d", cred.Uid, cred.Uid)}}
 }
 
+// dialError says why connect failed. Permission denied means a server
+// runs but its socket's mode keeps this uid out, which "is the server
+// running?" would misreport.
+func dialError(socket string, err error) error {
+	if !errors.Is(err, os.ErrPermission) {
+		return fmt.Errorf("connect to %s: %w", socket, err)
+	}
+	st, serr := lstatAt(unix.AT_FDCWD, socket)
+	if serr != nil {
+		return fmt.Errorf("connect to %s: %w on a directory on the way to the socket", socket, os.ErrPermission)
+	}
+	return fmt.Errorf("connect to %s: %w on the socket (mode %04o, uid %d, group %d): its server lets another uid in with --group, if that uid is in group %d, and --allow-uid",
+		socket, os.ErrPermission, st.Mode&0o777, st.Uid, st.Gid, st.Gid)
+}
+
 // The system calls of the checks, one small function each.
 
 // openDirAt opens the directory name in dirfd for checking and as a

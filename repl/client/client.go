@@ -110,7 +110,9 @@ func Main(args []string) int {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rtm client:", err)
 		switch {
-		case errors.Is(err, proto.ErrRefused):
+		case errors.Is(err, proto.ErrRefused), errors.Is(err, os.ErrPermission):
+			// It was refused, or its socket keeps this uid out: the
+			// server runs.
 		case f.Label == f.Socket:
 			fmt.Fprintf(os.Stderr, "(is a server listening on %s?)\n", f.Socket)
 		default:

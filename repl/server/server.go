@@ -89,6 +89,9 @@ func Main(version string, args []string) int {
 	if repl.FlagGiven(fs, "route-capacity") {
 		opts.RouteCapacity = routeCapacity
 	}
+	for _, w := range proto.AccessWarnings(group, allow, allowWrite) {
+		fmt.Fprintln(os.Stderr, "rtm server: warning:", w)
+	}
 	console := repl.ProcessConsole()
 	srv, err := proto.Start(proto.ServerOptions{
 		Name: f.Name, Version: version, Socket: f.Socket, Store: opts, Fresh: fresh, Unlink: unlink,
