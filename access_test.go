@@ -7,6 +7,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -223,7 +224,8 @@ func TestImpostorServer(t *testing.T) {
 
 // TestUnsafeStoreRefused: a root server does not adopt a store another
 // uid made, one that others may write, or a link to its own: each is
-// refused by name with the fix, and left as it was. A client checks the
+// refused by name with the fix, and left as it was (root's rtm rm does not
+// remove another uid's store either). A client checks the
 // store the same way before it maps it: the server's uid must own it,
 // and nobody else may write it.
 func TestUnsafeStoreRefused(t *testing.T) {
@@ -251,6 +253,14 @@ func TestUnsafeStoreRefused(t *testing.T) {
 		}
 	}
 	refused(foreign, "is owned by uid 65534, not uid 0", "have it removed (by uid 65534 or root)")
+	rm := exec.Command(rtmBin, "rm", "foreign")
+	rm.Env = append(os.Environ(), proto.StoreDirEnv+"="+dir)
+	if r := runCmd(t, rm, "", time.Minute); r.code != 1 || !strings.Contains(r.stderr, "store "+foreign+" belongs to uid 65534, not to you") {
+		t.Errorf("root's rtm rm of uid 65534's store: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if _, err := os.Stat(foreign); err != nil {
+		t.Fatalf("uid 65534's store: %v", err)
+	}
 
 	srv := in.server()
 	srv.must("C,00:1a:2b:3c:4d:5e,10.1.1.7")

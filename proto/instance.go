@@ -133,12 +133,22 @@ func Instances() ([]Instance, error) {
 }
 
 func ownedBy(path string, uid int) bool {
-	fi, err := os.Stat(path)
+	owner, ok := fileOwner(path)
+	return ok && owner == uid
+}
+
+// fileOwner is the uid that owns path itself (not what a link names);
+// false if there is no such file.
+func fileOwner(path string) (int, bool) {
+	fi, err := os.Lstat(path)
 	if err != nil {
-		return false
+		return 0, false
 	}
 	st, ok := fi.Sys().(*syscall.Stat_t)
-	return !ok || int(st.Uid) == uid
+	if !ok {
+		return 0, false
+	}
+	return int(st.Uid), true
 }
 
 // state says what the instance's files tell, and fills in its pid.
@@ -181,6 +191,11 @@ func RemoveInstance(name string) ([]string, error) {
 		return nil, err
 	}
 	sock, path := DefaultSocket(name), DefaultStore(name)
+	// Another user's store by the same name is not an instance of ours,
+	// even to root, who could remove it.
+	if owner, ok := fileOwner(path); ok && owner != os.Geteuid() {
+		return nil, fmt.Errorf("instance %s: store %s belongs to uid %d, not to you: rtm rm removes only your own instances", name, path, owner)
+	}
 	if socketLive(sock) {
 		return nil, fmt.Errorf("instance %s: %w (socket %s); quit it first", name, ErrLive, sock)
 	}
