@@ -5,10 +5,16 @@ package main
 // and by the server's own check.
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"rtm/proto"
 )
 
 // TestClientWritesThroughServer: a client of the server's own uid may
@@ -25,8 +31,10 @@ func TestClientWritesThroughServer(t *testing.T) {
 }
 
 // TestOtherUIDRefused: socket and store are 0600; a client of another uid
-// is stopped by the socket's mode, and when the mode lets it through, by
-// the server's SO_PEERCRED check, unless --allow-uid names it.
+// is stopped by the socket's mode (and says so, rather than ask whether a
+// server runs), and when the mode lets it through, by the server's
+// SO_PEERCRED check, unless --allow-uid names it. A server given
+// --allow-uid without --group says at start what the flag needs.
 func TestOtherUIDRefused(t *testing.T) {
 	in, bin := nobodyInstance(t)
 	srv := in.server()
@@ -38,7 +46,7 @@ func TestOtherUIDRefused(t *testing.T) {
 		}
 	}
 	r := asNobody(t, bin, "show routes\n", "--socket", in.socket)
-	if r.code == 0 || !strings.Contains(r.stderr, in.socket) || !strings.Contains(r.stderr, "permission denied") {
+	if r.code == 0 || !strings.Contains(r.stderr, "connect to "+in.socket+": permission denied on the socket (mode 0600") || strings.Contains(r.stderr, "listening") {
 		t.Fatalf("uid 65534 through a 0600 socket: exit %d, stderr %q", r.code, r.stderr)
 	}
 	before := in.dump()
@@ -61,6 +69,9 @@ func TestOtherUIDRefused(t *testing.T) {
 	// Allowed by the flag: the handshake passes; the store's own mode is
 	// the owner's to open, and says so when it is not.
 	srv = in.server("--allow-uid", "65534")
+	if log := srv.errb.String(); !strings.Contains(log, "warning: --allow-uid 65534: uid 65534 cannot open the socket or read the store") || !strings.Contains(log, "--group") {
+		t.Fatalf("server with --allow-uid alone did not say what it needs: %s", log)
+	}
 	os.Chmod(in.socket, 0o666)
 	r = asNobody(t, bin, "show routes\n", "--socket", in.socket)
 	if r.code == 0 || !strings.Contains(r.stderr, in.store) || !strings.Contains(r.stderr, "permission denied") {
@@ -72,4 +83,266 @@ func TestOtherUIDRefused(t *testing.T) {
 		t.Fatalf("allowed uid 65534: exit %d, stderr %q", r.code, r.stderr)
 	}
 	assertLines(t, "client of uid 65534", sortedLines(r.stdout), sortedLines(before))
+}
+
+// needRoot skips a test that runs processes as other uids.
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run processes as other uids")
+	}
+}
+
+// TestRuntimeDirRefused: with XDG_RUNTIME_DIR unset, the socket goes to
+// $TMPDIR/rtm-UID. When another uid made that directory first (open to
+// all, as an attacker would), when it is open to writes by others, when
+// it is a link, or when a directory above it may be written by anyone and
+// is not sticky, the server, the client, rtm ls and rtm rm refuse it and
+// say why and how to fix it; the server leaves no store behind. Then,
+// with nothing in the way, the server makes it, the user's alone. (uid 1
+// is the user, 65534 the other.)
+func TestRuntimeDirRefused(t *testing.T) {
+	needRoot(t)
+	bin := nobodyBinary(t)
+	tmp, stores := sharedDir(t, ""), sharedDir(t, shmDir())
+	runtime := filepath.Join(tmp, "rtm-1")
+	user := &syscall.Credential{Uid: 1, Gid: 1}
+	env := []string{"TMPDIR=" + tmp, proto.StoreDirEnv + "=" + stores}
+	rtm := func(stdin string, args ...string) result {
+		return runCmd(t, commandAs(user, env, bin, args...), stdin, 20*time.Second)
+	}
+	refused := func(what string, want ...string) {
+		t.Helper()
+		for _, args := range [][]string{
+			{"server", "--name", "d", "--exit-at-eof"},
+			{"client", "--name", "d", "-c", "show routes"},
+			{"ls"},
+			{"rm", "d"},
+		} {
+			r := rtm("", args...)
+			if r.code != 1 || r.stdout != "" || strings.Contains(r.stderr, "running?") {
+				t.Errorf("%s: rtm %s: exit %d, stdout %q, stderr %q; want a refusal", what, args[0], r.code, r.stdout, r.stderr)
+			}
+			for _, w := range want {
+				if !strings.Contains(r.stderr, w) {
+					t.Errorf("%s: rtm %s: stderr %q does not say %q", what, args[0], r.stderr, w)
+				}
+			}
+		}
+		if left, _ := os.ReadDir(stores); len(left) > 0 {
+			t.Errorf("%s: a refused server left %v", what, left)
+		}
+	}
+	as := func(cred *syscall.Credential, script string) {
+		t.Helper()
+		if r := runCmd(t, commandAs(cred, nil, "sh", "-c", script, "sh", runtime, tmp), "", 10*time.Second); r.code != 0 {
+			t.Fatalf("%s: %s", script, r.stderr)
+		}
+	}
+
+	as(nobody, `mkdir "$1" && chmod 777 "$1"`)
+	refused("made by uid 65534", "socket directory "+runtime+" is owned by uid 65534, not by you (uid 1)", "XDG_RUNTIME_DIR")
+	os.Remove(runtime)
+
+	as(user, `mkdir "$1" && chmod 777 "$1"`)
+	refused("open to all", "socket directory "+runtime+" is writable by group or others (mode 0777)", "chmod 700 "+runtime)
+	os.Remove(runtime)
+
+	as(user, `mkdir "$2/own"`)
+	as(nobody, `ln -s own "$1"`)
+	refused("a link to the user's own directory", "socket directory "+runtime+" is not a directory")
+	os.Remove(runtime)
+
+	os.Chmod(tmp, 0o777)
+	refused("a parent anyone may write", "directory "+tmp+" is writable by group or others and not sticky (mode 0777)", "chmod +t "+tmp)
+	os.Chmod(tmp, 0o777|os.ModeSticky)
+
+	if r := rtm("C,10.1.0.0/16,-,eth0\n", "server", "--name", "d", "--exit-at-eof"); r.code != 0 {
+		t.Fatalf("server with nothing in the way: exit %d: %s", r.code, r.stderr)
+	}
+	fi, err := os.Lstat(runtime)
+	if err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o700 || fi.Sys().(*syscall.Stat_t).Uid != 1 {
+		t.Fatalf("runtime directory made by the server: %v (%v), want uid 1's, 0700", fi.Mode(), err)
+	}
+	if r := rtm("", "ls"); r.code != 0 || !strings.Contains(r.stdout, filepath.Join(stores, "rtm.d")) {
+		t.Fatalf("rtm ls: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestImpostorServer: a client checks who runs the server (SO_PEERCRED,
+// on its own end) before it says hello or believes a byte: a server of
+// another uid is refused, for a read too, unless --server-uid names that
+// uid. A client whose server is replaced by another uid's while it is
+// away exits with the reason instead of taking the stranger's tables.
+func TestImpostorServer(t *testing.T) {
+	needRoot(t)
+	bin := nobodyBinary(t)
+	dir, stores := sharedDir(t, ""), sharedDir(t, shmDir())
+	env := []string{proto.StoreDirEnv + "=" + stores}
+	impostor := func(sock string) *proc {
+		t.Helper()
+		p := startCmd(t, commandAs(nobody, env, bin, "server", "--framed", "--name", filepath.Base(sock), "--socket", sock))
+		p.must("C,10.6.6.0/24,192.0.2.66,eth0", "C,00:1a:2b:3c:4d:5e,192.0.2.66")
+		return p
+	}
+	sock := filepath.Join(dir, "lab.sock")
+	imp := impostor(sock)
+	r := runRTM(t, "", "client", "--socket", sock, "-c", "show routes")
+	if r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, "the server at "+sock+" runs as uid 65534") ||
+		!strings.Contains(r.stderr, "--server-uid 65534") || strings.Contains(r.stderr, "listening") {
+		t.Fatalf("client of an impostor: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if log := imp.errb.String(); strings.Contains(log, "connected") {
+		t.Fatalf("the impostor heard from the client: %s", log)
+	}
+	r = runRTM(t, "", "client", "--socket", sock, "--server-uid", "65534", "-c", "show routes", "-c", "lookup 00:1a:2b:3c:4d:5e")
+	if r.code != 0 || r.stdout != "10.6.6.0/24 via 192.0.2.66 dev eth0\n00:1a:2b:3c:4d:5e 192.0.2.66\n" {
+		t.Fatalf("client that trusts uid 65534: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+
+	// The user's own server, in the same shared directory; a client of it.
+	in := newInstance(t)
+	in.socket = filepath.Join(dir, "own.sock")
+	srv := in.server()
+	srv.must("C,10.1.1.0/24,192.168.1.1,eth0")
+	c := in.client("watcher")
+	srv.cmd.Process.Kill()
+	<-srv.done
+	// A dead server's socket stays; in a sticky directory only its owner
+	// may remove it. Here it goes, and another uid's server takes its place.
+	os.Remove(in.socket)
+	impostor(in.socket)
+	select {
+	case <-c.done:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("client still running after its server was replaced: %s", c.errb)
+	}
+	if code := c.fp.ExitCode(); code != 1 || !strings.Contains(c.errb.String(), "runs as uid 65534") {
+		t.Fatalf("client whose server was replaced: exit %d, stderr %q", code, c.errb)
+	}
+}
+
+// TestUnsafeStoreRefused: a root server does not adopt a store another
+// uid made, one that others may write, or a link to its own: each is
+// refused by name with the fix, and left as it was (root's rtm rm does not
+// remove another uid's store either). A client checks the
+// store the same way before it maps it: the server's uid must own it,
+// and nobody else may write it.
+func TestUnsafeStoreRefused(t *testing.T) {
+	needRoot(t)
+	bin := nobodyBinary(t)
+	dir, sockets := sharedDir(t, shmDir()), sharedDir(t, "")
+	foreign := filepath.Join(dir, "rtm.foreign")
+	made := commandAs(nobody, nil, bin, "server", "--store", foreign, "--socket", filepath.Join(sockets, "n.sock"), "--exit-at-eof")
+	if r := runCmd(t, made, "C,00:1a:2b:3c:4d:5e,10.1.1.7\n", 20*time.Second); r.code != 0 {
+		t.Fatalf("uid 65534's server: exit %d: %s", r.code, r.stderr)
+	}
+	in := newInstance(t)
+	refused := func(path, why, fix string) {
+		t.Helper()
+		before, _ := os.ReadFile(path)
+		fi, _ := os.Lstat(path)
+		r := runRTM(t, "", "server", "--name", in.name, "--socket", in.socket, "--store", path, "--exit-at-eof")
+		if r.code != 1 || !strings.Contains(r.stderr, "store "+path+" "+why) || !strings.Contains(r.stderr, fix) {
+			t.Errorf("server on %s: exit %d, stderr %q; want it refused: %s, %s", path, r.code, r.stderr, why, fix)
+		}
+		after, _ := os.ReadFile(path)
+		fa, _ := os.Lstat(path)
+		if string(after) != string(before) || fa.Mode() != fi.Mode() || fa.Sys().(*syscall.Stat_t).Uid != fi.Sys().(*syscall.Stat_t).Uid {
+			t.Errorf("the refused store %s changed", path)
+		}
+	}
+	refused(foreign, "is owned by uid 65534, not uid 0", "have it removed (by uid 65534 or root)")
+	rm := exec.Command(rtmBin, "rm", "foreign")
+	rm.Env = append(os.Environ(), proto.StoreDirEnv+"="+dir)
+	if r := runCmd(t, rm, "", time.Minute); r.code != 1 || !strings.Contains(r.stderr, "store "+foreign+" belongs to uid 65534, not to you") {
+		t.Errorf("root's rtm rm of uid 65534's store: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if _, err := os.Stat(foreign); err != nil {
+		t.Fatalf("uid 65534's store: %v", err)
+	}
+
+	srv := in.server()
+	srv.must("C,00:1a:2b:3c:4d:5e,10.1.1.7")
+	srv.send("quit")
+	srv.wait(10 * time.Second)
+	link := filepath.Join(dir, "rtm.link")
+	if err := os.Symlink(in.store, link); err != nil {
+		t.Fatal(err)
+	}
+	refused(link, "is a symbolic link", "give the path of the file itself")
+	for _, mode := range []os.FileMode{0o666, 0o660, 0o602} {
+		os.Chmod(in.store, mode)
+		refused(in.store, fmt.Sprintf("is writable by group or others (mode %04o)", mode), "chmod go-w "+in.store)
+	}
+
+	// The client's side: a store made writable by others while its server
+	// runs is not mapped.
+	os.Chmod(in.store, 0o600)
+	srv = in.server()
+	os.Chmod(in.store, 0o606)
+	r := runRTM(t, "", "client", "--socket", in.socket, "-c", "lookup 00:1a:2b:3c:4d:5e")
+	if r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, "store "+in.store+" is writable by group or others (mode 0606)") || strings.Contains(r.stderr, "listening") {
+		t.Fatalf("client of a store others may write: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	os.Chmod(in.store, 0o600)
+	if got := in.dump(); !strings.Contains(got, "00:1a:2b:3c:4d:5e 10.1.1.7") {
+		t.Fatalf("client of the store as it should be: %q", got)
+	}
+}
+
+// TestGroupReadsNeverWrites: with --group the socket is 0660 and the store
+// 0640. A member of the server's group whose uid the server does not
+// allow may read the store but not open it for writing, and the server
+// refuses its connection; allowed, it reads through the server. The modes
+// follow the flags of each start: without --group an existing store goes
+// back to 0600, with it to 0640, and the banner says so.
+func TestGroupReadsNeverWrites(t *testing.T) {
+	in, bin := nobodyInstance(t)
+	member := &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{uint32(os.Getegid())}}
+	modes := func(sock, store os.FileMode) {
+		t.Helper()
+		for p, want := range map[string]os.FileMode{in.socket: sock, in.store: store} {
+			if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != want {
+				t.Fatalf("%s: mode %v (%v), want %04o", p, fi.Mode().Perm(), err, want)
+			}
+		}
+	}
+	open := func(redirect string) result {
+		t.Helper()
+		return runCmd(t, commandAs(member, nil, "sh", "-c", "exec 3"+redirect+`"$1"`, "sh", in.store), "", 10*time.Second)
+	}
+	srv := in.server("--group")
+	srv.must("C,00:1a:2b:3c:4d:5e,10.1.1.7")
+	modes(0o660, 0o640)
+	if r := open("<>"); r.code == 0 || !strings.Contains(r.stderr, "Permission denied") {
+		t.Fatalf("a group member opened the store read-write: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if r := open("<"); r.code != 0 {
+		t.Fatalf("a group member could not read the store: %s", r.stderr)
+	}
+	r := runCmd(t, commandAs(member, nil, bin, "client", "--socket", in.socket, "-c", "show macs"), "", 20*time.Second)
+	if r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, "uid 65534 may not connect") {
+		t.Fatalf("a group member the server does not allow: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	srv.send("quit")
+	srv.wait(10 * time.Second)
+
+	srv = in.server()
+	modes(0o600, 0o600)
+	if !strings.Contains(srv.errb.String(), "(reopened, mode 0640 -> 0600)") {
+		t.Fatalf("banner without --group: %s", srv.errb)
+	}
+	srv.send("quit")
+	srv.wait(10 * time.Second)
+
+	srv = in.server("--group", "--allow-uid", "65534")
+	modes(0o660, 0o640)
+	if !strings.Contains(srv.errb.String(), "(reopened, mode 0600 -> 0640)") {
+		t.Fatalf("banner with --group: %s", srv.errb)
+	}
+	r = runCmd(t, commandAs(member, nil, bin, "client", "--socket", in.socket, "-c", "show macs"), "", 20*time.Second)
+	if r.code != 0 || r.stdout != "00:1a:2b:3c:4d:5e 10.1.1.7\n" {
+		t.Fatalf("an allowed group member: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
 }

@@ -4,6 +4,7 @@ package main
 // leaves behind (nothing), and the start-up banner.
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,14 +12,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"rtm/proto"
 )
 
-// shmLeftovers lists the files under /dev/shm of an instance's store.
+// shmLeftovers lists the files of an instance's store: the store and its
+// temporary siblings.
 func shmLeftovers(store string) []string {
 	m, _ := filepath.Glob(store + "*")
 	return m
@@ -59,8 +60,8 @@ func TestUsageErrorsCreateNothing(t *testing.T) {
 		if r.code != 2 || !strings.Contains(r.stderr, "--name") {
 			t.Errorf("--name %q: exit %d, stderr %q", name, r.code, r.stderr)
 		}
-		if _, err := os.Stat("/dev/shm/rtm." + name); name != "" && name != "." && name != ".." && err == nil {
-			t.Errorf("--name %q created /dev/shm/rtm.%s", name, name)
+		if p := proto.DefaultStore(name); name != "" && name != "." && name != ".." && shmLeftovers(p) != nil {
+			t.Errorf("--name %q created %s", name, p)
 		}
 	}
 }
@@ -218,10 +219,7 @@ func TestClientRefusedExits(t *testing.T) {
 	srv := in.server("--allow-uid", "65534", "--group")
 	os.Chmod(in.socket, 0o666)
 	os.Chmod(in.store, 0o644)
-	cmd := exec.Command(bin, "client", "--watch", "--socket", in.socket, "--client-name", "nobody")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=/"}
-	watch := startCmd(t, cmd)
+	watch := startCmd(t, commandAs(nobody, nil, bin, "client", "--watch", "--socket", in.socket, "--client-name", "nobody"))
 	in.waitClients(srv, 1)
 	srv.cmd.Process.Kill() // a crash: the client keeps its tables and reconnects
 	<-srv.done
@@ -258,32 +256,49 @@ func TestNoServerHint(t *testing.T) {
 
 // TestListAndRemoveInstances: rtm ls tells a live instance (with its pid
 // and its last change), a stopped one, a crashed one and a stale socket;
-// rtm rm removes what no server runs and refuses a live instance.
+// rtm rm removes what no server runs and refuses a live instance. Its
+// stores are in a directory of its own (RTM_STORE_DIR): stores of the same
+// uid elsewhere, in /dev/shm or in the other tests' directory, are not
+// its instances.
 func TestListAndRemoveInstances(t *testing.T) {
-	runtime := t.TempDir()
-	rtm := func(stdin string, args ...string) result {
+	runtime, stores := t.TempDir(), newStoreDir(t)
+	env := append(os.Environ(), "XDG_RUNTIME_DIR="+runtime, proto.StoreDirEnv+"="+stores)
+	command := func(args ...string) *exec.Cmd {
 		cmd := exec.Command(rtmBin, args...)
-		cmd.Env = append(os.Environ(), "XDG_RUNTIME_DIR="+runtime)
-		return runCmd(t, cmd, stdin, time.Minute)
+		cmd.Env = env
+		return cmd
+	}
+	rtm := func(stdin string, args ...string) result {
+		return runCmd(t, command(args...), stdin, time.Minute)
 	}
 	base := fmt.Sprintf("ls%d", os.Getpid())
 	live, stopped, crashed := base+"-live", base+"-stopped", base+"-crashed"
-	for _, n := range []string{live, stopped, crashed} {
-		t.Cleanup(func() { os.Remove("/dev/shm/rtm." + n) })
+	// Two other instances of this uid: one in the default store directory,
+	// one in the directory of the other tests.
+	decoy := base + "-decoy"
+	for _, dir := range []string{"", storeDir} {
+		cmd := exec.Command(rtmBin, "server", "--name", decoy, "--exit-at-eof")
+		cmd.Env = append(os.Environ(), "XDG_RUNTIME_DIR="+t.TempDir(), proto.StoreDirEnv+"="+dir)
+		if r := runCmd(t, cmd, "R,10.9.0.0/16,-,eth0\n", time.Minute); r.code != 0 {
+			t.Fatalf("decoy in %q: %s", dir, r.stderr)
+		}
+		p := filepath.Join(cmp.Or(dir, "/dev/shm"), "rtm."+decoy)
+		t.Cleanup(func() { os.Remove(p) })
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("decoy: %v", err)
+		}
 	}
 	if r := rtm("C,10.1.0.0/16,-,eth0\n", "server", "--name", stopped, "--exit-at-eof"); r.code != 0 {
 		t.Fatalf("stopped: %s", r.stderr)
 	}
-	srv := exec.Command(rtmBin, "server", "--name", live)
-	srv.Env = append(os.Environ(), "XDG_RUNTIME_DIR="+runtime)
+	srv := command("server", "--name", live)
 	in, _ := srv.StdinPipe()
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
 	io.WriteString(in, "C,10.2.0.0/16,-,eth0\nC,02:00:00:00:00:01,10.2.0.1\n")
-	crash := exec.Command(rtmBin, "server", "--name", crashed)
-	crash.Env = append(os.Environ(), "XDG_RUNTIME_DIR="+runtime)
+	crash := command("server", "--name", crashed)
 	cin, _ := crash.StdinPipe()
 	if err := crash.Start(); err != nil {
 		t.Fatal(err)
@@ -333,7 +348,7 @@ func TestListAndRemoveInstances(t *testing.T) {
 		t.Fatalf("rtm rm: exit %d, stderr %q", r.code, r.stderr)
 	}
 	for _, n := range []string{stopped, crashed} {
-		if !strings.Contains(r.stdout, "removed /dev/shm/rtm."+n) {
+		if !strings.Contains(r.stdout, "removed "+filepath.Join(stores, "rtm."+n)) {
 			t.Errorf("rtm rm did not remove %s: %q", n, r.stdout)
 		}
 	}

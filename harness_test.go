@@ -19,11 +19,17 @@ import (
 	"testing"
 	"time"
 
+	"rtm/proto"
 	"rtm/proto/framed"
 	"rtm/repl/rtmtest"
 )
 
 var rtmBin string
+
+// storeDir holds the stores of this test binary's instances. TestMain
+// points RTM_STORE_DIR at it, so an rtm a test starts by --name alone
+// meets no other rtm of this uid either.
+var storeDir string
 
 func TestMain(m *testing.M) {
 	bin, cleanup, err := rtmtest.Build()
@@ -32,9 +38,65 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	rtmBin = bin
+	if storeDir, err = makeStoreDir(); err != nil {
+		cleanup()
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Setenv(proto.StoreDirEnv, storeDir)
 	code := m.Run()
+	os.RemoveAll(storeDir)
 	cleanup()
 	os.Exit(code)
+}
+
+// shmDir is where stores go by default: /dev/shm, or the temporary
+// directory ("") where there is none.
+func shmDir() string {
+	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
+		return "/dev/shm"
+	}
+	return ""
+}
+
+// makeDir makes a new directory in parent ("": the temporary directory)
+// with exactly mode, whatever the umask.
+func makeDir(parent string, mode os.FileMode) (string, error) {
+	dir, err := os.MkdirTemp(parent, "rtm-")
+	if err != nil {
+		return "", err
+	}
+	if err := os.Chmod(dir, mode); err != nil {
+		os.Remove(dir)
+		return "", err
+	}
+	return dir, nil
+}
+
+// makeStoreDir makes a private store directory in shared memory, as the
+// default one. It is readable by all, so that clients of other uids can
+// map a store in it that lets them.
+func makeStoreDir() (string, error) { return makeDir(shmDir(), 0o755) }
+
+// newDir is makeDir for one test: removed, with all it holds, when the
+// test ends.
+func newDir(t *testing.T, parent string, mode os.FileMode) string {
+	t.Helper()
+	dir, err := makeDir(parent, mode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+// newStoreDir is a store directory of the test's own.
+func newStoreDir(t *testing.T) string { return newDir(t, shmDir(), 0o755) }
+
+// sharedDir is a directory in parent where every uid may create files,
+// sticky as /tmp is: none may remove or rename another's.
+func sharedDir(t *testing.T, parent string) string {
+	return newDir(t, parent, 0o777|os.ModeSticky)
 }
 
 // long says whether RTM_LONG=1 asks for the long variants of the tests.
@@ -66,7 +128,7 @@ type instance struct {
 
 func newInstance(t *testing.T) *instance {
 	name := fmt.Sprintf("t%d-%d", os.Getpid(), instSeq.Add(1))
-	in := &instance{t: t, name: name, socket: filepath.Join(t.TempDir(), "rtm.sock"), store: "/dev/shm/rtm-test." + name}
+	in := &instance{t: t, name: name, socket: filepath.Join(t.TempDir(), "rtm.sock"), store: filepath.Join(storeDir, "rtm."+name)}
 	t.Cleanup(func() { os.Remove(in.store) })
 	return in
 }
@@ -313,15 +375,12 @@ func runCmd(t *testing.T, cmd *exec.Cmd, stdin string, timeout time.Duration) re
 	return result{cmd.ProcessState.ExitCode(), out.String(), errb.String()}
 }
 
-// nobodyBinary copies rtm where uid 65534 can run it.
 // nobodyInstance is an instance whose socket is in a directory uid 65534
 // can reach, and a copy of rtm that uid can run. It skips the test unless
 // it runs as root, which is needed to run a process as another uid.
 func nobodyInstance(t *testing.T) (*instance, string) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to run a client as another uid")
-	}
+	needRoot(t)
 	bin := nobodyBinary(t)
 	dir, err := os.MkdirTemp("", "rtm-uid-")
 	if err != nil {
@@ -334,6 +393,7 @@ func nobodyInstance(t *testing.T) (*instance, string) {
 	return in, bin
 }
 
+// nobodyBinary copies rtm where uid 65534 (and any other) can run it.
 func nobodyBinary(t *testing.T) string {
 	dir, err := os.MkdirTemp("", "rtm-nobody-")
 	if err != nil {
@@ -355,8 +415,17 @@ func nobodyBinary(t *testing.T) string {
 // asNobody runs `rtm client` as uid 65534 with the given stdin.
 func asNobody(t *testing.T, bin, stdin string, args ...string) result {
 	t.Helper()
-	cmd := exec.Command(bin, append([]string{"client"}, args...)...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=/"}
-	return runCmd(t, cmd, stdin, 20*time.Second)
+	return runCmd(t, commandAs(nobody, nil, bin, append([]string{"client"}, args...)...), stdin, 20*time.Second)
+}
+
+// nobody is uid 65534 with its own group only.
+var nobody = &syscall.Credential{Uid: 65534, Gid: 65534}
+
+// commandAs is a command that runs with cred, in a minimal environment
+// and env (VAR=value).
+func commandAs(cred *syscall.Credential, env []string, name string, args ...string) *exec.Cmd {
+	cmd := exec.Command(name, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	cmd.Env = append([]string{"PATH=/usr/bin:/bin", "HOME=/"}, env...)
+	return cmd
 }

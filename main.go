@@ -42,7 +42,8 @@ Usage:
 
 Every mode takes -h for its flags. Type "help" at the prompt for the command language.
 An instance is named with --name (default %q): it picks the socket
-(%s) and the store (/dev/shm/rtm.NAME).
+(%s) and the store
+(%s; $RTM_STORE_DIR names another directory).
 `
 
 func main() {
@@ -54,7 +55,7 @@ func main() {
 
 func run(args []string) int {
 	if len(args) == 0 {
-		fmt.Fprintf(os.Stderr, usage, repl.DefaultInstance, proto.DefaultSocket("NAME"))
+		fmt.Fprintf(os.Stderr, usage, repl.DefaultInstance, proto.DefaultSocket("NAME"), proto.DefaultStore("NAME"))
 		return 2
 	}
 	switch args[0] {
@@ -75,11 +76,11 @@ func run(args []string) int {
 			version, proto.Version, store.LayoutVersion, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return 0
 	case "help", "-h", "--help", "-help":
-		fmt.Printf(usage, repl.DefaultInstance, proto.DefaultSocket("NAME"))
+		fmt.Printf(usage, repl.DefaultInstance, proto.DefaultSocket("NAME"), proto.DefaultStore("NAME"))
 		return 0
 	}
 	fmt.Fprintf(os.Stderr, "rtm: unknown mode %q\n\n", args[0])
-	fmt.Fprintf(os.Stderr, usage, repl.DefaultInstance, proto.DefaultSocket("NAME"))
+	fmt.Fprintf(os.Stderr, usage, repl.DefaultInstance, proto.DefaultSocket("NAME"), proto.DefaultStore("NAME"))
 	return 2
 }
 
@@ -92,7 +93,7 @@ func benchMode(args []string) int {
 }
 
 func lsMode(args []string) int {
-	fs := repl.NewFlagSet("ls", "[--json]", "Lists this user's instances: the sockets in "+proto.SocketDir()+"\nand the stores in "+proto.StoreDir+". An instance is live (a server runs it),\nstopped (its store is kept for the next server), crashed (kept, and the next\nserver repairs it) or a stale socket (no server behind it; rtm rm removes it).\n")
+	fs := repl.NewFlagSet("ls", "[--json]", "Lists this user's instances: the sockets in "+proto.SocketDir()+"\nand the stores in "+proto.StoreDir()+" ($"+proto.StoreDirEnv+" if set). An instance is live (a server runs it),\nstopped (its store is kept for the next server), crashed (kept, and the next\nserver repairs it) or a stale socket (no server behind it; rtm rm removes it).\n")
 	js := fs.Bool("json", false, "one JSON array")
 	if rc := repl.ParseFlags(fs, args); rc >= 0 {
 		return rc

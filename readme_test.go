@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"rtm/proto"
 	"rtm/repl"
 )
 
@@ -230,7 +231,9 @@ exec bash -e "$2"
 		t.Fatal(err)
 	}
 	cmd := exec.Command("unshare", "--mount", "--pid", "--fork", "--kill-child", "bash", "-c", wrapper, "sandbox", dir, path)
-	cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"), "XDG_RUNTIME_DIR="+dir, "HOME="+dir, "XDG_STATE_HOME="+dir)
+	// The stores go where a user's would: the sandbox's own /dev/shm, not
+	// the tests' store directory.
+	cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"), "XDG_RUNTIME_DIR="+dir, "HOME="+dir, "XDG_STATE_HOME="+dir, proto.StoreDirEnv+"=")
 	// The go command's caches stay where they are: a cold one would make
 	// `go run` compile the world.
 	for _, v := range []string{"GOCACHE", "GOMODCACHE", "GOPATH"} {

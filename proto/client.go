@@ -26,6 +26,9 @@ type ClientOptions struct {
 	// Subscribers see what the client applies (a watcher, a kernel
 	// installer), in order.
 	Subscribers []Subscriber
+	// ServerUIDs are uids besides the client's own and root that the
+	// client trusts to run its server (rtm client --server-uid).
+	ServerUIDs []uint32
 }
 
 // Subscriber sees what a client applies, in order, from the session's
@@ -174,11 +177,21 @@ func (c *Client) Resync() {
 	c.send(ctx, Header{Kind: KindResync}, nil)
 }
 
-// connect dials the socket, says hello and maps the store it is welcomed to.
+// connect dials the socket, says hello and maps the store it is welcomed
+// to. It trusts nothing before it has checked the socket's directory and
+// the server's uid, nor a store the server's uid does not own alone.
 func (c *Client) connect() (*net.UnixConn, error) {
+	if err := checkSocketDir(c.opts.Socket, c.opts.ServerUIDs); err != nil {
+		return nil, err
+	}
 	uc, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: c.opts.Socket, Net: "unixpacket"})
 	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", c.opts.Socket, err)
+		return nil, dialError(c.opts.Socket, err)
+	}
+	serverUID, err := checkServer(uc, c.opts.Socket, c.opts.ServerUIDs)
+	if err != nil {
+		uc.Close()
+		return nil, err
 	}
 	setBuffers(uc)
 	if err := writePacket(uc, Header{Kind: KindHello}, []byte(c.opts.Name)); err != nil {
@@ -200,9 +213,12 @@ func (c *Client) connect() (*net.UnixConn, error) {
 	}
 	gen, path := binary.LittleEndian.Uint64(body), string(body[8:])
 	if r := c.reader.Load(); r == nil || r.Generation() != gen || r.Path() != path {
-		nr, err := store.OpenReader(path)
+		nr, err := store.OpenReader(path, int(serverUID))
 		if err != nil {
 			uc.Close()
+			if _, ok := errors.AsType[*store.UnsafeError](err); ok {
+				err = untrusted{err}
+			}
 			return nil, fmt.Errorf("map store of %s: %w", c.opts.Socket, err)
 		}
 		if r != nil {

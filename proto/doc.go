@@ -46,6 +46,14 @@
 //     the later requests of its epoch. A query never changes the tables;
 //     a sync waits in a goroutine of its own, one at a time per client,
 //     for at most an hour.
+//   - Trust both ways, on descriptors held (trust.go). The directory of
+//     a socket and every one above it can be changed only by the user or
+//     root, or are sticky; the runtime directory (SocketDir) is the
+//     user's alone. A client checks the server's uid with SO_PEERCRED on
+//     its own end before it says hello (its own uid, root, or one of
+//     ClientOptions.ServerUIDs), and maps only a store that uid owns and
+//     nobody else can write. A failed check ends the session as a
+//     refusal does: errors.Is(err, ErrRefused).
 //   - A client keeps its tables through a lost server and reconnects with
 //     backoff; a server quitting cleanly says goodbye and its clients end;
 //     a refusal (uid, version, name) ends a client instead of a retry.

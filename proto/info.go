@@ -36,7 +36,7 @@ type ServerInfo struct {
 	Started       time.Time `json:"started"`
 	Socket        string    `json:"socket"`
 	Store         string    `json:"store"`
-	StoreState    string    `json:"store_state"` // created, reopened, or recovered: what was repaired
+	StoreState    string    `json:"store_state"` // created, reopened, or recovered: what was repaired; then a mode the start changed
 	StoreBytes    int       `json:"store_bytes"`
 	Generation    uint64    `json:"generation"`
 	Routes        int       `json:"routes"`

@@ -16,7 +16,7 @@ import (
 )
 
 // An instance is a server's name: it picks the socket (in the user's
-// runtime directory) and the store (under /dev/shm) unless flags say
+// runtime directory) and the store (in StoreDir) unless flags say
 // otherwise. These functions name, list and remove instances by their
 // default files.
 
@@ -30,14 +30,29 @@ func SocketDir() string {
 	return filepath.Join(os.TempDir(), "rtm-"+strconv.Itoa(os.Getuid()))
 }
 
-// StoreDir is where instances' stores are: POSIX shared memory.
-const StoreDir = "/dev/shm"
+// StoreDirEnv names the environment variable that moves instances'
+// stores out of DefaultStoreDir: tests keep theirs private with it.
+const StoreDirEnv = "RTM_STORE_DIR"
+
+// StoreDir is where instances' stores are: $RTM_STORE_DIR, else POSIX
+// shared memory (/dev/shm). It is made absolute, because the server hands the
+// path of its store to clients that may run in other directories.
+func StoreDir() string {
+	dir := os.Getenv(StoreDirEnv)
+	if dir == "" {
+		return "/dev/shm"
+	}
+	if abs, err := filepath.Abs(dir); err == nil {
+		return abs
+	}
+	return dir
+}
 
 // DefaultSocket is the socket of instance name.
 func DefaultSocket(name string) string { return filepath.Join(SocketDir(), name+".sock") }
 
 // DefaultStore is the store of instance name.
-func DefaultStore(name string) string { return filepath.Join(StoreDir, "rtm."+name) }
+func DefaultStore(name string) string { return filepath.Join(StoreDir(), "rtm."+name) }
 
 // CheckInstanceName admits plain file names: the name becomes part of
 // the socket's and the store's file names.
@@ -74,6 +89,9 @@ const (
 // Instances lists the instances of this user: the sockets in SocketDir
 // and the stores in StoreDir, sorted by name.
 func Instances() ([]Instance, error) {
+	if err := checkRuntimeDir(SocketDir(), false); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
 	byName := map[string]*Instance{}
 	get := func(name string) *Instance {
 		if byName[name] == nil {
@@ -88,7 +106,7 @@ func Instances() ([]Instance, error) {
 	for _, s := range socks {
 		get(strings.TrimSuffix(filepath.Base(s), ".sock")).Socket = s
 	}
-	stores, err := filepath.Glob(filepath.Join(StoreDir, "rtm.*"))
+	stores, err := filepath.Glob(filepath.Join(StoreDir(), "rtm.*"))
 	if err != nil {
 		return nil, err
 	}
@@ -115,12 +133,22 @@ func Instances() ([]Instance, error) {
 }
 
 func ownedBy(path string, uid int) bool {
-	fi, err := os.Stat(path)
+	owner, ok := fileOwner(path)
+	return ok && owner == uid
+}
+
+// fileOwner is the uid that owns path itself (not what a link names);
+// false if there is no such file.
+func fileOwner(path string) (int, bool) {
+	fi, err := os.Lstat(path)
 	if err != nil {
-		return false
+		return 0, false
 	}
 	st, ok := fi.Sys().(*syscall.Stat_t)
-	return !ok || int(st.Uid) == uid
+	if !ok {
+		return 0, false
+	}
+	return int(st.Uid), true
 }
 
 // state says what the instance's files tell, and fills in its pid.
@@ -159,7 +187,15 @@ func RemoveInstance(name string) ([]string, error) {
 	if err := CheckInstanceName(name); err != nil {
 		return nil, err
 	}
+	if err := checkRuntimeDir(SocketDir(), false); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
 	sock, path := DefaultSocket(name), DefaultStore(name)
+	// Another user's store by the same name is not an instance of ours,
+	// even to root, who could remove it.
+	if owner, ok := fileOwner(path); ok && owner != os.Geteuid() {
+		return nil, fmt.Errorf("instance %s: store %s belongs to uid %d, not to you: rtm rm removes only your own instances", name, path, owner)
+	}
 	if socketLive(sock) {
 		return nil, fmt.Errorf("instance %s: %w (socket %s); quit it first", name, ErrLive, sock)
 	}

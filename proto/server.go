@@ -35,8 +35,9 @@ type ServerOptions struct {
 	// Unlink removes the store file on Close (default: keep it for the
 	// next server).
 	Unlink bool
-	// GroupAccess opens the socket and the store to the owner's group
-	// (mode 0660).
+	// GroupAccess lets the owner's group connect (socket mode 0660) and
+	// read the store (mode 0640). The store is given that mode even if
+	// it existed with another: the flags say who may read it.
 	GroupAccess bool
 	// AllowUIDs lists uids besides the server's own (and root) that may
 	// connect and read. The kernel's SO_PEERCRED is the source of truth.
@@ -98,11 +99,17 @@ func Start(o ServerOptions) (*Server, error) {
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}
 	}
+	// The group reads the store, and may connect; it never writes the
+	// store: what a client changes, the server writes.
 	if o.Store.Perm == 0 {
 		o.Store.Perm = 0o600
 		if o.GroupAccess {
-			o.Store.Perm = 0o660
+			o.Store.Perm = 0o640
 		}
+	}
+	// The socket's directory first: a refused one leaves no store behind.
+	if err := prepareSocketDir(o.Socket); err != nil {
+		return nil, err
 	}
 	st, err := openStore(o.Store, o.Fresh)
 	if err != nil {
@@ -367,6 +374,9 @@ func (s *Server) Info() (ServerInfo, error) {
 	state := st.Recovery().String()
 	if state == "clean" {
 		state = "reopened"
+	}
+	if was := st.Recovery().PermWas; was != 0 {
+		state += fmt.Sprintf(", mode %04o -> %04o", was, s.opts.Store.Perm.Perm())
 	}
 	return ServerInfo{
 		Name: s.opts.Name, Version: s.opts.Version, PID: os.Getpid(), Protocol: Version, Started: s.started,

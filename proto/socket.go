@@ -6,19 +6,16 @@ import (
 	"io"
 	"net"
 	"os"
-	"path/filepath"
 	"syscall"
 
 	"golang.org/x/sys/unix"
 )
 
-// listen binds a SOCK_SEQPACKET socket at path with the given mode. A
-// socket file left by a dead server is replaced; a live server's is not:
-// the only reliable test is to try connecting to it.
+// listen binds a SOCK_SEQPACKET socket at path with the given mode, in
+// a directory prepareSocketDir made and checked. A socket file left by a
+// dead server is replaced; a live server's is not: the only reliable test
+// is to try connecting to it.
 func listen(path string, mode os.FileMode) (*net.UnixListener, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("socket directory: %w", err)
-	}
 	if fi, err := os.Lstat(path); err == nil {
 		if fi.Mode()&os.ModeSocket == 0 {
 			return nil, fmt.Errorf("listen %s: file exists and is not a socket; remove it or pick another --socket", path)

@@ -121,7 +121,7 @@ func BenchmarkDeleteMAC(b *testing.B) {
 
 func benchReader(b *testing.B) (*Reader, []entry.MAC) {
 	s, keys := lookupFixture(b)
-	rd, err := OpenReader(s.Path())
+	rd, err := OpenReader(s.Path(), os.Getuid())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -11,6 +11,14 @@
 //
 //   - One writer. Open takes an exclusive non-blocking flock; a second
 //     writer gets a *LockedError naming the owner's pid.
+//   - Owned alone. Open maps only a regular file of its own uid, and a
+//     Reader only one of the uid it is given (the server's), that group
+//     and others cannot write; neither follows a symbolic link
+//     (O_NOFOLLOW). Both check the descriptor they then map (fstat), not
+//     the path; anything else is an *UnsafeError. Nobody but that uid
+//     (and root) can forge an entry or shrink the file under a mapping.
+//     Open gives an existing segment Options.Perm (0600, or 0640 for a
+//     group that reads), and Recovery says when that changed it.
 //   - Validated before mapped. Every opener checks magic, layout version,
 //     header checksum and that the file is as long as the header says
 //     before mapping past the header, so no access can fault past EOF.

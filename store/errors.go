@@ -46,3 +46,18 @@ func (e *LockedError) Error() string {
 	}
 	return fmt.Sprintf("store %s is in use by another rtm server", e.Path)
 }
+
+// UnsafeError refuses a store that someone besides its writer's uid could
+// change: reached through a symbolic link, not a regular file, owned by
+// another uid, or writable by group or others. Whoever can write the file
+// can forge the addresses every client reads, and truncate it under every
+// mapping of it (SIGBUS), so rtm maps no such file.
+type UnsafeError struct {
+	Path string
+	Why  string // what is wrong with it: "is owned by uid 65534, not uid 0"
+	Fix  string // what to do about it
+}
+
+func (e *UnsafeError) Error() string {
+	return "store " + e.Path + " " + e.Why + ": " + e.Fix
+}

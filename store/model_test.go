@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net/netip"
+	"os"
 	"testing"
 
 	"rtm/store/entry"
@@ -20,7 +21,7 @@ func TestModel(t *testing.T) {
 	}
 	path := testPath(t)
 	s := mustOpen(t, Options{Path: path, Capacity: capacity, RouteCapacity: 1})
-	rd, err := OpenReader(path)
+	rd, err := OpenReader(path, os.Getuid())
 	if err != nil {
 		t.Fatal(err)
 	}

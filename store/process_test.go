@@ -150,7 +150,7 @@ func TestCreateRace(t *testing.T) {
 			t.Errorf("round %d: loser said %q, want the owner pid %d", round, msg, winnerPID)
 		}
 		// The store is valid while the winner holds it.
-		rd, err := OpenReader(path)
+		rd, err := OpenReader(path, os.Getuid())
 		if err != nil {
 			t.Fatalf("round %d: reader on the winner's store: %v", round, err)
 		}
@@ -231,7 +231,7 @@ func tornValid(i int, a netip.Addr) bool {
 func tornChurn(i int) bool { return i%4 == 3 }
 
 func tornReader() int {
-	rd, err := OpenReader(os.Getenv("RTM_PATH"))
+	rd, err := OpenReader(os.Getenv("RTM_PATH"), os.Getuid())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 3
@@ -575,7 +575,7 @@ func TestCrashAtFailpoints(t *testing.T) {
 
 			// The dead writer's state is in place: a reader sees old or
 			// new values, or ErrBusy, and never waits long.
-			rd, err := OpenReader(path)
+			rd, err := OpenReader(path, os.Getuid())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -640,7 +640,7 @@ func TestCrashAtFailpoints(t *testing.T) {
 // ---- the read-only mapping ----
 
 func roWriteChild() int {
-	rd, err := OpenReader(os.Getenv("RTM_PATH"))
+	rd, err := OpenReader(os.Getenv("RTM_PATH"), os.Getuid())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 3

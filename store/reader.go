@@ -25,11 +25,13 @@ type Reader struct {
 }
 
 // OpenReader maps the segment at path read-only after validating its
-// header and size.
-func OpenReader(path string) (*Reader, error) {
-	fd, err := openFD(path, unix.O_RDONLY, 0)
+// header and size. The file must be owner's (the server's uid) and
+// writable by nobody else, else *UnsafeError: whoever else could write it
+// could forge what the reader returns, or truncate it under the mapping.
+func OpenReader(path string, owner int) (*Reader, error) {
+	fd, _, err := openOwned(path, unix.O_RDONLY, owner)
 	if err != nil {
-		return nil, fmt.Errorf("open store %s: %w", path, err)
+		return nil, err
 	}
 	defer closeFD(fd) // the mapping outlives the descriptor
 	l, err := readLayout(fd)

@@ -29,6 +29,10 @@ type Recovery struct {
 	JournalReplayed bool // an interrupted operation was undone (write) or completed (delete, flush)
 	Repaired        int  // slots rewritten by the repair (journaled slot, shift steps, odd seqs)
 	PrevPID         int  // pid of the previous writer as recorded in the header; 0 when Created
+	// PermWas is the permissions the store had when Open changed them to
+	// Options.Perm (a server started with --group on a store made
+	// without, or the other way round); 0 if they were already those.
+	PermWas os.FileMode
 }
 
 // String summarises a recovery for the server's start-up message.
@@ -69,7 +73,9 @@ var errRaced = errors.New("segment published concurrently")
 
 // Open creates the segment at o.Path or, if one exists, takes its write
 // lock, validates it, repairs what a killed writer left and loads it.
-// A segment locked by a live writer gives a *LockedError.
+// A segment locked by a live writer gives a *LockedError. An existing
+// segment must be a regular file of this process's uid that group and
+// others cannot write, else *UnsafeError; it is given o.Perm.
 func Open(o Options) (*Store, error) {
 	if o.Path == "" {
 		return nil, errors.New("open store: empty path")
@@ -92,7 +98,7 @@ func Open(o Options) (*Store, error) {
 	// Each retry means another process created or replaced the file under
 	// us; a handful is plenty unless something is looping on the path.
 	for range 8 {
-		s, err := openExisting(o.Path)
+		s, err := openExisting(o.Path, o.Perm)
 		if !isNotExist(err) {
 			return s, err
 		}
@@ -173,7 +179,8 @@ func removeStaleTemps(path string) {
 			continue
 		}
 		name := filepath.Join(dir, e.Name())
-		fd, err := openFD(name, unix.O_RDWR, 0)
+		// Only our own: another uid's file is not ours to judge.
+		fd, _, err := openOwned(name, unix.O_RDWR, geteuid())
 		if err != nil {
 			continue
 		}
@@ -184,13 +191,13 @@ func removeStaleTemps(path string) {
 	}
 }
 
-// openExisting opens and locks the segment at path. An error for which
-// isNotExist holds means there is none yet.
-func openExisting(path string) (*Store, error) {
+// openExisting opens and locks the segment at path, and gives it perm.
+// An error for which isNotExist holds means there is none yet.
+func openExisting(path string, perm os.FileMode) (*Store, error) {
 	for range 8 {
-		fd, err := openFD(path, unix.O_RDWR, 0)
+		fd, st, err := openOwned(path, unix.O_RDWR, geteuid())
 		if err != nil {
-			return nil, fmt.Errorf("open store %s: %w", path, err)
+			return nil, err
 		}
 		if err := lockFD(fd); err != nil {
 			if isLocked(err) {
@@ -210,11 +217,17 @@ func openExisting(path string) (*Store, error) {
 			closeFD(fd) // removed or replaced while we waited: look again
 			continue
 		}
+		was, err := setPerm(fd, &st, perm)
+		if err != nil {
+			closeFD(fd)
+			return nil, fmt.Errorf("open store %s: chmod %04o: %w", path, perm.Perm(), err)
+		}
 		s, err := attachExisting(path, fd)
 		if err != nil {
 			closeFD(fd)
 			return nil, err
 		}
+		s.rec.PermWas = was
 		return s, nil
 	}
 	return nil, fmt.Errorf("open store %s: the file keeps being replaced by another process", path)

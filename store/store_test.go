@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"unsafe"
 
@@ -153,7 +154,7 @@ func TestCreateReopen(t *testing.T) {
 	if _, ok := s2.MatchRoute(netip.MustParseAddr("2001:db9::1")); ok {
 		t.Error("LPM 2001:db9::1 matched with no IPv6 default")
 	}
-	rd, err := OpenReader(path)
+	rd, err := OpenReader(path, os.Getuid())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,10 +232,86 @@ func TestOpenErrors(t *testing.T) {
 			if tc.want == ErrCorrupt && tc.name == "bad MAC key" {
 				return // the header is fine: readers map it, the writer refuses it
 			}
-			if _, err := OpenReader(path); !errors.Is(err, tc.want) {
+			if _, err := OpenReader(path, os.Getuid()); !errors.Is(err, tc.want) {
 				t.Errorf("OpenReader: %v, want %v", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestOpenRefusesUnsafe: a store that someone besides its writer's uid
+// could write, or one reached through a symbolic link, is refused by
+// writer and reader alike, by name and with the fix, and left as it was.
+// The checks are made on the descriptor opened, not on the path.
+func TestOpenRefusesUnsafe(t *testing.T) {
+	me := os.Geteuid()
+	tests := []struct {
+		name  string
+		spoil func(t *testing.T, path string) string // returns the path to open
+		why   string
+	}{
+		{"group-writable", func(t *testing.T, p string) string { os.Chmod(p, 0o660); return p }, "is writable by group or others (mode 0660)"},
+		{"writable by all", func(t *testing.T, p string) string { os.Chmod(p, 0o666); return p }, "is writable by group or others (mode 0666)"},
+		{"writable by others", func(t *testing.T, p string) string { os.Chmod(p, 0o602); return p }, "is writable by group or others (mode 0602)"},
+		{"symbolic link", func(t *testing.T, p string) string {
+			link := p + ".link"
+			if err := os.Symlink(p, link); err != nil {
+				t.Fatal(err)
+			}
+			return link
+		}, "is a symbolic link"},
+		{"another uid's", func(t *testing.T, p string) string {
+			if me != 0 {
+				t.Skip("needs root to give a file to another uid")
+			}
+			if err := os.Chown(p, 65534, 65534); err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}, "is owned by uid 65534, not uid 0"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := testPath(t)
+			s := mustOpen(t, Options{Path: path, Capacity: 64, RouteCapacity: 8})
+			if err := s.CreateMAC(testMAC(1), v6(1)); err != nil {
+				t.Fatal(err)
+			}
+			s.Close()
+			open := tc.spoil(t, path)
+			before, _ := os.Lstat(path)
+			for who, err := range map[string]error{
+				"Open":       func() error { _, err := Open(Options{Path: open}); return err }(),
+				"OpenReader": func() error { _, err := OpenReader(open, me); return err }(),
+			} {
+				ue, ok := errors.AsType[*UnsafeError](err)
+				if !ok || ue.Path != open || !strings.Contains(err.Error(), tc.why) || ue.Fix == "" {
+					t.Errorf("%s: %v; want an UnsafeError for %s that %s", who, err, open, tc.why)
+				}
+			}
+			if after, _ := os.Lstat(path); after.Mode() != before.Mode() || after.Sys().(*syscall.Stat_t).Uid != before.Sys().(*syscall.Stat_t).Uid {
+				t.Errorf("the refused store changed: %v -> %v", before.Mode(), after.Mode())
+			}
+		})
+	}
+}
+
+// TestOpenSetsPerm: the writer gives an existing store the permissions
+// asked for (a server started with or without --group), and says what
+// they were; a reader of another uid's store is refused.
+func TestOpenSetsPerm(t *testing.T) {
+	path := testPath(t)
+	mustOpen(t, Options{Path: path, Capacity: 64, RouteCapacity: 8}).Close()
+	for _, step := range []struct{ perm, was os.FileMode }{{0o640, 0o600}, {0o640, 0}, {0o600, 0o640}} {
+		s := mustOpen(t, Options{Path: path, Perm: step.perm})
+		s.Close()
+		fi, err := os.Stat(path)
+		if err != nil || fi.Mode().Perm() != step.perm || s.Recovery().PermWas != step.was {
+			t.Fatalf("Open with %04o: mode %v (%v), PermWas %04o, want %04o", step.perm, fi.Mode(), err, s.Recovery().PermWas, step.was)
+		}
+	}
+	if _, err := OpenReader(path, os.Geteuid()+1); !strings.Contains(fmt.Sprint(err), fmt.Sprintf("is owned by uid %d, not uid %d", os.Geteuid(), os.Geteuid()+1)) {
+		t.Fatalf("OpenReader for another owner: %v", err)
 	}
 }
 
@@ -442,7 +519,7 @@ func TestLayoutOneUpgraded(t *testing.T) {
 	s.hdr.version.Store(1)
 	s.hdr.checksum.Store(staticSum(s.hdr))
 	s.Close()
-	r, err := OpenReader(path)
+	r, err := OpenReader(path, os.Getuid())
 	if err != nil {
 		t.Fatalf("reader of a version 1 segment: %v", err)
 	}
@@ -583,7 +660,7 @@ func TestLookupMany(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	rd, err := OpenReader(path)
+	rd, err := OpenReader(path, os.Getuid())
 	if err != nil {
 		t.Fatal(err)
 	}

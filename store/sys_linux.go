@@ -8,8 +8,10 @@ import (
 
 // The system calls the segment needs, one small function each.
 
+// openFD never follows a symbolic link at path (ELOOP): what rtm checks
+// and maps is the file the path itself names.
 func openFD(path string, flag int, perm uint32) (int, error) {
-	return unix.Open(path, flag|unix.O_CLOEXEC, perm)
+	return unix.Open(path, flag|unix.O_CLOEXEC|unix.O_NOFOLLOW, perm)
 }
 
 func closeFD(fd int) error { return unix.Close(fd) }
@@ -63,7 +65,7 @@ func sameFile(fd int, path string) (bool, error) {
 	if err := unix.Fstat(fd, &a); err != nil {
 		return false, err
 	}
-	if err := unix.Stat(path, &b); err != nil {
+	if err := unix.Lstat(path, &b); err != nil {
 		if err == unix.ENOENT {
 			return false, nil
 		}
@@ -73,12 +75,19 @@ func sameFile(fd int, path string) (bool, error) {
 }
 
 func fileSize(fd int) (int64, error) {
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return 0, err
-	}
-	return st.Size, nil
+	st, err := statFD(fd)
+	return st.Size, err
 }
+
+// statFD describes the file open on fd: owner and mode are checked on
+// the file rtm holds, never on a path that may name another by now.
+func statFD(fd int) (unix.Stat_t, error) {
+	var st unix.Stat_t
+	err := unix.Fstat(fd, &st)
+	return st, err
+}
+
+func geteuid() int { return unix.Geteuid() }
 
 // readAt fills as much of b as the file holds from offset 0.
 func readAt(fd int, b []byte) (int, error) {
@@ -117,3 +126,4 @@ func ProcessAlive(pid int) bool {
 func isNotExist(err error) bool { return errors.Is(err, unix.ENOENT) }
 func isExist(err error) bool    { return errors.Is(err, unix.EEXIST) }
 func isLocked(err error) bool   { return errors.Is(err, unix.EWOULDBLOCK) }
+func isSymlink(err error) bool  { return errors.Is(err, unix.ELOOP) }

@@ -35,6 +35,7 @@ func Main(args []string) int {
 		table    uint32
 		protocol int
 		metric   uint
+		servers  []uint32
 	)
 	fs := repl.NewFlagSet("client", "[flags]", repl.ClientAbout)
 	f.Register(fs)
@@ -44,6 +45,7 @@ func Main(args []string) int {
 	fs.BoolVar(&watchOpt.JSON, "json", false, "with --watch: one JSON object per change instead")
 	fs.BoolVar(&watchOpt.Full, "full", false, "with --watch: print the first snapshot whole, as the C lines that rebuild it, then every change (a mirror: rtm client --watch --full | rtm server --fresh)")
 	fs.DurationVar(&wait, "wait", 0, "keep trying to reach the server for up to this `duration`")
+	repl.ListFlag(fs, &servers, "server-uid", "also trust a server running as this `uid` (repeatable; default: only your own uid and root)", repl.ParseUID)
 	repl.ListFlag(fs, &commands, "c", "run `COMMAND` and exit, instead of reading stdin (repeatable, in order; like vtysh -c)", func(v string) (string, error) { return v, nil })
 	fs.BoolVar(&toKernel, "to-kernel", false, "install the tables into the kernel of this network namespace: routes, and each MAC as a permanent neighbour on the device of its route; rtm's entries carry --kernel-proto, others are never touched")
 	fs.Func("kernel-table", "with --to-kernel: the routing `table` to install into, main or a number (default main)", func(v string) (err error) {
@@ -81,7 +83,7 @@ func Main(args []string) int {
 		return 2
 	}
 	console := repl.ProcessConsole()
-	opts := proto.ClientOptions{Socket: f.Socket, Name: client, Logf: console.Printf, Wait: wait}
+	opts := proto.ClientOptions{Socket: f.Socket, Name: client, Logf: console.Printf, Wait: wait, ServerUIDs: servers}
 	// Watched changes are the output of --watch: stdout (through the
 	// prompt at a terminal), so `rtm client --watch | head -1` gets them,
 	// and a reader that went away (EPIPE) ends the watch.
@@ -108,7 +110,9 @@ func Main(args []string) int {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rtm client:", err)
 		switch {
-		case errors.Is(err, proto.ErrRefused):
+		case errors.Is(err, proto.ErrRefused), errors.Is(err, os.ErrPermission):
+			// It was refused, or its socket keeps this uid out: the
+			// server runs.
 		case f.Label == f.Socket:
 			fmt.Fprintf(os.Stderr, "(is a server listening on %s?)\n", f.Socket)
 		default:

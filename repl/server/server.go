@@ -41,10 +41,10 @@ func Main(version string, args []string) int {
 	)
 	fs := repl.NewFlagSet("server", "[flags]", repl.ServerAbout)
 	f.Register(fs)
-	fs.StringVar(&storePath, "store", "", "store `path` (default: /dev/shm/rtm.NAME; a regular file survives reboots)")
+	fs.StringVar(&storePath, "store", "", "store `path` (default: "+proto.DefaultStore("NAME")+": rtm.NAME in $"+proto.StoreDirEnv+" if set, else in /dev/shm; a regular file survives reboots)")
 	fs.IntVar(&capacity, "capacity", store.DefaultCapacity, "MAC table `entries` when the store is created (an existing store keeps its own; with --fresh it is created anew)")
 	fs.IntVar(&routeCapacity, "route-capacity", store.DefaultRouteCapacity, "route table `entries` when the store is created (as --capacity)")
-	fs.BoolVar(&group, "group", false, "let the owner's group connect (socket and store mode 0660)")
+	fs.BoolVar(&group, "group", false, "let the owner's group connect and read (socket mode 0660, store 0640: group members read the store, never write it; an existing store is given these modes, and 0600 without --group)")
 	repl.ListFlag(fs, &allow, "allow-uid", "also accept clients of this `uid`, to read (repeatable)", repl.ParseUID)
 	repl.ListFlag(fs, &allowWrite, "allow-write-uid", "also accept clients of this `uid`, to read and change the tables (repeatable; the server's own uid and root always may)", repl.ParseUID)
 	fs.BoolVar(&exitAtEOF, "exit-at-eof", false, "quit when piped stdin ends (default: keep serving until quit, SIGINT or SIGTERM)")
@@ -88,6 +88,9 @@ func Main(version string, args []string) int {
 	}
 	if repl.FlagGiven(fs, "route-capacity") {
 		opts.RouteCapacity = routeCapacity
+	}
+	for _, w := range proto.AccessWarnings(group, allow, allowWrite) {
+		fmt.Fprintln(os.Stderr, "rtm server: warning:", w)
 	}
 	console := repl.ProcessConsole()
 	srv, err := proto.Start(proto.ServerOptions{

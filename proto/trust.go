@@ -1,0 +1,327 @@
+package proto
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Whom rtm trusts, the way tmux and OpenSSH treat their runtime files:
+//
+//   - The directory of a socket, and every directory above it, can be
+//     changed only by the user or root, or is sticky (as /tmp is) and
+//     theirs: nobody else can move the socket away and put one of their
+//     own in its place. The runtime directory (SocketDir) must be the
+//     user's own and writable by nobody else, whether rtm made it or
+//     found it.
+//   - A client believes no byte from a server before it has checked, with
+//     SO_PEERCRED on its own end, that the server runs as the client's
+//     uid, as root, or as a uid the client named (--server-uid).
+//   - A store is mapped only if the server's uid owns it and nobody else
+//     can write it (package store checks that on the descriptor).
+//
+// Every check is made on a descriptor rtm holds (fstat), never on a path
+// that may name something else by the time it is used. Once every
+// directory on the way is one that only the user or root can change, the
+// path cannot be redirected after the check, so the socket can then be
+// bound or connected by its path.
+
+// trustError says why rtm will not use a directory or a server, and what
+// to do about it.
+type trustError struct {
+	what string // "socket directory /tmp/rtm-1000"
+	why  string // "is owned by uid 65534, not by you (uid 1000)"
+	fix  string
+}
+
+func (e *trustError) Error() string { return e.what + " " + e.why + ": " + e.fix }
+
+// untrusted marks an error that ends a client's session as a refusal
+// does (errors.Is(err, ErrRefused)): trying again would find the same
+// directory, server or store, and a client must not take its tables from
+// them.
+type untrusted struct{ error }
+
+func (u untrusted) Unwrap() error      { return u.error }
+func (untrusted) Is(target error) bool { return target == ErrRefused }
+
+// prepareSocketDir makes the directory of a server's socket if it is
+// missing (mode 0700) and checks it and every directory above it.
+func prepareSocketDir(socket string) error {
+	dir := filepath.Dir(socket)
+	if dir == SocketDir() {
+		if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
+			return fmt.Errorf("socket directory: %w", err)
+		}
+		return checkRuntimeDir(dir, true)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("socket directory: %w", err)
+	}
+	fd, _, err := openParent(socket, nil)
+	if err != nil {
+		return err
+	}
+	closeFD(fd)
+	return nil
+}
+
+// checkSocketDir checks the directory of a socket a client is about to
+// connect to; directories of the server uids it trusts are trusted too.
+// Only a directory another user could control is an error: one that
+// cannot be reached is left to connect to report.
+func checkSocketDir(socket string, trusted []uint32) error {
+	var err error
+	if dir := filepath.Dir(socket); dir == SocketDir() {
+		err = checkRuntimeDir(dir, false)
+	} else {
+		var fd int
+		if fd, _, err = openParent(socket, trusted); err == nil {
+			closeFD(fd)
+		}
+	}
+	var te *trustError
+	if errors.As(err, &te) {
+		return untrusted{err}
+	}
+	return nil
+}
+
+// checkRuntimeDir checks the runtime directory, making it first if
+// create is set. A missing one (not created) is an error for which
+// errors.Is(err, os.ErrNotExist) holds.
+func checkRuntimeDir(dir string, create bool) error {
+	parent, name, err := openParent(dir, nil)
+	if err != nil {
+		return err
+	}
+	defer closeFD(parent)
+	if create {
+		if err := mkdirAt(parent, name); err != nil && !errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("socket directory %s: %w", dir, err)
+		}
+	}
+	fd, err := openDirAt(parent, name)
+	if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
+		return &trustError{what: "socket directory " + dir, why: "is not a directory (a symbolic link, or a file)",
+			fix: "another user may have put it there; have it removed, and rtm makes the directory"}
+	}
+	if err != nil {
+		return fmt.Errorf("socket directory %s: %w", dir, err)
+	}
+	defer closeFD(fd)
+	st, err := statFD(fd)
+	if err != nil {
+		return fmt.Errorf("socket directory %s: %w", dir, err)
+	}
+	return ownDir(dir, &st)
+}
+
+// ownDir refuses a runtime directory that is not the user's alone.
+func ownDir(dir string, st *unix.Stat_t) error {
+	me := os.Geteuid()
+	switch {
+	case int(st.Uid) != me:
+		return &trustError{what: "socket directory " + dir, why: fmt.Sprintf("is owned by uid %d, not by you (uid %d)", st.Uid, me),
+			fix: fmt.Sprintf("uid %d could put a server of its own in place of yours; have it removed (by uid %d or root), and rtm makes it again, or set XDG_RUNTIME_DIR to a directory of your own", st.Uid, st.Uid)}
+	case st.Mode&0o022 != 0:
+		return &trustError{what: "socket directory " + dir, why: fmt.Sprintf("is writable by group or others (mode %04o)", st.Mode&0o7777),
+			fix: "another user could put a server of their own in place of yours; chmod 700 " + dir}
+	}
+	return nil
+}
+
+// maxLinks bounds the symbolic links followed on the way, as the kernel
+// does (ELOOP).
+const maxLinks = 40
+
+// openParent walks from / to the directory that holds the last name of
+// path, one name at a time, without following a symbolic link unchecked,
+// and checks every directory on the way with onTheWay, for which the
+// trusted uids are as good as the user's. It returns the held descriptor
+// of that directory (O_PATH) and the last name.
+func openParent(path string, trusted []uint32) (int, string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return -1, "", err
+	}
+	dir, last := filepath.Split(abs)
+	fd, err := openDirAt(unix.AT_FDCWD, "/")
+	if err != nil {
+		return -1, "", err
+	}
+	at := "/"
+	if err = checkDirFD(fd, at, trusted); err != nil {
+		closeFD(fd)
+		return -1, "", err
+	}
+	names := strings.Split(dir, "/")
+	for links := 0; len(names) > 0; {
+		name := names[0]
+		names = names[1:]
+		if name == "" || name == "." {
+			continue
+		}
+		next, err := openDirAt(fd, name)
+		if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
+			var target string
+			if target, err = trustedLink(fd, at, name, trusted); err == nil && links >= maxLinks {
+				err = fmt.Errorf("%s: %w", path, unix.ELOOP)
+			}
+			if err != nil {
+				closeFD(fd)
+				return -1, "", err
+			}
+			links++
+			if filepath.IsAbs(target) {
+				closeFD(fd)
+				if fd, err = openDirAt(unix.AT_FDCWD, "/"); err != nil {
+					return -1, "", err
+				}
+				at = "/"
+			}
+			names = append(strings.Split(target, "/"), names...)
+			continue
+		}
+		closeFD(fd)
+		if err != nil {
+			return -1, "", fmt.Errorf("%s: %w", filepath.Join(at, name), err)
+		}
+		fd, at = next, filepath.Join(at, name)
+		if err := checkDirFD(fd, at, trusted); err != nil {
+			closeFD(fd)
+			return -1, "", err
+		}
+	}
+	return fd, last, nil
+}
+
+// trustedLink reads the symbolic link name in the directory dirfd (at),
+// which must be the user's, root's or a trusted uid's: only they could
+// have put it there, the directory having passed onTheWay. A name that is
+// no link is not a directory (ENOTDIR).
+func trustedLink(dirfd int, at, name string, trusted []uint32) (string, error) {
+	path := filepath.Join(at, name)
+	st, err := lstatAt(dirfd, name)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFLNK {
+		return "", fmt.Errorf("%s: %w", path, unix.ENOTDIR)
+	}
+	if !trustedUID(st.Uid, trusted) {
+		return "", &trustError{what: "symbolic link " + path, why: fmt.Sprintf("is owned by uid %d", st.Uid),
+			fix: "that user chooses where it leads; use a path without it"}
+	}
+	return readlinkAt(dirfd, name)
+}
+
+// checkDirFD checks the directory open on fd (at) with onTheWay.
+func checkDirFD(fd int, at string, trusted []uint32) error {
+	st, err := statFD(fd)
+	if err != nil {
+		return fmt.Errorf("%s: %w", at, err)
+	}
+	return onTheWay(at, &st, trusted)
+}
+
+// trustedUID says whether uid is the user, root, or one of trusted.
+func trustedUID(uid uint32, trusted []uint32) bool {
+	return int(uid) == os.Geteuid() || uid == 0 || slices.Contains(trusted, uid)
+}
+
+// onTheWay refuses a directory above a socket that another user could
+// change: owned by another uid (its owner can do as they please in it),
+// or writable by group or others without being sticky (anyone who may
+// write in it may rename what it holds).
+func onTheWay(dir string, st *unix.Stat_t, trusted []uint32) error {
+	switch {
+	case st.Mode&unix.S_IFMT != unix.S_IFDIR:
+		return fmt.Errorf("%s: %w", dir, unix.ENOTDIR)
+	case !trustedUID(st.Uid, trusted):
+		return &trustError{what: "directory " + dir, why: fmt.Sprintf("is owned by uid %d", st.Uid),
+			fix: fmt.Sprintf("that user could put a server of their own in place of yours; keep the socket in a directory of your own (XDG_RUNTIME_DIR, or --socket), or, to use a server of uid %d, trust it with rtm client --server-uid %d", st.Uid, st.Uid)}
+	case st.Mode&0o022 != 0 && st.Mode&unix.S_ISVTX == 0:
+		return &trustError{what: "directory " + dir, why: fmt.Sprintf("is writable by group or others and not sticky (mode %04o)", st.Mode&0o7777),
+			fix: fmt.Sprintf("another user could put a server of their own in place of yours; chmod go-w %s (or chmod +t %s, as /tmp is), or keep the socket elsewhere (XDG_RUNTIME_DIR, or --socket)", dir, dir)}
+	}
+	return nil
+}
+
+// checkServer reads the server's credentials on the client's own end of
+// the connection (SO_PEERCRED: the kernel recorded them when the server
+// listened; no server can forge them) and refuses a server whose uid the
+// client does not trust: its own, root, and those it named. It returns
+// the server's uid, which must own the store.
+func checkServer(uc *net.UnixConn, socket string, trusted []uint32) (uint32, error) {
+	cred, err := peerCred(uc)
+	if err != nil {
+		return 0, fmt.Errorf("credentials of the server at %s (SO_PEERCRED): %w", socket, err)
+	}
+	if trustedUID(cred.Uid, trusted) {
+		return cred.Uid, nil
+	}
+	return 0, untrusted{&trustError{what: "the server at " + socket,
+		why: fmt.Sprintf("runs as uid %d (pid %d), not as you (uid %d) or root", cred.Uid, cred.Pid, os.Geteuid()),
+		fix: fmt.Sprintf("it may be another user's server in place of yours; if you trust uid %d, say so with --server-uid %d", cred.Uid, cred.Uid)}}
+}
+
+// dialError says why connect failed. Permission denied means a server
+// runs but its socket's mode keeps this uid out, which "is the server
+// running?" would misreport.
+func dialError(socket string, err error) error {
+	if !errors.Is(err, os.ErrPermission) {
+		return fmt.Errorf("connect to %s: %w", socket, err)
+	}
+	st, serr := lstatAt(unix.AT_FDCWD, socket)
+	if serr != nil {
+		return fmt.Errorf("connect to %s: %w on a directory on the way to the socket", socket, os.ErrPermission)
+	}
+	return fmt.Errorf("connect to %s: %w on the socket (mode %04o, uid %d, group %d): its server lets another uid in with --group, if that uid is in group %d, and --allow-uid",
+		socket, os.ErrPermission, st.Mode&0o777, st.Uid, st.Gid, st.Gid)
+}
+
+// The system calls of the checks, one small function each.
+
+// openDirAt opens the directory name in dirfd for checking and as a
+// place to look up names (O_PATH needs only the search permission that
+// connect needs), never through a symbolic link (ELOOP or ENOTDIR).
+func openDirAt(dirfd int, name string) (int, error) {
+	for {
+		fd, err := unix.Openat(dirfd, name, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != unix.EINTR {
+			return fd, err
+		}
+	}
+}
+
+func mkdirAt(dirfd int, name string) error { return unix.Mkdirat(dirfd, name, 0o700) }
+
+func statFD(fd int) (unix.Stat_t, error) {
+	var st unix.Stat_t
+	err := unix.Fstat(fd, &st)
+	return st, err
+}
+
+func lstatAt(dirfd int, name string) (unix.Stat_t, error) {
+	var st unix.Stat_t
+	err := unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW)
+	return st, err
+}
+
+func readlinkAt(dirfd int, name string) (string, error) {
+	buf := make([]byte, unix.PathMax)
+	n, err := unix.Readlinkat(dirfd, name, buf)
+	if err != nil {
+		return "", err
+	}
+	return string(buf[:n]), nil
+}
+
+func closeFD(fd int) { unix.Close(fd) }

@@ -1,0 +1,65 @@
+package store
+
+import (
+	"fmt"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// Who may have written a store. A server opens only a store of its own
+// uid, a client only one of the server's uid, and neither one that group
+// or others may write: then nobody else can forge an entry, or shrink the
+// file under a mapping. The checks are made on the descriptor that is
+// then locked and mapped, so a file swapped in at the path after the
+// check is never the one used.
+
+// openOwned opens the store at path (never through a symbolic link) and
+// checks the file it got with checkFile.
+func openOwned(path string, flag, owner int) (int, unix.Stat_t, error) {
+	fd, err := openFD(path, flag, 0)
+	if isSymlink(err) {
+		return -1, unix.Stat_t{}, &UnsafeError{Path: path, Why: "is a symbolic link",
+			Fix: "rtm opens a store by its own path, never through a link (whoever can change the link chooses the file); give the path of the file itself"}
+	}
+	if err != nil {
+		return -1, unix.Stat_t{}, fmt.Errorf("open store %s: %w", path, err)
+	}
+	st, err := statFD(fd)
+	if err != nil {
+		err = fmt.Errorf("open store %s: %w", path, err)
+	} else {
+		err = checkFile(path, &st, owner)
+	}
+	if err != nil {
+		closeFD(fd)
+		return -1, unix.Stat_t{}, err
+	}
+	return fd, st, nil
+}
+
+// checkFile refuses a file that anyone but owner (and root) could write.
+func checkFile(path string, st *unix.Stat_t, owner int) error {
+	mode := st.Mode & 0o7777
+	switch {
+	case st.Mode&unix.S_IFMT != unix.S_IFREG:
+		return &UnsafeError{Path: path, Why: "is not a regular file", Fix: "a store is a file that rtm server created"}
+	case int(st.Uid) != owner:
+		return &UnsafeError{Path: path, Why: fmt.Sprintf("is owned by uid %d, not uid %d", st.Uid, owner),
+			Fix: fmt.Sprintf("uid %d could rewrite its entries or truncate it; have it removed (by uid %d or root), or use another store", st.Uid, st.Uid)}
+	case mode&0o022 != 0:
+		return &UnsafeError{Path: path, Why: fmt.Sprintf("is writable by group or others (mode %04o)", mode),
+			Fix: fmt.Sprintf("they could rewrite its entries or truncate it; if you trust what it holds, chmod go-w %s, else remove it", path)}
+	}
+	return nil
+}
+
+// setPerm gives the store open on fd the permissions asked for (a server
+// started with or without --group), returning the ones it had if they
+// differed, else 0. Only read bits can differ: checkFile refused the rest.
+func setPerm(fd int, st *unix.Stat_t, perm os.FileMode) (os.FileMode, error) {
+	if st.Mode&0o7777 == uint32(perm.Perm()) {
+		return 0, nil
+	}
+	return os.FileMode(st.Mode & 0o777), setMode(fd, uint32(perm.Perm()))
+}
