@@ -278,3 +278,37 @@ func TestWatchMirrors(t *testing.T) {
 	srv.must("flush macs", "C,02:00:00:00:00:03,10.1.1.9")
 	converged("after a resync")
 }
+
+// TestClientAsksTheServer: at a client, sync means at every client, as at
+// the server (a stopped client makes it time out, in the server's words,
+// with the same exit status), and show stats shows the server's counters;
+// show stats local and sync local are the client's own.
+func TestClientAsksTheServer(t *testing.T) {
+	in := newInstance(t)
+	srv := in.server()
+	stopped := in.client("stopped")
+	stopped.signal(syscall.SIGSTOP)
+	defer stopped.signal(syscall.SIGCONT)
+	r := runRTM(t, "", "client", "--socket", in.socket, "-c", "C,10.62.0.0/16,-,eth0", "-c", "sync 1s", "-c", "show clients")
+	if r.code != 1 || !strings.Contains(r.stderr, "-c:2: sync timed out after 1s: 1 client behind: stopped (pid ") {
+		t.Fatalf("sync at a client past a stopped one: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if e := srv.do("sync 1s").err; !strings.Contains(e, "sync timed out after 1s: 1 client behind: stopped (pid ") {
+		t.Fatalf("the same sync at the server: %q", e)
+	}
+	r = runRTM(t, "", "client", "--socket", in.socket, "-c", "sync local", "-c", "show stats", "-c", "show stats local")
+	if r.code != 0 {
+		t.Fatalf("sync local, show stats: exit %d: %s", r.code, r.stderr)
+	}
+	server, local, _ := strings.Cut(r.stdout, "\nroutes ")
+	for _, want := range []string{"changes_from_clients", "clients_connected", "snapshots_sent"} {
+		if !strings.Contains(server, want) {
+			t.Errorf("show stats at a client lacks the server's %s:\n%s", want, server)
+		}
+	}
+	for _, want := range []string{"applied", "packets_received", "reconnects"} {
+		if !strings.Contains(local, want) || strings.Contains(server, want+" ") {
+			t.Errorf("show stats local should have the client's %s, show stats not:\n%s\n---\n%s", want, server, local)
+		}
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"rtm/proto/framed"
+	"rtm/store/entry"
 )
 
 // coproc is rtm with its stdin and stdout held open as pipes.
@@ -338,5 +339,56 @@ func TestClosedPipes(t *testing.T) {
 			t.Fatalf("server with a closed stdout stopped serving: %q", got)
 		}
 		t.Logf("server with a closed stdout keeps serving")
+	}
+}
+
+// TestFramedPipeline: a program writes thousands of lines to a --framed
+// client before it reads a byte. The client sends the changes in
+// batches, several in flight, and still answers every line, in order:
+// each failure with its own reason, blank lines and reads after the
+// changes before them. A failed line does not stop the stream, and the
+// exit status says that lines failed, as for plain input.
+func TestFramedPipeline(t *testing.T) {
+	in := newInstance(t)
+	in.server()
+	const n = 20_000
+	var script strings.Builder
+	var want []string // "ok", or the error message wanted
+	add := func(line, answer string) {
+		script.WriteString(line + "\n")
+		want = append(want, answer)
+	}
+	for i := range n {
+		m := entry.MACFromUint64(0x020000000000 | uint64(i))
+		add(fmt.Sprintf("C,%s,10.0.%d.%d", m, i>>8&255, i&255), "ok")
+		switch {
+		case i%5000 == 4999:
+			add("show macs count", fmt.Sprintf("%d", i+1))
+		case i%1000 == 999:
+			add(fmt.Sprintf("C,%s,10.9.9.9", m), "create MAC "+m.String()+": already exists")
+		case i%777 == 0:
+			add("", "ok")
+		}
+	}
+	add("D,10.99.0.0/16", "delete route 10.99.0.0/16: not found")
+	add("show macs count", fmt.Sprint(n))
+	cmd := exec.Command(rtmBin, "client", "--framed", "--socket", in.socket)
+	r := runCmd(t, cmd, script.String(), time.Minute)
+	if r.code != 1 {
+		t.Errorf("exit %d, want 1: lines failed (stderr %q)", r.code, r.stderr)
+	}
+	got := framed.Answers(r.stdout)
+	if len(got) != len(want) {
+		t.Fatalf("%d answers to %d lines", len(got), len(want))
+	}
+	for i, a := range got {
+		switch w := want[i]; {
+		case w == "ok" && (a.Failed || len(a.Out) > 0):
+			t.Fatalf("line %d: %+v, want ok", i+1, a)
+		case strings.Contains(w, ": ") && (!a.Failed || a.Msg != w):
+			t.Fatalf("line %d: %+v, want the error %q", i+1, a, w)
+		case w != "ok" && !strings.Contains(w, ": ") && (a.Failed || strings.Join(a.Out, "\n") != w):
+			t.Fatalf("line %d: %+v, want the output %q", i+1, a, w)
+		}
 	}
 }

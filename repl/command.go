@@ -200,6 +200,9 @@ func (c *Command) AppendTo(b []byte) []byte {
 		if c.Count {
 			b = append(b, " count"...)
 		}
+		if c.Local {
+			b = append(b, " local"...)
+		}
 		return appendJSONFlag(b, c.JSON)
 	case KindLookup:
 		b = append(b, "lookup "...)

@@ -53,6 +53,10 @@ type forwarder struct {
 	// keep-going replay reports as they come (report); nil at the prompt.
 	failed *int
 	report func(error) int
+	// answer, if set, is told the outcome of every change, in order, as
+	// its reply is taken: a framed stream answers each line. Failures
+	// then neither stop the stream nor skip later requests.
+	answer func(error)
 }
 
 type sentBatch struct {
@@ -143,7 +147,7 @@ func (f *forwarder) send() error {
 		return err
 	}
 	ctx, done := f.sendContext()
-	ch, err := f.remote.Request(ctx, f.epoch, body, n, !f.keepGoing)
+	ch, err := f.remote.Request(ctx, f.epoch, body, n, !f.keepGoing && f.answer == nil)
 	done()
 	if err != nil {
 		return f.notSent(locs, err)
@@ -193,14 +197,37 @@ func (f *forwarder) took(r proto.Reply) error {
 		f.caughtUp = 0
 	}
 	f.seq, f.conn = r.Published, r.Conn
-	for _, fl := range r.Failures {
+	for i, fl := range r.Failures {
 		err := at(b.locs.at(fl.Index), changeError(changeAt(b.body, fl.Index), errors.New(fl.Msg)))
-		if !f.keepGoing || f.failed == nil {
+		switch {
+		case f.answer != nil:
+			from := 0
+			if i > 0 {
+				from = r.Failures[i-1].Index + 1
+			}
+			f.answerAll(from, fl.Index, nil)
+			f.answer(err)
+		case !f.keepGoing || f.failed == nil:
 			return err
+		default:
+			*f.failed += f.report(err)
 		}
-		*f.failed += f.report(err)
+	}
+	if f.answer != nil {
+		from := 0
+		if k := len(r.Failures); k > 0 {
+			from = r.Failures[k-1].Index + 1
+		}
+		f.answerAll(from, b.locs.n, nil)
 	}
 	return nil
+}
+
+// answerAll answers the changes from up to (not including) to with err.
+func (f *forwarder) answerAll(from, to int, err error) {
+	for range max(to-from, 0) {
+		f.answer(err)
+	}
 }
 
 // unknown says that the changes of every batch in flight may or may not
@@ -209,13 +236,20 @@ func (f *forwarder) took(r proto.Reply) error {
 // nothing after it was sent. A program that resumes from the first line
 // named loses nothing.
 func (f *forwarder) unknown(cause error) error {
-	first, last := f.inflight[0].locs.at(0), Location{}
+	first, last, n := f.inflight[0].locs.at(0), Location{}, 0
 	for _, b := range f.inflight {
 		last = b.locs.at(b.locs.n - 1)
+		n += b.locs.n
 		f.free = append(f.free, b.body[:0])
 	}
 	f.inflight = nil
-	return at(first, fmt.Errorf("lines %d to %d may or may not have been applied, and none after them was: %w", first.Line, last.Line, cause))
+	err := at(first, fmt.Errorf("lines %d to %d may or may not have been applied, and none after them was: %w", first.Line, last.Line, cause))
+	if f.answer == nil {
+		return err
+	}
+	// A framed stream fails every line of the range at once, and goes on.
+	f.answerAll(0, n, err)
+	return nil
 }
 
 // notSent is unknown for a batch that could not be sent: with batches
@@ -223,7 +257,13 @@ func (f *forwarder) unknown(cause error) error {
 // were not applied.
 func (f *forwarder) notSent(locs lineSpans, cause error) error {
 	if len(f.inflight) > 0 {
-		return f.unknown(cause)
+		if err := f.unknown(cause); err != nil {
+			return err
+		}
+	}
+	if f.answer != nil {
+		f.answerAll(0, locs.n, at(locs.at(0), fmt.Errorf("not applied: %w", cause)))
+		return nil
 	}
 	return at(locs.at(0), fmt.Errorf("not applied, nor any line after it: %w", cause))
 }
@@ -273,6 +313,9 @@ func (f *forwarder) one(loc Location, c entry.Change) error {
 	failed := f.failed
 	f.failed, f.typed = nil, true
 	defer func() { f.failed, f.typed = failed, false }()
+	// An epoch of its own: the failure of an earlier change must not make
+	// the server skip this one.
+	f.newEpoch()
 	f.batch = proto.AppendChange(f.batch, c, true)
 	f.n++
 	f.locs.add(loc)

@@ -44,7 +44,7 @@ func (in *Interp) RunReader(name string, r io.Reader) error {
 	defer in.busy.Unlock()
 	in.newEpoch()
 	in.frames = append(in.frames, frame{name: name})
-	err := in.runStream(name, &waitingReader{r: r, in: in})
+	err := in.runStream(name, &waitingReader{r: r, in: in}, false)
 	in.frames = in.frames[:len(in.frames)-1]
 	if ferr := in.flush(); err == nil {
 		err = ferr
@@ -112,7 +112,7 @@ func (in *Interp) runFile(path string) error {
 	defer in.sources.Pop()
 	in.frames = append(in.frames, frame{name: path, dir: filepath.Dir(path)})
 	defer func() { in.frames = in.frames[:len(in.frames)-1] }()
-	return in.runStream(path, f)
+	return in.runStream(path, f, false)
 }
 
 var utf8BOM = []byte("\ufeff")
@@ -133,12 +133,13 @@ type parsedLine struct {
 	err error // the parse's
 }
 
-// runStream replays r line by line. Lines are parsed in the reader's
+// runStream replays r line by line; framed, each line is answered with a
+// terminator and a failure does not stop it (ServeFramed). Lines are parsed in the reader's
 // buffer (ReadSlice); only a line longer than the buffer is copied. The
 // lines already waiting in the buffer are parsed a group at a time, and
 // the engine told which MACs they change before the first one runs; they
 // still run one by one, in order, exactly as if parsed one by one.
-func (in *Interp) runStream(name string, r io.Reader) error {
+func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 	br := bufio.NewReaderSize(r, readBufSize)
 	var (
 		ahead     [replayAhead]parsedLine
@@ -206,7 +207,12 @@ func (in *Interp) runStream(name string, r io.Reader) error {
 			if in.stop.stopped() {
 				return errors.Join(in.settle(), at(p.loc, ErrInterrupted))
 			}
-			err := in.runParsed(p.loc, &p.cmd, p.err)
+			var err error
+			if framed {
+				err = in.runFramed(p)
+			} else {
+				err = in.runParsed(p.loc, &p.cmd, p.err)
+			}
 			if err == nil {
 				if next < n || lineWaiting(br) {
 					err = in.emit()

@@ -24,7 +24,7 @@ func (in *Interp) show(cmd *Command) error {
 	case TableClients:
 		return in.showClients(cmd)
 	case TableStats:
-		return in.showStats(cmd.JSON)
+		return in.showStats(cmd.Local, cmd.JSON)
 	case TableInfo:
 		return in.showInfo(cmd.JSON)
 	}
@@ -210,9 +210,16 @@ func (in *Interp) showInfo(js bool) error {
 }
 
 // showStats prints "name value" lines with the values aligned; the JSON
-// form is one object, so a script reads a counter as .name.
-func (in *Interp) showStats(js bool) error {
+// form is one object, so a script reads a counter as .name. A client asks
+// the server for its counters, and shows its own when local.
+func (in *Interp) showStats(local, js bool) error {
 	stats := in.engine.Stats()
+	if in.fw != nil && !local {
+		var err error
+		if stats, err = in.fw.remote.ServerStats(); err != nil {
+			return fmt.Errorf("show stats: %w", err)
+		}
+	}
 	if js {
 		in.buf = append(in.buf, '{')
 		for i, s := range stats {

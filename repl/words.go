@@ -148,7 +148,7 @@ func tableWord(w string) Table {
 	return TableNone
 }
 
-const showUsage = "want show routes [dev DEV] [within PREFIX] [count] [json] | macs [PATTERN] [count] [json] | clients [count] [json] | stats | info [json]"
+const showUsage = "want show routes [dev DEV] [within PREFIX] [count] [json] | macs [PATTERN] [count] [json] | clients [count] [json] | stats [local] [json] | info [json]"
 
 func parseShow(args []string) (Command, error) {
 	args, js := splitJSON(args)
@@ -174,6 +174,10 @@ func parseFilter(cmd *Command, args []string) error {
 		switch {
 		case w == "count" && (cmd.Table == TableRoutes || cmd.Table == TableMACs || cmd.Table == TableClients):
 			cmd.Count = true
+			args = args[1:]
+			continue
+		case w == "local" && cmd.Table == TableStats:
+			cmd.Local = true
 			args = args[1:]
 			continue
 		case cmd.Table == TableRoutes && (w == "dev" || w == "within"):

@@ -49,6 +49,28 @@ func parseTerminator(line string) (isEnd, failed bool, msg string) {
 	return false, false, ""
 }
 
+// Answers splits what a process wrote in reply to a stream of lines into
+// one Answer per line, in order; output after the last terminator is
+// left out. A program that writes many lines before it reads uses it.
+func Answers(stdout string) []Answer {
+	var out []Answer
+	var lines []string
+	for _, line := range strings.SplitAfter(stdout, "\n") {
+		if !strings.HasSuffix(line, "\n") {
+			break
+		}
+		line = strings.TrimSuffix(line, "\n")
+		end, failed, msg := parseTerminator(line)
+		if !end {
+			lines = append(lines, line)
+			continue
+		}
+		out = append(out, Answer{Out: lines, Failed: failed, Msg: msg})
+		lines = nil
+	}
+	return out
+}
+
 // Handler runs one line, writing its output to w. Its error is the
 // line's answer; stop ends Serve after that answer.
 type Handler func(line []byte, w io.Writer) (stop bool, err error)
