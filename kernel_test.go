@@ -128,7 +128,7 @@ func TestKernelMirror(t *testing.T) {
 	if r := b.ip("route", "show", "203.0.113.0/24"); !strings.Contains(r, "via 192.0.2.9") || !strings.Contains(r, "proto static") {
 		t.Fatalf("B's own route: %q", r)
 	}
-	if s := cl.must("show stats"); statValue(s, "kernel_route_foreign") != 1 {
+	if s := cl.must("show stats local"); statValue(s, "kernel_route_foreign") != 1 {
 		t.Fatalf("client stats:\n%s", s)
 	}
 	// Deletes follow.
