@@ -6,12 +6,16 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"os"
 	"os/exec"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"rtm/proto"
+	"rtm/store/entry"
 )
 
 // helloPacket is a client hello as the wire carries it: header 'R', the
@@ -108,4 +112,106 @@ func firstLine(s, substr string) string {
 		}
 	}
 	return ""
+}
+
+// rssKB is a process's resident set, from /proc.
+func rssKB(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			kb, _ := strconv.Atoi(strings.Fields(v)[0])
+			return kb
+		}
+	}
+	t.Fatalf("no VmRSS in /proc/%d/status", pid)
+	return 0
+}
+
+// TestIdleClientsBounded: a server holding 200,000 MACs, with 1,000
+// clients that said hello and never read (not even their snapshot) and
+// 1,000 connections that never say hello. Its memory grows by less than
+// a bound written here, whatever the size of the tables (the snapshot is
+// one copy, shared; an idle connection keeps no 64 KiB buffer), a normal
+// client is served within 10 times its time on an idle server (the
+// silent connections cannot keep it out), and past --max-clients a
+// client is refused with the reason.
+func TestIdleClientsBounded(t *testing.T) {
+	const macs, idle = 200_000, 1000
+	in := newInstance(t)
+	srv := in.server("--capacity", strconv.Itoa(macs*5/4))
+	var fill strings.Builder
+	for i := range macs {
+		fmt.Fprintf(&fill, "C,%s,10.%d.%d.%d\n", entry.MACFromUint64(0x020000000000|uint64(i)), i>>16&255, i>>8&255, i&255)
+	}
+	if r := runRTM(t, fill.String(), "client", "--socket", in.socket); r.code != 0 {
+		t.Fatalf("fill: %s", r.stderr)
+	}
+	showInfo := func() time.Duration {
+		var ds []time.Duration
+		for range 3 {
+			t0 := time.Now()
+			if r := runRTM(t, "", "client", "--socket", in.socket, "-c", "show info"); r.code != 0 {
+				t.Fatalf("show info: %s", r.stderr)
+			}
+			ds = append(ds, time.Since(t0))
+		}
+		slices.Sort(ds)
+		return ds[1]
+	}
+	quiet := showInfo()
+	pid := srv.fp.Pid()
+	before := rssKB(t, pid)
+	var conns []*net.UnixConn
+	for i := range 2 * idle {
+		uc, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: in.socket, Net: "unixpacket"})
+		if err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		conns = append(conns, uc)
+		if i%2 == 0 {
+			uc.Write(helloPacket(fmt.Sprintf("idle-%d", i/2)))
+		}
+	}
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	in.waitClients(srv, idle)
+	busy := showInfo()
+	during := rssKB(t, pid)
+	const boundKB = 64 << 10 // 2,000 connections in 64 MiB: 32 KiB each
+	if grew := during - before; grew > boundKB {
+		t.Errorf("server RSS grew by %d KiB with %d idle clients and %d silent connections, bound %d KiB", grew, idle, idle, boundKB)
+	}
+	if busy > 10*quiet+time.Second/2 {
+		t.Errorf("show info took %v beside the idle connections, %v without (want at most 10 times)", busy, quiet)
+	}
+	// Past --max-clients: the server admits 1,024 by default.
+	extra := make([]*net.UnixConn, 0, 24)
+	for range 24 {
+		if uc, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: in.socket, Net: "unixpacket"}); err == nil {
+			uc.Write(helloPacket("extra"))
+			extra = append(extra, uc)
+		}
+	}
+	in.waitClients(srv, proto.DefaultMaxClients)
+	r := runRTM(t, "", "client", "--socket", in.socket, "-c", "show info")
+	for _, c := range extra {
+		c.Close()
+	}
+	if r.code == 0 || !strings.Contains(r.stderr, "too many clients: this server admits 1024 (rtm server --max-clients)") {
+		t.Errorf("a client past --max-clients: exit %d, stderr %q", r.code, r.stderr)
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	conns = nil
+	in.waitClients(srv, 0)
+	t.Logf("server RSS %d KiB with %d MACs; %d KiB with %d idle clients and %d silent connections (+%.1f KiB each); %d KiB after they went; show info %v idle, %v beside them",
+		before, macs, during, idle, idle, float64(during-before)/(2*idle), rssKB(t, pid), quiet, busy)
 }

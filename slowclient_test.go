@@ -63,7 +63,7 @@ func TestStoppedClient(t *testing.T) {
 	}
 	snapshots := func() (out []int) {
 		for _, c := range others {
-			out = append(out, statValue(c.must("show stats"), "snapshots"))
+			out = append(out, statValue(c.must("show stats local"), "snapshots"))
 		}
 		return out
 	}
@@ -131,7 +131,7 @@ func TestStoppedClient(t *testing.T) {
 	got := sortedLines(stopped.must("sync local", "show routes"))
 	converged := time.Since(cont)
 	assertLines(t, "continued client", got, want)
-	if snaps := statValue(stopped.must("show stats"), "snapshots"); snaps < 2 {
+	if snaps := statValue(stopped.must("show stats local"), "snapshots"); snaps < 2 {
 		t.Errorf("the stopped client took %d snapshots: the log never wrapped past it", snaps)
 	}
 	srv.send("show stats", "quit")

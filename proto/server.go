@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 	"os"
 	"slices"
 	"strings"
@@ -15,7 +14,6 @@ import (
 	"time"
 
 	"rtm/store"
-	"rtm/store/entry"
 )
 
 // ServerOptions configure a Server: the instance it serves and who may
@@ -45,6 +43,9 @@ type ServerOptions struct {
 	// AllowWriteUIDs lists uids besides the server's own (and root) that
 	// may connect and change the tables.
 	AllowWriteUIDs []uint32
+	// MaxClients bounds the connected clients (0 means DefaultMaxClients):
+	// a client past it is refused, and says so.
+	MaxClients int
 	// LogBytes bounds the memory of the change log that slow clients
 	// read from (0 means DefaultLogBytes). A client that falls further
 	// behind is sent a fresh snapshot.
@@ -63,13 +64,16 @@ type Server struct {
 	uid     uint32
 	started time.Time
 
-	mu     sync.Mutex // guards st, log, marked and the order of changes
+	mu     sync.Mutex // guards st, log, marked, snap and the order of changes
 	st     *store.Store
 	log    *changeLog
-	marked uint64 // the last change whose time the store holds
+	marked uint64    // the last change whose time the store holds
+	snap   *snapshot // the last snapshot taken, shared by the clients that need one
 
 	conns   atomic.Pointer[[]*serverConn]
 	nextID  atomic.Uint64
+	greetMu sync.Mutex
+	greeted []*serverConn // connections that have not said hello yet, oldest first
 	closing atomic.Bool
 	wg      sync.WaitGroup
 
@@ -78,11 +82,52 @@ type Server struct {
 	syncWaiters atomic.Int32
 	acked       notifier
 
+	refusedLogs, busyLogs atomic.Uint64 // refusals and drops logged, throttled
+
 	originsMu sync.Mutex
 	origins   []namedCount // changes counted per named source
 	extra     statSources
 
 	stats serverStats
+}
+
+// DefaultMaxClients is the number of clients a server admits unless
+// ServerOptions.MaxClients says otherwise.
+const DefaultMaxClients = 1024
+
+// maxHandshakes bounds the connections that have not said hello yet:
+// each may wait helloTimeout for one. Past it the oldest that has sent
+// nothing is dropped: a client sends its hello as soon as it connects, so
+// a flood of connections that say nothing cannot keep a real client out.
+const maxHandshakes = 64
+
+// greet records a new connection, waiting for its hello; past
+// maxHandshakes it drops the oldest that has sent nothing.
+func (s *Server) greet(c *serverConn) {
+	s.greetMu.Lock()
+	defer s.greetMu.Unlock()
+	if len(s.greeted) >= maxHandshakes {
+		if i := slices.IndexFunc(s.greeted, (*serverConn).drop); i >= 0 {
+			s.logThrottled(&s.busyLogs, "dropped a connection that had not said hello: %d were waiting", len(s.greeted))
+			s.greeted = slices.Delete(s.greeted, i, i+1)
+		}
+	}
+	s.greeted = append(s.greeted, c)
+}
+
+// ungreet says c's handshake is over, one way or the other.
+func (s *Server) ungreet(c *serverConn) {
+	s.greetMu.Lock()
+	defer s.greetMu.Unlock()
+	s.greeted = slices.DeleteFunc(s.greeted, func(x *serverConn) bool { return x == c })
+}
+
+// logThrottled logs the 1st, 2nd, 4th, 8th… event counted by n, so that
+// a flood of refusals cannot flood the log.
+func (s *Server) logThrottled(n *atomic.Uint64, format string, args ...any) {
+	if k := n.Add(1); k&(k-1) == 0 {
+		s.opts.Logf(format+" (%d so far)", append(args, k)...)
+	}
 }
 
 type serverStats struct {
@@ -98,6 +143,9 @@ type serverStats struct {
 func Start(o ServerOptions) (*Server, error) {
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}
+	}
+	if o.MaxClients <= 0 {
+		o.MaxClients = DefaultMaxClients
 	}
 	// The group reads the store, and may connect; it never writes the
 	// store: what a client changes, the server writes.
@@ -235,8 +283,10 @@ func (s *Server) Serve() error {
 			return fmt.Errorf("accept on %s: %w", s.opts.Socket, err)
 		}
 		backoff = 5 * time.Millisecond
+		conn := s.newConn(c)
+		s.greet(conn)
 		s.wg.Add(1)
-		go s.serveConn(c)
+		go s.serveConn(conn)
 	}
 }
 
@@ -412,37 +462,4 @@ func (s *Server) removeConn(c *serverConn) {
 			return
 		}
 	}
-}
-
-// snapshot encodes the whole state into batch bodies and returns them with
-// the log position just past the last change they include. It holds the
-// lock for the time of one walk over the tables: the only way to get a
-// state that is exactly "everything up to sequence N".
-func (s *Server) snapshot() (bodies [][]byte, counts []uint32, routes, macs int, seq uint64, cur cursor) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	buf := make([]byte, 0, chunkSize)
-	var n uint32
-	flush := func() {
-		bodies, counts = append(bodies, buf), append(counts, n)
-		buf, n = make([]byte, 0, chunkSize), 0
-	}
-	add := func(rec []byte) {
-		buf = rec
-		n++
-		if len(buf)+MaxRecord > chunkSize {
-			flush()
-		}
-	}
-	for r := range s.st.Routes().Range() {
-		add(AppendChange(buf, entry.RouteChange(entry.Create, r), false))
-	}
-	s.st.RangeMACs(func(m entry.MAC, _ netip.Addr) bool {
-		add(AppendChange(buf, entry.MACChange(entry.Create, m, netip.Addr{}), false))
-		return true
-	})
-	if n > 0 {
-		flush()
-	}
-	return bodies, counts, s.st.Routes().Len(), s.st.MACCount(), s.log.seq, s.log.tail()
 }

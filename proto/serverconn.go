@@ -1,6 +1,7 @@
 package proto
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -48,6 +49,7 @@ type serverConn struct {
 	uc   *net.UnixConn
 	info ClientInfo // immutable after hello
 
+	hello  atomic.Int32 // waiting, spoke or dropped
 	acked  atomic.Uint64
 	live   atomic.Bool // snapshot delivered, streaming changes
 	idle   atomic.Bool // writer is waiting for a kick
@@ -62,12 +64,32 @@ type serverConn struct {
 	origin      *Origin
 	failedEpoch uint64
 	changes     atomic.Uint64 // changes this client made
-	syncing     atomic.Bool   // a sync query of this client is waiting
+	syncMu      sync.Mutex
+	syncCancel  context.CancelFunc // ends the sync query of this client that waits, if any
 
 	closeOnce sync.Once
 	quit      chan struct{} // closed to ask the writer to finish
 	reason    string
 	deadline  time.Time
+}
+
+// The states of a connection before its hello: a greeter may drop it
+// only while it is silent, and its handshake reads the hello only if it
+// was not dropped.
+const (
+	waiting int32 = iota
+	spoke
+	dropped
+)
+
+// drop closes a connection that has sent nothing yet, and reports
+// whether it did.
+func (c *serverConn) drop() bool {
+	if quiet(c.uc) && c.hello.CompareAndSwap(waiting, dropped) {
+		c.uc.Close()
+		return true
+	}
+	return false
 }
 
 func (c *serverConn) kick() {
@@ -111,19 +133,26 @@ func isFDExhaustion(err error) bool {
 
 // serveConn runs one client from hello to goodbye. Whatever the client
 // sends or fails to send, only this connection is affected.
-func (s *Server) serveConn(uc *net.UnixConn) {
-	defer s.wg.Done()
-	defer uc.Close()
+func (s *Server) newConn(uc *net.UnixConn) *serverConn {
 	c := &serverConn{s: s, uc: uc, wake: make(chan struct{}, 1), quit: make(chan struct{})}
 	c.info.ID = s.nextID.Add(1)
-	if err := c.handshake(); err != nil {
-		if errors.Is(err, errEOF) {
+	return c
+}
+
+func (s *Server) serveConn(c *serverConn) {
+	defer s.wg.Done()
+	uc := c.uc
+	defer uc.Close()
+	err := c.handshake()
+	s.ungreet(c)
+	if err != nil {
+		if errors.Is(err, errEOF) || c.hello.Load() == dropped {
 			// Closed before a hello: a liveness probe (a second server
 			// checking whether this socket is served), not a client.
 			return
 		}
 		s.stats.refused.Add(1)
-		s.opts.Logf("client #%d refused: %v", c.info.ID, err)
+		s.logThrottled(&s.refusedLogs, "client #%d refused: %v", c.info.ID, err)
 		refuse(uc, err)
 		return
 	}
@@ -137,7 +166,7 @@ func (s *Server) serveConn(uc *net.UnixConn) {
 
 	readErr := make(chan error, 1)
 	go func() { readErr <- c.readLoop() }()
-	err := c.writeLoop(readErr)
+	err = c.writeLoop(readErr)
 	if err == nil {
 		// Said goodbye: let the client close first. Closing with its acks
 		// still unread would make the kernel reset the connection, and the
@@ -188,8 +217,19 @@ func (c *serverConn) handshake() error {
 		return fmt.Errorf("uid %d may not connect (server runs as uid %d; allow it with --allow-uid %d)", cred.Uid, c.s.uid, cred.Uid)
 	}
 	c.uc.SetReadDeadline(time.Now().Add(helloTimeout))
-	buf := make([]byte, MaxPacket+1)
-	body, h, err := readPacket(c.uc, buf)
+	pr, err := newPacketReader(c.uc)
+	if err != nil {
+		return err
+	}
+	size, err := pr.peek()
+	if err == nil && !c.hello.CompareAndSwap(waiting, spoke) {
+		err = errEOF // dropped as silent a moment before it spoke
+	}
+	if err != nil {
+		return fmt.Errorf("hello: %w", err)
+	}
+	body, h, err := pr.read(size)
+	defer pr.release()
 	if err != nil {
 		return fmt.Errorf("hello: %w", err)
 	}
@@ -201,6 +241,9 @@ func (c *serverConn) handshake() error {
 		return fmt.Errorf("%w: %w", ErrProtocol, err)
 	}
 	c.info.Name = string(body)
+	if n := len(*c.s.conns.Load()); n >= c.s.opts.MaxClients {
+		return fmt.Errorf("too many clients: this server admits %d (rtm server --max-clients)", c.s.opts.MaxClients)
+	}
 	c.info.Connected = time.Now()
 	c.origin = c.clientOrigin()
 	st := c.s.st
@@ -223,9 +266,13 @@ func (s *Server) allowed(uid uint32) bool {
 // readLoop takes acks and requests from the client until it closes or
 // breaks the protocol.
 func (c *serverConn) readLoop() error {
-	buf := make([]byte, MaxPacket+1)
+	pr, err := newPacketReader(c.uc)
+	if err != nil {
+		return err
+	}
+	defer pr.release()
 	for {
-		body, h, err := readPacket(c.uc, buf)
+		body, h, err := pr.next()
 		if err != nil {
 			return err
 		}
@@ -234,8 +281,10 @@ func (c *serverConn) readLoop() error {
 			if len(body) != 0 {
 				return fmt.Errorf("%w: ack with a %d-byte body", ErrProtocol, len(body))
 			}
-			if pub, acked := c.s.log.published.Load(), c.acked.Load(); h.Seq > pub || h.Seq < acked {
-				return fmt.Errorf("%w: ack %d out of range %d..%d", ErrProtocol, h.Seq, acked, pub)
+			// An ack may go back: after a resync the client acknowledges
+			// the snapshot it got, which may be older than its last ack.
+			if pub := c.s.log.published.Load(); h.Seq > pub {
+				return fmt.Errorf("%w: ack %d beyond the last change, %d", ErrProtocol, h.Seq, pub)
 			}
 			c.acked.Store(h.Seq)
 			c.s.stats.acks.Add(1)
@@ -365,19 +414,20 @@ func (c *serverConn) sendLog(cur cursor, coalesce bool) (sent bool, next cursor,
 // sendSnapshot sends the whole state and returns where the log continues.
 func (c *serverConn) sendSnapshot() (cursor, error) {
 	c.live.Store(false)
-	bodies, counts, routes, macs, seq, cur := c.s.snapshot()
+	snap := c.s.snapshot()
+	cur := snap.cur
 	var sizes [16]byte
-	binary.LittleEndian.PutUint64(sizes[:], uint64(routes))
-	binary.LittleEndian.PutUint64(sizes[8:], uint64(macs))
-	if err := c.send(Header{Kind: KindSnapshotBegin, Seq: seq}, sizes[:]); err != nil {
+	binary.LittleEndian.PutUint64(sizes[:], uint64(snap.routes))
+	binary.LittleEndian.PutUint64(sizes[8:], uint64(snap.macs))
+	if err := c.send(Header{Kind: KindSnapshotBegin, Seq: snap.seq}, sizes[:]); err != nil {
 		return cur, err
 	}
-	for i, b := range bodies {
-		if err := c.send(Header{Kind: KindBatch, Flags: FlagSnapshot, Count: counts[i]}, b); err != nil {
+	for i, b := range snap.bodies {
+		if err := c.send(Header{Kind: KindBatch, Flags: FlagSnapshot, Count: snap.counts[i]}, b); err != nil {
 			return cur, err
 		}
 	}
-	if err := c.send(Header{Kind: KindSnapshotEnd, Seq: seq}, nil); err != nil {
+	if err := c.send(Header{Kind: KindSnapshotEnd, Seq: snap.seq}, nil); err != nil {
 		return cur, err
 	}
 	c.s.stats.snapshots.Add(1)

@@ -83,8 +83,9 @@ func (c *serverConn) apply(d *Decoder, bail bool, r *Reply) {
 }
 
 // query answers a client's question. A sync answers from a goroutine of
-// its own, when every client has caught up or the wait is over; one at a
-// time per client.
+// its own, when every client has caught up or the wait is over; a new
+// sync of the same client ends the one before (whose client gave up on
+// it), so each client has one at most.
 func (c *serverConn) query(h Header, body []byte) error {
 	if len(body) == 0 {
 		return fmt.Errorf("%w: empty query", ErrProtocol)
@@ -103,11 +104,14 @@ func (c *serverConn) query(h Header, body []byte) error {
 			return fmt.Errorf("%w: sync query of %d bytes", ErrProtocol, len(body))
 		}
 		wait := min(time.Duration(binary.LittleEndian.Uint64(body[1:])), maxSyncWait)
-		if !c.syncing.CompareAndSwap(false, true) {
-			r.Failures = []Failure{{Msg: "a sync of this client is already waiting"}}
-			return c.reply(h.Seq, &r)
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		c.syncMu.Lock()
+		if c.syncCancel != nil {
+			c.syncCancel()
 		}
-		go c.sync(h.Seq, wait)
+		c.syncCancel = cancel
+		c.syncMu.Unlock()
+		go c.sync(ctx, cancel, h.Seq)
 		return nil
 	default:
 		return fmt.Errorf("%w: unknown query %q", ErrProtocol, body[0])
@@ -120,10 +124,9 @@ func (c *serverConn) query(h Header, body []byte) error {
 	return c.reply(h.Seq, &r)
 }
 
-// sync waits as the server's own sync does, and replies with its outcome.
-func (c *serverConn) sync(id uint64, wait time.Duration) {
-	defer c.syncing.Store(false)
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
+// sync waits as the server's own sync does, until ctx ends or the
+// server quits, and replies with its outcome.
+func (c *serverConn) sync(ctx context.Context, cancel context.CancelFunc, id uint64) {
 	defer cancel()
 	go func() {
 		select {

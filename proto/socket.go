@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -74,8 +75,97 @@ func setBuffers(c *net.UnixConn) {
 	c.SetReadBuffer(256 << 10)
 }
 
-// readPacket reads one packet into buf (which must hold MaxPacket+1
-// bytes) and rejects empty, truncated and oversized packets.
+// packetReader reads one connection's packets at the server. An idle
+// client sends nothing but an ack now and then, so a connection keeps only
+// a small buffer of its own and borrows a full one from a pool for the
+// rare large packet (a request): a thousand idle clients do not cost a
+// thousand 64 KiB buffers. It learns a packet's size before it reads it,
+// with MSG_PEEK|MSG_TRUNC, which a SOCK_SEQPACKET socket answers with the
+// packet's whole length.
+type packetReader struct {
+	uc    *net.UnixConn
+	rc    syscall.RawConn
+	small [smallPacket]byte
+	big   *[]byte // borrowed for the packet last read, if it was large
+}
+
+// smallPacket holds any packet but a request or a large query answer.
+const smallPacket = 512
+
+var bigPackets = sync.Pool{New: func() any { b := make([]byte, MaxPacket+1); return &b }}
+
+func newPacketReader(uc *net.UnixConn) (*packetReader, error) {
+	rc, err := uc.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	return &packetReader{uc: uc, rc: rc}, nil
+}
+
+// next waits for the next packet and returns it; the body is valid until
+// the next call (or release).
+func (r *packetReader) next() ([]byte, Header, error) {
+	size, err := r.peek()
+	if err != nil {
+		return nil, Header{}, err
+	}
+	return r.read(size)
+}
+
+// peek waits for the next packet and returns its size, leaving it queued.
+func (r *packetReader) peek() (int, error) {
+	r.release()
+	var size int
+	var perr error
+	err := r.rc.Read(func(fd uintptr) bool {
+		size, _, perr = unix.Recvfrom(int(fd), nil, unix.MSG_PEEK|unix.MSG_TRUNC|unix.MSG_DONTWAIT)
+		return perr != unix.EAGAIN
+	})
+	switch {
+	case err != nil:
+		return 0, err
+	case perr != nil:
+		return 0, perr
+	case size > MaxPacket:
+		return 0, fmt.Errorf("%w (%d bytes)", ErrTooLarge, size)
+	}
+	return size, nil
+}
+
+// read reads the packet peek saw, of size bytes.
+func (r *packetReader) read(size int) ([]byte, Header, error) {
+	buf := r.small[:]
+	if size >= len(buf) {
+		r.big = bigPackets.Get().(*[]byte)
+		buf = *r.big
+	}
+	return readPacket(r.uc, buf)
+}
+
+// release gives back the buffer borrowed for the last packet.
+func (r *packetReader) release() {
+	if r.big != nil {
+		bigPackets.Put(r.big)
+		r.big = nil
+	}
+}
+
+// quiet reports whether nothing waits to be read on uc.
+func quiet(uc *net.UnixConn) bool {
+	rc, err := uc.SyscallConn()
+	if err != nil {
+		return true
+	}
+	var perr error
+	rc.Control(func(fd uintptr) {
+		_, _, perr = unix.Recvfrom(int(fd), nil, unix.MSG_PEEK|unix.MSG_TRUNC|unix.MSG_DONTWAIT)
+	})
+	return perr == unix.EAGAIN
+}
+
+// readPacket reads one packet into buf and rejects empty, truncated and
+// oversized packets; buf must hold MaxPacket+1 bytes, unless the caller
+// knows the packet to be shorter than buf.
 func readPacket(c *net.UnixConn, buf []byte) ([]byte, Header, error) {
 	n, _, flags, _, err := c.ReadMsgUnix(buf, nil)
 	if errors.Is(err, io.EOF) {

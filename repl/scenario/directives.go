@@ -384,13 +384,13 @@ func (s *scenario) signalClient(c *child, sig syscall.Signal) error {
 
 // clientStats returns a client's counters (show stats).
 func (s *scenario) clientStats(c *child) (map[string]uint64, error) {
-	out, err := c.do(s.ctx, "show stats json", s.opts.Timeout)
+	out, err := c.do(s.ctx, "show stats local json", s.opts.Timeout)
 	if err != nil {
 		return nil, err
 	}
 	var m map[string]uint64
 	if err := json.Unmarshal([]byte(strings.Join(out, "\n")), &m); err != nil {
-		return nil, &processError{where: c.name, msg: fmt.Sprintf("show stats json: %v", err)}
+		return nil, &processError{where: c.name, msg: fmt.Sprintf("show stats local json: %v", err)}
 	}
 	return m, nil
 }

@@ -34,6 +34,7 @@ func Main(version string, args []string) int {
 		allow         []uint32
 		allowWrite    []uint32
 		exitAtEOF     bool
+		maxClients    int
 		fresh, unlink bool
 		fromKernel    bool
 		table         uint32
@@ -47,6 +48,7 @@ func Main(version string, args []string) int {
 	fs.BoolVar(&group, "group", false, "let the owner's group connect and read (socket mode 0660, store 0640: group members read the store, never write it; an existing store is given these modes, and 0600 without --group)")
 	repl.ListFlag(fs, &allow, "allow-uid", "also accept clients of this `uid`, to read (repeatable)", repl.ParseUID)
 	repl.ListFlag(fs, &allowWrite, "allow-write-uid", "also accept clients of this `uid`, to read and change the tables (repeatable; the server's own uid and root always may)", repl.ParseUID)
+	fs.IntVar(&maxClients, "max-clients", proto.DefaultMaxClients, "admit at most this `many` clients at once; one more is refused, and told why")
 	fs.BoolVar(&exitAtEOF, "exit-at-eof", false, "quit when piped stdin ends (default: keep serving until quit, SIGINT or SIGTERM)")
 	fs.BoolVar(&fresh, "fresh", false, "start with empty tables even if the store holds some")
 	fs.BoolVar(&unlink, "unlink", false, "remove the store on a clean quit (default: keep it for the next start)")
@@ -69,6 +71,9 @@ func Main(version string, args []string) int {
 	err := f.Resolve()
 	if err == nil {
 		err = repl.CheckTuning(fs, fromKernel, "--from-kernel", "kernel-table", "kernel-prefer")
+	}
+	if err == nil && maxClients < 1 {
+		err = fmt.Errorf("--max-clients %d: want 1 or more", maxClients)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rtm server:", err)
@@ -95,7 +100,7 @@ func Main(version string, args []string) int {
 	console := repl.ProcessConsole()
 	srv, err := proto.Start(proto.ServerOptions{
 		Name: f.Name, Version: version, Socket: f.Socket, Store: opts, Fresh: fresh, Unlink: unlink,
-		GroupAccess: group, AllowUIDs: allow, AllowWriteUIDs: allowWrite, Logf: console.Printf,
+		GroupAccess: group, AllowUIDs: allow, AllowWriteUIDs: allowWrite, MaxClients: maxClients, Logf: console.Printf,
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rtm server:", err)
