@@ -1,52 +1,8 @@
 package kernel
 
 import (
-	"errors"
-	"os"
-
 	"golang.org/x/sys/unix"
 )
-
-// watchLinks follows device events: a device that appears or comes up
-// gets the routes and neighbours that waited for it; one that goes down
-// or away has lost them in the kernel.
-func (in *Installer) watchLinks() {
-	defer in.wg.Done()
-	for {
-		b, err := in.watch.recv()
-		if err != nil {
-			select {
-			case <-in.done:
-				return
-			default:
-			}
-			if errors.Is(err, os.ErrClosed) {
-				return
-			}
-			in.stats.inc(inNetlinkErrors)
-			in.mu.Lock()
-			if !in.closed {
-				in.logf("kernel install: device events: %v; re-reading the kernel", err)
-				if err := in.resync(); err != nil {
-					in.logf("%v", err)
-				}
-				in.converge()
-			}
-			in.mu.Unlock()
-			continue
-		}
-		in.mu.Lock()
-		if in.closed {
-			in.mu.Unlock()
-			return
-		}
-		if err := forMessages(b, in.linkMessage); err != nil {
-			in.stats.inc(inNetlinkErrors)
-		}
-		in.converge()
-		in.mu.Unlock()
-	}
-}
 
 func (in *Installer) linkMessage(m message) error {
 	if m.typ != unix.RTM_NEWLINK && m.typ != unix.RTM_DELLINK {

@@ -81,8 +81,17 @@
 //     ("neigh_ip_conflicts").
 //   - Reconcile makes the kernel equal to a full state: it re-reads the
 //     marked entries, adds, replaces and deletes, so a restarted
-//     installer cleans up after one that crashed. Apply (and SetRoute,
-//     DeleteRoute, SetMAC, DeleteMAC, Flush) applies changes in order.
+//     installer cleans up after one that crashed. Apply applies changes
+//     (entry.Change) in order. Snapshot and Changes make an Installer a
+//     subscriber of a client: the kernel follows what the client applies.
+//   - It watches what it installed. Route and neighbour events tell it
+//     when another owner puts an entry in place of one of rtm's, or when
+//     someone deletes one: the key is then no longer taken for rtm's, and
+//     the next round adds it again with NLM_F_EXCL, which restores a
+//     deleted entry within a moment, takes over one still marked, and
+//     leaves another owner's alone. An update never replaces another
+//     owner's entry, save one put in place in the instant before rtm's
+//     replace reaches the kernel.
 //   - Refusals never stop the installer. A change the kernel refuses is
 //     logged once per reason, counted, and kept pending: a missing or
 //     down device is retried when a link event says it is up, anything
@@ -93,9 +102,7 @@
 //     which only the last asks for an ack, so the kernel answers only
 //     failures and the end of the batch.
 //
-// Known limits: entries another program deletes behind the installer's
-// back come back only at the next Reconcile or link change of their
-// device; the importer's IPv6 view of several routes of one prefix and
+// Known limits: the importer's IPv6 view of several routes of one prefix and
 // metric (device routes, ECMP siblings) follows the kernel's
 // notifications, which do not always say which sibling changed: when
 // unsure it re-reads the kernel.

@@ -95,7 +95,7 @@ type Installer struct {
 	done      chan struct{}
 	wg        sync.WaitGroup
 	closeOnce sync.Once
-	watch     *conn // link events
+	watch     *conn // link, route and neighbour events (watch.go)
 
 	mu     sync.Mutex
 	closed bool
@@ -176,9 +176,12 @@ func NewInstaller(opt InstallerOptions) (*Installer, error) {
 		in.logf = func(string, ...any) {}
 	}
 	var err error
-	if in.watch, err = openConn(unix.RTNLGRP_LINK); err != nil {
+	if in.watch, err = openConn(unix.RTNLGRP_LINK, unix.RTNLGRP_IPV4_ROUTE, unix.RTNLGRP_IPV6_ROUTE, unix.RTNLGRP_NEIGH); err != nil {
 		return nil, fmt.Errorf("kernel install: %w", err)
 	}
+	// A burst of rtm's own installs comes back as events: room for them,
+	// else an overflow costs a re-read of the kernel.
+	_ = in.watch.setRecvBuffer(DefaultRecvBuffer, true)
 	if in.nl, err = openConn(); err != nil {
 		in.watch.close()
 		return nil, fmt.Errorf("kernel install: %w", err)
@@ -194,7 +197,7 @@ func NewInstaller(opt InstallerOptions) (*Installer, error) {
 	}
 	in.links.replace(links)
 	in.wg.Add(2)
-	go in.watchLinks()
+	go in.watchKernel()
 	go in.retryLoop()
 	return in, nil
 }

@@ -396,3 +396,73 @@ func TestInstallOptions(t *testing.T) {
 	}
 	sinkHas(t, sink, map[netip.Prefix]entry.Route{}, map[entry.MAC]netip.Addr{})
 }
+
+// TestInstallNeverReplacesForeign: another owner replaces rtm's route and
+// neighbour in the kernel; rtm's next update of those keys leaves the
+// other owner's entries as they are (and counts them foreign), for IPv4
+// and IPv6, as a delete does.
+func TestInstallNeverReplacesForeign(t *testing.T) {
+	newNS(t)
+	veth(t, "veth0", "veth1")
+	ip(t, "link", "set", "veth1", "up")
+	in := newInstaller(t, InstallerOptions{RetryInterval: time.Hour})
+	routes := []entry.Route{
+		route("192.0.2.0/24", "", "veth0"),
+		route("198.51.100.0/24", "192.0.2.1", "veth0"),
+		route("2001:db8:3:2::/64", "", "veth0"),
+	}
+	macs := []entry.MACEntry{{MAC: mustMAC("02:00:00:00:00:01"), IP: mustAddr("192.0.2.10")}}
+	if err := in.Reconcile(routes, macs); err != nil {
+		t.Fatal(err)
+	}
+	kernelHas(t, routes, map[string]string{"192.0.2.10 dev veth0": "02:00:00:00:00:01"})
+	// Someone takes over rtm's keys.
+	ip(t, "route", "replace", "198.51.100.0/24", "via", "192.0.2.9", "dev", "veth0", "proto", "static")
+	ip(t, "-6", "route", "replace", "2001:db8:3:2::/64", "dev", "veth1", "proto", "static")
+	ip(t, "neigh", "replace", "192.0.2.10", "lladdr", "02:00:00:00:00:99", "dev", "veth0", "nud", "permanent", "protocol", "4")
+	time.Sleep(100 * time.Millisecond) // the events reach the installer
+	foreignRoutes := ip(t, "route", "show", "table", "all", "proto", "static")
+	foreignNeigh := ip(t, "neigh", "show", "192.0.2.10")
+	// rtm's source changes the same keys.
+	if err := in.Apply(
+		set(route("198.51.100.0/24", "192.0.2.2", "veth0")),
+		set(route("2001:db8:3:2::/64", "", "veth0")),
+		entry.MACChange(entry.Update, mustMAC("02:00:00:00:00:01"), mustAddr("192.0.2.10")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if got := ip(t, "route", "show", "table", "all", "proto", "static"); got != foreignRoutes {
+		t.Errorf("an update replaced another owner's route:\n%s\nwant\n%s", got, foreignRoutes)
+	}
+	if got := ip(t, "neigh", "show", "192.0.2.10"); got != foreignNeigh {
+		t.Errorf("an update replaced another owner's neighbour: %q, want %q", got, foreignNeigh)
+	}
+	st := in.Stats()
+	if stat(st, "route_foreign") != 2 || stat(st, "neigh_foreign") != 1 {
+		t.Errorf("route_foreign = %d, neigh_foreign = %d, want 2 and 1", stat(st, "route_foreign"), stat(st, "neigh_foreign"))
+	}
+}
+
+// TestInstallRestoresDeleted: an entry with rtm's mark that someone
+// deletes by hand comes back within a second, without a resync.
+func TestInstallRestoresDeleted(t *testing.T) {
+	newNS(t)
+	veth(t, "veth0", "veth1")
+	in := newInstaller(t, InstallerOptions{RetryInterval: time.Hour})
+	routes := []entry.Route{route("192.0.2.0/24", "", "veth0"), route("198.51.100.0/24", "192.0.2.1", "veth0")}
+	neigh := map[string]string{"192.0.2.10 dev veth0": "02:00:00:00:00:01"}
+	if err := in.Reconcile(routes, []entry.MACEntry{{MAC: mustMAC("02:00:00:00:00:01"), IP: mustAddr("192.0.2.10")}}); err != nil {
+		t.Fatal(err)
+	}
+	kernelHas(t, routes, neigh)
+	ip(t, "route", "del", "198.51.100.0/24", "proto", "82")
+	ip(t, "neigh", "del", "192.0.2.10", "dev", "veth0")
+	waitFor(t, time.Second, "the deleted entries back", func() (bool, string) {
+		r := ip(t, "route", "show", "198.51.100.0/24", "proto", "82")
+		n := ip(t, "neigh", "show", "192.0.2.10", "proto", "82")
+		return r != "" && n != "", r + n
+	})
+	if n := stat(in.Stats(), "resyncs"); n != 1 {
+		t.Errorf("resyncs = %d, want 1 (the reconcile's): the entries came back by their events", n)
+	}
+}
