@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -158,6 +159,22 @@ func TestKernelMirror(t *testing.T) {
 	if !waitFor(20*time.Second, func() bool { got = b.marked("82"); return slices.Equal(got, want) }) {
 		t.Fatalf("after a typed change, B's rtm entries:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
+	// SIGTERM ends both within a second whatever they do: the installer
+	// while it waits to reconnect to a server that was killed, the server
+	// with its kernel import running.
+	timeExit := func(p *proc) string {
+		t0 := time.Now()
+		p.signal(syscall.SIGTERM)
+		p.exited(3 * time.Second)
+		return time.Since(t0).Round(time.Millisecond).String()
+	}
+	srv.signal(syscall.SIGKILL)
+	<-srv.done
+	time.Sleep(100 * time.Millisecond) // the installer has lost it
+	client := timeExit(cl)
+	srv = a.rtm(append([]string{"server", "--framed", "--from-kernel"}, in.flags()...)...)
+	srv.must("")
+	t.Logf("SIGTERM to exit: --to-kernel client waiting to reconnect %s, --from-kernel server %s", client, timeExit(srv))
 }
 
 // TestKernelFlags: the kernel flags are usage errors without the flag

@@ -4,6 +4,7 @@ package main
 // SIGUSR1 makes a client take a fresh snapshot.
 
 import (
+	"fmt"
 	"os"
 	"regexp"
 	"strconv"
@@ -11,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"rtm/store/entry"
 )
 
 func TestCleanQuitOnSignal(t *testing.T) {
@@ -71,4 +74,56 @@ func TestClientSIGUSR1Resync(t *testing.T) {
 	if !strings.Contains(c.errb.String(), "SIGUSR1") {
 		t.Errorf("client did not say what it did: %q", c.errb)
 	}
+}
+
+// TestSIGTERMEndsEveryProcess: whatever an rtm process is doing, SIGTERM
+// ends it within a second (asserted here with room to spare for a loaded
+// machine; the times are logged): a server pouring a replay, a server
+// whose client is stopped, a client waiting on a sync, a client pouring
+// a batch, a client that lost its server and waits to reconnect, a
+// watching client.
+func TestSIGTERMEndsEveryProcess(t *testing.T) {
+	var times []string
+	timeExit := func(name string, p *proc) {
+		t.Helper()
+		t0 := time.Now()
+		p.signal(syscall.SIGTERM)
+		p.exited(3 * time.Second)
+		times = append(times, fmt.Sprintf("%s %v", name, time.Since(t0).Round(time.Millisecond)))
+	}
+	var lines []string
+	for i := range 300_000 {
+		lines = append(lines, fmt.Sprintf("C,%s,10.%d.%d.%d", entry.MACFromUint64(0x020000000000|uint64(i)), i>>16&255, i>>8&255, i&255))
+	}
+
+	in := newInstance(t)
+	srv := in.streamServer("--capacity", "400000")
+	srv.stream(lines)
+	time.Sleep(20 * time.Millisecond)
+	timeExit("server mid-replay", srv)
+
+	srv = in.streamServer("--fresh")
+	stopped := in.client("stopped")
+	stopped.signal(syscall.SIGSTOP)
+	waiter := in.client("waiter")
+	waiter.send("C,10.1.0.0/16,-,eth0", "sync 30s")
+	time.Sleep(50 * time.Millisecond)
+	timeExit("client waiting on a sync", waiter)
+	batch := start(t, "client", "--socket", in.socket, "--client-name", "batch")
+	batch.stream(lines)
+	time.Sleep(20 * time.Millisecond)
+	timeExit("client pouring a batch", batch)
+	watcher := start(t, "client", "--socket", in.socket, "--client-name", "watcher", "--watch")
+	time.Sleep(50 * time.Millisecond)
+	timeExit("watching client", watcher)
+	timeExit("server with a stopped client", srv)
+	stopped.signal(syscall.SIGKILL)
+
+	srv = in.streamServer("--fresh")
+	lost := in.client("lost")
+	srv.signal(syscall.SIGKILL)
+	<-srv.done
+	time.Sleep(50 * time.Millisecond)
+	timeExit("client waiting to reconnect", lost)
+	t.Logf("time from SIGTERM to exit: %s", strings.Join(times, ", "))
 }

@@ -41,8 +41,9 @@ type Ending struct {
 }
 
 // quiesceTimeout bounds how long an ending waits for the command in
-// progress to finish writing its answer.
-const quiesceTimeout = 2 * time.Second
+// progress to finish writing its answer: with the server's goodbye to
+// its clients (ShutdownTimeout), a signal ends rtm within a second.
+const quiesceTimeout = 400 * time.Millisecond
 
 // Run runs the session and says how it ended.
 func (s Session) Run() Ending {

@@ -148,15 +148,20 @@ func Main(version string, args []string) int {
 		reason = "server " + f.Name + " got " + end.Signal.String()
 	}
 	if end.StartFailed {
-		srv.Abandon(reason, 2*time.Second)
+		srv.Abandon(reason, shutdownTimeout)
 		return end.Status
 	}
-	if err := srv.Close(reason, 2*time.Second); err != nil {
+	if err := srv.Close(reason, shutdownTimeout); err != nil {
 		fmt.Fprintln(os.Stderr, "rtm server:", err)
 		return 1
 	}
 	return end.Status
 }
+
+// shutdownTimeout bounds the goodbye to clients that do not read (a
+// stopped one): with the session's own ending, rtm server ends within a
+// second of SIGTERM whatever it is doing.
+const shutdownTimeout = 400 * time.Millisecond
 
 // importKernel makes the kernel of this process's network namespace a
 // source of changes: the importer dumps the kernel's routes and
