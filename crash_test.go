@@ -7,9 +7,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"rtm/proto"
 	"rtm/proto/framed"
 	"rtm/store/entry"
 )
@@ -494,4 +497,42 @@ func TestFramedClientKills(t *testing.T) {
 	srv.signal(syscall.SIGKILL)
 	slices.Sort(took)
 	t.Logf("%d kills of a %d-line framed batch: every line answered; lines of unknown fate per kill %v; run time median %d ms, max %d ms", kills, n, outcomes, took[len(took)/2], took[len(took)-1])
+}
+
+// TestClientLosesServerBeforeSnapshot: a server that goes away while a
+// piped client waits for its first snapshot ends that client at once
+// (no --wait) or after --wait, with the reason; it never waits forever.
+func TestClientLosesServerBeforeSnapshot(t *testing.T) {
+	in := newInstance(t)
+	in.server().wait(10 * time.Second) // leaves a store a welcome can name
+	ln, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: in.socket, Net: "unixpacket"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	// A server that welcomes, begins a snapshot and dies.
+	go func() {
+		for {
+			c, err := ln.AcceptUnix()
+			if err != nil {
+				return
+			}
+			buf := make([]byte, 1024)
+			c.Read(buf) // the hello
+			welcome := binary.LittleEndian.AppendUint64(nil, 1)
+			var hdr [proto.HeaderSize]byte
+			proto.PutHeader(hdr[:], proto.Header{Kind: proto.KindWelcome})
+			c.Write(append(hdr[:], append(welcome, in.store...)...))
+			proto.PutHeader(hdr[:], proto.Header{Kind: proto.KindSnapshotBegin})
+			c.Write(append(hdr[:], make([]byte, 16)...))
+			c.Close()
+		}
+	}()
+	for _, wait := range []string{"0s", "300ms"} {
+		t0 := time.Now()
+		r := runCmd(t, exec.Command(rtmBin, "client", "--socket", in.socket, "--wait", wait), "show routes\n", 20*time.Second)
+		if r.code != 1 || !strings.Contains(r.stderr, "before its first snapshot") {
+			t.Errorf("--wait %s: exit %d after %v, stderr %q", wait, r.code, time.Since(t0), r.stderr)
+		}
+	}
 }
