@@ -4,11 +4,17 @@ package main
 // pseudo-terminal, a server and a client each at their prompt.
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"rtm/repl/rtmtest"
+	"rtm/store/entry"
 )
 
 // startTerm starts rtm on a terminal of its own, with its own history.
@@ -64,5 +70,100 @@ func TestTerminalSession(t *testing.T) {
 	srv.Send("\x04")
 	if code := srv.Exit(); code != 0 {
 		t.Fatalf("server exit %d after Ctrl-D", code)
+	}
+}
+
+// TestCtrlDWhileACommandRuns: Ctrl-D typed while a command runs never
+// hangs rtm: the command finishes or is cancelled, then rtm quits
+// cleanly. At a server replaying a large file; at a server waiting on a
+// sync that a stopped client holds up; at a client whose change waits
+// for a server that is down.
+func TestCtrlDWhileACommandRuns(t *testing.T) {
+	big := filepath.Join(t.TempDir(), "big.rtm")
+	var b strings.Builder
+	for i := range 400_000 {
+		fmt.Fprintf(&b, "C,%s,10.%d.%d.%d\n", entry.MACFromUint64(0x020000000000|uint64(i)), i>>16&255, i>>8&255, i&255)
+	}
+	if err := os.WriteFile(big, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("source", func(t *testing.T) {
+		in := newInstance(t)
+		srv := startTerm(t, append([]string{"server", "--capacity", "500000"}, in.flags()...)...)
+		srv.Expect("rtm(" + in.name + ")> ")
+		cl := in.client("watcher") // announced at the prompt while the replay runs
+		srv.Line("source " + big)
+		time.Sleep(100 * time.Millisecond)
+		srv.Send("\x04")
+		if code := srv.Exit(); code != 0 {
+			t.Fatalf("server exit %d after Ctrl-D during source", code)
+		}
+		cl.exited(10 * time.Second)
+	})
+	t.Run("sync", func(t *testing.T) {
+		in := newInstance(t)
+		srv := startTerm(t, append([]string{"server"}, in.flags()...)...)
+		srv.Expect("rtm(" + in.name + ")> ")
+		stopped := in.client("stopped")
+		stopped.signal(syscall.SIGSTOP)
+		defer stopped.signal(syscall.SIGKILL)
+		srv.Line("C,10.1.0.0/16,-,eth0")
+		srv.Expect("rtm(" + in.name + ")> ")
+		srv.Line("sync 5s")
+		time.Sleep(100 * time.Millisecond)
+		srv.Send("\x04")
+		if code := srv.Exit(); code != 0 {
+			t.Fatalf("server exit %d after Ctrl-D during sync", code)
+		}
+	})
+	t.Run("client", func(t *testing.T) {
+		in := newInstance(t)
+		srv := in.server()
+		cl := startTerm(t, "client", "--socket", in.socket)
+		cl.Expect("rtm-client(" + in.socket + ")> ")
+		srv.signal(syscall.SIGKILL)
+		<-srv.done
+		cl.Line("C,10.1.0.0/16,-,eth0")
+		cl.Expect("waiting for the server to come back")
+		cl.Send("\x04")
+		if code := cl.Exit(); code == -1 {
+			t.Fatal("client did not exit after Ctrl-D")
+		}
+	})
+}
+
+// TestCtrlCCancelsAWait: at a client's prompt, Ctrl-C ends at once a
+// change waiting for a server that is down (which says after a second
+// that it waits), and a sync held up by a stopped client; the prompt
+// returns and the client goes on.
+func TestCtrlCCancelsAWait(t *testing.T) {
+	in := newInstance(t)
+	srv := in.server()
+	stopped := in.client("stopped")
+	stopped.signal(syscall.SIGSTOP)
+	defer stopped.signal(syscall.SIGKILL)
+	cl := startTerm(t, "client", "--socket", in.socket)
+	prompt := "rtm-client(" + in.socket + ")> "
+	cl.Expect(prompt)
+	cl.Line("C,10.9.0.0/16,-,eth0") // the stopped client cannot have it
+	cl.Expect(prompt)
+	cl.Line("sync 1m")
+	time.Sleep(200 * time.Millisecond)
+	cl.Send("\x03")
+	cl.Expect("error: interrupted")
+	cl.Expect(prompt)
+
+	srv.signal(syscall.SIGKILL)
+	<-srv.done
+	cl.Line("C,10.1.0.0/16,-,eth0")
+	cl.Expect("waiting for the server to come back (Ctrl-C gives up)")
+	cl.Send("\x03")
+	cl.Expect("error: ")
+	cl.Expect(prompt)
+	cl.Line("show routes count")
+	cl.Expect("\n1\r\n")
+	cl.Send("\x04")
+	if code := cl.Exit(); code != 0 {
+		t.Fatalf("client exit %d after Ctrl-D", code)
 	}
 }

@@ -17,12 +17,14 @@ import (
 // goroutines (a client's watched changes, the server's log). While the
 // prompt is reading, Printf goes through readline, which erases the line
 // being typed, prints, and redraws it; otherwise it writes plainly. Safe
-// for concurrent use.
+// for concurrent use. No lock is held while readline is closed: its close
+// waits for a terminal read that only a key press ends.
 type Console struct {
-	mu     sync.Mutex
+	mu     sync.Mutex // guards rl and closed
 	out    io.Writer
 	rl     *readline.Instance // set while Interactive runs
 	closed bool
+	write  sync.Mutex // one write at a time, so lines never interleave
 }
 
 // NewConsole returns a console writing to out (normally os.Stdout).
@@ -39,10 +41,13 @@ func (c *Console) Printf(format string, args ...any) {
 
 // Write writes p without garbling the prompt.
 func (c *Console) Write(p []byte) (int, error) {
+	c.write.Lock()
+	defer c.write.Unlock()
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.rl != nil {
-		return c.rl.Write(p)
+	rl := c.rl
+	c.mu.Unlock()
+	if rl != nil {
+		return rl.Write(p)
 	}
 	return c.out.Write(p)
 }
@@ -51,21 +56,9 @@ func (c *Console) Write(p []byte) (int, error) {
 // the terminal; a later Interactive returns at once.
 func (c *Console) Close() error {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.closed = true
-	if c.rl != nil {
-		rl := c.rl
-		c.rl = nil
-		// readline's Close waits for its terminal reader, which stays in
-		// a read(2) until a key is pressed: a client whose server quit
-		// would hang there. Restore the terminal now and let the rest of
-		// the close finish in the background.
-		err := rl.Terminal.ExitRawMode()
-		rl.Clean()
-		go rl.Close()
-		return err
-	}
-	return nil
+	c.mu.Unlock()
+	return c.detach()
 }
 
 // attach makes rl the console's terminal; false if the console is closed.
@@ -79,14 +72,22 @@ func (c *Console) attach(rl *readline.Instance) bool {
 	return true
 }
 
-// detach closes the prompt unless Close did already.
-func (c *Console) detach() {
+// detach restores the terminal and closes the prompt, unless that was
+// done already. readline's Close waits for its terminal reader, which may
+// stay in a read(2) until a key is pressed: the rest of the close
+// finishes in the background, so that nothing waits for a key.
+func (c *Console) detach() error {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.rl != nil {
-		c.rl.Close()
-		c.rl = nil
+	rl := c.rl
+	c.rl = nil
+	c.mu.Unlock()
+	if rl == nil {
+		return nil
 	}
+	err := rl.Terminal.ExitRawMode()
+	rl.Clean()
+	go rl.Close()
+	return err
 }
 
 // Prompt returns the prompt string: rtm(NAME)> for a server,
@@ -149,11 +150,14 @@ func (in *Interp) Interactive(c *Console) error {
 			return fmt.Errorf("prompt: %w", err)
 		}
 		in.stop.reset()
-		if err := in.runPrompt(Location{File: "<prompt>", Line: n}, []byte(line)); err != nil {
-			if errors.Is(err, ErrQuit) {
-				return nil
-			}
+		eof := watchEOF(int(os.Stdin.Fd()), in.Interrupt)
+		err = in.runPrompt(Location{File: "<prompt>", Line: n}, []byte(line))
+		quit := eof()
+		if err != nil && !errors.Is(err, ErrQuit) && !(quit && errors.Is(err, ErrInterrupted)) {
 			fmt.Fprintf(in.opts.Stderr, "error: %v\n", err)
+		}
+		if quit || errors.Is(err, ErrQuit) {
+			return nil
 		}
 	}
 }
