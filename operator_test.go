@@ -6,6 +6,7 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -225,58 +226,96 @@ func TestDumpRestoresExactly(t *testing.T) {
 	srvB.signal(syscall.SIGTERM)
 }
 
-// TestWatchMirrors: what a watching client prints replays: piped into
-// another server, it keeps that server's tables equal to the watched
-// ones, through changes made anywhere and a resync (SIGUSR1).
-func TestWatchMirrors(t *testing.T) {
-	src, dst := newInstance(t), newInstance(t)
-	srv := src.server()
-	srv.must("C,10.1.0.0/16,192.168.1.1,eth0", "C,00:1a:2b:3c:4d:5e,10.1.1.7")
-	mirror := exec.Command(rtmBin, append([]string{"server"}, dst.flags()...)...)
-	watch := exec.Command(rtmBin, "client", "--watch", "--ts", "--socket", src.socket, "--client-name", "mirror")
-	pipe, err := watch.StdoutPipe()
+// mirror is `rtm client --watch --full | rtm server --fresh`, from the
+// instance src to the instance dst, as the README gives it.
+type mirror struct {
+	watch, server *exec.Cmd
+	watchErr      *framed.Buffer
+	serverErr     *framed.Buffer
+}
+
+func startMirror(t *testing.T, src, dst *instance) *mirror {
+	t.Helper()
+	m := &mirror{
+		server:   exec.Command(rtmBin, append([]string{"server", "--fresh"}, dst.flags()...)...),
+		watch:    exec.Command(rtmBin, "client", "--watch", "--full", "--wait", "30s", "--socket", src.socket, "--client-name", "mirror"),
+		watchErr: framed.NewBuffer(1 << 20), serverErr: framed.NewBuffer(1 << 20),
+	}
+	pipe, err := m.watch.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	mirror.Stdin = pipe
-	mirrorErr, watchErr := framed.NewBuffer(1<<20), framed.NewBuffer(1<<20)
-	mirror.Stderr, watch.Stderr = mirrorErr, watchErr
-	for _, c := range []*exec.Cmd{watch, mirror} {
+	m.server.Stdin = pipe
+	m.server.Stderr, m.watch.Stderr = m.serverErr, m.watchErr
+	for _, c := range []*exec.Cmd{m.watch, m.server} {
 		if err := c.Start(); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { c.Process.Kill(); c.Wait() })
 	}
+	return m
+}
+
+// converged waits until the mirror equals its source, both quiet.
+func (m *mirror) converged(t *testing.T, src, dst *instance, what string) {
+	t.Helper()
 	dump := func(in *instance) string {
-		r := runRTM(t, "", "client", "--socket", in.socket, "-c", "dump")
-		return r.stdout
+		return runRTM(t, "", "client", "--socket", in.socket, "--wait", "10s", "-c", "sync local", "-c", "dump").stdout
 	}
-	converged := func(what string) {
-		t.Helper()
-		srv.must("sync")
-		var a, b string
-		if !waitFor(20*time.Second, func() bool { a, b = dump(src), dump(dst); return a == b }) {
-			t.Fatalf("%s: the mirror differs:\n%s\nwatched:\n%s\nwatch stderr: %s\nmirror stderr: %s", what, b, a, watchErr.String(), mirrorErr.String())
-		}
+	var a, b string
+	if !waitFor(30*time.Second, func() bool { a, b = dump(src), dump(dst); return a != "" && a == b }) {
+		t.Fatalf("%s: the mirror (%d lines) differs from its source (%d lines)\nwatch stderr: %s\nmirror stderr: %s",
+			what, strings.Count(b, "\n"), strings.Count(a, "\n"), m.watchErr.String(), m.serverErr.String())
 	}
-	src.waitClients(srv, 1)
-	if !waitFor(20*time.Second, func() bool {
-		return runRTM(t, "", "client", "--socket", dst.socket, "-c", "show info").code == 0
-	}) {
-		t.Fatalf("the mirror server never served: %s", mirrorErr.String())
+}
+
+// TestWatchMirrors: `rtm client --watch --full | rtm server --fresh`
+// keeps the second server equal to the first whenever both are quiet,
+// with nothing else to do: changes streamed while the mirror starts, a
+// resync (SIGUSR1), the source killed and restarted in the middle of a
+// stream, the watcher stopped (SIGSTOP) long enough to fall behind, and
+// flushes.
+func TestWatchMirrors(t *testing.T) {
+	n, kills := 20_000, 2
+	if long {
+		n, kills = 200_000, 10
 	}
-	// The first snapshot is a comment: the mirror starts from a dump.
-	for _, l := range strings.Split(strings.TrimSpace(dump(src)), "\n") {
-		if r := runRTM(t, "", "client", "--socket", dst.socket, "-c", l); r.code != 0 {
-			t.Fatalf("%s into the mirror: %s", l, r.stderr)
-		}
+	src, dst := newInstance(t), newInstance(t)
+	srv := src.streamServer()
+	md := newModel()
+	rng := rand.New(rand.NewPCG(11, 12))
+	// Changes stream in while the mirror starts: its first snapshot is
+	// one cut of them, and every change after the cut follows it.
+	wrote := srv.stream(md.gen(rng, n))
+	m := startMirror(t, src, dst)
+	<-wrote
+	m.converged(t, src, dst, "after the start")
+	m.watch.Process.Signal(syscall.SIGUSR1)
+	srv.send("flush macs", "C,02:00:00:00:00:03,10.1.1.9")
+	m.converged(t, src, dst, "after a resync")
+	streamed := n
+	for k := range kills {
+		md = modelFrom(t, sortedLines(runRTM(t, "", "client", "--socket", src.socket, "-c", "show routes", "-c", "show macs").stdout))
+		wrote = srv.stream(md.gen(rng, n))
+		time.Sleep(time.Duration(5+rng.IntN(20)) * time.Millisecond)
+		srv.signal(syscall.SIGKILL)
+		<-srv.done
+		<-wrote
+		srv = src.streamServer()
+		streamed += n
+		m.converged(t, src, dst, fmt.Sprintf("after kill %d", k+1))
 	}
-	srv.must("C,192.0.2.0/24,-,veth0", "U,00:1a:2b:3c:4d:5e,2001:db8::7", "C,02:00:00:00:00:02,10.1.1.8")
-	runRTM(t, "", "client", "--socket", src.socket, "-c", "R,10.1.0.0/16,192.168.1.9,eth1", "-c", "D,02:00:00:00:00:02")
-	converged("after changes")
-	watch.Process.Signal(syscall.SIGUSR1)
-	srv.must("flush macs", "C,02:00:00:00:00:03,10.1.1.9")
-	converged("after a resync")
+	// The watcher stopped while the source changes and flushes: it
+	// catches up when it goes on.
+	m.watch.Process.Signal(syscall.SIGSTOP)
+	md = modelFrom(t, sortedLines(runRTM(t, "", "client", "--socket", src.socket, "-c", "show routes", "-c", "show macs").stdout))
+	<-srv.stream(md.gen(rng, n))
+	srv.send("flush", "C,10.9.0.0/16,-,eth0")
+	time.Sleep(200 * time.Millisecond)
+	m.watch.Process.Signal(syscall.SIGCONT)
+	streamed += n + 2
+	m.converged(t, src, dst, "after the watcher was stopped")
+	t.Logf("%d changes streamed into the source, %d kills of the source, a resync, a stopped watcher: the mirror equals the source (0 differences)", streamed, kills)
 }
 
 // TestClientAsksTheServer: at a client, sync means at every client, as at
