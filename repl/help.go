@@ -15,12 +15,19 @@ route IP [json]        the route an address takes (longest-prefix match)
 flush [routes|macs]    delete every route, every MAC entry, or both
 dump                   both tables as C lines that replay them
 source FILE            run the commands in FILE
-sync [TIMEOUT]         wait until every client has applied every change
+sync [local] [TIMEOUT] wait until every client (local: this one) has every change
 expect CHECK           assert on the tables; a failure stops the script
 help [COMMAND]         this list, or the details of one command
 quit                   leave (Ctrl-D at the prompt does the same)
 Lines: one command each; # starts a comment; op letters and words are case-insensitive.
 How rtm uses shared memory and sockets, step by step: README.md, "From the course to the code".`
+
+// clientHelp follows helpSummary at a client.
+const clientHelp = `
+At this client: changes, show clients, show stats, show info and sync are the
+server's to answer (it makes every change); show routes, show macs, lookup,
+route, dump, expect, show stats local and sync local read this client's own
+copy, MAC addresses from the shared store.`
 
 // helpTopics holds `help COMMAND`, keyed by every name the topic answers to.
 var helpTopics = map[string]string{
@@ -83,9 +90,11 @@ const helpShow = `show TABLE [json] lists a table, one entry per line, sorted by
   show macs       00:1a:2b:3c:4d:5e 10.1.1.7                (the key, the MAC, first)
   show clients    the connected clients: name, pid, uid, state, acknowledged change,
                   lag, changes made, whether it may write (a client asks the server)
-  show stats      the counters, one "name value" per line
+  show stats      the counters, one "name value" per line (a client asks the
+                  server; show stats local is the client's own)
   show info       instance, pid, version, uptime, socket, store (created, reopened or
                   recovered), the fill of both tables, the change log, the clients
+                  (a client asks the server)
 
 Some entries only, or how many:
   show routes dev eth0                   routes out of eth0
@@ -136,12 +145,15 @@ that file and line: lib/base.rtm:7: ...
   source "my routes.rtm"`
 
 const helpSync = `sync [TIMEOUT] waits until every connected client has applied every change
-made so far (at a client: until it has applied everything the server had
-published). It fails after TIMEOUT, naming the clients that lag behind.
-TIMEOUT is a duration (500ms, 5s, 1m) or plain seconds; the default is 10s.
+made so far; at a client it asks the server, which waits the same way. It
+fails after TIMEOUT, naming the clients that lag behind; Ctrl-C ends it.
+sync local waits only until this process has every change the server had
+made when it was asked (at the server: at once). TIMEOUT is a duration
+(500ms, 5s, 1m) or plain seconds; the default is 10s.
 
   sync
-  sync 2s`
+  sync 2s
+  sync local`
 
 const helpExpect = `expect CHECK asserts on the tables. A failed expectation is an error, so it
 stops a script with file:line and what was wanted against what was found.

@@ -177,7 +177,11 @@ func (in *Interp) exec(cmd *Command) error {
 	case KindExpect:
 		return in.expect(cmd)
 	case KindHelp:
-		in.buf = append(append(in.buf, helpText(cmd.Arg)...), '\n')
+		in.buf = append(in.buf, helpText(cmd.Arg)...)
+		if in.fw != nil && cmd.Arg == "" {
+			in.buf = append(in.buf, clientHelp...)
+		}
+		in.buf = append(in.buf, '\n')
 		return nil
 	case KindQuit:
 		return ErrQuit
