@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -272,7 +273,7 @@ func TestListAndRemoveInstances(t *testing.T) {
 		return runCmd(t, command(args...), stdin, time.Minute)
 	}
 	base := fmt.Sprintf("ls%d", os.Getpid())
-	live, stopped, crashed := base+"-live", base+"-stopped", base+"-crashed"
+	live, stopped, crashed, elsewhere := base+"-live", base+"-stopped", base+"-crashed", base+"-elsewhere"
 	// Two other instances of this uid: one in the default store directory,
 	// one in the directory of the other tests.
 	decoy := base + "-decoy"
@@ -304,6 +305,15 @@ func TestListAndRemoveInstances(t *testing.T) {
 		t.Fatal(err)
 	}
 	io.WriteString(cin, "C,10.3.0.0/16,-,eth0\n")
+	// A server whose store is not in the store directory: ls asks it.
+	away := filepath.Join(t.TempDir(), "away.store")
+	other := command("server", "--name", elsewhere, "--store", away)
+	oin, _ := other.StdinPipe()
+	if err := other.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Process.Kill(); other.Wait() })
+	io.WriteString(oin, "C,10.4.0.0/16,-,eth0\nC,10.5.0.0/16,-,eth0\n")
 	var list []proto.Instance
 	state := func(name string) (proto.Instance, bool) {
 		for _, i := range list {
@@ -319,7 +329,9 @@ func TestListAndRemoveInstances(t *testing.T) {
 		json.Unmarshal([]byte(r.stdout), &list)
 		l, _ := state(live)
 		c, _ := state(crashed)
-		return l.Store != nil && l.Store.MACs == 1 && !l.Store.Changed.IsZero() && c.Store != nil && c.Store.Routes == 1
+		e, _ := state(elsewhere)
+		return l.Store != nil && l.Store.MACs == 1 && !l.Store.Changed.IsZero() && c.Store != nil && c.Store.Routes == 1 &&
+			e.Store != nil && e.Store.Routes == 2
 	}) {
 		t.Fatalf("rtm ls never showed the live servers' changes: %+v", list)
 	}
@@ -330,7 +342,7 @@ func TestListAndRemoveInstances(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &list); err != nil {
 		t.Fatalf("rtm ls --json: %v: %q", err, r.stdout)
 	}
-	for name, want := range map[string]string{live: proto.StateLive, stopped: proto.StateStopped, crashed: proto.StateStale} {
+	for name, want := range map[string]string{live: proto.StateLive, stopped: proto.StateStopped, crashed: proto.StateCrashed, elsewhere: proto.StateLive} {
 		got, ok := state(name)
 		if !ok || got.State != want {
 			t.Errorf("%s: %+v, want state %q", name, got, want)
@@ -339,14 +351,25 @@ func TestListAndRemoveInstances(t *testing.T) {
 	if l, _ := state(live); l.PID != srv.Process.Pid || l.Store.Routes != 1 {
 		t.Errorf("live instance: %+v (pid %d)", l, srv.Process.Pid)
 	}
+	if e, _ := state(elsewhere); e.PID != other.Process.Pid || e.Store.Path != away {
+		t.Errorf("instance with --store %s: %+v (pid %d)", away, e, other.Process.Pid)
+	}
+	if c, _ := state(crashed); !strings.Contains(c.Issue, "left its socket") {
+		t.Errorf("crashed instance: %+v; want its issue to say the socket was left", c)
+	}
+	other.Process.Signal(syscall.SIGTERM)
+	other.Wait()
 	if r := rtm("", "ls"); !strings.Contains(r.stdout, "NAME") || !strings.Contains(r.stdout, live) {
 		t.Errorf("rtm ls:\n%s", r.stdout)
 	}
-	// rm: the live one is refused and kept; the others go.
+	// rm: the live one is refused and kept, and so is the crashed one,
+	// which a server would repair; --force removes that.
 	r = rtm("", "rm", live, stopped, crashed)
-	if r.code != 1 || !strings.Contains(r.stderr, "instance "+live+": a server is running it") {
+	if r.code != 1 || !strings.Contains(r.stderr, "instance "+live+": a server is running it") ||
+		!strings.Contains(r.stderr, "instance "+crashed+": it crashed: store ") || !strings.Contains(r.stderr, "rtm server --name "+crashed+"` repairs it") {
 		t.Fatalf("rtm rm: exit %d, stderr %q", r.code, r.stderr)
 	}
+	r.stdout += rtm("", "rm", "--force", crashed).stdout
 	for _, n := range []string{stopped, crashed} {
 		if !strings.Contains(r.stdout, "removed "+filepath.Join(stores, "rtm."+n)) {
 			t.Errorf("rtm rm did not remove %s: %q", n, r.stdout)

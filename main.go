@@ -93,7 +93,7 @@ func benchMode(args []string) int {
 }
 
 func lsMode(args []string) int {
-	fs := repl.NewFlagSet("ls", "[--json]", "Lists this user's instances: the sockets in "+proto.SocketDir()+"\nand the stores in "+proto.StoreDir()+" ($"+proto.StoreDirEnv+" if set). An instance is live (a server runs it),\nstopped (its store is kept for the next server), crashed (kept, and the next\nserver repairs it) or a stale socket (no server behind it; rtm rm removes it).\n")
+	fs := repl.NewFlagSet("ls", "[--json]", "Lists this user's instances: the sockets in "+proto.SocketDir()+"\nand the stores in "+proto.StoreDir()+" ($"+proto.StoreDirEnv+" if set). An instance is live (a server runs it),\nstopped (its store is kept for the next server), crashed (its server died: the\nnext one repairs the store) or a stale socket (no server behind it; rtm rm\nremoves it). A live server that keeps its store elsewhere (--store) is asked\nwhere; once stopped, such a store is not listed: rtm knows it by its path only.\n")
 	js := fs.Bool("json", false, "one JSON array")
 	if rc := repl.ParseFlags(fs, args); rc >= 0 {
 		return rc
@@ -111,7 +111,8 @@ func lsMode(args []string) int {
 }
 
 func rmMode(args []string) int {
-	fs := repl.NewFlagSet("rm", "NAME...", "Removes stopped instances: the store (all its tables) and a stale socket.\nA live instance is refused: quit its server first.\n")
+	fs := repl.NewFlagSet("rm", "[--force] NAME...", "Removes stopped instances: the store (all its tables) and a stale socket.\nA live instance is refused: quit its server first. A crashed one is refused\ntoo, unless --force: starting its server repairs the store and keeps its tables.\n")
+	force := fs.Bool("force", false, "remove a crashed instance's store as it is")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -124,7 +125,7 @@ func rmMode(args []string) int {
 	}
 	rc := 0
 	for _, name := range fs.Args() {
-		removed, err := proto.RemoveInstance(name)
+		removed, err := proto.RemoveInstance(name, *force)
 		for _, p := range removed {
 			fmt.Printf("removed %s\n", p)
 		}

@@ -181,35 +181,9 @@ func (c *Client) Resync() {
 // to. It trusts nothing before it has checked the socket's directory and
 // the server's uid, nor a store the server's uid does not own alone.
 func (c *Client) connect() (*net.UnixConn, error) {
-	if err := checkSocketDir(c.opts.Socket, c.opts.ServerUIDs); err != nil {
+	uc, serverUID, body, err := handshake(c.opts.Socket, c.opts.Name, c.opts.ServerUIDs, 0)
+	if err != nil {
 		return nil, err
-	}
-	uc, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: c.opts.Socket, Net: "unixpacket"})
-	if err != nil {
-		return nil, dialError(c.opts.Socket, err)
-	}
-	serverUID, err := checkServer(uc, c.opts.Socket, c.opts.ServerUIDs)
-	if err != nil {
-		uc.Close()
-		return nil, err
-	}
-	setBuffers(uc)
-	if err := writePacket(uc, Header{Kind: KindHello}, []byte(c.opts.Name)); err != nil {
-		uc.Close()
-		return nil, fmt.Errorf("hello to %s: %w", c.opts.Socket, err)
-	}
-	buf := make([]byte, MaxPacket+1)
-	uc.SetReadDeadline(time.Now().Add(helloTimeout))
-	body, h, err := readPacket(uc, buf)
-	uc.SetReadDeadline(time.Time{})
-	if err == nil && h.Kind == KindError {
-		err = fmt.Errorf("%w: %s", ErrRefused, body)
-	} else if err == nil && (h.Kind != KindWelcome || len(body) < 9) {
-		err = fmt.Errorf("%w: expected welcome, got %v", ErrProtocol, h.Kind)
-	}
-	if err != nil {
-		uc.Close()
-		return nil, fmt.Errorf("handshake with %s: %w", c.opts.Socket, err)
 	}
 	gen, path := binary.LittleEndian.Uint64(body), string(body[8:])
 	if r := c.reader.Load(); r == nil || r.Generation() != gen || r.Path() != path {
@@ -234,6 +208,44 @@ func (c *Client) connect() (*net.UnixConn, error) {
 	c.connMu.Unlock()
 	c.connUp.notify()
 	return uc, nil
+}
+
+// handshake connects to the server at socket once its directory is
+// trusted, checks who runs it (SO_PEERCRED) before it believes a byte,
+// says hello with flags, and returns the connection, the server's uid
+// and the body of its welcome.
+func handshake(socket, name string, trusted []uint32, flags uint8) (*net.UnixConn, uint32, []byte, error) {
+	if err := checkSocketDir(socket, trusted); err != nil {
+		return nil, 0, nil, err
+	}
+	uc, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: socket, Net: "unixpacket"})
+	if err != nil {
+		return nil, 0, nil, dialError(socket, err)
+	}
+	serverUID, err := checkServer(uc, socket, trusted)
+	if err != nil {
+		uc.Close()
+		return nil, 0, nil, err
+	}
+	setBuffers(uc)
+	if err := writePacket(uc, Header{Kind: KindHello, Flags: flags}, []byte(name)); err != nil {
+		uc.Close()
+		return nil, 0, nil, fmt.Errorf("hello to %s: %w", socket, err)
+	}
+	buf := make([]byte, MaxPacket+1)
+	uc.SetReadDeadline(time.Now().Add(helloTimeout))
+	body, h, err := readPacket(uc, buf)
+	uc.SetReadDeadline(time.Time{})
+	if err == nil && h.Kind == KindError {
+		err = fmt.Errorf("%w: %s", ErrRefused, body)
+	} else if err == nil && (h.Kind != KindWelcome || len(body) < 9) {
+		err = fmt.Errorf("%w: expected welcome, got %v", ErrProtocol, h.Kind)
+	}
+	if err != nil {
+		uc.Close()
+		return nil, 0, nil, fmt.Errorf("handshake with %s: %w", socket, err)
+	}
+	return uc, serverUID, body, nil
 }
 
 // run is the session: receive until the server quits, reconnecting with

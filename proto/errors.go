@@ -22,6 +22,9 @@ var (
 	ErrSocketInUse = errors.New("socket is in use by a running rtm server")
 	// ErrLive refuses to remove an instance a server serves.
 	ErrLive = errors.New("a server is running it")
+	// ErrCrashed refuses to remove, without force, an instance whose
+	// store its server did not close: the next server would repair it.
+	ErrCrashed = errors.New("it crashed")
 
 	// errEOF is the peer's close, which ends a session without a fault.
 	errEOF = errors.New("connection closed by peer")

@@ -126,6 +126,9 @@ func Instances() ([]Instance, error) {
 	out := make([]Instance, 0, len(byName))
 	for _, in := range byName {
 		in.State = in.state()
+		if in.State == StateLive && in.Store == nil {
+			in.askStore()
+		}
 		out = append(out, *in)
 	}
 	slices.SortFunc(out, func(a, b Instance) int { return strings.Compare(a.Name, b.Name) })
@@ -151,7 +154,9 @@ func fileOwner(path string) (int, bool) {
 	return int(st.Uid), true
 }
 
-// state says what the instance's files tell, and fills in its pid.
+// state says what the instance's files tell, and fills in its pid. A
+// store its server did not close is crashed, with or without the socket
+// file the crash left.
 func (in *Instance) state() string {
 	live := in.Socket != "" && socketLive(in.Socket)
 	switch {
@@ -160,12 +165,31 @@ func (in *Instance) state() string {
 		return StateLive
 	case live:
 		return StateLive // a server whose store is elsewhere (--store)
+	case in.Store != nil && !in.Store.Clean:
+		if in.Socket != "" {
+			in.Issue = "its server died and left its socket " + in.Socket
+		}
+		return StateCrashed
 	case in.Socket != "":
 		return StateStale
-	case in.Store != nil && !in.Store.Clean:
-		return StateCrashed
 	}
 	return StateStopped
+}
+
+// askStore asks a live server whose store is not in the store directory
+// (--store) where its store is and what it holds.
+func (in *Instance) askStore() {
+	var info ServerInfo
+	if err := Ask(in.Socket, nil, QueryInfo, &info); err != nil {
+		in.Issue = err.Error()
+		return
+	}
+	in.PID = info.PID
+	in.Store = &store.Inspection{
+		Path: info.Store, Bytes: int64(info.StoreBytes), MACs: info.MACs, Routes: info.Routes,
+		MACCapacity: info.MACCapacity, RouteCapacity: info.RouteCapacity, Generation: info.Generation,
+		WriterPID: info.PID, Live: true,
+	}
 }
 
 // socketLive reports whether a server accepts on path. It connects and
@@ -183,7 +207,7 @@ func socketLive(path string) bool {
 // live one is refused with ErrLive, and nothing is removed. (Temporary
 // files a killed server left are the next server's to remove: only it
 // can tell them from those of a server starting now.)
-func RemoveInstance(name string) ([]string, error) {
+func RemoveInstance(name string, force bool) ([]string, error) {
 	if err := CheckInstanceName(name); err != nil {
 		return nil, err
 	}
@@ -201,6 +225,8 @@ func RemoveInstance(name string) ([]string, error) {
 	}
 	if st, err := store.Inspect(path); err == nil && st.Live {
 		return nil, fmt.Errorf("instance %s: %w (pid %d holds %s); quit it first", name, ErrLive, st.WriterPID, path)
+	} else if err == nil && !st.Clean && !force {
+		return nil, fmt.Errorf("instance %s: %w: store %s was not closed cleanly (its server crashed); `rtm server --name %s` repairs it and carries on with its tables, or `rtm rm --force %s` removes it as it is", name, ErrCrashed, path, name, name)
 	}
 	var removed []string
 	for _, p := range []string{path, sock} {

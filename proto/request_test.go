@@ -2,6 +2,7 @@ package proto
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"net"
 	"net/netip"
@@ -172,5 +173,42 @@ func TestClientSync(t *testing.T) {
 	// the session goes on.
 	if _, err := c.Info(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestAsk: a connection that only asks gets its answer without a
+// snapshot, is no client in show clients, and may not change anything.
+func TestAsk(t *testing.T) {
+	srv := newTestServer(t, ServerOptions{Name: "asked"})
+	if err := srv.Apply(entry.RouteChange(entry.Create, routeN(1))); err != nil {
+		t.Fatal(err)
+	}
+	var info ServerInfo
+	if err := Ask(srv.opts.Socket, nil, QueryInfo, &info); err != nil || info.Name != "asked" || info.Routes != 1 {
+		t.Fatalf("Ask info: %+v, %v", info, err)
+	}
+	if n := serverStat(srv, "snapshots_sent"); n != 0 {
+		t.Errorf("snapshots_sent = %d after an Ask, want 0", n)
+	}
+	uc, _, _, err := handshake(srv.opts.Socket, "asker", nil, FlagQueryOnly)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer uc.Close()
+	if cs, _ := srv.Clients(); len(cs) != 0 {
+		t.Errorf("a connection that only asks is listed as a client: %+v", cs)
+	}
+	body := binary.LittleEndian.AppendUint64(nil, 1)
+	body = AppendChange(body, entry.RouteChange(entry.Create, routeN(2)), true)
+	if err := writePacket(uc, Header{Kind: KindRequest, Count: 1, Seq: 1}, body); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, MaxPacket+1)
+	uc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, h, err := readPacket(uc, buf); err != nil || h.Kind != KindError {
+		t.Fatalf("a request from a connection that only asks: %v %v, want an error packet", h.Kind, err)
+	}
+	if _, ok := srv.GetRoute(routeN(2).Prefix); ok {
+		t.Fatal("the request of a connection that only asks was applied")
 	}
 }

@@ -71,6 +71,7 @@ type Server struct {
 	snap   *snapshot // the last snapshot taken, shared by the clients that need one
 
 	conns   atomic.Pointer[[]*serverConn]
+	askers  atomic.Int32 // connections that only ask (FlagQueryOnly)
 	nextID  atomic.Uint64
 	greetMu sync.Mutex
 	greeted []*serverConn // connections that have not said hello yet, oldest first

@@ -49,7 +49,8 @@ type serverConn struct {
 	uc   *net.UnixConn
 	info ClientInfo // immutable after hello
 
-	hello  atomic.Int32 // waiting, spoke or dropped
+	hello     atomic.Int32 // waiting, spoke or dropped
+	queryOnly bool         // said hello with FlagQueryOnly: it only asks
 	acked  atomic.Uint64
 	live   atomic.Bool // snapshot delivered, streaming changes
 	idle   atomic.Bool // writer is waiting for a kick
@@ -156,6 +157,17 @@ func (s *Server) serveConn(c *serverConn) {
 		refuse(uc, err)
 		return
 	}
+	if c.queryOnly {
+		// It asks and goes: no snapshot, no changes, no place among the
+		// clients, and a few seconds at most.
+		defer s.askers.Add(-1)
+		uc.SetReadDeadline(time.Now().Add(askTime))
+		if err := c.readLoop(); errors.Is(err, ErrProtocol) {
+			s.stats.dropped.Add(1)
+			refuse(uc, err)
+		}
+		return
+	}
 	setBuffers(uc)
 	s.stats.connects.Add(1)
 	s.addConn(c)
@@ -241,7 +253,13 @@ func (c *serverConn) handshake() error {
 		return fmt.Errorf("%w: %w", ErrProtocol, err)
 	}
 	c.info.Name = string(body)
-	if n := len(*c.s.conns.Load()); n >= c.s.opts.MaxClients {
+	c.queryOnly = h.Flags&FlagQueryOnly != 0
+	switch {
+	case c.queryOnly && c.s.askers.Add(1) > maxHandshakes:
+		c.s.askers.Add(-1)
+		c.queryOnly = false // nothing to give back
+		return fmt.Errorf("busy: %d connections are asking already; try again", maxHandshakes)
+	case !c.queryOnly && len(*c.s.conns.Load()) >= c.s.opts.MaxClients:
 		return fmt.Errorf("too many clients: this server admits %d (rtm server --max-clients)", c.s.opts.MaxClients)
 	}
 	c.info.Connected = time.Now()
@@ -296,6 +314,9 @@ func (c *serverConn) readLoop() error {
 			c.resync.Store(true)
 			c.kick()
 		case KindRequest:
+			if c.queryOnly {
+				return fmt.Errorf("%w: a request on a connection that only asks", ErrProtocol)
+			}
 			c.s.stats.requests.Add(1)
 			if err := c.request(h, body); err != nil {
 				return err

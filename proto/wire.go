@@ -78,6 +78,10 @@ const (
 	FlagBail = 2
 	// FlagMore marks a reply packet that the next one continues.
 	FlagMore = 4
+	// FlagQueryOnly marks the hello of a connection that only asks
+	// queries (Ask): it gets no snapshot and no changes, and is no client
+	// in show clients.
+	FlagQueryOnly = 8
 )
 
 // Header is the decoded fixed part of a packet.
