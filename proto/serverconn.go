@@ -51,11 +51,11 @@ type serverConn struct {
 
 	hello     atomic.Int32 // waiting, spoke or dropped
 	queryOnly bool         // said hello with FlagQueryOnly: it only asks
-	acked  atomic.Uint64
-	live   atomic.Bool // snapshot delivered, streaming changes
-	idle   atomic.Bool // writer is waiting for a kick
-	resync atomic.Bool // send a fresh snapshot before anything else
-	wake   chan struct{}
+	acked     atomic.Uint64
+	live      atomic.Bool // snapshot delivered, streaming changes
+	idle      atomic.Bool // writer is waiting for a kick
+	resync    atomic.Bool // send a fresh snapshot before anything else
+	wake      chan struct{}
 
 	lastSend time.Time // writer goroutine only
 
