@@ -40,6 +40,11 @@ func TestUsageErrorsCreateNothing(t *testing.T) {
 		{[]string{"client", "--store", "/dev/shm/x"}, "flag provided but not defined: -store"},
 		{[]string{"client", "--client-name", "tab\there"}, `--client-name: client name "tab\there" holds the control character U+0009`},
 		{[]string{"client", "--client-name", strings.Repeat("n", 65)}, "65 bytes long; at most 64"},
+		{[]string{"client", "--wait", "5x"}, `invalid value "5x" for flag -wait: want a duration such as 5s, 500ms or 1m (or seconds: 5); see rtm client -h`},
+		{[]string{"server", "--capacity", "0"}, "--capacity 0: want 1 or more entries"},
+		{[]string{"server", "--route-capacity", "0"}, "--route-capacity 0: want 1 or more entries"},
+		{[]string{"server", "--max-clients", "0"}, "--max-clients 0: want 1 or more"},
+		{[]string{"client", "--bogus"}, "flag provided but not defined: -bogus; see rtm client -h"},
 	} {
 		args := append(append([]string(nil), tc.args...), "--name", in.name, "--socket", in.socket)
 		if tc.args[0] == "server" {
@@ -52,9 +57,15 @@ func TestUsageErrorsCreateNothing(t *testing.T) {
 		if strings.Contains(r.stderr, "is `rtm server") {
 			t.Errorf("%v: a usage error asks whether the server runs: %q", tc.args, r.stderr)
 		}
+		if strings.Count(r.stderr, "\n") > 1 {
+			t.Errorf("%v: a usage error of %d lines (the one error and a hint to -h will do): %q", tc.args, strings.Count(r.stderr, "\n"), r.stderr)
+		}
 		if left := shmLeftovers(in.store); len(left) > 0 {
 			t.Fatalf("%v created %v", tc.args, left)
 		}
+	}
+	if r := runRTM(t, "", "ls", "extra"); r.code != 2 || strings.Contains(r.stderr, "--script") {
+		t.Errorf("rtm ls extra: exit %d, stderr %q; want 2, without --script, which ls has not", r.code, r.stderr)
 	}
 	for _, name := range []string{"..", ".", "", "a/b", "-x", strings.Repeat("n", 65), "tab\tname"} {
 		r := runRTM(t, "", "server", "--name", name, "--exit-at-eof")
@@ -163,7 +174,7 @@ func TestStartBanner(t *testing.T) {
 	if got := run(""); !strings.Contains(got, "(reopened): 1 routes, 1 MACs") {
 		t.Fatalf("banner of a reopened store: %q", got)
 	}
-	if got := run("", "--fresh"); !strings.Contains(got, "(reopened): 0 routes, 0 MACs") {
+	if got := run("", "--fresh"); !strings.Contains(got, "(reopened, emptied): 0 routes, 0 MACs") {
 		t.Fatalf("banner with --fresh: %q", got)
 	}
 }

@@ -9,8 +9,6 @@
 package main
 
 import (
-	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -113,11 +111,8 @@ func lsMode(args []string) int {
 func rmMode(args []string) int {
 	fs := repl.NewFlagSet("rm", "[--force] NAME...", "Removes stopped instances: the store (all its tables) and a stale socket.\nA live instance is refused: quit its server first. A crashed one is refused\ntoo, unless --force: starting its server repairs the store and keeps its tables.\n")
 	force := fs.Bool("force", false, "remove a crashed instance's store as it is")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if rc := repl.ParseFlagsAndArgs(fs, args); rc >= 0 {
+		return rc
 	}
 	if fs.NArg() == 0 {
 		fmt.Fprintln(os.Stderr, "rtm rm: want the NAME of an instance (rtm ls lists them)")

@@ -350,4 +350,15 @@ func TestClientAsksTheServer(t *testing.T) {
 			t.Errorf("show stats local should have the client's %s, show stats not:\n%s\n---\n%s", want, server, local)
 		}
 	}
+	// A client's help says what the server answers; names worn twice are
+	// pointed out where clients are listed.
+	r = runRTM(t, "", "client", "--socket", in.socket, "-c", "help")
+	if !strings.Contains(r.stdout, "At this client: changes, show clients, show stats, show info and sync are the\nserver's to answer") {
+		t.Errorf("client help:\n%s", r.stdout)
+	}
+	in.client("twin")
+	in.client("twin")
+	if out := srv.must("show clients"); !strings.Contains(out, "# names worn by more than one client: twin (2 clients); their ids tell them apart") {
+		t.Errorf("show clients with a name worn twice:\n%s", out)
+	}
 }

@@ -295,7 +295,7 @@ func TestClosedPipes(t *testing.T) {
 		t.Fatalf("first watched line %q (%v), want %q; stderr %s", line, err, want, errb)
 	}
 	pr.Close()
-	srv.must("C,10.1.1.0/24,192.168.1.1,eth0")
+	// No change comes: it notices the reader gone without writing.
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
@@ -303,6 +303,34 @@ func TestClosedPipes(t *testing.T) {
 	}
 	if ws := cmd.ProcessState.Sys().(syscall.WaitStatus); ws.Signaled() || ws.ExitStatus() != 0 {
 		t.Fatalf("watcher ended with %v after its reader went away: %s", cmd.ProcessState, errb)
+	}
+
+	// rtm client -c dump | head -1: the reader has what it wanted; the
+	// client ends quietly, with status 0.
+	for i := range 3000 {
+		srv.send(fmt.Sprintf("C,10.%d.%d.0/24,-,eth0", i>>8, i&255))
+	}
+	srv.must("sync")
+	pr, pw, err = os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd = exec.Command(rtmBin, "client", "--socket", in.socket, "-c", "dump")
+	cmd.Stdout = pw
+	done, errb = startOwnStdout(t, cmd)
+	pw.Close()
+	pr.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := bufio.NewReader(pr).ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	pr.Close()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("`rtm client -c dump | head -1` never ends")
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 0 || errb.String() != "" {
+		t.Fatalf("`rtm client -c dump | head -1`: exit %d, stderr %q; want 0 and nothing", code, errb)
 	}
 
 	// A server whose stdout is closed is not killed by SIGPIPE: a command

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"rtm/store"
@@ -537,9 +538,10 @@ func newSnapshotTables(macs int) *snapshotTables {
 }
 
 // send writes a packet on the session's connection. While the session
-// reconnects there is none: send waits for the next one, for at most
-// wait (so a sync or a change made while the server restarts goes to the
-// new server instead of failing on the old connection).
+// reconnects there is none: send waits for the next one until ctx ends
+// (so a sync or a change made while the server restarts goes to the new
+// server instead of failing on the old connection). A write that fails
+// on a connection just lost delivered nothing, and waits likewise.
 func (c *Client) send(ctx context.Context, h Header, body []byte) error {
 	for {
 		up := c.connUp.wait()
@@ -547,7 +549,28 @@ func (c *Client) send(ctx context.Context, h Header, body []byte) error {
 		uc := c.conn
 		c.connMu.Unlock()
 		if uc != nil {
-			return writePacket(uc, h, body)
+			err := writePacket(uc, h, body)
+			if err == nil || !errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET) {
+				return err
+			}
+			// The receive loop is about to notice the loss: wait for the
+			// connection after this one.
+			for {
+				c.connMu.Lock()
+				same := c.conn == uc
+				c.connMu.Unlock()
+				if !same {
+					break
+				}
+				select {
+				case <-time.After(time.Millisecond):
+				case <-c.done:
+					return ErrSessionEnded
+				case <-ctx.Done():
+					return fmt.Errorf("not connected to the server: %w", err)
+				}
+			}
+			continue
 		}
 		select {
 		case <-up:

@@ -426,6 +426,9 @@ func (s *Server) Info() (ServerInfo, error) {
 	if state == "clean" {
 		state = "reopened"
 	}
+	if s.opts.Fresh && !st.Recovery().Created {
+		state += ", emptied"
+	}
 	if was := st.Recovery().PermWas; was != 0 {
 		state += fmt.Sprintf(", mode %04o -> %04o", was, s.opts.Store.Perm.Perm())
 	}

@@ -52,3 +52,26 @@ func waitEOF(fd, wake int, interrupt func()) bool {
 		}
 	}
 }
+
+// OutputClosed returns a channel closed once the reader of fd has gone
+// away (the other end of a pipe closed: POLLERR), so that a process that
+// only writes now and then (rtm client --watch | head -1) ends at once,
+// not at its next write. It never closes for a file or a terminal.
+func OutputClosed(fd int) <-chan struct{} {
+	gone := make(chan struct{})
+	go func() {
+		fds := []unix.PollFd{{Fd: int32(fd)}}
+		for {
+			if _, err := unix.Poll(fds, -1); err == unix.EINTR {
+				continue
+			} else if err != nil {
+				return
+			}
+			if fds[0].Revents&(unix.POLLERR|unix.POLLHUP) != 0 {
+				close(gone)
+			}
+			return
+		}
+	}()
+	return gone
+}

@@ -30,6 +30,13 @@ func (readOnlyError) Error() string {
 }
 func (readOnlyError) Unwrap() error { return entry.ErrReadOnly }
 
+// OutputError is a failure to write a command's output: the reader of
+// stdout went away (EPIPE), or the disk is full.
+type OutputError struct{ Err error }
+
+func (e *OutputError) Error() string { return "write output: " + e.Err.Error() }
+func (e *OutputError) Unwrap() error { return e.Err }
+
 // LineError locates an error at a line of a script, of stdin or of the
 // prompt. Callers find it with errors.As.
 type LineError struct {

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
+	"time"
 
 	"rtm/proto"
 )
@@ -95,14 +97,36 @@ func NewFlagSet(mode, synopsis, about string) *flag.FlagSet {
 // no arguments but flags: a stray word is a usage error, caught before
 // anything is created.
 func ParseFlags(fs *flag.FlagSet, args []string) int {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if rc := ParseFlagsAndArgs(fs, args); rc >= 0 {
+		return rc
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(fs.Output(), "%s: unexpected argument %q: this mode takes flags only (files to replay go after --script); see %s -h\n", fs.Name(), fs.Arg(0), fs.Name())
+		hint := ""
+		if fs.Lookup("script") != nil {
+			hint = " (files to replay go after --script)"
+		}
+		fmt.Fprintf(fs.Output(), "%s: unexpected argument %q: this mode takes flags only%s; see %s -h\n", fs.Name(), fs.Arg(0), hint, fs.Name())
+		return 2
+	}
+	return -1
+}
+
+// ParseFlagsAndArgs is ParseFlags for a mode that takes arguments after
+// its flags (rtm rm NAME...).
+func ParseFlagsAndArgs(fs *flag.FlagSet, args []string) int {
+	// A mistake gets its one line and a hint, not every flag: -h has those.
+	out, usage := fs.Output(), fs.Usage
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	fs.SetOutput(out)
+	fs.Usage = usage
+	if errors.Is(err, flag.ErrHelp) {
+		fs.Usage()
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(out, "%s: %v; see %s -h\n", fs.Name(), err, fs.Name())
 		return 2
 	}
 	return -1
@@ -124,4 +148,25 @@ func CheckTuning(fs *flag.FlagSet, on bool, what string, tuning ...string) error
 		}
 	}
 	return nil
+}
+
+// DurationFlag adds a flag that takes a duration as Go writes it (500ms,
+// 5s, 1m) or plain seconds (5, 0.5), as sync's TIMEOUT does.
+func DurationFlag(fs *flag.FlagSet, d *time.Duration, name string, value time.Duration, usage string) {
+	*d = value
+	fs.Func(name, usage, func(v string) error {
+		x, err := time.ParseDuration(v)
+		if err != nil {
+			s, ferr := strconv.ParseFloat(v, 64)
+			if ferr != nil || s < 0 || s > (1<<62)/float64(time.Second) {
+				return fmt.Errorf("want a duration such as 5s, 500ms or 1m (or seconds: 5)")
+			}
+			x = time.Duration(s * float64(time.Second))
+		}
+		if x < 0 {
+			return fmt.Errorf("want a duration of 0 or more")
+		}
+		*d = x
+		return nil
+	})
 }

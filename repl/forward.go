@@ -261,9 +261,12 @@ func (f *forwarder) notSent(locs lineSpans, cause error) error {
 			return err
 		}
 	}
-	if f.answer != nil {
+	switch {
+	case f.answer != nil:
 		f.answerAll(0, locs.n, at(locs.at(0), fmt.Errorf("not applied: %w", cause)))
 		return nil
+	case f.typed:
+		return at(locs.at(0), fmt.Errorf("not applied: %w", cause))
 	}
 	return at(locs.at(0), fmt.Errorf("not applied, nor any line after it: %w", cause))
 }

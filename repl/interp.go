@@ -123,7 +123,7 @@ func (in *Interp) write(n int) error {
 	_, err := in.out.Write(in.buf[:n])
 	in.buf = append(in.buf[:0], in.buf[n:]...)
 	if err != nil {
-		return fmt.Errorf("write output: %w", err)
+		return &OutputError{Err: err}
 	}
 	return nil
 }

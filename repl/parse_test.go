@@ -179,6 +179,8 @@ func TestParseErrors(t *testing.T) {
 		{"show", "show: " + showUsage},
 		{"show tables", `show: unknown table "tables"; ` + showUsage},
 		{"show routes dev", "show routes: dev needs a value; " + showUsage},
+		{"show routes dev eth0 dev eth1", "show routes: dev given twice: a route has one device and one prefix; " + showUsage},
+		{"show routes within 10.0.0.0/8 within 10.1.0.0/16", "show routes: within given twice: a route has one device and one prefix; " + showUsage},
 		{"show routes within 10.1.1.1/24", "show routes: bad prefix 10.1.1.1/24: host bits set (did you mean 10.1.1.0/24?); " + showUsage},
 		{"show macs 02:0*", `show macs: MAC pattern "02:0*": want a MAC pattern such as 02:00:* or a whole MAC; ` + showUsage},
 		{"show macs 02:* 03:*", `show macs: unexpected "03:*"; ` + showUsage},

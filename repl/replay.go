@@ -274,11 +274,12 @@ func lineWaiting(br *bufio.Reader) bool {
 }
 
 // tally counts the line that stopped a replay. Lines a keep-going replay
-// reported were counted as they failed; an interrupted replay failed no
-// line.
+// reported were counted as they failed; an interrupted replay, or one
+// whose output could not be written, failed no line.
 func (in *Interp) tally(err error) error {
 	var re *replayError
-	if err != nil && !errors.As(err, &re) && !errors.Is(err, ErrQuit) && !errors.Is(err, ErrInterrupted) {
+	var oe *OutputError // no line failed: the output could not be written
+	if err != nil && !errors.As(err, &re) && !errors.As(err, &oe) && !errors.Is(err, ErrQuit) && !errors.Is(err, ErrInterrupted) {
 		in.failed.Add(1)
 	}
 	return err

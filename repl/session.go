@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"syscall"
 	"time"
 )
 
@@ -24,6 +25,9 @@ type Session struct {
 	Quit       <-chan os.Signal // a signal that ends the process
 	Ended      <-chan struct{}  // closed when what the process serves is gone
 	OutputGone <-chan struct{}  // closed when the reader of a watch went away
+	// ReaderMayGo makes a closed output a quiet end (rtm client -c dump |
+	// head): the reader has what it wanted. A server's is an error.
+	ReaderMayGo bool
 }
 
 // Input is where a session's commands come from after its scripts.
@@ -62,6 +66,12 @@ func (s Session) Run() Ending {
 		s.stop()
 	}
 	if end.Status == 0 && in.Failed() > 0 {
+		// A replay that failed as the session ended: its report is on
+		// its way; let it out before the process ends.
+		select {
+		case <-result:
+		case <-time.After(quiesceTimeout):
+		}
 		end.Status = 1
 	}
 	return end
@@ -105,11 +115,21 @@ func (s Session) input() Ending {
 			select {}
 		}
 	}
-	if err != nil && !errors.Is(err, ErrQuit) {
+	switch {
+	case err == nil, errors.Is(err, ErrQuit):
+	case s.ReaderMayGo && readerGone(err):
+		// The reader of the output went away: nobody wants the rest.
+	default:
 		in.reportEnd(err)
 		return Ending{Status: 1}
 	}
 	return Ending{}
+}
+
+// readerGone reports whether err is the output's reader going away.
+func readerGone(err error) bool {
+	var oe *OutputError
+	return errors.As(err, &oe) && errors.Is(oe.Err, syscall.EPIPE)
 }
 
 // reportEnd prints the error that ended a replay; an interrupted one was

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -158,9 +160,23 @@ func (in *Interp) showClients(cmd *Command) error {
 		return nil
 	}
 	now := time.Now()
+	names := map[string]int{}
 	for _, c := range clients {
 		in.buf = fmt.Appendf(in.buf, "%s id %d pid %d uid %d state %s acked %d lag %d changes %d writes %s up %s\n",
 			c.Name, c.ID, c.PID, c.UID, c.State, c.Acked, c.Lag, c.Changes, yesNo(c.Writes), now.Sub(c.Connected).Round(time.Second))
+		names[c.Name]++
+	}
+	// Names are chosen by the clients (--client-name): say when one is
+	// worn twice, so that a reader tells them apart by id.
+	var twice []string
+	for n, k := range names {
+		if k > 1 {
+			twice = append(twice, fmt.Sprintf("%s (%d clients)", n, k))
+		}
+	}
+	if len(twice) > 0 {
+		slices.Sort(twice)
+		in.buf = fmt.Appendf(in.buf, "# names worn by more than one client: %s; their ids tell them apart\n", strings.Join(twice, ", "))
 	}
 	return nil
 }

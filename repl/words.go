@@ -185,6 +185,9 @@ func parseFilter(cmd *Command, args []string) error {
 				return fmt.Errorf("%s needs a value", w)
 			}
 			f := cmd.filter()
+			if w == "dev" && f.Dev != "" || w == "within" && f.Within.IsValid() {
+				return fmt.Errorf("%s given twice: a route has one device and one prefix", w)
+			}
 			if w == "dev" {
 				if err := entry.CheckIfName(args[1]); err != nil {
 					return err

@@ -44,7 +44,7 @@ func Main(args []string) int {
 	fs.BoolVar(&watchOpt.Times, "ts", false, "with --watch: the time each change arrived, in the comment (like ip monitor -ts)")
 	fs.BoolVar(&watchOpt.JSON, "json", false, "with --watch: one JSON object per change instead")
 	fs.BoolVar(&watchOpt.Full, "full", false, "with --watch: print the first snapshot whole, as the C lines that rebuild it, then every change (a mirror: rtm client --watch --full | rtm server --fresh)")
-	fs.DurationVar(&wait, "wait", 0, "keep trying to reach the server for up to this `duration`")
+	repl.DurationFlag(fs, &wait, "wait", 0, "keep trying to reach the server for up to this `duration` (5s, 500ms; plain seconds too), and wait as long for it while piped changes are sent")
 	repl.ListFlag(fs, &servers, "server-uid", "also trust a server running as this `uid` (repeatable; default: only your own uid and root)", repl.ParseUID)
 	repl.ListFlag(fs, &commands, "c", "run `COMMAND` and exit, instead of reading stdin (repeatable, in order; like vtysh -c)", func(v string) (string, error) { return v, nil })
 	fs.BoolVar(&toKernel, "to-kernel", false, "install the tables into the kernel of this network namespace: routes, and each MAC as a permanent neighbour on the device of its route; rtm's entries carry --kernel-proto, others are never touched")
@@ -145,6 +145,18 @@ func Main(args []string) int {
 	var outputGone <-chan struct{}
 	if watcher != nil {
 		outputGone = watcher.Gone()
+		if !repl.AtTerminal() {
+			closed, gone := repl.OutputClosed(int(os.Stdout.Fd())), watcher.Gone()
+			either := make(chan struct{})
+			go func() {
+				select {
+				case <-closed:
+				case <-gone:
+				}
+				close(either)
+			}()
+			outputGone = either
+		}
 	}
 	src := repl.StdinInput(f.Framed)
 	if len(commands) > 0 {
@@ -152,7 +164,7 @@ func Main(args []string) int {
 		// ("-c:2: ..." names the second); stdin is not read.
 		src = repl.Input{Name: "-c", R: strings.NewReader(strings.Join(commands, "\n") + "\n")}
 	}
-	end := repl.Session{In: in, Console: console, Scripts: f.Scripts, Input: src, StayAtEOF: watch || toKernel, Quit: quit, Ended: c.Done(), OutputGone: outputGone}.Run()
+	end := repl.Session{In: in, Console: console, Scripts: f.Scripts, Input: src, StayAtEOF: watch || toKernel, Quit: quit, Ended: c.Done(), OutputGone: outputGone, ReaderMayGo: true}.Run()
 	select {
 	case <-c.Done():
 		if err := c.Err(); err != nil {

@@ -75,6 +75,14 @@ func Main(version string, args []string) int {
 	if err == nil && maxClients < 1 {
 		err = fmt.Errorf("--max-clients %d: want 1 or more", maxClients)
 	}
+	for _, c := range []struct {
+		flag string
+		n    int
+	}{{"capacity", capacity}, {"route-capacity", routeCapacity}} {
+		if err == nil && repl.FlagGiven(fs, c.flag) && c.n < 1 {
+			err = fmt.Errorf("--%s %d: want 1 or more entries", c.flag, c.n)
+		}
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rtm server:", err)
 		return 2
