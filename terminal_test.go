@@ -54,7 +54,12 @@ func TestTerminalSession(t *testing.T) {
 	cl.Expect("error: delete route 10.9.0.0/16: not found")
 	cl.Expect("rtm-client(" + in.socket + ")> ")
 
-	srv.Line("show routes count")
+	// Tab completes from the grammar: a table, then its words.
+	srv.Send("show rou\t")
+	srv.Expect("show routes ")
+	srv.Send("cou\t")
+	srv.Expect("show routes count ")
+	srv.Send("\r")
 	srv.Expect("\n2\r\n")
 	srv.Line("show clients")
 	srv.Expect("person id ")

@@ -6,9 +6,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"rtm/store/entry"
+	"slices"
 	"strings"
 	"sync"
+
+	"rtm/store/entry"
 
 	"github.com/chzyer/readline"
 )
@@ -196,8 +198,9 @@ func HistoryPath(mode string) (string, error) {
 // not flood the terminal.
 const maxCandidates = 200
 
-// completer completes command words, table names, and the keys in the
-// tables where a key is expected.
+// completer completes what the grammar takes where the cursor is: the
+// words the parser would take next (it is asked: see wordList), and the
+// keys in the tables where a key is expected.
 type completer struct{ in *Interp }
 
 // Do implements readline.AutoCompleter: given the line and the cursor, it
@@ -206,15 +209,15 @@ type completer struct{ in *Interp }
 func (cp *completer) Do(line []rune, pos int) ([][]rune, int) {
 	text := string(line[:pos])
 	start := strings.LastIndexAny(text, " \t,") + 1
-	before := strings.Fields(strings.ToLower(text[:start]))
-	if len(before) > 0 && before[0] == "source" || len(before) > 2 && before[0] == "expect" && before[1] == "error" && before[2] == "source" {
+	cands, file := cp.candidates(text[:start])
+	if file {
 		start = strings.LastIndexAny(text, " \t") + 1
 		return files(text[start:])
 	}
 	word := text[start:]
 	lw := strings.ToLower(word)
 	var out [][]rune
-	for _, c := range cp.candidates(text[:start]) {
+	for _, c := range cands {
 		if len(out) == maxCandidates {
 			break
 		}
@@ -226,40 +229,43 @@ func (cp *completer) Do(line []rune, pos int) ([][]rune, int) {
 }
 
 // candidates lists what may follow text (the line up to the word being
-// completed). Words carry their trailing space; keys do not, so a
-// gateway or an IP can follow a comma.
-func (cp *completer) candidates(text string) []string {
+// completed), or says that a file name is expected. Words carry their
+// trailing space; keys do not, so a gateway or an IP can follow a comma.
+func (cp *completer) candidates(text string) (out []string, file bool) {
+	e := cp.in.engine
 	f := strings.Fields(strings.ToLower(text))
 	if len(f) >= 2 && f[0] == "expect" && f[1] == "error" {
-		f = f[2:] // what follows is a command of its own
+		f = f[2:] // a change follows as it would alone
 	}
-	if len(f) == 0 {
-		return append(suffixed(commandWords, " "), "C,", "U,", "D,", "R,")
+	switch {
+	case len(f) == 1 && (f[0] == "u," || f[0] == "d," || f[0] == "r,"):
+		return append(prefixes(e.Routes()), macs(e.MACs())...), false
+	case len(f) > 0 && strings.Contains(f[0], ","):
+		return nil, false // the fields of a change: nothing to offer
 	}
-	e := cp.in.engine
-	switch strings.Join(f, " ") {
-	case "u,", "d,", "r,":
-		return append(prefixes(e.Routes()), macs(e.MACs())...)
-	case "show":
-		return []string{"routes ", "macs ", "clients ", "stats "}
-	case "show routes", "show macs", "show clients", "show stats":
-		return []string{"json"}
-	case "lookup", "expect mac", "expect no mac":
-		return macs(e.MACs())
-	case "expect route", "expect no route":
-		return prefixes(e.Routes())
-	case "flush":
-		return []string{"routes", "macs"}
-	case "expect":
-		return []string{"route ", "no ", "mac ", "count ", "error "}
-	case "expect no":
-		return []string{"route ", "mac "}
-	case "expect count":
-		return []string{"routes ", "macs ", "clients "}
-	case "help":
-		return append(commandWords[:len(commandWords):len(commandWords)], "C", "U", "D", "R")
+	ws, err := words([]byte(text))
+	if err != nil {
+		return nil, false
 	}
-	return nil
+	var p parser
+	next, kinds := p.expected(ws)
+	out = suffixed(next, " ")
+	if len(ws) == 0 || kinds&valueCommand != 0 {
+		out = append(out, "C,", "U,", "D,", "R,")
+	}
+	if kinds&valueMAC != 0 {
+		out = append(out, macs(e.MACs())...)
+	}
+	if kinds&valuePrefix != 0 {
+		out = append(out, prefixes(e.Routes())...)
+	}
+	if kinds&valueDev != 0 {
+		out = append(out, devices(e.Routes())...)
+	}
+	if kinds&valueTopic != 0 {
+		out = append(out, suffixed(helpTopicNames(), " ")...)
+	}
+	return out, kinds&valueFile != 0
 }
 
 func suffixed(ws []string, s string) []string {
@@ -276,6 +282,16 @@ func prefixes(rs []entry.Route) []string {
 		out[i] = r.Prefix.String()
 	}
 	return out
+}
+
+// devices lists the devices of routes, each once, sorted.
+func devices(rs []entry.Route) []string {
+	var out []string
+	for _, r := range rs {
+		out = append(out, r.Dev)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 func macs(ms []entry.MAC) []string {

@@ -1,6 +1,9 @@
 package repl
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // helpSummary is what `help` prints: one line per command.
 const helpSummary = `C,PREFIX,GATEWAY,DEV   create a route          C,10.1.1.0/24,192.168.1.1,eth0
@@ -42,6 +45,12 @@ var helpTopics = map[string]string{
 	"expect": helpExpect,
 	"help":   "help lists every command on one line each; help COMMAND explains one,\nwith examples: help expect, help C, help show.",
 	"quit":   "quit ends the session (exit is the same). At the prompt Ctrl-D quits too;\nCtrl-C cancels the line being typed, or interrupts a running sync or source,\nbut does not quit. In a script, quit ends the replay: the lines after it are\nnot read, and the exit status still says whether any line failed.",
+}
+
+// helpTopicNames are the topics help takes, for completion: the command
+// words and the change letters.
+func helpTopicNames() []string {
+	return append(slices.Clone(commandWords), "C", "U", "D", "R")
 }
 
 // helpTopic finds the text for a topic name as typed (lowercased).

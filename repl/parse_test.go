@@ -176,6 +176,10 @@ func TestParseErrors(t *testing.T) {
 		// Ops and words.
 		{"X,1,2", `unknown op "X": want C (create), U (update), D (delete) or R (replace), as in C,10.1.1.0/24,192.168.1.1,eth0`},
 		{"frob", `unknown command "frob": want C,U,D,R changes or one of show, lookup, route, flush, dump, source, sync, expect, help, quit (type help)`},
+		{"shwo routes", `unknown command "shwo": did you mean show? want C,U,D,R changes or one of show, lookup, route, flush, dump, source, sync, expect, help, quit (type help)`},
+		{"lookpu 00:1a:2b:3c:4d:5e", `unknown command "lookpu": did you mean lookup? want C,U,D,R changes or one of show, lookup, route, flush, dump, source, sync, expect, help, quit (type help)`},
+		{"SNYC", `unknown command "SNYC": did you mean sync? want C,U,D,R changes or one of show, lookup, route, flush, dump, source, sync, expect, help, quit (type help)`},
+		{"expect count info 1", `expect count: unknown table "info"; want expect count routes|macs|clients N`},
 		{"show", "show: " + showUsage},
 		{"show tables", `show: unknown table "tables"; ` + showUsage},
 		{"show routes dev", "show routes: dev needs a value; " + showUsage},

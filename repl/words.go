@@ -5,13 +5,21 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"rtm/store/entry"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"rtm/store/entry"
 )
 
 // The word commands. They are rare next to C/U/D lines and may allocate.
+//
+// They are parsed from a wordList, which remembers what the parser would
+// have taken next when the words run out. Tab completion runs the same
+// parser over the words typed so far and offers exactly that, so the
+// grammar is written once, here, and what the prompt offers cannot drift
+// from what it accepts.
 
 // words splits a command line at white space; a double-quoted word (a file
 // name with spaces) is unquoted.
@@ -57,8 +65,66 @@ func quotedEnd(b []byte) int {
 	return -1
 }
 
-// commandWords lists the command words, for completion and help.
+// valueKind is a kind of value a command takes, for completion: the
+// tables' MACs, prefixes and devices, files, help topics. Values that
+// cannot be listed (an address, a count) have none.
+type valueKind uint8
+
+const (
+	valueMAC valueKind = 1 << iota
+	valuePrefix
+	valueDev
+	valueFile
+	valueTopic
+	valueCommand // expect error: a whole command follows
+)
+
+// wordList is the words of one command, read by its parser. When the
+// parser looks past the last word, the list records what it would have
+// taken there (next, kinds).
+type wordList struct {
+	ws     []string
+	pos    int
+	json   bool // the command takes json: offered wherever a word may come
+	next   []string
+	kinds  valueKind
+	needed bool // the words ran out where a value must come
+}
+
+// peek returns the next word, lowercased, without taking it; at the end
+// it records the keywords and kinds the parser would take there.
+func (l *wordList) peek(kinds valueKind, keywords ...string) (string, bool) {
+	if l.pos == len(l.ws) {
+		l.next = append(l.next, keywords...)
+		l.kinds |= kinds
+		return "", false
+	}
+	return strings.ToLower(l.ws[l.pos]), true
+}
+
+// need is peek where a value must come: at the end, only a value of
+// kinds is offered (json is not).
+func (l *wordList) need(kinds valueKind) bool {
+	_, ok := l.peek(kinds)
+	l.needed = l.needed || !ok
+	return ok
+}
+
+// take takes the next word as it was typed.
+func (l *wordList) take() string {
+	w := l.ws[l.pos]
+	l.pos++
+	return w
+}
+
+// rest is the words not taken.
+func (l *wordList) rest() []string { return l.ws[l.pos:] }
+
+// The command words, for completion, help, and "did you mean".
 var commandWords = []string{"show", "lookup", "route", "flush", "dump", "source", "sync", "expect", "help", "quit"}
+
+// aliases are other spellings of command words.
+var aliases = map[string]string{".": "source", "?": "help", "exit": "quit"}
 
 func (p *parser) parseWords(line []byte) (Command, error) {
 	// expect error takes the rest of the line verbatim: it is a command.
@@ -71,37 +137,99 @@ func (p *parser) parseWords(line []byte) (Command, error) {
 	if err != nil {
 		return Command{}, err
 	}
-	name, args := strings.ToLower(ws[0]), ws[1:]
+	return p.parseCommand(&wordList{ws: ws})
+}
+
+// parseCommand parses the words of a word command.
+func (p *parser) parseCommand(l *wordList) (Command, error) {
+	w, ok := l.peek(0, commandWords...)
+	if !ok {
+		return Command{}, nil
+	}
+	name := w
+	if a, ok := aliases[name]; ok {
+		name = a
+	}
+	l.take()
 	switch name {
 	case "show":
-		return parseShow(args)
+		return parseShow(l)
 	case "lookup":
-		return parseLookup(args)
+		return parseLookup(l)
 	case "route":
-		return parseRouteQuery(args)
+		return parseRouteQuery(l)
 	case "flush":
-		return parseFlush(args)
-	case "source", ".":
-		if len(args) != 1 {
+		return parseFlush(l)
+	case "source":
+		l.need(valueFile)
+		if args := l.rest(); len(args) != 1 {
 			return Command{}, errors.New("source: want exactly one FILE (quote a name with spaces)")
 		}
-		return Command{Kind: KindSource, Arg: args[0]}, nil
+		return Command{Kind: KindSource, Arg: l.take()}, nil
 	case "sync":
-		return parseSync(args)
+		return parseSync(l)
 	case "expect":
-		return p.parseExpect(args)
-	case "help", "?":
-		return parseHelp(args)
-	case "quit", "exit", "dump":
-		if len(args) != 0 {
-			return Command{}, fmt.Errorf("%s: takes no arguments, got %s", name, entry.QuoteInput(strings.Join(args, " ")))
+		return p.parseExpect(l)
+	case "help":
+		return parseHelp(l)
+	case "quit", "dump":
+		if args := l.rest(); len(args) != 0 {
+			return Command{}, fmt.Errorf("%s: takes no arguments, got %s", w, entry.QuoteInput(strings.Join(args, " ")))
 		}
 		if name == "dump" {
 			return Command{Kind: KindDump}, nil
 		}
 		return Command{Kind: KindQuit}, nil
 	}
-	return Command{}, fmt.Errorf("unknown command %s: want C,U,D,R changes or one of %s (type help)", entry.QuoteInput(ws[0]), strings.Join(commandWords, ", "))
+	return Command{}, unknownCommand(l.ws[0])
+}
+
+// unknownCommand refuses a word that is no command, suggesting the one it
+// is closest to when it looks like a slip of the fingers.
+func unknownCommand(w string) error {
+	hint := ""
+	if near := closest(strings.ToLower(w), commandWords); near != "" {
+		hint = "did you mean " + near + "? "
+	}
+	return fmt.Errorf("unknown command %s: %swant C,U,D,R changes or one of %s (type help)", entry.QuoteInput(w), hint, strings.Join(commandWords, ", "))
+}
+
+// closest returns the word of ws within two edits (insertions,
+// deletions, substitutions, swaps of neighbours) of w, the nearest first;
+// "" if none is.
+func closest(w string, ws []string) string {
+	best, bestD := "", 3
+	for _, c := range ws {
+		if d := editDistance(w, c); d < bestD {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+// editDistance is the optimal string alignment distance between a and b.
+func editDistance(a, b string) int {
+	d := make([][]int, len(a)+1)
+	for i := range d {
+		d[i] = make([]int, len(b)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(a)][len(b)]
 }
 
 func firstWord(b []byte) (string, []byte) {
@@ -113,75 +241,113 @@ func firstWord(b []byte) (string, []byte) {
 	return string(b[:end]), b[end:]
 }
 
-// isJSONFlag accepts the three spellings of the JSON switch: `show routes
-// json` reads best, `-json` is what `ip -json` users type.
+// isJSONFlag accepts the spellings of the JSON switch: `show routes json`
+// reads best, `-json` is what `ip -json` users type.
 func isJSONFlag(w string) bool { return w == "json" || w == "-json" || w == "--json" || w == "-j" }
 
-// splitJSON removes the JSON switch, wherever it is, from args.
-func splitJSON(args []string) ([]string, bool) {
-	rest := make([]string, 0, len(args))
+// takeJSON removes the JSON switch, wherever it is, from the words not
+// taken yet, and says whether it was there. The list offers it at the
+// end until it is given.
+func (l *wordList) takeJSON() bool {
+	rest := l.ws[:l.pos:l.pos]
 	on := false
-	for _, a := range args {
+	for _, a := range l.ws[l.pos:] {
 		if isJSONFlag(strings.ToLower(a)) {
 			on = true
 			continue
 		}
 		rest = append(rest, a)
 	}
-	return rest, on
+	l.ws = rest
+	l.json = !on
+	return on
+}
+
+// tableSpec is a table show takes: its name (the singular is accepted
+// too) and what may follow it, json aside.
+type tableSpec struct {
+	name  string
+	table Table
+	words []string
+	kinds valueKind
+}
+
+var tables = []tableSpec{
+	{"routes", TableRoutes, []string{"dev", "within", "count"}, 0},
+	{"macs", TableMACs, []string{"count"}, valueMAC},
+	{"clients", TableClients, []string{"count"}, 0},
+	{"stats", TableStats, []string{"local"}, 0},
+	{"info", TableInfo, nil, 0},
+}
+
+func tableWords(only ...Table) []string {
+	var out []string
+	for _, t := range tables {
+		if len(only) == 0 || slices.Contains(only, t.table) {
+			out = append(out, t.name)
+		}
+	}
+	return out
 }
 
 // tableWord maps a table name (singular accepted) to its Table.
 func tableWord(w string) Table {
-	switch strings.ToLower(w) {
-	case "routes", "route":
-		return TableRoutes
-	case "macs", "mac":
-		return TableMACs
-	case "clients", "client":
-		return TableClients
-	case "stats", "stat":
-		return TableStats
-	case "info":
-		return TableInfo
+	w = strings.ToLower(w)
+	for _, t := range tables {
+		if w == t.name || w == strings.TrimSuffix(t.name, "s") {
+			return t.table
+		}
 	}
 	return TableNone
 }
 
 const showUsage = "want show routes [dev DEV] [within PREFIX] [count] [json] | macs [PATTERN] [count] [json] | clients [count] [json] | stats [local] [json] | info [json]"
 
-func parseShow(args []string) (Command, error) {
-	args, js := splitJSON(args)
-	if len(args) == 0 {
+func parseShow(l *wordList) (Command, error) {
+	js := l.takeJSON()
+	w, ok := l.peek(0, tableWords()...)
+	if !ok {
 		return Command{}, fmt.Errorf("show: %s", showUsage)
 	}
-	t := tableWord(args[0])
+	t := tableWord(w)
 	if t == TableNone {
-		return Command{}, fmt.Errorf("show: unknown table %s; %s", entry.QuoteInput(args[0]), showUsage)
+		return Command{}, fmt.Errorf("show: unknown table %s; %s", entry.QuoteInput(l.take()), showUsage)
 	}
+	l.take()
 	cmd := Command{Kind: KindShow, Table: t, JSON: js}
-	if err := parseFilter(&cmd, args[1:]); err != nil {
+	if err := parseFilter(&cmd, l); err != nil {
 		return Command{}, fmt.Errorf("show %s: %w; %s", t, err, showUsage)
 	}
 	return cmd, nil
 }
 
-// parseFilter reads what may follow show routes and show macs: which
-// entries (dev, within, a MAC pattern) and count.
-func parseFilter(cmd *Command, args []string) error {
-	for len(args) > 0 {
-		w := strings.ToLower(args[0])
+// parseFilter reads what may follow show TABLE: which entries (dev,
+// within, a MAC pattern), count, local.
+func parseFilter(cmd *Command, l *wordList) error {
+	spec := tables[slices.IndexFunc(tables, func(t tableSpec) bool { return t.table == cmd.Table })]
+	for {
+		kinds := spec.kinds
+		if cmd.Filter != nil {
+			kinds = 0 // one MAC pattern
+		}
+		w, ok := l.peek(kinds, spec.words...)
+		if !ok {
+			return nil
+		}
 		switch {
-		case w == "count" && (cmd.Table == TableRoutes || cmd.Table == TableMACs || cmd.Table == TableClients):
+		case w == "count" && slices.Contains(spec.words, w):
 			cmd.Count = true
-			args = args[1:]
-			continue
-		case w == "local" && cmd.Table == TableStats:
+			l.take()
+		case w == "local" && slices.Contains(spec.words, w):
 			cmd.Local = true
-			args = args[1:]
-			continue
-		case cmd.Table == TableRoutes && (w == "dev" || w == "within"):
-			if len(args) < 2 {
+			l.take()
+		case (w == "dev" || w == "within") && slices.Contains(spec.words, w):
+			l.take()
+			kind := valueDev
+			if w == "within" {
+				kind = valuePrefix
+			}
+			if !l.need(kind) {
 				return fmt.Errorf("%s needs a value", w)
 			}
 			f := cmd.filter()
@@ -189,82 +355,90 @@ func parseFilter(cmd *Command, args []string) error {
 				return fmt.Errorf("%s given twice: a route has one device and one prefix", w)
 			}
 			if w == "dev" {
-				if err := entry.CheckIfName(args[1]); err != nil {
+				dev := l.take()
+				if err := entry.CheckIfName(dev); err != nil {
 					return err
 				}
-				f.Dev = args[1]
+				f.Dev = dev
 			} else {
-				p, err := parseCheckedPrefix(args[1])
+				p, err := parseCheckedPrefix(l.take())
 				if err != nil {
 					return err
 				}
 				f.Within = p
 			}
-			args = args[2:]
-			continue
 		case cmd.Table == TableMACs && cmd.Filter == nil:
-			if err := cmd.filter().parseMACPattern(args[0]); err != nil {
+			if err := cmd.filter().parseMACPattern(l.take()); err != nil {
 				return err
 			}
-			args = args[1:]
-			continue
+		default:
+			return fmt.Errorf("unexpected %s", entry.QuoteInput(l.take()))
 		}
-		return fmt.Errorf("unexpected %s", entry.QuoteInput(args[0]))
 	}
-	return nil
 }
 
-func parseLookup(args []string) (Command, error) {
-	args, js := splitJSON(args)
-	if len(args) != 1 {
+func parseLookup(l *wordList) (Command, error) {
+	js := l.takeJSON()
+	l.need(valueMAC)
+	if len(l.rest()) != 1 {
 		return Command{}, errors.New("lookup: want lookup MAC [json], as in lookup 00:1a:2b:3c:4d:5e")
 	}
-	m, err := entry.ParseMAC(args[0])
+	m, err := entry.ParseMAC(l.take())
 	if err != nil {
 		return Command{}, fmt.Errorf("lookup: %w", err)
 	}
+	l.peek(0)
 	return Command{Kind: KindLookup, MAC: m, JSON: js}, nil
 }
 
-func parseRouteQuery(args []string) (Command, error) {
-	args, js := splitJSON(args)
-	if len(args) != 1 {
+func parseRouteQuery(l *wordList) (Command, error) {
+	js := l.takeJSON()
+	l.need(0)
+	if len(l.rest()) != 1 {
 		return Command{}, errors.New("route: want route IP [json], as in route 10.1.1.7")
 	}
-	ip, err := parseAddr([]byte(args[0]))
+	ip, err := parseAddr([]byte(l.take()))
 	if err == nil {
 		err = entry.CheckIP(ip)
 	}
 	if err != nil {
 		return Command{}, fmt.Errorf("route: bad address %w", err)
 	}
+	l.peek(0)
 	return Command{Kind: KindRoute, IP: ip, JSON: js}, nil
 }
 
-func parseFlush(args []string) (Command, error) {
+// flushWords are what flush takes: a table, or all (both, as flush alone).
+var flushWords = append(tableWords(TableRoutes, TableMACs), "all")
+
+func parseFlush(l *wordList) (Command, error) {
+	w, ok := l.peek(0, flushWords...)
 	switch {
-	case len(args) == 0 || len(args) == 1 && strings.EqualFold(args[0], "all"):
+	case !ok:
 		return Command{Kind: KindChange, Change: entry.FlushOf(entry.Both)}, nil
-	case len(args) == 1:
-		switch tableWord(args[0]) {
+	case len(l.rest()) == 1 && w == "all":
+		return Command{Kind: KindChange, Change: entry.FlushOf(entry.Both)}, nil
+	case len(l.rest()) == 1:
+		switch tableWord(w) {
 		case TableRoutes:
 			return Command{Kind: KindChange, Change: entry.FlushOf(entry.Routes)}, nil
 		case TableMACs:
 			return Command{Kind: KindChange, Change: entry.FlushOf(entry.MACs)}, nil
 		}
 	}
-	return Command{}, fmt.Errorf("flush: unknown table %s; want flush [routes|macs]", entry.QuoteInput(strings.Join(args, " ")))
+	return Command{}, fmt.Errorf("flush: unknown table %s; want flush [routes|macs]", entry.QuoteInput(strings.Join(l.rest(), " ")))
 }
 
-func parseSync(args []string) (Command, error) {
+func parseSync(l *wordList) (Command, error) {
 	cmd := Command{Kind: KindSync}
-	if len(args) > 0 && strings.EqualFold(args[0], "local") {
-		cmd.Local, args = true, args[1:]
+	if w, ok := l.peek(0, "local"); ok && w == "local" {
+		cmd.Local = true
+		l.take()
 	}
-	if len(args) == 0 {
+	if len(l.rest()) == 0 {
 		return cmd, nil
 	}
-	d, err := parseTimeout(args)
+	d, err := parseTimeout(l.rest())
 	if err != nil {
 		return Command{}, fmt.Errorf("sync: %w; want sync [local] [TIMEOUT] as in sync 5s", err)
 	}
@@ -291,8 +465,9 @@ func parseTimeout(args []string) (time.Duration, error) {
 	return d, nil
 }
 
-func parseHelp(args []string) (Command, error) {
-	switch len(args) {
+func parseHelp(l *wordList) (Command, error) {
+	l.peek(valueTopic)
+	switch args := l.rest(); len(args) {
 	case 0:
 		return Command{Kind: KindHelp}, nil
 	case 1:
@@ -307,45 +482,53 @@ func parseHelp(args []string) (Command, error) {
 
 const expectUsage = "want expect route PREFIX [via GW] [dev DEV] | no route PREFIX | mac MAC [IP] | no mac MAC | count routes|macs|clients N | error COMMAND"
 
-func (p *parser) parseExpect(args []string) (Command, error) {
+func (p *parser) parseExpect(l *wordList) (Command, error) {
 	cmd := Command{Kind: KindExpect, Expect: &Expectation{}}
-	if len(args) == 0 {
+	what, ok := l.peek(0, "route", "no", "mac", "count", "error")
+	if !ok {
 		return Command{}, errors.New("expect: " + expectUsage)
 	}
-	what := strings.ToLower(args[0])
-	if what == "no" && len(args) > 1 {
-		what, args = "no "+strings.ToLower(args[1]), args[1:]
+	l.take()
+	if what == "no" {
+		w, ok := l.peek(0, "route", "mac")
+		if !ok {
+			return Command{}, errors.New("expect no: want expect no route PREFIX or expect no mac MAC")
+		}
+		what = "no " + w
+		l.take()
 	}
-	args = args[1:]
 	var err error
 	switch what {
 	case "route":
 		cmd.Expect.Check = CheckRoute
-		err = p.parseRouteWant(&cmd, args)
+		err = p.parseRouteWant(&cmd, l)
 	case "no route":
 		cmd.Expect.Check = CheckNoRoute
-		if len(args) != 1 {
+		l.need(valuePrefix)
+		if len(l.rest()) != 1 {
 			return Command{}, errors.New("expect no route: want expect no route PREFIX")
 		}
-		cmd.Route.Prefix, err = parseCheckedPrefix(args[0])
+		cmd.Route.Prefix, err = parseCheckedPrefix(l.take())
 	case "mac":
 		cmd.Expect.Check = CheckMAC
-		if len(args) < 1 || len(args) > 2 {
+		l.need(valueMAC)
+		if n := len(l.rest()); n < 1 || n > 2 {
 			return Command{}, errors.New("expect mac: want expect mac MAC [IP], as in expect mac 00:1a:2b:3c:4d:5e 10.1.1.7")
 		}
-		cmd.MAC, err = entry.ParseMAC(args[0])
-		if err == nil && len(args) == 2 {
-			cmd.IP, err = parseCheckedIP(args[1])
+		cmd.MAC, err = entry.ParseMAC(l.take())
+		if err == nil && len(l.rest()) == 1 {
+			cmd.IP, err = parseCheckedIP(l.take())
 		}
 	case "no mac":
 		cmd.Expect.Check = CheckNoMAC
-		if len(args) != 1 {
+		l.need(valueMAC)
+		if len(l.rest()) != 1 {
 			return Command{}, errors.New("expect no mac: want expect no mac MAC")
 		}
-		cmd.MAC, err = entry.ParseMAC(args[0])
+		cmd.MAC, err = entry.ParseMAC(l.take())
 	case "count":
 		cmd.Expect.Check = CheckCount
-		err = parseCountWant(&cmd, args)
+		err = parseCountWant(&cmd, l)
 	default:
 		return Command{}, fmt.Errorf("expect: unknown check %s; %s", entry.QuoteInput(what), expectUsage)
 	}
@@ -357,23 +540,39 @@ func (p *parser) parseExpect(args []string) (Command, error) {
 
 // parseRouteWant reads PREFIX [via GW] [dev DEV], the `ip route` form that
 // `show routes` prints, so a line of its output is a valid expectation.
-func (p *parser) parseRouteWant(cmd *Command, args []string) error {
+func (p *parser) parseRouteWant(cmd *Command, l *wordList) error {
 	const want = "want expect route PREFIX [via GW] [dev DEV], as in expect route 10.1.1.0/24 via 192.168.1.1 dev eth0"
-	if len(args) == 0 {
+	if !l.need(valuePrefix) {
 		return errors.New(want)
 	}
-	pfx, err := parseCheckedPrefix(args[0])
+	pfx, err := parseCheckedPrefix(l.take())
 	if err != nil {
 		return err
 	}
 	cmd.Route.Prefix = pfx
-	for rest := args[1:]; len(rest) > 0; rest = rest[2:] {
-		if len(rest) < 2 {
-			return fmt.Errorf("%s needs a value; %s", entry.QuoteInput(rest[0]), want)
+	for {
+		var keys []string
+		if !cmd.Route.Gateway.IsValid() {
+			keys = append(keys, "via")
 		}
-		switch strings.ToLower(rest[0]) {
+		if cmd.Route.Dev == "" {
+			keys = append(keys, "dev")
+		}
+		w, ok := l.peek(0, keys...)
+		if !ok {
+			return nil
+		}
+		key := l.take()
+		kind := valueKind(0)
+		if w == "dev" {
+			kind = valueDev
+		}
+		if !l.need(kind) {
+			return fmt.Errorf("%s needs a value; %s", entry.QuoteInput(key), want)
+		}
+		switch w {
 		case "via":
-			gw, err := parseCheckedIP(rest[1])
+			gw, err := parseCheckedIP(l.take())
 			if err != nil {
 				return fmt.Errorf("bad gateway %w", err)
 			}
@@ -382,25 +581,26 @@ func (p *parser) parseRouteWant(cmd *Command, args []string) error {
 			}
 			cmd.Route.Gateway = gw
 		case "dev":
-			dev, err := p.ifname([]byte(rest[1]))
+			dev, err := p.ifname([]byte(l.take()))
 			if err != nil {
 				return err
 			}
 			cmd.Route.Dev = dev
 		default:
-			return fmt.Errorf("unexpected %s; %s", entry.QuoteInput(rest[0]), want)
+			return fmt.Errorf("unexpected %s; %s", entry.QuoteInput(key), want)
 		}
 	}
-	return nil
 }
 
-func parseCountWant(cmd *Command, args []string) error {
+func parseCountWant(cmd *Command, l *wordList) error {
 	const want = "want expect count routes|macs|clients N"
+	l.peek(0, tableWords(TableRoutes, TableMACs, TableClients)...)
+	args := l.rest()
 	if len(args) != 2 {
 		return errors.New(want)
 	}
 	t := tableWord(args[0])
-	if t == TableNone || t == TableStats {
+	if t == TableNone || t == TableStats || t == TableInfo {
 		return fmt.Errorf("unknown table %s; %s", entry.QuoteInput(args[0]), want)
 	}
 	n, err := strconv.Atoi(args[1])
@@ -443,4 +643,25 @@ func parseCheckedIP(s string) (netip.Addr, error) {
 		return a, err
 	}
 	return a, entry.CheckIP(a)
+}
+
+// expected runs the parser over the complete words of a partial command
+// line and returns what it would take next: the keywords (with json where
+// the command takes it) and the kinds of values. Tab completion offers
+// exactly these.
+func (p *parser) expected(ws []string) ([]string, valueKind) {
+	if len(ws) >= 2 && strings.EqualFold(ws[0], "expect") && strings.EqualFold(ws[1], "error") {
+		if len(ws) == 2 {
+			next, kinds := p.expected(nil)
+			return next, kinds | valueCommand
+		}
+		return p.expected(ws[2:]) // what follows is a command of its own
+	}
+	l := &wordList{ws: ws}
+	p.parseCommand(l)
+	next := l.next
+	if l.json && !l.needed {
+		next = append(next, "json")
+	}
+	return next, l.kinds
 }
