@@ -315,12 +315,8 @@ func TestClientBatchKills(t *testing.T) {
 	if long {
 		kills, n = 200, 200_000
 	}
-	var batch strings.Builder
-	for i := range n {
-		fmt.Fprintf(&batch, "C,%s,10.%d.%d.%d\n", entry.MACFromUint64(0x020000000000|uint64(i)), i>>16&255, i>>8&255, i&255)
-	}
 	file := filepath.Join(t.TempDir(), "batch.rtm")
-	if err := os.WriteFile(file, []byte(batch.String()), 0o644); err != nil {
+	if err := os.WriteFile(file, []byte(macCreatesText(n)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	in := newInstance(t)
@@ -378,14 +374,7 @@ func TestClientBatchKills(t *testing.T) {
 		time.Sleep(time.Duration(rng.Int64N(int64(whole) + 1)))
 		srv.signal(syscall.SIGKILL)
 		<-srv.done
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			cmd.Process.Kill()
-			t.Fatalf("round %d: the client did not end within 30s of the kill: %s", r, stderr.String())
-		}
+		waitCmd(t, cmd, 30*time.Second, stderr.String)
 		f.Close()
 		srv = in.streamServer()
 		have := present()
@@ -439,17 +428,14 @@ func TestFramedClientKills(t *testing.T) {
 	if long {
 		kills, n = 20, 200_000
 	}
-	var script strings.Builder
-	for i := range n {
-		fmt.Fprintf(&script, "C,%s,10.%d.%d.%d\n", entry.MACFromUint64(0x020000000000|uint64(i)), i>>16&255, i>>8&255, i&255)
-	}
+	script := macCreatesText(n)
 	in := newInstance(t)
 	srv := in.streamServer("--capacity", strconv.Itoa(n+n/4))
 	rng := rand.New(rand.NewPCG(5, 9))
 	var took, outcomes []int
 	for r := range kills {
 		cmd := exec.Command(rtmBin, "client", "--framed", "--wait", "20s", "--socket", in.socket, "--client-name", "framed")
-		cmd.Stdin = strings.NewReader(script.String())
+		cmd.Stdin = strings.NewReader(script)
 		var stdout, stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		began := time.Now()
@@ -460,14 +446,9 @@ func TestFramedClientKills(t *testing.T) {
 		srv.signal(syscall.SIGKILL)
 		<-srv.done
 		srv = in.streamServer()
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			cmd.Process.Kill()
-			t.Fatalf("round %d: the framed client stalled: %d answers after 30s", r, len(framed.Answers(stdout.String())))
-		}
+		waitCmd(t, cmd, 30*time.Second, func() string {
+			return fmt.Sprintf("round %d: the framed client stalled: %d answers", r, len(framed.Answers(stdout.String())))
+		})
 		took = append(took, int(time.Since(began).Milliseconds()))
 		answers := framed.Answers(stdout.String())
 		if len(answers) != n {
@@ -482,7 +463,7 @@ func TestFramedClientKills(t *testing.T) {
 		}
 		ranged := 0
 		for i, a := range answers {
-			m := entry.MACFromUint64(0x020000000000 | uint64(i)).String()
+			m := macN(i).String()
 			switch {
 			case !a.Failed && !have[m]:
 				t.Fatalf("round %d: line %d was answered ok and is not in the tables", r, i+1)

@@ -363,6 +363,14 @@ func runCmd(t *testing.T, cmd *exec.Cmd, stdin string, timeout time.Duration) re
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	waitCmd(t, cmd, timeout, func() string { return out.String() + errb.String() })
+	return result{cmd.ProcessState.ExitCode(), out.String(), errb.String()}
+}
+
+// waitCmd waits for a started cmd to end, killing it (and failing the
+// test with what shows) if it takes longer than timeout.
+func waitCmd(t *testing.T, cmd *exec.Cmd, timeout time.Duration, shows func() string) {
+	t.Helper()
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()
 	select {
@@ -370,9 +378,8 @@ func runCmd(t *testing.T, cmd *exec.Cmd, stdin string, timeout time.Duration) re
 	case <-time.After(timeout):
 		cmd.Process.Kill()
 		<-done
-		t.Fatalf("%v hung after %v:\n%s%s", cmd.Args, timeout, out.String(), errb.String())
+		t.Fatalf("%v hung after %v:\n%s", cmd.Args, timeout, shows())
 	}
-	return result{cmd.ProcessState.ExitCode(), out.String(), errb.String()}
 }
 
 // nobodyInstance is an instance whose socket is in a directory uid 65534

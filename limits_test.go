@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"rtm/proto"
-	"rtm/store/entry"
 )
 
 // helloPacket is a client hello as the wire carries it: header 'R', the
@@ -143,11 +142,7 @@ func TestIdleClientsBounded(t *testing.T) {
 	const macs, idle = 200_000, 1000
 	in := newInstance(t)
 	srv := in.server("--capacity", strconv.Itoa(macs*5/4))
-	var fill strings.Builder
-	for i := range macs {
-		fmt.Fprintf(&fill, "C,%s,10.%d.%d.%d\n", entry.MACFromUint64(0x020000000000|uint64(i)), i>>16&255, i>>8&255, i&255)
-	}
-	if r := runRTM(t, fill.String(), "client", "--socket", in.socket); r.code != 0 {
+	if r := runRTM(t, macCreatesText(macs), "client", "--socket", in.socket); r.code != 0 {
 		t.Fatalf("fill: %s", r.stderr)
 	}
 	showInfo := func() time.Duration {

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"rtm/store/entry"
 )
 
 // model is what the tables must hold after the lines the test sent.
@@ -231,3 +233,19 @@ func statValue(out, name string) int {
 	}
 	return -1
 }
+
+// macN is the MAC of line i of macCreates.
+func macN(i int) entry.MAC { return entry.MACFromUint64(0x020000000000 | uint64(i)) }
+
+// macCreates is n lines creating n distinct MACs, each line i the MAC
+// macN(i): a batch whose lines are told apart by their MACs.
+func macCreates(n int) []string {
+	lines := make([]string, n)
+	for i := range lines {
+		lines[i] = fmt.Sprintf("C,%s,10.%d.%d.%d", macN(i), i>>16&255, i>>8&255, i&255)
+	}
+	return lines
+}
+
+// macCreatesText is macCreates as the text of a file or a pipe.
+func macCreatesText(n int) string { return strings.Join(macCreates(n), "\n") + "\n" }

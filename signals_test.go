@@ -12,8 +12,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"rtm/store/entry"
 )
 
 func TestCleanQuitOnSignal(t *testing.T) {
@@ -91,10 +89,7 @@ func TestSIGTERMEndsEveryProcess(t *testing.T) {
 		p.exited(3 * time.Second)
 		times = append(times, fmt.Sprintf("%s %v", name, time.Since(t0).Round(time.Millisecond)))
 	}
-	var lines []string
-	for i := range 300_000 {
-		lines = append(lines, fmt.Sprintf("C,%s,10.%d.%d.%d", entry.MACFromUint64(0x020000000000|uint64(i)), i>>16&255, i>>8&255, i&255))
-	}
+	lines := macCreates(300_000)
 
 	in := newInstance(t)
 	srv := in.streamServer("--capacity", "400000")

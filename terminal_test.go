@@ -4,17 +4,14 @@ package main
 // pseudo-terminal, a server and a client each at their prompt.
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"rtm/repl/rtmtest"
-	"rtm/store/entry"
 )
 
 // startTerm starts rtm on a terminal of its own, with its own history.
@@ -85,11 +82,7 @@ func TestTerminalSession(t *testing.T) {
 // for a server that is down.
 func TestCtrlDWhileACommandRuns(t *testing.T) {
 	big := filepath.Join(t.TempDir(), "big.rtm")
-	var b strings.Builder
-	for i := range 400_000 {
-		fmt.Fprintf(&b, "C,%s,10.%d.%d.%d\n", entry.MACFromUint64(0x020000000000|uint64(i)), i>>16&255, i>>8&255, i&255)
-	}
-	if err := os.WriteFile(big, []byte(b.String()), 0o644); err != nil {
+	if err := os.WriteFile(big, []byte(macCreatesText(400_000)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	t.Run("source", func(t *testing.T) {

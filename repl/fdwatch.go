@@ -1,5 +1,8 @@
 package repl
 
+// Watching the ends of a session without reading them: an end of file
+// typed at the terminal while a command runs, a reader of stdout gone.
+
 import (
 	"golang.org/x/sys/unix"
 )
