@@ -14,14 +14,14 @@
 //
 // # Import
 //
-//   - Nothing lost. The importer subscribes to link, route, neighbour and
-//     IPv4 address events before it dumps, then follows the events. An
-//     overflow of the event socket (ENOBUFS) means events were lost: it
-//     discards what is queued, dumps again and gives the sink only the
-//     difference between what it last told the sink and the kernel now
-//     ("resyncs", "overflows"). So do the changes the kernel makes without
-//     a notification per route: a device going down or away, an IPv4
-//     address removed. A large receive buffer (SO_RCVBUFFORCE, else
+//   - Nothing lost. The importer subscribes to link, route, nexthop,
+//     neighbour and IPv4 address events before it dumps, then follows
+//     the events. An overflow of the event socket (ENOBUFS) means events
+//     were lost: it discards what is queued, dumps again and gives the
+//     sink only the difference between what it last told the sink and
+//     the kernel now ("resyncs", "overflows"). So do the changes the
+//     kernel makes without a notification per route: a device going down
+//     or away, an IPv4 address removed. A large receive buffer (SO_RCVBUFFORCE, else
 //     SO_RCVBUF) makes overflows rare; correctness does not depend on it.
 //   - Routes. Only the chosen table (main by default), IPv4 and IPv6. For
 //     each prefix the kernel may hold several routes (metrics, appended
@@ -38,6 +38,22 @@
 //     inside fe80::/10 are skipped: the kernel keys them by device (one
 //     fe80::/64 per link), rtm by prefix alone; ff00::/8 likewise.
 //     Link-local gateways (via fe80::1 dev eth0) are imported.
+//   - Nexthop objects. A route may name a kernel nexthop object
+//     (RTA_NH_ID: `ip route add ... nhid 6`), as FRR and every current
+//     routing daemon install them. The importer follows the objects
+//     too: it subscribes to RTNLGRP_NEXTHOP with the rest, and each read
+//     of the kernel dumps the objects (RTM_GETNEXTHOP) before the routes
+//     that use them. A route through one next hop, or through a group of
+//     one, imports as that hop's gateway (or none) and device; a group of
+//     several is multipath ("skipped_nexthop_group"). A route is judged
+//     by its object as the object is now, whatever next hops the route
+//     message carried: replacing an object changes every route that uses
+//     it, whether the kernel announces those routes again or not
+//     (net.ipv4.nexthop_compat_mode); deleting an object deletes its
+//     routes, as the kernel does without a notification per IPv4 route,
+//     and a group left without members goes with them. A route whose
+//     object the importer has not seen waits for it
+//     ("skipped_unknown_nexthop").
 //   - Neighbours. REACHABLE, STALE, DELAY, PROBE, PERMANENT and NOARP
 //     entries with a 6-byte unicast link-layer address are MAC entries;
 //     INCOMPLETE, FAILED, NONE, or no address are absent, and a change

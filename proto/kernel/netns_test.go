@@ -102,7 +102,10 @@ type ipRoute struct {
 	Dev      string `json:"dev"`
 	Protocol string `json:"protocol"`
 	Metric   int    `json:"metric"`
-	Nexthops []any  `json:"nexthops"`
+	Nexthops []struct {
+		Gateway string `json:"gateway"`
+		Dev     string `json:"dev"`
+	} `json:"nexthops"`
 }
 
 // ipRoutes lists routes with `ip -j [-6] route show ARGS`, both families.
@@ -210,6 +213,12 @@ func (s *mapSink) Apply(c entry.Change) error {
 		s.macs[c.MAC] = c.IP
 	}
 	return nil
+}
+
+func (s *mapSink) callCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls
 }
 
 func (s *mapSink) snapshot() (map[netip.Prefix]entry.Route, map[entry.MAC]netip.Addr) {
