@@ -3,8 +3,10 @@
 // --from-kernel) and an Installer programs rtm's tables into them (client
 // --to-kernel). Both work on the network namespace of the thread that
 // creates them and speak rtnetlink on sockets of their own; requests are
-// built with github.com/vishvananda/netlink's request builder. The
-// package depends on rtm/store only, for its value types.
+// built with github.com/vishvananda/netlink's request builder. An
+// FPMImporter takes routes in the kernel's own format from FRR's zebra
+// instead (server --from-fpm). The package depends on rtm/store only, for
+// its value types.
 //
 // # Model
 //
@@ -73,6 +75,39 @@
 //     key the kernel also has lasts until the kernel next changes that
 //     key: last writer wins. A resync corrects keys the importer set and
 //     never deletes keys it did not set.
+//
+// # FPM
+//
+// An FPMImporter is zebra's Forwarding Plane Manager: zebra's
+// dplane_fpm_nl module (zebra -M dplane_fpm_nl, `fpm address 127.0.0.1
+// port 2620`) dials it over TCP and sends every change of the routes it
+// selects as rtnetlink messages in frames (fpmframe.go). The importer
+// keeps the same route view as an Importer (view.go) and so maps routes
+// and nexthop objects by the same rules and counts the same skips; zebra
+// selects one route per prefix, so a route message replaces the prefix's
+// route and a delete removes it.
+//
+//   - One zebra at a time: a second connection is refused, counted
+//     ("connections_refused") and logged. The listener is on loopback
+//     (127.0.0.1:2620) unless another address is given; one that is not
+//     loopback is logged as open to whoever reaches it.
+//   - Devices. zebra numbers devices; rtm names them by the devices of
+//     its own network namespace, listed at start and followed, as zebra
+//     runs in the same namespace.
+//   - Frames rtm cannot read (another version or type, a length that
+//     does not fit, a malformed message) close that connection and are
+//     counted ("malformed_frames"); each frame is decoded whole before
+//     any of it is applied, so a bad one changes nothing. zebra
+//     reconnects in 3 s and sends its table again.
+//   - Replays. zebra sends its whole table on each connection and marks
+//     neither end of it. The replay is taken to be over once 3 s pass
+//     without a frame that names a route or nexthop object not yet named
+//     on the connection (replay.go says why that is safe); then what rtm
+//     held from before and zebra did not name is removed
+//     ("stale_routes_removed"), and rtm equals zebra's table. Until then,
+//     and while no zebra is connected, the routes stay.
+//   - A frame applies whole: zebra's delete and create of a route whose
+//     next hops changed reach the sink as one update.
 //
 // # Install
 //

@@ -110,7 +110,8 @@ func NewImporter(sink Sink, opt ImporterOptions) (*Importer, error) {
 	if im.logf == nil {
 		im.logf = func(string, ...any) {}
 	}
-	im.view = newRouteView(sink, table, func(format string, args ...any) { im.logf("kernel import: "+format, args...) })
+	im.view = newRouteView(sink, table, func() ([]klink, error) { return dumpLinks(im.dumps) },
+		func(format string, args ...any) { im.logf("kernel import: "+format, args...) })
 	var err error
 	im.events, err = openConn(unix.RTNLGRP_LINK, unix.RTNLGRP_IPV4_ROUTE, unix.RTNLGRP_IPV6_ROUTE,
 		unix.RTNLGRP_NEXTHOP, unix.RTNLGRP_NEIGH, unix.RTNLGRP_IPV4_IFADDR)
@@ -130,7 +131,6 @@ func NewImporter(sink Sink, opt ImporterOptions) (*Importer, error) {
 		im.events.close()
 		return nil, fmt.Errorf("kernel import: %w", err)
 	}
-	im.view.dumps = im.dumps
 	return im, nil
 }
 

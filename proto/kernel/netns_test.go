@@ -235,6 +235,17 @@ func startImporter(t testing.TB, sink Sink, opt ImporterOptions) *Importer {
 	if err != nil {
 		t.Fatal(err)
 	}
+	runImporter(t, im)
+	return im
+}
+
+// runImporter runs im (an Importer or an FPMImporter) until the test ends
+// and waits until it is ready.
+func runImporter(t testing.TB, im interface {
+	Run(context.Context) error
+	Ready() <-chan struct{}
+}) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- im.Run(ctx) }()
@@ -251,7 +262,6 @@ func startImporter(t testing.TB, sink Sink, opt ImporterOptions) *Importer {
 	case <-time.After(20 * time.Second):
 		t.Fatal("importer not ready after 20s")
 	}
-	return im
 }
 
 // diffRoutes describes how got differs from want, or "" if equal.

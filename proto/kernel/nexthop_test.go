@@ -81,16 +81,9 @@ func TestImportNexthops(t *testing.T) {
 				route("203.0.113.64/26", "192.0.2.254", "veth0"),
 				route("2001:db8:1::/48", "2001:db8::fe", "veth0"))
 			sinkHas(t, sink, routes, map[entry.MAC]netip.Addr{})
-			st := im.Stats()
-			if n := stat(st, "skipped_nexthop_group"); n != 1 {
-				t.Errorf("skipped_nexthop_group = %d, want 1 (198.51.100.0/25)", n)
-			}
-			if n := stat(st, "skipped_blackhole"); n != 1 {
-				t.Errorf("skipped_blackhole = %d, want 1 (203.0.113.128/26)", n)
-			}
-			if n := stat(st, "nexthops"); n != 7 {
-				t.Errorf("nexthops = %d, want 7", n)
-			}
+			// 198.51.100.0/25 goes through a group, 203.0.113.128/26 a
+			// blackhole.
+			checkStats(t, im.Stats(), map[string]uint64{"skipped_nexthop_group": 1, "skipped_blackhole": 1, "nexthops": 7})
 
 			// A replaced object moves its routes, including those of the
 			// group of one that holds it.

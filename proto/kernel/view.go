@@ -26,8 +26,8 @@ type routeView struct {
 	stats *counters            // viewNames, then the skip kinds
 
 	links   *linkTable
-	missing map[int32]bool // indexes re-listed in vain since the last link event
-	dumps   *conn          // to re-list the devices on a miss
+	missing map[int32]bool          // indexes re-listed in vain since the last link event
+	relist  func() ([]klink, error) // lists the devices again, on a miss
 
 	cands    map[netip.Prefix][]routeCand
 	nexthops map[uint32]knexthop
@@ -52,10 +52,11 @@ var viewNames = []string{"routes_imported", "nexthops", "route_updates", "sink_e
 // skipIndex places the skip counters after the fixed ones.
 func skipIndex(k skipKind) int { return vFixed + int(k) - 1 }
 
-func newRouteView(sink Sink, table uint32, logf func(string, ...any)) *routeView {
+func newRouteView(sink Sink, table uint32, relist func() ([]klink, error), logf func(string, ...any)) *routeView {
 	return &routeView{
 		sink:     sink,
 		table:    table,
+		relist:   relist,
 		logf:     logf,
 		stats:    newCounters(viewNames, skipNames[1:]),
 		links:    newLinkTable(),
@@ -72,12 +73,7 @@ func newRouteView(sink Sink, table uint32, logf func(string, ...any)) *routeView
 // read of them; what the sink was told stays, so that the next flush
 // gives it only the differences.
 func (v *routeView) reset() {
-	for p := range v.cands {
-		v.dirty[p] = struct{}{}
-	}
-	for p := range v.routes {
-		v.dirty[p] = struct{}{}
-	}
+	v.touchAll()
 	v.cands = make(map[netip.Prefix][]routeCand, len(v.cands))
 	v.nexthops = make(map[uint32]knexthop, len(v.nexthops))
 	v.users = make(map[uint32]map[netip.Prefix]struct{}, len(v.users))
@@ -95,6 +91,11 @@ func (v *routeView) keyedRoute(r *kroute) bool {
 		return false
 	}
 	return true
+}
+
+// inTable is keyedRoute without counting, for deletes.
+func (v *routeView) inTable(r *kroute) bool {
+	return (r.family == unix.AF_INET || r.family == unix.AF_INET6) && keyed(r, v.table) == importable
 }
 
 // count counts a route of the source that rtm cannot hold, by kind; one
@@ -154,12 +155,34 @@ func (v *routeView) addRoute(r *kroute, nlflags uint16) {
 // deleteRoute applies an RTM_DELROUTE notification; diverged says the
 // view may no longer match the kernel (see delCand).
 func (v *routeView) deleteRoute(r *kroute) (diverged bool) {
-	if r.family != unix.AF_INET && r.family != unix.AF_INET6 || keyed(r, v.table) != importable {
+	if !v.inTable(r) {
 		return false
 	}
 	cs, diverged := delCand(v.cands[r.dst], candOf(r), r.family)
 	v.setCands(r.dst, cs)
 	return diverged
+}
+
+// selectRoute applies a route zebra selected (FPM): zebra sends one route
+// per prefix and table, so it replaces whatever the view held for the
+// prefix. It reports whether the route is of the followed table.
+func (v *routeView) selectRoute(r *kroute) bool {
+	if !v.keyedRoute(r) {
+		return false
+	}
+	c := candOf(r)
+	v.count(c, r.family)
+	v.setCands(r.dst, []routeCand{c})
+	return true
+}
+
+// withdrawRoute applies zebra's delete of its route for r.dst.
+func (v *routeView) withdrawRoute(r *kroute) bool {
+	if !v.inTable(r) {
+		return false
+	}
+	v.setCands(r.dst, nil)
+	return true
 }
 
 // setNexthop applies a nexthop object of a dump or an RTM_NEWNEXTHOP
@@ -281,6 +304,16 @@ func (v *routeView) resolve(id uint32, family uint8) (gw netip.Addr, oif int32, 
 	return nh.gw, nh.oif, importable
 }
 
+// touchAll marks every prefix.
+func (v *routeView) touchAll() {
+	for p := range v.cands {
+		v.dirty[p] = struct{}{}
+	}
+	for p := range v.routes {
+		v.dirty[p] = struct{}{}
+	}
+}
+
 // touchDevice marks the prefixes whose best route goes through device i.
 func (v *routeView) touchDevice(i int32) {
 	for p, cs := range v.cands {
@@ -335,7 +368,7 @@ func (v *routeView) deviceName(i int32) (string, bool) {
 		v.missing = map[int32]bool{}
 	}
 	v.missing[i] = true
-	links, err := dumpLinks(v.dumps)
+	links, err := v.relist()
 	if err != nil {
 		v.stats.inc(vNetlinkErrors)
 		return "", false
