@@ -87,10 +87,15 @@
 // selects one route per prefix, so a route message replaces the prefix's
 // route and a delete removes it.
 //
-//   - One zebra at a time: a second connection is refused, counted
-//     ("connections_refused") and logged. The listener is on loopback
-//     (127.0.0.1:2620) unless another address is given; one that is not
-//     loopback is logged as open to whoever reaches it.
+//   - Who may connect. The listener is on loopback (127.0.0.1:2620)
+//     unless another address is given; one that is not loopback is
+//     logged as open to whoever reaches it. TCP has no SO_PEERCRED, so
+//     the importer asks the kernel who owns the other end of each
+//     connection (sock_diag, peer.go): a socket of this host must belong
+//     to root, the importer's uid, ZebraUser (frr) or an AllowUIDs uid;
+//     a connection from another host comes only to an address asked for.
+//     One zebra at a time: a second connection is refused. Refusals are
+//     counted ("connections_refused") and logged with the reason.
 //   - Devices. zebra numbers devices; rtm names them by the devices of
 //     its own network namespace, listed at start and followed, as zebra
 //     runs in the same namespace.

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/user"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +24,10 @@ const DefaultFPMPort = 2620
 
 // DefaultFPMAddr is where an FPMImporter listens unless told otherwise.
 var DefaultFPMAddr = netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), DefaultFPMPort)
+
+// ZebraUser is the user FRR's packages run zebra as: its connections
+// are accepted as the server's own.
+const ZebraUser = "frr"
 
 // DefaultReplayQuiet is how long zebra's replay of its table must go
 // without naming anything new before rtm takes it to be over (replay.go):
@@ -71,6 +76,9 @@ type FPMOptions struct {
 	Table uint32
 	// ReplayQuiet is DefaultReplayQuiet if 0.
 	ReplayQuiet time.Duration
+	// AllowUIDs may connect from this host besides root, this process's
+	// uid and ZebraUser's (see FPMImporter).
+	AllowUIDs []uint32
 	// Logf, if set, receives one line per connection, replay and
 	// refusal.
 	Logf func(format string, args ...any)
@@ -96,8 +104,10 @@ var fpmNames = []string{
 // Sink by the same rules as an Importer. See the package documentation.
 type FPMImporter struct {
 	ln    *net.TCPListener
-	links *conn // link events of rtm's network namespace
-	dumps *conn // requests: the devices
+	links *conn     // link events of rtm's network namespace
+	dumps *conn     // requests: the devices
+	diag  *diagConn // who owns a connection's other end
+	allow map[uint32]bool
 	quiet time.Duration
 	logf  func(string, ...any)
 	stats *counters
@@ -148,10 +158,25 @@ func NewFPMImporter(sink Sink, opt FPMOptions) (*FPMImporter, error) {
 		f.links.close()
 		return nil, fmt.Errorf("fpm: %w", err)
 	}
-	if f.ln, err = net.ListenTCP("tcp", net.TCPAddrFromAddrPort(addr)); err != nil {
+	if f.diag, err = openDiag(); err == nil {
+		f.ln, err = net.ListenTCP("tcp", net.TCPAddrFromAddrPort(addr))
+	}
+	if err != nil {
 		f.links.close()
 		f.dumps.close()
+		if f.diag != nil {
+			f.diag.close()
+		}
 		return nil, fmt.Errorf("fpm: %w", err)
+	}
+	f.allow = map[uint32]bool{0: true, uint32(os.Geteuid()): true}
+	for _, u := range opt.AllowUIDs {
+		f.allow[u] = true
+	}
+	if u, err := user.Lookup(ZebraUser); err == nil {
+		if uid, err := strconv.ParseUint(u.Uid, 10, 32); err == nil {
+			f.allow[uint32(uid)] = true
+		}
 	}
 	if !addr.Addr().IsLoopback() {
 		f.logf("fpm: listening on %s, not a loopback address: whoever reaches it can change rtm's routes", f.Addr())
@@ -179,6 +204,7 @@ func (f *FPMImporter) Close() error {
 		f.ln.Close()
 		f.links.close()
 		f.dumps.close()
+		f.diag.close()
 		f.mu.Lock()
 		if f.zebra != nil {
 			f.zebra.Close()
@@ -226,8 +252,15 @@ func (f *FPMImporter) Run(ctx context.Context) error {
 }
 
 // accept takes zebra's connection, or refuses it if a zebra is
-// connected.
+// connected or its other end is a socket of this host that a uid owns
+// that may not change the tables.
 func (f *FPMImporter) accept(c *net.TCPConn) {
+	if why := f.refusal(c); why != "" {
+		c.Close()
+		f.stats.inc(fpmRefused)
+		f.logf("fpm: refused a connection from %s: %s", c.RemoteAddr(), why)
+		return
+	}
 	f.mu.Lock()
 	if f.zebra != nil || f.closed.Load() {
 		other := f.zebra
@@ -248,6 +281,24 @@ func (f *FPMImporter) accept(c *net.TCPConn) {
 	f.logf("fpm: zebra connected from %s", c.RemoteAddr())
 	f.wg.Add(1)
 	go f.serve(c)
+}
+
+// refusal says why the other end of c may not change the tables, or "".
+// A socket of this host must be owned by an allowed uid; a connection
+// from another host comes only to a listener asked for explicitly.
+func (f *FPMImporter) refusal(c *net.TCPConn) string {
+	local := c.LocalAddr().(*net.TCPAddr).AddrPort()
+	remote := c.RemoteAddr().(*net.TCPAddr).AddrPort()
+	uid, err := f.diag.tcpOwner(remote, local)
+	switch {
+	case errors.Is(err, errNoSocket) && !local.Addr().Unmap().IsLoopback():
+		return ""
+	case err != nil:
+		return err.Error()
+	case !f.allow[uid]:
+		return fmt.Sprintf("its socket is uid %d's, which may not change the tables (zebra runs as %s; rtm server --allow-write-uid %d allows this uid)", uid, ZebraUser, uid)
+	}
+	return ""
 }
 
 // errFrame wraps a frame rtm cannot read.
