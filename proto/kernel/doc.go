@@ -96,9 +96,11 @@
 //     a connection from another host comes only to an address asked for.
 //     One zebra at a time: a second connection is refused. Refusals are
 //     counted ("connections_refused") and logged with the reason.
-//   - Devices. zebra numbers devices; rtm names them by the devices of
-//     its own network namespace, listed at start and followed, as zebra
-//     runs in the same namespace.
+//   - Devices. zebra numbers devices (ifindex); rtm names them by the
+//     devices of its own network namespace, listed at start and
+//     followed. zebra and rtm must share the namespace, as they do on
+//     one host; the messages are in the host's byte order, as zebra
+//     writes them.
 //   - Frames rtm cannot read (another version or type, a length that
 //     does not fit, a malformed message) close that connection and are
 //     counted ("malformed_frames"); each frame is decoded whole before
