@@ -7,9 +7,10 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"rtm/store/entry"
 	"testing"
 	"time"
+
+	"rtm/store/entry"
 
 	"golang.org/x/sys/unix"
 )

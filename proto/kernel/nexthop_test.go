@@ -4,9 +4,10 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"rtm/store/entry"
 	"testing"
 	"time"
+
+	"rtm/store/entry"
 )
 
 // Routes that use kernel nexthop objects (ip nexthop), as FRR installs

@@ -3,6 +3,7 @@ package kernel
 import (
 	"errors"
 	"net/netip"
+
 	"rtm/store/entry"
 
 	"golang.org/x/sys/unix"
