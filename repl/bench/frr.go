@@ -282,7 +282,23 @@ func (b *bench) k3Run(source string, prefixes file, n int) (toClients, frr time.
 	if err := run("ip", "-n", h1.ns.name, "route", "add", "blackhole", "2001:db8:1::/48"); err != nil {
 		return 0, 0, err
 	}
-	if err := b.awaitCount(srv, "show routes within 2001:db8:1::/48 count", 1); err != nil {
+	if err := b.awaitCount(srv, b.answer(srv, "show routes within 2001:db8:1::/48 count"), 1); err != nil {
+		return 0, 0, fmt.Errorf("the first prefix at rtm: %w", err)
+	}
+	// Then the server is asked for its route count: a counter, where
+	// counting routes would walk them all, every millisecond, on the
+	// server's path.
+	routes := func() (int, error) {
+		out, err := srv.Do(b.ctx, "show stats", time.Minute)
+		for _, l := range out {
+			if f := strings.Fields(l); len(f) == 2 && f[0] == "routes" {
+				return strconv.Atoi(f[1])
+			}
+		}
+		return 0, errors.Join(err, errors.New("no routes in the server's show stats"))
+	}
+	before, err := routes()
+	if err != nil {
 		return 0, 0, err
 	}
 	installed, err := watchKernel(h2.ns.name, n)
@@ -295,10 +311,13 @@ func (b *bench) k3Run(source string, prefixes file, n int) (toClients, frr time.
 	if err := run("ip", "-n", h1.ns.name, "-batch", prefixes.path); err != nil {
 		return 0, 0, err
 	}
-	if err := b.awaitCount(srv, "show routes within "+k3Block.String()+" count", n); err != nil {
-		return 0, 0, err
+	if err := b.awaitCount(srv, routes, before+n); err != nil {
+		return 0, 0, fmt.Errorf("routes at the server: %w", err)
 	}
 	toClients = time.Since(t0)
+	if got, err := b.answer(srv, "show routes within "+k3Block.String()+" count")(); err != nil || got != n {
+		return 0, 0, errors.Join(err, fmt.Errorf("the server holds %d of the %d prefixes", got, n))
+	}
 	select {
 	case t := <-installed.done:
 		frr = t.Sub(t0)

@@ -271,8 +271,8 @@ func (b *bench) k2Run(run int, ipLines file, n int) (toClients, batch time.Durat
 	if batch, err = ipBatch(ns, ipLines); err != nil {
 		return 0, 0, err
 	}
-	if err := b.awaitCount(srv, "show routes count", want); err != nil {
-		return 0, 0, fmt.Errorf("K2: %w", err)
+	if err := b.awaitCount(srv, b.answer(srv, "show routes count"), want); err != nil {
+		return 0, 0, fmt.Errorf("K2: routes at the server: %w", err)
 	}
 	toClients = time.Since(t0)
 	if got, err := ns.routes(""); err != nil || got != want {
@@ -307,23 +307,38 @@ func (b *bench) connectClients(socket string) ([]*child, error) {
 	return clients, nil
 }
 
-// awaitCount asks srv the count query q until it answers want, then
-// waits until every client has applied everything (sync).
-func (b *bench) awaitCount(srv *child, q string, want int) error {
+// awaitCount polls count until it is want, then waits until every
+// client has applied everything (sync).
+func (b *bench) awaitCount(srv *child, count func() (int, error), want int) error {
 	deadline := time.Now().Add(5 * time.Minute)
 	for {
-		out, err := srv.Do(b.ctx, q, time.Minute)
+		n, err := count()
 		if err != nil {
 			return err
 		}
-		if len(out) == 1 && out[0] == strconv.Itoa(want) {
+		if n == want {
 			break
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%q answers %v 5 minutes on, want %d", q, out, want)
+			return fmt.Errorf("%d of %d 5 minutes on", n, want)
 		}
 		time.Sleep(time.Millisecond)
 	}
 	_, err := srv.Do(b.ctx, "sync 60s", 2*time.Minute)
 	return err
+}
+
+// answer is the number a framed server answers to q ("show routes
+// count").
+func (b *bench) answer(srv *child, q string) func() (int, error) {
+	return func() (int, error) {
+		out, err := srv.Do(b.ctx, q, time.Minute)
+		if err != nil {
+			return 0, err
+		}
+		if len(out) != 1 {
+			return 0, fmt.Errorf("%q: answered %q", q, out)
+		}
+		return strconv.Atoi(out[0])
+	}
 }
