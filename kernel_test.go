@@ -26,6 +26,19 @@ type netns struct {
 
 func newNetns(t *testing.T, addr, addr6 string) *netns {
 	t.Helper()
+	n := emptyNetns(t)
+	n.ip("link", "add", "veth0", "type", "veth", "peer", "name", "veth1")
+	n.ip("link", "set", "veth0", "up")
+	n.ip("link", "set", "veth1", "up")
+	n.ip("addr", "add", addr, "dev", "veth0")
+	n.ip("addr", "add", addr6, "dev", "veth0", "nodad")
+	return n
+}
+
+// emptyNetns makes a network namespace with nothing in it, removed when
+// the test ends.
+func emptyNetns(t *testing.T) *netns {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root (CAP_NET_ADMIN) to make network namespaces")
 	}
@@ -37,11 +50,6 @@ func newNetns(t *testing.T, addr, addr6 string) *netns {
 		t.Skipf("cannot make a network namespace here: %v: %s", err, out)
 	}
 	t.Cleanup(func() { exec.Command("ip", "netns", "del", n.name).Run() })
-	n.ip("link", "add", "veth0", "type", "veth", "peer", "name", "veth1")
-	n.ip("link", "set", "veth0", "up")
-	n.ip("link", "set", "veth1", "up")
-	n.ip("addr", "add", addr, "dev", "veth0")
-	n.ip("addr", "add", addr6, "dev", "veth0", "nodad")
 	return n
 }
 
@@ -184,7 +192,11 @@ func TestKernelFlags(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"server", "--kernel-table", "7"}, "--kernel-table tunes --from-kernel: give --from-kernel too"},
+		{[]string{"server", "--kernel-table", "7"}, "--kernel-table tunes --from-kernel or --from-fpm: give --from-kernel or --from-fpm too"},
+		{[]string{"server", "--from-fpm", "--kernel-prefer", "6"}, "--kernel-prefer tunes --from-kernel: give --from-kernel too"},
+		{[]string{"server", "--from-fpm", "--from-kernel"}, "--from-kernel and --from-fpm: give one"},
+		{[]string{"server", "--from-fpm", "zebra:2620"}, `invalid value "zebra:2620" for flag -from-fpm: want an IP address and port`},
+		{[]string{"server", "--from-fpm=127.0.0.1:0"}, `want an IP address and port`},
 		{[]string{"server", "--from-kernel", "--kernel-table", "x"}, `want main or a table number from 1, got "x"`},
 		{[]string{"server", "--from-kernel", "--kernel-prefer", "5"}, `invalid value "5" for flag -kernel-prefer: want 4 or 6, got "5"`},
 		{[]string{"client", "--kernel-proto", "90"}, "--kernel-proto tunes --to-kernel: give --to-kernel too"},

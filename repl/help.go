@@ -198,8 +198,8 @@ and sends every change to the connected clients. Commands come from the
 --script files, then from the prompt (at a terminal) or from stdin (a pipe),
 and from clients of its uid (or root, or --allow-write-uid), which it runs
 as its own lines; with --from-kernel, from the kernel of its network
-namespace too. Type "help" at the prompt, or see README.md, for the
-command language.
+namespace too, and with --from-fpm, from FRR's zebra. Type "help" at the
+prompt, or see README.md, for the command language.
 
 At the end of piped stdin the server keeps serving until "quit", SIGINT or
 SIGTERM (so "rtm server </dev/null &" runs in the background); --exit-at-eof

@@ -3,8 +3,10 @@
 // --from-kernel) and an Installer programs rtm's tables into them (client
 // --to-kernel). Both work on the network namespace of the thread that
 // creates them and speak rtnetlink on sockets of their own; requests are
-// built with github.com/vishvananda/netlink's request builder. The
-// package depends on rtm/store only, for its value types.
+// built with github.com/vishvananda/netlink's request builder. An
+// FPMImporter takes routes in the kernel's own format from FRR's zebra
+// instead (server --from-fpm). The package depends on rtm/store only, for
+// its value types.
 //
 // # Model
 //
@@ -14,14 +16,14 @@
 //
 // # Import
 //
-//   - Nothing lost. The importer subscribes to link, route, neighbour and
-//     IPv4 address events before it dumps, then follows the events. An
-//     overflow of the event socket (ENOBUFS) means events were lost: it
-//     discards what is queued, dumps again and gives the sink only the
-//     difference between what it last told the sink and the kernel now
-//     ("resyncs", "overflows"). So do the changes the kernel makes without
-//     a notification per route: a device going down or away, an IPv4
-//     address removed. A large receive buffer (SO_RCVBUFFORCE, else
+//   - Nothing lost. The importer subscribes to link, route, nexthop,
+//     neighbour and IPv4 address events before it dumps, then follows
+//     the events. An overflow of the event socket (ENOBUFS) means events
+//     were lost: it discards what is queued, dumps again and gives the
+//     sink only the difference between what it last told the sink and
+//     the kernel now ("resyncs", "overflows"). So do the changes the
+//     kernel makes without a notification per route: a device going down
+//     or away, an IPv4 address removed. A large receive buffer (SO_RCVBUFFORCE, else
 //     SO_RCVBUF) makes overflows rare; correctness does not depend on it.
 //   - Routes. Only the chosen table (main by default), IPv4 and IPv6. For
 //     each prefix the kernel may hold several routes (metrics, appended
@@ -38,6 +40,22 @@
 //     inside fe80::/10 are skipped: the kernel keys them by device (one
 //     fe80::/64 per link), rtm by prefix alone; ff00::/8 likewise.
 //     Link-local gateways (via fe80::1 dev eth0) are imported.
+//   - Nexthop objects. A route may name a kernel nexthop object
+//     (RTA_NH_ID: `ip route add ... nhid 6`), as FRR and every current
+//     routing daemon install them. The importer follows the objects
+//     too: it subscribes to RTNLGRP_NEXTHOP with the rest, and each read
+//     of the kernel dumps the objects (RTM_GETNEXTHOP) before the routes
+//     that use them. A route through one next hop, or through a group of
+//     one, imports as that hop's gateway (or none) and device; a group of
+//     several is multipath ("skipped_nexthop_group"). A route is judged
+//     by its object as the object is now, whatever next hops the route
+//     message carried: replacing an object changes every route that uses
+//     it, whether the kernel announces those routes again or not
+//     (net.ipv4.nexthop_compat_mode); deleting an object deletes its
+//     routes, as the kernel does without a notification per IPv4 route,
+//     and a group left without members goes with them. A route whose
+//     object the importer has not seen waits for it
+//     ("skipped_unknown_nexthop").
 //   - Neighbours. REACHABLE, STALE, DELAY, PROBE, PERMANENT and NOARP
 //     entries with a 6-byte unicast link-layer address are MAC entries;
 //     INCOMPLETE, FAILED, NONE, or no address are absent, and a change
@@ -57,6 +75,46 @@
 //     key the kernel also has lasts until the kernel next changes that
 //     key: last writer wins. A resync corrects keys the importer set and
 //     never deletes keys it did not set.
+//
+// # FPM
+//
+// An FPMImporter is zebra's Forwarding Plane Manager: zebra's
+// dplane_fpm_nl module (zebra -M dplane_fpm_nl, `fpm address 127.0.0.1
+// port 2620`) dials it over TCP and sends every change of the routes it
+// selects as rtnetlink messages in frames (fpmframe.go). The importer
+// keeps the same route view as an Importer (view.go) and so maps routes
+// and nexthop objects by the same rules and counts the same skips; zebra
+// selects one route per prefix, so a route message replaces the prefix's
+// route and a delete removes it.
+//
+//   - Who may connect. The listener is on loopback (127.0.0.1:2620)
+//     unless another address is given; one that is not loopback is
+//     logged as open to whoever reaches it. TCP has no SO_PEERCRED, so
+//     the importer asks the kernel who owns the other end of each
+//     connection (sock_diag, peer.go): a socket of this host must belong
+//     to root, the importer's uid, ZebraUser (frr) or an AllowUIDs uid;
+//     a connection from another host comes only to an address asked for.
+//     One zebra at a time: a second connection is refused. Refusals are
+//     counted ("connections_refused") and logged with the reason.
+//   - Devices. zebra numbers devices (ifindex); rtm names them by the
+//     devices of its own network namespace, listed at start and
+//     followed. zebra and rtm must share the namespace, as they do on
+//     one host; the messages are in the host's byte order, as zebra
+//     writes them.
+//   - Frames rtm cannot read (another version or type, a length that
+//     does not fit, a malformed message) close that connection and are
+//     counted ("malformed_frames"); each frame is decoded whole before
+//     any of it is applied, so a bad one changes nothing. zebra
+//     reconnects in 3 s and sends its table again.
+//   - Replays. zebra sends its whole table on each connection and marks
+//     neither end of it. The replay is taken to be over once 3 s pass
+//     without a frame that names a route or nexthop object not yet named
+//     on the connection (replay.go says why that is safe); then what rtm
+//     held from before and zebra did not name is removed
+//     ("stale_routes_removed"), and rtm equals zebra's table. Until then,
+//     and while no zebra is connected, the routes stay.
+//   - A frame applies whole: zebra's delete and create of a route whose
+//     next hops changed reach the sink as one update.
 //
 // # Install
 //

@@ -3,7 +3,6 @@ package kernel
 import (
 	"errors"
 	"fmt"
-	"net/netip"
 
 	"rtm/store/entry"
 
@@ -46,14 +45,7 @@ func (im *Importer) reload() error {
 		return fmt.Errorf("kernel import: read the kernel's tables: %w", err)
 	}
 	im.stats.inc(imResyncs)
-	for p := range im.routes {
-		if _, ok := im.cands[p]; !ok {
-			im.refreshRoute(p)
-		}
-	}
-	for p := range im.cands {
-		im.refreshRoute(p)
-	}
+	im.view.flush()
 	for m := range im.macs {
 		if _, ok := im.byMAC[m]; !ok {
 			im.refreshMAC(m)
@@ -70,22 +62,29 @@ func (im *Importer) reload() error {
 	return nil
 }
 
-// load replaces the view of the kernel with a fresh dump.
+// load replaces the view with a fresh dump: the devices, the nexthop
+// objects before the routes that use them, the neighbours.
 func (im *Importer) load() error {
 	links, err := dumpLinks(im.dumps)
 	if err != nil {
 		return err
 	}
-	im.links.replace(links)
-	clear(im.missing)
-	im.cands = make(map[netip.Prefix][]routeCand, len(im.cands))
+	im.view.links.replace(links)
+	clear(im.view.missing)
+	im.view.reset()
 	im.neigh = make(map[neighKey]entry.MAC, len(im.neigh))
 	im.byMAC = make(map[entry.MAC][]macCand, len(im.byMAC))
-	if im.routes == nil {
-		im.routes = map[netip.Prefix]entry.Route{}
-		im.macs = map[entry.MAC]netip.Addr{}
-	}
 	var intr error
+	interrupted := func(err error) error {
+		if errors.Is(err, errDumpInterrupted) {
+			intr = err
+			return nil
+		}
+		return err
+	}
+	if err := interrupted(im.loadNexthops()); err != nil {
+		return err
+	}
 	for _, fam := range []uint8{unix.AF_INET, unix.AF_INET6} {
 		err := im.dumps.dump(unix.RTM_GETROUTE, rtmsgHeader(fam), func(m message) error {
 			if m.typ != unix.RTM_NEWROUTE {
@@ -93,15 +92,13 @@ func (im *Importer) load() error {
 			}
 			r, err := decodeRoute(m.data)
 			if err != nil {
-				im.stats.inc(imNetlinkErrors)
+				im.view.stats.inc(vNetlinkErrors)
 				return nil
 			}
-			im.loadRoute(&r)
+			im.view.addRoute(&r, 0)
 			return nil
 		})
-		if errors.Is(err, errDumpInterrupted) {
-			intr = err
-		} else if err != nil {
+		if err := interrupted(err); err != nil {
 			return err
 		}
 		err = im.dumps.dump(unix.RTM_GETNEIGH, ndmsgHeader(fam), func(m message) error {
@@ -110,34 +107,38 @@ func (im *Importer) load() error {
 			}
 			n, err := decodeNeigh(m.data)
 			if err != nil {
-				im.stats.inc(imNetlinkErrors)
+				im.view.stats.inc(vNetlinkErrors)
 				return nil
 			}
 			im.loadNeigh(&n)
 			return nil
 		})
-		if errors.Is(err, errDumpInterrupted) {
-			intr = err
-		} else if err != nil {
+		if err := interrupted(err); err != nil {
 			return err
 		}
 	}
 	return intr
 }
 
-func (im *Importer) loadRoute(r *kroute) {
-	if r.family != unix.AF_INET && r.family != unix.AF_INET6 {
-		return
+// loadNexthops reads the kernel's nexthop objects. A kernel without them
+// (before Linux 5.3) refuses the request: then there are none.
+func (im *Importer) loadNexthops() error {
+	err := im.dumps.dump(unix.RTM_GETNEXTHOP, make([]byte, unix.SizeofNhmsg), func(m message) error {
+		if m.typ != unix.RTM_NEWNEXTHOP {
+			return nil
+		}
+		nh, err := decodeNexthop(m.data)
+		if err != nil {
+			im.view.stats.inc(vNetlinkErrors)
+			return nil
+		}
+		im.view.setNexthop(nh)
+		return nil
+	})
+	if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EINVAL) {
+		return nil
 	}
-	if k := keyed(r, im.table); k != importable {
-		im.stats.inc(skipIndex(k))
-		return
-	}
-	c := candOf(r)
-	if c.kind != importable {
-		im.stats.inc(skipIndex(c.kind))
-	}
-	im.cands[r.dst] = append(im.cands[r.dst], c)
+	return err
 }
 
 func (im *Importer) loadNeigh(n *kneigh) {

@@ -34,6 +34,16 @@ func stat(stats []Stat, name string) uint64 {
 	panic("no counter " + name)
 }
 
+// checkStats reports every counter of want that stats has otherwise.
+func checkStats(t testing.TB, stats []Stat, want map[string]uint64) {
+	t.Helper()
+	for name, w := range want {
+		if n := stat(stats, name); n != w {
+			t.Errorf("%s = %d, want %d", name, n, w)
+		}
+	}
+}
+
 func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
 func mustAddr(s string) netip.Addr     { return netip.MustParseAddr(s) }
 func mustMAC(s string) entry.MAC {

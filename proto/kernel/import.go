@@ -43,39 +43,31 @@ type ImporterOptions struct {
 // ImporterOptions.RecvBuffer says otherwise.
 const DefaultRecvBuffer = 32 << 20
 
-// Importer counters, in Stats order before the skip kinds.
+// Importer counters beside the route view's, in Stats order before the
+// neighbour skip kinds.
 const (
-	imRoutes           = iota // gauge: routes the sink holds from the importer
-	imMACs                    // gauge: MAC entries likewise
-	imRouteUpdates            // sink route calls that succeeded
+	imMACs             = iota // gauge: MAC entries the sink holds from the importer
 	imMACUpdates              // sink MAC calls that succeeded
 	imNeighConflicts          // gauge: MACs that neighbours with different IPs claim
 	imResyncs                 // complete re-reads of the kernel
 	imOverflows               // ENOBUFS on the event socket: events were lost
 	imDumpsInterrupted        // dumps the kernel flagged inconsistent, redone
-	imSinkErrors              // sink calls that failed
-	imNetlinkErrors           // malformed messages and socket errors
 	imFixed
 )
 
-// skipIndex and neighSkipIndex place the skip counters after the fixed ones.
-func skipIndex(k skipKind) int       { return imFixed + int(k) - 1 }
-func neighSkipIndex(k neighKind) int { return imFixed + int(numSkipKinds) - 1 + int(k-neighSkipProxy) }
+func neighSkipIndex(k neighKind) int { return imFixed + int(k-neighSkipProxy) }
 
 var importerNames = []string{
-	"routes_imported", "neighbours_imported", "route_updates", "mac_updates",
-	"neigh_conflicts", "resyncs", "overflows", "dumps_interrupted",
-	"sink_errors", "netlink_errors",
+	"neighbours_imported", "mac_updates", "neigh_conflicts", "resyncs", "overflows", "dumps_interrupted",
 }
 
 // Importer mirrors the kernel's routes and neighbours of one network
 // namespace into a Sink. See the package documentation for the rules.
 type Importer struct {
 	sink   Sink
-	table  uint32
 	rule   macRule
 	logf   func(string, ...any)
-	events *conn // subscribed to links, routes, neighbours, IPv4 addresses
+	events *conn // subscribed to links, routes, nexthops, neighbours, IPv4 addresses
 	dumps  *conn // requests only, so a dump never interleaves with events
 	stats  *counters
 
@@ -85,14 +77,11 @@ type Importer struct {
 	closeOnce sync.Once
 
 	// Owned by the Run goroutine.
-	links   *linkTable
-	missing map[int32]bool               // indexes re-listed in vain since the last link event
-	cands   map[netip.Prefix][]routeCand // the kernel's routes of the table, by prefix
-	neigh   map[neighKey]entry.MAC       // the kernel's neighbours that are MAC entries
-	byMAC   map[entry.MAC][]macCand      // the same, by MAC
-	routes  map[netip.Prefix]entry.Route // what the sink was told
-	macs    map[entry.MAC]netip.Addr     // likewise
-	resync  bool                         // the view has diverged: re-read the kernel
+	view   *routeView
+	neigh  map[neighKey]entry.MAC   // the kernel's neighbours that are MAC entries
+	byMAC  map[entry.MAC][]macCand  // the same, by MAC
+	macs   map[entry.MAC]netip.Addr // what the sink was told
+	resync bool                     // the view has diverged: re-read the kernel
 }
 
 // NewImporter prepares an importer of the network namespace of the
@@ -102,14 +91,14 @@ type Importer struct {
 func NewImporter(sink Sink, opt ImporterOptions) (*Importer, error) {
 	im := &Importer{
 		sink:  sink,
-		table: opt.Table,
 		logf:  opt.Logf,
-		stats: newCounters(importerNames, skipNames[1:], neighSkipNames[neighSkipProxy:]),
+		stats: newCounters(importerNames, neighSkipNames[neighSkipProxy:]),
 		ready: make(chan struct{}),
-		links: newLinkTable(),
+		macs:  map[entry.MAC]netip.Addr{},
 	}
-	if im.table == 0 {
-		im.table = unix.RT_TABLE_MAIN
+	table := opt.Table
+	if table == 0 {
+		table = unix.RT_TABLE_MAIN
 	}
 	switch opt.PreferFamily {
 	case 0, 4:
@@ -121,9 +110,11 @@ func NewImporter(sink Sink, opt ImporterOptions) (*Importer, error) {
 	if im.logf == nil {
 		im.logf = func(string, ...any) {}
 	}
+	im.view = newRouteView(sink, table, func() ([]klink, error) { return dumpLinks(im.dumps) },
+		func(format string, args ...any) { im.logf("kernel import: "+format, args...) })
 	var err error
 	im.events, err = openConn(unix.RTNLGRP_LINK, unix.RTNLGRP_IPV4_ROUTE, unix.RTNLGRP_IPV6_ROUTE,
-		unix.RTNLGRP_NEIGH, unix.RTNLGRP_IPV4_IFADDR)
+		unix.RTNLGRP_NEXTHOP, unix.RTNLGRP_NEIGH, unix.RTNLGRP_IPV4_IFADDR)
 	if err != nil {
 		return nil, fmt.Errorf("kernel import: %w", err)
 	}
@@ -148,7 +139,9 @@ func NewImporter(sink Sink, opt ImporterOptions) (*Importer, error) {
 func (im *Importer) Ready() <-chan struct{} { return im.ready }
 
 // Stats returns the importer's counters; safe to call at any time.
-func (im *Importer) Stats() []Stat { return im.stats.snapshot() }
+func (im *Importer) Stats() []Stat {
+	return append(im.view.stats.snapshot(), im.stats.snapshot()...)
+}
 
 // Close stops Run and releases the sockets. It does not wait for Run to
 // return.
@@ -185,7 +178,7 @@ func (im *Importer) Run(ctx context.Context) error {
 				im.stats.inc(imOverflows)
 				im.logf("kernel import: event socket overflowed (events lost); re-reading the kernel")
 			} else {
-				im.stats.inc(imNetlinkErrors)
+				im.view.stats.inc(vNetlinkErrors)
 				im.logf("kernel import: read events: %v; re-reading the kernel", err)
 			}
 			if err := im.reload(); err != nil {
@@ -194,10 +187,11 @@ func (im *Importer) Run(ctx context.Context) error {
 			continue
 		}
 		if err := forMessages(b, im.handle); err != nil {
-			im.stats.inc(imNetlinkErrors)
+			im.view.stats.inc(vNetlinkErrors)
 			im.logf("kernel import: %v; re-reading the kernel", err)
 			im.resync = true
 		}
+		im.view.flush()
 		if im.resync {
 			if err := im.reload(); err != nil {
 				return im.stopped(err)
@@ -222,7 +216,21 @@ func (im *Importer) handle(m message) error {
 		if err != nil {
 			return err
 		}
-		im.routeEvent(&r, m.typ == unix.RTM_NEWROUTE, m.flags)
+		if m.typ == unix.RTM_NEWROUTE {
+			im.view.addRoute(&r, m.flags)
+		} else if im.view.deleteRoute(&r) {
+			im.resync = true
+		}
+	case unix.RTM_NEWNEXTHOP, unix.RTM_DELNEXTHOP:
+		nh, err := decodeNexthop(m.data)
+		if err != nil {
+			return err
+		}
+		if m.typ == unix.RTM_NEWNEXTHOP {
+			im.view.setNexthop(nh)
+		} else {
+			im.view.deleteNexthop(nh.id)
+		}
 	case unix.RTM_NEWNEIGH, unix.RTM_DELNEIGH:
 		n, err := decodeNeigh(m.data)
 		if err != nil {
@@ -234,8 +242,11 @@ func (im *Importer) handle(m message) error {
 		if err != nil {
 			return err
 		}
-		if l.family == unix.AF_UNSPEC { // AF_BRIDGE messages are about bridge ports
-			im.linkEvent(l, m.typ == unix.RTM_NEWLINK)
+		// AF_BRIDGE messages are about bridge ports. A device that goes
+		// down or away takes its routes and neighbours with it, without
+		// a notification for each IPv4 route.
+		if l.family == unix.AF_UNSPEC && im.view.linkEvent(l, m.typ == unix.RTM_NEWLINK) {
+			im.resync = true
 		}
 	case unix.RTM_DELADDR:
 		// Removing an IPv4 address flushes the routes that used it as
@@ -247,37 +258,6 @@ func (im *Importer) handle(m message) error {
 	return nil
 }
 
-func (im *Importer) routeEvent(r *kroute, add bool, nlflags uint16) {
-	if r.family != unix.AF_INET && r.family != unix.AF_INET6 {
-		return
-	}
-	if k := keyed(r, im.table); k != importable {
-		if add {
-			im.stats.inc(skipIndex(k))
-		}
-		return
-	}
-	c := candOf(r)
-	cs := im.cands[r.dst]
-	if add {
-		if c.kind != importable {
-			im.stats.inc(skipIndex(c.kind))
-		}
-		cs = addCand(cs, c, r.family, nlflags)
-	} else {
-		var diverged bool
-		if cs, diverged = delCand(cs, c, r.family); diverged {
-			im.resync = true
-		}
-	}
-	if len(cs) == 0 {
-		delete(im.cands, r.dst)
-	} else {
-		im.cands[r.dst] = cs
-	}
-	im.refreshRoute(r.dst)
-}
-
 func (im *Importer) neighEvent(n *kneigh, add bool) {
 	if n.family != unix.AF_INET && n.family != unix.AF_INET6 || !n.ip.IsValid() {
 		return
@@ -287,32 +267,6 @@ func (im *Importer) neighEvent(n *kneigh, add bool) {
 		im.stats.inc(neighSkipIndex(kind))
 	}
 	im.setNeigh(neighKey{n.ifindex, n.ip}, mac, add && kind == neighEntry)
-}
-
-func (im *Importer) linkEvent(l klink, add bool) {
-	clear(im.missing)
-	if !add {
-		im.links.remove(l.index)
-		// The kernel drops a device's routes and neighbours with it,
-		// without a notification for each IPv4 route.
-		im.resync = true
-		return
-	}
-	old, had := im.links.set(l)
-	if had && old.up && l.flags&unix.IFF_UP == 0 {
-		im.resync = true // going down flushes the device's routes silently too
-	}
-	if !had || old.name != l.name {
-		// A new or renamed device: routes through it change name.
-		for p, cs := range im.cands {
-			for _, c := range cs {
-				if c.oif == l.index {
-					im.refreshRoute(p)
-					break
-				}
-			}
-		}
-	}
 }
 
 // setNeigh records the kernel neighbour key as claiming mac (present) or
@@ -353,73 +307,6 @@ func (im *Importer) editCands(m entry.MAC, edit func([]macCand) []macCand) {
 	im.refreshMAC(m)
 }
 
-// exportable returns the route rtm holds for p, if the kernel's best
-// route for p has one.
-func (im *Importer) exportable(p netip.Prefix) (entry.Route, bool) {
-	best, ok := bestCand(im.cands[p])
-	if !ok || best.kind != importable {
-		return entry.Route{}, false
-	}
-	name, ok := im.deviceName(best.oif)
-	if !ok {
-		im.stats.inc(skipIndex(skipUnknownDevice))
-		return entry.Route{}, false
-	}
-	if entry.CheckIfName(name) != nil {
-		return entry.Route{}, false
-	}
-	return entry.Route{Prefix: p, Gateway: best.gw, Dev: name}, true
-}
-
-// deviceName resolves an interface index, re-listing the devices once on
-// a miss (an event may have been lost).
-func (im *Importer) deviceName(i int32) (string, bool) {
-	if name, ok := im.links.name(i); ok {
-		return name, true
-	}
-	if im.missing[i] {
-		return "", false
-	}
-	if im.missing == nil {
-		im.missing = map[int32]bool{}
-	}
-	im.missing[i] = true
-	links, err := dumpLinks(im.dumps)
-	if err != nil {
-		im.stats.inc(imNetlinkErrors)
-		return "", false
-	}
-	for _, l := range links {
-		im.links.set(l)
-	}
-	return im.links.name(i)
-}
-
-// refreshRoute brings the sink's route for p in line with the kernel.
-func (im *Importer) refreshRoute(p netip.Prefix) {
-	want, ok := im.exportable(p)
-	have, had := im.routes[p]
-	switch {
-	case ok && (!had || have != want):
-		if err := im.sink.Apply(entry.RouteChange(entry.Replace, want)); err != nil {
-			im.sinkError("set route %s: %v", want, err)
-			return
-		}
-		im.routes[p] = want
-		im.stats.inc(imRouteUpdates)
-	case !ok && had:
-		if err := im.sink.Apply(entry.RouteChange(entry.Delete, entry.Route{Prefix: p})); err != nil && !errors.Is(err, entry.ErrNotFound) {
-			im.sinkError("delete route %s: %v", p, err)
-			return
-		}
-		delete(im.routes, p)
-		im.stats.inc(imRouteUpdates)
-	default:
-		return
-	}
-	im.stats.set(imRoutes, uint64(len(im.routes)))
-}
-
 // refreshMAC brings the sink's entry for m in line with the kernel.
 func (im *Importer) refreshMAC(m entry.MAC) {
 	want, ok := im.rule.winner(im.byMAC[m])
@@ -427,14 +314,14 @@ func (im *Importer) refreshMAC(m entry.MAC) {
 	switch {
 	case ok && (!had || have != want):
 		if err := im.sink.Apply(entry.MACChange(entry.Replace, m, want)); err != nil {
-			im.sinkError("set MAC %s %s: %v", m, want, err)
+			im.view.sinkError("set MAC %s %s: %v", m, want, err)
 			return
 		}
 		im.macs[m] = want
 		im.stats.inc(imMACUpdates)
 	case !ok && had:
 		if err := im.sink.Apply(entry.MACChange(entry.Delete, m, netip.Addr{})); err != nil && !errors.Is(err, entry.ErrNotFound) {
-			im.sinkError("delete MAC %s: %v", m, err)
+			im.view.sinkError("delete MAC %s: %v", m, err)
 			return
 		}
 		delete(im.macs, m)
@@ -443,13 +330,4 @@ func (im *Importer) refreshMAC(m entry.MAC) {
 		return
 	}
 	im.stats.set(imMACs, uint64(len(im.macs)))
-}
-
-// sinkError counts a refused change and logs the 1st, 2nd, 4th, 8th...
-// so a sink that refuses everything cannot flood the log.
-func (im *Importer) sinkError(format string, args ...any) {
-	im.stats.inc(imSinkErrors)
-	if n := im.stats.get(imSinkErrors); n&(n-1) == 0 {
-		im.logf("kernel import: sink refused (%d so far): "+format, append([]any{n}, args...)...)
-	}
 }

@@ -25,6 +25,19 @@ func sinkHas(t *testing.T, s *mapSink, routes map[netip.Prefix]entry.Route, macs
 	})
 }
 
+// sinkEqualsKernel waits, as long as a burst may take, until the sink's
+// routes are want, read from the kernel.
+func sinkEqualsKernel(t *testing.T, s *mapSink, want map[netip.Prefix]entry.Route) {
+	t.Helper()
+	waitFor(t, 30*time.Second, "the sink to equal the kernel", func() (bool, string) {
+		got, _ := s.snapshot()
+		if d := diffRoutes(got, want); d != "" {
+			return false, fmt.Sprintf("%d routes in the sink, %d in the kernel: %s", len(got), len(want), d)
+		}
+		return true, ""
+	})
+}
+
 func TestImportDumpAndEvents(t *testing.T) {
 	newNS(t)
 	veth(t, "veth0", "veth1")
@@ -172,13 +185,7 @@ func TestImportOverflow(t *testing.T) {
 	if len(want) != n-(n+2)/3+1 {
 		t.Fatalf("kernel holds %d routes, want %d", len(want), n-(n+2)/3+1)
 	}
-	waitFor(t, 30*time.Second, "the sink to equal the kernel", func() (bool, string) {
-		got, _ := sink.snapshot()
-		if d := diffRoutes(got, want); d != "" {
-			return false, fmt.Sprintf("%d routes in the sink, %d in the kernel: %s", len(got), len(want), d)
-		}
-		return true, ""
-	})
+	sinkEqualsKernel(t, sink, want)
 	st := im.Stats()
 	if stat(st, "overflows") == 0 || stat(st, "resyncs") < 2 {
 		t.Errorf("overflows = %d, resyncs = %d: the tiny buffer should have overflowed and forced a resync",

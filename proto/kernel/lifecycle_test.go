@@ -4,16 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"runtime"
 	"testing"
 	"time"
 )
 
-// TestLifecycle: closing an importer or installer ends all its
-// goroutines, and a closed one refuses work instead of hanging.
+// TestLifecycle: closing an importer (of the kernel or of zebra) or an
+// installer ends all its goroutines, and a closed one refuses work
+// instead of hanging.
 func TestLifecycle(t *testing.T) {
 	newNS(t)
 	veth(t, "veth0", "veth1")
+	ip(t, "link", "set", "lo", "up")
 	before := runtime.NumGoroutine()
 	for range 3 {
 		in, err := NewInstaller(InstallerOptions{})
@@ -51,6 +55,34 @@ func TestLifecycle(t *testing.T) {
 		im.Close()
 		if err := im.Run(context.Background()); err != nil {
 			t.Errorf("Run after Close: %v", err)
+		}
+
+		// An FPM importer stops with zebra connected, and after Close
+		// its Run returns at once.
+		f, err := NewFPMImporter(newMapSink(), FPMOptions{Addr: netip.MustParseAddrPort("127.0.0.1:0")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel = context.WithCancel(context.Background())
+		go func() { done <- f.Run(ctx) }()
+		<-f.Ready()
+		c, err := net.Dial("tcp", f.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 5*time.Second, "zebra's connection", func() (bool, string) { return stat(f.Stats(), "zebra_connected") == 1, "" })
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("FPM Run after cancel: %v", err)
+		}
+		c.Close()
+		f, err = NewFPMImporter(newMapSink(), FPMOptions{Addr: netip.MustParseAddrPort("127.0.0.1:0")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		if err := f.Run(context.Background()); err != nil {
+			t.Errorf("FPM Run after Close: %v", err)
 		}
 	}
 	waitFor(t, 2*time.Second, "goroutines to end", func() (bool, string) {

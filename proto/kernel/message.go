@@ -18,6 +18,7 @@ import (
 const (
 	ndaProtocol = 12 // NDA_PROTOCOL: u8, the neighbour's owner (iproute2 "protocol")
 	rtaNHID     = 30 // RTA_NH_ID: the route uses a nexthop object
+	nhaFDB      = 11 // NHA_FDB: a nexthop for bridge FDB entries, never a route's
 	nlaTypeMask = 0x3fff
 )
 
@@ -344,4 +345,71 @@ func decodeLink(b []byte) (klink, error) {
 		}
 	})
 	return l, err
+}
+
+// knexthop is a kernel nexthop object (ip nexthop): either one next hop
+// (a gateway or none, a device) or a group of other objects.
+type knexthop struct {
+	id        uint32
+	family    uint8 // of the gateway; AF_UNSPEC for a group
+	oif       int32
+	gw        netip.Addr
+	group     []uint32 // member ids of a group, nil for a single next hop
+	blackhole bool
+	encap     bool // lightweight tunnel encapsulation
+	fdb       bool
+}
+
+// decodeNexthop decodes the payload of RTM_NEWNEXTHOP / RTM_DELNEXTHOP.
+func decodeNexthop(b []byte) (knexthop, error) {
+	var nh knexthop
+	if len(b) < unix.SizeofNhmsg {
+		return nh, fmt.Errorf("%w: short nhmsg", errMalformed)
+	}
+	ne := binary.NativeEndian
+	nh.family = b[0]
+	var bad error
+	err := forAttrs(b[unix.SizeofNhmsg:], func(typ uint16, val []byte) {
+		switch typ {
+		case unix.NHA_ID:
+			if len(val) == 4 {
+				nh.id = ne.Uint32(val)
+			}
+		case unix.NHA_OIF:
+			if len(val) == 4 {
+				nh.oif = int32(ne.Uint32(val))
+			}
+		case unix.NHA_GATEWAY:
+			if a, ok := addrFrom(nh.family, val); ok {
+				nh.gw = a
+			} else {
+				bad = fmt.Errorf("%w: NHA_GATEWAY of %d bytes for family %d", errMalformed, len(val), nh.family)
+			}
+		case unix.NHA_GROUP:
+			if len(val) == 0 || len(val)%unix.SizeofNexthopGrp != 0 {
+				bad = fmt.Errorf("%w: NHA_GROUP of %d bytes", errMalformed, len(val))
+				return
+			}
+			nh.group = make([]uint32, 0, len(val)/unix.SizeofNexthopGrp)
+			for ; len(val) > 0; val = val[unix.SizeofNexthopGrp:] {
+				nh.group = append(nh.group, ne.Uint32(val))
+			}
+		case unix.NHA_BLACKHOLE:
+			nh.blackhole = true
+		case unix.NHA_ENCAP, unix.NHA_ENCAP_TYPE:
+			nh.encap = true
+		case nhaFDB:
+			nh.fdb = true
+		}
+	})
+	if err != nil {
+		return nh, err
+	}
+	if bad != nil {
+		return nh, bad
+	}
+	if nh.id == 0 {
+		return nh, fmt.Errorf("%w: nexthop without NHA_ID", errMalformed)
+	}
+	return nh, nil
 }

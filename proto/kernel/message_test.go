@@ -108,7 +108,7 @@ func TestKinds(t *testing.T) {
 			attr(nil, unix.RTA_MULTIPATH, append(nh(1), nh(2)...))), skipMultipath},
 		{"multipath of one", rtmsg(unix.AF_INET, 24, unix.RTN_UNICAST, 0, dst4,
 			attr(nil, unix.RTA_MULTIPATH, nh(1))), importable},
-		{"nexthop object", rtmsg(unix.AF_INET, 24, unix.RTN_UNICAST, 0, dst4, attr(nil, rtaNHID, u32(9))), skipNexthopObject},
+		{"nexthop object: the object decides", rtmsg(unix.AF_INET, 24, unix.RTN_UNICAST, 0, dst4, attr(nil, rtaNHID, u32(9))), importable},
 		{"encap", rtmsg(unix.AF_INET, 24, unix.RTN_UNICAST, 0, dst4, oif, attr(nil, unix.RTA_ENCAP, nil)), skipEncap},
 		{"link-local", rtmsg(unix.AF_INET6, 64, unix.RTN_UNICAST, 0, ll, oif), skipLinkLocal},
 		{"ff00::/8", rtmsg(unix.AF_INET6, 8, unix.RTN_UNICAST, 0, mc, oif), skipMulticast},
@@ -139,6 +139,34 @@ func TestKinds(t *testing.T) {
 	}
 }
 
+// nhmsg builds an RTM_NEWNEXTHOP payload by hand.
+func nhmsg(family uint8, attrs ...[]byte) []byte {
+	b := make([]byte, unix.SizeofNhmsg)
+	b[0] = family
+	for _, a := range attrs {
+		b = append(b, a...)
+	}
+	return b
+}
+
+func TestDecodeNexthop(t *testing.T) {
+	nh, err := decodeNexthop(nhmsg(unix.AF_INET6, attr(nil, unix.NHA_ID, u32(6)),
+		attr(nil, unix.NHA_GATEWAY, mustAddr("2001:db8::fe").AsSlice()), attr(nil, unix.NHA_OIF, u32(3))))
+	if err != nil || nh.id != 6 || nh.gw != mustAddr("2001:db8::fe") || nh.oif != 3 || nh.group != nil {
+		t.Errorf("single: %+v, %v", nh, err)
+	}
+	grp := append(binary.NativeEndian.AppendUint32(nil, 6), 1, 0, 0, 0)
+	grp = append(binary.NativeEndian.AppendUint32(grp, 7), 1, 0, 0, 0)
+	nh, err = decodeNexthop(nhmsg(unix.AF_UNSPEC, attr(nil, unix.NHA_ID, u32(8)), attr(nil, unix.NHA_GROUP, grp)))
+	if err != nil || nh.id != 8 || len(nh.group) != 2 || nh.group[0] != 6 || nh.group[1] != 7 {
+		t.Errorf("group: %+v, %v", nh, err)
+	}
+	nh, err = decodeNexthop(nhmsg(unix.AF_INET, attr(nil, unix.NHA_ID, u32(9)), attr(nil, unix.NHA_BLACKHOLE, nil)))
+	if err != nil || !nh.blackhole {
+		t.Errorf("blackhole: %+v, %v", nh, err)
+	}
+}
+
 func TestMalformed(t *testing.T) {
 	for name, b := range map[string][]byte{
 		"short rtmsg":      {unix.AF_INET, 24},
@@ -150,6 +178,18 @@ func TestMalformed(t *testing.T) {
 		"rtnexthop length": rtmsg(unix.AF_INET, 24, unix.RTN_UNICAST, 0, attr(nil, unix.RTA_MULTIPATH, []byte{99, 0, 0, 0, 1, 0, 0, 0})),
 	} {
 		if _, err := decodeRoute(b); !errors.Is(err, errMalformed) {
+			t.Errorf("%s: err %v, want errMalformed", name, err)
+		}
+	}
+	for name, b := range map[string][]byte{
+		"short nhmsg":        {unix.AF_INET, 0, 0},
+		"no id":              nhmsg(unix.AF_INET, attr(nil, unix.NHA_OIF, u32(2))),
+		"gateway length":     nhmsg(unix.AF_INET, attr(nil, unix.NHA_ID, u32(1)), attr(nil, unix.NHA_GATEWAY, make([]byte, 16))),
+		"group length":       nhmsg(unix.AF_UNSPEC, attr(nil, unix.NHA_ID, u32(1)), attr(nil, unix.NHA_GROUP, make([]byte, 12))),
+		"empty group":        nhmsg(unix.AF_UNSPEC, attr(nil, unix.NHA_ID, u32(1)), attr(nil, unix.NHA_GROUP, nil)),
+		"attribute overruns": append(nhmsg(unix.AF_INET), 9, 0, 1, 0),
+	} {
+		if _, err := decodeNexthop(b); !errors.Is(err, errMalformed) {
 			t.Errorf("%s: err %v, want errMalformed", name, err)
 		}
 	}
@@ -200,6 +240,7 @@ func FuzzDecode(f *testing.F) {
 			if n, err := decodeNeigh(m.data); err == nil {
 				classifyNeigh(&n)
 			}
+			_, _ = decodeNexthop(m.data)
 			_, _ = decodeLink(m.data)
 			_ = decodeError(m)
 			return nil

@@ -20,11 +20,15 @@ type installerSink struct{ in *Installer }
 func (s installerSink) Apply(c entry.Change) error { return s.in.Apply(c) }
 
 // importableRoutes is the part of `ip route show table main` that rtm's model
-// holds: unicast, one next hop with a device, not IPv6 link-local or
-// multicast.
+// holds: unicast, one next hop with a device (a list of one, as the
+// kernel shows an IPv6 route through a group of one, is one), not IPv6
+// link-local or multicast.
 func importableRoutes(t *testing.T) map[netip.Prefix]entry.Route {
 	var keep []ipRoute
 	for _, r := range ipRoutes(t, "table", "main") {
+		if len(r.Nexthops) == 1 {
+			r.Gateway, r.Dev, r.Nexthops = r.Nexthops[0].Gateway, r.Nexthops[0].Dev, nil
+		}
 		if (r.Type == "" || r.Type == "unicast") && len(r.Nexthops) == 0 && r.Dev != "" &&
 			!strings.HasPrefix(r.Dst, "fe80:") && !strings.HasPrefix(r.Dst, "ff") {
 			keep = append(keep, r)

@@ -102,7 +102,10 @@ type ipRoute struct {
 	Dev      string `json:"dev"`
 	Protocol string `json:"protocol"`
 	Metric   int    `json:"metric"`
-	Nexthops []any  `json:"nexthops"`
+	Nexthops []struct {
+		Gateway string `json:"gateway"`
+		Dev     string `json:"dev"`
+	} `json:"nexthops"`
 }
 
 // ipRoutes lists routes with `ip -j [-6] route show ARGS`, both families.
@@ -212,6 +215,12 @@ func (s *mapSink) Apply(c entry.Change) error {
 	return nil
 }
 
+func (s *mapSink) callCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls
+}
+
 func (s *mapSink) snapshot() (map[netip.Prefix]entry.Route, map[entry.MAC]netip.Addr) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -226,6 +235,17 @@ func startImporter(t testing.TB, sink Sink, opt ImporterOptions) *Importer {
 	if err != nil {
 		t.Fatal(err)
 	}
+	runImporter(t, im)
+	return im
+}
+
+// runImporter runs im (an Importer or an FPMImporter) until the test ends
+// and waits until it is ready.
+func runImporter(t testing.TB, im interface {
+	Run(context.Context) error
+	Ready() <-chan struct{}
+}) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- im.Run(ctx) }()
@@ -242,7 +262,6 @@ func startImporter(t testing.TB, sink Sink, opt ImporterOptions) *Importer {
 	case <-time.After(20 * time.Second):
 		t.Fatal("importer not ready after 20s")
 	}
-	return im
 }
 
 // diffRoutes describes how got differs from want, or "" if equal.

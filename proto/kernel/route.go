@@ -34,9 +34,10 @@ const (
 	skipThrow
 	skipOtherType // nat, xresolve and types added after this was written
 	skipMultipath
-	skipNexthopObject // uses a nexthop object (ip nexthop); rtm does not follow those
-	skipEncap         // lightweight tunnel (MPLS, SRv6, BPF, ...)
-	skipVia           // next hop of another address family (RFC 5549)
+	skipNexthopGroup   // uses a nexthop object that is a group of several (ECMP)
+	skipUnknownNexthop // uses a nexthop object the importer has not seen (yet)
+	skipEncap          // lightweight tunnel (MPLS, SRv6, BPF, ...)
+	skipVia            // next hop of another address family (RFC 5549)
 	skipNoDevice
 	skipLinkLocal // IPv6 prefix inside fe80::/10: one per link, keyed by device in the kernel
 	skipUnknownDevice
@@ -44,28 +45,29 @@ const (
 )
 
 var skipNames = [numSkipKinds]string{
-	importable:        "",
-	skipCached:        "skipped_cached",
-	skipOtherTable:    "skipped_other_table",
-	skipTOS:           "skipped_tos",
-	skipSource:        "skipped_source",
-	skipBadPrefix:     "skipped_bad_prefix",
-	skipBlackhole:     "skipped_blackhole",
-	skipUnreachable:   "skipped_unreachable",
-	skipProhibit:      "skipped_prohibit",
-	skipLocal:         "skipped_local",
-	skipBroadcast:     "skipped_broadcast",
-	skipAnycast:       "skipped_anycast",
-	skipMulticast:     "skipped_multicast",
-	skipThrow:         "skipped_throw",
-	skipOtherType:     "skipped_other_type",
-	skipMultipath:     "skipped_multipath",
-	skipNexthopObject: "skipped_nexthop_object",
-	skipEncap:         "skipped_encap",
-	skipVia:           "skipped_via",
-	skipNoDevice:      "skipped_no_device",
-	skipLinkLocal:     "skipped_link_local",
-	skipUnknownDevice: "skipped_unknown_device",
+	importable:         "",
+	skipCached:         "skipped_cached",
+	skipOtherTable:     "skipped_other_table",
+	skipTOS:            "skipped_tos",
+	skipSource:         "skipped_source",
+	skipBadPrefix:      "skipped_bad_prefix",
+	skipBlackhole:      "skipped_blackhole",
+	skipUnreachable:    "skipped_unreachable",
+	skipProhibit:       "skipped_prohibit",
+	skipLocal:          "skipped_local",
+	skipBroadcast:      "skipped_broadcast",
+	skipAnycast:        "skipped_anycast",
+	skipMulticast:      "skipped_multicast",
+	skipThrow:          "skipped_throw",
+	skipOtherType:      "skipped_other_type",
+	skipMultipath:      "skipped_multipath",
+	skipNexthopGroup:   "skipped_nexthop_group",
+	skipUnknownNexthop: "skipped_unknown_nexthop",
+	skipEncap:          "skipped_encap",
+	skipVia:            "skipped_via",
+	skipNoDevice:       "skipped_no_device",
+	skipLinkLocal:      "skipped_link_local",
+	skipUnknownDevice:  "skipped_unknown_device",
 }
 
 var (
@@ -116,8 +118,14 @@ func kindOf(r *kroute) skipKind {
 		return skipOtherType
 	}
 	switch {
+	case r.family == unix.AF_INET6 && inside(r.dst, linkLocal6):
+		return skipLinkLocal
+	case r.family == unix.AF_INET6 && inside(r.dst, multicast6):
+		return skipMulticast
 	case r.nhid != 0:
-		return skipNexthopObject
+		// The object decides (routeView.resolve): it can change under
+		// the route without a route notification.
+		return importable
 	case r.nhops > 1:
 		return skipMultipath
 	case r.encap:
@@ -126,10 +134,6 @@ func kindOf(r *kroute) skipKind {
 		return skipVia
 	case r.oif == 0:
 		return skipNoDevice
-	case r.family == unix.AF_INET6 && inside(r.dst, linkLocal6):
-		return skipLinkLocal
-	case r.family == unix.AF_INET6 && inside(r.dst, multicast6):
-		return skipMulticast
 	case r.gw.IsValid() && entry.CheckIP(r.gw) != nil:
 		return skipBadPrefix
 	}
@@ -152,8 +156,15 @@ type routeCand struct {
 	kind   skipKind
 }
 
+// candOf is the candidate of r. A route that uses a nexthop object is
+// the object's id alone: the kernel may add the object's next hops to
+// the message (net.ipv4.nexthop_compat_mode), as they were when it was
+// sent, and the object can change since.
 func candOf(r *kroute) routeCand {
-	return routeCand{metric: r.metric, typ: r.typ, oif: r.oif, gw: r.gw, nhops: r.nhops, nhid: r.nhid, kind: kindOf(r)}
+	if r.nhid != 0 {
+		return routeCand{metric: r.metric, typ: r.typ, nhid: r.nhid, kind: kindOf(r)}
+	}
+	return routeCand{metric: r.metric, typ: r.typ, oif: r.oif, gw: r.gw, nhops: r.nhops, kind: kindOf(r)}
 }
 
 // addCand applies RTM_NEWROUTE to the candidates of one prefix. nlflags

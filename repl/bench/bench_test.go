@@ -22,7 +22,7 @@ func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == "bench" {
 		os.Exit(Main(os.Args[2:], os.Stdout, os.Stderr))
 	}
-	// W1, K1 and K2 run rtm itself as client and server: build it once.
+	// W1 and K1 to K3 run rtm itself as client and server: build it once.
 	bin, cleanup, err := rtmtest.Build()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -48,7 +48,7 @@ func TestEveryWorkload(t *testing.T) {
 		t.Skip("starts processes")
 	}
 	var out, errs strings.Builder
-	args := append([]string{"--json", "--rtm", rtmBin, "--piped", "2000", "--kernel-routes", "300"}, tiny...)
+	args := append([]string{"--json", "--rtm", rtmBin, "--piped", "2000", "--kernel-routes", "300", "--frr-prefixes", "50"}, tiny...)
 	if code := Main(args, &out, &errs); code != 0 {
 		t.Fatalf("exit %d\n%s", code, errs.String())
 	}
@@ -66,6 +66,9 @@ func TestEveryWorkload(t *testing.T) {
 	want := []string{"B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B9", "L2", "L4", "L5", "W1", "LW1"}
 	if kernelSkip() == "" {
 		want = append(want, "K1", "LK1", "K2", "LK2")
+	}
+	if frrSkip() == "" {
+		want = append(want, "K3", "LK3")
 	}
 	for _, id := range want {
 		if ids[id] == 0 {
@@ -87,6 +90,9 @@ func TestEveryWorkload(t *testing.T) {
 	}
 	if kernelSkip() == "" && (withRatio["K1"] != 1 || withRatio["K2"] != 1) {
 		t.Errorf("rows with a ratio: %v; want K1's and K2's", withRatio)
+	}
+	if frrSkip() == "" && withRatio["K3"] != 2 {
+		t.Errorf("rows with a ratio: %v; want K3's two, --from-kernel and --from-fpm", withRatio)
 	}
 	assertNothingLeft(t, os.Getpid())
 }

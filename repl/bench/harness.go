@@ -100,7 +100,8 @@ type options struct {
 	lookups, updates, samples   int
 	n                           int
 	piped, kernelRoutes         int
-	rtm                         string // the rtm binary W1, K1 and K2 run
+	frrPrefixes                 int
+	rtm                         string // the rtm binary W1, K1, K2 and K3 run
 	only                        string
 	json, limits                bool
 	cpuprofile                  string
@@ -117,8 +118,9 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.n, "n", 10_000, "B9: N routes + N MACs")
 	fs.IntVar(&o.piped, "piped", 1_000_000, "W1: changes piped through rtm client")
 	fs.IntVar(&o.kernelRoutes, "kernel-routes", 100_000, "K1, K2: routes installed into and imported from a kernel (root only)")
-	fs.StringVar(&o.rtm, "rtm", "", "the rtm `binary` that W1, K1 and K2 run as client and server (default: this one)")
-	fs.StringVar(&o.only, "only", "", "comma-separated workloads to run, e.g. B2,B4 (default all: B1 to B9, W1, K1, K2)")
+	fs.IntVar(&o.frrPrefixes, "frr-prefixes", 10_000, "K3: prefixes announced over BGP (root and FRR only)")
+	fs.StringVar(&o.rtm, "rtm", "", "the rtm `binary` that W1, K1, K2 and K3 run as client and server (default: this one)")
+	fs.StringVar(&o.only, "only", "", "comma-separated workloads to run, e.g. B2,B4 (default all: B1 to B9, W1, K1, K2, K3)")
 	fs.BoolVar(&o.json, "json", false, "print the rows as one JSON array")
 	fs.BoolVar(&o.limits, "limits", true, "measure the machine's limits beside the workloads (false: rtm alone, e.g. under perf stat)")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write CPU profiles: `PREFIX`.server.pprof for this process, PREFIX.NAME.pprof for each rtm client")
@@ -146,11 +148,13 @@ func (o *options) check() error {
 		return errors.New("--piped must be between 1 and 67108864")
 	case o.kernelRoutes < 1 || o.kernelRoutes > 1<<24:
 		return errors.New("--kernel-routes must be between 1 and 16777216")
+	case o.frrPrefixes < 1 || o.frrPrefixes > 1<<15:
+		return errors.New("--frr-prefixes must be between 1 and 32768")
 	}
 	for _, w := range strings.Split(o.only, ",") {
 		w = strings.TrimSpace(w)
 		if w != "" && !slices.ContainsFunc(workloads, func(x workload) bool { return strings.EqualFold(x.id, w) }) {
-			return fmt.Errorf("--only: no workload %q (have B1 to B9, W1, K1, K2)", w)
+			return fmt.Errorf("--only: no workload %q (have B1 to B9, W1, K1, K2, K3)", w)
 		}
 	}
 	return nil
@@ -184,6 +188,7 @@ var workloads = []workload{
 	{"W1", "1 M changes piped through rtm client", "<= 2x the same on the server's input", (*bench).runW1},
 	{"K1", "install 100 k routes into a kernel (--to-kernel)", ">= 0.8x ip -batch (root only)", (*bench).runK1},
 	{"K2", "import 100 k routes from a kernel, to every client", "<= 1.5x ip -batch, none lost (root only)", (*bench).runK2},
+	{"K3", "10 k prefixes over BGP (FRR) to every client", "<= 1.2x FRR's own install (root, FRR only)", (*bench).runK3},
 }
 
 func workloadsText() string {
@@ -378,6 +383,7 @@ type bench struct {
 	children   []*child
 	shm        []string // raw tables under /dev/shm
 	namespaces []*kernelNS
+	frrHosts   []*frrHost
 	seq        int // numbers child names and namespaces
 }
 
@@ -398,6 +404,9 @@ func (b *bench) close() {
 	}
 	for _, p := range b.shm {
 		os.Remove(p)
+	}
+	for len(b.frrHosts) > 0 {
+		b.dropFRRHost(b.frrHosts[0])
 	}
 	for len(b.namespaces) > 0 {
 		b.dropNS(b.namespaces[0])

@@ -32,12 +32,10 @@ func kernelSkip() string {
 }
 
 func (b *bench) newNS(tag string) (*kernelNS, error) {
-	b.seq++
-	ns := &kernelNS{name: fmt.Sprintf("rtm-bench-%d-%s-%d", os.Getpid(), tag, b.seq)}
-	if err := run("ip", "netns", "add", ns.name); err != nil {
+	ns, err := b.emptyNS(tag)
+	if err != nil {
 		return nil, err
 	}
-	b.namespaces = append(b.namespaces, ns)
 	for _, args := range [][]string{
 		{"link", "add", "veth0", "type", "veth", "peer", "name", "veth1"},
 		{"link", "set", "veth0", "up"},
@@ -48,6 +46,21 @@ func (b *bench) newNS(tag string) (*kernelNS, error) {
 			b.dropNS(ns)
 			return nil, err
 		}
+	}
+	return ns, nil
+}
+
+// emptyNS makes a namespace with only lo in it, up.
+func (b *bench) emptyNS(tag string) (*kernelNS, error) {
+	b.seq++
+	ns := &kernelNS{name: fmt.Sprintf("rtm-bench-%d-%s-%d", os.Getpid(), tag, b.seq)}
+	if err := run("ip", "netns", "add", ns.name); err != nil {
+		return nil, err
+	}
+	b.namespaces = append(b.namespaces, ns)
+	if err := ns.ip("link", "set", "lo", "up"); err != nil {
+		b.dropNS(ns)
+		return nil, err
 	}
 	return ns, nil
 }
@@ -244,17 +257,10 @@ func (b *bench) k2Run(run int, ipLines file, n int) (toClients, batch time.Durat
 		return 0, 0, err
 	}
 	defer b.stop(srv)
-	var clients []*child
+	clients, err := b.connectClients(socket)
 	defer func() { b.stop(clients...) }()
-	for range b.o.clients {
-		c, err := b.spawn("rtm", []string{"--socket", socket})
-		if err != nil {
-			return 0, 0, err
-		}
-		clients = append(clients, c)
-		if err := c.ask(b.ctx, "connect", time.Minute, nil); err != nil {
-			return 0, 0, err
-		}
+	if err != nil {
+		return 0, 0, err
 	}
 	before, err := ns.routes("")
 	if err != nil {
@@ -265,22 +271,8 @@ func (b *bench) k2Run(run int, ipLines file, n int) (toClients, batch time.Durat
 	if batch, err = ipBatch(ns, ipLines); err != nil {
 		return 0, 0, err
 	}
-	deadline := time.Now().Add(5 * time.Minute)
-	for {
-		out, err := srv.Do(b.ctx, "show routes count", time.Minute)
-		if err != nil {
-			return 0, 0, err
-		}
-		if len(out) == 1 && out[0] == strconv.Itoa(want) {
-			break
-		}
-		if time.Now().After(deadline) {
-			return 0, 0, fmt.Errorf("K2: the server holds %v routes 5 minutes on; the kernel has %d", out, want)
-		}
-		time.Sleep(time.Millisecond)
-	}
-	if _, err := srv.Do(b.ctx, "sync 60s", 2*time.Minute); err != nil {
-		return 0, 0, err
+	if err := b.awaitCount(srv, b.answer(srv, "show routes count"), want); err != nil {
+		return 0, 0, fmt.Errorf("K2: routes at the server: %w", err)
 	}
 	toClients = time.Since(t0)
 	if got, err := ns.routes(""); err != nil || got != want {
@@ -296,4 +288,57 @@ func (b *bench) k2Run(run int, ipLines file, n int) (toClients, batch time.Durat
 		}
 	}
 	return toClients, batch, nil
+}
+
+// connectClients starts --clients rtm clients of the server at socket
+// and connects each; the caller stops those returned, even on an error.
+func (b *bench) connectClients(socket string) ([]*child, error) {
+	var clients []*child
+	for range b.o.clients {
+		c, err := b.spawn("rtm", []string{"--socket", socket})
+		if err != nil {
+			return clients, err
+		}
+		clients = append(clients, c)
+		if err := c.ask(b.ctx, "connect", time.Minute, nil); err != nil {
+			return clients, err
+		}
+	}
+	return clients, nil
+}
+
+// awaitCount polls count until it is want, then waits until every
+// client has applied everything (sync).
+func (b *bench) awaitCount(srv *child, count func() (int, error), want int) error {
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		n, err := count()
+		if err != nil {
+			return err
+		}
+		if n == want {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d of %d 5 minutes on", n, want)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	_, err := srv.Do(b.ctx, "sync 60s", 2*time.Minute)
+	return err
+}
+
+// answer is the number a framed server answers to q ("show routes
+// count").
+func (b *bench) answer(srv *child, q string) func() (int, error) {
+	return func() (int, error) {
+		out, err := srv.Do(b.ctx, q, time.Minute)
+		if err != nil {
+			return 0, err
+		}
+		if len(out) != 1 {
+			return 0, fmt.Errorf("%q: answered %q", q, out)
+		}
+		return strconv.Atoi(out[0])
+	}
 }

@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// rtmBinary is the rtm that W1, K1 and K2 run as rtm client and rtm
+// rtmBinary is the rtm that W1 and K1 to K3 run as rtm client and rtm
 // server: --rtm, else this very binary.
 func (b *bench) rtmBinary() (string, error) {
 	if b.o.rtm != "" {

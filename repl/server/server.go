@@ -1,9 +1,10 @@
 // Package server is `rtm server`: the process that owns the tables. It
 // opens the store and listens on the socket (proto.Start), takes changes
 // from its --script files, its prompt or stdin (repl.Session), from its
-// clients (proto) and, with --from-kernel, from the kernel of its network
-// namespace (kernel.Importer), and quits cleanly on quit, Ctrl-D, SIGINT
-// or SIGTERM. Every source writes through the server's one path
+// clients (proto), with --from-kernel from the kernel of its network
+// namespace (kernel.Importer), and with --from-fpm from FRR's zebra
+// (kernel.FPMImporter), and quits cleanly on quit, Ctrl-D, SIGINT or
+// SIGTERM. Every source writes through the server's one path
 // (proto.Server.Apply), each through an origin of its own.
 package server
 
@@ -11,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"strings"
 	"syscall"
@@ -37,6 +39,7 @@ func Main(version string, args []string) int {
 		maxClients    int
 		fresh, unlink bool
 		fromKernel    bool
+		fromFPM       fpmFlag
 		table         uint32
 		prefer        int
 	)
@@ -53,7 +56,8 @@ func Main(version string, args []string) int {
 	fs.BoolVar(&fresh, "fresh", false, "start with empty tables even if the store holds some")
 	fs.BoolVar(&unlink, "unlink", false, "remove the store on a clean quit (default: keep it for the next start)")
 	fs.BoolVar(&fromKernel, "from-kernel", false, "mirror the kernel of this network namespace: dump its routes and neighbours, then follow them (implies --fresh; typed changes still work)")
-	fs.Func("kernel-table", "with --from-kernel: the routing `table` to follow, main or a number (default main)", func(v string) (err error) {
+	fs.Var(&fromFPM, "from-fpm", "be FRR zebra's dataplane: listen for its FPM connection (-M dplane_fpm_nl) on `ADDR` (default "+kernel.DefaultFPMAddr.String()+"; a non-loopback address only if given) and take the routes zebra selects; from this host, only sockets of user "+kernel.ZebraUser+", root, the server's uid and --allow-write-uid (implies --fresh; typed changes still work)")
+	fs.Func("kernel-table", "with --from-kernel or --from-fpm: the routing `table` to follow, main or a number (default main)", func(v string) (err error) {
 		table, err = kernel.ParseTable(v)
 		return err
 	})
@@ -65,12 +69,18 @@ func Main(version string, args []string) int {
 		prefer = int(v[0] - '0')
 		return nil
 	})
-	if rc := repl.ParseFlags(fs, args); rc >= 0 {
+	if rc := repl.ParseFlags(fs, fpmAddrArg(args)); rc >= 0 {
 		return rc
 	}
 	err := f.Resolve()
 	if err == nil {
-		err = repl.CheckTuning(fs, fromKernel, "--from-kernel", "kernel-table", "kernel-prefer")
+		err = repl.CheckTuning(fs, fromKernel || fromFPM.on, "--from-kernel or --from-fpm", "kernel-table")
+	}
+	if err == nil {
+		err = repl.CheckTuning(fs, fromKernel, "--from-kernel", "kernel-prefer")
+	}
+	if err == nil && fromKernel && fromFPM.on {
+		err = errors.New("--from-kernel and --from-fpm: give one (zebra installs its routes into the kernel too)")
 	}
 	if err == nil && maxClients < 1 {
 		err = fmt.Errorf("--max-clients %d: want 1 or more", maxClients)
@@ -87,9 +97,9 @@ func Main(version string, args []string) int {
 		fmt.Fprintln(os.Stderr, "rtm server:", err)
 		return 2
 	}
-	// The kernel is the source: a kept store would hold entries it no
-	// longer has, which the import would never delete.
-	fresh = fresh || fromKernel
+	// The kernel or zebra is the source: a kept store would hold entries
+	// it no longer has, which the import would never delete.
+	fresh = fresh || fromKernel || fromFPM.on
 	if storePath == "" {
 		storePath = proto.DefaultStore(f.Name)
 	}
@@ -122,6 +132,15 @@ func Main(version string, args []string) int {
 			return 1
 		}
 		defer im.Close()
+	}
+	if fromFPM.on {
+		fi, err := importFPM(srv, kernel.FPMOptions{Addr: fromFPM.addr, Table: table, AllowUIDs: allowWrite, Logf: console.Printf})
+		if err != nil {
+			srv.Abandon("server "+f.Name+" could not listen for zebra", time.Second)
+			fmt.Fprintln(os.Stderr, "rtm server: --from-fpm:", err)
+			return 1
+		}
+		defer fi.Close()
 	}
 	info, _ := srv.Info()
 	if r := info.StoreState; strings.HasPrefix(r, "recovered") {
@@ -181,22 +200,94 @@ func importKernel(srv *proto.Server, o kernel.ImporterOptions) (*kernel.Importer
 	if err != nil {
 		return nil, err
 	}
-	srv.AddStats("kernel_", func() []proto.Stat { return proto.StatsOf(im.Stats()) })
+	if err := startImport(srv, "kernel", im, o.Logf); err != nil {
+		return nil, err
+	}
+	return im, nil
+}
+
+// importFPM makes FRR's zebra a source of changes: the importer listens
+// for zebra's FPM connection (dplane_fpm_nl) and maps the routes zebra
+// selects onto the tables by the kernel import's rules. Its changes are
+// counted as changes_from_fpm, its counters appear as fpm_*. It returns
+// once it listens.
+func importFPM(srv *proto.Server, o kernel.FPMOptions) (*kernel.FPMImporter, error) {
+	fi, err := kernel.NewFPMImporter(srv.Origin("fpm"), o)
+	if err != nil {
+		return nil, err
+	}
+	if err := startImport(srv, "fpm", fi, o.Logf); err != nil {
+		return nil, err
+	}
+	return fi, nil
+}
+
+// importer is what importKernel and importFPM start.
+type importer interface {
+	Run(context.Context) error
+	Ready() <-chan struct{}
+	Stats() []kernel.Stat
+	Close() error
+}
+
+// startImport runs im, its counters in show stats under name_, and waits
+// until it is ready.
+func startImport(srv *proto.Server, name string, im importer, logf func(string, ...any)) error {
+	srv.AddStats(name+"_", func() []proto.Stat { return proto.StatsOf(im.Stats()) })
 	errc := make(chan error, 1)
 	go func() { errc <- im.Run(context.Background()) }()
 	select {
 	case <-im.Ready():
 		go func() {
 			if err := <-errc; err != nil {
-				o.Logf("kernel import stopped: %v", err)
+				logf("%s import stopped: %v", name, err)
 			}
 		}()
-		return im, nil
+		return nil
 	case err := <-errc:
 		im.Close()
 		if err == nil {
-			err = errors.New("stopped before its first dump")
+			err = errors.New("stopped before it was ready")
 		}
-		return nil, err
+		return err
 	}
+}
+
+// fpmFlag is --from-fpm [ADDR]: the address to listen on, which may be
+// left out (see fpmAddrArg).
+type fpmFlag struct {
+	on   bool
+	addr netip.AddrPort
+}
+
+func (f *fpmFlag) String() string {
+	if f == nil || !f.addr.IsValid() {
+		return ""
+	}
+	return f.addr.String()
+}
+
+func (f *fpmFlag) Set(v string) (err error) {
+	f.on, f.addr = true, kernel.DefaultFPMAddr
+	if v != "" {
+		f.addr, err = kernel.ParseFPMAddr(v)
+	}
+	return err
+}
+
+// fpmAddrArg gives a --from-fpm without an address (the last argument,
+// or one followed by a flag) the empty value, which means the default:
+// the flag package has no optional values.
+func fpmAddrArg(args []string) []string {
+	out := make([]string, 0, len(args))
+	for i, a := range args {
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		if (a == "--from-fpm" || a == "-from-fpm") && (i+1 == len(args) || strings.HasPrefix(args[i+1], "-")) {
+			a += "="
+		}
+		out = append(out, a)
+	}
+	return out
 }

@@ -1,0 +1,500 @@
+package kernel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"os/user"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// DefaultFPMPort is the port zebra's dplane_fpm_nl connects to unless
+// configured otherwise (`fpm address 127.0.0.1 port 2620`).
+const DefaultFPMPort = 2620
+
+// DefaultFPMAddr is where an FPMImporter listens unless told otherwise.
+var DefaultFPMAddr = netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), DefaultFPMPort)
+
+// ZebraUser is the user FRR's packages run zebra as: its connections
+// are accepted as the server's own.
+const ZebraUser = "frr"
+
+// DefaultReplayQuiet is how long zebra's replay of its table must go
+// without naming anything new before rtm takes it to be over (replay.go):
+// zebra's walk of its table pauses for 1 s at most, and 3 s leaves room.
+const DefaultReplayQuiet = 3 * time.Second
+
+// fpmBufferSize holds several frames of the largest size (64 KiB).
+const fpmBufferSize = 256 << 10
+
+// ParseFPMAddr reads the address an FPMImporter listens on: an IP
+// address and a port ("127.0.0.1:2620", "[::1]:2620"), an IP address
+// alone (port 2620), or ":PORT" (on 127.0.0.1). A name is refused: what
+// the listener is open to must be exactly what was asked for.
+func ParseFPMAddr(v string) (netip.AddrPort, error) {
+	bad := func() (netip.AddrPort, error) {
+		return netip.AddrPort{}, fmt.Errorf("want an IP address and port to listen on, as 127.0.0.1:2620 or [::1]:2620, got %q", v)
+	}
+	if a, err := netip.ParseAddr(v); err == nil && a.Zone() == "" {
+		return netip.AddrPortFrom(a, DefaultFPMPort), nil
+	}
+	host, port, err := net.SplitHostPort(v)
+	if err != nil {
+		return bad()
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || p == 0 {
+		return bad()
+	}
+	a := DefaultFPMAddr.Addr()
+	if host != "" {
+		if a, err = netip.ParseAddr(host); err != nil || a.Zone() != "" || strings.Contains(host, "%") {
+			return bad()
+		}
+	}
+	return netip.AddrPortFrom(a, uint16(p)), nil
+}
+
+// FPMOptions tune an FPMImporter; the zero value listens on
+// DefaultFPMAddr and follows table main.
+type FPMOptions struct {
+	// Addr is the address to listen on; the zero value means
+	// DefaultFPMAddr. Any address but a loopback one is logged as open
+	// to whoever can reach it.
+	Addr netip.AddrPort
+	// Table is the routing table to follow; 0 means main (254).
+	Table uint32
+	// ReplayQuiet is DefaultReplayQuiet if 0.
+	ReplayQuiet time.Duration
+	// AllowUIDs may connect from this host besides root, this process's
+	// uid and ZebraUser's (see FPMImporter).
+	AllowUIDs []uint32
+	// Logf, if set, receives one line per connection, replay and
+	// refusal.
+	Logf func(format string, args ...any)
+}
+
+// FPM counters beside the route view's.
+const (
+	fpmConnected    = iota // gauge: 1 while zebra is connected
+	fpmConnections         // connections accepted
+	fpmRefused             // connections refused: another zebra was connected
+	fpmFrames              // frames applied
+	fpmMalformed           // connections closed for a frame rtm cannot read
+	fpmReplays             // replays of zebra's table seen to their end
+	fpmStaleRemoved        // routes of an earlier connection that a replay did not send again
+)
+
+var fpmNames = []string{
+	"zebra_connected", "connections", "connections_refused", "frames", "malformed_frames", "replays", "stale_routes_removed",
+}
+
+// FPMImporter is rtm as zebra's Forwarding Plane Manager: it listens for
+// zebra's dplane_fpm_nl module and maps the routes zebra selects onto a
+// Sink by the same rules as an Importer. See the package documentation.
+type FPMImporter struct {
+	ln    *net.TCPListener
+	links *conn     // link events of rtm's network namespace
+	dumps *conn     // requests: the devices
+	diag  *diagConn // who owns a connection's other end
+	allow map[uint32]bool
+	quiet time.Duration
+	logf  func(string, ...any)
+	stats *counters
+
+	ready     chan struct{}
+	running   atomic.Bool
+	closed    atomic.Bool
+	closeOnce sync.Once
+	wg        sync.WaitGroup // the connection and the link follower
+
+	mu     sync.Mutex // guards what follows, and the view's sink calls
+	view   *routeView
+	zebra  *net.TCPConn // the connected zebra, nil if none
+	replay *replay      // zebra's replay, until it is over (see replay.go)
+}
+
+// NewFPMImporter listens for zebra on opt.Addr, in the network namespace
+// of the calling thread, whose devices name the routes' interfaces. Run
+// serves the connections.
+func NewFPMImporter(sink Sink, opt FPMOptions) (*FPMImporter, error) {
+	f := &FPMImporter{
+		quiet: opt.ReplayQuiet,
+		logf:  opt.Logf,
+		stats: newCounters(fpmNames),
+		ready: make(chan struct{}),
+	}
+	if f.quiet <= 0 {
+		f.quiet = DefaultReplayQuiet
+	}
+	if f.logf == nil {
+		f.logf = func(string, ...any) {}
+	}
+	addr := opt.Addr
+	if !addr.IsValid() {
+		addr = DefaultFPMAddr
+	}
+	table := opt.Table
+	if table == 0 {
+		table = unix.RT_TABLE_MAIN
+	}
+	f.view = newRouteView(sink, table, func() ([]klink, error) { return dumpLinks(f.dumps) },
+		func(format string, args ...any) { f.logf("fpm: "+format, args...) })
+	var err error
+	if f.links, err = openConn(unix.RTNLGRP_LINK); err != nil {
+		return nil, fmt.Errorf("fpm: %w", err)
+	}
+	if f.dumps, err = openConn(); err != nil {
+		f.links.close()
+		return nil, fmt.Errorf("fpm: %w", err)
+	}
+	if f.diag, err = openDiag(); err == nil {
+		f.ln, err = net.ListenTCP("tcp", net.TCPAddrFromAddrPort(addr))
+	}
+	if err != nil {
+		f.links.close()
+		f.dumps.close()
+		if f.diag != nil {
+			f.diag.close()
+		}
+		return nil, fmt.Errorf("fpm: %w", err)
+	}
+	f.allow = map[uint32]bool{0: true, uint32(os.Geteuid()): true}
+	for _, u := range opt.AllowUIDs {
+		f.allow[u] = true
+	}
+	if u, err := user.Lookup(ZebraUser); err == nil {
+		if uid, err := strconv.ParseUint(u.Uid, 10, 32); err == nil {
+			f.allow[uint32(uid)] = true
+		}
+	}
+	if !addr.Addr().IsLoopback() {
+		f.logf("fpm: listening on %s, not a loopback address: whoever reaches it can change rtm's routes", f.Addr())
+	}
+	return f, nil
+}
+
+// Addr is the address the importer listens on.
+func (f *FPMImporter) Addr() netip.AddrPort { return f.ln.Addr().(*net.TCPAddr).AddrPort() }
+
+// Ready is closed once the importer has read the devices and accepts
+// zebra.
+func (f *FPMImporter) Ready() <-chan struct{} { return f.ready }
+
+// Stats returns the importer's counters; safe to call at any time.
+func (f *FPMImporter) Stats() []Stat {
+	return append(f.view.stats.snapshot(), f.stats.snapshot()...)
+}
+
+// Close stops Run, drops zebra's connection and releases the sockets. It
+// does not wait for Run to return.
+func (f *FPMImporter) Close() error {
+	f.closeOnce.Do(func() {
+		f.closed.Store(true)
+		f.ln.Close()
+		f.links.close()
+		f.dumps.close()
+		f.diag.close()
+		f.mu.Lock()
+		if f.zebra != nil {
+			f.zebra.Close()
+		}
+		f.mu.Unlock()
+	})
+	return nil
+}
+
+// Run serves zebra's connections, one at a time, until ctx is done or
+// Close is called; it returns once nothing it started runs any more. It
+// returns an error only if the devices cannot be read. Run may be called
+// once.
+func (f *FPMImporter) Run(ctx context.Context) error {
+	if !f.running.CompareAndSwap(false, true) {
+		return errors.New("fpm: Run called twice")
+	}
+	stop := context.AfterFunc(ctx, func() { f.Close() })
+	defer stop()
+	links, err := dumpLinks(f.dumps)
+	if err != nil {
+		if f.closed.Load() {
+			return nil
+		}
+		return fmt.Errorf("fpm: list devices: %w", err)
+	}
+	f.view.links.replace(links)
+	f.wg.Add(1)
+	go f.followLinks()
+	defer f.wg.Wait()
+	close(f.ready)
+	for {
+		c, err := f.ln.AcceptTCP()
+		if err != nil {
+			if f.closed.Load() {
+				return nil
+			}
+			// Out of descriptors or the like: wait as net/http does.
+			f.logf("fpm: accept: %v", err)
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		f.accept(c)
+	}
+}
+
+// accept takes zebra's connection, or refuses it if a zebra is
+// connected or its other end is a socket of this host that a uid owns
+// that may not change the tables.
+func (f *FPMImporter) accept(c *net.TCPConn) {
+	if why := f.refusal(c); why != "" {
+		c.Close()
+		f.stats.inc(fpmRefused)
+		f.logf("fpm: refused a connection from %s: %s", c.RemoteAddr(), why)
+		return
+	}
+	f.mu.Lock()
+	if f.zebra != nil || f.closed.Load() {
+		other := f.zebra
+		f.mu.Unlock()
+		c.Close()
+		if other != nil {
+			f.stats.inc(fpmRefused)
+			f.logf("fpm: refused a connection from %s: zebra at %s is connected, and rtm takes one at a time",
+				c.RemoteAddr(), other.RemoteAddr())
+		}
+		return
+	}
+	f.zebra = c
+	f.replay = newReplay(f.view)
+	f.mu.Unlock()
+	f.stats.inc(fpmConnections)
+	f.stats.set(fpmConnected, 1)
+	f.logf("fpm: zebra connected from %s", c.RemoteAddr())
+	f.wg.Add(1)
+	go f.serve(c)
+}
+
+// refusal says why the other end of c may not change the tables, or "".
+// A socket of this host must be owned by an allowed uid; a connection
+// from another host comes only to a listener asked for explicitly.
+func (f *FPMImporter) refusal(c *net.TCPConn) string {
+	local := c.LocalAddr().(*net.TCPAddr).AddrPort()
+	remote := c.RemoteAddr().(*net.TCPAddr).AddrPort()
+	uid, err := f.diag.tcpOwner(remote, local)
+	switch {
+	case errors.Is(err, errNoSocket) && !local.Addr().Unmap().IsLoopback():
+		return ""
+	case err != nil:
+		return err.Error()
+	case !f.allow[uid]:
+		return fmt.Sprintf("its socket is uid %d's, which may not change the tables (zebra runs as %s; rtm server --allow-write-uid %d allows this uid)", uid, ZebraUser, uid)
+	}
+	return ""
+}
+
+// errFrame wraps a frame rtm cannot read.
+type errFrame struct{ err error }
+
+func (e errFrame) Error() string { return e.err.Error() }
+func (e errFrame) Unwrap() error { return e.err }
+
+// serve reads zebra's frames until the connection ends.
+func (f *FPMImporter) serve(c *net.TCPConn) {
+	defer f.wg.Done()
+	err := f.read(c)
+	f.mu.Lock()
+	f.zebra, f.replay = nil, nil
+	f.mu.Unlock()
+	c.Close()
+	f.stats.set(fpmConnected, 0)
+	var bad errFrame
+	switch {
+	case f.closed.Load():
+	case errors.As(err, &bad):
+		f.stats.inc(fpmMalformed)
+		f.logf("fpm: zebra at %s sent a frame rtm cannot read: %v; closed its connection (zebra reconnects and sends its table again)",
+			c.RemoteAddr(), err)
+	default:
+		f.logf("fpm: zebra at %s disconnected (%v); its routes stay until the next zebra's replay ends", c.RemoteAddr(), err)
+	}
+}
+
+// read applies the frames of one connection. While zebra replays its
+// table, each read waits at most until the quiet time has passed since a
+// frame last named something new: then the replay is over.
+func (f *FPMImporter) read(c *net.TCPConn) error {
+	buf := make([]byte, fpmBufferSize)
+	var msgs []fpmMessage
+	start, end := 0, 0
+	replaying, progress := true, time.Now()
+	for {
+		used, named, err := f.applyFrames(buf[start:end], &msgs)
+		start += used
+		if err != nil {
+			return errFrame{err}
+		}
+		if named {
+			progress = time.Now()
+		}
+		if start == end {
+			start, end = 0, 0
+		} else if end == len(buf) {
+			end = copy(buf, buf[start:end])
+			start = 0
+		}
+		if replaying {
+			c.SetReadDeadline(progress.Add(f.quiet))
+		}
+		n, err := c.Read(buf[end:])
+		end += n
+		var ne net.Error
+		switch {
+		case err == nil:
+		case replaying && errors.As(err, &ne) && ne.Timeout():
+			if start != end {
+				progress = time.Now() // zebra is in the middle of a frame
+				continue
+			}
+			f.endReplay()
+			replaying = false
+			c.SetReadDeadline(time.Time{})
+		case errors.Is(err, io.EOF):
+			return errors.New("it closed the connection")
+		default:
+			return err
+		}
+	}
+}
+
+// applyFrames applies the complete frames at the start of b and returns
+// how many bytes they took, and whether they named a route or object not
+// named before on this connection. A frame is decoded whole first, so
+// one that is malformed changes nothing.
+func (f *FPMImporter) applyFrames(b []byte, msgs *[]fpmMessage) (used int, named bool, err error) {
+	locked := false
+	defer func() {
+		if locked {
+			f.view.flush()
+			f.mu.Unlock()
+		}
+	}()
+	for {
+		n, err := fpmFrameLen(b[used:])
+		if err != nil {
+			return used, named, err
+		}
+		if n == 0 || len(b)-used < n {
+			return used, named, nil
+		}
+		*msgs, err = decodeFPM(b[used+fpmHeaderLen:used+n], (*msgs)[:0])
+		if err != nil {
+			return used, named, err
+		}
+		if !locked {
+			f.mu.Lock()
+			locked = true
+		}
+		if f.apply(*msgs) {
+			named = true
+		}
+		f.stats.inc(fpmFrames)
+		used += n
+	}
+}
+
+// apply applies one frame's messages to the view and reports whether
+// they named something new to the replay. zebra sends a route's change
+// as a delete and a create in one frame; the sink gets only the result,
+// at the flush.
+func (f *FPMImporter) apply(msgs []fpmMessage) (named bool) {
+	for i := range msgs {
+		m := &msgs[i]
+		inView := false
+		switch m.typ {
+		case unix.RTM_NEWROUTE:
+			inView = f.view.selectRoute(&m.route)
+		case unix.RTM_DELROUTE:
+			inView = f.view.withdrawRoute(&m.route)
+		case unix.RTM_NEWNEXTHOP:
+			f.view.setNexthop(m.nh)
+		case unix.RTM_DELNEXTHOP:
+			f.view.deleteNexthop(m.nh.id)
+		}
+		if f.replay == nil {
+			continue
+		}
+		switch m.typ {
+		case unix.RTM_NEWROUTE, unix.RTM_DELROUTE:
+			named = f.replay.route(tableKey{m.route.table, m.route.dst}, inView) || named
+		default:
+			named = f.replay.nexthop(m.nh.id) || named
+		}
+	}
+	return named
+}
+
+// endReplay removes what zebra held before this connection and did not
+// send again: rtm now equals zebra's table.
+func (f *FPMImporter) endReplay() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.replay == nil {
+		return
+	}
+	removed := f.replay.end(f.view)
+	f.replay = nil
+	f.view.flush()
+	f.stats.inc(fpmReplays)
+	f.stats.add(fpmStaleRemoved, uint64(removed))
+	f.logf("fpm: zebra's table is in (nothing new for %v): %d routes for rtm, %d stale routes removed",
+		f.quiet, len(f.view.routes), removed)
+}
+
+// followLinks keeps the device names up to date: routes name their
+// device, zebra numbers it.
+func (f *FPMImporter) followLinks() {
+	defer f.wg.Done()
+	for {
+		b, err := f.links.recv()
+		if err != nil {
+			if f.closed.Load() || errors.Is(err, os.ErrClosed) {
+				return
+			}
+			// Events lost (ENOBUFS) or unreadable: list the devices again.
+			f.mu.Lock()
+			f.view.stats.inc(vNetlinkErrors)
+			if links, err := dumpLinks(f.dumps); err == nil {
+				f.view.links.replace(links)
+				clear(f.view.missing)
+				f.view.touchAll()
+				f.view.flush()
+			}
+			f.mu.Unlock()
+			continue
+		}
+		f.mu.Lock()
+		if err := forMessages(b, func(m message) error {
+			if m.typ != unix.RTM_NEWLINK && m.typ != unix.RTM_DELLINK {
+				return nil
+			}
+			l, err := decodeLink(m.data)
+			if err == nil && l.family == unix.AF_UNSPEC {
+				f.view.linkEvent(l, m.typ == unix.RTM_NEWLINK)
+			}
+			return err
+		}); err != nil {
+			f.view.stats.inc(vNetlinkErrors)
+		}
+		f.view.flush()
+		f.mu.Unlock()
+	}
+}
