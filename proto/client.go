@@ -65,7 +65,8 @@ type Client struct {
 	readers []*store.Reader // every mapping ever used; unmapped at Close only
 
 	applied atomic.Uint64 // last change applied
-	ready   chan struct{} // closed when the first snapshot is applied
+	ready   chan struct{} // closed once the client has what the server had when it was welcomed
+	readyAt atomic.Uint64 // the server's last change at the welcome
 	firstBy time.Time     // Dial's deadline (Wait): the first snapshot must have come by then
 	done    chan struct{} // closed when the session ends for good
 	err     error         // why it ended: nil for a server quit or Close; written before done is closed
@@ -131,8 +132,18 @@ func Dial(o ClientOptions) (*Client, error) {
 	return c, nil
 }
 
-// Ready is closed once the first snapshot has been applied.
+// Ready is closed once the client holds everything the server had when it
+// first welcomed it: its first snapshot, and the changes that complete it.
 func (c *Client) Ready() <-chan struct{} { return c.ready }
+
+// markReady closes Ready once the client holds every change the server
+// had made when it welcomed this client: a snapshot may be an older one,
+// shared with other clients, which the changes after it complete.
+func (c *Client) markReady() {
+	if !c.isReady() && c.applied.Load() >= c.readyAt.Load() {
+		close(c.ready)
+	}
+}
 
 func (c *Client) isReady() bool {
 	select {
@@ -182,10 +193,11 @@ func (c *Client) Resync() {
 // to. It trusts nothing before it has checked the socket's directory and
 // the server's uid, nor a store the server's uid does not own alone.
 func (c *Client) connect() (*net.UnixConn, error) {
-	uc, serverUID, body, err := handshake(c.opts.Socket, c.opts.Name, c.opts.ServerUIDs, 0)
+	uc, serverUID, body, seq, err := handshake(c.opts.Socket, c.opts.Name, c.opts.ServerUIDs, 0)
 	if err != nil {
 		return nil, err
 	}
+	c.readyAt.Store(seq)
 	gen, path := binary.LittleEndian.Uint64(body), string(body[8:])
 	if r := c.reader.Load(); r == nil || r.Generation() != gen || r.Path() != path {
 		nr, err := store.OpenReader(path, int(serverUID))
@@ -213,25 +225,25 @@ func (c *Client) connect() (*net.UnixConn, error) {
 
 // handshake connects to the server at socket once its directory is
 // trusted, checks who runs it (SO_PEERCRED) before it believes a byte,
-// says hello with flags, and returns the connection, the server's uid
-// and the body of its welcome.
-func handshake(socket, name string, trusted []uint32, flags uint8) (*net.UnixConn, uint32, []byte, error) {
+// says hello with flags, and returns the connection, the server's uid,
+// the body of its welcome and the last change it had made then.
+func handshake(socket, name string, trusted []uint32, flags uint8) (*net.UnixConn, uint32, []byte, uint64, error) {
 	if err := checkSocketDir(socket, trusted); err != nil {
-		return nil, 0, nil, err
+		return nil, 0, nil, 0, err
 	}
 	uc, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: socket, Net: "unixpacket"})
 	if err != nil {
-		return nil, 0, nil, dialError(socket, err)
+		return nil, 0, nil, 0, dialError(socket, err)
 	}
 	serverUID, err := checkServer(uc, socket, trusted)
 	if err != nil {
 		uc.Close()
-		return nil, 0, nil, err
+		return nil, 0, nil, 0, err
 	}
 	setBuffers(uc)
 	if err := writePacket(uc, Header{Kind: KindHello, Flags: flags}, []byte(name)); err != nil {
 		uc.Close()
-		return nil, 0, nil, fmt.Errorf("hello to %s: %w", socket, err)
+		return nil, 0, nil, 0, fmt.Errorf("hello to %s: %w", socket, err)
 	}
 	buf := make([]byte, MaxPacket+1)
 	uc.SetReadDeadline(time.Now().Add(helloTimeout))
@@ -244,9 +256,9 @@ func handshake(socket, name string, trusted []uint32, flags uint8) (*net.UnixCon
 	}
 	if err != nil {
 		uc.Close()
-		return nil, 0, nil, fmt.Errorf("handshake with %s: %w", socket, err)
+		return nil, 0, nil, 0, fmt.Errorf("handshake with %s: %w", socket, err)
 	}
-	return uc, serverUID, body, nil
+	return uc, serverUID, body, h.Seq, nil
 }
 
 // run is the session: receive until the server quits, reconnecting with
@@ -369,6 +381,7 @@ func (c *Client) receive(uc *net.UnixConn) error {
 			}
 			c.setApplied(h.Seq + uint64(h.Count) - 1)
 			ack(uc, c.applied.Load())
+			c.markReady()
 		case KindSnapshotEnd:
 			if staging == nil {
 				return fmt.Errorf("%w: snapshot end without begin", ErrProtocol)
@@ -384,11 +397,7 @@ func (c *Client) receive(uc *net.UnixConn) error {
 				c.publishSnapshot(h.Seq)
 			}
 			ack(uc, h.Seq)
-			select {
-			case <-c.ready:
-			default:
-				close(c.ready)
-			}
+			c.markReady()
 		case KindPong:
 			if len(body) == 8 {
 				c.pong(binary.LittleEndian.Uint64(body), h.Seq)
