@@ -314,8 +314,10 @@ func TestFRRTwoHosts(t *testing.T) {
 func TestFRRZebraRestart(t *testing.T) {
 	t.Parallel()
 	p := newFRRPair(t, "--from-fpm")
-	p.h2.stop("bgpd", syscall.SIGKILL)
+	// zebra first: a zebra that outlived bgpd would withdraw bgpd's
+	// routes over FPM itself, and leave rtm nothing stale to find.
 	p.h2.stop("zebra", syscall.SIGKILL)
+	p.h2.stop("bgpd", syscall.SIGKILL)
 	p.h1.announce(65001, true, "203.0.113.0/25")
 	p.h2.start(p.h2.conf)
 	p.has(p.routes[0])
