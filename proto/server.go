@@ -187,7 +187,8 @@ func Start(o ServerOptions) (*Server, error) {
 }
 
 // markChanges records in the store, once a second at most, when the
-// tables last changed (rtm ls shows it): no cost on a change.
+// tables last changed (rtm ls shows it): no cost on a change. It also lets
+// go of a shared snapshot the change log no longer reaches.
 func (s *Server) markChanges() {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -197,6 +198,9 @@ func (s *Server) markChanges() {
 		}
 		s.mu.Lock()
 		s.markChanged()
+		if s.snap != nil && s.log.at(s.snap.cur.num) == nil {
+			s.snap = nil // out of the log's reach: no client can be given it
+		}
 		s.mu.Unlock()
 	}
 }
