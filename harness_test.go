@@ -137,13 +137,26 @@ func (in *instance) flags() []string {
 	return []string{"--name", in.name, "--socket", in.socket, "--store", in.store}
 }
 
-// server starts `rtm server --framed` and returns once the store is open
-// and the socket listens.
+// server starts `rtm server --framed` and returns once the store is open,
+// the socket listens and the start-up banner has been read.
 func (in *instance) server(extra ...string) *proc {
 	in.t.Helper()
 	p := start(in.t, append(append([]string{"server", "--framed"}, in.flags()...), extra...)...)
 	p.must("") // answered once the store is open and the socket listens
+	in.waitBanner(p)
 	return p
+}
+
+// waitBanner waits until the server's start-up banner (after any report
+// of a recovery) has been read from its stderr. The server writes it
+// before it serves, but stderr is read apart from stdout: a test that
+// looks at it must not race the reader.
+func (in *instance) waitBanner(p *proc) {
+	in.t.Helper()
+	banner := "rtm server " + in.name + ": socket "
+	if !waitFor(10*time.Second, func() bool { return strings.Contains(p.errb.String(), banner) }) {
+		in.t.Fatalf("server serves but never wrote its banner: %s", p.errb)
+	}
 }
 
 // streamServer starts a server that reads a plain stream of commands
@@ -154,10 +167,7 @@ func (in *instance) streamServer(extra ...string) *proc {
 	in.t.Helper()
 	p := start(in.t, append(append([]string{"server"}, in.flags()...), extra...)...)
 	in.waitSocket(p)
-	banner := "rtm server " + in.name + ": socket "
-	if !waitFor(10*time.Second, func() bool { return strings.Contains(p.errb.String(), banner) }) {
-		in.t.Fatalf("server serves but never wrote its banner: %s", p.errb)
-	}
+	in.waitBanner(p)
 	return p
 }
 
