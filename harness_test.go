@@ -19,35 +19,23 @@ import (
 	"testing"
 	"time"
 
-	"rtm/proto"
 	"rtm/proto/framed"
 	"rtm/repl/rtmtest"
 )
 
 var rtmBin string
 
-// storeDir holds the stores of this test binary's instances. TestMain
-// points RTM_STORE_DIR at it, so an rtm a test starts by --name alone
-// meets no other rtm of this uid either.
+// storeDir holds the stores of this test binary's instances: the private
+// directory rtmtest.Main points RTM_STORE_DIR at, so an rtm a test starts
+// by --name alone meets no other rtm of this uid either.
 var storeDir string
 
 func TestMain(m *testing.M) {
-	bin, cleanup, err := rtmtest.Build()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	rtmBin = bin
-	if storeDir, err = makeStoreDir(); err != nil {
-		cleanup()
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	os.Setenv(proto.StoreDirEnv, storeDir)
-	code := m.Run()
-	os.RemoveAll(storeDir)
-	cleanup()
-	os.Exit(code)
+	rtmtest.Main(m, nil, func() (err error) {
+		storeDir = rtmtest.StoreDir()
+		rtmBin, err = rtmtest.Build()
+		return err
+	})
 }
 
 // shmDir is where stores go by default: /dev/shm, or the temporary
@@ -73,11 +61,6 @@ func makeDir(parent string, mode os.FileMode) (string, error) {
 	return dir, nil
 }
 
-// makeStoreDir makes a private store directory in shared memory, as the
-// default one. It is readable by all, so that clients of other uids can
-// map a store in it that lets them.
-func makeStoreDir() (string, error) { return makeDir(shmDir(), 0o755) }
-
 // newDir is makeDir for one test: removed, with all it holds, when the
 // test ends.
 func newDir(t *testing.T, parent string, mode os.FileMode) string {
@@ -90,7 +73,9 @@ func newDir(t *testing.T, parent string, mode os.FileMode) string {
 	return dir
 }
 
-// newStoreDir is a store directory of the test's own.
+// newStoreDir is a store directory of the test's own, readable by all
+// as the default one is, so that clients of other uids can map a store
+// in it that lets them.
 func newStoreDir(t *testing.T) string { return newDir(t, shmDir(), 0o755) }
 
 // sharedDir is a directory in parent where every uid may create files,

@@ -23,15 +23,10 @@ func TestMain(m *testing.M) {
 		os.Exit(Main(os.Args[2:], os.Stdout, os.Stderr))
 	}
 	// W1 and K1 to K3 run rtm itself as client and server: build it once.
-	bin, cleanup, err := rtmtest.Build()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	rtmBin = bin
-	code := m.Run()
-	cleanup()
-	os.Exit(code)
+	rtmtest.Main(m, nil, func() (err error) {
+		rtmBin, err = rtmtest.Build()
+		return err
+	})
 }
 
 var rtmBin string
