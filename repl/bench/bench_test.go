@@ -109,15 +109,11 @@ func TestInterrupt(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	raw := fmt.Sprintf("/dev/shm/rtm-bench-%d-raw", cmd.Process.Pid)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if _, err := os.Stat(raw); err == nil && len(childrenOf(cmd.Process.Pid)) >= 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no raw table %s and two children within 30 s", raw)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !rtmtest.WaitFor(30*time.Second, func() bool {
+		_, err := os.Stat(raw)
+		return err == nil && len(childrenOf(cmd.Process.Pid)) >= 2
+	}) {
+		t.Fatalf("no raw table %s and two children within 30 s", raw)
 	}
 	children := childrenOf(cmd.Process.Pid)
 	cmd.Process.Signal(syscall.SIGINT)
