@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"rtm/proto"
+	"rtm/repl/rtmtest"
 )
 
 // shmLeftovers lists the files of an instance's store: the store and its
@@ -334,7 +335,7 @@ func TestListAndRemoveInstances(t *testing.T) {
 		}
 		return proto.Instance{}, false
 	}
-	if !waitFor(20*time.Second, func() bool {
+	if !rtmtest.WaitFor(20*time.Second, func() bool {
 		r := rtm("", "ls", "--json")
 		list = nil
 		json.Unmarshal([]byte(r.stdout), &list)

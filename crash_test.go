@@ -26,6 +26,7 @@ import (
 
 	"rtm/proto"
 	"rtm/proto/framed"
+	"rtm/repl/rtmtest"
 	"rtm/store/entry"
 )
 
@@ -62,7 +63,7 @@ func TestServerCrashRestart(t *testing.T) {
 		streamed <- nil
 	}()
 	killAt := int64(1000 + rng.IntN(4000))
-	if !waitFor(time.Minute, func() bool { return answered.Load() >= killAt }) {
+	if !rtmtest.WaitFor(time.Minute, func() bool { return answered.Load() >= killAt }) {
 		t.Fatalf("the server answered %d changes in a minute: %s", answered.Load(), srv.errb)
 	}
 	srv.signal(syscall.SIGKILL)
@@ -119,10 +120,7 @@ func TestStaleSocketReplaced(t *testing.T) {
 // torn or invented entry. Two clients live through all the kills and end
 // equal to the last server.
 func TestKillsDuringReplay(t *testing.T) {
-	kills, n := 50, 60_000
-	if long {
-		kills = 200
-	}
+	kills, n := rtmtest.Size(50, 200), 60_000
 	in := newInstance(t)
 	srv := in.streamServer()
 	names := []string{"w1", "w2"}
@@ -228,7 +226,7 @@ func TestClientsSurviveRestarts(t *testing.T) {
 	}
 	srv.send(append(m.gen(rng, 2000), "U,"+sentinel+",10.255.254.1")...)
 	var want []string
-	if !waitFor(10*time.Second, func() bool {
+	if !rtmtest.WaitFor(10*time.Second, func() bool {
 		want = sortedLines(in.dump())
 		return slices.Contains(want, sentinel+" 10.255.254.1")
 	}) {
@@ -311,10 +309,7 @@ func TestTruncatedStoreRefused(t *testing.T) {
 // tables, and none after it. A program that resumes from the first line
 // of the range loses nothing.
 func TestClientBatchKills(t *testing.T) {
-	kills, n := 50, 20_000
-	if long {
-		kills, n = 200, 200_000
-	}
+	kills, n := rtmtest.Size(50, 200), rtmtest.Size(20_000, 200_000)
 	file := filepath.Join(t.TempDir(), "batch.rtm")
 	if err := os.WriteFile(file, []byte(macCreatesText(n)), 0o644); err != nil {
 		t.Fatal(err)
@@ -424,10 +419,7 @@ func TestClientBatchKills(t *testing.T) {
 // line. Every line answered ok is in the server's tables; every line
 // after the range that failed was not applied.
 func TestFramedClientKills(t *testing.T) {
-	kills, n := 5, 100_000
-	if long {
-		kills, n = 20, 200_000
-	}
+	kills, n := rtmtest.Size(5, 20), rtmtest.Size(100_000, 200_000)
 	script := macCreatesText(n)
 	in := newInstance(t)
 	srv := in.streamServer("--capacity", strconv.Itoa(n+n/4))

@@ -84,22 +84,6 @@ func sharedDir(t *testing.T, parent string) string {
 	return newDir(t, parent, 0o777|os.ModeSticky)
 }
 
-// long says whether RTM_LONG=1 asks for the long variants of the tests.
-var long = os.Getenv("RTM_LONG") == "1"
-
-// waitFor polls cond every 10 ms until it holds or d passes.
-func waitFor(d time.Duration, cond func() bool) bool {
-	for deadline := time.Now().Add(d); ; {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 var instSeq atomic.Uint64
 
 // instance is one private rtm instance: its socket and store are unique
@@ -139,7 +123,7 @@ func (in *instance) server(extra ...string) *proc {
 func (in *instance) waitBanner(p *proc) {
 	in.t.Helper()
 	banner := "rtm server " + in.name + ": socket "
-	if !waitFor(10*time.Second, func() bool { return strings.Contains(p.errb.String(), banner) }) {
+	if !rtmtest.WaitFor(10*time.Second, func() bool { return strings.Contains(p.errb.String(), banner) }) {
 		in.t.Fatalf("server serves but never wrote its banner: %s", p.errb)
 	}
 }
@@ -167,7 +151,7 @@ func (in *instance) client(name string, extra ...string) *proc {
 // waitSocket waits until a server started without --framed serves.
 func (in *instance) waitSocket(p *proc) {
 	in.t.Helper()
-	up := waitFor(10*time.Second, func() bool {
+	up := rtmtest.WaitFor(10*time.Second, func() bool {
 		return p.fp.Exited() || runRTM(in.t, "", "client", "--socket", in.socket).code == 0
 	})
 	if p.fp.Exited() {
@@ -181,7 +165,7 @@ func (in *instance) waitSocket(p *proc) {
 // waitClients waits until the server lists n clients.
 func (in *instance) waitClients(srv *proc, n int) {
 	in.t.Helper()
-	if !waitFor(30*time.Second, func() bool { return srv.do(fmt.Sprintf("expect count clients %d", n)).err == "" }) {
+	if !rtmtest.WaitFor(30*time.Second, func() bool { return srv.do(fmt.Sprintf("expect count clients %d", n)).err == "" }) {
 		in.t.Fatalf("server never had %d clients: %s", n, srv.must("show clients"))
 	}
 }
@@ -329,7 +313,7 @@ func (p *proc) signal(sig syscall.Signal) {
 func awaitReconnects(t *testing.T, c *proc, want int) {
 	t.Helper()
 	all := func() string { return c.out.String() + c.errb.String() }
-	if !waitFor(15*time.Second, func() bool {
+	if !rtmtest.WaitFor(15*time.Second, func() bool {
 		s := all()
 		return countLines(s, "reconnected to") >= want && countLines(s, "reconnected to") == countLines(s, "lost server")
 	}) {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"rtm/proto"
+	"rtm/repl/rtmtest"
 )
 
 // helloPacket is a client hello as the wire carries it: header 'R', the
@@ -80,7 +81,7 @@ func TestServerFDExhaustion(t *testing.T) {
 	if waiting == nil {
 		t.Fatal("64 sessions accepted under a 32-descriptor limit")
 	}
-	if !waitFor(5*time.Second, func() bool { return strings.Contains(p.errb.String(), "too many open files") }) {
+	if !rtmtest.WaitFor(5*time.Second, func() bool { return strings.Contains(p.errb.String(), "too many open files") }) {
 		t.Fatalf("no report of the exhaustion: %s", p.errb)
 	}
 	logged := p.errb.String()

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"rtm/proto/framed"
+	"rtm/repl/rtmtest"
 )
 
 // TestClientChangesOneOrder: the server and a client change the same
@@ -42,7 +43,7 @@ func TestClientChangesOneOrder(t *testing.T) {
 	var seqs [][]string
 	for _, w := range watchers {
 		var got []string
-		if !waitFor(20*time.Second, func() bool {
+		if !rtmtest.WaitFor(20*time.Second, func() bool {
 			got = nil
 			for _, l := range strings.Split(w.out.String(), "\n") {
 				if strings.Contains(l, "10.1.0.0/16") {
@@ -263,7 +264,7 @@ func (m *mirror) converged(t *testing.T, src, dst *instance, what string) {
 		return runRTM(t, "", "client", "--socket", in.socket, "--wait", "10s", "-c", "sync local", "-c", "dump").stdout
 	}
 	var a, b string
-	if !waitFor(30*time.Second, func() bool { a, b = dump(src), dump(dst); return a != "" && a == b }) {
+	if !rtmtest.WaitFor(30*time.Second, func() bool { a, b = dump(src), dump(dst); return a != "" && a == b }) {
 		t.Fatalf("%s: the mirror (%d lines) differs from its source (%d lines)\nwatch stderr: %s\nmirror stderr: %s",
 			what, strings.Count(b, "\n"), strings.Count(a, "\n"), m.watchErr.String(), m.serverErr.String())
 	}
@@ -276,10 +277,7 @@ func (m *mirror) converged(t *testing.T, src, dst *instance, what string) {
 // stream, the watcher stopped (SIGSTOP) long enough to fall behind, and
 // flushes.
 func TestWatchMirrors(t *testing.T) {
-	n, kills := 20_000, 2
-	if long {
-		n, kills = 200_000, 10
-	}
+	n, kills := rtmtest.Size(20_000, 200_000), rtmtest.Size(2, 10)
 	src, dst := newInstance(t), newInstance(t)
 	srv := src.streamServer()
 	md := newModel()

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"rtm/proto/framed"
+	"rtm/repl/rtmtest"
 	"rtm/store/entry"
 )
 
@@ -349,7 +350,7 @@ func TestClosedPipes(t *testing.T) {
 	sdone, serrb := startOwnStdout(t, scmd)
 	pw2.Close()
 	pr2.Close()
-	if !waitFor(10*time.Second, func() bool { return runRTM(t, "", "client", "--socket", in2.socket).code == 0 }) {
+	if !rtmtest.WaitFor(10*time.Second, func() bool { return runRTM(t, "", "client", "--socket", in2.socket).code == 0 }) {
 		t.Fatalf("server socket %s never came up: %s", in2.socket, serrb)
 	}
 	io.WriteString(stdin, "C,10.1.1.0/24,192.168.1.1,eth0\nshow routes\n")

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"rtm/repl"
+	"rtm/repl/rtmtest"
 	"rtm/repl/scenario"
 )
 
@@ -309,16 +310,9 @@ func runnerLeftovers(runner int) []string {
 // waitProcs waits until a runner has exactly n processes.
 func waitRunnerProcs(t *testing.T, runner, n int) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		p := runnerProcs(runner)
-		if len(p) == n {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("runner %d has %d processes, want %d: %v", runner, len(p), n, p)
-		}
-		time.Sleep(10 * time.Millisecond)
+	var p []string
+	if !rtmtest.WaitFor(15*time.Second, func() bool { p = runnerProcs(runner); return len(p) == n }) {
+		t.Fatalf("runner %d has %d processes, want %d: %v", runner, len(p), n, p)
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"rtm/repl/rtmtest"
 )
 
 // rssAnon reads the anonymous resident memory of a process, in KiB: the
@@ -36,10 +38,7 @@ func rssAnon(pid int) int {
 func TestStoppedClient(t *testing.T) {
 	// 16 B per route update: 2 M of them are 32 MB, past the 16 MiB log
 	// plus the megabytes the stopped client's socket buffers hold.
-	n := 2_000_000
-	if long {
-		n = 4_000_000
-	}
+	n := rtmtest.Size(2_000_000, 4_000_000)
 	const sentinel = "02:ff:ff:ff:ff:02"
 	in := newInstance(t)
 	srv := in.streamServer()
@@ -74,7 +73,7 @@ func TestStoppedClient(t *testing.T) {
 		began := time.Now()
 		<-srv.stream(append(lines, last))
 		ip := last[strings.LastIndexByte(last, ',')+1:]
-		if !waitFor(60*time.Second, func() bool {
+		if !rtmtest.WaitFor(60*time.Second, func() bool {
 			r := runRTM(t, "lookup "+sentinel+"\n", "client", "--socket", in.socket, "--client-name", "probe")
 			return strings.Contains(r.stdout, ip)
 		}) {
