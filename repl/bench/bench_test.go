@@ -108,7 +108,7 @@ func TestInterrupt(t *testing.T) {
 	defer cmd.Process.Kill()
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	raw := fmt.Sprintf("/dev/shm/rtm-bench-%d-raw", cmd.Process.Pid)
+	raw := filepath.Join(rtmtest.StoreDir(), fmt.Sprintf("rtm-bench-%d-raw", cmd.Process.Pid))
 	if !rtmtest.WaitFor(30*time.Second, func() bool {
 		_, err := os.Stat(raw)
 		return err == nil && len(childrenOf(cmd.Process.Pid)) >= 2
@@ -134,12 +134,12 @@ func TestInterrupt(t *testing.T) {
 }
 
 // assertNothingLeft checks that the benchmark in process pid left no
-// file under /dev/shm and no child process.
+// file in the store directory and no child process.
 func assertNothingLeft(t *testing.T, pid int) {
 	t.Helper()
-	shm, _ := filepath.Glob(fmt.Sprintf("/dev/shm/rtm-bench-%d-*", pid))
+	shm, _ := filepath.Glob(filepath.Join(rtmtest.StoreDir(), fmt.Sprintf("rtm-bench-%d-*", pid)))
 	if len(shm) > 0 {
-		t.Errorf("left under /dev/shm: %v", shm)
+		t.Errorf("left in the store directory: %v", shm)
 	}
 	if pid == os.Getpid() {
 		if cs := childrenOf(pid); len(cs) > 0 {
