@@ -302,7 +302,7 @@ func runnerProcs(runner int) []string {
 
 // leftovers returns a runner's stores and socket directories.
 func runnerLeftovers(runner int) []string {
-	shm, _ := filepath.Glob(fmt.Sprintf("/dev/shm/rtm-test-%d-*", runner))
+	shm, _ := filepath.Glob(filepath.Join(storeDir, fmt.Sprintf("rtm-test-%d-*", runner)))
 	tmp, _ := filepath.Glob(filepath.Join(os.TempDir(), fmt.Sprintf("rtm-test-%d-*", runner)))
 	return append(shm, tmp...)
 }
