@@ -86,7 +86,7 @@ func makeStoreDir() (string, error) {
 	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
 		parent = "/dev/shm"
 	}
-	dir, err := os.MkdirTemp(parent, "rtm-test-stores-")
+	dir, err := os.MkdirTemp(parent, "rtm-stores-")
 	if err != nil {
 		return "", err
 	}
