@@ -37,6 +37,7 @@ func TestUsageErrorsCreateNothing(t *testing.T) {
 		{[]string{"server", "--fresh", "x.rtm"}, `unexpected argument "x.rtm"`},
 		{[]string{"server", "--script", "/nonexistent/setup.rtm"}, "--script: stat /nonexistent/setup.rtm: no such file or directory"},
 		{[]string{"server", "--script", os.TempDir()}, "is a directory"},
+		{[]string{"server", "--log-bytes", "0"}, "--log-bytes 0: want 1 or more"},
 		{[]string{"client", "stray"}, `unexpected argument "stray"`},
 		{[]string{"client", "--store", "/dev/shm/x"}, "flag provided but not defined: -store"},
 		{[]string{"client", "--client-name", "tab\there"}, `--client-name: client name "tab\there" holds the control character U+0009`},
