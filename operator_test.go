@@ -169,10 +169,12 @@ func TestReadOnlyClient(t *testing.T) {
 }
 
 // TestDumpRestoresExactly: the dump of a client, replayed into a fresh
-// server, rebuilds the tables exactly: a million MACs and a hundred
-// thousand routes, connected ones among them (10 k of each with -short).
+// server, rebuilds the tables exactly: 100 k MACs and 10 k routes,
+// connected ones among them, by default (a snapshot of many packets, a
+// dump of some 3 MB, past every buffer on the way); a million MACs and a
+// hundred thousand routes with RTM_LONG=1; 10 k of each with -short.
 func TestDumpRestoresExactly(t *testing.T) {
-	macs, routes := 1_000_000, 100_000
+	macs, routes := rtmtest.Size(100_000, 1_000_000), rtmtest.Size(10_000, 100_000)
 	if testing.Short() {
 		macs, routes = 10_000, 10_000
 	}
