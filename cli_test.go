@@ -275,6 +275,7 @@ func TestNoServerHint(t *testing.T) {
 // uid elsewhere, in /dev/shm or in the other tests' directory, are not
 // its instances.
 func TestListAndRemoveInstances(t *testing.T) {
+	t.Parallel()
 	runtime, stores := t.TempDir(), newStoreDir(t)
 	env := append(os.Environ(), "XDG_RUNTIME_DIR="+runtime, proto.StoreDirEnv+"="+stores)
 	command := func(args ...string) *exec.Cmd {

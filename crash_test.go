@@ -37,6 +37,7 @@ import (
 // applied at a client), plus at most the one change in flight. The client
 // reconnects and converges to them.
 func TestServerCrashRestart(t *testing.T) {
+	t.Parallel()
 	in := newInstance(t)
 	srv := in.server()
 	watcher := in.client("w")
@@ -127,6 +128,7 @@ func TestStaleSocketReplaced(t *testing.T) {
 // store's TestCrashAtFailpoints, which kills at each failpoint, every
 // time.
 func TestKillsDuringReplay(t *testing.T) {
+	t.Parallel()
 	kills, n := rtmtest.Size(20, 200), 60_000
 	in := newInstance(t)
 	srv := in.streamServer()
@@ -188,6 +190,7 @@ func stats(sorted []int) string {
 // restarted server then holds; after each restart every client
 // reconnects; at the end every client equals the server.
 func TestClientsSurviveRestarts(t *testing.T) {
+	t.Parallel()
 	const restarts = 20
 	const sentinel, absent = "02:ff:ff:ff:ff:01", "02:ff:ff:ff:ff:00"
 	in := newInstance(t)
@@ -316,6 +319,7 @@ func TestTruncatedStoreRefused(t *testing.T) {
 // tables, and none after it. A program that resumes from the first line
 // of the range loses nothing.
 func TestClientBatchKills(t *testing.T) {
+	t.Parallel()
 	kills, n := rtmtest.Size(50, 200), rtmtest.Size(20_000, 200_000)
 	file := filepath.Join(t.TempDir(), "batch.rtm")
 	if err := os.WriteFile(file, []byte(macCreatesText(n)), 0o644); err != nil {
@@ -426,6 +430,7 @@ func TestClientBatchKills(t *testing.T) {
 // line. Every line answered ok is in the server's tables; every line
 // after the range that failed was not applied.
 func TestFramedClientKills(t *testing.T) {
+	t.Parallel()
 	kills, n := rtmtest.Size(5, 20), rtmtest.Size(100_000, 200_000)
 	script := macCreatesText(n)
 	in := newInstance(t)

@@ -87,7 +87,9 @@ func sharedDir(t *testing.T, parent string) string {
 var instSeq atomic.Uint64
 
 // instance is one private rtm instance: its socket and store are unique
-// to the test and removed at its end.
+// to the test and removed at its end. So tests share nothing, and those
+// that mostly wait on their processes (kills, restarts, timeouts) call
+// t.Parallel.
 type instance struct {
 	t      *testing.T
 	name   string

@@ -54,6 +54,7 @@ func welcomed(uc *net.UnixConn, d time.Duration) bool {
 // equals the tables the changes describe), takes the waiting session in
 // once descriptors are freed, and is still running.
 func TestServerFDExhaustion(t *testing.T) {
+	t.Parallel()
 	prlimit, err := exec.LookPath("prlimit")
 	if err != nil {
 		t.Skip("prlimit not installed")

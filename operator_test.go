@@ -174,6 +174,7 @@ func TestReadOnlyClient(t *testing.T) {
 // dump of some 3 MB, past every buffer on the way); a million MACs and a
 // hundred thousand routes with RTM_LONG=1; 10 k of each with -short.
 func TestDumpRestoresExactly(t *testing.T) {
+	t.Parallel()
 	macs, routes := rtmtest.Size(100_000, 1_000_000), rtmtest.Size(10_000, 100_000)
 	if testing.Short() {
 		macs, routes = 10_000, 10_000
@@ -279,6 +280,7 @@ func (m *mirror) converged(t *testing.T, src, dst *instance, what string) {
 // stream, the watcher stopped (SIGSTOP) long enough to fall behind, and
 // flushes.
 func TestWatchMirrors(t *testing.T) {
+	t.Parallel()
 	n, kills := rtmtest.Size(20_000, 200_000), rtmtest.Size(2, 10)
 	src, dst := newInstance(t), newInstance(t)
 	srv := src.streamServer()
@@ -323,6 +325,7 @@ func TestWatchMirrors(t *testing.T) {
 // with the same exit status), and show stats shows the server's counters;
 // show stats local and sync local are the client's own.
 func TestClientAsksTheServer(t *testing.T) {
+	t.Parallel()
 	in := newInstance(t)
 	srv := in.server()
 	stopped := in.client("stopped")

@@ -199,6 +199,7 @@ func converse(t *testing.T, c *coproc, who string) {
 // stderr. Then each is told to go (SIGTERM, the server quitting) with
 // stdin still open, and exits cleanly.
 func TestCoprocess(t *testing.T) {
+	t.Parallel()
 	in := newInstance(t)
 	// --keep-going, as a program that converses wants: a failed command
 	// is answered on stderr and the conversation goes on (the exit status
@@ -233,6 +234,7 @@ func TestCoprocess(t *testing.T) {
 // while a 50,000-line answer is being written: the process finishes the
 // answer it started, writes all of it, and exits 0.
 func TestSignalMidAnswer(t *testing.T) {
+	t.Parallel()
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
 		in := newInstance(t)
 		srv := startCoproc(t, append([]string{"server"}, in.flags()...)...)

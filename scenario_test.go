@@ -26,6 +26,7 @@ import (
 )
 
 func TestScenarios(t *testing.T) {
+	t.Parallel()
 	files, err := filepath.Glob("scripts/*.rtm")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no scenarios in scripts/: %v", err)

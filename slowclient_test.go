@@ -44,6 +44,7 @@ func rssAnon(pid int) int {
 // the log all the same; the long one also holds the default log's
 // memory to the bound.
 func TestStoppedClient(t *testing.T) {
+	t.Parallel()
 	n, logBytes := rtmtest.Size(300_000, 4_000_000), rtmtest.Size(1<<20, 16<<20)
 	const sentinel = "02:ff:ff:ff:ff:02"
 	in := newInstance(t)

@@ -33,6 +33,7 @@ func TestSecondServerRefused(t *testing.T) {
 // winner's tables and files are untouched. Killing the winner lets a
 // successor take over, and a client moves to it.
 func TestTwoServersAtOnce(t *testing.T) {
+	t.Parallel()
 	rounds := rtmtest.Size(6, 30)
 	stalePID := 0
 	defer func() {
