@@ -125,6 +125,7 @@ func TestFailedStartRemovesStore(t *testing.T) {
 // however it ended: at end of input, at quit, with or without
 // --keep-going, from a script or from stdin.
 func TestExitStatusTellsTruth(t *testing.T) {
+	t.Parallel()
 	in := newInstance(t)
 	dir := t.TempDir()
 	script := filepath.Join(dir, "s.rtm")
