@@ -159,7 +159,10 @@ func TestImportPreferIPv6(t *testing.T) {
 // RTM_LONG=1) with ip -batch while an importer with a tiny receive buffer
 // follows: the socket overflows, the importer re-reads the kernel, and
 // the sink ends equal to it. A 4 KiB buffer holds a few dozen messages,
-// so the default burst overflows it many times over.
+// but an importer that happens to keep pace with ip never overflows: so
+// the sink holds the importer up during the adds (it reads no event
+// while a change waits for the sink), and the socket overflows for sure.
+// The changes after them it follows at its own pace.
 func TestImportOverflow(t *testing.T) {
 	newNS(t)
 	veth(t, "veth0", "veth1")
@@ -171,7 +174,9 @@ func TestImportOverflow(t *testing.T) {
 	for i := range adds {
 		adds[i] = fmt.Sprintf("route add 10.%d.%d.%d/32 via 192.0.2.1 dev veth0", i>>16, i>>8&0xff, i&0xff)
 	}
+	sink.mu.Lock()
 	ipBatch(t, adds)
+	sink.mu.Unlock()
 	// Delete every third one and move every seventh to another gateway.
 	var changes []string
 	for i := 0; i < n; i += 3 {
