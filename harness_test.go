@@ -30,11 +30,16 @@ var rtmBin string
 // by --name alone meets no other rtm of this uid either.
 var storeDir string
 
+// TestMain builds rtm once. The parallel tests here mostly wait on the
+// processes they start (BGP timers, kills and restarts, sync timeouts),
+// so four of them run at once, not one per core.
 func TestMain(m *testing.M) {
 	rtmtest.Main(m, nil, func() (err error) {
 		storeDir = rtmtest.StoreDir()
-		rtmBin, err = rtmtest.Build()
-		return err
+		if rtmBin, err = rtmtest.Build(); err != nil {
+			return err
+		}
+		return rtmtest.Parallel(4)
 	})
 }
 

@@ -7,7 +7,8 @@
 //   - Child, this test binary re-executed in a role, for tests that need
 //     another process of their own code (a crashing writer, a hostile
 //     client, a prompt on a terminal).
-//   - Build, the rtm binary built once for a test binary.
+//   - Build, the rtm binary built once for a test binary; Parallel, more
+//     parallel tests at once than cores where they mostly wait.
 //   - WaitFor, the one wait for a condition; Long, Size and EnvInt, what
 //     the environment asks for: RTM_LONG=1 for the long variants of the
 //     tests, a child's parameters.

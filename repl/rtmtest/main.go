@@ -7,10 +7,12 @@ package rtmtest
 // instead of running the tests.
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync/atomic"
 	"testing"
 )
@@ -133,4 +135,21 @@ func Child(t testing.TB, role string, env ...string) *exec.Cmd {
 	cmd := exec.Command(exe, "-test.run=^$")
 	cmd.Env = append(os.Environ(), append([]string{RoleEnv + "=" + role}, env...)...)
 	return cmd
+}
+
+// Parallel lets up to n tests that call t.Parallel run at once in this
+// test binary, unless the command line says otherwise (-parallel): for a
+// package whose parallel tests mostly wait on the processes they start
+// (timers, kills, timeouts), not on the CPU, whose count -parallel
+// follows by default. Call it in Main's setup.
+func Parallel(n int) error {
+	if !flag.Parsed() {
+		flag.Parse()
+	}
+	given := false
+	flag.Visit(func(f *flag.Flag) { given = given || f.Name == "test.parallel" })
+	if given {
+		return nil
+	}
+	return flag.Set("test.parallel", strconv.Itoa(n))
 }
