@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"rtm/proto"
+	"rtm/repl/rtmtest"
 )
 
 // TestClientWritesThroughServer: a client of the server's own uid may
@@ -55,7 +56,7 @@ func TestOtherUIDRefused(t *testing.T) {
 	if r.code == 0 || !strings.Contains(r.stderr, "uid 65534 may not connect") || !strings.Contains(r.stderr, "--allow-uid 65534") {
 		t.Fatalf("uid 65534 not refused by the server: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
-	if !waitFor(5*time.Second, func() bool { return strings.Contains(srv.out.String()+srv.errb.String(), "refused") }) {
+	if !rtmtest.WaitFor(5*time.Second, func() bool { return strings.Contains(srv.out.String()+srv.errb.String(), "refused") }) {
 		t.Errorf("server did not log the refusal: %s", srv.out.String()+srv.errb.String())
 	}
 	if after := in.dump(); after != before {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"rtm/proto"
+	"rtm/repl/rtmtest"
 )
 
 // shmLeftovers lists the files of an instance's store: the store and its
@@ -36,6 +37,7 @@ func TestUsageErrorsCreateNothing(t *testing.T) {
 		{[]string{"server", "--fresh", "x.rtm"}, `unexpected argument "x.rtm"`},
 		{[]string{"server", "--script", "/nonexistent/setup.rtm"}, "--script: stat /nonexistent/setup.rtm: no such file or directory"},
 		{[]string{"server", "--script", os.TempDir()}, "is a directory"},
+		{[]string{"server", "--log-bytes", "0"}, "--log-bytes 0: want 1 or more"},
 		{[]string{"client", "stray"}, `unexpected argument "stray"`},
 		{[]string{"client", "--store", "/dev/shm/x"}, "flag provided but not defined: -store"},
 		{[]string{"client", "--client-name", "tab\there"}, `--client-name: client name "tab\there" holds the control character U+0009`},
@@ -123,6 +125,7 @@ func TestFailedStartRemovesStore(t *testing.T) {
 // however it ended: at end of input, at quit, with or without
 // --keep-going, from a script or from stdin.
 func TestExitStatusTellsTruth(t *testing.T) {
+	t.Parallel()
 	in := newInstance(t)
 	dir := t.TempDir()
 	script := filepath.Join(dir, "s.rtm")
@@ -273,6 +276,7 @@ func TestNoServerHint(t *testing.T) {
 // uid elsewhere, in /dev/shm or in the other tests' directory, are not
 // its instances.
 func TestListAndRemoveInstances(t *testing.T) {
+	t.Parallel()
 	runtime, stores := t.TempDir(), newStoreDir(t)
 	env := append(os.Environ(), "XDG_RUNTIME_DIR="+runtime, proto.StoreDirEnv+"="+stores)
 	command := func(args ...string) *exec.Cmd {
@@ -334,7 +338,7 @@ func TestListAndRemoveInstances(t *testing.T) {
 		}
 		return proto.Instance{}, false
 	}
-	if !waitFor(20*time.Second, func() bool {
+	if !rtmtest.WaitFor(20*time.Second, func() bool {
 		r := rtm("", "ls", "--json")
 		list = nil
 		json.Unmarshal([]byte(r.stdout), &list)

@@ -22,6 +22,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"rtm/repl/rtmtest"
 )
 
 const frrDaemons = "/usr/lib/frr"
@@ -117,7 +119,7 @@ func (h *frrHost) start(conf string) {
 	}
 	os.Chown(path, uid, gid)
 	h.startDaemon("zebra")
-	if !waitFor(10*time.Second, func() bool { _, err := os.Stat(filepath.Join(h.dir, "zserv.api")); return err == nil }) {
+	if !rtmtest.WaitFor(10*time.Second, func() bool { _, err := os.Stat(filepath.Join(h.dir, "zserv.api")); return err == nil }) {
 		h.t.Fatalf("%s: zebra never opened its socket", h.host)
 	}
 	h.startDaemon("bgpd")
@@ -215,7 +217,7 @@ func (h *frrHost) announce(as int, no bool, prefixes ...string) {
 func waitRoutes(t *testing.T, srv, c *proc, prefixes []string, want ...string) {
 	t.Helper()
 	var got []string
-	ok := waitFor(30*time.Second, func() bool {
+	ok := rtmtest.WaitFor(30*time.Second, func() bool {
 		got = got[:0]
 		for _, l := range strings.Split(c.must("show routes"), "\n") {
 			if f := strings.Fields(l); len(f) > 0 && slices.Contains(prefixes, f[0]) {
@@ -364,14 +366,14 @@ func TestFRRFromRTM(t *testing.T) {
 	h2.start(bgpConf("h2", 65002, "192.0.2.2", map[string]int{"192.0.2.1": 65001}, nil, "redistribute kernel"))
 	srv.must("C,203.0.113.0/24,192.0.2.9,h1")
 	var got string
-	if !waitFor(30*time.Second, func() bool {
+	if !rtmtest.WaitFor(30*time.Second, func() bool {
 		got = h1.ip("route", "show", "203.0.113.0/24")
 		return strings.Contains(got, "via 192.0.2.9 dev h2 proto bgp")
 	}) {
 		t.Fatalf("h1's kernel: %q; h2's: %q", got, h2.ip("route", "show", "proto", "82"))
 	}
 	srv.must("D,203.0.113.0/24")
-	if !waitFor(30*time.Second, func() bool { got = h1.ip("route", "show", "203.0.113.0/24"); return got == "" }) {
+	if !rtmtest.WaitFor(30*time.Second, func() bool { got = h1.ip("route", "show", "203.0.113.0/24"); return got == "" }) {
 		t.Fatalf("after the delete, h1's kernel: %q", got)
 	}
 }

@@ -19,35 +19,28 @@ import (
 	"testing"
 	"time"
 
-	"rtm/proto"
 	"rtm/proto/framed"
 	"rtm/repl/rtmtest"
 )
 
 var rtmBin string
 
-// storeDir holds the stores of this test binary's instances. TestMain
-// points RTM_STORE_DIR at it, so an rtm a test starts by --name alone
-// meets no other rtm of this uid either.
+// storeDir holds the stores of this test binary's instances: the private
+// directory rtmtest.Main points RTM_STORE_DIR at, so an rtm a test starts
+// by --name alone meets no other rtm of this uid either.
 var storeDir string
 
+// TestMain builds rtm once. The parallel tests here mostly wait on the
+// processes they start (BGP timers, kills and restarts, sync timeouts),
+// so four of them run at once, not one per core.
 func TestMain(m *testing.M) {
-	bin, cleanup, err := rtmtest.Build()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	rtmBin = bin
-	if storeDir, err = makeStoreDir(); err != nil {
-		cleanup()
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	os.Setenv(proto.StoreDirEnv, storeDir)
-	code := m.Run()
-	os.RemoveAll(storeDir)
-	cleanup()
-	os.Exit(code)
+	rtmtest.Main(m, nil, func() (err error) {
+		storeDir = rtmtest.StoreDir()
+		if rtmBin, err = rtmtest.Build(); err != nil {
+			return err
+		}
+		return rtmtest.Parallel(4)
+	})
 }
 
 // shmDir is where stores go by default: /dev/shm, or the temporary
@@ -73,11 +66,6 @@ func makeDir(parent string, mode os.FileMode) (string, error) {
 	return dir, nil
 }
 
-// makeStoreDir makes a private store directory in shared memory, as the
-// default one. It is readable by all, so that clients of other uids can
-// map a store in it that lets them.
-func makeStoreDir() (string, error) { return makeDir(shmDir(), 0o755) }
-
 // newDir is makeDir for one test: removed, with all it holds, when the
 // test ends.
 func newDir(t *testing.T, parent string, mode os.FileMode) string {
@@ -90,7 +78,9 @@ func newDir(t *testing.T, parent string, mode os.FileMode) string {
 	return dir
 }
 
-// newStoreDir is a store directory of the test's own.
+// newStoreDir is a store directory of the test's own, readable by all
+// as the default one is, so that clients of other uids can map a store
+// in it that lets them.
 func newStoreDir(t *testing.T) string { return newDir(t, shmDir(), 0o755) }
 
 // sharedDir is a directory in parent where every uid may create files,
@@ -99,26 +89,12 @@ func sharedDir(t *testing.T, parent string) string {
 	return newDir(t, parent, 0o777|os.ModeSticky)
 }
 
-// long says whether RTM_LONG=1 asks for the long variants of the tests.
-var long = os.Getenv("RTM_LONG") == "1"
-
-// waitFor polls cond every 10 ms until it holds or d passes.
-func waitFor(d time.Duration, cond func() bool) bool {
-	for deadline := time.Now().Add(d); ; {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 var instSeq atomic.Uint64
 
 // instance is one private rtm instance: its socket and store are unique
-// to the test and removed at its end.
+// to the test and removed at its end. So tests share nothing, and those
+// that mostly wait on their processes (kills, restarts, timeouts) call
+// t.Parallel.
 type instance struct {
 	t      *testing.T
 	name   string
@@ -137,13 +113,26 @@ func (in *instance) flags() []string {
 	return []string{"--name", in.name, "--socket", in.socket, "--store", in.store}
 }
 
-// server starts `rtm server --framed` and returns once the store is open
-// and the socket listens.
+// server starts `rtm server --framed` and returns once the store is open,
+// the socket listens and the start-up banner has been read.
 func (in *instance) server(extra ...string) *proc {
 	in.t.Helper()
 	p := start(in.t, append(append([]string{"server", "--framed"}, in.flags()...), extra...)...)
 	p.must("") // answered once the store is open and the socket listens
+	in.waitBanner(p)
 	return p
+}
+
+// waitBanner waits until the server's start-up banner (after any report
+// of a recovery) has been read from its stderr. The server writes it
+// before it serves, but stderr is read apart from stdout: a test that
+// looks at it must not race the reader.
+func (in *instance) waitBanner(p *proc) {
+	in.t.Helper()
+	banner := "rtm server " + in.name + ": socket "
+	if !rtmtest.WaitFor(10*time.Second, func() bool { return strings.Contains(p.errb.String(), banner) }) {
+		in.t.Fatalf("server serves but never wrote its banner: %s", p.errb)
+	}
 }
 
 // streamServer starts a server that reads a plain stream of commands
@@ -154,10 +143,7 @@ func (in *instance) streamServer(extra ...string) *proc {
 	in.t.Helper()
 	p := start(in.t, append(append([]string{"server"}, in.flags()...), extra...)...)
 	in.waitSocket(p)
-	banner := "rtm server " + in.name + ": socket "
-	if !waitFor(10*time.Second, func() bool { return strings.Contains(p.errb.String(), banner) }) {
-		in.t.Fatalf("server serves but never wrote its banner: %s", p.errb)
-	}
+	in.waitBanner(p)
 	return p
 }
 
@@ -172,7 +158,7 @@ func (in *instance) client(name string, extra ...string) *proc {
 // waitSocket waits until a server started without --framed serves.
 func (in *instance) waitSocket(p *proc) {
 	in.t.Helper()
-	up := waitFor(10*time.Second, func() bool {
+	up := rtmtest.WaitFor(10*time.Second, func() bool {
 		return p.fp.Exited() || runRTM(in.t, "", "client", "--socket", in.socket).code == 0
 	})
 	if p.fp.Exited() {
@@ -186,7 +172,7 @@ func (in *instance) waitSocket(p *proc) {
 // waitClients waits until the server lists n clients.
 func (in *instance) waitClients(srv *proc, n int) {
 	in.t.Helper()
-	if !waitFor(30*time.Second, func() bool { return srv.do(fmt.Sprintf("expect count clients %d", n)).err == "" }) {
+	if !rtmtest.WaitFor(30*time.Second, func() bool { return srv.do(fmt.Sprintf("expect count clients %d", n)).err == "" }) {
 		in.t.Fatalf("server never had %d clients: %s", n, srv.must("show clients"))
 	}
 }
@@ -334,7 +320,7 @@ func (p *proc) signal(sig syscall.Signal) {
 func awaitReconnects(t *testing.T, c *proc, want int) {
 	t.Helper()
 	all := func() string { return c.out.String() + c.errb.String() }
-	if !waitFor(15*time.Second, func() bool {
+	if !rtmtest.WaitFor(15*time.Second, func() bool {
 		s := all()
 		return countLines(s, "reconnected to") >= want && countLines(s, "reconnected to") == countLines(s, "lost server")
 	}) {

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"rtm/repl/rtmtest"
 )
 
 // netns is a network namespace the test made, with a veth pair inside it
@@ -126,7 +128,7 @@ func TestKernelMirror(t *testing.T) {
 		"2001:db8::/64 dev veth0",
 	}
 	var got []string
-	if !waitFor(20*time.Second, func() bool { got = b.marked("82"); return slices.Equal(got, want) }) {
+	if !rtmtest.WaitFor(20*time.Second, func() bool { got = b.marked("82"); return slices.Equal(got, want) }) {
 		t.Fatalf("namespace B's rtm entries:\n%s\nwant:\n%s\nserver: %s\nclient: %s", strings.Join(got, "\n"), strings.Join(want, "\n"), srv.errb.String(), cl.errb.String())
 	}
 	if s := srv.must("show stats"); statValue(s, "kernel_skipped_blackhole") < 1 || statValue(s, "changes_from_kernel") < 5 {
@@ -145,7 +147,7 @@ func TestKernelMirror(t *testing.T) {
 	a.ip("neigh", "del", "192.0.2.77", "dev", "veth0")
 	want = want[1:]
 	want = slices.DeleteFunc(want, func(s string) bool { return strings.HasPrefix(s, "198.51.100.128/25") })
-	if !waitFor(20*time.Second, func() bool { got = b.marked("82"); return slices.Equal(got, want) }) {
+	if !rtmtest.WaitFor(20*time.Second, func() bool { got = b.marked("82"); return slices.Equal(got, want) }) {
 		t.Fatalf("after deletes, B's rtm entries:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	// An installer killed, then the tables shrink, then another starts: it
@@ -157,14 +159,14 @@ func TestKernelMirror(t *testing.T) {
 	cl = b.rtm("client", "--framed", "--to-kernel", "--socket", in.socket, "--client-name", "installer2")
 	cl.must("")
 	want = []string{"198.51.100.0/24 via 192.0.2.254 dev veth0", "2001:db8::/64 dev veth0"}
-	if !waitFor(20*time.Second, func() bool { got = b.marked("82"); return slices.Equal(got, want) }) {
+	if !rtmtest.WaitFor(20*time.Second, func() bool { got = b.marked("82"); return slices.Equal(got, want) }) {
 		t.Fatalf("after the installer's restart, B's rtm entries:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	// A typed change at the server reaches B too.
 	srv.must("C,192.0.2.128/25,192.0.2.253,veth0")
 	want = append(want, "192.0.2.128/25 via 192.0.2.253 dev veth0")
 	slices.Sort(want)
-	if !waitFor(20*time.Second, func() bool { got = b.marked("82"); return slices.Equal(got, want) }) {
+	if !rtmtest.WaitFor(20*time.Second, func() bool { got = b.marked("82"); return slices.Equal(got, want) }) {
 		t.Fatalf("after a typed change, B's rtm entries:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	// SIGTERM ends both within a second whatever they do: the installer

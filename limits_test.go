@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"rtm/proto"
+	"rtm/repl/rtmtest"
 )
 
 // helloPacket is a client hello as the wire carries it: header 'R', the
@@ -53,6 +54,7 @@ func welcomed(uc *net.UnixConn, d time.Duration) bool {
 // equals the tables the changes describe), takes the waiting session in
 // once descriptors are freed, and is still running.
 func TestServerFDExhaustion(t *testing.T) {
+	t.Parallel()
 	prlimit, err := exec.LookPath("prlimit")
 	if err != nil {
 		t.Skip("prlimit not installed")
@@ -80,7 +82,7 @@ func TestServerFDExhaustion(t *testing.T) {
 	if waiting == nil {
 		t.Fatal("64 sessions accepted under a 32-descriptor limit")
 	}
-	if !waitFor(5*time.Second, func() bool { return strings.Contains(p.errb.String(), "too many open files") }) {
+	if !rtmtest.WaitFor(5*time.Second, func() bool { return strings.Contains(p.errb.String(), "too many open files") }) {
 		t.Fatalf("no report of the exhaustion: %s", p.errb)
 	}
 	logged := p.errb.String()

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"rtm/proto/framed"
+	"rtm/repl/rtmtest"
 )
 
 // TestClientChangesOneOrder: the server and a client change the same
@@ -42,7 +43,7 @@ func TestClientChangesOneOrder(t *testing.T) {
 	var seqs [][]string
 	for _, w := range watchers {
 		var got []string
-		if !waitFor(20*time.Second, func() bool {
+		if !rtmtest.WaitFor(20*time.Second, func() bool {
 			got = nil
 			for _, l := range strings.Split(w.out.String(), "\n") {
 				if strings.Contains(l, "10.1.0.0/16") {
@@ -168,10 +169,13 @@ func TestReadOnlyClient(t *testing.T) {
 }
 
 // TestDumpRestoresExactly: the dump of a client, replayed into a fresh
-// server, rebuilds the tables exactly: a million MACs and a hundred
-// thousand routes, connected ones among them (10 k of each with -short).
+// server, rebuilds the tables exactly: 100 k MACs and 10 k routes,
+// connected ones among them, by default (a snapshot of many packets, a
+// dump of some 3 MB, past every buffer on the way); a million MACs and a
+// hundred thousand routes with RTM_LONG=1; 10 k of each with -short.
 func TestDumpRestoresExactly(t *testing.T) {
-	macs, routes := 1_000_000, 100_000
+	t.Parallel()
+	macs, routes := rtmtest.Size(100_000, 1_000_000), rtmtest.Size(10_000, 100_000)
 	if testing.Short() {
 		macs, routes = 10_000, 10_000
 	}
@@ -263,7 +267,7 @@ func (m *mirror) converged(t *testing.T, src, dst *instance, what string) {
 		return runRTM(t, "", "client", "--socket", in.socket, "--wait", "10s", "-c", "sync local", "-c", "dump").stdout
 	}
 	var a, b string
-	if !waitFor(30*time.Second, func() bool { a, b = dump(src), dump(dst); return a != "" && a == b }) {
+	if !rtmtest.WaitFor(30*time.Second, func() bool { a, b = dump(src), dump(dst); return a != "" && a == b }) {
 		t.Fatalf("%s: the mirror (%d lines) differs from its source (%d lines)\nwatch stderr: %s\nmirror stderr: %s",
 			what, strings.Count(b, "\n"), strings.Count(a, "\n"), m.watchErr.String(), m.serverErr.String())
 	}
@@ -276,10 +280,8 @@ func (m *mirror) converged(t *testing.T, src, dst *instance, what string) {
 // stream, the watcher stopped (SIGSTOP) long enough to fall behind, and
 // flushes.
 func TestWatchMirrors(t *testing.T) {
-	n, kills := 20_000, 2
-	if long {
-		n, kills = 200_000, 10
-	}
+	t.Parallel()
+	n, kills := rtmtest.Size(20_000, 200_000), rtmtest.Size(2, 10)
 	src, dst := newInstance(t), newInstance(t)
 	srv := src.streamServer()
 	md := newModel()
@@ -323,6 +325,7 @@ func TestWatchMirrors(t *testing.T) {
 // with the same exit status), and show stats shows the server's counters;
 // show stats local and sync local are the client's own.
 func TestClientAsksTheServer(t *testing.T) {
+	t.Parallel()
 	in := newInstance(t)
 	srv := in.server()
 	stopped := in.client("stopped")

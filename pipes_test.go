@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"rtm/proto/framed"
+	"rtm/repl/rtmtest"
 	"rtm/store/entry"
 )
 
@@ -198,6 +199,7 @@ func converse(t *testing.T, c *coproc, who string) {
 // stderr. Then each is told to go (SIGTERM, the server quitting) with
 // stdin still open, and exits cleanly.
 func TestCoprocess(t *testing.T) {
+	t.Parallel()
 	in := newInstance(t)
 	// --keep-going, as a program that converses wants: a failed command
 	// is answered on stderr and the conversation goes on (the exit status
@@ -232,6 +234,7 @@ func TestCoprocess(t *testing.T) {
 // while a 50,000-line answer is being written: the process finishes the
 // answer it started, writes all of it, and exits 0.
 func TestSignalMidAnswer(t *testing.T) {
+	t.Parallel()
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
 		in := newInstance(t)
 		srv := startCoproc(t, append([]string{"server"}, in.flags()...)...)
@@ -349,7 +352,7 @@ func TestClosedPipes(t *testing.T) {
 	sdone, serrb := startOwnStdout(t, scmd)
 	pw2.Close()
 	pr2.Close()
-	if !waitFor(10*time.Second, func() bool { return runRTM(t, "", "client", "--socket", in2.socket).code == 0 }) {
+	if !rtmtest.WaitFor(10*time.Second, func() bool { return runRTM(t, "", "client", "--socket", in2.socket).code == 0 }) {
 		t.Fatalf("server socket %s never came up: %s", in2.socket, serrb)
 	}
 	io.WriteString(stdin, "C,10.1.1.0/24,192.168.1.1,eth0\nshow routes\n")

@@ -251,6 +251,7 @@ exec bash -e "$2"
 // what the text after it says it prints. The first block's second line
 // is this very test command; its first must start a server.
 func TestREADMEShellExamples(t *testing.T) {
+	t.Parallel()
 	blocks := shellBlocks(t)
 	if len(blocks) < 4 {
 		t.Fatalf("found %d sh blocks in the README; did its format change?", len(blocks))

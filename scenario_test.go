@@ -21,10 +21,12 @@ import (
 	"time"
 
 	"rtm/repl"
+	"rtm/repl/rtmtest"
 	"rtm/repl/scenario"
 )
 
 func TestScenarios(t *testing.T) {
+	t.Parallel()
 	files, err := filepath.Glob("scripts/*.rtm")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no scenarios in scripts/: %v", err)
@@ -301,7 +303,7 @@ func runnerProcs(runner int) []string {
 
 // leftovers returns a runner's stores and socket directories.
 func runnerLeftovers(runner int) []string {
-	shm, _ := filepath.Glob(fmt.Sprintf("/dev/shm/rtm-test-%d-*", runner))
+	shm, _ := filepath.Glob(filepath.Join(storeDir, fmt.Sprintf("rtm-test-%d-*", runner)))
 	tmp, _ := filepath.Glob(filepath.Join(os.TempDir(), fmt.Sprintf("rtm-test-%d-*", runner)))
 	return append(shm, tmp...)
 }
@@ -309,16 +311,9 @@ func runnerLeftovers(runner int) []string {
 // waitProcs waits until a runner has exactly n processes.
 func waitRunnerProcs(t *testing.T, runner, n int) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		p := runnerProcs(runner)
-		if len(p) == n {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("runner %d has %d processes, want %d: %v", runner, len(p), n, p)
-		}
-		time.Sleep(10 * time.Millisecond)
+	var p []string
+	if !rtmtest.WaitFor(15*time.Second, func() bool { p = runnerProcs(runner); return len(p) == n }) {
+		t.Fatalf("runner %d has %d processes, want %d: %v", runner, len(p), n, p)
 	}
 }
 

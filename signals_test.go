@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"rtm/repl/rtmtest"
 )
 
 func TestCleanQuitOnSignal(t *testing.T) {
@@ -47,7 +49,7 @@ func TestClientQuitsOnSignal(t *testing.T) {
 		if code := c.exited(10 * time.Second); code != 0 {
 			t.Fatalf("client exit %d after %v: %s", code, sig, c.errb)
 		}
-		if !waitFor(5*time.Second, func() bool {
+		if !rtmtest.WaitFor(5*time.Second, func() bool {
 			return strings.Contains(srv.errb.String(), name+" (pid") && strings.Contains(srv.errb.String(), "disconnected")
 		}) {
 			t.Fatalf("server did not see %s leave: %s", name, srv.errb)
@@ -64,7 +66,7 @@ func TestClientSIGUSR1Resync(t *testing.T) {
 	c := in.client("usr1")
 	c.signal(syscall.SIGUSR1)
 	requested := regexp.MustCompile(`resyncs_requested +1\n`)
-	if !waitFor(10*time.Second, func() bool { return requested.MatchString(srv.must("show stats")) }) {
+	if !rtmtest.WaitFor(10*time.Second, func() bool { return requested.MatchString(srv.must("show stats")) }) {
 		t.Fatalf("server never saw the resync request: %s", srv.must("show stats"))
 	}
 	got := sortedLines(c.must("sync local", "show routes", "show macs"))

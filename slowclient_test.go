@@ -5,11 +5,14 @@ package main
 import (
 	"fmt"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"rtm/repl/rtmtest"
 )
 
 // rssAnon reads the anonymous resident memory of a process, in KiB: the
@@ -28,26 +31,38 @@ func rssAnon(pid int) int {
 	return 0
 }
 
-// TestStoppedClient stops one client with SIGSTOP for a replay of 2 M
-// route updates (4 M with RTM_LONG=1), enough to wrap the change log: the
-// other clients reach the end while it is still stopped, the server's
-// anonymous memory grows by at most 64 MiB, and the stopped client
-// converges once continued.
+// TestStoppedClient stops one client with SIGSTOP for a replay of route
+// updates that wraps the change log past it: the other clients reach the
+// end while it is still stopped, the server's anonymous memory grows by
+// at most 64 MiB, and the stopped client, once continued, converges by a
+// fresh snapshot: the server kept no backlog for it.
+//
+// By default the server's log is 1 MiB (--log-bytes) and the replay
+// 300 k updates; with RTM_LONG=1, the default 16 MiB log and 4 M updates.
+// 16 B per route update: either replay is three times the log and the
+// megabyte the stopped client's socket buffers hold, so it falls off
+// the log all the same; the long one also holds the default log's
+// memory to the bound.
 func TestStoppedClient(t *testing.T) {
-	// 16 B per route update: 2 M of them are 32 MB, past the 16 MiB log
-	// plus the megabytes the stopped client's socket buffers hold.
-	n := 2_000_000
-	if long {
-		n = 4_000_000
-	}
+	t.Parallel()
+	n, logBytes := rtmtest.Size(300_000, 4_000_000), rtmtest.Size(1<<20, 16<<20)
 	const sentinel = "02:ff:ff:ff:ff:02"
 	in := newInstance(t)
-	srv := in.streamServer()
+	srv := in.streamServer("--log-bytes", strconv.Itoa(logBytes))
 	var setup []string
 	for i := range 1000 {
 		setup = append(setup, fmt.Sprintf("C,10.%d.%d.0/24,192.168.0.1,eth0", i/256, i%256))
 	}
 	srv.send(setup...)
+	// The log is whole chunks of a packet's body each.
+	info := runRTM(t, "", "client", "--socket", in.socket, "-c", "show info")
+	m := regexp.MustCompile(`(?m)^log +(\d+) bytes`).FindStringSubmatch(info.stdout)
+	if m == nil {
+		t.Fatalf("show info has no log size: %s%s", info.stdout, info.stderr)
+	}
+	if got, _ := strconv.Atoi(m[1]); got > logBytes || got <= logBytes-64<<10 {
+		t.Fatalf("show info of a server started with --log-bytes %d: a log of %d bytes", logBytes, got)
+	}
 	var others []*proc
 	for i := range 3 {
 		others = append(others, in.client(fmt.Sprintf("fast%d", i)))
@@ -74,7 +89,7 @@ func TestStoppedClient(t *testing.T) {
 		began := time.Now()
 		<-srv.stream(append(lines, last))
 		ip := last[strings.LastIndexByte(last, ',')+1:]
-		if !waitFor(60*time.Second, func() bool {
+		if !rtmtest.WaitFor(60*time.Second, func() bool {
 			r := runRTM(t, "lookup "+sentinel+"\n", "client", "--socket", in.socket, "--client-name", "probe")
 			return strings.Contains(r.stdout, ip)
 		}) {

@@ -81,6 +81,7 @@ func TestTerminalSession(t *testing.T) {
 // sync that a stopped client holds up; at a client whose change waits
 // for a server that is down.
 func TestCtrlDWhileACommandRuns(t *testing.T) {
+	t.Parallel()
 	big := filepath.Join(t.TempDir(), "big.rtm")
 	if err := os.WriteFile(big, []byte(macCreatesText(400_000)), 0o644); err != nil {
 		t.Fatal(err)
@@ -135,6 +136,7 @@ func TestCtrlDWhileACommandRuns(t *testing.T) {
 // that it waits), and a sync held up by a stopped client; the prompt
 // returns and the client goes on.
 func TestCtrlCCancelsAWait(t *testing.T) {
+	t.Parallel()
 	in := newInstance(t)
 	srv := in.server()
 	stopped := in.client("stopped")

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"rtm/repl/rtmtest"
 )
 
 func TestSecondServerRefused(t *testing.T) {
@@ -31,10 +33,8 @@ func TestSecondServerRefused(t *testing.T) {
 // winner's tables and files are untouched. Killing the winner lets a
 // successor take over, and a client moves to it.
 func TestTwoServersAtOnce(t *testing.T) {
-	rounds := 6
-	if long {
-		rounds = 30
-	}
+	t.Parallel()
+	rounds := rtmtest.Size(6, 30)
 	stalePID := 0
 	defer func() {
 		if stalePID > 0 {
@@ -95,7 +95,7 @@ func TestTwoServersAtOnce(t *testing.T) {
 		}
 		// A successor takes over once the winner is gone.
 		c := in.client("follower")
-		if !waitFor(5*time.Second, func() bool { return strings.Contains(winner.errb.String(), "follower") }) {
+		if !rtmtest.WaitFor(5*time.Second, func() bool { return strings.Contains(winner.errb.String(), "follower") }) {
 			t.Fatalf("follower never connected: %s\n%s", c.errb.String(), winner.errb.String())
 		}
 		winner.send("C,10.8.8.0/24,192.168.8.1,eth8")

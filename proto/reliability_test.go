@@ -4,9 +4,8 @@ package proto
 // a hostile client process, and 200 client sessions in other processes
 // (a server out of file descriptors is TestServerFDExhaustion of package
 // main, with the real binary). Children are this test binary re-executed
-// with a role in the environment (see TestMain); each serves the framed
-// protocol on its stdin and stdout, and the test drives it with
-// framed.Proc.
+// in a role (rtmtest.Child); each serves the framed protocol on its stdin
+// and stdout, and the test drives it with framed.Proc.
 
 import (
 	"context"
@@ -19,7 +18,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -31,30 +29,15 @@ import (
 	"time"
 
 	"rtm/proto/framed"
+	"rtm/repl/rtmtest"
 	"rtm/store/entry"
 )
 
-// long says whether RTM_LONG=1 asks for the long variants of the tests.
-var long = os.Getenv("RTM_LONG") == "1"
-
-const roleEnv = "RTM_PROTO_TEST_ROLE"
-
 func TestMain(m *testing.M) {
-	if role := os.Getenv(roleEnv); role != "" {
-		os.Exit(runRole(role))
-	}
-	os.Exit(m.Run())
-}
-
-func runRole(role string) int {
-	switch role {
-	case "hostile":
-		return serveRole(hostileCommand)
-	case "clients":
-		return clientsChild()
-	}
-	fmt.Fprintf(os.Stderr, "unknown role %q\n", role)
-	return 2
+	rtmtest.Main(m, rtmtest.Roles{
+		"hostile": func() int { return serveRole(hostileCommand) },
+		"clients": clientsChild,
+	}, nil)
 }
 
 // serveRole serves the commands of a child's role on stdin and stdout:
@@ -74,25 +57,12 @@ func serveRole(run func(words []string, w io.Writer) error) int {
 	return 0
 }
 
-func envInt(name string) int {
-	v, err := strconv.Atoi(os.Getenv(name))
-	if err != nil {
-		panic(fmt.Sprintf("%s: %v", name, err))
-	}
-	return v
-}
-
 // startChild re-executes the test binary in role, with env added to its
-// environment; it is killed when the test ends.
+// environment, driven through framed.Proc; it is killed when the test
+// ends.
 func startChild(t *testing.T, role string, env ...string) *framed.Proc {
 	t.Helper()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(exe, "-test.run=^$")
-	cmd.Env = append(os.Environ(), append([]string{roleEnv + "=" + role}, env...)...)
-	p, err := framed.Start(role+" child", cmd)
+	p, err := framed.Start(role+" child", rtmtest.Child(t, role, env...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -544,18 +514,16 @@ func hostileCommand(words []string, w io.Writer) error {
 	return nil
 }
 
-// TestHostileClientDroppedAlone runs a process that sends 10^5 random,
+// TestHostileClientDroppedAlone runs a process that sends 2·10^4 random,
 // truncated, oversized, empty and out-of-order packets (10^4 with -short,
 // 3·10^5 with RTM_LONG=1) while two good clients follow a stream of
 // changes. Every bad connection is closed, the good ones never notice,
 // and the tables equal those of a reference server that saw the same
-// changes and no attack.
+// changes and no attack. The default size makes some 3,000 bad
+// connections, each of the 12 kinds of refusal about 250 times.
 func TestHostileClientDroppedAlone(t *testing.T) {
-	packets := 100_000
-	switch {
-	case long:
-		packets = 300_000
-	case testing.Short():
+	packets := rtmtest.Size(20_000, 300_000)
+	if testing.Short() {
 		packets = 10_000
 	}
 	var logs, drops atomic.Int64
@@ -632,10 +600,7 @@ func TestHostileClientDroppedAlone(t *testing.T) {
 	if n := len(serverClients(srv)); n != len(goods) {
 		t.Fatalf("server lists %d clients, want %d", n, len(goods))
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > baseGoroutines+2 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	rtmtest.WaitFor(5*time.Second, func() bool { return runtime.NumGoroutine() <= baseGoroutines+2 })
 	if n := runtime.NumGoroutine(); n > baseGoroutines+2 {
 		t.Errorf("%d goroutines after the attack, %d before: connections leaked", n, baseGoroutines)
 	}
@@ -651,7 +616,7 @@ func TestHostileClientDroppedAlone(t *testing.T) {
 // snapshot. Then "check" syncs each and prints the digest of each one's
 // whole view, a line per client; "stats" sums their reconnects and gaps.
 func clientsChild() int {
-	sock, n := os.Getenv("RTM_SOCKET"), envInt("RTM_CLIENTS")
+	sock, n := os.Getenv("RTM_SOCKET"), rtmtest.EnvInt("RTM_CLIENTS")
 	clients := make([]*Client, n)
 	for i := range clients {
 		c, err := Dial(ClientOptions{Socket: sock, Name: fmt.Sprintf("%s-%d", os.Getenv("RTM_NAME"), i)})
@@ -703,10 +668,7 @@ func clientsChild() int {
 // server.
 func TestManyClientProcesses(t *testing.T) {
 	const procs = 4
-	per := 50
-	if long {
-		per = 250
-	}
+	per := rtmtest.Size(50, 250)
 	srv := newTestServer(t, ServerOptions{Logf: func(string, ...any) {}})
 	rng := rand.New(rand.NewPCG(31, 32))
 	churn(t, srv, rng, 2000)

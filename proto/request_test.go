@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"rtm/repl/rtmtest"
 	"rtm/store/entry"
 )
 
@@ -146,13 +147,8 @@ func TestClientSync(t *testing.T) {
 	if err := writePacket(uc, Header{Kind: KindHello}, []byte("sleepy")); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		if cs, _ := srv.Clients(); len(cs) == 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the sleepy client never connected")
-		}
+	if !rtmtest.WaitFor(5*time.Second, func() bool { cs, _ := srv.Clients(); return len(cs) == 2 }) {
+		t.Fatal("the sleepy client never connected")
 	}
 	if err := srv.Apply(entry.RouteChange(entry.Create, routeN(1))); err != nil {
 		t.Fatal(err)

@@ -10,22 +10,32 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sync/atomic"
+	"strings"
 	"testing"
 	"time"
 
+	"rtm/repl/rtmtest"
 	"rtm/store"
 	"rtm/store/entry"
 )
 
-var testSeq atomic.Uint64
+// TestKitStoreDir: the test kit, which imports no rtm package, spells
+// out StoreDirEnv; the private directory it makes is where StoreDir puts
+// stores.
+func TestKitStoreDir(t *testing.T) {
+	if rtmtest.StoreDirEnv != StoreDirEnv {
+		t.Fatalf("rtmtest.StoreDirEnv %q, proto.StoreDirEnv %q", rtmtest.StoreDirEnv, StoreDirEnv)
+	}
+	if d := StoreDir(); d != rtmtest.StoreDir() || !strings.HasPrefix(DefaultStore("x"), d+"/") {
+		t.Fatalf("StoreDir %q, DefaultStore %q; the kit's directory is %q", d, DefaultStore("x"), rtmtest.StoreDir())
+	}
+}
 
 // newTestServer starts a server on a private store and socket, both
 // removed when the test ends.
 func newTestServer(t testing.TB, o ServerOptions) *Server {
 	t.Helper()
-	name := fmt.Sprintf("rtm-proto-test-%d-%d", os.Getpid(), testSeq.Add(1))
-	o.Store = store.Options{Path: "/dev/shm/" + name, Capacity: 1 << 16, RouteCapacity: 1 << 14}
+	o.Store = store.Options{Path: rtmtest.StorePath(t), Capacity: 1 << 16, RouteCapacity: 1 << 14}
 	o.Unlink = true
 	if o.Logf == nil {
 		o.Logf = t.Logf

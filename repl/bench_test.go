@@ -94,15 +94,11 @@ func BenchmarkReplay(b *testing.B) {
 // replayServer starts a server whose store holds macs MACs, with no
 // clients, and returns it with an Interp over it.
 func replayServer(b *testing.B, macs int) (*proto.Server, *Interp) {
-	dir := "/dev/shm"
-	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-		dir = b.TempDir()
-	}
 	name := fmt.Sprintf("rtm-bench-replay-%d", os.Getpid())
 	srv, err := proto.Start(proto.ServerOptions{
 		Name:   name,
 		Socket: filepath.Join(b.TempDir(), "sock"),
-		Store:  store.Options{Path: filepath.Join(dir, name), Capacity: macs + macs/8, RouteCapacity: 1},
+		Store:  store.Options{Path: filepath.Join(proto.StoreDir(), name), Capacity: macs + macs/8, RouteCapacity: 1},
 		Unlink: true,
 	})
 	if err != nil {
@@ -113,7 +109,7 @@ func replayServer(b *testing.B, macs int) (*proto.Server, *Interp) {
 }
 
 // BenchmarkReplayServer: 1 M MAC creates through RunReader into a real
-// server (a store of 1 M MACs under /dev/shm, no clients), flushed
+// server (a store of 1 M MACs in the store directory, no clients), flushed
 // between runs: the B1 workload's MAC half, in process.
 func BenchmarkReplayServer(b *testing.B) {
 	const total = 1_000_000

@@ -3,7 +3,6 @@ package repl_test
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -14,16 +13,9 @@ import (
 	"rtm/repl/rtmtest"
 )
 
-// roleEnv makes the re-executed test binary run the prompt instead of the
-// tests.
-const roleEnv = "RTM_REPL_TEST_ROLE"
-
-func TestMain(m *testing.M) {
-	if os.Getenv(roleEnv) == "prompt" {
-		os.Exit(promptProcess())
-	}
-	os.Exit(m.Run())
-}
+// TestMain: the test binary re-executed in the role "prompt" runs the
+// prompt instead of the tests.
+func TestMain(m *testing.M) { rtmtest.Main(m, rtmtest.Roles{"prompt": promptProcess}, nil) }
 
 // promptProcess is the process under the pseudo-terminal: a server prompt
 // over the lab tables. SIGUSR1 makes another goroutine print through the
@@ -55,9 +47,7 @@ func promptProcess() int {
 func startPrompt(t *testing.T) (p *rtmtest.Term, state string) {
 	t.Helper()
 	state = t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), roleEnv+"=prompt", "XDG_STATE_HOME="+state)
-	p = rtmtest.StartTerm(t, cmd)
+	p = rtmtest.StartTerm(t, rtmtest.Child(t, "prompt", "XDG_STATE_HOME="+state))
 	p.Expect("rtm(lab)> ")
 	return p, state
 }

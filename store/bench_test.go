@@ -5,18 +5,20 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"os"
-	"strconv"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
 
+	"rtm/repl/rtmtest"
 	"rtm/store/entry"
 )
 
 const benchEntries = 1_000_000
 
 // benchFixture is one store of benchEntries MACs shared by the lookup
-// benchmarks, built once per process.
+// benchmarks, built once per process in its private store directory,
+// which rtmtest.Main removes after the last benchmark.
 var benchFixture struct {
 	once  sync.Once
 	path  string
@@ -28,7 +30,7 @@ var benchFixture struct {
 func lookupFixture(b *testing.B) (*Store, []entry.MAC) {
 	f := &benchFixture
 	f.once.Do(func() {
-		f.path = "/dev/shm/rtm-bench-" + strconv.Itoa(os.Getpid())
+		f.path = filepath.Join(rtmtest.StoreDir(), "rtm.bench")
 		f.store, f.err = Open(Options{Path: f.path, Capacity: 1 << 20, RouteCapacity: 1})
 		if f.err != nil {
 			return
@@ -44,12 +46,6 @@ func lookupFixture(b *testing.B) (*Store, []entry.MAC) {
 		b.Fatal(f.err)
 	}
 	return f.store, f.keys
-}
-
-func closeBenchFixture() {
-	if s := benchFixture.store; s != nil {
-		s.Remove()
-	}
 }
 
 // benchKeys returns n distinct random MACs in random order.

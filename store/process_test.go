@@ -17,54 +17,26 @@ import (
 	"testing"
 	"time"
 
+	"rtm/repl/rtmtest"
 	"rtm/store/entry"
 
 	"golang.org/x/sys/unix"
 )
 
 // Multi-process robustness tests: the children are this test binary
-// re-executed with a role in the environment (see TestMain).
+// re-executed in a role (rtmtest.Child).
 
-const roleEnv = "RTM_STORE_TEST_ROLE"
-
-func runRole(role string) int {
-	switch role {
-	case "race":
-		return raceChild()
-	case "torn-reader":
-		return tornReader()
-	case "crash":
-		return crashChild()
-	case "ro-write":
-		return roWriteChild()
-	}
-	fmt.Fprintf(os.Stderr, "unknown role %q\n", role)
-	return 2
-}
-
-// child prepares a re-execution of the test binary in a role.
-func child(t *testing.T, role string, env ...string) *exec.Cmd {
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(exe, "-test.run=^$")
-	cmd.Env = append(os.Environ(), append([]string{roleEnv + "=" + role}, env...)...)
-	return cmd
-}
-
-func envInt(name string) int {
-	v, err := strconv.Atoi(os.Getenv(name))
-	if err != nil {
-		panic(fmt.Sprintf("%s: %v", name, err))
-	}
-	return v
+var roles = rtmtest.Roles{
+	"race":        raceChild,
+	"torn-reader": tornReader,
+	"crash":       crashChild,
+	"ro-write":    roWriteChild,
 }
 
 // ---- two servers racing to create the same store ----
 
 func raceChild() int {
-	start := envInt("RTM_START")
+	start := rtmtest.EnvInt("RTM_START")
 	time.Sleep(time.Until(time.Unix(0, int64(start))))
 	s, err := Open(Options{Path: os.Getenv("RTM_PATH"), Capacity: 1024, RouteCapacity: 64})
 	if err != nil {
@@ -89,10 +61,7 @@ func raceChild() int {
 }
 
 func TestCreateRace(t *testing.T) {
-	rounds := 3
-	if long {
-		rounds = 20
-	}
+	rounds := rtmtest.Size(3, 20)
 	for round := range rounds {
 		path := testPath(t)
 		start := time.Now().Add(300 * time.Millisecond).UnixNano()
@@ -106,7 +75,7 @@ func TestCreateRace(t *testing.T) {
 		var rs [2]*result
 		for i := range rs {
 			r := &result{done: make(chan error, 1)}
-			r.cmd = child(t, "race", "RTM_PATH="+path, fmt.Sprintf("RTM_START=%d", start))
+			r.cmd = rtmtest.Child(t, "race", "RTM_PATH="+path, fmt.Sprintf("RTM_START=%d", start))
 			r.cmd.Stderr = &r.stderr
 			out, err := r.cmd.StdoutPipe()
 			if err != nil {
@@ -236,8 +205,8 @@ func tornReader() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 3
 	}
-	keys, lookups := envInt("RTM_KEYS"), envInt("RTM_LOOKUPS")
-	rng := rand.New(rand.NewPCG(uint64(envInt("RTM_SEED")), 1))
+	keys, lookups := rtmtest.EnvInt("RTM_KEYS"), rtmtest.EnvInt("RTM_LOOKUPS")
+	rng := rand.New(rand.NewPCG(uint64(rtmtest.EnvInt("RTM_SEED")), 1))
 	var hits, misses, busy, bad int
 	for range lookups {
 		i := rng.IntN(keys)
@@ -273,12 +242,15 @@ func tornReader() int {
 	return 0
 }
 
+// TestTornReads: 4 reader processes look up random keys of a small table
+// while this process rewrites, deletes and re-creates them with
+// self-checking values; every value read must be one the writer wrote,
+// and no key it never deletes may go missing. 2·10⁶ lookups per reader
+// by default (a reader that skips one seqlock check reads a torn value
+// within the first few hundred thousand), 5·10⁷ with RTM_LONG=1.
 func TestTornReads(t *testing.T) {
 	const keys, readers = 1024, 4
-	lookups := 50_000_000
-	if long {
-		lookups = 100_000_000
-	}
+	lookups := rtmtest.Size(2_000_000, 50_000_000)
 	if testing.Short() {
 		lookups = 1_000_000
 	}
@@ -301,7 +273,7 @@ func TestTornReads(t *testing.T) {
 	for r := range readers {
 		o := &out{}
 		outs[r] = o
-		cmd := child(t, "torn-reader", "RTM_PATH="+path, fmt.Sprintf("RTM_KEYS=%d", keys),
+		cmd := rtmtest.Child(t, "torn-reader", "RTM_PATH="+path, fmt.Sprintf("RTM_KEYS=%d", keys),
 			fmt.Sprintf("RTM_LOOKUPS=%d", lookups), fmt.Sprintf("RTM_SEED=%d", r+1))
 		cmd.Stdout, cmd.Stderr = &o.stdout, &o.stderr
 		if err := cmd.Start(); err != nil {
@@ -461,7 +433,7 @@ func crashChild() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 3
 	}
-	point, hit, hits := os.Getenv("RTM_POINT"), envInt("RTM_HIT"), 0
+	point, hit, hits := os.Getenv("RTM_POINT"), rtmtest.EnvInt("RTM_HIT"), 0
 	failpoint = func(name string) {
 		if name == point {
 			if hits++; hits == hit {
@@ -563,7 +535,7 @@ func TestCrashAtFailpoints(t *testing.T) {
 			gen := s.Generation()
 			s.Close()
 
-			cmd := child(t, "crash", "RTM_PATH="+path, "RTM_OP="+tc.op, "RTM_POINT="+tc.point, fmt.Sprintf("RTM_HIT=%d", tc.hit))
+			cmd := rtmtest.Child(t, "crash", "RTM_PATH="+path, "RTM_OP="+tc.op, "RTM_POINT="+tc.point, fmt.Sprintf("RTM_HIT=%d", tc.hit))
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
 			err = cmd.Run()
@@ -672,7 +644,7 @@ func TestReaderCannotWrite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := child(t, "ro-write", "RTM_PATH="+path)
+	cmd := rtmtest.Child(t, "ro-write", "RTM_PATH="+path)
 	out, err := cmd.CombinedOutput()
 	if err == nil {
 		t.Fatalf("child survived a write through its mapping: %s", out)

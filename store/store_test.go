@@ -6,49 +6,23 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"unsafe"
 
+	"rtm/repl/rtmtest"
 	"rtm/store/entry"
 )
 
-// long says whether RTM_LONG=1 asks for the long variants of the tests.
-var long = os.Getenv("RTM_LONG") == "1"
-
 // TestMain doubles as the entry point of the child processes the
-// multi-process tests start: the role comes from the environment.
-func TestMain(m *testing.M) {
-	if role := os.Getenv(roleEnv); role != "" {
-		os.Exit(runRole(role))
-	}
-	code := m.Run()
-	closeBenchFixture()
-	os.Exit(code)
-}
+// multi-process tests start (see process_test.go).
+func TestMain(m *testing.M) { rtmtest.Main(m, roles, nil) }
 
-var pathSeq atomic.Int64
-
-// testPath names a fresh segment file, under /dev/shm when there is one,
-// removed (with any temporary siblings) when the test ends.
-func testPath(t testing.TB) string {
-	dir := "/dev/shm"
-	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-		dir = t.TempDir()
-	}
-	p := filepath.Join(dir, fmt.Sprintf("rtm-test-%d-%d", os.Getpid(), pathSeq.Add(1)))
-	t.Cleanup(func() {
-		matches, _ := filepath.Glob(p + "*")
-		for _, m := range matches {
-			os.Remove(m)
-		}
-	})
-	return p
-}
+// testPath names a fresh segment file in the test binary's private store
+// directory, removed (with any temporary siblings) when the test ends.
+func testPath(t testing.TB) string { return rtmtest.StorePath(t) }
 
 func mustOpen(t testing.TB, o Options) *Store {
 	t.Helper()

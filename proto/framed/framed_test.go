@@ -6,23 +6,19 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"rtm/repl/rtmtest"
 )
 
-// The test binary doubles as a framed process: with FRAMED_CHILD set it
+// The test binary doubles as a framed process: in the role "toy" it
 // serves a toy command set on its stdin and stdout.
-func TestMain(m *testing.M) {
-	if os.Getenv("FRAMED_CHILD") != "" {
-		os.Exit(child())
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { rtmtest.Main(m, rtmtest.Roles{"toy": toy}, nil) }
 
-func child() int {
+func toy() int {
 	err := Serve(os.Stdin, os.Stdout, func(line []byte, w io.Writer) (bool, error) {
 		cmd, arg, _ := strings.Cut(strings.TrimSpace(string(line)), " ")
 		switch cmd {
@@ -61,9 +57,7 @@ func child() int {
 
 func startChild(t *testing.T) *Proc {
 	t.Helper()
-	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), "FRAMED_CHILD=1")
-	p, err := Start("toy", cmd)
+	p, err := Start("toy", rtmtest.Child(t, "toy"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,9 +102,7 @@ func TestDriveAProcess(t *testing.T) {
 	}
 	// Stderr is read apart from stdout: the line may come after the
 	// answer to the next command.
-	for deadline := time.Now().Add(10 * time.Second); p.StderrTail(5, "") != "to stderr" && time.Now().Before(deadline); {
-		time.Sleep(5 * time.Millisecond)
-	}
+	rtmtest.WaitFor(10*time.Second, func() bool { return p.StderrTail(5, "") == "to stderr" })
 	if got := p.StderrTail(5, ""); got != "to stderr" {
 		t.Fatalf("stderr tail: %q", got)
 	}

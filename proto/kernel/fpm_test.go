@@ -226,6 +226,7 @@ func TestFPMImport(t *testing.T) {
 // quiet time, not before, and however busy it is with changes to what it
 // named; the others change at once.
 func TestFPMReplay(t *testing.T) {
+	t.Parallel()
 	veth0 := fpmNS(t)
 	sink := newMapSink()
 	const quiet = 2 * time.Second

@@ -5,22 +5,22 @@ import (
 	"testing"
 	"time"
 
+	"rtm/repl/rtmtest"
 	"rtm/store/entry"
 )
 
-// waitFor polls cond until it holds or the timeout passes.
+// waitFor is the kit's wait (rtmtest.WaitFor) as the kernel tests want
+// it: it fails the test unless cond holds within timeout, saying what
+// it waited for and what cond saw the last time.
 func waitFor(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s: %s", timeout, what, state)
-		}
-		time.Sleep(20 * time.Millisecond)
+	var state string
+	if !rtmtest.WaitFor(timeout, func() bool {
+		ok, s := cond()
+		state = s
+		return ok
+	}) {
+		t.Fatalf("timed out after %v waiting for %s: %s", timeout, what, state)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"rtm/repl/rtmtest"
 	"rtm/store/entry"
 )
 
@@ -154,21 +155,28 @@ func TestImportPreferIPv6(t *testing.T) {
 	})
 }
 
-// TestImportOverflow adds and deletes 100,000 routes with ip -batch while
-// an importer with a tiny receive buffer follows: the socket overflows,
-// the importer re-reads the kernel, and the sink ends equal to it.
+// TestImportOverflow adds and deletes 10,000 routes (100,000 with
+// RTM_LONG=1) with ip -batch while an importer with a tiny receive buffer
+// follows: the socket overflows, the importer re-reads the kernel, and
+// the sink ends equal to it. A 4 KiB buffer holds a few dozen messages,
+// but an importer that happens to keep pace with ip never overflows: so
+// the sink holds the importer up during the adds (it reads no event
+// while a change waits for the sink), and the socket overflows for sure.
+// The changes after them it follows at its own pace.
 func TestImportOverflow(t *testing.T) {
 	newNS(t)
 	veth(t, "veth0", "veth1")
 	ip(t, "route", "add", "192.0.2.0/24", "dev", "veth0")
 	sink := newMapSink()
 	im := startImporter(t, sink, ImporterOptions{RecvBuffer: 4096})
-	const n = 100_000
+	n := rtmtest.Size(10_000, 100_000)
 	adds := make([]string, n)
 	for i := range adds {
 		adds[i] = fmt.Sprintf("route add 10.%d.%d.%d/32 via 192.0.2.1 dev veth0", i>>16, i>>8&0xff, i&0xff)
 	}
+	sink.mu.Lock()
 	ipBatch(t, adds)
+	sink.mu.Unlock()
 	// Delete every third one and move every seventh to another gateway.
 	var changes []string
 	for i := 0; i < n; i += 3 {

@@ -6,14 +6,13 @@ import (
 	"maps"
 	"net/netip"
 	"os"
-	"os/exec"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"rtm/repl/rtmtest"
 	"rtm/store/entry"
 )
 
@@ -28,12 +27,9 @@ func newInstaller(t testing.TB, opt InstallerOptions) *Installer {
 }
 
 // TestMain lets the test binary play an installer process for the
-// crash test: RTM_KERNEL_TEST_ROLE=installer.
+// crash test.
 func TestMain(m *testing.M) {
-	if os.Getenv("RTM_KERNEL_TEST_ROLE") == "installer" {
-		os.Exit(installerChild())
-	}
-	os.Exit(m.Run())
+	rtmtest.Main(m, rtmtest.Roles{"installer": installerChild}, nil)
 }
 
 // kernelHas waits until `ip route show proto 82` and `ip neigh show proto
@@ -289,8 +285,7 @@ func childMACs(n int) []entry.MACEntry {
 // RTM_KERNEL_TEST_ROUTES routes and RTM_KERNEL_TEST_MACS MAC entries,
 // says "ready" and waits to be killed.
 func installerChild() int {
-	nr, _ := strconv.Atoi(os.Getenv("RTM_KERNEL_TEST_ROUTES"))
-	nm, _ := strconv.Atoi(os.Getenv("RTM_KERNEL_TEST_MACS"))
+	nr, nm := rtmtest.EnvInt("RTM_KERNEL_TEST_ROUTES"), rtmtest.EnvInt("RTM_KERNEL_TEST_MACS")
 	in, err := NewInstaller(InstallerOptions{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -312,8 +307,7 @@ func TestReconcileAfterKill(t *testing.T) {
 	newNS(t)
 	veth(t, "veth0", "veth1")
 	ip(t, "route", "add", "203.0.113.0/24", "dev", "veth0", "proto", "static")
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "RTM_KERNEL_TEST_ROLE=installer", "RTM_KERNEL_TEST_ROUTES=1000", "RTM_KERNEL_TEST_MACS=20")
+	cmd := rtmtest.Child(t, "installer", "RTM_KERNEL_TEST_ROUTES=1000", "RTM_KERNEL_TEST_MACS=20")
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {

@@ -26,7 +26,8 @@ import (
 // last socket that refers to it. `ip` runs as a child of the locked
 // thread and so inherits its namespace. Only one end of each veth is up:
 // without carrier the kernel sends nothing, and tests only configure
-// tables.
+// tables. So tests share no kernel state, and the ones that mostly wait
+// (a replay's quiet time, a burst through ip) call t.Parallel.
 
 // newNS moves the calling goroutine into a new network namespace.
 func newNS(t testing.TB) netns.NsHandle {

@@ -172,6 +172,7 @@ func TestImportNexthopReplacedUnderRoutes(t *testing.T) {
 // tiny receive buffer follows: its socket overflows, it reads the kernel
 // again, objects first, and ends equal to the kernel.
 func TestImportNexthopBurst(t *testing.T) {
+	t.Parallel()
 	nexthopNS(t, true)
 	sink := newMapSink()
 	im := startImporter(t, sink, ImporterOptions{RecvBuffer: 4096})

@@ -23,15 +23,10 @@ func TestMain(m *testing.M) {
 		os.Exit(Main(os.Args[2:], os.Stdout, os.Stderr))
 	}
 	// W1 and K1 to K3 run rtm itself as client and server: build it once.
-	bin, cleanup, err := rtmtest.Build()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	rtmBin = bin
-	code := m.Run()
-	cleanup()
-	os.Exit(code)
+	rtmtest.Main(m, nil, func() (err error) {
+		rtmBin, err = rtmtest.Build()
+		return err
+	})
 }
 
 var rtmBin string
@@ -113,16 +108,12 @@ func TestInterrupt(t *testing.T) {
 	defer cmd.Process.Kill()
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	raw := fmt.Sprintf("/dev/shm/rtm-bench-%d-raw", cmd.Process.Pid)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if _, err := os.Stat(raw); err == nil && len(childrenOf(cmd.Process.Pid)) >= 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no raw table %s and two children within 30 s", raw)
-		}
-		time.Sleep(20 * time.Millisecond)
+	raw := filepath.Join(rtmtest.StoreDir(), fmt.Sprintf("rtm-bench-%d-raw", cmd.Process.Pid))
+	if !rtmtest.WaitFor(30*time.Second, func() bool {
+		_, err := os.Stat(raw)
+		return err == nil && len(childrenOf(cmd.Process.Pid)) >= 2
+	}) {
+		t.Fatalf("no raw table %s and two children within 30 s", raw)
 	}
 	children := childrenOf(cmd.Process.Pid)
 	cmd.Process.Signal(syscall.SIGINT)
@@ -143,12 +134,12 @@ func TestInterrupt(t *testing.T) {
 }
 
 // assertNothingLeft checks that the benchmark in process pid left no
-// file under /dev/shm and no child process.
+// file in the store directory and no child process.
 func assertNothingLeft(t *testing.T, pid int) {
 	t.Helper()
-	shm, _ := filepath.Glob(fmt.Sprintf("/dev/shm/rtm-bench-%d-*", pid))
+	shm, _ := filepath.Glob(filepath.Join(rtmtest.StoreDir(), fmt.Sprintf("rtm-bench-%d-*", pid)))
 	if len(shm) > 0 {
-		t.Errorf("left under /dev/shm: %v", shm)
+		t.Errorf("left in the store directory: %v", shm)
 	}
 	if pid == os.Getpid() {
 		if cs := childrenOf(pid); len(cs) > 0 {

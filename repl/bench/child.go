@@ -31,7 +31,7 @@ import (
 //	              connect, report, lookup N, quit
 //	raw-receiver  reads its end of a SOCK_SEQPACKET pair on fd 3 and acks
 //	              every end marker, with raw syscalls (limits.go): quit
-//	raw-lookup    maps a raw table under /dev/shm read-only and runs the
+//	raw-lookup    maps a raw table (shmPath) read-only and runs the
 //	              raw seqlock loop over it (limits.go): lookup N, quit
 
 // child is a child process of the benchmark. Its Name is also the name

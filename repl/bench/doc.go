@@ -25,10 +25,11 @@
 //     ratios: the machine's speed drifts by up to 2x from day to day,
 //     and a pair measured together shares it.
 //   - Nothing it creates outlives it: servers (their sockets and their
-//     stores under /dev/shm), raw tables, workload files and child
-//     processes are removed at the end, after an error, and on SIGINT,
-//     SIGTERM or SIGHUP. Children run in process groups of their own and
-//     die with the benchmark (PR_SET_PDEATHSIG) even if it is killed.
+//     stores in the store directory, /dev/shm unless RTM_STORE_DIR
+//     moves it), raw tables, workload files and child processes are
+//     removed at the end, after an error, and on SIGINT, SIGTERM or
+//     SIGHUP. Children run in process groups of their own and die with
+//     the benchmark (PR_SET_PDEATHSIG) even if it is killed.
 //
 // Files: harness.go (flags, runs, medians, ratios, the table and the
 // JSON), instance.go (a server and the workload files it replays),

@@ -381,7 +381,7 @@ type bench struct {
 	fullFiles  tables    // the files that fill them
 	instances  []*instance
 	children   []*child
-	shm        []string // raw tables under /dev/shm
+	shm        []string // raw tables beside the stores (shmPath)
 	namespaces []*kernelNS
 	frrHosts   []*frrHost
 	seq        int // numbers child names and namespaces

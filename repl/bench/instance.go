@@ -30,6 +30,13 @@ type instance struct {
 	ctx    context.Context
 }
 
+// shmPath names a file of this benchmark in the store directory
+// (proto.StoreDir: /dev/shm unless RTM_STORE_DIR moves it): its stores
+// and the raw table it measures them against, side by side.
+func shmPath(name string) string {
+	return filepath.Join(proto.StoreDir(), fmt.Sprintf("rtm-bench-%d-%s", os.Getpid(), name))
+}
+
 // startInstance starts a server whose store holds macs MACs and routes
 // routes with the same headroom as the full tables (1/8), so that a
 // small table is small.
@@ -38,7 +45,7 @@ func (b *bench) startInstance(name string, macs, routes int) (*instance, error) 
 	srv, err := proto.Start(proto.ServerOptions{
 		Name: name, Socket: socket, Unlink: true, Fresh: true,
 		Store: store.Options{
-			Path:          fmt.Sprintf("/dev/shm/rtm-bench-%d-%s", os.Getpid(), name),
+			Path:          shmPath(name),
 			Capacity:      headroom(macs),
 			RouteCapacity: headroom(routes),
 		},

@@ -33,9 +33,10 @@ import (
 //     as in the targets, so a packet of S bytes carries S/32 of them.
 //   - L4, raw lookup: a table with the store's slot layout (32-byte
 //     seqlock slots seq|key|hi|lo, linear probing from a mixed home
-//     slot, the same slot count and keys as B4's store) in a file under
-//     /dev/shm, mapped read-only by one reader process that looks up
-//     random keys with sync/atomic loads and a seqlock check.
+//     slot, the same slot count and keys as B4's store) in a file beside
+//     the store (in /dev/shm), mapped read-only by one reader process
+//     that looks up random keys with sync/atomic loads and a seqlock
+//     check.
 //   - L5, raw latency: this process writes one byte to each of K sockets
 //     and reads one acknowledgement from each; each receiver is blocked
 //     in read(2) and answers at once. The time runs until the slowest
@@ -390,7 +391,7 @@ func (r *rawLookup) lookups(n int) (sum uint64, misses int) {
 // startRawLookup writes the raw table for B4 (the same slot count and
 // keys as the full store) and starts its reader process.
 func (b *bench) startRawLookup() (*child, error) {
-	path := fmt.Sprintf("/dev/shm/rtm-bench-%d-raw", os.Getpid())
+	path := shmPath("raw")
 	os.Remove(path)
 	b.shm = append(b.shm, path)
 	if err := createRawTable(path, b.o.macs, rawSlots(headroom(b.o.macs))); err != nil {

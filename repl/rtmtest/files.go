@@ -1,27 +1,25 @@
 package rtmtest
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
 )
 
-// Build builds the rtm command into a directory of its own and returns
-// the binary's path and a cleanup that removes the directory. TestMain
-// calls it, before there is a testing.T.
-func Build() (bin string, cleanup func(), err error) {
-	dir, err := os.MkdirTemp("", "rtm-bin-")
-	if err != nil {
-		return "", nil, err
+// Build builds the rtm command once for the test binary and returns the
+// binary's path; Main removes it when the tests end. TestMain calls it in
+// Main's setup, before there is a testing.T.
+func Build() (string, error) {
+	if kitDir == "" {
+		return "", errors.New("build rtm: call Build in the setup of rtmtest.Main")
 	}
-	cleanup = func() { os.RemoveAll(dir) }
-	bin = filepath.Join(dir, "rtm")
+	bin := filepath.Join(kitDir, "rtm")
 	if out, err := exec.Command("go", "build", "-o", bin, "rtm").CombinedOutput(); err != nil {
-		cleanup()
-		return "", nil, &BuildError{Err: err, Output: out}
+		return "", &BuildError{Err: err, Output: out}
 	}
-	return bin, cleanup, nil
+	return bin, nil
 }
 
 // BuildError is a failed build, with what the compiler said.

@@ -81,21 +81,16 @@ func StartTerm(t *testing.T, cmd *exec.Cmd) *Term {
 // test, showing the terminal, if it does not come.
 func (p *Term) Expect(s string) {
 	p.t.Helper()
-	deadline := time.Now().Add(Wait)
-	for {
+	if !WaitFor(Wait, func() bool {
 		p.mu.Lock()
+		defer p.mu.Unlock()
 		i := strings.Index(p.out.String()[p.mark:], s)
 		if i >= 0 {
 			p.mark += i + len(s)
 		}
-		p.mu.Unlock()
-		if i >= 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			p.t.Fatalf("no %q on the terminal after %v; it shows:\n%q", s, Wait, p.Since())
-		}
-		time.Sleep(5 * time.Millisecond)
+		return i >= 0
+	}) {
+		p.t.Fatalf("no %q on the terminal after %v; it shows:\n%q", s, Wait, p.Since())
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"rtm/proto"
 	"rtm/repl"
 	"rtm/store"
 )
@@ -70,7 +71,7 @@ var sweepOnce sync.Once
 // sweepStale removes the sockets and stores of runners that died without
 // cleaning up (SIGKILL): their names carry the runner's pid.
 func sweepStale() {
-	for _, pattern := range []string{"/dev/shm/rtm-test-*", filepath.Join(os.TempDir(), "rtm-test-*")} {
+	for _, pattern := range []string{filepath.Join(proto.StoreDir(), "rtm-test-*"), filepath.Join(os.TempDir(), "rtm-test-*")} {
 		paths, _ := filepath.Glob(pattern)
 		for _, p := range paths {
 			pid, _, _ := strings.Cut(strings.TrimPrefix(filepath.Base(p), "rtm-test-"), "-")
@@ -121,7 +122,7 @@ func (s *scenario) run(path string) error {
 		return &Error{Msg: err.Error(), Err: err}
 	}
 	s.dir, s.socket = dir, filepath.Join(dir, "rtm.sock")
-	s.store = fmt.Sprintf("/dev/shm/rtm-test-%d-%d", os.Getpid(), scenarioSeq.Add(1))
+	s.store = filepath.Join(proto.StoreDir(), fmt.Sprintf("rtm-test-%d-%d", os.Getpid(), scenarioSeq.Add(1)))
 	if err := s.startServer(true); err != nil {
 		return s.failure(repl.Location{}, "server start", err)
 	}

@@ -42,12 +42,14 @@ func Main(version string, args []string) int {
 		fromFPM       fpmFlag
 		table         uint32
 		prefer        int
+		logBytes      int
 	)
 	fs := repl.NewFlagSet("server", "[flags]", repl.ServerAbout)
 	f.Register(fs)
 	fs.StringVar(&storePath, "store", "", "store `path` (default: "+proto.DefaultStore("NAME")+": rtm.NAME in $"+proto.StoreDirEnv+" if set, else in /dev/shm; a regular file survives reboots)")
 	fs.IntVar(&capacity, "capacity", store.DefaultCapacity, "MAC table `entries` when the store is created (an existing store keeps its own; with --fresh it is created anew)")
 	fs.IntVar(&routeCapacity, "route-capacity", store.DefaultRouteCapacity, "route table `entries` when the store is created (as --capacity)")
+	fs.IntVar(&logBytes, "log-bytes", proto.DefaultLogBytes, "`bytes` of recent changes kept for clients that fall behind, in 64 KiB chunks, two at least; a client further behind gets a fresh snapshot")
 	fs.BoolVar(&group, "group", false, "let the owner's group connect and read (socket mode 0660, store 0640: group members read the store, never write it; an existing store is given these modes, and 0600 without --group)")
 	repl.ListFlag(fs, &allow, "allow-uid", "also accept clients of this `uid`, to read (repeatable)", repl.ParseUID)
 	repl.ListFlag(fs, &allowWrite, "allow-write-uid", "also accept clients of this `uid`, to read and change the tables (repeatable; the server's own uid and root always may)", repl.ParseUID)
@@ -93,6 +95,9 @@ func Main(version string, args []string) int {
 			err = fmt.Errorf("--%s %d: want 1 or more entries", c.flag, c.n)
 		}
 	}
+	if err == nil && logBytes < 1 {
+		err = fmt.Errorf("--log-bytes %d: want 1 or more", logBytes)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rtm server:", err)
 		return 2
@@ -117,7 +122,7 @@ func Main(version string, args []string) int {
 	}
 	console := repl.ProcessConsole()
 	srv, err := proto.Start(proto.ServerOptions{
-		Name: f.Name, Version: version, Socket: f.Socket, Store: opts, Fresh: fresh, Unlink: unlink,
+		Name: f.Name, Version: version, Socket: f.Socket, Store: opts, Fresh: fresh, Unlink: unlink, LogBytes: logBytes,
 		GroupAccess: group, AllowUIDs: allow, AllowWriteUIDs: allowWrite, MaxClients: maxClients, Logf: console.Printf,
 	})
 	if err != nil {
