@@ -59,7 +59,7 @@ func (s *Store) applyRoute(c *entry.Change) error {
 	case entry.Delete:
 		return s.DeleteRoute(c.Route.Prefix)
 	case entry.Replace:
-		if _, ok := s.routes.Get(c.Route.Prefix); ok {
+		if _, ok := s.routes.place(c.Route.Prefix); ok {
 			c.Op = entry.Update
 			return s.UpdateRoute(c.Route)
 		}

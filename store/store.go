@@ -396,8 +396,8 @@ func (s *Store) load() error {
 		if err != nil {
 			return fmt.Errorf("%w: route slot %d: %w", ErrCorrupt, i, err)
 		}
-		if e, dup := s.routes.get(r.Prefix); dup {
-			return fmt.Errorf("%w: route %s in slots %d and %d", ErrCorrupt, r.Prefix, e.slot, i)
+		if _, slot, dup := s.routes.get(r.Prefix); dup {
+			return fmt.Errorf("%w: route %s in slots %d and %d", ErrCorrupt, r.Prefix, slot, i)
 		}
 		s.routes.set(r, int32(i))
 	}

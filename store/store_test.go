@@ -585,6 +585,40 @@ func TestRouteTable(t *testing.T) {
 	}
 }
 
+// TestRouteTableNames: a table interns the interface names its routes
+// use, and forgets a name no route uses any more, so a stream of
+// routes through ever new names does not grow it.
+func TestRouteTableNames(t *testing.T) {
+	var rt RouteTable
+	for i := range 10_000 {
+		p := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), 0}), 24)
+		rt.Set(entry.Route{Prefix: p, Gateway: netip.MustParseAddr("192.0.2.1"), Dev: fmt.Sprintf("veth%d", i)})
+		if i >= 20 {
+			old := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte((i - 20) >> 8), byte(i - 20), 0}), 24)
+			if err := rt.Delete(old); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if i%7 == 0 {
+			// A replace moves a name's route to another name.
+			rt.Set(entry.Route{Prefix: p, Dev: fmt.Sprintf("dummy%d", i)})
+		}
+	}
+	if n := len(rt.devs.names); n > 2*devScan {
+		t.Errorf("%d names held for %d routes", n, rt.Len())
+	}
+	for i := 10_000 - 20; i < 10_000; i++ {
+		p := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), 0}), 24)
+		want := fmt.Sprintf("veth%d", i)
+		if i%7 == 0 {
+			want = fmt.Sprintf("dummy%d", i)
+		}
+		if r, ok := rt.Get(p); !ok || r.Dev != want {
+			t.Errorf("Get(%s) = %v %v, want dev %s", p, r, ok, want)
+		}
+	}
+}
+
 func TestSecondWriterInProcess(t *testing.T) {
 	path := testPath(t)
 	s := mustOpen(t, Options{Path: path, Capacity: 16, RouteCapacity: 4})
@@ -708,7 +742,11 @@ func TestRouteTableMatchesNaive(t *testing.T) {
 			}
 			delete(naive, p)
 		default:
-			r := entry.Route{Prefix: p, Dev: fmt.Sprintf("eth%d", step%7)}
+			// More names than a scan serves: the interned names switch to a map.
+			r := entry.Route{Prefix: p, Dev: fmt.Sprintf("eth%d", step%37)}
+			if step%3 == 0 {
+				r.Gateway = randAddr(v6)
+			}
 			rt.Set(r)
 			naive[p] = r
 		}
