@@ -350,10 +350,17 @@ func (s *Server) Checkpoint() error {
 	return s.st.Sync()
 }
 
-// publish appends one encoded record (built on s.log.room()) and wakes
-// every idle writer. Callers hold s.mu.
-func (s *Server) publish(rec []byte) {
+// publish appends one encoded record (built on s.log.room()) and, with
+// kick, wakes every idle writer. Callers hold s.mu.
+func (s *Server) publish(rec []byte, kick bool) {
 	s.log.commit(rec)
+	if kick {
+		s.kickIdle()
+	}
+}
+
+// kickIdle wakes every idle writer: what the log holds goes out.
+func (s *Server) kickIdle() {
 	for _, c := range *s.conns.Load() {
 		if c.idle.Load() {
 			c.kick()
@@ -366,6 +373,7 @@ func (s *Server) publish(rec []byte) {
 // clients behind and wraps ctx's error.
 func (s *Server) Sync(ctx context.Context) error {
 	target := s.log.published.Load()
+	s.kickIdle() // changes an Origin holds go out now: they are waited for
 	s.syncWaiters.Add(1)
 	defer s.syncWaiters.Add(-1)
 	for {

@@ -150,7 +150,11 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 		loc       = Location{File: name}
 		failed    int
 		pf, fetch = in.engine.(Prefetcher)
+		bt, batch = in.engine.(Batcher)
 	)
+	if batch {
+		defer bt.Send()
+	}
 	// A client's changes go in batches until the stream ends or would
 	// wait; their failures count in this stream's.
 	savedBatching := in.batching
@@ -207,14 +211,21 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 			if in.stop.stopped() {
 				return errors.Join(in.settle(), at(p.loc, ErrInterrupted))
 			}
+			more := next < n || lineWaiting(br)
+			if batch && more {
+				bt.Hold()
+			}
 			var err error
 			if framed {
 				err = in.runFramed(p)
 			} else {
 				err = in.runParsed(p.loc, &p.cmd, p.err)
 			}
+			if batch && !more {
+				bt.Send()
+			}
 			if err == nil {
-				if next < n || lineWaiting(br) {
+				if more {
 					err = in.emit()
 				} else if err = in.settle(); err == nil {
 					err = in.flush()
