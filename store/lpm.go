@@ -122,10 +122,15 @@ func (t *RouteTable) delete4(i int) {
 	t.n4--
 }
 
-func (t *RouteTable) grow4() {
+func (t *RouteTable) grow4() { t.resize4(idx4Size(2 * t.n4)) }
+
+// idx4Size is the index size for n routes: at most half full, so that a
+// probe that misses (every new route) stays short.
+func idx4Size(n int) int { return max(16, 1<<bits.Len(uint(2*n))) }
+
+func (t *RouteTable) resize4(size int) {
 	old := t.idx4
-	// At most half full: a probe that misses (every new route) stays short.
-	t.idx4 = make([]uint64, max(16, 1<<bits.Len(uint(4*t.n4))))
+	t.idx4 = make([]uint64, size)
 	mask := len(t.idx4) - 1
 	for _, w := range old {
 		if w == 0 {
@@ -342,6 +347,20 @@ func (t *RouteTable) Match(ip netip.Addr) (entry.Route, bool) {
 		}
 	}
 	return entry.Route{}, false
+}
+
+// Reserve makes room for n routes, so that up to n no route grows the
+// table: no copy of the routes and no rehash of the index on the way to
+// n, nor the garbage and the faults of fresh memory they make. The
+// server's table is sized for its segment's route capacity, and so is a
+// client's copy.
+func (t *RouteTable) Reserve(n int) {
+	if n > cap(t.ents) {
+		t.ents = slices.Grow(t.ents, n-len(t.ents))
+	}
+	if size := idx4Size(n); size > len(t.idx4) {
+		t.resize4(size)
+	}
 }
 
 // Len is the number of routes.

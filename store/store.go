@@ -371,6 +371,7 @@ func (s *Store) attach() {
 	s.hdr = headerAt(s.mem)
 	s.macs = macSlotsAt(s.mem, s.lay.macOff, s.lay.macSlots)
 	s.rslots = routeSlotsAt(s.mem, s.lay.routeOff, s.lay.routeCap)
+	s.routes.Reserve(s.lay.routeCap)
 }
 
 // load rebuilds the in-memory state (counts, route index, free list)

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -616,6 +617,40 @@ func TestRouteTableNames(t *testing.T) {
 		if r, ok := rt.Get(p); !ok || r.Dev != want {
 			t.Errorf("Get(%s) = %v %v, want dev %s", p, r, ok, want)
 		}
+	}
+}
+
+// TestRouteTableReserve: a table reserved for n routes keeps what it held,
+// and takes n routes without allocating.
+func TestRouteTableReserve(t *testing.T) {
+	var rt RouteTable
+	r := func(i int) entry.Route {
+		return entry.Route{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), 0}), 24), Dev: "eth0"}
+	}
+	for i := range 50 {
+		rt.Set(r(i))
+	}
+	const n = 5000
+	rt.Reserve(n)
+	for i := range 50 {
+		if got, ok := rt.Get(r(i).Prefix); !ok || got != r(i) {
+			t.Fatalf("after Reserve, Get(%s) = %v %v", r(i).Prefix, got, ok)
+		}
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for i := 50; i < n; i++ {
+		rt.Set(r(i))
+	}
+	runtime.ReadMemStats(&after)
+	if m := after.Mallocs - before.Mallocs; m != 0 {
+		t.Errorf("%d allocations setting %d routes into a table reserved for them", m, n-50)
+	}
+	if rt.Len() != n {
+		t.Errorf("Len %d, want %d", rt.Len(), n)
+	}
+	if got, ok := rt.Match(netip.MustParseAddr("10.19.135.7")); !ok || got != r(n-1) {
+		t.Errorf("Match = %v %v, want %v", got, ok, r(n-1))
 	}
 }
 
