@@ -9,6 +9,7 @@ import (
 	"slices"
 
 	"rtm/store/entry"
+	"rtm/store/prefetch"
 )
 
 // RouteTable is an in-memory routing table with longest-prefix match:
@@ -131,6 +132,7 @@ func idx4Size(n int) int { return max(16, 1<<bits.Len(uint(2*n))) }
 func (t *RouteTable) resize4(size int) {
 	old := t.idx4
 	t.idx4 = make([]uint64, size)
+	prefetch.Pages(t.idx4)
 	mask := len(t.idx4) - 1
 	for _, w := range old {
 		if w == 0 {
