@@ -63,7 +63,7 @@ func (o *Origin) Apply(c entry.Change) error {
 	if o.refusal != nil {
 		return o.refusal
 	}
-	err := o.Server.apply(c, !o.held)
+	err := o.Server.apply(&c, !o.held)
 	if err == nil {
 		for _, n := range o.counts {
 			n.Add(1)
