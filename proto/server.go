@@ -82,6 +82,9 @@ type Server struct {
 	// sync is waiting (syncWaiters > 0, so acks cost nothing otherwise).
 	syncWaiters atomic.Int32
 	acked       notifier
+	// holding counts the Origins that hold their changes (Origin.Hold):
+	// while one does and no sync waits, writers send sealed chunks only.
+	holding atomic.Int32
 
 	refusedLogs, busyLogs atomic.Uint64 // refusals and drops logged, throttled
 
@@ -373,9 +376,10 @@ func (s *Server) kickIdle() {
 // clients behind and wraps ctx's error.
 func (s *Server) Sync(ctx context.Context) error {
 	target := s.log.published.Load()
-	s.kickIdle() // changes an Origin holds go out now: they are waited for
+	// Changes an Origin holds go out now: they are waited for.
 	s.syncWaiters.Add(1)
 	defer s.syncWaiters.Add(-1)
+	s.kickIdle()
 	for {
 		wake := s.acked.wait()
 		if !s.anyBehind(target) {
