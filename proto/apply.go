@@ -17,15 +17,20 @@ import (
 // delete is published after the store has dropped the key: a client that
 // still holds the key reads "not found" from the store, never another
 // MAC's address, because lookups check the key in the slot.
-func (s *Server) Apply(c entry.Change) error {
+func (s *Server) Apply(c entry.Change) error { return s.apply(&c, true) }
+
+// apply is Apply, on c where it lies; without kick the idle writers are
+// woken only if the change filled a packet's worth (Origin.Hold).
+func (s *Server) apply(c *entry.Change, kick bool) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	done, err := s.st.Apply(c)
-	if err != nil {
-		return err
+	err := s.st.Apply(c)
+	if err == nil {
+		before := s.log.cur
+		rec := appendChange(s.log.room(), c, false)
+		s.publish(rec, kick || s.log.cur != before)
 	}
-	s.publish(AppendChange(s.log.room(), done, false))
-	return nil
+	s.mu.Unlock()
+	return err
 }
 
 // PrefetchMACs loads the store's slots for ms ahead of changes to them

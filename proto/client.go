@@ -348,7 +348,7 @@ func (c *Client) receive(uc *net.UnixConn) error {
 			if len(body) != 16 {
 				return fmt.Errorf("%w: snapshot begin of %d bytes", ErrMalformed, len(body))
 			}
-			staging = newSnapshotTables(int(binary.LittleEndian.Uint64(body[8:])))
+			staging = newSnapshotTables(c.reader.Load().Capacities())
 			live = false
 		case KindBatch:
 			dec.Reset(body, h.Count)
@@ -542,8 +542,16 @@ type snapshotTables struct {
 	macs   *macSet
 }
 
-func newSnapshotTables(macs int) *snapshotTables {
-	return &snapshotTables{routes: new(store.RouteTable), macs: newMACSet(min(macs, 1<<24))}
+// newSnapshotTables makes the tables a snapshot fills, sized for the
+// store's capacities: neither the key set nor the route table then grows
+// as changes stream in. Growing them (a rehash, a copy, fresh memory
+// faulted in, the garbage collected) cost a fresh client more than
+// applying its first tens of thousands of changes. Fresh memory is
+// resident only where entries land.
+func newSnapshotTables(macCap, routeCap int) *snapshotTables {
+	t := &snapshotTables{routes: new(store.RouteTable), macs: newMACSet(macCap)}
+	t.routes.Reserve(routeCap)
+	return t
 }
 
 // send writes a packet on the session's connection. While the session

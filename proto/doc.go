@@ -21,7 +21,9 @@
 //     a client's request, the kernel), is one entry.Change made by
 //     Server.Apply under the server's mutex: the store is written first,
 //     then the change is appended to the log, then idle writers are
-//     woken. An Origin checks its source's permission and counts what it
+//     woken; a source with more changes waiting holds them (Origin.Hold)
+//     and wakes the writers once a packet's worth is ready or when it
+//     would wait, and a sync wakes them before it waits. An Origin checks its source's permission and counts what it
 //     made, once per change. A MAC delete is published after the store has
 //     dropped the key, so a client holding the key reads "not found",
 //     never another MAC's address.

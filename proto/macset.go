@@ -27,6 +27,7 @@ func newMACSet(hint int) *macSet {
 	s := &macSet{}
 	if hint > 0 {
 		s.slots = make([]uint64, macSetSize(hint))
+		prefetch.Pages(s.slots)
 	}
 	return s
 }
@@ -144,6 +145,7 @@ func (s *macSet) All() iter.Seq[entry.MAC] {
 func (s *macSet) grow() {
 	old := s.slots
 	s.slots = make([]uint64, macSetSize(max(2*s.n, 8)))
+	prefetch.Pages(s.slots)
 	mask := len(s.slots) - 1
 	for _, w := range old {
 		if w == 0 {

@@ -16,6 +16,7 @@ type Origin struct {
 	*Server
 	counts  []*atomic.Uint64 // each counts a change that succeeded
 	refusal error            // nil: may change the tables
+	held    bool             // changes wait for Send (Hold)
 }
 
 // Origin returns the server seen from the source called name: its
@@ -62,11 +63,36 @@ func (o *Origin) Apply(c entry.Change) error {
 	if o.refusal != nil {
 		return o.refusal
 	}
-	err := o.Server.Apply(c)
+	err := o.Server.apply(&c, !o.held)
 	if err == nil {
 		for _, n := range o.counts {
 			n.Add(1)
 		}
 	}
 	return err
+}
+
+// Hold keeps the changes made through o from going out to the clients
+// until Send, unless they fill a packet: a source that has more changes
+// waiting (a replay with lines in its buffer, a client's request) then
+// sends them in a few large packets, each of which wakes every client
+// once, instead of one small packet per wake-up. While any Origin holds,
+// the writers send whole packets only, also of other origins' changes,
+// which wait at most until a packet fills or the holder sends; Sync sends
+// everything before it waits. An Origin is used by one goroutine at a
+// time.
+func (o *Origin) Hold() {
+	if !o.held {
+		o.held = true
+		o.holding.Add(1)
+	}
+}
+
+// Send wakes the writers for every change made so far, and stops holding.
+func (o *Origin) Send() {
+	if o.held {
+		o.held = false
+		o.holding.Add(-1)
+	}
+	o.Server.kickIdle()
 }

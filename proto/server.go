@@ -82,6 +82,9 @@ type Server struct {
 	// sync is waiting (syncWaiters > 0, so acks cost nothing otherwise).
 	syncWaiters atomic.Int32
 	acked       notifier
+	// holding counts the Origins that hold their changes (Origin.Hold):
+	// while one does and no sync waits, writers send sealed chunks only.
+	holding atomic.Int32
 
 	refusedLogs, busyLogs atomic.Uint64 // refusals and drops logged, throttled
 
@@ -354,10 +357,17 @@ func (s *Server) Checkpoint() error {
 	return s.st.Sync()
 }
 
-// publish appends one encoded record (built on s.log.room()) and wakes
-// every idle writer. Callers hold s.mu.
-func (s *Server) publish(rec []byte) {
+// publish appends one encoded record (built on s.log.room()) and, with
+// kick, wakes every idle writer. Callers hold s.mu.
+func (s *Server) publish(rec []byte, kick bool) {
 	s.log.commit(rec)
+	if kick {
+		s.kickIdle()
+	}
+}
+
+// kickIdle wakes every idle writer: what the log holds goes out.
+func (s *Server) kickIdle() {
 	for _, c := range *s.conns.Load() {
 		if c.idle.Load() {
 			c.kick()
@@ -370,8 +380,10 @@ func (s *Server) publish(rec []byte) {
 // clients behind and wraps ctx's error.
 func (s *Server) Sync(ctx context.Context) error {
 	target := s.log.published.Load()
+	// Changes an Origin holds go out now: they are waited for.
 	s.syncWaiters.Add(1)
 	defer s.syncWaiters.Add(-1)
+	s.kickIdle()
 	for {
 		wake := s.acked.wait()
 		if !s.anyBehind(target) {

@@ -341,7 +341,6 @@ func (c *serverConn) readLoop() error {
 // writeLoop streams the snapshot and then the change log to the client.
 // It returns when the client goes away (readErr) or the server quits.
 func (c *serverConn) writeLoop(readErr <-chan error) error {
-	s := c.s
 	c.resync.Store(true)
 	var cur cursor
 	for {
@@ -368,9 +367,10 @@ func (c *serverConn) writeLoop(readErr <-chan error) error {
 			continue
 		}
 		// Nothing to send: sleep until kicked. Setting idle before the
-		// last look closes the race with a publisher that checks idle.
+		// last look closes the race with a publisher that checks idle
+		// (or a holder that sends, or a sync).
 		c.idle.Store(true)
-		if ch := s.log.at(cur.num); ch == nil || ch.state.Load() != packedAt(cur) || c.resync.Load() {
+		if c.resync.Load() || c.sendable(cur) {
 			c.idle.Store(false)
 			continue
 		}
@@ -403,7 +403,27 @@ const (
 	coalesceDelay  = 100 * time.Microsecond
 )
 
+// sendable says whether sendLog would send something past cur now.
+func (c *serverConn) sendable(cur cursor) bool {
+	ch := c.s.log.at(cur.num)
+	if ch == nil {
+		return true // overrun: a snapshot is due
+	}
+	count, _, isSealed := unpack(ch.state.Load())
+	return isSealed || cur.idx < count && !c.waitForPacket()
+}
+
+// waitForPacket says whether a writer should leave the unsealed tail of
+// the log for later: an Origin holds its changes (it will send them, or
+// seal the chunk, soon) and no sync waits for them.
+func (c *serverConn) waitForPacket() bool {
+	return c.s.holding.Load() > 0 && c.s.syncWaiters.Load() == 0
+}
+
 // sendLog sends what the log holds past cur, in one packet per chunk.
+// With coalesce it is the writer streaming: it leaves a chunk that is
+// still being filled for later while an Origin holds, and waits a moment
+// for a short tail to grow.
 func (c *serverConn) sendLog(cur cursor, coalesce bool) (sent bool, next cursor, err error) {
 	ch := c.s.log.at(cur.num)
 	if ch == nil {
@@ -414,6 +434,9 @@ func (c *serverConn) sendLog(cur cursor, coalesce bool) (sent bool, next cursor,
 		return true, cur, nil
 	}
 	count, size, isSealed := unpack(ch.state.Load())
+	if coalesce && !isSealed && c.waitForPacket() {
+		return false, cur, nil
+	}
 	if coalesce && cur.idx < count && !isSealed && size-cur.off < coalesceBytes && time.Since(c.lastSend) < coalesceWindow {
 		time.Sleep(coalesceDelay)
 		count, size, isSealed = unpack(ch.state.Load())

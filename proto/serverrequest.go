@@ -53,6 +53,8 @@ func (c *serverConn) request(h Header, body []byte) error {
 // failure if bail. Like a replay, it loads the store's slots of a group of
 // MAC changes before making them, so their cache misses overlap.
 func (c *serverConn) apply(d *Decoder, bail bool, r *Reply) {
+	c.origin.Hold()
+	defer c.origin.Send()
 	var group [applyGroup]entry.Change
 	var macs [applyGroup]entry.MAC
 	for {

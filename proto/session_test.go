@@ -183,20 +183,45 @@ func TestBatching(t *testing.T) {
 	}
 	syncAll(t, srv, c)
 	assertSame(t, srv, c)
-	stat := func(name string) uint64 {
-		for _, s := range srv.Stats() {
-			if s.Name == name {
-				return s.Value
-			}
-		}
-		t.Fatalf("no stat %s", name)
-		return 0
-	}
 	// 20000 changes of 7 bytes fit in three 64 KiB packets. The writer
 	// sends whatever is there when it wakes, so the count depends on how
 	// the two goroutines interleave; it must still be far from one each.
-	if p := stat("packets_sent"); p > 5000 {
+	if p := serverStat(srv, "packets_sent"); p > 5000 {
 		t.Errorf("%d packets for 20000 changes: not batching", p)
+	}
+}
+
+// TestHeldChanges: the changes of an Origin that holds them go out in a
+// few large packets once a packet's worth is ready, all of them reach the
+// clients by Send, and a sync waits for held changes without a Send.
+func TestHeldChanges(t *testing.T) {
+	srv := newTestServer(t, ServerOptions{})
+	c := dialTest(t, srv, "held")
+	o := srv.Origin("test")
+	p0 := serverStat(srv, "packets_sent")
+	o.Hold()
+	for i := range 20000 {
+		if err := o.Apply(entry.MACChange(entry.Create, mac(i), netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	syncAll(t, srv, c) // no Send: the sync sends what is held
+	assertSame(t, srv, c)
+	// 20000 changes of 7 bytes are three 64 KiB chunks, each sent once
+	// sealed; a writer that wakes for one may find a part of the next.
+	if p := serverStat(srv, "packets_sent") - p0; p > 20 {
+		t.Errorf("%d packets for 20000 held changes", p)
+	}
+	if err := o.Apply(entry.RouteChange(entry.Create, route(1, "eth1"))); err != nil {
+		t.Fatal(err)
+	}
+	o.Send()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(c.Routes()) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("a held change did not reach the client after Send")
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 

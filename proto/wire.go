@@ -147,6 +147,11 @@ const MaxRecord = 1 + 2 + 16 + 16 + 1 + entry.IfNameMax
 // update's or replace's address in the record, as a request needs; the
 // fan-out leaves it out.
 func AppendChange(b []byte, c entry.Change, withValue bool) []byte {
+	return appendChange(b, &c, withValue)
+}
+
+// appendChange is AppendChange without copying the change.
+func appendChange(b []byte, c *entry.Change, withValue bool) []byte {
 	op := byte(c.Op) | byte(c.Table)<<recordTableBits
 	switch {
 	case c.Op == entry.Flush:

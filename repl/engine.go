@@ -54,3 +54,13 @@ type Remote interface {
 type Prefetcher interface {
 	PrefetchMACs([]entry.MAC)
 }
+
+// Batcher is an engine that passes its changes on (the server's, to its
+// clients): a replay holds them while more lines are waiting in its
+// buffer and sends them on when it would wait for input, so that a
+// stream of changes goes out in a few large packets rather than one small
+// packet per wake-up of every client.
+type Batcher interface {
+	Hold() // changes made from now on wait for Send
+	Send() // passes on every change made so far, and stops holding
+}

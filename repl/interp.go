@@ -145,7 +145,7 @@ func (in *Interp) exec(cmd *Command) error {
 	case KindNone:
 		return nil
 	case KindChange:
-		return in.change(cmd.Change)
+		return in.change(&cmd.Change)
 	case KindShow:
 		return in.show(cmd)
 	case KindLookup:
@@ -194,15 +194,15 @@ func (in *Interp) exec(cmd *Command) error {
 // change makes one change: through the engine, through the server, or
 // not at all. The engine enforces exists and not found; the messages are
 // phrased here, only on failure, so the success path does not format.
-func (in *Interp) change(c entry.Change) error {
+func (in *Interp) change(c *entry.Change) error {
 	switch {
 	case in.fw != nil:
-		return in.fw.one(in.here, c)
+		return in.fw.one(in.here, *c)
 	case in.changer == nil:
-		return changeError(c, errReadOnly)
+		return changeError(*c, errReadOnly)
 	}
-	if err := in.changer.Apply(c); err != nil {
-		return changeError(c, err)
+	if err := in.changer.Apply(*c); err != nil {
+		return changeError(*c, err)
 	}
 	return nil
 }

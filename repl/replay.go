@@ -13,8 +13,12 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
-	"rtm/store/entry"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
+
+	"rtm/store/entry"
 )
 
 // RunFile replays the script at path, stopping at the first error (a
@@ -150,7 +154,11 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 		loc       = Location{File: name}
 		failed    int
 		pf, fetch = in.engine.(Prefetcher)
+		bt, batch = in.engine.(Batcher)
 	)
+	if batch {
+		defer bt.Send()
+	}
 	// A client's changes go in batches until the stream ends or would
 	// wait; their failures count in this stream's.
 	savedBatching := in.batching
@@ -207,14 +215,21 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 			if in.stop.stopped() {
 				return errors.Join(in.settle(), at(p.loc, ErrInterrupted))
 			}
+			more := next < n || lineWaiting(br) || inputPending(r)
+			if batch && more {
+				bt.Hold()
+			}
 			var err error
 			if framed {
 				err = in.runFramed(p)
 			} else {
 				err = in.runParsed(p.loc, &p.cmd, p.err)
 			}
+			if batch && !more {
+				bt.Send()
+			}
 			if err == nil {
-				if next < n || lineWaiting(br) {
+				if more {
 					err = in.emit()
 				} else if err = in.settle(); err == nil {
 					err = in.flush()
@@ -271,6 +286,30 @@ func lineWaiting(br *bufio.Reader) bool {
 	}
 	b, _ := br.Peek(n)
 	return bytes.IndexByte(b, '\n') >= 0
+}
+
+// inputPending reports whether a read of r would return at once: bytes
+// are waiting in the pipe or socket it reads, or left in the file. Then
+// the replay goes on as if they were lines in its buffer, and neither
+// answers nor changes are sent on until the reader would block: a
+// stream written faster than it is replayed is one batch, not one per
+// pipe's worth. A reader it cannot ask is never pending.
+func inputPending(r io.Reader) bool {
+	if w, ok := r.(*waitingReader); ok {
+		r = w.r
+	}
+	sc, ok := r.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	n := 0
+	// TIOCINQ is FIONREAD: the bytes a read would return now.
+	rc.Control(func(fd uintptr) { n, _ = unix.IoctlGetInt(int(fd), unix.TIOCINQ) })
+	return n > 0
 }
 
 // tally counts the line that stopped a replay. Lines a keep-going replay

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -107,6 +109,76 @@ func TestReplayAheadStops(t *testing.T) {
 			}
 			if len(e.macs) != tc.macs {
 				t.Errorf("%d MACs created, want %d", len(e.macs), tc.macs)
+			}
+		})
+	}
+}
+
+// batchEngine is a memEngine that is a Batcher: it records, for each
+// change, whether it ran held and how many sends came before it.
+type batchEngine struct {
+	*memEngine
+	held  bool
+	sends int
+	runs  []int // sends before each change
+	free  int   // changes made while not held
+}
+
+func (e *batchEngine) Hold() { e.held = true }
+func (e *batchEngine) Send() { e.held = false; e.sends++ }
+
+func (e *batchEngine) Apply(c entry.Change) error {
+	e.runs = append(e.runs, e.sends)
+	if !e.held {
+		e.free++
+	}
+	return e.memEngine.Apply(c)
+}
+
+// TestReplayHolds: a replay holds the changes of the lines waiting in its
+// buffer, or in the file or pipe it reads, and sends them when it would
+// wait for input; nothing stays held once the replay is over, whether it
+// ends cleanly or at a failure.
+func TestReplayHolds(t *testing.T) {
+	// More than the replay's buffer: the rest is pending in the file.
+	big := filepath.Join(t.TempDir(), "big.rtm")
+	if err := os.WriteFile(big, []byte(replayScript(0, 1<<16)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(big); fi.Size() <= readBufSize {
+		t.Fatalf("the big script is %d bytes, not more than the buffer", fi.Size())
+	}
+	for _, tc := range []struct {
+		name, script, file string
+		fails              bool
+	}{
+		{"clean", replayScript(0, 100), "", false},
+		{"failure", replayScript(0, 50) + "C,02:00:00:00:00:01,10.9.9.9\n" + replayScript(50, 60), "", true},
+		{"file beyond the buffer", "", big, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := &batchEngine{memEngine: newMemEngine()}
+			in := NewInterp(e, io.Discard, Options{Stderr: io.Discard})
+			var r io.Reader = strings.NewReader(tc.script)
+			if tc.file != "" {
+				f, err := os.Open(tc.file)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer f.Close()
+				r = f
+			}
+			err := in.RunReader("lab.rtm", r)
+			if (err != nil) != tc.fails {
+				t.Fatalf("replay: %v", err)
+			}
+			if e.held || e.sends == 0 || e.runs[len(e.runs)-1] == e.sends {
+				t.Errorf("after the replay: held %v, %d sends, the last change after %d", e.held, e.sends, e.runs[len(e.runs)-1])
+			}
+			// The whole script is waiting at once: every change ran held,
+			// and no send came before the last.
+			if e.free != 0 || e.runs[len(e.runs)-1] != 0 {
+				t.Errorf("%d changes not held; %d sends before the last change", e.free, e.runs[len(e.runs)-1])
 			}
 		})
 	}

@@ -7,28 +7,28 @@ import (
 	"rtm/store/entry"
 )
 
-// Apply makes one change and returns it as it was made: a Replace comes
-// back as the Create or the Update it turned out to be, which is what
-// the server publishes. It is the one place that turns an entry.Change
-// into the table operations; a change it refuses changes nothing.
-func (s *Store) Apply(c entry.Change) (entry.Change, error) {
-	var err error
+// Apply makes one change and leaves *c as it was made: a Replace becomes
+// the Create or the Update it turned out to be, which is what the server
+// publishes. It is the one place that turns an entry.Change into the
+// table operations; a change it refuses changes nothing. The change is
+// taken by address: it is a hundred bytes, copied at every call.
+func (s *Store) Apply(c *entry.Change) error {
 	switch {
 	case c.Op == entry.Flush:
+		var err error
 		if c.Table&entry.Routes != 0 {
 			err = s.FlushRoutes()
 		}
 		if err == nil && c.Table&entry.MACs != 0 {
 			err = s.FlushMACs()
 		}
+		return err
 	case c.Table == entry.MACs:
-		err = s.applyMAC(&c)
+		return s.applyMAC(c)
 	case c.Table == entry.Routes:
-		err = s.applyRoute(&c)
-	default:
-		err = fmt.Errorf("change %s: no table %d", c.Op, c.Table)
+		return s.applyRoute(c)
 	}
-	return c, err
+	return fmt.Errorf("change %s: no table %d", c.Op, c.Table)
 }
 
 func (s *Store) applyMAC(c *entry.Change) error {
@@ -59,7 +59,7 @@ func (s *Store) applyRoute(c *entry.Change) error {
 	case entry.Delete:
 		return s.DeleteRoute(c.Route.Prefix)
 	case entry.Replace:
-		if _, ok := s.routes.Get(c.Route.Prefix); ok {
+		if _, ok := s.routes.place(c.Route.Prefix); ok {
 			c.Op = entry.Update
 			return s.UpdateRoute(c.Route)
 		}

@@ -97,12 +97,12 @@ func (s *Store) checkRoutes() error {
 		if err != nil {
 			return fmt.Errorf("%w: route slot %d: %w", ErrCorrupt, i, err)
 		}
-		e, ok := s.routes.get(r.Prefix)
-		if !ok || int(e.slot) != i {
+		got, slot, ok := s.routes.get(r.Prefix)
+		if !ok || int(slot) != i {
 			return fmt.Errorf("%w: route slot %d (%s) not indexed there", ErrCorrupt, i, r.Prefix)
 		}
-		if e.Route != r {
-			return fmt.Errorf("%w: route table has %v for slot %d (%s)", ErrCorrupt, e.Route, i, r)
+		if got != r {
+			return fmt.Errorf("%w: route table has %v for slot %d (%s)", ErrCorrupt, got, i, r)
 		}
 	}
 	if used != s.routes.Len() || uint64(used) != s.hdr.routeCount.Load() || used+len(s.freeRoutes) != len(s.rslots) {

@@ -44,5 +44,5 @@
 //
 // The hot paths (MAC and route create, update and delete, LookupMAC,
 // Reader.Lookup, RouteTable.Set and Match) allocate nothing on success,
-// once the route table's maps have grown to the table's size.
+// once the route table has grown to the table's size.
 package store

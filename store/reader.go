@@ -22,6 +22,7 @@ type Reader struct {
 	hdr  *header
 	macs []macSlot
 	gen  uint64
+	lay  layout
 }
 
 // OpenReader maps the segment at path read-only after validating its
@@ -42,7 +43,7 @@ func OpenReader(path string, owner int) (*Reader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: mmap %d bytes: %w", path, l.total, err)
 	}
-	r := &Reader{path: path, mem: mem, hdr: headerAt(mem), macs: macSlotsAt(mem, l.macOff, l.macSlots)}
+	r := &Reader{path: path, mem: mem, hdr: headerAt(mem), macs: macSlotsAt(mem, l.macOff, l.macSlots), lay: l}
 	r.gen = r.hdr.generation.Load()
 	return r, nil
 }
@@ -202,6 +203,10 @@ func (r *Reader) Count() int { return int(r.hdr.macCount.Load()) }
 
 // Path is the segment file's path.
 func (r *Reader) Path() string { return r.path }
+
+// Capacities are the segment's MAC and route capacities: a client sizes
+// its copy of the tables for them.
+func (r *Reader) Capacities() (macs, routes int) { return r.lay.macCap, r.lay.routeCap }
 
 // Close unmaps the segment. No Lookup may be running or start after it.
 func (r *Reader) Close() error {

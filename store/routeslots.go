@@ -30,7 +30,7 @@ func (s *Store) CreateRoute(r entry.Route) error {
 	if err := r.Check(); err != nil {
 		return routeError(r.Prefix, err)
 	}
-	if _, ok := s.routes.get(r.Prefix); ok {
+	if _, ok := s.routes.place(r.Prefix); ok {
 		return routeError(r.Prefix, entry.ErrExists)
 	}
 	if len(s.freeRoutes) == 0 {
@@ -54,11 +54,10 @@ func (s *Store) UpdateRoute(r entry.Route) error {
 	if err := r.Check(); err != nil {
 		return routeError(r.Prefix, err)
 	}
-	e, ok := s.routes.get(r.Prefix)
+	i, ok := s.routes.slot(r.Prefix)
 	if !ok {
 		return routeError(r.Prefix, entry.ErrNotFound)
 	}
-	i := e.slot
 	s.journalRoute(int(i))
 	s.writeRoute(int(i), encodeRoute(r))
 	s.disarm()
@@ -74,11 +73,10 @@ func (s *Store) DeleteRoute(p netip.Prefix) error {
 	if err := entry.CheckPrefix(p); err != nil {
 		return routeError(p, err)
 	}
-	e, ok := s.routes.get(p)
+	i, ok := s.routes.slot(p)
 	if !ok {
 		return routeError(p, entry.ErrNotFound)
 	}
-	i := e.slot
 	s.journalRoute(int(i))
 	s.writeRoute(int(i), [7]uint64{})
 	s.disarm()

@@ -371,6 +371,7 @@ func (s *Store) attach() {
 	s.hdr = headerAt(s.mem)
 	s.macs = macSlotsAt(s.mem, s.lay.macOff, s.lay.macSlots)
 	s.rslots = routeSlotsAt(s.mem, s.lay.routeOff, s.lay.routeCap)
+	s.routes.Reserve(s.lay.routeCap)
 }
 
 // load rebuilds the in-memory state (counts, route index, free list)
@@ -396,8 +397,8 @@ func (s *Store) load() error {
 		if err != nil {
 			return fmt.Errorf("%w: route slot %d: %w", ErrCorrupt, i, err)
 		}
-		if e, dup := s.routes.get(r.Prefix); dup {
-			return fmt.Errorf("%w: route %s in slots %d and %d", ErrCorrupt, r.Prefix, e.slot, i)
+		if _, slot, dup := s.routes.get(r.Prefix); dup {
+			return fmt.Errorf("%w: route %s in slots %d and %d", ErrCorrupt, r.Prefix, slot, i)
 		}
 		s.routes.set(r, int32(i))
 	}

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -559,6 +560,74 @@ func TestRouteTable(t *testing.T) {
 	}
 }
 
+// TestRouteTableNames: a table interns the interface names its routes
+// use, and forgets a name no route uses any more, so a stream of
+// routes through ever new names does not grow it.
+func TestRouteTableNames(t *testing.T) {
+	var rt RouteTable
+	for i := range 10_000 {
+		p := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), 0}), 24)
+		rt.Set(entry.Route{Prefix: p, Gateway: netip.MustParseAddr("192.0.2.1"), Dev: fmt.Sprintf("veth%d", i)})
+		if i >= 20 {
+			old := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte((i - 20) >> 8), byte(i - 20), 0}), 24)
+			if err := rt.Delete(old); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if i%7 == 0 {
+			// A replace moves a name's route to another name.
+			rt.Set(entry.Route{Prefix: p, Dev: fmt.Sprintf("dummy%d", i)})
+		}
+	}
+	if n := len(rt.devs.names); n > 2*devScan {
+		t.Errorf("%d names held for %d routes", n, rt.Len())
+	}
+	for i := 10_000 - 20; i < 10_000; i++ {
+		p := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), 0}), 24)
+		want := fmt.Sprintf("veth%d", i)
+		if i%7 == 0 {
+			want = fmt.Sprintf("dummy%d", i)
+		}
+		if r, ok := rt.Get(p); !ok || r.Dev != want {
+			t.Errorf("Get(%s) = %v %v, want dev %s", p, r, ok, want)
+		}
+	}
+}
+
+// TestRouteTableReserve: a table reserved for n routes keeps what it held,
+// and takes n routes without allocating.
+func TestRouteTableReserve(t *testing.T) {
+	var rt RouteTable
+	r := func(i int) entry.Route {
+		return entry.Route{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), 0}), 24), Dev: "eth0"}
+	}
+	for i := range 50 {
+		rt.Set(r(i))
+	}
+	const n = 5000
+	rt.Reserve(n)
+	for i := range 50 {
+		if got, ok := rt.Get(r(i).Prefix); !ok || got != r(i) {
+			t.Fatalf("after Reserve, Get(%s) = %v %v", r(i).Prefix, got, ok)
+		}
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for i := 50; i < n; i++ {
+		rt.Set(r(i))
+	}
+	runtime.ReadMemStats(&after)
+	if m := after.Mallocs - before.Mallocs; m != 0 {
+		t.Errorf("%d allocations setting %d routes into a table reserved for them", m, n-50)
+	}
+	if rt.Len() != n {
+		t.Errorf("Len %d, want %d", rt.Len(), n)
+	}
+	if got, ok := rt.Match(netip.MustParseAddr("10.19.135.7")); !ok || got != r(n-1) {
+		t.Errorf("Match = %v %v, want %v", got, ok, r(n-1))
+	}
+}
+
 func TestSecondWriterInProcess(t *testing.T) {
 	path := testPath(t)
 	s := mustOpen(t, Options{Path: path, Capacity: 16, RouteCapacity: 4})
@@ -682,7 +751,11 @@ func TestRouteTableMatchesNaive(t *testing.T) {
 			}
 			delete(naive, p)
 		default:
-			r := entry.Route{Prefix: p, Dev: fmt.Sprintf("eth%d", step%7)}
+			// More names than a scan serves: the interned names switch to a map.
+			r := entry.Route{Prefix: p, Dev: fmt.Sprintf("eth%d", step%37)}
+			if step%3 == 0 {
+				r.Gateway = randAddr(v6)
+			}
 			rt.Set(r)
 			naive[p] = r
 		}

@@ -43,7 +43,7 @@ func TestEveryWorkload(t *testing.T) {
 		t.Skip("starts processes")
 	}
 	var out, errs strings.Builder
-	args := append([]string{"--json", "--rtm", rtmBin, "--piped", "2000", "--kernel-routes", "300", "--frr-prefixes", "50"}, tiny...)
+	args := append([]string{"--json", "--rtm", rtmBin, "--piped", "2000", "--framed-lines", "2000", "--kernel-routes", "300", "--frr-prefixes", "50"}, tiny...)
 	if code := Main(args, &out, &errs); code != 0 {
 		t.Fatalf("exit %d\n%s", code, errs.String())
 	}
@@ -58,7 +58,7 @@ func TestEveryWorkload(t *testing.T) {
 			t.Errorf("%s %s: median %v min %v max %v runs %v", r.ID, r.Metric, r.Median, r.Min, r.Max, r.Runs)
 		}
 	}
-	want := []string{"B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B9", "L2", "L4", "L5", "W1", "LW1"}
+	want := []string{"B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B9", "L2", "L4", "L5", "W1", "LW1", "F1", "LF1"}
 	if kernelSkip() == "" {
 		want = append(want, "K1", "LK1", "K2", "LK2")
 	}
@@ -80,14 +80,50 @@ func TestEveryWorkload(t *testing.T) {
 			t.Errorf("%s %s: limit %v ratio %v ratio runs %v", r.ID, r.Metric, r.Limit, r.Ratio, r.RatioRuns)
 		}
 	}
-	if withRatio["B2"] != 2 || withRatio["B4"] != 2 || withRatio["B5"] != 2 || withRatio["W1"] != 1 {
-		t.Errorf("rows with a ratio: %v; want 2 each of B2, B4, B5, and W1's", withRatio)
+	if withRatio["B2"] != 2 || withRatio["B4"] != 2 || withRatio["B5"] != 2 || withRatio["W1"] != 1 || withRatio["F1"] != 1 {
+		t.Errorf("rows with a ratio: %v; want 2 each of B2, B4, B5, and W1's and F1's", withRatio)
 	}
 	if kernelSkip() == "" && (withRatio["K1"] != 1 || withRatio["K2"] != 1) {
 		t.Errorf("rows with a ratio: %v; want K1's and K2's", withRatio)
 	}
 	if frrSkip() == "" && withRatio["K3"] != 2 {
 		t.Errorf("rows with a ratio: %v; want K3's two, --from-kernel and --from-fpm", withRatio)
+	}
+	assertNothingLeft(t, os.Getpid())
+}
+
+// TestClassicAgainstBaseline runs B9 as users run it with a --baseline
+// (rtm itself, standing for an earlier build): both builds report the
+// time and every process's CPU per change, and the speed ratio is there.
+func TestClassicAgainstBaseline(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	var out, errs strings.Builder
+	args := []string{"--json", "--only", "B9", "--runs", "2", "--n", "300", "--clients", "2", "--rtm", rtmBin, "--baseline", rtmBin}
+	if code := Main(args, &out, &errs); code != 0 {
+		t.Fatalf("exit %d\n%s", code, errs.String())
+	}
+	var rows []Row
+	if err := json.Unmarshal([]byte(out.String()), &rows); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	has := func(id, part string) bool {
+		for _, r := range rows {
+			if r.ID == id && strings.Contains(r.Metric, part) && len(r.Runs) == 2 && r.Median > 0 {
+				return true
+			}
+		}
+		return false
+	}
+	for _, w := range []struct{ id, part string }{
+		{"B9", "until sync answered, per change"}, {"B9", "server CPU per change"},
+		{"B9", "client 1 CPU"}, {"B9", "client 2 CPU"}, {"B9", "speed vs"}, {"B9", "in-process"},
+		{"LB9", "until sync answered, per change"}, {"LB9", "server CPU per change"}, {"LB9", "client 2 CPU"},
+	} {
+		if !has(w.id, w.part) {
+			t.Errorf("no %s row %q with 2 runs:\n%s", w.id, w.part, out.String())
+		}
 	}
 	assertNothingLeft(t, os.Getpid())
 }

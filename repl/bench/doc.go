@@ -1,15 +1,18 @@
 // Package bench is `rtm bench`: it runs the performance workloads of the
-// targets (B1–B9), measures this machine's own limits beside them, and
-// reports every workload next to its target and, where a limit bounds
-// it, as a ratio to that limit. The package owns the instrument, not
+// targets (B1–B9, W1, F1, K1, K2), measures this machine's own limits
+// beside them, and reports every workload next to its target and, where
+// a limit bounds it, as a ratio to that limit. The package owns the instrument, not
 // what it measures: it builds rtm's server with proto.Start and rtm's
 // clients with proto.Dial, exactly as `rtm server` and `rtm client` do.
 //
 // What it promises:
 //
 //   - Every workload is measured with real processes over a real socket
-//     and a real shared segment. This process is the server: a store
-//     sized to the workload's tables and a SOCK_SEQPACKET socket, with
+//     and a real shared segment. B9 runs first as users run it: rtm
+//     server and rtm client processes only, fed through their stdin
+//     (userpath.go), beside earlier builds given with --baseline, with
+//     each process's CPU time. Elsewhere this process is the server: a
+//     store sized to the workload's tables and a SOCK_SEQPACKET socket, with
 //     the command language replaying generated files into it. Clients
 //     are child processes of the same binary (`rtm bench child rtm`),
 //     so every change crosses the socket and every lookup reads the
@@ -33,6 +36,7 @@
 //
 // Files: harness.go (flags, runs, medians, ratios, the table and the
 // JSON), instance.go (a server and the workload files it replays),
-// workloads.go (B1–B9), child.go (the child processes, both ends),
-// limits.go (the raw limits).
+// workloads.go (B1–B9), userpath.go (B9 with rtm's own processes),
+// piped.go (W1, F1), kernel.go (K1, K2), child.go (the child processes,
+// both ends), limits.go (the raw limits).
 package bench

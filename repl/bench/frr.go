@@ -245,7 +245,7 @@ func (b *bench) k3Run(source string, prefixes file, n int) (toClients, frr time.
 		}
 	}
 	socket := filepath.Join(b.dir, "k3.sock")
-	path := fmt.Sprintf("/dev/shm/rtm-bench-%d-k3", os.Getpid())
+	path := shmPath("k3")
 	defer os.Remove(path)
 	srv, err := b.startIn(h2.ns, "bench-k3-server", "server", "--framed", source, "--unlink",
 		"--socket", socket, "--store", path, "--capacity", "1000", "--route-capacity", strconv.Itoa(headroom(n)))

@@ -99,9 +99,10 @@ type options struct {
 	runs, macs, routes, clients int
 	lookups, updates, samples   int
 	n                           int
-	piped, kernelRoutes         int
-	frrPrefixes                 int
-	rtm                         string // the rtm binary W1, K1, K2 and K3 run
+	piped, framedLines          int
+	kernelRoutes, frrPrefixes   int
+	rtm                         string   // the rtm binary B9, W1, F1, K1, K2 and K3 run
+	baselines                   []string // earlier rtm binaries B9 runs beside it
 	only                        string
 	json, limits                bool
 	cpuprofile                  string
@@ -117,10 +118,18 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.samples, "samples", 500, "changes per B5 run, rtm's and the raw pings")
 	fs.IntVar(&o.n, "n", 10_000, "B9: N routes + N MACs")
 	fs.IntVar(&o.piped, "piped", 1_000_000, "W1: changes piped through rtm client")
+	fs.IntVar(&o.framedLines, "framed-lines", 200_000, "F1: lines through rtm client --framed and a plain rtm client")
 	fs.IntVar(&o.kernelRoutes, "kernel-routes", 100_000, "K1, K2: routes installed into and imported from a kernel (root only)")
 	fs.IntVar(&o.frrPrefixes, "frr-prefixes", 10_000, "K3: prefixes announced over BGP (root and FRR only)")
-	fs.StringVar(&o.rtm, "rtm", "", "the rtm `binary` that W1, K1, K2 and K3 run as client and server (default: this one)")
-	fs.StringVar(&o.only, "only", "", "comma-separated workloads to run, e.g. B2,B4 (default all: B1 to B9, W1, K1, K2, K3)")
+	fs.StringVar(&o.rtm, "rtm", "", "the rtm `binary` that B9, W1, F1, K1, K2 and K3 run as client and server (default: this one)")
+	fs.Func("baseline", "B9: also run this earlier rtm `binary` (its own server and clients), alternating with --rtm run by run, and report the speed ratio (repeatable; the target is for the first)", func(v string) error {
+		if fi, err := os.Stat(v); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
+			return fmt.Errorf("%s is not an executable file", v)
+		}
+		o.baselines = append(o.baselines, v)
+		return nil
+	})
+	fs.StringVar(&o.only, "only", "", "comma-separated workloads to run, e.g. B2,B4 (default all: B1 to B9, W1, F1, K1, K2, K3)")
 	fs.BoolVar(&o.json, "json", false, "print the rows as one JSON array")
 	fs.BoolVar(&o.limits, "limits", true, "measure the machine's limits beside the workloads (false: rtm alone, e.g. under perf stat)")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write CPU profiles: `PREFIX`.server.pprof for this process, PREFIX.NAME.pprof for each rtm client")
@@ -146,6 +155,8 @@ func (o *options) check() error {
 		return errors.New("--n must be between 1 and 4194304")
 	case o.piped < 1 || o.piped > 1<<26:
 		return errors.New("--piped must be between 1 and 67108864")
+	case o.framedLines < 1 || o.framedLines > 1<<26:
+		return errors.New("--framed-lines must be between 1 and 67108864")
 	case o.kernelRoutes < 1 || o.kernelRoutes > 1<<24:
 		return errors.New("--kernel-routes must be between 1 and 16777216")
 	case o.frrPrefixes < 1 || o.frrPrefixes > 1<<15:
@@ -154,7 +165,7 @@ func (o *options) check() error {
 	for _, w := range strings.Split(o.only, ",") {
 		w = strings.TrimSpace(w)
 		if w != "" && !slices.ContainsFunc(workloads, func(x workload) bool { return strings.EqualFold(x.id, w) }) {
-			return fmt.Errorf("--only: no workload %q (have B1 to B9, W1, K1, K2, K3)", w)
+			return fmt.Errorf("--only: no workload %q (have B1 to B9, W1, F1, K1, K2, K3)", w)
 		}
 	}
 	return nil
@@ -184,8 +195,9 @@ var workloads = []workload{
 	{"B7", "slow client: B2 with one more client stopped", ">= 0.9x B2; growth <= 64 MiB; converges <= 1 s", (*bench).runB7},
 	{"B5", "latency: one change until the slowest client acked", "p50 <= 2.5x raw; p99 <= 1 ms", (*bench).runB5},
 	{"B8", "scaling: cost per change, full vs small table", "<= 1.3x", (*bench).runB8},
-	{"B9", "classic: N routes + N MACs to clients connected first", "<= 1.0 µs per change", (*bench).runB9},
+	{"B9", "classic: N routes + N MACs to clients connected first", ">= 3x the speed of --baseline (2a862b0); in-process <= 1.0 µs per change", (*bench).runB9},
 	{"W1", "1 M changes piped through rtm client", "<= 2x the same on the server's input", (*bench).runW1},
+	{"F1", "200 k lines through rtm client --framed", "<= 2x the same through a plain rtm client", (*bench).runF1},
 	{"K1", "install 100 k routes into a kernel (--to-kernel)", ">= 0.8x ip -batch (root only)", (*bench).runK1},
 	{"K2", "import 100 k routes from a kernel, to every client", "<= 1.5x ip -batch, none lost (root only)", (*bench).runK2},
 	{"K3", "10 k prefixes over BGP (FRR) to every client", "<= 1.2x FRR's own install (root, FRR only)", (*bench).runK3},
@@ -381,7 +393,8 @@ type bench struct {
 	fullFiles  tables    // the files that fill them
 	instances  []*instance
 	children   []*child
-	shm        []string // raw tables beside the stores (shmPath)
+	lineProcs  []*lineProc // B9's rtm processes
+	shm        []string    // raw tables beside the stores (shmPath)
 	namespaces []*kernelNS
 	frrHosts   []*frrHost
 	seq        int // numbers child names and namespaces
@@ -399,6 +412,9 @@ func newBench(ctx context.Context, o options, log io.Writer) (*bench, error) {
 // benchmark made. Safe after an interrupt at any point.
 func (b *bench) close() {
 	b.stop(b.children...)
+	for _, p := range b.lineProcs {
+		p.stop(true)
+	}
 	for _, in := range b.instances {
 		in.close()
 	}

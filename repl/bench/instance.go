@@ -56,7 +56,7 @@ func (b *bench) startInstance(name string, macs, routes int) (*instance, error) 
 	go srv.Serve()
 	in := &instance{
 		name: name, socket: socket, srv: srv, ctx: b.ctx,
-		in: repl.NewInterp(srv, io.Discard, repl.Options{Mode: "server", Name: name, Stderr: b.log}),
+		in: repl.NewInterp(srv.Origin("server"), io.Discard, repl.Options{Mode: "server", Name: name, Stderr: b.log}),
 	}
 	b.instances = append(b.instances, in)
 	return in, nil

@@ -1,9 +1,12 @@
 package bench
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
+	"strings"
 	"time"
 )
 
@@ -50,23 +53,11 @@ func (b *bench) runW1() ([]Row, error) {
 		if err := in.flush(); err != nil {
 			return nil, err
 		}
-		script, err := os.Open(f.path)
+		d, err := b.throughClient(exe, in, f, nil)
 		if err != nil {
 			return nil, err
 		}
-		cmd := exec.CommandContext(b.ctx, exe, "client", "--socket", in.socket, "--client-name", "bench-piped")
-		cmd.Stdin, cmd.Stderr = script, b.log
-		t0 = time.Now()
-		err = cmd.Run()
-		d := time.Since(t0)
-		script.Close()
-		if err != nil {
-			return nil, fmt.Errorf("rtm client < %s: %w", f.path, err)
-		}
-		if !in.holds(n, 0) {
-			return nil, fmt.Errorf("after the piped script the server does not hold its %d MACs", n)
-		}
-		viaClient = append(viaClient, d.Seconds())
+		viaClient = append(viaClient, d)
 	}
 	lines := fmt.Sprintf("%s changes", count(n))
 	limit := figure("LW1", lines+" on the server's own input", "s", direct)
@@ -75,4 +66,112 @@ func (b *bench) runW1() ([]Row, error) {
 			judge("<= 2x the server's own input", func(r Row) bool { return r.Ratio <= 2 }),
 		limit,
 	}, nil
+}
+
+// throughClient pipes f into `rtm client` (with args, e.g. --framed) and
+// returns the seconds from its start until it exited; then the server
+// must hold the file's MACs. out gets the client's stdout (nil: none).
+func (b *bench) throughClient(exe string, in *instance, f file, out io.Writer, args ...string) (float64, error) {
+	script, err := os.Open(f.path)
+	if err != nil {
+		return 0, err
+	}
+	defer script.Close()
+	cmd := exec.CommandContext(b.ctx, exe, append([]string{"client", "--socket", in.socket, "--client-name", "bench-piped"}, args...)...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = script, out, b.log
+	t0 := time.Now()
+	err = cmd.Run()
+	d := time.Since(t0)
+	if err != nil {
+		return 0, fmt.Errorf("rtm client %s< %s: %w", strings.Join(append(args, ""), " "), f.path, err)
+	}
+	if !in.holds(f.lines, 0) {
+		return 0, fmt.Errorf("after the piped script the server does not hold its %d MACs", f.lines)
+	}
+	return d.Seconds(), nil
+}
+
+// F1: the same lines through `rtm client --framed`, the machine
+// interface (every line answered with a terminator, which this process
+// reads and counts), and through a plain `rtm client`. Each run starts
+// from empty tables; the order alternates run by run.
+func (b *bench) runF1() ([]Row, error) {
+	n := b.o.framedLines
+	in, err := b.startInstance("framed", n, 1)
+	if err != nil {
+		return nil, err
+	}
+	defer b.stopInstance(in)
+	f, err := b.writeFile("framed.rtm", n, macCreate)
+	if err != nil {
+		return nil, err
+	}
+	exe, err := b.rtmBinary()
+	if err != nil {
+		return nil, err
+	}
+	plain := func() (float64, error) { return b.throughClient(exe, in, f, nil) }
+	framedRun := func() (float64, error) {
+		var out terminators
+		d, err := b.throughClient(exe, in, f, &out, "--framed")
+		if err == nil && (out.ok != n || out.failed != 0) {
+			err = fmt.Errorf("rtm client --framed answered %d lines ok and %d failed, want %d ok", out.ok, out.failed, n)
+		}
+		return d, err
+	}
+	var plains, frameds []float64
+	for run := range b.o.runs {
+		order := []*[]float64{&plains, &frameds}
+		runs := []func() (float64, error){plain, framedRun}
+		if run%2 == 1 {
+			order[0], order[1], runs[0], runs[1] = order[1], order[0], runs[1], runs[0]
+		}
+		for i, r := range runs {
+			if err := in.flush(); err != nil {
+				return nil, err
+			}
+			d, err := r()
+			if err != nil {
+				return nil, err
+			}
+			*order[i] = append(*order[i], d)
+		}
+	}
+	lines := fmt.Sprintf("%s lines", count(n))
+	limit := figure("LF1", lines+" piped through a plain rtm client", "s", plains)
+	return []Row{
+		figure("F1", lines+" through rtm client --framed", "s", frameds).against(limit).
+			judge("<= 2x plain input", func(r Row) bool { return r.Ratio <= 2 }),
+		limit,
+	}, nil
+}
+
+// terminators counts the framed answers in a client's stdout.
+type terminators struct {
+	ok, failed int
+	partial    []byte // a line not ended yet
+}
+
+func (t *terminators) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			t.partial = append(t.partial, p...)
+			break
+		}
+		line := p[:i]
+		if len(t.partial) > 0 {
+			line = append(t.partial, line...)
+			t.partial = t.partial[:0]
+		}
+		switch {
+		case string(line) == "\x00ok":
+			t.ok++
+		case bytes.HasPrefix(line, []byte("\x00err")):
+			t.failed++
+		}
+		p = p[i+1:]
+	}
+	return n, nil
 }

@@ -22,3 +22,16 @@ func TestLine(t *testing.T) {
 		}
 	}
 }
+
+// TestPages: faulting a table in changes none of its values.
+func TestPages(t *testing.T) {
+	b := make([]uint64, 3<<12+5)
+	Pages(b)
+	b[7] = 7
+	Pages(b[:0])
+	for i, v := range b {
+		if v != 0 && i != 7 {
+			t.Fatalf("word %d is %d", i, v)
+		}
+	}
+}
