@@ -141,6 +141,27 @@ func BenchmarkLookupReader(b *testing.B) {
 	}
 }
 
+// BenchmarkLookupKey is BenchmarkLookupReader through Keys made once with
+// Reader.Key, as a program that looks the same MACs up again and again
+// keeps them: the form of the raw loop's precomputed key words.
+func BenchmarkLookupKey(b *testing.B) {
+	rd, macs := benchReader(b)
+	keys := make([]Key, len(macs))
+	for i, m := range macs {
+		keys[i] = rd.Key(m)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		if i == len(keys) {
+			i = 0
+		}
+		if _, err := rd.LookupKey(keys[i]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkLookupMany is BenchmarkLookupReader through LookupMany, in
 // batches of 64 keys; ns/op is per key.
 func BenchmarkLookupMany(b *testing.B) {

@@ -683,8 +683,10 @@ func TestLayoutBudget(t *testing.T) {
 	t.Logf("1 M MACs + 100 k routes: %.1f MiB (%d MAC slots)", float64(l.total)/(1<<20), l.macSlots)
 }
 
-// TestLookupMany: the batched lookup answers exactly as Lookup does, for
-// present and absent keys, IPv4 and IPv6, and batches of any length.
+// TestLookupMany: the batched lookup, and a lookup by Key, answer exactly
+// as Lookup does, for present and absent keys, IPv4 and IPv6, and batches
+// of any length; Keys made before the table changes (deletes move
+// entries back along their probes) still find what Lookup finds.
 func TestLookupMany(t *testing.T) {
 	path := testPath(t)
 	st := mustOpen(t, Options{Path: path, Capacity: 4096})
@@ -719,6 +721,42 @@ func TestLookupMany(t *testing.T) {
 			}
 		}
 	}
+	byKey := make([]Key, len(keys))
+	for i, m := range keys {
+		byKey[i] = rd.Key(m)
+	}
+	same := func(when string) {
+		t.Helper()
+		found := 0
+		for i, m := range keys {
+			ip, err := rd.Lookup(m)
+			kip, kerr := rd.LookupKey(byKey[i])
+			if ip != kip || err != kerr {
+				t.Fatalf("%s, key %s: LookupKey says %v, %v; Lookup says %v, %v", when, m, kip, kerr, ip, err)
+			}
+			if err == nil {
+				found++
+			}
+		}
+		if found == 0 {
+			t.Fatalf("%s: no key found", when)
+		}
+	}
+	same("as made")
+	for i, m := range keys {
+		switch {
+		case i%3 == 0:
+		case i%7 == 0:
+			if err := st.DeleteMAC(m); err != nil {
+				t.Fatal(err)
+			}
+		case i%11 == 0:
+			if err := st.UpdateMAC(m, netip.AddrFrom4([4]byte{192, 0, 2, byte(i)})); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	same("after deletes and updates")
 }
 
 // TestRouteTableMatchesNaive: longest-prefix match, exact lookup, length

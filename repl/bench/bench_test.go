@@ -80,7 +80,7 @@ func TestEveryWorkload(t *testing.T) {
 			t.Errorf("%s %s: limit %v ratio %v ratio runs %v", r.ID, r.Metric, r.Limit, r.Ratio, r.RatioRuns)
 		}
 	}
-	if withRatio["B2"] != 2 || withRatio["B4"] != 2 || withRatio["B5"] != 2 || withRatio["W1"] != 1 || withRatio["F1"] != 1 {
+	if withRatio["B2"] != 2 || withRatio["B4"] != 3 || withRatio["B5"] != 2 || withRatio["W1"] != 1 || withRatio["F1"] != 1 {
 		t.Errorf("rows with a ratio: %v; want 2 each of B2, B4, B5, and W1's and F1's", withRatio)
 	}
 	if kernelSkip() == "" && (withRatio["K1"] != 1 || withRatio["K2"] != 1) {

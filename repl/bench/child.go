@@ -20,6 +20,7 @@ import (
 
 	"rtm/proto"
 	"rtm/proto/framed"
+	"rtm/store"
 )
 
 // The benchmark's child processes are this binary again, `rtm bench
@@ -145,6 +146,7 @@ type clientReport struct {
 // lookupReport is an answer to "lookup N".
 type lookupReport struct {
 	Rate      float64 `json:"rate"`                 // lookups/s, one at a time
+	KeyRate   float64 `json:"key_rate,omitempty"`   // one at a time by Key (rtm children)
 	BatchRate float64 `json:"batch_rate,omitempty"` // through LookupMany (rtm children)
 	Misses    int     `json:"misses"`
 	// Sum folds the values read (the raw loop's), so that the loads
@@ -286,7 +288,8 @@ func (cc *clientChild) close() {
 }
 
 // lookup looks up n random MACs of the client's table through its
-// read-only mapping, one at a time and then with LookupMany.
+// read-only mapping, one at a time (by MAC, then by Key) and then with
+// LookupMany.
 func (cc *clientChild) lookup(n int) (lookupReport, error) {
 	if cc.c == nil {
 		return lookupReport{}, errors.New("not connected")
@@ -311,6 +314,23 @@ func (cc *clientChild) lookup(n int) (lookupReport, error) {
 		}
 	}
 	rep.Rate = float64(n) / time.Since(t).Seconds()
+	// The same MACs by Key, made once before the clock starts, as a
+	// program that looks the same MACs up again and again keeps them (and
+	// as the raw loop keeps its key words).
+	byKey := make([]store.Key, len(keys))
+	for i, m := range keys {
+		byKey[i] = r.Key(m)
+	}
+	t = time.Now()
+	for i, j := 0, 0; i < n; i, j = i+1, j+1 {
+		if j == len(byKey) {
+			j = 0
+		}
+		if _, err := r.LookupKey(byKey[j]); err != nil {
+			rep.Misses++
+		}
+	}
+	rep.KeyRate = float64(n) / time.Since(t).Seconds()
 	// The same keys through LookupMany, 64 at a time: a client that has
 	// many keys to resolve lets their memory misses overlap.
 	batch := min(64, len(keys))
@@ -331,7 +351,7 @@ func (cc *clientChild) lookup(n int) (lookupReport, error) {
 	}
 	rep.BatchRate = float64(done) / time.Since(t).Seconds()
 	if rep.Misses > 0 {
-		return rep, fmt.Errorf("%d of %d lookups failed", rep.Misses, n+done)
+		return rep, fmt.Errorf("%d of %d lookups failed", rep.Misses, 2*n+done)
 	}
 	return rep, nil
 }
