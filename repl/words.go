@@ -200,6 +200,11 @@ func unknownCommand(w string) error {
 func closest(w string, ws []string) string {
 	best, bestD := "", 3
 	for _, c := range ws {
+		// The distance is at least the difference in length: a long word
+		// (a stray line of junk) costs nothing to rule out.
+		if len(w) > len(c)+2 || len(c) > len(w)+2 {
+			continue
+		}
 		if d := editDistance(w, c); d < bestD {
 			best, bestD = c, d
 		}
