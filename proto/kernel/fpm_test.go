@@ -220,6 +220,29 @@ func TestFPMImport(t *testing.T) {
 	sinkHas(t, sink, routes, map[entry.MAC]netip.Addr{})
 }
 
+// TestFPMFollowsTable: with Table set (a VRF's table, as zebra sends
+// every VRF's routes on one connection), the importer takes that table's
+// routes and counts main's as another table's.
+func TestFPMFollowsTable(t *testing.T) {
+	t.Parallel()
+	veth0 := fpmNS(t)
+	sink := newMapSink()
+	f, err := NewFPMImporter(sink, FPMOptions{Addr: netip.MustParseAddrPort("127.0.0.1:0"), Table: 100, ReplayQuiet: time.Hour, Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runImporter(t, f)
+	z := dialZebra(t, f)
+	z.send(fpmFrame(zNexthop(6, "192.0.2.1", veth0)),
+		fpmFrame(zRoute(unix.RTM_NEWROUTE, "198.51.100.0/24", 6, unix.RT_TABLE_MAIN)),
+		fpmFrame(zRoute(unix.RTM_NEWROUTE, "203.0.113.0/25", 6, 100)))
+	routes := map[netip.Prefix]entry.Route{mustPrefix("203.0.113.0/25"): route("203.0.113.0/25", "192.0.2.1", "veth0")}
+	sinkHas(t, sink, routes, map[entry.MAC]netip.Addr{})
+	checkStats(t, f.Stats(), map[string]uint64{"skipped_other_table": 1, "routes_imported": 1})
+	z.send(fpmFrame(zRoute(unix.RTM_DELROUTE, "203.0.113.0/25", 0, 100)))
+	sinkHas(t, sink, map[netip.Prefix]entry.Route{}, map[entry.MAC]netip.Addr{})
+}
+
 // TestFPMReplay: zebra sends its whole table again on each connection.
 // Routes of the earlier connection that it does not send again are
 // removed once the new connection has named nothing new for the replay's
