@@ -499,6 +499,11 @@ func applyAll(routes *store.RouteTable, macs *macSet, dec *Decoder, seen func(*e
 		}
 		macs.touch(recs[:n])
 		for i := range recs[:n] {
+			if r := &recs[i]; r.Table == entry.Routes && r.Op != entry.Flush {
+				routes.Prefetch(&r.Route.Prefix)
+			}
+		}
+		for i := range recs[:n] {
 			applyChange(routes, macs, &recs[i])
 			if seen != nil {
 				seen(&recs[i])
