@@ -108,28 +108,31 @@ func (r *Reader) LookupMany(ms []entry.MAC, ips []netip.Addr, errs []error) {
 // cache, a table of hosts it serves) keeps Keys instead of MACs, and each
 // lookup skips the conversion and the hash: a call with less work in it
 // lets the CPU overlap more of the cache misses that bound a lookup. A
-// Key is good for the Reader that made it, for as long as it is open.
+// Key saves the work for the Reader that made it; any other Reader (a
+// segment the server made anew, of another size) still answers it right,
+// at the cost of the hash, and the zero Key is found nowhere.
 type Key struct {
-	word uint64
-	home int
+	word uint64 // the slot's key word, never 0 (it has keyUsed set)
+	home int    // where its probe starts in a table of n slots
+	n    int
 }
 
 // Key returns m's Key in r's table.
 func (r *Reader) Key(m entry.MAC) Key {
 	w := macKeyAt(&m)
-	return Key{word: w, home: macHome(w, len(r.macs))}
+	return Key{word: w, home: macHome(w, len(r.macs)), n: len(r.macs)}
 }
 
-// LookupKey is Lookup for a Key made by r.Key: the same answers, the same
+// LookupKey is Lookup for a Key made by Key: the same answers, the same
 // errors, the same guarantees.
 func (r *Reader) LookupKey(k Key) (netip.Addr, error) {
-	return r.lookupFrom(k.word, k.home)
+	return r.lookupFrom(k.word, k.home, k.n)
 }
 
 // lookup probes for m from its home slot (lookupFrom).
 func (r *Reader) lookup(m *entry.MAC) (netip.Addr, error) {
 	want := macKeyAt(m)
-	return r.lookupFrom(want, macHome(want, len(r.macs)))
+	return r.lookupFrom(want, macHome(want, len(r.macs)), len(r.macs))
 }
 
 // lookupFrom probes for want from slot home once, and returns only a hit
@@ -138,8 +141,17 @@ func (r *Reader) lookup(m *entry.MAC) (netip.Addr, error) {
 // so this first attempt reads no shift epoch, and everything else (a
 // miss, which is trusted only with an epoch check, a slot mid-write, an
 // entry moved under the probe) goes to retry.
-func (r *Reader) lookupFrom(want uint64, home int) (netip.Addr, error) {
+//
+// home is where the probe starts in a table of n slots: a Key made for a
+// table of another size has its home worked out again here.
+func (r *Reader) lookupFrom(want uint64, home, n int) (netip.Addr, error) {
 	macs := r.macs
+	if n != len(macs) {
+		if want == 0 { // the zero Key
+			return netip.Addr{}, entry.ErrNotFound
+		}
+		home = macHome(want, len(macs))
+	}
 	for i, n := home, 0; n < len(macs); n++ {
 		sl := &macs[i]
 		seq := sl.seq.Load()

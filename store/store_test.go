@@ -757,6 +757,34 @@ func TestLookupMany(t *testing.T) {
 		}
 	}
 	same("after deletes and updates")
+
+	// A Key made for one table is still answered right by a table of
+	// another size (a segment made anew), and the zero Key by none.
+	other := mustOpen(t, Options{Path: testPath(t), Capacity: 9000})
+	for _, m := range keys[:500] {
+		if ip, err := rd.Lookup(m); err == nil {
+			if err := other.CreateMAC(m, ip); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	rd2, err := OpenReader(other.Path(), os.Getuid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd2.Close()
+	for i, m := range keys[:500] {
+		ip, err := rd2.Lookup(m)
+		kip, kerr := rd2.LookupKey(byKey[i])
+		if ip != kip || err != kerr {
+			t.Fatalf("key %s made for another table: LookupKey says %v, %v; Lookup says %v, %v", m, kip, kerr, ip, err)
+		}
+	}
+	for _, r := range []*Reader{rd, rd2} {
+		if ip, err := r.LookupKey(Key{}); err != entry.ErrNotFound {
+			t.Fatalf("the zero Key: %v, %v; want not found", ip, err)
+		}
+	}
 }
 
 // TestRouteTableMatchesNaive: longest-prefix match, exact lookup, length
