@@ -113,20 +113,20 @@ func (r *Reader) LookupMany(ms []entry.MAC, ips []netip.Addr, errs []error) {
 // at the cost of the hash, and the zero Key is found nowhere.
 type Key struct {
 	word uint64 // the slot's key word, never 0 (it has keyUsed set)
-	home int    // where its probe starts in a table of n slots
-	n    int
+	home int    // where its probe starts in a table of size slots
+	size int
 }
 
 // Key returns m's Key in r's table.
 func (r *Reader) Key(m entry.MAC) Key {
 	w := macKeyAt(&m)
-	return Key{word: w, home: macHome(w, len(r.macs)), n: len(r.macs)}
+	return Key{word: w, home: macHome(w, len(r.macs)), size: len(r.macs)}
 }
 
 // LookupKey is Lookup for a Key made by Key: the same answers, the same
 // errors, the same guarantees.
 func (r *Reader) LookupKey(k Key) (netip.Addr, error) {
-	return r.lookupFrom(k.word, k.home, k.n)
+	return r.lookupFrom(k.word, k.home, k.size)
 }
 
 // lookup probes for m from its home slot (lookupFrom).
@@ -142,11 +142,11 @@ func (r *Reader) lookup(m *entry.MAC) (netip.Addr, error) {
 // miss, which is trusted only with an epoch check, a slot mid-write, an
 // entry moved under the probe) goes to retry.
 //
-// home is where the probe starts in a table of n slots: a Key made for a
-// table of another size has its home worked out again here.
-func (r *Reader) lookupFrom(want uint64, home, n int) (netip.Addr, error) {
+// home is where the probe starts in a table of size slots: a Key made
+// for a table of another size has its home worked out again here.
+func (r *Reader) lookupFrom(want uint64, home, size int) (netip.Addr, error) {
 	macs := r.macs
-	if n != len(macs) {
+	if size != len(macs) {
 		if want == 0 { // the zero Key
 			return netip.Addr{}, entry.ErrNotFound
 		}
