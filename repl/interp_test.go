@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -219,6 +222,55 @@ func TestJSON(t *testing.T) {
 	out, _ = s.run("show routes")
 	if !strings.Contains(out, `10.9.0.0/16 via 10.0.0.1 dev we"ird`) {
 		t.Errorf("show routes = %q", out)
+	}
+}
+
+// writeLog records each write an Interp makes.
+type writeLog struct{ writes [][]byte }
+
+func (w *writeLog) Write(b []byte) (int, error) {
+	w.writes = append(w.writes, slices.Clone(b))
+	return len(b), nil
+}
+
+// TestLongListings: a listing larger than the output buffer goes out in
+// writes that each end at a line end, so that a notice printed between
+// two writes never lands inside a line; a JSON listing, one line, goes
+// out whole in one write and decodes to every entry.
+func TestLongListings(t *testing.T) {
+	var w writeLog
+	e := newMemEngine()
+	in := NewInterp(e, &w, Options{Stderr: io.Discard})
+	var script strings.Builder
+	const n = 6000 // about 280 KB of JSON, four times the buffer
+	for i := range n {
+		fmt.Fprintf(&script, "C,%s,10.%d.%d.%d\n", entry.MACFromUint64(0x020000000000|uint64(i)), i>>16&255, i>>8&255, i&255)
+	}
+	if err := in.RunReader("macs.rtm", strings.NewReader(script.String())); err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range []string{"show macs", "show macs json"} {
+		w.writes = nil
+		if err := in.RunReader("cmd", strings.NewReader(cmd+"\n")); err != nil {
+			t.Fatal(err)
+		}
+		var all []byte
+		for i, b := range w.writes {
+			if len(b) == 0 || b[len(b)-1] != '\n' {
+				t.Fatalf("%s: write %d of %d (%d bytes) does not end a line", cmd, i+1, len(w.writes), len(b))
+			}
+			all = append(all, b...)
+		}
+		if cmd == "show macs" {
+			if got := bytes.Count(all, []byte("\n")); got != n || len(w.writes) < 2 {
+				t.Fatalf("show macs: %d lines in %d writes, want %d lines in several", got, len(w.writes), n)
+			}
+			continue
+		}
+		var macs []struct{ MAC, IP string }
+		if err := json.Unmarshal(all, &macs); err != nil || len(macs) != n || len(w.writes) != 1 {
+			t.Fatalf("show macs json: %d entries in %d writes (%v), want %d in one", len(macs), len(w.writes), err, n)
+		}
 	}
 }
 
