@@ -348,7 +348,9 @@ func (c *Client) receive(uc *net.UnixConn) error {
 			if len(body) != 16 {
 				return fmt.Errorf("%w: snapshot begin of %d bytes", ErrMalformed, len(body))
 			}
-			staging = newSnapshotTables(c.reader.Load().Capacities())
+			macCap, routeCap := c.reader.Load().Capacities()
+			routes, macs := binary.LittleEndian.Uint64(body), binary.LittleEndian.Uint64(body[8:])
+			staging = newSnapshotTables(presize(macCap, macs), presize(routeCap, routes))
 			live = false
 		case KindBatch:
 			dec.Reset(body, h.Count)
@@ -547,16 +549,29 @@ type snapshotTables struct {
 	macs   *macSet
 }
 
-// newSnapshotTables makes the tables a snapshot fills, sized for the
-// store's capacities: neither the key set nor the route table then grows
-// as changes stream in. Growing them (a rehash, a copy, fresh memory
-// faulted in, the garbage collected) cost a fresh client more than
-// applying its first tens of thousands of changes. Fresh memory is
-// resident only where entries land.
+// newSnapshotTables makes the tables a snapshot fills, sized for n MACs
+// and routes (presize): up to there neither the key set nor the route
+// table grows as changes stream in. Growing them (a rehash, a copy,
+// fresh memory faulted in, the garbage collected) cost a fresh client
+// more than applying its first tens of thousands of changes. Their
+// memory is faulted in at once (prefetch.Pages).
 func newSnapshotTables(macCap, routeCap int) *snapshotTables {
 	t := &snapshotTables{routes: new(store.RouteTable), macs: newMACSet(macCap)}
 	t.routes.Reserve(routeCap)
 	return t
+}
+
+// presizeFloor is how many entries a table is made for at least: small
+// enough that an idle client of a large store costs little (its tables
+// are resident at once), large enough that a stream of changes into an
+// empty table of a usual size never makes it grow.
+const presizeFloor = 1 << 17
+
+// presize is how many entries a client's table is made for: room for
+// half as many again as the snapshot holds, at least presizeFloor, at
+// most the store's capacity, which no table outgrows.
+func presize(capacity int, snapshot uint64) int {
+	return min(capacity, max(presizeFloor, int(min(snapshot, 1<<40))*3/2))
 }
 
 // send writes a packet on the session's connection. While the session

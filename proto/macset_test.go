@@ -48,3 +48,26 @@ func TestMACSetModel(t *testing.T) {
 		t.Fatal("zero MAC not found after Add")
 	}
 }
+
+// TestPresize: a client's tables are made for half as many again as the
+// snapshot holds, never less than the floor (a stream into an empty
+// table of a usual size never grows it), never more than the store's
+// capacity (an idle client of a large store stays small).
+func TestPresize(t *testing.T) {
+	for _, tc := range []struct {
+		capacity int
+		snapshot uint64
+		want     int
+	}{
+		{11_250, 0, 11_250},               // the classic workload: all of a small store
+		{65_536, 10, 65_536},              // the default capacity
+		{1_125_000, 0, presizeFloor},      // a large store, empty: the floor
+		{1_125_000, 100_000, 150_000},     // half as many again
+		{1_125_000, 1_000_000, 1_125_000}, // never past the capacity
+		{1_125_000, 1 << 63, 1_125_000},   // whatever the server says
+	} {
+		if got := presize(tc.capacity, tc.snapshot); got != tc.want {
+			t.Errorf("presize(%d, %d) = %d, want %d", tc.capacity, tc.snapshot, got, tc.want)
+		}
+	}
+}
