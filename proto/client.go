@@ -531,7 +531,7 @@ func applyChange(routes *store.RouteTable, macs *macSet, c *entry.Change) {
 	case c.Table == entry.Routes && c.Op == entry.Delete:
 		routes.Delete(c.Route.Prefix)
 	case c.Table == entry.Routes:
-		routes.Set(c.Route)
+		routes.Set(&c.Route)
 	case c.Op == entry.Delete:
 		macs.Delete(c.MAC)
 	case c.Op != entry.Update:

@@ -214,7 +214,7 @@ func (t *RouteTable) get(p netip.Prefix) (entry.Route, int32, bool) {
 }
 
 // set adds or replaces the route for r.Prefix, with its slot.
-func (t *RouteTable) set(r entry.Route, slot int32) {
+func (t *RouteTable) set(r *entry.Route, slot int32) {
 	p := r.Prefix
 	if !p.IsValid() {
 		return
@@ -277,7 +277,7 @@ func (t *RouteTable) replace(i int32, e routeEntry) {
 // Set adds or replaces r. It trusts r to pass r.Check() (routes from the
 // segment or from the server already did); a route with an invalid
 // prefix is ignored.
-func (t *RouteTable) Set(r entry.Route) { t.set(r, -1) }
+func (t *RouteTable) Set(r *entry.Route) { t.set(r, -1) }
 
 // Delete removes the route for p; ErrNotFound if there is none.
 func (t *RouteTable) Delete(p netip.Prefix) error {

@@ -400,7 +400,7 @@ func (s *Store) load() error {
 		if _, slot, dup := s.routes.get(r.Prefix); dup {
 			return fmt.Errorf("%w: route %s in slots %d and %d", ErrCorrupt, r.Prefix, slot, i)
 		}
-		s.routes.set(r, int32(i))
+		s.routes.set(&r, int32(i))
 	}
 	s.hdr.routeCount.Store(uint64(s.routes.Len()))
 	s.rebuildFreeRoutes()

@@ -519,7 +519,7 @@ func TestRouteTable(t *testing.T) {
 		"10.1.2.0/24 192.168.0.4 eth5",
 	}
 	for _, r := range in {
-		rt.Set(mustRoute(r))
+		rt.Set(new(mustRoute(r)))
 	}
 	var got []string
 	for r := range rt.All() {
@@ -547,7 +547,7 @@ func TestRouteTable(t *testing.T) {
 	if r, _ := rt.Match(netip.MustParseAddr("10.1.2.3")); r.Dev != "eth1" {
 		t.Errorf("after delete Match = %v", r)
 	}
-	rt.Set(mustRoute("10.1.0.0/16 192.168.0.7 eth7"))
+	rt.Set(new(mustRoute("10.1.0.0/16 192.168.0.7 eth7")))
 	if r, _ := rt.Get(netip.MustParsePrefix("10.1.0.0/16")); r.Dev != "eth7" {
 		t.Errorf("Set did not replace: %v", r)
 	}
@@ -567,7 +567,7 @@ func TestRouteTableNames(t *testing.T) {
 	var rt RouteTable
 	for i := range 10_000 {
 		p := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), 0}), 24)
-		rt.Set(entry.Route{Prefix: p, Gateway: netip.MustParseAddr("192.0.2.1"), Dev: fmt.Sprintf("veth%d", i)})
+		rt.Set(&entry.Route{Prefix: p, Gateway: netip.MustParseAddr("192.0.2.1"), Dev: fmt.Sprintf("veth%d", i)})
 		if i >= 20 {
 			old := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte((i - 20) >> 8), byte(i - 20), 0}), 24)
 			if err := rt.Delete(old); err != nil {
@@ -576,7 +576,7 @@ func TestRouteTableNames(t *testing.T) {
 		}
 		if i%7 == 0 {
 			// A replace moves a name's route to another name.
-			rt.Set(entry.Route{Prefix: p, Dev: fmt.Sprintf("dummy%d", i)})
+			rt.Set(&entry.Route{Prefix: p, Dev: fmt.Sprintf("dummy%d", i)})
 		}
 	}
 	if n := len(rt.devs.names); n > 2*devScan {
@@ -602,7 +602,7 @@ func TestRouteTableReserve(t *testing.T) {
 		return entry.Route{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), 0}), 24), Dev: "eth0"}
 	}
 	for i := range 50 {
-		rt.Set(r(i))
+		rt.Set(new(r(i)))
 	}
 	const n = 5000
 	rt.Reserve(n)
@@ -614,7 +614,7 @@ func TestRouteTableReserve(t *testing.T) {
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	for i := 50; i < n; i++ {
-		rt.Set(r(i))
+		rt.Set(new(r(i)))
 	}
 	runtime.ReadMemStats(&after)
 	if m := after.Mallocs - before.Mallocs; m != 0 {
@@ -822,7 +822,7 @@ func TestRouteTableMatchesNaive(t *testing.T) {
 			if step%3 == 0 {
 				r.Gateway = randAddr(v6)
 			}
-			rt.Set(r)
+			rt.Set(&r)
 			naive[p] = r
 		}
 		if rt.Len() != len(naive) {

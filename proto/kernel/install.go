@@ -320,7 +320,7 @@ func (in *Installer) Reconcile(routes []entry.Route, macs []entry.MACEntry) erro
 			errs = append(errs, err)
 			continue
 		}
-		in.routes.Set(r)
+		in.routes.Set(&r)
 		in.dirtyRoutes[r.Prefix] = struct{}{}
 	}
 	for _, e := range macs {
@@ -342,7 +342,7 @@ func (in *Installer) setRoute(r entry.Route) {
 	if had && old == r {
 		return
 	}
-	in.routes.Set(r)
+	in.routes.Set(&r)
 	in.dirtyRoutes[r.Prefix] = struct{}{}
 	if !had || old.Dev != r.Dev {
 		in.markNeighUnder(r.Prefix)

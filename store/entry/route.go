@@ -1,6 +1,7 @@
 package entry
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -49,6 +50,13 @@ var (
 // CheckPrefix reports why p cannot key a route: invalid, host bits set,
 // or an IPv4-mapped IPv6 form that would alias an IPv4 route.
 func CheckPrefix(p netip.Prefix) error {
+	if a := p.Addr(); a.Is4() && p.IsValid() {
+		// The commonest, checked without building the masked prefix: an
+		// IPv4 address has no zone and is not mapped.
+		if b := a.As4(); binary.BigEndian.Uint32(b[:])&^mask32(p.Bits()) == 0 {
+			return nil
+		}
+	}
 	switch {
 	case !p.IsValid():
 		return fmt.Errorf("%w: not a valid prefix", ErrBadPrefix)
@@ -65,6 +73,8 @@ func CheckPrefix(p netip.Prefix) error {
 // CheckIP reports why a cannot be stored as a next hop or a MAC's address.
 func CheckIP(a netip.Addr) error {
 	switch {
+	case a.Is4():
+		return nil
 	case !a.IsValid():
 		return fmt.Errorf("%w: not a valid address", ErrBadIP)
 	case a.Zone() != "":
@@ -112,3 +122,6 @@ func (r Route) Check() error {
 	}
 	return CheckIfName(r.Dev)
 }
+
+// mask32 has the first n of 32 bits set (a shift by 32 gives 0 in Go).
+func mask32(n int) uint32 { return ^uint32(0) << (32 - n) }
