@@ -201,7 +201,8 @@ func appendAddr(b []byte, a netip.Addr, withFamily bool) []byte {
 
 // Decoder walks the records of one batch or request. It never panics on
 // hostile input: every length is checked against what is left, and every
-// change it returns passes entry.Change.Check.
+// change it returns passes entry.Change.Check (but for the address a
+// client's MAC record leaves out: the store holds it).
 type Decoder struct {
 	// Values says the records are a request's: a MAC create, update or
 	// replace must carry its address.
@@ -210,10 +211,15 @@ type Decoder struct {
 	buf  []byte
 	left uint32
 	err  error
-	// devs interns interface names so a batch of routes through the same
-	// few devices does not allocate a string per record.
-	devs map[string]string
+	// devs interns interface names, checked once, so a batch of routes
+	// through the same few devices neither allocates nor checks a string
+	// per record. A scan of a few beats hashing each name; past devScan
+	// names a map takes over.
+	devs    []string
+	devsMap map[string]string
 }
+
+const devScan = 8
 
 // Reset points the decoder at the body of a batch holding count records.
 func (d *Decoder) Reset(body []byte, count uint32) {
@@ -275,12 +281,32 @@ func (d *Decoder) Next(c *entry.Change) bool {
 		}
 		c.Route.Dev = d.dev()
 	}
-	if d.err == nil && (c.Table != entry.MACs || c.IP.IsValid()) {
-		if err := c.Check(); err != nil {
-			d.err = fmt.Errorf("%w: %w", ErrMalformed, err)
-		}
+	if d.err == nil {
+		d.check(c)
 	}
 	return d.err == nil
+}
+
+// check is c.Check() for a change the decoder built: what holds by
+// construction is not checked again (a gateway's family is the prefix's,
+// decoded addresses have no zone, an interned name was checked).
+func (d *Decoder) check(c *entry.Change) {
+	var err error
+	switch {
+	case c.Op == entry.Flush:
+	case c.Table == entry.MACs:
+		if c.IP.IsValid() {
+			err = entry.CheckIP(c.IP)
+		}
+	default:
+		err = entry.CheckPrefix(c.Route.Prefix)
+		if gw := c.Route.Gateway; err == nil && gw.Is6() {
+			err = entry.CheckIP(gw)
+		}
+	}
+	if err != nil {
+		d.err = fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
 }
 
 // Err returns the first decoding error, or nil after a clean end.
@@ -336,15 +362,27 @@ func (d *Decoder) dev() string {
 	n := int(d.buf[0])
 	raw := d.buf[1 : 1+n]
 	d.buf = d.buf[1+n:]
-	if s, ok := d.devs[string(raw)]; ok {
+	for _, s := range d.devs {
+		if s == string(raw) {
+			return s
+		}
+	}
+	if s, ok := d.devsMap[string(raw)]; ok {
 		return s
 	}
 	s := string(raw)
-	if d.devs == nil {
-		d.devs = make(map[string]string)
+	if err := entry.CheckIfName(s); err != nil {
+		d.err = fmt.Errorf("%w: %w", ErrMalformed, err)
+		return ""
 	}
-	if len(d.devs) < 1024 { // a hostile peer must not grow it without bound
-		d.devs[s] = s
+	switch {
+	case len(d.devs) < devScan:
+		d.devs = append(d.devs, s)
+	case d.devsMap == nil:
+		d.devsMap = make(map[string]string)
+		fallthrough
+	case len(d.devsMap) < 1024: // a hostile peer must not grow it without bound
+		d.devsMap[s] = s
 	}
 	return s
 }
