@@ -12,39 +12,46 @@ import (
 // with netip's rules (four decimal fields, each 0-255, no leading zeros).
 // Each field is one to three digits, read without a loop.
 func parseIPv4(b []byte) (netip.Addr, bool) {
+	a, n, ok := scanIPv4(b)
+	return a, ok && n == len(b)
+}
+
+// scanIPv4 reads a dotted quad at the start of b and says how many bytes
+// it took; what follows is the caller's to check.
+func scanIPv4(b []byte) (netip.Addr, int, bool) {
 	var ip [4]byte
 	i := 0
 	for f := range ip {
 		if f > 0 {
 			if i == len(b) || b[i] != '.' {
-				return netip.Addr{}, false
+				return netip.Addr{}, 0, false
 			}
 			i++
 		}
 		if i == len(b) || b[i]-'0' > 9 {
-			return netip.Addr{}, false
+			return netip.Addr{}, 0, false
 		}
 		v := uint(b[i] - '0')
 		i++
 		if i < len(b) && b[i]-'0' <= 9 {
 			if v == 0 {
-				return netip.Addr{}, false // leading zero: octal in some tools, so refused
+				return netip.Addr{}, 0, false // leading zero: octal in some tools, so refused
 			}
 			v = v*10 + uint(b[i]-'0')
 			i++
 			if i < len(b) && b[i]-'0' <= 9 {
 				if v = v*10 + uint(b[i]-'0'); v > 255 {
-					return netip.Addr{}, false
+					return netip.Addr{}, 0, false
 				}
 				i++
 			}
 		}
 		ip[f] = byte(v)
 	}
-	if i != len(b) {
-		return netip.Addr{}, false
+	if i < len(b) && b[i]-'0' <= 9 {
+		return netip.Addr{}, 0, false // a fourth digit
 	}
-	return netip.AddrFrom4(ip), true
+	return netip.AddrFrom4(ip), i, true
 }
 
 // parseAddr parses an IPv4 or IPv6 address. IPv4 takes the allocation-free

@@ -89,6 +89,38 @@ func FuzzParseMACChange(f *testing.F) {
 	})
 }
 
+// FuzzParseRouteChange: whatever the short path for IPv4 route changes
+// accepts, the full parser parses, into the same command.
+func FuzzParseRouteChange(f *testing.F) {
+	for _, s := range fuzzSeeds {
+		f.Add([]byte(s))
+	}
+	for _, s := range []string{
+		"C,10.1.1.0/24,192.168.1.1,eth0\n", "u,10.1.1.0/24,-,eth0\r\n", "R,0.0.0.0/0,10.0.0.1,eth#1 \t", "D,10.1.1.0/24",
+		"D,10.1.1.0/24,", "C,10.1.1.1/24,192.168.1.1,eth0", "C,10.1.1.0/08,192.168.1.1,eth0", "C,10.1.1.0/33,1.1.1.1,eth0",
+		"C,10.1.1.0/24,192.168.1.1,eth0,x", "C,10.1.1.0/24,192.168.1.1,eth0 # note", "C,10.1.1.0/24, 192.168.1.1,eth0",
+		"C,10.1.1.0/24,192.168.1.1,", "C,10.1.1.0/24,192.168.1.01,eth0", "C,10.1.1.0/24,-x,eth0", "C,10.1.1.0/24,1.2.3.4,eth0:1",
+		"C,10.1.1.0/24,1.2.3.4,abcdefghijklmnop", "C,10.1.1.0/240,1.2.3.4,eth0", "C,10.1.1.0/2a,1.2.3.4,eth0", "C,1.2.3.4/32,::1,eth0",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		var (
+			p          parser
+			fast, full Command
+		)
+		if !p.parseRouteChange(line, &fast) {
+			return
+		}
+		if err := p.parseLine(line, &full); err != nil {
+			t.Fatalf("%q: short path accepts it, the parser says %v", line, err)
+		}
+		if fast.String() != full.String() || fast != full {
+			t.Fatalf("%q: short path %q, parser %q", line, fast.String(), full.String())
+		}
+	})
+}
+
 // FuzzParseIPv4: the fast path agrees with netip on every input without
 // a colon (with one, it is never tried).
 func FuzzParseIPv4(f *testing.F) {

@@ -61,7 +61,7 @@ func (p *parser) parse(line []byte) (Command, error) {
 // parseInto is parse writing into cmd, which a replay reuses: a change
 // is parsed in place, without copying a Command on the way up.
 func (p *parser) parseInto(line []byte, cmd *Command) error {
-	if parseMACChange(line, cmd) {
+	if parseMACChange(line, cmd) || p.parseRouteChange(line, cmd) {
 		return nil
 	}
 	return p.parseLine(line, cmd)
@@ -106,6 +106,78 @@ func parseMACChange(line []byte, cmd *Command) bool {
 		return false
 	}
 	*cmd = Command{Kind: KindChange, Change: entry.MACChange(op, m, ip)}
+	return true
+}
+
+// parseRouteChange is parseMACChange for an IPv4 route change: the op
+// letter, a comma, a masked dotted-quad prefix, and for C, U and R a comma,
+// a dotted-quad gateway or -, a comma and an interface name, then only the
+// line's end. Anything else, an error included, is left to parseLine, so a
+// line it accepts gets the same command from both (FuzzParseRouteChange).
+func (p *parser) parseRouteChange(line []byte, cmd *Command) bool {
+	for len(line) > 0 && isSpace(line[len(line)-1]) {
+		line = line[:len(line)-1]
+	}
+	if len(line) < len("D,0.0.0.0/0") || line[1] != ',' {
+		return false
+	}
+	op := opOf(line[0])
+	if op == 0 {
+		return false
+	}
+	a, n, ok := scanIPv4(line[2:])
+	rest := line[2+n:]
+	if !ok || len(rest) < 2 || rest[0] != '/' {
+		return false
+	}
+	bits, n := int(rest[1]-'0'), 2
+	if bits > 9 {
+		return false
+	}
+	if len(rest) > 2 && rest[2]-'0' <= 9 {
+		if bits = bits*10 + int(rest[2]-'0'); bits < 10 || bits > 32 {
+			return false // a leading zero, or too long
+		}
+		n = 3
+	}
+	pfx := netip.PrefixFrom(a, bits)
+	if pfx.Masked() != pfx {
+		return false // host bits: the parser says which
+	}
+	rest = rest[n:]
+	c := entry.Change{Op: op, Table: entry.Routes, Route: entry.Route{Prefix: pfx}}
+	if op == entry.Delete {
+		if len(rest) != 0 {
+			return false
+		}
+		*cmd = Command{Kind: KindChange, Change: c}
+		return true
+	}
+	if len(rest) < 2 || rest[0] != ',' {
+		return false
+	}
+	rest = rest[1:]
+	if rest[0] == '-' {
+		rest = rest[1:] // a connected route
+	} else if c.Route.Gateway, n, ok = scanIPv4(rest); ok {
+		rest = rest[n:]
+	} else {
+		return false
+	}
+	if len(rest) < 2 || rest[0] != ',' {
+		return false
+	}
+	dev := rest[1:]
+	for _, b := range dev {
+		if b == ',' || isSpace(b) {
+			return false // another field, or spaces the parser trims or refuses
+		}
+	}
+	var err error
+	if c.Route.Dev, err = p.ifname(dev); err != nil {
+		return false
+	}
+	*cmd = Command{Kind: KindChange, Change: c}
 	return true
 }
 

@@ -256,3 +256,23 @@ func TestParseAllocs(t *testing.T) {
 		}
 	}
 }
+
+// TestShortPathsTaken: the commonest lines take the short paths, so the
+// fuzz tests that compare them with the parser compare something.
+func TestShortPathsTaken(t *testing.T) {
+	var p parser
+	for _, line := range []string{
+		"C,10.1.1.0/24,192.168.1.1,eth0", "U,10.1.1.0/24,-,eth0\n", "D,10.1.1.0/24", "r,0.0.0.0/0,10.0.0.1,bond0.100",
+	} {
+		var cmd Command
+		if !p.parseRouteChange([]byte(line), &cmd) {
+			t.Errorf("%q: the route short path refused it", line)
+		}
+	}
+	for _, line := range []string{"C,00:1a:2b:3c:4d:5e,10.1.1.7", "D,00-1a-2b-3c-4d-5e\r\n"} {
+		var cmd Command
+		if !parseMACChange([]byte(line), &cmd) {
+			t.Errorf("%q: the MAC short path refused it", line)
+		}
+	}
+}
