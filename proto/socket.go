@@ -3,7 +3,6 @@ package proto
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"sync"
@@ -116,16 +115,16 @@ func (r *packetReader) next() ([]byte, Header, error) {
 func (r *packetReader) peek() (int, error) {
 	r.release()
 	var size int
-	var perr error
+	var errno syscall.Errno
 	err := r.rc.Read(func(fd uintptr) bool {
-		size, _, perr = unix.Recvfrom(int(fd), nil, unix.MSG_PEEK|unix.MSG_TRUNC|unix.MSG_DONTWAIT)
-		return perr != unix.EAGAIN
+		size, errno = recvfrom(fd, nil, unix.MSG_PEEK|unix.MSG_TRUNC)
+		return !again(errno)
 	})
 	switch {
 	case err != nil:
 		return 0, err
-	case perr != nil:
-		return 0, perr
+	case errno != 0:
+		return 0, errno
 	case size > MaxPacket:
 		return 0, fmt.Errorf("%w (%d bytes)", ErrTooLarge, size)
 	}
@@ -156,21 +155,18 @@ func quiet(uc *net.UnixConn) bool {
 	if err != nil {
 		return true
 	}
-	var perr error
+	var errno syscall.Errno
 	rc.Control(func(fd uintptr) {
-		_, _, perr = unix.Recvfrom(int(fd), nil, unix.MSG_PEEK|unix.MSG_TRUNC|unix.MSG_DONTWAIT)
+		_, errno = recvfrom(fd, nil, unix.MSG_PEEK|unix.MSG_TRUNC)
 	})
-	return perr == unix.EAGAIN
+	return errno == unix.EAGAIN
 }
 
 // readPacket reads one packet into buf and rejects empty, truncated and
 // oversized packets; buf must hold MaxPacket+1 bytes, unless the caller
 // knows the packet to be shorter than buf.
 func readPacket(c *net.UnixConn, buf []byte) ([]byte, Header, error) {
-	n, _, flags, _, err := c.ReadMsgUnix(buf, nil)
-	if errors.Is(err, io.EOF) {
-		return nil, Header{}, errEOF
-	}
+	n, err := recvPacket(c, buf)
 	if err != nil {
 		return nil, Header{}, err
 	}
@@ -179,7 +175,7 @@ func readPacket(c *net.UnixConn, buf []byte) ([]byte, Header, error) {
 		// rtm never sends an empty packet.
 		return nil, Header{}, errEOF
 	}
-	if flags&unix.MSG_TRUNC != 0 || n > MaxPacket {
+	if n > len(buf) || n > MaxPacket {
 		return nil, Header{}, fmt.Errorf("%w (more than %d bytes)", ErrTooLarge, MaxPacket)
 	}
 	h, err := ParseHeader(buf[:n])
@@ -194,7 +190,5 @@ func readPacket(c *net.UnixConn, buf []byte) ([]byte, Header, error) {
 func writePacket(c *net.UnixConn, h Header, body []byte) error {
 	var hdr [HeaderSize]byte
 	PutHeader(hdr[:], h)
-	bufs := net.Buffers{hdr[:], body}
-	_, err := bufs.WriteTo(c)
-	return err
+	return sendPacket(c, hdr[:], body)
 }
