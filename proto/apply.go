@@ -41,6 +41,14 @@ func (s *Server) PrefetchMACs(ms []entry.MAC) {
 	s.mu.Unlock()
 }
 
+// PrefetchRoutes loads the route index where the probes for ps start
+// (store.Store.PrefetchRoutes), as PrefetchMACs does for MACs.
+func (s *Server) PrefetchRoutes(ps []netip.Prefix) {
+	s.mu.Lock()
+	s.st.PrefetchRoutes(ps)
+	s.mu.Unlock()
+}
+
 // The read methods answer `show`, `lookup` and `route` at the server.
 
 func (s *Server) Routes() []entry.Route {

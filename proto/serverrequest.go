@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"rtm/store/entry"
@@ -50,23 +51,32 @@ func (c *serverConn) request(h Header, body []byte) error {
 }
 
 // apply applies the changes of d through the client's origin, at most one
-// failure if bail. Like a replay, it loads the store's slots of a group of
-// MAC changes before making them, so their cache misses overlap.
+// failure if bail. Like a replay, it loads the store's slots and index
+// lines of a group of changes before making them, so their cache misses
+// overlap.
 func (c *serverConn) apply(d *Decoder, bail bool, r *Reply) {
 	c.origin.Hold()
 	defer c.origin.Send()
 	var group [applyGroup]entry.Change
 	var macs [applyGroup]entry.MAC
+	var prefixes [applyGroup]netip.Prefix
 	for {
-		n, m := 0, 0
+		n, m, p := 0, 0, 0
 		for n < len(group) && d.Next(&group[n]) {
-			if group[n].Table == entry.MACs && group[n].Op != entry.Flush {
-				macs[m], m = group[n].MAC, m+1
+			switch g := &group[n]; {
+			case g.Op == entry.Flush:
+			case g.Table == entry.MACs:
+				macs[m], m = g.MAC, m+1
+			default:
+				prefixes[p], p = g.Route.Prefix, p+1
 			}
 			n++
 		}
 		if m > 1 {
 			c.s.PrefetchMACs(macs[:m])
+		}
+		if p > 1 {
+			c.s.PrefetchRoutes(prefixes[:p])
 		}
 		for i := range group[:n] {
 			if err := c.origin.Apply(group[i]); err != nil {

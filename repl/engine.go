@@ -48,11 +48,12 @@ type Remote interface {
 }
 
 // Prefetcher is an engine whose changes wait on memory when its tables are
-// large: a replay tells it the MACs of the next few changes before it
-// runs the first of them, so that their cache misses overlap instead of
-// coming one after another. It changes nothing.
+// large: a replay tells it the MACs and the prefixes of the next few
+// changes before it runs the first of them, so that their cache misses
+// overlap instead of coming one after another. It changes nothing.
 type Prefetcher interface {
 	PrefetchMACs([]entry.MAC)
+	PrefetchRoutes([]netip.Prefix)
 }
 
 // Batcher is an engine that passes its changes on (the server's, to its

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"path/filepath"
 	"syscall"
 	"time"
@@ -148,6 +149,7 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 	var (
 		ahead     [replayAhead]parsedLine
 		macs      [replayAhead]entry.MAC
+		prefixes  [replayAhead]netip.Prefix
 		n, next   int   // ahead[next:n] are still to run
 		rerr      error // the read error that came with the last line read
 		long      []byte
@@ -205,7 +207,7 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 					read()
 				}
 				if fetch {
-					prefetch(pf, ahead[:n], macs[:0])
+					prefetch(pf, ahead[:n], macs[:0], prefixes[:0])
 				}
 			}
 		}
@@ -265,15 +267,24 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 	return nil
 }
 
-// prefetch tells pf the MACs that the changes among lines will look up.
-func prefetch(pf Prefetcher, lines []parsedLine, macs []entry.MAC) {
+// prefetch tells pf the MACs and the prefixes that the changes among
+// lines will look up.
+func prefetch(pf Prefetcher, lines []parsedLine, macs []entry.MAC, prefixes []netip.Prefix) {
 	for i := range lines {
-		if c := &lines[i].cmd; lines[i].err == nil && c.Kind == KindChange && c.Change.Table == entry.MACs {
+		c := &lines[i].cmd
+		switch {
+		case lines[i].err != nil || c.Kind != KindChange:
+		case c.Change.Table == entry.MACs:
 			macs = append(macs, c.Change.MAC)
+		case c.Change.Table == entry.Routes && c.Change.Op != entry.Flush:
+			prefixes = append(prefixes, c.Change.Route.Prefix)
 		}
 	}
 	if len(macs) > 1 {
 		pf.PrefetchMACs(macs)
+	}
+	if len(prefixes) > 1 {
+		pf.PrefetchRoutes(prefixes)
 	}
 }
 

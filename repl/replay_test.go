@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,19 +15,25 @@ import (
 )
 
 // prefetchEngine is a memEngine that is a Prefetcher: it records the MACs
-// a replay announces, and checks that each change to a MAC was announced
-// before it ran.
+// and prefixes a replay announces, and checks that each change to a MAC
+// was announced before it ran (and each route change, if checkRoutes).
 type prefetchEngine struct {
 	*memEngine
-	t       *testing.T
-	fetched []entry.MAC
-	calls   int
-	onMAC   func(entry.MAC) // called as each MAC change runs
+	t           *testing.T
+	fetched     []entry.MAC
+	prefixes    []netip.Prefix
+	calls       int
+	checkRoutes bool
+	onMAC       func(entry.MAC) // called as each MAC change runs
 }
 
 func (e *prefetchEngine) PrefetchMACs(ms []entry.MAC) {
 	e.calls++
 	e.fetched = append(e.fetched, ms...)
+}
+
+func (e *prefetchEngine) PrefetchRoutes(ps []netip.Prefix) {
+	e.prefixes = append(e.prefixes, ps...)
 }
 
 func (e *prefetchEngine) ran(m entry.MAC) {
@@ -39,8 +46,12 @@ func (e *prefetchEngine) ran(m entry.MAC) {
 }
 
 func (e *prefetchEngine) Apply(c entry.Change) error {
-	if c.Table == entry.MACs && c.Op != entry.Flush {
+	switch {
+	case c.Op == entry.Flush:
+	case c.Table == entry.MACs:
 		e.ran(c.MAC)
+	case e.checkRoutes && !slices.Contains(e.prefixes, c.Route.Prefix):
+		e.t.Errorf("change to %s ran before it was prefetched", c.Route.Prefix)
 	}
 	return e.memEngine.Apply(c)
 }
@@ -72,6 +83,20 @@ func TestReplayPrefetch(t *testing.T) {
 	}
 	if len(e.fetched) != 100 || e.calls < 100/replayAhead || e.calls > 100 {
 		t.Errorf("%d MACs prefetched in %d calls", len(e.fetched), e.calls)
+	}
+
+	// Route changes: their prefixes are announced alike.
+	e = &prefetchEngine{memEngine: newMemEngine(), t: t, checkRoutes: true}
+	in = NewInterp(e, io.Discard, Options{Stderr: io.Discard})
+	var b strings.Builder
+	for i := range 100 {
+		fmt.Fprintf(&b, "C,10.%d.0.0/16,192.168.1.1,eth0\n", i)
+	}
+	if err := in.RunReader("routes.rtm", strings.NewReader(b.String())); err != nil {
+		t.Fatal(err)
+	}
+	if len(e.routes) != 100 || len(e.prefixes) != 100 {
+		t.Errorf("%d routes, %d prefixes prefetched; want 100 and 100", len(e.routes), len(e.prefixes))
 	}
 }
 

@@ -25,6 +25,15 @@ func (s *Store) writeRoute(i int, w [7]uint64) {
 	}
 }
 
+// PrefetchRoutes has the CPU load the index lines where the probes for ps
+// start, ahead of changes to them: in a server fed a large table, the
+// probe's miss was a tenth of its time (BENCHMARKS.md, B9).
+func (s *Store) PrefetchRoutes(ps []netip.Prefix) {
+	for i := range ps {
+		s.routes.Prefetch(&ps[i])
+	}
+}
+
 // CreateRoute adds r, which must pass r.Check(). It fails with ErrExists
 // if r.Prefix has a route and ErrFull if RouteCapacity routes exist.
 func (s *Store) CreateRoute(r entry.Route) error {
