@@ -127,7 +127,11 @@ func (h *frrHost) start(conf string, zebraArgs ...string) error {
 			"-i", filepath.Join(h.dir, d+".pid"), "-z", filepath.Join(h.dir, "zserv.api"),
 			"--vty_socket", h.dir, "-P", "0", "--log", "file:" + filepath.Join(h.dir, d+".log")}
 		if d == "zebra" {
-			args = append(args, zebraArgs...)
+			// A large netlink receive buffer: with zebra's default, 10,000
+			// kernel routes added at once overflowed it, and zebra (8.4)
+			// went on without 322 of them, so h2 never got them and the
+			// run waited for prefixes that were never sent.
+			args = append(append(args, "-s", strconv.Itoa(128<<20)), zebraArgs...)
 		}
 		cmd := exec.Command("ip", args...)
 		if err := cmd.Start(); err != nil {
