@@ -89,19 +89,16 @@ func parseMACChange(line []byte, cmd *Command) bool {
 	if err != nil {
 		return false
 	}
-	rest := line[2+macLen:]
-	if op == entry.Delete {
-		if len(rest) != 0 {
-			return false
-		}
+	rest, done, ok := shortTail(op, line[2+macLen:])
+	switch {
+	case !ok:
+		return false
+	case done:
 		*cmd = Command{Kind: KindChange, Change: entry.MACChange(op, m, netip.Addr{})}
 		return true
 	}
-	if len(rest) < 2 || rest[0] != ',' {
-		return false
-	}
 	// A dotted quad passes entry.CheckIP: valid, no zone, not IPv4-mapped.
-	ip, ok := parseIPv4(rest[1:])
+	ip, ok := parseIPv4(rest)
 	if !ok {
 		return false
 	}
@@ -144,19 +141,15 @@ func (p *parser) parseRouteChange(line []byte, cmd *Command) bool {
 	if pfx.Masked() != pfx {
 		return false // host bits: the parser says which
 	}
-	rest = rest[n:]
 	c := entry.Change{Op: op, Table: entry.Routes, Route: entry.Route{Prefix: pfx}}
-	if op == entry.Delete {
-		if len(rest) != 0 {
-			return false
-		}
+	rest, done, ok := shortTail(op, rest[n:])
+	switch {
+	case !ok:
+		return false
+	case done:
 		*cmd = Command{Kind: KindChange, Change: c}
 		return true
 	}
-	if len(rest) < 2 || rest[0] != ',' {
-		return false
-	}
-	rest = rest[1:]
 	if rest[0] == '-' {
 		rest = rest[1:] // a connected route
 	} else if c.Route.Gateway, n, ok = scanIPv4(rest); ok {
@@ -179,6 +172,18 @@ func (p *parser) parseRouteChange(line []byte, cmd *Command) bool {
 	}
 	*cmd = Command{Kind: KindChange, Change: c}
 	return true
+}
+
+// shortTail reads what follows a short path's key: nothing for a delete
+// (done), else a comma and the fields after it, at least one byte.
+func shortTail(op entry.Op, rest []byte) (fields []byte, done, ok bool) {
+	if op == entry.Delete {
+		return nil, true, len(rest) == 0
+	}
+	if len(rest) < 2 || rest[0] != ',' {
+		return nil, false, false
+	}
+	return rest[1:], false, true
 }
 
 // opOf is the op of a change's letter, either case; 0 for another.
