@@ -97,23 +97,11 @@ func encodeRoute(r entry.Route) [7]uint64 {
 	} else {
 		_, w[3], w[4] = encodeIP(r.Gateway)
 	}
-	w[5], w[6] = devWords(r.Dev)
+	var dev [16]byte
+	copy(dev[:], r.Dev)
+	w[5] = binary.LittleEndian.Uint64(dev[:8])
+	w[6] = binary.LittleEndian.Uint64(dev[8:])
 	return w
-}
-
-// devWords packs an interface name into two little-endian words, as
-// copying it into 16 zero bytes would, but a byte at a time in registers:
-// wide loads of bytes just stored stall on store forwarding, and that was
-// most of encoding a route.
-func devWords(dev string) (lo, hi uint64) {
-	for i := min(len(dev), 16) - 1; i >= 0; i-- {
-		if i >= 8 {
-			hi = hi<<8 | uint64(dev[i])
-		} else {
-			lo = lo<<8 | uint64(dev[i])
-		}
-	}
-	return lo, hi
 }
 
 var errBadRouteSlot = errors.New("bad route slot")
