@@ -461,7 +461,9 @@ func (d *devNames) find(name string) (uint32, bool) {
 		if len(n) == len(name) && n != "" && n[len(n)-1] == name[len(name)-1] && n == name && d.refs[i] > 0 {
 			// Keep the caller's copy: a caller that interns its names
 			// (a client's decoder) is then matched by pointer next time.
-			d.names[i] = name
+			if unsafe.StringData(n) != unsafe.StringData(name) {
+				d.names[i] = name
+			}
 			return uint32(i), true
 		}
 	}
