@@ -213,13 +213,9 @@ type Decoder struct {
 	err  error
 	// devs interns interface names, checked once, so a batch of routes
 	// through the same few devices neither allocates nor checks a string
-	// per record. A scan of a few beats hashing each name; past devScan
-	// names a map takes over.
-	devs    []string
-	devsMap map[string]string
+	// per record.
+	devs entry.IfNames
 }
-
-const devScan = 8
 
 // Reset points the decoder at the body of a batch holding count records.
 func (d *Decoder) Reset(body []byte, count uint32) {
@@ -362,29 +358,9 @@ func (d *Decoder) dev() string {
 	n := int(d.buf[0])
 	raw := d.buf[1 : 1+n]
 	d.buf = d.buf[1+n:]
-	for _, s := range d.devs {
-		// Names of one length mostly differ at the end (eth0, eth1):
-		// their last bytes settle most comparisons without a call.
-		if len(s) == n && n > 0 && s[n-1] == raw[n-1] && s == string(raw) {
-			return s
-		}
-	}
-	if s, ok := d.devsMap[string(raw)]; ok {
-		return s
-	}
-	s := string(raw)
-	if err := entry.CheckIfName(s); err != nil {
+	s, err := d.devs.Intern(raw)
+	if err != nil {
 		d.err = fmt.Errorf("%w: %w", ErrMalformed, err)
-		return ""
-	}
-	switch {
-	case len(d.devs) < devScan:
-		d.devs = append(d.devs, s)
-	case d.devsMap == nil:
-		d.devsMap = make(map[string]string)
-		fallthrough
-	case len(d.devsMap) < 1024: // a hostile peer must not grow it without bound
-		d.devsMap[s] = s
 	}
 	return s
 }

@@ -23,34 +23,14 @@ var shared struct {
 	p parser
 }
 
-// maxInterned bounds the interface-name cache: real hosts have tens of
-// interfaces, and a script of random names must not grow memory forever.
-const maxInterned = 4096
-
-// parser holds the interface-name cache that keeps route lines from
-// allocating a string each. Not safe for concurrent use.
+// parser holds the interface names met so far, so that route lines do
+// not allocate or check a string each. Not safe for concurrent use.
 type parser struct {
-	ifnames map[string]string
+	ifnames entry.IfNames
 }
 
 // ifname returns the interned, validated interface name spelled by b.
-// Only valid names enter the cache, so a hit needs no check.
-func (p *parser) ifname(b []byte) (string, error) {
-	if s, ok := p.ifnames[string(b)]; ok {
-		return s, nil
-	}
-	s := string(b)
-	if err := entry.CheckIfName(s); err != nil {
-		return "", err
-	}
-	if p.ifnames == nil {
-		p.ifnames = make(map[string]string)
-	}
-	if len(p.ifnames) < maxInterned {
-		p.ifnames[s] = s
-	}
-	return s, nil
-}
+func (p *parser) ifname(b []byte) (string, error) { return p.ifnames.Intern(b) }
 
 func (p *parser) parse(line []byte) (Command, error) {
 	var cmd Command
