@@ -22,6 +22,8 @@ import (
 	"rtm/proto/framed"
 	"rtm/repl/rtmtest"
 	"rtm/store/entry"
+
+	"golang.org/x/sys/unix"
 )
 
 // coproc is rtm with its stdin and stdout held open as pipes.
@@ -38,10 +40,21 @@ type coproc struct {
 
 func startCoproc(t *testing.T, args ...string) *coproc {
 	t.Helper()
+	return startCoprocOn(t, nil, nil, args...)
+}
+
+// startCoprocOn starts rtm with stdin the read end r of a pipe whose
+// write end w the test holds (a new pipe if r is nil).
+func startCoprocOn(t *testing.T, r *os.File, w io.WriteCloser, args ...string) *coproc {
+	t.Helper()
 	c := &coproc{t: t, cmd: exec.Command(rtmBin, args...), more: make(chan struct{}, 1), done: make(chan struct{})}
 	var err error
-	if c.stdin, err = c.cmd.StdinPipe(); err != nil {
-		t.Fatal(err)
+	if r == nil {
+		if c.stdin, err = c.cmd.StdinPipe(); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		c.cmd.Stdin, c.stdin = r, w
 	}
 	stdout, err := c.cmd.StdoutPipe()
 	if err != nil {
@@ -421,5 +434,84 @@ func TestFramedPipeline(t *testing.T) {
 		case w != "ok" && !strings.Contains(w, ": ") && (a.Failed || strings.Join(a.Out, "\n") != w):
 			t.Fatalf("line %d: %+v, want the output %q", i+1, a, w)
 		}
+	}
+}
+
+// TestStdinOwnDescription: rtm reads a pipe on stdin through a
+// non-blocking file description of its own (repl/stdin.go), and the
+// description it shares with the program that started it stays blocking:
+// a shell or a program reading the same pipe after rtm must not get
+// EAGAIN. Lines written while rtm waits in the poller are answered, and
+// the end of the pipe still ends the input.
+func TestStdinOwnDescription(t *testing.T) {
+	t.Parallel()
+	in := newInstance(t)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	blocking := func(when string) {
+		t.Helper()
+		fl, err := unix.FcntlInt(r.Fd(), unix.F_GETFL, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fl&unix.O_NONBLOCK != 0 {
+			t.Fatalf("%s: the pipe's shared description is non-blocking (flags %#o)", when, fl)
+		}
+	}
+	blocking("before rtm")
+	srv := startCoprocOn(t, r, w, append([]string{"server", "--exit-at-eof"}, in.flags()...)...)
+	srv.write("C,"+coprocMAC(1)+","+coprocIP(1), "lookup "+coprocMAC(1))
+	if got := srv.await(0, 1, "lookup")[0]; got != coprocMAC(1)+" "+coprocIP(1) {
+		t.Fatalf("lookup: %q", got)
+	}
+	blocking("while rtm reads")
+
+	// rtm's own description: another descriptor of the same pipe, open
+	// non-blocking.
+	pid := srv.cmd.Process.Pid
+	pipe, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/0", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	own := false
+	for _, fd := range fds {
+		if fd.Name() == "0" {
+			continue
+		}
+		if l, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())); l != pipe {
+			continue
+		}
+		info, err := os.ReadFile(fmt.Sprintf("/proc/%d/fdinfo/%s", pid, fd.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var flags int
+		for _, l := range strings.Split(string(info), "\n") {
+			if v, ok := strings.CutPrefix(l, "flags:"); ok {
+				fmt.Sscanf(strings.TrimSpace(v), "%o", &flags)
+			}
+		}
+		own = own || flags&unix.O_NONBLOCK != 0
+	}
+	if !own {
+		t.Fatalf("rtm reads %s without a non-blocking description of its own", pipe)
+	}
+
+	// A line written after a pause, while rtm waits in the poller.
+	time.Sleep(50 * time.Millisecond)
+	srv.write("C,"+coprocMAC(2)+","+coprocIP(2), "lookup "+coprocMAC(2))
+	if got := srv.await(1, 1, "lookup after a pause")[0]; got != coprocMAC(2)+" "+coprocIP(2) {
+		t.Fatalf("lookup after a pause: %q", got)
+	}
+	w.Close()
+	if code := srv.exited(); code != 0 {
+		t.Fatalf("exit %d at the end of stdin, want 0: %s", code, srv.stderr())
 	}
 }

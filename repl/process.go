@@ -60,5 +60,5 @@ func StdinInput(framed bool) Input {
 	case AtTerminal():
 		return Input{}
 	}
-	return Input{Name: "<stdin>", R: os.Stdin}
+	return Input{Name: "<stdin>", R: stdinReader()}
 }

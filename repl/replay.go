@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -317,9 +318,12 @@ func inputPending(r io.Reader) bool {
 	if err != nil {
 		return false
 	}
-	n := 0
-	// TIOCINQ is FIONREAD: the bytes a read would return now.
-	rc.Control(func(fd uintptr) { n, _ = unix.IoctlGetInt(int(fd), unix.TIOCINQ) })
+	var n int32
+	// TIOCINQ is FIONREAD: the bytes a read would return now. It never
+	// blocks, so it is made raw, for the reason stdin.go gives.
+	rc.Control(func(fd uintptr) {
+		syscall.RawSyscall(unix.SYS_IOCTL, fd, unix.TIOCINQ, uintptr(unsafe.Pointer(&n)))
+	})
 	return n > 0
 }
 

@@ -104,7 +104,7 @@ func (s Session) input() Ending {
 	var err error
 	switch {
 	case s.Input.Framed:
-		err = in.ServeFramed(os.Stdin, os.Stdout)
+		err = in.ServeFramed(stdinReader(), os.Stdout)
 	case s.Input.R == nil:
 		err = in.Interactive(s.Console)
 	default:
