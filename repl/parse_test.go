@@ -3,6 +3,7 @@ package repl
 import (
 	"errors"
 	"net/netip"
+	"reflect"
 	"testing"
 	"time"
 
@@ -273,6 +274,46 @@ func TestShortPathsTaken(t *testing.T) {
 		var cmd Command
 		if !parseMACChange([]byte(line), &cmd) {
 			t.Errorf("%q: the MAC short path refused it", line)
+		}
+	}
+}
+
+// TestParseIntoReused: a replay parses each line into a Command that held
+// an earlier line; whatever that was (a word command with its fields, a
+// change, an error), the result is the line's own, as a fresh parse gives.
+func TestParseIntoReused(t *testing.T) {
+	lines := []string{
+		"show routes json",
+		"C,02:00:00:00:00:01,10.0.0.1",
+		"sync 5s",
+		"C,10.1.0.0/24,192.168.1.1,eth0",
+		"expect routes count 1",
+		"D,10.1.0.0/24",
+		"C,10.1.0.0/24,-,eth1",
+		"C,10.1.0.1/24,192.168.1.1,eth0", // an error: host bits
+		"U,02:00:00:00:00:01,10.0.0.2",
+		"flush macs",
+		"D,02:00:00:00:00:01",
+		"show macs count",
+		"C,2001:db8::/64,2001:db8::1,eth0",
+		"C,02:00:00:00:00:02,10.0.0.3",
+		"",
+		"R,10.2.0.0/16,192.168.1.2,eth2",
+	}
+	var p parser
+	var reused Command
+	for i := range 3 { // every line after every other, more or less
+		for j, l := range lines {
+			l = lines[(j*(i+1))%len(lines)]
+			errReused := p.parseInto([]byte(l), &reused)
+			var fresh Command
+			errFresh := p.parseInto([]byte(l), &fresh)
+			if (errReused == nil) != (errFresh == nil) {
+				t.Fatalf("%q: error %v into a used Command, %v into a fresh one", l, errReused, errFresh)
+			}
+			if errFresh == nil && !reflect.DeepEqual(reused, fresh) {
+				t.Fatalf("%q into a used Command: %+v, want %+v", l, reused, fresh)
+			}
 		}
 	}
 }
