@@ -28,8 +28,10 @@
 //     servers starting together exactly one owns the store. A published
 //     segment never shrinks.
 //   - Atomic words. Every shared word is a uint64 at an 8-byte aligned
-//     offset, accessed only with sync/atomic (word.go is the one place
-//     that overlays types on the mapping).
+//     offset, read with sync/atomic and written with sync/atomic or, on
+//     the writer's hot paths, ordered.Store, which keeps the writer's
+//     stores in program order without a fence for each (word.go is the
+//     one place that overlays types on the mapping).
 //   - No torn reads. Each MAC slot is a seqlock. A reader returns only a value
 //     the writer stored for the key; a miss is trusted only if the shift
 //     epoch did not move during the probe. Readers never block the

@@ -1,5 +1,7 @@
 package store
 
+import "rtm/store/ordered"
+
 // The crash journal. Every change to a slot is one of:
 //
 //   - a single-slot write (MAC create/update, route create/update/delete):
@@ -14,21 +16,22 @@ package store
 // All of it lives in the header, so a writer killed at any instruction
 // leaves enough for the next Open to restore a consistent table.
 
-// journalMAC saves MAC slot i and arms an undo record for it. Every word
-// stored is a full fence on the writer's hot path, so an empty slot's is
-// two: its index and the state that says its undo is to clear it.
+// journalMAC saves MAC slot i and arms an undo record for it; an empty
+// slot's is two words: its index and the state that says its undo is to
+// clear it. The record's words land before the slot's (ordered.Store),
+// so a writer killed at any store leaves an undo that covers it.
 func (s *Store) journalMAC(i int) {
 	j, sl := &s.hdr.journal, &s.macs[i]
-	j.index.Store(uint64(i))
+	ordered.Store(&j.index, uint64(i))
 	if sl.key.Load() == 0 {
-		j.state.Store(jMACCreate)
+		ordered.Store(&j.state, jMACCreate)
 		crashPoint("journal.armed")
 		return
 	}
-	j.old[0].Store(sl.key.Load())
-	j.old[1].Store(sl.hi.Load())
-	j.old[2].Store(sl.lo.Load())
-	j.state.Store(jMACSlot)
+	ordered.Store(&j.old[0], sl.key.Load())
+	ordered.Store(&j.old[1], sl.hi.Load())
+	ordered.Store(&j.old[2], sl.lo.Load())
+	ordered.Store(&j.state, jMACSlot)
 	crashPoint("journal.armed")
 }
 
@@ -36,22 +39,22 @@ func (s *Store) journalMAC(i int) {
 // slot's, as an empty MAC slot's, is its index alone.
 func (s *Store) journalRoute(i int) {
 	j, sl := &s.hdr.journal, &s.rslots[i]
-	j.index.Store(uint64(i))
+	ordered.Store(&j.index, uint64(i))
 	if sl.w[0].Load()&routeUsed == 0 {
-		j.state.Store(jRouteCreate)
+		ordered.Store(&j.state, jRouteCreate)
 		crashPoint("journal.armed")
 		return
 	}
 	for k := range sl.w {
-		j.old[k].Store(sl.w[k].Load())
+		ordered.Store(&j.old[k], sl.w[k].Load())
 	}
-	j.state.Store(jRouteSlot)
+	ordered.Store(&j.state, jRouteSlot)
 	crashPoint("journal.armed")
 }
 
 func (s *Store) disarm() {
 	crashPoint("journal.done")
-	s.hdr.journal.state.Store(jIdle)
+	ordered.Store(&s.hdr.journal.state, jIdle)
 }
 
 // repair runs on a segment whose last writer died: it applies the
@@ -95,19 +98,19 @@ func (s *Store) repair() {
 		s.rec.Repaired += s.clearRoutes()
 	}
 	s.rec.JournalReplayed = state != jIdle
-	j.state.Store(jIdle)
+	ordered.Store(&j.state, jIdle)
 	// No write is in flight outside the journal, so an odd seq here is
 	// only possible in a damaged file; closing it lets Check judge the
 	// words.
 	for i := range s.macs {
 		if seq := s.macs[i].seq.Load(); seq&1 == 1 {
-			s.macs[i].seq.Store(seq + 1)
+			ordered.Store(&s.macs[i].seq, seq+1)
 			s.rec.Repaired++
 		}
 	}
 	for i := range s.rslots {
 		if seq := s.rslots[i].seq.Load(); seq&1 == 1 {
-			s.rslots[i].seq.Store(seq + 1)
+			ordered.Store(&s.rslots[i].seq, seq+1)
 			s.rec.Repaired++
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"unsafe"
 
 	"rtm/store/entry"
+	"rtm/store/ordered"
 	"rtm/store/prefetch"
 )
 
@@ -16,19 +17,19 @@ import (
 func (s *Store) writeMAC(i int, key, hi, lo uint64) {
 	sl := &s.macs[i]
 	seq := sl.seq.Load() | 1
-	sl.seq.Store(seq)
+	ordered.Store(&sl.seq, seq)
 	crashPoint("mac.seq")
-	// An update of the same family leaves the key as it is: one fence
+	// An update of the same family leaves the key as it is: one store
 	// fewer, and a reader sees the same key either way.
 	if sl.key.Load() != key {
-		sl.key.Store(key)
+		ordered.Store(&sl.key, key)
 	}
 	crashPoint("mac.key")
-	sl.hi.Store(hi)
+	ordered.Store(&sl.hi, hi)
 	crashPoint("mac.hi")
-	sl.lo.Store(lo)
+	ordered.Store(&sl.lo, lo)
 	crashPoint("mac.lo")
-	sl.seq.Store(seq + 1)
+	ordered.Store(&sl.seq, seq+1)
 }
 
 // probe returns the slot holding want, or the empty slot that ends its
@@ -92,7 +93,7 @@ func (s *Store) CreateMAC(m entry.MAC, ip netip.Addr) error {
 	s.writeMAC(i, want|fam, hi, lo)
 	s.disarm()
 	s.macCount++
-	s.hdr.macCount.Store(uint64(s.macCount))
+	ordered.Store(&s.hdr.macCount, uint64(s.macCount))
 	return nil
 }
 
@@ -127,14 +128,14 @@ func (s *Store) DeleteMAC(m entry.MAC) error {
 		return macError(m, entry.ErrNotFound)
 	}
 	j := &s.hdr.journal
-	j.index.Store(uint64(i))
-	j.state.Store(jMACShift)
+	ordered.Store(&j.index, uint64(i))
+	ordered.Store(&j.state, jMACShift)
 	crashPoint("shift.armed")
 	s.shiftFrom(i)
 	s.disarm()
 	s.endShift()
 	s.macCount--
-	s.hdr.macCount.Store(uint64(s.macCount))
+	ordered.Store(&s.hdr.macCount, uint64(s.macCount))
 	return nil
 }
 
@@ -165,7 +166,7 @@ func (s *Store) shiftFrom(hole int) int {
 		steps++
 		crashPoint("shift.moved")
 		hole = j
-		s.hdr.journal.index.Store(uint64(hole))
+		ordered.Store(&s.hdr.journal.index, uint64(hole))
 		crashPoint("shift.step")
 	}
 	s.writeMAC(hole, 0, 0, 0)
@@ -176,14 +177,14 @@ func (s *Store) shiftFrom(hole int) int {
 // that missed while it was odd, or saw it change, probes again.
 func (s *Store) beginShift() {
 	if e := s.hdr.epoch.Load(); e&1 == 0 {
-		s.hdr.epoch.Store(e + 1)
+		ordered.Store(&s.hdr.epoch, e+1)
 	}
 }
 
 // endShift makes the epoch even again after the last move.
 func (s *Store) endShift() {
 	if e := s.hdr.epoch.Load(); e&1 == 1 {
-		s.hdr.epoch.Store(e + 1)
+		ordered.Store(&s.hdr.epoch, e+1)
 	}
 }
 
@@ -224,11 +225,11 @@ func (s *Store) FlushMACs() error {
 	if err := s.usable(); err != nil {
 		return err
 	}
-	s.hdr.journal.state.Store(jMACFlush)
+	ordered.Store(&s.hdr.journal.state, jMACFlush)
 	s.clearMACs()
 	s.disarm()
 	s.macCount = 0
-	s.hdr.macCount.Store(0)
+	ordered.Store(&s.hdr.macCount, 0)
 	return nil
 }
 

@@ -5,19 +5,20 @@ import (
 	"net/netip"
 
 	"rtm/store/entry"
+	"rtm/store/ordered"
 )
 
 // writeRoute rewrites route slot i. No reader maps route slots (clients
 // get routes over the socket), so unlike a MAC slot it needs no seqlock:
 // the journal, armed around every write, makes a killed write safe. Its
 // seq word stays 0 (repair closes one an older rtm left odd). A word
-// that holds its value already is not stored: an atomic store is a fence
-// (XCHG on amd64), and an IPv4 route leaves three of the seven words 0.
+// that holds its value already is not stored: an IPv4 route leaves three
+// of the seven words 0.
 func (s *Store) writeRoute(i int, w [7]uint64) {
 	sl := &s.rslots[i]
 	for k := range w {
 		if sl.w[k].Load() != w[k] {
-			sl.w[k].Store(w[k])
+			ordered.Store(&sl.w[k], w[k])
 		}
 		if k == 3 {
 			crashPoint("route.mid")
@@ -55,7 +56,7 @@ func (s *Store) CreateRoute(r entry.Route) error {
 	s.writeRoute(int(i), encodeRoute(r))
 	s.disarm()
 	s.routes.set(&r, i)
-	s.hdr.routeCount.Store(uint64(s.routes.Len()))
+	ordered.Store(&s.hdr.routeCount, uint64(s.routes.Len()))
 	return nil
 }
 
@@ -95,7 +96,7 @@ func (s *Store) DeleteRoute(p netip.Prefix) error {
 	s.disarm()
 	s.routes.Delete(p)
 	s.freeRoutes = append(s.freeRoutes, i)
-	s.hdr.routeCount.Store(uint64(s.routes.Len()))
+	ordered.Store(&s.hdr.routeCount, uint64(s.routes.Len()))
 	return nil
 }
 
@@ -117,12 +118,12 @@ func (s *Store) FlushRoutes() error {
 	if err := s.usable(); err != nil {
 		return err
 	}
-	s.hdr.journal.state.Store(jRouteFlush)
+	ordered.Store(&s.hdr.journal.state, jRouteFlush)
 	s.clearRoutes()
 	s.disarm()
 	s.routes.Clear()
 	s.rebuildFreeRoutes()
-	s.hdr.routeCount.Store(0)
+	ordered.Store(&s.hdr.routeCount, 0)
 	return nil
 }
 

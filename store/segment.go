@@ -9,7 +9,8 @@ import (
 
 // Segment layout (layout version 2; version 1 is the same without
 // connected routes, and a writer that opens one marks it version 2). All words are native-endian uint64
-// at 8-byte aligned offsets, read and written only with sync/atomic.
+// at 8-byte aligned offsets, read only with sync/atomic and written only
+// with sync/atomic or ordered.Store (doc.go, "Atomic words").
 //
 //	offset                      size                 contents
 //	0                           4 KiB                header

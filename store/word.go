@@ -5,7 +5,8 @@ import "unsafe"
 // The only place that turns segment bytes into shared words. Every field
 // of these overlays is an atomic.Uint64 at an 8-byte aligned offset (the
 // mapping is page aligned and every size below is a multiple of 8), so
-// all access to shared memory goes through sync/atomic.
+// all access to shared memory goes through sync/atomic or, for the
+// writer's stores on its hot paths, ordered.Store.
 
 // headerAt overlays the header on the first headerSize bytes of b.
 func headerAt(b []byte) *header {
