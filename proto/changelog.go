@@ -1,6 +1,10 @@
 package proto
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+
+	"rtm/store/ordered"
+)
 
 // The change log is the heart of the fan-out. The server appends each
 // change once, already encoded; every client's writer copies spans of it
@@ -11,8 +15,10 @@ import "sync/atomic"
 // The log is a ring of chunks. A chunk holds whole records, at most
 // chunkSize bytes: exactly one batch body. Only the publisher (holding the
 // server's lock) appends; it writes bytes past the published size, then
-// publishes the new count and size with one atomic store, so readers never
-// see a partial record and never need a lock.
+// publishes the new count and size with one store, so readers never see a
+// partial record and never need a lock. That store is ordered.Store, not a
+// fence: the publisher wakes idle writers only after ordered.Fence
+// (Server.kickIdle), which is what a writer going to sleep relies on.
 
 const (
 	chunkSize = MaxPacket - HeaderSize
@@ -91,9 +97,9 @@ func (l *changeLog) commit(buf []byte) uint64 {
 	c := l.cur
 	c.n = len(buf)
 	l.seq++
-	l.published.Store(l.seq)
+	ordered.Store(&l.published, l.seq)
 	count, _, _ := unpack(c.state.Load())
-	c.state.Store(uint64(count+1)<<32 | uint64(len(buf)))
+	ordered.Store(&c.state, uint64(count+1)<<32|uint64(len(buf)))
 	return l.seq
 }
 

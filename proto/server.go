@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"rtm/store"
+	"rtm/store/ordered"
 )
 
 // ServerOptions configure a Server: the instance it serves and who may
@@ -366,8 +367,12 @@ func (s *Server) publish(rec []byte, kick bool) {
 	}
 }
 
-// kickIdle wakes every idle writer: what the log holds goes out.
+// kickIdle wakes every idle writer: what the log holds goes out. The
+// fence orders the log's last store before the loads of idle: a writer
+// sets idle and then looks at the log once more, so one of the two sees
+// the other's store and no change is left unsent.
 func (s *Server) kickIdle() {
+	ordered.Fence()
 	for _, c := range *s.conns.Load() {
 		if c.idle.Load() {
 			c.kick()
