@@ -16,6 +16,7 @@
 // Store is sync/atomic's.
 //
 // Store orders stores only: a load after it may be served before the
-// store is visible. A writer that must see another thread's store after
-// publishing its own (Dekker's pattern) uses sync/atomic.
+// store is visible. A thread that publishes with Store and then looks for
+// another thread's store (Dekker's pattern: the change log's publisher,
+// then the flags of writers going to sleep) calls Fence between the two.
 package ordered
