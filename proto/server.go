@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"slices"
@@ -183,8 +184,8 @@ func Start(o ServerOptions) (*Server, error) {
 		uid:     uint32(os.Getuid()),
 		started: time.Now(),
 		st:      st,
-		log:     newChangeLog(0, cmp.Or(o.LogBytes, DefaultLogBytes)),
 	}
+	s.log = newChangeLog(0, cmp.Or(o.LogBytes, DefaultLogBytes), s.lowestRead)
 	s.conns.Store(&[]*serverConn{})
 	go s.markChanges()
 	return s, nil
@@ -365,6 +366,16 @@ func (s *Server) publish(rec []byte, kick bool) {
 	if kick {
 		s.kickIdle()
 	}
+}
+
+// lowestRead is the lowest chunk of the log a writer may still read
+// (changeLog.low): chunks below it are recycled.
+func (s *Server) lowestRead() uint64 {
+	low := uint64(math.MaxUint64)
+	for _, c := range *s.conns.Load() {
+		low = min(low, c.low.Load())
+	}
+	return low
 }
 
 // kickIdle wakes every idle writer: what the log holds goes out. The

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"slices"
 	"sync"
@@ -56,6 +57,10 @@ type serverConn struct {
 	idle      atomic.Bool // writer is waiting for a kick
 	resync    atomic.Bool // send a fresh snapshot before anything else
 	wake      chan struct{}
+	// low is the lowest chunk of the log the writer may still read: set
+	// under the server's lock with its snapshot, raised as it moves on.
+	// Chunks below every writer's are recycled (changeLog.buffer).
+	low atomic.Uint64
 
 	lastSend time.Time // writer goroutine only
 
@@ -137,6 +142,7 @@ func isFDExhaustion(err error) bool {
 func (s *Server) newConn(uc *net.UnixConn) *serverConn {
 	c := &serverConn{s: s, uc: uc, wake: make(chan struct{}, 1), quit: make(chan struct{})}
 	c.info.ID = s.nextID.Add(1)
+	c.low.Store(math.MaxUint64) // no snapshot yet: it reads nothing
 	return c
 }
 
@@ -450,6 +456,7 @@ func (c *serverConn) sendLog(cur cursor, coalesce bool) (sent bool, next cursor,
 		return true, cursor{num: cur.num, idx: count, off: size}, nil
 	}
 	if isSealed {
+		c.low.Store(cur.num + 1) // done with this chunk: it may be recycled
 		return true, cursor{num: cur.num + 1}, nil
 	}
 	return false, cur, nil
@@ -458,7 +465,7 @@ func (c *serverConn) sendLog(cur cursor, coalesce bool) (sent bool, next cursor,
 // sendSnapshot sends the whole state and returns where the log continues.
 func (c *serverConn) sendSnapshot() (cursor, error) {
 	c.live.Store(false)
-	snap := c.s.snapshot()
+	snap := c.s.snapshot(&c.low)
 	cur := snap.cur
 	var sizes [16]byte
 	binary.LittleEndian.PutUint64(sizes[:], uint64(snap.routes))

@@ -2,6 +2,7 @@ package proto
 
 import (
 	"net/netip"
+	"sync/atomic"
 
 	"rtm/store/entry"
 )
@@ -28,11 +29,14 @@ type snapshot struct {
 
 // snapshot returns the shared snapshot, taking a new one if the last is
 // gone from the log's reach, or so old that sending the changes since
-// would cost more than sending the tables again.
-func (s *Server) snapshot() *snapshot {
+// would cost more than sending the tables again. It sets low, the
+// caller's writer's, to the chunk where the log continues, under the lock
+// the publisher recycles chunks under: that chunk stays unrecycled.
+func (s *Server) snapshot(low *atomic.Uint64) *snapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if last := s.snap; last != nil && s.log.at(last.cur.num) != nil && s.log.seq-last.seq <= uint64(last.routes+last.macs) {
+		low.Store(last.cur.num)
 		return last
 	}
 	snap := &snapshot{routes: s.st.Routes().Len(), macs: s.st.MACCount(), seq: s.log.seq, cur: s.log.tail()}
@@ -60,5 +64,6 @@ func (s *Server) snapshot() *snapshot {
 		flush()
 	}
 	s.snap = snap
+	low.Store(snap.cur.num)
 	return snap
 }
