@@ -14,6 +14,7 @@ import (
 
 	"rtm/store"
 	"rtm/store/entry"
+	"rtm/store/prefetch"
 )
 
 // ClientOptions configure a client session.
@@ -329,9 +330,13 @@ func (c *Client) reconnect() (*net.UnixConn, error) {
 	}
 }
 
-// receive applies packets from one connection until it fails.
+// receive applies packets from one connection until it fails. Its
+// buffer is faulted in before the first packet (prefetch.Pages): the
+// first full packets would otherwise fault on each of its 17 pages inside
+// the kernel's copy, on the path of the first changes.
 func (c *Client) receive(uc *net.UnixConn) error {
 	buf := make([]byte, MaxPacket+1)
+	prefetch.Pages(buf)
 	var (
 		dec     Decoder
 		staging *snapshotTables // non-nil between snapshot begin and end
@@ -438,10 +443,10 @@ func ack(uc *net.UnixConn, seq uint64) {
 // applyBatch applies one batch of live changes, the first numbered
 // first, under one lock; subscribers see them after.
 func (c *Client) applyBatch(dec *Decoder, first uint64) error {
-	var seen func(*entry.Change)
+	var seen func(entry.Change)
 	var changes []entry.Change
 	if len(c.opts.Subscribers) > 0 {
-		seen = func(ch *entry.Change) { changes = append(changes, *ch) }
+		seen = func(ch entry.Change) { changes = append(changes, ch) }
 	}
 	c.mu.Lock()
 	err := applyAll(c.routes, c.macs, dec, seen)
@@ -492,7 +497,7 @@ const applyGroup = 16
 // whose MAC slots are touched first (see macSet.touch). seen, if not
 // nil, sees each record once it is applied. Records before a malformed
 // one are applied, as they would be one by one.
-func applyAll(routes *store.RouteTable, macs *macSet, dec *Decoder, seen func(*entry.Change)) error {
+func applyAll(routes *store.RouteTable, macs *macSet, dec *Decoder, seen func(entry.Change)) error {
 	var recs [applyGroup]entry.Change
 	for {
 		n := 0
@@ -508,7 +513,7 @@ func applyAll(routes *store.RouteTable, macs *macSet, dec *Decoder, seen func(*e
 		for i := range recs[:n] {
 			applyChange(routes, macs, &recs[i])
 			if seen != nil {
-				seen(&recs[i])
+				seen(recs[i])
 			}
 		}
 		if n < len(recs) {
