@@ -4,6 +4,7 @@ import (
 	"sync/atomic"
 
 	"rtm/store/ordered"
+	"rtm/store/prefetch"
 )
 
 // The change log is the heart of the fan-out. The server appends each
@@ -76,11 +77,18 @@ type changeLog struct {
 const maxFree = 8
 
 // newChangeLog starts a log after seq. low says how far back the writers
-// read (changeLog.low).
+// read (changeLog.low). The first chunk's buffer and one spare are
+// faulted in now (prefetch.Pages), while the server waits for its first
+// change: with writers that keep up, the third chunk takes the first's
+// buffer back, so a server's first changes meet no fresh memory.
 func newChangeLog(seq uint64, bytes int, low func() uint64) *changeLog {
 	l := &changeLog{seq: seq, ring: make([]atomic.Pointer[chunk], max(2, bytes/chunkSize)), low: low}
 	l.published.Store(seq)
-	l.cur = &chunk{num: 0, first: seq + 1, data: make([]byte, chunkSize)}
+	first, spare := make([]byte, chunkSize), make([]byte, chunkSize)
+	prefetch.Pages(first)
+	prefetch.Pages(spare)
+	l.free = append(l.free, spare)
+	l.cur = &chunk{num: 0, first: seq + 1, data: first}
 	l.ring[0].Store(l.cur)
 	return l
 }
