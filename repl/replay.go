@@ -208,7 +208,7 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 					read()
 				}
 				if fetch {
-					prefetch(pf, ahead[:n], macs[:0], prefixes[:0])
+					prefetchLines(pf, ahead[:n], macs[:0], prefixes[:0])
 				}
 			}
 		}
@@ -268,9 +268,9 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 	return nil
 }
 
-// prefetch tells pf the MACs and the prefixes that the changes among
+// prefetchLines tells pf the MACs and the prefixes that the changes among
 // lines will look up.
-func prefetch(pf Prefetcher, lines []parsedLine, macs []entry.MAC, prefixes []netip.Prefix) {
+func prefetchLines(pf Prefetcher, lines []parsedLine, macs []entry.MAC, prefixes []netip.Prefix) {
 	for i := range lines {
 		c := &lines[i].cmd
 		switch {

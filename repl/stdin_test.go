@@ -24,6 +24,11 @@ func TestOpenPipe(t *testing.T) {
 		t.Fatal("openPipe: nil for a pipe")
 	}
 	defer p.Close()
+	// A read can fill the pipe's capacity and a page of its buffer; the
+	// first faults that much in.
+	if capacity, err := unix.FcntlInt(r.Fd(), unix.F_GETPIPE_SZ, 0); err != nil || p.reach != capacity+os.Getpagesize() {
+		t.Errorf("reach %d; the pipe holds %d (%v)", p.reach, capacity, err)
+	}
 	if inputPending(p) {
 		t.Fatal("an empty pipe is pending")
 	}
