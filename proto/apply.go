@@ -22,15 +22,26 @@ func (s *Server) Apply(c entry.Change) error { return s.apply(&c, true) }
 // apply is Apply, on c where it lies; without kick the idle writers are
 // woken only if the change filled a packet's worth (Origin.Hold).
 func (s *Server) apply(c *entry.Change, kick bool) error {
+	_, err := s.applyAll([]*entry.Change{c}, kick)
+	return err
+}
+
+// applyAll makes the changes cs in order under one hold of the lock, each
+// written to the store and then published, the writers woken as for
+// apply; it stops at the first that fails, and returns how many were made
+// before it and that one's error.
+func (s *Server) applyAll(cs []*entry.Change, kick bool) (int, error) {
 	s.mu.Lock()
-	err := s.st.Apply(c)
-	if err == nil {
+	defer s.mu.Unlock()
+	for i, c := range cs {
+		if err := s.st.Apply(c); err != nil {
+			return i, err
+		}
 		before := s.log.cur
 		rec := appendChange(s.log.room(), c, false)
 		s.publish(rec, kick || s.log.cur != before)
 	}
-	s.mu.Unlock()
-	return err
+	return len(cs), nil
 }
 
 // PrefetchMACs loads the store's slots for ms ahead of changes to them

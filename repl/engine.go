@@ -56,6 +56,15 @@ type Prefetcher interface {
 	PrefetchRoutes([]netip.Prefix)
 }
 
+// Grouper is a Changer that makes a run of changes at once, in order, as
+// that many calls of Apply would; it stops at the first that fails and
+// returns how many it made and that one's error. A replay gives it the
+// change lines waiting in its buffer: the server's lock is taken once for
+// the run instead of once per change.
+type Grouper interface {
+	ApplyAll([]*entry.Change) (int, error)
+}
+
 // Batcher is an engine that passes its changes on (the server's, to its
 // clients): a replay holds them while more lines are waiting in its
 // buffer and sends them on when it would wait for input, so that a

@@ -158,7 +158,10 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 		failed    int
 		pf, fetch = in.engine.(Prefetcher)
 		bt, batch = in.engine.(Batcher)
+		gr, group = in.changer.(Grouper)
+		run       [replayAhead]*entry.Change // a run of change lines for gr
 	)
+	group = group && !framed && in.fw == nil
 	if batch {
 		defer bt.Send()
 	}
@@ -218,14 +221,42 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 			if in.stop.stopped() {
 				return errors.Join(in.settle(), at(p.loc, ErrInterrupted))
 			}
+			// The change lines that follow this one, up to the first
+			// other line, go to the engine as one run (Grouper).
+			k := 0
+			if group && isChange(p) {
+				run[0], k = &p.cmd.Change, 1
+				for next < n && isChange(&ahead[next]) {
+					run[k] = &ahead[next].cmd.Change
+					k, next = k+1, next+1
+				}
+			}
 			more := next < n || lineWaiting(br) || inputPending(r)
-			if batch && more {
+			// A run holds its changes as line-by-line would: every line
+			// but the last has more after it.
+			if batch && (more || k > 1) {
 				bt.Hold()
 			}
 			var err error
-			if framed {
+			switch {
+			case k > 0:
+				var made int
+				made, err = gr.ApplyAll(run[:k])
+				ticks := made - 1 // the run's last line ticks below
+				if err != nil {
+					// The lines after the failed one are still to run.
+					failedAt := &ahead[next-k+made]
+					next -= k - made - 1
+					more = next < n || lineWaiting(br) || inputPending(r)
+					err = at(failedAt.loc, changeError(failedAt.cmd.Change, err))
+					ticks = made
+				}
+				for range ticks {
+					in.prog.tick(name)
+				}
+			case framed:
 				err = in.runFramed(p)
-			} else {
+			default:
 				err = in.runParsed(p.loc, &p.cmd, p.err)
 			}
 			if batch && !more {
@@ -267,6 +298,10 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 	}
 	return nil
 }
+
+// isChange says whether p is a change that parsed: such lines run as a
+// group (Grouper).
+func isChange(p *parsedLine) bool { return p.err == nil && p.cmd.Kind == KindChange }
 
 // prefetchLines tells pf the MACs and the prefixes that the changes among
 // lines will look up.

@@ -208,3 +208,81 @@ func TestReplayHolds(t *testing.T) {
 		})
 	}
 }
+
+// groupEngine is a batchEngine that is a Grouper: it records the length
+// of every run it is given, and whether each ran held.
+type groupEngine struct {
+	*batchEngine
+	lengths []int
+}
+
+func (e *groupEngine) ApplyAll(cs []*entry.Change) (int, error) {
+	e.lengths = append(e.lengths, len(cs))
+	for i, c := range cs {
+		if err := e.batchEngine.Apply(*c); err != nil {
+			return i, err
+		}
+	}
+	return len(cs), nil
+}
+
+// TestReplayGroups: a replay into a Grouper gives it the runs of change
+// lines waiting in its buffer, and the result is the one line-by-line
+// gives: the same output, the same error (failed lines named with their
+// line numbers, the count of failures), the same tables, every change
+// held but the last; with and without --keep-going, failures at the
+// start, middle and end of a run, and runs cut by other lines.
+func TestReplayGroups(t *testing.T) {
+	script := replayScript(0, 40) +
+		"C,02:00:00:00:00:03,10.9.9.9\n" + // exists: a failure inside a run
+		replayScript(40, 60) +
+		"show macs\n" + // a run ends at another line
+		"C,10.200.0.0/16,192.168.1.1,eth0\nD,10.201.0.0/16\nC,10.202.0.0/16,192.168.1.1,eth0\n" + // the delete fails mid-run
+		"lookup 02:00:00:00:00:07\n" +
+		"C,10.203.0.0/16,192.168.1.1,eth0\nC,nonsense\n" + // a parse error ends a run
+		replayScript(60, 70) +
+		"D,02:00:00:00:00:99\n" // the last line fails
+	for _, tc := range []struct {
+		name, script string
+		keepGoing    bool
+	}{
+		{"failures", script, false},
+		{"failures keep-going", script, true},
+		{"one run to the end", replayScript(0, 3), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			run := func(e Tables) (string, error) {
+				var out strings.Builder
+				in := NewInterp(e, &out, Options{Stderr: io.Discard, KeepGoing: tc.keepGoing})
+				err := in.RunReader("lab.rtm", strings.NewReader(tc.script))
+				return out.String(), err
+			}
+			one := &batchEngine{memEngine: newMemEngine()}
+			wantOut, wantErr := run(one)
+			g := &groupEngine{batchEngine: &batchEngine{memEngine: newMemEngine()}}
+			gotOut, gotErr := run(g)
+			if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) {
+				t.Errorf("error in runs: %v\nline by line: %v", gotErr, wantErr)
+			}
+			if gotOut != wantOut {
+				t.Errorf("output in runs:\n%s\nline by line:\n%s", gotOut, wantOut)
+			}
+			if g.dump() != one.dump() {
+				t.Errorf("tables in runs:\n%s\nline by line:\n%s", g.dump(), one.dump())
+			}
+			if g.held || one.held || g.free != one.free {
+				t.Errorf("held at the end: %v / %v; changes not held: %d, line by line %d", g.held, one.held, g.free, one.free)
+			}
+			long := 0
+			for _, n := range g.lengths {
+				if n > replayAhead {
+					t.Errorf("a run of %d changes, more than the %d lines parsed ahead", n, replayAhead)
+				}
+				long = max(long, n)
+			}
+			if long < 2 {
+				t.Errorf("runs of %v: no change lines went together", g.lengths)
+			}
+		})
+	}
+}
