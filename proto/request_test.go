@@ -62,6 +62,18 @@ func TestRequests(t *testing.T) {
 	if r = ask(t, c, 8, true, create(6)); r.Skipped || len(r.Failures) != 0 {
 		t.Errorf("a new epoch: %+v; want it run", r)
 	}
+	// Failures on both sides of a group's end (the server applies
+	// applyGroup changes at a time) and two in a row.
+	var many []entry.Change
+	for i := range 40 {
+		many = append(many, create(100+i))
+	}
+	many[15], many[16], many[33] = create(1), create(2), create(100)
+	r = ask(t, c, 0, false, many...)
+	wantFailures := []Failure{{Index: 15, Msg: "already exists"}, {Index: 16, Msg: "already exists"}, {Index: 33, Msg: "already exists"}}
+	if r.Ran != 40 || !slices.Equal(r.Failures, wantFailures) {
+		t.Errorf("40 changes, 3 refused: ran %d, failures %+v", r.Ran, r.Failures)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := c.CatchUp(ctx, r.Conn, r.Published); err != nil {

@@ -53,11 +53,15 @@ func (c *serverConn) request(h Header, body []byte) error {
 // apply applies the changes of d through the client's origin, at most one
 // failure if bail. Like a replay, it loads the store's slots and index
 // lines of a group of changes before making them, so their cache misses
-// overlap.
+// overlap, and makes them as runs under one lock (Origin.ApplyAll).
 func (c *serverConn) apply(d *Decoder, bail bool, r *Reply) {
 	c.origin.Hold()
 	defer c.origin.Send()
 	var group [applyGroup]entry.Change
+	var run [applyGroup]*entry.Change
+	for i := range group {
+		run[i] = &group[i]
+	}
 	var macs [applyGroup]entry.MAC
 	var prefixes [applyGroup]netip.Prefix
 	for {
@@ -78,15 +82,16 @@ func (c *serverConn) apply(d *Decoder, bail bool, r *Reply) {
 		if p > 1 {
 			c.s.PrefetchRoutes(prefixes[:p])
 		}
-		for i := range group[:n] {
-			if err := c.origin.Apply(group[i]); err != nil {
+		for i := 0; i < n; {
+			made, err := c.origin.ApplyAll(run[i:n])
+			i, r.Ran = i+made, r.Ran+made
+			if err != nil {
 				r.Failures = append(r.Failures, Failure{Index: r.Ran, Msg: entry.Reason(err)})
+				i, r.Ran = i+1, r.Ran+1
 				if bail {
-					r.Ran++
 					return
 				}
 			}
-			r.Ran++
 		}
 		if n < len(group) {
 			return
