@@ -1,0 +1,6 @@
+//go:build !linux
+
+package prefetch
+
+// populate has no single call to ask for here: Pages writes each page.
+func populate(uintptr, int) bool { return false }
