@@ -32,9 +32,13 @@ func newMACSet(hint int) *macSet {
 	return s
 }
 
-// macSetSize is the power of two that keeps hint keys under 3/4 load.
+// macSetSize is the smallest power of two that holds hint keys at 3/4
+// load at most. A full set grows to twice its slots: rounding up past an
+// exact power of two (as a bare bits.Len did) made every growth four
+// times, a 32 MiB set for a million keys and twice the fresh memory on
+// the way.
 func macSetSize(hint int) int {
-	return max(16, 1<<bits.Len(uint(hint+hint/3)))
+	return max(16, 1<<bits.Len(uint(hint+hint/3-1)))
 }
 
 func (s *macSet) home(w uint64) int {

@@ -71,3 +71,20 @@ func TestPresize(t *testing.T) {
 		}
 	}
 }
+
+// TestMACSetSize: a set is the smallest power of two that holds its keys
+// at 3/4 load, and a full one grows to twice its slots, not four times.
+func TestMACSetSize(t *testing.T) {
+	for _, tc := range []struct{ hint, want int }{{0, 16}, {12, 16}, {13, 32}, {96, 128}, {97, 256}, {786_432, 1 << 20}, {786_433, 1 << 21}, {1_500_000, 1 << 21}} {
+		if got := macSetSize(tc.hint); got != tc.want {
+			t.Errorf("macSetSize(%d) = %d, want %d", tc.hint, got, tc.want)
+		}
+	}
+	s := newMACSet(96)
+	for i := range 97 {
+		s.Add(entry.MACFromUint64(uint64(i)))
+	}
+	if len(s.slots) != 256 {
+		t.Errorf("a full set of 128 slots grew to %d", len(s.slots))
+	}
+}
