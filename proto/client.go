@@ -585,13 +585,19 @@ func presize(capacity int, snapshot uint64) int {
 // server instead of failing on the old connection). A write that fails
 // on a connection just lost delivered nothing, and waits likewise.
 func (c *Client) send(ctx context.Context, h Header, body []byte) error {
+	return c.sendLead(ctx, h, nil, body)
+}
+
+// sendLead is send with lead, at most 8 bytes, between the header and
+// the body (writePacketLead).
+func (c *Client) sendLead(ctx context.Context, h Header, lead, body []byte) error {
 	for {
 		up := c.connUp.wait()
 		c.connMu.Lock()
 		uc := c.conn
 		c.connMu.Unlock()
 		if uc != nil {
-			err := writePacket(uc, h, body)
+			err := writePacketLead(uc, h, lead, body)
 			if err == nil || !errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET) {
 				return err
 			}

@@ -188,7 +188,14 @@ func readPacket(c *net.UnixConn, buf []byte) ([]byte, Header, error) {
 // writePacket sends one packet made of a header and a body in a single
 // sendmsg, so the body is never copied.
 func writePacket(c *net.UnixConn, h Header, body []byte) error {
-	var hdr [HeaderSize]byte
+	return writePacketLead(c, h, nil, body)
+}
+
+// writePacketLead is writePacket with lead, at most 8 bytes, between the
+// header and the body: a request's epoch goes out before its changes
+// without copying them behind it.
+func writePacketLead(c *net.UnixConn, h Header, lead, body []byte) error {
+	var hdr [HeaderSize + 8]byte
 	PutHeader(hdr[:], h)
-	return sendPacket(c, hdr[:], body)
+	return sendPacket(c, hdr[:HeaderSize+copy(hdr[HeaderSize:], lead)], body)
 }
