@@ -142,6 +142,10 @@ func (f *forwarder) send() error {
 	f.batch, f.locs, f.n = nil, lineSpans{}, 0
 	if k := len(f.free); k > 0 {
 		f.batch, f.free = f.free[k-1], f.free[:k-1]
+	} else {
+		// Made whole: grown by append, each request's buffer was three
+		// or four fresh allocations and copies.
+		f.batch = make([]byte, 0, proto.MaxRequest)
 	}
 	if err != nil {
 		return err
