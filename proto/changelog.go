@@ -123,7 +123,11 @@ func (l *changeLog) buffer(sealing uint64) []byte {
 		l.free = l.free[:k-1]
 		return b
 	}
-	return make([]byte, chunkSize)
+	// A writer is behind (a slow or stopped client): fresh memory, mapped
+	// at once rather than a fault a page under the appends.
+	b := make([]byte, chunkSize)
+	prefetch.Pages(b)
+	return b
 }
 
 // room returns the current chunk's unpublished tail, with space for one
