@@ -12,20 +12,18 @@ import (
 var noPopulate atomic.Bool
 
 // populate maps the pages holding the size bytes at addr present and
-// writable (MADV_POPULATE_WRITE), and says whether it did. The range is
+// writable (MADV_POPULATE_WRITE), if the kernel can. The range is
 // widened to whole pages: the pages it shares with other memory are in
 // use, so mapped, and populating a present page changes nothing. The
 // caller keeps the memory alive across the call.
-func populate(addr uintptr, size int) bool {
+func populate(addr uintptr, size int) {
 	if noPopulate.Load() {
-		return false
+		return
 	}
 	page := uintptr(os.Getpagesize())
 	start := addr &^ (page - 1)
 	end := (addr + uintptr(size) + page - 1) &^ (page - 1)
 	if _, _, errno := unix.Syscall(unix.SYS_MADVISE, start, end-start, unix.MADV_POPULATE_WRITE); errno != 0 {
 		noPopulate.Store(true)
-		return false
 	}
-	return true
 }
