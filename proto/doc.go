@@ -35,7 +35,8 @@
 //     copies spans of it straight into packets at the client's pace. A
 //     client that falls off the ring gets a fresh snapshot: server memory
 //     is bounded whatever the clients do, and no lock is held while a
-//     socket is written.
+//     socket is written. A chunk's buffer is reused only once every
+//     writer has said it is past it.
 //   - Acknowledged sequence numbers tell the server each client's lag
 //     (show clients, sync). A client that sees a gap never guesses: it
 //     asks for a fresh snapshot.
