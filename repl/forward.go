@@ -112,10 +112,20 @@ func (f *forwarder) add(loc Location, c entry.Change) error {
 			return err
 		}
 	}
+	f.append(loc, c)
+	return nil
+}
+
+// append adds c, read at loc, to the batch. A batch buffer is made whole
+// the first time: grown by append, each request's buffer was three or
+// four fresh allocations and copies.
+func (f *forwarder) append(loc Location, c entry.Change) {
+	if f.batch == nil {
+		f.batch = make([]byte, 0, proto.MaxRequest)
+	}
 	f.batch = proto.AppendChange(f.batch, c, true)
 	f.n++
 	f.locs.add(loc)
-	return nil
 }
 
 // send sends the batch, once fewer than maxInflight are in flight. The
@@ -142,10 +152,6 @@ func (f *forwarder) send() error {
 	f.batch, f.locs, f.n = nil, lineSpans{}, 0
 	if k := len(f.free); k > 0 {
 		f.batch, f.free = f.free[k-1], f.free[:k-1]
-	} else {
-		// Made whole: grown by append, each request's buffer was three
-		// or four fresh allocations and copies.
-		f.batch = make([]byte, 0, proto.MaxRequest)
 	}
 	if err != nil {
 		return err
@@ -323,9 +329,7 @@ func (f *forwarder) one(loc Location, c entry.Change) error {
 	// An epoch of its own: the failure of an earlier change must not make
 	// the server skip this one.
 	f.newEpoch()
-	f.batch = proto.AppendChange(f.batch, c, true)
-	f.n++
-	f.locs.add(loc)
+	f.append(loc, c)
 	err := f.settle()
 	var le *LineError
 	if errors.As(err, &le) && le.File == loc.File && le.Line == loc.Line {
