@@ -110,29 +110,28 @@ func (r *Reader) LookupMany(ms []entry.MAC, ips []netip.Addr, errs []error) {
 // lets the CPU overlap more of the cache misses that bound a lookup. A
 // Key saves the work for the Reader that made it; any other Reader (a
 // segment the server made anew, of another size) still answers it right,
-// at the cost of the hash, and the zero Key is found nowhere.
+// and the zero Key is found nowhere.
 type Key struct {
 	word uint64 // the slot's key word, never 0 (it has keyUsed set)
-	home int    // where its probe starts in a table of size slots
-	size int
+	home int    // where its probe starts in the table of the Reader that made it
 }
 
 // Key returns m's Key in r's table.
 func (r *Reader) Key(m entry.MAC) Key {
 	w := macKeyAt(&m)
-	return Key{word: w, home: macHome(w, len(r.macs)), size: len(r.macs)}
+	return Key{word: w, home: macHome(w, len(r.macs))}
 }
 
 // LookupKey is Lookup for a Key made by Key: the same answers, the same
 // errors, the same guarantees.
 func (r *Reader) LookupKey(k Key) (netip.Addr, error) {
-	return r.lookupFrom(k.word, k.home, k.size)
+	return r.lookupFrom(k.word, k.home)
 }
 
 // lookup probes for m from its home slot (lookupFrom).
 func (r *Reader) lookup(m *entry.MAC) (netip.Addr, error) {
 	want := macKeyAt(m)
-	return r.lookupFrom(want, macHome(want, len(r.macs)), len(r.macs))
+	return r.lookupFrom(want, macHome(want, len(r.macs)))
 }
 
 // lookupFrom probes for want from slot home once, and returns only a hit
@@ -142,15 +141,17 @@ func (r *Reader) lookup(m *entry.MAC) (netip.Addr, error) {
 // miss, which is trusted only with an epoch check, a slot mid-write, an
 // entry moved under the probe) goes to retry.
 //
-// home is where the probe starts in a table of size slots: a Key made
-// for a table of another size has its home worked out again here.
-func (r *Reader) lookupFrom(want uint64, home, size int) (netip.Addr, error) {
+// home is where the probe starts. The table needs no check that it is
+// want's home in this table: a hit is right wherever the probe started,
+// since each key is in one slot at most, and a probe from the wrong slot
+// (a Key made for a table of another size) can only miss, which retry
+// confirms from want's home in this table. Only a home beyond the table
+// or the zero Key, whose word would match an empty slot, go to retry
+// at once.
+func (r *Reader) lookupFrom(want uint64, home int) (netip.Addr, error) {
 	macs := r.macs
-	if size != len(macs) {
-		if want == 0 { // the zero Key
-			return netip.Addr{}, entry.ErrNotFound
-		}
-		home = macHome(want, len(macs))
+	if uint(home) >= uint(len(macs)) || want == 0 {
+		return r.retry(want)
 	}
 	for i, n := home, 0; n < len(macs); n++ {
 		sl := &macs[i]
@@ -173,14 +174,19 @@ func (r *Reader) lookupFrom(want uint64, home, size int) (netip.Addr, error) {
 			i = 0
 		}
 	}
-	return r.retry(want, home)
+	return r.retry(want)
 }
 
 // retry repeats the lookup after a first probe that missed, met a slot
 // mid-write or an entry move: at once, then backing off, until it gets a
-// trustworthy answer or the wait bound passes. A miss costs a second
-// probe, of cache lines the first one has just loaded.
-func (r *Reader) retry(want uint64, home int) (netip.Addr, error) {
+// trustworthy answer or the wait bound passes. It probes from want's
+// home in this table: a miss costs a second probe, of cache lines the
+// first one has just loaded.
+func (r *Reader) retry(want uint64) (netip.Addr, error) {
+	if want == 0 { // the zero Key
+		return netip.Addr{}, entry.ErrNotFound
+	}
+	home := macHome(want, len(r.macs))
 	var start time.Time
 	for attempt := 0; ; attempt++ {
 		switch {

@@ -773,12 +773,24 @@ func TestLookupMany(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rd2.Close()
-	for i, m := range keys[:500] {
-		ip, err := rd2.Lookup(m)
-		kip, kerr := rd2.LookupKey(byKey[i])
-		if ip != kip || err != kerr {
-			t.Fatalf("key %s made for another table: LookupKey says %v, %v; Lookup says %v, %v", m, kip, kerr, ip, err)
+	// Both ways, for MACs the other table holds and for MACs it lacks: a
+	// probe from a home that is wrong in this table must not turn into a
+	// miss, nor a miss into anything but ErrNotFound.
+	for i, m := range keys[:1000] {
+		for _, c := range []struct {
+			made, asked *Reader
+			k           Key
+		}{{rd, rd2, byKey[i]}, {rd2, rd, rd2.Key(m)}} {
+			ip, err := c.asked.Lookup(m)
+			kip, kerr := c.asked.LookupKey(c.k)
+			if ip != kip || err != kerr {
+				t.Fatalf("key %s made for a table of %d slots, asked of one of %d: LookupKey says %v, %v; Lookup says %v, %v",
+					m, len(c.made.macs), len(c.asked.macs), kip, kerr, ip, err)
+			}
 		}
+	}
+	if len(rd.macs) == len(rd2.macs) {
+		t.Fatalf("both tables have %d slots: the test needs two sizes", len(rd.macs))
 	}
 	for _, r := range []*Reader{rd, rd2} {
 		if ip, err := r.LookupKey(Key{}); err != entry.ErrNotFound {
