@@ -80,8 +80,11 @@ func TestEveryWorkload(t *testing.T) {
 			t.Errorf("%s %s: limit %v ratio %v ratio runs %v", r.ID, r.Metric, r.Limit, r.Ratio, r.RatioRuns)
 		}
 	}
-	if withRatio["B2"] != 2 || withRatio["B4"] != 3 || withRatio["B5"] != 2 || withRatio["W1"] != 1 || withRatio["F1"] != 1 {
-		t.Errorf("rows with a ratio: %v; want 2 each of B2, B4, B5, and W1's and F1's", withRatio)
+	if withRatio["B2"] != 2 || withRatio["B4"] != 4 || withRatio["B5"] != 2 || withRatio["W1"] != 1 || withRatio["F1"] != 1 {
+		t.Errorf("rows with a ratio: %v; want 2 each of B2 and B5, B4's 4 (three paths against L4, one against L4 over the copy), and W1's and F1's", withRatio)
+	}
+	if ids["L4"] != 2 {
+		t.Errorf("%d L4 rows; want the limit over the store's own slots and over the copy", ids["L4"])
 	}
 	if kernelSkip() == "" && (withRatio["K1"] != 1 || withRatio["K2"] != 1) {
 		t.Errorf("rows with a ratio: %v; want K1's and K2's", withRatio)

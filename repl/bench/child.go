@@ -148,6 +148,7 @@ type lookupReport struct {
 	Rate      float64 `json:"rate"`                 // lookups/s, one at a time
 	KeyRate   float64 `json:"key_rate,omitempty"`   // one at a time by Key (rtm children)
 	BatchRate float64 `json:"batch_rate,omitempty"` // through LookupMany (rtm children)
+	CopyRate  float64 `json:"copy_rate,omitempty"`  // over the raw table's copy (raw-lookup)
 	Misses    int     `json:"misses"`
 	// Sum folds the values read (the raw loop's), so that the loads
 	// of a loop whose results go nowhere else still count.
@@ -166,6 +167,7 @@ func childMain(args []string, stdout, stderr io.Writer) int {
 	name := fs.String("name", "bench", "client name")
 	socket := fs.String("socket", "", "server socket (rtm)")
 	table := fs.String("table", "", "raw table (raw-lookup)")
+	storePath := fs.String("store", "", "store whose MAC slots to look up in as well (raw-lookup)")
 	keys := fs.Int("keys", 0, "entries of the raw table (raw-lookup)")
 	profile := fs.String("cpuprofile", "", "write a CPU profile of this process to `FILE`")
 	if err := fs.Parse(args[1:]); err != nil {
@@ -188,7 +190,7 @@ func childMain(args []string, stdout, stderr io.Writer) int {
 	case "raw-receiver":
 		h, done = startRawReceiver(3), func() {}
 	case "raw-lookup":
-		r, err := openRawLookup(*table, *keys)
+		r, err := openRawLookup(*table, *storePath, *keys)
 		if err != nil {
 			fmt.Fprintln(stderr, "rtm bench child:", err)
 			return 1

@@ -31,12 +31,14 @@ import (
 //     the first write until the last acknowledgement, as B2's runs until
 //     every client acknowledged the last change. Records are 32 bytes,
 //     as in the targets, so a packet of S bytes carries S/32 of them.
-//   - L4, raw lookup: a table with the store's slot layout (32-byte
-//     seqlock slots seq|key|hi|lo, linear probing from a mixed home
-//     slot, the same slot count and keys as B4's store) in a file beside
-//     the store (in /dev/shm), mapped read-only by one reader process
-//     that looks up random keys with sync/atomic loads and a seqlock
-//     check.
+//   - L4, raw lookup: one reader process maps B4's store read-only and
+//     looks up random keys in its MAC slots (32-byte seqlock slots
+//     seq|key|hi|lo, linear probing from a mixed home slot) with its own
+//     loop of sync/atomic loads and a seqlock check: the same table, the
+//     same pages, no rtm code. It runs the same loop over a copy of the
+//     slots, written anew in a file beside the store, as well, so that
+//     what the two files' pages do to a lookup that misses the TLB each
+//     time shows beside the limit instead of inside it.
 //   - L5, raw latency: this process writes one byte to each of K sockets
 //     and reads one acknowledgement from each; each receiver is blocked
 //     in read(2) and answers at once. The time runs until the slowest
@@ -290,34 +292,36 @@ func createRawTable(path string, keys, slots int) error {
 	return nil
 }
 
-// rawLookup is the raw-lookup role: the table mapped read-only and its
-// keys in random order.
+// rawLookup is the raw-lookup role: the tables mapped read-only and
+// their keys in random order. same is the store's own MAC slots, the
+// very pages rtm's lookups read; copy is the raw table, the same words in
+// a file of their own.
 type rawLookup struct {
-	mem   []byte
-	table []rawSlot
-	keys  []uint64
+	mems       [][]byte
+	same, copy []rawSlot
+	keys       []uint64
 }
 
-func openRawLookup(path string, keys int) (*rawLookup, error) {
-	f, err := os.Open(path)
+// storeHeader is where a store's MAC slots begin (store/segment.go: a
+// 4 KiB header, then the slots; TestRawTableMatchesStore checks it).
+const storeHeader = 4096
+
+// openRawLookup maps the raw table at path and, if storePath is not
+// empty, the MAC slots of the store there: as many slots as the raw
+// table, from storeHeader on.
+func openRawLookup(path, storePath string, keys int) (*rawLookup, error) {
+	r := &rawLookup{}
+	var err error
+	if r.copy, err = r.mapSlots(path, 0, 0); err == nil && storePath != "" {
+		r.same, err = r.mapSlots(storePath, storeHeader, len(r.copy))
+	}
+	if err == nil && (keys < 1 || keys >= len(r.copy)) {
+		err = fmt.Errorf("raw table %s: %d slots for %d keys", path, len(r.copy), keys)
+	}
 	if err != nil {
+		r.close()
 		return nil, err
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	slotSize := int(unsafe.Sizeof(rawSlot{}))
-	slots := int(fi.Size()) / slotSize
-	if slots == 0 || keys < 1 || keys >= slots {
-		return nil, fmt.Errorf("raw table %s: %d slots for %d keys", path, slots, keys)
-	}
-	mem, err := unix.Mmap(int(f.Fd()), 0, slots*slotSize, unix.PROT_READ, unix.MAP_SHARED)
-	if err != nil {
-		return nil, fmt.Errorf("map %s: %w", path, err)
-	}
-	r := &rawLookup{mem: mem, table: unsafe.Slice((*rawSlot)(unsafe.Pointer(&mem[0])), slots)}
 	r.keys = make([]uint64, keys)
 	for i := range r.keys {
 		r.keys[i] = rawKey(i)
@@ -327,7 +331,39 @@ func openRawLookup(path string, keys int) (*rawLookup, error) {
 	return r, nil
 }
 
-func (r *rawLookup) close() { unix.Munmap(r.mem) }
+// mapSlots maps slots slots of the file at path read-only from byte off
+// on; slots 0 means as many as the file holds.
+func (r *rawLookup) mapSlots(path string, off int64, slots int) ([]rawSlot, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	slotSize := int64(unsafe.Sizeof(rawSlot{}))
+	if slots == 0 {
+		slots = int((fi.Size() - off) / slotSize)
+	}
+	if slots < 1 || off+int64(slots)*slotSize > fi.Size() {
+		return nil, fmt.Errorf("%s: %d bytes, too small for %d slots from byte %d", path, fi.Size(), slots, off)
+	}
+	mem, err := unix.Mmap(int(f.Fd()), off, slots*int(slotSize), unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		return nil, fmt.Errorf("map %s: %w", path, err)
+	}
+	r.mems = append(r.mems, mem)
+	return unsafe.Slice((*rawSlot)(unsafe.Pointer(&mem[0])), slots), nil
+}
+
+func (r *rawLookup) close() {
+	for _, m := range r.mems {
+		unix.Munmap(m)
+	}
+	r.mems, r.same, r.copy = nil, nil, nil
+}
 
 func (r *rawLookup) handle(line []byte, w io.Writer) (bool, error) {
 	cmd, arg := command(line)
@@ -339,11 +375,20 @@ func (r *rawLookup) handle(line []byte, w io.Writer) (bool, error) {
 		if err != nil || n < 1 {
 			return false, fmt.Errorf("lookup: want a count, got %q", arg)
 		}
-		t := time.Now()
-		sum, misses := r.lookups(n)
-		rep := lookupReport{Rate: float64(n) / time.Since(t).Seconds(), Misses: misses, Sum: sum}
-		if misses > 0 {
-			return false, fmt.Errorf("%d of %d raw lookups missed", misses, n)
+		var rep lookupReport
+		for _, tb := range []struct {
+			slots []rawSlot
+			rate  *float64
+		}{{r.same, &rep.Rate}, {r.copy, &rep.CopyRate}} {
+			if tb.slots == nil {
+				continue
+			}
+			t := time.Now()
+			sum, misses := lookups(tb.slots, r.keys, n)
+			*tb.rate = float64(n) / time.Since(t).Seconds()
+			if rep.Sum += sum; misses > 0 {
+				return false, fmt.Errorf("%d of %d raw lookups missed", misses, n)
+			}
 		}
 		return false, answer(w, rep)
 	case "quit":
@@ -356,8 +401,7 @@ func (r *rawLookup) handle(line []byte, w io.Writer) (bool, error) {
 // slot; on a matching key read the value and accept it if the sequence
 // was even and unchanged (else read the slot again); an empty slot is a
 // miss.
-func (r *rawLookup) lookups(n int) (sum uint64, misses int) {
-	table, keys := r.table, r.keys
+func lookups(table []rawSlot, keys []uint64, n int) (sum uint64, misses int) {
 	for i, j := 0, 0; i < n; i, j = i+1, j+1 {
 		if j == len(keys) {
 			j = 0
@@ -389,15 +433,20 @@ func (r *rawLookup) lookups(n int) (sum uint64, misses int) {
 }
 
 // startRawLookup writes the raw table for B4 (the same slot count and
-// keys as the full store) and starts its reader process.
-func (b *bench) startRawLookup() (*child, error) {
+// keys as the full store) and starts its reader process, which reads
+// in's store as well.
+func (b *bench) startRawLookup(in *instance) (*child, error) {
+	info, err := in.srv.Info()
+	if err != nil {
+		return nil, err
+	}
 	path := shmPath("raw")
 	os.Remove(path)
 	b.shm = append(b.shm, path)
 	if err := createRawTable(path, b.o.macs, rawSlots(headroom(b.o.macs))); err != nil {
 		return nil, errors.Join(err, os.Remove(path))
 	}
-	return b.spawn("raw-lookup", []string{"--table", path, "--keys", strconv.Itoa(b.o.macs)})
+	return b.spawn("raw-lookup", []string{"--table", path, "--store", info.Store, "--keys", strconv.Itoa(b.o.macs)})
 }
 
 // removeRawTables removes the raw tables once their readers are gone.

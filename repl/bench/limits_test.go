@@ -70,12 +70,25 @@ func TestRawTableMatchesStore(t *testing.T) {
 		t.Fatalf("%d slots in use, want %d", used, keys)
 	}
 
-	r, err := openRawLookup(raw, keys)
+	// L4 runs the raw loop over the store's own slots and over the copy:
+	// every key is found in both, with the same values.
+	r, err := openRawLookup(raw, filepath.Join(dir, "store"), keys)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.close()
-	if _, misses := r.lookups(3 * keys); misses != 0 {
-		t.Errorf("%d raw lookups missed", misses)
+	sameSum, misses := lookups(r.same, r.keys, 3*keys)
+	if misses != 0 {
+		t.Errorf("%d raw lookups missed in the store's slots", misses)
+	}
+	copySum, misses := lookups(r.copy, r.keys, 3*keys)
+	if misses != 0 {
+		t.Errorf("%d raw lookups missed in the copy", misses)
+	}
+	if sameSum != copySum || sameSum == 0 {
+		t.Errorf("the values read sum to %#x in the store's slots and %#x in the copy", sameSum, copySum)
+	}
+	if _, err := openRawLookup(raw, raw, keys); err == nil {
+		t.Error("the raw table opened as a store: no room for its slots after a header, and no error")
 	}
 }
