@@ -28,6 +28,16 @@ type requests struct {
 // with AppendChange(…, true) up to this many bytes fit in its packet.
 const MaxRequest = MaxPacket - HeaderSize - 8
 
+// MaxInflight is how many full requests a client may have sent before
+// the first is answered. They must fit in the socket's send buffer with
+// room to spare: a send that waits for room holds the connection's write
+// lock, the client's receive loop then waits on that lock to ack and
+// stops reading, and the server, whose reply to an earlier request waits
+// for room in this client's receive buffer, stops reading its requests.
+// Neither side would move again (sixteen in flight did exactly that).
+// TestInflightFitsSendBuffer checks the room on this kernel.
+const MaxInflight = 4
+
 // Request sends n changes, encoded with AppendChange(b, c, true), for
 // the server to apply in order, and returns the channel its Reply will
 // arrive on. With bail, the request stops at its first failure and the

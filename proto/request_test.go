@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"rtm/repl/rtmtest"
 	"rtm/store/entry"
 )
@@ -218,5 +220,60 @@ func TestAsk(t *testing.T) {
 	}
 	if _, ok := srv.GetRoute(routeN(2).Prefix); ok {
 		t.Fatal("the request of a connection that only asks was applied")
+	}
+}
+
+// TestInflightFitsSendBuffer: a client's requests in flight, each full,
+// and the acks its receive loop sends meanwhile, go into its socket
+// without a send waiting for room, with one full request to spare, even
+// when the server reads nothing (MaxInflight says what a waiting send
+// leads to). The socket is set up as rtm's are (setBuffers).
+func TestInflightFitsSendBuffer(t *testing.T) {
+	client, server := seqpacketPair(t)
+	setBuffers(client)
+	setBuffers(server)
+	raw, err := client.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// trySend sends one packet of n bytes without waiting; false if the
+	// socket had no room.
+	packet := make([]byte, MaxPacket)
+	trySend := func(n int) bool {
+		var serr error
+		if err := raw.Control(func(fd uintptr) {
+			serr = unix.Sendmsg(int(fd), packet[:n], nil, nil, unix.MSG_DONTWAIT)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if serr != nil && !errors.Is(serr, unix.EAGAIN) {
+			t.Fatal(serr)
+		}
+		return serr == nil
+	}
+	full := HeaderSize + 8 + MaxRequest
+	if full != MaxPacket {
+		t.Fatalf("a full request is %d bytes, a packet at most %d", full, MaxPacket)
+	}
+	for i := range MaxInflight + 1 {
+		if !trySend(full) {
+			t.Fatalf("full request %d of %d (%d in flight and one to spare) would wait for room", i+1, MaxInflight+1, MaxInflight)
+		}
+	}
+	const acks = 64
+	for i := range acks {
+		if !trySend(HeaderSize) {
+			t.Fatalf("ack %d of %d after %d full requests would wait for room", i+1, acks, MaxInflight+1)
+		}
+	}
+	// The buffer is finite: the check above could fail.
+	for i := 0; ; i++ {
+		if !trySend(full) {
+			t.Logf("the send buffer took %d full requests and %d acks", MaxInflight+1+i, acks)
+			break
+		}
+		if i == 1000 {
+			t.Fatal("the send buffer never filled")
+		}
 	}
 }

@@ -22,8 +22,10 @@ import (
 
 const (
 	// maxInflight bounds the requests awaiting replies: enough to keep
-	// the server busy while the client reads and parses the next lines.
-	maxInflight = 4
+	// the server busy while the client reads and parses the next lines,
+	// and no more than the socket holds without a send waiting
+	// (proto.MaxInflight says why).
+	maxInflight = proto.MaxInflight
 	// replyTimeout bounds the wait for one reply or for the catch-up.
 	replyTimeout = time.Minute
 )
