@@ -22,11 +22,12 @@
 //   - Limits are measured in the same run, with the same sizes and the
 //     same number of receivers, by raw programs that hold no rtm code in
 //     their loops (limits.go): SEQPACKET fan-out (L2), a seqlock lookup
-//     loop over a table of the store's layout (L4), one-way latency to
-//     the slowest of K receivers (L5). Each limit run follows the run of
-//     the workload it bounds, and a ratio is the median of the per-run
-//     ratios: the machine's speed drifts by up to 2x from day to day,
-//     and a pair measured together shares it.
+//     loop over the store's own MAC slots and over a copy of them (L4),
+//     one-way latency to the slowest of K receivers (L5). Each limit run
+//     follows the run of the workload it bounds (B4's alternate which
+//     goes first), and a ratio is the median of the per-run ratios: the
+//     machine's speed drifts by up to 2x from day to day, and a pair
+//     measured together shares it.
 //   - Nothing it creates outlives it: servers (their sockets and their
 //     stores in the store directory, /dev/shm unless RTM_STORE_DIR
 //     moves it), raw tables, workload files and child processes are
