@@ -58,17 +58,10 @@ func (e readOnlyError) Error() string {
 func (readOnlyError) Unwrap() error { return entry.ErrReadOnly }
 
 // Apply makes c through the server's one path (Server.Apply), once the
-// origin's permission is checked, and counts it if it was made.
+// origin's permission is checked, and counts it if it was made: ApplyAll
+// of one change.
 func (o *Origin) Apply(c entry.Change) error {
-	if o.refusal != nil {
-		return o.refusal
-	}
-	err := o.Server.apply(&c, !o.held)
-	if err == nil {
-		for _, n := range o.counts {
-			n.Add(1)
-		}
-	}
+	_, err := o.ApplyAll([]*entry.Change{&c})
 	return err
 }
 
