@@ -17,19 +17,16 @@ import (
 // delete is published after the store has dropped the key: a client that
 // still holds the key reads "not found" from the store, never another
 // MAC's address, because lookups check the key in the slot.
-func (s *Server) Apply(c entry.Change) error { return s.apply(&c, true) }
-
-// apply is Apply, on c where it lies; without kick the idle writers are
-// woken only if the change filled a packet's worth (Origin.Hold).
-func (s *Server) apply(c *entry.Change, kick bool) error {
-	_, err := s.applyAll([]*entry.Change{c}, kick)
+func (s *Server) Apply(c entry.Change) error {
+	_, err := s.applyAll([]*entry.Change{&c}, true)
 	return err
 }
 
 // applyAll makes the changes cs in order under one hold of the lock, each
-// written to the store and then published, the writers woken as for
-// apply; it stops at the first that fails, and returns how many were made
-// before it and that one's error.
+// written to the store and then published; without kick the idle
+// writers are woken only when a change fills a packet's worth
+// (Origin.Hold). It stops at the first change that fails, and returns how
+// many were made before it and that one's error.
 func (s *Server) applyAll(cs []*entry.Change, kick bool) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
