@@ -253,6 +253,9 @@ func (t *RouteTable) set(r *entry.Route, slot int32) {
 			panic("store: a RouteTable holds at most 1<<26-1 routes")
 		}
 		i = int32(len(t.ents))
+		if len(t.ents) == cap(t.ents) {
+			t.growEnts()
+		}
 		t.ents = append(t.ents, e)
 	}
 	if fam == 0 {
@@ -374,6 +377,18 @@ func (t *RouteTable) Reserve(n int) {
 	if size := idx4Size(n); size > len(t.idx4) {
 		t.resize4(size)
 	}
+}
+
+// growEnts doubles the room for routes. append grows a large slice by a
+// quarter at a time: a table streaming from 16 k to 100 k routes copied
+// itself eight times, each copy over fresh memory, a run of faults and
+// garbage for the collector. Doubling, with the new room faulted in at
+// once (prefetch.Pages), makes it three.
+func (t *RouteTable) growEnts() {
+	ents := make([]routeEntry, len(t.ents), max(16, 2*cap(t.ents)))
+	prefetch.Pages(ents[:cap(ents)])
+	copy(ents, t.ents)
+	t.ents = ents
 }
 
 // Len is the number of routes.
