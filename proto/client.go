@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -61,6 +62,7 @@ type Client struct {
 	mu     sync.RWMutex
 	routes *store.RouteTable
 	macs   *macSet
+	room   tableRoom // the receive loop's alone
 
 	reader  atomic.Pointer[store.Reader]
 	readers []*store.Reader // every mapping ever used; unmapped at Close only
@@ -342,8 +344,15 @@ func (c *Client) receive(uc *net.UnixConn) error {
 		staging *snapshotTables // non-nil between snapshot begin and end
 		live    bool
 	)
+	warming := false // a read deadline is set for warmUp
 	for {
 		body, h, err := readPacket(uc, buf)
+		if warming && errors.Is(err, os.ErrDeadlineExceeded) {
+			warming = false
+			uc.SetReadDeadline(time.Time{})
+			c.warmUp()
+			continue
+		}
 		if err != nil {
 			return err
 		}
@@ -355,7 +364,7 @@ func (c *Client) receive(uc *net.UnixConn) error {
 			}
 			macCap, routeCap := c.reader.Load().Capacities()
 			routes, macs := binary.LittleEndian.Uint64(body), binary.LittleEndian.Uint64(body[8:])
-			staging = newSnapshotTables(presize(macCap, macs), presize(routeCap, routes))
+			staging = newSnapshotTables(macCap, routeCap, macs, routes)
 			live = false
 		case KindBatch:
 			dec.Reset(body, h.Count)
@@ -383,6 +392,7 @@ func (c *Client) receive(uc *net.UnixConn) error {
 				}
 				continue
 			}
+			c.makeRoom(int(h.Count))
 			if err := c.applyBatch(&dec, h.Seq); err != nil {
 				return err
 			}
@@ -394,12 +404,16 @@ func (c *Client) receive(uc *net.UnixConn) error {
 				return fmt.Errorf("%w: snapshot end without begin", ErrProtocol)
 			}
 			c.mu.Lock()
-			c.routes, c.macs = staging.routes, staging.macs
+			c.routes, c.macs, c.room = staging.routes, staging.macs, staging.room
 			c.mu.Unlock()
 			staging = nil
 			c.setApplied(h.Seq)
 			live = true
 			c.stats.snapshots.Add(1)
+			if !warming {
+				warming = true
+				uc.SetReadDeadline(time.Now().Add(warmDelay))
+			}
 			if len(c.opts.Subscribers) > 0 {
 				c.publishSnapshot(h.Seq)
 			}
@@ -552,31 +566,91 @@ func applyChange(routes *store.RouteTable, macs *macSet, c *entry.Change) {
 type snapshotTables struct {
 	routes *store.RouteTable
 	macs   *macSet
+	room   tableRoom
 }
 
-// newSnapshotTables makes the tables a snapshot fills, sized for n MACs
-// and routes (presize): up to there neither the key set nor the route
-// table grows as changes stream in. Growing them (a rehash, a copy,
-// fresh memory faulted in, the garbage collected) cost a fresh client
-// more than applying its first tens of thousands of changes. Their
-// memory is faulted in at once (prefetch.Pages).
-func newSnapshotTables(macCap, routeCap int) *snapshotTables {
-	t := &snapshotTables{routes: new(store.RouteTable), macs: newMACSet(macCap)}
-	t.routes.Reserve(routeCap)
+// tableRoom is how many entries a client's tables were made for, and the
+// store's capacities, which no table outgrows.
+type tableRoom struct {
+	macs, routes     int
+	macCap, routeCap int
+}
+
+// newSnapshotTables makes the tables a snapshot of macs MACs and routes
+// routes fills, in a store of these capacities (snapshotSize). Their
+// memory is faulted in at once (prefetch.Pages): on fresh memory a probe
+// takes two faults.
+func newSnapshotTables(macCap, routeCap int, macs, routes uint64) *snapshotTables {
+	room := tableRoom{macs: snapshotSize(macCap, macs), routes: snapshotSize(routeCap, routes), macCap: macCap, routeCap: routeCap}
+	t := &snapshotTables{routes: new(store.RouteTable), macs: newMACSet(room.macs), room: room}
+	t.routes.Reserve(room.routes)
 	return t
 }
 
-// presizeFloor is how many entries a table is made for at least: small
-// enough that an idle client of a large store costs little (its tables
-// are resident at once), large enough that a stream of changes into an
-// empty table of a usual size never makes it grow.
-const presizeFloor = 1 << 17
+// A client's tables are made for what its snapshot holds. A client that
+// stays connected then grows them, once, to what a stream of changes
+// usually needs (warmUp), and any client grows them ahead of a batch of
+// changes that could outgrow them (makeRoom). Made for the stream at
+// once, as they were, every client paid for that room up front, the
+// faults of some 6 MiB of fresh memory and the collector they woke: a
+// client that connects, makes one change and exits took twice as long.
+const (
+	// snapshotFloor keeps an empty client's tables to a few pages.
+	snapshotFloor = 1 << 12
+	// streamFloor is the room a stream into a small table gets at once:
+	// one growth with its memory faulted in at once, instead of a
+	// doubling every few thousand changes, each a rehash, a copy and
+	// garbage.
+	streamFloor = 1 << 17
+	// warmDelay is how long after its snapshot a client grows its tables
+	// for a stream: longer than a client that makes a change and exits
+	// lives, short enough that a client started ahead of a burst is
+	// ready for it.
+	warmDelay = 20 * time.Millisecond
+)
 
-// presize is how many entries a client's table is made for: room for
-// half as many again as the snapshot holds, at least presizeFloor, at
-// most the store's capacity, which no table outgrows.
-func presize(capacity int, snapshot uint64) int {
-	return min(capacity, max(presizeFloor, int(min(snapshot, 1<<40))*3/2))
+// snapshotSize is how many entries a client's table is made for: room for
+// half as many again as the snapshot holds, at least snapshotFloor, at
+// most the store's capacity.
+func snapshotSize(capacity int, snapshot uint64) int {
+	return min(capacity, max(snapshotFloor, int(min(snapshot, 1<<40))*3/2))
+}
+
+// streamSize is the room for a stream that takes a table to n entries:
+// at least streamFloor, twice n past it, at most the capacity.
+func streamSize(capacity, n int) int {
+	return min(capacity, max(streamFloor, 2*n))
+}
+
+// makeRoom grows the live tables ahead of a batch of n changes that could
+// outgrow them (every change counted as a create in both tables).
+func (c *Client) makeRoom(n int) {
+	if c.macs.Len()+n > c.room.macs || c.routes.Len()+n > c.room.routes {
+		c.reserve(c.macs.Len()+n, c.routes.Len()+n)
+	}
+}
+
+// warmUp grows the live tables to the room of a stream.
+func (c *Client) warmUp() { c.reserve(c.macs.Len(), c.routes.Len()) }
+
+// reserve grows each table that has room for fewer entries than macs or
+// routes to the room of a stream that takes it there.
+func (c *Client) reserve(macs, routes int) {
+	r := &c.room
+	macSize, routeSize := streamSize(r.macCap, macs), streamSize(r.routeCap, routes)
+	if macSize <= r.macs && routeSize <= r.routes {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if macSize > r.macs {
+		c.macs.reserve(macSize)
+		r.macs = macSize
+	}
+	if routeSize > r.routes {
+		c.routes.Reserve(routeSize)
+		r.routes = routeSize
+	}
 }
 
 // send writes a packet on the session's connection. While the session

@@ -146,9 +146,18 @@ func (s *macSet) All() iter.Seq[entry.MAC] {
 	}
 }
 
-func (s *macSet) grow() {
+func (s *macSet) grow() { s.resize(macSetSize(max(2*s.n, 8))) }
+
+// reserve makes room for n keys before the set grows again.
+func (s *macSet) reserve(n int) {
+	if size := macSetSize(n); size > len(s.slots) {
+		s.resize(size)
+	}
+}
+
+func (s *macSet) resize(size int) {
 	old := s.slots
-	s.slots = make([]uint64, macSetSize(max(2*s.n, 8)))
+	s.slots = make([]uint64, size)
 	prefetch.Pages(s.slots)
 	mask := len(s.slots) - 1
 	for _, w := range old {
