@@ -58,7 +58,7 @@ func TestEveryWorkload(t *testing.T) {
 			t.Errorf("%s %s: median %v min %v max %v runs %v", r.ID, r.Metric, r.Median, r.Min, r.Max, r.Runs)
 		}
 	}
-	want := []string{"B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B9", "L2", "L4", "L5", "W1", "LW1", "F1", "LF1"}
+	want := []string{"B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B9", "L2", "L4", "L5", "W1", "LW1", "F1", "LF1", "S1", "LS1"}
 	if kernelSkip() == "" {
 		want = append(want, "K1", "LK1", "K2", "LK2")
 	}
@@ -80,8 +80,8 @@ func TestEveryWorkload(t *testing.T) {
 			t.Errorf("%s %s: limit %v ratio %v ratio runs %v", r.ID, r.Metric, r.Limit, r.Ratio, r.RatioRuns)
 		}
 	}
-	if withRatio["B2"] != 2 || withRatio["B4"] != 4 || withRatio["B5"] != 2 || withRatio["W1"] != 1 || withRatio["F1"] != 1 {
-		t.Errorf("rows with a ratio: %v; want 2 each of B2 and B5, B4's 4 (three paths against L4, one against L4 over the copy), and W1's and F1's", withRatio)
+	if withRatio["B2"] != 2 || withRatio["B4"] != 4 || withRatio["B5"] != 2 || withRatio["W1"] != 1 || withRatio["F1"] != 1 || withRatio["S1"] != 1 {
+		t.Errorf("rows with a ratio: %v; want 2 each of B2 and B5, B4's 4 (three paths against L4, one against L4 over the copy), and W1's, F1's and S1's", withRatio)
 	}
 	if ids["L4"] != 2 {
 		t.Errorf("%d L4 rows; want the limit over the store's own slots and over the copy", ids["L4"])

@@ -1,5 +1,5 @@
 // Package bench is `rtm bench`: it runs the performance workloads of the
-// targets (B1–B9, W1, F1, K1–K3), measures this machine's own limits
+// targets (B1–B9, W1, F1, S1, K1–K3), measures this machine's own limits
 // beside them, and reports every workload next to its target and, where
 // a limit bounds it, as a ratio to that limit. The package owns the instrument, not
 // what it measures: it builds rtm's server with proto.Start and rtm's
@@ -38,7 +38,7 @@
 // Files: harness.go (flags, runs, medians, ratios, the table and the
 // JSON), instance.go (a server and the workload files it replays),
 // workloads.go (B1–B9), userpath.go (B9 with rtm's own processes),
-// piped.go (W1, F1), kernel.go (K1, K2), frr.go (K3: BGP through FRR in
+// piped.go (W1, F1, S1), kernel.go (K1, K2), frr.go (K3: BGP through FRR in
 // two namespaces), child.go (the child processes, both ends), limits.go
 // (the raw limits).
 package bench

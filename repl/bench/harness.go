@@ -101,7 +101,7 @@ type options struct {
 	n                           int
 	piped, framedLines          int
 	kernelRoutes, frrPrefixes   int
-	rtm                         string   // the rtm binary B9, W1, F1, K1, K2 and K3 run
+	rtm                         string   // the rtm binary B9, W1, F1, S1, K1, K2 and K3 run
 	baselines                   []string // earlier rtm binaries B9 runs beside it
 	only                        string
 	json, limits                bool
@@ -121,7 +121,7 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.framedLines, "framed-lines", 200_000, "F1: lines through rtm client --framed and a plain rtm client")
 	fs.IntVar(&o.kernelRoutes, "kernel-routes", 100_000, "K1, K2: routes installed into and imported from a kernel (root only)")
 	fs.IntVar(&o.frrPrefixes, "frr-prefixes", 10_000, "K3: prefixes announced over BGP (root and FRR only)")
-	fs.StringVar(&o.rtm, "rtm", "", "the rtm `binary` that B9, W1, F1, K1, K2 and K3 run as client and server (default: this one)")
+	fs.StringVar(&o.rtm, "rtm", "", "the rtm `binary` that B9, W1, F1, S1, K1, K2 and K3 run as client and server (default: this one)")
 	fs.Func("baseline", "B9: also run this earlier rtm `binary` (its own server and clients), alternating with --rtm run by run, and report the speed ratio (repeatable; the target is for the first)", func(v string) error {
 		if fi, err := os.Stat(v); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
 			return fmt.Errorf("%s is not an executable file", v)
@@ -129,7 +129,7 @@ func (o *options) register(fs *flag.FlagSet) {
 		o.baselines = append(o.baselines, v)
 		return nil
 	})
-	fs.StringVar(&o.only, "only", "", "comma-separated workloads to run, e.g. B2,B4 (default all: B1 to B9, W1, F1, K1, K2, K3)")
+	fs.StringVar(&o.only, "only", "", "comma-separated workloads to run, e.g. B2,B4 (default all: B1 to B9, W1, F1, S1, K1, K2, K3)")
 	fs.BoolVar(&o.json, "json", false, "print the rows as one JSON array")
 	fs.BoolVar(&o.limits, "limits", true, "measure the machine's limits beside the workloads (false: rtm alone, e.g. under perf stat)")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write CPU profiles: `PREFIX`.server.pprof for this process, PREFIX.NAME.pprof for each rtm client")
@@ -165,7 +165,7 @@ func (o *options) check() error {
 	for _, w := range strings.Split(o.only, ",") {
 		w = strings.TrimSpace(w)
 		if w != "" && !slices.ContainsFunc(workloads, func(x workload) bool { return strings.EqualFold(x.id, w) }) {
-			return fmt.Errorf("--only: no workload %q (have B1 to B9, W1, F1, K1, K2, K3)", w)
+			return fmt.Errorf("--only: no workload %q (have B1 to B9, W1, F1, S1, K1, K2, K3)", w)
 		}
 	}
 	return nil
@@ -198,6 +198,7 @@ var workloads = []workload{
 	{"B9", "classic: N routes + N MACs to clients connected first", ">= 3x the speed of --baseline (2a862b0); in-process <= 1.0 µs per change", (*bench).runB9},
 	{"W1", "1 M changes piped through rtm client", "<= 2x the same on the server's input", (*bench).runW1},
 	{"F1", "200 k lines through rtm client --framed", "<= 2x the same through a plain rtm client", (*bench).runF1},
+	{"S1", "one change from a shell: echo LINE | rtm client", "none (shown against rtm version: a start and an exit)", (*bench).runS1},
 	{"K1", "install 100 k routes into a kernel (--to-kernel)", ">= 0.8x ip -batch (root only)", (*bench).runK1},
 	{"K2", "import 100 k routes from a kernel, to every client", "<= 1.5x ip -batch, none lost (root only)", (*bench).runK2},
 	{"K3", "10 k prefixes over BGP (FRR) to every client", "<= 1.2x FRR's own install (root, FRR only)", (*bench).runK3},

@@ -175,3 +175,66 @@ func (t *terminators) Write(p []byte) (int, error) {
 	}
 	return n, nil
 }
+
+// S1: one change from a shell, the way an operator or a script makes one
+// outside a session: `rtm client` with the line on its stdin, from its
+// start until it exits (it connects, takes the snapshot, sends the line,
+// has the answer and leaves). The store has the default capacities and
+// a thousand MACs, a usual snapshot. The limit is the same binary's `rtm
+// version`: a start and an exit that do nothing else. The runs alternate
+// a create and a delete of one route, and the server must hold each.
+func (b *bench) runS1() ([]Row, error) {
+	const macs, each = 1000, 20
+	in, err := b.startInstance("shell", 0, 0) // 0: the default capacities
+	if err != nil {
+		return nil, err
+	}
+	defer b.stopInstance(in)
+	f, err := b.writeFile("shell.rtm", macs, macCreate)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := in.replay(f); err != nil {
+		return nil, err
+	}
+	exe, err := b.rtmBinary()
+	if err != nil {
+		return nil, err
+	}
+	lines := [2]string{"C,10.255.0.0/24,192.0.2.1,eth0\n", "D,10.255.0.0/24\n"}
+	timed := func(stdin string, args ...string) (float64, error) {
+		cmd := exec.CommandContext(b.ctx, exe, args...)
+		cmd.Stdin, cmd.Stderr = strings.NewReader(stdin), b.log
+		t0 := time.Now()
+		out, err := cmd.Output()
+		d := time.Since(t0).Seconds()
+		if err != nil {
+			return 0, fmt.Errorf("rtm %s: %w (%q)", strings.Join(args, " "), err, out)
+		}
+		return d, nil
+	}
+	var client, bare []float64
+	for range b.o.runs {
+		var c, v float64
+		for i := range each {
+			d, err := timed(lines[i%2], "client", "--socket", in.socket, "--client-name", "bench-shell")
+			if err != nil {
+				return nil, err
+			}
+			if !in.holds(macs, 1-i%2) {
+				return nil, fmt.Errorf("after %q from rtm client the server does not hold %d MACs and %d routes", strings.TrimSpace(lines[i%2]), macs, 1-i%2)
+			}
+			c += d
+			if d, err = timed("", "version"); err != nil {
+				return nil, err
+			}
+			v += d
+		}
+		client, bare = append(client, c/each), append(bare, v/each)
+	}
+	limit := figure("LS1", "rtm version: the same binary's start and exit", "s", bare)
+	return []Row{
+		figure("S1", "one change: rtm client with the line on its stdin, from start to exit", "s", client).against(limit),
+		limit,
+	}, nil
+}
