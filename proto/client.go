@@ -578,7 +578,7 @@ type tableRoom struct {
 
 // newSnapshotTables makes the tables a snapshot of macs MACs and routes
 // routes fills, in a store of these capacities (snapshotSize). Their
-// memory is faulted in at once (prefetch.Pages): on fresh memory a probe
+// memory is faulted in at once (prefetch.Make): on fresh memory a probe
 // takes two faults.
 func newSnapshotTables(macCap, routeCap int, macs, routes uint64) *snapshotTables {
 	room := tableRoom{macs: snapshotSize(macCap, macs), routes: snapshotSize(routeCap, routes), macCap: macCap, routeCap: routeCap}

@@ -26,8 +26,7 @@ const macSetUsed = 1 << 63
 func newMACSet(hint int) *macSet {
 	s := &macSet{}
 	if hint > 0 {
-		s.slots = make([]uint64, macSetSize(hint))
-		prefetch.Pages(s.slots)
+		s.slots = prefetch.Make[uint64](macSetSize(hint))
 	}
 	return s
 }
@@ -157,8 +156,7 @@ func (s *macSet) reserve(n int) {
 
 func (s *macSet) resize(size int) {
 	old := s.slots
-	s.slots = make([]uint64, size)
-	prefetch.Pages(s.slots)
+	s.slots = prefetch.Make[uint64](size)
 	mask := len(s.slots) - 1
 	for _, w := range old {
 		if w == 0 {

@@ -132,8 +132,7 @@ func idx4Size(n int) int { return max(16, 1<<bits.Len(uint(2*n))) }
 
 func (t *RouteTable) resize4(size int) {
 	old := t.idx4
-	t.idx4 = make([]uint64, size)
-	prefetch.Pages(t.idx4)
+	t.idx4 = prefetch.Make[uint64](size)
 	mask := len(t.idx4) - 1
 	for _, w := range old {
 		if w == 0 {
@@ -367,12 +366,14 @@ func (t *RouteTable) Prefetch(p *netip.Prefix) {
 
 // Reserve makes room for n routes, so that up to n no route grows the
 // table: no copy of the routes and no rehash of the index on the way to
-// n, nor the garbage and the faults of fresh memory they make. The
-// server's table is sized for its segment's route capacity, and so is a
-// client's copy.
+// n, nor the garbage and the faults of fresh memory they make; the room
+// is faulted in now (prefetch.Make). The server's table is sized for its
+// segment's route capacity; a client's copy for its snapshot, then for a
+// stream (proto's makeRoom).
 func (t *RouteTable) Reserve(n int) {
 	if n > cap(t.ents) {
-		t.ents = slices.Grow(t.ents, n-len(t.ents))
+		ents := prefetch.Make[routeEntry](n)
+		t.ents = ents[:copy(ents, t.ents)]
 	}
 	if size := idx4Size(n); size > len(t.idx4) {
 		t.resize4(size)
@@ -383,12 +384,10 @@ func (t *RouteTable) Reserve(n int) {
 // quarter at a time: a table streaming from 16 k to 100 k routes copied
 // itself eight times, each copy over fresh memory, a run of faults and
 // garbage for the collector. Doubling, with the new room faulted in at
-// once (prefetch.Pages), makes it three.
+// once (prefetch.Make), makes it three.
 func (t *RouteTable) growEnts() {
-	ents := make([]routeEntry, len(t.ents), max(16, 2*cap(t.ents)))
-	prefetch.Pages(ents[:cap(ents)])
-	copy(ents, t.ents)
-	t.ents = ents
+	ents := prefetch.Make[routeEntry](max(16, 2*cap(t.ents)))
+	t.ents = ents[:copy(ents, t.ents)]
 }
 
 // Len is the number of routes.

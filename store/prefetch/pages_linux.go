@@ -27,3 +27,15 @@ func populate(addr uintptr, size int) {
 		noPopulate.Store(true)
 	}
 }
+
+// adviseHuge asks for transparent huge pages for the whole pages of the
+// size bytes at addr (MADV_HUGEPAGE). It is a hint: where the kernel has
+// none or refuses, the memory is the same in 4 KiB pages.
+func adviseHuge(addr uintptr, size uintptr) {
+	page := uintptr(os.Getpagesize())
+	start := (addr + page - 1) &^ (page - 1)
+	end := (addr + size) &^ (page - 1)
+	if end > start {
+		unix.Syscall(unix.SYS_MADVISE, start, end-start, unix.MADV_HUGEPAGE)
+	}
+}

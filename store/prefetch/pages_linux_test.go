@@ -1,6 +1,9 @@
 package prefetch
 
 import (
+	"fmt"
+	"os"
+	"strings"
 	"testing"
 	"unsafe"
 
@@ -70,4 +73,95 @@ func TestPagesResident(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestMake: Make returns n zero elements, all of them resident, for
+// tables under a huge page and over it, of elements that divide a huge
+// page and of one that does not; a large one starts within an element of
+// a huge page's boundary and, where the kernel offers transparent huge
+// pages on request, lies in them.
+func TestMake(t *testing.T) {
+	type route struct {
+		a, b [2]uint64
+		c, d int32
+		e, f uint8
+	}
+	check := func(t *testing.T, p unsafe.Pointer, n, size int, elems []byte) {
+		t.Helper()
+		if len(elems) != n*size {
+			t.Fatalf("%d bytes for %d elements of %d", len(elems), n, size)
+		}
+		for i, v := range elems {
+			if v != 0 {
+				t.Fatalf("byte %d is %d", i, v)
+			}
+		}
+		page := uintptr(unix.Getpagesize())
+		start := uintptr(p) &^ (page - 1)
+		vec := make([]byte, (uintptr(p)+uintptr(len(elems))-start+page-1)/page)
+		if _, _, errno := unix.Syscall(unix.SYS_MINCORE, start, uintptr(len(vec))*page, uintptr(unsafe.Pointer(&vec[0]))); errno != 0 {
+			t.Fatal("mincore:", errno)
+		}
+		for i, v := range vec {
+			if v&1 == 0 {
+				t.Fatalf("page %d of %d not resident", i, len(vec))
+			}
+		}
+		if n*size >= hugePage {
+			if off := uintptr(p) % hugePage; off >= uintptr(size) {
+				t.Fatalf("starts %d bytes past a huge page's boundary", off)
+			}
+			if huge := hugeBytes(t, uintptr(p)); thpOnRequest() && huge < hugePage {
+				t.Errorf("%d bytes of huge pages where a table of %d bytes lies", huge, n*size)
+			}
+		}
+	}
+	for _, n := range []int{0, 100, 1 << 18, 1<<19 + 3} {
+		s := Make[uint64](n)
+		if len(s) != n || cap(s) != n {
+			t.Fatalf("Make(%d): len %d cap %d", n, len(s), cap(s))
+		}
+		if n > 0 {
+			check(t, unsafe.Pointer(&s[0]), n, 8, unsafe.Slice((*byte)(unsafe.Pointer(&s[0])), n*8))
+		}
+		r := Make[route](n)
+		if len(r) != n || cap(r) != n {
+			t.Fatalf("Make[route](%d): len %d cap %d", n, len(r), cap(r))
+		}
+		if n > 0 {
+			size := int(unsafe.Sizeof(route{}))
+			check(t, unsafe.Pointer(&r[0]), n, size, unsafe.Slice((*byte)(unsafe.Pointer(&r[0])), n*size))
+		}
+	}
+}
+
+// thpOnRequest reports whether the kernel gives transparent huge pages
+// to memory that asks for them (enabled is "always" or "madvise").
+func thpOnRequest() bool {
+	b, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled")
+	return err == nil && !strings.Contains(string(b), "[never]")
+}
+
+// hugeBytes is the AnonHugePages of the mapping holding addr
+// (/proc/self/smaps).
+func hugeBytes(t *testing.T, addr uintptr) int {
+	b, err := os.ReadFile("/proc/self/smaps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := false
+	for _, line := range strings.Split(string(b), "\n") {
+		var lo, hi uintptr
+		if n, _ := fmt.Sscanf(line, "%x-%x", &lo, &hi); n == 2 && strings.Contains(line, " ") {
+			in = lo <= addr && addr < hi
+			continue
+		}
+		var kb int
+		if in && strings.HasPrefix(line, "AnonHugePages:") {
+			fmt.Sscanf(strings.TrimPrefix(line, "AnonHugePages:"), "%d", &kb)
+			return kb << 10
+		}
+	}
+	t.Fatalf("no mapping holds %#x", addr)
+	return 0
 }

@@ -1,6 +1,7 @@
 // Package prefetch brings memory in ahead of its use: Line asks the CPU
 // to load a cache line, the one thing about memory that Go has no
-// statement for; Pages faults in the pages of a fresh table.
+// statement for; Pages faults in the pages of a fresh table, and Make
+// makes one, in huge pages when it is large.
 //
 // rtm's hot paths are random probes of tables far larger than the caches
 // (the store's MAC slots, a client's key set). Each probe waits on a
