@@ -28,14 +28,24 @@ func populate(addr uintptr, size int) {
 	}
 }
 
-// adviseHuge asks for transparent huge pages for the whole pages of the
-// size bytes at addr (MADV_HUGEPAGE). It is a hint: where the kernel has
-// none or refuses, the memory is the same in 4 KiB pages.
+// adviseHuge asks for transparent huge pages for the memory of the size
+// bytes at addr, a fresh allocation of the caller's, zero throughout
+// (MADV_HUGEPAGE). Memory the allocator had used before may still be in
+// 4 KiB pages, which the request would leave as they are: the whole huge
+// pages inside the range are given back first (MADV_DONTNEED), so that
+// populating them takes huge pages; they read as zero again, as the
+// allocation's memory must. It is a hint: where the kernel has no huge
+// pages or none to spare, the memory is the same in 4 KiB pages.
 func adviseHuge(addr uintptr, size uintptr) {
 	page := uintptr(os.Getpagesize())
 	start := (addr + page - 1) &^ (page - 1)
 	end := (addr + size) &^ (page - 1)
-	if end > start {
-		unix.Syscall(unix.SYS_MADVISE, start, end-start, unix.MADV_HUGEPAGE)
+	if end <= start {
+		return
+	}
+	unix.Syscall(unix.SYS_MADVISE, start, end-start, unix.MADV_HUGEPAGE)
+	lo := (addr + hugePage - 1) &^ (hugePage - 1)
+	if hi := (addr + size) &^ (hugePage - 1); hi > lo {
+		unix.Syscall(unix.SYS_MADVISE, lo, hi-lo, unix.MADV_DONTNEED)
 	}
 }
