@@ -403,3 +403,39 @@ func serverClients(s *Server) []ClientInfo {
 	cs, _ := s.Clients()
 	return cs
 }
+
+// TestClientWarmsUp: a connected client grows its tables for a stream
+// once its snapshot is some milliseconds old, from a few pages' worth
+// to the store's capacity here (under streamFloor), and keeps its
+// session: the read deadline that woke it is gone, so a change a while
+// later arrives on the same connection.
+func TestClientWarmsUp(t *testing.T) {
+	srv := newTestServer(t, ServerOptions{})
+	c := dialTest(t, srv, "warm")
+	room := func() tableRoom {
+		c.mu.RLock()
+		defer c.mu.RUnlock()
+		return c.room
+	}
+	want := tableRoom{macs: 1 << 16, routes: 1 << 14, macCap: 1 << 16, routeCap: 1 << 14}
+	for deadline := time.Now().Add(10 * time.Second); room() != want; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("room %+v 10 s after the snapshot, want %+v", room(), want)
+		}
+	}
+	c.mu.RLock()
+	slots := len(c.macs.slots)
+	c.mu.RUnlock()
+	if slots != macSetSize(1<<16) {
+		t.Fatalf("%d key slots after warming up, want %d", slots, macSetSize(1<<16))
+	}
+	time.Sleep(100 * time.Millisecond) // well past warmDelay
+	if err := srv.Apply(entry.MACChange(entry.Create, mac(1), netip.AddrFrom4([4]byte{10, 0, 0, 1}))); err != nil {
+		t.Fatal(err)
+	}
+	syncAll(t, srv, c)
+	assertSame(t, srv, c)
+	if n := clientStat(c, "snapshots"); n != 1 {
+		t.Fatalf("%d snapshots: the session did not survive its warm-up", n)
+	}
+}
