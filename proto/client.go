@@ -62,7 +62,7 @@ type Client struct {
 	mu     sync.RWMutex
 	routes *store.RouteTable
 	macs   *macSet
-	room   tableRoom // the receive loop's alone
+	room   tableRoom // written by the receive loop alone, under mu
 
 	reader  atomic.Pointer[store.Reader]
 	readers []*store.Reader // every mapping ever used; unmapped at Close only

@@ -11,10 +11,10 @@ const hugePage = 2 << 20
 // huge page's boundary and asks the kernel for huge pages (adviseHuge),
 // so that it comes in a few faults of 2 MiB rather than one of 4 KiB
 // for each page: on this project's machine a 4 KiB page costs 6–12 µs
-// and a huge page about 100 µs, 0.2 µs for each 4 KiB of it
-// (BENCHMARKS.md, "Fresh memory in huge pages"). The slice is cut from a
-// larger allocation, so that it can start on the boundary; the part
-// before it is never touched, and the part after it stays past its cap.
+// and a huge page 100–130 µs, 0.2 µs for each 4 KiB of it (BENCHMARKS.md,
+// "Machine"). The slice is cut from a larger allocation, so that it can
+// start on the boundary; the part before it is never touched, and the
+// part after it stays past its cap.
 func Make[E any](n int) []E {
 	var zero E
 	size := uintptr(n) * unsafe.Sizeof(zero)
