@@ -59,16 +59,23 @@ func (s *Store) PrefetchMACs(ms []entry.MAC) {
 		return
 	}
 	n := len(s.macs)
+	var lines [64]unsafe.Pointer
+	k := 0
 	for i := range ms {
 		h := macHome(macKeyAt(&ms[i]), n)
-		prefetch.Line(unsafe.Pointer(&s.macs[h]))
+		lines[k], k = unsafe.Pointer(&s.macs[h]), k+1
 		// Two slots share a line, from an even slot. At the load of a
 		// full table about a quarter of the probes go on past the home
 		// line, most of them into the next one.
 		if next := h&^1 + 2; next < n {
-			prefetch.Line(unsafe.Pointer(&s.macs[next]))
+			lines[k], k = unsafe.Pointer(&s.macs[next]), k+1
+		}
+		if k > len(lines)-2 {
+			prefetch.Lines(lines[:k])
+			k = 0
 		}
 	}
+	prefetch.Lines(lines[:k])
 }
 
 // CreateMAC adds m with address ip. It fails with ErrExists if m is

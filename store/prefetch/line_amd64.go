@@ -7,3 +7,8 @@ import "unsafe"
 //
 //go:noescape
 func Line(p unsafe.Pointer)
+
+// Lines is Line for each of ps, in one call.
+//
+//go:noescape
+func Lines(ps []unsafe.Pointer)

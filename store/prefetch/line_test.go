@@ -6,7 +6,7 @@ import (
 )
 
 // TestLine: a prefetch returns and changes nothing, whatever it is
-// pointed at, even nil: it is a hint.
+// pointed at, even nil: it is a hint; Lines likewise for many.
 func TestLine(t *testing.T) {
 	b := make([]uint64, 1<<16)
 	for i := range b {
@@ -16,6 +16,22 @@ func TestLine(t *testing.T) {
 		Line(unsafe.Pointer(&b[i]))
 	}
 	Line(nil)
+	// Lines reads its slice of addresses and nothing else: none, one,
+	// many, nil among them, the slice itself left as it was.
+	ps := make([]unsafe.Pointer, 0, 100)
+	for i := 0; i < len(b); i += len(b) / 99 {
+		ps = append(ps, unsafe.Pointer(&b[i]))
+	}
+	ps = append(ps, nil)
+	kept := append([]unsafe.Pointer(nil), ps...)
+	Lines(nil)
+	Lines(ps[:1])
+	Lines(ps)
+	for i := range ps {
+		if ps[i] != kept[i] {
+			t.Fatalf("address %d changed", i)
+		}
+	}
 	for i := range b {
 		if b[i] != uint64(i) {
 			t.Fatalf("word %d changed to %d", i, b[i])
