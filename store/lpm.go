@@ -372,8 +372,7 @@ func (t *RouteTable) Prefetch(p *netip.Prefix) {
 // stream (proto's makeRoom).
 func (t *RouteTable) Reserve(n int) {
 	if n > cap(t.ents) {
-		ents := prefetch.Make[routeEntry](n)
-		t.ents = ents[:copy(ents, t.ents)]
+		t.moveEnts(n)
 	}
 	if size := idx4Size(n); size > len(t.idx4) {
 		t.resize4(size)
@@ -385,8 +384,11 @@ func (t *RouteTable) Reserve(n int) {
 // itself eight times, each copy over fresh memory, a run of faults and
 // garbage for the collector. Doubling, with the new room faulted in at
 // once (prefetch.Make), makes it three.
-func (t *RouteTable) growEnts() {
-	ents := prefetch.Make[routeEntry](max(16, 2*cap(t.ents)))
+func (t *RouteTable) growEnts() { t.moveEnts(max(16, 2*cap(t.ents))) }
+
+// moveEnts moves the routes into fresh room for n of them.
+func (t *RouteTable) moveEnts(n int) {
+	ents := prefetch.Make[routeEntry](n)
 	t.ents = ents[:copy(ents, t.ents)]
 }
 
