@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -82,6 +83,16 @@ func TestEveryWorkload(t *testing.T) {
 	}
 	if withRatio["B2"] != 2 || withRatio["B4"] != 4 || withRatio["B5"] != 2 || withRatio["W1"] != 1 || withRatio["F1"] != 1 || withRatio["S1"] != 1 {
 		t.Errorf("rows with a ratio: %v; want 2 each of B2 and B5, B4's 4 (three paths against L4, one against L4 over the copy), and W1's, F1's and S1's", withRatio)
+	}
+	// B2 says what its processes' CPU allows, measured in each run.
+	for _, metric := range []string{"server CPU per change", "clients' CPU per change", "the bound of that CPU"} {
+		i := slices.IndexFunc(rows, func(r Row) bool { return r.ID == "B2" && strings.HasPrefix(r.Metric, metric) })
+		switch {
+		case i < 0:
+			t.Errorf("no B2 row %q", metric)
+		case rows[i].Min <= 0:
+			t.Errorf("B2 %s: runs %v; want each positive", rows[i].Metric, rows[i].Runs)
+		}
 	}
 	if ids["L4"] != 2 {
 		t.Errorf("%d L4 rows; want the limit over the store's own slots and over the copy", ids["L4"])

@@ -3,6 +3,8 @@ package bench
 import (
 	"fmt"
 	"net/netip"
+	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -245,17 +247,30 @@ func (b *bench) runB2() ([]Row, error) {
 		return nil, err
 	}
 	defer stop()
-	var rates, sizes, limits, limits16 []float64
+	var rates, sizes, limits, limits16, serverCPU, clientCPU, bound []float64
 	var lim, lim16 float64
+	pids := []int{os.Getpid()} // the server is this process
+	for _, c := range clients {
+		pids = append(pids, c.Cmd.Process.Pid)
+	}
+	cpu := make([]float64, len(pids))
 	for range b.o.runs {
 		if err := in.flushFor(clients); err != nil {
 			return nil, err
 		}
 		p0, by0 := in.counter("packets_sent"), in.counter("bytes_sent")
+		for i, pid := range pids {
+			cpu[i] = cpuSeconds(pid)
+		}
 		rate, err := b.timedFill(in, clients)
 		if err != nil {
 			return nil, err
 		}
+		for i, pid := range pids {
+			cpu[i] = (cpuSeconds(pid) - cpu[i]) / float64(b.lines())
+		}
+		serverCPU, clientCPU = append(serverCPU, cpu[0]), append(clientCPU, sum(cpu[1:]))
+		bound = append(bound, float64(runtime.NumCPU())/sum(cpu))
 		packets, bytes := in.counter("packets_sent")-p0, in.counter("bytes_sent")-by0
 		if packets == 0 {
 			return nil, fmt.Errorf("the server counted no packets")
@@ -280,7 +295,13 @@ func (b *bench) runB2() ([]Row, error) {
 		figure("B2", "changes reaching each client", "/s", rates).against(l2).judge(">= 0.35x limit", goal),
 		figure("B2", "changes reaching each client (vs 16 KiB packets)", "/s", rates).against(l216).judge(">= 0.35x limit", goal),
 	}, l2, l216)
-	return append(rows, figure("B2", "rtm's mean packet size", "B", sizes)), nil
+	// What the processes' CPU allows: B2 cannot pass the rate at which
+	// every core runs the server's and the clients' work without a pause.
+	return append(rows,
+		figure("B2", "rtm's mean packet size", "B", sizes),
+		figure("B2", "server CPU per change (the replay and its writers)", "s", serverCPU),
+		figure("B2", fmt.Sprintf("clients' CPU per change, the %d together", k), "s", clientCPU),
+		figure("B2", fmt.Sprintf("the bound of that CPU on %d cores (cores ÷ all CPU per change)", runtime.NumCPU()), "/s", bound)), nil
 }
 
 // B7: B2 with one more client, stopped by SIGSTOP throughout.
