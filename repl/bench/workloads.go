@@ -295,12 +295,16 @@ func (b *bench) runB2() ([]Row, error) {
 		figure("B2", "changes reaching each client", "/s", rates).against(l2).judge(">= 0.35x limit", goal),
 		figure("B2", "changes reaching each client (vs 16 KiB packets)", "/s", rates).against(l216).judge(">= 0.35x limit", goal),
 	}, l2, l216)
+	summed := fmt.Sprintf("summed over %d clients", k)
+	if k == 1 {
+		summed = "summed over 1 client"
+	}
 	// What the processes' CPU allows: B2 cannot pass the rate at which
 	// every core runs the server's and the clients' work without a pause.
 	return append(rows,
 		figure("B2", "rtm's mean packet size", "B", sizes),
 		figure("B2", "server CPU per change (the replay and its writers)", "s", serverCPU),
-		figure("B2", fmt.Sprintf("clients' CPU per change, the %d together", k), "s", clientCPU),
+		figure("B2", "clients' CPU per change, "+summed, "s", clientCPU),
 		figure("B2", fmt.Sprintf("the bound of that CPU on %d cores (cores ÷ all CPU per change)", runtime.NumCPU()), "/s", bound)), nil
 }
 
