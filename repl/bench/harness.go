@@ -260,12 +260,6 @@ func summarize(xs []float64) (median, lo, hi float64) {
 	return median, s[0], s[len(s)-1]
 }
 
-// median is the median of xs.
-func median(xs []float64) float64 {
-	m, _, _ := summarize(xs)
-	return m
-}
-
 // against pairs r's runs with the runs of its limit, run by run, and
 // sets the ratio rtm ÷ limit. The two have the same number of runs: the
 // workloads measure each limit run right after the run it bounds.
