@@ -33,7 +33,7 @@ Usage:
   rtm server  [flags]        own the tables: commands from the prompt, stdin, --script, clients, --from-kernel
   rtm client  [flags]        subscribe to a server: read, send changes (-c), --watch, --to-kernel
   rtm test    [flags] FILE…  run scenario files against real server and client processes
-  rtm bench   [flags]        measure B1–B9, W1, K1, K2 against this machine's own limits
+  rtm bench   [flags]        measure B1–B9, F1, S1, W1, K1–K3 against this machine's own limits
   rtm ls      [--json]       list this user's instances: live, stopped, crashed, stale
   rtm rm      NAME…          remove stopped instances (their store and stale socket)
   rtm version                print version information
