@@ -336,13 +336,39 @@ func BenchmarkUpdateRoute(b *testing.B) {
 	}
 }
 
-// BenchmarkUpdateMACPrefetched is BenchmarkUpdateMAC with the slots of
-// each group of 16 keys prefetched first, as a replay does: against
-// BenchmarkUpdateMACSmall, what is left of the cache misses.
+// BenchmarkUpdateMACPrefetched updates random MACs of the million-entry
+// store with the slots of each group of 16 keys prefetched first, as a
+// replay does: against BenchmarkUpdateMACSmall, what is left of the cache
+// and TLB misses.
 func BenchmarkUpdateMACPrefetched(b *testing.B) {
 	s, keys := lookupFixture(b)
+	benchUpdateMACs(b, s, keys)
+}
+
+// BenchmarkUpdateMACSmall is BenchmarkUpdateMACPrefetched on a store of
+// 10,000 MACs, which stays in the cache: the cost of an update itself.
+func BenchmarkUpdateMACSmall(b *testing.B) {
+	path := filepath.Join(rtmtest.StoreDir(), "rtm.bench-small")
+	os.Remove(path) // left by an earlier -count
+	s, err := Open(Options{Path: path, Capacity: 1 << 14, RouteCapacity: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { s.Close(); os.Remove(path) }()
+	keys := benchKeys(10_000)
+	for i, m := range keys {
+		if err := s.CreateMAC(m, v4(i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	benchUpdateMACs(b, s, keys)
+}
+
+// benchUpdateMACs updates the MACs of keys in s in random order, a group
+// of 16 prefetched at a time, alternating an IPv4 and an IPv6 address.
+func benchUpdateMACs(b *testing.B, s *Store, keys []entry.MAC) {
 	rng := rand.New(rand.NewPCG(5, 5))
-	order := make([]entry.MAC, len(keys))
+	order := make([]entry.MAC, max(len(keys), 1<<20))
 	for i := range order {
 		order[i] = keys[rng.IntN(len(keys))]
 	}
