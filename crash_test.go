@@ -385,6 +385,9 @@ func TestClientBatchKills(t *testing.T) {
 		srv = in.streamServer()
 		have := present()
 		msg := strings.TrimSpace(stderr.String())
+		if strings.Contains(msg, "context ") {
+			t.Errorf("round %d: a Go context's error instead of words: %s", r, msg)
+		}
 		first, last := 1, 0 // the lines named; none by default
 		switch m := rangeRE.FindStringSubmatch(msg); {
 		case cmd.ProcessState.ExitCode() == 0:

@@ -158,7 +158,8 @@ func TestCtrlCCancelsAWait(t *testing.T) {
 	cl.Line("C,10.1.0.0/16,-,eth0")
 	cl.Expect("waiting for the server to come back (Ctrl-C gives up)")
 	cl.Send("\x03")
-	cl.Expect("error: ")
+	// Said in words, not as a Go context's error.
+	cl.Expect("error: not applied: send to the server: not connected to the server: interrupted")
 	cl.Expect(prompt)
 	cl.Line("show routes count")
 	cl.Expect("\n1\r\n")

@@ -699,7 +699,9 @@ func (c *Client) sendLead(ctx context.Context, h Header, lead, body []byte) erro
 		case <-c.done:
 			return ErrSessionEnded
 		case <-ctx.Done():
-			return fmt.Errorf("not connected to the server: %w", ctx.Err())
+			// The cause, as the caller worded it: how long it waited, or
+			// that it was interrupted.
+			return fmt.Errorf("not connected to the server: %w", context.Cause(ctx))
 		}
 	}
 }

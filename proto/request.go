@@ -169,7 +169,7 @@ func (c *Client) failRequests(cause error) {
 	defer q.mu.Unlock()
 	q.partial = nil
 	for id, ch := range q.pending {
-		ch <- Reply{Err: fmt.Errorf("%w (%v): its changes may or may not have been applied", ErrNoReply, cause)}
+		ch <- Reply{Err: fmt.Errorf("%w (%v)", ErrNoReply, cause)}
 		delete(q.pending, id)
 	}
 }

@@ -173,7 +173,11 @@ func (f *forwarder) send() error {
 // second that it waits.
 func (f *forwarder) sendContext() (context.Context, func()) {
 	if !f.typed {
-		return context.WithTimeout(context.Background(), f.wait)
+		cause := fmt.Errorf("none within --wait %v", f.wait)
+		if f.wait <= 0 {
+			cause = errors.New("not waiting for one (--wait 0)")
+		}
+		return context.WithTimeoutCause(context.Background(), f.wait, cause)
 	}
 	ctx, done := f.stop.wait(replyTimeout)
 	t := time.AfterFunc(time.Second, func() { f.notice("waiting for the server to come back (Ctrl-C gives up)") })
@@ -189,7 +193,7 @@ func (f *forwarder) awaitOldest() error {
 	case r := <-f.inflight[0].reply:
 		return f.took(r)
 	case <-ctx.Done():
-		return f.unknown(f.waitError("the server's answer", ctx.Err()))
+		return f.unknown(f.waitError("the server's answer"))
 	}
 }
 
@@ -312,7 +316,7 @@ func (f *forwarder) settle() error {
 	ctx, done := f.stop.wait(replyTimeout)
 	defer done()
 	if err := f.remote.CatchUp(ctx, f.conn, f.seq); err != nil {
-		return f.waitError("this client's copy of the tables", ctx.Err())
+		return f.waitError("this client's copy of the tables")
 	}
 	f.caughtUp = f.seq
 	return nil
@@ -341,9 +345,9 @@ func (f *forwarder) one(loc Location, c entry.Change) error {
 }
 
 // waitError says why a wait for what ended.
-func (f *forwarder) waitError(what string, err error) error {
+func (f *forwarder) waitError(what string) error {
 	if f.stop.stopped() {
 		return ErrInterrupted
 	}
-	return fmt.Errorf("no answer: gave up waiting for %s after %v: %w", what, replyTimeout, err)
+	return fmt.Errorf("no answer: gave up waiting for %s after %v", what, replyTimeout)
 }

@@ -2,6 +2,7 @@ package repl
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,7 +14,7 @@ import (
 type interrupter struct {
 	interrupted atomic.Bool
 	mu          sync.Mutex
-	cancel      context.CancelFunc // of the wait in progress
+	cancel      context.CancelCauseFunc // of the wait in progress
 }
 
 // Interrupt stops the command that runs. Safe for concurrent use.
@@ -21,7 +22,7 @@ func (i *interrupter) Interrupt() {
 	i.interrupted.Store(true)
 	i.mu.Lock()
 	if i.cancel != nil {
-		i.cancel()
+		i.cancel(ErrInterrupted)
 	}
 	i.mu.Unlock()
 }
@@ -34,18 +35,22 @@ func (i *interrupter) reset() { i.interrupted.Store(false) }
 
 // wait returns a context for a wait of at most timeout that Interrupt
 // ends; done releases it.
+// Its cause (context.Cause) says which ended it, in words a message can
+// carry: ErrInterrupted, or the time waited.
 func (i *interrupter) wait(timeout time.Duration) (context.Context, func()) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	timed, stop := context.WithTimeoutCause(context.Background(), timeout, fmt.Errorf("nothing after %v", timeout))
+	ctx, cancel := context.WithCancelCause(timed)
 	i.mu.Lock()
 	i.cancel = cancel
 	i.mu.Unlock()
 	if i.interrupted.Load() {
-		cancel()
+		cancel(ErrInterrupted)
 	}
 	return ctx, func() {
 		i.mu.Lock()
 		i.cancel = nil
 		i.mu.Unlock()
-		cancel()
+		cancel(nil)
+		stop()
 	}
 }
