@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/netip"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -149,6 +150,7 @@ func TestParseErrors(t *testing.T) {
 		{"C,2001:db8::/32,fe80::1%eth0,eth0", "create route 2001:db8::/32: bad gateway: bad IP address fe80::1%eth0: zoned addresses are not allowed"},
 		// Interface names.
 		{"C,10.1.2.0/24,192.168.1.1,averyveryverylongname", `create route 10.1.2.0/24: bad interface name "averyveryverylongname": 21 bytes, Linux allows at most 15`},
+		{"C,10.1.2.0/24,-," + strings.Repeat("e", 100), `create route 10.1.2.0/24: bad interface name "` + strings.Repeat("e", 48) + `"... (100 bytes): Linux allows at most 15 bytes`},
 		{"C,10.1.2.0/24,192.168.1.1,eth:0", `create route 10.1.2.0/24: bad interface name "eth:0": Linux refuses ':' in interface names`},
 		{"C,10.1.2.0/24,192.168.1.1,eth/0", `create route 10.1.2.0/24: bad interface name "eth/0": Linux refuses '/' in interface names`},
 		{"C,10.1.2.0/24,192.168.1.1,eth 0", `create route 10.1.2.0/24: bad interface name "eth 0": Linux refuses ' ' in interface names`},
@@ -176,6 +178,8 @@ func TestParseErrors(t *testing.T) {
 		{"C,00:1a:2b:3c:4d:5e,::ffff:1.2.3.4", "create MAC 00:1a:2b:3c:4d:5e: bad IP address ::ffff:1.2.3.4: IPv4-mapped IPv6; write the IPv4 address"},
 		// Ops and words.
 		{"X,1,2", `unknown op "X": want C (create), U (update), D (delete) or R (replace), as in C,10.1.1.0/24,192.168.1.1,eth0`},
+		{"C", "create: a change's fields follow its letter, each after a comma; want C,PREFIX,GATEWAY,DEV as in C,10.1.1.0/24,192.168.1.1,eth0 or C,MAC,IP as in C,00:1a:2b:3c:4d:5e,10.1.1.7"},
+		{"d 10.1.1.0/24", "delete: a change's fields follow its letter, each after a comma; want D,PREFIX as in D,10.1.1.0/24 or D,MAC as in D,00:1a:2b:3c:4d:5e"},
 		{"frob", `unknown command "frob": want C,U,D,R changes or one of show, lookup, route, flush, dump, source, sync, expect, help, quit (type help)`},
 		{"shwo routes", `unknown command "shwo": did you mean show? want C,U,D,R changes or one of show, lookup, route, flush, dump, source, sync, expect, help, quit (type help)`},
 		{"lookpu 00:1a:2b:3c:4d:5e", `unknown command "lookpu": did you mean lookup? want C,U,D,R changes or one of show, lookup, route, flush, dump, source, sync, expect, help, quit (type help)`},

@@ -181,6 +181,11 @@ func (p *parser) parseCommand(l *wordList) (Command, error) {
 		}
 		return Command{Kind: KindQuit}, nil
 	}
+	if w := l.ws[0]; len(w) == 1 && opOf(w[0]) != 0 {
+		// A change's letter alone, or with spaces where commas go.
+		op := opOf(w[0])
+		return Command{}, fmt.Errorf("%s: a change's fields follow its letter, each after a comma; want %s or %s", op, usage(op, entry.Routes), usage(op, entry.MACs))
+	}
 	return Command{}, unknownCommand(l.ws[0])
 }
 

@@ -92,6 +92,10 @@ func CheckIfName(name string) error {
 		return fmt.Errorf("%w: empty", ErrBadIfName)
 	}
 	if len(name) > IfNameMax {
+		if len(name) > quoteMax {
+			// QuoteInput has said its length.
+			return fmt.Errorf("%w %s: Linux allows at most %d bytes", ErrBadIfName, QuoteInput(name), IfNameMax)
+		}
 		return fmt.Errorf("%w %s: %d bytes, Linux allows at most %d", ErrBadIfName, QuoteInput(name), len(name), IfNameMax)
 	}
 	if name == "." || name == ".." {
