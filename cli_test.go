@@ -42,6 +42,7 @@ func TestUsageErrorsCreateNothing(t *testing.T) {
 		{[]string{"client", "--store", "/dev/shm/x"}, "flag provided but not defined: -store"},
 		{[]string{"client", "--client-name", "tab\there"}, `--client-name: client name "tab\there" holds the control character U+0009`},
 		{[]string{"client", "--client-name", strings.Repeat("n", 65)}, "65 bytes long; at most 64"},
+		{[]string{"client", "--client-name", ""}, "--client-name: client name is empty"},
 		{[]string{"client", "--wait", "5x"}, `invalid value "5x" for flag -wait: want a duration such as 5s, 500ms or 1m (or seconds: 5); see rtm client -h`},
 		{[]string{"server", "--capacity", "0"}, "--capacity 0: want 1 or more entries"},
 		{[]string{"server", "--route-capacity", "0"}, "--route-capacity 0: want 1 or more entries"},

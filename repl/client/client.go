@@ -8,6 +8,7 @@ package client
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -57,7 +58,9 @@ func Main(args []string) int {
 	if rc := repl.ParseFlags(fs, args); rc >= 0 {
 		return rc
 	}
-	if client == "" {
+	named := false // --client-name '' is an empty name, refused below
+	fs.Visit(func(fl *flag.Flag) { named = named || fl.Name == "client-name" })
+	if !named {
 		client = "client-" + strconv.Itoa(os.Getpid())
 	}
 	err := f.Resolve()
