@@ -131,6 +131,26 @@ func TestCtrlDWhileACommandRuns(t *testing.T) {
 	})
 }
 
+// TestTabCompletesAtAnUnsizedTerminal: a terminal that reports 0 columns
+// (script(1)'s, a serial line) completes as a sized one does, and lists
+// the candidates at a second Tab.
+func TestTabCompletesAtAnUnsizedTerminal(t *testing.T) {
+	t.Parallel()
+	in := newInstance(t)
+	cmd := exec.Command(rtmBin, append([]string{"server"}, in.flags()...)...)
+	cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+t.TempDir())
+	srv := rtmtest.StartTermSize(t, cmd, 0, 0)
+	srv.Expect("rtm(" + in.name + ")> ")
+	srv.Send("show rou\t")
+	srv.Expect("show routes ")
+	srv.Send("\t\t")
+	srv.Expect("within")
+	srv.Send("\x15\x04") // clear the line, then Ctrl-D
+	if code := srv.Exit(); code != 0 {
+		t.Fatalf("server exit %d after Ctrl-D", code)
+	}
+}
+
 // TestCtrlCCancelsAWait: at a client's prompt, Ctrl-C ends at once a
 // change waiting for a server that is down (which says after a second
 // that it waits), and a sync held up by a stopped client; the prompt

@@ -123,8 +123,17 @@ func (in *Interp) Interactive(c *Console) error {
 		HistoryLimit:      10000,
 		HistorySearchFold: true,
 		AutoComplete:      &completer{in: in},
-		Stdout:            c.out,
-		Stderr:            in.opts.Stderr,
+		// readline completes nothing on a terminal of 0 columns (one whose
+		// size was never set: script(1)'s, a serial line); 80 is what such
+		// a terminal most likely shows.
+		FuncGetWidth: func() int {
+			if w := readline.GetScreenWidth(); w > 0 {
+				return w
+			}
+			return 80
+		},
+		Stdout: c.out,
+		Stderr: in.opts.Stderr,
 	}
 	hist, err := HistoryPath(in.opts.Mode)
 	if err != nil {

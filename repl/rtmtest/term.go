@@ -47,12 +47,19 @@ func (p *Term) wait() <-chan struct{} {
 // killed, and the terminal closed, when the test ends.
 func StartTerm(t *testing.T, cmd *exec.Cmd) *Term {
 	t.Helper()
+	return StartTermSize(t, cmd, 40, 200)
+}
+
+// StartTermSize is StartTerm on a terminal of rows×cols; 0×0 is what a
+// terminal whose size was never set reports (script(1)'s, a serial line).
+func StartTermSize(t *testing.T, cmd *exec.Cmd, rows, cols uint16) *Term {
+	t.Helper()
 	p := &Term{t: t, Cmd: cmd, exited: make(chan struct{})}
 	if cmd.Env == nil {
 		cmd.Env = os.Environ()
 	}
 	cmd.Env = append(cmd.Env, "TERM=xterm")
-	tty, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 200})
+	tty, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: rows, Cols: cols})
 	if err != nil {
 		t.Fatal(err)
 	}
