@@ -272,6 +272,11 @@ func (f *forwarder) unknown(cause error) error {
 // still unanswered, their range; else the batch and everything after it
 // were not applied.
 func (f *forwarder) notSent(locs lineSpans, cause error) error {
+	// Answers that came before the loss are taken first: the fate of
+	// their lines is known, and the range names only the others.
+	if err := f.takeReady(); err != nil {
+		return err
+	}
 	if len(f.inflight) > 0 {
 		if err := f.unknown(cause); err != nil {
 			return err
@@ -285,6 +290,22 @@ func (f *forwarder) notSent(locs lineSpans, cause error) error {
 		return at(locs.at(0), fmt.Errorf("not applied: %w", cause))
 	}
 	return at(locs.at(0), fmt.Errorf("not applied, nor any line after it: %w", cause))
+}
+
+// takeReady takes the replies already here to the batches in flight,
+// oldest first, without waiting for the others.
+func (f *forwarder) takeReady() error {
+	for len(f.inflight) > 0 {
+		select {
+		case r := <-f.inflight[0].reply:
+			if err := f.took(r); err != nil {
+				return err
+			}
+		default:
+			return nil
+		}
+	}
+	return nil
 }
 
 // changeAt decodes change i of a request body, to name it in a message.
