@@ -347,3 +347,60 @@ func TestGroupReadsNeverWrites(t *testing.T) {
 		t.Fatalf("an allowed group member: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
 }
+
+// TestGroupThroughTheRuntimeDirectory: a server started with --group and
+// no --socket makes its runtime directory mode 0710 and gives it its
+// group, so that a member it allows reaches the 0660 socket there; a uid
+// outside the group is stopped at the directory, and told which and why.
+// Where the members cannot pass a directory that is not rtm's to open
+// (XDG_RUNTIME_DIR at 0700), the server says so as it starts.
+func TestGroupThroughTheRuntimeDirectory(t *testing.T) {
+	in, bin := nobodyInstance(t)
+	member := &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{uint32(os.Getegid())}}
+	runtimeDir := func(mode os.FileMode) string {
+		dir, err := os.MkdirTemp("", "rtm-runtime-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(dir) })
+		os.Chmod(dir, mode)
+		return dir
+	}
+	server := func(runtime string) *proc {
+		cmd := exec.Command(rtmBin, "server", "--framed", "--name", in.name, "--store", in.store, "--group", "--allow-uid", "65534")
+		cmd.Env = append(os.Environ(), "XDG_RUNTIME_DIR="+runtime)
+		p := startCmd(t, cmd)
+		p.must("")
+		return p
+	}
+
+	open := runtimeDir(0o755)
+	srv := server(open)
+	dir := filepath.Join(open, "rtm")
+	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o710 || fi.Sys().(*syscall.Stat_t).Gid != uint32(os.Getegid()) {
+		t.Fatalf("runtime directory %s: %v (%v); want mode 0710 and the server's group", dir, fi.Mode(), err)
+	}
+	if strings.Contains(srv.errb.String(), "cannot reach") {
+		t.Errorf("a warning with the way open: %s", srv.errb)
+	}
+	srv.must("C,00:1a:2b:3c:4d:5e,10.1.1.7")
+	socket := filepath.Join(dir, in.name+".sock")
+	r := runCmd(t, commandAs(member, nil, bin, "client", "--socket", socket, "-c", "show macs"), "", 20*time.Second)
+	if r.code != 0 || r.stdout != "00:1a:2b:3c:4d:5e 10.1.1.7\n" {
+		t.Fatalf("a member through the runtime directory: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	r = runCmd(t, commandAs(nobody, nil, bin, "client", "--socket", socket, "-c", "show macs"), "", 20*time.Second)
+	if want := "permission denied on the directory " + dir + " (mode 0710"; r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, want) {
+		t.Fatalf("a uid outside the group: exit %d, stdout %q, stderr %q; want 1 and %q", r.code, r.stdout, r.stderr, want)
+	}
+	srv.send("quit")
+	srv.wait(10 * time.Second)
+
+	closed := runtimeDir(0o700)
+	srv = server(closed)
+	if want := "cannot reach the socket " + filepath.Join(closed, "rtm", in.name+".sock") + ": the directory " + closed + " (mode 0700"; !strings.Contains(srv.errb.String(), want) {
+		t.Fatalf("no warning %q: %s", want, srv.errb)
+	}
+	srv.send("quit")
+	srv.wait(10 * time.Second)
+}

@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"iter"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // AccessWarnings says which uids a server is told to let in (--allow-uid
@@ -40,6 +43,45 @@ func AccessWarnings(group bool, allow, allowWrite []uint32) []string {
 	check("--allow-write-uid", allowWrite)
 	check("--allow-uid", allow)
 	return out
+}
+
+// ReachWarnings says, for a server started with --group, which
+// directory on the way to its socket or its store the members of its
+// group may not pass through: they could not connect, or not map the
+// store. The runtime directory a server makes is opened to its group
+// (openToGroup); one given with --socket, XDG_RUNTIME_DIR or the store's
+// directory is the user's to open.
+func ReachWarnings(socket, store string) []string {
+	gid := os.Getegid()
+	var out []string
+	for _, p := range []struct{ what, path, elsewhere string }{
+		{"socket", socket, "--socket"},
+		{"store", store, "--store or RTM_STORE_DIR"},
+	} {
+		dir, st, ok := closedToGroup(filepath.Dir(p.path), gid)
+		if !ok {
+			continue
+		}
+		out = append(out, fmt.Sprintf("--group: the members of group %s cannot reach the %s %s: the directory %s (mode %04o, uid %d, group %d) does not let them through; let them (chmod g+x with that group, or o+x), or keep the %s elsewhere (%s)",
+			groupName(gid), p.what, p.path, dir, st.Mode&0o7777, st.Uid, st.Gid, p.what, p.elsewhere))
+	}
+	return out
+}
+
+// closedToGroup finds the first directory on the way to dir (dir
+// included) that a member of gid, neither its owner nor root, may not
+// search.
+func closedToGroup(dir string, gid int) (string, unix.Stat_t, bool) {
+	for d := range dirsTo(dir) {
+		var st unix.Stat_t
+		if unix.Stat(d, &st) != nil {
+			return "", st, false // not there yet, or not this process's to see
+		}
+		if !(int(st.Gid) == gid && st.Mode&0o010 != 0 || st.Mode&0o001 != 0) {
+			return d, st, true
+		}
+	}
+	return "", unix.Stat_t{}, false
 }
 
 // inGroup says whether /etc/passwd and /etc/group make uid a member of

@@ -162,7 +162,7 @@ func Start(o ServerOptions) (*Server, error) {
 		}
 	}
 	// The socket's directory first: a refused one leaves no store behind.
-	if err := prepareSocketDir(o.Socket); err != nil {
+	if err := prepareSocketDir(o.Socket, o.GroupAccess); err != nil {
 		return nil, err
 	}
 	st, err := openStore(o.Store, o.Fresh)

@@ -3,6 +3,7 @@ package proto
 import (
 	"errors"
 	"fmt"
+	"iter"
 	"net"
 	"os"
 	"path/filepath"
@@ -52,14 +53,19 @@ func (u untrusted) Unwrap() error      { return u.error }
 func (untrusted) Is(target error) bool { return target == ErrRefused }
 
 // prepareSocketDir makes the directory of a server's socket if it is
-// missing (mode 0700) and checks it and every directory above it.
-func prepareSocketDir(socket string) error {
+// missing (mode 0700) and checks it and every directory above it. For a
+// server of group (--group) it opens the runtime directory to the
+// server's group (openToGroup).
+func prepareSocketDir(socket string, group bool) error {
 	dir := filepath.Dir(socket)
 	if dir == SocketDir() {
 		if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
 			return fmt.Errorf("socket directory: %w", err)
 		}
-		return checkRuntimeDir(dir, true)
+		if err := checkRuntimeDir(dir, true); err != nil || !group {
+			return err
+		}
+		return openToGroup(dir)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("socket directory: %w", err)
@@ -121,6 +127,30 @@ func checkRuntimeDir(dir string, create bool) error {
 		return fmt.Errorf("socket directory %s: %w", dir, err)
 	}
 	return ownDir(dir, &st)
+}
+
+// openToGroup lets the members of the server's group through the runtime
+// directory, or --group's 0660 socket in it could not be reached: mode
+// 0710 and the server's group. They may open a socket whose name they
+// know and list nothing; each socket keeps its own mode. checkRuntimeDir
+// has just found it the user's own, in directories only the user or
+// root can change, so its path still names it.
+func openToGroup(dir string) error {
+	var st unix.Stat_t
+	if err := unix.Lstat(dir, &st); err != nil {
+		return fmt.Errorf("socket directory %s: %w", dir, err)
+	}
+	if gid := os.Getegid(); int(st.Gid) != gid {
+		if err := unix.Lchown(dir, -1, gid); err != nil {
+			return fmt.Errorf("socket directory %s: give it to the server's group for --group: %w", dir, err)
+		}
+	}
+	if st.Mode&0o010 == 0 {
+		if err := unix.Chmod(dir, st.Mode&0o7777|0o010); err != nil {
+			return fmt.Errorf("socket directory %s: let the server's group through for --group: %w", dir, err)
+		}
+	}
+	return nil
 }
 
 // ownDir refuses a runtime directory that is not the user's alone.
@@ -246,7 +276,7 @@ func onTheWay(dir string, st *unix.Stat_t, trusted []uint32) error {
 		return fmt.Errorf("%s: %w", dir, unix.ENOTDIR)
 	case !trustedUID(st.Uid, trusted):
 		return &trustError{what: "directory " + dir, why: fmt.Sprintf("is owned by uid %d", st.Uid),
-			fix: fmt.Sprintf("that user could put a server of their own in place of yours; keep the socket in a directory of your own (XDG_RUNTIME_DIR, or --socket), or, to use a server of uid %d, trust it with rtm client --server-uid %d", st.Uid, st.Uid)}
+			fix: fmt.Sprintf("that user could put a server of their own in place of yours; keep the socket in a directory of your own (XDG_RUNTIME_DIR, or --socket), or, for a client of a server of uid %d, trust it with rtm client --server-uid %d", st.Uid, st.Uid)}
 	case st.Mode&0o022 != 0 && st.Mode&unix.S_ISVTX == 0:
 		return &trustError{what: "directory " + dir, why: fmt.Sprintf("is writable by group or others and not sticky (mode %04o)", st.Mode&0o7777),
 			fix: fmt.Sprintf("another user could put a server of their own in place of yours; chmod go-w %s (or chmod +t %s, as /tmp is), or keep the socket elsewhere (XDG_RUNTIME_DIR, or --socket)", dir, dir)}
@@ -281,10 +311,47 @@ func dialError(socket string, err error) error {
 	}
 	st, serr := lstatAt(unix.AT_FDCWD, socket)
 	if serr != nil {
+		if dir, dst, ok := firstClosed(filepath.Dir(socket)); ok {
+			return fmt.Errorf("connect to %s: %w on the directory %s (mode %04o, uid %d, group %d), on the way to the socket: a server started with --group lets its group through its own runtime directory, so be in the server's group (and let in with --allow-uid); another directory's owner must let you through (chmod g+x or o+x), or the server keep its socket elsewhere (--socket)",
+				socket, os.ErrPermission, dir, dst.Mode&0o7777, dst.Uid, dst.Gid)
+		}
 		return fmt.Errorf("connect to %s: %w on a directory on the way to the socket", socket, os.ErrPermission)
 	}
 	return fmt.Errorf("connect to %s: %w on the socket (mode %04o, uid %d, group %d): its server lets another uid in with --group, if that uid is in group %d, and --allow-uid",
 		socket, os.ErrPermission, st.Mode&0o777, st.Uid, st.Gid, st.Gid)
+}
+
+// firstClosed finds the first directory on the way to dir (dir included)
+// that this process may not search, and its owner and mode.
+func firstClosed(dir string) (string, unix.Stat_t, bool) {
+	for d := range dirsTo(dir) {
+		if unix.Faccessat(unix.AT_FDCWD, d, unix.X_OK, unix.AT_EACCESS) != nil {
+			var st unix.Stat_t
+			return d, st, unix.Stat(d, &st) == nil
+		}
+	}
+	return "", unix.Stat_t{}, false
+}
+
+// dirsTo yields / and each directory under it on the way to dir, dir
+// last, by their absolute paths.
+func dirsTo(dir string) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		abs, err := filepath.Abs(dir)
+		if err != nil || !yield("/") {
+			return
+		}
+		d := "/"
+		for _, name := range strings.Split(strings.TrimPrefix(abs, "/"), "/") {
+			if name == "" {
+				continue
+			}
+			d = filepath.Join(d, name)
+			if !yield(d) {
+				return
+			}
+		}
+	}
 }
 
 // The system calls of the checks, one small function each.

@@ -8,7 +8,6 @@ package client
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -58,9 +57,7 @@ func Main(args []string) int {
 	if rc := repl.ParseFlags(fs, args); rc >= 0 {
 		return rc
 	}
-	named := false // --client-name '' is an empty name, refused below
-	fs.Visit(func(fl *flag.Flag) { named = named || fl.Name == "client-name" })
-	if !named {
+	if !repl.FlagGiven(fs, "client-name") { // --client-name '' is refused below
 		client = "client-" + strconv.Itoa(os.Getpid())
 	}
 	err := f.Resolve()
