@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"rtm/repl"
 	"rtm/repl/rtmtest"
 	"rtm/repl/scenario"
@@ -237,26 +239,30 @@ func TestScenarioCleanup(t *testing.T) {
 		}
 		assertRunnerCleanedUp(t, me)
 	})
-	t.Run("SIGINT", func(t *testing.T) {
-		path := writeScenario(t, "blocked.rtm", blockedScenario)
-		cmd := exec.Command(rtmBin, "test", path)
-		var out, errb bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		defer cmd.Process.Kill()
-		waitRunnerProcs(t, cmd.Process.Pid, 3)
-		cmd.Process.Signal(syscall.SIGINT)
-		cmd.Wait()
-		if code := cmd.ProcessState.ExitCode(); code != 130 {
-			t.Errorf("interrupted rtm test: exit %d, want 130\n%s%s", code, out.String(), errb.String())
-		}
-		if !strings.Contains(out.String(), "FAIL "+path) || !strings.Contains(out.String(), "interrupted") {
-			t.Errorf("interrupted rtm test does not report it:\n%s", out.String())
-		}
-		assertRunnerCleanedUp(t, cmd.Process.Pid)
-	})
+	// Ctrl-C, kill's default and a closed terminal all end a run the same
+	// way.
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP} {
+		t.Run(unix.SignalName(sig), func(t *testing.T) {
+			path := writeScenario(t, "blocked.rtm", blockedScenario)
+			cmd := exec.Command(rtmBin, "test", path)
+			var out, errb bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &errb
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer cmd.Process.Kill()
+			waitRunnerProcs(t, cmd.Process.Pid, 3)
+			cmd.Process.Signal(sig)
+			cmd.Wait()
+			if code := cmd.ProcessState.ExitCode(); code != 130 {
+				t.Errorf("interrupted rtm test: exit %d, want 130\n%s%s", code, out.String(), errb.String())
+			}
+			if !strings.Contains(out.String(), "FAIL "+path) || !strings.Contains(out.String(), "interrupted") {
+				t.Errorf("interrupted rtm test does not report it:\n%s", out.String())
+			}
+			assertRunnerCleanedUp(t, cmd.Process.Pid)
+		})
+	}
 	t.Run("SIGKILL", func(t *testing.T) {
 		path := writeScenario(t, "blocked.rtm", blockedScenario)
 		cmd := exec.Command(rtmBin, "test", path)

@@ -55,7 +55,10 @@ these directives:
                              new server's tables
   at NAME COMMAND            run COMMAND (expect, show, lookup, route, sync, or a
                              change, which the client sends to the server) at client
-                             NAME only; "at server" at the server only
+                             NAME only; "at server" at the server only. "at NAME
+                             sync" waits until NAME alone has every change so far
+                             (as sync local at a client); "at server sync", as
+                             sync, until every client has
   sync [TIMEOUT]             wait until every running client has applied every change
                              so far; fail after TIMEOUT (default 10s)
   expect CHECK               check at the server, then at every running client; a
@@ -116,9 +119,10 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
-	// Ctrl-C ends the running scenario, which still cleans up. Children
-	// are in their own process groups, so only the runner gets it.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// Ctrl-C, SIGTERM or a closed terminal (SIGHUP) ends the running
+	// scenario, which still cleans up. Children are in their own process
+	// groups, so only the runner gets Ctrl-C.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	opts := Options{Timeout: *timeout, Context: ctx}
 	if *verbose {
