@@ -226,7 +226,8 @@ func TestImpostorServer(t *testing.T) {
 // TestUnsafeStoreRefused: a root server does not adopt a store another
 // uid made, one that others may write, or a link to its own: each is
 // refused by name with the fix, and left as it was (root's rtm rm does not
-// remove another uid's store either). A client checks the
+// remove another uid's store either); nor does a server of another uid
+// adopt root's, and it is told whose it is. A client checks the
 // store the same way before it maps it: the server's uid must own it,
 // and nobody else may write it.
 func TestUnsafeStoreRefused(t *testing.T) {
@@ -261,6 +262,17 @@ func TestUnsafeStoreRefused(t *testing.T) {
 	}
 	if _, err := os.Stat(foreign); err != nil {
 		t.Fatalf("uid 65534's store: %v", err)
+	}
+
+	// A server of another uid, which cannot even open root's store to
+	// write it, is told whose it is all the same.
+	rootStore := filepath.Join(dir, "rtm.root")
+	if r := runRTM(t, "", "server", "--name", "root", "--socket", filepath.Join(sockets, "r.sock"), "--store", rootStore, "--exit-at-eof"); r.code != 0 {
+		t.Fatalf("root's server: exit %d: %s", r.code, r.stderr)
+	}
+	other := commandAs(nobody, nil, bin, "server", "--store", rootStore, "--socket", filepath.Join(sockets, "o.sock"), "--exit-at-eof")
+	if r := runCmd(t, other, "", 20*time.Second); r.code != 1 || !strings.Contains(r.stderr, "store "+rootStore+" is owned by uid 0, not uid 65534: uid 0 could rewrite") {
+		t.Errorf("uid 65534's server on root's store: exit %d, stderr %q", r.code, r.stderr)
 	}
 
 	srv := in.server()

@@ -22,6 +22,16 @@ func openOwned(path string, flag, owner int) (int, unix.Stat_t, error) {
 		return -1, unix.Stat_t{}, &UnsafeError{Path: path, Why: "is a symbolic link",
 			Fix: "rtm opens a store by its own path, never through a link (whoever can change the link chooses the file); give the path of the file itself"}
 	}
+	if err == unix.EACCES {
+		// Most likely another uid's file: say whose, as checkFile would
+		// once it was open. The path is only looked at for the message.
+		var st unix.Stat_t
+		if unix.Lstat(path, &st) == nil {
+			if uerr := checkFile(path, &st, owner); uerr != nil {
+				return -1, unix.Stat_t{}, uerr
+			}
+		}
+	}
 	if err != nil {
 		return -1, unix.Stat_t{}, fmt.Errorf("open store %s: %w", path, err)
 	}
