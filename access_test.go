@@ -196,6 +196,11 @@ func TestImpostorServer(t *testing.T) {
 	if log := imp.errb.String(); strings.Contains(log, "connected") {
 		t.Fatalf("the impostor heard from the client: %s", log)
 	}
+	// A server started on that socket is told whose listener holds it.
+	r = runRTM(t, "", "server", "--name", "lab", "--socket", sock, "--store", filepath.Join(stores, "rtm.mine"), "--exit-at-eof")
+	if want := fmt.Sprintf("listens as uid 65534 (pid %d), not as you", imp.fp.Pid()); r.code != 1 || !strings.Contains(r.stderr, want) {
+		t.Fatalf("server on uid 65534's socket: exit %d, stderr %q; want 1 and %q", r.code, r.stderr, want)
+	}
 	r = runRTM(t, "", "client", "--socket", sock, "--server-uid", "65534", "-c", "show routes", "-c", "lookup 00:1a:2b:3c:4d:5e")
 	if r.code != 0 || r.stdout != "10.6.6.0/24 via 192.0.2.66 dev eth0\n00:1a:2b:3c:4d:5e 192.0.2.66\n" {
 		t.Fatalf("client that trusts uid 65534: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)

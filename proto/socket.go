@@ -21,7 +21,12 @@ func listen(path string, mode os.FileMode) (*net.UnixListener, error) {
 			return nil, fmt.Errorf("listen %s: file exists and is not a socket; remove it or pick another --socket", path)
 		}
 		if c, err := net.Dial("unixpacket", path); err == nil {
-			c.Close()
+			defer c.Close()
+			// Whose it is, from the kernel: another uid's listener may be
+			// no rtm server at all.
+			if cred, err := peerCred(c.(*net.UnixConn)); err == nil && int(cred.Uid) != os.Geteuid() {
+				return nil, fmt.Errorf("listen %s: %w, or another program: it listens as uid %d (pid %d), not as you; pick another --socket, or have it stopped", path, ErrSocketInUse, cred.Uid, cred.Pid)
+			}
 			return nil, fmt.Errorf("listen %s: %w", path, ErrSocketInUse)
 		}
 		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
