@@ -189,7 +189,7 @@ func TestImpostorServer(t *testing.T) {
 	sock := filepath.Join(dir, "lab.sock")
 	imp := impostor(sock)
 	r := runRTM(t, "", "client", "--socket", sock, "-c", "show routes")
-	if r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, "the server at "+sock+" runs as uid 65534") ||
+	if r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, "the server at "+sock+" runs as uid 65534 (pid ") || !strings.Contains(r.stderr, "), not as you (root):") ||
 		!strings.Contains(r.stderr, "--server-uid 65534") || strings.Contains(r.stderr, "listening") {
 		t.Fatalf("client of an impostor: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}

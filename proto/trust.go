@@ -297,8 +297,12 @@ func checkServer(uc *net.UnixConn, socket string, trusted []uint32) (uint32, err
 	if trustedUID(cred.Uid, trusted) {
 		return cred.Uid, nil
 	}
+	you := fmt.Sprintf("you (uid %d) or root", os.Geteuid())
+	if os.Geteuid() == 0 {
+		you = "you (root)"
+	}
 	return 0, untrusted{&trustError{what: "the server at " + socket,
-		why: fmt.Sprintf("runs as uid %d (pid %d), not as you (uid %d) or root", cred.Uid, cred.Pid, os.Geteuid()),
+		why: fmt.Sprintf("runs as uid %d (pid %d), not as %s", cred.Uid, cred.Pid, you),
 		fix: fmt.Sprintf("it may be another user's server in place of yours; if you trust uid %d, say so with --server-uid %d", cred.Uid, cred.Uid)}}
 }
 
