@@ -366,11 +366,12 @@ func TestGroupReadsNeverWrites(t *testing.T) {
 }
 
 // TestGroupThroughTheRuntimeDirectory: a server started with --group and
-// no --socket makes its runtime directory mode 0710 and gives it its
-// group, so that a member it allows reaches the 0660 socket there; a uid
-// outside the group is stopped at the directory, and told which and why.
-// Where the members cannot pass a directory that is not rtm's to open
-// (XDG_RUNTIME_DIR at 0700), the server says so as it starts.
+// no --socket makes its runtime directory, of its group, mode 0710, so
+// that a member it allows reaches the 0660 socket there; a uid outside
+// the group is stopped at the directory, and told which and why. Where
+// the members cannot pass a directory that is not rtm's to open
+// (XDG_RUNTIME_DIR at 0700), or a runtime directory of another group,
+// the server says so as it starts.
 func TestGroupThroughTheRuntimeDirectory(t *testing.T) {
 	in, bin := nobodyInstance(t)
 	member := &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{uint32(os.Getegid())}}
@@ -388,6 +389,7 @@ func TestGroupThroughTheRuntimeDirectory(t *testing.T) {
 		cmd.Env = append(os.Environ(), "XDG_RUNTIME_DIR="+runtime)
 		p := startCmd(t, cmd)
 		p.must("")
+		in.waitBanner(p) // its warnings come before it
 		return p
 	}
 
@@ -416,6 +418,24 @@ func TestGroupThroughTheRuntimeDirectory(t *testing.T) {
 	closed := runtimeDir(0o700)
 	srv = server(closed)
 	if want := "cannot reach the socket " + filepath.Join(closed, "rtm", in.name+".sock") + ": the directory " + closed + " (mode 0700"; !strings.Contains(srv.errb.String(), want) {
+		t.Fatalf("no warning %q: %s", want, srv.errb)
+	}
+	srv.send("quit")
+	srv.wait(10 * time.Second)
+
+	// A runtime directory of another group is left as it is (its members
+	// may be another server's), and named.
+	other := runtimeDir(0o755)
+	dir = filepath.Join(other, "rtm")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	os.Chown(dir, 0, 65534)
+	srv = server(other)
+	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 || fi.Sys().(*syscall.Stat_t).Gid != 65534 {
+		t.Fatalf("runtime directory of group 65534: %v (%v); want it left 0700, of group 65534", fi.Mode(), err)
+	}
+	if want := "the directory " + dir + " (mode 0700, uid 0, group 65534) does not let them through"; !strings.Contains(srv.errb.String(), want) {
 		t.Fatalf("no warning %q: %s", want, srv.errb)
 	}
 	srv.send("quit")

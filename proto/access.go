@@ -77,7 +77,13 @@ func closedToGroup(dir string, gid int) (string, unix.Stat_t, bool) {
 		if unix.Stat(d, &st) != nil {
 			return "", st, false // not there yet, or not this process's to see
 		}
-		if !(int(st.Gid) == gid && st.Mode&0o010 != 0 || st.Mode&0o001 != 0) {
+		// A member of the directory's group gets its group bits alone,
+		// others its other bits.
+		search := uint32(0o001)
+		if int(st.Gid) == gid {
+			search = 0o010
+		}
+		if st.Mode&search == 0 {
 			return d, st, true
 		}
 	}

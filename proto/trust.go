@@ -131,24 +131,27 @@ func checkRuntimeDir(dir string, create bool) error {
 
 // openToGroup lets the members of the server's group through the runtime
 // directory, or --group's 0660 socket in it could not be reached: mode
-// 0710 and the server's group. They may open a socket whose name they
-// know and list nothing; each socket keeps its own mode. checkRuntimeDir
-// has just found it the user's own, in directories only the user or
-// root can change, so its path still names it.
+// 0710. They may open a socket whose name they know and list nothing;
+// each socket keeps its own mode. Only a directory of the server's group
+// (as one it made has) is opened: giving it another group would shut out
+// the members of a server started before with that one. ReachWarnings
+// names a directory left closed. The change is made on a descriptor of
+// the directory checked again, as checkRuntimeDir checks it.
 func openToGroup(dir string) error {
-	var st unix.Stat_t
-	if err := unix.Lstat(dir, &st); err != nil {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
 		return fmt.Errorf("socket directory %s: %w", dir, err)
 	}
-	if gid := os.Getegid(); int(st.Gid) != gid {
-		if err := unix.Lchown(dir, -1, gid); err != nil {
-			return fmt.Errorf("socket directory %s: give it to the server's group for --group: %w", dir, err)
-		}
+	defer closeFD(fd)
+	st, err := statFD(fd)
+	if err != nil {
+		return fmt.Errorf("socket directory %s: %w", dir, err)
 	}
-	if st.Mode&0o010 == 0 {
-		if err := unix.Chmod(dir, st.Mode&0o7777|0o010); err != nil {
-			return fmt.Errorf("socket directory %s: let the server's group through for --group: %w", dir, err)
-		}
+	if err := ownDir(dir, &st); err != nil || int(st.Gid) != os.Getegid() || st.Mode&0o010 != 0 {
+		return err
+	}
+	if err := unix.Fchmod(fd, st.Mode&0o7777|0o010); err != nil {
+		return fmt.Errorf("socket directory %s: let the server's group through for --group: %w", dir, err)
 	}
 	return nil
 }

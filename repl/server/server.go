@@ -50,7 +50,7 @@ func Main(version string, args []string) int {
 	fs.IntVar(&capacity, "capacity", store.DefaultCapacity, "MAC table `entries` when the store is created (an existing store keeps its own; with --fresh it is created anew)")
 	fs.IntVar(&routeCapacity, "route-capacity", store.DefaultRouteCapacity, "route table `entries` when the store is created (as --capacity)")
 	fs.IntVar(&logBytes, "log-bytes", proto.DefaultLogBytes, "`bytes` of recent changes kept for clients that fall behind, in 64 KiB chunks, two at least; a client further behind gets a fresh snapshot")
-	fs.BoolVar(&group, "group", false, "let the owner's group connect and read (socket mode 0660, store 0640: group members read the store, never write it; an existing store is given these modes, and 0600 without --group; the runtime directory becomes 0710 with that group, and a directory the group cannot pass is named at start)")
+	fs.BoolVar(&group, "group", false, "let the owner's group connect and read (socket mode 0660, store 0640: group members read the store, never write it; an existing store is given these modes, and 0600 without --group; the runtime directory, if of that group, becomes 0710, and a directory the group cannot pass is named at start)")
 	repl.ListFlag(fs, &allow, "allow-uid", "also accept clients of this `uid`, to read (repeatable)", repl.ParseUID)
 	repl.ListFlag(fs, &allowWrite, "allow-write-uid", "also accept clients of this `uid`, to read and change the tables (repeatable; the server's own uid and root always may)", repl.ParseUID)
 	fs.IntVar(&maxClients, "max-clients", proto.DefaultMaxClients, "admit at most this `many` clients at once; one more is refused, and told why")
