@@ -119,10 +119,15 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
-	// Ctrl-C, SIGTERM or a closed terminal (SIGHUP) ends the running
-	// scenario, which still cleans up. Children are in their own process
-	// groups, so only the runner gets Ctrl-C.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	// Ctrl-C, SIGTERM or a closed terminal (SIGHUP, unless it is ignored,
+	// as nohup does) ends the running scenario, which still cleans up.
+	// Children are in their own process groups, so only the runner gets
+	// Ctrl-C.
+	sigs := []os.Signal{os.Interrupt, syscall.SIGTERM}
+	if !signal.Ignored(syscall.SIGHUP) {
+		sigs = append(sigs, syscall.SIGHUP)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), sigs...)
 	defer stop()
 	opts := Options{Timeout: *timeout, Context: ctx}
 	if *verbose {
