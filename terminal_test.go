@@ -125,6 +125,9 @@ func TestCtrlDWhileACommandRuns(t *testing.T) {
 		cl.Line("C,10.1.0.0/16,-,eth0")
 		cl.Expect("waiting for the server to come back")
 		cl.Send("\x04")
+		// Quitting says nothing of the wait it ended, but the change it
+		// kept from the server is reported.
+		cl.Expect("error: not applied: send to the server: not connected to the server: interrupted")
 		if code := cl.Exit(); code == -1 {
 			t.Fatal("client did not exit after Ctrl-D")
 		}

@@ -112,13 +112,13 @@ func (c *Client) query(ctx context.Context, q Query, arg []byte) ([]byte, error)
 		return r.Output, nil
 	case <-ctx.Done():
 		c.forget(id)
-		return nil, ctx.Err()
+		return nil, context.Cause(ctx)
 	}
 }
 
 // queryJSON asks q and decodes the JSON answer into v.
 func (c *Client) queryJSON(q Query, v any) error {
-	ctx, cancel := context.WithTimeout(context.Background(), askTimeout)
+	ctx, cancel := context.WithTimeoutCause(context.Background(), askTimeout, fmt.Errorf("no answer within %v", askTimeout))
 	defer cancel()
 	out, err := c.query(ctx, q, nil)
 	if err != nil {

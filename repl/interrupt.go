@@ -2,11 +2,19 @@ package repl
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
 )
+
+// errStopped is the cause of a wait Interrupt ended. It reads as
+// ErrInterrupted but is not it: a wait that ends so returns
+// ErrInterrupted itself, while a change it kept from the server is
+// reported not applied, with this as the reason, even as the prompt
+// quits (Ctrl-D), which says nothing of an ErrInterrupted.
+var errStopped = errors.New("interrupted")
 
 // interrupter lets another goroutine (a signal handler: Ctrl-C at the
 // prompt, or the end of the process) stop the command that runs: a wait
@@ -22,7 +30,7 @@ func (i *interrupter) Interrupt() {
 	i.interrupted.Store(true)
 	i.mu.Lock()
 	if i.cancel != nil {
-		i.cancel(ErrInterrupted)
+		i.cancel(errStopped)
 	}
 	i.mu.Unlock()
 }
@@ -36,7 +44,7 @@ func (i *interrupter) reset() { i.interrupted.Store(false) }
 // wait returns a context for a wait of at most timeout that Interrupt
 // ends; done releases it.
 // Its cause (context.Cause) says which ended it, in words a message can
-// carry: ErrInterrupted, or the time waited.
+// carry: errStopped, or the time waited.
 func (i *interrupter) wait(timeout time.Duration) (context.Context, func()) {
 	timed, stop := context.WithTimeoutCause(context.Background(), timeout, fmt.Errorf("nothing after %v", timeout))
 	ctx, cancel := context.WithCancelCause(timed)
@@ -44,7 +52,7 @@ func (i *interrupter) wait(timeout time.Duration) (context.Context, func()) {
 	i.cancel = cancel
 	i.mu.Unlock()
 	if i.interrupted.Load() {
-		cancel(ErrInterrupted)
+		cancel(errStopped)
 	}
 	return ctx, func() {
 		i.mu.Lock()
