@@ -156,8 +156,8 @@ func TestTabCompletesAtAnUnsizedTerminal(t *testing.T) {
 
 // TestCtrlCCancelsAWait: at a client's prompt, Ctrl-C ends at once a
 // change waiting for a server that is down (which says after a second
-// that it waits), and a sync held up by a stopped client; the prompt
-// returns and the client goes on.
+// that it waits), a question for that server, and a sync held up by a
+// stopped client; the prompt returns and the client goes on.
 func TestCtrlCCancelsAWait(t *testing.T) {
 	t.Parallel()
 	in := newInstance(t)
@@ -183,6 +183,12 @@ func TestCtrlCCancelsAWait(t *testing.T) {
 	cl.Send("\x03")
 	// Said in words, not as a Go context's error.
 	cl.Expect("error: not applied: send to the server: not connected to the server: interrupted")
+	cl.Expect(prompt)
+	// So does a question only the server answers.
+	cl.Line("show clients")
+	time.Sleep(200 * time.Millisecond)
+	cl.Send("\x03")
+	cl.ExpectWithin("error: show clients: interrupted", 5*time.Second) // its own bound is 10 s
 	cl.Expect(prompt)
 	cl.Line("show routes count")
 	cl.Expect("\n1\r\n")

@@ -64,22 +64,23 @@ func (c *Client) LookupMAC(m entry.MAC) (netip.Addr, error) {
 // Reader returns the current store mapping, for bulk lookups.
 func (c *Client) Reader() *store.Reader { return c.reader.Load() }
 
-// Clients asks the server for its clients.
-func (c *Client) Clients() ([]ClientInfo, error) {
+// Clients asks the server for its clients. It waits at most 10 s, and
+// no longer than ctx.
+func (c *Client) Clients(ctx context.Context) ([]ClientInfo, error) {
 	var out []ClientInfo
-	return out, c.queryJSON(QueryClients, &out)
+	return out, c.queryJSON(ctx, QueryClients, &out)
 }
 
-// Info asks the server to describe itself.
-func (c *Client) Info() (ServerInfo, error) {
+// Info asks the server to describe itself, as Clients waits.
+func (c *Client) Info(ctx context.Context) (ServerInfo, error) {
 	var out ServerInfo
-	return out, c.queryJSON(QueryInfo, &out)
+	return out, c.queryJSON(ctx, QueryInfo, &out)
 }
 
-// ServerStats asks the server for its counters.
-func (c *Client) ServerStats() ([]Stat, error) {
+// ServerStats asks the server for its counters, as Clients waits.
+func (c *Client) ServerStats(ctx context.Context) ([]Stat, error) {
 	var out []Stat
-	return out, c.queryJSON(QueryStats, &out)
+	return out, c.queryJSON(ctx, QueryStats, &out)
 }
 
 // Sync asks the server to wait until every client has applied every

@@ -1,6 +1,7 @@
 package proto
 
 import (
+	"context"
 	"fmt"
 	"sync/atomic"
 
@@ -56,6 +57,14 @@ func (e readOnlyError) Error() string {
 }
 
 func (readOnlyError) Unwrap() error { return entry.ErrReadOnly }
+
+// Clients is Server.Clients, asked as a client asks it (Client.Clients):
+// so the server's Interp and a client's ask their engine alike. The
+// server answers at once and has no use for ctx.
+func (o *Origin) Clients(context.Context) ([]ClientInfo, error) { return o.Server.Clients() }
+
+// Info is Server.Info, asked as Clients is.
+func (o *Origin) Info(context.Context) (ServerInfo, error) { return o.Server.Info() }
 
 // Apply makes c through the server's one path (Server.Apply), once the
 // origin's permission is checked, and counts it if it was made: ApplyAll

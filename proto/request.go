@@ -116,9 +116,10 @@ func (c *Client) query(ctx context.Context, q Query, arg []byte) ([]byte, error)
 	}
 }
 
-// queryJSON asks q and decodes the JSON answer into v.
-func (c *Client) queryJSON(q Query, v any) error {
-	ctx, cancel := context.WithTimeoutCause(context.Background(), askTimeout, fmt.Errorf("no answer within %v", askTimeout))
+// queryJSON asks q and decodes the JSON answer into v, waiting at most
+// askTimeout, and no longer than ctx.
+func (c *Client) queryJSON(ctx context.Context, q Query, v any) error {
+	ctx, cancel := context.WithTimeoutCause(ctx, askTimeout, fmt.Errorf("no answer within %v", askTimeout))
 	defer cancel()
 	out, err := c.query(ctx, q, nil)
 	if err != nil {

@@ -126,15 +126,15 @@ func TestQueries(t *testing.T) {
 	if err := srv.Apply(entry.RouteChange(entry.Create, routeN(1))); err != nil {
 		t.Fatal(err)
 	}
-	clients, err := c.Clients()
+	clients, err := c.Clients(context.Background())
 	if err != nil || len(clients) != 1 || clients[0].Name != "asker" {
 		t.Errorf("clients: %+v, %v", clients, err)
 	}
-	info, err := c.Info()
+	info, err := c.Info(context.Background())
 	if err != nil || info.Name != "q" || info.Routes != 1 {
 		t.Errorf("info: %+v, %v", info, err)
 	}
-	stats, err := c.ServerStats()
+	stats, err := c.ServerStats(context.Background())
 	i := slices.IndexFunc(stats, func(s Stat) bool { return s.Name == "routes" })
 	if err != nil || i < 0 || stats[i].Value != 1 {
 		t.Errorf("server stats: %+v, %v", stats, err)
@@ -181,7 +181,7 @@ func TestClientSync(t *testing.T) {
 	}
 	// The abandoned sync's answer, when it comes, is no protocol error:
 	// the session goes on.
-	if _, err := c.Info(); err != nil {
+	if _, err := c.Info(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -20,17 +20,17 @@ import (
 // measures the language, not a table.
 type nopEngine struct{}
 
-func (nopEngine) Apply(entry.Change) error                  { return nil }
-func (nopEngine) Routes() []entry.Route                     { return nil }
-func (nopEngine) GetRoute(netip.Prefix) (entry.Route, bool) { return entry.Route{}, false }
-func (nopEngine) MatchRoute(netip.Addr) (entry.Route, bool) { return entry.Route{}, false }
-func (nopEngine) MACs() []entry.MAC                         { return nil }
-func (nopEngine) LookupMAC(entry.MAC) (netip.Addr, error)   { return netip.Addr{}, entry.ErrNotFound }
-func (nopEngine) Clients() ([]proto.ClientInfo, error)      { return nil, nil }
-func (nopEngine) Info() (proto.ServerInfo, error)           { return proto.ServerInfo{}, nil }
-func (nopEngine) Stats() []proto.Stat                       { return nil }
-func (nopEngine) Sync(context.Context) error                { return nil }
-func (nopEngine) SyncLocal(context.Context) error           { return nil }
+func (nopEngine) Apply(entry.Change) error                            { return nil }
+func (nopEngine) Routes() []entry.Route                               { return nil }
+func (nopEngine) GetRoute(netip.Prefix) (entry.Route, bool)           { return entry.Route{}, false }
+func (nopEngine) MatchRoute(netip.Addr) (entry.Route, bool)           { return entry.Route{}, false }
+func (nopEngine) MACs() []entry.MAC                                   { return nil }
+func (nopEngine) LookupMAC(entry.MAC) (netip.Addr, error)             { return netip.Addr{}, entry.ErrNotFound }
+func (nopEngine) Clients(context.Context) ([]proto.ClientInfo, error) { return nil, nil }
+func (nopEngine) Info(context.Context) (proto.ServerInfo, error)      { return proto.ServerInfo{}, nil }
+func (nopEngine) Stats() []proto.Stat                                 { return nil }
+func (nopEngine) Sync(context.Context) error                          { return nil }
+func (nopEngine) SyncLocal(context.Context) error                     { return nil }
 
 // macLines and routeLines are distinct lines of the B1 workload's shape.
 func macLines(n int) [][]byte {
@@ -105,7 +105,7 @@ func replayServer(b *testing.B, macs int) (*proto.Server, *Interp) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { srv.Close("done", time.Second) })
-	return srv, NewInterp(srv, nil, Options{Stderr: &bytes.Buffer{}})
+	return srv, NewInterp(srv.Origin("server"), nil, Options{Stderr: &bytes.Buffer{}})
 }
 
 // BenchmarkReplayServer: 1 M MAC creates through RunReader into a real

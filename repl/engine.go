@@ -16,8 +16,8 @@ type Tables interface {
 	MatchRoute(netip.Addr) (entry.Route, bool)
 	MACs() []entry.MAC                       // sorted
 	LookupMAC(entry.MAC) (netip.Addr, error) // error wraps entry.ErrNotFound when absent
-	Clients() ([]proto.ClientInfo, error)    // the server's clients, asked of the server by a client
-	Info() (proto.ServerInfo, error)         // the server's, asked of the server by a client
+	Clients(context.Context) ([]proto.ClientInfo, error) // the server's clients, asked of the server by a client until ctx ends
+	Info(context.Context) (proto.ServerInfo, error)      // the server's, asked likewise
 	Stats() []proto.Stat                     // this process's counters
 	Sync(ctx context.Context) error          // wait until every client applied everything so far
 	SyncLocal(ctx context.Context) error     // wait until this copy holds everything made so far
@@ -43,8 +43,8 @@ type Remote interface {
 	// CatchUp waits until the client has applied every change up to seq
 	// of connection conn (a reply's Published and Conn).
 	CatchUp(ctx context.Context, conn, seq uint64) error
-	// ServerStats asks the server for its counters.
-	ServerStats() ([]proto.Stat, error)
+	// ServerStats asks the server for its counters, until ctx ends.
+	ServerStats(ctx context.Context) ([]proto.Stat, error)
 }
 
 // Prefetcher is an engine whose changes wait on memory when its tables are

@@ -114,9 +114,9 @@ func (e *memEngine) LookupMAC(m entry.MAC) (netip.Addr, error) {
 	return ip, nil
 }
 
-func (e *memEngine) Clients() ([]proto.ClientInfo, error) { return e.clients, nil }
+func (e *memEngine) Clients(context.Context) ([]proto.ClientInfo, error) { return e.clients, nil }
 
-func (e *memEngine) Info() (proto.ServerInfo, error) {
+func (e *memEngine) Info(context.Context) (proto.ServerInfo, error) {
 	return proto.ServerInfo{Name: "lab", Version: "test", PID: 1, Protocol: proto.Version, Routes: len(e.routes), RouteCapacity: 100, MACs: len(e.macs), MACCapacity: 1000}, nil
 }
 

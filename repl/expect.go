@@ -59,7 +59,7 @@ func (in *Interp) expect(cmd *Command) error {
 		case TableMACs:
 			n = len(in.engine.MACs())
 		default:
-			clients, err := in.engine.Clients()
+			clients, err := askEngine(in, in.engine.Clients)
 			if err != nil {
 				return fmt.Errorf("expect: %w", err)
 			}

@@ -1,6 +1,7 @@
 package repl
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -137,11 +138,23 @@ func (in *Interp) dump() error {
 	return nil
 }
 
+// askEngine asks a question of the engine, which a client sends to the
+// server: Ctrl-C, or the prompt quitting, ends the wait for the answer.
+func askEngine[T any](in *Interp, ask func(context.Context) (T, error)) (T, error) {
+	ctx, done := in.stop.wait(replyTimeout)
+	defer done()
+	v, err := ask(ctx)
+	if err != nil && in.stop.stopped() {
+		return v, ErrInterrupted
+	}
+	return v, err
+}
+
 // showClients prints one client per line, name first:
 //
 //	client-4242 id 3 pid 4242 uid 1000 state live acked 57 lag 0 changes 2 writes yes up 3m2s
 func (in *Interp) showClients(cmd *Command) error {
-	clients, err := in.engine.Clients()
+	clients, err := askEngine(in, in.engine.Clients)
 	if err != nil {
 		return fmt.Errorf("show clients: %w", err)
 	}
@@ -191,7 +204,7 @@ func yesNo(b bool) string {
 // showInfo describes the server and its store, one "name value" per
 // line; a client asks the server.
 func (in *Interp) showInfo(js bool) error {
-	info, err := in.engine.Info()
+	info, err := askEngine(in, in.engine.Info)
 	if err != nil {
 		return fmt.Errorf("show info: %w", err)
 	}
@@ -232,7 +245,7 @@ func (in *Interp) showStats(local, js bool) error {
 	stats := in.engine.Stats()
 	if in.fw != nil && !local {
 		var err error
-		if stats, err = in.fw.remote.ServerStats(); err != nil {
+		if stats, err = askEngine(in, in.fw.remote.ServerStats); err != nil {
 			return fmt.Errorf("show stats: %w", err)
 		}
 	}

@@ -88,7 +88,14 @@ func StartTermSize(t *testing.T, cmd *exec.Cmd, rows, cols uint16) *Term {
 // test, showing the terminal, if it does not come.
 func (p *Term) Expect(s string) {
 	p.t.Helper()
-	if !WaitFor(Wait, func() bool {
+	p.ExpectWithin(s, Wait)
+}
+
+// ExpectWithin is Expect waiting at most d: for what must come before
+// something slower would bring it anyway (a timeout of the process's).
+func (p *Term) ExpectWithin(s string, d time.Duration) {
+	p.t.Helper()
+	if !WaitFor(d, func() bool {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		i := strings.Index(p.out.String()[p.mark:], s)
@@ -97,7 +104,7 @@ func (p *Term) Expect(s string) {
 		}
 		return i >= 0
 	}) {
-		p.t.Fatalf("no %q on the terminal after %v; it shows:\n%q", s, Wait, p.Since())
+		p.t.Fatalf("no %q on the terminal after %v; it shows:\n%q", s, d, p.Since())
 	}
 }
 
