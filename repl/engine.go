@@ -14,13 +14,13 @@ type Tables interface {
 	Routes() []entry.Route // sorted by prefix
 	GetRoute(netip.Prefix) (entry.Route, bool)
 	MatchRoute(netip.Addr) (entry.Route, bool)
-	MACs() []entry.MAC                       // sorted
-	LookupMAC(entry.MAC) (netip.Addr, error) // error wraps entry.ErrNotFound when absent
+	MACs() []entry.MAC                                   // sorted
+	LookupMAC(entry.MAC) (netip.Addr, error)             // error wraps entry.ErrNotFound when absent
 	Clients(context.Context) ([]proto.ClientInfo, error) // the server's clients, asked of the server by a client until ctx ends
 	Info(context.Context) (proto.ServerInfo, error)      // the server's, asked likewise
-	Stats() []proto.Stat                     // this process's counters
-	Sync(ctx context.Context) error          // wait until every client applied everything so far
-	SyncLocal(ctx context.Context) error     // wait until this copy holds everything made so far
+	Stats() []proto.Stat                                 // this process's counters
+	Sync(ctx context.Context) error                      // wait until every client applied everything so far
+	SyncLocal(ctx context.Context) error                 // wait until this copy holds everything made so far
 }
 
 // Changer is an engine that applies changes itself: the server's, seen
