@@ -49,7 +49,7 @@ func AccessWarnings(group bool, allow, allowWrite []uint32) []string {
 // directory on the way to its socket or its store the members of its
 // group may not pass through: they could not connect, or not map the
 // store. The runtime directory a server makes is opened to its group
-// (openToGroup); one given with --socket, XDG_RUNTIME_DIR or the store's
+// (checkRuntimeDir); one given with --socket, XDG_RUNTIME_DIR or the store's
 // directory is the user's to open.
 func ReachWarnings(socket, store string) []string {
 	gid := os.Getegid()

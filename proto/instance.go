@@ -89,7 +89,7 @@ const (
 // Instances lists the instances of this user: the sockets in SocketDir
 // and the stores in StoreDir, sorted by name.
 func Instances() ([]Instance, error) {
-	if err := checkRuntimeDir(SocketDir(), false); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := checkRuntimeDir(SocketDir(), false, false); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
 	byName := map[string]*Instance{}
@@ -211,7 +211,7 @@ func RemoveInstance(name string, force bool) ([]string, error) {
 	if err := CheckInstanceName(name); err != nil {
 		return nil, err
 	}
-	if err := checkRuntimeDir(SocketDir(), false); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := checkRuntimeDir(SocketDir(), false, false); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
 	sock, path := DefaultSocket(name), DefaultStore(name)

@@ -55,17 +55,14 @@ func (untrusted) Is(target error) bool { return target == ErrRefused }
 // prepareSocketDir makes the directory of a server's socket if it is
 // missing (mode 0700) and checks it and every directory above it. For a
 // server of group (--group) it opens the runtime directory to the
-// server's group (openToGroup).
+// server's group (checkRuntimeDir).
 func prepareSocketDir(socket string, group bool) error {
 	dir := filepath.Dir(socket)
 	if dir == SocketDir() {
 		if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
 			return fmt.Errorf("socket directory: %w", err)
 		}
-		if err := checkRuntimeDir(dir, true); err != nil || !group {
-			return err
-		}
-		return openToGroup(dir)
+		return checkRuntimeDir(dir, true, group)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("socket directory: %w", err)
@@ -85,7 +82,7 @@ func prepareSocketDir(socket string, group bool) error {
 func checkSocketDir(socket string, trusted []uint32) error {
 	var err error
 	if dir := filepath.Dir(socket); dir == SocketDir() {
-		err = checkRuntimeDir(dir, false)
+		err = checkRuntimeDir(dir, false, false)
 	} else {
 		var fd int
 		if fd, _, err = openParent(socket, trusted); err == nil {
@@ -101,8 +98,15 @@ func checkSocketDir(socket string, trusted []uint32) error {
 
 // checkRuntimeDir checks the runtime directory, making it first if
 // create is set. A missing one (not created) is an error for which
-// errors.Is(err, os.ErrNotExist) holds.
-func checkRuntimeDir(dir string, create bool) error {
+// errors.Is(err, os.ErrNotExist) holds. With group (a server started
+// with --group) it lets the members of the server's group through it,
+// or the 0660 socket in it could not be reached: mode 0710. They may
+// open a socket whose name they know and list nothing; each socket keeps
+// its own mode. Only a directory of the server's group (as one it made
+// has) is opened: giving it another group would shut out the members of
+// a server started before with that one. ReachWarnings names a directory
+// left closed.
+func checkRuntimeDir(dir string, create, group bool) error {
 	parent, name, err := openParent(dir, nil)
 	if err != nil {
 		return err
@@ -126,31 +130,12 @@ func checkRuntimeDir(dir string, create bool) error {
 	if err != nil {
 		return fmt.Errorf("socket directory %s: %w", dir, err)
 	}
-	return ownDir(dir, &st)
-}
-
-// openToGroup lets the members of the server's group through the runtime
-// directory, or --group's 0660 socket in it could not be reached: mode
-// 0710. They may open a socket whose name they know and list nothing;
-// each socket keeps its own mode. Only a directory of the server's group
-// (as one it made has) is opened: giving it another group would shut out
-// the members of a server started before with that one. ReachWarnings
-// names a directory left closed. The change is made on a descriptor of
-// the directory checked again, as checkRuntimeDir checks it.
-func openToGroup(dir string) error {
-	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("socket directory %s: %w", dir, err)
-	}
-	defer closeFD(fd)
-	st, err := statFD(fd)
-	if err != nil {
-		return fmt.Errorf("socket directory %s: %w", dir, err)
-	}
-	if err := ownDir(dir, &st); err != nil || int(st.Gid) != os.Getegid() || st.Mode&0o010 != 0 {
+	if err := ownDir(dir, &st); err != nil || !group || int(st.Gid) != os.Getegid() || st.Mode&0o010 != 0 {
 		return err
 	}
-	if err := unix.Fchmod(fd, st.Mode&0o7777|0o010); err != nil {
+	// fd is O_PATH, which fchmod refuses; name in parent is the directory
+	// just checked, and only the user or root can change parent.
+	if err := unix.Fchmodat(parent, name, st.Mode&0o7777|0o010, 0); err != nil {
 		return fmt.Errorf("socket directory %s: let the server's group through for --group: %w", dir, err)
 	}
 	return nil
