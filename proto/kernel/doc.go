@@ -36,7 +36,11 @@
 //     or multipath route that is the kernel's best for its prefix hides
 //     the prefix: rtm shows nothing rather than a route the kernel does
 //     not use. Cached and exception entries, TOS- and source-specific
-//     routes are other keys and are ignored (counted). IPv6 prefixes
+//     routes are other keys and are ignored (counted). A gateway marked
+//     onlink (RTNH_F_ONLINK, on the route or its nexthop object) need not
+//     be on the device's subnet; the model has no such flag, and an
+//     installer without it would be refused, so it is skipped
+//     ("skipped_onlink"). IPv6 prefixes
 //     inside fe80::/10 are skipped: the kernel keys them by device (one
 //     fe80::/64 per link), rtm by prefix alone; ff00::/8 likewise.
 //     Link-local gateways (via fe80::1 dev eth0) are imported.

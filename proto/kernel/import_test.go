@@ -54,6 +54,7 @@ func TestImportDumpAndEvents(t *testing.T) {
 	ip(t, "route", "add", "prohibit", "203.0.113.192/27")
 	ip(t, "route", "add", "203.0.113.224/27", "nexthop", "via", "192.0.2.2", "dev", "veth0", "nexthop", "via", "192.0.2.3", "dev", "veth0")
 	ip(t, "route", "add", "198.51.100.0/25", "via", "192.0.2.9", "dev", "veth0", "table", "100")
+	ip(t, "route", "add", "100.64.0.0/24", "via", "10.9.9.9", "dev", "veth0", "onlink")
 	// Neighbours: a dual-stack host (one MAC, two IPs), states that are
 	// and are not MAC entries.
 	ip(t, "neigh", "add", "192.0.2.5", "lladdr", "02:00:00:00:00:05", "dev", "veth0", "nud", "permanent")
@@ -82,7 +83,7 @@ func TestImportDumpAndEvents(t *testing.T) {
 	sinkHas(t, sink, routes, macs)
 	st := im.Stats()
 	for _, name := range []string{"skipped_blackhole", "skipped_unreachable", "skipped_prohibit",
-		"skipped_multipath", "skipped_other_table"} {
+		"skipped_multipath", "skipped_other_table", "skipped_onlink"} {
 		if stat(st, name) == 0 {
 			t.Errorf("%s = 0 after the dump, want > 0", name)
 		}

@@ -164,6 +164,7 @@ type kroute struct {
 	nhid     uint32 // nexthop object id, 0 if none
 	encap    bool   // lightweight tunnel encapsulation
 	via      bool   // RTA_VIA: next hop of another family
+	onlink   bool   // RTNH_F_ONLINK: the gateway need not be on the device's subnet
 }
 
 // decodeRoute decodes the payload of RTM_NEWROUTE / RTM_DELROUTE.
@@ -177,6 +178,8 @@ func decodeRoute(b []byte) (kroute, error) {
 	r.table = uint32(b[4])
 	r.protocol, r.scope, r.typ = b[5], b[6], b[7]
 	r.flags = binary.NativeEndian.Uint32(b[8:12])
+	// A single next hop's flags share rtm_flags with the route's.
+	r.onlink = r.flags&unix.RTNH_F_ONLINK != 0
 	bits := 32
 	zero := netip.IPv4Unspecified()
 	switch r.family {
@@ -256,6 +259,7 @@ func (r *kroute) decodeMultipath(b []byte) error {
 		n++
 		if n == 1 {
 			r.oif = int32(ne.Uint32(b[4:8]))
+			r.onlink = r.onlink || b[2]&unix.RTNH_F_ONLINK != 0
 			if err := forAttrs(b[unix.SizeofRtNexthop:l], func(typ uint16, val []byte) {
 				switch typ {
 				case unix.RTA_GATEWAY:
@@ -358,6 +362,7 @@ type knexthop struct {
 	blackhole bool
 	encap     bool // lightweight tunnel encapsulation
 	fdb       bool
+	onlink    bool // RTNH_F_ONLINK
 }
 
 // decodeNexthop decodes the payload of RTM_NEWNEXTHOP / RTM_DELNEXTHOP.
@@ -368,6 +373,7 @@ func decodeNexthop(b []byte) (knexthop, error) {
 	}
 	ne := binary.NativeEndian
 	nh.family = b[0]
+	nh.onlink = ne.Uint32(b[4:8])&unix.RTNH_F_ONLINK != 0
 	var bad error
 	err := forAttrs(b[unix.SizeofNhmsg:], func(typ uint16, val []byte) {
 		switch typ {

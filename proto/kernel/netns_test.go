@@ -97,12 +97,13 @@ func veth(t testing.TB, a, b string) {
 
 // ipRoute is one route as `ip -j route` prints it.
 type ipRoute struct {
-	Type     string `json:"type"`
-	Dst      string `json:"dst"`
-	Gateway  string `json:"gateway"`
-	Dev      string `json:"dev"`
-	Protocol string `json:"protocol"`
-	Metric   int    `json:"metric"`
+	Type     string   `json:"type"`
+	Dst      string   `json:"dst"`
+	Gateway  string   `json:"gateway"`
+	Dev      string   `json:"dev"`
+	Protocol string   `json:"protocol"`
+	Metric   int      `json:"metric"`
+	Flags    []string `json:"flags"`
 	Nexthops []struct {
 		Gateway string `json:"gateway"`
 		Dev     string `json:"dev"`

@@ -61,7 +61,9 @@ func TestImportNexthops(t *testing.T) {
 			ip(t, "nexthop", "add", "id", "10", "group", "6")
 			ip(t, "nexthop", "add", "id", "11", "blackhole")
 			ip(t, "nexthop", "add", "id", "16", "via", "2001:db8::fe", "dev", "veth0")
+			ip(t, "nexthop", "add", "id", "12", "via", "10.9.9.9", "dev", "veth0", "onlink")
 			ip(t, "route", "add", "198.51.100.0/24", "nhid", "6")
+			ip(t, "route", "add", "100.64.0.0/24", "nhid", "12")
 			ip(t, "route", "add", "198.51.100.0/25", "nhid", "8")
 			ip(t, "route", "add", "203.0.113.0/26", "nhid", "9")
 			ip(t, "route", "add", "203.0.113.64/26", "nhid", "10")
@@ -83,8 +85,8 @@ func TestImportNexthops(t *testing.T) {
 				route("2001:db8:1::/48", "2001:db8::fe", "veth0"))
 			sinkHas(t, sink, routes, map[entry.MAC]netip.Addr{})
 			// 198.51.100.0/25 goes through a group, 203.0.113.128/26 a
-			// blackhole.
-			checkStats(t, im.Stats(), map[string]uint64{"skipped_nexthop_group": 1, "skipped_blackhole": 1, "nexthops": 7})
+			// blackhole, 100.64.0.0/24 a gateway off the link's subnet.
+			checkStats(t, im.Stats(), map[string]uint64{"skipped_nexthop_group": 1, "skipped_blackhole": 1, "skipped_onlink": 1, "nexthops": 8})
 
 			// A replaced object moves its routes, including those of the
 			// group of one that holds it.
@@ -112,8 +114,8 @@ func TestImportNexthops(t *testing.T) {
 				delete(routes, mustPrefix(p))
 			}
 			sinkHas(t, sink, routes, map[entry.MAC]netip.Addr{})
-			if n := stat(im.Stats(), "nexthops"); n != 2 {
-				t.Errorf("nexthops = %d after the deletes, want 2 (dev veth2, blackhole)", n)
+			if n := stat(im.Stats(), "nexthops"); n != 3 {
+				t.Errorf("nexthops = %d after the deletes, want 3 (dev veth2, blackhole, onlink)", n)
 			}
 			if d := diffRoutes(routes, importableRoutes(t)); compat && d != "" {
 				t.Errorf("rtm's routes differ from the kernel's: %s", d)

@@ -38,6 +38,7 @@ const (
 	skipUnknownNexthop // uses a nexthop object the importer has not seen (yet)
 	skipEncap          // lightweight tunnel (MPLS, SRv6, BPF, ...)
 	skipVia            // next hop of another address family (RFC 5549)
+	skipOnlink         // gateway taken as on the link whatever its subnet (onlink)
 	skipNoDevice
 	skipLinkLocal // IPv6 prefix inside fe80::/10: one per link, keyed by device in the kernel
 	skipUnknownDevice
@@ -65,6 +66,7 @@ var skipNames = [numSkipKinds]string{
 	skipUnknownNexthop: "skipped_unknown_nexthop",
 	skipEncap:          "skipped_encap",
 	skipVia:            "skipped_via",
+	skipOnlink:         "skipped_onlink",
 	skipNoDevice:       "skipped_no_device",
 	skipLinkLocal:      "skipped_link_local",
 	skipUnknownDevice:  "skipped_unknown_device",
@@ -132,6 +134,10 @@ func kindOf(r *kroute) skipKind {
 		return skipEncap
 	case r.via:
 		return skipVia
+	case r.onlink:
+		// rtm's route has no such flag: a mirror would install the
+		// gateway without it, and the kernel refuses one off its subnet.
+		return skipOnlink
 	case r.oif == 0:
 		return skipNoDevice
 	case r.gw.IsValid() && entry.CheckIP(r.gw) != nil:

@@ -297,6 +297,8 @@ func (v *routeView) resolve(id uint32, family uint8) (gw netip.Addr, oif int32, 
 		return netip.Addr{}, 0, skipEncap
 	case nh.gw.IsValid() && nh.family != family:
 		return netip.Addr{}, 0, skipVia
+	case nh.onlink:
+		return netip.Addr{}, 0, skipOnlink
 	case nh.oif == 0:
 		return netip.Addr{}, 0, skipNoDevice
 	case nh.gw.IsValid() && entry.CheckIP(nh.gw) != nil:
