@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -187,6 +188,16 @@ func TestKernelMirror(t *testing.T) {
 	t.Logf("SIGTERM to exit: --to-kernel client waiting to reconnect %s, --from-kernel server %s", client, timeExit(srv))
 }
 
+// TestInstallNeedsPrivilege: a --to-kernel client without CAP_NET_ADMIN
+// says so and exits at once, instead of keeping every route pending.
+func TestInstallNeedsPrivilege(t *testing.T) {
+	bin := nobodyBinary(t)
+	r := runCmd(t, commandAs(nobody, nil, bin, "client", "--to-kernel", "--socket", filepath.Join(t.TempDir(), "none.sock")), "", 20*time.Second)
+	if r.code != 1 || !strings.Contains(r.stderr, "needs CAP_NET_ADMIN (root), which this process (uid 65534) lacks") {
+		t.Fatalf("--to-kernel as uid 65534: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
 // TestKernelFlags: the kernel flags are usage errors without the flag
 // they tune, and a bad table or protocol is named.
 func TestKernelFlags(t *testing.T) {
@@ -203,6 +214,12 @@ func TestKernelFlags(t *testing.T) {
 		{[]string{"server", "--from-kernel", "--kernel-prefer", "5"}, `invalid value "5" for flag -kernel-prefer: want 4 or 6, got "5"`},
 		{[]string{"client", "--kernel-proto", "90"}, "--kernel-proto tunes --to-kernel: give --to-kernel too"},
 		{[]string{"client", "--to-kernel", "--kernel-proto", "300"}, "--kernel-proto 300: want 1 to 255"},
+		// Numbers others' entries carry: the installer would delete them.
+		{[]string{"client", "--to-kernel", "--kernel-proto", "2"}, "--kernel-proto 2: 2 is taken (kernel: ip route show proto 2)"},
+		{[]string{"client", "--to-kernel", "--kernel-proto", "3"}, "3 is taken (boot"},
+		{[]string{"client", "--to-kernel", "--kernel-proto", "186"}, "186 is taken (bgp"},
+		{[]string{"client", "--to-kernel", "--kernel-proto", "196"}, "196 is taken (static of FRR"},
+		{[]string{"client", "--to-kernel", "-c", "show routes"}, "-c runs its commands and exits: it goes with none of --watch, --framed and --to-kernel"},
 	} {
 		r := runRTM(t, "", tc.args...)
 		if r.code != 2 || !strings.Contains(r.stderr, tc.want) {

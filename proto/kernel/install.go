@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -19,6 +20,36 @@ import (
 // and neighbours in the kernel (`ip route show proto 82`). iproute2's
 // rt_protos names no protocol 82.
 const DefaultProtocol = 82
+
+// takenProtocols are the routing protocol numbers that others' entries
+// carry: the kernel's own and the daemons' (linux/rtnetlink.h, iproute2's
+// rt_protos, FRR's zebra). An installer takes every entry of its number
+// as its own and deletes those its tables lack, so with one of these it
+// would delete the connected routes (2), an administrator's (3, 4) or
+// FRR's (186 and up).
+var takenProtocols = map[uint8]string{
+	unix.RTPROT_REDIRECT: "redirect", unix.RTPROT_KERNEL: "kernel", unix.RTPROT_BOOT: "boot",
+	unix.RTPROT_STATIC: "static", unix.RTPROT_GATED: "gated", unix.RTPROT_RA: "ra", unix.RTPROT_MRT: "mrt",
+	unix.RTPROT_ZEBRA: "zebra", unix.RTPROT_BIRD: "bird", unix.RTPROT_DNROUTED: "dnrouted",
+	unix.RTPROT_XORP: "xorp", unix.RTPROT_NTK: "ntk", unix.RTPROT_DHCP: "dhcp",
+	unix.RTPROT_MROUTED: "mrouted", unix.RTPROT_KEEPALIVED: "keepalived", unix.RTPROT_BABEL: "babel",
+	unix.RTPROT_OVN: "ovn", unix.RTPROT_OPENR: "openr",
+	unix.RTPROT_BGP: "bgp", unix.RTPROT_ISIS: "isis", unix.RTPROT_OSPF: "ospf", unix.RTPROT_RIP: "rip",
+	190: "ripng", 191: "nhrp", unix.RTPROT_EIGRP: "eigrp", 193: "ldp", 194: "sharp", 195: "pbr",
+	196: "static of FRR", 197: "openfabric", 198: "srte",
+}
+
+// CheckProtocol refuses a number an installer must not mark its entries
+// with: outside 1 to 255, or one that others' entries carry.
+func CheckProtocol(p int) error {
+	if p < 1 || p > 255 {
+		return fmt.Errorf("want 1 to 255 (rtm's default is %d)", DefaultProtocol)
+	}
+	if name, ok := takenProtocols[uint8(p)]; ok {
+		return fmt.Errorf("%d is taken (%s: ip route show proto %d): rtm takes every route and neighbour of its number as its own and deletes those its tables lack; give a number nobody uses (rtm's default is %d)", p, name, p, DefaultProtocol)
+	}
+	return nil
+}
 
 // DefaultRetryInterval is how often refused changes that no device event
 // will unblock (a foreign entry, an unreachable gateway) are retried.
@@ -141,6 +172,11 @@ type pending struct {
 // calling thread. It installs nothing until told; call Reconcile first to
 // take over (or clean up) entries left by an earlier installer.
 func NewInstaller(opt InstallerOptions) (*Installer, error) {
+	// Without the privilege every change would be refused, and retrying
+	// a refusal that no event can lift would only hide it.
+	if !mayChangeTables() {
+		return nil, fmt.Errorf("kernel install: changing the kernel's tables needs CAP_NET_ADMIN (root), which this process (uid %d) lacks", os.Getuid())
+	}
 	in := &Installer{
 		proto:       opt.Protocol,
 		logf:        opt.Logf,
@@ -200,6 +236,18 @@ func NewInstaller(opt InstallerOptions) (*Installer, error) {
 	go in.watchKernel()
 	go in.retryLoop()
 	return in, nil
+}
+
+// mayChangeTables reports whether this process holds CAP_NET_ADMIN in its
+// user namespace, as changing routes and neighbours needs. If it cannot
+// tell, it says yes and lets the kernel answer.
+func mayChangeTables() bool {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return true
+	}
+	return data[unix.CAP_NET_ADMIN/32].Effective&(1<<(unix.CAP_NET_ADMIN%32)) != 0
 }
 
 // Stats returns the installer's counters; safe to call at any time.

@@ -47,13 +47,13 @@ func Main(args []string) int {
 	repl.DurationFlag(fs, &wait, "wait", 0, "keep trying to reach the server for up to this `duration` (5s, 500ms; plain seconds too), and wait as long for it while piped changes are sent")
 	repl.ListFlag(fs, &servers, "server-uid", "also trust a server running as this `uid` (repeatable; default: only your own uid and root)", repl.ParseUID)
 	repl.ListFlag(fs, &commands, "c", "run `COMMAND` and exit, instead of reading stdin (repeatable, in order; like vtysh -c)", func(v string) (string, error) { return v, nil })
-	fs.BoolVar(&toKernel, "to-kernel", false, "install the tables into the kernel of this network namespace: routes, and each MAC as a permanent neighbour on the device of its route; rtm's entries carry --kernel-proto, others are never touched")
+	fs.BoolVar(&toKernel, "to-kernel", false, "install the tables into the kernel of this network namespace: routes, and each MAC as a permanent neighbour on the device of its route; rtm's entries carry --kernel-proto, others are never touched; needs root (CAP_NET_ADMIN)")
 	fs.Func("kernel-table", "with --to-kernel: the routing `table` to install into, main or a number (default main)", func(v string) (err error) {
 		table, err = kernel.ParseTable(v)
 		return err
 	})
-	fs.IntVar(&protocol, "kernel-proto", kernel.DefaultProtocol, "with --to-kernel: the routing protocol `number` that marks rtm's routes and neighbours (ip route show proto N)")
-	fs.UintVar(&metric, "kernel-metric", 0, "with --to-kernel: the `metric` of rtm's routes (0: the kernel's default)")
+	fs.IntVar(&protocol, "kernel-proto", kernel.DefaultProtocol, "with --to-kernel: the routing protocol `number` that marks rtm's routes and neighbours (ip route show proto N): rtm deletes the entries of that number its tables lack, so the kernel's and the routing daemons' numbers are refused")
+	fs.UintVar(&metric, "kernel-metric", 0, "with --to-kernel: the `metric` of rtm's routes (0: the kernel's default); another owner's route for the same prefix at another metric stays beside rtm's, and the lower metric forwards")
 	if rc := repl.ParseFlags(fs, args); rc >= 0 {
 		return rc
 	}
@@ -66,8 +66,8 @@ func Main(args []string) int {
 			err = fmt.Errorf("--client-name: %w", err)
 		}
 	}
-	if err == nil && len(commands) > 0 && (watch || f.Framed) {
-		err = errors.New("-c runs its commands and exits: it goes with neither --watch nor --framed")
+	if err == nil && len(commands) > 0 && (watch || f.Framed || toKernel) {
+		err = errors.New("-c runs its commands and exits: it goes with none of --watch, --framed and --to-kernel")
 	}
 	if err == nil && !watch && (watchOpt.Times || watchOpt.JSON || watchOpt.Full) {
 		err = errors.New("--ts, --json and --full say how --watch prints: give --watch too")
@@ -75,8 +75,10 @@ func Main(args []string) int {
 	if err == nil {
 		err = repl.CheckTuning(fs, toKernel, "--to-kernel", "kernel-table", "kernel-proto", "kernel-metric")
 	}
-	if err == nil && (protocol < 1 || protocol > 255) {
-		err = fmt.Errorf("--kernel-proto %d: want 1 to 255 (rtm's default is %d)", protocol, kernel.DefaultProtocol)
+	if err == nil && toKernel {
+		if perr := kernel.CheckProtocol(protocol); perr != nil {
+			err = fmt.Errorf("--kernel-proto %d: %w", protocol, perr)
+		}
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rtm client:", err)
