@@ -159,7 +159,7 @@ func NewFPMImporter(sink Sink, opt FPMOptions) (*FPMImporter, error) {
 		return nil, fmt.Errorf("fpm: %w", err)
 	}
 	if f.diag, err = openDiag(); err == nil {
-		f.ln, err = net.ListenTCP("tcp", net.TCPAddrFromAddrPort(addr))
+		f.ln, err = listenFPM(addr, f.diag)
 	}
 	if err != nil {
 		f.links.close()
@@ -182,6 +182,27 @@ func NewFPMImporter(sink Sink, opt FPMOptions) (*FPMImporter, error) {
 		f.logf("fpm: listening on %s, not a loopback address: whoever reaches it can change rtm's routes", f.Addr())
 	}
 	return f, nil
+}
+
+// listenFPM listens on exactly addr: "tcp" would take 0.0.0.0 for the
+// IPv6 wildcard too. An address in use is told with whose socket holds it.
+func listenFPM(addr netip.AddrPort, diag *diagConn) (*net.TCPListener, error) {
+	network := "tcp6"
+	if addr.Addr().Unmap().Is4() {
+		network, addr = "tcp4", netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())
+	}
+	ln, err := net.ListenTCP(network, net.TCPAddrFromAddrPort(addr))
+	if !errors.Is(err, unix.EADDRINUSE) {
+		return ln, err
+	}
+	uid, inode, derr := diag.tcpListener(addr)
+	if derr != nil {
+		return nil, fmt.Errorf("listen on %s: the address is in use", addr)
+	}
+	if pid, name := socketHolder(inode); pid != 0 {
+		return nil, fmt.Errorf("listen on %s: the address is in use by %s (pid %d, uid %d); stop it, or give --from-fpm another address and zebra the same (fpm address A port P)", addr, name, pid, uid)
+	}
+	return nil, fmt.Errorf("listen on %s: the address is in use by a socket of uid %d; stop its program, or give --from-fpm another address and zebra the same (fpm address A port P)", addr, uid)
 }
 
 // Addr is the address the importer listens on.

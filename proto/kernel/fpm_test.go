@@ -7,6 +7,9 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -357,6 +360,34 @@ func TestFPMPeerUID(t *testing.T) {
 	runImporter(t, g)
 	dialAs(t, g, 65534)
 	fpmStat(t, g, "zebra_connected", 1)
+}
+
+// TestFPMAddressInUse: the importer listens on exactly the address it is
+// given (0.0.0.0 is not [::] too), and one in use is refused with whose
+// socket holds it.
+func TestFPMAddressInUse(t *testing.T) {
+	fpmNS(t)
+	f, err := NewFPMImporter(newMapSink(), FPMOptions{Addr: netip.MustParseAddrPort("0.0.0.0:0"), Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	port := f.Addr().Port()
+	if c, err := net.Dial("tcp6", net.JoinHostPort("::1", strconv.Itoa(int(port)))); err == nil {
+		c.Close()
+		t.Errorf("an importer given 0.0.0.0:%d accepts IPv6 connections too", port)
+	}
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	addr := netip.MustParseAddrPort(held.Addr().String())
+	_, err = NewFPMImporter(newMapSink(), FPMOptions{Addr: addr})
+	want := fmt.Sprintf("listen on %s: the address is in use by ", addr)
+	if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), fmt.Sprintf("(pid %d, uid 0)", os.Getpid())) {
+		t.Fatalf("an importer on an address this process listens on: %v; want %q and this pid", err, want)
+	}
 }
 
 // TestFPMMalformed: a frame rtm cannot read closes that connection and

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -49,6 +51,24 @@ var errNoSocket = errors.New("no local socket")
 // tcpOwner returns the uid that owns the TCP socket whose own address is
 // src and whose peer is dst.
 func (d *diagConn) tcpOwner(src, dst netip.AddrPort) (uint32, error) {
+	uid, _, err := d.tcpSocket(src, dst)
+	return uid, err
+}
+
+// tcpListener returns the owner's uid and the inode of the socket that
+// listens on addr: bound to it or to the wildcard address (the kernel's
+// lookup for a connection to addr, with no peer).
+func (d *diagConn) tcpListener(addr netip.AddrPort) (uid, inode uint32, err error) {
+	zero := netip.IPv4Unspecified()
+	if !addr.Addr().Unmap().Is4() {
+		zero = netip.IPv6Unspecified()
+	}
+	return d.tcpSocket(addr, netip.AddrPortFrom(zero, 0))
+}
+
+// tcpSocket returns the owner's uid and the inode of the TCP socket whose
+// own address is src and whose peer is dst.
+func (d *diagConn) tcpSocket(src, dst netip.AddrPort) (uid, inode uint32, err error) {
 	src, dst = netip.AddrPortFrom(src.Addr().Unmap(), src.Port()), netip.AddrPortFrom(dst.Addr().Unmap(), dst.Port())
 	req := make([]byte, unix.NLMSG_HDRLEN+inetDiagReqLen)
 	putHeader(req, unix.SOCK_DIAG_BY_FAMILY, unix.NLM_F_REQUEST, 1)
@@ -64,9 +84,8 @@ func (d *diagConn) tcpOwner(src, dst netip.AddrPort) (uint32, error) {
 	binary.NativeEndian.PutUint32(id[44:48], ^uint32(0))
 	rc, err := d.f.SyscallConn()
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	var uid uint32
 	var serr error
 	err = rc.Control(func(fd uintptr) {
 		if serr = unix.Sendto(int(fd), req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); serr != nil {
@@ -86,8 +105,9 @@ func (d *diagConn) tcpOwner(src, dst netip.AddrPort) (uint32, error) {
 				} else if e != nil {
 					return e
 				}
-			case m.typ == unix.SOCK_DIAG_BY_FAMILY && len(m.data) >= inetDiagUIDOff+4:
+			case m.typ == unix.SOCK_DIAG_BY_FAMILY && len(m.data) >= inetDiagUIDOff+8:
 				uid = binary.NativeEndian.Uint32(m.data[inetDiagUIDOff:])
+				inode = binary.NativeEndian.Uint32(m.data[inetDiagUIDOff+4:])
 				return nil
 			}
 			return fmt.Errorf("%w: sock_diag answer of type %d, %d bytes", errMalformed, m.typ, len(m.data))
@@ -97,7 +117,28 @@ func (d *diagConn) tcpOwner(src, dst netip.AddrPort) (uint32, error) {
 		err = serr
 	}
 	if err != nil {
-		return 0, fmt.Errorf("who owns %s: %w", src, err)
+		return 0, 0, fmt.Errorf("who owns %s: %w", src, err)
 	}
-	return uid, nil
+	return uid, inode, nil
+}
+
+// socketHolder returns a process that holds the socket of inode, and its
+// name, if this process may read the others' descriptors; pid 0 if not.
+func socketHolder(inode uint32) (pid int, name string) {
+	procs, _ := os.ReadDir("/proc")
+	want := "socket:[" + strconv.FormatUint(uint64(inode), 10) + "]"
+	for _, p := range procs {
+		n, err := strconv.Atoi(p.Name())
+		if err != nil {
+			continue
+		}
+		fds, _ := os.ReadDir("/proc/" + p.Name() + "/fd")
+		for _, fd := range fds {
+			if l, _ := os.Readlink("/proc/" + p.Name() + "/fd/" + fd.Name()); l == want {
+				comm, _ := os.ReadFile("/proc/" + p.Name() + "/comm")
+				return n, strings.TrimSpace(string(comm))
+			}
+		}
+	}
+	return 0, ""
 }

@@ -58,7 +58,7 @@ func Main(version string, args []string) int {
 	fs.BoolVar(&fresh, "fresh", false, "start with empty tables even if the store holds some")
 	fs.BoolVar(&unlink, "unlink", false, "remove the store on a clean quit (default: keep it for the next start)")
 	fs.BoolVar(&fromKernel, "from-kernel", false, "mirror the kernel of this network namespace: dump its routes and neighbours, then follow them (implies --fresh; typed changes still work)")
-	fs.Var(&fromFPM, "from-fpm", "be FRR zebra's dataplane: listen for its FPM connection (-M dplane_fpm_nl) on `ADDR` (default "+kernel.DefaultFPMAddr.String()+"; a non-loopback address only if given) and take the routes zebra selects; from this host, only sockets of user "+kernel.ZebraUser+", root, the server's uid and --allow-write-uid (implies --fresh; typed changes still work)")
+	fs.Var(&fromFPM, "from-fpm", "be FRR zebra's dataplane: listen for its FPM connection (zebra's -M dplane_fpm_nl, and 'fpm address A port P' in its configuration) on `ADDR` (default "+kernel.DefaultFPMAddr.String()+"; a non-loopback address only if given; IPv4 or IPv6 as given) and take the routes zebra selects; from this host, only sockets of user "+kernel.ZebraUser+", root, the server's uid and --allow-write-uid (implies --fresh; typed changes still work)")
 	fs.Func("kernel-table", "with --from-kernel or --from-fpm: the routing `table` to follow, main or a number (default main)", func(v string) (err error) {
 		table, err = kernel.ParseTable(v)
 		return err
