@@ -188,6 +188,25 @@ func TestKernelMirror(t *testing.T) {
 	t.Logf("SIGTERM to exit: --to-kernel client waiting to reconnect %s, --from-kernel server %s", client, timeExit(srv))
 }
 
+// TestInstallIntoItsSource: a --to-kernel client refuses to install into
+// the table its --from-kernel server imports, in the same namespace (the
+// routes would loop), and installs into another table of it.
+func TestInstallIntoItsSource(t *testing.T) {
+	a := newNetns(t, "192.0.2.1/24", "2001:db8::a/64")
+	in := newInstance(t)
+	srv := a.rtm(append([]string{"server", "--framed", "--from-kernel"}, in.flags()...)...)
+	srv.must("")
+	r := runCmd(t, exec.Command("ip", "netns", "exec", a.name, rtmBin, "client", "--to-kernel", "--socket", in.socket), "", 20*time.Second)
+	if r.code != 1 || !strings.Contains(r.stderr, "imports table 254 of this network namespace (--from-kernel), the table rtm would install into") {
+		t.Fatalf("--to-kernel into the server's own table: exit %d, stderr %q", r.code, r.stderr)
+	}
+	cl := a.rtm("client", "--framed", "--to-kernel", "--kernel-table", "100", "--socket", in.socket)
+	cl.must("")
+	if !rtmtest.WaitFor(10*time.Second, func() bool { return strings.Contains(a.ip("route", "show", "table", "100"), "192.0.2.0/24 dev veth0") }) {
+		t.Fatalf("table 100: %q; client: %s", a.ip("route", "show", "table", "100"), cl.errb.String())
+	}
+}
+
 // TestInstallNeedsPrivilege: a --to-kernel client without CAP_NET_ADMIN
 // says so and exits at once, instead of keeping every route pending.
 func TestInstallNeedsPrivilege(t *testing.T) {

@@ -46,6 +46,17 @@ type ServerInfo struct {
 	Changes       uint64    `json:"changes"`   // sequence number of the last change
 	LogBytes      int       `json:"log_bytes"` // memory bound of the change log
 	Clients       int       `json:"clients"`
+	// KernelImport is the kernel table the server imports (--from-kernel),
+	// if it does.
+	KernelImport *KernelTable `json:"kernel_import,omitempty"`
+}
+
+// KernelTable names one routing table of one network namespace: the
+// namespace by the inode of its nsfs file (/proc/PID/ns/net), which is
+// the same for every process in it.
+type KernelTable struct {
+	NetNS uint64 `json:"netns"`
+	Table uint32 `json:"table"`
 }
 
 // StatsOf converts the counters of another part of rtm (the kernel

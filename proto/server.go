@@ -52,6 +52,9 @@ type ServerOptions struct {
 	// read from (0 means DefaultLogBytes). A client that falls further
 	// behind is sent a fresh snapshot.
 	LogBytes int
+	// KernelImport is the kernel table the server's tables follow
+	// (--from-kernel), for show info; nil if none.
+	KernelImport *KernelTable
 	// Logf receives connection events; nil discards them.
 	Logf func(format string, args ...any)
 }
@@ -471,7 +474,7 @@ func (s *Server) Info() (ServerInfo, error) {
 		Routes:     st.RouteCount(), RouteCapacity: st.RouteCapacity(),
 		MACs: st.MACCount(), MACCapacity: st.Capacity(),
 		Changes: s.log.published.Load(), LogBytes: len(s.log.ring) * chunkSize,
-		Clients: len(*s.conns.Load()),
+		Clients: len(*s.conns.Load()), KernelImport: s.opts.KernelImport,
 	}, nil
 }
 

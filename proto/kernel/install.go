@@ -77,6 +77,24 @@ type InstallerOptions struct {
 	Logf func(format string, args ...any)
 }
 
+// NetNS returns the inode of the calling thread's network namespace: the
+// same for every process in that namespace, and for no other namespace.
+func NetNS() (uint64, error) {
+	var st unix.Stat_t
+	if err := unix.Stat("/proc/thread-self/ns/net", &st); err != nil {
+		return 0, fmt.Errorf("network namespace: %w", err)
+	}
+	return st.Ino, nil
+}
+
+// TableID is the kernel's number for a table as ParseTable reads it.
+func TableID(t uint32) uint32 {
+	if t == 0 {
+		return unix.RT_TABLE_MAIN
+	}
+	return t
+}
+
 // ParseTable reads a routing table as rtm's flags take it: "main" (0
 // here, 254 to the kernel) or a number from 1.
 func ParseTable(v string) (uint32, error) {
@@ -193,10 +211,7 @@ func NewInstaller(opt InstallerOptions) (*Installer, error) {
 		dirtyRoutes: map[netip.Prefix]struct{}{},
 		dirtyNeigh:  map[netip.Addr]struct{}{},
 	}
-	table := opt.Table
-	if table == 0 {
-		table = unix.RT_TABLE_MAIN
-	}
+	table := TableID(opt.Table)
 	if in.proto == 0 {
 		in.proto = DefaultProtocol
 	}

@@ -100,6 +100,10 @@ func Main(args []string) int {
 	}
 	var installer *kernel.Installer
 	if toKernel {
+		if err := installLoop(f.Socket, servers, table); err != nil {
+			fmt.Fprintln(os.Stderr, "rtm client: --to-kernel:", err)
+			return 1
+		}
 		installer, err = kernel.NewInstaller(kernel.InstallerOptions{Table: table, Protocol: uint8(protocol), Metric: uint32(metric), Logf: console.Printf})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "rtm client: --to-kernel:", err)
@@ -176,4 +180,22 @@ func Main(args []string) int {
 	default:
 	}
 	return end.Status
+}
+
+// installLoop refuses to install into the kernel table that the server
+// imports (--from-kernel in this network namespace): every route
+// installed would come back to the server as the kernel's, and a route
+// deleted in the kernel could be installed again before its delete
+// reached the server. A server that does not answer yet is not asked
+// again: the check is made at start only.
+func installLoop(socket string, trusted []uint32, table uint32) error {
+	var info proto.ServerInfo
+	if proto.Ask(socket, trusted, proto.QueryInfo, &info) != nil || info.KernelImport == nil {
+		return nil
+	}
+	ns, err := kernel.NetNS()
+	if err != nil || ns != info.KernelImport.NetNS || kernel.TableID(table) != info.KernelImport.Table {
+		return nil
+	}
+	return fmt.Errorf("server %s imports table %d of this network namespace (--from-kernel), the table rtm would install into: the routes would come back to it as the kernel's; install in another namespace, or into another table (--kernel-table)", info.Name, info.KernelImport.Table)
 }

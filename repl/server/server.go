@@ -120,10 +120,19 @@ func Main(version string, args []string) int {
 	for _, w := range proto.AccessWarnings(group, allow, allowWrite) {
 		fmt.Fprintln(os.Stderr, "rtm server: warning:", w)
 	}
+	var imported *proto.KernelTable
+	if fromKernel {
+		// Named in show info, so that a --to-kernel client in this
+		// namespace does not install into the table it came from.
+		if ns, err := kernel.NetNS(); err == nil {
+			imported = &proto.KernelTable{NetNS: ns, Table: kernel.TableID(table)}
+		}
+	}
 	console := repl.ProcessConsole()
 	srv, err := proto.Start(proto.ServerOptions{
 		Name: f.Name, Version: version, Socket: f.Socket, Store: opts, Fresh: fresh, Unlink: unlink, LogBytes: logBytes,
-		GroupAccess: group, AllowUIDs: allow, AllowWriteUIDs: allowWrite, MaxClients: maxClients, Logf: console.Printf,
+		GroupAccess: group, AllowUIDs: allow, AllowWriteUIDs: allowWrite, MaxClients: maxClients,
+		KernelImport: imported, Logf: console.Printf,
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rtm server:", err)
