@@ -8,6 +8,7 @@ import (
 	"math"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -32,9 +33,18 @@ func CheckClientName(name string) error {
 		return fmt.Errorf("client name %q is not valid UTF-8", name)
 	}
 	for _, r := range name {
-		if r < ' ' || r == 0x7f || unicode.IsControl(r) {
+		switch {
+		case r < ' ' || r == 0x7f || unicode.IsControl(r):
 			return fmt.Errorf("client name %q holds the control character %U; use printable characters", name, r)
+		case !unicode.IsPrint(r):
+			// Format characters (U+202E turns the text after it around),
+			// separators other than the space, invisible ones: a name in
+			// show clients must read as what it is.
+			return fmt.Errorf("client name %q holds %U, which does not print as itself; use printable characters", name, r)
 		}
+	}
+	if strings.TrimSpace(name) == "" {
+		return fmt.Errorf("client name %q is only spaces", name)
 	}
 	return nil
 }
