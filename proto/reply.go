@@ -79,6 +79,25 @@ func encodeReply(r *Reply) []byte {
 	return append(b, r.Output...)
 }
 
+// fits checks a reply against its request of n changes (0 for a query):
+// it ran at most n, and its failures name changes of the request, each
+// once and in order, as the server makes them. A reply that names others
+// would have the client answer for lines it never sent.
+func (r *Reply) fits(n int) error {
+	if r.Ran > n {
+		return fmt.Errorf("%w: a reply says %d changes ran of a request of %d", ErrProtocol, r.Ran, n)
+	}
+	next := 0
+	for _, f := range r.Failures {
+		// A query's failure, or a refused request's, is change 0.
+		if f.Index < next || f.Index >= max(n, 1) {
+			return fmt.Errorf("%w: a reply names change %d of a request of %d", ErrProtocol, f.Index, n)
+		}
+		next = f.Index + 1
+	}
+	return nil
+}
+
 func decodeReply(b []byte) (Reply, error) {
 	var r Reply
 	if len(b) < 17 {

@@ -20,8 +20,15 @@ import (
 type requests struct {
 	mu      sync.Mutex
 	next    uint64
-	pending map[uint64]chan Reply
+	pending map[uint64]pendingRequest
 	partial []byte // the reply arriving in several packets
+}
+
+// pendingRequest is a request in flight: where its reply goes, and how
+// many changes it sent, which the reply's counts must fit.
+type pendingRequest struct {
+	ch      chan Reply
+	changes int
 }
 
 // MaxRequest is the room for changes in one request: records appended
@@ -70,9 +77,9 @@ func (c *Client) ask(ctx context.Context, h Header, lead, body []byte) (uint64, 
 	c.req.next++
 	id := c.req.next
 	if c.req.pending == nil {
-		c.req.pending = make(map[uint64]chan Reply)
+		c.req.pending = make(map[uint64]pendingRequest)
 	}
-	c.req.pending[id] = ch
+	c.req.pending[id] = pendingRequest{ch, int(h.Count)}
 	c.req.mu.Unlock()
 	h.Seq = id
 	if err := c.sendLead(ctx, h, lead, body); err != nil {
@@ -148,13 +155,16 @@ func (c *Client) gotReply(h Header, body []byte) error {
 	if err != nil {
 		return err
 	}
-	ch := q.pending[h.Seq]
+	p, ok := q.pending[h.Seq]
 	switch {
-	case ch != nil:
+	case ok:
+		if err := r.fits(p.changes); err != nil {
+			return err
+		}
 		delete(q.pending, h.Seq)
 		r.Output = bytes.Clone(r.Output)
 		r.Conn = c.connGen.Load()
-		ch <- r
+		p.ch <- r
 	case h.Seq == 0 || h.Seq > q.next:
 		return fmt.Errorf("%w: reply to request %d, which was never sent", ErrProtocol, h.Seq)
 	}
@@ -169,8 +179,8 @@ func (c *Client) failRequests(cause error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.partial = nil
-	for id, ch := range q.pending {
-		ch <- Reply{Err: fmt.Errorf("%w (%v)", ErrNoReply, cause)}
+	for id, p := range q.pending {
+		p.ch <- Reply{Err: fmt.Errorf("%w (%v)", ErrNoReply, cause)}
 		delete(q.pending, id)
 	}
 }

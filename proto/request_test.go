@@ -277,3 +277,40 @@ func TestInflightFitsSendBuffer(t *testing.T) {
 		}
 	}
 }
+
+// TestReplyMustFitItsRequest: a reply whose counts do not fit the request
+// it answers is a protocol violation, not answers for lines never sent.
+func TestReplyMustFitItsRequest(t *testing.T) {
+	fail := func(idx ...int) []Failure {
+		var fs []Failure
+		for _, i := range idx {
+			fs = append(fs, Failure{Index: i, Msg: "bad"})
+		}
+		return fs
+	}
+	for _, tc := range []struct {
+		changes int
+		r       Reply
+		ok      bool
+	}{
+		{3, Reply{Ran: 3}, true},
+		{3, Reply{Ran: 3, Failures: fail(0, 2)}, true},
+		{3, Reply{Ran: 1, Failures: fail(0)}, true},  // bail at the first
+		{0, Reply{Failures: fail(0)}, true},          // a query refused
+		{1, Reply{Skipped: true}, true},              // after a failed epoch
+		{1, Reply{Ran: 1, Failures: fail(3)}, false}, // past the request
+		{1, Reply{Ran: 1, Failures: fail(1 << 31)}, false},
+		{3, Reply{Ran: 3, Failures: fail(1, 1)}, false}, // one change twice
+		{3, Reply{Ran: 3, Failures: fail(2, 0)}, false}, // out of order
+		{2, Reply{Ran: 5}, false},
+	} {
+		// Through the wire format, as a reply arrives.
+		r, err := decodeReply(encodeReply(&tc.r))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.fits(tc.changes); (err == nil) != tc.ok || (err != nil && !errors.Is(err, ErrProtocol)) {
+			t.Errorf("reply %+v to a request of %d: %v, want ok=%v", tc.r, tc.changes, err, tc.ok)
+		}
+	}
+}
