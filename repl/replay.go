@@ -124,8 +124,11 @@ func (in *Interp) runFile(path string) error {
 var utf8BOM = []byte("\ufeff")
 
 // readBufSize is the replay read buffer: large, so ReadSlice returns lines
-// straight from it and the read syscalls are few.
+// straight from it and the read syscalls are few. A longer line is
+// refused (errLineTooLong).
 const readBufSize = 1 << 20
+
+var errLineTooLong = fmt.Errorf("line longer than %d bytes, which no command is: skipped to its end", readBufSize)
 
 // replayAhead is how many lines a replay parses before it runs the first
 // of them, when they are waiting in its buffer: the engine can then load
@@ -153,7 +156,6 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 		prefixes  [replayAhead]netip.Prefix
 		n, next   int   // ahead[next:n] are still to run
 		rerr      error // the read error that came with the last line read
-		long      []byte
 		loc       = Location{File: name}
 		failed    int
 		pf, fetch = in.engine.(Prefetcher)
@@ -179,13 +181,11 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 	read := func() bool {
 		var line []byte
 		line, rerr = br.ReadSlice('\n')
-		if rerr == bufio.ErrBufferFull {
-			long = append(long[:0], line...)
-			for rerr == bufio.ErrBufferFull {
-				line, rerr = br.ReadSlice('\n')
-				long = append(long, line...)
-			}
-			line = long
+		tooLong := rerr == bufio.ErrBufferFull
+		for rerr == bufio.ErrBufferFull {
+			// No command comes near the buffer's size: the rest of the
+			// line is read past, not kept, so no input grows memory.
+			_, rerr = br.ReadSlice('\n')
 		}
 		if len(line) == 0 {
 			return false
@@ -199,7 +199,11 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 		}
 		p := &ahead[n]
 		p.loc = loc
-		p.err = in.parser.parseInto(line, &p.cmd)
+		if tooLong {
+			p.cmd, p.err = Command{}, errLineTooLong
+		} else {
+			p.err = in.parser.parseInto(line, &p.cmd)
+		}
 		n++
 		return true
 	}

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -284,5 +285,50 @@ func TestReplayGroups(t *testing.T) {
 				t.Errorf("runs of %v: no change lines went together", g.lengths)
 			}
 		})
+	}
+}
+
+// endlessLine is a line that never ends: n bytes of 'a', then the rest.
+type endlessLine struct {
+	n    int
+	rest io.Reader
+}
+
+func (r *endlessLine) Read(p []byte) (int, error) {
+	if r.n == 0 {
+		return r.rest.Read(p)
+	}
+	k := min(len(p), r.n)
+	for i := range k {
+		p[i] = 'a'
+	}
+	r.n -= k
+	return k, nil
+}
+
+// TestReplayLineTooLong: a line longer than the read buffer is refused at
+// its place and read past without being kept (a stream of 64 MiB grows
+// the heap by less than the buffer), and the lines after it run.
+func TestReplayLineTooLong(t *testing.T) {
+	e := newMemEngine()
+	in := NewInterp(e, io.Discard, Options{Stderr: io.Discard, KeepGoing: true})
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	err := in.RunReader("long.rtm", &endlessLine{n: 64 << 20, rest: strings.NewReader("\nC,02:00:00:00:00:01,10.9.9.9\n")})
+	runtime.ReadMemStats(&after)
+	if err == nil || !strings.Contains(err.Error(), "long.rtm: 1 of 2 lines failed") {
+		t.Errorf("error %v, want one of two lines failed", err)
+	}
+	if len(e.macs) != 1 {
+		t.Errorf("%d MACs after the long line, want 1", len(e.macs))
+	}
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 4*readBufSize {
+		t.Errorf("reading past a 64 MiB line allocated %d bytes", grew)
+	}
+	in = NewInterp(newMemEngine(), io.Discard, Options{Stderr: io.Discard})
+	err = in.RunReader("long.rtm", &endlessLine{n: 2 * readBufSize, rest: strings.NewReader("\n")})
+	if err == nil || !strings.Contains(err.Error(), "long.rtm:1: line longer than 1048576 bytes") {
+		t.Errorf("error %v, want long.rtm:1 named", err)
 	}
 }

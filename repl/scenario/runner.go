@@ -151,13 +151,18 @@ func (s *scenario) runFile(path string) error {
 	defer f.Close()
 	defer s.sources.Pop()
 
-	br := bufio.NewReaderSize(f, 64<<10)
+	br := bufio.NewReaderSize(f, maxLine)
 	loc := repl.Location{File: path}
 	for {
-		line, rerr := br.ReadString('\n')
+		line, rerr := br.ReadSlice('\n')
+		if rerr == bufio.ErrBufferFull {
+			// Nothing a scenario says comes near it; reading on would
+			// hold all of a file with no newline (/dev/zero) in memory.
+			return s.failure(repl.Location{File: path, Line: loc.Line + 1}, "", fmt.Errorf("a line longer than %d bytes", maxLine))
+		}
 		if len(line) > 0 {
 			loc.Line++
-			text := string(repl.CleanLine([]byte(line)))
+			text := string(repl.CleanLine(line))
 			if text != "" {
 				if err := s.step(loc, text); err != nil {
 					var se *Error
@@ -176,6 +181,9 @@ func (s *scenario) runFile(path string) error {
 		}
 	}
 }
+
+// maxLine bounds a scenario's lines.
+const maxLine = 64 << 10
 
 // step runs one line (comment removed, trimmed, not empty).
 func (s *scenario) step(loc repl.Location, text string) error {

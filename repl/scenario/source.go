@@ -64,7 +64,7 @@ func (p *sourcePlan) scan(path string, chain *repl.Sources) bool {
 	defer f.Close()
 	defer chain.Pop()
 	p.files[abs] = path
-	br := bufio.NewReaderSize(f, 64<<10)
+	br := bufio.NewReaderSize(f, maxLine)
 	loc := repl.Location{File: path}
 	for {
 		line, rerr := br.ReadSlice('\n')
