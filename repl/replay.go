@@ -182,6 +182,8 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 		var line []byte
 		line, rerr = br.ReadSlice('\n')
 		tooLong := rerr == bufio.ErrBufferFull
+		// A comment may be as long as it likes: it is blank.
+		comment := tooLong && bytes.HasPrefix(trimSpace(line), []byte("#"))
 		for rerr == bufio.ErrBufferFull {
 			// No command comes near the buffer's size: the rest of the
 			// line is read past, not kept, so no input grows memory.
@@ -199,9 +201,12 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 		}
 		p := &ahead[n]
 		p.loc = loc
-		if tooLong {
+		switch {
+		case comment:
+			p.err = in.parser.parseInto(nil, &p.cmd)
+		case tooLong:
 			p.cmd, p.err = Command{}, errLineTooLong
-		} else {
+		default:
 			p.err = in.parser.parseInto(line, &p.cmd)
 		}
 		n++
