@@ -317,6 +317,10 @@ func TestWatchMirrors(t *testing.T) {
 	m.watch.Process.Signal(syscall.SIGCONT)
 	streamed += n + 2
 	m.converged(t, src, dst, "after the watcher was stopped")
+	// Devices that Linux allows and a shell would not take as they are: a
+	// quote, a '#', as the watcher prints them, with "  # seq N" after.
+	srv.send(`C,10.8.1.0/24,-,a"b`, `C,10.8.2.0/24,-,"x`, "C,10.8.3.0/24,192.0.2.1,eth#1")
+	m.converged(t, src, dst, "after devices with a quote and a '#'")
 	t.Logf("%d changes streamed into the source, %d kills of the source, a resync, a stopped watcher: the mirror equals the source (0 differences)", streamed, kills)
 }
 

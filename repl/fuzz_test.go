@@ -11,6 +11,7 @@ import (
 )
 
 var fuzzSeeds = []string{
+	`C,10.60.0.0/16,-,a"b`, `C,10.0.0.0/10,0.10.0.0,"`, `source "a # b.rtm"`, `expect error "`,
 	"C,10.1.1.0/24,192.168.1.1,eth0",
 	"U , 2001:db8::/32 , fe80::1 , eth1 # note",
 	"D,0.0.0.0/0",
@@ -51,6 +52,14 @@ func FuzzParse(f *testing.F) {
 		if cmd.Kind == KindChange {
 			if err := cmd.Change.Check(); err != nil {
 				t.Fatalf("%q parsed to an invalid change: %v", line, err)
+			}
+		}
+		// A comment after it changes nothing: --watch prints every
+		// change with "  # seq N", and a mirror replays that.
+		if !bytes.ContainsAny(line, "\r\n") {
+			commented, err := Parse(append(bytes.Clone(line), "  # seq 7"...))
+			if err != nil || commented.String() != canon {
+				t.Fatalf("%q parses as %q, but with a comment after it as %q (%v)", line, canon, commented.String(), err)
 			}
 		}
 	})

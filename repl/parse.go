@@ -226,20 +226,29 @@ func trimSpace(b []byte) []byte {
 
 // stripComment cuts the line at a '#' that starts it or follows white
 // space, as in the shell: "eth#1" stays an interface name (Linux allows
-// it) while "C,... # note" carries a comment. Quoted text (a file name) is
-// skipped.
+// it) while "C,... # note" carries a comment. A quoted word (a file name)
+// is skipped, where words takes one: a '"' that starts a word, on a line
+// that is not a change. A change has no quoted fields, and a device may
+// hold '"' anywhere ("a\"b"), so there it is a letter like any other:
+// whatever parses, parses the same with "  # seq 7" after it, as --watch
+// prints it.
 func stripComment(b []byte) []byte {
 	if bytes.IndexByte(b, '#') < 0 {
 		return b // the common case, found at memchr speed
 	}
-	quoted := false
+	change := false
+	if t := trimSpace(b); len(t) > 0 {
+		_, _, change = cutOp(t)
+	}
 	for i := 0; i < len(b); i++ {
 		switch c := b[i]; {
-		case quoted && c == '\\':
-			i++
-		case c == '"':
-			quoted = !quoted
-		case !quoted && c == '#' && (i == 0 || isSpace(b[i-1])):
+		case c == '"' && !change && (i == 0 || isSpace(b[i-1])):
+			// Unterminated, it quotes nothing (words refuses it
+			// where a word is wanted).
+			if end := quotedEnd(b[i:]); end > 0 {
+				i += end - 1
+			}
+		case c == '#' && (i == 0 || isSpace(b[i-1])):
 			return b[:i]
 		}
 	}
