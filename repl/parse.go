@@ -132,7 +132,7 @@ func (p *parser) parseRouteChange(line []byte, cmd *Command) bool {
 	}
 	if rest[0] == '-' {
 		rest = rest[1:] // a connected route
-	} else if c.Route.Gateway, n, ok = scanIPv4(rest); ok {
+	} else if c.Route.Gateway, n, ok = scanIPv4(rest); ok && entry.CheckGateway(c.Route.Gateway) == nil {
 		rest = rest[n:]
 	} else {
 		return false
@@ -420,6 +420,9 @@ func (p *parser) parseRoute(c *entry.Change, f [][]byte) error {
 		}
 		if gw.Is4() != pfx.Addr().Is4() {
 			return fmt.Errorf("%s %s: %w %s is IPv%d, the prefix is IPv%d", what, pfx, entry.ErrBadGateway, gw, family(gw), family(pfx.Addr()))
+		}
+		if err := entry.CheckGateway(gw); err != nil {
+			return fmt.Errorf("%s %s: %w", what, pfx, err)
 		}
 	}
 	dev, err := p.ifname(f[2])

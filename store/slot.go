@@ -144,7 +144,7 @@ func decodeRoute(w [7]uint64) (entry.Route, error) {
 	if p != netip.PrefixFrom(a, p.Bits()) {
 		return entry.Route{}, fmt.Errorf("%w: prefix %s has host bits", errBadRouteSlot, netip.PrefixFrom(a, p.Bits()))
 	}
-	if err := r.Check(); err != nil {
+	if err := r.CheckStored(); err != nil {
 		return entry.Route{}, err
 	}
 	return r, nil

@@ -483,6 +483,39 @@ func TestConnectedRoutes(t *testing.T) {
 	}
 }
 
+// TestGatewaysRefused: a route through a gateway no kernel forwards by is
+// refused with why, and changes nothing; one that an earlier rtm stored
+// (via 0.0.0.0) still opens, and can be updated and deleted.
+func TestGatewaysRefused(t *testing.T) {
+	path := testPath(t)
+	s := mustOpen(t, Options{Path: path, Capacity: 4, RouteCapacity: 8})
+	for gw, why := range map[string]string{
+		"0.0.0.0": "the unspecified address: write - for a connected route", "224.0.0.5": "a multicast address",
+		"127.0.0.1": "a loopback address", "255.255.255.255": "the broadcast address",
+	} {
+		err := s.CreateRoute(mustRoute("198.51.100.0/24 " + gw + " eth0"))
+		if !errors.Is(err, entry.ErrBadGateway) || !strings.Contains(err.Error(), gw+": "+why) {
+			t.Errorf("via %s: %v, want %q", gw, err, why)
+		}
+	}
+	if s.RouteCount() != 0 {
+		t.Fatalf("%d routes after refusals", s.RouteCount())
+	}
+	// As an earlier rtm stored it.
+	s.writeRoute(0, encodeRoute(entry.Route{Prefix: netip.MustParsePrefix("198.51.100.0/24"), Gateway: netip.IPv4Unspecified(), Dev: "eth0"}))
+	s.Close()
+	s = mustOpen(t, Options{Path: path})
+	if s.RouteCount() != 1 {
+		t.Fatalf("the store of an earlier rtm opened with %d routes, want 1", s.RouteCount())
+	}
+	if err := s.UpdateRoute(mustRoute("198.51.100.0/24 192.0.2.1 eth0")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteRoute(netip.MustParsePrefix("198.51.100.0/24")); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestLayoutOneUpgraded: a segment of layout version 1 (no connected
 // routes) opens, keeps its contents, and is marked version 2.
 func TestLayoutOneUpgraded(t *testing.T) {

@@ -140,7 +140,7 @@ func kindOf(r *kroute) skipKind {
 		return skipOnlink
 	case r.oif == 0:
 		return skipNoDevice
-	case r.gw.IsValid() && entry.CheckIP(r.gw) != nil:
+	case r.gw.IsValid() && (entry.CheckIP(r.gw) != nil || entry.CheckGateway(r.gw) != nil):
 		return skipBadPrefix
 	}
 	return importable

@@ -110,8 +110,21 @@ func CheckIfName(name string) error {
 	return nil
 }
 
-// Check validates every field of r; a zero Gateway is a connected route.
+// Check validates every field of r, as a change must pass it; a zero
+// Gateway is a connected route.
 func (r Route) Check() error {
+	if err := r.CheckStored(); err != nil {
+		return err
+	}
+	if r.Connected() {
+		return nil
+	}
+	return CheckGateway(r.Gateway)
+}
+
+// CheckStored is Check without CheckGateway: the rules a route stored by
+// an earlier rtm was held to, so that a store it left still opens.
+func (r Route) CheckStored() error {
 	if err := CheckPrefix(r.Prefix); err != nil {
 		return err
 	}
@@ -125,6 +138,27 @@ func (r Route) Check() error {
 		return fmt.Errorf("%w %s: address family differs from prefix %s", ErrBadGateway, r.Gateway, r.Prefix)
 	}
 	return CheckIfName(r.Dev)
+}
+
+// CheckGateway refuses a next hop that no kernel forwards through, which
+// an installer could never install: the unspecified address (Linux takes
+// "via 0.0.0.0" for a connected route, which rtm writes "-"), a
+// multicast or loopback address, and 255.255.255.255.
+func CheckGateway(gw netip.Addr) error {
+	var why string
+	switch {
+	case gw.IsUnspecified():
+		why = "the unspecified address: write - for a connected route"
+	case gw.IsMulticast():
+		why = "a multicast address"
+	case gw.IsLoopback():
+		why = "a loopback address"
+	case gw == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		why = "the broadcast address"
+	default:
+		return nil
+	}
+	return fmt.Errorf("%w %s: %s", ErrBadGateway, gw, why)
 }
 
 // mask32 has the first n of 32 bits set (a shift by 32 gives 0 in Go).
