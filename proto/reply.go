@@ -3,6 +3,9 @@ package proto
 import (
 	"encoding/binary"
 	"fmt"
+	"strconv"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Requests and queries: a client asks the server to apply its changes,
@@ -98,6 +101,20 @@ func (r *Reply) fits(n int) error {
 	return nil
 }
 
+// printable is text a peer sent, to be shown to a user: control
+// characters and bytes that are not UTF-8, which a terminal would act on
+// or garble, are written as Go escapes. rtm's own messages quote what
+// they name, so they come through as they are.
+func printable(b []byte) string {
+	for _, r := range string(b) {
+		if r == utf8.RuneError || unicode.IsControl(r) {
+			q := strconv.QuoteToGraphic(string(b))
+			return q[1 : len(q)-1]
+		}
+	}
+	return string(b)
+}
+
 func decodeReply(b []byte) (Reply, error) {
 	var r Reply
 	if len(b) < 17 {
@@ -116,7 +133,7 @@ func decodeReply(b []byte) (Reply, error) {
 		if uint64(len(b)-8) < uint64(size) {
 			return r, fmt.Errorf("%w: reply failure message cut short", ErrMalformed)
 		}
-		r.Failures = append(r.Failures, Failure{Index: int(index), Msg: string(b[8 : 8+size])})
+		r.Failures = append(r.Failures, Failure{Index: int(index), Msg: printable(b[8 : 8+size])})
 		b = b[8+size:]
 	}
 	r.Output = b

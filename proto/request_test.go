@@ -314,3 +314,22 @@ func TestReplyMustFitItsRequest(t *testing.T) {
 		}
 	}
 }
+
+// TestPrintable: a peer's text reaches a terminal without the control
+// sequences or broken bytes in it; rtm's own messages pass as they are.
+func TestPrintable(t *testing.T) {
+	for in, want := range map[string]string{
+		`create route 10.9.0.0/16: bad interface name "a\"b"`: `create route 10.9.0.0/16: bad interface name "a\"b"`,
+		"junk\n\x1b[31mred": `junk\n\x1b[31mred`,
+		"et\x8c0 é":         `et\x8c0 é`,
+		"uid 65534 may not": "uid 65534 may not",
+	} {
+		if got := printable([]byte(in)); got != want {
+			t.Errorf("printable(%q) = %q, want %q", in, got, want)
+		}
+	}
+	r, err := decodeReply(encodeReply(&Reply{Ran: 1, Failures: []Failure{{Msg: "no\x1b]0;owned\x07"}}}))
+	if err != nil || r.Failures[0].Msg != `no\x1b]0;owned\a` {
+		t.Errorf("a reply's failure: %q, %v", r.Failures[0].Msg, err)
+	}
+}
