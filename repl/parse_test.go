@@ -175,6 +175,9 @@ func TestParseErrors(t *testing.T) {
 		{"C,hello,1.1.1.1", `create: key "hello" is neither a prefix (10.1.1.0/24, 2001:db8::/32) nor a MAC (00:1a:2b:3c:4d:5e)`},
 		{"C,00:1a:2b:3c:4d:5e,10.1.1.300", `create MAC 00:1a:2b:3c:4d:5e: bad IP address "10.1.1.300": want an IPv4 or IPv6 address (IPv4 field has value >255)`},
 		{"C,00:1a:2b:3c:4d:5e,fe80::7%eth0", "create MAC 00:1a:2b:3c:4d:5e: bad IP address fe80::7%eth0: zoned addresses are not allowed"},
+		{"route ::ffff:10.1.1.7", "route: bad IP address ::ffff:10.1.1.7: IPv4-mapped IPv6; write the IPv4 address"},
+		{"C,10.1.1.0/24,224.0.0.5,eth0", "create route 10.1.1.0/24: bad gateway 224.0.0.5: a multicast address"},
+		{"C,10.1.1.0/24,0.0.0.0,eth0", "create route 10.1.1.0/24: bad gateway 0.0.0.0: the unspecified address: write - for a connected route"},
 		{"C,00:1a:2b:3c:4d:5e,::ffff:1.2.3.4", "create MAC 00:1a:2b:3c:4d:5e: bad IP address ::ffff:1.2.3.4: IPv4-mapped IPv6; write the IPv4 address"},
 		// Ops and words.
 		{"X,1,2", `unknown op "X": want C (create), U (update), D (delete) or R (replace), as in C,10.1.1.0/24,192.168.1.1,eth0`},

@@ -408,11 +408,11 @@ func parseRouteQuery(l *wordList) (Command, error) {
 		return Command{}, errors.New("route: want route IP [json], as in route 10.1.1.7")
 	}
 	ip, err := parseAddr([]byte(l.take()))
-	if err == nil {
-		err = entry.CheckIP(ip)
-	}
 	if err != nil {
 		return Command{}, fmt.Errorf("route: bad address %w", err)
+	}
+	if err := entry.CheckIP(ip); err != nil {
+		return Command{}, fmt.Errorf("route: %w", err) // it says "bad IP address"
 	}
 	l.peek(0)
 	return Command{Kind: KindRoute, IP: ip, JSON: js}, nil

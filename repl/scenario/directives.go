@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"rtm/proto"
 	"slices"
 	"strings"
 	"syscall"
@@ -176,7 +177,8 @@ func checkClientName(n string) error {
 			return fmt.Errorf("client name %q: want letters, digits, '-', '_' or '.'", n)
 		}
 	}
-	return nil
+	// The client is started with it as --client-name.
+	return proto.CheckClientName(n)
 }
 
 func (s *scenario) directive(loc repl.Location, d directive) error {

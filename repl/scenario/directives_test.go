@@ -39,6 +39,7 @@ func TestParseDirective(t *testing.T) {
 		{line: "client start a b", err: `unexpected "b"`},
 		{line: "client start server", err: `"server" names the server`},
 		{line: "client start a/b", err: "want letters, digits"},
+		{line: "client start " + strings.Repeat("n", 65), err: "client name is 65 bytes long; at most 64 are allowed"},
 		{line: "client kill a HUP", err: `signal "HUP": want KILL, TERM, INT, QUIT or ABRT (one that ends rtm; client signal sends one it survives)`},
 		{line: "client kill a KILL now", err: `unexpected "now"`},
 		{line: "client signal a", err: "want a SIGNAL, HUP or USR1"},
