@@ -55,6 +55,8 @@ func TestImportDumpAndEvents(t *testing.T) {
 	ip(t, "route", "add", "203.0.113.224/27", "nexthop", "via", "192.0.2.2", "dev", "veth0", "nexthop", "via", "192.0.2.3", "dev", "veth0")
 	ip(t, "route", "add", "198.51.100.0/25", "via", "192.0.2.9", "dev", "veth0", "table", "100")
 	ip(t, "route", "add", "100.64.0.0/24", "via", "10.9.9.9", "dev", "veth0", "onlink")
+	// Without a gateway the flag means nothing: a connected route.
+	ip(t, "-6", "route", "add", "2001:db8:7::/48", "dev", "veth0", "onlink")
 	// Neighbours: a dual-stack host (one MAC, two IPs), states that are
 	// and are not MAC entries.
 	ip(t, "neigh", "add", "192.0.2.5", "lladdr", "02:00:00:00:00:05", "dev", "veth0", "nud", "permanent")
@@ -72,6 +74,7 @@ func TestImportDumpAndEvents(t *testing.T) {
 		route("203.0.113.0/26", "", "veth2"),
 		route("2001:db8::/64", "", "veth0"),
 		route("2001:db8:1::/48", "2001:db8::fe", "veth0"),
+		route("2001:db8:7::/48", "", "veth0"),
 	} {
 		routes[r.Prefix] = r
 	}

@@ -31,7 +31,7 @@ func importableRoutes(t *testing.T) map[netip.Prefix]entry.Route {
 			r.Gateway, r.Dev, r.Nexthops = r.Nexthops[0].Gateway, r.Nexthops[0].Dev, nil
 		}
 		if (r.Type == "" || r.Type == "unicast") && len(r.Nexthops) == 0 && r.Dev != "" &&
-			!strings.HasPrefix(r.Dst, "fe80:") && !strings.HasPrefix(r.Dst, "ff") && !slices.Contains(r.Flags, "onlink") {
+			!strings.HasPrefix(r.Dst, "fe80:") && !strings.HasPrefix(r.Dst, "ff") && !(slices.Contains(r.Flags, "onlink") && r.Gateway != "") {
 			keep = append(keep, r)
 		}
 	}

@@ -38,7 +38,7 @@ const (
 	skipUnknownNexthop // uses a nexthop object the importer has not seen (yet)
 	skipEncap          // lightweight tunnel (MPLS, SRv6, BPF, ...)
 	skipVia            // next hop of another address family (RFC 5549)
-	skipOnlink         // gateway taken as on the link whatever its subnet (onlink)
+	skipOnlink         // a gateway taken as on the link whatever its subnet (onlink)
 	skipNoDevice
 	skipLinkLocal // IPv6 prefix inside fe80::/10: one per link, keyed by device in the kernel
 	skipUnknownDevice
@@ -134,9 +134,10 @@ func kindOf(r *kroute) skipKind {
 		return skipEncap
 	case r.via:
 		return skipVia
-	case r.onlink:
+	case r.onlink && r.gw.IsValid():
 		// rtm's route has no such flag: a mirror would install the
-		// gateway without it, and the kernel refuses one off its subnet.
+		// gateway without it, and the kernel refuses one off the
+		// device's subnets. (Without a gateway the flag means nothing.)
 		return skipOnlink
 	case r.oif == 0:
 		return skipNoDevice

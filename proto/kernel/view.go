@@ -297,7 +297,7 @@ func (v *routeView) resolve(id uint32, family uint8) (gw netip.Addr, oif int32, 
 		return netip.Addr{}, 0, skipEncap
 	case nh.gw.IsValid() && nh.family != family:
 		return netip.Addr{}, 0, skipVia
-	case nh.onlink:
+	case nh.onlink && nh.gw.IsValid():
 		return netip.Addr{}, 0, skipOnlink
 	case nh.oif == 0:
 		return netip.Addr{}, 0, skipNoDevice
