@@ -65,22 +65,40 @@ func (c *Client) LookupMAC(m entry.MAC) (netip.Addr, error) {
 func (c *Client) Reader() *store.Reader { return c.reader.Load() }
 
 // Clients asks the server for its clients. It waits at most 10 s, and
-// no longer than ctx.
+// no longer than ctx. Like every text the server sends, the strings are
+// printable (printable): they go to a terminal.
 func (c *Client) Clients(ctx context.Context) ([]ClientInfo, error) {
 	var out []ClientInfo
-	return out, c.queryJSON(ctx, QueryClients, &out)
+	err := c.queryJSON(ctx, QueryClients, &out)
+	for i := range out {
+		printables(&out[i].Name, &out[i].State)
+	}
+	return out, err
 }
 
 // Info asks the server to describe itself, as Clients waits.
 func (c *Client) Info(ctx context.Context) (ServerInfo, error) {
 	var out ServerInfo
-	return out, c.queryJSON(ctx, QueryInfo, &out)
+	err := c.queryJSON(ctx, QueryInfo, &out)
+	printables(&out.Name, &out.Version, &out.Socket, &out.Store, &out.StoreState)
+	return out, err
 }
 
 // ServerStats asks the server for its counters, as Clients waits.
 func (c *Client) ServerStats(ctx context.Context) ([]Stat, error) {
 	var out []Stat
-	return out, c.queryJSON(ctx, QueryStats, &out)
+	err := c.queryJSON(ctx, QueryStats, &out)
+	for i := range out {
+		printables(&out[i].Name)
+	}
+	return out, err
+}
+
+// printables makes each string printable in place.
+func printables(ss ...*string) {
+	for _, s := range ss {
+		*s = printable([]byte(*s))
+	}
 }
 
 // Sync asks the server to wait until every client has applied every

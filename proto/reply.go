@@ -101,13 +101,14 @@ func (r *Reply) fits(n int) error {
 	return nil
 }
 
-// printable is text a peer sent, to be shown to a user: control
-// characters and bytes that are not UTF-8, which a terminal would act on
-// or garble, are written as Go escapes. rtm's own messages quote what
+// printable is text a peer sent, to be shown to a user: what does not
+// print as itself (control and format characters, such as U+202E that
+// turns the text after it around; bytes that are not UTF-8) is written
+// as Go escapes. rtm's own messages quote what
 // they name, so they come through as they are.
 func printable(b []byte) string {
 	for _, r := range string(b) {
-		if r == utf8.RuneError || unicode.IsControl(r) {
+		if r == utf8.RuneError || !unicode.IsPrint(r) {
 			q := strconv.QuoteToGraphic(string(b))
 			return q[1 : len(q)-1]
 		}

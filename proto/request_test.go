@@ -323,6 +323,8 @@ func TestPrintable(t *testing.T) {
 		"junk\n\x1b[31mred": `junk\n\x1b[31mred`,
 		"et\x8c0 é":         `et\x8c0 é`,
 		"uid 65534 may not": "uid 65534 may not",
+		"abc\u202edcba":     `abc\u202edcba`,
+		"zero\u200bwidth":   `zero\u200bwidth`,
 	} {
 		if got := printable([]byte(in)); got != want {
 			t.Errorf("printable(%q) = %q, want %q", in, got, want)
