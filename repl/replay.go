@@ -124,11 +124,11 @@ func (in *Interp) runFile(path string) error {
 var utf8BOM = []byte("\ufeff")
 
 // readBufSize is the replay read buffer: large, so ReadSlice returns lines
-// straight from it and the read syscalls are few. A longer line is
-// refused (errLineTooLong).
+// straight from it and the read syscalls are few. A line that does not
+// fit, newline and all, is refused (errLineTooLong), unless it is blank.
 const readBufSize = 1 << 20
 
-var errLineTooLong = fmt.Errorf("line longer than %d bytes, which no command is: skipped to its end", readBufSize)
+var errLineTooLong = fmt.Errorf("a line of %d bytes or more, which no command is: skipped to its end", readBufSize)
 
 // replayAhead is how many lines a replay parses before it runs the first
 // of them, when they are waiting in its buffer: the engine can then load
@@ -182,12 +182,25 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 		var line []byte
 		line, rerr = br.ReadSlice('\n')
 		tooLong := rerr == bufio.ErrBufferFull
-		// A comment may be as long as it likes: it is blank.
-		comment := tooLong && bytes.HasPrefix(trimSpace(line), []byte("#"))
-		for rerr == bufio.ErrBufferFull {
-			// No command comes near the buffer's size: the rest of the
-			// line is read past, not kept, so no input grows memory.
-			_, rerr = br.ReadSlice('\n')
+		// A comment or white space may be as long as it likes: the
+		// line is blank.
+		blank := false
+		if tooLong {
+			first := line
+			if loc.Line == 0 {
+				first = bytes.TrimPrefix(first, utf8BOM)
+			}
+			first = trimSpace(first)
+			blank = len(first) == 0 || first[0] == '#'
+			comment := len(first) > 0
+			for rerr == bufio.ErrBufferFull {
+				// No command comes near the buffer's size: the rest
+				// of the line is read past, not kept, so no input
+				// grows memory.
+				var more []byte
+				more, rerr = br.ReadSlice('\n')
+				blank = blank && (comment || len(trimSpace(more)) == 0)
+			}
 		}
 		if len(line) == 0 {
 			return false
@@ -202,7 +215,7 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 		p := &ahead[n]
 		p.loc = loc
 		switch {
-		case comment:
+		case blank:
 			p.err = in.parser.parseInto(nil, &p.cmd)
 		case tooLong:
 			p.cmd, p.err = Command{}, errLineTooLong

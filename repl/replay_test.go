@@ -308,7 +308,9 @@ func (r *endlessLine) Read(p []byte) (int, error) {
 
 // TestReplayLineTooLong: a line longer than the read buffer is refused at
 // its place and read past without being kept (a stream of 64 MiB grows
-// the heap by less than the buffer), and the lines after it run.
+// the heap by less than the buffer), and the lines after it run; one
+// that is a comment or white space, a byte-order mark first or not, is
+// blank however long.
 func TestReplayLineTooLong(t *testing.T) {
 	e := newMemEngine()
 	in := NewInterp(e, io.Discard, Options{Stderr: io.Discard, KeepGoing: true})
@@ -328,7 +330,19 @@ func TestReplayLineTooLong(t *testing.T) {
 	}
 	in = NewInterp(newMemEngine(), io.Discard, Options{Stderr: io.Discard})
 	err = in.RunReader("long.rtm", &endlessLine{n: 2 * readBufSize, rest: strings.NewReader("\n")})
-	if err == nil || !strings.Contains(err.Error(), "long.rtm:1: line longer than 1048576 bytes") {
+	if err == nil || !strings.Contains(err.Error(), "long.rtm:1: a line of 1048576 bytes or more") {
 		t.Errorf("error %v, want long.rtm:1 named", err)
+	}
+	for _, blank := range []string{"\ufeff# " + strings.Repeat("c", 3<<20), strings.Repeat(" ", 3<<20), "  #" + strings.Repeat("#", 2<<20)} {
+		e := newMemEngine()
+		in = NewInterp(e, io.Discard, Options{Stderr: io.Discard})
+		if err := in.RunReader("blank.rtm", strings.NewReader(blank+"\nC,02:00:00:00:00:01,10.9.9.9\n")); err != nil || len(e.macs) != 1 {
+			t.Errorf("a blank line of %d bytes: %v, %d MACs", len(blank), err, len(e.macs))
+		}
+	}
+	// Spaces, then a command: not blank.
+	in = NewInterp(newMemEngine(), io.Discard, Options{Stderr: io.Discard})
+	if err := in.RunReader("long.rtm", strings.NewReader(strings.Repeat(" ", 2<<20)+"flush\n")); err == nil {
+		t.Error("a command after 2 MiB of spaces ran")
 	}
 }

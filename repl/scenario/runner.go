@@ -158,7 +158,7 @@ func (s *scenario) runFile(path string) error {
 		if rerr == bufio.ErrBufferFull {
 			// Nothing a scenario says comes near it; reading on would
 			// hold all of a file with no newline (/dev/zero) in memory.
-			return s.failure(repl.Location{File: path, Line: loc.Line + 1}, "", fmt.Errorf("a line longer than %d bytes", maxLine))
+			return s.failure(repl.Location{File: path, Line: loc.Line + 1}, "", fmt.Errorf("a line of %d bytes or more", maxLine))
 		}
 		if len(line) > 0 {
 			loc.Line++
