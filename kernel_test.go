@@ -196,6 +196,9 @@ func TestInstallIntoItsSource(t *testing.T) {
 	in := newInstance(t)
 	srv := a.rtm(append([]string{"server", "--framed", "--from-kernel"}, in.flags()...)...)
 	srv.must("")
+	if info := srv.must("show info"); !strings.Contains(info, "kernel    imports table 254 of network namespace ") {
+		t.Errorf("show info does not name the imported table:\n%s", info)
+	}
 	r := runCmd(t, exec.Command("ip", "netns", "exec", a.name, rtmBin, "client", "--to-kernel", "--socket", in.socket), "", 20*time.Second)
 	if r.code != 1 || !strings.Contains(r.stderr, "imports table 254 of this network namespace (--from-kernel), the table rtm would install into") {
 		t.Fatalf("--to-kernel into the server's own table: exit %d, stderr %q", r.code, r.stderr)

@@ -232,6 +232,9 @@ func (in *Interp) showInfo(js bool) error {
 		{"log", fmt.Sprintf("%d bytes (a client further behind gets a fresh snapshot)", info.LogBytes)},
 		{"clients", strconv.Itoa(info.Clients)},
 	}
+	if k := info.KernelImport; k != nil {
+		rows = append(rows, [2]string{"kernel", fmt.Sprintf("imports table %d of network namespace %d (--from-kernel)", k.Table, k.NetNS)})
+	}
 	for _, r := range rows {
 		in.buf = fmt.Appendf(in.buf, "%-9s %s\n", r[0], r[1])
 	}
