@@ -211,12 +211,23 @@ func TestInstallIntoItsSource(t *testing.T) {
 }
 
 // TestInstallNeedsPrivilege: a --to-kernel client without CAP_NET_ADMIN
-// says so and exits at once, instead of keeping every route pending.
+// over the network namespace says so and exits at once, instead of
+// keeping every route pending.
 func TestInstallNeedsPrivilege(t *testing.T) {
 	bin := nobodyBinary(t)
 	r := runCmd(t, commandAs(nobody, nil, bin, "client", "--to-kernel", "--socket", filepath.Join(t.TempDir(), "none.sock")), "", 20*time.Second)
 	if r.code != 1 || !strings.Contains(r.stderr, "needs CAP_NET_ADMIN (root), which this process (uid 65534) lacks") {
 		t.Fatalf("--to-kernel as uid 65534: exit %d, stderr %q", r.code, r.stderr)
+	}
+	// Root of a user namespace of its own holds the capability, but not
+	// over a network namespace that another user namespace owns.
+	a := emptyNetns(t)
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Skip("needs unshare (util-linux) for a user namespace")
+	}
+	r = runCmd(t, exec.Command("ip", "netns", "exec", a.name, "unshare", "--user", "--map-root-user", rtmBin, "client", "--to-kernel", "--socket", filepath.Join(t.TempDir(), "none.sock")), "", 20*time.Second)
+	if r.code != 1 || !strings.Contains(r.stderr, "this network namespace refuses changes from this process") {
+		t.Fatalf("--to-kernel as root of a user namespace that does not own the network namespace: exit %d, stderr %q", r.code, r.stderr)
 	}
 }
 

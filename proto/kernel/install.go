@@ -240,6 +240,11 @@ func NewInstaller(opt InstallerOptions) (*Installer, error) {
 	// Room for a whole batch of refusals; without the privilege to force
 	// it, the lost-answer path redoes a batch one request at a time.
 	_ = in.nl.setRecvBuffer(requestRecvBuffer, true)
+	if err := mayChange(in.nl); err != nil {
+		in.watch.close()
+		in.nl.close()
+		return nil, err
+	}
 	links, err := dumpLinks(in.nl)
 	if err != nil {
 		in.watch.close()
@@ -254,8 +259,8 @@ func NewInstaller(opt InstallerOptions) (*Installer, error) {
 }
 
 // mayChangeTables reports whether this process holds CAP_NET_ADMIN in its
-// user namespace, as changing routes and neighbours needs. If it cannot
-// tell, it says yes and lets the kernel answer.
+// user namespace. If it cannot tell, it says yes and lets the kernel
+// answer.
 func mayChangeTables() bool {
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var data [2]unix.CapUserData
@@ -263,6 +268,28 @@ func mayChangeTables() bool {
 		return true
 	}
 	return data[unix.CAP_NET_ADMIN/32].Effective&(1<<(unix.CAP_NET_ADMIN%32)) != 0
+}
+
+// mayChange asks the kernel itself whether this process may change the
+// tables of the namespace c is in: the capability must be held in the
+// user namespace that owns the network namespace, which capget does not
+// tell (unshare -U -r has it in a namespace of its own). rtnetlink checks
+// it before it reads a change, so a request it would refuse anyway (a
+// route delete with a prefix length of 33, which changes nothing) gets
+// EPERM without it and EINVAL with it.
+func mayChange(c *conn) error {
+	req := make([]byte, unix.NLMSG_HDRLEN+unix.SizeofRtMsg)
+	putHeader(req, unix.RTM_DELROUTE, unix.NLM_F_REQUEST|unix.NLM_F_ACK, 0)
+	rt := req[unix.NLMSG_HDRLEN:]
+	rt[0], rt[1] = unix.AF_INET, 33
+	errs := make([]error, 1)
+	if err := c.exchange([][]byte{req}, errs); err != nil {
+		return fmt.Errorf("kernel install: %w", err)
+	}
+	if errors.Is(errs[0], unix.EPERM) {
+		return fmt.Errorf("kernel install: this network namespace refuses changes from this process (uid %d): it needs CAP_NET_ADMIN in the namespace's own user namespace (root there)", os.Getuid())
+	}
+	return nil
 }
 
 // Stats returns the installer's counters; safe to call at any time.
