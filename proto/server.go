@@ -467,6 +467,12 @@ func (s *Server) Info() (ServerInfo, error) {
 	if was := st.Recovery().PermWas; was != 0 {
 		state += fmt.Sprintf(", mode %04o -> %04o", was, s.opts.Store.Perm.Perm())
 	}
+	if n := st.Recovery().Connected; n > 0 {
+		state += fmt.Sprintf(", routes via 0.0.0.0 or :: made connected, as Linux takes them: %d", n)
+	}
+	if bad := st.Recovery().BadGateways; len(bad) > 0 {
+		state += fmt.Sprintf(", routes through a gateway no kernel forwards through, which rtm now refuses: %d (the first: %s); update or delete them, as their lines in a dump do not replay", len(bad), bad[0])
+	}
 	return ServerInfo{
 		Name: s.opts.Name, Version: s.opts.Version, PID: os.Getpid(), Protocol: Version, Started: s.started,
 		Socket: s.opts.Socket, Store: st.Path(), StoreState: state, StoreBytes: st.Size(),

@@ -421,7 +421,9 @@ func (p *parser) parseRoute(c *entry.Change, f [][]byte) error {
 		if gw.Is4() != pfx.Addr().Is4() {
 			return fmt.Errorf("%s %s: %w %s is IPv%d, the prefix is IPv%d", what, pfx, entry.ErrBadGateway, gw, family(gw), family(pfx.Addr()))
 		}
-		if err := entry.CheckGateway(gw); err != nil {
+		if gw.IsUnspecified() {
+			gw = netip.Addr{} // "via 0.0.0.0" is connected, to Linux and here
+		} else if err := entry.CheckGateway(gw); err != nil {
 			return fmt.Errorf("%s %s: %w", what, pfx, err)
 		}
 	}

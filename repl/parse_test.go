@@ -43,6 +43,8 @@ func TestParseCanonical(t *testing.T) {
 		{"lookup 001a.2b3c.4d5e", "lookup 00:1a:2b:3c:4d:5e"},
 		{"lookup 00:1a:2b:3c:4d:5e json", "lookup 00:1a:2b:3c:4d:5e json"},
 		{"route 10.1.1.7", "route 10.1.1.7"},
+		{"C,10.1.1.0/24,0.0.0.0,eth0", "C,10.1.1.0/24,-,eth0"},
+		{"C , 2001:db8::/32 , :: , eth1", "C,2001:db8::/32,-,eth1"},
 		{"route 2001:db8::1 -json", "route 2001:db8::1 json"},
 		{"flush", "flush"},
 		{"flush all", "flush"},
@@ -177,7 +179,7 @@ func TestParseErrors(t *testing.T) {
 		{"C,00:1a:2b:3c:4d:5e,fe80::7%eth0", "create MAC 00:1a:2b:3c:4d:5e: bad IP address fe80::7%eth0: zoned addresses are not allowed"},
 		{"route ::ffff:10.1.1.7", "route: bad IP address ::ffff:10.1.1.7: IPv4-mapped IPv6; write the IPv4 address"},
 		{"C,10.1.1.0/24,224.0.0.5,eth0", "create route 10.1.1.0/24: bad gateway 224.0.0.5: a multicast address"},
-		{"C,10.1.1.0/24,0.0.0.0,eth0", "create route 10.1.1.0/24: bad gateway 0.0.0.0: the unspecified address: write - for a connected route"},
+		{"C,10.1.1.0/24,255.255.255.255,eth0", "create route 10.1.1.0/24: bad gateway 255.255.255.255: the broadcast address"},
 		{"C,00:1a:2b:3c:4d:5e,::ffff:1.2.3.4", "create MAC 00:1a:2b:3c:4d:5e: bad IP address ::ffff:1.2.3.4: IPv4-mapped IPv6; write the IPv4 address"},
 		// Ops and words.
 		{"X,1,2", `unknown op "X": want C (create), U (update), D (delete) or R (replace), as in C,10.1.1.0/24,192.168.1.1,eth0`},

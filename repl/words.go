@@ -589,6 +589,9 @@ func (p *parser) parseRouteWant(cmd *Command, l *wordList) error {
 			if gw.Is4() != pfx.Addr().Is4() {
 				return fmt.Errorf("%w %s is IPv%d, the prefix is IPv%d", entry.ErrBadGateway, gw, family(gw), family(pfx.Addr()))
 			}
+			if gw.IsUnspecified() {
+				gw = netip.Addr{} // connected, as a change takes it
+			}
 			cmd.Route.Gateway = gw
 		case "dev":
 			dev, err := p.ifname([]byte(l.take()))

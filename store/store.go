@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"rtm/store/entry"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -33,6 +35,14 @@ type Recovery struct {
 	// Options.Perm (a server started with --group on a store made
 	// without, or the other way round); 0 if they were already those.
 	PermWas os.FileMode
+	// Connected is how many routes an earlier rtm stored through 0.0.0.0
+	// or :: that Open made connected routes, as Linux takes them.
+	Connected int
+	// BadGateways are routes an earlier rtm stored through a gateway that
+	// no kernel forwards through (multicast, loopback, broadcast), which
+	// rtm now refuses: they stay, but their lines in a dump do not
+	// replay until they are updated or deleted.
+	BadGateways []entry.Route
 }
 
 // String summarises a recovery for the server's start-up message.
@@ -357,6 +367,9 @@ func attachExisting(path string, fd int) (*Store, error) {
 	s.hdr.pid.Store(uint64(getpid()))
 	err = s.load()
 	if err == nil {
+		err = s.fixGateways()
+	}
+	if err == nil {
 		err = s.Check()
 	}
 	if err != nil {
@@ -364,6 +377,30 @@ func attachExisting(path string, fd int) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w (remove the file to start empty)", path, err)
 	}
 	return s, nil
+}
+
+// fixGateways brings the routes an earlier rtm accepted through a gateway
+// that Check now refuses into line where it can: through 0.0.0.0 or ::
+// is a connected route to Linux, and becomes one here; the others are
+// named in the Recovery.
+func (s *Store) fixGateways() error {
+	var connect []entry.Route
+	for r := range s.routes.All() {
+		switch {
+		case r.Connected() || entry.CheckGateway(r.Gateway) == nil:
+		case r.Gateway.IsUnspecified():
+			connect = append(connect, entry.Route{Prefix: r.Prefix, Dev: r.Dev})
+		default:
+			s.rec.BadGateways = append(s.rec.BadGateways, r)
+		}
+	}
+	for _, r := range connect {
+		if err := s.UpdateRoute(r); err != nil {
+			return err
+		}
+	}
+	s.rec.Connected = len(connect)
+	return nil
 }
 
 // attach sets up the overlays on a fresh mapping.

@@ -484,8 +484,9 @@ func TestConnectedRoutes(t *testing.T) {
 }
 
 // TestGatewaysRefused: a route through a gateway no kernel forwards by is
-// refused with why, and changes nothing; one that an earlier rtm stored
-// (via 0.0.0.0) still opens, and can be updated and deleted.
+// refused with why, and changes nothing. A store an earlier rtm left
+// with such routes still opens: one via 0.0.0.0 becomes the connected
+// route Linux takes it for, the others are named, and can be updated.
 func TestGatewaysRefused(t *testing.T) {
 	path := testPath(t)
 	s := mustOpen(t, Options{Path: path, Capacity: 4, RouteCapacity: 8})
@@ -501,18 +502,34 @@ func TestGatewaysRefused(t *testing.T) {
 	if s.RouteCount() != 0 {
 		t.Fatalf("%d routes after refusals", s.RouteCount())
 	}
-	// As an earlier rtm stored it.
-	s.writeRoute(0, encodeRoute(entry.Route{Prefix: netip.MustParsePrefix("198.51.100.0/24"), Gateway: netip.IPv4Unspecified(), Dev: "eth0"}))
+	// As an earlier rtm stored them: through 0.0.0.0, which Linux takes
+	// for a connected route, and through a multicast address.
+	via0 := entry.Route{Prefix: netip.MustParsePrefix("198.51.100.0/24"), Gateway: netip.IPv4Unspecified(), Dev: "eth0"}
+	viaM := entry.Route{Prefix: netip.MustParsePrefix("203.0.113.0/24"), Gateway: netip.MustParseAddr("224.0.0.5"), Dev: "eth1"}
+	s.writeRoute(0, encodeRoute(via0))
+	s.writeRoute(1, encodeRoute(viaM))
 	s.Close()
 	s = mustOpen(t, Options{Path: path})
-	if s.RouteCount() != 1 {
-		t.Fatalf("the store of an earlier rtm opened with %d routes, want 1", s.RouteCount())
+	var got []string
+	for r := range s.Routes().All() {
+		got = append(got, r.String())
 	}
-	if err := s.UpdateRoute(mustRoute("198.51.100.0/24 192.0.2.1 eth0")); err != nil {
+	if want := []string{"198.51.100.0/24 dev eth0", "203.0.113.0/24 via 224.0.0.5 dev eth1"}; !slices.Equal(got, want) {
+		t.Fatalf("the store of an earlier rtm opened with %q, want %q", got, want)
+	}
+	if rec := s.Recovery(); rec.Connected != 1 || len(rec.BadGateways) != 1 || rec.BadGateways[0] != viaM {
+		t.Fatalf("recovery %+v: want 1 route made connected and %v named", rec, viaM)
+	}
+	if err := s.Check(); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.DeleteRoute(netip.MustParsePrefix("198.51.100.0/24")); err != nil {
+	if err := s.UpdateRoute(mustRoute("203.0.113.0/24 192.0.2.1 eth1")); err != nil {
 		t.Fatal(err)
+	}
+	s.Close()
+	s = mustOpen(t, Options{Path: path})
+	if rec := s.Recovery(); rec.Connected != 0 || len(rec.BadGateways) != 0 {
+		t.Fatalf("after the update, recovery %+v", rec)
 	}
 }
 
