@@ -197,7 +197,12 @@ func listenFPM(addr netip.AddrPort, diag *diagConn) (*net.TCPListener, error) {
 	}
 	uid, inode, derr := diag.tcpListener(addr)
 	if derr != nil {
-		return nil, fmt.Errorf("listen on %s: the address is in use", addr)
+		// A wildcard address can be held by a listener on one address
+		// only, which a connection to the wildcard would not reach.
+		var ok bool
+		if uid, inode, ok = portListener(addr.Port()); !ok {
+			return nil, fmt.Errorf("listen on %s: the address is in use", addr)
+		}
 	}
 	if pid, name := socketHolder(inode); pid != 0 {
 		return nil, fmt.Errorf("listen on %s: the address is in use by %s (pid %d, uid %d); stop it, or give --from-fpm another address and zebra the same (fpm address A port P)", addr, name, pid, uid)

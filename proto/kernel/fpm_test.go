@@ -388,6 +388,13 @@ func TestFPMAddressInUse(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), fmt.Sprintf("(pid %d, uid 0)", os.Getpid())) {
 		t.Fatalf("an importer on an address this process listens on: %v; want %q and this pid", err, want)
 	}
+	// The wildcard address of a port held at one address: no connection
+	// to the wildcard reaches that listener, which is found all the same.
+	wild := netip.AddrPortFrom(netip.IPv4Unspecified(), addr.Port())
+	_, err = NewFPMImporter(newMapSink(), FPMOptions{Addr: wild})
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("listen on %s: the address is in use by ", wild)) || !strings.Contains(err.Error(), fmt.Sprintf("(pid %d, uid 0)", os.Getpid())) {
+		t.Fatalf("an importer on the wildcard of a port this process listens on: %v", err)
+	}
 }
 
 // TestFPMMalformed: a frame rtm cannot read closes that connection and

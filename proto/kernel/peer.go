@@ -122,6 +122,32 @@ func (d *diagConn) tcpSocket(src, dst netip.AddrPort) (uid, inode uint32, err er
 	return uid, inode, nil
 }
 
+// portListener finds a TCP socket of this network namespace that
+// listens on port, at any address, in /proc/net/tcp and tcp6: its
+// owner's uid and its inode.
+func portListener(port uint16) (uid, inode uint32, ok bool) {
+	want := fmt.Sprintf(":%04X", port)
+	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		// sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+		for _, l := range strings.Split(string(b), "\n")[1:] {
+			w := strings.Fields(l)
+			if len(w) < 10 || w[3] != "0A" || !strings.HasSuffix(w[1], want) {
+				continue
+			}
+			u, err1 := strconv.ParseUint(w[7], 10, 32)
+			n, err2 := strconv.ParseUint(w[9], 10, 32)
+			if err1 == nil && err2 == nil {
+				return uint32(u), uint32(n), true
+			}
+		}
+	}
+	return 0, 0, false
+}
+
 // socketHolder returns a process that holds the socket of inode, and its
 // name, if this process may read the others' descriptors; pid 0 if not.
 func socketHolder(inode uint32) (pid int, name string) {
