@@ -123,11 +123,12 @@ func (d *diagConn) tcpSocket(src, dst netip.AddrPort) (uid, inode uint32, err er
 }
 
 // portListener finds a TCP socket of this network namespace that
-// listens on port, at any address, in /proc/net/tcp and tcp6: its
+// listens on port, at any address, in /proc/thread-self/net/tcp and tcp6
+// (the namespace of this thread, as the netlink sockets'): its
 // owner's uid and its inode.
 func portListener(port uint16) (uid, inode uint32, ok bool) {
 	want := fmt.Sprintf(":%04X", port)
-	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+	for _, f := range []string{"/proc/thread-self/net/tcp", "/proc/thread-self/net/tcp6"} {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			continue
