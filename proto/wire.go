@@ -283,9 +283,11 @@ func (d *Decoder) Next(c *entry.Change) bool {
 	return d.err == nil
 }
 
-// check is c.Check() for a change the decoder built: what holds by
+// check is c.CheckStored() for a change the decoder built: what holds by
 // construction is not checked again (a gateway's family is the prefix's,
-// decoded addresses have no zone, an interned name was checked).
+// decoded addresses have no zone, an interned name was checked). A
+// gateway refused by Check alone passes: a server may send a route an
+// earlier rtm stored, and a change through one is refused by the store.
 func (d *Decoder) check(c *entry.Change) {
 	var err error
 	switch {

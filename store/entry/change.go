@@ -84,7 +84,14 @@ func (c Change) Key() string {
 }
 
 // Check validates the fields the change uses, as the tables would.
-func (c Change) Check() error {
+func (c Change) Check() error { return c.check(Route.Check) }
+
+// CheckStored is Check with the rules of Route.CheckStored: what a
+// change that a store may hold passes (the wire decoder's contract, as a
+// server may send a route an earlier rtm accepted).
+func (c Change) CheckStored() error { return c.check(Route.CheckStored) }
+
+func (c Change) check(route func(Route) error) error {
 	switch {
 	case c.Op == Flush:
 		return nil
@@ -95,7 +102,7 @@ func (c Change) Check() error {
 	case c.Op == Delete:
 		return CheckPrefix(c.Route.Prefix)
 	}
-	return c.Route.Check()
+	return route(c.Route)
 }
 
 // AppendTo appends the change as the command language writes it:
