@@ -326,6 +326,10 @@ func TestFPMOneZebra(t *testing.T) {
 	z.send(fpmFrame(zRoute(unix.RTM_NEWROUTE, "198.51.100.0/24", 6, unix.RT_TABLE_MAIN)))
 	sinkHas(t, sink, map[netip.Prefix]entry.Route{mustPrefix("198.51.100.0/24"): route("198.51.100.0/24", "192.0.2.1", "veth0")},
 		map[entry.MAC]netip.Addr{})
+	// A next hop through 0.0.0.0 is connected, to Linux and to rtm.
+	z.send(fpmFrame(zNexthop(7, "0.0.0.0", veth0), zRoute(unix.RTM_NEWROUTE, "203.0.113.0/24", 7, unix.RT_TABLE_MAIN)))
+	sinkHas(t, sink, map[netip.Prefix]entry.Route{mustPrefix("198.51.100.0/24"): route("198.51.100.0/24", "192.0.2.1", "veth0"),
+		mustPrefix("203.0.113.0/24"): route("203.0.113.0/24", "", "veth0")}, map[entry.MAC]netip.Addr{})
 }
 
 // dialAs connects to f as zebra from a socket uid owns: a socket's owner

@@ -216,7 +216,8 @@ func decodeRoute(b []byte) (kroute, error) {
 				r.nhops = max(r.nhops, 1)
 			}
 		case unix.RTA_GATEWAY:
-			if a, ok := addrFrom(r.family, val); ok {
+			// Through 0.0.0.0 or :: is connected, to Linux and to rtm.
+			if a, ok := addrFrom(r.family, val); ok && !a.IsUnspecified() {
 				r.gw = a
 			}
 		case unix.RTA_MULTIPATH:
@@ -263,7 +264,7 @@ func (r *kroute) decodeMultipath(b []byte) error {
 			if err := forAttrs(b[unix.SizeofRtNexthop:l], func(typ uint16, val []byte) {
 				switch typ {
 				case unix.RTA_GATEWAY:
-					if a, ok := addrFrom(r.family, val); ok {
+					if a, ok := addrFrom(r.family, val); ok && !a.IsUnspecified() {
 						r.gw = a
 					}
 				case unix.RTA_VIA:
@@ -387,7 +388,9 @@ func decodeNexthop(b []byte) (knexthop, error) {
 			}
 		case unix.NHA_GATEWAY:
 			if a, ok := addrFrom(nh.family, val); ok {
-				nh.gw = a
+				if !a.IsUnspecified() {
+					nh.gw = a
+				}
 			} else {
 				bad = fmt.Errorf("%w: NHA_GATEWAY of %d bytes for family %d", errMalformed, len(val), nh.family)
 			}
