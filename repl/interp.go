@@ -58,8 +58,9 @@ type Interp struct {
 	// busy is held while a stream is being run, except while its reader
 	// waits for input: by then every answer has been written. Quiesce
 	// takes it to end the process without losing output.
-	busy   sync.Mutex
-	failed atomic.Int64 // lines that failed in replays, for the exit status
+	busy    sync.Mutex
+	failed  atomic.Int64 // lines that failed in replays, for the exit status
+	written atomic.Int64 // bytes of output written, which Quiesce watches move
 
 	batching bool // a stream is replayed: a client's changes may go in batches
 }
@@ -123,6 +124,9 @@ func (in *Interp) emit() error {
 	return in.write(in.nolf + n)
 }
 
+// writePiece is the most output one Write carries.
+const writePiece = 64 << 10
+
 // flush writes all buffered output.
 func (in *Interp) flush() error { return in.write(len(in.buf)) }
 
@@ -131,7 +135,22 @@ func (in *Interp) write(n int) error {
 		return nil
 	}
 	in.prog.clear()
-	_, err := in.out.Write(in.buf[:n])
+	// In pieces of whole lines, so that an ending sees a long answer
+	// (show macs of a million) move while a slow reader takes it.
+	var err error
+	for b := in.buf[:n]; len(b) > 0 && err == nil; {
+		k := len(b)
+		if k > writePiece {
+			if i := bytes.LastIndexByte(b[:writePiece], '\n'); i >= 0 {
+				k = i + 1
+			} else if i := bytes.IndexByte(b[writePiece:], '\n'); i >= 0 {
+				k = writePiece + i + 1
+			}
+		}
+		_, err = in.out.Write(b[:k])
+		in.written.Add(int64(k))
+		b = b[k:]
+	}
 	in.buf = append(in.buf[:0], in.buf[n:]...)
 	in.nolf = 0
 	if err != nil {

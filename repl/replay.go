@@ -73,14 +73,18 @@ func (w *waitingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// Quiesce waits, for at most timeout, until the stream being run is
-// waiting for input or has ended, with every answer written, and then
-// keeps it from running anything more. A process calls it before it
-// exits on a signal or at the end of its session, so that nothing it has
-// answered is lost. It reports whether it got there in time.
+// Quiesce waits until the stream being run is waiting for input or has
+// ended, with every answer written, and then keeps it from running
+// anything more. A process calls it before it exits on a signal or at the
+// end of its session, so that nothing it has answered is lost. It waits
+// as long as the answer's output moves, and at most timeout after it last
+// did (a reader that stopped reading). It reports whether it got there.
 func (in *Interp) Quiesce(timeout time.Duration) bool {
-	deadline := time.Now().Add(timeout)
+	deadline, last := time.Now().Add(timeout), in.written.Load()
 	for !in.busy.TryLock() {
+		if w := in.written.Load(); w != last {
+			deadline, last = time.Now().Add(timeout), w
+		}
 		if time.Now().After(deadline) {
 			return false
 		}

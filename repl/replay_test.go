@@ -10,7 +10,9 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"rtm/store/entry"
 )
@@ -344,5 +346,42 @@ func TestReplayLineTooLong(t *testing.T) {
 	in = NewInterp(newMemEngine(), io.Discard, Options{Stderr: io.Discard})
 	if err := in.RunReader("long.rtm", strings.NewReader(strings.Repeat(" ", 2<<20)+"flush\n")); err == nil {
 		t.Error("a command after 2 MiB of spaces ran")
+	}
+}
+
+// slowPipe is a pipe whose reader is slow: a write of n bytes takes n/8 KiB ms, as
+// when the reader of a long answer is busy.
+type slowPipe struct{ n atomic.Int64 }
+
+func (w *slowPipe) Write(p []byte) (int, error) {
+	time.Sleep(time.Duration(len(p)>>13) * time.Millisecond)
+	w.n.Add(int64(len(p)))
+	return len(p), nil
+}
+
+// TestQuiesceWaitsForAMovingAnswer: an ending (a signal) waits for the
+// answer in progress as long as its reader takes it, however long that
+// is, and only timeout past the last write: show macs of 50,000 takes
+// its slow reader about 190 ms, against a timeout of 60 ms.
+func TestQuiesceWaitsForAMovingAnswer(t *testing.T) {
+	e := newMemEngine()
+	for i := range 50_000 {
+		e.macs[entry.MACFromUint64(uint64(0x020000000000+i))] = netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)})
+	}
+	w := &slowPipe{}
+	in := NewInterp(e, w, Options{Stderr: io.Discard})
+	done := make(chan error, 1)
+	go func() { done <- in.RunReader("lab.rtm", strings.NewReader("show macs\n")) }()
+	for w.n.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	if !in.Quiesce(60 * time.Millisecond) {
+		t.Fatalf("Quiesce gave up with %d bytes of show macs written", w.n.Load())
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := w.n.Load(); n < int64(50_000*len("02:00:00:00:00:00 10.0.0.0\n")) {
+		t.Fatalf("%d bytes of show macs written", n)
 	}
 }

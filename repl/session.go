@@ -45,8 +45,10 @@ type Ending struct {
 }
 
 // quiesceTimeout bounds how long an ending waits for the command in
-// progress to finish writing its answer: with the server's goodbye to
-// its clients (ShutdownTimeout), a signal ends rtm within a second.
+// progress to write more of its answer: as long as its reader takes it,
+// the answer is written whole; a reader that stops leaves rtm to end,
+// with the server's goodbye to its clients (ShutdownTimeout), within a
+// second.
 const quiesceTimeout = 400 * time.Millisecond
 
 // Run runs the session and says how it ended.
