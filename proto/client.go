@@ -253,7 +253,7 @@ func handshake(socket, name string, trusted []uint32, flags uint8) (*net.UnixCon
 	body, h, err := readPacket(uc, buf)
 	uc.SetReadDeadline(time.Time{})
 	if err == nil && h.Kind == KindError {
-		err = fmt.Errorf("%w: %s", ErrRefused, printable(body))
+		err = fmt.Errorf("%w: %s", ErrRefused, Printable(body))
 	} else if err == nil && (h.Kind != KindWelcome || len(body) < 9) {
 		err = fmt.Errorf("%w: expected welcome, got %v", ErrProtocol, h.Kind)
 	}
@@ -428,10 +428,10 @@ func (c *Client) receive(uc *net.UnixConn) error {
 				return err
 			}
 		case KindShutdown:
-			c.opts.Logf("%s; exiting", printable(body))
+			c.opts.Logf("%s; exiting", Printable(body))
 			return ErrServerQuit
 		case KindError:
-			return fmt.Errorf("%w: %s", ErrRefused, printable(body))
+			return fmt.Errorf("%w: %s", ErrRefused, Printable(body))
 		default:
 			return fmt.Errorf("%w: unexpected %v from server", ErrProtocol, h.Kind)
 		}

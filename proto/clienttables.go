@@ -66,7 +66,7 @@ func (c *Client) Reader() *store.Reader { return c.reader.Load() }
 
 // Clients asks the server for its clients. It waits at most 10 s, and
 // no longer than ctx. Like every text the server sends, the strings are
-// printable (printable): they go to a terminal.
+// printable (Printable): they go to a terminal.
 func (c *Client) Clients(ctx context.Context) ([]ClientInfo, error) {
 	var out []ClientInfo
 	err := c.queryJSON(ctx, QueryClients, &out)
@@ -97,7 +97,7 @@ func (c *Client) ServerStats(ctx context.Context) ([]Stat, error) {
 // printables makes each string printable in place.
 func printables(ss ...*string) {
 	for _, s := range ss {
-		*s = printable([]byte(*s))
+		*s = Printable([]byte(*s))
 	}
 }
 

@@ -101,12 +101,12 @@ func (r *Reply) fits(n int) error {
 	return nil
 }
 
-// printable is text a peer sent, to be shown to a user: what does not
+// Printable is text a peer sent, to be shown to a user: what does not
 // print as itself (control and format characters, such as U+202E that
 // turns the text after it around; bytes that are not UTF-8) is written
 // as Go escapes. rtm's own messages quote what
 // they name, so they come through as they are.
-func printable(b []byte) string {
+func Printable(b []byte) string {
 	for _, r := range string(b) {
 		if r == utf8.RuneError || !unicode.IsPrint(r) {
 			q := strconv.QuoteToGraphic(string(b))
@@ -134,7 +134,7 @@ func decodeReply(b []byte) (Reply, error) {
 		if uint64(len(b)-8) < uint64(size) {
 			return r, fmt.Errorf("%w: reply failure message cut short", ErrMalformed)
 		}
-		r.Failures = append(r.Failures, Failure{Index: int(index), Msg: printable(b[8 : 8+size])})
+		r.Failures = append(r.Failures, Failure{Index: int(index), Msg: Printable(b[8 : 8+size])})
 		b = b[8+size:]
 	}
 	r.Output = b

@@ -326,8 +326,8 @@ func TestPrintable(t *testing.T) {
 		"abc\u202edcba":     `abc\u202edcba`,
 		"zero\u200bwidth":   `zero\u200bwidth`,
 	} {
-		if got := printable([]byte(in)); got != want {
-			t.Errorf("printable(%q) = %q, want %q", in, got, want)
+		if got := Printable([]byte(in)); got != want {
+			t.Errorf("Printable(%q) = %q, want %q", in, got, want)
 		}
 	}
 	r, err := decodeReply(encodeReply(&Reply{Ran: 1, Failures: []Failure{{Msg: "no\x1b]0;owned\x07"}}}))

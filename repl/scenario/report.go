@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"rtm/proto"
 	"strings"
 
 	"rtm/repl"
@@ -43,7 +44,7 @@ func (e *Error) Error() string {
 	if w, _ := repl.FirstWord([]byte(e.Text)); e.Where != "" && !isDirectiveWord(w) {
 		fmt.Fprintf(&b, "at %s: ", e.Where)
 	}
-	b.WriteString(e.Text)
+	b.WriteString(proto.Printable([]byte(e.Text))) // a NUL or broken UTF-8 in the file, escaped
 	b.WriteByte('\n')
 	if want, got, ok := splitWantGot(e.Msg); ok {
 		fmt.Fprintf(&b, "    want: %s\n    got:  %s\n", want, got)

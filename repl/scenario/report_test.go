@@ -45,6 +45,12 @@ server (pid 7) stderr:
 		t.Errorf("report:\n%s\nwant:\n%s", got, want)
 	}
 
+	// A line with bytes a terminal would act on is shown escaped.
+	e = &Error{Loc: repl.Location{File: "s.rtm", Line: 2}, Text: "client start \x00\x1b[31m\xff", Msg: "bad name"}
+	if got, want := e.Error(), "s.rtm:2: client start \\x00\\x1b[31m\\xff\n    bad name\n"; got != want {
+		t.Errorf("report of a line with control bytes: %q, want %q", got, want)
+	}
+
 	// A directive names its process itself: no "at server:".
 	e = &Error{Loc: repl.Location{File: "s.rtm", Line: 3}, Where: "server", Text: "server kill", Msg: "the server is not running: killed"}
 	if got, want := e.Error(), "s.rtm:3: server kill\n    the server is not running: killed\n"; got != want {
