@@ -560,9 +560,10 @@ func (p *parser) parseRouteWant(cmd *Command, l *wordList) error {
 		return err
 	}
 	cmd.Route.Prefix = pfx
+	via := false
 	for {
 		var keys []string
-		if !cmd.Route.Gateway.IsValid() {
+		if !via {
 			keys = append(keys, "via")
 		}
 		if cmd.Route.Dev == "" {
@@ -573,6 +574,9 @@ func (p *parser) parseRouteWant(cmd *Command, l *wordList) error {
 			return nil
 		}
 		key := l.take()
+		if !slices.Contains(keys, w) {
+			return fmt.Errorf("unexpected %s; %s", entry.QuoteInput(key), want)
+		}
 		kind := valueKind(0)
 		if w == "dev" {
 			kind = valueDev
@@ -590,9 +594,11 @@ func (p *parser) parseRouteWant(cmd *Command, l *wordList) error {
 				return fmt.Errorf("%w %s is IPv%d, the prefix is IPv%d", entry.ErrBadGateway, gw, family(gw), family(pfx.Addr()))
 			}
 			if gw.IsUnspecified() {
-				gw = netip.Addr{} // connected, as a change takes it
+				// A change takes it for a connected route, which shows
+				// no gateway: there is none to expect.
+				return fmt.Errorf("%w %s: a connected route has no gateway; expect route PREFIX dev DEV", entry.ErrBadGateway, gw)
 			}
-			cmd.Route.Gateway = gw
+			cmd.Route.Gateway, via = gw, true
 		case "dev":
 			dev, err := p.ifname([]byte(l.take()))
 			if err != nil {
