@@ -52,7 +52,7 @@ func TestClientChangesOneOrder(t *testing.T) {
 			}
 			return len(got) >= 2*rounds
 		}) {
-			t.Fatalf("watcher saw %d of %d changes", len(got), 2*rounds)
+			t.Fatalf("watcher saw %d of %d changes; its stderr:\n%s\nits output:\n%s", len(got), 2*rounds, w.errb.String(), tail(w.out.String(), 20))
 		}
 		seqs = append(seqs, got)
 	}
@@ -368,4 +368,10 @@ func TestClientAsksTheServer(t *testing.T) {
 	if out := srv.must("show clients"); !strings.Contains(out, "# names worn by more than one client: twin (2 clients); their ids tell them apart") {
 		t.Errorf("show clients with a name worn twice:\n%s", out)
 	}
+}
+
+// tail is the last n lines of s.
+func tail(s string, n int) string {
+	ls := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(ls[max(0, len(ls)-n):], "\n")
 }
