@@ -33,6 +33,13 @@ func TestClientChangesOneOrder(t *testing.T) {
 		watchers = append(watchers, w)
 	}
 	in.waitClients(srv, 3)
+	// Connected is not yet loaded: a watcher's snapshot may be taken after
+	// changes that then never show as lines. Each prints it when it has it.
+	for i, w := range watchers {
+		if !rtmtest.WaitFor(10*time.Second, func() bool { return strings.Contains(w.out.String(), "# snapshot: ") }) {
+			t.Fatalf("watcher %d printed no snapshot: %s", i+1, w.errb.String())
+		}
+	}
 	const rounds = 200
 	for i := range rounds {
 		srv.send(fmt.Sprintf("U,10.1.0.0/16,192.168.%d.1,eth0", i%250))
