@@ -195,15 +195,19 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 				first = bytes.TrimPrefix(first, utf8BOM)
 			}
 			first = trimSpace(first)
-			blank = len(first) == 0 || first[0] == '#'
-			comment := len(first) > 0
+			// A comment is blank from its '#'; white space only while
+			// the rest of the line is white space too.
+			spaces := len(first) == 0
+			blank = spaces || first[0] == '#'
 			for rerr == bufio.ErrBufferFull {
 				// No command comes near the buffer's size: the rest
 				// of the line is read past, not kept, so no input
 				// grows memory.
 				var more []byte
 				more, rerr = br.ReadSlice('\n')
-				blank = blank && (comment || len(trimSpace(more)) == 0)
+				if spaces {
+					blank = blank && len(trimSpace(more)) == 0
+				}
 			}
 		}
 		if len(line) == 0 {

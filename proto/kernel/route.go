@@ -141,10 +141,16 @@ func kindOf(r *kroute) skipKind {
 		return skipOnlink
 	case r.oif == 0:
 		return skipNoDevice
-	case r.gw.IsValid() && (entry.CheckIP(r.gw) != nil || entry.CheckGateway(r.gw) != nil):
+	case badGateway(r.gw):
 		return skipBadPrefix
 	}
 	return importable
+}
+
+// badGateway says whether gw is a gateway rtm refuses (zoned, IPv4-mapped,
+// or one no kernel forwards through); the zero Addr is none.
+func badGateway(gw netip.Addr) bool {
+	return gw.IsValid() && (entry.CheckIP(gw) != nil || entry.CheckGateway(gw) != nil)
 }
 
 // inside reports whether p lies within q.

@@ -301,7 +301,7 @@ func (v *routeView) resolve(id uint32, family uint8) (gw netip.Addr, oif int32, 
 		return netip.Addr{}, 0, skipOnlink
 	case nh.oif == 0:
 		return netip.Addr{}, 0, skipNoDevice
-	case nh.gw.IsValid() && (entry.CheckIP(nh.gw) != nil || entry.CheckGateway(nh.gw) != nil):
+	case badGateway(nh.gw):
 		return netip.Addr{}, 0, skipBadPrefix
 	}
 	return nh.gw, nh.oif, importable

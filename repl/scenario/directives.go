@@ -4,12 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"rtm/proto"
 	"slices"
 	"strings"
 	"syscall"
 	"time"
 
+	"rtm/proto"
 	"rtm/repl"
 )
 

@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"rtm/proto"
 	"strings"
 
+	"rtm/proto"
 	"rtm/repl"
 )
 
