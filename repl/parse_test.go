@@ -200,6 +200,8 @@ func TestParseErrors(t *testing.T) {
 		{"show macs 02:* 03:*", `show macs: unexpected "03:*"; ` + showUsage},
 		{"show clients dev eth0", `show clients: unexpected "dev"; ` + showUsage},
 		{"show stats count", `show stats: unexpected "count"; ` + showUsage},
+		{"show routes count dev eth0 count", "show routes: count given twice; " + showUsage},
+		{"show stats local local", "show stats: local given twice; " + showUsage},
 		{"lookup", "lookup: want lookup MAC [json], as in lookup 00:1a:2b:3c:4d:5e"},
 		{"lookup 10.1.1.7", `lookup: malformed MAC address "10.1.1.7": want 6 bytes as aa:bb:cc:dd:ee:ff, aa-bb-cc-dd-ee-ff or aabb.ccdd.eeff`},
 		{"route 10.1.1.0/24", `route: bad address "10.1.1.0/24": want an IPv4 or IPv6 address (unexpected character (at "/24"))`},

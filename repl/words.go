@@ -346,9 +346,15 @@ func parseFilter(cmd *Command, l *wordList) error {
 		}
 		switch {
 		case w == "count" && slices.Contains(spec.words, w):
+			if cmd.Count {
+				return errors.New("count given twice")
+			}
 			cmd.Count = true
 			l.take()
 		case w == "local" && slices.Contains(spec.words, w):
+			if cmd.Local {
+				return errors.New("local given twice")
+			}
 			cmd.Local = true
 			l.take()
 		case (w == "dev" || w == "within") && slices.Contains(spec.words, w):
