@@ -126,7 +126,7 @@ type FPMImporter struct {
 
 // NewFPMImporter listens for zebra on opt.Addr, in the network namespace
 // of the calling thread, whose devices name the routes' interfaces. Run
-// serves the connections.
+// serves the connections. Its errors name no flag: the caller does.
 func NewFPMImporter(sink Sink, opt FPMOptions) (*FPMImporter, error) {
 	f := &FPMImporter{
 		quiet: opt.ReplayQuiet,
@@ -152,11 +152,11 @@ func NewFPMImporter(sink Sink, opt FPMOptions) (*FPMImporter, error) {
 		func(format string, args ...any) { f.logf("fpm: "+format, args...) })
 	var err error
 	if f.links, err = openConn(unix.RTNLGRP_LINK); err != nil {
-		return nil, fmt.Errorf("fpm: %w", err)
+		return nil, err
 	}
 	if f.dumps, err = openConn(); err != nil {
 		f.links.close()
-		return nil, fmt.Errorf("fpm: %w", err)
+		return nil, err
 	}
 	if f.diag, err = openDiag(); err == nil {
 		f.ln, err = listenFPM(addr, f.diag)
@@ -167,7 +167,7 @@ func NewFPMImporter(sink Sink, opt FPMOptions) (*FPMImporter, error) {
 		if f.diag != nil {
 			f.diag.close()
 		}
-		return nil, fmt.Errorf("fpm: %w", err)
+		return nil, err
 	}
 	f.allow = map[uint32]bool{0: true, uint32(os.Geteuid()): true}
 	for _, u := range opt.AllowUIDs {
