@@ -5,17 +5,25 @@ package main
 // and by the server's own check.
 
 import (
+	"bufio"
+	"encoding/binary"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"rtm/proto"
 	"rtm/repl/rtmtest"
+	"rtm/store/entry"
 )
 
 // TestClientWritesThroughServer: a client of the server's own uid may
@@ -440,4 +448,129 @@ func TestGroupThroughTheRuntimeDirectory(t *testing.T) {
 	}
 	srv.send("quit")
 	srv.wait(10 * time.Second)
+}
+
+// TestReadersCannotHoldTheServer: the clients of a uid that may only read
+// hold none of the server's memory with requests whose answers they never
+// read (each of a request's changes is refused, and the answer to 65,000
+// of them is megabytes), and cannot take the places kept for the uids
+// that may write.
+func TestReadersCannotHoldTheServer(t *testing.T) {
+	in, _ := nobodyInstance(t)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	role := nobodyCopy(t, exe, "rtm.test")
+	member := &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{uint32(os.Getegid())}}
+	const most = 48 // of which 48 - 6 for readers
+	srv := in.server("--group", "--allow-uid", "65534", "--max-clients", strconv.Itoa(most))
+	srv.must("C,00:1a:2b:3c:4d:5e,10.1.1.7")
+	readers := func(conns int, flood bool) {
+		t.Helper()
+		cmd := commandAs(member, []string{rtmtest.RoleEnv + "=readers", "RTM_READERS=" + fmt.Sprintf("%s %d %v", in.socket, conns, flood)}, role, "-test.run=^$")
+		stdin, err := cmd.StdinPipe() // the readers stay until the test ends
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var errb strings.Builder
+		cmd.Stderr = &errb
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { stdin.Close(); cmd.Wait() })
+		line, err := bufio.NewReader(out).ReadString('\n')
+		if want := fmt.Sprintf("ready %d\n", conns); line != want {
+			t.Fatalf("readers: %q (%v), want %q; stderr %s", line, err, want, errb.String())
+		}
+	}
+	countReaders := func() int { return strings.Count("\n"+srv.must("show clients"), "\nreader-") }
+
+	pid := srv.fp.Pid()
+	before := rssKB(t, pid)
+	readers(40, true)
+	// Each had the first packets of its answer when it said ready: the
+	// server made every refusal it was going to hold.
+	if grew := rssKB(t, pid) - before; grew > 32<<10 {
+		t.Errorf("server RSS grew by %d KiB with 40 readers that never read the answers to their requests (bound 32 MiB)", grew)
+	}
+	if got := srv.must("show macs"); got != "00:1a:2b:3c:4d:5e 10.1.1.7\n" {
+		t.Errorf("after the readers' flushes: %q", got)
+	}
+	// 2 more readers get in, the rest is kept for the server's uid.
+	readers(8, false)
+	if !rtmtest.WaitFor(10*time.Second, func() bool { return countReaders() == most-most/8 }) {
+		t.Fatalf("%d readers admitted, want %d:\n%s", countReaders(), most-most/8, srv.must("show clients"))
+	}
+	r := runRTM(t, "", "client", "--socket", in.socket, "--client-name", "owner", "-c", "C,00:00:00:00:00:01,10.0.0.1", "-c", "show clients count")
+	if r.code != 0 || r.stdout != fmt.Sprintf("%d\n", most-most/8+1) {
+		t.Fatalf("the owner's client beside the readers: exit %d, stdout %q, stderr %s", r.code, r.stdout, r.stderr)
+	}
+	if n := countReaders(); n != most-most/8 {
+		t.Errorf("%d readers admitted in the end, want %d", n, most-most/8)
+	}
+}
+
+// readersRole is a uid's clients that may only read, as RTM_READERS
+// says ("SOCKET CONNS FLOOD"): CONNS connections that say hello and, if
+// FLOOD, send one request of as many changes as a packet holds (one-byte
+// flushes), then wait for the first bytes of its answer and read no
+// further. It says "ready CONNS", and holds them until stdin ends.
+func readersRole() int {
+	f := strings.Fields(os.Getenv("RTM_READERS"))
+	conns, _ := strconv.Atoi(f[1])
+	flood := f[2] == "true"
+	flush := proto.AppendChange(nil, entry.Change{Op: entry.Flush, Table: entry.MACs}, true)
+	n := proto.MaxRequest / len(flush)
+	req := make([]byte, proto.HeaderSize, proto.MaxPacket)
+	proto.PutHeader(req, proto.Header{Kind: proto.KindRequest, Count: uint32(n), Seq: 1})
+	req = binary.LittleEndian.AppendUint64(req, 1) // epoch
+	for range n {
+		req = append(req, flush...)
+	}
+	held := make([]*net.UnixConn, 0, conns)
+	for i := range conns {
+		uc, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: f[0], Net: "unixpacket"})
+		if err == nil {
+			_, err = uc.Write(helloPacket(fmt.Sprintf("reader-%d", i)))
+		}
+		if err == nil && flood {
+			if _, err = uc.Write(req); err == nil {
+				err = waitQueued(uc, 20*time.Second)
+			}
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "connection %d: %v\n", i, err)
+			return 1
+		}
+		held = append(held, uc)
+	}
+	fmt.Printf("ready %d\n", len(held))
+	io.Copy(io.Discard, os.Stdin)
+	return 0
+}
+
+// waitQueued waits until bytes beyond the welcome wait on uc: the start
+// of an answer.
+func waitQueued(uc *net.UnixConn, limit time.Duration) error {
+	rc, err := uc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	for end := time.Now().Add(limit); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+		var n int
+		var ierr error
+		rc.Control(func(fd uintptr) { n, ierr = unix.IoctlGetInt(int(fd), unix.SIOCINQ) })
+		if ierr != nil {
+			return ierr
+		}
+		if n > proto.HeaderSize+8+len("/dev/shm/rtm.")+64 { // more than the welcome
+			return nil
+		}
+	}
+	return fmt.Errorf("no answer queued within %v", limit)
 }

@@ -34,7 +34,7 @@ var storeDir string
 // processes they start (BGP timers, kills and restarts, sync timeouts),
 // so four of them run at once, not one per core.
 func TestMain(m *testing.M) {
-	rtmtest.Main(m, nil, func() (err error) {
+	rtmtest.Main(m, rtmtest.Roles{"readers": readersRole}, func() (err error) {
 		storeDir = rtmtest.StoreDir()
 		if rtmBin, err = rtmtest.Build(); err != nil {
 			return err
@@ -387,18 +387,21 @@ func nobodyInstance(t *testing.T) (*instance, string) {
 }
 
 // nobodyBinary copies rtm where uid 65534 (and any other) can run it.
-func nobodyBinary(t *testing.T) string {
+func nobodyBinary(t *testing.T) string { return nobodyCopy(t, rtmBin, "rtm") }
+
+// nobodyCopy copies the program src where any uid can run it, as name.
+func nobodyCopy(t *testing.T, src, name string) string {
 	dir, err := os.MkdirTemp("", "rtm-nobody-")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	os.Chmod(dir, 0o755)
-	data, err := os.ReadFile(rtmBin)
+	data, err := os.ReadFile(src)
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin := filepath.Join(dir, "rtm")
+	bin := filepath.Join(dir, name)
 	if err := os.WriteFile(bin, data, 0o755); err != nil {
 		t.Fatal(err)
 	}

@@ -252,7 +252,9 @@ func handshake(socket, name string, trusted []uint32, flags uint8) (*net.UnixCon
 	uc.SetReadDeadline(time.Now().Add(helloTimeout))
 	body, h, err := readPacket(uc, buf)
 	uc.SetReadDeadline(time.Time{})
-	if err == nil && h.Kind == KindError {
+	if err == nil && h.Kind == KindError && h.Flags&FlagRetry != 0 {
+		err = fmt.Errorf("%w: %s", ErrBusy, Printable(body))
+	} else if err == nil && h.Kind == KindError {
 		err = fmt.Errorf("%w: %s", ErrRefused, Printable(body))
 	} else if err == nil && (h.Kind != KindWelcome || len(body) < 9) {
 		err = fmt.Errorf("%w: expected welcome, got %v", ErrProtocol, h.Kind)

@@ -60,4 +60,11 @@
 //   - A client keeps its tables through a lost server and reconnects with
 //     backoff; a server quitting cleanly says goodbye and its clients end;
 //     a refusal (uid, version, name) ends a client instead of a retry.
+//     A server with no room says so with FlagRetry (ErrBusy): a client
+//     that waits for the server tries again. The uids that may only read
+//     take 7/8 of the places at most, the rest is kept for those that
+//     may write.
+//   - A reader's request is refused change by change, and its answer is
+//     written as it is made, a packet at a time: how big a request it
+//     sends does not decide how much of the server's memory it holds.
 package proto

@@ -11,6 +11,10 @@ var (
 	// broke the protocol). Trying again would only be refused again, so
 	// the session ends instead of reconnecting.
 	ErrRefused = errors.New("refused by the server")
+	// ErrBusy is wrapped by the error of a client the server had no room
+	// for: unlike a refusal, it may pass later, and a client that waits
+	// for the server (Dial's Wait, a reconnect) tries again.
+	ErrBusy = errors.New("the server is busy")
 	// ErrSessionEnded is what a client's waits and requests get once its
 	// session is over.
 	ErrSessionEnded = errors.New("the session ended")

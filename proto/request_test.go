@@ -1,6 +1,7 @@
 package proto
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -333,5 +334,56 @@ func TestPrintable(t *testing.T) {
 	r, err := decodeReply(encodeReply(&Reply{Ran: 1, Failures: []Failure{{Msg: "no\x1b]0;owned\x07"}}}))
 	if err != nil || r.Failures[0].Msg != `no\x1b]0;owned\a` {
 		t.Errorf("a reply's failure: %q, %v", r.Failures[0].Msg, err)
+	}
+}
+
+// TestReaderRefusedAsItIsWritten: a reader's request is answered as apply
+// answers it, each change refused by its index (the first alone with
+// bail), in the same bytes, though written a packet at a time.
+func TestReaderRefusedAsItIsWritten(t *testing.T) {
+	srv := newTestServer(t, ServerOptions{})
+	for _, tc := range []struct {
+		n    uint32
+		bail bool
+	}{{0, false}, {1, false}, {3, false}, {3, true}, {700, false}, {65512, false}, {65512, true}} {
+		a, b := seqpacketPair(t)
+		c := srv.newConn(a)
+		c.origin = &Origin{Server: srv, refusal: readOnlyError(65534)}
+		b.SetReadDeadline(time.Now().Add(10 * time.Second))
+		sent := make(chan error, 1)
+		go func() { sent <- c.refuseAll(7, tc.n, tc.bail) }()
+		var got []byte
+		packets := 0
+		buf := make([]byte, MaxPacket+1)
+		for more := true; more; packets++ {
+			body, h, err := readPacket(b, buf)
+			if err != nil || h.Kind != KindReply || h.Seq != 7 {
+				t.Fatalf("n=%d bail=%v: packet %d: %v %+v", tc.n, tc.bail, packets, err, h)
+			}
+			got, more = append(got, body...), h.Flags&FlagMore != 0
+		}
+		if err := <-sent; err != nil {
+			t.Fatal(err)
+		}
+		ran := int(tc.n)
+		if tc.bail {
+			ran = min(ran, 1)
+		}
+		want := Reply{Published: srv.log.published.Load(), Ran: ran}
+		for i := range ran {
+			want.Failures = append(want.Failures, Failure{Index: i, Msg: entry.Reason(readOnlyError(65534))})
+		}
+		if w := encodeReply(&want); !bytes.Equal(got, w) {
+			t.Errorf("n=%d bail=%v: %d bytes in %d packets, want %d bytes", tc.n, tc.bail, len(got), packets, len(w))
+		}
+		r, err := decodeReply(got)
+		if err == nil {
+			err = r.fits(int(tc.n))
+		}
+		if err != nil {
+			t.Errorf("n=%d bail=%v: %v", tc.n, tc.bail, err)
+		}
+		a.Close()
+		b.Close()
 	}
 }

@@ -77,6 +77,7 @@ type Server struct {
 
 	conns   atomic.Pointer[[]*serverConn]
 	askers  atomic.Int32 // connections that only ask (FlagQueryOnly)
+	placed  atomic.Int64 // clients admitted (admit), up to MaxClients
 	nextID  atomic.Uint64
 	greetMu sync.Mutex
 	greeted []*serverConn // connections that have not said hello yet, oldest first

@@ -62,6 +62,7 @@ type serverConn struct {
 
 	hello     atomic.Int32 // waiting, spoke or dropped
 	queryOnly bool         // said hello with FlagQueryOnly: it only asks
+	placed    bool         // admitted: holds a place among the clients
 	acked     atomic.Uint64
 	live      atomic.Bool // snapshot delivered, streaming changes
 	idle      atomic.Bool // writer is waiting for a kick
@@ -162,6 +163,9 @@ func (s *Server) serveConn(c *serverConn) {
 	defer uc.Close()
 	err := c.handshake()
 	s.ungreet(c)
+	if err != nil && c.placed {
+		s.release() // the welcome could not be sent
+	}
 	if err != nil {
 		if errors.Is(err, errEOF) || c.hello.Load() == dropped {
 			// Closed before a hello: a liveness probe (a second server
@@ -204,6 +208,7 @@ func (s *Server) serveConn(c *serverConn) {
 	}
 
 	s.removeConn(c)
+	s.release()
 	s.stats.disconnects.Add(1)
 	switch {
 	case err == nil:
@@ -223,7 +228,11 @@ func (s *Server) serveConn(c *serverConn) {
 // kernel reset the connection, and the client would see ECONNRESET
 // instead of the reason. A client that does not close is given a second.
 func refuse(uc *net.UnixConn, err error) {
-	writePacket(uc, Header{Kind: KindError}, []byte(err.Error()))
+	h := Header{Kind: KindError}
+	if errors.As(err, new(tryAgain)) {
+		h.Flags = FlagRetry
+	}
+	writePacket(uc, h, []byte(err.Error()))
 	uc.CloseWrite()
 	uc.SetReadDeadline(time.Now().Add(time.Second))
 	buf := make([]byte, 256) // the rest of a longer packet is discarded
@@ -274,9 +283,12 @@ func (c *serverConn) handshake() error {
 	case c.queryOnly && c.s.askers.Add(1) > maxHandshakes:
 		c.s.askers.Add(-1)
 		c.queryOnly = false // nothing to give back
-		return fmt.Errorf("busy: %d connections are asking already; try again", maxHandshakes)
-	case !c.queryOnly && len(*c.s.conns.Load()) >= c.s.opts.MaxClients:
-		return fmt.Errorf("too many clients: this server admits %d (rtm server --max-clients)", c.s.opts.MaxClients)
+		return tryAgain{fmt.Errorf("busy: %d connections are asking already; try again", maxHandshakes)}
+	case !c.queryOnly:
+		if err := c.s.admit(cred.Uid); err != nil {
+			return tryAgain{err}
+		}
+		c.placed = true
 	}
 	c.info.Connected = time.Now()
 	c.origin = c.clientOrigin()
@@ -286,6 +298,39 @@ func (c *serverConn) handshake() error {
 	w = append(w, st.Path()...)
 	return writePacket(c.uc, Header{Kind: KindWelcome, Seq: c.s.log.published.Load()}, w)
 }
+
+// admit gives a client of uid a place among the clients, if one is left;
+// release gives it back. The uids that may only read take 7/8 of
+// --max-clients at most, so that readers cannot keep out the uids that
+// may write, whose clients would otherwise find every place taken by
+// connections of a uid that may only read.
+func (s *Server) admit(uid uint32) error {
+	most := int64(s.opts.MaxClients)
+	limit := most
+	if !s.mayWrite(uid) {
+		limit -= (most + 7) / 8
+	}
+	for {
+		n := s.placed.Load()
+		switch {
+		case n >= most:
+			return fmt.Errorf("too many clients: this server admits %d (rtm server --max-clients)", most)
+		case n >= limit:
+			return fmt.Errorf("too many clients: this server admits %d, of which %d at most of uids that may only read (rtm server --max-clients)", most, limit)
+		}
+		if s.placed.CompareAndSwap(n, n+1) {
+			return nil
+		}
+	}
+}
+
+func (s *Server) release() { s.placed.Add(-1) }
+
+// tryAgain marks a refusal that may pass later: the server was full.
+// The client is told so (FlagRetry).
+type tryAgain struct{ error }
+
+func (e tryAgain) Unwrap() error { return e.error }
 
 // mayWrite says whether clients of uid may change the tables.
 func (s *Server) mayWrite(uid uint32) bool {

@@ -36,6 +36,9 @@ func (c *serverConn) request(h Header, body []byte) error {
 		return err
 	}
 	bail := h.Flags&FlagBail != 0
+	if c.origin.refusal != nil {
+		return c.refuseAll(h.Seq, h.Count, bail)
+	}
 	var r Reply
 	if bail && c.failedEpoch == epoch && epoch != 0 {
 		r.Skipped = true
@@ -158,6 +161,49 @@ func (c *serverConn) sync(ctx context.Context, cancel context.CancelFunc, id uin
 	}
 	r.Published = c.s.log.published.Load()
 	c.reply(id, &r)
+}
+
+// refuseAll answers the request of a client that may only read: each of
+// its n changes is refused (the first alone with bail) and none is made,
+// as apply would. The answer is written as it is made, a packet at a
+// time: a reader's request of 65,000 one-byte changes is an answer of
+// megabytes, and a reader that never reads it would otherwise hold them
+// in the server's memory for as long as it stays connected.
+func (c *serverConn) refuseAll(id uint64, n uint32, bail bool) error {
+	const room = MaxPacket - HeaderSize
+	if bail {
+		n = min(n, 1)
+	}
+	msg := entry.Reason(c.origin.refusal)
+	left := 17 + int(n)*(8+len(msg)) // the bytes of the answer not sent yet
+	out := make([]byte, 0, room+8+len(msg))
+	out = binary.LittleEndian.AppendUint64(out, c.s.log.published.Load())
+	out = binary.LittleEndian.AppendUint32(out, n) // ran
+	out = append(out, 0)                           // not skipped
+	out = binary.LittleEndian.AppendUint32(out, n) // failures
+	send := func(last bool) error {
+		for len(out) >= room || last && len(out) > 0 {
+			k := min(len(out), room)
+			h := Header{Kind: KindReply, Seq: id}
+			if left -= k; left > 0 {
+				h.Flags = FlagMore
+			}
+			if err := writePacket(c.uc, h, out[:k]); err != nil {
+				return err
+			}
+			out = out[:copy(out, out[k:])]
+		}
+		return nil
+	}
+	for i := range n {
+		out = binary.LittleEndian.AppendUint32(out, i)
+		out = binary.LittleEndian.AppendUint32(out, uint32(len(msg)))
+		out = append(out, msg...)
+		if err := send(false); err != nil {
+			return err
+		}
+	}
+	return send(true)
 }
 
 // reply sends an encoded reply in as many packets as it takes. The

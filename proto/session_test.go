@@ -439,3 +439,27 @@ func TestClientWarmsUp(t *testing.T) {
 		t.Fatalf("%d snapshots: the session did not survive its warm-up", n)
 	}
 }
+
+// TestFullServerTriedAgain: a server with no place left says so as a
+// refusal that may pass later (ErrBusy, not ErrRefused): a client that
+// waits for the server tries again and gets in when a place frees, and
+// one that does not wait is told why.
+func TestFullServerTriedAgain(t *testing.T) {
+	srv := newTestServer(t, ServerOptions{MaxClients: 1})
+	first := dialTest(t, srv, "first")
+	_, err := Dial(ClientOptions{Socket: srv.opts.Socket, Name: "now", Logf: t.Logf})
+	if !errors.Is(err, ErrBusy) || errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "too many clients: this server admits 1") {
+		t.Fatalf("a client past --max-clients: %v, want ErrBusy", err)
+	}
+	time.AfterFunc(300*time.Millisecond, func() { first.Close() })
+	c, err := Dial(ClientOptions{Socket: srv.opts.Socket, Name: "waits", Wait: 20 * time.Second, Logf: t.Logf})
+	if err != nil {
+		t.Fatalf("a client that waits for a place: %v", err)
+	}
+	defer c.Close()
+	select {
+	case <-c.Ready():
+	case <-time.After(10 * time.Second):
+		t.Fatal("no snapshot")
+	}
+}

@@ -82,6 +82,9 @@ const (
 	// queries (Ask): it gets no snapshot and no changes, and is no client
 	// in show clients.
 	FlagQueryOnly = 8
+	// FlagRetry marks a refusal that may pass later (the server was
+	// full): a client that waits for the server tries again.
+	FlagRetry = 16
 )
 
 // Header is the decoded fixed part of a packet.
