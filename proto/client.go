@@ -211,6 +211,14 @@ func (c *Client) connect() (*net.UnixConn, error) {
 			}
 			return nil, fmt.Errorf("map store of %s: %w", c.opts.Socket, err)
 		}
+		if got := nr.Generation(); got != gen {
+			// Another file at the path: moved there by whoever can write
+			// its directory, or a server's new store made after the
+			// welcome. Its entries are not the server's.
+			nr.Close()
+			uc.Close()
+			return nil, fmt.Errorf("map store of %s: %s is not the server's store (generation %x, the server's %x): it was replaced", c.opts.Socket, path, got, gen)
+		}
 		if r != nil {
 			c.opts.Logf("store %s has a new generation: remapped", path)
 		}

@@ -463,3 +463,41 @@ func TestFullServerTriedAgain(t *testing.T) {
 		t.Fatal("no snapshot")
 	}
 }
+
+// TestReplacedStoreRefused: a client maps only the store its server
+// welcomed it to: another file moved to the path (by whoever can write
+// its directory) is refused, though its owner is the server's uid.
+func TestReplacedStoreRefused(t *testing.T) {
+	srv := newTestServer(t, ServerOptions{})
+	if err := srv.Apply(entry.Change{Op: entry.Create, Table: entry.MACs, MAC: mac(1), IP: netip.MustParseAddr("10.0.0.2")}); err != nil {
+		t.Fatal(err)
+	}
+	path := srv.opts.Store.Path
+	other := rtmtest.StorePath(t)
+	st, err := store.Open(store.Options{Path: other, Capacity: 1 << 10, RouteCapacity: 1 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateMAC(mac(1), netip.MustParseAddr("10.0.0.1")); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	if err := os.Rename(path, path+".orig"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(path + ".orig") })
+	if err := os.Rename(other, path); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Dial(ClientOptions{Socket: srv.opts.Socket, Name: "fooled", Logf: t.Logf})
+	if err == nil || !strings.Contains(err.Error(), path+" is not the server's store") {
+		t.Fatalf("a client welcomed to a replaced store: %v", err)
+	}
+	if err := os.Rename(path+".orig", path); err != nil {
+		t.Fatal(err)
+	}
+	c := dialTest(t, srv, "after")
+	if ip, err := c.LookupMAC(mac(1)); err != nil || ip != netip.MustParseAddr("10.0.0.2") {
+		t.Fatalf("with the server's store back: %v %v", ip, err)
+	}
+}
