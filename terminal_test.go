@@ -100,19 +100,39 @@ func TestCtrlDWhileACommandRuns(t *testing.T) {
 		cl.exited(10 * time.Second)
 	})
 	t.Run("sync", func(t *testing.T) {
-		in := newInstance(t)
-		srv := startTerm(t, append([]string{"server"}, in.flags()...)...)
-		srv.Expect("rtm(" + in.name + ")> ")
-		stopped := in.client("stopped")
-		stopped.signal(syscall.SIGSTOP)
-		defer stopped.signal(syscall.SIGKILL)
-		srv.Line("C,10.1.0.0/16,-,eth0")
-		srv.Expect("rtm(" + in.name + ")> ")
-		srv.Line("sync 5s")
-		time.Sleep(100 * time.Millisecond)
+		_, srv, _ := heldSync(t, "5s")
 		srv.Send("\x04")
 		if code := srv.Exit(); code != 0 {
 			t.Fatalf("server exit %d after Ctrl-D during sync", code)
+		}
+	})
+	// A line half typed when Ctrl-D comes is not run: Ctrl-D quits. So
+	// does Ctrl-D after whole lines typed ahead, which are not run either.
+	for name, typed := range map[string]string{"cut line": "D,10.1.0.0/16", "lines typed ahead": "D,10.1.0.0/16\rshow routes\r"} {
+		t.Run(name, func(t *testing.T) {
+			in, srv, _ := heldSync(t, "1m")
+			srv.Send(typed)
+			time.Sleep(100 * time.Millisecond)
+			srv.Send("\x04")
+			if code := srv.Exit(); code != 0 {
+				t.Fatalf("server exit %d after Ctrl-D during sync", code)
+			}
+			again := in.server()
+			if got := again.must("show routes"); got != "10.1.0.0/16 dev eth0\n" {
+				t.Fatalf("after Ctrl-D with %q typed: %q", typed, got)
+			}
+		})
+	}
+	// Lines typed while a command runs run after it, in order.
+	t.Run("typed ahead", func(t *testing.T) {
+		_, srv, stopped := heldSync(t, "1m")
+		srv.Send("C,10.2.0.0/16,-,eth0\rshow routes count\r")
+		time.Sleep(100 * time.Millisecond)
+		stopped.signal(syscall.SIGCONT)
+		srv.Expect("\n2\r\n")
+		srv.Send("\x04")
+		if code := srv.Exit(); code != 0 {
+			t.Fatalf("server exit %d", code)
 		}
 	})
 	t.Run("client", func(t *testing.T) {
@@ -132,6 +152,22 @@ func TestCtrlDWhileACommandRuns(t *testing.T) {
 			t.Fatal("client did not exit after Ctrl-D")
 		}
 	})
+}
+
+// heldSync starts a server at a terminal with a route and a stopped
+// client, and has it run `sync TIMEOUT`, which waits for that client.
+func heldSync(t *testing.T, timeout string) (*instance, *rtmtest.Term, *proc) {
+	in := newInstance(t)
+	srv := startTerm(t, append([]string{"server"}, in.flags()...)...)
+	srv.Expect("rtm(" + in.name + ")> ")
+	stopped := in.client("stopped")
+	stopped.signal(syscall.SIGSTOP)
+	t.Cleanup(func() { stopped.signal(syscall.SIGKILL) })
+	srv.Line("C,10.1.0.0/16,-,eth0")
+	srv.Expect("rtm(" + in.name + ")> ")
+	srv.Line("sync " + timeout)
+	time.Sleep(100 * time.Millisecond)
+	return in, srv, stopped
 }
 
 // TestTabCompletesAtAnUnsizedTerminal: a terminal that reports 0 columns

@@ -118,6 +118,7 @@ func (in *Interp) Interactive(c *Console) error {
 	if c == nil {
 		c = NewConsole(os.Stdout)
 	}
+	ahead := &typedAhead{r: os.Stdin}
 	cfg := &readline.Config{
 		Prompt:            in.Prompt(),
 		HistoryLimit:      10000,
@@ -132,6 +133,7 @@ func (in *Interp) Interactive(c *Console) error {
 			}
 			return 80
 		},
+		Stdin:  readline.NewCancelableStdin(ahead),
 		Stdout: c.out,
 		Stderr: in.opts.Stderr,
 	}
@@ -161,7 +163,7 @@ func (in *Interp) Interactive(c *Console) error {
 			return fmt.Errorf("prompt: %w", err)
 		}
 		in.stop.reset()
-		eof := watchEOF(int(os.Stdin.Fd()), in.Interrupt)
+		eof := watchEOF(int(os.Stdin.Fd()), in.Interrupt, ahead.add)
 		err = in.runPrompt(Location{File: "<prompt>", Line: n}, []byte(line))
 		quit := eof()
 		if err != nil && !errors.Is(err, ErrQuit) && !(quit && errors.Is(err, ErrInterrupted)) {
@@ -171,6 +173,32 @@ func (in *Interp) Interactive(c *Console) error {
 			return nil
 		}
 	}
+}
+
+// typedAhead is the terminal as readline reads it, after the lines typed
+// while a command ran (watchEOF read them to look for Ctrl-D among them).
+type typedAhead struct {
+	mu      sync.Mutex
+	pending []byte
+	r       io.Reader
+}
+
+func (t *typedAhead) add(line []byte) {
+	t.mu.Lock()
+	t.pending = append(t.pending, line...)
+	t.mu.Unlock()
+}
+
+func (t *typedAhead) Read(b []byte) (int, error) {
+	t.mu.Lock()
+	if len(t.pending) > 0 {
+		n := copy(b, t.pending)
+		t.pending = t.pending[n:]
+		t.mu.Unlock()
+		return n, nil
+	}
+	t.mu.Unlock()
+	return t.r.Read(b)
 }
 
 // runPrompt is RunLine without the <prompt>:N: prefix on errors: the

@@ -1,9 +1,11 @@
 package repl
 
-// Watching the ends of a session without reading them: an end of file
-// typed at the terminal while a command runs, a reader of stdout gone.
+// Watching the ends of a session: an end of file typed at the terminal
+// while a command runs, a reader of stdout gone.
 
 import (
+	"slices"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -11,18 +13,22 @@ import (
 // runs. The terminal is out of raw mode then, so Ctrl-D leaves an end of
 // file for the next read, which readline would only see once the command
 // is over: a command waiting for a server that is down, or a sync held up
-// by a stopped client, would keep the person from quitting. Seen now, the
-// end of file interrupts the command (as Ctrl-C does), and the prompt
-// quits after it. A line typed ahead is left for the next prompt. The
-// returned stop ends the watch and says whether an end of file was seen.
-func watchEOF(fd int, interrupt func()) (stop func() bool) {
+// by a stopped client, would keep the person from quitting. So the watch
+// reads what is typed meanwhile, a line at a time as the terminal gives
+// it: a whole line is typed ahead, and goes to typedAhead for the next
+// prompt; an empty read is Ctrl-D on an empty line, and a line without
+// its newline was cut short by Ctrl-D: either interrupts the command (as
+// Ctrl-C does), and the prompt quits after it. The cut line is not run
+// (readline would take it as entered). The returned stop ends the watch
+// and says whether an end of file was seen.
+func watchEOF(fd int, interrupt func(), typedAhead func([]byte)) (stop func() bool) {
 	var wake [2]int
 	if err := unix.Pipe2(wake[:], unix.O_CLOEXEC); err != nil {
 		return func() bool { return false }
 	}
 	seen := make(chan bool, 1)
 	go func() {
-		seen <- waitEOF(fd, wake[0], interrupt)
+		seen <- waitEOF(fd, wake[0], interrupt, typedAhead)
 		unix.Close(wake[0])
 	}()
 	return func() bool {
@@ -32,10 +38,11 @@ func watchEOF(fd int, interrupt func()) (stop func() bool) {
 	}
 }
 
-// waitEOF waits until the terminal has an end of file waiting, and then
+// waitEOF reads the terminal until it gives an end of file, and then
 // interrupts, or until wake is readable.
-func waitEOF(fd, wake int, interrupt func()) bool {
+func waitEOF(fd, wake int, interrupt func(), typedAhead func([]byte)) bool {
 	fds := []unix.PollFd{{Fd: int32(wake), Events: unix.POLLIN}, {Fd: int32(fd), Events: unix.POLLIN}}
+	buf := make([]byte, 4096) // a terminal's line holds 4,095 bytes and its newline
 	for {
 		if _, err := unix.Poll(fds, -1); err != nil && err != unix.EINTR {
 			return false
@@ -44,14 +51,15 @@ func waitEOF(fd, wake int, interrupt func()) bool {
 			return false
 		}
 		if ev := fds[1].Revents; ev != 0 {
-			n, err := unix.IoctlGetInt(fd, unix.TIOCINQ)
-			if ev&(unix.POLLHUP|unix.POLLERR) != 0 || err == nil && n == 0 {
+			n, err := unix.Read(fd, buf)
+			if err == unix.EINTR || err == unix.EAGAIN {
+				continue
+			}
+			if err != nil || n == 0 || buf[n-1] != '\n' {
 				interrupt()
 				return true
 			}
-			// A line typed ahead: it is the next prompt's. Wait for the
-			// end of the command only.
-			fds = fds[:1]
+			typedAhead(slices.Clone(buf[:n]))
 		}
 	}
 }
