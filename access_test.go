@@ -351,8 +351,22 @@ func TestGroupReadsNeverWrites(t *testing.T) {
 	if r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, "uid 65534 may not connect") {
 		t.Fatalf("a group member the server does not allow: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
+	// A member that takes a flock of the store as soon as the server
+	// lets go of it keeps no server out: the write lock is one only a
+	// descriptor open for writing can take.
+	holder := commandAs(member, nil, "flock", "--exclusive", in.store, "sleep", "60")
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { holder.Process.Kill(); holder.Wait() }()
 	srv.send("quit")
 	srv.wait(10 * time.Second)
+	if !rtmtest.WaitFor(10*time.Second, func() bool {
+		b, _ := os.ReadFile("/proc/locks")
+		return strings.Contains(string(b), fmt.Sprintf("FLOCK  ADVISORY  WRITE %d ", holder.Process.Pid))
+	}) {
+		t.Fatal("the member's flock was never taken")
+	}
 
 	srv = in.server()
 	modes(0o600, 0o600)

@@ -9,8 +9,10 @@
 //
 // The segment layout is drawn in segment.go. Its invariants:
 //
-//   - One writer. Open takes an exclusive non-blocking flock; a second
-//     writer gets a *LockedError naming the owner's pid.
+//   - One writer. Open takes an exclusive non-blocking write lock of the
+//     open file (F_OFD_SETLK), which a descriptor open for reading alone
+//     cannot take, and the flock an earlier rtm took; a second writer
+//     gets a *LockedError naming the owner's pid.
 //   - Owned alone. Open maps only a regular file of its own uid, and a
 //     Reader only one of the uid it is given (the server's), that group
 //     and others cannot write; neither follows a symbolic link

@@ -251,7 +251,7 @@ func openExisting(path string, perm os.FileMode) (*Store, error) {
 func ownerPID(fd int) int {
 	pid := 0
 	for range 50 {
-		if pid = headerPID(fd); ProcessAlive(pid) {
+		if pid, _ = headerPID(fd); ProcessAlive(pid) {
 			return pid
 		}
 		time.Sleep(2 * time.Millisecond)
@@ -310,17 +310,19 @@ func Inspect(path string) (Inspection, error) {
 	return in, nil
 }
 
-func headerPID(fd int) int {
+// headerPID reads the pid of the segment's last writer from its header,
+// and whether that writer closed it; 0 if the header is unreadable.
+func headerPID(fd int) (pid int, clean bool) {
 	buf := make([]byte, headerSize)
 	n, err := readAt(fd, buf)
 	if err != nil || n < headerSize {
-		return 0
+		return 0, false
 	}
 	h := headerAt(buf)
 	if h.magic.Load() != magic {
-		return 0
+		return 0, false
 	}
-	return int(h.pid.Load())
+	return int(h.pid.Load()), h.clean.Load() == 1
 }
 
 // readLayout validates the header of the file open on fd before anything

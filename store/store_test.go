@@ -13,6 +13,8 @@ import (
 	"testing"
 	"unsafe"
 
+	"golang.org/x/sys/unix"
+
 	"rtm/repl/rtmtest"
 	"rtm/store/entry"
 )
@@ -922,5 +924,46 @@ func TestRouteTableMatchesNaive(t *testing.T) {
 	}
 	if r, ok := rt.Match(netip.MustParseAddr("::ffff:10.1.2.3")); ok && !r.Prefix.Addr().Is4() {
 		t.Fatalf("a mapped address matched an IPv6 route: %v", r)
+	}
+}
+
+// TestLockNeedsWriteAccess: the write lock is one that only a descriptor
+// open for writing can take, so a process that may only read the store
+// (a --group member) cannot keep a server out with a flock. An rtm that
+// locks with flock alone and serves the store still keeps this one out.
+func TestLockNeedsWriteAccess(t *testing.T) {
+	path := testPath(t)
+	s := mustOpen(t, Options{Path: path, Capacity: 100, RouteCapacity: 10})
+	ro, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(ro)
+	lk := unix.Flock_t{Type: unix.F_WRLCK}
+	if err := unix.FcntlFlock(uintptr(ro), unix.F_OFD_SETLK, &lk); err != unix.EBADF {
+		t.Fatalf("a write lock through a read-only descriptor: %v, want EBADF", err)
+	}
+	s.Close()
+
+	// A reader's flock, held across a restart, keeps nobody out.
+	if err := unix.Flock(ro, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		t.Fatal(err)
+	}
+	s = mustOpen(t, Options{Path: path})
+	if _, err := Open(Options{Path: path}); !errors.As(err, new(*LockedError)) {
+		t.Fatalf("a second writer beside the first: %v, want a LockedError", err)
+	}
+	s.Close()
+	unix.Flock(ro, unix.LOCK_UN)
+
+	// An older rtm: its flock alone, and the header naming it, alive.
+	s = mustOpen(t, Options{Path: path})
+	lk.Type = unix.F_UNLCK
+	if err := unix.FcntlFlock(uintptr(s.fd), unix.F_OFD_SETLK, &lk); err != nil {
+		t.Fatal(err)
+	}
+	var le *LockedError
+	if _, err := Open(Options{Path: path}); !errors.As(err, &le) || le.PID != os.Getpid() {
+		t.Fatalf("beside a writer that holds a flock alone: %v, want a LockedError naming pid %d", err, os.Getpid())
 	}
 }

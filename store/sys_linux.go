@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"strconv"
 
 	"golang.org/x/sys/unix"
 )
@@ -16,12 +17,50 @@ func openFD(path string, flag int, perm uint32) (int, error) {
 
 func closeFD(fd int) error { return unix.Close(fd) }
 
-// lockFD takes the exclusive write lock without waiting; a held lock
-// gives unix.EWOULDBLOCK. The lock lives as long as the descriptor.
+// lockFD takes the segment's write lock without waiting: a lock of the
+// open file description (F_OFD_SETLK) for writing, which only a
+// descriptor open for writing can take. A flock would be taken as well
+// by any process that can read the file: with --group, a member that may
+// only read could keep every server out. A held lock gives unix.EAGAIN.
+// The lock lives as long as the descriptor.
+//
+// An rtm from before this lock takes a flock instead. lockFD takes that
+// too where it can, so such an rtm cannot open a segment this one
+// serves. Where a flock is held, the writer the header names, if it has
+// not closed the segment and is alive and of this uid, is such an rtm
+// serving it (unix.EAGAIN); anyone else's flock keeps nobody out.
 func lockFD(fd int) error {
+	lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: 0} // the whole file
+	if err := retry(func() error { return unix.FcntlFlock(uintptr(fd), unix.F_OFD_SETLK, &lk) }); err != nil {
+		return err
+	}
+	err := retry(func() error { return unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB) })
+	if isLocked(err) && !olderWriter(fd) {
+		err = nil
+	}
+	if err != nil {
+		lk.Type = unix.F_UNLCK
+		unix.FcntlFlock(uintptr(fd), unix.F_OFD_SETLK, &lk)
+	}
+	return err
+}
+
+// olderWriter says whether the writer the header of the segment on fd
+// names has not closed it and is alive and of this uid: an rtm that
+// locks with flock alone, serving it.
+func olderWriter(fd int) bool {
+	pid, clean := headerPID(fd)
+	if clean || !ProcessAlive(pid) {
+		return false
+	}
+	var st unix.Stat_t
+	return unix.Stat("/proc/"+strconv.Itoa(pid), &st) == nil && st.Uid == uint32(geteuid())
+}
+
+// retry makes call again while a signal interrupts it.
+func retry(call func() error) error {
 	for {
-		err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
-		if err != unix.EINTR {
+		if err := call(); err != unix.EINTR {
 			return err
 		}
 	}
@@ -30,12 +69,7 @@ func lockFD(fd int) error {
 // allocateFD reserves every block of the file now, so that a full file
 // system fails here with ENOSPC instead of a SIGBUS on a later store.
 func allocateFD(fd int, size int64) error {
-	for {
-		err := unix.Fallocate(fd, 0, 0, size)
-		if err != unix.EINTR {
-			return err
-		}
-	}
+	return retry(func() error { return unix.Fallocate(fd, 0, 0, size) })
 }
 
 func mapFD(fd int, size int, writable bool) ([]byte, error) {
@@ -125,5 +159,7 @@ func ProcessAlive(pid int) bool {
 
 func isNotExist(err error) bool { return errors.Is(err, unix.ENOENT) }
 func isExist(err error) bool    { return errors.Is(err, unix.EEXIST) }
-func isLocked(err error) bool   { return errors.Is(err, unix.EWOULDBLOCK) }
-func isSymlink(err error) bool  { return errors.Is(err, unix.ELOOP) }
+func isLocked(err error) bool {
+	return errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EACCES) // EWOULDBLOCK is EAGAIN
+}
+func isSymlink(err error) bool { return errors.Is(err, unix.ELOOP) }
