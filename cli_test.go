@@ -73,7 +73,7 @@ func TestUsageErrorsCreateNothing(t *testing.T) {
 	if r := runRTM(t, "", "ls", "extra"); r.code != 2 || strings.Contains(r.stderr, "--script") {
 		t.Errorf("rtm ls extra: exit %d, stderr %q; want 2, without --script, which ls has not", r.code, r.stderr)
 	}
-	for _, name := range []string{"..", ".", "", "a/b", "-x", strings.Repeat("n", 65), "tab\tname"} {
+	for _, name := range []string{"..", ".", "", "a/b", "-x", strings.Repeat("n", 65), "tab\tname", "a.tmp-999999-x"} {
 		r := runRTM(t, "", "server", "--name", name, "--exit-at-eof")
 		if r.code != 2 || !strings.Contains(r.stderr, "--name") {
 			t.Errorf("--name %q: exit %d, stderr %q", name, r.code, r.stderr)

@@ -65,6 +65,11 @@ func CheckInstanceName(name string) error {
 	if !ok {
 		return fmt.Errorf("instance name %q: want 1 to 64 letters, digits, '.', '-' or '_', not starting with '.' or '-'", name)
 	}
+	if strings.Contains(name, ".tmp-") {
+		// rtm.NAME.tmp-PID-N is where a store is made: the start of the
+		// instance NAME would take this one's store for a stale one.
+		return fmt.Errorf("instance name %q: .tmp- is kept for the files a store is made in", name)
+	}
 	return nil
 }
 

@@ -90,6 +90,11 @@ func Open(o Options) (*Store, error) {
 	if o.Path == "" {
 		return nil, errors.New("open store: empty path")
 	}
+	if strings.Contains(filepath.Base(o.Path), ".tmp-") {
+		// Where a store is made (create): a store of that name would be
+		// taken for a stale one and removed.
+		return nil, fmt.Errorf("open store %s: a name with .tmp- in it is kept for the files a store is made in", o.Path)
+	}
 	if o.Capacity == 0 {
 		o.Capacity = DefaultCapacity
 	}

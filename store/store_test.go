@@ -724,6 +724,14 @@ func TestStaleTempRemoved(t *testing.T) {
 		t.Errorf("a live creator's temporary file was removed: %v", err)
 	}
 	s.Close()
+	// A store named as a temporary file would be removed as one by the
+	// next creator of the store it seems to belong to.
+	if _, err := Open(Options{Path: stale}); err == nil || !strings.Contains(err.Error(), "a name with .tmp- in it is kept for the files a store is made in") {
+		t.Errorf("a store named as a temporary file: %v", err)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("refused, but made: %v", err)
+	}
 }
 
 // B6: 1 M MACs and 100 k routes fit in 64 MiB.
