@@ -349,6 +349,17 @@ func TestClientAsksTheServer(t *testing.T) {
 	if e := srv.do("sync 1s").err; !strings.Contains(e, "sync timed out after 1s: 1 client behind: stopped (pid ") {
 		t.Fatalf("the same sync at the server: %q", e)
 	}
+	// A server that does not answer (stopped) holds a client's sync a
+	// moment past its wait, not the ten seconds a question may take.
+	asker := in.client("asker")
+	srv.signal(syscall.SIGSTOP)
+	began := time.Now()
+	e := asker.do("sync 1s").err
+	took := time.Since(began)
+	srv.signal(syscall.SIGCONT)
+	if !strings.Contains(e, "sync timed out after 1s: no answer from the server (waited 1s more for it)") || took > 8*time.Second {
+		t.Fatalf("sync 1s at a client of a stopped server: after %v, %q", took, e)
+	}
 	r = runRTM(t, "", "client", "--socket", in.socket, "-c", "sync local", "-c", "show stats", "-c", "show stats local")
 	if r.code != 0 {
 		t.Fatalf("sync local, show stats: exit %d: %s", r.code, r.stderr)

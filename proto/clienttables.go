@@ -112,9 +112,9 @@ func (c *Client) Sync(ctx context.Context) error {
 		wait = time.Until(d)
 	}
 	arg := binary.LittleEndian.AppendUint64(nil, uint64(max(wait, 0)))
-	// The server answers when its own wait ends: give the answer time to
-	// arrive before the local wait gives up.
-	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), wait+askTimeout)
+	// The server answers when its own wait ends: give the answer a moment
+	// to arrive before the local wait gives up.
+	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), wait+syncGrace)
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() {
 		if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
@@ -129,7 +129,7 @@ func (c *Client) Sync(ctx context.Context) error {
 	case ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return ctx.Err()
 	case errors.Is(err, context.DeadlineExceeded):
-		return &waitError{what: "no answer from the server", err: err}
+		return &waitError{what: fmt.Sprintf("no answer from the server (waited %v more for it)", syncGrace), err: err}
 	case errors.Is(err, ErrNoReply):
 		return fmt.Errorf("sync: %w", err)
 	}
@@ -138,6 +138,11 @@ func (c *Client) Sync(ctx context.Context) error {
 
 // DefaultSyncWait bounds a sync whose context has no deadline.
 const DefaultSyncWait = 10 * time.Second
+
+// syncGrace is how long past its wait a sync waits for the server's
+// answer, which it sends as its own wait ends: a server that is stopped
+// or hung would otherwise hold a `sync 2s` for 12 s.
+const syncGrace = time.Second
 
 // Stats returns the session's counters.
 func (c *Client) Stats() []Stat {
