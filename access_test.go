@@ -236,6 +236,39 @@ func TestImpostorServer(t *testing.T) {
 	}
 }
 
+// TestSocketLinkOfAnotherUID: a client follows a symbolic link at its
+// socket's path only if the user, root or a trusted server uid owns it:
+// in a sticky directory another user may put one there that leads to
+// another of the user's own servers, which would pass every other check.
+func TestSocketLinkOfAnotherUID(t *testing.T) {
+	needRoot(t)
+	dir := sharedDir(t, "")
+	in := newInstance(t)
+	srv := in.server()
+	srv.must("C,10.1.1.0/24,192.168.1.1,eth0")
+	link := filepath.Join(dir, "lab.sock")
+	if err := os.Symlink(in.socket, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Lchown(link, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	r := runRTM(t, "", "client", "--socket", link, "-c", "C,10.9.9.0/24,-,eth0")
+	if r.code != 1 || !strings.Contains(r.stderr, "symbolic link "+link+" is owned by uid 65534") {
+		t.Fatalf("a client through uid 65534's link: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if got := srv.must("show routes"); got != "10.1.1.0/24 via 192.168.1.1 dev eth0\n" {
+		t.Fatalf("the link led the client's change to a server: %q", got)
+	}
+	// The user's own link is followed, as a directory's is.
+	if err := os.Lchown(link, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	if r := runRTM(t, "", "client", "--socket", link, "-c", "show routes count"); r.code != 0 || r.stdout != "1\n" {
+		t.Fatalf("a client through the user's own link: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+}
+
 // TestUnsafeStoreRefused: a root server does not adopt a store another
 // uid made, one that others may write, or a link to its own: each is
 // refused by name with the fix, and left as it was (root's rtm rm does not

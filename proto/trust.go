@@ -84,16 +84,42 @@ func checkSocketDir(socket string, trusted []uint32) error {
 	if dir := filepath.Dir(socket); dir == SocketDir() {
 		err = checkRuntimeDir(dir, false, false)
 	} else {
-		var fd int
-		if fd, _, err = openParent(socket, trusted); err == nil {
-			closeFD(fd)
-		}
+		err = checkSocketPath(socket, trusted)
 	}
 	var te *trustError
 	if errors.As(err, &te) {
 		return untrusted{err}
 	}
 	return nil
+}
+
+// checkSocketPath checks the directories on the way to socket, and the
+// socket's own name where it is a symbolic link, as openParent checks a
+// link on the way: another user's link there would lead the client to a
+// socket of that user's choosing (a server of the client's own uid that
+// serves another instance).
+func checkSocketPath(socket string, trusted []uint32) error {
+	socket, err := filepath.Abs(socket)
+	for links := 0; err == nil; links++ {
+		var fd int
+		var last, target string
+		if fd, last, err = openParent(socket, trusted); err != nil {
+			return err
+		}
+		target, err = trustedLink(fd, filepath.Dir(socket), last, trusted)
+		closeFD(fd)
+		switch {
+		case errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ENOENT):
+			return nil // no link: connect finds what is there
+		case err == nil && links >= maxLinks:
+			err = fmt.Errorf("%s: %w", socket, unix.ELOOP)
+		case err == nil && !filepath.IsAbs(target):
+			socket = filepath.Join(filepath.Dir(socket), target)
+		case err == nil:
+			socket = target
+		}
+	}
+	return err
 }
 
 // checkRuntimeDir checks the runtime directory, making it first if
