@@ -219,6 +219,11 @@ func TestImpostorServer(t *testing.T) {
 	in.socket = filepath.Join(dir, "own.sock")
 	srv := in.server()
 	srv.must("C,10.1.1.0/24,192.168.1.1,eth0")
+	// Another uid's server is told the socket there is not a dead one.
+	r = runCmd(t, commandAs(nobody, env, bin, "server", "--name", "nob", "--socket", in.socket, "--exit-at-eof"), "", 20*time.Second)
+	if r.code != 1 || !strings.Contains(r.stderr, "a socket of uid 0 (mode 0600) is there, which you may not connect to, so it may be live") {
+		t.Fatalf("uid 65534's server on the user's live socket: exit %d, stderr %q", r.code, r.stderr)
+	}
 	c := in.client("watcher")
 	srv.cmd.Process.Kill()
 	<-srv.done

@@ -28,6 +28,10 @@ func listen(path string, mode os.FileMode) (*net.UnixListener, error) {
 				return nil, fmt.Errorf("listen %s: %w, or another program: it listens as uid %d (pid %d), not as you; pick another --socket, or have it stopped", path, ErrSocketInUse, cred.Uid, cred.Pid)
 			}
 			return nil, fmt.Errorf("listen %s: %w", path, ErrSocketInUse)
+		} else if errors.Is(err, syscall.EACCES) {
+			// Not a dead server's: one this user may not even try.
+			owner := fi.Sys().(*syscall.Stat_t).Uid
+			return nil, fmt.Errorf("listen %s: a socket of uid %d (mode %04o) is there, which you may not connect to, so it may be live; pick another --socket, or have its owner remove it", path, owner, fi.Mode().Perm())
 		}
 		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("remove stale socket %s: %w", path, err)
