@@ -92,6 +92,24 @@ func TestOtherUIDRefused(t *testing.T) {
 		t.Fatalf("allowed uid 65534: exit %d, stderr %q", r.code, r.stderr)
 	}
 	assertLines(t, "client of uid 65534", sortedLines(r.stdout), sortedLines(before))
+
+	// A socket of a third uid: not one to be let into, but one to doubt.
+	other := filepath.Join(filepath.Dir(in.socket), "other.sock")
+	ln, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: other, Net: "unixpacket"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if err := os.Chmod(other, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Lchown(other, 1, 1); err != nil {
+		t.Fatal(err)
+	}
+	r = asNobody(t, bin, "show routes\n", "--socket", other)
+	if r.code == 0 || !strings.Contains(r.stderr, "it is uid 1's, not yours nor a server uid you trust (--server-uid); is --socket right?") {
+		t.Fatalf("uid 65534 at uid 1's socket: exit %d, stderr %q", r.code, r.stderr)
+	}
 }
 
 // needRoot skips a test that runs processes as other uids.

@@ -244,7 +244,7 @@ func handshake(socket, name string, trusted []uint32, flags uint8) (*net.UnixCon
 	}
 	uc, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: socket, Net: "unixpacket"})
 	if err != nil {
-		return nil, 0, nil, 0, dialError(socket, err)
+		return nil, 0, nil, 0, dialError(socket, trusted, err)
 	}
 	serverUID, err := checkServer(uc, socket, trusted)
 	if err != nil {

@@ -323,7 +323,7 @@ func checkServer(uc *net.UnixConn, socket string, trusted []uint32) (uint32, err
 // dialError says why connect failed. Permission denied means a server
 // runs but its socket's mode keeps this uid out, which "is the server
 // running?" would misreport.
-func dialError(socket string, err error) error {
+func dialError(socket string, trusted []uint32, err error) error {
 	if !errors.Is(err, os.ErrPermission) {
 		return fmt.Errorf("connect to %s: %w", socket, err)
 	}
@@ -334,6 +334,11 @@ func dialError(socket string, err error) error {
 				socket, os.ErrPermission, dir, dst.Mode&0o7777, dst.Uid, dst.Gid)
 		}
 		return fmt.Errorf("connect to %s: %w on a directory on the way to the socket", socket, os.ErrPermission)
+	}
+	if !trustedUID(st.Uid, trusted) {
+		// Not a server this client would talk to anyway.
+		return fmt.Errorf("connect to %s: %w on the socket (mode %04o, uid %d): it is uid %d's, not yours nor a server uid you trust (--server-uid); is --socket right?",
+			socket, os.ErrPermission, st.Mode&0o777, st.Uid, st.Uid)
 	}
 	return fmt.Errorf("connect to %s: %w on the socket (mode %04o, uid %d, group %d): its server lets another uid in with --group, if that uid is in group %d, and --allow-uid",
 		socket, os.ErrPermission, st.Mode&0o777, st.Uid, st.Gid, st.Gid)
