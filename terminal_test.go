@@ -170,6 +170,42 @@ func heldSync(t *testing.T, timeout string) (*instance, *rtmtest.Term, *proc) {
 	return in, srv, stopped
 }
 
+// TestCtrlCEndsASourceThatWaits: a source whose writer has gone quiet (a
+// FIFO held open) is interrupted by Ctrl-C, after the lines it had, and
+// the prompt comes back; Ctrl-D during one quits.
+func TestCtrlCEndsASourceThatWaits(t *testing.T) {
+	t.Parallel()
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	in := newInstance(t)
+	srv := startTerm(t, append([]string{"server"}, in.flags()...)...)
+	prompt := "rtm(" + in.name + ")> "
+	srv.Expect(prompt)
+	for _, key := range []string{"\x03", "\x04"} {
+		srv.Line("source " + fifo)
+		w, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Close()
+		w.WriteString("C,10.1.0.0/16,-,eth0\nshow routes count\n") // and then nothing
+		srv.Expect("\n1\r\n")
+		srv.Send(key)
+		if key == "\x04" {
+			if code := srv.Exit(); code != 0 {
+				t.Fatalf("server exit %d after Ctrl-D during a source that waits", code)
+			}
+			break
+		}
+		srv.Expect("error: " + fifo + ":3: interrupted")
+		srv.Expect(prompt)
+		srv.Line("D,10.1.0.0/16")
+		srv.Expect(prompt)
+	}
+}
+
 // TestTabCompletesAtAnUnsizedTerminal: a terminal that reports 0 columns
 // (script(1)'s, a serial line) completes as a sized one does, and lists
 // the candidates at a second Tab.

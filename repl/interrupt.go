@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,6 +24,7 @@ type interrupter struct {
 	interrupted atomic.Bool
 	mu          sync.Mutex
 	cancel      context.CancelCauseFunc // of the wait in progress
+	reads       map[*os.File]bool       // sources read now (readFrom)
 }
 
 // Interrupt stops the command that runs. Safe for concurrent use.
@@ -32,7 +34,30 @@ func (i *interrupter) Interrupt() {
 	if i.cancel != nil {
 		i.cancel(errStopped)
 	}
+	for f := range i.reads {
+		f.SetReadDeadline(time.Now())
+	}
 	i.mu.Unlock()
+}
+
+// readFrom has Interrupt end a read of f that waits (a FIFO, a pipe, a
+// terminal: a source whose writer is slow or gone quiet) until done is
+// called: the read fails with os.ErrDeadlineExceeded.
+func (i *interrupter) readFrom(f *os.File) (done func()) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.reads == nil {
+		i.reads = make(map[*os.File]bool)
+	}
+	i.reads[f] = true
+	if i.interrupted.Load() {
+		f.SetReadDeadline(time.Now())
+	}
+	return func() {
+		i.mu.Lock()
+		delete(i.reads, f)
+		i.mu.Unlock()
+	}
 }
 
 // stopped reports whether Interrupt was called since the last reset.

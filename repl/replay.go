@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"syscall"
 	"time"
@@ -119,6 +120,7 @@ func (in *Interp) runFile(path string) error {
 		return err
 	}
 	defer f.Close()
+	defer in.stop.readFrom(f)()
 	defer in.sources.Pop()
 	in.frames = append(in.frames, frame{name: path, dir: filepath.Dir(path)})
 	defer func() { in.frames = in.frames[:len(in.frames)-1] }()
@@ -314,6 +316,10 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 		}
 		if rerr == io.EOF || rerr == nil {
 			break
+		}
+		if errors.Is(rerr, os.ErrDeadlineExceeded) && in.stop.stopped() {
+			// Interrupt ended a read that waited (readFrom).
+			return errors.Join(in.settle(), at(Location{File: name, Line: loc.Line + 1}, ErrInterrupted))
 		}
 		return errors.Join(in.settle(), fmt.Errorf("read %s: %w", name, rerr))
 	}
