@@ -196,7 +196,7 @@ func TestCapacityFlags(t *testing.T) {
 		t.Fatalf("create: exit %d: %s", r.code, r.stderr)
 	}
 	r := runRTM(t, "", append(base, "--capacity", "2000")...)
-	if r.code != 1 || !strings.Contains(r.stderr, "holds 1000 MACs, not 2000 (--capacity)") || !strings.Contains(r.stderr, "--fresh") {
+	if r.code != 1 || !strings.Contains(r.stderr, "has room for 1000 MACs, not 2000 (--capacity)") || !strings.Contains(r.stderr, "--fresh") {
 		t.Fatalf("capacity mismatch: exit %d, stderr %q", r.code, r.stderr)
 	}
 	r = runRTM(t, "show stats\nshow macs\n", append(base, "--capacity", "1000")...)

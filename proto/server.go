@@ -259,10 +259,10 @@ func openStore(o store.Options, fresh bool) (*store.Store, error) {
 func capacityMismatch(st *store.Store, o store.Options) string {
 	var diffs []string
 	if o.Capacity != 0 && o.Capacity != st.Capacity() {
-		diffs = append(diffs, fmt.Sprintf("holds %d MACs, not %d (--capacity)", st.Capacity(), o.Capacity))
+		diffs = append(diffs, fmt.Sprintf("has room for %d MACs, not %d (--capacity)", st.Capacity(), o.Capacity))
 	}
 	if o.RouteCapacity != 0 && o.RouteCapacity != st.RouteCapacity() {
-		diffs = append(diffs, fmt.Sprintf("holds %d routes, not %d (--route-capacity)", st.RouteCapacity(), o.RouteCapacity))
+		diffs = append(diffs, fmt.Sprintf("has room for %d routes, not %d (--route-capacity)", st.RouteCapacity(), o.RouteCapacity))
 	}
 	return strings.Join(diffs, " and ")
 }

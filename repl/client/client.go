@@ -39,7 +39,7 @@ func Main(args []string) int {
 	)
 	fs := repl.NewFlagSet("client", "[flags]", repl.ClientAbout)
 	f.Register(fs)
-	fs.StringVar(&client, "client-name", "", "`name` the server shows for this client: 1 to 64 printable characters (default: client-PID)")
+	fs.StringVar(&client, "client-name", "", "`name` the server shows for this client: up to 64 bytes of characters that print as themselves (default: client-PID)")
 	fs.BoolVar(&watch, "watch", false, "print every change as it arrives, as a command that replays it (C,…, U,…, D,…, flush), with its sequence number in a comment")
 	fs.BoolVar(&watchOpt.Times, "ts", false, "with --watch: the time each change arrived, in the comment (like ip monitor -ts)")
 	fs.BoolVar(&watchOpt.JSON, "json", false, "with --watch: one JSON object per change instead")
