@@ -260,6 +260,9 @@ func handshake(socket, name string, trusted []uint32, flags uint8) (*net.UnixCon
 	uc.SetReadDeadline(time.Now().Add(helloTimeout))
 	body, h, err := readPacket(uc, buf)
 	uc.SetReadDeadline(time.Time{})
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		err = fmt.Errorf("%w: no welcome within %v: it is stopped or overloaded", ErrBusy, helloTimeout)
+	}
 	if err == nil && h.Kind == KindError && h.Flags&FlagRetry != 0 {
 		err = fmt.Errorf("%w: %s", ErrBusy, Printable(body))
 	} else if err == nil && h.Kind == KindError {

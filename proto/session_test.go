@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"rtm/repl/rtmtest"
 	"rtm/store"
 	"rtm/store/entry"
@@ -499,5 +501,40 @@ func TestReplacedStoreRefused(t *testing.T) {
 	c := dialTest(t, srv, "after")
 	if ip, err := c.LookupMAC(mac(1)); err != nil || ip != netip.MustParseAddr("10.0.0.2") {
 		t.Fatalf("with the server's store back: %v %v", ip, err)
+	}
+}
+
+// TestFullBacklogIsBusy: a socket whose queue of connections not yet
+// accepted is full (a flood, or a server too busy to accept) is a busy
+// server, which a client that waits tries again, not a refusal.
+func TestFullBacklogIsBusy(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "s.sock")
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: sock}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	var held []*net.UnixConn // never accepted: the queue fills
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	for range 8 {
+		c, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: sock, Net: "unixpacket"})
+		if err != nil {
+			break
+		}
+		held = append(held, c)
+	}
+	_, err = Dial(ClientOptions{Socket: sock, Name: "late"})
+	if !errors.Is(err, ErrBusy) || !strings.Contains(err.Error(), "its queue of new connections is full") {
+		t.Fatalf("a client at a full queue: %v, want ErrBusy", err)
 	}
 }

@@ -324,6 +324,10 @@ func checkServer(uc *net.UnixConn, socket string, trusted []uint32) (uint32, err
 // runs but its socket's mode keeps this uid out, which "is the server
 // running?" would misreport.
 func dialError(socket string, trusted []uint32, err error) error {
+	if errors.Is(err, unix.EAGAIN) {
+		// A unix socket's queue of connections not yet accepted is full.
+		return fmt.Errorf("connect to %s: %w: its queue of new connections is full (a flood of them, or a server too busy to accept)", socket, ErrBusy)
+	}
 	if !errors.Is(err, os.ErrPermission) {
 		return fmt.Errorf("connect to %s: %w", socket, err)
 	}

@@ -119,6 +119,8 @@ func Main(args []string) int {
 		case errors.Is(err, proto.ErrRefused), errors.Is(err, os.ErrPermission):
 			// It was refused, or its socket keeps this uid out: the
 			// server runs.
+		case errors.Is(err, proto.ErrBusy):
+			fmt.Fprintln(os.Stderr, "(--wait DURATION tries again for that long)")
 		case f.Label == f.Socket:
 			fmt.Fprintf(os.Stderr, "(is a server listening on %s?)\n", f.Socket)
 		default:
