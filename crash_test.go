@@ -27,6 +27,7 @@ import (
 	"rtm/proto"
 	"rtm/proto/framed"
 	"rtm/repl/rtmtest"
+	"rtm/store"
 	"rtm/store/entry"
 )
 
@@ -493,6 +494,10 @@ func TestFramedClientKills(t *testing.T) {
 func TestClientLosesServerBeforeSnapshot(t *testing.T) {
 	in := newInstance(t)
 	in.server().wait(10 * time.Second) // leaves a store a welcome can name
+	st, err := store.Inspect(in.store)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ln, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: in.socket, Net: "unixpacket"})
 	if err != nil {
 		t.Fatal(err)
@@ -507,7 +512,7 @@ func TestClientLosesServerBeforeSnapshot(t *testing.T) {
 			}
 			buf := make([]byte, 1024)
 			c.Read(buf) // the hello
-			welcome := binary.LittleEndian.AppendUint64(nil, 1)
+			welcome := binary.LittleEndian.AppendUint64(nil, st.Generation)
 			var hdr [proto.HeaderSize]byte
 			proto.PutHeader(hdr[:], proto.Header{Kind: proto.KindWelcome})
 			c.Write(append(hdr[:], append(welcome, in.store...)...))
