@@ -313,6 +313,37 @@ func (p *proc) wait(timeout time.Duration) int {
 
 func (p *proc) signal(sig syscall.Signal) {
 	p.fp.Signal(sig)
+	if sig == syscall.SIGSTOP {
+		waitStopped(p.t, p.fp.Pid())
+	}
+}
+
+// waitStopped waits until every thread of pid has stopped. A stop signal
+// takes effect when a thread of the process takes it, and under load
+// another thread, woken by a packet, may run first: a client "stopped"
+// that way applied and acknowledged a change made after kill returned.
+func waitStopped(t *testing.T, pid int) {
+	t.Helper()
+	stopped := func() bool {
+		tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		if err != nil {
+			return true // gone: nothing runs
+		}
+		for _, task := range tasks {
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()))
+			if err != nil {
+				continue
+			}
+			// The state follows the command name, in parentheses.
+			if i := bytes.LastIndexByte(b, ')'); i < 0 || i+2 >= len(b) || b[i+2] != 'T' {
+				return false
+			}
+		}
+		return true
+	}
+	if !rtmtest.WaitFor(10*time.Second, stopped) {
+		t.Fatalf("pid %d has not stopped 10 s after SIGSTOP", pid)
+	}
 }
 
 // awaitReconnects waits until a client has reconnected after every loss

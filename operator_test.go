@@ -317,6 +317,7 @@ func TestWatchMirrors(t *testing.T) {
 	// The watcher stopped while the source changes and flushes: it
 	// catches up when it goes on.
 	m.watch.Process.Signal(syscall.SIGSTOP)
+	waitStopped(t, m.watch.Process.Pid)
 	md = modelFrom(t, sortedLines(runRTM(t, "", "client", "--socket", src.socket, "-c", "show routes", "-c", "show macs").stdout))
 	<-srv.stream(md.gen(rng, n))
 	srv.send("flush", "C,10.9.0.0/16,-,eth0")

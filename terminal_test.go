@@ -4,9 +4,11 @@ package main
 // pseudo-terminal, a server and a client each at their prompt.
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -32,8 +34,7 @@ func TestTerminalSession(t *testing.T) {
 	srv := startTerm(t, append([]string{"server"}, in.flags()...)...)
 	srv.Expect("(created): 0 routes, 0 MACs. Type help.")
 	srv.Expect("rtm(" + in.name + ")> ")
-	srv.Line("C,10.1.1.0/24,192.168.1.1,eth0")
-	srv.Expect("rtm(" + in.name + ")> ")
+	srv.Run("C,10.1.1.0/24,192.168.1.1,eth0", "rtm("+in.name+")> ")
 	srv.Line("help dump")
 	srv.Expect("dump prints both tables as create lines")
 	srv.Expect("rtm(" + in.name + ")> ")
@@ -42,8 +43,7 @@ func TestTerminalSession(t *testing.T) {
 	// Given only a socket, the client names the instance by it.
 	cl.Expect("rtm-client(" + in.socket + ")> ")
 	srv.Expect(") connected")
-	cl.Line("C,10.2.0.0/16,-,eth1")
-	cl.Expect("rtm-client(" + in.socket + ")> ")
+	cl.Run("C,10.2.0.0/16,-,eth1", "rtm-client("+in.socket+")> ")
 	cl.Line("show routes")
 	cl.Expect("10.1.1.0/24 via 192.168.1.1 dev eth0")
 	cl.Expect("10.2.0.0/16 dev eth1")
@@ -119,7 +119,7 @@ func TestCtrlDWhileACommandRuns(t *testing.T) {
 			}
 			again := in.server()
 			if got := again.must("show routes"); got != "10.1.0.0/16 dev eth0\n" {
-				t.Fatalf("after Ctrl-D with %q typed: %q", typed, got)
+				t.Fatalf("after Ctrl-D with %q typed: %q; the terminal showed:\n%q", typed, got, srv.Since())
 			}
 		})
 	}
@@ -163,9 +163,9 @@ func heldSync(t *testing.T, timeout string) (*instance, *rtmtest.Term, *proc) {
 	stopped := in.client("stopped")
 	stopped.signal(syscall.SIGSTOP)
 	t.Cleanup(func() { stopped.signal(syscall.SIGKILL) })
-	srv.Line("C,10.1.0.0/16,-,eth0")
-	srv.Expect("rtm(" + in.name + ")> ")
+	srv.Run("C,10.1.0.0/16,-,eth0", "rtm("+in.name+")> ")
 	srv.Line("sync " + timeout)
+	srv.Expect("sync " + timeout + "\r\n")
 	time.Sleep(100 * time.Millisecond)
 	return in, srv, stopped
 }
@@ -201,8 +201,29 @@ func TestCtrlCEndsASourceThatWaits(t *testing.T) {
 		}
 		srv.Expect("error: " + fifo + ":3: interrupted")
 		srv.Expect(prompt)
-		srv.Line("D,10.1.0.0/16")
-		srv.Expect(prompt)
+		srv.Run("D,10.1.0.0/16", prompt)
+	}
+}
+
+// TestPasteManyLines: lines pasted at the prompt all run, in order, while
+// the first ones run: the rest of a paste longer than readline reads at
+// once comes as it was typed, CRs and all, and is no end of file.
+func TestPasteManyLines(t *testing.T) {
+	t.Parallel()
+	in := newInstance(t)
+	srv := startTerm(t, append([]string{"server"}, in.flags()...)...)
+	prompt := "rtm(" + in.name + ")> "
+	srv.Expect(prompt)
+	var paste strings.Builder
+	for i := range 400 {
+		fmt.Fprintf(&paste, "C,10.%d.%d.0/24,-,eth0\r", i/256, i%256)
+	}
+	paste.WriteString("show routes count\r")
+	srv.Send(paste.String())
+	srv.ExpectWithin("\n400\r\n", 60*time.Second)
+	srv.Send("\x04")
+	if code := srv.Exit(); code != 0 {
+		t.Fatalf("server exit %d", code)
 	}
 }
 
@@ -240,8 +261,7 @@ func TestCtrlCCancelsAWait(t *testing.T) {
 	cl := startTerm(t, "client", "--socket", in.socket)
 	prompt := "rtm-client(" + in.socket + ")> "
 	cl.Expect(prompt)
-	cl.Line("C,10.9.0.0/16,-,eth0") // the stopped client cannot have it
-	cl.Expect(prompt)
+	cl.Run("C,10.9.0.0/16,-,eth0", prompt) // the stopped client cannot have it
 	cl.Line("sync 1m")
 	time.Sleep(200 * time.Millisecond)
 	cl.Send("\x03")

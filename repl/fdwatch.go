@@ -19,8 +19,11 @@ import (
 // prompt; an empty read is Ctrl-D on an empty line, and a line without
 // its newline was cut short by Ctrl-D: either interrupts the command (as
 // Ctrl-C does), and the prompt quits after it. The cut line is not run
-// (readline would take it as entered). The returned stop ends the watch
-// and says whether an end of file was seen.
+// (readline would take it as entered). What was typed before the
+// terminal left raw mode (the rest of a long paste) is typed ahead
+// whatever it ends with: the terminal gives it as it came, returns as
+// '\r' and a last line unfinished. The returned stop ends the watch and
+// says whether an end of file was seen.
 func watchEOF(fd int, interrupt func(), typedAhead func([]byte)) (stop func() bool) {
 	var wake [2]int
 	if err := unix.Pipe2(wake[:], unix.O_CLOEXEC); err != nil {
@@ -43,6 +46,7 @@ func watchEOF(fd int, interrupt func(), typedAhead func([]byte)) (stop func() bo
 func waitEOF(fd, wake int, interrupt func(), typedAhead func([]byte)) bool {
 	fds := []unix.PollFd{{Fd: int32(wake), Events: unix.POLLIN}, {Fd: int32(fd), Events: unix.POLLIN}}
 	buf := make([]byte, 4096) // a terminal's line holds 4,095 bytes and its newline
+	raw, _ := unix.IoctlGetInt(fd, unix.TIOCINQ)
 	for {
 		if _, err := unix.Poll(fds, -1); err != nil && err != unix.EINTR {
 			return false
@@ -55,7 +59,9 @@ func waitEOF(fd, wake int, interrupt func(), typedAhead func([]byte)) bool {
 			if err == unix.EINTR || err == unix.EAGAIN {
 				continue
 			}
-			if err != nil || n == 0 || buf[n-1] != '\n' {
+			if n > 0 && raw > 0 {
+				raw -= n
+			} else if err != nil || n == 0 || buf[n-1] != '\n' && buf[n-1] != '\r' {
 				interrupt()
 				return true
 			}

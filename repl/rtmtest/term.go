@@ -126,6 +126,17 @@ func (p *Term) Send(s string) {
 // Line types s and the return key.
 func (p *Term) Line(s string) { p.Send(s + "\r") }
 
+// Run types line and the return key, and waits for the prompt that
+// comes after the line has run: readline draws the prompt again at every
+// key typed, so the prompt alone may be one drawn while the line was
+// still being typed.
+func (p *Term) Run(line, prompt string) {
+	p.t.Helper()
+	p.Line(line)
+	p.Expect(line + "\r\n")
+	p.Expect(prompt)
+}
+
 // Exit waits for the process to end and returns its exit status.
 func (p *Term) Exit() int {
 	p.t.Helper()
