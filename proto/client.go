@@ -67,14 +67,15 @@ type Client struct {
 	reader  atomic.Pointer[store.Reader]
 	readers []*store.Reader // every mapping ever used; unmapped at Close only
 
-	applied atomic.Uint64 // last change applied
-	ready   chan struct{} // closed once the client has what the server had when it was welcomed
-	readyAt atomic.Uint64 // the server's last change at the welcome
-	firstBy time.Time     // Dial's deadline (Wait): the first snapshot must have come by then
-	done    chan struct{} // closed when the session ends for good
-	err     error         // why it ended: nil for a server quit or Close; written before done is closed
-	stop    chan struct{}
-	once    sync.Once
+	applied  atomic.Uint64 // last change applied
+	ready    chan struct{} // closed once the client has what the server had when it was welcomed
+	readyAt  atomic.Uint64 // the server's last change at the welcome
+	firstBy  time.Time     // Dial's deadline (Wait): the first snapshot must have come by then
+	done     chan struct{} // closed when the session ends for good
+	err      error         // why it ended: nil for a server quit or Close; written before done is closed
+	stop     chan struct{}
+	once     sync.Once
+	unmapped sync.Once // Close unmaps the stores once
 
 	connMu sync.Mutex
 	conn   *net.UnixConn // nil while the session reconnects
@@ -168,7 +169,8 @@ func (c *Client) Err() error {
 	return c.err
 }
 
-// Close ends the session and unmaps the store.
+// Close ends the session and unmaps the store. It may be called more
+// than once, from any goroutine.
 func (c *Client) Close() error {
 	c.once.Do(func() { close(c.stop) })
 	c.connMu.Lock()
@@ -177,9 +179,11 @@ func (c *Client) Close() error {
 	}
 	c.connMu.Unlock()
 	<-c.done
-	for _, r := range c.readers {
-		r.Close()
-	}
+	c.unmapped.Do(func() {
+		for _, r := range c.readers {
+			r.Close()
+		}
+	})
 	return nil
 }
 
