@@ -83,6 +83,8 @@ type Server struct {
 	greeted []*serverConn // connections that have not said hello yet, oldest first
 	closing atomic.Bool
 	wg      sync.WaitGroup
+	// acceptMu orders Serve's wg.Add before shutdown's wg.Wait.
+	acceptMu sync.Mutex
 
 	// Sync waits on acked, which acks and departures notify while a
 	// sync is waiting (syncWaiters > 0, so acks cost nothing otherwise).
@@ -297,9 +299,18 @@ func (s *Server) Serve() error {
 			return fmt.Errorf("accept on %s: %w", s.opts.Socket, err)
 		}
 		backoff = 5 * time.Millisecond
+		// A connection accepted as the server closes is not served:
+		// shutdown's Wait must not run beside this Add.
+		s.acceptMu.Lock()
+		if s.closing.Load() {
+			s.acceptMu.Unlock()
+			c.Close()
+			return nil
+		}
+		s.wg.Add(1)
+		s.acceptMu.Unlock()
 		conn := s.newConn(c)
 		s.greet(conn)
-		s.wg.Add(1)
 		go s.serveConn(conn)
 	}
 }
@@ -339,6 +350,8 @@ func (s *Server) shutdown(reason string, timeout time.Duration) bool {
 	if s.closing.Swap(true) {
 		return false
 	}
+	s.acceptMu.Lock() // no Add in flight (Serve): Wait below may start
+	s.acceptMu.Unlock()
 	s.ln.Close()
 	for _, c := range *s.conns.Load() {
 		c.shutdown(reason, timeout)
