@@ -61,9 +61,9 @@
 //     backoff; a server quitting cleanly says goodbye and its clients end;
 //     a refusal (uid, version, name) ends a client instead of a retry.
 //     A server with no room says so with FlagRetry (ErrBusy): a client
-//     that waits for the server tries again. The uids that may only read
-//     take 7/8 of the places at most, the rest is kept for those that
-//     may write.
+//     that waits for the server tries again. A uid that may only read is
+//     admitted only while more than an eighth of the places are free: the
+//     last eighth is kept for the uids that may write.
 //   - A reader's request is refused change by change, and its answer is
 //     written as it is made, a packet at a time: how big a request it
 //     sends does not decide how much of the server's memory it holds.
