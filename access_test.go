@@ -58,6 +58,15 @@ func TestOtherUIDRefused(t *testing.T) {
 	if r.code == 0 || !strings.Contains(r.stderr, "connect to "+in.socket+": permission denied on the socket (mode 0600") || strings.Contains(r.stderr, "listening") {
 		t.Fatalf("uid 65534 through a 0600 socket: exit %d, stderr %q", r.code, r.stderr)
 	}
+	// Through its own link to the socket, what refused is the socket.
+	link := filepath.Join(sharedDir(t, ""), "mine.sock")
+	if r := runCmd(t, commandAs(nobody, nil, "ln", "-s", in.socket, link), "", 10*time.Second); r.code != 0 {
+		t.Fatalf("ln -s as uid 65534: %s", r.stderr)
+	}
+	r = asNobody(t, bin, "show routes\n", "--socket", link)
+	if r.code == 0 || !strings.Contains(r.stderr, "connect to "+link+": permission denied on the socket (mode 0600, uid 0, group 0)") {
+		t.Fatalf("uid 65534 through its link to a 0600 socket: exit %d, stderr %q", r.code, r.stderr)
+	}
 	before := in.dump()
 	os.Chmod(in.socket, 0o666)
 	r = asNobody(t, bin, "show routes\n", "--socket", in.socket)

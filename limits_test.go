@@ -201,7 +201,7 @@ func TestIdleClientsBounded(t *testing.T) {
 	for _, c := range extra {
 		c.Close()
 	}
-	if r.code == 0 || !strings.Contains(r.stderr, "too many clients: this server admits 1024 (rtm server --max-clients)") {
+	if r.code == 0 || !strings.Contains(r.stderr, "too many clients: this server admits 1024 (rtm server --max-clients)\n(--wait DURATION tries again for that long)") {
 		t.Errorf("a client past --max-clients: exit %d, stderr %q", r.code, r.stderr)
 	}
 	for _, c := range conns {

@@ -357,9 +357,9 @@ func TestClientAsksTheServer(t *testing.T) {
 	began := time.Now()
 	e := asker.do("sync 1s").err
 	took := time.Since(began)
-	late := runRTM(t, "", "client", "--socket", in.socket, "-c", "show routes count")
+	late := runRTM(t, "", "client", "--socket", in.socket, "--wait", "1s", "-c", "show routes count")
 	srv.signal(syscall.SIGCONT)
-	if late.code != 1 || !strings.Contains(late.stderr, "no welcome within 5s: it is stopped or overloaded\n(--wait DURATION tries again for that long)") {
+	if late.code != 1 || !strings.Contains(late.stderr, "no welcome within 5s: it is stopped or overloaded\n(tried again for --wait 1s)") {
 		t.Errorf("a client of a stopped server: exit %d, stderr %q", late.code, late.stderr)
 	}
 	if !strings.Contains(e, "sync timed out after 1s: no answer from the server (waited 1s more for it)") || took > 8*time.Second {

@@ -339,42 +339,60 @@ func TestPrintable(t *testing.T) {
 
 // TestReaderRefusedAsItIsWritten: a reader's request is answered as apply
 // answers it, each change refused by its index (the first alone with
-// bail), in the same bytes, though written a packet at a time.
+// bail), in the same bytes, though written a packet at a time; and a
+// request of an epoch that failed is skipped, as a writer's is.
 func TestReaderRefusedAsItIsWritten(t *testing.T) {
 	srv := newTestServer(t, ServerOptions{})
+	flush := AppendChange(nil, entry.Change{Op: entry.Flush, Table: entry.MACs}, true)
+	// send has c take a request of n flushes and returns its answer.
+	send := func(t *testing.T, c *serverConn, b *net.UnixConn, n uint32, bail bool, epoch uint64) []byte {
+		t.Helper()
+		h := Header{Kind: KindRequest, Count: n, Seq: 7}
+		if bail {
+			h.Flags = FlagBail
+		}
+		body := binary.LittleEndian.AppendUint64(nil, epoch)
+		for range n {
+			body = append(body, flush...)
+		}
+		sent := make(chan error, 1)
+		go func() { sent <- c.request(h, body) }()
+		var got []byte
+		buf := make([]byte, MaxPacket+1)
+		b.SetReadDeadline(time.Now().Add(10 * time.Second))
+		for more, packets := true, 0; more; packets++ {
+			p, rh, err := readPacket(b, buf)
+			if err != nil || rh.Kind != KindReply || rh.Seq != 7 {
+				t.Fatalf("n=%d bail=%v: packet %d: %v %+v", n, bail, packets, err, rh)
+			}
+			got, more = append(got, p...), rh.Flags&FlagMore != 0
+		}
+		if err := <-sent; err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	refusing := func(c *serverConn) { c.origin = &Origin{Server: srv, refusal: readOnlyError(65534)} }
 	for _, tc := range []struct {
 		n    uint32
 		bail bool
 	}{{0, false}, {1, false}, {3, false}, {3, true}, {700, false}, {65512, false}, {65512, true}} {
 		a, b := seqpacketPair(t)
 		c := srv.newConn(a)
-		c.origin = &Origin{Server: srv, refusal: readOnlyError(65534)}
-		b.SetReadDeadline(time.Now().Add(10 * time.Second))
-		sent := make(chan error, 1)
-		go func() { sent <- c.refuseAll(7, tc.n, tc.bail) }()
-		var got []byte
-		packets := 0
-		buf := make([]byte, MaxPacket+1)
-		for more := true; more; packets++ {
-			body, h, err := readPacket(b, buf)
-			if err != nil || h.Kind != KindReply || h.Seq != 7 {
-				t.Fatalf("n=%d bail=%v: packet %d: %v %+v", tc.n, tc.bail, packets, err, h)
-			}
-			got, more = append(got, body...), h.Flags&FlagMore != 0
+		refusing(c)
+		got := send(t, c, b, tc.n, tc.bail, 0)
+		// What apply makes of the same request through a refusing origin.
+		var body []byte
+		for range tc.n {
+			body = append(body, flush...)
 		}
-		if err := <-sent; err != nil {
-			t.Fatal(err)
-		}
-		ran := int(tc.n)
-		if tc.bail {
-			ran = min(ran, 1)
-		}
-		want := Reply{Published: srv.log.published.Load(), Ran: ran}
-		for i := range ran {
-			want.Failures = append(want.Failures, Failure{Index: i, Msg: entry.Reason(readOnlyError(65534))})
-		}
+		d := Decoder{Values: true}
+		d.Reset(body, tc.n)
+		var want Reply
+		c.apply(&d, tc.bail, &want)
+		want.Published = srv.log.published.Load()
 		if w := encodeReply(&want); !bytes.Equal(got, w) {
-			t.Errorf("n=%d bail=%v: %d bytes in %d packets, want %d bytes", tc.n, tc.bail, len(got), packets, len(w))
+			t.Errorf("n=%d bail=%v: %d bytes, want apply's %d", tc.n, tc.bail, len(got), len(w))
 		}
 		r, err := decodeReply(got)
 		if err == nil {
@@ -385,5 +403,18 @@ func TestReaderRefusedAsItIsWritten(t *testing.T) {
 		}
 		a.Close()
 		b.Close()
+	}
+	// Epochs: the second bail request of a refused epoch is skipped.
+	a, b := seqpacketPair(t)
+	defer a.Close()
+	defer b.Close()
+	c := srv.newConn(a)
+	refusing(c)
+	for i, want := range []Reply{{Ran: 1, Failures: []Failure{{Msg: entry.Reason(readOnlyError(65534))}}}, {Skipped: true}} {
+		want.Published = srv.log.published.Load()
+		if got := send(t, c, b, 2, true, 5); !bytes.Equal(got, encodeReply(&want)) {
+			r, _ := decodeReply(got)
+			t.Errorf("bail request %d of epoch 5: %+v, want %+v", i, r, want)
+		}
 	}
 }

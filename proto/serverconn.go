@@ -166,6 +166,9 @@ func (s *Server) serveConn(c *serverConn) {
 	if err != nil && c.placed {
 		s.release() // the welcome could not be sent
 	}
+	if err != nil && c.queryOnly {
+		s.askers.Add(-1) // likewise
+	}
 	if err != nil {
 		if errors.Is(err, errEOF) || c.hello.Load() == dropped {
 			// Closed before a hello: a liveness probe (a second server
@@ -300,15 +303,16 @@ func (c *serverConn) handshake() error {
 }
 
 // admit gives a client of uid a place among the clients, if one is left;
-// release gives it back. The uids that may only read take 7/8 of
-// --max-clients at most, so that readers cannot keep out the uids that
+// release gives it back. A uid that may only read is admitted only while
+// more than an eighth of --max-clients is free (all but one place, for a
+// server of fewer than 8), so that readers cannot keep out the uids that
 // may write, whose clients would otherwise find every place taken by
 // connections of a uid that may only read.
 func (s *Server) admit(uid uint32) error {
 	most := int64(s.opts.MaxClients)
 	limit := most
 	if !s.mayWrite(uid) {
-		limit -= (most + 7) / 8
+		limit -= min((most+7)/8, most-1)
 	}
 	for {
 		n := s.placed.Load()
@@ -316,7 +320,7 @@ func (s *Server) admit(uid uint32) error {
 		case n >= most:
 			return fmt.Errorf("too many clients: this server admits %d (rtm server --max-clients)", most)
 		case n >= limit:
-			return fmt.Errorf("too many clients: this server admits %d, of which %d at most of uids that may only read (rtm server --max-clients)", most, limit)
+			return fmt.Errorf("too many clients for a uid that may only read: this server admits %d, and keeps the last %d places for the uids that may write (rtm server --max-clients)", most, most-limit)
 		}
 		if s.placed.CompareAndSwap(n, n+1) {
 			return nil

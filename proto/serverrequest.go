@@ -36,13 +36,16 @@ func (c *serverConn) request(h Header, body []byte) error {
 		return err
 	}
 	bail := h.Flags&FlagBail != 0
-	if c.origin.refusal != nil {
-		return c.refuseAll(h.Seq, h.Count, bail)
-	}
 	var r Reply
-	if bail && c.failedEpoch == epoch && epoch != 0 {
+	switch {
+	case bail && c.failedEpoch == epoch && epoch != 0:
 		r.Skipped = true
-	} else {
+	case c.origin.refusal != nil:
+		if bail && h.Count > 0 {
+			c.failedEpoch = epoch
+		}
+		return c.refuseAll(h.Seq, h.Count, bail)
+	default:
 		d.Reset(recs, h.Count)
 		c.apply(&d, bail, &r)
 		if bail && len(r.Failures) > 0 {

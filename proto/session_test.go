@@ -506,7 +506,8 @@ func TestReplacedStoreRefused(t *testing.T) {
 
 // TestFullBacklogIsBusy: a socket whose queue of connections not yet
 // accepted is full (a flood, or a server too busy to accept) is a busy
-// server, which a client that waits tries again, not a refusal.
+// server, which a client that waits tries again, not a refusal; and a
+// live one, which a second server does not take for a dead one's.
 func TestFullBacklogIsBusy(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "s.sock")
 	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
@@ -536,5 +537,65 @@ func TestFullBacklogIsBusy(t *testing.T) {
 	_, err = Dial(ClientOptions{Socket: sock, Name: "late"})
 	if !errors.Is(err, ErrBusy) || !strings.Contains(err.Error(), "its queue of new connections is full") {
 		t.Fatalf("a client at a full queue: %v, want ErrBusy", err)
+	}
+	if ln, err := listen(sock, 0o600); err == nil || !errors.Is(err, ErrSocketInUse) {
+		if ln != nil {
+			ln.Close()
+		}
+		t.Fatalf("a second server on a busy listener's socket: %v, want ErrSocketInUse", err)
+	}
+	if _, err := os.Lstat(sock); err != nil {
+		t.Fatalf("the busy listener's socket was removed: %v", err)
+	}
+}
+
+// TestAdmission: a uid that may only read is admitted while more than an
+// eighth of the places are free, all but one for a server of fewer than
+// 8; the server's uid up to the last place.
+func TestAdmission(t *testing.T) {
+	for _, tc := range []struct{ most, readers int64 }{{1, 1}, {2, 1}, {7, 6}, {8, 7}, {16, 14}, {1024, 896}} {
+		s := &Server{uid: 1000, opts: ServerOptions{MaxClients: int(tc.most)}}
+		n := int64(0)
+		for s.admit(65534) == nil {
+			n++
+		}
+		if n != tc.readers {
+			t.Errorf("--max-clients %d: %d readers admitted, want %d", tc.most, n, tc.readers)
+		}
+		for s.admit(1000) == nil {
+			n++
+		}
+		if n != tc.most {
+			t.Errorf("--max-clients %d: %d admitted in all, want %d", tc.most, n, tc.most)
+		}
+		s.release()
+		if err := s.admit(65534); tc.most > 1 && (err == nil || !strings.Contains(err.Error(), "too many clients for a uid that may only read")) {
+			t.Errorf("--max-clients %d, one place free: a reader: %v", tc.most, err)
+		}
+	}
+}
+
+// TestAskersGiveBack: a question whose welcome cannot be sent (its asker
+// gone at once) gives its place back: after more of them than may ask at
+// once, a question is still answered.
+func TestAskersGiveBack(t *testing.T) {
+	srv := newTestServer(t, ServerOptions{Logf: func(string, ...any) {}})
+	hello := make([]byte, HeaderSize, HeaderSize+8)
+	PutHeader(hello, Header{Kind: KindHello, Flags: FlagQueryOnly})
+	hello = append(hello, "gone"...)
+	for range 2 * maxHandshakes {
+		c, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: srv.opts.Socket, Net: "unixpacket"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Write(hello)
+		c.Close()
+	}
+	if !rtmtest.WaitFor(10*time.Second, func() bool { return srv.askers.Load() == 0 }) {
+		t.Fatalf("%d askers counted after every one left", srv.askers.Load())
+	}
+	var info ServerInfo
+	if err := Ask(srv.opts.Socket, nil, QueryInfo, &info); err != nil {
+		t.Fatalf("a question after %d that left at once: %v", 2*maxHandshakes, err)
 	}
 }

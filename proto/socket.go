@@ -32,6 +32,11 @@ func listen(path string, mode os.FileMode) (*net.UnixListener, error) {
 			// Not a dead server's: one this user may not even try.
 			owner := fi.Sys().(*syscall.Stat_t).Uid
 			return nil, fmt.Errorf("listen %s: a socket of uid %d (mode %04o) is there, which you may not connect to, so it may be live; pick another --socket, or have its owner remove it", path, owner, fi.Mode().Perm())
+		} else if !errors.Is(err, syscall.ECONNREFUSED) && !errors.Is(err, os.ErrNotExist) {
+			// Only a refused connection says nobody listens: a full
+			// queue of connections (EAGAIN) is a live server that is
+			// busy, or stopped.
+			return nil, fmt.Errorf("listen %s: %w, or another program, which does not accept connections now: %v", path, ErrSocketInUse, err)
 		}
 		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("remove stale socket %s: %w", path, err)

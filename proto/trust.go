@@ -331,7 +331,10 @@ func dialError(socket string, trusted []uint32, err error) error {
 	if !errors.Is(err, os.ErrPermission) {
 		return fmt.Errorf("connect to %s: %w", socket, err)
 	}
-	st, serr := lstatAt(unix.AT_FDCWD, socket)
+	// The socket itself, through a link at its name that checkSocketPath
+	// let through: the link's own mode is not what refused.
+	var st unix.Stat_t
+	serr := unix.Stat(socket, &st)
 	if serr != nil {
 		if dir, dst, ok := firstClosed(filepath.Dir(socket)); ok {
 			return fmt.Errorf("connect to %s: %w on the directory %s (mode %04o, uid %d, group %d), on the way to the socket: a server started with --group lets its group through its own runtime directory, so be in the server's group (and let in with --allow-uid); another directory's owner must let you through (chmod g+x or o+x), or the server keep its socket elsewhere (--socket)",

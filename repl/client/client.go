@@ -119,8 +119,10 @@ func Main(args []string) int {
 		case errors.Is(err, proto.ErrRefused), errors.Is(err, os.ErrPermission):
 			// It was refused, or its socket keeps this uid out: the
 			// server runs.
-		case errors.Is(err, proto.ErrBusy):
+		case errors.Is(err, proto.ErrBusy) && wait == 0:
 			fmt.Fprintln(os.Stderr, "(--wait DURATION tries again for that long)")
+		case errors.Is(err, proto.ErrBusy):
+			fmt.Fprintf(os.Stderr, "(tried again for --wait %v)\n", wait)
 		case f.Label == f.Socket:
 			fmt.Fprintf(os.Stderr, "(is a server listening on %s?)\n", f.Socket)
 		default:

@@ -53,7 +53,7 @@ func Main(version string, args []string) int {
 	fs.BoolVar(&group, "group", false, "let the owner's group connect and read (socket mode 0660, store 0640: group members read the store, never write it; an existing store is given these modes, and 0600 without --group; the runtime directory, if of that group, becomes 0710, and a directory the group cannot pass is named at start)")
 	repl.ListFlag(fs, &allow, "allow-uid", "also accept clients of this `uid`, to read (repeatable)", repl.ParseUID)
 	repl.ListFlag(fs, &allowWrite, "allow-write-uid", "also accept clients of this `uid`, to read and change the tables (repeatable; the server's own uid and root always may)", repl.ParseUID)
-	fs.IntVar(&maxClients, "max-clients", proto.DefaultMaxClients, "admit at most this `many` clients at once, of which 7/8 at most of uids that may only read; one more is told the server is full (a client that waits for the server tries again)")
+	fs.IntVar(&maxClients, "max-clients", proto.DefaultMaxClients, "admit at most this `many` clients at once; a uid that may only read only while more than an eighth of them are free (the rest is kept for the uids that may write); one more is told the server is full (a client that waits for the server tries again)")
 	fs.BoolVar(&exitAtEOF, "exit-at-eof", false, "quit when piped stdin ends (default: keep serving until quit, SIGINT or SIGTERM)")
 	fs.BoolVar(&fresh, "fresh", false, "start with empty tables even if the store holds some")
 	fs.BoolVar(&unlink, "unlink", false, "remove the store on a clean quit (default: keep it for the next start)")
