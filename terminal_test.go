@@ -123,6 +123,17 @@ func TestCtrlDWhileACommandRuns(t *testing.T) {
 			}
 		})
 	}
+	// Ctrl-C drops them, as the terminal drops what it still holds.
+	t.Run("typed ahead, Ctrl-C", func(t *testing.T) {
+		in, srv, _ := heldSync(t, "1m")
+		srv.Send("D,10.1.0.0/16\r")
+		time.Sleep(100 * time.Millisecond)
+		srv.Send("\x03")
+		srv.Expect("error: interrupted")
+		srv.Expect("rtm(" + in.name + ")> ")
+		srv.Line("show routes count")
+		srv.Expect("show routes count\r\n1\r\n") // not 0: the delete was dropped
+	})
 	// Lines typed while a command runs run after it, in order.
 	t.Run("typed ahead", func(t *testing.T) {
 		_, srv, stopped := heldSync(t, "1m")

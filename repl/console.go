@@ -166,6 +166,11 @@ func (in *Interp) Interactive(c *Console) error {
 		eof := watchEOF(int(os.Stdin.Fd()), in.Interrupt, ahead.add)
 		err = in.runPrompt(Location{File: "<prompt>", Line: n}, []byte(line))
 		quit := eof()
+		if in.stop.stopped() {
+			// Ctrl-C drops what was typed meanwhile, as the terminal
+			// does with what it still holds (and as a shell does).
+			ahead.drop()
+		}
 		if err != nil && !errors.Is(err, ErrQuit) && !(quit && errors.Is(err, ErrInterrupted)) {
 			fmt.Fprintf(in.opts.Stderr, "error: %v\n", err)
 		}
@@ -186,6 +191,12 @@ type typedAhead struct {
 func (t *typedAhead) add(line []byte) {
 	t.mu.Lock()
 	t.pending = append(t.pending, line...)
+	t.mu.Unlock()
+}
+
+func (t *typedAhead) drop() {
+	t.mu.Lock()
+	t.pending = nil
 	t.mu.Unlock()
 }
 
