@@ -591,11 +591,14 @@ func TestAskersGiveBack(t *testing.T) {
 		c.Write(hello)
 		c.Close()
 	}
-	if !rtmtest.WaitFor(10*time.Second, func() bool { return srv.askers.Load() == 0 }) {
-		t.Fatalf("%d askers counted after every one left", srv.askers.Load())
-	}
-	var info ServerInfo
-	if err := Ask(srv.opts.Socket, nil, QueryInfo, &info); err != nil {
-		t.Fatalf("a question after %d that left at once: %v", 2*maxHandshakes, err)
+	// The server may still be taking the last of them: busy for a while,
+	// not for good.
+	var err error
+	if !rtmtest.WaitFor(10*time.Second, func() bool {
+		var info ServerInfo
+		err = Ask(srv.opts.Socket, nil, QueryInfo, &info)
+		return err == nil
+	}) {
+		t.Fatalf("a question after %d that left at once: %v (%d askers counted)", 2*maxHandshakes, err, srv.askers.Load())
 	}
 }
