@@ -66,20 +66,33 @@ type Reply struct {
 }
 
 func encodeReply(r *Reply) []byte {
-	b := binary.LittleEndian.AppendUint64(nil, r.Published)
-	b = binary.LittleEndian.AppendUint32(b, uint32(r.Ran))
-	skipped := byte(0)
-	if r.Skipped {
-		skipped = 1
-	}
-	b = append(b, skipped)
-	b = binary.LittleEndian.AppendUint32(b, uint32(len(r.Failures)))
+	b := appendReplyHead(nil, r.Published, r.Ran, r.Skipped, len(r.Failures))
 	for _, f := range r.Failures {
-		b = binary.LittleEndian.AppendUint32(b, uint32(f.Index))
-		b = binary.LittleEndian.AppendUint32(b, uint32(len(f.Msg)))
-		b = append(b, f.Msg...)
+		b = appendFailure(b, f.Index, f.Msg)
 	}
 	return append(b, r.Output...)
+}
+
+// replyHeadSize is the size of what appendReplyHead appends.
+const replyHeadSize = 8 + 4 + 1 + 4
+
+// appendReplyHead appends what comes before a reply's failures.
+func appendReplyHead(b []byte, published uint64, ran int, skipped bool, failures int) []byte {
+	b = binary.LittleEndian.AppendUint64(b, published)
+	b = binary.LittleEndian.AppendUint32(b, uint32(ran))
+	s := byte(0)
+	if skipped {
+		s = 1
+	}
+	b = append(b, s)
+	return binary.LittleEndian.AppendUint32(b, uint32(failures))
+}
+
+// appendFailure appends one of a reply's failures.
+func appendFailure(b []byte, index int, msg string) []byte {
+	b = binary.LittleEndian.AppendUint32(b, uint32(index))
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(msg)))
+	return append(b, msg...)
 }
 
 // fits checks a reply against its request of n changes (0 for a query):

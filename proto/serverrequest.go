@@ -173,59 +173,50 @@ func (c *serverConn) sync(ctx context.Context, cancel context.CancelFunc, id uin
 // megabytes, and a reader that never reads it would otherwise hold them
 // in the server's memory for as long as it stays connected.
 func (c *serverConn) refuseAll(id uint64, n uint32, bail bool) error {
-	const room = MaxPacket - HeaderSize
 	if bail {
 		n = min(n, 1)
 	}
 	msg := entry.Reason(c.origin.refusal)
-	left := 17 + int(n)*(8+len(msg)) // the bytes of the answer not sent yet
-	out := make([]byte, 0, room+8+len(msg))
-	out = binary.LittleEndian.AppendUint64(out, c.s.log.published.Load())
-	out = binary.LittleEndian.AppendUint32(out, n) // ran
-	out = append(out, 0)                           // not skipped
-	out = binary.LittleEndian.AppendUint32(out, n) // failures
-	send := func(last bool) error {
-		for len(out) >= room || last && len(out) > 0 {
-			k := min(len(out), room)
-			h := Header{Kind: KindReply, Seq: id}
-			if left -= k; left > 0 {
-				h.Flags = FlagMore
-			}
-			if err := writePacket(c.uc, h, out[:k]); err != nil {
-				return err
-			}
-			out = out[:copy(out, out[k:])]
-		}
-		return nil
-	}
-	for i := range n {
-		out = binary.LittleEndian.AppendUint32(out, i)
-		out = binary.LittleEndian.AppendUint32(out, uint32(len(msg)))
-		out = append(out, msg...)
-		if err := send(false); err != nil {
+	left := replyHeadSize + int(n)*(8+len(msg))
+	buf := make([]byte, 0, MaxPacket+8+len(msg))
+	out := appendReplyHead(buf, c.s.log.published.Load(), int(n), false, int(n))
+	var err error
+	for i := range int(n) {
+		if out, err = c.writeReply(id, appendFailure(out, i, msg), &left, false); err != nil {
 			return err
 		}
+		out = append(buf[:0], out...) // what is left of a packet, to the front
 	}
-	return send(true)
+	_, err = c.writeReply(id, out, &left, true)
+	return err
 }
 
 // reply sends an encoded reply in as many packets as it takes. The
 // client's writer goroutine sends on the same socket; each packet goes
 // out whole.
 func (c *serverConn) reply(id uint64, r *Reply) error {
-	const room = MaxPacket - HeaderSize
 	b := encodeReply(r)
-	for {
+	left := len(b)
+	_, err := c.writeReply(id, b, &left, true)
+	return err
+}
+
+// writeReply writes out, the next bytes of reply id, of which left are
+// not written yet: every full packet of it, and with last the rest; all
+// but the reply's last packet are marked FlagMore. It returns what of out
+// it did not write.
+func (c *serverConn) writeReply(id uint64, out []byte, left *int, last bool) ([]byte, error) {
+	const room = MaxPacket - HeaderSize
+	for len(out) >= room || last && len(out) > 0 {
+		k := min(len(out), room)
 		h := Header{Kind: KindReply, Seq: id}
-		n := len(b)
-		if n > room {
-			n, h.Flags = room, FlagMore
+		if *left -= k; *left > 0 {
+			h.Flags = FlagMore
 		}
-		if err := writePacket(c.uc, h, b[:n]); err != nil {
-			return err
+		if err := writePacket(c.uc, h, out[:k]); err != nil {
+			return out, err
 		}
-		if b = b[n:]; len(b) == 0 {
-			return nil
-		}
+		out = out[k:]
 	}
+	return out, nil
 }
