@@ -29,9 +29,13 @@ func watchEOF(fd int, interrupt func(), typedAhead func([]byte)) (stop func() bo
 	if err := unix.Pipe2(wake[:], unix.O_CLOEXEC); err != nil {
 		return func() bool { return false }
 	}
+	// What waits now was typed before the terminal left raw mode: counted
+	// here, as the command starts, not when the goroutine gets to run,
+	// by which time a line cut by Ctrl-D may have joined it.
+	raw, _ := unix.IoctlGetInt(fd, unix.TIOCINQ)
 	seen := make(chan bool, 1)
 	go func() {
-		seen <- waitEOF(fd, wake[0], interrupt, typedAhead)
+		seen <- waitEOF(fd, wake[0], raw, interrupt, typedAhead)
 		unix.Close(wake[0])
 	}()
 	return func() bool {
@@ -42,11 +46,11 @@ func watchEOF(fd int, interrupt func(), typedAhead func([]byte)) (stop func() bo
 }
 
 // waitEOF reads the terminal until it gives an end of file, and then
-// interrupts, or until wake is readable.
-func waitEOF(fd, wake int, interrupt func(), typedAhead func([]byte)) bool {
+// interrupts, or until wake is readable. Its first raw bytes were typed
+// in raw mode.
+func waitEOF(fd, wake, raw int, interrupt func(), typedAhead func([]byte)) bool {
 	fds := []unix.PollFd{{Fd: int32(wake), Events: unix.POLLIN}, {Fd: int32(fd), Events: unix.POLLIN}}
 	buf := make([]byte, 4096) // a terminal's line holds 4,095 bytes and its newline
-	raw, _ := unix.IoctlGetInt(fd, unix.TIOCINQ)
 	for {
 		if _, err := unix.Poll(fds, -1); err != nil && err != unix.EINTR {
 			return false

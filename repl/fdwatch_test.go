@@ -51,6 +51,14 @@ func TestWaitEOF(t *testing.T) {
 				t.Fatal(err)
 			}
 			typeIn(t, ptm, tc.raw)
+			// The line discipline takes what the master writes in a while:
+			// all of it must be in before the mode changes.
+			if !rtmtest.WaitFor(5*time.Second, func() bool {
+				n, err := unix.IoctlGetInt(fd, unix.TIOCINQ)
+				return err == nil && n == len(tc.raw)
+			}) {
+				t.Fatal("what was typed in raw mode never reached the terminal")
+			}
 			if err := unix.IoctlSetTermios(fd, unix.TCSETS, cooked); err != nil {
 				t.Fatal(err)
 			}
@@ -92,5 +100,4 @@ func typeIn(t *testing.T, ptm *os.File, s string) {
 	if _, err := ptm.WriteString(s); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(50 * time.Millisecond) // the line discipline takes it in
 }
