@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -29,9 +30,11 @@ func TestConvergenceProcesses(t *testing.T) {
 	if code := srv.wait(10 * time.Second); code != 0 {
 		t.Fatalf("server exit %d: %s", code, srv.errb)
 	}
+	// The clients end with it, their input still open: each says that
+	// nothing from its next line on was applied.
 	for i, c := range clients {
-		if code := c.wait(10 * time.Second); code != 0 {
-			t.Errorf("client %d exit %d after the server quit: %s", i, code, c.errb)
+		if code := c.exited(10 * time.Second); code != 1 || !strings.Contains(c.errb.String(), "not applied, nor any line after it: the server quit: ") {
+			t.Errorf("client %d exit %d after the server quit, want 1 and its next line not applied: %s", i, code, c.errb)
 		}
 	}
 	if _, err := os.Stat(in.socket); !os.IsNotExist(err) {

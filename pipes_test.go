@@ -515,3 +515,39 @@ func TestStdinOwnDescription(t *testing.T) {
 		t.Fatalf("exit %d at the end of stdin, want 0: %s", code, srv.stderr())
 	}
 }
+
+// TestServerQuitsUnderAPipe: a client whose stdin is a pipe held open,
+// its first line applied and the second not yet written, when its
+// server quits cleanly (SIGTERM). It ends with its server, as a watch
+// does, exit status 1, naming the second line, and every line after it,
+// not applied, with the server's reason, as it does when the server dies
+// and does not come back. A client once exited 0 here: a program writing
+// more lost them without a word. A --framed client the same.
+func TestServerQuitsUnderAPipe(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"piped", nil, "<stdin>:2: not applied, nor any line after it: the server quit: server "},
+		{"framed", []string{"--framed"}, "<framed>:2: not applied, nor any line after it: the server quit: server "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := newInstance(t)
+			srv := in.streamServer()
+			c := startCoproc(t, append([]string{"client", "--socket", in.socket, "--client-name", "batch"}, tc.args...)...)
+			c.write("C,10.1.0.0/16,192.0.2.1,eth0")
+			if !rtmtest.WaitFor(20*time.Second, func() bool { return strings.Contains(in.dump(), "10.1.0.0/16") }) {
+				t.Fatalf("the first line was not applied: %s", c.stderr())
+			}
+			srv.signal(syscall.SIGTERM)
+			if code := c.exited(); code != 1 {
+				t.Fatalf("exit %d after the server quit under an open pipe, want 1: %s", code, c.stderr())
+			}
+			if e := c.stderr(); !strings.Contains(e, tc.want) || !strings.Contains(e, "got terminated") {
+				t.Errorf("stderr %q, want %q and the server's reason", e, tc.want)
+			}
+		})
+	}
+}

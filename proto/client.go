@@ -73,6 +73,7 @@ type Client struct {
 	firstBy  time.Time     // Dial's deadline (Wait): the first snapshot must have come by then
 	done     chan struct{} // closed when the session ends for good
 	err      error         // why it ended: nil for a server quit or Close; written before done is closed
+	quit     error         // the server's goodbye (a *QuitError), if it said one; written before done is closed
 	stop     chan struct{}
 	once     sync.Once
 	unmapped sync.Once // Close unmaps the stores once
@@ -167,6 +168,23 @@ func (c *Client) Done() <-chan struct{} { return c.done }
 func (c *Client) Err() error {
 	<-c.done
 	return c.err
+}
+
+// Quit is the server's goodbye once the session has ended with one (a
+// *QuitError, which wraps ErrServerQuit and ErrSessionEnded), nil
+// otherwise. It waits for the end.
+func (c *Client) Quit() error {
+	<-c.done
+	return c.quit
+}
+
+// ended is what a wait or a request gets once the session is over: the
+// server's goodbye, which says why, or ErrSessionEnded.
+func (c *Client) ended() error {
+	if c.quit != nil {
+		return c.quit
+	}
+	return ErrSessionEnded
 }
 
 // Close ends the session and unmaps the store. It may be called more
@@ -301,6 +319,7 @@ func (c *Client) run(uc *net.UnixConn) {
 		default:
 		}
 		if errors.Is(err, ErrServerQuit) {
+			c.quit = err
 			return
 		}
 		if errors.Is(err, ErrRefused) {
@@ -446,7 +465,7 @@ func (c *Client) receive(uc *net.UnixConn) error {
 			}
 		case KindShutdown:
 			c.opts.Logf("%s; exiting", Printable(body))
-			return ErrServerQuit
+			return &QuitError{Reason: Printable(body)}
 		case KindError:
 			return fmt.Errorf("%w: %s", ErrRefused, Printable(body))
 		default:
@@ -683,6 +702,12 @@ func (c *Client) send(ctx context.Context, h Header, body []byte) error {
 // the body (writePacketLead).
 func (c *Client) sendLead(ctx context.Context, h Header, lead, body []byte) error {
 	for {
+		select {
+		case <-c.done:
+			// Over for good (a wait that also ended would hide why).
+			return c.ended()
+		default:
+		}
 		up := c.connUp.wait()
 		c.connMu.Lock()
 		uc := c.conn
@@ -704,7 +729,7 @@ func (c *Client) sendLead(ctx context.Context, h Header, lead, body []byte) erro
 				select {
 				case <-time.After(time.Millisecond):
 				case <-c.done:
-					return ErrSessionEnded
+					return c.ended()
 				case <-ctx.Done():
 					return fmt.Errorf("not connected to the server: %w", err)
 				}
@@ -714,7 +739,7 @@ func (c *Client) sendLead(ctx context.Context, h Header, lead, body []byte) erro
 		select {
 		case <-up:
 		case <-c.done:
-			return ErrSessionEnded
+			return c.ended()
 		case <-ctx.Done():
 			// The cause, as the caller worded it: how long it waited, or
 			// that it was interrupted.

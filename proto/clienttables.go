@@ -190,7 +190,7 @@ func (c *Client) SyncLocal(ctx context.Context) error {
 	case <-ctx.Done():
 		return &waitError{what: "no answer from the server", err: ctx.Err()}
 	case <-c.done:
-		return ErrSessionEnded
+		return c.ended()
 	}
 	// A gap is noticed when the next change arrives; if the lost change
 	// was the last one, nothing arrives. No progress for a while towards
@@ -214,7 +214,7 @@ func (c *Client) SyncLocal(ctx context.Context) error {
 		case <-ctx.Done():
 			return &waitError{what: fmt.Sprintf("this client is at change %d of %d", c.applied.Load(), target), err: ctx.Err()}
 		case <-c.done:
-			return ErrSessionEnded
+			return c.ended()
 		case <-wake:
 		case <-stall.C:
 			if !asked {

@@ -34,6 +34,22 @@ var (
 	errEOF = errors.New("connection closed by peer")
 )
 
+// QuitError is the server's goodbye: it quit, and said why (Reason,
+// "server lab got terminated"). It wraps ErrServerQuit, and
+// ErrSessionEnded for the waits and requests it ends.
+type QuitError struct{ Reason string }
+
+func (e *QuitError) Error() string {
+	if e.Reason == "" {
+		return "the server quit"
+	}
+	return "the server quit: " + e.Reason
+}
+
+func (e *QuitError) Is(target error) bool {
+	return target == ErrServerQuit || target == ErrSessionEnded
+}
+
 // ErrProtocol is the parent of every error a peer's packets can cause: a
 // packet that fails to decode, or one that breaks the order of the
 // session, closes the connection it came from, and only that one.

@@ -202,7 +202,7 @@ func (c *Client) CatchUp(ctx context.Context, conn, seq uint64) error {
 		case <-ctx.Done():
 			return &waitError{what: fmt.Sprintf("this client is at change %d of %d", c.applied.Load(), seq), err: ctx.Err()}
 		case <-c.done:
-			return ErrSessionEnded
+			return c.ended()
 		case <-wake:
 		}
 	}

@@ -30,6 +30,7 @@ func (in *Interp) ServeFramed(r io.Reader, w io.Writer) error {
 		defer func() { in.fw.answer = nil }()
 	}
 	in.newEpoch()
+	defer in.readsFrom(r)()
 	in.frames = append(in.frames, frame{name: framedName})
 	err := in.runStream(framedName, &waitingReader{r: r, in: in}, true)
 	in.frames = in.frames[:len(in.frames)-1]

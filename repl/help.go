@@ -226,9 +226,12 @@ Batch:        rtm client --name lab < changes.rtm   (stops at the first error;
               --keep-going goes on, like ip -batch -force; the exit status is 1
               if any line failed)
 With stdin piped, the commands run once the snapshot is in and the client
-exits at end of input. At a terminal, or with --watch or --to-kernel, it
-stays until "quit", Ctrl-D (at a terminal), SIGINT, SIGTERM or the server
-quitting. If the server dies, the client keeps its tables, reconnects with
-backoff and resyncs; if the server refuses it (its uid, its name), it exits
-with the reason. SIGUSR1 drops the local tables and takes a fresh snapshot.
+exits at end of input, or when the server quits: then, with input still
+to come, it names the line it would run next as not applied, nor any
+after it (exit status 1). At a terminal, or with --watch or --to-kernel,
+it stays until "quit", Ctrl-D (at a terminal), SIGINT, SIGTERM or the
+server quitting. If the server dies, the client keeps its tables,
+reconnects with backoff and resyncs; if the server refuses it (its uid,
+its name), it exits with the reason. SIGUSR1 drops the local tables and
+takes a fresh snapshot.
 `

@@ -70,6 +70,11 @@ type Interp struct {
 // prompt uses it for Ctrl-C while a command runs. Safe for concurrent use.
 func (in *Interp) Interrupt() { in.stop.Interrupt() }
 
+// Abandon stops the replay that runs because its lines can no longer be
+// applied (a client's server quit): it reports the line it would run
+// next, and every line after it, not applied for cause, and fails.
+func (in *Interp) Abandon(cause error) { in.stop.abandon(cause) }
+
 // frame is one file or stream being replayed.
 type frame struct {
 	name string // as in messages

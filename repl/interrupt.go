@@ -25,14 +25,25 @@ type interrupter struct {
 	mu          sync.Mutex
 	cancel      context.CancelCauseFunc // of the wait in progress
 	reads       map[*os.File]bool       // sources read now (readFrom)
+	abandoned   error                   // why the input was given up (abandon), if it was
 }
 
 // Interrupt stops the command that runs. Safe for concurrent use.
-func (i *interrupter) Interrupt() {
-	i.interrupted.Store(true)
+func (i *interrupter) Interrupt() { i.stop(nil) }
+
+// abandon stops the command that runs because its input can no longer
+// be served (a client's server quit): the line the replay would run
+// next, and every line after it, are reported not applied for cause.
+func (i *interrupter) abandon(cause error) { i.stop(cause) }
+
+func (i *interrupter) stop(cause error) {
 	i.mu.Lock()
+	if cause != nil && i.abandoned == nil {
+		i.abandoned = cause
+	}
+	i.interrupted.Store(true)
 	if i.cancel != nil {
-		i.cancel(errStopped)
+		i.cancel(i.why())
 	}
 	for f := range i.reads {
 		f.SetReadDeadline(time.Now())
@@ -60,6 +71,28 @@ func (i *interrupter) readFrom(f *os.File) (done func()) {
 	}
 }
 
+// why is what ends a wait: errStopped, or why the input was abandoned.
+// i.mu is held.
+func (i *interrupter) why() error {
+	if i.abandoned != nil {
+		return i.abandoned
+	}
+	return errStopped
+}
+
+// stoppedAt is the error of a replay stopped before the line at loc:
+// ErrInterrupted, or, once the input was abandoned, that line and every
+// line after it not applied, and why.
+func (i *interrupter) stoppedAt(loc Location) error {
+	i.mu.Lock()
+	cause := i.abandoned
+	i.mu.Unlock()
+	if cause != nil {
+		return at(loc, fmt.Errorf("not applied, nor any line after it: %w", cause))
+	}
+	return at(loc, ErrInterrupted)
+}
+
 // stopped reports whether Interrupt was called since the last reset.
 func (i *interrupter) stopped() bool { return i.interrupted.Load() }
 
@@ -75,10 +108,10 @@ func (i *interrupter) wait(timeout time.Duration) (context.Context, func()) {
 	ctx, cancel := context.WithCancelCause(timed)
 	i.mu.Lock()
 	i.cancel = cancel
-	i.mu.Unlock()
 	if i.interrupted.Load() {
-		cancel(errStopped)
+		cancel(i.why())
 	}
+	i.mu.Unlock()
 	return ctx, func() {
 		i.mu.Lock()
 		i.cancel = nil

@@ -50,6 +50,7 @@ func (in *Interp) RunReader(name string, r io.Reader) error {
 	in.busy.Lock()
 	defer in.busy.Unlock()
 	in.newEpoch()
+	defer in.readsFrom(r)()
 	in.frames = append(in.frames, frame{name: name})
 	err := in.runStream(name, &waitingReader{r: r, in: in}, false)
 	in.frames = in.frames[:len(in.frames)-1]
@@ -58,6 +59,16 @@ func (in *Interp) RunReader(name string, r io.Reader) error {
 	}
 	in.prog.done(len(in.frames) == 0)
 	return in.tally(err)
+}
+
+// readsFrom has a stop (the end of the process, Abandon) end a read of
+// r, a pipe on stdin, that waits for a writer gone quiet, until done is
+// called.
+func (in *Interp) readsFrom(r io.Reader) (done func()) {
+	if p, ok := r.(*pipeInput); ok {
+		return in.stop.readFrom(p.f)
+	}
+	return func() {}
 }
 
 // waitingReader releases the Interp's busy lock while it waits for
@@ -251,7 +262,7 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 			p := &ahead[next]
 			next++
 			if in.stop.stopped() {
-				return errors.Join(in.settle(), at(p.loc, ErrInterrupted))
+				return errors.Join(in.settle(), in.stop.stoppedAt(p.loc))
 			}
 			// The change lines that follow this one, up to the first
 			// other line, go to the engine as one run (Grouper).
@@ -319,7 +330,7 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 		}
 		if errors.Is(rerr, os.ErrDeadlineExceeded) && in.stop.stopped() {
 			// Interrupt ended a read that waited (readFrom).
-			return errors.Join(in.settle(), at(Location{File: name, Line: loc.Line + 1}, ErrInterrupted))
+			return errors.Join(in.settle(), in.stop.stoppedAt(Location{File: name, Line: loc.Line + 1}))
 		}
 		return errors.Join(in.settle(), fmt.Errorf("read %s: %w", name, rerr))
 	}

@@ -28,6 +28,11 @@ type Session struct {
 	// ReaderMayGo makes a closed output a quiet end (rtm client -c dump |
 	// head): the reader has what it wanted. A server's is an error.
 	ReaderMayGo bool
+	// Abandoned, if set, says why the input is given up when Ended is
+	// closed (nil: it is not). The replay then ends by reporting the line
+	// it would run next, and every line after it, not applied: a batch
+	// piped into a client whose server quit says what it did not run.
+	Abandoned func() error
 }
 
 // Input is where a session's commands come from after its scripts.
@@ -35,6 +40,14 @@ type Input struct {
 	Name   string    // stands for R in messages: "<stdin>", "-c"
 	R      io.Reader // nil, and not Framed: the prompt
 	Framed bool      // the framed protocol on stdin and stdout
+}
+
+// name stands for the input in messages.
+func (i Input) name() string {
+	if i.Framed {
+		return framedName
+	}
+	return i.Name
 }
 
 // Ending is how a session ended.
@@ -63,6 +76,19 @@ func (s Session) Run() Ending {
 		end.Signal = sig
 		s.stop()
 	case <-s.Ended:
+		if cause := s.abandoned(); cause != nil {
+			in.Abandon(cause)
+			select {
+			case end = <-result:
+				s.Console.Close()
+				return end
+			case <-time.After(abandonTimeout):
+				// A read that cannot be ended early: the lines it waits
+				// for are lost all the same.
+				fmt.Fprintf(in.opts.Stderr, "%s: not read to its end: %v\n", s.Input.name(), cause)
+			}
+			end.Status = 1
+		}
 		s.stop()
 	case <-s.OutputGone:
 		s.stop()
@@ -77,6 +103,17 @@ func (s Session) Run() Ending {
 		end.Status = 1
 	}
 	return end
+}
+
+// abandonTimeout bounds the wait for an abandoned replay's report: its
+// changes in flight fail at once, as the session ended.
+const abandonTimeout = 2 * time.Second
+
+func (s Session) abandoned() error {
+	if s.Abandoned == nil {
+		return nil
+	}
+	return s.Abandoned()
 }
 
 // stop ends the command in progress once its answer is written.

@@ -134,11 +134,32 @@ func Main(args []string) int {
 	if installer != nil {
 		c.AddStats("kernel_", func() []proto.Stat { return proto.StatsOf(installer.Stats()) })
 	}
+	src := repl.StdinInput(f.Framed)
+	if len(commands) > 0 {
+		// -c: the commands are the input, a stream of their own
+		// ("-c:2: ..." names the second); stdin is not read.
+		src = repl.Input{Name: "-c", R: strings.NewReader(strings.Join(commands, "\n") + "\n")}
+	}
+	// A batch (piped lines, -c, --framed) whose server quits says which of
+	// its lines it lost; a watch ends with its server, as the prompt does.
+	batch := !watch && !toKernel && (src.R != nil || src.Framed)
 	select {
 	case <-c.Ready():
 	case <-c.Done():
 		if err := c.Err(); err != nil {
 			fmt.Fprintln(os.Stderr, "rtm client:", err)
+			return 1
+		}
+		if quit := c.Quit(); quit != nil && batch {
+			// It quit before the snapshot: nothing was read, let alone
+			// applied.
+			first := src.Name
+			if len(f.Scripts) > 0 {
+				first = f.Scripts[0]
+			} else if src.Framed {
+				first = "<framed>"
+			}
+			fmt.Fprintf(os.Stderr, "%s:1: not applied, nor any line after it: %v\n", first, quit)
 			return 1
 		}
 		return 0
@@ -168,13 +189,13 @@ func Main(args []string) int {
 			outputGone = either
 		}
 	}
-	src := repl.StdinInput(f.Framed)
-	if len(commands) > 0 {
-		// -c: the commands are the input, a stream of their own
-		// ("-c:2: ..." names the second); stdin is not read.
-		src = repl.Input{Name: "-c", R: strings.NewReader(strings.Join(commands, "\n") + "\n")}
+	session := repl.Session{In: in, Console: console, Scripts: f.Scripts, Input: src, StayAtEOF: watch || toKernel, Quit: quit, Ended: c.Done(), OutputGone: outputGone, ReaderMayGo: true}
+	if batch {
+		// It ends with its server, as a watch does, and says which of its
+		// lines it did not run: whatever was still to come.
+		session.Abandoned = c.Quit
 	}
-	end := repl.Session{In: in, Console: console, Scripts: f.Scripts, Input: src, StayAtEOF: watch || toKernel, Quit: quit, Ended: c.Done(), OutputGone: outputGone, ReaderMayGo: true}.Run()
+	end := session.Run()
 	select {
 	case <-c.Done():
 		if err := c.Err(); err != nil {
