@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -379,6 +380,24 @@ func TestListAndRemoveInstances(t *testing.T) {
 	}
 	if c, _ := state(crashed); !strings.Contains(c.Issue, "left its socket") {
 		t.Errorf("crashed instance: %+v; want its issue to say the socket was left", c)
+	}
+	// A generation is a 64-bit number, which jq and JavaScript round:
+	// generation_hex gives it exactly, asked of a live server or read
+	// from a store's header.
+	for _, name := range []string{live, stopped, crashed} {
+		if i, _ := state(name); i.Store == nil || i.Store.Generation == 0 || i.Store.GenerationHex != fmt.Sprintf("%016x", i.Store.Generation) {
+			t.Errorf("%s: store %+v; want generation_hex to be its generation in hex", name, i.Store)
+		}
+	}
+	info := rtm("", "client", "--name", live, "-c", "show info json")
+	var fields map[string]any
+	dec := json.NewDecoder(strings.NewReader(info.stdout))
+	dec.UseNumber()
+	if err := dec.Decode(&fields); err != nil {
+		t.Fatalf("show info json: %v: %q", err, info.stdout)
+	}
+	if n, err := strconv.ParseUint(string(fields["generation"].(json.Number)), 10, 64); err != nil || fields["generation_hex"] != fmt.Sprintf("%016x", n) {
+		t.Errorf("show info json: generation %v, generation_hex %v", fields["generation"], fields["generation_hex"])
 	}
 	other.Process.Signal(syscall.SIGTERM)
 	other.Wait()

@@ -15,7 +15,7 @@ const askTime = 5 * time.Second
 // server, and decodes the JSON answer into v. rtm ls asks a live server
 // where its store is.
 func Ask(socket string, trusted []uint32, q Query, v any) error {
-	uc, _, _, _, err := handshake(socket, "ask", trusted, FlagQueryOnly)
+	uc, _, _, _, err := handshake(socket, "ask", trusted, FlagQueryOnly, time.Time{})
 	if err != nil {
 		return err
 	}

@@ -218,7 +218,7 @@ func (c *Client) Resync() {
 // to. It trusts nothing before it has checked the socket's directory and
 // the server's uid, nor a store the server's uid does not own alone.
 func (c *Client) connect() (*net.UnixConn, error) {
-	uc, serverUID, body, seq, err := handshake(c.opts.Socket, c.opts.Name, c.opts.ServerUIDs, 0)
+	uc, serverUID, body, seq, err := handshake(c.opts.Socket, c.opts.Name, c.opts.ServerUIDs, 0, c.firstBy)
 	if err != nil {
 		return nil, err
 	}
@@ -259,8 +259,11 @@ func (c *Client) connect() (*net.UnixConn, error) {
 // handshake connects to the server at socket once its directory is
 // trusted, checks who runs it (SO_PEERCRED) before it believes a byte,
 // says hello with flags, and returns the connection, the server's uid,
-// the body of its welcome and the last change it had made then.
-func handshake(socket, name string, trusted []uint32, flags uint8) (*net.UnixConn, uint32, []byte, uint64, error) {
+// the body of its welcome and the last change it had made then. It waits
+// helloTimeout for the welcome, or until by if that is sooner and not
+// past: a client told to wait so long for its server (Dial's Wait) waits
+// no longer for one that is there but silent.
+func handshake(socket, name string, trusted []uint32, flags uint8, by time.Time) (*net.UnixConn, uint32, []byte, uint64, error) {
 	if err := checkSocketDir(socket, trusted); err != nil {
 		return nil, 0, nil, 0, err
 	}
@@ -279,11 +282,16 @@ func handshake(socket, name string, trusted []uint32, flags uint8) (*net.UnixCon
 		return nil, 0, nil, 0, fmt.Errorf("hello to %s: %w", socket, err)
 	}
 	buf := make([]byte, MaxPacket+1)
-	uc.SetReadDeadline(time.Now().Add(helloTimeout))
+	start := time.Now()
+	deadline := start.Add(helloTimeout)
+	if by.After(start) && by.Before(deadline) {
+		deadline = by
+	}
+	uc.SetReadDeadline(deadline)
 	body, h, err := readPacket(uc, buf)
 	uc.SetReadDeadline(time.Time{})
 	if errors.Is(err, os.ErrDeadlineExceeded) {
-		err = fmt.Errorf("%w: no welcome within %v: it is stopped or overloaded", ErrBusy, helloTimeout)
+		err = fmt.Errorf("%w: no welcome within %v: it is stopped or overloaded", ErrBusy, deadline.Sub(start).Round(time.Millisecond))
 	}
 	if err == nil && h.Kind == KindError && h.Flags&FlagRetry != 0 {
 		err = fmt.Errorf("%w: %s", ErrBusy, Printable(body))

@@ -29,23 +29,27 @@ type Stat struct {
 // ServerInfo describes a running server: what `show info` prints and the
 // start-up banner says.
 type ServerInfo struct {
-	Name          string    `json:"name"`
-	Version       string    `json:"version"` // rtm's
-	PID           int       `json:"pid"`
-	Protocol      int       `json:"protocol"`
-	Started       time.Time `json:"started"`
-	Socket        string    `json:"socket"`
-	Store         string    `json:"store"`
-	StoreState    string    `json:"store_state"` // created, reopened, or recovered: what was repaired; then a mode the start changed
-	StoreBytes    int       `json:"store_bytes"`
-	Generation    uint64    `json:"generation"`
-	Routes        int       `json:"routes"`
-	RouteCapacity int       `json:"route_capacity"`
-	MACs          int       `json:"macs"`
-	MACCapacity   int       `json:"mac_capacity"`
-	Changes       uint64    `json:"changes"`   // sequence number of the last change
-	LogBytes      int       `json:"log_bytes"` // memory bound of the change log
-	Clients       int       `json:"clients"`
+	Name       string    `json:"name"`
+	Version    string    `json:"version"` // rtm's
+	PID        int       `json:"pid"`
+	Protocol   int       `json:"protocol"`
+	Started    time.Time `json:"started"`
+	Socket     string    `json:"socket"`
+	Store      string    `json:"store"`
+	StoreState string    `json:"store_state"` // created, reopened, or recovered: what was repaired; then a mode the start changed
+	StoreBytes int       `json:"store_bytes"`
+	Generation uint64    `json:"generation"`
+	// GenerationHex is Generation as rtm prints it, for JSON readers that
+	// round a number past 2^53 (jq, JavaScript); the number stays for
+	// the rtm that reads it.
+	GenerationHex string `json:"generation_hex,omitempty"`
+	Routes        int    `json:"routes"`
+	RouteCapacity int    `json:"route_capacity"`
+	MACs          int    `json:"macs"`
+	MACCapacity   int    `json:"mac_capacity"`
+	Changes       uint64 `json:"changes"`   // sequence number of the last change
+	LogBytes      int    `json:"log_bytes"` // memory bound of the change log
+	Clients       int    `json:"clients"`
 	// KernelImport is the kernel table the server imports (--from-kernel),
 	// if it does.
 	KernelImport *KernelTable `json:"kernel_import,omitempty"`

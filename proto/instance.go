@@ -192,7 +192,8 @@ func (in *Instance) askStore() {
 	in.PID = info.PID
 	in.Store = &store.Inspection{
 		Path: info.Store, Bytes: int64(info.StoreBytes), MACs: info.MACs, Routes: info.Routes,
-		MACCapacity: info.MACCapacity, RouteCapacity: info.RouteCapacity, Generation: info.Generation,
+		MACCapacity: info.MACCapacity, RouteCapacity: info.RouteCapacity,
+		Generation: info.Generation, GenerationHex: store.HexGeneration(info.Generation),
 		WriterPID: info.PID, Live: true,
 	}
 }

@@ -201,7 +201,7 @@ func TestAsk(t *testing.T) {
 	if n := serverStat(srv, "snapshots_sent"); n != 0 {
 		t.Errorf("snapshots_sent = %d after an Ask, want 0", n)
 	}
-	uc, _, _, _, err := handshake(srv.opts.Socket, "asker", nil, FlagQueryOnly)
+	uc, _, _, _, err := handshake(srv.opts.Socket, "asker", nil, FlagQueryOnly, time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -490,8 +490,8 @@ func (s *Server) Info() (ServerInfo, error) {
 	return ServerInfo{
 		Name: s.opts.Name, Version: s.opts.Version, PID: os.Getpid(), Protocol: Version, Started: s.started,
 		Socket: s.opts.Socket, Store: st.Path(), StoreState: state, StoreBytes: st.Size(),
-		Generation: st.Generation(),
-		Routes:     st.RouteCount(), RouteCapacity: st.RouteCapacity(),
+		Generation: st.Generation(), GenerationHex: store.HexGeneration(st.Generation()),
+		Routes: st.RouteCount(), RouteCapacity: st.RouteCapacity(),
 		MACs: st.MACCount(), MACCapacity: st.Capacity(),
 		Changes: s.log.published.Load(), LogBytes: len(s.log.ring) * chunkSize,
 		Clients: len(*s.conns.Load()), KernelImport: s.opts.KernelImport,

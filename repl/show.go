@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"rtm/proto"
+	"rtm/store"
 	"rtm/store/entry"
 )
 
@@ -225,7 +226,7 @@ func (in *Interp) showInfo(js bool) error {
 		{"version", fmt.Sprintf("%s (protocol %d)", info.Version, info.Protocol)},
 		{"uptime", time.Since(info.Started).Round(time.Second).String()},
 		{"socket", info.Socket},
-		{"store", fmt.Sprintf("%s (%s, %d bytes, generation %016x)", info.Store, info.StoreState, info.StoreBytes, info.Generation)},
+		{"store", fmt.Sprintf("%s (%s, %d bytes, generation %s)", info.Store, info.StoreState, info.StoreBytes, store.HexGeneration(info.Generation))},
 		{"routes", fill(info.Routes, info.RouteCapacity)},
 		{"macs", fill(info.MACs, info.MACCapacity)},
 		{"changes", strconv.FormatUint(info.Changes, 10)},

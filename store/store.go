@@ -267,18 +267,24 @@ func ownerPID(fd int) int {
 // Inspection is what a look at a segment's header tells, without taking
 // its lock or mapping it: what rtm ls prints.
 type Inspection struct {
-	Path          string    `json:"path"`
-	Bytes         int64     `json:"bytes"`
-	MACs          int       `json:"macs"`
-	Routes        int       `json:"routes"`
-	MACCapacity   int       `json:"mac_capacity"`
-	RouteCapacity int       `json:"route_capacity"`
-	Generation    uint64    `json:"generation"`
+	Path          string `json:"path"`
+	Bytes         int64  `json:"bytes"`
+	MACs          int    `json:"macs"`
+	Routes        int    `json:"routes"`
+	MACCapacity   int    `json:"mac_capacity"`
+	RouteCapacity int    `json:"route_capacity"`
+	Generation    uint64 `json:"generation"`
+	// GenerationHex is Generation as rtm prints it: a JSON number past
+	// 2^53 is rounded by jq and JavaScript.
+	GenerationHex string    `json:"generation_hex"`
 	WriterPID     int       `json:"writer_pid"`       // the last writer's pid
 	Live          bool      `json:"live"`             // its writer is running (it has not closed it, and its pid is alive)
 	Clean         bool      `json:"clean"`            // the last writer closed it (else it died: the next one repairs)
 	Changed       time.Time `json:"changed,omitzero"` // when its tables last changed; zero if unknown
 }
+
+// HexGeneration is a generation as rtm prints it: 16 hex digits.
+func HexGeneration(g uint64) string { return fmt.Sprintf("%016x", g) }
 
 // Inspect reads the header of the segment at path.
 func Inspect(path string) (Inspection, error) {
@@ -306,6 +312,7 @@ func Inspect(path string) (Inspection, error) {
 		MACs: int(h.macCount.Load()), Routes: int(h.routeCount.Load()),
 		Generation: h.generation.Load(), WriterPID: int(h.pid.Load()), Clean: h.clean.Load() == 1,
 	}
+	in.GenerationHex = HexGeneration(in.Generation)
 	// Not by trying the lock: even a shared lock taken for a moment could
 	// make a server starting at that moment think the store taken.
 	in.Live = !in.Clean && ProcessAlive(in.WriterPID)

@@ -122,7 +122,7 @@ func Main(args []string) int {
 		case errors.Is(err, proto.ErrBusy) && wait == 0:
 			fmt.Fprintln(os.Stderr, "(--wait DURATION tries again for that long)")
 		case errors.Is(err, proto.ErrBusy):
-			fmt.Fprintf(os.Stderr, "(tried again for --wait %v)\n", wait)
+			fmt.Fprintf(os.Stderr, "(waited --wait %v for it)\n", wait)
 		case f.Label == f.Socket:
 			fmt.Fprintf(os.Stderr, "(is a server listening on %s?)\n", f.Socket)
 		default:
