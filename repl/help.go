@@ -22,7 +22,8 @@ sync [local] [TIMEOUT] wait until every client (local: this one) has every chang
 expect CHECK           assert on the tables; a failure stops the script
 help [COMMAND]         this list, or the details of one command
 quit                   leave (Ctrl-D at the prompt does the same)
-Lines: one command each; # starts a comment; op letters and words are case-insensitive.
+Lines: one command each; # at the start or after white space starts a comment;
+op letters and words are case-insensitive.
 How rtm uses shared memory and sockets, step by step: README.md, "From the course to the code".`
 
 // clientHelp follows helpSummary at a client.
@@ -44,7 +45,7 @@ var helpTopics = map[string]string{
 	"sync":   helpSync,
 	"expect": helpExpect,
 	"help":   "help lists every command on one line each; help COMMAND explains one,\nwith examples: help expect, help C, help show.",
-	"quit":   "quit ends the session (exit is the same). At the prompt Ctrl-D quits too;\nCtrl-C cancels the line being typed, or interrupts a running sync or source,\nbut does not quit. In a script, quit ends the replay: the lines after it are\nnot read, and the exit status still says whether any line failed.",
+	"quit":   "quit ends the session (exit is the same). At the prompt Ctrl-D quits too;\nCtrl-C cancels the line being typed, or interrupts a running sync or source,\nbut does not quit. In a script, quit ends the replay: the lines after it are\nnot run (rtm reads ahead, so what follows it in a pipe is read all the same),\nand the exit status still says whether any line failed.",
 }
 
 // helpTopicNames are the topics help takes, for completion: the command

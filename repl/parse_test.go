@@ -156,6 +156,7 @@ func TestParseErrors(t *testing.T) {
 		{"C,10.1.2.0/24,192.168.1.1,eth:0", `create route 10.1.2.0/24: bad interface name "eth:0": Linux refuses ':' in interface names`},
 		{"C,10.1.2.0/24,192.168.1.1,eth/0", `create route 10.1.2.0/24: bad interface name "eth/0": Linux refuses '/' in interface names`},
 		{"C,10.1.2.0/24,192.168.1.1,eth 0", `create route 10.1.2.0/24: bad interface name "eth 0": Linux refuses ' ' in interface names`},
+		{"C,10.1.2.0/24,192.168.1.1,eth\x1b0", `create route 10.1.2.0/24: bad interface name "eth\x1b0": rtm refuses control characters ('\x1b') in interface names`},
 		{"C,10.1.2.0/24,192.168.1.1,..", `create route 10.1.2.0/24: bad interface name "..": reserved`},
 		// Field counts.
 		{"C,10.1.1.0/24,192.168.1.1", "create route 10.1.1.0/24: missing DEV; want C,PREFIX,GATEWAY,DEV as in C,10.1.1.0/24,192.168.1.1,eth0"},

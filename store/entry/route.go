@@ -102,9 +102,13 @@ func CheckIfName(name string) error {
 		return fmt.Errorf("%w %q: reserved", ErrBadIfName, name)
 	}
 	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if c == '/' || c == ':' || c <= ' ' || c == 0x7f {
+		switch c := name[i]; {
+		case c == '/' || c == ':' || c == ' ' || c >= '\t' && c <= '\r':
 			return fmt.Errorf("%w %q: Linux refuses %q in interface names", ErrBadIfName, name, c)
+		case c < ' ' || c == 0x7f:
+			// Linux takes them; a name that moves the cursor or rings
+			// the bell when printed is refused all the same.
+			return fmt.Errorf("%w %q: rtm refuses control characters (%q) in interface names", ErrBadIfName, name, c)
 		}
 	}
 	return nil
