@@ -239,6 +239,7 @@ func waitRoutes(t *testing.T, srv, c *proc, prefixes []string, want ...string) {
 type frrPair struct {
 	h1, h2   *frrHost
 	srv, cl  *proc
+	srvArgs  []string // to start rtm's server on h2 again
 	prefixes []string // h1's
 	routes   []string // h1's as rtm shows them on h2
 }
@@ -251,7 +252,8 @@ func newFRRPair(t *testing.T, source string) *frrPair {
 	linkFRR(p.h1, p.h2, "192.0.2.1/24", "192.0.2.2/24")
 	in := newInstance(t)
 	// rtm listens first: zebra dials FPM 3 s after it starts, then every 3 s.
-	p.srv = p.h2.rtm(append([]string{"server", "--framed", source}, in.flags()...)...)
+	p.srvArgs = append([]string{"server", "--framed", source}, in.flags()...)
+	p.srv = p.h2.rtm(p.srvArgs...)
 	p.srv.must("")
 	var zebra []string
 	if source == "--from-fpm" {
@@ -326,6 +328,40 @@ func TestFRRZebraRestart(t *testing.T) {
 	stats := p.srv.must("show stats")
 	if statValue(stats, "fpm_connections") != 2 || statValue(stats, "fpm_replays") < 1 || statValue(stats, "fpm_stale_routes_removed") < 1 {
 		t.Errorf("after zebra's restart:\n%s", stats)
+	}
+}
+
+// TestFRRRestartOfRTM: rtm's --from-fpm server on h2 is killed and
+// started again while h1 withdraws a prefix. The new server keeps its
+// store's routes until zebra, which dials again every 3 s, has replayed
+// its table: its client never loses them (an empty server made a
+// --to-kernel client delete every route it had installed for a second
+// or more). Then the prefix zebra did not send goes.
+func TestFRRRestartOfRTM(t *testing.T) {
+	t.Parallel()
+	p := newFRRPair(t, "--from-fpm")
+	p.srv.signal(syscall.SIGKILL)
+	<-p.srv.done
+	p.h1.announce(65001, true, "203.0.113.0/25")
+	p.srv = p.h2.rtm(p.srvArgs...)
+	p.srv.must("")
+	awaitReconnects(t, p.cl, 1)
+	// Until zebra is back, the routes it sent before are all there.
+	held := p.srv.must("show stats")
+	got := p.cl.must("show routes")
+	if statValue(held, "fpm_replays") < 1 {
+		for _, r := range p.routes {
+			if !strings.Contains(got, r) {
+				t.Errorf("the restarted server's client lacks %q before zebra's replay:\n%s\n%s", r, got, held)
+			}
+		}
+	} else {
+		t.Logf("zebra replayed before the client was asked; nothing to see of the held routes")
+	}
+	p.has(p.routes[0])
+	stats := p.srv.must("show stats")
+	if statValue(stats, "fpm_replays") < 1 || statValue(stats, "fpm_stale_routes_removed") != 1 {
+		t.Errorf("after rtm's restart and zebra's replay, want one stale route removed:\n%s", stats)
 	}
 }
 

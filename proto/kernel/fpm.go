@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"rtm/store/entry"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -79,6 +81,13 @@ type FPMOptions struct {
 	// AllowUIDs may connect from this host besides root, this process's
 	// uid and ZebraUser's (see FPMImporter).
 	AllowUIDs []uint32
+	// Held are routes the sink holds already: a server's store, reopened
+	// after rtm restarted. They stay until the end of zebra's first
+	// replay, as an earlier connection's routes do across zebra's
+	// reconnect, and go then unless zebra named them: a restart of rtm
+	// leaves no gap in its clients' tables (nor in the kernels they
+	// install into) while zebra connects again and replays.
+	Held []netip.Prefix
 	// Logf, if set, receives one line per connection, replay and
 	// refusal.
 	Logf func(format string, args ...any)
@@ -120,8 +129,9 @@ type FPMImporter struct {
 
 	mu     sync.Mutex // guards what follows, and the view's sink calls
 	view   *routeView
-	zebra  *net.TCPConn // the connected zebra, nil if none
-	replay *replay      // zebra's replay, until it is over (see replay.go)
+	zebra  *net.TCPConn   // the connected zebra, nil if none
+	replay *replay        // zebra's replay, until it is over (see replay.go)
+	held   []netip.Prefix // FPMOptions.Held, until the first replay ends
 }
 
 // NewFPMImporter listens for zebra on opt.Addr, in the network namespace
@@ -133,6 +143,7 @@ func NewFPMImporter(sink Sink, opt FPMOptions) (*FPMImporter, error) {
 		logf:  opt.Logf,
 		stats: newCounters(fpmNames),
 		ready: make(chan struct{}),
+		held:  opt.Held,
 	}
 	if f.quiet <= 0 {
 		f.quiet = DefaultReplayQuiet
@@ -479,6 +490,19 @@ func (f *FPMImporter) endReplay() {
 	removed := f.replay.end(f.view)
 	f.replay = nil
 	f.view.flush()
+	for _, p := range f.held {
+		if _, named := f.view.routes[p]; named {
+			continue
+		}
+		err := f.view.sink.Apply(entry.RouteChange(entry.Delete, entry.Route{Prefix: p}))
+		switch {
+		case err == nil:
+			removed++
+		case !errors.Is(err, entry.ErrNotFound):
+			f.view.sinkError("delete route %s held from before rtm started: %v", p, err)
+		}
+	}
+	f.held = nil
 	f.stats.inc(fpmReplays)
 	f.stats.add(fpmStaleRemoved, uint64(removed))
 	f.logf("fpm: zebra's table is in (nothing new for %v): %d routes for rtm, %d stale routes removed",

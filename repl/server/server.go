@@ -58,7 +58,7 @@ func Main(version string, args []string) int {
 	fs.BoolVar(&fresh, "fresh", false, "start with empty tables even if the store holds some")
 	fs.BoolVar(&unlink, "unlink", false, "remove the store on a clean quit (default: keep it for the next start)")
 	fs.BoolVar(&fromKernel, "from-kernel", false, "mirror the kernel of this network namespace: dump its routes and neighbours, then follow them (implies --fresh; typed changes still work)")
-	fs.Var(&fromFPM, "from-fpm", "be FRR zebra's dataplane: listen for its FPM connection (zebra's -M dplane_fpm_nl, and 'fpm address A port P' in its configuration) on `ADDR` (default "+kernel.DefaultFPMAddr.String()+"; a non-loopback address only if given; IPv4 or IPv6 as given) and take the routes zebra selects; from this host, only sockets of user "+kernel.ZebraUser+", root, the server's uid and --allow-write-uid (implies --fresh; typed changes still work)")
+	fs.Var(&fromFPM, "from-fpm", "be FRR zebra's dataplane: listen for its FPM connection (zebra's -M dplane_fpm_nl, and 'fpm address A port P' in its configuration) on `ADDR` (default "+kernel.DefaultFPMAddr.String()+"; a non-loopback address only if given; IPv4 or IPv6 as given) and take the routes zebra selects; from this host, only sockets of user "+kernel.ZebraUser+", root, the server's uid and --allow-write-uid (a kept store's routes stay until zebra's first replay ends, and those zebra did not send go then; --fresh starts empty; typed changes still work)")
 	fs.Func("kernel-table", "with --from-kernel or --from-fpm: the routing `table` to follow, main or a number (default main)", func(v string) (err error) {
 		table, err = kernel.ParseTable(v)
 		return err
@@ -102,9 +102,13 @@ func Main(version string, args []string) int {
 		fmt.Fprintln(os.Stderr, "rtm server:", err)
 		return 2
 	}
-	// The kernel or zebra is the source: a kept store would hold entries
-	// it no longer has, which the import would never delete.
-	fresh = fresh || fromKernel || fromFPM.on
+	// The kernel is the source: a kept store would hold entries it no
+	// longer has, which the import would never delete, and its dump is
+	// there at once. zebra's table comes back only once zebra has
+	// connected again and replayed it: a kept store's routes serve until
+	// then, and those zebra did not name go at the end of its replay
+	// (FPMOptions.Held).
+	fresh = fresh || fromKernel
 	if storePath == "" {
 		storePath = proto.DefaultStore(f.Name)
 	}
@@ -153,7 +157,11 @@ func Main(version string, args []string) int {
 		defer im.Close()
 	}
 	if fromFPM.on {
-		fi, err := importFPM(srv, kernel.FPMOptions{Addr: fromFPM.addr, Table: table, AllowUIDs: allowWrite, Logf: console.Printf})
+		var held []netip.Prefix
+		for _, r := range srv.Routes() {
+			held = append(held, r.Prefix)
+		}
+		fi, err := importFPM(srv, kernel.FPMOptions{Addr: fromFPM.addr, Table: table, AllowUIDs: allowWrite, Held: held, Logf: console.Printf})
 		if err != nil {
 			srv.Abandon("server "+f.Name+" could not listen for zebra", time.Second)
 			fmt.Fprintln(os.Stderr, "rtm server: --from-fpm:", err)
