@@ -138,7 +138,9 @@ func TestScenarioRefusals(t *testing.T) {
 		{"sync-server-down", "client start a\nserver kill\nsync\n", 3, "the server is not running, so no client can catch up with it: killed with SIGKILL at %s:2"},
 		{"at-sync-server-down", "client start a\nserver kill\nat a sync\n", 3, "the server is not running, so client a cannot catch up with it"},
 		{"signal-server-down", "server kill TERM\nserver signal HUP\n", 2, "the server is not running: killed with SIGTERM"},
-		{"line-too-long", "sync\n" + strings.Repeat("a", 70_000) + "\n", 2, "a line of 65536 bytes or more"},
+		{"line-too-long", "sync\n" + strings.Repeat("a", 70_000) + "\n", 2, "a line of 65536 bytes or more: no directive or command comes near it"},
+		{"directive-typo", "client start a\nclinet start b\n", 2, `unknown directive or command "clinet": did you mean client? (client start|stop`},
+		{"command-typo", "shwo routes\n", 1, `unknown command "shwo": did you mean show?`},
 		{"signal-not-survived", "server signal TERM\n", 1, `signal "TERM": want HUP or USR1 (one rtm survives; server kill ends it)`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -94,7 +94,7 @@ func (f *Filter) parseMACPattern(s string) error {
 	if !star {
 		m, err := entry.ParseMAC(s)
 		if err != nil {
-			return fmt.Errorf("%w; %s", err, want)
+			return fmt.Errorf("%s is neither a whole MAC (6 bytes, as aa:bb:cc:dd:ee:ff, aa-bb-cc-dd-ee-ff or aabb.ccdd.eeff) nor a pattern (its first bytes, then *, as in 02:00:*)", entry.QuoteInput(s))
 		}
 		f.MAC, f.Bytes = m, 6
 		return nil

@@ -252,6 +252,11 @@ func (f *forwarder) answerAll(from, to int, err error) {
 // nothing after it was sent. A program that resumes from the first line
 // named loses nothing.
 func (f *forwarder) unknown(cause error) error {
+	if errors.Is(cause, ErrInterrupted) {
+		// Lines of unknown fate are no quiet end, even when Ctrl-C or a
+		// signal left them so: the range is reported, and fails.
+		cause = errStopped
+	}
 	first, last, n := f.inflight[0].locs.at(0), Location{}, 0
 	for _, b := range f.inflight {
 		last = b.locs.at(b.locs.n - 1)
@@ -337,6 +342,9 @@ func (f *forwarder) settle() error {
 	ctx, done := f.stop.wait(replyTimeout)
 	defer done()
 	if err := f.remote.CatchUp(ctx, f.conn, f.seq); err != nil {
+		if errors.Is(err, proto.ErrSessionEnded) && !f.stop.stopped() {
+			return err // the server quit, which it says
+		}
 		return f.waitError("this client's copy of the tables")
 	}
 	f.caughtUp = f.seq
@@ -365,9 +373,13 @@ func (f *forwarder) one(loc Location, c entry.Change) error {
 	return err
 }
 
-// waitError says why a wait for what ended.
+// waitError says why a wait for what ended: ErrInterrupted, or why the
+// input was abandoned (the server quit).
 func (f *forwarder) waitError(what string) error {
 	if f.stop.stopped() {
+		if cause := f.stop.cause(); cause != nil {
+			return cause
+		}
 		return ErrInterrupted
 	}
 	return fmt.Errorf("no answer: gave up waiting for %s after %v", what, replyTimeout)

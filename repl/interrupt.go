@@ -84,13 +84,17 @@ func (i *interrupter) why() error {
 // ErrInterrupted, or, once the input was abandoned, that line and every
 // line after it not applied, and why.
 func (i *interrupter) stoppedAt(loc Location) error {
-	i.mu.Lock()
-	cause := i.abandoned
-	i.mu.Unlock()
-	if cause != nil {
+	if cause := i.cause(); cause != nil {
 		return at(loc, fmt.Errorf("not applied, nor any line after it: %w", cause))
 	}
 	return at(loc, ErrInterrupted)
+}
+
+// cause is why the input was abandoned; nil if it was not.
+func (i *interrupter) cause() error {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.abandoned
 }
 
 // stopped reports whether Interrupt was called since the last reset.

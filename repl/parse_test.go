@@ -199,6 +199,7 @@ func TestParseErrors(t *testing.T) {
 		{"show routes within 10.1.1.1/24", "show routes: bad prefix 10.1.1.1/24: host bits set (did you mean 10.1.1.0/24?); " + showUsage},
 		{"show macs 02:0*", `show macs: MAC pattern "02:0*": want a MAC pattern such as 02:00:* or a whole MAC; ` + showUsage},
 		{"show macs 02:* 03:*", `show macs: unexpected "03:*"; ` + showUsage},
+		{"show macs 00:1a", `show macs: "00:1a" is neither a whole MAC (6 bytes, as aa:bb:cc:dd:ee:ff, aa-bb-cc-dd-ee-ff or aabb.ccdd.eeff) nor a pattern (its first bytes, then *, as in 02:00:*); ` + showUsage},
 		{"show clients dev eth0", `show clients: unexpected "dev"; ` + showUsage},
 		{"show stats count", `show stats: unexpected "count"; ` + showUsage},
 		{"show routes count dev eth0 count", "show routes: count given twice; " + showUsage},

@@ -21,6 +21,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"rtm/proto"
 	"rtm/store/entry"
 )
 
@@ -312,6 +313,16 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 					err = in.flush()
 				}
 			}
+			if cause := in.sessionEnd(err); cause != nil {
+				// The server quit while this client waited to catch up
+				// with the changes it had answered: the lines from the next
+				// on were not run.
+				first := Location{File: name, Line: loc.Line + 1}
+				if next < n {
+					first = ahead[next].loc
+				}
+				err = at(first, fmt.Errorf("not applied, nor any line after it: %w", cause))
+			}
 			if err != nil {
 				if errors.Is(err, ErrQuit) {
 					return err
@@ -334,7 +345,9 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 		}
 		return errors.Join(in.settle(), fmt.Errorf("read %s: %w", name, rerr))
 	}
-	if err := in.settle(); err != nil {
+	if err := in.settle(); err != nil && in.sessionEnd(err) == nil {
+		// (A catch-up the server's quitting ended lost nothing: every line
+		// was answered, and there were no more.)
 		if !in.opts.KeepGoing {
 			return err
 		}
@@ -342,6 +355,23 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 	}
 	if failed > 0 {
 		return &replayError{name: name, failed: failed, lines: loc.Line}
+	}
+	return nil
+}
+
+// sessionEnd says why, if err is only a wait that the end of a client's
+// session ended (its server quit, and the replay was abandoned or is
+// about to be), and nothing that failed: then every line sent was
+// answered, and nil otherwise.
+func (in *Interp) sessionEnd(err error) error {
+	var le *LineError
+	switch {
+	case err == nil || errors.As(err, &le):
+		return nil
+	case errors.Is(err, proto.ErrSessionEnded):
+		return err
+	case err == ErrInterrupted:
+		return in.stop.cause()
 	}
 	return nil
 }

@@ -199,6 +199,18 @@ func unknownCommand(w string) error {
 	return fmt.Errorf("unknown command %s: %swant C,U,D,R changes or one of %s (type help)", entry.QuoteInput(w), hint, strings.Join(commandWords, ", "))
 }
 
+// IsCommandWord says whether w (any case) is a command word of the
+// language: a change's letter, or one of the commands.
+func IsCommandWord(w string) bool {
+	if len(w) == 1 && opOf(w[0]) != 0 {
+		return true
+	}
+	return slices.Contains(commandWords, strings.ToLower(w))
+}
+
+// Closest is closest for other layers' words (a scenario's directives).
+func Closest(w string, ws []string) string { return closest(w, ws) }
+
 // closest returns the word of ws within two edits (insertions,
 // deletions, substitutions, swaps of neighbours) of w, the nearest first;
 // "" if none is.

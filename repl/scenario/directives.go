@@ -37,14 +37,13 @@ type directive struct {
 	cmd   string         // opAt: the command
 }
 
-// isDirectiveWord says whether a line starting with w is a directive: the
-// command language has no such word.
+// directiveWords start a directive line: the command language has no
+// such word.
+var directiveWords = []string{"client", "server", "at"}
+
+// isDirectiveWord says whether a line starting with w is a directive.
 func isDirectiveWord(w string) bool {
-	switch strings.ToLower(w) {
-	case "client", "server", "at":
-		return true
-	}
-	return false
+	return slices.Contains(directiveWords, strings.ToLower(w))
 }
 
 // parseDirective parses a line whose first word is client, server or at.
@@ -136,6 +135,7 @@ func parseDirective(line string) (directive, error) {
 var directiveUsage = map[string]string{
 	"client": "client start|stop|pause|resume NAME, client kill NAME [SIGNAL] or client signal NAME HUP|USR1",
 	"server": "server kill [SIGNAL], server signal HUP|USR1 or server restart [--fresh]",
+	"at":     "at NAME COMMAND, as in at a expect route 10.1.1.0/24",
 }
 
 // killSignals are the signals that end an rtm process: kill waits for the

@@ -18,6 +18,7 @@ import (
 	"rtm/proto"
 	"rtm/repl"
 	"rtm/store"
+	"rtm/store/entry"
 )
 
 // DefaultLineTimeout bounds how long a scenario waits for a process to
@@ -158,7 +159,8 @@ func (s *scenario) runFile(path string) error {
 		if rerr == bufio.ErrBufferFull {
 			// Nothing a scenario says comes near it; reading on would
 			// hold all of a file with no newline (/dev/zero) in memory.
-			return s.failure(repl.Location{File: path, Line: loc.Line + 1}, "", fmt.Errorf("a line of %d bytes or more", maxLine))
+			return s.failure(repl.Location{File: path, Line: loc.Line + 1}, entry.QuoteInput(string(line[:min(len(line), 40)]))+"…",
+				fmt.Errorf("a line of %d bytes or more: no directive or command comes near it (is this a scenario file?)", maxLine))
 		}
 		if len(line) > 0 {
 			loc.Line++
@@ -198,6 +200,13 @@ func (s *scenario) step(loc repl.Location, text string) error {
 	}
 	cmd, perr := repl.Parse([]byte(text))
 	if perr != nil {
+		if word, _ := repl.FirstWord([]byte(text)); !repl.IsCommandWord(word) {
+			if near := repl.Closest(strings.ToLower(word), directiveWords); near != "" {
+				// A slip in a directive's name would reach the server as an
+				// unknown command, which knows no directives.
+				return fmt.Errorf("unknown directive or command %q: did you mean %s? (%s)", word, near, directiveUsage[near])
+			}
+		}
 		// The server says what is wrong with it, as it would at the prompt.
 		return s.exec(s.server, "server", text, 0)
 	}
