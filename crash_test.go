@@ -312,9 +312,11 @@ func TestTruncatedStoreRefused(t *testing.T) {
 
 // TestClientBatchKills ends the server at random moments of a batch
 // piped through `rtm client` (50 times in batches of 20,000 lines; 200 of
-// 200,000 with RTM_LONG=1): by SIGKILL, and every third time by SIGTERM,
-// a clean quit, after which a client once exited 0 with the rest of its
-// batch never read. Whatever the moment, the client either applied the
+// 200,000 with RTM_LONG=1): by SIGKILL, one time in four by SIGTERM, a
+// clean quit, after which a client once exited 0 with the rest of its
+// batch never read; and one time in four the client is sent SIGINT or
+// SIGTERM instead, after which it exited 0 with part of the batch
+// applied. Whatever the moment, the client either applied the
 // whole batch (exit 0), could not reach the server (nothing applied), or
 // names one range of lines whose fate it does not know, from the first
 // unacknowledged line to the last line sent, and says that none after it
@@ -381,15 +383,24 @@ func TestClientBatchKills(t *testing.T) {
 			continue
 		}
 		time.Sleep(time.Duration(rng.Int64N(int64(whole) + 1)))
-		sig := syscall.SIGKILL
-		if r%3 == 0 {
-			sig = syscall.SIGTERM
+		switch r % 4 {
+		case 0, 1:
+			srv.signal(syscall.SIGKILL)
+		case 2:
+			srv.signal(syscall.SIGTERM)
+		case 3:
+			// The client is told to stop instead: it must say as much of
+			// what it did not run.
+			cmd.Process.Signal([]os.Signal{syscall.SIGINT, syscall.SIGTERM}[r/4%2])
 		}
-		srv.signal(sig)
-		<-srv.done
+		if r%4 != 3 {
+			<-srv.done
+		}
 		waitCmd(t, cmd, 30*time.Second, stderr.String)
 		f.Close()
-		srv = in.streamServer()
+		if r%4 != 3 {
+			srv = in.streamServer()
+		}
 		have := present()
 		msg := strings.TrimSpace(stderr.String())
 		if strings.Contains(msg, "context ") {
@@ -414,6 +425,10 @@ func TestClientBatchKills(t *testing.T) {
 			last = first - 1
 		case strings.HasPrefix(msg, "rtm client: ") && !strings.Contains(msg, "<stdin>"):
 			outcomes["server gone before the client had its snapshot"]++
+		case r%4 == 3 && cmd.ProcessState.ExitCode() == -1 && msg == "":
+			// Ended by the signal itself, as any program is before it
+			// takes signals: it had run no line yet.
+			outcomes["client ended by the signal before its first line"]++
 		default:
 			t.Fatalf("round %d: exit %d without a range of lines: %s", r, cmd.ProcessState.ExitCode(), msg)
 		}

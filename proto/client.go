@@ -291,7 +291,7 @@ func handshake(socket, name string, trusted []uint32, flags uint8, by time.Time)
 	body, h, err := readPacket(uc, buf)
 	uc.SetReadDeadline(time.Time{})
 	if errors.Is(err, os.ErrDeadlineExceeded) {
-		err = fmt.Errorf("%w: no welcome within %v: it is stopped or overloaded", ErrBusy, deadline.Sub(start).Round(time.Millisecond))
+		err = fmt.Errorf("%w: no welcome within %v: it is stopped or overloaded", ErrBusy, deadline.Sub(start).Round(100*time.Millisecond))
 	}
 	if err == nil && h.Kind == KindError && h.Flags&FlagRetry != 0 {
 		err = fmt.Errorf("%w: %s", ErrBusy, Printable(body))

@@ -71,9 +71,10 @@ type Interp struct {
 func (in *Interp) Interrupt() { in.stop.Interrupt() }
 
 // Abandon stops the replay that runs because its lines can no longer be
-// applied (a client's server quit): it reports the line it would run
-// next, and every line after it, not applied for cause, and fails.
-func (in *Interp) Abandon(cause error) { in.stop.abandon(cause) }
+// applied (a client's server quit, a signal): it reports the line it
+// would run next, and every line after it, not applied for cause, and
+// fails; with quietIdle, not if it was only waiting for its next line.
+func (in *Interp) Abandon(cause error, quietIdle bool) { in.stop.abandon(cause, quietIdle) }
 
 // frame is one file or stream being replayed.
 type frame struct {

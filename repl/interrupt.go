@@ -26,21 +26,28 @@ type interrupter struct {
 	cancel      context.CancelCauseFunc // of the wait in progress
 	reads       map[*os.File]bool       // sources read now (readFrom)
 	abandoned   error                   // why the input was given up (abandon), if it was
+	quietIdle   bool                    // abandon's: an input that waits for its next line ends quietly
 }
 
 // Interrupt stops the command that runs. Safe for concurrent use.
 func (i *interrupter) Interrupt() { i.stop(nil) }
 
 // abandon stops the command that runs because its input can no longer
-// be served (a client's server quit): the line the replay would run
-// next, and every line after it, are reported not applied for cause.
-func (i *interrupter) abandon(cause error) { i.stop(cause) }
+// be served (a client's server quit, a signal): the line the replay
+// would run next, and every line after it, are reported not applied for
+// cause. With quietIdle, an input that was waiting for its next line
+// (a conversation between lines) ends quietly instead: nothing was cut.
+func (i *interrupter) abandon(cause error, quietIdle bool) {
+	i.mu.Lock()
+	if i.abandoned == nil {
+		i.abandoned, i.quietIdle = cause, quietIdle
+	}
+	i.mu.Unlock()
+	i.stop(cause)
+}
 
 func (i *interrupter) stop(cause error) {
 	i.mu.Lock()
-	if cause != nil && i.abandoned == nil {
-		i.abandoned = cause
-	}
 	i.interrupted.Store(true)
 	if i.cancel != nil {
 		i.cancel(i.why())
@@ -80,11 +87,14 @@ func (i *interrupter) why() error {
 	return errStopped
 }
 
-// stoppedAt is the error of a replay stopped before the line at loc:
-// ErrInterrupted, or, once the input was abandoned, that line and every
-// line after it not applied, and why.
-func (i *interrupter) stoppedAt(loc Location) error {
-	if cause := i.cause(); cause != nil {
+// stoppedAt is the error of a replay stopped before the line at loc, idle
+// if it was waiting for that line: ErrInterrupted, or, once the input was
+// abandoned, that line and every line after it not applied, and why.
+func (i *interrupter) stoppedAt(loc Location, idle bool) error {
+	i.mu.Lock()
+	cause, quiet := i.abandoned, i.quietIdle && idle
+	i.mu.Unlock()
+	if cause != nil && !quiet {
 		return at(loc, fmt.Errorf("not applied, nor any line after it: %w", cause))
 	}
 	return at(loc, ErrInterrupted)

@@ -263,7 +263,7 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 			p := &ahead[next]
 			next++
 			if in.stop.stopped() {
-				return errors.Join(in.settle(), in.stop.stoppedAt(p.loc))
+				return errors.Join(in.settle(), in.stop.stoppedAt(p.loc, false))
 			}
 			// The change lines that follow this one, up to the first
 			// other line, go to the engine as one run (Grouper).
@@ -341,7 +341,7 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 		}
 		if errors.Is(rerr, os.ErrDeadlineExceeded) && in.stop.stopped() {
 			// Interrupt ended a read that waited (readFrom).
-			return errors.Join(in.settle(), in.stop.stoppedAt(Location{File: name, Line: loc.Line + 1}))
+			return errors.Join(in.settle(), in.stop.stoppedAt(Location{File: name, Line: loc.Line + 1}, true))
 		}
 		return errors.Join(in.settle(), fmt.Errorf("read %s: %w", name, rerr))
 	}

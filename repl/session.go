@@ -7,6 +7,8 @@ import (
 	"os"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Session runs a process's commands: its --script files, then its input
@@ -73,21 +75,16 @@ func (s Session) Run() Ending {
 	select {
 	case end = <-result:
 	case sig := <-s.Quit:
+		if s.Abandoned != nil {
+			// A batch cut by a signal says which of its lines it did not
+			// run; one waiting for its next line just ends.
+			end = s.abandon(result, fmt.Errorf("interrupted by %s", signalName(sig)), true)
+		}
 		end.Signal = sig
 		s.stop()
 	case <-s.Ended:
 		if cause := s.abandoned(); cause != nil {
-			in.Abandon(cause)
-			select {
-			case end = <-result:
-				s.Console.Close()
-				return end
-			case <-time.After(abandonTimeout):
-				// A read that cannot be ended early: the lines it waits
-				// for are lost all the same.
-				fmt.Fprintf(in.opts.Stderr, "%s: not read to its end: %v\n", s.Input.name(), cause)
-			}
-			end.Status = 1
+			end = s.abandon(result, cause, false)
 		}
 		s.stop()
 	case <-s.OutputGone:
@@ -108,6 +105,31 @@ func (s Session) Run() Ending {
 // abandonTimeout bounds the wait for an abandoned replay's report: its
 // changes in flight fail at once, as the session ended.
 const abandonTimeout = 2 * time.Second
+
+// abandon ends the replay for cause (Interp.Abandon) and returns how it
+// ended, once it has said what it did not run.
+func (s Session) abandon(result <-chan Ending, cause error, quietIdle bool) Ending {
+	s.In.Abandon(cause, quietIdle)
+	select {
+	case end := <-result:
+		return end
+	case <-time.After(abandonTimeout):
+		// A read that cannot be ended early: the lines it waits for are
+		// lost all the same.
+		fmt.Fprintf(s.In.opts.Stderr, "%s: not read to its end: %v\n", s.Input.name(), cause)
+		return Ending{Status: 1}
+	}
+}
+
+// signalName is SIGINT for syscall.SIGINT.
+func signalName(sig os.Signal) string {
+	if n, ok := sig.(syscall.Signal); ok {
+		if name := unix.SignalName(n); name != "" {
+			return name
+		}
+	}
+	return sig.String()
+}
 
 func (s Session) abandoned() error {
 	if s.Abandoned == nil {
@@ -156,6 +178,9 @@ func (s Session) input() Ending {
 	}
 	switch {
 	case err == nil, errors.Is(err, ErrQuit):
+	case onlyInterrupted(err):
+		// Stopped between lines (a signal to a batch waiting for its
+		// next): nothing was cut.
 	case s.ReaderMayGo && readerGone(err):
 		// The reader of the output went away: nobody wants the rest.
 	default:
@@ -163,6 +188,20 @@ func (s Session) input() Ending {
 		return Ending{Status: 1}
 	}
 	return Ending{}
+}
+
+// onlyInterrupted says whether err is an interruption and nothing else:
+// every error it joins is one.
+func onlyInterrupted(err error) bool {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			if !onlyInterrupted(e) {
+				return false
+			}
+		}
+		return len(j.Unwrap()) > 0
+	}
+	return errors.Is(err, ErrInterrupted)
 }
 
 // readerGone reports whether err is the output's reader going away.
