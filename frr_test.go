@@ -331,15 +331,17 @@ func TestFRRZebraRestart(t *testing.T) {
 	}
 }
 
-// TestFRRRestartOfRTM: rtm's --from-fpm server on h2 is killed and
-// started again while h1 withdraws a prefix. The new server keeps its
-// store's routes until zebra, which dials again every 3 s, has replayed
-// its table: its client never loses them (an empty server made a
-// --to-kernel client delete every route it had installed for a second
-// or more). Then the prefix zebra did not send goes.
+// TestFRRRestartOfRTM: rtm's --from-fpm server on h2, holding h1's two
+// prefixes and a typed route, is killed and started again while h1
+// withdraws a prefix. The new server keeps its store's routes until
+// zebra, which dials again every 3 s, has replayed its table: its client
+// never loses them (an empty server made a --to-kernel client delete
+// every route it had installed for a second or more). Then the routes
+// zebra did not send go, but for one typed again since the start.
 func TestFRRRestartOfRTM(t *testing.T) {
 	t.Parallel()
 	p := newFRRPair(t, "--from-fpm")
+	p.srv.must("C,10.77.0.0/16,192.0.2.1,h1")
 	p.srv.signal(syscall.SIGKILL)
 	<-p.srv.done
 	p.h1.announce(65001, true, "203.0.113.0/25")
@@ -355,13 +357,23 @@ func TestFRRRestartOfRTM(t *testing.T) {
 				t.Errorf("the restarted server's client lacks %q before zebra's replay:\n%s\n%s", r, got, held)
 			}
 		}
+		// An operator's route for a prefix zebra has withdrawn.
+		p.srv.must("R,203.0.113.0/25,-,h1")
+		typed := "203.0.113.0/25 dev h1"
+		p.has(p.routes[0], typed)
+		if !rtmtest.WaitFor(30*time.Second, func() bool { return statValue(p.srv.must("show stats"), "fpm_replays") >= 1 }) {
+			t.Fatalf("zebra's replay never ended:\n%s", p.srv.errb)
+		}
+		p.has(p.routes[0], typed)
+		if stats := p.srv.must("show stats"); statValue(stats, "fpm_stale_routes_removed") != 1 {
+			t.Errorf("after rtm's restart and zebra's replay, want one stale route removed, the typed 10.77.0.0/16:\n%s", stats)
+		}
 	} else {
 		t.Logf("zebra replayed before the client was asked; nothing to see of the held routes")
+		p.has(p.routes[0])
 	}
-	p.has(p.routes[0])
-	stats := p.srv.must("show stats")
-	if statValue(stats, "fpm_replays") < 1 || statValue(stats, "fpm_stale_routes_removed") != 1 {
-		t.Errorf("after rtm's restart and zebra's replay, want one stale route removed:\n%s", stats)
+	if got := p.cl.must("show routes within 10.77.0.0/16"); got != "" {
+		t.Errorf("a route of the store zebra never sent is still there after its replay: %q", got)
 	}
 }
 

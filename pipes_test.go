@@ -528,16 +528,25 @@ func TestServerQuitsUnderAPipe(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		args []string
+		sync bool // a sync waits (a watcher is stopped) as the server quits
 		want string
 	}{
-		{"piped", nil, "<stdin>:2: not applied, nor any line after it: the server quit: server "},
-		{"framed", []string{"--framed"}, "<framed>:2: not applied, nor any line after it: the server quit: server "},
+		{"piped", nil, false, "<stdin>:2: not applied, nor any line after it: the server quit: server "},
+		{"framed", []string{"--framed"}, false, "<framed>:2: not applied, nor any line after it: the server quit: server "},
+		// It said "sync timed out after 20s", or nothing and exit 0.
+		{"piped, in a sync", nil, true, "<stdin>:2: the server quit: server "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in := newInstance(t)
 			srv := in.streamServer()
+			if tc.sync {
+				in.client("stopped").signal(syscall.SIGSTOP)
+			}
 			c := startCoproc(t, append([]string{"client", "--socket", in.socket, "--client-name", "batch"}, tc.args...)...)
 			c.write("C,10.1.0.0/16,192.0.2.1,eth0")
+			if tc.sync {
+				c.write("sync 20s", "C,10.2.0.0/16,192.0.2.1,eth0")
+			}
 			if !rtmtest.WaitFor(20*time.Second, func() bool { return strings.Contains(in.dump(), "10.1.0.0/16") }) {
 				t.Fatalf("the first line was not applied: %s", c.stderr())
 			}

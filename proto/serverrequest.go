@@ -160,6 +160,13 @@ func (c *serverConn) sync(ctx context.Context, cancel context.CancelFunc, id uin
 	}()
 	var r Reply
 	if err := c.s.Sync(ctx); err != nil {
+		select {
+		case <-c.quit:
+			// Cut short by the quit, not timed out: the goodbye that
+			// follows ends the client's wait and says why.
+			return
+		default:
+		}
 		r.Failures = []Failure{{Msg: err.Error()}}
 	}
 	r.Published = c.s.log.published.Load()

@@ -377,10 +377,7 @@ func (f *forwarder) one(loc Location, c entry.Change) error {
 // input was abandoned (the server quit).
 func (f *forwarder) waitError(what string) error {
 	if f.stop.stopped() {
-		if cause := f.stop.cause(); cause != nil {
-			return cause
-		}
-		return ErrInterrupted
+		return f.stop.err()
 	}
 	return fmt.Errorf("no answer: gave up waiting for %s after %v", what, replyTimeout)
 }

@@ -279,7 +279,7 @@ func (in *Interp) sync(local bool, timeout time.Duration) error {
 	ctx, done := in.stop.wait(timeout)
 	defer done()
 	if in.stop.stopped() {
-		return ErrInterrupted
+		return in.stop.err()
 	}
 	wait := in.engine.Sync
 	if local {
@@ -287,7 +287,7 @@ func (in *Interp) sync(local bool, timeout time.Duration) error {
 	}
 	if err := wait(ctx); err != nil {
 		if in.stop.stopped() {
-			return ErrInterrupted
+			return in.stop.err()
 		}
 		if errors.Is(err, context.DeadlineExceeded) {
 			return fmt.Errorf("sync timed out after %s: %w", timeout, err)

@@ -100,6 +100,16 @@ func (i *interrupter) stoppedAt(loc Location, idle bool) error {
 	return at(loc, ErrInterrupted)
 }
 
+// err is what a command that a stop ended returns: ErrInterrupted, or
+// why the input was abandoned (the server quit, a signal), which is no
+// quiet end.
+func (i *interrupter) err() error {
+	if cause := i.cause(); cause != nil {
+		return cause
+	}
+	return ErrInterrupted
+}
+
 // cause is why the input was abandoned; nil if it was not.
 func (i *interrupter) cause() error {
 	i.mu.Lock()

@@ -146,7 +146,7 @@ func askEngine[T any](in *Interp, ask func(context.Context) (T, error)) (T, erro
 	defer done()
 	v, err := ask(ctx)
 	if err != nil && in.stop.stopped() {
-		return v, ErrInterrupted
+		return v, in.stop.err()
 	}
 	return v, err
 }

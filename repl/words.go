@@ -208,8 +208,12 @@ func IsCommandWord(w string) bool {
 	return slices.Contains(commandWords, strings.ToLower(w))
 }
 
-// Closest is closest for other layers' words (a scenario's directives).
-func Closest(w string, ws []string) string { return closest(w, ws) }
+// Closest is the command word or word of extra (a scenario's
+// directives) that w, in any case, is a slip for, as closest finds it;
+// "" if none is.
+func Closest(w string, extra []string) string {
+	return closest(strings.ToLower(w), append(slices.Clip(commandWords), extra...))
+}
 
 // closest returns the word of ws within two edits (insertions,
 // deletions, substitutions, swaps of neighbours) of w, the nearest first;

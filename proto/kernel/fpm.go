@@ -86,8 +86,11 @@ type FPMOptions struct {
 	// replay, as an earlier connection's routes do across zebra's
 	// reconnect, and go then unless zebra named them: a restart of rtm
 	// leaves no gap in its clients' tables (nor in the kernels they
-	// install into) while zebra connects again and replays.
-	Held []netip.Prefix
+	// install into) while zebra connects again and replays. Current, if
+	// set, says what the sink holds for a prefix then: a held route that
+	// changed since (typed again) is not the import's to delete.
+	Held    []entry.Route
+	Current func(netip.Prefix) (entry.Route, bool)
 	// Logf, if set, receives one line per connection, replay and
 	// refusal.
 	Logf func(format string, args ...any)
@@ -127,11 +130,12 @@ type FPMImporter struct {
 	closeOnce sync.Once
 	wg        sync.WaitGroup // the connection and the link follower
 
-	mu     sync.Mutex // guards what follows, and the view's sink calls
-	view   *routeView
-	zebra  *net.TCPConn   // the connected zebra, nil if none
-	replay *replay        // zebra's replay, until it is over (see replay.go)
-	held   []netip.Prefix // FPMOptions.Held, until the first replay ends
+	mu      sync.Mutex // guards what follows, and the view's sink calls
+	view    *routeView
+	zebra   *net.TCPConn  // the connected zebra, nil if none
+	replay  *replay       // zebra's replay, until it is over (see replay.go)
+	held    []entry.Route // FPMOptions.Held, until the first replay ends
+	current func(netip.Prefix) (entry.Route, bool)
 }
 
 // NewFPMImporter listens for zebra on opt.Addr, in the network namespace
@@ -139,11 +143,12 @@ type FPMImporter struct {
 // serves the connections. Its errors name no flag: the caller does.
 func NewFPMImporter(sink Sink, opt FPMOptions) (*FPMImporter, error) {
 	f := &FPMImporter{
-		quiet: opt.ReplayQuiet,
-		logf:  opt.Logf,
-		stats: newCounters(fpmNames),
-		ready: make(chan struct{}),
-		held:  opt.Held,
+		quiet:   opt.ReplayQuiet,
+		logf:    opt.Logf,
+		stats:   newCounters(fpmNames),
+		ready:   make(chan struct{}),
+		held:    opt.Held,
+		current: opt.Current,
 	}
 	if f.quiet <= 0 {
 		f.quiet = DefaultReplayQuiet
@@ -490,9 +495,15 @@ func (f *FPMImporter) endReplay() {
 	removed := f.replay.end(f.view)
 	f.replay = nil
 	f.view.flush()
-	for _, p := range f.held {
+	for _, h := range f.held {
+		p := h.Prefix
 		if _, named := f.view.routes[p]; named {
 			continue
+		}
+		if f.current != nil {
+			if now, ok := f.current(p); !ok || now != h {
+				continue // gone, or typed again since
+			}
 		}
 		err := f.view.sink.Apply(entry.RouteChange(entry.Delete, entry.Route{Prefix: p}))
 		switch {

@@ -200,8 +200,11 @@ func (s *scenario) step(loc repl.Location, text string) error {
 	}
 	cmd, perr := repl.Parse([]byte(text))
 	if perr != nil {
-		if word, _ := repl.FirstWord([]byte(text)); !repl.IsCommandWord(word) {
-			if near := repl.Closest(strings.ToLower(word), directiveWords); near != "" {
+		if word, _ := repl.FirstWord([]byte(text)); len(word) > 2 && !repl.IsCommandWord(word) {
+			// Only a word nearer a directive than any command: the server
+			// suggests the command itself. (Any short word is two edits
+			// from at.)
+			if near := repl.Closest(word, directiveWords); isDirectiveWord(near) {
 				// A slip in a directive's name would reach the server as an
 				// unknown command, which knows no directives.
 				return fmt.Errorf("unknown directive or command %q: did you mean %s? (%s)", word, near, directiveUsage[near])

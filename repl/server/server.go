@@ -157,11 +157,8 @@ func Main(version string, args []string) int {
 		defer im.Close()
 	}
 	if fromFPM.on {
-		var held []netip.Prefix
-		for _, r := range srv.Routes() {
-			held = append(held, r.Prefix)
-		}
-		fi, err := importFPM(srv, kernel.FPMOptions{Addr: fromFPM.addr, Table: table, AllowUIDs: allowWrite, Held: held, Logf: console.Printf})
+		fi, err := importFPM(srv, kernel.FPMOptions{Addr: fromFPM.addr, Table: table, AllowUIDs: allowWrite,
+			Held: srv.Routes(), Current: srv.GetRoute, Logf: console.Printf})
 		if err != nil {
 			srv.Abandon("server "+f.Name+" could not listen for zebra", time.Second)
 			fmt.Fprintln(os.Stderr, "rtm server: --from-fpm:", err)
