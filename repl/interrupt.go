@@ -30,7 +30,7 @@ type interrupter struct {
 }
 
 // Interrupt stops the command that runs. Safe for concurrent use.
-func (i *interrupter) Interrupt() { i.stop(nil) }
+func (i *interrupter) Interrupt() { i.stop() }
 
 // abandon stops the command that runs because its input can no longer
 // be served (a client's server quit, a signal): the line the replay
@@ -43,10 +43,10 @@ func (i *interrupter) abandon(cause error, quietIdle bool) {
 		i.abandoned, i.quietIdle = cause, quietIdle
 	}
 	i.mu.Unlock()
-	i.stop(cause)
+	i.stop()
 }
 
-func (i *interrupter) stop(cause error) {
+func (i *interrupter) stop() {
 	i.mu.Lock()
 	i.interrupted.Store(true)
 	if i.cancel != nil {

@@ -313,17 +313,17 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 					err = in.flush()
 				}
 			}
-			if cause := in.sessionEnd(err); cause != nil {
-				// The server quit while this client waited to catch up
-				// with the changes it had answered: the lines from the next
-				// on were not run.
-				first := Location{File: name, Line: loc.Line + 1}
-				if next < n {
-					first = ahead[next].loc
-				}
-				err = at(first, fmt.Errorf("not applied, nor any line after it: %w", cause))
-			}
 			if err != nil {
+				if cause := in.sessionEnd(err); cause != nil {
+					// The server quit while this client waited to catch up
+					// with the changes it had answered: the lines from the
+					// next on were not run.
+					first := Location{File: name, Line: loc.Line + 1}
+					if next < n {
+						first = ahead[next].loc
+					}
+					err = at(first, fmt.Errorf("not applied, nor any line after it: %w", cause))
+				}
 				if errors.Is(err, ErrQuit) {
 					return err
 				}
@@ -359,14 +359,14 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 	return nil
 }
 
-// sessionEnd says why, if err is only a wait that the end of a client's
+// sessionEnd says why, if err (not nil) is only a wait that the end of a client's
 // session ended (its server quit, and the replay was abandoned or is
 // about to be), and nothing that failed: then every line sent was
 // answered, and nil otherwise.
 func (in *Interp) sessionEnd(err error) error {
 	var le *LineError
 	switch {
-	case err == nil || errors.As(err, &le):
+	case errors.As(err, &le):
 		return nil
 	case errors.Is(err, proto.ErrSessionEnded):
 		return err

@@ -44,8 +44,8 @@ type Input struct {
 	Framed bool      // the framed protocol on stdin and stdout
 }
 
-// name stands for the input in messages.
-func (i Input) name() string {
+// Label stands for the input in messages: Name, or <framed>.
+func (i Input) Label() string {
 	if i.Framed {
 		return framedName
 	}
@@ -116,7 +116,7 @@ func (s Session) abandon(result <-chan Ending, cause error, quietIdle bool) Endi
 	case <-time.After(abandonTimeout):
 		// A read that cannot be ended early: the lines it waits for are
 		// lost all the same.
-		fmt.Fprintf(s.In.opts.Stderr, "%s: not read to its end: %v\n", s.Input.name(), cause)
+		fmt.Fprintf(s.In.opts.Stderr, "%s: not read to its end: %v\n", s.Input.Label(), cause)
 		return Ending{Status: 1}
 	}
 }

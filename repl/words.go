@@ -199,15 +199,6 @@ func unknownCommand(w string) error {
 	return fmt.Errorf("unknown command %s: %swant C,U,D,R changes or one of %s (type help)", entry.QuoteInput(w), hint, strings.Join(commandWords, ", "))
 }
 
-// IsCommandWord says whether w (any case) is a command word of the
-// language: a change's letter, or one of the commands.
-func IsCommandWord(w string) bool {
-	if len(w) == 1 && opOf(w[0]) != 0 {
-		return true
-	}
-	return slices.Contains(commandWords, strings.ToLower(w))
-}
-
 // Closest is the command word or word of extra (a scenario's
 // directives) that w, in any case, is a slip for, as closest finds it;
 // "" if none is.

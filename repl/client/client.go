@@ -153,11 +153,9 @@ func Main(args []string) int {
 		if quit := c.Quit(); quit != nil && batch {
 			// It quit before the snapshot: nothing was read, let alone
 			// applied.
-			first := src.Name
+			first := src.Label()
 			if len(f.Scripts) > 0 {
 				first = f.Scripts[0]
-			} else if src.Framed {
-				first = "<framed>"
 			}
 			fmt.Fprintf(os.Stderr, "%s:1: not applied, nor any line after it: %v\n", first, quit)
 			return 1

@@ -200,7 +200,7 @@ func (s *scenario) step(loc repl.Location, text string) error {
 	}
 	cmd, perr := repl.Parse([]byte(text))
 	if perr != nil {
-		if word, _ := repl.FirstWord([]byte(text)); len(word) > 2 && !repl.IsCommandWord(word) {
+		if word, _ := repl.FirstWord([]byte(text)); len(word) > 2 {
 			// Only a word nearer a directive than any command: the server
 			// suggests the command itself. (Any short word is two edits
 			// from at.)
