@@ -98,8 +98,8 @@ func benchDecode(b *testing.B, body []byte, n uint32) {
 }
 
 // BenchmarkMACSetAdd is the key set's share of BenchmarkClientApply:
-// the same million keys, already decoded, touched and added 16 at a time
-// as applyAll does. ns/op is per key.
+// the same million keys, already decoded, touched and added a group
+// (applyGroup) at a time as applyAll does. ns/op is per key.
 func BenchmarkMACSetAdd(b *testing.B) {
 	const keys = 1 << 20
 	s := newMACSet(keys)
