@@ -3,6 +3,7 @@ package main
 // Resource limits: a server out of file descriptors.
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -211,4 +212,67 @@ func TestIdleClientsBounded(t *testing.T) {
 	in.waitClients(srv, 0)
 	t.Logf("server RSS %d KiB with %d MACs; %d KiB with %d idle clients and %d silent connections (+%.1f KiB each); %d KiB after they went; show info %v idle, %v beside them",
 		before, macs, during, idle, idle, float64(during-before)/(2*idle), rssKB(t, pid), quiet, busy)
+}
+
+// TestSyncFloodBounded: a client that asks for sync after sync and never
+// reads an answer holds up its own connection, not the server's memory.
+// Each sync ended the one before, whose answer then waited in a goroutine
+// of its own on a socket nobody read: 200,000 of them grew a server to
+// 1 GB. Now the server reads the next sync only once the one before has
+// answered, so the flood stops in the peer's socket. The server stays
+// small and serves everyone else, and the peer's answers, once it reads,
+// come one for each sync the server took.
+func TestSyncFloodBounded(t *testing.T) {
+	t.Parallel()
+	const syncs = 30_000
+	in := newInstance(t)
+	srv := in.server()
+	pid := srv.fp.Pid()
+	before := rssKB(t, pid)
+	uc := rawSession(t, in.socket)
+	if !welcomed(uc, 5*time.Second) {
+		t.Fatal("no welcome")
+	}
+	pkt := make([]byte, proto.HeaderSize+9)
+	pkt[proto.HeaderSize] = byte(proto.QuerySync)
+	binary.LittleEndian.PutUint64(pkt[proto.HeaderSize+1:], uint64(time.Hour))
+	sent := 0
+	for ; sent < syncs; sent++ {
+		proto.PutHeader(pkt, proto.Header{Kind: proto.KindQuery, Seq: uint64(sent + 1)})
+		uc.SetWriteDeadline(time.Now().Add(time.Second))
+		if _, err := uc.Write(pkt); err != nil {
+			break // the server stopped reading this connection
+		}
+	}
+	if r := runRTM(t, "C,10.1.0.0/16,-,eth0\nshow info\n", "client", "--socket", in.socket); r.code != 0 {
+		t.Errorf("another client beside the flood: exit %d, stderr %q", r.code, r.stderr)
+	}
+	srv.must("expect count routes 1")
+	const boundKB = 16 << 10
+	if grew := rssKB(t, pid) - before; grew > boundKB {
+		t.Errorf("server RSS grew by %d KiB after %d syncs never read, bound %d KiB", grew, sent, boundKB)
+	}
+	// The peer reads at last: each sync the server took was answered,
+	// in order, the last one waiting still.
+	replies, last := 0, uint64(0)
+	buf := make([]byte, proto.MaxPacket)
+	for {
+		uc.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		n, err := uc.Read(buf)
+		if err != nil {
+			break
+		}
+		if n >= proto.HeaderSize && buf[2] == byte(proto.KindReply) {
+			seq := binary.LittleEndian.Uint64(buf[8:])
+			if seq <= last {
+				t.Fatalf("reply to sync %d after the reply to %d", seq, last)
+			}
+			replies, last = replies+1, seq
+		}
+	}
+	if replies == 0 || replies >= sent {
+		t.Errorf("%d replies to %d syncs sent: want one for each but the last, which waits", replies, sent)
+	}
+	t.Logf("%d syncs sent before the server stopped reading them, %d answered; RSS %d KiB before, %d KiB after", sent, replies, before, rssKB(t, pid))
+	srv.must("C,10.2.0.0/16,-,eth0") // still serving
 }

@@ -80,9 +80,9 @@ type serverConn struct {
 	// later requests are skipped).
 	origin      *Origin
 	failedEpoch uint64
-	changes     atomic.Uint64 // changes this client made
-	syncMu      sync.Mutex
+	changes     atomic.Uint64      // changes this client made
 	syncCancel  context.CancelFunc // ends the sync query of this client that waits, if any
+	syncDone    chan struct{}      // closed when that sync has replied or given up
 
 	closeOnce sync.Once
 	quit      chan struct{} // closed to ask the writer to finish

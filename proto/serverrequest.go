@@ -108,7 +108,9 @@ func (c *serverConn) apply(d *Decoder, bail bool, r *Reply) {
 // query answers a client's question. A sync answers from a goroutine of
 // its own, when every client has caught up or the wait is over; a new
 // sync of the same client ends the one before (whose client gave up on
-// it), so each client has one at most.
+// it) and waits for its answer to be written, so each client has one at
+// most: a client that sends syncs and never reads its answers holds up
+// its own reader, not a goroutine and a packet for each sync.
 func (c *serverConn) query(h Header, body []byte) error {
 	if len(body) == 0 {
 		return fmt.Errorf("%w: empty query", ErrProtocol)
@@ -127,14 +129,17 @@ func (c *serverConn) query(h Header, body []byte) error {
 			return fmt.Errorf("%w: sync query of %d bytes", ErrProtocol, len(body))
 		}
 		wait := min(time.Duration(binary.LittleEndian.Uint64(body[1:])), maxSyncWait)
-		ctx, cancel := context.WithTimeout(context.Background(), wait)
-		c.syncMu.Lock()
 		if c.syncCancel != nil {
 			c.syncCancel()
+			<-c.syncDone
 		}
-		c.syncCancel = cancel
-		c.syncMu.Unlock()
-		go c.sync(ctx, cancel, h.Seq)
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		done := make(chan struct{})
+		c.syncCancel, c.syncDone = cancel, done
+		go func() {
+			defer close(done)
+			c.sync(ctx, cancel, h.Seq)
+		}()
 		return nil
 	default:
 		return fmt.Errorf("%w: unknown query %q", ErrProtocol, body[0])
