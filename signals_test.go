@@ -78,6 +78,46 @@ func TestClientSIGUSR1Resync(t *testing.T) {
 	}
 }
 
+// TestResyncNeverGoesBack: a watcher resynced by SIGUSR1 just after
+// changes prints that nothing changed. The server hands out the last
+// snapshot it took, older than those changes, and the changes since
+// after it; a watcher gave its diff against that old cut, so it printed
+// the flushed routes created again and then the flush (a kernel
+// installer would have put them back for a moment). Now the client
+// gives its subscribers the tables once it has the changes that were in
+// the log when its snapshot was sent.
+func TestResyncNeverGoesBack(t *testing.T) {
+	t.Parallel()
+	in := newInstance(t)
+	srv := in.server()
+	srv.must("C,10.1.0.0/16,-,eth0", "C,10.2.0.0/16,-,eth0", "C,10.3.0.0/16,-,eth0")
+	w := start(t, "client", "--watch", "--socket", in.socket, "--client-name", "w")
+	if !rtmtest.WaitFor(10*time.Second, func() bool { return strings.Contains(w.out.String(), "# snapshot: 3 routes") }) {
+		t.Fatalf("the watcher printed no snapshot: %s", w.errb)
+	}
+	// Two changes since the watcher's snapshot: fewer than the tables
+	// hold, so the server hands that snapshot out again.
+	srv.must("flush", "C,10.9.0.0/16,-,eth0", "sync")
+	for _, want := range []string{"flush  # seq 4\n", "C,10.9.0.0/16,-,eth0  # seq 5\n"} {
+		if !rtmtest.WaitFor(10*time.Second, func() bool { return strings.Contains(w.out.String(), want) }) {
+			t.Fatalf("the watcher never printed %q: %s", want, w.out)
+		}
+	}
+	before := w.out.String()
+	w.signal(syscall.SIGUSR1)
+	if !rtmtest.WaitFor(10*time.Second, func() bool { return strings.Contains(w.out.String(), "# resync: ") }) {
+		t.Fatalf("no resync after SIGUSR1: %s %s", w.out, w.errb)
+	}
+	srv.must("C,10.4.0.0/16,-,eth0", "sync") // a mark after the resync's lines
+	if !rtmtest.WaitFor(10*time.Second, func() bool { return strings.Contains(w.out.String(), "C,10.4.0.0/16") }) {
+		t.Fatalf("the watcher never printed the change after its resync: %s", w.out)
+	}
+	after := strings.TrimPrefix(w.out.String(), before)
+	if want := "# resync: 0 added, 0 changed, 0 removed (seq 5)\nC,10.4.0.0/16,-,eth0  # seq 6\n"; after != want {
+		t.Errorf("after SIGUSR1 the watcher printed\n%s\nwant\n%s", after, want)
+	}
+}
+
 // TestSIGTERMEndsEveryProcess: whatever an rtm process is doing, SIGTERM
 // ends it within a second (asserted here with room to spare for a loaded
 // machine; the times are logged): a server pouring a replay, a server

@@ -145,7 +145,7 @@ func BenchmarkClientApply(b *testing.B) {
 			next = 0
 		}
 		d.Reset(bodies[next], counts[next])
-		if err := c.applyBatch(&d, 1); err != nil {
+		if err := c.applyBatch(&d, 1, true); err != nil {
 			b.Fatal(err)
 		}
 		done += int(counts[next])
@@ -178,7 +178,7 @@ func BenchmarkClientApplyRoutes(b *testing.B) {
 			next = 0
 		}
 		d.Reset(bodies[next], counts[next])
-		if err := c.applyBatch(&d, 1); err != nil {
+		if err := c.applyBatch(&d, 1, true); err != nil {
 			b.Fatal(err)
 		}
 		done += int(counts[next])
@@ -213,7 +213,7 @@ func BenchmarkClientApplyUpdates(b *testing.B) {
 			next = 0
 		}
 		d.Reset(bodies[next], counts[next])
-		if err := c.applyBatch(&d, 1); err != nil {
+		if err := c.applyBatch(&d, 1, true); err != nil {
 			b.Fatal(err)
 		}
 		done += int(counts[next])

@@ -387,6 +387,13 @@ func (c *Client) receive(uc *net.UnixConn) error {
 		dec     Decoder
 		staging *snapshotTables // non-nil between snapshot begin and end
 		live    bool
+		// A snapshot can be a shared one, older than the log's head; the
+		// changes since follow it at once. Subscribers are given the
+		// tables only once those are applied too (heldTo), so a watcher
+		// or a kernel never sees the tables go back in time and forward
+		// again: a resync of a client that was up to date changes nothing.
+		held   bool
+		heldTo uint64
 	)
 	warming := false // a read deadline is set for warmUp
 	for {
@@ -437,10 +444,14 @@ func (c *Client) receive(uc *net.UnixConn) error {
 				continue
 			}
 			c.makeRoom(int(h.Count))
-			if err := c.applyBatch(&dec, h.Seq); err != nil {
+			if err := c.applyBatch(&dec, h.Seq, !held); err != nil {
 				return err
 			}
 			c.setApplied(h.Seq + uint64(h.Count) - 1)
+			if held && c.applied.Load() >= heldTo {
+				held = false
+				c.publishSnapshot(c.applied.Load())
+			}
 			ack(uc, c.applied.Load())
 			c.markReady()
 		case KindSnapshotEnd:
@@ -458,7 +469,10 @@ func (c *Client) receive(uc *net.UnixConn) error {
 				warming = true
 				uc.SetReadDeadline(time.Now().Add(warmDelay))
 			}
-			if len(c.opts.Subscribers) > 0 {
+			// Count: the changes the log held past the snapshot when it
+			// was sent.
+			held, heldTo = len(c.opts.Subscribers) > 0 && h.Count > 0, h.Seq+uint64(h.Count)
+			if len(c.opts.Subscribers) > 0 && !held {
 				c.publishSnapshot(h.Seq)
 			}
 			ack(uc, h.Seq)
@@ -499,11 +513,11 @@ func ack(uc *net.UnixConn, seq uint64) {
 }
 
 // applyBatch applies one batch of live changes, the first numbered
-// first, under one lock; subscribers see them after.
-func (c *Client) applyBatch(dec *Decoder, first uint64) error {
+// first, under one lock; with tell, subscribers see them after.
+func (c *Client) applyBatch(dec *Decoder, first uint64, tell bool) error {
 	var seen func(entry.Change)
 	var changes []entry.Change
-	if len(c.opts.Subscribers) > 0 {
+	if tell && len(c.opts.Subscribers) > 0 {
 		seen = func(ch entry.Change) { changes = append(changes, ch) }
 	}
 	c.mu.Lock()

@@ -537,7 +537,13 @@ func (c *serverConn) sendSnapshot() (cursor, error) {
 			return cur, err
 		}
 	}
-	if err := c.send(Header{Kind: KindSnapshotEnd, Seq: snap.seq}, nil); err != nil {
+	// Count says how many changes the log holds past a shared snapshot:
+	// they follow at once, and the client's subscribers wait for them.
+	var past uint64
+	if pub := c.s.log.published.Load(); pub > snap.seq {
+		past = min(pub-snap.seq, math.MaxUint32)
+	}
+	if err := c.send(Header{Kind: KindSnapshotEnd, Seq: snap.seq, Count: uint32(past)}, nil); err != nil {
 		return cur, err
 	}
 	c.s.stats.snapshots.Add(1)

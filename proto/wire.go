@@ -42,7 +42,7 @@ const (
 	KindWelcome       Kind = 2  // server → client: store path and generation; seq = server's sequence
 	KindSnapshotBegin Kind = 3  // server → client: drop local state, records follow
 	KindBatch         Kind = 4  // server → client: records
-	KindSnapshotEnd   Kind = 5  // server → client: seq = last change the snapshot contains
+	KindSnapshotEnd   Kind = 5  // server → client: seq = last change the snapshot contains; count = changes the log held past it
 	KindAck           Kind = 6  // client → server: seq = last change applied
 	KindShutdown      Kind = 7  // server → client: server is quitting; body = reason
 	KindError         Kind = 8  // either way: body = message; the sender closes
