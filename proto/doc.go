@@ -29,7 +29,10 @@
 //     never another MAC's address.
 //   - Snapshot plus changes, no gap and no duplicate. A snapshot is taken
 //     under the same mutex and ends with the sequence number of the last
-//     change it contains; the log continues from exactly there.
+//     change it contains; the log continues from exactly there. Its end
+//     also says how many changes the log held past it (a shared snapshot
+//     is older than the head): a client's subscribers get the tables only
+//     with those applied, so they never see the tables go back in time.
 //   - The server never blocks on a client. The log is a ring of chunks
 //     appended once, already encoded; each client's writer goroutine
 //     copies spans of it straight into packets at the client's pace. A
