@@ -50,8 +50,9 @@
 //     changes are made in order through the client's Origin, each refusal
 //     reported by its index; with FlagBail the first refusal stops it and
 //     the later requests of its epoch. A query never changes the tables;
-//     a sync waits in a goroutine of its own, one at a time per client,
-//     for at most an hour.
+//     a sync waits in a goroutine of its own, one at a time per client
+//     (the next is read once the one before has answered), for at most
+//     an hour.
 //   - Trust both ways, on descriptors held (trust.go). The directory of
 //     a socket and every one above it can be changed only by the user or
 //     root, or are sticky; the runtime directory (SocketDir) is the
