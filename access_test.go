@@ -6,10 +6,12 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -416,14 +418,37 @@ func TestGroupReadsNeverWrites(t *testing.T) {
 	if r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, "uid 65534 may not connect") {
 		t.Fatalf("a group member the server does not allow: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
-	// A member that takes a flock of the store as soon as the server
-	// lets go of it keeps no server out: the write lock is one only a
-	// descriptor open for writing can take.
+	// A member that takes a flock of the store, or a read lock of it
+	// (F_OFD_SETLKW), as soon as the server lets go of it keeps no server
+	// out: what admits a server is the lock of a file beside the store
+	// that only its uid can open. A read lock held the store from every
+	// later server, --fresh too.
 	holder := commandAs(member, nil, "flock", "--exclusive", in.store, "sleep", "60")
 	if err := holder.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer func() { holder.Process.Kill(); holder.Wait() }()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	locker := commandAs(member, []string{rtmtest.RoleEnv + "=readlock", "RTM_READLOCK=" + in.store}, nobodyCopy(t, exe, "rtm.test"), "-test.run=^$")
+	lockerIn, err := locker.StdinPipe() // it holds the lock until the test ends
+	if err != nil {
+		t.Fatal(err)
+	}
+	lockerOut, err := locker.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := locker.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { lockerIn.Close(); locker.Wait() }()
+	said := bufio.NewReader(lockerOut)
+	if line, err := said.ReadString('\n'); line != "waiting\n" {
+		t.Fatalf("read locker: %q (%v)", line, err)
+	}
 	srv.send("quit")
 	srv.wait(10 * time.Second)
 	if !rtmtest.WaitFor(10*time.Second, func() bool {
@@ -432,11 +457,37 @@ func TestGroupReadsNeverWrites(t *testing.T) {
 	}) {
 		t.Fatal("the member's flock was never taken")
 	}
+	if line, err := said.ReadString('\n'); line != "locked\n" {
+		t.Fatalf("read locker: %q (%v)", line, err)
+	}
+	holds := func(ip string) string {
+		t.Helper()
+		fmt.Fprintln(lockerIn, ip)
+		line, err := said.ReadString('\n')
+		if err != nil {
+			t.Fatalf("read locker: %v", err)
+		}
+		return strings.TrimSpace(line)
+	}
+	if got := holds("10.1.1.7"); got != "found" {
+		t.Fatalf("the member's open store: 10.1.1.7 %s", got)
+	}
 
+	// Without --group the member's access is taken back, the store it
+	// still has open too: the server copies the store to a new file in
+	// its place (it had chmodded the old one, which the member went on
+	// reading, every later change with it).
 	srv = in.server()
 	modes(0o600, 0o600)
-	if !strings.Contains(srv.errb.String(), "(reopened, mode 0640 -> 0600)") {
+	if !strings.Contains(srv.errb.String(), "(reopened, mode 0640 -> 0600 in a new file: whoever had the old one open sees no later change)") {
 		t.Fatalf("banner without --group: %s", srv.errb)
+	}
+	srv.must("C,02:00:00:00:be:ef,222.173.190.239")
+	if r := runRTM(t, "", "client", "--socket", in.socket, "-c", "lookup 02:00:00:00:be:ef"); r.code != 0 || r.stdout != "02:00:00:00:be:ef 222.173.190.239\n" {
+		t.Fatalf("the owner's client after the store was copied: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if got := holds("222.173.190.239"); got != "absent" {
+		t.Fatalf("a change made after the member's access was taken away is %s in the store it has open", got)
 	}
 	srv.send("quit")
 	srv.wait(10 * time.Second)
@@ -447,7 +498,7 @@ func TestGroupReadsNeverWrites(t *testing.T) {
 		t.Fatalf("banner with --group: %s", srv.errb)
 	}
 	r = runCmd(t, commandAs(member, nil, bin, "client", "--socket", in.socket, "-c", "show macs"), "", 20*time.Second)
-	if r.code != 0 || r.stdout != "00:1a:2b:3c:4d:5e 10.1.1.7\n" {
+	if r.code != 0 || r.stdout != "00:1a:2b:3c:4d:5e 10.1.1.7\n02:00:00:00:be:ef 222.173.190.239\n" {
 		t.Fatalf("an allowed group member: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
 }
@@ -630,6 +681,45 @@ func readersRole() int {
 	}
 	fmt.Printf("ready %d\n", len(held))
 	io.Copy(io.Discard, os.Stdin)
+	return 0
+}
+
+// readlockRole opens the store RTM_READLOCK names for reading, as a
+// member of a --group store may, and waits for a read lock of all of it
+// (F_OFD_SETLKW): it says "waiting", then "locked" once it has it. Then,
+// for each line of stdin, an IPv4 address, it says "found" or "absent":
+// whether the file it holds open has that address in a slot. It holds
+// the file and the lock until stdin ends.
+func readlockRole() int {
+	f, err := os.Open(os.Getenv("RTM_READLOCK"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Println("waiting")
+	lk := unix.Flock_t{Type: unix.F_RDLCK}
+	if err := unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLKW, &lk); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Println("locked")
+	lines := bufio.NewScanner(os.Stdin)
+	for lines.Scan() {
+		ip := netip.MustParseAddr(lines.Text()).As4()
+		// A slot holds an IPv4 address as the little-endian word of its
+		// big-endian value (store/slot.go).
+		word := binary.LittleEndian.AppendUint64(nil, uint64(binary.BigEndian.Uint32(ip[:])))
+		b, err := io.ReadAll(io.NewSectionReader(f, 0, 1<<40))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		if bytes.Contains(b, word) {
+			fmt.Println("found")
+		} else {
+			fmt.Println("absent")
+		}
+	}
 	return 0
 }
 

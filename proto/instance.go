@@ -235,6 +235,7 @@ func RemoveInstance(name string, force bool) ([]string, error) {
 		return nil, fmt.Errorf("instance %s: %w: store %s was not closed cleanly (its server crashed); `rtm server --name %s` repairs it and carries on with its tables, or `rtm rm --force %s` removes it as it is", name, ErrCrashed, path, name, name)
 	}
 	var removed []string
+	store.RemoveLock(path) // a crashed server's
 	for _, p := range []string{path, sock} {
 		if err := os.Remove(p); err == nil {
 			removed = append(removed, p)

@@ -480,6 +480,9 @@ func (s *Server) Info() (ServerInfo, error) {
 	}
 	if was := st.Recovery().PermWas; was != 0 {
 		state += fmt.Sprintf(", mode %04o -> %04o", was, s.opts.Store.Perm.Perm())
+		if st.Recovery().Reissued {
+			state += " in a new file: whoever had the old one open sees no later change"
+		}
 	}
 	if n := st.Recovery().Connected; n > 0 {
 		state += fmt.Sprintf(", routes via 0.0.0.0 or :: made connected, as Linux takes them: %d", n)

@@ -9,10 +9,14 @@
 //
 // The segment layout is drawn in segment.go. Its invariants:
 //
-//   - One writer. Open takes an exclusive non-blocking write lock of the
-//     open file (F_OFD_SETLK), which a descriptor open for reading alone
-//     cannot take, and the flock an earlier rtm took; a second writer
-//     gets a *LockedError naming the owner's pid.
+//   - One writer. Open takes an exclusive non-blocking write lock
+//     (F_OFD_SETLK) of the lock file beside the segment (LockPath), which
+//     only the writer's uid can open, and holds it until Close removes
+//     the file; a second writer gets a *LockedError naming the owner's
+//     pid. Not a lock of the segment alone: a reader's read lock blocks
+//     a write lock, so a --group member could keep every server out. The
+//     segment's own locks (its write lock and the flock an earlier rtm
+//     took) are taken too where no reader holds one.
 //   - Owned alone. Open maps only a regular file of its own uid, and a
 //     Reader only one of the uid it is given (the server's), that group
 //     and others cannot write; neither follows a symbolic link

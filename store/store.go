@@ -35,6 +35,11 @@ type Recovery struct {
 	// Options.Perm (a server started with --group on a store made
 	// without, or the other way round); 0 if they were already those.
 	PermWas os.FileMode
+	// Reissued says the store was copied to a new file in its place, as
+	// the change took read access away (a member with it open or mapped
+	// would go on reading the old file's later changes): the old file
+	// keeps only what it held, and the generation is new.
+	Reissued bool
 	// Connected is how many routes an earlier rtm stored through 0.0.0.0
 	// or :: that Open made connected routes, as Linux takes them.
 	Connected int
@@ -63,6 +68,7 @@ func (r Recovery) String() string {
 type Store struct {
 	path   string
 	fd     int
+	lock   int // holds the writer lock of the store (LockPath)
 	mem    []byte
 	hdr    *header
 	lay    layout
@@ -110,6 +116,20 @@ func Open(o Options) (*Store, error) {
 	if o.RouteCapacity < 0 || o.RouteCapacity > maxRouteCapacity {
 		return nil, fmt.Errorf("open store %s: route capacity %d out of range 1..%d", o.Path, o.RouteCapacity, maxRouteCapacity)
 	}
+	lock, err := takeWriterLock(o.Path)
+	if err != nil {
+		return nil, err
+	}
+	s, err := openOrCreate(o)
+	if err != nil {
+		releaseWriterLock(o.Path, lock)
+		return nil, err
+	}
+	s.lock = lock
+	return s, nil
+}
+
+func openOrCreate(o Options) (*Store, error) {
 	// Each retry means another process created or replaced the file under
 	// us; a handful is plenty unless something is looping on the path.
 	for range 8 {
@@ -125,17 +145,117 @@ func Open(o Options) (*Store, error) {
 	return nil, fmt.Errorf("open store %s: the file keeps being replaced by another process", o.Path)
 }
 
+// LockPath is the file whose write lock admits one server to the store at
+// path: .NAME.lock beside it, the server's own (mode 0600), there while a
+// server holds it (and after one was killed). The lock cannot be on the
+// store itself: a read lock conflicts with a write lock, and anyone who
+// may read the store may take one, so with --group a member who may only
+// read could keep every server out.
+func LockPath(path string) string {
+	dir, base := filepath.Split(path)
+	return filepath.Join(dir, "."+base+".lock")
+}
+
+// takeWriterLock takes the writer lock of the store at path without
+// waiting and returns the descriptor that holds it; a held lock gives a
+// *LockedError.
+func takeWriterLock(path string) (int, error) {
+	lp := LockPath(path)
+	for range 8 {
+		fd, err := openFD(lp, unix.O_RDWR|unix.O_CREAT, 0o600)
+		if err != nil {
+			// Say why as for a store: a link, another uid's file.
+			if fd, _, err = openOwned(lp, unix.O_RDWR, geteuid()); err != nil {
+				return -1, err
+			}
+		}
+		st, err := statFD(fd)
+		if err == nil {
+			err = checkFile(lp, &st, geteuid())
+		}
+		if err != nil {
+			closeFD(fd)
+			return -1, err
+		}
+		lk := unix.Flock_t{Type: unix.F_WRLCK} // the whole file
+		if err := retry(func() error { return unix.FcntlFlock(uintptr(fd), unix.F_OFD_SETLK, &lk) }); err != nil {
+			closeFD(fd)
+			if isLocked(err) {
+				return -1, &LockedError{Path: path, PID: lockedBy(path)}
+			}
+			return -1, fmt.Errorf("open store %s: lock %s: %w", path, lp, err)
+		}
+		// The last server removes the file as it lets go: a lock taken on
+		// a file no longer at the path admits nobody.
+		if same, err := sameFile(fd, lp); err != nil || !same {
+			closeFD(fd)
+			if err != nil {
+				return -1, fmt.Errorf("open store %s: %w", path, err)
+			}
+			continue
+		}
+		// The holder's pid, for the message of the next to try.
+		pid := []byte(strconv.Itoa(getpid()))
+		if err := unix.Ftruncate(fd, 0); err == nil {
+			unix.Pwrite(fd, pid, 0)
+		}
+		return fd, nil
+	}
+	return -1, fmt.Errorf("open store %s: its lock file %s keeps being replaced by another process", path, lp)
+}
+
+// RemoveLock removes the lock file a killed server left beside the store
+// at path (LockPath), unless a server holds it.
+func RemoveLock(path string) {
+	fd, err := openFD(LockPath(path), unix.O_RDWR, 0)
+	if err != nil {
+		return
+	}
+	lk := unix.Flock_t{Type: unix.F_WRLCK}
+	if retry(func() error { return unix.FcntlFlock(uintptr(fd), unix.F_OFD_SETLK, &lk) }) == nil {
+		if same, _ := sameFile(fd, LockPath(path)); same {
+			releaseWriterLock(path, fd)
+			return
+		}
+	}
+	closeFD(fd)
+}
+
+// releaseWriterLock removes the lock file while its lock is still held,
+// then lets go.
+func releaseWriterLock(path string, fd int) {
+	unlink(LockPath(path))
+	closeFD(fd)
+}
+
+// lockedBy is the pid of the server that holds the store at path, for
+// the error message; 0 if unknown. One that has just taken the lock
+// writes its pid a moment later.
+func lockedBy(path string) int {
+	for range 50 {
+		b, err := os.ReadFile(LockPath(path))
+		if err != nil {
+			return 0
+		}
+		if pid, err := strconv.Atoi(string(b)); err == nil && ProcessAlive(pid) {
+			return pid
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return 0
+}
+
 // create builds a new segment under a temporary name and publishes it
 // with a rename that fails if the path exists (errRaced).
 func create(o Options) (*Store, error) {
 	removeStaleTemps(o.Path)
 	l := newLayout(o.Capacity, o.RouteCapacity)
-	tmp := o.Path + ".tmp-" + strconv.Itoa(getpid()) + "-" + strconv.FormatUint(rand.Uint64()&0xffffffff, 16)
+	tmp := tempPath(o.Path)
 	fd, err := openFD(tmp, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL, uint32(o.Perm.Perm()))
 	if err != nil {
 		return nil, fmt.Errorf("create store %s: %w", o.Path, err)
 	}
-	s := &Store{path: o.Path, fd: fd, lay: l}
+	s := &Store{path: o.Path, fd: fd, lock: -1, lay: l}
 	abort := func(what string, err error) (*Store, error) {
 		if s.mem != nil {
 			unmap(s.mem)
@@ -157,10 +277,7 @@ func create(o Options) (*Store, error) {
 		return abort("mmap", err)
 	}
 	s.attach()
-	gen := rand.Uint64()
-	for gen == 0 {
-		gen = rand.Uint64()
-	}
+	gen := newGeneration()
 	s.hdr.pid.Store(uint64(getpid()))
 	s.hdr.writeStatic(l, gen)
 	s.gen = gen
@@ -177,6 +294,21 @@ func create(o Options) (*Store, error) {
 	s.rebuildFreeRoutes()
 	s.rec = Recovery{Created: true}
 	return s, nil
+}
+
+// tempPath is a name beside path to make a segment under before it is
+// published there (removeStaleTemps knows it).
+func tempPath(path string) string {
+	return path + ".tmp-" + strconv.Itoa(getpid()) + "-" + strconv.FormatUint(rand.Uint64()&0xffffffff, 16)
+}
+
+// newGeneration is a random non-zero generation.
+func newGeneration() uint64 {
+	gen := rand.Uint64()
+	for gen == 0 {
+		gen = rand.Uint64()
+	}
+	return gen
 }
 
 // removeStaleTemps deletes the temporary files of creators that died
@@ -232,6 +364,15 @@ func openExisting(path string, perm os.FileMode) (*Store, error) {
 			closeFD(fd) // removed or replaced while we waited: look again
 			continue
 		}
+		if os.FileMode(st.Mode)&0o077&^perm.Perm() != 0 {
+			s, err := reissue(path, fd, perm)
+			closeFD(fd)
+			if err != nil {
+				return nil, err
+			}
+			s.rec.PermWas, s.rec.Reissued = os.FileMode(st.Mode&0o777), true
+			return s, nil
+		}
 		was, err := setPerm(fd, &st, perm)
 		if err != nil {
 			closeFD(fd)
@@ -246,6 +387,88 @@ func openExisting(path string, perm os.FileMode) (*Store, error) {
 		return s, nil
 	}
 	return nil, fmt.Errorf("open store %s: the file keeps being replaced by another process", path)
+}
+
+// reissue copies the segment open on fd to a new file of mode perm,
+// with a new generation, and publishes it at path in its place. Taking
+// away the group's (or others') read bit is not enough: whoever has the
+// store open or mapped would go on reading every later change. The old
+// file, unlinked, keeps only what it held; clients of the new one see
+// the generation change and map it anew.
+func reissue(path string, fd int, perm os.FileMode) (*Store, error) {
+	tmp := tempPath(path)
+	nfd, err := openFD(tmp, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL, uint32(perm.Perm()))
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: copy to take back its readers' access: %w", path, err)
+	}
+	fail := func(s *Store, err error) (*Store, error) {
+		if s != nil {
+			unmap(s.mem)
+		}
+		closeFD(nfd)
+		unlink(tmp)
+		return nil, fmt.Errorf("open store %s: copy to take back its readers' access: %w", path, err)
+	}
+	if err := setMode(nfd, uint32(perm.Perm())); err != nil {
+		return fail(nil, err)
+	}
+	if err := lockFD(nfd); err != nil {
+		return fail(nil, err)
+	}
+	if err := copyFD(nfd, fd); err != nil {
+		return fail(nil, err)
+	}
+	s, err := attachExisting(path, nfd)
+	if err != nil {
+		return fail(nil, err)
+	}
+	s.gen = newGeneration()
+	s.hdr.generation.Store(s.gen)
+	s.hdr.checksum.Store(staticSum(s.hdr))
+	if err := syncMem(s.mem[:headerSize]); err != nil {
+		return fail(s, err)
+	}
+	if err := unix.Rename(tmp, path); err != nil {
+		return fail(s, err)
+	}
+	return s, nil
+}
+
+// copyFD copies every byte of the file on src to the empty file on dst,
+// its blocks reserved first (allocateFD).
+func copyFD(dst, src int) error {
+	size, err := fileSize(src)
+	if err != nil {
+		return err
+	}
+	if err := allocateFD(dst, size); err != nil {
+		return err
+	}
+	buf := make([]byte, 1<<20)
+	for off := int64(0); off < size; {
+		n, err := unix.Pread(src, buf[:min(int64(len(buf)), size-off)], off)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("%w: ended at byte %d of %d", ErrTruncated, off, size)
+		}
+		for w := 0; w < n; {
+			m, err := unix.Pwrite(dst, buf[w:n], off+int64(w))
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			w += m
+		}
+		off += int64(n)
+	}
+	return nil
 }
 
 // ownerPID reads the writer pid from the header of a locked segment, for
@@ -359,7 +582,7 @@ func attachExisting(path string, fd int) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	s := &Store{path: path, fd: fd, lay: l}
+	s := &Store{path: path, fd: fd, lock: -1, lay: l}
 	if s.mem, err = mapFD(fd, l.total, true); err != nil {
 		return nil, fmt.Errorf("open store %s: mmap %d bytes: %w", path, l.total, err)
 	}
@@ -485,6 +708,10 @@ func (s *Store) Close() error {
 	s.mem, s.hdr, s.macs, s.rslots = nil, nil, nil, nil
 	if cerr := closeFD(s.fd); err == nil {
 		err = cerr
+	}
+	if s.lock >= 0 {
+		releaseWriterLock(s.path, s.lock)
+		s.lock = -1
 	}
 	if err != nil {
 		return fmt.Errorf("close store %s: %w", s.path, err)

@@ -1,8 +1,10 @@
 package store
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/netip"
 	"os"
@@ -93,7 +95,7 @@ func TestCreateReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	s2 := mustOpen(t, Options{Path: path, Capacity: 5})
+	s2 := mustOpen(t, Options{Path: path, Capacity: 5, Perm: 0o640})
 	rec := s2.Recovery()
 	if rec.Created || rec.WasDirty || rec.JournalReplayed || rec.PrevPID != os.Getpid() {
 		t.Errorf("reopen Recovery = %+v", rec)
@@ -275,17 +277,49 @@ func TestOpenRefusesUnsafe(t *testing.T) {
 
 // TestOpenSetsPerm: the writer gives an existing store the permissions
 // asked for (a server started with or without --group), and says what
-// they were; a reader of another uid's store is refused.
+// they were. One that takes read access away is a copy in a new file
+// with a new generation: a descriptor of the old one sees no later
+// change. A reader of another uid's store is refused.
 func TestOpenSetsPerm(t *testing.T) {
 	path := testPath(t)
 	mustOpen(t, Options{Path: path, Capacity: 64, RouteCapacity: 8}).Close()
-	for _, step := range []struct{ perm, was os.FileMode }{{0o640, 0o600}, {0o640, 0}, {0o600, 0o640}} {
+	var old []byte // the file at the path as the step before left it
+	prevGen := uint64(0)
+	for i, step := range []struct {
+		perm, was os.FileMode
+		reissued  bool
+	}{{0o640, 0o600, false}, {0o640, 0, false}, {0o600, 0o640, true}} {
+		f, err := os.Open(path) // a member's descriptor
+		if err != nil {
+			t.Fatal(err)
+		}
 		s := mustOpen(t, Options{Path: path, Perm: step.perm})
+		if err := s.CreateMAC(testMAC(i+1), v4(i)); err != nil {
+			t.Fatal(err)
+		}
 		s.Close()
 		fi, err := os.Stat(path)
-		if err != nil || fi.Mode().Perm() != step.perm || s.Recovery().PermWas != step.was {
-			t.Fatalf("Open with %04o: mode %v (%v), PermWas %04o, want %04o", step.perm, fi.Mode(), err, s.Recovery().PermWas, step.was)
+		if err != nil || fi.Mode().Perm() != step.perm || s.Recovery().PermWas != step.was || s.Recovery().Reissued != step.reissued {
+			t.Fatalf("Open with %04o: mode %v (%v), PermWas %04o, Reissued %v, want %04o, %v", step.perm, fi.Mode(), err, s.Recovery().PermWas, s.Recovery().Reissued, step.was, step.reissued)
 		}
+		seen, err := io.ReadAll(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		now, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The member's descriptor sees the writer's changes unless the
+		// store was copied, and then nothing after the copy.
+		if unchanged := bytes.Equal(seen, old); old != nil && unchanged != step.reissued {
+			t.Fatalf("Open with %04o: the old descriptor unchanged: %v", step.perm, unchanged)
+		}
+		if newGen := s.Generation() != prevGen; prevGen != 0 && newGen != step.reissued {
+			t.Fatalf("Open with %04o: generation %x, before %x", step.perm, s.Generation(), prevGen)
+		}
+		old, prevGen = now, s.Generation()
 	}
 	if _, err := OpenReader(path, os.Geteuid()+1); !strings.Contains(fmt.Sprint(err), fmt.Sprintf("is owned by uid %d, not uid %d", os.Geteuid(), os.Geteuid()+1)) {
 		t.Fatalf("OpenReader for another owner: %v", err)

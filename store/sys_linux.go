@@ -17,32 +17,48 @@ func openFD(path string, flag int, perm uint32) (int, error) {
 
 func closeFD(fd int) error { return unix.Close(fd) }
 
-// lockFD takes the segment's write lock without waiting: a lock of the
-// open file description (F_OFD_SETLK) for writing, which only a
-// descriptor open for writing can take. A flock would be taken as well
-// by any process that can read the file: with --group, a member that may
-// only read could keep every server out. A held lock gives unix.EAGAIN.
-// The lock lives as long as the descriptor.
+// lockFD takes the segment's own write lock without waiting: a lock of
+// the open file description (F_OFD_SETLK), and a flock. What admits one
+// server is the writer lock beside the store (LockPath), which no reader
+// can open; these keep an rtm from before it out, which locks the store
+// alone, and are taken where they can be. A read lock on the store
+// (anyone who may read it can take one) is not a server: with one held,
+// the store is opened without its own lock. A held lock gives
+// unix.EAGAIN. The locks live as long as the descriptor.
 //
-// An rtm from before this lock takes a flock instead. lockFD takes that
-// too where it can, so such an rtm cannot open a segment this one
-// serves. Where a flock is held, the writer the header names, if it has
-// not closed the segment and is alive and of this uid, is such an rtm
+// Where a flock is held, the writer the header names, if it has not
+// closed the segment and is alive and of this uid, is such an older rtm
 // serving it (unix.EAGAIN); anyone else's flock keeps nobody out.
 func lockFD(fd int) error {
 	lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: 0} // the whole file
+	held := true
 	if err := retry(func() error { return unix.FcntlFlock(uintptr(fd), unix.F_OFD_SETLK, &lk) }); err != nil {
-		return err
+		if !isLocked(err) || !readLocked(fd) {
+			return err
+		}
+		held = false
 	}
 	err := retry(func() error { return unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB) })
 	if isLocked(err) && !olderWriter(fd) {
 		err = nil
 	}
-	if err != nil {
+	if err != nil && held {
 		lk.Type = unix.F_UNLCK
 		unix.FcntlFlock(uintptr(fd), unix.F_OFD_SETLK, &lk)
 	}
 	return err
+}
+
+// readLocked says whether what keeps a write lock off the file on fd is
+// a read lock, which no server takes, rather than another's write lock.
+func readLocked(fd int) bool {
+	lk := unix.Flock_t{Type: unix.F_WRLCK}
+	if retry(func() error { return unix.FcntlFlock(uintptr(fd), unix.F_OFD_GETLK, &lk) }) != nil {
+		return false
+	}
+	// F_UNLCK: the holder let go meanwhile; a lock of its kind is no
+	// server's either way only if it was a read lock, so say no.
+	return lk.Type == unix.F_RDLCK
 }
 
 // olderWriter says whether the writer the header of the segment on fd

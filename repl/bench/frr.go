@@ -250,7 +250,7 @@ func (b *bench) k3Run(source string, prefixes file, n int) (toClients, frr time.
 	}
 	socket := filepath.Join(b.dir, "k3.sock")
 	path := shmPath("k3")
-	defer os.Remove(path)
+	defer removeStore(path)
 	srv, err := b.startIn(h2.ns, "bench-k3-server", "server", "--framed", source, "--fresh", "--unlink",
 		"--socket", socket, "--store", path, "--capacity", "1000", "--route-capacity", strconv.Itoa(headroom(n)))
 	if err == nil {

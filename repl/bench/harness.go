@@ -414,7 +414,7 @@ func (b *bench) close() {
 		in.close()
 	}
 	for _, p := range b.shm {
-		os.Remove(p)
+		removeStore(p)
 	}
 	for len(b.frrHosts) > 0 {
 		b.dropFRRHost(b.frrHosts[0])

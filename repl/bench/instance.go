@@ -37,6 +37,13 @@ func shmPath(name string) string {
 	return filepath.Join(proto.StoreDir(), fmt.Sprintf("rtm-bench-%d-%s", os.Getpid(), name))
 }
 
+// removeStore removes a store of this benchmark and the lock file beside
+// it that a server killed on the way out leaves.
+func removeStore(path string) {
+	os.Remove(path)
+	store.RemoveLock(path)
+}
+
 // startInstance starts a server whose store holds macs MACs and routes
 // routes with the same headroom as the full tables (1/8), so that a
 // small table is small.

@@ -244,7 +244,7 @@ func (b *bench) k2Run(run int, ipLines file, n int) (toClients, batch time.Durat
 	defer b.dropNS(ns)
 	socket := filepath.Join(b.dir, fmt.Sprintf("k2-%d.sock", run))
 	path := shmPath(fmt.Sprintf("k2-%d", run))
-	defer os.Remove(path)
+	defer removeStore(path)
 	srv, err := b.startIn(ns, "bench-k2-server", "server", "--framed", "--from-kernel", "--unlink",
 		"--socket", socket, "--store", path, "--capacity", "1000", "--route-capacity", strconv.Itoa(headroom(n)))
 	if err == nil {

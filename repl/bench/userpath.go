@@ -185,7 +185,7 @@ func (b *bench) userClassic(exe string, in *classicInput) (run userRun, err erro
 	socket := filepath.Join(b.dir, tag+".sock")
 	storePath := shmPath(tag)
 	b.shm = append(b.shm, storePath)
-	defer os.Remove(storePath)
+	defer removeStore(storePath)
 	srv, err := b.startLine("server "+filepath.Base(exe), exe, "server", "--socket", socket, "--store", storePath,
 		"--fresh", "--unlink", "--capacity", strconv.Itoa(headroom(in.n)), "--route-capacity", strconv.Itoa(headroom(in.n)))
 	if err != nil {

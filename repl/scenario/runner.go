@@ -461,6 +461,7 @@ func (s *scenario) cleanup() {
 	}
 	if s.store != "" {
 		os.Remove(s.store)
+		store.RemoveLock(s.store) // a killed server's
 		// A server killed while creating the store leaves its temporary file.
 		tmps, _ := filepath.Glob(s.store + ".tmp-*")
 		for _, t := range tmps {
