@@ -3,6 +3,10 @@ package repl
 import (
 	"bytes"
 	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -38,6 +42,18 @@ func TestProgress(t *testing.T) {
 		}
 		time.Sleep(progressEvery) // the next replay may show again
 	}
+	// A source typed at the prompt counts its own lines: the count of
+	// one after another went on from the first's.
+	src := filepath.Join(t.TempDir(), "src.rtm")
+	if err := os.WriteFile(src, []byte(script), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := in.source(src); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(progressEvery)
+	}
 	tty.Close()
 	select {
 	case <-read:
@@ -47,6 +63,15 @@ func TestProgress(t *testing.T) {
 	out := seen.String()
 	if !strings.Contains(out, "\r\x1b[Kbig.rtm: 16384 lines, ") || !strings.Contains(out, " lines/s") {
 		t.Errorf("no progress shown: %q", out)
+	}
+	counts := regexp.MustCompile(`src\.rtm: (\d+) lines`).FindAllStringSubmatch(out, -1)
+	if len(counts) == 0 {
+		t.Errorf("no progress shown for a source: %q", out)
+	}
+	for _, c := range counts {
+		if n, _ := strconv.Atoi(c[1]); n > 3*progressCheck {
+			t.Errorf("a source of %d lines showed %d", 3*progressCheck, n)
+		}
 	}
 	if !strings.HasSuffix(out, "\r\x1b[K") {
 		t.Errorf("progress not erased at the end: %q", out)

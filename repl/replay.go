@@ -116,6 +116,9 @@ func (in *Interp) source(arg string) error {
 	if !filepath.IsAbs(path) && len(in.frames) > 0 {
 		path = filepath.Join(in.frames[len(in.frames)-1].dir, path)
 	}
+	// Typed at the prompt, a source is a replay of its own: its progress
+	// counts its lines alone, however the one before it ended.
+	defer in.prog.done(len(in.frames) == 0)
 	if err := in.runFile(path); err != nil {
 		var le *LineError
 		if errors.As(err, &le) || errors.Is(err, ErrQuit) || errors.Is(err, ErrFailed) {
