@@ -238,6 +238,36 @@ func TestPasteManyLines(t *testing.T) {
 	}
 }
 
+// TestPasteALongLine: a line longer than any command, pasted at the
+// prompt, is refused whole, and the terminal is shown a bounded amount:
+// readline draws the line again at each key it takes, so 10,000
+// characters were 55 MB to the terminal, and seconds to minutes of
+// drawing. Cut where rtm stops taking keys, this line would be a change.
+func TestPasteALongLine(t *testing.T) {
+	t.Parallel()
+	in := newInstance(t)
+	srv := startTerm(t, append([]string{"server"}, in.flags()...)...)
+	prompt := "rtm(" + in.name + ")> "
+	srv.Expect(prompt)
+	before := srv.Shown()
+	srv.Send("C,10.2.0.0/16,-,eth0" + strings.Repeat(" ", 8000) + "x\r")
+	srv.ExpectWithin("error: a line of more than 1024 characters, which no command is: not run", time.Minute)
+	srv.Expect(prompt)
+	if shown := srv.Shown() - before; shown > 2<<20 {
+		t.Errorf("a pasted line of 8,021 characters showed %d bytes on the terminal", shown)
+	}
+	srv.Line("show routes count")
+	srv.Expect("show routes count\r\n0\r\n")
+	srv.Expect(prompt)
+	srv.Run("C,10.3.0.0/16,-,eth0", prompt) // the next line is taken as usual
+	srv.Line("show routes")
+	srv.Expect("show routes\r\n10.3.0.0/16 dev eth0\r\n")
+	srv.Send("\x04")
+	if code := srv.Exit(); code != 0 {
+		t.Fatalf("server exit %d", code)
+	}
+}
+
 // TestTabCompletesAtAnUnsizedTerminal: a terminal that reports 0 columns
 // (script(1)'s, a serial line) completes as a sized one does, and lists
 // the candidates at a second Tab.

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"rtm/store/entry"
 
@@ -119,11 +120,13 @@ func (in *Interp) Interactive(c *Console) error {
 		c = NewConsole(os.Stdout)
 	}
 	ahead := &typedAhead{r: os.Stdin}
+	var long lineCap
 	cfg := &readline.Config{
-		Prompt:            in.Prompt(),
-		HistoryLimit:      10000,
-		HistorySearchFold: true,
-		AutoComplete:      &completer{in: in},
+		FuncFilterInputRune: long.filter,
+		Prompt:              in.Prompt(),
+		HistoryLimit:        10000,
+		HistorySearchFold:   true,
+		AutoComplete:        &completer{in: in},
 		// readline completes nothing on a terminal of 0 columns (one whose
 		// size was never set: script(1)'s, a serial line); 80 is what such
 		// a terminal most likely shows.
@@ -162,6 +165,10 @@ func (in *Interp) Interactive(c *Console) error {
 		case err != nil:
 			return fmt.Errorf("prompt: %w", err)
 		}
+		if long.over.Swap(false) {
+			fmt.Fprintf(in.opts.Stderr, "error: a line of more than %d characters, which no command is: not run (its rest was not taken; `source FILE` or a pipe reads long input)\n", promptLineMax)
+			continue
+		}
 		in.stop.reset()
 		eof := watchEOF(int(os.Stdin.Fd()), in.Interrupt, ahead.add)
 		err = in.runPrompt(Location{File: "<prompt>", Line: n}, []byte(line))
@@ -178,6 +185,44 @@ func (in *Interp) Interactive(c *Console) error {
 			return nil
 		}
 	}
+}
+
+// promptLineMax bounds a line typed or pasted at the prompt. readline
+// draws the whole line again for each character it takes, so a pasted
+// line costs the square of its length: 10,000 characters were 55 MB to
+// the terminal and seconds of drawing, 5,000 nearly a minute on a slow
+// one. No command comes near this length (a route's line is at most
+// about 100 characters).
+const promptLineMax = 1024
+
+// lineCap is readline's filter of the keys typed: past promptLineMax
+// characters on a line it takes no more, and the line is refused whole
+// when entered (over). It counts what it can see: characters typed, one
+// less for a backspace; Enter, Ctrl-C and Ctrl-U start a new count.
+type lineCap struct {
+	n    int // readline's goroutine only
+	over atomic.Bool
+}
+
+func (l *lineCap) filter(r rune) (rune, bool) {
+	switch {
+	case r == readline.CharEnter || r == readline.CharCtrlJ:
+		l.n = 0
+	case r == readline.CharInterrupt || r == readline.CharCtrlU:
+		l.n = 0
+		l.over.Store(false)
+	case r == readline.CharBackspace:
+		l.n = max(l.n-1, 0)
+	case r >= ' ':
+		if l.n >= promptLineMax {
+			// A bell is a key readline takes without drawing the line
+			// again; a rune refused (false) would be drawn for.
+			l.over.Store(true)
+			return readline.CharBell, true
+		}
+		l.n++
+	}
+	return r, true
 }
 
 // typedAhead is the terminal as readline reads it, after the lines typed

@@ -115,6 +115,13 @@ func (p *Term) Since() string {
 	return p.out.String()[p.mark:]
 }
 
+// Shown is how many bytes the terminal has shown so far.
+func (p *Term) Shown() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.Len()
+}
+
 // Send types s as it is: "\r" is the return key, "\x04" Ctrl-D.
 func (p *Term) Send(s string) {
 	p.t.Helper()
