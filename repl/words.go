@@ -192,11 +192,16 @@ func (p *parser) parseCommand(l *wordList) (Command, error) {
 // unknownCommand refuses a word that is no command, suggesting the one it
 // is closest to when it looks like a slip of the fingers.
 func unknownCommand(w string) error {
-	hint := ""
-	if near := closest(strings.ToLower(w), commandWords); near != "" {
-		hint = "did you mean " + near + "? "
+	return fmt.Errorf("unknown command %s: %swant C,U,D,R changes or one of %s (type help)", entry.QuoteInput(w), meant(w, commandWords), strings.Join(commandWords, ", "))
+}
+
+// meant is "did you mean WORD? " for a word w that looks like a slip of
+// the fingers for one of ws; "" for any other.
+func meant(w string, ws []string) string {
+	if near := closest(strings.ToLower(w), ws); near != "" {
+		return "did you mean " + near + "? "
 	}
-	return fmt.Errorf("unknown command %s: %swant C,U,D,R changes or one of %s (type help)", entry.QuoteInput(w), hint, strings.Join(commandWords, ", "))
+	return ""
 }
 
 // Closest is the command word or word of extra (a scenario's
@@ -328,7 +333,8 @@ func parseShow(l *wordList) (Command, error) {
 	}
 	t := tableWord(w)
 	if t == TableNone {
-		return Command{}, fmt.Errorf("show: unknown table %s; %s", entry.QuoteInput(l.take()), showUsage)
+		w := l.take()
+		return Command{}, fmt.Errorf("show: unknown table %s; %s%s", entry.QuoteInput(w), meant(w, tableWords()), showUsage)
 	}
 	l.take()
 	cmd := Command{Kind: KindShow, Table: t, JSON: js}
@@ -395,7 +401,12 @@ func parseFilter(cmd *Command, l *wordList) error {
 				return err
 			}
 		default:
-			return fmt.Errorf("unexpected %s", entry.QuoteInput(l.take()))
+			w := l.take()
+			msg := "unexpected " + entry.QuoteInput(w)
+			if hint := strings.TrimSpace(meant(w, append(slices.Clip(spec.words), "json"))); hint != "" {
+				msg += "; " + hint
+			}
+			return errors.New(msg)
 		}
 	}
 }
@@ -449,7 +460,7 @@ func parseFlush(l *wordList) (Command, error) {
 			return Command{Kind: KindChange, Change: entry.FlushOf(entry.MACs)}, nil
 		}
 	}
-	return Command{}, fmt.Errorf("flush: unknown table %s; want flush [routes|macs]", entry.QuoteInput(strings.Join(l.rest(), " ")))
+	return Command{}, fmt.Errorf("flush: unknown table %s; %swant flush [routes|macs]", entry.QuoteInput(strings.Join(l.rest(), " ")), meant(strings.Join(l.rest(), " "), append(tableWords(TableRoutes, TableMACs), "all")))
 }
 
 func parseSync(l *wordList) (Command, error) {
@@ -588,7 +599,7 @@ func (p *parser) parseRouteWant(cmd *Command, l *wordList) error {
 		}
 		key := l.take()
 		if !slices.Contains(keys, w) {
-			return fmt.Errorf("unexpected %s; %s", entry.QuoteInput(key), want)
+			return fmt.Errorf("unexpected %s; %s%s", entry.QuoteInput(key), meant(key, keys), want)
 		}
 		kind := valueKind(0)
 		if w == "dev" {
@@ -633,7 +644,7 @@ func parseCountWant(cmd *Command, l *wordList) error {
 	}
 	t := tableWord(args[0])
 	if t == TableNone || t == TableStats || t == TableInfo {
-		return fmt.Errorf("unknown table %s; %s", entry.QuoteInput(args[0]), want)
+		return fmt.Errorf("unknown table %s; %s%s", entry.QuoteInput(args[0]), meant(args[0], tableWords(TableRoutes, TableMACs, TableClients)), want)
 	}
 	n, err := strconv.Atoi(args[1])
 	if err != nil || n < 0 {
