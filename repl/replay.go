@@ -153,9 +153,9 @@ var errLineTooLong = fmt.Errorf("a line of %d bytes or more, which no command is
 
 // replayAhead is how many lines a replay parses before it runs the first
 // of them, when they are waiting in its buffer: the engine can then load
-// the memory of the whole group at once (Prefetcher). 64 lines keep more
-// of the store's misses in flight than 16 did: B1 6.6 to 7.0 M lines/s.
-const replayAhead = 64
+// the memory of the whole group at once (Prefetcher). 32 or 64 lines
+// did no better than 16 (B1, alternating builds).
+const replayAhead = 16
 
 // parsedLine is a line read and parsed ahead of running it.
 type parsedLine struct {
