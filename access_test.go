@@ -25,6 +25,7 @@ import (
 
 	"rtm/proto"
 	"rtm/repl/rtmtest"
+	"rtm/store"
 	"rtm/store/entry"
 )
 
@@ -742,4 +743,52 @@ func waitQueued(uc *net.UnixConn, limit time.Duration) error {
 		}
 	}
 	return fmt.Errorf("no answer queued within %v", limit)
+}
+
+// TestStoreInADirectoryNotWritable: a server whose store is in a
+// directory it may not write (its own store, in a directory of root's)
+// can make no lock file beside it; the store's own write lock then
+// admits it, as before there was a lock file, and a second server is
+// still refused. It failed to start, saying "no such file or directory".
+func TestStoreInADirectoryNotWritable(t *testing.T) {
+	_, bin := nobodyInstance(t)
+	nobody := &syscall.Credential{Uid: 65534, Gid: 65534}
+	dir := newDir(t, shmDir(), 0o755)
+	sockDir := newDir(t, "", 0o700)
+	for _, d := range []string{dir, sockDir} {
+		if err := os.Chown(d, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := filepath.Join(dir, "st")
+	args := func(sock string) []string {
+		return []string{"server", "--store", st, "--socket", filepath.Join(sockDir, sock), "--exit-at-eof"}
+	}
+	if r := runCmd(t, commandAs(nobody, nil, bin, args("a.sock")...), "C,00:1a:2b:3c:4d:5e,10.1.1.7\n", 20*time.Second); r.code != 0 {
+		t.Fatalf("making the store: exit %d, %s", r.code, r.stderr)
+	}
+	if err := os.Chown(dir, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	first := commandAs(nobody, nil, bin, args("a.sock")...)
+	hold, err := first.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var firstErr bytes.Buffer
+	first.Stderr = &firstErr
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { hold.Close(); first.Wait() }()
+	if !rtmtest.WaitFor(10*time.Second, func() bool { return strings.Contains(firstErr.String(), "(reopened)") }) {
+		t.Fatalf("a server on its store in a directory it may not write: %s", firstErr.String())
+	}
+	r := runCmd(t, commandAs(nobody, nil, bin, args("b.sock")...), "", 20*time.Second)
+	if r.code != 1 || !strings.Contains(r.stderr, "is in use by another rtm server (pid ") {
+		t.Fatalf("a second server on that store: exit %d, %s", r.code, r.stderr)
+	}
+	if _, err := os.Lstat(store.LockPath(st)); !os.IsNotExist(err) {
+		t.Errorf("a lock file in a directory the server may not write: %v", err)
+	}
 }

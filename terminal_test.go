@@ -260,8 +260,14 @@ func TestPasteALongLine(t *testing.T) {
 	srv.Expect("show routes count\r\n0\r\n")
 	srv.Expect(prompt)
 	srv.Run("C,10.3.0.0/16,-,eth0", prompt) // the next line is taken as usual
+	// The length is the editor's: a line emptied by Ctrl-W, or by Ctrl-A
+	// Ctrl-K, takes keys again, and what is typed then runs.
+	srv.Send(strings.Repeat("y", 1030) + "\x17")
+	srv.Run("C,10.4.0.0/16,-,eth0", prompt)
+	srv.Send("#" + strings.Repeat("z", 1000) + "\x01\x0b")
+	srv.Run("C,10.5.0.0/16,-,eth0", prompt)
 	srv.Line("show routes")
-	srv.Expect("show routes\r\n10.3.0.0/16 dev eth0\r\n")
+	srv.Expect("show routes\r\n10.3.0.0/16 dev eth0\r\n10.4.0.0/16 dev eth0\r\n10.5.0.0/16 dev eth0\r\n")
 	srv.Send("\x04")
 	if code := srv.Exit(); code != 0 {
 		t.Fatalf("server exit %d", code)

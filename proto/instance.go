@@ -235,13 +235,22 @@ func RemoveInstance(name string, force bool) ([]string, error) {
 		return nil, fmt.Errorf("instance %s: %w: store %s was not closed cleanly (its server crashed); `rtm server --name %s` repairs it and carries on with its tables, or `rtm rm --force %s` removes it as it is", name, ErrCrashed, path, name, name)
 	}
 	var removed []string
-	store.RemoveLock(path) // a crashed server's
-	for _, p := range []string{path, sock} {
-		if err := os.Remove(p); err == nil {
-			removed = append(removed, p)
-		} else if !errors.Is(err, os.ErrNotExist) {
-			return removed, fmt.Errorf("instance %s: %w", name, err)
-		}
+	// Under the store's writer lock: a server starting meanwhile waits,
+	// and one that has the lock keeps its store.
+	gone, err := store.RemoveFiles(path)
+	var le *store.LockedError
+	switch {
+	case errors.As(err, &le):
+		return nil, fmt.Errorf("instance %s: %w (%v); quit it first", name, ErrLive, err)
+	case err != nil:
+		return nil, fmt.Errorf("instance %s: %w", name, err)
+	case gone:
+		removed = append(removed, path)
+	}
+	if err := os.Remove(sock); err == nil {
+		removed = append(removed, sock)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return removed, fmt.Errorf("instance %s: %w", name, err)
 	}
 	if len(removed) == 0 {
 		return nil, fmt.Errorf("instance %s: no such instance (no %s, no %s)", name, path, sock)

@@ -123,6 +123,7 @@ func (in *Interp) Interactive(c *Console) error {
 	var long lineCap
 	cfg := &readline.Config{
 		FuncFilterInputRune: long.filter,
+		Listener:            &long,
 		Prompt:              in.Prompt(),
 		HistoryLimit:        10000,
 		HistorySearchFold:   true,
@@ -165,7 +166,7 @@ func (in *Interp) Interactive(c *Console) error {
 		case err != nil:
 			return fmt.Errorf("prompt: %w", err)
 		}
-		if long.over.Swap(false) {
+		if long.cut.Swap(false) {
 			fmt.Fprintf(in.opts.Stderr, "error: a line of more than %d characters, which no command is: not run (its rest was not taken; `source FILE` or a pipe reads long input)\n", promptLineMax)
 			continue
 		}
@@ -195,34 +196,41 @@ func (in *Interp) Interactive(c *Console) error {
 // about 100 characters).
 const promptLineMax = 1024
 
-// lineCap is readline's filter of the keys typed: past promptLineMax
-// characters on a line it takes no more, and the line is refused whole
-// when entered (over). It counts what it can see: characters typed, one
-// less for a backspace; Enter, Ctrl-C and Ctrl-U start a new count.
+// lineCap is readline's filter of the keys typed and listener of its
+// line: past promptLineMax characters it takes no more keys, and a line
+// that lost keys is refused whole when entered (cut), not run cut short.
+// The length is readline's own, after every key (OnChange), so deleting
+// by word, to the end or by recalling history counts as it should.
 type lineCap struct {
-	n    int // readline's goroutine only
-	over atomic.Bool
+	n    int  // the line's length as readline last had it; its goroutine only
+	over bool // keys of the line being edited were not taken; the same
+	cut  atomic.Bool
 }
 
 func (l *lineCap) filter(r rune) (rune, bool) {
 	switch {
 	case r == readline.CharEnter || r == readline.CharCtrlJ:
-		l.n = 0
-	case r == readline.CharInterrupt || r == readline.CharCtrlU:
-		l.n = 0
-		l.over.Store(false)
-	case r == readline.CharBackspace:
-		l.n = max(l.n-1, 0)
-	case r >= ' ':
-		if l.n >= promptLineMax {
-			// A bell is a key readline takes without drawing the line
-			// again; a rune refused (false) would be drawn for.
-			l.over.Store(true)
-			return readline.CharBell, true
-		}
-		l.n++
+		// The listener sees the line emptied after it is handed over:
+		// what it lost is said now, before.
+		l.cut.Store(l.over)
+		l.over = false
+	case r == readline.CharInterrupt:
+		l.over = false
+	case r >= ' ' && r != readline.CharBackspace && l.n >= promptLineMax:
+		// A bell is a key readline takes without drawing the line
+		// again; a rune refused (false) would be drawn for.
+		l.over = true
+		return readline.CharBell, true
 	}
 	return r, true
+}
+
+// OnChange is readline's Listener: it learns the line's length.
+func (l *lineCap) OnChange(line []rune, _ int, _ rune) ([]rune, int, bool) {
+	if l.n = len(line); l.n == 0 {
+		l.over = false // emptied: what is typed now is all there is
+	}
+	return nil, 0, false
 }
 
 // typedAhead is the terminal as readline reads it, after the lines typed

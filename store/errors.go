@@ -54,10 +54,15 @@ func (e *LockedError) Error() string {
 // mapping of it (SIGBUS), so rtm maps no such file.
 type UnsafeError struct {
 	Path string
+	What string // "lock file" for the file beside the store (LockPath); "" for a store
 	Why  string // what is wrong with it: "is owned by uid 65534, not uid 0"
 	Fix  string // what to do about it
 }
 
 func (e *UnsafeError) Error() string {
-	return "store " + e.Path + " " + e.Why + ": " + e.Fix
+	what := e.What
+	if what == "" {
+		what = "store"
+	}
+	return what + " " + e.Path + " " + e.Why + ": " + e.Fix
 }

@@ -120,7 +120,10 @@ func Open(o Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := openOrCreate(o)
+	// Temporary files of creators that died, a reissue's too: we are the
+	// one writer now.
+	removeStaleTemps(o.Path)
+	s, err := openOrCreate(o, lock < 0)
 	if err != nil {
 		releaseWriterLock(o.Path, lock)
 		return nil, err
@@ -129,11 +132,13 @@ func Open(o Options) (*Store, error) {
 	return s, nil
 }
 
-func openOrCreate(o Options) (*Store, error) {
+// openOrCreate opens the segment at o.Path or creates it; strict, its own
+// write lock is what admits the writer (there is no lock file).
+func openOrCreate(o Options, strict bool) (*Store, error) {
 	// Each retry means another process created or replaced the file under
 	// us; a handful is plenty unless something is looping on the path.
 	for range 8 {
-		s, err := openExisting(o.Path, o.Perm)
+		s, err := openExisting(o.Path, o.Perm, strict)
 		if !isNotExist(err) {
 			return s, err
 		}
@@ -150,23 +155,29 @@ func openOrCreate(o Options) (*Store, error) {
 // server holds it (and after one was killed). The lock cannot be on the
 // store itself: a read lock conflicts with a write lock, and anyone who
 // may read the store may take one, so with --group a member who may only
-// read could keep every server out.
+// read could keep every server out. In a directory the server may not
+// write, where it can make no lock file, the store's own lock admits it.
 func LockPath(path string) string {
 	dir, base := filepath.Split(path)
 	return filepath.Join(dir, "."+base+".lock")
 }
 
 // takeWriterLock takes the writer lock of the store at path without
-// waiting and returns the descriptor that holds it; a held lock gives a
-// *LockedError.
+// waiting and returns the descriptor that holds it: -1 where the lock
+// file cannot be made (a directory the server may not write: the store's
+// own lock stands in). A lock held by a live server gives a *LockedError.
 func takeWriterLock(path string) (int, error) {
 	lp := LockPath(path)
-	for range 8 {
+	for range 50 {
 		fd, err := openFD(lp, unix.O_RDWR|unix.O_CREAT, 0o600)
+		if err == unix.EACCES || err == unix.EPERM || err == unix.EROFS {
+			if _, serr := os.Lstat(lp); os.IsNotExist(serr) {
+				return -1, nil
+			}
+		}
 		if err != nil {
-			// Say why as for a store: a link, another uid's file.
 			if fd, _, err = openOwned(lp, unix.O_RDWR, geteuid()); err != nil {
-				return -1, err
+				return -1, lockFileError(path, lp, err)
 			}
 		}
 		st, err := statFD(fd)
@@ -175,22 +186,28 @@ func takeWriterLock(path string) (int, error) {
 		}
 		if err != nil {
 			closeFD(fd)
-			return -1, err
+			return -1, lockFileError(path, lp, err)
 		}
 		lk := unix.Flock_t{Type: unix.F_WRLCK} // the whole file
 		if err := retry(func() error { return unix.FcntlFlock(uintptr(fd), unix.F_OFD_SETLK, &lk) }); err != nil {
 			closeFD(fd)
-			if isLocked(err) {
-				return -1, &LockedError{Path: path, PID: lockedBy(path)}
+			if !isLocked(err) {
+				return -1, lockFileError(path, lp, err)
 			}
-			return -1, fmt.Errorf("open store %s: lock %s: %w", path, lp, err)
+			if pid := lockedBy(path); pid != 0 {
+				return -1, &LockedError{Path: path, PID: pid}
+			}
+			// Held by no server that says so: one that is starting, or
+			// rtm rm at work, a moment only. Try again.
+			time.Sleep(2 * time.Millisecond)
+			continue
 		}
 		// The last server removes the file as it lets go: a lock taken on
 		// a file no longer at the path admits nobody.
 		if same, err := sameFile(fd, lp); err != nil || !same {
 			closeFD(fd)
 			if err != nil {
-				return -1, fmt.Errorf("open store %s: %w", path, err)
+				return -1, lockFileError(path, lp, err)
 			}
 			continue
 		}
@@ -201,43 +218,68 @@ func takeWriterLock(path string) (int, error) {
 		}
 		return fd, nil
 	}
-	return -1, fmt.Errorf("open store %s: its lock file %s keeps being replaced by another process", path, lp)
+	return -1, &LockedError{Path: path}
 }
 
-// RemoveLock removes the lock file a killed server left beside the store
-// at path (LockPath), unless a server holds it.
-func RemoveLock(path string) {
-	fd, err := openFD(LockPath(path), unix.O_RDWR, 0)
+// lockFileError says what is wrong with the lock file lp of the store at
+// path, and that it holds nothing: removing it is the fix.
+func lockFileError(path, lp string, err error) error {
+	why := err.Error()
+	var ue *UnsafeError
+	var en unix.Errno
+	switch {
+	case errors.As(err, &ue):
+		why = ue.Why
+	case errors.As(err, &en):
+		why = "cannot be used (" + en.Error() + ")"
+	}
+	return &UnsafeError{Path: lp, Why: why, What: "lock file",
+		Fix: fmt.Sprintf("it is the lock file of store %s, which only the store's server opens and which holds nothing; have it removed (by its owner or root) and start again", path)}
+}
+
+// RemoveFiles removes the store at path with its lock file and the
+// temporary files of creators that died (rtm rm), unless a server holds
+// it (a *LockedError): the writer lock is held meanwhile, so no server
+// opens the store as it goes. It says whether the store was there.
+func RemoveFiles(path string) (bool, error) {
+	lock, err := takeWriterLock(path)
 	if err != nil {
-		return
+		return false, err
 	}
-	lk := unix.Flock_t{Type: unix.F_WRLCK}
-	if retry(func() error { return unix.FcntlFlock(uintptr(fd), unix.F_OFD_SETLK, &lk) }) == nil {
-		if same, _ := sameFile(fd, LockPath(path)); same {
-			releaseWriterLock(path, fd)
-			return
+	defer releaseWriterLock(path, lock)
+	removeStaleTemps(path)
+	if err := unlink(path); err != nil {
+		if isNotExist(err) {
+			return false, nil
 		}
+		return false, fmt.Errorf("remove store %s: %w", path, err)
 	}
-	closeFD(fd)
+	return true, nil
 }
 
 // releaseWriterLock removes the lock file while its lock is still held,
-// then lets go.
+// then lets go; nothing for -1.
 func releaseWriterLock(path string, fd int) {
+	if fd < 0 {
+		return
+	}
 	unlink(LockPath(path))
 	closeFD(fd)
 }
 
-// lockedBy is the pid of the server that holds the store at path, for
-// the error message; 0 if unknown. One that has just taken the lock
+// lockedBy is the pid of the live server that holds the store at path, for
+// the error message; 0 if none says so. One that has just taken the lock
 // writes its pid a moment later.
 func lockedBy(path string) int {
-	for range 50 {
-		b, err := os.ReadFile(LockPath(path))
+	for range 25 {
+		fd, err := openFD(LockPath(path), unix.O_RDONLY, 0)
 		if err != nil {
 			return 0
 		}
-		if pid, err := strconv.Atoi(string(b)); err == nil && ProcessAlive(pid) {
+		b := make([]byte, 20)
+		n, _ := readAt(fd, b)
+		closeFD(fd)
+		if pid, err := strconv.Atoi(string(b[:n])); err == nil && ProcessAlive(pid) {
 			return pid
 		}
 		time.Sleep(2 * time.Millisecond)
@@ -248,7 +290,6 @@ func lockedBy(path string) int {
 // create builds a new segment under a temporary name and publishes it
 // with a rename that fails if the path exists (errRaced).
 func create(o Options) (*Store, error) {
-	removeStaleTemps(o.Path)
 	l := newLayout(o.Capacity, o.RouteCapacity)
 	tmp := tempPath(o.Path)
 	fd, err := openFD(tmp, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL, uint32(o.Perm.Perm()))
@@ -267,7 +308,7 @@ func create(o Options) (*Store, error) {
 	if err := setMode(fd, uint32(o.Perm.Perm())); err != nil {
 		return abort("chmod", err)
 	}
-	if err := lockFD(fd); err != nil {
+	if err := lockFD(fd, false); err != nil {
 		return abort("lock", err)
 	}
 	if err := allocateFD(fd, int64(l.total)); err != nil {
@@ -331,7 +372,7 @@ func removeStaleTemps(path string) {
 		if err != nil {
 			continue
 		}
-		if lockFD(fd) == nil {
+		if lockFD(fd, false) == nil {
 			unlink(name)
 		}
 		closeFD(fd)
@@ -340,13 +381,13 @@ func removeStaleTemps(path string) {
 
 // openExisting opens and locks the segment at path, and gives it perm.
 // An error for which isNotExist holds means there is none yet.
-func openExisting(path string, perm os.FileMode) (*Store, error) {
+func openExisting(path string, perm os.FileMode, strict bool) (*Store, error) {
 	for range 8 {
 		fd, st, err := openOwned(path, unix.O_RDWR, geteuid())
 		if err != nil {
 			return nil, err
 		}
-		if err := lockFD(fd); err != nil {
+		if err := lockFD(fd, strict); err != nil {
 			if isLocked(err) {
 				pid := ownerPID(fd)
 				closeFD(fd)
@@ -412,7 +453,7 @@ func reissue(path string, fd int, perm os.FileMode) (*Store, error) {
 	if err := setMode(nfd, uint32(perm.Perm())); err != nil {
 		return fail(nil, err)
 	}
-	if err := lockFD(nfd); err != nil {
+	if err := lockFD(nfd, false); err != nil {
 		return fail(nil, err)
 	}
 	if err := copyFD(nfd, fd); err != nil {

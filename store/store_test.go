@@ -758,6 +758,16 @@ func TestStaleTempRemoved(t *testing.T) {
 		t.Errorf("a live creator's temporary file was removed: %v", err)
 	}
 	s.Close()
+	// Reopening an existing store removes them too: a reissue (a store
+	// copied to take back its readers' access) killed before its rename
+	// leaves one as big as the store.
+	if err := os.WriteFile(stale, make([]byte, 8192), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mustOpen(t, Options{Path: path}).Close()
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("stale temporary file survived a reopen: %v", err)
+	}
 	// A store named as a temporary file would be removed as one by the
 	// next creator of the store it seems to belong to.
 	if _, err := Open(Options{Path: stale}); err == nil || !strings.Contains(err.Error(), "a name with .tmp- in it is kept for the files a store is made in") {
@@ -1007,5 +1017,60 @@ func TestLockNeedsWriteAccess(t *testing.T) {
 	var le *LockedError
 	if _, err := Open(Options{Path: path}); !errors.As(err, &le) || le.PID != os.Getpid() {
 		t.Fatalf("beside a writer that holds a flock alone: %v, want a LockedError naming pid %d", err, os.Getpid())
+	}
+}
+
+// TestRemoveFiles: RemoveFiles takes the store's writer lock, so it
+// refuses a store a server holds (and a server starting meanwhile waits);
+// otherwise it removes the store, its lock file and stale temporary files.
+func TestRemoveFiles(t *testing.T) {
+	path := testPath(t)
+	s := mustOpen(t, Options{Path: path, Capacity: 8, RouteCapacity: 1})
+	var le *LockedError
+	if _, err := RemoveFiles(path); !errors.As(err, &le) || le.PID != os.Getpid() {
+		t.Fatalf("RemoveFiles of a store held: %v", err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("the held store: %v", err)
+	}
+	s.Close()
+	// What a killed server leaves: its lock file, and a creator's
+	// temporary file.
+	if err := os.WriteFile(LockPath(path), []byte("4194305"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stale := path + ".tmp-4194305-1f"
+	if err := os.WriteFile(stale, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if gone, err := RemoveFiles(path); !gone || err != nil {
+		t.Fatalf("RemoveFiles: %v, %v", gone, err)
+	}
+	for _, p := range []string{path, LockPath(path), stale} {
+		if _, err := os.Lstat(p); !os.IsNotExist(err) {
+			t.Errorf("%s left: %v", p, err)
+		}
+	}
+	if gone, err := RemoveFiles(path); gone || err != nil {
+		t.Errorf("RemoveFiles of no store: %v, %v", gone, err)
+	}
+}
+
+// TestLockFileRefused: a lock file that is not the server's own regular
+// file is refused, named as the lock file, with the fix: it holds
+// nothing, remove it.
+func TestLockFileRefused(t *testing.T) {
+	path := testPath(t)
+	if err := os.Mkdir(LockPath(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(LockPath(path))
+	_, err := Open(Options{Path: path, Capacity: 8, RouteCapacity: 1})
+	var ue *UnsafeError
+	if !errors.As(err, &ue) || !strings.HasPrefix(err.Error(), "lock file "+LockPath(path)+" ") || !strings.Contains(err.Error(), "holds nothing; have it removed") {
+		t.Fatalf("a directory where the lock file goes: %v", err)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("refused, but the store was made: %v", err)
 	}
 }

@@ -23,17 +23,18 @@ func closeFD(fd int) error { return unix.Close(fd) }
 // can open; these keep an rtm from before it out, which locks the store
 // alone, and are taken where they can be. A read lock on the store
 // (anyone who may read it can take one) is not a server: with one held,
-// the store is opened without its own lock. A held lock gives
-// unix.EAGAIN. The locks live as long as the descriptor.
+// the store is opened without its own lock, unless strict (no lock file:
+// this lock is the one that admits). A held lock gives unix.EAGAIN. The
+// locks live as long as the descriptor.
 //
 // Where a flock is held, the writer the header names, if it has not
 // closed the segment and is alive and of this uid, is such an older rtm
 // serving it (unix.EAGAIN); anyone else's flock keeps nobody out.
-func lockFD(fd int) error {
+func lockFD(fd int, strict bool) error {
 	lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: 0} // the whole file
 	held := true
 	if err := retry(func() error { return unix.FcntlFlock(uintptr(fd), unix.F_OFD_SETLK, &lk) }); err != nil {
-		if !isLocked(err) || !readLocked(fd) {
+		if strict || !isLocked(err) || !readLocked(fd) {
 			return err
 		}
 		held = false

@@ -37,12 +37,9 @@ func shmPath(name string) string {
 	return filepath.Join(proto.StoreDir(), fmt.Sprintf("rtm-bench-%d-%s", os.Getpid(), name))
 }
 
-// removeStore removes a store of this benchmark and the lock file beside
-// it that a server killed on the way out leaves.
-func removeStore(path string) {
-	os.Remove(path)
-	store.RemoveLock(path)
-}
+// removeStore removes a store of this benchmark, with the lock file and
+// temporary files a server killed on the way leaves.
+func removeStore(path string) { store.RemoveFiles(path) }
 
 // startInstance starts a server whose store holds macs MACs and routes
 // routes with the same headroom as the full tables (1/8), so that a

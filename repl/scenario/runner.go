@@ -460,12 +460,7 @@ func (s *scenario) cleanup() {
 		os.RemoveAll(s.dir)
 	}
 	if s.store != "" {
-		os.Remove(s.store)
-		store.RemoveLock(s.store) // a killed server's
-		// A server killed while creating the store leaves its temporary file.
-		tmps, _ := filepath.Glob(s.store + ".tmp-*")
-		for _, t := range tmps {
-			os.Remove(t)
-		}
+		// With a killed server's lock file and temporary files.
+		store.RemoveFiles(s.store)
 	}
 }
