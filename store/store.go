@@ -116,7 +116,7 @@ func Open(o Options) (*Store, error) {
 	if o.RouteCapacity < 0 || o.RouteCapacity > maxRouteCapacity {
 		return nil, fmt.Errorf("open store %s: route capacity %d out of range 1..%d", o.Path, o.RouteCapacity, maxRouteCapacity)
 	}
-	lock, err := takeWriterLock(o.Path)
+	lock, err := takeWriterLock(o.Path, true)
 	if err != nil {
 		return nil, err
 	}
@@ -165,8 +165,12 @@ func LockPath(path string) string {
 // takeWriterLock takes the writer lock of the store at path without
 // waiting and returns the descriptor that holds it: -1 where the lock
 // file cannot be made (a directory the server may not write: the store's
-// own lock stands in). A lock held by a live server gives a *LockedError.
-func takeWriterLock(path string) (int, error) {
+// own lock stands in). A lock held by a live server gives a *LockedError;
+// one held by no live pid (rtm rm's, or a server's that has not written
+// its pid yet) is tried again for a moment. A server writes its pid in
+// the file (server); rtm rm does not, so that a server starting as it
+// removes the store waits for it rather than names it.
+func takeWriterLock(path string, server bool) (int, error) {
 	lp := LockPath(path)
 	for range 50 {
 		fd, err := openFD(lp, unix.O_RDWR|unix.O_CREAT, 0o600)
@@ -212,9 +216,8 @@ func takeWriterLock(path string) (int, error) {
 			continue
 		}
 		// The holder's pid, for the message of the next to try.
-		pid := []byte(strconv.Itoa(getpid()))
-		if err := unix.Ftruncate(fd, 0); err == nil {
-			unix.Pwrite(fd, pid, 0)
+		if err := unix.Ftruncate(fd, 0); err == nil && server {
+			unix.Pwrite(fd, []byte(strconv.Itoa(getpid())), 0)
 		}
 		return fd, nil
 	}
@@ -242,7 +245,7 @@ func lockFileError(path, lp string, err error) error {
 // it (a *LockedError): the writer lock is held meanwhile, so no server
 // opens the store as it goes. It says whether the store was there.
 func RemoveFiles(path string) (bool, error) {
-	lock, err := takeWriterLock(path)
+	lock, err := takeWriterLock(path, false)
 	if err != nil {
 		return false, err
 	}
