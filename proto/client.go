@@ -74,6 +74,9 @@ type Client struct {
 	done     chan struct{} // closed when the session ends for good
 	err      error         // why it ended: nil for a server quit or Close; written before done is closed
 	quit     error         // the server's goodbye (a *QuitError), if it said one; written before done is closed
+	// quitting is the goodbye as soon as it came, before the requests in
+	// flight fail: a sync that fails with them says the server quit.
+	quitting atomic.Pointer[QuitError]
 	stop     chan struct{}
 	once     sync.Once
 	unmapped sync.Once // Close unmaps the stores once
@@ -320,6 +323,9 @@ func (c *Client) run(uc *net.UnixConn) {
 		c.connMu.Unlock()
 		c.progress.notify() // a catch-up on this connection is over
 		uc.Close()
+		if qe := (*QuitError)(nil); errors.As(err, &qe) {
+			c.quitting.Store(qe)
+		}
 		c.failRequests(err)
 		select {
 		case <-c.stop:

@@ -131,6 +131,10 @@ func (c *Client) Sync(ctx context.Context) error {
 	case errors.Is(err, context.DeadlineExceeded):
 		return &waitError{what: fmt.Sprintf("no answer from the server (waited %v more for it)", syncGrace), err: err}
 	case errors.Is(err, ErrNoReply):
+		if qe := c.quitting.Load(); qe != nil {
+			// The server quit as it waited: its goodbye says why.
+			return qe
+		}
 		return fmt.Errorf("sync: %w", err)
 	}
 	return &waitError{what: err.Error(), err: context.DeadlineExceeded}

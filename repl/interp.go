@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"rtm/store/entry"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"rtm/proto"
+	"rtm/store/entry"
 )
 
 // DefaultSyncTimeout bounds `sync` when neither the command nor Options
@@ -291,6 +293,9 @@ func (in *Interp) sync(local bool, timeout time.Duration) error {
 		}
 		if errors.Is(err, context.DeadlineExceeded) {
 			return fmt.Errorf("sync timed out after %s: %w", timeout, err)
+		}
+		if errors.Is(err, proto.ErrServerQuit) {
+			return err // the server quit as it waited, and says why
 		}
 		return fmt.Errorf("sync: %w", err)
 	}
