@@ -67,13 +67,13 @@ type Client struct {
 	reader  atomic.Pointer[store.Reader]
 	readers []*store.Reader // every mapping ever used; unmapped at Close only
 
-	applied  atomic.Uint64 // last change applied
-	ready    chan struct{} // closed once the client has what the server had when it was welcomed
-	readyAt  atomic.Uint64 // the server's last change at the welcome
-	firstBy  time.Time     // Dial's deadline (Wait): the first snapshot must have come by then
-	done     chan struct{} // closed when the session ends for good
-	err      error         // why it ended: nil for a server quit or Close; written before done is closed
-	quit     error         // the server's goodbye (a *QuitError), if it said one; written before done is closed
+	applied atomic.Uint64 // last change applied
+	ready   chan struct{} // closed once the client has what the server had when it was welcomed
+	readyAt atomic.Uint64 // the server's last change at the welcome
+	firstBy time.Time     // Dial's deadline (Wait): the first snapshot must have come by then
+	done    chan struct{} // closed when the session ends for good
+	err     error         // why it ended: nil for a server quit or Close; written before done is closed
+	quit    error         // the server's goodbye (a *QuitError), if it said one; written before done is closed
 	// quitting is the goodbye as soon as it came, before the requests in
 	// flight fail: a sync that fails with them says the server quit.
 	quitting atomic.Pointer[QuitError]
