@@ -371,22 +371,20 @@ func (f *FPMImporter) serve(c *net.TCPConn) {
 }
 
 // read applies the frames of one connection. While zebra replays its
-// table, each read waits at most until the quiet time has passed since a
-// frame last named something new: then the replay is over.
+// table, each read waits at most until the replay's clock says it is
+// over (replayClock): then stale routes go.
 func (f *FPMImporter) read(c *net.TCPConn) error {
 	buf := make([]byte, fpmBufferSize)
 	var msgs []fpmMessage
 	start, end := 0, 0
-	replaying, progress := true, time.Now()
+	replaying, clock := true, newReplayClock(f.quiet, time.Now())
 	for {
 		used, named, err := f.applyFrames(buf[start:end], &msgs)
 		start += used
 		if err != nil {
 			return errFrame{err}
 		}
-		if named {
-			progress = time.Now()
-		}
+		clock.named(time.Now(), named)
 		if start == end {
 			start, end = 0, 0
 		} else if end == len(buf) {
@@ -394,7 +392,13 @@ func (f *FPMImporter) read(c *net.TCPConn) error {
 			start = 0
 		}
 		if replaying {
-			c.SetReadDeadline(progress.Add(f.quiet))
+			if start == end && clock.over(time.Now()) {
+				f.endReplay()
+				replaying = false
+				c.SetReadDeadline(time.Time{})
+			} else {
+				c.SetReadDeadline(clock.deadline())
+			}
 		}
 		n, err := c.Read(buf[end:])
 		end += n
@@ -403,12 +407,9 @@ func (f *FPMImporter) read(c *net.TCPConn) error {
 		case err == nil:
 		case replaying && errors.As(err, &ne) && ne.Timeout():
 			if start != end {
-				progress = time.Now() // zebra is in the middle of a frame
-				continue
+				clock.named(time.Now(), 1) // zebra is in the middle of a frame
 			}
-			f.endReplay()
-			replaying = false
-			c.SetReadDeadline(time.Time{})
+			// The clock is read again above.
 		case errors.Is(err, io.EOF):
 			return errors.New("it closed the connection")
 		default:
@@ -418,10 +419,10 @@ func (f *FPMImporter) read(c *net.TCPConn) error {
 }
 
 // applyFrames applies the complete frames at the start of b and returns
-// how many bytes they took, and whether they named a route or object not
-// named before on this connection. A frame is decoded whole first, so
-// one that is malformed changes nothing.
-func (f *FPMImporter) applyFrames(b []byte, msgs *[]fpmMessage) (used int, named bool, err error) {
+// how many bytes they took, and how many of them named a route or object
+// not named before on this connection. A frame is decoded whole first,
+// so one that is malformed changes nothing.
+func (f *FPMImporter) applyFrames(b []byte, msgs *[]fpmMessage) (used, named int, err error) {
 	locked := false
 	defer func() {
 		if locked {
@@ -446,7 +447,7 @@ func (f *FPMImporter) applyFrames(b []byte, msgs *[]fpmMessage) (used int, named
 			locked = true
 		}
 		if f.apply(*msgs) {
-			named = true
+			named++
 		}
 		f.stats.inc(fpmFrames)
 		used += n
