@@ -24,7 +24,10 @@
 //     the path; anything else is an *UnsafeError. Nobody but that uid
 //     (and root) can forge an entry or shrink the file under a mapping.
 //     Open gives an existing segment Options.Perm (0600, or 0640 for a
-//     group that reads), and Recovery says when that changed it.
+//     group that reads), and Recovery says when that changed it. Read
+//     access taken away is taken away from descriptors and mappings
+//     already made too: the segment is copied to a new file with a new
+//     generation, renamed into its place (Recovery.Reissued).
 //   - Validated before mapped. Every opener checks magic, layout version,
 //     header checksum and that the file is as long as the header says
 //     before mapping past the header, so no access can fault past EOF.
