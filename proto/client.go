@@ -73,10 +73,10 @@ type Client struct {
 	firstBy time.Time     // Dial's deadline (Wait): the first snapshot must have come by then
 	done    chan struct{} // closed when the session ends for good
 	err     error         // why it ended: nil for a server quit or Close; written before done is closed
-	quit    error         // the server's goodbye (a *QuitError), if it said one; written before done is closed
-	// quitting is the goodbye as soon as it came, before the requests in
-	// flight fail: a sync that fails with them says the server quit.
-	quitting atomic.Pointer[QuitError]
+	// quit is the server's goodbye, if it said one: stored as it comes,
+	// before the requests in flight fail, so a sync that fails with them
+	// says the server quit.
+	quit     atomic.Pointer[QuitError]
 	stop     chan struct{}
 	once     sync.Once
 	unmapped sync.Once // Close unmaps the stores once
@@ -178,14 +178,17 @@ func (c *Client) Err() error {
 // otherwise. It waits for the end.
 func (c *Client) Quit() error {
 	<-c.done
-	return c.quit
+	if q := c.quit.Load(); q != nil {
+		return q
+	}
+	return nil
 }
 
 // ended is what a wait or a request gets once the session is over: the
 // server's goodbye, which says why, or ErrSessionEnded.
 func (c *Client) ended() error {
-	if c.quit != nil {
-		return c.quit
+	if q := c.quit.Load(); q != nil {
+		return q
 	}
 	return ErrSessionEnded
 }
@@ -323,8 +326,9 @@ func (c *Client) run(uc *net.UnixConn) {
 		c.connMu.Unlock()
 		c.progress.notify() // a catch-up on this connection is over
 		uc.Close()
-		if qe := (*QuitError)(nil); errors.As(err, &qe) {
-			c.quitting.Store(qe)
+		var qe *QuitError
+		if errors.As(err, &qe) {
+			c.quit.Store(qe)
 		}
 		c.failRequests(err)
 		select {
@@ -332,8 +336,7 @@ func (c *Client) run(uc *net.UnixConn) {
 			return
 		default:
 		}
-		if errors.Is(err, ErrServerQuit) {
-			c.quit = err
+		if qe != nil {
 			return
 		}
 		if errors.Is(err, ErrRefused) {

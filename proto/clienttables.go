@@ -131,7 +131,7 @@ func (c *Client) Sync(ctx context.Context) error {
 	case errors.Is(err, context.DeadlineExceeded):
 		return &waitError{what: fmt.Sprintf("no answer from the server (waited %v more for it)", syncGrace), err: err}
 	case errors.Is(err, ErrNoReply):
-		if qe := c.quitting.Load(); qe != nil {
+		if qe := c.quit.Load(); qe != nil {
 			// The server quit as it waited: its goodbye says why.
 			return qe
 		}

@@ -153,8 +153,8 @@ var errLineTooLong = fmt.Errorf("a line of %d bytes or more, which no command is
 
 // replayAhead is how many lines a replay parses before it runs the first
 // of them, when they are waiting in its buffer: the engine can then load
-// the memory of the whole group at once (Prefetcher). 32 or 64 lines
-// did no better than 16 (B1, alternating builds).
+// the memory of the whole group at once (Prefetcher). 64 lines did no
+// better than 16 (B1, alternating builds: BENCHMARKS.md).
 const replayAhead = 16
 
 // parsedLine is a line read and parsed ahead of running it.

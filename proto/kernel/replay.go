@@ -65,7 +65,7 @@ func (r *replayClock) over(now time.Time) bool {
 	return false
 }
 
-// deadline is when over is next worth asking, reads or none.
+// deadline is when over is next worth asking: a read waits until then.
 func (r *replayClock) deadline() time.Time {
 	d := r.lastNew.Add(r.quiet)
 	if w := r.since.Add(r.quiet); w.Before(d) {
