@@ -205,3 +205,72 @@ func TestImportOverflow(t *testing.T) {
 	}
 	t.Logf("overflows %d, resyncs %d", stat(st, "overflows"), stat(st, "resyncs"))
 }
+
+// TestImportAliasOrder: of several routes of one prefix and metric, the
+// kernel forwards with the first, and so does rtm, through a dump, a
+// re-read, `ip route prepend` and `append`, and IPv6 routes that join as
+// ECMP siblings (a multipath route, which rtm's model cannot hold).
+func TestImportAliasOrder(t *testing.T) {
+	newNS(t)
+	veth(t, "veth0", "veth1")
+	ip(t, "link", "set", "veth1", "up")
+	ip(t, "addr", "add", "192.0.2.1/24", "dev", "veth0")
+	ip(t, "addr", "add", "198.51.100.1/24", "dev", "veth1")
+	ip(t, "-6", "addr", "add", "2001:db8:1::1/64", "dev", "veth0", "nodad")
+	ip(t, "-6", "addr", "add", "2001:db8:2::1/64", "dev", "veth1", "nodad")
+	// Before the importer starts, so that its dump lists both.
+	ip(t, "route", "add", "203.0.113.192/26", "via", "192.0.2.77", "dev", "veth0")
+	ip(t, "route", "append", "203.0.113.192/26", "via", "198.51.100.77", "dev", "veth1")
+	routes := map[netip.Prefix]entry.Route{}
+	for _, r := range []entry.Route{
+		route("192.0.2.0/24", "", "veth0"),
+		route("198.51.100.0/24", "", "veth1"),
+		route("2001:db8:1::/64", "", "veth0"),
+		route("2001:db8:2::/64", "", "veth1"),
+		route("203.0.113.192/26", "192.0.2.77", "veth0"),
+	} {
+		routes[r.Prefix] = r
+	}
+	set := func(r entry.Route) { routes[r.Prefix] = r }
+	noMACs := map[entry.MAC]netip.Addr{}
+	sink := newMapSink()
+	im := startImporter(t, sink, ImporterOptions{})
+	sinkHas(t, sink, routes, noMACs)
+
+	// A re-read (an address deleted) lists them in the same order.
+	resyncs := stat(im.Stats(), "resyncs")
+	ip(t, "addr", "add", "203.0.113.1/32", "dev", "veth1")
+	ip(t, "addr", "del", "203.0.113.1/32", "dev", "veth1")
+	waitFor(t, 5*time.Second, "a re-read", func() (bool, string) {
+		n := stat(im.Stats(), "resyncs")
+		return n > resyncs, fmt.Sprintf("resyncs %d", n)
+	})
+	sinkHas(t, sink, routes, noMACs)
+
+	// prepend puts a route before the first; deleting it exposes the old one.
+	ip(t, "route", "add", "198.51.100.176/28", "via", "192.0.2.88", "dev", "veth0")
+	ip(t, "route", "prepend", "198.51.100.176/28", "via", "198.51.100.88", "dev", "veth1")
+	set(route("198.51.100.176/28", "198.51.100.88", "veth1"))
+	sinkHas(t, sink, routes, noMACs)
+	ip(t, "route", "del", "198.51.100.176/28", "via", "198.51.100.88", "dev", "veth1")
+	set(route("198.51.100.176/28", "192.0.2.88", "veth0"))
+	sinkHas(t, sink, routes, noMACs)
+
+	// An IPv6 gateway appended (or prepended) makes the route multipath:
+	// hidden, as the kernel no longer forwards by one gateway. Deleting
+	// a hop leaves the other.
+	for _, add := range []string{"append", "prepend"} {
+		ip(t, "-6", "route", "add", "2001:db8:c::/48", "via", "2001:db8:1::10", "dev", "veth0")
+		set(route("2001:db8:c::/48", "2001:db8:1::10", "veth0"))
+		sinkHas(t, sink, routes, noMACs)
+		ip(t, "-6", "route", add, "2001:db8:c::/48", "via", "2001:db8:2::10", "dev", "veth1")
+		delete(routes, mustPrefix("2001:db8:c::/48"))
+		sinkHas(t, sink, routes, noMACs)
+		ip(t, "-6", "route", "del", "2001:db8:c::/48", "via", "2001:db8:1::10", "dev", "veth0")
+		set(route("2001:db8:c::/48", "2001:db8:2::10", "veth1"))
+		sinkHas(t, sink, routes, noMACs)
+		ip(t, "-6", "route", "del", "2001:db8:c::/48")
+		delete(routes, mustPrefix("2001:db8:c::/48"))
+		sinkHas(t, sink, routes, noMACs)
+	}
+}

@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"net/netip"
+	"slices"
 
 	"rtm/store/entry"
 
@@ -180,9 +181,23 @@ func candOf(r *kroute) routeCand {
 	return routeCand{metric: r.metric, typ: r.typ, oif: r.oif, gw: r.gw, nhops: r.nhops, kind: kindOf(r)}
 }
 
-// addCand applies RTM_NEWROUTE to the candidates of one prefix. nlflags
-// are the notification's flags (NLM_F_REPLACE, NLM_F_APPEND); a dump
-// entry has none.
+// addCand applies RTM_NEWROUTE to the candidates of one prefix, keeping
+// them in the kernel's order, since the first of a metric is the one it
+// forwards with. nlflags are the notification's flags; a dump entry has
+// none, and a dump lists the routes in order. The kernel marks what it
+// did (checked on 6.x):
+//   - NLM_F_REPLACE: it replaced the first route of the metric (in IPv6,
+//     the whole route, ECMP siblings and all);
+//   - NLM_F_EXCL: it held no route of the metric, so one here is older
+//     state (an event queued before a dump, replayed after it);
+//   - NLM_F_APPEND: it added the route after those of its metric;
+//   - NLM_F_CREATE alone: an IPv4 route went before them (ip route
+//     prepend); an IPv6 route went after them, as IPv6 inserts.
+//
+// An IPv6 route with a gateway added beside another of its metric joins
+// it as an ECMP sibling, and the kernel then sends the whole group (a
+// multipath route, whatever the flags): it takes the place of every route
+// of that metric it can hold.
 func addCand(cs []routeCand, c routeCand, family uint8, nlflags uint16) []routeCand {
 	if nlflags&unix.NLM_F_REPLACE != 0 {
 		for i := range cs {
@@ -193,22 +208,28 @@ func addCand(cs []routeCand, c routeCand, family uint8, nlflags uint16) []routeC
 		}
 		return append(cs, c)
 	}
-	for i := range cs {
-		if cs[i] == c {
-			return cs // the kernel refuses exact duplicates: this one is known
-		}
+	if slices.Contains(cs, c) {
+		return cs // the kernel refuses exact duplicates: this one is known
 	}
-	if family == unix.AF_INET && nlflags&unix.NLM_F_APPEND == 0 {
-		// An IPv4 create finds no alias of its metric in the kernel; one
-		// here is older state (an event queued before a dump).
-		for i := range cs {
-			if cs[i].metric == c.metric {
-				cs[i] = c
-				return cs
-			}
+	switch {
+	case nlflags&unix.NLM_F_EXCL != 0:
+		cs = slices.DeleteFunc(cs, func(x routeCand) bool { return x.metric == c.metric })
+	case family == unix.AF_INET6 && c.nhops > 1 && c.nhid == 0:
+		cs = slices.DeleteFunc(cs, func(x routeCand) bool { return x.metric == c.metric && x.sibling() })
+	case family == unix.AF_INET && nlflags&(unix.NLM_F_CREATE|unix.NLM_F_APPEND) == unix.NLM_F_CREATE:
+		i := slices.IndexFunc(cs, func(x routeCand) bool { return x.metric == c.metric })
+		if i >= 0 {
+			return slices.Insert(cs, i, c)
 		}
 	}
 	return append(cs, c)
+}
+
+// sibling reports whether an IPv6 route can be part of an ECMP group: a
+// unicast route through a gateway, or the group itself. (Routes through
+// nexthop objects never merge.)
+func (c routeCand) sibling() bool {
+	return c.typ == unix.RTN_UNICAST && c.nhid == 0 && (c.gw.IsValid() || c.nhops > 1)
 }
 
 // delCand applies RTM_DELROUTE. diverged says the candidates may no

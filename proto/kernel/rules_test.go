@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"rtm/store/entry"
@@ -62,6 +63,24 @@ func TestRouteCands(t *testing.T) {
 	if diverged || len(cs) != 1 || best(cs) != b {
 		t.Errorf("delete first alias: %v %v", cs, diverged)
 	}
+	// A dump lists aliases in the kernel's order, and the first is used.
+	cs = addCand(addCand(nil, b, unix.AF_INET, 0), a, unix.AF_INET, 0)
+	if best(cs) != b {
+		t.Errorf("dump of b then a: best %v, want b", best(cs))
+	}
+	// ip route prepend (NLM_F_CREATE alone) goes before the first alias.
+	cs = addCand([]routeCand{worse, a}, b, unix.AF_INET, unix.NLM_F_CREATE)
+	if len(cs) != 3 || best(cs) != b {
+		t.Errorf("prepend: %v", cs)
+	}
+	if cs, _ = delCand(cs, b, unix.AF_INET); best(cs) != a {
+		t.Errorf("delete of the prepended alias: %v", cs)
+	}
+	// A create the kernel made with no route of its metric drops older
+	// state of that metric, however much.
+	if cs = addCand([]routeCand{a, b, worse}, hole, unix.AF_INET, unix.NLM_F_CREATE|unix.NLM_F_EXCL); len(cs) != 2 || best(cs) != hole {
+		t.Errorf("exclusive create over two aliases: %v", cs)
+	}
 	// The lowest metric wins; a blackhole at a better metric hides the route.
 	cs = addCand([]routeCand{worse}, a, unix.AF_INET, 0)
 	if best(cs) != a {
@@ -81,5 +100,22 @@ func TestRouteCands(t *testing.T) {
 	one := routeCand{metric: 1024, typ: unix.RTN_UNICAST, oif: 2, gw: mustAddr("fe80::1"), nhops: 1}
 	if _, diverged := delCand([]routeCand{ecmp}, one, unix.AF_INET6); !diverged {
 		t.Error("delete of one IPv6 ECMP sibling not flagged")
+	}
+	// An IPv6 gateway route added beside another of its metric makes them
+	// one ECMP route, which the kernel sends whole: it replaces the
+	// single one, and a device route of the metric stays beside it.
+	dev6 := routeCand{metric: 1024, typ: unix.RTN_UNICAST, oif: 3, nhops: 1}
+	for _, flags := range []uint16{unix.NLM_F_CREATE | unix.NLM_F_APPEND, unix.NLM_F_CREATE} {
+		cs = addCand([]routeCand{one, dev6}, ecmp, unix.AF_INET6, flags)
+		if len(cs) != 2 || best(cs) != dev6 || !slices.Contains(cs, ecmp) {
+			t.Errorf("IPv6 sibling joined (flags %#x): %v", flags, cs)
+		}
+	}
+	cs = addCand([]routeCand{one}, ecmp, unix.AF_INET6, unix.NLM_F_CREATE|unix.NLM_F_APPEND)
+	if len(cs) != 1 || best(cs) != ecmp {
+		t.Errorf("IPv6 sibling joined: %v, want the group alone", cs)
+	}
+	if _, diverged := delCand(cs, one, unix.AF_INET6); !diverged {
+		t.Error("delete of one hop of an appended IPv6 group not flagged")
 	}
 }
