@@ -274,3 +274,24 @@ func TestImportAliasOrder(t *testing.T) {
 		sinkHas(t, sink, routes, noMACs)
 	}
 }
+
+// TestImportBadDeviceNames: Linux takes ',' and control characters in a
+// device name, rtm does not (a ',' would print lines no replay reads
+// back): routes through such a device are skipped and counted.
+func TestImportBadDeviceNames(t *testing.T) {
+	newNS(t)
+	veth(t, "veth0", "a,b")
+	ip(t, "link", "set", "a,b", "up")
+	veth(t, "c\x01x", "veth1")
+	ip(t, "route", "add", "198.51.100.8/29", "dev", "a,b")
+	ip(t, "route", "add", "198.51.100.64/29", "dev", "c\x01x")
+	ip(t, "route", "add", "198.51.100.72/29", "dev", "veth0")
+	sink := newMapSink()
+	im := startImporter(t, sink, ImporterOptions{})
+	sinkHas(t, sink, map[netip.Prefix]entry.Route{
+		mustPrefix("198.51.100.72/29"): route("198.51.100.72/29", "", "veth0"),
+	}, map[entry.MAC]netip.Addr{})
+	if n := stat(im.Stats(), "skipped_bad_device_name"); n != 2 {
+		t.Errorf("skipped_bad_device_name = %d, want 2", n)
+	}
+}

@@ -43,6 +43,7 @@ const (
 	skipNoDevice
 	skipLinkLocal // IPv6 prefix inside fe80::/10: one per link, keyed by device in the kernel
 	skipUnknownDevice
+	skipBadDevice // a device name rtm refuses (entry.CheckIfName): ',' or a control character
 	numSkipKinds
 )
 
@@ -71,6 +72,7 @@ var skipNames = [numSkipKinds]string{
 	skipNoDevice:       "skipped_no_device",
 	skipLinkLocal:      "skipped_link_local",
 	skipUnknownDevice:  "skipped_unknown_device",
+	skipBadDevice:      "skipped_bad_device_name",
 }
 
 var (

@@ -353,6 +353,7 @@ func (v *routeView) exportable(p netip.Prefix) (entry.Route, bool) {
 		return entry.Route{}, false
 	}
 	if entry.CheckIfName(name) != nil {
+		v.stats.inc(skipIndex(skipBadDevice))
 		return entry.Route{}, false
 	}
 	return entry.Route{Prefix: p, Gateway: gw, Dev: name}, true

@@ -86,7 +86,9 @@ func CheckIP(a netip.Addr) error {
 }
 
 // CheckIfName applies the kernel's dev_valid_name rules: 1 to 15 bytes,
-// not "." or "..", and no '/', ':' or white space.
+// not "." or "..", and no '/', ':' or white space; and rtm's own: no
+// control characters, and no ',', which separates the fields of a line
+// (a name with one would print lines no replay could read back).
 func CheckIfName(name string) error {
 	if name == "" {
 		return fmt.Errorf("%w: empty", ErrBadIfName)
@@ -105,6 +107,8 @@ func CheckIfName(name string) error {
 		switch c := name[i]; {
 		case c == '/' || c == ':' || c == ' ' || c >= '\t' && c <= '\r':
 			return fmt.Errorf("%w %q: Linux refuses %q in interface names", ErrBadIfName, name, c)
+		case c == ',':
+			return fmt.Errorf("%w %q: rtm refuses ',' in interface names: it separates a line's fields", ErrBadIfName, name)
 		case c < ' ' || c == 0x7f:
 			// Linux takes them; a name that moves the cursor or rings
 			// the bell when printed is refused all the same.
