@@ -137,7 +137,7 @@ func (in *Installer) request(o *op) []byte {
 	case opRouteReplace:
 		return routeRequest(in.key(o.prefix.Addr()), o.route, o.ifindex, unix.NLM_F_CREATE|unix.NLM_F_REPLACE)
 	case opRouteDel:
-		return routeDelRequest(in.key(o.prefix.Addr()), o.prefix, 0, 0)
+		return routeDelRequest(in.key(o.prefix.Addr()), o.prefix, 0, 0, o.route.Gateway, o.ifindex)
 	case opNeighAdd:
 		return neighRequest(in.proto, o.ip, o.ifindex, o.mac, unix.NLM_F_CREATE|unix.NLM_F_EXCL)
 	case opNeighReplace:
@@ -272,12 +272,16 @@ func (in *Installer) results(ops []op, errs []error) {
 // claimRoutes sorts out adds refused with EEXIST: a route with rtm's mark
 // (left by a predecessor, or kept by the kernel across a link change) is
 // taken over and replaced; any other owner's is left alone and counted.
+// rtm's route behind another owner's (prepended before it, or an IPv6
+// hop merged with it) is deleted, hop by hop: the kernel forwards with
+// the other, and a replace would hit the other's route.
 func (in *Installer) claimRoutes(ops []op, idx []int) {
-	own, _, err := in.dumpOwnRoutes()
+	own, strays, err := in.dumpOwnRoutes()
 	if err != nil {
 		in.stats.inc(inNetlinkErrors)
 		return
 	}
+	var reqs [][]byte
 	for _, i := range idx {
 		p := ops[i].prefix
 		if ir, ok := own[p]; ok {
@@ -285,7 +289,19 @@ func (in *Installer) claimRoutes(ops []op, idx []int) {
 			in.dirtyRoutes[p] = struct{}{}
 			continue
 		}
+		for _, s := range strays {
+			if s.prefix == p {
+				reqs = append(reqs, s.req)
+			}
+		}
 		in.routePending(p, &pending{reason: "another owner's route holds the prefix", foreign: true})
+	}
+	if len(reqs) > 0 {
+		if err := in.nl.exchange(reqs, make([]error, len(reqs))); err != nil {
+			in.stats.inc(inNetlinkErrors)
+			return
+		}
+		in.stats.add(inRouteChanges, uint64(len(reqs)))
 	}
 }
 

@@ -460,3 +460,81 @@ func TestInstallRestoresDeleted(t *testing.T) {
 		t.Errorf("resyncs = %d, want 1 (the reconcile's): the entries came back by their events", n)
 	}
 }
+
+// TestInstallBehindForeign: another owner's route put before rtm's of the
+// same key (ip route prepend), or an IPv6 hop merged with rtm's into one
+// ECMP route, is the one the kernel forwards with: rtm takes its own
+// route or hop out, never touches the other's (a replace would hit the
+// first route of the key, a delete without a next hop every hop), and
+// installs its route once the other's is gone. The same holds for such
+// routes found at start.
+func TestInstallBehindForeign(t *testing.T) {
+	newNS(t)
+	veth(t, "veth0", "veth1")
+	ip(t, "link", "set", "veth1", "up")
+	// Left by a predecessor: rtm's routes behind another owner's.
+	ip(t, "route", "add", "192.0.2.0/24", "dev", "veth0", "proto", "82")
+	ip(t, "-6", "route", "add", "2001:db8:1::/64", "dev", "veth0", "proto", "82")
+	ip(t, "route", "add", "203.0.113.0/26", "via", "192.0.2.41", "dev", "veth0", "proto", "static")
+	ip(t, "route", "append", "203.0.113.0/26", "via", "192.0.2.42", "dev", "veth0", "proto", "82")
+	ip(t, "-6", "route", "add", "2001:db8:f::/48", "via", "2001:db8:1::31", "dev", "veth0", "proto", "82")
+	ip(t, "-6", "route", "append", "2001:db8:f::/48", "via", "2001:db8:1::32", "dev", "veth0", "proto", "static")
+	show := func(p string) string {
+		if strings.Contains(p, ":") {
+			return ip(t, "-6", "route", "show", p)
+		}
+		return ip(t, "route", "show", p)
+	}
+	foreign := map[string]string{
+		"203.0.113.0/26":  "203.0.113.0/26 via 192.0.2.41 dev veth0 proto static \n",
+		"2001:db8:f::/48": "2001:db8:f::/48 via 2001:db8:1::32 dev veth0 proto static metric 1024 pref medium\n",
+	}
+	in := newInstaller(t, InstallerOptions{RetryInterval: time.Hour})
+	routes := []entry.Route{
+		route("192.0.2.0/24", "", "veth0"),
+		route("2001:db8:1::/64", "", "veth0"),
+		route("198.51.100.32/27", "192.0.2.17", "veth0"),
+		route("2001:db8:e::/48", "2001:db8:1::21", "veth0"),
+		route("203.0.113.0/26", "192.0.2.43", "veth0"),
+		route("2001:db8:f::/48", "2001:db8:1::33", "veth0"),
+	}
+	if err := in.Reconcile(routes, nil); err != nil {
+		t.Fatal(err)
+	}
+	kernelHas(t, routes[:4], map[string]string{})
+	for p, want := range foreign {
+		if got := show(p); got != want {
+			t.Errorf("at start, %s:\n%s\nwant the other owner's alone:\n%s", p, got, want)
+		}
+	}
+
+	// Live: another owner prepends an IPv4 route, appends an IPv6 hop.
+	ip(t, "route", "prepend", "198.51.100.32/27", "via", "192.0.2.18", "dev", "veth0", "proto", "static")
+	ip(t, "-6", "route", "append", "2001:db8:e::/48", "via", "2001:db8:1::5", "dev", "veth0", "proto", "static")
+	foreign["198.51.100.32/27"] = "198.51.100.32/27 via 192.0.2.18 dev veth0 proto static \n"
+	foreign["2001:db8:e::/48"] = "2001:db8:e::/48 via 2001:db8:1::5 dev veth0 proto static metric 1024 pref medium\n"
+	kernelHas(t, routes[:2], map[string]string{})
+	// rtm's source changes those keys: the other owner's routes stay.
+	if err := in.Apply(
+		set(route("198.51.100.32/27", "192.0.2.19", "veth0")),
+		set(route("2001:db8:e::/48", "2001:db8:1::22", "veth0")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	for p, want := range foreign {
+		if got := show(p); got != want {
+			t.Errorf("after an update, %s:\n%s\nwant the other owner's alone:\n%s", p, got, want)
+		}
+	}
+	// The other owner leaves: rtm's routes go in.
+	for p := range foreign {
+		ip(t, "route", "del", p, "proto", "static")
+	}
+	kernelHas(t, []entry.Route{
+		routes[0], routes[1],
+		route("198.51.100.32/27", "192.0.2.19", "veth0"),
+		route("2001:db8:e::/48", "2001:db8:1::22", "veth0"),
+		routes[4], routes[5],
+	}, map[string]string{})
+}

@@ -50,7 +50,11 @@ func (in *Installer) resync() error {
 	for ip := range in.pendNeigh {
 		in.dirtyNeigh[ip] = struct{}{}
 	}
-	if reqs := append(nstrays, strays...); len(reqs) > 0 {
+	reqs := nstrays
+	for _, s := range strays {
+		reqs = append(reqs, s.req)
+	}
+	if len(reqs) > 0 {
 		errs := make([]error, len(reqs))
 		if err := in.nl.exchange(reqs, errs); err != nil {
 			in.stats.inc(inNetlinkErrors)
@@ -62,12 +66,24 @@ func (in *Installer) resync() error {
 	return nil
 }
 
+// strayRoute is a delete request for a route with rtm's mark that is not
+// rtm's installed route for prefix.
+type strayRoute struct {
+	prefix netip.Prefix
+	req    []byte
+}
+
 // dumpOwnRoutes reads the routes with rtm's mark in rtm's table. Those
 // the model holds become the installed view; the others come back as
-// delete requests.
-func (in *Installer) dumpOwnRoutes() (map[netip.Prefix]instRoute, [][]byte, error) {
+// delete requests: a kind the model cannot hold, a second route for a
+// prefix, and a route behind another owner's of its key (the kernel
+// lists a prefix's routes in the order it tries them, and forwards with
+// the first; an IPv6 ECMP route is listed once, with its first hop's
+// owner, and a delete naming that hop takes rtm's hop alone).
+func (in *Installer) dumpOwnRoutes() (map[netip.Prefix]instRoute, []strayRoute, error) {
 	routes := map[netip.Prefix]instRoute{}
-	var strays [][]byte
+	var strays []strayRoute
+	first := map[netip.Prefix]bool{} // prefix → its first route at rtm's key is rtm's
 	for _, fam := range []uint8{unix.AF_INET, unix.AF_INET6} {
 		err := in.nl.dump(unix.RTM_GETROUTE, rtmsgHeader(fam), func(m message) error {
 			if m.typ != unix.RTM_NEWROUTE {
@@ -78,10 +94,19 @@ func (in *Installer) dumpOwnRoutes() (map[netip.Prefix]instRoute, [][]byte, erro
 				return nil
 			}
 			k := in.key(r.dst.Addr())
-			if r.table != k.table || r.protocol != k.proto || r.flags&unix.RTM_F_CLONED != 0 {
+			if r.table != k.table || r.flags&unix.RTM_F_CLONED != 0 {
 				return nil
 			}
-			if ir, ok := in.ownRoute(&r, k); ok {
+			ours := r.protocol == k.proto
+			if r.metric == k.metric && r.tos == 0 {
+				if _, seen := first[r.dst]; !seen {
+					first[r.dst] = ours
+				}
+			}
+			if !ours {
+				return nil
+			}
+			if ir, ok := in.ownRoute(&r, k); ok && first[r.dst] {
 				if _, dup := routes[r.dst]; !dup {
 					routes[r.dst] = ir
 					return nil
@@ -89,7 +114,7 @@ func (in *Installer) dumpOwnRoutes() (map[netip.Prefix]instRoute, [][]byte, erro
 			}
 			sk := k
 			sk.metric = r.metric
-			strays = append(strays, routeDelRequest(sk, r.dst, r.typ, r.tos))
+			strays = append(strays, strayRoute{r.dst, routeDelRequest(sk, r.dst, r.typ, r.tos, r.gw, r.oif)})
 			return nil
 		})
 		if err != nil && !errors.Is(err, errDumpInterrupted) {
