@@ -245,6 +245,7 @@ func TestKernelFlags(t *testing.T) {
 		{[]string{"server", "--from-fpm=127.0.0.1:0"}, `want an IP address and port`},
 		{[]string{"server", "--from-kernel", "--kernel-table", "x"}, `want main or a table number from 1, got "x"`},
 		{[]string{"server", "--from-kernel", "--kernel-prefer", "5"}, `invalid value "5" for flag -kernel-prefer: want 4 or 6, got "5"`},
+		{[]string{"client", "--to-kernel", "--kernel-table", "255"}, "255 is the kernel's local table"},
 		{[]string{"client", "--kernel-proto", "90"}, "--kernel-proto tunes --to-kernel: give --to-kernel too"},
 		{[]string{"client", "--to-kernel", "--kernel-proto", "300"}, "--kernel-proto 300: want 1 to 255"},
 		// Numbers others' entries carry: the installer would delete them.

@@ -19,6 +19,8 @@ import (
 	"rtm/proto"
 	"rtm/proto/kernel"
 	"rtm/repl"
+
+	"golang.org/x/sys/unix"
 )
 
 // Main runs `rtm client` with args (the flags after the mode) and
@@ -48,8 +50,12 @@ func Main(args []string) int {
 	repl.ListFlag(fs, &servers, "server-uid", "also trust a server running as this `uid` (repeatable; default: only your own uid and root)", repl.ParseUID)
 	repl.ListFlag(fs, &commands, "c", "run `COMMAND` and exit, instead of reading stdin (repeatable, in order; like vtysh -c)", func(v string) (string, error) { return v, nil })
 	fs.BoolVar(&toKernel, "to-kernel", false, "install the tables into the kernel of this network namespace: routes, and each MAC as a permanent neighbour on the device of its route; rtm's entries carry --kernel-proto, others are never touched; needs root (CAP_NET_ADMIN)")
-	fs.Func("kernel-table", "with --to-kernel: the routing `table` to install into, main or a number (default main)", func(v string) (err error) {
-		table, err = kernel.ParseTable(v)
+	fs.Func("kernel-table", "with --to-kernel: the routing `table` to install into, main or a number but 255 (default main)", func(v string) (err error) {
+		if table, err = kernel.ParseTable(v); err == nil && table == unix.RT_TABLE_LOCAL {
+			// Looked up before main for every packet, and the host's own
+			// addresses live there: a route of rtm's would override them.
+			err = errors.New("255 is the kernel's local table, looked up before main, where the host's own addresses live: install into main or a table of your own")
+		}
 		return err
 	})
 	fs.IntVar(&protocol, "kernel-proto", kernel.DefaultProtocol, "with --to-kernel: the routing protocol `number` that marks rtm's routes and neighbours (ip route show proto N): rtm deletes the entries of that number its tables lack, so the kernel's and the routing daemons' numbers are refused")
