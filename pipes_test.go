@@ -560,3 +560,62 @@ func TestServerQuitsUnderAPipe(t *testing.T) {
 		})
 	}
 }
+
+// TestServerLogNobodyReads: a server whose stderr is a pipe nobody reads
+// (a pager left paused, a terminal stopped with Ctrl-S, a stalled log
+// shipper) goes on welcoming clients: its log waits for the reader and,
+// once read, holds every client's lines.
+func TestServerLogNobodyReads(t *testing.T) {
+	t.Parallel()
+	in := newInstance(t)
+	logR, logW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logR.Close()
+	// The smallest pipe Linux makes, one page: a few dozen lines fill it.
+	if _, err := unix.FcntlInt(logW.Fd(), unix.F_SETPIPE_SZ, 4096); err != nil {
+		t.Fatal(err)
+	}
+	stdinR, stdinW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stdinW.Close()
+	srv := exec.Command(rtmBin, append([]string{"server"}, in.flags()...)...)
+	srv.Stdin, srv.Stderr = stdinR, logW
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stdinR.Close()
+	logW.Close()
+	t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
+	if !rtmtest.WaitFor(10*time.Second, func() bool {
+		return runRTM(t, "", "client", "--socket", in.socket, "-c", "show routes count").code == 0
+	}) {
+		t.Fatal("server never served")
+	}
+	const clients = 150 // each logs a line as it comes and one as it goes
+	for i := range clients {
+		cmd := exec.Command(rtmBin, "client", "--socket", in.socket, "--client-name", fmt.Sprintf("c%d", i), "--wait", "5s", "-c", "show routes count")
+		if r := runCmd(t, cmd, "", 20*time.Second); r.code != 0 || r.stdout != "0\n" {
+			t.Fatalf("client %d with the server's log unread: exit %d, %q %q", i, r.code, r.stdout, r.stderr)
+		}
+	}
+	// The reader comes back: the log has every line.
+	var log strings.Builder
+	rd := bufio.NewReader(logR)
+	for i := 0; i < clients; {
+		line, err := rd.ReadString('\n')
+		if err != nil {
+			t.Fatalf("log: %v after\n%s", err, log.String())
+		}
+		log.WriteString(line)
+		if strings.Contains(line, fmt.Sprintf("client c%d (pid", i)) && strings.Contains(line, "disconnected") {
+			i++
+		}
+	}
+	if strings.Contains(log.String(), "dropped") {
+		t.Errorf("lines dropped from a log of %d clients:\n%s", clients, log.String())
+	}
+}

@@ -133,10 +133,12 @@ func Main(version string, args []string) int {
 		}
 	}
 	console := repl.ProcessConsole()
+	logger := repl.NewLogger(console)
+	defer logger.Close(shutdownTimeout)
 	srv, err := proto.Start(proto.ServerOptions{
 		Name: f.Name, Version: version, Socket: f.Socket, Store: opts, Fresh: fresh, Unlink: unlink, LogBytes: logBytes,
 		GroupAccess: group, AllowUIDs: allow, AllowWriteUIDs: allowWrite, MaxClients: maxClients,
-		KernelImport: imported, Logf: console.Printf,
+		KernelImport: imported, Logf: logger.Printf,
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rtm server:", err)
@@ -148,7 +150,7 @@ func Main(version string, args []string) int {
 		}
 	}
 	if fromKernel {
-		im, err := importKernel(srv, kernel.ImporterOptions{Table: table, PreferFamily: prefer, Logf: console.Printf})
+		im, err := importKernel(srv, kernel.ImporterOptions{Table: table, PreferFamily: prefer, Logf: logger.Printf})
 		if err != nil {
 			srv.Abandon("server "+f.Name+" could not read its kernel", time.Second)
 			fmt.Fprintln(os.Stderr, "rtm server: --from-kernel:", err)
@@ -158,7 +160,7 @@ func Main(version string, args []string) int {
 	}
 	if fromFPM.on {
 		fi, err := importFPM(srv, kernel.FPMOptions{Addr: fromFPM.addr, Table: table, AllowUIDs: allowWrite,
-			Held: srv.Routes(), Current: srv.GetRoute, Logf: console.Printf})
+			Held: srv.Routes(), Current: srv.GetRoute, Logf: logger.Printf})
 		if err != nil {
 			srv.Abandon("server "+f.Name+" could not listen for zebra", time.Second)
 			fmt.Fprintln(os.Stderr, "rtm server: --from-fpm:", err)
@@ -187,9 +189,9 @@ func Main(version string, args []string) int {
 			// SIGHUP is a checkpoint, not a quit: the server outlives the
 			// terminal that started it.
 			if err := srv.Checkpoint(); err != nil {
-				console.Printf("checkpoint: %v", err)
+				logger.Printf("checkpoint: %v", err)
 			} else {
-				console.Printf("checkpoint: store %s synced", info.Store)
+				logger.Printf("checkpoint: store %s synced", info.Store)
 			}
 		}
 	})
