@@ -19,6 +19,8 @@ import (
 
 	"rtm/proto"
 	"rtm/repl/rtmtest"
+
+	"golang.org/x/sys/unix"
 )
 
 // shmLeftovers lists the files of an instance's store: the store and its
@@ -123,6 +125,43 @@ func TestFailedStartRemovesStore(t *testing.T) {
 	runRTM(t, "", append([]string{"server", "--exit-at-eof", "--script", bad}, in.flags()...)...)
 	if r := runRTM(t, "show routes\n", append([]string{"server", "--exit-at-eof"}, in.flags()...)...); r.stdout != "10.1.0.0/16 via 192.168.1.1 dev eth0\n" {
 		t.Fatalf("kept store: %q (%s)", r.stdout, r.stderr)
+	}
+	// --fresh empties the store, or makes it anew for other capacities,
+	// only once the server listens: a start refused before keeps it whole.
+	for _, extra := range [][]string{{"--fresh"}, {"--fresh", "--capacity", "2000"}} {
+		args := append([]string{"server", "--exit-at-eof", "--name", in.name, "--store", in.store, "--socket", live.socket}, extra...)
+		if r := runRTM(t, "", args...); r.code != 1 || !strings.Contains(r.stderr, "socket is in use") {
+			t.Fatalf("%v: exit %d, stderr %q", extra, r.code, r.stderr)
+		}
+		if r := runRTM(t, "show routes\n", append([]string{"server", "--exit-at-eof"}, in.flags()...)...); r.stdout != "10.1.0.0/16 via 192.168.1.1 dev eth0\n" {
+			t.Fatalf("after a refused start with %v: %q (%s)", extra, r.stdout, r.stderr)
+		}
+	}
+}
+
+// TestFreshTooBigKeepsStore: a store made anew with --fresh for
+// capacities its file system has no room for is refused before the old
+// one is removed.
+func TestFreshTooBigKeepsStore(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a small tmpfs")
+	}
+	dir := t.TempDir()
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=1m"); err != nil {
+		t.Fatalf("mount a 1 MiB tmpfs on %s: %v", dir, err)
+	}
+	t.Cleanup(func() { unix.Unmount(dir, 0) })
+	in := newInstance(t)
+	in.store = filepath.Join(dir, "rtm."+in.name)
+	if r := runRTM(t, "C,10.1.0.0/16,192.168.1.1,eth0\n", append([]string{"server", "--exit-at-eof", "--capacity", "1000", "--route-capacity", "100"}, in.flags()...)...); r.code != 0 {
+		t.Fatalf("create: exit %d: %s", r.code, r.stderr)
+	}
+	r := runRTM(t, "", append([]string{"server", "--exit-at-eof", "--fresh", "--capacity", "100000"}, in.flags()...)...)
+	if r.code != 1 || !strings.Contains(r.stderr, "nothing was changed") || !strings.Contains(r.stderr, "100000 MACs") {
+		t.Fatalf("--fresh too big: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if r := runRTM(t, "show routes\n", append([]string{"server", "--exit-at-eof"}, in.flags()...)...); r.stdout != "10.1.0.0/16 via 192.168.1.1 dev eth0\n" {
+		t.Fatalf("after the refusal: %q (%s)", r.stdout, r.stderr)
 	}
 }
 

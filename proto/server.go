@@ -171,7 +171,7 @@ func Start(o ServerOptions) (*Server, error) {
 	if err := prepareSocketDir(o.Socket, o.GroupAccess); err != nil {
 		return nil, err
 	}
-	st, err := openStore(o.Store, o.Fresh)
+	st, renew, err := openStore(o.Store, o.Fresh)
 	if err != nil {
 		return nil, err
 	}
@@ -182,6 +182,10 @@ func Start(o ServerOptions) (*Server, error) {
 	ln, err := listen(o.Socket, mode)
 	if err != nil {
 		discard(st)
+		return nil, err
+	}
+	if st, err = renew(st); err != nil {
+		ln.Close()
 		return nil, err
 	}
 	s := &Server{
@@ -225,35 +229,44 @@ func (s *Server) markChanged() {
 	}
 }
 
-// openStore opens the store and applies Fresh. Capacities asked for must
-// be the store's: a store is sized once, when it is created.
-func openStore(o store.Options, fresh bool) (*store.Store, error) {
-	st, err := store.Open(o)
-	if err != nil {
-		return nil, err
+// openStore opens the store. Capacities asked for must be the store's: a
+// store is sized once, when it is created, and made anew (with fresh) to
+// change them. What makes it fresh, a store anew or its tables emptied,
+// waits for renew, which Start calls once the socket listens: a start
+// that fails before then changes nothing.
+func openStore(o store.Options, fresh bool) (st *store.Store, renew func(*store.Store) (*store.Store, error), err error) {
+	if st, err = store.Open(o); err != nil {
+		return nil, nil, err
 	}
-	if mismatch := capacityMismatch(st, o); mismatch != "" {
-		if !fresh {
-			st.Close()
-			return nil, fmt.Errorf("store %s %s; a store keeps the size it was created with: start with --fresh to create it anew, empty, with the new capacity", o.Path, mismatch)
-		}
+	mismatch := capacityMismatch(st, o)
+	switch {
+	case mismatch != "" && !fresh:
+		st.Close()
+		return nil, nil, fmt.Errorf("store %s %s; a store keeps the size it was created with: start with --fresh to create it anew, empty, with the new capacity", o.Path, mismatch)
+	case mismatch != "":
 		// The capacity not asked for stays the store's.
 		o.Capacity = cmp.Or(o.Capacity, st.Capacity())
 		o.RouteCapacity = cmp.Or(o.RouteCapacity, st.RouteCapacity())
-		if err := st.Remove(); err != nil {
-			return nil, err
-		}
-		if st, err = store.Open(o); err != nil {
-			return nil, err
-		}
-	}
-	if fresh && !st.Recovery().Created {
-		if err := errors.Join(st.FlushRoutes(), st.FlushMACs()); err != nil {
+		if err := st.FitsAnew(o.Capacity, o.RouteCapacity); err != nil {
 			st.Close()
-			return nil, err
+			return nil, nil, err
 		}
+		return st, func(st *store.Store) (*store.Store, error) {
+			if err := st.Remove(); err != nil {
+				return nil, err
+			}
+			return store.Open(o)
+		}, nil
+	case fresh && !st.Recovery().Created:
+		return st, func(st *store.Store) (*store.Store, error) {
+			if err := errors.Join(st.FlushRoutes(), st.FlushMACs()); err != nil {
+				st.Close()
+				return nil, err
+			}
+			return st, nil
+		}, nil
 	}
-	return st, nil
+	return st, func(st *store.Store) (*store.Store, error) { return st, nil }, nil
 }
 
 // capacityMismatch says how an existing store differs from the

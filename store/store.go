@@ -782,6 +782,24 @@ func (s *Store) Remove() error {
 	return nil
 }
 
+// FitsAnew reports, before this store is removed to make it anew with
+// other capacities, whether the new segment fits in the free space of
+// its file system, this one's counted as freed: a tmpfs too small fails
+// the check, not the creation after the old tables are gone.
+func (s *Store) FitsAnew(capacity, routeCapacity int) error {
+	need := newLayout(capacity, routeCapacity).total
+	var fs unix.Statfs_t
+	if err := unix.Statfs(filepath.Dir(s.path), &fs); err != nil {
+		return nil // no figure to check against: the creation will say
+	}
+	free := int64(fs.Bavail)*fs.Bsize + int64(s.lay.total)
+	if int64(need) > free {
+		return fmt.Errorf("store %s: made anew for %d MACs and %d routes it takes %d bytes, and %s has %d free, this store's %d included; nothing was changed",
+			s.path, capacity, routeCapacity, need, filepath.Dir(s.path), free, s.lay.total)
+	}
+	return nil
+}
+
 // Path is the segment file's path.
 func (s *Store) Path() string { return s.path }
 
