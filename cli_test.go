@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -53,10 +54,12 @@ func TestUsageErrorsCreateNothing(t *testing.T) {
 		{[]string{"server", "--capacity", "0"}, "--capacity 0: want 1 or more entries"},
 		{[]string{"server", "--route-capacity", "0"}, "--route-capacity 0: want 1 or more entries"},
 		{[]string{"server", "--max-clients", "0"}, "--max-clients 0: want 1 or more"},
+		{[]string{"server", "--store", os.TempDir()}, "--store " + os.TempDir() + ": names a directory; give the path of the store's file"},
+		{[]string{"server", "--store", "/nonexistent-rtm-dir/"}, "names a directory"},
 		{[]string{"client", "--bogus"}, "flag provided but not defined: -bogus; see rtm client -h"},
 	} {
 		args := append(append([]string(nil), tc.args...), "--name", in.name, "--socket", in.socket)
-		if tc.args[0] == "server" {
+		if tc.args[0] == "server" && !slices.Contains(tc.args, "--store") {
 			args = append(args, "--store", in.store)
 		}
 		r := runRTM(t, "", args...)

@@ -180,7 +180,13 @@ func takeWriterLock(path string, server bool) (int, error) {
 			}
 		}
 		if err != nil {
+			cerr := err
 			if fd, _, err = openOwned(lp, unix.O_RDWR, geteuid()); err != nil {
+				if isNotExist(err) {
+					// Nothing there to blame: the directory is missing,
+					// or out of room or inodes.
+					return -1, fmt.Errorf("create lock file %s of store %s: %w", lp, path, cerr)
+				}
 				return -1, lockFileError(path, lp, err)
 			}
 		}

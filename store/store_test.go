@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -160,6 +161,16 @@ func writeWord(t *testing.T, path string, off uintptr, v uint64) {
 	b := (*[8]byte)(unsafe.Pointer(&v))
 	if _, err := f.WriteAt(b[:], int64(off)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestOpenInMissingDirectory: a store whose directory is not there is
+// refused for that, not for a lock file to remove.
+func TestOpenInMissingDirectory(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gone", "rtm.x")
+	_, err := Open(Options{Path: path, Capacity: 64, RouteCapacity: 8})
+	if !errors.Is(err, unix.ENOENT) || !strings.Contains(err.Error(), "create lock file") || strings.Contains(err.Error(), "removed") {
+		t.Fatalf("Open in a missing directory: %v", err)
 	}
 }
 
