@@ -320,6 +320,27 @@ func TestNoServerHint(t *testing.T) {
 	}
 }
 
+// TestSocketPathTooLong: a socket path longer than a Unix socket's
+// address holds is refused by its length, before a store is made, and
+// the client names the limit, with no hint that the server is missing.
+func TestSocketPathTooLong(t *testing.T) {
+	in := newInstance(t)
+	in.socket = filepath.Join(t.TempDir(), strings.Repeat("s", 120)+".sock")
+	for _, mode := range []string{"server", "client"} {
+		args := []string{mode, "--socket", in.socket}
+		if mode == "server" {
+			args = append(args, "--name", in.name, "--store", in.store, "--exit-at-eof")
+		}
+		r := runRTM(t, "", args...)
+		if r.code != 1 || !strings.Contains(r.stderr, "a Unix socket's path holds at most 108: pick a shorter --socket") || strings.Contains(r.stderr, "(is ") {
+			t.Errorf("%s: exit %d, stderr %q", mode, r.code, r.stderr)
+		}
+	}
+	if left := shmLeftovers(in.store); len(left) > 0 {
+		t.Errorf("a refused start left %v", left)
+	}
+}
+
 // TestListAndRemoveInstances: rtm ls tells a live instance (with its pid
 // and its last change), a stopped one, a crashed one and a stale socket;
 // rtm rm removes what no server runs and refuses a live instance. Its

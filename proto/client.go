@@ -270,6 +270,9 @@ func (c *Client) connect() (*net.UnixConn, error) {
 // past: a client told to wait so long for its server (Dial's Wait) waits
 // no longer for one that is there but silent.
 func handshake(socket, name string, trusted []uint32, flags uint8, by time.Time) (*net.UnixConn, uint32, []byte, uint64, error) {
+	if err := checkSocketLen(socket); err != nil {
+		return nil, 0, nil, 0, fmt.Errorf("connect to %w", err)
+	}
 	if err := checkSocketDir(socket, trusted); err != nil {
 		return nil, 0, nil, 0, err
 	}

@@ -167,7 +167,11 @@ func Start(o ServerOptions) (*Server, error) {
 			o.Store.Perm = 0o640
 		}
 	}
-	// The socket's directory first: a refused one leaves no store behind.
+	// The socket's path and directory first: a refused one leaves no
+	// store behind.
+	if err := checkSocketLen(o.Socket); err != nil {
+		return nil, fmt.Errorf("listen %w", err)
+	}
 	if err := prepareSocketDir(o.Socket, o.GroupAccess); err != nil {
 		return nil, err
 	}

@@ -59,6 +59,15 @@ func listen(path string, mode os.FileMode) (*net.UnixListener, error) {
 	return ln, nil
 }
 
+// checkSocketLen refuses a path longer than a Unix socket's address
+// holds, which bind and connect refuse with a bare EINVAL.
+func checkSocketLen(path string) error {
+	if n := len(unix.RawSockaddrUnix{}.Path); len(path) > n {
+		return fmt.Errorf("%s: %d bytes, and a Unix socket's path holds at most %d: pick a shorter --socket (or a shorter $XDG_RUNTIME_DIR or --name)", path, len(path), n)
+	}
+	return nil
+}
+
 // peerCred returns the credentials the kernel recorded for the peer at
 // connect time. They cannot be forged by the peer, unlike anything it
 // writes in a message.

@@ -129,6 +129,9 @@ func Main(args []string) int {
 			fmt.Fprintln(os.Stderr, "(--wait DURATION tries again for that long)")
 		case errors.Is(err, proto.ErrBusy):
 			fmt.Fprintf(os.Stderr, "(waited --wait %v for it)\n", wait)
+		case !errors.Is(err, syscall.ECONNREFUSED) && !errors.Is(err, os.ErrNotExist):
+			// Not about whether a server is there (the client's own
+			// limits, its memory): no hint.
 		case f.Label == f.Socket:
 			fmt.Fprintf(os.Stderr, "(is a server listening on %s?)\n", f.Socket)
 		default:
