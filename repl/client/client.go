@@ -46,7 +46,7 @@ func Main(args []string) int {
 	fs.BoolVar(&watchOpt.Times, "ts", false, "with --watch: the time each change arrived, in the comment (like ip monitor -ts)")
 	fs.BoolVar(&watchOpt.JSON, "json", false, "with --watch: one JSON object per change instead")
 	fs.BoolVar(&watchOpt.Full, "full", false, "with --watch: print the first snapshot whole, as the C lines that rebuild it, then every change (a mirror: rtm client --watch --full | rtm server --fresh)")
-	repl.DurationFlag(fs, &wait, "wait", 0, "keep trying to reach the server for up to this `duration` (5s, 500ms; plain seconds too): one not started yet, or one that is full or does not answer; and wait as long for it while piped changes are sent")
+	repl.DurationFlag(fs, &wait, "wait", 0, "keep trying to reach the server for up to this `duration` (5s, 500ms; plain seconds too): one not started yet, or one that is full or does not welcome the client; and wait as long for it to come back while piped changes are sent (changes sent wait up to a minute for their answer)")
 	repl.ListFlag(fs, &servers, "server-uid", "also trust a server running as this `uid` (repeatable; default: only your own uid and root)", repl.ParseUID)
 	repl.ListFlag(fs, &commands, "c", "run `COMMAND` and exit, instead of reading stdin (repeatable, in order; like vtysh -c)", func(v string) (string, error) { return v, nil })
 	fs.BoolVar(&toKernel, "to-kernel", false, "install the tables into the kernel of this network namespace: routes, and each MAC as a permanent neighbour on the device of its route; rtm's entries carry --kernel-proto, others are never touched; needs root (CAP_NET_ADMIN)")
