@@ -492,3 +492,30 @@ func TestListAndRemoveInstances(t *testing.T) {
 		t.Fatalf("rm of a removed instance: exit %d, %q", r.code, r.stderr)
 	}
 }
+
+// TestTooFewFileDescriptors: a limit on open files too low to start with
+// is refused by name, before a store is made; Go's runtime died with a
+// stack trace there, leaving a store that looked crashed.
+func TestTooFewFileDescriptors(t *testing.T) {
+	prlimit, err := exec.LookPath("prlimit")
+	if err != nil {
+		t.Fatalf("prlimit (util-linux) is needed: %v", err)
+	}
+	in := newInstance(t)
+	for _, mode := range []string{"server", "client"} {
+		cmd := exec.Command(prlimit, append([]string{"--nofile=10:10", rtmBin, mode}, in.flags()...)...)
+		if mode == "server" {
+			cmd.Args = append(cmd.Args, "--exit-at-eof")
+		} else {
+			cmd.Args = cmd.Args[:len(cmd.Args)-2] // a client takes no --store
+		}
+		r := runCmd(t, cmd, "", time.Minute)
+		want := "rtm " + mode + ": the limit on open files (ulimit -n) is 10; rtm " + mode + " needs at least 16"
+		if r.code != 1 || !strings.Contains(r.stderr, want) || strings.Contains(r.stderr, "goroutine") {
+			t.Errorf("%s: exit %d, stderr %q; want 1 and %q", mode, r.code, r.stderr, want)
+		}
+	}
+	if left := shmLeftovers(in.store); len(left) > 0 {
+		t.Errorf("a refused start left %v", left)
+	}
+}

@@ -57,6 +57,13 @@ func run(args []string) int {
 		return 2
 	}
 	switch args[0] {
+	case "server", "client":
+		if err := checkFDLimit(args[0]); err != nil {
+			fmt.Fprintf(os.Stderr, "rtm %s: %v\n", args[0], err)
+			return 1
+		}
+	}
+	switch args[0] {
 	case "server":
 		return server.Main(version, args[1:])
 	case "client":
@@ -130,4 +137,24 @@ func rmMode(args []string) int {
 		}
 	}
 	return rc
+}
+
+// minFDs is the fewest file descriptors a server or a client starts
+// with: below it, Go's runtime dies with a stack trace when it first
+// needs its poller, after a server has made its store.
+const minFDs = 16
+
+// checkFDLimit refuses a limit on open files too low to start with.
+// (Go raises the soft limit to the hard one by itself, so the hard one
+// is what counts.)
+func checkFDLimit(mode string) error {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil || rl.Cur >= minFDs {
+		return nil
+	}
+	more := ""
+	if mode == "server" {
+		more = ", and one more for each client"
+	}
+	return fmt.Errorf("the limit on open files (ulimit -n) is %d; rtm %s needs at least %d%s", rl.Cur, mode, minFDs, more)
 }
