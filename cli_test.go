@@ -495,7 +495,8 @@ func TestListAndRemoveInstances(t *testing.T) {
 
 // TestTooFewFileDescriptors: a limit on open files too low to start with
 // is refused by name, before a store is made; Go's runtime died with a
-// stack trace there, leaving a store that looked crashed.
+// stack trace there, leaving a store that looked crashed. A limit that
+// lets in fewer clients than --max-clients is warned of.
 func TestTooFewFileDescriptors(t *testing.T) {
 	prlimit, err := exec.LookPath("prlimit")
 	if err != nil {
@@ -517,5 +518,11 @@ func TestTooFewFileDescriptors(t *testing.T) {
 	}
 	if left := shmLeftovers(in.store); len(left) > 0 {
 		t.Errorf("a refused start left %v", left)
+	}
+	// Enough to start, too few for --max-clients: the server says so.
+	cmd := exec.Command(prlimit, append([]string{"--nofile=100:100", rtmBin, "server", "--exit-at-eof", "--max-clients", "200"}, in.flags()...)...)
+	want := "rtm server: warning: the limit on open files (ulimit -n) is 100: about 84 clients can connect at once, not --max-clients 200"
+	if r := runCmd(t, cmd, "", time.Minute); r.code != 0 || !strings.Contains(r.stderr, want) {
+		t.Errorf("server under 100 descriptors: exit %d, stderr %q; want 0 and %q", r.code, r.stderr, want)
 	}
 }

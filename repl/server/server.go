@@ -128,6 +128,9 @@ func Main(version string, args []string) int {
 	for _, w := range proto.AccessWarnings(group, allow, allowWrite) {
 		fmt.Fprintln(os.Stderr, "rtm server: warning:", w)
 	}
+	if w := fdWarning(maxClients); w != "" {
+		fmt.Fprintln(os.Stderr, "rtm server: warning:", w)
+	}
 	var imported *proto.KernelTable
 	if fromKernel {
 		// Named in show info, so that a --to-kernel client in this
@@ -320,4 +323,20 @@ func fpmAddrArg(args []string) []string {
 		out = append(out, a)
 	}
 	return out
+}
+
+// ownFDs is about how many descriptors a server holds besides its
+// clients': stdio, its store, lock and socket, the runtime's poller, the
+// kernel's sockets.
+const ownFDs = 16
+
+// fdWarning says when the limit on open files lets in fewer clients than
+// --max-clients: those past it wait for a descriptor, logged each second.
+func fdWarning(maxClients int) string {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil || rl.Cur >= uint64(maxClients+ownFDs) {
+		return ""
+	}
+	return fmt.Sprintf("the limit on open files (ulimit -n) is %d: about %d clients can connect at once, not --max-clients %d; raise it (ulimit -n) or lower --max-clients",
+		rl.Cur, max(int(rl.Cur)-ownFDs, 0), maxClients)
 }
