@@ -273,6 +273,36 @@ func TestImportAliasOrder(t *testing.T) {
 		delete(routes, mustPrefix("2001:db8:c::/48"))
 		sinkHas(t, sink, routes, noMACs)
 	}
+
+	// Live as after a re-read: an IPv6 sibling joining a gateway route
+	// with a device route of the metric between them (a dump lists the
+	// group alone: hidden), and a replace, which takes the gateway route
+	// behind a device route, not the device route.
+	marks := 0
+	reread := func() {
+		t.Helper()
+		// A route added last: once the sink has it, it has every event
+		// before it (the kernel's notifications come in order).
+		marks++
+		mark := route(fmt.Sprintf("198.51.100.%d/32", 200+marks), "", "veth1")
+		ip(t, "route", "add", mark.Prefix.String(), "dev", "veth1")
+		set(mark)
+		sinkHas(t, sink, routes, noMACs)
+		n := stat(im.Stats(), "resyncs")
+		ip(t, "addr", "add", "203.0.113.1/32", "dev", "veth1")
+		ip(t, "addr", "del", "203.0.113.1/32", "dev", "veth1")
+		waitFor(t, 5*time.Second, "a re-read", func() (bool, string) { return stat(im.Stats(), "resyncs") > n, "" })
+		sinkHas(t, sink, routes, noMACs)
+	}
+	ip(t, "-6", "route", "add", "2001:db8:d::/48", "via", "2001:db8:1::10", "dev", "veth0")
+	ip(t, "-6", "route", "append", "2001:db8:d::/48", "dev", "veth1")
+	ip(t, "-6", "route", "append", "2001:db8:d::/48", "via", "2001:db8:1::11", "dev", "veth0")
+	reread()
+	ip(t, "-6", "route", "add", "2001:db8:f::/48", "dev", "veth1")
+	ip(t, "-6", "route", "append", "2001:db8:f::/48", "via", "2001:db8:1::10", "dev", "veth0")
+	ip(t, "-6", "route", "replace", "2001:db8:f::/48", "via", "2001:db8:1::12", "dev", "veth0")
+	set(route("2001:db8:f::/48", "", "veth1"))
+	reread()
 }
 
 // TestImportBadDeviceNames: Linux takes ',' and control characters in a

@@ -188,8 +188,10 @@ func candOf(r *kroute) routeCand {
 // forwards with. nlflags are the notification's flags; a dump entry has
 // none, and a dump lists the routes in order. The kernel marks what it
 // did (checked on 6.x):
-//   - NLM_F_REPLACE: it replaced the first route of the metric (in IPv6,
-//     the whole route, ECMP siblings and all);
+//   - NLM_F_REPLACE: it replaced the first route of the metric; in IPv6,
+//     the first that is as fit for ECMP as the new one (a gateway route
+//     or group for a gateway route, any other for any other), the whole
+//     group if it is one;
 //   - NLM_F_EXCL: it held no route of the metric, so one here is older
 //     state (an event queued before a dump, replayed after it);
 //   - NLM_F_APPEND: it added the route after those of its metric;
@@ -198,17 +200,18 @@ func candOf(r *kroute) routeCand {
 //
 // An IPv6 route with a gateway added beside another of its metric joins
 // it as an ECMP sibling, and the kernel then sends the whole group (a
-// multipath route, whatever the flags): it takes the place of every route
-// of that metric it can hold.
+// multipath route, whatever the flags): it takes the first sibling's
+// place, where a dump lists it.
 func addCand(cs []routeCand, c routeCand, family uint8, nlflags uint16) []routeCand {
 	if nlflags&unix.NLM_F_REPLACE != 0 {
-		for i := range cs {
-			if cs[i].metric == c.metric {
-				cs[i] = c
-				return cs
-			}
+		i := slices.IndexFunc(cs, func(x routeCand) bool {
+			return x.metric == c.metric && (family != unix.AF_INET6 || x.sibling() == c.sibling())
+		})
+		if i < 0 {
+			return append(cs, c)
 		}
-		return append(cs, c)
+		cs[i] = c
+		return cs
 	}
 	if slices.Contains(cs, c) {
 		return cs // the kernel refuses exact duplicates: this one is known
@@ -217,10 +220,13 @@ func addCand(cs []routeCand, c routeCand, family uint8, nlflags uint16) []routeC
 	case nlflags&unix.NLM_F_EXCL != 0:
 		cs = slices.DeleteFunc(cs, func(x routeCand) bool { return x.metric == c.metric })
 	case family == unix.AF_INET6 && c.nhops > 1 && c.nhid == 0:
-		cs = slices.DeleteFunc(cs, func(x routeCand) bool { return x.metric == c.metric && x.sibling() })
+		joined := func(x routeCand) bool { return x.metric == c.metric && x.sibling() }
+		if i := slices.IndexFunc(cs, joined); i >= 0 {
+			cs[i] = c
+			return append(cs[:i+1], slices.DeleteFunc(cs[i+1:], joined)...)
+		}
 	case family == unix.AF_INET && nlflags&(unix.NLM_F_CREATE|unix.NLM_F_APPEND) == unix.NLM_F_CREATE:
-		i := slices.IndexFunc(cs, func(x routeCand) bool { return x.metric == c.metric })
-		if i >= 0 {
+		if i := slices.IndexFunc(cs, func(x routeCand) bool { return x.metric == c.metric }); i >= 0 {
 			return slices.Insert(cs, i, c)
 		}
 	}
