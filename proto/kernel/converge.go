@@ -137,7 +137,7 @@ func (in *Installer) request(o *op) []byte {
 	case opRouteReplace:
 		return routeRequest(in.key(o.prefix.Addr()), o.route, o.ifindex, unix.NLM_F_CREATE|unix.NLM_F_REPLACE)
 	case opRouteDel:
-		return routeDelRequest(in.key(o.prefix.Addr()), o.prefix, 0, 0, o.route.Gateway, o.ifindex)
+		return routeDelRequest(in.key(o.prefix.Addr()), o.prefix, 0, 0, 0, o.route.Gateway, o.ifindex)
 	case opNeighAdd:
 		return neighRequest(in.proto, o.ip, o.ifindex, o.mac, unix.NLM_F_CREATE|unix.NLM_F_EXCL)
 	case opNeighReplace:
@@ -289,10 +289,19 @@ func (in *Installer) claimRoutes(ops []op, idx []int) {
 			in.dirtyRoutes[p] = struct{}{}
 			continue
 		}
+		mine, behind := 0, false
 		for _, s := range strays {
 			if s.prefix == p {
 				reqs = append(reqs, s.req)
+				mine++
+				behind = behind || s.behind
 			}
+		}
+		if mine > 0 && !behind {
+			// Only routes of rtm's own its model does not hold (through
+			// a nexthop object, say) were in the way: try again.
+			in.dirtyRoutes[p] = struct{}{}
+			continue
 		}
 		in.routePending(p, &pending{reason: "another owner's route holds the prefix", foreign: true})
 	}

@@ -538,3 +538,38 @@ func TestInstallBehindForeign(t *testing.T) {
 		routes[4], routes[5],
 	}, map[string]string{})
 }
+
+// TestInstallNexthopObjectRoutes: routes with rtm's mark through a kernel
+// nexthop object (rtm never installs such) are not rtm's: one its tables
+// lack is deleted (by the object's id: the kernel matches such a route
+// by nothing else), and one for a prefix its tables hold gives way to
+// rtm's own route.
+func TestInstallNexthopObjectRoutes(t *testing.T) {
+	newNS(t)
+	veth(t, "veth0", "veth1")
+	ip(t, "link", "set", "veth1", "up") // a carrier for the objects
+	ip(t, "route", "add", "192.0.2.0/24", "dev", "veth0", "proto", "82")
+	ip(t, "-6", "route", "add", "2001:db8:1::/64", "dev", "veth0", "proto", "82")
+	ip(t, "nexthop", "add", "id", "5", "via", "192.0.2.9", "dev", "veth0")
+	ip(t, "-6", "nexthop", "add", "id", "6", "via", "2001:db8:1::9", "dev", "veth0")
+	for _, p := range []string{"203.0.113.0/26", "203.0.113.64/26"} {
+		ip(t, "route", "add", p, "nhid", "5", "proto", "82")
+	}
+	for _, p := range []string{"2001:db8:9::/48", "2001:db8:a::/48"} {
+		ip(t, "-6", "route", "add", p, "nhid", "6", "proto", "82")
+	}
+	in := newInstaller(t, InstallerOptions{RetryInterval: time.Hour})
+	routes := []entry.Route{
+		route("192.0.2.0/24", "", "veth0"),
+		route("2001:db8:1::/64", "", "veth0"),
+		route("203.0.113.64/26", "192.0.2.44", "veth0"),
+		route("2001:db8:a::/48", "2001:db8:1::44", "veth0"),
+	}
+	if err := in.Reconcile(routes, nil); err != nil {
+		t.Fatal(err)
+	}
+	kernelHas(t, routes, map[string]string{})
+	if got := ip(t, "route", "show") + ip(t, "-6", "route", "show"); strings.Contains(got, "nhid") {
+		t.Errorf("routes through the nexthop objects left:\n%s", got)
+	}
+}

@@ -71,6 +71,7 @@ func (in *Installer) resync() error {
 type strayRoute struct {
 	prefix netip.Prefix
 	req    []byte
+	behind bool // behind another owner's route of its key
 }
 
 // dumpOwnRoutes reads the routes with rtm's mark in rtm's table. Those
@@ -114,7 +115,8 @@ func (in *Installer) dumpOwnRoutes() (map[netip.Prefix]instRoute, []strayRoute, 
 			}
 			sk := k
 			sk.metric = r.metric
-			strays = append(strays, strayRoute{r.dst, routeDelRequest(sk, r.dst, r.typ, r.tos, r.gw, r.oif)})
+			behind := r.metric == k.metric && r.tos == 0 && !first[r.dst]
+			strays = append(strays, strayRoute{r.dst, routeDelRequest(sk, r.dst, r.typ, r.tos, r.nhid, r.gw, r.oif), behind})
 			return nil
 		})
 		if err != nil && !errors.Is(err, errDumpInterrupted) {
@@ -124,9 +126,11 @@ func (in *Installer) dumpOwnRoutes() (map[netip.Prefix]instRoute, []strayRoute, 
 	return routes, strays, nil
 }
 
-// ownRoute maps a kernel route with rtm's mark onto rtm's model.
+// ownRoute maps a kernel route with rtm's mark onto rtm's model. rtm
+// never installs through a nexthop object: a route that uses one is not
+// its own.
 func (in *Installer) ownRoute(r *kroute, k routeKey) (instRoute, bool) {
-	if r.metric != k.metric || keyed(r, k.table) != importable || kindOf(r) != importable {
+	if r.metric != k.metric || r.nhid != 0 || keyed(r, k.table) != importable || kindOf(r) != importable {
 		return instRoute{}, false
 	}
 	name, _ := in.links.name(r.oif)

@@ -68,11 +68,12 @@ func routeRequest(k routeKey, r entry.Route, ifindex int32, flags int) []byte {
 // protocol and metric: the kernel matches the protocol, so a delete can
 // never remove another owner's route. typ and tos select one of rtm's
 // own routes that rtm's model does not hold (found by a reconcile). A
-// next hop (gw, oif; zero for none) narrows it to that route: an IPv4
-// alias of the same metric, or one hop of an IPv6 ECMP route, which may
-// hold another owner's hops beside rtm's (without one, the kernel
-// deletes every hop).
-func routeDelRequest(k routeKey, p netip.Prefix, typ, tos uint8, gw netip.Addr, oif int32) []byte {
+// next hop narrows it to that route: an IPv4 alias of the same metric,
+// or one hop of an IPv6 ECMP route, which may hold another owner's hops
+// beside rtm's (without one, the kernel deletes every hop). The hop is
+// a nexthop object's id if nhid is not 0 (the kernel matches a route
+// through one by the id alone), else gw and oif (zero for none).
+func routeDelRequest(k routeKey, p netip.Prefix, typ, tos uint8, nhid uint32, gw netip.Addr, oif int32) []byte {
 	req := nl.NewNetlinkRequest(unix.RTM_DELROUTE, 0)
 	req.AddData(&nl.RtMsg{RtMsg: unix.RtMsg{
 		Family:   family(p.Addr()),
@@ -86,11 +87,16 @@ func routeDelRequest(k routeKey, p netip.Prefix, typ, tos uint8, gw netip.Addr, 
 	req.AddData(nl.NewRtAttr(unix.RTA_DST, p.Addr().AsSlice()))
 	req.AddData(nl.NewRtAttr(unix.RTA_TABLE, nl.Uint32Attr(k.table)))
 	req.AddData(nl.NewRtAttr(unix.RTA_PRIORITY, nl.Uint32Attr(k.metric)))
-	if oif != 0 {
-		req.AddData(nl.NewRtAttr(unix.RTA_OIF, nl.Uint32Attr(uint32(oif))))
-	}
-	if gw.IsValid() {
-		req.AddData(nl.NewRtAttr(unix.RTA_GATEWAY, gw.AsSlice()))
+	switch {
+	case nhid != 0:
+		req.AddData(nl.NewRtAttr(rtaNHID, nl.Uint32Attr(nhid)))
+	default:
+		if oif != 0 {
+			req.AddData(nl.NewRtAttr(unix.RTA_OIF, nl.Uint32Attr(uint32(oif))))
+		}
+		if gw.IsValid() {
+			req.AddData(nl.NewRtAttr(unix.RTA_GATEWAY, gw.AsSlice()))
+		}
 	}
 	return req.Serialize()
 }
