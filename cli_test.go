@@ -325,14 +325,19 @@ func TestNoServerHint(t *testing.T) {
 // the client names the limit, with no hint that the server is missing.
 func TestSocketPathTooLong(t *testing.T) {
 	in := newInstance(t)
-	in.socket = filepath.Join(t.TempDir(), strings.Repeat("s", 120)+".sock")
+	dir := t.TempDir()
+	// 108 bytes: the address's size, with no room for its NUL.
+	in.socket = filepath.Join(dir, strings.Repeat("s", 108-len(dir)-1-len(".sock"))+".sock")
+	if len(in.socket) != 108 {
+		t.Fatalf("socket path of %d bytes", len(in.socket))
+	}
 	for _, mode := range []string{"server", "client"} {
 		args := []string{mode, "--socket", in.socket}
 		if mode == "server" {
 			args = append(args, "--name", in.name, "--store", in.store, "--exit-at-eof")
 		}
 		r := runRTM(t, "", args...)
-		if r.code != 1 || !strings.Contains(r.stderr, "a Unix socket's path holds at most 108: pick a shorter --socket") || strings.Contains(r.stderr, "(is ") {
+		if r.code != 1 || !strings.Contains(r.stderr, "108 bytes, and a Unix socket's path holds at most 107: pick a shorter --socket") || strings.Contains(r.stderr, "(is ") {
 			t.Errorf("%s: exit %d, stderr %q", mode, r.code, r.stderr)
 		}
 	}

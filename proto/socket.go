@@ -60,9 +60,10 @@ func listen(path string, mode os.FileMode) (*net.UnixListener, error) {
 }
 
 // checkSocketLen refuses a path longer than a Unix socket's address
-// holds, which bind and connect refuse with a bare EINVAL.
+// holds with its terminating NUL, which bind and connect refuse with a
+// bare EINVAL.
 func checkSocketLen(path string) error {
-	if n := len(unix.RawSockaddrUnix{}.Path); len(path) > n {
+	if n := len(unix.RawSockaddrUnix{}.Path) - 1; len(path) > n {
 		return fmt.Errorf("%s: %d bytes, and a Unix socket's path holds at most %d: pick a shorter --socket (or a shorter $XDG_RUNTIME_DIR or --name)", path, len(path), n)
 	}
 	return nil
