@@ -48,6 +48,11 @@ type Recovery struct {
 	// rtm now refuses: they stay, but their lines in a dump do not
 	// replay until they are updated or deleted.
 	BadGateways []entry.Route
+	// BadDevices are routes an earlier rtm stored through a device whose
+	// name holds ',' (imported from a kernel), which rtm now refuses: they
+	// stay, but their lines in a dump do not replay until they are
+	// deleted.
+	BadDevices []entry.Route
 }
 
 // String summarises a recovery for the server's start-up message.
@@ -679,6 +684,9 @@ func (s *Store) fixGateways() error {
 			connect = append(connect, entry.Route{Prefix: r.Prefix, Dev: r.Dev})
 		default:
 			s.rec.BadGateways = append(s.rec.BadGateways, r)
+		}
+		if entry.CheckIfName(r.Dev) != nil {
+			s.rec.BadDevices = append(s.rec.BadDevices, r)
 		}
 	}
 	for _, r := range connect {

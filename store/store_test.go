@@ -580,6 +580,34 @@ func TestGatewaysRefused(t *testing.T) {
 	}
 }
 
+// TestCommaDevicesKept: a store an earlier rtm left with a route through
+// a device named with ',' (imported from a kernel) still opens, names
+// the route, and lets it be deleted; a new one is refused.
+func TestCommaDevicesKept(t *testing.T) {
+	path := testPath(t)
+	s := mustOpen(t, Options{Path: path, Capacity: 4, RouteCapacity: 8})
+	comma := entry.Route{Prefix: netip.MustParsePrefix("198.51.100.8/29"), Dev: "a,b"}
+	if err := s.CreateRoute(comma); !errors.Is(err, entry.ErrBadIfName) {
+		t.Fatalf("create through a,b: %v, want ErrBadIfName", err)
+	}
+	s.writeRoute(0, encodeRoute(comma)) // as an earlier rtm stored it
+	s.Close()
+	s = mustOpen(t, Options{Path: path})
+	if rec := s.Recovery(); len(rec.BadDevices) != 1 || rec.BadDevices[0] != comma {
+		t.Fatalf("recovery %+v: want %v named", rec, comma)
+	}
+	if err := s.Check(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteRoute(comma.Prefix); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if s = mustOpen(t, Options{Path: path}); len(s.Recovery().BadDevices) != 0 || s.RouteCount() != 0 {
+		t.Fatalf("after the delete: recovery %+v, %d routes", s.Recovery(), s.RouteCount())
+	}
+}
+
 // TestLayoutOneUpgraded: a segment of layout version 1 (no connected
 // routes) opens, keeps its contents, and is marked version 2.
 func TestLayoutOneUpgraded(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 )
 
 // IfNameMax is the longest interface name Linux accepts (IFNAMSIZ-1).
@@ -90,6 +91,18 @@ func CheckIP(a netip.Addr) error {
 // control characters, and no ',', which separates the fields of a line
 // (a name with one would print lines no replay could read back).
 func CheckIfName(name string) error {
+	if err := checkStoredIfName(name); err != nil {
+		return err
+	}
+	if strings.IndexByte(name, ',') >= 0 {
+		return fmt.Errorf("%w %q: rtm refuses ',' in interface names: it separates a line's fields", ErrBadIfName, name)
+	}
+	return nil
+}
+
+// checkStoredIfName is CheckIfName without the ',' rule, which an earlier
+// rtm did not have: a store it left with such a name still opens.
+func checkStoredIfName(name string) error {
 	if name == "" {
 		return fmt.Errorf("%w: empty", ErrBadIfName)
 	}
@@ -107,8 +120,6 @@ func CheckIfName(name string) error {
 		switch c := name[i]; {
 		case c == '/' || c == ':' || c == ' ' || c >= '\t' && c <= '\r':
 			return fmt.Errorf("%w %q: Linux refuses %q in interface names", ErrBadIfName, name, c)
-		case c == ',':
-			return fmt.Errorf("%w %q: rtm refuses ',' in interface names: it separates a line's fields", ErrBadIfName, name)
 		case c < ' ' || c == 0x7f:
 			// Linux takes them; a name that moves the cursor or rings
 			// the bell when printed is refused all the same.
@@ -124,20 +135,24 @@ func (r Route) Check() error {
 	if err := r.CheckStored(); err != nil {
 		return err
 	}
+	if err := CheckIfName(r.Dev); err != nil {
+		return err
+	}
 	if r.Connected() {
 		return nil
 	}
 	return CheckGateway(r.Gateway)
 }
 
-// CheckStored is Check without CheckGateway: the rules a route stored by
-// an earlier rtm was held to, so that a store it left still opens.
+// CheckStored is Check without CheckGateway and the ',' rule of
+// CheckIfName: the rules a route stored by an earlier rtm was held to,
+// so that a store it left still opens.
 func (r Route) CheckStored() error {
 	if err := CheckPrefix(r.Prefix); err != nil {
 		return err
 	}
 	if r.Connected() {
-		return CheckIfName(r.Dev)
+		return checkStoredIfName(r.Dev)
 	}
 	if err := CheckIP(r.Gateway); err != nil {
 		return fmt.Errorf("%w: %w", ErrBadGateway, err)
@@ -145,7 +160,7 @@ func (r Route) CheckStored() error {
 	if r.Gateway.Is4() != r.Prefix.Addr().Is4() {
 		return fmt.Errorf("%w %s: address family differs from prefix %s", ErrBadGateway, r.Gateway, r.Prefix)
 	}
-	return CheckIfName(r.Dev)
+	return checkStoredIfName(r.Dev)
 }
 
 // CheckGateway refuses a next hop that no kernel forwards through, which
