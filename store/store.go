@@ -665,6 +665,12 @@ func attachExisting(path string, fd int) (*Store, error) {
 		err = s.Check()
 	}
 	if err != nil {
+		if !s.rec.WasDirty {
+			// Refused, not crashed: leave it as its last writer closed it,
+			// so that rtm ls does not call it crashed.
+			s.hdr.pid.Store(uint64(s.rec.PrevPID))
+			s.hdr.clean.Store(1)
+		}
 		unmap(s.mem)
 		return nil, fmt.Errorf("open store %s: %w (remove the file to start empty)", path, err)
 	}
