@@ -345,7 +345,9 @@ func (f *forwarder) settle() error {
 		if errors.Is(err, proto.ErrSessionEnded) && !f.stop.stopped() {
 			return err // the server quit, which it says
 		}
-		return f.waitError("this client's copy of the tables")
+		// Every reply came: what is left unknown is this client's copy,
+		// not the server's tables.
+		return fmt.Errorf("every change sent was applied; %w", f.waitError("this client's copy of the tables"))
 	}
 	f.caughtUp = f.seq
 	return nil

@@ -1,34 +1,89 @@
 package repl
 
-import "testing"
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
 
-// TestLineSpans: consecutive lines of a file share a span; each line's
-// location comes back as it was added, and past the end the last one's.
-func TestLineSpans(t *testing.T) {
-	var s lineSpans
-	var want []Location
-	add := func(file string, line int) {
-		l := Location{File: file, Line: line}
-		s.add(l)
-		want = append(want, l)
+	"rtm/proto"
+	"rtm/store/entry"
+)
+
+// catchUpRemote answers every request at once, as applied, and makes a
+// catch-up wait until its context ends: a client whose own copy of the
+// tables lags behind the server's.
+type catchUpRemote struct {
+	seq      uint64
+	catching chan struct{} // closed when CatchUp first begins
+	once     sync.Once
+}
+
+func (r *catchUpRemote) Request(_ context.Context, _ uint64, _ []byte, n int, _ bool) (<-chan proto.Reply, error) {
+	r.seq += uint64(n)
+	ch := make(chan proto.Reply, 1)
+	ch <- proto.Reply{Published: r.seq, Ran: n, Conn: 1}
+	return ch, nil
+}
+
+func (r *catchUpRemote) CatchUp(ctx context.Context, _, _ uint64) error {
+	r.once.Do(func() { close(r.catching) })
+	<-ctx.Done()
+	return context.Cause(ctx)
+}
+
+func (r *catchUpRemote) ServerStats(context.Context) ([]proto.Stat, error) { return nil, nil }
+func (r *catchUpRemote) Routes() []entry.Route                             { return nil }
+func (r *catchUpRemote) GetRoute(netip.Prefix) (entry.Route, bool)         { return entry.Route{}, false }
+func (r *catchUpRemote) MatchRoute(netip.Addr) (entry.Route, bool)         { return entry.Route{}, false }
+func (r *catchUpRemote) MACs() []entry.MAC                                 { return nil }
+func (r *catchUpRemote) LookupMAC(entry.MAC) (netip.Addr, error) {
+	return netip.Addr{}, entry.ErrNotFound
+}
+func (r *catchUpRemote) Clients(context.Context) ([]proto.ClientInfo, error) {
+	return nil, nil
+}
+func (r *catchUpRemote) Info(context.Context) (proto.ServerInfo, error) {
+	return proto.ServerInfo{}, nil
+}
+func (r *catchUpRemote) Stats() []proto.Stat             { return nil }
+func (r *catchUpRemote) Sync(context.Context) error      { return nil }
+func (r *catchUpRemote) SyncLocal(context.Context) error { return nil }
+
+// TestStoppedWhileCatchingUp: a batch whose every change was answered,
+// stopped as the client waits for its own copy of the tables, says that
+// every change was applied, not only that it was interrupted (a program
+// reading it would run the batch again, and meet "exists" errors).
+func TestStoppedWhileCatchingUp(t *testing.T) {
+	r := &catchUpRemote{catching: make(chan struct{})}
+	var stderr strings.Builder
+	in := NewInterp(r, new(strings.Builder), Options{Mode: "client", Stderr: &stderr})
+	done := make(chan error, 1)
+	go func() {
+		done <- in.RunReader("<stdin>", strings.NewReader("C,10.1.1.0/24,192.168.1.1,eth0\nC,10.1.2.0/24,192.168.1.1,eth0\n"))
+	}()
+	select {
+	case <-r.catching:
+	case err := <-done:
+		t.Fatalf("the replay ended before it caught up: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("no catch-up")
 	}
-	for i := 1; i <= 500; i++ {
-		add("a.rtm", i)
+	in.Abandon(errors.New("interrupted by SIGINT"), true)
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the replay did not end when stopped")
 	}
-	add("lib/b.rtm", 3) // a sourced file
-	add("lib/b.rtm", 4)
-	add("a.rtm", 502) // back in the first, past the source line
-	add("", 0)        // the prompt
-	add("", 0)
-	if len(s.spans) != 5 || s.n != len(want) {
-		t.Fatalf("%d spans over %d lines, want 5 over %d: %+v", len(s.spans), s.n, len(want), s.spans)
+	msg := stderr.String()
+	if err != nil {
+		msg += err.Error()
 	}
-	for i, w := range want {
-		if got := s.at(i); got != w {
-			t.Errorf("at(%d) = %v, want %v", i, got, w)
-		}
-	}
-	if got := s.at(len(want) + 3); got != want[len(want)-1] {
-		t.Errorf("past the end: %v, want the last line's", got)
+	if !strings.Contains(msg, "every change sent was applied; interrupted by SIGINT") {
+		t.Errorf("stopped while catching up: %q", msg)
 	}
 }
