@@ -659,7 +659,7 @@ func attachExisting(path string, fd int) (*Store, error) {
 	s.hdr.pid.Store(uint64(getpid()))
 	err = s.load()
 	if err == nil {
-		err = s.fixGateways()
+		err = s.fixOlderRoutes()
 	}
 	if err == nil {
 		err = s.Check()
@@ -677,11 +677,12 @@ func attachExisting(path string, fd int) (*Store, error) {
 	return s, nil
 }
 
-// fixGateways brings the routes an earlier rtm accepted through a gateway
-// that Check now refuses into line where it can: through 0.0.0.0 or ::
-// is a connected route to Linux, and becomes one here; the others are
-// named in the Recovery.
-func (s *Store) fixGateways() error {
+// fixOlderRoutes brings the routes an earlier rtm accepted that Check now
+// refuses into line where it can: through 0.0.0.0 or :: is a connected
+// route to Linux, and becomes one here; the others (through a gateway no
+// kernel forwards by, or a device named with ',') are named in the
+// Recovery.
+func (s *Store) fixOlderRoutes() error {
 	var connect []entry.Route
 	for r := range s.routes.All() {
 		switch {

@@ -289,15 +289,14 @@ func (in *Installer) claimRoutes(ops []op, idx []int) {
 			in.dirtyRoutes[p] = struct{}{}
 			continue
 		}
-		mine, behind := 0, false
+		mine, behind := false, false
 		for _, s := range strays {
 			if s.prefix == p {
 				reqs = append(reqs, s.req)
-				mine++
-				behind = behind || s.behind
+				mine, behind = true, behind || s.behind
 			}
 		}
-		if mine > 0 && !behind {
+		if mine && !behind {
 			// Only routes of rtm's own its model does not hold (through
 			// a nexthop object, say) were in the way: try again.
 			in.dirtyRoutes[p] = struct{}{}

@@ -98,8 +98,8 @@ func (in *Installer) dumpOwnRoutes() (map[netip.Prefix]instRoute, []strayRoute, 
 			if r.table != k.table || r.flags&unix.RTM_F_CLONED != 0 {
 				return nil
 			}
-			ours := r.protocol == k.proto
-			if r.metric == k.metric && r.tos == 0 {
+			ours, atKey := r.protocol == k.proto, r.metric == k.metric && r.tos == 0
+			if atKey {
 				if _, seen := first[r.dst]; !seen {
 					first[r.dst] = ours
 				}
@@ -115,8 +115,7 @@ func (in *Installer) dumpOwnRoutes() (map[netip.Prefix]instRoute, []strayRoute, 
 			}
 			sk := k
 			sk.metric = r.metric
-			behind := r.metric == k.metric && r.tos == 0 && !first[r.dst]
-			strays = append(strays, strayRoute{r.dst, routeDelRequest(sk, r.dst, r.typ, r.tos, r.nhid, r.gw, r.oif), behind})
+			strays = append(strays, strayRoute{r.dst, routeDelRequest(sk, r.dst, r.typ, r.tos, r.nhid, r.gw, r.oif), atKey && !first[r.dst]})
 			return nil
 		})
 		if err != nil && !errors.Is(err, errDumpInterrupted) {

@@ -99,8 +99,10 @@ func Main(version string, args []string) int {
 	if err == nil && logBytes < 1 {
 		err = fmt.Errorf("--log-bytes %d: want 1 or more", logBytes)
 	}
-	if fi, serr := os.Stat(storePath); err == nil && storePath != "" && (strings.HasSuffix(storePath, "/") || serr == nil && fi.IsDir()) {
-		err = fmt.Errorf("--store %s: names a directory; give the path of the store's file (%s, say)", storePath, filepath.Join(storePath, "rtm."+f.Name))
+	if err == nil && storePath != "" {
+		if fi, serr := os.Stat(storePath); strings.HasSuffix(storePath, "/") || serr == nil && fi.IsDir() {
+			err = fmt.Errorf("--store %s: names a directory; give the path of the store's file (%s, say)", storePath, filepath.Join(storePath, "rtm."+f.Name))
+		}
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rtm server:", err)

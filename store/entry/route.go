@@ -94,6 +94,11 @@ func CheckIfName(name string) error {
 	if err := checkStoredIfName(name); err != nil {
 		return err
 	}
+	return checkComma(name)
+}
+
+// checkComma is the rule CheckIfName adds to checkStoredIfName.
+func checkComma(name string) error {
 	if strings.IndexByte(name, ',') >= 0 {
 		return fmt.Errorf("%w %q: rtm refuses ',' in interface names: it separates a line's fields", ErrBadIfName, name)
 	}
@@ -135,7 +140,7 @@ func (r Route) Check() error {
 	if err := r.CheckStored(); err != nil {
 		return err
 	}
-	if err := CheckIfName(r.Dev); err != nil {
+	if err := checkComma(r.Dev); err != nil { // CheckStored checked the rest of the name
 		return err
 	}
 	if r.Connected() {
