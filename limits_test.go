@@ -39,6 +39,25 @@ func rawSession(t *testing.T, sock string) *net.UnixConn {
 	return uc
 }
 
+// refusalOf opens a session at sock and returns the first packet it is
+// answered, within 5 seconds.
+func refusalOf(t *testing.T, sock string) (proto.Header, string) {
+	t.Helper()
+	uc := rawSession(t, sock)
+	defer uc.Close()
+	buf := make([]byte, 70000)
+	uc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, err := uc.Read(buf)
+	if err != nil {
+		t.Fatalf("no answer to a session: %v", err)
+	}
+	h, err := proto.ParseHeader(buf[:n])
+	if err != nil {
+		t.Fatalf("answer to a session: %v", err)
+	}
+	return h, string(buf[proto.HeaderSize:n])
+}
+
 // welcomed reports whether the server's welcome (kind 2) arrives within d.
 func welcomed(uc *net.UnixConn, d time.Duration) bool {
 	buf := make([]byte, 70000)
@@ -50,10 +69,13 @@ func welcomed(uc *net.UnixConn, d time.Duration) bool {
 
 // TestServerFDExhaustion runs `rtm server` under prlimit --nofile=32 and
 // connects more sessions than it can hold: the server logs the accept
-// failure naming the socket and the cause, keeps serving the clients it
-// has (each one's whole view, MAC addresses read through its own mapping,
-// equals the tables the changes describe), takes the waiting session in
-// once descriptors are freed, and is still running.
+// failure naming the socket and the cause, and tells the session it
+// cannot take why, at once, as a refusal to try again later (not a
+// silence in the listen queue); it keeps serving the clients it has (each
+// one's whole view, MAC addresses read through its own mapping, equals
+// the tables the changes describe). An `rtm client` is told the limit and
+// exits 1; one started with --wait connects once descriptors are freed,
+// as does a new session; and the server is still running.
 func TestServerFDExhaustion(t *testing.T) {
 	t.Parallel()
 	prlimit, err := exec.LookPath("prlimit")
@@ -71,17 +93,21 @@ func TestServerFDExhaustion(t *testing.T) {
 		good = append(good, in.client(fmt.Sprintf("good-%d", i)))
 	}
 	var raws []*net.UnixConn
-	var waiting *net.UnixConn
+	var refused *net.UnixConn
 	for len(raws) < 64 {
 		uc := rawSession(t, in.socket)
 		if !welcomed(uc, 500*time.Millisecond) {
-			waiting = uc
+			refused = uc
 			break
 		}
 		raws = append(raws, uc)
 	}
-	if waiting == nil {
+	if refused == nil {
 		t.Fatal("64 sessions accepted under a 32-descriptor limit")
+	}
+	// welcomed read the answer: ask again for what it was.
+	if h, body := refusalOf(t, in.socket); h.Kind != proto.KindError || h.Flags&proto.FlagRetry == 0 || !strings.Contains(body, "out of file descriptors (its limit: 32 open files") {
+		t.Fatalf("a session past the limit was answered %v (flags %#x) %q, not refused to try again naming the limit", h.Kind, h.Flags, body)
 	}
 	if !rtmtest.WaitFor(5*time.Second, func() bool { return strings.Contains(p.errb.String(), "too many open files") }) {
 		t.Fatalf("no report of the exhaustion: %s", p.errb)
@@ -90,6 +116,13 @@ func TestServerFDExhaustion(t *testing.T) {
 	if !strings.Contains(logged, "accept on "+in.socket) {
 		t.Fatalf("the report does not name the socket: %s", logged)
 	}
+	// A client is told why, and fails, without waiting for a welcome.
+	r := runRTM(t, "show routes\n", "client", "--socket", in.socket)
+	if r.code != 1 || !strings.Contains(r.stderr, "out of file descriptors (its limit: 32 open files; raise it with ulimit -n") || strings.Contains(r.stderr, "no welcome") {
+		t.Fatalf("client against a server out of descriptors: exit %d, stderr %q", r.code, r.stderr)
+	}
+	// One that waits for its server tries again until it is let in.
+	waiter := start(t, "client", "--framed", "--socket", in.socket, "--client-name", "waiter", "--wait", "30s")
 	// The server still serves the clients it has.
 	p.must(m.gen(rng, 2000)...)
 	for _, c := range good {
@@ -98,8 +131,10 @@ func TestServerFDExhaustion(t *testing.T) {
 	for _, uc := range raws[:4] {
 		uc.Close()
 	}
-	if !welcomed(waiting, 5*time.Second) {
-		t.Fatalf("waiting session never welcomed after descriptors were freed: %s", p.errb)
+	waiter.must("") // answered once the snapshot is in
+	assertLines(t, "client that waited for descriptors", sortedLines(waiter.must("sync local", "show routes", "show macs")), m.lines())
+	if !welcomed(rawSession(t, in.socket), 5*time.Second) {
+		t.Fatalf("a new session not welcomed after descriptors were freed: %s", p.errb)
 	}
 	if p.fp.Exited() {
 		t.Fatalf("server exited: %s: %s", p.fp.Status(), p.errb)

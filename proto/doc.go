@@ -64,8 +64,9 @@
 //   - A client keeps its tables through a lost server and reconnects with
 //     backoff; a server quitting cleanly says goodbye and its clients end;
 //     a refusal (uid, version, name) ends a client instead of a retry.
-//     A server with no room says so with FlagRetry (ErrBusy): a client
-//     that waits for the server tries again. A uid that may only read is
+//     A server with no room, or no file descriptor left (Serve keeps a
+//     spare to say so), says so with FlagRetry (ErrBusy): a client that
+//     waits for the server tries again. A uid that may only read is
 //     admitted only while more than an eighth of the places are free: the
 //     last eighth is kept for the uids that may write.
 //   - A reader's request is refused change by change, and its answer is

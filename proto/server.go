@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"rtm/store"
 	"rtm/store/ordered"
 )
@@ -297,14 +299,26 @@ func discard(st *store.Store) {
 }
 
 // Serve accepts clients until Close. Running out of file descriptors is
-// reported and retried, never fatal.
+// reported and retried, never fatal: a client that comes then is told so
+// (with FlagRetry: one that waits for its server tries again), where it
+// would otherwise wait unanswered in the listen queue. For that the
+// server keeps a spare descriptor, given up for the moment it takes to
+// accept and refuse the client.
 func (s *Server) Serve() error {
+	spare := openSpare()
+	defer func() { closeSpare(spare) }()
 	backoff := 5 * time.Millisecond
 	for {
 		c, err := s.ln.AcceptUnix()
 		if err != nil {
 			if s.closing.Load() {
 				return nil
+			}
+			if isFDExhaustion(err) && spare >= 0 {
+				closeSpare(spare)
+				s.refuseNoFD(err)
+				spare = openSpare()
+				continue
 			}
 			var ne net.Error
 			if errors.As(err, &ne) || isFDExhaustion(err) {
@@ -330,6 +344,55 @@ func (s *Server) Serve() error {
 		s.greet(conn)
 		go s.serveConn(conn)
 	}
+}
+
+// openSpare opens the descriptor Serve keeps for refusing clients when
+// the others are all in use; -1 if none could be had.
+func openSpare() int {
+	fd, err := unix.Open(os.DevNull, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1
+	}
+	return fd
+}
+
+func closeSpare(fd int) {
+	if fd >= 0 {
+		unix.Close(fd)
+	}
+}
+
+// refuseNoFD accepts the client that the exhaustion acceptErr left
+// waiting, now that the spare descriptor is free, and tells it why it is
+// refused. If another process took the descriptor first, the client
+// waits for the next try.
+func (s *Server) refuseNoFD(acceptErr error) {
+	c, err := s.ln.AcceptUnix()
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	s.stats.refused.Add(1)
+	why := noFDError(acceptErr)
+	var errno unix.Errno
+	if errors.As(acceptErr, &errno) {
+		acceptErr = errno // the listener's address is in the log line already
+	}
+	s.logThrottled(&s.refusedLogs, "accept on %s: %v: a client refused", s.opts.Socket, acceptErr)
+	refuse(c, tryAgain{why})
+}
+
+// noFDError says which limit on open files an accept ran into: the
+// process's (EMFILE), named with its value, or the system's (ENFILE).
+func noFDError(acceptErr error) error {
+	if errors.Is(acceptErr, unix.ENFILE) {
+		return errors.New("its system is out of file descriptors; try again later")
+	}
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
+		return errors.New("out of file descriptors; try again later")
+	}
+	return fmt.Errorf("out of file descriptors (its limit: %d open files; raise it with ulimit -n before it starts); try again later", rl.Cur)
 }
 
 // Close tells every client the server is quitting, after sending them every

@@ -333,7 +333,7 @@ func fpmAddrArg(args []string) []string {
 const ownFDs = 16
 
 // fdWarning says when the limit on open files is below --max-clients:
-// clients past it wait for a descriptor, logged each second. (A limit of
+// clients past it are refused, to try again later, and logged. (A limit of
 // 1024 with the default 1024 clients, short by the server's own few, is
 // no news worth a line at every start.)
 func fdWarning(maxClients int) string {
