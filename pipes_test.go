@@ -9,6 +9,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -617,5 +618,68 @@ func TestServerLogNobodyReads(t *testing.T) {
 	}
 	if strings.Contains(log.String(), "dropped") {
 		t.Errorf("lines dropped from a log of %d clients:\n%s", clients, log.String())
+	}
+}
+
+// TestUnreadOutputWhenServerQuits: a client whose stdout is a pipe nobody
+// reads is stuck writing the answer of its first line when its server
+// quits. It cannot be stopped in that write, so it ends on its own and
+// says where: the line it was on, and that no line after it ran. The
+// change on the line after is indeed not in the store when the server
+// comes back.
+func TestUnreadOutputWhenServerQuits(t *testing.T) {
+	t.Parallel()
+	in := newInstance(t)
+	srv := in.server()
+	var macs []string
+	for i := range 4000 {
+		macs = append(macs, fmt.Sprintf("C,02:00:00:00:%02x:%02x,10.0.%d.%d", i>>8, i&255, i>>8, i&255))
+	}
+	srv.must(macs...)
+
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer outR.Close() // held open, never read
+	if _, err := unix.FcntlInt(outW.Fd(), unix.F_SETPIPE_SZ, 4096); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(rtmBin, "client", "--socket", in.socket)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stdin.Close()
+	var errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = outW, &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	outW.Close()
+	io.WriteString(stdin, "show macs\nC,02:00:00:00:ff:ff,10.9.9.9\nshow routes\n")
+	full := func() bool {
+		n, err := unix.IoctlGetInt(int(outR.Fd()), unix.TIOCINQ)
+		return err == nil && n >= 4096
+	}
+	if !rtmtest.WaitFor(20*time.Second, full) {
+		t.Fatalf("the client never filled its stdout: %s", errb.String())
+	}
+	srv.signal(syscall.SIGTERM)
+	srv.exited(20 * time.Second)
+	waitCmd(t, cmd, 30*time.Second, errb.String)
+	if code := cmd.ProcessState.ExitCode(); code != 1 {
+		t.Errorf("exit status %d, want 1", code)
+	}
+	want := "<stdin>:1: not read to its end: no line after this one was run"
+	if !strings.Contains(errb.String(), want) {
+		t.Errorf("stderr does not say where the client stopped (%q):\n%s", want, errb.String())
+	}
+	again := in.server()
+	if got := strings.TrimSpace(again.must("show macs count")); got != "4000" {
+		t.Errorf("the store holds %s MACs after the restart, want the 4000 before the client's lines", got)
+	}
+	if got := again.must("show macs 02:00:00:00:ff:ff"); got != "" {
+		t.Errorf("the line after the one the client was on was applied: %q", got)
 	}
 }

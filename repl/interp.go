@@ -61,8 +61,9 @@ type Interp struct {
 	// waits for input: by then every answer has been written. Quiesce
 	// takes it to end the process without losing output.
 	busy    sync.Mutex
-	failed  atomic.Int64 // lines that failed in replays, for the exit status
-	written atomic.Int64 // bytes of output written, which Quiesce watches move
+	running atomic.Pointer[streamPos] // the stream being replayed, innermost
+	failed  atomic.Int64              // lines that failed in replays, for the exit status
+	written atomic.Int64              // bytes of output written, which Quiesce watches move
 
 	batching bool // a stream is replayed: a client's changes may go in batches
 }
@@ -71,6 +72,23 @@ type Interp struct {
 // replay stops before its next line; either returns ErrInterrupted. The
 // prompt uses it for Ctrl-C while a command runs. Safe for concurrent use.
 func (in *Interp) Interrupt() { in.stop.Interrupt() }
+
+// streamPos is how far a replay has gone, read by another goroutine when
+// the replay cannot be stopped (Running).
+type streamPos struct {
+	name string
+	line atomic.Int64 // the last line started
+}
+
+// Running says which line a replay started last, if one runs: no line
+// after it has run. Safe for concurrent use.
+func (in *Interp) Running() (Location, bool) {
+	pos := in.running.Load()
+	if pos == nil || pos.line.Load() == 0 {
+		return Location{}, false
+	}
+	return Location{File: pos.name, Line: int(pos.line.Load())}, true
+}
 
 // Abandon stops the replay that runs because its lines can no longer be
 // applied (a client's server quit, a signal): it reports the line it

@@ -186,6 +186,9 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 		run       [replayAhead]*entry.Change // a run of change lines for gr
 	)
 	group = group && !framed && in.fw == nil
+	pos := &streamPos{name: name}
+	outer := in.running.Swap(pos) // a sourced file runs inside its stream
+	defer in.running.Store(outer)
 	if batch {
 		defer bt.Send()
 	}
@@ -279,6 +282,7 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 					k, next = k+1, next+1
 				}
 			}
+			pos.line.Store(int64(ahead[next-1].loc.Line)) // a run's last line
 			more := next < n || lineWaiting(br) || inputPending(r)
 			// A run holds its changes as line-by-line would: every line
 			// but the last has more after it.

@@ -116,7 +116,11 @@ func (s Session) abandon(result <-chan Ending, cause error, quietIdle bool) Endi
 	case <-time.After(abandonTimeout):
 		// A read that cannot be ended early: the lines it waits for are
 		// lost all the same.
-		fmt.Fprintf(s.In.opts.Stderr, "%s: not read to its end: %v\n", s.Input.Label(), cause)
+		if loc, ok := s.In.Running(); ok {
+			fmt.Fprintf(s.In.opts.Stderr, "%s: not read to its end: no line after this one was run, and the answers up to it are not all written (nothing reads them): %v\n", loc, cause)
+		} else {
+			fmt.Fprintf(s.In.opts.Stderr, "%s: not read to its end: %v\n", s.Input.Label(), cause)
+		}
 		return Ending{Status: 1}
 	}
 }
