@@ -322,7 +322,8 @@ func TestTruncatedStoreRefused(t *testing.T) {
 // unacknowledged line to the last line sent, and says that none after it
 // was applied: every line before the range is in the restarted server's
 // tables, and none after it. A program that resumes from the first line
-// of the range loses nothing.
+// of the range loses nothing. After a clean quit there is no such range:
+// the client names the first line not applied.
 func TestClientBatchKills(t *testing.T) {
 	t.Parallel()
 	kills, n := rtmtest.Size(50, 200), rtmtest.Size(20_000, 200_000)
@@ -417,6 +418,11 @@ func TestClientBatchKills(t *testing.T) {
 			last, _ = strconv.Atoi(m[3])
 			if m[1] != m[2] || first < 1 || last < first || last > n {
 				t.Fatalf("round %d: a range that makes no sense: %s", r, msg)
+			}
+			if r%4 == 2 {
+				// A server that quits cleanly answers every request it
+				// applied before its goodbye, and applies none after.
+				t.Fatalf("round %d: the server quit cleanly, yet the client named lines of unknown fate: %q", r, msg)
 			}
 			unknown = append(unknown, last-first+1)
 		case notSentRE.MatchString(msg):

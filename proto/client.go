@@ -323,16 +323,18 @@ func (c *Client) run(uc *net.UnixConn) {
 	defer func() { c.failRequests(ErrSessionEnded) }()
 	for {
 		err := c.receive(uc)
+		var qe *QuitError
+		if errors.As(err, &qe) {
+			// Before the connection goes: a send that finds none finds
+			// the goodbye instead (sendLead).
+			c.quit.Store(qe)
+		}
 		c.connMu.Lock()
 		c.conn = nil // until connect has another: send waits for it
 		c.connGen.Add(1)
 		c.connMu.Unlock()
 		c.progress.notify() // a catch-up on this connection is over
 		uc.Close()
-		var qe *QuitError
-		if errors.As(err, &qe) {
-			c.quit.Store(qe)
-		}
 		c.failRequests(err)
 		select {
 		case <-c.stop:
@@ -499,7 +501,7 @@ func (c *Client) receive(uc *net.UnixConn) error {
 			}
 		case KindShutdown:
 			c.opts.Logf("%s; exiting", Printable(body))
-			return &QuitError{Reason: Printable(body)}
+			return &QuitError{Reason: Printable(body), Final: h.Flags&FlagFinal != 0}
 		case KindError:
 			return fmt.Errorf("%w: %s", ErrRefused, Printable(body))
 		default:
@@ -749,9 +751,21 @@ func (c *Client) sendLead(ctx context.Context, h Header, lead, body []byte) erro
 		c.connMu.Lock()
 		uc := c.conn
 		c.connMu.Unlock()
+		if q := c.quit.Load(); q != nil && uc == nil {
+			// The server said goodbye: no connection comes after it.
+			return q
+		}
 		if uc != nil {
 			err := writePacketLead(uc, h, lead, body)
-			if err == nil || !errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET) {
+			if err == nil {
+				return nil
+			}
+			if q := c.quit.Load(); q != nil {
+				// Lost to the goodbye, which says why: the receive loop
+				// had it, and closed the connection (net.ErrClosed).
+				return q
+			}
+			if !errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, net.ErrClosed) {
 				return err
 			}
 			// The receive loop is about to notice the loss: wait for the

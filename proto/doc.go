@@ -62,7 +62,10 @@
 //     nobody else can write. A failed check ends the session as a
 //     refusal does: errors.Is(err, ErrRefused).
 //   - A client keeps its tables through a lost server and reconnects with
-//     backoff; a server quitting cleanly says goodbye and its clients end;
+//     backoff; a server quitting cleanly says goodbye and its clients end.
+//     It answers every request it applied before the goodbye and applies
+//     none after it (FlagFinal), so a request with no answer then was not
+//     applied (ErrNotApplied);
 //     a refusal (uid, version, name) ends a client instead of a retry.
 //     A server with no room, or no file descriptor left (Serve keeps a
 //     spare to say so), says so with FlagRetry (ErrBusy): a client that

@@ -18,6 +18,10 @@ var (
 	// ErrSessionEnded is what a client's waits and requests get once its
 	// session is over.
 	ErrSessionEnded = errors.New("the session ended")
+	// ErrNotApplied is wrapped by Reply.Err, with ErrNoReply and the
+	// goodbye's QuitError, for a request the server quit before: it said
+	// it would apply no more (QuitError.Final), and had not answered it.
+	ErrNotApplied = errors.New("not applied")
 	// ErrNoReply is wrapped by Reply.Err: the connection was lost before
 	// the answer came.
 	ErrNoReply = errors.New("the server went away before it answered")
@@ -37,7 +41,13 @@ var (
 // QuitError is the server's goodbye: it quit, and said why (Reason,
 // "server lab got terminated"). It wraps ErrServerQuit, and
 // ErrSessionEnded for the waits and requests it ends.
-type QuitError struct{ Reason string }
+type QuitError struct {
+	Reason string
+	// Final says the server answered every request it applied before
+	// its goodbye, and applies none after it (FlagFinal): a request with
+	// no answer was not applied.
+	Final bool
+}
 
 func (e *QuitError) Error() string {
 	if e.Reason == "" {

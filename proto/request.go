@@ -173,14 +173,19 @@ func (c *Client) gotReply(h Header, body []byte) error {
 }
 
 // failRequests answers every request in flight when the connection is
-// lost: their replies will never come.
+// lost: their replies will never come. After a goodbye that says so
+// (QuitError.Final) they were not applied; else nobody knows.
 func (c *Client) failRequests(cause error) {
 	q := &c.req
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.partial = nil
+	err := fmt.Errorf("%w (%v)", ErrNoReply, cause)
+	if qe, ok := cause.(*QuitError); ok && qe.Final {
+		err = fmt.Errorf("%w, %w (%w)", ErrNoReply, ErrNotApplied, qe)
+	}
 	for id, p := range q.pending {
-		p.ch <- Reply{Err: fmt.Errorf("%w (%v)", ErrNoReply, cause)}
+		p.ch <- Reply{Err: err}
 		delete(q.pending, id)
 	}
 }

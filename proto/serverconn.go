@@ -88,6 +88,13 @@ type serverConn struct {
 	quit      chan struct{} // closed to ask the writer to finish
 	reason    string
 	deadline  time.Time
+
+	// requests is held while a request is applied and answered; the
+	// goodbye (finish) takes it to set bye, after which no request is
+	// applied. So every request applied was answered before the goodbye,
+	// and a client can tell the rest were not (FlagFinal).
+	requests sync.Mutex
+	bye      bool
 }
 
 // The states of a connection before its hello: a greeter may drop it
@@ -383,7 +390,7 @@ func (c *serverConn) readLoop() error {
 				return fmt.Errorf("%w: a request on a connection that only asks", ErrProtocol)
 			}
 			c.s.stats.requests.Add(1)
-			if err := c.request(h, body); err != nil {
+			if err := c.requestBeforeBye(h, body); err != nil {
 				return err
 			}
 		case KindQuery:
@@ -562,10 +569,28 @@ func (c *serverConn) send(h Header, body []byte) error {
 	return nil
 }
 
+// requestBeforeBye applies and answers a request unless the goodbye has
+// been said: one that comes after it is left unapplied and unanswered, as
+// the goodbye's FlagFinal promises the client.
+func (c *serverConn) requestBeforeBye(h Header, body []byte) error {
+	c.requests.Lock()
+	defer c.requests.Unlock()
+	if c.bye {
+		return nil
+	}
+	return c.request(h, body)
+}
+
 // finish flushes what is left of the log (bounded by the shutdown
 // deadline, so a stopped client cannot hold up the quit) and says goodbye.
+// The client's requests stop first: the last one applied is answered, its
+// changes are in the log flushed, and the goodbye says no more will be
+// (FlagFinal).
 func (c *serverConn) finish(cur cursor) error {
 	c.uc.SetWriteDeadline(c.deadline)
+	c.requests.Lock()
+	c.bye = true
+	c.requests.Unlock()
 	for {
 		sent, next, err := c.sendLog(cur, false)
 		if err != nil {
@@ -576,5 +601,5 @@ func (c *serverConn) finish(cur cursor) error {
 		}
 		cur = next
 	}
-	return writePacket(c.uc, Header{Kind: KindShutdown}, []byte(c.reason))
+	return writePacket(c.uc, Header{Kind: KindShutdown, Flags: FlagFinal}, []byte(c.reason))
 }

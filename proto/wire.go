@@ -85,6 +85,10 @@ const (
 	// FlagRetry marks a refusal that may pass later (the server was
 	// full): a client that waits for the server tries again.
 	FlagRetry = 16
+	// FlagFinal marks a goodbye after which the server applies none of
+	// the client's requests, having answered every one it applied before
+	// it: the requests a client has no answer to were not applied.
+	FlagFinal = 32
 )
 
 // Header is the decoded fixed part of a packet.

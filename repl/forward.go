@@ -203,6 +203,9 @@ func (f *forwarder) awaitOldest() error {
 func (f *forwarder) took(r proto.Reply) error {
 	b := f.inflight[0]
 	if r.Err != nil {
+		if qe := finalGoodbye(r.Err); qe != nil {
+			return f.notApplied(qe)
+		}
 		return f.unknown(r.Err)
 	}
 	f.inflight = f.inflight[1:]
@@ -273,6 +276,36 @@ func (f *forwarder) unknown(cause error) error {
 	return nil
 }
 
+// notApplied says that no batch in flight was applied, nor anything
+// after them: the server's goodbye said it had answered every request it
+// applied (proto.QuitError.Final), and these had no answer.
+func (f *forwarder) notApplied(cause error) error {
+	first, n := f.inflight[0].locs.at(0), 0
+	for _, b := range f.inflight {
+		n += b.locs.n
+		f.free = append(f.free, b.body[:0])
+	}
+	f.inflight = nil
+	switch {
+	case f.answer != nil:
+		f.answerAll(0, n, at(first, fmt.Errorf("not applied: %w", cause)))
+		return nil
+	case f.typed:
+		return at(first, fmt.Errorf("not applied: %w", cause))
+	}
+	return at(first, fmt.Errorf("not applied, nor any line after it: %w", cause))
+}
+
+// finalGoodbye is the server's goodbye in err if it said that it applies
+// no request it has not answered (proto.QuitError.Final), else nil.
+func finalGoodbye(err error) *proto.QuitError {
+	var qe *proto.QuitError
+	if errors.As(err, &qe) && qe.Final {
+		return qe
+	}
+	return nil
+}
+
 // notSent is unknown for a batch that could not be sent: with batches
 // still unanswered, their range; else the batch and everything after it
 // were not applied.
@@ -283,7 +316,13 @@ func (f *forwarder) notSent(locs lineSpans, cause error) error {
 		return err
 	}
 	if len(f.inflight) > 0 {
-		if err := f.unknown(cause); err != nil {
+		// The replies before a goodbye all came before it: with one that
+		// says no more were applied, the rest were not.
+		settle := f.unknown
+		if qe := finalGoodbye(cause); qe != nil {
+			settle = func(error) error { return f.notApplied(qe) }
+		}
+		if err := settle(cause); err != nil {
 			return err
 		}
 	}
