@@ -311,3 +311,37 @@ func TestSyncFloodBounded(t *testing.T) {
 	t.Logf("%d syncs sent before the server stopped reading them, %d answered; RSS %d KiB before, %d KiB after", sent, replies, before, rssKB(t, pid))
 	srv.must("C,10.2.0.0/16,-,eth0") // still serving
 }
+
+// TestLeavingDuringSnapshot: sessions that read the start of a snapshot
+// of 200,000 MACs and close, while the server is still writing it to
+// them. Each is logged as disconnected, as a client that ends then is
+// (Ctrl-C, a one-shot command): not "dropped", which the log keeps for
+// clients the server ends for a fault.
+func TestLeavingDuringSnapshot(t *testing.T) {
+	t.Parallel()
+	in := newInstance(t)
+	srv := in.streamServer("--capacity", "300000")
+	if r := runRTM(t, macCreatesText(200_000), "client", "--socket", in.socket); r.code != 0 {
+		t.Fatalf("loading the MACs: exit %d: %s", r.code, r.stderr)
+	}
+	const sessions = 10
+	buf := make([]byte, 70000)
+	for range sessions {
+		uc := rawSession(t, in.socket)
+		uc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		for range 2 { // the welcome, and the snapshot's first packet
+			if _, err := uc.Read(buf); err != nil {
+				t.Fatal(err)
+			}
+		}
+		uc.Close()
+	}
+	left := func() int { return strings.Count(srv.errb(), "client raw (pid ") - sessions }
+	if !rtmtest.WaitFor(10*time.Second, func() bool { return left() >= sessions }) {
+		t.Fatalf("the server logged %d of %d sessions' ends:\n%s", left(), sessions, srv.errb())
+	}
+	raw := fmt.Sprintf("client raw (pid %d) ", os.Getpid())
+	if log := srv.errb(); strings.Contains(log, "dropped") || strings.Count(log, raw+"disconnected") != sessions {
+		t.Errorf("sessions that left during their snapshot, logged otherwise than disconnected:\n%s", log)
+	}
+}

@@ -222,7 +222,9 @@ func (s *Server) serveConn(c *serverConn) {
 	s.stats.disconnects.Add(1)
 	switch {
 	case err == nil:
-	case errors.Is(err, errEOF) || errors.Is(err, syscall.ECONNRESET):
+	case errors.Is(err, errEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE):
+		// EPIPE: it closed while the server was writing to it, as a
+		// client that ends during its snapshot does.
 		s.opts.Logf("client %s (pid %d) disconnected", c.info.Name, c.info.PID)
 	default:
 		if errors.Is(err, ErrProtocol) {
