@@ -116,7 +116,11 @@ func TestServerFDExhaustion(t *testing.T) {
 	if !strings.Contains(logged, "accept on "+in.socket) {
 		t.Fatalf("the report does not name the socket: %s", logged)
 	}
-	// A client is told why, and fails, without waiting for a welcome.
+	// A client is told why, and fails, without waiting for a welcome:
+	// not even behind sessions that neither read their refusal nor close.
+	for range 8 {
+		rawSession(t, in.socket)
+	}
 	r := runRTM(t, "show routes\n", "client", "--socket", in.socket)
 	if r.code != 1 || !strings.Contains(r.stderr, "out of file descriptors (its limit: 32 open files; raise it with ulimit -n") || strings.Contains(r.stderr, "no welcome") {
 		t.Fatalf("client against a server out of descriptors: exit %d, stderr %q", r.code, r.stderr)

@@ -621,65 +621,147 @@ func TestServerLogNobodyReads(t *testing.T) {
 	}
 }
 
-// TestUnreadOutputWhenServerQuits: a client whose stdout is a pipe nobody
-// reads is stuck writing the answer of its first line when its server
-// quits. It cannot be stopped in that write, so it ends on its own and
-// says where: the line it was on, and that no line after it ran. The
-// change on the line after is indeed not in the store when the server
-// comes back.
+// TestUnreadOutputWhenServerQuits: a client whose server quits while the
+// client's replay cannot be stopped. It ends on its own all the same,
+// with exit status 1, and says where it stopped and why:
+//   - stuck writing the answer of its first line to a stdout that is a
+//     pipe nobody reads: that line, and that no line after it ran (the
+//     change on the line after is indeed not in the store when the server
+//     comes back);
+//   - the same with stderr into that pipe too (2>&1): it ends;
+//   - waiting for input on a socket (a read that cannot be cut short),
+//     its answers all read: the line after which it waited, and no word
+//     of unread answers.
 func TestUnreadOutputWhenServerQuits(t *testing.T) {
 	t.Parallel()
-	in := newInstance(t)
-	srv := in.server()
-	var macs []string
-	for i := range 4000 {
-		macs = append(macs, fmt.Sprintf("C,02:00:00:00:%02x:%02x,10.0.%d.%d", i>>8, i&255, i>>8, i&255))
+	// quitUnder starts a client of a server holding macs MACs, with
+	// stdin and stdout as given, writes lines, waits until ready says the
+	// client is stuck, has the server quit, and returns the client's exit
+	// status once it ends.
+	quitUnder := func(t *testing.T, macs int, stdout, stderr *os.File, errb *bytes.Buffer, stdin io.Writer, stdinFile *os.File, lines string, ready func() bool) (*instance, int) {
+		in := newInstance(t)
+		srv := in.server()
+		var creates []string
+		for i := range macs {
+			creates = append(creates, fmt.Sprintf("C,02:00:00:00:%02x:%02x,10.0.%d.%d", i>>8, i&255, i>>8, i&255))
+		}
+		srv.must(creates...)
+		cmd := exec.Command(rtmBin, "client", "--socket", in.socket)
+		cmd.Stdin, cmd.Stdout = stdinFile, stdout
+		if stderr != nil {
+			cmd.Stderr = stderr
+		} else {
+			cmd.Stderr = errb
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(stdin, lines)
+		if !rtmtest.WaitFor(20*time.Second, ready) {
+			t.Fatalf("the client never got stuck: %s", errb.String())
+		}
+		srv.signal(syscall.SIGTERM)
+		srv.exited(20 * time.Second)
+		waitCmd(t, cmd, 30*time.Second, errb.String)
+		return in, cmd.ProcessState.ExitCode()
 	}
-	srv.must(macs...)
+	// unreadPipe is a pipe of one page that nobody reads, and a test
+	// that it is full.
+	unreadPipe := func(t *testing.T) (r, w *os.File, full func() bool) {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { r.Close(); w.Close() })
+		if _, err := unix.FcntlInt(w.Fd(), unix.F_SETPIPE_SZ, 4096); err != nil {
+			t.Fatal(err)
+		}
+		return r, w, func() bool {
+			n, err := unix.IoctlGetInt(int(r.Fd()), unix.TIOCINQ)
+			return err == nil && n >= 4096
+		}
+	}
+	stdinPipe := func(t *testing.T) (*os.File, *os.File) {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { r.Close(); w.Close() })
+		return r, w
+	}
+	const lines = "show macs\nC,02:00:00:00:ff:ff,10.9.9.9\nshow routes\n"
 
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer outR.Close() // held open, never read
-	if _, err := unix.FcntlInt(outW.Fd(), unix.F_SETPIPE_SZ, 4096); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(rtmBin, "client", "--socket", in.socket)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stdin.Close()
-	var errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = outW, &errb
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	outW.Close()
-	io.WriteString(stdin, "show macs\nC,02:00:00:00:ff:ff,10.9.9.9\nshow routes\n")
-	full := func() bool {
-		n, err := unix.IoctlGetInt(int(outR.Fd()), unix.TIOCINQ)
-		return err == nil && n >= 4096
-	}
-	if !rtmtest.WaitFor(20*time.Second, full) {
-		t.Fatalf("the client never filled its stdout: %s", errb.String())
-	}
-	srv.signal(syscall.SIGTERM)
-	srv.exited(20 * time.Second)
-	waitCmd(t, cmd, 30*time.Second, errb.String)
-	if code := cmd.ProcessState.ExitCode(); code != 1 {
-		t.Errorf("exit status %d, want 1", code)
-	}
-	want := "<stdin>:1: not read to its end: no line after this one was run"
-	if !strings.Contains(errb.String(), want) {
-		t.Errorf("stderr does not say where the client stopped (%q):\n%s", want, errb.String())
-	}
-	again := in.server()
-	if got := strings.TrimSpace(again.must("show macs count")); got != "4000" {
-		t.Errorf("the store holds %s MACs after the restart, want the 4000 before the client's lines", got)
-	}
-	if got := again.must("show macs 02:00:00:00:ff:ff"); got != "" {
-		t.Errorf("the line after the one the client was on was applied: %q", got)
-	}
+	t.Run("stdout", func(t *testing.T) {
+		t.Parallel()
+		_, outW, full := unreadPipe(t)
+		inR, inW := stdinPipe(t)
+		var errb bytes.Buffer
+		in, code := quitUnder(t, 4000, outW, nil, &errb, inW, inR, lines, full)
+		if code != 1 {
+			t.Errorf("exit status %d, want 1", code)
+		}
+		want := "<stdin>: not read to its end: stopped at line 1, its answers not all written (nothing reads them); no line after it was run: the server quit"
+		if !strings.Contains(errb.String(), want) {
+			t.Errorf("stderr does not say where the client stopped (%q):\n%s", want, errb.String())
+		}
+		again := in.server()
+		if got := strings.TrimSpace(again.must("show macs count")); got != "4000" {
+			t.Errorf("the store holds %s MACs after the restart, want the 4000 before the client's lines", got)
+		}
+		if got := again.must("show macs 02:00:00:00:ff:ff"); got != "" {
+			t.Errorf("the line after the one the client was on was applied: %q", got)
+		}
+	})
+	t.Run("stdout and stderr", func(t *testing.T) {
+		t.Parallel()
+		_, outW, full := unreadPipe(t)
+		inR, inW := stdinPipe(t)
+		if _, code := quitUnder(t, 4000, outW, outW, new(bytes.Buffer), inW, inR, lines, full); code != 1 {
+			t.Errorf("exit status %d, want 1", code)
+		}
+	})
+	t.Run("stdin a socket", func(t *testing.T) {
+		t.Parallel()
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mine, theirs := os.NewFile(uintptr(fds[0]), "stdin"), os.NewFile(uintptr(fds[1]), "stdin")
+		t.Cleanup(func() { mine.Close(); theirs.Close() })
+		outR, outW, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { outR.Close(); outW.Close() })
+		var out syncBuffer
+		go io.Copy(&out, outR)
+		var errb bytes.Buffer
+		answered := func() bool { return strings.Contains(out.String(), "10.9.9.9") }
+		if _, code := quitUnder(t, 0, outW, nil, &errb, mine, theirs, "C,02:00:00:00:ff:ff,10.9.9.9\nshow macs\n", answered); code != 1 {
+			t.Errorf("exit status %d, want 1", code)
+		}
+		msg := errb.String()
+		if want := "<stdin>: not read to its end: stopped waiting for the line after line 2: the server quit"; !strings.Contains(msg, want) || strings.Contains(msg, "nothing reads") {
+			t.Errorf("stderr (want %q, and no word of unread answers):\n%s", want, msg)
+		}
+	})
+}
+
+// syncBuffer is a bytes.Buffer that a copying goroutine writes while the
+// test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

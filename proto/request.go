@@ -29,6 +29,7 @@ type requests struct {
 type pendingRequest struct {
 	ch      chan Reply
 	changes int
+	query   bool // a question (KindQuery): it applies nothing
 }
 
 // MaxRequest is the room for changes in one request: records appended
@@ -79,7 +80,7 @@ func (c *Client) ask(ctx context.Context, h Header, lead, body []byte) (uint64, 
 	if c.req.pending == nil {
 		c.req.pending = make(map[uint64]pendingRequest)
 	}
-	c.req.pending[id] = pendingRequest{ch, int(h.Count)}
+	c.req.pending[id] = pendingRequest{ch, int(h.Count), h.Kind == KindQuery}
 	c.req.mu.Unlock()
 	h.Seq = id
 	if err := c.sendLead(ctx, h, lead, body); err != nil {
@@ -181,11 +182,16 @@ func (c *Client) failRequests(cause error) {
 	defer q.mu.Unlock()
 	q.partial = nil
 	err := fmt.Errorf("%w (%v)", ErrNoReply, cause)
+	notApplied := err
 	if qe, ok := cause.(*QuitError); ok && qe.Final {
-		err = fmt.Errorf("%w, %w (%w)", ErrNoReply, ErrNotApplied, qe)
+		notApplied = fmt.Errorf("%w, %w (%w)", ErrNoReply, ErrNotApplied, qe)
 	}
 	for id, p := range q.pending {
-		p.ch <- Reply{Err: err}
+		if p.query {
+			p.ch <- Reply{Err: err}
+		} else {
+			p.ch <- Reply{Err: notApplied}
+		}
 		delete(q.pending, id)
 	}
 }

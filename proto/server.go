@@ -303,7 +303,7 @@ func discard(st *store.Store) {
 // (with FlagRetry: one that waits for its server tries again), where it
 // would otherwise wait unanswered in the listen queue. For that the
 // server keeps a spare descriptor, given up for the moment it takes to
-// accept and refuse the client.
+// accept and refuse the client (noFDRefuseWait at most).
 func (s *Server) Serve() error {
 	spare := openSpare()
 	defer func() { closeSpare(spare) }()
@@ -330,6 +330,11 @@ func (s *Server) Serve() error {
 			return fmt.Errorf("accept on %s: %w", s.opts.Socket, err)
 		}
 		backoff = 5 * time.Millisecond
+		if spare < 0 {
+			// Taken by another open of this process as it was given
+			// up, or never had: try again, now that a client is in.
+			spare = openSpare()
+		}
 		// A connection accepted as the server closes is not served:
 		// shutdown's Wait must not run beside this Add.
 		s.acceptMu.Lock()
@@ -364,8 +369,9 @@ func closeSpare(fd int) {
 
 // refuseNoFD accepts the client that the exhaustion acceptErr left
 // waiting, now that the spare descriptor is free, and tells it why it is
-// refused. If another process took the descriptor first, the client
-// waits for the next try.
+// refused. If another open took the descriptor first (another goroutine
+// of this process; for ENFILE, any process), the client waits for the
+// next try.
 func (s *Server) refuseNoFD(acceptErr error) {
 	c, err := s.ln.AcceptUnix()
 	if err != nil {
@@ -379,8 +385,14 @@ func (s *Server) refuseNoFD(acceptErr error) {
 		acceptErr = errno // the listener's address is in the log line already
 	}
 	s.logThrottled(&s.refusedLogs, "accept on %s: %v: a client refused", s.opts.Socket, acceptErr)
-	refuse(c, tryAgain{why})
+	// The accept loop waits for this: a client that neither reads nor
+	// closes holds it up only a moment. Its hello is in already, and read.
+	refuseWithin(c, tryAgain{why}, noFDRefuseWait)
 }
+
+// noFDRefuseWait is how long a client refused for want of descriptors is
+// given to close; the refusal is in its socket all the same.
+const noFDRefuseWait = 20 * time.Millisecond
 
 // noFDError says which limit on open files an accept ran into: the
 // process's (EMFILE), named with its value, or the system's (ENFILE).

@@ -95,6 +95,9 @@ type serverConn struct {
 	// and a client can tell the rest were not (FlagFinal).
 	requests sync.Mutex
 	bye      bool
+	// unanswered: a request failed on its way, perhaps applied and not
+	// answered; the goodbye then promises nothing (no FlagFinal).
+	unanswered bool
 }
 
 // The states of a connection before its hello: a greeter may drop it
@@ -239,14 +242,17 @@ func (s *Server) serveConn(c *serverConn) {
 // before the close: closing with its packets still unread would make the
 // kernel reset the connection, and the client would see ECONNRESET
 // instead of the reason. A client that does not close is given a second.
-func refuse(uc *net.UnixConn, err error) {
+func refuse(uc *net.UnixConn, err error) { refuseWithin(uc, err, time.Second) }
+
+// refuseWithin is refuse giving the client wait to close.
+func refuseWithin(uc *net.UnixConn, err error, wait time.Duration) {
 	h := Header{Kind: KindError}
 	if errors.As(err, new(tryAgain)) {
 		h.Flags = FlagRetry
 	}
 	writePacket(uc, h, []byte(err.Error()))
 	uc.CloseWrite()
-	uc.SetReadDeadline(time.Now().Add(time.Second))
+	uc.SetReadDeadline(time.Now().Add(wait))
 	buf := make([]byte, 256) // the rest of a longer packet is discarded
 	for {
 		if n, err := recvPacket(uc, buf); err != nil || n == 0 {
@@ -580,18 +586,24 @@ func (c *serverConn) requestBeforeBye(h Header, body []byte) error {
 	if c.bye {
 		return nil
 	}
-	return c.request(h, body)
+	err := c.request(h, body)
+	if err != nil {
+		c.unanswered = true
+	}
+	return err
 }
 
 // finish flushes what is left of the log (bounded by the shutdown
 // deadline, so a stopped client cannot hold up the quit) and says goodbye.
-// The client's requests stop first: the last one applied is answered, its
-// changes are in the log flushed, and the goodbye says no more will be
-// (FlagFinal).
+// The client's requests stop first: every one applied has been answered,
+// and the goodbye says no more will be (FlagFinal), unless one failed on
+// its way (unanswered). Their changes are in the log flushed, unless the
+// client had fallen behind the log and waits for a snapshot (resync).
 func (c *serverConn) finish(cur cursor) error {
 	c.uc.SetWriteDeadline(c.deadline)
 	c.requests.Lock()
 	c.bye = true
+	final := !c.unanswered
 	c.requests.Unlock()
 	for {
 		sent, next, err := c.sendLog(cur, false)
@@ -603,5 +615,9 @@ func (c *serverConn) finish(cur cursor) error {
 		}
 		cur = next
 	}
-	return writePacket(c.uc, Header{Kind: KindShutdown, Flags: FlagFinal}, []byte(c.reason))
+	h := Header{Kind: KindShutdown}
+	if final {
+		h.Flags = FlagFinal
+	}
+	return writePacket(c.uc, h, []byte(c.reason))
 }

@@ -193,6 +193,13 @@ func (f *forwarder) awaitOldest() error {
 	case r := <-f.inflight[0].reply:
 		return f.took(r)
 	case <-ctx.Done():
+		// The session's end both answers the requests in flight and
+		// ends the wait: an answer that is there is taken first.
+		select {
+		case r := <-f.inflight[0].reply:
+			return f.took(r)
+		default:
+		}
 		return f.unknown(f.waitError("the server's answer"))
 	}
 }

@@ -3,6 +3,7 @@ package repl
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"strings"
 	"sync"
@@ -85,5 +86,42 @@ func TestStoppedWhileCatchingUp(t *testing.T) {
 	}
 	if !strings.Contains(msg, "every change sent was applied; interrupted by SIGINT") {
 		t.Errorf("stopped while catching up: %q", msg)
+	}
+}
+
+// quitRemote is a server that says goodbye (proto.QuitError.Final) as the
+// batch arrives, before answering it: its answer says the batch was not
+// applied, and the session's end stops the replay's waits at once.
+type quitRemote struct {
+	catchUpRemote
+	in *Interp
+}
+
+func (r *quitRemote) Request(context.Context, uint64, []byte, int, bool) (<-chan proto.Reply, error) {
+	qe := &proto.QuitError{Reason: "server lab got terminated", Final: true}
+	ch := make(chan proto.Reply, 1)
+	ch <- proto.Reply{Err: fmt.Errorf("%w, %w (%w)", proto.ErrNoReply, proto.ErrNotApplied, qe)}
+	r.in.Abandon(qe, false)
+	return ch, nil
+}
+
+// TestGoodbyeBeforeAnswer: when a server's goodbye both ends the wait for
+// an answer and answers the batch as not applied, the answer is what the
+// replay reports: the first line not applied, not a range of lines that
+// may or may not have been (the wait's end came first in a select half
+// the time).
+func TestGoodbyeBeforeAnswer(t *testing.T) {
+	for i := range 50 {
+		r := &quitRemote{}
+		var stderr strings.Builder
+		r.in = NewInterp(r, new(strings.Builder), Options{Mode: "client", Stderr: &stderr})
+		err := r.in.RunReader("<stdin>", strings.NewReader("C,10.1.1.0/24,192.168.1.1,eth0\nC,10.1.2.0/24,192.168.1.1,eth0\n"))
+		msg := stderr.String()
+		if err != nil {
+			msg += err.Error()
+		}
+		if want := "<stdin>:1: not applied, nor any line after it: the server quit: server lab got terminated"; !strings.Contains(msg, want) {
+			t.Fatalf("run %d: %q, want %q", i, msg, want)
+		}
 	}
 }

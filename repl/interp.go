@@ -62,6 +62,7 @@ type Interp struct {
 	// takes it to end the process without losing output.
 	busy    sync.Mutex
 	running atomic.Pointer[streamPos] // the stream being replayed, innermost
+	writing atomic.Bool               // output is being written (Running)
 	failed  atomic.Int64              // lines that failed in replays, for the exit status
 	written atomic.Int64              // bytes of output written, which Quiesce watches move
 
@@ -80,14 +81,16 @@ type streamPos struct {
 	line atomic.Int64 // the last line started
 }
 
-// Running says which line a replay started last, if one runs: no line
-// after it has run. Safe for concurrent use.
-func (in *Interp) Running() (Location, bool) {
+// Running says which line a replay started last, if one runs (no line
+// after it has run), and whether output is being written: a replay that
+// cannot be stopped is held up by its output or by its input. Safe for
+// concurrent use.
+func (in *Interp) Running() (last Location, writing, ok bool) {
 	pos := in.running.Load()
 	if pos == nil || pos.line.Load() == 0 {
-		return Location{}, false
+		return Location{}, false, false
 	}
-	return Location{File: pos.name, Line: int(pos.line.Load())}, true
+	return Location{File: pos.name, Line: int(pos.line.Load())}, in.writing.Load(), true
 }
 
 // Abandon stops the replay that runs because its lines can no longer be
@@ -173,7 +176,9 @@ func (in *Interp) write(n int) error {
 				k = writePiece + i + 1
 			}
 		}
+		in.writing.Store(true)
 		_, err = in.out.Write(b[:k])
+		in.writing.Store(false)
 		in.written.Add(int64(k))
 		b = b[k:]
 	}

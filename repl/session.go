@@ -114,14 +114,33 @@ func (s Session) abandon(result <-chan Ending, cause error, quietIdle bool) Endi
 	case end := <-result:
 		return end
 	case <-time.After(abandonTimeout):
-		// A read that cannot be ended early: the lines it waits for are
-		// lost all the same.
-		if loc, ok := s.In.Running(); ok {
-			fmt.Fprintf(s.In.opts.Stderr, "%s: not read to its end: no line after this one was run, and the answers up to it are not all written (nothing reads them): %v\n", loc, cause)
-		} else {
-			fmt.Fprintf(s.In.opts.Stderr, "%s: not read to its end: %v\n", s.Input.Label(), cause)
+		// A write to an output nobody reads, or a read that cannot be
+		// ended early: the lines after are lost all the same.
+		msg := fmt.Sprintf("%s: not read to its end: %v\n", s.Input.Label(), cause)
+		switch last, writing, ok := s.In.Running(); {
+		case ok && writing:
+			msg = fmt.Sprintf("%s: not read to its end: stopped at line %d, its answers not all written (nothing reads them); no line after it was run: %v\n", last.File, last.Line, cause)
+		case ok:
+			msg = fmt.Sprintf("%s: not read to its end: stopped waiting for the line after line %d: %v\n", last.File, last.Line, cause)
 		}
+		boundedWrite(s.In.opts.Stderr, msg)
 		return Ending{Status: 1}
+	}
+}
+
+// boundedWrite writes msg to w unless that takes longer than
+// quiesceTimeout: an ending's last words go where they can, and a stderr
+// that nobody reads (2>&1 into the same stalled pipe) cannot keep the
+// process from ending.
+func boundedWrite(w io.Writer, msg string) {
+	done := make(chan struct{})
+	go func() {
+		io.WriteString(w, msg)
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(quiesceTimeout):
 	}
 }
 

@@ -25,6 +25,10 @@ import (
 
 // Main runs `rtm client` with args (the flags after the mode) and
 // returns the exit status.
+// logCloseTimeout bounds the wait, as the client ends, for its log's last
+// lines to be taken by a stderr that may be read slowly or not at all.
+const logCloseTimeout = time.Second
+
 func Main(args []string) int {
 	var (
 		f        repl.InstanceFlags
@@ -91,7 +95,11 @@ func Main(args []string) int {
 		return 2
 	}
 	console := repl.ProcessConsole()
-	opts := proto.ClientOptions{Socket: f.Socket, Name: client, Logf: console.Printf, Wait: wait, ServerUIDs: servers}
+	// The session's own log (lost server, goodbye, installs) goes through
+	// a queue: a stderr nobody reads cannot hold up the session's end.
+	logger := repl.NewLogger(console)
+	defer logger.Close(logCloseTimeout)
+	opts := proto.ClientOptions{Socket: f.Socket, Name: client, Logf: logger.Printf, Wait: wait, ServerUIDs: servers}
 	// Watched changes are the output of --watch: stdout (through the
 	// prompt at a terminal), so `rtm client --watch | head -1` gets them,
 	// and a reader that went away (EPIPE) ends the watch.
@@ -110,7 +118,7 @@ func Main(args []string) int {
 			fmt.Fprintln(os.Stderr, "rtm client: --to-kernel:", err)
 			return 1
 		}
-		installer, err = kernel.NewInstaller(kernel.InstallerOptions{Table: table, Protocol: uint8(protocol), Metric: uint32(metric), Logf: console.Printf})
+		installer, err = kernel.NewInstaller(kernel.InstallerOptions{Table: table, Protocol: uint8(protocol), Metric: uint32(metric), Logf: logger.Printf})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "rtm client: --to-kernel:", err)
 			return 1
@@ -174,7 +182,7 @@ func Main(args []string) int {
 	in := repl.NewInterp(c, os.Stdout, repl.Options{Mode: "client", Name: f.Label, KeepGoing: f.KeepGoing, Console: console, Wait: wait})
 	quit := repl.Signals(in, func(s os.Signal) {
 		if s == syscall.SIGUSR1 {
-			console.Printf("SIGUSR1: dropping local tables, asking for a fresh snapshot")
+			logger.Printf("SIGUSR1: dropping local tables, asking for a fresh snapshot")
 			c.Resync()
 		}
 	})
