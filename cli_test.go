@@ -79,6 +79,14 @@ func TestUsageErrorsCreateNothing(t *testing.T) {
 	if r := runRTM(t, "", "ls", "extra"); r.code != 2 || strings.Contains(r.stderr, "--script") {
 		t.Errorf("rtm ls extra: exit %d, stderr %q; want 2, without --script, which ls has not", r.code, r.stderr)
 	}
+	// A name no instance can have is a usage error, as a missing one is.
+	if r := runRTM(t, "", "rm", "ok-name", "a b"); r.code != 2 || !strings.Contains(r.stderr, `instance name "a b"`) || r.stdout != "" {
+		t.Errorf("rtm rm 'a b': exit %d, stdout %q, stderr %q; want 2, naming it, before removing anything", r.code, r.stdout, r.stderr)
+	}
+	// Flags may follow the files, as typed after a tab completion.
+	if r := runRTM(t, "", "test", "scripts/client-changes.rtm", "-run", "no-such"); !strings.Contains(r.stderr, `no scenario matches -run "no-such"`) {
+		t.Errorf("rtm test FILE -run X: exit %d, stderr %q", r.code, r.stderr)
+	}
 	for _, name := range []string{"..", ".", "", "a/b", "-x", strings.Repeat("n", 65), "tab\tname", "a.tmp-999999-x"} {
 		r := runRTM(t, "", "server", "--name", name, "--exit-at-eof")
 		if r.code != 2 || !strings.Contains(r.stderr, "--name") {
@@ -194,6 +202,11 @@ func TestExitStatusTellsTruth(t *testing.T) {
 		r := runRTM(t, tc.stdin, append(append([]string(nil), base...), tc.args...)...)
 		if r.code != tc.code {
 			t.Errorf("%s: exit %d, want %d; stderr %q", tc.name, r.code, tc.code, r.stderr)
+		}
+		// Only a replay stopped by its failed line quits for it, and says so.
+		const why = "rtm server: quitting, as a line of its input failed"
+		if stopped := tc.name == "stdin stops at its error"; strings.Contains(r.stderr, why) != stopped {
+			t.Errorf("%s: stderr %q, which should say %q: %v", tc.name, r.stderr, why, stopped)
 		}
 	}
 	// The keep-going script applied its good lines up to quit, not after.
@@ -311,7 +324,7 @@ func TestNoServerHint(t *testing.T) {
 		hint string
 	}{
 		{[]string{"--socket", in.socket}, "(is a server listening on " + in.socket + "?)"},
-		{[]string{"--name", in.name}, "(is `rtm server --name " + in.name + "` running?)"},
+		{[]string{"--name", in.name}, "(is `rtm server --name " + in.name + "` running, as this user? another user's server: --socket PATH)"},
 	} {
 		r := runRTM(t, "", append([]string{"client"}, tc.args...)...)
 		if r.code != 1 || !strings.Contains(r.stderr, tc.hint) {

@@ -353,7 +353,7 @@ func TestClientBatchKills(t *testing.T) {
 		return have
 	}
 	notSentRE := regexp.MustCompile(`(?m)^<stdin>:(\d+): not applied, nor any line after it: `)
-	rangeRE := regexp.MustCompile(`(?m)^<stdin>:(\d+): lines (\d+) to (\d+) may or may not have been applied, and none after them was: `)
+	rangeRE := regexp.MustCompile(`(?m)^<stdin>:(\d+): (?:lines (\d+) to (\d+)|line (\d+)) may or may not have been applied, and none after (?:them|it) was: `)
 	rng := rand.New(rand.NewPCG(31, 41))
 	var whole time.Duration
 	var unknown []int
@@ -414,6 +414,9 @@ func TestClientBatchKills(t *testing.T) {
 			first, last = n+1, n
 		case m != nil:
 			outcomes["range named"]++
+			if m[4] != "" { // one line
+				m[2], m[3] = m[4], m[4]
+			}
 			first, _ = strconv.Atoi(m[2])
 			last, _ = strconv.Atoi(m[3])
 			if m[1] != m[2] || first < 1 || last < first || last > n {

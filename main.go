@@ -125,6 +125,14 @@ func rmMode(args []string) int {
 		fmt.Fprintln(os.Stderr, "rtm rm: want the NAME of an instance (rtm ls lists them)")
 		return 2
 	}
+	for _, name := range fs.Args() {
+		// A name no instance can have is a mistake in the command, found
+		// before anything is removed.
+		if err := proto.CheckInstanceName(name); err != nil {
+			fmt.Fprintln(os.Stderr, "rtm rm:", err)
+			return 2
+		}
+	}
 	rc := 0
 	for _, name := range fs.Args() {
 		removed, err := proto.RemoveInstance(name, *force)

@@ -336,3 +336,55 @@ func TestCtrlCCancelsAWait(t *testing.T) {
 		t.Fatalf("client exit %d after Ctrl-D", code)
 	}
 }
+
+// TestCtrlDWithOutputPiped: rtm server | tee log, at a terminal. Lines
+// typed run; Ctrl-D quits it (status 0), as at the prompt: stdin is the
+// person's, even though stdout is not a terminal. (A piped stdin keeps a
+// server serving at its end.)
+func TestCtrlDWithOutputPiped(t *testing.T) {
+	t.Parallel()
+	in := newInstance(t)
+	cmd := exec.Command(rtmBin, append([]string{"server"}, in.flags()...)...)
+	cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+t.TempDir())
+	var out syncBuffer
+	cmd.Stdout = &out
+	srv := rtmtest.StartTerm(t, cmd)
+	srv.Expect("rtm server " + in.name + ": socket ")
+	srv.Send("C,10.1.1.0/24,192.168.1.1,eth0\rshow routes count\r")
+	if !rtmtest.WaitFor(rtmtest.Wait, func() bool { return out.String() == "1\n" }) {
+		t.Fatalf("the lines typed did not run: stdout %q; the terminal shows:\n%q", out.String(), srv.Since())
+	}
+	srv.Send("\x04")
+	if code := srv.Exit(); code != 0 {
+		t.Fatalf("server exit %d after Ctrl-D", code)
+	}
+}
+
+// TestSIGQUITQuitsAtOnce: SIGQUIT (Ctrl-\ at a terminal) ends a server
+// at once, as a crash does, with one line and status 131: not with Go's
+// dump of every goroutine's stack. Its client keeps its tables and waits
+// for the next server, which checks the store and carries on.
+func TestSIGQUITQuitsAtOnce(t *testing.T) {
+	t.Parallel()
+	in := newInstance(t)
+	srv := startTerm(t, append([]string{"server"}, in.flags()...)...)
+	prompt := "rtm(" + in.name + ")> "
+	srv.Expect(prompt)
+	srv.Run("C,10.1.1.0/24,192.168.1.1,eth0", prompt)
+	cl := in.client("stays")
+	srv.Cmd.Process.Signal(syscall.SIGQUIT)
+	srv.Expect("rtm: SIGQUIT: quitting at once, as after a crash")
+	if code := srv.Exit(); code != 131 {
+		t.Fatalf("server exit %d after SIGQUIT, want 131", code)
+	}
+	if shown := srv.Since(); strings.Contains(shown, "goroutine ") {
+		t.Fatalf("a stack dump after SIGQUIT:\n%s", shown)
+	}
+	again := in.server()
+	if !strings.Contains(again.errb(), "not closed cleanly") {
+		t.Errorf("the next server did not check the store: %s", again.errb())
+	}
+	if got := cl.must("sync local", "show routes"); got != "10.1.1.0/24 via 192.168.1.1 dev eth0\n" {
+		t.Errorf("the client after the server's SIGQUIT and restart: %q", got)
+	}
+}

@@ -111,14 +111,31 @@ func ParseFlags(fs *flag.FlagSet, args []string) int {
 	return -1
 }
 
-// ParseFlagsAndArgs is ParseFlags for a mode that takes arguments after
-// its flags (rtm rm NAME...).
+// ParseFlagsAndArgs is ParseFlags for a mode that takes arguments (rtm rm
+// NAME..., rtm test FILE...). Flags may come after arguments too (rtm
+// test scripts/ -run late), as a person types them; after "--" every
+// word is an argument. fs.Args() holds the arguments.
 func ParseFlagsAndArgs(fs *flag.FlagSet, args []string) int {
 	// A mistake gets its one line and a hint, not every flag: -h has those.
 	out, usage := fs.Output(), fs.Usage
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
+	var positional []string
 	err := fs.Parse(args)
+	for err == nil && fs.NArg() > 0 {
+		// Parse stops at the first argument, or past "--".
+		rest := fs.Args()
+		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
+			positional = append(positional, rest...)
+			break
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+		err = fs.Parse(args)
+	}
+	if err == nil {
+		fs.Parse(append([]string{"--"}, positional...))
+	}
 	fs.SetOutput(out)
 	fs.Usage = usage
 	if errors.Is(err, flag.ErrHelp) {

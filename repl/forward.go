@@ -275,6 +275,9 @@ func (f *forwarder) unknown(cause error) error {
 	}
 	f.inflight = nil
 	err := at(first, fmt.Errorf("lines %d to %d may or may not have been applied, and none after them was: %w", first.Line, last.Line, cause))
+	if first == last {
+		err = at(first, fmt.Errorf("line %d may or may not have been applied, and none after it was: %w", first.Line, cause))
+	}
 	if f.answer == nil {
 		return err
 	}

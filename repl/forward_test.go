@@ -125,3 +125,27 @@ func TestGoodbyeBeforeAnswer(t *testing.T) {
 		}
 	}
 }
+
+// lostRemote loses the connection before answering: a crash, no goodbye.
+type lostRemote struct{ catchUpRemote }
+
+func (r *lostRemote) Request(context.Context, uint64, []byte, int, bool) (<-chan proto.Reply, error) {
+	ch := make(chan proto.Reply, 1)
+	ch <- proto.Reply{Err: fmt.Errorf("%w (connection reset)", proto.ErrNoReply)}
+	return ch, nil
+}
+
+// TestUnknownFate: the lines of a batch whose answer never came are named
+// as one range, or as the one line it was.
+func TestUnknownFate(t *testing.T) {
+	for input, want := range map[string]string{
+		"C,10.1.1.0/24,192.168.1.1,eth0\n":                                 "<stdin>:1: line 1 may or may not have been applied, and none after it was: ",
+		"C,10.1.1.0/24,192.168.1.1,eth0\nC,10.1.2.0/24,192.168.1.1,eth0\n": "<stdin>:1: lines 1 to 2 may or may not have been applied, and none after them was: ",
+	} {
+		var stderr strings.Builder
+		err := NewInterp(&lostRemote{}, new(strings.Builder), Options{Mode: "client", Stderr: &stderr}).RunReader("<stdin>", strings.NewReader(input))
+		if err == nil || !strings.Contains(err.Error()+stderr.String(), want) {
+			t.Errorf("%q: %v %q, want %q", input, err, stderr.String(), want)
+		}
+	}
+}

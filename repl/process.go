@@ -1,6 +1,7 @@
 package repl
 
 import (
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -17,6 +18,10 @@ func AtTerminal() bool {
 	return readline.IsTerminal(int(os.Stdin.Fd())) && readline.IsTerminal(int(os.Stdout.Fd()))
 }
 
+// InputAtTerminal says whether stdin is a terminal, whatever stdout is
+// (rtm server | tee log): someone types, and Ctrl-D means they are done.
+func InputAtTerminal() bool { return readline.IsTerminal(int(os.Stdin.Fd())) }
+
 // ProcessConsole carries a process's asynchronous notices (clients
 // connecting, changes watched): through the prompt at a terminal, else to
 // stderr so that stdout holds only command results.
@@ -30,11 +35,13 @@ func ProcessConsole() *Console {
 // Signals returns a channel that receives the signal that ends the
 // process: SIGTERM, or SIGINT when no one is at the prompt. At the
 // prompt, SIGINT is Ctrl-C while a command runs: it interrupts that
-// command, as in a shell. Other signals (SIGHUP, SIGUSR1) go to onOther.
+// command, as in a shell. SIGQUIT (Ctrl-\) ends it at once (quitNow).
+// Other signals (SIGHUP, SIGUSR1) go to onOther.
 func Signals(in *Interp, onOther func(os.Signal)) <-chan os.Signal {
 	ch := make(chan os.Signal, 4)
 	quit := make(chan os.Signal, 1)
 	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1)
+	quitNow(in)
 	atPrompt := AtTerminal()
 	go func() {
 		for s := range ch {
@@ -61,4 +68,26 @@ func StdinInput(framed bool) Input {
 		return Input{}
 	}
 	return Input{Name: "<stdin>", R: stdinReader()}
+}
+
+// quitNow makes SIGQUIT (Ctrl-\ at a terminal) what it is by convention,
+// an exit at once, as a crash: no goodbye, nothing synced, the store left
+// for the next server to check and clients waiting for it, status 131.
+// Go's runtime would also print every goroutine's stack, a few hundred
+// lines at the terminal: that is left to GOTRACEBACK, for a developer
+// who sets it.
+func quitNow(in *Interp) {
+	if os.Getenv("GOTRACEBACK") != "" {
+		return
+	}
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGQUIT)
+	go func() {
+		<-ch
+		if c := in.opts.Console; c != nil {
+			c.Close() // the terminal as it was
+		}
+		fmt.Fprintln(os.Stderr, "rtm: SIGQUIT: quitting at once, as after a crash (the next server checks the store)")
+		os.Exit(128 + int(syscall.SIGQUIT))
+	}()
 }

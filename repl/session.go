@@ -57,6 +57,7 @@ type Ending struct {
 	Status      int       // the exit status: 1 if any replayed line failed
 	Signal      os.Signal // the signal that ended it, if one did
 	StartFailed bool      // a --script failed: the process never got to serve
+	LineFailed  bool      // the input's replay stopped at a line that failed
 }
 
 // quiesceTimeout bounds how long an ending waits for the command in
@@ -208,7 +209,7 @@ func (s Session) input() Ending {
 		// The reader of the output went away: nobody wants the rest.
 	default:
 		in.reportEnd(err)
-		return Ending{Status: 1}
+		return Ending{Status: 1, LineFailed: errors.As(err, new(*LineError))}
 	}
 	return Ending{}
 }

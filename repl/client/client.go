@@ -143,7 +143,9 @@ func Main(args []string) int {
 		case f.Label == f.Socket:
 			fmt.Fprintf(os.Stderr, "(is a server listening on %s?)\n", f.Socket)
 		default:
-			fmt.Fprintf(os.Stderr, "(is `rtm server --name %s` running?)\n", f.Name)
+			// The name finds this uid's own server only: another user's is
+			// reached by its socket.
+			fmt.Fprintf(os.Stderr, "(is `rtm server --name %s` running, as this user? another user's server: --socket PATH)\n", f.Name)
 		}
 		return 1
 	}

@@ -2,7 +2,6 @@ package scenario
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -11,6 +10,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"syscall"
+
+	"rtm/repl"
 )
 
 // usage is `rtm test -h`. The directives are also explained, with
@@ -95,11 +96,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(fs.Output(), usage)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if rc := repl.ParseFlagsAndArgs(fs, args); rc >= 0 {
+		return rc
 	}
 	var re *regexp.Regexp
 	if *run != "" {

@@ -55,7 +55,7 @@ func Main(version string, args []string) int {
 	repl.ListFlag(fs, &allow, "allow-uid", "also accept clients of this `uid`, to read (repeatable)", repl.ParseUID)
 	repl.ListFlag(fs, &allowWrite, "allow-write-uid", "also accept clients of this `uid`, to read and change the tables (repeatable; the server's own uid and root always may)", repl.ParseUID)
 	fs.IntVar(&maxClients, "max-clients", proto.DefaultMaxClients, "admit at most this `many` clients at once; a uid that may only read only while more than an eighth of them are free (the rest is kept for the uids that may write); one more is told the server is full (a client that waits for the server tries again)")
-	fs.BoolVar(&exitAtEOF, "exit-at-eof", false, "quit when piped stdin ends (default: keep serving until quit, SIGINT or SIGTERM)")
+	fs.BoolVar(&exitAtEOF, "exit-at-eof", false, "quit when piped stdin ends (default: keep serving until quit, SIGINT or SIGTERM; Ctrl-D at a terminal always quits, even with stdout piped)")
 	fs.BoolVar(&fresh, "fresh", false, "start with empty tables even if the store holds some")
 	fs.BoolVar(&unlink, "unlink", false, "remove the store on a clean quit (default: keep it for the next start)")
 	fs.BoolVar(&fromKernel, "from-kernel", false, "mirror the kernel of this network namespace: dump its routes and neighbours, then follow them (implies --fresh; typed changes still work)")
@@ -204,10 +204,16 @@ func Main(version string, args []string) int {
 			}
 		}
 	})
-	end := repl.Session{In: in, Console: console, Scripts: f.Scripts, Input: repl.StdinInput(f.Framed), StayAtEOF: !exitAtEOF, Quit: quit}.Run()
+	end := repl.Session{In: in, Console: console, Scripts: f.Scripts, Input: repl.StdinInput(f.Framed), StayAtEOF: !exitAtEOF && !repl.InputAtTerminal(), Quit: quit}.Run()
 	reason := "server " + f.Name + " quit"
-	if end.Signal != nil {
+	switch {
+	case end.Signal != nil:
 		reason = "server " + f.Name + " got " + end.Signal.String()
+	case end.LineFailed:
+		// Said, as a server that serves on at the end of its input may
+		// surprise whoever drives it by quitting at a failed line.
+		reason = "server " + f.Name + " quit: a line of its input failed"
+		fmt.Fprintln(os.Stderr, "rtm server: quitting, as a line of its input failed (--keep-going goes on past failed lines)")
 	}
 	if end.StartFailed {
 		srv.Abandon(reason, shutdownTimeout)
