@@ -218,6 +218,13 @@ func TestJSON(t *testing.T) {
 	if !strings.HasPrefix(out, "a id 1 pid 42 uid 0 state live acked 9 lag 0 changes 0 writes no up ") {
 		t.Errorf("show clients = %q", out)
 	}
+	// A name with a space is quoted: the line's first word is the name.
+	saved := s.e.clients
+	s.e.clients = append(saved[:len(saved):len(saved)], proto.ClientInfo{Name: "a b", ID: 2, PID: 43, State: "live"})
+	if out, _ = s.run("show clients"); !strings.Contains(out, "\n\"a b\" id 2 pid 43 ") {
+		t.Errorf("show clients with a name holding a space = %q", out)
+	}
+	s.e.clients = saved
 
 	out, _ = s.run("show routes")
 	if !strings.Contains(out, `10.9.0.0/16 via 10.0.0.1 dev we"ird`) {

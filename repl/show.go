@@ -177,7 +177,7 @@ func (in *Interp) showClients(cmd *Command) error {
 	names := map[string]int{}
 	for _, c := range clients {
 		in.buf = fmt.Appendf(in.buf, "%s id %d pid %d uid %d state %s acked %d lag %d changes %d writes %s up %s\n",
-			c.Name, c.ID, c.PID, c.UID, c.State, c.Acked, c.Lag, c.Changes, yesNo(c.Writes), now.Sub(c.Connected).Round(time.Second))
+			clientWord(c.Name), c.ID, c.PID, c.UID, c.State, c.Acked, c.Lag, c.Changes, yesNo(c.Writes), now.Sub(c.Connected).Round(time.Second))
 		names[c.Name]++
 	}
 	// Names are chosen by the clients (--client-name): say when one is
@@ -185,7 +185,7 @@ func (in *Interp) showClients(cmd *Command) error {
 	var twice []string
 	for n, k := range names {
 		if k > 1 {
-			twice = append(twice, fmt.Sprintf("%s (%d clients)", n, k))
+			twice = append(twice, fmt.Sprintf("%s (%d clients)", clientWord(n), k))
 		}
 	}
 	if len(twice) > 0 {
@@ -327,4 +327,14 @@ func appendJSONString(b []byte, s string) []byte {
 	}
 	q, _ := json.Marshal(s) // a string always marshals
 	return append(b, q...)
+}
+
+// clientWord is a client's name as the first word of its line in show
+// clients: quoted when it holds a space (--client-name 'a b') or starts
+// with a quote, so that the line reads one way.
+func clientWord(name string) string {
+	if strings.ContainsRune(name, ' ') || strings.HasPrefix(name, `"`) {
+		return strconv.Quote(name)
+	}
+	return name
 }
