@@ -765,3 +765,23 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestKeepGoingCountsAtSIGINT: a --keep-going client in conversation, a
+// line of which failed, stopped by SIGINT as it waits for the next line:
+// it says how many lines failed, as at the end of its input, and exits 1.
+func TestKeepGoingCountsAtSIGINT(t *testing.T) {
+	t.Parallel()
+	in := newInstance(t)
+	in.server()
+	c := startCoproc(t, "client", "--socket", in.socket, "--keep-going")
+	c.write("D,10.9.0.0/16", "show routes count")
+	c.await(0, 1, "the count after the failed delete")
+	c.awaitErr("<stdin>:1: delete route 10.9.0.0/16: not found")
+	c.cmd.Process.Signal(syscall.SIGINT)
+	if code := c.exited(); code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	if got := c.stderr(); !strings.Contains(got, "<stdin>: 1 of 2 lines failed") {
+		t.Errorf("no count of the failed lines at SIGINT: %q", got)
+	}
+}

@@ -349,7 +349,14 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 		}
 		if errors.Is(rerr, os.ErrDeadlineExceeded) && in.stop.stopped() {
 			// Interrupt ended a read that waited (readFrom).
-			return errors.Join(in.settle(), in.stop.stoppedAt(Location{File: name, Line: loc.Line + 1}, true))
+			stop := in.stop.stoppedAt(Location{File: name, Line: loc.Line + 1}, true)
+			if failed > 0 && errors.Is(stop, ErrInterrupted) {
+				// A quiet end between lines: nothing was cut, but the
+				// lines that failed (--keep-going) are counted, as at
+				// the end of input.
+				stop = &replayError{name: name, failed: failed, lines: loc.Line}
+			}
+			return errors.Join(in.settle(), stop)
 		}
 		return errors.Join(in.settle(), fmt.Errorf("read %s: %w", name, rerr))
 	}
