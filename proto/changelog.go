@@ -82,7 +82,8 @@ const maxFree = 8
 // change: with writers that keep up, the third chunk takes the first's
 // buffer back, so a server's first changes meet no fresh memory.
 func newChangeLog(seq uint64, bytes int, low func() uint64) *changeLog {
-	l := &changeLog{seq: seq, ring: make([]atomic.Pointer[chunk], max(2, bytes/chunkSize)), low: low}
+	// Whole chunks, rounded up: the log holds at least what was asked.
+	l := &changeLog{seq: seq, ring: make([]atomic.Pointer[chunk], max(2, (bytes+chunkSize-1)/chunkSize)), low: low}
 	l.published.Store(seq)
 	first, spare := make([]byte, chunkSize), make([]byte, chunkSize)
 	prefetch.Pages(first)

@@ -86,3 +86,16 @@ func TestChangeLogRecycles(t *testing.T) {
 		}
 	}
 }
+
+// TestChangeLogSize: the log holds at least the bytes asked for, in
+// whole chunks, and two chunks at least.
+func TestChangeLogSize(t *testing.T) {
+	for _, tc := range []struct{ bytes, chunks int }{
+		{1, 2}, {10, 2}, {2 * chunkSize, 2}, {2*chunkSize + 1, 3}, {200_000, 4}, {DefaultLogBytes, (DefaultLogBytes + chunkSize - 1) / chunkSize},
+	} {
+		l := newChangeLog(0, tc.bytes, func() uint64 { return 0 })
+		if got := len(l.ring); got != tc.chunks || got*chunkSize < tc.bytes {
+			t.Errorf("--log-bytes %d: %d chunks (%d bytes), want %d", tc.bytes, got, got*chunkSize, tc.chunks)
+		}
+	}
+}
