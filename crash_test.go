@@ -404,6 +404,11 @@ func TestClientBatchKills(t *testing.T) {
 		}
 		have := present()
 		msg := strings.TrimSpace(stderr.String())
+		if bye, line := strings.Index(msg, "; exiting"), strings.Index(msg, "<stdin>:"); r%4 == 2 && bye >= 0 && line >= 0 && line < bye {
+			// The goodbye says why; the line error after it is the last
+			// word, which a script reads with tail -1.
+			t.Errorf("round %d: the line error came before the server's goodbye: %q", r, msg)
+		}
 		if strings.Contains(msg, "context ") {
 			t.Errorf("round %d: a Go context's error instead of words: %s", r, msg)
 		}

@@ -116,6 +116,19 @@ func TestServerFDExhaustion(t *testing.T) {
 	if !strings.Contains(logged, "accept on "+in.socket) {
 		t.Fatalf("the report does not name the socket: %s", logged)
 	}
+	// A session slow to say hello still finds the refusal, not a reset.
+	slow, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: in.socket, Net: "unixpacket"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	slow.Write(helloPacket("slow")) // refused already, perhaps: the answer is there
+	slow.SetReadDeadline(time.Now().Add(5 * time.Second))
+	answer := make([]byte, 70000)
+	if n, err := slow.Read(answer); err != nil || n < proto.HeaderSize || answer[2] != byte(proto.KindError) || !strings.Contains(string(answer[proto.HeaderSize:n]), "out of file descriptors") {
+		t.Fatalf("a session 50 ms slow to say hello, refused: %v %q", err, answer[:max(n, 0)])
+	}
+	slow.Close()
 	// A client is told why, and fails, without waiting for a welcome:
 	// not even behind sessions that neither read their refusal nor close.
 	for range 8 {

@@ -338,9 +338,11 @@ func TestCtrlCCancelsAWait(t *testing.T) {
 }
 
 // TestCtrlDWithOutputPiped: rtm server | tee log, at a terminal. Lines
-// typed run; Ctrl-D quits it (status 0), as at the prompt: stdin is the
-// person's, even though stdout is not a terminal. (A piped stdin keeps a
-// server serving at its end.)
+// typed run, and a typo is reported without ending the server, as at the
+// prompt: stdin is the person's, even though stdout is not a terminal.
+// Ctrl-D quits it (status 1, as a line failed: it says how many), and
+// quits a watching client whose stdout is piped too. (A piped stdin keeps
+// a server serving, and a client watching, at its end.)
 func TestCtrlDWithOutputPiped(t *testing.T) {
 	t.Parallel()
 	in := newInstance(t)
@@ -350,14 +352,34 @@ func TestCtrlDWithOutputPiped(t *testing.T) {
 	cmd.Stdout = &out
 	srv := rtmtest.StartTerm(t, cmd)
 	srv.Expect("rtm server " + in.name + ": socket ")
-	srv.Send("C,10.1.1.0/24,192.168.1.1,eth0\rshow routes count\r")
+	srv.Send("C,10.1.1.0/33,192.168.1.1,eth0\rC,10.1.1.0/24,192.168.1.1,eth0\rshow routes count\r")
 	if !rtmtest.WaitFor(rtmtest.Wait, func() bool { return out.String() == "1\n" }) {
 		t.Fatalf("the lines typed did not run: stdout %q; the terminal shows:\n%q", out.String(), srv.Since())
 	}
-	srv.Send("\x04")
-	if code := srv.Exit(); code != 0 {
-		t.Fatalf("server exit %d after Ctrl-D", code)
+	srv.Expect("<stdin>:1: create route: bad prefix")
+
+	wcmd := exec.Command(rtmBin, "client", "--socket", in.socket, "--watch")
+	wcmd.Env = cmd.Env
+	var wout syncBuffer
+	wcmd.Stdout = &wout
+	watcher := rtmtest.StartTerm(t, wcmd)
+	if !rtmtest.WaitFor(rtmtest.Wait, func() bool { return strings.Contains(wout.String(), "# snapshot: 1 routes") }) {
+		t.Fatalf("the watcher had no snapshot: %q; its terminal shows:\n%q", wout.String(), watcher.Since())
 	}
+	srv.Send("C,10.2.0.0/16,-,eth1\r")
+	if !rtmtest.WaitFor(rtmtest.Wait, func() bool { return strings.Contains(wout.String(), "10.2.0.0/16") }) {
+		t.Fatalf("the watcher did not see the change: %q; its terminal shows:\n%q", wout.String(), watcher.Since())
+	}
+	watcher.Send("\x04")
+	if code := watcher.Exit(); code != 0 {
+		t.Fatalf("watching client exit %d after Ctrl-D", code)
+	}
+
+	srv.Send("\x04")
+	if code := srv.Exit(); code != 1 {
+		t.Fatalf("server exit %d after Ctrl-D, with a line failed", code)
+	}
+	srv.Expect("<stdin>: 1 of 4 lines failed")
 }
 
 // TestSIGQUITQuitsAtOnce: SIGQUIT (Ctrl-\ at a terminal) ends a server
@@ -386,5 +408,22 @@ func TestSIGQUITQuitsAtOnce(t *testing.T) {
 	}
 	if got := cl.must("sync local", "show routes"); got != "10.1.1.0/24 via 192.168.1.1 dev eth0\n" {
 		t.Errorf("the client after the server's SIGQUIT and restart: %q", got)
+	}
+	// The same while a client starts, waiting for a server that is not
+	// there (--wait): before its session and its own signals are set up.
+	waiter := exec.Command(rtmBin, "client", "--socket", filepath.Join(t.TempDir(), "none.sock"), "--wait", "30s")
+	waiter.Stdin = strings.NewReader("show routes\n")
+	var errb syncBuffer
+	waiter.Stderr = &errb
+	if err := waiter.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Well into its wait: Go's runtime takes SIGQUIT from the first
+	// instruction, so no mask in /proc tells when rtm's handler is in.
+	time.Sleep(500 * time.Millisecond)
+	waiter.Process.Signal(syscall.SIGQUIT)
+	waitCmd(t, waiter, 10*time.Second, errb.String)
+	if code := waiter.ProcessState.ExitCode(); code != 131 || strings.Contains(errb.String(), "goroutine ") {
+		t.Errorf("a client waiting for its server, after SIGQUIT: exit %d, stderr %.300q", code, errb.String())
 	}
 }

@@ -286,15 +286,26 @@ func handshake(socket, name string, trusted []uint32, flags uint8, by time.Time)
 		return nil, 0, nil, 0, err
 	}
 	setBuffers(uc)
-	if err := writePacket(uc, Header{Kind: KindHello, Flags: flags}, []byte(name)); err != nil {
-		uc.Close()
-		return nil, 0, nil, 0, fmt.Errorf("hello to %s: %w", socket, err)
-	}
 	buf := make([]byte, MaxPacket+1)
 	start := time.Now()
 	deadline := start.Add(helloTimeout)
 	if by.After(start) && by.Before(deadline) {
 		deadline = by
+	}
+	if err := writePacket(uc, Header{Kind: KindHello, Flags: flags}, []byte(name)); err != nil {
+		// A server that refused before the hello came (out of
+		// descriptors) has closed: its reason may be waiting.
+		helloErr := fmt.Errorf("hello to %s: %w", socket, err)
+		uc.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		body, h, rerr := readPacket(uc, buf)
+		uc.Close()
+		if rerr != nil || h.Kind != KindError {
+			return nil, 0, nil, 0, helloErr
+		}
+		if h.Flags&FlagRetry != 0 {
+			return nil, 0, nil, 0, fmt.Errorf("handshake with %s: %w: %s", socket, ErrBusy, Printable(body))
+		}
+		return nil, 0, nil, 0, fmt.Errorf("handshake with %s: %w: %s", socket, ErrRefused, Printable(body))
 	}
 	uc.SetReadDeadline(deadline)
 	body, h, err := readPacket(uc, buf)

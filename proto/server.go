@@ -386,13 +386,15 @@ func (s *Server) refuseNoFD(acceptErr error) {
 	}
 	s.logThrottled(&s.refusedLogs, "accept on %s: %v: a client refused", s.opts.Socket, acceptErr)
 	// The accept loop waits for this: a client that neither reads nor
-	// closes holds it up only a moment. Its hello is in already, and read.
+	// closes holds it up only a moment, time for a slow one's hello to
+	// come and be read (else the close would reset the connection).
 	refuseWithin(c, tryAgain{why}, noFDRefuseWait)
 }
 
 // noFDRefuseWait is how long a client refused for want of descriptors is
-// given to close; the refusal is in its socket all the same.
-const noFDRefuseWait = 20 * time.Millisecond
+// given to say hello and close; the refusal is in its socket all the
+// same, and a client whose hello finds the connection closed reads it.
+const noFDRefuseWait = 100 * time.Millisecond
 
 // noFDError says which limit on open files an accept ran into: the
 // process's (EMFILE), named with its value, or the system's (ENFILE).

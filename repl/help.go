@@ -206,14 +206,16 @@ prompt, or see README.md, for the command language.
 
 At the end of piped stdin the server keeps serving until "quit", SIGINT or
 SIGTERM (so "rtm server </dev/null &" runs in the background); --exit-at-eof
-makes it quit there instead, and Ctrl-D at a terminal quits. A line of its
-input that fails (a bad change, a lookup not found) stops the replay and
-quits the server, exit status 1, as in ip -batch: --keep-going goes on
+makes it quit there instead, and Ctrl-D at a terminal quits. A line of
+piped input that fails (a bad change, a lookup not found) stops the replay
+and quits the server, exit status 1, as in ip -batch: --keep-going goes on
 past failed lines, and --framed answers each line and goes on (for a
-program that asks questions). On quit, clients get every change, are told,
+program that asks questions); a line typed at a terminal is reported and
+the next one runs, with stdout piped too (rtm server | tee log). On quit, clients get every change, are told,
 and exit; the socket file is removed. The store is kept, so the next start
 has the same tables (--fresh empties them, --unlink removes the file). After
-a crash (SIGKILL, or SIGQUIT: Ctrl-\) the next start validates and repairs
+a crash (SIGKILL, or SIGQUIT: kill -QUIT, or Ctrl-\ except at the prompt,
+which reads it as a key) the next start validates and repairs
 the store and carries on; clients reconnect by themselves. SIGHUP syncs the
 store to its file.
 `

@@ -81,6 +81,15 @@ type streamPos struct {
 	line atomic.Int64 // the last line started
 }
 
+// keepGoing makes failed lines reported, not the end of the replay, from
+// now on (--keep-going), for the changes a client sends too.
+func (in *Interp) keepGoing() {
+	in.opts.KeepGoing = true
+	if in.fw != nil {
+		in.fw.keepGoing = true
+	}
+}
+
 // Running says which line a replay started last, if one runs (no line
 // after it has run), and whether output is being written: a replay that
 // cannot be stopped is held up by its output or by its input. Safe for

@@ -16,9 +16,18 @@ import (
 // counted, and the count is written once the writer has caught up.
 type Logger struct {
 	c       *Console
-	lines   chan []byte // nil: Close's mark
+	lines   chan logLine // a nil line: Close's mark
 	dropped atomic.Int64
 	done    chan struct{}
+	// wait is how long Printf waits for its line to be written (0: not
+	// at all): a client's few lines then keep their order with what the
+	// process writes to stderr itself, unless stderr is stuck.
+	wait time.Duration
+}
+
+type logLine struct {
+	b       []byte
+	written chan struct{} // closed once b is written; nil if nobody waits
 }
 
 // logQueue is how many lines may wait for the terminal: a burst of
@@ -26,20 +35,27 @@ type Logger struct {
 const logQueue = 4096
 
 // NewLogger starts the writer of c's log.
-func NewLogger(c *Console) *Logger {
-	l := &Logger{c: c, lines: make(chan []byte, logQueue), done: make(chan struct{})}
+func NewLogger(c *Console) *Logger { return NewWaitingLogger(c, 0) }
+
+// NewWaitingLogger is NewLogger whose Printf waits up to wait for its
+// line to be written.
+func NewWaitingLogger(c *Console, wait time.Duration) *Logger {
+	l := &Logger{c: c, lines: make(chan logLine, logQueue), done: make(chan struct{}), wait: wait}
 	go l.run()
 	return l
 }
 
 func (l *Logger) run() {
 	defer close(l.done)
-	for b := range l.lines {
-		if b == nil {
+	for line := range l.lines {
+		if line.b == nil {
 			l.sayDropped()
 			return
 		}
-		l.c.Write(b)
+		l.c.Write(line.b)
+		if line.written != nil {
+			close(line.written)
+		}
 		if len(l.lines) == 0 {
 			// Caught up: the lines dropped came after those written.
 			l.sayDropped()
@@ -59,10 +75,23 @@ func (l *Logger) Printf(format string, args ...any) {
 	if len(b) == 0 || b[len(b)-1] != '\n' {
 		b = append(b, '\n')
 	}
+	line := logLine{b: b}
+	if l.wait > 0 {
+		line.written = make(chan struct{})
+	}
 	select {
-	case l.lines <- b:
+	case l.lines <- line:
 	default:
 		l.dropped.Add(1)
+		return
+	}
+	if line.written != nil {
+		t := time.NewTimer(l.wait)
+		defer t.Stop()
+		select {
+		case <-line.written:
+		case <-t.C:
+		}
 	}
 }
 
@@ -72,7 +101,7 @@ func (l *Logger) Close(timeout time.Duration) {
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	select {
-	case l.lines <- nil:
+	case l.lines <- logLine{}:
 	case <-t.C:
 		return
 	}

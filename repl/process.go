@@ -1,9 +1,10 @@
 package repl
 
 import (
-	"fmt"
 	"os"
 	"os/signal"
+	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/chzyer/readline"
@@ -35,13 +36,14 @@ func ProcessConsole() *Console {
 // Signals returns a channel that receives the signal that ends the
 // process: SIGTERM, or SIGINT when no one is at the prompt. At the
 // prompt, SIGINT is Ctrl-C while a command runs: it interrupts that
-// command, as in a shell. SIGQUIT (Ctrl-\) ends it at once (quitNow).
+// command, as in a shell. SIGQUIT ends it at once (QuitOnSIGQUIT).
 // Other signals (SIGHUP, SIGUSR1) go to onOther.
 func Signals(in *Interp, onOther func(os.Signal)) <-chan os.Signal {
 	ch := make(chan os.Signal, 4)
 	quit := make(chan os.Signal, 1)
 	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1)
-	quitNow(in)
+	quitConsole.Store(in.opts.Console)
+	QuitOnSIGQUIT()
 	atPrompt := AtTerminal()
 	go func() {
 		for s := range ch {
@@ -67,27 +69,38 @@ func StdinInput(framed bool) Input {
 	case AtTerminal():
 		return Input{}
 	}
-	return Input{Name: "<stdin>", R: stdinReader()}
+	return Input{Name: "<stdin>", R: stdinReader(), Typed: InputAtTerminal()}
 }
 
-// quitNow makes SIGQUIT (Ctrl-\ at a terminal) what it is by convention,
+// QuitOnSIGQUIT makes SIGQUIT (kill -QUIT; Ctrl-\ at a terminal outside
+// the prompt, whose raw mode reads it as a key) what it is by convention,
 // an exit at once, as a crash: no goodbye, nothing synced, the store left
 // for the next server to check and clients waiting for it, status 131.
 // Go's runtime would also print every goroutine's stack, a few hundred
-// lines at the terminal: that is left to GOTRACEBACK, for a developer
-// who sets it.
-func quitNow(in *Interp) {
-	if os.Getenv("GOTRACEBACK") != "" {
-		return
-	}
-	ch := make(chan os.Signal, 1)
-	signal.Notify(ch, syscall.SIGQUIT)
-	go func() {
-		<-ch
-		if c := in.opts.Console; c != nil {
-			c.Close() // the terminal as it was
+// lines at the terminal: that is left to GOTRACEBACK, for a developer who
+// sets it. A mode calls it first thing, so that it holds while the mode
+// starts (a store opened, a server waited for); Signals names the
+// console whose terminal is put back as it was.
+func QuitOnSIGQUIT() {
+	quitOnce.Do(func() {
+		if os.Getenv("GOTRACEBACK") != "" {
+			return
 		}
-		fmt.Fprintln(os.Stderr, "rtm: SIGQUIT: quitting at once, as after a crash (the next server checks the store)")
-		os.Exit(128 + int(syscall.SIGQUIT))
-	}()
+		ch := make(chan os.Signal, 1)
+		signal.Notify(ch, syscall.SIGQUIT)
+		go func() {
+			<-ch
+			if c := quitConsole.Load(); c != nil {
+				c.Close() // the terminal as it was
+			}
+			// Within a bound: a stderr nobody reads cannot keep it.
+			boundedWrite(os.Stderr, "rtm: SIGQUIT: quitting at once, as after a crash (the next server checks the store)\n")
+			os.Exit(128 + int(syscall.SIGQUIT))
+		}()
+	})
 }
+
+var (
+	quitOnce    sync.Once
+	quitConsole atomic.Pointer[Console]
+)

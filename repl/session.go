@@ -42,6 +42,10 @@ type Input struct {
 	Name   string    // stands for R in messages: "<stdin>", "-c"
 	R      io.Reader // nil, and not Framed: the prompt
 	Framed bool      // the framed protocol on stdin and stdout
+	// Typed: R is a terminal with no prompt (stdout piped: rtm server |
+	// tee log). A person types it, so a failed line is reported and the
+	// next one runs, as at the prompt, instead of ending the replay.
+	Typed bool
 }
 
 // Label stands for the input in messages: Name, or <framed>.
@@ -193,6 +197,9 @@ func (s Session) input() Ending {
 	case s.Input.R == nil:
 		err = in.Interactive(s.Console)
 	default:
+		if s.Input.Typed {
+			in.keepGoing()
+		}
 		err = in.RunReader(s.Input.Name, s.Input.R)
 		if err == nil && s.StayAtEOF {
 			// End of piped input does not end a server (clients still need

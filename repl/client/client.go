@@ -23,13 +23,19 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Main runs `rtm client` with args (the flags after the mode) and
-// returns the exit status.
 // logCloseTimeout bounds the wait, as the client ends, for its log's last
 // lines to be taken by a stderr that may be read slowly or not at all.
 const logCloseTimeout = time.Second
 
+// logWait is how long a line of the client's log waits to be written: it
+// goes out before what the session writes after it (the goodbye before
+// the line not applied), unless stderr is stuck.
+const logWait = 100 * time.Millisecond
+
+// Main runs `rtm client` with args (the flags after the mode) and
+// returns the exit status.
 func Main(args []string) int {
+	repl.QuitOnSIGQUIT() // from the start: Ctrl-\ while it starts, or waits for a server
 	var (
 		f        repl.InstanceFlags
 		client   string
@@ -97,7 +103,7 @@ func Main(args []string) int {
 	console := repl.ProcessConsole()
 	// The session's own log (lost server, goodbye, installs) goes through
 	// a queue: a stderr nobody reads cannot hold up the session's end.
-	logger := repl.NewLogger(console)
+	logger := repl.NewWaitingLogger(console, logWait)
 	defer logger.Close(logCloseTimeout)
 	opts := proto.ClientOptions{Socket: f.Socket, Name: client, Logf: logger.Printf, Wait: wait, ServerUIDs: servers}
 	// Watched changes are the output of --watch: stdout (through the
@@ -206,7 +212,7 @@ func Main(args []string) int {
 			outputGone = either
 		}
 	}
-	session := repl.Session{In: in, Console: console, Scripts: f.Scripts, Input: src, StayAtEOF: watch || toKernel, Quit: quit, Ended: c.Done(), OutputGone: outputGone, ReaderMayGo: true}
+	session := repl.Session{In: in, Console: console, Scripts: f.Scripts, Input: src, StayAtEOF: (watch || toKernel) && !src.Typed, Quit: quit, Ended: c.Done(), OutputGone: outputGone, ReaderMayGo: true}
 	if batch {
 		// It ends with its server, as a watch does, and says which of its
 		// lines it did not run: whatever was still to come.

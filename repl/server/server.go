@@ -28,6 +28,7 @@ import (
 // Main runs `rtm server` with args (the flags after the mode) and
 // returns the exit status.
 func Main(version string, args []string) int {
+	repl.QuitOnSIGQUIT() // from the start: Ctrl-\ while it starts, or waits for a server
 	var (
 		f             repl.InstanceFlags
 		storePath     string
