@@ -427,10 +427,13 @@ func TestClientBatchKills(t *testing.T) {
 			if m[1] != m[2] || first < 1 || last < first || last > n {
 				t.Fatalf("round %d: a range that makes no sense: %s", r, msg)
 			}
-			if r%4 == 2 {
+			if r%4 == 2 && strings.Contains(msg, "; exiting") {
 				// A server that quits cleanly answers every request it
-				// applied before its goodbye, and applies none after.
-				t.Fatalf("round %d: the server quit cleanly, yet the client named lines of unknown fate: %q", r, msg)
+				// applied before its goodbye, and applies none after: a
+				// client that got the goodbye knows the fate of every
+				// line. (One the server could not flush to within its
+				// shutdown timeout, on a loaded machine, gets none.)
+				t.Fatalf("round %d: the server quit cleanly, and its goodbye came, yet the client named lines of unknown fate: %q", r, msg)
 			}
 			unknown = append(unknown, last-first+1)
 		case notSentRE.MatchString(msg):
