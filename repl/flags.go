@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"rtm/proto"
@@ -125,7 +126,7 @@ func ParseFlagsAndArgs(fs *flag.FlagSet, args []string) int {
 	for err == nil && fs.NArg() > 0 {
 		// Parse stops at the first argument, or past "--".
 		rest := fs.Args()
-		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
+		if ended := len(args) - len(rest); ended > 0 && args[ended-1] == "--" && !flagValue(fs, args[:ended-1]) {
 			positional = append(positional, rest...)
 			break
 		}
@@ -147,6 +148,25 @@ func ParseFlagsAndArgs(fs *flag.FlagSet, args []string) int {
 		return 2
 	}
 	return -1
+}
+
+// flagValue says whether the word after before is the value of the flag
+// that ends before (-run --), not a word of its own.
+func flagValue(fs *flag.FlagSet, before []string) bool {
+	if len(before) == 0 {
+		return false
+	}
+	w := before[len(before)-1]
+	name := strings.TrimLeft(w, "-")
+	if !strings.HasPrefix(w, "-") || w == "--" || strings.Contains(name, "=") {
+		return false
+	}
+	f := fs.Lookup(name)
+	if f == nil {
+		return false
+	}
+	b, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return !ok || !b.IsBoolFlag()
 }
 
 // FlagGiven reports whether the command line gave the flag.
