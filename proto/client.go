@@ -292,24 +292,20 @@ func handshake(socket, name string, trusted []uint32, flags uint8, by time.Time)
 	if by.After(start) && by.Before(deadline) {
 		deadline = by
 	}
-	if err := writePacket(uc, Header{Kind: KindHello, Flags: flags}, []byte(name)); err != nil {
+	helloErr := writePacket(uc, Header{Kind: KindHello, Flags: flags}, []byte(name))
+	if helloErr != nil {
 		// A server that refused before the hello came (out of
-		// descriptors) has closed: its reason may be waiting.
-		helloErr := fmt.Errorf("hello to %s: %w", socket, err)
-		uc.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
-		body, h, rerr := readPacket(uc, buf)
-		uc.Close()
-		if rerr != nil || h.Kind != KindError {
-			return nil, 0, nil, 0, helloErr
-		}
-		if h.Flags&FlagRetry != 0 {
-			return nil, 0, nil, 0, fmt.Errorf("handshake with %s: %w: %s", socket, ErrBusy, Printable(body))
-		}
-		return nil, 0, nil, 0, fmt.Errorf("handshake with %s: %w: %s", socket, ErrRefused, Printable(body))
+		// descriptors) has closed: its reason may be waiting, and is
+		// read as any refusal; nothing else is.
+		deadline = time.Now().Add(100 * time.Millisecond)
 	}
 	uc.SetReadDeadline(deadline)
 	body, h, err := readPacket(uc, buf)
 	uc.SetReadDeadline(time.Time{})
+	if helloErr != nil && (err != nil || h.Kind != KindError) {
+		uc.Close()
+		return nil, 0, nil, 0, fmt.Errorf("hello to %s: %w", socket, helloErr)
+	}
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		err = fmt.Errorf("%w: no welcome within %v: it is stopped or overloaded", ErrBusy, deadline.Sub(start).Round(100*time.Millisecond))
 	}

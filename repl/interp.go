@@ -96,10 +96,11 @@ func (in *Interp) keepGoing() {
 // concurrent use.
 func (in *Interp) Running() (last Location, writing, ok bool) {
 	pos := in.running.Load()
-	if pos == nil || pos.line.Load() == 0 {
+	if pos == nil {
 		return Location{}, false, false
 	}
-	return Location{File: pos.name, Line: int(pos.line.Load())}, in.writing.Load(), true
+	line := int(pos.line.Load())
+	return Location{File: pos.name, Line: line}, in.writing.Load(), line > 0
 }
 
 // Abandon stops the replay that runs because its lines can no longer be

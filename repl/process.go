@@ -19,9 +19,9 @@ func AtTerminal() bool {
 	return readline.IsTerminal(int(os.Stdin.Fd())) && readline.IsTerminal(int(os.Stdout.Fd()))
 }
 
-// InputAtTerminal says whether stdin is a terminal, whatever stdout is
+// inputAtTerminal says whether stdin is a terminal, whatever stdout is
 // (rtm server | tee log): someone types, and Ctrl-D means they are done.
-func InputAtTerminal() bool { return readline.IsTerminal(int(os.Stdin.Fd())) }
+func inputAtTerminal() bool { return readline.IsTerminal(int(os.Stdin.Fd())) }
 
 // ProcessConsole carries a process's asynchronous notices (clients
 // connecting, changes watched): through the prompt at a terminal, else to
@@ -69,7 +69,7 @@ func StdinInput(framed bool) Input {
 	case AtTerminal():
 		return Input{}
 	}
-	return Input{Name: "<stdin>", R: stdinReader(), Typed: InputAtTerminal()}
+	return Input{Name: "<stdin>", R: stdinReader(), Typed: inputAtTerminal()}
 }
 
 // QuitOnSIGQUIT makes SIGQUIT (kill -QUIT; Ctrl-\ at a terminal outside

@@ -22,7 +22,8 @@ type Session struct {
 	Scripts []string
 	Input   Input
 	// StayAtEOF keeps the process up at the end of piped input (a server
-	// serving, a client watching) until Quit or Ended.
+	// serving, a client watching) until Quit or Ended; not at the end of
+	// typed input (Input.Typed), which is Ctrl-D: the person is done.
 	StayAtEOF  bool
 	Quit       <-chan os.Signal // a signal that ends the process
 	Ended      <-chan struct{}  // closed when what the process serves is gone
@@ -201,7 +202,7 @@ func (s Session) input() Ending {
 			in.keepGoing()
 		}
 		err = in.RunReader(s.Input.Name, s.Input.R)
-		if err == nil && s.StayAtEOF {
+		if err == nil && s.StayAtEOF && !s.Input.Typed {
 			// End of piped input does not end a server (clients still need
 			// it; a script ends it with quit) nor a watching client.
 			select {}

@@ -212,7 +212,7 @@ func Main(args []string) int {
 			outputGone = either
 		}
 	}
-	session := repl.Session{In: in, Console: console, Scripts: f.Scripts, Input: src, StayAtEOF: (watch || toKernel) && !src.Typed, Quit: quit, Ended: c.Done(), OutputGone: outputGone, ReaderMayGo: true}
+	session := repl.Session{In: in, Console: console, Scripts: f.Scripts, Input: src, StayAtEOF: watch || toKernel, Quit: quit, Ended: c.Done(), OutputGone: outputGone, ReaderMayGo: true}
 	if batch {
 		// It ends with its server, as a watch does, and says which of its
 		// lines it did not run: whatever was still to come.

@@ -205,7 +205,7 @@ func Main(version string, args []string) int {
 			}
 		}
 	})
-	end := repl.Session{In: in, Console: console, Scripts: f.Scripts, Input: repl.StdinInput(f.Framed), StayAtEOF: !exitAtEOF && !repl.InputAtTerminal(), Quit: quit}.Run()
+	end := repl.Session{In: in, Console: console, Scripts: f.Scripts, Input: repl.StdinInput(f.Framed), StayAtEOF: !exitAtEOF, Quit: quit}.Run()
 	reason := "server " + f.Name + " quit"
 	switch {
 	case end.Signal != nil:
