@@ -91,14 +91,14 @@ func BenchmarkReplay(b *testing.B) {
 	b.ReportMetric(float64(total)*float64(b.N)/b.Elapsed().Seconds(), "lines/s")
 }
 
-// replayServer starts a server whose store holds macs MACs, with no
-// clients, and returns it with an Interp over it.
-func replayServer(b *testing.B, macs int) (*proto.Server, *Interp) {
+// replayServer starts a server whose store holds macs MACs and routes
+// routes, with no clients, and returns it with an Interp over it.
+func replayServer(b *testing.B, macs, routes int) (*proto.Server, *Interp) {
 	name := fmt.Sprintf("rtm-bench-replay-%d", os.Getpid())
 	srv, err := proto.Start(proto.ServerOptions{
 		Name:   name,
 		Socket: filepath.Join(b.TempDir(), "sock"),
-		Store:  store.Options{Path: filepath.Join(proto.StoreDir(), name), Capacity: macs + macs/8, RouteCapacity: 1},
+		Store:  store.Options{Path: filepath.Join(proto.StoreDir(), name), Capacity: macs + macs/8, RouteCapacity: max(routes, 1)},
 		Unlink: true,
 	})
 	if err != nil {
@@ -113,7 +113,7 @@ func replayServer(b *testing.B, macs int) (*proto.Server, *Interp) {
 // between runs: the B1 workload's MAC half, in process.
 func BenchmarkReplayServer(b *testing.B) {
 	const total = 1_000_000
-	srv, in := replayServer(b, total)
+	srv, in := replayServer(b, total, 0)
 	var data bytes.Buffer
 	for _, l := range macLines(total) {
 		data.Write(l)
@@ -133,11 +133,41 @@ func BenchmarkReplayServer(b *testing.B) {
 	b.ReportMetric(float64(total)*float64(b.N)/b.Elapsed().Seconds(), "lines/s")
 }
 
+// BenchmarkReplayClassic: B9's lines, 10 k route creates and 10 k MAC
+// creates in turn, through RunReader into a real server with no clients,
+// both tables flushed between runs: the server's replay of the classic
+// workload, without the pipe and the writers of rtm bench's B9.
+func BenchmarkReplayClassic(b *testing.B) {
+	const n = 10_000
+	srv, in := replayServer(b, n, n)
+	var data bytes.Buffer
+	routes, macs := routeLines(n), macLines(n)
+	for i := range n {
+		data.Write(routes[i])
+		data.Write(macs[i])
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(data.Len()))
+	for b.Loop() {
+		b.StopTimer()
+		for _, t := range []entry.Table{entry.MACs, entry.Routes} {
+			if err := srv.Apply(entry.FlushOf(t)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StartTimer()
+		if err := in.RunReader("bench", bytes.NewReader(data.Bytes())); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(2*n*b.N), "ns/change")
+}
+
 // BenchmarkReplayServerUpdates: 1 M updates of random MACs of a store of
 // 1 M, no clients: B8's server side, in process.
 func BenchmarkReplayServerUpdates(b *testing.B) {
 	const total = 1_000_000
-	_, in := replayServer(b, total)
+	_, in := replayServer(b, total, 0)
 	var data bytes.Buffer
 	for _, l := range macLines(total) {
 		data.Write(l)

@@ -76,7 +76,7 @@ func (s *Store) repair() {
 		}
 	case jRouteCreate:
 		if idx < uint64(len(s.rslots)) {
-			s.writeRoute(int(idx), [7]uint64{})
+			s.writeRoute(int(idx), &[7]uint64{})
 			s.rec.Repaired++
 		}
 	case jRouteSlot:
@@ -85,7 +85,7 @@ func (s *Store) repair() {
 			for k := range w {
 				w[k] = j.old[k].Load()
 			}
-			s.writeRoute(int(idx), w)
+			s.writeRoute(int(idx), &w)
 			s.rec.Repaired++
 		}
 	case jMACShift:

@@ -94,20 +94,6 @@ func (t *RouteTable) find4(key uint64) int {
 	}
 }
 
-// insert4 adds key at place; key is not in the index.
-func (t *RouteTable) insert4(key uint64, place int32) {
-	if (t.n4+1)*2 > len(t.idx4) {
-		t.grow4()
-	}
-	mask := len(t.idx4) - 1
-	i := t.idx4Home(key)
-	for t.idx4[i] != 0 {
-		i = (i + 1) & mask
-	}
-	t.idx4[i] = idx4Word(key, place)
-	t.n4++
-}
-
 // delete4 empties index slot i. Backward-shift deletion keeps every probe
 // sequence unbroken without tombstones.
 func (t *RouteTable) delete4(i int) {
@@ -213,10 +199,18 @@ func (t *RouteTable) get(p netip.Prefix) (entry.Route, int32, bool) {
 }
 
 // set adds or replaces the route for r.Prefix, with its slot.
-func (t *RouteTable) set(r *entry.Route, slot int32) {
+func (t *RouteTable) set(r *entry.Route, slot int32) { t.put(r, slot, true) }
+
+// add adds r with its slot unless r.Prefix has a route: then it reports
+// false and changes nothing. A create is then one probe of the index,
+// not a look for the prefix and a second probe to insert it.
+func (t *RouteTable) add(r *entry.Route, slot int32) bool { return t.put(r, slot, false) }
+
+// put is set, and add when replace is false.
+func (t *RouteTable) put(r *entry.Route, slot int32, replace bool) bool {
 	p := r.Prefix
 	if !p.IsValid() {
-		return
+		return false
 	}
 	e := routeEntry{slot: slot, bits: uint8(p.Bits()), flags: entUsed}
 	var fam uint64
@@ -229,45 +223,67 @@ func (t *RouteTable) set(r *entry.Route, slot int32) {
 	} else {
 		_, e.gw[0], e.gw[1] = encodeIP(r.Gateway)
 	}
-	e.dev = t.devs.ref(r.Dev)
 	n := p.Bits()
-	var key uint64
 	if fam == 0 {
-		key = idx4Key(uint32(e.dst[1]), n)
-		if i := t.find4(key); i >= 0 {
-			t.replace(idx4Place(t.idx4[i]), e)
-			return
+		// One probe finds the prefix or the empty word a new route
+		// takes; the index grows first, so that word stays where it is.
+		if (t.n4+1)*2 > len(t.idx4) {
+			t.grow4()
 		}
-	} else if i, ok := t.v6[n][key6(p.Addr(), n)]; ok {
-		t.replace(i, e)
-		return
-	}
-	var i int32
-	if k := len(t.free); k > 0 {
-		i = t.free[k-1]
-		t.free = t.free[:k-1]
-		t.ents[i] = e
-	} else {
-		if len(t.ents) == maxPlaces {
-			panic("store: a RouteTable holds at most 1<<26-1 routes")
+		key := idx4Key(uint32(e.dst[1]), n)
+		mask := len(t.idx4) - 1
+		j := t.idx4Home(key)
+		for ; t.idx4[j] != 0; j = (j + 1) & mask {
+			if w := t.idx4[j]; w>>placeBits == key {
+				if !replace {
+					return false
+				}
+				e.dev = t.devs.ref(r.Dev)
+				t.replace(idx4Place(w), e)
+				return true
+			}
 		}
-		i = int32(len(t.ents))
-		if len(t.ents) == cap(t.ents) {
-			t.growEnts()
-		}
-		t.ents = append(t.ents, e)
-	}
-	if fam == 0 {
-		t.insert4(key, i)
+		e.dev = t.devs.ref(r.Dev)
+		t.idx4[j] = idx4Word(key, t.newPlace(e))
+		t.n4++
 		t.count4[n]++
 		t.len4 |= 1 << n
-		return
+		return true
 	}
+	k := key6(p.Addr(), n)
+	if i, ok := t.v6[n][k]; ok {
+		if !replace {
+			return false
+		}
+		e.dev = t.devs.ref(r.Dev)
+		t.replace(i, e)
+		return true
+	}
+	e.dev = t.devs.ref(r.Dev)
 	if t.v6[n] == nil {
 		t.v6[n] = make(map[[2]uint64]int32)
 	}
-	t.v6[n][key6(p.Addr(), n)] = i
+	t.v6[n][k] = t.newPlace(e)
 	t.len6[n/64] |= 1 << (n % 64)
+	return true
+}
+
+// newPlace puts e in a free place of ents, or a new one, and returns it.
+func (t *RouteTable) newPlace(e routeEntry) int32 {
+	if k := len(t.free); k > 0 {
+		i := t.free[k-1]
+		t.free = t.free[:k-1]
+		t.ents[i] = e
+		return i
+	}
+	if len(t.ents) == maxPlaces {
+		panic("store: a RouteTable holds at most 1<<26-1 routes")
+	}
+	if len(t.ents) == cap(t.ents) {
+		t.growEnts()
+	}
+	t.ents = append(t.ents, e)
+	return int32(len(t.ents) - 1)
 }
 
 // replace puts e at place i, which holds a route for the same prefix.

@@ -3,9 +3,11 @@ package store
 import (
 	"fmt"
 	"net/netip"
+	"unsafe"
 
 	"rtm/store/entry"
 	"rtm/store/ordered"
+	"rtm/store/prefetch"
 )
 
 // writeRoute rewrites route slot i. No reader maps route slots (clients
@@ -14,7 +16,7 @@ import (
 // seq word stays 0 (repair closes one an older rtm left odd). A word
 // that holds its value already is not stored: an IPv4 route leaves three
 // of the seven words 0.
-func (s *Store) writeRoute(i int, w [7]uint64) {
+func (s *Store) writeRoute(i int, w *[7]uint64) {
 	sl := &s.rslots[i]
 	for k := range w {
 		if sl.w[k].Load() != w[k] {
@@ -28,10 +30,19 @@ func (s *Store) writeRoute(i int, w [7]uint64) {
 
 // PrefetchRoutes has the CPU load the index lines where the probes for ps
 // start, ahead of changes to them: in a server fed a large table, the
-// probe's miss was a tenth of its time (BENCHMARKS.md, B9).
+// probe's miss was a tenth of its time (BENCHMARKS.md, B9). The slots the
+// next creates take, the top of the free list, are loaded too: a fresh or
+// large table's slot missed on its write.
 func (s *Store) PrefetchRoutes(ps []netip.Prefix) {
 	for i := range ps {
 		s.routes.Prefetch(&ps[i])
+	}
+	if s.mem == nil {
+		return
+	}
+	free := s.freeRoutes
+	for k := len(free) - 1; k >= 0 && k >= len(free)-len(ps); k-- {
+		prefetch.Line(unsafe.Pointer(&s.rslots[free[k]]))
 	}
 }
 
@@ -44,18 +55,24 @@ func (s *Store) CreateRoute(r entry.Route) error {
 	if err := r.Check(); err != nil {
 		return routeError(r.Prefix, err)
 	}
-	if _, ok := s.routes.place(r.Prefix); ok {
-		return routeError(r.Prefix, entry.ErrExists)
-	}
 	if len(s.freeRoutes) == 0 {
+		if _, ok := s.routes.place(r.Prefix); ok {
+			return routeError(r.Prefix, entry.ErrExists)
+		}
 		return routeError(r.Prefix, fmt.Errorf("%w (%d routes)", ErrFull, s.lay.routeCap))
 	}
+	// The index first: it says whether the prefix has a route in the
+	// same probe that inserts it. Nothing after it can fail, so the
+	// index and the segment agree again before the lock is let go.
 	i := s.freeRoutes[len(s.freeRoutes)-1]
+	if !s.routes.add(&r, i) {
+		return routeError(r.Prefix, entry.ErrExists)
+	}
 	s.freeRoutes = s.freeRoutes[:len(s.freeRoutes)-1]
 	s.journalRoute(int(i))
-	s.writeRoute(int(i), encodeRoute(r))
+	w := encodeRoute(&r)
+	s.writeRoute(int(i), &w)
 	s.disarm()
-	s.routes.set(&r, i)
 	ordered.Store(&s.hdr.routeCount, uint64(s.routes.Len()))
 	return nil
 }
@@ -73,7 +90,8 @@ func (s *Store) UpdateRoute(r entry.Route) error {
 		return routeError(r.Prefix, entry.ErrNotFound)
 	}
 	s.journalRoute(int(i))
-	s.writeRoute(int(i), encodeRoute(r))
+	w := encodeRoute(&r)
+	s.writeRoute(int(i), &w)
 	s.disarm()
 	s.routes.set(&r, i)
 	return nil
@@ -92,7 +110,7 @@ func (s *Store) DeleteRoute(p netip.Prefix) error {
 		return routeError(p, entry.ErrNotFound)
 	}
 	s.journalRoute(int(i))
-	s.writeRoute(int(i), [7]uint64{})
+	s.writeRoute(int(i), &[7]uint64{})
 	s.disarm()
 	s.routes.Delete(p)
 	s.freeRoutes = append(s.freeRoutes, i)
@@ -138,7 +156,7 @@ func (s *Store) clearRoutes() int {
 			dirty = dirty || sl.w[k].Load() != 0
 		}
 		if dirty {
-			s.writeRoute(i, [7]uint64{})
+			s.writeRoute(i, &[7]uint64{})
 			cleared++
 			crashPoint("flush.route")
 		}

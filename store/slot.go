@@ -84,7 +84,7 @@ const (
 )
 
 // encodeRoute packs a checked route into the seven words of a slot.
-func encodeRoute(r entry.Route) [7]uint64 {
+func encodeRoute(r *entry.Route) [7]uint64 {
 	var w [7]uint64
 	a := r.Prefix.Addr()
 	w[0] = routeUsed | uint64(r.Prefix.Bits())
@@ -97,11 +97,22 @@ func encodeRoute(r entry.Route) [7]uint64 {
 	} else {
 		_, w[3], w[4] = encodeIP(r.Gateway)
 	}
-	var dev [16]byte
-	copy(dev[:], r.Dev)
-	w[5] = binary.LittleEndian.Uint64(dev[:8])
-	w[6] = binary.LittleEndian.Uint64(dev[8:])
+	w[5], w[6] = devWords(r.Dev)
 	return w
+}
+
+// devWords packs an interface name of at most 16 bytes into two
+// little-endian words, NUL padded, in registers: the name copied into a
+// byte array and loaded from it as words stalled on store forwarding, an
+// eighth of a route's create.
+func devWords(dev string) (lo, hi uint64) {
+	for i := min(len(dev), 16) - 1; i >= 8; i-- {
+		hi = hi<<8 | uint64(dev[i])
+	}
+	for i := min(len(dev), 8) - 1; i >= 0; i-- {
+		lo = lo<<8 | uint64(dev[i])
+	}
+	return lo, hi
 }
 
 var errBadRouteSlot = errors.New("bad route slot")

@@ -437,6 +437,8 @@ func TestRouteOps(t *testing.T) {
 		{"create", b, nil},
 		{"create", c, nil},
 		{"create", d, ErrFull},
+		{"create", a, entry.ErrExists}, // full, and the route is there: it exists
+		{"create", c, entry.ErrExists},
 		{"update", entry.Route{Prefix: a.Prefix, Gateway: netip.MustParseAddr("192.168.1.9"), Dev: "eth9"}, nil},
 		{"create", entry.Route{Prefix: netip.MustParsePrefix("10.1.1.1/24"), Gateway: a.Gateway, Dev: "eth0"}, entry.ErrBadPrefix},
 		{"create", entry.Route{Prefix: d.Prefix, Gateway: netip.MustParseAddr("2001:db8::1"), Dev: "eth0"}, entry.ErrBadGateway},
@@ -528,7 +530,8 @@ func TestConnectedRoutes(t *testing.T) {
 	if err := s.Check(); err != nil {
 		t.Fatal(err)
 	}
-	w := encodeRoute(mustRoute("192.0.2.0/24 - veth0"))
+	r := mustRoute("192.0.2.0/24 - veth0")
+	w := encodeRoute(&r)
 	w[4] = 1 // gateway bits on a connected route
 	if _, err := decodeRoute(w); err == nil {
 		t.Fatal("a connected route with gateway bits decoded")
@@ -558,8 +561,10 @@ func TestGatewaysRefused(t *testing.T) {
 	// for a connected route, and through a multicast address.
 	via0 := entry.Route{Prefix: netip.MustParsePrefix("198.51.100.0/24"), Gateway: netip.IPv4Unspecified(), Dev: "eth0"}
 	viaM := entry.Route{Prefix: netip.MustParsePrefix("203.0.113.0/24"), Gateway: netip.MustParseAddr("224.0.0.5"), Dev: "eth1"}
-	s.writeRoute(0, encodeRoute(via0))
-	s.writeRoute(1, encodeRoute(viaM))
+	wvia0 := encodeRoute(&via0)
+	s.writeRoute(0, &wvia0)
+	wviaM := encodeRoute(&viaM)
+	s.writeRoute(1, &wviaM)
 	s.Close()
 	s = mustOpen(t, Options{Path: path})
 	var got []string
@@ -595,7 +600,8 @@ func TestCommaDevicesKept(t *testing.T) {
 	if err := s.CreateRoute(comma); !errors.Is(err, entry.ErrBadIfName) {
 		t.Fatalf("create through a,b: %v, want ErrBadIfName", err)
 	}
-	s.writeRoute(0, encodeRoute(comma)) // as an earlier rtm stored it
+	wc := encodeRoute(&comma)
+	s.writeRoute(0, &wc) // as an earlier rtm stored it
 	s.Close()
 	s = mustOpen(t, Options{Path: path})
 	if rec := s.Recovery(); len(rec.BadDevices) != 1 || rec.BadDevices[0] != comma {

@@ -136,36 +136,38 @@ func checkStoredIfName(name string) error {
 
 // Check validates every field of r, as a change must pass it; a zero
 // Gateway is a connected route.
-func (r Route) Check() error {
-	if err := r.CheckStored(); err != nil {
-		return err
-	}
-	if err := checkComma(r.Dev); err != nil { // CheckStored checked the rest of the name
-		return err
-	}
-	if r.Connected() {
-		return nil
-	}
-	return CheckGateway(r.Gateway)
-}
+func (r Route) Check() error { return r.check(true) }
 
 // CheckStored is Check without CheckGateway and the ',' rule of
 // CheckIfName: the rules a route stored by an earlier rtm was held to,
 // so that a store it left still opens.
-func (r Route) CheckStored() error {
+func (r Route) CheckStored() error { return r.check(false) }
+
+// check is Check, or CheckStored if not all: one function on one copy
+// of the route, as every route a server creates passes through it.
+func (r *Route) check(all bool) error {
 	if err := CheckPrefix(r.Prefix); err != nil {
 		return err
 	}
-	if r.Connected() {
-		return checkStoredIfName(r.Dev)
+	connected := !r.Gateway.IsValid()
+	if !connected {
+		if err := CheckIP(r.Gateway); err != nil {
+			return fmt.Errorf("%w: %w", ErrBadGateway, err)
+		}
+		if r.Gateway.Is4() != r.Prefix.Addr().Is4() {
+			return fmt.Errorf("%w %s: address family differs from prefix %s", ErrBadGateway, r.Gateway, r.Prefix)
+		}
 	}
-	if err := CheckIP(r.Gateway); err != nil {
-		return fmt.Errorf("%w: %w", ErrBadGateway, err)
+	if err := checkStoredIfName(r.Dev); err != nil || !all {
+		return err
 	}
-	if r.Gateway.Is4() != r.Prefix.Addr().Is4() {
-		return fmt.Errorf("%w %s: address family differs from prefix %s", ErrBadGateway, r.Gateway, r.Prefix)
+	if err := checkComma(r.Dev); err != nil { // checkStoredIfName checked the rest of the name
+		return err
 	}
-	return checkStoredIfName(r.Dev)
+	if connected {
+		return nil
+	}
+	return CheckGateway(r.Gateway)
 }
 
 // CheckGateway refuses a next hop that no kernel forwards through, which
