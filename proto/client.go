@@ -292,6 +292,9 @@ func handshake(socket, name string, trusted []uint32, flags uint8, by time.Time)
 	if by.After(start) && by.Before(deadline) {
 		deadline = by
 	}
+	if beforeHello != nil {
+		beforeHello()
+	}
 	helloErr := writePacket(uc, Header{Kind: KindHello, Flags: flags}, []byte(name))
 	if helloErr != nil {
 		// A server that refused before the hello came (out of
@@ -322,6 +325,11 @@ func handshake(socket, name string, trusted []uint32, flags uint8, by time.Time)
 	}
 	return uc, serverUID, body, h.Seq, nil
 }
+
+// beforeHello, when a test sets it, runs between the connect and the
+// hello: the one way to make a hello come after a server has refused
+// and closed.
+var beforeHello func()
 
 // run is the session: receive until the server quits, reconnecting with
 // backoff whenever the connection is lost.

@@ -549,6 +549,37 @@ func TestFullBacklogIsBusy(t *testing.T) {
 	}
 }
 
+// TestRefusalBeforeHello: a server out of descriptors accepts a client,
+// refuses it and closes before the client's hello comes; the hello then
+// fails (EPIPE), and the client reads the refusal waiting for it instead
+// of reporting the broken pipe: busy, to try again, with the reason.
+func TestRefusalBeforeHello(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "s.sock")
+	ln, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: sock, Net: "unixpacket"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	refused := make(chan error, 1)
+	go func() {
+		c, err := ln.AcceptUnix()
+		if err == nil {
+			err = errors.Join(writePacket(c, Header{Kind: KindError, Flags: FlagRetry}, []byte("the server is busy: out of file descriptors")), c.Close())
+		}
+		refused <- err
+	}()
+	beforeHello = func() {
+		if err := <-refused; err != nil {
+			t.Error(err)
+		}
+	}
+	defer func() { beforeHello = nil }()
+	_, err = Dial(ClientOptions{Socket: sock, Name: "late"})
+	if !errors.Is(err, ErrBusy) || !strings.Contains(err.Error(), "out of file descriptors") {
+		t.Fatalf("a hello after the refusal: %v, want ErrBusy with the server's reason", err)
+	}
+}
+
 // TestAdmission: a uid that may only read is admitted while more than an
 // eighth of the places are free, all but one for a server of fewer than
 // 8; the server's uid up to the last place.
