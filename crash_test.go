@@ -409,6 +409,11 @@ func TestClientBatchKills(t *testing.T) {
 			// word, which a script reads with tail -1.
 			t.Errorf("round %d: the line error came before the server's goodbye: %q", r, msg)
 		}
+		if k := len(notSentRE.FindAllString(msg, -1)) + len(rangeRE.FindAllString(msg, -1)); k > 1 {
+			// A program resumes from the line named: a second, later
+			// one would have it skip the lines between.
+			t.Errorf("round %d: %d lines name where the batch stopped, where one names the first line not applied: %q", r, k, msg)
+		}
 		if strings.Contains(msg, "context ") {
 			t.Errorf("round %d: a Go context's error instead of words: %s", r, msg)
 		}

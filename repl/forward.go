@@ -274,9 +274,9 @@ func (f *forwarder) unknown(cause error) error {
 		f.free = append(f.free, b.body[:0])
 	}
 	f.inflight = nil
-	err := at(first, fmt.Errorf("lines %d to %d may or may not have been applied, and none after them was: %w", first.Line, last.Line, cause))
+	err := at(first, noneAfter{fmt.Errorf("lines %d to %d may or may not have been applied, and none after them was: %w", first.Line, last.Line, cause)})
 	if first == last {
-		err = at(first, fmt.Errorf("line %d may or may not have been applied, and none after it was: %w", first.Line, cause))
+		err = at(first, noneAfter{fmt.Errorf("line %d may or may not have been applied, and none after it was: %w", first.Line, cause)})
 	}
 	if f.answer == nil {
 		return err
@@ -303,7 +303,25 @@ func (f *forwarder) notApplied(cause error) error {
 	case f.typed:
 		return at(first, fmt.Errorf("not applied: %w", cause))
 	}
-	return at(first, fmt.Errorf("not applied, nor any line after it: %w", cause))
+	return at(first, noneAfter{fmt.Errorf("not applied, nor any line after it: %w", cause)})
+}
+
+// noneAfter marks the error of lines not applied, or of unknown fate,
+// after which no line was sent: it names the line a program resumes
+// from, and a stop of the replay that follows has nothing to add to it.
+type noneAfter struct{ error }
+
+func (e noneAfter) Unwrap() error { return e.error }
+
+// settledAt is the end of a replay stopped at the line at loc: the error
+// of the lines still in flight (settled), and the stop's own (stop) unless
+// settled names the first line not applied already, when a second line
+// would name a later one.
+func settledAt(settled, stop error) error {
+	if errors.As(settled, new(noneAfter)) {
+		return settled
+	}
+	return errors.Join(settled, stop)
 }
 
 // finalGoodbye is the server's goodbye in err if it said that it applies
@@ -343,7 +361,7 @@ func (f *forwarder) notSent(locs lineSpans, cause error) error {
 	case f.typed:
 		return at(locs.at(0), fmt.Errorf("not applied: %w", cause))
 	}
-	return at(locs.at(0), fmt.Errorf("not applied, nor any line after it: %w", cause))
+	return at(locs.at(0), noneAfter{fmt.Errorf("not applied, nor any line after it: %w", cause)})
 }
 
 // takeReady takes the replies already here to the batches in flight,

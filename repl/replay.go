@@ -270,7 +270,7 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 			p := &ahead[next]
 			next++
 			if in.stop.stopped() {
-				return errors.Join(in.settle(), in.stop.stoppedAt(p.loc, false))
+				return settledAt(in.settle(), in.stop.stoppedAt(p.loc, false))
 			}
 			// The change lines that follow this one, up to the first
 			// other line, go to the engine as one run (Grouper).
@@ -356,7 +356,7 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 				// the end of input.
 				stop = &replayError{name: name, failed: failed, lines: loc.Line}
 			}
-			return errors.Join(in.settle(), stop)
+			return settledAt(in.settle(), stop)
 		}
 		return errors.Join(in.settle(), fmt.Errorf("read %s: %w", name, rerr))
 	}
