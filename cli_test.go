@@ -544,3 +544,24 @@ func TestTooFewFileDescriptors(t *testing.T) {
 		t.Errorf("server under 100 descriptors: exit %d, stderr %q; want 0 and %q", r.code, r.stderr, want)
 	}
 }
+
+// TestRelativeStorePath: a --store relative to the server's working
+// directory names the same file for its clients, which run elsewhere:
+// the server gives them the path made absolute.
+func TestRelativeStorePath(t *testing.T) {
+	in := newInstance(t)
+	dir := newStoreDir(t)
+	cmd := exec.Command(rtmBin, "server", "--framed", "--name", in.name, "--socket", in.socket, "--store", "lab.store")
+	cmd.Dir = dir
+	srv := startCmd(t, cmd)
+	srv.must("C,10.1.0.0/16,-,eth0", "C,02:00:00:00:00:01,10.1.0.7")
+	client := exec.Command(rtmBin, "client", "--socket", in.socket, "-c", "show routes", "-c", "lookup 02:00:00:00:00:01", "-c", "show info")
+	client.Dir = t.TempDir()
+	r := runCmd(t, client, "", time.Minute)
+	if r.code != 0 || !strings.Contains(r.stdout, "10.1.0.0/16 dev eth0") || !strings.Contains(r.stdout, "10.1.0.7") {
+		t.Fatalf("a client in another directory: exit %d: %s%s", r.code, r.stdout, r.stderr)
+	}
+	if want := filepath.Join(dir, "lab.store"); !strings.Contains(r.stdout, want) {
+		t.Errorf("show info does not name the store %s:\n%s", want, r.stdout)
+	}
+}

@@ -237,6 +237,9 @@ func (c *Client) connect() (*net.UnixConn, error) {
 			if _, ok := errors.AsType[*store.UnsafeError](err); ok {
 				err = untrusted{err}
 			}
+			if errors.Is(err, os.ErrNotExist) {
+				return nil, fmt.Errorf("map store of %s: %w (%w: removed while the server runs?)", c.opts.Socket, err, ErrNoStore)
+			}
 			return nil, fmt.Errorf("map store of %s: %w", c.opts.Socket, err)
 		}
 		if got := nr.Generation(); got != gen {

@@ -30,6 +30,10 @@ var (
 	ErrSocketInUse = errors.New("socket is in use by a running rtm server")
 	// ErrLive refuses to remove an instance a server serves.
 	ErrLive = errors.New("a server is running it")
+	// ErrNoStore is wrapped by the error of a client whose server
+	// answered but whose store is not at the path it gave: removed while
+	// the server runs. A server is listening; its store is what is gone.
+	ErrNoStore = errors.New("the server's store is not there")
 	// ErrCrashed refuses to remove, without force, an instance whose
 	// store its server did not close: the next server would repair it.
 	ErrCrashed = errors.New("it crashed")

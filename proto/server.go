@@ -77,6 +77,8 @@ type Server struct {
 	marked uint64    // the last change whose time the store holds
 	snap   *snapshot // the last snapshot taken, shared by the clients that need one
 
+	storeGone atomic.Bool // the store's file was found removed, and said so
+
 	conns   atomic.Pointer[[]*serverConn]
 	askers  atomic.Int32 // connections that only ask (FlagQueryOnly)
 	placed  atomic.Int64 // clients admitted (admit), up to MaxClients
@@ -330,6 +332,7 @@ func (s *Server) Serve() error {
 			return fmt.Errorf("accept on %s: %w", s.opts.Socket, err)
 		}
 		backoff = 5 * time.Millisecond
+		s.checkStore()
 		if spare < 0 {
 			// Taken by another open of this process as it was given
 			// up, or never had: try again, now that a client is in.
@@ -423,7 +426,26 @@ func (s *Server) Close(reason string, timeout time.Duration) error {
 		return s.st.Remove()
 	}
 	s.markChanged()
+	if s.st.Removed() {
+		s.opts.Logf("store %s was removed while the server ran: its tables were not kept", s.st.Path())
+	}
 	return s.st.Close()
+}
+
+// checkStore says, once, that the store's file was removed under the
+// server: a client that connects cannot map it, and the tables end with
+// the server. A client's connect is when it matters, and costs an fstat.
+func (s *Server) checkStore() {
+	if s.storeGone.Load() || s.opts.Unlink {
+		return
+	}
+	s.mu.Lock()
+	gone := s.st.Removed()
+	path := s.st.Path()
+	s.mu.Unlock()
+	if gone && !s.storeGone.Swap(true) {
+		s.opts.Logf("store %s was removed while the server runs: clients cannot map it, and its tables end when the server quits", path)
+	}
 }
 
 // Abandon is Close for a start that failed (a --script that stopped at an

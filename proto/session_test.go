@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -577,6 +578,52 @@ func TestRefusalBeforeHello(t *testing.T) {
 	_, err = Dial(ClientOptions{Socket: sock, Name: "late"})
 	if !errors.Is(err, ErrBusy) || !strings.Contains(err.Error(), "out of file descriptors") {
 		t.Fatalf("a hello after the refusal: %v, want ErrBusy with the server's reason", err)
+	}
+}
+
+// TestRemovedStoreSaidSo: a store removed under its server (a mistaken
+// rm) leaves clients unable to map it; each is told the store is gone,
+// not that no server listens, and the server says so once, then again
+// as it quits, since the tables end with it.
+func TestRemovedStoreSaidSo(t *testing.T) {
+	var mu sync.Mutex
+	var logs []string
+	logf := func(format string, a ...any) {
+		mu.Lock()
+		logs = append(logs, fmt.Sprintf(format, a...))
+		mu.Unlock()
+	}
+	path := rtmtest.StorePath(t)
+	srv, err := Start(ServerOptions{
+		Socket: filepath.Join(t.TempDir(), "s.sock"),
+		Store:  store.Options{Path: path, Capacity: 1 << 10, RouteCapacity: 1 << 10},
+		Logf:   logf,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve()
+	dialTest(t, srv, "before")
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		_, err := Dial(ClientOptions{Socket: srv.opts.Socket, Name: "after"})
+		if !errors.Is(err, ErrNoStore) || errors.Is(err, ErrBusy) {
+			t.Fatalf("a client of a server whose store was removed: %v, want ErrNoStore", err)
+		}
+	}
+	if err := srv.Close("test over", time.Second); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	all := strings.Join(logs, "\n")
+	mu.Unlock()
+	if n := strings.Count(all, "was removed while the server runs"); n != 1 {
+		t.Errorf("the server said %d times that its store was removed, want once:\n%s", n, all)
+	}
+	if !strings.Contains(all, "its tables were not kept") {
+		t.Errorf("the server quit without saying its tables were lost:\n%s", all)
 	}
 }
 

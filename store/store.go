@@ -88,6 +88,14 @@ type Store struct {
 	rec Recovery
 }
 
+// Removed reports whether the store's file was unlinked from its path
+// while open (a mistaken rm; systemd-logind's RemoveIPC at logout): the
+// tables then live only in this mapping, and end with it.
+func (s *Store) Removed() bool {
+	var st unix.Stat_t
+	return s.fd >= 0 && unix.Fstat(s.fd, &st) == nil && st.Nlink == 0
+}
+
 // errRaced says another process published a segment at the path between
 // our look and our rename.
 var errRaced = errors.New("segment published concurrently")

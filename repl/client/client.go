@@ -136,9 +136,9 @@ func Main(args []string) int {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rtm client:", err)
 		switch {
-		case errors.Is(err, proto.ErrRefused), errors.Is(err, os.ErrPermission):
-			// It was refused, or its socket keeps this uid out: the
-			// server runs.
+		case errors.Is(err, proto.ErrRefused), errors.Is(err, os.ErrPermission), errors.Is(err, proto.ErrNoStore):
+			// It was refused, its socket keeps this uid out, or its
+			// store is gone: the server runs.
 		case errors.Is(err, proto.ErrBusy) && wait == 0:
 			fmt.Fprintln(os.Stderr, "(--wait DURATION tries again for that long)")
 		case errors.Is(err, proto.ErrBusy):

@@ -119,6 +119,11 @@ func Main(version string, args []string) int {
 	if storePath == "" {
 		storePath = proto.DefaultStore(f.Name)
 	}
+	// Clients open the store at the path the server gives them, from
+	// their own working directories: a relative one would be theirs.
+	if abs, err := filepath.Abs(storePath); err == nil {
+		storePath = abs
+	}
 	// Capacities size a store when it is created; given explicitly, they
 	// must match an existing store's (or --fresh recreates it).
 	opts := store.Options{Path: storePath}
