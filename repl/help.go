@@ -211,7 +211,8 @@ piped input that fails (a bad change, a lookup not found) stops the replay
 and quits the server, exit status 1, as in ip -batch: --keep-going goes on
 past failed lines, and --framed answers each line and goes on (for a
 program that asks questions); a line typed at a terminal is reported and
-the next one runs, with stdout piped too (rtm server | tee log). On quit,
+the next one runs, with stdout piped too (rtm server | tee log), as at the
+prompt: exit status 0. On quit,
 clients get every change, are told, and exit; the socket file is removed. The store is kept, so the next start
 has the same tables (--fresh empties them, --unlink removes the file). After
 a crash (SIGKILL, or SIGQUIT: kill -QUIT, or Ctrl-\ except at the prompt,

@@ -208,8 +208,14 @@ func (s Session) input() Ending {
 			select {}
 		}
 	}
+	var failedLines *replayError
 	switch {
 	case err == nil, errors.Is(err, ErrQuit):
+	case s.Input.Typed && errors.As(err, &failedLines) && err == error(failedLines):
+		// Typed, as at the prompt: each failed line was reported as it
+		// failed, and a person's mistakes are not the session's failure,
+		// nor its exit status.
+		in.failed.Add(-int64(failedLines.failed))
 	case onlyInterrupted(err):
 		// Stopped between lines (a signal to a batch waiting for its
 		// next): nothing was cut.
