@@ -509,6 +509,21 @@ func TestListAndRemoveInstances(t *testing.T) {
 	if r := rtm("", "rm", stopped); r.code != 1 || !strings.Contains(r.stderr, "no such instance") {
 		t.Fatalf("rm of a removed instance: exit %d, %q", r.code, r.stderr)
 	}
+	// A file that is no rtm store, where a store of that name would be,
+	// is not removed as an instance unless forced.
+	junk := filepath.Join(stores, "rtm.junk")
+	if err := os.WriteFile(junk, []byte("hello\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := rtm("", "rm", "junk"); r.code != 1 || !strings.Contains(r.stderr, "not an rtm store") || !strings.Contains(r.stderr, "rtm rm --force junk") {
+		t.Fatalf("rm of a file that is no store: exit %d, %q", r.code, r.stderr)
+	}
+	if _, err := os.Stat(junk); err != nil {
+		t.Fatalf("rm removed a file that is no store, unforced: %v", err)
+	}
+	if r := rtm("", "rm", "--force", "junk"); r.code != 0 || !strings.Contains(r.stdout, "removed "+junk) {
+		t.Fatalf("rm --force of a file that is no store: exit %d, %q %q", r.code, r.stdout, r.stderr)
+	}
 }
 
 // TestTooFewFileDescriptors: a limit on open files too low to start with

@@ -229,10 +229,15 @@ func RemoveInstance(name string, force bool) ([]string, error) {
 	if socketLive(sock) {
 		return nil, fmt.Errorf("instance %s: %w (socket %s); quit it first", name, ErrLive, sock)
 	}
-	if st, err := store.Inspect(path); err == nil && st.Live {
+	switch st, err := store.Inspect(path); {
+	case err == nil && st.Live:
 		return nil, fmt.Errorf("instance %s: %w (pid %d holds %s); quit it first", name, ErrLive, st.WriterPID, path)
-	} else if err == nil && !st.Clean && !force {
+	case err == nil && !st.Clean && !force:
 		return nil, fmt.Errorf("instance %s: %w: store %s was not closed cleanly (its server crashed); `rtm server --name %s` repairs it and carries on with its tables, or `rtm rm --force %s` removes it as it is", name, ErrCrashed, path, name, name)
+	case err != nil && !errors.Is(err, os.ErrNotExist) && !force:
+		// A file rtm cannot read as a store is not known to be one: rm
+		// removes what it can tell is an instance of the user's.
+		return nil, fmt.Errorf("instance %s: %w; `rtm rm --force %s` removes the file all the same", name, err, name)
 	}
 	var removed []string
 	// Under the store's writer lock: a server starting meanwhile waits,
