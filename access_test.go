@@ -355,6 +355,17 @@ func TestUnsafeStoreRefused(t *testing.T) {
 	if r := runCmd(t, other, "", 20*time.Second); r.code != 1 || !strings.Contains(r.stderr, "store "+rootStore+" is owned by uid 0, not uid 65534: uid 0 could rewrite") {
 		t.Errorf("uid 65534's server on root's store: exit %d, stderr %q", r.code, r.stderr)
 	}
+	// The same while root's server runs, its lock file there too: the
+	// store is what is wrong, not the lock file of a live server, which
+	// removing would not mend.
+	live := start(t, "server", "--framed", "--name", "root", "--socket", filepath.Join(sockets, "r.sock"), "--store", rootStore)
+	live.must("")
+	other = commandAs(nobody, nil, bin, "server", "--store", rootStore, "--socket", filepath.Join(sockets, "o.sock"), "--exit-at-eof")
+	if r := runCmd(t, other, "", 20*time.Second); r.code != 1 || !strings.Contains(r.stderr, "store "+rootStore+" is owned by uid 0, not uid 65534") || strings.Contains(r.stderr, "lock file") {
+		t.Errorf("uid 65534's server on root's store, which root's server runs on: exit %d, stderr %q", r.code, r.stderr)
+	}
+	live.send("quit")
+	live.wait(10 * time.Second)
 
 	srv := in.server()
 	srv.must("C,00:1a:2b:3c:4d:5e,10.1.1.7")

@@ -246,6 +246,15 @@ func takeWriterLock(path string, server bool) (int, error) {
 // lockFileError says what is wrong with the lock file lp of the store at
 // path, and that it holds nothing: removing it is the fix.
 func lockFileError(path, lp string, err error) error {
+	// A store another uid owns is the fault, not its lock file: say what
+	// Open says of the store itself. (Its server may be running: then
+	// the lock file is that server's, and removing it would fix nothing.)
+	var sst unix.Stat_t
+	if unix.Lstat(path, &sst) == nil {
+		if serr := checkFile(path, &sst, geteuid()); serr != nil {
+			return serr
+		}
+	}
 	why := err.Error()
 	var ue *UnsafeError
 	var en unix.Errno
