@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strings"
 	"syscall"
 
 	"rtm/proto"
@@ -77,6 +78,10 @@ func run(args []string) int {
 	case "rm":
 		return rmMode(args[1:])
 	case "version", "--version", "-version":
+		if len(args) > 1 {
+			fmt.Fprintf(os.Stderr, "rtm version: takes no arguments (got %q)\n", strings.Join(args[1:], " "))
+			return 2
+		}
 		fmt.Printf("rtm %s (protocol %d, store layout %d, %s %s/%s)\n",
 			version, proto.Version, store.LayoutVersion, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return 0

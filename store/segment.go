@@ -57,6 +57,13 @@ const (
 	maxRouteCapacity = 1 << 24
 )
 
+// MaxCapacity and MaxRouteCapacity bound a store's capacities (Options),
+// so that a command line can refuse more before it opens anything.
+const (
+	MaxCapacity      = maxCapacity
+	MaxRouteCapacity = maxRouteCapacity
+)
+
 // LayoutVersion is the segment layout this build reads and writes.
 const LayoutVersion = layoutVersion
 

@@ -90,11 +90,11 @@ func Main(version string, args []string) int {
 		err = fmt.Errorf("--max-clients %d: want 1 or more", maxClients)
 	}
 	for _, c := range []struct {
-		flag string
-		n    int
-	}{{"capacity", capacity}, {"route-capacity", routeCapacity}} {
-		if err == nil && repl.FlagGiven(fs, c.flag) && c.n < 1 {
-			err = fmt.Errorf("--%s %d: want 1 or more entries", c.flag, c.n)
+		flag    string
+		n, most int
+	}{{"capacity", capacity, store.MaxCapacity}, {"route-capacity", routeCapacity, store.MaxRouteCapacity}} {
+		if err == nil && repl.FlagGiven(fs, c.flag) && (c.n < 1 || c.n > c.most) {
+			err = fmt.Errorf("--%s %d: want 1 to %d entries", c.flag, c.n, c.most)
 		}
 	}
 	if err == nil && logBytes < 1 {
