@@ -281,7 +281,12 @@ func (f *forwarder) unknown(cause error) error {
 	if f.answer == nil {
 		return err
 	}
-	// A framed stream fails every line of the range at once, and goes on.
+	// A framed stream fails every line of the range at once, and goes on:
+	// lines after them may be applied yet, by the next connection.
+	err = at(first, fmt.Errorf("lines %d to %d may or may not have been applied: %w", first.Line, last.Line, cause))
+	if first == last {
+		err = at(first, fmt.Errorf("line %d may or may not have been applied: %w", first.Line, cause))
+	}
 	f.answerAll(0, n, err)
 	return nil
 }
