@@ -328,10 +328,15 @@ func TestNoServerHint(t *testing.T) {
 	}{
 		{[]string{"--socket", in.socket}, "(is a server listening on " + in.socket + "?)"},
 		{[]string{"--name", in.name}, "(is `rtm server --name " + in.name + "` running, as this user? another user's server: --socket PATH)"},
+		{[]string{"--socket", in.socket, "--wait", "200ms"}, "(waited --wait 200ms for it: is a server listening on " + in.socket + "?)"},
 	} {
 		r := runRTM(t, "", append([]string{"client"}, tc.args...)...)
 		if r.code != 1 || !strings.Contains(r.stderr, tc.hint) {
 			t.Errorf("client %v with no server: exit %d, stderr %q; want 1 and %q", tc.args, r.code, r.stderr, tc.hint)
+		}
+		// The error in words, not the net package's say of the call.
+		if !strings.Contains(r.stderr, ".sock: no such file or directory\n") || strings.Contains(r.stderr, "dial unixpacket") {
+			t.Errorf("client %v with no server: %q; want the socket and the errno, without the dial's own words", tc.args, r.stderr)
 		}
 	}
 }

@@ -329,6 +329,11 @@ func dialError(socket string, trusted []uint32, err error) error {
 		return fmt.Errorf("connect to %s: %w: its queue of new connections is full (a flood of them, or a server too busy to accept)", socket, ErrBusy)
 	}
 	if !errors.Is(err, os.ErrPermission) {
+		// The errno alone: net's "dial unixpacket PATH: connect:" says
+		// again what the message says already.
+		if errno, ok := errors.AsType[unix.Errno](err); ok {
+			err = errno
+		}
 		return fmt.Errorf("connect to %s: %w", socket, err)
 	}
 	// The socket itself, through a link at its name that checkSocketPath

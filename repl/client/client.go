@@ -147,11 +147,11 @@ func Main(args []string) int {
 			// Not about whether a server is there (the client's own
 			// limits, its memory): no hint.
 		case f.Label == f.Socket:
-			fmt.Fprintf(os.Stderr, "(is a server listening on %s?)\n", f.Socket)
+			fmt.Fprintf(os.Stderr, "(%sis a server listening on %s?)\n", waited(wait), f.Socket)
 		default:
 			// The name finds this uid's own server only: another user's is
 			// reached by its socket.
-			fmt.Fprintf(os.Stderr, "(is `rtm server --name %s` running, as this user? another user's server: --socket PATH)\n", f.Name)
+			fmt.Fprintf(os.Stderr, "(%sis `rtm server --name %s` running, as this user? another user's server: --socket PATH)\n", waited(wait), f.Name)
 		}
 		return 1
 	}
@@ -246,4 +246,13 @@ func installLoop(socket string, trusted []uint32, table uint32) error {
 		return nil
 	}
 	return fmt.Errorf("server %s imports table %d of this network namespace (--from-kernel), the table rtm would install into: the routes would come back to it as the kernel's; install in another namespace, or into another table (--kernel-table)", info.Name, info.KernelImport.Table)
+}
+
+// waited begins a hint with how long the client waited for its server,
+// if it did (--wait).
+func waited(wait time.Duration) string {
+	if wait <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("waited --wait %v for it: ", wait)
 }
