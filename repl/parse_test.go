@@ -199,6 +199,7 @@ func TestParseErrors(t *testing.T) {
 		{"show clients jsno", `show clients: unexpected "jsno"; did you mean json?; ` + showUsage},
 		{"show routes xyzzy", `show routes: unexpected "xyzzy"; ` + showUsage},
 		{"flush mcas", `flush: unknown table "mcas"; did you mean macs? want flush [routes|macs]`},
+		{"flush macs extra", `flush: one table at most, got "extra" after macs; want flush [routes|macs]`},
 		{"expect count rotues 1", `expect count: unknown table "rotues"; did you mean routes? want expect count routes|macs|clients N`},
 		{"expect route 10.0.0.0/8 vai 192.0.2.1", `expect route: unexpected "vai"; did you mean via? want expect route PREFIX [via GW] [dev DEV], as in expect route 10.1.1.0/24 via 192.168.1.1 dev eth0`},
 		{"show routes dev", "show routes: dev needs a value; " + showUsage},

@@ -460,6 +460,11 @@ func parseFlush(l *wordList) (Command, error) {
 			return Command{Kind: KindChange, Change: entry.FlushOf(entry.MACs)}, nil
 		}
 	}
+	if args := l.rest(); len(args) > 1 {
+		if _, known := l.peek(0, flushWords...); known {
+			return Command{}, fmt.Errorf("flush: one table at most, got %s after %s; want flush [routes|macs]", entry.QuoteInput(strings.Join(args[1:], " ")), args[0])
+		}
+	}
 	return Command{}, fmt.Errorf("flush: unknown table %s; %swant flush [routes|macs]", entry.QuoteInput(strings.Join(l.rest(), " ")), meant(strings.Join(l.rest(), " "), append(tableWords(TableRoutes, TableMACs), "all")))
 }
 
