@@ -165,6 +165,40 @@ func TestScenarioRefusals(t *testing.T) {
 	}
 }
 
+// TestDirectiveSlipBeforeAnything: a directive that does not parse, or a
+// slip of a directive's name, is reported at its line before the
+// scenario starts a process, not once the lines before it have run and
+// their output has buried it; in a sourced file, before its first line.
+func TestDirectiveSlipBeforeAnything(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		body, inc string
+		line      int
+		msg       string
+	}{
+		{"client start a\nC,10.1.1.0/24,192.168.1.1,eth0\nclient strat c2\n", "", 3, `client: unknown "strat"`},
+		{"client start a\nclinet start b\n", "", 2, `did you mean client?`},
+		{"C,10.1.1.0/24,192.168.1.1,eth0\nsource slip.inc\n", "client start b\nclient strat c\n", 2, `client: unknown "strat"`},
+	} {
+		path := filepath.Join(dir, "slip.rtm")
+		os.WriteFile(path, []byte(tc.body), 0o644)
+		os.WriteFile(filepath.Join(dir, "slip.inc"), []byte(tc.inc), 0o644)
+		var trace bytes.Buffer
+		res := scenario.Run(path, scenario.Options{Binary: rtmBin, Verbose: &trace})
+		var se *scenario.Error
+		if !errors.As(res.Err, &se) || se.Loc.Line != tc.line || !strings.Contains(se.Msg, tc.msg) {
+			t.Fatalf("%q: %v, want a failure at line %d: %q", tc.body, res.Err, tc.line, tc.msg)
+		}
+		ran := ": client start"
+		if tc.inc != "" {
+			ran = "slip.inc:1:"
+		}
+		if strings.Contains(trace.String(), ran) {
+			t.Errorf("%q: lines before the slip ran first:\n%s", tc.body, trace.String())
+		}
+	}
+}
+
 // TestSourceSentWhole: a sourced file of server lines goes to the server
 // as one command; a line the server refuses in it, or in a file it
 // sources, is reported at that line as if run line by line, and a

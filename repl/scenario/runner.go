@@ -100,6 +100,7 @@ type scenario struct {
 	ended       map[string]string // name -> why a client is gone, for messages
 	procs       []*child          // every process started, for cleanup and logs
 
+	checked    map[string]bool // files whose directives were checked before they ran
 	lines      int
 	changes    int           // changes sent to the server
 	lastChange repl.Location // where the last one was
@@ -121,6 +122,12 @@ func (s *scenario) run(path string) error {
 	dir, err := os.MkdirTemp("", fmt.Sprintf("rtm-test-%d-", os.Getpid()))
 	if err != nil {
 		return &Error{Msg: err.Error(), Err: err}
+	}
+	// A slip in a directive is reported before the processes before it
+	// start, and their output buries it.
+	if err := s.checkDirectives(path); err != nil {
+		os.Remove(dir)
+		return err
 	}
 	s.dir, s.socket = dir, filepath.Join(dir, "rtm.sock")
 	s.store = filepath.Join(proto.StoreDir(), fmt.Sprintf("rtm-test-%d-%d", os.Getpid(), scenarioSeq.Add(1)))
@@ -145,6 +152,9 @@ func (s *scenario) run(path string) error {
 // an *Error; a file it cannot read is a plain error, which the caller
 // locates.
 func (s *scenario) runFile(path string) error {
+	if err := s.checkDirectives(path); err != nil {
+		return err
+	}
 	f, err := s.sources.Open(path)
 	if err != nil {
 		return fmt.Errorf("source %w", err)
@@ -184,6 +194,75 @@ func (s *scenario) runFile(path string) error {
 	}
 }
 
+// checkDirectives parses the directives of the file at path, and the
+// words that look like one, before any of its lines runs: a slip there
+// would otherwise be found only when the scenario reaches it. Commands
+// are left to the server, which says what is wrong with one when it
+// runs (a scenario may expect that). A file it cannot read is left to
+// runFile, which says so where it is sourced.
+func (s *scenario) checkDirectives(path string) error {
+	if s.checked[path] {
+		return nil
+	}
+	if s.checked == nil {
+		s.checked = map[string]bool{}
+	}
+	s.checked[path] = true
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	br := bufio.NewReaderSize(f, maxLine)
+	loc := repl.Location{File: path}
+	for {
+		line, rerr := br.ReadSlice('\n')
+		if rerr == bufio.ErrBufferFull {
+			return nil // runFile refuses it, at its line
+		}
+		if len(line) > 0 {
+			loc.Line++
+			text := string(repl.CleanLine(line))
+			if err := checkDirectiveLine(text); err != nil {
+				return s.failure(loc, text, err)
+			}
+		}
+		if rerr != nil {
+			return nil
+		}
+	}
+}
+
+// checkDirectiveLine is step's refusal of a directive, or of a word
+// nearer a directive than any command, without running anything.
+func checkDirectiveLine(text string) error {
+	if text == "" {
+		return nil
+	}
+	word, _ := repl.FirstWord([]byte(text))
+	if isDirectiveWord(word) {
+		_, err := parseDirective(text)
+		return err
+	}
+	return nearDirective(word, text)
+}
+
+// nearDirective refuses a line that the parser rejects and whose first
+// word is a slip of a directive's name: sent to the server, it would be
+// an unknown command, which knows no directives.
+func nearDirective(word, text string) error {
+	if len(word) <= 2 {
+		return nil // any short word is two edits from at
+	}
+	if _, perr := repl.Parse([]byte(text)); perr == nil {
+		return nil
+	}
+	if near := repl.Closest(word, directiveWords); isDirectiveWord(near) {
+		return fmt.Errorf("unknown directive or command %q: did you mean %s? (%s)", word, near, directiveUsage[near])
+	}
+	return nil
+}
+
 // maxLine bounds a scenario's lines.
 const maxLine = 64 << 10
 
@@ -200,17 +279,13 @@ func (s *scenario) step(loc repl.Location, text string) error {
 	}
 	cmd, perr := repl.Parse([]byte(text))
 	if perr != nil {
-		if word, _ := repl.FirstWord([]byte(text)); len(word) > 2 {
-			// Only a word nearer a directive than any command: the server
-			// suggests the command itself. (Any short word is two edits
-			// from at.)
-			if near := repl.Closest(word, directiveWords); isDirectiveWord(near) {
-				// A slip in a directive's name would reach the server as an
-				// unknown command, which knows no directives.
-				return fmt.Errorf("unknown directive or command %q: did you mean %s? (%s)", word, near, directiveUsage[near])
-			}
+		// Only a word nearer a directive than any command is refused
+		// here: the server says what is wrong with any other line, and
+		// suggests the command itself, as it would at the prompt.
+		word, _ := repl.FirstWord([]byte(text))
+		if err := nearDirective(word, text); err != nil {
+			return err
 		}
-		// The server says what is wrong with it, as it would at the prompt.
 		return s.exec(s.server, "server", text, 0)
 	}
 	switch cmd.Kind {
