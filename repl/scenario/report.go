@@ -44,7 +44,14 @@ func (e *Error) Error() string {
 	if w, _ := repl.FirstWord([]byte(e.Text)); e.Where != "" && !isDirectiveWord(w) {
 		fmt.Fprintf(&b, "at %s: ", e.Where)
 	}
-	b.WriteString(proto.Printable([]byte(e.Text))) // a NUL or broken UTF-8 in the file, escaped
+	if len(e.Text) > maxShown {
+		// A line of a binary file, or a very long one: its start says
+		// which, and the message under it what is wrong.
+		b.WriteString(proto.Printable([]byte(e.Text[:maxShown])))
+		fmt.Fprintf(&b, "… (%d bytes)", len(e.Text))
+	} else {
+		b.WriteString(proto.Printable([]byte(e.Text))) // a NUL or broken UTF-8 in the file, escaped
+	}
 	b.WriteByte('\n')
 	if want, got, ok := splitWantGot(e.Msg); ok {
 		fmt.Fprintf(&b, "    want: %s\n    got:  %s\n", want, got)
@@ -59,6 +66,9 @@ func (e *Error) Error() string {
 	}
 	return b.String()
 }
+
+// maxShown bounds the failing line a report shows.
+const maxShown = 120
 
 // splitWantGot finds the two sides of a failed expectation, which says
 // "expect failed: want X, got Y".

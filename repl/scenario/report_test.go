@@ -60,6 +60,16 @@ server (pid 7) stderr:
 
 // TestTally: a line per scenario, a failure's report indented under its
 // FAIL line, and the count at the end.
+// TestErrorReportLongLine: a failing line of a binary file, or a very
+// long one, is shown by its start and its length, not whole.
+func TestErrorReportLongLine(t *testing.T) {
+	e := &Error{Loc: repl.Location{File: "bin.rtm", Line: 1}, Text: strings.Repeat("\x00", 5000), Msg: "unknown command"}
+	first, _, _ := strings.Cut(e.Error(), "\n")
+	if len(first) > 1000 || !strings.HasSuffix(first, "… (5000 bytes)") {
+		t.Errorf("the header of a 5000-byte line: %d bytes, ending %q", len(first), first[max(0, len(first)-40):])
+	}
+}
+
 func TestTally(t *testing.T) {
 	var b strings.Builder
 	tl := tally{w: &b}
