@@ -311,8 +311,12 @@ func TestCtrlCCancelsAWait(t *testing.T) {
 	cl.Run("C,10.9.0.0/16,-,eth0", prompt) // the stopped client cannot have it
 	cl.Line("sync 1m")
 	time.Sleep(200 * time.Millisecond)
+	before := cl.Shown()
 	cl.Send("\x03")
 	cl.Expect("error: interrupted")
+	if shown := cl.From(before); !strings.Contains(shown, "error: interrupted") || strings.Contains(shown, "^Cerror") {
+		t.Errorf("the report of Ctrl-C on the line of the terminal's ^C: %q", shown)
+	}
 	cl.Expect(prompt)
 
 	srv.signal(syscall.SIGKILL)

@@ -180,6 +180,12 @@ func (in *Interp) Interactive(c *Console) error {
 			ahead.drop()
 		}
 		if err != nil && !errors.Is(err, ErrQuit) && !(quit && errors.Is(err, ErrInterrupted)) {
+			if in.stop.stopped() {
+				// The terminal echoed ^C where the cursor was: the
+				// report starts a line of its own, as a shell's prompt
+				// does.
+				fmt.Fprintln(in.opts.Stderr)
+			}
 			fmt.Fprintf(in.opts.Stderr, "error: %v\n", err)
 		}
 		if quit || errors.Is(err, ErrQuit) {

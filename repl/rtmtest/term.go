@@ -115,6 +115,13 @@ func (p *Term) Since() string {
 	return p.out.String()[p.mark:]
 }
 
+// From returns what the terminal showed from byte n on (Shown).
+func (p *Term) From(n int) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.String()[n:]
+}
+
 // Shown is how many bytes the terminal has shown so far.
 func (p *Term) Shown() int {
 	p.mu.Lock()
