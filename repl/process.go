@@ -90,6 +90,7 @@ func QuitOnSIGQUIT() {
 		signal.Notify(ch, syscall.SIGQUIT)
 		go func() {
 			<-ch
+			quittingAtOnce.Store(true)
 			if c := quitConsole.Load(); c != nil {
 				c.Close() // the terminal as it was
 			}
@@ -103,4 +104,9 @@ func QuitOnSIGQUIT() {
 var (
 	quitOnce    sync.Once
 	quitConsole atomic.Pointer[Console]
+	// quittingAtOnce is set by SIGQUIT's handler before it closes the
+	// prompt, which ends the session: what follows a session's end (a
+	// server's goodbye to its clients, its store marked clean) must not
+	// happen in a crash (Session.Run).
+	quittingAtOnce atomic.Bool
 )

@@ -96,6 +96,11 @@ func (s Session) Run() Ending {
 	case <-s.OutputGone:
 		s.stop()
 	}
+	if quittingAtOnce.Load() {
+		// SIGQUIT's handler closed the prompt to restore the terminal,
+		// and ends the process: no clean end after it.
+		select {}
+	}
 	if end.Status == 0 && in.Failed() > 0 {
 		// A replay that failed as the session ended: its report is on
 		// its way; let it out before the process ends.
