@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -784,4 +785,45 @@ func TestKeepGoingCountsAtSIGINT(t *testing.T) {
 	if got := c.stderr(); !strings.Contains(got, "<stdin>: 1 of 2 lines failed") {
 		t.Errorf("no count of the failed lines at SIGINT: %q", got)
 	}
+}
+
+// TestEndlessLineStopsAtASignal: a source whose line never ends
+// (/dev/zero) is read past, to no end, until a signal: which stops it
+// there, naming the file and its line, instead of leaving the session to
+// give up on a read it cannot cut short and name only its own input.
+func TestEndlessLineStopsAtASignal(t *testing.T) {
+	t.Parallel()
+	in := newInstance(t)
+	in.server()
+	cmd := exec.Command(rtmBin, "client", "--socket", in.socket, "-c", "source /dev/zero")
+	var errb syncBuffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Reading: its CPU time grows.
+	if !rtmtest.WaitFor(rtmtest.Wait, func() bool { return cpuTicks(cmd.Process.Pid) > 5 }) {
+		t.Fatalf("the client never read its source: %s", errb.String())
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	waitCmd(t, cmd, time.Minute, errb.String)
+	if got := errb.String(); !strings.Contains(got, "/dev/zero:1: not applied, nor any line after it: interrupted by SIGTERM") {
+		t.Errorf("a source with no line end, stopped by SIGTERM: %q", got)
+	}
+}
+
+// cpuTicks is the CPU time process pid has used, in clock ticks.
+func cpuTicks(pid int) int {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	_, rest, _ := strings.Cut(string(data), ") ") // the name may hold spaces
+	f := strings.Fields(rest)
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.Atoi(f[11])
+	s, _ := strconv.Atoi(f[12])
+	return u + s
 }

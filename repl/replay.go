@@ -223,7 +223,11 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 			for rerr == bufio.ErrBufferFull {
 				// No command comes near the buffer's size: the rest
 				// of the line is read past, not kept, so no input
-				// grows memory.
+				// grows memory. A line with no end (/dev/zero) is
+				// read past until a stop, which names it.
+				if in.stop.stopped() {
+					break
+				}
 				var more []byte
 				more, rerr = br.ReadSlice('\n')
 				if spaces {
