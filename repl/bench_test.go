@@ -133,8 +133,8 @@ func BenchmarkReplayServer(b *testing.B) {
 	b.ReportMetric(float64(total)*float64(b.N)/b.Elapsed().Seconds(), "lines/s")
 }
 
-// BenchmarkReplayClassic: B9's lines, 10 k route creates and 10 k MAC
-// creates in turn, through RunReader into a real server with no clients,
+// BenchmarkReplayClassic: lines of B9's shape, 10 k route creates and
+// 10 k MAC creates in turn (this package's generators, not rtm bench's), through RunReader into a real server with no clients,
 // both tables flushed between runs: the server's replay of the classic
 // workload, without the pipe and the writers of rtm bench's B9.
 func BenchmarkReplayClassic(b *testing.B) {

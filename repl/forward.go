@@ -274,19 +274,20 @@ func (f *forwarder) unknown(cause error) error {
 		f.free = append(f.free, b.body[:0])
 	}
 	f.inflight = nil
-	err := at(first, noneAfter{fmt.Errorf("lines %d to %d may or may not have been applied, and none after them was: %w", first.Line, last.Line, cause)})
+	what := fmt.Sprintf("lines %d to %d may or may not have been applied", first.Line, last.Line)
 	if first == last {
-		err = at(first, noneAfter{fmt.Errorf("line %d may or may not have been applied, and none after it was: %w", first.Line, cause)})
+		what = fmt.Sprintf("line %d may or may not have been applied", first.Line)
 	}
 	if f.answer == nil {
-		return err
+		after := ", and none after them was"
+		if first == last {
+			after = ", and none after it was"
+		}
+		return at(first, noneAfter{fmt.Errorf("%s%s: %w", what, after, cause)})
 	}
 	// A framed stream fails every line of the range at once, and goes on:
 	// lines after them may be applied yet, by the next connection.
-	err = at(first, fmt.Errorf("lines %d to %d may or may not have been applied: %w", first.Line, last.Line, cause))
-	if first == last {
-		err = at(first, fmt.Errorf("line %d may or may not have been applied: %w", first.Line, cause))
-	}
+	err := at(first, fmt.Errorf("%s: %w", what, cause))
 	f.answerAll(0, n, err)
 	return nil
 }

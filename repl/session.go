@@ -213,10 +213,10 @@ func (s Session) input() Ending {
 			select {}
 		}
 	}
-	var failedLines *replayError
+	failedLines, onlyFailed := err.(*replayError)
 	switch {
 	case err == nil, errors.Is(err, ErrQuit):
-	case s.Input.Typed && errors.As(err, &failedLines) && err == error(failedLines):
+	case s.Input.Typed && onlyFailed:
 		// Typed, as at the prompt: each failed line was reported as it
 		// failed, and a person's mistakes are not the session's failure,
 		// nor its exit status.
