@@ -162,43 +162,21 @@ func (s *scenario) runFile(path string) error {
 	defer f.Close()
 	defer s.sources.Pop()
 
-	br := bufio.NewReaderSize(f, maxLine)
-	loc := repl.Location{File: path}
-	for {
-		line, rerr := br.ReadSlice('\n')
-		if rerr == bufio.ErrBufferFull {
-			// Nothing a scenario says comes near it; reading on would
-			// hold all of a file with no newline (/dev/zero) in memory.
-			return s.failure(repl.Location{File: path, Line: loc.Line + 1}, entry.QuoteInput(string(line[:min(len(line), 40)]))+"…",
-				fmt.Errorf("a line of %d bytes or more: no directive or command comes near it (is this a scenario file?)", maxLine))
+	return s.eachLine(f, path, func(loc repl.Location, text string) error {
+		err := s.step(loc, text)
+		var se *Error
+		if err == nil || errors.As(err, &se) || errors.Is(err, errEnd) {
+			return err
 		}
-		if len(line) > 0 {
-			loc.Line++
-			text := string(repl.CleanLine(line))
-			if text != "" {
-				if err := s.step(loc, text); err != nil {
-					var se *Error
-					if errors.As(err, &se) || errors.Is(err, errEnd) {
-						return err
-					}
-					return s.failure(loc, text, err)
-				}
-			}
-		}
-		if rerr == io.EOF {
-			return nil
-		}
-		if rerr != nil {
-			return s.failure(loc, "", fmt.Errorf("read %s: %w", path, rerr))
-		}
-	}
+		return s.failure(loc, text, err)
+	})
 }
 
 // checkDirectives parses the directives of the file at path, and the
 // words that look like one, before any of its lines runs: a slip there
 // would otherwise be found only when the scenario reaches it. Commands
 // are left to the server, which says what is wrong with one when it
-// runs (a scenario may expect that). A file it cannot read is left to
+// runs (a scenario may expect that). A file it cannot open is left to
 // runFile, which says so where it is sourced.
 func (s *scenario) checkDirectives(path string) error {
 	if s.checked[path] {
@@ -213,22 +191,43 @@ func (s *scenario) checkDirectives(path string) error {
 		return nil
 	}
 	defer f.Close()
-	br := bufio.NewReaderSize(f, maxLine)
+	// A line too long, or a read that fails, is reported here as runFile
+	// would, only sooner.
+	return s.eachLine(f, path, func(loc repl.Location, text string) error {
+		if err := checkDirectiveLine(text); err != nil {
+			return s.failure(loc, text, err)
+		}
+		return nil
+	})
+}
+
+// eachLine calls fn with each line of r that is not blank once its
+// comment is cut, numbered from 1, until fn fails, the end, a read error
+// or a line of maxLine bytes or more, each an *Error at its line.
+func (s *scenario) eachLine(r io.Reader, path string, fn func(loc repl.Location, text string) error) error {
+	br := bufio.NewReaderSize(r, maxLine)
 	loc := repl.Location{File: path}
 	for {
 		line, rerr := br.ReadSlice('\n')
 		if rerr == bufio.ErrBufferFull {
-			return nil // runFile refuses it, at its line
+			// Nothing a scenario says comes near it; reading on would
+			// hold all of a file with no newline (/dev/zero) in memory.
+			return s.failure(repl.Location{File: path, Line: loc.Line + 1}, entry.QuoteInput(string(line[:min(len(line), 40)]))+"…",
+				fmt.Errorf("a line of %d bytes or more: no directive or command comes near it (is this a scenario file?)", maxLine))
 		}
 		if len(line) > 0 {
 			loc.Line++
-			text := string(repl.CleanLine(line))
-			if err := checkDirectiveLine(text); err != nil {
-				return s.failure(loc, text, err)
+			if text := string(repl.CleanLine(line)); text != "" {
+				if err := fn(loc, text); err != nil {
+					return err
+				}
 			}
 		}
-		if rerr != nil {
+		if rerr == io.EOF {
 			return nil
+		}
+		if rerr != nil {
+			return s.failure(loc, "", fmt.Errorf("read %s: %w", path, rerr))
 		}
 	}
 }
