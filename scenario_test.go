@@ -369,3 +369,13 @@ func assertRunnerCleanedUp(t *testing.T, runner int) {
 		t.Errorf("stores or sockets left: %v", l)
 	}
 }
+
+// TestScenarioFromAPipe: a scenario read from a pipe (rtm test
+// /dev/stdin) is read once, by its run: a check of its directives ahead
+// of it would take every line and leave the run none, which passes.
+func TestScenarioFromAPipe(t *testing.T) {
+	r := runRTM(t, "client start a\nC,10.1.1.0/24,192.168.1.1,eth0\nsync\nat a expect count routes 2\n", "test", "/dev/stdin")
+	if r.code != 1 || !strings.Contains(r.stdout, "/dev/stdin:4: at a expect count routes 2") || !strings.Contains(r.stdout, "0 passed, 1 failed") {
+		t.Fatalf("a failing scenario through a pipe: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}

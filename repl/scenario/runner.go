@@ -176,8 +176,8 @@ func (s *scenario) runFile(path string) error {
 // words that look like one, before any of its lines runs: a slip there
 // would otherwise be found only when the scenario reaches it. Commands
 // are left to the server, which says what is wrong with one when it
-// runs (a scenario may expect that). A file it cannot open is left to
-// runFile, which says so where it is sourced.
+// runs (a scenario may expect that). A file it cannot open, or one that
+// is no regular file, is left to runFile.
 func (s *scenario) checkDirectives(path string) error {
 	if s.checked[path] {
 		return nil
@@ -191,6 +191,11 @@ func (s *scenario) checkDirectives(path string) error {
 		return nil
 	}
 	defer f.Close()
+	// A regular file only: a pipe read here would be read no more, and
+	// what is not a file is runFile's to refuse.
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return nil
+	}
 	// A line too long, or a read that fails, is reported here as runFile
 	// would, only sooner.
 	return s.eachLine(f, path, func(loc repl.Location, text string) error {
