@@ -42,11 +42,20 @@ func TestCompletion(t *testing.T) {
 		{"show routes ", []string{"count ", "dev ", "json ", "within "}},
 		{"show routes dev ", []string{"eth0", "veth1"}},
 		{"show routes within ", []string{"10.1.0.0/16", "10.2.0.0/16"}},
-		{"show routes dev eth0 ", []string{"count ", "dev ", "json ", "within "}},
+		{"show routes dev eth0 ", []string{"count ", "json ", "within "}},
 		{"show macs ", []string{"02:00:00:00:00:01", "count ", "json "}},
 		{"show stats ", []string{"json ", "local "}},
 		{"show info ", []string{"json "}},
 		{"show clients json ", []string{"count "}},
+		// A word given is not offered again (the parser refuses it
+		// twice), nor anything after a word the parser refuses.
+		{"show routes count ", []string{"dev ", "json ", "within "}},
+		{"show routes dev eth0 within 10.0.0.0/8 json ", []string{"count "}},
+		{"show stats local ", []string{"json "}},
+		{"show macs count json ", []string{"02:00:00:00:00:01"}},
+		{"show lookup ", nil},
+		{"show routes bogus ", nil},
+		{"lookup 02:00:00:00:00:01 ", []string{"json "}},
 		{"lookup ", []string{"02:00:00:00:00:01"}},
 		{"flush ", []string{"all ", "macs ", "routes "}},
 		{"sync ", []string{"local "}},
@@ -74,7 +83,7 @@ func TestCompletion(t *testing.T) {
 
 // TestCompletionsParse: every way through what Tab offers, values filled
 // in, is a line the parser takes, or one it finds incomplete; never one
-// it calls unknown or unexpected. With TestCompletion, the grammar the
+// it calls unknown or unexpected, nor one with a word given twice. With TestCompletion, the grammar the
 // prompt offers and the grammar it parses are one.
 func TestCompletionsParse(t *testing.T) {
 	e := newMemEngine()
@@ -83,7 +92,7 @@ func TestCompletionsParse(t *testing.T) {
 	in := NewInterp(e, nil, Options{})
 	lines := []string{""}
 	walked := 0
-	for depth := 0; depth < 5; depth++ {
+	for depth := 0; depth < 6; depth++ {
 		var next []string
 		for _, l := range lines {
 			for _, c := range complete(t, in, l) {
@@ -96,7 +105,7 @@ func TestCompletionsParse(t *testing.T) {
 				}
 				walked++
 				_, err := Parse([]byte(line))
-				if err != nil && (strings.Contains(err.Error(), "unknown") || strings.Contains(err.Error(), "unexpected")) {
+				if err != nil && (strings.Contains(err.Error(), "unknown") || strings.Contains(err.Error(), "unexpected") || strings.Contains(err.Error(), "twice")) {
 					t.Errorf("Tab led to %q, which the parser refuses: %v", line, err)
 				}
 				next = append(next, line)

@@ -353,7 +353,7 @@ func parseFilter(cmd *Command, l *wordList) error {
 		if cmd.Filter != nil {
 			kinds = 0 // one MAC pattern
 		}
-		w, ok := l.peek(kinds, spec.words...)
+		w, ok := l.peek(kinds, cmd.filterWords(spec.words)...)
 		if !ok {
 			return nil
 		}
@@ -409,6 +409,15 @@ func parseFilter(cmd *Command, l *wordList) error {
 			return errors.New(msg)
 		}
 	}
+}
+
+// filterWords is words less those cmd has been given: each may come once.
+func (cmd *Command) filterWords(words []string) []string {
+	f := cmd.Filter
+	return slices.DeleteFunc(slices.Clone(words), func(w string) bool {
+		return w == "count" && cmd.Count || w == "local" && cmd.Local ||
+			f != nil && (w == "dev" && f.Dev != "" || w == "within" && f.Within.IsValid())
+	})
 }
 
 func parseLookup(l *wordList) (Command, error) {
@@ -706,9 +715,11 @@ func (p *parser) expected(ws []string) ([]string, valueKind) {
 		return p.expected(ws[2:]) // what follows is a command of its own
 	}
 	l := &wordList{ws: ws}
-	p.parseCommand(l)
+	_, err := p.parseCommand(l)
 	next := l.next
-	if l.json && !l.needed {
+	// json may come wherever a word may: after a whole command, or where
+	// the parser looked for more at the end; not after a word it refused.
+	if l.json && !l.needed && (err == nil || len(next) > 0 || l.kinds != 0) {
 		next = append(next, "json")
 	}
 	return next, l.kinds
