@@ -380,6 +380,21 @@ func TestUnsafeStoreRefused(t *testing.T) {
 		os.Chmod(in.store, mode)
 		refused(in.store, fmt.Sprintf("is writable by group or others (mode %04o)", mode), "chmod go-w "+in.store)
 	}
+	// A second name for the store (a hard link, which anyone may make to
+	// a file they cannot write where fs.protected_hardlinks is 0) could be
+	// another instance's: under either name it is refused, and --fresh
+	// empties neither.
+	os.Chmod(in.store, 0o600)
+	second := filepath.Join(dir, "rtm.second")
+	if err := os.Link(in.store, second); err != nil {
+		t.Fatal(err)
+	}
+	refused(second, "has 2 names (hard links)", "-samefile "+second)
+	refused(in.store, "has 2 names (hard links)", "remove the one that should not be there")
+	if r := runRTM(t, "", "server", "--name", in.name, "--socket", in.socket, "--store", second, "--fresh", "--exit-at-eof"); r.code != 1 {
+		t.Errorf("--fresh on a store with two names: exit %d, stderr %q", r.code, r.stderr)
+	}
+	os.Remove(second)
 
 	// The client's side: a store made writable by others while its server
 	// runs is not mapped.
@@ -391,6 +406,24 @@ func TestUnsafeStoreRefused(t *testing.T) {
 		t.Fatalf("client of a store others may write: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
 	os.Chmod(in.store, 0o600)
+	// A FIFO in the store's place (the store removed under its server,
+	// then another uid's mkfifo) is refused at once: an open for reading
+	// would have waited for a writer, and the client with it, for good.
+	aside := in.store + ".aside"
+	if err := os.Rename(in.store, aside); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(in.store, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = runCmd(t, exec.Command(rtmBin, "client", "--socket", in.socket, "-c", "lookup 00:1a:2b:3c:4d:5e"), "", 10*time.Second)
+	if r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, "store "+in.store+" is not a regular file") {
+		t.Errorf("client of a FIFO in the store's place: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	os.Remove(in.store)
+	if err := os.Rename(aside, in.store); err != nil {
+		t.Fatal(err)
+	}
 	if got := in.dump(); !strings.Contains(got, "00:1a:2b:3c:4d:5e 10.1.1.7") {
 		t.Fatalf("client of the store as it should be: %q", got)
 	}

@@ -10,9 +10,12 @@ import (
 // The system calls the segment needs, one small function each.
 
 // openFD never follows a symbolic link at path (ELOOP): what rtm checks
-// and maps is the file the path itself names.
+// and maps is the file the path itself names. Nor does it wait: a FIFO
+// put in a store's place would hold an open for reading until someone
+// wrote to it (O_NONBLOCK, which changes nothing for a regular file); it
+// is then refused as no regular file.
 func openFD(path string, flag int, perm uint32) (int, error) {
-	return unix.Open(path, flag|unix.O_CLOEXEC|unix.O_NOFOLLOW, perm)
+	return unix.Open(path, flag|unix.O_CLOEXEC|unix.O_NOFOLLOW|unix.O_NONBLOCK, perm)
 }
 
 func closeFD(fd int) error { return unix.Close(fd) }

@@ -3,6 +3,7 @@ package store
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"golang.org/x/sys/unix"
 )
@@ -54,6 +55,13 @@ func checkFile(path string, st *unix.Stat_t, owner int) error {
 	switch {
 	case st.Mode&unix.S_IFMT != unix.S_IFREG:
 		return &UnsafeError{Path: path, Why: "is not a regular file", Fix: "a store is a file that rtm server created"}
+	case st.Nlink > 1:
+		// Where the kernel lets anyone link to a file they cannot write
+		// (fs.protected_hardlinks=0), another uid can give one of the
+		// owner's stores a second name: an instance of that name would
+		// read, or --fresh empty, the other's store.
+		return &UnsafeError{Path: path, Why: fmt.Sprintf("has %d names (hard links)", st.Nlink),
+			Fix: "rtm makes a store with one name, and another may be another instance's store: list them (find " + filepath.Dir(path) + " -xdev -samefile " + path + ") and remove the one that should not be there"}
 	case int(st.Uid) != owner:
 		return &UnsafeError{Path: path, Why: fmt.Sprintf("is owned by uid %d, not uid %d", st.Uid, owner),
 			Fix: fmt.Sprintf("uid %d could rewrite its entries or truncate it; have it removed (by uid %d or root), or use another store", st.Uid, st.Uid)}
