@@ -190,7 +190,9 @@ func TestKernelMirror(t *testing.T) {
 
 // TestInstallIntoItsSource: a --to-kernel client refuses to install into
 // the table its --from-kernel server imports, in the same namespace (the
-// routes would loop), and installs into another table of it.
+// routes would loop), and installs into another table of it routes only:
+// neighbours have no table, and one installed there came back to the
+// server as the kernel's, and stayed after its source was deleted.
 func TestInstallIntoItsSource(t *testing.T) {
 	a := newNetns(t, "192.0.2.1/24", "2001:db8::a/64")
 	in := newInstance(t)
@@ -207,6 +209,65 @@ func TestInstallIntoItsSource(t *testing.T) {
 	cl.must("")
 	if !rtmtest.WaitFor(10*time.Second, func() bool { return strings.Contains(a.ip("route", "show", "table", "100"), "192.0.2.0/24 dev veth0") }) {
 		t.Fatalf("table 100: %q; client: %s", a.ip("route", "show", "table", "100"), cl.errb.String())
+	}
+	if !strings.Contains(cl.errb.String(), "routes only: server "+in.name+" imports this network namespace's neighbours") {
+		t.Errorf("the client into table 100 does not say it installs routes only: %q", cl.errb.String())
+	}
+	// A MAC, then a route: once the route is in table 100, the client
+	// has had the MAC, and installed no neighbour for it.
+	srv.must("C,02:00:00:00:00:77,192.0.2.77", "C,198.51.100.0/24,192.0.2.9,veth0")
+	if !rtmtest.WaitFor(10*time.Second, func() bool {
+		return strings.Contains(a.ip("route", "show", "table", "100"), "198.51.100.0/24 via 192.0.2.9")
+	}) {
+		t.Fatalf("table 100: %q; client: %s", a.ip("route", "show", "table", "100"), cl.errb.String())
+	}
+	if n := a.ip("neigh", "show", "proto", "82"); strings.TrimSpace(n) != "" {
+		t.Fatalf("neighbours installed beside the server that imports them: %q", n)
+	}
+}
+
+// TestInstallIntoZebrasTable: a --from-fpm server listening on a loopback
+// address takes its routes from a zebra of its own namespace, which
+// takes the kernel's routes as its own: a --to-kernel client there
+// refuses to install into that table (a withdrawn route came back
+// through zebra for good), installs into another, and one of a server
+// whose zebra may be on another host (a non-loopback address) installs.
+func TestInstallIntoZebrasTable(t *testing.T) {
+	a := newNetns(t, "192.0.2.1/24", "2001:db8::a/64")
+	a.ip("link", "set", "lo", "up") // for the FPM listener
+	in := newInstance(t)
+	srv := a.rtm(append([]string{"server", "--framed", "--from-fpm"}, in.flags()...)...)
+	srv.must("")
+	if info := srv.must("show info"); !strings.Contains(info, "kernel    takes table 254 of network namespace ") || !strings.Contains(info, "from its zebra (--from-fpm)") {
+		t.Errorf("show info does not name zebra's table:\n%s", info)
+	}
+	r := runCmd(t, exec.Command("ip", "netns", "exec", a.name, rtmBin, "client", "--to-kernel", "--socket", in.socket), "", 20*time.Second)
+	if r.code != 1 || !strings.Contains(r.stderr, "takes table 254 of this network namespace from its zebra (--from-fpm), the table rtm would install into") {
+		t.Fatalf("--to-kernel into zebra's table: exit %d, stderr %q", r.code, r.stderr)
+	}
+	srv.must("C,192.0.2.0/24,-,veth0", "C,198.51.100.0/24,192.0.2.9,veth0", "C,02:00:00:00:00:77,192.0.2.77")
+	cl := a.rtm("client", "--framed", "--to-kernel", "--kernel-table", "100", "--socket", in.socket)
+	cl.must("")
+	if !rtmtest.WaitFor(10*time.Second, func() bool { return strings.Contains(a.ip("neigh", "show", "proto", "82"), "192.0.2.77") }) {
+		t.Fatalf("neighbours: %q; client: %s", a.ip("neigh", "show", "proto", "82"), cl.errb.String())
+	}
+	if strings.Contains(cl.errb.String(), "routes only") || !strings.Contains(a.ip("route", "show", "table", "100"), "198.51.100.0/24 via 192.0.2.9") {
+		t.Errorf("into table 100 beside --from-fpm: table 100 %q; client: %q", a.ip("route", "show", "table", "100"), cl.errb.String())
+	}
+	cl.send("quit")
+	cl.wait(10 * time.Second)
+	srv.send("quit")
+	srv.wait(10 * time.Second)
+
+	remote := newInstance(t)
+	srv = a.rtm(append([]string{"server", "--framed", "--from-fpm", "192.0.2.1:2620"}, remote.flags()...)...)
+	srv.must("C,203.0.113.0/24,192.0.2.9,veth0")
+	cl = a.rtm("client", "--framed", "--to-kernel", "--socket", remote.socket)
+	cl.must("")
+	if !rtmtest.WaitFor(10*time.Second, func() bool {
+		return strings.Contains(a.ip("route", "show", "proto", "82"), "203.0.113.0/24 via 192.0.2.9")
+	}) {
+		t.Fatalf("main table beside a --from-fpm server on a non-loopback address: %q; client: %s", a.ip("route", "show", "proto", "82"), cl.errb.String())
 	}
 }
 

@@ -50,8 +50,9 @@ type ServerInfo struct {
 	Changes       uint64 `json:"changes"`   // sequence number of the last change
 	LogBytes      int    `json:"log_bytes"` // memory bound of the change log
 	Clients       int    `json:"clients"`
-	// KernelImport is the kernel table the server imports (--from-kernel),
-	// if it does.
+	// KernelImport is the kernel table the server's routes come from
+	// (--from-kernel, or --from-fpm from a zebra of that namespace), if
+	// they do.
 	KernelImport *KernelTable `json:"kernel_import,omitempty"`
 }
 
@@ -61,6 +62,10 @@ type ServerInfo struct {
 type KernelTable struct {
 	NetNS uint64 `json:"netns"`
 	Table uint32 `json:"table"`
+	// Source is how the routes come: "kernel" (--from-kernel, which takes
+	// the namespace's neighbours too) or "fpm" (--from-fpm, from a zebra
+	// in that namespace, which takes the kernel's routes of its table).
+	Source string `json:"source,omitempty"`
 }
 
 // StatsOf converts the counters of another part of rtm (the kernel

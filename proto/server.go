@@ -55,7 +55,8 @@ type ServerOptions struct {
 	// behind is sent a fresh snapshot.
 	LogBytes int
 	// KernelImport is the kernel table the server's tables follow
-	// (--from-kernel), for show info; nil if none.
+	// (--from-kernel, or --from-fpm from a zebra of that namespace), for
+	// show info; nil if none.
 	KernelImport *KernelTable
 	// Logf receives connection events; nil discards them.
 	Logf func(format string, args ...any)

@@ -234,7 +234,11 @@ func (in *Interp) showInfo(js bool) error {
 		{"clients", strconv.Itoa(info.Clients)},
 	}
 	if k := info.KernelImport; k != nil {
-		rows = append(rows, [2]string{"kernel", fmt.Sprintf("imports table %d of network namespace %d (--from-kernel)", k.Table, k.NetNS)})
+		how := "imports table %d of network namespace %d (--from-kernel)"
+		if k.Source == "fpm" {
+			how = "takes table %d of network namespace %d from its zebra (--from-fpm)"
+		}
+		rows = append(rows, [2]string{"kernel", fmt.Sprintf(how, k.Table, k.NetNS)})
 	}
 	for _, r := range rows {
 		in.buf = fmt.Appendf(in.buf, "%-9s %s\n", r[0], r[1])

@@ -70,6 +70,12 @@ type InstallerOptions struct {
 	// default for the family (0 for IPv4, 1024 for IPv6). A metric of its
 	// own lets rtm's routes coexist with another owner's for a prefix.
 	Metric uint32
+	// RoutesOnly installs no neighbours: the MAC table is taken as
+	// empty, and the neighbours of Protocol an earlier run left are
+	// deleted. Neighbours have no table: beside a server that imports
+	// this namespace's (--from-kernel), each would come back to it as the
+	// kernel's, and outlive its source.
+	RoutesOnly bool
 	// RetryInterval is DefaultRetryInterval if 0.
 	RetryInterval time.Duration
 	// Logf, if set, gets one line per refused key (once per reason) and
@@ -137,6 +143,7 @@ var installerNames = []string{
 type Installer struct {
 	key4, key6 routeKey
 	proto      uint8
+	routesOnly bool // InstallerOptions.RoutesOnly
 	logf       func(string, ...any)
 	retry      time.Duration
 	stats      *counters
@@ -197,6 +204,7 @@ func NewInstaller(opt InstallerOptions) (*Installer, error) {
 	}
 	in := &Installer{
 		proto:       opt.Protocol,
+		routesOnly:  opt.RoutesOnly,
 		logf:        opt.Logf,
 		retry:       opt.RetryInterval,
 		stats:       newCounters(installerNames),
@@ -332,7 +340,7 @@ func (in *Installer) Apply(changes ...entry.Change) error {
 	}
 	var errs []error
 	for _, c := range changes {
-		if c.Table == entry.MACs && c.Op != entry.Delete && !c.IP.IsValid() {
+		if c.Table == entry.MACs && (in.routesOnly || c.Op != entry.Delete && !c.IP.IsValid()) {
 			continue
 		}
 		if err := c.Check(); err != nil {
@@ -396,6 +404,9 @@ func (in *Installer) Reconcile(routes []entry.Route, macs []entry.MACEntry) erro
 	defer in.mu.Unlock()
 	if in.closed {
 		return ErrClosed
+	}
+	if in.routesOnly {
+		macs = nil
 	}
 	var errs []error
 	in.markAllRoutes()

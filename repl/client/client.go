@@ -120,11 +120,15 @@ func Main(args []string) int {
 	}
 	var installer *kernel.Installer
 	if toKernel {
-		if err := installLoop(f.Socket, servers, table); err != nil {
+		routesOnly, err := installLoop(f.Socket, servers, table)
+		if err != nil {
 			fmt.Fprintln(os.Stderr, "rtm client: --to-kernel:", err)
 			return 1
 		}
-		installer, err = kernel.NewInstaller(kernel.InstallerOptions{Table: table, Protocol: uint8(protocol), Metric: uint32(metric), Logf: logger.Printf})
+		if routesOnly != "" {
+			fmt.Fprintln(os.Stderr, "rtm client: --to-kernel:", routesOnly)
+		}
+		installer, err = kernel.NewInstaller(kernel.InstallerOptions{Table: table, Protocol: uint8(protocol), Metric: uint32(metric), RoutesOnly: routesOnly != "", Logf: logger.Printf})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "rtm client: --to-kernel:", err)
 			return 1
@@ -230,22 +234,32 @@ func Main(args []string) int {
 	return end.Status
 }
 
-// installLoop refuses to install into the kernel table that the server
-// imports (--from-kernel in this network namespace): every route
-// installed would come back to the server as the kernel's, and a route
-// deleted in the kernel could be installed again before its delete
-// reached the server. A server that does not answer yet is not asked
-// again: the check is made at start only.
-func installLoop(socket string, trusted []uint32, table uint32) error {
+// installLoop refuses to install into the kernel table that the
+// server's routes come from in this network namespace (--from-kernel, or
+// --from-fpm from a zebra here, which takes the kernel's routes of its
+// table as its own): every route installed would come back to the server
+// as the kernel's, and outlive its withdrawal. Into another table, beside
+// a --from-kernel server, routes go but neighbours do not, which have no
+// table: routesOnly says so. A server that does not answer yet is not
+// asked again: the check is made at start only.
+func installLoop(socket string, trusted []uint32, table uint32) (routesOnly string, err error) {
 	var info proto.ServerInfo
 	if proto.Ask(socket, trusted, proto.QueryInfo, &info) != nil || info.KernelImport == nil {
-		return nil
+		return "", nil
 	}
-	ns, err := kernel.NetNS()
-	if err != nil || ns != info.KernelImport.NetNS || kernel.TableID(table) != info.KernelImport.Table {
-		return nil
+	k := info.KernelImport
+	if ns, err := kernel.NetNS(); err != nil || ns != k.NetNS {
+		return "", nil
 	}
-	return fmt.Errorf("server %s imports table %d of this network namespace (--from-kernel), the table rtm would install into: the routes would come back to it as the kernel's; install in another namespace, or into another table (--kernel-table)", info.Name, info.KernelImport.Table)
+	switch {
+	case kernel.TableID(table) == k.Table && k.Source == "fpm":
+		return "", fmt.Errorf("server %s takes table %d of this network namespace from its zebra (--from-fpm), the table rtm would install into: zebra would take the routes as the kernel's and send them back, so that none is ever withdrawn; install in another namespace, or into another table (--kernel-table)", info.Name, k.Table)
+	case kernel.TableID(table) == k.Table:
+		return "", fmt.Errorf("server %s imports table %d of this network namespace (--from-kernel), the table rtm would install into: the routes would come back to it as the kernel's; install in another namespace, or into another table (--kernel-table, which takes routes only)", info.Name, k.Table)
+	case k.Source != "fpm":
+		return fmt.Sprintf("routes only: server %s imports this network namespace's neighbours (--from-kernel), and a neighbour installed here would come back to it as the kernel's", info.Name), nil
+	}
+	return "", nil
 }
 
 // waited begins a hint with how long the client waited for its server,

@@ -140,11 +140,17 @@ func Main(version string, args []string) int {
 		fmt.Fprintln(os.Stderr, "rtm server: warning:", w)
 	}
 	var imported *proto.KernelTable
-	if fromKernel {
-		// Named in show info, so that a --to-kernel client in this
-		// namespace does not install into the table it came from.
-		if ns, err := kernel.NetNS(); err == nil {
-			imported = &proto.KernelTable{NetNS: ns, Table: kernel.TableID(table)}
+	// Named in show info, so that a --to-kernel client in this namespace
+	// does not install into the table the routes came from. A zebra that
+	// reaches a loopback address runs in this namespace, and takes the
+	// kernel's routes of its table as its own: installed there, a route
+	// would come back through it, and outlive its withdrawal.
+	if ns, err := kernel.NetNS(); err == nil {
+		switch {
+		case fromKernel:
+			imported = &proto.KernelTable{NetNS: ns, Table: kernel.TableID(table), Source: "kernel"}
+		case fromFPM.on && fromFPM.addr.Addr().IsLoopback():
+			imported = &proto.KernelTable{NetNS: ns, Table: kernel.TableID(table), Source: "fpm"}
 		}
 	}
 	console := repl.ProcessConsole()
