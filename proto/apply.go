@@ -136,6 +136,7 @@ func (s *Server) Stats() []Stat {
 		{"clients_dropped_protocol", st.dropped.Load()},
 		{"clients_refused", st.refused.Load()},
 		{"snapshots_sent", st.snapshots.Load()},
+		{"snapshots_dropped_stalled", st.snapshotsDropped.Load()},
 		{"slow_client_resyncs", st.overruns.Load()},
 		{"resyncs_requested", st.resyncRequests.Load()},
 		{"packets_sent", st.packets.Load()},

@@ -36,13 +36,14 @@
 //   - The server never blocks on a client. The log is a ring of chunks
 //     appended once, already encoded; each client's writer goroutine
 //     copies spans of it straight into packets at the client's pace. A
-//     client that falls off the ring gets a fresh snapshot: server memory
-//     is bounded whatever the clients do, and no lock of the server's is
-//     held while a socket is written. (A connection's own requests lock
-//     is held while a request's reply is written, and its goodbye waits
-//     on it: that write is bounded by the goodbye's deadline.) A chunk's
-//     buffer is reused only once every
-//     writer has said it is past it.
+//     client that falls off the ring gets a fresh snapshot, and one that
+//     takes none of a snapshot no longer shared lets it go (sendHeld):
+//     server memory is bounded whatever the clients do, and no lock of
+//     the server's is held while a socket is written. (A connection's
+//     own requests lock is held while a request's reply is written, and
+//     its goodbye waits on it: that write is bounded by the goodbye's
+//     deadline.) A chunk's buffer is reused only once every writer has
+//     said it is past it.
 //   - Acknowledged sequence numbers tell the server each client's lag
 //     (show clients, sync). A client that sees a gap never guesses: it
 //     asks for a fresh snapshot.

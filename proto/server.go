@@ -79,6 +79,10 @@ type Server struct {
 	snap   *snapshot // the last snapshot taken, shared by the clients that need one
 
 	storeGone atomic.Bool // the store's file was found removed, and said so
+	// snapshotStall is how long a client may take none of an outdated
+	// snapshot before its writer lets it go (a time.Duration; tests
+	// shorten it).
+	snapshotStall atomic.Int64
 
 	conns   atomic.Pointer[[]*serverConn]
 	askers  atomic.Int32 // connections that only ask (FlagQueryOnly)
@@ -150,6 +154,7 @@ func (s *Server) logThrottled(n *atomic.Uint64, format string, args ...any) {
 type serverStats struct {
 	connects, disconnects, dropped, refused atomic.Uint64
 	snapshots, overruns, resyncRequests     atomic.Uint64
+	snapshotsDropped                        atomic.Uint64
 	packets, records, bytes, acks           atomic.Uint64
 	requests, fromClients                   atomic.Uint64
 }
@@ -205,6 +210,7 @@ func Start(o ServerOptions) (*Server, error) {
 		st:      st,
 	}
 	s.log = newChangeLog(0, cmp.Or(o.LogBytes, DefaultLogBytes), s.lowestRead)
+	s.snapshotStall.Store(int64(snapshotStall))
 	s.conns.Store(&[]*serverConn{})
 	go s.markChanges()
 	return s, nil

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -15,6 +16,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/sys/unix"
 )
 
 // MaxNameLen bounds a client's name in its hello.
@@ -88,6 +91,10 @@ type serverConn struct {
 	quit      chan struct{} // closed to ask the writer to finish
 	reason    string
 	deadline  time.Time
+	// deadlineMu orders the writer's own write deadlines (a stalled
+	// snapshot's) with the goodbye's: once quit is closed, the goodbye's
+	// deadline is the one a write has.
+	deadlineMu sync.Mutex
 
 	// requests is held while a request is applied and answered; the
 	// goodbye (finish) takes it to set bye, after which no request is
@@ -128,11 +135,29 @@ func (c *serverConn) kick() {
 
 func (c *serverConn) shutdown(reason string, timeout time.Duration) {
 	c.closeOnce.Do(func() {
+		c.deadlineMu.Lock()
+		defer c.deadlineMu.Unlock()
 		c.reason, c.deadline = reason, time.Now().Add(timeout)
 		// A deadline also unblocks a write already stuck on a stopped client.
 		c.uc.SetWriteDeadline(c.deadline)
 		close(c.quit)
 	})
+}
+
+// limitWrite gives the writer's next writes the deadline t (none if
+// zero), unless the connection is saying goodbye: then they keep the
+// goodbye's, and it reports false.
+func (c *serverConn) limitWrite(t time.Time) bool {
+	c.deadlineMu.Lock()
+	defer c.deadlineMu.Unlock()
+	select {
+	case <-c.quit:
+		c.uc.SetWriteDeadline(c.deadline)
+		return false
+	default:
+		c.uc.SetWriteDeadline(t)
+		return true
+	}
 }
 
 func (c *serverConn) snapshotInfo(published uint64) ClientInfo {
@@ -433,7 +458,14 @@ func (c *serverConn) writeLoop(readErr <-chan error) error {
 		}
 		if c.resync.Swap(false) {
 			var err error
-			if cur, err = c.sendSnapshot(); err != nil {
+			if cur, err = c.sendSnapshot(); errors.Is(err, errSnapshotStalled) {
+				// It gets a fresh snapshot once it reads again.
+				c.resync.Store(true)
+				c.s.stats.snapshotsDropped.Add(1)
+				c.waitWritable()
+				continue
+			}
+			if err != nil {
 				return err
 			}
 			continue
@@ -548,7 +580,10 @@ func (c *serverConn) sendSnapshot() (cursor, error) {
 		return cur, err
 	}
 	for i, b := range snap.bodies {
-		if err := c.send(Header{Kind: KindBatch, Flags: FlagSnapshot, Count: snap.counts[i]}, b); err != nil {
+		if err := c.sendHeld(Header{Kind: KindBatch, Flags: FlagSnapshot, Count: snap.counts[i]}, b, snap); err != nil {
+			if errors.Is(err, errSnapshotStalled) {
+				c.low.Store(math.MaxUint64) // nor the log after it
+			}
 			return cur, err
 		}
 	}
@@ -564,6 +599,53 @@ func (c *serverConn) sendSnapshot() (cursor, error) {
 	c.s.stats.snapshots.Add(1)
 	c.live.Store(true)
 	return cur, nil
+}
+
+// A client that takes none of its snapshot for snapshotStall lets it
+// go if a newer one has been taken since, and gets a fresh one once it
+// reads again. A shared snapshot costs nothing per client, but one that
+// is no longer shared is a copy of the tables held for that client
+// alone: a reader that never reads, connecting again each time the
+// tables had changed by more than their size, made the server hold a
+// copy per connection. The stall bounds what the outdated copies hold to
+// the changes made in snapshotStall, however large the tables.
+const snapshotStall = 2 * time.Second
+
+var errSnapshotStalled = errors.New("the client took none of its snapshot")
+
+// sendHeld sends a packet of snapshot snap, or gives up with
+// errSnapshotStalled once the client has taken nothing for snapshotStall
+// and snap is no longer the server's shared snapshot.
+func (c *serverConn) sendHeld(h Header, body []byte, snap *snapshot) error {
+	for {
+		c.limitWrite(time.Now().Add(time.Duration(c.s.snapshotStall.Load())))
+		err := c.send(h, body)
+		if !c.limitWrite(time.Time{}) || !errors.Is(err, os.ErrDeadlineExceeded) {
+			return err
+		}
+		if !c.s.sharesSnapshot(snap) {
+			return errSnapshotStalled
+		}
+	}
+}
+
+// waitWritable waits until the client's socket has room again, the
+// client is gone, or the goodbye's deadline passes.
+func (c *serverConn) waitWritable() {
+	rc, err := c.uc.SyscallConn()
+	if err != nil {
+		return
+	}
+	looked := false
+	rc.Write(func(fd uintptr) bool {
+		if looked {
+			return true // woken: room, a hang-up or an error
+		}
+		looked = true
+		p := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+		n, err := unix.Poll(p, 0)
+		return err != nil || n > 0
+	})
 }
 
 func (c *serverConn) send(h Header, body []byte) error {

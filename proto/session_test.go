@@ -2,6 +2,7 @@ package proto
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -678,5 +679,97 @@ func TestAskersGiveBack(t *testing.T) {
 		return err == nil
 	}) {
 		t.Fatalf("a question after %d that left at once: %v (%d askers counted)", 2*maxHandshakes, err, srv.askers.Load())
+	}
+}
+
+// TestStalledSnapshotLetGo: a client that takes none of its snapshot lets
+// it go once the server shares a newer one, so that readers that never
+// read, each connecting after the tables changed by more than their size,
+// do not each hold a copy of the tables (0.7 MB a reader with 100 k MACs
+// before); once such a client reads again, it gets the tables whole, as
+// they are then.
+func TestStalledSnapshotLetGo(t *testing.T) {
+	srv := newTestServer(t, ServerOptions{})
+	srv.snapshotStall.Store(int64(100 * time.Millisecond))
+	// 60 k MACs and 10 k routes: 0.6 MB of snapshot, more than the
+	// socket's buffer holds (setBuffers: 512 KiB).
+	const n, routes = 60_000, 10_000
+	ip := func(i int) netip.Addr { return netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}) }
+	for i := range n {
+		if err := srv.Apply(entry.MACChange(entry.Create, mac(i), ip(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range routes {
+		if err := srv.Apply(entry.RouteChange(entry.Create, route(i, "eth0"))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stat := func(name string) uint64 {
+		for _, s := range srv.Stats() {
+			if s.Name == name {
+				return s.Value
+			}
+		}
+		t.Fatalf("no stat %s", name)
+		return 0
+	}
+	var stalled []*net.UnixConn
+	for k := range 3 {
+		uc, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: srv.opts.Socket, Net: "unixpacket"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer uc.Close()
+		if err := writePacket(uc, Header{Kind: KindHello}, []byte(fmt.Sprintf("stalled%d", k))); err != nil {
+			t.Fatal(err)
+		}
+		stalled = append(stalled, uc)
+		if !rtmtest.WaitFor(5*time.Second, func() bool { cs, _ := srv.Clients(); return len(cs) == k+1 }) {
+			t.Fatalf("stalled client %d never connected", k)
+		}
+		for i := range n + routes + 1 { // the next client needs a snapshot of its own
+			if err := srv.Apply(entry.MACChange(entry.Update, mac(i%n), ip(i+k+1))); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	dialTest(t, srv, "reader")
+	if !rtmtest.WaitFor(10*time.Second, func() bool { return stat("snapshots_dropped_stalled") == 3 }) {
+		cs, _ := srv.Clients()
+		t.Fatalf("%d outdated snapshots let go by stalled clients, want 3; %+v; sent %d", stat("snapshots_dropped_stalled"), cs, stat("snapshots_sent"))
+	}
+	if err := srv.Apply(entry.MACChange(entry.Delete, mac(0), netip.Addr{})); err != nil {
+		t.Fatal(err)
+	}
+	want := srv.log.published.Load()
+
+	// The first stalled client reads: after the part of its first
+	// snapshot its socket held, a whole snapshot of the tables as they
+	// are, then what changed since.
+	uc := stalled[0]
+	uc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, MaxPacket)
+	begins, records, entries := 0, uint32(0), uint64(0)
+	for {
+		_, h, err := readPacket(uc, buf)
+		if err != nil {
+			t.Fatalf("after %d snapshot begins: %v", begins, err)
+		}
+		switch {
+		case h.Kind == KindSnapshotBegin:
+			begins++
+			records, entries = 0, binary.LittleEndian.Uint64(buf[HeaderSize:])+binary.LittleEndian.Uint64(buf[HeaderSize+8:])
+		case h.Kind == KindBatch && h.Flags&FlagSnapshot != 0:
+			records += h.Count
+		case h.Kind == KindSnapshotEnd:
+			if begins != 2 || uint64(records) != entries || h.Seq+uint64(h.Count) != want {
+				t.Fatalf("snapshot end: %d begins, %d records of %d entries, seq %d + %d past it, want 2 begins, the server at %d", begins, records, entries, h.Seq, h.Count, want)
+			}
+			if entries != n+routes && entries != n+routes-1 {
+				t.Fatalf("a snapshot of %d entries, want %d or, past the delete, %d", entries, n+routes, n+routes-1)
+			}
+			return
+		}
 	}
 }

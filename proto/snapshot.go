@@ -67,3 +67,11 @@ func (s *Server) snapshot(low *atomic.Uint64) *snapshot {
 	low.Store(snap.cur.num)
 	return snap
 }
+
+// sharesSnapshot says whether snap is the snapshot the next client to
+// need one would get.
+func (s *Server) sharesSnapshot(snap *snapshot) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.snap == snap
+}
