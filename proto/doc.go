@@ -75,7 +75,8 @@
 //     spare to say so), says so with FlagRetry (ErrBusy): a client that
 //     waits for the server tries again. A uid that may only read is
 //     admitted only while more than an eighth of the places are free: the
-//     last eighth is kept for the uids that may write.
+//     last eighth is kept for the uids that may write. So it is of the
+//     places for connections that only ask (admitAsker).
 //   - A reader's request is refused change by change, and its answer is
 //     written as it is made, a packet at a time: how big a request it
 //     sends does not decide how much of the server's memory it holds.

@@ -323,10 +323,11 @@ func (c *serverConn) handshake() error {
 	c.info.Name = string(body)
 	c.queryOnly = h.Flags&FlagQueryOnly != 0
 	switch {
-	case c.queryOnly && c.s.askers.Add(1) > maxHandshakes:
-		c.s.askers.Add(-1)
-		c.queryOnly = false // nothing to give back
-		return tryAgain{fmt.Errorf("busy: %d connections are asking already; try again", maxHandshakes)}
+	case c.queryOnly:
+		if err := c.s.admitAsker(cred.Uid); err != nil {
+			c.queryOnly = false // nothing to give back
+			return tryAgain{err}
+		}
 	case !c.queryOnly:
 		if err := c.s.admit(cred.Uid); err != nil {
 			return tryAgain{err}
@@ -340,6 +341,24 @@ func (c *serverConn) handshake() error {
 	binary.LittleEndian.PutUint64(w, st.Generation())
 	w = append(w, st.Path()...)
 	return writePacket(c.uc, Header{Kind: KindWelcome, Seq: c.s.log.published.Load()}, w)
+}
+
+// admitAsker gives a connection of uid that only asks one of the
+// maxHandshakes places for questions; a uid that may only read, only
+// while more than an eighth of them are free, as admit does for clients:
+// a reader asking on many connections at once cannot keep the uids that
+// may write from asking (rtm ls asks every server it lists).
+func (s *Server) admitAsker(uid uint32) error {
+	limit, whose := int32(maxHandshakes), ""
+	if !s.mayWrite(uid) {
+		limit -= maxHandshakes / 8
+		whose = fmt.Sprintf(" (a uid that may only read asks on %d of them)", limit)
+	}
+	if s.askers.Add(1) > limit {
+		s.askers.Add(-1)
+		return fmt.Errorf("busy: %d connections are asking already%s; try again", s.askers.Load(), whose)
+	}
+	return nil
 }
 
 // admit gives a client of uid a place among the clients, if one is left;

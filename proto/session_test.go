@@ -654,6 +654,28 @@ func TestAdmission(t *testing.T) {
 	}
 }
 
+// TestAskerAdmission: a uid that may only read asks on all but an eighth
+// of the places for questions; the server's uid on all of them.
+func TestAskerAdmission(t *testing.T) {
+	s := &Server{uid: 1000}
+	n := 0
+	for s.admitAsker(65534) == nil {
+		n++
+	}
+	if n != maxHandshakes-maxHandshakes/8 {
+		t.Errorf("%d questions of a reader at once, want %d", n, maxHandshakes-maxHandshakes/8)
+	}
+	if err := s.admitAsker(65534); err == nil || !strings.Contains(err.Error(), "a uid that may only read asks on 56 of them") {
+		t.Errorf("a reader's question past its share: %v", err)
+	}
+	for s.admitAsker(1000) == nil {
+		n++
+	}
+	if n != maxHandshakes {
+		t.Errorf("%d questions at once in all, want %d", n, maxHandshakes)
+	}
+}
+
 // TestAskersGiveBack: a question whose welcome cannot be sent (its asker
 // gone at once) gives its place back: after more of them than may ask at
 // once, a question is still answered.
