@@ -240,11 +240,20 @@ func Main(args []string) int {
 // table as its own): every route installed would come back to the server
 // as the kernel's, and outlive its withdrawal. Into another table, beside
 // a --from-kernel server, routes go but neighbours do not, which have no
-// table: routesOnly says so. A server that does not answer yet is not
-// asked again: the check is made at start only.
+// table: routesOnly says so. A server busy with questions is asked again
+// for a while; one that does not answer yet is not: the check is made at
+// start only.
 func installLoop(socket string, trusted []uint32, table uint32) (routesOnly string, err error) {
+	const askBusyFor = 5 * time.Second
 	var info proto.ServerInfo
-	if proto.Ask(socket, trusted, proto.QueryInfo, &info) != nil || info.KernelImport == nil {
+	err = proto.Ask(socket, trusted, proto.QueryInfo, &info)
+	for end := time.Now().Add(askBusyFor); errors.Is(err, proto.ErrBusy) && time.Now().Before(end); {
+		// Every place for questions taken: one is given back as soon as
+		// its question is answered.
+		time.Sleep(50 * time.Millisecond)
+		err = proto.Ask(socket, trusted, proto.QueryInfo, &info)
+	}
+	if err != nil || info.KernelImport == nil {
 		return "", nil
 	}
 	k := info.KernelImport
