@@ -573,7 +573,7 @@ type Inspection struct {
 	// 2^53 is rounded by jq and JavaScript.
 	GenerationHex string    `json:"generation_hex"`
 	WriterPID     int       `json:"writer_pid"`       // the last writer's pid
-	Live          bool      `json:"live"`             // its writer is running (it has not closed it, and its pid is alive)
+	Live          bool      `json:"live"`             // its writer is running (it has not closed it, and its pid is alive, of the store's owner)
 	Clean         bool      `json:"clean"`            // the last writer closed it (else it died: the next one repairs)
 	Changed       time.Time `json:"changed,omitzero"` // when its tables last changed; zero if unknown
 }
@@ -588,10 +588,11 @@ func Inspect(path string) (Inspection, error) {
 		return Inspection{}, fmt.Errorf("inspect store %s: %w", path, err)
 	}
 	defer closeFD(fd)
-	size, err := fileSize(fd)
+	st, err := statFD(fd)
 	if err != nil {
 		return Inspection{}, fmt.Errorf("inspect store %s: %w", path, err)
 	}
+	size := st.Size
 	buf := make([]byte, headerSize)
 	n, err := readAt(fd, buf)
 	if err != nil {
@@ -609,8 +610,9 @@ func Inspect(path string) (Inspection, error) {
 	}
 	in.GenerationHex = HexGeneration(in.Generation)
 	// Not by trying the lock: even a shared lock taken for a moment could
-	// make a server starting at that moment think the store taken.
-	in.Live = !in.Clean && ProcessAlive(in.WriterPID)
+	// make a server starting at that moment think the store taken. Its
+	// writer runs as its owner: a pid another uid has since is not it.
+	in.Live = !in.Clean && processOf(in.WriterPID, st.Uid)
 	if ns := h.changed.Load(); ns != 0 {
 		in.Changed = time.Unix(0, int64(ns))
 	}

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -1122,5 +1123,35 @@ func TestLockFileRefused(t *testing.T) {
 	}
 	if _, err := os.Stat(path); !os.IsNotExist(err) {
 		t.Errorf("refused, but the store was made: %v", err)
+	}
+}
+
+// TestInspectWriterOfAnotherUID: a store whose writer has not closed it
+// is live only while its writer's pid runs as the store's owner: after a
+// crash the pid may be another uid's process (pids are reused), which
+// made rtm ls call the store live and rtm rm refuse it.
+func TestInspectWriterOfAnotherUID(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root, to run a process as uid 65534")
+	}
+	path := testPath(t)
+	s := mustOpen(t, Options{Path: path, Capacity: 64, RouteCapacity: 8})
+	other := exec.Command("sleep", "60")
+	other.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	if err := other.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { other.Process.Kill(); other.Wait() }()
+	own := s.hdr.pid.Load()
+	defer s.hdr.pid.Store(own)
+	for _, tc := range []struct {
+		pid  int
+		live bool
+	}{{os.Getpid(), true}, {other.Process.Pid, false}, {0, false}} {
+		s.hdr.pid.Store(uint64(tc.pid))
+		in, err := Inspect(path)
+		if err != nil || in.Clean || in.Live != tc.live {
+			t.Errorf("writer pid %d: %+v, %v; want live %v", tc.pid, in, err, tc.live)
+		}
 	}
 }

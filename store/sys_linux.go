@@ -70,11 +70,15 @@ func readLocked(fd int) bool {
 // locks with flock alone, serving it.
 func olderWriter(fd int) bool {
 	pid, clean := headerPID(fd)
-	if clean || !ProcessAlive(pid) {
-		return false
-	}
+	return !clean && processOf(pid, uint32(geteuid()))
+}
+
+// processOf says whether process pid is alive and runs as uid: a store's
+// writer runs as the store's owner, and a pid that another uid's process
+// has taken since is not it.
+func processOf(pid int, uid uint32) bool {
 	var st unix.Stat_t
-	return unix.Stat("/proc/"+strconv.Itoa(pid), &st) == nil && st.Uid == uint32(geteuid())
+	return ProcessAlive(pid) && unix.Stat("/proc/"+strconv.Itoa(pid), &st) == nil && st.Uid == uid
 }
 
 // retry makes call again while a signal interrupts it.
