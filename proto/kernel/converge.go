@@ -186,7 +186,10 @@ func (in *Installer) results(ops []op, errs []error) {
 			switch {
 			case err == nil:
 				in.instRoutes[o.prefix] = instRoute{r: o.route, ifindex: o.ifindex}
-				delete(in.pendRoutes, o.prefix)
+				if in.pendRoutes[o.prefix] != nil {
+					in.logf("kernel install: route %s installed, pending no more", routeString(o.route))
+					delete(in.pendRoutes, o.prefix)
+				}
 				in.stats.inc(inRouteChanges)
 				connDone = connDone || !o.route.Gateway.IsValid()
 			case o.kind == opRouteAdd && errors.Is(err, unix.EEXIST):
@@ -219,7 +222,10 @@ func (in *Installer) results(ops []op, errs []error) {
 			switch {
 			case err == nil:
 				in.instNeigh[o.ip] = instNeigh{ifindex: o.ifindex, mac: o.mac}
-				delete(in.pendNeigh, o.ip)
+				if in.pendNeigh[o.ip] != nil {
+					in.logf("kernel install: neighbour %s installed, pending no more", o.ip)
+					delete(in.pendNeigh, o.ip)
+				}
 				in.stats.inc(inNeighChanges)
 			case o.kind == opNeighAdd && errors.Is(err, unix.EEXIST):
 				if p := in.pendNeigh[o.ip]; p != nil && p.foreign {

@@ -227,10 +227,17 @@ func TestInstallLeavesForeignEntries(t *testing.T) {
 }
 
 // TestInstallWaitsForDevice: routes and neighbours on a device that does
-// not exist yet are installed when it appears and comes up.
+// not exist yet are installed when it appears and comes up, and the log
+// says so as it said they waited.
 func TestInstallWaitsForDevice(t *testing.T) {
 	newNS(t)
-	in := newInstaller(t, InstallerOptions{})
+	var mu sync.Mutex
+	var logs []string
+	in := newInstaller(t, InstallerOptions{Logf: func(f string, a ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		logs = append(logs, fmt.Sprintf(f, a...))
+	}})
 	routes := []entry.Route{
 		route("198.51.100.0/24", "192.0.2.254", "vlate"),
 		route("192.0.2.0/24", "", "vlate"),
@@ -256,6 +263,19 @@ func TestInstallWaitsForDevice(t *testing.T) {
 		st := in.Stats()
 		return stat(st, "routes_pending") == 0 && stat(st, "neighbours_pending") == 0, fmt.Sprint(st)
 	})
+	mu.Lock()
+	said := strings.Join(logs, "\n")
+	mu.Unlock()
+	for _, want := range []string{
+		"route 198.51.100.0/24 via 192.0.2.254 dev vlate pending: device vlate does not exist",
+		"route 198.51.100.0/24 via 192.0.2.254 dev vlate installed, pending no more",
+		"route 192.0.2.0/24 dev vlate installed, pending no more",
+		"neighbour 192.0.2.9 installed, pending no more",
+	} {
+		if !strings.Contains(said, want) {
+			t.Errorf("the log does not say %q:\n%s", want, said)
+		}
+	}
 
 	// Down flushes them from the kernel; up brings them back.
 	ip(t, "link", "set", "vlate", "down")
