@@ -322,3 +322,34 @@ func TestKernelFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestTwoInstallersOneProtocol: a second --to-kernel client with the
+// same protocol number in one network namespace is refused, naming the
+// first: each would delete the other's entries as ones its tables lack,
+// and reinstall its own, for as long as both ran. Another number, or
+// another namespace, is no conflict, and the number is free again once
+// the first has gone.
+func TestTwoInstallersOneProtocol(t *testing.T) {
+	a, b := newNetns(t, "192.0.2.1/24", "2001:db8::a/64"), newNetns(t, "192.0.2.1/24", "2001:db8::a/64")
+	in := newInstance(t)
+	srv := in.server()
+	srv.must("C,198.51.100.0/24,192.0.2.9,veth0")
+	first := a.rtm("client", "--framed", "--to-kernel", "--socket", in.socket)
+	first.must("")
+	r := runCmd(t, exec.Command("ip", "netns", "exec", a.name, rtmBin, "client", "--to-kernel", "--socket", in.socket), "", 20*time.Second)
+	want := fmt.Sprintf("pid %d installs entries with protocol 82 in this network namespace already", first.fp.Pid())
+	if r.code != 1 || !strings.Contains(r.stderr, want) {
+		t.Fatalf("a second installer of protocol 82: exit %d, stderr %q; want %q", r.code, r.stderr, want)
+	}
+	// Started, each answers (protocol 83's route waits: 82's holds the
+	// prefix at the same metric).
+	a.rtm("client", "--framed", "--to-kernel", "--kernel-proto", "83", "--socket", in.socket).must("")
+	b.rtm("client", "--framed", "--to-kernel", "--socket", in.socket).must("")
+	if !rtmtest.WaitFor(10*time.Second, func() bool { return strings.Contains(b.ip("route", "show", "proto", "82"), "198.51.100.0/24") }) {
+		t.Fatalf("protocol 82 in b: %q", b.ip("route", "show", "proto", "82"))
+	}
+	first.send("quit")
+	first.wait(10 * time.Second)
+	again := a.rtm("client", "--framed", "--to-kernel", "--socket", in.socket)
+	again.must("")
+}

@@ -143,6 +143,7 @@ var installerNames = []string{
 type Installer struct {
 	key4, key6 routeKey
 	proto      uint8
+	claim      int  // the socket that says this namespace's entries of proto are this installer's
 	routesOnly bool // InstallerOptions.RoutesOnly
 	logf       func(string, ...any)
 	retry      time.Duration
@@ -202,7 +203,21 @@ func NewInstaller(opt InstallerOptions) (*Installer, error) {
 	if !mayChangeTables() {
 		return nil, fmt.Errorf("kernel install: changing the kernel's tables needs CAP_NET_ADMIN (root), which this process (uid %d) lacks", os.Getuid())
 	}
+	if opt.Protocol == 0 {
+		opt.Protocol = DefaultProtocol
+	}
+	claim, err := claimProtocol(opt.Protocol)
+	if err != nil {
+		return nil, err
+	}
+	started := false
+	defer func() {
+		if !started {
+			unix.Close(claim)
+		}
+	}()
 	in := &Installer{
+		claim:       claim,
 		proto:       opt.Protocol,
 		routesOnly:  opt.RoutesOnly,
 		logf:        opt.Logf,
@@ -220,9 +235,6 @@ func NewInstaller(opt InstallerOptions) (*Installer, error) {
 		dirtyNeigh:  map[netip.Addr]struct{}{},
 	}
 	table := TableID(opt.Table)
-	if in.proto == 0 {
-		in.proto = DefaultProtocol
-	}
 	in.key4 = routeKey{table: table, proto: in.proto, metric: opt.Metric}
 	in.key6 = in.key4
 	if opt.Metric == 0 {
@@ -234,7 +246,6 @@ func NewInstaller(opt InstallerOptions) (*Installer, error) {
 	if in.logf == nil {
 		in.logf = func(string, ...any) {}
 	}
-	var err error
 	if in.watch, err = openConn(unix.RTNLGRP_LINK, unix.RTNLGRP_IPV4_ROUTE, unix.RTNLGRP_IPV6_ROUTE, unix.RTNLGRP_NEIGH); err != nil {
 		return nil, fmt.Errorf("kernel install: %w", err)
 	}
@@ -263,6 +274,7 @@ func NewInstaller(opt InstallerOptions) (*Installer, error) {
 	in.wg.Add(2)
 	go in.watchKernel()
 	go in.retryLoop()
+	started = true
 	return in, nil
 }
 
@@ -313,9 +325,43 @@ func (in *Installer) Close() error {
 		in.mu.Lock()
 		in.closed = true
 		in.nl.close()
+		unix.Close(in.claim)
 		in.mu.Unlock()
 	})
 	return nil
+}
+
+// claimProtocol binds the abstract socket that names the installer of
+// protocol p in this network namespace (abstract names are the
+// namespace's own, and go with the process). A second installer of the
+// same number would delete the first's entries as ones its tables lack,
+// and the first reinstall them, for as long as both ran: it is refused,
+// naming the first by its pid.
+func claimProtocol(p uint8) (int, error) {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("kernel install: %w", err)
+	}
+	addr := &unix.SockaddrUnix{Name: fmt.Sprintf("@rtm-kernel-install-proto-%d", p)}
+	if err = unix.Bind(fd, addr); err == nil {
+		if err = unix.Listen(fd, 1); err == nil {
+			return fd, nil
+		}
+	}
+	unix.Close(fd)
+	if !errors.Is(err, unix.EADDRINUSE) {
+		return -1, fmt.Errorf("kernel install: claim protocol %d: %w", p, err)
+	}
+	holder := "another process"
+	if c, cerr := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0); cerr == nil {
+		if unix.Connect(c, addr) == nil {
+			if cred, err := unix.GetsockoptUcred(c, unix.SOL_SOCKET, unix.SO_PEERCRED); err == nil {
+				holder = fmt.Sprintf("pid %d", cred.Pid)
+			}
+		}
+		unix.Close(c)
+	}
+	return -1, fmt.Errorf("kernel install: %s installs entries with protocol %d in this network namespace already: each would delete the other's as entries its tables lack; stop it, or give this one another --kernel-proto", holder, p)
 }
 
 func (in *Installer) key(a netip.Addr) routeKey {
