@@ -34,7 +34,7 @@ var storeDir string
 // processes they start (BGP timers, kills and restarts, sync timeouts),
 // so four of them run at once, not one per core.
 func TestMain(m *testing.M) {
-	rtmtest.Main(m, rtmtest.Roles{"readers": readersRole, "readlock": readlockRole}, func() (err error) {
+	rtmtest.Main(m, rtmtest.Roles{"readers": readersRole, "readlock": readlockRole, "squat": squatRole}, func() (err error) {
 		storeDir = rtmtest.StoreDir()
 		if rtmBin, err = rtmtest.Build(); err != nil {
 			return err

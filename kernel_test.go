@@ -6,8 +6,11 @@ package main
 // here; they are configured only, and no packet is sent.
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -336,10 +339,15 @@ func TestTwoInstallersOneProtocol(t *testing.T) {
 	srv.must("C,198.51.100.0/24,192.0.2.9,veth0")
 	first := a.rtm("client", "--framed", "--to-kernel", "--socket", in.socket)
 	first.must("")
-	r := runCmd(t, exec.Command("ip", "netns", "exec", a.name, rtmBin, "client", "--to-kernel", "--socket", in.socket), "", 20*time.Second)
-	want := fmt.Sprintf("pid %d installs entries with protocol 82 in this network namespace already", first.fp.Pid())
-	if r.code != 1 || !strings.Contains(r.stderr, want) {
-		t.Fatalf("a second installer of protocol 82: exit %d, stderr %q; want %q", r.code, r.stderr, want)
+	// Every one refused says so at once: the first takes each
+	// connection the refused ones make to learn its pid, so that its
+	// queue never fills (the third waited for good when it did).
+	for try := range 4 {
+		r := runCmd(t, exec.Command("ip", "netns", "exec", a.name, rtmBin, "client", "--to-kernel", "--socket", in.socket), "", 20*time.Second)
+		want := fmt.Sprintf("pid %d installs entries with protocol 82 in this network namespace already", first.fp.Pid())
+		if r.code != 1 || !strings.Contains(r.stderr, want) {
+			t.Fatalf("second installer of protocol 82, try %d: exit %d, stderr %q; want %q", try+1, r.code, r.stderr, want)
+		}
 	}
 	// Started, each answers (protocol 83's route waits: 82's holds the
 	// prefix at the same metric).
@@ -352,4 +360,50 @@ func TestTwoInstallersOneProtocol(t *testing.T) {
 	first.wait(10 * time.Second)
 	again := a.rtm("client", "--framed", "--to-kernel", "--socket", in.socket)
 	again.must("")
+
+	// Abstract names have no owner: one that uid 65534 took first, for
+	// protocol 85, keeps no installer out; the installer says it goes on
+	// without the guard.
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	squat := exec.Command("ip", "netns", "exec", b.name, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", nobodyCopy(t, exe, "rtm.test"), "-test.run=^$")
+	squat.Env = append(os.Environ(), rtmtest.RoleEnv+"=squat", "RTM_SQUAT=@rtm-kernel-install-proto-85")
+	stdin, err := squat.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := squat.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := squat.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stdin.Close(); squat.Wait() })
+	if line, err := bufio.NewReader(out).ReadString('\n'); line != "bound\n" {
+		t.Fatalf("the squatter: %q, %v", line, err)
+	}
+	past := b.rtm("client", "--framed", "--to-kernel", "--kernel-proto", "85", "--socket", in.socket)
+	past.must("")
+	if !rtmtest.WaitFor(10*time.Second, func() bool {
+		return strings.Contains(past.errb.String(), fmt.Sprintf("is held by pid %d of uid 65534, no installer of rtm's: going on without it", squat.Process.Pid))
+	}) {
+		t.Errorf("the installer past a squatter of its name says: %q", past.errb.String())
+	}
+}
+
+// squatRole binds the abstract socket RTM_SQUAT names and listens, says
+// "bound", and holds it until stdin ends.
+func squatRole() int {
+	ln, err := net.Listen("unixpacket", os.Getenv("RTM_SQUAT"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Println("bound")
+	io.Copy(io.Discard, os.Stdin)
+	ln.Close()
+	return 0
 }

@@ -3,6 +3,7 @@ package kernel
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"strconv"
@@ -143,8 +144,8 @@ var installerNames = []string{
 type Installer struct {
 	key4, key6 routeKey
 	proto      uint8
-	claim      int  // the socket that says this namespace's entries of proto are this installer's
-	routesOnly bool // InstallerOptions.RoutesOnly
+	claim      net.Listener // says this namespace's entries of proto are this installer's; nil if the name was taken by another uid
+	routesOnly bool         // InstallerOptions.RoutesOnly
 	logf       func(string, ...any)
 	retry      time.Duration
 	stats      *counters
@@ -206,14 +207,18 @@ func NewInstaller(opt InstallerOptions) (*Installer, error) {
 	if opt.Protocol == 0 {
 		opt.Protocol = DefaultProtocol
 	}
-	claim, err := claimProtocol(opt.Protocol)
+	logf := opt.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	claim, err := claimProtocol(opt.Protocol, logf)
 	if err != nil {
 		return nil, err
 	}
 	started := false
 	defer func() {
-		if !started {
-			unix.Close(claim)
+		if !started && claim != nil {
+			claim.Close()
 		}
 	}()
 	in := &Installer{
@@ -325,7 +330,9 @@ func (in *Installer) Close() error {
 		in.mu.Lock()
 		in.closed = true
 		in.nl.close()
-		unix.Close(in.claim)
+		if in.claim != nil {
+			in.claim.Close()
+		}
 		in.mu.Unlock()
 	})
 	return nil
@@ -336,32 +343,59 @@ func (in *Installer) Close() error {
 // namespace's own, and go with the process). A second installer of the
 // same number would delete the first's entries as ones its tables lack,
 // and the first reinstall them, for as long as both ran: it is refused,
-// naming the first by its pid.
-func claimProtocol(p uint8) (int, error) {
-	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return -1, fmt.Errorf("kernel install: %w", err)
-	}
-	addr := &unix.SockaddrUnix{Name: fmt.Sprintf("@rtm-kernel-install-proto-%d", p)}
-	if err = unix.Bind(fd, addr); err == nil {
-		if err = unix.Listen(fd, 1); err == nil {
-			return fd, nil
-		}
-	}
-	unix.Close(fd)
-	if !errors.Is(err, unix.EADDRINUSE) {
-		return -1, fmt.Errorf("kernel install: claim protocol %d: %w", p, err)
-	}
-	holder := "another process"
-	if c, cerr := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0); cerr == nil {
-		if unix.Connect(c, addr) == nil {
-			if cred, err := unix.GetsockoptUcred(c, unix.SOL_SOCKET, unix.SO_PEERCRED); err == nil {
-				holder = fmt.Sprintf("pid %d", cred.Pid)
+// naming the first by its pid, which it learns by connecting (the first
+// accepts and closes every connection, so that none waits in its queue
+// and the next refused one finds room). Abstract names have no owner: a
+// name held by a process of another uid, which cannot be rtm's installer
+// (that needs root's privilege over the namespace), or by one that does
+// not answer, is said and passed over, so that nobody can keep the
+// installer from starting by taking its name first.
+func claimProtocol(p uint8, logf func(string, ...any)) (net.Listener, error) {
+	name := fmt.Sprintf("@rtm-kernel-install-proto-%d", p)
+	ln, err := net.Listen("unixpacket", name)
+	if err == nil {
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return // closed
+				}
+				c.Close()
 			}
-		}
-		unix.Close(c)
+		}()
+		return ln, nil
 	}
-	return -1, fmt.Errorf("kernel install: %s installs entries with protocol %d in this network namespace already: each would delete the other's as entries its tables lack; stop it, or give this one another --kernel-proto", holder, p)
+	if !errors.Is(err, unix.EADDRINUSE) {
+		return nil, fmt.Errorf("kernel install: claim protocol %d: %w", p, err)
+	}
+	holder := holderOf(name)
+	if holder == nil || holder.Uid != 0 && holder.Uid != uint32(os.Geteuid()) {
+		who := "a process that does not answer"
+		if holder != nil {
+			who = fmt.Sprintf("pid %d of uid %d, no installer of rtm's", holder.Pid, holder.Uid)
+		}
+		logf("kernel install: the name that keeps a second installer of protocol %d out of this network namespace (%s) is held by %s: going on without it", p, name, who)
+		return nil, nil
+	}
+	return nil, fmt.Errorf("kernel install: pid %d installs entries with protocol %d in this network namespace already: each would delete the other's as entries its tables lack; stop it, or give this one another --kernel-proto", holder.Pid, p)
+}
+
+// holderOf connects to the abstract socket name without waiting and
+// returns the credentials its listener had; nil if it does not answer.
+func holderOf(name string) *unix.Ucred {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+	if err != nil {
+		return nil
+	}
+	defer unix.Close(fd)
+	if unix.Connect(fd, &unix.SockaddrUnix{Name: name}) != nil {
+		return nil // its queue is full, or it does not listen
+	}
+	cred, err := unix.GetsockoptUcred(fd, unix.SOL_SOCKET, unix.SO_PEERCRED)
+	if err != nil {
+		return nil
+	}
+	return cred
 }
 
 func (in *Installer) key(a netip.Addr) routeKey {
