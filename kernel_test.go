@@ -262,6 +262,17 @@ func TestInstallIntoZebrasTable(t *testing.T) {
 	srv.send("quit")
 	srv.wait(10 * time.Second)
 
+	// Listening on every address, it takes zebra's 127.0.0.1 too.
+	wild := newInstance(t)
+	srv = a.rtm(append([]string{"server", "--framed", "--from-fpm", "0.0.0.0:2621"}, wild.flags()...)...)
+	srv.must("")
+	r = runCmd(t, exec.Command("ip", "netns", "exec", a.name, rtmBin, "client", "--to-kernel", "--socket", wild.socket), "", 20*time.Second)
+	if r.code != 1 || !strings.Contains(r.stderr, "from its zebra (--from-fpm), the table rtm would install into") {
+		t.Fatalf("--to-kernel into zebra's table beside a --from-fpm server on 0.0.0.0: exit %d, stderr %q", r.code, r.stderr)
+	}
+	srv.send("quit")
+	srv.wait(10 * time.Second)
+
 	remote := newInstance(t)
 	srv = a.rtm(append([]string{"server", "--framed", "--from-fpm", "192.0.2.1:2620"}, remote.flags()...)...)
 	srv.must("C,203.0.113.0/24,192.0.2.9,veth0")

@@ -453,7 +453,7 @@ func (c *serverConn) readLoop() error {
 		case KindPing:
 			// The pong carries the sequence number at arrival; the client
 			// then waits until it has applied that much.
-			if err := writePacket(c.uc, Header{Kind: KindPong, Seq: c.s.log.published.Load()}, body); err != nil {
+			if err := c.answer(Header{Kind: KindPong, Seq: c.s.log.published.Load()}, body); err != nil {
 				return err
 			}
 		default:
@@ -595,14 +595,20 @@ func (c *serverConn) sendSnapshot() (cursor, error) {
 	var sizes [16]byte
 	binary.LittleEndian.PutUint64(sizes[:], uint64(snap.routes))
 	binary.LittleEndian.PutUint64(sizes[8:], uint64(snap.macs))
-	if err := c.send(Header{Kind: KindSnapshotBegin, Seq: snap.seq}, sizes[:]); err != nil {
+	held := func(h Header, body []byte) error {
+		err := c.sendHeld(h, body, snap)
+		if errors.Is(err, errSnapshotStalled) {
+			c.low.Store(math.MaxUint64) // nor the log after it
+		}
+		return err
+	}
+	// The begin too: a client can let its socket fill and then ask for
+	// a resync, which would hold the snapshot at its first packet.
+	if err := held(Header{Kind: KindSnapshotBegin, Seq: snap.seq}, sizes[:]); err != nil {
 		return cur, err
 	}
 	for i, b := range snap.bodies {
-		if err := c.sendHeld(Header{Kind: KindBatch, Flags: FlagSnapshot, Count: snap.counts[i]}, b, snap); err != nil {
-			if errors.Is(err, errSnapshotStalled) {
-				c.low.Store(math.MaxUint64) // nor the log after it
-			}
+		if err := held(Header{Kind: KindBatch, Flags: FlagSnapshot, Count: snap.counts[i]}, b); err != nil {
 			return cur, err
 		}
 	}
@@ -627,7 +633,10 @@ func (c *serverConn) sendSnapshot() (cursor, error) {
 // alone: a reader that never reads, connecting again each time the
 // tables had changed by more than their size, made the server hold a
 // copy per connection. The stall bounds what the outdated copies hold to
-// the changes made in snapshotStall, however large the tables.
+// the changes made in snapshotStall, however large the tables. "None" is
+// as the kernel says it: a full socket takes a packet again once three
+// quarters of its buffer (512 KiB) are read, so a client reading under
+// some 190 KB/s starts its snapshot again each time it is let go.
 const snapshotStall = 2 * time.Second
 
 var errSnapshotStalled = errors.New("the client took none of its snapshot")
@@ -645,6 +654,30 @@ func (c *serverConn) sendHeld(h Header, body []byte, snap *snapshot) error {
 		if !c.s.sharesSnapshot(snap) {
 			return errSnapshotStalled
 		}
+	}
+}
+
+// answer writes a packet of the reader goroutine's (a pong, a reply). A
+// write deadline is the socket's, not a goroutine's: one the writer set
+// for a snapshot (sendHeld) may cut this write short, and it is tried
+// again; only the goodbye's deadline ends it, as before the writer had
+// any.
+func (c *serverConn) answer(h Header, body []byte) error {
+	for {
+		err := writePacket(c.uc, h, body)
+		if !errors.Is(err, os.ErrDeadlineExceeded) || c.quitting() {
+			return err
+		}
+		time.Sleep(time.Millisecond) // the writer takes its deadline off at once
+	}
+}
+
+func (c *serverConn) quitting() bool {
+	select {
+	case <-c.quit:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -706,12 +739,14 @@ func (c *serverConn) finish(cur cursor) error {
 	c.bye = true
 	final := !c.unanswered
 	c.requests.Unlock()
-	for {
+	// A client waiting for a snapshot (it fell behind the log, or let
+	// its snapshot go) has no place in the log to send from.
+	for !c.resync.Load() {
 		sent, next, err := c.sendLog(cur, false)
 		if err != nil {
 			return err
 		}
-		if !sent || c.resync.Load() {
+		if !sent {
 			break
 		}
 		cur = next

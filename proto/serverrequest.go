@@ -225,7 +225,7 @@ func (c *serverConn) writeReply(id uint64, out []byte, left *int, last bool) ([]
 		if *left -= k; *left > 0 {
 			h.Flags = FlagMore
 		}
-		if err := writePacket(c.uc, h, out[:k]); err != nil {
+		if err := c.answer(h, out[:k]); err != nil {
 			return out, err
 		}
 		out = out[k:]

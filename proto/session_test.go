@@ -713,20 +713,8 @@ func TestAskersGiveBack(t *testing.T) {
 func TestStalledSnapshotLetGo(t *testing.T) {
 	srv := newTestServer(t, ServerOptions{})
 	srv.snapshotStall.Store(int64(100 * time.Millisecond))
-	// 60 k MACs and 10 k routes: 0.6 MB of snapshot, more than the
-	// socket's buffer holds (setBuffers: 512 KiB).
-	const n, routes = 60_000, 10_000
+	n, routes := fillPastSocket(t, srv)
 	ip := func(i int) netip.Addr { return netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}) }
-	for i := range n {
-		if err := srv.Apply(entry.MACChange(entry.Create, mac(i), ip(i))); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for i := range routes {
-		if err := srv.Apply(entry.RouteChange(entry.Create, route(i, "eth0"))); err != nil {
-			t.Fatal(err)
-		}
-	}
 	stat := func(name string) uint64 {
 		for _, s := range srv.Stats() {
 			if s.Name == name {
@@ -788,10 +776,199 @@ func TestStalledSnapshotLetGo(t *testing.T) {
 			if begins != 2 || uint64(records) != entries || h.Seq+uint64(h.Count) != want {
 				t.Fatalf("snapshot end: %d begins, %d records of %d entries, seq %d + %d past it, want 2 begins, the server at %d", begins, records, entries, h.Seq, h.Count, want)
 			}
-			if entries != n+routes && entries != n+routes-1 {
+			if all := uint64(n + routes); entries != all && entries != all-1 {
 				t.Fatalf("a snapshot of %d entries, want %d or, past the delete, %d", entries, n+routes, n+routes-1)
 			}
 			return
 		}
+	}
+}
+
+// fillPastSocket gives srv 60 k MACs and 10 k routes: 0.6 MB of snapshot,
+// more than a client's socket buffer holds (setBuffers: 512 KiB).
+func fillPastSocket(t *testing.T, srv *Server) (macs, routes int) {
+	t.Helper()
+	const n, r = 60_000, 10_000
+	for i := range n {
+		if err := srv.Apply(entry.MACChange(entry.Create, mac(i), netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range r {
+		if err := srv.Apply(entry.RouteChange(entry.Create, route(i, "eth0"))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return n, r
+}
+
+// TestAnswerOutlivesWritersDeadline: a write deadline is the socket's,
+// so one the writer set for a stalled snapshot can cut short a pong or a
+// reply the reader goroutine is writing (seen once in fifteen runs of a
+// paused client, which was then dropped). The reader's write is tried
+// again until the writer takes its deadline off, and ends only with the
+// goodbye's.
+func TestAnswerOutlivesWritersDeadline(t *testing.T) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn := func(fd int) *net.UnixConn {
+		f := os.NewFile(uintptr(fd), "pair")
+		defer f.Close()
+		c, err := net.FileConn(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c.(*net.UnixConn)
+	}
+	c := &serverConn{uc: conn(fds[0]), quit: make(chan struct{})}
+	peer := conn(fds[1])
+	c.limitWrite(time.Now().Add(-time.Second)) // as sendHeld leaves it when its send times out
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		c.limitWrite(time.Time{})
+	}()
+	if err := c.answer(Header{Kind: KindPong, Seq: 7}, nil); err != nil {
+		t.Fatalf("a pong past the writer's deadline: %v", err)
+	}
+	peer.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, h, err := readPacket(peer, make([]byte, MaxPacket)); err != nil || h.Kind != KindPong || h.Seq != 7 {
+		t.Fatalf("the peer read %+v, %v; want the pong", h, err)
+	}
+	// Saying goodbye, the goodbye's deadline holds: a write it ends is
+	// not tried again.
+	c.deadline = time.Now().Add(-time.Second)
+	close(c.quit)
+	c.limitWrite(time.Time{})
+	if err := c.answer(Header{Kind: KindPong, Seq: 8}, nil); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("a pong past the goodbye's deadline: %v", err)
+	}
+}
+
+// TestResyncIntoAFullSocketLetGo: a client that lets its socket fill and
+// then asks for a resync held the snapshot its writer took at the
+// snapshot's first packet, with no deadline: the begin is sent as the
+// rest of the snapshot is, and let go once a newer snapshot is shared.
+func TestResyncIntoAFullSocketLetGo(t *testing.T) {
+	srv := newTestServer(t, ServerOptions{})
+	srv.snapshotStall.Store(int64(100 * time.Millisecond))
+	ip := func(i int) netip.Addr { return netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}) }
+	const n = 1000
+	for i := range n {
+		if err := srv.Apply(entry.MACChange(entry.Create, mac(i), ip(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	uc, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: srv.opts.Socket, Net: "unixpacket"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer uc.Close()
+	if err := writePacket(uc, Header{Kind: KindHello}, []byte("resyncer")); err != nil {
+		t.Fatal(err)
+	}
+	uc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, MaxPacket)
+	for {
+		_, h, err := readPacket(uc, buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Kind == KindSnapshotEnd {
+			break
+		}
+	}
+	// It reads no more. Changes, one at a time, until its writer is idle
+	// with the socket past its buffer: the next packet would wait.
+	var c *serverConn
+	for _, sc := range *srv.conns.Load() {
+		c = sc
+	}
+	rc, err := c.uc.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	queued := func() (out, buf int) {
+		rc.Control(func(fd uintptr) {
+			out, _ = unix.IoctlGetInt(int(fd), unix.SIOCOUTQ)
+			buf, _ = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF)
+		})
+		return out, buf
+	}
+	// Idle for good, not in the moment between its last look and its
+	// sleep.
+	idle := func() bool {
+		for range 5 {
+			if !c.idle.Load() {
+				return false
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		return true
+	}
+	// fill reports whether it got the writer there. It may instead leave
+	// it waiting on the full socket with a change still to send (a step's
+	// changes spanning two chunks), where a resync would wait behind that
+	// change: the client then reads all it was sent, and it tries again.
+	fill := func() bool {
+		for i, step := 0, 100; i < 1_000_000; i += step {
+			for k := range step {
+				if err := srv.Apply(entry.MACChange(entry.Update, mac((i+k)%n), ip(i+k+n))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if !rtmtest.WaitFor(2*time.Second, idle) {
+				return false
+			}
+			out, size := queued()
+			if out >= size {
+				return true
+			}
+			// The writer sends a step's changes in one packet (it
+			// coalesces them), which goes if the socket is under its
+			// buffer: near the buffer's end, small packets, to stop just
+			// past it.
+			step = 100
+			if out < size-size/8 {
+				step = 2000
+			}
+		}
+		t.Fatal("the socket never filled")
+		return false
+	}
+	for try := 0; !fill(); try++ {
+		if try == 5 {
+			t.Fatal("the writer never stopped with the socket full and nothing to send")
+		}
+		for {
+			uc.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+			if _, _, err := readPacket(uc, buf); err != nil {
+				break
+			}
+		}
+	}
+	if err := writePacket(uc, Header{Kind: KindResync}, nil); err != nil {
+		t.Fatal(err)
+	}
+	// The tables change by more than their size, and a new client takes
+	// a snapshot of its own: the resyncer's is outdated.
+	time.Sleep(50 * time.Millisecond)
+	for i := range n + 1 {
+		if err := srv.Apply(entry.MACChange(entry.Update, mac(i%n), ip(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dialTest(t, srv, "later")
+	if !rtmtest.WaitFor(10*time.Second, func() bool {
+		for _, s := range srv.Stats() {
+			if s.Name == "snapshots_dropped_stalled" {
+				return s.Value == 1
+			}
+		}
+		return false
+	}) {
+		t.Fatal("the resyncer's writer holds its snapshot at the begin")
 	}
 }

@@ -144,12 +144,13 @@ func Main(version string, args []string) int {
 	// does not install into the table the routes came from. A zebra that
 	// reaches a loopback address runs in this namespace, and takes the
 	// kernel's routes of its table as its own: installed there, a route
-	// would come back through it, and outlive its withdrawal.
+	// would come back through it, and outlive its withdrawal. A wildcard
+	// address takes zebra's 127.0.0.1 too.
 	if ns, err := kernel.NetNS(); err == nil {
 		switch {
 		case fromKernel:
 			imported = &proto.KernelTable{NetNS: ns, Table: kernel.TableID(table), Source: "kernel"}
-		case fromFPM.on && fromFPM.addr.Addr().IsLoopback():
+		case fromFPM.on && (fromFPM.addr.Addr().IsLoopback() || fromFPM.addr.Addr().IsUnspecified()):
 			imported = &proto.KernelTable{NetNS: ns, Table: kernel.TableID(table), Source: "fpm"}
 		}
 	}
