@@ -262,16 +262,19 @@ func TestInstallIntoZebrasTable(t *testing.T) {
 	srv.send("quit")
 	srv.wait(10 * time.Second)
 
-	// Listening on every address, it takes zebra's 127.0.0.1 too.
-	wild := newInstance(t)
-	srv = a.rtm(append([]string{"server", "--framed", "--from-fpm", "0.0.0.0:2621"}, wild.flags()...)...)
-	srv.must("")
-	r = runCmd(t, exec.Command("ip", "netns", "exec", a.name, rtmBin, "client", "--to-kernel", "--socket", wild.socket), "", 20*time.Second)
-	if r.code != 1 || !strings.Contains(r.stderr, "from its zebra (--from-fpm), the table rtm would install into") {
-		t.Fatalf("--to-kernel into zebra's table beside a --from-fpm server on 0.0.0.0: exit %d, stderr %q", r.code, r.stderr)
+	// Listening on every address, it takes zebra's 127.0.0.1 too, and
+	// so it does given the IPv4-mapped wildcard.
+	for _, addr := range []string{"0.0.0.0:2621", "[::ffff:0.0.0.0]:2622"} {
+		wild := newInstance(t)
+		srv = a.rtm(append([]string{"server", "--framed", "--from-fpm", addr}, wild.flags()...)...)
+		srv.must("")
+		r = runCmd(t, exec.Command("ip", "netns", "exec", a.name, rtmBin, "client", "--to-kernel", "--socket", wild.socket), "", 20*time.Second)
+		if r.code != 1 || !strings.Contains(r.stderr, "from its zebra (--from-fpm), the table rtm would install into") {
+			t.Fatalf("--to-kernel into zebra's table beside a --from-fpm server on %s: exit %d, stderr %q", addr, r.code, r.stderr)
+		}
+		srv.send("quit")
+		srv.wait(10 * time.Second)
 	}
-	srv.send("quit")
-	srv.wait(10 * time.Second)
 
 	remote := newInstance(t)
 	srv = a.rtm(append([]string{"server", "--framed", "--from-fpm", "192.0.2.1:2620"}, remote.flags()...)...)
@@ -396,10 +399,31 @@ func TestTwoInstallersOneProtocol(t *testing.T) {
 	if line, err := bufio.NewReader(out).ReadString('\n'); line != "bound\n" {
 		t.Fatalf("the squatter: %q, %v", line, err)
 	}
+	// An installer of another uid that holds CAP_NET_ADMIN (as a daemon
+	// given the capability runs) is one: another is refused beside it.
+	// Waiting for a server it cannot reach, it holds its name meanwhile.
+	capped := exec.Command("ip", "netns", "exec", b.name, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+		"--inh-caps=+net_admin", "--ambient-caps=+net_admin", nobodyCopy(t, rtmBin, "rtm"),
+		"client", "--to-kernel", "--kernel-proto", "86", "--socket", filepath.Join(t.TempDir(), "none.sock"), "--wait", "60s")
+	if err := capped.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { capped.Process.Kill(); capped.Wait() })
+	if !rtmtest.WaitFor(10*time.Second, func() bool {
+		out, _ := exec.Command("ip", "netns", "exec", b.name, "cat", "/proc/net/unix").Output()
+		return strings.Contains(string(out), "@rtm-kernel-install-proto-86")
+	}) {
+		t.Fatal("uid 65534's installer never took its name")
+	}
+	r := runCmd(t, exec.Command("ip", "netns", "exec", b.name, rtmBin, "client", "--to-kernel", "--kernel-proto", "86", "--socket", in.socket), "", 20*time.Second)
+	if r.code != 1 || !strings.Contains(r.stderr, fmt.Sprintf("pid %d installs entries with protocol 86", capped.Process.Pid)) {
+		t.Errorf("beside uid 65534's installer with CAP_NET_ADMIN: exit %d, stderr %q", r.code, r.stderr)
+	}
+
 	past := b.rtm("client", "--framed", "--to-kernel", "--kernel-proto", "85", "--socket", in.socket)
 	past.must("")
 	if !rtmtest.WaitFor(10*time.Second, func() bool {
-		return strings.Contains(past.errb.String(), fmt.Sprintf("is held by pid %d of uid 65534, no installer of rtm's: going on without it", squat.Process.Pid))
+		return strings.Contains(past.errb.String(), fmt.Sprintf("is held by pid %d (uid 65534), which lacks CAP_NET_ADMIN: no installer; going on without it", squat.Process.Pid))
 	}) {
 		t.Errorf("the installer past a squatter of its name says: %q", past.errb.String())
 	}

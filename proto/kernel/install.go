@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -346,38 +347,70 @@ func (in *Installer) Close() error {
 // naming the first by its pid, which it learns by connecting (the first
 // accepts and closes every connection, so that none waits in its queue
 // and the next refused one finds room). Abstract names have no owner: a
-// name held by a process of another uid, which cannot be rtm's installer
-// (that needs root's privilege over the namespace), or by one that does
-// not answer, is said and passed over, so that nobody can keep the
-// installer from starting by taking its name first.
+// name held by a process without CAP_NET_ADMIN, which cannot install, is
+// said and passed over, so that nobody can keep the installer from
+// starting by taking its name first.
 func claimProtocol(p uint8, logf func(string, ...any)) (net.Listener, error) {
 	name := fmt.Sprintf("@rtm-kernel-install-proto-%d", p)
-	ln, err := net.Listen("unixpacket", name)
-	if err == nil {
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return // closed
-				}
-				c.Close()
-			}
-		}()
-		return ln, nil
+	var holder *unix.Ucred
+	// A holder between its bind and its listen, or going, does not answer
+	// for a moment: try again before taking it for one that never will.
+	for try := 0; ; try++ {
+		ln, err := net.Listen("unixpacket", name)
+		if err == nil {
+			go acceptAndClose(ln)
+			return ln, nil
+		}
+		if !errors.Is(err, unix.EADDRINUSE) {
+			return nil, fmt.Errorf("kernel install: claim protocol %d: %w", p, err)
+		}
+		if holder = holderOf(name); holder != nil || try == 10 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
-	if !errors.Is(err, unix.EADDRINUSE) {
-		return nil, fmt.Errorf("kernel install: claim protocol %d: %w", p, err)
-	}
-	holder := holderOf(name)
-	if holder == nil || holder.Uid != 0 && holder.Uid != uint32(os.Geteuid()) {
+	if holder == nil || !mayInstall(int(holder.Pid)) {
 		who := "a process that does not answer"
 		if holder != nil {
-			who = fmt.Sprintf("pid %d of uid %d, no installer of rtm's", holder.Pid, holder.Uid)
+			who = fmt.Sprintf("pid %d (uid %d), which lacks CAP_NET_ADMIN: no installer", holder.Pid, holder.Uid)
 		}
-		logf("kernel install: the name that keeps a second installer of protocol %d out of this network namespace (%s) is held by %s: going on without it", p, name, who)
+		logf("kernel install: the name that keeps a second installer of protocol %d out of this network namespace (%s) is held by %s; going on without it", p, name, who)
 		return nil, nil
 	}
 	return nil, fmt.Errorf("kernel install: pid %d installs entries with protocol %d in this network namespace already: each would delete the other's as entries its tables lack; stop it, or give this one another --kernel-proto", holder.Pid, p)
+}
+
+// acceptAndClose takes every connection to ln and closes it, until ln is
+// closed.
+func acceptAndClose(ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if errors.Is(err, net.ErrClosed) {
+			return
+		}
+		if err != nil {
+			time.Sleep(10 * time.Millisecond) // out of descriptors or memory, for now
+			continue
+		}
+		c.Close()
+	}
+}
+
+// mayInstall says whether process pid holds CAP_NET_ADMIN (its CapEff in
+// /proc): an installer's privilege, root's or granted to another uid.
+// Unreadable, it is taken to.
+func mayInstall(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return true
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "CapEff:"); ok {
+			caps, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			return err != nil || caps&(1<<unix.CAP_NET_ADMIN) != 0
+		}
+	}
+	return true
 }
 
 // holderOf connects to the abstract socket name without waiting and

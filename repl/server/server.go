@@ -150,7 +150,7 @@ func Main(version string, args []string) int {
 		switch {
 		case fromKernel:
 			imported = &proto.KernelTable{NetNS: ns, Table: kernel.TableID(table), Source: "kernel"}
-		case fromFPM.on && (fromFPM.addr.Addr().IsLoopback() || fromFPM.addr.Addr().IsUnspecified()):
+		case fromFPM.on && (fromFPM.addr.Addr().Unmap().IsLoopback() || fromFPM.addr.Addr().Unmap().IsUnspecified()):
 			imported = &proto.KernelTable{NetNS: ns, Table: kernel.TableID(table), Source: "fpm"}
 		}
 	}
