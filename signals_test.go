@@ -1,11 +1,12 @@
 package main
 
 // Signals: SIGINT and SIGTERM end a server and its clients cleanly;
-// SIGUSR1 makes a client take a fresh snapshot.
+// SIGUSR1 makes a client take a fresh snapshot; SIGUSR2 logs counters.
 
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"rtm/proto/framed"
 	"rtm/repl/rtmtest"
 )
 
@@ -165,4 +167,39 @@ func TestSIGTERMEndsEveryProcess(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	timeExit("client waiting to reconnect", lost)
 	t.Logf("time from SIGTERM to exit: %s", strings.Join(times, ", "))
+}
+
+// TestSIGUSR2Counters: SIGUSR2 makes a server, and a client whose input
+// takes no command (on </dev/null, as a --to-kernel client runs in the
+// background), log their counters on stderr, and go on.
+func TestSIGUSR2Counters(t *testing.T) {
+	in := newInstance(t)
+	srv := in.server()
+	srv.must("C,10.1.1.0/24,192.168.1.1,eth0", "C,00:1a:2b:3c:4d:5e,10.1.1.7")
+	cmd := exec.Command(rtmBin, "client", "--watch", "--socket", in.socket, "--client-name", "bg")
+	errb := framed.NewBuffer(64 << 10)
+	cmd.Stderr = errb
+	if err := cmd.Start(); err != nil { // stdin: /dev/null
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	if !rtmtest.WaitFor(10*time.Second, func() bool { return strings.Contains(srv.errb.String(), "client bg (pid") }) {
+		t.Fatalf("the client never connected: %s", srv.errb)
+	}
+	srv.must("sync")
+	cmd.Process.Signal(syscall.SIGUSR2)
+	if !rtmtest.WaitFor(10*time.Second, func() bool {
+		return strings.Contains(errb.String(), "SIGUSR2: counters: routes=1 macs=1 applied=2 ")
+	}) {
+		t.Fatalf("the client's stderr after SIGUSR2: %q", errb.String())
+	}
+	srv.signal(syscall.SIGUSR2)
+	if !rtmtest.WaitFor(10*time.Second, func() bool {
+		return strings.Contains(srv.errb.String(), "SIGUSR2: counters: routes=1 macs=1 ") && strings.Contains(srv.errb.String(), " clients=1 ")
+	}) {
+		t.Fatalf("the server's stderr after SIGUSR2: %q", srv.errb.String())
+	}
+	if got := srv.must("show clients count"); got != "1\n" {
+		t.Fatalf("after SIGUSR2, show clients count: %q", got)
+	}
 }

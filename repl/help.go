@@ -218,7 +218,7 @@ has the same tables (--fresh empties them, --unlink removes the file). After
 a crash (SIGKILL, or SIGQUIT: kill -QUIT, or Ctrl-\ except at the prompt,
 which reads it as a key) the next start validates and repairs
 the store and carries on; clients reconnect by themselves. SIGHUP syncs the
-store to its file.
+store to its file; SIGUSR2 logs the counters (show stats) on stderr.
 `
 
 const ClientAbout = `Subscribes to a server: receives the whole tables on connect, then every
@@ -242,5 +242,6 @@ it stays until "quit", Ctrl-D (at a terminal), SIGINT, SIGTERM or the
 server quitting. If the server dies, the client keeps its tables,
 reconnects with backoff and resyncs; if the server refuses it (its uid,
 its name), it exits with the reason. SIGUSR1 drops the local tables and
-takes a fresh snapshot.
+takes a fresh snapshot; SIGUSR2 logs its counters (show stats local) on
+stderr, for a client whose input takes no command.
 `

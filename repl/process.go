@@ -37,11 +37,11 @@ func ProcessConsole() *Console {
 // process: SIGTERM, or SIGINT when no one is at the prompt. At the
 // prompt, SIGINT is Ctrl-C while a command runs: it interrupts that
 // command, as in a shell. SIGQUIT ends it at once (QuitOnSIGQUIT).
-// Other signals (SIGHUP, SIGUSR1) go to onOther.
+// Other signals (SIGHUP, SIGUSR1, SIGUSR2) go to onOther.
 func Signals(in *Interp, onOther func(os.Signal)) <-chan os.Signal {
 	ch := make(chan os.Signal, 4)
 	quit := make(chan os.Signal, 1)
-	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1)
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
 	quitConsole.Store(in.opts.Console)
 	QuitOnSIGQUIT()
 	atPrompt := AtTerminal()

@@ -342,3 +342,17 @@ func clientWord(name string) string {
 	}
 	return name
 }
+
+// CountersLine is the counters stats as one log line, name=value: what
+// SIGUSR2 logs, for a process whose input takes no commands (a client on
+// </dev/null, a server in the background) to show them all the same.
+func CountersLine(stats []proto.Stat) string {
+	b := []byte("counters:")
+	for _, s := range stats {
+		b = append(b, ' ')
+		b = append(b, s.Name...)
+		b = append(b, '=')
+		b = strconv.AppendUint(b, s.Value, 10)
+	}
+	return string(b)
+}

@@ -193,9 +193,12 @@ func Main(args []string) int {
 	}
 	in := repl.NewInterp(c, os.Stdout, repl.Options{Mode: "client", Name: f.Label, KeepGoing: f.KeepGoing, Console: console, Wait: wait})
 	quit := repl.Signals(in, func(s os.Signal) {
-		if s == syscall.SIGUSR1 {
+		switch s {
+		case syscall.SIGUSR1:
 			logger.Printf("SIGUSR1: dropping local tables, asking for a fresh snapshot")
 			c.Resync()
+		case syscall.SIGUSR2:
+			logger.Printf("SIGUSR2: %s", repl.CountersLine(c.Stats()))
 		}
 	})
 	// Piped commands run against the snapshot, then the client exits; a

@@ -207,7 +207,8 @@ func Main(version string, args []string) int {
 
 	in := repl.NewInterp(srv.Origin("server"), os.Stdout, repl.Options{Mode: "server", Name: f.Name, KeepGoing: f.KeepGoing, Console: console})
 	quit := repl.Signals(in, func(s os.Signal) {
-		if s == syscall.SIGHUP {
+		switch s {
+		case syscall.SIGHUP:
 			// SIGHUP is a checkpoint, not a quit: the server outlives the
 			// terminal that started it.
 			if err := srv.Checkpoint(); err != nil {
@@ -215,6 +216,8 @@ func Main(version string, args []string) int {
 			} else {
 				logger.Printf("checkpoint: store %s synced", info.Store)
 			}
+		case syscall.SIGUSR2:
+			logger.Printf("SIGUSR2: %s", repl.CountersLine(srv.Stats()))
 		}
 	})
 	end := repl.Session{In: in, Console: console, Scripts: f.Scripts, Input: repl.StdinInput(f.Framed), StayAtEOF: !exitAtEOF, Quit: quit}.Run()
