@@ -379,3 +379,80 @@ func TestScenarioFromAPipe(t *testing.T) {
 		t.Fatalf("a failing scenario through a pipe: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
+
+// TestSourceFIFO: a FIFO given to source is read once its writer comes,
+// and a wait for one that never does ends at SIGTERM, with what a run
+// started removed: the open waited for good before, out of reach of every
+// signal but SIGKILL, at a server and in `rtm test`.
+func TestSourceFIFO(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "lines.fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	in := newInstance(t)
+	srv := in.server()
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		if w, err := os.OpenFile(fifo, os.O_WRONLY, 0); err == nil {
+			w.WriteString("C,10.9.0.0/16,-,eth0\n")
+			w.Close()
+		}
+	}()
+	srv.must("source " + fifo)
+	if got := srv.must("show routes"); got != "10.9.0.0/16 dev eth0\n" {
+		t.Fatalf("after source of a FIFO its writer wrote to: %q", got)
+	}
+
+	// No writer, the server's input piped with more lines after: a
+	// client's change goes out meanwhile (the replay held it behind the
+	// waiting source, and the client waited a minute for its own copy),
+	// and SIGTERM ends the wait, as it ends the server.
+	cmd := exec.Command(rtmBin, "server", "--name", in.name, "--socket", in.socket, "--store", in.store, "--exit-at-eof")
+	cmd.Stdin = strings.NewReader("source " + fifo + "\nshow routes\n")
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	srv.send("quit")
+	srv.wait(10 * time.Second)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	if !rtmtest.WaitFor(10*time.Second, func() bool { _, err := os.Stat(in.socket); return err == nil }) {
+		t.Fatalf("the piped server never listened: %s", errb.String())
+	}
+	time.Sleep(200 * time.Millisecond) // at the source
+	if r := runCmd(t, exec.Command(rtmBin, "client", "--socket", in.socket, "-c", "C,10.8.0.0/16,-,eth1"), "", 15*time.Second); r.code != 0 {
+		t.Fatalf("a client's change beside a source waiting for its writer: exit %d, stderr %q", r.code, r.stderr)
+	}
+	termWithin(t, cmd, "a server waiting for a FIFO's writer", &errb)
+
+	path := writeScenario(t, "fifo.rtm", "client start a\nsource "+fifo+"\n")
+	run := exec.Command(rtmBin, "test", path)
+	var out bytes.Buffer
+	run.Stdout, run.Stderr = &out, &out
+	if err := run.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer run.Process.Kill()
+	waitRunnerProcs(t, run.Process.Pid, 2)
+	time.Sleep(300 * time.Millisecond)
+	termWithin(t, run, "rtm test waiting for a FIFO's writer", &out)
+	if code := run.ProcessState.ExitCode(); code != 130 {
+		t.Errorf("rtm test interrupted waiting for a FIFO: exit %d, want 130\n%s", code, out.String())
+	}
+	assertRunnerCleanedUp(t, run.Process.Pid)
+}
+
+// termWithin sends cmd SIGTERM and fails the test unless it has exited
+// 10 s later; what names it, out is what it printed.
+func termWithin(t *testing.T, cmd *exec.Cmd, what string, out *bytes.Buffer) {
+	t.Helper()
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s outlived SIGTERM by 10 s:\n%s", what, out.String())
+	}
+}

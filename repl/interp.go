@@ -132,6 +132,7 @@ func NewInterp(e Tables, out io.Writer, opts Options) *Interp {
 		out = os.Stdout
 	}
 	in := &Interp{engine: e, out: out, opts: opts}
+	in.sources.Stopped = in.stop.stopped
 	in.changer, _ = e.(Changer)
 	if r, ok := e.(Remote); ok && in.changer == nil {
 		in.fw = &forwarder{remote: r, stop: &in.stop, keepGoing: opts.KeepGoing, wait: opts.Wait, report: in.report, notice: in.notice}

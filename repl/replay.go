@@ -124,12 +124,20 @@ func (in *Interp) source(arg string) error {
 		if errors.As(err, &le) || errors.Is(err, ErrQuit) || errors.Is(err, ErrFailed) {
 			return err
 		}
+		if errors.Is(err, ErrSourceStopped) {
+			return fmt.Errorf("source %s: %w", path, in.stop.err())
+		}
 		return fmt.Errorf("source: %w", err)
 	}
 	return nil
 }
 
 func (in *Interp) runFile(path string) error {
+	// The lines before it go out now, and other origins' changes are not
+	// held behind this one's: a FIFO's open waits for its writer.
+	if bt, ok := in.engine.(Batcher); ok {
+		bt.Send()
+	}
 	f, err := in.sources.Open(path)
 	if err != nil {
 		return err

@@ -60,6 +60,7 @@ func Run(path string, opts Options) Result {
 		opts.Context = context.Background()
 	}
 	s := &scenario{opts: opts, ctx: opts.Context, clients: map[string]*child{}, ended: map[string]string{}}
+	s.sources.Stopped = func() bool { return s.ctx != nil && s.ctx.Err() != nil }
 	defer s.cleanup()
 	err := s.run(path)
 	return Result{Path: path, Duration: time.Since(start), Lines: s.lines, Err: err}
@@ -186,16 +187,17 @@ func (s *scenario) checkDirectives(path string) error {
 		s.checked = map[string]bool{}
 	}
 	s.checked[path] = true
+	// A regular file only, looked at before it is opened: a pipe read
+	// here would be read no more, the open of a FIFO would wait for its
+	// writer, and what is not a file is runFile's to refuse.
+	if fi, err := os.Stat(path); err != nil || !fi.Mode().IsRegular() {
+		return nil
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil
 	}
 	defer f.Close()
-	// A regular file only: a pipe read here would be read no more, and
-	// what is not a file is runFile's to refuse.
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		return nil
-	}
 	// A line too long, or a read that fails, is reported here as runFile
 	// would, only sooner.
 	return s.eachLine(f, path, func(loc repl.Location, text string) error {

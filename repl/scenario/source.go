@@ -57,6 +57,11 @@ func (p *sourcePlan) scan(path string, chain *repl.Sources) bool {
 	if err != nil {
 		return false
 	}
+	// A regular file only: a FIFO's lines read here would be read no
+	// more; it runs line by line.
+	if fi, err := os.Stat(path); err != nil || !fi.Mode().IsRegular() {
+		return false
+	}
 	f, err := chain.Open(path)
 	if err != nil {
 		return false
