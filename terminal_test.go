@@ -432,4 +432,19 @@ func TestSIGQUITQuitsAtOnce(t *testing.T) {
 	if code := waiter.ProcessState.ExitCode(); code != 131 || strings.Contains(errb.String(), "goroutine ") {
 		t.Errorf("a client waiting for its server, after SIGQUIT: exit %d, stderr %.300q", code, errb.String())
 	}
+	// SIGABRT (a scenario's "client kill NAME ABRT") the same way: one
+	// line, status 134, where Go's runtime printed some 300 lines.
+	aborted := exec.Command(rtmBin, "client", "--socket", filepath.Join(t.TempDir(), "none.sock"), "--wait", "30s")
+	aborted.Stdin = strings.NewReader("show routes\n")
+	var abortErr syncBuffer
+	aborted.Stderr = &abortErr
+	if err := aborted.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	aborted.Process.Signal(syscall.SIGABRT)
+	waitCmd(t, aborted, 10*time.Second, abortErr.String)
+	if code := aborted.ProcessState.ExitCode(); code != 134 || abortErr.String() != "rtm: SIGABRT: quitting at once, as after a crash (the next server checks the store)\n" {
+		t.Errorf("a client waiting for its server, after SIGABRT: exit %d, stderr %.300q", code, abortErr.String())
+	}
 }

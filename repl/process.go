@@ -8,6 +8,7 @@ import (
 	"syscall"
 
 	"github.com/chzyer/readline"
+	"golang.org/x/sys/unix"
 )
 
 // What a process running a Session needs from its surroundings: whether
@@ -86,17 +87,19 @@ func QuitOnSIGQUIT() {
 		if os.Getenv("GOTRACEBACK") != "" {
 			return
 		}
+		// SIGABRT (kill -ABRT, a scenario's "kill ABRT") likewise: Go's
+		// runtime would print the same dump for it.
 		ch := make(chan os.Signal, 1)
-		signal.Notify(ch, syscall.SIGQUIT)
+		signal.Notify(ch, syscall.SIGQUIT, syscall.SIGABRT)
 		go func() {
-			<-ch
+			sig := (<-ch).(syscall.Signal)
 			quittingAtOnce.Store(true)
 			if c := quitConsole.Load(); c != nil {
 				c.Close() // the terminal as it was
 			}
 			// Within a bound: a stderr nobody reads cannot keep it.
-			boundedWrite(os.Stderr, "rtm: SIGQUIT: quitting at once, as after a crash (the next server checks the store)\n")
-			os.Exit(128 + int(syscall.SIGQUIT))
+			boundedWrite(os.Stderr, "rtm: "+unix.SignalName(sig)+": quitting at once, as after a crash (the next server checks the store)\n")
+			os.Exit(128 + int(sig))
 		}()
 	})
 }
