@@ -174,8 +174,10 @@ stops a script with file:line and what was wanted against what was found.
   expect no mac MAC                        the MAC entry does not exist
   expect count routes|macs|clients N       the table holds exactly N entries
   expect error COMMAND                     COMMAND runs and must fail (a failing
-                                           command changes nothing); if it works,
-                                           the expectation fails and its change stays
+                                           change changes nothing; a source keeps
+                                           the lines before the one that failed);
+                                           if it works, the expectation fails and
+                                           its change stays
 
 The route form is what show routes prints, so its output can be pasted back:
   expect route 10.1.1.0/24 via 192.168.1.1 dev eth0
