@@ -150,14 +150,12 @@ func (c *serverConn) shutdown(reason string, timeout time.Duration) {
 func (c *serverConn) limitWrite(t time.Time) bool {
 	c.deadlineMu.Lock()
 	defer c.deadlineMu.Unlock()
-	select {
-	case <-c.quit:
+	if c.quitting() {
 		c.uc.SetWriteDeadline(c.deadline)
 		return false
-	default:
-		c.uc.SetWriteDeadline(t)
-		return true
 	}
+	c.uc.SetWriteDeadline(t)
+	return true
 }
 
 func (c *serverConn) snapshotInfo(published uint64) ClientInfo {
@@ -478,7 +476,9 @@ func (c *serverConn) writeLoop(readErr <-chan error) error {
 		if c.resync.Swap(false) {
 			var err error
 			if cur, err = c.sendSnapshot(); errors.Is(err, errSnapshotStalled) {
-				// It gets a fresh snapshot once it reads again.
+				// It gets a fresh snapshot once it reads again, and keeps
+				// no chunk of the log meanwhile.
+				c.low.Store(math.MaxUint64)
 				c.resync.Store(true)
 				c.s.stats.snapshotsDropped.Add(1)
 				c.waitWritable()
@@ -595,20 +595,13 @@ func (c *serverConn) sendSnapshot() (cursor, error) {
 	var sizes [16]byte
 	binary.LittleEndian.PutUint64(sizes[:], uint64(snap.routes))
 	binary.LittleEndian.PutUint64(sizes[8:], uint64(snap.macs))
-	held := func(h Header, body []byte) error {
-		err := c.sendHeld(h, body, snap)
-		if errors.Is(err, errSnapshotStalled) {
-			c.low.Store(math.MaxUint64) // nor the log after it
-		}
-		return err
-	}
 	// The begin too: a client can let its socket fill and then ask for
 	// a resync, which would hold the snapshot at its first packet.
-	if err := held(Header{Kind: KindSnapshotBegin, Seq: snap.seq}, sizes[:]); err != nil {
+	if err := c.sendHeld(Header{Kind: KindSnapshotBegin, Seq: snap.seq}, sizes[:], snap); err != nil {
 		return cur, err
 	}
 	for i, b := range snap.bodies {
-		if err := held(Header{Kind: KindBatch, Flags: FlagSnapshot, Count: snap.counts[i]}, b); err != nil {
+		if err := c.sendHeld(Header{Kind: KindBatch, Flags: FlagSnapshot, Count: snap.counts[i]}, b, snap); err != nil {
 			return cur, err
 		}
 	}

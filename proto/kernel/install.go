@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -208,11 +207,10 @@ func NewInstaller(opt InstallerOptions) (*Installer, error) {
 	if opt.Protocol == 0 {
 		opt.Protocol = DefaultProtocol
 	}
-	logf := opt.Logf
-	if logf == nil {
-		logf = func(string, ...any) {}
+	if opt.Logf == nil {
+		opt.Logf = func(string, ...any) {}
 	}
-	claim, err := claimProtocol(opt.Protocol, logf)
+	claim, err := claimProtocol(opt.Protocol, opt.Logf)
 	if err != nil {
 		return nil, err
 	}
@@ -249,9 +247,6 @@ func NewInstaller(opt InstallerOptions) (*Installer, error) {
 	if in.retry <= 0 {
 		in.retry = DefaultRetryInterval
 	}
-	if in.logf == nil {
-		in.logf = func(string, ...any) {}
-	}
 	if in.watch, err = openConn(unix.RTNLGRP_LINK, unix.RTNLGRP_IPV4_ROUTE, unix.RTNLGRP_IPV6_ROUTE, unix.RTNLGRP_NEIGH); err != nil {
 		return nil, fmt.Errorf("kernel install: %w", err)
 	}
@@ -287,8 +282,12 @@ func NewInstaller(opt InstallerOptions) (*Installer, error) {
 // mayChangeTables reports whether this process holds CAP_NET_ADMIN in its
 // user namespace. If it cannot tell, it says yes and lets the kernel
 // answer.
-func mayChangeTables() bool {
-	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+func mayChangeTables() bool { return holdsNetAdmin(0) }
+
+// holdsNetAdmin reports whether process pid (0: this one) holds
+// CAP_NET_ADMIN, an installer's privilege; yes if it cannot tell.
+func holdsNetAdmin(pid int) bool {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3, Pid: int32(pid)}
 	var data [2]unix.CapUserData
 	if err := unix.Capget(&hdr, &data[0]); err != nil {
 		return true
@@ -369,7 +368,7 @@ func claimProtocol(p uint8, logf func(string, ...any)) (net.Listener, error) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if holder == nil || !mayInstall(int(holder.Pid)) {
+	if holder == nil || !holdsNetAdmin(int(holder.Pid)) {
 		who := "a process that does not answer"
 		if holder != nil {
 			who = fmt.Sprintf("pid %d (uid %d), which lacks CAP_NET_ADMIN: no installer", holder.Pid, holder.Uid)
@@ -394,23 +393,6 @@ func acceptAndClose(ln net.Listener) {
 		}
 		c.Close()
 	}
-}
-
-// mayInstall says whether process pid holds CAP_NET_ADMIN (its CapEff in
-// /proc): an installer's privilege, root's or granted to another uid.
-// Unreadable, it is taken to.
-func mayInstall(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return true
-	}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "CapEff:"); ok {
-			caps, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
-			return err != nil || caps&(1<<unix.CAP_NET_ADMIN) != 0
-		}
-	}
-	return true
 }
 
 // holderOf connects to the abstract socket name without waiting and

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"rtm/proto"
@@ -187,17 +188,17 @@ func (s *scenario) checkDirectives(path string) error {
 		s.checked = map[string]bool{}
 	}
 	s.checked[path] = true
-	// A regular file only, looked at before it is opened: a pipe read
-	// here would be read no more, the open of a FIFO would wait for its
-	// writer, and what is not a file is runFile's to refuse.
-	if fi, err := os.Stat(path); err != nil || !fi.Mode().IsRegular() {
-		return nil
-	}
-	f, err := os.Open(path)
+	// A regular file only, opened without waiting (the open of a FIFO
+	// would wait for its writer): a pipe read here would be read no more,
+	// and what is not a file is runFile's to refuse.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return nil
+	}
 	// A line too long, or a read that fails, is reported here as runFile
 	// would, only sooner.
 	return s.eachLine(f, path, func(loc repl.Location, text string) error {
