@@ -187,8 +187,11 @@ func TestSIGUSR2Counters(t *testing.T) {
 		t.Fatalf("the client never connected: %s", srv.errb)
 	}
 	srv.must("sync")
-	cmd.Process.Signal(syscall.SIGUSR2)
+	// Connected, it may not have taken SIGUSR2 yet (Go's runtime ignores
+	// it until then), and it is sent again.
 	if !rtmtest.WaitFor(10*time.Second, func() bool {
+		cmd.Process.Signal(syscall.SIGUSR2)
+		time.Sleep(20 * time.Millisecond)
 		return strings.Contains(errb.String(), "SIGUSR2: counters: routes=1 macs=1 applied=2 ")
 	}) {
 		t.Fatalf("the client's stderr after SIGUSR2: %q", errb.String())
