@@ -122,6 +122,29 @@ at a expect mac 00:1a:2b:3c:4d:5e 10.1.1.8
 	}
 }
 
+// TestScenarioByteOrderMark: a scenario, and a file it sources, saved by
+// an editor that starts a UTF-8 file with a byte-order mark run as
+// without it, and a failure on such a first line quotes it without.
+func TestScenarioByteOrderMark(t *testing.T) {
+	dir := t.TempDir()
+	inc := filepath.Join(dir, "routes.inc")
+	if err := os.WriteFile(inc, []byte("\ufeff# routes\r\nC,10.1.1.0/24,192.168.1.1,eth0\r\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	good := filepath.Join(dir, "good.rtm")
+	os.WriteFile(good, []byte("\ufeffclient start a\nsource routes.inc\nsync\nat a expect count routes 1\n"), 0o644)
+	comment := filepath.Join(dir, "comment.rtm")
+	os.WriteFile(comment, []byte("\ufeff# a comment first\nclient start a\n"), 0o644)
+	if r := rtmTest(t, good, comment); r.code != 0 || !strings.HasSuffix(r.stdout, "2 passed, 0 failed\n") {
+		t.Errorf("scenarios with a byte-order mark: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	bad := filepath.Join(dir, "bad.rtm")
+	os.WriteFile(bad, []byte("\ufeffexpect count routes 1\n"), 0o644)
+	if r := rtmTest(t, bad); r.code != 1 || !strings.Contains(r.stdout, bad+":1: at server: expect count routes 1\n") {
+		t.Errorf("a failing first line after a byte-order mark: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
 // TestScenarioRefusals: what a process cannot do in its state fails at
 // once, at its line, saying why, instead of timing out.
 func TestScenarioRefusals(t *testing.T) {

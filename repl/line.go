@@ -4,6 +4,8 @@ package repl
 // language alongside Parse (the scenario runner finds its directives
 // with them). They are the rules Parse itself applies.
 
+import "bytes"
+
 // CleanLine returns line with its comment removed and the white space
 // around it trimmed: what Parse reads. A '#' starts a comment when it
 // starts the line or follows white space, outside double quotes. An
@@ -12,6 +14,13 @@ package repl
 func CleanLine(line []byte) []byte {
 	return trimSpace(stripComment(line))
 }
+
+// TrimBOM returns a file's first line without the UTF-8 byte-order mark
+// some editors start a file with: like a CR before the newline, it is not
+// part of the command.
+func TrimBOM(line []byte) []byte { return bytes.TrimPrefix(line, utf8BOM) }
+
+var utf8BOM = []byte("\ufeff")
 
 // FirstWord splits line, after leading white space, at the first space
 // or tab: the word (a command or directive name) and the rest, which

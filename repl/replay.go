@@ -150,8 +150,6 @@ func (in *Interp) runFile(path string) error {
 	return in.runStream(path, f, false)
 }
 
-var utf8BOM = []byte("\ufeff")
-
 // readBufSize is the replay read buffer: large, so ReadSlice returns lines
 // straight from it and the read syscalls are few. A line that does not
 // fit, newline and all, is refused (errLineTooLong), unless it is blank.
@@ -221,7 +219,7 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 		if tooLong {
 			first := line
 			if loc.Line == 0 {
-				first = bytes.TrimPrefix(first, utf8BOM)
+				first = TrimBOM(first)
 			}
 			first = trimSpace(first)
 			// A comment is blank from its '#'; white space only while
@@ -248,10 +246,7 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 		}
 		loc.Line++
 		if loc.Line == 1 {
-			// Editors on some systems start a UTF-8 file with a
-			// byte-order mark; like a CR before the newline, it is
-			// not part of the command.
-			line = bytes.TrimPrefix(line, utf8BOM)
+			line = TrimBOM(line)
 		}
 		p := &ahead[n]
 		p.loc = loc

@@ -224,7 +224,9 @@ func (s *scenario) eachLine(r io.Reader, path string, fn func(loc repl.Location,
 				fmt.Errorf("a line of %d bytes or more: no directive or command comes near it (is this a scenario file?)", maxLine))
 		}
 		if len(line) > 0 {
-			loc.Line++
+			if loc.Line++; loc.Line == 1 {
+				line = repl.TrimBOM(line)
+			}
 			if text := string(repl.CleanLine(line)); text != "" {
 				if err := fn(loc, text); err != nil {
 					return err

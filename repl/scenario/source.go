@@ -77,7 +77,9 @@ func (p *sourcePlan) scan(path string, chain *repl.Sources) bool {
 			return false
 		}
 		if len(line) > 0 {
-			loc.Line++
+			if loc.Line++; loc.Line == 1 {
+				line = repl.TrimBOM(line)
+			}
 			if text := repl.CleanLine(line); len(text) > 0 && !p.add(loc, text, chain) {
 				return false
 			}
@@ -181,7 +183,11 @@ func lineText(loc repl.Location) string {
 	sc.Buffer(nil, 1<<20)
 	for i := 1; sc.Scan(); i++ {
 		if i == loc.Line {
-			return string(repl.CleanLine(sc.Bytes()))
+			line := sc.Bytes()
+			if i == 1 {
+				line = repl.TrimBOM(line)
+			}
+			return string(repl.CleanLine(line))
 		}
 	}
 	return ""
