@@ -87,6 +87,9 @@ func netipReason(err error) string {
 // caller applies entry.CheckPrefix so every path reports them alike.
 func parsePrefix(b []byte) (netip.Prefix, error) {
 	slash := bytes.IndexByte(b, '/')
+	if slash < 0 && bytes.EqualFold(b, []byte("default")) {
+		return netip.Prefix{}, fmt.Errorf("%s: write 0.0.0.0/0 or ::/0 here (only a change's key takes default)", entry.QuoteInput(b))
+	}
 	if slash < 0 {
 		return netip.Prefix{}, fmt.Errorf("%s: no prefix length; want ADDRESS/LENGTH as in 10.1.1.0/24 or 2001:db8::/32", entry.QuoteInput(b))
 	}

@@ -74,6 +74,8 @@ key decides the table: a prefix is a route, a MAC address is a MAC entry.
   C,PREFIX,GATEWAY,DEV    C,10.1.1.0/24,192.168.1.1,eth0
                           C,2001:db8:1::/48,fe80::1,eth1 (IPv6: gateway of the same family)
                           C,192.0.2.0/24,-,veth0 (no gateway: directly connected)
+                          C,default,192.168.1.254,eth1 (0.0.0.0/0; ::/0 with an
+                          IPv6 gateway, as ip -6 route; D,default is 0.0.0.0/0)
   U,PREFIX,GATEWAY,DEV    U,10.1.1.0/24,192.168.1.254,eth1
   D,PREFIX                D,10.1.1.0/24
   C,MAC,IP                C,00:1a:2b:3c:4d:5e,10.1.1.7

@@ -305,6 +305,14 @@ func (p *parser) parseChange(letter byte, data []byte, cmd *Command) error {
 	switch {
 	case len(key) == 0:
 		return fmt.Errorf("%s: missing key; want %s or %s", op, usage(op, entry.Routes), usage(op, entry.MACs))
+	case bytes.EqualFold(key, []byte("default")):
+		// As ip route writes it: the IPv4 default, or the IPv6 one when
+		// the gateway is IPv6 (ip -6 route). A D takes the IPv4 one.
+		f[0] = []byte("0.0.0.0/0")
+		if n > 1 && bytes.IndexByte(f[1], ':') >= 0 {
+			f[0] = []byte("::/0")
+		}
+		fallthrough
 	case bytes.IndexByte(key, '/') >= 0:
 		c := entry.Change{Op: op, Table: entry.Routes}
 		if err := p.parseRoute(&c, f[:n]); err != nil {
