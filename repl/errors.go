@@ -73,14 +73,26 @@ func located(err error) bool {
 	return errors.Is(err, ErrQuit) || errors.As(err, &le) || errors.As(err, &re)
 }
 
-// replayError ends a keep-going replay in which lines failed.
+// replayError ends a keep-going replay in which lines failed: failed of
+// its own lines, and sourced in the files it sourced (each was reported
+// at its file:line, and their lines are not its own).
 type replayError struct {
-	name          string
-	failed, lines int
+	name                   string
+	failed, sourced, lines int
 }
 
 func (e *replayError) Error() string {
-	return fmt.Sprintf("%s: %d of %d lines failed", e.name, e.failed, e.lines)
+	if e.sourced == 0 {
+		return fmt.Sprintf("%s: %d of %d lines failed", e.name, e.failed, e.lines)
+	}
+	lines := "lines"
+	if e.failed+e.sourced == 1 {
+		lines = "line"
+	}
+	if e.failed == 0 {
+		return fmt.Sprintf("%s: %d %s failed, in files it sourced", e.name, e.sourced, lines)
+	}
+	return fmt.Sprintf("%s: %d %s failed: %d of its %d lines, %d in files it sourced", e.name, e.failed+e.sourced, lines, e.failed, e.lines, e.sourced)
 }
 
 func (e *replayError) Unwrap() error { return ErrFailed }

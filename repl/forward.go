@@ -54,7 +54,7 @@ type forwarder struct {
 	// failed counts the failures of the stream being replayed, which a
 	// keep-going replay reports as they come (report); nil at the prompt.
 	failed *int
-	report func(error) int
+	report func(err error, failed, sourced *int)
 	// answer, if set, is told the outcome of every change, in order, as
 	// its reply is taken: a framed stream answers each line. Failures
 	// then neither stop the stream nor skip later requests.
@@ -236,7 +236,7 @@ func (f *forwarder) took(r proto.Reply) error {
 		case !f.keepGoing || f.failed == nil:
 			return err
 		default:
-			*f.failed += f.report(err)
+			f.report(err, f.failed, nil) // a line's own failure, not a file's summary
 		}
 	}
 	if f.answer != nil {

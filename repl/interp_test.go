@@ -332,7 +332,7 @@ func TestSource(t *testing.T) {
 		{file: "quit.rtm", err: "quit", dump: "10.8.0.0/16 via 192.168.1.1 dev eth0\n"},
 		{file: "dir.rtm", err: p("dir.rtm") + ":1: source: " + p("lib") + " is a directory; want a script file"},
 		{file: "quoted.rtm", dump: "10.4.0.0/16 via 192.168.1.1 dev eth0\n"},
-		{file: "keep.rtm", keep: true, err: p("keep.rtm") + ": 4 of 4 lines failed", dump: "10.6.0.0/16 via 192.168.1.1 dev eth0\n"},
+		{file: "keep.rtm", keep: true, err: p("keep.rtm") + ": 4 lines failed: 2 of its 4 lines, 2 in files it sourced", dump: "10.6.0.0/16 via 192.168.1.1 dev eth0\n"},
 		{file: "twice.rtm", dump: "", err: p("lib/more/r.rtm") + ":1: create route 10.3.0.0/16: already exists"},
 		{file: "abs.rtm", dump: "10.7.0.0/16 via 192.168.1.1 dev eth0\n"},
 	} {
@@ -360,8 +360,8 @@ func TestSource(t *testing.T) {
 				if s.err.String() != want {
 					t.Errorf("reported:\n%s\nwant:\n%s", s.err.String(), want)
 				}
-				if !errors.Is(err, ErrFailed) {
-					t.Errorf("keep-going end: %v, want ErrFailed", err)
+				if !errors.Is(err, ErrFailed) || s.in.Failed() != 4 {
+					t.Errorf("keep-going end: %v, %d failed; want ErrFailed, 4", err, s.in.Failed())
 				}
 			}
 		})
@@ -376,6 +376,23 @@ func TestSourceFromStream(t *testing.T) {
 	s := newSession(t, Options{})
 	if _, err := s.run("source a.rtm\nexpect count routes 1\n"); err != "" {
 		t.Fatal(err)
+	}
+}
+
+// TestKeepGoingSourcedSummary: a keep-going replay's summary counts the
+// failed lines of the files it sourced apart from its own, whose number
+// of lines it gives: "3 of 2 lines" it said before.
+func TestKeepGoingSourcedSummary(t *testing.T) {
+	dir := rtmtest.WriteFiles(t, map[string]string{"inc.rtm": "D,10.9.0.0/16\nD,10.8.0.0/16\nD,10.7.0.0/16\n"})
+	t.Chdir(dir)
+	for _, tc := range []struct{ script, want string }{
+		{"source inc.rtm\nshow routes\n", "lab.rtm: 3 lines failed, in files it sourced"},
+		{"source inc.rtm\nD,10.1.0.0/16\nshow routes\n", "lab.rtm: 4 lines failed: 1 of its 3 lines, 3 in files it sourced"},
+	} {
+		s := newSession(t, Options{KeepGoing: true})
+		if _, err := s.run(tc.script); err != tc.want || s.in.Failed() != strings.Count(s.err.String(), "not found\n") {
+			t.Errorf("%q: %q, %d failed; want %q\n%s", tc.script, err, s.in.Failed(), tc.want, s.err.String())
+		}
 	}
 }
 

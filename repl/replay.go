@@ -185,7 +185,8 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 		n, next   int   // ahead[next:n] are still to run
 		rerr      error // the read error that came with the last line read
 		loc       = Location{File: name}
-		failed    int
+		failed    int // lines of this stream that failed (--keep-going)
+		sourced   int // and lines of the files it sourced
 		pf, fetch = in.engine.(Prefetcher)
 		bt, batch = in.engine.(Batcher)
 		gr, group = in.changer.(Grouper)
@@ -346,7 +347,7 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 					in.settle() // take the skipped replies: nothing stays in flight
 					return err
 				}
-				failed += in.report(err)
+				in.report(err, &failed, &sourced)
 			}
 			in.prog.tick(name)
 			continue
@@ -357,11 +358,11 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 		if errors.Is(rerr, os.ErrDeadlineExceeded) && in.stop.stopped() {
 			// Interrupt ended a read that waited (readFrom).
 			stop := in.stop.stoppedAt(Location{File: name, Line: loc.Line + 1}, true)
-			if failed > 0 && errors.Is(stop, ErrInterrupted) {
+			if failed+sourced > 0 && errors.Is(stop, ErrInterrupted) {
 				// A quiet end between lines: nothing was cut, but the
 				// lines that failed (--keep-going) are counted, as at
 				// the end of input.
-				stop = &replayError{name: name, failed: failed, lines: loc.Line}
+				stop = &replayError{name: name, failed: failed, sourced: sourced, lines: loc.Line}
 			}
 			return settledAt(in.settle(), stop)
 		}
@@ -373,10 +374,10 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 		if !in.opts.KeepGoing {
 			return err
 		}
-		failed += in.report(err)
+		in.report(err, &failed, &sourced)
 	}
-	if failed > 0 {
-		return &replayError{name: name, failed: failed, lines: loc.Line}
+	if failed+sourced > 0 {
+		return &replayError{name: name, failed: failed, sourced: sourced, lines: loc.Line}
 	}
 	return nil
 }
@@ -473,19 +474,20 @@ func (in *Interp) tally(err error) error {
 	return err
 }
 
-// report prints an error of a keep-going replay and returns how many
-// failed lines it stands for: a sourced file's summary counts the lines
-// that failed in it, which were reported already.
-func (in *Interp) report(err error) int {
+// report prints an error of a keep-going replay and counts the line that
+// failed; a sourced file's summary counts, in sourced, the lines that
+// failed in it, which were reported already.
+func (in *Interp) report(err error, failed, sourced *int) {
 	var re *replayError
-	if errors.As(err, &re) {
-		return re.failed
+	if errors.As(err, &re) && sourced != nil {
+		*sourced += re.failed + re.sourced
+		return
 	}
+	*failed++
 	in.failed.Add(1)
 	if ferr := in.flush(); ferr != nil {
 		err = errors.Join(err, ferr)
 	}
 	in.prog.clear()
 	fmt.Fprintln(in.opts.Stderr, err)
-	return 1
 }
