@@ -201,8 +201,8 @@ func TestParseErrors(t *testing.T) {
 		{"show tables", `show: unknown table "tables"; ` + showUsage},
 		// A slip in a table or filter word is named, as one in a command is.
 		{"show rotues", `show: unknown table "rotues"; did you mean routes? ` + showUsage},
-		{"show routes dve eth0", `show routes: unexpected "dve"; did you mean dev?; ` + showUsage},
-		{"show clients jsno", `show clients: unexpected "jsno"; did you mean json?; ` + showUsage},
+		{"show routes dve eth0", `show routes: unexpected "dve" (did you mean dev?); ` + showUsage},
+		{"show clients jsno", `show clients: unexpected "jsno" (did you mean json?); ` + showUsage},
 		{"show routes xyzzy", `show routes: unexpected "xyzzy"; ` + showUsage},
 		{"flush mcas", `flush: unknown table "mcas"; did you mean macs? want flush [routes|macs]`},
 		{"flush macs extra", `flush: one table at most, got "extra" after macs; want flush [routes|macs]`},
@@ -231,6 +231,7 @@ func TestParseErrors(t *testing.T) {
 		{"quit now", `quit: takes no arguments, got "now"`},
 		{"expect", "expect: " + expectUsage},
 		{"expect bogus", `expect: unknown check "bogus"; ` + expectUsage},
+		{"expect rute 10.1.1.0/24", `expect: unknown check "rute"; did you mean route? ` + expectUsage},
 		{"expect route", "expect route: want expect route PREFIX [via GW] [dev DEV], as in expect route 10.1.1.0/24 via 192.168.1.1 dev eth0"},
 		{"expect route 10.1.1.0/24 via", `expect route: "via" needs a value; want expect route PREFIX [via GW] [dev DEV], as in expect route 10.1.1.0/24 via 192.168.1.1 dev eth0`},
 		{"expect route 10.1.1.0/24 dev eth0 extra", `expect route: unexpected "extra"; want expect route PREFIX [via GW] [dev DEV], as in expect route 10.1.1.0/24 via 192.168.1.1 dev eth0`},

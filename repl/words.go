@@ -404,7 +404,7 @@ func parseFilter(cmd *Command, l *wordList) error {
 			w := l.take()
 			msg := "unexpected " + entry.QuoteInput(w)
 			if hint := strings.TrimSpace(meant(w, append(slices.Clip(spec.words), "json"))); hint != "" {
-				msg += "; " + hint
+				msg += " (" + hint + ")" // the caller adds "; want ..."
 			}
 			return errors.New(msg)
 		}
@@ -578,7 +578,7 @@ func (p *parser) parseExpect(l *wordList) (Command, error) {
 		cmd.Expect.Check = CheckCount
 		err = parseCountWant(&cmd, l)
 	default:
-		return Command{}, fmt.Errorf("expect: unknown check %s; %s", entry.QuoteInput(what), expectUsage)
+		return Command{}, fmt.Errorf("expect: unknown check %s; %s%s", entry.QuoteInput(what), meant(what, []string{"route", "mac", "count", "error", "no"}), expectUsage)
 	}
 	if err != nil {
 		return Command{}, fmt.Errorf("expect %s: %w", what, err)
