@@ -473,11 +473,7 @@ func TestGroupReadsNeverWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { holder.Process.Kill(); holder.Wait() }()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	locker := commandAs(member, []string{rtmtest.RoleEnv + "=readlock", "RTM_READLOCK=" + in.store}, nobodyCopy(t, exe, "rtm.test"), "-test.run=^$")
+	locker := commandAs(member, []string{rtmtest.RoleEnv + "=readlock", "RTM_READLOCK=" + in.store}, roleBinary(t), "-test.run=^$")
 	lockerIn, err := locker.StdinPipe() // it holds the lock until the test ends
 	if err != nil {
 		t.Fatal(err)
@@ -632,35 +628,15 @@ func TestGroupThroughTheRuntimeDirectory(t *testing.T) {
 // that may write.
 func TestReadersCannotHoldTheServer(t *testing.T) {
 	in, _ := nobodyInstance(t)
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	role := nobodyCopy(t, exe, "rtm.test")
-	member := &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{uint32(os.Getegid())}}
+	role := roleBinary(t)
 	const most = 48 // of which 48 - 6 for readers
 	srv := in.server("--group", "--allow-uid", "65534", "--max-clients", strconv.Itoa(most))
 	srv.must("C,00:1a:2b:3c:4d:5e,10.1.1.7")
 	readers := func(conns int, flood bool) {
 		t.Helper()
-		cmd := commandAs(member, []string{rtmtest.RoleEnv + "=readers", "RTM_READERS=" + fmt.Sprintf("%s %d %v", in.socket, conns, flood)}, role, "-test.run=^$")
-		stdin, err := cmd.StdinPipe() // the readers stay until the test ends
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var errb strings.Builder
-		cmd.Stderr = &errb
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { stdin.Close(); cmd.Wait() })
-		line, err := bufio.NewReader(out).ReadString('\n')
+		line, errb := startReaders(t, role, fmt.Sprintf("%s %d %v", in.socket, conns, flood))
 		if want := fmt.Sprintf("ready %d\n", conns); line != want {
-			t.Fatalf("readers: %q (%v), want %q; stderr %s", line, err, want, errb.String())
+			t.Fatalf("readers: %q, want %q; stderr %s", line, want, errb.String())
 		}
 	}
 	countReaders := func() int { return strings.Count("\n"+srv.must("show clients"), "\nreader-") }
@@ -690,15 +666,80 @@ func TestReadersCannotHoldTheServer(t *testing.T) {
 	}
 }
 
+// TestReadersCannotTakeTheQuestions: a uid that may only read, asking on
+// as many connections as it can (each holds its place until the server
+// drops it, seconds later), gets 56 of the 64 places for questions; the
+// server's own uid still asks (rtm ls asks a server whose store is
+// elsewhere, and --to-kernel asks where the server's routes come from).
+func TestReadersCannotTakeTheQuestions(t *testing.T) {
+	in, _ := nobodyInstance(t)
+	role := roleBinary(t)
+	srv := in.server("--group", "--allow-uid", "65534")
+	// The readers hold their places for 5 s from their "ready" (the
+	// server's askTime): the owner's question is asked well within it.
+	line, errb := startReaders(t, role, in.socket+" 70 ask")
+	if want := "ready 56 busy 14\n"; line != want {
+		t.Fatalf("readers asking on 70 connections: %q, want %q; stderr %s", line, want, errb.String())
+	}
+	if !strings.Contains(errb.String(), "a uid that may only read asks on 56 of them") {
+		t.Errorf("the readers' refusals do not say why: %s", errb.String())
+	}
+	var info proto.ServerInfo
+	if err := proto.Ask(in.socket, nil, proto.QueryInfo, &info); err != nil || info.PID != srv.fp.Pid() {
+		t.Fatalf("the owner's question beside 56 of a reader's: %v (pid %d, want %d)", err, info.PID, srv.fp.Pid())
+	}
+}
+
+// roleBinary copies this test binary where uid 65534 can run it, for its
+// roles (readersRole, readlockRole, squatRole).
+func roleBinary(t *testing.T) string {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nobodyCopy(t, exe, "rtm.test")
+}
+
+// startReaders starts readersRole from role, a copy of the test binary,
+// as uid 65534 in the test's group, with RTM_READERS set to arg, and
+// returns its first line and its stderr. It runs until the test ends.
+func startReaders(t *testing.T, role, arg string) (string, *strings.Builder) {
+	t.Helper()
+	member := &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{uint32(os.Getegid())}}
+	cmd := commandAs(member, []string{rtmtest.RoleEnv + "=readers", "RTM_READERS=" + arg}, role, "-test.run=^$")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	errb := new(strings.Builder)
+	cmd.Stderr = errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stdin.Close(); cmd.Wait() })
+	line, _ := bufio.NewReader(out).ReadString('\n')
+	return line, errb
+}
+
 // readersRole is a uid's clients that may only read, as RTM_READERS
-// says ("SOCKET CONNS FLOOD"): CONNS connections that say hello and, if
-// FLOOD, send one request of as many changes as a packet holds (one-byte
-// flushes), then wait for the first bytes of its answer and read no
-// further. It says "ready CONNS", and holds them until stdin ends.
+// says ("SOCKET CONNS MODE"): CONNS connections that say hello and, if
+// MODE is true, send one request of as many changes as a packet holds
+// (one-byte flushes), then wait for the first bytes of its answer and
+// read no further. It says "ready CONNS", and holds them until stdin
+// ends. With MODE ask, each says the hello of a connection that only
+// asks, and asks nothing: it says "ready N busy M", the N the server
+// welcomed and the M it refused as busy (each refusal on stderr).
 func readersRole() int {
 	f := strings.Fields(os.Getenv("RTM_READERS"))
 	conns, _ := strconv.Atoi(f[1])
 	flood := f[2] == "true"
+	if f[2] == "ask" {
+		return askersRole(f[0], conns)
+	}
 	flush := proto.AppendChange(nil, entry.Change{Op: entry.Flush, Table: entry.MACs}, true)
 	n := proto.MaxRequest / len(flush)
 	req := make([]byte, proto.HeaderSize, proto.MaxPacket)
@@ -725,6 +766,46 @@ func readersRole() int {
 		held = append(held, uc)
 	}
 	fmt.Printf("ready %d\n", len(held))
+	io.Copy(io.Discard, os.Stdin)
+	return 0
+}
+
+// askersRole is readersRole's ask mode.
+func askersRole(socket string, conns int) int {
+	hello := make([]byte, proto.HeaderSize, proto.HeaderSize+16)
+	proto.PutHeader(hello, proto.Header{Kind: proto.KindHello, Flags: proto.FlagQueryOnly})
+	welcomed, busy := make([]*net.UnixConn, 0, conns), 0
+	for i := range conns {
+		uc, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: socket, Net: "unixpacket"})
+		if err == nil {
+			_, err = uc.Write(append(hello, fmt.Sprintf("asker-%d", i)...))
+		}
+		buf := make([]byte, 4096)
+		n := 0
+		if err == nil {
+			uc.SetReadDeadline(time.Now().Add(10 * time.Second))
+			n, err = uc.Read(buf)
+		}
+		var h proto.Header
+		if err == nil {
+			h, err = proto.ParseHeader(buf[:n])
+		}
+		switch {
+		case err != nil:
+			fmt.Fprintf(os.Stderr, "connection %d: %v\n", i, err)
+			return 1
+		case h.Kind == proto.KindWelcome:
+			welcomed = append(welcomed, uc)
+		case h.Kind == proto.KindError && h.Flags&proto.FlagRetry != 0:
+			busy++
+			fmt.Fprintf(os.Stderr, "connection %d: %s\n", i, buf[proto.HeaderSize:n])
+			uc.Close()
+		default:
+			fmt.Fprintf(os.Stderr, "connection %d: %v %q\n", i, h.Kind, buf[proto.HeaderSize:n])
+			return 1
+		}
+	}
+	fmt.Printf("ready %d busy %d\n", len(welcomed), busy)
 	io.Copy(io.Discard, os.Stdin)
 	return 0
 }

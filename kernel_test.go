@@ -378,11 +378,7 @@ func TestTwoInstallersOneProtocol(t *testing.T) {
 	// Abstract names have no owner: one that uid 65534 took first, for
 	// protocol 85, keeps no installer out; the installer says it goes on
 	// without the guard.
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	squat := exec.Command("ip", "netns", "exec", b.name, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", nobodyCopy(t, exe, "rtm.test"), "-test.run=^$")
+	squat := exec.Command("ip", "netns", "exec", b.name, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", roleBinary(t), "-test.run=^$")
 	squat.Env = append(os.Environ(), rtmtest.RoleEnv+"=squat", "RTM_SQUAT=@rtm-kernel-install-proto-85")
 	stdin, err := squat.StdinPipe()
 	if err != nil {
