@@ -772,15 +772,33 @@ func readersRole() int {
 
 // askersRole is readersRole's ask mode.
 func askersRole(socket string, conns int) int {
+	welcomed, refusals, err := holdQuestionPlaces(socket, conns)
+	for _, r := range refusals {
+		fmt.Fprintln(os.Stderr, r)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Printf("ready %d busy %d\n", len(welcomed), len(refusals))
+	io.Copy(io.Discard, os.Stdin)
+	return 0
+}
+
+// holdQuestionPlaces opens conns connections to socket that say the hello
+// of one that only asks, and ask nothing: each the server welcomes holds
+// one of its places for questions until it is closed, or for the
+// seconds the server gives a question. It returns those, and the
+// refusals of the others as busy.
+func holdQuestionPlaces(socket string, conns int) (welcomed []*net.UnixConn, refusals []string, err error) {
 	hello := make([]byte, proto.HeaderSize, proto.HeaderSize+16)
 	proto.PutHeader(hello, proto.Header{Kind: proto.KindHello, Flags: proto.FlagQueryOnly})
-	welcomed, busy := make([]*net.UnixConn, 0, conns), 0
+	buf := make([]byte, 4096)
 	for i := range conns {
 		uc, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: socket, Net: "unixpacket"})
 		if err == nil {
 			_, err = uc.Write(append(hello, fmt.Sprintf("asker-%d", i)...))
 		}
-		buf := make([]byte, 4096)
 		n := 0
 		if err == nil {
 			uc.SetReadDeadline(time.Now().Add(10 * time.Second))
@@ -792,22 +810,18 @@ func askersRole(socket string, conns int) int {
 		}
 		switch {
 		case err != nil:
-			fmt.Fprintf(os.Stderr, "connection %d: %v\n", i, err)
-			return 1
+			return welcomed, refusals, fmt.Errorf("connection %d: %w", i, err)
 		case h.Kind == proto.KindWelcome:
 			welcomed = append(welcomed, uc)
 		case h.Kind == proto.KindError && h.Flags&proto.FlagRetry != 0:
-			busy++
-			fmt.Fprintf(os.Stderr, "connection %d: %s\n", i, buf[proto.HeaderSize:n])
+			refusals = append(refusals, fmt.Sprintf("connection %d: %s", i, buf[proto.HeaderSize:n]))
 			uc.Close()
 		default:
-			fmt.Fprintf(os.Stderr, "connection %d: %v %q\n", i, h.Kind, buf[proto.HeaderSize:n])
-			return 1
+			uc.Close()
+			return welcomed, refusals, fmt.Errorf("connection %d: %v %q", i, h.Kind, buf[proto.HeaderSize:n])
 		}
 	}
-	fmt.Printf("ready %d busy %d\n", len(welcomed), busy)
-	io.Copy(io.Discard, os.Stdin)
-	return 0
+	return welcomed, refusals, nil
 }
 
 // readlockRole opens the store RTM_READLOCK names for reading, as a

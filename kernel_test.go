@@ -195,7 +195,8 @@ func TestKernelMirror(t *testing.T) {
 // the table its --from-kernel server imports, in the same namespace (the
 // routes would loop), and installs into another table of it routes only:
 // neighbours have no table, and one installed there came back to the
-// server as the kernel's, and stayed after its source was deleted.
+// server as the kernel's, and stayed after its source was deleted. A
+// server busy with questions is asked again, not passed over.
 func TestInstallIntoItsSource(t *testing.T) {
 	a := newNetns(t, "192.0.2.1/24", "2001:db8::a/64")
 	in := newInstance(t)
@@ -204,9 +205,21 @@ func TestInstallIntoItsSource(t *testing.T) {
 	if info := srv.must("show info"); !strings.Contains(info, "kernel    imports table 254 of network namespace ") {
 		t.Errorf("show info does not name the imported table:\n%s", info)
 	}
+	// Every place for questions taken, for a second: the installer asks
+	// again until one is free, and does not install unchecked.
+	held, refusals, err := holdQuestionPlaces(in.socket, 64)
+	if err != nil || len(held) != 64 {
+		t.Fatalf("holding the server's 64 places for questions: %d held, %v %q", len(held), err, refusals)
+	}
+	go func() {
+		time.Sleep(time.Second)
+		for _, uc := range held {
+			uc.Close()
+		}
+	}()
 	r := runCmd(t, exec.Command("ip", "netns", "exec", a.name, rtmBin, "client", "--to-kernel", "--socket", in.socket), "", 20*time.Second)
 	if r.code != 1 || !strings.Contains(r.stderr, "imports table 254 of this network namespace (--from-kernel), the table rtm would install into") {
-		t.Fatalf("--to-kernel into the server's own table: exit %d, stderr %q", r.code, r.stderr)
+		t.Fatalf("--to-kernel into the server's own table, asked while the server was busy: exit %d, stderr %q", r.code, r.stderr)
 	}
 	cl := a.rtm("client", "--framed", "--to-kernel", "--kernel-table", "100", "--socket", in.socket)
 	cl.must("")
