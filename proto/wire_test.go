@@ -143,6 +143,35 @@ func TestDecodeRejects(t *testing.T) {
 	}
 }
 
+// TestDecodeStoredNames: a server's records may name a device with ','
+// (a store an earlier rtm left: the server reopens it, and its clients
+// must take its tables too), which a request may not; neither may name
+// one the kernel refuses.
+func TestDecodeStoredNames(t *testing.T) {
+	route := func(dev string) []byte {
+		return AppendChange(nil, entry.RouteChange(entry.Create, entry.Route{Prefix: netip.MustParsePrefix("198.51.100.8/29"), Dev: dev}), false)
+	}
+	decode := func(body []byte, request bool) (entry.Change, error) {
+		d := Decoder{Values: request}
+		d.Reset(body, 1)
+		var c entry.Change
+		for d.Next(&c) {
+		}
+		return c, d.Err()
+	}
+	if c, err := decode(route("a,b"), false); err != nil || c.Route.Dev != "a,b" {
+		t.Errorf("a server's route through a,b: %v, %+v", err, c.Route)
+	}
+	if _, err := decode(route("a,b"), true); !errors.Is(err, ErrMalformed) || !errors.Is(err, entry.ErrBadIfName) {
+		t.Errorf("a request's route through a,b: %v, want ErrMalformed and ErrBadIfName", err)
+	}
+	for _, dev := range []string{"a/b", "a b", "a\x01"} {
+		if _, err := decode(route(dev), false); !errors.Is(err, ErrMalformed) {
+			t.Errorf("a server's route through %q: %v, want ErrMalformed", dev, err)
+		}
+	}
+}
+
 func TestParseHeader(t *testing.T) {
 	var p [HeaderSize]byte
 	PutHeader(p[:], Header{Kind: KindBatch, Flags: FlagSnapshot, Count: 7, Seq: 1 << 40})

@@ -2,12 +2,20 @@ package entry
 
 // IfNames interns the interface names a reader meets in its input (the
 // parser's lines, a decoder's packets): each new name is checked once
-// (CheckIfName) and allocated once, and a name met again costs neither.
+// (CheckIfName, or CheckStoredIfName for Stored) and allocated once, and
+// a name met again costs neither.
 // The first few sit in a slice and are found by a scan, which beats
 // hashing for the handful of names a host has; past those a map takes
 // over, bounded so that input of random names cannot grow memory without
 // end. The zero value is ready to use; it is not safe for concurrent use.
 type IfNames struct {
+	// Stored says the names come from a store, as a server sends its
+	// tables: held to the rules a store's names are (CheckStoredIfName),
+	// so that a client takes the routes of a store an earlier rtm left
+	// as the server that reopened it does. A change a client asks for
+	// is held to all the rules when the server makes it.
+	Stored bool
+
 	few  []string
 	many map[string]string
 }
@@ -17,7 +25,7 @@ const (
 	ifNamesMax  = 4096
 )
 
-// Intern returns the checked name spelled by b, or CheckIfName's error.
+// Intern returns the checked name spelled by b, or the check's error.
 func (n *IfNames) Intern(b []byte) (string, error) {
 	for _, s := range n.few {
 		// Names of one length mostly differ at the end (eth0, eth1):
@@ -30,7 +38,11 @@ func (n *IfNames) Intern(b []byte) (string, error) {
 		return s, nil
 	}
 	s := string(b)
-	if err := CheckIfName(s); err != nil {
+	check := CheckIfName
+	if n.Stored {
+		check = CheckStoredIfName
+	}
+	if err := check(s); err != nil {
 		return "", err
 	}
 	switch {

@@ -105,8 +105,11 @@ func checkComma(name string) error {
 	return nil
 }
 
-// checkStoredIfName is CheckIfName without the ',' rule, which an earlier
-// rtm did not have: a store it left with such a name still opens.
+// CheckStoredIfName is CheckIfName without the ',' rule, which an earlier
+// rtm did not have: a store it left with such a name still opens, and its
+// routes still reach the clients.
+func CheckStoredIfName(name string) error { return checkStoredIfName(name) }
+
 func checkStoredIfName(name string) error {
 	if name == "" {
 		return fmt.Errorf("%w: empty", ErrBadIfName)
