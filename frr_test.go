@@ -368,6 +368,9 @@ func TestFRRRestartOfRTM(t *testing.T) {
 		if stats := p.srv.must("show stats"); statValue(stats, "fpm_stale_routes_removed") != 1 {
 			t.Errorf("after rtm's restart and zebra's replay, want one stale route removed, the typed 10.77.0.0/16:\n%s", stats)
 		}
+		if log := p.srv.errb.String(); !strings.Contains(log, "1 stale route removed: 10.77.0.0/16") {
+			t.Errorf("the log does not name the typed route that went:\n%s", log)
+		}
 	} else {
 		t.Logf("zebra replayed before the client was asked; nothing to see of the held routes")
 		p.has(p.routes[0])

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"os/user"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -166,6 +167,7 @@ func NewFPMImporter(sink Sink, opt FPMOptions) (*FPMImporter, error) {
 	}
 	f.view = newRouteView(sink, table, func() ([]klink, error) { return dumpLinks(f.dumps) },
 		func(format string, args ...any) { f.logf("fpm: "+format, args...) })
+	f.view.current = opt.Current
 	var err error
 	if f.links, err = openConn(unix.RTNLGRP_LINK); err != nil {
 		return nil, err
@@ -509,16 +511,46 @@ func (f *FPMImporter) endReplay() {
 		err := f.view.sink.Apply(entry.RouteChange(entry.Delete, entry.Route{Prefix: p}))
 		switch {
 		case err == nil:
-			removed++
+			removed = append(removed, p)
 		case !errors.Is(err, entry.ErrNotFound):
 			f.view.sinkError("delete route %s held from before rtm started: %v", p, err)
 		}
 	}
 	f.held = nil
 	f.stats.inc(fpmReplays)
-	f.stats.add(fpmStaleRemoved, uint64(removed))
-	f.logf("fpm: zebra's table is in (nothing new for %v): %d routes for rtm, %d stale routes removed",
-		f.quiet, len(f.view.routes), removed)
+	f.stats.add(fpmStaleRemoved, uint64(len(removed)))
+	f.logf("fpm: zebra's table is in (nothing new for %v): %d routes for rtm, %s",
+		f.quiet, len(f.view.routes), staleRemoved(removed))
+}
+
+// staleRemoved says which routes the end of a replay removed: the first
+// few by prefix, so that a route that went (one typed before rtm
+// restarted, which zebra never had) is named where it went.
+func staleRemoved(ps []netip.Prefix) string {
+	switch len(ps) {
+	case 0:
+		return "no stale routes removed"
+	case 1:
+		return "1 stale route removed: " + ps[0].String()
+	}
+	slices.SortFunc(ps, func(a, b netip.Prefix) int {
+		if c := a.Addr().Compare(b.Addr()); c != 0 {
+			return c
+		}
+		return a.Bits() - b.Bits()
+	})
+	const named = 4
+	s := fmt.Sprintf("%d stale routes removed: ", len(ps))
+	for i, p := range ps[:min(len(ps), named)] {
+		if i > 0 {
+			s += ", "
+		}
+		s += p.String()
+	}
+	if len(ps) > named {
+		s += fmt.Sprintf(" and %d more", len(ps)-named)
+	}
+	return s
 }
 
 // followLinks keeps the device names up to date: routes name their

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -316,6 +317,55 @@ func TestFPMReplay(t *testing.T) {
 	// Of the old objects 6 and 7, none is left; 2001:db8::/64 goes
 	// through an IPv4 gateway.
 	checkStats(t, f.Stats(), map[string]uint64{"stale_routes_removed": 2, "nexthops": 2, "skipped_via": 1})
+}
+
+// TestFPMHeldRoutes: a server started again on its store holds routes
+// from before (FPMOptions.Held). zebra's replay of one as it was changes
+// nothing its clients would see (every such route reached them as an
+// update to itself); one zebra sends otherwise is replaced; the one
+// zebra never had goes at the replay's end, and the log names it.
+func TestFPMHeldRoutes(t *testing.T) {
+	t.Parallel()
+	veth0 := fpmNS(t)
+	sink := newMapSink()
+	same, moved, typed := route("198.51.100.0/24", "192.0.2.1", "veth0"), route("203.0.113.0/25", "192.0.2.1", "veth0"), route("10.77.0.0/16", "192.0.2.1", "veth0")
+	for _, r := range []entry.Route{same, moved, typed} {
+		sink.Apply(entry.RouteChange(entry.Create, r))
+	}
+	current := func(p netip.Prefix) (entry.Route, bool) {
+		sink.mu.Lock()
+		defer sink.mu.Unlock()
+		r, ok := sink.routes[p]
+		return r, ok
+	}
+	var logMu sync.Mutex
+	var logged []string
+	f, err := NewFPMImporter(sink, FPMOptions{Addr: netip.MustParseAddrPort("127.0.0.1:0"), ReplayQuiet: time.Second,
+		Held: []entry.Route{same, moved, typed}, Current: current, Logf: func(format string, args ...any) {
+			logMu.Lock()
+			defer logMu.Unlock()
+			logged = append(logged, fmt.Sprintf(format, args...))
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runImporter(t, f)
+	calls := sink.callCount()
+	z := dialZebra(t, f)
+	z.send(fpmFrame(zNexthop(6, "192.0.2.1", veth0)), fpmFrame(zNexthop(7, "192.0.2.2", veth0)),
+		fpmFrame(zRoute(unix.RTM_NEWROUTE, "198.51.100.0/24", 6, unix.RT_TABLE_MAIN)),
+		fpmFrame(zRoute(unix.RTM_NEWROUTE, "203.0.113.0/25", 7, unix.RT_TABLE_MAIN)))
+	fpmStat(t, f, "replays", 1)
+	moved.Gateway = mustAddr("192.0.2.2")
+	sinkHas(t, sink, map[netip.Prefix]entry.Route{same.Prefix: same, moved.Prefix: moved}, map[entry.MAC]netip.Addr{})
+	if n := sink.callCount() - calls; n != 2 {
+		t.Errorf("%d changes for zebra's replay, want 2: the moved route's and the typed one's delete", n)
+	}
+	logMu.Lock()
+	defer logMu.Unlock()
+	if all := strings.Join(logged, "\n"); !strings.Contains(all, "2 routes for rtm, 1 stale route removed: 10.77.0.0/16") {
+		t.Errorf("the end of the replay does not name the route it removed:\n%s", all)
+	}
 }
 
 // TestFPMReplayUnderATrickle: prefixes announced for the first time at

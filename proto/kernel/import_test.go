@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -66,7 +68,13 @@ func TestImportDumpAndEvents(t *testing.T) {
 	ip(t, "neigh", "add", "192.0.2.8", "lladdr", "02:00:00:00:00:08", "dev", "veth0", "nud", "noarp")
 
 	sink := newMapSink()
-	im := startImporter(t, sink, ImporterOptions{})
+	var logMu sync.Mutex
+	var logged []string
+	im := startImporter(t, sink, ImporterOptions{Logf: func(format string, args ...any) {
+		logMu.Lock()
+		defer logMu.Unlock()
+		logged = append(logged, fmt.Sprintf(format, args...))
+	}})
 	routes := map[netip.Prefix]entry.Route{}
 	for _, r := range []entry.Route{
 		route("192.0.2.0/24", "", "veth0"),
@@ -90,6 +98,23 @@ func TestImportDumpAndEvents(t *testing.T) {
 		if stat(st, name) == 0 {
 			t.Errorf("%s = 0 after the dump, want > 0", name)
 		}
+	}
+	// The first route of each kind a user may have meant to import is
+	// named, once; the kernel's own are not (table local's, say).
+	logMu.Lock()
+	all := strings.Join(logged, "\n")
+	logMu.Unlock()
+	for _, want := range []string{
+		"kernel import: 203.0.113.224/27 skipped: a route of several next hops (ECMP), and an rtm route has one; others like it are counted only (skipped_multipath in show stats)",
+		"kernel import: 203.0.113.64/26 skipped: a blackhole route",
+		"kernel import: 100.64.0.0/24 skipped: a route with an onlink gateway",
+	} {
+		if strings.Count(all, want) != 1 {
+			t.Errorf("the log names %q %d times, want once:\n%s", want, strings.Count(all, want), all)
+		}
+	}
+	if strings.Contains(all, "skipped_other_table") || strings.Contains(all, "skipped_local") {
+		t.Errorf("the log names routes of kinds every kernel has:\n%s", all)
 	}
 	if n := stat(st, "neigh_conflicts"); n != 1 {
 		t.Errorf("neigh_conflicts = %d, want 1 (02:00:00:00:00:06)", n)

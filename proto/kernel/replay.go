@@ -130,14 +130,13 @@ func (r *replay) nexthop(id uint32) bool {
 	return true
 }
 
-// end removes from v what the replay did not name, and returns how many
-// routes that was.
-func (r *replay) end(v *routeView) int {
-	removed := 0
+// end removes from v what the replay did not name, and returns the
+// prefixes of the routes that was.
+func (r *replay) end(v *routeView) (removed []netip.Prefix) {
 	for p := range r.stale {
 		if _, ok := v.cands[p]; ok {
 			v.setCands(p, nil)
-			removed++
+			removed = append(removed, p)
 		}
 	}
 	for id := range r.staleNH {

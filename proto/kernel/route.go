@@ -75,6 +75,24 @@ var skipNames = [numSkipKinds]string{
 	skipBadDevice:      "skipped_bad_device_name",
 }
 
+// skipWhy says, for the kinds of route a user may have meant rtm to take,
+// why rtm cannot hold one: the first of each is logged. The others are
+// every kernel's own (local, broadcast, link-local, cached) or pass
+// (a device or nexthop object not seen yet), and are only counted.
+var skipWhy = [numSkipKinds]string{
+	skipTOS:          "a route for one TOS, which rtm's routes have no field for",
+	skipSource:       "a route for one source prefix, which rtm's routes have no field for",
+	skipBlackhole:    "a blackhole route, which has no next hop",
+	skipUnreachable:  "an unreachable route, which has no next hop",
+	skipProhibit:     "a prohibit route, which has no next hop",
+	skipMultipath:    "a route of several next hops (ECMP), and an rtm route has one",
+	skipNexthopGroup: "a route through a nexthop group of several next hops (ECMP), and an rtm route has one",
+	skipEncap:        "a route with a lightweight tunnel (MPLS, SRv6, BPF), which an rtm route cannot carry",
+	skipVia:          "a route through a gateway of the other address family (RFC 5549), which an rtm route cannot hold",
+	skipOnlink:       "a route with an onlink gateway, which a kernel refuses without the flag rtm's routes lack",
+	skipBadDevice:    "a route through a device whose name holds ',' or a control character, which rtm's lines cannot carry",
+}
+
 var (
 	linkLocal6 = netip.MustParsePrefix("fe80::/10")
 	multicast6 = netip.MustParsePrefix("ff00::/8")

@@ -36,6 +36,14 @@ type routeView struct {
 	groups   map[uint32]map[uint32]struct{}       // member id -> groups holding it
 	routes   map[netip.Prefix]entry.Route         // what the sink was told
 	dirty    map[netip.Prefix]struct{}
+	told     [numSkipKinds]bool // a skip of the kind was logged (skipWhy)
+
+	// current, if set, says what the sink holds for a prefix the view
+	// has told it nothing of: a route it holds already as the source
+	// has it (a store reopened after rtm restarted) is taken as the
+	// view's without a change, which every client would see as an
+	// update to the same route.
+	current func(netip.Prefix) (entry.Route, bool)
 }
 
 // The view's counters, in Stats order before the skip kinds.
@@ -88,10 +96,22 @@ func (v *routeView) keyedRoute(r *kroute) bool {
 		return false
 	}
 	if k := keyed(r, v.table); k != importable {
-		v.stats.inc(skipIndex(k))
+		v.skipped(k, r.dst)
 		return false
 	}
 	return true
+}
+
+// skipped counts a route of the source for p that rtm cannot hold, by
+// kind, and logs the first of each kind a user may have meant rtm to take
+// (skipWhy): a table that lacks routes its source has says why once, and
+// the counter counts the rest.
+func (v *routeView) skipped(k skipKind, p netip.Prefix) {
+	v.stats.inc(skipIndex(k))
+	if why := skipWhy[k]; why != "" && !v.told[k] {
+		v.told[k] = true
+		v.logf("%s skipped: %s; others like it are counted only (%s in show stats)", p, why, skipNames[k])
+	}
 }
 
 // inTable is keyedRoute without counting, for deletes.
@@ -101,13 +121,13 @@ func (v *routeView) inTable(r *kroute) bool {
 
 // count counts a route of the source that rtm cannot hold, by kind; one
 // that uses a nexthop object is judged by the object as it is now.
-func (v *routeView) count(c routeCand, family uint8) {
+func (v *routeView) count(p netip.Prefix, c routeCand, family uint8) {
 	k := c.kind
 	if k == importable && c.nhid != 0 {
 		_, _, k = v.resolve(c.nhid, family)
 	}
 	if k != importable {
-		v.stats.inc(skipIndex(k))
+		v.skipped(k, p)
 	}
 }
 
@@ -149,7 +169,7 @@ func (v *routeView) addRoute(r *kroute, nlflags uint16) {
 		return
 	}
 	c := candOf(r)
-	v.count(c, r.family)
+	v.count(r.dst, c, r.family)
 	v.setCands(r.dst, addCand(v.cands[r.dst], c, r.family, nlflags))
 }
 
@@ -172,7 +192,7 @@ func (v *routeView) selectRoute(r *kroute) bool {
 		return false
 	}
 	c := candOf(r)
-	v.count(c, r.family)
+	v.count(r.dst, c, r.family)
 	v.setCands(r.dst, []routeCand{c})
 	return true
 }
@@ -349,11 +369,11 @@ func (v *routeView) exportable(p netip.Prefix) (entry.Route, bool) {
 	}
 	name, ok := v.deviceName(oif)
 	if !ok {
-		v.stats.inc(skipIndex(skipUnknownDevice))
+		v.skipped(skipUnknownDevice, p)
 		return entry.Route{}, false
 	}
 	if entry.CheckIfName(name) != nil {
-		v.stats.inc(skipIndex(skipBadDevice))
+		v.skipped(skipBadDevice, p)
 		return entry.Route{}, false
 	}
 	return entry.Route{Prefix: p, Gateway: gw, Dev: name}, true
@@ -400,6 +420,12 @@ func (v *routeView) linkEvent(l klink, add bool) (lost bool) {
 	return had && old.up && l.flags&unix.IFF_UP == 0
 }
 
+// held says whether the sink holds r already (see current).
+func (v *routeView) held(r entry.Route) bool {
+	now, ok := v.current(r.Prefix)
+	return ok && now == r
+}
+
 // flush brings the sink in line with the view for every dirty prefix.
 func (v *routeView) flush() {
 	for p := range v.dirty {
@@ -413,6 +439,8 @@ func (v *routeView) refreshRoute(p netip.Prefix) {
 	want, ok := v.exportable(p)
 	have, had := v.routes[p]
 	switch {
+	case ok && !had && v.current != nil && v.held(want):
+		v.routes[p] = want
 	case ok && (!had || have != want):
 		if err := v.sink.Apply(entry.RouteChange(entry.Replace, want)); err != nil {
 			v.sinkError("set route %s: %v", want, err)
