@@ -6,9 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -234,16 +237,37 @@ func (in *Interp) showInfo(js bool) error {
 		{"clients", strconv.Itoa(info.Clients)},
 	}
 	if k := info.KernelImport; k != nil {
-		how := "imports table %d of network namespace %d (--from-kernel)"
+		how := "imports table %d of network namespace %s (--from-kernel)"
 		if k.Source == "fpm" {
-			how = "takes table %d of network namespace %d from its zebra (--from-fpm)"
+			how = "takes table %d of network namespace %s from its zebra (--from-fpm)"
 		}
-		rows = append(rows, [2]string{"kernel", fmt.Sprintf(how, k.Table, k.NetNS)})
+		ns := strconv.FormatUint(k.NetNS, 10)
+		if name := netnsName(k.NetNS); name != "" {
+			ns = name + ", " + ns
+		}
+		rows = append(rows, [2]string{"kernel", fmt.Sprintf(how, k.Table, ns)})
 	}
 	for _, r := range rows {
 		in.buf = fmt.Appendf(in.buf, "%-9s %s\n", r[0], r[1])
 	}
 	return nil
+}
+
+// netnsName is the name ip netns gave the network namespace of inode
+// ino (its bind mount in /run/netns), or "" if none did: the inode alone
+// says little to the person who named it.
+func netnsName(ino uint64) string {
+	ents, err := os.ReadDir("/run/netns")
+	if err != nil {
+		return ""
+	}
+	for _, e := range ents {
+		var st syscall.Stat_t
+		if syscall.Stat(filepath.Join("/run/netns", e.Name()), &st) == nil && st.Ino == ino {
+			return e.Name()
+		}
+	}
+	return ""
 }
 
 // showStats prints "name value" lines with the values aligned; the JSON
