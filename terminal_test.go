@@ -294,6 +294,29 @@ func TestTabCompletesAtAnUnsizedTerminal(t *testing.T) {
 	}
 }
 
+// TestCtrlCWhileChoicesShow: Ctrl-C while Tab's choices are listed
+// cancels the line, as at any other time: it only closed the list, and
+// Enter then ran what was typed.
+func TestCtrlCWhileChoicesShow(t *testing.T) {
+	t.Parallel()
+	in := newInstance(t)
+	srv := startTerm(t, append([]string{"server"}, in.flags()...)...)
+	srv.Expect("rtm(" + in.name + ")> ")
+	srv.Send("show \t")
+	srv.Expect("clients")
+	mark := srv.Shown()
+	srv.Send("\x03")
+	srv.Send("show info\r")
+	srv.ExpectWithin("\nversion ", 5*time.Second)
+	if shown := srv.From(mark); strings.Contains(shown, "error:") {
+		t.Errorf("the line typed before Ctrl-C ran, or stayed:\n%q", shown)
+	}
+	srv.Send("\x04")
+	if code := srv.Exit(); code != 0 {
+		t.Fatalf("server exit %d after Ctrl-D", code)
+	}
+}
+
 // TestCtrlCCancelsAWait: at a client's prompt, Ctrl-C ends at once a
 // change waiting for a server that is down (which says after a second
 // that it waits), a question for that server, and a sync held up by a

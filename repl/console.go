@@ -151,6 +151,7 @@ func (in *Interp) Interactive(c *Console) error {
 	if err != nil {
 		return fmt.Errorf("prompt: %w", err)
 	}
+	long.op.Store(rl.Operation)
 	if !c.attach(rl) {
 		rl.Close()
 		return nil
@@ -211,6 +212,7 @@ type lineCap struct {
 	n    int  // the line's length as readline last had it; its goroutine only
 	over bool // keys of the line being edited were not taken; the same
 	cut  atomic.Bool
+	op   atomic.Pointer[readline.Operation] // the prompt's, once made
 }
 
 func (l *lineCap) filter(r rune) (rune, bool) {
@@ -222,6 +224,12 @@ func (l *lineCap) filter(r rune) (rune, bool) {
 		l.over = false
 	case r == readline.CharInterrupt:
 		l.over = false
+		// readline takes a Ctrl-C while Tab's choices are shown as
+		// closing them: the line stayed, and Enter ran it. Closed here
+		// first, they let the Ctrl-C cancel the line, as it says.
+		if op := l.op.Load(); op != nil && op.IsInCompleteMode() {
+			op.ExitCompleteMode(false)
+		}
 	case r >= ' ' && r != readline.CharBackspace && l.n >= promptLineMax:
 		// A bell is a key readline takes without drawing the line
 		// again; a rune refused (false) would be drawn for.
