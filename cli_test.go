@@ -444,7 +444,7 @@ func TestListAndRemoveInstances(t *testing.T) {
 		c, _ := state(crashed)
 		e, _ := state(elsewhere)
 		return l.Store != nil && l.Store.MACs == 1 && !l.Store.Changed.IsZero() && c.Store != nil && c.Store.Routes == 1 &&
-			e.Store != nil && e.Store.Routes == 2
+			e.Store != nil && e.Store.Routes == 2 && !e.Store.Changed.IsZero()
 	}) {
 		t.Fatalf("rtm ls never showed the live servers' changes: %+v", list)
 	}

@@ -47,9 +47,12 @@ type ServerInfo struct {
 	RouteCapacity int    `json:"route_capacity"`
 	MACs          int    `json:"macs"`
 	MACCapacity   int    `json:"mac_capacity"`
-	Changes       uint64 `json:"changes"`   // sequence number of the last change
-	LogBytes      int    `json:"log_bytes"` // memory bound of the change log
-	Clients       int    `json:"clients"`
+	Changes       uint64 `json:"changes"` // sequence number of the last change
+	// Changed is when the tables last changed, as the store marks it
+	// (once a second at most); zero if never.
+	Changed  time.Time `json:"changed,omitzero"`
+	LogBytes int       `json:"log_bytes"` // memory bound of the change log
+	Clients  int       `json:"clients"`
 	// KernelImport is the kernel table the server's routes come from
 	// (--from-kernel, or --from-fpm from a zebra of that namespace), if
 	// they do.

@@ -194,7 +194,7 @@ func (in *Instance) askStore() {
 		Path: info.Store, Bytes: int64(info.StoreBytes), MACs: info.MACs, Routes: info.Routes,
 		MACCapacity: info.MACCapacity, RouteCapacity: info.RouteCapacity,
 		Generation: info.Generation, GenerationHex: store.HexGeneration(info.Generation),
-		WriterPID: info.PID, Live: true,
+		WriterPID: info.PID, Live: true, Changed: info.Changed,
 	}
 }
 

@@ -622,7 +622,7 @@ func (s *Server) Info() (ServerInfo, error) {
 		Generation: st.Generation(), GenerationHex: store.HexGeneration(st.Generation()),
 		Routes: st.RouteCount(), RouteCapacity: st.RouteCapacity(),
 		MACs: st.MACCount(), MACCapacity: st.Capacity(),
-		Changes: s.log.published.Load(), LogBytes: len(s.log.ring) * chunkSize,
+		Changes: s.log.published.Load(), Changed: st.Changed(), LogBytes: len(s.log.ring) * chunkSize,
 		Clients: len(*s.conns.Load()), KernelImport: s.opts.KernelImport,
 	}, nil
 }

@@ -868,6 +868,17 @@ func (s *Store) MarkChanged(t time.Time) {
 	}
 }
 
+// Changed is the time MarkChanged last recorded; zero if never.
+func (s *Store) Changed() time.Time {
+	if s.mem == nil {
+		return time.Time{}
+	}
+	if ns := s.hdr.changed.Load(); ns != 0 {
+		return time.Unix(0, int64(ns))
+	}
+	return time.Time{}
+}
+
 // Sync writes the segment back to its file (a checkpoint for segments on
 // disk; cheap under /dev/shm).
 func (s *Store) Sync() error {
