@@ -18,7 +18,7 @@ import (
 // started. Without --group, socket and store are 0600: only the server's
 // uid and root can open them. With --group, only members of the server's
 // group can. Membership is read from /etc/passwd and /etc/group (rtm has
-// no NSS without cgo): a uid they do not know is not reported.
+// no NSS without cgo): of a uid they do not know, it says it cannot tell.
 func AccessWarnings(group bool, allow, allowWrite []uint32) []string {
 	me := os.Geteuid()
 	gid := os.Getegid()
@@ -36,6 +36,9 @@ func AccessWarnings(group bool, allow, allowWrite []uint32) []string {
 					flag, uid, uid, uid, groupName(gid)))
 			case known && !member:
 				out = append(out, fmt.Sprintf("%s %d: uid %d is not in the server's group %s, so it cannot open the socket (0660) or read the store (0640): add it to the group, or start the server with a group it is in",
+					flag, uid, uid, groupName(gid)))
+			case !known:
+				out = append(out, fmt.Sprintf("%s %d: uid %d is not in /etc/passwd, so rtm cannot tell whether it is in the server's group %s (a directory service may say so); if it is not, it cannot open the socket (0660) or read the store (0640)",
 					flag, uid, uid, groupName(gid)))
 			}
 		}
