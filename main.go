@@ -36,7 +36,7 @@ Usage:
   rtm test    [flags] FILE…  run scenario files against real server and client processes
   rtm bench   [flags]        measure B1–B9, F1, S1, W1, K1–K3 against this machine's own limits
   rtm ls      [--json]       list this user's instances: live, stopped, crashed, stale
-  rtm rm      NAME…          remove stopped instances (their store and stale socket)
+  rtm rm      NAME…          remove stopped instances (their store and stale socket; --force: crashed ones too)
   rtm version                print version information
 
 Every mode takes -h for its flags. Type "help" at the prompt for the command language.
