@@ -166,7 +166,7 @@ func NewFPMImporter(sink Sink, opt FPMOptions) (*FPMImporter, error) {
 		table = unix.RT_TABLE_MAIN
 	}
 	f.view = newRouteView(sink, table, func() ([]klink, error) { return dumpLinks(f.dumps) },
-		func(format string, args ...any) { f.logf("fpm: "+format, args...) })
+		func(format string, args ...any) { f.logf("fpm: "+format, args...) }, "fpm_")
 	f.view.current = opt.Current
 	var err error
 	if f.links, err = openConn(unix.RTNLGRP_LINK); err != nil {
@@ -517,10 +517,21 @@ func (f *FPMImporter) endReplay() {
 		}
 	}
 	f.held = nil
+	// What the sink holds now, the view has told it: a new prefix needs
+	// no look at the server's table any more.
+	f.view.current = nil
 	f.stats.inc(fpmReplays)
 	f.stats.add(fpmStaleRemoved, uint64(len(removed)))
-	f.logf("fpm: zebra's table is in (nothing new for %v): %d routes for rtm, %s",
-		f.quiet, len(f.view.routes), staleRemoved(removed))
+	f.logf("fpm: zebra's table is in (nothing new for %v): %s for rtm, %s",
+		f.quiet, plural(len(f.view.routes), "route"), staleRemoved(removed))
+}
+
+// plural is "1 route", "2 routes".
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }
 
 // staleRemoved says which routes the end of a replay removed: the first

@@ -111,7 +111,7 @@ func NewImporter(sink Sink, opt ImporterOptions) (*Importer, error) {
 		im.logf = func(string, ...any) {}
 	}
 	im.view = newRouteView(sink, table, func() ([]klink, error) { return dumpLinks(im.dumps) },
-		func(format string, args ...any) { im.logf("kernel import: "+format, args...) })
+		func(format string, args ...any) { im.logf("kernel import: "+format, args...) }, "kernel_")
 	var err error
 	im.events, err = openConn(unix.RTNLGRP_LINK, unix.RTNLGRP_IPV4_ROUTE, unix.RTNLGRP_IPV6_ROUTE,
 		unix.RTNLGRP_NEXTHOP, unix.RTNLGRP_NEIGH, unix.RTNLGRP_IPV4_IFADDR)

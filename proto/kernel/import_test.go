@@ -105,7 +105,7 @@ func TestImportDumpAndEvents(t *testing.T) {
 	all := strings.Join(logged, "\n")
 	logMu.Unlock()
 	for _, want := range []string{
-		"kernel import: 203.0.113.224/27 skipped: a route of several next hops (ECMP), and an rtm route has one; others like it are counted only (skipped_multipath in show stats)",
+		"kernel import: 203.0.113.224/27 skipped: a route of several next hops (ECMP), and an rtm route has one; others like it are counted only (kernel_skipped_multipath in show stats)",
 		"kernel import: 203.0.113.64/26 skipped: a blackhole route",
 		"kernel import: 100.64.0.0/24 skipped: a route with an onlink gateway",
 	} {

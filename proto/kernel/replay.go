@@ -131,12 +131,15 @@ func (r *replay) nexthop(id uint32) bool {
 }
 
 // end removes from v what the replay did not name, and returns the
-// prefixes of the routes that was.
+// prefixes of the routes rtm held of that: a route rtm could not take (a
+// blackhole, say) goes from the view without a word.
 func (r *replay) end(v *routeView) (removed []netip.Prefix) {
 	for p := range r.stale {
 		if _, ok := v.cands[p]; ok {
 			v.setCands(p, nil)
-			removed = append(removed, p)
+			if _, held := v.routes[p]; held {
+				removed = append(removed, p)
+			}
 		}
 	}
 	for id := range r.staleNH {

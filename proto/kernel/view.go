@@ -21,10 +21,11 @@ import (
 // prefix (zebra's way of changing a route) reaches the sink as one
 // update.
 type routeView struct {
-	sink  Sink
-	table uint32
-	logf  func(string, ...any) // with the importer's name in front
-	stats *counters            // viewNames, then the skip kinds
+	sink   Sink
+	table  uint32
+	logf   func(string, ...any) // with the importer's name in front
+	stats  *counters            // viewNames, then the skip kinds
+	prefix string               // of the counters' names in rtm server's show stats
 
 	links   *linkTable
 	missing map[int32]bool          // indexes re-listed in vain since the last link event
@@ -61,12 +62,13 @@ var viewNames = []string{"routes_imported", "nexthops", "route_updates", "sink_e
 // skipIndex places the skip counters after the fixed ones.
 func skipIndex(k skipKind) int { return vFixed + int(k) - 1 }
 
-func newRouteView(sink Sink, table uint32, relist func() ([]klink, error), logf func(string, ...any)) *routeView {
+func newRouteView(sink Sink, table uint32, relist func() ([]klink, error), logf func(string, ...any), prefix string) *routeView {
 	return &routeView{
 		sink:     sink,
 		table:    table,
 		relist:   relist,
 		logf:     logf,
+		prefix:   prefix,
 		stats:    newCounters(viewNames, skipNames[1:]),
 		links:    newLinkTable(),
 		cands:    map[netip.Prefix][]routeCand{},
@@ -110,7 +112,7 @@ func (v *routeView) skipped(k skipKind, p netip.Prefix) {
 	v.stats.inc(skipIndex(k))
 	if why := skipWhy[k]; why != "" && !v.told[k] {
 		v.told[k] = true
-		v.logf("%s skipped: %s; others like it are counted only (%s in show stats)", p, why, skipNames[k])
+		v.logf("%s skipped: %s; others like it are counted only (%s%s in show stats)", p, why, v.prefix, skipNames[k])
 	}
 }
 
