@@ -675,8 +675,10 @@ func TestReadersCannotTakeTheQuestions(t *testing.T) {
 	in, _ := nobodyInstance(t)
 	role := roleBinary(t)
 	srv := in.server("--group", "--allow-uid", "65534")
-	// The readers hold their places for 5 s from their "ready" (the
-	// server's askTime): the owner's question is asked well within it.
+	// Each reader's connection holds its place for 5 s from its welcome
+	// (the server's askTime): the owner asks well within it, and a reader
+	// asking once more after the owner is still refused, so the places
+	// were all held when the owner asked.
 	line, errb := startReaders(t, role, in.socket+" 70 ask")
 	if want := "ready 56 busy 14; "; !strings.HasPrefix(line, want) {
 		t.Fatalf("readers asking on 70 connections: %q, want %q…; stderr %s", line, want, errb.String())
@@ -687,6 +689,9 @@ func TestReadersCannotTakeTheQuestions(t *testing.T) {
 	var info proto.ServerInfo
 	if err := proto.Ask(in.socket, nil, proto.QueryInfo, &info); err != nil || info.PID != srv.fp.Pid() {
 		t.Fatalf("the owner's question beside 56 of a reader's: %v (pid %d, want %d)", err, info.PID, srv.fp.Pid())
+	}
+	if line, _ := startReaders(t, role, in.socket+" 1 ask"); !strings.HasPrefix(line, "ready 0 busy 1; ") {
+		t.Fatalf("a reader's question after the owner's: %q, want it refused (the places given back too soon to tell)", line)
 	}
 }
 
@@ -721,8 +726,19 @@ func startReaders(t *testing.T, role, arg string) (string, *strings.Builder) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { stdin.Close(); cmd.Wait() })
-	line, _ := bufio.NewReader(out).ReadString('\n')
-	return line, errb
+	first := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(out).ReadString('\n')
+		first <- line
+	}()
+	select {
+	case line := <-first:
+		return line, errb
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("readers (%s) said nothing in 30 s", arg)
+		return "", nil
+	}
 }
 
 // readersRole is a uid's clients that may only read, as RTM_READERS

@@ -205,21 +205,42 @@ func TestInstallIntoItsSource(t *testing.T) {
 	if info := srv.must("show info"); !strings.Contains(info, "kernel    imports table 254 of network namespace "+a.name+", ") {
 		t.Errorf("show info does not name the imported table:\n%s", info)
 	}
-	// Every place for questions taken, for a second: the installer asks
-	// again until one is free, and does not install unchecked.
+	if info := srv.must("show info json"); !strings.Contains(info, `"netns_name":"`+a.name+`"`) {
+		t.Errorf("show info json does not name the namespace:\n%s", info)
+	}
+	// Every place for questions taken until the server has refused the
+	// installer's question as busy: it asks again until one is free, and
+	// does not install unchecked.
 	held, refusals, err := holdQuestionPlaces(in.socket, 64)
 	if err != nil || len(held) != 64 {
 		t.Fatalf("holding the server's 64 places for questions: %d held, %v %q", len(held), err, refusals)
 	}
-	go func() {
-		time.Sleep(time.Second)
-		for _, uc := range held {
-			uc.Close()
-		}
-	}()
-	r := runCmd(t, exec.Command("ip", "netns", "exec", a.name, rtmBin, "client", "--to-kernel", "--socket", in.socket), "", 20*time.Second)
-	if r.code != 1 || !strings.Contains(r.stderr, "imports table 254 of this network namespace (--from-kernel), the table rtm would install into") {
-		t.Fatalf("--to-kernel into the server's own table, asked while the server was busy: exit %d, stderr %q", r.code, r.stderr)
+	var stderr syncBuffer
+	inst := exec.Command("ip", "netns", "exec", a.name, rtmBin, "client", "--to-kernel", "--socket", in.socket)
+	inst.Stderr = &stderr
+	if err := inst.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- inst.Wait() }()
+	refused := rtmtest.WaitFor(10*time.Second, func() bool { return strings.Contains(srv.errb.String(), "refused: busy") })
+	for _, uc := range held {
+		uc.Close()
+	}
+	if !refused {
+		inst.Process.Kill()
+		<-exited
+		t.Fatalf("the server never refused the installer's question as busy:\n%s", srv.errb)
+	}
+	select {
+	case <-exited:
+	case <-time.After(20 * time.Second):
+		inst.Process.Kill()
+		<-exited
+		t.Fatalf("the installer asked while the server was busy is still running: %s", stderr.String())
+	}
+	if code := inst.ProcessState.ExitCode(); code != 1 || !strings.Contains(stderr.String(), "imports table 254 of this network namespace (--from-kernel), the table rtm would install into") {
+		t.Fatalf("--to-kernel into the server's own table, asked while the server was busy: exit %d, stderr %q", code, stderr.String())
 	}
 	cl := a.rtm("client", "--framed", "--to-kernel", "--kernel-table", "100", "--socket", in.socket)
 	cl.must("")

@@ -31,13 +31,13 @@ var version = "0.1.0-dev"
 const usage = `rtm: a routing table manager with shared-memory MAC table
 
 Usage:
-  rtm server  [flags]        own the tables: commands from the prompt, stdin, --script, clients, --from-kernel
-  rtm client  [flags]        subscribe to a server: read, send changes (-c), --watch, --to-kernel
-  rtm test    [flags] FILE…  run scenario files against real server and client processes
-  rtm bench   [flags]        measure B1–B9, F1, S1, W1, K1–K3 against this machine's own limits
-  rtm ls      [--json]       list this user's instances: live, stopped, crashed, stale
-  rtm rm      NAME…          remove stopped instances (their store and stale socket; --force: crashed ones too)
-  rtm version                print version information
+  rtm server  [flags]          own the tables: commands from the prompt, stdin, --script, clients, --from-kernel
+  rtm client  [flags]          subscribe to a server: read, send changes (-c), --watch, --to-kernel
+  rtm test    [flags] FILE…    run scenario files against real server and client processes
+  rtm bench   [flags]          measure B1–B9, F1, S1, W1, K1–K3 against this machine's own limits
+  rtm ls      [--json]         list this user's instances: live, stopped, crashed, stale
+  rtm rm      [--force] NAME…  remove stopped instances (their store and stale socket); --force: crashed too
+  rtm version                  print version information
 
 Every mode takes -h for its flags. Type "help" at the prompt for the command language.
 An instance is named with --name (default %q): it picks the socket

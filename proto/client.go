@@ -416,8 +416,8 @@ func (c *Client) receive(uc *net.UnixConn) error {
 	buf := make([]byte, MaxPacket+1)
 	prefetch.Pages(buf)
 	var (
-		dec     Decoder
-		staging *snapshotTables // non-nil between snapshot begin and end
+		dec     = Decoder{StoredNames: true} // the server's tables
+		staging *snapshotTables              // non-nil between snapshot begin and end
 		live    bool
 		// A snapshot can be a shared one, older than the log's head; the
 		// changes since follow it at once. Subscribers are given the

@@ -1,8 +1,12 @@
 package proto
 
 import (
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // ClientInfo is what the server knows about one connected client; it is
@@ -64,7 +68,10 @@ type ServerInfo struct {
 // the same for every process in it.
 type KernelTable struct {
 	NetNS uint64 `json:"netns"`
-	Table uint32 `json:"table"`
+	// NetNSName is the name ip netns gave the namespace (its bind mount
+	// in /run/netns), if it has one, as the server found it when asked.
+	NetNSName string `json:"netns_name,omitempty"`
+	Table     uint32 `json:"table"`
 	// Source is how the routes come: "kernel" (--from-kernel, which takes
 	// the namespace's neighbours too) or "fpm" (--from-fpm, from a zebra
 	// in that namespace, which takes the kernel's routes of its table).
@@ -111,4 +118,25 @@ func (s *statSources) append(stats []Stat) []Stat {
 		}
 	}
 	return stats
+}
+
+// netnsName is the name ip netns gave this process's network namespace,
+// of inode ino (its bind mount in /run/netns, the same nsfs device and
+// inode), or "" if it has none or ino is another namespace's.
+func netnsName(ino uint64) string {
+	var self unix.Stat_t
+	if unix.Stat("/proc/thread-self/ns/net", &self) != nil || self.Ino != ino {
+		return ""
+	}
+	ents, err := os.ReadDir("/run/netns")
+	if err != nil {
+		return ""
+	}
+	for _, e := range ents {
+		var st unix.Stat_t
+		if unix.Stat(filepath.Join("/run/netns", e.Name()), &st) == nil && st.Ino == self.Ino && st.Dev == self.Dev {
+			return e.Name()
+		}
+	}
+	return ""
 }

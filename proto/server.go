@@ -623,8 +623,19 @@ func (s *Server) Info() (ServerInfo, error) {
 		Routes: st.RouteCount(), RouteCapacity: st.RouteCapacity(),
 		MACs: st.MACCount(), MACCapacity: st.Capacity(),
 		Changes: s.log.published.Load(), Changed: st.Changed(), LogBytes: len(s.log.ring) * chunkSize,
-		Clients: len(*s.conns.Load()), KernelImport: s.opts.KernelImport,
+		Clients: len(*s.conns.Load()), KernelImport: s.kernelImport(),
 	}, nil
+}
+
+// kernelImport is the table the server's routes come from, with its
+// namespace's name as ip netns gave it now.
+func (s *Server) kernelImport() *KernelTable {
+	if s.opts.KernelImport == nil {
+		return nil
+	}
+	k := *s.opts.KernelImport
+	k.NetNSName = netnsName(k.NetNS)
+	return &k
 }
 
 // Published returns the sequence number of the last change.

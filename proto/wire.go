@@ -212,10 +212,14 @@ func appendAddr(b []byte, a netip.Addr, withFamily bool) []byte {
 // client's MAC record leaves out: the store holds it).
 type Decoder struct {
 	// Values says the records are a request's: a MAC create, update or
-	// replace must carry its address, and an interface name is held to
-	// every rule of the input (entry.CheckIfName). Without it they are a
-	// server's tables, whose names a store may hold (CheckStoredIfName).
+	// replace must carry its address.
 	Values bool
+	// StoredNames says the records are a server's tables, whose interface
+	// names are held to the rules a store's are (entry.CheckStoredIfName):
+	// a store an earlier rtm left may hold names the input may not. Set
+	// it before the first Reset; without it, every rule of the input
+	// applies (entry.CheckIfName).
+	StoredNames bool
 
 	buf  []byte
 	left uint32
@@ -229,7 +233,7 @@ type Decoder struct {
 // Reset points the decoder at the body of a batch holding count records.
 func (d *Decoder) Reset(body []byte, count uint32) {
 	d.buf, d.left, d.err = body, count, nil
-	d.devs.Stored = !d.Values
+	d.devs.Stored = d.StoredNames
 }
 
 // Next decodes the next record into c. It returns false at the end of the

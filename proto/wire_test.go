@@ -152,7 +152,7 @@ func TestDecodeStoredNames(t *testing.T) {
 		return AppendChange(nil, entry.RouteChange(entry.Create, entry.Route{Prefix: netip.MustParsePrefix("198.51.100.8/29"), Dev: dev}), false)
 	}
 	decode := func(body []byte, request bool) (entry.Change, error) {
-		d := Decoder{Values: request}
+		d := Decoder{Values: request, StoredNames: !request}
 		d.Reset(body, 1)
 		var c entry.Change
 		for d.Next(&c) {
@@ -164,6 +164,13 @@ func TestDecodeStoredNames(t *testing.T) {
 	}
 	if _, err := decode(route("a,b"), true); !errors.Is(err, ErrMalformed) || !errors.Is(err, entry.ErrBadIfName) {
 		t.Errorf("a request's route through a,b: %v, want ErrMalformed and ErrBadIfName", err)
+	}
+	var d Decoder // the zero Decoder holds names to every rule
+	d.Reset(route("a,b"), 1)
+	for d.Next(new(entry.Change)) {
+	}
+	if !errors.Is(d.Err(), entry.ErrBadIfName) {
+		t.Errorf("a zero Decoder took a route through a,b: %v", d.Err())
 	}
 	for _, dev := range []string{"a/b", "a b", "a\x01"} {
 		if _, err := decode(route(dev), false); !errors.Is(err, ErrMalformed) {

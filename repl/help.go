@@ -228,11 +228,12 @@ store to its file; SIGUSR2 logs the counters (show stats) on stderr.
 const ClientAbout = `Subscribes to a server: receives the whole tables on connect, then every
 change. Routes are kept locally; MAC addresses are read from the server's
 shared store, mapped read-only. Commands that read the tables (show
-routes, show macs, lookup, route, expect, dump, sync local) are answered
-from this copy; show clients, show stats and show info are the server's,
-sync waits until every client has every change so far, and changes (C, U,
-D, R, flush) are sent to the server, which applies them as if typed there
-and sends them to every client, this one too. A client of the server's uid
+routes, show macs, lookup, route, dump, expect but expect count clients,
+sync local) are answered from this copy, and show stats local; show
+clients, show stats and show info are the server's, sync waits until
+every client has every change so far, and changes (C, U, D, R, flush) are
+sent to the server, which applies them as if typed there and sends them
+to every client, this one too. A client of the server's uid
 (or root) may change the tables; others only if the server allows their
 uid with --allow-write-uid.
 

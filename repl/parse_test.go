@@ -232,6 +232,7 @@ func TestParseErrors(t *testing.T) {
 		{"expect", "expect: " + expectUsage},
 		{"expect bogus", `expect: unknown check "bogus"; ` + expectUsage},
 		{"expect rute 10.1.1.0/24", `expect: unknown check "rute"; did you mean route? ` + expectUsage},
+		{"expect foo", `expect: unknown check "foo"; ` + expectUsage}, // "no" is two edits away: no hint
 		{"expect route", "expect route: want expect route PREFIX [via GW] [dev DEV], as in expect route 10.1.1.0/24 via 192.168.1.1 dev eth0"},
 		{"expect route 10.1.1.0/24 via", `expect route: "via" needs a value; want expect route PREFIX [via GW] [dev DEV], as in expect route 10.1.1.0/24 via 192.168.1.1 dev eth0`},
 		{"expect route 10.1.1.0/24 dev eth0 extra", `expect route: unexpected "extra"; want expect route PREFIX [via GW] [dev DEV], as in expect route 10.1.1.0/24 via 192.168.1.1 dev eth0`},

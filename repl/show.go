@@ -6,12 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -242,8 +239,8 @@ func (in *Interp) showInfo(js bool) error {
 			how = "takes table %d of network namespace %s from its zebra (--from-fpm)"
 		}
 		ns := strconv.FormatUint(k.NetNS, 10)
-		if name := netnsName(k.NetNS); name != "" {
-			ns = name + ", " + ns
+		if k.NetNSName != "" {
+			ns = k.NetNSName + ", " + ns
 		}
 		rows = append(rows, [2]string{"kernel", fmt.Sprintf(how, k.Table, ns)})
 	}
@@ -251,23 +248,6 @@ func (in *Interp) showInfo(js bool) error {
 		in.buf = fmt.Appendf(in.buf, "%-9s %s\n", r[0], r[1])
 	}
 	return nil
-}
-
-// netnsName is the name ip netns gave the network namespace of inode
-// ino (its bind mount in /run/netns), or "" if none did: the inode alone
-// says little to the person who named it.
-func netnsName(ino uint64) string {
-	ents, err := os.ReadDir("/run/netns")
-	if err != nil {
-		return ""
-	}
-	for _, e := range ents {
-		var st syscall.Stat_t
-		if syscall.Stat(filepath.Join("/run/netns", e.Name()), &st) == nil && st.Ino == ino {
-			return e.Name()
-		}
-	}
-	return ""
 }
 
 // showStats prints "name value" lines with the values aligned; the JSON

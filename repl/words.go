@@ -578,7 +578,7 @@ func (p *parser) parseExpect(l *wordList) (Command, error) {
 		cmd.Expect.Check = CheckCount
 		err = parseCountWant(&cmd, l)
 	default:
-		return Command{}, fmt.Errorf("expect: unknown check %s; %s%s", entry.QuoteInput(what), meant(what, []string{"route", "mac", "count", "error", "no"}), expectUsage)
+		return Command{}, fmt.Errorf("expect: unknown check %s; %s%s", entry.QuoteInput(what), meant(what, []string{"route", "mac", "count", "error"}), expectUsage)
 	}
 	if err != nil {
 		return Command{}, fmt.Errorf("expect %s: %w", what, err)

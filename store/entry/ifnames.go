@@ -13,7 +13,8 @@ type IfNames struct {
 	// tables: held to the rules a store's names are (CheckStoredIfName),
 	// so that a client takes the routes of a store an earlier rtm left
 	// as the server that reopened it does. A change a client asks for
-	// is held to all the rules when the server makes it.
+	// is held to all the rules when the server makes it. Set before the
+	// first Intern: a name found again is not checked again.
 	Stored bool
 
 	few  []string
