@@ -614,7 +614,7 @@ func (s *Server) Info() (ServerInfo, error) {
 		state += fmt.Sprintf(", routes through a gateway no kernel forwards through, which rtm now refuses: %d (the first: %s); update or delete them, as their lines in a dump do not replay", len(bad), bad[0])
 	}
 	if bad := st.Recovery().BadDevices; len(bad) > 0 {
-		state += fmt.Sprintf(", routes through a device named with ',', which rtm now refuses: %d (the first: %s); delete them, as their lines in a dump do not replay", len(bad), bad[0])
+		state += fmt.Sprintf(", routes through a device named with ',' or byte 0xa0, which rtm now refuses: %d (the first: %s); delete them, as their lines in a dump do not replay", len(bad), bad[0])
 	}
 	return ServerInfo{
 		Name: s.opts.Name, Version: s.opts.Version, PID: os.Getpid(), Protocol: Version, Started: s.started,

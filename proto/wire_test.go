@@ -159,8 +159,10 @@ func TestDecodeStoredNames(t *testing.T) {
 		}
 		return c, d.Err()
 	}
-	if c, err := decode(route("a,b"), false); err != nil || c.Route.Dev != "a,b" {
-		t.Errorf("a server's route through a,b: %v, %+v", err, c.Route)
+	for _, dev := range []string{"a,b", "v\u00e0"} {
+		if c, err := decode(route(dev), false); err != nil || c.Route.Dev != dev {
+			t.Errorf("a server's route through %q: %v, %+v", dev, err, c.Route)
+		}
 	}
 	if _, err := decode(route("a,b"), true); !errors.Is(err, ErrMalformed) || !errors.Is(err, entry.ErrBadIfName) {
 		t.Errorf("a request's route through a,b: %v, want ErrMalformed and ErrBadIfName", err)

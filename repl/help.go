@@ -89,7 +89,8 @@ Op letters are case-insensitive and spaces around commas are allowed. MACs
 are 6 bytes written aa:bb:cc:dd:ee:ff, AA-BB-CC-DD-EE-FF or aabb.ccdd.eeff,
 and always printed lowercase with colons. A prefix must have no host bits
 set (10.1.1.0/24, not 10.1.1.1/24); zoned addresses (fe80::1%eth0) are
-refused; DEV is a Linux interface name: 1 to 15 bytes, no '/', ':' or space.
+refused; DEV is a Linux interface name: 1 to 15 bytes, no '/', ':' or space
+(nor byte 0xa0, a space to Linux, which à and Р hold in UTF-8), no ','.
 C of a key that exists, and U or D of a key that does not, are errors and
 change nothing. At a client, changes are sent to the server, which makes
 them (the server is the only writer of the store) and sends them to every

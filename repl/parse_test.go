@@ -160,6 +160,7 @@ func TestParseErrors(t *testing.T) {
 		{"C,10.1.2.0/24,192.168.1.1,eth:0", `create route 10.1.2.0/24: bad interface name "eth:0": Linux refuses ':' in interface names`},
 		{"C,10.1.2.0/24,192.168.1.1,eth/0", `create route 10.1.2.0/24: bad interface name "eth/0": Linux refuses '/' in interface names`},
 		{"C,10.1.2.0/24,192.168.1.1,eth 0", `create route 10.1.2.0/24: bad interface name "eth 0": Linux refuses ' ' in interface names`},
+		{"C,10.1.2.0/24,192.168.1.1,v\u00e0", `create route 10.1.2.0/24: bad interface name "và": Linux refuses byte 0xa0 in interface names, which it takes for white space (a no-break space; the second byte of à or Р in UTF-8)`},
 		{"C,10.1.2.0/24,192.168.1.1,eth\x1b0", `create route 10.1.2.0/24: bad interface name "eth\x1b0": rtm refuses control characters ('\x1b') in interface names`},
 		{"C,10.1.2.0/24,192.168.1.1,..", `create route 10.1.2.0/24: bad interface name "..": reserved`},
 		// Field counts.

@@ -49,9 +49,9 @@ type Recovery struct {
 	// replay until they are updated or deleted.
 	BadGateways []entry.Route
 	// BadDevices are routes an earlier rtm stored through a device whose
-	// name holds ',' (imported from a kernel), which rtm now refuses: they
-	// stay, but their lines in a dump do not replay until they are
-	// deleted.
+	// name holds ',' (imported from a kernel) or byte 0xa0 (typed), which
+	// rtm now refuses: they stay, but their lines in a dump do not replay
+	// until they are deleted.
 	BadDevices []entry.Route
 }
 

@@ -601,6 +601,12 @@ func TestCommaDevicesKept(t *testing.T) {
 	if err := s.CreateRoute(comma); !errors.Is(err, entry.ErrBadIfName) {
 		t.Fatalf("create through a,b: %v, want ErrBadIfName", err)
 	}
+	// A name with byte 0xa0 (white space to the kernel), as an rtm
+	// before that rule took it typed.
+	nbsp := entry.Route{Prefix: netip.MustParsePrefix("198.51.100.16/29"), Dev: "v\u00e0"}
+	if err := s.CreateRoute(nbsp); !errors.Is(err, entry.ErrBadIfName) {
+		t.Fatalf("create through %q: %v, want ErrBadIfName", nbsp.Dev, err)
+	}
 	wc := encodeRoute(&comma)
 	s.writeRoute(0, &wc) // as an earlier rtm stored it
 	s.Close()

@@ -21,7 +21,7 @@ func TestIfNames(t *testing.T) {
 			t.Errorf("%q met twice gave two strings", name)
 		}
 	}
-	for _, bad := range []string{"", "eth 0", "a/b", "eth0:1", "a,b", "c\x01x", "sixteen-bytes-xx", "."} {
+	for _, bad := range []string{"", "eth 0", "a/b", "eth0:1", "a,b", "c\x01x", "sixteen-bytes-xx", ".", "v\u00e0", "\u0420x"} {
 		for range 2 {
 			if s, err := n.Intern([]byte(bad)); err == nil {
 				t.Errorf("Intern(%q) = %q, want an error", bad, s)

@@ -87,27 +87,33 @@ func CheckIP(a netip.Addr) error {
 }
 
 // CheckIfName applies the kernel's dev_valid_name rules: 1 to 15 bytes,
-// not "." or "..", and no '/', ':' or white space; and rtm's own: no
+// not "." or "..", and no '/', ':' or white space, byte 0xa0 included
+// (the kernel's isspace takes it for Latin-1's no-break space, so that a
+// UTF-8 name with à or Р in it names no device); and rtm's own: no
 // control characters, and no ',', which separates the fields of a line
 // (a name with one would print lines no replay could read back).
 func CheckIfName(name string) error {
 	if err := checkStoredIfName(name); err != nil {
 		return err
 	}
-	return checkComma(name)
+	return checkInputIfName(name)
 }
 
-// checkComma is the rule CheckIfName adds to checkStoredIfName.
-func checkComma(name string) error {
+// checkInputIfName is the rules CheckIfName adds to checkStoredIfName,
+// which an earlier rtm did not have.
+func checkInputIfName(name string) error {
 	if strings.IndexByte(name, ',') >= 0 {
 		return fmt.Errorf("%w %q: rtm refuses ',' in interface names: it separates a line's fields", ErrBadIfName, name)
+	}
+	if strings.IndexByte(name, 0xa0) >= 0 {
+		return fmt.Errorf("%w %q: Linux refuses byte 0xa0 in interface names, which it takes for white space (a no-break space; the second byte of à or Р in UTF-8)", ErrBadIfName, name)
 	}
 	return nil
 }
 
-// CheckStoredIfName is CheckIfName without the ',' rule, which an earlier
-// rtm did not have: a store it left with such a name still opens, and its
-// routes still reach the clients.
+// CheckStoredIfName is CheckIfName without the rules an earlier rtm did
+// not have (',' and byte 0xa0): a store it left with such a name still
+// opens, and its routes still reach the clients.
 func CheckStoredIfName(name string) error { return checkStoredIfName(name) }
 
 func checkStoredIfName(name string) error {
@@ -164,7 +170,7 @@ func (r *Route) check(all bool) error {
 	if err := checkStoredIfName(r.Dev); err != nil || !all {
 		return err
 	}
-	if err := checkComma(r.Dev); err != nil { // checkStoredIfName checked the rest of the name
+	if err := checkInputIfName(r.Dev); err != nil { // checkStoredIfName checked the rest of the name
 		return err
 	}
 	if connected {
