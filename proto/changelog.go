@@ -131,9 +131,11 @@ func (l *changeLog) buffer(sealing uint64) []byte {
 	return b
 }
 
-// room returns the current chunk's unpublished tail, with space for one
-// record of at most MaxRecord bytes, sealing the chunk and starting the
-// next one if needed. Appending to it never reallocates.
+// room returns the current chunk's bytes so far (data[:n]), for the
+// publisher to append one record of at most MaxRecord bytes to: its
+// capacity has room for it, so the append never reallocates and lands
+// in the chunk's unpublished tail. It seals the chunk and starts the
+// next one first if needed.
 func (l *changeLog) room() []byte {
 	if l.cur.n+MaxRecord > chunkSize {
 		// The next chunk goes into the ring before this one is sealed: a

@@ -52,8 +52,9 @@ type Subscriber interface {
 	Changes(first uint64, cs []entry.Change)
 }
 
-// Client is a subscriber: it keeps a local copy of the routing table and
-// of the MAC key set, and reads MAC addresses from the store mapping.
+// Client is a session's subscription to a server: it keeps a local copy of
+// the routing table and of the MAC key set, reads MAC addresses from the
+// store mapping, and hands what it applies to its Subscribers.
 // The copy survives a lost server; the session reconnects with backoff
 // and replaces the copy with a fresh snapshot.
 type Client struct {
@@ -162,12 +163,15 @@ func (c *Client) isReady() bool {
 	}
 }
 
-// Done is closed when the session has ended: the server quit, or Close.
+// Done is closed when the session has ended: the server quit, Close, the
+// server refused or dropped the client, or it was lost before the first
+// snapshot and not back within Dial's Wait.
 func (c *Client) Done() <-chan struct{} { return c.done }
 
 // Err says why the session ended: nil after a server quit or Close, an
-// error wrapping ErrRefused if the server refused or dropped the client.
-// It waits for the end.
+// error wrapping ErrRefused if the server refused or dropped the client,
+// another error if the server was lost before the first snapshot and did
+// not come back within Dial's Wait. It waits for the end.
 func (c *Client) Err() error {
 	<-c.done
 	return c.err

@@ -23,8 +23,9 @@
 //     then the change is appended to the log, then idle writers are
 //     woken; a source with more changes waiting holds them (Origin.Hold)
 //     and wakes the writers once a packet's worth is ready or when it
-//     would wait, and a sync wakes them before it waits. An Origin checks its source's permission and counts what it
-//     made, once per change. A MAC delete is published after the store has
+//     would wait, and a sync wakes them before it waits. An Origin checks
+//     its source's permission and counts what it made, once per change.
+//     A MAC delete is published after the store has
 //     dropped the key, so a client holding the key reads "not found",
 //     never another MAC's address.
 //   - Snapshot plus changes, no gap and no duplicate. A snapshot is taken
@@ -49,14 +50,13 @@
 //     asks for a fresh snapshot.
 //   - Credentials come from SO_PEERCRED, never from a message: the uid
 //     decides who may connect, the pid is what show clients prints.
-//   - A client's request is applied as a whole or not at all when it is
-//     malformed: it is decoded whole before its first change is made. Its
-//     changes are made in order through the client's Origin, each refusal
-//     reported by its index; with FlagBail the first refusal stops it and
-//     the later requests of its epoch. A query never changes the tables;
-//     a sync waits in a goroutine of its own, one at a time per client
-//     (the next is read once the one before has answered), for at most
-//     an hour.
+//   - A malformed request changes nothing: a client's request is decoded
+//     whole before its first change is made. Its changes are made in order
+//     through the client's Origin, each refusal reported by its index;
+//     with FlagBail the first refusal stops it and the later requests of
+//     its epoch. A query never changes the tables; a sync waits in a
+//     goroutine of its own, one at a time per client (a new sync ends the
+//     one before and waits for its answer), for at most an hour.
 //   - Trust both ways, on descriptors held (trust.go). The directory of
 //     a socket and every one above it can be changed only by the user or
 //     root, or are sticky; the runtime directory (SocketDir) is the
@@ -69,14 +69,14 @@
 //     backoff; a server quitting cleanly says goodbye and its clients end.
 //     It answers every request it applied before the goodbye and applies
 //     none after it (FlagFinal), so a request with no answer then was not
-//     applied (ErrNotApplied);
-//     a refusal (uid, version, name) ends a client instead of a retry.
+//     applied (ErrNotApplied); a refusal (uid, version, name) ends a
+//     client instead of a retry.
 //     A server with no room, or no file descriptor left (Serve keeps a
 //     spare to say so), says so with FlagRetry (ErrBusy): a client that
 //     waits for the server tries again. A uid that may only read is
 //     admitted only while more than an eighth of the places are free: the
-//     last eighth is kept for the uids that may write. So it is of the
-//     places for connections that only ask (admitAsker).
+//     last eighth is kept for the uids that may write. The same holds for
+//     the places of connections that only ask (admitAsker).
 //   - A reader's request is refused change by change, and its answer is
 //     written as it is made, a packet at a time: how big a request it
 //     sends does not decide how much of the server's memory it holds.

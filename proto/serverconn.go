@@ -181,8 +181,8 @@ func isFDExhaustion(err error) bool {
 	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
 }
 
-// serveConn runs one client from hello to goodbye. Whatever the client
-// sends or fails to send, only this connection is affected.
+// newConn makes the serverConn of a new connection: it reads nothing of
+// the log until its snapshot.
 func (s *Server) newConn(uc *net.UnixConn) *serverConn {
 	c := &serverConn{s: s, uc: uc, wake: make(chan struct{}, 1), quit: make(chan struct{})}
 	c.info.ID = s.nextID.Add(1)
@@ -190,6 +190,8 @@ func (s *Server) newConn(uc *net.UnixConn) *serverConn {
 	return c
 }
 
+// serveConn runs one client from hello to goodbye. Whatever the client
+// sends or fails to send, only this connection is affected.
 func (s *Server) serveConn(c *serverConn) {
 	defer s.wg.Done()
 	uc := c.uc
@@ -628,7 +630,8 @@ func (c *serverConn) sendSnapshot() (cursor, error) {
 // copy per connection. The stall bounds what the outdated copies hold to
 // the changes made in snapshotStall, however large the tables. "None" is
 // as the kernel says it: a full socket takes a packet again once three
-// quarters of its buffer (512 KiB) are read, so a client reading under
+// quarters of its buffer (512 KiB: setBuffers asks for 256 KiB, which
+// the kernel doubles) are read, so a client reading under
 // some 190 KB/s starts its snapshot again each time it is let go.
 const snapshotStall = 2 * time.Second
 

@@ -19,10 +19,12 @@ const Version = 3
 //	0  'R'       magic, so a stray writer is caught at once
 //	1  version
 //	2  kind      packet kind (Kind)
-//	3  flags     FlagSnapshot on batches that carry snapshot records
-//	4  count     records in a batch; 0 for other kinds
+//	3  flags     Flag* below (FlagSnapshot on batches of a snapshot, ...)
+//	4  count     records in a batch or a request; in snapshot-end, the
+//	             changes the log held past it; 0 for other kinds
 //	8  seq       kind-dependent: first change of a batch, snapshot sequence,
-//	             acknowledged sequence, server's sequence in welcome/pong
+//	             acknowledged sequence, server's sequence in welcome/pong,
+//	             request id in request, reply and query
 //
 // A payload follows: records for a batch, a small body for the others.
 const (
@@ -40,15 +42,15 @@ type Kind uint8
 const (
 	KindHello         Kind = 1  // client → server: name
 	KindWelcome       Kind = 2  // server → client: store path and generation; seq = server's sequence
-	KindSnapshotBegin Kind = 3  // server → client: drop local state, records follow
+	KindSnapshotBegin Kind = 3  // server → client: body = route count, MAC count (u64 each); snapshot batches follow, and the tables are replaced at snapshot-end
 	KindBatch         Kind = 4  // server → client: records
 	KindSnapshotEnd   Kind = 5  // server → client: seq = last change the snapshot contains; count = changes the log held past it
 	KindAck           Kind = 6  // client → server: seq = last change applied
 	KindShutdown      Kind = 7  // server → client: server is quitting; body = reason
 	KindError         Kind = 8  // either way: body = message; the sender closes
 	KindResync        Kind = 9  // client → server: send me a fresh snapshot
-	KindPing          Kind = 10 // client → server: seq = token
-	KindPong          Kind = 11 // server → client: seq = server's sequence when the ping arrived
+	KindPing          Kind = 10 // client → server: body = 8-byte token, which the pong echoes
+	KindPong          Kind = 11 // server → client: seq = server's sequence when the ping arrived; body = the ping's token
 	KindRequest       Kind = 12 // client → server: seq = request id; changes to apply (reply.go)
 	KindReply         Kind = 13 // server → client: seq = request id; the outcome (reply.go)
 	KindQuery         Kind = 14 // client → server: seq = request id; a question only the server answers (reply.go)
@@ -208,8 +210,10 @@ func appendAddr(b []byte, a netip.Addr, withFamily bool) []byte {
 
 // Decoder walks the records of one batch or request. It never panics on
 // hostile input: every length is checked against what is left, and every
-// change it returns passes entry.Change.Check (but for the address a
-// client's MAC record leaves out: the store holds it).
+// change it returns passes entry.Change.CheckStored, its interface names
+// entry.CheckIfName unless StoredNames (but for the address a client's
+// MAC record leaves out: the store holds it). A request's changes meet
+// every rule of the input when the server makes them.
 type Decoder struct {
 	// Values says the records are a request's: a MAC create, update or
 	// replace must carry its address.

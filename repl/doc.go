@@ -15,7 +15,7 @@
 //     a replay stops at the first error unless told to keep going).
 //   - A replay (and a client's request, at the server) parses the lines
 //     already waiting a group ahead of running them, to tell a Prefetcher
-//     engine their MACs, and gives a Grouper engine each run of change
+//     engine their MACs and prefixes, and gives a Grouper engine each run of change
 //     lines among them at once; they still take effect one by one and in
 //     order, exactly as line by line, and what stops the replay (an error,
 //     quit, an interrupt) stops the lines parsed after it.

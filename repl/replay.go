@@ -3,8 +3,9 @@ package repl
 // Replay: scripts, sourced files and streams (piped stdin, a client's
 // input) run line by line. A stream is a conversation: answers are
 // written whenever no whole line is waiting. Lines already waiting are
-// parsed a group at a time, and the engine told which MACs they change,
-// before they run one by one.
+// parsed a group at a time, and the engine told which MACs and prefixes
+// they change, before they run in order; a run of change lines among them
+// goes to a Grouper engine at once.
 
 import (
 	"bufio"
@@ -174,8 +175,9 @@ type parsedLine struct {
 // terminator and a failure does not stop it (ServeFramed). Lines are parsed in the reader's
 // buffer (ReadSlice); only a line longer than the buffer is copied. The
 // lines already waiting in the buffer are parsed a group at a time, and
-// the engine told which MACs they change before the first one runs; they
-// still run one by one, in order, exactly as if parsed one by one.
+// the engine told which MACs and prefixes they change before the first
+// one runs; a run of change lines among them goes to a Grouper at once,
+// and they take effect in order, exactly as if parsed one by one.
 func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 	br := bufio.NewReaderSize(r, readBufSize)
 	var (
@@ -382,10 +384,10 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 	return nil
 }
 
-// sessionEnd says why, if err (not nil) is only a wait that the end of a client's
-// session ended (its server quit, and the replay was abandoned or is
-// about to be), and nothing that failed: then every line sent was
-// answered, and nil otherwise.
+// sessionEnd returns the cause if err (not nil) only reports that the
+// client's session ended while the replay waited (its server quit, and
+// the replay was abandoned or is about to be): then no line failed and
+// every line sent was answered. Otherwise it returns nil.
 func (in *Interp) sessionEnd(err error) error {
 	var le *LineError
 	switch {

@@ -20,8 +20,9 @@
 //   - Owned alone. Open maps only a regular file of its own uid, and a
 //     Reader only one of the uid it is given (the server's), that group
 //     and others cannot write; neither follows a symbolic link
-//     (O_NOFOLLOW). Both check the descriptor they then map (fstat), not
-//     the path; anything else is an *UnsafeError. Nobody but that uid
+//     (O_NOFOLLOW), nor take a file with more than one name (a hard
+//     link). Both check the descriptor they then map (fstat), not the
+//     path; anything else is an *UnsafeError. Nobody but that uid
 //     (and root) can forge an entry or shrink the file under a mapping.
 //     Open gives an existing segment Options.Perm (0600, or 0640 for a
 //     group that reads), and Recovery says when that changed it. Read
@@ -47,10 +48,13 @@
 //     writer and give up after a bounded wait (ErrBusy) if the writer died
 //     mid-write.
 //   - Crash safe. Every change is covered by the one-entry journal in the
-//     header (undo for single-slot writes, redo for deletes and flushes).
+//     header (undo for single-slot writes, route deletes among them; redo
+//     for MAC deletes, which shift entries, and flushes).
 //     Open on a segment whose writer died replays it, closes any odd
 //     seqlock, recounts, and verifies the result with Check; Recovery
-//     reports what was done. Contents and Generation survive reopening.
+//     reports what was done. Contents and Generation survive reopening,
+//     but for a store Open reissues (Recovery.Reissued): its generation
+//     is new.
 //   - No eviction. A full table is ErrFull.
 //
 // The hot paths (MAC and route create, update and delete, LookupMAC,

@@ -21,8 +21,10 @@ var (
 	ErrVersion   = errors.New("unsupported store layout version")
 	ErrCorrupt   = errors.New("store corrupt")
 	ErrTruncated = errors.New("store file truncated")
-	// ErrBusy is returned by a reader that gave up after a bounded number
-	// of retries on a slot that stayed mid-write (a writer killed there).
+	// ErrBusy is returned by a reader that gave up after a bounded wait
+	// (spins, yields, then sleeps until about 2 ms have passed) on a slot
+	// that stayed mid-write (a writer killed there), or on a miss while a
+	// shift of the table did not end.
 	ErrBusy = errors.New("entry is being rewritten; writer not progressing")
 )
 
@@ -37,7 +39,7 @@ func routeError(p netip.Prefix, err error) error {
 // LockedError says another live process owns the store's write lock.
 type LockedError struct {
 	Path string
-	PID  int // owner's pid as recorded in the header; 0 if unknown
+	PID  int // the owner's pid as it wrote it in the lock file (or in the header, where there is none); 0 if unknown
 }
 
 func (e *LockedError) Error() string {
@@ -49,7 +51,8 @@ func (e *LockedError) Error() string {
 
 // UnsafeError refuses a store that someone besides its writer's uid could
 // change: reached through a symbolic link, not a regular file, owned by
-// another uid, or writable by group or others. Whoever can write the file
+// another uid, writable by group or others, or with more than one name (a
+// hard link another uid could make to it). Whoever can write the file
 // can forge the addresses every client reads, and truncate it under every
 // mapping of it (SIGBUS), so rtm maps no such file.
 type UnsafeError struct {

@@ -100,8 +100,9 @@ func (s *Store) repair() {
 	s.rec.JournalReplayed = state != jIdle
 	ordered.Store(&j.state, jIdle)
 	// No write is in flight outside the journal, so an odd seq here is
-	// only possible in a damaged file; closing it lets Check judge the
-	// words.
+	// only possible in a damaged file (or, in a route slot, one an older
+	// rtm, which seqlocked route slots, left odd); closing it lets Check
+	// judge the words.
 	for i := range s.macs {
 		if seq := s.macs[i].seq.Load(); seq&1 == 1 {
 			ordered.Store(&s.macs[i].seq, seq+1)

@@ -292,9 +292,9 @@ func (t *RouteTable) replace(i int32, e routeEntry) {
 	t.ents[i] = e
 }
 
-// Set adds or replaces r. It trusts r to pass r.Check() (routes from the
-// segment or from the server already did); a route with an invalid
-// prefix is ignored.
+// Set adds or replaces r. It trusts r to pass r.CheckStored() (routes
+// from the segment or from the server already did); a route with an
+// invalid prefix is ignored.
 func (t *RouteTable) Set(r *entry.Route) { t.set(r, -1) }
 
 // Delete removes the route for p; ErrNotFound if there is none.

@@ -67,7 +67,7 @@ const (
 	probeRetry // the slot was mid-write or changed under us
 )
 
-// Lookup returns the address stored for m. It returns ErrNotFound
+// Lookup returns the address stored for m. It returns entry.ErrNotFound
 // (unwrapped, to stay allocation-free) if m is absent, and ErrBusy if the
 // writer stayed mid-write on m's slot, or mid-shift while m seemed
 // absent, for longer than the bounded wait. Every address it returns is

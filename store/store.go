@@ -28,7 +28,7 @@ type Options struct {
 type Recovery struct {
 	Created         bool // no segment existed; Open made a new one
 	WasDirty        bool // the previous writer did not Close (it crashed or was killed)
-	JournalReplayed bool // an interrupted operation was undone (write) or completed (delete, flush)
+	JournalReplayed bool // an interrupted operation was undone (a slot's write, a route delete) or completed (a MAC delete, a flush)
 	Repaired        int  // slots rewritten by the repair (journaled slot, shift steps, odd seqs)
 	PrevPID         int  // pid of the previous writer as recorded in the header; 0 when Created
 	// PermWas is the permissions the store had when Open changed them to
@@ -699,7 +699,7 @@ func attachExisting(path string, fd int) (*Store, error) {
 // fixOlderRoutes brings the routes an earlier rtm accepted that Check now
 // refuses into line where it can: through 0.0.0.0 or :: is a connected
 // route to Linux, and becomes one here; the others (through a gateway no
-// kernel forwards by, or a device named with ',') are named in the
+// kernel forwards by, or a device named with ',' or byte 0xa0) are named in the
 // Recovery.
 func (s *Store) fixOlderRoutes() error {
 	var connect []entry.Route
@@ -844,8 +844,9 @@ func (s *Store) FitsAnew(capacity, routeCapacity int) error {
 func (s *Store) Path() string { return s.path }
 
 // Generation is the random non-zero value chosen when the segment was
-// created; it survives reopening and tells clients whether their mapping
-// is still the segment the server writes.
+// created; it survives reopening (but for a reissue, Recovery.Reissued)
+// and tells clients whether their mapping is still the segment the
+// server writes.
 func (s *Store) Generation() uint64 { return s.gen }
 
 // Recovery says what Open found and repaired.

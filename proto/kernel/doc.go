@@ -5,8 +5,9 @@
 // creates them and speak rtnetlink on sockets of their own; requests are
 // built with github.com/vishvananda/netlink's request builder. An
 // FPMImporter takes routes in the kernel's own format from FRR's zebra
-// instead (server --from-fpm). The package depends on rtm/store only, for
-// its value types.
+// instead (server --from-fpm). Of rtm, the package depends on
+// rtm/store/entry for its value types, and on rtm/store for RouteTable
+// (the installer's longest-prefix match).
 //
 // # Model
 //

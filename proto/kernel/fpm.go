@@ -101,7 +101,7 @@ type FPMOptions struct {
 const (
 	fpmConnected    = iota // gauge: 1 while zebra is connected
 	fpmConnections         // connections accepted
-	fpmRefused             // connections refused: another zebra was connected
+	fpmRefused             // connections refused: another zebra was connected, or the peer may not change the tables
 	fpmFrames              // frames applied
 	fpmMalformed           // connections closed for a frame rtm cannot read
 	fpmReplays             // replays of zebra's table seen to their end

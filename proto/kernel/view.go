@@ -42,8 +42,8 @@ type routeView struct {
 	// current, if set, says what the sink holds for a prefix the view
 	// has told it nothing of: a route it holds already as the source
 	// has it (a store reopened after rtm restarted) is taken as the
-	// view's without a change, which every client would see as an
-	// update to the same route.
+	// view's without telling the sink, where a Replace would reach every
+	// client as an update that changes nothing.
 	current func(netip.Prefix) (entry.Route, bool)
 }
 
@@ -339,7 +339,8 @@ func (v *routeView) touchAll() {
 	}
 }
 
-// touchDevice marks the prefixes whose best route goes through device i.
+// touchDevice marks the prefixes with any route through device i (directly
+// or by its nexthop object): their best may change.
 func (v *routeView) touchDevice(i int32) {
 	for p, cs := range v.cands {
 		for _, c := range cs {

@@ -12,7 +12,8 @@
 //     kernel installer) receive it, and the kernel importer produces it.
 //   - A route is valid when Route.Check passes: a masked prefix without a
 //     zone, a gateway of the prefix's family (or none: connected), and a
-//     device name Linux accepts. A MAC entry's address passes CheckIP.
-//   - Errors: ErrExists and ErrNotFound say why a change was refused,
-//     wrapped in a *KeyError that names the key.
+//     device name Linux accepts and a line can carry (CheckIfName). A MAC
+//     entry's address passes CheckIP.
+//   - Errors: ErrExists, ErrNotFound and ErrReadOnly say why a change was
+//     refused, wrapped in a *KeyError that names the key.
 package entry

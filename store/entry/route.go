@@ -40,7 +40,8 @@ func (r Route) AppendTo(b []byte) []byte {
 	return append(b, r.Dev...)
 }
 
-// Validation errors, wrapped with the offending value by CheckRoute and friends.
+// Validation errors, wrapped with the offending value by CheckPrefix,
+// CheckIP, CheckIfName, CheckGateway and Route.Check.
 var (
 	ErrBadPrefix  = errors.New("bad prefix")
 	ErrBadGateway = errors.New("bad gateway")
@@ -147,9 +148,9 @@ func checkStoredIfName(name string) error {
 // Gateway is a connected route.
 func (r Route) Check() error { return r.check(true) }
 
-// CheckStored is Check without CheckGateway and the ',' rule of
-// CheckIfName: the rules a route stored by an earlier rtm was held to,
-// so that a store it left still opens.
+// CheckStored is Check without CheckGateway and the rules of CheckIfName
+// an earlier rtm did not have (',' and byte 0xa0): the rules a route it
+// stored was held to, so that a store it left still opens.
 func (r Route) CheckStored() error { return r.check(false) }
 
 // check is Check, or CheckStored if not all: one function on one copy
