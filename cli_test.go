@@ -417,6 +417,13 @@ func TestListAndRemoveInstances(t *testing.T) {
 	if err := crash.Start(); err != nil {
 		t.Fatal(err)
 	}
+	killed := false // below, on purpose; a test that fails before must not leave it running
+	t.Cleanup(func() {
+		if !killed {
+			crash.Process.Kill()
+			crash.Wait()
+		}
+	})
 	io.WriteString(cin, "C,10.3.0.0/16,-,eth0\n")
 	// A server whose store is not in the store directory: ls asks it.
 	away := filepath.Join(t.TempDir(), "away.store")
@@ -450,6 +457,7 @@ func TestListAndRemoveInstances(t *testing.T) {
 	}
 	crash.Process.Kill() // leaves its socket file and a dirty store
 	crash.Wait()
+	killed = true
 	r := rtm("", "ls", "--json")
 	list = nil
 	if err := json.Unmarshal([]byte(r.stdout), &list); err != nil {

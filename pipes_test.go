@@ -803,6 +803,8 @@ func TestEndlessLineStopsAtASignal(t *testing.T) {
 	}
 	// Reading: its CPU time grows.
 	if !rtmtest.WaitFor(rtmtest.Wait, func() bool { return cpuTicks(cmd.Process.Pid) > 5 }) {
+		cmd.Process.Kill()
+		cmd.Wait()
 		t.Fatalf("the client never read its source: %s", errb.String())
 	}
 	cmd.Process.Signal(syscall.SIGTERM)
