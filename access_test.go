@@ -473,20 +473,8 @@ func TestGroupReadsNeverWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { holder.Process.Kill(); holder.Wait() }()
-	locker := commandAs(member, []string{rtmtest.RoleEnv + "=readlock", "RTM_READLOCK=" + in.store}, roleBinary(t), "-test.run=^$")
-	lockerIn, err := locker.StdinPipe() // it holds the lock until the test ends
-	if err != nil {
-		t.Fatal(err)
-	}
-	lockerOut, err := locker.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := locker.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { lockerIn.Close(); locker.Wait() }()
-	said := bufio.NewReader(lockerOut)
+	// It holds the lock until the test ends.
+	lockerIn, said, _ := startRole(t, commandAs(member, []string{rtmtest.RoleEnv + "=readlock", "RTM_READLOCK=" + in.store}, roleBinary(t), "-test.run=^$"))
 	if line, err := said.ReadString('\n'); line != "waiting\n" {
 		t.Fatalf("read locker: %q (%v)", line, err)
 	}
@@ -708,27 +696,14 @@ func roleBinary(t *testing.T) string {
 // startReaders starts readersRole from role, a copy of the test binary,
 // as uid 65534 in the test's group, with RTM_READERS set to arg, and
 // returns its first line and its stderr. It runs until the test ends.
-func startReaders(t *testing.T, role, arg string) (string, *strings.Builder) {
+func startReaders(t *testing.T, role, arg string) (string, *syncBuffer) {
 	t.Helper()
 	member := &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{uint32(os.Getegid())}}
 	cmd := commandAs(member, []string{rtmtest.RoleEnv + "=readers", "RTM_READERS=" + arg}, role, "-test.run=^$")
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	errb := new(strings.Builder)
-	cmd.Stderr = errb
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stdin.Close(); cmd.Wait() })
+	_, out, errb := startRole(t, cmd)
 	first := make(chan string, 1)
 	go func() {
-		line, _ := bufio.NewReader(out).ReadString('\n')
+		line, _ := out.ReadString('\n')
 		first <- line
 	}()
 	select {

@@ -5,10 +5,12 @@ package main
 // process driven through framed.Proc.
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -450,6 +452,28 @@ var nobody = &syscall.Credential{Uid: 65534, Gid: 65534}
 
 // commandAs is a command that runs with cred, in a minimal environment
 // and env (VAR=value).
+// startRole starts cmd, a role of this test binary (rtmtest.Roles), which
+// runs until its stdin ends: that is held open until the test ends. It
+// returns the role's stdin, stdout and stderr.
+func startRole(t *testing.T, cmd *exec.Cmd) (io.Writer, *bufio.Reader, *syncBuffer) {
+	t.Helper()
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	errb := new(syncBuffer)
+	cmd.Stderr = errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stdin.Close(); cmd.Wait() })
+	return stdin, bufio.NewReader(out), errb
+}
+
 func commandAs(cred *syscall.Credential, env []string, name string, args ...string) *exec.Cmd {
 	cmd := exec.Command(name, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}

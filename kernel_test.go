@@ -6,7 +6,6 @@ package main
 // here; they are configured only, and no packet is sent.
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -414,19 +413,8 @@ func TestTwoInstallersOneProtocol(t *testing.T) {
 	// without the guard.
 	squat := exec.Command("ip", "netns", "exec", b.name, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", roleBinary(t), "-test.run=^$")
 	squat.Env = append(os.Environ(), rtmtest.RoleEnv+"=squat", "RTM_SQUAT=@rtm-kernel-install-proto-85")
-	stdin, err := squat.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := squat.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := squat.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stdin.Close(); squat.Wait() })
-	if line, err := bufio.NewReader(out).ReadString('\n'); line != "bound\n" {
+	_, out, _ := startRole(t, squat)
+	if line, err := out.ReadString('\n'); line != "bound\n" {
 		t.Fatalf("the squatter: %q, %v", line, err)
 	}
 	// An installer of another uid that holds CAP_NET_ADMIN (as a daemon

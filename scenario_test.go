@@ -467,15 +467,9 @@ func TestSourceFIFO(t *testing.T) {
 }
 
 // termWithin sends cmd SIGTERM and fails the test unless it has exited
-// 10 s later; what names it, out is what it printed.
+// 10 s later (then it is killed); what names it, out is what it printed.
 func termWithin(t *testing.T, cmd *exec.Cmd, what string, out *bytes.Buffer) {
 	t.Helper()
 	cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatalf("%s outlived SIGTERM by 10 s:\n%s", what, out.String())
-	}
+	waitCmd(t, cmd, 10*time.Second, func() string { return what + " outlived SIGTERM:\n" + out.String() })
 }

@@ -440,34 +440,27 @@ func TestSIGQUITQuitsAtOnce(t *testing.T) {
 	}
 	// The same while a client starts, waiting for a server that is not
 	// there (--wait): before its session and its own signals are set up.
-	waiter := exec.Command(rtmBin, "client", "--socket", filepath.Join(t.TempDir(), "none.sock"), "--wait", "30s")
-	waiter.Stdin = strings.NewReader("show routes\n")
-	var errb syncBuffer
-	waiter.Stderr = &errb
-	if err := waiter.Start(); err != nil {
-		t.Fatal(err)
-	}
-	// Well into its wait: Go's runtime takes SIGQUIT from the first
-	// instruction, so no mask in /proc tells when rtm's handler is in.
-	time.Sleep(500 * time.Millisecond)
-	waiter.Process.Signal(syscall.SIGQUIT)
-	waitCmd(t, waiter, 10*time.Second, errb.String)
-	if code := waiter.ProcessState.ExitCode(); code != 131 || strings.Contains(errb.String(), "goroutine ") {
-		t.Errorf("a client waiting for its server, after SIGQUIT: exit %d, stderr %.300q", code, errb.String())
-	}
 	// SIGABRT (a scenario's "client kill NAME ABRT") the same way: one
 	// line, status 134, where Go's runtime printed some 300 lines.
-	aborted := exec.Command(rtmBin, "client", "--socket", filepath.Join(t.TempDir(), "none.sock"), "--wait", "30s")
-	aborted.Stdin = strings.NewReader("show routes\n")
-	var abortErr syncBuffer
-	aborted.Stderr = &abortErr
-	if err := aborted.Start(); err != nil {
-		t.Fatal(err)
+	waiting := func(sig syscall.Signal) (int, string) {
+		cmd := exec.Command(rtmBin, "client", "--socket", filepath.Join(t.TempDir(), "none.sock"), "--wait", "30s")
+		cmd.Stdin = strings.NewReader("show routes\n")
+		var errb syncBuffer
+		cmd.Stderr = &errb
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		// Well into its wait: Go's runtime takes SIGQUIT from the first
+		// instruction, so no mask in /proc tells when rtm's handler is in.
+		time.Sleep(500 * time.Millisecond)
+		cmd.Process.Signal(sig)
+		waitCmd(t, cmd, 10*time.Second, errb.String)
+		return cmd.ProcessState.ExitCode(), errb.String()
 	}
-	time.Sleep(500 * time.Millisecond)
-	aborted.Process.Signal(syscall.SIGABRT)
-	waitCmd(t, aborted, 10*time.Second, abortErr.String)
-	if code := aborted.ProcessState.ExitCode(); code != 134 || abortErr.String() != "rtm: SIGABRT: quitting at once, as after a crash (the next server checks the store)\n" {
-		t.Errorf("a client waiting for its server, after SIGABRT: exit %d, stderr %.300q", code, abortErr.String())
+	if code, errb := waiting(syscall.SIGQUIT); code != 131 || strings.Contains(errb, "goroutine ") {
+		t.Errorf("a client waiting for its server, after SIGQUIT: exit %d, stderr %.300q", code, errb)
+	}
+	if code, errb := waiting(syscall.SIGABRT); code != 134 || errb != "rtm: SIGABRT: quitting at once, as after a crash (the next server checks the store)\n" {
+		t.Errorf("a client waiting for its server, after SIGABRT: exit %d, stderr %.300q", code, errb)
 	}
 }

@@ -613,9 +613,7 @@ func Inspect(path string) (Inspection, error) {
 	// make a server starting at that moment think the store taken. Its
 	// writer runs as its owner: a pid another uid has since is not it.
 	in.Live = !in.Clean && processOf(in.WriterPID, st.Uid)
-	if ns := h.changed.Load(); ns != 0 {
-		in.Changed = time.Unix(0, int64(ns))
-	}
+	in.Changed = h.changedAt()
 	return in, nil
 }
 
@@ -874,7 +872,12 @@ func (s *Store) Changed() time.Time {
 	if s.mem == nil {
 		return time.Time{}
 	}
-	if ns := s.hdr.changed.Load(); ns != 0 {
+	return s.hdr.changedAt()
+}
+
+// changedAt is the time the header's changed mark says; zero if none.
+func (h *header) changedAt() time.Time {
+	if ns := h.changed.Load(); ns != 0 {
 		return time.Unix(0, int64(ns))
 	}
 	return time.Time{}

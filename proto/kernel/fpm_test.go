@@ -10,7 +10,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -341,14 +340,9 @@ func TestFPMHeldRoutes(t *testing.T) {
 		r, ok := sink.routes[p]
 		return r, ok
 	}
-	var logMu sync.Mutex
-	var logged []string
+	var logged logLines
 	f, err := NewFPMImporter(sink, FPMOptions{Addr: netip.MustParseAddrPort("127.0.0.1:0"), ReplayQuiet: time.Second,
-		Held: []entry.Route{same, moved, typed}, Current: current, Logf: func(format string, args ...any) {
-			logMu.Lock()
-			defer logMu.Unlock()
-			logged = append(logged, fmt.Sprintf(format, args...))
-		}})
+		Held: []entry.Route{same, moved, typed}, Current: current, Logf: logged.logf})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -364,9 +358,7 @@ func TestFPMHeldRoutes(t *testing.T) {
 	if n := sink.callCount() - calls; n != 2 {
 		t.Errorf("%d changes for zebra's replay, want 2: the moved route's and the typed one's delete", n)
 	}
-	logMu.Lock()
-	defer logMu.Unlock()
-	if all := strings.Join(logged, "\n"); !strings.Contains(all, "2 routes for rtm, 1 stale route removed: 10.77.0.0/16") {
+	if all := logged.String(); !strings.Contains(all, "2 routes for rtm, 1 stale route removed: 10.77.0.0/16") {
 		t.Errorf("the end of the replay does not name the route it removed:\n%s", all)
 	}
 }

@@ -1,7 +1,10 @@
 package kernel
 
 import (
+	"fmt"
 	"net/netip"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -64,3 +67,26 @@ func route(prefix, gw, dev string) entry.Route {
 	}
 	return r
 }
+
+// logLines records what an importer or an installer logs (its Logf),
+// for a test to read while it runs.
+type logLines struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *logLines) logf(format string, args ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, fmt.Sprintf(format, args...))
+}
+
+// all is every line so far, in order.
+func (l *logLines) all() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.lines...)
+}
+
+// String is the lines so far, one a line.
+func (l *logLines) String() string { return strings.Join(l.all(), "\n") }

@@ -5,7 +5,6 @@ import (
 	"maps"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -68,13 +67,8 @@ func TestImportDumpAndEvents(t *testing.T) {
 	ip(t, "neigh", "add", "192.0.2.8", "lladdr", "02:00:00:00:00:08", "dev", "veth0", "nud", "noarp")
 
 	sink := newMapSink()
-	var logMu sync.Mutex
-	var logged []string
-	im := startImporter(t, sink, ImporterOptions{Logf: func(format string, args ...any) {
-		logMu.Lock()
-		defer logMu.Unlock()
-		logged = append(logged, fmt.Sprintf(format, args...))
-	}})
+	var logged logLines
+	im := startImporter(t, sink, ImporterOptions{Logf: logged.logf})
 	routes := map[netip.Prefix]entry.Route{}
 	for _, r := range []entry.Route{
 		route("192.0.2.0/24", "", "veth0"),
@@ -101,9 +95,7 @@ func TestImportDumpAndEvents(t *testing.T) {
 	}
 	// The first route of each kind a user may have meant to import is
 	// named, once; the kernel's own are not (table local's, say).
-	logMu.Lock()
-	all := strings.Join(logged, "\n")
-	logMu.Unlock()
+	all := logged.String()
 	for _, want := range []string{
 		"kernel import: 203.0.113.224/27 skipped: a route of several next hops (ECMP), and an rtm route has one; others like it are counted only (kernel_skipped_multipath in show stats)",
 		"kernel import: 203.0.113.64/26 skipped: a blackhole route",

@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"os"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -157,13 +156,8 @@ func TestInstallLeavesForeignEntries(t *testing.T) {
 	foreignRoutes := ip(t, "route", "show", "table", "all")
 	foreignNeigh := ip(t, "neigh", "show")
 
-	var mu sync.Mutex
-	var logs []string
-	in := newInstaller(t, InstallerOptions{RetryInterval: 50 * time.Millisecond, Logf: func(f string, a ...any) {
-		mu.Lock()
-		defer mu.Unlock()
-		logs = append(logs, fmt.Sprintf(f, a...))
-	}})
+	var logged logLines
+	in := newInstaller(t, InstallerOptions{RetryInterval: 50 * time.Millisecond, Logf: logged.logf})
 	routes := []entry.Route{
 		route("198.51.100.0/24", "192.0.2.1", "veth0"), // held by a static route
 		route("198.51.100.0/25", "192.0.2.1", "veth0"),
@@ -190,7 +184,7 @@ func TestInstallLeavesForeignEntries(t *testing.T) {
 		t.Errorf("routes_pending = %d, neighbours_pending = %d, want 1 and 1",
 			stat(st, "routes_pending"), stat(st, "neighbours_pending"))
 	}
-	mu.Lock()
+	logs := logged.all()
 	for _, key := range []string{"198.51.100.0/24", "192.0.2.20"} {
 		n := 0
 		for _, l := range logs {
@@ -202,7 +196,6 @@ func TestInstallLeavesForeignEntries(t *testing.T) {
 			t.Errorf("%s logged %d times, want once: %q", key, n, logs)
 		}
 	}
-	mu.Unlock()
 
 	if err := in.Apply(entry.FlushOf(entry.Both)); err != nil {
 		t.Fatal(err)
@@ -231,13 +224,8 @@ func TestInstallLeavesForeignEntries(t *testing.T) {
 // says so as it said they waited.
 func TestInstallWaitsForDevice(t *testing.T) {
 	newNS(t)
-	var mu sync.Mutex
-	var logs []string
-	in := newInstaller(t, InstallerOptions{Logf: func(f string, a ...any) {
-		mu.Lock()
-		defer mu.Unlock()
-		logs = append(logs, fmt.Sprintf(f, a...))
-	}})
+	var logged logLines
+	in := newInstaller(t, InstallerOptions{Logf: logged.logf})
 	routes := []entry.Route{
 		route("198.51.100.0/24", "192.0.2.254", "vlate"),
 		route("192.0.2.0/24", "", "vlate"),
@@ -263,9 +251,7 @@ func TestInstallWaitsForDevice(t *testing.T) {
 		st := in.Stats()
 		return stat(st, "routes_pending") == 0 && stat(st, "neighbours_pending") == 0, fmt.Sprint(st)
 	})
-	mu.Lock()
-	said := strings.Join(logs, "\n")
-	mu.Unlock()
+	said := logged.String()
 	for _, want := range []string{
 		"route 198.51.100.0/24 via 192.0.2.254 dev vlate pending: device vlate does not exist",
 		"route 198.51.100.0/24 via 192.0.2.254 dev vlate installed, pending no more",
