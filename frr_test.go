@@ -318,13 +318,26 @@ func TestFRRTwoHosts(t *testing.T) {
 func TestFRRZebraRestart(t *testing.T) {
 	t.Parallel()
 	p := newFRRPair(t, "--from-fpm")
+	zebraIs := func(want string) {
+		t.Helper()
+		var info string
+		if !rtmtest.WaitFor(10*time.Second, func() bool {
+			info = p.srv.must("show info")
+			return strings.Contains(info, "\nzebra     "+want)
+		}) {
+			t.Errorf("show info does not say zebra is %q:\n%s", want, info)
+		}
+	}
+	zebraIs("connected from 127.0.0.1:")
 	// zebra first: a zebra that outlived bgpd would withdraw bgpd's
 	// routes over FPM itself, and leave rtm nothing stale to find.
 	p.h2.stop("zebra", syscall.SIGKILL)
+	zebraIs("not connected: the last left ")
 	p.h2.stop("bgpd", syscall.SIGKILL)
 	p.h1.announce(65001, true, "203.0.113.0/25")
 	p.h2.start(p.h2.conf)
 	p.has(p.routes[0])
+	zebraIs("connected from 127.0.0.1:")
 	stats := p.srv.must("show stats")
 	if statValue(stats, "fpm_connections") != 2 || statValue(stats, "fpm_replays") < 1 || statValue(stats, "fpm_stale_routes_removed") < 1 {
 		t.Errorf("after zebra's restart:\n%s", stats)

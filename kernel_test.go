@@ -277,6 +277,12 @@ func TestInstallIntoZebrasTable(t *testing.T) {
 	if info := srv.must("show info"); !strings.Contains(info, "kernel    takes table 254 of network namespace ") || !strings.Contains(info, "from its zebra (--from-fpm)") {
 		t.Errorf("show info does not name zebra's table:\n%s", info)
 	}
+	if info := srv.must("show info"); !strings.Contains(info, "\nzebra     not connected yet (--from-fpm on 127.0.0.1:2620)\n") {
+		t.Errorf("show info does not say no zebra has connected:\n%s", info)
+	}
+	if info := srv.must("show info json"); !strings.Contains(info, `"fpm":{"listen":"127.0.0.1:2620"}`) {
+		t.Errorf("show info json does not name the FPM listener alone:\n%s", info)
+	}
 	r := runCmd(t, exec.Command("ip", "netns", "exec", a.name, rtmBin, "client", "--to-kernel", "--socket", in.socket), "", 20*time.Second)
 	if r.code != 1 || !strings.Contains(r.stderr, "takes table 254 of this network namespace from its zebra (--from-fpm), the table rtm would install into") {
 		t.Fatalf("--to-kernel into zebra's table: exit %d, stderr %q", r.code, r.stderr)

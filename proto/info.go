@@ -61,6 +61,21 @@ type ServerInfo struct {
 	// (--from-kernel, or --from-fpm from a zebra of that namespace), if
 	// they do.
 	KernelImport *KernelTable `json:"kernel_import,omitempty"`
+	// FPM is the server's FPM listener (--from-fpm) and the zebra
+	// connected to it, if it listens.
+	FPM *FPMState `json:"fpm,omitempty"`
+}
+
+// FPMState is a --from-fpm server's listener and its zebra.
+type FPMState struct {
+	Listen string `json:"listen"`          // the address zebra connects to
+	Zebra  string `json:"zebra,omitempty"` // the connected zebra's address; "" if none
+	// Since is when that zebra connected; when the last one left if
+	// none is connected; zero if none ever did.
+	Since time.Time `json:"since,omitzero"`
+	// Replaying says the connected zebra's replay of its table has not
+	// ended yet: routes it has not sent again may still go.
+	Replaying bool `json:"replaying,omitempty"`
 }
 
 // KernelTable names one routing table of one network namespace: the

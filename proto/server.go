@@ -108,6 +108,7 @@ type Server struct {
 	originsMu sync.Mutex
 	origins   []namedCount // changes counted per named source
 	extra     statSources
+	fpm       atomic.Pointer[func() FPMState] // SetFPM's
 
 	stats serverStats
 }
@@ -623,8 +624,20 @@ func (s *Server) Info() (ServerInfo, error) {
 		Routes: st.RouteCount(), RouteCapacity: st.RouteCapacity(),
 		MACs: st.MACCount(), MACCapacity: st.Capacity(),
 		Changes: s.log.published.Load(), Changed: st.Changed(), LogBytes: len(s.log.ring) * chunkSize,
-		Clients: len(*s.conns.Load()), KernelImport: s.kernelImport(),
+		Clients: len(*s.conns.Load()), KernelImport: s.kernelImport(), FPM: s.fpmState(),
 	}, nil
+}
+
+// SetFPM has Info describe the FPM listener f reports on (--from-fpm).
+func (s *Server) SetFPM(f func() FPMState) { s.fpm.Store(&f) }
+
+func (s *Server) fpmState() *FPMState {
+	f := s.fpm.Load()
+	if f == nil {
+		return nil
+	}
+	st := (*f)()
+	return &st
 }
 
 // kernelImport is the table the server's routes come from, with its

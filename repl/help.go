@@ -106,8 +106,8 @@ const helpShow = `show TABLE [json] lists a table, one entry per line, sorted by
   show stats      the counters, one "name value" per line (a client asks the
                   server; show stats local is the client's own)
   show info       instance, pid, version, uptime, socket, store (created, reopened or
-                  recovered), the fill of both tables, the change log, the clients
-                  (a client asks the server)
+                  recovered), the fill of both tables, the change log, the clients,
+                  the kernel table or zebra it follows, if any (a client asks the server)
 
 Some entries only, or how many:
   show routes dev eth0                   routes out of eth0

@@ -244,10 +244,28 @@ func (in *Interp) showInfo(js bool) error {
 		}
 		rows = append(rows, [2]string{"kernel", fmt.Sprintf(how, k.Table, ns)})
 	}
+	if f := info.FPM; f != nil {
+		rows = append(rows, [2]string{"zebra", describeZebra(*f)})
+	}
 	for _, r := range rows {
 		in.buf = fmt.Appendf(in.buf, "%-9s %s\n", r[0], r[1])
 	}
 	return nil
+}
+
+// describeZebra says whether a zebra is connected to a --from-fpm
+// server, since when, and whether its table has all come.
+func describeZebra(f proto.FPMState) string {
+	ago := func() string { return time.Since(f.Since).Round(time.Second).String() + " ago" }
+	switch {
+	case f.Zebra != "" && f.Replaying:
+		return fmt.Sprintf("connected from %s %s, sending its table (--from-fpm on %s)", f.Zebra, ago(), f.Listen)
+	case f.Zebra != "":
+		return fmt.Sprintf("connected from %s %s (--from-fpm on %s)", f.Zebra, ago(), f.Listen)
+	case !f.Since.IsZero():
+		return fmt.Sprintf("not connected: the last left %s; its routes stay until a zebra replays (--from-fpm on %s)", ago(), f.Listen)
+	}
+	return fmt.Sprintf("not connected yet (--from-fpm on %s)", f.Listen)
 }
 
 // showStats prints "name value" lines with the values aligned; the JSON

@@ -134,6 +134,7 @@ type FPMImporter struct {
 	mu      sync.Mutex // guards what follows, and the view's sink calls
 	view    *routeView
 	zebra   *net.TCPConn  // the connected zebra, nil if none
+	since   time.Time     // when zebra connected, or the last one left
 	replay  *replay       // zebra's replay, until it is over (see replay.go)
 	held    []entry.Route // FPMOptions.Held, until the first replay ends
 	current func(netip.Prefix) (entry.Route, bool)
@@ -231,6 +232,18 @@ func listenFPM(addr netip.AddrPort, diag *diagConn) (*net.TCPListener, error) {
 // Addr is the address the importer listens on.
 func (f *FPMImporter) Addr() netip.AddrPort { return f.ln.Addr().(*net.TCPAddr).AddrPort() }
 
+// Zebra returns the connected zebra's address ("" if none), when it
+// connected (when the last one left if none is connected; zero if none
+// ever did), and whether its replay of its table is still going on.
+func (f *FPMImporter) Zebra() (addr string, since time.Time, replaying bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.zebra != nil {
+		addr = f.zebra.RemoteAddr().String()
+	}
+	return addr, f.since, f.replay != nil
+}
+
 // Ready is closed once the importer has read the devices and accepts
 // zebra.
 func (f *FPMImporter) Ready() <-chan struct{} { return f.ready }
@@ -317,7 +330,7 @@ func (f *FPMImporter) accept(c *net.TCPConn) {
 		}
 		return
 	}
-	f.zebra = c
+	f.zebra, f.since = c, time.Now()
 	f.replay = newReplay(f.view)
 	f.mu.Unlock()
 	f.stats.inc(fpmConnections)
@@ -356,7 +369,7 @@ func (f *FPMImporter) serve(c *net.TCPConn) {
 	defer f.wg.Done()
 	err := f.read(c)
 	f.mu.Lock()
-	f.zebra, f.replay = nil, nil
+	f.zebra, f.replay, f.since = nil, nil, time.Now()
 	f.mu.Unlock()
 	c.Close()
 	f.stats.set(fpmConnected, 0)

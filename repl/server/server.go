@@ -189,6 +189,11 @@ func Main(version string, args []string) int {
 			return 1
 		}
 		defer fi.Close()
+		listen := fi.Addr().String()
+		srv.SetFPM(func() proto.FPMState {
+			zebra, since, replaying := fi.Zebra()
+			return proto.FPMState{Listen: listen, Zebra: zebra, Since: since, Replaying: replaying}
+		})
 	}
 	info, _ := srv.Info()
 	if r := info.StoreState; strings.HasPrefix(r, "recovered") {
