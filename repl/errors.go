@@ -3,6 +3,8 @@ package repl
 import (
 	"errors"
 	"fmt"
+	"slices"
+
 	"rtm/store/entry"
 )
 
@@ -74,25 +76,54 @@ func located(err error) bool {
 }
 
 // replayError ends a keep-going replay in which lines failed: failed of
-// its own lines, and sourced in the files it sourced (each was reported
-// at its file:line, and their lines are not its own).
+// its own lines, and in the files it sourced those sourced counts (each
+// was reported at its file:line, and their lines are not its own).
 type replayError struct {
-	name                   string
-	failed, sourced, lines int
+	name          string
+	failed, lines int
+	sourced       sourcedFailures
+}
+
+// sourcedFailures counts the failed lines of the files a replay sourced
+// (at any depth), and names the files they were in, each once.
+type sourcedFailures struct {
+	lines int
+	files []string
+}
+
+// add counts the failures of re, a replay of a sourced file.
+func (s *sourcedFailures) add(re *replayError) {
+	s.lines += re.failed + re.sourced.lines
+	for _, f := range re.sourced.files {
+		s.addFile(f)
+	}
+	if re.failed > 0 {
+		s.addFile(re.name)
+	}
+}
+
+func (s *sourcedFailures) addFile(name string) {
+	if !slices.Contains(s.files, name) {
+		s.files = append(s.files, name)
+	}
 }
 
 func (e *replayError) Error() string {
-	if e.sourced == 0 {
+	if e.sourced.lines == 0 {
 		return fmt.Sprintf("%s: %d of %d lines failed", e.name, e.failed, e.lines)
 	}
 	lines := "lines"
-	if e.failed+e.sourced == 1 {
+	if e.failed+e.sourced.lines == 1 {
 		lines = "line"
 	}
-	if e.failed == 0 {
-		return fmt.Sprintf("%s: %d %s failed, in files it sourced", e.name, e.sourced, lines)
+	where := "a file it sourced"
+	if len(e.sourced.files) > 1 {
+		where = fmt.Sprintf("%d files it sourced", len(e.sourced.files))
 	}
-	return fmt.Sprintf("%s: %d %s failed: %d of its %d lines, %d in files it sourced", e.name, e.failed+e.sourced, lines, e.failed, e.lines, e.sourced)
+	if e.failed == 0 {
+		return fmt.Sprintf("%s: %d %s failed, in %s", e.name, e.sourced.lines, lines, where)
+	}
+	return fmt.Sprintf("%s: %d %s failed: %d of its %d lines, %d in %s", e.name, e.failed+e.sourced.lines, lines, e.failed, e.lines, e.sourced.lines, where)
 }
 
 func (e *replayError) Unwrap() error { return ErrFailed }

@@ -54,7 +54,7 @@ type forwarder struct {
 	// failed counts the failures of the stream being replayed, which a
 	// keep-going replay reports as they come (report); nil at the prompt.
 	failed *int
-	report func(err error, failed, sourced *int)
+	report func(err error, failed *int, sourced *sourcedFailures)
 	// answer, if set, is told the outcome of every change, in order, as
 	// its reply is taken: a framed stream answers each line. Failures
 	// then neither stop the stream nor skip later requests.

@@ -332,7 +332,7 @@ func TestSource(t *testing.T) {
 		{file: "quit.rtm", err: "quit", dump: "10.8.0.0/16 via 192.168.1.1 dev eth0\n"},
 		{file: "dir.rtm", err: p("dir.rtm") + ":1: source: " + p("lib") + " is a directory; want a script file"},
 		{file: "quoted.rtm", dump: "10.4.0.0/16 via 192.168.1.1 dev eth0\n"},
-		{file: "keep.rtm", keep: true, err: p("keep.rtm") + ": 4 lines failed: 2 of its 4 lines, 2 in files it sourced", dump: "10.6.0.0/16 via 192.168.1.1 dev eth0\n"},
+		{file: "keep.rtm", keep: true, err: p("keep.rtm") + ": 4 lines failed: 2 of its 4 lines, 2 in a file it sourced", dump: "10.6.0.0/16 via 192.168.1.1 dev eth0\n"},
 		{file: "twice.rtm", dump: "", err: p("lib/more/r.rtm") + ":1: create route 10.3.0.0/16: already exists"},
 		{file: "abs.rtm", dump: "10.7.0.0/16 via 192.168.1.1 dev eth0\n"},
 	} {
@@ -381,13 +381,21 @@ func TestSourceFromStream(t *testing.T) {
 
 // TestKeepGoingSourcedSummary: a keep-going replay's summary counts the
 // failed lines of the files it sourced apart from its own, whose number
-// of lines it gives: "3 of 2 lines" it said before.
+// of lines it gives: "3 of 2 lines" it said before. It names how many
+// files those were, at any depth (it said "files" of one).
 func TestKeepGoingSourcedSummary(t *testing.T) {
-	dir := rtmtest.WriteFiles(t, map[string]string{"inc.rtm": "D,10.9.0.0/16\nD,10.8.0.0/16\nD,10.7.0.0/16\n"})
+	dir := rtmtest.WriteFiles(t, map[string]string{
+		"inc.rtm":   "D,10.9.0.0/16\nD,10.8.0.0/16\nD,10.7.0.0/16\n",
+		"one.rtm":   "D,10.6.0.0/16\n",
+		"outer.rtm": "source one.rtm\nsource inc.rtm\n", // none of its own
+	})
 	t.Chdir(dir)
 	for _, tc := range []struct{ script, want string }{
-		{"source inc.rtm\nshow routes\n", "lab.rtm: 3 lines failed, in files it sourced"},
-		{"source inc.rtm\nD,10.1.0.0/16\nshow routes\n", "lab.rtm: 4 lines failed: 1 of its 3 lines, 3 in files it sourced"},
+		{"source inc.rtm\nshow routes\n", "lab.rtm: 3 lines failed, in a file it sourced"},
+		{"source inc.rtm\nD,10.1.0.0/16\nshow routes\n", "lab.rtm: 4 lines failed: 1 of its 3 lines, 3 in a file it sourced"},
+		{"source one.rtm\n", "lab.rtm: 1 line failed, in a file it sourced"},
+		{"source one.rtm\nsource inc.rtm\n", "lab.rtm: 4 lines failed, in 2 files it sourced"},
+		{"D,10.1.0.0/16\nsource outer.rtm\nsource one.rtm\n", "lab.rtm: 6 lines failed: 1 of its 3 lines, 5 in 2 files it sourced"},
 	} {
 		s := newSession(t, Options{KeepGoing: true})
 		if _, err := s.run(tc.script); err != tc.want || s.in.Failed() != strings.Count(s.err.String(), "not found\n") {

@@ -187,8 +187,8 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 		n, next   int   // ahead[next:n] are still to run
 		rerr      error // the read error that came with the last line read
 		loc       = Location{File: name}
-		failed    int // lines of this stream that failed (--keep-going)
-		sourced   int // and lines of the files it sourced
+		failed    int             // lines of this stream that failed (--keep-going)
+		sourced   sourcedFailures // and lines of the files it sourced
 		pf, fetch = in.engine.(Prefetcher)
 		bt, batch = in.engine.(Batcher)
 		gr, group = in.changer.(Grouper)
@@ -360,11 +360,11 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 		if errors.Is(rerr, os.ErrDeadlineExceeded) && in.stop.stopped() {
 			// Interrupt ended a read that waited (readFrom).
 			stop := in.stop.stoppedAt(Location{File: name, Line: loc.Line + 1}, true)
-			if failed+sourced > 0 && errors.Is(stop, ErrInterrupted) {
+			if failed+sourced.lines > 0 && errors.Is(stop, ErrInterrupted) {
 				// A quiet end between lines: nothing was cut, but the
 				// lines that failed (--keep-going) are counted, as at
 				// the end of input.
-				stop = &replayError{name: name, failed: failed, sourced: sourced, lines: loc.Line}
+				stop = &replayError{name: name, failed: failed, lines: loc.Line, sourced: sourced}
 			}
 			return settledAt(in.settle(), stop)
 		}
@@ -378,8 +378,8 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 		}
 		in.report(err, &failed, &sourced)
 	}
-	if failed+sourced > 0 {
-		return &replayError{name: name, failed: failed, sourced: sourced, lines: loc.Line}
+	if failed+sourced.lines > 0 {
+		return &replayError{name: name, failed: failed, lines: loc.Line, sourced: sourced}
 	}
 	return nil
 }
@@ -478,11 +478,11 @@ func (in *Interp) tally(err error) error {
 
 // report prints an error of a keep-going replay and counts the line that
 // failed; a sourced file's summary counts, in sourced, the lines that
-// failed in it, which were reported already.
-func (in *Interp) report(err error, failed, sourced *int) {
+// failed in it and in the files it sourced, which were reported already.
+func (in *Interp) report(err error, failed *int, sourced *sourcedFailures) {
 	var re *replayError
 	if errors.As(err, &re) && sourced != nil {
-		*sourced += re.failed + re.sourced
+		sourced.add(re)
 		return
 	}
 	*failed++

@@ -220,7 +220,7 @@ func (s Session) input() Ending {
 		// Typed, as at the prompt: each failed line was reported as it
 		// failed, and a person's mistakes are not the session's failure,
 		// nor its exit status.
-		in.failed.Add(-int64(failedLines.failed + failedLines.sourced))
+		in.failed.Add(-int64(failedLines.failed + failedLines.sourced.lines))
 	case onlyInterrupted(err):
 		// Stopped between lines (a signal to a batch waiting for its
 		// next): nothing was cut.
