@@ -30,7 +30,8 @@ func AccessWarnings(group bool, allow, allowWrite []uint32) []string {
 				continue // these reach any server of this uid
 			}
 			seen[uid] = true
-			switch member, known := inGroup(uid, gid); {
+			member, unknown := inGroup(uid, gid)
+			switch known := unknown == ""; {
 			case !group:
 				out = append(out, fmt.Sprintf("%s %d: uid %d cannot open the socket or read the store (both 0600 without --group): start the server with --group, and uid %d in its group, %s",
 					flag, uid, uid, uid, groupName(gid)))
@@ -38,8 +39,8 @@ func AccessWarnings(group bool, allow, allowWrite []uint32) []string {
 				out = append(out, fmt.Sprintf("%s %d: uid %d is not in the server's group %s, so it cannot open the socket (0660) or read the store (0640): add it to the group, or start the server with a group it is in",
 					flag, uid, uid, groupName(gid)))
 			case !known:
-				out = append(out, fmt.Sprintf("%s %d: uid %d is not in /etc/passwd, so rtm cannot tell whether it is in the server's group %s (a directory service may say so); if it is not, it cannot open the socket (0660) or read the store (0640)",
-					flag, uid, uid, groupName(gid)))
+				out = append(out, fmt.Sprintf("%s %d: %s, so rtm cannot tell whether it is in the server's group %s (a directory service may say so); if it is not, it cannot open the socket (0660) or read the store (0640)",
+					flag, uid, unknown, groupName(gid)))
 			}
 		}
 	}
@@ -94,17 +95,22 @@ func closedToGroup(dir string, gid int) (string, unix.Stat_t, bool) {
 }
 
 // inGroup says whether /etc/passwd and /etc/group make uid a member of
-// gid, and whether they know uid at all.
-func inGroup(uid uint32, gid int) (member, known bool) {
-	user, primary, ok := passwdEntry(uid)
-	if !ok {
-		return false, false
+// gid, or why they cannot tell.
+func inGroup(uid uint32, gid int) (member bool, unknown string) {
+	user, primary, found := passwdEntry(uid)
+	if !found {
+		return false, fmt.Sprintf("uid %d is not in /etc/passwd", uid)
 	}
-	if primary == gid {
-		return true, true
+	if primary == strconv.Itoa(gid) {
+		return true, ""
 	}
-	_, members, _ := groupEntry(gid)
-	return slices.Contains(members, user), true
+	if _, members, _ := groupEntry(gid); slices.Contains(members, user) {
+		return true, ""
+	}
+	if _, err := strconv.ParseUint(primary, 10, 32); err != nil {
+		return false, fmt.Sprintf("uid %d's entry in /etc/passwd gives its group as %q, not a number", uid, primary)
+	}
+	return false, ""
 }
 
 // groupName names gid for a message: "rtm (gid 1001)", or "gid 1001".
@@ -115,20 +121,23 @@ func groupName(gid int) string {
 	return fmt.Sprintf("gid %d", gid)
 }
 
-// passwdEntry finds uid in /etc/passwd: its name and primary group.
-func passwdEntry(uid uint32) (name string, gid int, ok bool) {
-	for f := range dbEntries("/etc/passwd", 4) {
+// The user and group databases (tests give their own).
+var passwdFile, groupFile = "/etc/passwd", "/etc/group"
+
+// passwdEntry finds uid in /etc/passwd: its name and primary group's
+// field, as written.
+func passwdEntry(uid uint32) (name, gid string, ok bool) {
+	for f := range dbEntries(passwdFile, 4) {
 		if f[2] == strconv.FormatUint(uint64(uid), 10) {
-			gid, err := strconv.Atoi(f[3])
-			return f[0], gid, err == nil
+			return f[0], f[3], true
 		}
 	}
-	return "", 0, false
+	return "", "", false
 }
 
 // groupEntry finds gid in /etc/group: its name and listed members.
 func groupEntry(gid int) (name string, members []string, ok bool) {
-	for f := range dbEntries("/etc/group", 4) {
+	for f := range dbEntries(groupFile, 4) {
 		if f[2] == strconv.Itoa(gid) {
 			return f[0], strings.Split(f[3], ","), true
 		}

@@ -2,6 +2,8 @@ package proto
 
 import (
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -16,7 +18,7 @@ func TestAccessWarnings(t *testing.T) {
 		t.Skipf("uid %d is in /etc/passwd here", unknown)
 	}
 	nobody, primary, ok := passwdEntry(65534)
-	if !ok || primary == os.Getegid() {
+	if !ok || primary == strconv.Itoa(os.Getegid()) {
 		t.Skipf("uid 65534 (%q) is not in /etc/passwd, or in this process's group", nobody)
 	}
 	if _, members, _ := groupEntry(os.Getegid()); strings.Contains(strings.Join(members, ","), nobody) {
@@ -29,6 +31,41 @@ func TestAccessWarnings(t *testing.T) {
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("no %q in:\n%s", want, got)
+		}
+	}
+}
+
+// TestAccessWarningsOddPasswd: an entry of /etc/passwd whose group field
+// is not a number is a uid rtm knows, but whose primary group it cannot
+// tell: it said such a uid was not in /etc/passwd. A member listed in
+// /etc/group is one whatever its entry says.
+func TestAccessWarningsOddPasswd(t *testing.T) {
+	dir := t.TempDir()
+	gid := os.Getegid()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	oldP, oldG := passwdFile, groupFile
+	t.Cleanup(func() { passwdFile, groupFile = oldP, oldG })
+	passwdFile = write("passwd", "odd:x:4000001:staff:::\nlisted:x:4000002:wheel:::\nprimary:x:4000003:"+strconv.Itoa(gid)+":::\nother:x:4000004:4000099:::\n")
+	groupFile = write("group", "srv:x:"+strconv.Itoa(gid)+":listed\n")
+	got := strings.Join(AccessWarnings(true, []uint32{4000001, 4000002, 4000003, 4000004, 4000005}, nil), "\n")
+	for _, want := range []string{
+		`--allow-uid 4000001: uid 4000001's entry in /etc/passwd gives its group as "staff", not a number, so rtm cannot tell whether it is in the server's group srv (gid ` + strconv.Itoa(gid) + ")",
+		"--allow-uid 4000004: uid 4000004 is not in the server's group srv",
+		"--allow-uid 4000005: uid 4000005 is not in /etc/passwd, so rtm cannot tell",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("no %q in:\n%s", want, got)
+		}
+	}
+	for _, member := range []string{"4000002", "4000003"} {
+		if strings.Contains(got, "uid "+member) {
+			t.Errorf("uid %s, a member, is warned of:\n%s", member, got)
 		}
 	}
 }
