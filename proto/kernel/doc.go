@@ -160,7 +160,9 @@
 //     down device is retried when a link event says it is up, anything
 //     else every RetryInterval and after a connected route is added. A
 //     device that goes down or away takes rtm's entries on it with it;
-//     they come back with the device.
+//     they come back with the device. An entry rtm's own rules refuse
+//     (an old store's route through a device named with ',') is never
+//     installed, and logged once, not at every resync.
 //   - Speed. One socket; a batch of requests goes out in one datagram in
 //     which only the last asks for an ack, so the kernel answers only
 //     failures and the end of the batch.

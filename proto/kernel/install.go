@@ -175,6 +175,8 @@ type Installer struct {
 	pendNeigh   map[netip.Addr]*pending
 	dirtyRoutes map[netip.Prefix]struct{}
 	dirtyNeigh  map[netip.Addr]struct{}
+
+	refusedLogged map[string]bool // refused entries logged, with why (logErrors)
 }
 
 type instRoute struct {
@@ -221,22 +223,23 @@ func NewInstaller(opt InstallerOptions) (*Installer, error) {
 		}
 	}()
 	in := &Installer{
-		claim:       claim,
-		proto:       opt.Protocol,
-		routesOnly:  opt.RoutesOnly,
-		logf:        opt.Logf,
-		retry:       opt.RetryInterval,
-		stats:       newCounters(installerNames),
-		done:        make(chan struct{}),
-		links:       newLinkTable(),
-		macs:        map[entry.MAC]netip.Addr{},
-		ipMACs:      map[netip.Addr][]entry.MAC{},
-		instRoutes:  map[netip.Prefix]instRoute{},
-		instNeigh:   map[netip.Addr]instNeigh{},
-		pendRoutes:  map[netip.Prefix]*pending{},
-		pendNeigh:   map[netip.Addr]*pending{},
-		dirtyRoutes: map[netip.Prefix]struct{}{},
-		dirtyNeigh:  map[netip.Addr]struct{}{},
+		claim:         claim,
+		proto:         opt.Protocol,
+		routesOnly:    opt.RoutesOnly,
+		logf:          opt.Logf,
+		retry:         opt.RetryInterval,
+		stats:         newCounters(installerNames),
+		done:          make(chan struct{}),
+		links:         newLinkTable(),
+		macs:          map[entry.MAC]netip.Addr{},
+		ipMACs:        map[netip.Addr][]entry.MAC{},
+		instRoutes:    map[netip.Prefix]instRoute{},
+		instNeigh:     map[netip.Addr]instNeigh{},
+		pendRoutes:    map[netip.Prefix]*pending{},
+		pendNeigh:     map[netip.Addr]*pending{},
+		dirtyRoutes:   map[netip.Prefix]struct{}{},
+		dirtyNeigh:    map[netip.Addr]struct{}{},
+		refusedLogged: map[string]bool{},
 	}
 	table := TableID(opt.Table)
 	in.key4 = routeKey{table: table, proto: in.proto, metric: opt.Metric}
@@ -439,7 +442,7 @@ func (in *Installer) Apply(changes ...entry.Change) error {
 			continue
 		}
 		if err := c.Check(); err != nil {
-			errs = append(errs, fmt.Errorf("%s %s: %w", c.Op, c.Key(), err))
+			errs = append(errs, refusedEntry(c.Table, c.Key(), err))
 			continue
 		}
 		switch {
@@ -477,15 +480,53 @@ func (in *Installer) Apply(changes ...entry.Change) error {
 
 // Snapshot makes the kernel equal to the tables a snapshot gave.
 func (in *Installer) Snapshot(_ uint64, routes []entry.Route, macs []entry.MACEntry) {
-	if err := in.Reconcile(routes, macs); err != nil {
-		in.logf("kernel: %v", err)
-	}
+	in.logErrors(in.Reconcile(routes, macs))
 }
 
 // Changes applies a batch of changes a client applied.
 func (in *Installer) Changes(_ uint64, cs []entry.Change) {
-	if err := in.Apply(cs...); err != nil {
-		in.logf("kernel: %v", err)
+	in.logErrors(in.Apply(cs...))
+}
+
+// errRefusedEntry is an entry rtm's rules refuse (an old store's route
+// through a device named with ','): skipped, not installed.
+type errRefusedEntry struct {
+	what string // "route 10.1.0.0/16", "MAC 02:00:00:00:00:01"
+	err  error
+}
+
+func (e *errRefusedEntry) Error() string { return e.what + ": " + e.err.Error() + "; not installed" }
+func (e *errRefusedEntry) Unwrap() error { return e.err }
+
+func refusedEntry(t entry.Table, key string, err error) error {
+	what := "route "
+	if t == entry.MACs {
+		what = "MAC "
+	}
+	return &errRefusedEntry{what + key, err}
+}
+
+// logErrors logs what Reconcile or Apply returned: an entry refused by
+// rtm's rules only the first time, since every resync's snapshot brings
+// it again.
+func (in *Installer) logErrors(err error) {
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	for _, err := range errs {
+		var re *errRefusedEntry
+		switch {
+		case err == nil:
+		case errors.As(err, &re) && in.refusedLogged[re.Error()]:
+		case re != nil:
+			in.refusedLogged[re.Error()] = true
+			in.logf("kernel install: %v", err)
+		default:
+			in.logf("kernel: %v", err)
+		}
 	}
 }
 
@@ -513,7 +554,7 @@ func (in *Installer) Reconcile(routes []entry.Route, macs []entry.MACEntry) erro
 	in.stats.set(inNeighIPConflicts, 0)
 	for _, r := range routes {
 		if err := r.Check(); err != nil {
-			errs = append(errs, err)
+			errs = append(errs, refusedEntry(entry.Routes, r.Prefix.String(), err))
 			continue
 		}
 		in.routes.Set(&r)
@@ -521,7 +562,7 @@ func (in *Installer) Reconcile(routes []entry.Route, macs []entry.MACEntry) erro
 	}
 	for _, e := range macs {
 		if err := entry.CheckIP(e.IP); err != nil {
-			errs = append(errs, fmt.Errorf("MAC %s: %w", e.MAC, err))
+			errs = append(errs, refusedEntry(entry.MACs, e.MAC.String(), err))
 			continue
 		}
 		in.setMAC(e.MAC, e.IP)

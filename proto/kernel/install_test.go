@@ -579,3 +579,28 @@ func TestInstallNexthopObjectRoutes(t *testing.T) {
 		t.Errorf("routes through the nexthop objects left:\n%s", got)
 	}
 }
+
+// TestInstallRefusedEntryLoggedOnce: a route through a device named with
+// ',' (an old store's, which a client keeps) is not installed, and said
+// once: every resync's snapshot brought it again, and each was logged.
+func TestInstallRefusedEntryLoggedOnce(t *testing.T) {
+	newNS(t)
+	veth(t, "veth0", "veth1")
+	var logged logLines
+	in := newInstaller(t, InstallerOptions{Logf: logged.logf})
+	good, bad := route("192.0.2.0/24", "", "veth0"), route("10.9.0.0/16", "", "a,b")
+	for range 3 {
+		in.Snapshot(1, []entry.Route{good, bad}, nil)
+	}
+	in.Changes(2, []entry.Change{entry.RouteChange(entry.Create, bad)})
+	kernelHas(t, []entry.Route{good}, map[string]string{})
+	var said []string
+	for _, l := range logged.all() {
+		if strings.Contains(l, "10.9.0.0/16") {
+			said = append(said, l)
+		}
+	}
+	if len(said) != 1 || !strings.HasPrefix(said[0], "kernel install: route 10.9.0.0/16: ") || !strings.HasSuffix(said[0], "; not installed") {
+		t.Errorf("the refused route was logged %d times, want once as kernel install: route 10.9.0.0/16: …; not installed:\n%s", len(said), logged.String())
+	}
+}
