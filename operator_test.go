@@ -145,6 +145,42 @@ func TestClientOneShot(t *testing.T) {
 	}
 }
 
+// TestClientLinesAfterExpectError: after an `expect error` whose change
+// the server refused, as wanted, a client's later lines are applied, from
+// -c, a pipe that ends and a pipe held open: the refusal made the server
+// skip every later request of the replay, and the client took the skips
+// for success (exit 0, the changes lost).
+func TestClientLinesAfterExpectError(t *testing.T) {
+	t.Parallel()
+	in := newInstance(t)
+	srv := in.server()
+	srv.must("C,10.1.0.0/16,-,eth0")
+	inc := filepath.Join(t.TempDir(), "dup.rtm")
+	os.WriteFile(inc, []byte("C,10.1.0.0/16,-,eth0\n"), 0o644)
+	lines := []string{"expect error C,10.1.0.0/16,-,eth1", "C,10.2.0.0/16,-,eth0", "expect error source " + inc, "C,10.3.0.0/16,-,eth0", "D,10.2.0.0/16", "show routes"}
+	want := "10.1.0.0/16 dev eth0\n10.3.0.0/16 dev eth0\n"
+	reset := func() { srv.must("D,10.3.0.0/16", "expect count routes 1") }
+
+	args := []string{"client", "--socket", in.socket}
+	for _, l := range lines {
+		args = append(args, "-c", l)
+	}
+	if r := runRTM(t, "", args...); r.code != 0 || r.stdout != want || r.stderr != "" {
+		t.Errorf("-c: exit %d, stdout %q, stderr %q; want %q", r.code, r.stdout, r.stderr, want)
+	}
+	reset()
+	if r := runRTM(t, strings.Join(lines, "\n")+"\n", "client", "--socket", in.socket); r.code != 0 || r.stdout != want || r.stderr != "" {
+		t.Errorf("piped: exit %d, stdout %q, stderr %q; want %q", r.code, r.stdout, r.stderr, want)
+	}
+	reset()
+	cl := startCoproc(t, "client", "--socket", in.socket, "--client-name", "held")
+	cl.write(lines...)
+	if got := strings.Join(cl.await(0, 2, "show routes"), "\n") + "\n"; got != want {
+		t.Errorf("held open: %q, want %q; stderr %s", got, want, cl.stderr())
+	}
+	srv.must("expect route 10.3.0.0/16", "expect no route 10.2.0.0/16")
+}
+
 // TestReadOnlyClient: a uid admitted with --allow-uid reads but its
 // changes are refused, with the flag that would allow them; with
 // --allow-write-uid they are applied.

@@ -116,6 +116,9 @@ func (in *Interp) expectError(exp *Expectation) error {
 	} else if errors.Is(err, ErrQuit) {
 		return err
 	}
+	// The failure was wanted: at a client, the lines after this one go
+	// in an epoch of their own, which the server does not skip.
+	in.newEpoch()
 	after, err := in.state(exp.Cmd)
 	if err != nil {
 		return err

@@ -223,6 +223,12 @@ func (f *forwarder) took(r proto.Reply) error {
 		f.caughtUp = 0
 	}
 	f.seq, f.conn = r.Published, r.Conn
+	if r.Skipped {
+		// The server skips an epoch's requests after its first failure,
+		// which stopped the replay; a skip taken as the replay goes on
+		// is lines lost, which must not pass for applied.
+		return at(b.locs.at(0), noneAfter{errors.New("not applied, nor any line after it: the server skipped it, as an earlier line of this input had failed")})
+	}
 	for i, fl := range r.Failures {
 		err := at(b.locs.at(fl.Index), changeError(changeAt(b.body, fl.Index), errors.New(fl.Msg)))
 		switch {

@@ -149,3 +149,25 @@ func TestUnknownFate(t *testing.T) {
 		}
 	}
 }
+
+// skipRemote answers every request as skipped, as a server does the
+// requests of an epoch after its first failure.
+type skipRemote struct{ catchUpRemote }
+
+func (r *skipRemote) Request(context.Context, uint64, []byte, int, bool) (<-chan proto.Reply, error) {
+	ch := make(chan proto.Reply, 1)
+	ch <- proto.Reply{Skipped: true}
+	return ch, nil
+}
+
+// TestSkippedIsNotApplied: lines the server skipped are reported as not
+// applied, never taken for applied.
+func TestSkippedIsNotApplied(t *testing.T) {
+	var stderr strings.Builder
+	err := NewInterp(&skipRemote{}, new(strings.Builder), Options{Mode: "client", Stderr: &stderr}).
+		RunReader("<stdin>", strings.NewReader("C,10.1.1.0/24,192.168.1.1,eth0\nC,10.1.2.0/24,192.168.1.1,eth0\n"))
+	want := "<stdin>:1: not applied, nor any line after it: the server skipped it"
+	if err == nil || !strings.Contains(err.Error()+stderr.String(), want) {
+		t.Errorf("%v %q, want %q", err, stderr.String(), want)
+	}
+}
