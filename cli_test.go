@@ -153,6 +153,39 @@ func TestFailedStartRemovesStore(t *testing.T) {
 	}
 }
 
+// TestFailedScriptKeepsClientsChanges: the server serves while its
+// --script runs; a client's change made then was answered as applied, so
+// a script that fails after it keeps the store it created, and says so
+// (it removed it, with the change, and said nothing).
+func TestFailedScriptKeepsClientsChanges(t *testing.T) {
+	t.Parallel()
+	in := newInstance(t)
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "more.rtm")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	script := filepath.Join(dir, "setup.rtm")
+	os.WriteFile(script, []byte("C,10.1.0.0/16,192.168.1.1,eth0\nsource "+fifo+"\n"), 0o644)
+	srv := start(t, append([]string{"server", "--exit-at-eof", "--script", script}, in.flags()...)...)
+	in.waitSocket(srv)
+	if r := runRTM(t, "", "client", "--socket", in.socket, "-c", "C,02:00:00:00:00:01,10.0.0.1"); r.code != 0 {
+		t.Fatalf("client's change: exit %d, %s", r.code, r.stderr)
+	}
+	if err := os.WriteFile(fifo, []byte("C,10.1.1.1/24,192.168.1.1,eth0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code := srv.wait(20 * time.Second); code != 1 {
+		t.Fatalf("server exit %d, want 1: %s", code, srv.errb)
+	}
+	if want := "rtm server: kept store " + in.store + ", which this start created, though its --script failed: clients changed it"; !strings.Contains(srv.errb.String(), want) {
+		t.Errorf("stderr lacks %q:\n%s", want, srv.errb)
+	}
+	if r := runRTM(t, "lookup 02:00:00:00:00:01\nshow routes\n", append([]string{"server", "--exit-at-eof"}, in.flags()...)...); r.stdout != "02:00:00:00:00:01 10.0.0.1\n10.1.0.0/16 via 192.168.1.1 dev eth0\n" {
+		t.Fatalf("the store after the failed script: %q (%s)", r.stdout, r.stderr)
+	}
+}
+
 // TestFreshTooBigKeepsStore: a store made anew with --fresh for
 // capacities its file system has no room for is refused before the old
 // one is removed.

@@ -458,14 +458,28 @@ func (s *Server) checkStore() {
 
 // Abandon is Close for a start that failed (a --script that stopped at an
 // error): a store this server created is removed, so a failed start
-// leaves nothing behind; a store it reopened is kept.
-func (s *Server) Abandon(reason string, timeout time.Duration) {
+// leaves nothing behind, unless a client changed it meanwhile (the
+// server serves while its scripts run): what a client was told was
+// applied is kept (a kernel's or zebra's routes come again with the next
+// start), and so is a store the server reopened. It returns what became
+// of a store it created: "removed", "kept" or "" (it reopened one, or was
+// closed already).
+func (s *Server) Abandon(reason string, timeout time.Duration) (created string) {
 	if !s.shutdown(reason, timeout) {
-		return
+		return ""
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	discard(s.st)
+	switch {
+	case !s.st.Recovery().Created:
+		s.st.Close()
+		return ""
+	case s.stats.fromClients.Load() > 0:
+		s.st.Close()
+		return "kept"
+	}
+	s.st.Remove()
+	return "removed"
 }
 
 // shutdown says goodbye to every client and closes the socket; false if

@@ -237,7 +237,12 @@ func Main(version string, args []string) int {
 		fmt.Fprintln(os.Stderr, "rtm server: quitting, as a line of its input failed (--keep-going goes on past failed lines)")
 	}
 	if end.StartFailed {
-		srv.Abandon(reason, shutdownTimeout)
+		switch srv.Abandon(reason, shutdownTimeout) {
+		case "removed":
+			fmt.Fprintf(os.Stderr, "rtm server: removed store %s, which this start created, as its --script failed (the same command starts afresh)\n", info.Store)
+		case "kept":
+			fmt.Fprintf(os.Stderr, "rtm server: kept store %s, which this start created, though its --script failed: clients changed it (the next start reopens it; --fresh empties it)\n", info.Store)
+		}
 		return end.Status
 	}
 	if err := srv.Close(reason, shutdownTimeout); err != nil {
