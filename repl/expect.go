@@ -111,7 +111,12 @@ func (in *Interp) expectError(exp *Expectation) error {
 	if err != nil {
 		return err
 	}
-	if err := in.exec(exp.Cmd); err == nil {
+	// The command's first error is the one wanted, not a failed line to
+	// report and count (--keep-going): a source stops at it.
+	kept := in.setKeepGoing(false)
+	err = in.exec(exp.Cmd)
+	in.setKeepGoing(kept)
+	if err == nil {
 		return fmt.Errorf("%w: want an error from %s, got success", ErrExpect, exp.Cmd)
 	} else if errors.Is(err, ErrQuit) {
 		return err

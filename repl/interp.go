@@ -83,11 +83,15 @@ type streamPos struct {
 
 // keepGoing makes failed lines reported, not the end of the replay, from
 // now on (--keep-going), for the changes a client sends too.
-func (in *Interp) keepGoing() {
-	in.opts.KeepGoing = true
+func (in *Interp) keepGoing() { in.setKeepGoing(true) }
+
+// setKeepGoing sets --keep-going's rule and returns the one before.
+func (in *Interp) setKeepGoing(on bool) (was bool) {
+	was, in.opts.KeepGoing = in.opts.KeepGoing, on
 	if in.fw != nil {
-		in.fw.keepGoing = true
+		in.fw.keepGoing = on
 	}
+	return was
 }
 
 // Running says which line a replay started last, if one runs (no line

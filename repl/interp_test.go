@@ -404,6 +404,20 @@ func TestKeepGoingSourcedSummary(t *testing.T) {
 	}
 }
 
+// TestKeepGoingExpectErrorSource: under --keep-going, an expect error
+// whose source fails as wanted is met: no error reported, no line failed,
+// the lines after it run (the sourced file's error was printed and
+// counted, and the replay exited 1).
+func TestKeepGoingExpectErrorSource(t *testing.T) {
+	dir := rtmtest.WriteFiles(t, map[string]string{"dup.rtm": "C,10.1.0.0/16,192.168.1.1,eth0\nC,10.2.0.0/16,192.168.1.1,eth0\n"})
+	t.Chdir(dir)
+	s := newSession(t, Options{KeepGoing: true})
+	out, err := s.run("C,10.1.0.0/16,192.168.1.1,eth0\nexpect error source dup.rtm\nshow routes count\nD,10.9.0.0/16\n")
+	if out != "1\n" || err != "lab.rtm: 1 of 4 lines failed" || s.err.String() != "lab.rtm:4: delete route 10.9.0.0/16: not found\n" || s.in.Failed() != 1 {
+		t.Errorf("stdout %q, error %q, stderr %q, %d failed; want the count 1, only line 4 failed", out, err, s.err.String(), s.in.Failed())
+	}
+}
+
 // TestKeepGoing reports every failing line, runs the rest, and fails at
 // the end; without it the first error stops the replay.
 func TestKeepGoing(t *testing.T) {
