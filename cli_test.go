@@ -223,21 +223,25 @@ func TestExitStatusTellsTruth(t *testing.T) {
 	os.WriteFile(script, []byte("C,10.1.0.0/16,192.168.1.1,eth0\nD,10.9.0.0/16\nC,10.2.0.0/16,192.168.1.1,eth0\nquit\nC,10.3.0.0/16,192.168.1.1,eth0\n"), 0o644)
 	base := append([]string{"server", "--fresh", "--exit-at-eof"}, in.flags()...)
 	for _, tc := range []struct {
-		name  string
-		args  []string
-		stdin string
-		code  int
+		name    string
+		args    []string
+		stdin   string
+		code    int
+		summary string // the count of failed lines, which a quit ended without
 	}{
-		{"keep-going script ending with quit", []string{"--keep-going", "--script", script}, "", 1},
-		{"keep-going stdin ending with quit", []string{"--keep-going"}, "D,10.9.0.0/16\nquit\n", 1},
-		{"keep-going stdin at end of input", []string{"--keep-going"}, "D,10.9.0.0/16\nshow routes\n", 1},
-		{"stdin stops at its error", nil, "D,10.9.0.0/16\nquit\n", 1},
-		{"clean stdin ending with quit", nil, "show routes\nquit\n", 0},
-		{"quit before the bad line", nil, "quit\nD,10.9.0.0/16\n", 0},
+		{"keep-going script ending with quit", []string{"--keep-going", "--script", script}, "", 1, script + ": 1 of 4 lines failed\n"},
+		{"keep-going stdin ending with quit", []string{"--keep-going"}, "D,10.9.0.0/16\nquit\nD,10.8.0.0/16\n", 1, "<stdin>: 1 of 2 lines failed\n"},
+		{"keep-going stdin at end of input", []string{"--keep-going"}, "D,10.9.0.0/16\nshow routes\n", 1, "<stdin>: 1 of 2 lines failed\n"},
+		{"stdin stops at its error", nil, "D,10.9.0.0/16\nquit\n", 1, ""},
+		{"clean stdin ending with quit", nil, "show routes\nquit\n", 0, ""},
+		{"quit before the bad line", nil, "quit\nD,10.9.0.0/16\n", 0, ""},
 	} {
 		r := runRTM(t, tc.stdin, append(append([]string(nil), base...), tc.args...)...)
 		if r.code != tc.code {
 			t.Errorf("%s: exit %d, want %d; stderr %q", tc.name, r.code, tc.code, r.stderr)
+		}
+		if tc.summary != "" && !strings.HasSuffix(r.stderr, tc.summary) {
+			t.Errorf("%s: stderr %q does not end with %q", tc.name, r.stderr, tc.summary)
 		}
 		// Only a replay stopped by its failed line quits for it, and says so.
 		const why = "rtm server: quitting, as a line of its input failed"

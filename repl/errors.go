@@ -82,6 +82,7 @@ type replayError struct {
 	name          string
 	failed, lines int
 	sourced       sourcedFailures
+	quit          bool // ended by quit, which it also is (ErrQuit)
 }
 
 // sourcedFailures counts the failed lines of the files a replay sourced
@@ -126,7 +127,12 @@ func (e *replayError) Error() string {
 	return fmt.Sprintf("%s: %d %s failed: %d of its %d lines, %d in %s", e.name, e.failed+e.sourced.lines, lines, e.failed, e.lines, e.sourced.lines, where)
 }
 
-func (e *replayError) Unwrap() error { return ErrFailed }
+func (e *replayError) Unwrap() []error {
+	if e.quit {
+		return []error{ErrFailed, ErrQuit}
+	}
+	return []error{ErrFailed}
+}
 
 // opError is an engine's refusal of a command, phrased for the person who
 // typed it: "create route 10.1.1.0/24: already exists".

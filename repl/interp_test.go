@@ -388,6 +388,7 @@ func TestKeepGoingSourcedSummary(t *testing.T) {
 		"inc.rtm":   "D,10.9.0.0/16\nD,10.8.0.0/16\nD,10.7.0.0/16\n",
 		"one.rtm":   "D,10.6.0.0/16\n",
 		"outer.rtm": "source one.rtm\nsource inc.rtm\n", // none of its own
+		"quit.rtm":  "D,10.5.0.0/16\nquit\nD,10.4.0.0/16\n",
 	})
 	t.Chdir(dir)
 	for _, tc := range []struct{ script, want string }{
@@ -396,6 +397,8 @@ func TestKeepGoingSourcedSummary(t *testing.T) {
 		{"source one.rtm\n", "lab.rtm: 1 line failed, in a file it sourced"},
 		{"source one.rtm\nsource inc.rtm\n", "lab.rtm: 4 lines failed, in 2 files it sourced"},
 		{"D,10.1.0.0/16\nsource outer.rtm\nsource one.rtm\n", "lab.rtm: 6 lines failed: 1 of its 3 lines, 5 in 2 files it sourced"},
+		// A quit ends the replay, not its count, up to the line that quit.
+		{"D,10.1.0.0/16\nsource quit.rtm\nD,10.2.0.0/16\n", "lab.rtm: 2 lines failed: 1 of its 2 lines, 1 in a file it sourced"},
 	} {
 		s := newSession(t, Options{KeepGoing: true})
 		if _, err := s.run(tc.script); err != tc.want || s.in.Failed() != strings.Count(s.err.String(), "not found\n") {

@@ -343,6 +343,15 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 					err = at(first, fmt.Errorf("not applied, nor any line after it: %w", cause))
 				}
 				if errors.Is(err, ErrQuit) {
+					// A quit ends the replay, not its count of failed
+					// lines (--keep-going), a sourced file's included.
+					var re *replayError
+					if errors.As(err, &re) {
+						sourced.add(re)
+					}
+					if failed+sourced.lines > 0 {
+						return &replayError{name: name, failed: failed, lines: p.loc.Line, sourced: sourced, quit: true}
+					}
 					return err
 				}
 				if !in.opts.KeepGoing {

@@ -186,6 +186,7 @@ func (s Session) input() Ending {
 		switch {
 		case err == nil:
 		case errors.Is(err, ErrQuit):
+			in.reportQuit(err)
 			return Ending{}
 		case errors.Is(err, ErrFailed):
 			// --keep-going: each failed line was reported; the exit status
@@ -215,12 +216,14 @@ func (s Session) input() Ending {
 	}
 	failedLines, onlyFailed := err.(*replayError)
 	switch {
-	case err == nil, errors.Is(err, ErrQuit):
+	case err == nil:
 	case s.Input.Typed && onlyFailed:
 		// Typed, as at the prompt: each failed line was reported as it
 		// failed, and a person's mistakes are not the session's failure,
 		// nor its exit status.
 		in.failed.Add(-int64(failedLines.failed + failedLines.sourced.lines))
+	case errors.Is(err, ErrQuit):
+		in.reportQuit(err)
 	case onlyInterrupted(err):
 		// Stopped between lines (a signal to a batch waiting for its
 		// next): nothing was cut.
@@ -231,6 +234,14 @@ func (s Session) input() Ending {
 		return Ending{Status: 1, LineFailed: errors.As(err, new(*LineError))}
 	}
 	return Ending{}
+}
+
+// reportQuit prints the count of failed lines of a replay that quit
+// (--keep-going); a bare quit says nothing.
+func (in *Interp) reportQuit(err error) {
+	if re, ok := err.(*replayError); ok {
+		in.reportEnd(re)
+	}
 }
 
 // onlyInterrupted says whether err is an interruption and nothing else:
