@@ -188,8 +188,9 @@ func TestScenarioRefusals(t *testing.T) {
 	}
 }
 
-// TestDirectiveSlipBeforeAnything: a directive that does not parse, or a
-// slip of a directive's name, is reported at its line before the
+// TestDirectiveSlipBeforeAnything: a directive that does not parse (at's
+// command, expect, sync, source and quit included), or a slip of a
+// directive's name, is reported at its line before the
 // scenario starts a process, not once the lines before it have run and
 // their output has buried it; in a sourced file, before its first line.
 func TestDirectiveSlipBeforeAnything(t *testing.T) {
@@ -202,6 +203,13 @@ func TestDirectiveSlipBeforeAnything(t *testing.T) {
 		{"client start a\nC,10.1.1.0/24,192.168.1.1,eth0\nclient strat c2\n", "", 3, `client: unknown "strat"`},
 		{"client start a\nclinet start b\n", "", 2, `did you mean client?`},
 		{"C,10.1.1.0/24,192.168.1.1,eth0\nsource slip.inc\n", "client start b\nclient strat c\n", 2, `client: unknown "strat"`},
+		// The commands the scenario runs itself, and at's command.
+		{"client start a\nexpect rout 10.1.0.0/16\nclient strat b\n", "", 2, `expect: unknown check "rout"; did you mean route?`},
+		{"client start a\nsync 5 s\n", "", 2, `sync: `},
+		{"client start a\nat a source x.inc\n", "", 2, `at: want one command such as expect`},
+		{"client start a\nat a expect bogus\n", "", 2, `expect: `},
+		{"client start a\nquit now\n", "", 2, `quit`},
+		{"client start a\nsource\n", "", 2, `source`},
 	} {
 		path := filepath.Join(dir, "slip.rtm")
 		os.WriteFile(path, []byte(tc.body), 0o644)

@@ -397,14 +397,25 @@ func (s *scenario) clientStats(c *child) (map[string]uint64, error) {
 	return m, nil
 }
 
-func (s *scenario) at(loc repl.Location, d directive) error {
+// atCommand parses the command of an at directive, one a single
+// process runs.
+func atCommand(d directive) (repl.Command, error) {
 	cmd, err := repl.Parse([]byte(d.cmd))
+	if err != nil {
+		return cmd, err
+	}
+	if cmd.Kind == repl.KindSource || cmd.Kind == repl.KindQuit || cmd.Kind == repl.KindNone {
+		return cmd, fmt.Errorf("at: want one command such as expect, show, lookup, route or sync, got %q", d.cmd)
+	}
+	return cmd, nil
+}
+
+func (s *scenario) at(loc repl.Location, d directive) error {
+	cmd, err := atCommand(d)
 	if err != nil {
 		return err
 	}
 	switch {
-	case cmd.Kind == repl.KindSource || cmd.Kind == repl.KindQuit || cmd.Kind == repl.KindNone:
-		return fmt.Errorf("at: want one command such as expect, show, lookup, route or sync, got %q", d.cmd)
 	case cmd.IsWrite():
 		// At a client, a change goes to the server, as rtm client -c sends it.
 		s.changes++

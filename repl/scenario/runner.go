@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -176,9 +177,10 @@ func (s *scenario) runFile(path string) error {
 
 // checkDirectives parses the directives of the file at path, and the
 // words that look like one, before any of its lines runs: a slip there
-// would otherwise be found only when the scenario reaches it. Commands
-// are left to the server, which says what is wrong with one when it
-// runs (a scenario may expect that). A file it cannot open, or one that
+// would otherwise be found only when the scenario reaches it. So are the
+// commands the scenario runs itself (expect, sync, source, quit); the
+// others are left to the server, which says what is wrong with one when
+// it runs (a scenario may expect that). A file it cannot open, or one that
 // is no regular file, is left to runFile.
 func (s *scenario) checkDirectives(path string) error {
 	if s.checked[path] {
@@ -242,19 +244,32 @@ func (s *scenario) eachLine(r io.Reader, path string, fn func(loc repl.Location,
 	}
 }
 
-// checkDirectiveLine is step's refusal of a directive, or of a word
-// nearer a directive than any command, without running anything.
+// checkDirectiveLine is step's refusal of a directive (at's command
+// included), of a command the scenario runs itself (expect, sync,
+// source, quit), or of a word nearer a directive than any command,
+// without running anything.
 func checkDirectiveLine(text string) error {
 	if text == "" {
 		return nil
 	}
 	word, _ := repl.FirstWord([]byte(text))
 	if isDirectiveWord(word) {
-		_, err := parseDirective(text)
+		d, err := parseDirective(text)
+		if err == nil && d.op == opAt {
+			_, err = atCommand(d)
+		}
+		return err
+	}
+	if slices.Contains(scenarioCommands, strings.ToLower(word)) {
+		_, err := repl.Parse([]byte(text))
 		return err
 	}
 	return nearDirective(word, text)
 }
+
+// scenarioCommands are the commands step runs itself, at every process
+// or none, rather than send to the server as they are.
+var scenarioCommands = []string{"expect", "sync", "source", "quit"}
 
 // nearDirective refuses a line that the parser rejects and whose first
 // word is a slip of a directive's name: sent to the server, it would be
