@@ -160,6 +160,8 @@ func TestScenarioRefusals(t *testing.T) {
 		{"signal-paused", "client start a\nclient pause a\nclient signal a USR1\n", 3, "client a is paused: it would act on SIGUSR1 only once resumed"},
 		{"sync-server-down", "client start a\nserver kill\nsync\n", 3, "the server is not running, so no client can catch up with it: killed with SIGKILL at %s:2"},
 		{"at-sync-server-down", "client start a\nserver kill\nat a sync\n", 3, "the server is not running, so client a cannot catch up with it"},
+		{"at-change-server-down", "client start a\nserver kill\nat a C,10.1.0.0/16,-,eth0\n", 3, "not applied: the server is not running, so client a cannot send it the change: killed with SIGKILL at %s:2"},
+		{"at-expect-error-server-down", "client start a\nserver kill\nat a expect error D,10.1.0.0/16\n", 3, "not applied: the server is not running, so client a cannot send it the change"},
 		{"signal-server-down", "server kill TERM\nserver signal HUP\n", 2, "the server is not running: killed with SIGTERM"},
 		{"line-too-long", "sync\n" + strings.Repeat("a", 70_000) + "\n", 2, "a line of 65536 bytes or more: no directive or command comes near it"},
 		{"directive-typo", "client start a\nclinet start b\n", 2, `unknown directive or command "clinet": did you mean client? (client start|stop`},

@@ -397,6 +397,15 @@ func (s *scenario) clientStats(c *child) (map[string]uint64, error) {
 	return m, nil
 }
 
+// sendsChange says whether a client running cmd sends the server a
+// change: a change, or an expect error of one.
+func sendsChange(cmd *repl.Command) bool {
+	if cmd.Kind == repl.KindExpect && cmd.Expect.Check == repl.CheckError && cmd.Expect.Cmd != nil {
+		cmd = cmd.Expect.Cmd
+	}
+	return cmd.IsWrite()
+}
+
 // atCommand parses the command of an at directive, one a single
 // process runs.
 func atCommand(d directive) (repl.Command, error) {
@@ -437,6 +446,10 @@ func (s *scenario) at(loc repl.Location, d directive) error {
 			return &processError{where: c.name, msg: "the server is not running, so " + c.name + " cannot catch up with it: " + s.serverEnded}
 		}
 		return s.syncClient(c, syncDeadline(cmd.Timeout))
+	case sendsChange(&cmd) && s.server == nil:
+		// The client would say it does not wait for a server (--wait 0),
+		// a flag the scenario never gave, or wait for one.
+		return &processError{where: c.name, msg: "not applied: the server is not running, so " + c.name + " cannot send it the change: " + s.serverEnded}
 	}
 	err = s.exec(c, c.name, d.cmd, 0)
 	if cmd.Kind == repl.KindExpect {
