@@ -34,7 +34,7 @@ func WriteInstances(w io.Writer, list []proto.Instance, js bool) error {
 		if st := in.Store; st != nil {
 			routes = fmt.Sprintf("%d/%d", st.Routes, st.RouteCapacity)
 			macs = fmt.Sprintf("%d/%d", st.MACs, st.MACCapacity)
-			size = fmt.Sprintf("%.1f MiB", float64(st.Bytes)/(1<<20))
+			size = storeSize(st.Bytes)
 			path = st.Path
 			if !st.Changed.IsZero() {
 				changed = st.Changed.Format("2006-01-02 15:04:05")
@@ -46,4 +46,12 @@ func WriteInstances(w io.Writer, list []proto.Instance, js bool) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", in.Name, in.State, pid, routes, macs, size, changed, path)
 	}
 	return tw.Flush()
+}
+
+// storeSize is a store's size for rtm ls: in MiB, or KiB under one.
+func storeSize(n int64) string {
+	if n < 1<<20 {
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
 }
