@@ -87,9 +87,9 @@ func (c *Command) filter() *Filter {
 	return c.Filter
 }
 
-// parseMACPattern takes "02:00:*" (the first bytes, then *) or a whole MAC.
+// parseMACPattern takes "02:00:*" (the first bytes, then *; 02-00-* and
+// 0200.* too, as a MAC is written) or a whole MAC.
 func (f *Filter) parseMACPattern(s string) error {
-	const want = "want a MAC pattern such as 02:00:* or a whole MAC"
 	head, star := strings.CutSuffix(s, "*")
 	if !star {
 		m, err := entry.ParseMAC(s)
@@ -99,23 +99,36 @@ func (f *Filter) parseMACPattern(s string) error {
 		f.MAC, f.Bytes = m, 6
 		return nil
 	}
-	head = strings.TrimRight(head, ":-")
+	bad := fmt.Errorf("MAC pattern %s: a pattern is a MAC's first bytes, then * (02:00:*, 02-00-* or 0200.*), or a whole MAC", entry.QuoteInput(s))
+	// Bytes of two digits between ':' or '-', or groups of four between
+	// '.'; a whole MAC is no pattern.
+	sep, digits, most := func(r rune) bool { return r == ':' || r == '-' }, 2, 5
+	if strings.Contains(head, ".") {
+		sep, digits, most = func(r rune) bool { return r == '.' }, 4, 2
+	}
+	head = strings.TrimRight(head, ":-.")
 	if head == "" {
 		f.Bytes = 0
 		return nil
 	}
-	parts := strings.FieldsFunc(head, func(r rune) bool { return r == ':' || r == '-' })
-	if len(parts) > 5 {
-		return fmt.Errorf("MAC pattern %s: %s", entry.QuoteInput(s), want)
+	parts := strings.FieldsFunc(head, sep)
+	if len(parts) > most {
+		return bad
 	}
-	for i, p := range parts {
-		b, err := strconv.ParseUint(p, 16, 8)
-		if err != nil || len(p) != 2 {
-			return fmt.Errorf("MAC pattern %s: %s", entry.QuoteInput(s), want)
+	n := 0
+	for _, p := range parts {
+		if len(p) != digits {
+			return bad
 		}
-		f.MAC[i] = byte(b)
+		for i := 0; i < digits; i += 2 {
+			b, err := strconv.ParseUint(p[i:i+2], 16, 8)
+			if err != nil {
+				return bad
+			}
+			f.MAC[n], n = byte(b), n+1
+		}
 	}
-	f.Bytes = len(parts)
+	f.Bytes = n
 	return nil
 }
 

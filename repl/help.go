@@ -112,7 +112,8 @@ const helpShow = `show TABLE [json] lists a table, one entry per line, sorted by
 Some entries only, or how many:
   show routes dev eth0                   routes out of eth0
   show routes within 10.0.0.0/8          routes inside 10.0.0.0/8 (it too)
-  show macs 02:00:*                      MACs that start with 02:00
+  show macs 02:00:*                      MACs that start with 02:00 (02-00-* and
+                                         0200.* too)
   show routes dev eth0 count             how many, not which
   show clients count                     how many clients are connected
 
