@@ -77,13 +77,21 @@ func parseMACChange(line []byte, cmd *Command) bool {
 		setChange(cmd, entry.MACChange(op, m, netip.Addr{}))
 		return true
 	}
-	// A dotted quad passes entry.CheckIP: valid, no zone, not IPv4-mapped.
+	// A dotted quad passes entry.CheckIP (valid, no zone, not
+	// IPv4-mapped); one CheckHostIP refuses is parseLine's to report.
 	ip, ok := parseIPv4(rest)
-	if !ok {
+	if !ok || !hostIPv4(ip) {
 		return false
 	}
 	setChange(cmd, entry.MACChange(op, m, ip))
 	return true
+}
+
+// hostIPv4 is entry.CheckHostIP's rule for an IPv4 address, inline: not
+// 0.0.0.0, 127/8, 224/4 or 255.255.255.255.
+func hostIPv4(ip netip.Addr) bool {
+	a := ip.As4()
+	return a[0] != 127 && a[0]&0xf0 != 224 && a != [4]byte{} && a != [4]byte{255, 255, 255, 255}
 }
 
 // parseRouteChange is parseMACChange for an IPv4 route change: the op
@@ -459,7 +467,7 @@ func parseMACData(c *entry.Change, f [][]byte) error {
 	}
 	ip, err := parseAddr(f[1])
 	if err == nil {
-		err = entry.CheckIP(ip)
+		err = entry.CheckHostIP(ip)
 	} else {
 		err = fmt.Errorf("%w %w", entry.ErrBadIP, err)
 	}

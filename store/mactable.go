@@ -84,7 +84,7 @@ func (s *Store) CreateMAC(m entry.MAC, ip netip.Addr) error {
 	if err := s.usable(); err != nil {
 		return err
 	}
-	if err := entry.CheckIP(ip); err != nil {
+	if err := entry.CheckHostIP(ip); err != nil {
 		return macError(m, err)
 	}
 	want := macKey(m)
@@ -109,7 +109,7 @@ func (s *Store) UpdateMAC(m entry.MAC, ip netip.Addr) error {
 	if err := s.usable(); err != nil {
 		return err
 	}
-	if err := entry.CheckIP(ip); err != nil {
+	if err := entry.CheckHostIP(ip); err != nil {
 		return macError(m, err)
 	}
 	want := macKey(m)

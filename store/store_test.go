@@ -357,9 +357,9 @@ func TestMACOps(t *testing.T) {
 		{"update", zero, "2001:db8::1", nil},
 		{"update", testMAC(1), "192.0.2.3", entry.ErrNotFound},
 		{"delete", testMAC(1), "", entry.ErrNotFound},
-		{"create", testMAC(1), "::", nil},
-		{"create", testMAC(2), "0.0.0.0", nil},
-		{"create", testMAC(3), "255.255.255.255", nil},
+		{"create", testMAC(1), "::1:2", nil},
+		{"create", testMAC(2), "0.0.0.1", nil},
+		{"create", testMAC(3), "255.255.255.254", nil},
 		{"create", testMAC(4), "192.0.2.9", ErrFull},
 		{"delete", testMAC(2), "", nil},
 		{"create", testMAC(4), "192.0.2.9", nil},
@@ -390,8 +390,8 @@ func TestMACOps(t *testing.T) {
 	}
 	want := map[entry.MAC]netip.Addr{
 		zero:       netip.MustParseAddr("2001:db8::1"),
-		testMAC(1): netip.MustParseAddr("::"),
-		testMAC(3): netip.MustParseAddr("255.255.255.255"),
+		testMAC(1): netip.MustParseAddr("::1:2"),
+		testMAC(3): netip.MustParseAddr("255.255.255.254"),
 		testMAC(4): netip.MustParseAddr("192.0.2.9"),
 	}
 	got := map[entry.MAC]netip.Addr{}
@@ -588,6 +588,53 @@ func TestGatewaysRefused(t *testing.T) {
 	s = mustOpen(t, Options{Path: path})
 	if rec := s.Recovery(); rec.Connected != 0 || len(rec.BadGateways) != 0 {
 		t.Fatalf("after the update, recovery %+v", rec)
+	}
+}
+
+// TestMACAddressesRefused: a MAC's address names a host, so the
+// unspecified, multicast, loopback and broadcast addresses are refused
+// (a --to-kernel client made each a permanent neighbour); a store an
+// earlier rtm left with one still opens and serves it, and it can be
+// updated or deleted.
+func TestMACAddressesRefused(t *testing.T) {
+	path := testPath(t)
+	s := mustOpen(t, Options{Path: path, Capacity: 8, RouteCapacity: 1})
+	for ip, why := range map[string]string{
+		"0.0.0.0": "the unspecified address", "::": "the unspecified address", "224.0.0.5": "a multicast address",
+		"ff02::1": "a multicast address", "127.0.0.1": "a loopback address", "::1": "a loopback address",
+		"255.255.255.255": "the broadcast address",
+	} {
+		for _, op := range []func(entry.MAC, netip.Addr) error{s.CreateMAC, s.UpdateMAC} {
+			err := op(testMAC(1), netip.MustParseAddr(ip))
+			if !errors.Is(err, entry.ErrBadIP) || !strings.Contains(err.Error(), ip+": "+why) {
+				t.Errorf("%s: %v, want %q", ip, err, why)
+			}
+		}
+	}
+	if s.MACCount() != 0 {
+		t.Fatalf("%d MACs after refusals", s.MACCount())
+	}
+	// As an earlier rtm stored one: made, then its address written.
+	m, bcast := testMAC(2), netip.MustParseAddr("255.255.255.255")
+	if err := s.CreateMAC(m, netip.MustParseAddr("192.0.2.1")); err != nil {
+		t.Fatal(err)
+	}
+	i, _ := s.probe(macKey(m))
+	fam, hi, lo := encodeIP(bcast)
+	s.writeMAC(i, macKey(m)|fam, hi, lo)
+	s.Close()
+	s = mustOpen(t, Options{Path: path})
+	if ip, ok := s.LookupMAC(m); !ok || ip != bcast {
+		t.Fatalf("the store of an earlier rtm: %s %v, want %s", ip, ok, bcast)
+	}
+	if err := s.Check(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UpdateMAC(m, netip.MustParseAddr("192.0.2.9")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteMAC(m); err != nil {
+		t.Fatal(err)
 	}
 }
 

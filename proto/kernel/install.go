@@ -561,7 +561,7 @@ func (in *Installer) Reconcile(routes []entry.Route, macs []entry.MACEntry) erro
 		in.dirtyRoutes[r.Prefix] = struct{}{}
 	}
 	for _, e := range macs {
-		if err := entry.CheckIP(e.IP); err != nil {
+		if err := entry.CheckHostIP(e.IP); err != nil {
 			errs = append(errs, refusedEntry(entry.MACs, e.MAC.String(), err))
 			continue
 		}

@@ -581,26 +581,31 @@ func TestInstallNexthopObjectRoutes(t *testing.T) {
 }
 
 // TestInstallRefusedEntryLoggedOnce: a route through a device named with
-// ',' (an old store's, which a client keeps) is not installed, and said
-// once: every resync's snapshot brought it again, and each was logged.
+// ',' and a MAC of the broadcast address (an old store's, which a client
+// keeps) are not installed, and said once: every resync's snapshot
+// brought them again, and each was logged.
 func TestInstallRefusedEntryLoggedOnce(t *testing.T) {
 	newNS(t)
 	veth(t, "veth0", "veth1")
 	var logged logLines
 	in := newInstaller(t, InstallerOptions{Logf: logged.logf})
 	good, bad := route("192.0.2.0/24", "", "veth0"), route("10.9.0.0/16", "", "a,b")
+	// And a MAC of the broadcast address, which an earlier rtm stored.
+	macs := []entry.MACEntry{{MAC: mustMAC("02:00:00:00:00:01"), IP: mustAddr("255.255.255.255")}, {MAC: mustMAC("02:00:00:00:00:02"), IP: mustAddr("192.0.2.2")}}
 	for range 3 {
-		in.Snapshot(1, []entry.Route{good, bad}, nil)
+		in.Snapshot(1, []entry.Route{good, bad}, macs)
 	}
 	in.Changes(2, []entry.Change{entry.RouteChange(entry.Create, bad)})
-	kernelHas(t, []entry.Route{good}, map[string]string{})
-	var said []string
-	for _, l := range logged.all() {
-		if strings.Contains(l, "10.9.0.0/16") {
-			said = append(said, l)
+	kernelHas(t, []entry.Route{good}, map[string]string{"192.0.2.2 dev veth0": "02:00:00:00:00:02"})
+	for key, what := range map[string]string{"10.9.0.0/16": "route 10.9.0.0/16", "02:00:00:00:00:01": "MAC 02:00:00:00:00:01"} {
+		var said []string
+		for _, l := range logged.all() {
+			if strings.Contains(l, key) {
+				said = append(said, l)
+			}
 		}
-	}
-	if len(said) != 1 || !strings.HasPrefix(said[0], "kernel install: route 10.9.0.0/16: ") || !strings.HasSuffix(said[0], "; not installed") {
-		t.Errorf("the refused route was logged %d times, want once as kernel install: route 10.9.0.0/16: …; not installed:\n%s", len(said), logged.String())
+		if len(said) != 1 || !strings.HasPrefix(said[0], "kernel install: "+what+": ") || !strings.HasSuffix(said[0], "; not installed") {
+			t.Errorf("the refused %s was logged %d times, want once as kernel install: %s: …; not installed:\n%s", what, len(said), what, logged.String())
+		}
 	}
 }

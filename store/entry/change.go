@@ -96,7 +96,7 @@ func (c Change) check(route func(Route) error) error {
 	case c.Op == Flush:
 		return nil
 	case c.Table == MACs && c.Op != Delete:
-		return CheckIP(c.IP)
+		return CheckHostIP(c.IP)
 	case c.Table == MACs:
 		return nil
 	case c.Op == Delete:

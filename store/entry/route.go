@@ -185,20 +185,43 @@ func (r *Route) check(all bool) error {
 // "via 0.0.0.0" for a connected route, which rtm writes "-"), a
 // multicast or loopback address, and 255.255.255.255.
 func CheckGateway(gw netip.Addr) error {
-	var why string
+	why := hostless(gw)
 	switch {
-	case gw.IsUnspecified():
-		why = "the unspecified address: write - for a connected route"
-	case gw.IsMulticast():
-		why = "a multicast address"
-	case gw.IsLoopback():
-		why = "a loopback address"
-	case gw == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
-		why = "the broadcast address"
-	default:
+	case why == "":
 		return nil
+	case gw.IsUnspecified():
+		why += ": write - for a connected route"
 	}
 	return fmt.Errorf("%w %s: %s", ErrBadGateway, gw, why)
+}
+
+// CheckHostIP is CheckIP for a MAC entry's address, which names a host:
+// not unspecified, multicast, loopback or IPv4's broadcast, which no
+// neighbour has (the kernel import skips such neighbours). A store of an
+// earlier rtm may hold one: it stays, and is refused only as input.
+func CheckHostIP(ip netip.Addr) error {
+	if err := CheckIP(ip); err != nil {
+		return err
+	}
+	if why := hostless(ip); why != "" {
+		return fmt.Errorf("%w %s: %s, which no host's MAC has", ErrBadIP, ip, why)
+	}
+	return nil
+}
+
+// hostless says why no host has the address a, or "" if one may.
+func hostless(a netip.Addr) string {
+	switch {
+	case a.IsUnspecified():
+		return "the unspecified address"
+	case a.IsMulticast():
+		return "a multicast address"
+	case a.IsLoopback():
+		return "a loopback address"
+	case a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		return "the broadcast address"
+	}
+	return ""
 }
 
 // mask32 has the first n of 32 bits set (a shift by 32 gives 0 in Go).
