@@ -129,7 +129,7 @@ func TestCtrlDWhileACommandRuns(t *testing.T) {
 		srv.Send("D,10.1.0.0/16\r")
 		time.Sleep(100 * time.Millisecond)
 		srv.Send("\x03")
-		srv.Expect("error: interrupted")
+		srv.Expect("error: sync: interrupted")
 		srv.Expect("rtm(" + in.name + ")> ")
 		srv.Line("show routes count")
 		srv.Expect("show routes count\r\n1\r\n") // not 0: the delete was dropped
@@ -320,7 +320,8 @@ func TestCtrlCWhileChoicesShow(t *testing.T) {
 // TestCtrlCCancelsAWait: at a client's prompt, Ctrl-C ends at once a
 // change waiting for a server that is down (which says after a second
 // that it waits), a question for that server, and a sync held up by a
-// stopped client; the prompt returns and the client goes on.
+// stopped client or a server that is down (which says so too, and names
+// itself as it ends); the prompt returns and the client goes on.
 func TestCtrlCCancelsAWait(t *testing.T) {
 	t.Parallel()
 	in := newInstance(t)
@@ -333,11 +334,11 @@ func TestCtrlCCancelsAWait(t *testing.T) {
 	cl.Expect(prompt)
 	cl.Run("C,10.9.0.0/16,-,eth0", prompt) // the stopped client cannot have it
 	cl.Line("sync 1m")
-	time.Sleep(200 * time.Millisecond)
+	cl.ExpectWithin("sync: waiting, for up to 1m0s (Ctrl-C gives up)", 10*time.Second)
 	before := cl.Shown()
 	cl.Send("\x03")
-	cl.Expect("error: interrupted")
-	if shown := cl.From(before); !strings.Contains(shown, "error: interrupted") || strings.Contains(shown, "^Cerror") {
+	cl.Expect("error: sync: interrupted")
+	if shown := cl.From(before); !strings.Contains(shown, "error: sync: interrupted") || strings.Contains(shown, "^Cerror") {
 		t.Errorf("the report of Ctrl-C on the line of the terminal's ^C: %q", shown)
 	}
 	cl.Expect(prompt)
@@ -355,6 +356,12 @@ func TestCtrlCCancelsAWait(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	cl.Send("\x03")
 	cl.ExpectWithin("error: show clients: interrupted", 5*time.Second) // its own bound is 10 s
+	cl.Expect(prompt)
+	// And a sync, while the server is down.
+	cl.Line("sync")
+	cl.ExpectWithin("sync: waiting, for up to 10s (Ctrl-C gives up)", 10*time.Second)
+	cl.Send("\x03")
+	cl.ExpectWithin("error: sync: interrupted", 5*time.Second)
 	cl.Expect(prompt)
 	cl.Line("show routes count")
 	cl.Expect("\n1\r\n")

@@ -325,9 +325,18 @@ func (in *Interp) sync(local bool, timeout time.Duration) error {
 	if local {
 		wait = in.engine.SyncLocal
 	}
+	if in.opts.Console != nil {
+		// At the prompt, a wait of more than a second (a client behind,
+		// a server that is down) is said, with how to end it.
+		t := time.AfterFunc(time.Second, func() { in.notice("sync: waiting, for up to %s (Ctrl-C gives up)", timeout) })
+		defer t.Stop()
+	}
 	if err := wait(ctx); err != nil {
 		if in.stop.stopped() {
-			return in.stop.err()
+			if in.stop.cause() != nil {
+				return in.stop.err() // the input was abandoned, and says why
+			}
+			return fmt.Errorf("sync: %w", ErrInterrupted)
 		}
 		if errors.Is(err, context.DeadlineExceeded) {
 			return fmt.Errorf("sync timed out after %s: %w", timeout, err)
