@@ -606,6 +606,9 @@ func (s *Server) anyBehind(target uint64) bool {
 
 // Info describes the server and its store.
 func (s *Server) Info() (ServerInfo, error) {
+	// Asked before s.mu: the FPM importer holds its own lock while it
+	// applies zebra's routes, which takes s.mu.
+	fpm := s.fpmState()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.st
@@ -638,11 +641,13 @@ func (s *Server) Info() (ServerInfo, error) {
 		Routes: st.RouteCount(), RouteCapacity: st.RouteCapacity(),
 		MACs: st.MACCount(), MACCapacity: st.Capacity(),
 		Changes: s.log.published.Load(), Changed: st.Changed(), LogBytes: len(s.log.ring) * chunkSize,
-		Clients: len(*s.conns.Load()), KernelImport: s.kernelImport(), FPM: s.fpmState(),
+		Clients: len(*s.conns.Load()), KernelImport: s.kernelImport(), FPM: fpm,
 	}, nil
 }
 
 // SetFPM has Info describe the FPM listener f reports on (--from-fpm).
+// Info calls f without holding the server's lock, so f may take a lock
+// held while the server's tables are changed.
 func (s *Server) SetFPM(f func() FPMState) { s.fpm.Store(&f) }
 
 func (s *Server) fpmState() *FPMState {

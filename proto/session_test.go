@@ -972,3 +972,47 @@ func TestResyncIntoAFullSocketLetGo(t *testing.T) {
 		t.Fatal("the resyncer's writer holds its snapshot at the begin")
 	}
 }
+
+// TestInfoWithFPMLock: Info asks SetFPM's function without holding the
+// server's lock, which an importer takes to apply changes while it holds
+// its own, the lock that function takes: show info asked while zebra's
+// routes came deadlocked the server.
+func TestInfoWithFPMLock(t *testing.T) {
+	srv := newTestServer(t, ServerOptions{})
+	var importer sync.Mutex // the FPM importer's lock
+	asked, holding := make(chan struct{}), make(chan struct{})
+	srv.SetFPM(func() FPMState {
+		close(asked)
+		importer.Lock()
+		defer importer.Unlock()
+		return FPMState{Listen: "127.0.0.1:2620"}
+	})
+	origin := srv.Origin("fpm")
+	applied := make(chan error, 1)
+	go func() {
+		// The importer applies a route while it holds its lock, once Info
+		// has begun to ask for its state.
+		importer.Lock()
+		defer importer.Unlock()
+		close(holding)
+		<-asked
+		applied <- origin.Apply(entry.RouteChange(entry.Create, entry.Route{Prefix: netip.MustParsePrefix("10.1.0.0/16"), Dev: "eth0"}))
+	}()
+	<-holding
+	info := make(chan ServerInfo, 1)
+	go func() { i, _ := srv.Info(); info <- i }()
+	select {
+	case err := <-applied:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		// Not t.Fatal, nor a panic: the server's Close at the test's end
+		// would wait for the lock for good too.
+		fmt.Fprintln(os.Stderr, "--- FAIL: TestInfoWithFPMLock: the importer's change waited 10 s for the server's lock, which Info held while it waited for the importer's: a deadlock")
+		os.Exit(1)
+	}
+	if i := <-info; i.FPM == nil || i.FPM.Listen != "127.0.0.1:2620" || i.Routes != 1 {
+		t.Fatalf("info %+v, FPM %+v", i, i.FPM)
+	}
+}
