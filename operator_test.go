@@ -181,6 +181,29 @@ func TestClientLinesAfterExpectError(t *testing.T) {
 	srv.must("expect route 10.3.0.0/16", "expect no route 10.2.0.0/16")
 }
 
+// TestFramedSourceAfterAFailedOne: at a --framed client, a source whose
+// change the server refuses stops there, and a source after it runs
+// whole: the server skipped its changes, as later requests of the
+// failed one's replay.
+func TestFramedSourceAfterAFailedOne(t *testing.T) {
+	t.Parallel()
+	in := newInstance(t)
+	srv := in.server()
+	srv.must("C,10.1.0.0/16,-,eth0")
+	dir := t.TempDir()
+	bad, good := filepath.Join(dir, "bad.rtm"), filepath.Join(dir, "good.rtm")
+	os.WriteFile(bad, []byte("C,10.1.0.0/16,-,eth0\nC,10.2.0.0/16,-,eth0\n"), 0o644)
+	os.WriteFile(good, []byte("C,10.3.0.0/16,-,eth0\nC,10.4.0.0/16,-,eth0\n"), 0o644)
+	cl := in.client("framed")
+	if f := cl.do("source " + bad); !strings.Contains(f.err, bad+":1: create route 10.1.0.0/16: already exists") {
+		t.Fatalf("source of a failing file: %+v", f)
+	}
+	if f := cl.do("source " + good); f.err != "" {
+		t.Fatalf("source after it: %+v", f)
+	}
+	srv.must("expect count routes 3", "expect route 10.4.0.0/16", "expect no route 10.2.0.0/16")
+}
+
 // TestReadOnlyClient: a uid admitted with --allow-uid reads but its
 // changes are refused, with the flag that would allow them; with
 // --allow-write-uid they are applied.

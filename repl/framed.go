@@ -66,6 +66,9 @@ func (in *Interp) runFramed(p *parsedLine) error {
 		}
 		in.here = p.loc
 		err = at(p.loc, in.exec(&p.cmd))
+		// A failure stops what its line runs, not the lines after it:
+		// they go in an epoch of their own, which the server does not skip.
+		in.newEpoch()
 	}
 	if errors.Is(err, ErrQuit) {
 		in.answer(nil)
