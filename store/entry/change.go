@@ -84,19 +84,20 @@ func (c Change) Key() string {
 }
 
 // Check validates the fields the change uses, as the tables would.
-func (c Change) Check() error { return c.check(Route.Check) }
+func (c Change) Check() error { return c.check(Route.Check, CheckHostIP) }
 
-// CheckStored is Check with the rules of Route.CheckStored: what a
-// change that a store may hold passes (the wire decoder's contract, as a
-// server may send a route an earlier rtm accepted).
-func (c Change) CheckStored() error { return c.check(Route.CheckStored) }
+// CheckStored is Check with the rules of Route.CheckStored and CheckIP:
+// what a change that a store may hold passes (the wire decoder's
+// contract, as a server may send a route or a MAC an earlier rtm
+// accepted).
+func (c Change) CheckStored() error { return c.check(Route.CheckStored, CheckIP) }
 
-func (c Change) check(route func(Route) error) error {
+func (c Change) check(route func(Route) error, ip func(netip.Addr) error) error {
 	switch {
 	case c.Op == Flush:
 		return nil
 	case c.Table == MACs && c.Op != Delete:
-		return CheckHostIP(c.IP)
+		return ip(c.IP)
 	case c.Table == MACs:
 		return nil
 	case c.Op == Delete:

@@ -13,7 +13,9 @@
 //   - A route is valid when Route.Check passes: a masked prefix without a
 //     zone, a gateway of the prefix's family (or none: connected), and a
 //     device name Linux accepts and a line can carry (CheckIfName). A MAC
-//     entry's address passes CheckIP.
+//     entry's address passes CheckHostIP: one a host can have. What an
+//     earlier rtm stored is held to the older rules (Route.CheckStored,
+//     CheckIP), as a store may still hold it.
 //   - Errors: ErrExists, ErrNotFound and ErrReadOnly say why a change was
 //     refused, wrapped in a *KeyError that names the key.
 package entry
