@@ -101,13 +101,14 @@ func inGroup(uid uint32, gid int) (member bool, unknown string) {
 	if !found {
 		return false, fmt.Sprintf("uid %d is not in /etc/passwd", uid)
 	}
-	if primary == strconv.Itoa(gid) {
+	g, err := strconv.ParseUint(primary, 10, 32)
+	if err == nil && int(g) == gid {
 		return true, ""
 	}
 	if _, members, _ := groupEntry(gid); slices.Contains(members, user) {
 		return true, ""
 	}
-	if _, err := strconv.ParseUint(primary, 10, 32); err != nil {
+	if err != nil {
 		return false, fmt.Sprintf("uid %d's entry in /etc/passwd gives its group as %q, not a number", uid, primary)
 	}
 	return false, ""

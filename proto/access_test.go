@@ -38,7 +38,7 @@ func TestAccessWarnings(t *testing.T) {
 // TestAccessWarningsOddPasswd: an entry of /etc/passwd whose group field
 // is not a number is a uid rtm knows, but whose primary group it cannot
 // tell: it said such a uid was not in /etc/passwd. A member listed in
-// /etc/group is one whatever its entry says.
+// /etc/group is one whatever its entry says; a group of 0N is gid N.
 func TestAccessWarningsOddPasswd(t *testing.T) {
 	dir := t.TempDir()
 	gid := os.Getegid()
@@ -51,9 +51,9 @@ func TestAccessWarningsOddPasswd(t *testing.T) {
 	}
 	oldP, oldG := passwdFile, groupFile
 	t.Cleanup(func() { passwdFile, groupFile = oldP, oldG })
-	passwdFile = write("passwd", "odd:x:4000001:staff:::\nlisted:x:4000002:wheel:::\nprimary:x:4000003:"+strconv.Itoa(gid)+":::\nother:x:4000004:4000099:::\n")
+	passwdFile = write("passwd", "odd:x:4000001:staff:::\nlisted:x:4000002:wheel:::\nprimary:x:4000003:"+strconv.Itoa(gid)+":::\nother:x:4000004:4000099:::\nzeros:x:4000006:0"+strconv.Itoa(gid)+":::\n")
 	groupFile = write("group", "srv:x:"+strconv.Itoa(gid)+":listed\n")
-	got := strings.Join(AccessWarnings(true, []uint32{4000001, 4000002, 4000003, 4000004, 4000005}, nil), "\n")
+	got := strings.Join(AccessWarnings(true, []uint32{4000001, 4000002, 4000003, 4000004, 4000005, 4000006}, nil), "\n")
 	for _, want := range []string{
 		`--allow-uid 4000001: uid 4000001's entry in /etc/passwd gives its group as "staff", not a number, so rtm cannot tell whether it is in the server's group srv (gid ` + strconv.Itoa(gid) + ")",
 		"--allow-uid 4000004: uid 4000004 is not in the server's group srv",
@@ -63,7 +63,7 @@ func TestAccessWarningsOddPasswd(t *testing.T) {
 			t.Errorf("no %q in:\n%s", want, got)
 		}
 	}
-	for _, member := range []string{"4000002", "4000003"} {
+	for _, member := range []string{"4000002", "4000003", "4000006"} {
 		if strings.Contains(got, "uid "+member) {
 			t.Errorf("uid %s, a member, is warned of:\n%s", member, got)
 		}
