@@ -317,6 +317,25 @@ func TestCtrlCWhileChoicesShow(t *testing.T) {
 	}
 }
 
+// TestSourceThatQuitsAtThePrompt: with --keep-going, a source typed at
+// the prompt whose file fails a line and then quits reports the line,
+// then the count, and the server quits, with status 1 as a line failed
+// (it quit without the count).
+func TestSourceThatQuitsAtThePrompt(t *testing.T) {
+	t.Parallel()
+	in := newInstance(t)
+	script := filepath.Join(t.TempDir(), "q.rtm")
+	os.WriteFile(script, []byte("D,10.9.0.0/16\nquit\nC,10.1.0.0/16,-,eth0\n"), 0o644)
+	srv := startTerm(t, append([]string{"server", "--keep-going"}, in.flags()...)...)
+	srv.Expect("rtm(" + in.name + ")> ")
+	srv.Line("source " + script)
+	srv.Expect(script + ":1: delete route 10.9.0.0/16: not found")
+	srv.ExpectWithin(script+": 1 of 2 lines failed", 5*time.Second)
+	if code := srv.Exit(); code != 1 {
+		t.Fatalf("server exit %d after a typed source quit, want 1: a line failed", code)
+	}
+}
+
 // TestCtrlCCancelsAWait: at a client's prompt, Ctrl-C ends at once a
 // change waiting for a server that is down (which says after a second
 // that it waits), a question for that server, and a sync held up by a

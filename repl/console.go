@@ -190,6 +190,7 @@ func (in *Interp) Interactive(c *Console) error {
 			fmt.Fprintf(in.opts.Stderr, "error: %v\n", err)
 		}
 		if quit || errors.Is(err, ErrQuit) {
+			in.reportQuit(err) // a source that quit after failed lines counts them
 			return nil
 		}
 	}

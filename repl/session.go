@@ -239,7 +239,7 @@ func (s Session) input() Ending {
 // reportQuit prints the count of failed lines of a replay that quit
 // (--keep-going); a bare quit says nothing.
 func (in *Interp) reportQuit(err error) {
-	if re, ok := err.(*replayError); ok {
+	if re := (*replayError)(nil); errors.As(err, &re) {
 		in.reportEnd(re)
 	}
 }
