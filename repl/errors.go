@@ -76,8 +76,8 @@ func located(err error) bool {
 }
 
 // replayError ends a keep-going replay in which lines failed: failed of
-// its own lines, and in the files it sourced those sourced counts (each
-// was reported at its file:line, and their lines are not its own).
+// its own lines, and the lines of the files it sourced that sourced
+// counts (each was reported at its file:line, and they are not its own).
 type replayError struct {
 	name          string
 	failed, lines int
