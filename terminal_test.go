@@ -361,6 +361,10 @@ func TestCtrlCCancelsAWait(t *testing.T) {
 		t.Errorf("the report of Ctrl-C on the line of the terminal's ^C: %q", shown)
 	}
 	cl.Expect(prompt)
+	// Not typed, the wait is not said: the result alone, on stderr.
+	if r := runRTM(t, "", "client", "--socket", in.socket, "-c", "sync 2s"); r.code != 1 || strings.Contains(r.stderr, "waiting") || !strings.Contains(r.stderr, "-c:1: sync timed out after 2s") {
+		t.Errorf("-c sync held up: exit %d, stderr %q", r.code, r.stderr)
+	}
 
 	srv.signal(syscall.SIGKILL)
 	<-srv.done

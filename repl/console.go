@@ -113,6 +113,8 @@ func (in *Interp) Prompt() string {
 // printed and the prompt returns. A nil c means Options.Console, else a
 // new console on os.Stdout.
 func (in *Interp) Interactive(c *Console) error {
+	in.typed = true
+	defer func() { in.typed = false }()
 	if c == nil {
 		c = in.opts.Console
 	}

@@ -67,6 +67,7 @@ type Interp struct {
 	written atomic.Int64              // bytes of output written, which Quiesce watches move
 
 	batching bool // a stream is replayed: a client's changes may go in batches
+	typed    bool // the lines are a person's, typed at a terminal: a long wait is said
 }
 
 // Interrupt stops the command that is running: a sync stops waiting, a
@@ -325,7 +326,7 @@ func (in *Interp) sync(local bool, timeout time.Duration) error {
 	if local {
 		wait = in.engine.SyncLocal
 	}
-	if in.opts.Console != nil {
+	if in.typed {
 		// At the prompt, a wait of more than a second (a client behind,
 		// a server that is down) is said, with how to end it.
 		t := time.AfterFunc(time.Second, func() { in.notice("sync: waiting, for up to %s (Ctrl-C gives up)", timeout) })

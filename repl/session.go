@@ -206,6 +206,7 @@ func (s Session) input() Ending {
 	default:
 		if s.Input.Typed {
 			in.keepGoing()
+			in.typed = true
 		}
 		err = in.RunReader(s.Input.Name, s.Input.R)
 		if err == nil && s.StayAtEOF && !s.Input.Typed {
