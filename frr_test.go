@@ -361,10 +361,20 @@ func TestFRRRestartOfRTM(t *testing.T) {
 	p.srv = p.h2.rtm(p.srvArgs...)
 	p.srv.must("")
 	awaitReconnects(t, p.cl, 1)
-	// Until zebra is back, the routes it sent before are all there.
+	// Until zebra is back, the routes it sent before are all there, and
+	// show info says they wait for its table (asked first: a replay that
+	// had not ended by the stats had not by then).
+	info := p.srv.must("show info")
 	held := p.srv.must("show stats")
 	got := p.cl.must("show routes")
 	if statValue(held, "fpm_replays") < 1 {
+		var n int
+		if i := strings.Index(info, "\nroutes    "); i >= 0 {
+			fmt.Sscanf(info[i+len("\nroutes    "):], "%d", &n)
+		}
+		if want := fmt.Sprintf("the store's %d routes stay until its table is in, and those it does not send go then (--from-fpm on ", n); n < len(p.routes)+1 || !strings.Contains(info, want) {
+			t.Errorf("show info of the restarted server lacks %q:\n%s", want, info)
+		}
 		for _, r := range p.routes {
 			if !strings.Contains(got, r) {
 				t.Errorf("the restarted server's client lacks %q before zebra's replay:\n%s\n%s", r, got, held)

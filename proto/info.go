@@ -76,6 +76,9 @@ type FPMState struct {
 	// Replaying says the connected zebra's replay of its table has not
 	// ended yet: routes it has not sent again may still go.
 	Replaying bool `json:"replaying,omitempty"`
+	// Held is how many routes of the server's store (a restart's) wait
+	// for the end of the first zebra's replay: those it does not send go.
+	Held int `json:"held,omitempty"`
 }
 
 // KernelTable names one routing table of one network namespace: the

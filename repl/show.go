@@ -257,15 +257,21 @@ func (in *Interp) showInfo(js bool) error {
 // server, since when, and whether its table has all come.
 func describeZebra(f proto.FPMState) string {
 	ago := func() string { return time.Since(f.Since).Round(time.Second).String() + " ago" }
+	on := fmt.Sprintf(" (--from-fpm on %s)", f.Listen)
+	if f.Held > 0 {
+		// A restart on a kept store: its routes serve until zebra's table
+		// is in, and those zebra did not send go then.
+		on = fmt.Sprintf("; the store's %d routes stay until its table is in, and those it does not send go then%s", f.Held, on)
+	}
 	switch {
 	case f.Zebra != "" && f.Replaying:
-		return fmt.Sprintf("connected from %s %s, sending its table (--from-fpm on %s)", f.Zebra, ago(), f.Listen)
+		return fmt.Sprintf("connected from %s %s, sending its table%s", f.Zebra, ago(), on)
 	case f.Zebra != "":
-		return fmt.Sprintf("connected from %s %s (--from-fpm on %s)", f.Zebra, ago(), f.Listen)
+		return fmt.Sprintf("connected from %s %s%s", f.Zebra, ago(), on)
 	case !f.Since.IsZero():
-		return fmt.Sprintf("not connected: the last left %s; its routes stay until a zebra replays (--from-fpm on %s)", ago(), f.Listen)
+		return fmt.Sprintf("not connected: the last left %s; its routes stay until a zebra replays%s", ago(), on)
 	}
-	return fmt.Sprintf("not connected yet (--from-fpm on %s)", f.Listen)
+	return "not connected yet" + on
 }
 
 // showStats prints "name value" lines with the values aligned; the JSON

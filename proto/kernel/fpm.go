@@ -46,9 +46,14 @@ const fpmBufferSize = 256 << 10
 // the listener is open to must be exactly what was asked for.
 func ParseFPMAddr(v string) (netip.AddrPort, error) {
 	bad := func() (netip.AddrPort, error) {
-		return netip.AddrPort{}, fmt.Errorf("want an IP address and port to listen on, as 127.0.0.1:2620 or [::1]:2620, got %q", v)
+		return netip.AddrPort{}, fmt.Errorf("want an IP address to listen on, with a port or without (%d), as 127.0.0.1:2620, [::1]:2620 or ::1, got %q", DefaultFPMPort, v)
 	}
-	if a, err := netip.ParseAddr(v); err == nil && a.Zone() == "" {
+	// An address alone, bracketed or not, takes the default port.
+	bare := v
+	if strings.HasPrefix(bare, "[") && strings.HasSuffix(bare, "]") {
+		bare = bare[1 : len(bare)-1]
+	}
+	if a, err := netip.ParseAddr(bare); err == nil && a.Zone() == "" && (bare == v || a.Is6()) {
 		return netip.AddrPortFrom(a, DefaultFPMPort), nil
 	}
 	host, port, err := net.SplitHostPort(v)
@@ -234,14 +239,16 @@ func (f *FPMImporter) Addr() netip.AddrPort { return f.ln.Addr().(*net.TCPAddr).
 
 // Zebra returns the connected zebra's address ("" if none), when it
 // connected (when the last one left if none is connected; zero if none
-// ever did), and whether its replay of its table is still going on.
-func (f *FPMImporter) Zebra() (addr string, since time.Time, replaying bool) {
+// ever did), whether its replay of its table is still going on, and how
+// many routes of the store's rtm holds until the first replay ends
+// (FPMOptions.Held), to remove those zebra does not send.
+func (f *FPMImporter) Zebra() (addr string, since time.Time, replaying bool, held int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.zebra != nil {
 		addr = f.zebra.RemoteAddr().String()
 	}
-	return addr, f.since, f.replay != nil
+	return addr, f.since, f.replay != nil, len(f.held)
 }
 
 // Ready is closed once the importer has read the devices and accepts

@@ -532,13 +532,14 @@ func TestParseFPMAddr(t *testing.T) {
 	for in, want := range map[string]string{
 		"127.0.0.1:2620": "127.0.0.1:2620", "[::1]:2621": "[::1]:2621", ":2700": "127.0.0.1:2700",
 		"192.0.2.1": "192.0.2.1:2620", "::1": "[::1]:2620", "0.0.0.0:2620": "0.0.0.0:2620",
+		"[::1]": "[::1]:2620", "[2001:db8::1]": "[2001:db8::1]:2620",
 	} {
 		got, err := ParseFPMAddr(in)
 		if err != nil || got.String() != want {
 			t.Errorf("ParseFPMAddr(%q) = %v, %v; want %s", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"", "localhost:2620", "127.0.0.1:0", "127.0.0.1:99999", "127.0.0.1:x", "[fe80::1%eth0]:2620", "fe80::1%eth0"} {
+	for _, in := range []string{"", "localhost:2620", "127.0.0.1:0", "127.0.0.1:99999", "127.0.0.1:x", "[fe80::1%eth0]:2620", "fe80::1%eth0", "[127.0.0.1]", "[fe80::1%eth0]", "[::1"} {
 		if got, err := ParseFPMAddr(in); err == nil {
 			t.Errorf("ParseFPMAddr(%q) = %v, want an error", in, got)
 		}
