@@ -152,7 +152,13 @@ func (in *Installer) request(o *op) []byte {
 // key found to be rtm's own after EEXIST is taken over: a few rounds
 // settle both.
 func (in *Installer) converge() {
-	defer in.updateGauges()
+	in.said, in.unsaid = 0, 0
+	defer func() {
+		if in.unsaid > 0 {
+			in.logf("kernel install: and %d more entries pending, or installed after pending, not logged one by one (show stats local: kernel_routes_pending, kernel_neighbours_pending, kernel_route_failures)", in.unsaid)
+		}
+		in.updateGauges()
+	}()
 	for round := 0; round < 4 && (len(in.dirtyRoutes) > 0 || len(in.dirtyNeigh) > 0); round++ {
 		ops := in.plan()
 		if len(ops) == 0 {
@@ -187,7 +193,7 @@ func (in *Installer) results(ops []op, errs []error) {
 			case err == nil:
 				in.instRoutes[o.prefix] = instRoute{r: o.route, ifindex: o.ifindex}
 				if in.pendRoutes[o.prefix] != nil {
-					in.logf("kernel install: route %s installed, pending no more", routeString(o.route))
+					in.sayf("kernel install: route %s installed, pending no more", routeString(o.route))
 					delete(in.pendRoutes, o.prefix)
 				}
 				in.stats.inc(inRouteChanges)
@@ -223,7 +229,7 @@ func (in *Installer) results(ops []op, errs []error) {
 			case err == nil:
 				in.instNeigh[o.ip] = instNeigh{ifindex: o.ifindex, mac: o.mac}
 				if in.pendNeigh[o.ip] != nil {
-					in.logf("kernel install: neighbour %s installed, pending no more", o.ip)
+					in.sayf("kernel install: neighbour %s installed, pending no more", o.ip)
 					delete(in.pendNeigh, o.ip)
 				}
 				in.stats.inc(inNeighChanges)
@@ -362,8 +368,23 @@ func (in *Installer) routePending(p netip.Prefix, pe *pending) {
 		in.stats.inc(inRouteForeign)
 	}
 	r, _ := in.routes.Get(p)
-	in.logf("kernel install: route %s pending: %s", routeString(r), pe.reason)
+	in.sayf("kernel install: route %s pending: %s", routeString(r), pe.reason)
 }
+
+// sayf logs an entry pending or no longer pending, the first sayMax of a
+// converge one by one, and counts the rest, which converge sums up: a
+// snapshot of thousands of routes through a missing device logged each.
+func (in *Installer) sayf(format string, args ...any) {
+	if in.said >= sayMax {
+		in.unsaid++
+		return
+	}
+	in.said++
+	in.logf(format, args...)
+}
+
+// sayMax bounds the entries a converge logs one by one.
+const sayMax = 8
 
 func (in *Installer) neighPending(ip netip.Addr, pe *pending) {
 	old := in.pendNeigh[ip]
@@ -375,7 +396,7 @@ func (in *Installer) neighPending(ip netip.Addr, pe *pending) {
 	if pe.foreign && (old == nil || !old.foreign) {
 		in.stats.inc(inNeighForeign)
 	}
-	in.logf("kernel install: neighbour %s pending: %s", ip, pe.reason)
+	in.sayf("kernel install: neighbour %s pending: %s", ip, pe.reason)
 }
 
 func (in *Installer) updateGauges() {

@@ -156,7 +156,8 @@
 //     owner's entry, save one put in place in the instant before rtm's
 //     replace reaches the kernel.
 //   - Refusals never stop the installer. A change the kernel refuses is
-//     logged once per reason, counted, and kept pending: a missing or
+//     logged once per reason (the first 8 of a round one by one, then how
+//     many more), counted, and kept pending: a missing or
 //     down device is retried when a link event says it is up, anything
 //     else every RetryInterval and after a connected route is added. A
 //     device that goes down or away takes rtm's entries on it with it;

@@ -177,6 +177,7 @@ type Installer struct {
 	dirtyNeigh  map[netip.Addr]struct{}
 
 	refusedLogged map[string]bool // refused entries logged, with why (logErrors)
+	said, unsaid  int             // entries converge logged one by one, and not (sayf)
 }
 
 type instRoute struct {

@@ -609,3 +609,41 @@ func TestInstallRefusedEntryLoggedOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestInstallPendingLogBounded: a snapshot of many routes through a device
+// that does not exist yet logs the first few as pending and counts the
+// rest in one line, and so when the device comes (it logged every route
+// twice: 10,000 lines for 5,000 routes).
+func TestInstallPendingLogBounded(t *testing.T) {
+	newNS(t)
+	var logged logLines
+	in := newInstaller(t, InstallerOptions{Logf: logged.logf})
+	var routes []entry.Route
+	for i := range 40 {
+		routes = append(routes, route(fmt.Sprintf("10.%d.0.0/16", i), "", "vlate"))
+	}
+	if err := in.Reconcile(routes, nil); err != nil {
+		t.Fatal(err)
+	}
+	if st := in.Stats(); stat(st, "routes_pending") != 40 || stat(st, "route_failures") != 40 {
+		t.Errorf("routes_pending %d route_failures %d, want 40 and 40", stat(st, "routes_pending"), stat(st, "route_failures"))
+	}
+	said := logged.String()
+	const more = "kernel install: and 32 more entries pending, or installed after pending, not logged one by one (show stats local: "
+	if n, m := strings.Count(said, "pending: device vlate does not exist"), strings.Count(said, more); n != sayMax || m != 1 {
+		t.Errorf("%d routes logged as pending and %d lines count the rest, want %d and 1:\n%s", n, m, sayMax, said)
+	}
+	mark := len(logged.all())
+	ip(t, "link", "add", "name", "vlate", "type", "veth", "peer", "name", "vlate1")
+	ip(t, "link", "set", "vlate", "up")
+	kernelHas(t, routes, map[string]string{})
+	waitFor(t, time.Second, "the pending gauge to clear", func() (bool, string) {
+		return stat(in.Stats(), "routes_pending") == 0, fmt.Sprint(in.Stats())
+	})
+	// The device's events may come to one round of installs or more
+	// (down, then up): each logs a few, and counts the rest.
+	after := logged.all()[mark:]
+	if len(after) > 4*(sayMax+1) || !strings.Contains(strings.Join(after, "\n"), "more entries pending, or installed after pending, not logged one by one") {
+		t.Errorf("%d lines for 40 routes installed, without a count of the rest:\n%s", len(after), strings.Join(after, "\n"))
+	}
+}
