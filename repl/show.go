@@ -254,24 +254,25 @@ func (in *Interp) showInfo(js bool) error {
 }
 
 // describeZebra says whether a zebra is connected to a --from-fpm
-// server, since when, and whether its table has all come.
+// server, since when, whether its table has all come, and how many of a
+// kept store's routes wait for it.
 func describeZebra(f proto.FPMState) string {
 	ago := func() string { return time.Since(f.Since).Round(time.Second).String() + " ago" }
-	on := fmt.Sprintf(" (--from-fpm on %s)", f.Listen)
+	tail := fmt.Sprintf(" (--from-fpm on %s)", f.Listen)
 	if f.Held > 0 {
 		// A restart on a kept store: its routes serve until zebra's table
 		// is in, and those zebra did not send go then.
-		on = fmt.Sprintf("; the store's %d routes stay until its table is in, and those it does not send go then%s", f.Held, on)
+		tail = fmt.Sprintf("; the store's %d routes stay until its table is in, and those it does not send go then%s", f.Held, tail)
 	}
 	switch {
 	case f.Zebra != "" && f.Replaying:
-		return fmt.Sprintf("connected from %s %s, sending its table%s", f.Zebra, ago(), on)
+		return fmt.Sprintf("connected from %s %s, sending its table%s", f.Zebra, ago(), tail)
 	case f.Zebra != "":
-		return fmt.Sprintf("connected from %s %s%s", f.Zebra, ago(), on)
+		return fmt.Sprintf("connected from %s %s%s", f.Zebra, ago(), tail)
 	case !f.Since.IsZero():
-		return fmt.Sprintf("not connected: the last left %s; its routes stay until a zebra replays%s", ago(), on)
+		return fmt.Sprintf("not connected: the last left %s; its routes stay until a zebra replays%s", ago(), tail)
 	}
-	return "not connected yet" + on
+	return "not connected yet" + tail
 }
 
 // showStats prints "name value" lines with the values aligned; the JSON
