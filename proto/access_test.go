@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"rtm/repl/rtmtest"
 )
 
 // TestAccessWarnings: with --group, a uid /etc/passwd knows outside the
@@ -40,22 +42,17 @@ func TestAccessWarnings(t *testing.T) {
 // tell: it said such a uid was not in /etc/passwd. A member listed in
 // /etc/group is one whatever its entry says; a group of 0N is gid N.
 func TestAccessWarningsOddPasswd(t *testing.T) {
-	dir := t.TempDir()
-	gid := os.Getegid()
-	write := func(name, text string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	g := strconv.Itoa(os.Getegid())
+	dir := rtmtest.WriteFiles(t, map[string]string{
+		"passwd": "odd:x:4000001:staff:::\nlisted:x:4000002:wheel:::\nprimary:x:4000003:" + g + ":::\nother:x:4000004:4000099:::\nzeros:x:4000006:0" + g + ":::\n",
+		"group":  "srv:x:" + g + ":listed\n",
+	})
 	oldP, oldG := passwdFile, groupFile
 	t.Cleanup(func() { passwdFile, groupFile = oldP, oldG })
-	passwdFile = write("passwd", "odd:x:4000001:staff:::\nlisted:x:4000002:wheel:::\nprimary:x:4000003:"+strconv.Itoa(gid)+":::\nother:x:4000004:4000099:::\nzeros:x:4000006:0"+strconv.Itoa(gid)+":::\n")
-	groupFile = write("group", "srv:x:"+strconv.Itoa(gid)+":listed\n")
+	passwdFile, groupFile = filepath.Join(dir, "passwd"), filepath.Join(dir, "group")
 	got := strings.Join(AccessWarnings(true, []uint32{4000001, 4000002, 4000003, 4000004, 4000005, 4000006}, nil), "\n")
 	for _, want := range []string{
-		`--allow-uid 4000001: uid 4000001's entry in /etc/passwd gives its group as "staff", not a number, so rtm cannot tell whether it is in the server's group srv (gid ` + strconv.Itoa(gid) + ")",
+		`--allow-uid 4000001: uid 4000001's entry in /etc/passwd gives its group as "staff", not a number, so rtm cannot tell whether it is in the server's group srv (gid ` + g + ")",
 		"--allow-uid 4000004: uid 4000004 is not in the server's group srv",
 		"--allow-uid 4000005: uid 4000005 is not in /etc/passwd, so rtm cannot tell",
 	} {

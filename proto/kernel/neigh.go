@@ -41,7 +41,7 @@ func classifyNeigh(n *kneigh) (entry.MAC, neighKind) {
 		return entry.MAC{}, neighAbsent
 	case n.llen != 6 || n.lladdr == [6]byte{} || n.lladdr[0]&1 != 0:
 		return entry.MAC{}, neighSkipLLAddr
-	case n.ip.IsMulticast() || n.ip.IsLoopback() || n.ip.IsUnspecified() || entry.CheckIP(n.ip) != nil:
+	case entry.CheckHostIP(n.ip) != nil: // what the store refuses for a MAC
 		return entry.MAC{}, neighSkipAddress
 	}
 	return entry.MAC(n.lladdr), neighEntry

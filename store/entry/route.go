@@ -197,8 +197,8 @@ func CheckGateway(gw netip.Addr) error {
 
 // CheckHostIP is CheckIP for a MAC entry's address, which names a host:
 // not unspecified, multicast, loopback or IPv4's broadcast, which no
-// neighbour has. A store of an earlier rtm may hold one: it stays, and
-// is refused only as input.
+// neighbour has (the kernel import skips such neighbours). A store of an
+// earlier rtm may hold one: it stays, and is refused only as input.
 func CheckHostIP(ip netip.Addr) error {
 	if err := CheckIP(ip); err != nil {
 		return err
