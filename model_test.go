@@ -7,7 +7,6 @@ package main
 import (
 	"bufio"
 	"fmt"
-	"hash/fnv"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
@@ -27,7 +26,7 @@ type model struct {
 func newModel() *model { return &model{routes: map[string]string{}, macs: map[string]string{}} }
 
 func (m *model) clone() *model {
-	c := newModel()
+	c := &model{routes: make(map[string]string, len(m.routes)), macs: make(map[string]string, len(m.macs))}
 	for k, v := range m.routes {
 		c.routes[k] = v
 	}
@@ -37,76 +36,109 @@ func (m *model) clone() *model {
 	return c
 }
 
-// gen returns n random valid changes and applies them to the model.
+// genKeys are the 300 prefixes and MACs gen's changes are about.
+var genKeys = func() (k [300]struct{ pfx, mac string }) {
+	for i := range k {
+		k[i].pfx = fmt.Sprintf("10.%d.%d.0/24", i/256, i%256)
+		k[i].mac = fmt.Sprintf("02:00:00:00:%02x:%02x", i/256, i%256)
+	}
+	return k
+}()
+
+// gen returns n random valid changes and applies them to the model. The
+// crash tests make hundreds of thousands of them, so a line is built by
+// appending, not by fmt, and the model takes its value as the line is
+// made rather than parsing it back.
 func (m *model) gen(rng *rand.Rand, n int) []string {
-	var lines []string
+	lines := make([]string, 0, n)
+	var b []byte
+	dec := func(v int) { b = strconv.AppendInt(b, int64(v), 10) }
 	for len(lines) < n {
-		i := rng.IntN(300)
-		pfx := fmt.Sprintf("10.%d.%d.0/24", i/256, i%256)
-		mac := fmt.Sprintf("02:00:00:00:%02x:%02x", i/256, i%256)
-		var line string
+		k := genKeys[rng.IntN(300)]
+		b = b[:0]
 		switch rng.IntN(6) {
 		case 0, 1:
-			gw, dev := fmt.Sprintf("192.168.%d.%d", rng.IntN(256), 1+rng.IntN(254)), fmt.Sprintf("eth%d", rng.IntN(4))
-			op := "C"
-			if _, ok := m.routes[pfx]; ok {
-				op = "U"
+			op := "C,"
+			if _, ok := m.routes[k.pfx]; ok {
+				op = "U,"
 			}
-			line = fmt.Sprintf("%s,%s,%s,%s", op, pfx, gw, dev)
+			b = append(append(append(b, op...), k.pfx...), ",192.168."...)
+			dec(rng.IntN(256))
+			b = append(b, '.')
+			dec(1 + rng.IntN(254))
+			via := len(op) + len(k.pfx) + 1
+			b = append(b, ",eth"...)
+			gw := string(b[via : len(b)-4])
+			dec(rng.IntN(4))
+			m.routes[k.pfx] = "via " + gw + " dev " + string(b[len(b)-4:])
 		case 2:
-			if _, ok := m.routes[pfx]; ok {
-				line = "D," + pfx
+			if _, ok := m.routes[k.pfx]; !ok {
+				continue
 			}
+			delete(m.routes, k.pfx)
+			b = append(append(b, "D,"...), k.pfx...)
 		case 3, 4:
-			ip := fmt.Sprintf("10.200.%d.%d", rng.IntN(256), rng.IntN(256))
+			op := "C,"
+			if _, ok := m.macs[k.mac]; ok {
+				op = "U,"
+			}
+			b = append(append(append(b, op...), k.mac...), ',')
+			at := len(b)
+			b = append(b, "10.200."...)
+			dec(rng.IntN(256))
+			b = append(b, '.')
+			dec(rng.IntN(256))
+			ip := string(b[at:])
 			if rng.IntN(3) == 0 {
-				ip = fmt.Sprintf("2001:db8::%x", rng.IntN(65536))
+				x := rng.IntN(65536)
+				b = strconv.AppendInt(append(b[:at], "2001:db8::"...), int64(x), 16)
+				// As `show macs` prints it: 2001:db8::0 is 2001:db8::.
+				if ip = string(b[at:]); x == 0 {
+					ip = "2001:db8::"
+				}
 			}
-			op := "C"
-			if _, ok := m.macs[mac]; ok {
-				op = "U"
-			}
-			line = fmt.Sprintf("%s,%s,%s", op, mac, ip)
+			m.macs[k.mac] = ip
 		case 5:
-			if _, ok := m.macs[mac]; ok {
-				line = "D," + mac
+			if _, ok := m.macs[k.mac]; !ok {
+				continue
 			}
+			delete(m.macs, k.mac)
+			b = append(append(b, "D,"...), k.mac...)
 		}
-		if line != "" {
-			m.apply(line)
-			lines = append(lines, line)
-		}
+		lines = append(lines, string(b))
 	}
 	return lines
 }
 
 // apply applies one line gen made to the model.
 func (m *model) apply(line string) {
-	f := strings.Split(line, ",")
-	key := f[1]
+	op, rest, _ := strings.Cut(line, ",")
+	key, value, _ := strings.Cut(rest, ",")
 	route := strings.Contains(key, "/")
 	switch {
-	case f[0] == "D" && route:
+	case op == "D" && route:
 		delete(m.routes, key)
-	case f[0] == "D":
+	case op == "D":
 		delete(m.macs, key)
 	case route:
-		m.routes[key] = "via " + f[2] + " dev " + f[3]
+		gw, dev, _ := strings.Cut(value, ",")
+		m.routes[key] = "via " + gw + " dev " + dev
 	default:
 		// As `show macs` prints it: 2001:db8::0 is 2001:db8::.
-		m.macs[key] = netip.MustParseAddr(f[2]).String()
+		m.macs[key] = netip.MustParseAddr(value).String()
 	}
 }
 
-// entry returns the line `show` prints for key, if the model has it.
-func (m *model) entry(key string) (string, bool) {
+// hashOf returns the entryHash of the line `show` prints for key, if the
+// model has it.
+func (m *model) hashOf(key string) (uint64, bool) {
 	if r, ok := m.routes[key]; ok {
-		return key + " " + r, true
+		return keyedHash(key, r), true
 	}
 	if ip, ok := m.macs[key]; ok {
-		return key + " " + ip, true
+		return keyedHash(key, ip), true
 	}
-	return "", false
+	return 0, false
 }
 
 // lines returns the sorted show output lines the model predicts.
@@ -139,12 +171,23 @@ func modelFrom(t *testing.T, lines []string) *model {
 	return m
 }
 
-// entryHash hashes one table entry as `show` prints it; a table's hash is
-// the XOR of its entries', so it is updated in O(1) per change.
-func entryHash(line string) uint64 {
-	h := fnv.New64a()
-	h.Write([]byte(line))
-	return h.Sum64()
+// entryHash hashes one table entry as `show` prints it (FNV-1a); a
+// table's hash is the XOR of its entries', so it is updated in O(1) per
+// change.
+func entryHash(line string) uint64 { return fnvAdd(fnvOffset, line) }
+
+// keyedHash is entryHash(key + " " + value), without building the line.
+func keyedHash(key, value string) uint64 {
+	return fnvAdd(fnvAdd(fnvAdd(fnvOffset, key), " "), value)
+}
+
+const fnvOffset, fnvPrime = 14695981039346656037, 1099511628211
+
+func fnvAdd(h uint64, s string) uint64 {
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint64(s[i])) * fnvPrime
+	}
+	return h
 }
 
 func setHash(lines []string) uint64 {
@@ -160,16 +203,17 @@ func setHash(lines []string) uint64 {
 func prefixStates(start *model, lines []string) map[uint64]int {
 	m := start.clone()
 	h := setHash(m.lines())
-	states := map[uint64]int{h: 0}
+	states := make(map[uint64]int, len(lines)+1)
+	states[h] = 0
 	for i, l := range lines {
 		_, rest, _ := strings.Cut(l, ",")
 		key, _, _ := strings.Cut(rest, ",")
-		if old, ok := m.entry(key); ok {
-			h ^= entryHash(old)
+		if old, ok := m.hashOf(key); ok {
+			h ^= old
 		}
 		m.apply(l)
-		if e, ok := m.entry(key); ok {
-			h ^= entryHash(e)
+		if e, ok := m.hashOf(key); ok {
+			h ^= e
 		}
 		if _, seen := states[h]; !seen {
 			states[h] = i + 1
