@@ -158,9 +158,12 @@ func (h *frrHost) established(peer string) (bool, error) {
 	return strings.Contains(string(out), `"bgpState":"Established"`), nil
 }
 
-// waitUntil polls cond every 10 ms for at most d.
+// waitUntil polls cond for at most d: every 10 ms for the first half
+// second, then every 50 ms, since a cond that runs vtysh costs
+// milliseconds of CPU and a BGP session takes seconds to come up.
 func waitUntil(d time.Duration, what string, cond func() (bool, error)) error {
-	for deadline := time.Now().Add(d); ; time.Sleep(10 * time.Millisecond) {
+	start := time.Now()
+	for deadline := start.Add(d); ; {
 		ok, err := cond()
 		switch {
 		case err != nil:
@@ -169,6 +172,11 @@ func waitUntil(d time.Duration, what string, cond func() (bool, error)) error {
 			return nil
 		case time.Now().After(deadline):
 			return fmt.Errorf("no %s after %v", what, d)
+		}
+		if time.Since(start) < 500*time.Millisecond {
+			time.Sleep(10 * time.Millisecond)
+		} else {
+			time.Sleep(50 * time.Millisecond)
 		}
 	}
 }
