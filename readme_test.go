@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -235,16 +236,27 @@ exec bash -e "$2"
 	// The stores go where a user's would: the sandbox's own /dev/shm, not
 	// the tests' store directory.
 	cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"), "XDG_RUNTIME_DIR="+dir, "HOME="+dir, "XDG_STATE_HOME="+dir, proto.StoreDirEnv+"=")
-	// The go command's caches stay where they are: a cold one would make
-	// `go run` compile the world.
-	for _, v := range []string{"GOCACHE", "GOMODCACHE", "GOPATH"} {
-		if out, err := exec.Command("go", "env", v).Output(); err == nil {
-			cmd.Env = append(cmd.Env, v+"="+strings.TrimSpace(string(out)))
-		}
-	}
+	cmd.Env = append(cmd.Env, goCaches()...)
 	cmd.Dir = dir
 	return runCmd(t, cmd, "", 2*time.Minute)
 }
+
+// goCaches is where the go command keeps its caches, as VAR=value: a
+// sandbox keeps them where they are, since a cold one would make `go run`
+// compile the world. Asked once, in one go command.
+var goCaches = sync.OnceValue(func() []string {
+	vars := []string{"GOCACHE", "GOMODCACHE", "GOPATH"}
+	out, err := exec.Command("go", append([]string{"env"}, vars...)...).Output()
+	values := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
+	if err != nil || len(values) != len(vars) {
+		return nil
+	}
+	var env []string
+	for i, v := range vars {
+		env = append(env, v+"="+values[i])
+	}
+	return env
+})
 
 // TestREADMEShellExamples runs every ```sh block of the README as
 // written, each in a sandbox of its own: each must succeed, and print
