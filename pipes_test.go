@@ -829,3 +829,61 @@ func cpuTicks(pid int) int {
 	s, _ := strconv.Atoi(f[12])
 	return u + s
 }
+
+// TestServerOutputNobodyReads: a server whose stdout is a pipe nobody
+// reads (a pager left paused, `rtm server | less`), stuck writing the
+// answer of a show with more lines waiting on its stdin, goes on serving
+// clients: a change from a client is applied and answered, and a client
+// that connects then gets its snapshot. The replay held its changes back
+// while more lines waited, and holding them while stuck on its output
+// held every client's changes back too.
+func TestServerOutputNobodyReads(t *testing.T) {
+	t.Parallel()
+	in := newInstance(t)
+	var routes []string
+	for i := range 3000 { // show routes prints some 100 KiB of them
+		routes = append(routes, fmt.Sprintf("C,10.%d.%d.0/24,192.168.1.1,eth0", i>>8, i&255))
+	}
+	first := in.server()
+	first.must(routes...)
+	first.signal(syscall.SIGTERM)
+	first.exited(20 * time.Second)
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer outR.Close()
+	stdinR, stdinW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stdinW.Close()
+	srv := exec.Command(rtmBin, append([]string{"server"}, in.flags()...)...)
+	srv.Stdin, srv.Stdout = stdinR, outW
+	var errb syncBuffer
+	srv.Stderr = &errb
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stdinR.Close()
+	outW.Close()
+	t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
+	if !rtmtest.WaitFor(10*time.Second, func() bool { return strings.Contains(errb.String(), "rtm server "+in.name+": socket") }) {
+		t.Fatalf("the server never said it serves: %s", errb.String())
+	}
+	io.WriteString(stdinW, "show routes\nshow routes\n")
+	if !rtmtest.WaitFor(10*time.Second, func() bool {
+		n, err := unix.IoctlGetInt(int(outR.Fd()), unix.TIOCINQ)
+		return err == nil && n >= 60<<10
+	}) {
+		t.Fatal("the server's stdout never filled")
+	}
+	cmd := exec.Command(rtmBin, "client", "--socket", in.socket, "--client-name", "changer", "-c", "C,172.17.0.0/16,192.168.1.1,eth0")
+	if r := runCmd(t, cmd, "", 20*time.Second); r.code != 0 {
+		t.Fatalf("a change from a client, with the server stuck on its output: exit %d: %s", r.code, r.stderr)
+	}
+	cmd = exec.Command(rtmBin, "client", "--socket", in.socket, "--client-name", "reader", "-c", "show routes count")
+	if r := runCmd(t, cmd, "", 20*time.Second); r.code != 0 || r.stdout != "3001\n" {
+		t.Fatalf("a client connecting with the server stuck on its output: exit %d, %q: %s", r.code, r.stdout, r.stderr)
+	}
+}

@@ -193,6 +193,7 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 		bt, batch = in.engine.(Batcher)
 		gr, group = in.changer.(Grouper)
 		run       [replayAhead]*entry.Change // a run of change lines for gr
+		held      bool                       // bt holds this stream's changes
 	)
 	group = group && !framed && in.fw == nil
 	pos := &streamPos{name: name}
@@ -295,9 +296,20 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 			pos.line.Store(int64(ahead[next-1].loc.Line)) // a run's last line
 			more := next < n || lineWaiting(br) || inputPending(r)
 			// A run holds its changes as line-by-line would: every line
-			// but the last has more after it.
-			if batch && (more || k > 1) {
+			// but the last has more after it. Any other command sends
+			// what is held first: it may wait (on an output nobody
+			// reads, a sync, a source), and while a hold lasts the
+			// writers send whole packets only, so every client's changes
+			// would wait with it. A blank line or a comment waits for
+			// nothing.
+			switch change := isChange(p); {
+			case !batch:
+			case change && (more || k > 1):
 				bt.Hold()
+				held = true
+			case !change && held && (p.err != nil || p.cmd.Kind != KindNone):
+				bt.Send()
+				held = false
 			}
 			var err error
 			switch {
@@ -323,6 +335,7 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 			}
 			if batch && !more {
 				bt.Send()
+				held = false
 			}
 			if err == nil {
 				if more {

@@ -210,6 +210,18 @@ func TestReplayHolds(t *testing.T) {
 			}
 		})
 	}
+	// A command other than a change sends what is held before it runs:
+	// it may wait (on an output nobody reads, a sync), and the held
+	// changes, every client's too, would wait with it. A comment does not.
+	e := &batchEngine{memEngine: newMemEngine()}
+	in := NewInterp(e, io.Discard, Options{Stderr: io.Discard})
+	if err := in.RunReader("lab.rtm", strings.NewReader(replayScript(0, 10)+"show routes\n"+replayScript(10, 20))); err != nil {
+		t.Fatal(err)
+	}
+	// replayScript(0, 10) makes 11 changes, a route among them.
+	if e.free != 0 || e.runs[10] != 0 || e.runs[11] != 1 {
+		t.Errorf("%d changes not held; sends before the change before the show %d, after it %d; want 0 and 1", e.free, e.runs[10], e.runs[11])
+	}
 }
 
 // groupEngine is a batchEngine that is a Grouper: it records the length
