@@ -35,6 +35,11 @@ const (
 	// DefaultLogBytes bounds the log: a client further behind than that
 	// is resynced by snapshot.
 	DefaultLogBytes = 16 << 20
+	// MaxLogBytes bounds what may be asked: the log's ring of chunk
+	// pointers is made whole at the start, 8 bytes for each 65,520 of
+	// the bound (8 MiB at 64 GiB), and far beyond memory a bound bounds
+	// nothing.
+	MaxLogBytes = 64 << 30
 )
 
 type chunk struct {

@@ -178,6 +178,9 @@ func Start(o ServerOptions) (*Server, error) {
 			o.Store.Perm = 0o640
 		}
 	}
+	if o.LogBytes < 0 || o.LogBytes > MaxLogBytes {
+		return nil, fmt.Errorf("log of %d bytes: want 1 to %d", o.LogBytes, MaxLogBytes)
+	}
 	// The socket's path and directory first: a refused one leaves no
 	// store behind.
 	if err := checkSocketLen(o.Socket); err != nil {

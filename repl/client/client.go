@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -95,6 +96,10 @@ func Main(args []string) int {
 		if perr := kernel.CheckProtocol(protocol); perr != nil {
 			err = fmt.Errorf("--kernel-proto %d: %w", protocol, perr)
 		}
+	}
+	if err == nil && metric > math.MaxUint32 {
+		// The kernel's metric is 32 bits: a larger one would wrap round.
+		err = fmt.Errorf("--kernel-metric %d: want 0 to %d", metric, uint32(math.MaxUint32))
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rtm client:", err)

@@ -51,7 +51,7 @@ func Main(version string, args []string) int {
 	fs.StringVar(&storePath, "store", "", "store `path` (default: "+proto.DefaultStore("NAME")+": rtm.NAME in $"+proto.StoreDirEnv+" if set, else in /dev/shm; a regular file survives reboots)")
 	fs.IntVar(&capacity, "capacity", store.DefaultCapacity, "MAC table `entries` when the store is created (an existing store keeps its own; with --fresh it is created anew)")
 	fs.IntVar(&routeCapacity, "route-capacity", store.DefaultRouteCapacity, "route table `entries` when the store is created (as --capacity)")
-	fs.IntVar(&logBytes, "log-bytes", proto.DefaultLogBytes, "`bytes` of recent changes kept for clients that fall behind, in chunks of 65,520 bytes, a packet's payload (rounded up; two at least: show info says how many bytes); a client further behind gets a fresh snapshot")
+	fs.IntVar(&logBytes, "log-bytes", proto.DefaultLogBytes, "`bytes` of recent changes kept for clients that fall behind, in chunks of 65,520 bytes, a packet's payload (rounded up; two at least, 64 GiB at most: show info says how many bytes); a client further behind gets a fresh snapshot")
 	fs.BoolVar(&group, "group", false, "let the owner's group connect and read (socket mode 0660, store 0640: group members read the store, never write it; an existing store is given these modes, and 0600 without --group; the runtime directory, if of that group, becomes 0710, and a directory the group cannot pass is named at start)")
 	repl.ListFlag(fs, &allow, "allow-uid", "also accept clients of this `uid`, to read (repeatable)", repl.ParseUID)
 	repl.ListFlag(fs, &allowWrite, "allow-write-uid", "also accept clients of this `uid`, to read and change the tables (repeatable; the server's own uid and root always may)", repl.ParseUID)
@@ -97,8 +97,8 @@ func Main(version string, args []string) int {
 			err = fmt.Errorf("--%s %d: want 1 to %d entries", c.flag, c.n, c.most)
 		}
 	}
-	if err == nil && logBytes < 1 {
-		err = fmt.Errorf("--log-bytes %d: want 1 or more", logBytes)
+	if err == nil && (logBytes < 1 || logBytes > proto.MaxLogBytes) {
+		err = fmt.Errorf("--log-bytes %d: want 1 to %d (64 GiB)", logBytes, proto.MaxLogBytes)
 	}
 	if err == nil && storePath != "" {
 		if fi, serr := os.Stat(storePath); strings.HasSuffix(storePath, "/") || serr == nil && fi.IsDir() {
