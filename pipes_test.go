@@ -350,6 +350,38 @@ func TestClosedPipes(t *testing.T) {
 	if code := cmd.ProcessState.ExitCode(); code != 0 || errb.String() != "" {
 		t.Fatalf("`rtm client -c dump | head -1`: exit %d, stderr %q; want 0 and nothing", code, errb)
 	}
+	// With lines still to run when the reader goes, the client says they
+	// were not, and fails: the change after the show is not made. (The
+	// show's answer is more than the pipe holds.)
+	for i := range 3000 {
+		srv.send(fmt.Sprintf("C,10.%d.%d.0/24,192.168.%d.%d,eth0", 100+i>>8, i&255, i>>8, 1+i&127))
+	}
+	srv.must("sync")
+	pr, pw, err = os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd = exec.Command(rtmBin, "client", "--socket", in.socket, "-c", "show routes", "-c", "C,172.16.0.0/12,-,eth0")
+	cmd.Stdout = pw
+	done, errb = startOwnStdout(t, cmd)
+	pw.Close()
+	pr.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := bufio.NewReader(pr).ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	pr.Close()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("`rtm client -c 'show routes' -c C,... | head -1` never ends")
+	}
+	want := "-c:2: not run, nor any line after it: the reader of the output went away at line 1 (write output: write /dev/stdout: broken pipe)\n"
+	if code := cmd.ProcessState.ExitCode(); code != 1 || errb.String() != want {
+		t.Fatalf("`rtm client -c 'show routes' -c C,... | head -1`: exit %d, stderr %q; want 1 and %q", code, errb, want)
+	}
+	if got := srv.must("show routes within 172.16.0.0/12"); got != "" {
+		t.Fatalf("the change after the show whose reader went away was made: %q", got)
+	}
 
 	// A server whose stdout is closed is not killed by SIGPIPE: a command
 	// whose output cannot be written fails, naming the cause.

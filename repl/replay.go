@@ -345,6 +345,20 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 				}
 			}
 			if err != nil {
+				if more && readerGone(err) {
+					// The reader of the output went away (rtm client
+					// -c 'show macs' -c C,... | head -1) with lines still
+					// to run: a quiet end would lose them unsaid. (With
+					// none left, the reader had what it wanted.)
+					first := Location{File: name, Line: loc.Line + 1}
+					if next < n {
+						first = ahead[next].loc
+					}
+					var oe *OutputError
+					errors.As(err, &oe)
+					in.settle()
+					return at(first, fmt.Errorf("not run, nor any line after it: the reader of the output went away at line %d (%v)", p.loc.Line, oe))
+				}
 				if cause := in.sessionEnd(err); cause != nil {
 					// The server quit while this client waited to catch up
 					// with the changes it had answered: the lines from the
