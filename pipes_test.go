@@ -329,26 +329,8 @@ func TestClosedPipes(t *testing.T) {
 		srv.send(fmt.Sprintf("C,10.%d.%d.0/24,-,eth0", i>>8, i&255))
 	}
 	srv.must("sync")
-	pr, pw, err = os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd = exec.Command(rtmBin, "client", "--socket", in.socket, "-c", "dump")
-	cmd.Stdout = pw
-	done, errb = startOwnStdout(t, cmd)
-	pw.Close()
-	pr.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if _, err := bufio.NewReader(pr).ReadString('\n'); err != nil {
-		t.Fatal(err)
-	}
-	pr.Close()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("`rtm client -c dump | head -1` never ends")
-	}
-	if code := cmd.ProcessState.ExitCode(); code != 0 || errb.String() != "" {
-		t.Fatalf("`rtm client -c dump | head -1`: exit %d, stderr %q; want 0 and nothing", code, errb)
+	if code, stderr := headOne(t, "client", "--socket", in.socket, "-c", "dump"); code != 0 || stderr != "" {
+		t.Fatalf("`rtm client -c dump | head -1`: exit %d, stderr %q; want 0 and nothing", code, stderr)
 	}
 	// With lines still to run when the reader goes, the client says they
 	// were not, and fails: the change after the show is not made. (The
@@ -357,27 +339,9 @@ func TestClosedPipes(t *testing.T) {
 		srv.send(fmt.Sprintf("C,10.%d.%d.0/24,192.168.%d.%d,eth0", 100+i>>8, i&255, i>>8, 1+i&127))
 	}
 	srv.must("sync")
-	pr, pw, err = os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd = exec.Command(rtmBin, "client", "--socket", in.socket, "-c", "show routes", "-c", "C,172.16.0.0/12,-,eth0")
-	cmd.Stdout = pw
-	done, errb = startOwnStdout(t, cmd)
-	pw.Close()
-	pr.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if _, err := bufio.NewReader(pr).ReadString('\n'); err != nil {
-		t.Fatal(err)
-	}
-	pr.Close()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("`rtm client -c 'show routes' -c C,... | head -1` never ends")
-	}
 	want := "-c:2: not run, nor any line after it: the reader of the output went away at line 1 (write output: write /dev/stdout: broken pipe)\n"
-	if code := cmd.ProcessState.ExitCode(); code != 1 || errb.String() != want {
-		t.Fatalf("`rtm client -c 'show routes' -c C,... | head -1`: exit %d, stderr %q; want 1 and %q", code, errb, want)
+	if code, stderr := headOne(t, "client", "--socket", in.socket, "-c", "show routes", "-c", "C,172.16.0.0/12,-,eth0"); code != 1 || stderr != want {
+		t.Fatalf("`rtm client -c 'show routes' -c C,... | head -1`: exit %d, stderr %q; want 1 and %q", code, stderr, want)
 	}
 	if got := srv.must("show routes within 172.16.0.0/12"); got != "" {
 		t.Fatalf("the change after the show whose reader went away was made: %q", got)
@@ -652,6 +616,31 @@ func TestServerLogNobodyReads(t *testing.T) {
 	if strings.Contains(log.String(), "dropped") {
 		t.Errorf("lines dropped from a log of %d clients:\n%s", clients, log.String())
 	}
+}
+
+// headOne runs `rtm ARGS | head -1`: it reads the first line of rtm's
+// stdout, closes the pipe, and returns rtm's exit status and stderr.
+func headOne(t *testing.T, args ...string) (int, string) {
+	t.Helper()
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(rtmBin, args...)
+	cmd.Stdout = pw
+	done, errb := startOwnStdout(t, cmd)
+	pw.Close()
+	pr.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := bufio.NewReader(pr).ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	pr.Close()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("`rtm %s | head -1` never ends", strings.Join(args, " "))
+	}
+	return cmd.ProcessState.ExitCode(), errb.String()
 }
 
 // TestUnreadOutputWhenServerQuits: a client whose server quits while the
