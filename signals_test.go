@@ -16,6 +16,8 @@ import (
 
 	"rtm/proto/framed"
 	"rtm/repl/rtmtest"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestCleanQuitOnSignal(t *testing.T) {
@@ -204,5 +206,62 @@ func TestSIGUSR2Counters(t *testing.T) {
 	}
 	if got := srv.must("show clients count"); got != "1\n" {
 		t.Fatalf("after SIGUSR2, show clients count: %q", got)
+	}
+}
+
+// TestSignalCutsAServerReplay: SIGTERM (then SIGINT) to a server replaying
+// a batch piped into its stdin, with more of it still coming. The server
+// says which line it did not apply, nor any after it, and exits 1; its
+// store holds exactly the lines before that one. (It said nothing and
+// exited 0, and a script that loaded a setup so could not tell it got
+// part of it.)
+func TestSignalCutsAServerReplay(t *testing.T) {
+	t.Parallel()
+	const total = 1_000_000
+	cutRE := regexp.MustCompile(`(?m)^<stdin>:(\d+): not applied, nor any line after it: interrupted by (SIG\w+)$`)
+	batch := []byte(macCreatesText(total))
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		in := newInstance(t)
+		// The batch is made first, and its pipe holds 1 MiB: the server
+		// always has more of it waiting, never a line it waits for.
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := unix.FcntlInt(pw.Fd(), unix.F_SETPIPE_SZ, 1<<20); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(rtmBin, append([]string{"server", "--exit-at-eof", "--capacity", strconv.Itoa(total)}, in.flags()...)...)
+		cmd.Stdin = pr
+		var errb syncBuffer
+		cmd.Stderr = &errb
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		pr.Close()
+		go func() {
+			pw.Write(batch) // until the server is gone
+			pw.Close()
+		}()
+		if !rtmtest.WaitFor(20*time.Second, func() bool {
+			r := runRTM(t, "", "client", "--socket", in.socket, "-c", "show macs count")
+			n, _ := strconv.Atoi(strings.TrimSpace(r.stdout))
+			return n >= 1000
+		}) {
+			t.Fatalf("the server never applied its first lines: %s", errb.String())
+		}
+		cmd.Process.Signal(sig)
+		waitCmd(t, cmd, 20*time.Second, errb.String)
+		m := cutRE.FindStringSubmatch(errb.String())
+		if code := cmd.ProcessState.ExitCode(); code != 1 || m == nil || m[2] != unix.SignalName(sig) {
+			t.Fatalf("%v mid-replay: exit %d; want 1, and stderr naming the line not applied: %s", sig, code, errb.String())
+		}
+		line, _ := strconv.Atoi(m[1])
+		srv := in.server()
+		if got := strings.TrimSpace(srv.must("show macs count")); got != strconv.Itoa(line-1) {
+			t.Errorf("%v: the server named line %d as the first not applied; its store holds %s MACs, want %d", sig, line, got, line-1)
+		}
+		srv.signal(syscall.SIGTERM)
+		srv.exited(10 * time.Second)
 	}
 }

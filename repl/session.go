@@ -81,11 +81,10 @@ func (s Session) Run() Ending {
 	select {
 	case end = <-result:
 	case sig := <-s.Quit:
-		if s.Abandoned != nil {
-			// A batch cut by a signal says which of its lines it did not
-			// run; one waiting for its next line just ends.
-			end = s.abandon(result, fmt.Errorf("interrupted by %s", signalName(sig)), true)
-		}
+		// A batch cut by a signal says which of its lines it did not
+		// run, at a server as at a client; one waiting for its next
+		// line just ends.
+		end = s.abandon(result, fmt.Errorf("interrupted by %s", signalName(sig)), true)
 		end.Signal = sig
 		s.stop()
 	case <-s.Ended:
