@@ -22,9 +22,11 @@ import (
 
 // SocketDir is where instances' sockets are: the XDG runtime directory
 // when there is one (private to the user, cleared at logout), else a
-// private directory in /tmp.
+// private directory in /tmp. A relative XDG_RUNTIME_DIR is none: the
+// XDG specification says to ignore it, and it would name another
+// directory in each working directory.
 func SocketDir() string {
-	if dir := os.Getenv("XDG_RUNTIME_DIR"); dir != "" {
+	if dir := os.Getenv("XDG_RUNTIME_DIR"); filepath.IsAbs(dir) {
 		return filepath.Join(dir, "rtm")
 	}
 	return filepath.Join(os.TempDir(), "rtm-"+strconv.Itoa(os.Getuid()))

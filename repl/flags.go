@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -50,8 +51,15 @@ func (f *InstanceFlags) Resolve() error {
 	f.Label = f.Name
 	if f.Socket == "" {
 		f.Socket = proto.DefaultSocket(f.Name)
-	} else if f.Name == DefaultInstance {
-		f.Label = f.Socket
+	} else {
+		// A server says where it listens (its banner, show info, rtm
+		// ls) to clients in other directories, as it says its store.
+		if abs, err := filepath.Abs(f.Socket); err == nil {
+			f.Socket = abs
+		}
+		if f.Name == DefaultInstance {
+			f.Label = f.Socket
+		}
 	}
 	for _, s := range f.Scripts {
 		fi, err := os.Stat(s)

@@ -3,7 +3,10 @@ package repl
 import (
 	"flag"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"testing"
 )
 
@@ -34,5 +37,32 @@ func TestParseFlagsAndArgs(t *testing.T) {
 		if *run != tc.run || *verbose != tc.verbose || !slices.Equal(fs.Args(), tc.rest) {
 			t.Errorf("%q: -run %q -v %v args %q; want %q %v %q", tc.args, *run, *verbose, fs.Args(), tc.run, tc.verbose, tc.rest)
 		}
+	}
+}
+
+// TestResolveSocketAbsolute: a --socket given relative is made absolute,
+// as --store is: a server says where it listens to clients in other
+// directories. A relative XDG_RUNTIME_DIR is ignored, as the XDG
+// specification says: it would name another directory in each working
+// directory.
+func TestResolveSocketAbsolute(t *testing.T) {
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := InstanceFlags{Name: DefaultInstance, Socket: "rel.sock"}
+	if err := f.Resolve(); err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(wd, "rel.sock"); f.Socket != want || f.Label != want {
+		t.Errorf("--socket rel.sock resolved to %q (label %q), want %q", f.Socket, f.Label, want)
+	}
+	t.Setenv("XDG_RUNTIME_DIR", "relative")
+	f = InstanceFlags{Name: "x"}
+	if err := f.Resolve(); err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(os.TempDir(), "rtm-"+strconv.Itoa(os.Getuid()), "x.sock"); f.Socket != want {
+		t.Errorf("with XDG_RUNTIME_DIR=relative the socket is %q, want %q", f.Socket, want)
 	}
 }
