@@ -636,3 +636,28 @@ func TestRelativeStorePath(t *testing.T) {
 		t.Errorf("show info does not name the store %s:\n%s", want, r.stdout)
 	}
 }
+
+// TestStoreDirEnvRefused: an RTM_STORE_DIR that is a file, or names no
+// directory, is said to be wrong as such, before anything is made (it
+// was reported as a lock file in it that could not be made, to be
+// removed).
+func TestStoreDirEnvRefused(t *testing.T) {
+	in := newInstance(t)
+	file := filepath.Join(t.TempDir(), "afile")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for dir, want := range map[string]string{
+		file:              "rtm server: RTM_STORE_DIR=" + file + ": not a directory; it names the directory of the stores\n",
+		file + "-missing": "rtm server: RTM_STORE_DIR=" + file + "-missing: stat " + file + "-missing: no such file or directory\n",
+	} {
+		cmd := exec.Command(rtmBin, "server", "--name", in.name, "--socket", in.socket, "--exit-at-eof")
+		cmd.Env = append(os.Environ(), proto.StoreDirEnv+"="+dir)
+		if r := runCmd(t, cmd, "", 20*time.Second); r.code != 2 || r.stderr != want {
+			t.Errorf("RTM_STORE_DIR=%s: exit %d, stderr %q; want 2 and %q", dir, r.code, r.stderr, want)
+		}
+		if _, err := os.Lstat(in.socket); err == nil {
+			t.Errorf("RTM_STORE_DIR=%s: the socket was made", dir)
+		}
+	}
+}

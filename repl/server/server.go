@@ -105,6 +105,15 @@ func Main(version string, args []string) int {
 			err = fmt.Errorf("--store %s: names a directory; give the path of the store's file (%s, say)", storePath, filepath.Join(storePath, "rtm."+f.Name))
 		}
 	}
+	if dir := os.Getenv(proto.StoreDirEnv); err == nil && storePath == "" && dir != "" {
+		// The stores' directory is the user's to make: said as such, not
+		// as a lock file in it that cannot be made.
+		if fi, serr := os.Stat(dir); serr != nil {
+			err = fmt.Errorf("%s=%s: %w", proto.StoreDirEnv, dir, serr)
+		} else if !fi.IsDir() {
+			err = fmt.Errorf("%s=%s: not a directory; it names the directory of the stores", proto.StoreDirEnv, dir)
+		}
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rtm server:", err)
 		return 2
