@@ -93,6 +93,12 @@ func TestUsageErrorsCreateNothing(t *testing.T) {
 	if r := runRTM(t, "", "test", "scripts/client-changes.rtm", "-run", "no-such"); !strings.Contains(r.stderr, `no scenario matches -run "no-such"`) {
 		t.Errorf("rtm test FILE -run X: exit %d, stderr %q", r.code, r.stderr)
 	}
+	// A line may not take no time at all, nor less.
+	for _, d := range []string{"0", "-1s"} {
+		if r := runRTM(t, "", "test", "-timeout", d, "scripts/client-changes.rtm"); r.code != 2 || !strings.Contains(r.stderr, "-timeout") || !strings.Contains(r.stderr, "want a time above 0") {
+			t.Errorf("rtm test -timeout %s: exit %d, stderr %q; want 2, naming it", d, r.code, r.stderr)
+		}
+	}
 	for _, name := range []string{"..", ".", "", "a/b", "-x", strings.Repeat("n", 65), "tab\tname", "a.tmp-999999-x"} {
 		r := runRTM(t, "", "server", "--name", name, "--exit-at-eof")
 		if r.code != 2 || !strings.Contains(r.stderr, "--name") {

@@ -212,6 +212,10 @@ func TestDirectiveSlipBeforeAnything(t *testing.T) {
 		{"client start a\nat a expect bogus\n", "", 2, `expect: `},
 		{"client start a\nquit now\n", "", 2, `quit`},
 		{"client start a\nsource\n", "", 2, `source`},
+		// Slips of their names, which would go to the server as commands.
+		{"client start a\nexpec count routes 1\n", "", 2, `unknown directive or command "expec": did you mean expect?`},
+		{"client start a\nsyncc\n", "", 2, `did you mean sync?`},
+		{"client start a\nsourc x.inc\n", "", 2, `did you mean source?`},
 	} {
 		path := filepath.Join(dir, "slip.rtm")
 		os.WriteFile(path, []byte(tc.body), 0o644)

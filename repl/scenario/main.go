@@ -91,13 +91,17 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	verbose := fs.Bool("v", false, "show every line as it runs, and its output")
 	run := fs.String("run", "", "run only the scenarios whose path matches `regexp`")
-	timeout := fs.Duration("timeout", DefaultLineTimeout, "how long a process may take to answer one line")
+	timeout := fs.Duration("timeout", DefaultLineTimeout, "how long a process may take to answer one line (above 0)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usage)
 		fs.PrintDefaults()
 	}
 	if rc := repl.ParseFlagsAndArgs(fs, args); rc >= 0 {
 		return rc
+	}
+	if *timeout <= 0 {
+		fmt.Fprintf(stderr, "rtm test: -timeout %v: want a time above 0, such as %v\n", *timeout, DefaultLineTimeout)
+		return 2
 	}
 	var re *regexp.Regexp
 	if *run != "" {

@@ -281,8 +281,13 @@ func nearDirective(word, text string) error {
 	if _, perr := repl.Parse([]byte(text)); perr == nil {
 		return nil
 	}
-	if near := repl.Closest(word, directiveWords); isDirectiveWord(near) {
+	switch near := repl.Closest(word, directiveWords); {
+	case isDirectiveWord(near):
 		return fmt.Errorf("unknown directive or command %q: did you mean %s? (%s)", word, near, directiveUsage[near])
+	case slices.Contains(scenarioCommands, near):
+		// expect, sync, source and quit are step's own: a slip of one
+		// would go to the server and fail there, mid-scenario.
+		return fmt.Errorf("unknown directive or command %q: did you mean %s?", word, near)
 	}
 	return nil
 }
