@@ -352,7 +352,7 @@ func TestUnsafeStoreRefused(t *testing.T) {
 		t.Fatalf("root's server: exit %d: %s", r.code, r.stderr)
 	}
 	other := commandAs(nobody, nil, bin, "server", "--store", rootStore, "--socket", filepath.Join(sockets, "o.sock"), "--exit-at-eof")
-	if r := runCmd(t, other, "", 20*time.Second); r.code != 1 || !strings.Contains(r.stderr, "store "+rootStore+" is owned by uid 0, not uid 65534: uid 0 could rewrite") {
+	if r := runCmd(t, other, "", 20*time.Second); r.code != 1 || !strings.Contains(r.stderr, "store "+rootStore+" is owned by uid 0, not uid 65534: it is root's store, which only a server run as root keeps") {
 		t.Errorf("uid 65534's server on root's store: exit %d, stderr %q", r.code, r.stderr)
 	}
 	// The same while root's server runs, its lock file there too: the

@@ -62,6 +62,10 @@ func checkFile(path string, st *unix.Stat_t, owner int) error {
 		// read, or --fresh empty, the other's store.
 		return &UnsafeError{Path: path, Why: fmt.Sprintf("has %d names (hard links)", st.Nlink),
 			Fix: "rtm makes a store with one name, and another may be another instance's store: list them (find " + filepath.Dir(path) + " -xdev -samefile " + path + ") and remove the one that should not be there"}
+	case int(st.Uid) != owner && st.Uid == 0:
+		// Root may write anything: the point is whose store it is.
+		return &UnsafeError{Path: path, Why: fmt.Sprintf("is owned by uid 0, not uid %d", owner),
+			Fix: "it is root's store, which only a server run as root keeps; run this one as root, or give it a store of its own (another --name, or --store)"}
 	case int(st.Uid) != owner:
 		return &UnsafeError{Path: path, Why: fmt.Sprintf("is owned by uid %d, not uid %d", st.Uid, owner),
 			Fix: fmt.Sprintf("uid %d could rewrite its entries or truncate it; have it removed (by uid %d or root), or use another store", st.Uid, st.Uid)}

@@ -49,7 +49,7 @@ func Main(version string, args []string) int {
 	fs := repl.NewFlagSet("server", "[flags]", repl.ServerAbout)
 	f.Register(fs)
 	fs.StringVar(&storePath, "store", "", "store `path` (default: "+proto.DefaultStore("NAME")+": rtm.NAME in $"+proto.StoreDirEnv+" if set, else in /dev/shm; a regular file survives reboots)")
-	fs.IntVar(&capacity, "capacity", store.DefaultCapacity, "MAC table `entries` when the store is created (an existing store keeps its own; with --fresh it is created anew)")
+	fs.IntVar(&capacity, "capacity", store.DefaultCapacity, "MAC table `entries` when the store is created (an existing store keeps its own, and a different one given is refused; with --fresh it is created anew)")
 	fs.IntVar(&routeCapacity, "route-capacity", store.DefaultRouteCapacity, "route table `entries` when the store is created (as --capacity)")
 	fs.IntVar(&logBytes, "log-bytes", proto.DefaultLogBytes, "`bytes` of recent changes kept for clients that fall behind, in chunks of 65,520 bytes, a packet's payload (rounded up; two at least, 64 GiB at most: show info says how many bytes); a client further behind gets a fresh snapshot")
 	fs.BoolVar(&group, "group", false, "let the owner's group connect and read (socket mode 0660, store 0640: group members read the store, never write it; an existing store is given these modes, and 0600 without --group; the runtime directory, if of that group, becomes 0710, and a directory the group cannot pass is named at start)")
