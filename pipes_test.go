@@ -912,3 +912,41 @@ func TestServerOutputNobodyReads(t *testing.T) {
 		t.Fatalf("a client connecting with the server stuck on its output: exit %d, %q: %s", r.code, r.stdout, r.stderr)
 	}
 }
+
+// TestOutputErrorNamesItsLines: a stdout that fails (a full disk:
+// /dev/full) is noticed when the answers are written, which may be lines
+// after the one that made them: the error names the lines whose answers
+// were lost and says that they ran. (It named no line at all.)
+func TestOutputErrorNamesItsLines(t *testing.T) {
+	t.Parallel()
+	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+	if err != nil {
+		t.Skip("no /dev/full:", err)
+	}
+	defer full.Close()
+	// toFull runs rtm with stdin and stdout /dev/full; exit status, stderr.
+	toFull := func(stdin string, args ...string) (int, string) {
+		cmd := exec.Command(rtmBin, args...)
+		var errb bytes.Buffer
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = strings.NewReader(stdin), full, &errb
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		waitCmd(t, cmd, 20*time.Second, errb.String)
+		return cmd.ProcessState.ExitCode(), errb.String()
+	}
+	in := newInstance(t)
+	code, stderr := toFull("show routes count\nC,10.0.0.0/8,192.168.1.1,eth0\nC,10.1.0.0/16,192.168.1.1,eth0\n", append([]string{"server", "--exit-at-eof"}, in.flags()...)...)
+	want := "<stdin>:1: write output: write /dev/stdout: no space left on device: the answers of lines 1 to 3 were not all written (the lines ran)\n"
+	if code != 1 || !strings.Contains(stderr, want) {
+		t.Fatalf("exit %d, stderr %q; want 1 and %q", code, stderr, want)
+	}
+	srv := in.server()
+	if got := strings.TrimSpace(srv.must("show routes count")); got != "2" {
+		t.Errorf("%s routes after the replay; want the 2 it says ran", got)
+	}
+	code, stderr = toFull("", "client", "--socket", in.socket, "-c", "show routes count")
+	if want := "-c:1: write output: write /dev/stdout: no space left on device: the answer of line 1 was not all written (the lines ran)\n"; code != 1 || stderr != want {
+		t.Fatalf("client: exit %d, stderr %q; want 1 and %q", code, stderr, want)
+	}
+}

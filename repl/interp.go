@@ -49,6 +49,10 @@ type Interp struct {
 	out     io.Writer
 	buf     []byte // results not yet written; flushed a line at a time
 	nolf    int    // in.buf[:nolf] holds no line end (emit looked)
+	// bufFrom is the line of a replay whose answer in.buf starts with:
+	// an output error, noticed when the buffer is written, names the
+	// lines whose answers it lost.
+	bufFrom Location
 	opts    Options
 	parser  parser
 	frames  []frame // the files and streams being replayed, innermost last

@@ -294,6 +294,9 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 				}
 			}
 			pos.line.Store(int64(ahead[next-1].loc.Line)) // a run's last line
+			if len(in.buf) == 0 {
+				in.bufFrom = p.loc
+			}
 			more := next < n || lineWaiting(br) || inputPending(r)
 			// A run holds its changes as line-by-line would: every line
 			// but the last has more after it. Any other command sends
@@ -344,6 +347,16 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 					err = in.flush()
 				}
 			}
+			var oe *OutputError
+			if err != nil && errors.As(err, &oe) && !errors.As(err, new(*LineError)) {
+				// Written only now: the answers lost may be of lines
+				// before this one, which ran all the same.
+				lost := fmt.Sprintf("the answer of line %d was", in.bufFrom.Line)
+				if last := ahead[next-1].loc; in.bufFrom.File == last.File && last.Line > in.bufFrom.Line {
+					lost = fmt.Sprintf("the answers of lines %d to %d were", in.bufFrom.Line, last.Line)
+				}
+				err = at(in.bufFrom, fmt.Errorf("%w: %s not all written (the lines ran)", oe, lost))
+			}
 			if err != nil {
 				if more && readerGone(err) {
 					// The reader of the output went away (rtm client
@@ -354,7 +367,6 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 					if next < n {
 						first = ahead[next].loc
 					}
-					var oe *OutputError
 					errors.As(err, &oe)
 					in.settle()
 					return at(first, fmt.Errorf("not run, nor any line after it: the reader of the output went away at line %d (%v)", p.loc.Line, oe))
