@@ -264,4 +264,25 @@ func TestSignalCutsAServerReplay(t *testing.T) {
 		srv.signal(syscall.SIGTERM)
 		srv.exited(10 * time.Second)
 	}
+	// A server that read its piped stdin to the end serves on: a signal
+	// then cuts nothing, and it ends quietly, with status 0.
+	in := newInstance(t)
+	cmd := exec.Command(rtmBin, append([]string{"server"}, in.flags()...)...)
+	cmd.Stdin = strings.NewReader("C,10.1.0.0/16,192.168.1.1,eth0\n")
+	var errb syncBuffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if !rtmtest.WaitFor(20*time.Second, func() bool {
+		r := runRTM(t, "", "client", "--socket", in.socket, "-c", "show routes count")
+		return strings.TrimSpace(r.stdout) == "1"
+	}) {
+		t.Fatalf("the server never applied its line: %s", errb.String())
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	waitCmd(t, cmd, 20*time.Second, errb.String)
+	if code := cmd.ProcessState.ExitCode(); code != 0 || strings.Contains(errb.String(), "<stdin>") {
+		t.Fatalf("SIGTERM to a server serving on after its stdin's end: exit %d; want 0, and no word of its input: %s", code, errb.String())
+	}
 }

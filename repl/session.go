@@ -63,6 +63,7 @@ type Ending struct {
 	Signal      os.Signal // the signal that ended it, if one did
 	StartFailed bool      // a --script failed: the process never got to serve
 	LineFailed  bool      // the input's replay stopped at a line that failed
+	serveOn     bool      // input's: read to its end, the process serves on (StayAtEOF)
 }
 
 // quiesceTimeout bounds how long an ending waits for the command in
@@ -80,6 +81,18 @@ func (s Session) Run() Ending {
 	var end Ending
 	select {
 	case end = <-result:
+		if end.serveOn {
+			// The input was read to its end, and the process serves on
+			// until a signal, its server's end or its reader's: no line
+			// is left to name.
+			end = Ending{}
+			select {
+			case end.Signal = <-s.Quit:
+			case <-s.Ended:
+			case <-s.OutputGone:
+			}
+			s.stop()
+		}
 	case sig := <-s.Quit:
 		// A batch cut by a signal says which of its lines it did not
 		// run, at a server as at a client; one waiting for its next
@@ -211,7 +224,7 @@ func (s Session) input() Ending {
 		if err == nil && s.StayAtEOF && !s.Input.Typed {
 			// End of piped input does not end a server (clients still need
 			// it; a script ends it with quit) nor a watching client.
-			select {}
+			return Ending{serveOn: true}
 		}
 	}
 	failedLines, onlyFailed := err.(*replayError)
