@@ -5,8 +5,10 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -209,40 +211,44 @@ func TestSIGUSR2Counters(t *testing.T) {
 	}
 }
 
-// TestSignalCutsAServerReplay: SIGTERM (then SIGINT) to a server replaying
-// a batch piped into its stdin, with more of it still coming. The server
-// says which line it did not apply, nor any after it, and exits 1; its
-// store holds exactly the lines before that one. (It said nothing and
-// exited 0, and a script that loaded a setup so could not tell it got
-// part of it.)
+// TestSignalCutsAServerReplay: SIGTERM to a server replaying a batch
+// from its stdin, then SIGINT to one replaying it as its --script. The
+// server says which line it did not apply, nor any after it, and exits
+// 1; its store holds exactly the lines before that one, the script's
+// too. (It said nothing and exited 0, and a script that loaded a setup
+// so could not tell it got part of it.) The batch is a file, which the
+// replay never waits for: a signal always finds lines still to run.
 func TestSignalCutsAServerReplay(t *testing.T) {
 	t.Parallel()
 	const total = 1_000_000
-	cutRE := regexp.MustCompile(`(?m)^<stdin>:(\d+): not applied, nor any line after it: interrupted by (SIG\w+)$`)
-	batch := []byte(macCreatesText(total))
-	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+	batch := filepath.Join(t.TempDir(), "batch.rtm")
+	if err := os.WriteFile(batch, []byte(macCreatesText(total)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		sig    syscall.Signal
+		script bool
+	}{{syscall.SIGTERM, false}, {syscall.SIGINT, true}} {
 		in := newInstance(t)
-		// The batch is made first, and its pipe holds 1 MiB: the server
-		// always has more of it waiting, never a line it waits for.
-		pr, pw, err := os.Pipe()
-		if err != nil {
-			t.Fatal(err)
+		args := append([]string{"server", "--exit-at-eof", "--capacity", strconv.Itoa(total)}, in.flags()...)
+		name := "<stdin>"
+		if tc.script {
+			args, name = append(args, "--script", batch), batch
 		}
-		if _, err := unix.FcntlInt(pw.Fd(), unix.F_SETPIPE_SZ, 1<<20); err != nil {
-			t.Fatal(err)
+		cmd := exec.Command(rtmBin, args...)
+		if !tc.script {
+			f, err := os.Open(batch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			cmd.Stdin = f
 		}
-		cmd := exec.Command(rtmBin, append([]string{"server", "--exit-at-eof", "--capacity", strconv.Itoa(total)}, in.flags()...)...)
-		cmd.Stdin = pr
 		var errb syncBuffer
 		cmd.Stderr = &errb
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		pr.Close()
-		go func() {
-			pw.Write(batch) // until the server is gone
-			pw.Close()
-		}()
 		if !rtmtest.WaitFor(20*time.Second, func() bool {
 			r := runRTM(t, "", "client", "--socket", in.socket, "-c", "show macs count")
 			n, _ := strconv.Atoi(strings.TrimSpace(r.stdout))
@@ -250,16 +256,17 @@ func TestSignalCutsAServerReplay(t *testing.T) {
 		}) {
 			t.Fatalf("the server never applied its first lines: %s", errb.String())
 		}
-		cmd.Process.Signal(sig)
+		cmd.Process.Signal(tc.sig)
 		waitCmd(t, cmd, 20*time.Second, errb.String)
+		cutRE := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + `:(\d+): not applied, nor any line after it: interrupted by ` + unix.SignalName(tc.sig) + `$`)
 		m := cutRE.FindStringSubmatch(errb.String())
-		if code := cmd.ProcessState.ExitCode(); code != 1 || m == nil || m[2] != unix.SignalName(sig) {
-			t.Fatalf("%v mid-replay: exit %d; want 1, and stderr naming the line not applied: %s", sig, code, errb.String())
+		if code := cmd.ProcessState.ExitCode(); code != 1 || m == nil || strings.Contains(errb.String(), "removed store") {
+			t.Fatalf("%v mid-replay: exit %d; want 1, stderr naming the line not applied, and the store kept: %s", tc.sig, code, errb.String())
 		}
 		line, _ := strconv.Atoi(m[1])
 		srv := in.server()
 		if got := strings.TrimSpace(srv.must("show macs count")); got != strconv.Itoa(line-1) {
-			t.Errorf("%v: the server named line %d as the first not applied; its store holds %s MACs, want %d", sig, line, got, line-1)
+			t.Errorf("%v: the server named line %d as the first not applied; its store holds %s MACs, want %d", tc.sig, line, got, line-1)
 		}
 		srv.signal(syscall.SIGTERM)
 		srv.exited(10 * time.Second)
@@ -284,5 +291,50 @@ func TestSignalCutsAServerReplay(t *testing.T) {
 	waitCmd(t, cmd, 20*time.Second, errb.String)
 	if code := cmd.ProcessState.ExitCode(); code != 0 || strings.Contains(errb.String(), "<stdin>") {
 		t.Fatalf("SIGTERM to a server serving on after its stdin's end: exit %d; want 0, and no word of its input: %s", code, errb.String())
+	}
+}
+
+// TestSignalAtAPromptEndsQuietly: SIGTERM to a server or a client at its
+// prompt, and SIGINT to a server whose stdin is a terminal and stdout a
+// pipe (rtm server | tee log: lines a person types), end it with status
+// 0 and no word of lines not run: a person's input is never cut. (For a
+// while they waited 2 s and said their input was not read to its end.)
+func TestSignalAtAPromptEndsQuietly(t *testing.T) {
+	t.Parallel()
+	in := newInstance(t)
+	srv := startTerm(t, append([]string{"server"}, in.flags()...)...)
+	srv.Expect("rtm(" + in.name + ")> ")
+	cl := startTerm(t, "client", "--socket", in.socket)
+	cl.Expect("rtm-client(")
+	for _, p := range []*rtmtest.Term{cl, srv} {
+		p.Cmd.Process.Signal(syscall.SIGTERM)
+		if code := p.Exit(); code != 0 || strings.Contains(p.Since(), "not read") {
+			t.Errorf("%s at its prompt, SIGTERM: exit %d; want 0, and no word of its input; the terminal shows:\n%q", p.Cmd.Args[1], code, p.Since())
+		}
+	}
+
+	in2 := newInstance(t)
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer outR.Close()
+	cmd := exec.Command(rtmBin, append([]string{"server"}, in2.flags()...)...)
+	cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+t.TempDir())
+	cmd.Stdout = outW
+	typed := rtmtest.StartTerm(t, cmd)
+	outW.Close()
+	go io.Copy(io.Discard, outR)
+	typed.Expect("(created): 0 routes, 0 MACs")
+	typed.Line("C,10.1.0.0/16,192.168.1.1,eth0")
+	if !rtmtest.WaitFor(rtmtest.Wait, func() bool {
+		r := runRTM(t, "", "client", "--socket", in2.socket, "-c", "show routes count")
+		return strings.TrimSpace(r.stdout) == "1"
+	}) {
+		t.Fatalf("the typed line never ran; the terminal shows:\n%q", typed.Since())
+	}
+	typed.Cmd.Process.Signal(syscall.SIGINT)
+	if code := typed.Exit(); code != 0 || strings.Contains(typed.Since(), "not read") {
+		t.Errorf("rtm server | cat at a terminal, SIGINT: exit %d; want 0, and no word of its input; the terminal shows:\n%q", code, typed.Since())
 	}
 }

@@ -95,14 +95,22 @@ func (s Session) Run() Ending {
 		}
 	case sig := <-s.Quit:
 		// A batch cut by a signal says which of its lines it did not
-		// run, at a server as at a client; one waiting for its next
-		// line just ends.
-		end = s.abandon(result, fmt.Errorf("interrupted by %s", signalName(sig)), true)
+		// run, at a server as at a client (a file or a pipe: not the
+		// prompt, nor lines a person types); one waiting for its next
+		// line just ends. A server's replay stops at its next line at
+		// once, or is stuck writing to an output nobody reads: it is
+		// given as long as an answer is.
+		switch {
+		case s.Abandoned != nil:
+			end = s.abandon(result, fmt.Errorf("interrupted by %s", signalName(sig)), true, abandonTimeout)
+		case s.Input.R != nil && !s.Input.Typed:
+			end = s.abandon(result, fmt.Errorf("interrupted by %s", signalName(sig)), true, quiesceTimeout)
+		}
 		end.Signal = sig
 		s.stop()
 	case <-s.Ended:
 		if cause := s.abandoned(); cause != nil {
-			end = s.abandon(result, cause, false)
+			end = s.abandon(result, cause, false, abandonTimeout)
 		}
 		s.stop()
 	case <-s.OutputGone:
@@ -130,13 +138,13 @@ func (s Session) Run() Ending {
 const abandonTimeout = 2 * time.Second
 
 // abandon ends the replay for cause (Interp.Abandon) and returns how it
-// ended, once it has said what it did not run.
-func (s Session) abandon(result <-chan Ending, cause error, quietIdle bool) Ending {
+// ended, once it has said what it did not run, or once wait has passed.
+func (s Session) abandon(result <-chan Ending, cause error, quietIdle bool, wait time.Duration) Ending {
 	s.In.Abandon(cause, quietIdle)
 	select {
 	case end := <-result:
 		return end
-	case <-time.After(abandonTimeout):
+	case <-time.After(wait):
 		// A write to an output nobody reads, or a read that cannot be
 		// ended early: the lines after are lost all the same.
 		msg := fmt.Sprintf("%s: not read to its end: %v\n", s.Input.Label(), cause)
@@ -206,7 +214,9 @@ func (s Session) input() Ending {
 			in.reportEnd(err)
 		default:
 			in.reportEnd(err)
-			return Ending{Status: 1, StartFailed: !errors.Is(err, ErrInterrupted)}
+			// A script a signal cut did not fail: the store keeps what
+			// it applied, as the message says.
+			return Ending{Status: 1, StartFailed: !errors.Is(err, ErrInterrupted) && in.stop.cause() == nil}
 		}
 	}
 	var err error
