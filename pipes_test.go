@@ -856,60 +856,75 @@ func cpuTicks(pid int) int {
 }
 
 // TestServerOutputNobodyReads: a server whose stdout is a pipe nobody
-// reads (a pager left paused, `rtm server | less`), stuck writing the
-// answer of a show with more lines waiting on its stdin, goes on serving
-// clients: a change from a client is applied and answered, and a client
-// that connects then gets its snapshot. The replay held its changes back
+// reads (a pager left paused, `rtm server | less`), stuck writing
+// answers with more lines waiting on its stdin, goes on serving clients:
+// a change from a client is applied and answered, and a client that
+// connects then gets its snapshot. The replay held its changes back
 // while more lines waited, and holding them while stuck on its output
-// held every client's changes back too.
+// held every client's changes back too: stuck on a show's answer, or, at
+// a --framed server, on the answers of the change lines themselves.
 func TestServerOutputNobodyReads(t *testing.T) {
 	t.Parallel()
-	in := newInstance(t)
 	var routes []string
 	for i := range 3000 { // show routes prints some 100 KiB of them
 		routes = append(routes, fmt.Sprintf("C,10.%d.%d.0/24,192.168.1.1,eth0", i>>8, i&255))
 	}
-	first := in.server()
-	first.must(routes...)
-	first.signal(syscall.SIGTERM)
-	first.exited(20 * time.Second)
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer outR.Close()
-	stdinR, stdinW, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stdinW.Close()
-	srv := exec.Command(rtmBin, append([]string{"server"}, in.flags()...)...)
-	srv.Stdin, srv.Stdout = stdinR, outW
-	var errb syncBuffer
-	srv.Stderr = &errb
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	stdinR.Close()
-	outW.Close()
-	t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
-	if !rtmtest.WaitFor(10*time.Second, func() bool { return strings.Contains(errb.String(), "rtm server "+in.name+": socket") }) {
-		t.Fatalf("the server never said it serves: %s", errb.String())
-	}
-	io.WriteString(stdinW, "show routes\nshow routes\n")
-	if !rtmtest.WaitFor(10*time.Second, func() bool {
-		n, err := unix.IoctlGetInt(int(outR.Fd()), unix.TIOCINQ)
-		return err == nil && n >= 60<<10
-	}) {
-		t.Fatal("the server's stdout never filled")
-	}
-	cmd := exec.Command(rtmBin, "client", "--socket", in.socket, "--client-name", "changer", "-c", "C,172.17.0.0/16,192.168.1.1,eth0")
-	if r := runCmd(t, cmd, "", 20*time.Second); r.code != 0 {
-		t.Fatalf("a change from a client, with the server stuck on its output: exit %d: %s", r.code, r.stderr)
-	}
-	cmd = exec.Command(rtmBin, "client", "--socket", in.socket, "--client-name", "reader", "-c", "show routes count")
-	if r := runCmd(t, cmd, "", 20*time.Second); r.code != 0 || r.stdout != "3001\n" {
-		t.Fatalf("a client connecting with the server stuck on its output: exit %d, %q: %s", r.code, r.stdout, r.stderr)
+	for _, tc := range []struct {
+		name  string
+		flags []string
+		lines string
+	}{
+		{"plain", nil, "show routes\nshow routes\n"},
+		{"framed", []string{"--framed"}, macCreatesText(40000)}, // 4 bytes of answer a line: 160 KB
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			in := newInstance(t)
+			first := in.server("--capacity", "50000")
+			first.must(routes...)
+			first.signal(syscall.SIGTERM)
+			first.exited(20 * time.Second)
+			outR, outW, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer outR.Close()
+			stdinR, stdinW, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer stdinW.Close()
+			srv := exec.Command(rtmBin, append(append([]string{"server"}, tc.flags...), in.flags()...)...)
+			srv.Stdin, srv.Stdout = stdinR, outW
+			var errb syncBuffer
+			srv.Stderr = &errb
+			if err := srv.Start(); err != nil {
+				t.Fatal(err)
+			}
+			stdinR.Close()
+			outW.Close()
+			t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
+			if !rtmtest.WaitFor(10*time.Second, func() bool { return strings.Contains(errb.String(), "rtm server "+in.name+": socket") }) {
+				t.Fatalf("the server never said it serves: %s", errb.String())
+			}
+			go io.WriteString(stdinW, tc.lines)
+			waiting := 0
+			if !rtmtest.WaitFor(20*time.Second, func() bool {
+				n, err := unix.IoctlGetInt(int(outR.Fd()), unix.TIOCINQ)
+				waiting = n
+				return err == nil && n >= 60<<10
+			}) {
+				t.Fatalf("the server's stdout never filled: %d bytes waiting; its stderr: %s", waiting, errb.String())
+			}
+			cmd := exec.Command(rtmBin, "client", "--socket", in.socket, "--client-name", "changer", "-c", "C,172.17.0.0/16,192.168.1.1,eth0")
+			if r := runCmd(t, cmd, "", 20*time.Second); r.code != 0 {
+				t.Fatalf("a change from a client, with the server stuck on its output: exit %d: %s", r.code, r.stderr)
+			}
+			cmd = exec.Command(rtmBin, "client", "--socket", in.socket, "--client-name", "reader", "-c", "show routes count")
+			if r := runCmd(t, cmd, "", 20*time.Second); r.code != 0 || r.stdout != "3001\n" {
+				t.Fatalf("a client connecting with the server stuck on its output: exit %d, %q: %s", r.code, r.stdout, r.stderr)
+			}
+		})
 	}
 }
 
@@ -937,7 +952,7 @@ func TestOutputErrorNamesItsLines(t *testing.T) {
 	}
 	in := newInstance(t)
 	code, stderr := toFull("show routes count\nC,10.0.0.0/8,192.168.1.1,eth0\nC,10.1.0.0/16,192.168.1.1,eth0\n", append([]string{"server", "--exit-at-eof"}, in.flags()...)...)
-	want := "<stdin>:1: write output: write /dev/stdout: no space left on device: the answers of lines 1 to 3 were not all written (the lines ran)\n"
+	want := "<stdin>:3: write output: write /dev/stdout: no space left on device: the answers of lines 1 to 3 were not all written (the lines ran)\n"
 	if code != 1 || !strings.Contains(stderr, want) {
 		t.Fatalf("exit %d, stderr %q; want 1 and %q", code, stderr, want)
 	}
@@ -946,7 +961,7 @@ func TestOutputErrorNamesItsLines(t *testing.T) {
 		t.Errorf("%s routes after the replay; want the 2 it says ran", got)
 	}
 	code, stderr = toFull("", "client", "--socket", in.socket, "-c", "show routes count")
-	if want := "-c:1: write output: write /dev/stdout: no space left on device: the answer of line 1 was not all written (the lines ran)\n"; code != 1 || stderr != want {
+	if want := "-c:1: write output: write /dev/stdout: no space left on device: its answer was not all written (the line ran)\n"; code != 1 || stderr != want {
 		t.Fatalf("client: exit %d, stderr %q; want 1 and %q", code, stderr, want)
 	}
 }

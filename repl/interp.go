@@ -53,6 +53,9 @@ type Interp struct {
 	// an output error, noticed when the buffer is written, names the
 	// lines whose answers it lost.
 	bufFrom Location
+	// held is the engine that holds a replay's changes (Batcher.Hold):
+	// they are sent before anything that may wait, a write among them.
+	held    Batcher
 	opts    Options
 	parser  parser
 	frames  []frame // the files and streams being replayed, innermost last
@@ -173,6 +176,33 @@ func (in *Interp) emit() error {
 	return in.write(in.nolf + n)
 }
 
+// hold has b hold the changes made from now on (Batcher.Hold), until
+// sendHeld or the replay's end.
+func (in *Interp) hold(b Batcher) {
+	b.Hold()
+	in.held = b
+}
+
+// sendHeld sends the changes held, if any.
+func (in *Interp) sendHeld() {
+	if in.held != nil {
+		in.held.Send()
+		in.held = nil
+	}
+}
+
+// lostAnswers says whose answers a failed write of the buffer lost, the
+// write made after the line at here ran: those from bufFrom's on.
+func (in *Interp) lostAnswers(here Location) string {
+	switch {
+	case in.bufFrom == here:
+		return "its answer was not all written (the line ran)"
+	case in.bufFrom.File == here.File:
+		return fmt.Sprintf("the answers of lines %d to %d were not all written (the lines ran)", in.bufFrom.Line, here.Line)
+	}
+	return fmt.Sprintf("the answers from %s to this line were not all written (the lines ran)", in.bufFrom)
+}
+
 // writePiece is the most output one Write carries.
 const writePiece = 64 << 10
 
@@ -183,6 +213,9 @@ func (in *Interp) write(n int) error {
 	if n == 0 {
 		return nil
 	}
+	// A reader that does not read would hold the changes up too, every
+	// client's (a held Origin has the writers send whole packets only).
+	in.sendHeld()
 	in.prog.clear()
 	// In pieces of whole lines, so that an ending sees a long answer
 	// (show macs of a million) move while a slow reader takes it.

@@ -193,14 +193,16 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 		bt, batch = in.engine.(Batcher)
 		gr, group = in.changer.(Grouper)
 		run       [replayAhead]*entry.Change // a run of change lines for gr
-		held      bool                       // bt holds this stream's changes
 	)
 	group = group && !framed && in.fw == nil
 	pos := &streamPos{name: name}
 	outer := in.running.Swap(pos) // a sourced file runs inside its stream
 	defer in.running.Store(outer)
 	if batch {
-		defer bt.Send()
+		defer func() {
+			bt.Send()
+			in.held = nil
+		}()
 	}
 	// A client's changes go in batches until the stream ends or would
 	// wait; their failures count in this stream's.
@@ -265,6 +267,13 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 		n++
 		return true
 	}
+	// nextLine is where the replay goes on: the line after the last run.
+	nextLine := func() Location {
+		if next < n {
+			return ahead[next].loc
+		}
+		return Location{File: name, Line: loc.Line + 1}
+	}
 	for {
 		if next == n {
 			n, next = 0, 0
@@ -308,11 +317,9 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 			switch change := isChange(p); {
 			case !batch:
 			case change && (more || k > 1):
-				bt.Hold()
-				held = true
-			case !change && held && (p.err != nil || p.cmd.Kind != KindNone):
-				bt.Send()
-				held = false
+				in.hold(bt)
+			case !change && (p.err != nil || p.cmd.Kind != KindNone):
+				in.sendHeld()
 			}
 			var err error
 			switch {
@@ -338,7 +345,7 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 			}
 			if batch && !more {
 				bt.Send()
-				held = false
+				in.held = nil
 			}
 			if err == nil {
 				if more {
@@ -351,35 +358,23 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 			if err != nil && errors.As(err, &oe) && !errors.As(err, new(*LineError)) {
 				// Written only now: the answers lost may be of lines
 				// before this one, which ran all the same.
-				lost := fmt.Sprintf("the answer of line %d was", in.bufFrom.Line)
-				if last := ahead[next-1].loc; in.bufFrom.File == last.File && last.Line > in.bufFrom.Line {
-					lost = fmt.Sprintf("the answers of lines %d to %d were", in.bufFrom.Line, last.Line)
-				}
-				err = at(in.bufFrom, fmt.Errorf("%w: %s not all written (the lines ran)", oe, lost))
+				here := ahead[next-1].loc
+				err = at(here, fmt.Errorf("%w: %s", oe, in.lostAnswers(here)))
 			}
 			if err != nil {
-				if more && readerGone(err) {
+				if more && readerGone(err) && !in.opts.KeepGoing {
 					// The reader of the output went away (rtm client
 					// -c 'show macs' -c C,... | head -1) with lines still
 					// to run: a quiet end would lose them unsaid. (With
 					// none left, the reader had what it wanted.)
-					first := Location{File: name, Line: loc.Line + 1}
-					if next < n {
-						first = ahead[next].loc
-					}
-					errors.As(err, &oe)
 					in.settle()
-					return at(first, fmt.Errorf("not run, nor any line after it: the reader of the output went away at line %d (%v)", p.loc.Line, oe))
+					return at(nextLine(), fmt.Errorf("not run, nor any line after it: the reader of the output went away at line %d (%v)", ahead[next-1].loc.Line, oe))
 				}
 				if cause := in.sessionEnd(err); cause != nil {
 					// The server quit while this client waited to catch up
 					// with the changes it had answered: the lines from the
 					// next on were not run.
-					first := Location{File: name, Line: loc.Line + 1}
-					if next < n {
-						first = ahead[next].loc
-					}
-					err = at(first, fmt.Errorf("not applied, nor any line after it: %w", cause))
+					err = at(nextLine(), fmt.Errorf("not applied, nor any line after it: %w", cause))
 				}
 				if errors.Is(err, ErrQuit) {
 					// A quit ends the replay, not its count of failed
@@ -539,5 +534,6 @@ func (in *Interp) report(err error, failed *int, sourced *sourcedFailures) {
 		err = errors.Join(err, ferr)
 	}
 	in.prog.clear()
+	in.sendHeld() // a stderr nobody reads holds nothing up but this
 	fmt.Fprintln(in.opts.Stderr, err)
 }
