@@ -59,6 +59,9 @@ func listen(path string, mode os.FileMode) (*net.UnixListener, error) {
 	return ln, nil
 }
 
+// SocketPathFits says whether path fits a Unix socket's address.
+func SocketPathFits(path string) bool { return checkSocketLen(path) == nil }
+
 // checkSocketLen refuses a path longer than a Unix socket's address
 // holds with its terminating NUL, which bind and connect refuse with a
 // bare EINVAL.

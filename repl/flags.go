@@ -53,8 +53,10 @@ func (f *InstanceFlags) Resolve() error {
 		f.Socket = proto.DefaultSocket(f.Name)
 	} else {
 		// A server says where it listens (its banner, show info, rtm
-		// ls) to clients in other directories, as it says its store.
-		if abs, err := filepath.Abs(f.Socket); err == nil {
+		// ls) to clients in other directories, as it says its store;
+		// unless the whole path is too long for a socket's address,
+		// where the path as given, from a deep directory, still fits.
+		if abs, err := filepath.Abs(f.Socket); err == nil && proto.SocketPathFits(abs) {
 			f.Socket = abs
 		}
 		if f.Name == DefaultInstance {

@@ -57,6 +57,20 @@ func TestResolveSocketAbsolute(t *testing.T) {
 	if want := filepath.Join(wd, "rel.sock"); f.Socket != want || f.Label != want {
 		t.Errorf("--socket rel.sock resolved to %q (label %q), want %q", f.Socket, f.Label, want)
 	}
+	// From a directory so deep that the whole path would not fit a
+	// socket's address, the path stays as given, which does.
+	deep := t.TempDir()
+	for len(deep) < 120 {
+		deep = filepath.Join(deep, "deeper-directory")
+	}
+	if err := os.MkdirAll(deep, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(deep)
+	f = InstanceFlags{Name: DefaultInstance, Socket: "s.sock"}
+	if err := f.Resolve(); err != nil || f.Socket != "s.sock" {
+		t.Errorf("--socket s.sock in a %d-byte directory resolved to %q (%v), want s.sock as given", len(deep), f.Socket, err)
+	}
 	t.Setenv("XDG_RUNTIME_DIR", "relative")
 	f = InstanceFlags{Name: "x"}
 	if err := f.Resolve(); err != nil {
