@@ -179,7 +179,7 @@ func Start(o ServerOptions) (*Server, error) {
 		}
 	}
 	if o.LogBytes < 0 || o.LogBytes > MaxLogBytes {
-		return nil, fmt.Errorf("log of %d bytes: want 1 to %d", o.LogBytes, MaxLogBytes)
+		return nil, fmt.Errorf("log of %d bytes: want at most %d (0: the default)", o.LogBytes, MaxLogBytes)
 	}
 	// The socket's path and directory first: a refused one leaves no
 	// store behind.
