@@ -33,6 +33,7 @@ import (
 // change the tables: the server applies the change and every client, the
 // sender too, gets it.
 func TestClientWritesThroughServer(t *testing.T) {
+	t.Parallel()
 	in := newInstance(t)
 	srv := in.server()
 	r := runRTM(t, "C,10.1.1.0/24,192.168.1.1,eth0\nshow routes\n", "client", "--socket", in.socket)

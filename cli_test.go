@@ -32,6 +32,7 @@ func shmLeftovers(store string) []string {
 }
 
 func TestUsageErrorsCreateNothing(t *testing.T) {
+	t.Parallel()
 	in := newInstance(t)
 	for _, tc := range []struct {
 		args []string
@@ -114,6 +115,7 @@ func TestUsageErrorsCreateNothing(t *testing.T) {
 // created (the socket is a live server's, a --script stops at an error)
 // removes it; a store that existed before is kept.
 func TestFailedStartRemovesStore(t *testing.T) {
+	t.Parallel()
 	live := newInstance(t)
 	srv := live.server()
 	in := newInstance(t)
@@ -199,6 +201,7 @@ func TestFailedScriptKeepsClientsChanges(t *testing.T) {
 // capacities its file system has no room for is refused before the old
 // one is removed.
 func TestFreshTooBigKeepsStore(t *testing.T) {
+	t.Parallel()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to mount a small tmpfs")
 	}
@@ -271,6 +274,7 @@ func TestExitStatusTellsTruth(t *testing.T) {
 // TestStartBanner: every server start says on stderr which store it
 // serves and whether it was created or reopened, with what it holds.
 func TestStartBanner(t *testing.T) {
+	t.Parallel()
 	in := newInstance(t)
 	run := func(stdin string, extra ...string) string {
 		r := runRTM(t, stdin, append(append([]string{"server", "--exit-at-eof"}, in.flags()...), extra...)...)
@@ -295,6 +299,7 @@ func TestStartBanner(t *testing.T) {
 // again with other values they are refused, unless --fresh recreates the
 // store at the new size.
 func TestCapacityFlags(t *testing.T) {
+	t.Parallel()
 	in := newInstance(t)
 	base := append([]string{"server", "--exit-at-eof"}, in.flags()...)
 	if r := runRTM(t, "C,00:1a:2b:3c:4d:5e,10.1.1.7\n", append(base, "--capacity", "1000", "--route-capacity", "100")...); r.code != 0 {
@@ -319,6 +324,7 @@ func TestCapacityFlags(t *testing.T) {
 // TestScriptOddities: a byte-order mark before the first line is skipped;
 // an error about a huge field quotes its start and says how long it was.
 func TestScriptOddities(t *testing.T) {
+	t.Parallel()
 	in := newInstance(t)
 	dir := t.TempDir()
 	bom := filepath.Join(dir, "bom.rtm")
@@ -367,6 +373,7 @@ func TestClientRefusedExits(t *testing.T) {
 // TestNoServerHint: a client with nothing to connect to names what it
 // looked for: the instance, or the socket it was given.
 func TestNoServerHint(t *testing.T) {
+	t.Parallel()
 	in := newInstance(t)
 	for _, tc := range []struct {
 		args []string
@@ -391,6 +398,7 @@ func TestNoServerHint(t *testing.T) {
 // address holds is refused by its length, before a store is made, and
 // the client names the limit, with no hint that the server is missing.
 func TestSocketPathTooLong(t *testing.T) {
+	t.Parallel()
 	in := newInstance(t)
 	dir := t.TempDir()
 	// 108 bytes: the address's size, with no room for its NUL.
@@ -593,6 +601,7 @@ func TestListAndRemoveInstances(t *testing.T) {
 // stack trace there, leaving a store that looked crashed. A limit that
 // lets in fewer clients than --max-clients is warned of.
 func TestTooFewFileDescriptors(t *testing.T) {
+	t.Parallel()
 	prlimit, err := exec.LookPath("prlimit")
 	if err != nil {
 		t.Fatalf("prlimit (util-linux) is needed: %v", err)

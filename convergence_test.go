@@ -13,6 +13,7 @@ import (
 // thousand mixed changes; every client, and a late one, ends with exactly
 // the tables the changes describe.
 func TestConvergenceProcesses(t *testing.T) {
+	t.Parallel()
 	in := newInstance(t)
 	srv := in.server()
 	clients := []*proc{in.client("a"), in.client("b"), in.client("c")}

@@ -101,6 +101,7 @@ func TestServerCrashRestart(t *testing.T) {
 }
 
 func TestStaleSocketReplaced(t *testing.T) {
+	t.Parallel()
 	in := newInstance(t)
 	srv := in.server()
 	srv.must("C,10.1.1.0/24,192.168.1.1,eth0")
@@ -257,6 +258,7 @@ func TestClientsSurviveRestarts(t *testing.T) {
 // the next server creates a new one (a new generation). The client must
 // map the new segment: lookups answer from it, not from the old mapping.
 func TestClientRemapsNewStore(t *testing.T) {
+	t.Parallel()
 	in := newInstance(t)
 	srv := in.server()
 	srv.must("C,00:1a:2b:3c:4d:5e,10.1.1.7")
@@ -288,6 +290,7 @@ func TestClientRemapsNewStore(t *testing.T) {
 // TestTruncatedStoreRefused: a server finding its store truncated exits
 // with a message naming the file and the cause, and leaves the file be.
 func TestTruncatedStoreRefused(t *testing.T) {
+	t.Parallel()
 	in := newInstance(t)
 	srv := in.server()
 	srv.send("C,10.1.1.0/24,192.168.1.1,eth0", "quit")
@@ -544,6 +547,7 @@ func TestFramedClientKills(t *testing.T) {
 // piped client waits for its first snapshot ends that client at once
 // (no --wait) or after --wait, with the reason; it never waits forever.
 func TestClientLosesServerBeforeSnapshot(t *testing.T) {
+	t.Parallel()
 	in := newInstance(t)
 	in.server().wait(10 * time.Second) // leaves a store a welcome can name
 	st, err := store.Inspect(in.store)

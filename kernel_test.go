@@ -107,6 +107,7 @@ func (n *netns) marked(proto string) []string {
 // own routes are never touched; a client killed and restarted with less
 // to install cleans up after itself.
 func TestKernelMirror(t *testing.T) {
+	t.Parallel()
 	a := newNetns(t, "192.0.2.1/24", "2001:db8::a/64")
 	b := newNetns(t, "192.0.2.2/24", "2001:db8::b/64")
 	b.ip("route", "add", "203.0.113.0/24", "via", "192.0.2.9", "dev", "veth0", "proto", "static")
@@ -351,6 +352,7 @@ func TestInstallNeedsPrivilege(t *testing.T) {
 // TestKernelFlags: the kernel flags are usage errors without the flag
 // they tune, and a bad table or protocol is named.
 func TestKernelFlags(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		args []string
 		want string

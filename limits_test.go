@@ -194,6 +194,8 @@ func rssKB(t *testing.T, pid int) int {
 // silent connections cannot keep it out), and past --max-clients a
 // client is refused with the reason.
 func TestIdleClientsBounded(t *testing.T) {
+	// Not parallel: it holds 2,000 connections open and compares a
+	// client's time on a busy server with its time on a quiet one.
 	const macs, idle = 200_000, 1000
 	in := newInstance(t)
 	srv := in.server("--capacity", strconv.Itoa(macs*5/4))

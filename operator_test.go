@@ -23,6 +23,7 @@ import (
 // route in turn while two other clients watch: both watchers see every
 // change, in the same order, and every table ends the same.
 func TestClientChangesOneOrder(t *testing.T) {
+	t.Parallel()
 	in := newInstance(t)
 	srv := in.server()
 	srv.must("C,10.1.0.0/16,192.168.0.1,eth0")
@@ -94,6 +95,7 @@ func TestClientChangesOneOrder(t *testing.T) {
 // after it is applied, though it was in flight; --keep-going reports
 // every failure, applies the rest, and still exits 1.
 func TestClientScriptStopsAtFirstError(t *testing.T) {
+	t.Parallel()
 	in := newInstance(t)
 	srv := in.server()
 	var lines []string
@@ -123,6 +125,7 @@ func TestClientScriptStopsAtFirstError(t *testing.T) {
 // TestClientOneShot: -c runs commands in order and exits; a failure names
 // its -c and sets the exit status.
 func TestClientOneShot(t *testing.T) {
+	t.Parallel()
 	in := newInstance(t)
 	in.server()
 	c := func(cmds ...string) result {

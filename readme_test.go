@@ -28,6 +28,7 @@ func readme(t *testing.T) string {
 
 // TestREADMECommandTable parses every command of the language table.
 func TestREADMECommandTable(t *testing.T) {
+	t.Parallel()
 	cell := regexp.MustCompile("^\\| `([^|]+)` (?:·|\\|)")
 	code := regexp.MustCompile("`([^`]+)`")
 	optional := regexp.MustCompile(` ?\[[^\]]*\]`)
@@ -74,6 +75,7 @@ func fenced(t *testing.T, marker string) string {
 
 // TestREADMEBadScript runs the error example and compares its message.
 func TestREADMEBadScript(t *testing.T) {
+	t.Parallel()
 	block := fenced(t, "/tmp/bad.rtm:2:")
 	want := strings.TrimSpace(block[strings.Index(block, "rtm server demo:"):])
 	dir := t.TempDir()
@@ -94,6 +96,7 @@ func TestREADMEBadScript(t *testing.T) {
 // TestREADMEScenario runs the worked scenario and compares the report,
 // but for times and pids.
 func TestREADMEScenario(t *testing.T) {
+	t.Parallel()
 	block := fenced(t, "$ rtm test /tmp/late.rtm")
 	body := block[strings.Index(block, "<<'EOF'\n")+8:]
 	scenario := body[:strings.Index(body, "EOF\n")]
@@ -117,6 +120,7 @@ func TestREADMEScenario(t *testing.T) {
 // TestReplayThroughBinary drives replay end to end: --script (repeated,
 // with nested source), piped stdin, --keep-going, and the exit statuses.
 func TestReplayThroughBinary(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	write := func(name, body string) string {
 		p := filepath.Join(dir, name)

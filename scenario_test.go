@@ -71,6 +71,7 @@ func writeScenario(t *testing.T, name, body string) string {
 // TestBrokenExpectation: `rtm test` on a scenario with a wrong
 // expectation fails, names the file and line, and shows want and got.
 func TestBrokenExpectation(t *testing.T) {
+	t.Parallel()
 	path := writeScenario(t, "broken.rtm", `# the route is via .1; line 6 says .254
 C,10.1.1.0/24,192.168.1.1,eth0
 client start a
@@ -126,6 +127,7 @@ at a expect mac 00:1a:2b:3c:4d:5e 10.1.1.8
 // an editor that starts a UTF-8 file with a byte-order mark run as
 // without it, and a failure on such a first line quotes it without.
 func TestScenarioByteOrderMark(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	inc := filepath.Join(dir, "routes.inc")
 	if err := os.WriteFile(inc, []byte("\ufeff# routes\r\nC,10.1.1.0/24,192.168.1.1,eth0\r\n"), 0o644); err != nil {
@@ -148,6 +150,7 @@ func TestScenarioByteOrderMark(t *testing.T) {
 // TestScenarioRefusals: what a process cannot do in its state fails at
 // once, at its line, saying why, instead of timing out.
 func TestScenarioRefusals(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name, body string
 		line       int
@@ -196,6 +199,7 @@ func TestScenarioRefusals(t *testing.T) {
 // scenario starts a process, not once the lines before it have run and
 // their output has buried it; in a sourced file, before its first line.
 func TestDirectiveSlipBeforeAnything(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	for _, tc := range []struct {
 		body, inc string
@@ -241,6 +245,7 @@ func TestDirectiveSlipBeforeAnything(t *testing.T) {
 // sources, is reported at that line as if run line by line, and a
 // client's failed expectation after it names its last change.
 func TestSourceSentWhole(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	write := func(name, body string) string {
 		p := filepath.Join(dir, name)
@@ -291,6 +296,8 @@ at server sync 60s
 // and, for the processes, when the runner is killed outright; the next
 // run sweeps what such a runner left.
 func TestScenarioCleanup(t *testing.T) {
+	// Not parallel: it counts the processes and files of every scenario
+	// this test binary runs, which the other tests' would join.
 	me := os.Getpid()
 	t.Run("failed", func(t *testing.T) {
 		path := writeScenario(t, "fail.rtm", "client start a\nclient start b\nclient pause b\nexpect count routes 1\n")
@@ -411,6 +418,7 @@ func assertRunnerCleanedUp(t *testing.T, runner int) {
 // /dev/stdin) is read once, by its run: a check of its directives ahead
 // of it would take every line and leave the run none, which passes.
 func TestScenarioFromAPipe(t *testing.T) {
+	t.Parallel()
 	r := runRTM(t, "client start a\nC,10.1.1.0/24,192.168.1.1,eth0\nsync\nat a expect count routes 2\n", "test", "/dev/stdin")
 	if r.code != 1 || !strings.Contains(r.stdout, "/dev/stdin:4: at a expect count routes 2") || !strings.Contains(r.stdout, "0 passed, 1 failed") {
 		t.Fatalf("a failing scenario through a pipe: exit %d\n%s%s", r.code, r.stdout, r.stderr)
@@ -422,6 +430,7 @@ func TestScenarioFromAPipe(t *testing.T) {
 // started removed: the open waited for good before, out of reach of every
 // signal but SIGKILL, at a server and in `rtm test`.
 func TestSourceFIFO(t *testing.T) {
+	t.Parallel()
 	fifo := filepath.Join(t.TempDir(), "lines.fifo")
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 		t.Fatal(err)

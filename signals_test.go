@@ -23,6 +23,7 @@ import (
 )
 
 func TestCleanQuitOnSignal(t *testing.T) {
+	t.Parallel()
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 		t.Run(sig.String(), func(t *testing.T) {
 			in := newInstance(t)
@@ -48,6 +49,7 @@ func TestCleanQuitOnSignal(t *testing.T) {
 // TestClientQuitsOnSignal: SIGINT and SIGTERM end a client cleanly, and
 // the server sees it leave.
 func TestClientQuitsOnSignal(t *testing.T) {
+	t.Parallel()
 	in := newInstance(t)
 	srv := in.streamServer()
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
@@ -68,6 +70,7 @@ func TestClientQuitsOnSignal(t *testing.T) {
 // TestClientSIGUSR1Resync: SIGUSR1 makes a client drop its copy and take a
 // fresh snapshot; the server counts the request and the copy is complete.
 func TestClientSIGUSR1Resync(t *testing.T) {
+	t.Parallel()
 	in := newInstance(t)
 	srv := in.server()
 	srv.must("C,10.1.1.0/24,192.168.1.1,eth0", "C,00:1a:2b:3c:4d:5e,10.1.1.7")
@@ -131,6 +134,8 @@ func TestResyncNeverGoesBack(t *testing.T) {
 // a batch, a client that lost its server and waits to reconnect, a
 // watching client.
 func TestSIGTERMEndsEveryProcess(t *testing.T) {
+	// Not parallel: it bounds the time each process takes to end, which
+	// other tests' load would stretch.
 	var times []string
 	timeExit := func(name string, p *proc) {
 		t.Helper()

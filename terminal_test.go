@@ -30,6 +30,7 @@ func startTerm(t *testing.T, args ...string) *rtmtest.Term {
 // garbling it; an error is printed and the prompt returns; Ctrl-D quits
 // the client (the server goes on), and then the server (status 0).
 func TestTerminalSession(t *testing.T) {
+	t.Parallel()
 	in := newInstance(t)
 	srv := startTerm(t, append([]string{"server"}, in.flags()...)...)
 	srv.Expect("(created): 0 routes, 0 MACs. Type help.")

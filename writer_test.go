@@ -16,6 +16,7 @@ import (
 )
 
 func TestSecondServerRefused(t *testing.T) {
+	t.Parallel()
 	in := newInstance(t)
 	srv := in.server()
 	r := runRTM(t, "", append([]string{"server", "--exit-at-eof"}, in.flags()...)...)
