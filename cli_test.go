@@ -585,6 +585,11 @@ func TestListAndRemoveInstances(t *testing.T) {
 	if err := os.WriteFile(junk, []byte("hello\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	list = nil
+	json.Unmarshal([]byte(rtm("", "ls", "--json").stdout), &list)
+	if got, _ := state("junk"); got.State != proto.StateBad || !strings.Contains(got.Issue, "not an rtm store") {
+		t.Errorf("rtm ls of a file that is no store: state %q, issue %q; want %q, saying why", got.State, got.Issue, proto.StateBad)
+	}
 	if r := rtm("", "rm", "junk"); r.code != 1 || !strings.Contains(r.stderr, "not an rtm store") || !strings.Contains(r.stderr, "rtm rm --force junk") {
 		t.Fatalf("rm of a file that is no store: exit %d, %q", r.code, r.stderr)
 	}

@@ -35,7 +35,7 @@ Usage:
   rtm client  [flags]          subscribe to a server: read, send changes (-c), --watch, --to-kernel
   rtm test    [flags] FILE…    run scenario files against real server and client processes
   rtm bench   [flags]          measure B1–B9, F1, S1, W1, K1–K3 against this machine's own limits
-  rtm ls      [--json]         list this user's instances: live, stopped, crashed, stale
+  rtm ls      [--json]         list this user's instances: live, stopped, crashed, stale, unusable
   rtm rm      [--force] NAME…  remove stopped instances (their store and stale socket); --force: crashed too
   rtm version                  print version information
 
@@ -103,7 +103,7 @@ func benchMode(args []string) int {
 }
 
 func lsMode(args []string) int {
-	fs := repl.NewFlagSet("ls", "[--json]", "Lists this user's instances: the sockets in "+proto.SocketDir()+"\nand the stores in "+proto.StoreDir()+" ($"+proto.StoreDirEnv+" if set). An instance is live (a server runs it),\nstopped (its store is kept for the next server), crashed (its server died: the\nnext one repairs the store) or a stale socket (no server behind it; rtm rm\nremoves it). A live server that keeps its store elsewhere (--store) is asked\nwhere; once stopped, such a store is not listed: rtm knows it by its path only.\n")
+	fs := repl.NewFlagSet("ls", "[--json]", "Lists this user's instances: the sockets in "+proto.SocketDir()+"\nand the stores in "+proto.StoreDir()+" ($"+proto.StoreDirEnv+" if set). An instance is live (a server runs it),\nstopped (its store is kept for the next server), crashed (its server died: the\nnext one repairs the store), a stale socket (no server behind it; rtm rm\nremoves it) or unusable (a file where its store would be that is no store:\nrtm rm --force removes it). A live server that keeps its store elsewhere (--store) is asked\nwhere; once stopped, such a store is not listed: rtm knows it by its path only.\n")
 	js := fs.Bool("json", false, "one JSON array")
 	if rc := repl.ParseFlags(fs, args); rc >= 0 {
 		return rc

@@ -78,7 +78,7 @@ func CheckInstanceName(name string) error {
 // Instance is what rtm ls says of one instance.
 type Instance struct {
 	Name   string            `json:"name"`
-	State  string            `json:"state"` // live, stopped, crashed, stale socket
+	State  string            `json:"state"` // live, stopped, crashed, stale socket, unusable
 	PID    int               `json:"pid,omitempty"`
 	Socket string            `json:"socket,omitempty"` // "" if there is none
 	Store  *store.Inspection `json:"store,omitempty"`  // nil if there is none
@@ -91,6 +91,7 @@ const (
 	StateStopped = "stopped"      // its store is kept for the next server
 	StateCrashed = "crashed"      // its store is kept; the next server repairs it
 	StateStale   = "stale socket" // a socket file with no server behind it
+	StateBad     = "unusable"     // a file where its store would be that is no store rtm can read (Issue says why)
 )
 
 // Instances lists the instances of this user: the sockets in SocketDir
@@ -179,6 +180,8 @@ func (in *Instance) state() string {
 		return StateCrashed
 	case in.Socket != "":
 		return StateStale
+	case in.Store == nil:
+		return StateBad // a junk file, a directory: no server could keep it
 	}
 	return StateStopped
 }
