@@ -343,3 +343,30 @@ func TestSignalAtAPromptEndsQuietly(t *testing.T) {
 		t.Errorf("rtm server | cat at a terminal, SIGINT: exit %d; want 0, and no word of its input; the terminal shows:\n%q", code, typed.Since())
 	}
 }
+
+// TestSignalDuringALongAnswerAtThePrompt: SIGTERM to a client at its
+// prompt while `show macs count` counts a million MACs (longer than an
+// ending waits for an answer) ends it with status 0, not with a crash:
+// the store's mapping, which the count still reads, stays mapped until
+// the process exits. (It was unmapped under the count: SIGSEGV, a Go
+// stack dump, status 2.)
+func TestSignalDuringALongAnswerAtThePrompt(t *testing.T) {
+	t.Parallel()
+	const macs = 1_000_000
+	in := newInstance(t)
+	in.server("--capacity", strconv.Itoa(macs*5/4))
+	if r := runRTM(t, macCreatesText(macs), "client", "--socket", in.socket); r.code != 0 {
+		t.Fatalf("fill: %s", r.stderr)
+	}
+	for _, wait := range []time.Duration{450 * time.Millisecond, 600 * time.Millisecond} {
+		cl := startTerm(t, "client", "--socket", in.socket)
+		cl.Expect("rtm-client(")
+		cl.Line("show macs count")
+		cl.Expect("show macs count\r\n")
+		time.Sleep(wait)
+		cl.Cmd.Process.Signal(syscall.SIGTERM)
+		if code := cl.Exit(); code != 0 || strings.Contains(cl.Since(), "fatal error") {
+			t.Fatalf("SIGTERM %v into a count of %d MACs at the prompt: exit %d; want 0; the terminal shows:\n%.2000q", wait, macs, code, cl.Since())
+		}
+	}
+}

@@ -391,6 +391,10 @@ func (in *Interp) sync(local bool, timeout time.Duration) error {
 // *LineError at loc (an error inside a sourced file keeps its own
 // location); ErrQuit comes back bare.
 func (in *Interp) RunLine(loc Location, line []byte) error {
+	// Busy as a replay is: an ending waits for it (Quiesce), and knows
+	// when it still runs.
+	in.busy.Lock()
+	defer in.busy.Unlock()
 	in.newEpoch()
 	var cmd Command
 	err := in.runLine(loc, line, &cmd)

@@ -63,7 +63,11 @@ type Ending struct {
 	Signal      os.Signal // the signal that ended it, if one did
 	StartFailed bool      // a --script failed: the process never got to serve
 	LineFailed  bool      // the input's replay stopped at a line that failed
-	serveOn     bool      // input's: read to its end, the process serves on (StayAtEOF)
+	// Busy: a command still ran when the session ended (it wrote nothing
+	// for quiesceTimeout: a count over millions of entries): what it
+	// reads, a store's mapping, must stay mapped until the process exits.
+	Busy    bool
+	serveOn bool // input's: read to its end, the process serves on (StayAtEOF)
 }
 
 // quiesceTimeout bounds how long an ending waits for the command in
@@ -91,7 +95,7 @@ func (s Session) Run() Ending {
 			case <-s.Ended:
 			case <-s.OutputGone:
 			}
-			s.stop()
+			end.Busy = s.stop()
 		}
 	case sig := <-s.Quit:
 		// A batch cut by a signal says which of its lines it did not
@@ -107,14 +111,14 @@ func (s Session) Run() Ending {
 			end = s.abandon(result, fmt.Errorf("interrupted by %s", signalName(sig)), true, quiesceTimeout)
 		}
 		end.Signal = sig
-		s.stop()
+		end.Busy = s.stop()
 	case <-s.Ended:
 		if cause := s.abandoned(); cause != nil {
 			end = s.abandon(result, cause, false, abandonTimeout)
 		}
-		s.stop()
+		end.Busy = s.stop()
 	case <-s.OutputGone:
-		s.stop()
+		end.Busy = s.stop()
 	}
 	if quittingAtOnce.Load() {
 		// SIGQUIT's handler closed the prompt to restore the terminal,
@@ -192,11 +196,13 @@ func (s Session) abandoned() error {
 	return s.Abandoned()
 }
 
-// stop ends the command in progress once its answer is written.
-func (s Session) stop() {
+// stop ends the command in progress once its answer is written, and
+// says whether it still runs, having written nothing for quiesceTimeout.
+func (s Session) stop() (busy bool) {
 	s.In.Interrupt()
-	s.In.Quiesce(quiesceTimeout)
+	busy = !s.In.Quiesce(quiesceTimeout)
 	s.Console.Close()
+	return busy
 }
 
 func (s Session) input() Ending {

@@ -164,7 +164,14 @@ func Main(args []string) int {
 		}
 		return 1
 	}
-	defer c.Close()
+	// A command that still runs as the process ends (end.Busy) reads the
+	// store's mapping: unmapping it under that command would crash it.
+	keepMapped := false
+	defer func() {
+		if !keepMapped {
+			c.Close()
+		}
+	}()
 	if installer != nil {
 		c.AddStats("kernel_", func() []proto.Stat { return proto.StatsOf(installer.Stats()) })
 	}
@@ -231,6 +238,7 @@ func Main(args []string) int {
 		session.Abandoned = c.Quit
 	}
 	end := session.Run()
+	keepMapped = end.Busy
 	select {
 	case <-c.Done():
 		if err := c.Err(); err != nil {
