@@ -231,14 +231,17 @@ func TestSignalCutsAServerReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
-		sig    syscall.Signal
-		script bool
-	}{{syscall.SIGTERM, false}, {syscall.SIGINT, true}} {
+		sig            syscall.Signal
+		script, framed bool
+	}{{syscall.SIGTERM, false, false}, {syscall.SIGINT, true, false}, {syscall.SIGTERM, false, true}} {
 		in := newInstance(t)
 		args := append([]string{"server", "--exit-at-eof", "--capacity", strconv.Itoa(total)}, in.flags()...)
 		name := "<stdin>"
-		if tc.script {
+		switch {
+		case tc.script:
 			args, name = append(args, "--script", batch), batch
+		case tc.framed:
+			args, name = append(args, "--framed"), "<framed>"
 		}
 		cmd := exec.Command(rtmBin, args...)
 		if !tc.script {
@@ -341,6 +344,30 @@ func TestSignalAtAPromptEndsQuietly(t *testing.T) {
 	typed.Cmd.Process.Signal(syscall.SIGINT)
 	if code := typed.Exit(); code != 0 || strings.Contains(typed.Since(), "not read") {
 		t.Errorf("rtm server | cat at a terminal, SIGINT: exit %d; want 0, and no word of its input; the terminal shows:\n%q", code, typed.Since())
+	}
+
+	// rtm client | cat at a terminal, idle between typed lines.
+	in3 := newInstance(t)
+	in3.server()
+	outR, outW, err = os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer outR.Close()
+	cmd = exec.Command(rtmBin, "client", "--socket", in3.socket)
+	cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+t.TempDir())
+	cmd.Stdout = outW
+	typedClient := rtmtest.StartTerm(t, cmd)
+	outW.Close()
+	var out syncBuffer
+	go io.Copy(&out, outR)
+	typedClient.Line("show routes count")
+	if !rtmtest.WaitFor(rtmtest.Wait, func() bool { return out.String() == "0\n" }) {
+		t.Fatalf("the typed line was not answered: %q; the terminal shows:\n%q", out.String(), typedClient.Since())
+	}
+	typedClient.Cmd.Process.Signal(syscall.SIGTERM)
+	if code := typedClient.Exit(); code != 0 || strings.Contains(typedClient.Since(), "not read") {
+		t.Errorf("rtm client | cat at a terminal, SIGTERM: exit %d; want 0, and no word of its input; the terminal shows:\n%q", code, typedClient.Since())
 	}
 }
 

@@ -104,10 +104,10 @@ func (s Session) Run() Ending {
 		// line just ends. A server's replay stops at its next line at
 		// once, or is stuck writing to an output nobody reads: it is
 		// given as long as an answer is.
-		switch {
-		case s.Abandoned != nil:
+		switch replay := s.Input.Framed || s.Input.R != nil && !s.Input.Typed; {
+		case replay && s.Abandoned != nil:
 			end = s.abandon(result, fmt.Errorf("interrupted by %s", signalName(sig)), true, abandonTimeout)
-		case s.Input.R != nil && !s.Input.Typed:
+		case replay:
 			end = s.abandon(result, fmt.Errorf("interrupted by %s", signalName(sig)), true, quiesceTimeout)
 		}
 		end.Signal = sig
