@@ -967,6 +967,19 @@ func TestOutputErrorNamesItsLines(t *testing.T) {
 	if got := strings.TrimSpace(srv.must("show routes count")); got != "2" {
 		t.Errorf("%s routes after the replay; want the 2 it says ran", got)
 	}
+	// A failing line between answers: the answers lost before it are
+	// named too, with --keep-going and without.
+	lookups := "show routes count\nlookup 02:bb:00:00:00:00\nshow routes count\n"
+	lost := "<stdin>:2: write output: write /dev/stdout: no space left on device: the answers of lines 1 to 2 were not all written (the lines ran)\n"
+	for _, keep := range []bool{false, true} {
+		args := []string{"client", "--socket", in.socket}
+		if keep {
+			args = append(args, "--keep-going")
+		}
+		if code, stderr := toFull(lookups, args...); code != 1 || !strings.Contains(stderr, lost) || !strings.Contains(stderr, "<stdin>:2: lookup 02:bb:00:00:00:00: not found\n") {
+			t.Errorf("a failed lookup between answers to /dev/full (--keep-going %v): exit %d, stderr %q; want 1, the lookup's error and %q", keep, code, stderr, lost)
+		}
+	}
 	code, stderr = toFull("", "client", "--socket", in.socket, "-c", "show routes count")
 	if want := "-c:1: write output: write /dev/stdout: no space left on device: its answer was not all written (the line ran)\n"; code != 1 || stderr != want {
 		t.Fatalf("client: exit %d, stderr %q; want 1 and %q", code, stderr, want)

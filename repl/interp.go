@@ -191,6 +191,23 @@ func (in *Interp) sendHeld() {
 	}
 }
 
+// outputLost locates err, if it is an output error not yet located: at
+// here, the line after which the write failed, naming the answers lost.
+func (in *Interp) outputLost(err error, here Location) error {
+	var oe *OutputError
+	if err == nil || !errors.As(err, &oe) || errors.As(err, new(*LineError)) {
+		return err
+	}
+	return at(here, fmt.Errorf("%w: %s", oe, in.lostAnswers(here)))
+}
+
+// sayLost says that the answers before the error a replay ended with
+// were not all written either (err the failed write).
+func (in *Interp) sayLost(err error) {
+	in.prog.clear()
+	fmt.Fprintln(in.opts.Stderr, in.outputLost(err, in.here))
+}
+
 // lostAnswers says whose answers a failed write of the buffer lost, the
 // write made after the line at here ran: those from bufFrom's on.
 func (in *Interp) lostAnswers(here Location) string {

@@ -36,6 +36,8 @@ func (in *Interp) RunFile(path string) error {
 	err := in.runFile(path)
 	if ferr := in.flush(); err == nil {
 		err = ferr
+	} else if ferr != nil {
+		in.sayLost(ferr)
 	}
 	in.prog.done(len(in.frames) == 0)
 	return in.tally(err)
@@ -58,6 +60,8 @@ func (in *Interp) RunReader(name string, r io.Reader) error {
 	in.frames = in.frames[:len(in.frames)-1]
 	if ferr := in.flush(); err == nil {
 		err = ferr
+	} else if ferr != nil {
+		in.sayLost(ferr)
 	}
 	in.prog.done(len(in.frames) == 0)
 	return in.tally(err)
@@ -354,13 +358,11 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 					err = in.flush()
 				}
 			}
+			// Written only now: the answers lost may be of lines before
+			// this one, which ran all the same.
+			err = in.outputLost(err, ahead[next-1].loc)
 			var oe *OutputError
-			if err != nil && errors.As(err, &oe) && !errors.As(err, new(*LineError)) {
-				// Written only now: the answers lost may be of lines
-				// before this one, which ran all the same.
-				here := ahead[next-1].loc
-				err = at(here, fmt.Errorf("%w: %s", oe, in.lostAnswers(here)))
-			}
+			errors.As(err, &oe)
 			if err != nil {
 				if more && readerGone(err) && !in.opts.KeepGoing {
 					// The reader of the output went away (rtm client
@@ -531,7 +533,12 @@ func (in *Interp) report(err error, failed *int, sourced *sourcedFailures) {
 	*failed++
 	in.failed.Add(1)
 	if ferr := in.flush(); ferr != nil {
-		err = errors.Join(err, ferr)
+		var le *LineError
+		here := in.here
+		if errors.As(err, &le) {
+			here = Location{File: le.File, Line: le.Line}
+		}
+		err = errors.Join(err, in.outputLost(ferr, here))
 	}
 	in.prog.clear()
 	in.sendHeld() // a stderr nobody reads holds nothing up but this
