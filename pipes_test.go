@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -983,5 +984,27 @@ func TestOutputErrorNamesItsLines(t *testing.T) {
 	code, stderr = toFull("", "client", "--socket", in.socket, "-c", "show routes count")
 	if want := "-c:1: write output: write /dev/stdout: no space left on device: its answer was not all written (the line ran)\n"; code != 1 || stderr != want {
 		t.Fatalf("client: exit %d, stderr %q; want 1 and %q", code, stderr, want)
+	}
+}
+
+// TestScriptOutputGoneKeepsStore: a server whose --script's answers lose
+// their reader (rtm server --script setup.rtm | head -1) stops there,
+// says so and exits 1, but the store its start created keeps the lines
+// the script applied: an output that went away is no failed setup. (It
+// was removed, 3,000 applied lines with it.)
+func TestScriptOutputGoneKeepsStore(t *testing.T) {
+	t.Parallel()
+	in := newInstance(t)
+	script := filepath.Join(t.TempDir(), "setup.rtm")
+	if err := os.WriteFile(script, []byte(macCreatesText(3000)+"show macs\nC,10.9.0.0/16,192.168.1.1,eth0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, stderr := headOne(t, append([]string{"server", "--exit-at-eof", "--script", script}, in.flags()...)...)
+	if code != 1 || strings.Contains(stderr, "removed store") || !strings.Contains(stderr, "broken pipe") {
+		t.Fatalf("exit %d, stderr %q; want 1, the broken pipe named, and the store kept", code, stderr)
+	}
+	srv := in.server()
+	if got := strings.TrimSpace(srv.must("show macs count")); got != "3000" {
+		t.Errorf("%s MACs in the store after the script's reader went away; want the 3000 it applied", got)
 	}
 }

@@ -220,9 +220,11 @@ func (s Session) input() Ending {
 			in.reportEnd(err)
 		default:
 			in.reportEnd(err)
-			// A script a signal cut did not fail: the store keeps what
-			// it applied, as the message says.
-			return Ending{Status: 1, StartFailed: !errors.Is(err, ErrInterrupted) && in.stop.cause() == nil}
+			// A script a signal cut did not fail, nor one whose output
+			// could not be written (its reader went away): the store
+			// keeps what it applied, as the message says.
+			failed := !errors.Is(err, ErrInterrupted) && in.stop.cause() == nil && !errors.As(err, new(*OutputError))
+			return Ending{Status: 1, StartFailed: failed}
 		}
 	}
 	var err error
