@@ -361,10 +361,8 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 			// Written only now: the answers lost may be of lines before
 			// this one, which ran all the same.
 			err = in.outputLost(err, ahead[next-1].loc)
-			var oe *OutputError
-			errors.As(err, &oe)
 			if err != nil {
-				if more && readerGone(err) && !in.opts.KeepGoing {
+				if oe := (*OutputError)(nil); more && errors.As(err, &oe) && readerGone(err) && !in.opts.KeepGoing {
 					// The reader of the output went away (rtm client
 					// -c 'show macs' -c C,... | head -1) with lines still
 					// to run: a quiet end would lose them unsaid. (With

@@ -104,11 +104,12 @@ func (s Session) Run() Ending {
 		// line just ends. A server's replay stops at its next line at
 		// once, or is stuck writing to an output nobody reads: it is
 		// given as long as an answer is.
-		switch replay := s.Input.Framed || s.Input.R != nil && !s.Input.Typed; {
-		case replay && s.Abandoned != nil:
-			end = s.abandon(result, fmt.Errorf("interrupted by %s", signalName(sig)), true, abandonTimeout)
-		case replay:
-			end = s.abandon(result, fmt.Errorf("interrupted by %s", signalName(sig)), true, quiesceTimeout)
+		if s.Input.Framed || s.Input.R != nil && !s.Input.Typed {
+			wait := quiesceTimeout
+			if s.Abandoned != nil {
+				wait = abandonTimeout // a client's changes in flight fail first
+			}
+			end = s.abandon(result, fmt.Errorf("interrupted by %s", signalName(sig)), true, wait)
 		}
 		end.Signal = sig
 		end.Busy = s.stop()
