@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -933,6 +934,62 @@ func TestServerOutputNobodyReads(t *testing.T) {
 				t.Fatalf("a client connecting with the server stuck on its output: exit %d, %q: %s", r.code, r.stdout, r.stderr)
 			}
 		})
+	}
+}
+
+// TestWatchOutputNobodyReads: a watching client whose output's reader
+// does not read (rtm client --watch | less, paused) waits in its write;
+// SIGTERM still ends it, at once, saying from which change its output
+// may be short, with status 1. It waited for good: its end waited for
+// the receive loop, which waited in the write.
+func TestWatchOutputNobodyReads(t *testing.T) {
+	t.Parallel()
+	in := newInstance(t)
+	srv := in.server()
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer outR.Close()
+	if _, err := unix.FcntlInt(outW.Fd(), unix.F_SETPIPE_SZ, 4096); err != nil {
+		t.Fatal(err)
+	}
+	watch := exec.Command(rtmBin, "client", "--socket", in.socket, "--client-name", "watch", "--watch")
+	watch.Stdout = outW
+	exited, errb := startOwnStdout(t, watch)
+	outW.Close()
+	in.waitClients(srv, 1)
+	var routes []string
+	for i := range 1000 { // some 40 KB of watched lines
+		routes = append(routes, fmt.Sprintf("C,10.%d.%d.0/24,192.168.1.1,eth0", i>>8, i&255))
+	}
+	srv.must(routes...)
+	// One of its threads waits in the kernel's pipe_write (or, in newer
+	// kernels, anon_pipe_write).
+	inWrite := func() bool {
+		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/wchan", watch.Process.Pid))
+		for _, f := range tasks {
+			if b, _ := os.ReadFile(f); strings.HasSuffix(string(b), "pipe_write") {
+				return true
+			}
+		}
+		return false
+	}
+	if !rtmtest.WaitFor(20*time.Second, inWrite) {
+		n, _ := unix.IoctlGetInt(int(outR.Fd()), unix.TIOCINQ)
+		t.Fatalf("the watcher never waited in a write: %d bytes in its output; its stderr: %s", n, errb.String())
+	}
+	watch.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the watcher, SIGTERM with its output unread: still running after 10 s; stderr %q", errb.String())
+	}
+	if code := watch.ProcessState.ExitCode(); code != 1 {
+		t.Fatalf("the watcher, SIGTERM with its output unread: exit %d, stderr %q", code, errb.String())
+	}
+	if e := errb.String(); !regexp.MustCompile(`^rtm client: --watch: ended while its output was not being read: the changes from seq \d+ on were not all written\n$`).MatchString(e) {
+		t.Fatalf("the watcher's stderr: %q", e)
 	}
 }
 

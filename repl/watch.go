@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"rtm/store/entry"
@@ -37,6 +38,10 @@ type Watcher struct {
 
 	gone chan struct{} // closed when the output is gone
 	once sync.Once
+	// writing is the first sequence number of the write to the output
+	// in progress, plus one; 0 between writes. A write whose reader does
+	// not read waits for good, and with it the client's receive loop.
+	writing atomic.Uint64
 }
 
 // WatchOptions say how a Watcher prints.
@@ -56,6 +61,14 @@ func NewWatcher(w io.Writer, o WatchOptions) *Watcher {
 // went away): the watch is over.
 func (w *Watcher) Gone() <-chan struct{} { return w.gone }
 
+// Stuck reports whether a write to the output has not returned, and the
+// sequence number of the first change it holds: the changes from that
+// one on may not all have been written.
+func (w *Watcher) Stuck() (seq uint64, stuck bool) {
+	p := w.writing.Load()
+	return p - 1, p != 0
+}
+
 // Snapshot prints a snapshot: the first summed up (or whole, with Full),
 // a later one (a resync) as the changes it made.
 func (w *Watcher) Snapshot(seq uint64, routes []entry.Route, macs []entry.MACEntry) {
@@ -66,7 +79,7 @@ func (w *Watcher) Snapshot(seq uint64, routes []entry.Route, macs []entry.MACEnt
 	} else {
 		w.resync(seq, now, routes, macs)
 	}
-	w.write()
+	w.write(seq)
 }
 
 // Changes prints a batch of live changes, in one write.
@@ -76,14 +89,18 @@ func (w *Watcher) Changes(first uint64, cs []entry.Change) {
 	for i := range cs {
 		w.change(cs[i], first+uint64(i), now, "")
 	}
-	w.write()
+	w.write(first)
 }
 
-func (w *Watcher) write() {
+// write writes what was printed, whose first change is seq.
+func (w *Watcher) write(seq uint64) {
 	if len(w.buf) == 0 {
 		return
 	}
-	if _, err := w.w.Write(w.buf); err != nil {
+	w.writing.Store(seq + 1)
+	_, err := w.w.Write(w.buf)
+	w.writing.Store(0)
+	if err != nil {
 		w.once.Do(func() { close(w.gone) })
 	}
 }

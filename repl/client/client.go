@@ -28,6 +28,11 @@ import (
 // lines to be taken by a stderr that may be read slowly or not at all.
 const logCloseTimeout = time.Second
 
+// watchCloseGrace is how long a watching client's end waits for a write
+// of its output before it asks whether the write waits on a reader that
+// does not read (closeWatching).
+const watchCloseGrace = 500 * time.Millisecond
+
 // logWait is how long a line of the client's log waits to be written: it
 // goes out before what the session writes after it (the goodbye before
 // the line not applied), unless stderr is stuck.
@@ -239,6 +244,13 @@ func Main(args []string) int {
 	}
 	end := session.Run()
 	keepMapped = end.Busy
+	if watcher != nil && !end.Busy {
+		keepMapped = true // closed here, or left to the process's exit
+		if seq, stuck := closeWatching(c, watcher); stuck {
+			fmt.Fprintf(os.Stderr, "rtm client: --watch: ended while its output was not being read: the changes from seq %d on were not all written\n", seq)
+			return 1
+		}
+	}
 	select {
 	case <-c.Done():
 		if err := c.Err(); err != nil {
@@ -248,6 +260,31 @@ func Main(args []string) int {
 	default:
 	}
 	return end.Status
+}
+
+// closeWatching ends a watching client's session. Close waits for the
+// receive loop, which waits in the watcher's write while the reader of
+// the output does not read (rtm client --watch | less, paused): a
+// signal would then never end the process. If the session has not
+// ended within watchCloseGrace and the watcher still waits, the process
+// ends without it, the write with it; stuck says so, and from which
+// change the output may be short.
+func closeWatching(c *proto.Client, w *repl.Watcher) (seq uint64, stuck bool) {
+	closed := make(chan struct{})
+	go func() {
+		c.Close()
+		close(closed)
+	}()
+	for {
+		select {
+		case <-closed:
+			return 0, false
+		case <-time.After(watchCloseGrace):
+			if seq, stuck := w.Stuck(); stuck {
+				return seq, true
+			}
+		}
+	}
 }
 
 // installLoop refuses to install into the kernel table that the
