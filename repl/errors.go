@@ -39,6 +39,18 @@ type OutputError struct{ Err error }
 func (e *OutputError) Error() string { return "write output: " + e.Err.Error() }
 func (e *OutputError) Unwrap() error { return e.Err }
 
+// readerWentError ends a replay whose output's reader went away after
+// the answer of line, with lines still to run: they were not. It does
+// not unwrap to the OutputError, which a client takes for a quiet end.
+type readerWentError struct {
+	line int
+	err  *OutputError
+}
+
+func (e *readerWentError) Error() string {
+	return fmt.Sprintf("not run, nor any line after it: the reader of the output went away at line %d (%v)", e.line, e.err)
+}
+
 // LineError locates an error at a line of a script, of stdin or of the
 // prompt. Callers find it with errors.As.
 type LineError struct {

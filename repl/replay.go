@@ -368,7 +368,7 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 					// to run: a quiet end would lose them unsaid. (With
 					// none left, the reader had what it wanted.)
 					in.settle()
-					return at(nextLine(), fmt.Errorf("not run, nor any line after it: the reader of the output went away at line %d (%v)", ahead[next-1].loc.Line, oe))
+					return at(nextLine(), &readerWentError{line: ahead[next-1].loc.Line, err: oe})
 				}
 				if cause := in.sessionEnd(err); cause != nil {
 					// The server quit while this client waited to catch up

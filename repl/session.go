@@ -63,6 +63,7 @@ type Ending struct {
 	Signal      os.Signal // the signal that ended it, if one did
 	StartFailed bool      // a --script failed: the process never got to serve
 	LineFailed  bool      // the input's replay stopped at a line that failed
+	ReaderGone  bool      // the reader of the output went away (a server's end)
 	// Busy: a command still ran when the session ended (it wrote nothing
 	// for quiesceTimeout: a count over millions of entries): what it
 	// reads, a store's mapping, must stay mapped until the process exits.
@@ -263,7 +264,8 @@ func (s Session) input() Ending {
 		// The reader of the output went away: nobody wants the rest.
 	default:
 		in.reportEnd(err)
-		return Ending{Status: 1, LineFailed: errors.As(err, new(*LineError))}
+		gone := readerGone(err) || errors.As(err, new(*readerWentError))
+		return Ending{Status: 1, ReaderGone: gone, LineFailed: !gone && errors.As(err, new(*LineError))}
 	}
 	return Ending{}
 }

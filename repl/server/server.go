@@ -244,6 +244,11 @@ func Main(version string, args []string) int {
 		// surprise whoever drives it by quitting at a failed line.
 		reason = "server " + f.Name + " quit: a line of its input failed"
 		fmt.Fprintln(os.Stderr, "rtm server: quitting, as a line of its input failed (--keep-going goes on past failed lines)")
+	case end.ReaderGone:
+		// As a filter ends when its reader goes (rtm server | head -1):
+		// the answers of the lines to come would go nowhere.
+		reason = "server " + f.Name + " quit: the reader of its output went away"
+		fmt.Fprintln(os.Stderr, "rtm server: quitting, as the reader of its output went away")
 	}
 	if end.StartFailed {
 		switch srv.Abandon(reason, shutdownTimeout) {
