@@ -371,6 +371,37 @@ func TestSignalAtAPromptEndsQuietly(t *testing.T) {
 	}
 }
 
+// TestSignalCutsATypedSource: SIGTERM to a server at its prompt while a
+// `source` typed there waits (a sync behind a stopped client) names the
+// line it cut and the signal, as a batch does, and no line after it
+// runs; the store keeps the lines before. (It said only "sync:
+// interrupted", as Ctrl-C does, which leaves the prompt.)
+func TestSignalCutsATypedSource(t *testing.T) {
+	t.Parallel()
+	in := newInstance(t)
+	srv := startTerm(t, append([]string{"server"}, in.flags()...)...)
+	srv.Expect("rtm(" + in.name + ")> ")
+	stopped := in.client("stopped")
+	stopped.signal(syscall.SIGSTOP)
+	defer stopped.signal(syscall.SIGCONT)
+	lines := macCreates(2000)
+	script := filepath.Join(t.TempDir(), "big.rtm")
+	text := strings.Join(lines[:1000], "\n") + "\nsync 60s\n" + strings.Join(lines[1000:], "\n") + "\n"
+	if err := os.WriteFile(script, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	srv.Line("source " + script)
+	srv.Expect("sync: waiting")
+	srv.Cmd.Process.Signal(syscall.SIGTERM)
+	if code, shows := srv.Exit(), srv.Since(); code != 0 || !strings.Contains(shows, script+":1001: interrupted by SIGTERM") {
+		t.Fatalf("SIGTERM to a server at its prompt, a typed source waiting: exit %d; want 0, naming the line and the signal; the terminal shows:\n%q", code, shows)
+	}
+	stopped.signal(syscall.SIGCONT)
+	if got := in.server().must("show macs count"); got != "1000\n" {
+		t.Fatalf("after the cut source the store holds %q MACs; want the 1000 before the cut", got)
+	}
+}
+
 // TestSignalDuringALongAnswerAtThePrompt: SIGTERM to a client at its
 // prompt while `show macs count` counts a million MACs (longer than an
 // ending waits for an answer) ends it with status 0, not with a crash:

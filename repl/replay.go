@@ -91,6 +91,16 @@ func (w *waitingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// runsALine reports whether a line runs now: busy is held, and not by a
+// stream waiting for its next line.
+func (in *Interp) runsALine() bool {
+	if in.busy.TryLock() {
+		in.busy.Unlock()
+		return false
+	}
+	return true
+}
+
 // Quiesce waits until the stream being run is waiting for input or has
 // ended, with every answer written, and then keeps it from running
 // anything more. A process calls it before it exits on a signal or at the

@@ -111,6 +111,11 @@ func (s Session) Run() Ending {
 				wait = abandonTimeout // a client's changes in flight fail first
 			}
 			end = s.abandon(result, fmt.Errorf("interrupted by %s", signalName(sig)), true, wait)
+		} else if in.runsALine() {
+			// At the prompt, a command that runs (a typed source of a
+			// long file) says which line the signal cut, as a batch
+			// does.
+			in.Abandon(fmt.Errorf("interrupted by %s", signalName(sig)), true)
 		}
 		end.Signal = sig
 		end.Busy = s.stop()
