@@ -550,6 +550,16 @@ func TestListAndRemoveInstances(t *testing.T) {
 	if n, err := strconv.ParseUint(string(fields["generation"].(json.Number)), 10, 64); err != nil || fields["generation_hex"] != fmt.Sprintf("%016x", n) {
 		t.Errorf("show info json: generation %v, generation_hex %v", fields["generation"], fields["generation_hex"])
 	}
+	// Its store removed under it, a live server is still live, and ls
+	// says that no client can map its store (it said nothing).
+	if err := os.Remove(away); err != nil {
+		t.Fatal(err)
+	}
+	list = nil
+	json.Unmarshal([]byte(rtm("", "ls", "--json").stdout), &list)
+	if e, _ := state(elsewhere); e.State != proto.StateLive || !strings.Contains(e.Issue, "its store was removed while it runs: clients cannot map it") {
+		t.Errorf("a live server whose store was removed: %+v; want live, saying so", e)
+	}
 	other.Process.Signal(syscall.SIGTERM)
 	other.Wait()
 	if r := rtm("", "ls"); !strings.Contains(r.stdout, "NAME") || !strings.Contains(r.stdout, live) {

@@ -41,8 +41,11 @@ type ServerInfo struct {
 	Socket     string    `json:"socket"`
 	Store      string    `json:"store"`
 	StoreState string    `json:"store_state"` // created, reopened, or recovered: what was repaired; then a mode the start changed
-	StoreBytes int       `json:"store_bytes"`
-	Generation uint64    `json:"generation"`
+	// StoreRemoved: the store's file was removed while the server runs
+	// (not by --unlink): no client can map it.
+	StoreRemoved bool   `json:"store_removed,omitempty"`
+	StoreBytes   int    `json:"store_bytes"`
+	Generation   uint64 `json:"generation"`
 	// GenerationHex is Generation as rtm prints it, for JSON readers that
 	// round a number past 2^53 (jq, JavaScript); the number stays for
 	// the rtm that reads it.

@@ -195,6 +195,9 @@ func (in *Instance) askStore() {
 		return
 	}
 	in.PID = info.PID
+	if info.StoreRemoved {
+		in.Issue = "its store was removed while it runs: clients cannot map it, and its tables end when it quits"
+	}
 	in.Store = &store.Inspection{
 		Path: info.Store, Bytes: int64(info.StoreBytes), MACs: info.MACs, Routes: info.Routes,
 		MACCapacity: info.MACCapacity, RouteCapacity: info.RouteCapacity,

@@ -637,9 +637,13 @@ func (s *Server) Info() (ServerInfo, error) {
 	if bad := st.Recovery().BadDevices; len(bad) > 0 {
 		state += fmt.Sprintf(", routes through a device named with ',' or byte 0xa0, which rtm now refuses: %d (the first: %s); delete them, as their lines in a dump do not replay", len(bad), bad[0])
 	}
+	removed := !s.opts.Unlink && st.Removed()
+	if removed {
+		state += ", removed while the server runs: clients cannot map it, and its tables end when the server quits"
+	}
 	return ServerInfo{
 		Name: s.opts.Name, Version: s.opts.Version, PID: os.Getpid(), Protocol: Version, Started: s.started,
-		Socket: s.opts.Socket, Store: st.Path(), StoreState: state, StoreBytes: st.Size(),
+		Socket: s.opts.Socket, Store: st.Path(), StoreState: state, StoreRemoved: removed, StoreBytes: st.Size(),
 		Generation: st.Generation(), GenerationHex: store.HexGeneration(st.Generation()),
 		Routes: st.RouteCount(), RouteCapacity: st.RouteCapacity(),
 		MACs: st.MACCount(), MACCapacity: st.Capacity(),
