@@ -283,12 +283,15 @@ func TestSignalMidAnswer(t *testing.T) {
 }
 
 // startOwnStdout starts cmd with the stdout the test gave it (a pipe
-// whose reader goes away) and its stderr kept; it is killed when the test
-// ends. The channel is closed once it has exited.
+// whose reader goes away) and its stderr kept, unless the test gave it
+// one too; it is killed when the test ends. The channel is closed once
+// it has exited.
 func startOwnStdout(t *testing.T, cmd *exec.Cmd) (<-chan struct{}, *framed.Buffer) {
 	t.Helper()
 	errb := framed.NewBuffer(1 << 20)
-	cmd.Stderr = errb
+	if cmd.Stderr == nil {
+		cmd.Stderr = errb
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -938,57 +941,118 @@ func TestServerOutputNobodyReads(t *testing.T) {
 // TestWatchOutputNobodyReads: a watching client whose output's reader
 // does not read (rtm client --watch | less, paused) waits in its write;
 // SIGTERM still ends it, at once, saying from which change its output
-// may be short, with status 1. It waited for good: its end waited for
-// the receive loop, which waited in the write.
+// may be short, with status 1, even when its stderr is that same pipe
+// (2>&1 | less). It waited for good: its end waited for the receive
+// loop, which waited in the write. What it wrote is whole lines, each a
+// change before the one it names: a half line, the rest of which went
+// with the process, was taken by a mirror's server for a line of its
+// own (…,eth1 for …,eth12). And an output that fails otherwise (a full
+// disk) ends the watch saying so, status 1: it ended with 0 in silence.
 func TestWatchOutputNobodyReads(t *testing.T) {
 	t.Parallel()
 	in := newInstance(t)
 	srv := in.server()
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer outR.Close()
-	if _, err := unix.FcntlInt(outW.Fd(), unix.F_SETPIPE_SZ, 4096); err != nil {
-		t.Fatal(err)
-	}
-	watch := exec.Command(rtmBin, "client", "--socket", in.socket, "--client-name", "watch", "--watch")
-	watch.Stdout = outW
-	exited, errb := startOwnStdout(t, watch)
-	outW.Close()
-	in.waitClients(srv, 1)
-	var routes []string
-	for i := range 1000 { // some 40 KB of watched lines
-		routes = append(routes, fmt.Sprintf("C,10.%d.%d.0/24,192.168.1.1,eth0", i>>8, i&255))
-	}
-	srv.must(routes...)
-	// One of its threads waits in the kernel's pipe_write (or, in newer
-	// kernels, anon_pipe_write).
-	inWrite := func() bool {
-		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/wchan", watch.Process.Pid))
-		for _, f := range tasks {
-			if b, _ := os.ReadFile(f); strings.HasSuffix(string(b), "pipe_write") {
-				return true
-			}
+	seqs := regexp.MustCompile(`(?m)^C,10\.\d+\.\d+\.0/24,192\.168\.1\.1,eth12  # seq (\d+)\n`)
+	for n, both := range []bool{false, true} {
+		var routes []string
+		// More than a stopped client's socket holds (in the small packets
+		// its writer sends it first): the rest comes in 64 KiB packets,
+		// each printed as one run of lines far larger than the pipe.
+		for i := range 20_000 {
+			routes = append(routes, fmt.Sprintf("C,10.%d.%d.0/24,192.168.1.1,eth12", 100*n+i>>8, i&255))
 		}
-		return false
+		in.waitClients(srv, 0) // the watcher before is gone
+		outR, outW, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer outR.Close()
+		watch := exec.Command(rtmBin, "client", "--socket", in.socket, "--client-name", fmt.Sprintf("watch%d", n), "--watch")
+		watch.Stdout = outW
+		if both {
+			watch.Stderr = outW
+		}
+		exited, errb := startOwnStdout(t, watch)
+		outW.Close()
+		in.waitClients(srv, 1)
+		watch.Process.Signal(syscall.SIGSTOP)
+		waitStopped(t, watch.Process.Pid)
+		if r := runRTM(t, strings.Join(routes, "\n")+"\n", "client", "--socket", in.socket); r.code != 0 {
+			t.Fatalf("the changes: exit %d: %s", r.code, r.stderr)
+		}
+		watch.Process.Signal(syscall.SIGCONT)
+		if !rtmtest.WaitFor(20*time.Second, func() bool { return writeWaits(watch.Process.Pid, outR) }) {
+			t.Fatalf("the watcher never waited in a write; its stderr: %s", errb)
+		}
+		watch.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the watcher (stderr to the same pipe: %v), SIGTERM with its output unread: still running after 10 s; stderr %q", both, errb)
+		}
+		if code := watch.ProcessState.ExitCode(); code != 1 {
+			t.Fatalf("the watcher (stderr to the same pipe: %v), SIGTERM with its output unread: exit %d, stderr %q", both, code, errb)
+		}
+		outR.SetReadDeadline(time.Now().Add(10 * time.Second))
+		b, err := io.ReadAll(outR)
+		if err != nil || len(b) == 0 || b[len(b)-1] != '\n' {
+			t.Fatalf("what the watcher wrote (%v) ends in the middle of a line: %q", err, b[max(0, len(b)-200):])
+		}
+		if both {
+			continue // its message went to the pipe too, or was given up on
+		}
+		m := regexp.MustCompile(`^rtm client: --watch: ended while its output was not being read: the changes from seq (\d+) on may not have been written\n$`).FindStringSubmatch(errb.String())
+		if m == nil {
+			t.Fatalf("the watcher's stderr: %q", errb)
+		}
+		first, _ := strconv.ParseUint(m[1], 10, 64)
+		lines := seqs.FindAllSubmatch(b, -1)
+		if len(lines) == 0 || strings.Count(string(b), "\n") != len(lines)+1 { // the snapshot's comment, then changes
+			t.Fatalf("the watcher wrote %d changes in %d lines: %q", len(lines), strings.Count(string(b), "\n"), b)
+		}
+		if last, _ := strconv.ParseUint(string(lines[len(lines)-1][1]), 10, 64); last >= first {
+			t.Fatalf("the watcher wrote change %d, and says its output may lack the changes from %d on", last, first)
+		}
 	}
-	if !rtmtest.WaitFor(20*time.Second, inWrite) {
-		n, _ := unix.IoctlGetInt(int(outR.Fd()), unix.TIOCINQ)
-		t.Fatalf("the watcher never waited in a write: %d bytes in its output; its stderr: %s", n, errb.String())
+	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+	if err != nil {
+		t.Skip("no /dev/full:", err)
 	}
-	watch.Process.Signal(syscall.SIGTERM)
+	defer full.Close()
+	watch := exec.Command(rtmBin, "client", "--socket", in.socket, "--client-name", "full", "--watch")
+	watch.Stdout = full
+	exited, errb := startOwnStdout(t, watch)
 	select {
 	case <-exited:
-	case <-time.After(10 * time.Second):
-		t.Fatalf("the watcher, SIGTERM with its output unread: still running after 10 s; stderr %q", errb.String())
+	case <-time.After(20 * time.Second):
+		t.Fatalf("rtm client --watch >/dev/full: still running after 20 s; stderr %q", errb)
 	}
-	if code := watch.ProcessState.ExitCode(); code != 1 {
-		t.Fatalf("the watcher, SIGTERM with its output unread: exit %d, stderr %q", code, errb.String())
+	if code := watch.ProcessState.ExitCode(); code != 1 || !regexp.MustCompile(`^rtm client: --watch: write output: write /dev/stdout: no space left on device: the changes from seq \d+ on were not all written\n$`).MatchString(errb.String()) {
+		t.Fatalf("rtm client --watch >/dev/full: exit %d, stderr %q", code, errb)
 	}
-	if e := errb.String(); !regexp.MustCompile(`^rtm client: --watch: ended while its output was not being read: the changes from seq \d+ on were not all written\n$`).MatchString(e) {
-		t.Fatalf("the watcher's stderr: %q", e)
+}
+
+// writeWaits reports whether process pid waits in a write to the pipe
+// read by r: one of its threads waits in the kernel's pipe_write (newer
+// kernels: anon_pipe_write), or, where /proc does not say (no kernel
+// symbols), the pipe holds bytes that stay there for 300 ms.
+func writeWaits(pid int, r *os.File) bool {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/wchan", pid))
+	symbols := false
+	for _, f := range tasks {
+		b, _ := os.ReadFile(f)
+		if strings.HasSuffix(string(b), "pipe_write") {
+			return true
+		}
+		symbols = symbols || len(b) > 0 && string(b) != "0"
 	}
+	if symbols {
+		return false
+	}
+	before, err := unix.IoctlGetInt(int(r.Fd()), unix.TIOCINQ)
+	time.Sleep(300 * time.Millisecond)
+	after, _ := unix.IoctlGetInt(int(r.Fd()), unix.TIOCINQ)
+	return err == nil && before > 0 && before == after
 }
 
 // TestOutputErrorNamesItsLines: a stdout that fails (a full disk:

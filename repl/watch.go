@@ -34,15 +34,35 @@ type Watcher struct {
 	routes map[netip.Prefix]entry.Route
 	macs   map[entry.MAC]netip.Addr
 	buf    []byte
+	ends   []lineEnd // of the lines in buf
 	loaded bool
 
 	gone chan struct{} // closed when the output is gone
 	once sync.Once
+	// failed is the write error that closed gone, and failedAt the first
+	// change not written; read once gone is closed.
+	failed   error
+	failedAt uint64
 	// writing is the first sequence number of the write to the output
 	// in progress, plus one; 0 between writes. A write whose reader does
 	// not read waits for good, and with it the client's receive loop.
 	writing atomic.Uint64
 }
+
+// lineEnd is where a printed line ends in the buffer, and the sequence
+// number of the change it is of.
+type lineEnd struct {
+	at  int
+	seq uint64
+}
+
+// atomicWrite is the most a write to a pipe may hold to be written whole
+// or not at all (PIPE_BUF on Linux). The output is written in runs of
+// whole lines of at most this: a watcher ended while its reader lags
+// (SIGTERM, closeWatching) leaves only whole lines in the pipe, never
+// the first half of one, which a mirror's server would take for a line
+// of its own (`C,10.7.81.0/24,-,eth1` of `…,eth12`).
+const atomicWrite = 4096
 
 // WatchOptions say how a Watcher prints.
 type WatchOptions struct {
@@ -61,9 +81,15 @@ func NewWatcher(w io.Writer, o WatchOptions) *Watcher {
 // went away): the watch is over.
 func (w *Watcher) Gone() <-chan struct{} { return w.gone }
 
+// Failed is the error of the write that ended the watch, if one did (a
+// reader gone, a full disk), and the sequence number of the first change
+// not written. Call it once Gone is closed.
+func (w *Watcher) Failed() (seq uint64, err error) { return w.failedAt, w.failed }
+
 // Stuck reports whether a write to the output has not returned, and the
 // sequence number of the first change it holds: the changes from that
-// one on may not all have been written.
+// one on were not written (to a pipe, a run of lines is written whole
+// or not at all).
 func (w *Watcher) Stuck() (seq uint64, stuck bool) {
 	p := w.writing.Load()
 	return p - 1, p != 0
@@ -72,36 +98,53 @@ func (w *Watcher) Stuck() (seq uint64, stuck bool) {
 // Snapshot prints a snapshot: the first summed up (or whole, with Full),
 // a later one (a resync) as the changes it made.
 func (w *Watcher) Snapshot(seq uint64, routes []entry.Route, macs []entry.MACEntry) {
-	w.buf = w.buf[:0]
+	w.buf, w.ends = w.buf[:0], w.ends[:0]
 	now := time.Now()
 	if !w.loaded {
 		w.load(seq, now, routes, macs)
 	} else {
 		w.resync(seq, now, routes, macs)
 	}
-	w.write(seq)
+	w.write()
 }
 
 // Changes prints a batch of live changes, in one write.
 func (w *Watcher) Changes(first uint64, cs []entry.Change) {
-	w.buf = w.buf[:0]
+	w.buf, w.ends = w.buf[:0], w.ends[:0]
 	now := time.Now()
 	for i := range cs {
 		w.change(cs[i], first+uint64(i), now, "")
 	}
-	w.write(first)
+	w.write()
 }
 
-// write writes what was printed, whose first change is seq.
-func (w *Watcher) write(seq uint64) {
-	if len(w.buf) == 0 {
-		return
-	}
-	w.writing.Store(seq + 1)
-	_, err := w.w.Write(w.buf)
-	w.writing.Store(0)
-	if err != nil {
-		w.once.Do(func() { close(w.gone) })
+// endLine ends the line being printed, of change seq.
+func (w *Watcher) endLine(seq uint64) {
+	w.buf = append(w.buf, '\n')
+	w.ends = append(w.ends, lineEnd{at: len(w.buf), seq: seq})
+}
+
+// write writes what was printed, in runs of whole lines of at most
+// atomicWrite bytes (a longer line alone).
+func (w *Watcher) write() {
+	from := 0
+	for i := 0; i < len(w.ends); {
+		j := i + 1
+		for j < len(w.ends) && w.ends[j].at-from <= atomicWrite {
+			j++
+		}
+		to := w.ends[j-1].at
+		w.writing.Store(w.ends[i].seq + 1)
+		_, err := w.w.Write(w.buf[from:to])
+		w.writing.Store(0)
+		if err != nil {
+			w.once.Do(func() {
+				w.failed, w.failedAt = err, w.ends[i].seq
+				close(w.gone)
+			})
+			return
+		}
+		from, i = to, j
 	}
 }
 
@@ -227,7 +270,7 @@ func (w *Watcher) line(c entry.Change, seq uint64, now time.Time, why string) {
 	if why != "" {
 		w.buf = append(append(w.buf, ": "...), why...)
 	}
-	w.buf = append(w.buf, '\n')
+	w.endLine(seq)
 }
 
 // appendChange appends the change, without an address it lacks.
@@ -249,14 +292,16 @@ func (w *Watcher) note(seq uint64, now time.Time, event, text string, fields map
 			obj[k] = v
 		}
 		b, _ := json.Marshal(obj)
-		w.buf = append(append(w.buf, b...), '\n')
+		w.buf = append(w.buf, b...)
+		w.endLine(seq)
 		return
 	}
 	w.buf = fmt.Appendf(w.buf, "# %s: %s (seq %d", event, text, seq)
 	if w.opts.Times {
 		w.buf = now.UTC().AppendFormat(append(w.buf, ' '), time.RFC3339Nano)
 	}
-	w.buf = append(w.buf, ")\n"...)
+	w.buf = append(w.buf, ')')
+	w.endLine(seq)
 }
 
 // watchJSON is one change as --watch --json prints it.
@@ -302,5 +347,6 @@ func (w *Watcher) jsonLine(c entry.Change, seq uint64, now time.Time, why string
 		}
 	}
 	b, _ := json.Marshal(j)
-	w.buf = append(append(w.buf, b...), '\n')
+	w.buf = append(w.buf, b...)
+	w.endLine(seq)
 }

@@ -244,11 +244,20 @@ func Main(args []string) int {
 	}
 	end := session.Run()
 	keepMapped = end.Busy
+	status := end.Status
 	if watcher != nil && !end.Busy {
 		keepMapped = true // closed here, or left to the process's exit
+		// Through the log, which waits a bounded time: stderr may be the
+		// pipe nobody reads (2>&1 | less).
 		if seq, stuck := closeWatching(c, watcher); stuck {
-			fmt.Fprintf(os.Stderr, "rtm client: --watch: ended while its output was not being read: the changes from seq %d on were not all written\n", seq)
+			logger.Printf("rtm client: --watch: ended while its output was not being read: the changes from seq %d on may not have been written", seq)
 			return 1
+		}
+		if seq, err := watcher.Failed(); err != nil && !errors.Is(err, syscall.EPIPE) {
+			// A reader that went away had what it wanted; a full disk
+			// did not.
+			logger.Printf("rtm client: --watch: write output: %v: the changes from seq %d on were not all written", err, seq)
+			status = 1
 		}
 	}
 	select {
@@ -259,7 +268,7 @@ func Main(args []string) int {
 		}
 	default:
 	}
-	return end.Status
+	return status
 }
 
 // closeWatching ends a watching client's session. Close waits for the
