@@ -1126,4 +1126,20 @@ func TestScriptOutputGoneKeepsStore(t *testing.T) {
 	if got := strings.TrimSpace(srv.must("show macs count")); got != "3000" {
 		t.Errorf("%s MACs in the store after the script's reader went away; want the 3000 it applied", got)
 	}
+	srv.signal(syscall.SIGTERM)
+	srv.exited(20 * time.Second)
+	// An answer longer than the replay writes at once, with lines after
+	// it: the script says they were not run, and the store is kept all
+	// the same (it was removed, the start taken for failed).
+	in2 := newInstance(t)
+	if err := os.WriteFile(script, []byte(macCreatesText(30000)+"show macs\nC,10.9.0.0/16,192.168.1.1,eth0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, stderr = headOne(t, append([]string{"server", "--exit-at-eof", "--capacity", "40000", "--script", script}, in2.flags()...)...)
+	if code != 1 || strings.Contains(stderr, "removed store") || !strings.Contains(stderr, "rtm server: quitting, as the reader of its output went away") {
+		t.Fatalf("a longer answer: exit %d, stderr %q; want 1, the reader gone named, and the store kept", code, stderr)
+	}
+	if got := strings.TrimSpace(in2.server("--capacity", "40000").must("show macs count")); got != "30000" {
+		t.Errorf("%s MACs in the store after the script's reader went away; want the 30000 it applied", got)
+	}
 }

@@ -114,8 +114,15 @@ func (s Session) Run() Ending {
 		} else if in.runsALine() {
 			// At the prompt, a command that runs (a typed source of a
 			// long file) says which line the signal cut, as a batch
-			// does.
+			// does: the prompt prints it as the command returns, which
+			// the process waits for, as long as for an answer.
 			in.Abandon(fmt.Errorf("interrupted by %s", signalName(sig)), true)
+			defer func() {
+				select {
+				case <-result:
+				case <-time.After(quiesceTimeout):
+				}
+			}()
 		}
 		end.Signal = sig
 		end.Busy = s.stop()
@@ -230,8 +237,9 @@ func (s Session) input() Ending {
 			// A script a signal cut did not fail, nor one whose output
 			// could not be written (its reader went away): the store
 			// keeps what it applied, as the message says.
-			failed := !errors.Is(err, ErrInterrupted) && in.stop.cause() == nil && !errors.As(err, new(*OutputError))
-			return Ending{Status: 1, StartFailed: failed}
+			gone := errors.As(err, new(*OutputError)) || errors.As(err, new(*readerWentError))
+			failed := !errors.Is(err, ErrInterrupted) && in.stop.cause() == nil && !gone
+			return Ending{Status: 1, StartFailed: failed, ReaderGone: readerGone(err) || errors.As(err, new(*readerWentError))}
 		}
 	}
 	var err error
