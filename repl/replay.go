@@ -402,6 +402,18 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 					in.settle() // take the skipped replies: nothing stays in flight
 					return err
 				}
+				if errors.As(err, new(noneAfter)) {
+					// The server went away, or answered no more: the
+					// error says that no line after it ran, which keeping
+					// going would belie, batch after batch (--keep-going
+					// is for lines that fail on their own).
+					in.settle()
+					if failed+sourced.lines == 0 {
+						return err
+					}
+					in.report(err, &failed, &sourced)
+					return &replayError{name: name, failed: failed, lines: p.loc.Line, sourced: sourced}
+				}
 				in.report(err, &failed, &sourced)
 			}
 			in.prog.tick(name)
