@@ -398,9 +398,12 @@ func TestCtrlCCancelsAWait(t *testing.T) {
 // TestCtrlDWithOutputPiped: rtm server | tee log, at a terminal. Lines
 // typed run, and a typo is reported without ending the server, as at the
 // prompt: stdin is the person's, even though stdout is not a terminal.
-// Ctrl-D quits it (status 1, as a line failed: it says how many), and
-// quits a watching client whose stdout is piped too. (A piped stdin keeps
-// a server serving, and a client watching, at its end.)
+// Ctrl-D quits it (status 0, as at the prompt). A watching client whose
+// stdout is piped (rtm client --watch | less) reads nothing from the
+// terminal, which is the pager's: keys typed there are no commands (they
+// were, taken from the pager: its q an unknown command), and Ctrl-C ends
+// the watch. (A piped stdin keeps a server serving, and a client
+// watching, at its end.)
 func TestCtrlDWithOutputPiped(t *testing.T) {
 	t.Parallel()
 	in := newInstance(t)
@@ -428,9 +431,17 @@ func TestCtrlDWithOutputPiped(t *testing.T) {
 	if !rtmtest.WaitFor(rtmtest.Wait, func() bool { return strings.Contains(wout.String(), "10.2.0.0/16") }) {
 		t.Fatalf("the watcher did not see the change: %q; its terminal shows:\n%q", wout.String(), watcher.Since())
 	}
-	watcher.Send("\x04")
-	if code := watcher.Exit(); code != 0 {
-		t.Fatalf("watching client exit %d after Ctrl-D", code)
+	watcher.Send("q\rC,10.3.0.0/16,-,eth1\r\x04")
+	srv.Send("C,10.4.0.0/16,-,eth1\r")
+	if !rtmtest.WaitFor(rtmtest.Wait, func() bool { return strings.Contains(wout.String(), "10.4.0.0/16") }) {
+		t.Fatalf("the watcher ended, or stopped watching, when keys were typed at its terminal: %q; its terminal shows:\n%q", wout.String(), watcher.Since())
+	}
+	if r := runRTM(t, "", "client", "--socket", in.socket, "-c", "show routes within 10.3.0.0/16"); r.stdout != "" {
+		t.Fatalf("a line typed at the terminal of a watcher whose output is piped was run: %q", r.stdout)
+	}
+	watcher.Send("\x03")
+	if code := watcher.Exit(); code != 0 || strings.Contains(watcher.Since(), "unknown command") {
+		t.Fatalf("watching client exit %d after Ctrl-C; its terminal shows:\n%q", code, watcher.Since())
 	}
 
 	srv.Send("\x04")

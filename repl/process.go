@@ -24,6 +24,12 @@ func AtTerminal() bool {
 // (rtm server | tee log): someone types, and Ctrl-D means they are done.
 func inputAtTerminal() bool { return readline.IsTerminal(int(os.Stdin.Fd())) }
 
+// PagedOutput says whether stdin is a terminal and stdout is not: a
+// process whose output is all it does (rtm client --watch | less) then
+// leaves the terminal to the pager that reads it, which takes its keys
+// from the terminal too.
+func PagedOutput() bool { return inputAtTerminal() && !AtTerminal() }
+
 // ProcessConsole carries a process's asynchronous notices (clients
 // connecting, changes watched): through the prompt at a terminal, else to
 // stderr so that stdout holds only command results.

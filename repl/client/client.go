@@ -181,6 +181,12 @@ func Main(args []string) int {
 		c.AddStats("kernel_", func() []proto.Stat { return proto.StatsOf(installer.Stats()) })
 	}
 	src := repl.StdinInput(f.Framed)
+	if watch && !f.Framed && repl.PagedOutput() {
+		// rtm client --watch | less: the keys typed are the pager's, and
+		// none is a command (they were both, taken by whichever read
+		// first). Ctrl-C ends the watch, as the pager's q does.
+		src = repl.Input{Name: "<stdin>", R: strings.NewReader("")}
+	}
 	if len(commands) > 0 {
 		// -c: the commands are the input, a stream of their own
 		// ("-c:2: ..." names the second); stdin is not read.
