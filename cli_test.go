@@ -562,6 +562,16 @@ func TestListAndRemoveInstances(t *testing.T) {
 	}
 	other.Process.Signal(syscall.SIGTERM)
 	other.Wait()
+	// Its socket removed under it, a live server's clients cannot find
+	// it by name: ls says so (it said live, and nothing more).
+	if err := os.Remove(filepath.Join(runtime, "rtm", live+".sock")); err != nil {
+		t.Fatal(err)
+	}
+	list = nil
+	json.Unmarshal([]byte(rtm("", "ls", "--json").stdout), &list)
+	if l, _ := state(live); l.State != proto.StateLive || !strings.Contains(l.Issue, "its socket was removed") {
+		t.Errorf("a live server whose socket was removed: %+v; want live, saying so", l)
+	}
 	if r := rtm("", "ls"); !strings.Contains(r.stdout, "NAME") || !strings.Contains(r.stdout, live) {
 		t.Errorf("rtm ls:\n%s", r.stdout)
 	}

@@ -170,6 +170,10 @@ func (in *Instance) state() string {
 	switch {
 	case in.Store != nil && in.Store.Live:
 		in.PID = in.Store.WriterPID
+		if in.Socket == "" {
+			// rtm client --name finds no server there.
+			in.Issue = "no socket in " + SocketDir() + ": it listens elsewhere (--socket), or its socket was removed"
+		}
 		return StateLive
 	case live:
 		return StateLive // a server whose store is elsewhere (--store)
