@@ -1035,7 +1035,8 @@ func TestWatchOutputNobodyReads(t *testing.T) {
 // writeWaits reports whether process pid waits in a write to the pipe
 // read by r: one of its threads waits in the kernel's pipe_write (newer
 // kernels: anon_pipe_write), or, where /proc does not say (no kernel
-// symbols), the pipe holds bytes that stay there for 300 ms.
+// symbols), the pipe is full but for less than a run of whole lines
+// (4 KiB) and stays so for 300 ms.
 func writeWaits(pid int, r *os.File) bool {
 	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/wchan", pid))
 	symbols := false
@@ -1049,10 +1050,11 @@ func writeWaits(pid int, r *os.File) bool {
 	if symbols {
 		return false
 	}
-	before, err := unix.IoctlGetInt(int(r.Fd()), unix.TIOCINQ)
+	size, err := unix.FcntlInt(r.Fd(), unix.F_GETPIPE_SZ, 0)
+	before, err2 := unix.IoctlGetInt(int(r.Fd()), unix.TIOCINQ)
 	time.Sleep(300 * time.Millisecond)
 	after, _ := unix.IoctlGetInt(int(r.Fd()), unix.TIOCINQ)
-	return err == nil && before > 0 && before == after
+	return err == nil && err2 == nil && before > size-4096 && before == after
 }
 
 // TestOutputErrorNamesItsLines: a stdout that fails (a full disk:

@@ -95,6 +95,10 @@ type replayError struct {
 	failed, lines int
 	sourced       sourcedFailures
 	quit          bool // ended by quit, which it also is (ErrQuit)
+	// lost is the error (a noneAfter) of the lines whose fate is unknown
+	// or that were not applied as the server went away, which ended the
+	// replay: the files that sourced this one stop at it too.
+	lost error
 }
 
 // sourcedFailures counts the failed lines of the files a replay sourced
@@ -140,10 +144,14 @@ func (e *replayError) Error() string {
 }
 
 func (e *replayError) Unwrap() []error {
+	errs := []error{ErrFailed}
 	if e.quit {
-		return []error{ErrFailed, ErrQuit}
+		errs = append(errs, ErrQuit)
 	}
-	return []error{ErrFailed}
+	if e.lost != nil {
+		errs = append(errs, e.lost)
+	}
+	return errs
 }
 
 // opError is an engine's refusal of a command, phrased for the person who

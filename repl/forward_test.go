@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -169,5 +171,43 @@ func TestSkippedIsNotApplied(t *testing.T) {
 	want := "<stdin>:1: not applied, nor any line after it: the server skipped it"
 	if err == nil || !strings.Contains(err.Error()+stderr.String(), want) {
 		t.Errorf("%v %q, want %q", err, stderr.String(), want)
+	}
+}
+
+// countingLost is lostRemote counting the batches sent to it.
+type countingLost struct {
+	lostRemote
+	sent int
+}
+
+func (r *countingLost) Request(ctx context.Context, epoch uint64, body []byte, n int, bail bool) (<-chan proto.Reply, error) {
+	r.sent++
+	return r.lostRemote.Request(ctx, epoch, body, n, bail)
+}
+
+// TestKeepGoingStopsAtALostServer: --keep-going goes on past lines that
+// fail on their own, not past the loss of the server: the replay names
+// the lines of unknown fate once and stops, and so do the files that
+// sourced the one it happened in, after a line of their own failed too.
+// (It went on, naming a range "and none after" for each batch after.)
+func TestKeepGoingStopsAtALostServer(t *testing.T) {
+	sub := filepath.Join(t.TempDir(), "sub.rtm")
+	if err := os.WriteFile(sub, []byte("C,10.1.1.0/33,192.168.1.1,eth0\nC,10.1.2.0/24,192.168.1.1,eth0\nsync\nC,10.1.3.0/24,192.168.1.1,eth0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, input := range []string{
+		"C,10.2.1.0/24,192.168.1.1,eth0\nsync\nC,10.2.2.0/24,192.168.1.1,eth0\n",
+		"source " + sub + "\nC,10.2.1.0/24,192.168.1.1,eth0\nsync\nC,10.2.2.0/24,192.168.1.1,eth0\n",
+	} {
+		r := &countingLost{}
+		var stderr strings.Builder
+		err := NewInterp(r, new(strings.Builder), Options{Mode: "client", Stderr: &stderr, KeepGoing: true}).RunReader("<stdin>", strings.NewReader(input))
+		msg := stderr.String()
+		if err != nil {
+			msg += err.Error()
+		}
+		if n := strings.Count(msg, "may or may not have been applied"); n != 1 || r.sent != 1 || strings.Contains(msg, "not applied, nor") {
+			t.Errorf("%q: %d batches sent, %d ranges named: %q; want one of each", input, r.sent, n, msg)
+		}
 	}
 }

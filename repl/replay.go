@@ -209,6 +209,8 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 		run       [replayAhead]*entry.Change // a run of change lines for gr
 	)
 	group = group && !framed && in.fw == nil
+	_, typed := r.(*waitingReader) // the stream a person types, not a file
+	typed = typed && in.typed
 	pos := &streamPos{name: name}
 	outer := in.running.Swap(pos) // a sourced file runs inside its stream
 	defer in.running.Store(outer)
@@ -402,17 +404,24 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 					in.settle() // take the skipped replies: nothing stays in flight
 					return err
 				}
-				if errors.As(err, new(noneAfter)) {
+				if errors.As(err, new(noneAfter)) && !typed {
 					// The server went away, or answered no more: the
 					// error says that no line after it ran, which keeping
 					// going would belie, batch after batch (--keep-going
-					// is for lines that fail on their own).
+					// is for lines that fail on their own). The files
+					// that sourced this one stop too. (Lines a person
+					// types go on, as at the prompt.)
 					in.settle()
-					if failed+sourced.lines == 0 {
+					re := (*replayError)(nil)
+					if !errors.As(err, &re) && failed+sourced.lines == 0 {
 						return err
 					}
+					lost := err
+					if re != nil {
+						lost = re.lost
+					}
 					in.report(err, &failed, &sourced)
-					return &replayError{name: name, failed: failed, lines: p.loc.Line, sourced: sourced}
+					return &replayError{name: name, failed: failed, lines: p.loc.Line, sourced: sourced, lost: lost}
 				}
 				in.report(err, &failed, &sourced)
 			}

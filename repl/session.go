@@ -84,6 +84,7 @@ func (s Session) Run() Ending {
 	result := make(chan Ending, 1)
 	go func() { result <- s.input() }()
 	var end Ending
+	drained := false // result taken: the input's goroutine has returned
 	select {
 	case end = <-result:
 		if end.serveOn {
@@ -117,12 +118,14 @@ func (s Session) Run() Ending {
 			// does: the prompt prints it as the command returns, which
 			// the process waits for, as long as for an answer.
 			in.Abandon(fmt.Errorf("interrupted by %s", signalName(sig)), true)
-			defer func() {
-				select {
-				case <-result:
-				case <-time.After(quiesceTimeout):
-				}
-			}()
+			end.Busy = s.stop()
+			select {
+			case <-result:
+				drained = true
+			case <-time.After(quiesceTimeout):
+			}
+			end.Signal = sig
+			break
 		}
 		end.Signal = sig
 		end.Busy = s.stop()
@@ -142,9 +145,11 @@ func (s Session) Run() Ending {
 	if end.Status == 0 && in.Failed() > 0 {
 		// A replay that failed as the session ended: its report is on
 		// its way; let it out before the process ends.
-		select {
-		case <-result:
-		case <-time.After(quiesceTimeout):
+		if !drained {
+			select {
+			case <-result:
+			case <-time.After(quiesceTimeout):
+			}
 		}
 		end.Status = 1
 	}

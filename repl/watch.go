@@ -108,7 +108,7 @@ func (w *Watcher) Snapshot(seq uint64, routes []entry.Route, macs []entry.MACEnt
 	w.write()
 }
 
-// Changes prints a batch of live changes, in one write.
+// Changes prints a batch of live changes, in runs of whole lines.
 func (w *Watcher) Changes(first uint64, cs []entry.Change) {
 	w.buf, w.ends = w.buf[:0], w.ends[:0]
 	now := time.Now()
