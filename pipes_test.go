@@ -981,23 +981,7 @@ func TestWatchOutputNobodyReads(t *testing.T) {
 			t.Fatalf("the changes: exit %d: %s", r.code, r.stderr)
 		}
 		watch.Process.Signal(syscall.SIGCONT)
-		if !rtmtest.WaitFor(20*time.Second, func() bool { return writeWaits(watch.Process.Pid, outR) }) {
-			t.Fatalf("the watcher never waited in a write; its stderr: %s", errb)
-		}
-		watch.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			t.Fatalf("the watcher (stderr to the same pipe: %v), SIGTERM with its output unread: still running after 10 s; stderr %q", both, errb)
-		}
-		if code := watch.ProcessState.ExitCode(); code != 1 {
-			t.Fatalf("the watcher (stderr to the same pipe: %v), SIGTERM with its output unread: exit %d, stderr %q", both, code, errb)
-		}
-		outR.SetReadDeadline(time.Now().Add(10 * time.Second))
-		b, err := io.ReadAll(outR)
-		if err != nil || len(b) == 0 || b[len(b)-1] != '\n' {
-			t.Fatalf("what the watcher wrote (%v) ends in the middle of a line: %q", err, b[max(0, len(b)-200):])
-		}
+		b := endStuckWatcher(t, fmt.Sprintf("the watcher (stderr to the same pipe: %v)", both), watch, exited, errb, outR)
 		if both {
 			continue // its message went to the pipe too, or was given up on
 		}
@@ -1014,6 +998,23 @@ func TestWatchOutputNobodyReads(t *testing.T) {
 			t.Fatalf("the watcher wrote change %d, and says its output may lack the changes from %d on", last, first)
 		}
 	}
+	// --full, stuck in its first snapshot (40,000 routes, some 2 MB of
+	// lines): the signal came before the session's own handling of it,
+	// and killed the watcher in silence (status 143).
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer outR.Close()
+	snap := exec.Command(rtmBin, "client", "--socket", in.socket, "--client-name", "snapshot", "--watch", "--full")
+	snap.Stdout = outW
+	exited, errb := startOwnStdout(t, snap)
+	outW.Close()
+	endStuckWatcher(t, "the --full watcher, in its first snapshot,", snap, exited, errb, outR)
+	if !regexp.MustCompile(`^rtm client: --watch: ended while its output was not being read: the changes from seq \d+ on may not have been written\n$`).MatchString(errb.String()) {
+		t.Fatalf("the --full watcher, SIGTERM in its first snapshot: stderr %q", errb)
+	}
+
 	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
 	if err != nil {
 		t.Skip("no /dev/full:", err)
@@ -1021,7 +1022,7 @@ func TestWatchOutputNobodyReads(t *testing.T) {
 	defer full.Close()
 	watch := exec.Command(rtmBin, "client", "--socket", in.socket, "--client-name", "full", "--watch")
 	watch.Stdout = full
-	exited, errb := startOwnStdout(t, watch)
+	exited, errb = startOwnStdout(t, watch)
 	select {
 	case <-exited:
 	case <-time.After(20 * time.Second):
@@ -1030,6 +1031,31 @@ func TestWatchOutputNobodyReads(t *testing.T) {
 	if code := watch.ProcessState.ExitCode(); code != 1 || !regexp.MustCompile(`^rtm client: --watch: write output: write /dev/stdout: no space left on device: the changes from seq \d+ on were not all written\n$`).MatchString(errb.String()) {
 		t.Fatalf("rtm client --watch >/dev/full: exit %d, stderr %q", code, errb)
 	}
+}
+
+// endStuckWatcher waits until the watcher cmd waits in a write to the
+// pipe read by r, sends it SIGTERM, and checks that it ends within 10 s
+// with status 1, having written whole lines only; it returns them.
+func endStuckWatcher(t *testing.T, what string, cmd *exec.Cmd, exited <-chan struct{}, errb fmt.Stringer, r *os.File) []byte {
+	t.Helper()
+	if !rtmtest.WaitFor(20*time.Second, func() bool { return writeWaits(cmd.Process.Pid, r) }) {
+		t.Fatalf("%s never waited in a write; its stderr: %s", what, errb)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s, SIGTERM with its output unread: still running after 10 s; stderr %q", what, errb)
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 1 {
+		t.Fatalf("%s, SIGTERM with its output unread: exit %d, stderr %q", what, code, errb)
+	}
+	r.SetReadDeadline(time.Now().Add(10 * time.Second))
+	b, err := io.ReadAll(r)
+	if err != nil || len(b) == 0 || b[len(b)-1] != '\n' {
+		t.Fatalf("what %s wrote (%v) ends in the middle of a line: %q", what, err, b[max(0, len(b)-200):])
+	}
+	return b
 }
 
 // writeWaits reports whether process pid waits in a write to the pipe

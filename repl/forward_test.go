@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -209,5 +210,47 @@ func TestKeepGoingStopsAtALostServer(t *testing.T) {
 		if n := strings.Count(msg, "may or may not have been applied"); n != 1 || r.sent != 1 || strings.Contains(msg, "not applied, nor") {
 			t.Errorf("%q: %d batches sent, %d ranges named: %q; want one of each", input, r.sent, n, msg)
 		}
+	}
+}
+
+// appliedThenQuit applies each batch and then says goodbye, as a server
+// that quits cleanly after answering: the replay finds its input
+// abandoned at its next line.
+type appliedThenQuit struct {
+	catchUpRemote
+	in *Interp
+}
+
+func (r *appliedThenQuit) Request(ctx context.Context, epoch uint64, body []byte, n int, bail bool) (<-chan proto.Reply, error) {
+	ch, err := r.catchUpRemote.Request(ctx, epoch, body, n, bail)
+	r.in.Abandon(&proto.QuitError{Reason: "server lab got terminated", Final: true}, false)
+	return ch, err
+}
+
+// TestKeepGoingStopsAtAQuit: a server that quits cleanly under a
+// --keep-going replay of nested files: the first line not applied is
+// the only line named, not followed by a later one of each file that
+// sourced the one it was in, which went on.
+func TestKeepGoingStopsAtAQuit(t *testing.T) {
+	sub := filepath.Join(t.TempDir(), "sub.rtm")
+	if err := os.WriteFile(sub, []byte("C,10.1.1.0/24,192.168.1.1,eth0\nsync local\nC,10.1.2.0/24,192.168.1.1,eth0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := &appliedThenQuit{catchUpRemote: catchUpRemote{catching: make(chan struct{})}}
+	var stderr strings.Builder
+	r.in = NewInterp(r, new(strings.Builder), Options{Mode: "client", Stderr: &stderr, KeepGoing: true})
+	err := r.in.RunReader("<stdin>", strings.NewReader("source "+sub+"\nC,10.2.1.0/24,192.168.1.1,eth0\n"))
+	msg := stderr.String()
+	if err != nil {
+		msg += err.Error()
+	}
+	named := regexp.MustCompile(`(?m)^(\S+): not applied, nor any line after it`).FindAllStringSubmatch(msg, -1)
+	for _, m := range named {
+		if m[1] != sub+":3" {
+			t.Errorf("named as the first line not applied: %s, and %s:3 before it: %q", m[1], sub, msg)
+		}
+	}
+	if len(named) == 0 {
+		t.Errorf("no line named as the first not applied: %q", msg)
 	}
 }

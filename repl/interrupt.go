@@ -95,7 +95,10 @@ func (i *interrupter) stoppedAt(loc Location, idle bool) error {
 	cause, quiet := i.abandoned, i.quietIdle && idle
 	i.mu.Unlock()
 	if cause != nil && !quiet {
-		return at(loc, fmt.Errorf("not applied, nor any line after it: %w", cause))
+		// noneAfter: the files that sourced this one stop at it too,
+		// with nothing to add (--keep-going named the first line not
+		// applied once a level).
+		return at(loc, noneAfter{fmt.Errorf("not applied, nor any line after it: %w", cause)})
 	}
 	return at(loc, ErrInterrupted)
 }

@@ -12,6 +12,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
 	"syscall"
@@ -195,7 +196,25 @@ func Main(args []string) int {
 	// A batch (piped lines, -c, --framed) whose server quits says which of
 	// its lines it lost; a watch ends with its server, as the prompt does.
 	batch := !watch && !toKernel && (src.R != nil || src.Framed)
+	// A watcher ends on SIGTERM or SIGINT while its first snapshot is
+	// being written too (--full into a pipe its reader does not drain
+	// yet), as it does after: the session's own handling of signals
+	// comes only once the snapshot is in. (Both get a signal once it
+	// does.)
+	var early chan os.Signal
+	if watcher != nil {
+		early = make(chan os.Signal, 1)
+		signal.Notify(early, syscall.SIGINT, syscall.SIGTERM)
+		defer signal.Stop(early)
+	}
 	select {
+	case <-early:
+		keepMapped = true // closed here, or left to the process's exit
+		if seq, stuck := closeWatching(c, watcher); stuck {
+			logger.Printf("rtm client: --watch: ended while its output was not being read: the changes from seq %d on may not have been written", seq)
+			return 1
+		}
+		return 0
 	case <-c.Ready():
 	case <-c.Done():
 		if err := c.Err(); err != nil {
