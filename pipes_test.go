@@ -282,6 +282,21 @@ func TestSignalMidAnswer(t *testing.T) {
 	}
 }
 
+// pagePipe is a pipe of one page (4 KiB, the least Linux makes), both
+// ends closed when the test ends.
+func pagePipe(t *testing.T) (r, w *os.File) {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close(); w.Close() })
+	if _, err := unix.FcntlInt(w.Fd(), unix.F_SETPIPE_SZ, 4096); err != nil {
+		t.Fatal(err)
+	}
+	return r, w
+}
+
 // startOwnStdout starts cmd with the stdout the test gave it (a pipe
 // whose reader goes away) and its stderr kept, unless the test gave it
 // one too; it is killed when the test ends. The channel is closed once
@@ -575,15 +590,8 @@ func TestServerQuitsUnderAPipe(t *testing.T) {
 func TestServerLogNobodyReads(t *testing.T) {
 	t.Parallel()
 	in := newInstance(t)
-	logR, logW, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logR.Close()
 	// The smallest pipe Linux makes, one page: a few dozen lines fill it.
-	if _, err := unix.FcntlInt(logW.Fd(), unix.F_SETPIPE_SZ, 4096); err != nil {
-		t.Fatal(err)
-	}
+	logR, logW := pagePipe(t)
 	stdinR, stdinW, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
@@ -699,14 +707,7 @@ func TestUnreadOutputWhenServerQuits(t *testing.T) {
 	// unreadPipe is a pipe of one page that nobody reads, and a test
 	// that it is full.
 	unreadPipe := func(t *testing.T) (r, w *os.File, full func() bool) {
-		r, w, err := os.Pipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { r.Close(); w.Close() })
-		if _, err := unix.FcntlInt(w.Fd(), unix.F_SETPIPE_SZ, 4096); err != nil {
-			t.Fatal(err)
-		}
+		r, w = pagePipe(t)
 		return r, w, func() bool {
 			n, err := unix.IoctlGetInt(int(r.Fd()), unix.TIOCINQ)
 			return err == nil && n >= 4096
@@ -889,16 +890,9 @@ func TestServerOutputNobodyReads(t *testing.T) {
 			first.must(routes...)
 			first.signal(syscall.SIGTERM)
 			first.exited(20 * time.Second)
-			outR, outW, err := os.Pipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer outR.Close()
 			// One page: full at 4 KiB, however the answers' writes fall
 			// into it.
-			if _, err := unix.FcntlInt(outW.Fd(), unix.F_SETPIPE_SZ, 4096); err != nil {
-				t.Fatal(err)
-			}
+			outR, outW := pagePipe(t)
 			stdinR, stdinW, err := os.Pipe()
 			if err != nil {
 				t.Fatal(err)

@@ -242,9 +242,9 @@ func (s Session) input() Ending {
 			// A script a signal cut did not fail, nor one whose output
 			// could not be written (its reader went away): the store
 			// keeps what it applied, as the message says.
-			gone := errors.As(err, new(*OutputError)) || errors.As(err, new(*readerWentError))
-			failed := !errors.Is(err, ErrInterrupted) && in.stop.cause() == nil && !gone
-			return Ending{Status: 1, StartFailed: failed, ReaderGone: readerGone(err) || errors.As(err, new(*readerWentError))}
+			gone := readerWent(err)
+			failed := !errors.Is(err, ErrInterrupted) && in.stop.cause() == nil && !gone && !errors.As(err, new(*OutputError))
+			return Ending{Status: 1, StartFailed: failed, ReaderGone: gone}
 		}
 	}
 	var err error
@@ -282,7 +282,7 @@ func (s Session) input() Ending {
 		// The reader of the output went away: nobody wants the rest.
 	default:
 		in.reportEnd(err)
-		gone := readerGone(err) || errors.As(err, new(*readerWentError))
+		gone := readerWent(err)
 		return Ending{Status: 1, ReaderGone: gone, LineFailed: !gone && errors.As(err, new(*LineError))}
 	}
 	return Ending{}
@@ -315,6 +315,11 @@ func readerGone(err error) bool {
 	var oe *OutputError
 	return errors.As(err, &oe) && errors.Is(oe.Err, syscall.EPIPE)
 }
+
+// readerWent reports whether err ended a replay as the output's reader
+// went away: at its last answer (readerGone), or with lines still to run
+// (readerWentError).
+func readerWent(err error) bool { return readerGone(err) || errors.As(err, new(*readerWentError)) }
 
 // reportEnd prints the error that ended a replay; an interrupted one was
 // ended on purpose.

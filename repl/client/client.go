@@ -210,8 +210,7 @@ func Main(args []string) int {
 	select {
 	case <-early:
 		keepMapped = true // closed here, or left to the process's exit
-		if seq, stuck := closeWatching(c, watcher); stuck {
-			logger.Printf("rtm client: --watch: ended while its output was not being read: the changes from seq %d on may not have been written", seq)
+		if closeWatching(c, watcher, logger.Printf) {
 			return 1
 		}
 		return 0
@@ -272,15 +271,12 @@ func Main(args []string) int {
 	status := end.Status
 	if watcher != nil && !end.Busy {
 		keepMapped = true // closed here, or left to the process's exit
-		// Through the log, which waits a bounded time: stderr may be the
-		// pipe nobody reads (2>&1 | less).
-		if seq, stuck := closeWatching(c, watcher); stuck {
-			logger.Printf("rtm client: --watch: ended while its output was not being read: the changes from seq %d on may not have been written", seq)
+		if closeWatching(c, watcher, logger.Printf) {
 			return 1
 		}
 		if seq, err := watcher.Failed(); err != nil && !errors.Is(err, syscall.EPIPE) {
 			// A reader that went away had what it wanted; a full disk
-			// did not.
+			// did not. (Through the log, which waits a bounded time.)
 			logger.Printf("rtm client: --watch: write output: %v: the changes from seq %d on were not all written", err, seq)
 			status = 1
 		}
@@ -301,9 +297,10 @@ func Main(args []string) int {
 // the output does not read (rtm client --watch | less, paused): a
 // signal would then never end the process. If the session has not
 // ended within watchCloseGrace and the watcher still waits, the process
-// ends without it, the write with it; stuck says so, and from which
-// change the output may be short.
-func closeWatching(c *proto.Client, w *repl.Watcher) (seq uint64, stuck bool) {
+// ends without it, the write with it: stuck, which it says through logf
+// (the bounded log: stderr may be the pipe nobody reads, 2>&1 | less),
+// with the change from which the output may be short.
+func closeWatching(c *proto.Client, w *repl.Watcher, logf func(string, ...any)) (stuck bool) {
 	closed := make(chan struct{})
 	go func() {
 		c.Close()
@@ -312,10 +309,11 @@ func closeWatching(c *proto.Client, w *repl.Watcher) (seq uint64, stuck bool) {
 	for {
 		select {
 		case <-closed:
-			return 0, false
+			return false
 		case <-time.After(watchCloseGrace):
 			if seq, stuck := w.Stuck(); stuck {
-				return seq, true
+				logf("rtm client: --watch: ended while its output was not being read: the changes from seq %d on may not have been written", seq)
+				return true
 			}
 		}
 	}
