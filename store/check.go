@@ -105,9 +105,9 @@ func (s *Store) checkRoutes() error {
 			return fmt.Errorf("%w: route table has %v for slot %d (%s)", ErrCorrupt, got, i, r)
 		}
 	}
-	if used != s.routes.Len() || uint64(used) != s.hdr.routeCount.Load() || used+len(s.freeRoutes) != len(s.rslots) {
+	if used != s.routes.Len() || uint64(used) != s.hdr.routeCount.Load() || used+s.freeRouteCount() != len(s.rslots) {
 		return fmt.Errorf("%w: %d routes in slots, table %d, header %d, free %d of %d",
-			ErrCorrupt, used, s.routes.Len(), s.hdr.routeCount.Load(), len(s.freeRoutes), len(s.rslots))
+			ErrCorrupt, used, s.routes.Len(), s.hdr.routeCount.Load(), s.freeRouteCount(), len(s.rslots))
 	}
 	return nil
 }

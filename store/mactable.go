@@ -212,14 +212,18 @@ func (s *Store) LookupMAC(m entry.MAC) (netip.Addr, bool) {
 func (s *Store) MACCount() int { return s.macCount }
 
 // RangeMACs calls fn for every entry in slot order until fn returns
-// false. fn must not modify the store.
+// false. fn must not modify the store. It stops at the last entry: the
+// slots after it are not read, so a small table's snapshot does not
+// fault in a large segment (an empty one's, none of it).
 func (s *Store) RangeMACs(fn func(entry.MAC, netip.Addr) bool) {
-	for i := range s.macs {
+	left := s.macCount
+	for i := 0; left > 0 && i < len(s.macs); i++ {
 		sl := &s.macs[i]
 		k := sl.key.Load()
 		if k == 0 {
 			continue
 		}
+		left--
 		if !fn(entry.MACFromUint64(k), decodeIP(k, sl.hi.Load(), sl.lo.Load())) {
 			return
 		}

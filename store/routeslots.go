@@ -40,9 +40,12 @@ func (s *Store) PrefetchRoutes(ps []netip.Prefix) {
 	if s.mem == nil {
 		return
 	}
-	free := s.freeRoutes
-	for k := len(free) - 1; k >= 0 && k >= len(free)-len(ps); k-- {
+	free, n := s.freeRoutes, len(ps)
+	for k := len(free) - 1; k >= 0 && n > 0; k, n = k-1, n-1 {
 		prefetch.Line(unsafe.Pointer(&s.rslots[free[k]]))
+	}
+	for i := int(s.untouched); i < len(s.rslots) && n > 0; i, n = i+1, n-1 {
+		prefetch.Line(unsafe.Pointer(&s.rslots[i]))
 	}
 }
 
@@ -55,7 +58,8 @@ func (s *Store) CreateRoute(r entry.Route) error {
 	if err := r.Check(); err != nil {
 		return routeError(r.Prefix, err)
 	}
-	if len(s.freeRoutes) == 0 {
+	i, free := s.freeRoute()
+	if !free {
 		if _, ok := s.routes.place(r.Prefix); ok {
 			return routeError(r.Prefix, entry.ErrExists)
 		}
@@ -64,11 +68,10 @@ func (s *Store) CreateRoute(r entry.Route) error {
 	// The index first: it says whether the prefix has a route in the
 	// same probe that inserts it. Nothing after it can fail, so the
 	// index and the segment agree again before the lock is let go.
-	i := s.freeRoutes[len(s.freeRoutes)-1]
 	if !s.routes.add(&r, i) {
 		return routeError(r.Prefix, entry.ErrExists)
 	}
-	s.freeRoutes = s.freeRoutes[:len(s.freeRoutes)-1]
+	s.takeRoute(i)
 	s.journalRoute(int(i))
 	w := encodeRoute(&r)
 	s.writeRoute(int(i), &w)
@@ -140,7 +143,7 @@ func (s *Store) FlushRoutes() error {
 	s.clearRoutes()
 	s.disarm()
 	s.routes.Clear()
-	s.rebuildFreeRoutes()
+	s.untouchedRoutes()
 	ordered.Store(&s.hdr.routeCount, 0)
 	return nil
 }

@@ -83,6 +83,12 @@ type Store struct {
 	macCount   int
 	routes     RouteTable // the routes and their slots
 	freeRoutes []int32    // stack of unused route slots, lowest index on top
+	// untouched is where the route slots no route has used since the
+	// store was created or flushed begin: they are all free, and not on
+	// freeRoutes, which holds the free slots below. A new store's slots
+	// are then neither read nor listed (65,536 by default), which made
+	// every server's start fault in the whole route table.
+	untouched int32
 
 	gen uint64
 	rec Recovery
@@ -363,7 +369,7 @@ func create(o Options) (*Store, error) {
 		}
 		return abort("publish", err)
 	}
-	s.rebuildFreeRoutes()
+	s.untouchedRoutes()
 	s.rec = Recovery{Created: true}
 	return s, nil
 }
@@ -770,7 +776,36 @@ func (s *Store) rebuildFreeRoutes() {
 			s.freeRoutes = append(s.freeRoutes, int32(i))
 		}
 	}
+	s.untouched = int32(len(s.rslots))
 }
+
+// untouchedRoutes says that every route slot is zero (a new store, a
+// flush): each is free, in index order from untouched.
+func (s *Store) untouchedRoutes() {
+	s.freeRoutes = s.freeRoutes[:0]
+	s.untouched = 0
+}
+
+// freeRoute is the route slot the next create takes; false if none is
+// free.
+func (s *Store) freeRoute() (int32, bool) {
+	if n := len(s.freeRoutes); n > 0 {
+		return s.freeRoutes[n-1], true
+	}
+	return s.untouched, int(s.untouched) < len(s.rslots)
+}
+
+// takeRoute marks slot i, which freeRoute gave, used.
+func (s *Store) takeRoute(i int32) {
+	if n := len(s.freeRoutes); n > 0 {
+		s.freeRoutes = s.freeRoutes[:n-1]
+	} else {
+		s.untouched++
+	}
+}
+
+// freeRouteCount is the number of free route slots.
+func (s *Store) freeRouteCount() int { return len(s.freeRoutes) + len(s.rslots) - int(s.untouched) }
 
 // Close writes the segment back (msync), marks it clean, releases the
 // write lock and unmaps it. The file stays for the next server.

@@ -1208,3 +1208,73 @@ func TestInspectWriterOfAnotherUID(t *testing.T) {
 		}
 	}
 }
+
+// TestRouteSlotsInOrder: a new store's routes take its slots in index
+// order without the slots being listed first, a deleted route's slot is
+// taken before an untouched one, a flush starts again at slot 0, and a
+// full table says so; Check agrees at every step, and a reopened store
+// goes on the same way.
+func TestRouteSlotsInOrder(t *testing.T) {
+	o := Options{Path: testPath(t), Capacity: 64, RouteCapacity: 8}
+	s := mustOpen(t, o)
+	route := func(i int) entry.Route {
+		return entry.Route{Prefix: netip.PrefixFrom(v4(i<<8), 24), Gateway: netip.MustParseAddr("192.0.2.1"), Dev: "eth0"}
+	}
+	slotOf := func(i int) int32 {
+		t.Helper()
+		k, ok := s.routes.slot(route(i).Prefix)
+		if !ok {
+			t.Fatalf("route %d not in the table", i)
+		}
+		return k
+	}
+	create := func(i int, wantSlot int32) {
+		t.Helper()
+		if err := s.CreateRoute(route(i)); err != nil {
+			t.Fatalf("create route %d: %v", i, err)
+		}
+		if k := slotOf(i); k != wantSlot {
+			t.Fatalf("route %d in slot %d, want %d", i, k, wantSlot)
+		}
+		if err := s.Check(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 3 {
+		create(i, int32(i))
+	}
+	if err := s.DeleteRoute(route(1).Prefix); err != nil {
+		t.Fatal(err)
+	}
+	create(10, 1) // the freed slot first
+	create(11, 3) // then the untouched ones, in order
+	if err := s.FlushRoutes(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Check(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 8 {
+		create(20+i, int32(i))
+	}
+	if err := s.CreateRoute(route(40)); !errors.Is(err, ErrFull) {
+		t.Fatalf("a ninth route: %v, want ErrFull", err)
+	}
+	for _, i := range []int{23, 25} {
+		if err := s.DeleteRoute(route(i).Prefix); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = mustOpen(t, o)
+	if err := s.Check(); err != nil {
+		t.Fatal(err)
+	}
+	create(41, 3) // a reopened store lists its free slots, lowest first
+	create(42, 5)
+	if err := s.CreateRoute(route(43)); !errors.Is(err, ErrFull) {
+		t.Fatalf("a ninth route after reopening: %v, want ErrFull", err)
+	}
+}
