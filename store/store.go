@@ -370,6 +370,7 @@ func create(o Options) (*Store, error) {
 		return abort("publish", err)
 	}
 	s.untouchedRoutes()
+	s.warmRoutes()
 	s.rec = Recovery{Created: true}
 	return s, nil
 }
@@ -785,6 +786,20 @@ func (s *Store) untouchedRoutes() {
 	s.freeRoutes = s.freeRoutes[:0]
 	s.untouched = 0
 }
+
+// warmRoutes reads the route slots the first routes of a new store take,
+// up to warmRouteSlots: their pages are faulted in and the slots cached
+// now, not one page at a time in the first burst of routes (B9 ran 5-10%
+// slower without, BENCHMARKS.md), while a start no longer reads all of a
+// large table.
+func (s *Store) warmRoutes() {
+	for i := range min(len(s.rslots), warmRouteSlots) {
+		s.rslots[i].w[0].Load()
+	}
+}
+
+// warmRouteSlots is 1 MiB of route slots.
+const warmRouteSlots = 16384
 
 // freeRoute is the route slot the next create takes; false if none is
 // free.
