@@ -572,6 +572,11 @@ func TestListAndRemoveInstances(t *testing.T) {
 	if l, _ := state(live); l.State != proto.StateLive || !strings.Contains(l.Issue, "its socket was removed") {
 		t.Errorf("a live server whose socket was removed: %+v; want live, saying so", l)
 	}
+	// And a client by its name says that it runs, not to start it.
+	if r := rtm("", "client", "--name", live, "-c", "show info"); r.code != 1 ||
+		!strings.Contains(r.stderr, "(rtm server --name "+live+" runs, pid ") || !strings.Contains(r.stderr, "its socket was removed, or it listens elsewhere") {
+		t.Errorf("a client of a live server whose socket was removed: exit %d, stderr %q", r.code, r.stderr)
+	}
 	if r := rtm("", "ls"); !strings.Contains(r.stdout, "NAME") || !strings.Contains(r.stdout, live) {
 		t.Errorf("rtm ls:\n%s", r.stdout)
 	}

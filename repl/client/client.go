@@ -21,6 +21,7 @@ import (
 	"rtm/proto"
 	"rtm/proto/kernel"
 	"rtm/repl"
+	"rtm/store"
 
 	"golang.org/x/sys/unix"
 )
@@ -164,6 +165,12 @@ func Main(args []string) int {
 		case f.Label == f.Socket:
 			fmt.Fprintf(os.Stderr, "(%sis a server listening on %s?)\n", waited(wait), f.Socket)
 		default:
+			if pid := liveStore(f.Name); pid > 0 {
+				// A server runs the instance, but not on its socket: the
+				// socket file was removed, or it was given another.
+				fmt.Fprintf(os.Stderr, "(rtm server --name %s runs, pid %d, but does not listen on %s: its socket was removed, or it listens elsewhere (--socket); a restart makes it again)\n", f.Name, pid, f.Socket)
+				break
+			}
 			// The name finds this uid's own server only: another user's is
 			// reached by its socket.
 			fmt.Fprintf(os.Stderr, "(%sis `rtm server --name %s` running, as this user? another user's server: --socket PATH)\n", waited(wait), f.Name)
@@ -363,4 +370,14 @@ func waited(wait time.Duration) string {
 		return ""
 	}
 	return fmt.Sprintf("waited --wait %v for it: ", wait)
+}
+
+// liveStore is the pid of the server that runs the store of the instance
+// name, or 0 if none does.
+func liveStore(name string) int {
+	st, err := store.Inspect(proto.DefaultStore(name))
+	if err != nil || !st.Live {
+		return 0
+	}
+	return st.WriterPID
 }
