@@ -706,3 +706,21 @@ func TestStoreDirEnvRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestFramedEndsWithItsInput: the end of --framed input ends the process,
+// a server and a watching client too, whose plain input's end does not:
+// the program driving it is done (as --help and the README say).
+func TestFramedEndsWithItsInput(t *testing.T) {
+	t.Parallel()
+	in := newInstance(t)
+	r := runRTM(t, "C,10.2.0.0/16,192.168.1.1,eth0\n", append([]string{"server", "--framed"}, in.flags()...)...)
+	if r.code != 0 || r.stdout != "\x00ok\n" {
+		t.Fatalf("server --framed: exit %d, stdout %q, stderr %q; want 0 and one answer", r.code, r.stdout, r.stderr)
+	}
+	srv := in.server()
+	srv.must("C,10.3.0.0/16,192.168.1.1,eth0")
+	r = runRTM(t, "", "client", "--watch", "--framed", "--socket", in.socket)
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "# snapshot: 2 routes, 0 MACs") {
+		t.Fatalf("client --watch --framed: exit %d, stdout %q, stderr %q; want 0 after its snapshot", r.code, r.stdout, r.stderr)
+	}
+}

@@ -212,7 +212,8 @@ prompt, or see README.md, for the command language.
 
 At the end of piped stdin the server keeps serving until "quit", SIGINT or
 SIGTERM (so "rtm server </dev/null &" runs in the background); --exit-at-eof
-makes it quit there instead, and Ctrl-D at a terminal quits. A line of
+makes it quit there instead, as the end of --framed input does (the
+program driving it is done), and Ctrl-D at a terminal quits. A line of
 piped input that fails (a bad change, a lookup not found) stops the replay
 and quits the server, exit status 1, as in ip -batch: --keep-going goes on
 past failed lines, and --framed answers each line and goes on (for a
@@ -248,7 +249,8 @@ exits at end of input, or when the server quits: then, with input still
 to come, it names the line it would run next as not applied, nor any
 after it (exit status 1). At a terminal, or with --watch or --to-kernel,
 it stays until "quit", Ctrl-D (at a terminal), SIGINT, SIGTERM or the
-server quitting; --watch with stdout not the terminal (| less, > log)
+server quitting (with --framed, the end of its input ends it too: the
+program driving it is done); --watch with stdout not the terminal (| less, > log)
 reads no keys from it, which are the pager's: Ctrl-C or the pager's end
 ends it. If the server dies, the client keeps its tables,
 reconnects with backoff and resyncs; if the server refuses it (its uid,
