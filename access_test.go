@@ -235,6 +235,13 @@ func TestImpostorServer(t *testing.T) {
 	if log := imp.errb.String(); strings.Contains(log, "connected") {
 		t.Fatalf("the impostor heard from the client: %s", log)
 	}
+	// By name, this uid's instance lab.sock is not uid 65534's, whose
+	// store is in the same store directory: no word that it runs.
+	byName := exec.Command(rtmBin, "client", "--name", "lab.sock", "-c", "show routes")
+	byName.Env = append(os.Environ(), env...)
+	if r := runCmd(t, byName, "", 20*time.Second); r.code != 1 || strings.Contains(r.stderr, "runs, pid") || !strings.Contains(r.stderr, "another user's server: --socket PATH") {
+		t.Fatalf("client --name lab.sock beside uid 65534's store rtm.lab.sock: exit %d, stderr %q", r.code, r.stderr)
+	}
 	// A server started on that socket is told whose listener holds it.
 	r = runRTM(t, "", "server", "--name", "lab", "--socket", sock, "--store", filepath.Join(stores, "rtm.mine"), "--exit-at-eof")
 	if want := fmt.Sprintf("listens as uid 65534 (pid %d), not as you", imp.fp.Pid()); r.code != 1 || !strings.Contains(r.stderr, want) {

@@ -165,10 +165,11 @@ func Main(args []string) int {
 		case f.Label == f.Socket:
 			fmt.Fprintf(os.Stderr, "(%sis a server listening on %s?)\n", waited(wait), f.Socket)
 		default:
-			if pid := liveStore(f.Name); pid > 0 {
-				// A server runs the instance, but not on its socket: the
-				// socket file was removed, or it was given another.
-				fmt.Fprintf(os.Stderr, "(rtm server --name %s runs, pid %d, but does not listen on %s: its socket was removed, or it listens elsewhere (--socket); a restart makes it again)\n", f.Name, pid, f.Socket)
+			if pid := liveStore(f.Name); pid > 0 && f.Socket == proto.DefaultSocket(f.Name) {
+				// This uid's server runs the instance, but not on its
+				// socket: the socket file was removed, or it was given
+				// another.
+				fmt.Fprintf(os.Stderr, "(%srtm server --name %s runs, pid %d, but does not listen on %s: its socket was removed, or it listens elsewhere (--socket); a restart makes it again)\n", waited(wait), f.Name, pid, f.Socket)
 				break
 			}
 			// The name finds this uid's own server only: another user's is
@@ -372,10 +373,16 @@ func waited(wait time.Duration) string {
 	return fmt.Sprintf("waited --wait %v for it: ", wait)
 }
 
-// liveStore is the pid of the server that runs the store of the instance
-// name, or 0 if none does.
+// liveStore is the pid of the server that runs this uid's store of the
+// instance name, or 0 if none does (another user's store by that name,
+// in a shared store directory, is not this uid's instance: rtm ls skips
+// it too).
 func liveStore(name string) int {
-	st, err := store.Inspect(proto.DefaultStore(name))
+	path := proto.DefaultStore(name)
+	if fi, err := os.Lstat(path); err != nil || fi.Sys().(*syscall.Stat_t).Uid != uint32(os.Geteuid()) {
+		return 0
+	}
+	st, err := store.Inspect(path)
 	if err != nil || !st.Live {
 		return 0
 	}
