@@ -119,7 +119,14 @@ func (b *bench) dropFRRHost(h *frrHost) {
 // zebra's socket is there.
 func (h *frrHost) start(conf string, zebraArgs ...string) error {
 	path := filepath.Join(h.dir, "frr.conf")
+	// Chmod, not the umask, makes it readable by the daemons' user: a
+	// server of this process may narrow the umask for its bind
+	// (proto.listen) while the file is made (TestEveryWorkload runs K3
+	// beside the in-process workloads).
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		return err
+	}
+	if err := os.Chmod(path, 0o644); err != nil {
 		return err
 	}
 	for _, d := range []string{"zebra", "bgpd"} {
