@@ -250,11 +250,11 @@ to come, it names the line it would run next as not applied, nor any
 after it (exit status 1). At a terminal, or with --watch or --to-kernel,
 it stays until "quit", Ctrl-D (at a terminal), SIGINT, SIGTERM or the
 server quitting (with --framed, the end of its input ends it too: the
-program driving it is done); --watch with stdout not the terminal (| less, > log)
-reads no keys from it, which are the pager's: Ctrl-C or the pager's end
-ends it. If the server dies, the client keeps its tables,
-reconnects with backoff and resyncs; if the server refuses it (its uid,
-its name), it exits with the reason. SIGUSR1 drops the local tables and
-takes a fresh snapshot; SIGUSR2 logs its counters (show stats local) on
-stderr, for a client whose input takes no command.
+program driving it is done); --watch with stdout not the terminal
+(| less, > log) reads no keys from it, which are the pager's: Ctrl-C or
+the pager's end ends it. If the server dies, the client keeps its
+tables, reconnects with backoff and resyncs; if the server refuses it
+(its uid, its name), it exits with the reason. SIGUSR1 drops the local
+tables and takes a fresh snapshot; SIGUSR2 logs its counters (show stats
+local) on stderr, for a client whose input takes no command.
 `
