@@ -584,6 +584,25 @@ func TestListAndRemoveInstances(t *testing.T) {
 	if r := rtm("", "ls"); !strings.Contains(r.stdout, "NAME") || !strings.Contains(r.stdout, live) {
 		t.Errorf("rtm ls:\n%s", r.stdout)
 	}
+	// A file that is no socket where an instance's socket would be is
+	// not a stale socket: ls says what it is, and rm removes nothing (it
+	// removed the file, whatever it held).
+	junkSock := filepath.Join(runtime, "rtm", base+"-junk.sock")
+	if err := os.WriteFile(junkSock, []byte("data\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	list = nil
+	json.Unmarshal([]byte(rtm("", "ls", "--json").stdout), &list)
+	if j, _ := state(base + "-junk"); j.State != proto.StateBad || !strings.Contains(j.Issue, junkSock+" is not a socket") {
+		t.Errorf("a file that is no socket at an instance's socket: %+v; want unusable, saying so", j)
+	}
+	if r := rtm("", "rm", base+"-junk"); r.code != 1 || !strings.Contains(r.stderr, junkSock+" is not a socket") || !strings.Contains(r.stderr, "removed nothing") {
+		t.Errorf("rm of an instance whose socket is a file: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if b, err := os.ReadFile(junkSock); err != nil || string(b) != "data\n" {
+		t.Fatalf("the file at the socket's place after rm: %q, %v; want it as it was", b, err)
+	}
+	os.Remove(junkSock)
 	// rm: the live one is refused and kept, and so is the crashed one,
 	// which a server would repair; --force removes that.
 	r = rtm("", "rm", live, stopped, crashed)

@@ -3,6 +3,7 @@ package proto
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -83,6 +84,8 @@ type Instance struct {
 	Socket string            `json:"socket,omitempty"` // "" if there is none
 	Store  *store.Inspection `json:"store,omitempty"`  // nil if there is none
 	Issue  string            `json:"issue,omitempty"`  // what is odd about it
+
+	notSocket string // a file that is no socket where its socket would be
 }
 
 // Instance states.
@@ -112,7 +115,12 @@ func Instances() ([]Instance, error) {
 		return nil, err
 	}
 	for _, s := range socks {
-		get(strings.TrimSuffix(filepath.Base(s), ".sock")).Socket = s
+		in := get(strings.TrimSuffix(filepath.Base(s), ".sock"))
+		if !isSocket(s) {
+			in.notSocket = s // no server listens there, nor can: not stale
+			continue
+		}
+		in.Socket = s
 	}
 	stores, err := filepath.Glob(filepath.Join(StoreDir(), "rtm.*"))
 	if err != nil {
@@ -136,6 +144,9 @@ func Instances() ([]Instance, error) {
 		in.State = in.state()
 		if in.State == StateLive && in.Store == nil {
 			in.askStore()
+		}
+		if in.notSocket != "" {
+			in.Issue = strings.TrimPrefix(in.Issue+"; ", "; ") + notSocketIssue(in.notSocket)
 		}
 		out = append(out, *in)
 	}
@@ -210,6 +221,18 @@ func (in *Instance) askStore() {
 	}
 }
 
+// isSocket says whether path itself (not what a link names) is a socket.
+func isSocket(path string) bool {
+	fi, err := os.Lstat(path)
+	return err == nil && fi.Mode().Type() == fs.ModeSocket
+}
+
+// notSocketIssue says what is wrong with a file that is no socket where
+// an instance's socket would be.
+func notSocketIssue(path string) string {
+	return fmt.Sprintf("%s is not a socket: no server can listen there until it is moved away", path)
+}
+
 // socketLive reports whether a server accepts on path. It connects and
 // closes without a hello, which a server takes for such a probe.
 func socketLive(path string) bool {
@@ -240,6 +263,10 @@ func RemoveInstance(name string, force bool) ([]string, error) {
 	}
 	if socketLive(sock) {
 		return nil, fmt.Errorf("instance %s: %w (socket %s); quit it first", name, ErrLive, sock)
+	}
+	if _, err := os.Lstat(sock); err == nil && !isSocket(sock) {
+		// Not rtm's to remove, whatever it holds: nothing is removed.
+		return nil, fmt.Errorf("instance %s: %s; rtm rm removes only a socket there, so it removed nothing", name, notSocketIssue(sock))
 	}
 	switch st, err := store.Inspect(path); {
 	case err == nil && st.Live:
