@@ -562,6 +562,23 @@ func TestListAndRemoveInstances(t *testing.T) {
 	}
 	other.Process.Signal(syscall.SIGTERM)
 	other.Wait()
+	// Seen from another runtime directory (sudo, ssh), a live server's
+	// socket is not where the name says: the client and ls say where it
+	// is (the client said its socket had been removed).
+	otherEnv := append(os.Environ(), "XDG_RUNTIME_DIR="+t.TempDir(), proto.StoreDirEnv+"="+stores)
+	liveSock := filepath.Join(runtime, "rtm", live+".sock")
+	far := exec.Command(rtmBin, "client", "--name", live, "-c", "show info")
+	far.Env = otherEnv
+	if r := runCmd(t, far, "", time.Minute); r.code != 1 || !strings.Contains(r.stderr, "and listens on "+liveSock+", not on ") || !strings.Contains(r.stderr, "--socket "+liveSock+" reaches it") {
+		t.Errorf("a client with another XDG_RUNTIME_DIR: exit %d, stderr %q; want where the server listens", r.code, r.stderr)
+	}
+	awayLs := exec.Command(rtmBin, "ls", "--json")
+	awayLs.Env = otherEnv
+	list = nil
+	json.Unmarshal([]byte(runCmd(t, awayLs, "", time.Minute).stdout), &list)
+	if l, _ := state(live); l.State != proto.StateLive || !strings.Contains(l.Issue, "it listens on "+liveSock) {
+		t.Errorf("rtm ls with another XDG_RUNTIME_DIR: %+v; want live, listening on %s", l, liveSock)
+	}
 	// Its socket removed under it, a live server's clients cannot find
 	// it by name: ls says so (it said live, and nothing more).
 	if err := os.Remove(filepath.Join(runtime, "rtm", live+".sock")); err != nil {
@@ -574,7 +591,7 @@ func TestListAndRemoveInstances(t *testing.T) {
 	}
 	// And a client by its name says that it runs, not to start it.
 	if r := rtm("", "client", "--name", live, "-c", "show info"); r.code != 1 ||
-		!strings.Contains(r.stderr, "(rtm server --name "+live+" runs, pid ") || !strings.Contains(r.stderr, "its socket was removed, or it listens elsewhere") {
+		!strings.Contains(r.stderr, "(rtm server --name "+live+" runs, pid ") || !strings.Contains(r.stderr, "but its socket was removed: a restart of the server makes it again") {
 		t.Errorf("a client of a live server whose socket was removed: exit %d, stderr %q", r.code, r.stderr)
 	}
 	// Given another socket, the client was not looking for that one.

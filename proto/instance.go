@@ -183,7 +183,10 @@ func (in *Instance) state() string {
 		in.PID = in.Store.WriterPID
 		if in.Socket == "" {
 			// rtm client --name finds no server there.
-			in.Issue = "no socket in " + SocketDir() + ": it listens elsewhere (--socket), or its socket was removed"
+			in.Issue = "no socket in " + SocketDir() + ": its socket was removed"
+			if at := ListeningOn(in.PID); at != "" {
+				in.Issue = "no socket in " + SocketDir() + ": it listens on " + at + " (another XDG_RUNTIME_DIR, or --socket)"
+			}
 		}
 		return StateLive
 	case live:
@@ -219,6 +222,38 @@ func (in *Instance) askStore() {
 		Generation: info.Generation, GenerationHex: store.HexGeneration(info.Generation),
 		WriterPID: info.PID, Live: true, Changed: info.Changed,
 	}
+}
+
+// ListeningOn is the path of the Unix socket on which process pid
+// listens, as this network namespace's /proc/net/unix names it; "" if
+// none, if its descriptors cannot be read (another user's process), or
+// if the socket file was removed (the table keeps the name it was bound
+// to).
+func ListeningOn(pid int) string {
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		return ""
+	}
+	inodes := map[string]bool{}
+	for _, fd := range fds {
+		link, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
+		if ino, ok := strings.CutPrefix(link, "socket:["); err == nil && ok {
+			inodes[strings.TrimSuffix(ino, "]")] = true
+		}
+	}
+	table, err := os.ReadFile("/proc/net/unix")
+	if err != nil {
+		return ""
+	}
+	// Num RefCount Protocol Flags Type St Inode Path: a listener has
+	// __SO_ACCEPTCON (00010000) in its flags.
+	for line := range strings.Lines(string(table)) {
+		f := strings.Fields(line)
+		if len(f) == 8 && inodes[f[6]] && f[3] == "00010000" && strings.HasPrefix(f[7], "/") && isSocket(f[7]) {
+			return f[7]
+		}
+	}
+	return ""
 }
 
 // isSocket says whether path itself (not what a link names) is a socket.

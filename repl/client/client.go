@@ -162,14 +162,18 @@ func Main(args []string) int {
 		case !errors.Is(err, syscall.ECONNREFUSED) && !errors.Is(err, os.ErrNotExist):
 			// Not about whether a server is there (the client's own
 			// limits, its memory): no hint.
-		case f.Label == f.Socket:
+		case f.Label == f.Socket || f.Socket != proto.DefaultSocket(f.Name):
+			// The socket was given: the name does not say where to look.
 			fmt.Fprintf(os.Stderr, "(%sis a server listening on %s?)\n", waited(wait), f.Socket)
 		default:
-			if pid := liveStore(f.Name); pid > 0 && f.Socket == proto.DefaultSocket(f.Name) {
-				// This uid's server runs the instance, but not on its
-				// socket: the socket file was removed, or it was given
-				// another.
-				fmt.Fprintf(os.Stderr, "(%srtm server --name %s runs, pid %d, but does not listen on %s: its socket was removed, or it listens elsewhere (--socket); a restart makes it again)\n", waited(wait), f.Name, pid, f.Socket)
+			if pid := liveStore(f.Name); pid > 0 {
+				// This uid's server runs the instance, but not on the
+				// socket the name gives here.
+				if at := proto.ListeningOn(pid); at != "" {
+					fmt.Fprintf(os.Stderr, "(%srtm server --name %s runs, pid %d, and listens on %s, not on %s: its XDG_RUNTIME_DIR is not yours, or it was given --socket; --socket %s reaches it)\n", waited(wait), f.Name, pid, at, f.Socket, at)
+				} else {
+					fmt.Fprintf(os.Stderr, "(%srtm server --name %s runs, pid %d, but its socket was removed: a restart of the server makes it again)\n", waited(wait), f.Name, pid)
+				}
 				break
 			}
 			// The name finds this uid's own server only: another user's is
