@@ -595,7 +595,7 @@ func TestListAndRemoveInstances(t *testing.T) {
 		t.Errorf("a client of a live server whose socket was removed: exit %d, stderr %q", r.code, r.stderr)
 	}
 	// Given another socket, the client was not looking for that one.
-	if r := rtm("", "client", "--name", live, "--socket", filepath.Join(runtime, "typo.sock"), "-c", "show info"); r.code != 1 || strings.Contains(r.stderr, "runs, pid") {
+	if r := rtm("", "client", "--name", live, "--socket", filepath.Join(runtime, "typo.sock"), "-c", "show info"); r.code != 1 || strings.Contains(r.stderr, "runs, pid") || !strings.Contains(r.stderr, "(is a server listening on "+filepath.Join(runtime, "typo.sock")+"?)") {
 		t.Errorf("a client given a socket where no server listens: exit %d, stderr %q; want no word of the server by its name", r.code, r.stderr)
 	}
 	if r := rtm("", "ls"); !strings.Contains(r.stdout, "NAME") || !strings.Contains(r.stdout, live) {
