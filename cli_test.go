@@ -664,6 +664,20 @@ func TestListAndRemoveInstances(t *testing.T) {
 	if r := rtm("", "rm", "--force", "junk"); r.code != 0 || !strings.Contains(r.stdout, "removed "+junk) {
 		t.Fatalf("rm --force of a file that is no store: exit %d, %q %q", r.code, r.stdout, r.stderr)
 	}
+	// A FIFO there is no regular file: said so (it was "illegal seek").
+	fifo := filepath.Join(stores, "rtm.fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(fifo)
+	list = nil
+	json.Unmarshal([]byte(rtm("", "ls", "--json").stdout), &list)
+	if got, _ := state("fifo"); got.State != proto.StateBad || !strings.Contains(got.Issue, "not an rtm store: not a regular file") {
+		t.Errorf("rtm ls of a FIFO where a store would be: state %q, issue %q; want %q, saying why", got.State, got.Issue, proto.StateBad)
+	}
+	if r := rtm("", "rm", "fifo"); r.code != 1 || !strings.Contains(r.stderr, "not an rtm store: not a regular file") {
+		t.Errorf("rm of a FIFO where a store would be: exit %d, %q", r.code, r.stderr)
+	}
 }
 
 // TestTooFewFileDescriptors: a limit on open files too low to start with

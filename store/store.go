@@ -599,6 +599,10 @@ func Inspect(path string) (Inspection, error) {
 	if err != nil {
 		return Inspection{}, fmt.Errorf("inspect store %s: %w", path, err)
 	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		// A FIFO or a device: its read would say "illegal seek", or wait.
+		return Inspection{}, fmt.Errorf("inspect store %s: %w: not a regular file", path, ErrNotStore)
+	}
 	size := st.Size
 	buf := make([]byte, headerSize)
 	n, err := readAt(fd, buf)
