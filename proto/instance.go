@@ -224,6 +224,22 @@ func (in *Instance) askStore() {
 	}
 }
 
+// LiveServer is the pid of the server that runs this uid's store of the
+// instance name, or 0 if none does: another user's store by that name,
+// in a shared store directory, is not this uid's instance (Instances
+// skips it too).
+func LiveServer(name string) int {
+	path := DefaultStore(name)
+	if !ownedBy(path, os.Getuid()) {
+		return 0
+	}
+	st, err := store.Inspect(path)
+	if err != nil || !st.Live {
+		return 0
+	}
+	return st.WriterPID
+}
+
 // ListeningOn is the path of the Unix socket on which process pid
 // listens, as this network namespace's /proc/net/unix names it; "" if
 // none, if its descriptors cannot be read (another user's process), or

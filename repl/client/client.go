@@ -21,7 +21,6 @@ import (
 	"rtm/proto"
 	"rtm/proto/kernel"
 	"rtm/repl"
-	"rtm/store"
 
 	"golang.org/x/sys/unix"
 )
@@ -166,7 +165,7 @@ func Main(args []string) int {
 			// The socket was given: the name does not say where to look.
 			fmt.Fprintf(os.Stderr, "(%sis a server listening on %s?)\n", waited(wait), f.Socket)
 		default:
-			if pid := liveStore(f.Name); pid > 0 {
+			if pid := proto.LiveServer(f.Name); pid > 0 {
 				// This uid's server runs the instance, but not on the
 				// socket the name gives here.
 				if at := proto.ListeningOn(pid); at != "" {
@@ -375,20 +374,4 @@ func waited(wait time.Duration) string {
 		return ""
 	}
 	return fmt.Sprintf("waited --wait %v for it: ", wait)
-}
-
-// liveStore is the pid of the server that runs this uid's store of the
-// instance name, or 0 if none does (another user's store by that name,
-// in a shared store directory, is not this uid's instance: rtm ls skips
-// it too).
-func liveStore(name string) int {
-	path := proto.DefaultStore(name)
-	if fi, err := os.Lstat(path); err != nil || fi.Sys().(*syscall.Stat_t).Uid != uint32(os.Geteuid()) {
-		return 0
-	}
-	st, err := store.Inspect(path)
-	if err != nil || !st.Live {
-		return 0
-	}
-	return st.WriterPID
 }
