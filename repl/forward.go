@@ -328,10 +328,15 @@ func (e noneAfter) Unwrap() error { return e.error }
 // settledAt is the end of a replay stopped at the line at loc: the error
 // of the lines still in flight (settled), and the stop's own (stop) unless
 // settled names the first line not applied already, when a second line
-// would name a later one.
+// would name a later one. A catch-up the server's quitting cut short adds
+// nothing to a stop: every change sent was answered, and the stop names
+// the first line not run.
 func settledAt(settled, stop error) error {
-	if errors.As(settled, new(noneAfter)) {
+	switch {
+	case errors.As(settled, new(noneAfter)):
 		return settled
+	case errors.Is(settled, proto.ErrSessionEnded):
+		return stop
 	}
 	return errors.Join(settled, stop)
 }

@@ -228,9 +228,10 @@ func (r *appliedThenQuit) Request(ctx context.Context, epoch uint64, body []byte
 }
 
 // TestKeepGoingStopsAtAQuit: a server that quits cleanly under a
-// --keep-going replay of nested files: the first line not applied is
-// the only line named, not followed by a later one of each file that
-// sourced the one it was in, which went on.
+// --keep-going replay of nested files: the first line not run (the
+// `sync local` whose wait the quit cut short) is the only line named,
+// not followed by a later one of each file that sourced the one it was
+// in, which went on.
 func TestKeepGoingStopsAtAQuit(t *testing.T) {
 	sub := filepath.Join(t.TempDir(), "sub.rtm")
 	if err := os.WriteFile(sub, []byte("C,10.1.1.0/24,192.168.1.1,eth0\nsync local\nC,10.1.2.0/24,192.168.1.1,eth0\n"), 0o644); err != nil {
@@ -246,11 +247,67 @@ func TestKeepGoingStopsAtAQuit(t *testing.T) {
 	}
 	named := regexp.MustCompile(`(?m)^(\S+): not applied, nor any line after it`).FindAllStringSubmatch(msg, -1)
 	for _, m := range named {
-		if m[1] != sub+":3" {
-			t.Errorf("named as the first line not applied: %s, and %s:3 before it: %q", m[1], sub, msg)
+		if m[1] != sub+":2" {
+			t.Errorf("named as the first line not applied: %s, and %s:2 before it: %q", m[1], sub, msg)
 		}
 	}
 	if len(named) == 0 {
 		t.Errorf("no line named as the first not applied: %q", msg)
+	}
+}
+
+// quitAtTheEnd is a server that quits once every change of a replay was
+// answered: as the client catches up with them (how: 0, the catch-up
+// fails; 1, the client learns of the quit there too, as a real one does)
+// or at the next question (2).
+type quitAtTheEnd struct {
+	catchUpRemote
+	in  *Interp
+	how int
+}
+
+func (r *quitAtTheEnd) quit() *proto.QuitError {
+	return &proto.QuitError{Reason: "server lab got terminated", Final: true}
+}
+
+func (r *quitAtTheEnd) CatchUp(context.Context, uint64, uint64) error {
+	switch r.how {
+	case 1:
+		r.in.Abandon(r.quit(), false)
+	case 2:
+		return nil
+	}
+	return r.quit()
+}
+
+func (r *quitAtTheEnd) ServerStats(context.Context) ([]proto.Stat, error) { return nil, r.quit() }
+
+// TestQuitAtTheEndOfASource: the server quits as a --keep-going client
+// catches up at the end of a sourced file whose every change was
+// answered. No line of the file is named, nor one past its end (the
+// replay named sub.rtm:3 and <stdin>:3, lines that do not exist, and
+// counted them as failed); the line after the source, which did not run,
+// is named once. A question that fails on its own is its own failure.
+func TestQuitAtTheEndOfASource(t *testing.T) {
+	sub := filepath.Join(t.TempDir(), "sub.rtm")
+	if err := os.WriteFile(sub, []byte("C,10.1.1.0/24,192.168.1.1,eth0\nC,10.1.2.0/24,192.168.1.1,eth0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for how, want := range []string{
+		"<stdin>:2: not applied, nor any line after it: the server quit: server lab got terminated",
+		"<stdin>:2: not applied, nor any line after it: the server quit: server lab got terminated",
+		"<stdin>:2: show stats: the server quit: server lab got terminated\n<stdin>: 1 of 2 lines failed",
+	} {
+		r := &quitAtTheEnd{catchUpRemote: catchUpRemote{catching: make(chan struct{})}, how: how}
+		var stderr strings.Builder
+		r.in = NewInterp(r, new(strings.Builder), Options{Mode: "client", Stderr: &stderr, KeepGoing: true})
+		err := r.in.RunReader("<stdin>", strings.NewReader("source "+sub+"\nshow stats\n"))
+		got := stderr.String()
+		if err != nil {
+			got += err.Error()
+		}
+		if got != want {
+			t.Errorf("quit %d: said\n%s\nwant\n%s", how, got, want)
+		}
 	}
 }

@@ -363,11 +363,14 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 				bt.Send()
 				in.held = nil
 			}
+			caughtUp := false // err is the catch-up after the line ran
 			if err == nil {
 				if more {
 					err = in.emit()
 				} else if err = in.settle(); err == nil {
 					err = in.flush()
+				} else {
+					caughtUp = true
 				}
 			}
 			// Written only now: the answers lost may be of lines before
@@ -383,10 +386,19 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 					return at(nextLine(), &readerWentError{line: ahead[next-1].loc.Line, err: oe})
 				}
 				if cause := in.sessionEnd(err); cause != nil {
-					// The server quit while this client waited to catch up
-					// with the changes it had answered: the lines from the
-					// next on were not run.
-					err = at(nextLine(), fmt.Errorf("not applied, nor any line after it: %w", cause))
+					if caughtUp {
+						// The server quit while this client caught up
+						// with changes it had answered, and no line
+						// waits: nothing was lost. A line that comes yet
+						// meets the end itself and is named then; a
+						// name now would be of a line that may not be.
+						err = nil
+						in.prog.tick(name)
+						continue
+					}
+					// The line's own command met the end before it ran:
+					// neither it nor any line after it was run.
+					err = at(p.loc, noneAfter{fmt.Errorf("not applied, nor any line after it: %w", cause)})
 				}
 				if errors.Is(err, ErrQuit) {
 					// A quit ends the replay, not its count of failed
