@@ -297,7 +297,7 @@ func TestStartBanner(t *testing.T) {
 
 // TestCapacityFlags: capacities size a store when it is created; given
 // again with other values they are refused, unless --fresh recreates the
-// store at the new size.
+// store at the new size. The banner says when a table is full.
 func TestCapacityFlags(t *testing.T) {
 	t.Parallel()
 	in := newInstance(t)
@@ -318,6 +318,23 @@ func TestCapacityFlags(t *testing.T) {
 	if r.code != 0 || statValue(r.stdout, "mac_capacity") != 2000 || statValue(r.stdout, "macs") != 0 ||
 		statValue(r.stdout, "route_capacity") != 100 {
 		t.Fatalf("--fresh with a new capacity: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	r = runRTM(t, "C,00:1a:2b:3c:4d:5f,10.1.1.8\n", append(base, "--fresh", "--capacity", "2", "--route-capacity", "1")...)
+	if r.code != 0 || !strings.Contains(r.stderr, ": 0 routes, 0 MACs\n") {
+		t.Fatalf("--fresh with two MACs' room: exit %d, stderr %q", r.code, r.stderr)
+	}
+	// A full table is said as the server starts: its first create fails.
+	r = runRTM(t, "", base...)
+	if want := "(reopened): 0 routes, 1 MACs\n"; r.code != 0 || !strings.Contains(r.stderr, want) {
+		t.Fatalf("a table with room: exit %d, stderr %q, want %q", r.code, r.stderr, want)
+	}
+	r = runRTM(t, "C,00:1a:2b:3c:4d:60,10.1.1.9\nC,10.1.0.0/16,192.168.1.1,eth0\n", base...)
+	if r.code != 0 {
+		t.Fatalf("filling the tables: exit %d, stderr %q", r.code, r.stderr)
+	}
+	r = runRTM(t, "", base...)
+	if want := "(reopened): 1 routes, 2 MACs; full: the route table (1 entries) and the MAC table (2 entries): a create fails until a delete makes room\n"; r.code != 0 || !strings.Contains(r.stderr, want) {
+		t.Fatalf("full tables: exit %d, stderr %q, want %q", r.code, r.stderr, want)
 	}
 }
 

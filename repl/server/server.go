@@ -212,6 +212,19 @@ func Main(version string, args []string) int {
 	// store must say that the tables it starts from are not empty.
 	banner := fmt.Sprintf("rtm server %s: socket %s, store %s (%s): %d routes, %d MACs",
 		f.Name, f.Socket, info.Store, info.StoreState, info.Routes, info.MACs)
+	// A full table is said at once: its first create would fail.
+	var full []string
+	for _, t := range []struct {
+		what    string
+		n, room int
+	}{{"route", info.Routes, info.RouteCapacity}, {"MAC", info.MACs, info.MACCapacity}} {
+		if t.room > 0 && t.n >= t.room {
+			full = append(full, fmt.Sprintf("the %s table (%d entries)", t.what, t.room))
+		}
+	}
+	if len(full) > 0 {
+		banner += "; full: " + strings.Join(full, " and ") + ": a create fails until a delete makes room"
+	}
 	if repl.AtTerminal() {
 		banner += ". Type help."
 	}
