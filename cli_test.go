@@ -672,6 +672,29 @@ func TestListAndRemoveInstances(t *testing.T) {
 	if got, _ := state("junk"); got.State != proto.StateBad || !strings.Contains(got.Issue, "not an rtm store") {
 		t.Errorf("rtm ls of a file that is no store: state %q, issue %q; want %q, saying why", got.State, got.Issue, proto.StateBad)
 	}
+	// A server refuses it, says how to get past it, and leaves it as it
+	// was: its mode not widened for --group (it was, before the refusal),
+	// nor copied to narrow it.
+	for _, tc := range []struct {
+		mode  os.FileMode
+		group bool
+	}{{0o600, true}, {0o644, false}} {
+		if err := os.Chmod(junk, tc.mode); err != nil {
+			t.Fatal(err)
+		}
+		args := []string{"server", "--name", "junk", "--exit-at-eof"}
+		if tc.group {
+			args = append(args, "--group")
+		}
+		r := rtm("", args...)
+		if r.code != 1 || !strings.Contains(r.stderr, "open store "+junk+": not an rtm store\n") || !strings.Contains(r.stderr, "`rtm rm --force junk`") {
+			t.Errorf("a server on a file that is no store (%04o, --group %v): exit %d, %q", tc.mode, tc.group, r.code, r.stderr)
+		}
+		fi, err := os.Stat(junk)
+		if body, _ := os.ReadFile(junk); err != nil || fi.Mode().Perm() != tc.mode || string(body) != "hello\n" {
+			t.Errorf("the refused file: %v, %v, %q; want it as it was (%04o)", fi.Mode(), err, body, tc.mode)
+		}
+	}
 	if r := rtm("", "rm", "junk"); r.code != 1 || !strings.Contains(r.stderr, "not an rtm store") || !strings.Contains(r.stderr, "rtm rm --force junk") {
 		t.Fatalf("rm of a file that is no store: exit %d, %q", r.code, r.stderr)
 	}

@@ -443,6 +443,13 @@ func openExisting(path string, perm os.FileMode, strict bool) (*Store, error) {
 			closeFD(fd) // removed or replaced while we waited: look again
 			continue
 		}
+		// A file that is no store is left as it is: neither its mode
+		// changed (--group would open someone's file to a group) nor
+		// copied.
+		if _, err := readLayout(fd); err != nil {
+			closeFD(fd)
+			return nil, fmt.Errorf("open store %s: %w", path, err)
+		}
 		if os.FileMode(st.Mode)&0o077&^perm.Perm() != 0 {
 			s, err := reissue(path, fd, perm)
 			closeFD(fd)

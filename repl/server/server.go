@@ -173,6 +173,15 @@ func Main(version string, args []string) int {
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rtm server:", err)
+		if errors.Is(err, store.ErrNotStore) {
+			// rtm did not make the file: what it holds is not rtm's to
+			// empty (--fresh refuses it too).
+			rm := ""
+			if storePath == proto.DefaultStore(f.Name) {
+				rm = fmt.Sprintf(" (`rtm rm --force %s`)", f.Name)
+			}
+			fmt.Fprintf(os.Stderr, "(rtm leaves a file it did not make as it is: move it or remove it%s, or name another store with --store PATH)\n", rm)
+		}
 		return 1
 	}
 	if group {
