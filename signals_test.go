@@ -46,6 +46,68 @@ func TestCleanQuitOnSignal(t *testing.T) {
 	}
 }
 
+// TestSignalAsTheServerStarts: SIGTERM sent the moment a server's socket
+// appears, before it serves (its banner, a kernel's routes imported, a
+// store repaired), ends it as cleanly as later: status 0, the socket
+// removed, the store closed clean. SIGHUP there is a checkpoint, and the
+// server serves on. Their default action killed it (143, 129) and left
+// both as after a crash, every time.
+func TestSignalAsTheServerStarts(t *testing.T) {
+	t.Parallel()
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGHUP} {
+		for round := range 5 {
+			in := newInstance(t)
+			cmd := exec.Command(rtmBin, append([]string{"server"}, in.flags()...)...)
+			var errb syncBuffer
+			cmd.Stderr = &errb
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			exited := make(chan error, 1)
+			go func() { exited <- cmd.Wait() }()
+			deadline := time.Now().Add(20 * time.Second)
+			for {
+				if _, err := os.Stat(in.socket); err == nil {
+					break
+				}
+				if time.Now().After(deadline) {
+					cmd.Process.Kill()
+					t.Fatalf("no socket after 20 s: %s", errb.String())
+				}
+			}
+			cmd.Process.Signal(sig)
+			if sig == syscall.SIGHUP {
+				if !rtmtest.WaitFor(10*time.Second, func() bool { return strings.Contains(errb.String(), "checkpoint: store "+in.store+" synced") }) {
+					t.Errorf("%v round %d: no checkpoint: %s", sig, round, errb.String())
+				}
+				select {
+				case err := <-exited:
+					t.Fatalf("%v round %d: the server ended (%v): %s", sig, round, err, errb.String())
+				default:
+				}
+				cmd.Process.Signal(syscall.SIGTERM)
+			}
+			var err error
+			select {
+			case err = <-exited:
+			case <-time.After(10 * time.Second):
+				cmd.Process.Kill()
+				t.Fatalf("%v round %d: still running 10 s after SIGTERM", sig, round)
+			}
+			if err != nil {
+				t.Fatalf("%v round %d: %v, want status 0: %s", sig, round, err, errb.String())
+			}
+			if _, err := os.Stat(in.socket); !os.IsNotExist(err) {
+				t.Errorf("%v round %d: socket left: %v", sig, round, err)
+			}
+			r := runRTM(t, "", append([]string{"server", "--exit-at-eof"}, in.flags()...)...)
+			if r.code != 0 || strings.Contains(r.stderr, "not closed cleanly") {
+				t.Errorf("%v round %d: the next start: exit %d, %q", sig, round, r.code, r.stderr)
+			}
+		}
+	}
+}
+
 // TestClientQuitsOnSignal: SIGINT and SIGTERM end a client cleanly, and
 // the server sees it leave.
 func TestClientQuitsOnSignal(t *testing.T) {

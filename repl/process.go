@@ -44,16 +44,34 @@ func ProcessConsole() *Console {
 // process: SIGTERM, or SIGINT when no one is at the prompt. At the
 // prompt, SIGINT is Ctrl-C while a command runs: it interrupts that
 // command, as in a shell. SIGQUIT ends it at once (QuitOnSIGQUIT).
-// Other signals (SIGHUP, SIGUSR1, SIGUSR2) go to onOther.
+// Other signals (SIGHUP, SIGUSR1, SIGUSR2) go to onOther. Those held
+// since HoldSignals are taken first, in the order they came.
 func Signals(in *Interp, onOther func(os.Signal)) <-chan os.Signal {
 	ch := make(chan os.Signal, 4)
 	quit := make(chan os.Signal, 1)
-	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
+	signal.Notify(ch, handledSignals...)
+	var early []os.Signal
+	if held != nil {
+		signal.Stop(held)
+		for len(held) > 0 {
+			early = append(early, <-held)
+		}
+		held = nil
+	}
 	quitConsole.Store(in.opts.Console)
 	QuitOnSIGQUIT()
 	atPrompt := AtTerminal()
 	go func() {
-		for s := range ch {
+		for {
+			// Those held while the process started came first. (One
+			// that came as Signals began may come again on ch: a second
+			// quit goes nowhere, a second checkpoint is harmless.)
+			var s os.Signal
+			if len(early) > 0 {
+				s, early = early[0], early[1:]
+			} else {
+				s = <-ch
+			}
 			switch {
 			case s == syscall.SIGINT && atPrompt:
 				in.Interrupt()
@@ -66,6 +84,22 @@ func Signals(in *Interp, onOther func(os.Signal)) <-chan os.Signal {
 		}
 	}()
 	return quit
+}
+
+// handledSignals are the signals Signals takes.
+var handledSignals = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2}
+
+// held is where HoldSignals keeps them until Signals.
+var held chan os.Signal
+
+// HoldSignals keeps the signals Signals takes from their default action
+// (to end the process) until Signals takes them. A mode whose start
+// makes what a quit must undo calls it first thing: a server killed by
+// SIGTERM as it starts, its socket listening and its store open, left
+// them as after a crash (and SIGHUP, its checkpoint, killed it too).
+func HoldSignals() {
+	held = make(chan os.Signal, 8)
+	signal.Notify(held, handledSignals...)
 }
 
 // StdinInput reads stdin: framed, at the prompt (a terminal), or plain.

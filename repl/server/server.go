@@ -29,6 +29,11 @@ import (
 // returns the exit status.
 func Main(version string, args []string) int {
 	repl.QuitOnSIGQUIT() // from the start: Ctrl-\ while it starts, or waits for a server
+	// SIGTERM or SIGHUP while it starts (a kernel's routes imported, a
+	// store repaired) is taken once it serves: a quit then closes the
+	// store and removes the socket, where the signal's default action
+	// left both as after a crash.
+	repl.HoldSignals()
 	var (
 		f             repl.InstanceFlags
 		storePath     string
