@@ -270,6 +270,52 @@ func TestInstallWaitsForDevice(t *testing.T) {
 	kernelHas(t, routes, map[string]string{"192.0.2.9 dev vlate": "02:00:00:00:00:09"})
 }
 
+// TestInstallAfterAnOverflow: the installer's event socket overflows
+// while a device appears and comes up, the "up" among the events lost. It
+// re-reads the kernel, which has the device up, and installs the route
+// that waited for it; the events queued before the overflow are older
+// than that and are dropped. Replayed after the re-read (as they were),
+// the device's first event, "down", forgot the route the kernel kept, and
+// left it pending for good on a device that was up.
+func TestInstallAfterAnOverflow(t *testing.T) {
+	newNS(t)
+	veth(t, "veth0", "veth1")
+	ip(t, "route", "add", "192.0.2.0/24", "dev", "veth0")
+	var logged logLines
+	in := newInstaller(t, InstallerOptions{Logf: logged.logf})
+	if err := in.watch.setRecvBuffer(4096, true); err != nil {
+		t.Fatal(err)
+	}
+	late := route("198.51.100.0/24", "", "vlate")
+	if err := in.Apply(set(late)); err != nil {
+		t.Fatal(err)
+	}
+	// The installer reads no event while the test holds its lock: the
+	// one it has read waits, the rest queue, and the socket overflows.
+	in.mu.Lock()
+	ip(t, "route", "add", "10.255.0.1/32", "via", "192.0.2.1")
+	time.Sleep(100 * time.Millisecond) // read, and waiting for the lock
+	ip(t, "link", "add", "name", "vlate", "type", "veth", "peer", "name", "vlate1")
+	adds := make([]string, 500)
+	for i := range adds {
+		adds[i] = fmt.Sprintf("route add 10.1.%d.%d/32 via 192.0.2.1", i>>8, i&0xff)
+	}
+	ipBatch(t, adds)
+	ip(t, "link", "set", "vlate", "up")
+	in.mu.Unlock()
+	kernelHas(t, []entry.Route{late}, map[string]string{})
+	waitFor(t, 2*time.Second, "the route pending no more", func() (bool, string) {
+		st := in.Stats()
+		return stat(st, "routes_pending") == 0, fmt.Sprint(st)
+	})
+	// Nothing comes after: the state it settled in is the one it keeps.
+	time.Sleep(200 * time.Millisecond)
+	if st := in.Stats(); stat(st, "routes_pending") != 0 || stat(st, "resyncs") == 0 {
+		t.Errorf("routes_pending %d, resyncs %d: want 0 and a re-read\n%s", stat(st, "routes_pending"), stat(st, "resyncs"), logged.String())
+	}
+	kernelHas(t, []entry.Route{late}, map[string]string{})
+}
+
 // childRoutes is the state the crash test's first installer installs.
 func childRoutes(n int) []entry.Route {
 	rs := []entry.Route{route("192.0.2.0/24", "", "veth0")}

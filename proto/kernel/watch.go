@@ -38,6 +38,14 @@ func (in *Installer) watchKernel() {
 			in.mu.Lock()
 			if !in.closed {
 				in.logf("kernel install: events: %v; re-reading the kernel", err)
+				// The events queued so far are older than the re-read,
+				// which reflects them all (as Importer.reload): replayed
+				// after it, a device's "down" before an "up" the overflow
+				// lost forgot routes the kernel kept, and left those
+				// waiting for it pending on a device that was up.
+				if err := in.watch.drain(); err != nil {
+					in.logf("kernel install: drain events: %v", err)
+				}
 				if err := in.resync(); err != nil {
 					in.logf("%v", err)
 				}
