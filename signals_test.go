@@ -108,6 +108,46 @@ func TestSignalAsTheServerStarts(t *testing.T) {
 	}
 }
 
+// TestCtrlCAsTheServerStarts: at a terminal, Ctrl-C (SIGINT) while the
+// server starts, here as it imports 20,000 kernel routes
+// (--from-kernel), quits it cleanly once it has started: there is no
+// command for it to interrupt, and the person meant to stop the start.
+// (It killed the server, status 130, before signals were held; held, it
+// was taken as a Ctrl-C at the prompt, and the server served on.)
+func TestCtrlCAsTheServerStarts(t *testing.T) {
+	t.Parallel()
+	ns := newNetns(t, "192.0.2.2/24", "2001:db8::2/64")
+	routes := make([]string, 20_000)
+	for i := range routes {
+		routes[i] = fmt.Sprintf("route add 10.%d.%d.0/24 via 192.0.2.1", i>>8, i&0xff)
+	}
+	ip := exec.Command("ip", "-n", ns.name, "-batch", "-")
+	ip.Stdin = strings.NewReader(strings.Join(routes, "\n") + "\n")
+	if out, err := ip.CombinedOutput(); err != nil {
+		t.Fatalf("ip -batch: %v: %s", err, out)
+	}
+	in := newInstance(t)
+	cmd := exec.Command("ip", append([]string{"netns", "exec", ns.name, rtmBin, "server", "--from-kernel"}, in.flags()...)...)
+	cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+t.TempDir())
+	term := rtmtest.StartTerm(t, cmd)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := os.Stat(in.socket); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no socket after 20 s: %q", term.From(0))
+		}
+	}
+	term.Cmd.Process.Signal(syscall.SIGINT)
+	if code := term.Exit(); code != 0 {
+		t.Fatalf("exit %d after SIGINT as it started, want 0: %q", code, term.From(0))
+	}
+	if _, err := os.Stat(in.socket); !os.IsNotExist(err) {
+		t.Errorf("socket left: %v", err)
+	}
+}
+
 // TestClientQuitsOnSignal: SIGINT and SIGTERM end a client cleanly, and
 // the server sees it leave.
 func TestClientQuitsOnSignal(t *testing.T) {

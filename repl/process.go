@@ -67,13 +67,17 @@ func Signals(in *Interp, onOther func(os.Signal)) <-chan os.Signal {
 			// that came as Signals began may come again on ch: a second
 			// quit goes nowhere, a second checkpoint is harmless.)
 			var s os.Signal
-			if len(early) > 0 {
+			held := len(early) > 0
+			if held {
 				s, early = early[0], early[1:]
 			} else {
 				s = <-ch
 			}
+			// Ctrl-C at the prompt interrupts a command; as the process
+			// started, with no command to interrupt, it meant to stop the
+			// start: a quit.
 			switch {
-			case s == syscall.SIGINT && atPrompt:
+			case s == syscall.SIGINT && atPrompt && !held:
 				in.Interrupt()
 			case s == syscall.SIGINT || s == syscall.SIGTERM:
 				quit <- s
