@@ -16,6 +16,8 @@ import (
 	"rtm/store"
 	"rtm/store/entry"
 	"rtm/store/prefetch"
+
+	"golang.org/x/sys/unix"
 )
 
 // ClientOptions configure a client session.
@@ -167,6 +169,39 @@ func (c *Client) isReady() bool {
 // server refused or dropped the client, or it was lost before the first
 // snapshot and not back within Dial's Wait.
 func (c *Client) Done() <-chan struct{} { return c.done }
+
+// ServerGone says whether the server has closed the connection, whether
+// or not this client has read what it sent before (its goodbye among
+// it), and no server accepts on the socket now: a receive loop held up
+// elsewhere (a watcher's write to an output nobody reads) would never
+// read that far, nor reconnect. False while there is no connection, and
+// while a server that took the old one's place would welcome this one
+// back.
+func (c *Client) ServerGone() bool {
+	return c.peerGone() && !socketLive(c.opts.Socket)
+}
+
+// peerGone says whether the server has closed the connection.
+func (c *Client) peerGone() bool {
+	c.connMu.Lock()
+	conn := c.conn
+	c.connMu.Unlock()
+	if conn == nil {
+		return false
+	}
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		return false
+	}
+	gone := false
+	rc.Control(func(fd uintptr) {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLRDHUP}}
+		if n, err := unix.Poll(fds, 0); err == nil && n == 1 {
+			gone = fds[0].Revents&(unix.POLLRDHUP|unix.POLLHUP) != 0
+		}
+	})
+	return gone
+}
 
 // Err says why the session ended: nil after a server quit or Close, an
 // error wrapping ErrRefused if the server refused or dropped the client,

@@ -271,7 +271,11 @@ func Main(args []string) int {
 			outputGone = either
 		}
 	}
-	session := repl.Session{In: in, Console: console, Scripts: f.Scripts, Input: src, StayAtEOF: watch || toKernel, Quit: quit, Ended: c.Done(), OutputGone: outputGone, ReaderMayGo: true}
+	ended := c.Done()
+	if watcher != nil {
+		ended = watchEnded(c, watcher, logger.Printf)
+	}
+	session := repl.Session{In: in, Console: console, Scripts: f.Scripts, Input: src, StayAtEOF: watch || toKernel, Quit: quit, Ended: ended, OutputGone: outputGone, ReaderMayGo: true}
 	if batch {
 		// It ends with its server, as a watch does, and says which of its
 		// lines it did not run: whatever was still to come.
@@ -329,6 +333,43 @@ func closeWatching(c *proto.Client, w *repl.Watcher, logf func(string, ...any)) 
 		}
 	}
 }
+
+// watchEnded closes when the watching client's session ends, or when its
+// server is gone (it closed the connection, and none listens in its
+// place) while a write of the watcher's has not returned for
+// watchStuckFor: the receive loop, in that write to an output nobody
+// reads, would never read as far as the goodbye, and the process would
+// outlive its server for as long as its reader does. The end then goes
+// as after SIGTERM (closeWatching).
+func watchEnded(c *proto.Client, w *repl.Watcher, logf func(string, ...any)) <-chan struct{} {
+	ended := make(chan struct{})
+	go func() {
+		defer close(ended)
+		tick := time.NewTicker(watchStuckFor / 2)
+		defer tick.Stop()
+		since, at := time.Now(), ^uint64(0)
+		for {
+			select {
+			case <-c.Done():
+				return
+			case now := <-tick.C:
+				seq, stuck := w.Stuck()
+				switch {
+				case !stuck || seq != at:
+					since, at = now, seq
+				case now.Sub(since) >= watchStuckFor && c.ServerGone():
+					logf("rtm client: --watch: its server went away while its output was not being read")
+					return
+				}
+			}
+		}
+	}()
+	return ended
+}
+
+// watchStuckFor is how long a watcher's write may hold up the end of a
+// session whose server went away.
+const watchStuckFor = time.Second
 
 // installLoop refuses to install into the kernel table that the
 // server's routes come from in this network namespace (--from-kernel, or
