@@ -256,7 +256,7 @@ func (c *Command) appendExpect(b []byte) []byte {
 	switch c.Expect.Check {
 	case CheckRoute:
 		b = append(b, "route "...)
-		return appendRouteWant(b, c.Route)
+		return appendRouteForm(b, c.Route)
 	case CheckNoRoute:
 		b = append(b, "no route "...)
 		return c.Route.Prefix.AppendTo(b)
@@ -286,9 +286,12 @@ func (c *Command) appendExpect(b []byte) []byte {
 	return b
 }
 
-// appendRouteWant prints the parts of a route an expectation checks, in
-// `ip route` form.
-func appendRouteWant(b []byte, r entry.Route) []byte {
+// appendRouteForm prints a route, or the parts of one an expectation
+// checks, in `ip route` form, but for a device name the word commands
+// would read otherwise (white space, '#', a quote), which is quoted: what
+// show routes, route and an unmet expect print pastes back into expect
+// and show routes dev.
+func appendRouteForm(b []byte, r entry.Route) []byte {
 	b = r.Prefix.AppendTo(b)
 	if r.Gateway.IsValid() {
 		b = append(b, " via "...)

@@ -17,17 +17,17 @@ func (in *Interp) expect(cmd *Command) error {
 	}
 	switch cmd.Expect.Check {
 	case CheckRoute:
-		want := "route " + string(appendRouteWant(nil, cmd.Route))
+		want := "route " + string(appendRouteForm(nil, cmd.Route))
 		r, ok := in.engine.GetRoute(cmd.Route.Prefix)
 		if !ok {
 			return unmet(want, "no route "+cmd.Route.Prefix.String())
 		}
 		if cmd.Route.Gateway.IsValid() && r.Gateway != cmd.Route.Gateway || cmd.Route.Dev != "" && r.Dev != cmd.Route.Dev {
-			return unmet(want, "route "+r.String())
+			return unmet(want, "route "+string(appendRouteForm(nil, r)))
 		}
 	case CheckNoRoute:
 		if r, ok := in.engine.GetRoute(cmd.Route.Prefix); ok {
-			return unmet("no route "+cmd.Route.Prefix.String(), "route "+r.String())
+			return unmet("no route "+cmd.Route.Prefix.String(), "route "+string(appendRouteForm(nil, r)))
 		}
 	case CheckMAC:
 		want := "mac " + cmd.MAC.String()

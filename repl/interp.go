@@ -300,7 +300,7 @@ func (in *Interp) exec(cmd *Command) error {
 			in.buf = append(appendRouteJSON(in.buf, r), '\n')
 			return nil
 		}
-		in.buf = append(r.AppendTo(in.buf), '\n')
+		in.buf = append(appendRouteForm(in.buf, r), '\n')
 		return nil
 	case KindSource:
 		return in.source(cmd.Arg)

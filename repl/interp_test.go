@@ -227,8 +227,46 @@ func TestJSON(t *testing.T) {
 	s.e.clients = saved
 
 	out, _ = s.run("show routes")
-	if !strings.Contains(out, `10.9.0.0/16 via 10.0.0.1 dev we"ird`) {
+	if !strings.Contains(out, `10.9.0.0/16 via 10.0.0.1 dev "we\"ird"`) {
 		t.Errorf("show routes = %q", out)
+	}
+}
+
+// TestOddDeviceNamesPasteBack: a device name the word commands would
+// read otherwise (a quote, '#', a spelling of the JSON switch) is printed
+// so that show routes' lines paste back into expect route and show
+// routes dev. `"q"` printed bare was read back as q, another device;
+// #x as a comment; dev json as the switch ("dev needs a value").
+func TestOddDeviceNamesPasteBack(t *testing.T) {
+	s := newSession(t, Options{})
+	devs := []string{`"q"`, "q", "#x", "json", "-j", `we"ird`, "eth0"}
+	var lines []string
+	for i, d := range devs {
+		lines = append(lines, fmt.Sprintf("C,10.%d.0.0/16,-,%s", i, d))
+	}
+	if _, err := s.run(strings.Join(lines, "\n") + "\n"); err != "" {
+		t.Fatal(err)
+	}
+	out, _ := s.run("show routes")
+	shown := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if len(shown) != len(devs) {
+		t.Fatalf("show routes = %q", out)
+	}
+	for i, line := range shown {
+		if _, err := s.run("expect route " + line + "\n"); err != "" {
+			t.Errorf("device %q: show routes printed %q, which expect route does not take back: %s", devs[i], line, err)
+		}
+		dev := line[strings.Index(line, " dev ")+5:]
+		if got, err := s.run("show routes dev " + dev + "\n"); err != "" || got != line+"\n" {
+			t.Errorf("device %q: show routes dev %s = %q, %s; want %q", devs[i], dev, got, err, line)
+		}
+		if got, err := s.run(fmt.Sprintf("route 10.%d.1.1\n", i)); err != "" || got != line+"\n" {
+			t.Errorf("device %q: route = %q, %s; want %q", devs[i], got, err, line)
+		}
+	}
+	// The switch after dev's value still is the switch.
+	if got, _ := s.run("show routes dev json json\n"); got != `[{"dst":"10.3.0.0/16","dev":"json"}]`+"\n" {
+		t.Errorf("show routes dev json json = %q", got)
 	}
 }
 

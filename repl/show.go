@@ -54,7 +54,7 @@ func (in *Interp) showRoutes(cmd *Command) error {
 			}
 			in.buf = appendRouteJSON(in.buf, r)
 		default:
-			in.buf = append(r.AppendTo(in.buf), '\n')
+			in.buf = append(appendRouteForm(in.buf, r), '\n')
 		}
 		if err := in.emit(); err != nil {
 			return err

@@ -269,12 +269,14 @@ func isJSONFlag(w string) bool { return w == "json" || w == "-json" || w == "--j
 
 // takeJSON removes the JSON switch, wherever it is, from the words not
 // taken yet, and says whether it was there. The list offers it at the
-// end until it is given.
+// end until it is given. A spelling of it right after dev is the
+// device's name (show routes dev json), not the switch.
 func (l *wordList) takeJSON() bool {
 	rest := l.ws[:l.pos:l.pos]
 	on := false
-	for _, a := range l.ws[l.pos:] {
-		if isJSONFlag(strings.ToLower(a)) {
+	for i := l.pos; i < len(l.ws); i++ {
+		a := l.ws[i]
+		if isJSONFlag(strings.ToLower(a)) && (i == 0 || !strings.EqualFold(l.ws[i-1], "dev")) {
 			on = true
 			continue
 		}
