@@ -291,6 +291,28 @@ C,10.1.1.0/24,192.168.1.1,eth0
 at server sync 60s
 `
 
+// TestScenarioLongTMPDIR: rtm test makes its socket in $TMPDIR; one too
+// long for a socket's path is refused before a server starts, naming
+// TMPDIR (the server's own advice named flags rtm test sets itself), and
+// nothing is left there.
+func TestScenarioLongTMPDIR(t *testing.T) {
+	t.Parallel()
+	long := filepath.Join(t.TempDir(), strings.Repeat("d", 100))
+	if err := os.Mkdir(long, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	path := writeScenario(t, "a.rtm", "C,10.1.0.0/16,192.168.1.1,eth0\n")
+	cmd := exec.Command(rtmBin, "test", path)
+	cmd.Env = append(os.Environ(), "TMPDIR="+long)
+	out, err := cmd.CombinedOutput()
+	if code := cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(string(out), "set TMPDIR to a shorter one") || strings.Contains(string(out), "--socket") {
+		t.Fatalf("rtm test with a long TMPDIR: exit %d (%v): %s", code, err, out)
+	}
+	if left, _ := os.ReadDir(long); len(left) != 0 {
+		t.Errorf("left in TMPDIR: %v", left)
+	}
+}
+
 // TestScenarioCleanup: nothing a scenario started remains after it, when
 // it fails with a paused client, when `rtm test` is interrupted (Ctrl-C),
 // and, for the processes, when the runner is killed outright; the next

@@ -241,6 +241,7 @@ func TestParseErrors(t *testing.T) {
 		{`source "a.rtm`, `unterminated quote in "\"a.rtm"`},
 		{"sync 1x", `sync: bad timeout "1x"; want sync [local] [TIMEOUT] as in sync 5s`},
 		{"sync -1s", `sync: timeout "-1s" must be positive; want sync [local] [TIMEOUT] as in sync 5s`},
+		{"sync nan", `sync: bad timeout "nan"; want sync [local] [TIMEOUT] as in sync 5s`},
 		{"help foo", `help: no command "foo"; type help for the list`},
 		{"quit now", `quit: takes no arguments, got "now"`},
 		{"expect", "expect: " + expectUsage},

@@ -504,7 +504,7 @@ func parseTimeout(args []string) (time.Duration, error) {
 	d, err := time.ParseDuration(args[0])
 	if err != nil {
 		s, ferr := strconv.ParseFloat(args[0], 64)
-		if ferr != nil || s > (1<<62)/float64(time.Second) {
+		if ferr != nil || s != s || s > (1<<62)/float64(time.Second) { // s != s: NaN
 			return 0, fmt.Errorf("bad timeout %s", entry.QuoteInput(args[0]))
 		}
 		d = time.Duration(s * float64(time.Second))

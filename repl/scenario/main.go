@@ -21,7 +21,9 @@ const usage = `Usage: rtm test [flags] FILE|DIR...
 Runs each scenario file in isolation: a fresh server on a private socket
 and store, real rtm client processes as the scenario starts them, then the
 scenario's lines in order. The first failing line fails the scenario. A
-directory stands for the *.rtm files in it.
+directory stands for the *.rtm files in it. The socket goes in a new
+directory in $TMPDIR (/tmp by default), the store where stores go
+($RTM_STORE_DIR, else /dev/shm); both are removed at the end.
 
 A scenario is the command language (type help at the rtm prompt) plus
 these directives:

@@ -133,6 +133,12 @@ func (s *scenario) run(path string) error {
 		return err
 	}
 	s.dir, s.socket = dir, filepath.Join(dir, "rtm.sock")
+	if !proto.SocketPathFits(s.socket) {
+		// The server would advise flags this runner sets itself.
+		os.Remove(dir)
+		msg := fmt.Sprintf("its socket %s is too long for a Unix socket's path: rtm test makes it in the temporary directory (%s); set TMPDIR to a shorter one", s.socket, os.TempDir())
+		return &Error{Text: "server start", Msg: msg, Err: errors.New(msg)}
+	}
 	s.store = filepath.Join(proto.StoreDir(), fmt.Sprintf("rtm-test-%d-%d", os.Getpid(), scenarioSeq.Add(1)))
 	if err := s.startServer(true); err != nil {
 		return s.failure(repl.Location{}, "server start", err)
@@ -160,7 +166,7 @@ func (s *scenario) runFile(path string) error {
 	}
 	f, err := s.sources.Open(path)
 	if err != nil {
-		return fmt.Errorf("source %w", err)
+		return fmt.Errorf("source: %w", err)
 	}
 	defer f.Close()
 	defer s.sources.Pop()

@@ -131,7 +131,11 @@ func (s *scenario) source(path string) error {
 		return s.runFile(path)
 	}
 	s.lines += p.lines
-	s.logf("    %s: %d lines for the server alone: sent as one source command\n", path, p.lines)
+	lines := "lines"
+	if p.lines == 1 {
+		lines = "line"
+	}
+	s.logf("    %s: %d %s for the server alone: sent as one source command\n", path, p.lines, lines)
 	// The server replays about a million lines a second; a tenth of that
 	// is allowed on top of the line timeout.
 	extra := time.Duration(p.lines) * 10 * time.Microsecond
