@@ -438,6 +438,33 @@ func TestSocketPathTooLong(t *testing.T) {
 	}
 }
 
+// TestChangedAtOnce: a store records the time of its server's first
+// change at once, not at the next once-a-second mark: a server killed
+// within that second left rtm ls showing no time for a store that had
+// changed.
+func TestChangedAtOnce(t *testing.T) {
+	t.Parallel()
+	in := newInstance(t)
+	srv := in.server()
+	srv.must("C,10.1.0.0/16,-,eth0")
+	srv.signal(syscall.SIGKILL)
+	srv.exited(10 * time.Second)
+	r := runRTM(t, "", "ls", "--json")
+	var list []proto.Instance
+	if err := json.Unmarshal([]byte(r.stdout), &list); err != nil {
+		t.Fatalf("rtm ls --json: %v: %s", err, r.stdout)
+	}
+	for _, i := range list {
+		if i.Name == in.name {
+			if i.Store == nil || i.Store.Routes != 1 || i.Store.Changed.IsZero() {
+				t.Fatalf("rtm ls after the kill: %+v, want its route and the time of its change", i.Store)
+			}
+			return
+		}
+	}
+	t.Fatalf("rtm ls does not list %s: %s", in.name, r.stdout)
+}
+
 // TestListAndRemoveInstances: rtm ls tells a live instance (with its pid
 // and its last change), a stopped one, a crashed one and a stale socket;
 // rtm rm removes what no server runs and refuses a live instance. Its

@@ -32,13 +32,25 @@ func (s *Server) applyAll(cs []*entry.Change, kick bool) (int, error) {
 	defer s.mu.Unlock()
 	for i, c := range cs {
 		if err := s.st.Apply(c); err != nil {
+			s.markFirst()
 			return i, err
 		}
 		before := s.log.cur
 		rec := appendChange(s.log.room(), c, false)
 		s.publish(rec, kick || s.log.cur != before)
 	}
+	s.markFirst()
 	return len(cs), nil
+}
+
+// markFirst marks the store with the time of the first change this
+// server made, at once: the once-a-second mark (markChanges) missed it
+// when the server died within that second, and rtm ls then showed no
+// time for a store that had changed. Callers hold s.mu.
+func (s *Server) markFirst() {
+	if s.marked == 0 {
+		s.markChanged()
+	}
 }
 
 // PrefetchMACs loads the store's slots for ms ahead of changes to them
