@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +21,7 @@ import (
 
 	"rtm/proto"
 	"rtm/repl/rtmtest"
+	"rtm/store"
 
 	"golang.org/x/sys/unix"
 )
@@ -463,6 +465,92 @@ func TestChangedAtOnce(t *testing.T) {
 		}
 	}
 	t.Fatalf("rtm ls does not list %s: %s", in.name, r.stdout)
+}
+
+// TestClientHintWhileServerStarts: a server started again after a crash
+// opens (and repairs) its store before it listens, the dead server's
+// socket still there. A client by --name then is told that the server is
+// starting and to try again or --wait, and rtm ls says so; they said its
+// socket had been removed and to restart it, or, while the store still
+// named the dead server, asked whether one was running. The start is
+// held in that moment with SIGSTOP.
+func TestClientHintWhileServerStarts(t *testing.T) {
+	t.Parallel()
+	runtime, stores := t.TempDir(), newStoreDir(t)
+	env := append(os.Environ(), "XDG_RUNTIME_DIR="+runtime, proto.StoreDirEnv+"="+stores)
+	name := fmt.Sprintf("hint%d", os.Getpid())
+	path := filepath.Join(stores, "rtm."+name)
+	serve := func() (*exec.Cmd, io.WriteCloser) {
+		cmd := exec.Command(rtmBin, "server", "--name", name)
+		cmd.Env = env
+		in, _ := cmd.StdinPipe()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Signal(syscall.SIGCONT); cmd.Process.Kill(); cmd.Wait() })
+		return cmd, in
+	}
+	first, in := serve()
+	io.WriteString(in, "C,10.1.0.0/16,-,eth0\n")
+	if !rtmtest.WaitFor(20*time.Second, func() bool { st, err := store.Inspect(path); return err == nil && st.Routes == 1 }) {
+		t.Fatal("the first server never made its change")
+	}
+	first.Process.Kill() // leaves its socket and a store to repair
+	first.Wait()
+	var second *exec.Cmd
+	for try := 0; second == nil; try++ {
+		if try == 20 {
+			t.Fatal("never caught a server starting: its store open, its socket not yet listening")
+		}
+		cmd, _ := serve()
+		for {
+			st, err := store.Inspect(path)
+			if err == nil && st.Live && st.WriterPID == cmd.Process.Pid {
+				if _, listening := proto.Listener(cmd.Process.Pid); !listening {
+					cmd.Process.Signal(syscall.SIGSTOP)
+					waitStopped(t, cmd.Process.Pid)
+					if _, listening := proto.Listener(cmd.Process.Pid); !listening {
+						second = cmd
+						break
+					}
+				}
+			}
+			if _, err := os.Stat(filepath.Join(runtime, "rtm", name+".sock")); err == nil && socketAccepts(filepath.Join(runtime, "rtm", name+".sock")) {
+				// Listening already: kill it and catch the next one.
+				cmd.Process.Kill()
+				cmd.Wait()
+				break
+			}
+		}
+	}
+	client := exec.Command(rtmBin, "client", "--name", name, "-c", "show routes")
+	client.Env = env
+	r := runCmd(t, client, "", time.Minute)
+	want := fmt.Sprintf("(rtm server --name %s runs, but pid %d does not listen yet: it is starting (its store being opened or repaired), or quitting; try again in a moment, or with --wait DURATION)", name, second.Process.Pid)
+	if r.code != 1 || !strings.Contains(r.stderr, want) {
+		t.Errorf("a client as the server starts: exit %d, stderr %q; want %q", r.code, r.stderr, want)
+	}
+	ls := exec.Command(rtmBin, "ls")
+	ls.Env = env
+	if r := runCmd(t, ls, "", time.Minute); !strings.Contains(r.stdout, fmt.Sprintf("pid %d does not listen yet", second.Process.Pid)) {
+		t.Errorf("rtm ls as the server starts: %q", r.stdout)
+	}
+	second.Process.Signal(syscall.SIGCONT)
+	client = exec.Command(rtmBin, "client", "--name", name, "--wait", "20s", "-c", "show routes")
+	client.Env = env
+	if r := runCmd(t, client, "", time.Minute); r.code != 0 || r.stdout != "10.1.0.0/16 dev eth0\n" {
+		t.Errorf("a client once it listens: exit %d, %q %q", r.code, r.stdout, r.stderr)
+	}
+}
+
+// socketAccepts says whether a server accepts on the socket at path.
+func socketAccepts(path string) bool {
+	c, err := net.Dial("unixpacket", path)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
 }
 
 // TestListAndRemoveInstances: rtm ls tells a live instance (with its pid

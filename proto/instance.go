@@ -181,12 +181,16 @@ func (in *Instance) state() string {
 	switch {
 	case in.Store != nil && in.Store.Live:
 		in.PID = in.Store.WriterPID
-		if in.Socket == "" {
+		at, listening := Listener(in.PID)
+		switch {
+		case !listening:
+			in.Issue = NotListeningIssue(in.PID)
+		case in.Socket != "":
+		case at != "":
 			// rtm client --name finds no server there.
+			in.Issue = "no socket in " + SocketDir() + ": it listens on " + at + " (another XDG_RUNTIME_DIR, or --socket)"
+		default:
 			in.Issue = "no socket in " + SocketDir() + ": its socket was removed"
-			if at := ListeningOn(in.PID); at != "" {
-				in.Issue = "no socket in " + SocketDir() + ": it listens on " + at + " (another XDG_RUNTIME_DIR, or --socket)"
-			}
 		}
 		return StateLive
 	case live:
@@ -246,9 +250,19 @@ func LiveServer(name string) int {
 // if the socket file was removed (the table keeps the name it was bound
 // to).
 func ListeningOn(pid int) string {
+	path, _ := Listener(pid)
+	return path
+}
+
+// Listener is ListeningOn, and whether process pid listens on a Unix
+// socket at all: a server that does not is starting (its store being
+// opened or repaired) or quitting, where one whose socket file was
+// removed still listens. listening is true too when its descriptors
+// cannot be read.
+func Listener(pid int) (path string, listening bool) {
 	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
 	if err != nil {
-		return ""
+		return "", true
 	}
 	inodes := map[string]bool{}
 	for _, fd := range fds {
@@ -259,17 +273,26 @@ func ListeningOn(pid int) string {
 	}
 	table, err := os.ReadFile("/proc/net/unix")
 	if err != nil {
-		return ""
+		return "", true
 	}
 	// Num RefCount Protocol Flags Type St Inode Path: a listener has
 	// __SO_ACCEPTCON (00010000) in its flags.
 	for line := range strings.Lines(string(table)) {
 		f := strings.Fields(line)
-		if len(f) == 8 && inodes[f[6]] && f[3] == "00010000" && strings.HasPrefix(f[7], "/") && isSocket(f[7]) {
-			return f[7]
+		if len(f) < 7 || !inodes[f[6]] || f[3] != "00010000" {
+			continue
+		}
+		listening = true
+		if len(f) == 8 && strings.HasPrefix(f[7], "/") && isSocket(f[7]) {
+			return f[7], true
 		}
 	}
-	return ""
+	return "", listening
+}
+
+// NotListeningIssue says that the server of pid does not listen.
+func NotListeningIssue(pid int) string {
+	return fmt.Sprintf("pid %d does not listen yet: it is starting (its store being opened or repaired), or quitting", pid)
 }
 
 // isSocket says whether path itself (not what a link names) is a socket.

@@ -568,11 +568,24 @@ func TestCrashAtFailpoints(t *testing.T) {
 			}
 			rd.Close()
 
+			// During the repair the store names this process as its
+			// writer: rtm ls and a client see a server starting, not the
+			// dead one.
+			repairPID := 0
+			failpoint = func(string) {
+				if in, err := Inspect(path); err == nil && repairPID == 0 {
+					repairPID = in.WriterPID
+				}
+			}
 			s2, err := Open(Options{Path: path})
+			failpoint = nil
 			if err != nil {
 				t.Fatalf("reopen: %v", err)
 			}
 			defer s2.Close()
+			if repairPID != 0 && repairPID != os.Getpid() {
+				t.Errorf("during the repair the store named pid %d as its writer, not this process (%d)", repairPID, os.Getpid())
+			}
 			rec := s2.Recovery()
 			if !rec.WasDirty || !rec.JournalReplayed || rec.PrevPID != childPID || rec.Created {
 				t.Errorf("Recovery %+v, want dirty, journal replayed, PrevPID %d", rec, childPID)

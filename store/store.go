@@ -687,11 +687,13 @@ func attachExisting(path string, fd int) (*Store, error) {
 	s.gen = s.hdr.generation.Load()
 	s.rec.PrevPID = int(s.hdr.pid.Load())
 	s.rec.WasDirty = s.hdr.clean.Load() == 0
+	// This process is the writer from here, the repair on: rtm ls and a
+	// client's hint see a server starting, not one dead.
+	s.hdr.pid.Store(uint64(getpid()))
 	if s.rec.WasDirty {
 		s.repair()
 	}
 	s.hdr.clean.Store(0)
-	s.hdr.pid.Store(uint64(getpid()))
 	err = s.load()
 	if err == nil {
 		err = s.fixOlderRoutes()

@@ -168,9 +168,15 @@ func Main(args []string) int {
 			if pid := proto.LiveServer(f.Name); pid > 0 {
 				// This uid's server runs the instance, but not on the
 				// socket the name gives here.
-				if at := proto.ListeningOn(pid); at != "" {
+				switch at, listening := proto.Listener(pid); {
+				case !listening:
+					// Started again after a crash, it repairs its store
+					// before it listens; the dead one's socket is still
+					// there until then.
+					fmt.Fprintf(os.Stderr, "(%srtm server --name %s runs, but %s; try again in a moment, or with --wait DURATION)\n", waited(wait), f.Name, proto.NotListeningIssue(pid))
+				case at != "":
 					fmt.Fprintf(os.Stderr, "(%srtm server --name %s runs, pid %d, and listens on %s, not on %s: its XDG_RUNTIME_DIR is not yours, or it was given --socket; --socket %s reaches it)\n", waited(wait), f.Name, pid, at, f.Socket, at)
-				} else {
+				default:
 					fmt.Fprintf(os.Stderr, "(%srtm server --name %s runs, pid %d, but its socket was removed: a restart of the server makes it again)\n", waited(wait), f.Name, pid)
 				}
 				break
