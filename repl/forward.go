@@ -335,8 +335,8 @@ func settledAt(settled, stop error) error {
 	switch {
 	case errors.As(settled, new(noneAfter)):
 		return settled
-	case errors.Is(settled, proto.ErrSessionEnded):
-		return stop
+	case errors.Is(settled, proto.ErrSessionEnded) && !errors.As(settled, new(*LineError)):
+		return stop // (a line's own failure is kept)
 	}
 	return errors.Join(settled, stop)
 }

@@ -264,9 +264,16 @@ func TestOddDeviceNamesPasteBack(t *testing.T) {
 			t.Errorf("device %q: route = %q, %s; want %q", devs[i], got, err, line)
 		}
 	}
-	// The switch after dev's value still is the switch.
+	// The switch after dev's value still is the switch; dev's value may
+	// be dev.
 	if got, _ := s.run("show routes dev json json\n"); got != `[{"dst":"10.3.0.0/16","dev":"json"}]`+"\n" {
 		t.Errorf("show routes dev json json = %q", got)
+	}
+	if _, err := s.run("C,10.99.0.0/16,-,dev\n"); err != "" {
+		t.Fatal(err)
+	}
+	if got, _ := s.run("show routes dev dev json\n"); got != `[{"dst":"10.99.0.0/16","dev":"dev"}]`+"\n" {
+		t.Errorf("show routes dev dev json = %q", got)
 	}
 }
 

@@ -45,39 +45,34 @@ func ProcessConsole() *Console {
 // prompt, SIGINT is Ctrl-C while a command runs: it interrupts that
 // command, as in a shell. SIGQUIT ends it at once (QuitOnSIGQUIT).
 // Other signals (SIGHUP, SIGUSR1, SIGUSR2) go to onOther. Those held
-// since HoldSignals are taken first, in the order they came.
+// since HoldSignals are taken first, in the order they came; a SIGINT
+// among them quits even at the prompt, as there was no command for it
+// to interrupt: it meant to stop the start.
 func Signals(in *Interp, onOther func(os.Signal)) <-chan os.Signal {
 	ch := make(chan os.Signal, 4)
 	quit := make(chan os.Signal, 1)
 	signal.Notify(ch, handledSignals...)
 	var early []os.Signal
-	if held != nil {
-		signal.Stop(held)
-		for len(held) > 0 {
-			early = append(early, <-held)
-		}
-		held = nil
+	if hold != nil {
+		early = hold.release()
+		hold = nil
 	}
 	quitConsole.Store(in.opts.Console)
 	QuitOnSIGQUIT()
 	atPrompt := AtTerminal()
 	go func() {
 		for {
-			// Those held while the process started came first. (One
-			// that came as Signals began may come again on ch: a second
-			// quit goes nowhere, a second checkpoint is harmless.)
+			// (One that came as Signals began may come again on ch: a
+			// second quit goes nowhere, a second checkpoint is harmless.)
 			var s os.Signal
-			held := len(early) > 0
-			if held {
+			wasHeld := len(early) > 0
+			if wasHeld {
 				s, early = early[0], early[1:]
 			} else {
 				s = <-ch
 			}
-			// Ctrl-C at the prompt interrupts a command; as the process
-			// started, with no command to interrupt, it meant to stop the
-			// start: a quit.
 			switch {
-			case s == syscall.SIGINT && atPrompt && !held:
+			case s == syscall.SIGINT && atPrompt && !wasHeld:
 				in.Interrupt()
 			case s == syscall.SIGINT || s == syscall.SIGTERM:
 				quit <- s
@@ -93,17 +88,63 @@ func Signals(in *Interp, onOther func(os.Signal)) <-chan os.Signal {
 // handledSignals are the signals Signals takes.
 var handledSignals = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2}
 
-// held is where HoldSignals keeps them until Signals.
-var held chan os.Signal
+// hold keeps the signals from HoldSignals until Signals.
+var hold *heldSignals
 
 // HoldSignals keeps the signals Signals takes from their default action
 // (to end the process) until Signals takes them. A mode whose start
 // makes what a quit must undo calls it first thing: a server killed by
 // SIGTERM as it starts, its socket listening and its store open, left
 // them as after a crash (and SIGHUP, its checkpoint, killed it too).
+// The first SIGINT or SIGTERM is said, as it waits for the start to end
+// (a large kernel table imported); a second ends the process at once,
+// as SIGQUIT does.
 func HoldSignals() {
-	held = make(chan os.Signal, 8)
-	signal.Notify(held, handledSignals...)
+	h := &heldSignals{ch: make(chan os.Signal, 8), stop: make(chan struct{}), done: make(chan struct{})}
+	signal.Notify(h.ch, handledSignals...)
+	go h.run()
+	hold = h
+}
+
+type heldSignals struct {
+	ch         chan os.Signal
+	stop, done chan struct{}
+	early      []os.Signal // run's until done is closed
+}
+
+func (h *heldSignals) run() {
+	defer close(h.done)
+	quits := 0
+	for {
+		select {
+		case s := <-h.ch:
+			h.early = append(h.early, s)
+			if s != syscall.SIGINT && s != syscall.SIGTERM {
+				continue
+			}
+			sig := s.(syscall.Signal)
+			if quits++; quits == 1 {
+				boundedWrite(os.Stderr, "rtm: "+unix.SignalName(sig)+": quitting once started ("+unix.SignalName(sig)+" again quits at once)\n")
+				continue
+			}
+			boundedWrite(os.Stderr, "rtm: "+unix.SignalName(sig)+" again: quitting at once, as after a crash (the next server checks the store)\n")
+			os.Exit(128 + int(sig))
+		case <-h.stop:
+			return
+		}
+	}
+}
+
+// release ends the hold and returns the signals it kept. Signals has
+// its own channel by then: none is let go to its default action.
+func (h *heldSignals) release() []os.Signal {
+	signal.Stop(h.ch)
+	close(h.stop)
+	<-h.done
+	for len(h.ch) > 0 {
+		h.early = append(h.early, <-h.ch)
+	}
+	return h.early
 }
 
 // StdinInput reads stdin: framed, at the prompt (a terminal), or plain.

@@ -363,14 +363,14 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 				bt.Send()
 				in.held = nil
 			}
-			caughtUp := false // err is the catch-up after the line ran
+			fromCatchUp := false // err is the failed catch-up after the line ran
 			if err == nil {
 				if more {
 					err = in.emit()
 				} else if err = in.settle(); err == nil {
 					err = in.flush()
 				} else {
-					caughtUp = true
+					fromCatchUp = true
 				}
 			}
 			// Written only now: the answers lost may be of lines before
@@ -386,7 +386,7 @@ func (in *Interp) runStream(name string, r io.Reader, framed bool) error {
 					return at(nextLine(), &readerWentError{line: ahead[next-1].loc.Line, err: oe})
 				}
 				if cause := in.sessionEnd(err); cause != nil {
-					if caughtUp {
+					if fromCatchUp {
 						// The server quit while this client caught up
 						// with changes it had answered, and no line
 						// waits: nothing was lost. A line that comes yet

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -276,7 +277,12 @@ func (l *wordList) takeJSON() bool {
 	on := false
 	for i := l.pos; i < len(l.ws); i++ {
 		a := l.ws[i]
-		if isJSONFlag(strings.ToLower(a)) && (i == 0 || !strings.EqualFold(l.ws[i-1], "dev")) {
+		switch {
+		case strings.EqualFold(a, "dev") && i+1 < len(l.ws):
+			rest = append(rest, a, l.ws[i+1]) // the value, whatever it is
+			i++
+			continue
+		case isJSONFlag(strings.ToLower(a)):
 			on = true
 			continue
 		}
@@ -504,7 +510,7 @@ func parseTimeout(args []string) (time.Duration, error) {
 	d, err := time.ParseDuration(args[0])
 	if err != nil {
 		s, ferr := strconv.ParseFloat(args[0], 64)
-		if ferr != nil || s != s || s > (1<<62)/float64(time.Second) { // s != s: NaN
+		if ferr != nil || math.IsNaN(s) || s > (1<<62)/float64(time.Second) {
 			return 0, fmt.Errorf("bad timeout %s", entry.QuoteInput(args[0]))
 		}
 		d = time.Duration(s * float64(time.Second))

@@ -341,12 +341,13 @@ func closeWatching(c *proto.Client, w *repl.Watcher, logf func(string, ...any)) 
 }
 
 // watchEnded closes when the watching client's session ends, or when its
-// server is gone (it closed the connection, and none listens in its
-// place) while a write of the watcher's has not returned for
-// watchStuckFor: the receive loop, in that write to an output nobody
-// reads, would never read as far as the goodbye, and the process would
-// outlive its server for as long as its reader does. The end then goes
-// as after SIGTERM (closeWatching).
+// server has closed the connection (a quit, or a crash) while a write of
+// the watcher's has not returned for watchStuckFor: the receive loop, in
+// that write to an output nobody reads, would never read as far as the
+// goodbye, and the process would outlive its server for as long as its
+// reader does. The end then goes as after SIGTERM (closeWatching). A
+// restarted server does not keep it: after a goodbye a watch ends all
+// the same, and a reader paused that long is not following the changes.
 func watchEnded(c *proto.Client, w *repl.Watcher, logf func(string, ...any)) <-chan struct{} {
 	ended := make(chan struct{})
 	go func() {
@@ -363,7 +364,7 @@ func watchEnded(c *proto.Client, w *repl.Watcher, logf func(string, ...any)) <-c
 				switch {
 				case !stuck || seq != at:
 					since, at = now, seq
-				case now.Sub(since) >= watchStuckFor && c.ServerGone():
+				case now.Sub(since) >= watchStuckFor && c.PeerGone():
 					logf("rtm client: --watch: its server went away while its output was not being read")
 					return
 				}
@@ -374,8 +375,10 @@ func watchEnded(c *proto.Client, w *repl.Watcher, logf func(string, ...any)) <-c
 }
 
 // watchStuckFor is how long a watcher's write may hold up the end of a
-// session whose server went away.
-const watchStuckFor = time.Second
+// session whose server went away. A write is a run of at most 4 KiB of
+// whole lines: a reader that takes less than that in this time (800
+// bytes a second), one that reads line by line included, is not reading.
+const watchStuckFor = 5 * time.Second
 
 // installLoop refuses to install into the kernel table that the
 // server's routes come from in this network namespace (--from-kernel, or

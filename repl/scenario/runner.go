@@ -136,8 +136,8 @@ func (s *scenario) run(path string) error {
 	if !proto.SocketPathFits(s.socket) {
 		// The server would advise flags this runner sets itself.
 		os.Remove(dir)
-		msg := fmt.Sprintf("its socket %s is too long for a Unix socket's path: rtm test makes it in the temporary directory (%s); set TMPDIR to a shorter one", s.socket, os.TempDir())
-		return &Error{Text: "server start", Msg: msg, Err: errors.New(msg)}
+		msg := fmt.Sprintf("its socket %s is too long for a Unix socket's path: rtm test makes it in the temporary directory (%s)", s.socket, os.TempDir())
+		return &Error{Text: "server start", Msg: msg, Hint: "set TMPDIR to a shorter one", Err: errors.New(msg)}
 	}
 	s.store = filepath.Join(proto.StoreDir(), fmt.Sprintf("rtm-test-%d-%d", os.Getpid(), scenarioSeq.Add(1)))
 	if err := s.startServer(true); err != nil {

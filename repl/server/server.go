@@ -233,7 +233,11 @@ func Main(version string, args []string) int {
 		n, room int
 	}{{"route", info.Routes, info.RouteCapacity}, {"MAC", info.MACs, info.MACCapacity}} {
 		if t.room > 0 && t.n >= t.room {
-			full = append(full, fmt.Sprintf("the %s table (%d entries)", t.what, t.room))
+			entries := "entries"
+			if t.room == 1 {
+				entries = "entry"
+			}
+			full = append(full, fmt.Sprintf("the %s table (%d %s)", t.what, t.room, entries))
 		}
 	}
 	if len(full) > 0 {
