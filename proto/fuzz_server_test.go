@@ -16,8 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"rtm/repl/rtmtest"
 	"rtm/store"
 	"rtm/store/entry"
@@ -349,19 +347,6 @@ func (fs *fuzzServer) converse(t *testing.T, mode byte, pkts [][]byte) {
 	if err := <-answers; err != nil {
 		t.Fatalf("%v%s", err, &fs.log)
 	}
-}
-
-// unread is how much of what was sent on uc is still queued on the
-// server's end, not yet read (SIOCOUTQ): 0 once the server has read every
-// packet, or closed the connection.
-func unread(uc *net.UnixConn) int {
-	rc, err := uc.SyscallConn()
-	if err != nil {
-		return 0
-	}
-	n := 0
-	rc.Control(func(fd uintptr) { n, _ = unix.IoctlGetInt(int(fd), unix.SIOCOUTQ) })
-	return n
 }
 
 // readAnswers reads what the server sends until the connection is closed

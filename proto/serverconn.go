@@ -67,6 +67,7 @@ type serverConn struct {
 	queryOnly bool         // said hello with FlagQueryOnly: it only asks
 	placed    bool         // admitted: holds a place among the clients
 	acked     atomic.Uint64
+	grown     atomic.Bool // it reads: its send buffer is a streaming one (setBuffers)
 	live      atomic.Bool // snapshot delivered, streaming changes
 	idle      atomic.Bool // writer is waiting for a kick
 	resync    atomic.Bool // send a fresh snapshot before anything else
@@ -226,7 +227,7 @@ func (s *Server) serveConn(c *serverConn) {
 		}
 		return
 	}
-	setBuffers(uc)
+	setFirstBuffers(uc)
 	s.stats.connects.Add(1)
 	s.addConn(c)
 	if s.closing.Load() {
@@ -430,6 +431,7 @@ func (c *serverConn) readLoop() error {
 			}
 			c.acked.Store(h.Seq)
 			c.s.stats.acks.Add(1)
+			c.grow()
 			if c.s.syncWaiters.Load() > 0 {
 				c.s.acked.notify()
 			}
@@ -603,6 +605,9 @@ func (c *serverConn) sendSnapshot() (cursor, error) {
 		return cur, err
 	}
 	for i, b := range snap.bodies {
+		if i > 0 && !c.grown.Load() && unread(c.uc) == 0 {
+			c.grow() // it took all sent so far: it reads
+		}
 		if err := c.sendHeld(Header{Kind: KindBatch, Flags: FlagSnapshot, Count: snap.counts[i]}, b, snap); err != nil {
 			return cur, err
 		}
@@ -629,13 +634,21 @@ func (c *serverConn) sendSnapshot() (cursor, error) {
 // tables had changed by more than their size, made the server hold a
 // copy per connection. The stall bounds what the outdated copies hold to
 // the changes made in snapshotStall, however large the tables. "None" is
-// as the kernel says it: a full socket takes a packet again once three
-// quarters of its buffer (512 KiB: setBuffers asks for 256 KiB, which
-// the kernel doubles) are read, so a client reading under
-// some 190 KB/s starts its snapshot again each time it is let go.
+// as the kernel says it: a full socket takes a packet again once room
+// for it is read (its buffer holds one packet until the client has
+// acked: setFirstBuffers), so a client reading under some 32 KB/s
+// starts its snapshot again each time it is let go.
 const snapshotStall = 2 * time.Second
 
 var errSnapshotStalled = errors.New("the client took none of its snapshot")
+
+// grow gives the client a streaming send buffer once it is seen to read
+// (setFirstBuffers).
+func (c *serverConn) grow() {
+	if c.grown.CompareAndSwap(false, true) {
+		setBuffers(c.uc)
+	}
+}
 
 // sendHeld sends a packet of snapshot snap, or gives up with
 // errSnapshotStalled once the client has taken nothing for snapshotStall

@@ -784,6 +784,58 @@ func TestStalledSnapshotLetGo(t *testing.T) {
 	}
 }
 
+// TestSilentClientHoldsOnePacket: a connection that says hello and reads
+// nothing holds one packet of its snapshot in the kernel, not a socket
+// buffer's worth (512 KiB: 1,000 such connections pinned half a
+// gigabyte); once it reads, it gets the whole snapshot.
+func TestSilentClientHoldsOnePacket(t *testing.T) {
+	srv := newTestServer(t, ServerOptions{})
+	n, routes := fillPastSocket(t, srv)
+	uc, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: srv.opts.Socket, Net: "unixpacket"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer uc.Close()
+	if err := writePacket(uc, Header{Kind: KindHello}, []byte("silent")); err != nil {
+		t.Fatal(err)
+	}
+	if !rtmtest.WaitFor(5*time.Second, func() bool { cs, _ := srv.Clients(); return len(cs) == 1 }) {
+		t.Fatal("the silent client never connected")
+	}
+	time.Sleep(300 * time.Millisecond) // the writer fills what the socket takes
+	// What the kernel holds for the client is on the server's end of the
+	// connection (SIOCOUTQ: the packets' whole size in the kernel).
+	held := -1
+	for _, c := range *srv.conns.Load() {
+		held = unread(c.uc)
+	}
+	if held <= 0 || held >= 2*MaxPacket {
+		t.Fatalf("the kernel held %d bytes for a client that read nothing, want one packet (%d bytes and the kernel's own) at most", held, MaxPacket)
+	}
+	buf := make([]byte, MaxPacket)
+	var records uint32
+	var entries uint64
+	uc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		_, h, err := readPacket(uc, buf)
+		if err != nil {
+			t.Fatalf("the rest of the snapshot, after %d of %d records: %v", records, entries, err)
+		}
+		switch h.Kind {
+		case KindSnapshotBegin:
+			entries = binary.LittleEndian.Uint64(buf[HeaderSize:]) + binary.LittleEndian.Uint64(buf[HeaderSize+8:])
+		case KindBatch:
+			records += h.Count
+		}
+		if h.Kind == KindSnapshotEnd {
+			break
+		}
+	}
+	if uint64(records) != entries || entries != uint64(n+routes) {
+		t.Fatalf("a snapshot of %d records of %d entries, want %d", records, entries, n+routes)
+	}
+}
+
 // fillPastSocket gives srv 60 k MACs and 10 k routes: 0.6 MB of snapshot,
 // more than a client's socket buffer holds (setBuffers: 512 KiB).
 func fillPastSocket(t *testing.T, srv *Server) (macs, routes int) {

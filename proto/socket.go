@@ -101,6 +101,32 @@ func setBuffers(c *net.UnixConn) {
 	c.SetReadBuffer(256 << 10)
 }
 
+// setFirstBuffers gives a client the server has just admitted a send
+// buffer that holds one full packet (the kernel doubles what is asked,
+// and takes a packet only under that less 32 bytes), until it is seen
+// to read (serverConn.grow: it acked, or took every packet sent so far):
+// what a client that never reads holds in the kernel is then one
+// packet, not 512 KiB. A thousand connections that said hello and read
+// nothing pinned half a gigabyte.
+func setFirstBuffers(c *net.UnixConn) {
+	c.SetWriteBuffer((MaxPacket+HeaderSize+32)/2 + 1)
+	c.SetReadBuffer(256 << 10)
+}
+
+// unread is how many bytes sent on c its peer has not read yet
+// (SIOCOUTQ), or -1 if the kernel does not say.
+func unread(c *net.UnixConn) int {
+	n := -1
+	if rc, err := c.SyscallConn(); err == nil {
+		rc.Control(func(fd uintptr) {
+			if v, err := unix.IoctlGetInt(int(fd), unix.SIOCOUTQ); err == nil {
+				n = v
+			}
+		})
+	}
+	return n
+}
+
 // packetReader reads one connection's packets at the server. An idle
 // client sends nothing but an ack now and then, so a connection keeps only
 // a small buffer of its own and borrows a full one from a pool for the
