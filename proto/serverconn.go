@@ -604,13 +604,15 @@ func (c *serverConn) sendSnapshot() (cursor, error) {
 	if err := c.sendHeld(Header{Kind: KindSnapshotBegin, Seq: snap.seq}, sizes[:], snap); err != nil {
 		return cur, err
 	}
+	sent := 0 // bytes of snapshot the socket took
 	for i, b := range snap.bodies {
-		if i > 0 && !c.grown.Load() && unread(c.uc) == 0 {
-			c.grow() // it took all sent so far: it reads
+		if !c.grown.Load() && (sent > firstSendBuffer || i > 0 && unread(c.uc) == 0) {
+			c.grow() // more than its buffer holds went, or all that went was read: it reads
 		}
 		if err := c.sendHeld(Header{Kind: KindBatch, Flags: FlagSnapshot, Count: snap.counts[i]}, b, snap); err != nil {
 			return cur, err
 		}
+		sent += HeaderSize + len(b)
 	}
 	// Count says how many changes the log holds past a shared snapshot:
 	// they follow at once, and the client's subscribers wait for them.

@@ -102,14 +102,13 @@ func setBuffers(c *net.UnixConn) {
 }
 
 // setFirstBuffers gives a client the server has just admitted a send
-// buffer that holds one full packet (the kernel doubles what is asked,
-// and takes a packet only under that less 32 bytes), until it is seen
-// to read (serverConn.grow: it acked, or took every packet sent so far):
-// what a client that never reads holds in the kernel is then one
-// packet, not 512 KiB. A thousand connections that said hello and read
-// nothing pinned half a gigabyte.
+// buffer that holds one full packet (firstSendBuffer), until it is seen
+// to read (serverConn.grow: it acked, or more of its snapshot went than
+// the buffer holds): what a client that never reads holds in the kernel
+// is then one packet, not 512 KiB. A thousand connections that said
+// hello and read nothing pinned half a gigabyte.
 func setFirstBuffers(c *net.UnixConn) {
-	c.SetWriteBuffer((MaxPacket+HeaderSize+32)/2 + 1)
+	c.SetWriteBuffer(firstSendBuffer / 2) // the kernel doubles it
 	c.SetReadBuffer(256 << 10)
 }
 
@@ -126,6 +125,10 @@ func unread(c *net.UnixConn) int {
 	}
 	return n
 }
+
+// firstSendBuffer is a buffer that takes one full packet: the kernel
+// takes a packet only if it is 32 bytes under the buffer's size.
+const firstSendBuffer = MaxPacket + HeaderSize + 32 + 2
 
 // packetReader reads one connection's packets at the server. An idle
 // client sends nothing but an ack now and then, so a connection keeps only
