@@ -969,6 +969,10 @@ func TestWatchOutputNobodyReads(t *testing.T) {
 		exited, errb := startOwnStdout(t, watch)
 		outW.Close()
 		in.waitClients(srv, 1)
+		// Its snapshot taken, before it stops: the changes come after it,
+		// a line each. (Stopped in its snapshot, a client is given a fresh
+		// one when it reads again, its first, which a watch sums up.)
+		srv.must("sync")
 		watch.Process.Signal(syscall.SIGSTOP)
 		waitStopped(t, watch.Process.Pid)
 		if r := runRTM(t, strings.Join(routes, "\n")+"\n", "client", "--socket", in.socket); r.code != 0 {
