@@ -503,7 +503,10 @@ func TestClientHintWhileServerStarts(t *testing.T) {
 			t.Fatal("never caught a server starting: its store open, its socket not yet listening")
 		}
 		cmd, _ := serve()
-		for {
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Microsecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("a server neither started nor listened in 20 s")
+			}
 			st, err := store.Inspect(path)
 			if err == nil && st.Live && st.WriterPID == cmd.Process.Pid {
 				if _, listening := proto.Listener(cmd.Process.Pid); !listening {

@@ -19,6 +19,8 @@ import (
 	"rtm/repl/rtmtest"
 	"rtm/store"
 	"rtm/store/entry"
+
+	"golang.org/x/sys/unix"
 )
 
 // FuzzServerPackets: no input from a socket peer can corrupt state or
@@ -529,4 +531,17 @@ func (l *fuzzLog) String() string {
 		return ""
 	}
 	return "\nthe server's log:\n\t" + strings.Join(l.lines, "\n\t")
+}
+
+// unread is how much of what was sent on uc the other end has not read
+// (SIOCOUTQ, in the kernel's memory for it, not the packets' bytes): 0
+// once every packet was read, or the connection closed.
+func unread(uc *net.UnixConn) int {
+	rc, err := uc.SyscallConn()
+	if err != nil {
+		return 0
+	}
+	n := 0
+	rc.Control(func(fd uintptr) { n, _ = unix.IoctlGetInt(int(fd), unix.SIOCOUTQ) })
+	return n
 }

@@ -183,7 +183,7 @@ func (in *Instance) state() string {
 		in.PID = in.Store.WriterPID
 		at, listening := Listener(in.PID)
 		switch {
-		case !listening:
+		case !listening && !live:
 			in.Issue = NotListeningIssue(in.PID)
 		case in.Socket != "":
 		case at != "":
@@ -245,7 +245,7 @@ func LiveServer(name string) int {
 }
 
 // ListeningOn is the path of the Unix socket on which process pid
-// listens, as this network namespace's /proc/net/unix names it; "" if
+// listens, as its network namespace's /proc/net/unix names it; "" if
 // none, if its descriptors cannot be read (another user's process), or
 // if the socket file was removed (the table keeps the name it was bound
 // to).
@@ -271,7 +271,9 @@ func Listener(pid int) (path string, listening bool) {
 			inodes[strings.TrimSuffix(ino, "]")] = true
 		}
 	}
-	table, err := os.ReadFile("/proc/net/unix")
+	// The process's own network namespace's table: a server started by
+	// ip netns exec listens in another than the caller's.
+	table, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/unix", pid))
 	if err != nil {
 		return "", true
 	}

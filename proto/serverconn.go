@@ -67,10 +67,11 @@ type serverConn struct {
 	queryOnly bool         // said hello with FlagQueryOnly: it only asks
 	placed    bool         // admitted: holds a place among the clients
 	acked     atomic.Uint64
-	grown     atomic.Bool // it reads: its send buffer is a streaming one (setBuffers)
-	live      atomic.Bool // snapshot delivered, streaming changes
-	idle      atomic.Bool // writer is waiting for a kick
-	resync    atomic.Bool // send a fresh snapshot before anything else
+	grown     atomic.Bool  // it reads: its send buffer is a streaming one (setBuffers)
+	sent      atomic.Int64 // bytes its socket took while its buffer was the first one
+	live      atomic.Bool  // snapshot delivered, streaming changes
+	idle      atomic.Bool  // writer is waiting for a kick
+	resync    atomic.Bool  // send a fresh snapshot before anything else
 	wake      chan struct{}
 	// low is the lowest chunk of the log the writer may still read: set
 	// under the server's lock with its snapshot, raised as it moves on.
@@ -276,6 +277,10 @@ func refuseWithin(uc *net.UnixConn, err error, wait time.Duration) {
 	if errors.As(err, new(tryAgain)) {
 		h.Flags = FlagRetry
 	}
+	// Within wait too: a client whose socket is full (it read nothing)
+	// would hold the refusal, and the server's quit, which waits for its
+	// connections, for good.
+	uc.SetWriteDeadline(time.Now().Add(wait))
 	writePacket(uc, h, []byte(err.Error()))
 	uc.CloseWrite()
 	uc.SetReadDeadline(time.Now().Add(wait))
@@ -431,7 +436,6 @@ func (c *serverConn) readLoop() error {
 			}
 			c.acked.Store(h.Seq)
 			c.s.stats.acks.Add(1)
-			c.grow()
 			if c.s.syncWaiters.Load() > 0 {
 				c.s.acked.notify()
 			}
@@ -604,15 +608,10 @@ func (c *serverConn) sendSnapshot() (cursor, error) {
 	if err := c.sendHeld(Header{Kind: KindSnapshotBegin, Seq: snap.seq}, sizes[:], snap); err != nil {
 		return cur, err
 	}
-	sent := 0 // bytes of snapshot the socket took
 	for i, b := range snap.bodies {
-		if !c.grown.Load() && (sent > firstSendBuffer || i > 0 && unread(c.uc) == 0) {
-			c.grow() // more than its buffer holds went, or all that went was read: it reads
-		}
 		if err := c.sendHeld(Header{Kind: KindBatch, Flags: FlagSnapshot, Count: snap.counts[i]}, b, snap); err != nil {
 			return cur, err
 		}
-		sent += HeaderSize + len(b)
 	}
 	// Count says how many changes the log holds past a shared snapshot:
 	// they follow at once, and the client's subscribers wait for them.
@@ -637,20 +636,12 @@ func (c *serverConn) sendSnapshot() (cursor, error) {
 // copy per connection. The stall bounds what the outdated copies hold to
 // the changes made in snapshotStall, however large the tables. "None" is
 // as the kernel says it: a full socket takes a packet again once room
-// for it is read (its buffer holds one packet until the client has
-// acked: setFirstBuffers), so a client reading under some 32 KB/s
-// starts its snapshot again each time it is let go.
+// for it is read, so a client reading under some 32 KB/s while its
+// buffer is the first one (a packet: setFirstBuffers), some 190 KB/s
+// after, starts its snapshot again each time it is let go.
 const snapshotStall = 2 * time.Second
 
 var errSnapshotStalled = errors.New("the client took none of its snapshot")
-
-// grow gives the client a streaming send buffer once it is seen to read
-// (setFirstBuffers).
-func (c *serverConn) grow() {
-	if c.grown.CompareAndSwap(false, true) {
-		setBuffers(c.uc)
-	}
-}
 
 // sendHeld sends a packet of snapshot snap, or gives up with
 // errSnapshotStalled once the client has taken nothing for snapshotStall
@@ -714,6 +705,13 @@ func (c *serverConn) waitWritable() {
 func (c *serverConn) send(h Header, body []byte) error {
 	if err := writePacket(c.uc, h, body); err != nil {
 		return err
+	}
+	// Once its socket has taken more than its first buffer holds, the
+	// client has read: it gets a streaming one (setFirstBuffers). Only
+	// reading makes that so; an ack, which a client may send unread,
+	// does not.
+	if !c.grown.Load() && c.sent.Add(int64(HeaderSize+len(body))) > firstSendBuffer && c.grown.CompareAndSwap(false, true) {
+		setBuffers(c.uc)
 	}
 	st := &c.s.stats
 	st.packets.Add(1)

@@ -102,33 +102,23 @@ func setBuffers(c *net.UnixConn) {
 }
 
 // setFirstBuffers gives a client the server has just admitted a send
-// buffer that holds one full packet (firstSendBuffer), until it is seen
-// to read (serverConn.grow: it acked, or more of its snapshot went than
-// the buffer holds): what a client that never reads holds in the kernel
-// is then one packet, not 512 KiB. A thousand connections that said
+// buffer that holds one full packet (firstSendBuffer), until its socket
+// has taken more than that, which only the client's reading makes room
+// for (serverConn.send): a client that never reads then holds about a
+// packet of its snapshot in the kernel (two small ones at most), not a
+// socket buffer's worth (512 KiB here, where net.core.wmem_max allows
+// setBuffers its 256 KiB, doubled). A thousand connections that said
 // hello and read nothing pinned half a gigabyte.
 func setFirstBuffers(c *net.UnixConn) {
 	c.SetWriteBuffer(firstSendBuffer / 2) // the kernel doubles it
 	c.SetReadBuffer(256 << 10)
 }
 
-// unread is how many bytes sent on c its peer has not read yet
-// (SIOCOUTQ), or -1 if the kernel does not say.
-func unread(c *net.UnixConn) int {
-	n := -1
-	if rc, err := c.SyscallConn(); err == nil {
-		rc.Control(func(fd uintptr) {
-			if v, err := unix.IoctlGetInt(int(fd), unix.SIOCOUTQ); err == nil {
-				n = v
-			}
-		})
-	}
-	return n
-}
-
-// firstSendBuffer is a buffer that takes one full packet: the kernel
-// takes a packet only if it is 32 bytes under the buffer's size.
-const firstSendBuffer = MaxPacket + HeaderSize + 32 + 2
+// firstSendBuffer takes the largest packet (MaxPacket, its header
+// included): the kernel takes a packet only if it is at least 32 bytes
+// under the buffer's size, and halving and doubling an odd size would
+// lose a byte.
+const firstSendBuffer = MaxPacket + 32 + 2
 
 // packetReader reads one connection's packets at the server. An idle
 // client sends nothing but an ack now and then, so a connection keeps only

@@ -583,10 +583,10 @@ func TestCrashAtFailpoints(t *testing.T) {
 				t.Fatalf("reopen: %v", err)
 			}
 			defer s2.Close()
-			if repairPID != 0 && repairPID != os.Getpid() {
+			rec := s2.Recovery()
+			if rec.Repaired > 0 && repairPID != os.Getpid() {
 				t.Errorf("during the repair the store named pid %d as its writer, not this process (%d)", repairPID, os.Getpid())
 			}
-			rec := s2.Recovery()
 			if !rec.WasDirty || !rec.JournalReplayed || rec.PrevPID != childPID || rec.Created {
 				t.Errorf("Recovery %+v, want dirty, journal replayed, PrevPID %d", rec, childPID)
 			}

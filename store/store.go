@@ -704,9 +704,10 @@ func attachExisting(path string, fd int) (*Store, error) {
 	if err != nil {
 		if !s.rec.WasDirty {
 			// Refused, not crashed: leave it as its last writer closed it,
-			// so that rtm ls does not call it crashed.
-			s.hdr.pid.Store(uint64(s.rec.PrevPID))
+			// so that rtm ls does not call it crashed (clean first: a
+			// dead pid on a store not clean reads as a crash).
 			s.hdr.clean.Store(1)
+			s.hdr.pid.Store(uint64(s.rec.PrevPID))
 		}
 		unmap(s.mem)
 		return nil, fmt.Errorf("open store %s: %w (remove the file to start empty)", path, err)

@@ -173,7 +173,11 @@ func Main(args []string) int {
 					// Started again after a crash, it repairs its store
 					// before it listens; the dead one's socket is still
 					// there until then.
-					fmt.Fprintf(os.Stderr, "(%srtm server --name %s runs, but %s; try again in a moment, or with --wait DURATION)\n", waited(wait), f.Name, proto.NotListeningIssue(pid))
+					again := "try again in a moment, or with --wait DURATION"
+					if wait > 0 {
+						again = "a longer --wait waits for it"
+					}
+					fmt.Fprintf(os.Stderr, "(%srtm server --name %s runs, but %s; %s)\n", waited(wait), f.Name, proto.NotListeningIssue(pid), again)
 				case at != "":
 					fmt.Fprintf(os.Stderr, "(%srtm server --name %s runs, pid %d, and listens on %s, not on %s: its XDG_RUNTIME_DIR is not yours, or it was given --socket; --socket %s reaches it)\n", waited(wait), f.Name, pid, at, f.Socket, at)
 				default:
