@@ -98,10 +98,18 @@ var hold *heldSignals
 // them as after a crash (and SIGHUP, its checkpoint, killed it too).
 // The first SIGINT or SIGTERM is said, as it waits for the start to end
 // (a large kernel table imported); a second ends the process at once,
-// as SIGQUIT does.
-func HoldSignals() {
+// as SIGQUIT does. Without quits, only the signals that ask something
+// of a running process (SIGHUP, SIGUSR1, SIGUSR2) are held, whose
+// default action would end it: a client's start, a wait for its server
+// among it, may still be ended by SIGINT or SIGTERM, and its SIGUSR1 as
+// it starts is a resync once it runs, not its death.
+func HoldSignals(quits bool) {
+	sigs := handledSignals
+	if !quits {
+		sigs = []os.Signal{syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2}
+	}
 	h := &heldSignals{ch: make(chan os.Signal, 8), stop: make(chan struct{}), done: make(chan struct{})}
-	signal.Notify(h.ch, handledSignals...)
+	signal.Notify(h.ch, sigs...)
 	go h.run()
 	hold = h
 }

@@ -43,6 +43,7 @@ const logWait = 100 * time.Millisecond
 // returns the exit status.
 func Main(args []string) int {
 	repl.QuitOnSIGQUIT() // from the start: Ctrl-\ while it starts, or waits for a server
+	repl.HoldSignals(false)
 	var (
 		f        repl.InstanceFlags
 		client   string

@@ -33,7 +33,7 @@ func Main(version string, args []string) int {
 	// store repaired) is taken once it serves: a quit then closes the
 	// store and removes the socket, where the signal's default action
 	// left both as after a crash.
-	repl.HoldSignals()
+	repl.HoldSignals(true)
 	var (
 		f             repl.InstanceFlags
 		storePath     string
