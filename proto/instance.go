@@ -244,21 +244,13 @@ func LiveServer(name string) int {
 	return st.WriterPID
 }
 
-// ListeningOn is the path of the Unix socket on which process pid
-// listens, as its network namespace's /proc/net/unix names it; "" if
-// none, if its descriptors cannot be read (another user's process), or
-// if the socket file was removed (the table keeps the name it was bound
-// to).
-func ListeningOn(pid int) string {
-	path, _ := Listener(pid)
-	return path
-}
-
-// Listener is ListeningOn, and whether process pid listens on a Unix
-// socket at all: a server that does not is starting (its store being
-// opened or repaired) or quitting, where one whose socket file was
-// removed still listens. listening is true too when its descriptors
-// cannot be read.
+// Listener is the path of the Unix socket on which process pid listens,
+// as its network namespace's /proc/net/unix names it ("" if none, or if
+// the socket file was removed: the table keeps the name it was bound
+// to), and whether it listens on one at all: a server that does not is
+// starting (its store being opened or repaired) or quitting, where one
+// whose socket file was removed still listens. If its descriptors
+// cannot be read (another user's process), it is "" and true.
 func Listener(pid int) (path string, listening bool) {
 	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
 	if err != nil {
