@@ -154,14 +154,7 @@ func TestClientSync(t *testing.T) {
 		t.Fatalf("sync with every client live: %v", err)
 	}
 	// A client that says hello and never reads again.
-	uc, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: srv.opts.Socket, Net: "unixpacket"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer uc.Close()
-	if err := writePacket(uc, Header{Kind: KindHello}, []byte("sleepy")); err != nil {
-		t.Fatal(err)
-	}
+	helloRaw(t, srv, "sleepy")
 	if !rtmtest.WaitFor(5*time.Second, func() bool { cs, _ := srv.Clients(); return len(cs) == 2 }) {
 		t.Fatal("the sleepy client never connected")
 	}
@@ -170,7 +163,7 @@ func TestClientSync(t *testing.T) {
 	}
 	short, cancel2 := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel2()
-	err = c.Sync(short)
+	err := c.Sync(short)
 	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "1 client behind: sleepy") {
 		t.Fatalf("sync past a client that does not read: %v", err)
 	}

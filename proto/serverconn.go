@@ -142,6 +142,13 @@ func (c *serverConn) shutdown(reason string, timeout time.Duration) {
 		c.reason, c.deadline = reason, time.Now().Add(timeout)
 		// A deadline also unblocks a write already stuck on a stopped client.
 		c.uc.SetWriteDeadline(c.deadline)
+		// A client stopped before it read its first packet holds the
+		// rest of its snapshot and the goodbye in a streaming buffer, as
+		// one that read does: with the first's single packet it would
+		// find a lost server, not one that quit (setFirstBuffers).
+		if c.grown.CompareAndSwap(false, true) {
+			setBuffers(c.uc)
+		}
 		close(c.quit)
 	})
 }

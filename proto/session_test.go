@@ -726,14 +726,7 @@ func TestStalledSnapshotLetGo(t *testing.T) {
 	}
 	var stalled []*net.UnixConn
 	for k := range 3 {
-		uc, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: srv.opts.Socket, Net: "unixpacket"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer uc.Close()
-		if err := writePacket(uc, Header{Kind: KindHello}, []byte(fmt.Sprintf("stalled%d", k))); err != nil {
-			t.Fatal(err)
-		}
+		uc := helloRaw(t, srv, fmt.Sprintf("stalled%d", k))
 		stalled = append(stalled, uc)
 		if !rtmtest.WaitFor(5*time.Second, func() bool { cs, _ := srv.Clients(); return len(cs) == k+1 }) {
 			t.Fatalf("stalled client %d never connected", k)
@@ -792,14 +785,7 @@ func TestStalledSnapshotLetGo(t *testing.T) {
 func TestSilentClientHoldsOnePacket(t *testing.T) {
 	srv := newTestServer(t, ServerOptions{})
 	n, routes := fillPastSocket(t, srv)
-	uc, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: srv.opts.Socket, Net: "unixpacket"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer uc.Close()
-	if err := writePacket(uc, Header{Kind: KindHello}, []byte("silent")); err != nil {
-		t.Fatal(err)
-	}
+	uc := helloRaw(t, srv, "silent")
 	if err := writePacket(uc, Header{Kind: KindAck}, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -847,22 +833,92 @@ func TestSilentClientHoldsOnePacket(t *testing.T) {
 	}
 }
 
+// TestSilentClientGetsTheGoodbye: a client that had read nothing when
+// its server quit (stopped as it started) still gets the rest of its
+// snapshot and the goodbye once it reads, as long as they fit a
+// streaming socket buffer: the quit gives its connection that buffer,
+// not the first one's single packet, which would leave the client to
+// find a lost server rather than one that quit.
+func TestSilentClientGetsTheGoodbye(t *testing.T) {
+	srv := newTestServer(t, ServerOptions{})
+	const macs, routes = 20_000, 3_000 // some 200 KB of snapshot: packets, under 512 KiB
+	fillTables(t, srv, macs, routes)
+	uc := helloRaw(t, srv, "stopped")
+	held := func() int {
+		if cs := *srv.conns.Load(); len(cs) == 1 {
+			return unread(cs[0].uc)
+		}
+		return 0
+	}
+	if !rtmtest.WaitFor(10*time.Second, func() bool { return held() >= MaxPacket/2 }) {
+		t.Fatalf("the server never sent the silent client a full packet: %d bytes held", held())
+	}
+	// The quit waits for the client, which reads only once it is over.
+	if err := srv.Close("test quit", time.Second); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, MaxPacket)
+	var records uint32
+	var kinds []Kind
+	uc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		body, h, err := readPacket(uc, buf)
+		if err != nil {
+			t.Fatalf("after %d packets (%v), %d records: %v; want the snapshot and a goodbye", len(kinds), kinds, records, err)
+		}
+		kinds = append(kinds, h.Kind)
+		if h.Kind == KindBatch {
+			records += h.Count
+		}
+		if h.Kind == KindShutdown {
+			if got := string(body); got != "test quit" {
+				t.Fatalf("the goodbye says %q, want %q", got, "test quit")
+			}
+			break
+		}
+	}
+	if records != macs+routes {
+		t.Fatalf("%d records before the goodbye, want the snapshot's %d", records, macs+routes)
+	}
+}
+
 // fillPastSocket gives srv 60 k MACs and 10 k routes: 0.6 MB of snapshot,
 // more than a client's socket buffer holds (setBuffers: 512 KiB).
 func fillPastSocket(t *testing.T, srv *Server) (macs, routes int) {
 	t.Helper()
 	const n, r = 60_000, 10_000
-	for i := range n {
+	fillTables(t, srv, n, r)
+	return n, r
+}
+
+// fillTables gives srv macs MACs and routes routes (mac(i), route(i)).
+func fillTables(t *testing.T, srv *Server, macs, routes int) {
+	t.Helper()
+	for i := range macs {
 		if err := srv.Apply(entry.MACChange(entry.Create, mac(i), netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}))); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for i := range r {
+	for i := range routes {
 		if err := srv.Apply(entry.RouteChange(entry.Create, route(i, "eth0"))); err != nil {
 			t.Fatal(err)
 		}
 	}
-	return n, r
+}
+
+// helloRaw connects to srv as a bare socket that says hello as name and
+// does nothing else the test does not.
+func helloRaw(t *testing.T, srv *Server, name string) *net.UnixConn {
+	t.Helper()
+	uc, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: srv.opts.Socket, Net: "unixpacket"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { uc.Close() })
+	if err := writePacket(uc, Header{Kind: KindHello}, []byte(name)); err != nil {
+		t.Fatal(err)
+	}
+	return uc
 }
 
 // TestAnswerOutlivesWritersDeadline: a write deadline is the socket's,
@@ -924,14 +980,7 @@ func TestResyncIntoAFullSocketLetGo(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	uc, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: srv.opts.Socket, Net: "unixpacket"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer uc.Close()
-	if err := writePacket(uc, Header{Kind: KindHello}, []byte("resyncer")); err != nil {
-		t.Fatal(err)
-	}
+	uc := helloRaw(t, srv, "resyncer")
 	uc.SetReadDeadline(time.Now().Add(10 * time.Second))
 	buf := make([]byte, MaxPacket)
 	for {
