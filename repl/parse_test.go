@@ -254,6 +254,8 @@ func TestParseErrors(t *testing.T) {
 		{"expect route 10.1.1.0/24 via 10.1.1.2 via 10.1.1.1", `expect route: unexpected "via"; want expect route PREFIX [via GW] [dev DEV], as in expect route 10.1.1.0/24 via 192.168.1.1 dev eth0`},
 		{"expect route 10.1.1.0/24 via 0.0.0.0", `expect route: bad gateway 0.0.0.0: a connected route has no gateway; expect route PREFIX dev DEV`},
 		{"expect route 10.1.1.0/24 via ::1", "expect route: bad gateway ::1 is IPv6, the prefix is IPv4"},
+		{"expect route 2001:db8::/32 via fe80::1%eth0", "expect route: bad gateway: bad IP address fe80::1%eth0: zoned addresses are not allowed"},
+		{"expect route 10.1.1.0/24 via 192.168.1", `expect route: bad gateway "192.168.1": want an IPv4 or IPv6 address (IPv4 address too short)`},
 		{"expect route 10.1.1.0/24 metric 5", `expect route: unexpected "metric"; want expect route PREFIX [via GW] [dev DEV], as in expect route 10.1.1.0/24 via 192.168.1.1 dev eth0`},
 		{"expect no route 10.1.1.1/24", "expect no route: bad prefix 10.1.1.1/24: host bits set (did you mean 10.1.1.0/24?)"},
 		{"expect mac", "expect mac: want expect mac MAC [IP], as in expect mac 00:1a:2b:3c:4d:5e 10.1.1.7"},

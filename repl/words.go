@@ -632,9 +632,12 @@ func (p *parser) parseRouteWant(cmd *Command, l *wordList) error {
 		}
 		switch w {
 		case "via":
-			gw, err := parseCheckedIP(l.take())
+			gw, err := parseAddr([]byte(l.take()))
 			if err != nil {
 				return fmt.Errorf("bad gateway %w", err)
+			}
+			if err := entry.CheckIP(gw); err != nil {
+				return fmt.Errorf("%w: %w", entry.ErrBadGateway, err) // as a change says it
 			}
 			if gw.Is4() != pfx.Addr().Is4() {
 				return fmt.Errorf("%w %s is IPv%d, the prefix is IPv%d", entry.ErrBadGateway, gw, family(gw), family(pfx.Addr()))
