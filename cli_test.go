@@ -4,8 +4,10 @@ package main
 // leaves behind (nothing), and the start-up banner.
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -934,5 +936,107 @@ func TestFramedEndsWithItsInput(t *testing.T) {
 	r = runRTM(t, "", "client", "--watch", "--framed", "--socket", in.socket)
 	if r.code != 0 || !strings.HasPrefix(r.stdout, "# snapshot: 2 routes, 0 MACs") {
 		t.Fatalf("client --watch --framed: exit %d, stdout %q, stderr %q; want 0 after its snapshot", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestStoreElsewhereAfterACrash: a server on its name's socket with its
+// store elsewhere (--store) links the store beside the socket. Killed,
+// it left a socket that rtm ls called stale and nothing more, and rtm rm
+// removed the socket alone: the crashed store, which only a start given
+// its path repairs, was known to nobody. Now ls lists it as crashed with
+// that command, rm refuses it as any crashed store and --force removes
+// it and the link, a clean quit removes the link, and a start with the
+// default store drops a link left by an earlier one.
+func TestStoreElsewhereAfterACrash(t *testing.T) {
+	t.Parallel()
+	runtime, stores := t.TempDir(), newStoreDir(t)
+	env := append(os.Environ(), "XDG_RUNTIME_DIR="+runtime, proto.StoreDirEnv+"="+stores)
+	rtm := func(stdin string, args ...string) result {
+		cmd := exec.Command(rtmBin, args...)
+		cmd.Env = env
+		return runCmd(t, cmd, stdin, time.Minute)
+	}
+	name := fmt.Sprintf("away%d", os.Getpid())
+	away := filepath.Join(t.TempDir(), "tables.store")
+	link := filepath.Join(runtime, "rtm", name+".store")
+	ls := func() (proto.Instance, bool) {
+		t.Helper()
+		r := rtm("", "ls", "--json")
+		var list []proto.Instance
+		if err := json.Unmarshal([]byte(r.stdout), &list); err != nil {
+			t.Fatalf("rtm ls --json: %v: %q %q", err, r.stdout, r.stderr)
+		}
+		for _, i := range list {
+			if i.Name == name {
+				return i, true
+			}
+		}
+		return proto.Instance{}, false
+	}
+	// crash starts a server with its store at away, has it apply a
+	// change (the store may have the route: R makes it either way), and
+	// kills it.
+	crash := func() {
+		t.Helper()
+		srv := exec.Command(rtmBin, "server", "--name", name, "--store", away)
+		srv.Env = env
+		var stderr bytes.Buffer
+		srv.Stderr = &stderr
+		in, _ := srv.StdinPipe()
+		if err := srv.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer srv.Wait()
+		defer srv.Process.Kill()
+		io.WriteString(in, "R,10.4.0.0/16,-,eth0\n")
+		if !rtmtest.WaitFor(20*time.Second, func() bool {
+			i, _ := ls()
+			return i.State == proto.StateLive && i.PID == srv.Process.Pid && i.Store != nil && i.Store.Routes == 1 && i.Store.Path == away
+		}) {
+			i, _ := ls()
+			t.Fatalf("a live server with --store %s: rtm ls says %+v (its stderr: %q)", away, i, stderr.String())
+		}
+	}
+	crash()
+	i, _ := ls()
+	repair := "`rtm server --name " + name + " --store " + away + "` repairs it"
+	if i.State != proto.StateCrashed || i.Store == nil || i.Store.Path != away || i.Store.Routes != 1 || !strings.Contains(i.Issue, repair) {
+		t.Fatalf("after a crash with --store: rtm ls says %+v; want crashed at %s, saying %s", i, away, repair)
+	}
+	if r := rtm("", "rm", name); r.code != 1 || !strings.Contains(r.stderr, repair) {
+		t.Errorf("rm of the crashed instance: exit %d, stderr %q; want refused, saying %s", r.code, r.stderr, repair)
+	}
+	if r := rtm("", "server", "--name", name, "--store", away, "--exit-at-eof"); r.code != 0 || !strings.Contains(r.stderr, "recovered") || !strings.Contains(r.stderr, "1 routes") {
+		t.Fatalf("the repair: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if _, err := os.Lstat(link); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the link after a clean quit: %v; want it gone", err)
+	}
+	if i, ok := ls(); ok {
+		t.Errorf("after a clean quit, rtm ls lists %+v; want nothing (the store is known by its path)", i)
+	}
+	// Crashed again, it goes with --force, link and all.
+	crash()
+	if r := rtm("", "rm", "--force", name); r.code != 0 || !strings.Contains(r.stdout, "removed "+away) || !strings.Contains(r.stdout, "removed "+link) {
+		t.Errorf("rm --force: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	for _, f := range []string{away, link} {
+		if _, err := os.Lstat(f); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s after rm --force: %v; want it gone", f, err)
+		}
+	}
+	// A link left by a crash is dropped by a start with the default
+	// store: the instance's store is that one now.
+	crash()
+	t.Cleanup(func() { os.Remove(away) })
+	if r := rtm("C,10.5.0.0/16,-,eth0\n", "server", "--name", name, "--exit-at-eof"); r.code != 0 {
+		t.Fatalf("a start with the default store: exit %d, stderr %q", r.code, r.stderr)
+	}
+	t.Cleanup(func() { os.Remove(filepath.Join(stores, "rtm."+name)) })
+	if _, err := os.Lstat(link); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the link after a start with the default store: %v; want it gone", err)
+	}
+	if i, _ := ls(); i.State != proto.StateStopped || i.Store == nil || i.Store.Path != filepath.Join(stores, "rtm."+name) {
+		t.Errorf("after a start with the default store: rtm ls says %+v", i)
 	}
 }

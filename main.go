@@ -103,7 +103,7 @@ func benchMode(args []string) int {
 }
 
 func lsMode(args []string) int {
-	fs := repl.NewFlagSet("ls", "[--json]", "Lists this user's instances: the sockets in "+proto.SocketDir()+"\nand the stores in "+proto.StoreDir()+" ($"+proto.StoreDirEnv+" if set). An instance is live (a server runs it),\nstopped (its store is kept for the next server), crashed (its server died: the\nnext one repairs the store), a stale socket (no server behind it; rtm rm\nremoves it) or unusable (a file where its store would be that is no store:\nrtm rm --force removes it). A live server that keeps its store elsewhere (--store) is asked\nwhere; once stopped, such a store is not listed: rtm knows it by its path only.\n")
+	fs := repl.NewFlagSet("ls", "[--json]", "Lists this user's instances: the sockets in "+proto.SocketDir()+"\nand the stores in "+proto.StoreDir()+" ($"+proto.StoreDirEnv+" if set). An instance is live (a server runs it),\nstopped (its store is kept for the next server), crashed (its server died: the\nnext one repairs the store), a stale socket (no server behind it; rtm rm\nremoves it) or unusable (a file where its store would be that is no store:\nrtm rm --force removes it). A server on its name's socket that keeps its store\nelsewhere (--store) leaves a link to it beside the socket (NAME.store) until it\nquits cleanly: after a crash, ls lists that store, crashed, and how to repair it.\nOnce stopped cleanly, such a store is not listed: rtm knows it by its path only.\n")
 	js := fs.Bool("json", false, "one JSON array")
 	if rc := repl.ParseFlags(fs, args); rc >= 0 {
 		return rc
@@ -121,7 +121,7 @@ func lsMode(args []string) int {
 }
 
 func rmMode(args []string) int {
-	fs := repl.NewFlagSet("rm", "[--force] NAME...", "Removes stopped instances: the store (all its tables), a stale socket, and\nwhat a killed server leaves beside the store (its lock file, temporary files).\nA live instance is refused: quit its server first. A crashed one is refused\ntoo, unless --force: starting its server repairs the store and keeps its tables;\nand so is a file in a store's place that rtm cannot read as a store, and a file\nthat is no socket in its socket's place (it is left as it is).\n")
+	fs := repl.NewFlagSet("rm", "[--force] NAME...", "Removes stopped instances: the store (all its tables), a stale socket, and\nwhat a killed server leaves beside the store (its lock file, temporary files).\nA live instance is refused: quit its server first. A crashed one is refused\ntoo, unless --force: starting its server repairs the store and keeps its tables;\nand so is a file in a store's place that rtm cannot read as a store, and a file\nthat is no socket in its socket's place (it is left as it is). A crashed store\nkept elsewhere (--store), which rtm ls lists by its link, is the instance's\nstore: --force removes it, and the link.\n")
 	force := fs.Bool("force", false, "remove a crashed instance's store as it is, or a file in a store's place that is not one")
 	if rc := repl.ParseFlagsAndArgs(fs, args); rc >= 0 {
 		return rc

@@ -57,6 +57,52 @@ func DefaultSocket(name string) string { return filepath.Join(SocketDir(), name+
 // DefaultStore is the store of instance name.
 func DefaultStore(name string) string { return filepath.Join(StoreDir(), "rtm."+name) }
 
+// storeLink is where a server that listens on its name's default socket
+// with its store elsewhere (--store) says where that store is: a link
+// beside the socket, in the user's private runtime directory. After a
+// crash, rtm ls finds the store there, and rtm rm removes it.
+func storeLink(name string) string { return filepath.Join(SocketDir(), name+".store") }
+
+// linkStore makes or removes name's store link as the server that
+// listens on socket with its store at path needs it: made for a store
+// elsewhere, removed for the default one (a link left by an earlier
+// start with --store would name a store this instance no longer has). A
+// server on another socket (--socket) is no instance rtm ls lists by its
+// name, and leaves the link alone.
+func linkStore(name, socket, path string) error {
+	if name == "" || socket != DefaultSocket(name) {
+		return nil
+	}
+	link := storeLink(name)
+	if path == DefaultStore(name) {
+		if err := os.Remove(link); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		return nil
+	}
+	// Made aside and renamed over: a reader sees the old link or the new.
+	tmp := fmt.Sprintf("%s.tmp-%d", link, os.Getpid())
+	os.Remove(tmp)
+	if err := os.Symlink(path, tmp); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, link); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+// linkedStore is the store that name's store link names, if it is a file
+// of this user's; "" if there is none.
+func linkedStore(name string) string {
+	path, err := os.Readlink(storeLink(name))
+	if err != nil || !filepath.IsAbs(path) || !ownedBy(path, os.Getuid()) {
+		return ""
+	}
+	return path
+}
+
 // CheckInstanceName admits plain file names: the name becomes part of
 // the socket's and the store's file names.
 func CheckInstanceName(name string) error {
@@ -86,6 +132,7 @@ type Instance struct {
 	Issue  string            `json:"issue,omitempty"`  // what is odd about it
 
 	notSocket string // a file that is no socket where its socket would be
+	elsewhere bool   // its store is not in StoreDir: its link named it
 }
 
 // Instance states.
@@ -137,6 +184,23 @@ func Instances() ([]Instance, error) {
 			in.Issue = err.Error()
 		} else {
 			in.Store = &st
+		}
+	}
+	// A store elsewhere (--store) of a server that listened on its
+	// name's socket: its own link says where, and whose it is.
+	links, err := filepath.Glob(filepath.Join(SocketDir(), "*.store"))
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range links {
+		name := strings.TrimSuffix(filepath.Base(l), ".store")
+		path := linkedStore(name)
+		if CheckInstanceName(name) != nil || path == "" || byName[name] != nil && byName[name].Store != nil {
+			continue
+		}
+		in := get(name)
+		if st, err := store.Inspect(path); err == nil {
+			in.Store, in.elsewhere = &st, true
 		}
 	}
 	out := make([]Instance, 0, len(byName))
@@ -198,6 +262,10 @@ func (in *Instance) state() string {
 	case in.Store != nil && !in.Store.Clean:
 		if in.Socket != "" {
 			in.Issue = "its server died and left its socket " + in.Socket
+		}
+		if in.elsewhere {
+			// The next start finds it only if told where.
+			in.Issue = strings.TrimPrefix(in.Issue+"; ", "; ") + fmt.Sprintf("its store is not in %s: `rtm server --name %s --store %s` repairs it", StoreDir(), in.Name, in.Store.Path)
 		}
 		return StateCrashed
 	case in.Socket != "":
@@ -323,7 +391,12 @@ func RemoveInstance(name string, force bool) ([]string, error) {
 	if err := checkRuntimeDir(SocketDir(), false, false); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
-	sock, path := DefaultSocket(name), DefaultStore(name)
+	sock, path, link := DefaultSocket(name), DefaultStore(name), ""
+	if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {
+		if away := linkedStore(name); away != "" {
+			path, link = away, storeLink(name) // a store elsewhere (--store) its server named
+		}
+	}
 	// Another user's store by the same name is not an instance of ours,
 	// even to root, who could remove it.
 	if owner, ok := fileOwner(path); ok && owner != os.Geteuid() {
@@ -340,7 +413,11 @@ func RemoveInstance(name string, force bool) ([]string, error) {
 	case err == nil && st.Live:
 		return nil, fmt.Errorf("instance %s: %w (pid %d holds %s); quit it first", name, ErrLive, st.WriterPID, path)
 	case err == nil && !st.Clean && !force:
-		return nil, fmt.Errorf("instance %s: %w: store %s was not closed cleanly (its server crashed); `rtm server --name %s` repairs it and carries on with its tables, or `rtm rm --force %s` removes it as it is", name, ErrCrashed, path, name, name)
+		repair := "rtm server --name " + name
+		if link != "" {
+			repair += " --store " + path
+		}
+		return nil, fmt.Errorf("instance %s: %w: store %s was not closed cleanly (its server crashed); `%s` repairs it and carries on with its tables, or `rtm rm --force %s` removes it as it is", name, ErrCrashed, path, repair, name)
 	case err != nil && !errors.Is(err, os.ErrNotExist) && !force:
 		// A file rtm cannot read as a store is not known to be one: rm
 		// removes what it can tell is an instance of the user's.
@@ -359,10 +436,15 @@ func RemoveInstance(name string, force bool) ([]string, error) {
 	case gone:
 		removed = append(removed, path)
 	}
-	if err := os.Remove(sock); err == nil {
-		removed = append(removed, sock)
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return removed, fmt.Errorf("instance %s: %w", name, err)
+	for _, f := range []string{sock, link} {
+		if f == "" {
+			continue
+		}
+		if err := os.Remove(f); err == nil {
+			removed = append(removed, f)
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return removed, fmt.Errorf("instance %s: %w", name, err)
+		}
 	}
 	if len(removed) == 0 {
 		return nil, fmt.Errorf("instance %s: no such instance (no %s, no %s)", name, path, sock)

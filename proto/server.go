@@ -213,6 +213,9 @@ func Start(o ServerOptions) (*Server, error) {
 		started: time.Now(),
 		st:      st,
 	}
+	if err := linkStore(o.Name, o.Socket, st.Path()); err != nil {
+		o.Logf("rtm ls will not find store %s after a crash: %v", st.Path(), err)
+	}
 	s.log = newChangeLog(0, cmp.Or(o.LogBytes, DefaultLogBytes), s.lowestRead)
 	s.snapshotStall.Store(int64(snapshotStall))
 	s.conns.Store(&[]*serverConn{})
@@ -494,6 +497,9 @@ func (s *Server) shutdown(reason string, timeout time.Duration) bool {
 	s.acceptMu.Lock() // no Add in flight (Serve): Wait below may start
 	s.acceptMu.Unlock()
 	s.ln.Close()
+	if s.opts.Name != "" && s.opts.Socket == DefaultSocket(s.opts.Name) && s.st.Path() != DefaultStore(s.opts.Name) {
+		os.Remove(storeLink(s.opts.Name)) // a store closed is no crash to find
+	}
 	for _, c := range *s.conns.Load() {
 		c.shutdown(reason, timeout)
 	}
