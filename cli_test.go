@@ -1040,3 +1040,64 @@ func TestStoreElsewhereAfterACrash(t *testing.T) {
 		t.Errorf("after a start with the default store: rtm ls says %+v", i)
 	}
 }
+
+// TestKilledServerNotYetReaped: a server killed whose parent has not
+// reaped it yet (a supervisor between its kill and its wait) is a zombie,
+// which answers kill(pid, 0). rtm ls called it live, rtm rm refused it
+// as running, and a client said it ran but its socket had been removed.
+// It is a crash, whatever its parent does next.
+func TestKilledServerNotYetReaped(t *testing.T) {
+	t.Parallel()
+	runtime, stores := t.TempDir(), newStoreDir(t)
+	env := append(os.Environ(), "XDG_RUNTIME_DIR="+runtime, proto.StoreDirEnv+"="+stores)
+	rtm := func(args ...string) result {
+		cmd := exec.Command(rtmBin, args...)
+		cmd.Env = env
+		return runCmd(t, cmd, "", time.Minute)
+	}
+	name := fmt.Sprintf("zombie%d", os.Getpid())
+	t.Cleanup(func() { os.Remove(filepath.Join(stores, "rtm."+name)) })
+	srv := exec.Command(rtmBin, "server", "--name", name)
+	srv.Env = env
+	in, _ := srv.StdinPipe()
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	reaped := false
+	defer func() {
+		if !reaped {
+			srv.Process.Kill()
+			srv.Wait()
+		}
+	}()
+	io.WriteString(in, "C,10.4.0.0/16,-,eth0\n")
+	state := func() proto.Instance {
+		var list []proto.Instance
+		json.Unmarshal([]byte(rtm("ls", "--json").stdout), &list)
+		for _, i := range list {
+			if i.Name == name {
+				return i
+			}
+		}
+		return proto.Instance{}
+	}
+	if !rtmtest.WaitFor(20*time.Second, func() bool { i := state(); return i.State == proto.StateLive && i.Store != nil && i.Store.Routes == 1 }) {
+		t.Fatalf("the server never showed live with its route: %+v", state())
+	}
+	srv.Process.Kill()
+	stat := fmt.Sprintf("/proc/%d/stat", srv.Process.Pid)
+	if !rtmtest.WaitFor(10*time.Second, func() bool { b, _ := os.ReadFile(stat); return strings.Contains(string(b), ") Z ") }) {
+		t.Fatal("the killed server never became a zombie")
+	}
+	if i := state(); i.State != proto.StateCrashed {
+		t.Errorf("rtm ls of a killed server not yet reaped: %+v; want crashed", i)
+	}
+	if r := rtm("client", "--name", name, "-c", "show info"); r.code != 1 || strings.Contains(r.stderr, "runs, pid") {
+		t.Errorf("a client of a killed server not yet reaped: exit %d, stderr %q; want no word of it running", r.code, r.stderr)
+	}
+	if r := rtm("rm", name); r.code != 1 || !strings.Contains(r.stderr, "it crashed") {
+		t.Errorf("rm of a killed server not yet reaped: exit %d, stderr %q; want it refused as crashed", r.code, r.stderr)
+	}
+	srv.Wait()
+	reaped = true
+}

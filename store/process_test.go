@@ -711,3 +711,42 @@ func TestFullFileSystem(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestZombieIsNotAlive: a process killed but not yet reaped by its
+// parent (a supervisor that has not called wait, a slow init) still
+// answers kill(pid, 0), and its store was called live: rtm ls said so,
+// rtm rm refused it, and a client said its server ran. It is dead.
+func TestZombieIsNotAlive(t *testing.T) {
+	cmd := exec.Command("sleep", "60")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := cmd.Process.Pid
+	reaped := false
+	defer func() {
+		if !reaped {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	}()
+	if !ProcessAlive(pid) {
+		t.Fatalf("a running process (pid %d) is not alive", pid)
+	}
+	cmd.Process.Kill()
+	zombie := func() bool {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		i := bytes.LastIndexByte(b, ')')
+		return err == nil && i >= 0 && bytes.HasPrefix(b[i:], []byte(") Z"))
+	}
+	if !rtmtest.WaitFor(10*time.Second, zombie) {
+		t.Fatalf("pid %d never became a zombie", pid)
+	}
+	if ProcessAlive(pid) {
+		t.Errorf("a killed process its parent has not reaped (pid %d, a zombie) is alive", pid)
+	}
+	cmd.Wait()
+	reaped = true
+	if ProcessAlive(pid) {
+		t.Errorf("a reaped process (pid %d) is alive", pid)
+	}
+}

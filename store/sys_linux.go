@@ -1,7 +1,9 @@
 package store
 
 import (
+	"bytes"
 	"errors"
+	"os"
 	"strconv"
 
 	"golang.org/x/sys/unix"
@@ -173,10 +175,24 @@ func unlink(path string) error { return unix.Unlink(path) }
 func getpid() int { return unix.Getpid() }
 
 // ProcessAlive reports whether process pid exists (EPERM says it does,
-// as another user's). Files named after a pid (a store's temporary
-// segments, a test run's sockets) are stale once it is false.
+// as another user's) and has not ended: a zombie, killed and not yet
+// reaped by its parent, answers kill(pid, 0) but holds nothing (its
+// files and locks went with it). Files named after a pid (a store's
+// temporary segments, a test run's sockets) are stale once it is false.
 func ProcessAlive(pid int) bool {
-	return pid > 0 && unix.Kill(pid, 0) != unix.ESRCH
+	return pid > 0 && unix.Kill(pid, 0) != unix.ESRCH && !ended(pid)
+}
+
+// ended says whether /proc shows process pid as a zombie or dead; false
+// if /proc cannot tell. Its state follows the last ')' of stat: the
+// command's name before it may hold anything, parentheses too.
+func ended(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	i := bytes.LastIndexByte(b, ')')
+	if err != nil || i < 0 || i+2 >= len(b) {
+		return false
+	}
+	return b[i+2] == 'Z' || b[i+2] == 'X'
 }
 
 // The errors of these calls that callers act on.
