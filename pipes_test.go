@@ -1210,3 +1210,83 @@ func TestScriptOutputGoneKeepsStore(t *testing.T) {
 		t.Errorf("%s MACs in the store after the script's reader went away; want the 30000 it applied", got)
 	}
 }
+
+// TestWatchSignalledInALargeFirstSnapshot: a watcher's first snapshot of
+// a large table takes it a second or more to build (its MACs sorted and
+// read, then kept in a map) before it writes a line. SIGTERM meanwhile
+// waited for all of it (4 s for two million MACs; the README says two),
+// then wrote the snapshot whole, said nothing and exited 0: one signalled
+// before its snapshot came exited 0 too, with nothing written. Now it
+// ends within a second whatever it does, exit 1, and says how much of
+// the snapshot its output may hold (whole lines, the first ones).
+func TestWatchSignalledInALargeFirstSnapshot(t *testing.T) {
+	t.Parallel()
+	const n = 400_000
+	script := filepath.Join(t.TempDir(), "macs.rtm")
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "C,02:00:00:%02x:%02x:%02x,10.%d.%d.%d\n", i>>16, i>>8&255, i&255, i>>16, i>>8&255, i&255)
+	}
+	if err := os.WriteFile(script, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	in := newInstance(t)
+	srv := in.server("--capacity", "1048576", "--script", script)
+	if !rtmtest.WaitFor(60*time.Second, func() bool {
+		return strings.TrimSpace(runRTM(t, "", "client", "--socket", in.socket, "-c", "show macs count").stdout) == strconv.Itoa(n)
+	}) {
+		t.Fatal("the server never had its MACs")
+	}
+	said := regexp.MustCompile(`^rtm client: --watch: ended (before its first snapshot came: nothing was written|while its first snapshot came: nothing was written|while it printed its first snapshot: the output holds only its first lines, if any|while its output was still being written: the changes from seq \d+ on may not have been written)\n$`)
+	line := regexp.MustCompile(`^C,02:00:00:([0-9a-f]{2}):([0-9a-f]{2}):([0-9a-f]{2}),10\.\d+\.\d+\.\d+  # seq \d+: snapshot$`)
+	for attempt := 0; ; attempt++ {
+		out := filepath.Join(t.TempDir(), "watch.out")
+		f, err := os.Create(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		watch := exec.Command(rtmBin, "client", "--socket", in.socket, "--client-name", "big", "--watch", "--full")
+		watch.Stdout = f
+		exited, errb := startOwnStdout(t, watch)
+		f.Close()
+		in.waitClients(srv, 1)
+		watch.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(20 * time.Second):
+			t.Fatalf("SIGTERM in the first snapshot of %d MACs: still running after 20 s", n)
+		}
+		code := watch.ProcessState.ExitCode()
+		if code == -1 && attempt < 3 {
+			// Killed by the signal: it came before the client took it
+			// (its start may be ended so, a wait for its server among
+			// it). Again.
+			in.waitClients(srv, 0)
+			continue
+		}
+		if code != 1 || !said.MatchString(errb.String()) {
+			t.Fatalf("SIGTERM in the first snapshot of %d MACs: exit %d, stderr %q; want 1, saying what of the snapshot was written", n, code, errb)
+		}
+		data, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(string(data), "\n")
+		if lines[len(lines)-1] != "" || len(lines) > n+1 {
+			t.Fatalf("the output ends in the middle of a line or holds more than the snapshot: %d lines, ending %q", len(lines), data[max(0, len(data)-100):])
+		}
+		for i, l := range lines[:len(lines)-1] {
+			if i == 0 {
+				if !strings.HasPrefix(l, "# snapshot: 0 routes, 400000 MACs") {
+					t.Fatalf("its first line: %q", l)
+				}
+				continue
+			}
+			m := line.FindStringSubmatch(l)
+			if m == nil || m[1]+m[2]+m[3] != fmt.Sprintf("%06x", i-1) {
+				t.Fatalf("line %d of the output: %q; want the snapshot's MAC %d", i+1, l, i-1)
+			}
+		}
+		return
+	}
+}

@@ -47,7 +47,21 @@ type Watcher struct {
 	// in progress, plus one; 0 between writes. A write whose reader does
 	// not read waits for good, and with it the client's receive loop.
 	writing atomic.Uint64
+	// first is how far the first snapshot is (firstNone, firstBegun:
+	// being printed, firstWritten), or firstStopped: the watch ended
+	// before it was written (Stop), and nothing more is written. A
+	// watcher past its first snapshot is never stopped.
+	first atomic.Int32
+	begun atomic.Bool // the first snapshot was begun
 }
+
+// The states of a watcher's first snapshot.
+const (
+	firstNone int32 = iota
+	firstBegun
+	firstWritten
+	firstStopped
+)
 
 // lineEnd is where a printed line ends in the buffer, and the sequence
 // number of the change it is of.
@@ -100,12 +114,39 @@ func (w *Watcher) Stuck() (seq uint64, stuck bool) {
 func (w *Watcher) Snapshot(seq uint64, routes []entry.Route, macs []entry.MACEntry) {
 	w.buf, w.ends = w.buf[:0], w.ends[:0]
 	now := time.Now()
-	if !w.loaded {
-		w.load(seq, now, routes, macs)
-	} else {
+	if w.loaded {
 		w.resync(seq, now, routes, macs)
+		w.write()
+		return
 	}
+	if !w.first.CompareAndSwap(firstNone, firstBegun) {
+		return // stopped
+	}
+	w.begun.Store(true)
+	w.load(seq, now, routes, macs)
 	w.write()
+	w.first.CompareAndSwap(firstBegun, firstWritten)
+}
+
+// Stop ends a watch whose first snapshot is not written yet, for a
+// process that ends without waiting for the client's receive loop (a
+// signal while the first snapshot of a large table is built): no write
+// starts after it. Once that snapshot is written it stops nothing and
+// reports false; else it reports whether some of the snapshot may have
+// been written.
+func (w *Watcher) Stop() (stopped, begun bool) {
+	for {
+		switch f := w.first.Load(); f {
+		case firstWritten:
+			return false, true
+		case firstStopped:
+			return true, w.begun.Load()
+		default:
+			if w.first.CompareAndSwap(f, firstStopped) {
+				return true, f == firstBegun
+			}
+		}
+	}
 }
 
 // Changes prints a batch of live changes, in runs of whole lines.
@@ -135,6 +176,10 @@ func (w *Watcher) write() {
 		}
 		to := w.ends[j-1].at
 		w.writing.Store(w.ends[i].seq + 1)
+		if w.first.Load() == firstStopped {
+			w.writing.Store(0)
+			return
+		}
 		_, err := w.w.Write(w.buf[from:to])
 		w.writing.Store(0)
 		if err != nil {

@@ -326,7 +326,14 @@ func Main(args []string) int {
 // ends without it, the write with it: stuck, which it says through logf
 // (the bounded log: stderr may be the pipe nobody reads, 2>&1 | less),
 // with the change from which the output may be short.
-func closeWatching(c *proto.Client, w *repl.Watcher, logf func(string, ...any)) (stuck bool) {
+//
+// The first snapshot of a large table takes seconds to build (two
+// million MACs, about four here) before its first line is written: a
+// watcher signalled meanwhile ends after watchCloseGrace all the same,
+// writing nothing more, and says so. One signalled before its first
+// snapshot came says that nothing was written. Both are failures: the
+// output is no mirror of the tables.
+func closeWatching(c *proto.Client, w *repl.Watcher, logf func(string, ...any)) (failed bool) {
 	closed := make(chan struct{})
 	go func() {
 		c.Close()
@@ -335,14 +342,37 @@ func closeWatching(c *proto.Client, w *repl.Watcher, logf func(string, ...any)) 
 	for {
 		select {
 		case <-closed:
+			if stopped, _ := w.Stop(); stopped {
+				logf("rtm client: --watch: ended before its first snapshot came: nothing was written")
+				return true
+			}
 			return false
 		case <-time.After(watchCloseGrace):
 			if seq, stuck := w.Stuck(); stuck {
-				logf("rtm client: --watch: ended while its output was not being read: the changes from seq %d on may not have been written", seq)
+				logf("rtm client: --watch: ended while its output was %s: the changes from seq %d on may not have been written", outputWait(), seq)
+				return true
+			}
+			switch stopped, begun := w.Stop(); {
+			case stopped && begun:
+				logf("rtm client: --watch: ended while it printed its first snapshot: the output holds only its first lines, if any")
+				return true
+			case stopped:
+				logf("rtm client: --watch: ended while its first snapshot came: nothing was written")
 				return true
 			}
 		}
 	}
+}
+
+// outputWait says what a write to stdout that has not returned waits
+// for: a reader, for a pipe, a socket or a terminal; for a file (a large
+// --full snapshot), only its own writing.
+func outputWait() string {
+	var st unix.Stat_t
+	if unix.Fstat(int(os.Stdout.Fd()), &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG {
+		return "still being written"
+	}
+	return "not being read"
 }
 
 // watchEnded closes when the watching client's session ends, or when its
