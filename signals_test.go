@@ -238,6 +238,26 @@ func TestClientQuitsOnSignal(t *testing.T) {
 	}
 }
 
+// TestClientOutlivesSIGHUP: a running client ignores SIGHUP, as a server
+// does, so that a watcher or a --to-kernel client outlives the terminal
+// that started it; it still answers, and SIGTERM still ends it.
+func TestClientOutlivesSIGHUP(t *testing.T) {
+	t.Parallel()
+	in := newInstance(t)
+	srv := in.server()
+	srv.must("C,10.1.1.0/24,192.168.1.1,eth0")
+	c := in.client("hup")
+	c.signal(syscall.SIGHUP)
+	srv.must("C,10.1.2.0/24,192.168.1.1,eth0")
+	if got := c.must("sync local", "show routes count"); got != "2\n" {
+		t.Fatalf("the client after SIGHUP: %q; want it running, with both routes", got)
+	}
+	c.signal(syscall.SIGTERM)
+	if code := c.exited(10 * time.Second); code != 0 {
+		t.Fatalf("client exit %d after SIGHUP, then SIGTERM: %s", code, c.errb)
+	}
+}
+
 // TestClientSIGUSR1Resync: SIGUSR1 makes a client drop its copy and take a
 // fresh snapshot; the server counts the request and the copy is complete.
 func TestClientSIGUSR1Resync(t *testing.T) {

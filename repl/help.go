@@ -256,5 +256,7 @@ the pager's end ends it. If the server dies, the client keeps its
 tables, reconnects with backoff and resyncs; if the server refuses it
 (its uid, its name), it exits with the reason. SIGUSR1 drops the local
 tables and takes a fresh snapshot; SIGUSR2 logs its counters (show stats
-local) on stderr, for a client whose input takes no command.
+local) on stderr, for a client whose input takes no command. SIGHUP is
+ignored: a watcher or a --to-kernel client outlives the terminal that
+started it, as a server does (SIGTERM ends it).
 `
