@@ -205,6 +205,10 @@ func meant(w string, ws []string) string {
 	return ""
 }
 
+// Meant is meant for the words ws alone (a directive's own words): "did
+// you mean WORD? " for a word w that looks like a slip for one of them.
+func Meant(w string, ws []string) string { return meant(w, ws) }
+
 // Closest is the command word or word of extra (a scenario's
 // directives) that w, in any case, is a slip for, as closest finds it;
 // "" if none is.

@@ -91,7 +91,7 @@ func parseDirective(line string) (directive, error) {
 	case "server restart":
 		d.op = opServerRestart
 	default:
-		return directive{}, fmt.Errorf("%s: unknown %q; want %s", verb, ws[1], directiveUsage[verb])
+		return directive{}, fmt.Errorf("%s: unknown %q; %swant %s", verb, ws[1], repl.Meant(sub, directiveVerbs[verb]), directiveUsage[verb])
 	}
 	if verb == "client" {
 		if len(args) == 0 {
@@ -130,6 +130,12 @@ func parseDirective(line string) (directive, error) {
 		return directive{}, fmt.Errorf("%s %s: unexpected %q; want %s", verb, sub, strings.Join(args, " "), directiveUsage[verb])
 	}
 	return d, nil
+}
+
+// directiveVerbs are the words that may follow each directive's name.
+var directiveVerbs = map[string][]string{
+	"client": {"start", "stop", "pause", "resume", "kill", "signal"},
+	"server": {"kill", "signal", "restart"},
 }
 
 var directiveUsage = map[string]string{

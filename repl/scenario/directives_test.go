@@ -35,7 +35,9 @@ func TestParseDirective(t *testing.T) {
 
 		{line: "client", err: "want client start"},
 		{line: "client start", err: "want a client NAME"},
-		{line: "client frob a", err: `unknown "frob"`},
+		{line: "client frob a", err: `unknown "frob"; want client start`},
+		{line: "client strat a", err: `client: unknown "strat"; did you mean start? want client start`},
+		{line: "server restrat", err: `server: unknown "restrat"; did you mean restart? want server kill`},
 		{line: "client start a b", err: `unexpected "b"`},
 		{line: "client start server", err: `"server" names the server`},
 		{line: "client start a/b", err: "want letters, digits"},
