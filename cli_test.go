@@ -1025,12 +1025,46 @@ func TestStoreElsewhereAfterACrash(t *testing.T) {
 			t.Errorf("%s after rm --force: %v; want it gone", f, err)
 		}
 	}
-	// A link left by a crash is dropped by a start with the default
-	// store: the instance's store is that one now.
+	// Repaired by a server of another name, the store is no crash of
+	// this instance's: ls lists its socket alone, and rm removes the
+	// socket and the link, not the store, which was closed cleanly.
 	crash()
 	t.Cleanup(func() { os.Remove(away) })
-	if r := rtm("C,10.5.0.0/16,-,eth0\n", "server", "--name", name, "--exit-at-eof"); r.code != 0 {
-		t.Fatalf("a start with the default store: exit %d, stderr %q", r.code, r.stderr)
+	if r := rtm("", "server", "--name", name+"-other", "--store", away, "--exit-at-eof"); r.code != 0 {
+		t.Fatalf("a repair by another name: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if i, _ := ls(); i.State != proto.StateStale || i.Store != nil {
+		t.Errorf("after a repair by another name: rtm ls says %+v; want its socket alone, stale", i)
+	}
+	if r := rtm("", "rm", name); r.code != 0 || strings.Contains(r.stdout, away) || !strings.Contains(r.stdout, "removed "+link) {
+		t.Errorf("rm after a repair by another name: exit %d, stdout %q, stderr %q; want the socket and the link removed, not the store", r.code, r.stdout, r.stderr)
+	}
+	if _, err := os.Stat(away); err != nil {
+		t.Fatalf("the store repaired by another name, after rm: %v", err)
+	}
+	// A link to a file that is no store names no store of the instance:
+	// ls lists nothing, and rm --force removes the link, not the file.
+	notes := filepath.Join(t.TempDir(), "notes.txt")
+	os.WriteFile(notes, []byte("mine\n"), 0o600)
+	if err := os.Symlink(notes, link); err != nil {
+		t.Fatal(err)
+	}
+	if i, ok := ls(); ok {
+		t.Errorf("a link to a file that is no store: rtm ls says %+v; want nothing", i)
+	}
+	if r := rtm("", "rm", "--force", name); r.code != 0 || r.stdout != "removed "+link+"\n" {
+		t.Errorf("rm --force of a link to a file that is no store: exit %d, stdout %q, stderr %q; want the link alone removed", r.code, r.stdout, r.stderr)
+	}
+	if b, err := os.ReadFile(notes); err != nil || string(b) != "mine\n" {
+		t.Fatalf("the file a link named, after rm --force: %q, %v", b, err)
+	}
+	// A link left by a crash is dropped by a start with the default
+	// store, which says what it forgot: the instance's store is that one
+	// now.
+	crash()
+	r := rtm("C,10.5.0.0/16,-,eth0\n", "server", "--name", name, "--exit-at-eof")
+	if forgot := "instance " + name + "'s store was " + away + " until this start, which its server did not close (it crashed): rtm ls lists it no more; " + repair; r.code != 0 || !strings.Contains(r.stderr, forgot) {
+		t.Fatalf("a start with the default store: exit %d, stderr %q; want it to say %q", r.code, r.stderr, forgot)
 	}
 	t.Cleanup(func() { os.Remove(filepath.Join(stores, "rtm."+name)) })
 	if _, err := os.Lstat(link); !errors.Is(err, os.ErrNotExist) {

@@ -121,7 +121,7 @@ func lsMode(args []string) int {
 }
 
 func rmMode(args []string) int {
-	fs := repl.NewFlagSet("rm", "[--force] NAME...", "Removes stopped instances: the store (all its tables), a stale socket, and\nwhat a killed server leaves beside the store (its lock file, temporary files).\nA live instance is refused: quit its server first. A crashed one is refused\ntoo, unless --force: starting its server repairs the store and keeps its tables;\nand so is a file in a store's place that rtm cannot read as a store, and a file\nthat is no socket in its socket's place (it is left as it is). A crashed store\nkept elsewhere (--store), which rtm ls lists by its link, is the instance's\nstore: --force removes it, and the link.\n")
+	fs := repl.NewFlagSet("rm", "[--force] NAME...", "Removes stopped instances: the store (all its tables), a stale socket, and\nwhat a killed server leaves beside the store (its lock file, temporary files).\nA live instance is refused: quit its server first. A crashed one is refused\ntoo, unless --force: starting its server repairs the store and keeps its tables;\nand so is a file in a store's place that rtm cannot read as a store, and a file\nthat is no socket in its socket's place (it is left as it is). A crashed store\nkept elsewhere (--store), which rtm ls lists by its link, is the instance's\nstore: --force removes it, and the link; a link to anything else (a store\nclosed cleanly since, a file that is no store) is removed alone.\n")
 	force := fs.Bool("force", false, "remove a crashed instance's store as it is, or a file in a store's place that is not one")
 	if rc := repl.ParseFlagsAndArgs(fs, args); rc >= 0 {
 		return rc

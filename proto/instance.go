@@ -65,42 +65,63 @@ func storeLink(name string) string { return filepath.Join(SocketDir(), name+".st
 
 // linkStore makes or removes name's store link as the server that
 // listens on socket with its store at path needs it: made for a store
-// elsewhere, removed for the default one (a link left by an earlier
-// start with --store would name a store this instance no longer has). A
-// server on another socket (--socket) is no instance rtm ls lists by its
-// name, and leaves the link alone.
-func linkStore(name, socket, path string) error {
+// elsewhere, removed for the default one. A server on another socket
+// (--socket) is no instance rtm ls lists by its name, and leaves the link
+// alone. What it replaces may be the only record of a crashed store: it
+// returns that store's path, for the server to say ("" if none).
+func linkStore(name, socket, path string) (forgot string, err error) {
 	if name == "" || socket != DefaultSocket(name) {
-		return nil
+		return "", nil
+	}
+	if old := linkedStore(name); old != nil && old.Path != path && !old.Clean && !old.Live {
+		forgot = old.Path
 	}
 	link := storeLink(name)
 	if path == DefaultStore(name) {
 		if err := os.Remove(link); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return err
+			return forgot, err
 		}
-		return nil
+		return forgot, nil
 	}
 	// Made aside and renamed over: a reader sees the old link or the new.
 	tmp := fmt.Sprintf("%s.tmp-%d", link, os.Getpid())
 	os.Remove(tmp)
 	if err := os.Symlink(path, tmp); err != nil {
-		return err
+		return forgot, err
 	}
 	if err := os.Rename(tmp, link); err != nil {
 		os.Remove(tmp)
-		return err
+		return forgot, err
 	}
-	return nil
+	return forgot, nil
 }
 
-// linkedStore is the store that name's store link names, if it is a file
-// of this user's; "" if there is none.
-func linkedStore(name string) string {
+// unlinkStore removes name's store link once its server has closed the
+// store at path: only its own, as a server started since may have made
+// another.
+func unlinkStore(name, path string) {
+	if link := storeLink(name); name != "" {
+		if to, err := os.Readlink(link); err == nil && to == path {
+			os.Remove(link)
+		}
+	}
+}
+
+// linkedStore is what name's store link names, if it is a store of this
+// user's that was not closed cleanly since (live, or crashed): a link to
+// a store closed cleanly (repaired by a server of another name or
+// socket), to a file that is no store or to nothing is stale, and names
+// no store of the instance. nil if there is none.
+func linkedStore(name string) *store.Inspection {
 	path, err := os.Readlink(storeLink(name))
 	if err != nil || !filepath.IsAbs(path) || !ownedBy(path, os.Getuid()) {
-		return ""
+		return nil
 	}
-	return path
+	st, err := store.Inspect(path)
+	if err != nil || st.Clean {
+		return nil
+	}
+	return &st
 }
 
 // CheckInstanceName admits plain file names: the name becomes part of
@@ -194,13 +215,11 @@ func Instances() ([]Instance, error) {
 	}
 	for _, l := range links {
 		name := strings.TrimSuffix(filepath.Base(l), ".store")
-		path := linkedStore(name)
-		if CheckInstanceName(name) != nil || path == "" || byName[name] != nil && byName[name].Store != nil {
+		if CheckInstanceName(name) != nil || byName[name] != nil && byName[name].Store != nil {
 			continue
 		}
-		in := get(name)
-		if st, err := store.Inspect(path); err == nil {
-			in.Store, in.elsewhere = &st, true
+		if st := linkedStore(name); st != nil {
+			get(name).Store, get(name).elsewhere = st, true
 		}
 	}
 	out := make([]Instance, 0, len(byName))
@@ -391,10 +410,11 @@ func RemoveInstance(name string, force bool) ([]string, error) {
 	if err := checkRuntimeDir(SocketDir(), false, false); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
-	sock, path, link := DefaultSocket(name), DefaultStore(name), ""
+	sock, path, link := DefaultSocket(name), DefaultStore(name), storeLink(name)
+	elsewhere := false
 	if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {
-		if away := linkedStore(name); away != "" {
-			path, link = away, storeLink(name) // a store elsewhere (--store) its server named
+		if away := linkedStore(name); away != nil {
+			path, elsewhere = away.Path, true // a store elsewhere (--store) its server named, crashed or live
 		}
 	}
 	// Another user's store by the same name is not an instance of ours,
@@ -414,7 +434,7 @@ func RemoveInstance(name string, force bool) ([]string, error) {
 		return nil, fmt.Errorf("instance %s: %w (pid %d holds %s); quit it first", name, ErrLive, st.WriterPID, path)
 	case err == nil && !st.Clean && !force:
 		repair := "rtm server --name " + name
-		if link != "" {
+		if elsewhere {
 			repair += " --store " + path
 		}
 		return nil, fmt.Errorf("instance %s: %w: store %s was not closed cleanly (its server crashed); `%s` repairs it and carries on with its tables, or `rtm rm --force %s` removes it as it is", name, ErrCrashed, path, repair, name)
@@ -436,10 +456,10 @@ func RemoveInstance(name string, force bool) ([]string, error) {
 	case gone:
 		removed = append(removed, path)
 	}
+	// The link goes too, whatever it names: only a store of the
+	// instance's, crashed, was followed above; a stale one is no file of
+	// the user's to remove.
 	for _, f := range []string{sock, link} {
-		if f == "" {
-			continue
-		}
 		if err := os.Remove(f); err == nil {
 			removed = append(removed, f)
 		} else if !errors.Is(err, os.ErrNotExist) {

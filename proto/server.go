@@ -213,8 +213,11 @@ func Start(o ServerOptions) (*Server, error) {
 		started: time.Now(),
 		st:      st,
 	}
-	if err := linkStore(o.Name, o.Socket, st.Path()); err != nil {
+	switch forgot, err := linkStore(o.Name, o.Socket, st.Path()); {
+	case err != nil:
 		o.Logf("rtm ls will not find store %s after a crash: %v", st.Path(), err)
+	case forgot != "":
+		o.Logf("instance %s's store was %s until this start, which its server did not close (it crashed): rtm ls lists it no more; `rtm server --name %s --store %s` repairs it", o.Name, forgot, o.Name, forgot)
 	}
 	s.log = newChangeLog(0, cmp.Or(o.LogBytes, DefaultLogBytes), s.lowestRead)
 	s.snapshotStall.Store(int64(snapshotStall))
@@ -437,13 +440,23 @@ func (s *Server) Close(reason string, timeout time.Duration) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.opts.Unlink {
-		return s.st.Remove()
+		return s.unlinked(s.st.Remove())
 	}
 	s.markChanged()
 	if s.st.Removed() {
 		s.opts.Logf("store %s was removed while the server ran: its tables were not kept", s.st.Path())
 	}
-	return s.st.Close()
+	return s.unlinked(s.st.Close())
+}
+
+// unlinked removes the server's store link once its store is closed
+// clean or removed (err nil): a store closed is no crash to find. A quit
+// cut short before then (SIGQUIT, a failed sync) leaves it, for rtm ls.
+func (s *Server) unlinked(err error) error {
+	if err == nil {
+		unlinkStore(s.opts.Name, s.st.Path())
+	}
+	return err
 }
 
 // checkStore says, once, that the store's file was removed under the
@@ -478,13 +491,13 @@ func (s *Server) Abandon(reason string, timeout time.Duration) (created string) 
 	defer s.mu.Unlock()
 	switch {
 	case !s.st.Recovery().Created:
-		s.st.Close()
+		s.unlinked(s.st.Close())
 		return ""
 	case s.stats.fromClients.Load() > 0:
-		s.st.Close()
+		s.unlinked(s.st.Close())
 		return "kept"
 	}
-	s.st.Remove()
+	s.unlinked(s.st.Remove())
 	return "removed"
 }
 
@@ -497,9 +510,6 @@ func (s *Server) shutdown(reason string, timeout time.Duration) bool {
 	s.acceptMu.Lock() // no Add in flight (Serve): Wait below may start
 	s.acceptMu.Unlock()
 	s.ln.Close()
-	if s.opts.Name != "" && s.opts.Socket == DefaultSocket(s.opts.Name) && s.st.Path() != DefaultStore(s.opts.Name) {
-		os.Remove(storeLink(s.opts.Name)) // a store closed is no crash to find
-	}
 	for _, c := range *s.conns.Load() {
 		c.shutdown(reason, timeout)
 	}
