@@ -1211,17 +1211,32 @@ func TestScriptOutputGoneKeepsStore(t *testing.T) {
 	}
 }
 
+// cpuTime is the CPU time process pid has run so far, its threads' run
+// times summed (0 once it has gone).
+func cpuTime(pid int) time.Duration {
+	stats, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
+	var ns int64
+	for _, f := range stats {
+		b, _ := os.ReadFile(f)
+		first, _, _ := strings.Cut(string(b), " ")
+		v, _ := strconv.ParseInt(first, 10, 64)
+		ns += v
+	}
+	return time.Duration(ns)
+}
+
 // TestWatchSignalledInALargeFirstSnapshot: a watcher's first snapshot of
 // a large table takes it a second or more to build (its MACs sorted and
 // read, then kept in a map) before it writes a line. SIGTERM meanwhile
 // waited for all of it (4 s for two million MACs; the README says two),
-// then wrote the snapshot whole, said nothing and exited 0: one signalled
-// before its snapshot came exited 0 too, with nothing written. Now it
-// ends within a second whatever it does, exit 1, and says how much of
-// the snapshot its output may hold (whole lines, the first ones).
+// then wrote the snapshot whole, said nothing and exited 0. Now it ends
+// within a second, exit 1, and says how much of the snapshot its output
+// may hold (whole lines, the first ones). The signal goes once the
+// server has sent the whole snapshot and the client has spent CPU on it:
+// it is building it then.
 func TestWatchSignalledInALargeFirstSnapshot(t *testing.T) {
 	t.Parallel()
-	const n = 400_000
+	const n = 700_000
 	script := filepath.Join(t.TempDir(), "macs.rtm")
 	var b strings.Builder
 	for i := range n {
@@ -1237,9 +1252,10 @@ func TestWatchSignalledInALargeFirstSnapshot(t *testing.T) {
 	}) {
 		t.Fatal("the server never had its MACs")
 	}
-	said := regexp.MustCompile(`^rtm client: --watch: ended (before its first snapshot came: nothing was written|while its first snapshot came: nothing was written|while it printed its first snapshot: the output holds only its first lines, if any|while its output was still being written: the changes from seq \d+ on may not have been written)\n$`)
+	said := regexp.MustCompile(`^rtm client: --watch: ended (while its first snapshot came: nothing was written|while it printed its first snapshot: the output holds only its first lines, if any|while its output was still being written: the changes from seq \d+ on may not have been written)\n$`)
 	line := regexp.MustCompile(`^C,02:00:00:([0-9a-f]{2}):([0-9a-f]{2}):([0-9a-f]{2}),10\.\d+\.\d+\.\d+  # seq \d+: snapshot$`)
-	for attempt := 0; ; attempt++ {
+	for attempt := 1; ; attempt++ {
+		sent := statValue(srv.must("show stats"), "snapshots_sent")
 		out := filepath.Join(t.TempDir(), "watch.out")
 		f, err := os.Create(out)
 		if err != nil {
@@ -1249,35 +1265,40 @@ func TestWatchSignalledInALargeFirstSnapshot(t *testing.T) {
 		watch.Stdout = f
 		exited, errb := startOwnStdout(t, watch)
 		f.Close()
-		in.waitClients(srv, 1)
+		if !rtmtest.WaitFor(30*time.Second, func() bool { return statValue(srv.must("show stats"), "snapshots_sent") > sent }) {
+			t.Fatalf("the server never sent the watcher its snapshot: %s", errb)
+		}
+		// Building it: the snapshot read (some 20 ms of CPU), its MACs
+		// being sorted and kept (about a second).
+		rtmtest.WaitFor(30*time.Second, func() bool { return cpuTime(watch.Process.Pid) >= 50*time.Millisecond })
 		watch.Process.Signal(syscall.SIGTERM)
+		signalled := time.Now()
 		select {
 		case <-exited:
 		case <-time.After(20 * time.Second):
 			t.Fatalf("SIGTERM in the first snapshot of %d MACs: still running after 20 s", n)
 		}
-		code := watch.ProcessState.ExitCode()
-		if code == -1 && attempt < 3 {
-			// Killed by the signal: it came before the client took it
-			// (its start may be ended so, a wait for its server among
-			// it). Again.
-			in.waitClients(srv, 0)
-			continue
-		}
-		if code != 1 || !said.MatchString(errb.String()) {
-			t.Fatalf("SIGTERM in the first snapshot of %d MACs: exit %d, stderr %q; want 1, saying what of the snapshot was written", n, code, errb)
-		}
+		took := time.Since(signalled)
+		t.Logf("attempt %d: exit %d %v after SIGTERM: %q", attempt, watch.ProcessState.ExitCode(), took, errb)
 		data, err := os.ReadFile(out)
 		if err != nil {
 			t.Fatal(err)
 		}
 		lines := strings.Split(string(data), "\n")
-		if lines[len(lines)-1] != "" || len(lines) > n+1 {
+		code := watch.ProcessState.ExitCode()
+		if code == 0 && len(lines) == n+2 && attempt < 3 {
+			in.waitClients(srv, 0)
+			continue // the signal came after the snapshot was written whole: too late to tell
+		}
+		if code != 1 || !said.MatchString(errb.String()) || took > 5*time.Second {
+			t.Fatalf("SIGTERM in the first snapshot of %d MACs: exit %d %v after it, stderr %q; want 1 within two seconds, saying what of the snapshot was written", n, code, took, errb)
+		}
+		if lines[len(lines)-1] != "" || len(lines) > n+2 {
 			t.Fatalf("the output ends in the middle of a line or holds more than the snapshot: %d lines, ending %q", len(lines), data[max(0, len(data)-100):])
 		}
 		for i, l := range lines[:len(lines)-1] {
 			if i == 0 {
-				if !strings.HasPrefix(l, "# snapshot: 0 routes, 400000 MACs") {
+				if !strings.HasPrefix(l, fmt.Sprintf("# snapshot: 0 routes, %d MACs", n)) {
 					t.Fatalf("its first line: %q", l)
 				}
 				continue

@@ -130,10 +130,10 @@ func (w *Watcher) Snapshot(seq uint64, routes []entry.Route, macs []entry.MACEnt
 
 // Stop ends a watch whose first snapshot is not written yet, for a
 // process that ends without waiting for the client's receive loop (a
-// signal while the first snapshot of a large table is built): no write
-// starts after it. Once that snapshot is written it stops nothing and
-// reports false; else it reports whether some of the snapshot may have
-// been written.
+// signal while the first snapshot of a large table is built): no run of
+// lines is written after it but one already begun, which Stuck reports.
+// Once that snapshot is written it stops nothing and reports false;
+// else it reports whether some of the snapshot may have been written.
 func (w *Watcher) Stop() (stopped, begun bool) {
 	for {
 		switch f := w.first.Load(); f {

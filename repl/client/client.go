@@ -297,10 +297,11 @@ func Main(args []string) int {
 	status := end.Status
 	if watcher != nil && !end.Busy {
 		keepMapped = true // closed here, or left to the process's exit
+		// A session that ended in an error (below) says so, whatever
+		// the watch says of itself.
 		if closeWatching(c, watcher, logger.Printf) {
-			return 1
-		}
-		if seq, err := watcher.Failed(); err != nil && !errors.Is(err, syscall.EPIPE) {
+			status = 1
+		} else if seq, err := watcher.Failed(); err != nil && !errors.Is(err, syscall.EPIPE) {
 			// A reader that went away had what it wanted; a full disk
 			// did not. (Through the log, which waits a bounded time.)
 			logger.Printf("rtm client: --watch: write output: %v: the changes from seq %d on were not all written", err, seq)
@@ -330,9 +331,9 @@ func Main(args []string) int {
 // The first snapshot of a large table takes seconds to build (two
 // million MACs, about four here) before its first line is written: a
 // watcher signalled meanwhile ends after watchCloseGrace all the same,
-// writing nothing more, and says so. One signalled before its first
-// snapshot came says that nothing was written. Both are failures: the
-// output is no mirror of the tables.
+// writing nothing more, and says so. One whose session ended before its
+// first snapshot came (a signal, its server gone) says that nothing was
+// written. Both are failures: the output is no mirror of the tables.
 func closeWatching(c *proto.Client, w *repl.Watcher, logf func(string, ...any)) (failed bool) {
 	closed := make(chan struct{})
 	go func() {
@@ -348,11 +349,14 @@ func closeWatching(c *proto.Client, w *repl.Watcher, logf func(string, ...any)) 
 			}
 			return false
 		case <-time.After(watchCloseGrace):
+			// Past its first snapshot, Stop stops nothing: the watch is
+			// over only once its receive loop is, or its write stuck.
+			stopped, begun := w.Stop()
 			if seq, stuck := w.Stuck(); stuck {
 				logf("rtm client: --watch: ended while its output was %s: the changes from seq %d on may not have been written", outputWait(), seq)
 				return true
 			}
-			switch stopped, begun := w.Stop(); {
+			switch {
 			case stopped && begun:
 				logf("rtm client: --watch: ended while it printed its first snapshot: the output holds only its first lines, if any")
 				return true
