@@ -32,11 +32,13 @@ func TestStoreOrder(t *testing.T) {
 	b.Store(^uint64(0)) // the pair (0, ^0) before the first write
 	const writes = 2_000_000
 	var stop atomic.Bool
+	var loops atomic.Int64 // the reader's rounds, stable or not
 	var wg sync.WaitGroup
 	var consistent, torn int
 	wg.Go(func() {
 		runtime.LockOSThread()
 		for !stop.Load() {
+			loops.Add(1)
 			s1 := seq.Load()
 			x, y := a.Load(), b.Load()
 			if s2 := seq.Load(); s1&1 == 1 || s1 != s2 {
@@ -52,6 +54,16 @@ func TestStoreOrder(t *testing.T) {
 			consistent++
 		}
 	})
+	// On a loaded machine the writes may all be done before the reader
+	// runs at all (CI, with other packages' tests): the writer starts
+	// once the reader reads, and stops it only after two more rounds,
+	// one of them whole after the last write, which is then stable.
+	waitLoops := func(n int64) {
+		for deadline := time.Now().Add(10 * time.Second); loops.Load() < n && time.Now().Before(deadline); {
+			runtime.Gosched()
+		}
+	}
+	waitLoops(1)
 	runtime.LockOSThread()
 	for i := uint64(1); i <= writes; i++ {
 		s := seq.Load()
@@ -61,6 +73,7 @@ func TestStoreOrder(t *testing.T) {
 		Store(&seq, s+2)
 	}
 	runtime.UnlockOSThread()
+	waitLoops(loops.Load() + 2)
 	stop.Store(true)
 	wg.Wait()
 	if consistent == 0 {
