@@ -235,7 +235,11 @@ func (s *Server) serveConn(c *serverConn) {
 		}
 		return
 	}
-	setFirstBuffers(uc)
+	if !setFirstBuffers(uc) {
+		// A packet would not fit: it streams from the start.
+		c.grown.Store(true)
+		setBuffers(uc)
+	}
 	s.stats.connects.Add(1)
 	s.addConn(c)
 	if s.closing.Load() {

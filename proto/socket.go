@@ -108,10 +108,21 @@ func setBuffers(c *net.UnixConn) {
 // packet of its snapshot in the kernel (two small ones at most), not a
 // socket buffer's worth (512 KiB here, where net.core.wmem_max allows
 // setBuffers its 256 KiB, doubled). A thousand connections that said
-// hello and read nothing pinned half a gigabyte.
-func setFirstBuffers(c *net.UnixConn) {
+// hello and read nothing pinned half a gigabyte. It reports false if
+// the buffer the kernel gave takes no full packet (a kernel that does
+// not double the size asked): every send of a full packet would then
+// fail. (A net.core.wmem_max under half a packet clamps setBuffers' size
+// too: rtm's full packets need a larger one.)
+func setFirstBuffers(c *net.UnixConn) bool {
 	c.SetWriteBuffer(firstSendBuffer / 2) // the kernel doubles it
 	c.SetReadBuffer(256 << 10)
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return false
+	}
+	size := 0
+	rc.Control(func(fd uintptr) { size, err = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF) })
+	return err == nil && size >= firstSendBuffer
 }
 
 // firstSendBuffer takes the largest packet (MaxPacket, its header
