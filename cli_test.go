@@ -990,8 +990,9 @@ func TestStoreElsewhereAfterACrash(t *testing.T) {
 		defer srv.Process.Kill()
 		io.WriteString(in, "R,10.4.0.0/16,-,eth0\n")
 		if !rtmtest.WaitFor(20*time.Second, func() bool {
-			i, _ := ls()
-			return i.State == proto.StateLive && i.PID == srv.Process.Pid && i.Store != nil && i.Store.Routes == 1 && i.Store.Path == away
+			to, _ := os.Readlink(link)
+			st, err := store.Inspect(away)
+			return to == away && err == nil && st.Live && st.WriterPID == srv.Process.Pid && st.Routes == 1
 		}) {
 			i, _ := ls()
 			t.Fatalf("a live server with --store %s: rtm ls says %+v (its stderr: %q)", away, i, stderr.String())
@@ -1072,6 +1073,19 @@ func TestStoreElsewhereAfterACrash(t *testing.T) {
 	}
 	if i, _ := ls(); i.State != proto.StateStopped || i.Store == nil || i.Store.Path != filepath.Join(stores, "rtm."+name) {
 		t.Errorf("after a start with the default store: rtm ls says %+v", i)
+	}
+	// A crash with --store beside a default store kept: ls lists the
+	// default one and names the crashed one; rm removes the default
+	// store and the socket, and keeps the link, the crash's only record.
+	crash()
+	if i, _ := ls(); i.Store == nil || i.Store.Path != filepath.Join(stores, "rtm."+name) || !strings.Contains(i.Issue, "names a crashed store elsewhere, "+away+": "+repair) {
+		t.Errorf("a crash with --store beside the default store: rtm ls says %+v; want the default store, naming the crashed one", i)
+	}
+	if r := rtm("", "rm", name); r.code != 0 || strings.Contains(r.stdout, link) {
+		t.Errorf("rm of the default store beside a crashed one elsewhere: exit %d, stdout %q, stderr %q; want the link kept", r.code, r.stdout, r.stderr)
+	}
+	if i, _ := ls(); i.State != proto.StateCrashed || i.Store == nil || i.Store.Path != away {
+		t.Errorf("after rm of the default store: rtm ls says %+v; want the crashed store elsewhere", i)
 	}
 }
 

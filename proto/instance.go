@@ -102,6 +102,9 @@ func linkStore(name, socket, path string) (forgot string, err error) {
 func unlinkStore(name, path string) {
 	if link := storeLink(name); name != "" {
 		if to, err := os.Readlink(link); err == nil && to == path {
+			if st, err := store.Inspect(path); err == nil && st.Live {
+				return // a server that started since holds it, and linked it
+			}
 			os.Remove(link)
 		}
 	}
@@ -154,6 +157,9 @@ type Instance struct {
 
 	notSocket string // a file that is no socket where its socket would be
 	elsewhere bool   // its store is not in StoreDir: its link named it
+	// crashedAway: its link names a crashed store other than the one
+	// listed (an earlier start with --store), said in Issue.
+	crashedAway string
 }
 
 // Instance states.
@@ -215,10 +221,19 @@ func Instances() ([]Instance, error) {
 	}
 	for _, l := range links {
 		name := strings.TrimSuffix(filepath.Base(l), ".store")
-		if CheckInstanceName(name) != nil || byName[name] != nil && byName[name].Store != nil {
+		if CheckInstanceName(name) != nil {
 			continue
 		}
-		if st := linkedStore(name); st != nil {
+		st := linkedStore(name)
+		switch {
+		case st == nil:
+		case byName[name] != nil && byName[name].Store != nil:
+			// Its default store is listed; the link's is a crash of an
+			// earlier start with --store, which would go unsaid.
+			if !st.Live && st.Path != byName[name].Store.Path {
+				byName[name].crashedAway = fmt.Sprintf("%s names a crashed store elsewhere, %s: `rtm server --name %s --store %s` repairs it", l, st.Path, name, st.Path)
+			}
+		default:
 			get(name).Store, get(name).elsewhere = st, true
 		}
 	}
@@ -230,6 +245,9 @@ func Instances() ([]Instance, error) {
 		}
 		if in.notSocket != "" {
 			in.Issue = strings.TrimPrefix(in.Issue+"; ", "; ") + notSocketIssue(in.notSocket)
+		}
+		if in.crashedAway != "" {
+			in.Issue = strings.TrimPrefix(in.Issue+"; ", "; ") + in.crashedAway
 		}
 		out = append(out, *in)
 	}
@@ -412,10 +430,9 @@ func RemoveInstance(name string, force bool) ([]string, error) {
 	}
 	sock, path, link := DefaultSocket(name), DefaultStore(name), storeLink(name)
 	elsewhere := false
-	if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {
-		if away := linkedStore(name); away != nil {
-			path, elsewhere = away.Path, true // a store elsewhere (--store) its server named, crashed or live
-		}
+	away := linkedStore(name) // a store elsewhere (--store) its server named, crashed or live
+	if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) && away != nil {
+		path, elsewhere = away.Path, true
 	}
 	// Another user's store by the same name is not an instance of ours,
 	// even to root, who could remove it.
@@ -456,10 +473,14 @@ func RemoveInstance(name string, force bool) ([]string, error) {
 	case gone:
 		removed = append(removed, path)
 	}
-	// The link goes too, whatever it names: only a store of the
-	// instance's, crashed, was followed above; a stale one is no file of
-	// the user's to remove.
-	for _, f := range []string{sock, link} {
+	// The link goes too if it named the store removed, or no store of
+	// the instance's (stale): one that names a crashed store elsewhere
+	// beside the default store removed is its only record, and stays.
+	files := []string{sock}
+	if fi, err := os.Lstat(link); err == nil && fi.Mode()&os.ModeSymlink != 0 && (away == nil || elsewhere) {
+		files = append(files, link)
+	}
+	for _, f := range files {
 		if err := os.Remove(f); err == nil {
 			removed = append(removed, f)
 		} else if !errors.Is(err, os.ErrNotExist) {

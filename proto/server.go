@@ -215,7 +215,7 @@ func Start(o ServerOptions) (*Server, error) {
 	}
 	switch forgot, err := linkStore(o.Name, o.Socket, st.Path()); {
 	case err != nil:
-		o.Logf("rtm ls will not find store %s after a crash: %v", st.Path(), err)
+		o.Logf("store link %s: %v", storeLink(o.Name), err)
 	case forgot != "":
 		o.Logf("instance %s's store was %s until this start, which its server did not close (it crashed): rtm ls lists it no more; `rtm server --name %s --store %s` repairs it", o.Name, forgot, o.Name, forgot)
 	}
