@@ -242,6 +242,12 @@ func Main(args []string) int {
 			fmt.Fprintln(os.Stderr, "rtm client:", err)
 			return 1
 		}
+		if watcher != nil {
+			// Its server quit before the snapshot: the output mirrors
+			// nothing, which an exit 0 would hide from a pipeline.
+			logger.Printf("rtm client: --watch: ended before its first snapshot came (%v): nothing was written", c.Quit())
+			return 1
+		}
 		if quit := c.Quit(); quit != nil && batch {
 			// It quit before the snapshot: nothing was read, let alone
 			// applied.
