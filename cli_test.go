@@ -1087,6 +1087,18 @@ func TestStoreElsewhereAfterACrash(t *testing.T) {
 	if i, _ := ls(); i.State != proto.StateCrashed || i.Store == nil || i.Store.Path != away {
 		t.Errorf("after rm of the default store: rtm ls says %+v; want the crashed store elsewhere", i)
 	}
+	// A start with another store whose --script fails removes the store
+	// it created, and links the crashed one again: it leaves nothing
+	// behind, the loss of that record included.
+	bad := filepath.Join(t.TempDir(), "bad.rtm")
+	os.WriteFile(bad, []byte("C,nonsense\n"), 0o600)
+	other := filepath.Join(t.TempDir(), "other.store")
+	if r := rtm("", "server", "--name", name, "--store", other, "--script", bad, "--exit-at-eof"); r.code == 0 || !strings.Contains(r.stderr, "removed store "+other) || !strings.Contains(r.stderr, "store is "+away+" again") {
+		t.Errorf("a start whose --script fails: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if i, _ := ls(); i.State != proto.StateCrashed || i.Store == nil || i.Store.Path != away {
+		t.Errorf("after a start with another store whose --script failed: rtm ls says %+v; want the crashed store elsewhere", i)
+	}
 }
 
 // TestKilledServerNotYetReaped: a server killed whose parent has not

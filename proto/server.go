@@ -78,6 +78,10 @@ type Server struct {
 	marked uint64    // the last change whose time the store holds
 	snap   *snapshot // the last snapshot taken, shared by the clients that need one
 
+	// forgot is the crashed store whose link this start replaced: a
+	// start abandoned (Abandon) that removes its own store links it again.
+	forgot string
+
 	storeGone atomic.Bool // the store's file was found removed, and said so
 	// snapshotStall is how long a client may take none of an outdated
 	// snapshot before its writer lets it go (a time.Duration; tests
@@ -217,6 +221,7 @@ func Start(o ServerOptions) (*Server, error) {
 	case err != nil:
 		o.Logf("store link %s: %v", storeLink(o.Name), err)
 	case forgot != "":
+		s.forgot = forgot
 		o.Logf("instance %s's store was %s until this start, which its server did not close (it crashed): rtm ls lists it no more; `rtm server --name %s --store %s` repairs it", o.Name, forgot, o.Name, forgot)
 	}
 	s.log = newChangeLog(0, cmp.Or(o.LogBytes, DefaultLogBytes), s.lowestRead)
@@ -497,7 +502,12 @@ func (s *Server) Abandon(reason string, timeout time.Duration) (created string) 
 		s.unlinked(s.st.Close())
 		return "kept"
 	}
-	s.unlinked(s.st.Remove())
+	if err := s.unlinked(s.st.Remove()); err == nil && s.forgot != "" {
+		// It leaves nothing behind, not even the loss of that record.
+		if _, err := linkStore(s.opts.Name, s.opts.Socket, s.forgot); err == nil {
+			s.opts.Logf("instance %s's store is %s again, as before this start (crashed: `rtm server --name %s --store %s` repairs it)", s.opts.Name, s.forgot, s.opts.Name, s.forgot)
+		}
+	}
 	return "removed"
 }
 
