@@ -146,9 +146,7 @@ func (c *serverConn) shutdown(reason string, timeout time.Duration) {
 		// rest of its snapshot and the goodbye in a streaming buffer, as
 		// one that read does: with the first's single packet it would
 		// find a lost server, not one that quit (setFirstBuffers).
-		if c.grown.CompareAndSwap(false, true) {
-			setBuffers(c.uc)
-		}
+		c.grow()
 		close(c.quit)
 	})
 }
@@ -236,9 +234,7 @@ func (s *Server) serveConn(c *serverConn) {
 		return
 	}
 	if !setFirstBuffers(uc) {
-		// A packet would not fit: it streams from the start.
-		c.grown.Store(true)
-		setBuffers(uc)
+		c.grow() // a packet would not fit: it streams from the start
 	}
 	s.stats.connects.Add(1)
 	s.addConn(c)
@@ -721,14 +717,22 @@ func (c *serverConn) send(h Header, body []byte) error {
 	// client has read: it gets a streaming one (setFirstBuffers). Only
 	// reading makes that so; an ack, which a client may send unread,
 	// does not.
-	if !c.grown.Load() && c.sent.Add(int64(HeaderSize+len(body))) > firstSendBuffer && c.grown.CompareAndSwap(false, true) {
-		setBuffers(c.uc)
+	if !c.grown.Load() && c.sent.Add(int64(HeaderSize+len(body))) > firstSendBuffer {
+		c.grow()
 	}
 	st := &c.s.stats
 	st.packets.Add(1)
 	st.records.Add(uint64(h.Count))
 	st.bytes.Add(uint64(HeaderSize + len(body)))
 	return nil
+}
+
+// grow gives the connection its streaming send buffer (setBuffers) in
+// place of the first one, once.
+func (c *serverConn) grow() {
+	if c.grown.CompareAndSwap(false, true) {
+		setBuffers(c.uc)
+	}
 }
 
 // requestBeforeBye applies and answers a request unless the goodbye has
