@@ -442,6 +442,45 @@ func TestSocketPathTooLong(t *testing.T) {
 	}
 }
 
+// TestSocketOfAnotherInstanceRefused: a server is refused the default
+// socket of an instance of another name, before it makes anything: the
+// clients of that name, who find their server by its socket, would get
+// this one's tables, and rtm ls would list it under that name. Its own
+// name's default socket, given, is no refusal.
+func TestSocketOfAnotherInstanceRefused(t *testing.T) {
+	t.Parallel()
+	runtime, stores := t.TempDir(), newStoreDir(t)
+	env := append(os.Environ(), "XDG_RUNTIME_DIR="+runtime, proto.StoreDirEnv+"="+stores)
+	lab := filepath.Join(runtime, "rtm", "lab.sock")
+	for _, tc := range []struct {
+		args  []string
+		named string
+	}{
+		{[]string{"--name", "other", "--socket", lab}, "other"},
+		{[]string{"--socket", lab}, "default"},
+		{[]string{"--socket", filepath.Join(runtime, "rtm", "..", "rtm", "lab.sock")}, "default"},
+	} {
+		cmd := exec.Command(rtmBin, append([]string{"server", "--exit-at-eof"}, tc.args...)...)
+		cmd.Env = env
+		r := runCmd(t, cmd, "", time.Minute)
+		want := fmt.Sprintf("rtm server: --socket %s is instance lab's socket, where clients of --name lab connect: serve it as rtm server --name lab, or give instance %s another socket path\n", lab, tc.named)
+		if r.code != 2 || !strings.HasPrefix(r.stderr, want) {
+			t.Errorf("server %v: exit %d, stderr %q; want 2 and %q", tc.args, r.code, r.stderr, want)
+		}
+	}
+	if left, _ := os.ReadDir(stores); len(left) > 0 {
+		t.Errorf("the refused starts left %v in the store directory", left)
+	}
+	if _, err := os.Stat(lab); err == nil {
+		t.Errorf("the refused starts left the socket %s", lab)
+	}
+	cmd := exec.Command(rtmBin, "server", "--exit-at-eof", "--name", "lab", "--socket", lab)
+	cmd.Env = env
+	if r := runCmd(t, cmd, "show info\n", time.Minute); r.code != 0 || !strings.Contains(r.stdout, "socket    "+lab+"\n") {
+		t.Errorf("server --name lab on its own default socket: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+}
+
 // TestChangedAtOnce: a store records the time of its server's first
 // change at once, not at the next once-a-second mark: a server killed
 // within that second left rtm ls showing no time for a store that had

@@ -54,6 +54,28 @@ func StoreDir() string {
 // DefaultSocket is the socket of instance name.
 func DefaultSocket(name string) string { return filepath.Join(SocketDir(), name+".sock") }
 
+// DefaultSocketOf names the instance whose default socket path is, if
+// it is one: NAME.sock in SocketDir, NAME a valid instance name.
+func DefaultSocketOf(path string) (name string, ok bool) {
+	dir, base := filepath.Split(filepath.Clean(path))
+	name, ok = strings.CutSuffix(base, ".sock")
+	if !ok || CheckInstanceName(name) != nil || !sameDir(dir, SocketDir()) {
+		return "", false
+	}
+	return name, true
+}
+
+// sameDir says whether a and b name one directory, by their paths, or
+// through symbolic links where both exist.
+func sameDir(a, b string) bool {
+	if filepath.Clean(a) == filepath.Clean(b) {
+		return true
+	}
+	ra, err1 := filepath.EvalSymlinks(a)
+	rb, err2 := filepath.EvalSymlinks(b)
+	return err1 == nil && err2 == nil && ra == rb
+}
+
 // DefaultStore is the store of instance name.
 func DefaultStore(name string) string { return filepath.Join(StoreDir(), "rtm."+name) }
 

@@ -53,6 +53,7 @@ func Main(version string, args []string) int {
 	)
 	fs := repl.NewFlagSet("server", "[flags]", repl.ServerAbout)
 	f.Register(fs)
+	fs.Lookup("socket").Usage += "; not another instance's (" + proto.DefaultSocket("OTHER") + "), whose clients would get this server's tables"
 	fs.StringVar(&storePath, "store", "", "store `path` (default: "+proto.DefaultStore("NAME")+": rtm.NAME in $"+proto.StoreDirEnv+" if set, else in /dev/shm; a regular file survives reboots)")
 	fs.IntVar(&capacity, "capacity", store.DefaultCapacity, "MAC table `entries` when the store is created (an existing store keeps its own, and a different one given is refused; with --fresh it is created anew)")
 	fs.IntVar(&routeCapacity, "route-capacity", store.DefaultRouteCapacity, "route table `entries` when the store is created (as --capacity)")
@@ -82,6 +83,12 @@ func Main(version string, args []string) int {
 		return rc
 	}
 	err := f.Resolve()
+	if owner, ok := proto.DefaultSocketOf(f.Socket); err == nil && ok && owner != f.Name {
+		// Its clients, who find a server by its name, would get this
+		// one's tables, and rtm ls and rm would take it for that
+		// instance.
+		err = fmt.Errorf("--socket %s is instance %s's socket, where clients of --name %s connect: serve it as rtm server --name %s, or give instance %s another socket path", f.Socket, owner, owner, owner, f.Name)
+	}
 	if err == nil {
 		err = repl.CheckTuning(fs, fromKernel || fromFPM.on, "--from-kernel or --from-fpm", "kernel-table")
 	}
