@@ -3,7 +3,6 @@ package proto
 import (
 	"context"
 	"net/netip"
-	"slices"
 
 	"rtm/store/entry"
 )
@@ -102,7 +101,7 @@ func (s *Server) MACs() []entry.MAC {
 		return true
 	})
 	s.mu.Unlock()
-	slices.SortFunc(out, entry.MAC.Compare)
+	entry.SortMACs(out)
 	return out
 }
 

@@ -6,8 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -612,13 +612,21 @@ func (c *Client) publishSnapshot(seq uint64) {
 		keys = append(keys, m)
 	}
 	c.mu.RUnlock()
-	slices.SortFunc(keys, entry.MAC.Compare)
+	entry.SortMACs(keys)
 	r := c.reader.Load()
 	macs := make([]entry.MACEntry, 0, len(keys))
-	for _, m := range keys {
-		if ip, err := r.Lookup(m); err == nil {
-			macs = append(macs, entry.MACEntry{MAC: m, IP: ip})
+	// Looked up a group at a time: their cache misses overlap.
+	var ips [64]netip.Addr
+	var errs [64]error
+	for len(keys) > 0 {
+		group := keys[:min(len(keys), len(ips))]
+		r.LookupMany(group, ips[:], errs[:])
+		for i, m := range group {
+			if errs[i] == nil {
+				macs = append(macs, entry.MACEntry{MAC: m, IP: ips[i]})
+			}
 		}
+		keys = keys[len(group):]
 	}
 	for _, s := range c.opts.Subscribers {
 		s.Snapshot(seq, routes, macs)

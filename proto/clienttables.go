@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"slices"
 	"time"
 
 	"rtm/store"
@@ -48,7 +47,7 @@ func (c *Client) MACs() []entry.MAC {
 		out = append(out, m)
 	}
 	c.mu.RUnlock()
-	slices.SortFunc(out, entry.MAC.Compare)
+	entry.SortMACs(out)
 	return out
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math/rand/v2"
 	"net/netip"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -85,6 +86,64 @@ C,02:00:00:00:00:00,10.1.1.7  # seq 3: snapshot
 	if out.String() != want {
 		t.Fatalf("full snapshot:\n%s\nwant:\n%s", out.String(), want)
 	}
+}
+
+// TestWatcherFullStreams: a large first snapshot with Full is written as
+// it is printed, its first run of lines before the rest is made (a
+// watcher of 2 M MACs printed all of it, about 100 MB, before its first
+// line), and whole: every line, in order, in runs of whole lines. Not
+// parallel: it weighs what the process allocates.
+func TestWatcherFullStreams(t *testing.T) {
+	const n = 100_000
+	macs := make([]entry.MACEntry, n)
+	for i := range macs {
+		macs[i] = entry.MACEntry{MAC: entry.MACFromUint64(0x020000000000 + uint64(i)), IP: netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})}
+	}
+	var out runRecorder
+	w := NewWatcher(&out, WatchOptions{Full: true})
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	out.onFirst = func() {
+		var at runtime.MemStats
+		runtime.ReadMemStats(&at)
+		out.allocated = at.TotalAlloc - before.TotalAlloc
+	}
+	w.Snapshot(9, nil, macs)
+	text := out.String()
+	if out.allocated > uint64(len(text))/8 {
+		t.Errorf("%d bytes allocated before the first write of %d bytes of snapshot: want under an eighth of it, the text not made whole first", out.allocated, len(text))
+	}
+	lines := strings.Split(strings.TrimSuffix(text, "\n"), "\n")
+	if len(lines) != n+1 || lines[0] != "# snapshot: 0 routes, 100000 MACs (seq 9)" {
+		t.Fatalf("%d lines, the first %q", len(lines), lines[0])
+	}
+	for i, m := range macs {
+		if want := "C," + m.MAC.String() + "," + m.IP.String() + "  # seq 9: snapshot"; lines[i+1] != want {
+			t.Fatalf("line %d: %q, want %q", i+2, lines[i+1], want)
+		}
+	}
+	for i, r := range out.runs {
+		if len(r) > atomicWrite || !strings.HasSuffix(r, "\n") {
+			t.Fatalf("write %d: %d bytes, ending %q: want whole lines, at most %d bytes", i, len(r), r[max(0, len(r)-20):], atomicWrite)
+		}
+	}
+}
+
+// runRecorder keeps what is written to it, write by write, and calls
+// onFirst at the first.
+type runRecorder struct {
+	bytes.Buffer
+	runs      []string
+	onFirst   func()
+	allocated uint64
+}
+
+func (r *runRecorder) Write(p []byte) (int, error) {
+	if len(r.runs) == 0 && r.onFirst != nil {
+		r.onFirst()
+	}
+	r.runs = append(r.runs, string(p))
+	return r.Buffer.Write(p)
 }
 
 // TestWatcherReplays: random changes, resyncs among them, watched and

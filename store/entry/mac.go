@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 )
 
 // MAC is a 48-bit Ethernet address. It is a comparable value type, like
@@ -125,6 +126,53 @@ func (m MAC) Uint64() uint64 {
 // Compare returns -1, 0 or +1 as m sorts before, with or after o: by
 // value, which is the order show macs prints.
 func (m MAC) Compare(o MAC) int { return cmp.Compare(m.Uint64(), o.Uint64()) }
+
+// SortMACs sorts ms in Compare's order. It sorts their words (Uint64)
+// by radix, not the MACs through Compare: a table's worth (a watcher's
+// first snapshot, show macs) in a fraction of the time, at 16 bytes a
+// MAC for the while.
+func SortMACs(ms []MAC) {
+	ws := make([]uint64, len(ms))
+	for i := range ms {
+		ws[i] = ms[i].Uint64()
+	}
+	sortWords48(ws)
+	for i, w := range ws {
+		ms[i] = MACFromUint64(w)
+	}
+}
+
+// sortWords48 sorts words of 48 bits or fewer: a least-significant-digit
+// radix sort, four passes of 12 bits (4,096 counters, which stay in the
+// first-level cache; 8, 11 and 16 bits were no faster), or slices.Sort
+// for a few.
+func sortWords48(ws []uint64) {
+	const bits, passes = 12, 4
+	if len(ws) < 1024 {
+		slices.Sort(ws)
+		return
+	}
+	src, dst := ws, make([]uint64, len(ws))
+	var count [1 << bits]int
+	for p := range passes {
+		shift := p * bits
+		clear(count[:])
+		for _, w := range src {
+			count[w>>shift&(1<<bits-1)]++
+		}
+		sum := 0
+		for i, c := range count {
+			count[i], sum = sum, sum+c
+		}
+		for _, w := range src {
+			d := w >> shift & (1<<bits - 1)
+			dst[count[d]] = w
+			count[d]++
+		}
+		src, dst = dst, src
+	}
+	// An even number of passes ends in ws.
+}
 
 // MACFromUint64 is the inverse of Uint64; the high 16 bits are ignored.
 func MACFromUint64(v uint64) MAC {
