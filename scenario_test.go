@@ -193,6 +193,23 @@ func TestScenarioRefusals(t *testing.T) {
 	}
 }
 
+// TestAtServerSyncWaitsForPaused: sync leaves a paused client out;
+// `at server sync` is the server's own, which waits for every client it
+// has, and when it times out the report says which of them the scenario
+// paused.
+func TestAtServerSyncWaitsForPaused(t *testing.T) {
+	t.Parallel()
+	path := writeScenario(t, "paused.rtm", "client start a\nclient start b\nclient pause a\nC,10.1.1.0/24,-,eth0\nsync 10s\nat server sync 300ms\n")
+	res := scenario.Run(path, scenario.Options{Binary: rtmBin})
+	var se *scenario.Error
+	if !errors.As(res.Err, &se) {
+		t.Fatalf("%v, want a *scenario.Error", res.Err)
+	}
+	if se.Loc.Line != 6 || !strings.Contains(se.Msg, "1 client behind: a (pid ") || se.Hint != "a is paused: the server's own sync waits for every client it has, where sync leaves a paused one out" {
+		t.Errorf("failed at line %d: %q, hint %q; want line 6, client a behind, and that the scenario paused it", se.Loc.Line, se.Msg, se.Hint)
+	}
+}
+
 // TestDirectiveSlipBeforeAnything: a directive that does not parse (at's
 // command, expect, sync, source and quit included), or a slip of a
 // directive's name, is reported at its line before the

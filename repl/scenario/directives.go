@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"syscall"
@@ -425,6 +426,29 @@ func atCommand(d directive) (repl.Command, error) {
 	return cmd, nil
 }
 
+// hintPaused adds a hint to a failed `at server sync`, the server's own
+// sync, which waits for every client connected to it: a paused one,
+// which sync leaves out, too.
+func (s *scenario) hintPaused(err error) {
+	var pe *processError
+	if !errors.As(err, &pe) || pe.err != nil {
+		return
+	}
+	var paused []string
+	for _, n := range slices.Sorted(maps.Keys(s.clients)) {
+		if s.clients[n].paused {
+			paused = append(paused, n)
+		}
+	}
+	if len(paused) > 0 {
+		verb := "is"
+		if len(paused) > 1 {
+			verb = "are"
+		}
+		pe.hint = fmt.Sprintf("%s %s paused: the server's own sync waits for every client it has, where sync leaves a paused one out", strings.Join(paused, ", "), verb)
+	}
+}
+
 func (s *scenario) at(loc repl.Location, d directive) error {
 	cmd, err := atCommand(d)
 	if err != nil {
@@ -437,7 +461,11 @@ func (s *scenario) at(loc repl.Location, d directive) error {
 		s.lastChange = loc
 	}
 	if d.name == "server" {
-		return s.exec(s.server, "server", d.cmd, cmd.Timeout)
+		err := s.exec(s.server, "server", d.cmd, cmd.Timeout)
+		if cmd.Kind == repl.KindSync {
+			s.hintPaused(err)
+		}
+		return err
 	}
 	c := s.clients[d.name]
 	switch {

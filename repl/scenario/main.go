@@ -60,8 +60,9 @@ these directives:
                              change, which the client sends to the server) at client
                              NAME only; "at server" at the server only. "at NAME
                              sync" waits until NAME alone has every change so far
-                             (as sync local at a client); "at server sync", as
-                             sync, until every client has
+                             (as sync local at a client); "at server sync" is the
+                             server's own: until every client connected to it has,
+                             a paused one too
   sync [TIMEOUT]             wait until every running client has applied every change
                              so far; fail after TIMEOUT (default 10s)
   expect CHECK               check at the server, then at every running client; a
