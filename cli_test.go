@@ -960,6 +960,33 @@ func TestStoreDirEnvRefused(t *testing.T) {
 	}
 }
 
+// TestFramedFailedStartWritesNoFrame: a --framed process whose start
+// fails answers none of its lines, as the README says: no frame on
+// stdout, why on stderr, exit 1, or 2 for a usage error.
+func TestFramedFailedStartWritesNoFrame(t *testing.T) {
+	t.Parallel()
+	in := newInstance(t)
+	bad := filepath.Join(t.TempDir(), "bad.rtm")
+	if err := os.WriteFile(bad, []byte("C,10.1.0.0/16,-,eth0\nbogus\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args   []string
+		code   int
+		stderr string
+	}{
+		{[]string{"client", "--framed", "--socket", in.socket}, 1, "connect to " + in.socket},
+		{[]string{"client", "--framed", "--socket", in.socket, "--wait", "200ms"}, 1, "connect to " + in.socket},
+		{append([]string{"server", "--framed", "--script", bad}, in.flags()...), 1, bad + ":2: unknown command \"bogus\""},
+		{[]string{"client", "--framed", "--wait", "5x"}, 2, "invalid value \"5x\" for flag -wait"},
+	} {
+		r := runRTM(t, "show routes\n\n", tc.args...)
+		if r.stdout != "" || r.code != tc.code || !strings.Contains(r.stderr, tc.stderr) {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want %d, no frame, and %q", tc.args, r.code, r.stdout, r.stderr, tc.code, tc.stderr)
+		}
+	}
+}
+
 // TestFramedEndsWithItsInput: the end of --framed input ends the process,
 // a server and a watching client too, whose plain input's end does not:
 // the program driving it is done (as --help and the README say).
