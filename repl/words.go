@@ -86,7 +86,8 @@ const (
 type wordList struct {
 	ws     []string
 	pos    int
-	json   bool // the command takes json: offered wherever a word may come
+	json   bool   // the command takes json: offered wherever a word may come
+	twice  string // a spelling of json given after another (takeJSON)
 	next   []string
 	kinds  valueKind
 	needed bool // the words ran out where a value must come
@@ -287,6 +288,9 @@ func (l *wordList) takeJSON() bool {
 			i++
 			continue
 		case isJSONFlag(strings.ToLower(a)):
+			if on && l.twice == "" {
+				l.twice = strings.ToLower(a)
+			}
 			on = true
 			continue
 		}
@@ -295,6 +299,14 @@ func (l *wordList) takeJSON() bool {
 	l.ws = rest
 	l.json = !on
 	return on
+}
+
+// givenTwice says, for an error, that the JSON switch was given twice.
+func (l *wordList) givenTwice() string {
+	if l.twice == "" {
+		return ""
+	}
+	return l.twice + " given twice; "
 }
 
 // tableSpec is a table show takes: its name (the singular is accepted
@@ -350,6 +362,9 @@ func parseShow(l *wordList) (Command, error) {
 	}
 	l.take()
 	cmd := Command{Kind: KindShow, Table: t, JSON: js}
+	if l.twice != "" {
+		return Command{}, fmt.Errorf("show %s: %s given twice; %s", t, l.twice, showUsage)
+	}
 	if err := parseFilter(&cmd, l); err != nil {
 		return Command{}, fmt.Errorf("show %s: %w; %s", t, err, showUsage)
 	}
@@ -435,8 +450,8 @@ func (cmd *Command) filterWords(words []string) []string {
 func parseLookup(l *wordList) (Command, error) {
 	js := l.takeJSON()
 	l.need(valueMAC)
-	if len(l.rest()) != 1 {
-		return Command{}, errors.New("lookup: want lookup MAC [json], as in lookup 00:1a:2b:3c:4d:5e")
+	if len(l.rest()) != 1 || l.twice != "" {
+		return Command{}, fmt.Errorf("lookup: %swant lookup MAC [json], as in lookup 00:1a:2b:3c:4d:5e", l.givenTwice())
 	}
 	m, err := entry.ParseMAC(l.take())
 	if err != nil {
@@ -449,8 +464,8 @@ func parseLookup(l *wordList) (Command, error) {
 func parseRouteQuery(l *wordList) (Command, error) {
 	js := l.takeJSON()
 	l.need(0)
-	if len(l.rest()) != 1 {
-		return Command{}, errors.New("route: want route IP [json], as in route 10.1.1.7")
+	if len(l.rest()) != 1 || l.twice != "" {
+		return Command{}, fmt.Errorf("route: %swant route IP [json], as in route 10.1.1.7", l.givenTwice())
 	}
 	ip, err := parseAddr([]byte(l.take()))
 	if err != nil {
