@@ -94,7 +94,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	verbose := fs.Bool("v", false, "show every line as it runs, and its output")
 	run := fs.String("run", "", "run only the scenarios whose path matches `regexp`")
-	timeout := fs.Duration("timeout", DefaultLineTimeout, "how long a process may take to answer one line (above 0)")
+	timeout := fs.Duration("timeout", DefaultLineTimeout, "how long a process may take to answer one line (above 0); a sync line waits its own TIMEOUT on top (sync 1m: up to 1m more)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usage)
 		fs.PrintDefaults()
