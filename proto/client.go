@@ -620,7 +620,7 @@ func (c *Client) publishSnapshot(seq uint64) {
 	var errs [64]error
 	for len(keys) > 0 {
 		group := keys[:min(len(keys), len(ips))]
-		r.LookupMany(group, ips[:], errs[:])
+		r.LookupMany(group, ips[:len(group)], errs[:len(group)])
 		for i, m := range group {
 			if errs[i] == nil {
 				macs = append(macs, entry.MACEntry{MAC: m, IP: ips[i]})

@@ -253,12 +253,8 @@ func (w *Watcher) load(seq uint64, now time.Time, routes []entry.Route, macs []e
 	}
 	// The tables as printed, to tell later changes from resyncs; the
 	// first snapshot is the whole of them, so they are made to its size.
-	if len(w.routes) == 0 {
-		w.routes = make(map[netip.Prefix]entry.Route, len(routes))
-	}
-	if len(w.macs) == 0 {
-		w.macs = make(map[entry.MAC]keptIP, len(macs))
-	}
+	w.routes = make(map[netip.Prefix]entry.Route, len(routes))
+	w.macs = make(map[entry.MAC]keptIP, len(macs))
 	for _, r := range routes {
 		w.routes[r.Prefix] = r
 	}
@@ -276,6 +272,8 @@ type keptIP struct {
 	is6 bool
 }
 
+// keepIP is ip as a Watcher keeps it: two addresses are equal as kept
+// if they are equal as netip.Addr, zones aside.
 func keepIP(ip netip.Addr) keptIP { return keptIP{a: ip.As16(), is6: ip.Is6()} }
 
 // writeRun is how much printed text a long print (a first snapshot with

@@ -3,6 +3,7 @@ package repl
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"math/rand/v2"
 	"net/netip"
 	"runtime"
@@ -129,12 +130,56 @@ func TestWatcherFullStreams(t *testing.T) {
 	}
 }
 
-// runRecorder keeps what is written to it, write by write, and calls
-// onFirst at the first.
+// TestWatcherFullStopsMidway: a first snapshot whose writing is stopped
+// (Stop, as a signal does) or whose output fails, at its third run of
+// lines, writes nothing after it: the rest is neither written nor made.
+func TestWatcherFullStopsMidway(t *testing.T) {
+	macs := make([]entry.MACEntry, 20_000)
+	for i := range macs {
+		macs[i] = entry.MACEntry{MAC: entry.MACFromUint64(0x020000000000 + uint64(i)), IP: netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)})}
+	}
+	for _, fail := range []bool{false, true} {
+		var out runRecorder
+		w := NewWatcher(&out, WatchOptions{Full: true})
+		out.onWrite = func(n int) error {
+			if n < 3 {
+				return nil
+			}
+			if fail {
+				return errors.New("no space left on device")
+			}
+			if stopped, begun := w.Stop(); !stopped || !begun {
+				t.Errorf("Stop in the snapshot's third write: stopped %v, begun %v; want both", stopped, begun)
+			}
+			return nil
+		}
+		w.Snapshot(4, nil, macs)
+		if len(out.runs) != 3 {
+			t.Errorf("fail %v: %d writes, want 3: none after the third", fail, len(out.runs))
+		}
+		select {
+		case <-w.Gone():
+			if seq, err := w.Failed(); !fail || err == nil || seq != 4 {
+				t.Errorf("fail %v: gone, Failed() = %d, %v", fail, seq, err)
+			}
+		default:
+			if fail {
+				t.Errorf("a failed write left the watch going")
+			}
+		}
+		if _, stuck := w.Stuck(); stuck {
+			t.Errorf("fail %v: stuck after the snapshot returned", fail)
+		}
+	}
+}
+
+// runRecorder keeps what is written to it, write by write; it calls
+// onFirst at the first write and onWrite at each, whose error it returns.
 type runRecorder struct {
 	bytes.Buffer
 	runs      []string
 	onFirst   func()
+	onWrite   func(n int) error // the nth write's error, if any
 	allocated uint64
 }
 
@@ -143,6 +188,11 @@ func (r *runRecorder) Write(p []byte) (int, error) {
 		r.onFirst()
 	}
 	r.runs = append(r.runs, string(p))
+	if r.onWrite != nil {
+		if err := r.onWrite(len(r.runs)); err != nil {
+			return 0, err
+		}
+	}
 	return r.Buffer.Write(p)
 }
 

@@ -86,8 +86,8 @@ const (
 type wordList struct {
 	ws     []string
 	pos    int
-	json   bool   // the command takes json: offered wherever a word may come
-	twice  string // a spelling of json given after another (takeJSON)
+	json   bool // the command takes json: offered wherever a word may come
+	twice  bool // the JSON switch was given twice (takeJSON)
 	next   []string
 	kinds  valueKind
 	needed bool // the words ran out where a value must come
@@ -288,9 +288,7 @@ func (l *wordList) takeJSON() bool {
 			i++
 			continue
 		case isJSONFlag(strings.ToLower(a)):
-			if on && l.twice == "" {
-				l.twice = strings.ToLower(a)
-			}
+			l.twice = l.twice || on
 			on = true
 			continue
 		}
@@ -301,12 +299,13 @@ func (l *wordList) takeJSON() bool {
 	return on
 }
 
-// givenTwice says, for an error, that the JSON switch was given twice.
+// givenTwice says, for an error, that the JSON switch was given twice
+// (in any of its spellings: json -j is twice too).
 func (l *wordList) givenTwice() string {
-	if l.twice == "" {
+	if !l.twice {
 		return ""
 	}
-	return l.twice + " given twice; "
+	return "json given twice; "
 }
 
 // tableSpec is a table show takes: its name (the singular is accepted
@@ -362,8 +361,8 @@ func parseShow(l *wordList) (Command, error) {
 	}
 	l.take()
 	cmd := Command{Kind: KindShow, Table: t, JSON: js}
-	if l.twice != "" {
-		return Command{}, fmt.Errorf("show %s: %s given twice; %s", t, l.twice, showUsage)
+	if l.twice {
+		return Command{}, fmt.Errorf("show %s: %s%s", t, l.givenTwice(), showUsage)
 	}
 	if err := parseFilter(&cmd, l); err != nil {
 		return Command{}, fmt.Errorf("show %s: %w; %s", t, err, showUsage)
@@ -450,7 +449,7 @@ func (cmd *Command) filterWords(words []string) []string {
 func parseLookup(l *wordList) (Command, error) {
 	js := l.takeJSON()
 	l.need(valueMAC)
-	if len(l.rest()) != 1 || l.twice != "" {
+	if len(l.rest()) != 1 || l.twice {
 		return Command{}, fmt.Errorf("lookup: %swant lookup MAC [json], as in lookup 00:1a:2b:3c:4d:5e", l.givenTwice())
 	}
 	m, err := entry.ParseMAC(l.take())
@@ -464,7 +463,7 @@ func parseLookup(l *wordList) (Command, error) {
 func parseRouteQuery(l *wordList) (Command, error) {
 	js := l.takeJSON()
 	l.need(0)
-	if len(l.rest()) != 1 || l.twice != "" {
+	if len(l.rest()) != 1 || l.twice {
 		return Command{}, fmt.Errorf("route: %swant route IP [json], as in route 10.1.1.7", l.givenTwice())
 	}
 	ip, err := parseAddr([]byte(l.take()))

@@ -334,10 +334,10 @@ func Main(args []string) int {
 // (the bounded log: stderr may be the pipe nobody reads, 2>&1 | less),
 // with the change from which the output may be short.
 //
-// The first snapshot of a large table takes seconds to build (two
-// million MACs, about four here) before its first line is written: a
-// watcher signalled meanwhile ends after watchCloseGrace all the same,
-// writing nothing more, and says so. One whose session ended before its
+// The first snapshot of a large table takes a while to make (two
+// million MACs: its sort, its addresses read) before its first line is
+// written, and longer to print: a watcher signalled meanwhile ends after
+// watchCloseGrace all the same, writing nothing more, and says so. One whose session ended before its
 // first snapshot came (a signal, its server gone) says that nothing was
 // written. Both are failures: the output is no mirror of the tables.
 func closeWatching(c *proto.Client, w *repl.Watcher, logf func(string, ...any)) (failed bool) {

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 	"syscall"
@@ -434,9 +433,12 @@ func (s *scenario) hintPaused(err error) {
 	if !errors.As(err, &pe) || pe.err != nil {
 		return
 	}
+	// The paused clients the server names as behind, by name and pid: not
+	// one not connected to it, which its sync does not wait for.
 	var paused []string
-	for _, n := range slices.Sorted(maps.Keys(s.clients)) {
-		if s.clients[n].paused {
+	for _, n := range s.order {
+		c := s.clients[n]
+		if c != nil && c.paused && !c.lost && strings.Contains(pe.msg, fmt.Sprintf("%s (pid %d) at change ", n, c.Pid())) {
 			paused = append(paused, n)
 		}
 	}

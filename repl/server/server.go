@@ -87,7 +87,7 @@ func Main(version string, args []string) int {
 		// Its clients, who find a server by its name, would get this
 		// one's tables, and rtm ls and rm would take it for that
 		// instance.
-		err = fmt.Errorf("--socket %s is instance %s's socket, where clients of --name %s connect: serve it as rtm server --name %s, or give instance %s another socket path", f.Socket, owner, owner, owner, f.Name)
+		err = fmt.Errorf("--socket %s is instance %s's socket, where clients of --name %s connect: serve it as `rtm server --name %s`, or give this server another socket path", f.Socket, owner, owner, owner)
 	}
 	if err == nil {
 		err = repl.CheckTuning(fs, fromKernel || fromFPM.on, "--from-kernel or --from-fpm", "kernel-table")

@@ -142,7 +142,8 @@ func SortMACs(ms []MAC) {
 	}
 }
 
-// sortWords48 sorts words of 48 bits or fewer: a least-significant-digit
+// sortWords48 sorts words of 48 bits or fewer (from 1,024 words on, the
+// bits above are not looked at: a MAC's word has none): a least-significant-digit
 // radix sort, four passes of 12 bits (4,096 counters, which stay in the
 // first-level cache; 8, 11 and 16 bits were no faster), or slices.Sort
 // for a few.
