@@ -1002,6 +1002,48 @@ func TestFramedEndsWithItsInput(t *testing.T) {
 	}
 }
 
+// TestRemoveNamesTheServerHoldingItsStore: rtm rm of an instance whose
+// store, kept elsewhere, a server of another name holds (repairing it
+// after the crash) names that server, not the instance, as running.
+func TestRemoveNamesTheServerHoldingItsStore(t *testing.T) {
+	t.Parallel()
+	runtime, stores := t.TempDir(), newStoreDir(t)
+	env := append(os.Environ(), "XDG_RUNTIME_DIR="+runtime, proto.StoreDirEnv+"="+stores)
+	away := filepath.Join(t.TempDir(), "tables.store")
+	serve := func(name string) *exec.Cmd {
+		t.Helper()
+		srv := exec.Command(rtmBin, "server", "--name", name, "--store", away)
+		srv.Env = env
+		in, _ := srv.StdinPipe()
+		if err := srv.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { in.Close(); srv.Process.Kill(); srv.Wait() })
+		sock := filepath.Join(runtime, "rtm", name+".sock")
+		if !rtmtest.WaitFor(20*time.Second, func() bool {
+			st, err := store.Inspect(away)
+			return err == nil && st.Live && st.WriterPID == srv.Process.Pid && socketAccepts(sock)
+		}) {
+			t.Fatalf("server %s with --store %s never served", name, away)
+		}
+		return srv
+	}
+	crashed := serve("lab")
+	crashed.Process.Kill()
+	crashed.Wait()
+	other := serve("other")
+	cmd := exec.Command(rtmBin, "rm", "lab")
+	cmd.Env = env
+	r := runCmd(t, cmd, "", time.Minute)
+	want := fmt.Sprintf("instance lab: its store %s is held by pid %d, the server on %s; quit that one first", away, other.Process.Pid, filepath.Join(runtime, "rtm", "other.sock"))
+	if r.code != 1 || !strings.Contains(r.stderr, want) {
+		t.Errorf("rtm rm lab, its store held by server other: exit %d, stderr %q; want 1 and %q", r.code, r.stderr, want)
+	}
+	if _, err := os.Stat(away); err != nil {
+		t.Errorf("the refused rm touched the store: %v", err)
+	}
+}
+
 // TestStoreElsewhereAfterACrash: a server on its name's socket with its
 // store elsewhere (--store) links the store beside the socket. Killed,
 // it left a socket that rtm ls called stale and nothing more, and rtm rm

@@ -470,6 +470,11 @@ func RemoveInstance(name string, force bool) ([]string, error) {
 	}
 	switch st, err := store.Inspect(path); {
 	case err == nil && st.Live:
+		// A store kept elsewhere may be held by a server of another
+		// name (one repairing it after a crash): that one is named.
+		if l, _ := Listener(st.WriterPID); elsewhere && l != "" && l != sock {
+			return nil, fmt.Errorf("instance %s: its store %s is held by pid %d, the server on %s; quit that one first", name, path, st.WriterPID, l)
+		}
 		return nil, fmt.Errorf("instance %s: %w (pid %d holds %s); quit it first", name, ErrLive, st.WriterPID, path)
 	case err == nil && !st.Clean && !force:
 		repair := "rtm server --name " + name
