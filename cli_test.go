@@ -415,6 +415,44 @@ func TestNoServerHint(t *testing.T) {
 	}
 }
 
+// TestClientHintStoppedOrCrashed: a client by --name whose instance has
+// no server says whether its store was stopped or its server crashed,
+// with the command that serves it again, not only whether a server runs.
+func TestClientHintStoppedOrCrashed(t *testing.T) {
+	t.Parallel()
+	runtime, stores := t.TempDir(), newStoreDir(t)
+	env := append(os.Environ(), "XDG_RUNTIME_DIR="+runtime, proto.StoreDirEnv+"="+stores)
+	rtm := func(args ...string) result {
+		cmd := exec.Command(rtmBin, args...)
+		cmd.Env = env
+		return runCmd(t, cmd, "", time.Minute)
+	}
+	if r := rtm("server", "--name", "st", "--exit-at-eof"); r.code != 0 {
+		t.Fatalf("server st: exit %d: %s", r.code, r.stderr)
+	}
+	srv := exec.Command(rtmBin, "server", "--name", "cr")
+	srv.Env = env
+	in, _ := srv.StdinPipe()
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { in.Close(); srv.Process.Kill(); srv.Wait() })
+	if !rtmtest.WaitFor(20*time.Second, func() bool { return socketAccepts(filepath.Join(runtime, "rtm", "cr.sock")) }) {
+		t.Fatal("server cr never listened")
+	}
+	srv.Process.Kill()
+	srv.Wait()
+	for _, tc := range []struct{ name, hint string }{
+		{"st", "(instance st is stopped, its store kept: `rtm server --name st` starts it)\n"},
+		{"cr", fmt.Sprintf("(instance cr crashed (pid %d): `rtm server --name cr` repairs its store and starts it)\n", srv.Process.Pid)},
+		{"none", "(is `rtm server --name none` running, as this user? another user's server: --socket PATH)\n"},
+	} {
+		if r := rtm("client", "--name", tc.name, "-c", "show routes"); r.code != 1 || !strings.HasSuffix(r.stderr, tc.hint) {
+			t.Errorf("client --name %s: exit %d, stderr %q; want 1 and %q", tc.name, r.code, r.stderr, tc.hint)
+		}
+	}
+}
+
 // TestSocketPathTooLong: a socket path longer than a Unix socket's
 // address holds is refused by its length, before a store is made, and
 // the client names the limit, with no hint that the server is missing.

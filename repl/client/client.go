@@ -21,6 +21,7 @@ import (
 	"rtm/proto"
 	"rtm/proto/kernel"
 	"rtm/repl"
+	"rtm/store"
 
 	"golang.org/x/sys/unix"
 )
@@ -186,9 +187,18 @@ func Main(args []string) int {
 				}
 				break
 			}
-			// The name finds this uid's own server only: another user's is
-			// reached by its socket.
-			fmt.Fprintf(os.Stderr, "(%sis `rtm server --name %s` running, as this user? another user's server: --socket PATH)\n", waited(wait), f.Name)
+			// No server: its store may say the instance was stopped, or
+			// crashed, rather than never started.
+			switch st, err := store.Inspect(proto.DefaultStore(f.Name)); {
+			case err == nil && st.Clean:
+				fmt.Fprintf(os.Stderr, "(%sinstance %s is stopped, its store kept: `rtm server --name %s` starts it)\n", waited(wait), f.Name, f.Name)
+			case err == nil && !st.Live:
+				fmt.Fprintf(os.Stderr, "(%sinstance %s crashed (pid %d): `rtm server --name %s` repairs its store and starts it)\n", waited(wait), f.Name, st.WriterPID, f.Name)
+			default:
+				// The name finds this uid's own server only: another
+				// user's is reached by its socket.
+				fmt.Fprintf(os.Stderr, "(%sis `rtm server --name %s` running, as this user? another user's server: --socket PATH)\n", waited(wait), f.Name)
+			}
 		}
 		return 1
 	}
