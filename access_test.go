@@ -181,7 +181,15 @@ func TestRuntimeDirRefused(t *testing.T) {
 	}
 
 	as(nobody, `mkdir "$1" && chmod 777 "$1"`)
-	refused("made by uid 65534", "socket directory "+runtime+" is owned by uid 65534, not by you (uid 1)", "XDG_RUNTIME_DIR")
+	refused("made by uid 65534", "socket directory "+runtime+" is owned by uid 65534, not by you (uid 1)", "uid 65534 could put a server of its own in place of yours", "XDG_RUNTIME_DIR", "(--socket PATH)")
+	os.Remove(runtime)
+
+	// Root's (XDG_RUNTIME_DIR kept through sudo): no threat to name, but
+	// another runtime directory, or root's server by its socket.
+	if err := os.Mkdir(runtime, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	refused("made by root", "socket directory "+runtime+" is owned by uid 0, not by you (uid 1): it holds root's instances, not yours", "XDG_RUNTIME_DIR", "(--socket PATH)")
 	os.Remove(runtime)
 
 	as(user, `mkdir "$1" && chmod 777 "$1"`)
@@ -584,8 +592,8 @@ func TestGroupThroughTheRuntimeDirectory(t *testing.T) {
 		t.Fatalf("a member through the runtime directory: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
 	r = runCmd(t, commandAs(nobody, nil, bin, "client", "--socket", socket, "-c", "show macs"), "", 20*time.Second)
-	if want := "permission denied on the directory " + dir + " (mode 0710"; r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, want) {
-		t.Fatalf("a uid outside the group: exit %d, stdout %q, stderr %q; want 1 and %q", r.code, r.stdout, r.stderr, want)
+	if want := "permission denied on the directory " + dir + " (mode 0710"; r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, want) || !strings.Contains(r.stderr, "be in the server's group") {
+		t.Fatalf("a uid outside the group: exit %d, stdout %q, stderr %q; want 1, %q, and to be in the group", r.code, r.stdout, r.stderr, want)
 	}
 	srv.send("quit")
 	srv.wait(10 * time.Second)
@@ -594,6 +602,14 @@ func TestGroupThroughTheRuntimeDirectory(t *testing.T) {
 	srv = server(closed)
 	if want := "cannot reach the socket " + filepath.Join(closed, "rtm", in.name+".sock") + ": the directory " + closed + " (mode 0700"; !strings.Contains(srv.errb.String(), want) {
 		t.Fatalf("no warning %q: %s", want, srv.errb)
+	}
+	// A member stopped above the server's own directory is told to have
+	// that one opened, or the socket kept elsewhere: not to be in the
+	// group it is in.
+	r = runCmd(t, commandAs(member, nil, bin, "client", "--socket", filepath.Join(closed, "rtm", in.name+".sock"), "-c", "show macs"), "", 20*time.Second)
+	fix := "on the way to the socket: its owner must let you through (chmod g+x or o+x), or the server keep its socket in a directory you can reach (--socket)"
+	if want := "permission denied on the directory " + closed + " (mode 0700"; r.code != 1 || !strings.Contains(r.stderr, want) || !strings.Contains(r.stderr, fix) {
+		t.Fatalf("a member stopped above the runtime directory: exit %d, stderr %q; want 1, %q and %q", r.code, r.stderr, want, fix)
 	}
 	srv.send("quit")
 	srv.wait(10 * time.Second)

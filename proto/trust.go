@@ -172,8 +172,15 @@ func ownDir(dir string, st *unix.Stat_t) error {
 	me := os.Geteuid()
 	switch {
 	case int(st.Uid) != me:
+		// Another user's runtime directory (XDG_RUNTIME_DIR kept
+		// through sudo or setpriv) holds that user's sockets, not this
+		// one's instances: its server is reached by its socket.
+		risk := fmt.Sprintf("uid %d could put a server of its own in place of yours", st.Uid)
+		if st.Uid == 0 {
+			risk = "it holds root's instances, not yours"
+		}
 		return &trustError{what: "socket directory " + dir, why: fmt.Sprintf("is owned by uid %d, not by you (uid %d)", st.Uid, me),
-			fix: fmt.Sprintf("uid %d could put a server of its own in place of yours; have it removed (by uid %d or root), and rtm makes it again, or set XDG_RUNTIME_DIR to a directory of your own", st.Uid, st.Uid)}
+			fix: fmt.Sprintf("%s; set XDG_RUNTIME_DIR to a directory of your own, or have it removed (by uid %d or root) and rtm makes it again; another user's server is reached by its socket (--socket PATH)", risk, st.Uid)}
 	case st.Mode&0o022 != 0:
 		return &trustError{what: "socket directory " + dir, why: fmt.Sprintf("is writable by group or others (mode %04o)", st.Mode&0o7777),
 			fix: "another user could put a server of their own in place of yours; chmod 700 " + dir}
@@ -342,8 +349,14 @@ func dialError(socket string, trusted []uint32, err error) error {
 	serr := unix.Stat(socket, &st)
 	if serr != nil {
 		if dir, dst, ok := firstClosed(filepath.Dir(socket)); ok {
-			return fmt.Errorf("connect to %s: %w on the directory %s (mode %04o, uid %d, group %d), on the way to the socket: a server started with --group lets its group through its own runtime directory, so be in the server's group (and let in with --allow-uid); another directory's owner must let you through (chmod g+x or o+x), or the server keep its socket elsewhere (--socket)",
-				socket, os.ErrPermission, dir, dst.Mode&0o7777, dst.Uid, dst.Gid)
+			// A server with --group opens its own directory to its group,
+			// never one above it (an XDG_RUNTIME_DIR is 0700).
+			fix := "its owner must let you through (chmod g+x or o+x), or the server keep its socket in a directory you can reach (--socket)"
+			if dir == filepath.Dir(socket) {
+				fix = "a server started with --group lets its group through its own runtime directory, so be in the server's group (and let in with --allow-uid), or the server keep its socket elsewhere (--socket)"
+			}
+			return fmt.Errorf("connect to %s: %w on the directory %s (mode %04o, uid %d, group %d), on the way to the socket: %s",
+				socket, os.ErrPermission, dir, dst.Mode&0o7777, dst.Uid, dst.Gid, fix)
 		}
 		return fmt.Errorf("connect to %s: %w on a directory on the way to the socket", socket, os.ErrPermission)
 	}
