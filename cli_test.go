@@ -420,24 +420,17 @@ func TestNoServerHint(t *testing.T) {
 // with the command that serves it again, not only whether a server runs.
 func TestClientHintStoppedOrCrashed(t *testing.T) {
 	t.Parallel()
-	runtime, stores := t.TempDir(), newStoreDir(t)
-	env := append(os.Environ(), "XDG_RUNTIME_DIR="+runtime, proto.StoreDirEnv+"="+stores)
-	rtm := func(args ...string) result {
-		cmd := exec.Command(rtmBin, args...)
-		cmd.Env = env
-		return runCmd(t, cmd, "", time.Minute)
-	}
-	if r := rtm("server", "--name", "st", "--exit-at-eof"); r.code != 0 {
+	h := newHome(t)
+	if r := h.rtm("", "server", "--name", "st", "--exit-at-eof"); r.code != 0 {
 		t.Fatalf("server st: exit %d: %s", r.code, r.stderr)
 	}
-	srv := exec.Command(rtmBin, "server", "--name", "cr")
-	srv.Env = env
+	srv := h.command("server", "--name", "cr")
 	in, _ := srv.StdinPipe()
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { in.Close(); srv.Process.Kill(); srv.Wait() })
-	if !rtmtest.WaitFor(20*time.Second, func() bool { return socketAccepts(filepath.Join(runtime, "rtm", "cr.sock")) }) {
+	if !rtmtest.WaitFor(20*time.Second, func() bool { return socketAccepts(filepath.Join(h.runtime, "rtm", "cr.sock")) }) {
 		t.Fatal("server cr never listened")
 	}
 	srv.Process.Kill()
@@ -447,7 +440,7 @@ func TestClientHintStoppedOrCrashed(t *testing.T) {
 		{"cr", fmt.Sprintf("(instance cr crashed (pid %d): `rtm server --name cr` repairs its store and starts it)\n", srv.Process.Pid)},
 		{"none", "(is `rtm server --name none` running, as this user? another user's server: --socket PATH)\n"},
 	} {
-		if r := rtm("client", "--name", tc.name, "-c", "show routes"); r.code != 1 || !strings.HasSuffix(r.stderr, tc.hint) {
+		if r := h.rtm("", "client", "--name", tc.name, "-c", "show routes"); r.code != 1 || !strings.HasSuffix(r.stderr, tc.hint) {
 			t.Errorf("client --name %s: exit %d, stderr %q; want 1 and %q", tc.name, r.code, r.stderr, tc.hint)
 		}
 	}
@@ -487,17 +480,15 @@ func TestSocketPathTooLong(t *testing.T) {
 // name's default socket, given, is no refusal.
 func TestSocketOfAnotherInstanceRefused(t *testing.T) {
 	t.Parallel()
-	runtime, stores := t.TempDir(), newStoreDir(t)
-	env := append(os.Environ(), "XDG_RUNTIME_DIR="+runtime, proto.StoreDirEnv+"="+stores)
+	h := newHome(t)
+	runtime, stores := h.runtime, h.stores
 	lab := filepath.Join(runtime, "rtm", "lab.sock")
 	for _, tc := range []struct{ args []string }{
 		{[]string{"--name", "other", "--socket", lab}},
 		{[]string{"--socket", lab}},
 		{[]string{"--socket", filepath.Join(runtime, "rtm", "..", "rtm", "lab.sock")}},
 	} {
-		cmd := exec.Command(rtmBin, append([]string{"server", "--exit-at-eof"}, tc.args...)...)
-		cmd.Env = env
-		r := runCmd(t, cmd, "", time.Minute)
+		r := h.rtm("", append([]string{"server", "--exit-at-eof"}, tc.args...)...)
 		want := fmt.Sprintf("rtm server: --socket %s is instance lab's socket, where clients of --name lab connect: serve it as `rtm server --name lab`, or give this server another socket path\n", lab)
 		if r.code != 2 || !strings.HasPrefix(r.stderr, want) {
 			t.Errorf("server %v: exit %d, stderr %q; want 2 and %q", tc.args, r.code, r.stderr, want)
@@ -509,9 +500,7 @@ func TestSocketOfAnotherInstanceRefused(t *testing.T) {
 	if _, err := os.Stat(lab); err == nil {
 		t.Errorf("the refused starts left the socket %s", lab)
 	}
-	cmd := exec.Command(rtmBin, "server", "--exit-at-eof", "--name", "lab", "--socket", lab)
-	cmd.Env = env
-	if r := runCmd(t, cmd, "show info\n", time.Minute); r.code != 0 || !strings.Contains(r.stdout, "socket    "+lab+"\n") {
+	if r := h.rtm("show info\n", "server", "--exit-at-eof", "--name", "lab", "--socket", lab); r.code != 0 || !strings.Contains(r.stdout, "socket    "+lab+"\n") {
 		t.Errorf("server --name lab on its own default socket: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
 }
@@ -1045,19 +1034,17 @@ func TestFramedEndsWithItsInput(t *testing.T) {
 // after the crash) names that server, not the instance, as running.
 func TestRemoveNamesTheServerHoldingItsStore(t *testing.T) {
 	t.Parallel()
-	runtime, stores := t.TempDir(), newStoreDir(t)
-	env := append(os.Environ(), "XDG_RUNTIME_DIR="+runtime, proto.StoreDirEnv+"="+stores)
+	h := newHome(t)
 	away := filepath.Join(t.TempDir(), "tables.store")
 	serve := func(name string) *exec.Cmd {
 		t.Helper()
-		srv := exec.Command(rtmBin, "server", "--name", name, "--store", away)
-		srv.Env = env
+		srv := h.command("server", "--name", name, "--store", away)
 		in, _ := srv.StdinPipe()
 		if err := srv.Start(); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { in.Close(); srv.Process.Kill(); srv.Wait() })
-		sock := filepath.Join(runtime, "rtm", name+".sock")
+		sock := filepath.Join(h.runtime, "rtm", name+".sock")
 		if !rtmtest.WaitFor(20*time.Second, func() bool {
 			st, err := store.Inspect(away)
 			return err == nil && st.Live && st.WriterPID == srv.Process.Pid && socketAccepts(sock)
@@ -1070,10 +1057,8 @@ func TestRemoveNamesTheServerHoldingItsStore(t *testing.T) {
 	crashed.Process.Kill()
 	crashed.Wait()
 	other := serve("other")
-	cmd := exec.Command(rtmBin, "rm", "lab")
-	cmd.Env = env
-	r := runCmd(t, cmd, "", time.Minute)
-	want := fmt.Sprintf("instance lab: its store %s is held by pid %d, the server on %s; quit that one first", away, other.Process.Pid, filepath.Join(runtime, "rtm", "other.sock"))
+	r := h.rtm("", "rm", "lab")
+	want := fmt.Sprintf("instance lab: its store %s is held by pid %d, the server on %s; quit that one first", away, other.Process.Pid, filepath.Join(h.runtime, "rtm", "other.sock"))
 	if r.code != 1 || !strings.Contains(r.stderr, want) {
 		t.Errorf("rtm rm lab, its store held by server other: exit %d, stderr %q; want 1 and %q", r.code, r.stderr, want)
 	}
@@ -1251,17 +1236,11 @@ func TestStoreElsewhereAfterACrash(t *testing.T) {
 // It is a crash, whatever its parent does next.
 func TestKilledServerNotYetReaped(t *testing.T) {
 	t.Parallel()
-	runtime, stores := t.TempDir(), newStoreDir(t)
-	env := append(os.Environ(), "XDG_RUNTIME_DIR="+runtime, proto.StoreDirEnv+"="+stores)
-	rtm := func(args ...string) result {
-		cmd := exec.Command(rtmBin, args...)
-		cmd.Env = env
-		return runCmd(t, cmd, "", time.Minute)
-	}
+	h := newHome(t)
+	rtm := func(args ...string) result { return h.rtm("", args...) }
 	name := fmt.Sprintf("zombie%d", os.Getpid())
-	t.Cleanup(func() { os.Remove(filepath.Join(stores, "rtm."+name)) })
-	srv := exec.Command(rtmBin, "server", "--name", name)
-	srv.Env = env
+	t.Cleanup(func() { os.Remove(filepath.Join(h.stores, "rtm."+name)) })
+	srv := h.command("server", "--name", name)
 	in, _ := srv.StdinPipe()
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)

@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"rtm/proto"
 	"rtm/proto/framed"
 	"rtm/repl/rtmtest"
 )
@@ -89,6 +90,34 @@ func newStoreDir(t *testing.T) string { return newDir(t, shmDir(), 0o755) }
 // sticky as /tmp is: none may remove or rename another's.
 func sharedDir(t *testing.T, parent string) string {
 	return newDir(t, parent, 0o777|os.ModeSticky)
+}
+
+// home is a runtime directory and a store directory of one test's own,
+// and the environment that points rtm at them: an instance it starts by
+// --name meets no other test's, and rtm ls and rm see its own only.
+type home struct {
+	t               *testing.T
+	runtime, stores string
+	env             []string
+}
+
+func newHome(t *testing.T) *home {
+	runtime, stores := t.TempDir(), newStoreDir(t)
+	return &home{t: t, runtime: runtime, stores: stores,
+		env: append(os.Environ(), "XDG_RUNTIME_DIR="+runtime, proto.StoreDirEnv+"="+stores)}
+}
+
+// command is rtm with args, in h.
+func (h *home) command(args ...string) *exec.Cmd {
+	cmd := exec.Command(rtmBin, args...)
+	cmd.Env = h.env
+	return cmd
+}
+
+// rtm runs rtm with args in h to its end, stdin its input.
+func (h *home) rtm(stdin string, args ...string) result {
+	h.t.Helper()
+	return runCmd(h.t, h.command(args...), stdin, time.Minute)
 }
 
 var instSeq atomic.Uint64
