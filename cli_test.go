@@ -444,6 +444,16 @@ func TestClientHintStoppedOrCrashed(t *testing.T) {
 			t.Errorf("client --name %s: exit %d, stderr %q; want 1 and %q", tc.name, r.code, r.stderr, tc.hint)
 		}
 	}
+	// Another uid's store of the name, readable (as a --group store is
+	// to its group), is no instance of this uid's to start.
+	if os.Geteuid() == 0 {
+		os.Chmod(filepath.Join(h.stores, "rtm.st"), 0o644)
+		env := []string{"TMPDIR=" + sharedDir(t, ""), proto.StoreDirEnv + "=" + h.stores}
+		r := runCmd(t, commandAs(nobody, env, nobodyBinary(t), "client", "--name", "st", "-c", "show routes"), "", time.Minute)
+		if want := "(is `rtm server --name st` running, as this user? another user's server: --socket PATH)\n"; r.code != 1 || !strings.HasSuffix(r.stderr, want) {
+			t.Errorf("client --name st as uid 65534, the store root's: exit %d, stderr %q; want 1 and %q", r.code, r.stderr, want)
+		}
+	}
 }
 
 // TestSocketPathTooLong: a socket path longer than a Unix socket's

@@ -187,9 +187,13 @@ func Main(args []string) int {
 				}
 				break
 			}
-			// No server: its store may say the instance was stopped, or
-			// crashed, rather than never started.
-			switch st, err := store.Inspect(proto.DefaultStore(f.Name)); {
+			// No server: its store, if this uid's, may say the instance
+			// was stopped, or crashed, rather than never started.
+			st, err := store.Inspect(proto.DefaultStore(f.Name))
+			if fi, serr := os.Stat(proto.DefaultStore(f.Name)); serr != nil || int(fi.Sys().(*syscall.Stat_t).Uid) != os.Geteuid() {
+				err = os.ErrNotExist
+			}
+			switch {
 			case err == nil && st.Clean:
 				fmt.Fprintf(os.Stderr, "(%sinstance %s is stopped, its store kept: `rtm server --name %s` starts it)\n", waited(wait), f.Name, f.Name)
 			case err == nil && !st.Live:
