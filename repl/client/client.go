@@ -21,7 +21,6 @@ import (
 	"rtm/proto"
 	"rtm/proto/kernel"
 	"rtm/repl"
-	"rtm/store"
 
 	"golang.org/x/sys/unix"
 )
@@ -187,17 +186,13 @@ func Main(args []string) int {
 				}
 				break
 			}
-			// No server: its store, if this uid's, may say the instance
-			// was stopped, or crashed, rather than never started.
-			st, err := store.Inspect(proto.DefaultStore(f.Name))
-			if fi, serr := os.Stat(proto.DefaultStore(f.Name)); serr != nil || int(fi.Sys().(*syscall.Stat_t).Uid) != os.Geteuid() {
-				err = os.ErrNotExist
-			}
-			switch {
-			case err == nil && st.Clean:
-				fmt.Fprintf(os.Stderr, "(%sinstance %s is stopped, its store kept: `rtm server --name %s` starts it)\n", waited(wait), f.Name, f.Name)
-			case err == nil && !st.Live:
-				fmt.Fprintf(os.Stderr, "(%sinstance %s crashed (pid %d): `rtm server --name %s` repairs its store and starts it)\n", waited(wait), f.Name, st.WriterPID, f.Name)
+			// No server: the instance, as rtm ls lists this uid's, may
+			// have been stopped, or crashed, rather than never started.
+			switch in := listed(f.Name); {
+			case in != nil && in.State == proto.StateStopped:
+				fmt.Fprintf(os.Stderr, "(%sinstance %s is stopped, its store kept: `%s` starts it)\n", waited(wait), f.Name, serveAgain(in))
+			case in != nil && in.State == proto.StateCrashed:
+				fmt.Fprintf(os.Stderr, "(%sinstance %s crashed (pid %d): `%s` repairs its store and starts it)\n", waited(wait), f.Name, in.Store.WriterPID, serveAgain(in))
 			default:
 				// The name finds this uid's own server only: another
 				// user's is reached by its socket.
@@ -351,9 +346,10 @@ func Main(args []string) int {
 // The first snapshot of a large table takes a while to make (two
 // million MACs: its sort, its addresses read) before its first line is
 // written, and longer to print: a watcher signalled meanwhile ends after
-// watchCloseGrace all the same, writing nothing more, and says so. One whose session ended before its
-// first snapshot came (a signal, its server gone) says that nothing was
-// written. Both are failures: the output is no mirror of the tables.
+// watchCloseGrace all the same, writing nothing more, and says so. One
+// whose session ended before its first snapshot came (a signal, its
+// server gone) says that nothing was written. Both are failures: the
+// output is no mirror of the tables.
 func closeWatching(c *proto.Client, w *repl.Watcher, logf func(string, ...any)) (failed bool) {
 	closed := make(chan struct{})
 	go func() {
@@ -386,6 +382,30 @@ func closeWatching(c *proto.Client, w *repl.Watcher, logf func(string, ...any)) 
 			}
 		}
 	}
+}
+
+// listed is this uid's instance name as rtm ls lists it, if it has a
+// store; nil if none, or if the list cannot be read.
+func listed(name string) *proto.Instance {
+	list, err := proto.Instances()
+	if err != nil {
+		return nil
+	}
+	for i := range list {
+		if list[i].Name == name && list[i].Store != nil {
+			return &list[i]
+		}
+	}
+	return nil
+}
+
+// serveAgain is the command that serves instance in again: with its
+// store, if that is kept elsewhere (--store).
+func serveAgain(in *proto.Instance) string {
+	if in.Store.Path != proto.DefaultStore(in.Name) {
+		return "rtm server --name " + in.Name + " --store " + in.Store.Path
+	}
+	return "rtm server --name " + in.Name
 }
 
 // outputWait says what a write to stdout that has not returned waits
