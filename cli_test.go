@@ -424,20 +424,29 @@ func TestClientHintStoppedOrCrashed(t *testing.T) {
 	if r := h.rtm("", "server", "--name", "st", "--exit-at-eof"); r.code != 0 {
 		t.Fatalf("server st: exit %d: %s", r.code, r.stderr)
 	}
-	srv := h.command("server", "--name", "cr")
-	in, _ := srv.StdinPipe()
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
+	// crash starts a server of name (args its flags), and kills it once
+	// it listens; its pid.
+	crash := func(name string, args ...string) int {
+		srv := h.command(append([]string{"server", "--name", name}, args...)...)
+		in, _ := srv.StdinPipe()
+		if err := srv.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { in.Close(); srv.Process.Kill(); srv.Wait() })
+		if !rtmtest.WaitFor(20*time.Second, func() bool { return socketAccepts(filepath.Join(h.runtime, "rtm", name+".sock")) }) {
+			t.Fatalf("server %s never listened", name)
+		}
+		srv.Process.Kill()
+		srv.Wait()
+		return srv.Process.Pid
 	}
-	t.Cleanup(func() { in.Close(); srv.Process.Kill(); srv.Wait() })
-	if !rtmtest.WaitFor(20*time.Second, func() bool { return socketAccepts(filepath.Join(h.runtime, "rtm", "cr.sock")) }) {
-		t.Fatal("server cr never listened")
-	}
-	srv.Process.Kill()
-	srv.Wait()
+	cr := crash("cr")
+	away := filepath.Join(t.TempDir(), "away.store")
+	aw := crash("aw", "--store", away)
 	for _, tc := range []struct{ name, hint string }{
 		{"st", "(instance st is stopped, its store kept: `rtm server --name st` starts it)\n"},
-		{"cr", fmt.Sprintf("(instance cr crashed (pid %d): `rtm server --name cr` repairs its store and starts it)\n", srv.Process.Pid)},
+		{"cr", fmt.Sprintf("(instance cr crashed (pid %d): `rtm server --name cr` repairs its store and starts it)\n", cr)},
+		{"aw", fmt.Sprintf("(instance aw crashed (pid %d): `rtm server --name aw --store %s` repairs its store and starts it)\n", aw, away)},
 		{"none", "(is `rtm server --name none` running, as this user? another user's server: --socket PATH)\n"},
 	} {
 		if r := h.rtm("", "client", "--name", tc.name, "-c", "show routes"); r.code != 1 || !strings.HasSuffix(r.stderr, tc.hint) {
